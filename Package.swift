@@ -1,0 +1,28 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Joey: an application kernel for Linux/x86-64. Targets follow DESIGN.md:
+// CJoey (host shim) <- JoeyABI (Linux ABI) <- JoeyPlatform (ptrace) <- JoeyKernel (the sentry) <- joey (CLI).
+let package = Package(
+    name: "Joey",
+    products: [
+        .executable(name: "joey", targets: ["joey"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CJoey"),
+        .target(name: "JoeyABI"),
+        .target(name: "JoeyPlatform", dependencies: ["CJoey", "JoeyABI"]),
+        .target(name: "JoeyKernel", dependencies: ["CJoey", "JoeyABI", "JoeyPlatform"]),
+        .executableTarget(
+            name: "joey",
+            dependencies: [
+                "JoeyKernel", "JoeyPlatform",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "JoeyKernelTests", dependencies: ["JoeyKernel", "JoeyABI"]),
+        .testTarget(name: "IntegrationTests", dependencies: []),
+    ]
+)

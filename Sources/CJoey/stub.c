@@ -1,0 +1,203 @@
+// The stub: the code a stub process runs. It is copied to a fixed page near the top of
+// the sentry's address space so every forked stub has it at the same address, then the
+// stub unmaps everything else. Only the sentry (through ptrace) ever makes it run code.
+#define _GNU_SOURCE
+#include "CJoey.h"
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <time.h>
+#include <sys/random.h>
+#include <sys/auxv.h>
+#include <sys/sysinfo.h>
+#include <sys/rseq.h>
+#include <sys/ioctl.h>
+
+extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[];
+
+// Position independent: munmap [0, stub) and [stub+size, TASK_SIZE), report with int3,
+// then `syscall; int3` is the site where the sentry injects system calls.
+__asm__(
+    ".text\n"
+    ".globl joey_stub_code_start\n"
+    ".globl joey_stub_code_end\n"
+    ".globl joey_stub_syscall_site\n"
+    ".p2align 12\n"
+    "joey_stub_code_start:\n"
+    "  xor %edi, %edi\n"
+    "  lea joey_stub_code_start(%rip), %rsi\n"
+    "  mov $11, %eax\n"
+    "  syscall\n"
+    "  lea joey_stub_code_start(%rip), %rdi\n"
+    "  add $0x1000, %rdi\n"
+    "  movabs $0x7ffffffff000, %rsi\n"
+    "  sub %rdi, %rsi\n"
+    "  mov $11, %eax\n"
+    "  syscall\n"
+    "  int3\n"
+    "joey_stub_syscall_site:\n"
+    "  syscall\n"
+    "  int3\n"
+    "  jmp joey_stub_syscall_site\n"
+    "joey_stub_code_end:\n"
+);
+
+static uint64_t stub_page;
+
+uint64_t joey_stub_install(void) {
+    if (stub_page) return stub_page;
+    // Highest free candidate; the guest's layout is derived from wherever it lands.
+    static const uint64_t candidates[] = {
+        0x7fffffffe000ULL - 0x1000ULL * 16, 0x7ffb00000000ULL, 0x7ff000000000ULL, 0x7f0000000000ULL,
+    };
+    for (unsigned i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+        void *p = mmap((void *)candidates[i], JOEY_STUB_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p == MAP_FAILED) continue;
+        if ((uint64_t)p != candidates[i]) { munmap(p, JOEY_STUB_SIZE); continue; }
+        size_t n = (size_t)(joey_stub_code_end - joey_stub_code_start);
+        memcpy(p, joey_stub_code_start, n);
+        if (mprotect(p, JOEY_STUB_SIZE, PROT_READ | PROT_EXEC) != 0) { munmap(p, JOEY_STUB_SIZE); continue; }
+        stub_page = (uint64_t)p;
+        return stub_page;
+    }
+    return 0;
+}
+
+uint64_t joey_stub_syscall_offset(void) {
+    return (uint64_t)(joey_stub_syscall_site - joey_stub_code_start);
+}
+
+int64_t joey_stub_spawn(int memfd) {
+    uint64_t stub = joey_stub_install();
+    if (!stub) return -ENOMEM;
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        // Child: only async-signal-safe calls from here on.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setsid(); // terminal signals go to the sentry, never straight to a stub
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int s = 1; s < 65; s++) {
+            if (s == SIGKILL || s == SIGSTOP) continue;
+            signal(s, SIG_DFL);
+        }
+        if (memfd != JOEY_STUB_MEMFD) {
+            if (dup2(memfd, JOEY_STUB_MEMFD) < 0) _exit(127);
+        }
+        syscall(SYS_close_range, 0, JOEY_STUB_MEMFD - 1, 0);
+        syscall(SYS_close_range, JOEY_STUB_MEMFD + 1, ~0U, 0);
+        // glibc registered rseq for the forking thread; its area is about to be unmapped, and
+        // the kernel would fault the stub on its next return to user mode.
+        if (__rseq_size > 0) {
+            // Registered with the full 32-byte struct rseq whatever __rseq_size says.
+            syscall(SYS_rseq, (char *)__builtin_thread_pointer() + __rseq_offset, 32, 1 /* UNREGISTER */, 0x53053053);
+        }
+        if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0) _exit(126);
+        ((void (*)(void))stub)();
+        _exit(125);
+    }
+    return pid;
+}
+
+int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data) {
+    errno = 0;
+    long r = ptrace((enum __ptrace_request)request, pid, (void *)addr, (void *)data);
+    if (r == -1 && errno) return -errno;
+    return r;
+}
+
+int64_t joey_getregs(pid_t pid, joey_regs *regs) {
+    return ptrace(PTRACE_GETREGS, pid, 0, regs) == 0 ? 0 : -errno;
+}
+int64_t joey_setregs(pid_t pid, const joey_regs *regs) {
+    return ptrace(PTRACE_SETREGS, pid, 0, (void *)regs) == 0 ? 0 : -errno;
+}
+int64_t joey_getfpregs(pid_t pid, void *buf) {
+    return ptrace(PTRACE_GETFPREGS, pid, 0, buf) == 0 ? 0 : -errno;
+}
+int64_t joey_setfpregs(pid_t pid, const void *buf) {
+    return ptrace(PTRACE_SETFPREGS, pid, 0, (void *)buf) == 0 ? 0 : -errno;
+}
+int64_t joey_getsiginfo(pid_t pid, joey_siginfo *out) {
+    siginfo_t si;
+    if (ptrace(PTRACE_GETSIGINFO, pid, 0, &si) != 0) return -errno;
+    out->signo = si.si_signo;
+    out->code = si.si_code;
+    out->errno_ = si.si_errno;
+    out->pid = si.si_pid;
+    out->addr = (uint64_t)si.si_addr;
+    out->status = si.si_status;
+    out->uid = (int32_t)si.si_uid;
+    return 0;
+}
+int64_t joey_wait(pid_t pid, int *status) {
+    for (;;) {
+        pid_t r = waitpid(pid, status, __WALL);
+        if (r >= 0) return r;
+        if (errno != EINTR) return -errno;
+    }
+}
+int64_t joey_kill(pid_t pid, int sig) { return kill(pid, sig) == 0 ? 0 : -errno; }
+
+uint64_t joey_process_cpu_nanos(pid_t pid) {
+    clockid_t cid;
+    struct timespec ts;
+    if (clock_getcpuclockid(pid, &cid) != 0 || clock_gettime(cid, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int64_t joey_punch_hole(int fd, uint64_t offset, uint64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0 ? 0 : -errno;
+}
+int64_t joey_seek_data(int fd, uint64_t offset) {
+    off_t r = lseek(fd, (off_t)offset, SEEK_DATA);
+    return r >= 0 ? r : -errno;
+}
+int64_t joey_seek_hole(int fd, uint64_t offset) {
+    off_t r = lseek(fd, (off_t)offset, SEEK_HOLE);
+    return r >= 0 ? r : -errno;
+}
+
+int64_t joey_getrandom(void *buf, uint64_t len) {
+    ssize_t r = getrandom(buf, len, 0);
+    return r >= 0 ? r : -errno;
+}
+uint64_t joey_getauxval(uint64_t type) { return getauxval(type); }
+void joey_meminfo(uint64_t *total, uint64_t *free_) {
+    struct sysinfo si;
+    if (sysinfo(&si) != 0) { *total = 0; *free_ = 0; return; }
+    *total = (uint64_t)si.totalram * si.mem_unit;
+    *free_ = (uint64_t)si.freeram * si.mem_unit;
+}
+
+int64_t joey_memfd_create(const char *name) {
+    int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
+struct joey_open_how { uint64_t flags, mode, resolve; };
+int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct joey_open_how how = { flags, mode, resolve };
+    long fd = syscall(437 /* SYS_openat2 */, dirfd, path, &how, sizeof how);
+    return fd >= 0 ? fd : -errno;
+}
+int64_t joey_ioctl(int fd, unsigned long request, void *arg) {
+    int r = ioctl(fd, request, arg);
+    return r >= 0 ? r : -errno;
+}
+
+int joey_wifexited(int s) { return WIFEXITED(s); }
+int joey_wexitstatus(int s) { return WEXITSTATUS(s); }
+int joey_wifsignaled(int s) { return WIFSIGNALED(s); }
+int joey_wtermsig(int s) { return WTERMSIG(s); }
+int joey_wifstopped(int s) { return WIFSTOPPED(s); }
+int joey_wstopsig(int s) { return WSTOPSIG(s); }

@@ -1,0 +1,245 @@
+// The ELF loader: static and dynamic (PT_INTERP loaded from the sandbox's own filesystem),
+// PIE and non-PIE, `#!` scripts, and the initial stack with argv, envp and auxv.
+import CJoey
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+struct LoadedImage {
+    var entry: UInt64
+    var base: UInt64      // load bias
+    var phdrAddress: UInt64
+    var phnum: UInt64
+    var end: UInt64       // highest mapped address (for brk)
+    var interpreter: String?
+}
+
+struct ELFLoader {
+    let kernel: Kernel
+    let mm: MemoryManager
+    let thread: GuestThread
+
+    static let etDynBase: UInt64 = 0x5555_5555_4000
+
+    func readAt(_ file: FileDescription, _ offset: UInt64, _ count: Int) throws(LinuxErrno) -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                try file.pread(thread, into: UnsafeMutableRawBufferPointer(rebasing: p[done...]), at: offset + UInt64(done))
+            }
+            if n <= 0 { break }
+            done += n
+        }
+        return Array(buf[0..<done])
+    }
+
+    /// Maps one ELF image. `isInterpreter` places ET_DYN images top-down like ld.so.
+    func load(_ file: FileDescription, isInterpreter: Bool) throws(LinuxErrno) -> LoadedImage {
+        let eh = try readAt(file, 0, 64)
+        guard eh.count == 64, eh[0] == 0x7f, eh[1] == 0x45, eh[2] == 0x4c, eh[3] == 0x46 else { throw .ENOEXEC }
+        guard eh[4] == 2, eh[5] == 1 else { throw .ENOEXEC } // ELFCLASS64, little endian
+        func u16(_ b: [UInt8], _ o: Int) -> UInt64 { UInt64(b[o]) | UInt64(b[o + 1]) << 8 }
+        func u32(_ b: [UInt8], _ o: Int) -> UInt64 { u16(b, o) | u16(b, o + 2) << 16 }
+        func u64(_ b: [UInt8], _ o: Int) -> UInt64 { u32(b, o) | u32(b, o + 4) << 32 }
+        let type = u16(eh, 16), machine = u16(eh, 18)
+        guard machine == 62, type == 2 || type == 3 else { throw .ENOEXEC } // EM_X86_64; EXEC or DYN
+        let entry = u64(eh, 24), phoff = u64(eh, 32), phentsize = u16(eh, 54), phnum = u16(eh, 56)
+        guard phentsize == 56, phnum > 0, phnum <= 512 else { throw .ENOEXEC }
+        let ph = try readAt(file, phoff, Int(phnum * 56))
+        guard ph.count == Int(phnum * 56) else { throw .ENOEXEC }
+
+        struct Segment { var vaddr, memsz, filesz, offset: UInt64; var flags: UInt64 }
+        var segments: [Segment] = []
+        var interp: String?
+        var phdrVaddr: UInt64?
+        for i in 0..<Int(phnum) {
+            let o = i * 56
+            let pType = u32(ph, o)
+            switch pType {
+            case 1: // PT_LOAD
+                let s = Segment(vaddr: u64(ph, o + 16), memsz: u64(ph, o + 40), filesz: u64(ph, o + 32),
+                                offset: u64(ph, o + 8), flags: u32(ph, o + 4))
+                guard s.filesz <= s.memsz, s.vaddr &+ s.memsz >= s.vaddr,
+                      (s.vaddr & 0xfff) == (s.offset & 0xfff) else { throw .ENOEXEC }
+                segments.append(s)
+            case 3: // PT_INTERP
+                let off = u64(ph, o + 8), size = u64(ph, o + 32)
+                guard size > 1, size < 4096 else { throw .ENOEXEC }
+                var bytes = try readAt(file, off, Int(size))
+                while bytes.last == 0 { bytes.removeLast() }
+                interp = String(decoding: bytes, as: UTF8.self)
+            case 6: // PT_PHDR
+                phdrVaddr = u64(ph, o + 16)
+            default:
+                break
+            }
+        }
+        guard !segments.isEmpty else { throw .ENOEXEC }
+        let low = MemoryFile.roundDown(segments.map(\.vaddr).min()!)
+        let high = MemoryFile.roundUp(segments.map { $0.vaddr + $0.memsz }.max()!)
+        guard high > low, high - low < (1 << 40) else { throw .ENOEXEC }
+        var bias: UInt64 = 0
+        if type == 3 {
+            if isInterpreter || interp == nil && low != 0 {
+                guard let at = mm.findFree(length: high - low) else { throw .ENOMEM }
+                bias = at - low
+            } else {
+                bias = ELFLoader.etDynBase - low
+            }
+        }
+        guard low &+ bias >= mm.mmapBottom, high &+ bias <= mm.stackTop else { throw .ENOMEM }
+        for s in segments {
+            let start = MemoryFile.roundDown(s.vaddr + bias)
+            let end = MemoryFile.roundUp(s.vaddr + s.memsz + bias)
+            guard end > start else { continue }
+            let block = try MemoryBlock(file: kernel.memoryFile, length: end - start)
+            // Like mmap of the file: the page-aligned file range, then zeroes past filesz.
+            let fileStart = s.offset - ((s.vaddr + bias) - start)
+            let fileBytes = (s.vaddr + bias - start) + s.filesz
+            if fileBytes > 0 {
+                let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: Int(fileBytes))
+                var done = 0
+                while done < dst.count {
+                    let n = try file.pread(thread, into: UnsafeMutableRawBufferPointer(rebasing: dst[done...]), at: fileStart + UInt64(done))
+                    if n <= 0 { break }
+                    done += n
+                }
+            }
+            var prot = MemoryProtection()
+            if s.flags & 4 != 0 { prot.insert(.read) }
+            if s.flags & 2 != 0 { prot.insert(.write) }
+            if s.flags & 1 != 0 { prot.insert(.exec) }
+            mm.insert(VMA(start: start, end: end, protection: prot, shared: false, block: block, blockOffset: 0,
+                          name: file.path, fileOffset: MemoryFile.roundDown(s.offset), inodeNumber: file.inode.ino,
+                          writeBack: nil))
+        }
+        // The program headers' address: PT_PHDR, or inside the first segment that maps them.
+        var phdr = phdrVaddr.map { $0 + bias } ?? 0
+        if phdr == 0, let s = segments.first(where: { $0.offset <= phoff && phoff < $0.offset + $0.filesz }) {
+            phdr = s.vaddr + (phoff - s.offset) + bias
+        }
+        return LoadedImage(entry: entry + bias, base: bias, phdrAddress: phdr, phnum: phnum,
+                           end: high + bias, interpreter: interp)
+    }
+}
+
+extension GuestThread {
+    /// Opens an executable for exec: must be a regular file with an execute bit.
+    func openExecutable(_ path: String) throws(LinuxErrno) -> FileDescription {
+        let loc = try kernel.resolve(path, from: group.fs.cwd, root: group.fs.root)
+        let inode = loc.inode
+        if inode.kind == .directory { throw .EACCES }
+        guard inode.kind == .regular else { throw .EACCES }
+        guard inode.mode & 0o111 != 0 else { throw .EACCES }
+        let f = try inode.open(flags: O_RDONLY, kernel: kernel)
+        f.path = loc.path
+        f.location = loc
+        return f
+    }
+
+    /// Loads a program into a fresh MM and sets the registers; the old image stays untouched
+    /// until everything that can fail has succeeded. The caller installs the new MM.
+    func prepareExec(path: String, argv: [[UInt8]], envp: [[UInt8]], depth: Int = 0) throws(LinuxErrno) {
+        guard depth < 5 else { throw .ELOOP }
+        let file = try openExecutable(path)
+        let loaderFile = file
+        // `#!interpreter [arg]` scripts.
+        let head = try ELFLoader(kernel: kernel, mm: mm, thread: self).readAt(file, 0, 256)
+        if head.count >= 2 && head[0] == 0x23 && head[1] == 0x21 {
+            var line = head.dropFirst(2).prefix { $0 != 0x0a }
+            while let f = line.first, f == 0x20 || f == 0x09 { line = line.dropFirst() }
+            while let l = line.last, l == 0x20 || l == 0x09 || l == 0x0d { line = line.dropLast() }
+            guard !line.isEmpty else { throw .ENOEXEC }
+            let split = line.firstIndex { $0 == 0x20 || $0 == 0x09 }
+            let interp = Array(line[..<(split ?? line.endIndex)])
+            var newArgv = [interp]
+            if let split {
+                let arg = line[split...].drop { $0 == 0x20 || $0 == 0x09 }
+                if !arg.isEmpty { newArgv.append(Array(arg)) }
+            }
+            newArgv.append(Array(path.utf8))
+            newArgv += argv.dropFirst()
+            try prepareExec(path: String(decoding: interp, as: UTF8.self), argv: newArgv, envp: envp, depth: depth + 1)
+            return
+        }
+        let newMM = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
+        let loader = ELFLoader(kernel: kernel, mm: newMM, thread: self)
+        let image = try loader.load(loaderFile, isInterpreter: false)
+        var interpImage: LoadedImage?
+        if let interpPath = image.interpreter {
+            let interpFile: FileDescription
+            do { interpFile = try openExecutableForInterp(interpPath) } catch { throw error == .ENOENT ? .ENOENT : error }
+            interpImage = try loader.load(interpFile, isInterpreter: true)
+        }
+        newMM.brkStart = MemoryFile.roundUp(image.end)
+        newMM.brkEnd = newMM.brkStart
+
+        // The stack.
+        let stackSize: UInt64 = 8 << 20
+        let stackBlock = try MemoryBlock(file: kernel.memoryFile, length: stackSize)
+        newMM.insert(VMA(start: newMM.stackTop - stackSize, end: newMM.stackTop, protection: [.read, .write],
+                         shared: false, block: stackBlock, blockOffset: 0, name: "[stack]", fileOffset: 0,
+                         inodeNumber: 0, writeBack: nil, growsDown: true))
+        var sp = newMM.stackTop
+        func push(_ bytes: [UInt8]) throws(LinuxErrno) -> UInt64 {
+            sp -= UInt64(bytes.count)
+            try newMM.write(sp, bytes, force: true)
+            return sp
+        }
+        let execfn = try push(Array(path.utf8) + [0])
+        var envPtrs: [UInt64] = []
+        for e in envp.reversed() { envPtrs.append(try push(e + [0])) }
+        envPtrs.reverse()
+        let envEnd = execfn
+        var argPtrs: [UInt64] = []
+        for a in argv.reversed() { argPtrs.append(try push(a + [0])) }
+        argPtrs.reverse()
+        let platformStr = try push(Array("x86_64".utf8) + [0])
+        var random = [UInt8](repeating: 0, count: 16)
+        _ = random.withUnsafeMutableBytes { joey_getrandom($0.baseAddress, 16) }
+        let randomPtr = try push(random)
+        sp &= ~15
+        let auxv: [(UInt64, UInt64)] = [
+            (3, image.phdrAddress), (4, 56), (5, image.phnum), (6, 4096),
+            (7, interpImage?.base ?? 0), (8, 0), (9, image.entry),
+            (11, UInt64(group.uid)), (12, UInt64(group.euid)), (13, UInt64(group.gid)), (14, UInt64(group.egid)),
+            (23, 0), (16, joey_getauxval(16)), (26, joey_getauxval(26)), (17, 100),
+            (15, platformStr), (25, randomPtr), (31, execfn), (51, joey_getauxval(51)), (0, 0),
+        ]
+        var words: [UInt64] = [UInt64(argv.count)] + argPtrs + [0] + envPtrs + [0]
+        for (k, v) in auxv { words += [k, v] }
+        if (words.count % 2) != 0 { sp -= 8 }
+        sp -= UInt64(words.count * 8)
+        var raw = [UInt8]()
+        raw.reserveCapacity(words.count * 8)
+        for w in words { withUnsafeBytes(of: w) { raw += $0 } }
+        try newMM.write(sp, raw, force: true)
+        newMM.argStart = argPtrs.first ?? platformStr
+        newMM.argEnd = argPtrs.isEmpty ? platformStr : (argPtrs.last! + UInt64(argv.last!.count) + 1)
+        newMM.envStart = envPtrs.first ?? envEnd
+        newMM.envEnd = envEnd
+        newMM.auxv = auxv
+
+        // Commit: nothing below can fail.
+        group.mm = newMM
+        group.exePath = file.path
+        group.comm = String(String(decoding: (path.split(separator: "/").last.map { Array($0.utf8) } ?? []), as: UTF8.self).prefix(15))
+        group.cmdline = argv
+        var r = context?.initialRegisters() ?? GuestRegisters()
+        if context == nil { r.cs = regs.cs; r.ss = regs.ss }
+        r.rip = interpImage?.entry ?? image.entry
+        r.rsp = sp
+        r.eflags = 0x202
+        regs = r
+        registersReplaced = true
+    }
+
+    private func openExecutableForInterp(_ path: String) throws(LinuxErrno) -> FileDescription {
+        let loc = try kernel.resolve(path, from: group.fs.root, root: group.fs.root)
+        guard loc.inode.kind == .regular else { throw .ELIBBAD }
+        let f = try loc.inode.open(flags: O_RDONLY, kernel: kernel)
+        f.path = loc.path
+        return f
+    }
+}

@@ -1,0 +1,77 @@
+// The fd table of a process: small integers -> open file descriptions, with FD_CLOEXEC.
+import JoeyABI
+
+final class FDTable {
+    struct Entry {
+        var file: FileDescription
+        var closeOnExec: Bool
+    }
+    private(set) var entries: [Entry?] = []
+    var limit = 1024
+
+    func get(_ fd: Int32) throws(LinuxErrno) -> FileDescription {
+        guard fd >= 0, Int(fd) < entries.count, let e = entries[Int(fd)] else { throw .EBADF }
+        return e.file
+    }
+
+    func entry(_ fd: Int32) -> Entry? {
+        guard fd >= 0, Int(fd) < entries.count else { return nil }
+        return entries[Int(fd)]
+    }
+
+    /// Installs at the lowest free fd >= minimum.
+    func install(_ file: FileDescription, closeOnExec: Bool = false, minimum: Int32 = 0) throws(LinuxErrno) -> Int32 {
+        var fd = Int(minimum)
+        while fd < entries.count && entries[fd] != nil { fd += 1 }
+        guard fd < limit else { throw .EMFILE }
+        if fd >= entries.count { entries.append(contentsOf: repeatElement(nil, count: fd - entries.count + 1)) }
+        entries[fd] = Entry(file: file, closeOnExec: closeOnExec)
+        retain(file)
+        return Int32(fd)
+    }
+
+    /// Installs at exactly `fd`, closing what was there (dup2/dup3).
+    func install(_ file: FileDescription, at fd: Int32, closeOnExec: Bool) throws(LinuxErrno) {
+        guard fd >= 0, Int(fd) < limit else { throw .EBADF }
+        if Int(fd) >= entries.count { entries.append(contentsOf: repeatElement(nil, count: Int(fd) - entries.count + 1)) }
+        retain(file)
+        if let old = entries[Int(fd)] { releaseRef(old.file) }
+        entries[Int(fd)] = Entry(file: file, closeOnExec: closeOnExec)
+    }
+
+    func setCloseOnExec(_ fd: Int32, _ value: Bool) throws(LinuxErrno) {
+        guard fd >= 0, Int(fd) < entries.count, entries[Int(fd)] != nil else { throw .EBADF }
+        entries[Int(fd)]!.closeOnExec = value
+    }
+
+    func close(_ fd: Int32) throws(LinuxErrno) {
+        guard fd >= 0, Int(fd) < entries.count, let e = entries[Int(fd)] else { throw .EBADF }
+        entries[Int(fd)] = nil
+        releaseRef(e.file)
+    }
+
+    func closeAll() {
+        for i in entries.indices { if let e = entries[i] { entries[i] = nil; releaseRef(e.file) } }
+    }
+
+    func closeOnExec() {
+        for i in entries.indices { if let e = entries[i], e.closeOnExec { entries[i] = nil; releaseRef(e.file) } }
+    }
+
+    func copy() -> FDTable {
+        let t = FDTable()
+        t.limit = limit
+        t.entries = entries
+        for e in entries { if let e { retain(e.file) } }
+        return t
+    }
+
+    var openFDs: [Int32] { entries.indices.compactMap { entries[$0] != nil ? Int32($0) : nil } }
+
+    // Descriptions count their fd references so pipes see their last close.
+    private func retain(_ f: FileDescription) { f.fdReferences += 1 }
+    private func releaseRef(_ f: FileDescription) {
+        f.fdReferences -= 1
+        if f.fdReferences == 0 { f.release() }
+    }
+}

@@ -1,0 +1,155 @@
+// Signal delivery: default actions, and handler frames (rt_sigframe) built on the guest
+// stack exactly as x86-64 Linux lays them out, undone by rt_sigreturn.
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+extension GuestThread {
+    /// A signal raised by the guest's own instruction: it cannot be blocked or ignored.
+    func forceSignal(_ sig: Int32) {
+        let bit: UInt64 = 1 << UInt64(sig - 1)
+        if signalMask & bit != 0 || group.actions[Int(sig)].handler == 1 {
+            group.actions[Int(sig)].handler = 0
+            signalMask &= ~bit
+        }
+        pending |= bit
+    }
+
+    func deliverPendingSignals() {
+        while true {
+            let ready = deliverableSignals()
+            if ready == 0 {
+                if let m = savedMaskForSuspend { signalMask = m; savedMaskForSuspend = nil }
+                restartInterruptedSyscall(handlerFlags: nil)
+                return
+            }
+            let sig = Int32(ready.trailingZeroBitCount + 1)
+            let bit: UInt64 = 1 << UInt64(sig - 1)
+            let fromThread = pending & bit != 0
+            if fromThread { pending &= ~bit } else { group.pendingShared &= ~bit }
+            let info = faultInfo
+            faultInfo = nil
+            let action = group.actions[Int(sig)]
+            if sig == Signal.SIGKILL || action.handler == 0 {
+                switch Signal.defaultAction(sig) {
+                case .ignore, .continue, .stop:
+                    continue // job-control stops are not implemented yet: treated as ignored
+                case .terminate:
+                    exitGroup(status: sig)
+                    return
+                case .core:
+                    exitGroup(status: sig | 0x80)
+                    return
+                }
+            }
+            if action.handler == 1 { continue }
+            restartInterruptedSyscall(handlerFlags: action.flags)
+            if !setupFrame(sig: sig, action: action, info: info) {
+                exitGroup(status: Signal.SIGSEGV | 0x80)
+                return
+            }
+            if action.flags & SignalAction.SA_RESETHAND != 0 { group.actions[Int(sig)] = SignalAction() }
+            return
+        }
+    }
+
+    /// After a syscall returned -ERESTARTSYS: restart it unless a handler without
+    /// SA_RESTART runs first (then the guest sees EINTR).
+    private func restartInterruptedSyscall(handlerFlags: UInt64?) {
+        guard syscallRestartable else { return }
+        syscallRestartable = false
+        let rax = Int64(bitPattern: regs.rax)
+        guard rax == -512 || rax == -513 || rax == -514 else { return }
+        if handlerFlags != nil && rax == -514 {
+            regs.rax = UInt64(bitPattern: -Int64(LinuxErrno.EINTR.rawValue))
+        } else if let flags = handlerFlags, rax == -512, flags & SignalAction.SA_RESTART == 0 {
+            regs.rax = UInt64(bitPattern: -Int64(LinuxErrno.EINTR.rawValue))
+        } else {
+            regs.rax = regs.orig_rax
+            regs.rip -= 2
+        }
+    }
+
+    private func setupFrame(sig: Int32, action: SignalAction, info: (Int32, Int32, UInt64)?) -> Bool {
+        var sp = regs.rsp
+        if action.flags & SignalAction.SA_ONSTACK != 0, altStack.flags & 2 == 0, altStack.size > 0,
+           !(sp > altStack.sp && sp <= altStack.sp + altStack.size) {
+            sp = altStack.sp + altStack.size
+        } else {
+            sp -= 128 // red zone
+        }
+        let fp = context?.floatingPointState() ?? [UInt8](repeating: 0, count: 512)
+        sp = (sp - 512) & ~63
+        let fpAddr = sp
+        sp -= 440 // pretcode + ucontext (304) + siginfo (128)
+        sp = (sp & ~15) - 8
+        var frame = [UInt8](repeating: 0, count: 440)
+        frame.withUnsafeMutableBytes { p in
+            p.storeBytes(of: action.restorer, toByteOffset: 0, as: UInt64.self)
+            // ucontext at 8: uc_flags, uc_link, uc_stack, mcontext at 8+40, sigmask at 8+296
+            p.storeBytes(of: UInt64(0), toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: altStack.sp, toByteOffset: 24, as: UInt64.self)
+            p.storeBytes(of: altStack.flags, toByteOffset: 32, as: Int32.self)
+            p.storeBytes(of: altStack.size, toByteOffset: 40, as: UInt64.self)
+            let m = 48
+            let gregs: [UInt64] = [regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15,
+                                   regs.rdi, regs.rsi, regs.rbp, regs.rbx, regs.rdx, regs.rax, regs.rcx, regs.rsp,
+                                   regs.rip, regs.eflags]
+            for (i, v) in gregs.enumerated() { p.storeBytes(of: v, toByteOffset: m + i * 8, as: UInt64.self) }
+            p.storeBytes(of: UInt16(truncatingIfNeeded: regs.cs), toByteOffset: m + 144, as: UInt16.self)
+            p.storeBytes(of: UInt16(truncatingIfNeeded: regs.ss), toByteOffset: m + 150, as: UInt16.self)
+            if let info { p.storeBytes(of: info.2, toByteOffset: m + 184, as: UInt64.self) } // cr2
+            p.storeBytes(of: fpAddr, toByteOffset: m + 192, as: UInt64.self)
+            p.storeBytes(of: savedMaskForSuspend ?? signalMask, toByteOffset: 8 + 296, as: UInt64.self)
+            // siginfo at 312
+            p.storeBytes(of: sig, toByteOffset: 312, as: Int32.self)
+            if let info {
+                p.storeBytes(of: info.1, toByteOffset: 320, as: Int32.self)
+                p.storeBytes(of: info.2, toByteOffset: 328, as: UInt64.self)
+            } else {
+                p.storeBytes(of: Int32(0), toByteOffset: 320, as: Int32.self) // SI_USER
+            }
+        }
+        do {
+            try mm.write(fpAddr, fp)
+            try mm.write(sp, frame)
+        } catch {
+            return false
+        }
+        savedMaskForSuspend = nil
+        regs.rsp = sp
+        regs.rip = action.handler
+        regs.rdi = UInt64(sig)
+        regs.rsi = sp + 312
+        regs.rdx = sp + 8
+        regs.rax = 0
+        var newMask = signalMask | action.mask
+        if action.flags & SignalAction.SA_NODEFER == 0 { newMask |= 1 << UInt64(sig - 1) }
+        signalMask = newMask & ~(1 << 8 | 1 << 18)
+        return true
+    }
+
+    /// rt_sigreturn: restores the registers, mask and FPU state saved by setupFrame.
+    func signalReturn() throws(LinuxErrno) {
+        let frame = regs.rsp - 8
+        let bytes = try mm.read(frame, count: 440)
+        bytes.withUnsafeBytes { p in
+            let m = 48
+            func g(_ i: Int) -> UInt64 { p.load(fromByteOffset: m + i * 8, as: UInt64.self) }
+            regs.r8 = g(0); regs.r9 = g(1); regs.r10 = g(2); regs.r11 = g(3); regs.r12 = g(4)
+            regs.r13 = g(5); regs.r14 = g(6); regs.r15 = g(7); regs.rdi = g(8); regs.rsi = g(9)
+            regs.rbp = g(10); regs.rbx = g(11); regs.rdx = g(12); regs.rax = g(13); regs.rcx = g(14)
+            regs.rsp = g(15); regs.rip = g(16)
+            // Only the user-changeable flags (CF PF AF ZF SF TF DF OF AC) come back.
+            let userFlags: UInt64 = 0x40dd5
+            regs.eflags = (regs.eflags & ~userFlags) | (g(17) & userFlags)
+            regs.orig_rax = UInt64(bitPattern: -1)
+            signalMask = p.load(fromByteOffset: 8 + 296, as: UInt64.self) & ~(1 << 8 | 1 << 18)
+            let fpAddr = p.load(fromByteOffset: m + 192, as: UInt64.self)
+            if fpAddr != 0, let fp = try? mm.read(fpAddr, count: 512) {
+                context?.setFloatingPointState(fp)
+            }
+        }
+        registersReplaced = true
+    }
+}

@@ -1,0 +1,200 @@
+// GuestThread: one guest thread, run by one sentry host thread that loops
+// "switch into the guest -> handle the event". The kernel lock is held except while the
+// guest runs or the thread waits.
+import CJoey
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+final class GuestThread {
+    unowned let kernel: Kernel
+    let tid: Int32
+    var group: ThreadGroup
+    var regs = GuestRegisters()
+    var context: PlatformContext?
+    var signalMask: UInt64 = 0
+    var pending: UInt64 = 0
+    /// Fault siginfo for synchronous signals: (signal, code, address).
+    var faultInfo: (Int32, Int32, UInt64)?
+    var clearChildTID: UInt64 = 0
+    var robustList: UInt64 = 0
+    /// rt_sigsuspend's caller mask, stored in the next signal frame instead of the temporary one.
+    var savedMaskForSuspend: UInt64?
+    var killed = false
+    var inGuest = false
+    var altStack: (sp: UInt64, flags: Int32, size: UInt64) = (0, 2 /* SS_DISABLE */, 0)
+    /// The MM (and its version) this thread's context currently reflects.
+    private var realizedMM: ObjectIdentifier?
+    private var realizedVersion: UInt64 = 0
+    /// Set by handlers that replace all registers (execve, rt_sigreturn).
+    var registersReplaced = false
+    /// The last syscall returned a restart code; decided at signal delivery.
+    var syscallRestartable = false
+    /// During an MM change: the address space that was in sync before it began.
+    var pendingLiveSpace: AddressSpace?
+    var exitCode: Int32 = 0
+    /// The MM to realize in a fresh context before the first run (fork child).
+    /// FPU state a fork child starts with (read by the parent from its own stub).
+    var initialFPState: [UInt8]?
+
+    var mm: MemoryManager { group.mm }
+
+    init(kernel: Kernel, tid: Int32, group: ThreadGroup) {
+        self.kernel = kernel
+        self.tid = tid
+        self.group = group
+        group.threads.append(self)
+    }
+
+    /// Starts the host thread that runs this guest thread. Kernel lock held.
+    func start() {
+        kernel.runningThreads += 1
+        let box = Unmanaged.passRetained(self)
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        pthread_attr_setstacksize(&attr, 8 << 20)
+        var th = pthread_t()
+        let r = pthread_create(&th, &attr, { arg in
+            let t = Unmanaged<GuestThread>.fromOpaque(arg!).takeRetainedValue()
+            t.threadMain()
+            return nil
+        }, box.toOpaque())
+        pthread_attr_destroy(&attr)
+        if r != 0 {
+            box.release()
+            kernel.runningThreads -= 1
+            finishExit(status: Signal.SIGKILL)
+        } else {
+            pthread_detach(th)
+        }
+    }
+
+    private func threadMain() {
+        kernel.lock.lock()
+        defer {
+            kernel.runningThreads -= 1
+            kernel.lock.broadcast()
+            kernel.lock.unlock()
+        }
+        do {
+            let ctx = try kernel.platform.newContext(memoryFile: kernel.memoryFile)
+            if let fp = initialFPState { ctx.setFloatingPointState(fp) }
+            initialFPState = nil
+            let base = ctx.initialRegisters()
+            regs.cs = base.cs; regs.ss = base.ss; regs.ds = base.ds; regs.es = base.es
+            regs.fs = base.fs; regs.gs = base.gs
+            context = ctx
+        } catch {
+            kernel.debugLog("cannot create a platform context: \(error)")
+            finishExit(status: Signal.SIGKILL)
+            return
+        }
+        runLoop()
+        context?.release()
+        context = nil
+    }
+
+    private func runLoop() {
+        while true {
+            if killed || group.exiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
+            deliverPendingSignals()
+            if killed || group.exiting { continue }
+            guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
+            inGuest = true
+            kernel.lock.unlock()
+            let event = context!.switchToGuest(&regs)
+            kernel.lock.lock()
+            inGuest = false
+            switch event {
+            case .syscall:
+                handleSyscall()
+            case .fault(let sig, let code, let addr):
+                if kernel.logSyscalls { kernel.debugLog("[pid \(tid)] fault sig \(sig) code \(code) addr 0x\(String(addr, radix: 16)) rip 0x\(String(regs.rip, radix: 16))") }
+                faultInfo = (sig, code, addr)
+                forceSignal(sig)
+            case .interrupted:
+                continue
+            case .died:
+                if !killed { kill() }
+            }
+        }
+    }
+
+    /// Makes the platform context match the MM (after exec, or when another thread sharing
+    /// the MM changed it).
+    private func syncAddressSpace() -> Bool {
+        guard let ctx = context else { return false }
+        let id = ObjectIdentifier(mm)
+        if realizedMM == id && realizedVersion == mm.version { return true }
+        do {
+            try ctx.addressSpace.unmapAll()
+            try mm.realizeAll(in: ctx.addressSpace)
+        } catch {
+            kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
+            return false
+        }
+        realizedMM = id
+        realizedVersion = mm.version
+        return true
+    }
+
+    /// Marks the context as reflecting the MM after this thread changed both in step.
+    func noteAddressSpaceUpdated() {
+        if realizedMM == ObjectIdentifier(mm) { realizedVersion = mm.version }
+    }
+
+    /// The address space to realize changes in, when this thread's context is in sync.
+    var liveAddressSpace: AddressSpace? {
+        guard realizedMM == ObjectIdentifier(mm), realizedVersion == mm.version else { return nil }
+        return context?.addressSpace
+    }
+
+    func interrupt() {
+        if inGuest { context?.interrupt() }
+        kernel.lock.broadcast()
+    }
+
+    func kill() {
+        killed = true
+        if group.pendingExitStatus == nil { group.pendingExitStatus = Signal.SIGKILL }
+        if inGuest { context?.kill() }
+    }
+
+    /// Waits (kernel lock held) for a broadcast; throws when a signal or kill interrupts.
+    func waitInterruptibly(deadline: UInt64? = nil) throws(LinuxErrno) {
+        try checkInterrupt()
+        kernel.lock.wait(deadline: deadline)
+        kernel.current = self
+        try checkInterrupt()
+    }
+
+    func checkInterrupt() throws(LinuxErrno) {
+        if killed || group.exiting { throw .EINTR }
+        if deliverableSignals() != 0 { throw .ERESTARTSYS }
+    }
+
+    func deliverableSignals() -> UInt64 {
+        (pending | group.pendingShared) & ~signalMask | ((pending | group.pendingShared) & (1 << 8 | 1 << 18))
+    }
+
+    // MARK: exit
+
+    /// exit_group: every thread of the process exits with `status` (a wait status).
+    func exitGroup(status: Int32) {
+        if group.pendingExitStatus == nil { group.pendingExitStatus = status }
+        group.exiting = true
+        for t in group.threads where t !== self { t.kill() }
+    }
+
+    private func finishExit(status: Int32) {
+        if clearChildTID != 0 {
+            try? mm.writeValue(clearChildTID, Int32(0))
+        }
+        group.threads.removeAll { $0 === self }
+        kernel.threads[tid] = nil
+        if group.threads.isEmpty && group.exitStatus == nil {
+            group.becomeZombie(status: status)
+        }
+        kernel.lock.broadcast()
+    }
+}

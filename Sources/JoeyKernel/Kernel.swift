@@ -1,0 +1,185 @@
+// JoeyKernel: the sentry. It implements the Linux system-call interface for guest programs:
+// tasks (ThreadGroup, GuestThread), memory (MemoryManager over the MemoryFile), files (VFS),
+// and signals. It reaches the CPU only through a JoeyPlatform Platform.
+import CJoey
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+/// How a sandbox is built.
+public struct SandboxSpec {
+    public var rootPath: String = "/"
+    public var rootWritable = false
+    public var argv: [String]
+    public var env: [String]
+    public var cwd: String = "/"
+    public var hostname = "joey"
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var maxTasks = 4096
+    public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
+}
+
+public final class Kernel: @unchecked Sendable {
+    public static let release = "6.1.0-joey"
+    public static let version = "#1 SMP Joey"
+
+    let lock = KernelLock()
+    let platform: Platform
+    let memoryFile: MemoryFile
+    let spec: SandboxSpec
+    var rootLocation: Location!
+    var mounts: [ObjectIdentifier: Inode] = [:]
+    var mountTable: [(path: String, type: String, options: String)] = []
+    var threadGroups: [Int32: ThreadGroup] = [:]
+    var threads: [Int32: GuestThread] = [:]
+    private var nextPid: Int32 = 1
+    var controllingTerminal: Int32?
+    var fifoBuffers: [ObjectIdentifier: PipeBuffer] = [:]
+    let pipeFS = FileSystemID(dev: 0xd, name: "pipefs")
+    var hostname: String
+    var runningThreads = 0
+    var alarmWatcherRunning = false
+    var futexWaiters: [UInt64: [FutexWaiter]] = [:]
+    var foregroundPgid: Int32?
+    /// The guest thread whose syscall is being handled (procfs's "self"); kernel lock held.
+    var current: GuestThread?
+    var initExitStatus: Int32?
+    var unimplementedReported: Set<Int> = []
+    public var debugLog: (String) -> Void = { _ in }
+    /// Log every syscall to debugLog (a developer aid until strace mode lands).
+    public var logSyscalls = getenv("JOEY_LOG_SYSCALLS") != nil
+    let bootTime = monotonicNanos()
+
+    public init(platform: Platform, spec: SandboxSpec) throws(KernelError) {
+        self.platform = platform
+        self.spec = spec
+        self.hostname = spec.hostname
+        do {
+            memoryFile = try MemoryFile()
+        } catch {
+            throw KernelError(error.description)
+        }
+        if isatty(0) != 0 { controllingTerminal = 0 }
+        try buildFilesystems()
+    }
+
+    private func buildFilesystems() throws(KernelError) {
+        let host = try HostTree(path: spec.rootPath)
+        let rootCtx = OverlayContext(id: FileSystemID(dev: 0x801, name: "overlay"), host: host,
+                                     writeThrough: spec.rootWritable)
+        guard let st = host.lstat("") else { throw KernelError("cannot stat the root directory \(spec.rootPath)") }
+        let rootDir = DirectoryInode(context: rootCtx, mode: st.st_mode, lowerPath: "", ino: UInt64(st.st_ino))
+        rootDir.uid = st.st_uid
+        rootDir.gid = st.st_gid
+        rootLocation = Location(name: "", parent: nil, inode: rootDir)
+        mountTable.append(("/", "overlay", spec.rootWritable ? "rw" : "rw,lowerdir=\(spec.rootPath)"))
+
+        let tmpCtx = OverlayContext(id: FileSystemID(dev: 0x1a, name: "tmpfs"), host: nil, writeThrough: false)
+        let devCtx = OverlayContext(id: FileSystemID(dev: 0x5, name: "devtmpfs"), host: nil, writeThrough: false)
+        mount(Kernel.makeDevFS(devCtx), at: "/dev", type: "devtmpfs", options: "rw,nosuid")
+        mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", options: "rw,nosuid,nodev,noexec")
+        mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", options: "rw,nosuid,nodev")
+    }
+
+    /// Mounts `root` over the directory at `path`, creating the directory in the upper layer
+    /// if the lower tree lacks it.
+    func mount(_ root: Inode, at path: String, type: String, options: String) {
+        let dir: Location
+        if let d = try? resolve(path, from: rootLocation, root: rootLocation), d.inode.kind == .directory {
+            dir = d
+        } else {
+            guard let (parent, name) = try? resolveParent(path, from: rootLocation, root: rootLocation),
+                  let created = try? parent.inode.create(name, kind: .directory, mode: 0o755, uid: 0, gid: 0)
+            else { return }
+            dir = Location(name: name, parent: parent, inode: created)
+        }
+        mounts[ObjectIdentifier(dir.inode)] = root
+        mountTable.append((path, type, options))
+    }
+
+    func allocatePid() throws(LinuxErrno) -> Int32 {
+        guard threads.count < spec.maxTasks else { throw .EAGAIN }
+        while threads[nextPid] != nil || threadGroups[nextPid] != nil { nextPid += 1 }
+        defer { nextPid += 1 }
+        return nextPid
+    }
+
+    /// Runs the sandbox: starts pid 1 and returns its wait status when it exits and every
+    /// other guest task is gone.
+    public func run() throws(KernelError) -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        let fs = FSContext(root: rootLocation, cwd: rootLocation)
+        if let cwd = try? resolve(spec.cwd, from: rootLocation, root: rootLocation), cwd.inode.kind == .directory {
+            fs.cwd = cwd
+        }
+        let pid: Int32
+        do { pid = try allocatePid() } catch { throw KernelError("cannot allocate pid 1") }
+        let group = ThreadGroup(kernel: self, pid: pid, parent: nil, mm: MemoryManager(memoryFile: memoryFile, addressSpaceEnd: platform.addressSpaceEnd),
+                                fdTable: FDTable(), fs: fs)
+        group.uid = spec.uid; group.gid = spec.gid
+        group.euid = spec.uid; group.egid = spec.gid
+        let tty = DeviceInode(.tty, major: 136, minor: 0, fs: FileSystemID(dev: 0x16, name: "devpts"))
+        for fd in Int32(0)...2 {
+            let flags = fd == 0 ? O_RDONLY : O_WRONLY
+            let hostFD = dup(fd)
+            guard hostFD >= 0 else { continue }
+            _ = fcntl(hostFD, F_SETFD, FD_CLOEXEC)
+            let d = HostStreamDescription(inode: tty, hostFD: hostFD, flags: flags, kernel: self)
+            d.path = isatty(fd) != 0 ? "/dev/pts/0" : "pipe:[\(fd)]"
+            _ = try? group.fdTable.install(d, at: fd, closeOnExec: false)
+        }
+        let thread = GuestThread(kernel: self, tid: pid, group: group)
+        threadGroups[pid] = group
+        threads[pid] = thread
+        // Load the program before starting: a missing or non-executable program is an
+        // operator error with a clear message (exit 127 / 126), not a guest crash.
+        do {
+            try thread.prepareExec(path: try findProgram(spec.argv[0]), argv: spec.argv.map { Array($0.utf8) },
+                                   envp: spec.env.map { Array($0.utf8) })
+        } catch let e {
+            threadGroups[pid] = nil
+            threads[pid] = nil
+            let why = String(cString: strerror(e.rawValue))
+            let code: Int32 = (e == .ENOENT || e == .ENOTDIR) ? 127 : 126
+            throw KernelError("joey: \(spec.argv[0]): \(why)", exitCode: code)
+        }
+        thread.start()
+        while runningThreads > 0 { lock.wait() }
+        return initExitStatus ?? 0
+    }
+
+    /// A command name without a slash is looked up in the guest's PATH, as a shell would.
+    func findProgram(_ name: String) throws(LinuxErrno) -> String {
+        if name.contains("/") { return name }
+        let pathVar = spec.env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in pathVar.split(separator: ":") {
+            let candidate = dir + "/" + name
+            if let loc = try? resolve(candidate, from: rootLocation, root: rootLocation), loc.inode.kind == .regular {
+                return candidate
+            }
+        }
+        throw .ENOENT
+    }
+
+    /// Ends every guest task (pid 1 exited).
+    func killAll() {
+        for t in threads.values { t.kill() }
+        lock.broadcast()
+    }
+
+    func reportUnimplemented(_ nr: Int) {
+        if unimplementedReported.insert(nr).inserted {
+            debugLog("unimplemented syscall \(SyscallNames.name(nr)) (\(nr)): returning ENOSYS")
+        }
+    }
+}
+
+extension KernelError {
+    public init(_ message: String, exitCode: Int32) {
+        self.init(message)
+        self.exitCode = exitCode
+    }
+}

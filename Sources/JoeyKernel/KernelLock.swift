@@ -1,0 +1,48 @@
+// The kernel lock. The sentry runs one host thread per guest thread; every piece of kernel
+// state (tasks, fd tables, filesystems, MM) is guarded by this one lock, which is released
+// only while a thread runs guest code or waits. Lock order: KernelLock, then MemoryFile.
+import Glibc
+
+public final class KernelLock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+
+    public init() {
+        pthread_mutex_init(&mutex, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(&cond, &attr)
+    }
+
+    public func lock() { pthread_mutex_lock(&mutex) }
+    public func unlock() { pthread_mutex_unlock(&mutex) }
+
+    /// Wakes every waiter; they re-check their own condition.
+    public func broadcast() { pthread_cond_broadcast(&cond) }
+
+    /// Waits (lock held) until woken or `deadline` (CLOCK_MONOTONIC ns) passes.
+    /// Returns false when the deadline passed.
+    @discardableResult
+    public func wait(deadline: UInt64? = nil) -> Bool {
+        guard let deadline else {
+            pthread_cond_wait(&cond, &mutex)
+            return true
+        }
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        return pthread_cond_timedwait(&cond, &mutex, &ts) != ETIMEDOUT
+    }
+
+    /// Runs `body` with the lock released (for host calls that may block).
+    public func unlocked<T>(_ body: () throws -> T) rethrows -> T {
+        unlock()
+        defer { lock() }
+        return try body()
+    }
+}
+
+public func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

@@ -1,0 +1,207 @@
+// MemoryManager: one guest address space as a sorted list of VMAs over MemoryFile blocks.
+// Every change is realized immediately in the calling thread's platform AddressSpace;
+// other contexts sharing this MM resynchronize from `version` before they next run.
+import JoeyABI
+import JoeyPlatform
+
+/// A MemoryFile allocation, freed when the last VMA referencing it goes away.
+final class MemoryBlock {
+    let file: MemoryFile
+    let offset: UInt64
+    let length: UInt64
+    init(file: MemoryFile, length: UInt64) throws(LinuxErrno) {
+        self.file = file
+        self.length = MemoryFile.roundUp(length)
+        self.offset = try file.allocate(length)
+    }
+    deinit { file.free(offset, length: length) }
+}
+
+struct VMA {
+    var start: UInt64
+    var end: UInt64
+    var protection: MemoryProtection
+    var shared: Bool
+    var block: MemoryBlock
+    /// Offset of `start` inside `block`.
+    var blockOffset: UInt64
+    /// What /proc/pid/maps shows: a path, "[heap]", "[stack]" or "".
+    var name: String
+    /// File offset of `start` for file mappings (maps' offset column).
+    var fileOffset: UInt64
+    var inodeNumber: UInt64
+    /// A writable MAP_SHARED file mapping: written back to the file on unmap/msync.
+    var writeBack: FileDescription?
+    var growsDown = false
+
+    var fileStart: UInt64 { block.offset + blockOffset }
+}
+
+public final class MemoryManager {
+    let memoryFile: MemoryFile
+    private(set) var vmas: [VMA] = []
+    /// Bumped on every mapping change; contexts compare it to know they are stale.
+    private(set) var version: UInt64 = 0
+    var brkStart: UInt64 = 0
+    var brkEnd: UInt64 = 0
+    let mmapTop: UInt64
+    let mmapBottom: UInt64 = 0x10000
+    let stackTop: UInt64
+    var argStart: UInt64 = 0, argEnd: UInt64 = 0, envStart: UInt64 = 0, envEnd: UInt64 = 0
+    /// The auxiliary vector the loader built, for /proc/pid/auxv.
+    var auxv: [(UInt64, UInt64)] = []
+
+    init(memoryFile: MemoryFile, addressSpaceEnd: UInt64) {
+        self.memoryFile = memoryFile
+        stackTop = (addressSpaceEnd - 0x10000) & ~0xfffff
+        mmapTop = stackTop - (8 << 20) - (128 << 20)
+    }
+
+    // MARK: lookups
+
+    /// Index of the first VMA whose end is above `address`.
+    private func firstIndex(endingAbove address: UInt64) -> Int {
+        var lo = 0, hi = vmas.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if vmas[mid].end <= address { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    func vma(containing address: UInt64) -> VMA? {
+        let i = firstIndex(endingAbove: address)
+        return i < vmas.count && vmas[i].start <= address ? vmas[i] : nil
+    }
+
+    /// Finds a free range of `length` bytes, top-down below mmapTop (or at `hint` if free).
+    func findFree(length: UInt64, hint: UInt64 = 0) -> UInt64? {
+        if hint != 0, hint >= mmapBottom, hint + length <= stackTop, isFree(hint, hint + length) { return hint }
+        var top = mmapTop
+        var i = firstIndex(endingAbove: top) - 1
+        if i + 1 < vmas.count, vmas[i + 1].start < top { top = min(top, vmas[i + 1].start) }
+        while top >= length + mmapBottom {
+            let lowest = i >= 0 ? vmas[i].end : mmapBottom
+            if top - lowest >= length { return top - length }
+            guard i >= 0 else { return nil }
+            top = vmas[i].start
+            i -= 1
+        }
+        return nil
+    }
+
+    func isFree(_ start: UInt64, _ end: UInt64) -> Bool {
+        let i = firstIndex(endingAbove: start)
+        return i >= vmas.count || vmas[i].start >= end
+    }
+
+    // MARK: changes (the caller realizes them in its AddressSpace through `realize`)
+
+    /// Removes [start, end) from the VMA list; returns the removed pieces.
+    @discardableResult
+    func removeRange(_ start: UInt64, _ end: UInt64) -> [VMA] {
+        var removed: [VMA] = []
+        var i = firstIndex(endingAbove: start)
+        while i < vmas.count && vmas[i].start < end {
+            let v = vmas[i]
+            vmas.remove(at: i)
+            var insertAt = i
+            if v.start < start {
+                var left = v
+                left.end = start
+                vmas.insert(left, at: insertAt)
+                insertAt += 1
+            }
+            if v.end > end {
+                var right = v
+                right.blockOffset += end - v.start
+                right.fileOffset += end - v.start
+                right.start = end
+                vmas.insert(right, at: insertAt)
+                insertAt += 1
+            }
+            var mid = v
+            let s = max(v.start, start), e = min(v.end, end)
+            mid.blockOffset += s - v.start
+            mid.fileOffset += s - v.start
+            mid.start = s
+            mid.end = e
+            removed.append(mid)
+            i = insertAt
+        }
+        version &+= 1
+        return removed
+    }
+
+    func insert(_ v: VMA) {
+        removeRange(v.start, v.end)
+        let i = firstIndex(endingAbove: v.start)
+        vmas.insert(v, at: i)
+        version &+= 1
+    }
+
+    /// Changes protection of [start, end); every page must be mapped (else ENOMEM).
+    func changeProtection(_ start: UInt64, _ end: UInt64, _ prot: MemoryProtection) throws(LinuxErrno) {
+        var cursor = start
+        var i = firstIndex(endingAbove: start)
+        while cursor < end {
+            guard i < vmas.count, vmas[i].start <= cursor else { throw .ENOMEM }
+            cursor = vmas[i].end
+            i += 1
+        }
+        let pieces = removeRange(start, end)
+        for var p in pieces {
+            p.protection = prot
+            let j = firstIndex(endingAbove: p.start)
+            vmas.insert(p, at: j)
+        }
+        version &+= 1
+    }
+
+    /// Makes a fresh address space for exec.
+    func reset() {
+        vmas.removeAll()
+        brkStart = 0; brkEnd = 0
+        version &+= 1
+    }
+
+    /// A copy for fork: private memory is copied eagerly (holes skipped), shared memory shared.
+    func fork() throws(LinuxErrno) -> MemoryManager {
+        let child = MemoryManager(memoryFile: memoryFile, stackTop: stackTop, mmapTop: mmapTop)
+        child.brkStart = brkStart; child.brkEnd = brkEnd
+        child.argStart = argStart; child.argEnd = argEnd; child.envStart = envStart; child.envEnd = envEnd
+        child.auxv = auxv
+        var copies: [ObjectIdentifier: MemoryBlock] = [:]
+        for v in vmas {
+            var c = v
+            if !v.shared {
+                // Blocks split among several VMAs are copied once.
+                let key = ObjectIdentifier(v.block)
+                let block: MemoryBlock
+                if let b = copies[key] {
+                    block = b
+                } else {
+                    block = try MemoryBlock(file: memoryFile, length: v.block.length)
+                    copies[key] = block
+                }
+                memoryFile.copy(from: v.fileStart, to: block.offset + v.blockOffset, length: v.end - v.start)
+                c.block = block
+            }
+            child.vmas.append(c)
+        }
+        return child
+    }
+
+    private init(memoryFile: MemoryFile, stackTop: UInt64, mmapTop: UInt64) {
+        self.memoryFile = memoryFile
+        self.stackTop = stackTop
+        self.mmapTop = mmapTop
+    }
+
+    /// Maps every VMA into an address space that holds nothing yet.
+    func realizeAll(in space: AddressSpace) throws(LinuxErrno) {
+        for v in vmas {
+            try space.map(v.start, length: v.end - v.start, fileOffset: v.fileStart, protection: v.protection)
+        }
+    }
+}

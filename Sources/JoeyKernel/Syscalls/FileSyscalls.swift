@@ -1,0 +1,671 @@
+// File system calls: open/read/write/stat/getdents and the *at family, on the sentry's VFS.
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+let AT_FDCWD: Int32 = -100
+let AT_SYMLINK_NOFOLLOW: UInt64 = 0x100
+let AT_REMOVEDIR_FLAG: UInt64 = 0x200
+let AT_SYMLINK_FOLLOW: UInt64 = 0x400
+let AT_EMPTY_PATH: UInt64 = 0x1000
+
+/// A description opened with O_PATH: it names a file but allows no I/O.
+final class PathDescription: FileDescription {
+    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int { throw .EBADF }
+    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int { throw .EBADF }
+}
+
+extension GuestThread {
+    func pathArg(_ address: UInt64) throws(LinuxErrno) -> String {
+        let bytes = try mm.readCString(address, max: 4096)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The directory a relative path starts from: cwd for AT_FDCWD, else the fd's directory.
+    func startLocation(_ dirfd: Int32, _ path: String) throws(LinuxErrno) -> Location {
+        if path.hasPrefix("/") || dirfd == AT_FDCWD { return group.fs.cwd }
+        let f = try group.fdTable.get(dirfd)
+        guard let loc = f.location else { throw .ENOTDIR }
+        guard loc.inode.kind == .directory else { throw .ENOTDIR }
+        return loc
+    }
+
+    func lookup(_ dirfd: Int32, _ path: String, follow: Bool, emptyPathAllowed: Bool = false) throws(LinuxErrno) -> Location {
+        if path.isEmpty && emptyPathAllowed {
+            if dirfd == AT_FDCWD { return group.fs.cwd }
+            let f = try group.fdTable.get(dirfd)
+            return f.location ?? Location(name: f.path, parent: nil, inode: f.inode)
+        }
+        return try kernel.resolve(path, from: try startLocation(dirfd, path), root: group.fs.root, followFinal: follow)
+    }
+
+    func lookupParent(_ dirfd: Int32, _ path: String) throws(LinuxErrno) -> (Location, String) {
+        try kernel.resolveParent(path, from: try startLocation(dirfd, path), root: group.fs.root)
+    }
+
+    /// A child's inode as path walking sees it (mounts crossed).
+    func child(_ dir: Location, _ name: String) throws(LinuxErrno) -> Inode {
+        let c = try dir.inode.lookup(name)
+        return kernel.mounts[ObjectIdentifier(c)] ?? c
+    }
+
+    // MARK: open / close
+
+    func sysOpen() throws(LinuxErrno) -> UInt64 { try sysOpenat(dirfd: AT_FDCWD, pathArg: a0, flags: a1, mode: a2) }
+
+    func sysOpenat(dirfd: Int32, pathArg addr: UInt64, flags rawFlags: UInt64, mode: UInt64) throws(LinuxErrno) -> UInt64 {
+        let flags = Int32(truncatingIfNeeded: rawFlags)
+        let path = try pathArg(addr)
+        if flags & 0o20000000 != 0 && flags & O_DIRECTORY != 0 { throw .EOPNOTSUPP } // O_TMPFILE
+        var loc: Location
+        if flags & O_CREAT != 0 {
+            let (parent, name) = try lookupParent(dirfd, path)
+            if name.isEmpty || name == "." || name == ".." || path.hasSuffix("/") { throw .EISDIR }
+            if let existing = try? child(parent, name) {
+                if flags & O_EXCL != 0 { throw .EEXIST }
+                if existing.kind == .symlink {
+                    if flags & O_NOFOLLOW != 0 { throw .ELOOP }
+                    loc = try lookup(dirfd, path, follow: true)
+                } else {
+                    loc = Location(name: name, parent: parent, inode: existing)
+                }
+            } else {
+                let m = UInt32(mode & 0o7777) & ~group.fs.umask
+                let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.euid, gid: group.egid)
+                loc = Location(name: name, parent: parent, inode: node)
+            }
+        } else {
+            loc = try lookup(dirfd, path, follow: flags & O_NOFOLLOW == 0)
+        }
+        let inode = loc.inode
+        if flags & O_PATH == 0 {
+            if inode.kind == .symlink { throw .ELOOP }
+            if flags & O_DIRECTORY != 0 && inode.kind != .directory { throw .ENOTDIR }
+            if inode.kind == .directory && (flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0) { throw .EISDIR }
+            try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: flags & O_ACCMODE != O_RDONLY)
+        } else if flags & O_DIRECTORY != 0 && inode.kind != .directory {
+            throw .ENOTDIR
+        }
+        let description: FileDescription
+        if flags & O_PATH != 0 {
+            description = PathDescription(inode: inode, flags: O_PATH | (flags & O_DIRECTORY))
+        } else {
+            if flags & O_TRUNC != 0, flags & O_ACCMODE != O_RDONLY, let f = inode as? RegularFileInode {
+                try f.truncate(0)
+            }
+            description = try inode.open(flags: flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC), kernel: kernel)
+        }
+        description.path = loc.path
+        if description.location == nil { description.location = loc }
+        return UInt64(try group.fdTable.install(description, closeOnExec: flags & O_CLOEXEC != 0))
+    }
+
+    /// Permission check for the guest's effective ids (root passes everything but exec).
+    func checkAccess(_ inode: Inode, read: Bool, write: Bool, exec: Bool = false) throws(LinuxErrno) {
+        if group.euid == 0 {
+            if exec && inode.kind != .directory && inode.mode & 0o111 == 0 { throw .EACCES }
+            return
+        }
+        let shift: UInt32 = inode.uid == group.euid ? 6 : (inode.gid == group.egid || group.groups.contains(inode.gid)) ? 3 : 0
+        let bits = (inode.mode >> shift) & 7
+        if read && bits & 4 == 0 { throw .EACCES }
+        if write && bits & 2 == 0 { throw .EACCES }
+        if exec && bits & 1 == 0 { throw .EACCES }
+    }
+
+    func sysClose() throws(LinuxErrno) -> UInt64 {
+        try group.fdTable.close(fdArg(a0))
+        return 0
+    }
+
+    func sysCloseRange() throws(LinuxErrno) -> UInt64 {
+        let first = UInt32(truncatingIfNeeded: a0), last = UInt32(truncatingIfNeeded: a1)
+        guard first <= last, a2 & ~UInt64(0x6) == 0 else { throw .EINVAL }
+        for fd in group.fdTable.openFDs where UInt32(fd) >= first && UInt32(fd) <= last {
+            if a2 & 0x4 != 0 { try? group.fdTable.setCloseOnExec(fd, true) } else { try? group.fdTable.close(fd) }
+        }
+        return 0
+    }
+
+    // MARK: read / write
+
+    private func clampCount(_ v: UInt64) -> Int { Int(min(v, 0x7fff_f000)) }
+
+    /// Reads into guest memory; several segments go through one bounce buffer so a
+    /// single read(2) never blocks twice.
+    func readInto(_ f: FileDescription, _ segs: [UnsafeMutableRawBufferPointer], at offset: UInt64?) throws(LinuxErrno) -> Int {
+        if segs.isEmpty { return 0 }
+        if segs.count == 1 {
+            return offset == nil ? try f.read(self, into: segs[0]) : try f.pread(self, into: segs[0], at: offset!)
+        }
+        let total = segs.reduce(0) { $0 + $1.count }
+        var tmp = [UInt8](repeating: 0, count: total)
+        let n = try tmp.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+            offset == nil ? try f.read(self, into: p) : try f.pread(self, into: p, at: offset!)
+        }
+        var done = 0
+        for s in segs where done < n {
+            let c = min(s.count, n - done)
+            tmp.withUnsafeBytes { s.baseAddress!.copyMemory(from: $0.baseAddress! + done, byteCount: c) }
+            done += c
+        }
+        return n
+    }
+
+    func writeFrom(_ f: FileDescription, _ segs: [UnsafeMutableRawBufferPointer], at offset: UInt64?) throws(LinuxErrno) -> Int {
+        if segs.isEmpty { return 0 }
+        if segs.count == 1 {
+            let b = UnsafeRawBufferPointer(segs[0])
+            return offset == nil ? try f.write(self, from: b) : try f.pwrite(self, from: b, at: offset!)
+        }
+        var tmp: [UInt8] = []
+        for s in segs { tmp += UnsafeRawBufferPointer(s) }
+        return try tmp.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
+            offset == nil ? try f.write(self, from: p) : try f.pwrite(self, from: p, at: offset!)
+        }
+    }
+
+    func segments(_ addr: UInt64, _ count: Int, write: Bool) throws(LinuxErrno) -> [UnsafeMutableRawBufferPointer] {
+        var out: [UnsafeMutableRawBufferPointer] = []
+        try mm.forEachSegment(addr, count, write: write) { out.append($0) }
+        return out
+    }
+
+    func readableFile(_ fd: Int32) throws(LinuxErrno) -> FileDescription {
+        let f = try group.fdTable.get(fd)
+        guard f.readable else { throw .EBADF }
+        return f
+    }
+
+    func writableFile(_ fd: Int32) throws(LinuxErrno) -> FileDescription {
+        let f = try group.fdTable.get(fd)
+        guard f.writable else { throw .EBADF }
+        return f
+    }
+
+    func sysRead() throws(LinuxErrno) -> UInt64 {
+        let f = try readableFile(fdArg(a0))
+        let n = clampCount(a2)
+        if n == 0 { return 0 }
+        return UInt64(try readInto(f, try segments(a1, n, write: true), at: nil))
+    }
+
+    func sysWrite() throws(LinuxErrno) -> UInt64 {
+        let f = try writableFile(fdArg(a0))
+        let n = clampCount(a2)
+        if n == 0 { return 0 }
+        return UInt64(try writeFrom(f, try segments(a1, n, write: false), at: nil))
+    }
+
+    func sysPread() throws(LinuxErrno) -> UInt64 {
+        let f = try readableFile(fdArg(a0))
+        guard Int64(bitPattern: a3) >= 0 else { throw .EINVAL }
+        if f.inode.kind == .directory { throw .EISDIR }
+        let n = clampCount(a2)
+        if n == 0 { return 0 }
+        return UInt64(try readInto(f, try segments(a1, n, write: true), at: a3))
+    }
+
+    func sysPwrite() throws(LinuxErrno) -> UInt64 {
+        let f = try writableFile(fdArg(a0))
+        guard Int64(bitPattern: a3) >= 0 else { throw .EINVAL }
+        let n = clampCount(a2)
+        if n == 0 { return 0 }
+        return UInt64(try writeFrom(f, try segments(a1, n, write: false), at: a3))
+    }
+
+    func sysReadv() throws(LinuxErrno) -> UInt64 {
+        let f = try readableFile(fdArg(a0))
+        return UInt64(try readInto(f, try mm.ioVectors(a1, count: Int(Int32(truncatingIfNeeded: a2)), write: true), at: nil))
+    }
+
+    func sysWritev() throws(LinuxErrno) -> UInt64 {
+        let f = try writableFile(fdArg(a0))
+        return UInt64(try writeFrom(f, try mm.ioVectors(a1, count: Int(Int32(truncatingIfNeeded: a2)), write: false), at: nil))
+    }
+
+    func sysLseek() throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        return try f.seek(Int64(bitPattern: a1), whence: Int32(truncatingIfNeeded: a2))
+    }
+
+    func sysGetdents64() throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        guard f.inode.kind == .directory else { throw .ENOTDIR }
+        var out: [UInt8] = []
+        try f.getdents(into: &out, capacity: clampCount(a2))
+        try mm.write(a1, out)
+        return UInt64(out.count)
+    }
+
+    // MARK: stat
+
+    func sysStat(follow: Bool) throws(LinuxErrno) -> UInt64 {
+        let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: follow)
+        try mm.write(a1, loc.inode.statBytes())
+        return 0
+    }
+
+    func sysFstat() throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        try mm.write(a1, f.inode.statBytes())
+        return 0
+    }
+
+    func sysNewfstatat() throws(LinuxErrno) -> UInt64 {
+        guard a3 & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 /* NO_AUTOMOUNT */) == 0 else { throw .EINVAL }
+        let loc = try lookup(fdArg(a0), try pathArg(a1), follow: a3 & AT_SYMLINK_NOFOLLOW == 0,
+                             emptyPathAllowed: a3 & AT_EMPTY_PATH != 0)
+        try mm.write(a2, loc.inode.statBytes())
+        return 0
+    }
+
+    func sysStatx() throws(LinuxErrno) -> UInt64 {
+        guard a2 & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000) == 0 else { throw .EINVAL }
+        guard a3 & 0x8000_0000 == 0 else { throw .EINVAL } // STATX__RESERVED
+        let loc = try lookup(fdArg(a0), try pathArg(a1), follow: a2 & AT_SYMLINK_NOFOLLOW == 0,
+                             emptyPathAllowed: a2 & AT_EMPTY_PATH != 0)
+        try mm.write(a4, loc.inode.statxBytes())
+        return 0
+    }
+
+    func sysStatfs(_ nr: Int) throws(LinuxErrno) -> UInt64 {
+        let inode: Inode
+        if nr == 137 { inode = try lookup(AT_FDCWD, try pathArg(a0), follow: true).inode }
+        else { inode = try group.fdTable.get(fdArg(a0)).inode }
+        var b = [UInt8](repeating: 0, count: 120)
+        let magic: Int64 = switch inode.fs.name {
+        case "tmpfs", "devtmpfs": 0x0102_1994
+        case "proc": 0x9fa0
+        default: 0x794c_7630 // overlayfs
+        }
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: magic, toByteOffset: 0, as: Int64.self)
+            p.storeBytes(of: Int64(4096), toByteOffset: 8, as: Int64.self)      // f_bsize
+            p.storeBytes(of: Int64(1 << 20), toByteOffset: 16, as: Int64.self)  // blocks
+            p.storeBytes(of: Int64(1 << 19), toByteOffset: 24, as: Int64.self)  // bfree
+            p.storeBytes(of: Int64(1 << 19), toByteOffset: 32, as: Int64.self)  // bavail
+            p.storeBytes(of: Int64(1 << 20), toByteOffset: 40, as: Int64.self)  // files
+            p.storeBytes(of: Int64(1 << 19), toByteOffset: 48, as: Int64.self)  // ffree
+            p.storeBytes(of: Int64(255), toByteOffset: 64, as: Int64.self)      // namelen
+            p.storeBytes(of: Int64(4096), toByteOffset: 72, as: Int64.self)     // frsize
+        }
+        try mm.write(nr == 137 ? a1 : a1, b)
+        return 0
+    }
+
+    // MARK: access, links, directories
+
+    func sysAccess() throws(LinuxErrno) -> UInt64 { try sysFaccessat(dirfd: AT_FDCWD, pathArg: a0, mode: a1, flags: 0) }
+
+    func sysFaccessat(dirfd: Int32, pathArg addr: UInt64, mode: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard mode & ~7 == 0 else { throw .EINVAL }
+        guard flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x200 /* AT_EACCESS */) == 0 else { throw .EINVAL }
+        let loc = try lookup(dirfd, try pathArg(addr), follow: flags & AT_SYMLINK_NOFOLLOW == 0,
+                             emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
+        try checkAccess(loc.inode, read: mode & 4 != 0, write: mode & 2 != 0, exec: mode & 1 != 0)
+        return 0
+    }
+
+    func sysMkdirat(dirfd: Int32, pathArg addr: UInt64, mode: UInt64) throws(LinuxErrno) -> UInt64 {
+        let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
+        if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
+        _ = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
+                                    uid: group.euid, gid: group.egid)
+        return 0
+    }
+
+    func sysMknodat(dirfd: Int32, pathArg addr: UInt64, mode: UInt64, dev: UInt64) throws(LinuxErrno) -> UInt64 {
+        let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
+        if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
+        let type = UInt32(mode) & 0o170000
+        let kind: FileKind
+        switch type {
+        case 0, FileKind.regular.rawValue: kind = .regular
+        case FileKind.fifo.rawValue: kind = .fifo
+        case FileKind.socket.rawValue: kind = .socket
+        case FileKind.characterDevice.rawValue, FileKind.blockDevice.rawValue: throw .EPERM
+        default: throw .EINVAL
+        }
+        _ = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
+                                    uid: group.euid, gid: group.egid)
+        return 0
+    }
+
+    func sysUnlinkat(dirfd: Int32, pathArg addr: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard flags & ~AT_REMOVEDIR_FLAG == 0 else { throw .EINVAL }
+        let path = try pathArg(addr)
+        let (parent, name) = try lookupParent(dirfd, path)
+        let rmdir = flags & AT_REMOVEDIR_FLAG != 0
+        if rmdir {
+            if name == "." { throw .EINVAL }
+            if name == ".." || name.isEmpty { throw .ENOTEMPTY }
+        } else if name.isEmpty || name == "." || name == ".." {
+            throw .EISDIR
+        }
+        let raw = try parent.inode.lookup(name)
+        if kernel.mounts[ObjectIdentifier(raw)] != nil { throw .EBUSY }
+        if rmdir {
+            guard let dir = raw as? DirectoryInode else { throw .ENOTDIR }
+            guard dir.isEmpty else { throw .ENOTEMPTY }
+        } else {
+            if raw.kind == .directory { throw .EISDIR }
+            if path.hasSuffix("/") { throw .ENOTDIR }
+        }
+        try parent.inode.remove(name)
+        if raw.nlink > 0 { raw.nlink -= 1 }
+        raw.ctime = Timespec.now()
+        return 0
+    }
+
+    func sysRenameat2(olddir: Int32, oldArg: UInt64, newdir: Int32, newArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard flags & ~UInt64(1) == 0 else { throw .EINVAL } // RENAME_NOREPLACE only
+        let (op, on) = try lookupParent(olddir, try pathArg(oldArg))
+        let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
+        if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
+        let node = try op.inode.lookup(on)
+        if kernel.mounts[ObjectIdentifier(node)] != nil { throw .EBUSY }
+        if op.inode.fs !== np.inode.fs { throw .EXDEV }
+        // A directory cannot move below itself.
+        if node.kind == .directory {
+            var p: Location? = np
+            while let c = p { if c.inode === node { throw .EINVAL }; p = c.parent }
+        }
+        if let existing = try? np.inode.lookup(nn) {
+            if existing === node { return 0 }
+            if flags & 1 != 0 { throw .EEXIST }
+            if node.kind == .directory {
+                guard let d = existing as? DirectoryInode else { throw .ENOTDIR }
+                guard d.isEmpty else { throw .ENOTEMPTY }
+            } else if existing.kind == .directory {
+                throw .EISDIR
+            }
+            try np.inode.remove(nn)
+            if existing.nlink > 0 { existing.nlink -= 1 }
+        }
+        if let lower = (node as? RegularFileInode), lower.lowerPath != nil, !lower.context.writeThrough {
+            try lower.copyUp() // its host path no longer names it
+        }
+        try op.inode.remove(on)
+        try np.inode.insert(nn, node)
+        if let d = node as? DirectoryInode, !d.context.writeThrough, d.lowerPath != nil {
+            d.detachFromLower()
+        }
+        node.ctime = Timespec.now()
+        return 0
+    }
+
+    func sysLinkat(olddir: Int32, oldArg: UInt64, newdir: Int32, newArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) == 0 else { throw .EINVAL }
+        let old = try lookup(olddir, try pathArg(oldArg), follow: flags & AT_SYMLINK_FOLLOW != 0,
+                             emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
+        if old.inode.kind == .directory { throw .EPERM }
+        let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
+        if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
+        if old.inode.fs !== np.inode.fs { throw .EXDEV }
+        try np.inode.insert(nn, old.inode)
+        old.inode.nlink += 1
+        old.inode.ctime = Timespec.now()
+        return 0
+    }
+
+    func sysSymlinkat(targetArg: UInt64, dirfd: Int32, pathArg addr: UInt64) throws(LinuxErrno) -> UInt64 {
+        let target = try pathArg(targetArg)
+        if target.isEmpty { throw .ENOENT }
+        let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
+        if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
+        _ = try parent.inode.create(name, kind: .symlink, mode: 0o777, uid: group.euid, gid: group.egid, target: target)
+        return 0
+    }
+
+    func sysReadlinkat(dirfd: Int32, pathArg addr: UInt64, buf: UInt64, size: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard Int64(bitPattern: size) > 0 else { throw .EINVAL }
+        let loc = try lookup(dirfd, try pathArg(addr), follow: false, emptyPathAllowed: true)
+        let target = Array(try loc.inode.readlink().utf8)
+        let n = min(target.count, Int(min(size, 1 << 20)))
+        try mm.write(buf, Array(target[0..<n]))
+        return UInt64(n)
+    }
+
+    func sysFchmodat(dirfd: Int32, pathArg addr: UInt64, mode: UInt64) throws(LinuxErrno) -> UInt64 {
+        let loc = try lookup(dirfd, try pathArg(addr), follow: true)
+        try chmod(loc.inode, mode)
+        return 0
+    }
+
+    func sysFchmod() throws(LinuxErrno) -> UInt64 {
+        try chmod(try group.fdTable.get(fdArg(a0)).inode, a1)
+        return 0
+    }
+
+    private func chmod(_ inode: Inode, _ mode: UInt64) throws(LinuxErrno) {
+        guard group.euid == 0 || group.euid == inode.uid else { throw .EPERM }
+        inode.mode = UInt32(mode & 0o7777)
+        inode.ctime = Timespec.now()
+    }
+
+    func sysFchownat(dirfd: Int32, pathArg addr: UInt64, uid: UInt64, gid: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0 else { throw .EINVAL }
+        let loc = try lookup(dirfd, try pathArg(addr), follow: flags & AT_SYMLINK_NOFOLLOW == 0,
+                             emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
+        try chown(loc.inode, uid, gid)
+        return 0
+    }
+
+    func sysFchown() throws(LinuxErrno) -> UInt64 {
+        try chown(try group.fdTable.get(fdArg(a0)).inode, a1, a2)
+        return 0
+    }
+
+    private func chown(_ inode: Inode, _ uid: UInt64, _ gid: UInt64) throws(LinuxErrno) {
+        let u = UInt32(truncatingIfNeeded: uid), g = UInt32(truncatingIfNeeded: gid)
+        guard group.euid == 0 else { throw .EPERM }
+        if u != UInt32.max { inode.uid = u }
+        if g != UInt32.max { inode.gid = g }
+        inode.ctime = Timespec.now()
+    }
+
+    func sysUtimensat(dirfd: Int32, pathArg addr: UInt64, times: UInt64, flags: UInt64, utimbuf: UInt64,
+                      timeval: Bool = false) throws(LinuxErrno) -> UInt64 {
+        guard flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0 else { throw .EINVAL }
+        let inode: Inode
+        if addr == 0 {
+            inode = try group.fdTable.get(dirfd).inode
+        } else {
+            inode = try lookup(dirfd, try pathArg(addr), follow: flags & AT_SYMLINK_NOFOLLOW == 0,
+                               emptyPathAllowed: flags & AT_EMPTY_PATH != 0).inode
+        }
+        let now = Timespec.now()
+        var at = now, mt = now
+        var setA = true, setM = true
+        if times != 0 {
+            let t = try mm.read(times, count: 32)
+            t.withUnsafeBytes { p in
+                at = Timespec(sec: p.load(fromByteOffset: 0, as: Int64.self), nsec: p.load(fromByteOffset: 8, as: Int64.self))
+                mt = Timespec(sec: p.load(fromByteOffset: 16, as: Int64.self), nsec: p.load(fromByteOffset: 24, as: Int64.self))
+            }
+            for t in [at, mt] where t.nsec != 0x3fff_ffff && t.nsec != 0x3fff_fffe && (t.nsec < 0 || t.nsec > 999_999_999) {
+                throw .EINVAL
+            }
+            if at.nsec == 0x3fff_ffff { at = now } // UTIME_NOW
+            if mt.nsec == 0x3fff_ffff { mt = now }
+            if at.nsec == 0x3fff_fffe { setA = false } // UTIME_OMIT
+            if mt.nsec == 0x3fff_fffe { setM = false }
+        } else if utimbuf != 0 {
+            let t = try mm.read(utimbuf, count: timeval ? 32 : 16)
+            t.withUnsafeBytes { p in
+                if timeval {
+                    at = Timespec(sec: p.load(fromByteOffset: 0, as: Int64.self), nsec: p.load(fromByteOffset: 8, as: Int64.self) * 1000)
+                    mt = Timespec(sec: p.load(fromByteOffset: 16, as: Int64.self), nsec: p.load(fromByteOffset: 24, as: Int64.self) * 1000)
+                } else {
+                    at = Timespec(sec: p.load(fromByteOffset: 0, as: Int64.self), nsec: 0)
+                    mt = Timespec(sec: p.load(fromByteOffset: 8, as: Int64.self), nsec: 0)
+                }
+            }
+        }
+        if setA { inode.atime = at }
+        if setM { inode.mtime = mt }
+        inode.ctime = now
+        return 0
+    }
+
+    func sysTruncate() throws(LinuxErrno) -> UInt64 {
+        let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
+        guard Int64(bitPattern: a1) >= 0 else { throw .EINVAL }
+        if loc.inode.kind == .directory { throw .EISDIR }
+        guard let f = loc.inode as? RegularFileInode else { throw .EINVAL }
+        try checkAccess(f, read: false, write: true)
+        try f.truncate(a1)
+        return 0
+    }
+
+    func sysFtruncate() throws(LinuxErrno) -> UInt64 {
+        let d = try group.fdTable.get(fdArg(a0))
+        guard Int64(bitPattern: a1) >= 0 else { throw .EINVAL }
+        guard d.writable, let f = d.inode as? RegularFileInode else { throw .EINVAL }
+        try f.truncate(a1)
+        return 0
+    }
+
+    // MARK: cwd
+
+    func sysGetcwd() throws(LinuxErrno) -> UInt64 {
+        let path = Array(group.fs.cwd.path.utf8) + [0]
+        guard a1 > 0 else { throw .EINVAL }
+        guard UInt64(path.count) <= a1 else { throw .ERANGE }
+        try mm.write(a0, path)
+        return UInt64(path.count)
+    }
+
+    func sysChdir() throws(LinuxErrno) -> UInt64 {
+        let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
+        guard loc.inode.kind == .directory else { throw .ENOTDIR }
+        try checkAccess(loc.inode, read: false, write: false, exec: true)
+        group.fs.cwd = loc
+        return 0
+    }
+
+    func sysFchdir() throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        guard f.inode.kind == .directory, let loc = f.location else { throw .ENOTDIR }
+        group.fs.cwd = loc
+        return 0
+    }
+
+    func sysChroot() throws(LinuxErrno) -> UInt64 {
+        guard group.euid == 0 else { throw .EPERM }
+        let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
+        guard loc.inode.kind == .directory else { throw .ENOTDIR }
+        group.fs.root = loc
+        return 0
+    }
+
+    // MARK: fds
+
+    func sysDup() throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        return UInt64(try group.fdTable.install(f))
+    }
+
+    func sysDup2() throws(LinuxErrno) -> UInt64 {
+        let old = fdArg(a0), new = fdArg(a1)
+        let f = try group.fdTable.get(old)
+        if old == new { return UInt64(new) }
+        try group.fdTable.install(f, at: new, closeOnExec: false)
+        return UInt64(new)
+    }
+
+    func sysDup3() throws(LinuxErrno) -> UInt64 {
+        let old = fdArg(a0), new = fdArg(a1)
+        guard a2 & ~UInt64(O_CLOEXEC) == 0 else { throw .EINVAL }
+        let f = try group.fdTable.get(old)
+        if old == new { throw .EINVAL }
+        try group.fdTable.install(f, at: new, closeOnExec: a2 != 0)
+        return UInt64(new)
+    }
+
+    func sysFcntl() throws(LinuxErrno) -> UInt64 {
+        let fd = fdArg(a0)
+        let f = try group.fdTable.get(fd)
+        switch Int32(truncatingIfNeeded: a1) {
+        case F_DUPFD, 1030 /* F_DUPFD_CLOEXEC */:
+            let min = Int32(truncatingIfNeeded: a2)
+            guard min >= 0, Int(min) < group.fdTable.limit else { throw .EINVAL }
+            return UInt64(try group.fdTable.install(f, closeOnExec: a1 == 1030, minimum: min))
+        case F_GETFD:
+            return group.fdTable.entry(fd)!.closeOnExec ? 1 : 0
+        case F_SETFD:
+            try group.fdTable.setCloseOnExec(fd, a2 & 1 != 0)
+            return 0
+        case F_GETFL:
+            return UInt64(UInt32(bitPattern: f.flags | (f.inode.kind == .regular ? 0o100000 /* O_LARGEFILE */ : 0)))
+        case F_SETFL:
+            let settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME
+            f.flags = (f.flags & ~settable) | (Int32(truncatingIfNeeded: a2) & settable)
+            return 0
+        case F_GETLK, F_SETLK, F_SETLKW, 36, 37, 38: // record locks (and OFD locks) are not implemented
+            throw .ENOLCK
+        case 1031 /* F_SETPIPE_SZ */, 1032 /* F_GETPIPE_SZ */:
+            guard f is PipeDescription else { throw .EBADF }
+            return UInt64(PipeBuffer.capacity)
+        default:
+            throw .EINVAL
+        }
+    }
+
+    func sysIoctl() throws(LinuxErrno) -> UInt64 {
+        let fd = fdArg(a0)
+        let f = try group.fdTable.get(fd)
+        switch a1 & 0xffff_ffff {
+        case 0x5451: try group.fdTable.setCloseOnExec(fd, true); return 0   // FIOCLEX
+        case 0x5450: try group.fdTable.setCloseOnExec(fd, false); return 0  // FIONCLEX
+        case 0x5421: // FIONBIO
+            let on: Int32 = try mm.readValue(a2)
+            if on != 0 { f.flags |= O_NONBLOCK } else { f.flags &= ~O_NONBLOCK }
+            return 0
+        default:
+            return try f.ioctl(self, request: a1 & 0xffff_ffff, argument: a2)
+        }
+    }
+
+    func sysPipe2(flagsArg: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard flagsArg & ~UInt64(O_CLOEXEC | O_NONBLOCK | O_DIRECT) == 0 else { throw .EINVAL }
+        let flags = Int32(truncatingIfNeeded: flagsArg)
+        let inode = PipeInode(fs: kernel.pipeFS)
+        let r = PipeDescription(inode: inode, buffer: inode.buffer, reader: true, flags: O_RDONLY | (flags & O_NONBLOCK), kernel: kernel)
+        let w = PipeDescription(inode: inode, buffer: inode.buffer, reader: false, flags: O_WRONLY | (flags & O_NONBLOCK), kernel: kernel)
+        r.path = "pipe:[\(inode.ino)]"
+        w.path = r.path
+        // Validate the destination before installing anything.
+        _ = try mm.read(a0, count: 8)
+        let rfd = try group.fdTable.install(r, closeOnExec: flags & O_CLOEXEC != 0)
+        let wfd: Int32
+        do { wfd = try group.fdTable.install(w, closeOnExec: flags & O_CLOEXEC != 0) } catch {
+            try? group.fdTable.close(rfd)
+            throw error
+        }
+        do {
+            try mm.writeValue(a0, rfd)
+            try mm.writeValue(a0 + 4, wfd)
+        } catch {
+            try? group.fdTable.close(rfd); try? group.fdTable.close(wfd)
+            throw error
+        }
+        return 0
+    }
+}
+
+extension DirectoryInode {
+    /// After a rename the host path no longer names this directory: pull in its lower
+    /// entries now so later lookups do not consult the old host path.
+    func detachFromLower() {
+        _ = try? entries()
+        for e in (try? entries()) ?? [] {
+            if let sub = try? lookup(e.name) {
+                if let d = sub as? DirectoryInode, d.lowerPath != nil { d.detachFromLower() }
+                if let f = sub as? RegularFileInode, f.lowerPath != nil { try? f.copyUp() }
+            }
+        }
+        lowerPath = nil
+    }
+}

@@ -1,0 +1,259 @@
+// Memory system calls: mmap, munmap, mprotect, brk, mremap, madvise, msync, mincore.
+// MM changes are realized at once in this thread's platform address space.
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+let MAP_SHARED_: UInt64 = 0x01, MAP_PRIVATE_: UInt64 = 0x02, MAP_SHARED_VALIDATE: UInt64 = 0x03
+let MAP_FIXED_: UInt64 = 0x10, MAP_ANONYMOUS_: UInt64 = 0x20, MAP_FIXED_NOREPLACE_: UInt64 = 0x100000
+
+extension GuestThread {
+    private func realize(_ body: (AddressSpace) throws(LinuxErrno) -> Void) {
+        guard let space = pendingLiveSpace else { return }
+        do { try body(space); noteAddressSpaceUpdated() } catch {
+            kernel.debugLog("platform failed to realize a mapping change: \(error); resynchronizing")
+        }
+    }
+
+    private func protection(_ p: UInt64) throws(LinuxErrno) -> MemoryProtection {
+        guard p & ~UInt64(0x7 | 0x0100_0000 | 0x0200_0000) == 0 else { throw .EINVAL }
+        var r = MemoryProtection(rawValue: Int32(p & 7))
+        // x86 cannot express write-only or exec-only pages: both imply read.
+        if !r.isEmpty { r.insert(.read) }
+        return r
+    }
+
+    /// Begins an MM change: remembers whether the context was in sync before it.
+    private func beginChange() { pendingLiveSpace = liveAddressSpace }
+    private func endChange() { pendingLiveSpace = nil }
+
+    func sysMmap() throws(LinuxErrno) -> UInt64 {
+        let addr = a0, flags = a3, off = a5
+        let fd = fdArg(a4)
+        guard a1 > 0 else { throw .EINVAL }
+        guard off & 0xfff == 0 else { throw .EINVAL }
+        let type = flags & 0x0f
+        guard type == MAP_SHARED_ || type == MAP_PRIVATE_ || type == MAP_SHARED_VALIDATE else { throw .EINVAL }
+        let prot = try protection(a2)
+        let (lenRaw, o) = a1.addingReportingOverflow(0xfff)
+        guard !o else { throw .ENOMEM }
+        let len = lenRaw & ~0xfff
+        let shared = type != MAP_PRIVATE_
+        let anonymous = flags & MAP_ANONYMOUS_ != 0
+        var file: FileDescription?
+        if !anonymous {
+            let f = try group.fdTable.get(fd)
+            guard f.readable else { throw .EACCES }
+            if shared && prot.contains(.write) && !f.writable { throw .EACCES }
+            switch f.inode.kind {
+            case .regular: file = f
+            case .characterDevice where (f.inode as? DeviceInode)?.device == .zero: file = nil
+            case .directory: throw .ENODEV
+            default: throw .ENODEV
+            }
+            guard off.addingReportingOverflow(len).overflow == false else { throw .EOVERFLOW }
+        }
+        let end = kernel.platform.addressSpaceEnd
+        var start: UInt64
+        if flags & (MAP_FIXED_ | MAP_FIXED_NOREPLACE_) != 0 {
+            guard addr & 0xfff == 0 else { throw .EINVAL }
+            guard addr >= 0x1000, addr.addingReportingOverflow(len).overflow == false,
+                  addr + len <= kernel.platform.addressSpaceEnd else { throw .ENOMEM }
+            if flags & MAP_FIXED_ == 0 && !mm.isFree(addr, addr + len) { throw .EEXIST }
+            start = addr
+        } else {
+            let hint = addr & ~0xfff
+            guard let s = mm.findFree(length: len, hint: hint + len <= end ? hint : 0) else { throw .ENOMEM }
+            start = s
+        }
+        let block = try MemoryBlock(file: kernel.memoryFile, length: len)
+        if let file {
+            let size = (file.inode as? RegularFileInode)?.size ?? 0
+            if off < size {
+                let count = Int(min(len, size - off))
+                let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: count)
+                var done = 0
+                while done < count {
+                    let n = try file.pread(self, into: UnsafeMutableRawBufferPointer(rebasing: dst[done...]), at: off + UInt64(done))
+                    if n <= 0 { break }
+                    done += n
+                }
+            }
+        }
+        let writeBack = (shared && file != nil && prot.contains(.write)) ? file : nil
+        beginChange(); defer { endChange() }
+        let removed = mm.removeRange(start, start + len)
+        flushAndRelease(removed)
+        mm.insert(VMA(start: start, end: start + len, protection: prot, shared: shared && file == nil, block: block,
+                      blockOffset: 0, name: file?.path ?? (shared ? "/dev/zero (deleted)" : ""), fileOffset: file == nil ? 0 : off,
+                      inodeNumber: file?.inode.ino ?? 0, writeBack: writeBack))
+        realize { space throws(LinuxErrno) in
+            try space.map(start, length: len, fileOffset: block.offset, protection: prot)
+        }
+        return start
+    }
+
+    /// Writes back MAP_SHARED file pieces and releases private pages that left the MM.
+    private func flushAndRelease(_ pieces: [VMA]) {
+        for p in pieces {
+            if let wb = p.writeBack {
+                let buf = UnsafeRawBufferPointer(start: kernel.memoryFile.pointer(p.fileStart), count: Int(p.end - p.start))
+                _ = try? wb.pwrite(self, from: buf, at: p.fileOffset)
+            }
+            if !p.shared { kernel.memoryFile.zero(p.fileStart, length: p.end - p.start) }
+        }
+    }
+
+    func sysMunmap() throws(LinuxErrno) -> UInt64 {
+        guard a0 & 0xfff == 0, a1 > 0 else { throw .EINVAL }
+        let len = (a1 + 0xfff) & ~0xfff
+        guard a0.addingReportingOverflow(len).overflow == false, a0 + len <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
+        beginChange(); defer { endChange() }
+        let removed = mm.removeRange(a0, a0 + len)
+        flushAndRelease(removed)
+        realize { space throws(LinuxErrno) in try space.unmap(a0, length: len) }
+        return 0
+    }
+
+    func sysMprotect() throws(LinuxErrno) -> UInt64 {
+        guard a0 & 0xfff == 0 else { throw .EINVAL }
+        let prot = try protection(a2)
+        let len = (a1 + 0xfff) & ~0xfff
+        if len == 0 { return 0 }
+        guard a0.addingReportingOverflow(len).overflow == false else { throw .ENOMEM }
+        beginChange(); defer { endChange() }
+        try mm.changeProtection(a0, a0 + len, prot)
+        realize { space throws(LinuxErrno) in try space.protect(a0, length: len, protection: prot) }
+        return 0
+    }
+
+    func sysBrk() throws(LinuxErrno) -> UInt64 {
+        let want = a0
+        if want < mm.brkStart { return mm.brkEnd }
+        let oldTop = MemoryFile.roundUp(mm.brkEnd)
+        let newTop = MemoryFile.roundUp(want)
+        guard newTop <= mm.mmapTop else { return mm.brkEnd }
+        beginChange(); defer { endChange() }
+        if newTop > oldTop {
+            guard mm.isFree(oldTop, newTop), let block = try? MemoryBlock(file: kernel.memoryFile, length: newTop - oldTop)
+            else { return mm.brkEnd }
+            mm.insert(VMA(start: oldTop, end: newTop, protection: [.read, .write], shared: false, block: block,
+                          blockOffset: 0, name: "[heap]", fileOffset: 0, inodeNumber: 0, writeBack: nil))
+            realize { space throws(LinuxErrno) in
+                try space.map(oldTop, length: newTop - oldTop, fileOffset: block.offset, protection: [.read, .write])
+            }
+        } else if newTop < oldTop {
+            flushAndRelease(mm.removeRange(newTop, oldTop))
+            realize { space throws(LinuxErrno) in try space.unmap(newTop, length: oldTop - newTop) }
+        }
+        mm.brkEnd = want
+        return want
+    }
+
+    func sysMremap() throws(LinuxErrno) -> UInt64 {
+        let old = a0, flags = a3
+        guard old & 0xfff == 0, flags & ~UInt64(7) == 0 else { throw .EINVAL }
+        let oldLen = (a1 + 0xfff) & ~0xfff, newLen = (a2 + 0xfff) & ~0xfff
+        guard newLen > 0 else { throw .EINVAL }
+        if flags & 2 != 0 && flags & 1 == 0 { throw .EINVAL } // FIXED needs MAYMOVE
+        guard let v = mm.vma(containing: old), old + max(oldLen, 1) <= v.end else { throw .EFAULT }
+        beginChange(); defer { endChange() }
+        if flags & 2 == 0 {
+            if newLen <= oldLen {
+                if newLen < oldLen {
+                    flushAndRelease(mm.removeRange(old + newLen, old + oldLen))
+                    realize { space throws(LinuxErrno) in try space.unmap(old + newLen, length: oldLen - newLen) }
+                }
+                return old
+            }
+            // Grow in place when the pages after it are free.
+            if old + oldLen == v.end, mm.isFree(old + oldLen, old + newLen), old + newLen <= mm.stackTop - (8 << 20) {
+                let extra = try MemoryBlock(file: kernel.memoryFile, length: newLen - oldLen)
+                var ext = v
+                ext.start = old + oldLen; ext.end = old + newLen; ext.block = extra; ext.blockOffset = 0
+                ext.fileOffset = v.fileOffset + (old + oldLen - v.start)
+                mm.insert(ext)
+                realize { space throws(LinuxErrno) in
+                    try space.map(ext.start, length: newLen - oldLen, fileOffset: extra.offset, protection: v.protection)
+                }
+                return old
+            }
+            guard flags & 1 != 0 else { throw .ENOMEM }
+        }
+        // Move: a new block, the old content copied, the old range unmapped.
+        var dest: UInt64
+        if flags & 2 != 0 {
+            dest = a4
+            guard dest & 0xfff == 0, dest + newLen <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
+            if dest < old + oldLen && old < dest + newLen { throw .EINVAL }
+        } else {
+            guard let d = mm.findFree(length: newLen) else { throw .ENOMEM }
+            dest = d
+        }
+        let block = try MemoryBlock(file: kernel.memoryFile, length: newLen)
+        kernel.memoryFile.copy(from: v.fileStart + (old - v.start), to: block.offset, length: min(oldLen, newLen))
+        var moved = v
+        moved.start = dest; moved.end = dest + newLen; moved.block = block; moved.blockOffset = 0
+        moved.fileOffset = v.fileOffset + (old - v.start)
+        let removedOld = mm.removeRange(old, old + oldLen)
+        for p in removedOld where !p.shared { kernel.memoryFile.zero(p.fileStart, length: p.end - p.start) }
+        flushAndRelease(mm.removeRange(dest, dest + newLen))
+        mm.insert(moved)
+        realize { space throws(LinuxErrno) in
+            try space.unmap(old, length: oldLen)
+            try space.map(dest, length: newLen, fileOffset: block.offset, protection: v.protection)
+        }
+        return dest
+    }
+
+    func sysMadvise() throws(LinuxErrno) -> UInt64 {
+        guard a0 & 0xfff == 0 else { throw .EINVAL }
+        let len = (a1 + 0xfff) & ~0xfff
+        switch a2 {
+        case 4: // MADV_DONTNEED: private anonymous pages read back as zeroes
+            var cursor = a0
+            while cursor < a0 + len {
+                guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
+                let e = min(v.end, a0 + len)
+                if !v.shared && v.writeBack == nil { kernel.memoryFile.zero(v.fileStart + (cursor - v.start), length: e - cursor) }
+                cursor = e
+            }
+            return 0
+        case 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23:
+            // Hints about paging (NORMAL, RANDOM, SEQUENTIAL, WILLNEED, FREE, fork/merge/hugepage
+            // controls): the MemoryFile keeps everything resident, so there is nothing to do.
+            return 0
+        default:
+            throw .EINVAL
+        }
+    }
+
+    func sysMsync() throws(LinuxErrno) -> UInt64 {
+        guard a0 & 0xfff == 0, a2 & ~UInt64(7) == 0, a2 & 5 != 5 else { throw .EINVAL }
+        let len = (a1 + 0xfff) & ~0xfff
+        var cursor = a0
+        while cursor < a0 + len {
+            guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
+            let e = min(v.end, a0 + len)
+            if let wb = v.writeBack {
+                let buf = UnsafeRawBufferPointer(start: kernel.memoryFile.pointer(v.fileStart + (cursor - v.start)), count: Int(e - cursor))
+                _ = try wb.pwrite(self, from: buf, at: v.fileOffset + (cursor - v.start))
+            }
+            cursor = e
+        }
+        return 0
+    }
+
+    func sysMincore() throws(LinuxErrno) -> UInt64 {
+        guard a0 & 0xfff == 0 else { throw .EINVAL }
+        let pages = Int((a1 + 0xfff) >> 12)
+        guard pages < 1 << 24 else { throw .ENOMEM }
+        var cursor = a0
+        for _ in 0..<pages {
+            guard mm.vma(containing: cursor) != nil else { throw .ENOMEM }
+            cursor += 0x1000
+        }
+        try mm.write(a2, [UInt8](repeating: 1, count: pages))
+        return 0
+    }
+}

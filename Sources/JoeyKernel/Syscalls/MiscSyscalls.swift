@@ -1,0 +1,393 @@
+// Readiness (poll/select), futex, limits, usage, system information, randomness.
+import CJoey
+import Glibc
+import JoeyABI
+
+final class FutexWaiter {
+    var woken = false
+    let bitset: UInt32
+    init(bitset: UInt32) { self.bitset = bitset }
+}
+
+extension GuestThread {
+    // MARK: poll / select
+
+    /// Waits until `check` reports readiness or the deadline passes. Host-backed files do
+    /// not broadcast, so waits are sliced.
+    private func waitReady(deadline: UInt64?, _ check: () throws(LinuxErrno) -> Int) throws(LinuxErrno) -> Int {
+        while true {
+            let n = try check()
+            if n > 0 { return n }
+            let now = monotonicNanos()
+            if let deadline, now >= deadline { return 0 }
+            let slice = now + 50_000_000
+            do {
+                try waitInterruptibly(deadline: deadline.map { min($0, slice) } ?? slice)
+            } catch {
+                throw error == .ERESTARTSYS ? .ERESTARTNOHAND : error
+            }
+        }
+    }
+
+    private func pollCommon(_ fdsAddr: UInt64, _ nfds: UInt64, deadline: UInt64?) throws(LinuxErrno) -> UInt64 {
+        guard nfds <= UInt64(group.fdTable.limit) else { throw .EINVAL }
+        let raw = try mm.read(fdsAddr, count: Int(nfds) * 8)
+        var entries: [(fd: Int32, events: Int16)] = []
+        raw.withUnsafeBytes { p in
+            for i in 0..<Int(nfds) {
+                entries.append((p.load(fromByteOffset: i * 8, as: Int32.self), p.load(fromByteOffset: i * 8 + 4, as: Int16.self)))
+            }
+        }
+        var revents = [Int16](repeating: 0, count: entries.count)
+        let n = try waitReady(deadline: deadline) { () throws(LinuxErrno) -> Int in
+            var ready = 0
+            for (i, e) in entries.enumerated() {
+                var r: Int16 = 0
+                if e.fd >= 0 {
+                    if let f = try? group.fdTable.get(e.fd) {
+                        let (rd, wr, hup) = f.readiness()
+                        if rd { r |= Int16(POLLIN) & e.events }
+                        if wr { r |= Int16(POLLOUT) & e.events }
+                        if hup { r |= Int16(POLLHUP) }
+                        if let p = f as? PipeDescription, !p.isReader, hup { r |= Int16(POLLERR) }
+                    } else {
+                        r = Int16(POLLNVAL)
+                    }
+                }
+                revents[i] = r
+                if r != 0 { ready += 1 }
+            }
+            return ready
+        }
+        var out = raw
+        out.withUnsafeMutableBytes { p in
+            for i in 0..<entries.count { p.storeBytes(of: revents[i], toByteOffset: i * 8 + 6, as: Int16.self) }
+        }
+        try mm.write(fdsAddr, out)
+        return UInt64(n)
+    }
+
+    func sysPoll() throws(LinuxErrno) -> UInt64 {
+        let timeout = Int32(truncatingIfNeeded: a2)
+        let deadline: UInt64? = timeout < 0 ? nil : monotonicNanos() + UInt64(timeout) * 1_000_000
+        return try pollCommon(a0, a1, deadline: deadline)
+    }
+
+    private func relativeDeadline(_ addr: UInt64) throws(LinuxErrno) -> UInt64? {
+        guard addr != 0 else { return nil }
+        let ts: timespec = try mm.readValue(addr)
+        guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
+        return monotonicNanos() &+ UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// ppoll/pselect's temporary signal mask.
+    private func withTemporaryMask<T>(_ maskAddr: UInt64, _ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
+        guard maskAddr != 0 else { return try body() }
+        let mask: UInt64 = try mm.readValue(maskAddr)
+        let saved = signalMask
+        signalMask = mask & ~(1 << 8 | 1 << 18)
+        do {
+            let r = try body()
+            signalMask = saved
+            return r
+        } catch {
+            if error == .ERESTARTNOHAND || error == .EINTR { savedMaskForSuspend = saved } else { signalMask = saved }
+            throw error
+        }
+    }
+
+    func sysPpoll() throws(LinuxErrno) -> UInt64 {
+        if a2 != 0 && a4 != 8 { throw .EINVAL }
+        let deadline = try relativeDeadline(a2)
+        return try withTemporaryMask(a3) { () throws(LinuxErrno) -> UInt64 in try pollCommon(a0, a1, deadline: deadline) }
+    }
+
+    private func selectCommon(_ nfds: Int32, _ rAddr: UInt64, _ wAddr: UInt64, _ eAddr: UInt64, deadline: UInt64?) throws(LinuxErrno) -> UInt64 {
+        guard nfds >= 0, nfds <= Int32(group.fdTable.limit) else { throw .EINVAL }
+        let bytes = (Int(nfds) + 63) / 64 * 8
+        func readSet(_ a: UInt64) throws(LinuxErrno) -> [UInt64] {
+            guard a != 0, bytes > 0 else { return [UInt64](repeating: 0, count: bytes / 8) }
+            let b = try mm.read(a, count: bytes)
+            return b.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
+        }
+        let rIn = try readSet(rAddr), wIn = try readSet(wAddr), eIn = try readSet(eAddr)
+        var rOut = rIn.map { _ in UInt64(0) }, wOut = rOut
+        for fd in 0..<Int(nfds) where (rIn[fd / 64] | wIn[fd / 64] | eIn[fd / 64]) & (1 << UInt64(fd % 64)) != 0 {
+            _ = try group.fdTable.get(Int32(fd))
+        }
+        let n = try waitReady(deadline: deadline) { () throws(LinuxErrno) -> Int in
+            var count = 0
+            for fd in 0..<Int(nfds) {
+                let bit: UInt64 = 1 << UInt64(fd % 64)
+                let w = fd / 64
+                guard (rIn[w] | wIn[w]) & bit != 0, let f = try? group.fdTable.get(Int32(fd)) else { continue }
+                let (rd, wr, _) = f.readiness()
+                if rIn[w] & bit != 0 && rd { rOut[w] |= bit; count += 1 }
+                if wIn[w] & bit != 0 && wr { wOut[w] |= bit; count += 1 }
+            }
+            return count
+        }
+        func writeSet(_ a: UInt64, _ s: [UInt64]) throws(LinuxErrno) {
+            guard a != 0, bytes > 0 else { return }
+            var b = [UInt8](); for w in s { withUnsafeBytes(of: w) { b += $0 } }
+            try mm.write(a, b)
+        }
+        try writeSet(rAddr, rOut); try writeSet(wAddr, wOut); try writeSet(eAddr, [UInt64](repeating: 0, count: bytes / 8))
+        return UInt64(n)
+    }
+
+    func sysSelect() throws(LinuxErrno) -> UInt64 {
+        var deadline: UInt64?
+        if a4 != 0 {
+            let tv: timeval = try mm.readValue(a4)
+            guard tv.tv_sec >= 0, tv.tv_usec >= 0, tv.tv_usec < 1_000_000 else { throw .EINVAL }
+            deadline = monotonicNanos() &+ UInt64(tv.tv_sec) &* 1_000_000_000 &+ UInt64(tv.tv_usec) * 1000
+        }
+        return try selectCommon(Int32(truncatingIfNeeded: a0), a1, a2, a3, deadline: deadline)
+    }
+
+    func sysPselect6() throws(LinuxErrno) -> UInt64 {
+        let deadline = try relativeDeadline(a4)
+        var maskAddr: UInt64 = 0
+        if a5 != 0 {
+            maskAddr = try mm.readValue(a5)
+            let size: UInt64 = try mm.readValue(a5 + 8)
+            if maskAddr != 0 && size != 8 { throw .EINVAL }
+        }
+        return try withTemporaryMask(maskAddr) { () throws(LinuxErrno) -> UInt64 in
+            try selectCommon(Int32(truncatingIfNeeded: a0), a1, a2, a3, deadline: deadline)
+        }
+    }
+
+    // MARK: futex
+
+    /// The futex key is the word's MemoryFile offset: private and shared mappings alike.
+    private func futexKey(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard addr & 3 == 0 else { throw .EINVAL }
+        guard let v = mm.vma(containing: addr) else { throw .EFAULT }
+        return v.fileStart + (addr - v.start)
+    }
+
+    func sysFutex() throws(LinuxErrno) -> UInt64 {
+        let op = Int32(truncatingIfNeeded: a1) & 0x7f
+        let realtime = a1 & 256 != 0
+        let val = UInt32(truncatingIfNeeded: a2)
+        switch op {
+        case 0, 9: // WAIT, WAIT_BITSET
+            let bitset = op == 9 ? UInt32(truncatingIfNeeded: a5) : UInt32.max
+            guard bitset != 0 else { throw .EINVAL }
+            let key = try futexKey(a0)
+            let current: UInt32 = try mm.readValue(a0)
+            if current != val { throw .EAGAIN }
+            var deadline: UInt64?
+            if a3 != 0 {
+                let ts: timespec = try mm.readValue(a3)
+                guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
+                let ns = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+                if op == 0 {
+                    deadline = monotonicNanos() &+ ns
+                } else {
+                    var now = timespec()
+                    clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now)
+                    let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+                    deadline = monotonicNanos() &+ (ns > nowNs ? ns - nowNs : 0)
+                }
+            }
+            let w = FutexWaiter(bitset: bitset)
+            kernel.futexWaiters[key, default: []].append(w)
+            defer { kernel.futexWaiters[key]?.removeAll { $0 === w } }
+            while !w.woken {
+                if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
+                try waitInterruptibly(deadline: deadline)
+            }
+            return 0
+        case 1, 10: // WAKE, WAKE_BITSET
+            let bitset = op == 10 ? UInt32(truncatingIfNeeded: a5) : UInt32.max
+            guard bitset != 0 else { throw .EINVAL }
+            return UInt64(wakeFutex(try futexKey(a0), count: Int(Int32(truncatingIfNeeded: a2)), bitset: bitset))
+        default:
+            kernel.reportUnimplemented(202)
+            throw .ENOSYS
+        }
+    }
+
+    func wakeFutex(_ key: UInt64, count: Int, bitset: UInt32 = UInt32.max) -> Int {
+        var woken = 0
+        for w in kernel.futexWaiters[key] ?? [] where woken < max(count, 0) && !w.woken && w.bitset & bitset != 0 {
+            w.woken = true
+            woken += 1
+        }
+        if woken > 0 { kernel.lock.broadcast() }
+        return woken
+    }
+
+    // MARK: limits and usage
+
+    static let defaultLimits: [Int32: (UInt64, UInt64)] = [
+        3: (8 << 20, UInt64.max),   // RLIMIT_STACK
+        7: (1024, 1024 * 1024),     // RLIMIT_NOFILE
+        4: (0, UInt64.max),         // RLIMIT_CORE
+        8: (8 << 20, 8 << 20),      // RLIMIT_MEMLOCK
+        6: (4096, 4096),            // RLIMIT_NPROC
+        11: (1 << 13, 1 << 13),     // RLIMIT_SIGPENDING
+        12: (819_200, 819_200),     // RLIMIT_MSGQUEUE
+    ]
+
+    func limit(_ r: Int32) -> (UInt64, UInt64) {
+        if r == 7 { return (UInt64(group.fdTable.limit), group.rlimits[7]?.1 ?? 1024 * 1024) }
+        return group.rlimits[r] ?? GuestThread.defaultLimits[r] ?? (UInt64.max, UInt64.max)
+    }
+
+    func setLimit(_ r: Int32, _ v: (UInt64, UInt64)) throws(LinuxErrno) {
+        guard v.0 <= v.1 else { throw .EINVAL }
+        let old = limit(r)
+        if v.1 > old.1 && group.euid != 0 { throw .EPERM }
+        if r == 7 {
+            guard v.0 <= 1024 * 1024 else { throw .EPERM }
+            group.fdTable.limit = Int(v.0)
+        }
+        group.rlimits[r] = v
+    }
+
+    func sysGetrlimit() throws(LinuxErrno) -> UInt64 {
+        let r = Int32(truncatingIfNeeded: a0)
+        guard r >= 0 && r < 16 else { throw .EINVAL }
+        let l = limit(r)
+        try mm.writeValue(a1, l.0); try mm.writeValue(a1 + 8, l.1)
+        return 0
+    }
+
+    func sysSetrlimit() throws(LinuxErrno) -> UInt64 {
+        let r = Int32(truncatingIfNeeded: a0)
+        guard r >= 0 && r < 16 else { throw .EINVAL }
+        let cur: UInt64 = try mm.readValue(a1), max: UInt64 = try mm.readValue(a1 + 8)
+        try setLimit(r, (cur, max))
+        return 0
+    }
+
+    func sysPrlimit64() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0), r = Int32(truncatingIfNeeded: a1)
+        guard r >= 0 && r < 16 else { throw .EINVAL }
+        guard pid == 0 || pid == group.pid else {
+            guard kernel.threadGroups[pid] != nil else { throw .ESRCH }
+            throw .EPERM
+        }
+        let old = limit(r)
+        if a2 != 0 {
+            let cur: UInt64 = try mm.readValue(a2), max: UInt64 = try mm.readValue(a2 + 8)
+            try setLimit(r, (cur, max))
+        }
+        if a3 != 0 { try mm.writeValue(a3, old.0); try mm.writeValue(a3 + 8, old.1) }
+        return 0
+    }
+
+    func sysGetrusage() throws(LinuxErrno) -> UInt64 {
+        let who = Int32(truncatingIfNeeded: a0)
+        guard [0, -1, 1].contains(who) else { throw .EINVAL }
+        var b = [UInt8](repeating: 0, count: 144)
+        if who != -1 {
+            let ns = context?.cpuTimeNanos() ?? 0
+            b.withUnsafeMutableBytes { p in
+                p.storeBytes(of: Int64(ns / 1_000_000_000), toByteOffset: 0, as: Int64.self)
+                p.storeBytes(of: Int64(ns % 1_000_000_000 / 1000), toByteOffset: 8, as: Int64.self)
+            }
+        }
+        try mm.write(a1, b)
+        return 0
+    }
+
+    func sysSysinfo() throws(LinuxErrno) -> UInt64 {
+        var total: UInt64 = 0, free: UInt64 = 0
+        joey_meminfo(&total, &free)
+        var b = [UInt8](repeating: 0, count: 112)
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: Int64((monotonicNanos() - kernel.bootTime) / 1_000_000_000), toByteOffset: 0, as: Int64.self)
+            p.storeBytes(of: total, toByteOffset: 32, as: UInt64.self)
+            p.storeBytes(of: free, toByteOffset: 40, as: UInt64.self)
+            p.storeBytes(of: UInt16(kernel.threadGroups.count), toByteOffset: 80, as: UInt16.self)
+            p.storeBytes(of: UInt32(1), toByteOffset: 104, as: UInt32.self)
+        }
+        try mm.write(a0, b)
+        return 0
+    }
+
+    func sysSchedGetaffinity() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0)
+        guard pid == 0 || kernel.threads[pid] != nil else { throw .ESRCH }
+        guard a1 >= 8, a1 & 7 == 0 else { throw .EINVAL }
+        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let mask: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
+        try mm.writeValue(a2, mask)
+        return 8
+    }
+
+    func sysGetrandom() throws(LinuxErrno) -> UInt64 {
+        guard a2 & ~UInt64(0x7) == 0, a2 & 0x6 != 0x6 else { throw .EINVAL }
+        let n = Int(min(a1, 33_554_431))
+        if n == 0 { return 0 }
+        var done = 0
+        try mm.forEachSegment(a0, n, write: true) { seg in
+            var off = 0
+            while off < seg.count {
+                let r = Int(joey_getrandom(seg.baseAddress! + off, UInt64(seg.count - off)))
+                if r <= 0 { break }
+                off += r
+            }
+            done += off
+        }
+        return UInt64(done)
+    }
+}
+
+extension Kernel {
+    /// Terminal ioctls on the sandbox's terminal (a host tty the sentry owns).
+    func terminalIoctl(_ t: GuestThread, hostFD: Int32, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard isatty(hostFD) != 0 else { throw .ENOTTY }
+        switch request {
+        case 0x5401: // TCGETS
+            var buf = [UInt8](repeating: 0, count: 64)
+            let r = buf.withUnsafeMutableBytes { joey_ioctl(hostFD, 0x5401, $0.baseAddress) }
+            if r < 0 { throw LinuxErrno(Int32(-r)) }
+            try t.mm.write(argument, Array(buf[0..<36]))
+            return 0
+        case 0x5402, 0x5403, 0x5404: // TCSETS, TCSETSW, TCSETSF
+            var buf = try t.mm.read(argument, count: 36) + [UInt8](repeating: 0, count: 28)
+            let r = buf.withUnsafeMutableBytes { joey_ioctl(hostFD, UInt(request), $0.baseAddress) }
+            if r < 0 { throw LinuxErrno(Int32(-r)) }
+            return 0
+        case 0x5413: // TIOCGWINSZ
+            var buf = [UInt8](repeating: 0, count: 8)
+            let r = buf.withUnsafeMutableBytes { joey_ioctl(hostFD, 0x5413, $0.baseAddress) }
+            if r < 0 { throw LinuxErrno(Int32(-r)) }
+            try t.mm.write(argument, buf)
+            return 0
+        case 0x5414: // TIOCSWINSZ
+            var buf = try t.mm.read(argument, count: 8)
+            let r = buf.withUnsafeMutableBytes { joey_ioctl(hostFD, 0x5414, $0.baseAddress) }
+            if r < 0 { throw LinuxErrno(Int32(-r)) }
+            return 0
+        case 0x540F: // TIOCGPGRP: the guest's foreground process group
+            try t.mm.writeValue(argument, foregroundPgid ?? t.group.pgid)
+            return 0
+        case 0x5410: // TIOCSPGRP
+            let pg: Int32 = try t.mm.readValue(argument)
+            guard pg > 0 else { throw .EINVAL }
+            guard threadGroups.values.contains(where: { $0.pgid == pg && $0.sid == t.group.sid }) else { throw .EPERM }
+            foregroundPgid = pg
+            return 0
+        case 0x5429: // TIOCGSID
+            try t.mm.writeValue(argument, threadGroups[1]?.sid ?? 1)
+            return 0
+        case 0x540E, 0x5422: // TIOCSCTTY, TIOCNOTTY: the sandbox has one terminal
+            return 0
+        case 0x541B: // FIONREAD
+            var n: Int32 = 0
+            let r = joey_ioctl(hostFD, 0x541B, &n)
+            if r < 0 { throw LinuxErrno(Int32(-r)) }
+            try t.mm.writeValue(argument, n)
+            return 0
+        default:
+            throw .ENOTTY
+        }
+    }
+}

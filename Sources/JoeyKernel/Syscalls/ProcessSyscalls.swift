@@ -1,0 +1,374 @@
+// Process system calls: clone/fork/vfork, execve, exit, wait, ids, sessions, uname, prctl.
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+let CLONE_VM: UInt64 = 0x100, CLONE_FS: UInt64 = 0x200, CLONE_FILES: UInt64 = 0x400
+let CLONE_SIGHAND: UInt64 = 0x800, CLONE_PIDFD: UInt64 = 0x1000, CLONE_VFORK: UInt64 = 0x4000
+let CLONE_PARENT: UInt64 = 0x8000, CLONE_THREAD: UInt64 = 0x10000, CLONE_SETTLS: UInt64 = 0x80000
+let CLONE_PARENT_SETTID: UInt64 = 0x100000, CLONE_CHILD_CLEARTID: UInt64 = 0x200000
+let CLONE_CHILD_SETTID: UInt64 = 0x1000000
+
+extension GuestThread {
+    func sysClone(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) throws(LinuxErrno) -> UInt64 {
+        if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 { throw .EINVAL }
+        if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 { throw .EINVAL }
+        // Threads (CLONE_THREAD) arrive with the full process model.
+        if flags & CLONE_THREAD != 0 { kernel.reportUnimplemented(56); throw .ENOSYS }
+        let namespaceFlags: UInt64 = 0x7e02_0000 | 0x0000_0080 // CLONE_NEW*
+        if flags & namespaceFlags != 0 { throw .EPERM }
+        let pid = try kernel.allocatePid()
+        let shareVM = flags & CLONE_VM != 0
+        let childMM = shareVM ? mm : try mm.fork()
+        let parentGroup = flags & CLONE_PARENT != 0 ? (group.parent ?? group) : group
+        let g = ThreadGroup(kernel: kernel, pid: pid, parent: parentGroup, mm: childMM,
+                            fdTable: flags & CLONE_FILES != 0 ? group.fdTable : group.fdTable.copy(),
+                            fs: flags & CLONE_FS != 0 ? group.fs : group.fs.copy())
+        g.actions = group.actions
+        g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
+        g.suid = group.suid; g.sgid = group.sgid; g.groups = group.groups
+        g.pgid = group.pgid; g.sid = group.sid
+        g.comm = group.comm; g.exePath = group.exePath; g.cmdline = group.cmdline; g.rlimits = group.rlimits
+        g.exitSignal = Int32(flags & 0xff)
+        let child = GuestThread(kernel: kernel, tid: pid, group: g)
+        child.regs = regs
+        child.regs.rax = 0
+        if stack != 0 { child.regs.rsp = stack }
+        if flags & CLONE_SETTLS != 0 { child.regs.fs_base = tls }
+        child.signalMask = signalMask
+        child.altStack = altStack
+        child.initialFPState = context?.floatingPointState()
+        if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
+        if flags & CLONE_PARENT_SETTID != 0 { try? mm.writeValue(parentTid, pid) }
+        if flags & CLONE_CHILD_SETTID != 0 { try? childMM.writeValue(childTid, pid) }
+        parentGroup.children.append(g)
+        kernel.threadGroups[pid] = g
+        kernel.threads[pid] = child
+        if flags & CLONE_VFORK != 0 { g.vforkParentWaiting = true }
+        child.start()
+        if flags & CLONE_VFORK != 0 {
+            // The parent sleeps (uninterruptibly, as on Linux) until the child execs or exits.
+            while g.vforkParentWaiting && !killed { kernel.lock.wait() }
+        }
+        return UInt64(pid)
+    }
+
+    func sysClone3() throws(LinuxErrno) -> UInt64 {
+        let size = a1
+        guard size >= 64, size <= 4096 else { throw .EINVAL }
+        let args = try mm.read(a0, count: Int(min(size, 88)))
+        func f(_ i: Int) -> UInt64 { args.withUnsafeBytes { $0.load(fromByteOffset: i * 8, as: UInt64.self) } }
+        let flags = f(0), exitSignal = f(4), stack = f(5), stackSize = f(6), tls = f(7)
+        guard flags & 0xff == 0, exitSignal <= 64 else { throw .EINVAL }
+        if size > 64, f(8) != 0 || (size > 72 && f(9) != 0) { throw .EINVAL } // set_tid, cgroup
+        if flags & CLONE_PIDFD != 0 { throw .EINVAL }
+        let top = stack != 0 ? stack + stackSize : 0
+        return try sysClone(flags: flags | exitSignal, stack: top, parentTid: f(3), childTid: f(2), tls: tls)
+    }
+
+    func sysExecve(dirfd: Int32, pathArg addr: UInt64, argvArg: UInt64, envpArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { throw .EINVAL }
+        var path = try pathArg(addr)
+        let argv = try mm.readStringArray(argvArg)
+        let envp = try mm.readStringArray(envpArg)
+        if path.isEmpty {
+            guard flags & AT_EMPTY_PATH != 0 else { throw .ENOENT }
+            path = try group.fdTable.get(dirfd).path
+        } else if !path.hasPrefix("/") && dirfd != AT_FDCWD {
+            path = try startLocation(dirfd, path).path + "/" + path
+        }
+        if flags & AT_SYMLINK_NOFOLLOW != 0, try lookup(AT_FDCWD, path, follow: false).inode.kind == .symlink { throw .ELOOP }
+        try prepareExec(path: path, argv: argv, envp: envp)
+        // Point of no return.
+        group.fdTable.closeOnExec()
+        for i in 1..<65 where group.actions[i].handler > 1 { group.actions[i] = SignalAction() }
+        altStack = (0, 2, 0)
+        clearChildTID = 0
+        robustList = 0
+        if group.vforkParentWaiting {
+            group.vforkParentWaiting = false
+            kernel.lock.broadcast()
+        }
+        return 0
+    }
+
+    func sysExit() throws(LinuxErrno) -> UInt64 {
+        // Only one thread per process exists so far, so exit ends the process.
+        exitGroup(status: Int32(a0 & 0xff) << 8)
+        registersReplaced = true
+        return 0
+    }
+
+    func sysExitGroup() throws(LinuxErrno) -> UInt64 {
+        exitGroup(status: Int32(a0 & 0xff) << 8)
+        registersReplaced = true
+        return 0
+    }
+
+    // MARK: wait
+
+    private func matches(_ c: ThreadGroup, _ pid: Int32, options: UInt64) -> Bool {
+        if pid > 0 { if c.pid != pid { return false } }
+        else if pid == 0 { if c.pgid != group.pgid { return false } }
+        else if pid < -1 { if c.pgid != -pid { return false } }
+        // __WALL/__WCLONE select by exit signal; default waits for SIGCHLD children only.
+        if options & 0x4000_0000 != 0 { return true }
+        let clone = c.exitSignal != Signal.SIGCHLD
+        return options & 0x8000_0000 != 0 ? clone : !clone
+    }
+
+    func sysWait4() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0)
+        let options = a2
+        let known: UInt64 = 0xE000_000B // WNOHANG WUNTRACED WCONTINUED __WNOTHREAD __WALL __WCLONE
+        guard options & ~known == 0 else { throw .EINVAL }
+        if pid == Int32.min { throw .ESRCH }
+        while true {
+            let candidates = group.children.filter { matches($0, pid, options: options) }
+            if candidates.isEmpty { throw .ECHILD }
+            if let z = candidates.first(where: { $0.exitStatus != nil }) {
+                if a1 != 0 { try mm.writeValue(a1, z.exitStatus!) }
+                if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }
+                let zpid = z.pid
+                z.reap()
+                return UInt64(zpid)
+            }
+            if options & 1 != 0 { return 0 } // WNOHANG
+            try waitInterruptibly()
+        }
+    }
+
+    func sysWaitid() throws(LinuxErrno) -> UInt64 {
+        let idtype = a0, id = Int32(truncatingIfNeeded: a1), options = a3
+        let known: UInt64 = 0xE100_000F // WNOHANG WUNTRACED WEXITED WCONTINUED WNOWAIT __WNOTHREAD __WALL __WCLONE
+        guard options & ~known == 0, options & 0xe != 0 else { throw .EINVAL }
+        let pid: Int32
+        switch idtype {
+        case 0: pid = -1                 // P_ALL
+        case 1: guard id > 0 else { throw .EINVAL }; pid = id  // P_PID
+        case 2: pid = id == 0 ? 0 : -id  // P_PGID
+        default: throw .EINVAL
+        }
+        guard options & 4 != 0 else { throw .ECHILD } // only WEXITED events exist so far
+        while true {
+            let candidates = group.children.filter { matches($0, pid, options: options) }
+            if candidates.isEmpty { throw .ECHILD }
+            if let z = candidates.first(where: { $0.exitStatus != nil }) {
+                let st = z.exitStatus!
+                var info = [UInt8](repeating: 0, count: 128)
+                let exited = st & 0x7f == 0
+                info.withUnsafeMutableBytes { p in
+                    p.storeBytes(of: Signal.SIGCHLD, toByteOffset: 0, as: Int32.self)
+                    p.storeBytes(of: Int32(exited ? 1 : (st & 0x80 != 0 ? 3 : 2)), toByteOffset: 8, as: Int32.self)
+                    p.storeBytes(of: z.pid, toByteOffset: 16, as: Int32.self)
+                    p.storeBytes(of: z.uid, toByteOffset: 20, as: UInt32.self)
+                    p.storeBytes(of: exited ? (st >> 8) & 0xff : st & 0x7f, toByteOffset: 24, as: Int32.self)
+                }
+                if a2 != 0 { try mm.write(a2, info) }
+                if options & 0x0100_0000 == 0 { z.reap() } // WNOWAIT keeps it
+                return 0
+            }
+            if options & 1 != 0 {
+                if a2 != 0 { try mm.write(a2, [UInt8](repeating: 0, count: 128)) }
+                return 0
+            }
+            try waitInterruptibly()
+        }
+    }
+
+    // MARK: signals to others
+
+    func sysKill() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0), sig = Int32(truncatingIfNeeded: a1)
+        guard sig >= 0 && sig < 65 else { throw .EINVAL }
+        let targets: [ThreadGroup]
+        if pid > 0 {
+            guard let g = kernel.threadGroups[pid], g.exitStatus == nil else { throw .ESRCH }
+            targets = [g]
+        } else if pid == -1 {
+            targets = kernel.threadGroups.values.filter { $0.pid != 1 && $0 !== group && $0.exitStatus == nil }
+        } else {
+            let pg = pid == 0 ? group.pgid : -pid
+            targets = kernel.threadGroups.values.filter { $0.pgid == pg && $0.exitStatus == nil }
+            if targets.isEmpty { throw .ESRCH }
+        }
+        if sig == 0 { return 0 }
+        for t in targets {
+            // The sandbox's init gets only signals it has handlers for, as in a pid namespace.
+            if t.pid == 1 && t.actions[Int(sig)].handler == 0 { continue }
+            t.sendSignal(sig)
+        }
+        return 0
+    }
+
+    func sysTkill(tgid: UInt64?, tid: UInt64, sig: UInt64) throws(LinuxErrno) -> UInt64 {
+        let id = Int32(truncatingIfNeeded: tid), s = Int32(truncatingIfNeeded: sig)
+        guard id > 0, s >= 0, s < 65 else { throw .EINVAL }
+        if let tgid { guard Int32(truncatingIfNeeded: tgid) > 0 else { throw .EINVAL } }
+        guard let t = kernel.threads[id], tgid == nil || t.group.pid == Int32(truncatingIfNeeded: tgid!) else { throw .ESRCH }
+        if s == 0 { return 0 }
+        let action = t.group.actions[Int(s)]
+        if s != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(s) == .ignore) { return 0 }
+        t.pending |= 1 << UInt64(s - 1)
+        t.interrupt()
+        return 0
+    }
+
+    // MARK: identity
+
+    func sysUname() throws(LinuxErrno) -> UInt64 {
+        var b = [UInt8](repeating: 0, count: 390)
+        let fields = ["Linux", kernel.hostname, Kernel.release, Kernel.version, "x86_64", "(none)"]
+        for (i, f) in fields.enumerated() {
+            for (j, c) in f.utf8.prefix(64).enumerated() { b[i * 65 + j] = c }
+        }
+        try mm.write(a0, b)
+        return 0
+    }
+
+    func sysSethostname() throws(LinuxErrno) -> UInt64 {
+        guard group.euid == 0 else { throw .EPERM }
+        guard a1 <= 64 else { throw .EINVAL }
+        kernel.hostname = String(decoding: try mm.read(a0, count: Int(a1)), as: UTF8.self)
+        return 0
+    }
+
+    func sysSetid(_ nr: Int) throws(LinuxErrno) -> UInt64 {
+        let root = group.euid == 0
+        func id(_ v: UInt64) -> UInt32? { let x = UInt32(truncatingIfNeeded: v); return x == UInt32.max ? nil : x }
+        switch nr {
+        case 105: // setuid
+            guard let u = id(a0) else { throw .EINVAL }
+            if root { group.uid = u; group.euid = u; group.suid = u }
+            else if u == group.uid || u == group.suid { group.euid = u } else { throw .EPERM }
+        case 106: // setgid
+            guard let g = id(a0) else { throw .EINVAL }
+            if root { group.gid = g; group.egid = g; group.sgid = g }
+            else if g == group.gid || g == group.sgid { group.egid = g } else { throw .EPERM }
+        case 113, 117: // setreuid, setresuid
+            let r = id(a0), e = id(a1), s = nr == 117 ? id(a2) : nil
+            let allowed = [group.uid, group.euid, group.suid]
+            if !root { for v in [r, e, s].compactMap({ $0 }) where !allowed.contains(v) { throw .EPERM } }
+            if let r { group.uid = r }
+            if let e { group.euid = e }
+            if let s { group.suid = s }
+        case 114, 119: // setregid, setresgid
+            let r = id(a0), e = id(a1), s = nr == 119 ? id(a2) : nil
+            let allowed = [group.gid, group.egid, group.sgid]
+            if !root { for v in [r, e, s].compactMap({ $0 }) where !allowed.contains(v) { throw .EPERM } }
+            if let r { group.gid = r }
+            if let e { group.egid = e }
+            if let s { group.sgid = s }
+        default: throw .ENOSYS
+        }
+        return 0
+    }
+
+    func sysGetres(uid: Bool) throws(LinuxErrno) -> UInt64 {
+        let v = uid ? [group.uid, group.euid, group.suid] : [group.gid, group.egid, group.sgid]
+        try mm.writeValue(a0, v[0]); try mm.writeValue(a1, v[1]); try mm.writeValue(a2, v[2])
+        return 0
+    }
+
+    func sysGetgroups() throws(LinuxErrno) -> UInt64 {
+        let n = Int32(truncatingIfNeeded: a0)
+        guard n >= 0 else { throw .EINVAL }
+        if n == 0 { return UInt64(group.groups.count) }
+        guard Int(n) >= group.groups.count else { throw .EINVAL }
+        for (i, g) in group.groups.enumerated() { try mm.writeValue(a1 + UInt64(i * 4), g) }
+        return UInt64(group.groups.count)
+    }
+
+    func sysSetgroups() throws(LinuxErrno) -> UInt64 {
+        guard group.euid == 0 else { throw .EPERM }
+        guard a0 <= 65536 else { throw .EINVAL }
+        var gs: [UInt32] = []
+        for i in 0..<Int(a0) { gs.append(try mm.readValue(a1 + UInt64(i * 4))) }
+        group.groups = gs
+        return 0
+    }
+
+    func sysSetpgid() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0), pg = Int32(truncatingIfNeeded: a1)
+        guard pg >= 0 else { throw .EINVAL }
+        let target: ThreadGroup
+        if pid == 0 || pid == group.pid { target = group }
+        else {
+            guard let t = kernel.threadGroups[pid], t.parent === group else { throw .ESRCH }
+            target = t
+        }
+        if target.sid == target.pid { throw .EPERM }
+        if target.sid != group.sid { throw .EPERM }
+        let newPg = pg == 0 ? target.pid : pg
+        if newPg != target.pid && !kernel.threadGroups.values.contains(where: { $0.pgid == newPg && $0.sid == group.sid }) {
+            throw .EPERM
+        }
+        target.pgid = newPg
+        return 0
+    }
+
+    func sysGetpgid() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0)
+        if pid == 0 { return UInt64(group.pgid) }
+        guard let g = kernel.threadGroups[pid] else { throw .ESRCH }
+        return UInt64(g.pgid)
+    }
+
+    func sysGetsid() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0)
+        if pid == 0 { return UInt64(group.sid) }
+        guard let g = kernel.threadGroups[pid] else { throw .ESRCH }
+        return UInt64(g.sid)
+    }
+
+    func sysSetsid() throws(LinuxErrno) -> UInt64 {
+        if kernel.threadGroups.values.contains(where: { $0.pgid == group.pid }) && group.pgid == group.pid { throw .EPERM }
+        if kernel.threadGroups.values.contains(where: { $0.pgid == group.pid && $0 !== group }) { throw .EPERM }
+        group.sid = group.pid
+        group.pgid = group.pid
+        return UInt64(group.pid)
+    }
+
+    func sysPrctl() throws(LinuxErrno) -> UInt64 {
+        switch a0 {
+        case 15: // PR_SET_NAME
+            let name = try mm.readCString(a1, max: 1 << 20)
+            group.comm = String(decoding: name.prefix(15), as: UTF8.self)
+            return 0
+        case 16: // PR_GET_NAME
+            var b = Array(group.comm.utf8.prefix(15))
+            b += [UInt8](repeating: 0, count: 16 - b.count)
+            try mm.write(a1, b)
+            return 0
+        case 38: // PR_SET_NO_NEW_PRIVS
+            guard a1 == 1, a2 == 0, a3 == 0, a4 == 0 else { throw .EINVAL }
+            group.noNewPrivs = true
+            return 0
+        case 39: return group.noNewPrivs ? 1 : 0 // PR_GET_NO_NEW_PRIVS
+        case 4: return 1 // PR_GET_DUMPABLE: guests are dumpable
+        case 3: // PR_SET_DUMPABLE
+            guard a1 <= 1 else { throw .EINVAL }
+            return 0
+        default:
+            throw .EINVAL
+        }
+    }
+
+    func sysArchPrctl() throws(LinuxErrno) -> UInt64 {
+        switch a0 {
+        case 0x1002: // ARCH_SET_FS
+            guard a1 < 0x8000_0000_0000 else { throw .EPERM }
+            regs.fs_base = a1
+            return 0
+        case 0x1001: // ARCH_SET_GS
+            guard a1 < 0x8000_0000_0000 else { throw .EPERM }
+            regs.gs_base = a1
+            return 0
+        case 0x1003: try mm.writeValue(a1, regs.fs_base); return 0 // ARCH_GET_FS
+        case 0x1004: try mm.writeValue(a1, regs.gs_base); return 0 // ARCH_GET_GS
+        case 0x1011: return 0 // ARCH_GET_CPUID: cpuid is enabled
+        case 0x1012: throw .ENODEV // ARCH_SET_CPUID: faulting cpuid is not offered
+        default: throw .EINVAL
+        }
+    }
+}

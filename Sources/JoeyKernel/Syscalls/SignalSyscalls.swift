@@ -1,0 +1,115 @@
+// Signal system calls: rt_sigaction, rt_sigprocmask, rt_sigpending, rt_sigsuspend,
+// sigaltstack, pause.
+import Glibc
+import JoeyABI
+
+extension GuestThread {
+    private static let unblockable: UInt64 = 1 << 8 | 1 << 18 // SIGKILL, SIGSTOP
+
+    func sysRtSigaction() throws(LinuxErrno) -> UInt64 {
+        let sig = Int32(truncatingIfNeeded: a0)
+        guard a3 == 8 else { throw .EINVAL }
+        guard sig >= 1 && sig <= 64 else { throw .EINVAL }
+        var newAction: SignalAction?
+        if a1 != 0 {
+            let b = try mm.read(a1, count: 32)
+            newAction = b.withUnsafeBytes { p in
+                SignalAction(handler: p.load(fromByteOffset: 0, as: UInt64.self), flags: p.load(fromByteOffset: 8, as: UInt64.self),
+                             restorer: p.load(fromByteOffset: 16, as: UInt64.self),
+                             mask: p.load(fromByteOffset: 24, as: UInt64.self) & ~GuestThread.unblockable)
+            }
+            if sig == Signal.SIGKILL || sig == Signal.SIGSTOP { throw .EINVAL }
+        }
+        if a2 != 0 {
+            let o = group.actions[Int(sig)]
+            var b = [UInt8](repeating: 0, count: 32)
+            b.withUnsafeMutableBytes { p in
+                p.storeBytes(of: o.handler, toByteOffset: 0, as: UInt64.self)
+                p.storeBytes(of: o.flags, toByteOffset: 8, as: UInt64.self)
+                p.storeBytes(of: o.restorer, toByteOffset: 16, as: UInt64.self)
+                p.storeBytes(of: o.mask, toByteOffset: 24, as: UInt64.self)
+            }
+            try mm.write(a2, b)
+        }
+        if let newAction {
+            group.actions[Int(sig)] = newAction
+            // Setting a signal to ignored discards it if pending (POSIX).
+            let bit: UInt64 = 1 << UInt64(sig - 1)
+            if newAction.handler == 1 || (newAction.handler == 0 && Signal.defaultAction(sig) == .ignore) {
+                group.pendingShared &= ~bit
+                for t in group.threads { t.pending &= ~bit }
+            }
+        }
+        return 0
+    }
+
+    func sysRtSigprocmask() throws(LinuxErrno) -> UInt64 {
+        guard a3 == 8 else { throw .EINVAL }
+        let old = signalMask
+        if a1 != 0 {
+            let set: UInt64 = try mm.readValue(a1)
+            switch a0 {
+            case 0: signalMask |= set
+            case 1: signalMask &= ~set
+            case 2: signalMask = set
+            default: throw .EINVAL
+            }
+            signalMask &= ~GuestThread.unblockable
+        }
+        if a2 != 0 { try mm.writeValue(a2, old) }
+        return 0
+    }
+
+    func sysRtSigpending() throws(LinuxErrno) -> UInt64 {
+        guard a1 <= 8 else { throw .EINVAL }
+        let set = (pending | group.pendingShared) & signalMask
+        var b = [UInt8](repeating: 0, count: 8)
+        b.withUnsafeMutableBytes { $0.storeBytes(of: set, as: UInt64.self) }
+        try mm.write(a0, Array(b[0..<Int(a1)]))
+        return 0
+    }
+
+    func sysRtSigsuspend() throws(LinuxErrno) -> UInt64 {
+        guard a1 == 8 else { throw .EINVAL }
+        let mask: UInt64 = try mm.readValue(a0)
+        let saved = signalMask
+        signalMask = mask & ~GuestThread.unblockable
+        while deliverableSignals() == 0 && !killed && !group.exiting { kernel.lock.wait() }
+        // The handler runs with the temporary mask; rt_sigreturn restores the saved one.
+        savedMaskForSuspend = saved
+        throw .EINTR
+    }
+
+    func sysPause() throws(LinuxErrno) -> UInt64 {
+        while deliverableSignals() == 0 && !killed && !group.exiting { kernel.lock.wait() }
+        throw .EINTR
+    }
+
+    func sysSigaltstack() throws(LinuxErrno) -> UInt64 {
+        let onStack = altStack.size > 0 && regs.rsp > altStack.sp && regs.rsp <= altStack.sp + altStack.size
+        if a1 != 0 {
+            var b = [UInt8](repeating: 0, count: 24)
+            b.withUnsafeMutableBytes { p in
+                p.storeBytes(of: altStack.sp, toByteOffset: 0, as: UInt64.self)
+                p.storeBytes(of: altStack.flags | (onStack ? 1 : 0), toByteOffset: 8, as: Int32.self)
+                p.storeBytes(of: altStack.size, toByteOffset: 16, as: UInt64.self)
+            }
+            try mm.write(a1, b)
+        }
+        if a0 != 0 {
+            let b = try mm.read(a0, count: 24)
+            let sp = b.withUnsafeBytes { $0.load(fromByteOffset: 0, as: UInt64.self) }
+            let flags = b.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
+            let size = b.withUnsafeBytes { $0.load(fromByteOffset: 16, as: UInt64.self) }
+            if onStack { throw .EPERM }
+            guard flags & ~Int32(2 | Int32(bitPattern: 0x8000_0000)) == 0 else { throw .EINVAL }
+            if flags & 2 != 0 {
+                altStack = (0, 2, 0)
+            } else {
+                guard size >= 2048 else { throw .ENOMEM }
+                altStack = (sp, 0, size)
+            }
+        }
+        return 0
+    }
+}

@@ -1,0 +1,141 @@
+// Time system calls: clocks, sleeps, alarm, times.
+import Glibc
+import JoeyABI
+
+extension GuestThread {
+    private func hostClock(_ id: UInt64) throws(LinuxErrno) -> clockid_t {
+        switch Int32(truncatingIfNeeded: id) {
+        case 0...7: return clockid_t(Int32(truncatingIfNeeded: id)) // REALTIME ... BOOTTIME; 2, 3 only for getres
+        default: throw .EINVAL
+        }
+    }
+
+    func sysClockGettime() throws(LinuxErrno) -> UInt64 {
+        let id = Int32(truncatingIfNeeded: a0)
+        var ts = timespec()
+        if id == 2 || id == 3 {
+            // The guest's CPU time is its stub's (exec and fork restart it at zero).
+            let ns = context?.cpuTimeNanos() ?? 0
+            ts.tv_sec = Int(ns / 1_000_000_000); ts.tv_nsec = Int(ns % 1_000_000_000)
+        } else {
+            clock_gettime(try hostClock(a0), &ts)
+        }
+        try mm.writeValue(a1, ts)
+        return 0
+    }
+
+    func sysClockGetres() throws(LinuxErrno) -> UInt64 {
+        _ = try hostClock(a0)
+        if a1 != 0 { try mm.writeValue(a1, timespec(tv_sec: 0, tv_nsec: 1)) }
+        return 0
+    }
+
+    func sysGettimeofday() throws(LinuxErrno) -> UInt64 {
+        if a0 != 0 {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            try mm.writeValue(a0, timeval(tv_sec: ts.tv_sec, tv_usec: ts.tv_nsec / 1000))
+        }
+        if a1 != 0 { try mm.write(a1, [UInt8](repeating: 0, count: 8)) }
+        return 0
+    }
+
+    func sysTime() throws(LinuxErrno) -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        if a0 != 0 { try mm.writeValue(a0, Int64(ts.tv_sec)) }
+        return UInt64(ts.tv_sec)
+    }
+
+    private func readTimespec(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {
+        let ts: timespec = try mm.readValue(addr)
+        guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
+        let (ns, o) = UInt64(ts.tv_sec).multipliedReportingOverflow(by: 1_000_000_000)
+        return o ? UInt64.max / 2 : ns + UInt64(ts.tv_nsec)
+    }
+
+    /// Sleeps until the monotonic deadline; on a signal writes the remainder and restarts
+    /// or fails with EINTR like Linux.
+    private func sleep(until deadline: UInt64, remainder: UInt64) throws(LinuxErrno) -> UInt64 {
+        while monotonicNanos() < deadline {
+            do {
+                try waitInterruptibly(deadline: deadline)
+            } catch {
+                if remainder != 0 {
+                    let left = deadline > monotonicNanos() ? deadline - monotonicNanos() : 0
+                    try? mm.writeValue(remainder, timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000)))
+                }
+                throw error == .ERESTARTSYS ? .EINTR : error
+            }
+        }
+        return 0
+    }
+
+    func sysNanosleep() throws(LinuxErrno) -> UInt64 {
+        let ns = try readTimespec(a0)
+        return try sleep(until: monotonicNanos() &+ ns, remainder: a1)
+    }
+
+    func sysClockNanosleep() throws(LinuxErrno) -> UInt64 {
+        let clock = Int32(truncatingIfNeeded: a0)
+        guard a1 & ~UInt64(1) == 0 else { throw .EINVAL }
+        guard [0, 1, 7, 8, 9].contains(clock) else { throw clock == 2 || clock == 3 ? .EOPNOTSUPP : .EINVAL }
+        let ns = try readTimespec(a2)
+        var deadline = monotonicNanos() &+ ns
+        if a1 & 1 != 0 { // TIMER_ABSTIME
+            var now = timespec()
+            clock_gettime(clock == 1 || clock == 7 ? CLOCK_MONOTONIC : CLOCK_REALTIME, &now)
+            let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+            deadline = monotonicNanos() &+ (ns > nowNs ? ns - nowNs : 0)
+            return try sleep(until: deadline, remainder: 0)
+        }
+        return try sleep(until: deadline, remainder: a3)
+    }
+
+    func sysAlarm() throws(LinuxErrno) -> UInt64 {
+        let now = monotonicNanos()
+        let old = group.alarmDeadline.map { $0 > now ? ($0 - now + 999_999_999) / 1_000_000_000 : 0 } ?? 0
+        group.alarmDeadline = a0 == 0 ? nil : now + UInt64(UInt32(truncatingIfNeeded: a0)) * 1_000_000_000
+        if a0 != 0 { kernel.startAlarmWatcher() }
+        return old
+    }
+
+    func sysTimes() throws(LinuxErrno) -> UInt64 {
+        let ticks = (monotonicNanos() - kernel.bootTime) / 10_000_000
+        if a0 != 0 {
+            let cpu = (context?.cpuTimeNanos() ?? 0) / 10_000_000
+            var b = [UInt8](repeating: 0, count: 32)
+            b.withUnsafeMutableBytes { $0.storeBytes(of: cpu, toByteOffset: 0, as: UInt64.self) }
+            try mm.write(a0, b)
+        }
+        return ticks
+    }
+}
+
+extension Kernel {
+    /// alarm(2): one watcher thread raises SIGALRM for processes whose deadline passed.
+    func startAlarmWatcher() {
+        if alarmWatcherRunning { return }
+        alarmWatcherRunning = true
+        let box = Unmanaged.passRetained(self)
+        var th = pthread_t()
+        pthread_create(&th, nil, { arg in
+            let k = Unmanaged<Kernel>.fromOpaque(arg!).takeRetainedValue()
+            k.lock.lock()
+            while k.runningThreads > 0 {
+                let now = monotonicNanos()
+                var next: UInt64?
+                for g in k.threadGroups.values {
+                    guard let d = g.alarmDeadline else { continue }
+                    if d <= now { g.alarmDeadline = nil; g.sendSignal(Signal.SIGALRM) }
+                    else { next = min(next ?? d, d) }
+                }
+                k.lock.wait(deadline: next ?? now + 100_000_000)
+            }
+            k.alarmWatcherRunning = false
+            k.lock.unlock()
+            return nil
+        }, box.toOpaque())
+        pthread_detach(th)
+    }
+}

@@ -1,0 +1,108 @@
+// ThreadGroup (a process) and its lifecycle: exit, zombies, reaping, signals to a process.
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+struct SignalAction {
+    var handler: UInt64 = 0       // 0 = SIG_DFL, 1 = SIG_IGN
+    var flags: UInt64 = 0
+    var restorer: UInt64 = 0
+    var mask: UInt64 = 0
+    static let SA_SIGINFO: UInt64 = 4, SA_ONSTACK: UInt64 = 0x0800_0000, SA_RESTART: UInt64 = 0x1000_0000
+    static let SA_NODEFER: UInt64 = 0x4000_0000, SA_RESETHAND: UInt64 = 0x8000_0000, SA_RESTORER: UInt64 = 0x0400_0000
+}
+
+final class ThreadGroup {
+    unowned let kernel: Kernel
+    let pid: Int32
+    var parent: ThreadGroup?
+    var children: [ThreadGroup] = []
+    var threads: [GuestThread] = []
+    var mm: MemoryManager
+    var fdTable: FDTable
+    var fs: FSContext
+    var actions = [SignalAction](repeating: SignalAction(), count: 65)
+    var pendingShared: UInt64 = 0
+    var pgid: Int32
+    var sid: Int32
+    var uid: UInt32 = 0, gid: UInt32 = 0, euid: UInt32 = 0, egid: UInt32 = 0
+    var suid: UInt32 = 0, sgid: UInt32 = 0
+    var groups: [UInt32] = []
+    var noNewPrivs = false
+    var alarmDeadline: UInt64?
+    var comm = ""
+    var exePath = ""
+    var cmdline: [[UInt8]] = []
+    var rlimits: [Int32: (UInt64, UInt64)] = [:]
+    /// Wait status once the process has exited (a zombie until reaped).
+    var exitStatus: Int32?
+    var exiting = false
+    /// The wait status exit_group (or a fatal signal) decided on.
+    var pendingExitStatus: Int32?
+    var reaped = false
+    /// Set while a vfork parent waits for this child to exec or exit.
+    var vforkParentWaiting = false
+    var exitSignal: Int32 = Signal.SIGCHLD
+    var startTime: UInt64 = monotonicNanos()
+
+    init(kernel: Kernel, pid: Int32, parent: ThreadGroup?, mm: MemoryManager, fdTable: FDTable, fs: FSContext) {
+        self.kernel = kernel
+        self.pid = pid
+        self.parent = parent
+        self.mm = mm
+        self.fdTable = fdTable
+        self.fs = fs
+        pgid = parent?.pgid ?? pid
+        sid = parent?.sid ?? pid
+    }
+
+    var leader: GuestThread? { threads.first }
+
+    /// Queues a signal for the process and wakes a thread that can take it.
+    func sendSignal(_ sig: Int32) {
+        guard sig > 0 && sig < 65, exitStatus == nil else { return }
+        let action = actions[Int(sig)]
+        if sig != Signal.SIGKILL && sig != Signal.SIGSTOP {
+            if action.handler == 1 { return }
+            if action.handler == 0 && Signal.defaultAction(sig) == .ignore { return }
+        }
+        pendingShared |= 1 << UInt64(sig - 1)
+        let target = threads.first { $0.signalMask & (1 << UInt64(sig - 1)) == 0 } ?? threads.first
+        target?.interrupt()
+        kernel.lock.broadcast()
+    }
+
+    /// The last thread is gone: become a zombie, hand children to init, tell the parent.
+    func becomeZombie(status: Int32) {
+        exitStatus = status
+        fdTable.closeAll()
+        mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
+        let initGroup = kernel.threadGroups[1]
+        for c in children {
+            c.parent = initGroup === self ? nil : initGroup
+            if let initGroup, initGroup !== self { initGroup.children.append(c) }
+        }
+        children.removeAll()
+        if let parent {
+            if parent.actions[Int(Signal.SIGCHLD)].handler == 1 || parent.actions[Int(Signal.SIGCHLD)].flags & 2 /* SA_NOCLDWAIT */ != 0 {
+                reap()
+            } else {
+                parent.sendSignal(exitSignal)
+            }
+        } else {
+            reap()
+        }
+        if pid == 1 {
+            kernel.initExitStatus = status
+            kernel.killAll()
+        }
+        kernel.lock.broadcast()
+    }
+
+    /// Removes a zombie for good.
+    func reap() {
+        reaped = true
+        kernel.threadGroups[pid] = nil
+        if let parent { parent.children.removeAll { $0 === self } }
+    }
+}

@@ -1,0 +1,77 @@
+// devfs: the only devices a guest can reach: null, zero, full, random, urandom, tty.
+import CJoey
+import Glibc
+import JoeyABI
+
+final class DeviceInode: Inode {
+    enum Device { case null, zero, full, random, tty }
+    let device: Device
+    init(_ device: Device, major: UInt64, minor: UInt64, fs: FileSystemID) {
+        self.device = device
+        super.init(kind: .characterDevice, mode: 0o666, fs: fs)
+        rdev = (major << 8) | minor
+    }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        if device == .tty {
+            guard let tty = kernel.controllingTerminal else { throw .ENXIO }
+            return HostStreamDescription(inode: self, hostFD: tty, flags: flags, kernel: kernel)
+        }
+        return DeviceDescription(inode: self, flags: flags)
+    }
+}
+
+final class DeviceDescription: FileDescription {
+    var device: DeviceInode.Device { (inode as! DeviceInode).device }
+
+    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
+        switch device {
+        case .null: return 0
+        case .zero, .full:
+            buf.initializeMemory(as: UInt8.self, repeating: 0)
+            return buf.count
+        case .random:
+            var done = 0
+            while done < buf.count {
+                let n = Int(joey_getrandom(buf.baseAddress! + done, UInt64(buf.count - done)))
+                if n <= 0 { break }
+                done += n
+            }
+            return done
+        case .tty: throw .EIO
+        }
+    }
+    override func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
+        try read(t, into: buf)
+    }
+    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
+        if device == .full { throw .ENOSPC }
+        return buf.count
+    }
+    override func pwrite(_ t: GuestThread, from buf: UnsafeRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
+        try write(t, from: buf)
+    }
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { offset = 0; return 0 }
+}
+
+extension Kernel {
+    static func makeDevFS(_ ctx: OverlayContext) -> DirectoryInode {
+        let dev = DirectoryInode(context: ctx, mode: 0o755)
+        let fs = ctx.id
+        let nodes: [(String, DeviceInode)] = [
+            ("null", DeviceInode(.null, major: 1, minor: 3, fs: fs)),
+            ("zero", DeviceInode(.zero, major: 1, minor: 5, fs: fs)),
+            ("full", DeviceInode(.full, major: 1, minor: 7, fs: fs)),
+            ("random", DeviceInode(.random, major: 1, minor: 8, fs: fs)),
+            ("urandom", DeviceInode(.random, major: 1, minor: 9, fs: fs)),
+            ("tty", DeviceInode(.tty, major: 5, minor: 0, fs: fs)),
+        ]
+        for (name, node) in nodes { try? dev.insert(name, node) }
+        for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                               ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+            _ = try? dev.create(name, kind: .symlink, mode: 0o777, uid: 0, gid: 0, target: target)
+        }
+        _ = try? dev.create("shm", kind: .directory, mode: 0o1777, uid: 0, gid: 0)
+        _ = try? dev.create("pts", kind: .directory, mode: 0o755, uid: 0, gid: 0)
+        return dev
+    }
+}

@@ -1,0 +1,206 @@
+// Open file descriptions (struct file): what an fd points at. Defaults fail the way Linux
+// does when a file has no such operation.
+import Glibc
+import JoeyABI
+
+public class FileDescription {
+    let inode: Inode
+    /// Status flags and access mode (O_ACCMODE | O_APPEND | O_NONBLOCK ...).
+    var flags: Int32
+    var offset: UInt64 = 0
+    /// The path the file was opened by (for /proc/pid/fd and getcwd of fchdir).
+    var path: String = ""
+    /// The directory entry it was opened through, when it has one.
+    var location: Location?
+    /// How many fd-table slots refer to it; at zero, release() runs.
+    var fdReferences = 0
+
+    init(inode: Inode, flags: Int32) {
+        self.inode = inode
+        self.flags = flags
+    }
+
+    var readable: Bool { flags & O_ACCMODE != O_WRONLY && flags & O_PATH == 0 }
+    var writable: Bool { flags & O_ACCMODE != O_RDONLY && flags & O_PATH == 0 }
+
+    func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int { throw .EINVAL }
+    func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int { throw .EINVAL }
+    func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int { throw .ESPIPE }
+    func pwrite(_ t: GuestThread, from buf: UnsafeRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int { throw .ESPIPE }
+    func seek(_ offset: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { throw .ESPIPE }
+    func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 { throw .ENOTTY }
+    func getdents(into: inout [UInt8], capacity: Int) throws(LinuxErrno) { throw .ENOTDIR }
+    /// Readiness for poll: (readable, writable, hangup).
+    func readiness() -> (Bool, Bool, Bool) { (true, true, false) }
+    /// Called when the last fd referring to it is closed.
+    func release() {}
+    var isTerminal: Bool { false }
+}
+
+/// Offset-based access to a regular file, through the overlay's copy-up rules.
+final class RegularFileDescription: FileDescription {
+    var file: RegularFileInode { inode as! RegularFileInode }
+
+    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
+        let n = try file.read(into: buf, at: offset)
+        offset += UInt64(n)
+        return n
+    }
+    override func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
+        try file.read(into: buf, at: at)
+    }
+    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
+        if flags & O_APPEND != 0 { offset = file.size }
+        let n = try file.write(from: buf, at: offset)
+        offset += UInt64(n)
+        return n
+    }
+    override func pwrite(_ t: GuestThread, from buf: UnsafeRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
+        try file.write(from: buf, at: flags & O_APPEND != 0 ? file.size : at)
+    }
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
+        try seekCommon(off, whence: whence, size: file.size)
+    }
+}
+
+extension FileDescription {
+    func seekCommon(_ off: Int64, whence: Int32, size: UInt64) throws(LinuxErrno) -> UInt64 {
+        let base: Int64
+        switch whence {
+        case SEEK_SET: base = 0
+        case SEEK_CUR: base = Int64(offset)
+        case SEEK_END: base = Int64(size)
+        case 3 /* SEEK_DATA */:
+            guard off >= 0, UInt64(off) < size else { throw .ENXIO }
+            offset = UInt64(off); return offset
+        case 4 /* SEEK_HOLE */:
+            guard off >= 0, UInt64(off) < size else { throw .ENXIO }
+            offset = size; return offset
+        default: throw .EINVAL
+        }
+        let (n, o) = base.addingReportingOverflow(off)
+        guard !o else { throw .EOVERFLOW }
+        guard n >= 0 else { throw .EINVAL }
+        offset = UInt64(n)
+        return offset
+    }
+}
+
+/// Directory reading: a snapshot of the entries taken at open, walked by getdents64.
+final class DirectoryDescription: FileDescription {
+    private var snapshot: [DirEntry]?
+
+    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int { throw .EISDIR }
+    override func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int { throw .EISDIR }
+    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int { throw .EISDIR }
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
+        guard whence == SEEK_SET || whence == SEEK_CUR else { throw .EINVAL }
+        let n = whence == SEEK_SET ? off : Int64(offset) + off
+        guard n >= 0 else { throw .EINVAL }
+        offset = UInt64(n)
+        if n == 0 { snapshot = nil }
+        return offset
+    }
+
+    override func getdents(into out: inout [UInt8], capacity: Int) throws(LinuxErrno) {
+        if snapshot == nil {
+            let parentIno = location?.parent?.inode.ino ?? inode.ino
+            snapshot = [DirEntry(name: ".", ino: inode.ino, kind: .directory),
+                        DirEntry(name: "..", ino: parentIno, kind: .directory)] + (try inode.entries())
+        }
+        let entries = snapshot!
+        while offset < UInt64(entries.count) {
+            let e = entries[Int(offset)]
+            let name = Array(e.name.utf8)
+            let reclen = (19 + name.count + 1 + 7) & ~7
+            if out.count + reclen > capacity {
+                if out.isEmpty { throw .EINVAL }
+                return
+            }
+            var rec = [UInt8](repeating: 0, count: reclen)
+            rec.withUnsafeMutableBytes { p in
+                p.storeBytes(of: e.ino, toByteOffset: 0, as: UInt64.self)
+                p.storeBytes(of: offset + 1, toByteOffset: 8, as: UInt64.self)
+                p.storeBytes(of: UInt16(reclen), toByteOffset: 16, as: UInt16.self)
+                p.storeBytes(of: e.kind.direntType, toByteOffset: 18, as: UInt8.self)
+                for (i, c) in name.enumerated() { p.storeBytes(of: c, toByteOffset: 19 + i, as: UInt8.self) }
+            }
+            out += rec
+            offset += 1
+        }
+    }
+}
+
+/// A description whose whole content is generated at open (procfs files).
+final class GeneratedFileDescription: FileDescription {
+    let content: [UInt8]
+    init(inode: Inode, flags: Int32, content: [UInt8]) {
+        self.content = content
+        super.init(inode: inode, flags: flags)
+    }
+    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
+        let n = try pread(t, into: buf, at: offset)
+        offset += UInt64(n)
+        return n
+    }
+    override func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
+        guard at < UInt64(content.count) else { return 0 }
+        let n = min(buf.count, content.count - Int(at))
+        content.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress! + Int(at), byteCount: n) }
+        return n
+    }
+    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int { throw .EACCES }
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
+        try seekCommon(off, whence: whence, size: UInt64(content.count))
+    }
+}
+
+/// A host file the sentry owns and reads or writes on the guest's behalf — the sandbox's
+/// standard streams. The guest never holds the host fd itself.
+final class HostStreamDescription: FileDescription {
+    let hostFD: Int32
+    let kernel: Kernel
+    init(inode: Inode, hostFD: Int32, flags: Int32, kernel: Kernel) {
+        self.hostFD = hostFD
+        self.kernel = kernel
+        super.init(inode: inode, flags: flags)
+    }
+    override var isTerminal: Bool { isatty(hostFD) != 0 }
+
+    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
+        // Wait for input without holding the kernel lock, waking up for guest signals.
+        while true {
+            var pfd = pollfd(fd: hostFD, events: Int16(POLLIN), revents: 0)
+            let r = kernel.lock.unlocked { poll(&pfd, 1, 100) }
+            if r > 0 { break }
+            if r < 0 && errno != EINTR { throw LinuxErrno(errno) }
+            if flags & O_NONBLOCK != 0 { throw .EAGAIN }
+            try t.checkInterrupt()
+        }
+        let n = kernel.lock.unlocked { Glibc.read(hostFD, buf.baseAddress, buf.count) }
+        if n < 0 { throw LinuxErrno(errno) }
+        return n
+    }
+    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
+        let n = kernel.lock.unlocked { Glibc.write(hostFD, buf.baseAddress, buf.count) }
+        if n < 0 {
+            let e = errno
+            if e == EPIPE { t.group.sendSignal(Signal.SIGPIPE) }
+            throw LinuxErrno(e)
+        }
+        return n
+    }
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
+        let r = lseek(hostFD, off_t(off), whence)
+        if r < 0 { throw LinuxErrno(errno) }
+        return UInt64(r)
+    }
+    override func readiness() -> (Bool, Bool, Bool) {
+        var pfd = pollfd(fd: hostFD, events: Int16(POLLIN | POLLOUT), revents: 0)
+        _ = poll(&pfd, 1, 0)
+        return (pfd.revents & Int16(POLLIN | POLLHUP) != 0, pfd.revents & Int16(POLLOUT) != 0, pfd.revents & Int16(POLLHUP) != 0)
+    }
+    override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
+        try kernel.terminalIoctl(t, hostFD: hostFD, request: request, argument: argument)
+    }
+}

@@ -1,0 +1,80 @@
+// HostTree: the sentry's handle on a host directory used as a lower layer (the sandbox's
+// root). Every host path is opened relative to one directory fd with
+// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), so no guest path, symlink or `..`
+// can reach outside it; symlinks are resolved by the sentry's own path walk.
+import CJoey
+import Glibc
+import JoeyABI
+
+public final class HostTree {
+    public let rootFD: Int32
+    public let path: String
+    static let resolveInRoot: UInt64 = 0x10 | 0x02  // RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+
+    public init(path: String) throws(KernelError) {
+        let fd = Glibc.open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw KernelError("cannot open the root directory \(path): \(String(cString: strerror(errno)))")
+        }
+        rootFD = fd
+        self.path = path
+    }
+
+    /// Opens `relative` (already symlink-free up to its last component) inside the tree.
+    func openPath(_ relative: String, flags: Int32) -> Int32 {
+        let p = relative.isEmpty ? "." : relative
+        let r = joey_openat2(rootFD, p, UInt64(UInt32(bitPattern: flags | O_CLOEXEC | O_NOFOLLOW)), 0, HostTree.resolveInRoot)
+        return r >= 0 ? Int32(r) : -Int32(-r)
+    }
+
+    /// lstat of a path in the tree, without following a final symlink.
+    func lstat(_ relative: String) -> stat? {
+        let fd = openPath(relative, flags: O_PATH)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        return fstat(fd, &st) == 0 ? st : nil
+    }
+
+    func readlink(_ relative: String) -> String? {
+        let fd = openPath(relative, flags: O_PATH)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = readlinkat(fd, "", &buf, 4096)
+        guard n >= 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func list(_ relative: String) -> [(String, stat?)] {
+        let fd = openPath(relative, flags: O_RDONLY | O_DIRECTORY)
+        guard fd >= 0, let dir = fdopendir(fd) else { return [] }
+        defer { closedir(dir) }
+        var out: [(String, stat?)] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name == "." || name == ".." { continue }
+            var st = stat()
+            let ok = fstatat(dirfd(dir), name, &st, Int32(AT_SYMLINK_NOFOLLOW)) == 0
+            out.append((name, ok ? st : nil))
+        }
+        return out
+    }
+
+    static func join(_ dir: String, _ name: String) -> String { dir.isEmpty ? name : dir + "/" + name }
+}
+
+/// An operator-facing failure of the kernel's setup: what failed and what to do.
+public struct KernelError: Error, CustomStringConvertible {
+    public let message: String
+    /// The exit status the CLI should use (127: not found, 126: not executable, 125: setup).
+    public var exitCode: Int32 = 125
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension Timespec {
+    init(_ t: timespec) { self.init(sec: Int64(t.tv_sec), nsec: Int64(t.tv_nsec)) }
+}

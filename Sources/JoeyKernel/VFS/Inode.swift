@@ -1,0 +1,159 @@
+// VFS core: inodes. An Inode is a file of any kind in any sentry filesystem; its default
+// operations fail the way Linux does when a filesystem lacks the operation.
+import Glibc
+import JoeyABI
+
+public enum FileKind: UInt32, Sendable {
+    case fifo = 0o010000, characterDevice = 0o020000, directory = 0o040000, blockDevice = 0o060000
+    case regular = 0o100000, symlink = 0o120000, socket = 0o140000
+
+    /// d_type for getdents64.
+    var direntType: UInt8 {
+        switch self {
+        case .fifo: return 1
+        case .characterDevice: return 2
+        case .directory: return 4
+        case .blockDevice: return 6
+        case .regular: return 8
+        case .symlink: return 10
+        case .socket: return 12
+        }
+    }
+}
+
+public struct Timespec: Sendable, Equatable {
+    public var sec: Int64
+    public var nsec: Int64
+    public static func now() -> Timespec {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timespec(sec: Int64(ts.tv_sec), nsec: Int64(ts.tv_nsec))
+    }
+}
+
+public struct DirEntry {
+    public var name: String
+    public var ino: UInt64
+    public var kind: FileKind
+}
+
+/// Per-filesystem identity (st_dev) and inode numbering.
+public final class FileSystemID {
+    public let dev: UInt64
+    public let name: String
+    private var nextIno: UInt64 = 1_000_000
+    public init(dev: UInt64, name: String) { self.dev = dev; self.name = name }
+    func allocateIno() -> UInt64 { nextIno += 1; return nextIno }
+}
+
+public class Inode {
+    public let kind: FileKind
+    public var mode: UInt32      // permission bits (07777)
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var nlink: UInt64 = 1
+    public var ino: UInt64
+    public let fs: FileSystemID
+    public var rdev: UInt64 = 0
+    public var atime: Timespec
+    public var mtime: Timespec
+    public var ctime: Timespec
+    public var blockSize: Int64 = 4096
+
+    init(kind: FileKind, mode: UInt32, fs: FileSystemID, ino: UInt64? = nil) {
+        self.kind = kind
+        self.mode = mode & 0o7777
+        self.fs = fs
+        self.ino = ino ?? fs.allocateIno()
+        let now = Timespec.now()
+        atime = now; mtime = now; ctime = now
+    }
+
+    var size: UInt64 { 0 }
+    var blocks: UInt64 { (size + 511) / 512 }
+
+    // Directory operations (ENOTDIR unless a directory implements them).
+    func lookup(_ name: String) throws(LinuxErrno) -> Inode { throw .ENOTDIR }
+    func entries() throws(LinuxErrno) -> [DirEntry] { throw .ENOTDIR }
+    /// Creates a new child; EEXIST if the name exists.
+    func create(_ name: String, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
+                target: String? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode { throw .ENOTDIR }
+    /// Adds an existing inode under `name` (link, rename); replaces nothing.
+    func insert(_ name: String, _ inode: Inode) throws(LinuxErrno) { throw .ENOTDIR }
+    /// Removes the entry `name` (the caller has checked its kind).
+    func remove(_ name: String) throws(LinuxErrno) { throw .ENOTDIR }
+
+    func readlink() throws(LinuxErrno) -> String { throw .EINVAL }
+    /// Opens the file; the description's read/write decide what I/O does.
+    func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        throw .ENXIO
+    }
+
+    func touchModified() {
+        let now = Timespec.now()
+        mtime = now; ctime = now
+    }
+
+    var fullMode: UInt32 { kind.rawValue | mode }
+
+    /// struct stat as x86-64 Linux lays it out (144 bytes).
+    func statBytes() -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 144)
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: fs.dev, toByteOffset: 0, as: UInt64.self)
+            p.storeBytes(of: ino, toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: nlink, toByteOffset: 16, as: UInt64.self)
+            p.storeBytes(of: fullMode, toByteOffset: 24, as: UInt32.self)
+            p.storeBytes(of: uid, toByteOffset: 28, as: UInt32.self)
+            p.storeBytes(of: gid, toByteOffset: 32, as: UInt32.self)
+            p.storeBytes(of: rdev, toByteOffset: 40, as: UInt64.self)
+            p.storeBytes(of: Int64(size), toByteOffset: 48, as: Int64.self)
+            p.storeBytes(of: blockSize, toByteOffset: 56, as: Int64.self)
+            p.storeBytes(of: Int64(blocks), toByteOffset: 64, as: Int64.self)
+            p.storeBytes(of: atime.sec, toByteOffset: 72, as: Int64.self)
+            p.storeBytes(of: atime.nsec, toByteOffset: 80, as: Int64.self)
+            p.storeBytes(of: mtime.sec, toByteOffset: 88, as: Int64.self)
+            p.storeBytes(of: mtime.nsec, toByteOffset: 96, as: Int64.self)
+            p.storeBytes(of: ctime.sec, toByteOffset: 104, as: Int64.self)
+            p.storeBytes(of: ctime.nsec, toByteOffset: 112, as: Int64.self)
+        }
+        return b
+    }
+
+    /// struct statx (256 bytes) with the basic fields.
+    func statxBytes() -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 256)
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: UInt32(0x7ff), toByteOffset: 0, as: UInt32.self) // STATX_BASIC_STATS
+            p.storeBytes(of: UInt32(blockSize), toByteOffset: 4, as: UInt32.self)
+            p.storeBytes(of: UInt32(truncatingIfNeeded: nlink), toByteOffset: 16, as: UInt32.self)
+            p.storeBytes(of: uid, toByteOffset: 20, as: UInt32.self)
+            p.storeBytes(of: gid, toByteOffset: 24, as: UInt32.self)
+            p.storeBytes(of: UInt16(truncatingIfNeeded: fullMode), toByteOffset: 28, as: UInt16.self)
+            p.storeBytes(of: ino, toByteOffset: 32, as: UInt64.self)
+            p.storeBytes(of: size, toByteOffset: 40, as: UInt64.self)
+            p.storeBytes(of: blocks, toByteOffset: 48, as: UInt64.self)
+            for (off, t) in [(64, atime), (96, ctime), (112, mtime)] {
+                p.storeBytes(of: t.sec, toByteOffset: off, as: Int64.self)
+                p.storeBytes(of: UInt32(t.nsec), toByteOffset: off + 8, as: UInt32.self)
+            }
+            p.storeBytes(of: UInt32((rdev >> 8) & 0xfff), toByteOffset: 128, as: UInt32.self)
+            p.storeBytes(of: UInt32((rdev & 0xff) | ((rdev >> 12) & 0xfff00)), toByteOffset: 132, as: UInt32.self)
+            p.storeBytes(of: UInt32((fs.dev >> 8) & 0xfff), toByteOffset: 136, as: UInt32.self)
+            p.storeBytes(of: UInt32(fs.dev & 0xff), toByteOffset: 140, as: UInt32.self)
+        }
+        return b
+    }
+}
+
+/// A symbolic link whose target is held in memory.
+final class SymlinkInode: Inode {
+    let target: String
+    init(target: String, fs: FileSystemID, ino: UInt64? = nil) {
+        self.target = target
+        super.init(kind: .symlink, mode: 0o777, fs: fs, ino: ino)
+    }
+    override var size: UInt64 { UInt64(target.utf8.count) }
+    override func readlink() throws(LinuxErrno) -> String { target }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription { throw .ELOOP }
+}

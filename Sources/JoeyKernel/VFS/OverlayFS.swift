@@ -1,0 +1,290 @@
+// The sandbox's root filesystem, and tmpfs. A directory or regular file may have a
+// *lower* host counterpart (read through HostTree); every change goes to the in-memory
+// upper layer: data is copied up on first write, deletions are recorded as whiteouts.
+// A directory with no lower path is plain tmpfs. With write-through, changes to lower
+// files go to the host instead (the user's explicit --rootfs-writable).
+import Glibc
+import JoeyABI
+
+final class OverlayContext {
+    let id: FileSystemID
+    let host: HostTree?
+    let writeThrough: Bool
+    init(id: FileSystemID, host: HostTree?, writeThrough: Bool) {
+        self.id = id; self.host = host; self.writeThrough = writeThrough
+    }
+
+    /// Builds the inode for a host entry.
+    func lowerInode(path: String, st: stat) -> Inode? {
+        let kind = FileKind(rawValue: st.st_mode & 0o170000) ?? .regular
+        let node: Inode
+        switch kind {
+        case .directory:
+            node = DirectoryInode(context: self, mode: st.st_mode, lowerPath: path, ino: UInt64(st.st_ino))
+        case .regular:
+            let f = RegularFileInode(context: self, mode: st.st_mode, ino: UInt64(st.st_ino))
+            f.lowerPath = path
+            f.lowerSize = UInt64(st.st_size)
+            node = f
+        case .symlink:
+            guard let target = host?.readlink(path) else { return nil }
+            node = SymlinkInode(target: target, fs: id, ino: UInt64(st.st_ino))
+        default:
+            // Host devices, fifos and sockets are shown but cannot be opened: the guest
+            // reaches devices only through the sentry's /dev.
+            node = SpecialInode(kind: kind, mode: st.st_mode, fs: id, ino: UInt64(st.st_ino))
+            node.rdev = UInt64(st.st_rdev)
+        }
+        node.uid = st.st_uid
+        node.gid = st.st_gid
+        node.nlink = UInt64(st.st_nlink)
+        node.atime = Timespec(st.st_atim)
+        node.mtime = Timespec(st.st_mtim)
+        node.ctime = Timespec(st.st_ctim)
+        return node
+    }
+}
+
+/// A host special file seen through the overlay (or created by mknod): stat-able only.
+final class SpecialInode: Inode {
+    override init(kind: FileKind, mode: UInt32, fs: FileSystemID, ino: UInt64?) {
+        super.init(kind: kind, mode: mode, fs: fs, ino: ino)
+    }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        guard kind == .fifo else { throw .ENXIO }
+        return try kernel.openNamedPipe(self, flags: flags)
+    }
+}
+
+final class DirectoryInode: Inode {
+    let context: OverlayContext
+    /// The host directory below this one, if any.
+    var lowerPath: String?
+    private var children: [String: Inode] = [:]
+    private var whiteouts: Set<String> = []
+    private var lowerListed = false
+
+    init(context: OverlayContext, mode: UInt32, lowerPath: String? = nil, ino: UInt64? = nil) {
+        self.context = context
+        self.lowerPath = lowerPath
+        super.init(kind: .directory, mode: mode, fs: context.id, ino: ino)
+        nlink = 2
+    }
+
+    override var size: UInt64 { 4096 }
+
+    override func lookup(_ name: String) throws(LinuxErrno) -> Inode {
+        if let c = children[name] { return c }
+        guard !whiteouts.contains(name), let lowerPath, !lowerListed, let host = context.host else { throw .ENOENT }
+        let path = HostTree.join(lowerPath, name)
+        guard let st = host.lstat(path), let node = context.lowerInode(path: path, st: st) else { throw .ENOENT }
+        children[name] = node
+        return node
+    }
+
+    private func listLower() {
+        guard !lowerListed, let lowerPath, let host = context.host else { return }
+        for (name, st) in host.list(lowerPath) where children[name] == nil && !whiteouts.contains(name) {
+            guard let st, let node = context.lowerInode(path: HostTree.join(lowerPath, name), st: st) else { continue }
+            children[name] = node
+        }
+        lowerListed = true
+    }
+
+    override func entries() throws(LinuxErrno) -> [DirEntry] {
+        listLower()
+        return children.keys.sorted().map { DirEntry(name: $0, ino: children[$0]!.ino, kind: children[$0]!.kind) }
+    }
+
+    var isEmpty: Bool { listLower(); return children.isEmpty }
+
+    override func create(_ name: String, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
+                         target: String? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode {
+        if (try? lookup(name)) != nil { throw .EEXIST }
+        let node: Inode
+        switch kind {
+        case .directory:
+            node = DirectoryInode(context: context, mode: mode)
+            nlink += 1
+        case .regular:
+            node = RegularFileInode(context: context, mode: mode)
+        case .symlink:
+            node = SymlinkInode(target: target ?? "", fs: context.id)
+        default:
+            node = SpecialInode(kind: kind, mode: mode, fs: context.id, ino: nil)
+            node.rdev = rdev
+        }
+        node.uid = uid
+        node.gid = gid
+        if context.writeThrough, let lowerPath, let host = context.host {
+            try hostCreate(host: host, path: HostTree.join(lowerPath, name), node: node, target: target)
+        }
+        children[name] = node
+        whiteouts.remove(name)
+        touchModified()
+        return node
+    }
+
+    private func hostCreate(host: HostTree, path: String, node: Inode, target: String?) throws(LinuxErrno) {
+        let (parent, leaf) = HostTree.split(path)
+        let dfd = host.openPath(parent, flags: O_PATH | O_DIRECTORY)
+        guard dfd >= 0 else { throw LinuxErrno(-dfd) }
+        defer { close(dfd) }
+        var r: Int32
+        switch node.kind {
+        case .directory: r = mkdirat(dfd, leaf, node.mode)
+        case .regular:
+            r = openat(dfd, leaf, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, node.mode)
+            if r >= 0 { close(r); r = 0 }
+        case .symlink: r = symlinkat(target ?? "", dfd, leaf)
+        default: r = mknodat(dfd, leaf, node.fullMode, 0)
+        }
+        guard r == 0 else { throw LinuxErrno(errno) }
+        if let d = node as? DirectoryInode { d.lowerPath = path }
+        if let f = node as? RegularFileInode { f.lowerPath = path; f.lowerSize = 0 }
+    }
+
+    override func insert(_ name: String, _ inode: Inode) throws(LinuxErrno) {
+        if (try? lookup(name)) != nil { throw .EEXIST }
+        children[name] = inode
+        whiteouts.remove(name)
+        if inode.kind == .directory { nlink += 1 }
+        touchModified()
+    }
+
+    override func remove(_ name: String) throws(LinuxErrno) {
+        guard let node = try? lookup(name) else { throw .ENOENT }
+        if context.writeThrough, let lowerPath, let host = context.host {
+            let (parent, leaf) = HostTree.split(HostTree.join(lowerPath, name))
+            let dfd = host.openPath(parent, flags: O_PATH | O_DIRECTORY)
+            if dfd >= 0 {
+                let r = unlinkat(dfd, leaf, node.kind == .directory ? AT_REMOVEDIR : 0)
+                let e = errno
+                close(dfd)
+                if r != 0 && e != ENOENT { throw LinuxErrno(e) }
+            }
+        }
+        children[name] = nil
+        if lowerPath != nil { whiteouts.insert(name) }
+        if node.kind == .directory { nlink -= 1 }
+        touchModified()
+    }
+
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        DirectoryDescription(inode: self, flags: flags)
+    }
+}
+
+extension HostTree {
+    static func split(_ path: String) -> (String, String) {
+        guard let slash = path.lastIndex(of: "/") else { return ("", path) }
+        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+    }
+}
+
+final class RegularFileInode: Inode {
+    let context: OverlayContext
+    /// Set while the content still lives on the host (not copied up).
+    var lowerPath: String?
+    var lowerSize: UInt64 = 0
+    var data: [UInt8] = []
+    private var hostFD: Int32 = -1
+
+    init(context: OverlayContext, mode: UInt32, ino: UInt64? = nil) {
+        self.context = context
+        super.init(kind: .regular, mode: mode, fs: context.id, ino: ino)
+    }
+
+    deinit { if hostFD >= 0 { close(hostFD) } }
+
+    override var size: UInt64 { lowerPath != nil ? lowerSize : UInt64(data.count) }
+
+    private func lowerFD(writable: Bool = false) throws(LinuxErrno) -> Int32 {
+        if hostFD >= 0 { return hostFD }
+        guard let lowerPath, let host = context.host else { throw .EIO }
+        let fd = host.openPath(lowerPath, flags: writable || context.writeThrough ? O_RDWR : O_RDONLY)
+        if fd < 0 {
+            let ro = host.openPath(lowerPath, flags: O_RDONLY)
+            guard ro >= 0 else { throw LinuxErrno(-ro) }
+            hostFD = ro
+        } else {
+            hostFD = fd
+        }
+        return hostFD
+    }
+
+    /// Copies the host content into memory; from now on the file is the upper layer's.
+    func copyUp() throws(LinuxErrno) {
+        guard lowerPath != nil, !context.writeThrough else { return }
+        let fd = try lowerFD()
+        var buf = [UInt8](repeating: 0, count: Int(lowerSize))
+        var done = 0
+        while done < buf.count {
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
+            if n <= 0 { break }
+            done += n
+        }
+        buf.removeLast(buf.count - done)
+        data = buf
+        lowerPath = nil
+        close(hostFD)
+        hostFD = -1
+    }
+
+    func read(into buf: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LinuxErrno) -> Int {
+        if lowerPath != nil {
+            let fd = try lowerFD()
+            let n = pread(fd, buf.baseAddress, buf.count, off_t(offset))
+            if n < 0 { throw LinuxErrno(errno) }
+            return n
+        }
+        guard offset < UInt64(data.count) else { return 0 }
+        let n = min(buf.count, data.count - Int(offset))
+        data.withUnsafeBytes { src in
+            buf.baseAddress!.copyMemory(from: src.baseAddress! + Int(offset), byteCount: n)
+        }
+        return n
+    }
+
+    func write(from buf: UnsafeRawBufferPointer, at offset: UInt64) throws(LinuxErrno) -> Int {
+        guard offset <= UInt64(Int32.max) * 256 else { throw .EFBIG }
+        if lowerPath != nil && context.writeThrough {
+            let fd = try lowerFD(writable: true)
+            let n = pwrite(fd, buf.baseAddress, buf.count, off_t(offset))
+            if n < 0 { throw LinuxErrno(errno) }
+            lowerSize = max(lowerSize, offset + UInt64(n))
+            touchModified()
+            return n
+        }
+        try copyUp()
+        let end = Int(offset) + buf.count
+        if end > data.count { data.append(contentsOf: repeatElement(0, count: end - data.count)) }
+        data.withUnsafeMutableBytes { dst in
+            if buf.count > 0 { (dst.baseAddress! + Int(offset)).copyMemory(from: buf.baseAddress!, byteCount: buf.count) }
+        }
+        touchModified()
+        return buf.count
+    }
+
+    func truncate(_ length: UInt64) throws(LinuxErrno) {
+        guard length <= UInt64(Int32.max) * 256 else { throw .EFBIG }
+        if lowerPath != nil && context.writeThrough {
+            let fd = try lowerFD(writable: true)
+            if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
+            lowerSize = length
+            touchModified()
+            return
+        }
+        if lowerPath != nil {
+            if length == 0 { lowerPath = nil; data = []; if hostFD >= 0 { close(hostFD); hostFD = -1 } }
+            else { try copyUp() }
+        }
+        if Int(length) < data.count { data.removeLast(data.count - Int(length)) }
+        else if Int(length) > data.count { data.append(contentsOf: repeatElement(0, count: Int(length) - data.count)) }
+        touchModified()
+    }
+
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        RegularFileDescription(inode: self, flags: flags)
+    }
+}

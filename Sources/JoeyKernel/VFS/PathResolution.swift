@@ -1,0 +1,93 @@
+// Path walking: the sentry resolves every guest path itself, component by component,
+// following symlinks within the sandbox's root and crossing mount points.
+import JoeyABI
+
+/// A resolved directory entry: an inode plus how it was reached (for `..` and getcwd).
+final class Location {
+    let name: String
+    let parent: Location?
+    let inode: Inode
+    init(name: String, parent: Location?, inode: Inode) {
+        self.name = name; self.parent = parent; self.inode = inode
+    }
+    var path: String {
+        var parts: [String] = []
+        var cur: Location? = self
+        while let c = cur, let p = c.parent { parts.append(c.name); cur = p }
+        return "/" + parts.reversed().joined(separator: "/")
+    }
+}
+
+/// FS context of a process (struct fs_struct): root, cwd, umask.
+final class FSContext {
+    var root: Location
+    var cwd: Location
+    var umask: UInt32 = 0o022
+    init(root: Location, cwd: Location) { self.root = root; self.cwd = cwd }
+    func copy() -> FSContext { let c = FSContext(root: root, cwd: cwd); c.umask = umask; return c }
+}
+
+extension Kernel {
+    static let maxSymlinks = 40
+
+    /// Resolves `path` starting at `start` (for relative paths).
+    func resolve(_ path: String, from start: Location, root: Location, followFinal: Bool = true) throws(LinuxErrno) -> Location {
+        var budget = Kernel.maxSymlinks
+        return try walk(path, from: start, root: root, followFinal: followFinal, budget: &budget)
+    }
+
+    private func walk(_ path: String, from start: Location, root: Location, followFinal: Bool,
+                      budget: inout Int) throws(LinuxErrno) -> Location {
+        guard !path.isEmpty else { throw .ENOENT }
+        guard path.utf8.count < 4096 else { throw .ENAMETOOLONG }
+        var cur = path.hasPrefix("/") ? root : start
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        let trailingSlash = path.hasSuffix("/")
+        for (i, partSub) in parts.enumerated() {
+            let part = String(partSub)
+            let last = i == parts.count - 1
+            guard cur.inode.kind == .directory else { throw .ENOTDIR }
+            if part == "." { continue }
+            if part == ".." {
+                if cur.inode !== root.inode, let p = cur.parent { cur = p }
+                continue
+            }
+            guard part.utf8.count <= 255 else { throw .ENAMETOOLONG }
+            var child = try cur.inode.lookup(part)
+            if let mounted = mounts[ObjectIdentifier(child)] { child = mounted }
+            if child.kind == .symlink && (!last || followFinal || trailingSlash) {
+                budget -= 1
+                guard budget >= 0 else { throw .ELOOP }
+                let target = try child.readlink()
+                cur = try walk(target, from: cur, root: root, followFinal: true, budget: &budget)
+                continue
+            }
+            cur = Location(name: part, parent: cur, inode: child)
+        }
+        if trailingSlash && cur.inode.kind != .directory { throw .ENOTDIR }
+        return cur
+    }
+
+    /// Resolves all but the last component: (parent directory, last name).
+    /// The name is "." or ".." when the path ends that way; "" for "/".
+    func resolveParent(_ path: String, from start: Location, root: Location) throws(LinuxErrno) -> (Location, String) {
+        guard !path.isEmpty else { throw .ENOENT }
+        guard path.utf8.count < 4096 else { throw .ENAMETOOLONG }
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        if trimmed == "/" { return (root, "") }
+        let dirPart: String
+        let name: String
+        if let slash = trimmed.lastIndex(of: "/") {
+            dirPart = slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+            name = String(trimmed[trimmed.index(after: slash)...])
+        } else {
+            dirPart = "."
+            name = String(trimmed)
+        }
+        guard name.utf8.count <= 255 else { throw .ENAMETOOLONG }
+        let parent = try resolve(dirPart, from: start, root: root)
+        guard parent.inode.kind == .directory else { throw .ENOTDIR }
+        return (parent, name)
+    }
+}

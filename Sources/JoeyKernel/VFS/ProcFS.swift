@@ -1,0 +1,265 @@
+// procfs: generated from the sentry's own state (never the host's /proc, except cpuinfo's
+// CPU description). Files are generated when opened.
+import CJoey
+import Glibc
+import JoeyABI
+
+/// A directory whose entries are computed on each lookup or listing.
+final class DynamicDirectory: Inode {
+    let list: () -> [(String, FileKind)]
+    let find: (String) throws(LinuxErrno) -> Inode
+    init(fs: FileSystemID, ino: UInt64? = nil, mode: UInt32 = 0o555, list: @escaping () -> [(String, FileKind)],
+         find: @escaping (String) throws(LinuxErrno) -> Inode) {
+        self.list = list
+        self.find = find
+        super.init(kind: .directory, mode: mode, fs: fs, ino: ino)
+        nlink = 2
+    }
+    override func lookup(_ name: String) throws(LinuxErrno) -> Inode { try find(name) }
+    override func entries() throws(LinuxErrno) -> [DirEntry] {
+        list().map { DirEntry(name: $0.0, ino: 0x1000 + UInt64(abs($0.0.hashValue % 100_000)), kind: $0.1) }
+    }
+    override func create(_ name: String, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
+                         target: String? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode { throw .EACCES }
+    override func insert(_ name: String, _ inode: Inode) throws(LinuxErrno) { throw .EACCES }
+    override func remove(_ name: String) throws(LinuxErrno) { throw .EACCES }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        DirectoryDescription(inode: self, flags: flags)
+    }
+}
+
+/// A read-only file whose content is generated at open.
+final class GeneratedFile: Inode {
+    let generate: () throws(LinuxErrno) -> [UInt8]
+    init(fs: FileSystemID, mode: UInt32 = 0o444, _ generate: @escaping () throws(LinuxErrno) -> [UInt8]) {
+        self.generate = generate
+        super.init(kind: .regular, mode: mode, fs: fs)
+    }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        if flags & O_ACCMODE != O_RDONLY { throw .EACCES }
+        return GeneratedFileDescription(inode: self, flags: flags, content: try generate())
+    }
+}
+
+/// A symlink whose target is computed when read.
+final class DynamicSymlink: Inode {
+    let target: () throws(LinuxErrno) -> String
+    init(fs: FileSystemID, _ target: @escaping () throws(LinuxErrno) -> String) {
+        self.target = target
+        super.init(kind: .symlink, mode: 0o777, fs: fs)
+    }
+    override func readlink() throws(LinuxErrno) -> String { try target() }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription { throw .ELOOP }
+}
+
+enum ProcFS {
+    static func makeRoot(kernel: Kernel) -> Inode {
+        let fs = FileSystemID(dev: 0x17, name: "proc")
+        let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
+        let fixed: [String: () -> Inode] = [
+            "self": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in
+                guard let c = kernel.current else { throw .ENOENT }
+                return String(c.group.pid)
+            } },
+            "thread-self": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in
+                guard let c = kernel.current else { throw .ENOENT }
+                return "\(c.group.pid)/task/\(c.tid)"
+            } },
+            "cpuinfo": { text { hostFile("/proc/cpuinfo") } },
+            "meminfo": { text { meminfo() } },
+            "mounts": { text { mounts(kernel) } },
+            "uptime": { text {
+                let cs = (monotonicNanos() - kernel.bootTime) / 10_000_000
+                let v = "\(cs / 100).\(zeroPad(cs % 100, 2))"
+                return "\(v) \(v)\n"
+            } },
+            "loadavg": { text { "0.00 0.00 0.00 1/\(kernel.threads.count) \(kernel.threads.keys.max() ?? 1)\n" } },
+            "version": { text { "Linux version \(Kernel.release) (joey) \(Kernel.version)\n" } },
+            "filesystems": { text { "nodev\ttmpfs\nnodev\tproc\nnodev\toverlay\nnodev\tdevtmpfs\n" } },
+            "sys": { sysDirectory(kernel, fs) },
+        ]
+        return DynamicDirectory(fs: fs, ino: 1, list: {
+            fixed.keys.sorted().map { ($0, $0 == "self" || $0 == "thread-self" ? FileKind.symlink : $0 == "sys" ? .directory : .regular) }
+                + kernel.threadGroups.keys.sorted().map { (String($0), FileKind.directory) }
+        }, find: { (name: String) throws(LinuxErrno) -> Inode in
+            if let f = fixed[name] { return f() }
+            guard let pid = Int32(name), let g = kernel.threadGroups[pid] else { throw .ENOENT }
+            return processDirectory(kernel, g, fs)
+        })
+    }
+
+    static func hostFile(_ path: String) -> String {
+        guard let f = fopen(path, "r") else { return "" }
+        defer { fclose(f) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func meminfo() -> String {
+        var totalBytes: UInt64 = 0, freeBytes: UInt64 = 0
+        joey_meminfo(&totalBytes, &freeBytes)
+        let total = totalBytes / 1024, free = freeBytes / 1024
+        return """
+        MemTotal:       \(pad(total)) kB
+        MemFree:        \(pad(free)) kB
+        MemAvailable:   \(pad(free)) kB
+        Buffers:               0 kB
+        Cached:                0 kB
+        SwapCached:            0 kB
+        SwapTotal:             0 kB
+        SwapFree:              0 kB
+        Shmem:                 0 kB
+
+        """
+    }
+
+    static func zeroPad(_ v: UInt64, _ width: Int, radix: Int = 10) -> String {
+        let s = String(v, radix: radix)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
+
+    static func hex(_ v: UInt64, _ width: Int) -> String { zeroPad(v, width, radix: 16) }
+
+    static func pad(_ v: UInt64) -> String {
+        let s = String(v)
+        return String(repeating: " ", count: max(0, 8 - s.count)) + s
+    }
+
+    static func mounts(_ kernel: Kernel) -> String {
+        kernel.mountTable.map { "\($0.type == "overlay" ? "overlay" : $0.type) \($0.path) \($0.type) \($0.options) 0 0\n" }.joined()
+    }
+
+    static func sysDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
+        let kernelDir: [String: () -> Inode] = [
+            "hostname": { GeneratedFile(fs: fs) { Array((kernel.hostname + "\n").utf8) } },
+            "osrelease": { GeneratedFile(fs: fs) { Array((Kernel.release + "\n").utf8) } },
+            "ostype": { GeneratedFile(fs: fs) { Array("Linux\n".utf8) } },
+            "pid_max": { GeneratedFile(fs: fs) { Array("4194304\n".utf8) } },
+            "ngroups_max": { GeneratedFile(fs: fs) { Array("65536\n".utf8) } },
+        ]
+        let kdir = { DynamicDirectory(fs: fs, list: { kernelDir.keys.sorted().map { ($0, .regular) } },
+                                      find: { (n: String) throws(LinuxErrno) -> Inode in
+            guard let f = kernelDir[n] else { throw .ENOENT }
+            return f()
+        }) }
+        return DynamicDirectory(fs: fs, list: { [("kernel", .directory)] }, find: { (n: String) throws(LinuxErrno) -> Inode in
+            guard n == "kernel" else { throw .ENOENT }
+            return kdir()
+        })
+    }
+
+    static func processDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
+        let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
+        let entries: [String: () -> Inode] = [
+            "exe": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in g.exePath } },
+            "cwd": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in g.fs.cwd.path } },
+            "root": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in g.fs.root.path } },
+            "cmdline": { GeneratedFile(fs: fs) { g.exitStatus != nil ? [] : g.cmdline.flatMap { $0 + [0] } } },
+            "comm": { text { g.comm + "\n" } },
+            "environ": { GeneratedFile(fs: fs, mode: 0o400) { () throws(LinuxErrno) -> [UInt8] in
+                let mm = g.mm
+                guard mm.envEnd > mm.envStart else { return [] }
+                return try mm.read(mm.envStart, count: Int(mm.envEnd - mm.envStart))
+            } },
+            "auxv": { GeneratedFile(fs: fs, mode: 0o400) {
+                var b = [UInt8]()
+                for (k, v) in g.mm.auxv { withUnsafeBytes(of: k) { b += $0 }; withUnsafeBytes(of: v) { b += $0 } }
+                return b
+            } },
+            "maps": { text { maps(g) } },
+            "stat": { text { stat(kernel, g) } },
+            "status": { text { status(kernel, g) } },
+            "mounts": { text { mounts(kernel) } },
+            "fd": { fdDirectory(g, fs) },
+        ]
+        let dir = DynamicDirectory(fs: fs, list: {
+            entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : $0 == "fd" ? .directory : .regular) }
+        }, find: { (n: String) throws(LinuxErrno) -> Inode in
+            guard let f = entries[n] else { throw .ENOENT }
+            return f()
+        })
+        dir.uid = g.euid
+        dir.gid = g.egid
+        return dir
+    }
+
+    static func fdDirectory(_ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
+        DynamicDirectory(fs: fs, mode: 0o500, list: { g.fdTable.openFDs.map { (String($0), .symlink) } },
+                         find: { (n: String) throws(LinuxErrno) -> Inode in
+            guard let fd = Int32(n), let f = try? g.fdTable.get(fd) else { throw .ENOENT }
+            return DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in f.path }
+        })
+    }
+
+    static func maps(_ g: ThreadGroup) -> String {
+        var out = ""
+        for v in g.mm.vmas {
+            let perms = (v.protection.contains(.read) ? "r" : "-") + (v.protection.contains(.write) ? "w" : "-")
+                + (v.protection.contains(.exec) ? "x" : "-") + (v.shared ? "s" : "p")
+            let dev = v.inodeNumber == 0 ? "00:00" : "08:01"
+            var line = "\(hex(v.start, 8))-\(hex(v.end, 8)) \(perms) \(hex(v.fileOffset, 8)) \(dev) \(v.inodeNumber) "
+            if !v.name.isEmpty {
+                line += String(repeating: " ", count: max(1, 73 - line.count)) + v.name
+            }
+            out += line + "\n"
+        }
+        return out
+    }
+
+    static func stateLetter(_ g: ThreadGroup) -> String { g.exitStatus != nil ? "Z" : "S" }
+
+    static func stat(_ kernel: Kernel, _ g: ThreadGroup) -> String {
+        let ppid = g.parent?.pid ?? 0
+        let start = (g.startTime - kernel.bootTime) / 10_000_000
+        let vsize = g.mm.vmas.reduce(UInt64(0)) { $0 + ($1.end - $1.start) }
+        var f: [String] = ["\(g.pid)", "(\(g.comm))", stateLetter(g), "\(ppid)", "\(g.pgid)", "\(g.sid)", "0", "-1",
+                           "4194560", "0", "0", "0", "0", "0", "0", "0", "0", "20", "0", "\(max(1, g.threads.count))", "0",
+                           "\(start)", "\(vsize)", "0", "18446744073709551615"]
+        f += ["0", "0", "\(g.mm.stackTop)", "0", "0", "0", "0", "0", "0", "0", "0", "0", "17", "0", "0", "0", "0", "0",
+              "0", "0", "\(g.mm.argStart)", "\(g.mm.argEnd)", "\(g.mm.envStart)", "\(g.mm.envEnd)", "0"]
+        return f.joined(separator: " ") + "\n"
+    }
+
+    static func status(_ kernel: Kernel, _ g: ThreadGroup) -> String {
+        let vsize = g.mm.vmas.reduce(UInt64(0)) { $0 + ($1.end - $1.start) } / 1024
+        let ignored = (1..<65).filter { g.actions[$0].handler == 1 }.reduce(UInt64(0)) { $0 | 1 << UInt64($1 - 1) }
+        let caught = (1..<65).filter { g.actions[$0].handler > 1 }.reduce(UInt64(0)) { $0 | 1 << UInt64($1 - 1) }
+        let blocked = g.leader?.signalMask ?? 0
+        let state = g.exitStatus != nil ? "Z (zombie)" : "S (sleeping)"
+        return """
+        Name:\t\(g.comm)
+        Umask:\t\(zeroPad(UInt64(g.fs.umask), 4, radix: 8))
+        State:\t\(state)
+        Tgid:\t\(g.pid)
+        Ngid:\t0
+        Pid:\t\(g.pid)
+        PPid:\t\(g.parent?.pid ?? 0)
+        TracerPid:\t0
+        Uid:\t\(g.uid)\t\(g.euid)\t\(g.suid)\t\(g.euid)
+        Gid:\t\(g.gid)\t\(g.egid)\t\(g.sgid)\t\(g.egid)
+        FDSize:\t\(max(64, g.fdTable.entries.count))
+        Groups:\t\(g.groups.map(String.init).joined(separator: " "))
+        VmSize:\t\(pad(vsize)) kB
+        Threads:\t\(max(1, g.threads.count))
+        SigPnd:\t\(hex(g.leader?.pending ?? 0, 16))
+        ShdPnd:\t\(hex(g.pendingShared, 16))
+        SigBlk:\t\(hex(blocked, 16))
+        SigIgn:\t\(hex(ignored, 16))
+        SigCgt:\t\(hex(caught, 16))
+        CapInh:\t0000000000000000
+        CapPrm:\t\(g.euid == 0 ? "000001ffffffffff" : "0000000000000000")
+        CapEff:\t\(g.euid == 0 ? "000001ffffffffff" : "0000000000000000")
+        CapBnd:\t000001ffffffffff
+        CapAmb:\t0000000000000000
+        NoNewPrivs:\t\(g.noNewPrivs ? 1 : 0)
+        Seccomp:\t0
+
+        """
+    }
+}

@@ -1,0 +1,98 @@
+// MemoryFile: the one memfd that backs all guest memory. The sentry maps it whole into its
+// own address space, so guest memory is reached by pointer arithmetic, and platforms map
+// ranges of it into guest address spaces.
+import CJoey
+import Glibc
+import JoeyABI
+
+public final class MemoryFile: @unchecked Sendable {
+    public static let pageSize: UInt64 = 4096
+    public let fd: Int32
+    public let size: UInt64
+    /// The sentry's own mapping of the whole file.
+    public let base: UnsafeMutableRawPointer
+    private var freeRanges: [(offset: UInt64, length: UInt64)]
+    private var lock = pthread_mutex_t()
+
+    public init(size: UInt64 = 64 << 30) throws(PlatformError) {
+        let fd = joey_memfd_create("joey-memory")
+        guard fd >= 0 else { throw PlatformError("memfd_create failed: errno \(-fd)") }
+        self.fd = Int32(fd)
+        guard ftruncate(self.fd, off_t(size)) == 0 else {
+            throw PlatformError("cannot size the MemoryFile to \(size) bytes: errno \(errno)")
+        }
+        guard let p = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, self.fd, 0),
+              p != MAP_FAILED else {
+            throw PlatformError("cannot map the MemoryFile into the sentry: errno \(errno)")
+        }
+        self.base = p
+        self.size = size
+        // Offset 0 is never handed out so that 0 can mean "none".
+        self.freeRanges = [(MemoryFile.pageSize, size - MemoryFile.pageSize)]
+        pthread_mutex_init(&lock, nil)
+    }
+
+    /// Allocates `length` bytes (page-rounded) of zeroed memory; returns the file offset.
+    public func allocate(_ length: UInt64) throws(LinuxErrno) -> UInt64 {
+        let len = MemoryFile.roundUp(length)
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        for i in freeRanges.indices where freeRanges[i].length >= len {
+            let off = freeRanges[i].offset
+            if freeRanges[i].length == len {
+                freeRanges.remove(at: i)
+            } else {
+                freeRanges[i] = (off + len, freeRanges[i].length - len)
+            }
+            return off
+        }
+        throw .ENOMEM
+    }
+
+    /// Returns memory to the file: its pages are released to the host immediately.
+    public func free(_ offset: UInt64, length: UInt64) {
+        let len = MemoryFile.roundUp(length)
+        guard len > 0 else { return }
+        _ = joey_punch_hole(fd, offset, len)
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        // Insert sorted, coalescing neighbours.
+        var i = 0
+        while i < freeRanges.count && freeRanges[i].offset < offset { i += 1 }
+        freeRanges.insert((offset, len), at: i)
+        if i + 1 < freeRanges.count && freeRanges[i].offset + freeRanges[i].length == freeRanges[i + 1].offset {
+            freeRanges[i].length += freeRanges[i + 1].length
+            freeRanges.remove(at: i + 1)
+        }
+        if i > 0 && freeRanges[i - 1].offset + freeRanges[i - 1].length == freeRanges[i].offset {
+            freeRanges[i - 1].length += freeRanges[i].length
+            freeRanges.remove(at: i)
+        }
+    }
+
+    /// Zeroes a range (releasing its pages).
+    public func zero(_ offset: UInt64, length: UInt64) {
+        _ = joey_punch_hole(fd, offset, length)
+    }
+
+    /// Copies a range, skipping holes, so copying a sparse reservation costs nothing.
+    public func copy(from src: UInt64, to dst: UInt64, length: UInt64) {
+        var pos = src
+        let end = src + length
+        while pos < end {
+            let data = joey_seek_data(fd, pos)
+            if data < 0 || UInt64(data) >= end { break }
+            let h = joey_seek_hole(fd, UInt64(data))
+            var hole = h < 0 ? end : UInt64(h)
+            if hole > end { hole = end }
+            let d = UInt64(data)
+            memcpy(base + Int(dst + (d - src)), base + Int(d), Int(hole - d))
+            pos = hole
+        }
+    }
+
+    public func pointer(_ offset: UInt64) -> UnsafeMutableRawPointer { base + Int(offset) }
+
+    public static func roundUp(_ v: UInt64) -> UInt64 { (v + pageSize - 1) & ~(pageSize - 1) }
+    public static func roundDown(_ v: UInt64) -> UInt64 { v & ~(pageSize - 1) }
+}

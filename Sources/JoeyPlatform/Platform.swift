@@ -1,0 +1,76 @@
+// JoeyPlatform: how guest code runs and how its address space is realized.
+// The kernel sees only these protocols; it never calls ptrace, seccomp or KVM itself,
+// and platforms never know what a system call means.
+import CJoey
+import JoeyABI
+
+/// The guest's general-purpose registers (x86-64 user_regs_struct, including fs_base).
+public typealias GuestRegisters = joey_regs
+
+/// What happened when the guest last ran.
+public enum PlatformEvent: Sendable {
+    /// The guest executed `syscall`; the number is in orig_rax, arguments in rdi..r9.
+    case syscall
+    /// The guest faulted on its own instruction (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP).
+    case fault(signal: Int32, code: Int32, address: UInt64)
+    /// The context was interrupted (the sentry asked it to stop, or a host signal arrived).
+    case interrupted
+    /// The host process behind the context died (killed from outside the sentry).
+    case died(status: Int32)
+}
+
+/// Memory protections as mmap(2) spells them.
+public struct MemoryProtection: OptionSet, Sendable, Hashable {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    public static let read = MemoryProtection(rawValue: 1)
+    public static let write = MemoryProtection(rawValue: 2)
+    public static let exec = MemoryProtection(rawValue: 4)
+}
+
+/// A guest address space: the platform maps ranges of the MemoryFile into it.
+/// Preconditions: ranges are page-aligned, below `Platform.addressSpaceEnd`.
+public protocol AddressSpace: AnyObject {
+    func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno)
+    func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno)
+    func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno)
+    /// Removes every guest mapping (used by execve and to resynchronize with the MM).
+    func unmapAll() throws(LinuxErrno)
+}
+
+/// One guest thread's execution context. It must be used only from the host thread that
+/// created it (ptrace ties a tracee to one tracer thread).
+public protocol PlatformContext: AnyObject {
+    var addressSpace: AddressSpace { get }
+    /// Runs the guest with `registers` until the next event; `registers` then holds the
+    /// guest's state at that event.
+    func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent
+    /// Registers a new guest starts from (segment selectors etc. filled in by the platform).
+    func initialRegisters() -> GuestRegisters
+    /// The guest's FPU/SSE state in fxsave layout (512 bytes), for signal frames.
+    func floatingPointState() -> [UInt8]
+    func setFloatingPointState(_ state: [UInt8])
+    /// CPU time the guest has used in this context, in nanoseconds.
+    func cpuTimeNanos() -> UInt64
+    /// Makes a running switchToGuest return `.interrupted` soon. Callable from any thread.
+    func interrupt()
+    /// Kills the guest immediately; switchToGuest returns `.died`. Callable from any thread.
+    func kill()
+    /// Releases host resources (kills the stub). Idempotent.
+    func release()
+}
+
+public protocol Platform: AnyObject, Sendable {
+    var name: String { get }
+    /// Guest addresses at and above this value are reserved for the platform.
+    var addressSpaceEnd: UInt64 { get }
+    /// Creates a context bound to the calling host thread.
+    func newContext(memoryFile: MemoryFile) throws(PlatformError) -> PlatformContext
+}
+
+/// An operator-facing failure of a platform: what failed and what to do.
+public struct PlatformError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

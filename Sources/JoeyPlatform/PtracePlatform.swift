@@ -1,0 +1,178 @@
+// The ptrace platform: each guest thread runs in a stub process traced by its sentry
+// thread with PTRACE_SYSEMU, so no guest system call ever reaches the host kernel.
+// The stub's address space holds only the stub page and what the sentry maps into it
+// by injecting mmap/munmap/mprotect at the stub's own `syscall; int3` site.
+import CJoey
+import Glibc
+import JoeyABI
+
+public final class PtracePlatform: Platform, @unchecked Sendable {
+    public let name = "ptrace"
+    public let stubAddress: UInt64
+    public var addressSpaceEnd: UInt64 { stubAddress }
+
+    public init() throws(PlatformError) {
+        let stub = joey_stub_install()
+        guard stub != 0 else {
+            throw PlatformError("ptrace platform: could not reserve the stub page near the top of the address space")
+        }
+        stubAddress = stub
+    }
+
+    public func newContext(memoryFile: MemoryFile) throws(PlatformError) -> PlatformContext {
+        try PtraceStub(platform: self, memoryFile: memoryFile)
+    }
+}
+
+final class PtraceStub: PlatformContext, AddressSpace {
+    let pid: pid_t
+    let syscallSite: UInt64
+    private var baseRegisters = GuestRegisters()
+    private var released = false
+
+    init(platform: PtracePlatform, memoryFile: MemoryFile) throws(PlatformError) {
+        let r = joey_stub_spawn(memoryFile.fd)
+        guard r > 0 else {
+            throw PlatformError("ptrace platform: cannot fork a stub process (errno \(-r))")
+        }
+        pid = pid_t(r)
+        syscallSite = platform.stubAddress + joey_stub_syscall_offset()
+        var status: Int32 = 0
+        let w = joey_wait(pid, &status)
+        guard w == pid, joey_wifstopped(status) != 0, joey_wstopsig(status) == SIGTRAP else {
+            _ = joey_kill(pid, SIGKILL)
+            _ = joey_wait(pid, &status)
+            throw PlatformError(
+                "ptrace platform: the stub did not start (wait status \(status)); is ptrace allowed here? (seccomp, YAMA, container policy)")
+        }
+        let opts = UInt64(0x1 /* TRACESYSGOOD */ | 0x0010_0000 /* EXITKILL */)
+        guard joey_ptrace(0x4200 /* PTRACE_SETOPTIONS */, pid, 0, opts) == 0,
+              joey_getregs(pid, &baseRegisters) == 0 else {
+            _ = joey_kill(pid, SIGKILL)
+            _ = joey_wait(pid, &status)
+            throw PlatformError("ptrace platform: cannot configure the stub process")
+        }
+    }
+
+    deinit { release() }
+
+    var addressSpace: AddressSpace { self }
+
+    func initialRegisters() -> GuestRegisters {
+        var r = GuestRegisters()
+        r.cs = baseRegisters.cs
+        r.ss = baseRegisters.ss
+        r.ds = baseRegisters.ds
+        r.es = baseRegisters.es
+        r.fs = baseRegisters.fs
+        r.gs = baseRegisters.gs
+        r.eflags = 0x202
+        return r
+    }
+
+    func release() {
+        if released { return }
+        released = true
+        _ = joey_kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = joey_wait(pid, &status)
+    }
+
+    func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent {
+        if joey_setregs(pid, &registers) != 0 { return .died(status: 0) }
+        var signal: UInt64 = 0
+        while true {
+            if joey_ptrace(31 /* PTRACE_SYSEMU */, pid, 0, signal) != 0 { return .died(status: 0) }
+            signal = 0
+            var status: Int32 = 0
+            if joey_wait(pid, &status) < 0 { return .died(status: 0) }
+            if joey_wifexited(status) != 0 || joey_wifsignaled(status) != 0 {
+                released = true
+                return .died(status: status)
+            }
+            guard joey_wifstopped(status) != 0 else { continue }
+            _ = joey_getregs(pid, &registers)
+            let sig = joey_wstopsig(status)
+            if sig == SIGTRAP | 0x80 { return .syscall }
+            var info = joey_siginfo()
+            _ = joey_getsiginfo(pid, &info)
+            switch sig {
+            case SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP:
+                // si_code > 0 means the kernel raised it for the guest's own instruction.
+                if info.code > 0 || sig == SIGTRAP {
+                    return .fault(signal: sig, code: info.code, address: info.addr)
+                }
+                continue
+            default:
+                // Anything else was sent from outside; the guest's signals come only from
+                // the sentry, so it is swallowed and the sentry decides.
+                return .interrupted
+            }
+        }
+    }
+
+    /// Runs one system call in the stub (never the guest's: only the sentry's own).
+    private func inject(_ nr: Int, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ a2: UInt64 = 0,
+                        _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0) -> Int64 {
+        var regs = baseRegisters
+        regs.rax = UInt64(nr)
+        regs.orig_rax = UInt64(bitPattern: -1)
+        regs.rdi = a0; regs.rsi = a1; regs.rdx = a2; regs.r10 = a3; regs.r8 = a4; regs.r9 = a5
+        regs.rip = syscallSite
+        regs.rsp = 0
+        if joey_setregs(pid, &regs) != 0 { return -Int64(ESRCH) }
+        if joey_ptrace(7 /* PTRACE_CONT */, pid, 0, 0) != 0 { return -Int64(ESRCH) }
+        var status: Int32 = 0
+        while true {
+            if joey_wait(pid, &status) < 0 { return -Int64(ESRCH) }
+            if joey_wifstopped(status) == 0 { released = true; return -Int64(ESRCH) }
+            let sig = joey_wstopsig(status)
+            if sig == SIGTRAP { break }
+            if sig == SIGSEGV || sig == SIGBUS || sig == SIGILL {
+                // The stub's own code faulted: the stub is unusable.
+                _ = joey_kill(pid, SIGKILL)
+                return -Int64(EFAULT)
+            }
+            // A stray stop (an interrupt or a signal from outside): keep going, suppressing it.
+            if joey_ptrace(7, pid, 0, 0) != 0 { return -Int64(ESRCH) }
+        }
+        if joey_getregs(pid, &regs) != 0 { return -Int64(ESRCH) }
+        return Int64(bitPattern: regs.rax)
+    }
+
+    func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
+        let r = inject(9 /* mmap */, address, length, UInt64(protection.rawValue),
+                       UInt64(MAP_SHARED | MAP_FIXED), UInt64(JOEY_STUB_MEMFD), fileOffset)
+        if r < 0 && r > -4096 { throw LinuxErrno(Int32(-r)) }
+    }
+
+    func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
+        let r = inject(11 /* munmap */, address, length)
+        if r < 0 { throw LinuxErrno(Int32(-r)) }
+    }
+
+    func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
+        let r = inject(10 /* mprotect */, address, length, UInt64(protection.rawValue))
+        if r < 0 { throw LinuxErrno(Int32(-r)) }
+    }
+
+    func unmapAll() throws(LinuxErrno) {
+        try unmap(0, length: syscallSite & ~0xfff)
+    }
+
+    func floatingPointState() -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: 512)
+        buf.withUnsafeMutableBytes { _ = joey_getfpregs(pid, $0.baseAddress) }
+        return buf
+    }
+
+    func setFloatingPointState(_ state: [UInt8]) {
+        guard state.count >= 512 else { return }
+        state.withUnsafeBytes { _ = joey_setfpregs(pid, $0.baseAddress) }
+    }
+
+    func cpuTimeNanos() -> UInt64 { joey_process_cpu_nanos(pid) }
+    func interrupt() { _ = joey_kill(pid, SIGURG) }
+    func kill() { _ = joey_kill(pid, SIGKILL) }
+
+}

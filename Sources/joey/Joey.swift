@@ -1,0 +1,115 @@
+// joey: the command line. `joey do` runs a program in a fresh sandbox.
+import ArgumentParser
+import Glibc
+import JoeyKernel
+import JoeyPlatform
+
+@main
+struct Joey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "joey",
+        abstract: "An application kernel for Linux: runs programs in a sandbox where the sentry answers every system call.",
+        subcommands: [Do.self])
+
+    @OptionGroup var global: GlobalOptions
+
+    /// Usage errors exit with 2 (as runc and most Unix tools do), not sysexits' 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code.rawValue == 64 {
+                writeStderr(fullMessage(for: error) + "\n")
+                Glibc.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "How guest system calls are caught: ptrace.")
+    var platform: String = "ptrace"
+
+    @Flag(help: "Write the sentry's debug log (unimplemented syscalls, platform events) to stderr.")
+    var debug = false
+}
+
+struct Do: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "do",
+        abstract: "Run a program in a fresh sandbox whose root is the host's / (or --rootfs) behind an in-memory upper layer.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("Directory to use as the sandbox's root.", valueName: "dir"))
+    var rootfs: String = "/"
+
+    @Flag(help: "Let the guest write through to the root directory on the host (default: changes stay in memory).")
+    var rootfsWritable = false
+
+    @Option(help: "The sandbox's hostname.")
+    var hostname: String = "joey"
+
+    @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
+    var command: [String] = []
+
+    mutating func validate() throws {
+        if command.first == "--" { command.removeFirst() }
+        guard !command.isEmpty else { throw ValidationError("Missing the program to run.") }
+        guard global.platform == "ptrace" else {
+            throw ValidationError("Unknown or unavailable platform '\(global.platform)': this build has ptrace only.")
+        }
+    }
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let platform: PtracePlatform
+        do {
+            platform = try PtracePlatform()
+        } catch {
+            fail("joey: the ptrace platform is unavailable: \(error)", code: 125)
+        }
+        var env: [String] = []
+        var p = environ
+        while let e = p.pointee { env.append(String(cString: e)); p += 1 }
+        var spec = SandboxSpec(argv: command, env: env)
+        spec.rootPath = rootfs
+        spec.rootWritable = rootfsWritable
+        spec.hostname = hostname
+        spec.cwd = rootfs == "/" ? currentDirectory() : "/"
+        let status: Int32
+        do {
+            let kernel = try Kernel(platform: platform, spec: spec)
+            if global.debug {
+                kernel.debugLog = { msg in
+                    writeStderr("joey[debug]: \(msg)\n")
+                }
+            }
+            status = try kernel.run()
+        } catch let e as KernelError {
+            fail(e.message, code: e.exitCode)
+        }
+        // Exit status as a shell reports it: the exit code, or 128 + the fatal signal.
+        if status & 0x7f == 0 { Glibc.exit((status >> 8) & 0xff) }
+        Glibc.exit(128 + (status & 0x7f))
+    }
+
+    func currentDirectory() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, buf.count) != nil else { return "/" }
+        return String(cString: buf)
+    }
+
+    func fail(_ message: String, code: Int32) -> Never {
+        writeStderr(message + "\n")
+        Glibc.exit(code)
+    }
+}
+
+func writeStderr(_ s: String) {
+    var bytes = Array(s.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
