@@ -23,6 +23,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "JoeyKernelTests", dependencies: ["JoeyKernel", "JoeyABI"]),
-        .testTarget(name: "IntegrationTests", dependencies: []),
+        // Runs the built `joey` binary on real programs; depends on it so `swift test` builds it.
+        .testTarget(name: "IntegrationTests", dependencies: ["joey"]),
     ]
 )

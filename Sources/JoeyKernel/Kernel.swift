@@ -16,6 +16,8 @@ public struct SandboxSpec {
     public var hostname = "joey"
     public var uid: UInt32 = 0
     public var gid: UInt32 = 0
+    /// Supplementary groups; nil means just `gid`.
+    public var groups: [UInt32]?
     public var maxTasks = 4096
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
@@ -68,10 +70,9 @@ public final class Kernel: @unchecked Sendable {
         let host = try HostTree(path: spec.rootPath)
         let rootCtx = OverlayContext(id: FileSystemID(dev: 0x801, name: "overlay"), host: host,
                                      writeThrough: spec.rootWritable)
-        guard let st = host.lstat("") else { throw KernelError("cannot stat the root directory \(spec.rootPath)") }
-        let rootDir = DirectoryInode(context: rootCtx, mode: st.st_mode, lowerPath: "", ino: UInt64(st.st_ino))
-        rootDir.uid = st.st_uid
-        rootDir.gid = st.st_gid
+        guard let st = host.lstat(""), let rootDir = rootCtx.lowerInode(path: "", st: st) as? DirectoryInode else {
+            throw KernelError("cannot stat the root directory \(spec.rootPath)")
+        }
         rootLocation = Location(name: "", parent: nil, inode: rootDir)
         mountTable.append(("/", "overlay", spec.rootWritable ? "rw" : "rw,lowerdir=\(spec.rootPath)"))
 
@@ -120,6 +121,8 @@ public final class Kernel: @unchecked Sendable {
                                 fdTable: FDTable(), fs: fs)
         group.uid = spec.uid; group.gid = spec.gid
         group.euid = spec.uid; group.egid = spec.gid
+        group.suid = spec.uid; group.sgid = spec.gid
+        group.groups = spec.groups ?? [spec.gid]
         let tty = DeviceInode(.tty, major: 136, minor: 0, fs: FileSystemID(dev: 0x16, name: "devpts"))
         for fd in Int32(0)...2 {
             let flags = fd == 0 ? O_RDONLY : O_WRONLY

@@ -57,6 +57,9 @@ struct Do: ParsableCommand {
     var command: [String] = []
 
     mutating func validate() throws {
+        if let first = command.first, first != "--", first.hasPrefix("-") {
+            throw ValidationError("Unknown option '\(first)'.")
+        }
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("Missing the program to run.") }
         guard global.platform == "ptrace" else {
@@ -80,6 +83,12 @@ struct Do: ParsableCommand {
         spec.rootWritable = rootfsWritable
         spec.hostname = hostname
         spec.cwd = rootfs == "/" ? currentDirectory() : "/"
+        // The guest starts with the caller's identity, as `runsc do` does.
+        spec.uid = getuid()
+        spec.gid = getgid()
+        var groups = [gid_t](repeating: 0, count: 256)
+        let n = getgroups(Int32(groups.count), &groups)
+        spec.groups = n >= 0 ? Array(groups[0..<Int(n)]) : []
         let status: Int32
         do {
             let kernel = try Kernel(platform: platform, spec: spec)

@@ -136,6 +136,10 @@ extension GuestThread {
         case 162: return 0 // sync
         case 170: return try sysSethostname()
         case 186: return UInt64(tid)
+        case 188, 189, 190: return try sysSetxattr(nr)
+        case 191, 192, 193: return try sysGetxattr(nr)
+        case 194, 195, 196: return try sysListxattr(nr)
+        case 197, 198, 199: return try sysRemovexattr(nr)
         case 200: return try sysTkill(tgid: nil, tid: a0, sig: a1)
         case 201: return try sysTime()
         case 202: return try sysFutex()

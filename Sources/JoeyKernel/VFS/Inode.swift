@@ -69,8 +69,12 @@ public class Inode {
         atime = now; mtime = now; ctime = now
     }
 
-    var size: UInt64 { 0 }
-    var blocks: UInt64 { (size + 511) / 512 }
+    /// Size and block count as the host reported them, for lower-layer files not changed since.
+    var hostSize: UInt64?
+    var hostBlocks: UInt64?
+
+    var size: UInt64 { hostSize ?? 0 }
+    var blocks: UInt64 { hostBlocks ?? (size + 511) / 512 }
 
     // Directory operations (ENOTDIR unless a directory implements them).
     func lookup(_ name: String) throws(LinuxErrno) -> Inode { throw .ENOTDIR }

@@ -38,6 +38,8 @@ final class OverlayContext {
         node.uid = st.st_uid
         node.gid = st.st_gid
         node.nlink = UInt64(st.st_nlink)
+        node.hostBlocks = UInt64(st.st_blocks)
+        if kind == .directory { node.hostSize = UInt64(st.st_size) }
         node.atime = Timespec(st.st_atim)
         node.mtime = Timespec(st.st_mtim)
         node.ctime = Timespec(st.st_ctim)
@@ -71,7 +73,7 @@ final class DirectoryInode: Inode {
         nlink = 2
     }
 
-    override var size: UInt64 { 4096 }
+    override var size: UInt64 { hostSize ?? 4096 }
 
     override func lookup(_ name: String) throws(LinuxErrno) -> Inode {
         if let c = children[name] { return c }
@@ -198,6 +200,7 @@ final class RegularFileInode: Inode {
     deinit { if hostFD >= 0 { close(hostFD) } }
 
     override var size: UInt64 { lowerPath != nil ? lowerSize : UInt64(data.count) }
+    override var blocks: UInt64 { lowerPath != nil && hostBlocks != nil ? hostBlocks! : (size + 511) / 512 }
 
     private func lowerFD(writable: Bool = false) throws(LinuxErrno) -> Int32 {
         if hostFD >= 0 { return hostFD }
@@ -227,6 +230,7 @@ final class RegularFileInode: Inode {
         buf.removeLast(buf.count - done)
         data = buf
         lowerPath = nil
+        hostBlocks = nil
         close(hostFD)
         hostFD = -1
     }
@@ -253,6 +257,7 @@ final class RegularFileInode: Inode {
             let n = pwrite(fd, buf.baseAddress, buf.count, off_t(offset))
             if n < 0 { throw LinuxErrno(errno) }
             lowerSize = max(lowerSize, offset + UInt64(n))
+            hostBlocks = nil
             touchModified()
             return n
         }

@@ -1,0 +1,42 @@
+# Joey — build, demo and test. `make demo` and `make test` work on a fresh Debian machine:
+# they install what is missing with apt-get first.
+
+SWIFT ?= swift
+JOEY := .build/debug/joey
+APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc strace
+
+.PHONY: all deps build demo test unit integration syscalls clean
+
+all: build
+
+# Installs the Debian packages Joey and its tests need, only when some are missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+# Builds Joey and runs real programs in a sandbox.
+demo: build
+	$(JOEY) do -- /bin/sh -c 'echo hello; ls /; id; uname -r'
+	$(JOEY) do -- /bin/busybox sh -c 'echo "pid $$$$ in the sandbox"; echo change > /etc/joey-demo; cat /etc/joey-demo'
+	@test ! -e /etc/joey-demo && echo "the host's /etc is untouched"
+
+# The whole suite, as CI runs it.
+test: deps syscalls
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+# Generated files must match their sources.
+syscalls:
+	python3 syscalls/generate.py --check
+
+clean:
+	rm -rf .build

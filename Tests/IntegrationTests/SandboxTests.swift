@@ -1,0 +1,106 @@
+// What makes a sandbox: its own pid namespace, uname, an isolated root, exit statuses.
+import Foundation
+import Testing
+
+@Suite("The sandbox")
+struct SandboxTests {
+    @Test("the first process is pid 1 and uname is Joey's", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func identity() throws {
+        let r = try Host.joeyDo([Host.busybox, "sh", "-c", "echo $$; uname -r; uname -s"])
+        #expect(r.status == 0)
+        #expect(r.stdout == "1\n6.1.0-joey\nLinux\n")
+        let native = try Host.run(["/bin/uname", "-r"])
+        #expect(native.stdout != "6.1.0-joey\n")
+    }
+
+    @Test("writes to / and /etc stay in the sandbox", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func isolation() throws {
+        let name = "joey-isolation-\(UUID().uuidString)"
+        let script = "echo secret > /etc/\(name) && echo top > /\(name) && cat /etc/\(name) /\(name) && rm /etc/hostname && ls /etc/hostname 2>&1; echo ok"
+        let r = try Host.joeyDo([Host.busybox, "sh", "-c", script])
+        #expect(r.stdout == "secret\ntop\nls: /etc/hostname: No such file or directory\nok\n")
+        #expect(!FileManager.default.fileExists(atPath: "/etc/\(name)"))
+        #expect(!FileManager.default.fileExists(atPath: "/\(name)"))
+        #expect(FileManager.default.fileExists(atPath: "/etc/hostname"))
+    }
+
+    @Test("a changed host file is copied up, never written", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func copyUp() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.path + "/data.txt"
+        try "original\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try Host.joeyDo([Host.busybox, "sh", "-c", "echo more >> \(file); cat \(file); chmod 600 \(file); stat -c %a \(file)"])
+        #expect(r.stdout == "original\nmore\n600\n")
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "original\n")
+    }
+
+    @Test("--rootfs-writable writes through to the host", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func writeThrough() throws {
+        let root = try TemporaryDirectory.rootfs()
+        let r = try Host.joeyDo(["/bin/busybox", "sh", "-c", "echo kept > /kept.txt; mkdir /newdir; echo x > /newdir/f; rm /removeme"],
+                                options: ["--rootfs", root.path, "--rootfs-writable"])
+        #expect(r.status == 0, "\(r)")
+        #expect(try String(contentsOfFile: root.path + "/kept.txt", encoding: .utf8) == "kept\n")
+        #expect(try String(contentsOfFile: root.path + "/newdir/f", encoding: .utf8) == "x\n")
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/removeme"))
+    }
+
+    @Test("--rootfs runs a program from another root", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func rootfs() throws {
+        let root = try TemporaryDirectory.rootfs()
+        let r = try Host.joeyDo(["/bin/busybox", "sh", "-c", "ls /; cat /etc/motd; echo hi > /new; ls /new"],
+                                options: ["--rootfs", root.path])
+        #expect(r.stdout == "bin\ndev\netc\nproc\nremoveme\ntmp\nhello from the rootfs\n/new\n", "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/new"))
+        // Symlinks and .. cannot leave the root.
+        let escape = try Host.joeyDo(["/bin/busybox", "sh", "-c", "ln -s / /l; ls /l/../../; cat /../../etc/motd"],
+                                     options: ["--rootfs", root.path])
+        #expect(escape.stdout == "bin\ndev\netc\nl\nproc\nremoveme\ntmp\nhello from the rootfs\n", "\(escape)")
+    }
+
+    @Test("exit statuses: the guest's, 127 not found, 126 not executable, 2 bad flags")
+    func exitStatuses() throws {
+        if Host.hasBusybox {
+            #expect(try Host.joeyDo([Host.busybox, "sh", "-c", "exit 42"]).status == 42)
+            #expect(try Host.joeyDo([Host.busybox, "sh", "-c", "/bin/busybox kill -TERM $$ & wait; sleep 1; exit 3"]).status == 3)
+        }
+        let missing = try Host.joeyDo(["/no/such/program"])
+        #expect(missing.status == 127)
+        #expect(missing.stderr.contains("/no/such/program"))
+        let notExec = try Host.joeyDo(["/etc/passwd"])
+        #expect(notExec.status == 126)
+        let bad = try Host.run([Host.joey, "do", "--no-such-flag"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("Usage"))
+    }
+
+    @Test("a guest killed by a signal exits 128+signal", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func killedBySignal() throws {
+        // A child shell kills itself; pid 1 reports the child's fate.
+        let r = try Host.joeyDo([Host.busybox, "sh", "-c", "sh -c 'kill -KILL $$'; echo $?"])
+        #expect(r.stdout == "137\n")
+    }
+}
+
+/// A directory removed when the value is dropped.
+final class TemporaryDirectory {
+    let path: String
+    init() throws {
+        // Not under /tmp: the sandbox mounts its own tmpfs there.
+        path = "/var/tmp/joey-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// A tiny root filesystem: busybox-static, /etc/motd, empty /dev /proc /tmp.
+    static func rootfs() throws -> TemporaryDirectory {
+        let d = try TemporaryDirectory()
+        let fm = FileManager.default
+        for sub in ["bin", "etc", "dev", "proc", "tmp"] { try fm.createDirectory(atPath: d.path + "/" + sub, withIntermediateDirectories: true) }
+        try fm.copyItem(atPath: Host.busybox, toPath: d.path + "/bin/busybox")
+        try fm.createSymbolicLink(atPath: d.path + "/bin/sh", withDestinationPath: "busybox")
+        try "hello from the rootfs\n".write(toFile: d.path + "/etc/motd", atomically: true, encoding: .utf8)
+        try "x\n".write(toFile: d.path + "/removeme", atomically: true, encoding: .utf8)
+        return d
+    }
+}
