@@ -17,6 +17,10 @@
 #include <sys/auxv.h>
 #include <sys/sysinfo.h>
 #include <sys/rseq.h>
+#include <stddef.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
 
 extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[];
@@ -74,6 +78,28 @@ uint64_t joey_stub_syscall_offset(void) {
     return (uint64_t)(joey_stub_syscall_site - joey_stub_code_start);
 }
 
+// Allows system calls only when issued from the stub page [stub, stub + JOEY_STUB_SIZE).
+static int install_stub_filter(uint64_t stub) {
+    uint32_t hi = (uint32_t)(stub >> 32), lo = (uint32_t)stub, end = lo + (uint32_t)JOEY_STUB_SIZE;
+    if (end < lo) return -1; // the page must not straddle a 4 GiB boundary
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer) + 4),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, end, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
 int64_t joey_stub_spawn(int memfd) {
     uint64_t stub = joey_stub_install();
     if (!stub) return -ENOMEM;
@@ -102,6 +128,10 @@ int64_t joey_stub_spawn(int memfd) {
             syscall(SYS_rseq, (char *)__builtin_thread_pointer() + __rseq_offset, 32, 1 /* UNREGISTER */, 0x53053053);
         }
         if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0) _exit(126);
+        // Defense in depth: guest syscalls are stopped by PTRACE_SYSEMU before seccomp runs;
+        // anything that would reach the host from outside the stub page kills the stub.
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(124);
+        if (install_stub_filter(stub) != 0) _exit(123);
         ((void (*)(void))stub)();
         _exit(125);
     }
