@@ -26,7 +26,7 @@ struct ELFLoader {
         var done = 0
         while done < count {
             let n = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
-                try file.pread(thread, into: UnsafeMutableRawBufferPointer(rebasing: p[done...]), at: offset + UInt64(done))
+                try file.pread(thread, into: UnsafeMutableRawBufferPointer(rebasing: p[done...]), at: offset &+ UInt64(done))
             }
             if n <= 0 { break }
             done += n
@@ -60,7 +60,8 @@ struct ELFLoader {
             case 1: // PT_LOAD
                 let s = Segment(vaddr: u64(ph, o + 16), memsz: u64(ph, o + 40), filesz: u64(ph, o + 32),
                                 offset: u64(ph, o + 8), flags: u32(ph, o + 4))
-                guard s.filesz <= s.memsz, s.vaddr &+ s.memsz >= s.vaddr,
+                guard s.filesz <= s.memsz, !s.vaddr.addingReportingOverflow(s.memsz).overflow,
+                      s.offset <= UInt64(Int64.max) / 2, s.filesz <= UInt64(Int64.max) / 2,
                       (s.vaddr & 0xfff) == (s.offset & 0xfff) else { throw .ENOEXEC }
                 segments.append(s)
             case 3: // PT_INTERP
@@ -85,10 +86,13 @@ struct ELFLoader {
                 guard let at = mm.findFree(length: high - low) else { throw .ENOMEM }
                 bias = at - low
             } else {
+                guard low < ELFLoader.etDynBase else { throw .ENOEXEC }
                 bias = ELFLoader.etDynBase - low
             }
         }
-        guard low &+ bias >= mm.mmapBottom, high &+ bias <= mm.stackTop else { throw .ENOMEM }
+        let (highBiased, o) = high.addingReportingOverflow(bias)
+        guard !o, low &+ bias >= mm.mmapBottom, highBiased <= mm.stackTop else { throw .ENOMEM }
+        guard entry &+ bias >= low &+ bias, entry &+ bias < highBiased else { throw .ENOEXEC }
         for s in segments {
             let start = MemoryFile.roundDown(s.vaddr + bias)
             let end = MemoryFile.roundUp(s.vaddr + s.memsz + bias)
@@ -101,7 +105,7 @@ struct ELFLoader {
                 let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: Int(fileBytes))
                 var done = 0
                 while done < dst.count {
-                    let n = try file.pread(thread, into: UnsafeMutableRawBufferPointer(rebasing: dst[done...]), at: fileStart + UInt64(done))
+                    let n = try file.pread(thread, into: UnsafeMutableRawBufferPointer(rebasing: dst[done...]), at: fileStart &+ UInt64(done))
                     if n <= 0 { break }
                     done += n
                 }
@@ -115,11 +119,11 @@ struct ELFLoader {
                           writeBack: nil))
         }
         // The program headers' address: PT_PHDR, or inside the first segment that maps them.
-        var phdr = phdrVaddr.map { $0 + bias } ?? 0
+        var phdr = phdrVaddr.map { $0 &+ bias } ?? 0
         if phdr == 0, let s = segments.first(where: { $0.offset <= phoff && phoff < $0.offset + $0.filesz }) {
-            phdr = s.vaddr + (phoff - s.offset) + bias
+            phdr = s.vaddr &+ (phoff - s.offset) &+ bias
         }
-        return LoadedImage(entry: entry + bias, base: bias, phdrAddress: phdr, phnum: phnum,
+        return LoadedImage(entry: entry &+ bias, base: bias, phdrAddress: phdr, phnum: phnum,
                            end: high + bias, interpreter: interp)
     }
 }

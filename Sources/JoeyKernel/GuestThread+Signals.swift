@@ -73,16 +73,16 @@ extension GuestThread {
     private func setupFrame(sig: Int32, action: SignalAction, info: (Int32, Int32, UInt64)?) -> Bool {
         var sp = regs.rsp
         if action.flags & SignalAction.SA_ONSTACK != 0, altStack.flags & 2 == 0, altStack.size > 0,
-           !(sp > altStack.sp && sp <= altStack.sp + altStack.size) {
-            sp = altStack.sp + altStack.size
+           !(sp > altStack.sp && sp <= altStack.sp &+ altStack.size) {
+            sp = altStack.sp &+ altStack.size
         } else {
-            sp -= 128 // red zone
+            sp &-= 128 // red zone
         }
         let fp = context?.floatingPointState() ?? [UInt8](repeating: 0, count: 512)
-        sp = (sp - 512) & ~63
+        sp = (sp &- 512) & ~63
         let fpAddr = sp
-        sp -= 440 // pretcode + ucontext (304) + siginfo (128)
-        sp = (sp & ~15) - 8
+        sp &-= 440 // pretcode + ucontext (304) + siginfo (128)
+        sp = (sp & ~15) &- 8
         var frame = [UInt8](repeating: 0, count: 440)
         frame.withUnsafeMutableBytes { p in
             p.storeBytes(of: action.restorer, toByteOffset: 0, as: UInt64.self)
@@ -120,8 +120,8 @@ extension GuestThread {
         regs.rsp = sp
         regs.rip = action.handler
         regs.rdi = UInt64(sig)
-        regs.rsi = sp + 312
-        regs.rdx = sp + 8
+        regs.rsi = sp &+ 312
+        regs.rdx = sp &+ 8
         regs.rax = 0
         var newMask = signalMask | action.mask
         if action.flags & SignalAction.SA_NODEFER == 0 { newMask |= 1 << UInt64(sig - 1) }
@@ -131,7 +131,7 @@ extension GuestThread {
 
     /// rt_sigreturn: restores the registers, mask and FPU state saved by setupFrame.
     func signalReturn() throws(LinuxErrno) {
-        let frame = regs.rsp - 8
+        let frame = regs.rsp &- 8
         let bytes = try mm.read(frame, count: 440)
         bytes.withUnsafeBytes { p in
             let m = 48

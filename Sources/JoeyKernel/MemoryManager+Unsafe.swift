@@ -28,7 +28,8 @@ extension MemoryManager {
                               _ body: (UnsafeMutableRawBufferPointer) -> Void) throws(LinuxErrno) {
         guard length > 0 else { return }
         var cursor = address
-        let end = address + UInt64(length)
+        let (end, overflow) = address.addingReportingOverflow(UInt64(length))
+        guard !overflow else { throw .EFAULT }
         while cursor < end {
             guard let v = vma(containing: cursor) else { throw .EFAULT }
             let segEnd = min(end, v.end)
@@ -119,7 +120,7 @@ extension MemoryManager {
             total += s.count + 1
             if total > 2 << 20 || out.count > 100_000 { throw .E2BIG }
             out.append(s)
-            p += 8
+            p &+= 8
         }
         return out
     }
@@ -130,8 +131,8 @@ extension MemoryManager {
         var out: [UnsafeMutableRawBufferPointer] = []
         var total: UInt64 = 0
         for i in 0..<count {
-            let base: UInt64 = try readValue(iov + UInt64(i) * 16)
-            let len: UInt64 = try readValue(iov + UInt64(i) * 16 + 8)
+            let base: UInt64 = try readValue(iov &+ UInt64(i) &* 16)
+            let len: UInt64 = try readValue(iov &+ UInt64(i) &* 16 &+ 8)
             guard len <= UInt64(Int.max) else { throw .EINVAL }
             total &+= len
             guard total <= 0x7fff_f000 else { throw .EINVAL }

@@ -76,7 +76,8 @@ public final class MemoryManager {
 
     /// Finds a free range of `length` bytes, top-down below mmapTop (or at `hint` if free).
     func findFree(length: UInt64, hint: UInt64 = 0) -> UInt64? {
-        if hint != 0, hint >= mmapBottom, hint + length <= stackTop, isFree(hint, hint + length) { return hint }
+        if hint != 0, hint >= mmapBottom, !hint.addingReportingOverflow(length).overflow, hint + length <= stackTop,
+           isFree(hint, hint + length) { return hint }
         var top = mmapTop
         var i = firstIndex(endingAbove: top) - 1
         if i + 1 < vmas.count, vmas[i + 1].start < top { top = min(top, vmas[i + 1].start) }

@@ -646,7 +646,7 @@ extension GuestThread {
         }
         do {
             try mm.writeValue(a0, rfd)
-            try mm.writeValue(a0 + 4, wfd)
+            try mm.writeValue(a0 &+ 4, wfd)
         } catch {
             try? group.fdTable.close(rfd); try? group.fdTable.close(wfd)
             throw error

@@ -15,6 +15,14 @@ extension GuestThread {
         }
     }
 
+    /// [start, start + length rounded up to pages), or nil when that overflows.
+    private func pageRange(_ start: UInt64, _ length: UInt64) -> (UInt64, UInt64)? {
+        guard length <= UInt64.max - 0xfff else { return nil }
+        let len = (length + 0xfff) & ~0xfff
+        let (end, o) = start.addingReportingOverflow(len)
+        return o ? nil : (len, end)
+    }
+
     private func protection(_ p: UInt64) throws(LinuxErrno) -> MemoryProtection {
         guard p & ~UInt64(0x7 | 0x0100_0000 | 0x0200_0000) == 0 else { throw .EINVAL }
         var r = MemoryProtection(rawValue: Int32(p & 7))
@@ -63,7 +71,8 @@ extension GuestThread {
             start = addr
         } else {
             let hint = addr & ~0xfff
-            guard let s = mm.findFree(length: len, hint: hint + len <= end ? hint : 0) else { throw .ENOMEM }
+            let hintFits = !hint.addingReportingOverflow(len).overflow && hint + len <= end
+            guard let s = mm.findFree(length: len, hint: hintFits ? hint : 0) else { throw .ENOMEM }
             start = s
         }
         let block = try MemoryBlock(file: kernel.memoryFile, length: len)
@@ -105,9 +114,7 @@ extension GuestThread {
     }
 
     func sysMunmap() throws(LinuxErrno) -> UInt64 {
-        guard a0 & 0xfff == 0, a1 > 0 else { throw .EINVAL }
-        let len = (a1 + 0xfff) & ~0xfff
-        guard a0.addingReportingOverflow(len).overflow == false, a0 + len <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
+        guard a0 & 0xfff == 0, a1 > 0, let (len, end) = pageRange(a0, a1), end <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(a0, a0 + len)
         flushAndRelease(removed)
@@ -118,9 +125,8 @@ extension GuestThread {
     func sysMprotect() throws(LinuxErrno) -> UInt64 {
         guard a0 & 0xfff == 0 else { throw .EINVAL }
         let prot = try protection(a2)
-        let len = (a1 + 0xfff) & ~0xfff
+        guard let (len, _) = pageRange(a0, a1) else { throw .ENOMEM }
         if len == 0 { return 0 }
-        guard a0.addingReportingOverflow(len).overflow == false else { throw .ENOMEM }
         beginChange(); defer { endChange() }
         try mm.changeProtection(a0, a0 + len, prot)
         realize { space throws(LinuxErrno) in try space.protect(a0, length: len, protection: prot) }
@@ -129,7 +135,7 @@ extension GuestThread {
 
     func sysBrk() throws(LinuxErrno) -> UInt64 {
         let want = a0
-        if want < mm.brkStart { return mm.brkEnd }
+        if want < mm.brkStart || want > mm.mmapTop { return mm.brkEnd }
         let oldTop = MemoryFile.roundUp(mm.brkEnd)
         let newTop = MemoryFile.roundUp(want)
         guard newTop <= mm.mmapTop else { return mm.brkEnd }
@@ -153,8 +159,7 @@ extension GuestThread {
     func sysMremap() throws(LinuxErrno) -> UInt64 {
         let old = a0, flags = a3
         guard old & 0xfff == 0, flags & ~UInt64(7) == 0 else { throw .EINVAL }
-        let oldLen = (a1 + 0xfff) & ~0xfff, newLen = (a2 + 0xfff) & ~0xfff
-        guard newLen > 0 else { throw .EINVAL }
+        guard let (oldLen, _) = pageRange(old, a1), let (newLen, _) = pageRange(old, a2), newLen > 0 else { throw .EINVAL }
         if flags & 2 != 0 && flags & 1 == 0 { throw .EINVAL } // FIXED needs MAYMOVE
         guard let v = mm.vma(containing: old), old + max(oldLen, 1) <= v.end else { throw .EFAULT }
         beginChange(); defer { endChange() }
@@ -167,7 +172,7 @@ extension GuestThread {
                 return old
             }
             // Grow in place when the pages after it are free.
-            if old + oldLen == v.end, mm.isFree(old + oldLen, old + newLen), old + newLen <= mm.stackTop - (8 << 20) {
+            if old + oldLen == v.end, old + newLen <= mm.stackTop - (8 << 20), mm.isFree(old + oldLen, old + newLen) {
                 let extra = try MemoryBlock(file: kernel.memoryFile, length: newLen - oldLen)
                 var ext = v
                 ext.start = old + oldLen; ext.end = old + newLen; ext.block = extra; ext.blockOffset = 0
@@ -184,7 +189,7 @@ extension GuestThread {
         var dest: UInt64
         if flags & 2 != 0 {
             dest = a4
-            guard dest & 0xfff == 0, dest + newLen <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
+            guard dest & 0xfff == 0, let (_, destEnd) = pageRange(dest, newLen), destEnd <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
             if dest < old + oldLen && old < dest + newLen { throw .EINVAL }
         } else {
             guard let d = mm.findFree(length: newLen) else { throw .ENOMEM }
@@ -207,8 +212,7 @@ extension GuestThread {
     }
 
     func sysMadvise() throws(LinuxErrno) -> UInt64 {
-        guard a0 & 0xfff == 0 else { throw .EINVAL }
-        let len = (a1 + 0xfff) & ~0xfff
+        guard a0 & 0xfff == 0, let (len, _) = pageRange(a0, a1) else { throw .EINVAL }
         switch a2 {
         case 4: // MADV_DONTNEED: private anonymous pages read back as zeroes
             var cursor = a0
@@ -230,7 +234,7 @@ extension GuestThread {
 
     func sysMsync() throws(LinuxErrno) -> UInt64 {
         guard a0 & 0xfff == 0, a2 & ~UInt64(7) == 0, a2 & 5 != 5 else { throw .EINVAL }
-        let len = (a1 + 0xfff) & ~0xfff
+        guard let (len, _) = pageRange(a0, a1) else { throw .ENOMEM }
         var cursor = a0
         while cursor < a0 + len {
             guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
@@ -246,8 +250,8 @@ extension GuestThread {
 
     func sysMincore() throws(LinuxErrno) -> UInt64 {
         guard a0 & 0xfff == 0 else { throw .EINVAL }
-        let pages = Int((a1 + 0xfff) >> 12)
-        guard pages < 1 << 24 else { throw .ENOMEM }
+        guard let (len, _) = pageRange(a0, a1), len >> 12 < 1 << 24 else { throw .ENOMEM }
+        let pages = Int(len >> 12)
         var cursor = a0
         for _ in 0..<pages {
             guard mm.vma(containing: cursor) != nil else { throw .ENOMEM }

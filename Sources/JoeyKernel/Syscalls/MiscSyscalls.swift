@@ -151,7 +151,7 @@ extension GuestThread {
         var maskAddr: UInt64 = 0
         if a5 != 0 {
             maskAddr = try mm.readValue(a5)
-            let size: UInt64 = try mm.readValue(a5 + 8)
+            let size: UInt64 = try mm.readValue(a5 &+ 8)
             if maskAddr != 0 && size != 8 { throw .EINVAL }
         }
         return try withTemporaryMask(maskAddr) { () throws(LinuxErrno) -> UInt64 in
@@ -253,14 +253,14 @@ extension GuestThread {
         let r = Int32(truncatingIfNeeded: a0)
         guard r >= 0 && r < 16 else { throw .EINVAL }
         let l = limit(r)
-        try mm.writeValue(a1, l.0); try mm.writeValue(a1 + 8, l.1)
+        try mm.writeValue(a1, l.0); try mm.writeValue(a1 &+ 8, l.1)
         return 0
     }
 
     func sysSetrlimit() throws(LinuxErrno) -> UInt64 {
         let r = Int32(truncatingIfNeeded: a0)
         guard r >= 0 && r < 16 else { throw .EINVAL }
-        let cur: UInt64 = try mm.readValue(a1), max: UInt64 = try mm.readValue(a1 + 8)
+        let cur: UInt64 = try mm.readValue(a1), max: UInt64 = try mm.readValue(a1 &+ 8)
         try setLimit(r, (cur, max))
         return 0
     }
@@ -274,10 +274,10 @@ extension GuestThread {
         }
         let old = limit(r)
         if a2 != 0 {
-            let cur: UInt64 = try mm.readValue(a2), max: UInt64 = try mm.readValue(a2 + 8)
+            let cur: UInt64 = try mm.readValue(a2), max: UInt64 = try mm.readValue(a2 &+ 8)
             try setLimit(r, (cur, max))
         }
-        if a3 != 0 { try mm.writeValue(a3, old.0); try mm.writeValue(a3 + 8, old.1) }
+        if a3 != 0 { try mm.writeValue(a3, old.0); try mm.writeValue(a3 &+ 8, old.1) }
         return 0
     }
 

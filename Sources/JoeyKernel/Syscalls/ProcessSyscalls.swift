@@ -62,7 +62,7 @@ extension GuestThread {
         guard flags & 0xff == 0, exitSignal <= 64 else { throw .EINVAL }
         if size > 64, f(8) != 0 || (size > 72 && f(9) != 0) { throw .EINVAL } // set_tid, cgroup
         if flags & CLONE_PIDFD != 0 { throw .EINVAL }
-        let top = stack != 0 ? stack + stackSize : 0
+        let top = stack != 0 ? stack &+ stackSize : 0
         return try sysClone(flags: flags | exitSignal, stack: top, parentTid: f(3), childTid: f(2), tls: tls)
     }
 
@@ -275,7 +275,7 @@ extension GuestThread {
         guard n >= 0 else { throw .EINVAL }
         if n == 0 { return UInt64(group.groups.count) }
         guard Int(n) >= group.groups.count else { throw .EINVAL }
-        for (i, g) in group.groups.enumerated() { try mm.writeValue(a1 + UInt64(i * 4), g) }
+        for (i, g) in group.groups.enumerated() { try mm.writeValue(a1 &+ UInt64(i * 4), g) }
         return UInt64(group.groups.count)
     }
 
@@ -283,7 +283,7 @@ extension GuestThread {
         guard group.euid == 0 else { throw .EPERM }
         guard a0 <= 65536 else { throw .EINVAL }
         var gs: [UInt32] = []
-        for i in 0..<Int(a0) { gs.append(try mm.readValue(a1 + UInt64(i * 4))) }
+        for i in 0..<Int(a0) { gs.append(try mm.readValue(a1 &+ UInt64(i * 4))) }
         group.groups = gs
         return 0
     }

@@ -86,7 +86,7 @@ extension GuestThread {
     }
 
     func sysSigaltstack() throws(LinuxErrno) -> UInt64 {
-        let onStack = altStack.size > 0 && regs.rsp > altStack.sp && regs.rsp <= altStack.sp + altStack.size
+        let onStack = altStack.size > 0 && regs.rsp > altStack.sp && regs.rsp <= altStack.sp &+ altStack.size
         if a1 != 0 {
             var b = [UInt8](repeating: 0, count: 24)
             b.withUnsafeMutableBytes { p in

@@ -51,7 +51,7 @@ extension GuestThread {
         let ts: timespec = try mm.readValue(addr)
         guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
         let (ns, o) = UInt64(ts.tv_sec).multipliedReportingOverflow(by: 1_000_000_000)
-        return o ? UInt64.max / 2 : ns + UInt64(ts.tv_nsec)
+        return o || ns > UInt64.max / 2 ? UInt64.max / 2 : ns + UInt64(ts.tv_nsec)
     }
 
     /// Sleeps until the monotonic deadline; on a signal writes the remainder and restarts

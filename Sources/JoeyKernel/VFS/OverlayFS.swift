@@ -236,6 +236,7 @@ final class RegularFileInode: Inode {
     }
 
     func read(into buf: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LinuxErrno) -> Int {
+        guard offset <= UInt64(Int64.max) else { return 0 }
         if lowerPath != nil {
             let fd = try lowerFD()
             let n = pread(fd, buf.baseAddress, buf.count, off_t(offset))
