@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 JOEY := .build/debug/joey
-APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc strace
+APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc strace tmux
 
 .PHONY: all deps build demo test unit integration syscalls clean
 

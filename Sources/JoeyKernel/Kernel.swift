@@ -31,6 +31,7 @@ public final class Kernel: @unchecked Sendable {
     let memoryFile: MemoryFile
     let spec: SandboxSpec
     var rootLocation: Location!
+    var devRoot: DirectoryInode!
     var mounts: [ObjectIdentifier: Inode] = [:]
     var mountTable: [(path: String, type: String, options: String)] = []
     var threadGroups: [Int32: ThreadGroup] = [:]
@@ -78,7 +79,8 @@ public final class Kernel: @unchecked Sendable {
 
         let tmpCtx = OverlayContext(id: FileSystemID(dev: 0x1a, name: "tmpfs"), host: nil, writeThrough: false)
         let devCtx = OverlayContext(id: FileSystemID(dev: 0x5, name: "devtmpfs"), host: nil, writeThrough: false)
-        mount(Kernel.makeDevFS(devCtx), at: "/dev", type: "devtmpfs", options: "rw,nosuid")
+        devRoot = Kernel.makeDevFS(devCtx)
+        mount(devRoot, at: "/dev", type: "devtmpfs", options: "rw,nosuid")
         mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", options: "rw,nosuid,nodev,noexec")
         mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", options: "rw,nosuid,nodev")
     }
@@ -124,6 +126,9 @@ public final class Kernel: @unchecked Sendable {
         group.suid = spec.uid; group.sgid = spec.gid
         group.groups = spec.groups ?? [spec.gid]
         let tty = DeviceInode(.tty, major: 136, minor: 0, fs: FileSystemID(dev: 0x16, name: "devpts"))
+        if controllingTerminal != nil, let pts = try? devRoot.lookup("pts") {
+            try? pts.insert("0", tty) // so ttyname(3) finds the sandbox's terminal
+        }
         for fd in Int32(0)...2 {
             let flags = fd == 0 ? O_RDONLY : O_WRONLY
             let hostFD = dup(fd)
@@ -149,6 +154,7 @@ public final class Kernel: @unchecked Sendable {
             throw KernelError("joey: \(spec.argv[0]): \(why)", exitCode: code)
         }
         thread.start()
+        startSignalForwarder()
         while runningThreads > 0 { lock.wait() }
         return initExitStatus ?? 0
     }
@@ -165,6 +171,40 @@ public final class Kernel: @unchecked Sendable {
             }
         }
         throw .ENOENT
+    }
+
+    /// Signals the host sends the sentry become guest signals: terminal interrupts go to the
+    /// foreground process group, termination requests to pid 1. They come from outside the
+    /// sandbox, so pid 1 gets them even without a handler (as from a parent pid namespace).
+    public static func blockForwardedSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    private func startSignalForwarder() {
+        let box = Unmanaged.passRetained(self)
+        var th = pthread_t()
+        pthread_create(&th, nil, { arg in
+            let k = Unmanaged<Kernel>.fromOpaque(arg!).takeRetainedValue()
+            var set = sigset_t()
+            sigemptyset(&set)
+            for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+            while true {
+                var sig: Int32 = 0
+                guard sigwait(&set, &sig) == 0 else { continue }
+                k.lock.lock()
+                if sig == SIGINT || sig == SIGQUIT {
+                    let fg = k.foregroundPgid ?? k.threadGroups[1]?.pgid ?? 1
+                    for g in k.threadGroups.values where g.pgid == fg { g.sendSignal(sig) }
+                } else {
+                    k.threadGroups[1]?.sendSignal(sig)
+                }
+                k.lock.unlock()
+            }
+        }, box.toOpaque())
+        pthread_detach(th)
     }
 
     /// Ends every guest task (pid 1 exited).

@@ -69,6 +69,7 @@ struct Do: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
+        Kernel.blockForwardedSignals() // before any sentry thread exists, so all inherit it
         let platform: PtracePlatform
         do {
             platform = try PtracePlatform()

@@ -1,0 +1,43 @@
+// An interactive shell on a real terminal (tmux provides the pty).
+import Foundation
+import Testing
+
+@Suite("Interactive terminal", .serialized)
+struct TerminalTests {
+    static var hasTmux: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") }
+
+    func tmux(_ args: String...) throws -> String {
+        try Host.run(["/usr/bin/tmux", "-L", "joey-test"] + args).stdout
+    }
+
+    func waitForScreen(_ session: String, containing text: String, timeout: TimeInterval = 10) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var screen = ""
+        while Date() < deadline {
+            screen = try tmux("capture-pane", "-t", session, "-p")
+            if screen.contains(text) { return screen }
+            usleep(100_000)
+        }
+        return screen
+    }
+
+    @Test("Ctrl-C interrupts the foreground job, not the sandbox", .enabled(if: hasTmux, "needs tmux (make deps)"))
+    func controlC() throws {
+        let session = "joey-\(getpid())"
+        _ = try tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "20",
+                     "\(Host.joey) do -- /bin/bash --norc --noprofile; echo sandbox-exited-$?; sleep 30")
+        defer { _ = try? tmux("kill-session", "-t", session) }
+        _ = try waitForScreen(session, containing: "#")
+        _ = try tmux("send-keys", "-t", session, "tty; echo pid=$$; sleep 20; echo after-$((1+1))", "Enter")
+        var screen = try waitForScreen(session, containing: "pid=1")
+        #expect(screen.contains("/dev/pts/0"), "\(screen)")
+        _ = try tmux("send-keys", "-t", session, "C-c")
+        _ = try tmux("send-keys", "-t", session, "echo still-$((40+2))", "Enter")
+        screen = try waitForScreen(session, containing: "still-42")
+        #expect(screen.contains("still-42"), "\(screen)")
+        #expect(!screen.contains("after-2"))
+        _ = try tmux("send-keys", "-t", session, "exit 3", "Enter")
+        screen = try waitForScreen(session, containing: "sandbox-exited")
+        #expect(screen.contains("sandbox-exited-3"), "\(screen)")
+    }
+}
