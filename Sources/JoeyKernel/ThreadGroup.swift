@@ -75,6 +75,7 @@ final class ThreadGroup {
     /// The last thread is gone: become a zombie, hand children to init, tell the parent.
     func becomeZombie(status: Int32) {
         exitStatus = status
+        vforkParentWaiting = false // a vfork child that exits releases its parent too
         fdTable.closeAll()
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
         let initGroup = kernel.threadGroups[1]
