@@ -125,7 +125,8 @@ public final class Kernel: @unchecked Sendable {
         group.euid = spec.uid; group.egid = spec.gid
         group.suid = spec.uid; group.sgid = spec.gid
         group.groups = spec.groups ?? [spec.gid]
-        let tty = DeviceInode(.tty, major: 136, minor: 0, fs: FileSystemID(dev: 0x16, name: "devpts"))
+        let ptsFS = FileSystemID(dev: 0x16, name: "devpts")
+        let tty = DeviceInode(.tty, major: 136, minor: 0, fs: ptsFS)
         if controllingTerminal != nil, let pts = try? devRoot.lookup("pts") {
             try? pts.insert("0", tty) // so ttyname(3) finds the sandbox's terminal
         }
@@ -134,7 +135,9 @@ public final class Kernel: @unchecked Sendable {
             let hostFD = dup(fd)
             guard hostFD >= 0 else { continue }
             _ = fcntl(hostFD, F_SETFD, FD_CLOEXEC)
-            let d = HostStreamDescription(inode: tty, hostFD: hostFD, flags: flags, kernel: self)
+            // The guest sees what the stream really is: a terminal, a pipe or a file.
+            let inode: Inode = isatty(fd) != 0 ? tty : HostStreamInode(hostFD: hostFD, fs: pipeFS)
+            let d = HostStreamDescription(inode: inode, hostFD: hostFD, flags: flags, kernel: self)
             d.path = isatty(fd) != 0 ? "/dev/pts/0" : "pipe:[\(fd)]"
             _ = try? group.fdTable.install(d, at: fd, closeOnExec: false)
         }

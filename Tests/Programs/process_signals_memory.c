@@ -18,6 +18,9 @@ static volatile int chld;
 static void onchld(int s) { chld++; }
 extern char **environ;
 int main() {
+  // Start from default dispositions and an empty mask whatever the parent left us.
+  sigset_t none; sigemptyset(&none); sigprocmask(SIG_SETMASK, &none, 0);
+  for (int s = 1; s < 32; s++) if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
   struct sigaction sa = {0}; sa.sa_sigaction = onsegv; sa.sa_flags = SA_SIGINFO; sigaction(SIGSEGV, &sa, 0);
   if (!sigsetjmp(jb, 1)) { *(volatile int*)0x1234 = 1; }
   printf("segv addr=%p code=%d\n", fault_addr, fault_code);

@@ -155,6 +155,22 @@ final class GeneratedFileDescription: FileDescription {
     }
 }
 
+/// The inode behind a non-terminal standard stream: a pipe, file or socket of the host,
+/// described by its kind and size only.
+final class HostStreamInode: Inode {
+    let hostFD: Int32
+    init(hostFD: Int32, fs: FileSystemID) {
+        self.hostFD = hostFD
+        var st = stat()
+        let kind: FileKind = fstat(hostFD, &st) == 0 ? (FileKind(rawValue: st.st_mode & 0o170000) ?? .fifo) : .fifo
+        super.init(kind: kind == .directory ? .fifo : kind, mode: 0o600, fs: fs)
+    }
+    override var size: UInt64 {
+        var st = stat()
+        return kind == .regular && fstat(hostFD, &st) == 0 ? UInt64(st.st_size) : 0
+    }
+}
+
 /// A host file the sentry owns and reads or writes on the guest's behalf — the sandbox's
 /// standard streams. The guest never holds the host fd itself.
 final class HostStreamDescription: FileDescription {
