@@ -45,6 +45,23 @@ struct SandboxTests {
         #expect(!FileManager.default.fileExists(atPath: root.path + "/removeme"))
     }
 
+    @Test("--rootfs-writable renames, links and chmods on the host, losing nothing",
+          .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func writeThroughMetadata() throws {
+        let root = try TemporaryDirectory.rootfs()
+        let script = "echo data > /f1; mv /f1 /f2; mkdir /d; mv /f2 /d/f3; chmod 640 /d/f3; ln /d/f3 /hard; mv /etc /etc2; cat /etc2/motd"
+        let r = try Host.joeyDo(["/bin/busybox", "sh", "-c", script], options: ["--rootfs", root.path, "--rootfs-writable"])
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout == "hello from the rootfs\n")
+        let fm = FileManager.default
+        #expect(!fm.fileExists(atPath: root.path + "/f1") && !fm.fileExists(atPath: root.path + "/f2"))
+        #expect(try String(contentsOfFile: root.path + "/d/f3", encoding: .utf8) == "data\n")
+        #expect(try String(contentsOfFile: root.path + "/hard", encoding: .utf8) == "data\n")
+        let perms = try fm.attributesOfItem(atPath: root.path + "/d/f3")[.posixPermissions] as? Int
+        #expect(perms == 0o640)
+        #expect(try String(contentsOfFile: root.path + "/etc2/motd", encoding: .utf8) == "hello from the rootfs\n")
+    }
+
     @Test("--rootfs runs a program from another root", .enabled(if: Host.hasBusybox, "needs busybox-static"))
     func rootfs() throws {
         let root = try TemporaryDirectory.rootfs()

@@ -380,14 +380,15 @@ extension GuestThread {
             } else if existing.kind == .directory {
                 throw .EISDIR
             }
-            try np.inode.remove(nn)
+            if kernel.mounts[ObjectIdentifier(existing)] != nil { throw .EBUSY }
             if existing.nlink > 0 { existing.nlink -= 1 }
         }
-        if let lower = (node as? RegularFileInode), lower.lowerPath != nil, !lower.context.writeThrough {
-            try lower.copyUp() // its host path no longer names it
+        guard let from = op.inode as? DirectoryInode, let to = np.inode as? DirectoryInode else { throw .EXDEV }
+        if !from.context.writeThrough {
+            // The host path will no longer name the file: bring its content into the upper layer.
+            if let f = node as? RegularFileInode, f.lowerPath != nil { try f.copyUp() }
         }
-        try op.inode.remove(on)
-        try np.inode.insert(nn, node)
+        try from.move(on, to: to, as: nn)
         if let d = node as? DirectoryInode, !d.context.writeThrough, d.lowerPath != nil {
             d.detachFromLower()
         }
@@ -403,6 +404,16 @@ extension GuestThread {
         let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
         if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
         if old.inode.fs !== np.inode.fs { throw .EXDEV }
+        if let dir = np.inode as? DirectoryInode, let oldPath = dir.context.hostPath(of: old.inode), let newDir = dir.lowerPath {
+            let (op, ol) = HostTree.split(oldPath)
+            try dir.context.onHost(HostTree.join(newDir, nn)) { dfd, leaf in
+                guard let host = dir.context.host else { return -1 }
+                let sfd = host.openPath(op, flags: O_PATH | O_DIRECTORY)
+                guard sfd >= 0 else { errno = -sfd; return -1 }
+                defer { close(sfd) }
+                return linkat(sfd, ol, dfd, leaf, 0)
+            }
+        }
         try np.inode.insert(nn, old.inode)
         old.inode.nlink += 1
         old.inode.ctime = Timespec.now()
@@ -440,6 +451,9 @@ extension GuestThread {
 
     private func chmod(_ inode: Inode, _ mode: UInt64) throws(LinuxErrno) {
         guard group.euid == 0 || group.euid == inode.uid else { throw .EPERM }
+        if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
+            try ctx.onHost(path) { dfd, leaf in fchmodat(dfd, leaf, mode_t(mode & 0o7777), 0) }
+        }
         inode.mode = UInt32(mode & 0o7777)
         inode.ctime = Timespec.now()
     }
@@ -460,6 +474,9 @@ extension GuestThread {
     private func chown(_ inode: Inode, _ uid: UInt64, _ gid: UInt64) throws(LinuxErrno) {
         let u = UInt32(truncatingIfNeeded: uid), g = UInt32(truncatingIfNeeded: gid)
         guard group.euid == 0 else { throw .EPERM }
+        if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
+            try ctx.onHost(path) { dfd, leaf in fchownat(dfd, leaf, u, g, Int32(AT_SYMLINK_NOFOLLOW)) }
+        }
         if u != UInt32.max { inode.uid = u }
         if g != UInt32.max { inode.gid = g }
         inode.ctime = Timespec.now()
@@ -502,6 +519,11 @@ extension GuestThread {
                     mt = Timespec(sec: p.load(fromByteOffset: 8, as: Int64.self), nsec: 0)
                 }
             }
+        }
+        if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
+            var ts = [timespec(tv_sec: Int(at.sec), tv_nsec: setA ? Int(at.nsec) : 0x3fff_fffe),
+                      timespec(tv_sec: Int(mt.sec), tv_nsec: setM ? Int(mt.nsec) : 0x3fff_fffe)]
+            try ctx.onHost(path) { dfd, leaf in utimensat(dfd, leaf, &ts, Int32(AT_SYMLINK_NOFOLLOW)) }
         }
         if setA { inode.atime = at }
         if setM { inode.mtime = mt }

@@ -47,6 +47,26 @@ final class OverlayContext {
     }
 }
 
+extension OverlayContext {
+    /// Write-through: runs `body` with the host parent directory of `path` and its last name.
+    func onHost(_ path: String, _ body: (Int32, String) -> Int32) throws(LinuxErrno) {
+        guard let host else { throw .EIO }
+        let (parent, leaf) = HostTree.split(path)
+        let dfd = host.openPath(parent, flags: O_PATH | O_DIRECTORY)
+        guard dfd >= 0 else { throw LinuxErrno(-dfd) }
+        defer { close(dfd) }
+        if body(dfd, leaf) != 0 { throw LinuxErrno(errno) }
+    }
+
+    /// The host path of an inode that write-through mode keeps on the host.
+    func hostPath(of inode: Inode) -> String? {
+        guard writeThrough else { return nil }
+        if let d = inode as? DirectoryInode { return d.lowerPath }
+        if let f = inode as? RegularFileInode { return f.lowerPath }
+        return nil
+    }
+}
+
 /// A host special file seen through the overlay (or created by mknod): stat-able only.
 final class SpecialInode: Inode {
     override init(kind: FileKind, mode: UInt32, fs: FileSystemID, ino: UInt64?) {
@@ -62,7 +82,7 @@ final class DirectoryInode: Inode {
     let context: OverlayContext
     /// The host directory below this one, if any.
     var lowerPath: String?
-    private var children: [String: Inode] = [:]
+    fileprivate var children: [String: Inode] = [:]
     private var whiteouts: Set<String> = []
     private var lowerListed = false
 
@@ -174,6 +194,45 @@ final class DirectoryInode: Inode {
 
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         DirectoryDescription(inode: self, flags: flags)
+    }
+
+    /// rename(2) within the merged view. With write-through both directories are on the host
+    /// and the host rename happens first, so the host never loses the file.
+    func move(_ name: String, to dest: DirectoryInode, as newName: String) throws(LinuxErrno) {
+        let node = try lookup(name)
+        if context.writeThrough, let from = lowerPath, let to = dest.lowerPath, let host = context.host {
+            let (fp, fl) = HostTree.split(HostTree.join(from, name))
+            let (tp, tl) = HostTree.split(HostTree.join(to, newName))
+            let sfd = host.openPath(fp, flags: O_PATH | O_DIRECTORY)
+            guard sfd >= 0 else { throw LinuxErrno(-sfd) }
+            defer { close(sfd) }
+            let dfd = host.openPath(tp, flags: O_PATH | O_DIRECTORY)
+            guard dfd >= 0 else { throw LinuxErrno(-dfd) }
+            defer { close(dfd) }
+            guard renameat(sfd, fl, dfd, tl) == 0 else { throw LinuxErrno(errno) }
+            children[name] = nil
+            if node.kind == .directory { nlink -= 1; dest.nlink += 1 }
+            dest.children[newName] = node
+            let newPath = HostTree.join(to, newName)
+            if let d = node as? DirectoryInode { d.rebase(to: newPath) }
+            if let f = node as? RegularFileInode, f.lowerPath != nil { f.lowerPath = newPath }
+            touchModified(); dest.touchModified()
+            return
+        }
+        try remove(name)
+        if (try? dest.lookup(newName)) != nil { try dest.remove(newName) }
+        try dest.insert(newName, node)
+    }
+
+    /// After a write-through rename: this directory and everything cached below it now
+    /// live under `path` on the host.
+    func rebase(to path: String) {
+        lowerPath = path
+        for (name, child) in children {
+            let childPath = HostTree.join(path, name)
+            if let d = child as? DirectoryInode, d.lowerPath != nil { d.rebase(to: childPath) }
+            if let f = child as? RegularFileInode, f.lowerPath != nil { f.lowerPath = childPath }
+        }
     }
 }
 
