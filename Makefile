@@ -5,7 +5,7 @@ SWIFT ?= swift
 JOEY := .build/debug/joey
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc strace tmux
 
-.PHONY: all deps build demo test unit integration syscalls clean
+.PHONY: all deps build demo test syscalls compat compat-update clean
 
 all: build
 
@@ -40,3 +40,11 @@ syscalls:
 
 clean:
 	rm -rf .build
+
+# The syscall compatibility suite: natively, under Joey, under runsc when installed.
+compat: build
+	python3 compat/run.py
+
+# Accept this run's results as the new expected set (after a deliberate change).
+compat-update: build
+	python3 compat/run.py --update

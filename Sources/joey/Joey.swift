@@ -11,12 +11,10 @@ struct Joey: ParsableCommand {
         abstract: "An application kernel for Linux: runs programs in a sandbox where the sentry answers every system call.",
         subcommands: [Do.self])
 
-    @OptionGroup var global: GlobalOptions
-
     /// Usage errors exit with 2 (as runc and most Unix tools do), not sysexits' 64.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -29,7 +27,25 @@ struct Joey: ParsableCommand {
     }
 }
 
+/// Options every command that runs a sandbox takes. They may also be written before the
+/// subcommand (`joey --debug do ...`), as runc and runsc accept.
 struct GlobalOptions: ParsableArguments {
+    /// Options that take a value, so `--platform X` moves as a pair.
+    static let valued: Set<String> = ["--platform"]
+
+    /// Moves global options written before the subcommand name to just after it.
+    static func movedAfterSubcommand(_ args: [String]) -> [String] {
+        var leading: [String] = []
+        var i = 0
+        while i < args.count, args[i].hasPrefix("-"), args[i] != "--", args[i] != "-h", args[i] != "--help", args[i] != "--version" {
+            leading.append(args[i])
+            if valued.contains(args[i]), i + 1 < args.count { leading.append(args[i + 1]); i += 1 }
+            i += 1
+        }
+        guard i < args.count, !leading.isEmpty else { return args }
+        return [args[i]] + leading + Array(args[(i + 1)...])
+    }
+
     @Option(help: "How guest system calls are caught: ptrace.")
     var platform: String = "ptrace"
 
