@@ -6,13 +6,14 @@ import JoeyPlatform
 
 extension GuestThread {
     /// A signal raised by the guest's own instruction: it cannot be blocked or ignored.
-    func forceSignal(_ sig: Int32) {
+    func forceSignal(_ sig: Int32, info: SignalInfo) {
         let bit: UInt64 = 1 << UInt64(sig - 1)
         if signalMask & bit != 0 || group.actions[Int(sig)].handler == 1 {
             group.actions[Int(sig)].handler = 0
             signalMask &= ~bit
         }
         pending |= bit
+        pendingInfo[Int(sig)] = info
     }
 
     func deliverPendingSignals() {
@@ -26,10 +27,19 @@ extension GuestThread {
             let sig = Int32(ready.trailingZeroBitCount + 1)
             let bit: UInt64 = 1 << UInt64(sig - 1)
             let fromThread = pending & bit != 0
-            if fromThread { pending &= ~bit } else { group.pendingShared &= ~bit }
-            let info = faultInfo
-            faultInfo = nil
+            let stored: SignalInfo?
+            if fromThread {
+                pending &= ~bit
+                stored = pendingInfo[Int(sig)]
+                pendingInfo[Int(sig)] = nil
+            } else {
+                group.pendingShared &= ~bit
+                stored = group.pendingInfo[Int(sig)]
+                group.pendingInfo[Int(sig)] = nil
+            }
+            let info = stored ?? SignalInfo(signo: sig)
             let action = group.actions[Int(sig)]
+            kernel.strace?.signal(self, info)
             if sig == Signal.SIGKILL || action.handler == 0 {
                 switch Signal.defaultAction(sig) {
                 case .ignore, .continue, .stop:
@@ -70,7 +80,7 @@ extension GuestThread {
         }
     }
 
-    private func setupFrame(sig: Int32, action: SignalAction, info: (Int32, Int32, UInt64)?) -> Bool {
+    private func setupFrame(sig: Int32, action: SignalAction, info: SignalInfo) -> Bool {
         var sp = regs.rsp
         if action.flags & SignalAction.SA_ONSTACK != 0, altStack.flags & 2 == 0, altStack.size > 0,
            !(sp > altStack.sp && sp <= altStack.sp &+ altStack.size) {
@@ -98,16 +108,18 @@ extension GuestThread {
             for (i, v) in gregs.enumerated() { p.storeBytes(of: v, toByteOffset: m + i * 8, as: UInt64.self) }
             p.storeBytes(of: UInt16(truncatingIfNeeded: regs.cs), toByteOffset: m + 144, as: UInt16.self)
             p.storeBytes(of: UInt16(truncatingIfNeeded: regs.ss), toByteOffset: m + 150, as: UInt16.self)
-            if let info { p.storeBytes(of: info.2, toByteOffset: m + 184, as: UInt64.self) } // cr2
+            if let addr = info.address { p.storeBytes(of: addr, toByteOffset: m + 184, as: UInt64.self) } // cr2
             p.storeBytes(of: fpAddr, toByteOffset: m + 192, as: UInt64.self)
             p.storeBytes(of: savedMaskForSuspend ?? signalMask, toByteOffset: 8 + 296, as: UInt64.self)
-            // siginfo at 312
+            // siginfo at 312: signo, errno, code, then the union.
             p.storeBytes(of: sig, toByteOffset: 312, as: Int32.self)
-            if let info {
-                p.storeBytes(of: info.1, toByteOffset: 320, as: Int32.self)
-                p.storeBytes(of: info.2, toByteOffset: 328, as: UInt64.self)
+            p.storeBytes(of: info.code, toByteOffset: 320, as: Int32.self)
+            if let addr = info.address {
+                p.storeBytes(of: addr, toByteOffset: 328, as: UInt64.self)
             } else {
-                p.storeBytes(of: Int32(0), toByteOffset: 320, as: Int32.self) // SI_USER
+                p.storeBytes(of: info.pid, toByteOffset: 328, as: Int32.self)
+                p.storeBytes(of: info.uid, toByteOffset: 332, as: UInt32.self)
+                if sig == Signal.SIGCHLD { p.storeBytes(of: info.status, toByteOffset: 336, as: Int32.self) }
             }
         }
         do {

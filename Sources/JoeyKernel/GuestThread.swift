@@ -14,8 +14,8 @@ final class GuestThread {
     var context: PlatformContext?
     var signalMask: UInt64 = 0
     var pending: UInt64 = 0
-    /// Fault siginfo for synchronous signals: (signal, code, address).
-    var faultInfo: (Int32, Int32, UInt64)?
+    /// siginfo of each signal pending for this thread only (faults, tkill).
+    var pendingInfo = [SignalInfo?](repeating: nil, count: 65)
     var clearChildTID: UInt64 = 0
     var robustList: UInt64 = 0
     /// rt_sigsuspend's caller mask, stored in the next signal frame instead of the temporary one.
@@ -109,9 +109,7 @@ final class GuestThread {
             case .syscall:
                 handleSyscall()
             case .fault(let sig, let code, let addr):
-                if kernel.logSyscalls { kernel.debugLog("[pid \(tid)] fault sig \(sig) code \(code) addr 0x\(String(addr, radix: 16)) rip 0x\(String(regs.rip, radix: 16))") }
-                faultInfo = (sig, code, addr)
-                forceSignal(sig)
+                forceSignal(sig, info: SignalInfo(signo: sig, code: code, address: addr))
             case .interrupted:
                 continue
             case .died:
@@ -165,7 +163,8 @@ final class GuestThread {
         try checkInterrupt()
         kernel.lock.wait(deadline: deadline)
         kernel.current = self
-        try checkInterrupt()
+        // The caller re-checks its condition first: a wait that became satisfiable
+        // completes even if a signal arrived meanwhile (as wait4 does on Linux).
     }
 
     func checkInterrupt() throws(LinuxErrno) {
@@ -193,6 +192,7 @@ final class GuestThread {
         group.threads.removeAll { $0 === self }
         kernel.threads[tid] = nil
         if group.threads.isEmpty && group.exitStatus == nil {
+            kernel.strace?.exited(self, status: status)
             group.becomeZombie(status: status)
         }
         kernel.lock.broadcast()

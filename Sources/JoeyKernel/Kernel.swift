@@ -50,8 +50,9 @@ public final class Kernel: @unchecked Sendable {
     var initExitStatus: Int32?
     var unimplementedReported: Set<Int> = []
     public var debugLog: (String) -> Void = { _ in }
-    /// Log every syscall to debugLog (a developer aid until strace mode lands).
-    public var logSyscalls = getenv("JOEY_LOG_SYSCALLS") != nil
+    /// strace mode, when on.
+    var strace: Strace?
+    public func enableStrace(_ options: StraceOptions) { strace = Strace(options: options) }
     let bootTime = monotonicNanos()
 
     public init(platform: Platform, spec: SandboxSpec) throws(KernelError) {
@@ -156,6 +157,8 @@ public final class Kernel: @unchecked Sendable {
             let code: Int32 = (e == .ENOENT || e == .ENOTDIR) ? 127 : 126
             throw KernelError("joey: \(spec.argv[0]): \(why)", exitCode: code)
         }
+        strace?.execve(thread, path: (try? findProgram(spec.argv[0])) ?? spec.argv[0],
+                       argv: spec.argv.map { Array($0.utf8) }, envCount: spec.env.count)
         thread.start()
         startSignalForwarder()
         while runningThreads > 0 { lock.wait() }
@@ -218,7 +221,7 @@ public final class Kernel: @unchecked Sendable {
 
     func reportUnimplemented(_ nr: Int) {
         if unimplementedReported.insert(nr).inserted {
-            debugLog("unimplemented syscall \(SyscallNames.name(nr)) (\(nr)): returning ENOSYS")
+            debugLog("unimplemented syscall \(SyscallTable.name(nr)) (\(nr)): returning ENOSYS")
         }
     }
 }

@@ -12,6 +12,19 @@ struct SignalAction {
     static let SA_NODEFER: UInt64 = 0x4000_0000, SA_RESETHAND: UInt64 = 0x8000_0000, SA_RESTORER: UInt64 = 0x0400_0000
 }
 
+/// What a pending signal carries into siginfo: how it was raised and by whom.
+struct SignalInfo {
+    var signo: Int32
+    /// SI_USER 0, SI_TKILL -6, SI_KERNEL 0x80, or a signal-specific code (CLD_EXITED, SEGV_MAPERR...).
+    var code: Int32 = 0
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    /// SIGCHLD: the exit code or signal.
+    var status: Int32 = 0
+    /// Fault signals: the faulting address.
+    var address: UInt64? = nil
+}
+
 final class ThreadGroup {
     unowned let kernel: Kernel
     let pid: Int32
@@ -23,6 +36,8 @@ final class ThreadGroup {
     var fs: FSContext
     var actions = [SignalAction](repeating: SignalAction(), count: 65)
     var pendingShared: UInt64 = 0
+    /// siginfo of each signal pending for the whole process (standard signals do not queue).
+    var pendingInfo = [SignalInfo?](repeating: nil, count: 65)
     var pgid: Int32
     var sid: Int32
     var uid: UInt32 = 0, gid: UInt32 = 0, euid: UInt32 = 0, egid: UInt32 = 0
@@ -58,13 +73,17 @@ final class ThreadGroup {
 
     var leader: GuestThread? { threads.first }
 
-    /// Queues a signal for the process and wakes a thread that can take it.
-    func sendSignal(_ sig: Int32) {
+    /// Queues a signal for the process and wakes a thread that can take it. Without `info`
+    /// it is SI_USER from the process itself (as the kernel's SIGPIPE is).
+    func sendSignal(_ sig: Int32, info: SignalInfo? = nil) {
         guard sig > 0 && sig < 65, exitStatus == nil else { return }
         let action = actions[Int(sig)]
         if sig != Signal.SIGKILL && sig != Signal.SIGSTOP {
             if action.handler == 1 { return }
             if action.handler == 0 && Signal.defaultAction(sig) == .ignore { return }
+        }
+        if pendingShared & (1 << UInt64(sig - 1)) == 0 {
+            pendingInfo[Int(sig)] = info ?? SignalInfo(signo: sig, pid: pid, uid: uid)
         }
         pendingShared |= 1 << UInt64(sig - 1)
         let target = threads.first { $0.signalMask & (1 << UInt64(sig - 1)) == 0 } ?? threads.first
@@ -88,7 +107,9 @@ final class ThreadGroup {
             if parent.actions[Int(Signal.SIGCHLD)].handler == 1 || parent.actions[Int(Signal.SIGCHLD)].flags & 2 /* SA_NOCLDWAIT */ != 0 {
                 reap()
             } else {
-                parent.sendSignal(exitSignal)
+                let code: Int32 = status & 0x7f == 0 ? 1 : (status & 0x80 != 0 ? 3 : 2) // CLD_EXITED, KILLED, DUMPED
+                parent.sendSignal(exitSignal, info: SignalInfo(signo: exitSignal, code: code, pid: pid, uid: uid,
+                                                               status: status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f))
             }
         } else {
             reap()

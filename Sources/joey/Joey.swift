@@ -1,6 +1,8 @@
 // joey: the command line. `joey do` runs a program in a fresh sandbox.
 import ArgumentParser
 import Glibc
+import Foundation
+import JoeyABI
 import JoeyKernel
 import JoeyPlatform
 
@@ -31,7 +33,7 @@ struct Joey: ParsableCommand {
 /// subcommand (`joey --debug do ...`), as runc and runsc accept.
 struct GlobalOptions: ParsableArguments {
     /// Options that take a value, so `--platform X` moves as a pair.
-    static let valued: Set<String> = ["--platform"]
+    static let valued: Set<String> = ["--platform", "--strace-syscalls", "--strace-log"]
 
     /// Moves global options written before the subcommand name to just after it.
     static func movedAfterSubcommand(_ args: [String]) -> [String] {
@@ -51,6 +53,39 @@ struct GlobalOptions: ParsableArguments {
 
     @Flag(help: "Write the sentry's debug log (unimplemented syscalls, platform events) to stderr.")
     var debug = false
+
+    @Flag(help: "Print every guest system call in strace's format (to stderr, or --strace-log).")
+    var strace = false
+
+    @Option(help: ArgumentHelp("With --strace: only these syscalls (comma-separated names).", valueName: "names"))
+    var straceSyscalls: String?
+
+    @Option(help: ArgumentHelp("With --strace: write the trace to this file.", valueName: "file"))
+    var straceLog: String?
+
+    @Flag(help: "With --strace: show the time spent in each call, like strace -T.")
+    var straceTiming = false
+
+    /// The strace settings these flags ask for, or nil when tracing is off.
+    func straceOptions() throws -> StraceOptions? {
+        guard strace || straceSyscalls != nil || straceLog != nil || straceTiming else { return nil }
+        var o = StraceOptions()
+        o.timing = straceTiming
+        if let list = straceSyscalls {
+            let names = Set(list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+            let known = Set(SyscallTable.entries.compactMap { $0?.name })
+            if let bad = names.first(where: { !known.contains($0) }) {
+                throw ValidationError("--strace-syscalls: '\(bad)' is not a Linux x86-64 syscall name.")
+            }
+            o.syscalls = names
+        }
+        if let path = straceLog {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ValidationError("--strace-log: cannot open \(path): \(String(cString: strerror(errno)))") }
+            o.fd = fd
+        }
+        return o
+    }
 }
 
 struct Do: ParsableCommand {
@@ -109,6 +144,7 @@ struct Do: ParsableCommand {
         let status: Int32
         do {
             let kernel = try Kernel(platform: platform, spec: spec)
+            if let trace = try global.straceOptions() { kernel.enableStrace(trace) }
             if global.debug {
                 kernel.debugLog = { msg in
                     writeStderr("joey[debug]: \(msg)\n")

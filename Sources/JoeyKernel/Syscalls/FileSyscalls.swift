@@ -31,7 +31,8 @@ extension GuestThread {
     }
 
     func lookup(_ dirfd: Int32, _ path: String, follow: Bool, emptyPathAllowed: Bool = false) throws(LinuxErrno) -> Location {
-        if path.isEmpty && emptyPathAllowed {
+        if path.isEmpty && !emptyPathAllowed { throw .ENOENT }
+        if path.isEmpty {
             if dirfd == AT_FDCWD { return group.fs.cwd }
             let f = try group.fdTable.get(dirfd)
             return f.location ?? Location(name: f.path, parent: nil, inode: f.inode)
@@ -57,6 +58,7 @@ extension GuestThread {
         let flags = Int32(truncatingIfNeeded: rawFlags)
         let path = try pathArg(addr)
         if flags & 0o20000000 != 0 && flags & O_DIRECTORY != 0 { throw .EOPNOTSUPP } // O_TMPFILE
+        if flags & O_CREAT != 0 && flags & O_DIRECTORY != 0 { throw .EINVAL } // Linux 6.4+
         var loc: Location
         if flags & O_CREAT != 0 {
             let (parent, name) = try lookupParent(dirfd, path)
@@ -65,7 +67,15 @@ extension GuestThread {
                 if flags & O_EXCL != 0 { throw .EEXIST }
                 if existing.kind == .symlink {
                     if flags & O_NOFOLLOW != 0 { throw .ELOOP }
-                    loc = try lookup(dirfd, path, follow: true)
+                    do {
+                        loc = try lookup(dirfd, path, follow: true)
+                    } catch let e where e == .ENOENT {
+                        // A dangling symlink: O_CREAT creates its target.
+                        let (tp, tn) = try kernel.resolveParent(try existing.readlink(), from: parent, root: group.fs.root)
+                        let m = UInt32(mode & 0o7777) & ~group.fs.umask
+                        let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.euid, gid: group.egid)
+                        loc = Location(name: tn, parent: tp, inode: node)
+                    }
                 } else {
                     loc = Location(name: name, parent: parent, inode: existing)
                 }
@@ -224,6 +234,50 @@ extension GuestThread {
         return UInt64(try writeFrom(f, try mm.ioVectors(a1, count: Int(Int32(truncatingIfNeeded: a2)), write: false), at: nil))
     }
 
+    /// sendfile: copies through a sentry buffer. After the first chunk it continues only
+    /// from regular files, so a pipe input never blocks twice in one call.
+    func sysSendfile() throws(LinuxErrno) -> UInt64 {
+        let out = try writableFile(fdArg(a0))
+        let input = try readableFile(fdArg(a1))
+        if out.flags & O_APPEND != 0 { throw .EINVAL }
+        var offset: UInt64?
+        if a2 != 0 {
+            let o: Int64 = try mm.readValue(a2)
+            guard o >= 0 else { throw .EINVAL }
+            offset = UInt64(o)
+        }
+        let count = clampCount(a3)
+        var buf = [UInt8](repeating: 0, count: min(max(count, 1), 1 << 16))
+        var total = 0
+        while total < count {
+            let want = min(buf.count, count - total)
+            let n: Int
+            do {
+                n = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                    let dst = UnsafeMutableRawBufferPointer(rebasing: p[0..<want])
+                    return offset == nil ? try input.read(self, into: dst) : try input.pread(self, into: dst, at: offset! + UInt64(total))
+                }
+            } catch {
+                if total > 0 { break }
+                throw error
+            }
+            if n == 0 { break }
+            let w: Int
+            do {
+                w = try buf.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
+                    try out.write(self, from: UnsafeRawBufferPointer(rebasing: p[0..<n]))
+                }
+            } catch {
+                if total > 0 { break }
+                throw error
+            }
+            total += w
+            if w < n || n < want || input.inode.kind != .regular { break }
+        }
+        if let offset { try mm.writeValue(a2, Int64(offset) + Int64(total)) }
+        return UInt64(total)
+    }
+
     func sysLseek() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
         return try f.seek(Int64(bitPattern: a1), whence: Int32(truncatingIfNeeded: a2))
@@ -231,6 +285,7 @@ extension GuestThread {
 
     func sysGetdents64() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
+        if f is PathDescription { throw .EBADF }
         guard f.inode.kind == .directory else { throw .ENOTDIR }
         var out: [UInt8] = []
         try f.getdents(into: &out, capacity: clampCount(a2))
@@ -354,18 +409,21 @@ extension GuestThread {
         }
         try parent.inode.remove(name)
         if raw.nlink > 0 { raw.nlink -= 1 }
+        if rmdir { raw.removed = true }
         raw.ctime = Timespec.now()
         return 0
     }
 
     func sysRenameat2(olddir: Int32, oldArg: UInt64, newdir: Int32, newArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
         guard flags & ~UInt64(1) == 0 else { throw .EINVAL } // RENAME_NOREPLACE only
-        let (op, on) = try lookupParent(olddir, try pathArg(oldArg))
-        let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
+        let oldPath = try pathArg(oldArg), newPath = try pathArg(newArg)
+        let (op, on) = try lookupParent(olddir, oldPath)
+        let (np, nn) = try lookupParent(newdir, newPath)
         if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
         let node = try op.inode.lookup(on)
         if kernel.mounts[ObjectIdentifier(node)] != nil { throw .EBUSY }
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
+        if node.kind != .directory && (oldPath.hasSuffix("/") || newPath.hasSuffix("/")) { throw .ENOTDIR }
         // A directory cannot move below itself.
         if node.kind == .directory {
             var p: Location? = np
@@ -552,6 +610,7 @@ extension GuestThread {
     // MARK: cwd
 
     func sysGetcwd() throws(LinuxErrno) -> UInt64 {
+        if group.fs.cwd.inode.removed { throw .ENOENT }
         let path = Array(group.fs.cwd.path.utf8) + [0]
         guard a1 > 0 else { throw .EINVAL }
         guard UInt64(path.count) <= a1 else { throw .ERANGE }

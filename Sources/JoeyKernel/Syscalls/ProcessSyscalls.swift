@@ -196,7 +196,7 @@ extension GuestThread {
         for t in targets {
             // The sandbox's init gets only signals it has handlers for, as in a pid namespace.
             if t.pid == 1 && t.actions[Int(sig)].handler == 0 { continue }
-            t.sendSignal(sig)
+            t.sendSignal(sig, info: SignalInfo(signo: sig, code: 0, pid: group.pid, uid: group.uid))
         }
         return 0
     }
@@ -209,6 +209,9 @@ extension GuestThread {
         if s == 0 { return 0 }
         let action = t.group.actions[Int(s)]
         if s != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(s) == .ignore) { return 0 }
+        if t.pending & (1 << UInt64(s - 1)) == 0 {
+            t.pendingInfo[Int(s)] = SignalInfo(signo: s, code: -6 /* SI_TKILL */, pid: group.pid, uid: group.uid)
+        }
         t.pending |= 1 << UInt64(s - 1)
         t.interrupt()
         return 0

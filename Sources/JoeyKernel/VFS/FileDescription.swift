@@ -162,8 +162,9 @@ final class HostStreamInode: Inode {
     init(hostFD: Int32, fs: FileSystemID) {
         self.hostFD = hostFD
         var st = stat()
-        let kind: FileKind = fstat(hostFD, &st) == 0 ? (FileKind(rawValue: st.st_mode & 0o170000) ?? .fifo) : .fifo
-        super.init(kind: kind == .directory ? .fifo : kind, mode: 0o600, fs: fs)
+        let ok = fstat(hostFD, &st) == 0
+        let kind: FileKind = ok ? (FileKind(rawValue: st.st_mode & 0o170000) ?? .fifo) : .fifo
+        super.init(kind: kind == .directory ? .fifo : kind, mode: ok ? st.st_mode & 0o7777 : 0o600, fs: fs)
     }
     override var size: UInt64 {
         var st = stat()

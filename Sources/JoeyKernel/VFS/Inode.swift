@@ -59,6 +59,8 @@ public class Inode {
     public var mtime: Timespec
     public var ctime: Timespec
     public var blockSize: Int64 = 4096
+    /// A directory that rmdir removed (getcwd then fails with ENOENT).
+    public var removed = false
 
     init(kind: FileKind, mode: UInt32, fs: FileSystemID, ino: UInt64? = nil) {
         self.kind = kind

@@ -1,0 +1,136 @@
+// Names of flag bits and enum values, as strace prints them.
+import JoeyABI
+
+enum StraceFlags {
+    static let bitSets: [String: [(UInt64, String)]] = [
+        "open": [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
+                 (0o4000, "O_NONBLOCK"), (0o10000, "O_DSYNC"), (0o20000, "O_ASYNC"), (0o40000, "O_DIRECT"),
+                 (0o100000, "O_LARGEFILE"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"), (0o1000000, "O_NOATIME"),
+                 (0o2000000, "O_CLOEXEC"), (0o4010000, "O_SYNC"), (0o10000000, "O_PATH"), (0o20200000, "O_TMPFILE")],
+        "at": [(0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"), (0x400, "AT_SYMLINK_FOLLOW"),
+               (0x800, "AT_NO_AUTOMOUNT"), (0x1000, "AT_EMPTY_PATH"), (0x2000, "AT_STATX_FORCE_SYNC"),
+               (0x4000, "AT_STATX_DONT_SYNC")],
+        "prot": [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC"), (0x0100_0000, "PROT_GROWSDOWN"), (0x0200_0000, "PROT_GROWSUP")],
+        "mmap": [(0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"), (0x40, "MAP_32BIT"), (0x100, "MAP_GROWSDOWN"),
+                 (0x800, "MAP_DENYWRITE"), (0x1000, "MAP_EXECUTABLE"), (0x2000, "MAP_LOCKED"), (0x4000, "MAP_NORESERVE"),
+                 (0x8000, "MAP_POPULATE"), (0x10000, "MAP_NONBLOCK"), (0x20000, "MAP_STACK"), (0x40000, "MAP_HUGETLB"),
+                 (0x80000, "MAP_SYNC"), (0x100000, "MAP_FIXED_NOREPLACE")],
+        "mremap": [(1, "MREMAP_MAYMOVE"), (2, "MREMAP_FIXED"), (4, "MREMAP_DONTUNMAP")],
+        "msync": [(1, "MS_ASYNC"), (2, "MS_INVALIDATE"), (4, "MS_SYNC")],
+        "clone": [(0x100, "CLONE_VM"), (0x200, "CLONE_FS"), (0x400, "CLONE_FILES"), (0x800, "CLONE_SIGHAND"),
+                  (0x1000, "CLONE_PIDFD"), (0x2000, "CLONE_PTRACE"), (0x4000, "CLONE_VFORK"), (0x8000, "CLONE_PARENT"),
+                  (0x10000, "CLONE_THREAD"), (0x20000, "CLONE_NEWNS"), (0x40000, "CLONE_SYSVSEM"), (0x80000, "CLONE_SETTLS"),
+                  (0x100000, "CLONE_PARENT_SETTID"), (0x200000, "CLONE_CHILD_CLEARTID"), (0x400000, "CLONE_DETACHED"),
+                  (0x800000, "CLONE_UNTRACED"), (0x1000000, "CLONE_CHILD_SETTID"), (0x2000000, "CLONE_NEWCGROUP"),
+                  (0x4000000, "CLONE_NEWUTS"), (0x8000000, "CLONE_NEWIPC"), (0x10000000, "CLONE_NEWUSER"),
+                  (0x20000000, "CLONE_NEWPID"), (0x40000000, "CLONE_NEWNET"), (0x80000000, "CLONE_IO")],
+        "wait": [(1, "WNOHANG"), (2, "WUNTRACED"), (4, "WEXITED"), (8, "WCONTINUED"), (0x0100_0000, "WNOWAIT"),
+                 (0x2000_0000, "__WNOTHREAD"), (0x4000_0000, "__WALL"), (0x8000_0000, "__WCLONE")],
+        "access": [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")],
+        "rename": [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")],
+        "getrandom": [(1, "GRND_NONBLOCK"), (2, "GRND_RANDOM"), (4, "GRND_INSECURE")],
+        "pipe2": [(0o4000, "O_NONBLOCK"), (0o40000, "O_DIRECT"), (0o2000000, "O_CLOEXEC")],
+        "dup3": [(0o2000000, "O_CLOEXEC")],
+        "poll_events": [(1, "POLLIN"), (2, "POLLPRI"), (4, "POLLOUT"), (8, "POLLERR"), (0x10, "POLLHUP"), (0x20, "POLLNVAL"),
+                        (0x40, "POLLRDNORM"), (0x80, "POLLRDBAND"), (0x100, "POLLWRNORM"), (0x200, "POLLWRBAND"), (0x2000, "POLLRDHUP")],
+        "statx_mask": [(0x1, "STATX_TYPE"), (0x2, "STATX_MODE"), (0x4, "STATX_NLINK"), (0x8, "STATX_UID"), (0x10, "STATX_GID"),
+                       (0x20, "STATX_ATIME"), (0x40, "STATX_MTIME"), (0x80, "STATX_CTIME"), (0x100, "STATX_INO"),
+                       (0x200, "STATX_SIZE"), (0x400, "STATX_BLOCKS"), (0x800, "STATX_BTIME"), (0x1000, "STATX_MNT_ID")],
+        "close_range": [(2, "CLOSE_RANGE_UNSHARE"), (4, "CLOSE_RANGE_CLOEXEC")],
+        "timer": [(1, "TIMER_ABSTIME")],
+        "sa": [(1, "SA_NOCLDSTOP"), (2, "SA_NOCLDWAIT"), (4, "SA_SIGINFO"), (0x0400_0000, "SA_RESTORER"),
+               (0x0800_0000, "SA_ONSTACK"), (0x1000_0000, "SA_RESTART"), (0x4000_0000, "SA_NODEFER"), (0x8000_0000, "SA_RESETHAND")],
+        "socket_type": [(0o4000, "SOCK_NONBLOCK"), (0o2000000, "SOCK_CLOEXEC")],
+        "msg": [(1, "MSG_OOB"), (2, "MSG_PEEK"), (4, "MSG_DONTROUTE"), (0x8, "MSG_CTRUNC"), (0x20, "MSG_TRUNC"),
+                (0x40, "MSG_DONTWAIT"), (0x80, "MSG_EOR"), (0x100, "MSG_WAITALL"), (0x4000, "MSG_NOSIGNAL"),
+                (0x4000_0000, "MSG_CMSG_CLOEXEC")],
+        "memfd": [(1, "MFD_CLOEXEC"), (2, "MFD_ALLOW_SEALING"), (4, "MFD_HUGETLB")],
+        "eventfd": [(1, "EFD_SEMAPHORE"), (0o4000, "EFD_NONBLOCK"), (0o2000000, "EFD_CLOEXEC")],
+        "epoll_create": [(0o2000000, "EPOLL_CLOEXEC")],
+        "inotify": [(0o4000, "IN_NONBLOCK"), (0o2000000, "IN_CLOEXEC")],
+        "xattr": [(1, "XATTR_CREATE"), (2, "XATTR_REPLACE")],
+        "mlock": [(1, "MLOCK_ONFAULT")],
+        "fallocate": [(1, "FALLOC_FL_KEEP_SIZE"), (2, "FALLOC_FL_PUNCH_HOLE")],
+    ]
+
+    static func flags(_ set: String, _ v: UInt64) -> String {
+        var value = v
+        var parts: [String] = []
+        switch set {
+        case "open":
+            let acc = ["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"][Int(value & 3)]
+            parts.append(acc)
+            value &= ~3
+            if value & 0o20200000 == 0o20200000 { parts.append("O_TMPFILE"); value &= ~0o20200000 }
+            if value & 0o4010000 == 0o4010000 { parts.append("O_SYNC"); value &= ~0o4010000 }
+        case "prot" where v == 0: return "PROT_NONE"
+        case "mmap":
+            let type = value & 0xf
+            parts.append([0: "0", 1: "MAP_SHARED", 2: "MAP_PRIVATE", 3: "MAP_SHARED_VALIDATE"][type] ?? "0x\(String(type, radix: 16))")
+            value &= ~0xf
+        case "clone":
+            let sig = Int32(value & 0xff)
+            value &= ~0xff
+            let named = names(set, &value)
+            if sig != 0 { return (named + [Signal.names[sig] ?? String(sig)]).joined(separator: "|") }
+            return named.isEmpty ? "0" : named.joined(separator: "|")
+        case "access" where v == 0: return "F_OK"
+        default: break
+        }
+        parts += names(set, &value)
+        if value != 0 { parts.append("0x" + String(value, radix: 16)) }
+        return parts.isEmpty ? "0" : parts.joined(separator: "|")
+    }
+
+    private static func names(_ set: String, _ value: inout UInt64) -> [String] {
+        var parts: [String] = []
+        for (bit, name) in bitSets[set] ?? [] where value & bit == bit && bit != 0 {
+            parts.append(name)
+            value &= ~bit
+        }
+        return parts
+    }
+
+    static let enums: [String: [UInt64: String]] = [
+        "whence": [0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"],
+        "fcntl": [0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL", 5: "F_GETLK", 6: "F_SETLK",
+                  7: "F_SETLKW", 1030: "F_DUPFD_CLOEXEC", 1031: "F_SETPIPE_SZ", 1032: "F_GETPIPE_SZ"],
+        "clock": [0: "CLOCK_REALTIME", 1: "CLOCK_MONOTONIC", 2: "CLOCK_PROCESS_CPUTIME_ID", 3: "CLOCK_THREAD_CPUTIME_ID",
+                  4: "CLOCK_MONOTONIC_RAW", 5: "CLOCK_REALTIME_COARSE", 6: "CLOCK_MONOTONIC_COARSE", 7: "CLOCK_BOOTTIME"],
+        "arch_prctl": [0x1001: "ARCH_SET_GS", 0x1002: "ARCH_SET_FS", 0x1003: "ARCH_GET_FS", 0x1004: "ARCH_GET_GS",
+                       0x1011: "ARCH_GET_CPUID", 0x1012: "ARCH_SET_CPUID"],
+        "prctl": [1: "PR_SET_PDEATHSIG", 2: "PR_GET_PDEATHSIG", 3: "PR_GET_DUMPABLE", 4: "PR_SET_DUMPABLE", 15: "PR_SET_NAME",
+                  16: "PR_GET_NAME", 36: "PR_SET_CHILD_SUBREAPER", 37: "PR_GET_CHILD_SUBREAPER", 38: "PR_SET_NO_NEW_PRIVS",
+                  39: "PR_GET_NO_NEW_PRIVS", 22: "PR_SET_SECCOMP", 21: "PR_GET_SECCOMP"],
+        "rlimit": [0: "RLIMIT_CPU", 1: "RLIMIT_FSIZE", 2: "RLIMIT_DATA", 3: "RLIMIT_STACK", 4: "RLIMIT_CORE", 5: "RLIMIT_RSS",
+                   6: "RLIMIT_NPROC", 7: "RLIMIT_NOFILE", 8: "RLIMIT_MEMLOCK", 9: "RLIMIT_AS", 10: "RLIMIT_LOCKS",
+                   11: "RLIMIT_SIGPENDING", 12: "RLIMIT_MSGQUEUE", 13: "RLIMIT_NICE", 14: "RLIMIT_RTPRIO", 15: "RLIMIT_RTTIME"],
+        "madvise": [0: "MADV_NORMAL", 1: "MADV_RANDOM", 2: "MADV_SEQUENTIAL", 3: "MADV_WILLNEED", 4: "MADV_DONTNEED",
+                    8: "MADV_FREE", 9: "MADV_REMOVE", 10: "MADV_DONTFORK", 11: "MADV_DOFORK", 12: "MADV_MERGEABLE",
+                    14: "MADV_HUGEPAGE", 15: "MADV_NOHUGEPAGE"],
+        "sighow": [0: "SIG_BLOCK", 1: "SIG_UNBLOCK", 2: "SIG_SETMASK"],
+        "futex_op": [0: "FUTEX_WAIT", 1: "FUTEX_WAKE", 3: "FUTEX_REQUEUE", 4: "FUTEX_CMP_REQUEUE", 5: "FUTEX_WAKE_OP",
+                     9: "FUTEX_WAIT_BITSET", 10: "FUTEX_WAKE_BITSET", 128: "FUTEX_WAIT_PRIVATE", 129: "FUTEX_WAKE_PRIVATE",
+                     137: "FUTEX_WAIT_BITSET_PRIVATE", 138: "FUTEX_WAKE_BITSET_PRIVATE"],
+        "ioctl": [0x5401: "TCGETS", 0x5402: "TCSETS", 0x5403: "TCSETSW", 0x5404: "TCSETSF", 0x540E: "TIOCSCTTY",
+                  0x540F: "TIOCGPGRP", 0x5410: "TIOCSPGRP", 0x5413: "TIOCGWINSZ", 0x5414: "TIOCSWINSZ", 0x541B: "FIONREAD",
+                  0x5421: "FIONBIO", 0x5422: "TIOCNOTTY", 0x5429: "TIOCGSID", 0x5450: "FIONCLEX", 0x5451: "FIOCLEX"],
+        "family": [0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"],
+        "itimer": [0: "ITIMER_REAL", 1: "ITIMER_VIRTUAL", 2: "ITIMER_PROF"],
+        "idtype": [0: "P_ALL", 1: "P_PID", 2: "P_PGID", 3: "P_PIDFD"],
+        "shutdown": [0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"],
+        "epoll_ctl": [1: "EPOLL_CTL_ADD", 2: "EPOLL_CTL_DEL", 3: "EPOLL_CTL_MOD"],
+    ]
+
+    static func enumeration(_ set: String, _ v: UInt64) -> String {
+        var value = v
+        if set == "futex_op" { value &= 0x7f | 128 }
+        if set != "ioctl" && set != "prctl" && set != "arch_prctl" { value = UInt64(UInt32(truncatingIfNeeded: value)) }
+        if let name = enums[set]?[value] {
+            if set == "futex_op" && v & 256 != 0 { return name + "|FUTEX_CLOCK_REALTIME" }
+            return name
+        }
+        if set == "ioctl" { return "0x" + String(v, radix: 16) }
+        return String(Int32(truncatingIfNeeded: v))
+    }
+}

@@ -1,0 +1,121 @@
+// Struct decoding for strace mode, in strace's abbreviated style ("{st_mode=..., ...}").
+import JoeyABI
+
+extension StraceDecoder {
+    func structure(_ s: String, _ addr: UInt64, count: Int?, written: Bool, result: Int64? = nil) -> String {
+        guard addr != 0 else { return "NULL" }
+        let p = StraceDecoder.pointer(addr)
+        func bytes(_ n: Int) -> [UInt8]? { try? mm.read(addr, count: n) }
+        func u64(_ b: [UInt8], _ o: Int) -> UInt64 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt64.self) } }
+        func i64(_ b: [UInt8], _ o: Int) -> Int64 { Int64(bitPattern: u64(b, o)) }
+        func u32(_ b: [UInt8], _ o: Int) -> UInt32 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt32.self) } }
+        func i32(_ b: [UInt8], _ o: Int) -> Int32 { Int32(bitPattern: u32(b, o)) }
+        switch s {
+        case "stat":
+            guard let b = bytes(144) else { return p }
+            let mode = u32(b, 24)
+            let type = mode & 0o170000
+            if type == 0o20000 || type == 0o60000 {
+                let rdev = u64(b, 40)
+                return "{st_mode=\(StraceDecoder.fileMode(mode)), st_rdev=makedev(0x\(String((rdev >> 8) & 0xfff, radix: 16)), 0x\(String(rdev & 0xff, radix: 16))), ...}"
+            }
+            return "{st_mode=\(StraceDecoder.fileMode(mode)), st_size=\(i64(b, 48)), ...}"
+        case "statx":
+            guard let b = bytes(256) else { return p }
+            return "{stx_mask=\(StraceFlags.flags("statx_mask", UInt64(u32(b, 0)))), stx_attributes=0, stx_mode=\(StraceDecoder.fileMode(UInt32(b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 28, as: UInt16.self) }))), stx_size=\(u64(b, 40)), ...}"
+        case "timespec":
+            guard let b = bytes(16) else { return p }
+            return "{tv_sec=\(i64(b, 0)), tv_nsec=\(i64(b, 8))}"
+        case "timeval":
+            guard let b = bytes(16) else { return p }
+            return "{tv_sec=\(i64(b, 0)), tv_usec=\(i64(b, 8))}"
+        case "timespec2":
+            guard let b = bytes(32) else { return p }
+            return "[{tv_sec=\(i64(b, 0)), tv_nsec=\(i64(b, 8))}, {tv_sec=\(i64(b, 16)), tv_nsec=\(i64(b, 24))}]"
+        case "rlimit":
+            guard let b = bytes(16) else { return p }
+            func lim(_ v: UInt64) -> String {
+                if v == UInt64.max { return "RLIM64_INFINITY" }
+                if v > 0 && v % 1024 == 0 { return "\(v / 1024)*1024" }
+                return String(v)
+            }
+            return "{rlim_cur=\(lim(u64(b, 0))), rlim_max=\(lim(u64(b, 8)))}"
+        case "sigaction":
+            guard let b = bytes(32) else { return p }
+            let h = u64(b, 0), flags = u64(b, 8)
+            let handler = h == 0 ? "SIG_DFL" : h == 1 ? "SIG_IGN" : StraceDecoder.pointer(h)
+            var out = "{sa_handler=\(handler), sa_mask=\(StraceDecoder.sigsetText(u64(b, 24))), sa_flags=\(StraceFlags.flags("sa", flags))"
+            if flags & 0x0400_0000 != 0 { out += ", sa_restorer=\(StraceDecoder.pointer(u64(b, 16)))" }
+            return out + "}"
+        case "stack":
+            guard let b = bytes(24) else { return p }
+            return "{ss_sp=\(StraceDecoder.pointer(u64(b, 0))), ss_flags=\(i32(b, 8) & 2 != 0 ? "SS_DISABLE" : i32(b, 8) & 1 != 0 ? "SS_ONSTACK" : "0"), ss_size=\(u64(b, 16))}"
+        case "utsname":
+            guard let b = bytes(390) else { return p }
+            func field(_ i: Int) -> String {
+                let f = b[(i * 65)..<(i * 65 + 65)].prefix { $0 != 0 }
+                return StraceDecoder.quote(Array(f), limit: nil)
+            }
+            return "{sysname=\(field(0)), nodename=\(field(1)), ...}"
+        case "fdpair":
+            guard let b = bytes(8) else { return p }
+            return "[\(i32(b, 0)), \(i32(b, 4))]"
+        case "int":
+            guard let b = bytes(4) else { return p }
+            let v = i32(b, 0)
+            if syscall == "wait4" { return "[" + StraceDecoder.waitStatus(v) + "]" }
+            return "[\(v)]"
+        case "iovec":
+            guard let n = count, n >= 0, n <= 1024 else { return p }
+            var parts: [String] = []
+            var remaining = written ? Int(result ?? 0) : Int.max
+            for i in 0..<min(n, 8) {
+                guard let b = try? mm.read(addr &+ UInt64(i * 16), count: 16) else { return p }
+                let base = u64(b, 0), len = Int(clamping: u64(b, 8))
+                let shown = min(len, remaining)
+                remaining -= shown
+                parts.append("{iov_base=\(buffer(base, count: shown)), iov_len=\(len)}")
+            }
+            return "[" + parts.joined(separator: ", ") + (n > 8 ? ", ..." : "") + "]"
+        case "pollfd":
+            guard let n = count, n >= 0, n <= 1024 else { return p }
+            var parts: [String] = []
+            for i in 0..<min(n, 16) {
+                guard let b = try? mm.read(addr &+ UInt64(i * 8), count: 8) else { return p }
+                let events = b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt16.self) }
+                let revents = b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 6, as: UInt16.self) }
+                parts.append(written ? (revents == 0 ? nil : "{fd=\(i32(b, 0)), revents=\(StraceFlags.flags("poll_events", UInt64(revents)))}") ?? ""
+                             : "{fd=\(i32(b, 0)), events=\(StraceFlags.flags("poll_events", UInt64(events)))}")
+            }
+            return "[" + parts.filter { !$0.isEmpty }.joined(separator: ", ") + "]"
+        case "dirents":
+            return "\(p) /* \(direntCount(addr, bytes: Int(result ?? 0))) entries */"
+        case "sockaddr":
+            guard let b = bytes(2) else { return p }
+            let family = b.withUnsafeBytes { $0.loadUnaligned(as: UInt16.self) }
+            if family == 1, let path = try? mm.readCString(addr &+ 2, max: 108) {
+                return "{sa_family=AF_UNIX, sun_path=\(StraceDecoder.quote(path, limit: nil))}"
+            }
+            return "{sa_family=\(StraceFlags.enumeration("family", UInt64(family))), ...}"
+        default:
+            return p
+        }
+    }
+
+    func direntCount(_ addr: UInt64, bytes total: Int) -> Int {
+        var off = 0, n = 0
+        while off + 19 <= total {
+            guard let len = try? mm.readValue(addr &+ UInt64(off) &+ 16, as: UInt16.self), len > 0 else { break }
+            off += Int(len)
+            n += 1
+        }
+        return n
+    }
+
+    static func waitStatus(_ s: Int32) -> String {
+        if s & 0x7f == 0 { return "{WIFEXITED(s) && WEXITSTATUS(s) == \((s >> 8) & 0xff)}" }
+        if s & 0xff == 0x7f { return "{WIFSTOPPED(s) && WSTOPSIG(s) == \(Signal.names[(s >> 8) & 0xff] ?? "\((s >> 8) & 0xff)")}" }
+        let sig = s & 0x7f
+        return "{WIFSIGNALED(s) && WTERMSIG(s) == \(Signal.names[sig] ?? "\(sig)")\(s & 0x80 != 0 ? " && WCOREDUMP(s)" : "")}"
+    }
+}

@@ -1,0 +1,51 @@
+// Small calls that report or set a piece of task state: ids, tid address, umask, yield, sync.
+import JoeyABI
+
+extension GuestThread {
+    func sysGetpid() throws(LinuxErrno) -> UInt64 { UInt64(group.pid) }
+    func sysGettid() throws(LinuxErrno) -> UInt64 { UInt64(tid) }
+    func sysGetppid() throws(LinuxErrno) -> UInt64 { UInt64(group.parent?.pid ?? 0) }
+    func sysGetpgrp() throws(LinuxErrno) -> UInt64 { UInt64(group.pgid) }
+    func sysGetuid() throws(LinuxErrno) -> UInt64 { UInt64(group.uid) }
+    func sysGetgid() throws(LinuxErrno) -> UInt64 { UInt64(group.gid) }
+    func sysGeteuid() throws(LinuxErrno) -> UInt64 { UInt64(group.euid) }
+    func sysGetegid() throws(LinuxErrno) -> UInt64 { UInt64(group.egid) }
+
+    /// setfsuid/setfsgid: the fs ids follow the effective ids here, so report the old value.
+    func sysSetfsid(_ nr: Int) throws(LinuxErrno) -> UInt64 { UInt64(nr == 122 ? group.euid : group.egid) }
+
+    func sysSetTidAddress() throws(LinuxErrno) -> UInt64 {
+        clearChildTID = a0
+        return UInt64(tid)
+    }
+
+    /// Recorded; the exit-time walk of the list arrives with threads.
+    func sysSetRobustList() throws(LinuxErrno) -> UInt64 {
+        guard a1 == 24 else { throw .EINVAL }
+        robustList = a0
+        return 0
+    }
+
+    func sysUmask() throws(LinuxErrno) -> UInt64 {
+        let old = group.fs.umask
+        group.fs.umask = UInt32(a0 & 0o777)
+        return UInt64(old)
+    }
+
+    func sysRtSigreturn() throws(LinuxErrno) -> UInt64 {
+        try signalReturn()
+        return 0
+    }
+
+    /// A hint; the host scheduler decides.
+    func sysSchedYield() throws(LinuxErrno) -> UInt64 { 0 }
+
+    /// fsync/fdatasync: in-memory files have nothing to flush; write-through files are
+    /// written with pwrite and reach the host page cache at once.
+    func sysFsync() throws(LinuxErrno) -> UInt64 {
+        _ = try group.fdTable.get(fdArg(a0))
+        return 0
+    }
+
+    func sysSync() throws(LinuxErrno) -> UInt64 { 0 }
+}

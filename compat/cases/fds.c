@@ -1,0 +1,449 @@
+/* File descriptors: dup family, fcntl, close and close_range, bad descriptors, lowest-free
+ * allocation, RLIMIT_NOFILE, shared and independent file offsets, pipes. */
+#include "../compat.h"
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int open_file(const char *name, const char *text) {
+    int fd = open(name, O_CREAT | O_RDWR | O_TRUNC, 0644);
+    if (fd < 0) compat_fail(__FILE__, __LINE__, "cannot create %s: %s", name, strerror(errno));
+    size_t n = strlen(text);
+    if (write(fd, text, n) != (ssize_t)n) compat_fail(__FILE__, __LINE__, "cannot write %s", name);
+    if (lseek(fd, 0, SEEK_SET) != 0) compat_fail(__FILE__, __LINE__, "cannot rewind %s", name);
+    return fd;
+}
+
+static int is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+/* Runs /bin/sh with `fd` checked for being open after exec; returns the shell's status. */
+static int fd_open_after_exec(int fd) {
+    char script[64];
+    snprintf(script, sizeof script, "exec 2>/dev/null; : <&%d", fd);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", script, (char *)0);
+        _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid) compat_fail(__FILE__, __LINE__, "waitpid failed");
+    if (!WIFEXITED(st) || WEXITSTATUS(st) == 127) compat_fail(__FILE__, __LINE__, "cannot run /bin/sh");
+    return WEXITSTATUS(st) == 0;
+}
+
+/* ---- dup / dup2 / dup3 ---- */
+
+CASE(dup_returns_lowest_free_fd) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT(fd >= 0);
+    for (int i = 0; i < fd; i++) EXPECT(is_open(i)); /* open took the lowest free slot */
+    int d = dup(fd);
+    for (int i = 0; i < d; i++) EXPECT(is_open(i));
+    EXPECT_OK(close(1));
+    EXPECT_EQ(dup(fd), 1);
+    EXPECT_EQ(dup2(fd, 70), 70);
+    EXPECT_EQ(dup2(fd, 72), 72);
+    EXPECT_EQ(fcntl(fd, F_DUPFD, 70), 71);
+}
+
+CASE(dup_bad_fd_is_ebadf) {
+    EXPECT_ERRNO(dup(-1), EBADF);
+    EXPECT_ERRNO(dup(9999), EBADF);
+}
+
+CASE(dup2_onto_itself_returns_fd_and_bad_is_ebadf) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    EXPECT_EQ(dup2(fd, fd), fd);
+    EXPECT_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC); /* unchanged */
+    EXPECT_ERRNO(dup2(9999, 9999), EBADF);
+    EXPECT_ERRNO(dup2(-1, 10), EBADF);
+}
+
+CASE(dup2_replaces_an_open_target) {
+    int a = open_file("a", "AAAA");
+    int b = open_file("b", "BB");
+    EXPECT_EQ(dup2(a, b), b);
+    struct stat sa, sb;
+    EXPECT_OK(fstat(a, &sa));
+    EXPECT_OK(fstat(b, &sb));
+    EXPECT_EQ(sa.st_ino, sb.st_ino);
+    EXPECT_EQ(sb.st_size, 4);
+}
+
+CASE(dup2_clears_cloexec_on_the_new_fd) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    EXPECT_EQ(dup2(fd, 20), 20);
+    EXPECT_EQ(fcntl(20, F_GETFD), 0);
+    EXPECT_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);
+}
+
+CASE(dup2_target_out_of_range_is_ebadf) {
+    int fd = open("/dev/null", O_RDONLY);
+    struct rlimit rl;
+    EXPECT_OK(getrlimit(RLIMIT_NOFILE, &rl));
+    EXPECT_ERRNO(dup2(fd, -1), EBADF);
+    EXPECT_ERRNO(dup2(fd, (int)rl.rlim_cur), EBADF);
+    EXPECT_ERRNO(dup2(fd, INT_MAX), EBADF);
+}
+
+CASE(dup3_same_fd_is_einval) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_ERRNO(dup3(fd, fd, 0), EINVAL);
+    EXPECT_ERRNO(dup3(fd, fd, O_CLOEXEC), EINVAL);
+}
+
+CASE(dup3_bad_flags_is_einval) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_ERRNO(dup3(fd, 20, O_NONBLOCK), EINVAL);
+    EXPECT_ERRNO(dup3(fd, 20, 0x1), EINVAL);
+    EXPECT(!is_open(20));
+}
+
+CASE(dup3_o_cloexec_sets_the_flag) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_EQ(dup3(fd, 20, O_CLOEXEC), 20);
+    EXPECT_EQ(fcntl(20, F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(dup3(fd, 21, 0), 21);
+    EXPECT_EQ(fcntl(21, F_GETFD), 0);
+}
+
+/* ---- fcntl ---- */
+
+CASE(fcntl_dupfd_returns_lowest_at_or_above_arg) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_EQ(fcntl(fd, F_DUPFD, 30), 30);
+    EXPECT_EQ(fcntl(fd, F_DUPFD, 30), 31);
+    EXPECT_OK(close(30));
+    EXPECT_EQ(fcntl(fd, F_DUPFD, 30), 30);
+    EXPECT_EQ(fcntl(30, F_GETFD), 0);
+}
+
+CASE(fcntl_dupfd_cloexec_sets_the_flag) {
+    int fd = open("/dev/null", O_RDONLY);
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 40);
+    EXPECT_EQ(d, 40);
+    EXPECT_EQ(fcntl(d, F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(fcntl(fd, F_GETFD), 0);
+}
+
+CASE(fcntl_dupfd_negative_or_over_limit_is_einval) {
+    int fd = open("/dev/null", O_RDONLY);
+    struct rlimit rl;
+    EXPECT_OK(getrlimit(RLIMIT_NOFILE, &rl));
+    EXPECT_ERRNO(fcntl(fd, F_DUPFD, -1), EINVAL);
+    EXPECT_ERRNO(fcntl(fd, F_DUPFD, (int)rl.rlim_cur), EINVAL);
+    EXPECT_ERRNO(fcntl(fd, F_DUPFD_CLOEXEC, INT_MAX), EINVAL);
+}
+
+CASE(fcntl_getfd_setfd_roundtrip) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_EQ(fcntl(fd, F_GETFD), 0);
+    EXPECT_OK(fcntl(fd, F_SETFD, FD_CLOEXEC));
+    EXPECT_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);
+    EXPECT_OK(fcntl(fd, F_SETFD, 0));
+    EXPECT_EQ(fcntl(fd, F_GETFD), 0);
+}
+
+CASE(fcntl_getfl_reports_access_mode_and_flags) {
+    int r = open("/dev/null", O_RDONLY);
+    int w = open("/dev/null", O_WRONLY | O_APPEND);
+    int rw = open("/dev/null", O_RDWR | O_NONBLOCK);
+    EXPECT_EQ(fcntl(r, F_GETFL) & O_ACCMODE, O_RDONLY);
+    EXPECT_EQ(fcntl(w, F_GETFL) & O_ACCMODE, O_WRONLY);
+    EXPECT(fcntl(w, F_GETFL) & O_APPEND);
+    EXPECT_EQ(fcntl(rw, F_GETFL) & O_ACCMODE, O_RDWR);
+    EXPECT(fcntl(rw, F_GETFL) & O_NONBLOCK);
+    EXPECT(!(fcntl(r, F_GETFL) & (O_APPEND | O_NONBLOCK)));
+}
+
+CASE(fcntl_getfl_on_o_path_fd_reports_o_path) {
+    int fd = open(".", O_PATH);
+    EXPECT(fd >= 0);
+    EXPECT(fcntl(fd, F_GETFL) & O_PATH);
+}
+
+CASE(fcntl_getfl_hides_creation_flags) {
+    int fd = open("f", O_CREAT | O_EXCL | O_TRUNC | O_RDWR, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(fcntl(fd, F_GETFL) & (O_CREAT | O_EXCL | O_TRUNC), 0);
+}
+
+CASE(fcntl_setfl_o_append_makes_writes_append) {
+    int fd = open_file("f", "abc");
+    EXPECT_OK(fcntl(fd, F_SETFL, O_APPEND));
+    EXPECT(fcntl(fd, F_GETFL) & O_APPEND);
+    EXPECT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    EXPECT_EQ(write(fd, "d", 1), 1);
+    char buf[8] = {0};
+    EXPECT_EQ(pread(fd, buf, sizeof buf, 0), 4);
+    EXPECT_STREQ(buf, "abcd");
+    EXPECT_OK(fcntl(fd, F_SETFL, 0));
+    EXPECT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    EXPECT_EQ(write(fd, "X", 1), 1);
+    EXPECT_EQ(pread(fd, buf, sizeof buf, 0), 4);
+    EXPECT_STREQ(buf, "Xbcd");
+}
+
+CASE(fcntl_setfl_o_nonblock_makes_empty_pipe_read_eagain) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(fcntl(p[0], F_SETFL, O_NONBLOCK));
+    EXPECT(fcntl(p[0], F_GETFL) & O_NONBLOCK);
+    char c;
+    EXPECT_ERRNO(read(p[0], &c, 1), EAGAIN);
+    EXPECT_EQ(write(p[1], "z", 1), 1);
+    EXPECT_EQ(read(p[0], &c, 1), 1);
+    EXPECT_EQ(c, 'z');
+}
+
+CASE(fcntl_setfl_cannot_change_access_mode) {
+    int fd = open_file("f", "abc");
+    close(fd);
+    fd = open("f", O_RDONLY);
+    EXPECT_OK(fcntl(fd, F_SETFL, O_RDWR | O_APPEND));
+    EXPECT_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+    EXPECT_ERRNO(write(fd, "x", 1), EBADF);
+}
+
+CASE(fcntl_unknown_cmd_is_einval) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_ERRNO(fcntl(fd, 12345, 0), EINVAL);
+}
+
+CASE(fcntl_bad_fd_is_ebadf) {
+    EXPECT_ERRNO(fcntl(-1, F_GETFD), EBADF);
+    EXPECT_ERRNO(fcntl(9999, F_GETFL), EBADF);
+    EXPECT_ERRNO(fcntl(9999, F_DUPFD, 0), EBADF);
+    EXPECT_ERRNO(fcntl(9999, F_SETFD, FD_CLOEXEC), EBADF);
+}
+
+/* ---- close / close_range ---- */
+
+CASE(close_twice_is_ebadf) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_OK(close(fd));
+    EXPECT_ERRNO(close(fd), EBADF);
+    EXPECT_ERRNO(close(-1), EBADF);
+}
+
+CASE(close_range_closes_only_the_range) {
+    int fd = open("/dev/null", O_RDONLY);
+    for (int i = 50; i <= 55; i++) EXPECT_EQ(dup2(fd, i), i);
+    EXPECT_OK(syscall(SYS_close_range, 51, 54, 0));
+    EXPECT(is_open(50));
+    for (int i = 51; i <= 54; i++) EXPECT(!is_open(i));
+    EXPECT(is_open(55));
+    EXPECT_OK(syscall(SYS_close_range, 50, ~0U, 0));
+    EXPECT(!is_open(50));
+    EXPECT(!is_open(55));
+    EXPECT(is_open(fd));
+}
+
+CASE(close_range_cloexec_marks_instead_of_closing) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_EQ(dup2(fd, 60), 60);
+    EXPECT_EQ(dup2(fd, 61), 61);
+    EXPECT_OK(syscall(SYS_close_range, 60, 61, CLOSE_RANGE_CLOEXEC));
+    EXPECT_EQ(fcntl(60, F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(fcntl(61, F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(fcntl(fd, F_GETFD), 0);
+}
+
+CASE(close_range_bad_flags_or_reversed_range_is_einval) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_ERRNO(syscall(SYS_close_range, 10, 5, 0), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_close_range, fd, fd, 0x80), EINVAL);
+    EXPECT(is_open(fd));
+}
+
+/* ---- bad descriptors ---- */
+
+CASE(operations_on_fd_minus_one_are_ebadf) {
+    char buf[4];
+    struct stat st;
+    EXPECT_ERRNO(read(-1, buf, 1), EBADF);
+    EXPECT_ERRNO(write(-1, "x", 1), EBADF);
+    EXPECT_ERRNO(fstat(-1, &st), EBADF);
+    EXPECT_ERRNO(lseek(-1, 0, SEEK_SET), EBADF);
+    EXPECT_ERRNO(pread(-1, buf, 1, 0), EBADF);
+    EXPECT_ERRNO(fsync(-1), EBADF);
+}
+
+CASE(operations_on_huge_fd_are_ebadf) {
+    char buf[4];
+    struct stat st;
+    int fds[] = {1000000, INT_MAX};
+    for (int i = 0; i < 2; i++) {
+        int fd = fds[i];
+        EXPECT_ERRNO(read(fd, buf, 1), EBADF);
+        EXPECT_ERRNO(write(fd, "x", 1), EBADF);
+        EXPECT_ERRNO(fstat(fd, &st), EBADF);
+        EXPECT_ERRNO(lseek(fd, 0, SEEK_SET), EBADF);
+        EXPECT_ERRNO(close(fd), EBADF);
+    }
+}
+
+CASE(write_to_read_only_fd_is_ebadf) {
+    int fd = open_file("f", "abc");
+    close(fd);
+    fd = open("f", O_RDONLY);
+    EXPECT_ERRNO(write(fd, "x", 1), EBADF);
+    EXPECT_ERRNO(pwrite(fd, "x", 1, 0), EBADF);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 3);
+}
+
+CASE(read_from_write_only_fd_is_ebadf) {
+    int fd = open_file("f", "abc");
+    close(fd);
+    fd = open("f", O_WRONLY);
+    char c;
+    EXPECT_ERRNO(read(fd, &c, 1), EBADF);
+    EXPECT_ERRNO(pread(fd, &c, 1, 0), EBADF);
+}
+
+CASE(bad_fd_checked_before_bad_buffer) {
+    EXPECT_ERRNO(syscall(SYS_read, 9999, (void *)1, 1), EBADF);
+    EXPECT_ERRNO(syscall(SYS_fstat, 9999, (void *)1), EBADF);
+}
+
+/* ---- allocation and limits ---- */
+
+CASE(lowest_free_fd_is_reused_after_close) {
+    int a = open("/dev/null", O_RDONLY);
+    int b = open("/dev/null", O_RDONLY);
+    EXPECT_OK(close(a));
+    EXPECT_EQ(open("/dev/null", O_RDONLY), a);
+    EXPECT_OK(close(0));
+    EXPECT_EQ(open("/dev/null", O_RDONLY), 0);
+    int p[2];
+    EXPECT_OK(close(a));
+    EXPECT_OK(close(b));
+    EXPECT_OK(pipe(p));
+    EXPECT_EQ(p[0], a);
+    EXPECT_EQ(p[1], b);
+}
+
+CASE(open_beyond_lowered_rlimit_nofile_is_emfile) {
+    struct rlimit rl = {64, 64};
+    EXPECT_OK(setrlimit(RLIMIT_NOFILE, &rl));
+    int last = -1, fd;
+    while ((fd = open("/dev/null", O_RDONLY)) >= 0) last = fd;
+    EXPECT_EQ(errno, EMFILE);
+    EXPECT_EQ(last, 63);
+    int p[2];
+    EXPECT_ERRNO(pipe(p), EMFILE);
+    EXPECT_ERRNO(dup(0), EMFILE);
+    EXPECT_ERRNO(fcntl(0, F_DUPFD, 0), EMFILE);
+    EXPECT_ERRNO(dup2(0, 64), EBADF);
+    EXPECT_OK(close(last));
+    EXPECT_EQ(dup(0), last);
+}
+
+/* ---- offsets ---- */
+
+CASE(dup_shares_the_file_offset) {
+    int fd = open_file("f", "0123456789");
+    int d = dup(fd);
+    EXPECT_EQ(lseek(fd, 4, SEEK_SET), 4);
+    EXPECT_EQ(lseek(d, 0, SEEK_CUR), 4);
+    char c;
+    EXPECT_EQ(read(d, &c, 1), 1);
+    EXPECT_EQ(c, '4');
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 5);
+}
+
+CASE(dup_shares_status_flags_but_not_cloexec) {
+    int fd = open_file("f", "abc");
+    int d = dup(fd);
+    EXPECT_OK(fcntl(fd, F_SETFL, O_APPEND));
+    EXPECT(fcntl(d, F_GETFL) & O_APPEND);
+    EXPECT_OK(fcntl(fd, F_SETFD, FD_CLOEXEC));
+    EXPECT_EQ(fcntl(d, F_GETFD), 0);
+}
+
+CASE(two_opens_have_independent_offsets) {
+    int fd = open_file("f", "0123456789");
+    int g = open("f", O_RDONLY);
+    EXPECT_EQ(lseek(fd, 6, SEEK_SET), 6);
+    EXPECT_EQ(lseek(g, 0, SEEK_CUR), 0);
+    char c;
+    EXPECT_EQ(read(g, &c, 1), 1);
+    EXPECT_EQ(c, '0');
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 6);
+}
+
+CASE(fork_child_shares_the_file_offset) {
+    int fd = open_file("f", "0123456789");
+    pid_t pid = fork();
+    if (pid == 0) {
+        char buf[3];
+        _exit(read(fd, buf, 3) == 3 ? 0 : 1);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 3);
+}
+
+/* ---- pipes ---- */
+
+CASE(pipe_fds_reject_seeking_with_espipe) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    char c;
+    EXPECT_ERRNO(lseek(p[0], 0, SEEK_SET), ESPIPE);
+    EXPECT_ERRNO(lseek(p[1], 0, SEEK_CUR), ESPIPE);
+    EXPECT_ERRNO(pread(p[0], &c, 1, 0), ESPIPE);
+    EXPECT_ERRNO(pwrite(p[1], "x", 1, 0), ESPIPE);
+}
+
+CASE(pipe_ends_have_the_right_access_modes) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_EQ(fcntl(p[0], F_GETFL) & O_ACCMODE, O_RDONLY);
+    EXPECT_EQ(fcntl(p[1], F_GETFL) & O_ACCMODE, O_WRONLY);
+    char c;
+    EXPECT_ERRNO(write(p[0], "x", 1), EBADF);
+    EXPECT_ERRNO(read(p[1], &c, 1), EBADF);
+}
+
+CASE(pipe2_flags_and_bad_flags) {
+    int p[2];
+    EXPECT_OK(pipe2(p, O_CLOEXEC | O_NONBLOCK));
+    EXPECT_EQ(fcntl(p[0], F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(fcntl(p[1], F_GETFD), FD_CLOEXEC);
+    EXPECT(fcntl(p[0], F_GETFL) & O_NONBLOCK);
+    EXPECT_ERRNO(pipe2(p, O_APPEND), EINVAL);
+    EXPECT_ERRNO(pipe2(p, 0x1), EINVAL);
+}
+
+CASE(pipe_bad_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_pipe2, (int *)1, 0), EFAULT);
+    void *page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(page != MAP_FAILED);
+    EXPECT_ERRNO(syscall(SYS_pipe2, page, 0), EFAULT);
+}
+
+/* ---- exec ---- */
+
+CASE(cloexec_fd_is_closed_across_exec) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_EQ(dup3(fd, 9, O_CLOEXEC), 9);
+    EXPECT_EQ(fd_open_after_exec(9), 0);
+}
+
+CASE(fd_without_cloexec_survives_exec) {
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_EQ(dup2(fd, 9), 9);
+    EXPECT_EQ(fd_open_after_exec(9), 1);
+}
+
+COMPAT_MAIN()

@@ -1,0 +1,776 @@
+/* Regular files: open flags, I/O, seeking, truncation, stat family, permissions, times,
+ * rename, links, symlinks and FIFOs. */
+#include "../compat.h"
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* Creates `name` in the scratch directory holding `text`; returns its path. */
+static const char *make_file(const char *name, const char *text) {
+    const char *p = scratch_path(name);
+    int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    if (fd < 0) compat_fail(__FILE__, __LINE__, "cannot create %s: %s", p, strerror(errno));
+    size_t n = strlen(text);
+    if (write(fd, text, n) != (ssize_t)n) compat_fail(__FILE__, __LINE__, "cannot write %s", p);
+    close(fd);
+    return p;
+}
+
+/* A page the process may not touch. */
+static void *noaccess_page(void) {
+    void *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) compat_fail(__FILE__, __LINE__, "mmap failed");
+    return p;
+}
+
+/* ---- open / openat ---- */
+
+CASE(open_o_creat_creates_file_with_mode) {
+    umask(0);
+    int fd = open("f", O_CREAT | O_WRONLY, 0640);
+    EXPECT(fd >= 0);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0640);
+    EXPECT_EQ(st.st_size, 0);
+}
+
+CASE(open_o_creat_applies_umask) {
+    umask(022);
+    int fd = open("f", O_CREAT | O_WRONLY, 0666);
+    EXPECT(fd >= 0);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_mode & 07777, 0644);
+}
+
+CASE(open_missing_without_o_creat_is_enoent) {
+    EXPECT_ERRNO(open("nothere", O_RDWR), ENOENT);
+}
+
+CASE(open_o_excl_existing_is_eexist) {
+    make_file("f", "x");
+    EXPECT_ERRNO(open("f", O_CREAT | O_EXCL | O_RDWR, 0644), EEXIST);
+}
+
+CASE(open_o_excl_on_dangling_symlink_is_eexist) {
+    EXPECT_OK(symlink("target-missing", "link"));
+    EXPECT_ERRNO(open("link", O_CREAT | O_EXCL | O_RDWR, 0644), EEXIST);
+    EXPECT_ERRNO(access("target-missing", F_OK), ENOENT);
+}
+
+CASE(open_o_creat_through_dangling_symlink_creates_target) {
+    EXPECT_OK(symlink("target", "link"));
+    int fd = open("link", O_CREAT | O_WRONLY, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_OK(access("target", F_OK));
+}
+
+CASE(open_o_trunc_empties_file) {
+    make_file("f", "hello world");
+    int fd = open("f", O_RDWR | O_TRUNC);
+    EXPECT(fd >= 0);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 0);
+}
+
+CASE(open_o_append_writes_at_end) {
+    make_file("f", "abc");
+    int fd = open("f", O_RDWR | O_APPEND);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    EXPECT_EQ(write(fd, "de", 2), 2);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 5);
+    char buf[8] = {0};
+    EXPECT_EQ(pread(fd, buf, sizeof buf, 0), 5);
+    EXPECT_STREQ(buf, "abcde");
+}
+
+CASE(open_o_directory_on_file_is_enotdir) {
+    make_file("f", "x");
+    EXPECT_ERRNO(open("f", O_RDONLY | O_DIRECTORY), ENOTDIR);
+}
+
+CASE(open_o_creat_with_o_directory_is_einval) {
+    EXPECT_ERRNO(open("newdir", O_CREAT | O_DIRECTORY | O_RDONLY, 0755), EINVAL);
+}
+
+CASE(open_directory_for_writing_is_eisdir) {
+    EXPECT_ERRNO(open(".", O_WRONLY), EISDIR);
+    EXPECT_ERRNO(open(".", O_RDWR), EISDIR);
+}
+
+CASE(open_o_nofollow_on_symlink_is_eloop) {
+    make_file("f", "x");
+    EXPECT_OK(symlink("f", "link"));
+    EXPECT_ERRNO(open("link", O_RDONLY | O_NOFOLLOW), ELOOP);
+}
+
+CASE(open_o_path_fd_allows_fstat_but_not_read) {
+    make_file("f", "hello");
+    int fd = open("f", O_PATH);
+    EXPECT(fd >= 0);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 5);
+    char c;
+    EXPECT_ERRNO(read(fd, &c, 1), EBADF);
+    EXPECT_ERRNO(write(fd, "x", 1), EBADF);
+}
+
+CASE(open_o_path_o_nofollow_opens_symlink_itself) {
+    EXPECT_OK(symlink("nowhere", "link"));
+    int fd = open("link", O_PATH | O_NOFOLLOW);
+    EXPECT(fd >= 0);
+    struct stat st;
+    EXPECT_OK(fstatat(fd, "", &st, AT_EMPTY_PATH));
+    EXPECT(S_ISLNK(st.st_mode));
+}
+
+CASE(open_o_cloexec_sets_fd_cloexec) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);
+    int fd2 = open("/dev/null", O_RDONLY);
+    EXPECT(fd2 >= 0);
+    EXPECT_EQ(fcntl(fd2, F_GETFD), 0);
+}
+
+CASE(open_bad_path_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_openat, AT_FDCWD, (char *)1, O_RDONLY), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_openat, AT_FDCWD, (char *)noaccess_page(), O_RDONLY), EFAULT);
+}
+
+CASE(open_empty_path_is_enoent) {
+    EXPECT_ERRNO(open("", O_RDONLY), ENOENT);
+}
+
+CASE(open_name_longer_than_name_max_is_enametoolong) {
+    char name[NAME_MAX + 2];
+    memset(name, 'a', NAME_MAX + 1);
+    name[NAME_MAX + 1] = 0;
+    EXPECT_ERRNO(open(name, O_CREAT | O_RDWR, 0644), ENAMETOOLONG);
+    name[NAME_MAX] = 0; /* exactly NAME_MAX is fine */
+    int fd = open(name, O_CREAT | O_RDWR, 0644);
+    EXPECT(fd >= 0);
+}
+
+CASE(open_path_longer_than_path_max_is_enametoolong) {
+    static char path[PATH_MAX + 16];
+    for (int i = 0; i < PATH_MAX + 8; i += 2) { path[i] = 'a'; path[i + 1] = '/'; }
+    path[PATH_MAX + 8] = 0;
+    EXPECT_ERRNO(open(path, O_RDONLY), ENAMETOOLONG);
+}
+
+CASE(openat_bad_dirfd_is_ebadf) {
+    EXPECT_ERRNO(openat(9999, "f", O_RDONLY), EBADF);
+    EXPECT_ERRNO(openat(-5, "f", O_RDONLY), EBADF);
+}
+
+CASE(openat_dirfd_on_file_is_enotdir) {
+    make_file("f", "x");
+    int fd = open("f", O_RDONLY);
+    EXPECT(fd >= 0);
+    EXPECT_ERRNO(openat(fd, "g", O_RDONLY), ENOTDIR);
+}
+
+CASE(openat_absolute_path_ignores_dirfd) {
+    int fd = openat(9999, "/dev/null", O_RDONLY);
+    EXPECT(fd >= 0);
+}
+
+/* ---- read / write / pread / pwrite / readv / writev ---- */
+
+CASE(pwrite_and_pread_do_not_move_offset) {
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "0123456789", 10), 10);
+    EXPECT_EQ(lseek(fd, 2, SEEK_SET), 2);
+    EXPECT_EQ(pwrite(fd, "XY", 2, 6), 2);
+    char buf[4] = {0};
+    EXPECT_EQ(pread(fd, buf, 3, 5), 3);
+    EXPECT_STREQ(buf, "5XY");
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 2);
+    EXPECT_EQ(read(fd, buf, 1), 1);
+    EXPECT_EQ(buf[0], '2');
+}
+
+CASE(pread_negative_offset_is_einval) {
+    make_file("f", "abc");
+    int fd = open("f", O_RDWR);
+    char c;
+    EXPECT_ERRNO(pread(fd, &c, 1, -1), EINVAL);
+    EXPECT_ERRNO(pwrite(fd, &c, 1, -1), EINVAL);
+}
+
+CASE(read_at_eof_returns_zero) {
+    make_file("f", "abc");
+    int fd = open("f", O_RDONLY);
+    char buf[8];
+    EXPECT_EQ(read(fd, buf, sizeof buf), 3);
+    EXPECT_EQ(read(fd, buf, sizeof buf), 0);
+    EXPECT_EQ(pread(fd, buf, sizeof buf, 100), 0);
+}
+
+CASE(read_zero_bytes_returns_zero) {
+    make_file("f", "abc");
+    int fd = open("f", O_RDONLY);
+    char c;
+    EXPECT_EQ(read(fd, &c, 0), 0);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 0);
+}
+
+CASE(pwrite_on_o_append_file_appends) {
+    make_file("f", "abc");
+    int fd = open("f", O_WRONLY | O_APPEND);
+    EXPECT_EQ(pwrite(fd, "Z", 1, 0), 1);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 4);
+}
+
+CASE(readv_scatters_into_iovecs) {
+    make_file("f", "abcdefgh");
+    int fd = open("f", O_RDONLY);
+    char a[3] = {0}, b[6] = {0};
+    struct iovec iov[2] = {{a, 2}, {b, 5}};
+    EXPECT_EQ(readv(fd, iov, 2), 7);
+    EXPECT_STREQ(a, "ab");
+    EXPECT_STREQ(b, "cdefg");
+}
+
+CASE(writev_gathers_iovecs) {
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    struct iovec iov[3] = {{"he", 2}, {"", 0}, {"llo", 3}};
+    EXPECT_EQ(writev(fd, iov, 3), 5);
+    char buf[8] = {0};
+    EXPECT_EQ(pread(fd, buf, sizeof buf, 0), 5);
+    EXPECT_STREQ(buf, "hello");
+}
+
+CASE(writev_iovcnt_over_iov_max_is_einval) {
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    static struct iovec iov[1025];
+    for (int i = 0; i < 1025; i++) { iov[i].iov_base = "x"; iov[i].iov_len = 1; }
+    EXPECT_ERRNO(writev(fd, iov, 1025), EINVAL);
+    EXPECT_ERRNO(writev(fd, iov, -1), EINVAL);
+}
+
+CASE(readv_bad_iovec_pointer_is_efault) {
+    make_file("f", "abc");
+    int fd = open("f", O_RDONLY);
+    EXPECT_ERRNO(syscall(SYS_readv, fd, (struct iovec *)1, 1), EFAULT);
+}
+
+CASE(read_into_bad_buffer_is_efault) {
+    make_file("f", "abc");
+    int fd = open("f", O_RDONLY);
+    EXPECT_ERRNO(syscall(SYS_read, fd, (void *)1, 3), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_read, fd, noaccess_page(), 3), EFAULT);
+}
+
+CASE(write_from_bad_buffer_is_efault) {
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    EXPECT_ERRNO(syscall(SYS_write, fd, (void *)1, 3), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_write, fd, noaccess_page(), 3), EFAULT);
+}
+
+/* ---- lseek ---- */
+
+CASE(lseek_set_cur_end) {
+    make_file("f", "0123456789");
+    int fd = open("f", O_RDONLY);
+    EXPECT_EQ(lseek(fd, 4, SEEK_SET), 4);
+    EXPECT_EQ(lseek(fd, 3, SEEK_CUR), 7);
+    EXPECT_EQ(lseek(fd, -2, SEEK_CUR), 5);
+    EXPECT_EQ(lseek(fd, -1, SEEK_END), 9);
+    char c;
+    EXPECT_EQ(read(fd, &c, 1), 1);
+    EXPECT_EQ(c, '9');
+    EXPECT_EQ(lseek(fd, 5, SEEK_END), 15);
+}
+
+CASE(lseek_negative_result_is_einval) {
+    make_file("f", "0123456789");
+    int fd = open("f", O_RDONLY);
+    EXPECT_EQ(lseek(fd, 3, SEEK_SET), 3);
+    EXPECT_ERRNO(lseek(fd, -1, SEEK_SET), EINVAL);
+    EXPECT_ERRNO(lseek(fd, -4, SEEK_CUR), EINVAL);
+    EXPECT_ERRNO(lseek(fd, -11, SEEK_END), EINVAL);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 3);
+}
+
+CASE(lseek_bad_whence_is_einval) {
+    make_file("f", "abc");
+    int fd = open("f", O_RDONLY);
+    EXPECT_ERRNO(lseek(fd, 0, 42), EINVAL);
+}
+
+CASE(write_past_eof_leaves_zero_filled_gap) {
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    EXPECT_EQ(lseek(fd, 100, SEEK_SET), 100);
+    EXPECT_EQ(write(fd, "x", 1), 1);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 101);
+    char buf[100];
+    memset(buf, 'q', sizeof buf);
+    EXPECT_EQ(pread(fd, buf, 100, 0), 100);
+    for (int i = 0; i < 100; i++) EXPECT_EQ(buf[i], 0);
+}
+
+CASE(lseek_seek_data_and_seek_hole_on_dense_file) {
+    make_file("f", "0123456789");
+    int fd = open("f", O_RDONLY);
+    EXPECT_EQ(lseek(fd, 0, SEEK_DATA), 0);
+    EXPECT_EQ(lseek(fd, 3, SEEK_DATA), 3);
+    EXPECT_EQ(lseek(fd, 0, SEEK_HOLE), 10);
+}
+
+CASE(lseek_seek_data_at_or_past_eof_is_enxio) {
+    make_file("f", "0123456789");
+    int fd = open("f", O_RDONLY);
+    EXPECT_ERRNO(lseek(fd, 10, SEEK_DATA), ENXIO);
+    EXPECT_ERRNO(lseek(fd, 50, SEEK_HOLE), ENXIO);
+}
+
+/* ---- truncate / ftruncate ---- */
+
+CASE(truncate_shrinks_and_extends_with_zeros) {
+    make_file("f", "0123456789");
+    EXPECT_OK(truncate("f", 4));
+    struct stat st;
+    EXPECT_OK(stat("f", &st));
+    EXPECT_EQ(st.st_size, 4);
+    EXPECT_OK(truncate("f", 8));
+    EXPECT_OK(stat("f", &st));
+    EXPECT_EQ(st.st_size, 8);
+    int fd = open("f", O_RDONLY);
+    char buf[8];
+    EXPECT_EQ(read(fd, buf, 8), 8);
+    EXPECT(memcmp(buf, "0123\0\0\0\0", 8) == 0);
+}
+
+CASE(ftruncate_keeps_file_offset) {
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    EXPECT_EQ(write(fd, "0123456789", 10), 10);
+    EXPECT_OK(ftruncate(fd, 2));
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 10);
+    EXPECT_EQ(write(fd, "z", 1), 1);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 11);
+}
+
+CASE(ftruncate_negative_length_is_einval) {
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    EXPECT_ERRNO(ftruncate(fd, -1), EINVAL);
+    EXPECT_ERRNO(truncate("f", -1), EINVAL);
+}
+
+CASE(ftruncate_on_read_only_fd_is_einval) {
+    make_file("f", "abc");
+    int fd = open("f", O_RDONLY);
+    EXPECT_ERRNO(ftruncate(fd, 0), EINVAL);
+}
+
+CASE(truncate_on_directory_is_eisdir) {
+    EXPECT_OK(mkdir("d", 0755));
+    EXPECT_ERRNO(truncate("d", 0), EISDIR);
+}
+
+CASE(ftruncate_bad_fd_is_ebadf) {
+    EXPECT_ERRNO(ftruncate(-1, 0), EBADF);
+    EXPECT_ERRNO(ftruncate(9999, 0), EBADF);
+}
+
+/* ---- stat family ---- */
+
+CASE(stat_reports_size_mode_and_nlink) {
+    umask(0);
+    int fd = open("f", O_CREAT | O_WRONLY, 0604);
+    EXPECT_EQ(write(fd, "12345", 5), 5);
+    struct stat st;
+    EXPECT_OK(stat("f", &st));
+    EXPECT(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0604);
+    EXPECT_EQ(st.st_size, 5);
+    EXPECT_EQ(st.st_nlink, 1);
+    EXPECT_EQ(st.st_uid, geteuid());
+    struct stat st2;
+    EXPECT_OK(fstat(fd, &st2));
+    EXPECT_EQ(st2.st_ino, st.st_ino);
+    EXPECT_EQ(st2.st_dev, st.st_dev);
+}
+
+CASE(lstat_on_symlink_reports_the_link) {
+    make_file("f", "12345");
+    EXPECT_OK(symlink("f", "link"));
+    struct stat st;
+    EXPECT_OK(lstat("link", &st));
+    EXPECT(S_ISLNK(st.st_mode));
+    EXPECT_EQ(st.st_size, 1); /* length of the target "f" */
+    EXPECT_OK(stat("link", &st));
+    EXPECT(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_size, 5);
+}
+
+CASE(fstatat_at_empty_path_stats_the_fd) {
+    make_file("f", "abcd");
+    int fd = open("f", O_RDONLY);
+    struct stat st;
+    EXPECT_OK(fstatat(fd, "", &st, AT_EMPTY_PATH));
+    EXPECT_EQ(st.st_size, 4);
+    EXPECT_ERRNO(fstatat(fd, "", &st, 0), ENOENT);
+}
+
+CASE(fstatat_symlink_nofollow_stats_the_link) {
+    EXPECT_OK(mkdir("d", 0755));
+    EXPECT_OK(symlink("missing", "d/link"));
+    int dfd = open("d", O_RDONLY | O_DIRECTORY);
+    struct stat st;
+    EXPECT_OK(fstatat(dfd, "link", &st, AT_SYMLINK_NOFOLLOW));
+    EXPECT(S_ISLNK(st.st_mode));
+    EXPECT_ERRNO(fstatat(dfd, "link", &st, 0), ENOENT);
+}
+
+CASE(fstatat_bad_flags_is_einval) {
+    struct stat st;
+    EXPECT_ERRNO(syscall(SYS_newfstatat, AT_FDCWD, ".", &st, 0x40000000), EINVAL);
+}
+
+CASE(statx_reports_size_mode_and_nlink) {
+    umask(0);
+    int fd = open("f", O_CREAT | O_WRONLY, 0640);
+    EXPECT_EQ(write(fd, "1234567", 7), 7);
+    EXPECT_OK(link("f", "g"));
+    struct statx sx;
+    memset(&sx, 0, sizeof sx);
+    EXPECT_OK(statx(AT_FDCWD, "f", 0, STATX_BASIC_STATS, &sx));
+    EXPECT((sx.stx_mask & (STATX_SIZE | STATX_MODE | STATX_NLINK | STATX_TYPE)) ==
+           (STATX_SIZE | STATX_MODE | STATX_NLINK | STATX_TYPE));
+    EXPECT_EQ(sx.stx_size, 7);
+    EXPECT(S_ISREG(sx.stx_mode));
+    EXPECT_EQ(sx.stx_mode & 07777, 0640);
+    EXPECT_EQ(sx.stx_nlink, 2);
+    struct stat st;
+    EXPECT_OK(stat("f", &st));
+    EXPECT_EQ(sx.stx_ino, st.st_ino);
+}
+
+CASE(statx_reserved_mask_bit_is_einval) {
+    struct statx sx;
+    EXPECT_ERRNO(syscall(SYS_statx, AT_FDCWD, ".", 0, 0x80000000u, &sx), EINVAL);
+}
+
+CASE(stat_bad_buffer_is_efault) {
+    make_file("f", "x");
+    EXPECT_ERRNO(syscall(SYS_newfstatat, AT_FDCWD, "f", (void *)1, 0), EFAULT);
+    int fd = open("f", O_RDONLY);
+    EXPECT_ERRNO(syscall(SYS_fstat, fd, noaccess_page()), EFAULT);
+}
+
+CASE(stat_missing_is_enoent_and_under_file_is_enotdir) {
+    make_file("f", "x");
+    struct stat st;
+    EXPECT_ERRNO(stat("missing", &st), ENOENT);
+    EXPECT_ERRNO(stat("f/x", &st), ENOTDIR);
+}
+
+/* ---- access / faccessat ---- */
+
+CASE(access_existing_and_missing) {
+    make_file("f", "x");
+    EXPECT_OK(access("f", F_OK));
+    EXPECT_OK(access("f", R_OK | W_OK));
+    EXPECT_ERRNO(access("missing", F_OK), ENOENT);
+}
+
+CASE(access_x_ok_without_exec_bits_is_eacces_for_root) {
+    if (geteuid() != 0) return; /* checks root's rule only */
+    make_file("f", "x");
+    EXPECT_OK(chmod("f", 0644));
+    EXPECT_ERRNO(access("f", X_OK), EACCES);
+    EXPECT_OK(chmod("f", 0744));
+    EXPECT_OK(access("f", X_OK));
+    EXPECT_OK(chmod("f", 0));
+    EXPECT_OK(access("f", R_OK | W_OK)); /* root reads and writes regardless */
+}
+
+CASE(faccessat_bad_mode_is_einval) {
+    EXPECT_ERRNO(syscall(SYS_faccessat, AT_FDCWD, ".", 8), EINVAL);
+}
+
+CASE(faccessat2_bad_flags_is_einval) {
+    EXPECT_ERRNO(syscall(SYS_faccessat2, AT_FDCWD, ".", F_OK, 0x1), EINVAL);
+}
+
+CASE(faccessat_relative_to_dirfd) {
+    EXPECT_OK(mkdir("d", 0755));
+    make_file("d/f", "x");
+    int dfd = open("d", O_RDONLY | O_DIRECTORY);
+    EXPECT_OK(faccessat(dfd, "f", R_OK, 0));
+    EXPECT_ERRNO(faccessat(dfd, "g", R_OK, 0), ENOENT);
+}
+
+/* ---- chmod / fchmod ---- */
+
+CASE(chmod_and_fchmod_change_mode) {
+    make_file("f", "x");
+    EXPECT_OK(chmod("f", 0600));
+    struct stat st;
+    EXPECT_OK(stat("f", &st));
+    EXPECT_EQ(st.st_mode & 07777, 0600);
+    int fd = open("f", O_RDONLY);
+    EXPECT_OK(fchmod(fd, 04751));
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_mode & 07777, 04751);
+    EXPECT(S_ISREG(st.st_mode));
+}
+
+CASE(chmod_missing_is_enoent_and_bad_fd_is_ebadf) {
+    EXPECT_ERRNO(chmod("missing", 0644), ENOENT);
+    EXPECT_ERRNO(fchmod(-1, 0644), EBADF);
+    EXPECT_ERRNO(fchmod(9999, 0644), EBADF);
+}
+
+CASE(chmod_bad_path_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_chmod, (char *)1, 0644), EFAULT);
+}
+
+/* ---- utimensat ---- */
+
+CASE(utimensat_sets_explicit_times) {
+    make_file("f", "x");
+    struct timespec ts[2] = {{1000000000, 123}, {1100000000, 456}};
+    EXPECT_OK(utimensat(AT_FDCWD, "f", ts, 0));
+    struct stat st;
+    EXPECT_OK(stat("f", &st));
+    EXPECT_EQ(st.st_atim.tv_sec, 1000000000);
+    EXPECT_EQ(st.st_atim.tv_nsec, 123);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1100000000);
+    EXPECT_EQ(st.st_mtim.tv_nsec, 456);
+}
+
+CASE(utimensat_utime_omit_and_utime_now) {
+    make_file("f", "x");
+    struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+    EXPECT_OK(utimensat(AT_FDCWD, "f", ts, 0));
+    struct timespec t2[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+    time_t before = time(NULL);
+    EXPECT_OK(utimensat(AT_FDCWD, "f", t2, 0));
+    struct stat st;
+    EXPECT_OK(stat("f", &st));
+    EXPECT_EQ(st.st_atim.tv_sec, 1000000000);
+    EXPECT(st.st_mtim.tv_sec >= before - 1 && st.st_mtim.tv_sec <= time(NULL) + 1);
+}
+
+CASE(utimensat_bad_nsec_is_einval) {
+    make_file("f", "x");
+    struct timespec ts[2] = {{0, 1000000000}, {0, 0}};
+    EXPECT_ERRNO(utimensat(AT_FDCWD, "f", ts, 0), EINVAL);
+}
+
+CASE(utimensat_bad_flags_is_einval) {
+    make_file("f", "x");
+    EXPECT_ERRNO(syscall(SYS_utimensat, AT_FDCWD, "f", NULL, 0x1), EINVAL);
+}
+
+CASE(utimensat_symlink_nofollow_changes_link_only) {
+    make_file("f", "x");
+    EXPECT_OK(symlink("f", "link"));
+    struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+    EXPECT_OK(utimensat(AT_FDCWD, "f", ts, 0));
+    struct timespec t2[2] = {{1200000000, 0}, {1200000000, 0}};
+    EXPECT_OK(utimensat(AT_FDCWD, "link", t2, AT_SYMLINK_NOFOLLOW));
+    struct stat st;
+    EXPECT_OK(lstat("link", &st));
+    EXPECT_EQ(st.st_mtim.tv_sec, 1200000000);
+    EXPECT_OK(stat("f", &st));
+    EXPECT_EQ(st.st_mtim.tv_sec, 1000000000);
+}
+
+/* ---- rename / renameat2 ---- */
+
+CASE(rename_replaces_existing_target) {
+    make_file("a", "AAA");
+    make_file("b", "B");
+    struct stat sa;
+    EXPECT_OK(stat("a", &sa));
+    EXPECT_OK(rename("a", "b"));
+    EXPECT_ERRNO(access("a", F_OK), ENOENT);
+    struct stat sb;
+    EXPECT_OK(stat("b", &sb));
+    EXPECT_EQ(sb.st_ino, sa.st_ino);
+    EXPECT_EQ(sb.st_size, 3);
+}
+
+CASE(rename_missing_source_is_enoent) {
+    EXPECT_ERRNO(rename("missing", "b"), ENOENT);
+}
+
+CASE(rename_onto_hard_link_of_itself_is_noop) {
+    make_file("a", "x");
+    EXPECT_OK(link("a", "b"));
+    EXPECT_OK(rename("a", "b"));
+    EXPECT_OK(access("a", F_OK));
+    EXPECT_OK(access("b", F_OK));
+}
+
+CASE(renameat2_noreplace_existing_is_eexist) {
+    make_file("a", "x");
+    make_file("b", "y");
+    EXPECT_ERRNO(renameat2(AT_FDCWD, "a", AT_FDCWD, "b", RENAME_NOREPLACE), EEXIST);
+    EXPECT_OK(renameat2(AT_FDCWD, "a", AT_FDCWD, "c", RENAME_NOREPLACE));
+    EXPECT_ERRNO(access("a", F_OK), ENOENT);
+}
+
+CASE(renameat2_exchange_swaps_entries) {
+    make_file("a", "AA");
+    make_file("b", "BBB");
+    EXPECT_OK(renameat2(AT_FDCWD, "a", AT_FDCWD, "b", RENAME_EXCHANGE));
+    struct stat st;
+    EXPECT_OK(stat("a", &st));
+    EXPECT_EQ(st.st_size, 3);
+    EXPECT_OK(stat("b", &st));
+    EXPECT_EQ(st.st_size, 2);
+}
+
+CASE(renameat2_bad_flags_is_einval) {
+    make_file("a", "x");
+    make_file("b", "y");
+    EXPECT_ERRNO(renameat2(AT_FDCWD, "a", AT_FDCWD, "b", RENAME_NOREPLACE | RENAME_EXCHANGE), EINVAL);
+    EXPECT_ERRNO(renameat2(AT_FDCWD, "a", AT_FDCWD, "b", 0x100), EINVAL);
+}
+
+/* ---- link / unlink ---- */
+
+CASE(link_shares_inode_and_counts_links) {
+    make_file("a", "hello");
+    EXPECT_OK(link("a", "b"));
+    struct stat sa, sb;
+    EXPECT_OK(stat("a", &sa));
+    EXPECT_OK(stat("b", &sb));
+    EXPECT_EQ(sa.st_ino, sb.st_ino);
+    EXPECT_EQ(sa.st_nlink, 2);
+    EXPECT_OK(unlink("a"));
+    EXPECT_OK(stat("b", &sb));
+    EXPECT_EQ(sb.st_nlink, 1);
+}
+
+CASE(link_to_existing_name_is_eexist) {
+    make_file("a", "x");
+    make_file("b", "y");
+    EXPECT_ERRNO(link("a", "b"), EEXIST);
+    EXPECT_ERRNO(link("missing", "c"), ENOENT);
+}
+
+CASE(link_on_directory_is_eperm) {
+    EXPECT_OK(mkdir("d", 0755));
+    EXPECT_ERRNO(link("d", "e"), EPERM);
+}
+
+CASE(unlink_keeps_open_file_readable) {
+    make_file("f", "data");
+    int fd = open("f", O_RDONLY);
+    EXPECT_OK(unlink("f"));
+    EXPECT_ERRNO(access("f", F_OK), ENOENT);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_nlink, 0);
+    char buf[8] = {0};
+    EXPECT_EQ(read(fd, buf, sizeof buf), 4);
+    EXPECT_STREQ(buf, "data");
+}
+
+CASE(unlink_directory_is_eisdir) {
+    EXPECT_OK(mkdir("d", 0755));
+    EXPECT_ERRNO(unlink("d"), EISDIR);
+    EXPECT_ERRNO(unlink("missing"), ENOENT);
+}
+
+/* ---- symlink / readlink ---- */
+
+CASE(symlink_and_readlink_roundtrip) {
+    EXPECT_OK(symlink("some/where/else", "link"));
+    char buf[64];
+    memset(buf, 0, sizeof buf);
+    EXPECT_EQ(readlink("link", buf, sizeof buf), 15);
+    EXPECT_STREQ(buf, "some/where/else");
+}
+
+CASE(readlink_truncates_without_nul) {
+    EXPECT_OK(symlink("abcdefgh", "link"));
+    char buf[8];
+    memset(buf, '#', sizeof buf);
+    EXPECT_EQ(readlink("link", buf, 3), 3);
+    EXPECT(memcmp(buf, "abc#", 4) == 0);
+}
+
+CASE(readlink_on_regular_file_is_einval) {
+    make_file("f", "x");
+    char buf[16];
+    EXPECT_ERRNO(readlink("f", buf, sizeof buf), EINVAL);
+    EXPECT_ERRNO(readlink("missing", buf, sizeof buf), ENOENT);
+}
+
+CASE(readlink_zero_size_is_einval) {
+    EXPECT_OK(symlink("abc", "link"));
+    char buf[4];
+    EXPECT_ERRNO(syscall(SYS_readlinkat, AT_FDCWD, "link", buf, 0), EINVAL);
+}
+
+CASE(readlink_bad_buffer_is_efault) {
+    EXPECT_OK(symlink("abc", "link"));
+    EXPECT_ERRNO(syscall(SYS_readlinkat, AT_FDCWD, "link", (char *)1, 16), EFAULT);
+}
+
+CASE(symlink_existing_name_is_eexist_and_empty_target_is_enoent) {
+    make_file("f", "x");
+    EXPECT_ERRNO(symlink("anything", "f"), EEXIST);
+    EXPECT_ERRNO(symlink("", "link"), ENOENT);
+}
+
+/* ---- mknod ---- */
+
+CASE(mknod_fifo_creates_fifo) {
+    EXPECT_OK(mknod("fifo", S_IFIFO | 0644, 0));
+    struct stat st;
+    EXPECT_OK(stat("fifo", &st));
+    EXPECT(S_ISFIFO(st.st_mode));
+    int r = open("fifo", O_RDONLY | O_NONBLOCK);
+    EXPECT(r >= 0);
+    int w = open("fifo", O_WRONLY | O_NONBLOCK);
+    EXPECT(w >= 0);
+    EXPECT_EQ(write(w, "hi", 2), 2);
+    char buf[4] = {0};
+    EXPECT_EQ(read(r, buf, sizeof buf), 2);
+    EXPECT_STREQ(buf, "hi");
+    EXPECT_ERRNO(lseek(r, 0, SEEK_SET), ESPIPE);
+}
+
+CASE(mknod_fifo_write_only_nonblock_without_reader_is_enxio) {
+    EXPECT_OK(mkfifo("fifo", 0644));
+    EXPECT_ERRNO(open("fifo", O_WRONLY | O_NONBLOCK), ENXIO);
+}
+
+CASE(mknod_existing_is_eexist_and_bad_type_is_einval) {
+    make_file("f", "x");
+    EXPECT_ERRNO(mknod("f", S_IFIFO | 0644, 0), EEXIST);
+    EXPECT_ERRNO(mknod("g", 0170000 | 0644, 0), EINVAL);
+}
+
+COMPAT_MAIN()

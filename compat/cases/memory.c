@@ -1,0 +1,786 @@
+/* Memory management: mmap, munmap, mprotect, brk, mremap, madvise, mincore, msync, faults. */
+#include "../compat.h"
+#include <fcntl.h>
+#include <setjmp.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+static long page(void) { return sysconf(_SC_PAGESIZE); }
+
+/* Anonymous read-write private pages, or the test fails. */
+static char *anon(size_t len) {
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) compat_fail(__FILE__, __LINE__, "mmap anon: %s", strerror(errno));
+    return p;
+}
+
+/* A scratch file holding `len` bytes of `c`, opened read-write. */
+static int file_of(const char *name, size_t len, char c) {
+    int fd = open(scratch_path(name), O_CREAT | O_RDWR | O_TRUNC, 0644);
+    if (fd < 0) compat_fail(__FILE__, __LINE__, "open: %s", strerror(errno));
+    char *buf = malloc(len);
+    memset(buf, c, len);
+    if (write(fd, buf, len) != (ssize_t)len) compat_fail(__FILE__, __LINE__, "write: %s", strerror(errno));
+    free(buf);
+    return fd;
+}
+
+/* Fault catching: touch an address, report the signal, si_code and si_addr. */
+static sigjmp_buf fault_jmp;
+static volatile int fault_sig, fault_code;
+static void *volatile fault_addr;
+static void fault_handler(int sig, siginfo_t *si, void *ctx) {
+    (void)ctx;
+    fault_sig = sig;
+    fault_code = si->si_code;
+    fault_addr = si->si_addr;
+    siglongjmp(fault_jmp, 1);
+}
+static void catch_faults(void) {
+    struct sigaction sa = {0};
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+    fault_sig = 0;
+    fault_code = 0;
+    fault_addr = NULL;
+}
+/* 1 if writing *p faulted (details in fault_*), 0 otherwise. */
+static int write_faults(volatile char *p) {
+    catch_faults();
+    if (sigsetjmp(fault_jmp, 1) == 0) {
+        *p = 1;
+        return 0;
+    }
+    return 1;
+}
+static int read_faults(volatile char *p) {
+    catch_faults();
+    if (sigsetjmp(fault_jmp, 1) == 0) {
+        char c = *p;
+        (void)c;
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- mmap ---- */
+
+CASE(mmap_anonymous_private_is_zeroed_and_writable) {
+    long ps = page();
+    char *p = anon(4 * ps);
+    for (long i = 0; i < 4 * ps; i++) EXPECT_EQ(p[i], 0);
+    memset(p, 0x5a, 4 * ps);
+    EXPECT_EQ(p[4 * ps - 1], 0x5a);
+    EXPECT_EQ(((uintptr_t)p) % ps, 0);
+    EXPECT_OK(munmap(p, 4 * ps));
+}
+
+CASE(mmap_anonymous_shared_is_zeroed_and_writable) {
+    long ps = page();
+    char *p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_EQ(p[0], 0);
+    EXPECT_EQ(p[2 * ps - 1], 0);
+    strcpy(p + ps, "shared");
+    EXPECT_STREQ(p + ps, "shared");
+    EXPECT_OK(munmap(p, 2 * ps));
+}
+
+CASE(mmap_fixed_replaces_existing_mapping) {
+    long ps = page();
+    char *p = anon(3 * ps);
+    memset(p, 'a', 3 * ps);
+    char *q = mmap(p + ps, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    EXPECT(q == p + ps);
+    EXPECT_EQ(p[0], 'a');
+    EXPECT_EQ(p[ps], 0);        /* the new mapping is fresh zero pages */
+    EXPECT_EQ(p[2 * ps - 1], 0);
+    EXPECT_EQ(p[2 * ps], 'a');
+}
+
+CASE(mmap_fixed_noreplace_over_existing_is_eexist) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    p[0] = 7;
+    EXPECT(mmap(p, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EEXIST);
+    EXPECT_EQ(p[0], 7); /* the old mapping is untouched */
+}
+
+CASE(mmap_fixed_noreplace_on_free_range_succeeds) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    EXPECT_OK(munmap(p, 2 * ps));
+    char *q = mmap(p, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    EXPECT(q == p);
+    q[0] = 1;
+}
+
+CASE(mmap_fixed_unaligned_address_is_einval) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    EXPECT(mmap(p + 1, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
+CASE(mmap_zero_length_is_einval) {
+    EXPECT(mmap(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
+CASE(mmap_huge_length_is_enomem) {
+    EXPECT(mmap(NULL, (size_t)-1 & ~(size_t)0xfffff, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, ENOMEM);
+}
+
+CASE(mmap_unaligned_offset_is_einval) {
+    int fd = file_of("f", 8192, 'x');
+    EXPECT(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 100) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
+CASE(mmap_bad_fd_is_ebadf) {
+    EXPECT(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 9999, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EBADF);
+}
+
+CASE(mmap_neither_shared_nor_private_is_einval) {
+    EXPECT(mmap(NULL, 4096, PROT_READ, MAP_ANONYMOUS, -1, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
+CASE(mmap_shared_writable_on_readonly_fd_is_eacces) {
+    int fd = file_of("f", 4096, 'x');
+    close(fd);
+    fd = open(scratch_path("f"), O_RDONLY);
+    EXPECT(fd >= 0);
+    EXPECT(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EACCES);
+    /* A private writable mapping of the same fd is fine. */
+    char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    p[0] = 'y';
+}
+
+CASE(mmap_of_write_only_fd_is_eacces) {
+    int fd = file_of("f", 4096, 'x');
+    close(fd);
+    fd = open(scratch_path("f"), O_WRONLY);
+    EXPECT(fd >= 0);
+    EXPECT(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EACCES);
+}
+
+CASE(mmap_of_directory_is_enodev) {
+    int fd = open(".", O_RDONLY | O_DIRECTORY);
+    EXPECT(fd >= 0);
+    EXPECT(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, ENODEV);
+}
+
+CASE(mmap_file_private_sees_file_content) {
+    long ps = page();
+    int fd = file_of("f", 2 * ps, 'q');
+    EXPECT_EQ(pwrite(fd, "hello", 5, ps), 5);
+    char *p = mmap(NULL, ps, PROT_READ, MAP_PRIVATE, fd, ps); /* second page */
+    EXPECT(p != MAP_FAILED);
+    EXPECT(memcmp(p, "helloqq", 7) == 0);
+    EXPECT_EQ(p[ps - 1], 'q');
+}
+
+CASE(mmap_file_private_writes_do_not_reach_file) {
+    long ps = page();
+    int fd = file_of("f", ps, 'a');
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    memcpy(p, "XYZ", 3);
+    EXPECT_OK(msync(p, ps, MS_SYNC));
+    EXPECT_OK(munmap(p, ps));
+    char buf[4] = {0};
+    EXPECT_EQ(pread(fd, buf, 3, 0), 3);
+    EXPECT_STREQ(buf, "aaa");
+}
+
+CASE(mmap_file_shared_writes_reach_file_after_msync) {
+    long ps = page();
+    int fd = file_of("f", ps, 'a');
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    memcpy(p + 10, "shared!", 7);
+    EXPECT_OK(msync(p, ps, MS_SYNC));
+    char buf[8] = {0};
+    EXPECT_EQ(pread(fd, buf, 7, 10), 7);
+    EXPECT_STREQ(buf, "shared!");
+}
+
+CASE(mmap_file_shared_writes_reach_file_after_munmap) {
+    long ps = page();
+    int fd = file_of("f", ps, 'a');
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    memcpy(p, "gone", 4);
+    EXPECT_OK(munmap(p, ps));
+    close(fd);
+    fd = open(scratch_path("f"), O_RDONLY);
+    char buf[5] = {0};
+    EXPECT_EQ(read(fd, buf, 4), 4);
+    EXPECT_STREQ(buf, "gone");
+}
+
+CASE(mmap_file_shared_sees_later_write_syscall) {
+    long ps = page();
+    int fd = file_of("f", ps, 'a');
+    char *p = mmap(NULL, ps, PROT_READ, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_EQ(p[0], 'a');
+    EXPECT_EQ(pwrite(fd, "new", 3, 0), 3);
+    EXPECT(memcmp(p, "newa", 4) == 0);
+}
+
+CASE(mmap_beyond_eof_reads_zero_within_last_page) {
+    long ps = page();
+    int fd = file_of("f", 100, 'z');
+    char *p = mmap(NULL, ps, PROT_READ, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_EQ(p[99], 'z');
+    for (long i = 100; i < ps; i++) EXPECT_EQ(p[i], 0);
+}
+
+CASE(mmap_access_past_last_file_page_is_sigbus) {
+    long ps = page();
+    int fd = file_of("f", 100, 'z');
+    char *p = mmap(NULL, 2 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_EQ(p[0], 'z');
+    EXPECT(read_faults(p + ps));
+    EXPECT_EQ(fault_sig, SIGBUS);
+    EXPECT(fault_addr == p + ps);
+}
+
+/* ---- faults ---- */
+
+CASE(write_to_readonly_page_is_segv_accerr) {
+    long ps = page();
+    char *p = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT(write_faults(p + 123));
+    EXPECT_EQ(fault_sig, SIGSEGV);
+    EXPECT_EQ(fault_code, SEGV_ACCERR);
+    EXPECT(fault_addr == p + 123);
+}
+
+CASE(access_to_unmapped_page_is_segv_maperr) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT_OK(munmap(p, ps));
+    EXPECT(read_faults(p + 8));
+    EXPECT_EQ(fault_sig, SIGSEGV);
+    EXPECT_EQ(fault_code, SEGV_MAPERR);
+    EXPECT(fault_addr == p + 8);
+}
+
+CASE(read_of_prot_none_page_is_segv_accerr) {
+    long ps = page();
+    char *p = mmap(NULL, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT(read_faults(p));
+    EXPECT_EQ(fault_sig, SIGSEGV);
+    EXPECT_EQ(fault_code, SEGV_ACCERR);
+    EXPECT(fault_addr == p);
+}
+
+CASE(segv_with_default_action_kills_with_sigsegv) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        volatile char *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        *p = 1;
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGSEGV);
+}
+
+/* ---- munmap ---- */
+
+CASE(munmap_unaligned_address_is_einval) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    EXPECT_ERRNO(munmap(p + 1, ps), EINVAL);
+}
+
+CASE(munmap_zero_length_is_einval) {
+    char *p = anon(page());
+    EXPECT_ERRNO(munmap(p, 0), EINVAL);
+}
+
+CASE(munmap_of_unmapped_range_succeeds) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT_OK(munmap(p, ps));
+    EXPECT_OK(munmap(p, ps));
+}
+
+CASE(munmap_middle_page_splits_mapping) {
+    long ps = page();
+    char *p = anon(3 * ps);
+    memset(p, 'm', 3 * ps);
+    EXPECT_OK(munmap(p + ps, ps));
+    EXPECT_EQ(p[0], 'm');
+    EXPECT_EQ(p[3 * ps - 1], 'm');
+    EXPECT(read_faults(p + ps));
+    EXPECT_EQ(fault_code, SEGV_MAPERR);
+    unsigned char vec[1];
+    EXPECT_ERRNO(mincore(p + ps, ps, vec), ENOMEM);
+    EXPECT_OK(mincore(p + 2 * ps, ps, vec));
+    /* The two halves are independent mappings now: unmap each. */
+    EXPECT_OK(munmap(p, ps));
+    EXPECT_EQ(p[2 * ps], 'm');
+}
+
+/* ---- mprotect ---- */
+
+CASE(mprotect_readonly_then_readwrite) {
+    long ps = page();
+    char *p = anon(ps);
+    p[0] = 'a';
+    EXPECT_OK(mprotect(p, ps, PROT_READ));
+    EXPECT_EQ(p[0], 'a');
+    EXPECT(write_faults(p));
+    EXPECT_EQ(fault_code, SEGV_ACCERR);
+    EXPECT_OK(mprotect(p, ps, PROT_READ | PROT_WRITE));
+    EXPECT(!write_faults(p));
+    EXPECT_EQ(p[0], 1);
+}
+
+CASE(mprotect_part_of_mapping_only_affects_that_part) {
+    long ps = page();
+    char *p = anon(3 * ps);
+    EXPECT_OK(mprotect(p + ps, ps, PROT_READ));
+    EXPECT(!write_faults(p));
+    EXPECT(!write_faults(p + 2 * ps));
+    EXPECT(write_faults(p + ps));
+    EXPECT(fault_addr == p + ps);
+}
+
+CASE(mprotect_of_unmapped_range_is_enomem) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT_OK(munmap(p, ps));
+    EXPECT_ERRNO(mprotect(p, ps, PROT_READ), ENOMEM);
+}
+
+CASE(mprotect_unaligned_address_is_einval) {
+    char *p = anon(page());
+    EXPECT_ERRNO(mprotect(p + 1, 16, PROT_READ), EINVAL);
+}
+
+CASE(mprotect_unknown_prot_bits_is_einval) {
+    char *p = anon(page());
+    EXPECT_ERRNO(mprotect(p, page(), PROT_READ | 0x100), EINVAL);
+}
+
+CASE(mprotect_write_on_readonly_shared_file_mapping_is_eacces) {
+    long ps = page();
+    int fd = file_of("f", ps, 'r');
+    close(fd);
+    fd = open(scratch_path("f"), O_RDONLY);
+    char *p = mmap(NULL, ps, PROT_READ, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_ERRNO(mprotect(p, ps, PROT_READ | PROT_WRITE), EACCES);
+}
+
+/* ---- brk ---- */
+
+CASE(brk_zero_returns_current_break) {
+    long a = syscall(SYS_brk, 0);
+    long b = syscall(SYS_brk, 0);
+    EXPECT(a > 0);
+    EXPECT_EQ(a, b);
+    EXPECT((void *)a == sbrk(0));
+}
+
+CASE(brk_grow_gives_writable_zeroed_memory) {
+    long ps = page();
+    long cur = syscall(SYS_brk, 0);
+    long want = cur + 4 * ps;
+    EXPECT_EQ(syscall(SYS_brk, want), want);
+    EXPECT_EQ(syscall(SYS_brk, 0), want);
+    char *p = (char *)((cur + ps - 1) & ~(ps - 1));
+    EXPECT_EQ(p[0], 0);
+    memset(p, 'b', 2 * ps);
+    EXPECT_EQ(p[2 * ps - 1], 'b');
+}
+
+CASE(brk_shrink_releases_memory) {
+    long ps = page();
+    long cur = (syscall(SYS_brk, 0) + ps - 1) & ~(ps - 1);
+    EXPECT_EQ(syscall(SYS_brk, cur + 4 * ps), cur + 4 * ps);
+    char *p = (char *)cur;
+    p[3 * ps] = 'x';
+    EXPECT_EQ(syscall(SYS_brk, cur + ps), cur + ps);
+    EXPECT_EQ(syscall(SYS_brk, 0), cur + ps);
+    p[0] = 'y'; /* still mapped */
+    EXPECT(read_faults(p + 3 * ps));
+    EXPECT_EQ(fault_code, SEGV_MAPERR);
+    /* Growing again gives zero pages, not the old content. */
+    EXPECT_EQ(syscall(SYS_brk, cur + 4 * ps), cur + 4 * ps);
+    EXPECT_EQ(p[3 * ps], 0);
+}
+
+CASE(brk_below_start_returns_current_break) {
+    long cur = syscall(SYS_brk, 0);
+    /* A request Linux refuses leaves the break where it was and returns it. */
+    EXPECT_EQ(syscall(SYS_brk, 4096), cur);
+    EXPECT_EQ(syscall(SYS_brk, 0), cur);
+}
+
+/* ---- mremap ---- */
+
+CASE(mremap_grow_in_place) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    EXPECT_OK(munmap(p + ps, ps));
+    p[0] = 'g';
+    char *q = mremap(p, ps, 2 * ps, 0);
+    EXPECT(q == p);
+    EXPECT_EQ(q[0], 'g');
+    EXPECT_EQ(q[2 * ps - 1], 0);
+    q[2 * ps - 1] = 1;
+}
+
+CASE(mremap_grow_blocked_without_maymove_is_enomem) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    /* The second page stays mapped: there is no room to grow in place. */
+    EXPECT(mremap(p, ps, 2 * ps, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, ENOMEM);
+}
+
+CASE(mremap_maymove_moves_and_keeps_content) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    EXPECT_OK(mprotect(p + ps, ps, PROT_NONE)); /* a blocker right after the first page */
+    strcpy(p, "moved content");
+    char *q = mremap(p, ps, 8 * ps, MREMAP_MAYMOVE);
+    EXPECT(q != MAP_FAILED);
+    EXPECT(q != p);
+    EXPECT_STREQ(q, "moved content");
+    EXPECT_EQ(q[8 * ps - 1], 0);
+    /* The old address is no longer mapped. */
+    unsigned char vec[1];
+    EXPECT_ERRNO(mincore(p, ps, vec), ENOMEM);
+}
+
+CASE(mremap_shrink_unmaps_tail) {
+    long ps = page();
+    char *p = anon(4 * ps);
+    p[0] = 's';
+    char *q = mremap(p, 4 * ps, ps, 0);
+    EXPECT(q == p);
+    EXPECT_EQ(q[0], 's');
+    EXPECT(read_faults(p + 2 * ps));
+    EXPECT_EQ(fault_code, SEGV_MAPERR);
+}
+
+CASE(mremap_invalid_flags_is_einval) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT(mremap(p, ps, 2 * ps, 0x80) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
+CASE(mremap_fixed_without_maymove_is_einval) {
+    long ps = page();
+    char *p = anon(ps);
+    char *dst = anon(ps);
+    EXPECT(mremap(p, ps, ps, MREMAP_FIXED, dst) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
+CASE(mremap_unaligned_address_is_einval) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT(mremap(p + 1, ps, 2 * ps, MREMAP_MAYMOVE) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
+CASE(mremap_unmapped_address_is_efault) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT_OK(munmap(p, ps));
+    EXPECT(mremap(p, ps, 2 * ps, MREMAP_MAYMOVE) == MAP_FAILED);
+    EXPECT_EQ(errno, EFAULT);
+}
+
+/* ---- madvise ---- */
+
+CASE(madvise_dontneed_zeroes_private_anonymous) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    memset(p, 'd', 2 * ps);
+    EXPECT_OK(madvise(p, 2 * ps, MADV_DONTNEED));
+    EXPECT_EQ(p[0], 0);
+    EXPECT_EQ(p[2 * ps - 1], 0);
+}
+
+CASE(madvise_dontneed_keeps_shared_anonymous_content) {
+    long ps = page();
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    p[0] = 'k';
+    EXPECT_OK(madvise(p, ps, MADV_DONTNEED));
+    EXPECT_EQ(p[0], 'k');
+}
+
+CASE(madvise_dontneed_on_private_file_mapping_restores_file_content) {
+    long ps = page();
+    int fd = file_of("f", ps, 'o');
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    p[0] = 'W';
+    EXPECT_OK(madvise(p, ps, MADV_DONTNEED));
+    EXPECT_EQ(p[0], 'o');
+}
+
+CASE(madvise_invalid_advice_is_einval) {
+    char *p = anon(page());
+    EXPECT_ERRNO(madvise(p, page(), 12345), EINVAL);
+}
+
+CASE(madvise_unaligned_address_is_einval) {
+    char *p = anon(page());
+    EXPECT_ERRNO(madvise(p + 1, 10, MADV_NORMAL), EINVAL);
+}
+
+CASE(madvise_unmapped_range_is_enomem) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT_OK(munmap(p, ps));
+    EXPECT_ERRNO(madvise(p, ps, MADV_NORMAL), ENOMEM);
+}
+
+/* ---- mincore ---- */
+
+CASE(mincore_reports_touched_pages_resident) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    p[0] = 1;
+    p[ps] = 1;
+    unsigned char vec[2] = {0, 0};
+    EXPECT_OK(mincore(p, 2 * ps, vec));
+    EXPECT_EQ(vec[0] & 1, 1);
+    EXPECT_EQ(vec[1] & 1, 1);
+}
+
+CASE(mincore_unmapped_is_enomem) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT_OK(munmap(p, ps));
+    unsigned char vec[1];
+    EXPECT_ERRNO(mincore(p, ps, vec), ENOMEM);
+}
+
+CASE(mincore_unaligned_address_is_einval) {
+    char *p = anon(page());
+    unsigned char vec[1];
+    EXPECT_ERRNO(mincore(p + 1, 10, vec), EINVAL);
+}
+
+CASE(mincore_bad_vector_pointer_is_efault) {
+    char *p = anon(page());
+    p[0] = 1;
+    EXPECT_ERRNO(syscall(SYS_mincore, p, page(), (void *)1), EFAULT);
+}
+
+/* ---- msync ---- */
+
+CASE(msync_sync_and_async_together_is_einval) {
+    char *p = anon(page());
+    EXPECT_ERRNO(msync(p, page(), MS_SYNC | MS_ASYNC), EINVAL);
+}
+
+CASE(msync_unknown_flag_is_einval) {
+    char *p = anon(page());
+    EXPECT_ERRNO(msync(p, page(), 0x100), EINVAL);
+}
+
+CASE(msync_unaligned_address_is_einval) {
+    char *p = anon(page());
+    EXPECT_ERRNO(msync(p + 1, 10, MS_SYNC), EINVAL);
+}
+
+CASE(msync_unmapped_range_is_enomem) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT_OK(munmap(p, ps));
+    EXPECT_ERRNO(msync(p, ps, MS_SYNC), ENOMEM);
+}
+
+/* ---- fork and sharing ---- */
+
+CASE(fork_child_writes_to_private_memory_invisible_to_parent) {
+    long ps = page();
+    char *p = anon(ps);
+    strcpy(p, "parent");
+    static char global[16] = "global";
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = strcmp(p, "parent") == 0 && strcmp(global, "global") == 0;
+        strcpy(p, "child");
+        strcpy(global, "CHILD");
+        _exit(ok ? 0 : 3);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0); /* the child saw the parent's data */
+    EXPECT_STREQ(p, "parent");
+    EXPECT_STREQ(global, "global");
+}
+
+CASE(fork_parent_writes_after_fork_invisible_to_child) {
+    char *p = anon(page());
+    int pfd[2];
+    EXPECT_OK(pipe(pfd));
+    p[0] = 'o';
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(pfd[1]);
+        if (read(pfd[0], &c, 1) != 1) _exit(2);
+        _exit(p[0] == 'o' ? 0 : 3);
+    }
+    close(pfd[0]);
+    p[0] = 'n';
+    EXPECT_EQ(write(pfd[1], "g", 1), 1);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+CASE(shared_anonymous_memory_is_shared_across_fork) {
+    char *p = mmap(NULL, page(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    strcpy(p, "before");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = strcmp(p, "before") == 0;
+        strcpy(p, "from child");
+        _exit(ok ? 0 : 3);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    EXPECT_STREQ(p, "from child");
+}
+
+CASE(shared_file_mapping_is_shared_across_fork) {
+    long ps = page();
+    int fd = file_of("f", ps, 0);
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    pid_t pid = fork();
+    if (pid == 0) {
+        strcpy(p, "file child");
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_STREQ(p, "file child");
+    char buf[11] = {0};
+    EXPECT_EQ(pread(fd, buf, 10, 0), 10);
+    EXPECT_STREQ(buf, "file child");
+}
+
+CASE(fork_preserves_readonly_protection_in_child) {
+    char *p = anon(page());
+    EXPECT_OK(mprotect(p, page(), PROT_READ));
+    pid_t pid = fork();
+    if (pid == 0) {
+        *(volatile char *)p = 1;
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGSEGV);
+}
+
+/* ---- /proc/self/maps ---- */
+
+CASE(proc_self_maps_lists_new_mapping) {
+    long ps = page();
+    char *p = mmap(NULL, 3 * ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    char want[64];
+    snprintf(want, sizeof want, "%lx-%lx r--p ", (unsigned long)p, (unsigned long)(p + 3 * ps));
+    FILE *f = fopen("/proc/self/maps", "r");
+    EXPECT(f != NULL);
+    char line[512];
+    int found = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, want, strlen(want)) == 0) found = 1;
+    fclose(f);
+    EXPECT(found);
+}
+
+CASE(proc_self_maps_shows_file_mapping_path) {
+    long ps = page();
+    int fd = file_of("mapped-file", ps, 'x');
+    char *p = mmap(NULL, ps, PROT_READ, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    char want[32];
+    snprintf(want, sizeof want, "%lx-", (unsigned long)p);
+    FILE *f = fopen("/proc/self/maps", "r");
+    EXPECT(f != NULL);
+    char line[1024];
+    int found = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, want, strlen(want)) == 0) {
+            found = 1;
+            EXPECT(strstr(line, " r--s ") != NULL);
+            EXPECT(strstr(line, "/mapped-file\n") != NULL);
+        }
+    fclose(f);
+    EXPECT(found);
+}
+
+/* ---- syscalls touching bad guest memory ---- */
+
+CASE(write_from_bad_pointer_is_efault) {
+    int fd = open(scratch_path("f"), O_CREAT | O_WRONLY, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_ERRNO(write(fd, (void *)1, 10), EFAULT);
+}
+
+CASE(read_into_readonly_page_is_efault) {
+    long ps = page();
+    char *p = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    int fd = open("/etc/passwd", O_RDONLY);
+    EXPECT(fd >= 0);
+    EXPECT_ERRNO(read(fd, p, 10), EFAULT);
+}
+
+CASE(read_into_prot_none_page_is_efault) {
+    long ps = page();
+    char *p = mmap(NULL, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    int pfd[2];
+    EXPECT_OK(pipe(pfd));
+    EXPECT_EQ(write(pfd[1], "abc", 3), 3);
+    EXPECT_ERRNO(read(pfd[0], p, 3), EFAULT);
+}
+
+COMPAT_MAIN()

@@ -1,0 +1,470 @@
+/* Miscellaneous process and system calls: getrandom, sysinfo, resource limits,
+ * arch_prctl, prctl, scheduling, /proc and /dev files, unknown syscalls, cwd, ioctl. */
+#include "../compat.h"
+#include <asm/prctl.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/sysinfo.h>
+#include <termios.h>
+
+/* A system call that touches neither errno nor anything else in TLS: returns -errno. */
+static inline long raw_syscall2(long n, long a, long b) {
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b) : "rcx", "r11", "memory");
+    return r;
+}
+
+static int all_zero(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return 0;
+    return 1;
+}
+
+/* Reads a whole (small) file into buf, NUL-terminated; returns the length. */
+static ssize_t slurp(const char *path, char *buf, size_t size) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, size - 1 - n);
+        if (r <= 0) break;
+        n += r;
+        if (n == size - 1) break;
+    }
+    buf[n] = 0;
+    close(fd);
+    return (ssize_t)n;
+}
+
+/* ---- getrandom ---- */
+
+CASE(getrandom_fills_requested_sizes) {
+    unsigned char buf[4096];
+    memset(buf, 0, sizeof buf);
+    EXPECT_EQ(getrandom(buf, 16, 0), 16);
+    EXPECT(!all_zero(buf, 16));
+    EXPECT(all_zero(buf + 16, sizeof buf - 16)); /* nothing past the request */
+    EXPECT_EQ(getrandom(buf, sizeof buf, 0), sizeof buf);
+    EXPECT_EQ(getrandom(buf, 1, 0), 1);
+}
+
+CASE(getrandom_zero_length_returns_zero) {
+    unsigned char b;
+    EXPECT_EQ(getrandom(&b, 0, 0), 0);
+}
+
+CASE(getrandom_two_calls_differ) {
+    unsigned char a[32], b[32];
+    EXPECT_EQ(getrandom(a, sizeof a, 0), 32);
+    EXPECT_EQ(getrandom(b, sizeof b, 0), 32);
+    EXPECT(memcmp(a, b, sizeof a) != 0);
+}
+
+CASE(getrandom_nonblock_succeeds_once_seeded) {
+    unsigned char buf[64];
+    EXPECT_EQ(getrandom(buf, sizeof buf, GRND_NONBLOCK), 64);
+    EXPECT_EQ(getrandom(buf, sizeof buf, GRND_NONBLOCK | GRND_RANDOM) > 0, 1);
+}
+
+CASE(getrandom_invalid_flags_is_einval) {
+    unsigned char buf[8];
+    EXPECT_ERRNO(getrandom(buf, sizeof buf, 0x100), EINVAL);
+    EXPECT_ERRNO(getrandom(buf, sizeof buf, GRND_RANDOM | GRND_INSECURE), EINVAL);
+}
+
+CASE(getrandom_bad_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_getrandom, (void *)1, 16, 0), EFAULT);
+}
+
+/* ---- sysinfo ---- */
+
+CASE(sysinfo_reports_memory_and_uptime) {
+    struct sysinfo si;
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(sysinfo(&si));
+    EXPECT(si.totalram > 0);
+    EXPECT(si.freeram <= si.totalram);
+    EXPECT(si.mem_unit >= 1);
+    EXPECT(si.uptime > 0);
+    EXPECT(si.procs >= 1);
+}
+
+CASE(sysinfo_bad_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_sysinfo, (void *)1), EFAULT);
+}
+
+/* ---- resource limits ---- */
+
+CASE(getrlimit_soft_not_above_hard) {
+    struct rlimit r;
+    EXPECT_OK(getrlimit(RLIMIT_NOFILE, &r));
+    EXPECT(r.rlim_cur <= r.rlim_max);
+    EXPECT(r.rlim_cur >= 3);
+    EXPECT_OK(getrlimit(RLIMIT_STACK, &r));
+    EXPECT(r.rlim_cur == RLIM_INFINITY || r.rlim_cur <= r.rlim_max);
+}
+
+CASE(setrlimit_lowered_nofile_soft_limit_applies) {
+    struct rlimit r;
+    EXPECT_OK(getrlimit(RLIMIT_NOFILE, &r));
+    struct rlimit low = {16, r.rlim_max};
+    EXPECT_OK(setrlimit(RLIMIT_NOFILE, &low));
+    struct rlimit got;
+    EXPECT_OK(getrlimit(RLIMIT_NOFILE, &got));
+    EXPECT_EQ(got.rlim_cur, 16);
+    EXPECT_EQ(got.rlim_max, r.rlim_max);
+    EXPECT_ERRNO(dup2(0, 16), EBADF); /* at or above the limit */
+    EXPECT_ERRNO(fcntl(0, F_DUPFD, 16), EINVAL);
+    int last = -1, fd;
+    while ((fd = open("/dev/null", O_RDONLY)) >= 0) last = fd;
+    EXPECT_EQ(errno, EMFILE);
+    EXPECT_EQ(last, 15);
+}
+
+CASE(setrlimit_soft_above_hard_is_einval) {
+    struct rlimit r = {200, 100};
+    EXPECT_ERRNO(setrlimit(RLIMIT_NOFILE, &r), EINVAL);
+}
+
+CASE(getrlimit_bad_resource_is_einval) {
+    struct rlimit r;
+    EXPECT_ERRNO(syscall(SYS_getrlimit, 999, &r), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_setrlimit, 999, &r), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_prlimit64, 0, 999, NULL, &r), EINVAL);
+}
+
+CASE(prlimit64_sets_new_and_returns_old) {
+    struct rlimit cur;
+    EXPECT_OK(getrlimit(RLIMIT_CORE, &cur));
+    struct rlimit want = {0, cur.rlim_max}, old = {1, 1};
+    EXPECT_OK(syscall(SYS_prlimit64, 0, RLIMIT_CORE, &want, &old));
+    EXPECT_EQ(old.rlim_cur, cur.rlim_cur);
+    EXPECT_EQ(old.rlim_max, cur.rlim_max);
+    struct rlimit now;
+    EXPECT_OK(syscall(SYS_prlimit64, getpid(), RLIMIT_CORE, NULL, &now));
+    EXPECT_EQ(now.rlim_cur, 0);
+    EXPECT_EQ(now.rlim_max, cur.rlim_max);
+}
+
+CASE(unprivileged_raise_of_hard_limit_is_eperm) {
+    struct rlimit r = {32, 64};
+    EXPECT_OK(setrlimit(RLIMIT_NOFILE, &r));
+    EXPECT_OK(setresuid(1000, 1000, 1000));
+    struct rlimit up = {32, 65};
+    EXPECT_ERRNO(setrlimit(RLIMIT_NOFILE, &up), EPERM);
+    struct rlimit soft_up = {64, 64}; /* the soft limit may rise to the hard one */
+    EXPECT_OK(setrlimit(RLIMIT_NOFILE, &soft_up));
+}
+
+/* ---- arch_prctl ---- */
+
+CASE(arch_prctl_get_fs_is_the_thread_pointer) {
+    unsigned long fs = 0, self;
+    EXPECT_OK(syscall(SYS_arch_prctl, ARCH_GET_FS, &fs));
+    EXPECT(fs != 0);
+    __asm__ volatile("mov %%fs:0, %0" : "=r"(self)); /* the TCB's pointer to itself */
+    EXPECT_EQ(fs, self);
+    EXPECT_EQ(fs, (unsigned long)pthread_self());
+}
+
+static unsigned long fake_tcb[64] __attribute__((aligned(64)));
+
+CASE(arch_prctl_set_fs_round_trip_restores_tls) {
+    unsigned long old = 0;
+    EXPECT_EQ(raw_syscall2(SYS_arch_prctl, ARCH_GET_FS, (long)&old), 0);
+    /* A copy of the real TCB (so the stack guard at %fs:0x28 still matches),
+     * pointing to itself, with a marker we can read through %fs. */
+    memcpy(fake_tcb, (void *)old, sizeof fake_tcb);
+    fake_tcb[0] = (unsigned long)fake_tcb;
+    fake_tcb[2] = 0x5eed5eedUL;
+    unsigned long seen = 0, self = 0, marker = 0;
+    /* No libc between the two SET_FS calls: errno lives in TLS. */
+    long r1 = raw_syscall2(SYS_arch_prctl, ARCH_SET_FS, (long)fake_tcb);
+    long r2 = raw_syscall2(SYS_arch_prctl, ARCH_GET_FS, (long)&seen);
+    __asm__ volatile("mov %%fs:0, %0" : "=r"(self));
+    __asm__ volatile("mov %%fs:16, %0" : "=r"(marker));
+    long r3 = raw_syscall2(SYS_arch_prctl, ARCH_SET_FS, (long)old);
+    EXPECT_EQ(r3, 0);
+    EXPECT_EQ(r1, 0);
+    EXPECT_EQ(r2, 0);
+    EXPECT_EQ(seen, (unsigned long)fake_tcb);
+    EXPECT_EQ(self, (unsigned long)fake_tcb);
+    EXPECT_EQ(marker, 0x5eed5eedUL);
+    unsigned long back = 0;
+    EXPECT_OK(syscall(SYS_arch_prctl, ARCH_GET_FS, &back));
+    EXPECT_EQ(back, old);
+    errno = 0; /* TLS works again */
+    EXPECT_EQ(errno, 0);
+}
+
+CASE(arch_prctl_invalid_code_is_einval) {
+    unsigned long v;
+    EXPECT_ERRNO(syscall(SYS_arch_prctl, 0x9999, &v), EINVAL);
+}
+
+CASE(arch_prctl_set_fs_noncanonical_is_eperm) {
+    /* A non-canonical address is refused before it could fault on return to user mode. */
+    EXPECT_EQ(raw_syscall2(SYS_arch_prctl, ARCH_SET_FS, (long)0x8000000000000000UL), -EPERM);
+}
+
+/* ---- prctl ---- */
+
+CASE(prctl_no_new_privs_set_then_get) {
+    int before = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+    EXPECT(before == 0 || before == 1);
+    EXPECT_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), 1);
+    EXPECT_ERRNO(prctl(PR_SET_NO_NEW_PRIVS, 0, 0, 0, 0), EINVAL); /* it cannot be cleared */
+    EXPECT_EQ(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), 1);
+}
+
+CASE(prctl_set_dumpable_bad_value_is_einval) {
+    EXPECT_ERRNO(prctl(PR_SET_DUMPABLE, 2, 0, 0, 0), EINVAL);
+    EXPECT_ERRNO(prctl(PR_SET_DUMPABLE, 7, 0, 0, 0), EINVAL);
+}
+
+CASE(prctl_dumpable_round_trip) {
+    EXPECT_OK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+    EXPECT_OK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+}
+
+CASE(prctl_set_name_shows_in_get_name_and_comm) {
+    EXPECT_OK(prctl(PR_SET_NAME, "compat-renamed-and-too-long", 0, 0, 0));
+    char name[32] = {0};
+    EXPECT_OK(prctl(PR_GET_NAME, name, 0, 0, 0));
+    EXPECT_STREQ(name, "compat-renamed-"); /* 15 characters kept */
+    char comm[64];
+    EXPECT(slurp("/proc/self/comm", comm, sizeof comm) > 0);
+    EXPECT_STREQ(comm, "compat-renamed-\n");
+}
+
+CASE(prctl_pdeathsig_round_trip) {
+    int sig = -1;
+    EXPECT_OK(prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0));
+    EXPECT_EQ(sig, 0);
+    EXPECT_OK(prctl(PR_SET_PDEATHSIG, SIGUSR1, 0, 0, 0));
+    EXPECT_OK(prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0));
+    EXPECT_EQ(sig, SIGUSR1);
+    EXPECT_ERRNO(prctl(PR_SET_PDEATHSIG, 1000, 0, 0, 0), EINVAL);
+}
+
+CASE(prctl_unknown_option_is_einval) {
+    EXPECT_ERRNO(prctl(0x7fff1234, 0, 0, 0, 0), EINVAL);
+}
+
+/* ---- scheduling ---- */
+
+CASE(sched_yield_returns_zero) {
+    EXPECT_EQ(sched_yield(), 0);
+    EXPECT_EQ(syscall(SYS_sched_yield), 0);
+}
+
+CASE(sched_getaffinity_has_current_cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    EXPECT_OK(sched_getaffinity(0, sizeof set, &set));
+    EXPECT(CPU_COUNT(&set) >= 1);
+    int cpu = sched_getcpu();
+    EXPECT(cpu >= 0);
+    EXPECT(CPU_ISSET(cpu, &set));
+    /* The raw call returns how many bytes of mask it wrote. */
+    long n = syscall(SYS_sched_getaffinity, 0, sizeof set, &set);
+    EXPECT(n > 0 && n <= (long)sizeof set && n % sizeof(long) == 0);
+}
+
+CASE(sched_getaffinity_unaligned_size_is_einval) {
+    cpu_set_t set;
+    EXPECT_ERRNO(syscall(SYS_sched_getaffinity, 0, 4, &set), EINVAL);
+}
+
+CASE(getcpu_reports_a_cpu_and_node) {
+    unsigned cpu = ~0u, node = ~0u;
+    EXPECT_OK(syscall(SYS_getcpu, &cpu, &node, NULL));
+    EXPECT(cpu < CPU_SETSIZE);
+    EXPECT(node < 1024);
+    EXPECT(sched_getcpu() >= 0);
+}
+
+/* ---- /proc ---- */
+
+CASE(proc_self_status_has_pid_and_name_lines) {
+    char buf[8192];
+    EXPECT(slurp("/proc/self/status", buf, sizeof buf) > 0);
+    EXPECT(strncmp(buf, "Name:\t", 6) == 0);
+    char want[64];
+    snprintf(want, sizeof want, "\nPid:\t%d\n", getpid());
+    EXPECT(strstr(buf, want) != NULL);
+    snprintf(want, sizeof want, "\nPPid:\t%d\n", getppid());
+    EXPECT(strstr(buf, want) != NULL);
+    /* The Name line matches /proc/self/comm. */
+    char comm[64];
+    EXPECT(slurp("/proc/self/comm", comm, sizeof comm) > 1);
+    EXPECT(strncmp(buf + 6, comm, strlen(comm)) == 0);
+}
+
+CASE(proc_self_fd_lists_an_opened_fd) {
+    int fd = open(scratch_path("listed"), O_CREAT | O_RDWR, 0644);
+    EXPECT(fd >= 0);
+    DIR *d = opendir("/proc/self/fd");
+    EXPECT(d != NULL);
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (atoi(e->d_name) == fd && e->d_name[0] != '.') found = 1;
+    closedir(d);
+    EXPECT(found);
+    char link[64], target[512] = {0};
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    EXPECT(readlink(link, target, sizeof target - 1) > 0);
+    char real[512];
+    EXPECT(realpath(scratch_path("listed"), real) != NULL);
+    EXPECT_STREQ(target, real);
+}
+
+CASE(proc_self_maps_is_non_empty_with_executable_mapping) {
+    static char buf[1 << 16];
+    EXPECT(slurp("/proc/self/maps", buf, sizeof buf) > 0);
+    EXPECT(strstr(buf, "r-xp") != NULL);
+    EXPECT(strstr(buf, "[stack]") != NULL);
+}
+
+CASE(proc_self_is_own_pid) {
+    char target[32] = {0}, want[32];
+    EXPECT(readlink("/proc/self", target, sizeof target - 1) > 0);
+    snprintf(want, sizeof want, "%d", getpid());
+    EXPECT_STREQ(target, want);
+}
+
+CASE(proc_cpuinfo_and_meminfo_are_readable) {
+    static char buf[1 << 16];
+    EXPECT(slurp("/proc/cpuinfo", buf, sizeof buf) > 0);
+    EXPECT(strncmp(buf, "processor", 9) == 0);
+    EXPECT(slurp("/proc/meminfo", buf, sizeof buf) > 0);
+    EXPECT(strncmp(buf, "MemTotal:", 9) == 0);
+}
+
+/* ---- /dev ---- */
+
+CASE(dev_null_reads_eof_and_swallows_writes) {
+    int fd = open("/dev/null", O_RDWR);
+    EXPECT(fd >= 0);
+    char buf[16];
+    EXPECT_EQ(read(fd, buf, sizeof buf), 0);
+    EXPECT_EQ(write(fd, "gone", 4), 4);
+    EXPECT_EQ(read(fd, buf, sizeof buf), 0);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT(S_ISCHR(st.st_mode));
+    EXPECT_EQ(major(st.st_rdev), 1);
+    EXPECT_EQ(minor(st.st_rdev), 3);
+}
+
+CASE(dev_zero_reads_zeros) {
+    int fd = open("/dev/zero", O_RDWR);
+    EXPECT(fd >= 0);
+    unsigned char buf[1000];
+    memset(buf, 0xaa, sizeof buf);
+    EXPECT_EQ(read(fd, buf, sizeof buf), sizeof buf);
+    EXPECT(all_zero(buf, sizeof buf));
+    EXPECT_EQ(write(fd, buf, 10), 10);
+}
+
+CASE(dev_full_write_is_enospc_and_reads_zeros) {
+    int fd = open("/dev/full", O_RDWR);
+    EXPECT(fd >= 0);
+    EXPECT_ERRNO(write(fd, "x", 1), ENOSPC);
+    unsigned char buf[64];
+    memset(buf, 0xaa, sizeof buf);
+    EXPECT_EQ(read(fd, buf, sizeof buf), sizeof buf);
+    EXPECT(all_zero(buf, sizeof buf));
+}
+
+CASE(dev_urandom_reads_random_bytes) {
+    int fd = open("/dev/urandom", O_RDONLY);
+    EXPECT(fd >= 0);
+    unsigned char a[64], b[64];
+    EXPECT_EQ(read(fd, a, sizeof a), 64);
+    EXPECT_EQ(read(fd, b, sizeof b), 64);
+    EXPECT(!all_zero(a, sizeof a));
+    EXPECT(memcmp(a, b, sizeof a) != 0);
+}
+
+/* ---- unknown syscalls, cwd, ioctl ---- */
+
+CASE(unknown_syscall_number_is_enosys) {
+    EXPECT_ERRNO(syscall(10000), ENOSYS);
+}
+
+CASE(getcwd_chdir_root_round_trip) {
+    char start[512], now[512];
+    EXPECT(getcwd(start, sizeof start) != NULL);
+    struct stat a, b;
+    EXPECT_OK(stat(start, &a));
+    EXPECT_OK(stat(".", &b));
+    EXPECT_EQ(a.st_ino, b.st_ino);
+    EXPECT_EQ(a.st_dev, b.st_dev);
+    EXPECT_OK(chdir("/"));
+    EXPECT(getcwd(now, sizeof now) != NULL);
+    EXPECT_STREQ(now, "/");
+    EXPECT_OK(chdir(start));
+    EXPECT(getcwd(now, sizeof now) != NULL);
+    EXPECT_STREQ(now, start);
+}
+
+CASE(getcwd_syscall_returns_length_and_erange_when_small) {
+    char buf[512];
+    EXPECT_OK(chdir("/"));
+    EXPECT_EQ(syscall(SYS_getcwd, buf, sizeof buf), 2); /* "/" and its NUL */
+    EXPECT_STREQ(buf, "/");
+    EXPECT_ERRNO(syscall(SYS_getcwd, buf, 1), ERANGE);
+}
+
+CASE(chdir_errors) {
+    int fd = open(scratch_path("file"), O_CREAT | O_WRONLY, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_ERRNO(chdir(scratch_path("file")), ENOTDIR);
+    EXPECT_ERRNO(chdir(scratch_path("missing")), ENOENT);
+    EXPECT_ERRNO(fchdir(fd), ENOTDIR);
+}
+
+CASE(ioctl_tcgets_on_regular_file_is_enotty) {
+    int fd = open(scratch_path("plain"), O_CREAT | O_RDWR, 0644);
+    EXPECT(fd >= 0);
+    struct termios t;
+    EXPECT_ERRNO(ioctl(fd, TCGETS, &t), ENOTTY);
+    EXPECT_ERRNO(isatty(fd) ? 0 : -1, ENOTTY);
+    int devnull = open("/dev/null", O_RDWR);
+    EXPECT_ERRNO(ioctl(devnull, TCGETS, &t), ENOTTY);
+}
+
+CASE(ioctl_on_bad_fd_is_ebadf) {
+    struct termios t;
+    EXPECT_ERRNO(ioctl(-1, TCGETS, &t), EBADF);
+    EXPECT_ERRNO(ioctl(9999, FIONREAD, &t), EBADF);
+}
+
+CASE(ioctl_fionread_on_pipe_counts_bytes) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_EQ(write(p[1], "12345", 5), 5);
+    int n = -1;
+    EXPECT_OK(ioctl(p[0], FIONREAD, &n));
+    EXPECT_EQ(n, 5);
+}
+
+/* Last in the file: a kernel that mishandles it may take the whole run down. */
+CASE(syscall_number_minus_one_is_enosys) {
+    EXPECT_ERRNO(syscall(-1L), ENOSYS);
+}
+
+COMPAT_MAIN()

@@ -1,0 +1,743 @@
+/* Processes: fork, wait, exec, spawn, process groups and sessions, names, /proc/self. */
+#include "../compat.h"
+#include <fcntl.h>
+#include <sched.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/times.h>
+
+extern char **environ;
+
+/* A pid that can never exist (above PID_MAX_LIMIT, 4194304). */
+#define NO_SUCH_PID 0x3ffffff0
+
+/* Waits for pid and returns its raw status, failing the case if waitpid fails. */
+static int reap(pid_t pid) {
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {}
+    if (r != pid) compat_fail(__FILE__, __LINE__, "waitpid(%d) returned %d: %s", pid, r, strerror(errno));
+    return st;
+}
+
+/* Forks a child that exits with `code`. */
+static pid_t child_exiting(int code) {
+    pid_t pid = fork();
+    if (pid < 0) compat_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0) _exit(code);
+    return pid;
+}
+
+/* Forks a child that blocks until *release_fd (the write end kept by the parent) is closed. */
+static pid_t child_blocking(int *release_fd) {
+    int pfd[2];
+    if (pipe(pfd) != 0) compat_fail(__FILE__, __LINE__, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(pfd[1]);
+        while (read(pfd[0], &c, 1) < 0 && errno == EINTR) {}
+        _exit(0);
+    }
+    close(pfd[0]);
+    *release_fd = pfd[1];
+    return pid;
+}
+
+/* Writes a file in the scratch directory with the given mode. */
+static void make_file(const char *name, const char *content, size_t len, mode_t mode) {
+    int fd = open(scratch_path(name), O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    if (fd < 0) compat_fail(__FILE__, __LINE__, "open %s: %s", name, strerror(errno));
+    if (write(fd, content, len) != (ssize_t)len) compat_fail(__FILE__, __LINE__, "write: %s", strerror(errno));
+    close(fd);
+    if (chmod(scratch_path(name), mode) != 0) compat_fail(__FILE__, __LINE__, "chmod: %s", strerror(errno));
+}
+
+/* Runs argv[0] with execve in a child; returns the raw wait status. A failed exec exits 200+errno. */
+static int run_exec(const char *path, char *const argv[], char *const envp[]) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        execve(path, argv, envp);
+        _exit(200 + (errno & 31));
+    }
+    return reap(pid);
+}
+
+/* ---- fork ---- */
+
+CASE(fork_returns_zero_in_child_and_child_pid_in_parent) {
+    int pfd[2];
+    EXPECT_OK(pipe(pfd));
+    pid_t pid = fork();
+    if (pid == 0) {
+        pid_t me = getpid();
+        write(pfd[1], &me, sizeof me);
+        _exit(0);
+    }
+    EXPECT(pid > 0);
+    pid_t reported = 0;
+    EXPECT_EQ(read(pfd[0], &reported, sizeof reported), sizeof reported);
+    EXPECT_EQ(reported, pid);
+    EXPECT(pid != getpid());
+    reap(pid);
+}
+
+CASE(getppid_in_child_is_parent_pid) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) _exit(getppid() == parent ? 0 : 1);
+    int st = reap(pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+/* ---- wait ---- */
+
+CASE(waitpid_reports_exit_status) {
+    pid_t pid = child_exiting(42);
+    int st = reap(pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT(!WIFSIGNALED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 42);
+}
+
+CASE(wait4_reports_status_and_rusage) {
+    pid_t pid = child_exiting(3);
+    int st = 0;
+    struct rusage ru;
+    memset(&ru, 0xff, sizeof ru);
+    EXPECT_EQ(wait4(pid, &st, 0, &ru), pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 3);
+    EXPECT(ru.ru_utime.tv_sec >= 0 && ru.ru_utime.tv_usec >= 0 && ru.ru_utime.tv_usec < 1000000);
+}
+
+CASE(wait_any_child_with_minus_one) {
+    pid_t pid = child_exiting(9);
+    int st = 0;
+    EXPECT_EQ(waitpid(-1, &st, 0), pid);
+    EXPECT_EQ(WEXITSTATUS(st), 9);
+}
+
+CASE(waitpid_reports_signal_termination) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGTERM, SIG_DFL);
+        kill(getpid(), SIGTERM);
+        _exit(0);
+    }
+    int st = reap(pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT(!WIFEXITED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGTERM);
+}
+
+CASE(waitpid_reports_sigkill_from_parent) {
+    int release;
+    pid_t pid = child_blocking(&release);
+    EXPECT_OK(kill(pid, SIGKILL));
+    int st = reap(pid);
+    close(release);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGKILL);
+}
+
+CASE(waitpid_wuntraced_reports_stopped_child) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        raise(SIGSTOP);
+        _exit(5);
+    }
+    int st = 0;
+    EXPECT_EQ(waitpid(pid, &st, WUNTRACED), pid);
+    EXPECT(WIFSTOPPED(st));
+    EXPECT_EQ(WSTOPSIG(st), SIGSTOP);
+    EXPECT_OK(kill(pid, SIGCONT));
+    st = reap(pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 5);
+}
+
+CASE(waitpid_wnohang_with_running_child_returns_zero) {
+    int release;
+    pid_t pid = child_blocking(&release);
+    int st = 0;
+    EXPECT_EQ(waitpid(pid, &st, WNOHANG), 0);
+    close(release);
+    st = reap(pid);
+    EXPECT(WIFEXITED(st));
+}
+
+CASE(waitpid_on_non_child_is_echild) {
+    EXPECT_ERRNO(waitpid(1, NULL, WNOHANG), ECHILD);
+    EXPECT_ERRNO(waitpid(getppid(), NULL, WNOHANG), ECHILD);
+}
+
+CASE(waitpid_without_children_is_echild) {
+    EXPECT_ERRNO(waitpid(-1, NULL, 0), ECHILD);
+    EXPECT_ERRNO(wait(NULL), ECHILD);
+}
+
+CASE(waitpid_on_already_reaped_child_is_echild) {
+    pid_t pid = child_exiting(0);
+    reap(pid);
+    EXPECT_ERRNO(waitpid(pid, NULL, 0), ECHILD);
+}
+
+CASE(waitpid_invalid_options_is_einval) {
+    pid_t pid = child_exiting(0);
+    EXPECT_ERRNO(waitpid(pid, NULL, 0x10000000), EINVAL);
+    reap(pid);
+}
+
+CASE(wait4_bad_status_pointer_is_efault) {
+    pid_t pid = child_exiting(1);
+    EXPECT_ERRNO(syscall(SYS_wait4, pid, (int *)1, 0, NULL), EFAULT);
+}
+
+CASE(waitid_p_pid_fills_siginfo) {
+    pid_t pid = child_exiting(17);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(waitid(P_PID, pid, &si, WEXITED));
+    EXPECT_EQ(si.si_signo, SIGCHLD);
+    EXPECT_EQ(si.si_pid, pid);
+    EXPECT_EQ(si.si_code, CLD_EXITED);
+    EXPECT_EQ(si.si_status, 17);
+    EXPECT_EQ(si.si_uid, getuid());
+    EXPECT_ERRNO(waitpid(pid, NULL, 0), ECHILD); /* reaped */
+}
+
+CASE(waitid_p_all_reaps_any_child) {
+    pid_t pid = child_exiting(4);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(waitid(P_ALL, 0, &si, WEXITED));
+    EXPECT_EQ(si.si_pid, pid);
+    EXPECT_EQ(si.si_status, 4);
+}
+
+CASE(waitid_wnowait_leaves_zombie_waitable) {
+    pid_t pid = child_exiting(6);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT));
+    EXPECT_EQ(si.si_pid, pid);
+    EXPECT_EQ(si.si_status, 6);
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT));
+    EXPECT_EQ(si.si_pid, pid);
+    int st = reap(pid);
+    EXPECT_EQ(WEXITSTATUS(st), 6);
+}
+
+CASE(waitid_reports_killed_child_as_cld_killed) {
+    int release;
+    pid_t pid = child_blocking(&release);
+    EXPECT_OK(kill(pid, SIGKILL));
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(waitid(P_PID, pid, &si, WEXITED));
+    close(release);
+    EXPECT_EQ(si.si_code, CLD_KILLED);
+    EXPECT_EQ(si.si_status, SIGKILL);
+}
+
+CASE(waitid_wnohang_with_running_child_zeroes_si_pid) {
+    int release;
+    pid_t pid = child_blocking(&release);
+    siginfo_t si;
+    memset(&si, 0xff, sizeof si);
+    EXPECT_OK(waitid(P_PID, pid, &si, WEXITED | WNOHANG));
+    EXPECT_EQ(si.si_pid, 0);
+    close(release);
+    reap(pid);
+}
+
+CASE(waitid_without_state_options_is_einval) {
+    pid_t pid = child_exiting(0);
+    siginfo_t si;
+    EXPECT_ERRNO(waitid(P_PID, pid, &si, 0), EINVAL);
+    reap(pid);
+}
+
+CASE(waitid_invalid_idtype_is_einval) {
+    siginfo_t si;
+    EXPECT_ERRNO(waitid((idtype_t)42, 0, &si, WEXITED), EINVAL);
+}
+
+CASE(waitid_on_non_child_is_echild) {
+    siginfo_t si;
+    EXPECT_ERRNO(waitid(P_PID, 1, &si, WEXITED | WNOHANG), ECHILD);
+}
+
+/* ---- vfork and clone ---- */
+
+CASE(vfork_child_exit_status_reaches_parent) {
+    pid_t pid = vfork();
+    if (pid == 0) _exit(77);
+    EXPECT(pid > 0);
+    int st = reap(pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 77);
+}
+
+CASE(vfork_then_exec_runs_program) {
+    pid_t pid = vfork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", "exit 12", (char *)0);
+        _exit(127);
+    }
+    int st = reap(pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 12);
+}
+
+/* clone(flags, stack) where the child stores 42 into *p and exits with 7 without touching the
+ * stack (so it may share the parent's stack). Returns what clone returned in the parent. */
+static long clone_store_and_exit(unsigned long flags, void *stack, volatile int *p) {
+    long ret;
+    register long r10 asm("r10") = 0;
+    register long r8 asm("r8") = 0;
+    asm volatile(
+        "syscall\n\t"
+        "test %%rax, %%rax\n\t"
+        "jnz 1f\n\t"
+        "movl $42, (%[p])\n\t"
+        "mov $60, %%eax\n\t" /* SYS_exit */
+        "mov $7, %%edi\n\t"
+        "syscall\n\t"
+        "1:\n\t"
+        : "=a"(ret)
+        : "a"((long)SYS_clone), "D"(flags), "S"(stack), "d"(0L), "r"(r10), "r"(r8), [p] "r"(p)
+        : "rcx", "r11", "memory");
+    return ret;
+}
+
+CASE(clone_vm_vfork_child_writes_parent_memory) {
+    static volatile int shared;
+    shared = 0;
+    long pid = clone_store_and_exit(CLONE_VM | CLONE_VFORK | SIGCHLD, NULL, &shared);
+    EXPECT(pid > 0);
+    EXPECT_EQ(shared, 42); /* the parent resumed only after the child exited */
+    int st = reap(pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 7);
+}
+
+CASE(clone_vm_with_own_stack_shares_memory) {
+    static volatile int shared;
+    shared = 0;
+    char *stack = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(stack != MAP_FAILED);
+    long pid = clone_store_and_exit(CLONE_VM | SIGCHLD, stack + 65536, &shared);
+    EXPECT(pid > 0);
+    int st = reap(pid);
+    EXPECT_EQ(WEXITSTATUS(st), 7);
+    EXPECT_EQ(shared, 42);
+}
+
+CASE(clone_without_vm_does_not_share_memory) {
+    static volatile int shared;
+    shared = 0;
+    long pid = clone_store_and_exit(SIGCHLD, NULL, &shared);
+    EXPECT(pid > 0);
+    int st = reap(pid);
+    EXPECT_EQ(WEXITSTATUS(st), 7);
+    EXPECT_EQ(shared, 0);
+}
+
+CASE(clone_invalid_flag_combination_is_einval) {
+    /* CLONE_SIGHAND requires CLONE_VM. */
+    EXPECT_ERRNO(syscall(SYS_clone, CLONE_SIGHAND | SIGCHLD, NULL, NULL, NULL, 0), EINVAL);
+}
+
+/* ---- execve ---- */
+
+CASE(execve_missing_file_is_enoent) {
+    char *argv[] = {"missing", NULL};
+    EXPECT_ERRNO(execve(scratch_path("missing"), argv, environ), ENOENT);
+}
+
+CASE(execve_path_through_regular_file_is_enotdir) {
+    make_file("plain", "x", 1, 0755);
+    char *argv[] = {"x", NULL};
+    EXPECT_ERRNO(execve(scratch_path("plain/x"), argv, environ), ENOTDIR);
+}
+
+CASE(execve_directory_is_eacces) {
+    char *argv[] = {"dir", NULL};
+    EXPECT_OK(mkdir(scratch_path("dir"), 0755));
+    EXPECT_ERRNO(execve(scratch_path("dir"), argv, environ), EACCES);
+}
+
+CASE(execve_file_without_exec_bit_is_eacces) {
+    make_file("noexec", "#!/bin/sh\nexit 0\n", 17, 0644);
+    char *argv[] = {"noexec", NULL};
+    EXPECT_ERRNO(execve(scratch_path("noexec"), argv, environ), EACCES);
+}
+
+CASE(execve_bad_elf_is_enoexec) {
+    char junk[128];
+    memset(junk, 0x41, sizeof junk);
+    memcpy(junk, "\177ELF\002\001\001", 7);
+    make_file("bad.elf", junk, sizeof junk, 0755);
+    char *argv[] = {"bad.elf", NULL};
+    EXPECT_ERRNO(execve(scratch_path("bad.elf"), argv, environ), ENOEXEC);
+}
+
+CASE(execve_text_without_shebang_is_enoexec) {
+    make_file("text", "exit 0\n", 7, 0755);
+    char *argv[] = {"text", NULL};
+    EXPECT_ERRNO(execve(scratch_path("text"), argv, environ), ENOEXEC);
+}
+
+CASE(execve_bad_path_pointer_is_efault) {
+    char *argv[] = {"x", NULL};
+    EXPECT_ERRNO(syscall(SYS_execve, (char *)1, argv, environ), EFAULT);
+}
+
+CASE(execve_bad_argv_pointer_is_efault) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        long r = syscall(SYS_execve, "/bin/true", (char **)1, environ);
+        _exit(r == -1 && errno == EFAULT ? 0 : 1);
+    }
+    int st = reap(pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+CASE(execve_shebang_script_runs) {
+    const char *script = "#!/bin/sh\nexit 7\n";
+    make_file("script", script, strlen(script), 0755);
+    char *argv[] = {"script", NULL};
+    int st = run_exec(scratch_path("script"), argv, environ);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 7);
+}
+
+CASE(execve_shebang_script_receives_arguments) {
+    const char *script = "#!/bin/sh\nprintf '%s|%s' \"$1\" \"$2\" > out\n";
+    make_file("script", script, strlen(script), 0755);
+    char *argv[] = {"script", "one", "two words", NULL};
+    int st = run_exec(scratch_path("script"), argv, environ);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    char buf[64] = {0};
+    int fd = open(scratch_path("out"), O_RDONLY);
+    EXPECT(fd >= 0);
+    EXPECT(read(fd, buf, sizeof buf - 1) >= 0);
+    EXPECT_STREQ(buf, "one|two words");
+}
+
+CASE(execve_shebang_with_missing_interpreter_is_enoent) {
+    const char *script = "#!/nonexistent/interpreter\n";
+    make_file("script", script, strlen(script), 0755);
+    char *argv[] = {"script", NULL};
+    EXPECT_ERRNO(execve(scratch_path("script"), argv, environ), ENOENT);
+}
+
+CASE(execve_argv_reaches_new_program) {
+    char *argv[] = {"sh", "-c", "exit 42", NULL};
+    int st = run_exec("/bin/sh", argv, environ);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 42);
+}
+
+CASE(execve_argv0_reaches_new_program) {
+    char *argv[] = {"custom-name", "-c", "test \"$0\" = custom-name", NULL};
+    int st = run_exec("/bin/sh", argv, environ);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+CASE(execve_envp_reaches_new_program) {
+    char *argv[] = {"sh", "-c", "exit $CODE", NULL};
+    char *envp[] = {"CODE=33", "PATH=/bin:/usr/bin", NULL};
+    int st = run_exec("/bin/sh", argv, envp);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 33);
+}
+
+CASE(execve_empty_envp_gives_empty_environment) {
+    char *argv[] = {"sh", "-c", "test -z \"$HOME$USER\"", NULL};
+    char *envp[] = {NULL};
+    int st = run_exec("/bin/sh", argv, envp);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+CASE(execve_keeps_pid) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "test $$ = %d", (int)getpid());
+        execl("/bin/sh", "sh", "-c", cmd, (char *)0);
+        _exit(127);
+    }
+    int st = reap(pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+/* ---- posix_spawn ---- */
+
+CASE(posix_spawn_runs_program_and_reports_pid) {
+    pid_t pid = 0;
+    char *argv[] = {"sh", "-c", "exit 21", NULL};
+    EXPECT_EQ(posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ), 0);
+    EXPECT(pid > 0);
+    int st = reap(pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 21);
+}
+
+CASE(posix_spawn_missing_program_returns_enoent) {
+    pid_t pid = 0;
+    char *argv[] = {"missing", NULL};
+    EXPECT_EQ(posix_spawn(&pid, scratch_path("missing"), NULL, NULL, argv, environ), ENOENT);
+    /* The failed child has been reaped by posix_spawn itself (or never ran). */
+    EXPECT_ERRNO(waitpid(-1, NULL, WNOHANG), ECHILD);
+}
+
+CASE(posix_spawn_non_executable_returns_eacces) {
+    make_file("noexec", "#!/bin/sh\n", 10, 0644);
+    pid_t pid = 0;
+    char *argv[] = {"noexec", NULL};
+    EXPECT_EQ(posix_spawn(&pid, scratch_path("noexec"), NULL, NULL, argv, environ), EACCES);
+}
+
+CASE(posix_spawn_file_actions_redirect_stdout) {
+    posix_spawn_file_actions_t fa;
+    EXPECT_EQ(posix_spawn_file_actions_init(&fa), 0);
+    EXPECT_EQ(posix_spawn_file_actions_addopen(&fa, 1, scratch_path("out"), O_WRONLY | O_CREAT | O_TRUNC, 0644), 0);
+    pid_t pid = 0;
+    char *argv[] = {"echo", "spawned", NULL};
+    EXPECT_EQ(posix_spawn(&pid, "/bin/echo", &fa, NULL, argv, environ), 0);
+    int st = reap(pid);
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    char buf[32] = {0};
+    int fd = open(scratch_path("out"), O_RDONLY);
+    EXPECT(fd >= 0);
+    EXPECT(read(fd, buf, sizeof buf - 1) > 0);
+    EXPECT_STREQ(buf, "spawned\n");
+    posix_spawn_file_actions_destroy(&fa);
+}
+
+/* ---- exit codes ---- */
+
+CASE(exit_codes_0_to_255_reach_parent) {
+    for (int code = 0; code < 256; code += 17) {
+        int st = reap(child_exiting(code));
+        EXPECT(WIFEXITED(st));
+        EXPECT_EQ(WEXITSTATUS(st), code);
+    }
+    EXPECT_EQ(WEXITSTATUS(reap(child_exiting(255))), 255);
+    EXPECT_EQ(WEXITSTATUS(reap(child_exiting(128))), 128);
+}
+
+CASE(exit_code_is_truncated_to_8_bits) {
+    EXPECT_EQ(WEXITSTATUS(reap(child_exiting(256))), 0);
+    EXPECT_EQ(WEXITSTATUS(reap(child_exiting(257))), 1);
+    EXPECT_EQ(WEXITSTATUS(reap(child_exiting(-1))), 255);
+}
+
+/* ---- process groups and sessions ---- */
+
+CASE(getpgid_zero_is_own_group) {
+    EXPECT_EQ(getpgid(0), getpgrp());
+    EXPECT_EQ(getpgid(getpid()), getpgrp());
+}
+
+CASE(getpgid_nonexistent_pid_is_esrch) {
+    EXPECT_ERRNO(getpgid(NO_SUCH_PID), ESRCH);
+}
+
+CASE(setpgid_zero_makes_own_group) {
+    EXPECT_OK(setpgid(0, 0));
+    EXPECT_EQ(getpgrp(), getpid());
+    EXPECT_EQ(getpgid(0), getpid());
+}
+
+CASE(setpgid_on_child_from_parent) {
+    int release;
+    pid_t pid = child_blocking(&release);
+    EXPECT_OK(setpgid(pid, pid));
+    EXPECT_EQ(getpgid(pid), pid);
+    EXPECT(getpgrp() != pid);
+    close(release);
+    reap(pid);
+}
+
+CASE(setpgid_negative_pgid_is_einval) {
+    EXPECT_ERRNO(setpgid(0, -1), EINVAL);
+}
+
+CASE(setpgid_nonexistent_pid_is_esrch) {
+    EXPECT_ERRNO(setpgid(NO_SUCH_PID, 0), ESRCH);
+}
+
+CASE(setpgid_into_other_sessions_group_is_eperm) {
+    /* A child in a new session cannot join its parent's group (different session). */
+    pid_t pid = fork();
+    if (pid == 0) {
+        pid_t parent_group = getpgrp();
+        if (setsid() < 0) _exit(2);
+        _exit(setpgid(0, parent_group) == -1 && errno == EPERM ? 0 : 1);
+    }
+    EXPECT_EQ(WEXITSTATUS(reap(pid)), 0);
+}
+
+CASE(setsid_as_group_leader_is_eperm) {
+    EXPECT_OK(setpgid(0, 0)); /* become a process group leader */
+    EXPECT_ERRNO(setsid(), EPERM);
+}
+
+CASE(setsid_in_child_creates_session_and_group) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        pid_t me = getpid();
+        if (setsid() != me) _exit(1);
+        if (getsid(0) != me) _exit(2);
+        if (getpgrp() != me) _exit(3);
+        _exit(0);
+    }
+    EXPECT_EQ(WEXITSTATUS(reap(pid)), 0);
+}
+
+CASE(getsid_of_self_and_child_match) {
+    pid_t sid = getsid(0);
+    EXPECT(sid > 0);
+    EXPECT_EQ(getsid(getpid()), sid);
+    int release;
+    pid_t pid = child_blocking(&release);
+    EXPECT_EQ(getsid(pid), sid);
+    close(release);
+    reap(pid);
+}
+
+CASE(getsid_nonexistent_pid_is_esrch) {
+    EXPECT_ERRNO(getsid(NO_SUCH_PID), ESRCH);
+}
+
+/* ---- names and /proc/self ---- */
+
+CASE(prctl_set_name_is_truncated_to_15_bytes) {
+    EXPECT_OK(prctl(PR_SET_NAME, "abcdefghijklmnopqrstuvwxyz", 0, 0, 0));
+    char name[32];
+    memset(name, 'Z', sizeof name);
+    EXPECT_OK(prctl(PR_GET_NAME, name, 0, 0, 0));
+    EXPECT_STREQ(name, "abcdefghijklmno");
+}
+
+CASE(prctl_set_name_bad_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_prctl, PR_SET_NAME, (char *)1, 0, 0, 0), EFAULT);
+}
+
+CASE(proc_self_comm_write_sets_name) {
+    int fd = open("/proc/self/comm", O_WRONLY);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "written", 7), 7);
+    close(fd);
+    char name[16] = {0};
+    EXPECT_OK(prctl(PR_GET_NAME, name, 0, 0, 0));
+    EXPECT_STREQ(name, "written");
+}
+
+CASE(proc_self_comm_after_exec_is_binary_basename) {
+    /* Shell builtins only, so that no other program replaces the shell. */
+    const char *script = "#!/bin/sh\nread c < /proc/$$/comm; printf '%s\\n' \"$c\" > out\n";
+    make_file("myscript", script, strlen(script), 0755);
+    char *argv[] = {"whatever", NULL};
+    int st = run_exec(scratch_path("myscript"), argv, environ);
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    /* $$ was the shell running the script, and comm is the script's file name. */
+    int fd = open(scratch_path("out"), O_RDONLY);
+    EXPECT(fd >= 0);
+    char buf[32] = {0};
+    EXPECT(read(fd, buf, sizeof buf - 1) > 0);
+    char *nl = strchr(buf, '\n');
+    EXPECT(nl != NULL);
+    *nl = 0;
+    EXPECT_STREQ(buf, "myscript");
+}
+
+CASE(proc_self_cmdline_starts_with_argv0) {
+    int fd = open("/proc/self/cmdline", O_RDONLY);
+    EXPECT(fd >= 0);
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    EXPECT(n > 0);
+    EXPECT_EQ(buf[n - 1], '\0');
+    EXPECT_STREQ(buf, program_invocation_name);
+}
+
+CASE(proc_self_cmdline_after_exec_lists_arguments) {
+    /* Not the last command: dash would exec it in place of the shell. */
+    char *argv[] = {"sh", "-c", "cat /proc/$$/cmdline > out; exit 0", "arg0", NULL};
+    int st = run_exec("/bin/sh", argv, environ);
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    int fd = open(scratch_path("out"), O_RDONLY);
+    EXPECT(fd >= 0);
+    char buf[128];
+    const char want[] = "sh\0-c\0cat /proc/$$/cmdline > out; exit 0\0arg0";
+    EXPECT_EQ(read(fd, buf, sizeof buf), sizeof want);
+    EXPECT(memcmp(buf, want, sizeof want) == 0);
+}
+
+CASE(proc_self_exe_links_to_running_binary) {
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    EXPECT(n > 0);
+    path[n] = 0;
+    EXPECT_EQ(path[0], '/');
+    struct stat a, b;
+    EXPECT_OK(stat(path, &a));
+    EXPECT_OK(stat("/proc/self/exe", &b));
+    EXPECT_EQ(a.st_dev, b.st_dev);
+    EXPECT_EQ(a.st_ino, b.st_ino);
+}
+
+CASE(proc_self_exe_after_exec_is_new_binary) {
+    /* Copy nothing from the host: exec /bin/sh and compare its exe with /bin/sh itself. */
+    char *argv[] = {"sh", "-c", "test /proc/$$/exe -ef /bin/sh", NULL};
+    int st = run_exec("/bin/sh", argv, environ);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+/* ---- resource usage ---- */
+
+CASE(getrusage_self_and_children_succeed) {
+    struct rusage ru;
+    EXPECT_OK(getrusage(RUSAGE_SELF, &ru));
+    EXPECT(ru.ru_maxrss > 0);
+    reap(child_exiting(0));
+    EXPECT_OK(getrusage(RUSAGE_CHILDREN, &ru));
+}
+
+CASE(getrusage_invalid_who_is_einval) {
+    struct rusage ru;
+    EXPECT_ERRNO(getrusage(42, &ru), EINVAL);
+}
+
+CASE(getrusage_bad_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_getrusage, RUSAGE_SELF, (void *)1), EFAULT);
+}
+
+CASE(times_returns_success) {
+    struct tms t;
+    clock_t a = times(&t);
+    EXPECT(a != (clock_t)-1);
+    EXPECT(times(NULL) != (clock_t)-1);
+}
+
+CASE(times_bad_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_times, (void *)1), EFAULT);
+}
+
+COMPAT_MAIN()

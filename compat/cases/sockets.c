@@ -1,0 +1,726 @@
+/* Sockets: AF_UNIX pairs and named sockets, loopback TCP and UDP, socket options,
+ * ancillary data (SCM_RIGHTS, SCM_CREDENTIALS), readiness and error paths. */
+#include "../compat.h"
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+/* A sockaddr_un for a filesystem path; returns its length. */
+static socklen_t unix_addr(struct sockaddr_un *a, const char *path) {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    snprintf(a->sun_path, sizeof a->sun_path, "%s", path);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(a->sun_path) + 1);
+}
+
+/* A sockaddr_un for an abstract name (leading NUL, not NUL-terminated); returns its length. */
+static socklen_t abstract_addr(struct sockaddr_un *a, const char *name) {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    size_t n = strlen(name);
+    memcpy(a->sun_path + 1, name, n);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+static struct sockaddr_in loopback4(in_port_t port) {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = port;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
+/* A TCP listener on 127.0.0.1 with a kernel-chosen port; *addr receives its address. */
+static int tcp_listener(struct sockaddr_in *addr) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT(s >= 0);
+    struct sockaddr_in a = loopback4(0);
+    EXPECT_OK(bind(s, (struct sockaddr *)&a, sizeof a));
+    EXPECT_OK(listen(s, 8));
+    socklen_t len = sizeof *addr;
+    EXPECT_OK(getsockname(s, (struct sockaddr *)addr, &len));
+    EXPECT_EQ(len, sizeof *addr);
+    EXPECT(addr->sin_port != 0);
+    return s;
+}
+
+/* ---- socketpair ---- */
+
+CASE(socketpair_stream_round_trip_both_ways) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    char buf[16] = {0};
+    EXPECT_EQ(write(sv[0], "ping", 4), 4);
+    EXPECT_EQ(read(sv[1], buf, sizeof buf), 4);
+    EXPECT(memcmp(buf, "ping", 4) == 0);
+    EXPECT_EQ(write(sv[1], "pong!", 5), 5);
+    EXPECT_EQ(read(sv[0], buf, sizeof buf), 5);
+    EXPECT(memcmp(buf, "pong!", 5) == 0);
+}
+
+CASE(socketpair_dgram_keeps_message_boundaries) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    EXPECT_EQ(send(sv[0], "abc", 3, 0), 3);
+    EXPECT_EQ(send(sv[0], "defgh", 5, 0), 5);
+    char buf[16];
+    EXPECT_EQ(recv(sv[1], buf, sizeof buf, 0), 3);
+    EXPECT(memcmp(buf, "abc", 3) == 0);
+    EXPECT_EQ(recv(sv[1], buf, sizeof buf, 0), 5);
+    EXPECT(memcmp(buf, "defgh", 5) == 0);
+}
+
+CASE(socketpair_dgram_short_buffer_truncates_message) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    EXPECT_EQ(send(sv[0], "0123456789", 10, 0), 10);
+    EXPECT_EQ(send(sv[0], "next", 4, 0), 4);
+    char buf[16] = {0};
+    /* MSG_TRUNC makes recv report the real length; the rest of the datagram is dropped. */
+    EXPECT_EQ(recv(sv[1], buf, 4, MSG_TRUNC), 10);
+    EXPECT(memcmp(buf, "0123", 4) == 0);
+    EXPECT_EQ(recv(sv[1], buf, sizeof buf, 0), 4);
+    EXPECT(memcmp(buf, "next", 4) == 0);
+}
+
+CASE(socketpair_seqpacket_keeps_message_boundaries) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+    EXPECT_EQ(write(sv[0], "one", 3), 3);
+    EXPECT_EQ(write(sv[0], "three", 5), 5);
+    char buf[16];
+    EXPECT_EQ(read(sv[1], buf, sizeof buf), 3);
+    EXPECT(memcmp(buf, "one", 3) == 0);
+    EXPECT_EQ(read(sv[1], buf, sizeof buf), 5);
+    EXPECT(memcmp(buf, "three", 5) == 0);
+    close(sv[0]);
+    EXPECT_EQ(read(sv[1], buf, sizeof buf), 0);
+}
+
+CASE(socketpair_stream_eof_after_peer_close) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_EQ(write(sv[0], "last", 4), 4);
+    EXPECT_OK(close(sv[0]));
+    char buf[16];
+    EXPECT_EQ(read(sv[1], buf, sizeof buf), 4); /* queued data first */
+    EXPECT_EQ(read(sv[1], buf, sizeof buf), 0); /* then EOF */
+    EXPECT_EQ(read(sv[1], buf, sizeof buf), 0);
+}
+
+CASE(send_to_closed_peer_is_epipe) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_OK(close(sv[1]));
+    EXPECT_ERRNO(send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+}
+
+CASE(write_to_closed_peer_raises_sigpipe) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_OK(close(sv[1]));
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        ssize_t w = write(sv[0], "x", 1);
+        (void)w;
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGPIPE);
+}
+
+CASE(socketpair_inet_is_eopnotsupp) {
+    int sv[2];
+    EXPECT_ERRNO(socketpair(AF_INET, SOCK_STREAM, 0, sv), EOPNOTSUPP);
+}
+
+/* ---- shutdown ---- */
+
+CASE(shutdown_wr_gives_peer_eof_but_keeps_reverse_direction) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_OK(shutdown(sv[0], SHUT_WR));
+    char buf[8];
+    EXPECT_EQ(read(sv[1], buf, sizeof buf), 0);
+    EXPECT_ERRNO(send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+    EXPECT_EQ(write(sv[1], "back", 4), 4);
+    EXPECT_EQ(read(sv[0], buf, sizeof buf), 4);
+    EXPECT(memcmp(buf, "back", 4) == 0);
+}
+
+CASE(shutdown_bad_how_is_einval) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_ERRNO(shutdown(sv[0], 7), EINVAL);
+}
+
+CASE(shutdown_unconnected_tcp_is_enotconn) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT(s >= 0);
+    EXPECT_ERRNO(shutdown(s, SHUT_RDWR), ENOTCONN);
+}
+
+/* ---- named AF_UNIX sockets ---- */
+
+CASE(unix_path_bind_listen_connect_accept) {
+    struct sockaddr_un a;
+    socklen_t alen = unix_addr(&a, scratch_path("srv.sock"));
+    int srv = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT(srv >= 0);
+    EXPECT_OK(bind(srv, (struct sockaddr *)&a, alen));
+    struct stat st;
+    EXPECT_OK(stat(scratch_path("srv.sock"), &st));
+    EXPECT(S_ISSOCK(st.st_mode));
+    EXPECT_OK(listen(srv, 4));
+    int cli = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT(cli >= 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&a, alen));
+    int conn = accept(srv, NULL, NULL);
+    EXPECT(conn >= 0);
+    char buf[8];
+    EXPECT_EQ(write(cli, "hi", 2), 2);
+    EXPECT_EQ(read(conn, buf, sizeof buf), 2);
+    EXPECT(memcmp(buf, "hi", 2) == 0);
+    EXPECT_EQ(write(conn, "yo", 2), 2);
+    EXPECT_EQ(read(cli, buf, sizeof buf), 2);
+    EXPECT(memcmp(buf, "yo", 2) == 0);
+}
+
+CASE(unix_abstract_bind_connect_accept_leaves_no_file) {
+    char name[64];
+    snprintf(name, sizeof name, "joey-compat-%d", getpid());
+    struct sockaddr_un a;
+    socklen_t alen = abstract_addr(&a, name);
+    int srv = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT(srv >= 0);
+    EXPECT_OK(bind(srv, (struct sockaddr *)&a, alen));
+    EXPECT_OK(listen(srv, 4));
+    int cli = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&a, alen));
+    int conn = accept(srv, NULL, NULL);
+    EXPECT(conn >= 0);
+    EXPECT_EQ(write(cli, "abs", 3), 3);
+    char buf[8];
+    EXPECT_EQ(read(conn, buf, sizeof buf), 3);
+    EXPECT(memcmp(buf, "abs", 3) == 0);
+    struct sockaddr_un got;
+    socklen_t glen = sizeof got;
+    EXPECT_OK(getsockname(srv, (struct sockaddr *)&got, &glen));
+    EXPECT_EQ(glen, alen);
+    EXPECT_EQ(got.sun_path[0], 0);
+    EXPECT(memcmp(got.sun_path + 1, name, strlen(name)) == 0);
+    EXPECT_ERRNO(access(name, F_OK), ENOENT);
+}
+
+CASE(unix_bind_existing_path_is_eaddrinuse) {
+    struct sockaddr_un a;
+    socklen_t alen = unix_addr(&a, scratch_path("dup.sock"));
+    int s1 = socket(AF_UNIX, SOCK_STREAM, 0);
+    int s2 = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT(s1 >= 0 && s2 >= 0);
+    EXPECT_OK(bind(s1, (struct sockaddr *)&a, alen));
+    EXPECT_ERRNO(bind(s2, (struct sockaddr *)&a, alen), EADDRINUSE);
+    /* Still in use after the first socket is closed: the file stays behind. */
+    EXPECT_OK(close(s1));
+    EXPECT_ERRNO(bind(s2, (struct sockaddr *)&a, alen), EADDRINUSE);
+    EXPECT_OK(unlink(scratch_path("dup.sock")));
+    EXPECT_OK(bind(s2, (struct sockaddr *)&a, alen));
+}
+
+CASE(unix_bind_same_abstract_name_twice_is_eaddrinuse) {
+    char name[64];
+    snprintf(name, sizeof name, "joey-compat-dup-%d", getpid());
+    struct sockaddr_un a;
+    socklen_t alen = abstract_addr(&a, name);
+    int s1 = socket(AF_UNIX, SOCK_DGRAM, 0);
+    int s2 = socket(AF_UNIX, SOCK_DGRAM, 0);
+    EXPECT_OK(bind(s1, (struct sockaddr *)&a, alen));
+    EXPECT_ERRNO(bind(s2, (struct sockaddr *)&a, alen), EADDRINUSE);
+}
+
+CASE(unix_connect_without_listener_is_econnrefused) {
+    struct sockaddr_un a;
+    socklen_t alen = unix_addr(&a, scratch_path("idle.sock"));
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT_OK(bind(s, (struct sockaddr *)&a, alen)); /* bound, never listening */
+    int cli = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT_ERRNO(connect(cli, (struct sockaddr *)&a, alen), ECONNREFUSED);
+    EXPECT_OK(close(s)); /* the file remains, nobody behind it */
+    int cli2 = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT_ERRNO(connect(cli2, (struct sockaddr *)&a, alen), ECONNREFUSED);
+}
+
+CASE(unix_connect_missing_path_is_enoent) {
+    struct sockaddr_un a;
+    socklen_t alen = unix_addr(&a, scratch_path("nothing.sock"));
+    int cli = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT_ERRNO(connect(cli, (struct sockaddr *)&a, alen), ENOENT);
+}
+
+CASE(unix_getsockname_and_getpeername_report_path) {
+    const char *path = scratch_path("names.sock");
+    struct sockaddr_un a;
+    socklen_t alen = unix_addr(&a, path);
+    int srv = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT_OK(bind(srv, (struct sockaddr *)&a, alen));
+    EXPECT_OK(listen(srv, 1));
+    int cli = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&a, alen));
+    struct sockaddr_un peer;
+    socklen_t plen = sizeof peer;
+    int conn = accept(srv, (struct sockaddr *)&peer, &plen);
+    EXPECT(conn >= 0);
+    EXPECT_EQ(plen, sizeof(sa_family_t)); /* the client is unbound */
+    struct sockaddr_un got;
+    socklen_t glen = sizeof got;
+    EXPECT_OK(getsockname(srv, (struct sockaddr *)&got, &glen));
+    EXPECT_EQ(glen, alen);
+    EXPECT_STREQ(got.sun_path, path);
+    glen = sizeof got;
+    memset(&got, 0, sizeof got);
+    EXPECT_OK(getpeername(cli, (struct sockaddr *)&got, &glen));
+    EXPECT_EQ(got.sun_family, AF_UNIX);
+    EXPECT_STREQ(got.sun_path, path);
+}
+
+CASE(getpeername_unconnected_is_enotconn) {
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a;
+    socklen_t len = sizeof a;
+    EXPECT_ERRNO(getpeername(s, (struct sockaddr *)&a, &len), ENOTCONN);
+}
+
+CASE(accept_on_unlistened_socket_is_einval) {
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a;
+    socklen_t alen = unix_addr(&a, scratch_path("nl.sock"));
+    EXPECT_OK(bind(s, (struct sockaddr *)&a, alen));
+    EXPECT_ERRNO(accept(s, NULL, NULL), EINVAL);
+}
+
+CASE(nonblocking_accept_without_client_is_eagain) {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    EXPECT(s >= 0);
+    struct sockaddr_un a;
+    socklen_t alen = unix_addr(&a, scratch_path("nb.sock"));
+    EXPECT_OK(bind(s, (struct sockaddr *)&a, alen));
+    EXPECT_OK(listen(s, 1));
+    EXPECT_ERRNO(accept(s, NULL, NULL), EAGAIN);
+}
+
+CASE(unix_dgram_sendto_path_and_recvfrom_sender) {
+    struct sockaddr_un ra, sa;
+    socklen_t ralen = unix_addr(&ra, scratch_path("r.sock"));
+    socklen_t salen = unix_addr(&sa, scratch_path("s.sock"));
+    int r = socket(AF_UNIX, SOCK_DGRAM, 0);
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    EXPECT_OK(bind(r, (struct sockaddr *)&ra, ralen));
+    EXPECT_OK(bind(s, (struct sockaddr *)&sa, salen));
+    EXPECT_EQ(sendto(s, "dgram", 5, 0, (struct sockaddr *)&ra, ralen), 5);
+    char buf[16];
+    struct sockaddr_un from;
+    socklen_t flen = sizeof from;
+    EXPECT_EQ(recvfrom(r, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen), 5);
+    EXPECT(memcmp(buf, "dgram", 5) == 0);
+    EXPECT_EQ(flen, salen);
+    EXPECT_STREQ(from.sun_path, scratch_path("s.sock"));
+}
+
+/* ---- ancillary data ---- */
+
+CASE(scm_rights_passes_a_working_fd) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    int fd = open(scratch_path("passed"), O_CREAT | O_RDWR, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "payload", 7), 7);
+
+    char data = 'F';
+    struct iovec iov = {&data, 1};
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr m = {0};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl.buf;
+    m.msg_controllen = sizeof ctl.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    EXPECT_EQ(sendmsg(sv[0], &m, 0), 1);
+    EXPECT_OK(close(fd));
+
+    char got = 0;
+    struct iovec riov = {&got, 1};
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } rctl;
+    struct msghdr r = {0};
+    r.msg_iov = &riov;
+    r.msg_iovlen = 1;
+    r.msg_control = rctl.buf;
+    r.msg_controllen = sizeof rctl.buf;
+    EXPECT_EQ(recvmsg(sv[1], &r, MSG_CMSG_CLOEXEC), 1);
+    EXPECT_EQ(got, 'F');
+    EXPECT_EQ(r.msg_flags & MSG_CTRUNC, 0);
+    struct cmsghdr *rc = CMSG_FIRSTHDR(&r);
+    EXPECT(rc != NULL);
+    EXPECT_EQ(rc->cmsg_level, SOL_SOCKET);
+    EXPECT_EQ(rc->cmsg_type, SCM_RIGHTS);
+    EXPECT_EQ(rc->cmsg_len, CMSG_LEN(sizeof(int)));
+    int nfd;
+    memcpy(&nfd, CMSG_DATA(rc), sizeof nfd);
+    EXPECT(nfd >= 0);
+    EXPECT_EQ(fcntl(nfd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    /* Same open file description: the offset is shared (at 7 after the write). */
+    EXPECT_EQ(lseek(nfd, 0, SEEK_CUR), 7);
+    char buf[8] = {0};
+    EXPECT_EQ(pread(nfd, buf, sizeof buf, 0), 7);
+    EXPECT(memcmp(buf, "payload", 7) == 0);
+}
+
+CASE(scm_credentials_with_so_passcred_reports_sender) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    int one = 1;
+    EXPECT_OK(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one));
+    int v = 0;
+    socklen_t vl = sizeof v;
+    EXPECT_OK(getsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &v, &vl));
+    EXPECT_EQ(v, 1);
+    EXPECT_EQ(send(sv[0], "c", 1, 0), 1); /* no explicit credentials: the kernel adds them */
+
+    char got;
+    struct iovec iov = {&got, 1};
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(struct ucred))]; } ctl;
+    struct msghdr m = {0};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl.buf;
+    m.msg_controllen = sizeof ctl.buf;
+    EXPECT_EQ(recvmsg(sv[1], &m, 0), 1);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    EXPECT(c != NULL);
+    EXPECT_EQ(c->cmsg_level, SOL_SOCKET);
+    EXPECT_EQ(c->cmsg_type, SCM_CREDENTIALS);
+    struct ucred cr;
+    memcpy(&cr, CMSG_DATA(c), sizeof cr);
+    EXPECT_EQ(cr.pid, getpid());
+    EXPECT_EQ(cr.uid, getuid());
+    EXPECT_EQ(cr.gid, getgid());
+}
+
+CASE(so_peercred_on_socketpair_is_own_process) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    EXPECT_OK(getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &cr, &len));
+    EXPECT_EQ(len, sizeof cr);
+    EXPECT_EQ(cr.pid, getpid());
+    EXPECT_EQ(cr.uid, geteuid());
+    EXPECT_EQ(cr.gid, getegid());
+}
+
+/* ---- loopback TCP and UDP ---- */
+
+CASE(tcp_bind_port_zero_gets_a_port) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT(s >= 0);
+    struct sockaddr_in a = loopback4(0);
+    EXPECT_OK(bind(s, (struct sockaddr *)&a, sizeof a));
+    struct sockaddr_in got;
+    socklen_t len = sizeof got;
+    EXPECT_OK(getsockname(s, (struct sockaddr *)&got, &len));
+    EXPECT_EQ(len, sizeof got);
+    EXPECT_EQ(got.sin_family, AF_INET);
+    EXPECT(got.sin_port != 0);
+    EXPECT_EQ(ntohl(got.sin_addr.s_addr), INADDR_LOOPBACK);
+}
+
+CASE(tcp_loopback_connect_accept4_cloexec_round_trip) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    int conn = accept4(srv, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+    EXPECT(conn >= 0);
+    EXPECT_EQ(fcntl(conn, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    EXPECT_EQ(fcntl(cli, F_GETFD) & FD_CLOEXEC, 0);
+    /* The accepted peer address is the client's local address. */
+    struct sockaddr_in cl;
+    socklen_t cllen = sizeof cl;
+    EXPECT_OK(getsockname(cli, (struct sockaddr *)&cl, &cllen));
+    EXPECT_EQ(plen, sizeof peer);
+    EXPECT_EQ(peer.sin_port, cl.sin_port);
+    EXPECT_EQ(peer.sin_addr.s_addr, cl.sin_addr.s_addr);
+    struct sockaddr_in pn;
+    socklen_t pnlen = sizeof pn;
+    EXPECT_OK(getpeername(cli, (struct sockaddr *)&pn, &pnlen));
+    EXPECT_EQ(pn.sin_port, la.sin_port);
+
+    char buf[16];
+    EXPECT_EQ(send(cli, "request", 7, 0), 7);
+    EXPECT_EQ(recv(conn, buf, 7, MSG_WAITALL), 7); /* TCP may split: wait for all 7 */
+    EXPECT(memcmp(buf, "request", 7) == 0);
+}
+
+CASE(tcp_close_gives_peer_eof) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    int conn = accept(srv, NULL, NULL);
+    EXPECT(conn >= 0);
+    EXPECT_EQ(send(conn, "bye", 3, 0), 3);
+    EXPECT_OK(close(conn));
+    char buf[8];
+    EXPECT_EQ(recv(cli, buf, 3, MSG_WAITALL), 3);
+    EXPECT_EQ(recv(cli, buf, sizeof buf, 0), 0);
+}
+
+CASE(tcp_bind_port_in_use_is_eaddrinuse) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    (void)srv;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_ERRNO(bind(s, (struct sockaddr *)&la, sizeof la), EADDRINUSE);
+}
+
+CASE(tcp_connect_to_port_without_listener_is_econnrefused) {
+    /* Reserve a port by binding without listening: nothing accepts on it. */
+    int holder = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = loopback4(0);
+    EXPECT_OK(bind(holder, (struct sockaddr *)&a, sizeof a));
+    socklen_t len = sizeof a;
+    EXPECT_OK(getsockname(holder, (struct sockaddr *)&a, &len));
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_ERRNO(connect(cli, (struct sockaddr *)&a, sizeof a), ECONNREFUSED);
+}
+
+CASE(tcp_nodelay_option_round_trip) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int v = -1;
+    socklen_t len = sizeof v;
+    EXPECT_OK(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &len));
+    EXPECT_EQ(v, 0);
+    int one = 1;
+    EXPECT_OK(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one));
+    len = sizeof v;
+    EXPECT_OK(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &len));
+    EXPECT(v != 0);
+}
+
+CASE(udp_loopback_sendto_recvfrom_reports_sender_port) {
+    int r = socket(AF_INET, SOCK_DGRAM, 0);
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    EXPECT(r >= 0 && s >= 0);
+    struct sockaddr_in ra = loopback4(0), sa = loopback4(0);
+    EXPECT_OK(bind(r, (struct sockaddr *)&ra, sizeof ra));
+    EXPECT_OK(bind(s, (struct sockaddr *)&sa, sizeof sa));
+    socklen_t len = sizeof ra;
+    EXPECT_OK(getsockname(r, (struct sockaddr *)&ra, &len));
+    len = sizeof sa;
+    EXPECT_OK(getsockname(s, (struct sockaddr *)&sa, &len));
+    EXPECT_EQ(sendto(s, "udp!", 4, 0, (struct sockaddr *)&ra, sizeof ra), 4);
+    char buf[16];
+    struct sockaddr_in from;
+    socklen_t flen = sizeof from;
+    EXPECT_EQ(recvfrom(r, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen), 4);
+    EXPECT(memcmp(buf, "udp!", 4) == 0);
+    EXPECT_EQ(from.sin_family, AF_INET);
+    EXPECT_EQ(from.sin_port, sa.sin_port);
+    EXPECT_EQ(ntohl(from.sin_addr.s_addr), INADDR_LOOPBACK);
+}
+
+CASE(udp_connected_send_recv_and_zero_length_datagram) {
+    int r = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in ra = loopback4(0);
+    EXPECT_OK(bind(r, (struct sockaddr *)&ra, sizeof ra));
+    socklen_t len = sizeof ra;
+    EXPECT_OK(getsockname(r, (struct sockaddr *)&ra, &len));
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    EXPECT_OK(connect(s, (struct sockaddr *)&ra, sizeof ra)); /* autobinds s */
+    struct sockaddr_in sa;
+    len = sizeof sa;
+    EXPECT_OK(getsockname(s, (struct sockaddr *)&sa, &len));
+    EXPECT(sa.sin_port != 0);
+    EXPECT_EQ(send(s, "", 0, 0), 0);
+    EXPECT_EQ(send(s, "xy", 2, 0), 2);
+    char buf[8];
+    EXPECT_EQ(recv(r, buf, sizeof buf, 0), 0);
+    EXPECT_EQ(recv(r, buf, sizeof buf, 0), 2);
+    EXPECT(memcmp(buf, "xy", 2) == 0);
+}
+
+/* ---- socket options ---- */
+
+CASE(so_reuseaddr_set_and_get) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int v = -1;
+    socklen_t len = sizeof v;
+    EXPECT_OK(getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &v, &len));
+    EXPECT_EQ(len, sizeof v);
+    EXPECT_EQ(v, 0);
+    int one = 1;
+    EXPECT_OK(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
+    len = sizeof v;
+    EXPECT_OK(getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &v, &len));
+    EXPECT_EQ(v, 1);
+}
+
+CASE(so_rcvbuf_set_is_doubled_on_get) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int want = 16384;
+    EXPECT_OK(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &want, sizeof want));
+    int v = 0;
+    socklen_t len = sizeof v;
+    EXPECT_OK(getsockopt(s, SOL_SOCKET, SO_RCVBUF, &v, &len));
+    EXPECT_EQ(v, 2 * want); /* the kernel doubles it for bookkeeping overhead */
+}
+
+CASE(so_type_and_so_domain_report_socket_kind) {
+    int s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    int v = 0;
+    socklen_t len = sizeof v;
+    EXPECT_OK(getsockopt(s, SOL_SOCKET, SO_TYPE, &v, &len));
+    EXPECT_EQ(v, SOCK_SEQPACKET);
+    len = sizeof v;
+    EXPECT_OK(getsockopt(s, SOL_SOCKET, SO_DOMAIN, &v, &len));
+    EXPECT_EQ(v, AF_UNIX);
+}
+
+CASE(setsockopt_short_optlen_is_einval) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    char one = 1;
+    EXPECT_ERRNO(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, 1), EINVAL);
+}
+
+/* ---- creation errors and non-sockets ---- */
+
+CASE(socket_bad_family_is_eafnosupport) {
+    EXPECT_ERRNO(socket(9999, SOCK_STREAM, 0), EAFNOSUPPORT);
+}
+
+CASE(socket_bad_type_flags_is_einval) {
+    /* Bits outside the type mask other than SOCK_NONBLOCK/SOCK_CLOEXEC. */
+    EXPECT_ERRNO(socket(AF_UNIX, SOCK_STREAM | 0x100, 0), EINVAL);
+}
+
+CASE(socket_flags_nonblock_and_cloexec_apply) {
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    EXPECT(s >= 0);
+    EXPECT(fcntl(s, F_GETFL) & O_NONBLOCK);
+    EXPECT(fcntl(s, F_GETFD) & FD_CLOEXEC);
+}
+
+CASE(socket_calls_on_non_socket_are_enotsock) {
+    int fd = open(scratch_path("plain"), O_CREAT | O_RDWR, 0644);
+    EXPECT(fd >= 0);
+    int v;
+    socklen_t len = sizeof v;
+    EXPECT_ERRNO(getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len), ENOTSOCK);
+    EXPECT_ERRNO(listen(fd, 1), ENOTSOCK);
+    EXPECT_ERRNO(send(fd, "x", 1, 0), ENOTSOCK);
+    EXPECT_ERRNO(shutdown(fd, SHUT_RDWR), ENOTSOCK);
+    struct sockaddr_in a;
+    len = sizeof a;
+    EXPECT_ERRNO(getsockname(fd, (struct sockaddr *)&a, &len), ENOTSOCK);
+}
+
+CASE(socket_calls_on_bad_fd_are_ebadf) {
+    int v;
+    socklen_t len = sizeof v;
+    EXPECT_ERRNO(getsockopt(-1, SOL_SOCKET, SO_TYPE, &v, &len), EBADF);
+    EXPECT_ERRNO(send(9999, "x", 1, 0), EBADF);
+}
+
+/* ---- data transfer details ---- */
+
+CASE(recv_dontwait_on_empty_socket_is_eagain) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    char buf[4];
+    EXPECT_ERRNO(recv(sv[0], buf, sizeof buf, MSG_DONTWAIT), EAGAIN);
+}
+
+CASE(recv_msg_peek_leaves_data_queued) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_EQ(write(sv[0], "peekaboo", 8), 8);
+    char buf[16];
+    EXPECT_EQ(recv(sv[1], buf, 4, MSG_PEEK), 4);
+    EXPECT(memcmp(buf, "peek", 4) == 0);
+    int avail = -1;
+    EXPECT_OK(ioctl(sv[1], FIONREAD, &avail));
+    EXPECT_EQ(avail, 8);
+    EXPECT_EQ(recv(sv[1], buf, sizeof buf, 0), 8);
+    EXPECT(memcmp(buf, "peekaboo", 8) == 0);
+}
+
+CASE(sendmsg_gathers_and_recvmsg_scatters_iovecs) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+    struct iovec out[3] = {{"abc", 3}, {"", 0}, {"defgh", 5}};
+    struct msghdr m = {0};
+    m.msg_iov = out;
+    m.msg_iovlen = 3;
+    EXPECT_EQ(sendmsg(sv[0], &m, 0), 8);
+    char a[2], b[4], c[8] = {0};
+    struct iovec in[3] = {{a, sizeof a}, {b, sizeof b}, {c, sizeof c}};
+    struct msghdr r = {0};
+    r.msg_iov = in;
+    r.msg_iovlen = 3;
+    EXPECT_EQ(recvmsg(sv[1], &r, 0), 8);
+    EXPECT(memcmp(a, "ab", 2) == 0);
+    EXPECT(memcmp(b, "cdef", 4) == 0);
+    EXPECT(memcmp(c, "gh", 2) == 0);
+    EXPECT_EQ(r.msg_flags & MSG_TRUNC, 0);
+}
+
+CASE(poll_socket_readiness_follows_data_and_hangup) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    struct pollfd p = {sv[1], POLLIN | POLLOUT, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT_EQ(p.revents, POLLOUT); /* writable, nothing to read */
+    EXPECT_EQ(write(sv[0], "d", 1), 1);
+    p.revents = 0;
+    EXPECT_EQ(poll(&p, 1, 1000), 1);
+    EXPECT_EQ(p.revents, POLLIN | POLLOUT);
+    char ch;
+    EXPECT_EQ(read(sv[1], &ch, 1), 1);
+    EXPECT_OK(close(sv[0]));
+    p.events = POLLIN;
+    p.revents = 0;
+    EXPECT_EQ(poll(&p, 1, 1000), 1);
+    EXPECT(p.revents & POLLIN);  /* EOF is readable */
+    EXPECT(p.revents & POLLHUP);
+}
+
+CASE(poll_listener_readable_when_connection_pending) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    struct pollfd p = {srv, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 0);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    EXPECT_EQ(poll(&p, 1, 2000), 1);
+    EXPECT_EQ(p.revents, POLLIN);
+}
+
+COMPAT_MAIN()
