@@ -19,7 +19,7 @@ let package = Package(
         .executableTarget(
             name: "joey",
             dependencies: [
-                "JoeyKernel", "JoeyPlatform",
+                "CJoey", "JoeyABI", "JoeyKernel", "JoeyPlatform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "JoeyKernelTests", dependencies: ["JoeyKernel", "JoeyABI"]),

@@ -209,6 +209,11 @@ void joey_meminfo(uint64_t *total, uint64_t *free_) {
     *free_ = (uint64_t)si.freeram * si.mem_unit;
 }
 
+int joey_signal_ignored(int sig) {
+    struct sigaction old;
+    return sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
+}
+
 int64_t joey_memfd_create(const char *name) {
     int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
     return fd >= 0 ? fd : -errno;

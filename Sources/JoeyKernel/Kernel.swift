@@ -19,6 +19,10 @@ public struct SandboxSpec {
     /// Supplementary groups; nil means just `gid`.
     public var groups: [UInt32]?
     public var maxTasks = 4096
+    /// Signal mask and ignored signals pid 1 starts with (execve keeps both, so `joey do`
+    /// passes on the caller's, as running the program directly would).
+    public var signalMask: UInt64 = 0
+    public var ignoredSignals: UInt64 = 0
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
@@ -132,7 +136,9 @@ public final class Kernel: @unchecked Sendable {
             try? pts.insert("0", tty) // so ttyname(3) finds the sandbox's terminal
         }
         for fd in Int32(0)...2 {
-            let flags = fd == 0 ? O_RDONLY : O_WRONLY
+            // The guest sees the stream's real status flags (access mode, O_APPEND, O_LARGEFILE...).
+            let hostFlags = fcntl(fd, F_GETFL)
+            let flags = hostFlags >= 0 ? hostFlags & ~O_NONBLOCK : (fd == 0 ? O_RDONLY : O_WRONLY)
             let hostFD = dup(fd)
             guard hostFD >= 0 else { continue }
             _ = fcntl(hostFD, F_SETFD, FD_CLOEXEC)
@@ -143,6 +149,10 @@ public final class Kernel: @unchecked Sendable {
             _ = try? group.fdTable.install(d, at: fd, closeOnExec: false)
         }
         let thread = GuestThread(kernel: self, tid: pid, group: group)
+        thread.signalMask = spec.signalMask & ~(1 << 8 | 1 << 18)
+        for sig in 1..<65 where spec.ignoredSignals & (1 << UInt64(sig - 1)) != 0 && sig != 9 && sig != 19 {
+            group.actions[sig].handler = 1
+        }
         threadGroups[pid] = group
         threads[pid] = thread
         // Load the program before starting: a missing or non-executable program is an

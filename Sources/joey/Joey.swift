@@ -1,5 +1,6 @@
 // joey: the command line. `joey do` runs a program in a fresh sandbox.
 import ArgumentParser
+import CJoey
 import Glibc
 import Foundation
 import JoeyABI
@@ -119,6 +120,14 @@ struct Do: ParsableCommand {
     }
 
     func run() throws {
+        // What the program would inherit if the caller ran it directly.
+        var mask = sigset_t()
+        pthread_sigmask(SIG_SETMASK, nil, &mask)
+        var callerMask: UInt64 = 0, callerIgnored: UInt64 = 0
+        for sig in Int32(1)...64 {
+            if sigismember(&mask, sig) == 1 { callerMask |= 1 << UInt64(sig - 1) }
+            if joey_signal_ignored(sig) != 0 { callerIgnored |= 1 << UInt64(sig - 1) }
+        }
         signal(SIGPIPE, SIG_IGN)
         Kernel.blockForwardedSignals() // before any sentry thread exists, so all inherit it
         let platform: PtracePlatform
@@ -134,6 +143,8 @@ struct Do: ParsableCommand {
         spec.rootPath = rootfs
         spec.rootWritable = rootfsWritable
         spec.hostname = hostname
+        spec.signalMask = callerMask
+        spec.ignoredSignals = callerIgnored
         spec.cwd = rootfs == "/" ? currentDirectory() : "/"
         // The guest starts with the caller's identity, as `runsc do` does.
         spec.uid = getuid()

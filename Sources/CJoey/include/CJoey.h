@@ -59,6 +59,8 @@ int64_t joey_getrandom(void *buf, uint64_t len);
 uint64_t joey_getauxval(uint64_t type);
 /// Host memory in bytes: total and free.
 void joey_meminfo(uint64_t *total, uint64_t *free_);
+/// 1 when the calling process ignores `sig` (SIG_IGN), else 0.
+int joey_signal_ignored(int sig);
 int64_t joey_memfd_create(const char *name);
 int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int64_t joey_ioctl(int fd, unsigned long request, void *arg);

@@ -105,7 +105,7 @@ final class Strace {
         text += ")"
         let pad = max(1, 40 - (lineLength + text.count))
         let shown = call.number == 15 ? Int64(bitPattern: t.regs.rax) : result // rt_sigreturn restores rax
-        text += String(repeating: " ", count: pad) + "= " + decoder.result(shown, kind: call.info?.ret ?? .int)
+        text += String(repeating: " ", count: pad) + "= " + (decoder.specialResult(call.number, shown) ?? decoder.result(shown, kind: call.info?.ret ?? .int))
         if options.timing {
             let ns = monotonicNanos() - call.start
             text += " <\(ns / 1_000_000_000).\(String(ns / 1000 % 1_000_000).leftPadded(6))>"

@@ -24,13 +24,13 @@ struct StraceDecoder {
     static func pointer(_ v: UInt64) -> String { v == 0 ? "NULL" : "0x" + String(v, radix: 16) }
 
     /// A C-style quoted string; `limit` bytes at most, then "..." (strace -s 32).
-    static func quote(_ bytes: [UInt8], limit: Int?, complete: Bool = true) -> String {
+    /// Non-printable bytes become octal escapes, as short as the next character allows
+    /// (strace's default); `hex` escapes every byte (strace does so for random data).
+    static func quote(_ bytes: [UInt8], limit: Int?, complete: Bool = true, hex: Bool = false) -> String {
         let shown = limit.map { Array(bytes.prefix($0)) } ?? bytes
-        // strace prints all-non-printable data in \x form.
-        let binary = shown.contains { ($0 < 0x20 && ![0x09, 0x0a, 0x0d, 0x0c, 0x0b].contains($0)) || $0 >= 0x7f }
         var s = "\""
-        for c in shown {
-            if binary { s += "\\x" + String(c, radix: 16).leftPadded(2); continue }
+        for (i, c) in shown.enumerated() {
+            if hex { s += "\\x" + String(c, radix: 16).leftPadded(2); continue }
             switch c {
             case 0x22: s += "\\\""
             case 0x5c: s += "\\\\"
@@ -39,7 +39,10 @@ struct StraceDecoder {
             case 0x0d: s += "\\r"
             case 0x0c: s += "\\f"
             case 0x0b: s += "\\v"
-            default: s += String(UnicodeScalar(c))
+            case 0x20...0x7e: s += String(UnicodeScalar(c))
+            default:
+                let nextIsDigit = i + 1 < shown.count && (0x30...0x37).contains(shown[i + 1])
+                s += "\\" + (nextIsDigit ? String(c, radix: 8).leftPadded(3) : String(c, radix: 8))
             }
         }
         s += "\""
@@ -56,7 +59,7 @@ struct StraceDecoder {
     func buffer(_ addr: UInt64, count: Int) -> String {
         guard count >= 0 else { return StraceDecoder.pointer(addr) }
         guard let bytes = try? mm.read(addr, count: min(count, 32)) else { return StraceDecoder.pointer(addr) }
-        return StraceDecoder.quote(bytes, limit: 32, complete: count <= 32)
+        return StraceDecoder.quote(bytes, limit: 32, complete: count <= 32, hex: syscall == "getrandom")
     }
 
     func decode(_ kind: ArgKind, index: Int, args: [(name: String, kind: ArgKind)], result: Int64?) -> String {
@@ -75,11 +78,13 @@ struct StraceDecoder {
         case .bufIn(let n): return buffer(v, count: Int(clamping: Int64(bitPattern: raw(n))))
         case .bufOut:
             guard let result, !failed else { return StraceDecoder.pointer(v) }
+            if syscall == "getcwd" { return string(v, limit: nil) }
             return buffer(v, count: Int(result))
         case .uint: return String(UInt32(truncatingIfNeeded: v))
         case .long, .off: return String(Int64(bitPattern: v))
         case .ulong, .size: return String(v)
-        case .hex, .ptr: return StraceDecoder.pointer(v)
+        case .ptr: return StraceDecoder.pointer(v)
+        case .hex: return v == 0 ? "0" : "0x" + String(v, radix: 16)
         case .mode: return StraceDecoder.mode(UInt32(truncatingIfNeeded: v))
         case .flags(let set): return StraceFlags.flags(set, v)
         case .enumeration(let set): return StraceFlags.enumeration(set, v)
@@ -116,6 +121,24 @@ struct StraceDecoder {
         case 15: // rt_sigreturn({mask=[...]}): the mask saved in the frame being returned from
             let mask = try? mm.readValue(regs.rsp &- 8 &+ 304, as: UInt64.self)
             return "{mask=\(mask.map(StraceDecoder.sigsetText) ?? "?")}"
+        case 2, 257: // open/openat show the mode only when one is used
+            let at = number == 257
+            let flags = raw(at ? 2 : 1)
+            var parts = at ? [decode(.dirfd, index: 0, args: [], result: nil)] : []
+            parts += [string(raw(at ? 1 : 0), limit: nil), StraceFlags.flags("open", flags)]
+            if flags & 0o100 != 0 || flags & 0o20200000 == 0o20200000 { parts.append(StraceDecoder.mode(UInt32(truncatingIfNeeded: raw(at ? 3 : 2)))) }
+            return parts.joined(separator: ", ")
+        case 72: // fcntl: the third argument only for commands that take one
+            let cmd = Int32(truncatingIfNeeded: raw(1))
+            var text = "\(Int32(truncatingIfNeeded: raw(0))), \(StraceFlags.enumeration("fcntl", raw(1)))"
+            switch cmd {
+            case 0, 1030, 1031: text += ", \(Int32(truncatingIfNeeded: raw(2)))"
+            case 2: text += ", " + (raw(2) & 1 != 0 ? "FD_CLOEXEC" : "0")
+            case 4: text += ", " + StraceFlags.statusFlags(raw(2))
+            case 5, 6, 7, 36, 37, 38: text += ", " + StraceDecoder.pointer(raw(2))
+            default: break
+            }
+            return text
         case 157 where raw(0) == 15: // prctl(PR_SET_NAME, "name")
             return "PR_SET_NAME, " + string(raw(1), limit: 16)
         case 157 where raw(0) == 16: // prctl(PR_GET_NAME, ...) is completed at exit
@@ -170,6 +193,16 @@ struct StraceDecoder {
     func argv(_ addr: UInt64) -> String {
         guard let items = try? mm.readStringArray(addr) else { return StraceDecoder.pointer(addr) }
         return "[" + items.map { StraceDecoder.quote($0, limit: 32) }.joined(separator: ", ") + "]"
+    }
+
+    /// fcntl's F_GETFL and F_GETFD results, decoded as strace does.
+    func specialResult(_ number: Int, _ r: Int64) -> String? {
+        guard number == 72, r >= 0 else { return nil }
+        switch Int32(truncatingIfNeeded: raw(1)) {
+        case 3: return "0x\(String(r, radix: 16)) (flags \(StraceFlags.flags("open", UInt64(r))))"
+        case 1: return "0x\(String(r, radix: 16)) (flags \(r & 1 != 0 ? "FD_CLOEXEC" : "0"))"
+        default: return nil
+        }
     }
 
     func result(_ r: Int64, kind: ReturnKind) -> String {

@@ -82,6 +82,13 @@ enum StraceFlags {
         return parts.isEmpty ? "0" : parts.joined(separator: "|")
     }
 
+    /// File status flags without an access mode (fcntl F_SETFL).
+    static func statusFlags(_ v: UInt64) -> String {
+        var value = v & ~3
+        let parts = names("open", &value) + (value != 0 ? ["0x" + String(value, radix: 16)] : [])
+        return parts.isEmpty ? "0" : parts.joined(separator: "|")
+    }
+
     private static func names(_ set: String, _ value: inout UInt64) -> [String] {
         var parts: [String] = []
         for (bit, name) in bitSets[set] ?? [] where value & bit == bit && bit != 0 {
@@ -131,6 +138,9 @@ enum StraceFlags {
             return name
         }
         if set == "ioctl" { return "0x" + String(v, radix: 16) }
+        if let prefix = ["arch_prctl": "ARCH", "prctl": "PR", "fcntl": "F", "madvise": "MADV", "rlimit": "RLIMIT"][set] {
+            return "0x\(String(value, radix: 16)) /* \(prefix)_??? */"
+        }
         return String(Int32(truncatingIfNeeded: v))
     }
 }

@@ -107,6 +107,8 @@ extension GuestThread {
         }
         description.path = loc.path
         if description.location == nil { description.location = loc }
+        // 64-bit Linux opens every file with O_LARGEFILE (force_o_largefile).
+        if flags & O_PATH == 0 { description.flags |= 0o100000 }
         return UInt64(try group.fdTable.install(description, closeOnExec: flags & O_CLOEXEC != 0))
     }
 
@@ -239,7 +241,8 @@ extension GuestThread {
     func sysSendfile() throws(LinuxErrno) -> UInt64 {
         let out = try writableFile(fdArg(a0))
         let input = try readableFile(fdArg(a1))
-        if out.flags & O_APPEND != 0 { throw .EINVAL }
+        // Linux reads only from files that support mmap-like access: not pipes or ttys.
+        if out.flags & O_APPEND != 0 || input.inode.kind != .regular { throw .EINVAL }
         var offset: UInt64?
         if a2 != 0 {
             let o: Int64 = try mm.readValue(a2)
@@ -272,7 +275,7 @@ extension GuestThread {
                 throw error
             }
             total += w
-            if w < n || n < want || input.inode.kind != .regular { break }
+            if w < n || n < want { break }
         }
         if let offset { try mm.writeValue(a2, Int64(offset) + Int64(total)) }
         return UInt64(total)
@@ -679,7 +682,7 @@ extension GuestThread {
             try group.fdTable.setCloseOnExec(fd, a2 & 1 != 0)
             return 0
         case F_GETFL:
-            return UInt64(UInt32(bitPattern: f.flags | (f.inode.kind == .regular ? 0o100000 /* O_LARGEFILE */ : 0)))
+            return UInt64(UInt32(bitPattern: f.flags))
         case F_SETFL:
             let settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME
             f.flags = (f.flags & ~settable) | (Int32(truncatingIfNeeded: a2) & settable)

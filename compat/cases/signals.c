@@ -1,0 +1,729 @@
+/* Signals: dispositions, masks, delivery, siginfo, alternate stacks, fault signals. */
+#include "../compat.h"
+#include <fcntl.h>
+#include <setjmp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+static volatile sig_atomic_t hits;
+static volatile sig_atomic_t last_sig;
+static siginfo_t last_info;
+
+static void count_handler(int sig) { hits++; last_sig = sig; }
+static void info_handler(int sig, siginfo_t *si, void *uc) { (void)uc; hits++; last_sig = sig; last_info = *si; }
+
+static void install(int sig, void (*fn)(int), int flags) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigaction(%d): %s", sig, strerror(errno));
+}
+
+static void install_info(int sig, int flags) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = info_handler;
+    sa.sa_flags = SA_SIGINFO | flags;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigaction(%d): %s", sig, strerror(errno));
+}
+
+static void block_one(int sig) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    if (sigprocmask(SIG_BLOCK, &s, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigprocmask: %s", strerror(errno));
+}
+
+static void unblock_one(int sig) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    if (sigprocmask(SIG_UNBLOCK, &s, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigprocmask: %s", strerror(errno));
+}
+
+static int is_blocked(int sig) {
+    sigset_t cur;
+    sigprocmask(SIG_SETMASK, NULL, &cur);
+    return sigismember(&cur, sig);
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+/* A child that sends `sig` to the caller `count` times, every `ms` milliseconds. */
+static pid_t spawn_signaller(int sig, int ms, int count) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) compat_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        for (int i = 0; i < count; i++) {
+            sleep_ms(ms);
+            if (kill(parent, sig) != 0) _exit(0);
+        }
+        _exit(0);
+    }
+    return pid;
+}
+
+static void reap(pid_t pid) {
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+}
+
+/* ---- sigaction: install and query ---- */
+
+CASE(sigaction_returns_old_action) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = count_handler;
+    sigemptyset(&sa.sa_mask);
+    EXPECT_OK(sigaction(SIGUSR1, &sa, NULL));
+    sa.sa_handler = SIG_IGN;
+    EXPECT_OK(sigaction(SIGUSR1, &sa, &old));
+    EXPECT(old.sa_handler == count_handler);
+    EXPECT_OK(sigaction(SIGUSR1, NULL, &old));
+    EXPECT(old.sa_handler == SIG_IGN);
+}
+
+CASE(sigaction_query_returns_flags_and_mask) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = count_handler;
+    sa.sa_flags = SA_RESTART | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR2);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    EXPECT_OK(sigaction(SIGUSR1, &sa, NULL));
+    memset(&old, 0, sizeof old);
+    EXPECT_OK(sigaction(SIGUSR1, NULL, &old));
+    EXPECT(old.sa_handler == count_handler);
+    EXPECT(old.sa_flags & SA_RESTART);
+    EXPECT(old.sa_flags & SA_NODEFER);
+    EXPECT(!(old.sa_flags & SA_SIGINFO));
+    EXPECT(sigismember(&old.sa_mask, SIGUSR2));
+    EXPECT(sigismember(&old.sa_mask, SIGTERM));
+    EXPECT(!sigismember(&old.sa_mask, SIGINT));
+}
+
+CASE(signal_returns_previous_handler) {
+    EXPECT(signal(SIGUSR2, SIG_DFL) != SIG_ERR);
+    EXPECT(signal(SIGUSR2, count_handler) == SIG_DFL);
+    EXPECT(signal(SIGUSR2, SIG_IGN) == count_handler);
+    EXPECT(signal(SIGUSR2, SIG_DFL) == SIG_IGN);
+}
+
+CASE(sigaction_sigkill_is_einval) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = count_handler;
+    EXPECT_ERRNO(sigaction(SIGKILL, &sa, NULL), EINVAL);
+    sa.sa_handler = SIG_IGN;
+    EXPECT_ERRNO(sigaction(SIGKILL, &sa, NULL), EINVAL);
+}
+
+CASE(sigaction_sigstop_is_einval) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = count_handler;
+    EXPECT_ERRNO(sigaction(SIGSTOP, &sa, NULL), EINVAL);
+    sa.sa_handler = SIG_IGN;
+    EXPECT_ERRNO(sigaction(SIGSTOP, &sa, NULL), EINVAL);
+}
+
+CASE(sigaction_query_sigkill_is_sig_dfl) {
+    struct sigaction old;
+    memset(&old, 0xff, sizeof old);
+    EXPECT_OK(sigaction(SIGKILL, NULL, &old));
+    EXPECT(old.sa_handler == SIG_DFL);
+}
+
+CASE(sigaction_invalid_signal_numbers_are_einval) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = count_handler;
+    EXPECT_ERRNO(sigaction(0, &sa, NULL), EINVAL);
+    EXPECT_ERRNO(sigaction(65, &sa, NULL), EINVAL);
+    EXPECT_ERRNO(sigaction(-1, &sa, NULL), EINVAL);
+    /* The raw syscall too, bypassing libc's checks. */
+    struct { void *h; unsigned long flags; void *restorer; uint64_t mask; } k = {0};
+    k.h = (void *)SIG_IGN;
+    EXPECT_ERRNO(syscall(SYS_rt_sigaction, 65, &k, NULL, 8), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_rt_sigaction, 0, &k, NULL, 8), EINVAL);
+}
+
+CASE(rt_sigaction_bad_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_rt_sigaction, SIGUSR1, (void *)1, NULL, 8), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_rt_sigaction, SIGUSR1, NULL, (void *)1, 8), EFAULT);
+}
+
+CASE(rt_sigaction_bad_sigset_size_is_einval) {
+    EXPECT_ERRNO(syscall(SYS_rt_sigaction, SIGUSR1, NULL, NULL, 4), EINVAL);
+}
+
+/* ---- siginfo ---- */
+
+CASE(siginfo_from_kill_is_si_user) {
+    install_info(SIGUSR1, 0);
+    EXPECT_OK(kill(getpid(), SIGUSR1));
+    EXPECT_EQ(hits, 1);
+    EXPECT_EQ(last_info.si_signo, SIGUSR1);
+    EXPECT_EQ(last_info.si_code, SI_USER);
+    EXPECT_EQ(last_info.si_pid, getpid());
+    EXPECT_EQ(last_info.si_uid, getuid());
+}
+
+CASE(siginfo_from_tgkill_is_si_tkill) {
+    install_info(SIGUSR1, 0);
+    EXPECT_OK(syscall(SYS_tgkill, getpid(), gettid(), SIGUSR1));
+    EXPECT_EQ(hits, 1);
+    EXPECT_EQ(last_info.si_signo, SIGUSR1);
+    EXPECT_EQ(last_info.si_code, SI_TKILL);
+    EXPECT_EQ(last_info.si_pid, getpid());
+}
+
+CASE(siginfo_from_raise_is_si_tkill) {
+    install_info(SIGUSR2, 0);
+    EXPECT_EQ(raise(SIGUSR2), 0);
+    EXPECT_EQ(hits, 1);
+    EXPECT_EQ(last_info.si_signo, SIGUSR2);
+    EXPECT_EQ(last_info.si_code, SI_TKILL);
+}
+
+CASE(siginfo_from_sigqueue_carries_value) {
+    install_info(SIGUSR1, 0);
+    union sigval v = {.sival_int = 4242};
+    EXPECT_OK(sigqueue(getpid(), SIGUSR1, v));
+    EXPECT_EQ(hits, 1);
+    EXPECT_EQ(last_info.si_code, SI_QUEUE);
+    EXPECT_EQ(last_info.si_value.sival_int, 4242);
+    EXPECT_EQ(last_info.si_pid, getpid());
+}
+
+/* ---- handler flags and masks ---- */
+
+CASE(sa_resethand_restores_default_after_delivery) {
+    install(SIGUSR1, count_handler, SA_RESETHAND);
+    EXPECT_EQ(raise(SIGUSR1), 0);
+    EXPECT_EQ(hits, 1);
+    struct sigaction old;
+    EXPECT_OK(sigaction(SIGUSR1, NULL, &old));
+    EXPECT(old.sa_handler == SIG_DFL);
+}
+
+static volatile sig_atomic_t depth, max_depth;
+static void nesting_handler(int sig) {
+    depth++;
+    hits++;
+    if (depth > max_depth) max_depth = depth;
+    if (hits == 1) raise(sig);
+    depth--;
+}
+
+CASE(handler_blocks_own_signal_by_default) {
+    install(SIGUSR1, nesting_handler, 0);
+    EXPECT_EQ(raise(SIGUSR1), 0);
+    EXPECT_EQ(hits, 2);      /* the second one ran after the first returned */
+    EXPECT_EQ(max_depth, 1);
+}
+
+CASE(sa_nodefer_allows_nested_delivery) {
+    install(SIGUSR1, nesting_handler, SA_NODEFER);
+    EXPECT_EQ(raise(SIGUSR1), 0);
+    EXPECT_EQ(hits, 2);
+    EXPECT_EQ(max_depth, 2); /* the second one ran inside the first */
+}
+
+static volatile sig_atomic_t saw_usr1_blocked, saw_usr2_blocked, saw_term_blocked;
+static void mask_probe_handler(int sig) {
+    (void)sig;
+    hits++;
+    saw_usr1_blocked = is_blocked(SIGUSR1);
+    saw_usr2_blocked = is_blocked(SIGUSR2);
+    saw_term_blocked = is_blocked(SIGTERM);
+}
+
+CASE(handler_mask_applied_during_handler) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mask_probe_handler;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR2);
+    EXPECT_OK(sigaction(SIGUSR1, &sa, NULL));
+    EXPECT_EQ(raise(SIGUSR1), 0);
+    EXPECT_EQ(hits, 1);
+    EXPECT(saw_usr1_blocked);
+    EXPECT(saw_usr2_blocked);
+    EXPECT(!saw_term_blocked);
+    /* The mask is restored when the handler returns. */
+    EXPECT(!is_blocked(SIGUSR1));
+    EXPECT(!is_blocked(SIGUSR2));
+}
+
+/* ---- sigprocmask and pending signals ---- */
+
+CASE(sigprocmask_block_returns_old_mask) {
+    sigset_t s, old;
+    sigemptyset(&s);
+    EXPECT_OK(sigprocmask(SIG_SETMASK, &s, NULL));
+    sigaddset(&s, SIGUSR1);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &s, &old));
+    EXPECT(!sigismember(&old, SIGUSR1));
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &s, &old));
+    EXPECT(sigismember(&old, SIGUSR1));
+    EXPECT(!sigismember(&old, SIGUSR2));
+    EXPECT_OK(sigprocmask(SIG_UNBLOCK, &s, &old));
+    EXPECT(sigismember(&old, SIGUSR2));
+    EXPECT(is_blocked(SIGUSR1));
+    EXPECT(!is_blocked(SIGUSR2));
+}
+
+CASE(sigprocmask_cannot_block_sigkill_or_sigstop) {
+    /* Ask for every signal through the raw syscall (glibc's sigfillset leaves out its own). */
+    EXPECT_OK(syscall(SYS_rt_sigprocmask, SIG_SETMASK, &(uint64_t){~0ULL}, NULL, 8));
+    uint64_t cur = 0;
+    EXPECT_OK(syscall(SYS_rt_sigprocmask, SIG_SETMASK, NULL, &cur, 8));
+    EXPECT(!(cur & (1ULL << (SIGKILL - 1))));
+    EXPECT(!(cur & (1ULL << (SIGSTOP - 1))));
+    EXPECT(cur & (1ULL << (SIGUSR1 - 1)));
+    EXPECT(cur & (1ULL << (SIGTERM - 1)));
+}
+
+CASE(sigprocmask_bad_how_is_einval) {
+    sigset_t s;
+    sigemptyset(&s);
+    EXPECT_ERRNO(sigprocmask(12345, &s, NULL), EINVAL);
+}
+
+CASE(rt_sigprocmask_bad_size_is_einval) {
+    uint64_t s = 1ULL << (SIGUSR1 - 1);
+    EXPECT_ERRNO(syscall(SYS_rt_sigprocmask, SIG_BLOCK, &s, NULL, 4), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_rt_sigprocmask, SIG_BLOCK, &s, NULL, 16), EINVAL);
+}
+
+CASE(sigpending_shows_blocked_signal) {
+    install(SIGUSR1, count_handler, 0);
+    block_one(SIGUSR1);
+    sigset_t p;
+    EXPECT_OK(sigpending(&p));
+    EXPECT(!sigismember(&p, SIGUSR1));
+    EXPECT_OK(kill(getpid(), SIGUSR1));
+    EXPECT_EQ(hits, 0);
+    EXPECT_OK(sigpending(&p));
+    EXPECT(sigismember(&p, SIGUSR1));
+    EXPECT(!sigismember(&p, SIGUSR2));
+}
+
+CASE(blocked_signal_delivered_on_unblock) {
+    install(SIGUSR1, count_handler, 0);
+    block_one(SIGUSR1);
+    EXPECT_OK(kill(getpid(), SIGUSR1));
+    EXPECT_EQ(hits, 0);
+    unblock_one(SIGUSR1);
+    EXPECT_EQ(hits, 1);
+    sigset_t p;
+    EXPECT_OK(sigpending(&p));
+    EXPECT(!sigismember(&p, SIGUSR1));
+}
+
+CASE(standard_signal_pending_twice_delivered_once) {
+    install(SIGUSR1, count_handler, 0);
+    block_one(SIGUSR1);
+    EXPECT_OK(kill(getpid(), SIGUSR1));
+    EXPECT_OK(kill(getpid(), SIGUSR1));
+    unblock_one(SIGUSR1);
+    EXPECT_EQ(hits, 1);
+}
+
+CASE(realtime_signal_pending_twice_delivered_twice) {
+    install(SIGRTMIN, count_handler, 0);
+    block_one(SIGRTMIN);
+    EXPECT_OK(kill(getpid(), SIGRTMIN));
+    EXPECT_OK(kill(getpid(), SIGRTMIN));
+    unblock_one(SIGRTMIN);
+    EXPECT_EQ(hits, 2);
+}
+
+CASE(sigsuspend_returns_eintr_after_handler) {
+    install(SIGUSR1, count_handler, 0);
+    block_one(SIGUSR1);
+    EXPECT_OK(kill(getpid(), SIGUSR1));
+    sigset_t empty;
+    sigemptyset(&empty);
+    EXPECT_ERRNO(sigsuspend(&empty), EINTR);
+    EXPECT_EQ(hits, 1);
+    EXPECT(is_blocked(SIGUSR1)); /* the old mask is back */
+}
+
+/* ---- kill ---- */
+
+CASE(kill_signal_zero_to_self_succeeds) {
+    EXPECT_EQ(kill(getpid(), 0), 0);
+}
+
+CASE(kill_invalid_signal_is_einval) {
+    EXPECT_ERRNO(kill(getpid(), 65), EINVAL);
+    EXPECT_ERRNO(kill(getpid(), -1), EINVAL);
+}
+
+CASE(kill_reaped_child_is_esrch) {
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) _exit(0);
+    reap(pid);
+    EXPECT_ERRNO(kill(pid, 0), ESRCH);
+}
+
+CASE(kill_zombie_child_succeeds) {
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) _exit(0);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT));
+    EXPECT_EQ(si.si_pid, pid);
+    EXPECT_EQ(kill(pid, 0), 0); /* still a zombie: it exists */
+    reap(pid);
+}
+
+CASE(sigterm_default_action_kills_child) {
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) {
+        signal(SIGTERM, SIG_DFL);
+        unblock_one(SIGTERM);
+        for (;;) pause();
+    }
+    EXPECT_OK(kill(pid, SIGTERM));
+    int st = 0;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGTERM);
+}
+
+/* ---- SIGCHLD ---- */
+
+CASE(sigchld_delivered_when_child_exits) {
+    install_info(SIGCHLD, 0);
+    block_one(SIGCHLD);
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) _exit(7);
+    sigset_t empty;
+    sigemptyset(&empty);
+    while (hits == 0) sigsuspend(&empty);
+    EXPECT_EQ(last_info.si_signo, SIGCHLD);
+    EXPECT_EQ(last_info.si_code, CLD_EXITED);
+    EXPECT_EQ(last_info.si_pid, pid);
+    EXPECT_EQ(last_info.si_status, 7);
+    int st = 0;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+}
+
+CASE(sigchld_ignored_children_are_reaped_automatically) {
+    EXPECT(signal(SIGCHLD, SIG_IGN) != SIG_ERR);
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) _exit(3);
+    /* wait blocks until the child is gone, then finds nothing to report. */
+    EXPECT_ERRNO(waitpid(pid, NULL, 0), ECHILD);
+}
+
+/* ---- SIGPIPE ---- */
+
+CASE(sigpipe_kills_writer_to_closed_pipe) {
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        unblock_one(SIGPIPE);
+        int p[2];
+        if (pipe(p) != 0) _exit(100);
+        close(p[0]);
+        ssize_t w = write(p[1], "x", 1);
+        (void)w;
+        _exit(101);
+    }
+    int st = 0;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGPIPE);
+}
+
+CASE(write_closed_pipe_with_sigpipe_ignored_is_epipe) {
+    EXPECT(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(close(p[0]));
+    EXPECT_ERRNO(write(p[1], "x", 1), EPIPE);
+}
+
+CASE(write_closed_pipe_with_sigpipe_blocked_is_epipe_and_pending) {
+    signal(SIGPIPE, SIG_DFL);
+    block_one(SIGPIPE);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(close(p[0]));
+    EXPECT_ERRNO(write(p[1], "x", 1), EPIPE);
+    sigset_t pend;
+    EXPECT_OK(sigpending(&pend));
+    EXPECT(sigismember(&pend, SIGPIPE));
+    EXPECT(signal(SIGPIPE, SIG_IGN) != SIG_ERR); /* discard it before the case exits */
+}
+
+/* ---- interrupted system calls ---- */
+
+CASE(sa_restart_restarts_blocking_pipe_read) {
+    install(SIGUSR1, count_handler, SA_RESTART);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) {
+        for (int i = 0; i < 3; i++) { sleep_ms(30); kill(parent, SIGUSR1); }
+        sleep_ms(50);
+        ssize_t w = write(p[1], "z", 1);
+        (void)w;
+        _exit(0);
+    }
+    char c = 0;
+    EXPECT_EQ(read(p[0], &c, 1), 1);
+    EXPECT_EQ(c, 'z');
+    EXPECT(hits >= 1);
+    reap(pid);
+}
+
+CASE(read_without_sa_restart_is_eintr) {
+    install(SIGUSR1, count_handler, 0);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    pid_t pid = spawn_signaller(SIGUSR1, 30, 200);
+    char c;
+    EXPECT_ERRNO(read(p[0], &c, 1), EINTR);
+    EXPECT(hits >= 1);
+    kill(pid, SIGKILL);
+    reap(pid);
+}
+
+/* ---- sigaltstack ---- */
+
+CASE(sigaltstack_install_and_query) {
+    stack_t ss, old;
+    EXPECT_OK(sigaltstack(NULL, &old));
+    EXPECT(old.ss_flags & SS_DISABLE);
+    size_t size = 64 * 1024;
+    void *mem = malloc(size);
+    EXPECT(mem != NULL);
+    ss.ss_sp = mem;
+    ss.ss_size = size;
+    ss.ss_flags = 0;
+    EXPECT_OK(sigaltstack(&ss, NULL));
+    memset(&old, 0, sizeof old);
+    EXPECT_OK(sigaltstack(NULL, &old));
+    EXPECT(old.ss_sp == mem);
+    EXPECT_EQ(old.ss_size, size);
+    EXPECT_EQ(old.ss_flags, 0);
+}
+
+CASE(sigaltstack_ss_disable_turns_it_off) {
+    size_t size = 64 * 1024;
+    stack_t ss = {.ss_sp = malloc(size), .ss_size = size, .ss_flags = 0}, old;
+    EXPECT_OK(sigaltstack(&ss, NULL));
+    stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    EXPECT_OK(sigaltstack(&off, &old));
+    EXPECT(old.ss_sp == ss.ss_sp); /* the previous stack comes back */
+    EXPECT_OK(sigaltstack(NULL, &old));
+    EXPECT(old.ss_flags & SS_DISABLE);
+}
+
+CASE(sigaltstack_too_small_is_enomem) {
+    static char small[1024];
+    stack_t ss = {.ss_sp = small, .ss_size = sizeof small, .ss_flags = 0};
+    EXPECT_ERRNO(sigaltstack(&ss, NULL), ENOMEM);
+}
+
+CASE(sigaltstack_bad_flags_is_einval) {
+    size_t size = 64 * 1024;
+    stack_t ss = {.ss_sp = malloc(size), .ss_size = size, .ss_flags = 0x1234};
+    EXPECT_ERRNO(sigaltstack(&ss, NULL), EINVAL);
+}
+
+static volatile uintptr_t handler_local_addr;
+static volatile int handler_saw_onstack;
+static void altstack_handler(int sig) {
+    (void)sig;
+    volatile char local = 0;
+    handler_local_addr = (uintptr_t)&local;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0) handler_saw_onstack = (cur.ss_flags & SS_ONSTACK) != 0;
+    hits++;
+}
+
+CASE(sa_onstack_handler_runs_on_alternate_stack) {
+    size_t size = 64 * 1024;
+    char *mem = malloc(size);
+    EXPECT(mem != NULL);
+    stack_t ss = {.ss_sp = mem, .ss_size = size, .ss_flags = 0};
+    EXPECT_OK(sigaltstack(&ss, NULL));
+    install(SIGUSR1, altstack_handler, SA_ONSTACK);
+    EXPECT_EQ(raise(SIGUSR1), 0);
+    EXPECT_EQ(hits, 1);
+    EXPECT(handler_local_addr >= (uintptr_t)mem);
+    EXPECT(handler_local_addr < (uintptr_t)mem + size);
+    EXPECT(handler_saw_onstack);
+    /* Outside the handler we are no longer on it. */
+    stack_t cur;
+    EXPECT_OK(sigaltstack(NULL, &cur));
+    EXPECT(!(cur.ss_flags & SS_ONSTACK));
+}
+
+CASE(handler_without_sa_onstack_uses_normal_stack) {
+    size_t size = 64 * 1024;
+    char *mem = malloc(size);
+    stack_t ss = {.ss_sp = mem, .ss_size = size, .ss_flags = 0};
+    EXPECT_OK(sigaltstack(&ss, NULL));
+    install(SIGUSR1, altstack_handler, 0);
+    EXPECT_EQ(raise(SIGUSR1), 0);
+    EXPECT_EQ(hits, 1);
+    EXPECT(handler_local_addr < (uintptr_t)mem || handler_local_addr >= (uintptr_t)mem + size);
+    EXPECT(!handler_saw_onstack);
+}
+
+/* ---- fault signals ---- */
+
+static sigjmp_buf fault_jb;
+static siginfo_t fault_info;
+static void fault_handler(int sig, siginfo_t *si, void *uc) {
+    (void)sig; (void)uc;
+    fault_info = *si;
+    siglongjmp(fault_jb, 1);
+}
+static void install_fault(int sig) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigaction: %s", strerror(errno));
+}
+
+CASE(sigsegv_on_null_write_reports_si_addr) {
+    install_fault(SIGSEGV);
+    volatile int *volatile p = NULL;
+    if (sigsetjmp(fault_jb, 1) == 0) {
+        *p = 1;
+        compat_fail(__FILE__, __LINE__, "the write did not fault");
+    }
+    EXPECT_EQ(fault_info.si_signo, SIGSEGV);
+    EXPECT_EQ(fault_info.si_code, SEGV_MAPERR);
+    EXPECT(fault_info.si_addr == NULL);
+    EXPECT(!is_blocked(SIGSEGV)); /* siglongjmp restored the mask */
+}
+
+CASE(sigsegv_on_readonly_mapping_write_is_segv_accerr) {
+    install_fault(SIGSEGV);
+    volatile char *volatile page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(page != MAP_FAILED);
+    if (sigsetjmp(fault_jb, 1) == 0) {
+        page[100] = 1;
+        compat_fail(__FILE__, __LINE__, "the write did not fault");
+    }
+    EXPECT_EQ(fault_info.si_signo, SIGSEGV);
+    EXPECT_EQ(fault_info.si_code, SEGV_ACCERR);
+    EXPECT(fault_info.si_addr == page + 100);
+}
+
+extern char compat_idiv_insn[], compat_ud2_insn[];
+
+CASE(sigfpe_on_integer_division_by_zero) {
+    install_fault(SIGFPE);
+    volatile int zero = 0;
+    if (sigsetjmp(fault_jb, 1) == 0) {
+        int a = 1, d = 0, z = zero;
+        __asm__ volatile("compat_idiv_insn: idivl %2" : "+a"(a), "+d"(d) : "r"(z));
+        compat_fail(__FILE__, __LINE__, "the division did not fault (%d)", a);
+    }
+    EXPECT_EQ(fault_info.si_signo, SIGFPE);
+    EXPECT_EQ(fault_info.si_code, FPE_INTDIV);
+    EXPECT(fault_info.si_addr == (void *)compat_idiv_insn);
+}
+
+CASE(sigfpe_on_c_division_by_volatile_zero) {
+    install_fault(SIGFPE);
+    volatile int zero = 0, one = 1, out;
+    if (sigsetjmp(fault_jb, 1) == 0) {
+        out = one / zero;
+        compat_fail(__FILE__, __LINE__, "the division did not fault (%d)", out);
+    }
+    EXPECT_EQ(fault_info.si_signo, SIGFPE);
+    EXPECT_EQ(fault_info.si_code, FPE_INTDIV);
+}
+
+CASE(sigill_on_ud2) {
+    install_fault(SIGILL);
+    if (sigsetjmp(fault_jb, 1) == 0) {
+        __asm__ volatile("compat_ud2_insn: ud2");
+        compat_fail(__FILE__, __LINE__, "ud2 did not fault");
+    }
+    EXPECT_EQ(fault_info.si_signo, SIGILL);
+    EXPECT_EQ(fault_info.si_code, ILL_ILLOPN);
+    EXPECT(fault_info.si_addr == (void *)compat_ud2_insn);
+}
+
+CASE(sigtrap_on_int3_resumes_after_it) {
+    install_info(SIGTRAP, 0);
+    __asm__ volatile("int3");
+    /* int3 is a trap: returning from the handler continues after the instruction. */
+    EXPECT_EQ(hits, 1);
+    EXPECT_EQ(last_info.si_signo, SIGTRAP);
+    EXPECT_EQ(last_info.si_code, SI_KERNEL);
+}
+
+CASE(sigbus_past_end_of_truncated_file_mapping) {
+    long pg = sysconf(_SC_PAGESIZE);
+    int fd = open(scratch_path("f"), O_CREAT | O_RDWR, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_OK(ftruncate(fd, 2 * pg));
+    volatile char *volatile m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(m != MAP_FAILED);
+    m[0] = 'a';
+    m[pg] = 'b';
+    EXPECT_OK(ftruncate(fd, pg));
+    install_fault(SIGBUS);
+    if (sigsetjmp(fault_jb, 1) == 0) {
+        volatile char c = m[pg + 10];
+        compat_fail(__FILE__, __LINE__, "the access did not fault (%d)", c);
+    }
+    EXPECT_EQ(fault_info.si_signo, SIGBUS);
+    EXPECT_EQ(fault_info.si_code, BUS_ADRERR);
+    EXPECT(fault_info.si_addr == m + pg + 10);
+    EXPECT_EQ(m[0], 'a'); /* the first page is still there */
+}
+
+CASE(uncaught_sigsegv_kills_child) {
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL);
+        prctl(PR_SET_DUMPABLE, 0); /* no core file */
+        volatile int *volatile p = NULL;
+        *p = 1;
+        _exit(0);
+    }
+    int st = 0;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGSEGV);
+}
+
+COMPAT_MAIN()

@@ -1,0 +1,377 @@
+/* Time: clocks, sleeps, alarms, interval timers, process times. */
+#include "../compat.h"
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/times.h>
+#include <time.h>
+
+static volatile sig_atomic_t hits;
+static void count_handler(int sig) { (void)sig; hits++; }
+
+static void install(int sig, void (*fn)(int), int flags) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigaction: %s", strerror(errno));
+}
+
+static int64_t ns_of(struct timespec t) { return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec; }
+static int64_t now_ns(clockid_t c) {
+    struct timespec t;
+    if (clock_gettime(c, &t) != 0) compat_fail(__FILE__, __LINE__, "clock_gettime: %s", strerror(errno));
+    return ns_of(t);
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+static void check_clock(clockid_t c) {
+    struct timespec t = {-1, -1};
+    errno = 0;
+    if (clock_gettime(c, &t) != 0) compat_fail(__FILE__, __LINE__, "clock_gettime(%d): %s", (int)c, strerror(errno));
+    if (t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1000000000L)
+        compat_fail(__FILE__, __LINE__, "clock %d gave {%lld, %ld}", (int)c, (long long)t.tv_sec, t.tv_nsec);
+}
+
+/* ---- clock_gettime ---- */
+
+CASE(clock_gettime_realtime_succeeds) {
+    check_clock(CLOCK_REALTIME);
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    EXPECT(t.tv_sec > 1600000000); /* after September 2020 */
+}
+CASE(clock_gettime_monotonic_succeeds) { check_clock(CLOCK_MONOTONIC); }
+CASE(clock_gettime_monotonic_raw_succeeds) { check_clock(CLOCK_MONOTONIC_RAW); }
+CASE(clock_gettime_realtime_coarse_succeeds) { check_clock(CLOCK_REALTIME_COARSE); }
+CASE(clock_gettime_monotonic_coarse_succeeds) { check_clock(CLOCK_MONOTONIC_COARSE); }
+CASE(clock_gettime_boottime_succeeds) { check_clock(CLOCK_BOOTTIME); }
+CASE(clock_gettime_process_cputime_succeeds) { check_clock(CLOCK_PROCESS_CPUTIME_ID); }
+CASE(clock_gettime_thread_cputime_succeeds) { check_clock(CLOCK_THREAD_CPUTIME_ID); }
+
+CASE(clock_monotonic_never_goes_backwards) {
+    int64_t prev = now_ns(CLOCK_MONOTONIC);
+    for (int i = 0; i < 20000; i++) {
+        int64_t t = now_ns(CLOCK_MONOTONIC);
+        EXPECT(t >= prev);
+        prev = t;
+    }
+}
+
+CASE(clock_boottime_not_behind_monotonic) {
+    int64_t m = now_ns(CLOCK_MONOTONIC);
+    int64_t b = now_ns(CLOCK_BOOTTIME);
+    EXPECT(b >= m);
+}
+
+CASE(clock_process_cputime_advances_with_work) {
+    int64_t t0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+    int64_t start = now_ns(CLOCK_MONOTONIC);
+    volatile uint64_t x = 0;
+    /* Spin for about 20 ms of wall time. */
+    while (now_ns(CLOCK_MONOTONIC) - start < 20000000LL)
+        for (int i = 0; i < 1000; i++) x += i;
+    int64_t t1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+    EXPECT(t1 > t0);
+}
+
+CASE(clock_gettime_invalid_clock_is_einval) {
+    struct timespec t;
+    EXPECT_ERRNO(clock_gettime((clockid_t)1000, &t), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_clock_gettime, 1000, &t), EINVAL);
+}
+
+CASE(clock_gettime_bad_pointer_is_efault) {
+    EXPECT_ERRNO(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, (void *)1), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_clock_gettime, CLOCK_REALTIME, (void *)1), EFAULT);
+}
+
+/* ---- clock_getres ---- */
+
+CASE(clock_getres_monotonic_is_positive_and_small) {
+    struct timespec r = {-1, -1};
+    EXPECT_OK(clock_getres(CLOCK_MONOTONIC, &r));
+    EXPECT_EQ(r.tv_sec, 0);
+    EXPECT(r.tv_nsec > 0);
+    EXPECT(r.tv_nsec < 1000000000L);
+    EXPECT_OK(clock_getres(CLOCK_REALTIME, NULL)); /* a NULL result is allowed */
+}
+
+CASE(clock_getres_coarse_not_finer_than_monotonic) {
+    struct timespec fine, coarse;
+    EXPECT_OK(clock_getres(CLOCK_MONOTONIC, &fine));
+    EXPECT_OK(clock_getres(CLOCK_MONOTONIC_COARSE, &coarse));
+    EXPECT(ns_of(coarse) >= ns_of(fine));
+    EXPECT(ns_of(coarse) < 1000000000LL);
+}
+
+CASE(clock_getres_invalid_clock_is_einval) {
+    struct timespec r;
+    EXPECT_ERRNO(clock_getres((clockid_t)1000, &r), EINVAL);
+}
+
+/* ---- gettimeofday and time ---- */
+
+CASE(gettimeofday_agrees_with_clock_realtime) {
+    struct timeval tv;
+    EXPECT_OK(gettimeofday(&tv, NULL));
+    EXPECT(tv.tv_usec >= 0 && tv.tv_usec < 1000000);
+    int64_t g = (int64_t)tv.tv_sec * 1000000000LL + (int64_t)tv.tv_usec * 1000;
+    int64_t r = now_ns(CLOCK_REALTIME);
+    EXPECT(r - g > -1000000000LL && r - g < 1000000000LL);
+}
+
+CASE(time_agrees_with_clock_realtime) {
+    time_t stored = 0;
+    time_t t = time(&stored);
+    EXPECT(t != (time_t)-1);
+    EXPECT_EQ(stored, t);
+    struct timespec r;
+    EXPECT_OK(clock_gettime(CLOCK_REALTIME, &r));
+    EXPECT(r.tv_sec - t >= -1 && r.tv_sec - t <= 1);
+    EXPECT(time(NULL) >= t);
+}
+
+/* ---- nanosleep and clock_nanosleep ---- */
+
+CASE(nanosleep_sleeps_at_least_requested_time) {
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    struct timespec req = {0, 50000000L};
+    EXPECT_OK(nanosleep(&req, NULL));
+    int64_t dt = now_ns(CLOCK_MONOTONIC) - t0;
+    EXPECT(dt >= 50000000LL);
+    EXPECT(dt < 5000000000LL);
+}
+
+CASE(nanosleep_zero_returns_at_once) {
+    struct timespec req = {0, 0};
+    EXPECT_EQ(nanosleep(&req, NULL), 0);
+}
+
+CASE(nanosleep_nsec_too_large_is_einval) {
+    struct timespec req = {0, 1000000000L};
+    EXPECT_ERRNO(nanosleep(&req, NULL), EINVAL);
+}
+
+CASE(nanosleep_negative_nsec_is_einval) {
+    struct timespec req = {0, -1};
+    EXPECT_ERRNO(nanosleep(&req, NULL), EINVAL);
+}
+
+CASE(nanosleep_negative_sec_is_einval) {
+    struct timespec req = {-1, 0};
+    EXPECT_ERRNO(nanosleep(&req, NULL), EINVAL);
+}
+
+CASE(nanosleep_interrupted_returns_eintr_and_remaining_time) {
+    install(SIGUSR1, count_handler, SA_RESTART); /* nanosleep is not restarted even so */
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) {
+        for (int i = 0; i < 200; i++) {
+            sleep_ms(30);
+            if (kill(parent, SIGUSR1) != 0) break;
+        }
+        _exit(0);
+    }
+    struct timespec req = {5, 0}, rem = {-1, -1};
+    EXPECT_ERRNO(nanosleep(&req, &rem), EINTR);
+    EXPECT(hits >= 1);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    EXPECT(rem.tv_sec >= 2 && rem.tv_sec <= 5);
+    EXPECT(rem.tv_nsec >= 0 && rem.tv_nsec < 1000000000L);
+    EXPECT(ns_of(rem) < ns_of(req));
+}
+
+CASE(clock_nanosleep_abstime_sleeps_until_deadline) {
+    struct timespec t;
+    EXPECT_OK(clock_gettime(CLOCK_MONOTONIC, &t));
+    int64_t deadline = ns_of(t) + 50000000LL;
+    t.tv_sec = deadline / 1000000000LL;
+    t.tv_nsec = deadline % 1000000000LL;
+    EXPECT_EQ(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL), 0);
+    EXPECT(now_ns(CLOCK_MONOTONIC) >= deadline);
+}
+
+CASE(clock_nanosleep_abstime_in_past_returns_at_once) {
+    struct timespec t = {1, 0}; /* long ago */
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    EXPECT_EQ(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL), 0);
+    EXPECT(now_ns(CLOCK_MONOTONIC) - t0 < 3000000000LL);
+}
+
+CASE(clock_nanosleep_relative_realtime) {
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    struct timespec req = {0, 20000000L};
+    EXPECT_EQ(clock_nanosleep(CLOCK_REALTIME, 0, &req, NULL), 0);
+    EXPECT(now_ns(CLOCK_MONOTONIC) - t0 >= 20000000LL);
+}
+
+CASE(clock_nanosleep_errors_are_returned_not_errno) {
+    struct timespec bad = {0, 1000000000L}, ok = {0, 1000};
+    EXPECT_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &bad, NULL), EINVAL);
+    EXPECT_EQ(clock_nanosleep((clockid_t)1000, 0, &ok, NULL), EINVAL);
+    EXPECT_EQ(clock_nanosleep(CLOCK_THREAD_CPUTIME_ID, 0, &ok, NULL), EINVAL);
+}
+
+/* ---- alarm ---- */
+
+CASE(alarm_returns_previous_remaining_seconds) {
+    alarm(0); /* drop the harness's timeout */
+    EXPECT_EQ(alarm(100), 0);
+    unsigned prev = alarm(50);
+    EXPECT(prev >= 99 && prev <= 100);
+    prev = alarm(0);
+    EXPECT(prev >= 49 && prev <= 50);
+    EXPECT_EQ(alarm(0), 0);
+    alarm(10);
+}
+
+CASE(alarm_delivers_sigalrm) {
+    install(SIGALRM, count_handler, 0);
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    alarm(1);
+    while (hits == 0) {
+        if (now_ns(CLOCK_MONOTONIC) - t0 > 5000000000LL) compat_fail(__FILE__, __LINE__, "no SIGALRM within 5 s");
+        pause();
+    }
+    EXPECT(now_ns(CLOCK_MONOTONIC) - t0 >= 900000000LL);
+    EXPECT_EQ(alarm(0), 0); /* it is spent */
+    alarm(10);
+}
+
+CASE(alarm_default_action_kills_child) {
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) {
+        signal(SIGALRM, SIG_DFL);
+        alarm(1);
+        for (;;) pause();
+    }
+    int st = 0;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGALRM);
+}
+
+/* ---- times ---- */
+
+CASE(times_returns_increasing_tick_count) {
+    long hz = sysconf(_SC_CLK_TCK);
+    EXPECT(hz > 0);
+    struct tms a, b;
+    clock_t t0 = times(&a);
+    EXPECT(t0 != (clock_t)-1);
+    sleep_ms(100);
+    clock_t t1 = times(&b);
+    EXPECT(t1 != (clock_t)-1);
+    EXPECT(t1 > t0);
+    EXPECT(b.tms_utime >= a.tms_utime);
+    EXPECT(b.tms_stime >= a.tms_stime);
+    EXPECT(times(NULL) != (clock_t)-1);
+}
+
+CASE(times_counts_reaped_children) {
+    pid_t pid = fork();
+    EXPECT(pid >= 0);
+    if (pid == 0) {
+        struct timespec s, n;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &s);
+        volatile uint64_t x = 0;
+        do {
+            for (int i = 0; i < 10000; i++) x += i;
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &n);
+        } while (ns_of(n) - ns_of(s) < 100000000LL); /* 100 ms of CPU */
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+    struct tms t;
+    EXPECT(times(&t) != (clock_t)-1);
+    EXPECT(t.tms_cutime + t.tms_cstime > 0);
+}
+
+/* ---- interval timers ---- */
+
+CASE(getitimer_real_reflects_alarm) {
+    alarm(5);
+    struct itimerval v;
+    EXPECT_OK(getitimer(ITIMER_REAL, &v));
+    EXPECT(v.it_value.tv_sec >= 3 && v.it_value.tv_sec <= 5);
+    EXPECT_EQ(v.it_interval.tv_sec, 0);
+    EXPECT_EQ(v.it_interval.tv_usec, 0);
+    alarm(10);
+}
+
+CASE(getitimer_virtual_is_initially_zero) {
+    struct itimerval v;
+    memset(&v, 0xff, sizeof v);
+    EXPECT_OK(getitimer(ITIMER_VIRTUAL, &v));
+    EXPECT_EQ(v.it_value.tv_sec, 0);
+    EXPECT_EQ(v.it_value.tv_usec, 0);
+}
+
+CASE(setitimer_real_delivers_sigalrm) {
+    install(SIGALRM, count_handler, 0);
+    struct itimerval v = {{0, 0}, {0, 50000}};
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    EXPECT_OK(setitimer(ITIMER_REAL, &v, NULL));
+    struct itimerval cur;
+    EXPECT_OK(getitimer(ITIMER_REAL, &cur));
+    EXPECT_EQ(cur.it_value.tv_sec, 0);
+    EXPECT(cur.it_value.tv_usec > 0 && cur.it_value.tv_usec <= 50000);
+    while (hits == 0) {
+        if (now_ns(CLOCK_MONOTONIC) - t0 > 5000000000LL) compat_fail(__FILE__, __LINE__, "no SIGALRM within 5 s");
+        pause();
+    }
+    EXPECT(now_ns(CLOCK_MONOTONIC) - t0 >= 45000000LL);
+    EXPECT_OK(getitimer(ITIMER_REAL, &cur));
+    EXPECT_EQ(cur.it_value.tv_sec, 0);
+    EXPECT_EQ(cur.it_value.tv_usec, 0);
+    alarm(10);
+}
+
+CASE(setitimer_real_interval_repeats) {
+    install(SIGALRM, count_handler, 0);
+    struct itimerval v = {{0, 20000}, {0, 20000}};
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    EXPECT_OK(setitimer(ITIMER_REAL, &v, NULL));
+    while (hits < 3) {
+        if (now_ns(CLOCK_MONOTONIC) - t0 > 5000000000LL) compat_fail(__FILE__, __LINE__, "only %d SIGALRMs in 5 s", (int)hits);
+        pause();
+    }
+    struct itimerval off = {{0, 0}, {0, 0}}, old;
+    EXPECT_OK(setitimer(ITIMER_REAL, &off, &old));
+    EXPECT_EQ(old.it_interval.tv_sec, 0);
+    EXPECT_EQ(old.it_interval.tv_usec, 20000);
+    EXPECT(now_ns(CLOCK_MONOTONIC) - t0 >= 55000000LL);
+    alarm(10);
+}
+
+CASE(setitimer_returns_old_value) {
+    alarm(0);
+    struct itimerval v = {{0, 0}, {100, 0}}, old;
+    EXPECT_OK(setitimer(ITIMER_REAL, &v, &old));
+    EXPECT_EQ(old.it_value.tv_sec, 0);
+    EXPECT_EQ(old.it_value.tv_usec, 0);
+    struct itimerval w = {{0, 0}, {200, 0}};
+    EXPECT_OK(setitimer(ITIMER_REAL, &w, &old));
+    EXPECT(old.it_value.tv_sec >= 98 && old.it_value.tv_sec <= 100);
+    alarm(10);
+}
+
+CASE(setitimer_invalid_arguments_are_einval) {
+    struct itimerval v = {{0, 0}, {0, 1000000}}; /* tv_usec out of range */
+    EXPECT_ERRNO(setitimer(ITIMER_REAL, &v, NULL), EINVAL);
+    struct itimerval ok = {{0, 0}, {0, 0}};
+    EXPECT_ERRNO(setitimer((__itimer_which_t)99, &ok, NULL), EINVAL);
+    struct itimerval cur;
+    EXPECT_ERRNO(getitimer((__itimer_which_t)99, &cur), EINVAL);
+}
+
+COMPAT_MAIN()
