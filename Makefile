@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 JOEY := .build/debug/joey
-APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc strace tmux
+APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev strace tmux runsc
 
 .PHONY: all deps build demo test syscalls compat compat-update clean
 
@@ -29,10 +29,12 @@ demo: build
 	$(JOEY) do -- /bin/busybox sh -c 'echo "pid $$$$ in the sandbox"; echo change > /etc/joey-demo; cat /etc/joey-demo'
 	@test ! -e /etc/joey-demo && echo "the host's /etc is untouched"
 
-# The whole suite, as CI runs it.
+# The whole suite, as CI runs it: unit and end-to-end tests, then the compatibility suite
+# (which fails on any case that passed before and fails now).
 test: deps syscalls
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	python3 compat/run.py
 
 # Generated files must match their sources.
 syscalls:
