@@ -8,6 +8,7 @@ Joey's results with compat/expected/<runner>.txt: a case listed there that fails
 regression and fails the run. `--update` rewrites the expected files from this run.
 """
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -17,8 +18,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CASES = os.path.join(HERE, "cases")
-# Outside /tmp: the sandbox mounts its own tmpfs there.
-BUILD = os.path.join(ROOT, ".build", "compat")
+# Outside /tmp (the sandbox mounts its own tmpfs there), even when the checkout is under /tmp.
+BUILD = os.path.join("/var/tmp", "joey-compat-" + hashlib.sha256(ROOT.encode()).hexdigest()[:12])
 EXPECTED = os.path.join(HERE, "expected")
 LINE = re.compile(r"^(ok|FAIL) (\S+?)(?::\s*(.*))?$")
 
