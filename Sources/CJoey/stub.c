@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <time.h>
+#include <sched.h>
 #include <sys/random.h>
 #include <sys/auxv.h>
 #include <sys/sysinfo.h>
@@ -213,6 +214,8 @@ int joey_signal_ignored(int sig) {
     struct sigaction old;
     return sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
 }
+
+int joey_current_cpu(void) { return sched_getcpu(); }
 
 int64_t joey_memfd_create(const char *name) {
     int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);

@@ -192,6 +192,7 @@ final class GuestThread {
         group.threads.removeAll { $0 === self }
         kernel.threads[tid] = nil
         if group.threads.isEmpty && group.exitStatus == nil {
+            group.exitCPUNanos = context?.cpuTimeNanos() ?? 0
             kernel.strace?.exited(self, status: status)
             group.becomeZombie(status: status)
         }

@@ -44,7 +44,9 @@ public final class Kernel: @unchecked Sendable {
     var controllingTerminal: Int32?
     var fifoBuffers: [ObjectIdentifier: PipeBuffer] = [:]
     let pipeFS = FileSystemID(dev: 0xd, name: "pipefs")
+    let anonFS = FileSystemID(dev: 0xe, name: "anon_inodefs")
     var hostname: String
+    var domainname = "(none)"
     var runningThreads = 0
     var alarmWatcherRunning = false
     var futexWaiters: [UInt64: [FutexWaiter]] = [:]
@@ -129,6 +131,7 @@ public final class Kernel: @unchecked Sendable {
         group.uid = spec.uid; group.gid = spec.gid
         group.euid = spec.uid; group.egid = spec.gid
         group.suid = spec.uid; group.sgid = spec.gid
+        group.fsuid = spec.uid; group.fsgid = spec.gid
         group.groups = spec.groups ?? [spec.gid]
         let ptsFS = FileSystemID(dev: 0x16, name: "devpts")
         let tty = DeviceInode(.tty, major: 136, minor: 0, fs: ptsFS)

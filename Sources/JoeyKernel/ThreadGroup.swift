@@ -42,9 +42,20 @@ final class ThreadGroup {
     var sid: Int32
     var uid: UInt32 = 0, gid: UInt32 = 0, euid: UInt32 = 0, egid: UInt32 = 0
     var suid: UInt32 = 0, sgid: UInt32 = 0
+    /// File-system ids (setfsuid/setfsgid); they follow the effective ids on every change of those.
+    var fsuid: UInt32 = 0, fsgid: UInt32 = 0
     var groups: [UInt32] = []
     var noNewPrivs = false
+    var dumpable = true
+    /// ITIMER_REAL (and alarm): next expiry on the monotonic clock, and the reload interval.
     var alarmDeadline: UInt64?
+    var alarmInterval: UInt64 = 0
+    /// CPU time of reaped children (times, getrusage RUSAGE_CHILDREN).
+    var childrenCPUNanos: UInt64 = 0
+    /// This process's CPU time, recorded when it exits (for its parent's accounting).
+    var exitCPUNanos: UInt64 = 0
+    /// PR_SET_PDEATHSIG: the signal sent when the parent exits.
+    var parentDeathSignal: Int32 = 0
     var comm = ""
     var exePath = ""
     var cmdline: [[UInt8]] = []
@@ -99,6 +110,7 @@ final class ThreadGroup {
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
         let initGroup = kernel.threadGroups[1]
         for c in children {
+            if c.parentDeathSignal != 0 { c.sendSignal(c.parentDeathSignal) }
             c.parent = initGroup === self ? nil : initGroup
             if let initGroup, initGroup !== self { initGroup.children.append(c) }
         }
@@ -124,6 +136,7 @@ final class ThreadGroup {
     /// Removes a zombie for good.
     func reap() {
         reaped = true
+        parent?.childrenCPUNanos &+= exitCPUNanos &+ childrenCPUNanos
         kernel.threadGroups[pid] = nil
         if let parent { parent.children.removeAll { $0 === self } }
     }

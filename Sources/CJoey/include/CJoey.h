@@ -61,6 +61,8 @@ uint64_t joey_getauxval(uint64_t type);
 void joey_meminfo(uint64_t *total, uint64_t *free_);
 /// 1 when the calling process ignores `sig` (SIG_IGN), else 0.
 int joey_signal_ignored(int sig);
+/// The host CPU the calling thread runs on.
+int joey_current_cpu(void);
 int64_t joey_memfd_create(const char *name);
 int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int64_t joey_ioctl(int fd, unsigned long request, void *arg);

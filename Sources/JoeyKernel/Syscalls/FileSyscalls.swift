@@ -73,7 +73,7 @@ extension GuestThread {
                         // A dangling symlink: O_CREAT creates its target.
                         let (tp, tn) = try kernel.resolveParent(try existing.readlink(), from: parent, root: group.fs.root)
                         let m = UInt32(mode & 0o7777) & ~group.fs.umask
-                        let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.euid, gid: group.egid)
+                        let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                         loc = Location(name: tn, parent: tp, inode: node)
                     }
                 } else {
@@ -81,7 +81,7 @@ extension GuestThread {
                 }
             } else {
                 let m = UInt32(mode & 0o7777) & ~group.fs.umask
-                let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.euid, gid: group.egid)
+                let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                 loc = Location(name: name, parent: parent, inode: node)
             }
         } else {
@@ -369,7 +369,7 @@ extension GuestThread {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         _ = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
-                                    uid: group.euid, gid: group.egid)
+                                    uid: group.fsuid, gid: group.fsgid)
         return 0
     }
 
@@ -386,7 +386,7 @@ extension GuestThread {
         default: throw .EINVAL
         }
         _ = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
-                                    uid: group.euid, gid: group.egid)
+                                    uid: group.fsuid, gid: group.fsgid)
         return 0
     }
 
@@ -486,7 +486,7 @@ extension GuestThread {
         if target.isEmpty { throw .ENOENT }
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
-        _ = try parent.inode.create(name, kind: .symlink, mode: 0o777, uid: group.euid, gid: group.egid, target: target)
+        _ = try parent.inode.create(name, kind: .symlink, mode: 0o777, uid: group.fsuid, gid: group.fsgid, target: target)
         return 0
     }
 
@@ -689,9 +689,19 @@ extension GuestThread {
             return 0
         case F_GETLK, F_SETLK, F_SETLKW, 36, 37, 38: // record locks (and OFD locks) are not implemented
             throw .ENOLCK
-        case 1031 /* F_SETPIPE_SZ */, 1032 /* F_GETPIPE_SZ */:
-            guard f is PipeDescription else { throw .EBADF }
-            return UInt64(PipeBuffer.capacity)
+        case 1032: // F_GETPIPE_SZ
+            guard let p = f as? PipeDescription else { throw .EBADF }
+            return UInt64(p.buffer.capacity)
+        case 1031: // F_SETPIPE_SZ: rounded up to a power-of-two number of pages, 1 MiB at most
+            guard let p = f as? PipeDescription else { throw .EBADF }
+            let want = Int(Int32(truncatingIfNeeded: a2))
+            guard want >= 0, want <= 1 << 20 else { throw want < 0 ? .EINVAL : .EPERM }
+            var size = 4096
+            while size < want { size <<= 1 }
+            guard size >= p.buffer.count else { throw .EBUSY }
+            p.buffer.capacity = size
+            kernel.lock.broadcast()
+            return UInt64(size)
         default:
             throw .EINVAL
         }

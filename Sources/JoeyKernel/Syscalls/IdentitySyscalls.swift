@@ -11,8 +11,18 @@ extension GuestThread {
     func sysGeteuid() throws(LinuxErrno) -> UInt64 { UInt64(group.euid) }
     func sysGetegid() throws(LinuxErrno) -> UInt64 { UInt64(group.egid) }
 
-    /// setfsuid/setfsgid: the fs ids follow the effective ids here, so report the old value.
-    func sysSetfsid(_ nr: Int) throws(LinuxErrno) -> UInt64 { UInt64(nr == 122 ? group.euid : group.egid) }
+    /// setfsuid/setfsgid: always returns the old value; changes only to an id the caller may use.
+    func sysSetfsid(_ nr: Int) throws(LinuxErrno) -> UInt64 {
+        let new = UInt32(truncatingIfNeeded: a0)
+        if nr == 122 {
+            let old = group.fsuid
+            if group.euid == 0 || [group.uid, group.euid, group.suid, group.fsuid].contains(new) { group.fsuid = new }
+            return UInt64(old)
+        }
+        let old = group.fsgid
+        if group.euid == 0 || [group.gid, group.egid, group.sgid, group.fsgid].contains(new) { group.fsgid = new }
+        return UInt64(old)
+    }
 
     func sysSetTidAddress() throws(LinuxErrno) -> UInt64 {
         clearChildTID = a0

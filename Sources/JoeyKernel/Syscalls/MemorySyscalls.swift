@@ -224,6 +224,11 @@ extension GuestThread {
             }
             return 0
         case 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23:
+            var cursor = a0
+            while cursor < a0 + len {
+                guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
+                cursor = v.end
+            }
             // Hints about paging (NORMAL, RANDOM, SEQUENTIAL, WILLNEED, FREE, fork/merge/hugepage
             // controls): the MemoryFile keeps everything resident, so there is nothing to do.
             return 0

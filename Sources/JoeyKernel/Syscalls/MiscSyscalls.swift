@@ -121,8 +121,8 @@ extension GuestThread {
                 let bit: UInt64 = 1 << UInt64(fd % 64)
                 let w = fd / 64
                 guard (rIn[w] | wIn[w]) & bit != 0, let f = try? group.fdTable.get(Int32(fd)) else { continue }
-                let (rd, wr, _) = f.readiness()
-                if rIn[w] & bit != 0 && rd { rOut[w] |= bit; count += 1 }
+                let (rd, wr, hup) = f.readiness()
+                if rIn[w] & bit != 0 && (rd || hup) { rOut[w] |= bit; count += 1 }
                 if wIn[w] & bit != 0 && wr { wOut[w] |= bit; count += 1 }
             }
             return count
@@ -143,7 +143,14 @@ extension GuestThread {
             guard tv.tv_sec >= 0, tv.tv_usec >= 0, tv.tv_usec < 1_000_000 else { throw .EINVAL }
             deadline = monotonicNanos() &+ UInt64(tv.tv_sec) &* 1_000_000_000 &+ UInt64(tv.tv_usec) * 1000
         }
-        return try selectCommon(Int32(truncatingIfNeeded: a0), a1, a2, a3, deadline: deadline)
+        let n = try selectCommon(Int32(truncatingIfNeeded: a0), a1, a2, a3, deadline: deadline)
+        if let deadline {
+            // Linux writes back the time left.
+            let now = monotonicNanos()
+            let left = deadline > now ? deadline - now : 0
+            try? mm.writeValue(a4, timeval(tv_sec: Int(left / 1_000_000_000), tv_usec: Int(left % 1_000_000_000 / 1000)))
+        }
+        return n
     }
 
     func sysPselect6() throws(LinuxErrno) -> UInt64 {
@@ -301,7 +308,9 @@ extension GuestThread {
         joey_meminfo(&total, &free)
         var b = [UInt8](repeating: 0, count: 112)
         b.withUnsafeMutableBytes { p in
-            p.storeBytes(of: Int64((monotonicNanos() - kernel.bootTime) / 1_000_000_000), toByteOffset: 0, as: Int64.self)
+            var boot = timespec()
+            clock_gettime(7 /* CLOCK_BOOTTIME */, &boot)
+            p.storeBytes(of: Int64(boot.tv_sec), toByteOffset: 0, as: Int64.self)
             p.storeBytes(of: total, toByteOffset: 32, as: UInt64.self)
             p.storeBytes(of: free, toByteOffset: 40, as: UInt64.self)
             p.storeBytes(of: UInt16(kernel.threadGroups.count), toByteOffset: 80, as: UInt16.self)
@@ -319,6 +328,14 @@ extension GuestThread {
         let mask: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
         try mm.writeValue(a2, mask)
         return 8
+    }
+
+    /// getcpu: the host CPU the calling sentry thread is on (node 0).
+    func sysGetcpu() throws(LinuxErrno) -> UInt64 {
+        let cpu = joey_current_cpu()
+        if a0 != 0 { try mm.writeValue(a0, UInt32(max(cpu, 0))) }
+        if a1 != 0 { try mm.writeValue(a1, UInt32(0)) }
+        return 0
     }
 
     func sysGetrandom() throws(LinuxErrno) -> UInt64 {

@@ -27,6 +27,7 @@ extension GuestThread {
         g.actions = group.actions
         g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
         g.suid = group.suid; g.sgid = group.sgid; g.groups = group.groups
+        g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpable = group.dumpable
         g.pgid = group.pgid; g.sid = group.sid
         g.comm = group.comm; g.exePath = group.exePath; g.cmdline = group.cmdline; g.rlimits = group.rlimits
         g.exitSignal = Int32(flags & 0xff)
@@ -183,8 +184,8 @@ extension GuestThread {
         guard sig >= 0 && sig < 65 else { throw .EINVAL }
         let targets: [ThreadGroup]
         if pid > 0 {
-            guard let g = kernel.threadGroups[pid], g.exitStatus == nil else { throw .ESRCH }
-            targets = [g]
+            guard let g = kernel.threadGroups[pid] else { throw .ESRCH }
+            targets = g.exitStatus == nil ? [g] : [] // a zombie exists but takes no signals
         } else if pid == -1 {
             targets = kernel.threadGroups.values.filter { $0.pid != 1 && $0 !== group && $0.exitStatus == nil }
         } else {
@@ -221,7 +222,7 @@ extension GuestThread {
 
     func sysUname() throws(LinuxErrno) -> UInt64 {
         var b = [UInt8](repeating: 0, count: 390)
-        let fields = ["Linux", kernel.hostname, Kernel.release, Kernel.version, "x86_64", "(none)"]
+        let fields = ["Linux", kernel.hostname, Kernel.release, Kernel.version, "x86_64", kernel.domainname]
         for (i, f) in fields.enumerated() {
             for (j, c) in f.utf8.prefix(64).enumerated() { b[i * 65 + j] = c }
         }
@@ -230,9 +231,16 @@ extension GuestThread {
     }
 
     func sysSethostname() throws(LinuxErrno) -> UInt64 {
-        guard group.euid == 0 else { throw .EPERM }
         guard a1 <= 64 else { throw .EINVAL }
+        guard group.euid == 0 else { throw .EPERM }
         kernel.hostname = String(decoding: try mm.read(a0, count: Int(a1)), as: UTF8.self)
+        return 0
+    }
+
+    func sysSetdomainname() throws(LinuxErrno) -> UInt64 {
+        guard a1 <= 64 else { throw .EINVAL }
+        guard group.euid == 0 else { throw .EPERM }
+        kernel.domainname = String(decoding: try mm.read(a0, count: Int(a1)), as: UTF8.self)
         return 0
     }
 
@@ -244,24 +252,34 @@ extension GuestThread {
             guard let u = id(a0) else { throw .EINVAL }
             if root { group.uid = u; group.euid = u; group.suid = u }
             else if u == group.uid || u == group.suid { group.euid = u } else { throw .EPERM }
+            group.fsuid = group.euid
         case 106: // setgid
             guard let g = id(a0) else { throw .EINVAL }
             if root { group.gid = g; group.egid = g; group.sgid = g }
             else if g == group.gid || g == group.sgid { group.egid = g } else { throw .EPERM }
+            group.fsgid = group.egid
         case 113, 117: // setreuid, setresuid
             let r = id(a0), e = id(a1), s = nr == 117 ? id(a2) : nil
             let allowed = [group.uid, group.euid, group.suid]
             if !root { for v in [r, e, s].compactMap({ $0 }) where !allowed.contains(v) { throw .EPERM } }
+            let oldUID = group.uid
             if let r { group.uid = r }
             if let e { group.euid = e }
             if let s { group.suid = s }
+            // setreuid: the saved id follows the new effective id when the real id is set or
+            // the effective id changes to something other than the old real id.
+            if nr == 113, r != nil || (e != nil && e! != oldUID) { group.suid = group.euid }
+            group.fsuid = group.euid
         case 114, 119: // setregid, setresgid
             let r = id(a0), e = id(a1), s = nr == 119 ? id(a2) : nil
             let allowed = [group.gid, group.egid, group.sgid]
             if !root { for v in [r, e, s].compactMap({ $0 }) where !allowed.contains(v) { throw .EPERM } }
+            let oldGID = group.gid
             if let r { group.gid = r }
             if let e { group.egid = e }
             if let s { group.sgid = s }
+            if nr == 114, r != nil || (e != nil && e! != oldGID) { group.sgid = group.egid }
+            group.fsgid = group.egid
         default: throw .ENOSYS
         }
         return 0
@@ -348,9 +366,17 @@ extension GuestThread {
             group.noNewPrivs = true
             return 0
         case 39: return group.noNewPrivs ? 1 : 0 // PR_GET_NO_NEW_PRIVS
-        case 4: return 1 // PR_GET_DUMPABLE: guests are dumpable
-        case 3: // PR_SET_DUMPABLE
+        case 3: return group.dumpable ? 1 : 0 // PR_GET_DUMPABLE
+        case 4: // PR_SET_DUMPABLE
             guard a1 <= 1 else { throw .EINVAL }
+            group.dumpable = a1 == 1
+            return 0
+        case 1: // PR_SET_PDEATHSIG
+            guard a1 <= 64 else { throw .EINVAL }
+            group.parentDeathSignal = Int32(a1)
+            return 0
+        case 2: // PR_GET_PDEATHSIG
+            try mm.writeValue(a1, group.parentDeathSignal)
             return 0
         default:
             throw .EINVAL

@@ -96,16 +96,75 @@ extension GuestThread {
         let now = monotonicNanos()
         let old = group.alarmDeadline.map { $0 > now ? ($0 - now + 999_999_999) / 1_000_000_000 : 0 } ?? 0
         group.alarmDeadline = a0 == 0 ? nil : now + UInt64(UInt32(truncatingIfNeeded: a0)) * 1_000_000_000
+        group.alarmInterval = 0
         if a0 != 0 { kernel.startAlarmWatcher() }
         return old
+    }
+
+    /// struct itimerval {it_interval, it_value} as two timevals.
+    private func itimerval(interval: UInt64, value: UInt64) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 32)
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: Int64(interval / 1_000_000_000), toByteOffset: 0, as: Int64.self)
+            p.storeBytes(of: Int64(interval % 1_000_000_000 / 1000), toByteOffset: 8, as: Int64.self)
+            p.storeBytes(of: Int64(value / 1_000_000_000), toByteOffset: 16, as: Int64.self)
+            p.storeBytes(of: Int64(value % 1_000_000_000 / 1000), toByteOffset: 24, as: Int64.self)
+        }
+        return b
+    }
+
+    private func currentRealTimer() -> (UInt64, UInt64) {
+        let now = monotonicNanos()
+        let left = group.alarmDeadline.map { $0 > now ? $0 - now : 1000 } ?? 0
+        return (group.alarmInterval, left)
+    }
+
+    func sysGetitimer() throws(LinuxErrno) -> UInt64 {
+        switch a0 {
+        case 0:
+            let (i, v) = currentRealTimer()
+            try mm.write(a1, itimerval(interval: i, value: v))
+        case 1, 2: // ITIMER_VIRTUAL, ITIMER_PROF: never armed (setting them is not supported)
+            try mm.write(a1, itimerval(interval: 0, value: 0))
+        default: throw .EINVAL
+        }
+        return 0
+    }
+
+    func sysSetitimer() throws(LinuxErrno) -> UInt64 {
+        guard a0 <= 2 else { throw .EINVAL }
+        var interval: UInt64 = 0, value: UInt64 = 0
+        if a1 != 0 {
+            let b = try mm.read(a1, count: 32)
+            let f = b.withUnsafeBytes { p in (0..<4).map { p.load(fromByteOffset: $0 * 8, as: Int64.self) } }
+            guard f[0] >= 0, f[2] >= 0, (0..<1_000_000).contains(f[1]), (0..<1_000_000).contains(f[3]) else { throw .EINVAL }
+            interval = UInt64(f[0]) &* 1_000_000_000 &+ UInt64(f[1]) * 1000
+            value = UInt64(f[2]) &* 1_000_000_000 &+ UInt64(f[3]) * 1000
+        }
+        if a0 != 0 {
+            // CPU-time timers need per-thread CPU accounting the sentry does not do yet.
+            if value != 0 { throw .ENOSYS }
+            if a2 != 0 { try mm.write(a2, itimerval(interval: 0, value: 0)) }
+            return 0
+        }
+        let (oldInterval, oldValue) = currentRealTimer()
+        if a2 != 0 { try mm.write(a2, itimerval(interval: oldInterval, value: oldValue)) }
+        group.alarmDeadline = value == 0 ? nil : monotonicNanos() &+ value
+        group.alarmInterval = value == 0 ? 0 : interval
+        if value != 0 { kernel.startAlarmWatcher() }
+        return 0
     }
 
     func sysTimes() throws(LinuxErrno) -> UInt64 {
         let ticks = (monotonicNanos() - kernel.bootTime) / 10_000_000
         if a0 != 0 {
             let cpu = (context?.cpuTimeNanos() ?? 0) / 10_000_000
+            let children = group.childrenCPUNanos / 10_000_000
             var b = [UInt8](repeating: 0, count: 32)
-            b.withUnsafeMutableBytes { $0.storeBytes(of: cpu, toByteOffset: 0, as: UInt64.self) }
+            b.withUnsafeMutableBytes { p in
+                p.storeBytes(of: cpu, toByteOffset: 0, as: UInt64.self)
+                p.storeBytes(of: children, toByteOffset: 16, as: UInt64.self)
+            }
             try mm.write(a0, b)
         }
         return ticks
@@ -127,7 +186,11 @@ extension Kernel {
                 var next: UInt64?
                 for g in k.threadGroups.values {
                     guard let d = g.alarmDeadline else { continue }
-                    if d <= now { g.alarmDeadline = nil; g.sendSignal(Signal.SIGALRM) }
+                    if d <= now {
+                        g.alarmDeadline = g.alarmInterval > 0 ? now + g.alarmInterval : nil
+                        g.sendSignal(Signal.SIGALRM, info: SignalInfo(signo: Signal.SIGALRM, code: 0x80))
+                        if let n = g.alarmDeadline { next = min(next ?? n, n) }
+                    }
                     else { next = min(next ?? d, d) }
                 }
                 k.lock.wait(deadline: next ?? now + 100_000_000)

@@ -122,6 +122,7 @@ final class DirectoryInode: Inode {
 
     override func create(_ name: String, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
                          target: String? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode {
+        if removed { throw .ENOENT }
         if (try? lookup(name)) != nil { throw .EEXIST }
         let node: Inode
         switch kind {

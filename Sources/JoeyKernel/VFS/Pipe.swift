@@ -4,7 +4,8 @@ import Glibc
 import JoeyABI
 
 final class PipeBuffer {
-    static let capacity = 65536
+    static let defaultCapacity = 65536
+    var capacity = PipeBuffer.defaultCapacity
     var data: [UInt8] = []
     var head = 0
     var readers = 0
@@ -62,7 +63,7 @@ final class PipeDescription: FileDescription {
                 if written > 0 { return written }
                 throw .EPIPE
             }
-            let space = PipeBuffer.capacity - buffer.count
+            let space = buffer.capacity - buffer.count
             // Writes up to PIPE_BUF are atomic.
             if space == 0 || (buf.count - written <= 4096 && space < buf.count - written) {
                 if flags & O_NONBLOCK != 0 { if written > 0 { return written }; throw .EAGAIN }
@@ -78,8 +79,9 @@ final class PipeDescription: FileDescription {
     }
 
     override func readiness() -> (Bool, Bool, Bool) {
-        if isReader { return (buffer.count > 0 || buffer.writers == 0, false, buffer.writers == 0) }
-        return (false, buffer.readers == 0 || buffer.count < PipeBuffer.capacity, buffer.readers == 0)
+        // An empty pipe without writers is POLLHUP only (select counts that as readable).
+        if isReader { return (buffer.count > 0, false, buffer.writers == 0) }
+        return (false, buffer.readers == 0 || buffer.count < buffer.capacity, buffer.readers == 0)
     }
 
     override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
