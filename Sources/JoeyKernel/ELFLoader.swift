@@ -144,7 +144,7 @@ extension GuestThread {
 
     /// Loads a program into a fresh MM and sets the registers; the old image stays untouched
     /// until everything that can fail has succeeded. The caller installs the new MM.
-    func prepareExec(path: String, argv: [[UInt8]], envp: [[UInt8]], depth: Int = 0) throws(LinuxErrno) {
+    func prepareExec(path: String, argv: [[UInt8]], envp: [[UInt8]], depth: Int = 0, scriptPath: String? = nil) throws(LinuxErrno) {
         guard depth < 5 else { throw .ELOOP }
         let file = try openExecutable(path)
         let loaderFile = file
@@ -164,7 +164,8 @@ extension GuestThread {
             }
             newArgv.append(Array(path.utf8))
             newArgv += argv.dropFirst()
-            try prepareExec(path: String(decoding: interp, as: UTF8.self), argv: newArgv, envp: envp, depth: depth + 1)
+            try prepareExec(path: String(decoding: interp, as: UTF8.self), argv: newArgv, envp: envp, depth: depth + 1,
+                            scriptPath: scriptPath ?? path)
             return
         }
         let newMM = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
@@ -228,7 +229,9 @@ extension GuestThread {
         // Commit: nothing below can fail.
         group.mm = newMM
         group.exePath = file.path
-        group.comm = String(String(decoding: (path.split(separator: "/").last.map { Array($0.utf8) } ?? []), as: UTF8.self).prefix(15))
+        // comm is the name of the file exec'd: the script's, not its interpreter's.
+        let named = scriptPath ?? path
+        group.comm = String(String(decoding: (named.split(separator: "/").last.map { Array($0.utf8) } ?? []), as: UTF8.self).prefix(15))
         group.cmdline = argv
         var r = context?.initialRegisters() ?? GuestRegisters()
         if context == nil { r.cs = regs.cs; r.ss = regs.ss }

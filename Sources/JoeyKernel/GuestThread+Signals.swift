@@ -120,6 +120,7 @@ extension GuestThread {
                 p.storeBytes(of: info.pid, toByteOffset: 328, as: Int32.self)
                 p.storeBytes(of: info.uid, toByteOffset: 332, as: UInt32.self)
                 if sig == Signal.SIGCHLD { p.storeBytes(of: info.status, toByteOffset: 336, as: Int32.self) }
+                else { p.storeBytes(of: info.value, toByteOffset: 336, as: UInt64.self) }
             }
         }
         do {

@@ -23,6 +23,8 @@ struct SignalInfo {
     var status: Int32 = 0
     /// Fault signals: the faulting address.
     var address: UInt64? = nil
+    /// sigqueue's si_value.
+    var value: UInt64 = 0
 }
 
 final class ThreadGroup {

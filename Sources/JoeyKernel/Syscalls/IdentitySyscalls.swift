@@ -59,3 +59,33 @@ extension GuestThread {
 
     func sysSync() throws(LinuxErrno) -> UInt64 { 0 }
 }
+
+extension GuestThread {
+    /// capget: the guest's view of capabilities: everything for uid 0, nothing otherwise
+    /// (the sentry itself holds none of them on the guest's behalf).
+    func sysCapget() throws(LinuxErrno) -> UInt64 {
+        let version: UInt32 = try mm.readValue(a0)
+        let pid: Int32 = try mm.readValue(a0 &+ 4)
+        let words: Int
+        switch version {
+        case 0x1998_0330: words = 1             // _LINUX_CAPABILITY_VERSION_1
+        case 0x2007_1026, 0x2008_0522: words = 2 // versions 2 and 3
+        default:
+            try mm.writeValue(a0, UInt32(0x2008_0522))
+            if a1 == 0 { return 0 }
+            throw .EINVAL
+        }
+        guard pid >= 0 else { throw .EINVAL }
+        let target = pid == 0 ? group : kernel.threadGroups[pid]
+        guard let target else { throw .ESRCH }
+        guard a1 != 0 else { return 0 }
+        let full: UInt64 = target.euid == 0 ? 0x1ff_ffff_ffff : 0
+        var b = [UInt8]()
+        for w in 0..<words {
+            let bits = UInt32(truncatingIfNeeded: full >> (32 * UInt64(w)))
+            for v in [bits, bits, UInt32(0)] { withUnsafeBytes(of: v) { b += $0 } } // effective, permitted, inheritable
+        }
+        try mm.write(a1, b)
+        return 0
+    }
+}

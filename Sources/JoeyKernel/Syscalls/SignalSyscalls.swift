@@ -85,6 +85,22 @@ extension GuestThread {
         throw .EINTR
     }
 
+    /// rt_sigqueueinfo: a signal with the caller's siginfo (si_code and si_value).
+    func sysRtSigqueueinfo() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0), sig = Int32(truncatingIfNeeded: a1)
+        guard sig >= 0, sig < 65 else { throw .EINVAL }
+        let raw = try mm.read(a2, count: 48)
+        let code = raw.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
+        let value = raw.withUnsafeBytes { $0.load(fromByteOffset: 24, as: UInt64.self) }
+        guard let target = kernel.threadGroups[pid] else { throw .ESRCH }
+        // Only the kernel may claim kernel codes; others must be negative (SI_QUEUE...) unless to oneself.
+        if (code >= 0 || code == -6) && target !== group { throw .EPERM }
+        if sig == 0 { return 0 }
+        if target.pid == 1 && target.actions[Int(sig)].handler == 0 && target !== group { return 0 }
+        target.sendSignal(sig, info: SignalInfo(signo: sig, code: code, pid: group.pid, uid: group.uid, value: value))
+        return 0
+    }
+
     func sysSigaltstack() throws(LinuxErrno) -> UInt64 {
         let onStack = altStack.size > 0 && regs.rsp > altStack.sp && regs.rsp <= altStack.sp &+ altStack.size
         if a1 != 0 {

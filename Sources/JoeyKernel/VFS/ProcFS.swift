@@ -41,6 +41,41 @@ final class GeneratedFile: Inode {
     }
 }
 
+/// /proc/pid/comm: reads the name, and a write sets it (truncated to 15 bytes).
+final class CommFile: Inode {
+    let group: ThreadGroup
+    init(group: ThreadGroup, fs: FileSystemID) {
+        self.group = group
+        super.init(kind: .regular, mode: 0o644, fs: fs)
+    }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        CommDescription(inode: self, flags: flags, content: Array((group.comm + "\n").utf8))
+    }
+}
+
+final class CommDescription: FileDescription {
+    let content: [UInt8]
+    init(inode: CommFile, flags: Int32, content: [UInt8]) {
+        self.content = content
+        super.init(inode: inode, flags: flags)
+    }
+    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
+        guard offset < UInt64(content.count) else { return 0 }
+        let n = min(buf.count, content.count - Int(offset))
+        content.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress! + Int(offset), byteCount: n) }
+        offset += UInt64(n)
+        return n
+    }
+    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
+        let g = (inode as! CommFile).group
+        guard g === t.group else { throw .EINVAL }
+        var name = Array(buf.prefix(15))
+        if let nl = name.firstIndex(of: 0x0a) { name.removeSubrange(nl...) }
+        g.comm = String(decoding: name, as: UTF8.self)
+        return buf.count
+    }
+}
+
 /// A symlink whose target is computed when read.
 final class DynamicSymlink: Inode {
     let target: () throws(LinuxErrno) -> String
@@ -161,7 +196,7 @@ enum ProcFS {
             "cwd": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in g.fs.cwd.path } },
             "root": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in g.fs.root.path } },
             "cmdline": { GeneratedFile(fs: fs) { g.exitStatus != nil ? [] : g.cmdline.flatMap { $0 + [0] } } },
-            "comm": { text { g.comm + "\n" } },
+            "comm": { CommFile(group: g, fs: fs) },
             "environ": { GeneratedFile(fs: fs, mode: 0o400) { () throws(LinuxErrno) -> [UInt8] in
                 let mm = g.mm
                 guard mm.envEnd > mm.envStart else { return [] }
