@@ -73,6 +73,16 @@ static void compat_fail(const char *file, int line, const char *fmt, ...) {
 #define EXPECT_STREQ(a, b) do { const char *_a = (a), *_b = (b);                            \
     if (!_a || !_b || strcmp(_a, _b)) compat_fail(__FILE__, __LINE__, "%s == \"%s\", expected \"%s\"", #a, _a ? _a : "(null)", _b ? _b : "(null)"); } while (0)
 
+/* Installs a plain handler (or SIG_IGN/SIG_DFL) with an empty mask; fails the case on error. */
+static void install(int sig, void (*fn)(int), int flags) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigaction(%d): %s", sig, strerror(errno));
+}
+
 /* A scratch directory for the case (not under /tmp's root: created per case). */
 static char compat_tmp[256];
 static const char *scratch(void) { return compat_tmp; }

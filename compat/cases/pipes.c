@@ -13,14 +13,6 @@
 static volatile sig_atomic_t hits;
 static void count_handler(int sig) { (void)sig; hits++; }
 
-static void install(int sig, void (*fn)(int), int flags) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = fn;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigaction: %s", strerror(errno));
-}
 
 static int64_t now_ms(void) {
     struct timespec t;

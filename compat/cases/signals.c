@@ -14,14 +14,6 @@ static siginfo_t last_info;
 static void count_handler(int sig) { hits++; last_sig = sig; }
 static void info_handler(int sig, siginfo_t *si, void *uc) { (void)uc; hits++; last_sig = sig; last_info = *si; }
 
-static void install(int sig, void (*fn)(int), int flags) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = fn;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigaction(%d): %s", sig, strerror(errno));
-}
 
 static void install_info(int sig, int flags) {
     struct sigaction sa;

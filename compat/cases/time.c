@@ -8,14 +8,6 @@
 static volatile sig_atomic_t hits;
 static void count_handler(int sig) { (void)sig; hits++; }
 
-static void install(int sig, void (*fn)(int), int flags) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = fn;
-    sa.sa_flags = flags;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, NULL) != 0) compat_fail(__FILE__, __LINE__, "sigaction: %s", strerror(errno));
-}
 
 static int64_t ns_of(struct timespec t) { return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec; }
 static int64_t now_ns(clockid_t c) {

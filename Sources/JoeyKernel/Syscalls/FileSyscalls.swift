@@ -753,7 +753,6 @@ extension DirectoryInode {
     /// After a rename the host path no longer names this directory: pull in its lower
     /// entries now so later lookups do not consult the old host path.
     func detachFromLower() {
-        _ = try? entries()
         for e in (try? entries()) ?? [] {
             if let sub = try? lookup(e.name) {
                 if let d = sub as? DirectoryInode, d.lowerPath != nil { d.detachFromLower() }

@@ -132,7 +132,7 @@ final class DirectoryDescription: FileDescription {
 }
 
 /// A description whose whole content is generated at open (procfs files).
-final class GeneratedFileDescription: FileDescription {
+class GeneratedFileDescription: FileDescription {
     let content: [UInt8]
     init(inode: Inode, flags: Int32, content: [UInt8]) {
         self.content = content

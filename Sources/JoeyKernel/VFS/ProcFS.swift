@@ -53,19 +53,7 @@ final class CommFile: Inode {
     }
 }
 
-final class CommDescription: FileDescription {
-    let content: [UInt8]
-    init(inode: CommFile, flags: Int32, content: [UInt8]) {
-        self.content = content
-        super.init(inode: inode, flags: flags)
-    }
-    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
-        guard offset < UInt64(content.count) else { return 0 }
-        let n = min(buf.count, content.count - Int(offset))
-        content.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress! + Int(offset), byteCount: n) }
-        offset += UInt64(n)
-        return n
-    }
+final class CommDescription: GeneratedFileDescription {
     override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
         let g = (inode as! CommFile).group
         guard g === t.group else { throw .EINVAL }
