@@ -21,6 +21,8 @@ final class GuestThread {
     /// rt_sigsuspend's caller mask, stored in the next signal frame instead of the temporary one.
     var savedMaskForSuspend: UInt64?
     var killed = false
+    /// exit(2) of this thread alone.
+    var threadExiting = false
     var inGuest = false
     var altStack: (sp: UInt64, flags: Int32, size: UInt64) = (0, 2 /* SS_DISABLE */, 0)
     /// The MM (and its version) this thread's context currently reflects.
@@ -96,9 +98,9 @@ final class GuestThread {
 
     private func runLoop() {
         while true {
-            if killed || group.exiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
+            if killed || group.exiting || threadExiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
             deliverPendingSignals()
-            if killed || group.exiting { continue }
+            if killed || group.exiting || threadExiting { continue }
             guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
             inGuest = true
             kernel.lock.unlock()
@@ -186,8 +188,9 @@ final class GuestThread {
     }
 
     private func finishExit(status: Int32) {
-        if clearChildTID != 0 {
-            try? mm.writeValue(clearChildTID, Int32(0))
+        if clearChildTID != 0, (try? mm.writeValue(clearChildTID, Int32(0))) != nil, let key = try? futexKey(clearChildTID) {
+            // pthread_join waits on this word.
+            _ = wakeFutex(key, count: 1)
         }
         group.threads.removeAll { $0 === self }
         kernel.threads[tid] = nil

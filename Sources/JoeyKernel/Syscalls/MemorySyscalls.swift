@@ -33,7 +33,12 @@ extension GuestThread {
 
     /// Begins an MM change: remembers whether the context was in sync before it.
     private func beginChange() { pendingLiveSpace = liveAddressSpace }
-    private func endChange() { pendingLiveSpace = nil }
+    /// Other threads sharing the MM resynchronize before they run again; those in guest
+    /// code are interrupted now so they stop using mappings that no longer exist.
+    private func endChange() {
+        pendingLiveSpace = nil
+        for t in group.threads where t !== self && t.inGuest { t.context?.interrupt() }
+    }
 
     func sysMmap() throws(LinuxErrno) -> UInt64 {
         let addr = a0, flags = a3, off = a5

@@ -169,7 +169,7 @@ extension GuestThread {
     // MARK: futex
 
     /// The futex key is the word's MemoryFile offset: private and shared mappings alike.
-    private func futexKey(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {
+    func futexKey(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {
         guard addr & 3 == 0 else { throw .EINVAL }
         guard let v = mm.vma(containing: addr) else { throw .EFAULT }
         return v.fileStart + (addr - v.start)

@@ -13,10 +13,9 @@ extension GuestThread {
     func sysClone(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) throws(LinuxErrno) -> UInt64 {
         if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 { throw .EINVAL }
         if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 { throw .EINVAL }
-        // Threads (CLONE_THREAD) arrive with the full process model.
-        if flags & CLONE_THREAD != 0 { kernel.reportUnimplemented(56); throw .ENOSYS }
         let namespaceFlags: UInt64 = 0x7e02_0000 | 0x0000_0080 // CLONE_NEW*
         if flags & namespaceFlags != 0 { throw .EPERM }
+        if flags & CLONE_THREAD != 0 { return try cloneThread(flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls) }
         let pid = try kernel.allocatePid()
         let shareVM = flags & CLONE_VM != 0
         let childMM = shareVM ? mm : try mm.fork()
@@ -54,6 +53,27 @@ extension GuestThread {
         return UInt64(pid)
     }
 
+    /// A new thread in this process: it shares the MM (its own stub maps the same MemoryFile
+    /// ranges), fd table, fs context and signal actions; it has its own registers and mask.
+    private func cloneThread(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard flags & CLONE_VM != 0, flags & CLONE_VFORK == 0 else { throw .EINVAL }
+        guard group.threads.count < 4096 else { throw .EAGAIN }
+        let tid = try kernel.allocatePid()
+        let child = GuestThread(kernel: kernel, tid: tid, group: group)
+        child.regs = regs
+        child.regs.rax = 0
+        if stack != 0 { child.regs.rsp = stack }
+        if flags & CLONE_SETTLS != 0 { child.regs.fs_base = tls }
+        child.signalMask = signalMask
+        child.initialFPState = context?.floatingPointState()
+        if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
+        if flags & CLONE_PARENT_SETTID != 0 { try? mm.writeValue(parentTid, tid) }
+        if flags & CLONE_CHILD_SETTID != 0 { try? mm.writeValue(childTid, tid) }
+        kernel.threads[tid] = child
+        child.start()
+        return UInt64(tid)
+    }
+
     func sysClone3() throws(LinuxErrno) -> UInt64 {
         let size = a1
         guard size >= 64, size <= 4096 else { throw .EINVAL }
@@ -80,7 +100,9 @@ extension GuestThread {
         }
         if flags & AT_SYMLINK_NOFOLLOW != 0, try lookup(AT_FDCWD, path, follow: false).inode.kind == .symlink { throw .ELOOP }
         try prepareExec(path: path, argv: argv, envp: envp)
-        // Point of no return.
+        // Point of no return. Other threads die before the new image runs (de_thread).
+        for t in group.threads where t !== self { t.killed = true; t.context?.kill(); t.interrupt() }
+        while group.threads.count > 1 { kernel.lock.wait() }
         group.fdTable.closeOnExec()
         for i in 1..<65 where group.actions[i].handler > 1 { group.actions[i] = SignalAction() }
         altStack = (0, 2, 0)
@@ -93,9 +115,10 @@ extension GuestThread {
         return 0
     }
 
+    /// exit: this thread only; the last thread's exit ends the process with its status.
     func sysExit() throws(LinuxErrno) -> UInt64 {
-        // Only one thread per process exists so far, so exit ends the process.
-        exitGroup(status: Int32(a0 & 0xff) << 8)
+        exitCode = Int32(a0 & 0xff) << 8
+        threadExiting = true
         registersReplaced = true
         return 0
     }
@@ -184,7 +207,7 @@ extension GuestThread {
         guard sig >= 0 && sig < 65 else { throw .EINVAL }
         let targets: [ThreadGroup]
         if pid > 0 {
-            guard let g = kernel.threadGroups[pid] else { throw .ESRCH }
+            guard let g = kernel.threadGroups[pid] ?? kernel.threads[pid]?.group else { throw .ESRCH }
             targets = g.exitStatus == nil ? [g] : [] // a zombie exists but takes no signals
         } else if pid == -1 {
             targets = kernel.threadGroups.values.filter { $0.pid != 1 && $0 !== group && $0.exitStatus == nil }
