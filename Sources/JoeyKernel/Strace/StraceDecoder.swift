@@ -97,7 +97,8 @@ struct StraceDecoder {
         case .input(let s, let n):
             return structure(s, v, count: n.map { Int(clamping: Int64(bitPattern: raw($0))) }, written: false)
         case .output(let s, let n), .inputOutput(let s, let n):
-            if failed || v == 0 { return StraceDecoder.pointer(v) }
+            // wait4 writes the status only when it reaped a child.
+            if failed || v == 0 || (syscall == "wait4" && result == 0) { return StraceDecoder.pointer(v) }
             var count = n.map { Int(clamping: Int64(bitPattern: raw($0))) }
             if s == "dirents" || s == "epoll_events" { count = Int(result ?? 0) }
             return structure(s, v, count: count, written: true, result: result)
