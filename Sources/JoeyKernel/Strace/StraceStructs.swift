@@ -96,6 +96,15 @@ extension StraceDecoder {
             if family == 1, let path = try? mm.readCString(addr &+ 2, max: 108) {
                 return "{sa_family=AF_UNIX, sun_path=\(StraceDecoder.quote(path, limit: nil))}"
             }
+            if family == 2, let b = bytes(8) {
+                let port = UInt16(b[2]) << 8 | UInt16(b[3])
+                return "{sa_family=AF_INET, sin_port=htons(\(port)), sin_addr=inet_addr(\"\(b[4]).\(b[5]).\(b[6]).\(b[7])\")}"
+            }
+            if family == 10, let b = bytes(24) {
+                let port = UInt16(b[2]) << 8 | UInt16(b[3])
+                let groups = stride(from: 8, to: 24, by: 2).map { String(UInt16(b[$0]) << 8 | UInt16(b[$0 + 1]), radix: 16) }
+                return "{sa_family=AF_INET6, sin6_port=htons(\(port)), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, \"\(groups.joined(separator: ":"))\"), sin6_scope_id=0}"
+            }
             return "{sa_family=\(StraceFlags.enumeration("family", UInt64(family))), ...}"
         default:
             return p
