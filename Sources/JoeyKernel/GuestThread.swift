@@ -18,6 +18,8 @@ final class GuestThread {
     var pendingInfo = [SignalInfo?](repeating: nil, count: 65)
     var clearChildTID: UInt64 = 0
     var robustList: UInt64 = 0
+    /// sched_setaffinity's mask as the guest set it (nil: all online CPUs).
+    var affinity: UInt64?
     /// rt_sigsuspend's caller mask, stored in the next signal frame instead of the temporary one.
     var savedMaskForSuspend: UInt64?
     var killed = false

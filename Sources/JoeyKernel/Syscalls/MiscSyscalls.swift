@@ -6,7 +6,9 @@ import JoeyABI
 final class FutexWaiter {
     var woken = false
     let bitset: UInt32
-    init(bitset: UInt32) { self.bitset = bitset }
+    /// The futex word it waits on now (requeue moves it).
+    var key: UInt64
+    init(bitset: UInt32, key: UInt64) { self.bitset = bitset; self.key = key }
 }
 
 extension GuestThread {
@@ -200,9 +202,9 @@ extension GuestThread {
                     deadline = monotonicNanos() &+ (ns > nowNs ? ns - nowNs : 0)
                 }
             }
-            let w = FutexWaiter(bitset: bitset)
+            let w = FutexWaiter(bitset: bitset, key: key)
             kernel.futexWaiters[key, default: []].append(w)
-            defer { kernel.futexWaiters[key]?.removeAll { $0 === w } }
+            defer { kernel.futexWaiters[w.key]?.removeAll { $0 === w } }
             while !w.woken {
                 if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
                 try waitInterruptibly(deadline: deadline)
@@ -212,10 +214,89 @@ extension GuestThread {
             let bitset = op == 10 ? UInt32(truncatingIfNeeded: a5) : UInt32.max
             guard bitset != 0 else { throw .EINVAL }
             return UInt64(wakeFutex(try futexKey(a0), count: Int(Int32(truncatingIfNeeded: a2)), bitset: bitset))
+        case 3, 4: // REQUEUE, CMP_REQUEUE: wake some waiters, move others to uaddr2
+            let key = try futexKey(a0), key2 = try futexKey(a4)
+            let wake = Int(Int32(truncatingIfNeeded: a2)), move = Int(Int32(truncatingIfNeeded: a3))
+            guard wake >= 0, move >= 0 else { throw .EINVAL }
+            if op == 4 {
+                let current: UInt32 = try mm.readValue(a0)
+                if current != UInt32(truncatingIfNeeded: a5) { throw .EAGAIN }
+            }
+            let woken = wakeFutex(key, count: wake)
+            var moved = 0
+            if key != key2 {
+                var remaining: [FutexWaiter] = []
+                for w in kernel.futexWaiters[key] ?? [] {
+                    if !w.woken && moved < move {
+                        w.key = key2
+                        kernel.futexWaiters[key2, default: []].append(w)
+                        moved += 1
+                    } else {
+                        remaining.append(w)
+                    }
+                }
+                kernel.futexWaiters[key] = remaining
+            }
+            return UInt64(woken + moved)
+        case 5: // WAKE_OP: *uaddr2 = op(*uaddr2, oparg); wake uaddr; wake uaddr2 if cmp(old, cmparg)
+            let key = try futexKey(a0), key2 = try futexKey(a4)
+            let encoded = UInt32(truncatingIfNeeded: a5)
+            var oparg = (Int32(bitPattern: (encoded >> 12) & 0xfff) << 20) >> 20 // sign-extend 12 bits
+            let cmparg = (Int32(bitPattern: encoded & 0xfff) << 20) >> 20
+            let opcode = (encoded >> 28) & 7, cmp = (encoded >> 24) & 15
+            if (encoded >> 28) & 8 != 0 { oparg = oparg >= 0 && oparg < 32 ? 1 << oparg : 0 }
+            let old: Int32 = try mm.readValue(a4)
+            let new: Int32
+            switch opcode {
+            case 0: new = oparg
+            case 1: new = old &+ oparg
+            case 2: new = old | oparg
+            case 3: new = old & ~oparg
+            case 4: new = old ^ oparg
+            default: throw .ENOSYS
+            }
+            try mm.writeValue(a4, new)
+            var woken = wakeFutex(key, count: Int(Int32(truncatingIfNeeded: a2)))
+            let hit: Bool
+            switch cmp {
+            case 0: hit = old == cmparg
+            case 1: hit = old != cmparg
+            case 2: hit = old < cmparg
+            case 3: hit = old <= cmparg
+            case 4: hit = old > cmparg
+            case 5: hit = old >= cmparg
+            default: throw .ENOSYS
+            }
+            if hit { woken += wakeFutex(key2, count: Int(Int32(truncatingIfNeeded: a3))) }
+            return UInt64(woken)
         default:
             kernel.reportUnimplemented(202)
             throw .ENOSYS
         }
+    }
+
+    /// sched_setaffinity: the guest's own view; it must name at least one online CPU.
+    func sysSchedSetaffinity() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0)
+        guard let t = pid == 0 ? self : kernel.threads[pid] else { throw .ESRCH }
+        guard a1 > 0 else { throw .EINVAL }
+        var mask: UInt64 = 0
+        let n = Int(min(a1, 8))
+        let bytes = try mm.read(a2, count: n)
+        for (i, b) in bytes.enumerated() { mask |= UInt64(b) << UInt64(i * 8) }
+        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
+        guard mask & online != 0 else { throw .EINVAL }
+        t.affinity = mask & online
+        return 0
+    }
+
+    func sysGetRobustList() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0)
+        guard let t = pid == 0 ? self : kernel.threads[pid] else { throw .ESRCH }
+        try mm.writeValue(a1, t.robustList)
+        try mm.writeValue(a2, UInt64(24))
+        return 0
     }
 
     func wakeFutex(_ key: UInt64, count: Int, bitset: UInt32 = UInt32.max) -> Int {
@@ -325,8 +406,9 @@ extension GuestThread {
         guard pid == 0 || kernel.threads[pid] != nil else { throw .ESRCH }
         guard a1 >= 8, a1 & 7 == 0 else { throw .EINVAL }
         let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        let mask: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
-        try mm.writeValue(a2, mask)
+        let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
+        let t = pid == 0 ? self : kernel.threads[pid]!
+        try mm.writeValue(a2, t.affinity ?? online)
         return 8
     }
 
