@@ -190,6 +190,7 @@ final class GuestThread {
     }
 
     private func finishExit(status: Int32) {
+        releaseRobustFutexes()
         if clearChildTID != 0, (try? mm.writeValue(clearChildTID, Int32(0))) != nil, let key = try? futexKey(clearChildTID) {
             // pthread_join waits on this word.
             _ = wakeFutex(key, count: 1)

@@ -8,7 +8,7 @@ struct CProgramTests {
         .deletingLastPathComponent().appendingPathComponent("Programs").path
 
     @Test("program output and exit status", .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"),
-          arguments: ["process_signals_memory.c", "futex_requeue_wake_op.c"])
+          arguments: ["process_signals_memory.c", "futex_requeue_wake_op.c", "robust_mutex_owner_died.c"])
     func program(_ name: String) throws {
         let dir = try TemporaryDirectory()
         let binary = dir.path + "/prog"

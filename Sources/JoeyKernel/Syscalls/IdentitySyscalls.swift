@@ -29,7 +29,7 @@ extension GuestThread {
         return UInt64(tid)
     }
 
-    /// Recorded; the exit-time walk of the list arrives with threads.
+    /// Recorded; walked when the thread dies (releaseRobustFutexes).
     func sysSetRobustList() throws(LinuxErrno) -> UInt64 {
         guard a1 == 24 else { throw .EINVAL }
         robustList = a0
@@ -87,5 +87,33 @@ extension GuestThread {
         }
         try mm.write(a1, b)
         return 0
+    }
+}
+
+extension GuestThread {
+    /// At thread death, every robust mutex the thread still holds is marked FUTEX_OWNER_DIED
+    /// and one waiter is woken, as Linux's exit_robust_list does. The list is guest memory:
+    /// any bad pointer ends the walk, and the walk is bounded.
+    func releaseRobustFutexes() {
+        guard robustList != 0,
+              let first = try? mm.readValue(robustList, as: UInt64.self),
+              let offset = try? mm.readValue(robustList &+ 8, as: Int64.self),
+              let pending = try? mm.readValue(robustList &+ 16, as: UInt64.self) else { return }
+        func release(_ entry: UInt64) {
+            let word = (entry & ~1) &+ UInt64(bitPattern: offset)
+            guard let value = try? mm.readValue(word, as: UInt32.self), value & 0x3fff_ffff == UInt32(bitPattern: tid) else { return }
+            guard (try? mm.writeValue(word, (value & 0x8000_0000) | 0x4000_0000)) != nil else { return }
+            if value & 0x8000_0000 != 0, let key = try? futexKey(word) { _ = wakeFutex(key, count: 1) }
+        }
+        var entry = first
+        var steps = 0
+        while entry != robustList && entry != 0 && steps < 2048 {
+            guard let next = try? mm.readValue(entry & ~1, as: UInt64.self) else { break }
+            if entry != pending { release(entry) }
+            entry = next
+            steps += 1
+        }
+        if pending != 0 { release(pending) }
+        robustList = 0
     }
 }
