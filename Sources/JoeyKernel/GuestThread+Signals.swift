@@ -42,8 +42,11 @@ extension GuestThread {
             kernel.strace?.signal(self, info)
             if sig == Signal.SIGKILL || action.handler == 0 {
                 switch Signal.defaultAction(sig) {
-                case .ignore, .continue, .stop:
-                    continue // job-control stops are not implemented yet: treated as ignored
+                case .ignore, .continue:
+                    continue
+                case .stop:
+                    group.stop(by: sig)
+                    continue
                 case .terminate:
                     exitGroup(status: sig)
                     return

@@ -102,6 +102,8 @@ final class GuestThread {
         while true {
             if killed || group.exiting || threadExiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
             deliverPendingSignals()
+            // A stopped group's threads wait here until SIGCONT or SIGKILL.
+            while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { kernel.lock.wait() }
             if killed || group.exiting || threadExiting { continue }
             guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
             inGuest = true
@@ -173,7 +175,7 @@ final class GuestThread {
 
     func checkInterrupt() throws(LinuxErrno) {
         if killed || group.exiting { throw .EINTR }
-        if deliverableSignals() != 0 { throw .ERESTARTSYS }
+        if deliverableSignals() != 0 || group.stopped { throw .ERESTARTSYS }
     }
 
     func deliverableSignals() -> UInt64 {

@@ -198,7 +198,7 @@ public final class Kernel: @unchecked Sendable {
     public static func blockForwardedSignals() {
         var set = sigset_t()
         sigemptyset(&set)
-        for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+        for s in [SIGINT, SIGQUIT, SIGTSTP, SIGTERM, SIGHUP] { sigaddset(&set, s) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
@@ -209,12 +209,12 @@ public final class Kernel: @unchecked Sendable {
             let k = Unmanaged<Kernel>.fromOpaque(arg!).takeRetainedValue()
             var set = sigset_t()
             sigemptyset(&set)
-            for s in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+            for s in [SIGINT, SIGQUIT, SIGTSTP, SIGTERM, SIGHUP] { sigaddset(&set, s) }
             while true {
                 var sig: Int32 = 0
                 guard sigwait(&set, &sig) == 0 else { continue }
                 k.lock.lock()
-                if sig == SIGINT || sig == SIGQUIT {
+                if sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP {
                     let fg = k.foregroundPgid ?? k.threadGroups[1]?.pgid ?? 1
                     for g in k.threadGroups.values where g.pgid == fg { g.sendSignal(sig) }
                 } else {

@@ -65,6 +65,10 @@ final class ThreadGroup {
     /// Wait status once the process has exited (a zombie until reaped).
     var exitStatus: Int32?
     var exiting = false
+    /// Job control: the group is stopped; the stop or continue not yet reported to wait.
+    var stopped = false
+    var stopReport: Int32?
+    var continueReport = false
     /// The wait status exit_group (or a fatal signal) decided on.
     var pendingExitStatus: Int32?
     var reaped = false
@@ -90,6 +94,17 @@ final class ThreadGroup {
     /// it is SI_USER from the process itself (as the kernel's SIGPIPE is).
     func sendSignal(_ sig: Int32, info: SignalInfo? = nil) {
         guard sig > 0 && sig < 65, exitStatus == nil else { return }
+        // Job control acts when the signal is sent: SIGCONT resumes and cancels pending stops,
+        // a stop signal cancels a pending SIGCONT (as Linux's prepare_signal).
+        let stopMask: UInt64 = 1 << 18 | 1 << 19 | 1 << 20 | 1 << 21 // STOP, TSTP, TTIN, TTOU
+        if sig == Signal.SIGCONT {
+            pendingShared &= ~stopMask
+            for t in threads { t.pending &= ~stopMask }
+            if stopped { resume() }
+        } else if stopMask & (1 << UInt64(sig - 1)) != 0 {
+            pendingShared &= ~(1 << 17)
+            for t in threads { t.pending &= ~(1 << 17) }
+        }
         let action = actions[Int(sig)]
         if sig != Signal.SIGKILL && sig != Signal.SIGSTOP {
             if action.handler == 1 { return }
@@ -102,6 +117,30 @@ final class ThreadGroup {
         let target = threads.first { $0.signalMask & (1 << UInt64(sig - 1)) == 0 } ?? threads.first
         target?.interrupt()
         kernel.lock.broadcast()
+    }
+
+    /// Group stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU with the default action).
+    func stop(by sig: Int32) {
+        guard !stopped else { return }
+        stopped = true
+        stopReport = sig
+        continueReport = false
+        notifyParent(code: 5 /* CLD_STOPPED */, status: sig)
+        kernel.lock.broadcast()
+    }
+
+    func resume() {
+        stopped = false
+        stopReport = nil
+        continueReport = true
+        notifyParent(code: 6 /* CLD_CONTINUED */, status: Signal.SIGCONT)
+        kernel.lock.broadcast()
+    }
+
+    /// SIGCHLD for a stop or continue, unless the parent asked for none (SA_NOCLDSTOP).
+    private func notifyParent(code: Int32, status: Int32) {
+        guard let parent, parent.actions[Int(Signal.SIGCHLD)].flags & 1 == 0 else { kernel.lock.broadcast(); return }
+        parent.sendSignal(Signal.SIGCHLD, info: SignalInfo(signo: Signal.SIGCHLD, code: code, pid: pid, uid: uid, status: status))
     }
 
     /// The last thread is gone: become a zombie, hand children to init, tell the parent.

@@ -235,6 +235,8 @@ struct StraceDecoder {
         case (Signal.SIGCHLD, 1): return "CLD_EXITED"
         case (Signal.SIGCHLD, 2): return "CLD_KILLED"
         case (Signal.SIGCHLD, 3): return "CLD_DUMPED"
+        case (Signal.SIGCHLD, 5): return "CLD_STOPPED"
+        case (Signal.SIGCHLD, 6): return "CLD_CONTINUED"
         case (Signal.SIGFPE, 1): return "FPE_INTDIV"
         case (Signal.SIGBUS, 2): return "BUS_ADRERR"
         case (Signal.SIGILL, 2): return "ILL_ILLOPN"

@@ -157,6 +157,18 @@ extension GuestThread {
                 z.reap()
                 return UInt64(zpid)
             }
+            if options & 2 != 0, let s = candidates.first(where: { $0.stopReport != nil }) { // WUNTRACED
+                if a1 != 0 { try mm.writeValue(a1, (s.stopReport! << 8) | 0x7f) }
+                if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }
+                s.stopReport = nil
+                return UInt64(s.pid)
+            }
+            if options & 8 != 0, let c = candidates.first(where: { $0.continueReport }) { // WCONTINUED
+                if a1 != 0 { try mm.writeValue(a1, Int32(0xffff)) }
+                if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }
+                c.continueReport = false
+                return UInt64(c.pid)
+            }
             if options & 1 != 0 { return 0 } // WNOHANG
             try waitInterruptibly()
         }
@@ -173,11 +185,27 @@ extension GuestThread {
         case 2: pid = id == 0 ? 0 : -id  // P_PGID
         default: throw .EINVAL
         }
-        guard options & 4 != 0 else { throw .ECHILD } // only WEXITED events exist so far
         while true {
             let candidates = group.children.filter { matches($0, pid, options: options) }
             if candidates.isEmpty { throw .ECHILD }
-            if let z = candidates.first(where: { $0.exitStatus != nil }) {
+            // WSTOPPED (2) and WCONTINUED (8) events, reported through siginfo.
+            let stoppedChild = options & 2 != 0 ? candidates.first(where: { $0.stopReport != nil }) : nil
+            let continuedChild = options & 8 != 0 ? candidates.first(where: { $0.continueReport }) : nil
+            if options & 4 == 0 || !candidates.contains(where: { $0.exitStatus != nil }), let c = stoppedChild ?? continuedChild {
+                var info = [UInt8](repeating: 0, count: 128)
+                let stoppedEvent = c === stoppedChild
+                info.withUnsafeMutableBytes { p in
+                    p.storeBytes(of: Signal.SIGCHLD, toByteOffset: 0, as: Int32.self)
+                    p.storeBytes(of: Int32(stoppedEvent ? 5 : 6), toByteOffset: 8, as: Int32.self)
+                    p.storeBytes(of: c.pid, toByteOffset: 16, as: Int32.self)
+                    p.storeBytes(of: c.uid, toByteOffset: 20, as: UInt32.self)
+                    p.storeBytes(of: stoppedEvent ? c.stopReport! : Signal.SIGCONT, toByteOffset: 24, as: Int32.self)
+                }
+                if a2 != 0 { try mm.write(a2, info) }
+                if options & 0x0100_0000 == 0 { if stoppedEvent { c.stopReport = nil } else { c.continueReport = false } }
+                return 0
+            }
+            if options & 4 != 0, let z = candidates.first(where: { $0.exitStatus != nil }) {
                 let st = z.exitStatus!
                 var info = [UInt8](repeating: 0, count: 128)
                 let exited = st & 0x7f == 0
