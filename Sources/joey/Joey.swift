@@ -105,6 +105,9 @@ struct Do: ParsableCommand {
     @Option(help: "The sandbox's hostname.")
     var hostname: String = "joey"
 
+    @Option(help: ArgumentHelp("Most tasks (processes and threads) the sandbox may hold; more fail with EAGAIN.", valueName: "n"))
+    var pidsLimit: Int = 4096
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
     var command: [String] = []
 
@@ -114,6 +117,7 @@ struct Do: ParsableCommand {
         }
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("Missing the program to run.") }
+        guard pidsLimit >= 1 else { throw ValidationError("--pids-limit must be at least 1.") }
         guard global.platform == "ptrace" else {
             throw ValidationError("Unknown or unavailable platform '\(global.platform)': this build has ptrace only.")
         }
@@ -143,6 +147,7 @@ struct Do: ParsableCommand {
         spec.rootPath = rootfs
         spec.rootWritable = rootfsWritable
         spec.hostname = hostname
+        spec.maxTasks = pidsLimit
         spec.signalMask = callerMask
         spec.ignoredSignals = callerIgnored
         spec.cwd = rootfs == "/" ? currentDirectory() : "/"

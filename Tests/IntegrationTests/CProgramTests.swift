@@ -51,4 +51,15 @@ struct CProgramTests {
         #expect(r.stdout == "[0, 1, 4, 9, 16, 25, 36, 49]\nfrom child\n{\"ok\": true}\n", "\(r)")
         #expect(r.status == 0)
     }
+
+    @Test("a fork bomb and a thread bomb stop at the pids limit with EAGAIN", .enabled(if: HostileInputTests.hasCompiler, "needs gcc"))
+    func forkBomb() throws {
+        let dir = try TemporaryDirectory()
+        let binary = dir.path + "/bomb"
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.programs + "/fork_bomb.c"])
+        try #require(cc.status == 0, "\(cc)")
+        let r = try Host.joeyDo([binary], options: ["--pids-limit", "48"])
+        #expect(r.stdout == "fork failed with EAGAIN after many children\npthread_create failed with EAGAIN after many threads\n", "\(r)")
+        #expect(r.status == 0)
+    }
 }

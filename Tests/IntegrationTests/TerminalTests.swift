@@ -40,4 +40,21 @@ struct TerminalTests {
         screen = try waitForScreen(session, containing: "sandbox-exited")
         #expect(screen.contains("sandbox-exited-3"), "\(screen)")
     }
+
+    @Test("Ctrl-Z stops the foreground job; the shell lists it and can kill it", .enabled(if: hasTmux, "needs tmux (make deps)"))
+    func controlZ() throws {
+        let session = "joey-z-\(getpid())"
+        _ = try tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "20",
+                     "\(Host.joey) do -- /bin/bash --norc --noprofile; sleep 30")
+        defer { _ = try? tmux("kill-session", "-t", session) }
+        _ = try waitForScreen(session, containing: "#")
+        _ = try tmux("send-keys", "-t", session, "sleep 20", "Enter")
+        usleep(700_000)
+        _ = try tmux("send-keys", "-t", session, "C-z")
+        var screen = try waitForScreen(session, containing: "Stopped")
+        #expect(screen.contains("Stopped"), "\(screen)")
+        _ = try tmux("send-keys", "-t", session, "kill %1; sleep 0.3; jobs; echo done-$((1+1))", "Enter")
+        screen = try waitForScreen(session, containing: "done-2")
+        #expect(screen.contains("Terminated"), "\(screen)")
+    }
 }
