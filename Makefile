@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 JOEY := .build/debug/joey
-APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev strace tmux runsc
+APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc
 
 .PHONY: all deps build demo test syscalls compat compat-update clean
 

@@ -132,7 +132,7 @@ public enum SyscallTable {
         t[125] = SyscallInfo(125, "capget", [("header", .inputOutput("cap_header", nil)), ("dataptr", .output("cap_data", nil))], .int, .partial, "uid 0 has the full set, other uids none; capset is not implemented")
         t[126] = SyscallInfo(126, "capset", [("header", .input("cap_header", nil)), ("data", .input("cap_data", nil))], .int, .unsupported, "not implemented: returns ENOSYS")
         t[127] = SyscallInfo(127, "rt_sigpending", [("uset", .sigset(1)), ("sigsetsize", .size)], .int, .supported, "")
-        t[128] = SyscallInfo(128, "rt_sigtimedwait", [("uthese", .sigset(3)), ("uinfo", .output("siginfo", nil)), ("uts", .input("timespec", nil)), ("sigsetsize", .size)], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[128] = SyscallInfo(128, "rt_sigtimedwait", [("uthese", .sigset(3)), ("uinfo", .output("siginfo", nil)), ("uts", .input("timespec", nil)), ("sigsetsize", .size)], .int, .supported, "")
         t[129] = SyscallInfo(129, "rt_sigqueueinfo", [("pid", .pid), ("sig", .signal), ("uinfo", .input("siginfo", nil))], .int, .partial, "standard and realtime signals do not queue: a second pending instance is merged")
         t[130] = SyscallInfo(130, "rt_sigsuspend", [("unewset", .sigset(1)), ("sigsetsize", .size)], .int, .supported, "")
         t[131] = SyscallInfo(131, "sigaltstack", [("uss", .input("stack", nil)), ("uoss", .output("stack", nil))], .int, .supported, "")

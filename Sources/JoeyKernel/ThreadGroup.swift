@@ -106,7 +106,8 @@ final class ThreadGroup {
             for t in threads { t.pending &= ~(1 << 17) }
         }
         let action = actions[Int(sig)]
-        if sig != Signal.SIGKILL && sig != Signal.SIGSTOP {
+        // An ignored signal is dropped at once, unless it is blocked (sigwait may still take it).
+        if sig != Signal.SIGKILL && sig != Signal.SIGSTOP && !blocksEverywhere(sig) {
             if action.handler == 1 { return }
             if action.handler == 0 && Signal.defaultAction(sig) == .ignore { return }
         }
@@ -117,6 +118,11 @@ final class ThreadGroup {
         let target = threads.first { $0.signalMask & (1 << UInt64(sig - 1)) == 0 } ?? threads.first
         target?.interrupt()
         kernel.lock.broadcast()
+    }
+
+    /// Whether every thread blocks `sig`.
+    func blocksEverywhere(_ sig: Int32) -> Bool {
+        !threads.isEmpty && threads.allSatisfy { $0.signalMask & (1 << UInt64(sig - 1)) != 0 }
     }
 
     /// Group stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU with the default action).

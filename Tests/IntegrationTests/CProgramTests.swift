@@ -62,4 +62,45 @@ struct CProgramTests {
         #expect(r.stdout == "fork failed with EAGAIN after many children\npthread_create failed with EAGAIN after many threads\n", "\(r)")
         #expect(r.status == 0)
     }
+
+    @Test("python3: signal.alarm in the main thread, sigtimedwait, json.tool, compileall",
+          .enabled(if: hasPython, "needs /usr/bin/python3"))
+    func pythonSignalsAndModules() throws {
+        let script = """
+        import signal, os, time
+        def h(s, f): raise KeyboardInterrupt("alarm")
+        signal.signal(signal.SIGALRM, h)
+        signal.alarm(1)
+        try:
+            time.sleep(10); print("not interrupted")
+        except KeyboardInterrupt as e:
+            print("raised:", e)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        os.kill(os.getpid(), signal.SIGUSR1)
+        print(signal.sigtimedwait({signal.SIGUSR1}, 1).si_signo == signal.SIGUSR1, signal.sigtimedwait({signal.SIGUSR2}, 0.1))
+        """
+        let r = try Host.joeyDo(["/usr/bin/python3", "-c", script])
+        #expect(r.stdout == "raised: alarm\nTrue None\n", "\(r)")
+        let json = try Host.joeyDo(["/usr/bin/python3", "-m", "json.tool", "--sort-keys"], stdin: "{\"b\": [1], \"a\": 1}")
+        #expect(json.stdout == "{\n    \"a\": 1,\n    \"b\": [\n        1\n    ]\n}\n", "\(json)")
+        let dir = try TemporaryDirectory()
+        try "x = 1\n".write(toFile: dir.path + "/m.py", atomically: true, encoding: .utf8)
+        let compiled = try Host.joeyDo(["/bin/sh", "-c", "python3 -m compileall -q \(dir.path) && ls \(dir.path)/__pycache__ | wc -l"])
+        #expect(compiled.stdout == "1\n", "\(compiled)")
+        // ...and nothing reached the host.
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/__pycache__"))
+    }
+
+    @Test("gcc builds a two-file project with make -j2 and the binary runs, all inside",
+          .enabled(if: HostileInputTests.hasCompiler && FileManager.default.isExecutableFile(atPath: "/usr/bin/make"), "needs gcc and make"))
+    func gccProject() throws {
+        let dir = try TemporaryDirectory()
+        try "#include <stdio.h>\nint b(void);\nint main(void) { printf(\"sum=%d\\n\", b() + 1); return 0; }\n"
+            .write(toFile: dir.path + "/a.c", atomically: true, encoding: .utf8)
+        try "int b(void) { return 41; }\n".write(toFile: dir.path + "/b.c", atomically: true, encoding: .utf8)
+        try "prog: a.o b.o\n\tgcc -o prog a.o b.o\n%.o: %.c\n\tgcc -c $< -o $@\n".write(toFile: dir.path + "/Makefile", atomically: true, encoding: .utf8)
+        let r = try Host.joeyDo(["/bin/sh", "-c", "cd \(dir.path) && make -s -j2 && ./prog"])
+        #expect(r.stdout == "sum=42\n", "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/prog"))
+    }
 }

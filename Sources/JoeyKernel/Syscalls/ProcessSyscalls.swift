@@ -246,8 +246,8 @@ extension GuestThread {
         }
         if sig == 0 { return 0 }
         for t in targets {
-            // The sandbox's init gets only signals it has handlers for, as in a pid namespace.
-            if t.pid == 1 && t.actions[Int(sig)].handler == 0 { continue }
+            // The sandbox's init gets only signals it handles or blocks, as in a pid namespace.
+            if t.pid == 1 && t.actions[Int(sig)].handler == 0 && !t.blocksEverywhere(sig) { continue }
             t.sendSignal(sig, info: SignalInfo(signo: sig, code: 0, pid: group.pid, uid: group.uid))
         }
         return 0

@@ -101,6 +101,50 @@ extension GuestThread {
         return 0
     }
 
+    /// rt_sigtimedwait: takes a pending signal of `set` without running its handler.
+    func sysRtSigtimedwait() throws(LinuxErrno) -> UInt64 {
+        guard a3 == 8 else { throw .EINVAL }
+        let set: UInt64 = try mm.readValue(a0) & ~GuestThread.unblockable
+        var deadline: UInt64?
+        if a2 != 0 {
+            let ts: timespec = try mm.readValue(a2)
+            guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
+            deadline = monotonicNanos() &+ UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        }
+        while true {
+            let ready = (pending | group.pendingShared) & set
+            if ready != 0 {
+                let sig = Int32(ready.trailingZeroBitCount + 1)
+                let bit: UInt64 = 1 << UInt64(sig - 1)
+                let info: SignalInfo
+                if pending & bit != 0 {
+                    pending &= ~bit
+                    info = pendingInfo[Int(sig)] ?? SignalInfo(signo: sig)
+                    pendingInfo[Int(sig)] = nil
+                } else {
+                    group.pendingShared &= ~bit
+                    info = group.pendingInfo[Int(sig)] ?? SignalInfo(signo: sig)
+                    group.pendingInfo[Int(sig)] = nil
+                }
+                if a1 != 0 {
+                    var b = [UInt8](repeating: 0, count: 128)
+                    b.withUnsafeMutableBytes { p in
+                        p.storeBytes(of: sig, toByteOffset: 0, as: Int32.self)
+                        p.storeBytes(of: info.code, toByteOffset: 8, as: Int32.self)
+                        p.storeBytes(of: info.pid, toByteOffset: 16, as: Int32.self)
+                        p.storeBytes(of: info.uid, toByteOffset: 20, as: UInt32.self)
+                        p.storeBytes(of: sig == Signal.SIGCHLD ? UInt64(UInt32(bitPattern: info.status)) : info.value, toByteOffset: 24, as: UInt64.self)
+                    }
+                    try mm.write(a1, b)
+                }
+                return UInt64(sig)
+            }
+            if let deadline, monotonicNanos() >= deadline { throw .EAGAIN }
+            // Signals outside the set that are deliverable interrupt the wait (EINTR).
+            do { try waitInterruptibly(deadline: deadline) } catch { throw error == .ERESTARTSYS ? .EINTR : error }
+        }
+    }
+
     func sysSigaltstack() throws(LinuxErrno) -> UInt64 {
         let onStack = altStack.size > 0 && regs.rsp > altStack.sp && regs.rsp <= altStack.sp &+ altStack.size
         if a1 != 0 {

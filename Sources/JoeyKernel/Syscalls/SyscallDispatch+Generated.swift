@@ -104,6 +104,7 @@ extension GuestThread {
         case 124: return try sysGetsid()
         case 125: return try sysCapget()
         case 127: return try sysRtSigpending()
+        case 128: return try sysRtSigtimedwait()
         case 129: return try sysRtSigqueueinfo()
         case 130: return try sysRtSigsuspend()
         case 131: return try sysSigaltstack()
