@@ -25,19 +25,7 @@ extension GuestThread {
                 return
             }
             let sig = Int32(ready.trailingZeroBitCount + 1)
-            let bit: UInt64 = 1 << UInt64(sig - 1)
-            let fromThread = pending & bit != 0
-            let stored: SignalInfo?
-            if fromThread {
-                pending &= ~bit
-                stored = pendingInfo[Int(sig)]
-                pendingInfo[Int(sig)] = nil
-            } else {
-                group.pendingShared &= ~bit
-                stored = group.pendingInfo[Int(sig)]
-                group.pendingInfo[Int(sig)] = nil
-            }
-            let info = stored ?? SignalInfo(signo: sig)
+            let info = dequeueSignal(sig)
             let action = group.actions[Int(sig)]
             kernel.strace?.signal(self, info)
             if sig == Signal.SIGKILL || action.handler == 0 {
@@ -64,6 +52,22 @@ extension GuestThread {
             if action.flags & SignalAction.SA_RESETHAND != 0 { group.actions[Int(sig)] = SignalAction() }
             return
         }
+    }
+
+    /// Takes `sig` off this thread's pending set, or else the process's, with its siginfo.
+    func dequeueSignal(_ sig: Int32) -> SignalInfo {
+        let bit: UInt64 = 1 << UInt64(sig - 1)
+        let stored: SignalInfo?
+        if pending & bit != 0 {
+            pending &= ~bit
+            stored = pendingInfo[Int(sig)]
+            pendingInfo[Int(sig)] = nil
+        } else {
+            group.pendingShared &= ~bit
+            stored = group.pendingInfo[Int(sig)]
+            group.pendingInfo[Int(sig)] = nil
+        }
+        return stored ?? SignalInfo(signo: sig)
     }
 
     /// After a syscall returned -ERESTARTSYS: restart it unless a handler without

@@ -31,16 +31,8 @@ extension GuestThread {
         g.comm = group.comm; g.exePath = group.exePath; g.cmdline = group.cmdline; g.rlimits = group.rlimits
         g.exitSignal = Int32(flags & 0xff)
         let child = GuestThread(kernel: kernel, tid: pid, group: g)
-        child.regs = regs
-        child.regs.rax = 0
-        if stack != 0 { child.regs.rsp = stack }
-        if flags & CLONE_SETTLS != 0 { child.regs.fs_base = tls }
-        child.signalMask = signalMask
+        prepareCloned(child, flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls)
         child.altStack = altStack
-        child.initialFPState = context?.floatingPointState()
-        if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
-        if flags & CLONE_PARENT_SETTID != 0 { try? mm.writeValue(parentTid, pid) }
-        if flags & CLONE_CHILD_SETTID != 0 { try? childMM.writeValue(childTid, pid) }
         parentGroup.children.append(g)
         kernel.threadGroups[pid] = g
         kernel.threads[pid] = child
@@ -53,13 +45,9 @@ extension GuestThread {
         return UInt64(pid)
     }
 
-    /// A new thread in this process: it shares the MM (its own stub maps the same MemoryFile
-    /// ranges), fd table, fs context and signal actions; it has its own registers and mask.
-    private func cloneThread(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) throws(LinuxErrno) -> UInt64 {
-        guard flags & CLONE_VM != 0, flags & CLONE_VFORK == 0 else { throw .EINVAL }
-        guard group.threads.count < 4096 else { throw .EAGAIN }
-        let tid = try kernel.allocatePid()
-        let child = GuestThread(kernel: kernel, tid: tid, group: group)
+    /// What a new task inherits from its creator, as clone's flags say: registers (with rax 0,
+    /// the new stack and TLS), the signal mask, FPU state, and the tid words.
+    private func prepareCloned(_ child: GuestThread, flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) {
         child.regs = regs
         child.regs.rax = 0
         if stack != 0 { child.regs.rsp = stack }
@@ -67,8 +55,18 @@ extension GuestThread {
         child.signalMask = signalMask
         child.initialFPState = context?.floatingPointState()
         if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
-        if flags & CLONE_PARENT_SETTID != 0 { try? mm.writeValue(parentTid, tid) }
-        if flags & CLONE_CHILD_SETTID != 0 { try? mm.writeValue(childTid, tid) }
+        if flags & CLONE_PARENT_SETTID != 0 { try? mm.writeValue(parentTid, child.tid) }
+        if flags & CLONE_CHILD_SETTID != 0 { try? child.mm.writeValue(childTid, child.tid) }
+    }
+
+    /// A new thread in this process: it shares the MM (its own stub maps the same MemoryFile
+    /// ranges), fd table, fs context and signal actions; it has its own registers and mask.
+    private func cloneThread(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard flags & CLONE_VM != 0, flags & CLONE_VFORK == 0 else { throw .EINVAL }
+        guard group.threads.count < 4096 else { throw .EAGAIN }
+        let tid = try kernel.allocatePid()
+        let child = GuestThread(kernel: kernel, tid: tid, group: group)
+        prepareCloned(child, flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls)
         kernel.threads[tid] = child
         child.start()
         return UInt64(tid)

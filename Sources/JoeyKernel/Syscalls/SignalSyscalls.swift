@@ -115,17 +115,7 @@ extension GuestThread {
             let ready = (pending | group.pendingShared) & set
             if ready != 0 {
                 let sig = Int32(ready.trailingZeroBitCount + 1)
-                let bit: UInt64 = 1 << UInt64(sig - 1)
-                let info: SignalInfo
-                if pending & bit != 0 {
-                    pending &= ~bit
-                    info = pendingInfo[Int(sig)] ?? SignalInfo(signo: sig)
-                    pendingInfo[Int(sig)] = nil
-                } else {
-                    group.pendingShared &= ~bit
-                    info = group.pendingInfo[Int(sig)] ?? SignalInfo(signo: sig)
-                    group.pendingInfo[Int(sig)] = nil
-                }
+                let info = dequeueSignal(sig)
                 if a1 != 0 {
                     var b = [UInt8](repeating: 0, count: 128)
                     b.withUnsafeMutableBytes { p in
