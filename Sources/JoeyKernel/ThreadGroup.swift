@@ -49,9 +49,14 @@ final class ThreadGroup {
     var groups: [UInt32] = []
     var noNewPrivs = false
     var dumpable = true
+    /// PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented here instead of to init.
+    var childSubreaper = false
     /// ITIMER_REAL (and alarm): next expiry on the monotonic clock, and the reload interval.
     var alarmDeadline: UInt64?
     var alarmInterval: UInt64 = 0
+    /// POSIX timers by id (timer_create); they are not inherited by fork.
+    var timers: [Int32: PosixTimer] = [:]
+    var nextTimerID: Int32 = 0
     /// CPU time of reaped children (times, getrusage RUSAGE_CHILDREN).
     var childrenCPUNanos: UInt64 = 0
     /// This process's CPU time, recorded when it exits (for its parent's accounting).
@@ -155,11 +160,18 @@ final class ThreadGroup {
         vforkParentWaiting = false // a vfork child that exits releases its parent too
         fdTable.closeAll()
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
-        let initGroup = kernel.threadGroups[1]
+        // Orphans go to the nearest living ancestor that is a child subreaper, else to init.
+        var reaper = parent
+        while let r = reaper, !(r.childSubreaper && r.exitStatus == nil) { reaper = r.parent }
+        let newParent = reaper ?? kernel.threadGroups[1]
         for c in children {
             if c.parentDeathSignal != 0 { c.sendSignal(c.parentDeathSignal) }
-            c.parent = initGroup === self ? nil : initGroup
-            if let initGroup, initGroup !== self { initGroup.children.append(c) }
+            c.parent = newParent === self ? nil : newParent
+            if let newParent, newParent !== self {
+                newParent.children.append(c)
+                // A zombie handed over is reaped by its new parent's wait (or at once if it ignores SIGCHLD).
+                if c.exitStatus != nil { newParent.sendSignal(c.exitSignal) }
+            }
         }
         children.removeAll()
         if let parent {

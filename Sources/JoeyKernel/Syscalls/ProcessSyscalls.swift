@@ -104,6 +104,7 @@ extension GuestThread {
         group.fdTable.closeOnExec()
         for i in 1..<65 where group.actions[i].handler > 1 { group.actions[i] = SignalAction() }
         altStack = (0, 2, 0)
+        group.timers.removeAll() // POSIX timers do not survive exec; ITIMER_REAL does
         clearChildTID = 0
         robustList = 0
         if group.vforkParentWaiting {
@@ -419,6 +420,12 @@ extension GuestThread {
         case 4: // PR_SET_DUMPABLE
             guard a1 <= 1 else { throw .EINVAL }
             group.dumpable = a1 == 1
+            return 0
+        case 36: // PR_SET_CHILD_SUBREAPER
+            group.childSubreaper = a1 != 0
+            return 0
+        case 37: // PR_GET_CHILD_SUBREAPER
+            try mm.writeValue(a1, Int32(group.childSubreaper ? 1 : 0))
             return 0
         case 1: // PR_SET_PDEATHSIG
             guard a1 <= 64 else { throw .EINVAL }

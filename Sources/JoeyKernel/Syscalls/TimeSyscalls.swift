@@ -185,6 +185,7 @@ extension Kernel {
                 let now = monotonicNanos()
                 var next: UInt64?
                 for g in k.threadGroups.values {
+                    if let n = g.firePosixTimers(now: now) { next = min(next ?? n, n) }
                     guard let d = g.alarmDeadline else { continue }
                     if d <= now {
                         g.alarmDeadline = g.alarmInterval > 0 ? now + g.alarmInterval : nil

@@ -1,0 +1,152 @@
+// POSIX timers (timer_create and friends) on the real-time clocks, delivered by the same
+// watcher thread as alarm(2): SIGEV_SIGNAL, SIGEV_THREAD_ID and SIGEV_NONE.
+import Glibc
+import JoeyABI
+
+final class PosixTimer {
+    let id: Int32
+    let clock: Int32
+    let signal: Int32
+    let value: UInt64
+    /// SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD_ID 4.
+    let notify: Int32
+    let targetTID: Int32
+    var deadline: UInt64?
+    var interval: UInt64 = 0
+    var overrun: Int32 = 0
+    init(id: Int32, clock: Int32, signal: Int32, value: UInt64, notify: Int32, targetTID: Int32) {
+        self.id = id; self.clock = clock; self.signal = signal; self.value = value; self.notify = notify; self.targetTID = targetTID
+    }
+}
+
+extension ThreadGroup {
+    /// Fires expired timers; returns the next deadline. Kernel lock held.
+    func firePosixTimers(now: UInt64) -> UInt64? {
+        var next: UInt64?
+        for t in timers.values {
+            guard let d = t.deadline else { continue }
+            if d <= now {
+                if t.interval > 0 {
+                    let missed = (now - d) / t.interval
+                    t.overrun = Int32(clamping: missed)
+                    t.deadline = d + (missed + 1) * t.interval
+                } else {
+                    t.deadline = nil
+                }
+                deliver(t)
+            }
+            if let n = t.deadline { next = min(next ?? n, n) }
+        }
+        return next
+    }
+
+    private func deliver(_ t: PosixTimer) {
+        guard t.notify != 1 else { return }
+        // SI_TIMER siginfo: si_tid at 16, si_overrun at 20, si_value at 24 (pid/uid/value slots).
+        let info = SignalInfo(signo: t.signal, code: -2, pid: t.id, uid: UInt32(bitPattern: t.overrun), value: t.value)
+        if t.notify == 4, let thread = kernel.threads[t.targetTID], thread.group === self {
+            thread.pendingInfo[Int(t.signal)] = info
+            thread.pending |= 1 << UInt64(t.signal - 1)
+            thread.interrupt()
+        } else {
+            sendSignal(t.signal, info: info)
+        }
+    }
+}
+
+extension GuestThread {
+    private func timerClockOffset(_ clock: Int32) -> Int64? {
+        var ts = timespec()
+        switch clock {
+        case 0, 8: clock_gettime(CLOCK_REALTIME, &ts)          // REALTIME (+ _ALARM)
+        case 1, 7, 9: return 0                                  // MONOTONIC, BOOTTIME (+ _ALARM)
+        default: return nil
+        }
+        let real = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+        return real - Int64(monotonicNanos())
+    }
+
+    func sysTimerCreate() throws(LinuxErrno) -> UInt64 {
+        let clock = Int32(truncatingIfNeeded: a0)
+        guard timerClockOffset(clock) != nil else {
+            throw clock == 2 || clock == 3 ? .EINVAL : .EINVAL // CPU-time timers are not offered
+        }
+        let id = group.nextTimerID
+        var signal = Signal.SIGALRM, value = UInt64(id), notify: Int32 = 0, target: Int32 = 0
+        if a1 != 0 {
+            let b = try mm.read(a1, count: 64)
+            value = b.withUnsafeBytes { $0.load(fromByteOffset: 0, as: UInt64.self) }
+            signal = b.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
+            notify = b.withUnsafeBytes { $0.load(fromByteOffset: 12, as: Int32.self) }
+            target = b.withUnsafeBytes { $0.load(fromByteOffset: 16, as: Int32.self) }
+            switch notify {
+            case 0, 4: guard signal >= 1 && signal <= 64 else { throw .EINVAL }
+            case 1: break
+            default: throw .EINVAL // SIGEV_THREAD is glibc's job: it arrives here as SIGEV_THREAD_ID
+            }
+            if notify == 4 {
+                guard let t = kernel.threads[target], t.group === group else { throw .EINVAL }
+            }
+        }
+        guard group.timers.count < 1024 else { throw .EAGAIN }
+        try mm.writeValue(a2, id)
+        group.timers[id] = PosixTimer(id: id, clock: clock, signal: signal, value: value, notify: notify, targetTID: target)
+        group.nextTimerID += 1
+        return 0
+    }
+
+    private func timer(_ raw: UInt64) throws(LinuxErrno) -> PosixTimer {
+        guard let t = group.timers[Int32(truncatingIfNeeded: raw)] else { throw .EINVAL }
+        return t
+    }
+
+    private func itimerspec(_ t: PosixTimer) -> [UInt8] {
+        let now = monotonicNanos()
+        let left = t.deadline.map { $0 > now ? $0 - now : 1 } ?? 0
+        var b = [UInt8](repeating: 0, count: 32)
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: Int64(t.interval / 1_000_000_000), toByteOffset: 0, as: Int64.self)
+            p.storeBytes(of: Int64(t.interval % 1_000_000_000), toByteOffset: 8, as: Int64.self)
+            p.storeBytes(of: Int64(left / 1_000_000_000), toByteOffset: 16, as: Int64.self)
+            p.storeBytes(of: Int64(left % 1_000_000_000), toByteOffset: 24, as: Int64.self)
+        }
+        return b
+    }
+
+    func sysTimerSettime() throws(LinuxErrno) -> UInt64 {
+        let t = try timer(a0)
+        guard a1 & ~UInt64(1) == 0 else { throw .EINVAL }
+        let b = try mm.read(a2, count: 32)
+        let f = b.withUnsafeBytes { p in (0..<4).map { p.load(fromByteOffset: $0 * 8, as: Int64.self) } }
+        guard f[0] >= 0, f[2] >= 0, (0..<1_000_000_000).contains(f[1]), (0..<1_000_000_000).contains(f[3]) else { throw .EINVAL }
+        if a3 != 0 { try mm.write(a3, itimerspec(t)) }
+        let interval = UInt64(f[0]) &* 1_000_000_000 &+ UInt64(f[1])
+        let value = UInt64(f[2]) &* 1_000_000_000 &+ UInt64(f[3])
+        t.interval = interval
+        t.overrun = 0
+        if value == 0 {
+            t.deadline = nil
+        } else if a1 & 1 != 0 { // TIMER_ABSTIME on the timer's clock
+            let target = Int64(bitPattern: value) - (timerClockOffset(t.clock) ?? 0)
+            t.deadline = UInt64(max(target, 0))
+        } else {
+            t.deadline = monotonicNanos() &+ value
+        }
+        if t.deadline != nil { kernel.startAlarmWatcher() }
+        kernel.lock.broadcast()
+        return 0
+    }
+
+    func sysTimerGettime() throws(LinuxErrno) -> UInt64 {
+        try mm.write(a1, itimerspec(try timer(a0)))
+        return 0
+    }
+
+    func sysTimerGetoverrun() throws(LinuxErrno) -> UInt64 { UInt64(try timer(a0).overrun) }
+
+    func sysTimerDelete() throws(LinuxErrno) -> UInt64 {
+        _ = try timer(a0)
+        group.timers[Int32(truncatingIfNeeded: a0)] = nil
+        return 0
+    }
+}
