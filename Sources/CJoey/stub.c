@@ -23,6 +23,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 
 extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[];
 
@@ -158,6 +159,16 @@ int64_t joey_getfpregs(pid_t pid, void *buf) {
 int64_t joey_setfpregs(pid_t pid, const void *buf) {
     return ptrace(PTRACE_SETFPREGS, pid, 0, (void *)buf) == 0 ? 0 : -errno;
 }
+int64_t joey_getxstate(pid_t pid, void *buf, uint64_t size) {
+    struct iovec iov = { buf, size };
+    if (ptrace(PTRACE_GETREGSET, pid, (void *)0x202 /* NT_X86_XSTATE */, &iov) != 0) return -errno;
+    return (int64_t)iov.iov_len;
+}
+int64_t joey_setxstate(pid_t pid, const void *buf, uint64_t size) {
+    struct iovec iov = { (void *)buf, size };
+    return ptrace(PTRACE_SETREGSET, pid, (void *)0x202, &iov) == 0 ? 0 : -errno;
+}
+
 int64_t joey_getsiginfo(pid_t pid, joey_siginfo *out) {
     siginfo_t si;
     if (ptrace(PTRACE_GETSIGINFO, pid, 0, &si) != 0) return -errno;

@@ -95,8 +95,21 @@ extension GuestThread {
         } else {
             sp &-= 128 // red zone
         }
-        let fp = context?.floatingPointState() ?? [UInt8](repeating: 0, count: 512)
-        sp = (sp &- 512) & ~63
+        var fp = context?.floatingPointState() ?? [UInt8](repeating: 0, count: 512)
+        if fp.count > 512 {
+            // An XSAVE frame as Linux writes it: fx_sw_bytes in the fxsave reserved area
+            // (magic1, extended size, xfeatures, xstate size) and magic2 right after the area.
+            let size = UInt32(fp.count)
+            let xfeatures = fp.withUnsafeBytes { $0.load(fromByteOffset: 512, as: UInt64.self) }
+            fp.withUnsafeMutableBytes { p in
+                p.storeBytes(of: UInt32(0x4650_5853), toByteOffset: 464, as: UInt32.self)
+                p.storeBytes(of: size + 4, toByteOffset: 468, as: UInt32.self)
+                p.storeBytes(of: xfeatures, toByteOffset: 472, as: UInt64.self)
+                p.storeBytes(of: size, toByteOffset: 480, as: UInt32.self)
+            }
+            withUnsafeBytes(of: UInt32(0x4650_5845)) { fp += $0 }
+        }
+        sp = (sp &- UInt64(fp.count)) & ~63
         let fpAddr = sp
         sp &-= 440 // pretcode + ucontext (304) + siginfo (128)
         sp = (sp & ~15) &- 8
@@ -104,7 +117,7 @@ extension GuestThread {
         frame.withUnsafeMutableBytes { p in
             p.storeBytes(of: action.restorer, toByteOffset: 0, as: UInt64.self)
             // ucontext at 8: uc_flags, uc_link, uc_stack, mcontext at 8+40, sigmask at 8+296
-            p.storeBytes(of: UInt64(0), toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: UInt64(fp.count > 512 ? 1 : 0), toByteOffset: 8, as: UInt64.self) // uc_flags: UC_FP_XSTATE
             p.storeBytes(of: altStack.sp, toByteOffset: 24, as: UInt64.self)
             p.storeBytes(of: altStack.flags, toByteOffset: 32, as: Int32.self)
             p.storeBytes(of: altStack.size, toByteOffset: 40, as: UInt64.self)
@@ -166,8 +179,15 @@ extension GuestThread {
             regs.orig_rax = UInt64(bitPattern: -1)
             signalMask = p.load(fromByteOffset: 8 + 296, as: UInt64.self) & ~(1 << 8 | 1 << 18)
             let fpAddr = p.load(fromByteOffset: m + 192, as: UInt64.self)
-            if fpAddr != 0, let fp = try? mm.read(fpAddr, count: 512) {
-                context?.setFloatingPointState(fp)
+            if fpAddr != 0, let fx = try? mm.read(fpAddr, count: 512) {
+                // A full XSAVE area when the frame says so (magic1 and a sane size), else fxsave only.
+                let magic = fx.withUnsafeBytes { $0.load(fromByteOffset: 464, as: UInt32.self) }
+                let size = fx.withUnsafeBytes { $0.load(fromByteOffset: 480, as: UInt32.self) }
+                if magic == 0x4650_5853, size > 512, size <= 16384, let full = try? mm.read(fpAddr, count: Int(size)) {
+                    context?.setFloatingPointState(full)
+                } else {
+                    context?.setFloatingPointState(fx)
+                }
             }
         }
         registersReplaced = true

@@ -160,13 +160,22 @@ final class PtraceStub: PlatformContext, AddressSpace {
         try unmap(0, length: syscallSite & ~0xfff)
     }
 
+    /// The full XSAVE area when the host offers it (AVX state included), else fxsave's 512 bytes.
     func floatingPointState() -> [UInt8] {
-        var buf = [UInt8](repeating: 0, count: 512)
-        buf.withUnsafeMutableBytes { _ = joey_getfpregs(pid, $0.baseAddress) }
-        return buf
+        var buf = [UInt8](repeating: 0, count: 16384)
+        let n = buf.withUnsafeMutableBytes { joey_getxstate(pid, $0.baseAddress, UInt64($0.count)) }
+        if n > 512 { return Array(buf[0..<Int(n)]) }
+        var fx = [UInt8](repeating: 0, count: 512)
+        fx.withUnsafeMutableBytes { _ = joey_getfpregs(pid, $0.baseAddress) }
+        return fx
     }
 
+    /// Takes an XSAVE area (more than 512 bytes) or a plain fxsave image.
     func setFloatingPointState(_ state: [UInt8]) {
+        if state.count > 512 {
+            let r = state.withUnsafeBytes { joey_setxstate(pid, $0.baseAddress, UInt64($0.count)) }
+            if r == 0 { return }
+        }
         guard state.count >= 512 else { return }
         state.withUnsafeBytes { _ = joey_setfpregs(pid, $0.baseAddress) }
     }

@@ -103,4 +103,20 @@ struct CProgramTests {
         #expect(r.stdout == "sum=42\n", "\(r)")
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/prog"))
     }
+
+    static var hasAVX2: Bool {
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx2") ?? false
+    }
+
+    @Test("AVX registers survive a signal handler that clobbers them",
+          .enabled(if: HostileInputTests.hasCompiler && hasAVX2, "needs gcc and an AVX2 CPU"))
+    func avxAcrossSignal() throws {
+        let dir = try TemporaryDirectory()
+        let binary = dir.path + "/avx"
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-mavx2", "-o", binary, Self.programs + "/avx_state_across_signal.c"])
+        try #require(cc.status == 0, "\(cc)")
+        // Not as pid 1: init ignores signals it has no handler for, and this one has a handler anyway.
+        let r = try Host.joeyDo(["/bin/sh", "-c", "\(binary); true"])
+        #expect(r.stdout == "ymm0 after the handler: 1 2 3 4 5 6 7 8\n", "\(r)")
+    }
 }

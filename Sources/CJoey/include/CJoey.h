@@ -44,6 +44,9 @@ int64_t joey_setregs(pid_t pid, const joey_regs *regs);
 int64_t joey_getfpregs(pid_t pid, void *buf512);
 int64_t joey_setfpregs(pid_t pid, const void *buf512);
 int64_t joey_getsiginfo(pid_t pid, joey_siginfo *out);
+/// The full XSAVE area (NT_X86_XSTATE regset): returns its size or -errno.
+int64_t joey_getxstate(pid_t pid, void *buf, uint64_t size);
+int64_t joey_setxstate(pid_t pid, const void *buf, uint64_t size);
 /// waitpid(pid, __WALL), retried on EINTR. Returns the pid or -errno; status in *status.
 int64_t joey_wait(pid_t pid, int *status);
 int64_t joey_kill(pid_t pid, int sig);
