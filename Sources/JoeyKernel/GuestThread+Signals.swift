@@ -12,8 +12,7 @@ extension GuestThread {
             group.actions[Int(sig)].handler = 0
             signalMask &= ~bit
         }
-        pending |= bit
-        pendingInfo[Int(sig)] = info
+        enqueueSignal(sig, info, mask: &pending, queues: &pendingInfo)
     }
 
     func deliverPendingSignals() {
@@ -29,6 +28,12 @@ extension GuestThread {
             let action = group.actions[Int(sig)]
             kernel.strace?.signal(self, info)
             if sig == Signal.SIGKILL || action.handler == 0 {
+                // The sandbox's init is not killed or stopped by default actions of signals raised
+                // inside the sandbox (even ones queued while blocked); faults and SIGKILL still apply.
+                if group.pid == 1 && sig != Signal.SIGKILL && sig != Signal.SIGSTOP && !info.fromOutside
+                    && info.address == nil && (info.code <= 0 || info.code == 0x80) {
+                    continue
+                }
                 switch Signal.defaultAction(sig) {
                 case .ignore, .continue:
                     continue
@@ -39,7 +44,9 @@ extension GuestThread {
                     exitGroup(status: sig)
                     return
                 case .core:
-                    exitGroup(status: sig | 0x80)
+                    // No core file is written, so the status has no WCOREDUMP bit (as Linux with
+                    // a zero core limit).
+                    exitGroup(status: sig)
                     return
                 }
             }
@@ -56,18 +63,10 @@ extension GuestThread {
 
     /// Takes `sig` off this thread's pending set, or else the process's, with its siginfo.
     func dequeueSignal(_ sig: Int32) -> SignalInfo {
-        let bit: UInt64 = 1 << UInt64(sig - 1)
-        let stored: SignalInfo?
-        if pending & bit != 0 {
-            pending &= ~bit
-            stored = pendingInfo[Int(sig)]
-            pendingInfo[Int(sig)] = nil
-        } else {
-            group.pendingShared &= ~bit
-            stored = group.pendingInfo[Int(sig)]
-            group.pendingInfo[Int(sig)] = nil
+        if pending & (1 << UInt64(sig - 1)) != 0 {
+            return JoeyKernel.dequeueSignal(sig, mask: &pending, queues: &pendingInfo)
         }
-        return stored ?? SignalInfo(signo: sig)
+        return JoeyKernel.dequeueSignal(sig, mask: &group.pendingShared, queues: &group.pendingInfo)
     }
 
     /// After a syscall returned -ERESTARTSYS: restart it unless a handler without

@@ -15,7 +15,7 @@ final class GuestThread {
     var signalMask: UInt64 = 0
     var pending: UInt64 = 0
     /// siginfo of each signal pending for this thread only (faults, tkill).
-    var pendingInfo = [SignalInfo?](repeating: nil, count: 65)
+    var pendingInfo = [[SignalInfo]](repeating: [], count: 65)
     var clearChildTID: UInt64 = 0
     var robustList: UInt64 = 0
     /// sched_setaffinity's mask as the guest set it (nil: all online CPUs).

@@ -214,11 +214,12 @@ public final class Kernel: @unchecked Sendable {
                 var sig: Int32 = 0
                 guard sigwait(&set, &sig) == 0 else { continue }
                 k.lock.lock()
+                let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */, fromOutside: true)
                 if sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP {
                     let fg = k.foregroundPgid ?? k.threadGroups[1]?.pgid ?? 1
-                    for g in k.threadGroups.values where g.pgid == fg { g.sendSignal(sig) }
+                    for g in k.threadGroups.values where g.pgid == fg { g.sendSignal(sig, info: info) }
                 } else {
-                    k.threadGroups[1]?.sendSignal(sig)
+                    k.threadGroups[1]?.sendSignal(sig, info: info)
                 }
                 k.lock.unlock()
             }

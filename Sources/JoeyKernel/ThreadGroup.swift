@@ -25,6 +25,9 @@ struct SignalInfo {
     var address: UInt64? = nil
     /// sigqueue's si_value.
     var value: UInt64 = 0
+    /// Sent from outside the sandbox (the host terminal, or the sentry on the operator's behalf):
+    /// such signals reach pid 1 even with the default action, as from a parent pid namespace.
+    var fromOutside = false
 }
 
 final class ThreadGroup {
@@ -38,8 +41,9 @@ final class ThreadGroup {
     var fs: FSContext
     var actions = [SignalAction](repeating: SignalAction(), count: 65)
     var pendingShared: UInt64 = 0
-    /// siginfo of each signal pending for the whole process (standard signals do not queue).
-    var pendingInfo = [SignalInfo?](repeating: nil, count: 65)
+    /// siginfo of each signal pending for the whole process: one for a standard signal,
+    /// a queue for a realtime one (SIGRTMIN and up).
+    var pendingInfo = [[SignalInfo]](repeating: [], count: 65)
     var pgid: Int32
     var sid: Int32
     var uid: UInt32 = 0, gid: UInt32 = 0, euid: UInt32 = 0, egid: UInt32 = 0
@@ -103,12 +107,10 @@ final class ThreadGroup {
         // a stop signal cancels a pending SIGCONT (as Linux's prepare_signal).
         let stopMask: UInt64 = 1 << 18 | 1 << 19 | 1 << 20 | 1 << 21 // STOP, TSTP, TTIN, TTOU
         if sig == Signal.SIGCONT {
-            pendingShared &= ~stopMask
-            for t in threads { t.pending &= ~stopMask }
+            discardPending(stopMask)
             if stopped { resume() }
         } else if stopMask & (1 << UInt64(sig - 1)) != 0 {
-            pendingShared &= ~(1 << 17)
-            for t in threads { t.pending &= ~(1 << 17) }
+            discardPending(1 << 17)
         }
         let action = actions[Int(sig)]
         // An ignored signal is dropped at once, unless it is blocked (sigwait may still take it).
@@ -116,16 +118,24 @@ final class ThreadGroup {
             if action.handler == 1 { return }
             if action.handler == 0 && Signal.defaultAction(sig) == .ignore { return }
         }
-        if pendingShared & (1 << UInt64(sig - 1)) == 0 {
-            pendingInfo[Int(sig)] = info ?? SignalInfo(signo: sig, pid: pid, uid: uid)
-        }
-        pendingShared |= 1 << UInt64(sig - 1)
+        enqueueSignal(sig, info ?? SignalInfo(signo: sig, pid: pid, uid: uid), mask: &pendingShared, queues: &pendingInfo)
         let target = threads.first { $0.signalMask & (1 << UInt64(sig - 1)) == 0 } ?? threads.first
         target?.interrupt()
         kernel.lock.broadcast()
     }
 
+    /// Drops pending instances of the signals in `bits`, process-wide and per thread.
+    func discardPending(_ bits: UInt64) {
+        for sig in 1...64 where bits & (1 << UInt64(sig - 1)) != 0 {
+            pendingInfo[sig].removeAll()
+            for t in threads { t.pendingInfo[sig].removeAll() }
+        }
+        pendingShared &= ~bits
+        for t in threads { t.pending &= ~bits }
+    }
+
     /// Whether every thread blocks `sig`.
+    /// (Queues are per signal; realtime signals queue up to 1024 instances, standard ones merge.)
     func blocksEverywhere(_ sig: Int32) -> Bool {
         !threads.isEmpty && threads.allSatisfy { $0.signalMask & (1 << UInt64(sig - 1)) != 0 }
     }
@@ -199,4 +209,19 @@ final class ThreadGroup {
         kernel.threadGroups[pid] = nil
         if let parent { parent.children.removeAll { $0 === self } }
     }
+}
+
+/// Adds a pending signal: a standard signal already pending is merged, a realtime one queues.
+func enqueueSignal(_ sig: Int32, _ info: SignalInfo, mask: inout UInt64, queues: inout [[SignalInfo]]) {
+    let bit: UInt64 = 1 << UInt64(sig - 1)
+    if sig < 32 && mask & bit != 0 { return }
+    if queues[Int(sig)].count < 1024 { queues[Int(sig)].append(info) }
+    mask |= bit
+}
+
+/// Takes the oldest instance of a pending signal; the bit clears when none is left.
+func dequeueSignal(_ sig: Int32, mask: inout UInt64, queues: inout [[SignalInfo]]) -> SignalInfo {
+    let info = queues[Int(sig)].isEmpty ? SignalInfo(signo: sig) : queues[Int(sig)].removeFirst()
+    if queues[Int(sig)].isEmpty { mask &= ~(1 << UInt64(sig - 1)) }
+    return info
 }

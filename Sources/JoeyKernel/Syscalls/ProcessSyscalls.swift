@@ -260,10 +260,8 @@ extension GuestThread {
         if s == 0 { return 0 }
         let action = t.group.actions[Int(s)]
         if s != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(s) == .ignore) { return 0 }
-        if t.pending & (1 << UInt64(s - 1)) == 0 {
-            t.pendingInfo[Int(s)] = SignalInfo(signo: s, code: -6 /* SI_TKILL */, pid: group.pid, uid: group.uid)
-        }
-        t.pending |= 1 << UInt64(s - 1)
+        enqueueSignal(s, SignalInfo(signo: s, code: -6 /* SI_TKILL */, pid: group.pid, uid: group.uid),
+                      mask: &t.pending, queues: &t.pendingInfo)
         t.interrupt()
         return 0
     }

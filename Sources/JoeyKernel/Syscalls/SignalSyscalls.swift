@@ -36,8 +36,7 @@ extension GuestThread {
             // Setting a signal to ignored discards it if pending (POSIX).
             let bit: UInt64 = 1 << UInt64(sig - 1)
             if newAction.handler == 1 || (newAction.handler == 0 && Signal.defaultAction(sig) == .ignore) {
-                group.pendingShared &= ~bit
-                for t in group.threads { t.pending &= ~bit }
+                group.discardPending(bit)
             }
         }
         return 0

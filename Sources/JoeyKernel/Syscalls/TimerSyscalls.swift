@@ -45,8 +45,7 @@ extension ThreadGroup {
         // SI_TIMER siginfo: si_tid at 16, si_overrun at 20, si_value at 24 (pid/uid/value slots).
         let info = SignalInfo(signo: t.signal, code: -2, pid: t.id, uid: UInt32(bitPattern: t.overrun), value: t.value)
         if t.notify == 4, let thread = kernel.threads[t.targetTID], thread.group === self {
-            thread.pendingInfo[Int(t.signal)] = info
-            thread.pending |= 1 << UInt64(t.signal - 1)
+            enqueueSignal(t.signal, info, mask: &thread.pending, queues: &thread.pendingInfo)
             thread.interrupt()
         } else {
             sendSignal(t.signal, info: info)
