@@ -60,7 +60,7 @@ public enum SyscallTable {
         t[53] = SyscallInfo(53, "socketpair", [("family", .enumeration("family")), ("type", .flags("socket_type")), ("protocol", .int), ("usockvec", .output("fdpair", nil))], .int, .unsupported, "sockets are not implemented yet")
         t[54] = SyscallInfo(54, "setsockopt", [("fd", .fd), ("level", .enumeration("sockopt_level")), ("optname", .enumeration("sockopt")), ("optval", .bufIn(4)), ("optlen", .int)], .int, .unsupported, "not implemented: returns ENOSYS")
         t[55] = SyscallInfo(55, "getsockopt", [("fd", .fd), ("level", .enumeration("sockopt_level")), ("optname", .enumeration("sockopt")), ("optval", .output("other", nil)), ("optlen", .inputOutput("socklen", nil))], .int, .unsupported, "not implemented: returns ENOSYS")
-        t[56] = SyscallInfo(56, "clone", [("clone_flags", .flags("clone")), ("newsp", .ptr), ("parent_tidptr", .ptr), ("child_tidptr", .ptr), ("tls", .ptr)], .pid, .partial, "processes and threads (CLONE_THREAD with the glibc/musl flag sets); namespace flags EPERM; execve from a non-leader thread keeps its tid")
+        t[56] = SyscallInfo(56, "clone", [("clone_flags", .flags("clone")), ("newsp", .ptr), ("parent_tidptr", .ptr), ("child_tidptr", .ptr), ("tls", .ptr)], .pid, .partial, "processes and threads (CLONE_THREAD with the glibc/musl flag sets); namespace flags EPERM")
         t[57] = SyscallInfo(57, "fork", [], .pid, .supported, "")
         t[58] = SyscallInfo(58, "vfork", [], .pid, .supported, "")
         t[59] = SyscallInfo(59, "execve", [("filename", .path), ("argv", .argv), ("envp", .envp)], .int, .supported, "")

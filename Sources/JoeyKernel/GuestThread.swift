@@ -8,7 +8,8 @@ import JoeyPlatform
 
 final class GuestThread {
     unowned let kernel: Kernel
-    let tid: Int32
+    /// Changes only when a non-leader thread execs and takes over the process id.
+    private(set) var tid: Int32
     var group: ThreadGroup
     var regs = GuestRegisters()
     var context: PlatformContext?
@@ -151,6 +152,13 @@ final class GuestThread {
     var liveAddressSpace: AddressSpace? {
         guard realizedMM == ObjectIdentifier(mm), realizedVersion == mm.version else { return nil }
         return context?.addressSpace
+    }
+
+    /// After execve from a non-leader thread: this thread takes the process id as its tid.
+    func becomeLeader() {
+        kernel.threads[tid] = nil
+        tid = group.pid
+        kernel.threads[tid] = self
     }
 
     func interrupt() {

@@ -101,6 +101,7 @@ extension GuestThread {
         // Point of no return. Other threads die before the new image runs (de_thread).
         for t in group.threads where t !== self { t.killed = true; t.context?.kill(); t.interrupt() }
         while group.threads.count > 1 { kernel.lock.wait() }
+        if tid != group.pid { becomeLeader() }
         group.fdTable.closeOnExec()
         for i in 1..<65 where group.actions[i].handler > 1 { group.actions[i] = SignalAction() }
         altStack = (0, 2, 0)
