@@ -21,6 +21,9 @@ final class GuestThread {
     var robustList: UInt64 = 0
     /// sched_setaffinity's mask as the guest set it (nil: all online CPUs).
     var affinity: UInt64?
+    /// sched_setscheduler's policy and priority, as the guest set them.
+    var schedPolicy: Int32 = 0
+    var schedPriority: Int32 = 0
     /// rt_sigsuspend's caller mask, stored in the next signal frame instead of the temporary one.
     var savedMaskForSuspend: UInt64?
     var killed = false

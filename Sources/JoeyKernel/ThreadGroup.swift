@@ -53,6 +53,8 @@ final class ThreadGroup {
     var groups: [UInt32] = []
     var noNewPrivs = false
     var dumpable = true
+    /// setpriority's nice value (the guest's view).
+    var nice: Int32 = 0
     /// PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented here instead of to init.
     var childSubreaper = false
     /// ITIMER_REAL (and alarm): next expiry on the monotonic clock, and the reload interval.

@@ -1,0 +1,97 @@
+// Scheduling calls as the guest's own view: policies, priorities and nice values are recorded
+// and reported, and the host scheduler is not told (every guest thread is an ordinary host
+// thread of the sentry's stubs). Real-time policies need CAP_SYS_NICE, which uid 0 has.
+import Glibc
+import JoeyABI
+
+extension GuestThread {
+    private func schedTarget(_ raw: UInt64) throws(LinuxErrno) -> GuestThread {
+        let pid = Int32(truncatingIfNeeded: raw)
+        guard pid >= 0 else { throw .EINVAL }
+        if pid == 0 { return self }
+        guard let t = kernel.threads[pid] else { throw .ESRCH }
+        return t
+    }
+
+    private static func priorityRange(_ policy: UInt64) -> ClosedRange<Int32>? {
+        switch policy & ~0x4000_0000 { // SCHED_RESET_ON_FORK
+        case 0, 3, 5: return 0...0   // SCHED_OTHER, SCHED_BATCH, SCHED_IDLE
+        case 1, 2: return 1...99     // SCHED_FIFO, SCHED_RR
+        default: return nil
+        }
+    }
+
+    func sysSchedGetPriorityMax() throws(LinuxErrno) -> UInt64 {
+        guard let r = GuestThread.priorityRange(a0) else { throw .EINVAL }
+        return UInt64(r.upperBound)
+    }
+
+    func sysSchedGetPriorityMin() throws(LinuxErrno) -> UInt64 {
+        guard let r = GuestThread.priorityRange(a0) else { throw .EINVAL }
+        return UInt64(r.lowerBound)
+    }
+
+    func sysSchedGetscheduler() throws(LinuxErrno) -> UInt64 { UInt64(try schedTarget(a0).schedPolicy) }
+
+    func sysSchedGetparam() throws(LinuxErrno) -> UInt64 {
+        let t = try schedTarget(a0)
+        guard a1 != 0 else { throw .EINVAL }
+        try mm.writeValue(a1, t.schedPriority)
+        return 0
+    }
+
+    private func setScheduling(_ t: GuestThread, policy: UInt64, paramAddr: UInt64) throws(LinuxErrno) {
+        guard paramAddr != 0 else { throw .EINVAL }
+        let priority: Int32 = try mm.readValue(paramAddr)
+        guard let range = GuestThread.priorityRange(policy), range.contains(priority) else { throw .EINVAL }
+        if policy & ~0x4000_0000 == 1 || policy & ~0x4000_0000 == 2, group.euid != 0 { throw .EPERM }
+        t.schedPolicy = Int32(policy & ~0x4000_0000)
+        t.schedPriority = priority
+    }
+
+    func sysSchedSetscheduler() throws(LinuxErrno) -> UInt64 {
+        try setScheduling(try schedTarget(a0), policy: a1, paramAddr: a2)
+        return 0
+    }
+
+    func sysSchedSetparam() throws(LinuxErrno) -> UInt64 {
+        let t = try schedTarget(a0)
+        try setScheduling(t, policy: UInt64(t.schedPolicy), paramAddr: a1)
+        return 0
+    }
+
+    func sysSchedRrGetInterval() throws(LinuxErrno) -> UInt64 {
+        _ = try schedTarget(a0)
+        try mm.writeValue(a1, timespec(tv_sec: 0, tv_nsec: 100_000_000))
+        return 0
+    }
+
+    /// The processes getpriority/setpriority name: PRIO_PROCESS, PRIO_PGRP, PRIO_USER.
+    private func prioTargets() throws(LinuxErrno) -> [ThreadGroup] {
+        let who = Int32(truncatingIfNeeded: a1)
+        switch a0 {
+        case 0: return who == 0 ? [group] : [kernel.threadGroups[who] ?? kernel.threads[who]?.group].compactMap { $0 }
+        case 1: let pg = who == 0 ? group.pgid : who; return kernel.threadGroups.values.filter { $0.pgid == pg }
+        case 2: let u = who == 0 ? group.uid : UInt32(bitPattern: who); return kernel.threadGroups.values.filter { $0.uid == u }
+        default: throw .EINVAL
+        }
+    }
+
+    /// getpriority returns 20 - nice, as the raw syscall does.
+    func sysGetpriority() throws(LinuxErrno) -> UInt64 {
+        let targets = try prioTargets().filter { $0.exitStatus == nil }
+        guard let best = targets.map(\.nice).min() else { throw .ESRCH }
+        return UInt64(20 - best)
+    }
+
+    func sysSetpriority() throws(LinuxErrno) -> UInt64 {
+        let targets = try prioTargets().filter { $0.exitStatus == nil }
+        guard !targets.isEmpty else { throw .ESRCH }
+        let nice = max(-20, min(19, Int32(truncatingIfNeeded: a2)))
+        for g in targets {
+            if nice < g.nice && group.euid != 0 { throw .EACCES }
+            g.nice = nice
+        }
+        return 0
+    }
+}
