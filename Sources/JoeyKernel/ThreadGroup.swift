@@ -60,6 +60,8 @@ final class ThreadGroup {
     /// ITIMER_REAL (and alarm): next expiry on the monotonic clock, and the reload interval.
     var alarmDeadline: UInt64?
     var alarmInterval: UInt64 = 0
+    /// ITIMER_VIRTUAL and ITIMER_PROF: deadlines on the process's CPU time, and reload intervals.
+    var cpuTimers: [(deadline: UInt64?, interval: UInt64)] = [(nil, 0), (nil, 0)]
     /// POSIX timers by id (timer_create); they are not inherited by fork.
     var timers: [Int32: PosixTimer] = [:]
     var nextTimerID: Int32 = 0
@@ -124,6 +126,25 @@ final class ThreadGroup {
         let target = threads.first { $0.signalMask & (1 << UInt64(sig - 1)) == 0 } ?? threads.first
         target?.interrupt()
         kernel.lock.broadcast()
+    }
+
+    /// CPU time of the process's live threads (their stubs' run time) plus what exited threads used.
+    func cpuNanos() -> UInt64 {
+        threads.reduce(exitCPUNanos) { $0 &+ ($1.context?.cpuTimeNanos() ?? 0) }
+    }
+
+    /// Fires expired CPU-time itimers (SIGVTALRM, SIGPROF); true while any stays armed.
+    /// Both count the stubs' whole run time: user and system time are not told apart.
+    func fireCPUTimers() -> Bool {
+        guard cpuTimers.contains(where: { $0.deadline != nil }), exitStatus == nil else { return false }
+        let used = cpuNanos()
+        for i in 0..<2 {
+            guard let d = cpuTimers[i].deadline, d <= used else { continue }
+            cpuTimers[i].deadline = cpuTimers[i].interval > 0 ? used &+ cpuTimers[i].interval : nil
+            let sig = i == 0 ? Signal.SIGVTALRM : Signal.SIGPROF
+            sendSignal(sig, info: SignalInfo(signo: sig, code: 0x80))
+        }
+        return cpuTimers.contains { $0.deadline != nil }
     }
 
     /// Drops pending instances of the signals in `bits`, process-wide and per thread.

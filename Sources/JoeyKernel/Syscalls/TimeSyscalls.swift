@@ -124,8 +124,11 @@ extension GuestThread {
         case 0:
             let (i, v) = currentRealTimer()
             try mm.write(a1, itimerval(interval: i, value: v))
-        case 1, 2: // ITIMER_VIRTUAL, ITIMER_PROF: never armed (setting them is not supported)
-            try mm.write(a1, itimerval(interval: 0, value: 0))
+        case 1, 2: // ITIMER_VIRTUAL, ITIMER_PROF: on the process's CPU time
+            let timer = group.cpuTimers[Int(a0) - 1]
+            let used = group.cpuNanos()
+            let left = timer.deadline.map { $0 > used ? $0 - used : 1000 } ?? 0
+            try mm.write(a1, itimerval(interval: timer.interval, value: left))
         default: throw .EINVAL
         }
         return 0
@@ -142,9 +145,15 @@ extension GuestThread {
             value = UInt64(f[2]) &* 1_000_000_000 &+ UInt64(f[3]) * 1000
         }
         if a0 != 0 {
-            // CPU-time timers need per-thread CPU accounting the sentry does not do yet.
-            if value != 0 { throw .ENOSYS }
-            if a2 != 0 { try mm.write(a2, itimerval(interval: 0, value: 0)) }
+            let i = Int(a0) - 1
+            let used = group.cpuNanos()
+            let old = group.cpuTimers[i]
+            if a2 != 0 {
+                let left = old.deadline.map { $0 > used ? $0 - used : 1000 } ?? 0
+                try mm.write(a2, itimerval(interval: old.interval, value: left))
+            }
+            group.cpuTimers[i] = (value == 0 ? nil : used &+ value, value == 0 ? 0 : interval)
+            if value != 0 { kernel.startAlarmWatcher() }
             return 0
         }
         let (oldInterval, oldValue) = currentRealTimer()
@@ -186,6 +195,7 @@ extension Kernel {
                 var next: UInt64?
                 for g in k.threadGroups.values {
                     if let n = g.firePosixTimers(now: now) { next = min(next ?? n, n) }
+                    if g.fireCPUTimers() { next = min(next ?? now + 10_000_000, now + 10_000_000) } // polled
                     guard let d = g.alarmDeadline else { continue }
                     if d <= now {
                         g.alarmDeadline = g.alarmInterval > 0 ? now + g.alarmInterval : nil
