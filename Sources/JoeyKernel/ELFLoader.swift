@@ -84,23 +84,25 @@ struct ELFLoader {
         if type == 3 {
             if isInterpreter || interp == nil && low != 0 {
                 guard let at = mm.findFree(length: high - low) else { throw .ENOMEM }
-                bias = at - low
+                bias = at &- low
             } else {
                 guard low < ELFLoader.etDynBase else { throw .ENOEXEC }
                 bias = ELFLoader.etDynBase - low
             }
         }
-        let (highBiased, o) = high.addingReportingOverflow(bias)
-        guard !o, low &+ bias >= mm.mmapBottom, highBiased <= mm.stackTop else { throw .ENOMEM }
+        // The bias may be "negative" (wrapping): check the placed range itself.
+        let lowBiased = low &+ bias
+        let (highBiased, o) = lowBiased.addingReportingOverflow(high - low)
+        guard !o, lowBiased >= mm.mmapBottom, highBiased <= mm.stackTop else { throw .ENOMEM }
         guard entry &+ bias >= low &+ bias, entry &+ bias < highBiased else { throw .ENOEXEC }
         for s in segments {
-            let start = MemoryFile.roundDown(s.vaddr + bias)
-            let end = MemoryFile.roundUp(s.vaddr + s.memsz + bias)
+            let start = MemoryFile.roundDown(s.vaddr &+ bias)
+            let end = MemoryFile.roundUp(s.vaddr &+ s.memsz &+ bias)
             guard end > start else { continue }
             let block = try MemoryBlock(file: kernel.memoryFile, length: end - start)
             // Like mmap of the file: the page-aligned file range, then zeroes past filesz.
-            let fileStart = s.offset - ((s.vaddr + bias) - start)
-            let fileBytes = (s.vaddr + bias - start) + s.filesz
+            let fileStart = s.offset - ((s.vaddr &+ bias) - start)
+            let fileBytes = (s.vaddr &+ bias - start) + s.filesz
             if fileBytes > 0 {
                 let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: Int(fileBytes))
                 var done = 0

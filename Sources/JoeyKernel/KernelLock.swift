@@ -41,6 +41,20 @@ public final class KernelLock: @unchecked Sendable {
     }
 }
 
+/// sec * 1e9 + nsec for guest-supplied values, saturating at Int64.max (Linux's KTIME_MAX).
+func saturatingNanos(seconds: Int64, nanos: Int64) -> UInt64 {
+    guard seconds >= 0, nanos >= 0 else { return 0 }
+    let (s, o1) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+    let (t, o2) = s.addingReportingOverflow(UInt64(nanos))
+    return o1 || o2 || t > UInt64(Int64.max) ? UInt64(Int64.max) : t
+}
+
+/// a + b, saturating at UInt64.max.
+func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    let (r, o) = a.addingReportingOverflow(b)
+    return o ? UInt64.max : r
+}
+
 public func monotonicNanos() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -76,6 +76,7 @@ public final class MemoryManager {
 
     /// Finds a free range of `length` bytes, top-down below mmapTop (or at `hint` if free).
     func findFree(length: UInt64, hint: UInt64 = 0) -> UInt64? {
+        guard length <= mmapTop - mmapBottom else { return nil }
         if hint != 0, hint >= mmapBottom, !hint.addingReportingOverflow(length).overflow, hint + length <= stackTop,
            isFree(hint, hint + length) { return hint }
         var top = mmapTop

@@ -140,7 +140,7 @@ final class ThreadGroup {
         let used = cpuNanos()
         for i in 0..<2 {
             guard let d = cpuTimers[i].deadline, d <= used else { continue }
-            cpuTimers[i].deadline = cpuTimers[i].interval > 0 ? used &+ cpuTimers[i].interval : nil
+            cpuTimers[i].deadline = cpuTimers[i].interval > 0 ? saturatingAdd(used, cpuTimers[i].interval) : nil
             let sig = i == 0 ? Signal.SIGVTALRM : Signal.SIGPROF
             sendSignal(sig, info: SignalInfo(signo: sig, code: 0x80))
         }

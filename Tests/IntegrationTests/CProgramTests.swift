@@ -9,7 +9,8 @@ struct CProgramTests {
 
     @Test("program output and exit status", .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"),
           arguments: ["process_signals_memory.c", "futex_requeue_wake_op.c", "robust_mutex_owner_died.c",
-                      "job_control_stop_continue.c", "posix_timers.c", "subreaper.c", "cpu_itimers.c"])
+                      "job_control_stop_continue.c", "posix_timers.c", "subreaper.c", "cpu_itimers.c",
+                      "hostile_timer_and_id_arguments.c"])
     func program(_ name: String) throws {
         let dir = try TemporaryDirectory()
         let binary = dir.path + "/prog"

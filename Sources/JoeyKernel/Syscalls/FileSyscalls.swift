@@ -571,6 +571,10 @@ extension GuestThread {
             if mt.nsec == 0x3fff_fffe { setM = false }
         } else if utimbuf != 0 {
             let t = try mm.read(utimbuf, count: timeval ? 32 : 16)
+            if timeval {
+                let usecs = t.withUnsafeBytes { [$0.load(fromByteOffset: 8, as: Int64.self), $0.load(fromByteOffset: 24, as: Int64.self)] }
+                guard usecs.allSatisfy({ (0..<1_000_000).contains($0) }) else { throw .EINVAL }
+            }
             t.withUnsafeBytes { p in
                 if timeval {
                     at = Timespec(sec: p.load(fromByteOffset: 0, as: Int64.self), nsec: p.load(fromByteOffset: 8, as: Int64.self) * 1000)

@@ -182,7 +182,7 @@ extension GuestThread {
         switch idtype {
         case 0: pid = -1                 // P_ALL
         case 1: guard id > 0 else { throw .EINVAL }; pid = id  // P_PID
-        case 2: pid = id == 0 ? 0 : -id  // P_PGID
+        case 2: guard id >= 0 else { throw .EINVAL }; pid = id == 0 ? 0 : -id  // P_PGID
         default: throw .EINVAL
         }
         while true {
@@ -240,6 +240,7 @@ extension GuestThread {
         } else if pid == -1 {
             targets = kernel.threadGroups.values.filter { $0.pid != 1 && $0 !== group && $0.exitStatus == nil }
         } else {
+            if pid == Int32.min { throw .ESRCH }
             let pg = pid == 0 ? group.pgid : -pid
             targets = kernel.threadGroups.values.filter { $0.pgid == pg && $0.exitStatus == nil }
             if targets.isEmpty { throw .ESRCH }

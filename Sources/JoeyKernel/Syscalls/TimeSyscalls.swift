@@ -95,9 +95,10 @@ extension GuestThread {
     func sysAlarm() throws(LinuxErrno) -> UInt64 {
         let now = monotonicNanos()
         let old = group.alarmDeadline.map { $0 > now ? ($0 - now + 999_999_999) / 1_000_000_000 : 0 } ?? 0
-        group.alarmDeadline = a0 == 0 ? nil : now + UInt64(UInt32(truncatingIfNeeded: a0)) * 1_000_000_000
+        let seconds = UInt32(truncatingIfNeeded: a0) // alarm takes an unsigned int
+        group.alarmDeadline = seconds == 0 ? nil : now + UInt64(seconds) * 1_000_000_000
         group.alarmInterval = 0
-        if a0 != 0 { kernel.startAlarmWatcher() }
+        if seconds != 0 { kernel.startAlarmWatcher() }
         return old
     }
 
@@ -141,8 +142,8 @@ extension GuestThread {
             let b = try mm.read(a1, count: 32)
             let f = b.withUnsafeBytes { p in (0..<4).map { p.load(fromByteOffset: $0 * 8, as: Int64.self) } }
             guard f[0] >= 0, f[2] >= 0, (0..<1_000_000).contains(f[1]), (0..<1_000_000).contains(f[3]) else { throw .EINVAL }
-            interval = UInt64(f[0]) &* 1_000_000_000 &+ UInt64(f[1]) * 1000
-            value = UInt64(f[2]) &* 1_000_000_000 &+ UInt64(f[3]) * 1000
+            interval = saturatingNanos(seconds: f[0], nanos: f[1] * 1000)
+            value = saturatingNanos(seconds: f[2], nanos: f[3] * 1000)
         }
         if a0 != 0 {
             let i = Int(a0) - 1
@@ -152,13 +153,13 @@ extension GuestThread {
                 let left = old.deadline.map { $0 > used ? $0 - used : 1000 } ?? 0
                 try mm.write(a2, itimerval(interval: old.interval, value: left))
             }
-            group.cpuTimers[i] = (value == 0 ? nil : used &+ value, value == 0 ? 0 : interval)
+            group.cpuTimers[i] = (value == 0 ? nil : saturatingAdd(used, value), value == 0 ? 0 : interval)
             if value != 0 { kernel.startAlarmWatcher() }
             return 0
         }
         let (oldInterval, oldValue) = currentRealTimer()
         if a2 != 0 { try mm.write(a2, itimerval(interval: oldInterval, value: oldValue)) }
-        group.alarmDeadline = value == 0 ? nil : monotonicNanos() &+ value
+        group.alarmDeadline = value == 0 ? nil : saturatingAdd(monotonicNanos(), value)
         group.alarmInterval = value == 0 ? 0 : interval
         if value != 0 { kernel.startAlarmWatcher() }
         return 0
@@ -198,7 +199,7 @@ extension Kernel {
                     if g.fireCPUTimers() { next = min(next ?? now + 10_000_000, now + 10_000_000) } // polled
                     guard let d = g.alarmDeadline else { continue }
                     if d <= now {
-                        g.alarmDeadline = g.alarmInterval > 0 ? now + g.alarmInterval : nil
+                        g.alarmDeadline = g.alarmInterval > 0 ? saturatingAdd(now, g.alarmInterval) : nil
                         g.sendSignal(Signal.SIGALRM, info: SignalInfo(signo: Signal.SIGALRM, code: 0x80))
                         if let n = g.alarmDeadline { next = min(next ?? n, n) }
                     }

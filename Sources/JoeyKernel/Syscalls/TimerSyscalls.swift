@@ -29,7 +29,8 @@ extension ThreadGroup {
                 if t.interval > 0 {
                     let missed = (now - d) / t.interval
                     t.overrun = Int32(clamping: missed)
-                    t.deadline = d + (missed + 1) * t.interval
+                    let (step, o) = (missed + 1).multipliedReportingOverflow(by: t.interval)
+                    t.deadline = o ? UInt64.max : saturatingAdd(d, step)
                 } else {
                     t.deadline = nil
                 }
@@ -119,17 +120,17 @@ extension GuestThread {
         let f = b.withUnsafeBytes { p in (0..<4).map { p.load(fromByteOffset: $0 * 8, as: Int64.self) } }
         guard f[0] >= 0, f[2] >= 0, (0..<1_000_000_000).contains(f[1]), (0..<1_000_000_000).contains(f[3]) else { throw .EINVAL }
         if a3 != 0 { try mm.write(a3, itimerspec(t)) }
-        let interval = UInt64(f[0]) &* 1_000_000_000 &+ UInt64(f[1])
-        let value = UInt64(f[2]) &* 1_000_000_000 &+ UInt64(f[3])
+        let interval = saturatingNanos(seconds: f[0], nanos: f[1])
+        let value = saturatingNanos(seconds: f[2], nanos: f[3])
         t.interval = interval
         t.overrun = 0
         if value == 0 {
             t.deadline = nil
         } else if a1 & 1 != 0 { // TIMER_ABSTIME on the timer's clock
-            let target = Int64(bitPattern: value) - (timerClockOffset(t.clock) ?? 0)
-            t.deadline = UInt64(max(target, 0))
+            let (target, o) = Int64(value).subtractingReportingOverflow(timerClockOffset(t.clock) ?? 0)
+            t.deadline = o ? UInt64(Int64.max) : UInt64(max(target, 0))
         } else {
-            t.deadline = monotonicNanos() &+ value
+            t.deadline = saturatingAdd(monotonicNanos(), value)
         }
         if t.deadline != nil { kernel.startAlarmWatcher() }
         kernel.lock.broadcast()
