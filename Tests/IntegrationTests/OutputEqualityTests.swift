@@ -23,6 +23,7 @@ struct OutputEqualityTests {
         "x=0; for i in 1 2 3 4 5; do x=$((x+i)); done; echo $x",
         "(echo a; echo b) | while read l; do echo got $l; done",
         "false; echo $?; true && echo ok",
+        "sleep 10 & kill %1; wait; echo wait=$?; trap 'echo trapped USR1' USR1; kill -USR1 $$; echo end",
     ]
 
     @Test("busybox applets and sh pipelines", .enabled(if: Host.hasBusybox, "needs busybox-static (make deps)"),
