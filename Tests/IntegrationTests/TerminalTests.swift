@@ -21,13 +21,18 @@ struct TerminalTests {
         return screen
     }
 
+    /// Starts `joey do -- bash` in a fresh tmux session and waits for its prompt.
+    func startSandboxedBash(_ session: String) throws {
+        _ = try tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "20",
+                     "\(Host.joey) do -- /bin/bash --norc --noprofile; echo sandbox-exited-$?; sleep 30")
+        _ = try waitForScreen(session, containing: "#")
+    }
+
     @Test("Ctrl-C interrupts the foreground job, not the sandbox", .enabled(if: hasTmux, "needs tmux (make deps)"))
     func controlC() throws {
         let session = "joey-\(getpid())"
-        _ = try tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "20",
-                     "\(Host.joey) do -- /bin/bash --norc --noprofile; echo sandbox-exited-$?; sleep 30")
         defer { _ = try? tmux("kill-session", "-t", session) }
-        _ = try waitForScreen(session, containing: "#")
+        try startSandboxedBash(session)
         _ = try tmux("send-keys", "-t", session, "tty; echo pid=$$; sleep 20; echo after-$((1+1))", "Enter")
         var screen = try waitForScreen(session, containing: "pid=1")
         #expect(screen.contains("/dev/pts/0"), "\(screen)")
@@ -44,10 +49,8 @@ struct TerminalTests {
     @Test("Ctrl-Z stops the foreground job; the shell lists it and can kill it", .enabled(if: hasTmux, "needs tmux (make deps)"))
     func controlZ() throws {
         let session = "joey-z-\(getpid())"
-        _ = try tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "20",
-                     "\(Host.joey) do -- /bin/bash --norc --noprofile; sleep 30")
         defer { _ = try? tmux("kill-session", "-t", session) }
-        _ = try waitForScreen(session, containing: "#")
+        try startSandboxedBash(session)
         _ = try tmux("send-keys", "-t", session, "sleep 20", "Enter")
         usleep(700_000)
         _ = try tmux("send-keys", "-t", session, "C-z")
