@@ -10,6 +10,9 @@ final class PipeBuffer {
     var head = 0
     var readers = 0
     var writers = 0
+    /// How many times each end was ever opened, so a blocked FIFO open sees even a brief peer.
+    var readerOpens = 0
+    var writerOpens = 0
     var count: Int { data.count - head }
 }
 
@@ -29,11 +32,15 @@ final class PipeDescription: FileDescription {
         self.isReader = reader
         self.kernel = kernel
         super.init(inode: inode, flags: flags)
-        if reader { buffer.readers += 1 } else { buffer.writers += 1 }
+        if reader { buffer.readers += 1; buffer.readerOpens += 1 } else { buffer.writers += 1; buffer.writerOpens += 1 }
     }
 
     override func release() {
         if isReader { buffer.readers -= 1 } else { buffer.writers -= 1 }
+        // A FIFO whose last end closed starts empty next time (Linux frees the pipe too).
+        if buffer.readers == 0 && buffer.writers == 0, let key = kernel.fifoBuffers.first(where: { $0.value === buffer })?.key {
+            kernel.fifoBuffers[key] = nil
+        }
         kernel.lock.broadcast()
     }
 
@@ -99,8 +106,28 @@ extension Kernel {
         let key = ObjectIdentifier(inode)
         let buffer = fifoBuffers[key] ?? PipeBuffer()
         fifoBuffers[key] = buffer
-        let reader = flags & O_ACCMODE == O_RDONLY
-        if flags & O_ACCMODE == O_WRONLY && buffer.readers == 0 && flags & O_NONBLOCK != 0 { throw .ENXIO }
-        return PipeDescription(inode: inode, buffer: buffer, reader: reader, flags: flags, kernel: self)
+        let mode = flags & O_ACCMODE
+        if mode == O_WRONLY && buffer.readers == 0 && flags & O_NONBLOCK != 0 { throw .ENXIO }
+        if mode == O_RDWR {
+            // Never blocks. The description is the write end only: reading through an O_RDWR
+            // FIFO fd is not supported yet (EBADF).
+            return PipeDescription(inode: inode, buffer: buffer, reader: false, flags: flags, kernel: self)
+        }
+        let reader = mode == O_RDONLY
+        let seen = reader ? buffer.writerOpens : buffer.readerOpens
+        let d = PipeDescription(inode: inode, buffer: buffer, reader: reader, flags: flags, kernel: self)
+        lock.broadcast()
+        // A blocking open waits for the other end (fifo(7)).
+        if flags & O_NONBLOCK == 0, let t = current {
+            do {
+                while (reader ? buffer.writerOpens : buffer.readerOpens) == seen && (reader ? buffer.writers : buffer.readers) == 0 {
+                    try t.waitInterruptibly()
+                }
+            } catch {
+                d.release()
+                throw error
+            }
+        }
+        return d
     }
 }
