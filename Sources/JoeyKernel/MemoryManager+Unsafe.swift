@@ -103,10 +103,6 @@ extension MemoryManager {
         }
     }
 
-    func readString(_ address: UInt64, max: Int = 4096) throws(LinuxErrno) -> String {
-        String(decoding: try readCString(address, max: max), as: UTF8.self)
-    }
-
     /// Reads a NULL-terminated array of string pointers (argv, envp).
     func readStringArray(_ address: UInt64) throws(LinuxErrno) -> [[UInt8]] {
         guard address != 0 else { return [] }

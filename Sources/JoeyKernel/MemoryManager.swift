@@ -160,13 +160,6 @@ public final class MemoryManager {
         version &+= 1
     }
 
-    /// Makes a fresh address space for exec.
-    func reset() {
-        vmas.removeAll()
-        brkStart = 0; brkEnd = 0
-        version &+= 1
-    }
-
     /// A copy for fork: private memory is copied eagerly (holes skipped), shared memory shared.
     func fork() throws(LinuxErrno) -> MemoryManager {
         let child = MemoryManager(memoryFile: memoryFile, stackTop: stackTop, mmapTop: mmapTop)

@@ -18,8 +18,6 @@ final class Strace {
     let options: StraceOptions
     /// The thread whose entry half-line is on screen without a newline yet.
     private var openLineOwner: Int32?
-    /// Calls that were cut off by another thread's line and must print "<... resumed>".
-    private var interrupted: Set<Int32> = []
     private var lineLength = 0
 
     init(options: StraceOptions) { self.options = options }
@@ -28,8 +26,8 @@ final class Strace {
         let number: Int
         let info: SyscallInfo?
         let start: UInt64
-        /// Arguments decoded at entry (inputs), index-aligned; nil for outputs.
-        var shown: Bool
+        /// Whether --strace-syscalls lets this call through.
+        let shown: Bool
     }
 
     func wants(_ number: Int) -> Bool {
@@ -52,7 +50,6 @@ final class Strace {
     private func breakOpenLine(for tid: Int32) {
         if let owner = openLineOwner, owner != tid {
             emit(" <unfinished ...>\n")
-            interrupted.insert(owner)
             openLineOwner = nil
         }
     }
@@ -90,9 +87,8 @@ final class Strace {
             breakOpenLine(for: t.tid)
             text = prefix(t) + "<... \(name) resumed>"
         }
-        interrupted.remove(t.tid)
         let args = decoder.specialEntry(call.number) != nil ? [] : StraceDecoder.arguments(call.info)
-        var firstOut = args.firstIndex { $0.kind.isOutput } ?? args.count
+        let firstOut = args.firstIndex { $0.kind.isOutput } ?? args.count
         if let special = decoder.specialExit(call.number, result: result) {
             text += special
         } else if firstOut < args.count {
@@ -100,7 +96,6 @@ final class Strace {
                 if i > firstOut { text += ", " }
                 text += decoder.decode(args[i].kind, index: i, args: args, result: result)
             }
-            firstOut = args.count
         }
         text += ")"
         let pad = max(1, 40 - (lineLength + text.count))

@@ -34,7 +34,6 @@ public class FileDescription {
     func readiness() -> (Bool, Bool, Bool) { (true, true, false) }
     /// Called when the last fd referring to it is closed.
     func release() {}
-    var isTerminal: Bool { false }
 }
 
 /// Offset-based access to a regular file, through the overlay's copy-up rules.
@@ -182,7 +181,6 @@ final class HostStreamDescription: FileDescription {
         self.kernel = kernel
         super.init(inode: inode, flags: flags)
     }
-    override var isTerminal: Bool { isatty(hostFD) != 0 }
 
     override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
         // Wait for input without holding the kernel lock, waking up for guest signals.
