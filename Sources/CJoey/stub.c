@@ -25,6 +25,138 @@
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 
+
+// systrap. The control page sits right after the code page; offsets match joey_systrap_ctrl.
+_Static_assert(offsetof(joey_systrap_ctrl, state) == 0, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, stub_waiting) == 4, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, sentry_waiting) == 8, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, signo) == 12, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, frame) == 16, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, info) == 24, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, fs_base) == 32, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, gs_base) == 40, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, bases_dirty) == 48, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, has_fsgsbase) == 52, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, spin) == 56, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, req_nr) == 64, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, req_args) == 72, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, req_result) == 120, "ctrl layout");
+
+// joey_systrap_start (rdi = secret): unmap everything but the stub region, then ud2, which
+// the handler reports as the ready event.
+// joey_systrap_handler: every signal the stub catches. It records the frame, hands over to
+// the sentry, and then either runs the sentry's request or returns to the guest with
+// rt_sigreturn. It never uses the (guest-reachable) stack for control flow: no call, no ret.
+#define SYSTRAP_ASM \
+    ".globl joey_systrap_start\n" \
+    ".globl joey_systrap_handler\n" \
+    "joey_systrap_start:\n" \
+    "  mov %rdi, %r15\n" \
+    "  xor %edi, %edi\n" \
+    "  lea joey_stub_code_start(%rip), %rsi\n" \
+    "  mov %r15, %r9\n" \
+    "  mov $11, %eax\n" \
+    "  syscall\n" \
+    "  lea joey_stub_code_start(%rip), %rdi\n" \
+    "  add $0x11000, %rdi\n" \
+    "  movabs $0x7ffffffff000, %rsi\n" \
+    "  sub %rdi, %rsi\n" \
+    "  mov %r15, %r9\n" \
+    "  mov $11, %eax\n" \
+    "  syscall\n" \
+    "  xor %r15d, %r15d\n" \
+    "  xor %r9d, %r9d\n" \
+    "  ud2\n" \
+    "joey_systrap_handler:\n" \
+    "  lea joey_stub_code_start+0x1000(%rip), %rbx\n" \
+    "  mov %rdx, %r12\n" \
+    "  mov %edi, 12(%rbx)\n" \
+    "  mov %rdx, 16(%rbx)\n" \
+    "  mov %rsi, 24(%rbx)\n" \
+    "  cmpl $0, 52(%rbx)\n" \
+    "  je .Ljs_post\n" \
+    "  rdfsbase %rax\n" \
+    "  mov %rax, 32(%rbx)\n" \
+    "  rdgsbase %rax\n" \
+    "  mov %rax, 40(%rbx)\n" \
+    ".Ljs_post:\n" \
+    "  mov $1, %eax\n" \
+    "  xchg %eax, 0(%rbx)\n" \
+    "  cmpl $0, 8(%rbx)\n" \
+    "  je .Ljs_wait\n" \
+    "  mov $202, %eax\n" \
+    "  lea 0(%rbx), %rdi\n" \
+    "  mov $1, %esi\n" \
+    "  mov $1, %edx\n" \
+    "  syscall\n" \
+    ".Ljs_wait:\n" \
+    "  mov 56(%rbx), %ecx\n" \
+    ".Ljs_spin:\n" \
+    "  mov 0(%rbx), %eax\n" \
+    "  cmp $1, %eax\n" \
+    "  jne .Ljs_got\n" \
+    "  pause\n" \
+    "  dec %ecx\n" \
+    "  jnz .Ljs_spin\n" \
+    "  mov $1, %eax\n" \
+    "  xchg %eax, 4(%rbx)\n" \
+    "  cmpl $1, 0(%rbx)\n" \
+    "  jne .Ljs_woke\n" \
+    "  mov $202, %eax\n" \
+    "  lea 0(%rbx), %rdi\n" \
+    "  xor %esi, %esi\n" \
+    "  mov $1, %edx\n" \
+    "  xor %r10d, %r10d\n" \
+    "  syscall\n" \
+    ".Ljs_woke:\n" \
+    "  movl $0, 4(%rbx)\n" \
+    "  jmp .Ljs_wait\n" \
+    ".Ljs_got:\n" \
+    "  cmp $3, %eax\n" \
+    "  je .Ljs_request\n" \
+    "  cmp $2, %eax\n" \
+    "  jne .Ljs_bad\n" \
+    "  cmpl $0, 48(%rbx)\n" \
+    "  je .Ljs_return\n" \
+    "  movl $0, 48(%rbx)\n" \
+    "  cmpl $0, 52(%rbx)\n" \
+    "  je .Ljs_prctl\n" \
+    "  mov 32(%rbx), %rax\n" \
+    "  wrfsbase %rax\n" \
+    "  mov 40(%rbx), %rax\n" \
+    "  wrgsbase %rax\n" \
+    "  jmp .Ljs_return\n" \
+    ".Ljs_prctl:\n" \
+    "  mov $158, %eax\n" \
+    "  mov $0x1002, %edi\n" \
+    "  mov 32(%rbx), %rsi\n" \
+    "  syscall\n" \
+    "  mov $158, %eax\n" \
+    "  mov $0x1001, %edi\n" \
+    "  mov 40(%rbx), %rsi\n" \
+    "  syscall\n" \
+    ".Ljs_return:\n" \
+    "  movl $0, 0(%rbx)\n" \
+    "  mov %r12, %rsp\n" \
+    "  mov $15, %eax\n" \
+    "  syscall\n" \
+    ".Ljs_bad:\n" \
+    "  ud2\n" \
+    ".Ljs_request:\n" \
+    "  mov 64(%rbx), %rax\n" \
+    "  mov 72(%rbx), %rdi\n" \
+    "  mov 80(%rbx), %rsi\n" \
+    "  mov 88(%rbx), %rdx\n" \
+    "  mov 96(%rbx), %r10\n" \
+    "  mov 104(%rbx), %r8\n" \
+    "  mov 112(%rbx), %r9\n" \
+    "  syscall\n" \
+    "  mov %rax, 120(%rbx)\n" \
+    "  xor %r8d, %r8d\n" \
+    "  xor %r9d, %r9d\n" \
+    "  xor %r10d, %r10d\n" \
+    "  jmp .Ljs_post\n"
+
 extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[];
 
 // Position independent: munmap [0, stub) and [stub+size, TASK_SIZE), report with int3,
@@ -51,6 +183,7 @@ __asm__(
     "  syscall\n"
     "  int3\n"
     "  jmp joey_stub_syscall_site\n"
+    SYSTRAP_ASM
     "joey_stub_code_end:\n"
 );
 
@@ -63,13 +196,19 @@ uint64_t joey_stub_install(void) {
         0x7fffffffe000ULL - 0x1000ULL * 16, 0x7ffb00000000ULL, 0x7ff000000000ULL, 0x7f0000000000ULL,
     };
     for (unsigned i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-        void *p = mmap((void *)candidates[i], JOEY_STUB_SIZE, PROT_READ | PROT_WRITE,
+        // The whole region is reserved so nothing of the sentry's lands there; only the code
+        // page is accessible (the systrap shared area is mapped over the rest in each stub).
+        void *p = mmap((void *)candidates[i], JOEY_STUB_REGION_SIZE, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (p == MAP_FAILED) continue;
-        if ((uint64_t)p != candidates[i]) { munmap(p, JOEY_STUB_SIZE); continue; }
+        if ((uint64_t)p != candidates[i]) { munmap(p, JOEY_STUB_REGION_SIZE); continue; }
         size_t n = (size_t)(joey_stub_code_end - joey_stub_code_start);
+        if (n > JOEY_STUB_SIZE || mprotect(p, JOEY_STUB_SIZE, PROT_READ | PROT_WRITE) != 0) {
+            munmap(p, JOEY_STUB_REGION_SIZE);
+            continue;
+        }
         memcpy(p, joey_stub_code_start, n);
-        if (mprotect(p, JOEY_STUB_SIZE, PROT_READ | PROT_EXEC) != 0) { munmap(p, JOEY_STUB_SIZE); continue; }
+        if (mprotect(p, JOEY_STUB_SIZE, PROT_READ | PROT_EXEC) != 0) { munmap(p, JOEY_STUB_REGION_SIZE); continue; }
         stub_page = (uint64_t)p;
         return stub_page;
     }

@@ -2,6 +2,7 @@
 // The kernel sees only these protocols; it never calls ptrace, seccomp or KVM itself,
 // and platforms never know what a system call means.
 import CJoey
+import Glibc
 import JoeyABI
 
 /// The guest's general-purpose registers (x86-64 user_regs_struct, including fs_base).
@@ -73,4 +74,22 @@ public struct PlatformError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// The platforms `--platform` can name, default first.
+public enum PlatformKind: String, CaseIterable, Sendable {
+    case systrap, ptrace, kvm
+
+    /// Creates the platform, or says precisely why it is unavailable on this machine.
+    public func make() throws(PlatformError) -> Platform {
+        switch self {
+        case .systrap: return try SystrapPlatform()
+        case .ptrace: return try PtracePlatform()
+        case .kvm:
+            let why = access("/dev/kvm", R_OK | W_OK) == 0
+                ? "this build of Joey has no kvm platform yet (/dev/kvm is present)"
+                : "/dev/kvm is not available here (errno \(errno)), and this build of Joey has no kvm platform yet"
+            throw PlatformError("the kvm platform is unavailable: \(why); use --platform=systrap or --platform=ptrace")
+        }
+    }
 }

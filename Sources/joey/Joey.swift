@@ -49,8 +49,8 @@ struct GlobalOptions: ParsableArguments {
         return [args[i]] + leading + Array(args[(i + 1)...])
     }
 
-    @Option(help: "How guest system calls are caught: ptrace.")
-    var platform: String = "ptrace"
+    @Option(help: "How guest system calls are caught: systrap (default), ptrace or kvm. The environment variable JOEY_PLATFORM sets the default.")
+    var platform: String = ProcessEnvironment.platformDefault
 
     @Flag(help: "Write the sentry's debug log (unimplemented syscalls, platform events) to stderr.")
     var debug = false
@@ -118,8 +118,8 @@ struct Do: ParsableCommand {
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("Missing the program to run.") }
         guard pidsLimit >= 1 else { throw ValidationError("--pids-limit must be at least 1.") }
-        guard global.platform == "ptrace" else {
-            throw ValidationError("Unknown or unavailable platform '\(global.platform)': this build has ptrace only.")
+        guard PlatformKind(rawValue: global.platform) != nil else {
+            throw ValidationError("Unknown platform '\(global.platform)': choose one of \(PlatformKind.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
     }
 
@@ -134,11 +134,11 @@ struct Do: ParsableCommand {
         }
         signal(SIGPIPE, SIG_IGN)
         Kernel.blockForwardedSignals() // before any sentry thread exists, so all inherit it
-        let platform: PtracePlatform
+        let platform: Platform
         do {
-            platform = try PtracePlatform()
+            platform = try PlatformKind(rawValue: global.platform)!.make()
         } catch {
-            fail("joey: the ptrace platform is unavailable: \(error)", code: 125)
+            fail("joey: \(error)", code: 125)
         }
         var env: [String] = []
         var p = environ
@@ -184,6 +184,13 @@ struct Do: ParsableCommand {
     func fail(_ message: String, code: Int32) -> Never {
         writeStderr(message + "\n")
         Glibc.exit(code)
+    }
+}
+
+enum ProcessEnvironment {
+    static var platformDefault: String {
+        if let p = getenv("JOEY_PLATFORM"), p.pointee != 0 { return String(cString: p) }
+        return PlatformKind.systrap.rawValue
     }
 }
 

@@ -13,8 +13,13 @@
 #define JOEY_TASK_SIZE 0x7ffffffff000ULL
 /// The fd number under which every stub process holds the MemoryFile.
 #define JOEY_STUB_MEMFD 3
-/// Size of the stub region reserved at the top of every guest address space.
+/// Size of the stub code page (the only page the stub may issue system calls from).
 #define JOEY_STUB_SIZE 0x1000ULL
+/// The systrap platform's per-context shared area follows the code page: one control page
+/// (joey_systrap_ctrl) and the stub's signal stack, all in a memfd the sentry also maps.
+#define JOEY_SYSTRAP_SHARED_SIZE 0x10000ULL
+/// The whole region reserved at the top of every guest address space: code + shared area.
+#define JOEY_STUB_REGION_SIZE (JOEY_STUB_SIZE + JOEY_SYSTRAP_SHARED_SIZE)
 
 typedef struct user_regs_struct joey_regs;
 
@@ -37,6 +42,52 @@ uint64_t joey_stub_syscall_offset(void);
 /// (as JOEY_STUB_MEMFD), unmaps everything but the stub page and stops with SIGTRAP.
 /// Returns the pid or -errno.
 int64_t joey_stub_spawn(int memfd);
+
+/// systrap: the control page shared by the sentry and one stub process. The stub's signal
+/// handler fills `signo`, `frame` (its ucontext) and `info` (its siginfo), then hands over
+/// through `state`; the sentry answers RESUME or asks for one host system call (REQUEST).
+/// Everything in it is written by guest-reachable memory, so the sentry validates it all.
+typedef struct {
+    uint32_t state;          // JOEY_SYSTRAP_*
+    uint32_t stub_waiting;   // the stub sleeps in FUTEX_WAIT on `state`
+    uint32_t sentry_waiting; // the sentry sleeps in FUTEX_WAIT on `state`
+    uint32_t signo;
+    uint64_t frame;          // stub address of the ucontext
+    uint64_t info;           // stub address of the siginfo
+    uint64_t fs_base;
+    uint64_t gs_base;
+    uint32_t bases_dirty;    // the sentry changed fs_base/gs_base: load them before returning
+    uint32_t has_fsgsbase;   // rdfsbase/wrfsbase are usable (else arch_prctl)
+    uint32_t spin;           // pause iterations the stub spins before sleeping
+    uint32_t pad;
+    uint64_t req_nr;
+    uint64_t req_args[6];
+    int64_t req_result;
+} joey_systrap_ctrl;
+
+#define JOEY_SYSTRAP_GUEST 0u   // the guest runs
+#define JOEY_SYSTRAP_EVENT 1u   // the stub posted an event (or finished a request)
+#define JOEY_SYSTRAP_RESUME 2u  // the sentry wrote the registers: return to the guest
+#define JOEY_SYSTRAP_REQUEST 3u // the sentry asks for the system call in req_*
+#define JOEY_SYSTRAP_DEAD 4u    // the sentry killed the stub
+
+/// Forks a systrap stub process. The child keeps `memfd` (as JOEY_STUB_MEMFD), maps `sharedfd`
+/// after the code page, installs its signal handlers and a seccomp filter that traps every
+/// system call from outside the code page and allows from inside it only rt_sigreturn,
+/// futex wait/wake, arch_prctl(SET_FS/GS), and mmap/munmap/mprotect carrying `secret`;
+/// then it unmaps everything else and reports ready with SIGILL. Returns the pid or -errno.
+int64_t joey_systrap_spawn(int memfd, int sharedfd, uint64_t secret);
+/// The sentry's side of the handshake: publish `state` and wake the stub if it sleeps.
+void joey_systrap_post(joey_systrap_ctrl *c, uint32_t state);
+/// Waits until the stub posts EVENT (or the state becomes DEAD): spins `spin` times, then
+/// sleeps up to `timeout_ns`. Returns the state seen, or -ETIMEDOUT.
+int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, int64_t timeout_ns);
+/// waitpid(pid, WNOHANG | __WALL): the pid when it has exited (status in *status), 0 if not.
+int64_t joey_wait_nohang(pid_t pid, int *status);
+/// 1 when the CPU and kernel let user code use rdfsbase/wrfsbase.
+int joey_has_fsgsbase(void);
+/// prctl(PR_GET_SECCOMP): the calling thread's seccomp mode, or -errno (EINVAL: no seccomp).
+int64_t joey_seccomp_mode(void);
 
 int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data);
 int64_t joey_getregs(pid_t pid, joey_regs *regs);

@@ -1,0 +1,211 @@
+// systrap: the stub process setup (signal handlers, signal stack, seccomp filter) and the
+// sentry's side of the shared-memory handshake. The handler itself is hand-written assembly
+// in stub.c's code page.
+#define _GNU_SOURCE
+#include "CJoey.h"
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char joey_stub_code_start[], joey_systrap_start[], joey_systrap_handler[];
+
+#define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
+#define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
+#define JGE(k, t, f) BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (k), (t), (f))
+#define JGT(k, t, f) BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (k), (t), (f))
+#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
+#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
+#define ARG_HI(i) (offsetof(struct seccomp_data, args) + 8 * (i) + 4)
+#define KILL SECCOMP_RET_KILL_PROCESS
+#define ALLOW SECCOMP_RET_ALLOW
+#define TRAP SECCOMP_RET_TRAP
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+
+// Every system call from outside the code page traps (SIGSYS to the handler, which hands it
+// to the sentry). From inside, a guest could jump to any `syscall` instruction with its own
+// registers, so only what the handler needs is allowed, and the calls that change the
+// address space must carry the per-stub secret, which exists only while the sentry has the
+// stub parked in its handler. Anything else kills the stub.
+static int install_systrap_filter(uint64_t stub, uint64_t secret) {
+    uint32_t hi = (uint32_t)(stub >> 32), lo = (uint32_t)stub, end = lo + (uint32_t)JOEY_STUB_SIZE;
+    if (end < lo) return -1;
+    uint32_t slo = (uint32_t)secret, shi = (uint32_t)(secret >> 32);
+    struct sock_filter f[] = {
+        LD(offsetof(struct seccomp_data, arch)),
+        JEQ(AUDIT_ARCH_X86_64, 1, 0),
+        RET(TRAP),
+        LD(offsetof(struct seccomp_data, instruction_pointer) + 4),
+        JEQ(hi, 1, 0),
+        RET(TRAP),
+        LD(offsetof(struct seccomp_data, instruction_pointer)),
+        JGE(lo, 1, 0),
+        RET(TRAP),
+        JGE(end, 0, 1),
+        RET(TRAP),
+        LD(offsetof(struct seccomp_data, nr)),
+        // rt_sigreturn
+        JEQ(15, 0, 1),
+        RET(ALLOW),
+        // futex: FUTEX_WAIT or FUTEX_WAKE only
+        JEQ(202, 0, 6),
+        LD(ARG_HI(1)),
+        JEQ(0, 0, 2),
+        LD(ARG_LO(1)),
+        JGT(1, 0, 1),
+        RET(KILL),
+        RET(ALLOW),
+        // arch_prctl: ARCH_SET_GS or ARCH_SET_FS only
+        JEQ(158, 0, 7),
+        LD(ARG_HI(0)),
+        JEQ(0, 0, 3),
+        LD(ARG_LO(0)),
+        JEQ(0x1001, 2, 0),
+        JEQ(0x1002, 1, 0),
+        RET(KILL),
+        RET(ALLOW),
+        // mmap: fd must be JOEY_STUB_MEMFD with the secret's low half in its (ignored) upper bits
+        JEQ(9, 0, 6),
+        LD(ARG_LO(4)),
+        JEQ(JOEY_STUB_MEMFD, 0, 2),
+        LD(ARG_HI(4)),
+        JEQ(slo, 1, 0),
+        RET(KILL),
+        RET(ALLOW),
+        // munmap and mprotect: the secret in the unused sixth argument
+        JEQ(11, 0, 6),
+        LD(ARG_LO(5)),
+        JEQ(slo, 0, 2),
+        LD(ARG_HI(5)),
+        JEQ(shi, 1, 0),
+        RET(KILL),
+        RET(ALLOW),
+        JEQ(10, 0, 6),
+        LD(ARG_LO(5)),
+        JEQ(slo, 0, 2),
+        LD(ARG_HI(5)),
+        JEQ(shi, 1, 0),
+        RET(KILL),
+        RET(ALLOW),
+        RET(KILL),
+    };
+    struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+struct kernel_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+int64_t joey_systrap_spawn(int memfd, int sharedfd, uint64_t secret) {
+    uint64_t stub = joey_stub_install();
+    if (!stub) return -ENOMEM;
+    uint64_t handler = stub + (uint64_t)(joey_systrap_handler - joey_stub_code_start);
+    uint64_t start = stub + (uint64_t)(joey_systrap_start - joey_stub_code_start);
+    uint64_t shared = stub + JOEY_STUB_SIZE;
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid != 0) return pid;
+
+    // Child: only async-signal-safe calls from here on.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    setsid();
+    // The shared area first: dup2 below may reuse its descriptor number.
+    if (mmap((void *)shared, JOEY_SYSTRAP_SHARED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+             sharedfd, 0) != (void *)shared) _exit(122);
+    if (memfd != JOEY_STUB_MEMFD && dup2(memfd, JOEY_STUB_MEMFD) < 0) _exit(127);
+    syscall(SYS_close_range, 0, JOEY_STUB_MEMFD - 1, 0);
+    syscall(SYS_close_range, JOEY_STUB_MEMFD + 1, ~0U, 0);
+    if (__rseq_size > 0) {
+        syscall(SYS_rseq, (char *)__builtin_thread_pointer() + __rseq_offset, 32, 1 /* UNREGISTER */, 0x53053053);
+    }
+    // Every caught signal runs the handler on the stub's own stack with all signals blocked.
+    stack_t ss = { .ss_sp = (void *)(shared + 0x1000), .ss_size = JOEY_SYSTRAP_SHARED_SIZE - 0x1000, .ss_flags = 0 };
+    if (sigaltstack(&ss, NULL) != 0) _exit(121);
+    struct kernel_sigaction ka = {
+        .handler = (void *)handler,
+        .flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER,
+        .restorer = (void *)handler,
+        .mask = ~0ULL,
+    };
+    static const int caught[] = { SIGSYS, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGURG };
+    for (unsigned i = 0; i < sizeof caught / sizeof caught[0]; i++) {
+        if (syscall(SYS_rt_sigaction, caught[i], &ka, NULL, 8) != 0) _exit(120);
+    }
+    for (int s = 1; s < 65; s++) {
+        if (s == SIGKILL || s == SIGSTOP || s == SIGSYS || s == SIGSEGV || s == SIGBUS || s == SIGFPE ||
+            s == SIGILL || s == SIGTRAP || s == SIGURG) continue;
+        signal(s, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(124);
+    if (install_systrap_filter(stub, secret) != 0) _exit(123);
+    ((void (*)(uint64_t))start)(secret);
+    _exit(125);
+}
+
+static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+void joey_systrap_post(joey_systrap_ctrl *c, uint32_t state) {
+    __atomic_exchange_n(&c->state, state, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&c->stub_waiting, __ATOMIC_SEQ_CST)) futex(&c->state, FUTEX_WAKE, 1, NULL);
+}
+
+int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, int64_t timeout_ns) {
+    for (;;) {
+        for (uint32_t i = 0; i < spin; i++) {
+            uint32_t s = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
+            if (s == JOEY_SYSTRAP_EVENT || s == JOEY_SYSTRAP_DEAD) return s;
+            __builtin_ia32_pause();
+        }
+        __atomic_exchange_n(&c->sentry_waiting, 1, __ATOMIC_SEQ_CST);
+        uint32_t s = __atomic_load_n(&c->state, __ATOMIC_SEQ_CST);
+        if (s == JOEY_SYSTRAP_EVENT || s == JOEY_SYSTRAP_DEAD) {
+            __atomic_store_n(&c->sentry_waiting, 0, __ATOMIC_RELAXED);
+            return s;
+        }
+        struct timespec ts = { .tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000 };
+        long r = futex(&c->state, FUTEX_WAIT, s, &ts);
+        int err = r < 0 ? errno : 0;
+        __atomic_store_n(&c->sentry_waiting, 0, __ATOMIC_RELAXED);
+        if (err == ETIMEDOUT) {
+            s = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
+            if (s == JOEY_SYSTRAP_EVENT || s == JOEY_SYSTRAP_DEAD) return s;
+            return -ETIMEDOUT;
+        }
+    }
+}
+
+int64_t joey_wait_nohang(pid_t pid, int *status) {
+    pid_t r = waitpid(pid, status, WNOHANG | __WALL);
+    return r >= 0 ? r : -errno;
+}
+
+int joey_has_fsgsbase(void) {
+    return (getauxval(AT_HWCAP2) & 2 /* HWCAP2_FSGSBASE */) != 0;
+}
+
+int64_t joey_seccomp_mode(void) {
+    int r = prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
+    return r >= 0 ? r : -errno;
+}

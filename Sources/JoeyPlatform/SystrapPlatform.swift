@@ -1,0 +1,352 @@
+// The systrap platform: each guest thread runs in a stub process whose seccomp filter turns
+// every guest system call into SIGSYS (SECCOMP_RET_TRAP). The stub's handler, on a signal
+// stack in memory the sentry also maps, hands the signal frame to the sentry through a
+// control page (futex + spin) and returns with rt_sigreturn once the sentry has rewritten
+// the frame's registers. Faults travel the same way; nothing uses ptrace.
+//
+// What the guest can reach: the code page and the shared area are inside its address space
+// (above `addressSpaceEnd`, so its own mmap/munmap/mprotect cannot touch them), and it can
+// jump into the code page or store into the shared area. Neither helps it: from the code
+// page the filter allows only rt_sigreturn, futex wait/wake, arch_prctl(SET_FS/GS) and
+// address-space calls that carry a per-stub secret present only while the guest is parked;
+// and everything the sentry reads from the shared area is validated and only ever becomes
+// this guest thread's own registers.
+import CJoey
+import Glibc
+import JoeyABI
+
+public final class SystrapPlatform: Platform, @unchecked Sendable {
+    public let name = "systrap"
+    public let stubAddress: UInt64
+    public var addressSpaceEnd: UInt64 { stubAddress }
+    let hasFSGSBase: Bool
+
+    public init() throws(PlatformError) {
+        // PR_GET_SECCOMP fails with EINVAL when the kernel has no seccomp at all.
+        let mode = joey_seccomp_mode()
+        if mode < 0 {
+            throw PlatformError("systrap platform: this kernel has no seccomp (prctl(PR_GET_SECCOMP) failed with errno \(-mode)); use --platform=ptrace")
+        }
+        let stub = joey_stub_install()
+        guard stub != 0 else {
+            throw PlatformError("systrap platform: could not reserve the stub region near the top of the address space")
+        }
+        stubAddress = stub
+        hasFSGSBase = joey_has_fsgsbase() != 0
+    }
+
+    public func newContext(memoryFile: MemoryFile) throws(PlatformError) -> PlatformContext {
+        try SystrapStub(platform: self, memoryFile: memoryFile)
+    }
+}
+
+final class SystrapStub: PlatformContext, AddressSpace {
+    /// Pause iterations each side spins before sleeping on the futex: long enough to cover a
+    /// short system call's round trip, short enough not to burn a core while the other side works.
+    static let sentrySpin: UInt32 = 700
+    static let stubSpin: UInt32 = 700
+    /// How long the sentry sleeps before checking that the stub is still alive.
+    static let livenessCheckNanos: Int64 = 50_000_000
+
+    let pid: pid_t
+    private let stubAddress: UInt64
+    private let hasFSGSBase: Bool
+    private let secret: UInt64
+    /// The sentry's mapping of the shared area, and where the stub sees it.
+    private let shared: UnsafeMutableRawPointer
+    private let sharedStubAddress: UInt64
+    private var ctrl: UnsafeMutablePointer<joey_systrap_ctrl> { shared.assumingMemoryBound(to: joey_systrap_ctrl.self) }
+    /// The sentry's pointer to the ucontext of the event the stub is parked in.
+    private var ucontext: UnsafeMutableRawPointer?
+    private var baseSelectors = GuestRegisters()
+    private var knownFSBase: UInt64 = 0
+    private var knownGSBase: UInt64 = 0
+    private var basesKnown = false
+    private var released = false
+
+    // ucontext layout: uc_stack at 16, mcontext gregs at 40 (r8 ... rip, eflags, csgsfs),
+    // fpstate pointer at 224, uc_sigmask at 296.
+    private static let gregs = 40, fpstatePointer = 224, sigmask = 296, ucontextSize = 304
+
+    init(platform: SystrapPlatform, memoryFile: MemoryFile) throws(PlatformError) {
+        stubAddress = platform.stubAddress
+        hasFSGSBase = platform.hasFSGSBase
+        sharedStubAddress = platform.stubAddress + JOEY_STUB_SIZE
+        var s: UInt64 = 0
+        while s == 0 { _ = withUnsafeMutableBytes(of: &s) { joey_getrandom($0.baseAddress, 8) } }
+        secret = s
+
+        let fdr = joey_memfd_create("joey-systrap")
+        guard fdr >= 0 else { throw PlatformError("systrap platform: memfd_create failed (errno \(-fdr))") }
+        let fd = Int32(fdr)
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(JOEY_SYSTRAP_SHARED_SIZE)) == 0,
+              let p = mmap(nil, Int(JOEY_SYSTRAP_SHARED_SIZE), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
+              p != MAP_FAILED else {
+            throw PlatformError("systrap platform: cannot map the shared area (errno \(errno))")
+        }
+        shared = p
+        let c = p.assumingMemoryBound(to: joey_systrap_ctrl.self)
+        c.pointee.has_fsgsbase = platform.hasFSGSBase ? 1 : 0
+        c.pointee.spin = Self.stubSpin
+
+        let r = joey_systrap_spawn(memoryFile.fd, fd, secret)
+        guard r > 0 else {
+            munmap(p, Int(JOEY_SYSTRAP_SHARED_SIZE))
+            throw PlatformError("systrap platform: cannot fork a stub process (errno \(-r))")
+        }
+        pid = pid_t(r)
+        // The stub reports ready with SIGILL from its start code.
+        var regs = GuestRegisters()
+        let ready = awaitEvent(&regs)
+        guard case .fault(let sig, _, _) = ready, sig == SIGILL, let uc = ucontext else {
+            let why: String
+            if case .died(let status) = ready, joey_wifexited(status) != 0 {
+                switch joey_wexitstatus(status) {
+                case 122: why = "it could not map its shared area"
+                case 123: why = "seccomp refused its filter"
+                case 124: why = "PR_SET_NO_NEW_PRIVS failed"
+                case 120, 121: why = "it could not install its signal handlers"
+                default: why = "it exited with status \(joey_wexitstatus(status))"
+                }
+            } else {
+                why = "it reported \(ready) instead of ready"
+            }
+            release()
+            throw PlatformError("systrap platform: the stub process did not start: \(why); try --platform=ptrace")
+        }
+        let csgsfs = uc.loadUnaligned(fromByteOffset: Self.gregs + 18 * 8, as: UInt64.self)
+        baseSelectors.cs = csgsfs & 0xffff
+        baseSelectors.ss = (csgsfs >> 48) & 0xffff
+    }
+
+    deinit {
+        release()
+        munmap(shared, Int(JOEY_SYSTRAP_SHARED_SIZE))
+    }
+
+    var addressSpace: AddressSpace { self }
+
+    func initialRegisters() -> GuestRegisters {
+        var r = GuestRegisters()
+        r.cs = baseSelectors.cs
+        r.ss = baseSelectors.ss
+        r.eflags = 0x202
+        return r
+    }
+
+    func release() {
+        if released { return }
+        released = true
+        ucontext = nil
+        _ = joey_kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = joey_wait(pid, &status)
+    }
+
+    /// The sentry's pointer to `length` bytes at stub address `address`, when they lie in
+    /// the signal stack part of the shared area (where the kernel writes signal frames).
+    private func stackPointer(_ address: UInt64, _ length: Int) -> UnsafeMutableRawPointer? {
+        let lo = sharedStubAddress + 0x1000, hi = sharedStubAddress + JOEY_SYSTRAP_SHARED_SIZE
+        guard address >= lo, address <= hi, UInt64(length) <= hi - address, address & 7 == 0 else { return nil }
+        return shared + Int(address - sharedStubAddress)
+    }
+
+    /// Waits for the stub's next event and decodes it into `registers`.
+    private func awaitEvent(_ registers: inout GuestRegisters) -> PlatformEvent {
+        while true {
+            let r = joey_systrap_wait(ctrl, Self.sentrySpin, Self.livenessCheckNanos)
+            if r == Int64(JOEY_SYSTRAP_EVENT) {
+                if let event = decodeEvent(&registers) { return event }
+                // The guest scribbled over its own stub's state: it cannot be resumed safely.
+                return killAndReap()
+            }
+            if r == Int64(JOEY_SYSTRAP_DEAD) { return killAndReap() }
+            var status: Int32 = 0
+            if joey_wait_nohang(pid, &status) == Int64(pid) {
+                released = true
+                ucontext = nil
+                return .died(status: status)
+            }
+        }
+    }
+
+    private func killAndReap() -> PlatformEvent {
+        ucontext = nil
+        if released { return .died(status: 0) }
+        released = true
+        _ = joey_kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = joey_wait(pid, &status)
+        return .died(status: status)
+    }
+
+    private func decodeEvent(_ registers: inout GuestRegisters) -> PlatformEvent? {
+        let c = ctrl.pointee
+        guard let uc = stackPointer(c.frame, Self.ucontextSize), let info = stackPointer(c.info, 128) else { return nil }
+        ucontext = uc
+        func g(_ i: Int) -> UInt64 { uc.load(fromByteOffset: Self.gregs + i * 8, as: UInt64.self) }
+        registers.r8 = g(0); registers.r9 = g(1); registers.r10 = g(2); registers.r11 = g(3)
+        registers.r12 = g(4); registers.r13 = g(5); registers.r14 = g(6); registers.r15 = g(7)
+        registers.rdi = g(8); registers.rsi = g(9); registers.rbp = g(10); registers.rbx = g(11)
+        registers.rdx = g(12); registers.rax = g(13); registers.rcx = g(14); registers.rsp = g(15)
+        registers.rip = g(16); registers.eflags = g(17)
+        registers.cs = baseSelectors.cs; registers.ss = baseSelectors.ss
+        registers.orig_rax = UInt64(bitPattern: -1)
+        if hasFSGSBase {
+            knownFSBase = c.fs_base
+            knownGSBase = c.gs_base
+            basesKnown = true
+        }
+        if basesKnown {
+            registers.fs_base = knownFSBase
+            registers.gs_base = knownGSBase
+        }
+        let signo = Int32(bitPattern: c.signo)
+        let code = info.load(fromByteOffset: 8, as: Int32.self)
+        let address = info.load(fromByteOffset: 16, as: UInt64.self)
+        switch signo {
+        case SIGSYS:
+            guard code == 1 /* SYS_SECCOMP */ else { return .interrupted }
+            let arch = info.load(fromByteOffset: 28, as: UInt32.self)
+            guard arch == 0xc000_003e /* AUDIT_ARCH_X86_64 */ else {
+                // A 32-bit system call (int $0x80 or compat mode): Joey implements only the
+                // 64-bit ABI, so the guest gets the SIGSYS a seccomp-confined process would.
+                return .fault(signal: SIGSYS, code: 1, address: address)
+            }
+            // The kernel rolled the registers back: rax holds the system call number.
+            registers.orig_rax = registers.rax
+            registers.rax = UInt64(bitPattern: -Int64(ENOSYS))
+            return .syscall
+        case SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP:
+            if code > 0 || signo == SIGTRAP { return .fault(signal: signo, code: code, address: address) }
+            return .interrupted
+        default:
+            return .interrupted
+        }
+    }
+
+    /// Writes `registers` into the parked frame; rt_sigreturn loads them into the CPU.
+    private func storeRegisters(_ registers: GuestRegisters, into uc: UnsafeMutableRawPointer) {
+        func s(_ i: Int, _ v: UInt64) { uc.storeBytes(of: v, toByteOffset: Self.gregs + i * 8, as: UInt64.self) }
+        s(0, registers.r8); s(1, registers.r9); s(2, registers.r10); s(3, registers.r11)
+        s(4, registers.r12); s(5, registers.r13); s(6, registers.r14); s(7, registers.r15)
+        s(8, registers.rdi); s(9, registers.rsi); s(10, registers.rbp); s(11, registers.rbx)
+        s(12, registers.rdx); s(13, registers.rax); s(14, registers.rcx); s(15, registers.rsp)
+        s(16, registers.rip); s(17, registers.eflags)
+        // The stub's own signal stack and an empty host signal mask, whatever the frame says.
+        uc.storeBytes(of: sharedStubAddress + 0x1000, toByteOffset: 16, as: UInt64.self)
+        uc.storeBytes(of: Int32(0), toByteOffset: 24, as: Int32.self)
+        uc.storeBytes(of: JOEY_SYSTRAP_SHARED_SIZE - 0x1000, toByteOffset: 32, as: UInt64.self)
+        uc.storeBytes(of: UInt64(0), toByteOffset: Self.sigmask, as: UInt64.self)
+        if !basesKnown || registers.fs_base != knownFSBase || registers.gs_base != knownGSBase {
+            ctrl.pointee.fs_base = registers.fs_base
+            ctrl.pointee.gs_base = registers.gs_base
+            ctrl.pointee.bases_dirty = 1
+            knownFSBase = registers.fs_base
+            knownGSBase = registers.gs_base
+            basesKnown = true
+        }
+    }
+
+    func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent {
+        guard !released, let uc = ucontext else { return .died(status: 0) }
+        if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { return killAndReap() }
+        storeRegisters(registers, into: uc)
+        joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME)
+        return awaitEvent(&registers)
+    }
+
+    /// Runs one system call in the parked stub (the sentry's own, never the guest's).
+    private func request(_ nr: UInt64, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64 = 0,
+                         _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0) -> Int64 {
+        guard !released, ucontext != nil else { return -Int64(ESRCH) }
+        let c = ctrl
+        c.pointee.req_nr = nr
+        c.pointee.req_args = (a0, a1, a2, a3, a4, a5)
+        c.pointee.req_result = -Int64(ENOSYS)
+        joey_systrap_post(c, JOEY_SYSTRAP_REQUEST)
+        var result = -Int64(ESRCH)
+        while true {
+            let r = joey_systrap_wait(c, Self.sentrySpin, Self.livenessCheckNanos)
+            if r == Int64(JOEY_SYSTRAP_EVENT) { result = c.pointee.req_result; break }
+            if r == Int64(JOEY_SYSTRAP_DEAD) { _ = killAndReap(); break }
+            var status: Int32 = 0
+            if joey_wait_nohang(pid, &status) == Int64(pid) { released = true; ucontext = nil; break }
+        }
+        // The secret exists in the shared area only while the stub is parked here.
+        c.pointee.req_args = (0, 0, 0, 0, 0, 0)
+        return result
+    }
+
+    func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
+        let fd = (secret & 0xffff_ffff) << 32 | UInt64(JOEY_STUB_MEMFD)
+        let r = request(9, address, length, UInt64(protection.rawValue), UInt64(MAP_SHARED | MAP_FIXED), fd, fileOffset)
+        if r < 0 && r > -4096 { throw LinuxErrno(Int32(-r)) }
+    }
+
+    func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
+        let r = request(11, address, length, 0, 0, 0, secret)
+        if r < 0 { throw LinuxErrno(Int32(-r)) }
+    }
+
+    func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
+        let r = request(10, address, length, UInt64(protection.rawValue), 0, 0, secret)
+        if r < 0 { throw LinuxErrno(Int32(-r)) }
+    }
+
+    func unmapAll() throws(LinuxErrno) {
+        try unmap(0, length: stubAddress)
+    }
+
+    /// The XSAVE area of the parked frame (the kernel wrote the guest's FPU state there).
+    func floatingPointState() -> [UInt8] {
+        guard let uc = ucontext else { return [UInt8](repeating: 0, count: 512) }
+        let fpAddress = uc.load(fromByteOffset: Self.fpstatePointer, as: UInt64.self)
+        guard let fp = stackPointer(fpAddress, 512) else { return [UInt8](repeating: 0, count: 512) }
+        var size = 512
+        if fp.load(fromByteOffset: 464, as: UInt32.self) == 0x4650_5853 {
+            let xsize = Int(fp.load(fromByteOffset: 480, as: UInt32.self))
+            if xsize > 576, stackPointer(fpAddress, xsize) != nil { size = xsize }
+        }
+        return [UInt8](UnsafeRawBufferPointer(start: fp, count: size))
+    }
+
+    /// Takes an XSAVE area or a plain fxsave image and merges it into the parked frame,
+    /// keeping the kernel's own bookkeeping (software bytes, header format) so that
+    /// rt_sigreturn accepts it.
+    func setFloatingPointState(_ state: [UInt8]) {
+        guard state.count >= 512, let uc = ucontext else { return }
+        let fpAddress = uc.load(fromByteOffset: Self.fpstatePointer, as: UInt64.self)
+        guard let fp = stackPointer(fpAddress, 512) else { return }
+        state.withUnsafeBytes { src in
+            let frameMask = fp.load(fromByteOffset: 28, as: UInt32.self)
+            let mask = frameMask == 0 ? 0xffbf : frameMask
+            fp.copyMemory(from: src.baseAddress!, byteCount: 464)
+            fp.storeBytes(of: src.load(fromByteOffset: 24, as: UInt32.self) & mask, toByteOffset: 24, as: UInt32.self)
+            fp.storeBytes(of: frameMask, toByteOffset: 28, as: UInt32.self)
+            guard fp.load(fromByteOffset: 464, as: UInt32.self) == 0x4650_5853 else { return }
+            let xsize = Int(fp.load(fromByteOffset: 480, as: UInt32.self))
+            guard xsize > 576, stackPointer(fpAddress, xsize) != nil else { return }
+            let features = fp.load(fromByteOffset: 472, as: UInt64.self)
+            var bv = fp.load(fromByteOffset: 512, as: UInt64.self) | 3
+            if state.count > 576 {
+                bv = src.load(fromByteOffset: 512, as: UInt64.self) & features
+                let n = min(state.count, xsize) - 576
+                (fp + 576).copyMemory(from: src.baseAddress! + 576, byteCount: n)
+            }
+            fp.storeBytes(of: bv, toByteOffset: 512, as: UInt64.self)
+            fp.storeBytes(of: UInt64(0), toByteOffset: 520, as: UInt64.self)
+            for o in stride(from: 528, to: 576, by: 8) { fp.storeBytes(of: UInt64(0), toByteOffset: o, as: UInt64.self) }
+        }
+    }
+
+    func cpuTimeNanos() -> UInt64 { joey_process_cpu_nanos(pid) }
+    func interrupt() { _ = joey_kill(pid, SIGURG) }
+
+    func kill() {
+        if released { return }
+        _ = joey_kill(pid, SIGKILL)
+        joey_systrap_post(ctrl, JOEY_SYSTRAP_DEAD)
+    }
+}
