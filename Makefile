@@ -29,11 +29,13 @@ demo: build
 	$(JOEY) do -- /bin/busybox sh -c 'echo "pid $$$$ in the sandbox"; echo change > /etc/joey-demo; cat /etc/joey-demo'
 	@test ! -e /etc/joey-demo && echo "the host's /etc is untouched"
 
-# The whole suite, as CI runs it: unit and end-to-end tests, then the compatibility suite
-# (which fails on any case that passed before and fails now).
+# The whole suite, as CI runs it: unit and end-to-end tests on each platform (JOEY_PLATFORM
+# is the default `joey` picks), then the compatibility suite (which fails on any case that
+# passed before and fails now).
 test: deps syscalls
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	JOEY_PLATFORM=systrap $(SWIFT) test
+	JOEY_PLATFORM=ptrace $(SWIFT) test
 	python3 compat/run.py
 
 # Generated files must match their sources.

@@ -22,3 +22,31 @@ struct HostileInputTests {
         #expect(!r.stderr.contains("Fatal error"), "\(r)")
     }
 }
+
+@Suite("Hostile guest input against the platform stub")
+struct StubEscapeTests {
+    static let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Programs/stub_escape.c").path
+
+    @Test("mapping over, scribbling on and jumping into the stub reach nothing on the host",
+          .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"))
+    func stubEscape() throws {
+        let dir = try TemporaryDirectory()
+        let binary = dir.path + "/stub_escape"
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-o", binary, Self.source])
+        try #require(cc.status == 0, "\(cc)")
+        let target = dir.path + "/escaped"
+        let r = try Host.joeyDo([binary, target])
+        #expect(r.status == 0, "\(r)")
+        // The attack must have found its target, or it proves nothing.
+        #expect(r.stdout.contains("stub region found"), "\(r)")
+        for attempt in ["mmap MAP_FIXED over it", "munmap it", "mprotect it"] {
+            #expect(r.stdout.contains("\(attempt): refused"), "\(r)")
+        }
+        #expect(r.stdout.contains("getpid still works: yes"), "\(r)")
+        #expect(!r.stdout.contains("jumped to 0 syscall sites"), "\(r)")
+        #expect(r.stdout.contains("sentry alive"), "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: target), "a guest system call reached the host: \(target) exists")
+        #expect(!r.stderr.contains("Fatal error"), "\(r)")
+    }
+}
