@@ -5,7 +5,7 @@ SWIFT ?= swift
 JOEY := .build/debug/joey
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc
 
-.PHONY: all deps build demo test syscalls compat compat-update clean
+.PHONY: all deps build demo test syscalls compat compat-update bench clean
 
 all: build
 
@@ -52,3 +52,9 @@ compat: build
 # Accept this run's results as the new expected set (after a deliberate change).
 compat-update: build
 	python3 compat/run.py --update
+
+# Benchmarks (release build): native, Joey on each platform and runsc, interleaved; writes
+# bench/RESULTS.md, bench/results.json and bench/ratios.svg. Never part of `make test`.
+bench: deps
+	$(SWIFT) build -c release
+	python3 bench/run.py

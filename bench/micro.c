@@ -1,0 +1,175 @@
+// Joey's microbenchmarks: `micro NAME ITERATIONS` runs one operation ITERATIONS times after a
+// short warm-up and prints `NAME <nanoseconds per operation>`. The same static binary runs
+// natively, under Joey on each platform and under runsc, so every runner does the same work.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what) {
+    perror(what);
+    exit(1);
+}
+
+static void op_getpid(long n) {
+    for (long i = 0; i < n; i++) syscall(SYS_getpid);
+}
+
+static const char *small_file;
+static void op_open_read_close(long n) {
+    char buf[256];
+    for (long i = 0; i < n; i++) {
+        int fd = open(small_file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) die("open");
+        if (read(fd, buf, sizeof buf) < 0) die("read");
+        close(fd);
+    }
+}
+
+static void op_pipe_pingpong(long n) {
+    int there[2], back[2];
+    if (pipe(there) || pipe(back)) die("pipe");
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    char c = 'x';
+    if (pid == 0) {
+        for (long i = 0; i < n; i++) {
+            if (read(there[0], &c, 1) != 1 || write(back[1], &c, 1) != 1) _exit(1);
+        }
+        _exit(0);
+    }
+    for (long i = 0; i < n; i++) {
+        if (write(there[1], &c, 1) != 1 || read(back[0], &c, 1) != 1) die("pingpong");
+    }
+    waitpid(pid, NULL, 0);
+    close(there[0]); close(there[1]); close(back[0]); close(back[1]);
+}
+
+static void op_fork_exit_wait(long n) {
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) _exit(0);
+        if (waitpid(pid, NULL, 0) != pid) die("waitpid");
+    }
+}
+
+static void op_mmap_touch_munmap(long n) {
+    const size_t len = 1 << 20;
+    for (long i = 0; i < n; i++) {
+        char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) die("mmap");
+        for (size_t o = 0; o < len; o += 4096) p[o] = 1;
+        munmap(p, len);
+    }
+}
+
+static void *nothing(void *arg) { return arg; }
+static void op_thread_create_join(long n) {
+    for (long i = 0; i < n; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, nothing, NULL) != 0) die("pthread_create");
+        pthread_join(t, NULL);
+    }
+}
+
+// Two threads hand a token back and forth through one futex word.
+static uint32_t token;
+static long pingpong_rounds;
+static void futex_wait(uint32_t *w, uint32_t v) { syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0); }
+static void futex_wake(uint32_t *w) { syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); }
+static void *futex_partner(void *arg) {
+    (void)arg;
+    for (long i = 0; i < pingpong_rounds; i++) {
+        while (__atomic_load_n(&token, __ATOMIC_ACQUIRE) != 1) futex_wait(&token, 0);
+        __atomic_store_n(&token, 0, __ATOMIC_RELEASE);
+        futex_wake(&token);
+    }
+    return NULL;
+}
+static void op_futex_pingpong(long n) {
+    pingpong_rounds = n;
+    token = 0;
+    pthread_t t;
+    if (pthread_create(&t, NULL, futex_partner, NULL) != 0) die("pthread_create");
+    for (long i = 0; i < n; i++) {
+        __atomic_store_n(&token, 1, __ATOMIC_RELEASE);
+        futex_wake(&token);
+        while (__atomic_load_n(&token, __ATOMIC_ACQUIRE) != 0) futex_wait(&token, 1);
+    }
+    pthread_join(t, NULL);
+}
+
+// execve: the binary re-executes itself n times; the last one prints the time per execve.
+static int exec_chain(char **argv) {
+    long left = atol(argv[2]);
+    uint64_t start = strtoull(argv[3], NULL, 10);
+    long total = atol(argv[4]);
+    if (left <= 0) {
+        printf("execve %.0f\n", (double)(now_ns() - start) / (double)total);
+        return 0;
+    }
+    char l[32];
+    snprintf(l, sizeof l, "%ld", left - 1);
+    char *args[] = { argv[0], "exec-chain", l, argv[3], argv[4], NULL };
+    execve(argv[0], args, (char *[]){ NULL });
+    die("execve");
+    return 1;
+}
+
+struct bench { const char *name; void (*op)(long); };
+static const struct bench benches[] = {
+    { "getpid", op_getpid },
+    { "open-read-close", op_open_read_close },
+    { "pipe-pingpong", op_pipe_pingpong },
+    { "fork-exit-wait", op_fork_exit_wait },
+    { "mmap-touch-munmap-1MiB", op_mmap_touch_munmap },
+    { "thread-create-join", op_thread_create_join },
+    { "futex-pingpong", op_futex_pingpong },
+};
+
+int main(int argc, char **argv) {
+    if (argc == 5 && strcmp(argv[1], "exec-chain") == 0) return exec_chain(argv);
+    if (argc < 3) {
+        fprintf(stderr, "usage: micro NAME ITERATIONS [SMALL_FILE]\n");
+        return 2;
+    }
+    const char *name = argv[1];
+    long n = atol(argv[2]);
+    small_file = argc > 3 ? argv[3] : "/etc/hostname";
+    if (n <= 0) return 2;
+    if (strcmp(name, "execve") == 0) {
+        char start[32], count[32];
+        snprintf(start, sizeof start, "%llu", (unsigned long long)now_ns());
+        snprintf(count, sizeof count, "%ld", n);
+        char *args[] = { argv[0], "exec-chain", count, start, count, NULL };
+        execve(argv[0], args, (char *[]){ NULL });
+        die("execve");
+    }
+    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++) {
+        if (strcmp(benches[i].name, name) != 0) continue;
+        benches[i].op(n / 10 > 0 ? n / 10 : 1); // warm-up
+        uint64_t t0 = now_ns();
+        benches[i].op(n);
+        uint64_t t1 = now_ns();
+        printf("%s %.0f\n", name, (double)(t1 - t0) / (double)n);
+        return 0;
+    }
+    fprintf(stderr, "micro: unknown benchmark %s\n", name);
+    return 2;
+}

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Joey's benchmarks: microbenchmarks and workloads, native vs Joey (each platform) vs runsc.
+
+Runs every benchmark ROUNDS times, interleaving the runners (A B C A B C ...) so drift on
+the machine hits all of them alike, and writes bench/RESULTS.md (medians, min/max, ratios to
+native and to runsc, the machine), bench/results.json (every sample) and bench/ratios.svg.
+Timing lives here only; no test asserts on it.
+
+Microbenchmarks time themselves inside the sandbox (bench/micro.c prints ns per operation);
+workloads are timed from outside, so they include starting the sandbox.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORK = "/var/tmp/joey-bench"  # not /tmp: that is each sandbox's own tmpfs
+
+# name, iterations (sized so the slowest runner takes a second or two per sample)
+MICRO = [
+    ("getpid", 20000),
+    ("open-read-close", 3000),
+    ("pipe-pingpong", 2000),
+    ("fork-exit-wait", 100),
+    ("execve", 50),
+    ("mmap-touch-munmap-1MiB", 200),
+    ("thread-create-join", 100),
+    ("futex-pingpong", 2000),
+]
+
+
+def workloads():
+    tree = os.path.join(WORK, "tree")
+    big = os.path.join(WORK, "200M.bin")
+    proj = os.path.join(WORK, "project")
+    sources = " ".join(os.path.join(proj, f) for f in sorted(os.listdir(proj)) if f.endswith(".c"))
+    return [
+        ("busybox tar + gzip, 50 MB tree",
+         ["/bin/busybox", "sh", "-c", f"/bin/busybox tar -cf - -C {tree} . | /bin/busybox gzip -1 > /dev/null"]),
+        ("python3 -c pass", ["/usr/bin/python3", "-c", "pass"]),
+        ("gcc: small project", ["/bin/sh", "-c", f"gcc -O1 -o /tmp/joey-bench-prog {sources}"]),
+        ("sha256sum 200 MB", ["/usr/bin/sha256sum", big]),
+    ]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def prepare():
+    """Builds the microbenchmark and the workloads' inputs (once; they are reused)."""
+    os.makedirs(WORK, exist_ok=True)
+    micro = os.path.join(WORK, "micro")
+    sh(["gcc", "-O2", "-static", "-pthread", "-o", micro, os.path.join(HERE, "micro.c")])
+    with open(os.path.join(WORK, "small.txt"), "w") as fh:
+        fh.write("joey benchmark\n")
+    rng = random.Random(42)
+    tree = os.path.join(WORK, "tree")
+    if not os.path.exists(os.path.join(tree, ".done")):
+        shutil.rmtree(tree, ignore_errors=True)
+        words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+        for d in range(10):
+            os.makedirs(os.path.join(tree, f"d{d}"))
+            for f in range(50):
+                # ~100 KB of text with some repetition, so gzip has real work.
+                text = " ".join(rng.choice(words) for _ in range(17000)) + "\n"
+                with open(os.path.join(tree, f"d{d}", f"f{f}.txt"), "w") as fh:
+                    fh.write(text[:100_000])
+        open(os.path.join(tree, ".done"), "w").close()
+    big = os.path.join(WORK, "200M.bin")
+    if not os.path.exists(big) or os.path.getsize(big) != 200 << 20:
+        with open(big, "wb") as fh:
+            for _ in range(200):
+                fh.write(os.urandom(1 << 20))
+    proj = os.path.join(WORK, "project")
+    os.makedirs(proj, exist_ok=True)
+    for i in range(4):
+        with open(os.path.join(proj, f"unit{i}.c"), "w") as fh:
+            fh.write("#include <stdio.h>\n#include <string.h>\n#include <stdlib.h>\n")
+            for j in range(40):
+                fh.write(f"int f{i}_{j}(int x) {{ char b[64]; snprintf(b, sizeof b, \"%d\", x * {j}); return (int)strlen(b) + atoi(b); }}\n")
+            if i == 0:
+                fh.write("int main(void) { printf(\"%d\\n\", f0_1(3)); return 0; }\n")
+    return micro
+
+
+def runners(joey):
+    found = [("native", [])]
+    for plat in ("systrap", "ptrace"):
+        probe = subprocess.run([joey, "do", "--platform", plat, "--", "/bin/true"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            found.append((f"joey-{plat}", [joey, "do", "--platform", plat, "--"]))
+        else:
+            print(f"bench: skipping joey-{plat}: {probe.stderr.strip()}", file=sys.stderr)
+    runsc = shutil.which("runsc")
+    if runsc:
+        found.append(("runsc-ptrace", [runsc, "--platform=ptrace", "--network=none", "do", "--"]))
+    else:
+        print("bench: runsc is not installed (apt-get install runsc); no runsc column", file=sys.stderr)
+    return found
+
+
+def run_micro(prefix, micro, name, n):
+    out = sh(prefix + [micro, name, str(n), os.path.join(WORK, "small.txt")], cwd="/", timeout=600)
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == name:
+            return float(parts[1])
+    raise RuntimeError(f"{name}: no result in {out!r}")
+
+
+def run_workload(prefix, cmd):
+    t0 = time.perf_counter()
+    subprocess.run(prefix + cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/", timeout=900)
+    return (time.perf_counter() - t0) * 1e9
+
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) // 1024
+    runsc = shutil.which("runsc")
+    rv = sh([runsc, "--version"]).splitlines()[0] if runsc else "not installed"
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory_mib": mem, "kernel": platform.release(),
+        "runsc": rv, "joey_commit": commit or "unknown",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def fmt_ns(ns):
+    if ns >= 1e9:
+        return f"{ns / 1e9:.2f} s"
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.0f} ns"
+
+
+def write_report(data):
+    names = data["runners"]
+    lines = ["# Joey benchmark results", "",
+             "Generated by `make bench` (bench/run.py); do not edit. Each cell is the median of "
+             f"{data['rounds']} interleaved rounds with (min–max). Microbenchmarks are per operation, timed "
+             "inside the sandbox; workloads are whole commands timed from outside, sandbox start-up included. "
+             "Ratios are medians divided by the native median (×native) and by runsc's (×runsc); "
+             "below 1 ×runsc means faster than runsc.", "",
+             "## Machine", ""]
+    m = data["machine"]
+    lines += [f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_mib']} MiB; kernel {m['kernel']}",
+              f"- runsc: {m['runsc']} (`--platform=ptrace --network=none do`)",
+              f"- Joey commit {m['joey_commit']}, release build; run {m['date']}", ""]
+    getpid = next((b for b in data["results"] if b["name"] == "getpid"), None)
+    if getpid and "joey-systrap" in getpid["median"]:
+        st = getpid["median"]["joey-systrap"]
+        line = f"**getpid round trip on systrap: {fmt_ns(st)} median**"
+        if "runsc-ptrace" in getpid["median"]:
+            line += f", {getpid['median']['runsc-ptrace'] / st:.1f}× faster than runsc --platform=ptrace in the same run"
+        lines += [line + ".", ""]
+    for section in ("micro", "workload"):
+        lines += ["## " + ("Microbenchmarks" if section == "micro" else "Workloads"), ""]
+        lines.append("| benchmark | " + " | ".join(names) + " |")
+        lines.append("|---|" + "---|" * len(names))
+        for bench in [b for b in data["results"] if b["kind"] == section]:
+            cells = []
+            native = bench["median"].get("native")
+            runsc = bench["median"].get("runsc-ptrace")
+            for n in names:
+                if n not in bench["median"]:
+                    cells.append("—")
+                    continue
+                med = bench["median"][n]
+                lo, hi = min(bench["samples"][n]), max(bench["samples"][n])
+                cell = f"{fmt_ns(med)} ({fmt_ns(lo)}–{fmt_ns(hi)})"
+                extra = []
+                if native and n != "native":
+                    extra.append(f"{med / native:.1f}×native")
+                if runsc and n.startswith("joey"):
+                    extra.append(f"{med / runsc:.2f}×runsc")
+                if extra:
+                    cell += "<br>" + ", ".join(extra)
+                cells.append(cell)
+            lines.append(f"| {bench['name']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Chart", "", "Median time relative to native (log scale): [ratios.svg](ratios.svg)", "",
+              "![ratios to native](ratios.svg)", ""]
+    with open(os.path.join(HERE, "RESULTS.md"), "w") as fh:
+        fh.write("\n".join(lines))
+
+
+def write_chart(data):
+    """A grouped horizontal bar chart of each runner's median / native median, log scale."""
+    import math
+    runners = [n for n in data["runners"] if n != "native"]
+    colors = {"joey-systrap": "#2a7ab0", "joey-ptrace": "#8fbbd9", "runsc-ptrace": "#d9822b"}
+    benches = [b for b in data["results"] if b["median"].get("native")]
+    bar, gap, left, width = 12, 10, 230, 560
+    max_ratio = max([b["median"][r] / b["median"]["native"] for b in benches for r in runners if r in b["median"]] + [10])
+    decades = max(1, math.ceil(math.log10(max_ratio)))
+    height = 60 + len(benches) * (len(runners) * bar + gap) + 40
+    x = lambda ratio: left + width * (math.log10(max(ratio, 1.0)) / decades)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 40}" height="{height}" font-family="sans-serif" font-size="11">',
+           f'<text x="10" y="20" font-size="14">Median time relative to native (log scale, 1 = native speed)</text>']
+    for d in range(decades + 1):
+        gx = left + width * d / decades
+        out.append(f'<line x1="{gx:.1f}" y1="40" x2="{gx:.1f}" y2="{height - 40}" stroke="#ccc"/>')
+        out.append(f'<text x="{gx:.1f}" y="{height - 25}" text-anchor="middle">{10 ** d}×</text>')
+    y = 45
+    for b in benches:
+        out.append(f'<text x="{left - 6}" y="{y + len(runners) * bar / 2 + 4:.1f}" text-anchor="end">{b["name"]}</text>')
+        for r in runners:
+            if r in b["median"]:
+                ratio = b["median"][r] / b["median"]["native"]
+                out.append(f'<rect x="{left}" y="{y}" width="{x(ratio) - left:.1f}" height="{bar - 2}" fill="{colors.get(r, "#999")}"/>')
+                out.append(f'<text x="{x(ratio) + 3:.1f}" y="{y + bar - 3}" font-size="9">{ratio:.1f}</text>')
+            y += bar
+        y += gap
+    lx = left
+    for r in runners:
+        out.append(f'<rect x="{lx}" y="{height - 15}" width="10" height="10" fill="{colors.get(r, "#999")}"/>')
+        out.append(f'<text x="{lx + 14}" y="{height - 6}">{r}</text>')
+        lx += 120
+    out.append("</svg>")
+    with open(os.path.join(HERE, "ratios.svg"), "w") as fh:
+        fh.write("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--joey", default=os.path.join(ROOT, ".build/release/joey"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--only", help="run only benchmarks whose name contains this")
+    ap.add_argument("--report-only", action="store_true", help="regenerate RESULTS.md and the chart from results.json")
+    args = ap.parse_args()
+    if args.report_only:
+        with open(os.path.join(HERE, "results.json")) as fh:
+            data = json.load(fh)
+        write_report(data)
+        write_chart(data)
+        return
+    if not os.path.exists(args.joey):
+        sys.exit(f"bench: {args.joey} does not exist; build it with `swift build -c release` (make bench does)")
+    micro = prepare()
+    all_runners = runners(args.joey)
+    benches = [("micro", name, n) for name, n in MICRO] + [("workload", name, cmd) for name, cmd in workloads()]
+    if args.only:
+        benches = [b for b in benches if args.only in b[1]]
+    results = []
+    for kind, name, what in benches:
+        samples = {r: [] for r, _ in all_runners}
+        for rnd in range(args.rounds):
+            for r, prefix in all_runners:
+                v = run_micro(prefix, micro, name, what) if kind == "micro" else run_workload(prefix, what)
+                samples[r].append(v)
+            print(f"bench: {name} round {rnd + 1}/{args.rounds}: " +
+                  ", ".join(f"{r} {fmt_ns(samples[r][-1])}" for r, _ in all_runners), file=sys.stderr)
+        results.append({"kind": kind, "name": name, "samples": samples,
+                        "median": {r: statistics.median(v) for r, v in samples.items()}})
+    data = {"machine": machine(), "rounds": args.rounds, "runners": [r for r, _ in all_runners], "results": results}
+    with open(os.path.join(HERE, "results.json"), "w") as fh:
+        json.dump(data, fh, indent=1)
+    write_report(data)
+    write_chart(data)
+    print("bench: wrote bench/RESULTS.md, bench/results.json and bench/ratios.svg", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
