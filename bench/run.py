@@ -276,6 +276,9 @@ def main():
         results.append({"kind": kind, "name": name, "samples": samples,
                         "median": {r: statistics.median(v) for r, v in samples.items()}})
     data = {"machine": machine(), "rounds": args.rounds, "runners": [r for r, _ in all_runners], "results": results}
+    if args.only:
+        print("bench: --only: partial run, RESULTS.md left as it was", file=sys.stderr)
+        return
     with open(os.path.join(HERE, "results.json"), "w") as fh:
         json.dump(data, fh, indent=1)
     write_report(data)

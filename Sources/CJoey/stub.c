@@ -38,6 +38,7 @@ _Static_assert(offsetof(joey_systrap_ctrl, gs_base) == 40, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, bases_dirty) == 48, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, has_fsgsbase) == 52, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, spin) == 56, "ctrl layout");
+_Static_assert(offsetof(joey_systrap_ctrl, sentry_blocking) == 60, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, req_nr) == 64, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, req_args) == 72, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, req_result) == 120, "ctrl layout");
@@ -95,9 +96,12 @@ _Static_assert(offsetof(joey_systrap_ctrl, req_result) == 120, "ctrl layout");
     "  mov 0(%rbx), %eax\n" \
     "  cmp $1, %eax\n" \
     "  jne .Ljs_got\n" \
+    "  cmpl $0, 60(%rbx)\n" \
+    "  jne .Ljs_sleep\n" \
     "  pause\n" \
     "  dec %ecx\n" \
     "  jnz .Ljs_spin\n" \
+    ".Ljs_sleep:\n" \
     "  mov $1, %eax\n" \
     "  xchg %eax, 4(%rbx)\n" \
     "  cmpl $1, 0(%rbx)\n" \

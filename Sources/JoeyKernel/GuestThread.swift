@@ -178,6 +178,7 @@ final class GuestThread {
     /// Waits (kernel lock held) for a broadcast; throws when a signal or kill interrupts.
     func waitInterruptibly(deadline: UInt64? = nil) throws(LinuxErrno) {
         try checkInterrupt()
+        context?.willBlock()
         kernel.lock.wait(deadline: deadline)
         kernel.current = self
         // The caller re-checks its condition first: a wait that became satisfiable

@@ -59,6 +59,13 @@ public protocol PlatformContext: AnyObject {
     func kill()
     /// Releases host resources (kills the stub). Idempotent.
     func release()
+    /// A hint that the current system call will block for a while, so the guest side
+    /// should stop spinning for the answer. Called from the context's own thread.
+    func willBlock()
+}
+
+extension PlatformContext {
+    public func willBlock() {}
 }
 
 public protocol Platform: AnyObject, Sendable {

@@ -253,6 +253,7 @@ final class SystrapStub: PlatformContext, AddressSpace {
         guard !released, let uc = ucontext else { return .died(status: 0) }
         if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { return killAndReap() }
         storeRegisters(registers, into: uc)
+        ctrl.pointee.sentry_blocking = 0
         joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME)
         return awaitEvent(&registers)
     }
@@ -265,6 +266,7 @@ final class SystrapStub: PlatformContext, AddressSpace {
         c.pointee.req_nr = nr
         c.pointee.req_args = (a0, a1, a2, a3, a4, a5)
         c.pointee.req_result = -Int64(ENOSYS)
+        c.pointee.sentry_blocking = 0
         joey_systrap_post(c, JOEY_SYSTRAP_REQUEST)
         var result = -Int64(ESRCH)
         while true {
@@ -339,6 +341,10 @@ final class SystrapStub: PlatformContext, AddressSpace {
             fp.storeBytes(of: UInt64(0), toByteOffset: 520, as: UInt64.self)
             for o in stride(from: 528, to: 576, by: 8) { fp.storeBytes(of: UInt64(0), toByteOffset: o, as: UInt64.self) }
         }
+    }
+
+    func willBlock() {
+        if !released { ctrl.pointee.sentry_blocking = 1 }
     }
 
     func cpuTimeNanos() -> UInt64 { joey_process_cpu_nanos(pid) }

@@ -59,7 +59,7 @@ typedef struct {
     uint32_t bases_dirty;    // the sentry changed fs_base/gs_base: load them before returning
     uint32_t has_fsgsbase;   // rdfsbase/wrfsbase are usable (else arch_prctl)
     uint32_t spin;           // pause iterations the stub spins before sleeping
-    uint32_t pad;
+    uint32_t sentry_blocking; // the sentry blocks in this system call: sleep at once, don't spin
     uint64_t req_nr;
     uint64_t req_args[6];
     int64_t req_result;

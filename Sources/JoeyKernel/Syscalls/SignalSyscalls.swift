@@ -73,6 +73,7 @@ extension GuestThread {
         let mask: UInt64 = try mm.readValue(a0)
         let saved = signalMask
         signalMask = mask & ~GuestThread.unblockable
+        context?.willBlock()
         while deliverableSignals() == 0 && !killed && !group.exiting { kernel.lock.wait() }
         // The handler runs with the temporary mask; rt_sigreturn restores the saved one.
         savedMaskForSuspend = saved
@@ -80,6 +81,7 @@ extension GuestThread {
     }
 
     func sysPause() throws(LinuxErrno) -> UInt64 {
+        context?.willBlock()
         while deliverableSignals() == 0 && !killed && !group.exiting { kernel.lock.wait() }
         throw .EINTR
     }
