@@ -118,7 +118,12 @@ final class GuestThread {
             switch event {
             case .syscall:
                 handleSyscall()
-            case .fault(let sig, let code, let addr):
+            case .fault(var sig, var code, let addr):
+                // A page of a file mapping past the file's end (never realized): SIGBUS BUS_ADRERR.
+                if sig == Signal.SIGSEGV, let v = mm.vma(containing: addr), v.beyondEOF, !v.protection.isEmpty {
+                    sig = Signal.SIGBUS
+                    code = 2
+                }
                 forceSignal(sig, info: SignalInfo(signo: sig, code: code, address: addr))
             case .interrupted:
                 continue

@@ -14,7 +14,7 @@ extension MemoryManager {
         guard !overflow else { throw .EFAULT }
         var cursor = address
         while cursor < end {
-            guard let v = vma(containing: cursor) else { throw .EFAULT }
+            guard let v = vma(containing: cursor), !v.beyondEOF else { throw .EFAULT }
             if write ? !v.protection.contains(.write) : !v.protection.contains(.read) { throw .EFAULT }
             let segEnd = min(end, v.end)
             let p = memoryFile.pointer(v.fileStart + (cursor - v.start))
@@ -73,7 +73,7 @@ extension MemoryManager {
 
     func readValue<T: BitwiseCopyable>(_ address: UInt64, as: T.Type = T.self) throws(LinuxErrno) -> T {
         // Fast path: the value lies in one readable VMA.
-        if let v = vma(containing: address), v.protection.contains(.read),
+        if let v = vma(containing: address), v.protection.contains(.read), !v.beyondEOF,
            address + UInt64(MemoryLayout<T>.size) <= v.end {
             return memoryFile.pointer(v.fileStart + (address - v.start)).loadUnaligned(as: T.self)
         }
@@ -91,7 +91,7 @@ extension MemoryManager {
         var out: [UInt8] = []
         var cursor = address
         while true {
-            guard let v = vma(containing: cursor), v.protection.contains(.read) else { throw .EFAULT }
+            guard let v = vma(containing: cursor), v.protection.contains(.read), !v.beyondEOF else { throw .EFAULT }
             let p = memoryFile.pointer(v.fileStart + (cursor - v.start)).assumingMemoryBound(to: UInt8.self)
             let avail = Int(v.end - cursor)
             for i in 0..<avail {

@@ -33,6 +33,9 @@ struct VMA {
     /// A writable MAP_SHARED file mapping: written back to the file on unmap/msync.
     var writeBack: FileDescription?
     var growsDown = false
+    /// Pages of a file mapping wholly past the file's end when it was mapped: never realized
+    /// in the platform, so a guest access faults and becomes SIGBUS, as on Linux.
+    var beyondEOF = false
 
     var fileStart: UInt64 { block.offset + blockOffset }
 }
@@ -142,6 +145,21 @@ public final class MemoryManager {
         version &+= 1
     }
 
+    /// The parts of [start, end) that are realized in platform address spaces.
+    func realizedRanges(_ start: UInt64, _ end: UInt64) -> [(UInt64, UInt64)] {
+        var out: [(UInt64, UInt64)] = []
+        var i = firstIndex(endingAbove: start)
+        while i < vmas.count && vmas[i].start < end {
+            let v = vmas[i]
+            if !v.beyondEOF {
+                let s = max(v.start, start), e = min(v.end, end)
+                if let last = out.last, last.1 == s { out[out.count - 1].1 = e } else { out.append((s, e)) }
+            }
+            i += 1
+        }
+        return out
+    }
+
     /// Changes protection of [start, end); every page must be mapped (else ENOMEM).
     func changeProtection(_ start: UInt64, _ end: UInt64, _ prot: MemoryProtection) throws(LinuxErrno) {
         var cursor = start
@@ -195,7 +213,7 @@ public final class MemoryManager {
 
     /// Maps every VMA into an address space that holds nothing yet.
     func realizeAll(in space: AddressSpace) throws(LinuxErrno) {
-        for v in vmas {
+        for v in vmas where !v.beyondEOF {
             try space.map(v.start, length: v.end - v.start, fileOffset: v.fileStart, protection: v.protection)
         }
     }

@@ -296,6 +296,65 @@ CASE(read_of_prot_none_page_is_segv_accerr) {
     EXPECT(fault_addr == p);
 }
 
+/* A file mapping longer than the file: the page holding the end reads zeroes past it; pages
+   wholly past the end are SIGBUS (BUS_ADRERR), and the kernel's own copies there are EFAULT. */
+static char *map_short_file(long ps, int shared) {
+    int fd = open(scratch_path("short"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "abc", 3), 3);
+    char *p = mmap(NULL, 3 * ps, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    close(fd);
+    return p;
+}
+
+CASE(file_mapping_past_eof_is_sigbus_private) {
+    long ps = page();
+    char *p = map_short_file(ps, 0);
+    EXPECT_EQ(p[0], 'a');
+    EXPECT_EQ(p[ps - 1], 0);
+    EXPECT(!write_faults(p + 5));
+    EXPECT(read_faults(p + ps + 7));
+    EXPECT_EQ(fault_sig, SIGBUS);
+    EXPECT_EQ(fault_code, BUS_ADRERR);
+    EXPECT(fault_addr == p + ps + 7);
+    EXPECT(write_faults(p + 2 * ps));
+    EXPECT_EQ(fault_sig, SIGBUS);
+}
+
+CASE(file_mapping_past_eof_is_sigbus_shared) {
+    long ps = page();
+    char *p = map_short_file(ps, 1);
+    EXPECT(!read_faults(p + ps - 1));
+    EXPECT(write_faults(p + ps));
+    EXPECT_EQ(fault_sig, SIGBUS);
+    EXPECT_EQ(fault_code, BUS_ADRERR);
+}
+
+CASE(read_into_file_mapping_past_eof_is_efault) {
+    long ps = page();
+    char *p = map_short_file(ps, 0);
+    int fds[2];
+    EXPECT_OK(pipe(fds));
+    EXPECT_EQ(write(fds[1], "xyz", 3), 3);
+    EXPECT_ERRNO(read(fds[0], p + ps, 3), EFAULT);
+    EXPECT_EQ(read(fds[0], p + 10, 3), 3);
+    EXPECT_EQ(p[10], 'x');
+    close(fds[0]);
+    close(fds[1]);
+}
+
+CASE(mprotect_over_file_mapping_past_eof_succeeds) {
+    long ps = page();
+    char *p = map_short_file(ps, 0);
+    EXPECT_OK(mprotect(p, 3 * ps, PROT_READ));
+    EXPECT_EQ(p[1], 'b');
+    EXPECT(write_faults(p + 1));
+    EXPECT_EQ(fault_sig, SIGSEGV);
+    EXPECT(read_faults(p + ps));
+    EXPECT_EQ(fault_sig, SIGBUS);
+}
+
 CASE(segv_with_default_action_kills_with_sigsegv) {
     pid_t pid = fork();
     if (pid == 0) {

@@ -95,14 +95,35 @@ extension GuestThread {
             }
         }
         let writeBack = (shared && file != nil && prot.contains(.write)) ? file : nil
+        // Pages wholly past the end of the file are not backed: touching them is SIGBUS.
+        var backed = len
+        if let file {
+            let size = (file.inode as? RegularFileInode)?.size ?? 0
+            backed = off >= size ? 0 : min(len, MemoryFile.roundUp(size - off))
+        }
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)
-        mm.insert(VMA(start: start, end: start + len, protection: prot, shared: shared && file == nil, block: block,
-                      blockOffset: 0, name: file?.path ?? (shared ? "/dev/zero (deleted)" : ""), fileOffset: file == nil ? 0 : off,
-                      inodeNumber: file?.inode.ino ?? 0, writeBack: writeBack))
+        let whole = VMA(start: start, end: start + len, protection: prot, shared: shared && file == nil, block: block,
+                        blockOffset: 0, name: file?.path ?? (shared ? "/dev/zero (deleted)" : ""), fileOffset: file == nil ? 0 : off,
+                        inodeNumber: file?.inode.ino ?? 0, writeBack: writeBack)
+        if backed > 0 {
+            var head = whole
+            head.end = start + backed
+            mm.insert(head)
+        }
+        if backed < len {
+            var tail = whole
+            tail.start = start + backed
+            tail.blockOffset = backed
+            tail.fileOffset = whole.fileOffset + backed
+            tail.writeBack = nil
+            tail.beyondEOF = true
+            mm.insert(tail)
+        }
         realize { space throws(LinuxErrno) in
-            try space.map(start, length: len, fileOffset: block.offset, protection: prot)
+            if backed < len { try space.unmap(start + backed, length: len - backed) }
+            if backed > 0 { try space.map(start, length: backed, fileOffset: block.offset, protection: prot) }
         }
         return start
     }
@@ -134,7 +155,10 @@ extension GuestThread {
         if len == 0 { return 0 }
         beginChange(); defer { endChange() }
         try mm.changeProtection(a0, a0 + len, prot)
-        realize { space throws(LinuxErrno) in try space.protect(a0, length: len, protection: prot) }
+        let ranges = mm.realizedRanges(a0, a0 + len)
+        realize { space throws(LinuxErrno) in
+            for (s, e) in ranges { try space.protect(s, length: e - s, protection: prot) }
+        }
         return 0
     }
 
@@ -211,7 +235,9 @@ extension GuestThread {
         mm.insert(moved)
         realize { space throws(LinuxErrno) in
             try space.unmap(old, length: oldLen)
-            try space.map(dest, length: newLen, fileOffset: block.offset, protection: v.protection)
+            if moved.beyondEOF { try space.unmap(dest, length: newLen) } else {
+                try space.map(dest, length: newLen, fileOffset: block.offset, protection: v.protection)
+            }
         }
         return dest
     }
