@@ -216,8 +216,10 @@ final class GuestThread {
         }
         group.threads.removeAll { $0 === self }
         kernel.threads[tid] = nil
+        // The process keeps what its exited threads used (times, getrusage).
+        group.exitCPUNanos &+= context?.cpuTimeNanos() ?? 0
+        group.exitPeakResidentKiB = max(group.exitPeakResidentKiB, context?.peakResidentKiB() ?? 0)
         if group.threads.isEmpty && group.exitStatus == nil {
-            group.exitCPUNanos = context?.cpuTimeNanos() ?? 0
             kernel.strace?.exited(self, status: status)
             group.becomeZombie(status: status)
         }

@@ -67,8 +67,11 @@ final class ThreadGroup {
     var nextTimerID: Int32 = 0
     /// CPU time of reaped children (times, getrusage RUSAGE_CHILDREN).
     var childrenCPUNanos: UInt64 = 0
-    /// This process's CPU time, recorded when it exits (for its parent's accounting).
+    /// CPU time of this process's exited threads (all of it once the process has exited).
     var exitCPUNanos: UInt64 = 0
+    /// Peak resident size (KiB) seen by exited threads, and the largest of reaped descendants.
+    var exitPeakResidentKiB: UInt64 = 0
+    var childrenPeakResidentKiB: UInt64 = 0
     /// PR_SET_PDEATHSIG: the signal sent when the parent exits.
     var parentDeathSignal: Int32 = 0
     var comm = ""
@@ -129,6 +132,10 @@ final class ThreadGroup {
     }
 
     /// CPU time of the process's live threads (their stubs' run time) plus what exited threads used.
+    func peakResidentKiB() -> UInt64 {
+        threads.reduce(exitPeakResidentKiB) { max($0, $1.context?.peakResidentKiB() ?? 0) }
+    }
+
     func cpuNanos() -> UInt64 {
         threads.reduce(exitCPUNanos) { $0 &+ ($1.context?.cpuTimeNanos() ?? 0) }
     }
@@ -229,6 +236,9 @@ final class ThreadGroup {
     func reap() {
         reaped = true
         parent?.childrenCPUNanos &+= exitCPUNanos &+ childrenCPUNanos
+        if let parent {
+            parent.childrenPeakResidentKiB = max(parent.childrenPeakResidentKiB, exitPeakResidentKiB, childrenPeakResidentKiB)
+        }
         kernel.threadGroups[pid] = nil
         if let parent { parent.children.removeAll { $0 === self } }
     }

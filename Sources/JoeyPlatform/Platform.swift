@@ -53,6 +53,8 @@ public protocol PlatformContext: AnyObject {
     func setFloatingPointState(_ state: [UInt8])
     /// CPU time the guest has used in this context, in nanoseconds.
     func cpuTimeNanos() -> UInt64
+    /// The largest resident set this context's address space has had, in KiB.
+    func peakResidentKiB() -> UInt64
     /// Makes a running switchToGuest return `.interrupted` soon. Callable from any thread.
     func interrupt()
     /// Kills the guest immediately; switchToGuest returns `.died`. Callable from any thread.
@@ -98,5 +100,30 @@ public enum PlatformKind: String, CaseIterable, Sendable {
                 : "/dev/kvm is not available here (errno \(errno)), and this build of Joey has no kvm platform yet"
             throw PlatformError("the kvm platform is unavailable: \(why); use --platform=systrap or --platform=ptrace")
         }
+    }
+}
+
+/// What the host knows about a stub process.
+enum StubProcess {
+    /// Resets the peak resident size (VmHWM): a fresh stub still counts the sentry's pages
+    /// it shared right after fork.
+    static func resetPeakResident(_ pid: pid_t) {
+        let fd = open("/proc/\(pid)/clear_refs", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = write(fd, "5", 1)
+        close(fd)
+    }
+
+    /// VmHWM from /proc/PID/status, in KiB (0 when unknown).
+    static func peakResidentKiB(_ pid: pid_t) -> UInt64 {
+        let fd = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = read(fd, &buf, buf.count)
+        guard n > 0 else { return 0 }
+        let text = String(decoding: buf[0..<n], as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        return UInt64(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }

@@ -52,6 +52,7 @@ final class PtraceStub: PlatformContext, AddressSpace {
             _ = joey_wait(pid, &status)
             throw PlatformError("ptrace platform: cannot configure the stub process")
         }
+        StubProcess.resetPeakResident(pid)
     }
 
     deinit { release() }
@@ -181,6 +182,7 @@ final class PtraceStub: PlatformContext, AddressSpace {
     }
 
     func cpuTimeNanos() -> UInt64 { joey_process_cpu_nanos(pid) }
+    func peakResidentKiB() -> UInt64 { released ? 0 : StubProcess.peakResidentKiB(pid) }
     func interrupt() { _ = joey_kill(pid, SIGURG) }
     func kill() { _ = joey_kill(pid, SIGKILL) }
 

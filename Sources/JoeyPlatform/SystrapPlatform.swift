@@ -115,6 +115,7 @@ final class SystrapStub: PlatformContext, AddressSpace {
             release()
             throw PlatformError("systrap platform: the stub process did not start: \(why); try --platform=ptrace")
         }
+        StubProcess.resetPeakResident(pid)
         let csgsfs = uc.loadUnaligned(fromByteOffset: Self.gregs + 18 * 8, as: UInt64.self)
         baseSelectors.cs = csgsfs & 0xffff
         baseSelectors.ss = (csgsfs >> 48) & 0xffff
@@ -348,6 +349,7 @@ final class SystrapStub: PlatformContext, AddressSpace {
     }
 
     func cpuTimeNanos() -> UInt64 { joey_process_cpu_nanos(pid) }
+    func peakResidentKiB() -> UInt64 { released ? 0 : StubProcess.peakResidentKiB(pid) }
     func interrupt() { _ = joey_kill(pid, SIGURG) }
 
     func kill() {

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/times.h>
+#include <time.h>
 
 extern char **environ;
 
@@ -719,6 +720,44 @@ CASE(getrusage_self_and_children_succeed) {
     EXPECT(ru.ru_maxrss > 0);
     reap(child_exiting(0));
     EXPECT_OK(getrusage(RUSAGE_CHILDREN, &ru));
+}
+
+CASE(getrusage_maxrss_reflects_touched_memory) {
+    struct rusage ru;
+    EXPECT_OK(getrusage(RUSAGE_SELF, &ru));
+    EXPECT(ru.ru_maxrss > 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        size_t len = 48 << 20;
+        char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) _exit(1);
+        for (size_t o = 0; o < len; o += 4096) p[o] = 1;
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_OK(getrusage(RUSAGE_CHILDREN, &ru));
+    EXPECT(ru.ru_maxrss >= 40 * 1024); /* KiB */
+}
+
+CASE(getrusage_children_counts_cpu_of_reaped_children) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        volatile unsigned long x = 0;
+        struct timespec a, b;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+        do {
+            for (int i = 0; i < 100000; i++) x += i;
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+        } while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 50000000L);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    struct rusage ru;
+    EXPECT_OK(getrusage(RUSAGE_CHILDREN, &ru));
+    long us = ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec;
+    EXPECT(us >= 40000);
 }
 
 CASE(getrusage_invalid_who_is_einval) {

@@ -373,12 +373,17 @@ extension GuestThread {
         let who = Int32(truncatingIfNeeded: a0)
         guard [0, -1, 1].contains(who) else { throw .EINVAL }
         var b = [UInt8](repeating: 0, count: 144)
-        if who != -1 {
-            let ns = context?.cpuTimeNanos() ?? 0
-            b.withUnsafeMutableBytes { p in
-                p.storeBytes(of: Int64(ns / 1_000_000_000), toByteOffset: 0, as: Int64.self)
-                p.storeBytes(of: Int64(ns % 1_000_000_000 / 1000), toByteOffset: 8, as: Int64.self)
-            }
+        // CPU time is not split into user and system here: all of it is reported as user time.
+        let ns: UInt64, peak: UInt64
+        switch who {
+        case 0: ns = group.cpuNanos(); peak = group.peakResidentKiB()
+        case 1: ns = context?.cpuTimeNanos() ?? 0; peak = group.peakResidentKiB()
+        default: ns = group.childrenCPUNanos; peak = group.childrenPeakResidentKiB
+        }
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: Int64(ns / 1_000_000_000), toByteOffset: 0, as: Int64.self)
+            p.storeBytes(of: Int64(ns % 1_000_000_000 / 1000), toByteOffset: 8, as: Int64.self)
+            p.storeBytes(of: Int64(peak), toByteOffset: 32, as: Int64.self) // ru_maxrss
         }
         try mm.write(a1, b)
         return 0

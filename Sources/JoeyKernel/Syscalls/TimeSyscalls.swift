@@ -168,7 +168,7 @@ extension GuestThread {
     func sysTimes() throws(LinuxErrno) -> UInt64 {
         let ticks = (monotonicNanos() - kernel.bootTime) / 10_000_000
         if a0 != 0 {
-            let cpu = (context?.cpuTimeNanos() ?? 0) / 10_000_000
+            let cpu = group.cpuNanos() / 10_000_000
             let children = group.childrenCPUNanos / 10_000_000
             var b = [UInt8](repeating: 0, count: 32)
             b.withUnsafeMutableBytes { p in
