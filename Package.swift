@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Joey: an application kernel for Linux/x86-64. Targets follow DESIGN.md:
-// CJoey (host shim) <- JoeyABI (Linux ABI) <- JoeyPlatform (ptrace) <- JoeyKernel (the sentry) <- joey (CLI).
+// CJoey (host shim) <- JoeyABI (Linux ABI) <- JoeyPlatform (systrap, ptrace) <- JoeyKernel (the sentry) <- joey (CLI);
+// JoeyOCI (bundles and container state) <- joey.
 let package = Package(
     name: "Joey",
     products: [
@@ -16,10 +17,11 @@ let package = Package(
         .target(name: "JoeyABI"),
         .target(name: "JoeyPlatform", dependencies: ["CJoey", "JoeyABI"]),
         .target(name: "JoeyKernel", dependencies: ["CJoey", "JoeyABI", "JoeyPlatform"]),
+        .target(name: "JoeyOCI"),
         .executableTarget(
             name: "joey",
             dependencies: [
-                "CJoey", "JoeyABI", "JoeyKernel", "JoeyPlatform",
+                "CJoey", "JoeyABI", "JoeyKernel", "JoeyPlatform", "JoeyOCI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "JoeyKernelTests", dependencies: ["JoeyKernel", "JoeyABI"]),

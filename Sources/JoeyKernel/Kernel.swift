@@ -23,6 +23,11 @@ public struct SandboxSpec {
     /// passes on the caller's, as running the program directly would).
     public var signalMask: UInt64 = 0
     public var ignoredSignals: UInt64 = 0
+    /// Every signal the sentry receives goes to pid 1 (an OCI container: `kill` signals the
+    /// sentry, meaning its init), rather than terminal signals to the foreground group.
+    public var forwardAllSignalsToInit = false
+    /// Initial resource limits of pid 1 by RLIMIT_* number: (soft, hard).
+    public var rlimits: [Int: (UInt64, UInt64)] = [:]
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
@@ -117,7 +122,10 @@ public final class Kernel: @unchecked Sendable {
 
     /// Runs the sandbox: starts pid 1 and returns its wait status when it exits and every
     /// other guest task is gone.
-    public func run() throws(KernelError) -> Int32 {
+    /// Runs the sandbox until pid 1 exits and returns its wait status. `beforeStart` runs once
+    /// the program is loaded, before it executes its first instruction (OCI `create` waits
+    /// there for `start`); an error it throws ends the sandbox without running the guest.
+    public func run(beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in }) throws(KernelError) -> Int32 {
         lock.lock()
         defer { lock.unlock() }
         let fs = FSContext(root: rootLocation, cwd: rootLocation)
@@ -151,6 +159,10 @@ public final class Kernel: @unchecked Sendable {
             d.path = isatty(fd) != 0 ? "/dev/pts/0" : "pipe:[\(fd)]"
             _ = try? group.fdTable.install(d, at: fd, closeOnExec: false)
         }
+        for (r, v) in spec.rlimits where r >= 0 && r < 16 && v.0 <= v.1 {
+            group.rlimits[Int32(r)] = v
+            if r == 7 { group.fdTable.limit = Int(min(v.0, 1024 * 1024)) }
+        }
         let thread = GuestThread(kernel: self, tid: pid, group: group)
         thread.signalMask = spec.signalMask & ~(1 << 8 | 1 << 18)
         for sig in 1..<65 where spec.ignoredSignals & (1 << UInt64(sig - 1)) != 0 && sig != 9 && sig != 19 {
@@ -170,6 +182,14 @@ public final class Kernel: @unchecked Sendable {
             let code: Int32 = (e == .ENOENT || e == .ENOTDIR) ? 127 : 126
             throw KernelError("joey: \(spec.argv[0]): \(why)", exitCode: code)
         }
+        lock.unlock()
+        do { try beforeStart() } catch {
+            lock.lock()
+            threadGroups[pid] = nil
+            threads[pid] = nil
+            throw error
+        }
+        lock.lock()
         strace?.execve(thread, path: (try? findProgram(spec.argv[0])) ?? spec.argv[0],
                        argv: spec.argv.map { Array($0.utf8) }, envCount: spec.env.count)
         thread.start()
@@ -195,11 +215,25 @@ public final class Kernel: @unchecked Sendable {
     /// Signals the host sends the sentry become guest signals: terminal interrupts go to the
     /// foreground process group, termination requests to pid 1. They come from outside the
     /// sandbox, so pid 1 gets them even without a handler (as from a parent pid namespace).
-    public static func blockForwardedSignals() {
+    public static func blockForwardedSignals(all: Bool = false) {
+        var set = forwardedSignals(all: all)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// The host signals the forwarder takes: terminal and termination signals, or (for an OCI
+    /// container) every signal that is not the sentry's own business.
+    static func forwardedSignals(all: Bool) -> sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
-        for s in [SIGINT, SIGQUIT, SIGTSTP, SIGTERM, SIGHUP] { sigaddset(&set, s) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+        if all {
+            for s in Int32(1)...64 where ![SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
+                                            SIGCHLD, SIGPIPE, SIGURG, SIGPROF, SIGVTALRM].contains(s) && (s < 32 || s >= 34) {
+                sigaddset(&set, s)
+            }
+        } else {
+            for s in [SIGINT, SIGQUIT, SIGTSTP, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+        }
+        return set
     }
 
     private func startSignalForwarder() {
@@ -207,15 +241,14 @@ public final class Kernel: @unchecked Sendable {
         var th = pthread_t()
         pthread_create(&th, nil, { arg in
             let k = Unmanaged<Kernel>.fromOpaque(arg!).takeRetainedValue()
-            var set = sigset_t()
-            sigemptyset(&set)
-            for s in [SIGINT, SIGQUIT, SIGTSTP, SIGTERM, SIGHUP] { sigaddset(&set, s) }
+            let all = k.spec.forwardAllSignalsToInit
+            var set = Kernel.forwardedSignals(all: all)
             while true {
                 var sig: Int32 = 0
                 guard sigwait(&set, &sig) == 0 else { continue }
                 k.lock.lock()
                 let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */, fromOutside: true)
-                if sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP {
+                if !all && (sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP) {
                     let fg = k.foregroundPgid ?? k.threadGroups[1]?.pgid ?? 1
                     for g in k.threadGroups.values where g.pgid == fg { g.sendSignal(sig, info: info) }
                 } else {

@@ -1,4 +1,5 @@
-// joey: the command line. `joey do` runs a program in a fresh sandbox.
+// joey: the command line. `joey do` runs a program in a fresh sandbox; the runc-compatible
+// commands (RuntimeCommands.swift) run OCI bundles.
 import ArgumentParser
 import CJoey
 import Glibc
@@ -12,7 +13,7 @@ struct Joey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "joey",
         abstract: "An application kernel for Linux: runs programs in a sandbox where the sentry answers every system call.",
-        subcommands: [Do.self])
+        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Init.self])
 
     /// Usage errors exit with 2 (as runc and most Unix tools do), not sysexits' 64.
     static func main() {
@@ -34,7 +35,7 @@ struct Joey: ParsableCommand {
 /// subcommand (`joey --debug do ...`), as runc and runsc accept.
 struct GlobalOptions: ParsableArguments {
     /// Options that take a value, so `--platform X` moves as a pair.
-    static let valued: Set<String> = ["--platform", "--strace-syscalls", "--strace-log"]
+    static let valued: Set<String> = ["--platform", "--strace-syscalls", "--strace-log", "--root", "--log", "--log-format", "--rootless", "--criu"]
 
     /// Moves global options written before the subcommand name to just after it.
     static func movedAfterSubcommand(_ args: [String]) -> [String] {
@@ -134,12 +135,6 @@ struct Do: ParsableCommand {
         }
         signal(SIGPIPE, SIG_IGN)
         Kernel.blockForwardedSignals() // before any sentry thread exists, so all inherit it
-        let platform: Platform
-        do {
-            platform = try PlatformKind(rawValue: global.platform)!.make()
-        } catch {
-            fail("joey: \(error)", code: 125)
-        }
         var env: [String] = []
         var p = environ
         while let e = p.pointee { env.append(String(cString: e)); p += 1 }
@@ -157,22 +152,8 @@ struct Do: ParsableCommand {
         var groups = [gid_t](repeating: 0, count: 256)
         let n = getgroups(Int32(groups.count), &groups)
         spec.groups = n >= 0 ? Array(groups[0..<Int(n)]) : []
-        let status: Int32
-        do {
-            let kernel = try Kernel(platform: platform, spec: spec)
-            if let trace = try global.straceOptions() { kernel.enableStrace(trace) }
-            if global.debug {
-                kernel.debugLog = { msg in
-                    writeStderr("joey[debug]: \(msg)\n")
-                }
-            }
-            status = try kernel.run()
-        } catch let e as KernelError {
-            fail(e.message, code: e.exitCode)
-        }
-        // Exit status as a shell reports it: the exit code, or 128 + the fatal signal.
-        if status & 0x7f == 0 { Glibc.exit((status >> 8) & 0xff) }
-        Glibc.exit(128 + (status & 0x7f))
+        let status = runSandbox(spec, global: global)
+        exitLikeShell(status)
     }
 
     func currentDirectory() -> String {
@@ -181,10 +162,46 @@ struct Do: ParsableCommand {
         return String(cString: buf)
     }
 
-    func fail(_ message: String, code: Int32) -> Never {
-        writeStderr(message + "\n")
-        Glibc.exit(code)
+}
+
+func fail(_ message: String, code: Int32) -> Never {
+    writeStderr(message + "\n")
+    Glibc.exit(code)
+}
+
+/// Builds the platform and the sentry for `spec` and runs it to the end: pid 1's wait status.
+/// `beforeStart` runs once the program is loaded (see Kernel.run). Operator errors exit here.
+func runSandbox(_ spec: SandboxSpec, global: GlobalOptions,
+                beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in },
+                onError: (KernelError) -> Void = { _ in }) -> Int32 {
+    let platform: Platform
+    do {
+        platform = try PlatformKind(rawValue: global.platform)!.make()
+    } catch {
+        onError(KernelError("joey: \(error)", exitCode: 125))
+        fail("joey: \(error)", code: 125)
     }
+    do {
+        let kernel = try Kernel(platform: platform, spec: spec)
+        if let trace = try global.straceOptions() { kernel.enableStrace(trace) }
+        if global.debug {
+            kernel.debugLog = { msg in
+                writeStderr("joey[debug]: \(msg)\n")
+            }
+        }
+        return try kernel.run(beforeStart: beforeStart)
+    } catch let e as KernelError {
+        onError(e)
+        fail(e.message, code: e.exitCode)
+    } catch {
+        fail("joey: \(error)", code: 2)
+    }
+}
+
+/// Exit status as a shell reports it: the exit code, or 128 + the fatal signal.
+func exitLikeShell(_ status: Int32) -> Never {
+    if status & 0x7f == 0 { Glibc.exit((status >> 8) & 0xff) }
+    Glibc.exit(128 + (status & 0x7f))
 }
 
 enum ProcessEnvironment {

@@ -1,0 +1,578 @@
+// The runc-compatible commands: joey as an OCI runtime (create, start, state, kill, delete,
+// list, run, spec). `create` starts the container's sentry as a separate process
+// (`joey init`, hidden), which loads the program and then waits on exec.fifo until `start`.
+// That sentry is the container's pid: it lives exactly as long as the container.
+import ArgumentParser
+import CJoey
+import Foundation
+import Glibc
+import JoeyKernel
+import JoeyOCI
+import JoeyPlatform
+
+/// Flags runc callers pass to every command.
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Where container state lives.", valueName: "dir"))
+    var root: String = "/run/joey"
+
+    @Option(help: ArgumentHelp("Also write errors and warnings to this file.", valueName: "file"))
+    var log: String?
+
+    @Option(help: ArgumentHelp("Format of --log: text or json.", valueName: "format"))
+    var logFormat: String = "text"
+
+    @Flag(help: "Accepted for runc compatibility; Joey uses no cgroups of its own.")
+    var systemdCgroup = false
+
+    @Option(help: ArgumentHelp("Accepted for runc compatibility (true, false or auto).", valueName: "value"))
+    var rootless: String?
+
+    @Option(help: ArgumentHelp("Accepted for runc compatibility; checkpointing is not supported.", valueName: "path"))
+    var criu: String?
+
+    var store: ContainerStore { ContainerStore(root: root) }
+
+    /// Writes a line to --log (text or JSON, as runc does) and, for errors, to stderr.
+    func report(_ level: String, _ message: String) {
+        if level == "error" { writeStderr("joey: \(message)\n") }
+        if level == "warning" { writeStderr("joey: warning: \(message)\n") }
+        guard let log else { return }
+        let fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let f = ISO8601DateFormatter()
+        let line = logFormat == "json"
+            ? "{\"level\":\(jsonString(level)),\"msg\":\(jsonString(message)),\"time\":\(jsonString(f.string(from: Date())))}\n"
+            : "time=\"\(f.string(from: Date()))\" level=\(level) msg=\(jsonString(message))\n"
+        var bytes = Array(line.utf8)
+        _ = write(fd, &bytes, bytes.count)
+    }
+
+    /// Notes accepted-but-ignored flags in the debug log.
+    func noteIgnoredFlags(debug: Bool, _ extra: [(String, Bool)] = []) {
+        guard debug else { return }
+        var ignored: [String] = []
+        if systemdCgroup { ignored.append("--systemd-cgroup") }
+        if rootless != nil { ignored.append("--rootless") }
+        if criu != nil { ignored.append("--criu") }
+        ignored += extra.filter { $0.1 }.map { $0.0 }
+        for flag in ignored { report("debug", "\(flag) is accepted and has no effect under Joey") }
+        if !ignored.isEmpty { writeStderr("joey[debug]: ignored flags: \(ignored.joined(separator: " "))\n") }
+    }
+
+    func fail(_ message: String) -> Never {
+        report("error", message)
+        Glibc.exit(1)
+    }
+}
+
+// MARK: create / run
+
+struct CreateOptions: ParsableArguments {
+    @Option(name: [.short, .long], help: ArgumentHelp("The bundle directory (holding config.json).", valueName: "dir"))
+    var bundle: String = "."
+
+    @Option(help: ArgumentHelp("Write the container's pid (its sentry) to this file.", valueName: "file"))
+    var pidFile: String?
+
+    @Option(help: ArgumentHelp("Unix socket to send the terminal's master fd to.", valueName: "path"))
+    var consoleSocket: String?
+
+    @Flag(help: "Accepted for runc compatibility: the sentry never pivots the host root.")
+    var noPivot = false
+
+    @Flag(help: "Accepted for runc compatibility: the guest has no host keyring.")
+    var noNewKeyring = false
+
+    @Option(help: ArgumentHelp("Pass this many extra fds (from fd 3) to the container's first process.", valueName: "n"))
+    var preserveFds: Int = 0
+
+    @Argument(help: "The container id.")
+    var id: String
+}
+
+/// A created container: its sentry's pid and the pipe on which the sentry says ready.
+struct CreatedContainer {
+    let pid: pid_t
+}
+
+/// `create`: checks the bundle, makes the state, starts the sentry and waits until it has
+/// loaded the program (or failed). Nothing is left behind on failure.
+func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: GlobalOptions, foreground: Bool) -> CreatedContainer {
+    runtime.noteIgnoredFlags(debug: global.debug, [("--no-pivot", o.noPivot), ("--no-new-keyring", o.noNewKeyring)])
+    guard let bundle = realpath(o.bundle, nil).map({ p in defer { free(p) }; return String(cString: p) }) else {
+        runtime.fail("bundle \(o.bundle): \(String(cString: strerror(errno)))")
+    }
+    let config: OCIConfig
+    do { config = try OCIConfig.load(bundle: bundle) } catch { runtime.fail(error.message) }
+    guard let process = config.process else { runtime.fail("\(bundle)/config.json: process: required field is missing") }
+    if process.terminal && !foreground && o.consoleSocket == nil {
+        runtime.fail("cannot allocate tty if joey will detach without setting console socket")
+    }
+    if o.consoleSocket != nil {
+        runtime.fail("--console-socket is not supported by this build of Joey yet")
+    }
+    guard o.preserveFds >= 0 && o.preserveFds < 1024 else { runtime.fail("--preserve-fds must be between 0 and 1023") }
+    for w in config.warnings { runtime.report("warning", "\(bundle)/config.json: \(w) is not supported and is ignored") }
+
+    let lock: ContainerLock
+    do { lock = try runtime.store.create(o.id) } catch { runtime.fail(error.message) }
+    _ = lock
+    let store = runtime.store
+    guard mkfifo(store.fifo(o.id), 0o600) == 0 else {
+        store.remove(o.id)
+        runtime.fail("cannot create \(store.fifo(o.id)): \(String(cString: strerror(errno)))")
+    }
+
+    // The sentry reports on a pipe placed after the preserved fds.
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { store.remove(o.id); runtime.fail("pipe: \(String(cString: strerror(errno)))") }
+    _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+    _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+    let readyFD = Int32(3 + o.preserveFds)
+    var args = ["joey", "--platform", global.platform, "--root", runtime.root]
+    if global.debug { args.append("--debug") }
+    if let log = runtime.log { args += ["--log", log, "--log-format", runtime.logFormat] }
+    if global.strace { args.append("--strace") }
+    if let s = global.straceSyscalls { args += ["--strace-syscalls", s] }
+    if let s = global.straceLog { args += ["--strace-log", s] }
+    if global.straceTiming { args.append("--strace-timing") }
+    args += ["init", "--bundle", bundle, "--ready-fd", String(readyFD), "--preserve-fds", String(o.preserveFds)]
+    if foreground { args.append("--foreground") }
+    args.append(o.id)
+
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, fds[1], readyFD)
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    // The sentry starts with default signal handling and nothing blocked.
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var pid: pid_t = 0
+    let cargs = args.map { strdup($0) } + [nil]
+    defer { cargs.forEach { free($0) } }
+    let r = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, cargs, environ)
+    close(fds[1])
+    guard r == 0 else {
+        close(fds[0])
+        store.remove(o.id)
+        runtime.fail("cannot start the container's sentry: \(String(cString: strerror(r)))")
+    }
+    // "ok", or "error <exit code> <message>"; EOF without a word means it died.
+    var reply = [UInt8]()
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fds[0], &buf, buf.count)
+        if n > 0 { reply += buf[0..<n]; continue }
+        if n < 0 && errno == EINTR { continue }
+        break
+    }
+    close(fds[0])
+    let text = String(decoding: reply, as: UTF8.self)
+    guard text.hasPrefix("ok") else {
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        store.remove(o.id)
+        let parts = text.split(separator: " ", maxSplits: 2)
+        let message = parts.count == 3 ? String(parts[2]) : "the container's sentry exited before it was ready (wait status \(status))"
+        runtime.report("error", message)
+        let code = parts.count == 3 ? Int32(parts[1]) ?? 1 : 1
+        Glibc.exit(code == 0 ? 1 : code)
+    }
+    let state = ContainerState(id: o.id, pid: pid, bundle: bundle, rootfs: config.rootPath, annotations: config.annotations)
+    do { try store.save(state) } catch {
+        kill(pid, SIGKILL)
+        store.remove(o.id)
+        runtime.fail(error.message)
+    }
+    if let pidFile = o.pidFile {
+        let tmp = pidFile + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data("\(pid)".utf8)), rename(tmp, pidFile) == 0 else {
+            kill(pid, SIGKILL)
+            store.remove(o.id)
+            runtime.fail("cannot write --pid-file \(pidFile): \(String(cString: strerror(errno)))")
+        }
+    }
+    return CreatedContainer(pid: pid)
+}
+
+struct Create: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create a container from a bundle; `start` runs its program.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var options: CreateOptions
+
+    func run() throws {
+        _ = createContainer(options, runtime: runtime, global: global, foreground: false)
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create and start a container; without --detach, wait for it and exit with its status.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var options: CreateOptions
+    @Flag(name: [.short, .long], help: "Return once the container has started.")
+    var detach = false
+
+    func run() throws {
+        // Terminal signals reach the sentry directly (it shares our process group); the
+        // rest are passed on to it below.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGINT, SIGQUIT, SIGTSTP, SIGWINCH] { sigaddset(&set, s) }
+        if !detach { pthread_sigmask(SIG_BLOCK, &set, nil) }
+        let created = createContainer(options, runtime: runtime, global: global, foreground: !detach)
+        startContainer(options.id, runtime: runtime)
+        if detach { return }
+        let pid = created.pid
+        let waitSet = set
+        let forwarder = Thread {
+            var set = waitSet
+            while true {
+                var sig: Int32 = 0
+                guard sigwait(&set, &sig) == 0 else { continue }
+                if [SIGINT, SIGQUIT, SIGTSTP, SIGWINCH].contains(sig) { continue }
+                kill(pid, sig)
+            }
+        }
+        forwarder.start()
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if let lock = try? runtime.store.lock(options.id) {
+            runtime.store.remove(options.id)
+            _ = lock
+        }
+        // The sentry already exits as a shell would report the guest.
+        if status & 0x7f == 0 { Glibc.exit((status >> 8) & 0xff) }
+        Glibc.exit(128 + (status & 0x7f))
+    }
+}
+
+/// `joey init`: the container's sentry (not for direct use).
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The container's sentry, started by create.", shouldDisplay: false)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Option var bundle: String
+    @Option var readyFd: Int32
+    @Option var preserveFds: Int = 0
+    @Flag var foreground = false
+    @Argument var id: String
+
+    func run() throws {
+        let ready = readyFd
+        func tell(_ s: String) {
+            var b = Array(s.utf8)
+            _ = write(ready, &b, b.count)
+        }
+        func failEarly(_ message: String, code: Int32 = 1) -> Never {
+            tell("error \(code) \(message)")
+            Glibc.exit(code)
+        }
+        // Detached containers get their own session: the caller's terminal signals are not theirs.
+        if !foreground { setsid() }
+        let config: OCIConfig
+        do { config = try OCIConfig.load(bundle: bundle) } catch { failEarly(error.message) }
+        guard let process = config.process else { failEarly("\(bundle)/config.json: process: required field is missing") }
+        var spec = SandboxSpec(argv: process.args, env: process.env)
+        spec.rootPath = config.rootPath
+        // A read-only root keeps the in-memory upper layer: writes never reach the bundle.
+        spec.rootWritable = !config.rootReadonly
+        spec.cwd = process.cwd
+        spec.hostname = config.hostname ?? id
+        spec.uid = process.user.uid
+        spec.gid = process.user.gid
+        spec.groups = [process.user.gid] + process.user.additionalGids
+        if let limit = config.pidsLimit, limit > 0 { spec.maxTasks = Int(min(limit, 1 << 22)) }
+        spec.forwardAllSignalsToInit = !(foreground && process.terminal)
+        for l in process.rlimits {
+            guard let r = rlimitNumbers[l.type] else { failEarly("\(bundle)/config.json: process.rlimits: unknown type \(l.type)") }
+            spec.rlimits[r] = (l.soft, l.hard)
+        }
+        if config.memoryLimit != nil {
+            runtime.report("warning", "linux.resources.memory.limit is not enforced by this build of Joey")
+        }
+        signal(SIGPIPE, SIG_IGN)
+        Kernel.blockForwardedSignals(all: spec.forwardAllSignalsToInit)
+        let fifoPath = runtime.store.fifo(id)
+        let status = runSandbox(spec, global: global, beforeStart: { () throws(KernelError) in
+            tell("ok")
+            close(ready)
+            // Blocks until `start` opens the fifo for reading.
+            let fd = open(fifoPath, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw KernelError("joey: cannot open \(fifoPath): \(String(cString: strerror(errno)))") }
+            var zero: UInt8 = 0x30
+            _ = write(fd, &zero, 1)
+            close(fd)
+        }, onError: { e in tell("error \(e.exitCode) \(e.message)") })
+        exitLikeShell(status)
+    }
+}
+
+let rlimitNumbers: [String: Int] = [
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+]
+
+// MARK: start / state / kill / delete / list
+
+func startContainer(_ id: String, runtime: RuntimeOptions) {
+    let store = runtime.store
+    let lock: ContainerLock
+    do { lock = try store.lock(id) } catch { runtime.fail(error.message) }
+    defer { _ = lock }
+    let state: ContainerState
+    do { state = try store.load(id) } catch { runtime.fail(error.message) }
+    switch state.status {
+    case "created": break
+    case "running": runtime.fail("cannot start an already running container")
+    default: runtime.fail("cannot start a container that has stopped")
+    }
+    // The sentry holds the fifo open for writing; opening it for reading releases it.
+    let fd = open(store.fifo(id), O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { runtime.fail("cannot open \(store.fifo(id)): \(String(cString: strerror(errno)))") }
+    var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    var byte: UInt8 = 0
+    var ok = false
+    for _ in 0..<100 {
+        if poll(&pfd, 1, 100) > 0, read(fd, &byte, 1) == 1 { ok = true; break }
+        if state.status == "created", (try? store.load(id))?.status == "stopped" { break }
+    }
+    close(fd)
+    unlink(store.fifo(id))
+    if !ok { runtime.fail("the container's sentry did not start the program") }
+}
+
+struct Start: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the program of a created container.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Argument(help: "The container id.") var id: String
+    func run() throws { startContainer(id, runtime: runtime) }
+}
+
+struct State: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a container's state as JSON.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Argument(help: "The container id.") var id: String
+    func run() throws {
+        do { print(try runtime.store.load(id).jsonForOutput()) } catch { runtime.fail(error.message) }
+    }
+}
+
+/// A signal by number or name, with or without the SIG prefix.
+func parseSignal(_ s: String) -> Int32? {
+    if let n = Int32(s) { return n > 0 && n < 65 ? n : nil }
+    var name = s.uppercased()
+    if name.hasPrefix("SIG") { name.removeFirst(3) }
+    let names = ["HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE",
+                 "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ",
+                 "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS"]
+    if let i = names.firstIndex(of: name) { return Int32(i + 1) }
+    if name == "IOT" { return SIGABRT }
+    if name == "POLL" { return SIGIO }
+    if name.hasPrefix("RTMIN") {
+        let rest = name.dropFirst(5)
+        if rest.isEmpty { return 34 }
+        if rest.hasPrefix("+"), let k = Int32(rest.dropFirst()), 34 + k <= 64 { return 34 + k }
+    }
+    if name.hasPrefix("RTMAX") {
+        let rest = name.dropFirst(5)
+        if rest.isEmpty { return 64 }
+        if rest.hasPrefix("-"), let k = Int32(rest.dropFirst()), 64 - k >= 34 { return 64 - k }
+    }
+    return nil
+}
+
+struct Kill: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Send a signal (default SIGTERM) to a container's init.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Flag(name: [.short, .long], help: "Accepted for runc compatibility: SIGKILL ends every process anyway; other signals go to init.")
+    var all = false
+    @Argument(help: "The container id.") var id: String
+    @Argument(help: "The signal, by name or number.") var signal: String = "SIGTERM"
+
+    func run() throws {
+        guard let sig = parseSignal(signal) else { runtime.fail("unknown signal \"\(signal)\"") }
+        let lock: ContainerLock
+        do { lock = try runtime.store.lock(id) } catch { runtime.fail(error.message) }
+        defer { _ = lock }
+        let state: ContainerState
+        do { state = try runtime.store.load(id) } catch { runtime.fail(error.message) }
+        guard state.status == "created" || state.status == "running" else { runtime.fail("container not running") }
+        // The sentry forwards what it receives to the guest's init; SIGKILL ends the sandbox.
+        if Glibc.kill(state.pid, sig) != 0 { runtime.fail("kill: \(String(cString: strerror(errno)))") }
+    }
+}
+
+struct Delete: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete a stopped container (--force: any container).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Flag(name: [.short, .long], help: "Kill the container first if it is still running.")
+    var force = false
+    @Argument(help: "The container id.") var id: String
+
+    func run() throws {
+        let store = runtime.store
+        let lock: ContainerLock
+        do { lock = try store.lock(id) } catch {
+            if force { return } // runc: deleting what does not exist with --force succeeds
+            runtime.fail(error.message)
+        }
+        defer { _ = lock }
+        let state: ContainerState
+        do { state = try store.load(id) } catch {
+            store.remove(id)
+            if force { return }
+            runtime.fail(error.message)
+        }
+        switch state.status {
+        case "stopped": break
+        case "created":
+            stopAndWait(state)
+        default:
+            guard force else { runtime.fail("cannot delete container \(id) that is not stopped: \(state.status)") }
+            stopAndWait(state)
+        }
+        store.remove(id)
+    }
+
+    func stopAndWait(_ state: ContainerState) {
+        Glibc.kill(state.pid, SIGKILL)
+        for _ in 0..<500 {
+            if (try? runtime.store.load(state.id))?.status == "stopped" { return }
+            usleep(10_000)
+        }
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List containers.", aliases: ["ps-all"])
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Option(name: [.short, .long], help: "table or json.") var format: String = "table"
+    @Flag(name: [.short, .long], help: "Only the ids.") var quiet = false
+
+    func run() throws {
+        let states = runtime.store.ids().compactMap { try? runtime.store.load($0) }
+        if quiet {
+            for s in states { print(s.id) }
+            return
+        }
+        switch format {
+        case "json":
+            print("[" + states.map { $0.jsonForOutput().replacingOccurrences(of: "\n", with: "") }.joined(separator: ",") + "]")
+        case "table":
+            let rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]] + states.map {
+                [$0.id, String($0.status == "stopped" ? 0 : $0.pid), $0.status, $0.bundle, $0.created, $0.owner.isEmpty ? "root" : $0.owner]
+            }
+            let widths = (0..<6).map { c in rows.map { $0[c].count }.max()! }
+            for r in rows {
+                print(r.enumerated().map { $0.offset == 5 ? $0.element : $0.element.padding(toLength: widths[$0.offset] + 3, withPad: " ", startingAt: 0) }.joined())
+            }
+        default:
+            runtime.fail("invalid format option \"\(format)\": table or json")
+        }
+    }
+}
+
+// MARK: spec
+
+struct Spec: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a default config.json into the bundle.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: [.short, .long], help: ArgumentHelp("The bundle directory.", valueName: "dir"))
+    var bundle: String = "."
+    @Flag(help: "Accepted for runc compatibility (the sentry needs no user namespace).")
+    var rootless = false
+
+    func run() throws {
+        let path = (bundle as NSString).appendingPathComponent("config.json")
+        if FileManager.default.fileExists(atPath: path) {
+            fail("joey: File \(path) exists. Remove it first", code: 1)
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(Self.defaultConfig.utf8)) else {
+            fail("joey: cannot write \(path): \(String(cString: strerror(errno)))", code: 1)
+        }
+    }
+
+    /// The same shape as `runc spec`: sh in ./rootfs, read-only root, the usual mounts.
+    static let defaultConfig = """
+    {
+    \t"ociVersion": "1.0.2",
+    \t"process": {
+    \t\t"terminal": true,
+    \t\t"user": {
+    \t\t\t"uid": 0,
+    \t\t\t"gid": 0
+    \t\t},
+    \t\t"args": [
+    \t\t\t"sh"
+    \t\t],
+    \t\t"env": [
+    \t\t\t"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    \t\t\t"TERM=xterm"
+    \t\t],
+    \t\t"cwd": "/",
+    \t\t"capabilities": {
+    \t\t\t"bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    \t\t\t"effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    \t\t\t"permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    \t\t\t"ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    \t\t},
+    \t\t"rlimits": [
+    \t\t\t{
+    \t\t\t\t"type": "RLIMIT_NOFILE",
+    \t\t\t\t"hard": 1024,
+    \t\t\t\t"soft": 1024
+    \t\t\t}
+    \t\t],
+    \t\t"noNewPrivileges": true
+    \t},
+    \t"root": {
+    \t\t"path": "rootfs",
+    \t\t"readonly": true
+    \t},
+    \t"hostname": "joey",
+    \t"mounts": [
+    \t\t{"destination": "/proc", "type": "proc", "source": "proc"},
+    \t\t{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    \t\t{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+    \t\t{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    \t\t{"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+    \t\t{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}
+    \t],
+    \t"linux": {
+    \t\t"resources": {
+    \t\t\t"devices": [
+    \t\t\t\t{"allow": false, "access": "rwm"}
+    \t\t\t]
+    \t\t},
+    \t\t"namespaces": [
+    \t\t\t{"type": "pid"},
+    \t\t\t{"type": "network"},
+    \t\t\t{"type": "ipc"},
+    \t\t\t{"type": "uts"},
+    \t\t\t{"type": "mount"}
+    \t\t],
+    \t\t"maskedPaths": ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    \t\t\t"/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+    \t\t"readonlyPaths": ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+    \t}
+    }
+
+    """
+}
