@@ -1,0 +1,183 @@
+// Joey as an OCI runtime: the runc command set on bundles made by `joey spec`.
+import Foundation
+import Testing
+
+/// A bundle with a busybox-static rootfs, its config.json made by `joey spec` and then edited.
+struct Bundle {
+    let dir: TemporaryDirectory
+    let state: String
+    var path: String { dir.path + "/bundle" }
+    var rootfs: String { path + "/rootfs" }
+
+    init(args: [String], readonly: Bool = false, edit: (inout [String: Any]) -> Void = { _ in }) throws {
+        dir = try TemporaryDirectory()
+        state = dir.path + "/state"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
+        try fm.copyItem(atPath: Host.busybox, toPath: rootfs + "/bin/busybox")
+        for applet in ["sh", "echo", "cat", "sleep", "ls", "hostname", "id"] {
+            try fm.createSymbolicLink(atPath: rootfs + "/bin/" + applet, withDestinationPath: "busybox")
+        }
+        let r = try Host.run([Host.joey, "spec", "--bundle", path])
+        #expect(r.status == 0, "\(r)")
+        let file = path + "/config.json"
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
+        var process = config["process"] as! [String: Any]
+        process["args"] = args
+        process["terminal"] = false
+        config["process"] = process
+        var root = config["root"] as! [String: Any]
+        root["readonly"] = readonly
+        config["root"] = root
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: file))
+    }
+
+    /// `joey --root STATE args...`
+    func joey(_ args: String...) throws -> RunResult {
+        try Host.run([Host.joey, "--root", state] + args, cwd: path)
+    }
+
+    func status(_ id: String) throws -> String? {
+        let r = try joey("state", id)
+        guard r.status == 0, let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] else { return nil }
+        return obj["status"] as? String
+    }
+
+    func waitForStatus(_ id: String, _ want: String) throws -> Bool {
+        for _ in 0..<200 {
+            if try status(id) == want { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+}
+
+@Suite("OCI runtime commands", .serialized)
+struct OCIRuntimeTests {
+    @Test("create, state, start, kill, delete: the lifecycle and its state JSON", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func lifecycle() throws {
+        let b = try Bundle(args: ["sh", "-c", "echo started-$(hostname) > /started; sleep 30"])
+        let pidFile = b.dir.path + "/pid"
+        var r = try b.joey("create", "--bundle", b.path, "--pid-file", pidFile, "c1")
+        #expect(r.status == 0, "\(r)")
+        let state = try JSONSerialization.jsonObject(with: Data(try b.joey("state", "c1").stdout.utf8)) as! [String: Any]
+        #expect(state["status"] as? String == "created")
+        #expect(state["id"] as? String == "c1")
+        #expect(state["bundle"] as? String == b.path)
+        let pid = state["pid"] as? Int ?? 0
+        #expect(pid > 0 && kill(pid_t(pid), 0) == 0, "the reported pid is a live host process")
+        #expect((try? String(contentsOfFile: pidFile, encoding: .utf8)) == String(pid))
+        // Created: the program has not run yet.
+        #expect(!FileManager.default.fileExists(atPath: b.rootfs + "/started"))
+
+        r = try b.joey("start", "c1")
+        #expect(r.status == 0, "\(r)")
+        #expect(try b.waitForStatus("c1", "running"))
+        var started = ""
+        for _ in 0..<100 where started.isEmpty {
+            started = (try? String(contentsOfFile: b.rootfs + "/started", encoding: .utf8)) ?? ""
+            usleep(50_000)
+        }
+        // A writable root: the guest's write reached the bundle, with the config's hostname.
+        #expect(started == "started-joey\n")
+
+        r = try b.joey("start", "c1")
+        #expect(r.status == 1 && r.stderr.contains("already running"), "\(r)")
+        r = try b.joey("delete", "c1")
+        #expect(r.status == 1 && r.stderr.contains("not stopped"), "\(r)")
+
+        r = try b.joey("kill", "c1", "TERM")
+        #expect(r.status == 0, "\(r)")
+        #expect(try b.waitForStatus("c1", "stopped"))
+        let stopped = try JSONSerialization.jsonObject(with: Data(try b.joey("state", "c1").stdout.utf8)) as! [String: Any]
+        #expect(stopped["pid"] as? Int == 0)
+        r = try b.joey("kill", "c1", "TERM")
+        #expect(r.status == 1 && r.stderr.contains("not running"), "\(r)")
+        r = try b.joey("delete", "c1")
+        #expect(r.status == 0, "\(r)")
+        r = try b.joey("state", "c1")
+        #expect(r.status == 1 && r.stderr.contains("does not exist"), "\(r)")
+    }
+
+    @Test("run waits and exits with the container's status; run -d, list and delete --force", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func runAndList() throws {
+        let b = try Bundle(args: ["sh", "-c", "echo out; echo err >&2; exit 7"])
+        var r = try b.joey("run", "--bundle", b.path, "r1")
+        #expect(r.status == 7, "\(r)")
+        #expect(r.stdout == "out\n")
+        #expect(r.stderr == "err\n")
+        #expect(try b.joey("list", "-q").stdout == "", "run removes the container after it exits")
+
+        let d = try Bundle(args: ["sleep", "30"])
+        r = try d.joey("run", "-d", "--bundle", d.path, "r2")
+        #expect(r.status == 0, "\(r)")
+        #expect(try d.waitForStatus("r2", "running"))
+        r = try d.joey("list", "--format", "json")
+        let list = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]
+        #expect(list?.first?["id"] as? String == "r2", "\(r)")
+        #expect(try d.joey("list").stdout.contains("r2"))
+        r = try d.joey("delete", "--force", "r2")
+        #expect(r.status == 0, "\(r)")
+        #expect(try d.joey("list", "-q").stdout == "")
+        r = try d.joey("delete", "--force", "r2")
+        #expect(r.status == 0, "deleting what does not exist with --force succeeds, as in runc")
+    }
+
+    @Test("errors: duplicate id, unknown id, bad id, bad config: the message names the field; nothing is created",
+          .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func errors() throws {
+        let b = try Bundle(args: ["sleep", "30"])
+        var r = try b.joey("create", "--bundle", b.path, "e1")
+        #expect(r.status == 0, "\(r)")
+        r = try b.joey("create", "--bundle", b.path, "e1")
+        #expect(r.status == 1 && r.stderr.contains("exists"), "\(r)")
+        r = try b.joey("start", "nope")
+        #expect(r.status == 1 && r.stderr.contains("does not exist"), "\(r)")
+        r = try b.joey("create", "--bundle", b.path, "../x")
+        #expect(r.status == 1 && r.stderr.contains("invalid container id"), "\(r)")
+        r = try b.joey("delete", "e1")
+        #expect(r.status == 0, "a created container can be deleted: \(r)")
+
+        let missing = try Bundle(args: ["sleep", "1"]) { config in
+            var p = config["process"] as! [String: Any]
+            p["args"] = nil
+            config["process"] = p
+        }
+        r = try missing.joey("create", "--bundle", missing.path, "e2")
+        #expect(r.status == 1 && r.stderr.contains("config.json: process.args: required field is missing"), "\(r)")
+        #expect(try missing.joey("list", "-q").stdout == "")
+
+        let wrongType = try Bundle(args: ["sleep", "1"]) { config in config["hostname"] = 42 }
+        r = try wrongType.joey("create", "--bundle", wrongType.path, "e3")
+        #expect(r.status == 1 && r.stderr.contains("hostname: must be a string"), "\(r)")
+
+        try "{ not json".write(toFile: wrongType.path + "/config.json", atomically: true, encoding: .utf8)
+        r = try wrongType.joey("create", "--bundle", wrongType.path, "e4")
+        #expect(r.status == 1 && r.stderr.contains("config.json: malformed JSON"), "\(r)")
+        #expect(try wrongType.joey("list", "-q").stdout == "")
+
+        let noProgram = try Bundle(args: ["/bin/nonexistent"])
+        r = try noProgram.joey("create", "--bundle", noProgram.path, "e5")
+        #expect(r.status != 0 && r.stderr.contains("/bin/nonexistent"), "\(r)")
+        #expect(try noProgram.joey("list", "-q").stdout == "")
+
+        let unknown = try Bundle(args: ["sh", "-c", "exit 0"]) { config in config["vm"] = ["hypervisor": ["path": "/x"]] }
+        r = try unknown.joey("run", "--bundle", unknown.path, "e6")
+        #expect(r.status == 0 && r.stderr.contains("vm is not supported"), "\(r)")
+    }
+
+    @Test("a read-only root keeps the bundle untouched; rlimits and user reach the guest", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func configApplied() throws {
+        let b = try Bundle(args: ["sh", "-c", "echo x > /written; id -u; id -g; ulimit -n"], readonly: true) { config in
+            var p = config["process"] as! [String: Any]
+            p["user"] = ["uid": 1000, "gid": 1001]
+            p["rlimits"] = [["type": "RLIMIT_NOFILE", "soft": 512, "hard": 512]]
+            config["process"] = p
+        }
+        let r = try b.joey("run", "--bundle", b.path, "ro")
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout == "1000\n1001\n512\n", "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: b.rootfs + "/written"))
+    }
+}
