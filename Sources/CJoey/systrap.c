@@ -209,3 +209,70 @@ int64_t joey_seccomp_mode(void) {
     int r = prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
     return r >= 0 ? r : -errno;
 }
+
+// ---- unix-socket helpers for the OCI control channel (SCM_RIGHTS needs cmsg macros) ----
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <stdio.h>
+#include <string.h>
+
+int64_t joey_send_with_fds(int sock, const void *buf, uint64_t len, const int *fds, int nfds) {
+    if (nfds < 0 || nfds > 16) return -EINVAL;
+    struct iovec iov = { (void *)buf, len };
+    union { char b[CMSG_SPACE(16 * sizeof(int))]; struct cmsghdr align; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (nfds > 0) {
+        memset(&u, 0, sizeof u);
+        msg.msg_control = u.b;
+        msg.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+    }
+    ssize_t r;
+    do { r = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+    return r >= 0 ? r : -errno;
+}
+
+int64_t joey_recv_with_fds(int sock, void *buf, uint64_t len, int *fds, int maxfds, int *nfds) {
+    struct iovec iov = { buf, len };
+    union { char b[CMSG_SPACE(16 * sizeof(int))]; struct cmsghdr align; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b };
+    *nfds = 0;
+    ssize_t r;
+    do { r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *in = (int *)CMSG_DATA(c);
+        for (int i = 0; i < n; i++) {
+            if (*nfds < maxfds) fds[(*nfds)++] = in[i];
+            else close(in[i]);
+        }
+    }
+    return r;
+}
+
+// Binds or connects a SOCK_SEQPACKET unix socket at `path` (relative to `dirfd`'s directory,
+// so long state-directory paths still fit sun_path). Returns the socket or -errno.
+static int64_t unix_socket_at(int dirfd, const char *name, int listening) {
+    char path[64];
+    if (strlen(name) >= sizeof(((struct sockaddr_un *)0)->sun_path) - 24) return -ENAMETOOLONG;
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    // /proc/self/fd/N/name resolves through the directory without its (possibly long) path.
+    snprintf(path, sizeof path, "/proc/self/fd/%d/", dirfd);
+    if (strlen(path) + strlen(name) >= sizeof a.sun_path) { close(s); return -ENAMETOOLONG; }
+    strcpy(a.sun_path, path);
+    strcat(a.sun_path, name);
+    int r = listening ? bind(s, (struct sockaddr *)&a, sizeof a) : connect(s, (struct sockaddr *)&a, sizeof a);
+    if (r == 0 && listening) r = listen(s, 16);
+    if (r != 0) { int e = errno; close(s); return -e; }
+    return s;
+}
+int64_t joey_unix_listen_at(int dirfd, const char *name) { return unix_socket_at(dirfd, name, 1); }
+int64_t joey_unix_connect_at(int dirfd, const char *name) { return unix_socket_at(dirfd, name, 0); }

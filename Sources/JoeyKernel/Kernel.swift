@@ -31,6 +31,20 @@ public struct SandboxSpec {
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
+/// A process to start in the sandbox: pid 1 from the SandboxSpec, or an `exec`.
+public struct ProcessSpec: Sendable {
+    public var argv: [String]
+    public var env: [String]
+    public var cwd = "/"
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var groups: [UInt32] = []
+    public var signalMask: UInt64 = 0
+    public var ignoredSignals: UInt64 = 0
+    public var rlimits: [Int: (UInt64, UInt64)] = [:]
+    public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
+}
+
 public final class Kernel: @unchecked Sendable {
     public static let release = "6.1.0-joey"
     public static let version = "#1 SMP Joey"
@@ -128,60 +142,16 @@ public final class Kernel: @unchecked Sendable {
     public func run(beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in }) throws(KernelError) -> Int32 {
         lock.lock()
         defer { lock.unlock() }
-        let fs = FSContext(root: rootLocation, cwd: rootLocation)
-        if let cwd = try? resolve(spec.cwd, from: rootLocation, root: rootLocation), cwd.inode.kind == .directory {
-            fs.cwd = cwd
-        }
-        let pid: Int32
-        do { pid = try allocatePid() } catch { throw KernelError("cannot allocate pid 1") }
-        let group = ThreadGroup(kernel: self, pid: pid, parent: nil, mm: MemoryManager(memoryFile: memoryFile, addressSpaceEnd: platform.addressSpaceEnd),
-                                fdTable: FDTable(), fs: fs)
-        group.uid = spec.uid; group.gid = spec.gid
-        group.euid = spec.uid; group.egid = spec.gid
-        group.suid = spec.uid; group.sgid = spec.gid
-        group.fsuid = spec.uid; group.fsgid = spec.gid
-        group.groups = spec.groups ?? [spec.gid]
-        let ptsFS = FileSystemID(dev: 0x16, name: "devpts")
-        let tty = DeviceInode(.tty, major: 136, minor: 0, fs: ptsFS)
-        if controllingTerminal != nil, let pts = try? devRoot.lookup("pts") {
-            try? pts.insert("0", tty) // so ttyname(3) finds the sandbox's terminal
-        }
-        for fd in Int32(0)...2 {
-            // The guest sees the stream's real status flags (access mode, O_APPEND, O_LARGEFILE...).
-            let hostFlags = fcntl(fd, F_GETFL)
-            let flags = hostFlags >= 0 ? hostFlags & ~O_NONBLOCK : (fd == 0 ? O_RDONLY : O_WRONLY)
-            let hostFD = dup(fd)
-            guard hostFD >= 0 else { continue }
-            _ = fcntl(hostFD, F_SETFD, FD_CLOEXEC)
-            // The guest sees what the stream really is: a terminal, a pipe or a file.
-            let inode: Inode = isatty(fd) != 0 ? tty : HostStreamInode(hostFD: hostFD, fs: pipeFS)
-            let d = HostStreamDescription(inode: inode, hostFD: hostFD, flags: flags, kernel: self)
-            d.path = isatty(fd) != 0 ? "/dev/pts/0" : "pipe:[\(fd)]"
-            _ = try? group.fdTable.install(d, at: fd, closeOnExec: false)
-        }
-        for (r, v) in spec.rlimits where r >= 0 && r < 16 && v.0 <= v.1 {
-            group.rlimits[Int32(r)] = v
-            if r == 7 { group.fdTable.limit = Int(min(v.0, 1024 * 1024)) }
-        }
-        let thread = GuestThread(kernel: self, tid: pid, group: group)
-        thread.signalMask = spec.signalMask & ~(1 << 8 | 1 << 18)
-        for sig in 1..<65 where spec.ignoredSignals & (1 << UInt64(sig - 1)) != 0 && sig != 9 && sig != 19 {
-            group.actions[sig].handler = 1
-        }
-        threadGroups[pid] = group
-        threads[pid] = thread
-        // Load the program before starting: a missing or non-executable program is an
-        // operator error with a clear message (exit 127 / 126), not a guest crash.
-        do {
-            try thread.prepareExec(path: try findProgram(spec.argv[0]), argv: spec.argv.map { Array($0.utf8) },
-                                   envp: spec.env.map { Array($0.utf8) })
-        } catch let e {
-            threadGroups[pid] = nil
-            threads[pid] = nil
-            let why = String(cString: strerror(e.rawValue))
-            let code: Int32 = (e == .ENOENT || e == .ENOTDIR) ? 127 : 126
-            throw KernelError("joey: \(spec.argv[0]): \(why)", exitCode: code)
-        }
+        var process = ProcessSpec(argv: spec.argv, env: spec.env)
+        process.cwd = spec.cwd
+        process.uid = spec.uid
+        process.gid = spec.gid
+        process.groups = spec.groups ?? [spec.gid]
+        process.signalMask = spec.signalMask
+        process.ignoredSignals = spec.ignoredSignals
+        process.rlimits = spec.rlimits
+        let thread = try createProcess(process, stdio: [0, 1, 2], pid1: true)
+        let pid = thread.tid
         lock.unlock()
         do { try beforeStart() } catch {
             lock.lock()
@@ -190,7 +160,7 @@ public final class Kernel: @unchecked Sendable {
             throw error
         }
         lock.lock()
-        strace?.execve(thread, path: (try? findProgram(spec.argv[0])) ?? spec.argv[0],
+        strace?.execve(thread, path: (try? findProgram(spec.argv[0], env: spec.env)) ?? spec.argv[0],
                        argv: spec.argv.map { Array($0.utf8) }, envCount: spec.env.count)
         thread.start()
         startSignalForwarder()
@@ -198,10 +168,111 @@ public final class Kernel: @unchecked Sendable {
         return initExitStatus ?? 0
     }
 
+    /// Starts another process in the running sandbox (OCI `exec`), with `stdio` (host fds,
+    /// duplicated) as its fds 0-2 and no parent: `onExit` gets its wait status. Returns its pid.
+    public func spawn(_ process: ProcessSpec, stdio: [Int32], onExit: @escaping (Int32) -> Void) throws(KernelError) -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        guard initExitStatus == nil, threadGroups[1] != nil else { throw KernelError("the container is not running") }
+        let thread = try createProcess(process, stdio: stdio, pid1: false)
+        thread.group.onExit = onExit
+        strace?.execve(thread, path: (try? findProgram(process.argv[0], env: process.env)) ?? process.argv[0],
+                       argv: process.argv.map { Array($0.utf8) }, envCount: process.env.count)
+        thread.start()
+        return thread.tid
+    }
+
+    /// The guest's processes for `ps`: pid, parent pid, uid and command line.
+    public func processList() -> [(pid: Int32, ppid: Int32, uid: UInt32, command: String)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return threadGroups.values.filter { $0.exitStatus == nil }.sorted { $0.pid < $1.pid }.map { g in
+            (g.pid, g.parent?.pid ?? 0, g.uid, g.comm)
+        }
+    }
+
+    /// CPU time of every guest process, live and reaped.
+    public func cpuNanos() -> UInt64 {
+        lock.lock()
+        defer { lock.unlock() }
+        return threadGroups.values.reduce(0) { $0 &+ $1.cpuNanos() &+ ($1.parent == nil ? $1.childrenCPUNanos : 0) }
+    }
+
+    /// Signals every guest process (OCI `kill --all`).
+    public func signalAll(_ sig: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */, fromOutside: true)
+        for g in threadGroups.values where g.exitStatus == nil { g.sendSignal(sig, info: info) }
+    }
+
+    /// A new process with its first thread, program loaded, not yet started. Kernel lock held.
+    private func createProcess(_ process: ProcessSpec, stdio: [Int32], pid1: Bool) throws(KernelError) -> GuestThread {
+        guard !process.argv.isEmpty else { throw KernelError("joey: no program to run", exitCode: 127) }
+        let fs = FSContext(root: rootLocation, cwd: rootLocation)
+        if let cwd = try? resolve(process.cwd, from: rootLocation, root: rootLocation), cwd.inode.kind == .directory {
+            fs.cwd = cwd
+        } else if !pid1 {
+            throw KernelError("joey: cwd \(process.cwd): no such directory in the container", exitCode: 1)
+        }
+        let pid: Int32
+        do { pid = try allocatePid() } catch { throw KernelError("joey: the container has no free pid (pids limit)") }
+        let group = ThreadGroup(kernel: self, pid: pid, parent: nil, mm: MemoryManager(memoryFile: memoryFile, addressSpaceEnd: platform.addressSpaceEnd),
+                                fdTable: FDTable(), fs: fs)
+        group.uid = process.uid; group.gid = process.gid
+        group.euid = process.uid; group.egid = process.gid
+        group.suid = process.uid; group.sgid = process.gid
+        group.fsuid = process.uid; group.fsgid = process.gid
+        group.groups = process.groups
+        let ptsFS = FileSystemID(dev: 0x16, name: "devpts")
+        let tty = DeviceInode(.tty, major: 136, minor: 0, fs: ptsFS)
+        if pid1, controllingTerminal != nil, let pts = try? devRoot.lookup("pts") {
+            try? pts.insert("0", tty) // so ttyname(3) finds the sandbox's terminal
+        }
+        for (guestFD, fd) in stdio.prefix(3).enumerated() {
+            // The guest sees the stream's real status flags (access mode, O_APPEND, O_LARGEFILE...).
+            let hostFlags = fcntl(fd, F_GETFL)
+            let flags = hostFlags >= 0 ? hostFlags & ~O_NONBLOCK : (guestFD == 0 ? O_RDONLY : O_WRONLY)
+            let hostFD = dup(fd)
+            guard hostFD >= 0 else { continue }
+            _ = fcntl(hostFD, F_SETFD, FD_CLOEXEC)
+            // The guest sees what the stream really is: a terminal, a pipe or a file.
+            let isTTY = pid1 && isatty(fd) != 0
+            let inode: Inode = isTTY ? tty : HostStreamInode(hostFD: hostFD, fs: pipeFS)
+            let d = HostStreamDescription(inode: inode, hostFD: hostFD, flags: flags, kernel: self)
+            d.path = isTTY ? "/dev/pts/0" : "pipe:[\(hostFD)]"
+            _ = try? group.fdTable.install(d, at: Int32(guestFD), closeOnExec: false)
+        }
+        for (r, v) in process.rlimits where r >= 0 && r < 16 && v.0 <= v.1 {
+            group.rlimits[Int32(r)] = v
+            if r == 7 { group.fdTable.limit = Int(min(v.0, 1024 * 1024)) }
+        }
+        let thread = GuestThread(kernel: self, tid: pid, group: group)
+        thread.signalMask = process.signalMask & ~(1 << 8 | 1 << 18)
+        for sig in 1..<65 where process.ignoredSignals & (1 << UInt64(sig - 1)) != 0 && sig != 9 && sig != 19 {
+            group.actions[sig].handler = 1
+        }
+        threadGroups[pid] = group
+        threads[pid] = thread
+        // Load the program before starting: a missing or non-executable program is an
+        // operator error with a clear message (exit 127 / 126), not a guest crash.
+        do {
+            try thread.prepareExec(path: try findProgram(process.argv[0], env: process.env), argv: process.argv.map { Array($0.utf8) },
+                                   envp: process.env.map { Array($0.utf8) })
+        } catch let e {
+            threadGroups[pid] = nil
+            threads[pid] = nil
+            let why = String(cString: strerror(e.rawValue))
+            let code: Int32 = (e == .ENOENT || e == .ENOTDIR) ? 127 : 126
+            throw KernelError("joey: \(process.argv[0]): \(why)", exitCode: code)
+        }
+        return thread
+    }
+
     /// A command name without a slash is looked up in the guest's PATH, as a shell would.
-    func findProgram(_ name: String) throws(LinuxErrno) -> String {
+    func findProgram(_ name: String, env: [String]) throws(LinuxErrno) -> String {
         if name.contains("/") { return name }
-        let pathVar = spec.env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+        let pathVar = env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
             ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for dir in pathVar.split(separator: ":") {
             let candidate = dir + "/" + name

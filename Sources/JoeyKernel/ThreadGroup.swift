@@ -72,6 +72,8 @@ final class ThreadGroup {
     /// Peak resident size (KiB) seen by exited threads, and the largest of reaped descendants.
     var exitPeakResidentKiB: UInt64 = 0
     var childrenPeakResidentKiB: UInt64 = 0
+    /// For a process started from outside (OCI exec): told its wait status when it exits.
+    var onExit: ((Int32) -> Void)?
     /// PR_SET_PDEATHSIG: the signal sent when the parent exits.
     var parentDeathSignal: Int32 = 0
     var comm = ""
@@ -224,6 +226,8 @@ final class ThreadGroup {
             }
         } else {
             reap()
+            onExit?(status)
+            onExit = nil
         }
         if pid == 1 {
             kernel.initExitStatus = status

@@ -31,6 +31,7 @@ public struct OCIConfig: Sendable {
         public var cwd = "/"
         public var rlimits: [Rlimit] = []
         public var noNewPrivileges = false
+        public init() {}
     }
     public struct Mount: Sendable {
         public var destination: String
@@ -81,6 +82,55 @@ public struct OCIConfig: Sendable {
         return config
     }
 
+    static func parseProcess(_ p: JSONObject, file: String, warnings: inout [String]) throws(OCIError) -> Process {
+        var process = Process()
+        process.terminal = try p.bool("terminal") ?? false
+        process.args = try p.strings("args", required: true)!
+        guard !process.args.isEmpty else { throw OCIError("\(file): process.args: must name the program to run") }
+        process.env = try p.strings("env") ?? []
+        process.cwd = try p.string("cwd", required: true)!
+        guard process.cwd.hasPrefix("/") else { throw OCIError("\(file): process.cwd: must be an absolute path") }
+        if let u = try p.object("user") {
+            process.user.uid = try u.uint32("uid", required: true)!
+            process.user.gid = try u.uint32("gid", required: true)!
+            process.user.umask = try u.uint32("umask")
+            process.user.additionalGids = try u.array("additionalGids")?.enumerated().map { (i, v) throws(OCIError) in
+                guard case .number(let n) = v, let g = UInt32(exactly: n) else {
+                    throw OCIError("\(file): process.user.additionalGids[\(i)]: must be a group id")
+                }
+                return g
+            } ?? []
+            u.unknownKeys(known: ["uid", "gid", "umask", "additionalGids"], into: &warnings)
+        }
+        if let limits = try p.array("rlimits") {
+            for (i, l) in limits.enumerated() {
+                let o = try JSONObject(l, path: "process.rlimits[\(i)]", file: file)
+                process.rlimits.append(Rlimit(type: try o.string("type", required: true)!,
+                                              soft: try o.uint64("soft", required: true)!,
+                                              hard: try o.uint64("hard", required: true)!))
+            }
+        }
+        process.noNewPrivileges = try p.bool("noNewPrivileges") ?? false
+        // Kept as the guest's view or meaningless inside the sentry: accepted silently.
+        p.unknownKeys(known: ["terminal", "consoleSize", "user", "args", "env", "cwd", "rlimits",
+                              "noNewPrivileges", "capabilities", "apparmorProfile", "oomScoreAdj",
+                              "selinuxLabel"], into: &warnings)
+        return process
+    }
+
+    /// A process.json as `exec --process` takes it: the same object as config.json's process.
+    public static func loadProcess(file: String) throws(OCIError) -> Process {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw OCIError("cannot read \(file): \(String(cString: strerror(errno)))")
+        }
+        let object: JSONValue
+        do { object = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+            throw OCIError("\(file): malformed JSON: \(error)")
+        }
+        var ignored: [String] = []
+        return try parseProcess(try JSONObject(object, path: "", file: file), file: file, warnings: &ignored)
+    }
+
     init(json: JSONValue, file: String) throws(OCIError) {
         let top = try JSONObject(json, path: "", file: file)
         ociVersion = try top.string("ociVersion", required: true)!
@@ -92,39 +142,7 @@ public struct OCIConfig: Sendable {
             throw OCIError("\(file): root: required field is missing")
         }
         if let p = try top.object("process") {
-            var process = Process()
-            process.terminal = try p.bool("terminal") ?? false
-            process.args = try p.strings("args", required: true)!
-            guard !process.args.isEmpty else { throw OCIError("\(file): process.args: must name the program to run") }
-            process.env = try p.strings("env") ?? []
-            process.cwd = try p.string("cwd", required: true)!
-            guard process.cwd.hasPrefix("/") else { throw OCIError("\(file): process.cwd: must be an absolute path") }
-            if let u = try p.object("user") {
-                process.user.uid = try u.uint32("uid", required: true)!
-                process.user.gid = try u.uint32("gid", required: true)!
-                process.user.umask = try u.uint32("umask")
-                process.user.additionalGids = try u.array("additionalGids")?.enumerated().map { (i, v) throws(OCIError) in
-                    guard case .number(let n) = v, let g = UInt32(exactly: n) else {
-                        throw OCIError("\(file): process.user.additionalGids[\(i)]: must be a group id")
-                    }
-                    return g
-                } ?? []
-                u.unknownKeys(known: ["uid", "gid", "umask", "additionalGids"], into: &warnings)
-            }
-            if let limits = try p.array("rlimits") {
-                for (i, l) in limits.enumerated() {
-                    let o = try JSONObject(l, path: "process.rlimits[\(i)]", file: file)
-                    process.rlimits.append(Rlimit(type: try o.string("type", required: true)!,
-                                                  soft: try o.uint64("soft", required: true)!,
-                                                  hard: try o.uint64("hard", required: true)!))
-                }
-            }
-            process.noNewPrivileges = try p.bool("noNewPrivileges") ?? false
-            // Kept as the guest's view or meaningless inside the sentry: accepted silently.
-            p.unknownKeys(known: ["terminal", "consoleSize", "user", "args", "env", "cwd", "rlimits",
-                                  "noNewPrivileges", "capabilities", "apparmorProfile", "oomScoreAdj",
-                                  "selinuxLabel"], into: &warnings)
-            self.process = process
+            process = try Self.parseProcess(p, file: file, warnings: &warnings)
         }
         hostname = try top.string("hostname")
         domainname = try top.string("domainname")

@@ -13,7 +13,7 @@ struct Joey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "joey",
         abstract: "An application kernel for Linux: runs programs in a sandbox where the sentry answers every system call.",
-        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Init.self])
+        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Exec.self, Ps.self, Events.self, Features.self, Init.self, ExecWait.self])
 
     /// Usage errors exit with 2 (as runc and most Unix tools do), not sysexits' 64.
     static func main() {
@@ -173,6 +173,7 @@ func fail(_ message: String, code: Int32) -> Never {
 /// `beforeStart` runs once the program is loaded (see Kernel.run). Operator errors exit here.
 func runSandbox(_ spec: SandboxSpec, global: GlobalOptions,
                 beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in },
+                onKernel: (Kernel) throws(KernelError) -> Void = { _ throws(KernelError) in },
                 onError: (KernelError) -> Void = { _ in }) -> Int32 {
     let platform: Platform
     do {
@@ -189,6 +190,7 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions,
                 writeStderr("joey[debug]: \(msg)\n")
             }
         }
+        try onKernel(kernel)
         return try kernel.run(beforeStart: beforeStart)
     } catch let e as KernelError {
         onError(e)

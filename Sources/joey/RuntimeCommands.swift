@@ -312,6 +312,8 @@ struct Init: ParsableCommand {
             var zero: UInt8 = 0x30
             _ = write(fd, &zero, 1)
             close(fd)
+        }, onKernel: { kernel throws(KernelError) in
+            try ControlChannel.serve(kernel: kernel, directory: runtime.store.directory(id))
         }, onError: { e in tell("error \(e.exitCode) \(e.message)") })
         exitLikeShell(status)
     }
@@ -399,7 +401,7 @@ struct Kill: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Send a signal (default SIGTERM) to a container's init.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
-    @Flag(name: [.short, .long], help: "Accepted for runc compatibility: SIGKILL ends every process anyway; other signals go to init.")
+    @Flag(name: [.short, .long], help: "Signal every process of the container, not only its init.")
     var all = false
     @Argument(help: "The container id.") var id: String
     @Argument(help: "The signal, by name or number.") var signal: String = "SIGTERM"
@@ -412,6 +414,13 @@ struct Kill: ParsableCommand {
         let state: ContainerState
         do { state = try runtime.store.load(id) } catch { runtime.fail(error.message) }
         guard state.status == "created" || state.status == "running" else { runtime.fail("container not running") }
+        // --all: every guest process, through the sentry (SIGKILL ends the whole sandbox anyway).
+        if all && sig != SIGKILL && state.status == "running",
+           let sock = ControlChannel.connect(store: runtime.store.directory(id)) {
+            defer { close(sock) }
+            if ControlChannel.send(sock, ControlRequest(op: "kill-all", signal: sig)),
+               ControlChannel.receive(sock, as: ControlReply.self) != nil { return }
+        }
         // The sentry forwards what it receives to the guest's init; SIGKILL ends the sandbox.
         if Glibc.kill(state.pid, sig) != 0 { runtime.fail("kill: \(String(cString: strerror(errno)))") }
     }

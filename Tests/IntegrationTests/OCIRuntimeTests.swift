@@ -181,3 +181,57 @@ struct OCIRuntimeTests {
         #expect(!FileManager.default.fileExists(atPath: b.rootfs + "/written"))
     }
 }
+
+@Suite("OCI runtime: exec, ps, events, features", .serialized)
+struct OCIExecTests {
+    @Test("exec runs a process in the running sandbox; ps lists it; kill --all reaches every process",
+          .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func exec() throws {
+        let b = try Bundle(args: ["sh", "-c", "echo shared > /tmp/from-init; sleep 30"])
+        var r = try b.joey("run", "-d", "--bundle", b.path, "x1")
+        #expect(r.status == 0, "\(r)")
+        #expect(try b.waitForStatus("x1", "running"))
+        // The same sandbox: the exec'd process sees init's tmpfs and its pid namespace.
+        var seen = ""
+        for _ in 0..<50 where !seen.contains("shared") {
+            seen = try b.joey("exec", "x1", "cat", "/tmp/from-init").stdout
+            usleep(50_000)
+        }
+        #expect(seen == "shared\n")
+        r = try b.joey("exec", "--env", "GREETING=hi", "--cwd", "/bin", "x1", "sh", "-c", "echo $GREETING $(pwd) $$; exit 5")
+        #expect(r.status == 5, "\(r)")
+        #expect(r.stdout.hasPrefix("hi /bin "), "\(r)")
+        r = try b.joey("exec", "x1", "/bin/nonexistent")
+        #expect(r.status == 127 && r.stderr.contains("/bin/nonexistent"), "\(r)")
+
+        let pidFile = b.dir.path + "/exec.pid"
+        r = try b.joey("exec", "-d", "--pid-file", pidFile, "x1", "sleep", "30")
+        #expect(r.status == 0, "\(r)")
+        let waiter = pid_t((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "") ?? 0
+        #expect(waiter > 0 && kill(waiter, 0) == 0, "the pid file names a live host process standing for the exec")
+
+        r = try b.joey("ps", "x1")
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.components(separatedBy: "\n").filter { $0.hasSuffix("sleep") }.count == 2, "\(r)")
+        r = try b.joey("ps", "--format", "json", "x1")
+        #expect(r.stdout.hasPrefix("[1,"), "\(r)")
+        r = try b.joey("events", "--stats", "x1")
+        #expect(r.stdout.contains("\"type\":\"stats\"") && r.stdout.contains("\"pids\":{\"current\":2}"), "\(r)")
+
+        r = try b.joey("kill", "--all", "x1", "TERM")
+        #expect(r.status == 0, "\(r)")
+        #expect(try b.waitForStatus("x1", "stopped"))
+        r = try b.joey("exec", "x1", "true")
+        #expect(r.status == 1 && r.stderr.contains("not running"), "\(r)")
+        r = try b.joey("delete", "x1")
+        #expect(r.status == 0, "\(r)")
+    }
+
+    @Test("features describes the runtime as JSON")
+    func features() throws {
+        let r = try Host.run([Host.joey, "features"])
+        #expect(r.status == 0, "\(r)")
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(obj?["ociVersionMax"] as? String == "1.0.2", "\(r)")
+    }
+}

@@ -89,6 +89,14 @@ int joey_has_fsgsbase(void);
 /// prctl(PR_GET_SECCOMP): the calling thread's seccomp mode, or -errno (EINVAL: no seccomp).
 int64_t joey_seccomp_mode(void);
 
+/// sendmsg with up to 16 fds as SCM_RIGHTS (MSG_NOSIGNAL). Returns bytes sent or -errno.
+int64_t joey_send_with_fds(int sock, const void *buf, uint64_t len, const int *fds, int nfds);
+/// recvmsg keeping up to `maxfds` received fds (close-on-exec); *nfds says how many.
+int64_t joey_recv_with_fds(int sock, void *buf, uint64_t len, int *fds, int maxfds, int *nfds);
+/// A listening / connected SOCK_SEQPACKET unix socket named `name` inside directory `dirfd`.
+int64_t joey_unix_listen_at(int dirfd, const char *name);
+int64_t joey_unix_connect_at(int dirfd, const char *name);
+
 int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data);
 int64_t joey_getregs(pid_t pid, joey_regs *regs);
 int64_t joey_setregs(pid_t pid, const joey_regs *regs);

@@ -1,0 +1,136 @@
+// The control channel between runtime commands (exec, ps, events, kill --all) and a
+// container's sentry: a SOCK_SEQPACKET unix socket `control.sock` in the container's state
+// directory, one JSON message per packet; exec passes its stdio fds with SCM_RIGHTS.
+import CJoey
+import Foundation
+import Glibc
+import JoeyKernel
+
+struct ControlRequest: Codable {
+    var op: String                   // exec, ps, kill-all, stats
+    var args: [String]?
+    var env: [String]?
+    var cwd: String?
+    var uid: UInt32?
+    var gid: UInt32?
+    var additionalGids: [UInt32]?
+    var signal: Int32?
+}
+
+struct ControlProcess: Codable {
+    var pid: Int32
+    var ppid: Int32
+    var uid: UInt32
+    var command: String
+}
+
+struct ControlReply: Codable {
+    var error: String?
+    var exitCode: Int32?
+    var pid: Int32?
+    /// An exec'd process ended with this wait status.
+    var status: Int32?
+    var processes: [ControlProcess]?
+    var cpuNanos: UInt64?
+}
+
+enum ControlChannel {
+    static let socketName = "control.sock"
+
+    static func send<T: Encodable>(_ sock: Int32, _ value: T, fds: [Int32] = []) -> Bool {
+        guard let data = try? JSONEncoder().encode(value) else { return false }
+        let r = data.withUnsafeBytes { b in
+            fds.withUnsafeBufferPointer { f in joey_send_with_fds(sock, b.baseAddress, UInt64(b.count), f.baseAddress, Int32(f.count)) }
+        }
+        return r == Int64(data.count)
+    }
+
+    /// The next message (nil at EOF or on error) and any fds that came with it.
+    static func receive<T: Decodable>(_ sock: Int32, as: T.Type) -> (T, [Int32])? {
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        var fds = [Int32](repeating: -1, count: 16)
+        var n: Int32 = 0
+        let r = buf.withUnsafeMutableBytes { b in joey_recv_with_fds(sock, b.baseAddress, UInt64(b.count), &fds, 16, &n) }
+        let received = Array(fds.prefix(Int(n)))
+        guard r > 0, let v = try? JSONDecoder().decode(T.self, from: Data(buf.prefix(Int(r)))) else {
+            received.forEach { close($0) }
+            return nil
+        }
+        return (v, received)
+    }
+
+    /// Connects to a container's sentry.
+    static func connect(store directory: String) -> Int32? {
+        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirfd >= 0 else { return nil }
+        defer { close(dirfd) }
+        let s = joey_unix_connect_at(dirfd, socketName)
+        return s >= 0 ? Int32(s) : nil
+    }
+
+    /// Serves requests for `kernel` on the container directory's socket, from a thread of its own.
+    static func serve(kernel: Kernel, directory: String) throws(KernelError) {
+        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirfd >= 0 else { throw KernelError("joey: cannot open \(directory): \(String(cString: strerror(errno)))") }
+        defer { close(dirfd) }
+        unlinkat(dirfd, socketName, 0)
+        let listener = joey_unix_listen_at(dirfd, socketName)
+        guard listener >= 0 else {
+            throw KernelError("joey: cannot listen on \(directory)/\(socketName): \(String(cString: strerror(Int32(-listener))))")
+        }
+        let fd = Int32(listener)
+        Thread.detachNewThread {
+            while true {
+                let c = accept(fd, nil, nil)
+                if c >= 0 { _ = fcntl(c, F_SETFD, FD_CLOEXEC) }
+                if c < 0 { if errno == EINTR || errno == ECONNABORTED { continue } else { return } }
+                Thread.detachNewThread { handle(c, kernel: kernel) }
+            }
+        }
+    }
+
+    private static func handle(_ conn: Int32, kernel: Kernel) {
+        guard let (req, fds) = receive(conn, as: ControlRequest.self) else { close(conn); return }
+        defer { fds.forEach { close($0) } }
+        switch req.op {
+        case "exec":
+            guard let args = req.args, !args.isEmpty, fds.count == 3 else {
+                _ = send(conn, ControlReply(error: "exec needs a program and three stdio fds"))
+                close(conn)
+                return
+            }
+            var p = ProcessSpec(argv: args, env: req.env ?? [])
+            p.cwd = req.cwd ?? "/"
+            p.uid = req.uid ?? 0
+            p.gid = req.gid ?? 0
+            p.groups = [p.gid] + (req.additionalGids ?? [])
+            do {
+                // The connection stays open until the process ends, then carries its status.
+                let pid = try kernel.spawn(p, stdio: fds) { status in
+                    _ = send(conn, ControlReply(status: status))
+                    close(conn)
+                }
+                _ = send(conn, ControlReply(pid: pid))
+            } catch {
+                _ = send(conn, ControlReply(error: error.message, exitCode: error.exitCode))
+                close(conn)
+            }
+        case "ps":
+            let list = kernel.processList().map { ControlProcess(pid: $0.pid, ppid: $0.ppid, uid: $0.uid, command: $0.command) }
+            _ = send(conn, ControlReply(processes: list))
+            close(conn)
+        case "kill-all":
+            kernel.signalAll(req.signal ?? SIGTERM)
+            _ = send(conn, ControlReply())
+            close(conn)
+        case "stats":
+            _ = send(conn, ControlReply(processes: kernel.processList().map {
+                ControlProcess(pid: $0.pid, ppid: $0.ppid, uid: $0.uid, command: $0.command)
+            }, cpuNanos: kernel.cpuNanos()))
+            close(conn)
+        default:
+            _ = send(conn, ControlReply(error: "unknown request \(req.op)"))
+            close(conn)
+        }
+    }
+}

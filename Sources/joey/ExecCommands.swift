@@ -1,0 +1,232 @@
+// exec, ps, events, features: the runtime commands that talk to a running container's
+// sentry over its control channel (or, for features, describe Joey itself).
+import ArgumentParser
+import CJoey
+import Foundation
+import Glibc
+import JoeyOCI
+
+/// The running container's state, or a runc-style error.
+private func runningState(_ id: String, runtime: RuntimeOptions, verb: String) -> ContainerState {
+    let state: ContainerState
+    do { state = try runtime.store.load(id) } catch { runtime.fail(error.message) }
+    guard state.status == "running" else { runtime.fail("cannot \(verb) a container that is not running (\(state.status))") }
+    return state
+}
+
+private func connectOrFail(_ id: String, runtime: RuntimeOptions) -> Int32 {
+    guard let s = ControlChannel.connect(store: runtime.store.directory(id)) else {
+        runtime.fail("cannot reach the sentry of container \(id): \(String(cString: strerror(errno)))")
+    }
+    return s
+}
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a new process in a running container.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Option(name: [.short, .long], help: ArgumentHelp("A process.json (as config.json's process) to run.", valueName: "file"))
+    var process: String?
+    @Option(help: ArgumentHelp("Unix socket to send the terminal's master fd to.", valueName: "path"))
+    var consoleSocket: String?
+    @Option(help: "Working directory in the container.") var cwd: String?
+    @Option(name: [.short, .long], help: "An environment variable (KEY=VALUE); repeatable.") var env: [String] = []
+    @Flag(name: [.short, .long], help: "Give the process a terminal.") var tty = false
+    @Option(name: [.short, .long], help: "uid[:gid] to run as.") var user: String?
+    @Option(name: [.customShort("g"), .long], help: "Additional group id; repeatable.") var additionalGids: [UInt32] = []
+    @Flag(name: [.short, .long], help: "Return once the process has started.") var detach = false
+    @Option(help: ArgumentHelp("Write the pid of the process that waits for it to this file.", valueName: "file"))
+    var pidFile: String?
+    @Option(help: "Extra fds to pass (not supported: must be 0).") var preserveFds: Int = 0
+    @Option(name: [.customShort("c"), .long], help: "Accepted for runc compatibility (the guest's capabilities are the sentry's view).")
+    var cap: [String] = []
+    @Option(help: "Accepted for runc compatibility.") var apparmor: String?
+    @Option(help: "Accepted for runc compatibility.") var processLabel: String?
+    @Flag(help: "Accepted for runc compatibility.") var noNewPrivs = false
+    @Flag(help: "Accepted for runc compatibility.") var ignorePaused = false
+    @Option(help: "Accepted for runc compatibility.") var cgroup: String?
+    @Argument(help: "The container id.") var id: String
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (without --process).")
+    var command: [String] = []
+
+    func run() throws {
+        runtime.noteIgnoredFlags(debug: global.debug, [("--cap", !cap.isEmpty), ("--apparmor", apparmor != nil),
+                                                       ("--process-label", processLabel != nil), ("--no-new-privs", noNewPrivs),
+                                                       ("--ignore-paused", ignorePaused), ("--cgroup", cgroup != nil)])
+        let state = runningState(id, runtime: runtime, verb: "exec in")
+        var cmd = command
+        if cmd.first == "--" { cmd.removeFirst() }
+        // The container's own process is the base (env, user), as runc does.
+        var base: OCIConfig.Process
+        do {
+            if let process {
+                base = try OCIConfig.loadProcess(file: process)
+            } else {
+                guard !cmd.isEmpty else { runtime.fail("exec needs a command or --process") }
+                base = try OCIConfig.load(bundle: state.bundle).process ?? OCIConfig.Process()
+                base.args = cmd
+                base.terminal = tty
+                if let cwd { base.cwd = cwd }
+            }
+        } catch { runtime.fail(error.message) }
+        base.env += env
+        if let user {
+            let parts = user.split(separator: ":")
+            guard let uid = UInt32(parts[0]), parts.count <= 2, parts.count == 1 || UInt32(parts[1]) != nil else {
+                runtime.fail("--user \(user): expected uid[:gid]")
+            }
+            base.user.uid = uid
+            if parts.count == 2 { base.user.gid = UInt32(parts[1])! }
+        }
+        base.user.additionalGids += additionalGids
+        if base.terminal || consoleSocket != nil { runtime.fail("exec with a terminal is not supported by this build of Joey yet") }
+        if preserveFds != 0 { runtime.fail("--preserve-fds is not supported by exec in this build of Joey") }
+
+        let sock = connectOrFail(id, runtime: runtime)
+        let req = ControlRequest(op: "exec", args: base.args, env: base.env, cwd: base.cwd, uid: base.user.uid,
+                                 gid: base.user.gid, additionalGids: base.user.additionalGids)
+        guard ControlChannel.send(sock, req, fds: [0, 1, 2]) else { runtime.fail("cannot send the request to the sentry") }
+        guard let (reply, _) = ControlChannel.receive(sock, as: ControlReply.self) else { runtime.fail("the sentry closed the connection") }
+        if let error = reply.error {
+            runtime.report("error", error.hasPrefix("joey: ") ? String(error.dropFirst(6)) : error)
+            Glibc.exit(reply.exitCode ?? 1)
+        }
+        if detach {
+            // A host process stands for the guest process: it lives as long as it does and
+            // exits with its status, so callers (conmon) can wait for it.
+            let waiter = spawnWaiter(sock)
+            close(sock)
+            if let pidFile { writePidFile(pidFile, waiter) }
+            return
+        }
+        if let pidFile { writePidFile(pidFile, getpid()) }
+        exitWithStatus(of: sock)
+    }
+
+    func writePidFile(_ path: String, _ pid: pid_t) {
+        let tmp = path + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data("\(pid)".utf8)), rename(tmp, path) == 0 else {
+            runtime.fail("cannot write --pid-file \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func spawnWaiter(_ sock: Int32) -> pid_t {
+        _ = fcntl(sock, F_SETFD, 0)
+        var pid: pid_t = 0
+        let args = ["joey", "exec-wait", "--fd", String(sock)]
+        let cargs = args.map { strdup($0) } + [nil]
+        defer { cargs.forEach { free($0) } }
+        let r = posix_spawn(&pid, "/proc/self/exe", nil, nil, cargs, environ)
+        guard r == 0 else { runtime.fail("cannot start the exec waiter: \(String(cString: strerror(r)))") }
+        return pid
+    }
+}
+
+/// Waits on the control connection for an exec'd process's status and exits with it.
+func exitWithStatus(of sock: Int32) -> Never {
+    guard let (reply, _) = ControlChannel.receive(sock, as: ControlReply.self), let status = reply.status else {
+        writeStderr("joey: the container stopped before the process reported its status\n")
+        Glibc.exit(255)
+    }
+    exitLikeShell(status)
+}
+
+struct ExecWait: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "exec-wait", abstract: "Waits for a detached exec.", shouldDisplay: false)
+    @Option var fd: Int32
+    func run() throws {
+        setsid()
+        exitWithStatus(of: fd)
+    }
+}
+
+struct Ps: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the processes of a container (guest pids).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Option(name: [.short, .long], help: "table or json.") var format: String = "table"
+    @Argument(help: "The container id.") var id: String
+    @Argument(parsing: .captureForPassthrough, help: "ps options (accepted; the table has fixed columns).")
+    var psArgs: [String] = []
+
+    func run() throws {
+        _ = runningState(id, runtime: runtime, verb: "list the processes of")
+        let sock = connectOrFail(id, runtime: runtime)
+        defer { close(sock) }
+        guard ControlChannel.send(sock, ControlRequest(op: "ps")),
+              let (reply, _) = ControlChannel.receive(sock, as: ControlReply.self), let list = reply.processes else {
+            runtime.fail("the sentry did not answer")
+        }
+        switch format {
+        case "json":
+            print("[" + list.map { String($0.pid) }.joined(separator: ",") + "]")
+        case "table":
+            print("UID        PID   PPID  CMD")
+            for p in list {
+                print(String(p.uid).padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: "%5d  %5d", p.pid, p.ppid) + "  " + p.command)
+            }
+        default:
+            runtime.fail("invalid format option \"\(format)\": table or json")
+        }
+    }
+}
+
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a container's resource statistics as JSON.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Flag(help: "Print the statistics once and exit.") var stats = false
+    @Option(help: "Seconds between statistics (default 5).") var interval: String = "5s"
+    @Argument(help: "The container id.") var id: String
+
+    func run() throws {
+        let seconds = Double(interval.hasSuffix("s") ? String(interval.dropLast()) : interval) ?? 5
+        repeat {
+            _ = runningState(id, runtime: runtime, verb: "read the events of")
+            let sock = connectOrFail(id, runtime: runtime)
+            guard ControlChannel.send(sock, ControlRequest(op: "stats")),
+                  let (reply, _) = ControlChannel.receive(sock, as: ControlReply.self) else {
+                runtime.fail("the sentry did not answer")
+            }
+            close(sock)
+            let pids = reply.processes?.count ?? 0
+            writeStdout("{\"type\":\"stats\",\"id\":\(jsonString(id)),\"data\":{\"cpu\":{\"usage\":{\"total\":\(reply.cpuNanos ?? 0)}},\"pids\":{\"current\":\(pids)}}}\n")
+            if stats { return }
+            usleep(UInt32(max(0.1, seconds) * 1_000_000))
+        } while true
+    }
+}
+
+struct Features: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Describe what this runtime supports, as JSON.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        print("""
+        {
+          "ociVersionMin": "1.0.0",
+          "ociVersionMax": "1.0.2",
+          "hooks": [],
+          "mountOptions": [],
+          "linux": {
+            "namespaces": ["pid", "mount", "uts", "ipc", "network", "user", "cgroup"],
+            "capabilities": [],
+            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false}
+          },
+          "annotations": {
+            "io.github.joey.platforms": "systrap,ptrace",
+            "io.github.joey.note": "every namespace is the sentry's own; hooks, mounts from config.json and the memory limit are not applied yet"
+          }
+        }
+        """)
+    }
+}
+
+func writeStdout(_ s: String) {
+    var bytes = Array(s.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
+}
