@@ -3,9 +3,9 @@
 
 SWIFT ?= swift
 JOEY := .build/debug/joey
-APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc
+APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman
 
-.PHONY: all deps build demo test syscalls compat compat-update bench clean
+.PHONY: all deps build demo test test-podman syscalls compat compat-update bench clean
 
 all: build
 
@@ -36,7 +36,12 @@ test: deps syscalls
 	$(SWIFT) build --build-tests
 	JOEY_PLATFORM=systrap $(SWIFT) test
 	JOEY_PLATFORM=ptrace $(SWIFT) test
+	Tests/podman/podman-test.sh $(JOEY)
 	python3 compat/run.py
+
+# podman running containers on Joey (also part of `make test`).
+test-podman: build
+	Tests/podman/podman-test.sh $(JOEY)
 
 # Generated files must match their sources.
 syscalls:

@@ -213,6 +213,9 @@ int64_t joey_seccomp_mode(void) {
 // ---- unix-socket helpers for the OCI control channel (SCM_RIGHTS needs cmsg macros) ----
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <stdlib.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -276,3 +279,33 @@ static int64_t unix_socket_at(int dirfd, const char *name, int listening) {
 }
 int64_t joey_unix_listen_at(int dirfd, const char *name) { return unix_socket_at(dirfd, name, 1); }
 int64_t joey_unix_connect_at(int dirfd, const char *name) { return unix_socket_at(dirfd, name, 0); }
+
+// A new pty pair: the master (close-on-exec) and the slave, opened without becoming anyone's
+// controlling terminal. Returns 0 or -errno.
+int64_t joey_open_pty(int *master, int *slave) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -errno;
+    char name[128];
+    if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, name, sizeof name) != 0) { int e = errno; close(m); return -e; }
+    int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) { int e = errno; close(m); return -e; }
+    *master = m;
+    *slave = s;
+    return 0;
+}
+
+// Connects a SOCK_STREAM unix socket to `path` (an OCI --console-socket). Returns it or -errno.
+int64_t joey_unix_connect_stream(const char *path) {
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof a.sun_path) return -ENAMETOOLONG;
+    strcpy(a.sun_path, path);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) { int e = errno; close(s); return -e; }
+    return s;
+}
+
+// Makes fd the calling process's controlling terminal (after setsid).
+int64_t joey_set_controlling_tty(int fd) {
+    return ioctl(fd, TIOCSCTTY, 0) == 0 ? 0 : -errno;
+}

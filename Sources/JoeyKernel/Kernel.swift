@@ -23,8 +23,9 @@ public struct SandboxSpec {
     /// passes on the caller's, as running the program directly would).
     public var signalMask: UInt64 = 0
     public var ignoredSignals: UInt64 = 0
-    /// Every signal the sentry receives goes to pid 1 (an OCI container: `kill` signals the
-    /// sentry, meaning its init), rather than terminal signals to the foreground group.
+    /// An OCI container: every signal the sentry receives goes to pid 1 (`kill` signals the
+    /// sentry, meaning its init), except terminal signals when it has a terminal; and init
+    /// ignores those it has no handler for, as a PID namespace's init does.
     public var forwardAllSignalsToInit = false
     /// Initial resource limits of pid 1 by RLIMIT_* number: (soft, hard).
     public var rlimits: [Int: (UInt64, UInt64)] = [:]
@@ -202,7 +203,8 @@ public final class Kernel: @unchecked Sendable {
     public func signalAll(_ sig: Int32) {
         lock.lock()
         defer { lock.unlock() }
-        let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */, fromOutside: true)
+        // As from the container's parent PID namespace: init ignores what it has no handler for.
+        let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */, fromOutside: false)
         for g in threadGroups.values where g.exitStatus == nil { g.sendSignal(sig, info: info) }
     }
 
@@ -318,8 +320,12 @@ public final class Kernel: @unchecked Sendable {
                 var sig: Int32 = 0
                 guard sigwait(&set, &sig) == 0 else { continue }
                 k.lock.lock()
-                let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */, fromOutside: true)
-                if !all && (sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP) {
+                // `joey do` ends its program on TERM/HUP whatever it handles (the user means the
+                // program); an OCI container's init, like Linux's, only takes signals it handles
+                // (its runtime escalates to SIGKILL, which ends the sentry).
+                let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */, fromOutside: !all)
+                let terminalSignal = sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP
+                if terminalSignal && (!all || k.controllingTerminal != nil) {
                     let fg = k.foregroundPgid ?? k.threadGroups[1]?.pgid ?? 1
                     for g in k.threadGroups.values where g.pgid == fg { g.sendSignal(sig, info: info) }
                 } else {

@@ -109,8 +109,8 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     if process.terminal && !foreground && o.consoleSocket == nil {
         runtime.fail("cannot allocate tty if joey will detach without setting console socket")
     }
-    if o.consoleSocket != nil {
-        runtime.fail("--console-socket is not supported by this build of Joey yet")
+    if o.consoleSocket != nil && !process.terminal {
+        runtime.fail("--console-socket given, but process.terminal is false in config.json")
     }
     guard o.preserveFds >= 0 && o.preserveFds < 1024 else { runtime.fail("--preserve-fds must be between 0 and 1023") }
     for w in config.warnings { runtime.report("warning", "\(bundle)/config.json: \(w) is not supported and is ignored") }
@@ -144,6 +144,31 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
+    // A terminal container: a new pty; the master goes to --console-socket (as runc sends it),
+    // the slave is the sentry's stdio and becomes its controlling terminal.
+    var slave: Int32 = -1
+    if let socketPath = o.consoleSocket {
+        var master: Int32 = -1
+        let r = joey_open_pty(&master, &slave)
+        guard r == 0 else { store.remove(o.id); runtime.fail("cannot open a pty: \(String(cString: strerror(Int32(-r))))") }
+        let sock = joey_unix_connect_stream(socketPath)
+        guard sock >= 0 else {
+            close(master); close(slave); store.remove(o.id)
+            runtime.fail("cannot connect to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sock))))")
+        }
+        let name = Array("/dev/ptmx".utf8)
+        let sent = name.withUnsafeBytes { b in [master].withUnsafeBufferPointer { f in
+            joey_send_with_fds(Int32(sock), b.baseAddress, UInt64(b.count), f.baseAddress, 1) } }
+        close(Int32(sock))
+        close(master)
+        guard sent >= 0 else {
+            close(slave); store.remove(o.id)
+            runtime.fail("cannot send the terminal to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sent))))")
+        }
+        for target in Int32(0)...2 { posix_spawn_file_actions_adddup2(&actions, slave, target) }
+        args.insert("--terminal", at: args.count - 1)
+    }
+    defer { if slave >= 0 { close(slave) } }
     posix_spawn_file_actions_adddup2(&actions, fds[1], readyFD)
     var attr = posix_spawnattr_t()
     posix_spawnattr_init(&attr)
@@ -265,6 +290,7 @@ struct Init: ParsableCommand {
     @Option var readyFd: Int32
     @Option var preserveFds: Int = 0
     @Flag var foreground = false
+    @Flag var terminal = false
     @Argument var id: String
 
     func run() throws {
@@ -278,7 +304,12 @@ struct Init: ParsableCommand {
             Glibc.exit(code)
         }
         // Detached containers get their own session: the caller's terminal signals are not theirs.
+        // A terminal container's pty (our stdio) becomes that session's controlling terminal,
+        // so ^C typed into it signals the sentry, which passes it to the guest's foreground job.
         if !foreground { setsid() }
+        if terminal && joey_set_controlling_tty(0) != 0 {
+            failEarly("cannot make the pty the container's terminal: \(String(cString: strerror(errno)))")
+        }
         let config: OCIConfig
         do { config = try OCIConfig.load(bundle: bundle) } catch { failEarly(error.message) }
         guard let process = config.process else { failEarly("\(bundle)/config.json: process: required field is missing") }
@@ -292,7 +323,7 @@ struct Init: ParsableCommand {
         spec.gid = process.user.gid
         spec.groups = [process.user.gid] + process.user.additionalGids
         if let limit = config.pidsLimit, limit > 0 { spec.maxTasks = Int(min(limit, 1 << 22)) }
-        spec.forwardAllSignalsToInit = !(foreground && process.terminal)
+        spec.forwardAllSignalsToInit = true
         for l in process.rlimits {
             guard let r = rlimitNumbers[l.type] else { failEarly("\(bundle)/config.json: process.rlimits: unknown type \(l.type)") }
             spec.rlimits[r] = (l.soft, l.hard)

@@ -57,7 +57,7 @@ struct Bundle {
 struct OCIRuntimeTests {
     @Test("create, state, start, kill, delete: the lifecycle and its state JSON", .enabled(if: Host.hasBusybox, "needs busybox-static"))
     func lifecycle() throws {
-        let b = try Bundle(args: ["sh", "-c", "echo started-$(hostname) > /started; sleep 30"])
+        let b = try Bundle(args: ["sh", "-c", "trap 'exit 3' TERM; echo started-$(hostname) > /started; while true; do sleep 1; done"])
         let pidFile = b.dir.path + "/pid"
         var r = try b.joey("create", "--bundle", b.path, "--pid-file", pidFile, "c1")
         #expect(r.status == 0, "\(r)")
@@ -218,7 +218,19 @@ struct OCIExecTests {
         r = try b.joey("events", "--stats", "x1")
         #expect(r.stdout.contains("\"type\":\"stats\"") && r.stdout.contains("\"pids\":{\"current\":2}"), "\(r)")
 
+        // Like a PID namespace's init, the container's init ignores a signal it has no handler
+        // for; the exec'd sleep dies of it.
         r = try b.joey("kill", "--all", "x1", "TERM")
+        #expect(r.status == 0, "\(r)")
+        var left = ""
+        for _ in 0..<100 {
+            left = try b.joey("ps", "--format", "json", "x1").stdout
+            if left == "[1]\n" { break }
+            usleep(50_000)
+        }
+        #expect(left == "[1]\n")
+        #expect(try b.status("x1") == "running")
+        r = try b.joey("kill", "x1", "KILL")
         #expect(r.status == 0, "\(r)")
         #expect(try b.waitForStatus("x1", "stopped"))
         r = try b.joey("exec", "x1", "true")
@@ -233,5 +245,25 @@ struct OCIExecTests {
         #expect(r.status == 0, "\(r)")
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         #expect(obj?["ociVersionMax"] as? String == "1.0.2", "\(r)")
+    }
+}
+
+@Suite("OCI runtime: init and signals", .serialized)
+struct OCISignalTests {
+    @Test("kill TERM: ignored by an init without a handler, as Linux's PID-namespace init; SIGKILL always ends it",
+          .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func initSignals() throws {
+        let b = try Bundle(args: ["sleep", "30"])
+        var r = try b.joey("run", "-d", "--bundle", b.path, "s1")
+        #expect(r.status == 0, "\(r)")
+        #expect(try b.waitForStatus("s1", "running"))
+        r = try b.joey("kill", "s1", "TERM")
+        #expect(r.status == 0, "\(r)")
+        usleep(300_000)
+        #expect(try b.status("s1") == "running")
+        r = try b.joey("kill", "s1", "9")
+        #expect(r.status == 0, "\(r)")
+        #expect(try b.waitForStatus("s1", "stopped"))
+        #expect(try b.joey("delete", "s1").status == 0)
     }
 }

@@ -97,6 +97,13 @@ int64_t joey_recv_with_fds(int sock, void *buf, uint64_t len, int *fds, int maxf
 int64_t joey_unix_listen_at(int dirfd, const char *name);
 int64_t joey_unix_connect_at(int dirfd, const char *name);
 
+/// A new pty pair (master close-on-exec, neither a controlling terminal). 0 or -errno.
+int64_t joey_open_pty(int *master, int *slave);
+/// A SOCK_STREAM unix socket connected to `path`, or -errno.
+int64_t joey_unix_connect_stream(const char *path);
+/// ioctl(fd, TIOCSCTTY): fd becomes the caller's controlling terminal.
+int64_t joey_set_controlling_tty(int fd);
+
 int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data);
 int64_t joey_getregs(pid_t pid, joey_regs *regs);
 int64_t joey_setregs(pid_t pid, const joey_regs *regs);

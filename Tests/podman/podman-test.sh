@@ -1,0 +1,76 @@
+#!/bin/bash
+# podman runs containers on Joey (`make test-podman`, part of `make test`): an image imported
+# from a busybox-static rootfs tarball, then run --rm, run -d + exec + stop, and run -it
+# driven through tmux. Skips, saying why, only when podman itself cannot run here.
+set -u
+JOEY=$(readlink -f "${1:-.build/debug/joey}")
+IMAGE=localhost/joey-test-busybox:latest
+ULIMITS="--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
+fails=0
+pass() { echo "test-podman: ok: $*"; }
+fail() { echo "test-podman: FAIL: $*" >&2; fails=$((fails + 1)); }
+
+command -v podman >/dev/null || { echo "test-podman: SKIP: podman is not installed (make deps installs it)"; exit 0; }
+if ! info=$(podman info 2>&1); then
+    echo "test-podman: SKIP: podman cannot run on this machine: $(echo "$info" | tail -1)"
+    exit 0
+fi
+
+work=$(mktemp -d /var/tmp/joey-podman.XXXXXX)
+# A private store (vfs needs no mounts) and no systemd dependencies: the same on any machine.
+P="podman --root $work/storage --runroot $work/run --storage-driver vfs --cgroup-manager cgroupfs --events-backend file --runtime $JOEY"
+trap 'podman --root "$work/storage" --runroot "$work/run" --storage-driver vfs system reset -f >/dev/null 2>&1; rm -rf "$work"; tmux -L joey-podman kill-server 2>/dev/null' EXIT
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
+cp /bin/busybox "$work/rootfs/bin/"
+for a in sh ls echo cat sleep id hostname true tty; do ln -s busybox "$work/rootfs/bin/$a"; done
+echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+$P import -q "$work/rootfs.tar" "$IMAGE" >/dev/null || { echo "test-podman: FAIL: podman import" >&2; exit 1; }
+
+# 1. run --rm: output and exit status come through.
+out=$(timeout 120 $P run --rm --network=none $ULIMITS "$IMAGE" sh -c 'echo hi; ls /; exit 3' 2>&1)
+rc=$?
+[ "$rc" = 3 ] && [ "$(echo "$out" | head -1)" = "hi" ] && echo "$out" | grep -qx bin \
+    && pass "run --rm (output and exit status 3)" || fail "run --rm: rc=$rc output: $out"
+
+# 2. run -d, exec, stop, rm.
+cid=$(timeout 120 $P run -d --network=none $ULIMITS "$IMAGE" sh -c 'echo from-init > /tmp/mark; trap "exit 0" TERM; while true; do sleep 1; done' 2>&1)
+[ $? = 0 ] && pass "run -d" || fail "run -d: $cid"
+state=$(timeout 30 $P inspect --format '{{.State.Status}}' "$cid" 2>&1)
+[ "$state" = running ] && pass "inspect: running" || fail "inspect: $state"
+out=""
+for _ in $(seq 50); do
+    out=$(timeout 30 $P exec "$cid" sh -c 'cat /tmp/mark; echo exec-pid $$' 2>&1) && echo "$out" | grep -q from-init && break
+    sleep 0.1
+done
+echo "$out" | grep -q from-init && echo "$out" | grep -q "exec-pid" \
+    && pass "exec sees the container's files" || fail "exec: $out"
+out=$(timeout 30 $P exec "$cid" sh -c 'exit 4' 2>&1); rc=$?
+[ "$rc" = 4 ] && pass "exec exit status" || fail "exec exit status: rc=$rc $out"
+out=$(timeout 60 $P stop -t 10 "$cid" 2>&1); rc=$?
+state=$(timeout 30 $P inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$cid" 2>&1)
+[ "$rc" = 0 ] && [ "$state" = "exited 0" ] && pass "stop (init's TERM trap ran: exit 0)" || fail "stop: rc=$rc $out; state $state"
+timeout 30 $P rm "$cid" >/dev/null 2>&1 && pass "rm" || fail "rm"
+
+# 3. run -it: an interactive shell on a terminal (tmux provides it).
+if command -v tmux >/dev/null; then
+    T="tmux -L joey-podman"
+    $T new-session -d -s it -x 120 -y 30 "$P run --rm -it --network=none $ULIMITS $IMAGE sh; echo podman-exited-\$?; sleep 30"
+    screen() { $T capture-pane -t it -p; }
+    waitfor() { for _ in $(seq 100); do screen | grep -q "$1" && return 0; sleep 0.1; done; return 1; }
+    waitfor '#' || fail "run -it: no prompt: $(screen)"
+    $T send-keys -t it 'tty; echo answer-$((6*7))' Enter
+    waitfor 'answer-42' && screen | grep -q '/dev/pts' && pass "run -it: a shell on a terminal" || fail "run -it: $(screen)"
+    $T send-keys -t it 'sleep 20; echo not-interrupted' Enter
+    sleep 0.5
+    $T send-keys -t it C-c
+    $T send-keys -t it 'echo after-$((1+1))' Enter
+    waitfor 'after-2' && ! screen | grep -qx 'not-interrupted *' && pass "run -it: ^C interrupts the foreground job" || fail "run -it ^C: $(screen)"
+    $T send-keys -t it 'exit 5' Enter
+    waitfor 'podman-exited' && screen | grep -q 'podman-exited-5' && pass "run -it: exit status" || fail "run -it exit: $(screen)"
+else
+    fail "tmux is missing (make deps installs it)"
+fi
+
+if [ "$fails" -gt 0 ]; then echo "test-podman: $fails failed" >&2; exit 1; fi
+echo "test-podman: all passed"
