@@ -29,6 +29,8 @@ public struct SandboxSpec {
     public var forwardAllSignalsToInit = false
     /// Initial resource limits of pid 1 by RLIMIT_* number: (soft, hard).
     public var rlimits: [Int: (UInt64, UInt64)] = [:]
+    /// Host fds 3, 4, ... passed on to pid 1 as the same numbers (OCI --preserve-fds).
+    public var preservedFDs = 0
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
@@ -151,7 +153,8 @@ public final class Kernel: @unchecked Sendable {
         process.signalMask = spec.signalMask
         process.ignoredSignals = spec.ignoredSignals
         process.rlimits = spec.rlimits
-        let thread = try createProcess(process, stdio: [0, 1, 2], pid1: true)
+        let passed = (0..<Int32(max(0, min(spec.preservedFDs, 1021)))).map { 3 + $0 }
+        let thread = try createProcess(process, stdio: [0, 1, 2] + passed, pid1: true)
         let pid = thread.tid
         lock.unlock()
         do { try beforeStart() } catch {
@@ -208,7 +211,8 @@ public final class Kernel: @unchecked Sendable {
         for g in threadGroups.values where g.exitStatus == nil { g.sendSignal(sig, info: info) }
     }
 
-    /// A new process with its first thread, program loaded, not yet started. Kernel lock held.
+    /// A new process with its first thread, program loaded, not yet started; `stdio` are the
+    /// host fds it gets as fds 0, 1, 2, ... Kernel lock held.
     private func createProcess(_ process: ProcessSpec, stdio: [Int32], pid1: Bool) throws(KernelError) -> GuestThread {
         guard !process.argv.isEmpty else { throw KernelError("joey: no program to run", exitCode: 127) }
         let fs = FSContext(root: rootLocation, cwd: rootLocation)
@@ -231,7 +235,7 @@ public final class Kernel: @unchecked Sendable {
         if pid1, controllingTerminal != nil, let pts = try? devRoot.lookup("pts") {
             try? pts.insert("0", tty) // so ttyname(3) finds the sandbox's terminal
         }
-        for (guestFD, fd) in stdio.prefix(3).enumerated() {
+        for (guestFD, fd) in stdio.enumerated() {
             // The guest sees the stream's real status flags (access mode, O_APPEND, O_LARGEFILE...).
             let hostFlags = fcntl(fd, F_GETFL)
             let flags = hostFlags >= 0 ? hostFlags & ~O_NONBLOCK : (guestFD == 0 ? O_RDONLY : O_WRONLY)

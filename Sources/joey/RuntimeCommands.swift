@@ -323,6 +323,7 @@ struct Init: ParsableCommand {
         spec.gid = process.user.gid
         spec.groups = [process.user.gid] + process.user.additionalGids
         if let limit = config.pidsLimit, limit > 0 { spec.maxTasks = Int(min(limit, 1 << 22)) }
+        spec.preservedFDs = preserveFds
         spec.forwardAllSignalsToInit = true
         for l in process.rlimits {
             guard let r = rlimitNumbers[l.type] else { failEarly("\(bundle)/config.json: process.rlimits: unknown type \(l.type)") }

@@ -167,6 +167,15 @@ struct OCIRuntimeTests {
         #expect(r.status == 0 && r.stderr.contains("vm is not supported"), "\(r)")
     }
 
+    @Test("--preserve-fds passes the caller's fd 3 on to the container's process", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func preserveFds() throws {
+        let b = try Bundle(args: ["sh", "-c", "echo via-fd3 >&3"])
+        let out = b.dir.path + "/fd3.txt"
+        let r = try Host.run(["/bin/sh", "-c", "exec 3>\(out); exec \(Host.joey) --root \(b.state) run --preserve-fds 1 --bundle \(b.path) p1"])
+        #expect(r.status == 0, "\(r)")
+        #expect((try? String(contentsOfFile: out, encoding: .utf8)) == "via-fd3\n")
+    }
+
     @Test("a read-only root keeps the bundle untouched; rlimits and user reach the guest", .enabled(if: Host.hasBusybox, "needs busybox-static"))
     func configApplied() throws {
         let b = try Bundle(args: ["sh", "-c", "echo x > /written; id -u; id -g; ulimit -n"], readonly: true) { config in
