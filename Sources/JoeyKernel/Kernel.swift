@@ -31,6 +31,9 @@ public struct SandboxSpec {
     public var rlimits: [Int: (UInt64, UInt64)] = [:]
     /// Host fds 3, 4, ... passed on to pid 1 as the same numbers (OCI --preserve-fds).
     public var preservedFDs = 0
+    public var umask: UInt32 = 0o022
+    /// Capability sets pid 1 sees (effective, permitted, inheritable); nil: by uid.
+    public var capabilities: (UInt64, UInt64, UInt64)?
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
@@ -45,6 +48,9 @@ public struct ProcessSpec: Sendable {
     public var signalMask: UInt64 = 0
     public var ignoredSignals: UInt64 = 0
     public var rlimits: [Int: (UInt64, UInt64)] = [:]
+    public var umask: UInt32 = 0o022
+    /// Capability sets the guest sees (effective, permitted, inheritable); nil: by uid.
+    public var capabilities: (UInt64, UInt64, UInt64)?
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
@@ -153,6 +159,8 @@ public final class Kernel: @unchecked Sendable {
         process.signalMask = spec.signalMask
         process.ignoredSignals = spec.ignoredSignals
         process.rlimits = spec.rlimits
+        process.umask = spec.umask
+        process.capabilities = spec.capabilities
         let passed = (0..<Int32(max(0, min(spec.preservedFDs, 1021)))).map { 3 + $0 }
         let thread = try createProcess(process, stdio: [0, 1, 2] + passed, pid1: true)
         let pid = thread.tid
@@ -216,6 +224,7 @@ public final class Kernel: @unchecked Sendable {
     private func createProcess(_ process: ProcessSpec, stdio: [Int32], pid1: Bool) throws(KernelError) -> GuestThread {
         guard !process.argv.isEmpty else { throw KernelError("joey: no program to run", exitCode: 127) }
         let fs = FSContext(root: rootLocation, cwd: rootLocation)
+        fs.umask = process.umask & 0o777
         if let cwd = try? resolve(process.cwd, from: rootLocation, root: rootLocation), cwd.inode.kind == .directory {
             fs.cwd = cwd
         } else if !pid1 {
@@ -230,6 +239,7 @@ public final class Kernel: @unchecked Sendable {
         group.suid = process.uid; group.sgid = process.gid
         group.fsuid = process.uid; group.fsgid = process.gid
         group.groups = process.groups
+        group.capabilities = process.capabilities
         let ptsFS = FileSystemID(dev: 0x16, name: "devpts")
         let tty = DeviceInode(.tty, major: 136, minor: 0, fs: ptsFS)
         if pid1, controllingTerminal != nil, let pts = try? devRoot.lookup("pts") {

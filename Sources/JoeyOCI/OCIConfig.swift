@@ -31,6 +31,8 @@ public struct OCIConfig: Sendable {
         public var cwd = "/"
         public var rlimits: [Rlimit] = []
         public var noNewPrivileges = false
+        /// Capability sets by name (bounding, effective, permitted, inheritable, ambient).
+        public var capabilities: [String: [String]]?
         public init() {}
     }
     public struct Mount: Sendable {
@@ -111,6 +113,17 @@ public struct OCIConfig: Sendable {
             }
         }
         process.noNewPrivileges = try p.bool("noNewPrivileges") ?? false
+        if let caps = try p.object("capabilities") {
+            var sets: [String: [String]] = [:]
+            for kind in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+                guard let names = try caps.strings(kind) else { continue }
+                for name in names where capabilityNumbers[name] == nil {
+                    throw OCIError("\(file): process.capabilities.\(kind): unknown capability \(name)")
+                }
+                sets[kind] = names
+            }
+            process.capabilities = sets
+        }
         // Kept as the guest's view or meaningless inside the sentry: accepted silently.
         p.unknownKeys(known: ["terminal", "consoleSize", "user", "args", "env", "cwd", "rlimits",
                               "noNewPrivileges", "capabilities", "apparmorProfile", "oomScoreAdj",
@@ -316,5 +329,25 @@ struct JSONObject {
     /// Keys present here that Joey does not know, as warnings naming their full path.
     func unknownKeys(known: Set<String>, into warnings: inout [String]) {
         for key in dict.keys.sorted() where !known.contains(key) { warnings.append(name(key)) }
+    }
+}
+
+/// Linux capability numbers by name (capability.h).
+public let capabilityNumbers: [String: Int] = {
+    let names = ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+                 "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+                 "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+                 "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+                 "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+                 "CHECKPOINT_RESTORE"]
+    var m: [String: Int] = [:]
+    for (i, n) in names.enumerated() { m["CAP_" + n] = i }
+    return m
+}()
+
+extension OCIConfig.Process {
+    /// A capability set as a bit mask (0 when the set is absent).
+    public func capabilityMask(_ kind: String) -> UInt64 {
+        (capabilities?[kind] ?? []).reduce(0) { $0 | (1 << UInt64(capabilityNumbers[$1] ?? 0)) }
     }
 }

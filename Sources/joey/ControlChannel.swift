@@ -15,6 +15,9 @@ struct ControlRequest: Codable {
     var gid: UInt32?
     var additionalGids: [UInt32]?
     var signal: Int32?
+    var umask: UInt32?
+    /// effective, permitted, inheritable
+    var capabilities: [UInt64]?
 }
 
 struct ControlProcess: Codable {
@@ -104,6 +107,8 @@ enum ControlChannel {
             p.uid = req.uid ?? 0
             p.gid = req.gid ?? 0
             p.groups = [p.gid] + (req.additionalGids ?? [])
+            p.umask = req.umask ?? 0o022
+            if let c = req.capabilities, c.count == 3 { p.capabilities = (c[0], c[1], c[2]) }
             do {
                 // The connection stays open until the process ends, then carries its status.
                 let pid = try kernel.spawn(p, stdio: fds) { status in

@@ -83,8 +83,12 @@ struct Exec: ParsableCommand {
         if preserveFds != 0 { runtime.fail("--preserve-fds is not supported by exec in this build of Joey") }
 
         let sock = connectOrFail(id, runtime: runtime)
-        let req = ControlRequest(op: "exec", args: base.args, env: base.env, cwd: base.cwd, uid: base.user.uid,
+        var req = ControlRequest(op: "exec", args: base.args, env: base.env, cwd: base.cwd, uid: base.user.uid,
                                  gid: base.user.gid, additionalGids: base.user.additionalGids)
+        req.umask = base.user.umask
+        if base.capabilities != nil {
+            req.capabilities = [base.capabilityMask("effective"), base.capabilityMask("permitted"), base.capabilityMask("inheritable")]
+        }
         guard ControlChannel.send(sock, req, fds: [0, 1, 2]) else { runtime.fail("cannot send the request to the sentry") }
         guard let (reply, _) = ControlChannel.receive(sock, as: ControlReply.self) else { runtime.fail("the sentry closed the connection") }
         if let error = reply.error {

@@ -114,6 +114,11 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     }
     guard o.preserveFds >= 0 && o.preserveFds < 1024 else { runtime.fail("--preserve-fds must be between 0 and 1023") }
     for w in config.warnings { runtime.report("warning", "\(bundle)/config.json: \(w) is not supported and is ignored") }
+    // These run inside the container's namespaces under runc; Joey's container has no host
+    // namespaces for them to enter.
+    for kind in ["createContainer", "startContainer"] where !(config.hooks[kind] ?? []).isEmpty {
+        runtime.report("warning", "\(bundle)/config.json: hooks.\(kind) is not supported and is ignored")
+    }
 
     let lock: ContainerLock
     do { lock = try runtime.store.create(o.id) } catch { runtime.fail(error.message) }
@@ -217,6 +222,14 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
         store.remove(o.id)
         runtime.fail(error.message)
     }
+    // The sandbox exists and its program has not run: the runtime-namespace creation hooks.
+    for kind in ["prestart", "createRuntime"] {
+        if let failure = runHooks(kind, config.hooks[kind] ?? [], state: state) {
+            kill(pid, SIGKILL)
+            store.remove(o.id)
+            runtime.fail(failure)
+        }
+    }
     if let pidFile = o.pidFile {
         let tmp = pidFile + ".tmp"
         guard FileManager.default.createFile(atPath: tmp, contents: Data("\(pid)".utf8)), rename(tmp, pidFile) == 0 else {
@@ -272,7 +285,7 @@ struct Run: ParsableCommand {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         if let lock = try? runtime.store.lock(options.id) {
-            runtime.store.remove(options.id)
+            if let state = try? runtime.store.load(options.id) { removeContainer(state, runtime: runtime) }
             _ = lock
         }
         // The sentry already exits as a shell would report the guest.
@@ -324,6 +337,11 @@ struct Init: ParsableCommand {
         spec.groups = [process.user.gid] + process.user.additionalGids
         if let limit = config.pidsLimit, limit > 0 { spec.maxTasks = Int(min(limit, 1 << 22)) }
         spec.preservedFDs = preserveFds
+        spec.umask = process.user.umask ?? 0o022
+        if process.capabilities != nil {
+            spec.capabilities = (process.capabilityMask("effective"), process.capabilityMask("permitted"),
+                                 process.capabilityMask("inheritable"))
+        }
         spec.forwardAllSignalsToInit = true
         for l in process.rlimits {
             guard let r = rlimitNumbers[l.type] else { failEarly("\(bundle)/config.json: process.rlimits: unknown type \(l.type)") }
@@ -385,6 +403,11 @@ func startContainer(_ id: String, runtime: RuntimeOptions) {
     close(fd)
     unlink(store.fifo(id))
     if !ok { runtime.fail("the container's sentry did not start the program") }
+    // poststart failures are warnings: the container runs on (runtime spec).
+    if let config = try? OCIConfig.load(bundle: state.bundle),
+       let failure = runHooks("poststart", config.hooks["poststart"] ?? [], state: (try? store.load(id)) ?? state) {
+        runtime.report("warning", failure)
+    }
 }
 
 struct Start: ParsableCommand {
@@ -488,7 +511,7 @@ struct Delete: ParsableCommand {
             guard force else { runtime.fail("cannot delete container \(id) that is not stopped: \(state.status)") }
             stopAndWait(state)
         }
-        store.remove(id)
+        removeContainer(state, runtime: runtime)
     }
 
     func stopAndWait(_ state: ContainerState) {
@@ -616,4 +639,63 @@ struct Spec: ParsableCommand {
     }
 
     """
+}
+
+// MARK: hooks
+
+/// Forgets a stopped container, then runs its poststop hooks (failures are warnings).
+func removeContainer(_ state: ContainerState, runtime: RuntimeOptions) {
+    runtime.store.remove(state.id)
+    var stopped = state
+    stopped.status = "stopped"
+    if let config = try? OCIConfig.load(bundle: state.bundle),
+       let failure = runHooks("poststop", config.hooks["poststop"] ?? [], state: stopped) {
+        runtime.report("warning", failure)
+    }
+}
+
+/// Runs the config's hooks of one kind on the host, each with the container's state as JSON
+/// on stdin, as the runtime spec says. Returns the first failure.
+func runHooks(_ kind: String, _ hooks: [OCIConfig.Hook], state: ContainerState) -> String? {
+    for hook in hooks {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return "hook \(hook.path): pipe: \(String(cString: strerror(errno)))" }
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        let argv = (hook.args.isEmpty ? [hook.path] : hook.args).map { strdup($0) } + [nil]
+        let envp = hook.env.map { strdup($0) } + [nil]
+        var pid: pid_t = 0
+        let r = posix_spawn(&pid, hook.path, &actions, nil, argv, envp)
+        posix_spawn_file_actions_destroy(&actions)
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+        close(fds[0])
+        guard r == 0 else {
+            close(fds[1])
+            return "\(kind) hook \(hook.path): \(String(cString: strerror(r)))"
+        }
+        var json = Array(state.jsonForOutput().utf8)
+        _ = json.withUnsafeMutableBytes { write(fds[1], $0.baseAddress, $0.count) }
+        close(fds[1])
+        var status: Int32 = 0
+        let deadline = hook.timeout.map { Date().addingTimeInterval(TimeInterval($0)) }
+        while true {
+            let w = waitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
+            if w == pid { break }
+            if w < 0 && errno != EINTR { break }
+            if let deadline, Date() > deadline {
+                kill(pid, SIGKILL)
+                waitpid(pid, &status, 0)
+                return "\(kind) hook \(hook.path) timed out after \(hook.timeout!) s"
+            }
+            if deadline != nil { usleep(10_000) }
+        }
+        if status != 0 {
+            let how = status & 0x7f == 0 ? "exit status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
+            return "\(kind) hook \(hook.path) failed: \(how)"
+        }
+    }
+    return nil
 }

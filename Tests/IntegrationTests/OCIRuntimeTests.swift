@@ -276,3 +276,70 @@ struct OCISignalTests {
         #expect(try b.joey("delete", "s1").status == 0)
     }
 }
+
+@Suite("OCI runtime: hooks and process settings", .serialized)
+struct OCIHookTests {
+    @Test("prestart, createRuntime, poststart and poststop hooks run on the host with the state on stdin",
+          .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func hooks() throws {
+        let dirHolder = try TemporaryDirectory()
+        let log = dirHolder.path + "/hooks.log"
+        func hook(_ kind: String) -> [String: Any] {
+            ["path": "/bin/sh", "args": ["sh", "-c", "echo \(kind) $(cat | tr -d ' \\n' | sed 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/') >> \(log)"]]
+        }
+        let b = try Bundle(args: ["sleep", "30"]) { config in
+            config["hooks"] = ["prestart": [hook("prestart")], "createRuntime": [hook("createRuntime")],
+                               "poststart": [hook("poststart")], "poststop": [hook("poststop")]]
+        }
+        var r = try b.joey("create", "--bundle", b.path, "h1")
+        #expect(r.status == 0, "\(r)")
+        #expect((try? String(contentsOfFile: log, encoding: .utf8)) == "prestart created\ncreateRuntime created\n")
+        r = try b.joey("start", "h1")
+        #expect(r.status == 0, "\(r)")
+        r = try b.joey("delete", "--force", "h1")
+        #expect(r.status == 0, "\(r)")
+        #expect((try? String(contentsOfFile: log, encoding: .utf8)) ==
+                "prestart created\ncreateRuntime created\npoststart running\npoststop stopped\n")
+
+        // A failing creation hook fails create, and nothing is left.
+        let bad = try Bundle(args: ["sleep", "30"]) { config in
+            config["hooks"] = ["createRuntime": [["path": "/bin/false"]]]
+        }
+        r = try bad.joey("create", "--bundle", bad.path, "h2")
+        #expect(r.status == 1 && r.stderr.contains("createRuntime hook /bin/false failed"), "\(r)")
+        #expect(try bad.joey("list", "-q").stdout == "")
+    }
+
+    @Test("umask and capabilities from process reach the guest",
+          .enabled(if: Host.hasBusybox && HostileInputTests.hasCompiler, "needs busybox-static and gcc"))
+    func umaskAndCapabilities() throws {
+        let b = try Bundle(args: ["sh", "-c", "umask; /bin/capeff"]) { config in
+            var p = config["process"] as! [String: Any]
+            var u = p["user"] as! [String: Any]
+            u["umask"] = 0o027
+            p["user"] = u
+            p["capabilities"] = ["effective": ["CAP_KILL", "CAP_NET_BIND_SERVICE"], "permitted": ["CAP_KILL", "CAP_NET_BIND_SERVICE"]]
+            config["process"] = p
+        }
+        let src = b.dir.path + "/capeff.c"
+        try """
+        #include <stdio.h>
+        #include <linux/capability.h>
+        #include <sys/syscall.h>
+        #include <unistd.h>
+        int main(void) {
+            struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+            struct __user_cap_data_struct d[2];
+            if (syscall(SYS_capget, &h, d) != 0) return 1;
+            printf("%08x%08x\\n", d[1].effective, d[0].effective);
+            return 0;
+        }
+        """.write(toFile: src, atomically: true, encoding: .utf8)
+        let cc = try Host.run(["/usr/bin/gcc", "-static", "-O1", "-o", b.rootfs + "/bin/capeff", src])
+        try #require(cc.status == 0, "\(cc)")
+        let r = try b.joey("run", "--bundle", b.path, "u1")
+        #expect(r.status == 0, "\(r)")
+        // umask 027; CAP_KILL (5) and CAP_NET_BIND_SERVICE (10): 0x420.
+        #expect(r.stdout == "0027\n0000000000000420\n", "\(r)")
+    }
+}

@@ -80,10 +80,12 @@ extension GuestThread {
         guard let target else { throw .ESRCH }
         guard a1 != 0 else { return 0 }
         let full: UInt64 = target.euid == 0 ? 0x1ff_ffff_ffff : 0
+        let sets = target.capabilities ?? (full, full, 0)
         var b = [UInt8]()
         for w in 0..<words {
-            let bits = UInt32(truncatingIfNeeded: full >> (32 * UInt64(w)))
-            for v in [bits, bits, UInt32(0)] { withUnsafeBytes(of: v) { b += $0 } } // effective, permitted, inheritable
+            for set in [sets.0, sets.1, sets.2] { // effective, permitted, inheritable
+                withUnsafeBytes(of: UInt32(truncatingIfNeeded: set >> (32 * UInt64(w)))) { b += $0 }
+            }
         }
         try mm.write(a1, b)
         return 0
