@@ -29,12 +29,28 @@ public struct SandboxSpec {
     public var forwardAllSignalsToInit = false
     /// Initial resource limits of pid 1 by RLIMIT_* number: (soft, hard).
     public var rlimits: [Int: (UInt64, UInt64)] = [:]
+    /// Extra mounts (OCI config.json mounts), applied in order after /dev, /proc and /tmp.
+    public var mounts: [MountSpec] = []
     /// Host fds 3, 4, ... passed on to pid 1 as the same numbers (OCI --preserve-fds).
     public var preservedFDs = 0
     public var umask: UInt32 = 0o022
     /// Capability sets pid 1 sees (effective, permitted, inheritable); nil: by uid.
     public var capabilities: (UInt64, UInt64, UInt64)?
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
+}
+
+/// A mount the sandbox starts with. Every filesystem is the sentry's own: tmpfs in memory,
+/// bind mounts of host paths walked by the sentry (read-only ones keep writes in memory).
+public struct MountSpec: Sendable {
+    public var destination: String
+    public var type: String
+    public var source: String
+    public var options: [String]
+    public init(destination: String, type: String, source: String, options: [String]) {
+        self.destination = destination; self.type = type; self.source = source; self.options = options
+    }
+    public var isBind: Bool { type == "bind" || options.contains("bind") || options.contains("rbind") }
+    public var readOnly: Bool { options.contains("ro") }
 }
 
 /// A process to start in the sandbox: pid 1 from the SandboxSpec, or an `exec`.
@@ -118,11 +134,96 @@ public final class Kernel: @unchecked Sendable {
         mount(devRoot, at: "/dev", type: "devtmpfs", options: "rw,nosuid")
         mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", options: "rw,nosuid,nodev,noexec")
         mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", options: "rw,nosuid,nodev")
+        for m in spec.mounts { try applyMount(m) }
+    }
+
+    /// Notes on mounts that were not applied as asked, for the operator.
+    public private(set) var mountWarnings: [String] = []
+
+    private func applyMount(_ m: MountSpec) throws(KernelError) {
+        let opts = m.options.joined(separator: ",")
+        if m.isBind {
+            var st = stat()
+            guard lstat(m.source, &st) == 0 || stat(m.source, &st) == 0 else {
+                throw KernelError("mount \(m.destination): source \(m.source): \(String(cString: strerror(errno)))")
+            }
+            // Read-only binds keep the guest's writes in memory: the host path is never written.
+            let kind = st.st_mode & S_IFMT
+            if kind == S_IFDIR {
+                let host = try HostTree(path: m.source)
+                let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
+                                         writeThrough: !m.readOnly)
+                guard let hst = host.lstat(""), let dir = ctx.lowerInode(path: "", st: hst) else {
+                    throw KernelError("mount \(m.destination): cannot open \(m.source)")
+                }
+                mount(dir, at: m.destination, type: "bind", options: opts)
+            } else {
+                // A single file: a tree rooted at its directory exposes just that entry.
+                let dirPath = PathComponents(s: m.source).deletingLastPathComponent
+                let name = PathComponents(s: m.source).lastPathComponent
+                let host = try HostTree(path: dirPath.isEmpty ? "/" : dirPath)
+                let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
+                                         writeThrough: !m.readOnly)
+                guard let hst = host.lstat(name), let file = ctx.lowerInode(path: name, st: hst) else {
+                    throw KernelError("mount \(m.destination): cannot open \(m.source)")
+                }
+                mountFile(file, at: m.destination, options: opts)
+            }
+            return
+        }
+        switch m.type {
+        case "proc":
+            if m.destination != "/proc" { mount(ProcFS.makeRoot(kernel: self), at: m.destination, type: "proc", options: opts) }
+        case "tmpfs":
+            // /dev stays the sentry's devfs (it holds the devices a tmpfs there would be filled with).
+            if m.destination == "/dev" { return }
+            var mode: UInt32 = 0o1777
+            if let o = m.options.first(where: { $0.hasPrefix("mode=") }), let v = UInt32(o.dropFirst(5), radix: 8) { mode = v & 0o7777 }
+            let ctx = OverlayContext(id: FileSystemID(dev: 0x1b + UInt64(mounts.count), name: "tmpfs"), host: nil, writeThrough: false)
+            mount(DirectoryInode(context: ctx, mode: mode), at: m.destination, type: "tmpfs", options: opts)
+        case "devpts":
+            if m.destination != "/dev/pts" { mountWarnings.append("mounts: devpts at \(m.destination) (only /dev/pts exists)") }
+        case "mqueue", "sysfs", "cgroup", "cgroup2":
+            // Empty, so paths under them fail as on a kernel without these filesystems' content.
+            let ctx = OverlayContext(id: FileSystemID(dev: 0x30 + UInt64(mounts.count), name: m.type), host: nil, writeThrough: false)
+            mount(DirectoryInode(context: ctx, mode: 0o555), at: m.destination, type: m.type, options: opts)
+            mountWarnings.append("mounts: \(m.type) at \(m.destination) is an empty directory (Joey has no \(m.type) yet)")
+        default:
+            mountWarnings.append("mounts: type \(m.type) at \(m.destination) is not supported and is ignored")
+        }
+    }
+
+    /// Creates the missing directories above `path` (as runc does for mount points).
+    private func makeParentDirectories(_ path: String) {
+        var prefix = ""
+        for part in path.split(separator: "/").dropLast() {
+            prefix += "/" + part
+            if let d = try? resolve(prefix, from: rootLocation, root: rootLocation), d.inode.kind == .directory { continue }
+            guard let (parent, name) = try? resolveParent(prefix, from: rootLocation, root: rootLocation),
+                  (try? parent.inode.create(name, kind: .directory, mode: 0o755, uid: 0, gid: 0)) != nil else { return }
+        }
+    }
+
+    /// Puts `file` in place of the file at `path` (creating an empty one if missing).
+    private func mountFile(_ file: Inode, at path: String, options: String) {
+        makeParentDirectories(path)
+        let target: Inode
+        if let t = try? resolve(path, from: rootLocation, root: rootLocation), t.inode.kind != .directory {
+            target = t.inode
+        } else {
+            guard let (parent, name) = try? resolveParent(path, from: rootLocation, root: rootLocation),
+                  let created = try? parent.inode.create(name, kind: .regular, mode: 0o644, uid: 0, gid: 0)
+            else { return }
+            target = created
+        }
+        mounts[ObjectIdentifier(target)] = file
+        mountTable.append((path, "bind", options))
     }
 
     /// Mounts `root` over the directory at `path`, creating the directory in the upper layer
     /// if the lower tree lacks it.
     func mount(_ root: Inode, at path: String, type: String, options: String) {
+        makeParentDirectories(path)
         let dir: Location
         if let d = try? resolve(path, from: rootLocation, root: rootLocation), d.inode.kind == .directory {
             dir = d
@@ -368,5 +469,18 @@ extension KernelError {
     public init(_ message: String, exitCode: Int32) {
         self.init(message)
         self.exitCode = exitCode
+    }
+}
+
+/// The directory and last component of a path (the kernel target does not import Foundation).
+struct PathComponents {
+    let s: String
+    var deletingLastPathComponent: String {
+        guard let i = s.lastIndex(of: "/") else { return "" }
+        return i == s.startIndex ? "/" : String(s[..<i])
+    }
+    var lastPathComponent: String {
+        guard let i = s.lastIndex(of: "/") else { return s }
+        return String(s[s.index(after: i)...])
     }
 }

@@ -337,6 +337,9 @@ struct Init: ParsableCommand {
         spec.groups = [process.user.gid] + process.user.additionalGids
         if let limit = config.pidsLimit, limit > 0 { spec.maxTasks = Int(min(limit, 1 << 22)) }
         spec.preservedFDs = preserveFds
+        spec.mounts = config.mounts.map {
+            MountSpec(destination: $0.destination, type: $0.type ?? "", source: $0.source ?? "", options: $0.options)
+        }
         spec.umask = process.user.umask ?? 0o022
         if process.capabilities != nil {
             spec.capabilities = (process.capabilityMask("effective"), process.capabilityMask("permitted"),
@@ -363,6 +366,7 @@ struct Init: ParsableCommand {
             _ = write(fd, &zero, 1)
             close(fd)
         }, onKernel: { kernel throws(KernelError) in
+            for w in kernel.mountWarnings { runtime.report("warning", w) }
             try ControlChannel.serve(kernel: kernel, directory: runtime.store.directory(id))
         }, onError: { e in tell("error \(e.exitCode) \(e.message)") })
         exitLikeShell(status)
