@@ -29,6 +29,9 @@ public struct SandboxSpec {
     public var forwardAllSignalsToInit = false
     /// Initial resource limits of pid 1 by RLIMIT_* number: (soft, hard).
     public var rlimits: [Int: (UInt64, UInt64)] = [:]
+    /// Most bytes of guest memory the sandbox may hold (OCI linux.resources.memory.limit);
+    /// past it the sentry kills the largest process, as the cgroup OOM killer would.
+    public var memoryLimit: UInt64?
     /// Extra mounts (OCI config.json mounts), applied in order after /dev, /proc and /tmp.
     public var mounts: [MountSpec] = []
     /// Host fds 3, 4, ... passed on to pid 1 as the same numbers (OCI --preserve-fds).
@@ -277,6 +280,7 @@ public final class Kernel: @unchecked Sendable {
                        argv: spec.argv.map { Array($0.utf8) }, envCount: spec.env.count)
         thread.start()
         startSignalForwarder()
+        if let limit = spec.memoryLimit { startMemoryWatcher(limit: limit) }
         while runningThreads > 0 { lock.wait() }
         return initExitStatus ?? 0
     }
@@ -447,6 +451,32 @@ public final class Kernel: @unchecked Sendable {
                     k.threadGroups[1]?.sendSignal(sig, info: info)
                 }
                 k.lock.unlock()
+            }
+        }, box.toOpaque())
+        pthread_detach(th)
+    }
+
+    /// Enforces the memory limit: the MemoryFile's resident size is checked every 20 ms, and
+    /// when it is over the limit the process with the most private memory is killed.
+    private func startMemoryWatcher(limit: UInt64) {
+        let box = Unmanaged.passRetained(self)
+        var th = pthread_t()
+        pthread_create(&th, nil, { arg in
+            let k = Unmanaged<Kernel>.fromOpaque(arg!).takeRetainedValue()
+            while true {
+                usleep(20_000)
+                guard k.memoryFile.residentBytes() > (k.spec.memoryLimit ?? .max) else { continue }
+                k.lock.lock()
+                if k.initExitStatus != nil { k.lock.unlock(); return nil }
+                let victim = k.threadGroups.values.filter { $0.exitStatus == nil }.max { a, b in
+                    a.privateMemoryBytes() < b.privateMemoryBytes()
+                }
+                if let victim {
+                    k.debugLog("memory limit \(k.spec.memoryLimit ?? 0) bytes exceeded: killing pid \(victim.pid) (out of memory)")
+                    victim.sendSignal(Signal.SIGKILL, info: SignalInfo(signo: Signal.SIGKILL, code: 0x80))
+                }
+                k.lock.unlock()
+                usleep(100_000) // let the killed process's memory go before looking again
             }
         }, box.toOpaque())
         pthread_detach(th)

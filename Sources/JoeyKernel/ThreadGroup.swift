@@ -137,6 +137,11 @@ final class ThreadGroup {
     }
 
     /// CPU time of the process's live threads (their stubs' run time) plus what exited threads used.
+    /// Bytes of private mappings (what an OOM killer would reclaim by killing this process).
+    func privateMemoryBytes() -> UInt64 {
+        mm.vmas.reduce(0) { $0 &+ ($1.shared ? 0 : $1.end - $1.start) }
+    }
+
     func peakResidentKiB() -> UInt64 {
         threads.reduce(exitPeakResidentKiB) { max($0, $1.context?.peakResidentKiB() ?? 0) }
     }

@@ -93,6 +93,13 @@ public final class MemoryFile: @unchecked Sendable {
 
     public func pointer(_ offset: UInt64) -> UnsafeMutableRawPointer { base + Int(offset) }
 
+    /// Bytes of guest memory actually backed by pages (the memfd's allocated blocks).
+    public func residentBytes() -> UInt64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return 0 }
+        return UInt64(st.st_blocks) * 512
+    }
+
     /// Rounds up to a page; saturates instead of overflowing (callers then reject the size).
     public static func roundUp(_ v: UInt64) -> UInt64 { v > UInt64.max - (pageSize - 1) ? UInt64.max & ~(pageSize - 1) : (v + pageSize - 1) & ~(pageSize - 1) }
     public static func roundDown(_ v: UInt64) -> UInt64 { v & ~(pageSize - 1) }

@@ -350,9 +350,7 @@ struct Init: ParsableCommand {
             guard let r = rlimitNumbers[l.type] else { failEarly("\(bundle)/config.json: process.rlimits: unknown type \(l.type)") }
             spec.rlimits[r] = (l.soft, l.hard)
         }
-        if config.memoryLimit != nil {
-            runtime.report("warning", "linux.resources.memory.limit is not enforced by this build of Joey")
-        }
+        if let limit = config.memoryLimit, limit > 0 { spec.memoryLimit = UInt64(limit) }
         signal(SIGPIPE, SIG_IGN)
         Kernel.blockForwardedSignals(all: spec.forwardAllSignalsToInit)
         let fifoPath = runtime.store.fifo(id)

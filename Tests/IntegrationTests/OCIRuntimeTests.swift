@@ -378,3 +378,49 @@ struct OCIMountTests {
         #expect(r.stderr.contains("sysfs at /sys is an empty directory"), "the spec's sysfs mount is reported: \(r)")
     }
 }
+
+@Suite("OCI runtime: resource limits", .serialized)
+struct OCILimitTests {
+    @Test("linux.resources.memory.limit: a process that touches more is killed, as by the OOM killer",
+          .enabled(if: Host.hasBusybox && HostileInputTests.hasCompiler, "needs busybox-static and gcc"))
+    func memoryLimit() throws {
+        let b = try Bundle(args: ["/bin/hog"]) { config in
+            var linux = config["linux"] as! [String: Any]
+            var resources = linux["resources"] as? [String: Any] ?? [:]
+            resources["memory"] = ["limit": 64 << 20]
+            linux["resources"] = resources
+            config["linux"] = linux
+        }
+        let src = b.dir.path + "/hog.c"
+        try """
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <unistd.h>
+        int main(void) {
+            for (int i = 1; i <= 32; i++) {          /* up to 512 MiB, 16 MiB at a time */
+                char *p = malloc(16 << 20);
+                if (!p) { puts("malloc failed"); return 1; }
+                memset(p, i, 16 << 20);
+                usleep(20000);
+            }
+            puts("survived");
+            return 0;
+        }
+        """.write(toFile: src, atomically: true, encoding: .utf8)
+        let cc = try Host.run(["/usr/bin/gcc", "-static", "-O1", "-o", b.rootfs + "/bin/hog", src])
+        try #require(cc.status == 0, "\(cc)")
+        var r = try b.joey("run", "--bundle", b.path, "oom")
+        #expect(r.status == 128 + 9, "killed by SIGKILL: \(r)")
+        #expect(!r.stdout.contains("survived"), "\(r)")
+        // Under a limit it stays within, the same program finishes.
+        let file = b.path + "/config.json"
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
+        var linux = config["linux"] as! [String: Any]
+        linux["resources"] = ["memory": ["limit": 2 << 30]]
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: file))
+        r = try b.joey("run", "--bundle", b.path, "oom2")
+        #expect(r.status == 0 && r.stdout == "survived\n", "\(r)")
+    }
+}
