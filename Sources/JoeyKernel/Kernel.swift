@@ -97,7 +97,9 @@ public final class Kernel: @unchecked Sendable {
     var runningThreads = 0
     var alarmWatcherRunning = false
     var futexWaiters: [UInt64: [FutexWaiter]] = [:]
-    var foregroundPgid: Int32?
+    /// The foreground process group of each session's terminal (pid 1's, and an exec'd
+    /// process's own when it was given a terminal), by session id.
+    var foregroundPgids: [Int32: Int32] = [:]
     /// The guest thread whose syscall is being handled (procfs's "self"); kernel lock held.
     var current: GuestThread?
     var initExitStatus: Int32?
@@ -315,6 +317,17 @@ public final class Kernel: @unchecked Sendable {
         return threadGroups.values.reduce(0) { $0 &+ $1.cpuNanos() &+ ($1.parent == nil ? $1.childrenCPUNanos : 0) }
     }
 
+    /// A terminal signal (^C, ^\\, ^Z) typed on the terminal of the session `pid` leads:
+    /// to that session's foreground process group.
+    public func signalForeground(session pid: Int32, _ sig: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let leader = threadGroups[pid] else { return }
+        let fg = foregroundPgids[leader.sid] ?? leader.pgid
+        let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */)
+        for g in threadGroups.values where g.pgid == fg && g.exitStatus == nil { g.sendSignal(sig, info: info) }
+    }
+
     /// Signals every guest process (OCI `kill --all`).
     public func signalAll(_ sig: Int32) {
         lock.lock()
@@ -350,6 +363,10 @@ public final class Kernel: @unchecked Sendable {
         if pid1, controllingTerminal != nil, let pts = try? devRoot.lookup("pts") {
             try? pts.insert("0", tty) // so ttyname(3) finds the sandbox's terminal
         }
+        let execTTY = DeviceInode(.tty, major: 136, minor: UInt64(pid), fs: ptsFS)
+        if !pid1, stdio.contains(where: { isatty($0) != 0 }), let pts = try? devRoot.lookup("pts") {
+            try? pts.insert("\(pid)", execTTY) // so ttyname(3) finds the exec'd process's terminal
+        }
         for (guestFD, fd) in stdio.enumerated() {
             // The guest sees the stream's real status flags (access mode, O_APPEND, O_LARGEFILE...).
             let hostFlags = fcntl(fd, F_GETFL)
@@ -357,11 +374,13 @@ public final class Kernel: @unchecked Sendable {
             let hostFD = dup(fd)
             guard hostFD >= 0 else { continue }
             _ = fcntl(hostFD, F_SETFD, FD_CLOEXEC)
-            // The guest sees what the stream really is: a terminal, a pipe or a file.
-            let isTTY = pid1 && isatty(fd) != 0
-            let inode: Inode = isTTY ? tty : HostStreamInode(hostFD: hostFD, fs: pipeFS)
+            // The guest sees what the stream really is: a terminal, a pipe or a file. An exec'd
+            // process with a terminal has its own (pts numbered by its pid).
+            let isTTY = isatty(fd) != 0
+            let inode: Inode = !isTTY ? HostStreamInode(hostFD: hostFD, fs: pipeFS)
+                : pid1 ? tty : execTTY
             let d = HostStreamDescription(inode: inode, hostFD: hostFD, flags: flags, kernel: self)
-            d.path = isTTY ? "/dev/pts/0" : "pipe:[\(hostFD)]"
+            d.path = !isTTY ? "pipe:[\(hostFD)]" : pid1 ? "/dev/pts/0" : "/dev/pts/\(pid)"
             _ = try? group.fdTable.install(d, at: Int32(guestFD), closeOnExec: false)
         }
         for (r, v) in process.rlimits where r >= 0 && r < 16 && v.0 <= v.1 {
@@ -445,7 +464,8 @@ public final class Kernel: @unchecked Sendable {
                 let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */, fromOutside: !all)
                 let terminalSignal = sig == SIGINT || sig == SIGQUIT || sig == SIGTSTP
                 if terminalSignal && (!all || k.controllingTerminal != nil) {
-                    let fg = k.foregroundPgid ?? k.threadGroups[1]?.pgid ?? 1
+                    let initSid = k.threadGroups[1]?.sid ?? 1
+                    let fg = k.foregroundPgids[initSid] ?? k.threadGroups[1]?.pgid ?? 1
                     for g in k.threadGroups.values where g.pgid == fg { g.sendSignal(sig, info: info) }
                 } else {
                     k.threadGroups[1]?.sendSignal(sig, info: info)

@@ -15,6 +15,9 @@ struct ControlRequest: Codable {
     var gid: UInt32?
     var additionalGids: [UInt32]?
     var signal: Int32?
+    /// exec: the process gets its stdio as a terminal; signal-foreground: whose session.
+    var terminal: Bool?
+    var pid: Int32?
     var umask: UInt32?
     /// effective, permitted, inheritable
     var capabilities: [UInt64]?
@@ -123,6 +126,10 @@ enum ControlChannel {
         case "ps":
             let list = kernel.processList().map { ControlProcess(pid: $0.pid, ppid: $0.ppid, uid: $0.uid, command: $0.command) }
             _ = send(conn, ControlReply(processes: list))
+            close(conn)
+        case "signal-foreground":
+            if let pid = req.pid, let sig = req.signal { kernel.signalForeground(session: pid, sig) }
+            _ = send(conn, ControlReply())
             close(conn)
         case "kill-all":
             kernel.signalAll(req.signal ?? SIGTERM)

@@ -79,8 +79,20 @@ struct Exec: ParsableCommand {
             if parts.count == 2 { base.user.gid = UInt32(parts[1])! }
         }
         base.user.additionalGids += additionalGids
-        if base.terminal || consoleSocket != nil { runtime.fail("exec with a terminal is not supported by this build of Joey yet") }
         if preserveFds != 0 { runtime.fail("--preserve-fds is not supported by exec in this build of Joey") }
+        if consoleSocket != nil && !base.terminal { runtime.fail("--console-socket needs a terminal (-t, or terminal in --process)") }
+        // The process's stdio: ours, or with a terminal a new pty (master to --console-socket)
+        // or, in the foreground on a terminal, our own.
+        var stdio: [Int32] = [0, 1, 2]
+        var ttyFD: Int32 = -1
+        if base.terminal {
+            if let socketPath = consoleSocket {
+                ttyFD = sendNewTerminal(to: socketPath)
+                stdio = [ttyFD, ttyFD, ttyFD]
+            } else if detach || isatty(0) == 0 {
+                runtime.fail("cannot allocate a terminal: use --console-socket (or run exec -t in the foreground on a terminal)")
+            }
+        }
 
         let sock = connectOrFail(id, runtime: runtime)
         var req = ControlRequest(op: "exec", args: base.args, env: base.env, cwd: base.cwd, uid: base.user.uid,
@@ -89,22 +101,45 @@ struct Exec: ParsableCommand {
         if base.capabilities != nil {
             req.capabilities = [base.capabilityMask("effective"), base.capabilityMask("permitted"), base.capabilityMask("inheritable")]
         }
-        guard ControlChannel.send(sock, req, fds: [0, 1, 2]) else { runtime.fail("cannot send the request to the sentry") }
+        req.terminal = base.terminal
+        guard ControlChannel.send(sock, req, fds: stdio) else { runtime.fail("cannot send the request to the sentry") }
         guard let (reply, _) = ControlChannel.receive(sock, as: ControlReply.self) else { runtime.fail("the sentry closed the connection") }
         if let error = reply.error {
             runtime.report("error", error.hasPrefix("joey: ") ? String(error.dropFirst(6)) : error)
             Glibc.exit(reply.exitCode ?? 1)
         }
+        let guestPid = reply.pid ?? 0
         if detach {
             // A host process stands for the guest process: it lives as long as it does and
-            // exits with its status, so callers (conmon) can wait for it.
-            let waiter = spawnWaiter(sock)
+            // exits with its status, so callers (conmon) can wait for it. With a terminal it
+            // also owns the pty, so ^C typed there reaches the guest's foreground job.
+            let waiter = spawnWaiter(sock, guestPid: guestPid, ttyFD: ttyFD)
             close(sock)
             if let pidFile { writePidFile(pidFile, waiter) }
             return
         }
         if let pidFile { writePidFile(pidFile, getpid()) }
+        if base.terminal {
+            if ttyFD >= 0 { setsid(); _ = joey_set_controlling_tty(ttyFD) }
+            forwardTerminalSignals(directory: runtime.store.directory(id), guestPid: guestPid)
+        }
         exitWithStatus(of: sock)
+    }
+
+    /// A new pty whose master goes to the console socket; returns the slave.
+    func sendNewTerminal(to socketPath: String) -> Int32 {
+        var master: Int32 = -1, slave: Int32 = -1
+        let r = joey_open_pty(&master, &slave)
+        guard r == 0 else { runtime.fail("cannot open a pty: \(String(cString: strerror(Int32(-r))))") }
+        let sock = joey_unix_connect_stream(socketPath)
+        guard sock >= 0 else { runtime.fail("cannot connect to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sock))))") }
+        let name = Array("/dev/ptmx".utf8)
+        let sent = name.withUnsafeBytes { b in [master].withUnsafeBufferPointer { f in
+            joey_send_with_fds(Int32(sock), b.baseAddress, UInt64(b.count), f.baseAddress, 1) } }
+        close(Int32(sock))
+        close(master)
+        guard sent >= 0 else { runtime.fail("cannot send the terminal to --console-socket: \(String(cString: strerror(Int32(-sent))))") }
+        return slave
     }
 
     func writePidFile(_ path: String, _ pid: pid_t) {
@@ -114,10 +149,12 @@ struct Exec: ParsableCommand {
         }
     }
 
-    func spawnWaiter(_ sock: Int32) -> pid_t {
+    func spawnWaiter(_ sock: Int32, guestPid: Int32, ttyFD: Int32) -> pid_t {
         _ = fcntl(sock, F_SETFD, 0)
+        if ttyFD >= 0 { _ = fcntl(ttyFD, F_SETFD, 0) }
         var pid: pid_t = 0
-        let args = ["joey", "exec-wait", "--fd", String(sock)]
+        var args = ["joey", "exec-wait", "--fd", String(sock), "--pid", String(guestPid), "--dir", runtime.store.directory(id)]
+        if ttyFD >= 0 { args += ["--tty-fd", String(ttyFD)] }
         let cargs = args.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         let r = posix_spawn(&pid, "/proc/self/exe", nil, nil, cargs, environ)
@@ -135,11 +172,40 @@ func exitWithStatus(of sock: Int32) -> Never {
     exitLikeShell(status)
 }
 
+/// Passes ^C, ^\\ and ^Z, which the host terminal turns into signals for us, on to the
+/// foreground job of the exec'd process's session.
+func forwardTerminalSignals(directory: String, guestPid: Int32) {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for s in [SIGINT, SIGQUIT, SIGTSTP] { sigaddset(&set, s) }
+    pthread_sigmask(SIG_BLOCK, &set, nil)
+    let waitSet = set
+    Thread.detachNewThread {
+        var set = waitSet
+        while true {
+            var sig: Int32 = 0
+            guard sigwait(&set, &sig) == 0 else { continue }
+            guard let s = ControlChannel.connect(store: directory) else { continue }
+            _ = ControlChannel.send(s, ControlRequest(op: "signal-foreground", signal: sig, pid: guestPid))
+            _ = ControlChannel.receive(s, as: ControlReply.self)
+            close(s)
+        }
+    }
+}
+
 struct ExecWait: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "exec-wait", abstract: "Waits for a detached exec.", shouldDisplay: false)
     @Option var fd: Int32
+    @Option var ttyFd: Int32 = -1
+    @Option var pid: Int32 = 0
+    @Option var dir: String = ""
     func run() throws {
         setsid()
+        if ttyFd >= 0 {
+            _ = joey_set_controlling_tty(ttyFd)
+            close(ttyFd)
+            forwardTerminalSignals(directory: dir, guestPid: pid)
+        }
         exitWithStatus(of: fd)
     }
 }

@@ -217,7 +217,10 @@ struct OCIExecTests {
         r = try b.joey("exec", "-d", "--pid-file", pidFile, "x1", "sleep", "30")
         #expect(r.status == 0, "\(r)")
         let waiter = pid_t((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "") ?? 0
-        #expect(waiter > 0 && kill(waiter, 0) == 0, "the pid file names a live host process standing for the exec")
+        // The pid file names a live (not zombie) host process standing for the exec.
+        let stat = (try? String(contentsOfFile: "/proc/\(waiter)/stat", encoding: .utf8)) ?? ""
+        let stateField = stat.split(separator: ")").last?.split(separator: " ").first ?? ""
+        #expect(waiter > 0 && !stat.isEmpty && stateField != "Z", "waiter \(waiter): \(stat)")
 
         r = try b.joey("ps", "x1")
         #expect(r.status == 0, "\(r)")

@@ -68,6 +68,22 @@ if command -v tmux >/dev/null; then
     waitfor 'after-2' && ! screen | grep -qx 'not-interrupted *' && pass "run -it: ^C interrupts the foreground job" || fail "run -it ^C: $(screen)"
     $T send-keys -t it 'exit 5' Enter
     waitfor 'podman-exited' && screen | grep -q 'podman-exited-5' && pass "run -it: exit status" || fail "run -it exit: $(screen)"
+    # 4. exec -it into a running container: its own terminal, ^C, exit status.
+    cid=$(timeout 120 $P run -d --network=none $ULIMITS "$IMAGE" sh -c 'trap "exit 0" TERM; while true; do sleep 1; done' 2>&1)
+    $T kill-session -t it 2>/dev/null
+    $T new-session -d -s ex -x 120 -y 30 "$P exec -it $cid sh; echo exec-exited-\$?; sleep 30"
+    screen() { $T capture-pane -t ex -p; }
+    waitfor '#' || fail "exec -it: no prompt: $(screen)"
+    $T send-keys -t ex 'tty; echo answer-$((6*7))' Enter
+    waitfor 'answer-42' && screen | grep -q '^/dev/pts/' && pass "exec -it: a shell on its own terminal" || fail "exec -it: $(screen)"
+    $T send-keys -t ex 'sleep 20; echo not-interrupted' Enter
+    sleep 0.5
+    $T send-keys -t ex C-c
+    $T send-keys -t ex 'echo after-$((1+1))' Enter
+    waitfor 'after-2' && ! screen | grep -qx 'not-interrupted *' && pass "exec -it: ^C interrupts the foreground job" || fail "exec -it ^C: $(screen)"
+    $T send-keys -t ex 'exit 6' Enter
+    waitfor 'exec-exited' && screen | grep -q 'exec-exited-6' && pass "exec -it: exit status" || fail "exec -it exit: $(screen)"
+    timeout 60 $P rm -f "$cid" >/dev/null 2>&1
 else
     fail "tmux is missing (make deps installs it)"
 fi

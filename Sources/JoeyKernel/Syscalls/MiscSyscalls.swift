@@ -471,16 +471,16 @@ extension Kernel {
             if r < 0 { throw LinuxErrno(Int32(-r)) }
             return 0
         case 0x540F: // TIOCGPGRP: the guest's foreground process group
-            try t.mm.writeValue(argument, foregroundPgid ?? t.group.pgid)
+            try t.mm.writeValue(argument, foregroundPgids[t.group.sid] ?? t.group.pgid)
             return 0
         case 0x5410: // TIOCSPGRP
             let pg: Int32 = try t.mm.readValue(argument)
             guard pg > 0 else { throw .EINVAL }
             guard threadGroups.values.contains(where: { $0.pgid == pg && $0.sid == t.group.sid }) else { throw .EPERM }
-            foregroundPgid = pg
+            foregroundPgids[t.group.sid] = pg
             return 0
         case 0x5429: // TIOCGSID
-            try t.mm.writeValue(argument, threadGroups[1]?.sid ?? 1)
+            try t.mm.writeValue(argument, t.group.sid)
             return 0
         case 0x540E, 0x5422: // TIOCSCTTY, TIOCNOTTY: the sandbox has one terminal
             return 0
