@@ -87,7 +87,7 @@ struct Exec: ParsableCommand {
         var ttyFD: Int32 = -1
         if base.terminal {
             if let socketPath = consoleSocket {
-                ttyFD = sendNewTerminal(to: socketPath)
+                do { ttyFD = try sendNewTerminal(to: socketPath) } catch { runtime.fail(error.message) }
                 stdio = [ttyFD, ttyFD, ttyFD]
             } else if detach || isatty(0) == 0 {
                 runtime.fail("cannot allocate a terminal: use --console-socket (or run exec -t in the foreground on a terminal)")
@@ -126,21 +126,7 @@ struct Exec: ParsableCommand {
         exitWithStatus(of: sock)
     }
 
-    /// A new pty whose master goes to the console socket; returns the slave.
-    func sendNewTerminal(to socketPath: String) -> Int32 {
-        var master: Int32 = -1, slave: Int32 = -1
-        let r = joey_open_pty(&master, &slave)
-        guard r == 0 else { runtime.fail("cannot open a pty: \(String(cString: strerror(Int32(-r))))") }
-        let sock = joey_unix_connect_stream(socketPath)
-        guard sock >= 0 else { runtime.fail("cannot connect to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sock))))") }
-        let name = Array("/dev/ptmx".utf8)
-        let sent = name.withUnsafeBytes { b in [master].withUnsafeBufferPointer { f in
-            joey_send_with_fds(Int32(sock), b.baseAddress, UInt64(b.count), f.baseAddress, 1) } }
-        close(Int32(sock))
-        close(master)
-        guard sent >= 0 else { runtime.fail("cannot send the terminal to --console-socket: \(String(cString: strerror(Int32(-sent))))") }
-        return slave
-    }
+
 
     func writePidFile(_ path: String, _ pid: pid_t) {
         let tmp = path + ".tmp"

@@ -153,22 +153,9 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     // the slave is the sentry's stdio and becomes its controlling terminal.
     var slave: Int32 = -1
     if let socketPath = o.consoleSocket {
-        var master: Int32 = -1
-        let r = joey_open_pty(&master, &slave)
-        guard r == 0 else { store.remove(o.id); runtime.fail("cannot open a pty: \(String(cString: strerror(Int32(-r))))") }
-        let sock = joey_unix_connect_stream(socketPath)
-        guard sock >= 0 else {
-            close(master); close(slave); store.remove(o.id)
-            runtime.fail("cannot connect to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sock))))")
-        }
-        let name = Array("/dev/ptmx".utf8)
-        let sent = name.withUnsafeBytes { b in [master].withUnsafeBufferPointer { f in
-            joey_send_with_fds(Int32(sock), b.baseAddress, UInt64(b.count), f.baseAddress, 1) } }
-        close(Int32(sock))
-        close(master)
-        guard sent >= 0 else {
-            close(slave); store.remove(o.id)
-            runtime.fail("cannot send the terminal to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sent))))")
+        do { slave = try sendNewTerminal(to: socketPath) } catch {
+            store.remove(o.id)
+            runtime.fail(error.message)
         }
         for target in Int32(0)...2 { posix_spawn_file_actions_adddup2(&actions, slave, target) }
         args.insert("--terminal", at: args.count - 1)
@@ -700,4 +687,27 @@ func runHooks(_ kind: String, _ hooks: [OCIConfig.Hook], state: ContainerState) 
         }
     }
     return nil
+}
+
+/// A new pty whose master is sent to an OCI --console-socket (with SCM_RIGHTS, as runc does);
+/// returns the slave, which becomes the process's terminal.
+func sendNewTerminal(to socketPath: String) throws(OCIError) -> Int32 {
+    var master: Int32 = -1, slave: Int32 = -1
+    let r = joey_open_pty(&master, &slave)
+    guard r == 0 else { throw OCIError("cannot open a pty: \(String(cString: strerror(Int32(-r))))") }
+    defer { close(master) }
+    let sock = joey_unix_connect_stream(socketPath)
+    guard sock >= 0 else {
+        close(slave)
+        throw OCIError("cannot connect to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sock))))")
+    }
+    defer { close(Int32(sock)) }
+    let name = Array("/dev/ptmx".utf8)
+    let sent = name.withUnsafeBytes { b in [master].withUnsafeBufferPointer { f in
+        joey_send_with_fds(Int32(sock), b.baseAddress, UInt64(b.count), f.baseAddress, 1) } }
+    guard sent >= 0 else {
+        close(slave)
+        throw OCIError("cannot send the terminal to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sent))))")
+    }
+    return slave
 }

@@ -52,37 +52,29 @@ state=$(timeout 30 $P inspect --format '{{.State.Status}} {{.State.ExitCode}}' "
 [ "$rc" = 0 ] && [ "$state" = "exited 0" ] && pass "stop (init's TERM trap ran: exit 0)" || fail "stop: rc=$rc $out; state $state"
 timeout 30 $P rm "$cid" >/dev/null 2>&1 && pass "rm" || fail "rm"
 
-# 3. run -it: an interactive shell on a terminal (tmux provides it).
-if command -v tmux >/dev/null; then
-    T="tmux -L joey-podman"
-    $T new-session -d -s it -x 120 -y 30 "$P run --rm -it --network=none $ULIMITS $IMAGE sh; echo podman-exited-\$?; sleep 30"
-    screen() { $T capture-pane -t it -p; }
+# 3 and 4. run -it, then exec -it into a running container: a shell on a terminal (tmux
+# provides it), ^C interrupts its foreground job, the exit status comes back.
+interactive() { # label, command, exit code
+    local label=$1 cmd=$2 code=$3 T="tmux -L joey-podman"
+    $T kill-server 2>/dev/null
+    $T new-session -d -s t -x 120 -y 30 "$cmd; echo session-exited-\$?; sleep 30"
+    screen() { $T capture-pane -t t -p; }
     waitfor() { for _ in $(seq 100); do screen | grep -q "$1" && return 0; sleep 0.1; done; return 1; }
-    waitfor '#' || fail "run -it: no prompt: $(screen)"
-    $T send-keys -t it 'tty; echo answer-$((6*7))' Enter
-    waitfor 'answer-42' && screen | grep -q '/dev/pts' && pass "run -it: a shell on a terminal" || fail "run -it: $(screen)"
-    $T send-keys -t it 'sleep 20; echo not-interrupted' Enter
+    waitfor '#' || fail "$label: no prompt: $(screen)"
+    $T send-keys -t t 'tty; echo answer-$((6*7))' Enter
+    waitfor 'answer-42' && screen | grep -q '^/dev/pts/' && pass "$label: a shell on a terminal" || fail "$label: $(screen)"
+    $T send-keys -t t 'sleep 20; echo not-interrupted' Enter
     sleep 0.5
-    $T send-keys -t it C-c
-    $T send-keys -t it 'echo after-$((1+1))' Enter
-    waitfor 'after-2' && ! screen | grep -qx 'not-interrupted *' && pass "run -it: ^C interrupts the foreground job" || fail "run -it ^C: $(screen)"
-    $T send-keys -t it 'exit 5' Enter
-    waitfor 'podman-exited' && screen | grep -q 'podman-exited-5' && pass "run -it: exit status" || fail "run -it exit: $(screen)"
-    # 4. exec -it into a running container: its own terminal, ^C, exit status.
+    $T send-keys -t t C-c
+    $T send-keys -t t 'echo after-$((1+1))' Enter
+    waitfor 'after-2' && ! screen | grep -qx 'not-interrupted *' && pass "$label: ^C interrupts the foreground job" || fail "$label ^C: $(screen)"
+    $T send-keys -t t "exit $code" Enter
+    waitfor 'session-exited' && screen | grep -q "session-exited-$code" && pass "$label: exit status" || fail "$label exit: $(screen)"
+}
+if command -v tmux >/dev/null; then
+    interactive "run -it" "$P run --rm -it --network=none $ULIMITS $IMAGE sh" 5
     cid=$(timeout 120 $P run -d --network=none $ULIMITS "$IMAGE" sh -c 'trap "exit 0" TERM; while true; do sleep 1; done' 2>&1)
-    $T kill-session -t it 2>/dev/null
-    $T new-session -d -s ex -x 120 -y 30 "$P exec -it $cid sh; echo exec-exited-\$?; sleep 30"
-    screen() { $T capture-pane -t ex -p; }
-    waitfor '#' || fail "exec -it: no prompt: $(screen)"
-    $T send-keys -t ex 'tty; echo answer-$((6*7))' Enter
-    waitfor 'answer-42' && screen | grep -q '^/dev/pts/' && pass "exec -it: a shell on its own terminal" || fail "exec -it: $(screen)"
-    $T send-keys -t ex 'sleep 20; echo not-interrupted' Enter
-    sleep 0.5
-    $T send-keys -t ex C-c
-    $T send-keys -t ex 'echo after-$((1+1))' Enter
-    waitfor 'after-2' && ! screen | grep -qx 'not-interrupted *' && pass "exec -it: ^C interrupts the foreground job" || fail "exec -it ^C: $(screen)"
-    $T send-keys -t ex 'exit 6' Enter
-    waitfor 'exec-exited' && screen | grep -q 'exec-exited-6' && pass "exec -it: exit status" || fail "exec -it exit: $(screen)"
+    interactive "exec -it" "$P exec -it $cid sh" 6
     timeout 60 $P rm -f "$cid" >/dev/null 2>&1
 else
     fail "tmux is missing (make deps installs it)"
