@@ -427,3 +427,64 @@ struct OCILimitTests {
         #expect(r.status == 0 && r.stdout == "survived\n", "\(r)")
     }
 }
+
+@Suite("OCI runtime: terminals and concurrency", .serialized)
+struct OCITerminalTests {
+    static let receiver = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Programs/console_socket.c").path
+
+    @Test("create --console-socket: the pty master goes to the socket; the container's shell runs on the terminal",
+          .enabled(if: Host.hasBusybox && HostileInputTests.hasCompiler, "needs busybox-static and gcc"))
+    func consoleSocket() throws {
+        let b = try Bundle(args: ["sh"]) { config in
+            var p = config["process"] as! [String: Any]
+            p["terminal"] = true
+            config["process"] = p
+        }
+        let bin = b.dir.path + "/console_socket"
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-o", bin, Self.receiver])
+        try #require(cc.status == 0, "\(cc)")
+        let socket = b.dir.path + "/console.sock"
+        let peer = Process()
+        peer.executableURL = URL(fileURLWithPath: bin)
+        peer.arguments = [socket, "tty; echo on-the-$((1+1))-terminal; exit\n"]
+        let out = Pipe()
+        peer.standardOutput = out
+        try peer.run()
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
+        var r = try b.joey("create", "--bundle", b.path, "--console-socket", socket, "t1")
+        #expect(r.status == 0, "\(r)")
+        r = try b.joey("start", "t1")
+        #expect(r.status == 0, "\(r)")
+        peer.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.contains("received /dev/ptmx"), "\(text)")
+        #expect(text.contains("/dev/pts/0"), "the shell's stdin is a terminal: \(text)")
+        #expect(text.contains("on-the-2-terminal"), "\(text)")
+        #expect(try b.waitForStatus("t1", "stopped"))
+        #expect(try b.joey("delete", "t1").status == 0)
+
+        // Detached with a terminal but no socket: runc's error, and nothing is created.
+        r = try b.joey("create", "--bundle", b.path, "t2")
+        #expect(r.status == 1 && r.stderr.contains("cannot allocate tty"), "\(r)")
+        #expect(try b.joey("list", "-q").stdout == "")
+    }
+
+    @Test("concurrent creates of one id: exactly one succeeds", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func concurrentCreate() throws {
+        let b = try Bundle(args: ["sleep", "30"])
+        let results = LockedResults()
+        let (joey, state, bundle) = (Host.joey, b.state, b.path)
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            if let r = try? Host.run([joey, "--root", state, "create", "--bundle", bundle, "same"], cwd: bundle) { results.add(r.status) }
+        }
+        #expect(results.statuses.sorted() == [0, 1, 1, 1, 1, 1], "\(results.statuses)")
+        #expect(try b.joey("delete", "--force", "same").status == 0)
+    }
+}
+
+final class LockedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var statuses: [Int32] = []
+    func add(_ s: Int32) { lock.lock(); statuses.append(s); lock.unlock() }
+}
