@@ -72,7 +72,7 @@ public struct ContainerStore: Sendable {
     public static func validate(id: String) throws(OCIError) {
         let ok = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 1024 &&
             id.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_+-.".unicodeScalars.contains($0) }
-        if !ok { throw OCIError("invalid container id format: \(id)") }
+        if !ok { throw OCIError("invalid container ID format: \(id)") }
     }
 
     public func directory(_ id: String) -> String { root + "/" + id }
@@ -86,7 +86,7 @@ public struct ContainerStore: Sendable {
             throw OCIError("cannot create the state directory \(root): \(String(cString: strerror(errno)))")
         }
         if mkdir(directory(id), 0o711) != 0 {
-            if errno == EEXIST { throw OCIError("container with id exists: \(id)") }
+            if errno == EEXIST { throw OCIError("container with given ID already exists: \(id)") }
             throw OCIError("cannot create \(directory(id)): \(String(cString: strerror(errno)))")
         }
         return try lock(id)
