@@ -148,14 +148,16 @@ public final class Kernel: @unchecked Sendable {
     private func applyMount(_ m: MountSpec) throws(KernelError) {
         let opts = m.options.joined(separator: ",")
         if m.isBind {
+            // The source is the operator's host path: symlinks in it are followed, as runc does.
             var st = stat()
-            guard lstat(m.source, &st) == 0 || stat(m.source, &st) == 0 else {
+            guard let real = realpath(m.source, nil).map({ p in defer { free(p) }; return String(cString: p) }),
+                  stat(real, &st) == 0 else {
                 throw KernelError("mount \(m.destination): source \(m.source): \(String(cString: strerror(errno)))")
             }
             // Read-only binds keep the guest's writes in memory: the host path is never written.
             let kind = st.st_mode & S_IFMT
             if kind == S_IFDIR {
-                let host = try HostTree(path: m.source)
+                let host = try HostTree(path: real)
                 let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
                                          writeThrough: !m.readOnly)
                 guard let hst = host.lstat(""), let dir = ctx.lowerInode(path: "", st: hst) else {
@@ -164,8 +166,8 @@ public final class Kernel: @unchecked Sendable {
                 mount(dir, at: m.destination, type: "bind", options: opts)
             } else {
                 // A single file: a tree rooted at its directory exposes just that entry.
-                let dirPath = PathComponents(s: m.source).deletingLastPathComponent
-                let name = PathComponents(s: m.source).lastPathComponent
+                let dirPath = PathComponents(s: real).deletingLastPathComponent
+                let name = PathComponents(s: real).lastPathComponent
                 let host = try HostTree(path: dirPath.isEmpty ? "/" : dirPath)
                 let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
                                          writeThrough: !m.readOnly)

@@ -32,10 +32,11 @@ struct RuntimeOptions: ParsableArguments {
 
     var store: ContainerStore { ContainerStore(root: root) }
 
-    /// Writes a line to --log (text or JSON, as runc does) and, for errors, to stderr.
-    func report(_ level: String, _ message: String) {
+    /// Writes a line to --log (text or JSON, as runc does) and, for errors and warnings
+    /// (unless `quiet`), to stderr.
+    func report(_ level: String, _ message: String, quiet: Bool = false) {
         if level == "error" { writeStderr("joey: \(message)\n") }
-        if level == "warning" { writeStderr("joey: warning: \(message)\n") }
+        if level == "warning" && !quiet { writeStderr("joey: warning: \(message)\n") }
         guard let log else { return }
         let fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
@@ -91,7 +92,7 @@ struct CreateOptions: ParsableArguments {
     var id: String
 }
 
-/// A created container: its sentry's pid and the pipe on which the sentry says ready.
+/// A created container: its sentry's pid (the container's pid).
 struct CreatedContainer {
     let pid: pid_t
 }
@@ -351,7 +352,8 @@ struct Init: ParsableCommand {
             _ = write(fd, &zero, 1)
             close(fd)
         }, onKernel: { kernel throws(KernelError) in
-            for w in kernel.mountWarnings { runtime.report("warning", w) }
+            // Every default spec has these (sysfs, mqueue...): noted in the log, not on stderr.
+            for w in kernel.mountWarnings { runtime.report("warning", w, quiet: true) }
             try ControlChannel.serve(kernel: kernel, directory: runtime.store.directory(id))
         }, onError: { e in tell("error \(e.exitCode) \(e.message)") })
         exitLikeShell(status)
