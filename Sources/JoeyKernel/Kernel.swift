@@ -10,6 +10,8 @@ import JoeyPlatform
 public struct SandboxSpec {
     public var rootPath: String = "/"
     public var rootWritable = false
+    /// The root is mounted read-only: the guest's changes to it fail with EROFS.
+    public var rootReadOnly = false
     public var argv: [String]
     public var env: [String]
     public var cwd: String = "/"
@@ -131,7 +133,8 @@ public final class Kernel: @unchecked Sendable {
             throw KernelError("cannot stat the root directory \(spec.rootPath)")
         }
         rootLocation = Location(name: "", parent: nil, inode: rootDir)
-        mountTable.append(("/", "overlay", spec.rootWritable ? "rw" : "rw,lowerdir=\(spec.rootPath)"))
+        rootCtx.id.readOnly = spec.rootReadOnly
+        mountTable.append(("/", "overlay", spec.rootReadOnly ? "ro" : spec.rootWritable ? "rw" : "rw,lowerdir=\(spec.rootPath)"))
 
         let tmpCtx = OverlayContext(id: FileSystemID(dev: 0x1a, name: "tmpfs"), host: nil, writeThrough: false)
         let devCtx = OverlayContext(id: FileSystemID(dev: 0x5, name: "devtmpfs"), host: nil, writeThrough: false)
@@ -154,12 +157,13 @@ public final class Kernel: @unchecked Sendable {
                   stat(real, &st) == 0 else {
                 throw KernelError("mount \(m.destination): source \(m.source): \(String(cString: strerror(errno)))")
             }
-            // Read-only binds keep the guest's writes in memory: the host path is never written.
+            // Read-write binds write through to the host path; read-only ones fail with EROFS.
             let kind = st.st_mode & S_IFMT
             if kind == S_IFDIR {
                 let host = try HostTree(path: real)
                 let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
-                                         writeThrough: !m.readOnly)
+                                         writeThrough: true)
+                ctx.id.readOnly = m.readOnly
                 guard let hst = host.lstat(""), let dir = ctx.lowerInode(path: "", st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
                 }
@@ -170,7 +174,8 @@ public final class Kernel: @unchecked Sendable {
                 let name = PathComponents(s: real).lastPathComponent
                 let host = try HostTree(path: dirPath.isEmpty ? "/" : dirPath)
                 let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
-                                         writeThrough: !m.readOnly)
+                                         writeThrough: true)
+                ctx.id.readOnly = m.readOnly
                 guard let hst = host.lstat(name), let file = ctx.lowerInode(path: name, st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
                 }
@@ -187,12 +192,14 @@ public final class Kernel: @unchecked Sendable {
             var mode: UInt32 = 0o1777
             if let o = m.options.first(where: { $0.hasPrefix("mode=") }), let v = UInt32(o.dropFirst(5), radix: 8) { mode = v & 0o7777 }
             let ctx = OverlayContext(id: FileSystemID(dev: 0x1b + UInt64(mounts.count), name: "tmpfs"), host: nil, writeThrough: false)
+            ctx.id.readOnly = m.readOnly
             mount(DirectoryInode(context: ctx, mode: mode), at: m.destination, type: "tmpfs", options: opts)
         case "devpts":
             if m.destination != "/dev/pts" { mountWarnings.append("mounts: devpts at \(m.destination) (only /dev/pts exists)") }
         case "mqueue", "sysfs", "cgroup", "cgroup2":
             // Empty, so paths under them fail as on a kernel without these filesystems' content.
             let ctx = OverlayContext(id: FileSystemID(dev: 0x30 + UInt64(mounts.count), name: m.type), host: nil, writeThrough: false)
+            ctx.id.readOnly = true
             mount(DirectoryInode(context: ctx, mode: 0o555), at: m.destination, type: m.type, options: opts)
             mountWarnings.append("mounts: \(m.type) at \(m.destination) is an empty directory (Joey has no \(m.type) yet)")
         default:

@@ -316,8 +316,9 @@ struct Init: ParsableCommand {
         guard let process = config.process else { failEarly("\(bundle)/config.json: process: required field is missing") }
         var spec = SandboxSpec(argv: process.args, env: process.env)
         spec.rootPath = config.rootPath
-        // A read-only root keeps the in-memory upper layer: writes never reach the bundle.
+        // A read-only root fails writes with EROFS; otherwise writes reach the rootfs.
         spec.rootWritable = !config.rootReadonly
+        spec.rootReadOnly = config.rootReadonly
         spec.cwd = process.cwd
         spec.hostname = config.hostname ?? id
         spec.uid = process.user.uid

@@ -72,6 +72,7 @@ extension GuestThread {
                     } catch let e where e == .ENOENT {
                         // A dangling symlink: O_CREAT creates its target.
                         let (tp, tn) = try kernel.resolveParent(try existing.readlink(), from: parent, root: group.fs.root)
+                        try requireWritableMount(tp.inode)
                         let m = UInt32(mode & 0o7777) & ~group.fs.umask
                         let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                         loc = Location(name: tn, parent: tp, inode: node)
@@ -80,6 +81,7 @@ extension GuestThread {
                     loc = Location(name: name, parent: parent, inode: existing)
                 }
             } else {
+                try requireWritableMount(parent.inode)
                 let m = UInt32(mode & 0o7777) & ~group.fs.umask
                 let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                 loc = Location(name: name, parent: parent, inode: node)
@@ -112,8 +114,14 @@ extension GuestThread {
         return UInt64(try group.fdTable.install(description, closeOnExec: flags & O_CLOEXEC != 0))
     }
 
+    /// EROFS when `inode` lives on a read-only mount (mnt_want_write's check).
+    func requireWritableMount(_ inode: Inode) throws(LinuxErrno) {
+        if inode.fs.readOnly { throw .EROFS }
+    }
+
     /// Permission check for the guest's effective ids (root passes everything but exec).
     func checkAccess(_ inode: Inode, read: Bool, write: Bool, exec: Bool = false) throws(LinuxErrno) {
+        if write && [.regular, .directory, .symlink].contains(inode.kind) { try requireWritableMount(inode) }
         if group.euid == 0 {
             if exec && inode.kind != .directory && inode.mode & 0o111 == 0 { throw .EACCES }
             return
@@ -368,6 +376,8 @@ extension GuestThread {
     func sysMkdirat(dirfd: Int32, pathArg addr: UInt64, mode: UInt64) throws(LinuxErrno) -> UInt64 {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
+        if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
+        try requireWritableMount(parent.inode)
         _ = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
                                     uid: group.fsuid, gid: group.fsgid)
         return 0
@@ -385,6 +395,8 @@ extension GuestThread {
         case FileKind.characterDevice.rawValue, FileKind.blockDevice.rawValue: throw .EPERM
         default: throw .EINVAL
         }
+        if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
+        try requireWritableMount(parent.inode)
         _ = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
                                     uid: group.fsuid, gid: group.fsgid)
         return 0
@@ -401,6 +413,7 @@ extension GuestThread {
         } else if name.isEmpty || name == "." || name == ".." {
             throw .EISDIR
         }
+        try requireWritableMount(parent.inode) // before the lookup, as Linux's do_unlinkat
         let raw = try parent.inode.lookup(name)
         if kernel.mounts[ObjectIdentifier(raw)] != nil { throw .EBUSY }
         if rmdir {
@@ -423,6 +436,7 @@ extension GuestThread {
         let (op, on) = try lookupParent(olddir, oldPath)
         let (np, nn) = try lookupParent(newdir, newPath)
         if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
+        try requireWritableMount(op.inode) // before the lookups, as Linux's do_renameat2
         let node = try op.inode.lookup(on)
         if kernel.mounts[ObjectIdentifier(node)] != nil { throw .EBUSY }
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
@@ -465,6 +479,7 @@ extension GuestThread {
         let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
         if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
         if old.inode.fs !== np.inode.fs { throw .EXDEV }
+        try requireWritableMount(np.inode)
         if let dir = np.inode as? DirectoryInode, let oldPath = dir.context.hostPath(of: old.inode), let newDir = dir.lowerPath {
             let (op, ol) = HostTree.split(oldPath)
             try dir.context.onHost(HostTree.join(newDir, nn)) { dfd, leaf in
@@ -486,6 +501,8 @@ extension GuestThread {
         if target.isEmpty { throw .ENOENT }
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
+        if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
+        try requireWritableMount(parent.inode)
         _ = try parent.inode.create(name, kind: .symlink, mode: 0o777, uid: group.fsuid, gid: group.fsgid, target: target)
         return 0
     }
@@ -512,6 +529,7 @@ extension GuestThread {
 
     private func chmod(_ inode: Inode, _ mode: UInt64) throws(LinuxErrno) {
         guard group.euid == 0 || group.euid == inode.uid else { throw .EPERM }
+        try requireWritableMount(inode)
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
             try ctx.onHost(path) { dfd, leaf in fchmodat(dfd, leaf, mode_t(mode & 0o7777), 0) }
         }
@@ -535,6 +553,7 @@ extension GuestThread {
     private func chown(_ inode: Inode, _ uid: UInt64, _ gid: UInt64) throws(LinuxErrno) {
         let u = UInt32(truncatingIfNeeded: uid), g = UInt32(truncatingIfNeeded: gid)
         guard group.euid == 0 else { throw .EPERM }
+        try requireWritableMount(inode)
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
             try ctx.onHost(path) { dfd, leaf in fchownat(dfd, leaf, u, g, Int32(AT_SYMLINK_NOFOLLOW)) }
         }
@@ -553,6 +572,7 @@ extension GuestThread {
             inode = try lookup(dirfd, try pathArg(addr), follow: flags & AT_SYMLINK_NOFOLLOW == 0,
                                emptyPathAllowed: flags & AT_EMPTY_PATH != 0).inode
         }
+        try requireWritableMount(inode)
         let now = Timespec.now()
         var at = now, mt = now
         var setA = true, setM = true

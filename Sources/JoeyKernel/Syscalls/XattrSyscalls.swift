@@ -30,14 +30,14 @@ extension GuestThread {
     }
 
     func sysSetxattr(_ nr: Int) throws(LinuxErrno) -> UInt64 {
-        _ = try xattrTarget(nr, base: 188)
+        try requireWritableMount(try xattrTarget(nr, base: 188))
         _ = try xattrName(a1)
         guard a4 & ~UInt64(3) == 0 else { throw .EINVAL }
         throw .EOPNOTSUPP
     }
 
     func sysRemovexattr(_ nr: Int) throws(LinuxErrno) -> UInt64 {
-        _ = try xattrTarget(nr, base: 197)
+        try requireWritableMount(try xattrTarget(nr, base: 197))
         _ = try xattrName(a1)
         throw .ENODATA
     }

@@ -42,6 +42,9 @@ public final class FileSystemID {
     public let dev: UInt64
     public let name: String
     private var nextIno: UInt64 = 1_000_000
+    /// Mounted read-only: changing anything in it fails with EROFS (files and directories;
+    /// devices, FIFOs and sockets on it stay usable, as on Linux).
+    public var readOnly = false
     public init(dev: UInt64, name: String) { self.dev = dev; self.name = name }
     func allocateIno() -> UInt64 { nextIno += 1; return nextIno }
 }
