@@ -16,6 +16,7 @@ public struct SandboxSpec {
     public var env: [String]
     public var cwd: String = "/"
     public var hostname = "joey"
+    public var domainname = "(none)"
     public var uid: UInt32 = 0
     public var gid: UInt32 = 0
     /// Supplementary groups; nil means just `gid`.
@@ -41,6 +42,7 @@ public struct SandboxSpec {
     public var umask: UInt32 = 0o022
     /// Capability sets pid 1 sees (effective, permitted, inheritable); nil: by uid.
     public var capabilities: (UInt64, UInt64, UInt64)?
+    public var noNewPrivileges = false
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
@@ -72,6 +74,8 @@ public struct ProcessSpec: Sendable {
     public var umask: UInt32 = 0o022
     /// Capability sets the guest sees (effective, permitted, inheritable); nil: by uid.
     public var capabilities: (UInt64, UInt64, UInt64)?
+    /// PR_GET_NO_NEW_PRIVS reports 1 (OCI process.noNewPrivileges).
+    public var noNewPrivileges = false
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
@@ -116,6 +120,7 @@ public final class Kernel: @unchecked Sendable {
         self.platform = platform
         self.spec = spec
         self.hostname = spec.hostname
+        self.domainname = spec.domainname
         do {
             memoryFile = try MemoryFile()
         } catch {
@@ -276,6 +281,7 @@ public final class Kernel: @unchecked Sendable {
         process.rlimits = spec.rlimits
         process.umask = spec.umask
         process.capabilities = spec.capabilities
+        process.noNewPrivileges = spec.noNewPrivileges
         let passed = (0..<Int32(max(0, min(spec.preservedFDs, 1021)))).map { 3 + $0 }
         let thread = try createProcess(process, stdio: [0, 1, 2] + passed, pid1: true)
         let pid = thread.tid
@@ -367,6 +373,7 @@ public final class Kernel: @unchecked Sendable {
         group.fsuid = process.uid; group.fsgid = process.gid
         group.groups = process.groups
         group.capabilities = process.capabilities
+        group.noNewPrivs = process.noNewPrivileges
         let ptsFS = FileSystemID(dev: 0x16, name: "devpts")
         let tty = DeviceInode(.tty, major: 136, minor: 0, fs: ptsFS)
         if pid1, controllingTerminal != nil, let pts = try? devRoot.lookup("pts") {

@@ -19,6 +19,7 @@ struct ControlRequest: Codable {
     var terminal: Bool?
     var pid: Int32?
     var umask: UInt32?
+    var noNewPrivileges: Bool?
     /// effective, permitted, inheritable
     var capabilities: [UInt64]?
 }
@@ -111,6 +112,7 @@ enum ControlChannel {
             p.gid = req.gid ?? 0
             p.groups = [p.gid] + (req.additionalGids ?? [])
             p.umask = req.umask ?? 0o022
+            p.noNewPrivileges = req.noNewPrivileges ?? false
             if let c = req.capabilities, c.count == 3 { p.capabilities = (c[0], c[1], c[2]) }
             do {
                 // The connection stays open until the process ends, then carries its status.

@@ -42,7 +42,7 @@ struct Exec: ParsableCommand {
     var cap: [String] = []
     @Option(help: "Accepted for runc compatibility.") var apparmor: String?
     @Option(help: "Accepted for runc compatibility.") var processLabel: String?
-    @Flag(help: "Accepted for runc compatibility.") var noNewPrivs = false
+    @Flag(help: "The process runs with no_new_privs set (what PR_GET_NO_NEW_PRIVS reports).") var noNewPrivs = false
     @Flag(help: "Accepted for runc compatibility.") var ignorePaused = false
     @Option(help: "Accepted for runc compatibility.") var cgroup: String?
     @Argument(help: "The container id.") var id: String
@@ -51,7 +51,7 @@ struct Exec: ParsableCommand {
 
     func run() throws {
         runtime.noteIgnoredFlags(debug: global.debug, [("--cap", !cap.isEmpty), ("--apparmor", apparmor != nil),
-                                                       ("--process-label", processLabel != nil), ("--no-new-privs", noNewPrivs),
+                                                       ("--process-label", processLabel != nil),
                                                        ("--ignore-paused", ignorePaused), ("--cgroup", cgroup != nil)])
         let state = runningState(id, runtime: runtime, verb: "exec in")
         var cmd = command
@@ -98,6 +98,7 @@ struct Exec: ParsableCommand {
         var req = ControlRequest(op: "exec", args: base.args, env: base.env, cwd: base.cwd, uid: base.user.uid,
                                  gid: base.user.gid, additionalGids: base.user.additionalGids)
         req.umask = base.user.umask
+        req.noNewPrivileges = base.noNewPrivileges || noNewPrivs
         if base.capabilities != nil {
             req.capabilities = [base.capabilityMask("effective"), base.capabilityMask("permitted"), base.capabilityMask("inheritable")]
         }

@@ -330,6 +330,8 @@ struct Init: ParsableCommand {
             MountSpec(destination: $0.destination, type: $0.type ?? "", source: $0.source ?? "", options: $0.options)
         }
         spec.umask = process.user.umask ?? 0o022
+        spec.noNewPrivileges = process.noNewPrivileges
+        if let d = config.domainname { spec.domainname = d }
         if process.capabilities != nil {
             spec.capabilities = (process.capabilityMask("effective"), process.capabilityMask("permitted"),
                                  process.capabilityMask("inheritable"))

@@ -324,19 +324,26 @@ struct OCIHookTests {
             u["umask"] = 0o027
             p["user"] = u
             p["capabilities"] = ["effective": ["CAP_KILL", "CAP_NET_BIND_SERVICE"], "permitted": ["CAP_KILL", "CAP_NET_BIND_SERVICE"]]
+            p["noNewPrivileges"] = true
             config["process"] = p
+            config["domainname"] = "example.org"
         }
         let src = b.dir.path + "/capeff.c"
         try """
+        #define _GNU_SOURCE
         #include <stdio.h>
         #include <linux/capability.h>
+        #include <sys/prctl.h>
         #include <sys/syscall.h>
+        #include <sys/utsname.h>
         #include <unistd.h>
         int main(void) {
             struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
             struct __user_cap_data_struct d[2];
             if (syscall(SYS_capget, &h, d) != 0) return 1;
-            printf("%08x%08x\\n", d[1].effective, d[0].effective);
+            struct utsname u;
+            uname(&u);
+            printf("%08x%08x %d %s\\n", d[1].effective, d[0].effective, prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), u.domainname);
             return 0;
         }
         """.write(toFile: src, atomically: true, encoding: .utf8)
@@ -344,8 +351,8 @@ struct OCIHookTests {
         try #require(cc.status == 0, "\(cc)")
         let r = try b.joey("run", "--bundle", b.path, "u1")
         #expect(r.status == 0, "\(r)")
-        // umask 027; CAP_KILL (5) and CAP_NET_BIND_SERVICE (10): 0x420.
-        #expect(r.stdout == "0027\n0000000000000420\n", "\(r)")
+        // umask 027; CAP_KILL (5) and CAP_NET_BIND_SERVICE (10): 0x420; no_new_privs; domainname.
+        #expect(r.stdout == "0027\n0000000000000420 1 example.org\n", "\(r)")
     }
 }
 

@@ -636,6 +636,16 @@ CASE(prctl_set_name_is_truncated_to_15_bytes) {
     EXPECT_STREQ(name, "abcdefghijklmno");
 }
 
+CASE(no_new_privs_is_inherited_by_children) {
+    EXPECT_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), 1);
+    pid_t pid = fork();
+    if (pid == 0) _exit(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 ? 0 : 1);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 CASE(prctl_set_name_bad_pointer_is_efault) {
     EXPECT_ERRNO(syscall(SYS_prctl, PR_SET_NAME, (char *)1, 0, 0, 0), EFAULT);
 }

@@ -27,6 +27,7 @@ extension GuestThread {
         g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
         g.suid = group.suid; g.sgid = group.sgid; g.groups = group.groups
         g.capabilities = group.capabilities
+        g.noNewPrivs = group.noNewPrivs // inherited across fork (and kept by execve)
         g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpable = group.dumpable; g.nice = group.nice
         g.pgid = group.pgid; g.sid = group.sid
         g.comm = group.comm; g.exePath = group.exePath; g.cmdline = group.cmdline; g.rlimits = group.rlimits
