@@ -28,6 +28,10 @@ extern char joey_stub_code_start[], joey_systrap_start[], joey_systrap_handler[]
 #define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
 #define ARG_HI(i) (offsetof(struct seccomp_data, args) + 8 * (i) + 4)
+// Seven instructions: system call `nr` is allowed when its argument `i` is exactly hi:lo,
+// killed otherwise; any other call falls through to the next block (nr still loaded).
+#define ALLOW_NR_IF_ARG(nr, i, lo, hi) \
+    JEQ((nr), 0, 6), LD(ARG_LO(i)), JEQ((lo), 0, 2), LD(ARG_HI(i)), JEQ((hi), 1, 0), RET(KILL), RET(ALLOW)
 #define KILL SECCOMP_RET_KILL_PROCESS
 #define ALLOW SECCOMP_RET_ALLOW
 #define TRAP SECCOMP_RET_TRAP
@@ -78,28 +82,10 @@ static int install_systrap_filter(uint64_t stub, uint64_t secret) {
         RET(KILL),
         RET(ALLOW),
         // mmap: fd must be JOEY_STUB_MEMFD with the secret's low half in its (ignored) upper bits
-        JEQ(9, 0, 6),
-        LD(ARG_LO(4)),
-        JEQ(JOEY_STUB_MEMFD, 0, 2),
-        LD(ARG_HI(4)),
-        JEQ(slo, 1, 0),
-        RET(KILL),
-        RET(ALLOW),
+        ALLOW_NR_IF_ARG(9, 4, JOEY_STUB_MEMFD, slo),
         // munmap and mprotect: the secret in the unused sixth argument
-        JEQ(11, 0, 6),
-        LD(ARG_LO(5)),
-        JEQ(slo, 0, 2),
-        LD(ARG_HI(5)),
-        JEQ(shi, 1, 0),
-        RET(KILL),
-        RET(ALLOW),
-        JEQ(10, 0, 6),
-        LD(ARG_LO(5)),
-        JEQ(slo, 0, 2),
-        LD(ARG_HI(5)),
-        JEQ(shi, 1, 0),
-        RET(KILL),
-        RET(ALLOW),
+        ALLOW_NR_IF_ARG(11, 5, slo, shi),
+        ALLOW_NR_IF_ARG(10, 5, slo, shi),
         RET(KILL),
     };
     struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };

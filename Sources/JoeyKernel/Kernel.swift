@@ -184,7 +184,7 @@ public final class Kernel: @unchecked Sendable {
                 guard let hst = host.lstat(name), let file = ctx.lowerInode(path: name, st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
                 }
-                mountFile(file, at: m.destination, options: opts)
+                mount(file, at: m.destination, type: "bind", options: opts)
             }
             return
         }
@@ -223,36 +223,23 @@ public final class Kernel: @unchecked Sendable {
         }
     }
 
-    /// Puts `file` in place of the file at `path` (creating an empty one if missing).
-    private func mountFile(_ file: Inode, at path: String, options: String) {
+
+    /// Mounts `root` over the directory at `path` (or, for a bind of a single host file, over
+    /// the file), creating it and its parents in the upper layer if the lower tree lacks them.
+    func mount(_ root: Inode, at path: String, type: String, options: String) {
         makeParentDirectories(path)
+        let wantDirectory = root.kind == .directory
         let target: Inode
-        if let t = try? resolve(path, from: rootLocation, root: rootLocation), t.inode.kind != .directory {
+        if let t = try? resolve(path, from: rootLocation, root: rootLocation), (t.inode.kind == .directory) == wantDirectory {
             target = t.inode
         } else {
             guard let (parent, name) = try? resolveParent(path, from: rootLocation, root: rootLocation),
-                  let created = try? parent.inode.create(name, kind: .regular, mode: 0o644, uid: 0, gid: 0)
+                  let created = try? parent.inode.create(name, kind: wantDirectory ? .directory : .regular,
+                                                         mode: wantDirectory ? 0o755 : 0o644, uid: 0, gid: 0)
             else { return }
             target = created
         }
-        mounts[ObjectIdentifier(target)] = file
-        mountTable.append((path, "bind", options))
-    }
-
-    /// Mounts `root` over the directory at `path`, creating the directory in the upper layer
-    /// if the lower tree lacks it.
-    func mount(_ root: Inode, at path: String, type: String, options: String) {
-        makeParentDirectories(path)
-        let dir: Location
-        if let d = try? resolve(path, from: rootLocation, root: rootLocation), d.inode.kind == .directory {
-            dir = d
-        } else {
-            guard let (parent, name) = try? resolveParent(path, from: rootLocation, root: rootLocation),
-                  let created = try? parent.inode.create(name, kind: .directory, mode: 0o755, uid: 0, gid: 0)
-            else { return }
-            dir = Location(name: name, parent: parent, inode: created)
-        }
-        mounts[ObjectIdentifier(dir.inode)] = root
+        mounts[ObjectIdentifier(target)] = root
         mountTable.append((path, type, options))
     }
 
@@ -283,7 +270,7 @@ public final class Kernel: @unchecked Sendable {
         process.capabilities = spec.capabilities
         process.noNewPrivileges = spec.noNewPrivileges
         let passed = (0..<Int32(max(0, min(spec.preservedFDs, 1021)))).map { 3 + $0 }
-        let thread = try createProcess(process, stdio: [0, 1, 2] + passed, pid1: true)
+        let (thread, programPath) = try createProcess(process, stdio: [0, 1, 2] + passed, pid1: true)
         let pid = thread.tid
         lock.unlock()
         do { try beforeStart() } catch {
@@ -293,8 +280,7 @@ public final class Kernel: @unchecked Sendable {
             throw error
         }
         lock.lock()
-        strace?.execve(thread, path: (try? findProgram(spec.argv[0], env: spec.env)) ?? spec.argv[0],
-                       argv: spec.argv.map { Array($0.utf8) }, envCount: spec.env.count)
+        strace?.execve(thread, path: programPath, argv: spec.argv.map { Array($0.utf8) }, envCount: spec.env.count)
         thread.start()
         startSignalForwarder()
         if let limit = spec.memoryLimit { startMemoryWatcher(limit: limit) }
@@ -308,15 +294,14 @@ public final class Kernel: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard initExitStatus == nil, threadGroups[1] != nil else { throw KernelError("the container is not running") }
-        let thread = try createProcess(process, stdio: stdio, pid1: false)
+        let (thread, programPath) = try createProcess(process, stdio: stdio, pid1: false)
         thread.group.onExit = onExit
-        strace?.execve(thread, path: (try? findProgram(process.argv[0], env: process.env)) ?? process.argv[0],
-                       argv: process.argv.map { Array($0.utf8) }, envCount: process.env.count)
+        strace?.execve(thread, path: programPath, argv: process.argv.map { Array($0.utf8) }, envCount: process.env.count)
         thread.start()
         return thread.tid
     }
 
-    /// The guest's processes for `ps`: pid, parent pid, uid and command line.
+    /// The guest's processes for `ps`: pid, parent pid, uid and command name.
     public func processList() -> [(pid: Int32, ppid: Int32, uid: UInt32, command: String)] {
         lock.lock()
         defer { lock.unlock() }
@@ -353,8 +338,9 @@ public final class Kernel: @unchecked Sendable {
     }
 
     /// A new process with its first thread, program loaded, not yet started; `stdio` are the
-    /// host fds it gets as fds 0, 1, 2, ... Kernel lock held.
-    private func createProcess(_ process: ProcessSpec, stdio: [Int32], pid1: Bool) throws(KernelError) -> GuestThread {
+    /// host fds it gets as fds 0, 1, 2, ... Returns it with the program's path (found in the
+    /// guest's PATH when the name has no slash). Kernel lock held.
+    private func createProcess(_ process: ProcessSpec, stdio: [Int32], pid1: Bool) throws(KernelError) -> (GuestThread, String) {
         guard !process.argv.isEmpty else { throw KernelError("joey: no program to run", exitCode: 127) }
         let fs = FSContext(root: rootLocation, cwd: rootLocation)
         fs.umask = process.umask & 0o777
@@ -412,9 +398,10 @@ public final class Kernel: @unchecked Sendable {
         threads[pid] = thread
         // Load the program before starting: a missing or non-executable program is an
         // operator error with a clear message (exit 127 / 126), not a guest crash.
+        let path: String
         do {
-            try thread.prepareExec(path: try findProgram(process.argv[0], env: process.env), argv: process.argv.map { Array($0.utf8) },
-                                   envp: process.env.map { Array($0.utf8) })
+            path = try findProgram(process.argv[0], env: process.env)
+            try thread.prepareExec(path: path, argv: process.argv.map { Array($0.utf8) }, envp: process.env.map { Array($0.utf8) })
         } catch let e {
             threadGroups[pid] = nil
             threads[pid] = nil
@@ -422,7 +409,7 @@ public final class Kernel: @unchecked Sendable {
             let code: Int32 = (e == .ENOENT || e == .ENOTDIR) ? 127 : 126
             throw KernelError("joey: \(process.argv[0]): \(why)", exitCode: code)
         }
-        return thread
+        return (thread, path)
     }
 
     /// A command name without a slash is looked up in the guest's PATH, as a shell would.
@@ -464,10 +451,7 @@ public final class Kernel: @unchecked Sendable {
     }
 
     private func startSignalForwarder() {
-        let box = Unmanaged.passRetained(self)
-        var th = pthread_t()
-        pthread_create(&th, nil, { arg in
-            let k = Unmanaged<Kernel>.fromOpaque(arg!).takeRetainedValue()
+        startServiceThread { k in
             let all = k.spec.forwardAllSignalsToInit
             var set = Kernel.forwardedSignals(all: all)
             while true {
@@ -488,22 +472,18 @@ public final class Kernel: @unchecked Sendable {
                 }
                 k.lock.unlock()
             }
-        }, box.toOpaque())
-        pthread_detach(th)
+        }
     }
 
     /// Enforces the memory limit: the MemoryFile's resident size is checked every 20 ms, and
     /// when it is over the limit the process with the most private memory is killed.
     private func startMemoryWatcher(limit: UInt64) {
-        let box = Unmanaged.passRetained(self)
-        var th = pthread_t()
-        pthread_create(&th, nil, { arg in
-            let k = Unmanaged<Kernel>.fromOpaque(arg!).takeRetainedValue()
+        startServiceThread { k in
             while true {
                 usleep(20_000)
                 guard k.memoryFile.residentBytes() > (k.spec.memoryLimit ?? .max) else { continue }
                 k.lock.lock()
-                if k.initExitStatus != nil { k.lock.unlock(); return nil }
+                if k.initExitStatus != nil { k.lock.unlock(); return }
                 let victim = k.threadGroups.values.filter { $0.exitStatus == nil }.max { a, b in
                     a.privateMemoryBytes() < b.privateMemoryBytes()
                 }
@@ -514,6 +494,23 @@ public final class Kernel: @unchecked Sendable {
                 k.lock.unlock()
                 usleep(100_000) // let the killed process's memory go before looking again
             }
+        }
+    }
+
+    /// Runs `body` on a detached host thread of its own: the sentry's service threads (signal
+    /// forwarder, alarm and memory watchers), which hold the kernel for as long as they run.
+    func startServiceThread(_ body: @escaping (Kernel) -> Void) {
+        final class Start {
+            let kernel: Kernel
+            let body: (Kernel) -> Void
+            init(_ kernel: Kernel, _ body: @escaping (Kernel) -> Void) { self.kernel = kernel; self.body = body }
+        }
+        let box = Unmanaged.passRetained(Start(self, body))
+        var th = pthread_t()
+        pthread_create(&th, nil, { arg in
+            let start = Unmanaged<Start>.fromOpaque(arg!).takeRetainedValue()
+            start.body(start.kernel)
+            return nil
         }, box.toOpaque())
         pthread_detach(th)
     }

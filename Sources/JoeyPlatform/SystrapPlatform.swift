@@ -136,13 +136,17 @@ final class SystrapStub: PlatformContext, AddressSpace {
         return r
     }
 
-    func release() {
-        if released { return }
-        released = true
+    func release() { _ = terminate() }
+
+    /// Kills and reaps the stub (once): its wait status, 0 if it was already gone.
+    private func terminate() -> Int32 {
         ucontext = nil
+        if released { return 0 }
+        released = true
         _ = joey_kill(pid, SIGKILL)
         var status: Int32 = 0
         _ = joey_wait(pid, &status)
+        return status
     }
 
     /// The sentry's pointer to `length` bytes at stub address `address`, when they lie in
@@ -153,33 +157,28 @@ final class SystrapStub: PlatformContext, AddressSpace {
         return shared + Int(address - sharedStubAddress)
     }
 
-    /// Waits for the stub's next event and decodes it into `registers`.
-    private func awaitEvent(_ registers: inout GuestRegisters) -> PlatformEvent {
+    /// Waits until the stub posts an event: nil then, or the wait status once the stub is gone
+    /// (killed by the sentry, or dead from outside, noticed at the periodic liveness check).
+    private func waitForStub() -> Int32? {
         while true {
             let r = joey_systrap_wait(ctrl, Self.sentrySpin, Self.livenessCheckNanos)
-            if r == Int64(JOEY_SYSTRAP_EVENT) {
-                if let event = decodeEvent(&registers) { return event }
-                // The guest scribbled over its own stub's state: it cannot be resumed safely.
-                return killAndReap()
-            }
-            if r == Int64(JOEY_SYSTRAP_DEAD) { return killAndReap() }
+            if r == Int64(JOEY_SYSTRAP_EVENT) { return nil }
+            if r == Int64(JOEY_SYSTRAP_DEAD) { return terminate() }
             var status: Int32 = 0
             if joey_wait_nohang(pid, &status) == Int64(pid) {
                 released = true
                 ucontext = nil
-                return .died(status: status)
+                return status
             }
         }
     }
 
-    private func killAndReap() -> PlatformEvent {
-        ucontext = nil
-        if released { return .died(status: 0) }
-        released = true
-        _ = joey_kill(pid, SIGKILL)
-        var status: Int32 = 0
-        _ = joey_wait(pid, &status)
-        return .died(status: status)
+    /// Waits for the stub's next event and decodes it into `registers`.
+    private func awaitEvent(_ registers: inout GuestRegisters) -> PlatformEvent {
+        if let status = waitForStub() { return .died(status: status) }
+        if let event = decodeEvent(&registers) { return event }
+        // The guest scribbled over its own stub's state: it cannot be resumed safely.
+        return .died(status: terminate())
     }
 
     private func decodeEvent(_ registers: inout GuestRegisters) -> PlatformEvent? {
@@ -252,7 +251,7 @@ final class SystrapStub: PlatformContext, AddressSpace {
 
     func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent {
         guard !released, let uc = ucontext else { return .died(status: 0) }
-        if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { return killAndReap() }
+        if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { return .died(status: terminate()) }
         storeRegisters(registers, into: uc)
         ctrl.pointee.sentry_blocking = 0
         joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME)
@@ -269,14 +268,7 @@ final class SystrapStub: PlatformContext, AddressSpace {
         c.pointee.req_result = -Int64(ENOSYS)
         c.pointee.sentry_blocking = 0
         joey_systrap_post(c, JOEY_SYSTRAP_REQUEST)
-        var result = -Int64(ESRCH)
-        while true {
-            let r = joey_systrap_wait(c, Self.sentrySpin, Self.livenessCheckNanos)
-            if r == Int64(JOEY_SYSTRAP_EVENT) { result = c.pointee.req_result; break }
-            if r == Int64(JOEY_SYSTRAP_DEAD) { _ = killAndReap(); break }
-            var status: Int32 = 0
-            if joey_wait_nohang(pid, &status) == Int64(pid) { released = true; ucontext = nil; break }
-        }
+        let result = waitForStub() == nil ? c.pointee.req_result : -Int64(ESRCH)
         // The secret exists in the shared area only while the stub is parked here.
         c.pointee.req_args = (0, 0, 0, 0, 0, 0)
         return result

@@ -96,6 +96,10 @@ enum ControlChannel {
         }
     }
 
+    private static func processes(of kernel: Kernel) -> [ControlProcess] {
+        kernel.processList().map { ControlProcess(pid: $0.pid, ppid: $0.ppid, uid: $0.uid, command: $0.command) }
+    }
+
     private static func handle(_ conn: Int32, kernel: Kernel) {
         guard let (req, fds) = receive(conn, as: ControlRequest.self) else { close(conn); return }
         defer { fds.forEach { close($0) } }
@@ -126,8 +130,7 @@ enum ControlChannel {
                 close(conn)
             }
         case "ps":
-            let list = kernel.processList().map { ControlProcess(pid: $0.pid, ppid: $0.ppid, uid: $0.uid, command: $0.command) }
-            _ = send(conn, ControlReply(processes: list))
+            _ = send(conn, ControlReply(processes: processes(of: kernel)))
             close(conn)
         case "signal-foreground":
             if let pid = req.pid, let sig = req.signal { kernel.signalForeground(session: pid, sig) }
@@ -138,9 +141,7 @@ enum ControlChannel {
             _ = send(conn, ControlReply())
             close(conn)
         case "stats":
-            _ = send(conn, ControlReply(processes: kernel.processList().map {
-                ControlProcess(pid: $0.pid, ppid: $0.ppid, uid: $0.uid, command: $0.command)
-            }, cpuNanos: kernel.cpuNanos()))
+            _ = send(conn, ControlReply(processes: processes(of: kernel), cpuNanos: kernel.cpuNanos()))
             close(conn)
         default:
             _ = send(conn, ControlReply(error: "unknown request \(req.op)"))

@@ -116,10 +116,10 @@ struct Exec: ParsableCommand {
             // also owns the pty, so ^C typed there reaches the guest's foreground job.
             let waiter = spawnWaiter(sock, guestPid: guestPid, ttyFD: ttyFD)
             close(sock)
-            if let pidFile { writePidFile(pidFile, waiter) }
+            if let pidFile { do { try writePidFile(pidFile, waiter) } catch { runtime.fail(error.message) } }
             return
         }
-        if let pidFile { writePidFile(pidFile, getpid()) }
+        if let pidFile { do { try writePidFile(pidFile, getpid()) } catch { runtime.fail(error.message) } }
         if base.terminal {
             if ttyFD >= 0 { setsid(); _ = joey_set_controlling_tty(ttyFD) }
             forwardTerminalSignals(directory: runtime.store.directory(id), guestPid: guestPid)
@@ -129,22 +129,13 @@ struct Exec: ParsableCommand {
 
 
 
-    func writePidFile(_ path: String, _ pid: pid_t) {
-        let tmp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data("\(pid)".utf8)), rename(tmp, path) == 0 else {
-            runtime.fail("cannot write --pid-file \(path): \(String(cString: strerror(errno)))")
-        }
-    }
-
     func spawnWaiter(_ sock: Int32, guestPid: Int32, ttyFD: Int32) -> pid_t {
         _ = fcntl(sock, F_SETFD, 0)
         if ttyFD >= 0 { _ = fcntl(ttyFD, F_SETFD, 0) }
         var pid: pid_t = 0
         var args = ["joey", "exec-wait", "--fd", String(sock), "--pid", String(guestPid), "--dir", runtime.store.directory(id)]
         if ttyFD >= 0 { args += ["--tty-fd", String(ttyFD)] }
-        let cargs = args.map { strdup($0) } + [nil]
-        defer { cargs.forEach { free($0) } }
-        let r = posix_spawn(&pid, "/proc/self/exe", nil, nil, cargs, environ)
+        let r = withCStringArray(args) { posix_spawn(&pid, "/proc/self/exe", nil, nil, $0, environ) }
         guard r == 0 else { runtime.fail("cannot start the exec waiter: \(String(cString: strerror(r)))") }
         return pid
     }

@@ -65,6 +65,15 @@ struct RuntimeOptions: ParsableArguments {
         report("error", message)
         Glibc.exit(1)
     }
+
+    /// Locks a container and reads its state, or fails as runc does (unknown id...). The
+    /// lock is held while the returned ContainerLock lives.
+    func lockedState(_ id: String) -> (ContainerLock, ContainerState) {
+        do {
+            let lock = try store.lock(id)
+            return (lock, try store.load(id))
+        } catch { fail(error.message) }
+    }
 }
 
 // MARK: create / run
@@ -174,9 +183,7 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     posix_spawnattr_setsigdefault(&attr, &all)
     posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let cargs = args.map { strdup($0) } + [nil]
-    defer { cargs.forEach { free($0) } }
-    let r = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, cargs, environ)
+    let r = withCStringArray(args) { posix_spawn(&pid, "/proc/self/exe", &actions, &attr, $0, environ) }
     close(fds[1])
     guard r == 0 else {
         close(fds[0])
@@ -219,11 +226,10 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
         }
     }
     if let pidFile = o.pidFile {
-        let tmp = pidFile + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data("\(pid)".utf8)), rename(tmp, pidFile) == 0 else {
+        do { try writePidFile(pidFile, pid) } catch {
             kill(pid, SIGKILL)
             store.remove(o.id)
-            runtime.fail("cannot write --pid-file \(pidFile): \(String(cString: strerror(errno)))")
+            runtime.fail(error.message)
         }
     }
     return CreatedContainer(pid: pid)
@@ -277,8 +283,7 @@ struct Run: ParsableCommand {
             _ = lock
         }
         // The sentry already exits as a shell would report the guest.
-        if status & 0x7f == 0 { Glibc.exit((status >> 8) & 0xff) }
-        Glibc.exit(128 + (status & 0x7f))
+        exitLikeShell(status)
     }
 }
 
@@ -374,11 +379,8 @@ let rlimitNumbers: [String: Int] = [
 
 func startContainer(_ id: String, runtime: RuntimeOptions) {
     let store = runtime.store
-    let lock: ContainerLock
-    do { lock = try store.lock(id) } catch { runtime.fail(error.message) }
+    let (lock, state) = runtime.lockedState(id)
     defer { _ = lock }
-    let state: ContainerState
-    do { state = try store.load(id) } catch { runtime.fail(error.message) }
     switch state.status {
     case "created": break
     case "running": runtime.fail("cannot start an already running container")
@@ -457,11 +459,8 @@ struct Kill: ParsableCommand {
 
     func run() throws {
         guard let sig = parseSignal(signal) else { runtime.fail("unknown signal \"\(signal)\"") }
-        let lock: ContainerLock
-        do { lock = try runtime.store.lock(id) } catch { runtime.fail(error.message) }
+        let (lock, state) = runtime.lockedState(id)
         defer { _ = lock }
-        let state: ContainerState
-        do { state = try runtime.store.load(id) } catch { runtime.fail(error.message) }
         guard state.status == "created" || state.status == "running" else { runtime.fail("container not running") }
         // --all: every guest process, through the sentry (SIGKILL ends the whole sandbox anyway).
         if all && sig != SIGKILL && state.status == "running",
@@ -658,13 +657,11 @@ func runHooks(_ kind: String, _ hooks: [OCIConfig.Hook], state: ContainerState) 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
-        let argv = (hook.args.isEmpty ? [hook.path] : hook.args).map { strdup($0) } + [nil]
-        let envp = hook.env.map { strdup($0) } + [nil]
         var pid: pid_t = 0
-        let r = posix_spawn(&pid, hook.path, &actions, nil, argv, envp)
+        let r = withCStringArray(hook.args.isEmpty ? [hook.path] : hook.args) { argv in
+            withCStringArray(hook.env) { envp in posix_spawn(&pid, hook.path, &actions, nil, argv, envp) }
+        }
         posix_spawn_file_actions_destroy(&actions)
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
         close(fds[0])
         guard r == 0 else {
             close(fds[1])
@@ -715,4 +712,19 @@ func sendNewTerminal(to socketPath: String) throws(OCIError) -> Int32 {
         throw OCIError("cannot send the terminal to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sent))))")
     }
     return slave
+}
+
+/// Runs `body` with `strings` as a NULL-terminated array of C strings (argv, envp).
+func withCStringArray<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    let c = strings.map { strdup($0) } + [nil]
+    defer { c.forEach { free($0) } }
+    return body(c)
+}
+
+/// Writes a pid file the way runc does: whole or not at all (written aside, then renamed).
+func writePidFile(_ path: String, _ pid: pid_t) throws(OCIError) {
+    let tmp = path + ".tmp"
+    guard FileManager.default.createFile(atPath: tmp, contents: Data("\(pid)".utf8)), rename(tmp, path) == 0 else {
+        throw OCIError("cannot write --pid-file \(path): \(String(cString: strerror(errno)))")
+    }
 }

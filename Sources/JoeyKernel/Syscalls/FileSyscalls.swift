@@ -121,7 +121,10 @@ extension GuestThread {
 
     /// Permission check for the guest's effective ids (root passes everything but exec).
     func checkAccess(_ inode: Inode, read: Bool, write: Bool, exec: Bool = false) throws(LinuxErrno) {
-        if write && [.regular, .directory, .symlink].contains(inode.kind) { try requireWritableMount(inode) }
+        // Devices, FIFOs and sockets stay writable on a read-only mount, as on Linux.
+        if write && (inode.kind == .regular || inode.kind == .directory || inode.kind == .symlink) {
+            try requireWritableMount(inode)
+        }
         if group.euid == 0 {
             if exec && inode.kind != .directory && inode.mode & 0o111 == 0 { throw .EACCES }
             return

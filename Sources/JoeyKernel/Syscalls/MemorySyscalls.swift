@@ -81,8 +81,11 @@ extension GuestThread {
             start = s
         }
         let block = try MemoryBlock(file: kernel.memoryFile, length: len)
+        // Pages wholly past the end of the file are not backed: touching them is SIGBUS.
+        var backed = len
         if let file {
             let size = (file.inode as? RegularFileInode)?.size ?? 0
+            backed = off >= size ? 0 : min(len, MemoryFile.roundUp(size - off))
             if off < size {
                 let count = Int(min(len, size - off))
                 let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: count)
@@ -95,12 +98,6 @@ extension GuestThread {
             }
         }
         let writeBack = (shared && file != nil && prot.contains(.write)) ? file : nil
-        // Pages wholly past the end of the file are not backed: touching them is SIGBUS.
-        var backed = len
-        if let file {
-            let size = (file.inode as? RegularFileInode)?.size ?? 0
-            backed = off >= size ? 0 : min(len, MemoryFile.roundUp(size - off))
-        }
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)

@@ -186,10 +186,7 @@ extension Kernel {
     func startAlarmWatcher() {
         if alarmWatcherRunning { return }
         alarmWatcherRunning = true
-        let box = Unmanaged.passRetained(self)
-        var th = pthread_t()
-        pthread_create(&th, nil, { arg in
-            let k = Unmanaged<Kernel>.fromOpaque(arg!).takeRetainedValue()
+        startServiceThread { k in
             k.lock.lock()
             while k.runningThreads > 0 {
                 let now = monotonicNanos()
@@ -209,8 +206,6 @@ extension Kernel {
             }
             k.alarmWatcherRunning = false
             k.lock.unlock()
-            return nil
-        }, box.toOpaque())
-        pthread_detach(th)
+        }
     }
 }
