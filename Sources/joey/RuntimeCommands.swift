@@ -667,8 +667,19 @@ func runHooks(_ kind: String, _ hooks: [OCIConfig.Hook], state: ContainerState) 
             close(fds[1])
             return "\(kind) hook \(hook.path): \(String(cString: strerror(r)))"
         }
+        // A hook need not read its stdin: if it has exited, the write fails with EPIPE, and
+        // the SIGPIPE it raises is blocked and consumed rather than killing us.
+        var pipeSignal = sigset_t(), saved = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &saved)
         var json = Array(state.jsonForOutput().utf8)
-        _ = json.withUnsafeMutableBytes { write(fds[1], $0.baseAddress, $0.count) }
+        let wrote = json.withUnsafeMutableBytes { write(fds[1], $0.baseAddress, $0.count) }
+        if wrote < 0 && errno == EPIPE {
+            var none = timespec()
+            _ = sigtimedwait(&pipeSignal, nil, &none)
+        }
+        pthread_sigmask(SIG_SETMASK, &saved, nil)
         close(fds[1])
         var status: Int32 = 0
         let deadline = hook.timeout.map { Date().addingTimeInterval(TimeInterval($0)) }

@@ -306,9 +306,12 @@ struct OCIHookTests {
         #expect((try? String(contentsOfFile: log, encoding: .utf8)) ==
                 "prestart created\ncreateRuntime created\npoststart running\npoststop stopped\n")
 
-        // A failing creation hook fails create, and nothing is left.
+        // A failing creation hook fails create, and nothing is left. The state it is given
+        // (with a large annotation) overfills a pipe, so the hook exits without reading it all:
+        // create must see the failure, not die of SIGPIPE.
         let bad = try Bundle(args: ["sleep", "30"]) { config in
             config["hooks"] = ["createRuntime": [["path": "/bin/false"]]]
+            config["annotations"] = ["large": String(repeating: "x", count: 200_000)]
         }
         r = try bad.joey("create", "--bundle", bad.path, "h2")
         #expect(r.status == 1 && r.stderr.contains("createRuntime hook /bin/false failed"), "\(r)")
