@@ -55,20 +55,20 @@ timeout 30 $P rm "$cid" >/dev/null 2>&1 && pass "rm" || fail "rm"
 # 3 and 4. run -it, then exec -it into a running container: a shell on a terminal (tmux
 # provides it), ^C interrupts its foreground job, the exit status comes back.
 interactive() { # label, command, exit code
-    local label=$1 cmd=$2 code=$3 T="tmux -L joey-podman"
-    $T kill-server 2>/dev/null
-    $T new-session -d -s t -x 120 -y 30 "$cmd; echo session-exited-\$?; sleep 30"
-    screen() { $T capture-pane -t t -p; }
+    # A session of its own each time (the EXIT trap ends the tmux server).
+    local label=$1 cmd=$2 code=$3 T="tmux -L joey-podman" t="s$3"
+    $T new-session -d -s "$t" -x 120 -y 30 "$cmd; echo session-exited-\$?; sleep 30"
+    screen() { $T capture-pane -t "$t" -p; }
     waitfor() { for _ in $(seq 100); do screen | grep -q "$1" && return 0; sleep 0.1; done; return 1; }
     waitfor '#' || fail "$label: no prompt: $(screen)"
-    $T send-keys -t t 'tty; echo answer-$((6*7))' Enter
+    $T send-keys -t "$t" 'tty; echo answer-$((6*7))' Enter
     waitfor 'answer-42' && screen | grep -q '^/dev/pts/' && pass "$label: a shell on a terminal" || fail "$label: $(screen)"
-    $T send-keys -t t 'sleep 20; echo not-interrupted' Enter
+    $T send-keys -t "$t" 'sleep 20; echo not-interrupted' Enter
     sleep 0.5
-    $T send-keys -t t C-c
-    $T send-keys -t t 'echo after-$((1+1))' Enter
+    $T send-keys -t "$t" C-c
+    $T send-keys -t "$t" 'echo after-$((1+1))' Enter
     waitfor 'after-2' && ! screen | grep -qx 'not-interrupted *' && pass "$label: ^C interrupts the foreground job" || fail "$label ^C: $(screen)"
-    $T send-keys -t t "exit $code" Enter
+    $T send-keys -t "$t" "exit $code" Enter
     waitfor 'session-exited' && screen | grep -q "session-exited-$code" && pass "$label: exit status" || fail "$label exit: $(screen)"
 }
 if command -v tmux >/dev/null; then
