@@ -276,7 +276,7 @@ public enum SyscallTable {
         t[269] = SyscallInfo(269, "faccessat", [("dfd", .dirfd), ("filename", .path), ("mode", .flags("access"))], .int, .supported, "")
         t[270] = SyscallInfo(270, "pselect6", [("n", .int), ("inp", .inputOutput("fd_set", nil)), ("outp", .inputOutput("fd_set", nil)), ("exp", .inputOutput("fd_set", nil)), ("tsp", .inputOutput("timespec", nil)), ("sig", .input("sigset_argpack", nil))], .int, .supported, "")
         t[271] = SyscallInfo(271, "ppoll", [("ufds", .inputOutput("pollfd", 1)), ("nfds", .uint), ("tsp", .inputOutput("timespec", nil)), ("sigmask", .sigset(4)), ("sigsetsize", .size)], .int, .supported, "")
-        t[272] = SyscallInfo(272, "unshare", [("unshare_flags", .flags("unshare"))], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[272] = SyscallInfo(272, "unshare", [("unshare_flags", .flags("unshare"))], .int, .partial, "CLONE_FILES and CLONE_FS; namespaces (CLONE_NEW*) EPERM")
         t[273] = SyscallInfo(273, "set_robust_list", [("head", .input("robust_list", nil)), ("len", .size)], .int, .supported, "")
         t[274] = SyscallInfo(274, "get_robust_list", [("pid", .pid), ("head_ptr", .output("ulong", nil)), ("len_ptr", .output("ulong", nil))], .int, .supported, "")
         t[275] = SyscallInfo(275, "splice", [("fd_in", .fd), ("off_in", .inputOutput("off", nil)), ("fd_out", .fd), ("off_out", .inputOutput("off", nil)), ("len", .size), ("flags", .flags("splice"))], .size, .unsupported, "not implemented: returns ENOSYS")

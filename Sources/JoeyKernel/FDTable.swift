@@ -1,4 +1,6 @@
 // The fd table of a process: small integers -> open file descriptions, with FD_CLOEXEC.
+// Processes made with CLONE_FILES share one table (Linux's files_struct); it closes its
+// descriptors only when the last process using it lets go. Kernel lock held throughout.
 import JoeyABI
 
 final class FDTable {
@@ -8,6 +10,18 @@ final class FDTable {
     }
     private(set) var entries: [Entry?] = []
     var limit = 1024
+    /// Processes using this table (CLONE_FILES shares it).
+    private(set) var users = 1
+
+    /// Another process shares the table (clone with CLONE_FILES).
+    func addUser() -> FDTable { users += 1; return self }
+
+    /// A process stops using the table (exit, execve or unshare(CLONE_FILES) of a sharer);
+    /// the last one closes every descriptor.
+    func removeUser() {
+        users -= 1
+        if users == 0 { closeAll() }
+    }
 
     func get(_ fd: Int32) throws(LinuxErrno) -> FileDescription {
         guard fd >= 0, Int(fd) < entries.count, let e = entries[Int(fd)] else { throw .EBADF }
@@ -50,7 +64,7 @@ final class FDTable {
         releaseRef(e.file)
     }
 
-    func closeAll() {
+    private func closeAll() {
         for i in entries.indices { if let e = entries[i] { entries[i] = nil; releaseRef(e.file) } }
     }
 

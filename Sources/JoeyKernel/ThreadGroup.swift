@@ -208,7 +208,8 @@ final class ThreadGroup {
     func becomeZombie(status: Int32) {
         exitStatus = status
         vforkParentWaiting = false // a vfork child that exits releases its parent too
-        fdTable.closeAll()
+        fdTable.removeUser()
+        fdTable = FDTable()
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
         // Orphans go to the nearest living ancestor that is a child subreaper, else to init.
         var reaper = parent

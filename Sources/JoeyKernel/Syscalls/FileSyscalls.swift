@@ -288,7 +288,7 @@ extension GuestThread {
             total += w
             if w < n || n < want { break }
         }
-        if let offset { try mm.writeValue(a2, Int64(offset) + Int64(total)) }
+        if let offset { try mm.writeValue(a2, Int64(offset) &+ Int64(total)) }
         return UInt64(total)
     }
 
@@ -389,7 +389,8 @@ extension GuestThread {
     func sysMknodat(dirfd: Int32, pathArg addr: UInt64, mode: UInt64, dev: UInt64) throws(LinuxErrno) -> UInt64 {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
-        let type = UInt32(mode) & 0o170000
+        // mode is a umode_t: the kernel sees only its low 16 bits.
+        let type = UInt32(truncatingIfNeeded: mode) & 0o170000
         let kind: FileKind
         switch type {
         case 0, FileKind.regular.rawValue: kind = .regular

@@ -21,7 +21,7 @@ extension GuestThread {
         let childMM = shareVM ? mm : try mm.fork()
         let parentGroup = flags & CLONE_PARENT != 0 ? (group.parent ?? group) : group
         let g = ThreadGroup(kernel: kernel, pid: pid, parent: parentGroup, mm: childMM,
-                            fdTable: flags & CLONE_FILES != 0 ? group.fdTable : group.fdTable.copy(),
+                            fdTable: flags & CLONE_FILES != 0 ? group.fdTable.addUser() : group.fdTable.copy(),
                             fs: flags & CLONE_FS != 0 ? group.fs : group.fs.copy())
         g.actions = group.actions
         g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
@@ -74,6 +74,29 @@ extension GuestThread {
         return UInt64(tid)
     }
 
+    /// This process gets its own copy of a descriptor table it shared (CLONE_FILES).
+    func unshareFiles() {
+        let own = group.fdTable.copy()
+        group.fdTable.removeUser()
+        group.fdTable = own
+    }
+
+    /// unshare(2) of what clone shares. Namespaces are not implemented for the guest yet
+    /// (EPERM, as clone's CLONE_NEW* flags).
+    func sysUnshare() throws(LinuxErrno) -> UInt64 {
+        let flags = a0
+        let namespaceFlags: UInt64 = 0x7e02_0000 | 0x0000_0080 // CLONE_NEW*
+        let known = CLONE_FILES | CLONE_FS | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | 0x40000 /* CLONE_SYSVSEM */ | namespaceFlags
+        guard flags & ~known == 0 else { throw .EINVAL }
+        // Unsharing the thread group, signal handlers or address space is allowed only when
+        // nothing shares them: a single-threaded process, as Linux checks.
+        if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) != 0 && group.threads.count > 1 { throw .EINVAL }
+        if flags & namespaceFlags != 0 { throw .EPERM }
+        if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { unshareFiles() }
+        if flags & CLONE_FS != 0 { group.fs = group.fs.copy() }
+        return 0
+    }
+
     func sysClone3() throws(LinuxErrno) -> UInt64 {
         let size = a1
         guard size >= 64, size <= 4096 else { throw .EINVAL }
@@ -104,6 +127,8 @@ extension GuestThread {
         for t in group.threads where t !== self { t.killed = true; t.context?.kill(); t.interrupt() }
         while group.threads.count > 1 { kernel.lock.wait() }
         if tid != group.pid { becomeLeader() }
+        // A table shared with another process is unshared first (unshare_files in execve).
+        if group.fdTable.users > 1 { unshareFiles() }
         group.fdTable.closeOnExec()
         for i in 1..<65 where group.actions[i].handler > 1 { group.actions[i] = SignalAction() }
         altStack = (0, 2, 0)

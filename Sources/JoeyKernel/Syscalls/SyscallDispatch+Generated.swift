@@ -174,6 +174,7 @@ extension GuestThread {
         case 269: return try sysFaccessat(dirfd: fdArg(a0), pathArg: a1, mode: a2, flags: 0)
         case 270: return try sysPselect6()
         case 271: return try sysPpoll()
+        case 272: return try sysUnshare()
         case 273: return try sysSetRobustList()
         case 274: return try sysGetRobustList()
         case 280: return try sysUtimensat(dirfd: fdArg(a0), pathArg: a1, times: a2, flags: a3, utimbuf: 0)

@@ -94,8 +94,9 @@ final class DirectoryDescription: FileDescription {
     override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int { throw .EISDIR }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
         guard whence == SEEK_SET || whence == SEEK_CUR else { throw .EINVAL }
-        let n = whence == SEEK_SET ? off : Int64(offset) + off
-        guard n >= 0 else { throw .EINVAL }
+        // A position that overflows wraps negative in Linux's dcache_dir_lseek: EINVAL.
+        let (n, overflow) = whence == SEEK_SET ? (off, false) : Int64(offset).addingReportingOverflow(off)
+        guard !overflow, n >= 0 else { throw .EINVAL }
         offset = UInt64(n)
         if n == 0 { snapshot = nil }
         return offset
