@@ -50,7 +50,7 @@ def parse(output):
 
 def run(prefix, binary, timeout):
     try:
-        r = subprocess.run(prefix + [binary], capture_output=True, text=True, timeout=timeout,
+        r = subprocess.run(prefix + [binary], capture_output=True, text=True, errors="replace", timeout=timeout,
                            stdin=subprocess.DEVNULL, cwd="/")
         return parse(r.stdout), r.stdout + r.stderr
     except subprocess.TimeoutExpired as e:

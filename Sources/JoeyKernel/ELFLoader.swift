@@ -23,13 +23,8 @@ struct ELFLoader {
 
     func readAt(_ file: FileDescription, _ offset: UInt64, _ count: Int) throws(LinuxErrno) -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
-                try file.pread(thread, into: UnsafeMutableRawBufferPointer(rebasing: p[done...]), at: offset &+ UInt64(done))
-            }
-            if n <= 0 { break }
-            done += n
+        let done = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+            try file.readFully(thread, into: p, at: offset)
         }
         return Array(buf[0..<done])
     }
@@ -105,12 +100,7 @@ struct ELFLoader {
             let fileBytes = (s.vaddr &+ bias - start) + s.filesz
             if fileBytes > 0 {
                 let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: Int(fileBytes))
-                var done = 0
-                while done < dst.count {
-                    let n = try file.pread(thread, into: UnsafeMutableRawBufferPointer(rebasing: dst[done...]), at: fileStart &+ UInt64(done))
-                    if n <= 0 { break }
-                    done += n
-                }
+                _ = try file.readFully(thread, into: dst, at: fileStart)
             }
             var prot = MemoryProtection()
             if s.flags & 4 != 0 { prot.insert(.read) }

@@ -119,6 +119,8 @@ final class GuestThread {
             case .syscall:
                 handleSyscall()
             case .fault(var sig, var code, let addr):
+                // A shared file mapping's page the file has grown over since: map it and retry.
+                if sig == Signal.SIGSEGV, mm.refreshFileTail(at: addr) { continue }
                 // A page of a file mapping past the file's end (never realized): SIGBUS BUS_ADRERR.
                 if sig == Signal.SIGSEGV, let v = mm.vma(containing: addr), v.beyondEOF, !v.protection.isEmpty {
                     sig = Signal.SIGBUS

@@ -12,6 +12,8 @@ public final class MemoryFile: @unchecked Sendable {
     /// The sentry's own mapping of the whole file.
     public let base: UnsafeMutableRawPointer
     private var freeRanges: [(offset: UInt64, length: UInt64)]
+    /// The sandbox's memory limit, when it has one: file data stops growing there (ENOSPC).
+    public var limit: UInt64?
     private var lock = pthread_mutex_t()
 
     public init(size: UInt64 = 64 << 30) throws(PlatformError) {

@@ -529,4 +529,86 @@ CASE(dotdot_of_root_is_root) {
     EXPECT_EQ(a.st_dev, b.st_dev);
 }
 
+/* ---- hostile offsets on directories ---- */
+
+CASE(lseek_directory_to_int64_max_then_one_more_is_einval) {
+    EXPECT_OK(mkdir("d", 0755));
+    int fd = open("d", O_RDONLY | O_DIRECTORY);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(lseek(fd, INT64_MAX, SEEK_SET), INT64_MAX);
+    EXPECT_ERRNO(lseek(fd, 1, SEEK_CUR), EINVAL);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), INT64_MAX);
+    char buf[4096];
+    EXPECT_EQ(syscall(SYS_getdents64, fd, buf, sizeof buf), 0);
+    EXPECT_ERRNO(lseek(fd, -1, SEEK_SET), EINVAL);
+}
+
+/* ---- names are bytes ----
+ * A name is any bytes but '/' and NUL; nothing is decoded, so bytes that are not UTF-8 come
+ * back exactly and distinct bytes stay distinct names. */
+
+struct byte_names { const char *want[3]; int found[3]; int others; };
+static void match_byte_names(const char *name, int type, void *ctx) {
+    struct byte_names *b = ctx;
+    (void)type;
+    if (!strcmp(name, ".") || !strcmp(name, "..")) return;
+    for (int i = 0; i < 3; i++)
+        if (b->want[i] && !strcmp(name, b->want[i])) { b->found[i]++; return; }
+    b->others++;
+}
+
+CASE(getdents64_returns_non_utf8_names_byte_for_byte) {
+    touch("a\xff" "b");
+    touch("\x80\x81");
+    touch("a\xfe" "b");
+    int fd = open(".", O_RDONLY | O_DIRECTORY);
+    EXPECT(fd >= 0);
+    struct byte_names b = {{"a\xff" "b", "\x80\x81", "a\xfe" "b"}};
+    EXPECT_EQ(list_dir(fd, 4096, match_byte_names, &b), 5);
+    EXPECT_EQ(b.found[0], 1);
+    EXPECT_EQ(b.found[1], 1);
+    EXPECT_EQ(b.found[2], 1);
+    EXPECT_EQ(b.others, 0);
+}
+
+CASE(stat_and_rename_of_non_utf8_names) {
+    touch("a\xff" "b");
+    struct stat a, other, renamed;
+    EXPECT_OK(stat("a\xff" "b", &a));
+    EXPECT(S_ISREG(a.st_mode));
+    EXPECT_ERRNO(stat("a\xfe" "b", &other), ENOENT); /* a different byte is a different name */
+    EXPECT_ERRNO(stat("a\xef\xbf\xbd" "b", &other), ENOENT); /* not U+FFFD either */
+    EXPECT_OK(rename("a\xff" "b", "\xc0\xaf"));          /* an overlong '/' is just two bytes */
+    EXPECT_ERRNO(stat("a\xff" "b", &other), ENOENT);
+    EXPECT_OK(stat("\xc0\xaf", &renamed));
+    EXPECT_EQ(renamed.st_ino, a.st_ino);
+}
+
+CASE(readlink_returns_non_utf8_target_byte_for_byte) {
+    EXPECT_OK(symlink("t\xfe", "l"));
+    EXPECT_OK(symlink("x", "l\xff"));
+    char buf[16];
+    memset(buf, 0, sizeof buf);
+    EXPECT_EQ(readlink("l", buf, sizeof buf), 2);
+    EXPECT(memcmp(buf, "t\xfe", 2) == 0);
+    struct stat st;
+    EXPECT_OK(lstat("l", &st));
+    EXPECT_EQ(st.st_size, 2);
+    EXPECT_EQ(readlink("l\xff", buf, sizeof buf), 1);
+    EXPECT_EQ(buf[0], 'x');
+}
+
+CASE(getcwd_returns_non_utf8_directory_name_byte_for_byte) {
+    EXPECT_OK(mkdir("d\xff\x80", 0755));
+    EXPECT_OK(chdir("d\xff\x80"));
+    char buf[PATH_MAX];
+    EXPECT(getcwd(buf, sizeof buf) != NULL);
+    const char *last = strrchr(buf, '/');
+    if (!last || strcmp(last, "/d\xff\x80") != 0) {
+        char hex[64] = "";
+        for (int i = 0; last && last[i] && i < 16; i++) snprintf(hex + 3 * i, 4, " %02x", (unsigned char)last[i]);
+        compat_fail(__FILE__, __LINE__, "getcwd ends in bytes%s, expected 2f 64 ff 80", hex);
+    }
+}
+
 COMPAT_MAIN()

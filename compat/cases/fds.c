@@ -3,6 +3,7 @@
 #include "../compat.h"
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -444,6 +445,125 @@ CASE(fd_without_cloexec_survives_exec) {
     int fd = open("/dev/null", O_RDONLY);
     EXPECT_EQ(dup2(fd, 9), 9);
     EXPECT_EQ(fd_open_after_exec(9), 1);
+}
+
+/* ---- CLONE_FILES and CLONE_FS ----
+ * A child made by clone() (no CLONE_VM: it runs on its copy of a static stack) shares the
+ * descriptor table with CLONE_FILES and the cwd and umask with CLONE_FS, and only then. */
+
+static char clone_stack[128 * 1024] __attribute__((aligned(16)));
+
+/* Runs fn(arg) in a clone(flags | SIGCHLD) child; returns its exit status. */
+static int run_clone(int flags, int (*fn)(void *), void *arg) {
+    pid_t pid = clone(fn, clone_stack + sizeof clone_stack, flags | SIGCHLD, arg);
+    if (pid < 0) compat_fail(__FILE__, __LINE__, "clone: %s", strerror(errno));
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) compat_fail(__FILE__, __LINE__, "waitpid: %s", strerror(errno));
+    if (!WIFEXITED(st)) compat_fail(__FILE__, __LINE__, "the clone child died of signal %d", WTERMSIG(st));
+    return WEXITSTATUS(st);
+}
+
+static int do_nothing(void *arg) { (void)arg; return 0; }
+
+/* Opens "f" and closes *arg; exits with the new descriptor's number (255 on failure). */
+static int open_f_and_close_arg(void *arg) {
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    if (fd < 0 || close(*(int *)arg) != 0) return 255;
+    return fd;
+}
+
+CASE(clone_files_child_exit_leaves_parent_fds_open) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_EQ(run_clone(CLONE_FILES, do_nothing, NULL), 0);
+    EXPECT_OK(fcntl(1, F_GETFD));
+    EXPECT(is_open(p[0]));
+    EXPECT_EQ(write(p[1], "x", 1), 1);
+    char c;
+    EXPECT_EQ(read(p[0], &c, 1), 1);
+    EXPECT_EQ(c, 'x');
+}
+
+CASE(clone_files_child_open_and_close_are_seen_by_parent) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    int fd = run_clone(CLONE_FILES, open_f_and_close_arg, &p[1]);
+    EXPECT(fd >= 0 && fd < 255);
+    EXPECT(is_open(fd));
+    struct stat a, b;
+    EXPECT_OK(fstat(fd, &a));
+    EXPECT_OK(stat("f", &b));
+    EXPECT_EQ(a.st_ino, b.st_ino);
+    EXPECT_ERRNO(fcntl(p[1], F_GETFD), EBADF);
+    char c;
+    EXPECT_EQ(read(p[0], &c, 1), 0); /* the only write end is gone */
+}
+
+CASE(clone_without_clone_files_child_open_and_close_stay_private) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    int fd = run_clone(0, open_f_and_close_arg, &p[1]);
+    EXPECT(fd >= 0 && fd < 255);
+    EXPECT(!is_open(fd));
+    EXPECT(is_open(p[1]));
+    EXPECT_EQ(write(p[1], "x", 1), 1);
+}
+
+/* Closes fds[0] in the shared table, unshares it, closes fds[1] and opens "f" in its own copy;
+ * exits with the new descriptor's number (250 and up on failure). */
+static int close_unshare_close(void *arg) {
+    int *fds = arg;
+    if (close(fds[0]) != 0) return 250;
+    if (unshare(CLONE_FILES) != 0) return 251;
+    if (close(fds[1]) != 0) return 252;
+    int fd = open("f", O_CREAT | O_RDWR, 0644);
+    return fd < 0 ? 253 : fd;
+}
+
+CASE(unshare_clone_files_gives_the_child_its_own_table) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    int fds[2] = {dup(p[1]), dup(p[1])};
+    EXPECT(fds[0] >= 0 && fds[1] >= 0);
+    int fd = run_clone(CLONE_FILES, close_unshare_close, fds);
+    EXPECT(fd < 250);
+    EXPECT(!is_open(fds[0])); /* closed while shared */
+    EXPECT(is_open(fds[1]));  /* closed after unshare */
+    EXPECT(!is_open(fd));     /* opened after unshare */
+    EXPECT_EQ(write(fds[1], "x", 1), 1);
+}
+
+static int chdir_sub_and_umask(void *arg) {
+    (void)arg;
+    if (chdir("sub") != 0) return 1;
+    umask(027);
+    return 0;
+}
+
+CASE(clone_fs_child_chdir_and_umask_are_seen_by_parent) {
+    EXPECT_OK(mkdir("sub", 0755));
+    struct stat sub, cwd;
+    EXPECT_OK(stat("sub", &sub));
+    umask(022);
+    EXPECT_EQ(run_clone(CLONE_FS, chdir_sub_and_umask, NULL), 0);
+    EXPECT_OK(stat(".", &cwd));
+    EXPECT_EQ(cwd.st_ino, sub.st_ino);
+    char buf[PATH_MAX];
+    EXPECT(getcwd(buf, sizeof buf) != NULL);
+    EXPECT_STREQ(strrchr(buf, '/'), "/sub");
+    EXPECT_EQ(umask(022), 027);
+}
+
+CASE(clone_without_clone_fs_child_chdir_and_umask_stay_private) {
+    EXPECT_OK(mkdir("sub", 0755));
+    struct stat here, cwd;
+    EXPECT_OK(stat(".", &here));
+    umask(022);
+    EXPECT_EQ(run_clone(0, chdir_sub_and_umask, NULL), 0);
+    EXPECT_OK(stat(".", &cwd));
+    EXPECT_EQ(cwd.st_ino, here.st_ino);
+    EXPECT_EQ(umask(022), 022);
 }
 
 COMPAT_MAIN()

@@ -773,4 +773,82 @@ CASE(mknod_existing_is_eexist_and_bad_type_is_einval) {
     EXPECT_ERRNO(mknod("g", 0170000 | 0644, 0), EINVAL);
 }
 
+/* ---- hostile integers ----
+ * Sizes, offsets and modes at the edges of their types: the kernel truncates modes to 16 bits,
+ * rejects offsets that overflow, and keeps huge sparse files cheap. */
+
+CASE(mknodat_mode_bits_above_sixteen_are_ignored) {
+    umask(022);
+    EXPECT_EQ(syscall(SYS_mknodat, AT_FDCWD, "n", 0x100000000UL | S_IFREG | 0644, 0), 0);
+    struct stat st;
+    EXPECT_OK(stat("n", &st));
+    EXPECT_EQ(st.st_mode, S_IFREG | 0644);
+    EXPECT_EQ(syscall(SYS_mknodat, AT_FDCWD, "p", 0xffffffffffff0000UL | S_IFIFO | 0600, 0xffffffff00000000UL), 0);
+    EXPECT_OK(stat("p", &st));
+    EXPECT_EQ(st.st_mode, S_IFIFO | 0600);
+}
+
+CASE(open_mkdir_and_chmod_mode_bits_above_sixteen_are_ignored) {
+    umask(022);
+    int fd = syscall(SYS_openat, AT_FDCWD, "f", O_CREAT | O_RDWR, 0xffffffff00000000UL | 0640);
+    EXPECT(fd >= 0);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_mode, S_IFREG | 0640);
+    EXPECT_EQ(syscall(SYS_fchmodat, AT_FDCWD, "f", 0x100000000UL | 0600), 0);
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_mode, S_IFREG | 0600);
+    EXPECT_EQ(syscall(SYS_mkdirat, AT_FDCWD, "d", 0x100000000UL | 0755), 0);
+    EXPECT_OK(stat("d", &st));
+    EXPECT_EQ(st.st_mode, S_IFDIR | 0755);
+}
+
+CASE(lseek_offsets_that_overflow_are_einval) {
+    make_file("f", "0123456789");
+    int fd = open("f", O_RDWR);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(lseek(fd, 10, SEEK_SET), 10);
+    EXPECT_ERRNO(lseek(fd, INT64_MAX, SEEK_CUR), EINVAL);
+    EXPECT_ERRNO(lseek(fd, INT64_MAX, SEEK_END), EINVAL);
+    EXPECT_ERRNO(lseek(fd, INT64_MIN, SEEK_CUR), EINVAL);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 10);
+}
+
+CASE(pread_and_pwrite_ranges_that_overflow_are_einval) {
+    make_file("f", "0123456789");
+    int fd = open("f", O_RDWR);
+    EXPECT(fd >= 0);
+    char buf[10];
+    EXPECT_ERRNO(pread(fd, buf, 10, INT64_MAX - 5), EINVAL);
+    EXPECT_ERRNO(pwrite(fd, buf, 10, INT64_MAX - 5), EINVAL);
+    EXPECT_EQ(pread(fd, buf, 10, INT64_MAX - 20), 0);
+}
+
+CASE(ftruncate_to_100_gib_makes_a_sparse_file_that_reads_zeros) {
+    const off_t big = 100LL << 30;
+    int fd = open("big", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_OK(ftruncate(fd, big));
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, big);
+    if (st.st_blocks > 64) compat_fail(__FILE__, __LINE__, "st_blocks == %lld, expected at most 64", (long long)st.st_blocks);
+    static char buf[4096];
+    memset(buf, 1, sizeof buf);
+    EXPECT_EQ(pread(fd, buf, sizeof buf, 50LL << 30), sizeof buf);
+    for (size_t i = 0; i < sizeof buf; i++) EXPECT_EQ(buf[i], 0);
+    EXPECT_EQ(pwrite(fd, "x", 1, 50LL << 30), 1);
+    EXPECT_EQ(pread(fd, buf, 2, 50LL << 30), 2);
+    EXPECT(buf[0] == 'x' && buf[1] == 0);
+    EXPECT_OK(fstat(fd, &st));
+    if (st.st_blocks > 64) compat_fail(__FILE__, __LINE__, "st_blocks == %lld, expected at most 64", (long long)st.st_blocks);
+    EXPECT_EQ(lseek(fd, 0, SEEK_END), big);
+    EXPECT_EQ(read(fd, buf, 1), 0);
+    EXPECT_EQ(pread(fd, buf, 100, big - 10), 10);
+    EXPECT_OK(truncate("big", 0));
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 0);
+    EXPECT_EQ(pread(fd, buf, 1, 50LL << 30), 0);
+}
+
 COMPAT_MAIN()

@@ -842,4 +842,203 @@ CASE(read_into_prot_none_page_is_efault) {
     EXPECT_ERRNO(read(pfd[0], p, 3), EFAULT);
 }
 
+/* ---- MAP_SHARED coherence on files, /dev/shm and memfd ----
+ * Every check runs on three backings: a file in the scratch directory, a file in /dev/shm,
+ * and a memfd. Stores through a shared mapping and read()/write() see one copy of the data,
+ * without msync. */
+
+enum backing { ON_FILE, ON_DEV_SHM, ON_MEMFD };
+static int shm_serial;
+
+/* A `len`-byte zero-filled object of the kind, opened read-write. With `name` (file and
+ * /dev/shm only), its path is left there for reopening; otherwise a /dev/shm name is unlinked. */
+static int shared_object(int kind, size_t len, char *name, size_t size) {
+    char path[256];
+    int fd;
+    if (kind == ON_MEMFD) {
+        fd = memfd_create("compat", 0);
+    } else {
+        if (kind == ON_FILE) snprintf(path, sizeof path, "%s", scratch_path("shared"));
+        else snprintf(path, sizeof path, "/dev/shm/compat-%d-%d", getpid(), shm_serial++);
+        fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0600);
+        if (fd >= 0 && name) snprintf(name, size, "%s", path);
+        else if (fd >= 0 && kind == ON_DEV_SHM) unlink(path);
+    }
+    if (fd < 0) compat_fail(__FILE__, __LINE__, "cannot create the object: %s", strerror(errno));
+    if (ftruncate(fd, len) != 0) compat_fail(__FILE__, __LINE__, "ftruncate: %s", strerror(errno));
+    return fd;
+}
+
+static char *map_shared(int fd, size_t len, off_t off) {
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+    if (p == MAP_FAILED) compat_fail(__FILE__, __LINE__, "mmap shared: %s", strerror(errno));
+    return p;
+}
+
+#define ON_EVERY_BACKING(check)                               \
+    CASE(check##_on_file) { check(ON_FILE); }                 \
+    CASE(check##_on_dev_shm) { check(ON_DEV_SHM); }           \
+    CASE(check##_on_memfd) { check(ON_MEMFD); }
+
+static void shared_store_is_seen_by_read(int kind) {
+    long ps = page();
+    int fd = shared_object(kind, ps, NULL, 0);
+    char *p = map_shared(fd, ps, 0);
+    memcpy(p + 100, "coherent", 8);
+    char buf[9] = {0};
+    EXPECT_EQ(pread(fd, buf, 8, 100), 8);
+    EXPECT_STREQ(buf, "coherent");
+    memcpy(p + 100, "COHERENT", 8); /* a second store, after the file was read */
+    EXPECT_EQ(lseek(fd, 100, SEEK_SET), 100);
+    EXPECT_EQ(read(fd, buf, 8), 8);
+    EXPECT_STREQ(buf, "COHERENT");
+}
+ON_EVERY_BACKING(shared_store_is_seen_by_read)
+
+static void write_is_seen_through_shared_mapping(int kind) {
+    long ps = page();
+    int fd = shared_object(kind, ps, NULL, 0);
+    char *p = map_shared(fd, ps, 0);
+    EXPECT_EQ(p[0], 0); /* the page is in use before the write */
+    EXPECT_EQ(write(fd, "written", 7), 7);
+    EXPECT(memcmp(p, "written", 7) == 0);
+    EXPECT_EQ(pwrite(fd, "again", 5, ps - 5), 5);
+    EXPECT(memcmp(p + ps - 5, "again", 5) == 0);
+}
+ON_EVERY_BACKING(write_is_seen_through_shared_mapping)
+
+static void two_shared_mappings_see_each_others_stores(int kind) {
+    long ps = page();
+    int fd = shared_object(kind, 2 * ps, NULL, 0);
+    char *p = map_shared(fd, 2 * ps, 0);
+    char *q = map_shared(fd, 2 * ps, 0);
+    char *second = map_shared(fd, ps, ps); /* the second page alone */
+    EXPECT(p != q);
+    p[10] = 'x';
+    EXPECT_EQ(q[10], 'x');
+    q[20] = 'y';
+    EXPECT_EQ(p[20], 'y');
+    p[ps + 1] = 'z';
+    EXPECT_EQ(second[1], 'z');
+    second[2] = 'w';
+    EXPECT_EQ(q[ps + 2], 'w');
+}
+ON_EVERY_BACKING(two_shared_mappings_see_each_others_stores)
+
+static void fork_child_store_through_shared_mapping_is_seen(int kind) {
+    long ps = page();
+    int fd = shared_object(kind, ps, NULL, 0);
+    char *p = map_shared(fd, ps, 0);
+    EXPECT_EQ(p[0], 0); /* the parent uses the page before the child stores */
+    pid_t pid = fork();
+    if (pid == 0) {
+        strcpy(p, "from child");
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_STREQ(p, "from child");
+    char buf[11] = {0};
+    EXPECT_EQ(pread(fd, buf, 10, 0), 10);
+    EXPECT_STREQ(buf, "from child");
+}
+ON_EVERY_BACKING(fork_child_store_through_shared_mapping_is_seen)
+
+static void store_into_mapped_short_file_keeps_its_size(int kind) {
+    long ps = page();
+    int fd = shared_object(kind, 0, NULL, 0);
+    EXPECT_EQ(write(fd, "0123456789", 10), 10);
+    char *p = map_shared(fd, ps, 0);
+    memcpy(p, "AB", 2);
+    EXPECT_OK(munmap(p, ps));
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 10);
+    char buf[17] = {0};
+    EXPECT_EQ(pread(fd, buf, 16, 0), 10);
+    EXPECT_STREQ(buf, "AB23456789");
+}
+ON_EVERY_BACKING(store_into_mapped_short_file_keeps_its_size)
+
+static void ftruncate_grow_makes_mapped_tail_usable(int kind) {
+    long ps = page();
+    int fd = shared_object(kind, ps, NULL, 0);
+    char *p = map_shared(fd, 2 * ps, 0); /* one page past the end */
+    p[0] = 'a';
+    EXPECT_OK(ftruncate(fd, 2 * ps));
+    for (long i = ps; i < 2 * ps; i++) EXPECT_EQ(p[i], 0);
+    memcpy(p + ps + 5, "grown", 5);
+    char buf[6] = {0};
+    EXPECT_EQ(pread(fd, buf, 5, ps + 5), 5);
+    EXPECT_STREQ(buf, "grown");
+    EXPECT_EQ(pread(fd, buf, 1, 0), 1);
+    EXPECT_EQ(buf[0], 'a');
+}
+ON_EVERY_BACKING(ftruncate_grow_makes_mapped_tail_usable)
+
+static void private_store_is_not_seen_by_read(int kind) {
+    long ps = page();
+    int fd = shared_object(kind, ps, NULL, 0);
+    EXPECT_EQ(pwrite(fd, "original", 8, 0), 8);
+    char *shared = map_shared(fd, ps, 0);
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT(memcmp(p, "original", 8) == 0);
+    memcpy(p, "PRIVATE!", 8);
+    char buf[9] = {0};
+    EXPECT_EQ(pread(fd, buf, 8, 0), 8);
+    EXPECT_STREQ(buf, "original");
+    EXPECT(memcmp(shared, "original", 8) == 0);
+    EXPECT_OK(munmap(p, ps));
+    EXPECT_EQ(pread(fd, buf, 8, 0), 8);
+    EXPECT_STREQ(buf, "original");
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, ps);
+}
+ON_EVERY_BACKING(private_store_is_not_seen_by_read)
+
+/* Two processes that each open the object by name (not an inherited descriptor). */
+static void independent_opens_share_through_shared_mappings(int kind) {
+    long ps = page();
+    char name[256];
+    close(shared_object(kind, ps, name, sizeof name));
+    int ready[2];
+    EXPECT_OK(pipe(ready));
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        int fd = open(name, O_RDWR);
+        if (fd < 0) _exit(2);
+        volatile char *q = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (q == MAP_FAILED) _exit(3);
+        if (write(ready[1], "r", 1) != 1) _exit(4);
+        for (int i = 0; q[0] != 'P'; i++) {
+            if (i > 5000) _exit(5);
+            usleep(1000);
+        }
+        q[1] = 'C';
+        _exit(0);
+    }
+    close(ready[1]);
+    int fd = open(name, O_RDWR);
+    char c;
+    ssize_t got = read(ready[0], &c, 1);
+    if (kind == ON_DEV_SHM) unlink(name);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(got, 1);
+    volatile char *p = map_shared(fd, ps, 0);
+    p[0] = 'P';
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    EXPECT_EQ(p[1], 'C');
+    EXPECT_EQ(pread(fd, &c, 1, 1), 1);
+    EXPECT_EQ(c, 'C');
+}
+CASE(independent_opens_share_through_shared_mappings_on_file) { independent_opens_share_through_shared_mappings(ON_FILE); }
+CASE(independent_opens_share_through_shared_mappings_on_dev_shm) { independent_opens_share_through_shared_mappings(ON_DEV_SHM); }
+
 COMPAT_MAIN()

@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 
 static volatile sig_atomic_t hits;
@@ -771,6 +774,216 @@ CASE(read_from_write_end_is_ebadf) {
     char c;
     EXPECT_ERRNO(read(p[1], &c, 1), EBADF);
     EXPECT_ERRNO(write(p[0], "x", 1), EBADF);
+}
+
+/* ---- a buffer unmapped while a call blocks on it ----
+ * A thread blocks in a call on a buffer B it mapped; the main thread unmaps B; a forked child
+ * (sharing no memory) maps fresh memory of the same size and fills it with 0xA5; then the call
+ * is let go. It must fail with EFAULT (or, for a write that already moved bytes, stop short),
+ * and must never reach the child's memory. */
+
+struct blocked_call {
+    int fd;
+    char *buf;
+    size_t len;
+    struct iovec iov[2];
+    int use_readv, use_write;
+    volatile pid_t tid;
+    volatile int entered, done;
+    long ret;
+    int err;
+};
+
+static void *blocked_call_thread(void *arg) {
+    struct blocked_call *b = arg;
+    b->tid = (pid_t)syscall(SYS_gettid);
+    b->entered = 1;
+    errno = 0;
+    if (b->use_readv) b->ret = readv(b->fd, b->iov, 2);
+    else if (b->use_write) b->ret = write(b->fd, b->buf, b->len);
+    else b->ret = read(b->fd, b->buf, b->len);
+    b->err = errno;
+    b->done = 1;
+    return NULL;
+}
+
+static void start_blocked_call(pthread_t *t, struct blocked_call *b) {
+    if (pthread_create(t, NULL, blocked_call_thread, b) != 0) compat_fail(__FILE__, __LINE__, "pthread_create failed");
+    while (!b->entered) sleep_ms(1);
+    /* Wait for the thread to sleep (state S in /proc), then a little more. */
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)b->tid);
+    for (int i = 0; i < 200; i++) {
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) break;
+        ssize_t n = read(fd, stat, sizeof stat - 1);
+        close(fd);
+        if (n <= 0) break;
+        stat[n] = 0;
+        char *paren = strrchr(stat, ')');
+        if (paren && paren[1] == ' ' && paren[2] == 'S') break;
+        sleep_ms(1);
+    }
+    sleep_ms(50);
+}
+
+static char *map_filled(size_t len, int c) {
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) compat_fail(__FILE__, __LINE__, "mmap: %s", strerror(errno));
+    memset(p, c, len);
+    return p;
+}
+
+/* Forks the victim: it closes `close_a`/`close_b`, maps `len` fresh bytes of 0xA5 and says so;
+ * returns once it has. It checks its memory when a byte arrives on *go. */
+static pid_t spawn_victim(size_t len, int close_a, int close_b, int *go) {
+    int ready[2], g[2];
+    make_pipe(ready, 0);
+    make_pipe(g, 0);
+    pid_t pid = fork();
+    if (pid < 0) compat_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(ready[0]);
+        close(g[1]);
+        if (close_a >= 0) close(close_a);
+        if (close_b >= 0) close(close_b);
+        unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) _exit(2);
+        memset(m, 0xA5, len);
+        if (write(ready[1], "r", 1) != 1) _exit(3);
+        char c;
+        if (read(g[0], &c, 1) != 1) _exit(4);
+        for (size_t i = 0; i < len; i++)
+            if (m[i] != 0xA5) _exit(1);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(g[0]);
+    char c;
+    if (read(ready[0], &c, 1) != 1) compat_fail(__FILE__, __LINE__, "the victim did not start");
+    close(ready[0]);
+    *go = g[1];
+    return pid;
+}
+
+/* Lets the victim check its memory: 0 if intact, 1 if the blocked call wrote into it. */
+static int victim_status(pid_t pid, int go) {
+    if (write(go, "g", 1) != 1) compat_fail(__FILE__, __LINE__, "cannot wake the victim");
+    close(go);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void expect_pipe_holds(int fd, size_t n, int c) {
+    int avail = -1;
+    EXPECT_OK(ioctl(fd, FIONREAD, &avail));
+    EXPECT_EQ(avail, n);
+    unsigned char buf[4096];
+    EXPECT_EQ(read_full(fd, buf, n), n);
+    for (size_t i = 0; i < n; i++) EXPECT_EQ(buf[i], c);
+}
+
+CASE(read_into_buffer_unmapped_while_blocked_is_efault_and_spares_other_memory) {
+    int p[2];
+    make_pipe(p, 0);
+    struct blocked_call b = {.fd = p[0], .len = 4096};
+    b.buf = map_filled(4096, 0);
+    pthread_t t;
+    start_blocked_call(&t, &b);
+    EXPECT_OK(munmap(b.buf, 4096));
+    int go;
+    pid_t victim = spawn_victim(4096, p[0], p[1], &go);
+    char data[4096];
+    memset(data, 0x5A, sizeof data);
+    EXPECT_EQ(write(p[1], data, sizeof data), 4096);
+    EXPECT_EQ(pthread_join(t, NULL), 0);
+    EXPECT_EQ(victim_status(victim, go), 0);
+    EXPECT_EQ(b.ret, -1);
+    EXPECT_EQ(b.err, EFAULT);
+    expect_pipe_holds(p[0], 4096, 0x5A); /* the failed read consumed nothing */
+}
+
+CASE(readv_into_buffer_unmapped_while_blocked_is_efault_and_spares_other_memory) {
+    int p[2];
+    make_pipe(p, 0);
+    struct blocked_call b = {.fd = p[0], .use_readv = 1};
+    b.buf = map_filled(8192, 0);
+    b.iov[0] = (struct iovec){b.buf, 2048};
+    b.iov[1] = (struct iovec){b.buf + 4096, 2048};
+    pthread_t t;
+    start_blocked_call(&t, &b);
+    EXPECT_OK(munmap(b.buf, 8192));
+    int go;
+    pid_t victim = spawn_victim(8192, p[0], p[1], &go);
+    char data[4096];
+    memset(data, 0x5A, sizeof data);
+    EXPECT_EQ(write(p[1], data, sizeof data), 4096);
+    EXPECT_EQ(pthread_join(t, NULL), 0);
+    EXPECT_EQ(victim_status(victim, go), 0);
+    EXPECT_EQ(b.ret, -1);
+    EXPECT_EQ(b.err, EFAULT);
+    expect_pipe_holds(p[0], 4096, 0x5A);
+}
+
+CASE(eventfd_read_into_buffer_unmapped_while_blocked_is_efault_and_spares_other_memory) {
+    int efd = eventfd(0, 0);
+    EXPECT(efd >= 0);
+    struct blocked_call b = {.fd = efd, .len = 8};
+    b.buf = map_filled(4096, 0);
+    pthread_t t;
+    start_blocked_call(&t, &b);
+    EXPECT_OK(munmap(b.buf, 4096));
+    int go;
+    pid_t victim = spawn_victim(4096, efd, -1, &go);
+    uint64_t one = 1;
+    EXPECT_EQ(write(efd, &one, 8), 8);
+    EXPECT_EQ(pthread_join(t, NULL), 0);
+    EXPECT_EQ(victim_status(victim, go), 0);
+    EXPECT_EQ(b.ret, -1);
+    EXPECT_EQ(b.err, EFAULT);
+}
+
+CASE(write_from_buffer_unmapped_while_blocked_stops_short_and_leaks_no_other_memory) {
+    EXPECT(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+    const size_t len = 1 << 20;
+    int p[2];
+    make_pipe(p, 0);
+    long cap = fcntl(p[0], F_GETPIPE_SZ);
+    EXPECT(cap > 0 && cap < (long)len);
+    struct blocked_call b = {.fd = p[1], .len = len, .use_write = 1};
+    b.buf = map_filled(len, 0x11); /* fills the pipe, then blocks */
+    pthread_t t;
+    start_blocked_call(&t, &b);
+    EXPECT_OK(munmap(b.buf, len));
+    int go;
+    pid_t victim = spawn_victim(len, p[0], p[1], &go);
+    /* Drain until the writer has returned and the pipe is empty. */
+    EXPECT_OK(fcntl(p[0], F_SETFL, O_NONBLOCK));
+    static unsigned char buf[65536];
+    long total = 0, secret = 0, other = 0;
+    for (;;) {
+        int finished = b.done;
+        ssize_t n = read(p[0], buf, sizeof buf);
+        if (n > 0) {
+            for (ssize_t i = 0; i < n; i++) {
+                if (buf[i] == 0xA5) secret++;
+                else if (buf[i] != 0x11) other++;
+            }
+            total += n;
+            if (total > 2 * (long)len) break;
+            continue;
+        }
+        EXPECT(n < 0 && errno == EAGAIN);
+        if (finished) break;
+        sleep_ms(1);
+    }
+    EXPECT_EQ(pthread_join(t, NULL), 0);
+    EXPECT_EQ(victim_status(victim, go), 0);
+    EXPECT_EQ(secret, 0);
+    EXPECT_EQ(other, 0);
+    EXPECT_EQ(b.ret, cap); /* what fit before the writer blocked */
+    EXPECT_EQ(total, cap);
 }
 
 COMPAT_MAIN()

@@ -11,8 +11,8 @@ let AT_EMPTY_PATH: UInt64 = 0x1000
 
 /// A description opened with O_PATH: it names a file but allows no I/O.
 final class PathDescription: FileDescription {
-    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int { throw .EBADF }
-    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int { throw .EBADF }
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int { throw .EBADF }
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EBADF }
 }
 
 extension GuestThread {
@@ -154,44 +154,56 @@ extension GuestThread {
 
     private func clampCount(_ v: UInt64) -> Int { Int(min(v, 0x7fff_f000)) }
 
-    /// Reads into guest memory; several segments go through one bounce buffer so a
-    /// single read(2) never blocks twice.
-    func readInto(_ f: FileDescription, _ segs: [UnsafeMutableRawBufferPointer], at offset: UInt64?) throws(LinuxErrno) -> Int {
-        if segs.isEmpty { return 0 }
-        if segs.count == 1 {
-            return offset == nil ? try f.read(self, into: segs[0]) : try f.pread(self, into: segs[0], at: offset!)
-        }
-        let total = segs.reduce(0) { $0 + $1.count }
-        var tmp = [UInt8](repeating: 0, count: total)
-        let n = try tmp.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
-            offset == nil ? try f.read(self, into: p) : try f.pread(self, into: p, at: offset!)
-        }
-        var done = 0
-        for s in segs where done < n {
-            let c = min(s.count, n - done)
-            tmp.withUnsafeBytes { s.baseAddress!.copyMemory(from: $0.baseAddress! + done, byteCount: c) }
-            done += c
-        }
-        return n
-    }
-
-    func writeFrom(_ f: FileDescription, _ segs: [UnsafeMutableRawBufferPointer], at offset: UInt64?) throws(LinuxErrno) -> Int {
-        if segs.isEmpty { return 0 }
-        if segs.count == 1 {
-            let b = UnsafeRawBufferPointer(segs[0])
-            return offset == nil ? try f.write(self, from: b) : try f.pwrite(self, from: b, at: offset!)
-        }
-        var tmp: [UInt8] = []
-        for s in segs { tmp += UnsafeRawBufferPointer(s) }
-        return try tmp.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
-            offset == nil ? try f.write(self, from: p) : try f.pwrite(self, from: p, at: offset!)
+    /// read, pread, readv, preadv: the one blocking loop. A description never blocks; when it
+    /// has nothing yet (EAGAIN) and the fd is blocking, the thread waits for it to become
+    /// readable and tries again, with no guest pointer held across the wait.
+    func readCommon(_ f: FileDescription, _ dst: inout IOSequence, at offset: UInt64?) throws(LinuxErrno) -> Int {
+        try verifyRange(f, offset, dst.count)
+        if dst.count == 0 && f.inode.kind != .directory { return 0 }
+        while true {
+            do {
+                return offset == nil ? try f.read(self, &dst) : try f.pread(self, &dst, at: offset!)
+            } catch let e where e == .EAGAIN && f.flags & O_NONBLOCK == 0 {
+                try f.waitForEvents(self, EventMask.input.union(.hangUp))
+            }
         }
     }
 
-    func segments(_ addr: UInt64, _ count: Int, write: Bool) throws(LinuxErrno) -> [UnsafeMutableRawBufferPointer] {
-        var out: [UnsafeMutableRawBufferPointer] = []
-        try mm.forEachSegment(addr, count, write: write) { out.append($0) }
-        return out
+    /// write, pwrite, writev, pwritev: a blocking write goes on until everything is written
+    /// (a pipe takes it in pieces), a signal interrupts (the bytes so far are returned), or an
+    /// error ends it (likewise, when some bytes went already).
+    func writeCommon(_ f: FileDescription, _ src: inout IOSequence, at offset: UInt64?) throws(LinuxErrno) -> Int {
+        try verifyRange(f, offset, src.count)
+        if src.count == 0 { return 0 }
+        let blocking = f.flags & O_NONBLOCK == 0
+        var total = 0
+        while true {
+            do {
+                let n = offset == nil ? try f.write(self, &src) : try f.pwrite(self, &src, at: offset! + UInt64(total))
+                total += n
+                if src.count == 0 || n == 0 || !blocking { return total }
+            } catch let e where e == .EAGAIN && blocking {
+                do { try f.waitForEvents(self, EventMask.output) } catch {
+                    if total > 0 { return total }
+                    throw error
+                }
+            } catch {
+                if total > 0 { return total }
+                throw error
+            }
+        }
+    }
+
+    /// rw_verify_area: a file position plus count past INT64_MAX is EINVAL (streams such as
+    /// pipes have no position).
+    private func verifyRange(_ f: FileDescription, _ offset: UInt64?, _ count: Int) throws(LinuxErrno) {
+        guard let pos = offset ?? (f.inode.kind == .regular ? f.offset : nil) else { return }
+        let (end, overflow) = pos.addingReportingOverflow(UInt64(count))
+        if overflow || end > UInt64(Int64.max) { throw .EINVAL }
+    }
+
+    func guestBuffer(_ address: UInt64, _ count: UInt64) -> IOSequence {
+        .guest(mm, address: address, length: clampCount(count))
     }
 
     func readableFile(_ fd: Int32) throws(LinuxErrno) -> FileDescription {
@@ -208,43 +220,41 @@ extension GuestThread {
 
     func sysRead() throws(LinuxErrno) -> UInt64 {
         let f = try readableFile(fdArg(a0))
-        let n = clampCount(a2)
-        if n == 0 { return 0 }
-        return UInt64(try readInto(f, try segments(a1, n, write: true), at: nil))
+        var dst = guestBuffer(a1, a2)
+        return UInt64(try readCommon(f, &dst, at: nil))
     }
 
     func sysWrite() throws(LinuxErrno) -> UInt64 {
         let f = try writableFile(fdArg(a0))
-        let n = clampCount(a2)
-        if n == 0 { return 0 }
-        return UInt64(try writeFrom(f, try segments(a1, n, write: false), at: nil))
+        var src = guestBuffer(a1, a2)
+        return UInt64(try writeCommon(f, &src, at: nil))
     }
 
     func sysPread() throws(LinuxErrno) -> UInt64 {
         let f = try readableFile(fdArg(a0))
         guard Int64(bitPattern: a3) >= 0 else { throw .EINVAL }
         if f.inode.kind == .directory { throw .EISDIR }
-        let n = clampCount(a2)
-        if n == 0 { return 0 }
-        return UInt64(try readInto(f, try segments(a1, n, write: true), at: a3))
+        var dst = guestBuffer(a1, a2)
+        return UInt64(try readCommon(f, &dst, at: a3))
     }
 
     func sysPwrite() throws(LinuxErrno) -> UInt64 {
         let f = try writableFile(fdArg(a0))
         guard Int64(bitPattern: a3) >= 0 else { throw .EINVAL }
-        let n = clampCount(a2)
-        if n == 0 { return 0 }
-        return UInt64(try writeFrom(f, try segments(a1, n, write: false), at: a3))
+        var src = guestBuffer(a1, a2)
+        return UInt64(try writeCommon(f, &src, at: a3))
     }
 
     func sysReadv() throws(LinuxErrno) -> UInt64 {
         let f = try readableFile(fdArg(a0))
-        return UInt64(try readInto(f, try mm.ioVectors(a1, count: Int(Int32(truncatingIfNeeded: a2)), write: true), at: nil))
+        var dst = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2))))
+        return UInt64(try readCommon(f, &dst, at: nil))
     }
 
     func sysWritev() throws(LinuxErrno) -> UInt64 {
         let f = try writableFile(fdArg(a0))
-        return UInt64(try writeFrom(f, try mm.ioVectors(a1, count: Int(Int32(truncatingIfNeeded: a2)), write: false), at: nil))
+        var src = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2))))
+        return UInt64(try writeCommon(f, &src, at: nil))
     }
 
     /// sendfile: copies through a sentry buffer. After the first chunk it continues only
@@ -268,8 +278,8 @@ extension GuestThread {
             let n: Int
             do {
                 n = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
-                    let dst = UnsafeMutableRawBufferPointer(rebasing: p[0..<want])
-                    return offset == nil ? try input.read(self, into: dst) : try input.pread(self, into: dst, at: offset! + UInt64(total))
+                    var dst = IOSequence.sentry(UnsafeMutableRawBufferPointer(rebasing: p[0..<want]))
+                    return try readCommon(input, &dst, at: offset.map { $0 + UInt64(total) })
                 }
             } catch {
                 if total > 0 { break }
@@ -278,8 +288,9 @@ extension GuestThread {
             if n == 0 { break }
             let w: Int
             do {
-                w = try buf.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
-                    try out.write(self, from: UnsafeRawBufferPointer(rebasing: p[0..<n]))
+                w = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                    var src = IOSequence.sentry(UnsafeMutableRawBufferPointer(rebasing: p[0..<n]))
+                    return try writeCommon(out, &src, at: nil)
                 }
             } catch {
                 if total > 0 { break }
@@ -717,6 +728,10 @@ extension GuestThread {
             return 0
         case F_GETLK, F_SETLK, F_SETLKW, 36, 37, 38: // record locks (and OFD locks) are not implemented
             throw .ENOLCK
+        case 1033: // F_ADD_SEALS
+            return try addSeals(f, a2)
+        case 1034: // F_GET_SEALS
+            return try getSeals(f)
         case 1032: // F_GETPIPE_SZ
             guard let p = f as? PipeDescription else { throw .EBADF }
             return UInt64(p.buffer.capacity)

@@ -58,6 +58,9 @@ extension GuestThread {
             let f = try group.fdTable.get(fd)
             guard f.readable else { throw .EACCES }
             if shared && prot.contains(.write) && !f.writable { throw .EACCES }
+            // A memfd sealed against writes cannot be mapped shared and writable.
+            if shared && prot.contains(.write), let seals = (f.inode as? RegularFileInode)?.seals,
+               !seals.isDisjoint(with: .anyWrite) { throw .EPERM }
             switch f.inode.kind {
             case .regular: file = f
             case .characterDevice where (f.inode as? DeviceInode)?.device == .zero: file = nil
@@ -80,35 +83,35 @@ extension GuestThread {
             guard let s = mm.findFree(length: len, hint: hintFits ? hint : 0) else { throw .ENOMEM }
             start = s
         }
-        let block = try MemoryBlock(file: kernel.memoryFile, length: len)
+        // A MAP_SHARED mapping of a file maps its page cache: coherent with read/write and
+        // with every other mapping. Otherwise (private, or a write-through host file) the
+        // mapping gets its own block holding a copy of the file.
+        var pages: FilePages?
+        if shared, let regular = file?.inode as? RegularFileInode { pages = try regular.pagesForSharedMapping() }
+        let block = pages == nil ? try MemoryBlock(file: kernel.memoryFile, length: len) : nil
         // Pages wholly past the end of the file are not backed: touching them is SIGBUS.
         var backed = len
         if let file {
-            let size = (file.inode as? RegularFileInode)?.size ?? 0
+            let size = file.inode.size
             backed = off >= size ? 0 : min(len, MemoryFile.roundUp(size - off))
-            if off < size {
+            if let block, off < size {
                 let count = Int(min(len, size - off))
                 let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: count)
-                var done = 0
-                while done < count {
-                    let n = try file.pread(self, into: UnsafeMutableRawBufferPointer(rebasing: dst[done...]), at: off + UInt64(done))
-                    if n <= 0 { break }
-                    done += n
-                }
+                _ = try file.readFully(self, into: dst, at: off)
             }
         }
-        let writeBack = (shared && file != nil && prot.contains(.write)) ? file : nil
+        let writeBack = (shared && pages == nil && file?.writable == true) ? file : nil
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)
-        let whole = VMA(start: start, end: start + len, protection: prot, shared: shared && file == nil, block: block,
-                        blockOffset: 0, name: file?.path ?? (shared ? "/dev/zero (deleted)" : ""), fileOffset: file == nil ? 0 : off,
-                        inodeNumber: file?.inode.ino ?? 0, writeBack: writeBack)
-        if backed > 0 {
-            var head = whole
-            head.end = start + backed
-            mm.insert(head)
-        }
+        var whole = VMA(start: start, end: start + len, protection: prot, shared: shared && (file == nil || pages != nil),
+                        block: block, blockOffset: 0, name: file?.path ?? (shared ? "/dev/zero (deleted)" : ""),
+                        fileOffset: file == nil ? 0 : off, inodeNumber: file?.inode.ino ?? 0, writeBack: writeBack, pages: pages)
+        whole.file = file
+        whole.mayWrite = !shared || file?.writable != false
+        var head = whole
+        head.end = start + backed
+        if backed > 0 { mm.insert(head) }
         if backed < len {
             var tail = whole
             tail.start = start + backed
@@ -118,9 +121,10 @@ extension GuestThread {
             tail.beyondEOF = true
             mm.insert(tail)
         }
+        let memory = mm
         realize { space throws(LinuxErrno) in
             if backed < len { try space.unmap(start + backed, length: len - backed) }
-            if backed > 0 { try space.map(start, length: backed, fileOffset: block.offset, protection: prot) }
+            if backed > 0 { try memory.realize(head, from: start, to: start + backed, in: space) }
         }
         return start
     }
@@ -128,12 +132,20 @@ extension GuestThread {
     /// Writes back MAP_SHARED file pieces and releases private pages that left the MM.
     private func flushAndRelease(_ pieces: [VMA]) {
         for p in pieces {
-            if let wb = p.writeBack {
-                let buf = UnsafeRawBufferPointer(start: kernel.memoryFile.pointer(p.fileStart), count: Int(p.end - p.start))
-                _ = try? wb.pwrite(self, from: buf, at: p.fileOffset)
-            }
+            if let wb = p.writeBack { writeBack(p, p.start, p.end, to: wb) }
             if !p.shared { kernel.memoryFile.zero(p.fileStart, length: p.end - p.start) }
         }
+    }
+
+    /// Writes [from, to) of a write-through file's shared mapping back to the file, never past
+    /// the file's end (a 10-byte file stays 10 bytes).
+    private func writeBack(_ v: VMA, _ from: UInt64, _ to: UInt64, to file: FileDescription) {
+        let offset = v.fileOffset + (from - v.start)
+        let size = file.inode.size
+        guard offset < size else { return }
+        let count = Int(min(to - from, size - offset))
+        var src = IOSequence.sentry(UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(v.fileStart + (from - v.start)), count: count))
+        _ = try? file.pwrite(self, &src, at: offset)
     }
 
     func sysMunmap() throws(LinuxErrno) -> UInt64 {
@@ -199,13 +211,17 @@ extension GuestThread {
             }
             // Grow in place when the pages after it are free.
             if old + oldLen == v.end, old + newLen <= mm.stackTop - (8 << 20), mm.isFree(old + oldLen, old + newLen) {
-                let extra = try MemoryBlock(file: kernel.memoryFile, length: newLen - oldLen)
                 var ext = v
-                ext.start = old + oldLen; ext.end = old + newLen; ext.block = extra; ext.blockOffset = 0
+                ext.start = old + oldLen; ext.end = old + newLen
                 ext.fileOffset = v.fileOffset + (old + oldLen - v.start)
+                if v.pages == nil {
+                    ext.block = try MemoryBlock(file: kernel.memoryFile, length: newLen - oldLen)
+                    ext.blockOffset = 0
+                }
                 mm.insert(ext)
+                let memory = mm
                 realize { space throws(LinuxErrno) in
-                    try space.map(ext.start, length: newLen - oldLen, fileOffset: extra.offset, protection: v.protection)
+                    if !ext.beyondEOF { try memory.realize(ext, from: ext.start, to: ext.end, in: space) }
                 }
                 return old
             }
@@ -221,19 +237,24 @@ extension GuestThread {
             guard let d = mm.findFree(length: newLen) else { throw .ENOMEM }
             dest = d
         }
-        let block = try MemoryBlock(file: kernel.memoryFile, length: newLen)
-        kernel.memoryFile.copy(from: v.fileStart + (old - v.start), to: block.offset, length: min(oldLen, newLen))
+        // A page-cache mapping moves over the same pages; other memory is copied to a new block.
         var moved = v
-        moved.start = dest; moved.end = dest + newLen; moved.block = block; moved.blockOffset = 0
+        moved.start = dest; moved.end = dest + newLen
         moved.fileOffset = v.fileOffset + (old - v.start)
+        if v.pages == nil {
+            let block = try MemoryBlock(file: kernel.memoryFile, length: newLen)
+            kernel.memoryFile.copy(from: v.fileStart + (old - v.start), to: block.offset, length: min(oldLen, newLen))
+            moved.block = block; moved.blockOffset = 0
+        }
         let removedOld = mm.removeRange(old, old + oldLen)
         for p in removedOld where !p.shared { kernel.memoryFile.zero(p.fileStart, length: p.end - p.start) }
         flushAndRelease(mm.removeRange(dest, dest + newLen))
         mm.insert(moved)
+        let memory = mm
         realize { space throws(LinuxErrno) in
             try space.unmap(old, length: oldLen)
             if moved.beyondEOF { try space.unmap(dest, length: newLen) } else {
-                try space.map(dest, length: newLen, fileOffset: block.offset, protection: v.protection)
+                try memory.realize(moved, from: dest, to: dest + newLen, in: space)
             }
         }
         return dest
@@ -247,7 +268,15 @@ extension GuestThread {
             while cursor < a0 + len {
                 guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
                 let e = min(v.end, a0 + len)
-                if !v.shared && v.writeBack == nil { kernel.memoryFile.zero(v.fileStart + (cursor - v.start), length: e - cursor) }
+                if !v.shared && v.writeBack == nil {
+                    kernel.memoryFile.zero(v.fileStart + (cursor - v.start), length: e - cursor)
+                    // A private file mapping's pages come back from the file, as a new fault would read them.
+                    if let file = v.file, !v.beyondEOF {
+                        let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(v.fileStart + (cursor - v.start)),
+                                                                count: Int(e - cursor))
+                        _ = try? file.readFully(self, into: dst, at: v.fileOffset + (cursor - v.start))
+                    }
+                }
                 cursor = e
             }
             return 0
@@ -272,10 +301,7 @@ extension GuestThread {
         while cursor < a0 + len {
             guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
             let e = min(v.end, a0 + len)
-            if let wb = v.writeBack {
-                let buf = UnsafeRawBufferPointer(start: kernel.memoryFile.pointer(v.fileStart + (cursor - v.start)), count: Int(e - cursor))
-                _ = try wb.pwrite(self, from: buf, at: v.fileOffset + (cursor - v.start))
-            }
+            if let wb = v.writeBack { writeBack(v, cursor, e, to: wb) }
             cursor = e
         }
         return 0

@@ -47,11 +47,8 @@ extension GuestThread {
                 var r: Int16 = 0
                 if e.fd >= 0 {
                     if let f = try? group.fdTable.get(e.fd) {
-                        let (rd, wr, hup) = f.readiness()
-                        if rd { r |= Int16(POLLIN) & e.events }
-                        if wr { r |= Int16(POLLOUT) & e.events }
-                        if hup { r |= Int16(POLLHUP) }
-                        if let p = f as? PipeDescription, !p.isReader, hup { r |= Int16(POLLERR) }
+                        let asked = EventMask(rawValue: UInt32(UInt16(bitPattern: e.events))).union(.alwaysReported)
+                        r = Int16(truncatingIfNeeded: f.readiness(asked).intersection(asked).rawValue)
                     } else {
                         r = Int16(POLLNVAL)
                     }
@@ -113,7 +110,11 @@ extension GuestThread {
             return b.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
         }
         let rIn = try readSet(rAddr), wIn = try readSet(wAddr), eIn = try readSet(eAddr)
-        var rOut = rIn.map { _ in UInt64(0) }, wOut = rOut
+        var rOut = rIn.map { _ in UInt64(0) }, wOut = rOut, eOut = rOut
+        // Which poll events count for each set (Linux's POLLIN_SET, POLLOUT_SET, POLLEX_SET).
+        let inSet: EventMask = [.readable, .readNormal, .readBand, .hangUp, .error]
+        let outSet: EventMask = [.writable, .writeNormal, .writeBand, .error]
+        let exSet: EventMask = [.priority]
         for fd in 0..<Int(nfds) where (rIn[fd / 64] | wIn[fd / 64] | eIn[fd / 64]) & (1 << UInt64(fd % 64)) != 0 {
             _ = try group.fdTable.get(Int32(fd))
         }
@@ -122,10 +123,11 @@ extension GuestThread {
             for fd in 0..<Int(nfds) {
                 let bit: UInt64 = 1 << UInt64(fd % 64)
                 let w = fd / 64
-                guard (rIn[w] | wIn[w]) & bit != 0, let f = try? group.fdTable.get(Int32(fd)) else { continue }
-                let (rd, wr, hup) = f.readiness()
-                if rIn[w] & bit != 0 && (rd || hup) { rOut[w] |= bit; count += 1 }
-                if wIn[w] & bit != 0 && wr { wOut[w] |= bit; count += 1 }
+                guard (rIn[w] | wIn[w] | eIn[w]) & bit != 0, let f = try? group.fdTable.get(Int32(fd)) else { continue }
+                let ready = f.readiness(inSet.union(outSet).union(exSet))
+                if rIn[w] & bit != 0 && !ready.isDisjoint(with: inSet) { rOut[w] |= bit; count += 1 }
+                if wIn[w] & bit != 0 && !ready.isDisjoint(with: outSet) { wOut[w] |= bit; count += 1 }
+                if eIn[w] & bit != 0 && !ready.isDisjoint(with: exSet) { eOut[w] |= bit; count += 1 }
             }
             return count
         }
@@ -134,7 +136,7 @@ extension GuestThread {
             var b = [UInt8](); for w in s { withUnsafeBytes(of: w) { b += $0 } }
             try mm.write(a, b)
         }
-        try writeSet(rAddr, rOut); try writeSet(wAddr, wOut); try writeSet(eAddr, [UInt64](repeating: 0, count: bytes / 8))
+        try writeSet(rAddr, rOut); try writeSet(wAddr, wOut); try writeSet(eAddr, eOut)
         return UInt64(n)
     }
 
@@ -174,7 +176,7 @@ extension GuestThread {
     func futexKey(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {
         guard addr & 3 == 0 else { throw .EINVAL }
         guard let v = mm.vma(containing: addr) else { throw .EFAULT }
-        return v.fileStart + (addr - v.start)
+        return try mm.backing(v, addr).offset
     }
 
     func sysFutex() throws(LinuxErrno) -> UInt64 {

@@ -23,32 +23,39 @@ final class DeviceInode: Inode {
 final class DeviceDescription: FileDescription {
     var device: DeviceInode.Device { (inode as! DeviceInode).device }
 
-    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         switch device {
         case .null: return 0
         case .zero, .full:
-            buf.initializeMemory(as: UInt8.self, repeating: 0)
-            return buf.count
+            return try dst.zero(dst.count)
         case .random:
+            // Linux hands out at most 32 MiB of randomness per read.
             var done = 0
-            while done < buf.count {
-                let n = Int(joey_getrandom(buf.baseAddress! + done, UInt64(buf.count - done)))
-                if n <= 0 { break }
+            let want = min(dst.count, 32 << 20)
+            while done < want {
+                let n = try dst.withNextPiece(writing: true, limit: want - done) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                    let r = Int(joey_getrandom(piece.baseAddress!, UInt64(piece.count)))
+                    if r < 0 { throw LinuxErrno(Int32(-r)) }
+                    return r
+                }
+                if n == 0 { break }
                 done += n
             }
             return done
         case .tty: throw .EIO
         }
     }
-    override func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
-        try read(t, into: buf)
+    override func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
+        try read(t, &dst)
     }
-    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         if device == .full { throw .ENOSPC }
-        return buf.count
+        let n = src.count
+        src.skip(n)
+        return n
     }
-    override func pwrite(_ t: GuestThread, from buf: UnsafeRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
-        try write(t, from: buf)
+    override func pwrite(_ t: GuestThread, _ src: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
+        try write(t, &src)
     }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { offset = 0; return 0 }
 }

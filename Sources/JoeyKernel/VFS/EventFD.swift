@@ -15,33 +15,40 @@ final class EventFDDescription: FileDescription {
         path = "anon_inode:[eventfd]"
     }
 
-    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
-        guard buf.count >= 8 else { throw .EINVAL }
-        while counter == 0 {
-            if flags & O_NONBLOCK != 0 { throw .EAGAIN }
-            try t.waitInterruptibly()
-        }
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
+        guard dst.count >= 8 else { throw .EINVAL }
+        if counter == 0 { throw .EAGAIN }
         let value = semaphore ? 1 : counter
+        // The counter changes only once the value reached the guest (EFAULT leaves it).
+        var out = dst.prefix(8)
+        guard try out.copyOut(value: value) == 8 else { throw .EFAULT }
+        dst.skip(8)
         counter -= value
-        buf.storeBytes(of: value, as: UInt64.self)
         kernel.lock.broadcast()
         return 8
     }
 
-    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
-        guard buf.count >= 8 else { throw .EINVAL }
-        let value = buf.loadUnaligned(as: UInt64.self)
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
+        guard src.count >= 8 else { throw .EINVAL }
+        // Read without consuming: a write that must wait reads the value again when retried.
+        var value: UInt64 = 0
+        var peek = src
+        let n = try withUnsafeMutableBytes(of: &value) { p in Result { () throws(LinuxErrno) -> Int in try peek.copyIn(p) } }.get()
+        guard n == 8 else { throw .EFAULT }
         guard value != UInt64.max else { throw .EINVAL }
-        while UInt64.max - 1 - counter < value {
-            if flags & O_NONBLOCK != 0 { throw .EAGAIN }
-            try t.waitInterruptibly()
-        }
+        if UInt64.max - 1 - counter < value { throw .EAGAIN }
+        src.skip(8)
         counter += value
         kernel.lock.broadcast()
         return 8
     }
 
-    override func readiness() -> (Bool, Bool, Bool) { (counter > 0, counter < UInt64.max - 1, false) }
+    override func readiness(_ mask: EventMask) -> EventMask {
+        var r: EventMask = []
+        if counter > 0 { r.formUnion(.input) }
+        if counter < UInt64.max - 1 { r.formUnion(.output) }
+        return r.intersection(mask.union(.alwaysReported))
+    }
 }
 
 /// The inode behind descriptions that have no file (eventfd, and later epoll, signalfd...).

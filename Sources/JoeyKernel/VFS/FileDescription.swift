@@ -23,15 +23,22 @@ public class FileDescription {
     var readable: Bool { flags & O_ACCMODE != O_WRONLY && flags & O_PATH == 0 }
     var writable: Bool { flags & O_ACCMODE != O_RDONLY && flags & O_PATH == 0 }
 
-    func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int { throw .EINVAL }
-    func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int { throw .EINVAL }
-    func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int { throw .ESPIPE }
-    func pwrite(_ t: GuestThread, from buf: UnsafeRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int { throw .ESPIPE }
+    // I/O never blocks here: a description that cannot transfer anything yet throws EAGAIN,
+    // and the syscall layer (FileSyscalls' readCommon/writeCommon) waits and retries. Buffers
+    // are IOSequences, translated at each copy.
+    func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
+    func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
+    func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int { throw .ESPIPE }
+    func pwrite(_ t: GuestThread, _ src: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int { throw .ESPIPE }
     func seek(_ offset: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { throw .ESPIPE }
     func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 { throw .ENOTTY }
     func getdents(into: inout [UInt8], capacity: Int) throws(LinuxErrno) { throw .ENOTDIR }
-    /// Readiness for poll: (readable, writable, hangup).
-    func readiness() -> (Bool, Bool, Bool) { (true, true, false) }
+    /// The events of `mask` (plus those always reported) that hold now. Files that never
+    /// block are always readable and writable.
+    func readiness(_ mask: EventMask) -> EventMask { mask.intersection(EventMask.input.union(.output)) }
+    /// Blocks until the description may have become ready for `events`, or until a signal or
+    /// kill interrupts (ERESTARTSYS, EINTR); the caller then retries its operation.
+    func waitForEvents(_ t: GuestThread, _ events: EventMask) throws(LinuxErrno) { try t.waitInterruptibly() }
     /// Called when the last fd referring to it is closed.
     func release() {}
 }
@@ -40,22 +47,22 @@ public class FileDescription {
 final class RegularFileDescription: FileDescription {
     var file: RegularFileInode { inode as! RegularFileInode }
 
-    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
-        let n = try file.read(into: buf, at: offset)
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
+        let n = try file.read(&dst, at: offset)
         offset += UInt64(n)
         return n
     }
-    override func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
-        try file.read(into: buf, at: at)
+    override func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
+        try file.read(&dst, at: at)
     }
-    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         if flags & O_APPEND != 0 { offset = file.size }
-        let n = try file.write(from: buf, at: offset)
+        let n = try file.write(&src, at: offset)
         offset += UInt64(n)
         return n
     }
-    override func pwrite(_ t: GuestThread, from buf: UnsafeRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
-        try file.write(from: buf, at: flags & O_APPEND != 0 ? file.size : at)
+    override func pwrite(_ t: GuestThread, _ src: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
+        try file.write(&src, at: flags & O_APPEND != 0 ? file.size : at)
     }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
         try seekCommon(off, whence: whence, size: file.size)
@@ -63,6 +70,19 @@ final class RegularFileDescription: FileDescription {
 }
 
 extension FileDescription {
+    /// Reads from `offset` into sentry memory until it is full or the file ends (the ELF
+    /// loader, a private file mapping's copy). Returns the bytes read.
+    func readFully(_ t: GuestThread, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LinuxErrno) -> Int {
+        var dst = IOSequence.sentry(buffer)
+        var done = 0
+        while dst.count > 0 {
+            let n = try pread(t, &dst, at: offset &+ UInt64(done))
+            if n <= 0 { break }
+            done += n
+        }
+        return done
+    }
+
     func seekCommon(_ off: Int64, whence: Int32, size: UInt64) throws(LinuxErrno) -> UInt64 {
         let base: Int64
         switch whence {
@@ -77,9 +97,9 @@ extension FileDescription {
             offset = size; return offset
         default: throw .EINVAL
         }
+        // A position past INT64_MAX wraps negative in Linux's arithmetic: EINVAL either way.
         let (n, o) = base.addingReportingOverflow(off)
-        guard !o else { throw .EOVERFLOW }
-        guard n >= 0 else { throw .EINVAL }
+        guard !o, n >= 0 else { throw .EINVAL }
         offset = UInt64(n)
         return offset
     }
@@ -89,9 +109,9 @@ extension FileDescription {
 final class DirectoryDescription: FileDescription {
     private var snapshot: [DirEntry]?
 
-    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int { throw .EISDIR }
-    override func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int { throw .EISDIR }
-    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int { throw .EISDIR }
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int { throw .EISDIR }
+    override func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int { throw .EISDIR }
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EISDIR }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
         guard whence == SEEK_SET || whence == SEEK_CUR else { throw .EINVAL }
         // A position that overflows wraps negative in Linux's dcache_dir_lseek: EINVAL.
@@ -138,18 +158,18 @@ class GeneratedFileDescription: FileDescription {
         self.content = content
         super.init(inode: inode, flags: flags)
     }
-    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
-        let n = try pread(t, into: buf, at: offset)
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
+        let n = try pread(t, &dst, at: offset)
         offset += UInt64(n)
         return n
     }
-    override func pread(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer, at: UInt64) throws(LinuxErrno) -> Int {
+    override func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
         guard at < UInt64(content.count) else { return 0 }
-        let n = min(buf.count, content.count - Int(at))
-        content.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress! + Int(at), byteCount: n) }
-        return n
+        return try content.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
+            try dst.copyOut(UnsafeRawBufferPointer(rebasing: p[Int(at)...]))
+        }
     }
-    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int { throw .EACCES }
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EACCES }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
         try seekCommon(off, whence: whence, size: UInt64(content.count))
     }
@@ -183,27 +203,30 @@ final class HostStreamDescription: FileDescription {
         super.init(inode: inode, flags: flags)
     }
 
-    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
-        // Wait for input without holding the kernel lock, waking up for guest signals.
-        while true {
-            var pfd = pollfd(fd: hostFD, events: Int16(POLLIN), revents: 0)
-            let r = kernel.lock.unlocked { poll(&pfd, 1, 100) }
-            if r > 0 { break }
-            if r < 0 && errno != EINTR { throw LinuxErrno(errno) }
-            if flags & O_NONBLOCK != 0 { throw .EAGAIN }
-            try t.checkInterrupt()
-        }
-        let n = kernel.lock.unlocked { Glibc.read(hostFD, buf.baseAddress, buf.count) }
+    /// Reads what the host has now, into a sentry buffer with the kernel lock released (the
+    /// host call may take its time); the bytes are copied to the guest after relocking.
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
+        guard hostEvents(.input).contains(.readable) || hostEvents(.input).contains(.hangUp) else { throw .EAGAIN }
+        let want = min(dst.count, 1 << 16)
+        var buffer = [UInt8](repeating: 0, count: want)
+        let n = kernel.lock.unlocked { buffer.withUnsafeMutableBytes { Glibc.read(hostFD, $0.baseAddress, want) } }
         if n < 0 { throw LinuxErrno(errno) }
-        return n
+        return try buffer.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
+            try dst.copyOut(UnsafeRawBufferPointer(rebasing: p[0..<n]))
+        }
     }
-    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
-        let n = kernel.lock.unlocked { Glibc.write(hostFD, buf.baseAddress, buf.count) }
+    /// Writes through a sentry buffer, the host call made with the kernel lock released.
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
+        var buffer = [UInt8](repeating: 0, count: min(src.count, 1 << 16))
+        var copy = src
+        let have = try buffer.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try copy.copyIn(p) }
+        let n = kernel.lock.unlocked { buffer.withUnsafeBytes { Glibc.write(hostFD, $0.baseAddress, have) } }
         if n < 0 {
             let e = errno
             if e == EPIPE { t.group.sendSignal(Signal.SIGPIPE) }
             throw LinuxErrno(e)
         }
+        src.skip(n)
         return n
     }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
@@ -211,10 +234,21 @@ final class HostStreamDescription: FileDescription {
         if r < 0 { throw LinuxErrno(errno) }
         return UInt64(r)
     }
-    override func readiness() -> (Bool, Bool, Bool) {
-        var pfd = pollfd(fd: hostFD, events: Int16(POLLIN | POLLOUT), revents: 0)
+    /// The host fd's poll events among `mask` (and the always-reported ones), right now.
+    private func hostEvents(_ mask: EventMask) -> EventMask {
+        var pfd = pollfd(fd: hostFD, events: Int16(truncatingIfNeeded: mask.rawValue), revents: 0)
         _ = poll(&pfd, 1, 0)
-        return (pfd.revents & Int16(POLLIN | POLLHUP) != 0, pfd.revents & Int16(POLLOUT) != 0, pfd.revents & Int16(POLLHUP) != 0)
+        return EventMask(rawValue: UInt32(UInt16(bitPattern: pfd.revents)))
+    }
+    override func readiness(_ mask: EventMask) -> EventMask { hostEvents(mask) }
+    /// The host fd is polled with the kernel lock released, in slices, so guest signals
+    /// still interrupt the wait.
+    override func waitForEvents(_ t: GuestThread, _ events: EventMask) throws(LinuxErrno) {
+        try t.checkInterrupt()
+        var pfd = pollfd(fd: hostFD, events: Int16(truncatingIfNeeded: events.rawValue), revents: 0)
+        let r = kernel.lock.unlocked { poll(&pfd, 1, 100) }
+        if r < 0 && errno != EINTR { throw LinuxErrno(errno) }
+        kernel.current = t
     }
     override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
         try kernel.terminalIoctl(t, hostFD: hostFD, request: request, argument: argument)

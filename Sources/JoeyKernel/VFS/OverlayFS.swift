@@ -5,13 +5,16 @@
 // files go to the host instead (the user's explicit --rootfs-writable).
 import Glibc
 import JoeyABI
+import JoeyPlatform
 
 final class OverlayContext {
     let id: FileSystemID
     let host: HostTree?
     let writeThrough: Bool
-    init(id: FileSystemID, host: HostTree?, writeThrough: Bool) {
-        self.id = id; self.host = host; self.writeThrough = writeThrough
+    /// Where files that live in the sandbox keep their data.
+    let memoryFile: MemoryFile
+    init(id: FileSystemID, host: HostTree?, writeThrough: Bool, memoryFile: MemoryFile) {
+        self.id = id; self.host = host; self.writeThrough = writeThrough; self.memoryFile = memoryFile
     }
 
     /// Builds the inode for a host entry.
@@ -246,10 +249,13 @@ extension HostTree {
 
 final class RegularFileInode: Inode {
     let context: OverlayContext
-    /// Set while the content still lives on the host (not copied up).
+    /// Set while the content still lives on the host (not copied up, or write-through).
     var lowerPath: String?
     var lowerSize: UInt64 = 0
-    var data: [UInt8] = []
+    /// The content once it lives in the sandbox: MemoryFile pages (the page cache).
+    private(set) var pages: FilePages?
+    /// A memfd's seals (nil: the file cannot be sealed).
+    var seals: FileSeals?
     private var hostFD: Int32 = -1
 
     init(context: OverlayContext, mode: UInt32, ino: UInt64? = nil) {
@@ -259,8 +265,11 @@ final class RegularFileInode: Inode {
 
     deinit { if hostFD >= 0 { close(hostFD) } }
 
-    override var size: UInt64 { lowerPath != nil ? lowerSize : UInt64(data.count) }
-    override var blocks: UInt64 { lowerPath != nil && hostBlocks != nil ? hostBlocks! : (size + 511) / 512 }
+    override var size: UInt64 { lowerPath != nil ? lowerSize : pages?.size ?? 0 }
+    override var blocks: UInt64 {
+        if lowerPath != nil { return hostBlocks ?? (size + 511) / 512 }
+        return pages?.blocks ?? 0
+    }
 
     private func lowerFD(writable: Bool = false) throws(LinuxErrno) -> Int32 {
         if hostFD >= 0 { return hostFD }
@@ -276,64 +285,99 @@ final class RegularFileInode: Inode {
         return hostFD
     }
 
-    /// Copies the host content into memory; from now on the file is the upper layer's.
+    /// The page cache, created empty for a file that has none yet.
+    private func cache() -> FilePages {
+        if let pages { return pages }
+        let p = FilePages(memoryFile: context.memoryFile)
+        pages = p
+        return p
+    }
+
+    /// Copies the host content into the page cache; from now on the file is the upper layer's.
     func copyUp() throws(LinuxErrno) {
         guard lowerPath != nil, !context.writeThrough else { return }
         let fd = try lowerFD()
-        var buf = [UInt8](repeating: 0, count: Int(lowerSize))
-        var done = 0
-        while done < buf.count {
-            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
-            if n <= 0 { break }
-            done += n
-        }
-        buf.removeLast(buf.count - done)
-        data = buf
+        let p = FilePages(memoryFile: context.memoryFile)
+        try p.fill(fromHost: fd, count: lowerSize)
+        pages = p
         lowerPath = nil
         hostBlocks = nil
         close(hostFD)
         hostFD = -1
     }
 
-    func read(into buf: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LinuxErrno) -> Int {
+    /// The page cache for a MAP_SHARED mapping: files on the host are copied up first (a
+    /// write-through file has none: its shared mappings are written back instead).
+    func pagesForSharedMapping() throws(LinuxErrno) -> FilePages? {
+        if lowerPath != nil {
+            if context.writeThrough { return nil }
+            try copyUp()
+        }
+        return cache()
+    }
+
+    func read(_ dst: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
         guard offset <= UInt64(Int64.max) else { return 0 }
         if lowerPath != nil {
             let fd = try lowerFD()
-            let n = pread(fd, buf.baseAddress, buf.count, off_t(offset))
-            if n < 0 { throw LinuxErrno(errno) }
-            return n
+            // The host call is made with the kernel lock held: the pointer is valid throughout.
+            var done = 0
+            while dst.count > 0 {
+                let n = try dst.withNextPiece(writing: true) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                    let r = pread(fd, piece.baseAddress, piece.count, off_t(offset + UInt64(done)))
+                    if r < 0 { throw LinuxErrno(errno) }
+                    return r
+                }
+                done += n
+                if n == 0 { break }
+            }
+            return done
         }
-        guard offset < UInt64(data.count) else { return 0 }
-        let n = min(buf.count, data.count - Int(offset))
-        data.withUnsafeBytes { src in
-            buf.baseAddress!.copyMemory(from: src.baseAddress! + Int(offset), byteCount: n)
+        guard let pages else { return 0 }
+        return try pages.read(&dst, at: offset)
+    }
+
+    func write(_ src: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
+        guard offset <= UInt64(Int64.max) else { throw .EFBIG }
+        if let seals {
+            if !seals.isDisjoint(with: .anyWrite) { throw .EPERM }
+            if seals.contains(.grow) && offset + UInt64(src.count) > size { throw .EPERM }
         }
+        if lowerPath != nil && context.writeThrough {
+            let fd = try lowerFD(writable: true)
+            var done = 0
+            while src.count > 0 {
+                let n: Int
+                do {
+                    n = try src.withNextPiece(writing: false) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                        let r = pwrite(fd, piece.baseAddress, piece.count, off_t(offset + UInt64(done)))
+                        if r < 0 { throw LinuxErrno(errno) }
+                        return r
+                    }
+                } catch {
+                    if done > 0 { break }
+                    throw error
+                }
+                done += n
+                if n == 0 { break }
+            }
+            lowerSize = max(lowerSize, offset + UInt64(done))
+            hostBlocks = nil
+            touchModified()
+            return done
+        }
+        try copyUp()
+        let n = try cache().write(&src, at: offset)
+        touchModified()
         return n
     }
 
-    func write(from buf: UnsafeRawBufferPointer, at offset: UInt64) throws(LinuxErrno) -> Int {
-        guard offset <= UInt64(Int32.max) * 256 else { throw .EFBIG }
-        if lowerPath != nil && context.writeThrough {
-            let fd = try lowerFD(writable: true)
-            let n = pwrite(fd, buf.baseAddress, buf.count, off_t(offset))
-            if n < 0 { throw LinuxErrno(errno) }
-            lowerSize = max(lowerSize, offset + UInt64(n))
-            hostBlocks = nil
-            touchModified()
-            return n
-        }
-        try copyUp()
-        let end = Int(offset) + buf.count
-        if end > data.count { data.append(contentsOf: repeatElement(0, count: end - data.count)) }
-        data.withUnsafeMutableBytes { dst in
-            if buf.count > 0 { (dst.baseAddress! + Int(offset)).copyMemory(from: buf.baseAddress!, byteCount: buf.count) }
-        }
-        touchModified()
-        return buf.count
-    }
-
     func truncate(_ length: UInt64) throws(LinuxErrno) {
-        guard length <= UInt64(Int32.max) * 256 else { throw .EFBIG }
+        guard length <= FilePages.maxSize else { throw .EFBIG }
+        if let seals {
+            if seals.contains(.shrink) && length < size { throw .EPERM }
+            if seals.contains(.grow) && length > size { throw .EPERM }
+        }
         if lowerPath != nil && context.writeThrough {
             let fd = try lowerFD(writable: true)
             if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
@@ -342,11 +386,12 @@ final class RegularFileInode: Inode {
             return
         }
         if lowerPath != nil {
-            if length == 0 { lowerPath = nil; data = []; if hostFD >= 0 { close(hostFD); hostFD = -1 } }
+            if length == 0 { lowerPath = nil; if hostFD >= 0 { close(hostFD); hostFD = -1 } }
             else { try copyUp() }
         }
-        if Int(length) < data.count { data.removeLast(data.count - Int(length)) }
-        else if Int(length) > data.count { data.append(contentsOf: repeatElement(0, count: Int(length) - data.count)) }
+        // A cache that mappings still hold keeps its MemoryFile ranges (see FilePages.truncate).
+        let mapped = pages != nil && !isKnownUniquelyReferenced(&pages!)
+        try cache().truncate(length, mapped: mapped)
         touchModified()
     }
 

@@ -1,5 +1,5 @@
-// Pipes and FIFOs: a bounded in-sentry buffer; blocking waits on the kernel lock's
-// condition and wakes for guest signals.
+// Pipes and FIFOs: a bounded in-sentry buffer. Reads and writes never block here (EAGAIN);
+// the syscall layer waits.
 import Glibc
 import JoeyABI
 
@@ -44,16 +44,16 @@ final class PipeDescription: FileDescription {
         kernel.lock.broadcast()
     }
 
-    override func read(_ t: GuestThread, into buf: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         guard isReader else { throw .EBADF }
-        if buf.count == 0 { return 0 }
-        while buffer.count == 0 {
+        if dst.count == 0 { return 0 }
+        if buffer.count == 0 {
             if buffer.writers == 0 { return 0 }
-            if flags & O_NONBLOCK != 0 { throw .EAGAIN }
-            try t.waitInterruptibly()
+            throw .EAGAIN
         }
-        let n = min(buf.count, buffer.count)
-        buffer.data.withUnsafeBytes { buf.baseAddress!.copyMemory(from: $0.baseAddress! + buffer.head, byteCount: n) }
+        let n = try buffer.data.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
+            try dst.copyOut(UnsafeRawBufferPointer(rebasing: p[buffer.head..<p.count]))
+        }
         buffer.head += n
         if buffer.head == buffer.data.count { buffer.data.removeAll(keepingCapacity: true); buffer.head = 0 }
         else if buffer.head > 32768 { buffer.data.removeFirst(buffer.head); buffer.head = 0 }
@@ -61,34 +61,43 @@ final class PipeDescription: FileDescription {
         return n
     }
 
-    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
+    /// Writes what fits now. Writes of at most PIPE_BUF bytes are atomic: all or EAGAIN.
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         guard !isReader else { throw .EBADF }
-        var written = 0
-        while written < buf.count {
-            if buffer.readers == 0 {
-                t.group.sendSignal(Signal.SIGPIPE)
-                if written > 0 { return written }
-                throw .EPIPE
-            }
-            let space = buffer.capacity - buffer.count
-            // Writes up to PIPE_BUF are atomic.
-            if space == 0 || (buf.count - written <= 4096 && space < buf.count - written) {
-                if flags & O_NONBLOCK != 0 { if written > 0 { return written }; throw .EAGAIN }
-                do { try t.waitInterruptibly() } catch { if written > 0 { return written }; throw error }
-                continue
-            }
-            let n = min(space, buf.count - written)
-            buffer.data.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[written..<(written + n)]))
-            written += n
-            kernel.lock.broadcast()
+        if buffer.readers == 0 {
+            t.group.sendSignal(Signal.SIGPIPE)
+            throw .EPIPE
         }
-        return written
+        let space = buffer.capacity - buffer.count
+        if space == 0 || (src.count <= 4096 && space < src.count) { throw .EAGAIN }
+        let n = min(space, src.count)
+        let old = buffer.data.count
+        buffer.data.append(contentsOf: repeatElement(0, count: n))
+        let copied: Int
+        do {
+            copied = try buffer.data.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                try src.copyIn(UnsafeMutableRawBufferPointer(rebasing: p[old..<(old + n)]))
+            }
+        } catch {
+            buffer.data.removeLast(n)
+            throw error
+        }
+        buffer.data.removeLast(n - copied)
+        kernel.lock.broadcast()
+        return copied
     }
 
-    override func readiness() -> (Bool, Bool, Bool) {
-        // An empty pipe without writers is POLLHUP only (select counts that as readable).
-        if isReader { return (buffer.count > 0, false, buffer.writers == 0) }
-        return (false, buffer.readers == 0 || buffer.count < buffer.capacity, buffer.readers == 0)
+    override func readiness(_ mask: EventMask) -> EventMask {
+        var r: EventMask = []
+        if isReader {
+            if buffer.count > 0 { r.formUnion(.input) }
+            // An empty pipe without writers is POLLHUP only (select counts that as readable).
+            if buffer.writers == 0 { r.insert(.hangUp) }
+        } else {
+            if buffer.count < buffer.capacity { r.formUnion(.output) }
+            if buffer.readers == 0 { r.insert(.error) }
+        }
+        return r.intersection(mask.union(.alwaysReported))
     }
 
     override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {

@@ -54,13 +54,17 @@ final class CommFile: Inode {
 }
 
 final class CommDescription: GeneratedFileDescription {
-    override func write(_ t: GuestThread, from buf: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         let g = (inode as! CommFile).group
         guard g === t.group else { throw .EINVAL }
-        var name = Array(buf.prefix(15))
+        let total = src.count
+        var name = [UInt8](repeating: 0, count: min(total, 15))
+        let got = try name.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try src.copyIn(p) }
+        name.removeLast(name.count - got)
+        src.skip(total)
         if let nl = name.firstIndex(of: 0x0a) { name.removeSubrange(nl...) }
         g.comm = String(decoding: name, as: UTF8.self)
-        return buf.count
+        return total
     }
 }
 

@@ -1,4 +1,5 @@
-// MemoryManager: one guest address space as a sorted list of VMAs over MemoryFile blocks.
+// MemoryManager: one guest address space as a sorted list of VMAs over MemoryFile blocks
+// (anonymous and private memory) or over a file's page cache (MAP_SHARED file mappings).
 // Every change is realized immediately in the calling thread's platform AddressSpace;
 // other contexts sharing this MM resynchronize from `version` before they next run.
 import JoeyABI
@@ -21,8 +22,10 @@ struct VMA {
     var start: UInt64
     var end: UInt64
     var protection: MemoryProtection
+    /// MAP_SHARED: anonymous shared memory, or a file's page cache (`pages`).
     var shared: Bool
-    var block: MemoryBlock
+    /// Anonymous and private memory (nil for a mapping of a file's page cache).
+    var block: MemoryBlock?
     /// Offset of `start` inside `block`.
     var blockOffset: UInt64
     /// What /proc/pid/maps shows: a path, "[heap]", "[stack]" or "".
@@ -36,8 +39,24 @@ struct VMA {
     /// Pages of a file mapping wholly past the file's end when it was mapped: never realized
     /// in the platform, so a guest access faults and becomes SIGBUS, as on Linux.
     var beyondEOF = false
+    /// A MAP_SHARED mapping of a file in the page cache: `fileOffset` is where `start` lies in
+    /// it; every mapping of the file, and read/write, use the same MemoryFile pages.
+    var pages: FilePages?
+    /// The file a file mapping maps (private ones re-read it after MADV_DONTNEED).
+    var file: FileDescription?
+    /// PROT_WRITE may be added (a shared mapping of a file opened read-only: no; VM_MAYWRITE).
+    var mayWrite = true
 
-    var fileStart: UInt64 { block.offset + blockOffset }
+    init(start: UInt64, end: UInt64, protection: MemoryProtection, shared: Bool, block: MemoryBlock?,
+         blockOffset: UInt64, name: String, fileOffset: UInt64, inodeNumber: UInt64, writeBack: FileDescription?,
+         growsDown: Bool = false, pages: FilePages? = nil) {
+        self.start = start; self.end = end; self.protection = protection; self.shared = shared
+        self.block = block; self.blockOffset = blockOffset; self.name = name; self.fileOffset = fileOffset
+        self.inodeNumber = inodeNumber; self.writeBack = writeBack; self.growsDown = growsDown; self.pages = pages
+    }
+
+    /// MemoryFile offset of `start` for block-backed VMAs.
+    var fileStart: UInt64 { block!.offset + blockOffset }
 }
 
 public final class MemoryManager {
@@ -75,6 +94,52 @@ public final class MemoryManager {
     func vma(containing address: UInt64) -> VMA? {
         let i = firstIndex(endingAbove: address)
         return i < vmas.count && vmas[i].start <= address ? vmas[i] : nil
+    }
+
+    /// The MemoryFile range behind `address` (inside `v`): its offset and how many bytes are
+    /// contiguous from there, up to the VMA's end. A page-cache chunk is allocated on demand;
+    /// failing that (the sandbox's memory limit) the access is EFAULT.
+    func backing(_ v: VMA, _ address: UInt64, writing: UInt64 = 0) throws(LinuxErrno) -> (offset: UInt64, length: UInt64) {
+        if let pages = v.pages {
+            do {
+                let (o, l) = try pages.backing(v.fileOffset + (address - v.start), writing: writing)
+                return (o, min(l, v.end - address))
+            } catch {
+                throw .EFAULT
+            }
+        }
+        return (v.fileStart + (address - v.start), v.end - address)
+    }
+
+    /// Maps [from, to) of `v` into `space`, piece by contiguous MemoryFile piece.
+    func realize(_ v: VMA, from: UInt64, to: UInt64, in space: AddressSpace) throws(LinuxErrno) {
+        var cursor = from
+        while cursor < to {
+            var (offset, length) = try backing(v, cursor)
+            length = min(length, to - cursor)
+            // Chunks that happen to be adjacent in the MemoryFile are mapped at once.
+            while cursor + length < to {
+                let (next, nextLength) = try backing(v, cursor + length)
+                guard next == offset + length else { break }
+                length += min(nextLength, to - cursor - length)
+            }
+            try space.map(cursor, length: length, fileOffset: offset, protection: v.protection)
+            cursor += length
+        }
+    }
+
+    /// A MAP_SHARED file mapping whose pages were past the file's end when it was mapped:
+    /// once the file has grown over `address`, those pages become mapped (the platform syncs
+    /// on the version bump) instead of faulting with SIGBUS. Returns true when that happened.
+    func refreshFileTail(at address: UInt64) -> Bool {
+        guard var v = vma(containing: address), v.beyondEOF, let pages = v.pages else { return false }
+        let offset = v.fileOffset + (address - v.start)
+        guard offset < pages.size else { return false }
+        let coveredEnd = v.start + MemoryFile.roundUp(pages.size - v.fileOffset)
+        v.end = min(v.end, coveredEnd)
+        v.beyondEOF = false
+        insert(v)
+        return true
     }
 
     /// Finds a free range of `length` bytes, top-down below mmapTop (or at `hint` if free).
@@ -166,6 +231,7 @@ public final class MemoryManager {
         var i = firstIndex(endingAbove: start)
         while cursor < end {
             guard i < vmas.count, vmas[i].start <= cursor else { throw .ENOMEM }
+            if prot.contains(.write) && !vmas[i].mayWrite { throw .EACCES }
             cursor = vmas[i].end
             i += 1
         }
@@ -189,12 +255,12 @@ public final class MemoryManager {
             var c = v
             if !v.shared {
                 // Blocks split among several VMAs are copied once.
-                let key = ObjectIdentifier(v.block)
+                let key = ObjectIdentifier(v.block!)
                 let block: MemoryBlock
                 if let b = copies[key] {
                     block = b
                 } else {
-                    block = try MemoryBlock(file: memoryFile, length: v.block.length)
+                    block = try MemoryBlock(file: memoryFile, length: v.block!.length)
                     copies[key] = block
                 }
                 memoryFile.copy(from: v.fileStart, to: block.offset + v.blockOffset, length: v.end - v.start)
@@ -214,7 +280,7 @@ public final class MemoryManager {
     /// Maps every VMA into an address space that holds nothing yet.
     func realizeAll(in space: AddressSpace) throws(LinuxErrno) {
         for v in vmas where !v.beyondEOF {
-            try space.map(v.start, length: v.end - v.start, fileOffset: v.fileStart, protection: v.protection)
+            try realize(v, from: v.start, to: v.end, in: space)
         }
     }
 }

@@ -6,21 +6,21 @@ import JoeyABI
 import JoeyPlatform
 
 extension MemoryManager {
-    /// Calls `body` with sentry pointers covering [address, address+length), VMA by VMA.
+    /// Calls `body` with sentry pointers covering [address, address+length), piece by
+    /// contiguous piece; all or nothing: EFAULT before any call when a part is not mapped.
     func forEachSegment(_ address: UInt64, _ length: Int, write: Bool,
                         _ body: (UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Void) throws(LinuxErrno) {
         guard length > 0 else { return }
         let (end, overflow) = address.addingReportingOverflow(UInt64(length))
         guard !overflow else { throw .EFAULT }
+        var pieces: [UnsafeMutableRawBufferPointer] = []
         var cursor = address
         while cursor < end {
-            guard let v = vma(containing: cursor), !v.beyondEOF else { throw .EFAULT }
-            if write ? !v.protection.contains(.write) : !v.protection.contains(.read) { throw .EFAULT }
-            let segEnd = min(end, v.end)
-            let p = memoryFile.pointer(v.fileStart + (cursor - v.start))
-            try body(UnsafeMutableRawBufferPointer(start: p, count: Int(segEnd - cursor)))
-            cursor = segEnd
+            let piece = try translate(cursor, length: Int(end - cursor), write: write)
+            pieces.append(piece)
+            cursor += UInt64(piece.count)
         }
+        for p in pieces { try body(p) }
     }
 
     /// Like forEachSegment, but ignoring protection (the loader and ptrace-like access).
@@ -32,10 +32,10 @@ extension MemoryManager {
         guard !overflow else { throw .EFAULT }
         while cursor < end {
             guard let v = vma(containing: cursor) else { throw .EFAULT }
-            let segEnd = min(end, v.end)
-            body(UnsafeMutableRawBufferPointer(start: memoryFile.pointer(v.fileStart + (cursor - v.start)),
-                                               count: Int(segEnd - cursor)))
-            cursor = segEnd
+            let (offset, contiguous) = try backing(v, cursor)
+            let n = min(end - cursor, contiguous)
+            body(UnsafeMutableRawBufferPointer(start: memoryFile.pointer(offset), count: Int(n)))
+            cursor += n
         }
     }
 
@@ -73,7 +73,7 @@ extension MemoryManager {
 
     func readValue<T: BitwiseCopyable>(_ address: UInt64, as: T.Type = T.self) throws(LinuxErrno) -> T {
         // Fast path: the value lies in one readable VMA.
-        if let v = vma(containing: address), v.protection.contains(.read), !v.beyondEOF,
+        if let v = vma(containing: address), v.protection.contains(.read), !v.beyondEOF, v.pages == nil,
            address + UInt64(MemoryLayout<T>.size) <= v.end {
             return memoryFile.pointer(v.fileStart + (address - v.start)).loadUnaligned(as: T.self)
         }
@@ -91,15 +91,14 @@ extension MemoryManager {
         var out: [UInt8] = []
         var cursor = address
         while true {
-            guard let v = vma(containing: cursor), v.protection.contains(.read), !v.beyondEOF else { throw .EFAULT }
-            let p = memoryFile.pointer(v.fileStart + (cursor - v.start)).assumingMemoryBound(to: UInt8.self)
-            let avail = Int(v.end - cursor)
-            for i in 0..<avail {
+            let piece = try translate(cursor, length: Int.max, write: false)
+            let p = piece.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<piece.count {
                 if p[i] == 0 { return out }
                 out.append(p[i])
                 if out.count >= max { throw .ENAMETOOLONG }
             }
-            cursor = v.end
+            cursor += UInt64(piece.count)
         }
     }
 
@@ -121,18 +120,37 @@ extension MemoryManager {
         return out
     }
 
-    /// Zero-copy I/O vectors over guest memory for the iovec array at `iov`.
-    func ioVectors(_ iov: UInt64, count: Int, write: Bool) throws(LinuxErrno) -> [UnsafeMutableRawBufferPointer] {
+    /// The sentry memory behind the start of [address, address+length): the longest
+    /// contiguous piece (non-empty, at most `length` bytes) the MM maps there with the needed
+    /// access, as copy_{to,from}_user checks it. Valid until the kernel lock is released.
+    func translate(_ address: UInt64, length: Int, write: Bool) throws(LinuxErrno) -> UnsafeMutableRawBufferPointer {
+        guard length > 0 else { return UnsafeMutableRawBufferPointer(start: nil, count: 0) }
+        guard var v = vma(containing: address) else { throw .EFAULT }
+        if v.beyondEOF {
+            guard refreshFileTail(at: address), let grown = vma(containing: address) else { throw .EFAULT }
+            v = grown
+        }
+        if write ? !v.protection.contains(.write) : !v.protection.contains(.read) { throw .EFAULT }
+        let (offset, contiguous) = try backing(v, address, writing: write ? UInt64(length) : 0)
+        let n = Int(min(UInt64(length), contiguous))
+        return UnsafeMutableRawBufferPointer(start: memoryFile.pointer(offset), count: n)
+    }
+
+    /// The buffers of the iovec array at `iov` (readv, writev, preadv...): EINVAL for more than
+    /// UIO_MAXIOV entries or a length that is negative as a ssize_t; the total is cut at
+    /// MAX_RW_COUNT, as Linux's import_iovec does. Buffers are checked when copied.
+    func ioRanges(_ iov: UInt64, count: Int) throws(LinuxErrno) -> [GuestRange] {
         guard count >= 0, count <= 1024 else { throw .EINVAL }
-        var out: [UnsafeMutableRawBufferPointer] = []
-        var total: UInt64 = 0
+        var out: [GuestRange] = []
+        out.reserveCapacity(count)
+        var total = 0
         for i in 0..<count {
             let base: UInt64 = try readValue(iov &+ UInt64(i) &* 16)
             let len: UInt64 = try readValue(iov &+ UInt64(i) &* 16 &+ 8)
-            guard len <= UInt64(Int.max) else { throw .EINVAL }
-            total &+= len
-            guard total <= 0x7fff_f000 else { throw .EINVAL }
-            try forEachSegment(base, Int(len), write: write) { out.append($0) }
+            guard len <= UInt64(Int64.max) else { throw .EINVAL }
+            let take = Int(min(len, UInt64(IOSequence.maxCount - total)))
+            total += take
+            out.append(GuestRange(address: base, length: take))
         }
         return out
     }

@@ -1,0 +1,177 @@
+// FilePages: the page cache of one file that lives in the sandbox (tmpfs, the overlay's
+// upper layer, /dev/shm, copied-up files). Its data sits in MemoryFile chunks allocated when
+// first written or mapped, so holes cost nothing and a 100 GiB sparse file costs no memory.
+// read/write and every MAP_SHARED mapping use the same chunks: a store through a mapping
+// is what read() returns, in every process. Kernel lock held throughout.
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+final class FilePages {
+    /// Chunks are contiguous in the MemoryFile; a mapping is realized chunk by chunk.
+    static let chunkSize: UInt64 = 64 << 10
+    /// The largest file (Linux's tmpfs limit, MAX_LFS_FILESIZE).
+    static let maxSize = UInt64(Int64.max)
+
+    let memoryFile: MemoryFile
+    /// The file's size; data past it reads as nothing.
+    private(set) var size: UInt64 = 0
+    private struct Chunk {
+        /// Where the chunk lies in the MemoryFile.
+        var offset: UInt64
+        /// Pages written through read/write or a sentry copy (st_blocks); stores through a
+        /// guest mapping are not seen, so this can under-count, never over-count.
+        var written: UInt16
+    }
+    private var chunks: [UInt64: Chunk] = [:]
+
+    init(memoryFile: MemoryFile) { self.memoryFile = memoryFile }
+
+    deinit {
+        for (_, c) in chunks { memoryFile.free(c.offset, length: FilePages.chunkSize) }
+    }
+
+    /// st_blocks: 512-byte blocks of the pages written.
+    var blocks: UInt64 { chunks.values.reduce(0) { $0 + UInt64($1.written.nonzeroBitCount) } * (MemoryFile.pageSize / 512) }
+
+    /// The MemoryFile offset of chunk `index`, allocating it (zeroed) when `allocate`.
+    /// ENOSPC when the sandbox's memory limit is reached.
+    private func chunk(_ index: UInt64, allocate: Bool) throws(LinuxErrno) -> UInt64? {
+        if let c = chunks[index] { return c.offset }
+        guard allocate else { return nil }
+        if let limit = memoryFile.limit, memoryFile.residentBytes() >= limit { throw .ENOSPC }
+        let c = try memoryFile.allocate(FilePages.chunkSize)
+        chunks[index] = Chunk(offset: c, written: 0)
+        return c
+    }
+
+    /// The MemoryFile range behind file offset `offset`: its start and how many bytes are
+    /// contiguous from there (to the end of the chunk). Allocates the chunk; the first
+    /// `writing` bytes (within the chunk) are marked written.
+    func backing(_ offset: UInt64, writing: UInt64 = 0) throws(LinuxErrno) -> (offset: UInt64, length: UInt64) {
+        let index = offset / FilePages.chunkSize
+        let within = offset % FilePages.chunkSize
+        let c = try chunk(index, allocate: true)!
+        let length = FilePages.chunkSize - within
+        if writing > 0 { markWritten(offset, offset + min(writing, length)) }
+        return (c + within, length)
+    }
+
+    /// Marks the pages of [from, to) inside one chunk written.
+    private func markWritten(_ from: UInt64, _ to: UInt64) {
+        guard to > from else { return }
+        let index = from / FilePages.chunkSize
+        let first = (from % FilePages.chunkSize) / MemoryFile.pageSize
+        let last = ((to - 1) % FilePages.chunkSize) / MemoryFile.pageSize
+        for page in first...last { chunks[index]?.written |= 1 << UInt16(page) }
+    }
+
+    /// read(2) at `offset`: copies [offset, size) into `dst`; holes read as zeros.
+    func read(_ dst: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
+        guard offset < size else { return 0 }
+        let total = Int(min(UInt64(dst.count), size - offset))
+        var done = 0
+        while done < total {
+            let pos = offset + UInt64(done)
+            let within = pos % FilePages.chunkSize
+            let n = min(total - done, Int(FilePages.chunkSize - within))
+            let copied: Int
+            do {
+                if let c = chunks[pos / FilePages.chunkSize] {
+                    copied = try dst.copyOut(UnsafeRawBufferPointer(start: memoryFile.pointer(c.offset + within), count: n))
+                } else {
+                    copied = try dst.zero(n)
+                }
+            } catch {
+                if done > 0 { return done }
+                throw error
+            }
+            done += copied
+            if copied < n { break }
+        }
+        return done
+    }
+
+    /// write(2) at `offset`: copies `src` in, growing the file. EFBIG past the largest size;
+    /// ENOSPC when the sandbox's memory limit is reached.
+    func write(_ src: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
+        guard offset < FilePages.maxSize else { throw .EFBIG }
+        let total = Int(min(UInt64(src.count), FilePages.maxSize - offset))
+        var done = 0
+        while done < total {
+            let pos = offset + UInt64(done)
+            let copied: Int
+            do {
+                let (c, contiguous) = try backing(pos)
+                let n = min(total - done, Int(contiguous))
+                copied = try src.copyIn(UnsafeMutableRawBufferPointer(start: memoryFile.pointer(c), count: n))
+                markWritten(pos, pos + UInt64(copied))
+                done += copied
+                if copied < n { break }
+            } catch {
+                if done > 0 { break }
+                throw error
+            }
+        }
+        size = max(size, offset + UInt64(done))
+        return done
+    }
+
+    /// Copies `count` bytes of a host file into the cache (the overlay's copy-up).
+    func fill(fromHost fd: Int32, count: UInt64) throws(LinuxErrno) {
+        var pos: UInt64 = 0
+        while pos < count {
+            let (c, contiguous) = try backing(pos)
+            let want = Int(min(contiguous, count - pos))
+            let n = pread(fd, memoryFile.pointer(c), want, off_t(pos))
+            if n < 0 { throw LinuxErrno(errno) }
+            if n == 0 { break }
+            markWritten(pos, pos + UInt64(n))
+            pos += UInt64(n)
+        }
+        size = max(size, pos)
+    }
+
+    /// Writes [0, size) to a host file (write-back of a write-through file).
+    func writeBack(toHost fd: Int32) throws(LinuxErrno) {
+        var pos: UInt64 = 0
+        while pos < size {
+            let index = pos / FilePages.chunkSize
+            let within = pos % FilePages.chunkSize
+            let n = Int(min(FilePages.chunkSize - within, size - pos))
+            if let c = chunks[index] {
+                let w = pwrite(fd, memoryFile.pointer(c.offset + within), n, off_t(pos))
+                if w < 0 { throw LinuxErrno(errno) }
+            }
+            pos += UInt64(n)
+        }
+    }
+
+    /// truncate(2): the new size; data past it is dropped, so growing again reads zeros.
+    /// `mapped`: some MAP_SHARED mapping may still map the chunks, so they are zeroed but kept
+    /// (their MemoryFile ranges must not be reused under a live mapping).
+    func truncate(_ newSize: UInt64, mapped: Bool) throws(LinuxErrno) {
+        guard newSize <= FilePages.maxSize else { throw .EFBIG }
+        if newSize < size {
+            for (index, c) in chunks {
+                let start = index * FilePages.chunkSize
+                if start >= newSize {
+                    if mapped {
+                        memoryFile.zero(c.offset, length: FilePages.chunkSize)
+                        chunks[index]!.written = 0
+                    } else {
+                        memoryFile.free(c.offset, length: FilePages.chunkSize)
+                        chunks[index] = nil
+                    }
+                } else if start + FilePages.chunkSize > newSize {
+                    // Punching a hole zeroes the partial page too.
+                    let keep = newSize - start
+                    memoryFile.zero(c.offset + keep, length: FilePages.chunkSize - keep)
+                    let pagesKept = (keep + MemoryFile.pageSize - 1) / MemoryFile.pageSize
+                    chunks[index]!.written &= UInt16(truncatingIfNeeded: (1 << pagesKept) - 1)
+                }
+            }
+        }
+        size = newSize
+    }
+}
