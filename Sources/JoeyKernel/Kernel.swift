@@ -377,15 +377,15 @@ public final class Kernel: @unchecked Sendable {
             // The guest sees the stream's real status flags (access mode, O_APPEND, O_LARGEFILE...).
             let hostFlags = fcntl(fd, F_GETFL)
             let flags = hostFlags >= 0 ? hostFlags & ~O_NONBLOCK : (guestFD == 0 ? O_RDONLY : O_WRONLY)
-            let hostFD = dup(fd)
+            let hostFD = fcntl(fd, F_DUPFD_CLOEXEC, 0)
             guard hostFD >= 0 else { continue }
-            _ = fcntl(hostFD, F_SETFD, FD_CLOEXEC)
+            let owner = OwnedHostFD(hostFD)
             // The guest sees what the stream really is: a terminal, a pipe or a file. An exec'd
             // process with a terminal has its own (pts numbered by its pid).
             let isTTY = isatty(fd) != 0
-            let inode: Inode = !isTTY ? HostStreamInode(hostFD: hostFD, fs: pipeFS)
+            let inode: Inode = !isTTY ? HostStreamInode(hostFD: owner, fs: pipeFS)
                 : pid1 ? tty : execTTY
-            let d = HostStreamDescription(inode: inode, hostFD: hostFD, flags: flags, kernel: self)
+            let d = HostStreamDescription(inode: inode, hostFD: hostFD, owner: owner, flags: flags, kernel: self)
             d.path = !isTTY ? "pipe:[\(hostFD)]" : pid1 ? "/dev/pts/0" : "/dev/pts/\(pid)"
             _ = try? group.fdTable.install(d, at: Int32(guestFD), closeOnExec: false)
         }

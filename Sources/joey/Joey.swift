@@ -109,6 +109,9 @@ struct Do: ParsableCommand {
     @Option(help: ArgumentHelp("Most tasks (processes and threads) the sandbox may hold; more fail with EAGAIN.", valueName: "n"))
     var pidsLimit: Int = 4096
 
+    @Option(help: ArgumentHelp("Most guest memory (anonymous memory and file data in /tmp, /dev/shm and other in-sandbox files) the sandbox may hold, in bytes or with a K, M or G suffix; past it, file writes fail with ENOSPC and the largest process is killed.", valueName: "size"))
+    var memory: String?
+
     @Argument(parsing: .captureForPassthrough, help: "The program and its arguments.")
     var command: [String] = []
 
@@ -119,6 +122,9 @@ struct Do: ParsableCommand {
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("Missing the program to run.") }
         guard pidsLimit >= 1 else { throw ValidationError("--pids-limit must be at least 1.") }
+        if let memory, Do.parseSize(memory) == nil {
+            throw ValidationError("--memory '\(memory)': give a size in bytes, or with a K, M or G suffix (e.g. 512M).")
+        }
         guard PlatformKind(rawValue: global.platform) != nil else {
             throw ValidationError("Unknown platform '\(global.platform)': choose one of \(PlatformKind.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
@@ -143,6 +149,7 @@ struct Do: ParsableCommand {
         spec.rootWritable = rootfsWritable
         spec.hostname = hostname
         spec.maxTasks = pidsLimit
+        spec.memoryLimit = memory.flatMap(Do.parseSize)
         spec.signalMask = callerMask
         spec.ignoredSignals = callerIgnored
         spec.cwd = rootfs == "/" ? currentDirectory() : "/"
@@ -154,6 +161,17 @@ struct Do: ParsableCommand {
         spec.groups = n >= 0 ? Array(groups[0..<Int(n)]) : []
         let status = runSandbox(spec, global: global)
         exitLikeShell(status)
+    }
+
+    /// "512M" -> 536870912; nil for anything that is not a positive size.
+    static func parseSize(_ text: String) -> UInt64? {
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var digits = Substring(text)
+        var unit: UInt64 = 1
+        if let last = digits.last?.uppercased().first, let u = units[last] { unit = u; digits = digits.dropLast() }
+        guard let n = UInt64(digits), n > 0 else { return nil }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : bytes
     }
 
     func currentDirectory() -> String {

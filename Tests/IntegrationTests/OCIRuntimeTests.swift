@@ -215,6 +215,14 @@ struct OCIExecTests {
         r = try b.joey("exec", "x1", "/bin/nonexistent")
         #expect(r.status == 127 && r.stderr.contains("/bin/nonexistent"), "\(r)")
 
+        // A caller reading the exec's output through a pipe it closes afterwards (command
+        // substitution, `| head -1`) sees EOF when the process is done, and the container lives on.
+        let joey = "\(Host.joey) --root \(b.state)"
+        let piped = try Host.run(["/bin/sh", "-c", "x=$(\(joey) exec x1 echo sub); echo \"[$x]\"; \(joey) exec x1 sh -c 'while echo y; do :; done' | head -1"],
+                                 timeout: 30)
+        #expect(piped.status == 0 && piped.stdout == "[sub]\ny\n", "\(piped)")
+        #expect(try b.status("x1") == "running")
+
         let pidFile = b.dir.path + "/exec.pid"
         r = try b.joey("exec", "-d", "--pid-file", pidFile, "x1", "sleep", "30")
         #expect(r.status == 0, "\(r)")
@@ -441,6 +449,18 @@ struct OCILimitTests {
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: file))
         r = try b.joey("run", "--bundle", b.path, "oom2")
         #expect(r.status == 0 && r.stdout == "survived\n", "\(r)")
+
+        // File data counts too: a 1 GiB file in /tmp does not fit under a 256 MiB limit. The write
+        // fails with ENOSPC and the container goes on.
+        try FileManager.default.createSymbolicLink(atPath: b.rootfs + "/bin/dd", withDestinationPath: "busybox")
+        linux["resources"] = ["memory": ["limit": 256 << 20]]
+        config["linux"] = linux
+        var process = config["process"] as! [String: Any]
+        process["args"] = ["sh", "-c", "dd if=/dev/zero of=/tmp/big bs=1M count=1024 2>&1; echo status $?"]
+        config["process"] = process
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: file))
+        r = try b.joey("run", "--bundle", b.path, "oom3")
+        #expect(r.status == 0 && r.stdout.contains("No space left on device") && r.stdout.hasSuffix("status 1\n"), "\(r)")
     }
 }
 

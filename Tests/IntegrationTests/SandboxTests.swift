@@ -97,6 +97,37 @@ struct SandboxTests {
         let r = try Host.joeyDo([Host.busybox, "sh", "-c", "sh -c 'kill -KILL $$'; echo $?"])
         #expect(r.stdout == "137\n")
     }
+
+    @Test("file data lives in the page cache: 1 GiB in /tmp costs about 1 GiB of sentry memory, 100 GiB sparse costs nothing",
+          .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func fileDataMemory() throws {
+        let dir = try TemporaryDirectory()
+        let out = dir.path + "/out"
+        // The guest writes, reports, and waits while the sentry's peak resident size is read.
+        let guest = "dd if=/dev/zero of=/tmp/big bs=1M count=1024 2>/dev/null; truncate -s 100G /tmp/sparse; "
+            + "ls -l /tmp/big /tmp/sparse | while read m l u g size rest; do echo $size; done; echo written; sleep 5"
+        let script = """
+        \(Host.joey) do -- \(Host.busybox) sh -c '\(guest)' > \(out) &
+        pid=$!
+        for i in $(seq 600); do grep -q written \(out) 2>/dev/null && break; sleep 0.1; done
+        grep VmHWM /proc/$pid/status
+        kill $pid
+        """
+        let r = try Host.run(["/bin/sh", "-c", script], timeout: 120)
+        let sizes = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(sizes == "1073741824\n107374182400\nwritten\n", "\(sizes)")
+        let kib = UInt64(r.stdout.split(whereSeparator: { !$0.isNumber }).first ?? "") ?? 0
+        #expect(kib > 0 && kib <= 1_153_433, "sentry peak \(kib) KiB for a 1 GiB file (at most 1.1 GiB allowed): \(r)")
+    }
+
+    @Test("--memory: file writes past the limit fail with ENOSPC", .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func memoryOption() throws {
+        let r = try Host.joeyDo([Host.busybox, "sh", "-c", "dd if=/dev/zero of=/tmp/big bs=1M count=200 2>&1; echo status $?"],
+                                options: ["--memory", "64M"])
+        #expect(r.stdout.contains("No space left on device") && r.stdout.hasSuffix("status 1\n"), "\(r)")
+        let bad = try Host.joeyDo(["/bin/true"], options: ["--memory", "lots"])
+        #expect(bad.status == 2 && bad.stderr.contains("--memory"), "\(bad)")
+    }
 }
 
 /// A directory removed when the value is dropped.

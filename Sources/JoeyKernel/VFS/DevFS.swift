@@ -14,7 +14,7 @@ final class DeviceInode: Inode {
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         if device == .tty {
             guard let tty = kernel.controllingTerminal else { throw .ENXIO }
-            return HostStreamDescription(inode: self, hostFD: tty, flags: flags, kernel: kernel)
+            return HostStreamDescription(inode: self, hostFD: tty, owner: nil, flags: flags, kernel: kernel)
         }
         return DeviceDescription(inode: self, flags: flags)
     }

@@ -175,12 +175,22 @@ class GeneratedFileDescription: FileDescription {
     }
 }
 
+/// A host fd the sentry owns (a dup of a stream handed to the sandbox): closed when the last
+/// inode or description using it goes, so the host end sees EOF when the guest is done.
+final class OwnedHostFD {
+    let fd: Int32
+    init(_ fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+}
+
 /// The inode behind a non-terminal standard stream: a pipe, file or socket of the host,
 /// described by its kind and size only.
 final class HostStreamInode: Inode {
-    let hostFD: Int32
-    init(hostFD: Int32, fs: FileSystemID) {
-        self.hostFD = hostFD
+    private let owner: OwnedHostFD
+    var hostFD: Int32 { owner.fd }
+    init(hostFD owner: OwnedHostFD, fs: FileSystemID) {
+        self.owner = owner
+        let hostFD = owner.fd
         var st = stat()
         let ok = fstat(hostFD, &st) == 0
         let kind: FileKind = ok ? (FileKind(rawValue: st.st_mode & 0o170000) ?? .fifo) : .fifo
@@ -196,9 +206,12 @@ final class HostStreamInode: Inode {
 /// standard streams. The guest never holds the host fd itself.
 final class HostStreamDescription: FileDescription {
     let hostFD: Int32
+    /// Keeps hostFD open while the description lives (nil: the kernel's own terminal).
+    private let owner: OwnedHostFD?
     let kernel: Kernel
-    init(inode: Inode, hostFD: Int32, flags: Int32, kernel: Kernel) {
+    init(inode: Inode, hostFD: Int32, owner: OwnedHostFD?, flags: Int32, kernel: Kernel) {
         self.hostFD = hostFD
+        self.owner = owner
         self.kernel = kernel
         super.init(inode: inode, flags: flags)
     }
