@@ -15,6 +15,7 @@
 #include <time.h>
 #include <sched.h>
 #include <sys/random.h>
+#include <sys/epoll.h>
 #include <sys/auxv.h>
 #include <sys/sysinfo.h>
 #include <sys/rseq.h>
@@ -350,6 +351,25 @@ int64_t joey_seek_data(int fd, uint64_t offset) {
 int64_t joey_seek_hole(int fd, uint64_t offset) {
     off_t r = lseek(fd, (off_t)offset, SEEK_HOLE);
     return r >= 0 ? r : -errno;
+}
+
+int joey_epoll_create(void) {
+    int r = epoll_create1(EPOLL_CLOEXEC);
+    return r >= 0 ? r : -errno;
+}
+
+int joey_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+    return epoll_ctl(epfd, op, fd, &ev) == 0 ? 0 : -errno;
+}
+
+int joey_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) { datas[i] = evs[i].data.u64; events[i] = evs[i].events; }
+    return n;
 }
 
 int64_t joey_getrandom(void *buf, uint64_t len) {

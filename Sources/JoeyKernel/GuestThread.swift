@@ -46,6 +46,10 @@ final class GuestThread {
     var initialFPState: [UInt8]?
 
     var mm: MemoryManager { group.mm }
+    /// What this thread sleeps on: signals, kills and the queues it waits on wake it.
+    let wakeup = Wakeup()
+    /// Its registration for single-queue waits (block(on:)).
+    private(set) lazy var waiter = Waiter(wakeup: wakeup)
 
     init(kernel: Kernel, tid: Int32, group: ThreadGroup) {
         self.kernel = kernel
@@ -81,7 +85,7 @@ final class GuestThread {
         kernel.lock.lock()
         defer {
             kernel.runningThreads -= 1
-            kernel.lock.broadcast()
+            if kernel.runningThreads == 0 { kernel.lastThreadExited() }
             kernel.lock.unlock()
         }
         do {
@@ -107,7 +111,7 @@ final class GuestThread {
             if killed || group.exiting || threadExiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
             deliverPendingSignals()
             // A stopped group's threads wait here until SIGCONT or SIGKILL.
-            while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { kernel.lock.wait() }
+            while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { wakeup.sleep(kernel.lock) }
             if killed || group.exiting || threadExiting { continue }
             guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
             inGuest = true
@@ -171,25 +175,33 @@ final class GuestThread {
         kernel.threads[tid] = self
     }
 
+    /// A signal, stop or MM change for this thread: out of guest code, or out of its sleep.
     func interrupt() {
         if inGuest { context?.interrupt() }
-        kernel.lock.broadcast()
+        wakeup.wake()
     }
 
     func kill() {
         killed = true
         if group.pendingExitStatus == nil { group.pendingExitStatus = Signal.SIGKILL }
         if inGuest { context?.kill() }
+        wakeup.wake()
     }
 
-    /// Waits (kernel lock held) for a broadcast; throws when a signal or kill interrupts.
-    func waitInterruptibly(deadline: UInt64? = nil) throws(LinuxErrno) {
+    /// Sleeps (kernel lock held, released while asleep) until woken: by `queue` with one of
+    /// `events`, by a signal, stop or kill, or at `deadline`. Throws at once when a signal or
+    /// kill is already there. The caller re-checks its condition first: a wait that became
+    /// satisfiable completes even if a signal arrived meanwhile (as wait4 does on Linux).
+    func block(on queue: WaitQueue? = nil, _ events: EventMask = [], deadline: UInt64? = nil) throws(LinuxErrno) {
         try checkInterrupt()
         context?.willBlock()
-        kernel.lock.wait(deadline: deadline)
+        if let queue {
+            waiter.mask = events
+            queue.add(waiter)
+        }
+        wakeup.sleep(kernel.lock, deadline: deadline)
+        if let queue { queue.remove(waiter) }
         kernel.current = self
-        // The caller re-checks its condition first: a wait that became satisfiable
-        // completes even if a signal arrived meanwhile (as wait4 does on Linux).
     }
 
     func checkInterrupt() throws(LinuxErrno) {
@@ -225,6 +237,7 @@ final class GuestThread {
             kernel.strace?.exited(self, status: status)
             group.becomeZombie(status: status)
         }
-        kernel.lock.broadcast()
+        // An execve waiting for the other threads to go (de_thread) re-counts them.
+        for t in group.threads { t.wakeup.wake() }
     }
 }

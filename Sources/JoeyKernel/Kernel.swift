@@ -98,6 +98,12 @@ public final class Kernel: @unchecked Sendable {
     var fifoBuffers: [ObjectIdentifier: PipeBuffer] = [:]
     let pipeFS = FileSystemID(dev: 0xd, name: "pipefs")
     let anonFS = FileSystemID(dev: 0xe, name: "anon_inodefs")
+    /// What `run` sleeps on until the last guest thread is gone.
+    let shutdownWakeup = Wakeup()
+    /// What the alarm watcher sleeps on (woken when a timer is armed, or at shutdown).
+    let alarmWakeup = Wakeup()
+    /// Turns readiness of the sentry's host fds into wait-queue notifications.
+    private(set) lazy var hostNotifier = HostNotifier(kernel: self)
     /// The hidden tmpfs memfd_create's files live in.
     private(set) var memfdContext: OverlayContext!
     var hostname: String
@@ -288,7 +294,7 @@ public final class Kernel: @unchecked Sendable {
         thread.start()
         startSignalForwarder()
         if let limit = spec.memoryLimit { startMemoryWatcher(limit: limit) }
-        while runningThreads > 0 { lock.wait() }
+        while runningThreads > 0 { shutdownWakeup.sleep(lock) }
         return initExitStatus ?? 0
     }
 
@@ -379,7 +385,7 @@ public final class Kernel: @unchecked Sendable {
             let flags = hostFlags >= 0 ? hostFlags & ~O_NONBLOCK : (guestFD == 0 ? O_RDONLY : O_WRONLY)
             let hostFD = fcntl(fd, F_DUPFD_CLOEXEC, 0)
             guard hostFD >= 0 else { continue }
-            let owner = OwnedHostFD(hostFD)
+            let owner = OwnedHostFD(hostFD, kernel: self)
             // The guest sees what the stream really is: a terminal, a pipe or a file. An exec'd
             // process with a terminal has its own (pts numbered by its pid).
             let isTTY = isatty(fd) != 0
@@ -522,7 +528,12 @@ public final class Kernel: @unchecked Sendable {
     /// Ends every guest task (pid 1 exited).
     func killAll() {
         for t in threads.values { t.kill() }
-        lock.broadcast()
+    }
+
+    /// The last guest thread is gone: the sandbox's own threads wind down. Kernel lock held.
+    func lastThreadExited() {
+        shutdownWakeup.wake()
+        alarmWakeup.wake()
     }
 
     func reportUnimplemented(_ nr: Int) {

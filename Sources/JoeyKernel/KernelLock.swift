@@ -1,36 +1,29 @@
-// The kernel lock. The sentry runs one host thread per guest thread; every piece of kernel
-// state (tasks, fd tables, filesystems, MM) is guarded by this one lock, which is released
-// only while a thread runs guest code or waits. Lock order: KernelLock, then MemoryFile.
+// The kernel lock. The sentry runs one host thread per guest thread; kernel state (tasks,
+// fd tables, filesystems, MM, wait queues) is guarded by this one lock. A thread releases it
+// while its guest code runs, while it sleeps (on its own Wakeup: see Waiter/), and around
+// host calls that may block (host stream reads and writes). Lock order: KernelLock, then
+// MemoryFile's allocator lock.
 import Glibc
 
 public final class KernelLock: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
 
     public init() {
         pthread_mutex_init(&mutex, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(&cond, &attr)
     }
 
     public func lock() { pthread_mutex_lock(&mutex) }
     public func unlock() { pthread_mutex_unlock(&mutex) }
 
-    /// Wakes every waiter; they re-check their own condition.
-    public func broadcast() { pthread_cond_broadcast(&cond) }
-
-    /// Waits (lock held) until woken or `deadline` (CLOCK_MONOTONIC ns) passes.
-    /// Returns false when the deadline passed.
-    @discardableResult
-    public func wait(deadline: UInt64? = nil) -> Bool {
+    /// Waits (lock held) on `condition` until signalled or the CLOCK_MONOTONIC `deadline`
+    /// (ns) passes. Returns false when the deadline passed.
+    func wait(on condition: UnsafeMutablePointer<pthread_cond_t>, deadline: UInt64?) -> Bool {
         guard let deadline else {
-            pthread_cond_wait(&cond, &mutex)
+            pthread_cond_wait(condition, &mutex)
             return true
         }
-        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        return pthread_cond_timedwait(&cond, &mutex, &ts) != ETIMEDOUT
+        var ts = timespec(tv_sec: Int(min(deadline / 1_000_000_000, UInt64(Int.max))), tv_nsec: Int(deadline % 1_000_000_000))
+        return pthread_cond_timedwait(condition, &mutex, &ts) != ETIMEDOUT
     }
 
     /// Runs `body` with the lock released (for host calls that may block).

@@ -94,7 +94,11 @@ final class ThreadGroup {
     var pendingExitStatus: Int32?
     var reaped = false
     /// Set while a vfork parent waits for this child to exec or exit.
-    var vforkParentWaiting = false
+    /// The thread that vforked this process and sleeps until it execs or exits.
+    var vforkParent: GuestThread?
+    var vforkParentWaiting: Bool { vforkParent != nil }
+    /// Notified when a child exits, stops or continues (wait4, waitid).
+    let childEvents = WaitQueue()
     var exitSignal: Int32 = Signal.SIGCHLD
     var startTime: UInt64 = monotonicNanos()
 
@@ -131,9 +135,13 @@ final class ThreadGroup {
             if action.handler == 0 && Signal.defaultAction(sig) == .ignore { return }
         }
         enqueueSignal(sig, info ?? SignalInfo(signo: sig, pid: pid, uid: uid), mask: &pendingShared, queues: &pendingInfo)
-        let target = threads.first { $0.signalMask & (1 << UInt64(sig - 1)) == 0 } ?? threads.first
-        target?.interrupt()
-        kernel.lock.broadcast()
+        // One thread that can take it is woken; when every thread blocks it, all are (one of
+        // them may be waiting for it in sigtimedwait).
+        if let target = threads.first(where: { $0.signalMask & (1 << UInt64(sig - 1)) == 0 }) {
+            target.interrupt()
+        } else {
+            for t in threads { t.interrupt() }
+        }
     }
 
     /// CPU time of the process's live threads (their stubs' run time) plus what exited threads used.
@@ -187,7 +195,7 @@ final class ThreadGroup {
         stopReport = sig
         continueReport = false
         notifyParent(code: 5 /* CLD_STOPPED */, status: sig)
-        kernel.lock.broadcast()
+        for t in threads { t.interrupt() }
     }
 
     func resume() {
@@ -195,19 +203,20 @@ final class ThreadGroup {
         stopReport = nil
         continueReport = true
         notifyParent(code: 6 /* CLD_CONTINUED */, status: Signal.SIGCONT)
-        kernel.lock.broadcast()
+        for t in threads { t.interrupt() }
     }
 
     /// SIGCHLD for a stop or continue, unless the parent asked for none (SA_NOCLDSTOP).
     private func notifyParent(code: Int32, status: Int32) {
-        guard let parent, parent.actions[Int(Signal.SIGCHLD)].flags & 1 == 0 else { kernel.lock.broadcast(); return }
+        parent?.childEvents.notify(.readable)
+        guard let parent, parent.actions[Int(Signal.SIGCHLD)].flags & 1 == 0 else { return }
         parent.sendSignal(Signal.SIGCHLD, info: SignalInfo(signo: Signal.SIGCHLD, code: code, pid: pid, uid: uid, status: status))
     }
 
     /// The last thread is gone: become a zombie, hand children to init, tell the parent.
     func becomeZombie(status: Int32) {
         exitStatus = status
-        vforkParentWaiting = false // a vfork child that exits releases its parent too
+        releaseVforkParent() // a vfork child that exits releases its parent too
         fdTable.removeUser()
         fdTable = FDTable()
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
@@ -221,7 +230,10 @@ final class ThreadGroup {
             if let newParent, newParent !== self {
                 newParent.children.append(c)
                 // A zombie handed over is reaped by its new parent's wait (or at once if it ignores SIGCHLD).
-                if c.exitStatus != nil { newParent.sendSignal(c.exitSignal) }
+                if c.exitStatus != nil {
+                    newParent.sendSignal(c.exitSignal)
+                    newParent.childEvents.notify(.readable)
+                }
             }
         }
         children.removeAll()
@@ -238,11 +250,17 @@ final class ThreadGroup {
             onExit?(status)
             onExit = nil
         }
+        parent?.childEvents.notify(.readable)
         if pid == 1 {
             kernel.initExitStatus = status
             kernel.killAll()
         }
-        kernel.lock.broadcast()
+    }
+
+    /// The vfork parent may run again (this child exec'd or exited).
+    func releaseVforkParent() {
+        vforkParent?.wakeup.wake()
+        vforkParent = nil
     }
 
     /// Removes a zombie for good.

@@ -124,6 +124,11 @@ int64_t joey_punch_hole(int fd, uint64_t offset, uint64_t length);
 /// lseek(SEEK_DATA) / lseek(SEEK_HOLE).
 int64_t joey_seek_data(int fd, uint64_t offset);
 int64_t joey_seek_hole(int fd, uint64_t offset);
+/* Host epoll for the sentry's fd notifier (struct epoll_event is packed: Swift cannot lay it out). */
+int joey_epoll_create(void);
+int joey_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/* Waits; fills datas[i]/events[i]; returns the count or -errno. */
+int joey_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms);
 int64_t joey_getrandom(void *buf, uint64_t len);
 uint64_t joey_getauxval(uint64_t type);
 /// Host memory in bytes: total and free.

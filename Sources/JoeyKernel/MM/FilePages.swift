@@ -39,7 +39,8 @@ final class FilePages {
     private func chunk(_ index: UInt64, allocate: Bool) throws(LinuxErrno) -> UInt64? {
         if let c = chunks[index] { return c.offset }
         guard allocate else { return nil }
-        if let limit = memoryFile.limit, memoryFile.residentBytes() >= limit { throw .ENOSPC }
+        // File data stops short of the limit, so it alone never sets off the OOM killer.
+        if let limit = memoryFile.limit, memoryFile.residentBytes() + FilePages.chunkSize > limit { throw .ENOSPC }
         let c = try memoryFile.allocate(FilePages.chunkSize)
         chunks[index] = Chunk(offset: c, written: 0)
         return c

@@ -743,7 +743,7 @@ extension GuestThread {
             while size < want { size <<= 1 }
             guard size >= p.buffer.count else { throw .EBUSY }
             p.buffer.capacity = size
-            kernel.lock.broadcast()
+            p.buffer.queue.notify(.output)
             return UInt64(size)
         default:
             throw .EINVAL

@@ -8,23 +8,32 @@ final class FutexWaiter {
     let bitset: UInt32
     /// The futex word it waits on now (requeue moves it).
     var key: UInt64
-    init(bitset: UInt32, key: UInt64) { self.bitset = bitset; self.key = key }
+    /// The sleeping thread's.
+    let wakeup: Wakeup
+    init(bitset: UInt32, key: UInt64, wakeup: Wakeup) { self.bitset = bitset; self.key = key; self.wakeup = wakeup }
 }
 
 extension GuestThread {
     // MARK: poll / select
 
-    /// Waits until `check` reports readiness or the deadline passes. Host-backed files do
-    /// not broadcast, so waits are sliced.
-    private func waitReady(deadline: UInt64?, _ check: () throws(LinuxErrno) -> Int) throws(LinuxErrno) -> Int {
+    /// Waits until `check` reports readiness or the deadline passes, woken by the wait queues
+    /// of the `watched` descriptions (registered for the whole call, so no event is missed).
+    private func waitReady(_ watched: [(FileDescription, EventMask)], deadline: UInt64?,
+                           _ check: () throws(LinuxErrno) -> Int) throws(LinuxErrno) -> Int {
+        var registered: [(WaitQueue, Waiter)] = []
+        for (f, mask) in watched {
+            guard let q = f.eventQueue() else { continue }
+            let w = Waiter(mask: mask.union(.alwaysReported), wakeup: wakeup)
+            q.add(w)
+            registered.append((q, w))
+        }
+        defer { for (q, w) in registered { q.remove(w) } }
         while true {
             let n = try check()
             if n > 0 { return n }
-            let now = monotonicNanos()
-            if let deadline, now >= deadline { return 0 }
-            let slice = now + 50_000_000
+            if let deadline, monotonicNanos() >= deadline { return 0 }
             do {
-                try waitInterruptibly(deadline: deadline.map { min($0, slice) } ?? slice)
+                try block(deadline: deadline)
             } catch {
                 throw error == .ERESTARTSYS ? .ERESTARTNOHAND : error
             }
@@ -41,7 +50,11 @@ extension GuestThread {
             }
         }
         var revents = [Int16](repeating: 0, count: entries.count)
-        let n = try waitReady(deadline: deadline) { () throws(LinuxErrno) -> Int in
+        var watched: [(FileDescription, EventMask)] = []
+        for e in entries where e.fd >= 0 {
+            if let f = try? group.fdTable.get(e.fd) { watched.append((f, EventMask(rawValue: UInt32(UInt16(bitPattern: e.events))))) }
+        }
+        let n = try waitReady(watched, deadline: deadline) { () throws(LinuxErrno) -> Int in
             var ready = 0
             for (i, e) in entries.enumerated() {
                 var r: Int16 = 0
@@ -118,7 +131,16 @@ extension GuestThread {
         for fd in 0..<Int(nfds) where (rIn[fd / 64] | wIn[fd / 64] | eIn[fd / 64]) & (1 << UInt64(fd % 64)) != 0 {
             _ = try group.fdTable.get(Int32(fd))
         }
-        let n = try waitReady(deadline: deadline) { () throws(LinuxErrno) -> Int in
+        var watched: [(FileDescription, EventMask)] = []
+        for fd in 0..<Int(nfds) {
+            let bit: UInt64 = 1 << UInt64(fd % 64), w = fd / 64
+            var mask: EventMask = []
+            if rIn[w] & bit != 0 { mask.formUnion(inSet) }
+            if wIn[w] & bit != 0 { mask.formUnion(outSet) }
+            if eIn[w] & bit != 0 { mask.formUnion(exSet) }
+            if !mask.isEmpty, let f = try? group.fdTable.get(Int32(fd)) { watched.append((f, mask)) }
+        }
+        let n = try waitReady(watched, deadline: deadline) { () throws(LinuxErrno) -> Int in
             var count = 0
             for fd in 0..<Int(nfds) {
                 let bit: UInt64 = 1 << UInt64(fd % 64)
@@ -204,12 +226,12 @@ extension GuestThread {
                     deadline = monotonicNanos() &+ (ns > nowNs ? ns - nowNs : 0)
                 }
             }
-            let w = FutexWaiter(bitset: bitset, key: key)
+            let w = FutexWaiter(bitset: bitset, key: key, wakeup: wakeup)
             kernel.futexWaiters[key, default: []].append(w)
             defer { kernel.futexWaiters[w.key]?.removeAll { $0 === w } }
             while !w.woken {
                 if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
-                try waitInterruptibly(deadline: deadline)
+                try block(deadline: deadline)
             }
             return 0
         case 1, 10: // WAKE, WAKE_BITSET
@@ -305,9 +327,9 @@ extension GuestThread {
         var woken = 0
         for w in kernel.futexWaiters[key] ?? [] where woken < max(count, 0) && !w.woken && w.bitset & bitset != 0 {
             w.woken = true
+            w.wakeup.wake()
             woken += 1
         }
-        if woken > 0 { kernel.lock.broadcast() }
         return woken
     }
 

@@ -38,11 +38,11 @@ extension GuestThread {
         parentGroup.children.append(g)
         kernel.threadGroups[pid] = g
         kernel.threads[pid] = child
-        if flags & CLONE_VFORK != 0 { g.vforkParentWaiting = true }
+        if flags & CLONE_VFORK != 0 { g.vforkParent = self }
         child.start()
         if flags & CLONE_VFORK != 0 {
             // The parent sleeps (uninterruptibly, as on Linux) until the child execs or exits.
-            while g.vforkParentWaiting && !killed { kernel.lock.wait() }
+            while g.vforkParentWaiting && !killed { wakeup.sleep(kernel.lock) }
         }
         return UInt64(pid)
     }
@@ -125,7 +125,7 @@ extension GuestThread {
         try prepareExec(path: path, argv: argv, envp: envp)
         // Point of no return. Other threads die before the new image runs (de_thread).
         for t in group.threads where t !== self { t.killed = true; t.context?.kill(); t.interrupt() }
-        while group.threads.count > 1 { kernel.lock.wait() }
+        while group.threads.count > 1 { wakeup.sleep(kernel.lock) }
         if tid != group.pid { becomeLeader() }
         // A table shared with another process is unshared first (unshare_files in execve).
         if group.fdTable.users > 1 { unshareFiles() }
@@ -135,10 +135,7 @@ extension GuestThread {
         group.timers.removeAll() // POSIX timers do not survive exec; ITIMER_REAL does
         clearChildTID = 0
         robustList = 0
-        if group.vforkParentWaiting {
-            group.vforkParentWaiting = false
-            kernel.lock.broadcast()
-        }
+        group.releaseVforkParent()
         return 0
     }
 
@@ -197,7 +194,7 @@ extension GuestThread {
                 return UInt64(c.pid)
             }
             if options & 1 != 0 { return 0 } // WNOHANG
-            try waitInterruptibly()
+            try block(on: group.childEvents, .readable)
         }
     }
 
@@ -251,7 +248,7 @@ extension GuestThread {
                 if a2 != 0 { try mm.write(a2, [UInt8](repeating: 0, count: 128)) }
                 return 0
             }
-            try waitInterruptibly()
+            try block(on: group.childEvents, .readable)
         }
     }
 

@@ -59,7 +59,7 @@ extension GuestThread {
     private func sleep(until deadline: UInt64, remainder: UInt64) throws(LinuxErrno) -> UInt64 {
         while monotonicNanos() < deadline {
             do {
-                try waitInterruptibly(deadline: deadline)
+                try block(deadline: deadline)
             } catch {
                 if remainder != 0 {
                     let left = deadline > monotonicNanos() ? deadline - monotonicNanos() : 0
@@ -184,7 +184,8 @@ extension GuestThread {
 extension Kernel {
     /// alarm(2): one watcher thread raises SIGALRM for processes whose deadline passed.
     func startAlarmWatcher() {
-        if alarmWatcherRunning { return }
+        // A running watcher re-computes its next deadline (the new timer may come first).
+        if alarmWatcherRunning { alarmWakeup.wake(); return }
         alarmWatcherRunning = true
         startServiceThread { k in
             k.lock.lock()
@@ -202,7 +203,7 @@ extension Kernel {
                     }
                     else { next = min(next ?? d, d) }
                 }
-                k.lock.wait(deadline: next ?? now + 100_000_000)
+                k.alarmWakeup.sleep(k.lock, deadline: next ?? now + 100_000_000)
             }
             k.alarmWatcherRunning = false
             k.lock.unlock()

@@ -133,7 +133,6 @@ extension GuestThread {
             t.deadline = saturatingAdd(monotonicNanos(), value)
         }
         if t.deadline != nil { kernel.startAlarmWatcher() }
-        kernel.lock.broadcast()
         return 0
     }
 

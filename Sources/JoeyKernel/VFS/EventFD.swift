@@ -5,6 +5,7 @@ import JoeyABI
 final class EventFDDescription: FileDescription {
     var counter: UInt64
     let semaphore: Bool
+    let queue = WaitQueue()
     let kernel: Kernel
 
     init(initial: UInt64, semaphore: Bool, flags: Int32, kernel: Kernel, fs: FileSystemID) {
@@ -24,7 +25,7 @@ final class EventFDDescription: FileDescription {
         guard try out.copyOut(value: value) == 8 else { throw .EFAULT }
         dst.skip(8)
         counter -= value
-        kernel.lock.broadcast()
+        queue.notify(.output)
         return 8
     }
 
@@ -39,9 +40,11 @@ final class EventFDDescription: FileDescription {
         if UInt64.max - 1 - counter < value { throw .EAGAIN }
         src.skip(8)
         counter += value
-        kernel.lock.broadcast()
+        queue.notify(.input)
         return 8
     }
+
+    override func eventQueue() -> WaitQueue? { queue }
 
     override func readiness(_ mask: EventMask) -> EventMask {
         var r: EventMask = []

@@ -36,9 +36,12 @@ public class FileDescription {
     /// The events of `mask` (plus those always reported) that hold now. Files that never
     /// block are always readable and writable.
     func readiness(_ mask: EventMask) -> EventMask { mask.intersection(EventMask.input.union(.output)) }
+    /// The queue notified when the description's readiness changes; nil for files that are
+    /// always ready (regular files, devices).
+    func eventQueue() -> WaitQueue? { nil }
     /// Blocks until the description may have become ready for `events`, or until a signal or
     /// kill interrupts (ERESTARTSYS, EINTR); the caller then retries its operation.
-    func waitForEvents(_ t: GuestThread, _ events: EventMask) throws(LinuxErrno) { try t.waitInterruptibly() }
+    func waitForEvents(_ t: GuestThread, _ events: EventMask) throws(LinuxErrno) { try t.block(on: eventQueue(), events) }
     /// Called when the last fd referring to it is closed.
     func release() {}
 }
@@ -179,8 +182,13 @@ class GeneratedFileDescription: FileDescription {
 /// inode or description using it goes, so the host end sees EOF when the guest is done.
 final class OwnedHostFD {
     let fd: Int32
-    init(_ fd: Int32) { self.fd = fd }
-    deinit { close(fd) }
+    private unowned let kernel: Kernel
+    init(_ fd: Int32, kernel: Kernel) { self.fd = fd; self.kernel = kernel }
+    deinit {
+        // The notifier stops watching it first: the number may be reused at once.
+        kernel.hostNotifier.forget(fd)
+        close(fd)
+    }
 }
 
 /// The inode behind a non-terminal standard stream: a pipe, file or socket of the host,
@@ -219,7 +227,7 @@ final class HostStreamDescription: FileDescription {
     /// Reads what the host has now, into a sentry buffer with the kernel lock released (the
     /// host call may take its time); the bytes are copied to the guest after relocking.
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
-        guard hostEvents(.input).contains(.readable) || hostEvents(.input).contains(.hangUp) else { throw .EAGAIN }
+        guard !hostEvents(EventMask.input.union(.hangUp)).isDisjoint(with: [.readable, .hangUp, .error]) else { throw .EAGAIN }
         let want = min(dst.count, 1 << 16)
         var buffer = [UInt8](repeating: 0, count: want)
         let n = kernel.lock.unlocked { buffer.withUnsafeMutableBytes { Glibc.read(hostFD, $0.baseAddress, want) } }
@@ -254,15 +262,8 @@ final class HostStreamDescription: FileDescription {
         return EventMask(rawValue: UInt32(UInt16(bitPattern: pfd.revents)))
     }
     override func readiness(_ mask: EventMask) -> EventMask { hostEvents(mask) }
-    /// The host fd is polled with the kernel lock released, in slices, so guest signals
-    /// still interrupt the wait.
-    override func waitForEvents(_ t: GuestThread, _ events: EventMask) throws(LinuxErrno) {
-        try t.checkInterrupt()
-        var pfd = pollfd(fd: hostFD, events: Int16(truncatingIfNeeded: events.rawValue), revents: 0)
-        let r = kernel.lock.unlocked { poll(&pfd, 1, 100) }
-        if r < 0 && errno != EINTR { throw LinuxErrno(errno) }
-        kernel.current = t
-    }
+    /// The host-fd notifier's queue for this fd.
+    override func eventQueue() -> WaitQueue? { kernel.hostNotifier.queue(for: hostFD) }
     override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
         try kernel.terminalIoctl(t, hostFD: hostFD, request: request, argument: argument)
     }

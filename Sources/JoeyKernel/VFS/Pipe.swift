@@ -14,6 +14,8 @@ final class PipeBuffer {
     var readerOpens = 0
     var writerOpens = 0
     var count: Int { data.count - head }
+    /// Readers, writers, pollers and blocked FIFO opens wait here.
+    let queue = WaitQueue()
 }
 
 final class PipeInode: Inode {
@@ -41,8 +43,11 @@ final class PipeDescription: FileDescription {
         if buffer.readers == 0 && buffer.writers == 0, let key = kernel.fifoBuffers.first(where: { $0.value === buffer })?.key {
             kernel.fifoBuffers[key] = nil
         }
-        kernel.lock.broadcast()
+        // The other end sees EOF, POLLHUP or EPIPE.
+        buffer.queue.notify(EventMask.input.union(.output).union([.hangUp, .error]))
     }
+
+    override func eventQueue() -> WaitQueue? { buffer.queue }
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         guard isReader else { throw .EBADF }
@@ -57,7 +62,7 @@ final class PipeDescription: FileDescription {
         buffer.head += n
         if buffer.head == buffer.data.count { buffer.data.removeAll(keepingCapacity: true); buffer.head = 0 }
         else if buffer.head > 32768 { buffer.data.removeFirst(buffer.head); buffer.head = 0 }
-        kernel.lock.broadcast()
+        buffer.queue.notify(.output)
         return n
     }
 
@@ -83,7 +88,7 @@ final class PipeDescription: FileDescription {
             throw error
         }
         buffer.data.removeLast(n - copied)
-        kernel.lock.broadcast()
+        buffer.queue.notify(.input)
         return copied
     }
 
@@ -125,12 +130,12 @@ extension Kernel {
         let reader = mode == O_RDONLY
         let seen = reader ? buffer.writerOpens : buffer.readerOpens
         let d = PipeDescription(inode: inode, buffer: buffer, reader: reader, flags: flags, kernel: self)
-        lock.broadcast()
+        buffer.queue.notify(EventMask.input.union(.output)) // a blocked open of the other end
         // A blocking open waits for the other end (fifo(7)).
         if flags & O_NONBLOCK == 0, let t = current {
             do {
                 while (reader ? buffer.writerOpens : buffer.readerOpens) == seen && (reader ? buffer.writers : buffer.readers) == 0 {
-                    try t.waitInterruptibly()
+                    try t.block(on: buffer.queue, EventMask.input.union(.output))
                 }
             } catch {
                 d.release()

@@ -1,0 +1,93 @@
+// Waiter: how a guest thread sleeps and what wakes it (gVisor's pkg/waiter is the model).
+// Every waitable object (pipe, eventfd, host fd, a process's children) owns a WaitQueue; a
+// thread registers a Waiter with the events it cares about and sleeps on its own Wakeup, so
+// an event wakes exactly the threads waiting for it: there is no global broadcast.
+//
+// Lock order: the kernel lock guards every queue and wakeup here; nothing in this folder
+// takes another lock. Notifying never sleeps.
+import Glibc
+import JoeyABI
+
+/// One registration on a WaitQueue: a thread to wake (or, for epoll, a callback to run)
+/// when an event in `mask` is notified.
+final class Waiter {
+    var mask: EventMask
+    let wakeup: Wakeup?
+    let callback: ((EventMask) -> Void)?
+
+    init(mask: EventMask = [], wakeup: Wakeup) {
+        self.mask = mask
+        self.wakeup = wakeup
+        self.callback = nil
+    }
+
+    init(mask: EventMask, callback: @escaping (EventMask) -> Void) {
+        self.mask = mask
+        self.wakeup = nil
+        self.callback = callback
+    }
+
+    func notify(_ events: EventMask) {
+        wakeup?.wake()
+        callback?(events)
+    }
+}
+
+/// The waiters of one waitable object.
+final class WaitQueue {
+    private var waiters: [Waiter] = []
+
+    var isEmpty: Bool { waiters.isEmpty }
+
+    func add(_ w: Waiter) { waiters.append(w) }
+
+    func remove(_ w: Waiter) {
+        if let i = waiters.lastIndex(where: { $0 === w }) { waiters.remove(at: i) }
+    }
+
+    /// Wakes the waiters interested in any of `events`.
+    func notify(_ events: EventMask) {
+        for w in waiters where !w.mask.isDisjoint(with: events) { w.notify(events) }
+    }
+}
+
+/// A sleeper's own condition variable, used with the kernel lock: wake() from any thread
+/// holding the lock ends the sleep. A wake that comes while it is not asleep makes the next
+/// sleep return at once (sleepers re-check what they wait for, so that is harmless).
+final class Wakeup {
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    private var pending = false
+
+    init() {
+        condition = .allocate(capacity: 1)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
+    }
+
+    /// Kernel lock held.
+    func wake() {
+        pending = true
+        pthread_cond_signal(condition)
+    }
+
+    /// Sleeps (kernel lock held; released while asleep) until woken or the CLOCK_MONOTONIC
+    /// `deadline` passes. Returns false when the deadline passed.
+    @discardableResult
+    func sleep(_ lock: KernelLock, deadline: UInt64? = nil) -> Bool {
+        if pending {
+            pending = false
+            return true
+        }
+        let woken = lock.wait(on: condition, deadline: deadline)
+        pending = false
+        return woken
+    }
+}
