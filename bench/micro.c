@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,23 +42,72 @@ static void op_open_read_close(long n) {
     }
 }
 
+// A byte to a partner process and back through two pipes. The partner is forked during the
+// warm-up call, so only round trips are timed.
 static void op_pipe_pingpong(long n) {
-    int there[2], back[2];
-    if (pipe(there) || pipe(back)) die("pipe");
-    pid_t pid = fork();
-    if (pid < 0) die("fork");
-    char c = 'x';
-    if (pid == 0) {
-        for (long i = 0; i < n; i++) {
-            if (read(there[0], &c, 1) != 1 || write(back[1], &c, 1) != 1) _exit(1);
+    static int started, there[2], back[2];
+    if (!started) {
+        started = 1;
+        if (pipe(there) || pipe(back)) die("pipe");
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) { // echoes until the parent exits (then its read sees EOF)
+            close(there[1]);
+            close(back[0]);
+            char c;
+            while (read(there[0], &c, 1) == 1 && write(back[1], &c, 1) == 1) {}
+            _exit(0);
         }
-        _exit(0);
+        close(there[0]);
+        close(back[1]);
     }
+    char c = 'x';
     for (long i = 0; i < n; i++) {
         if (write(there[1], &c, 1) != 1 || read(back[0], &c, 1) != 1) die("pingpong");
     }
+}
+
+// The same ping-pong while 1,000 other threads sleep in read() on 1,000 other pipes: with
+// per-object wait queues their presence costs nothing (a global broadcast would wake them all).
+#define CROWD 1000
+static int crowd_pipes[CROWD][2];
+static int crowd_ready;
+static void *crowd_member(void *arg) {
+    char c;
+    __atomic_add_fetch(&crowd_ready, 1, __ATOMIC_RELEASE);
+    return (void *)(long)read(*(int *)arg, &c, 1);
+}
+static void op_pipe_pingpong_crowded(long n) {
+    static int started;
+    if (!started) { // during the warm-up call, so it is not timed
+        started = 1;
+        struct rlimit nofile;
+        getrlimit(RLIMIT_NOFILE, &nofile);
+        nofile.rlim_cur = nofile.rlim_max; // 2,000 pipe ends
+        setrlimit(RLIMIT_NOFILE, &nofile);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 64 << 10);
+        for (int i = 0; i < CROWD; i++) {
+            pthread_t t;
+            if (pipe(crowd_pipes[i])) die("pipe");
+            if (pthread_create(&t, &attr, crowd_member, &crowd_pipes[i][0]) != 0) die("pthread_create");
+        }
+        // Every member runs, then a moment for the last ones to reach read() and sleep.
+        while (__atomic_load_n(&crowd_ready, __ATOMIC_ACQUIRE) < CROWD) usleep(10000);
+        usleep(500000);
+    }
+    op_pipe_pingpong(n);
+}
+
+// Two processes doing open/read/close at once; the time is per operation over both, so the
+// ratio to open-read-close is how much a second core adds.
+static void op_open_read_close_2_processes(long n) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) { op_open_read_close(n); _exit(0); }
+    op_open_read_close(n);
     waitpid(pid, NULL, 0);
-    close(there[0]); close(there[1]); close(back[0]); close(back[1]);
 }
 
 static void op_fork_exit_wait(long n) {
@@ -137,6 +187,8 @@ static const struct bench benches[] = {
     { "getpid", op_getpid },
     { "open-read-close", op_open_read_close },
     { "pipe-pingpong", op_pipe_pingpong },
+    { "pipe-pingpong-1000-blocked", op_pipe_pingpong_crowded },
+    { "open-read-close-2-processes", op_open_read_close_2_processes },
     { "fork-exit-wait", op_fork_exit_wait },
     { "mmap-touch-munmap-1MiB", op_mmap_touch_munmap },
     { "thread-create-join", op_thread_create_join },
@@ -167,7 +219,8 @@ int main(int argc, char **argv) {
         uint64_t t0 = now_ns();
         benches[i].op(n);
         uint64_t t1 = now_ns();
-        printf("%s %.0f\n", name, (double)(t1 - t0) / (double)n);
+        long ops = benches[i].op == op_open_read_close_2_processes ? 2 * n : n;
+        printf("%s %.0f\n", name, (double)(t1 - t0) / (double)ops);
         return 0;
     }
     fprintf(stderr, "micro: unknown benchmark %s\n", name);

@@ -30,6 +30,8 @@ MICRO = [
     ("getpid", 20000),
     ("open-read-close", 3000),
     ("pipe-pingpong", 2000),
+    ("pipe-pingpong-1000-blocked", 2000),
+    ("open-read-close-2-processes", 3000),
     ("fork-exit-wait", 100),
     ("execve", 50),
     ("mmap-touch-munmap-1MiB", 200),
