@@ -104,6 +104,8 @@ public final class Kernel: @unchecked Sendable {
     let alarmWakeup = Wakeup()
     /// Turns readiness of the sentry's host fds into wait-queue notifications.
     private(set) lazy var hostNotifier = HostNotifier(kernel: self)
+    /// Host fds of the lower files the guest reads, bounded.
+    let hostFiles = HostFileCache()
     /// The hidden tmpfs memfd_create's files live in.
     private(set) var memfdContext: OverlayContext!
     var hostname: String
@@ -135,7 +137,7 @@ public final class Kernel: @unchecked Sendable {
             throw KernelError(error.description)
         }
         memoryFile.limit = spec.memoryLimit
-        memfdContext = OverlayContext(id: FileSystemID(dev: 0x1, name: "tmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile)
+        memfdContext = OverlayContext(id: FileSystemID(dev: 0x1, name: "tmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
         if isatty(0) != 0 { controllingTerminal = 0 }
         try buildFilesystems()
     }
@@ -143,7 +145,7 @@ public final class Kernel: @unchecked Sendable {
     private func buildFilesystems() throws(KernelError) {
         let host = try HostTree(path: spec.rootPath)
         let rootCtx = OverlayContext(id: FileSystemID(dev: 0x801, name: "overlay"), host: host,
-                                     writeThrough: spec.rootWritable, memoryFile: memoryFile)
+                                     writeThrough: spec.rootWritable, memoryFile: memoryFile, hostFiles: hostFiles)
         guard let st = host.lstat(""), let rootDir = rootCtx.lowerInode(path: "", st: st) as? DirectoryInode else {
             throw KernelError("cannot stat the root directory \(spec.rootPath)")
         }
@@ -151,8 +153,8 @@ public final class Kernel: @unchecked Sendable {
         rootCtx.id.readOnly = spec.rootReadOnly
         mountTable.append(("/", "overlay", spec.rootReadOnly ? "ro" : spec.rootWritable ? "rw" : "rw,lowerdir=\(spec.rootPath)"))
 
-        let tmpCtx = OverlayContext(id: FileSystemID(dev: 0x1a, name: "tmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile)
-        let devCtx = OverlayContext(id: FileSystemID(dev: 0x5, name: "devtmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile)
+        let tmpCtx = OverlayContext(id: FileSystemID(dev: 0x1a, name: "tmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
+        let devCtx = OverlayContext(id: FileSystemID(dev: 0x5, name: "devtmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
         devRoot = Kernel.makeDevFS(devCtx)
         mount(devRoot, at: "/dev", type: "devtmpfs", options: "rw,nosuid")
         mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", options: "rw,nosuid,nodev,noexec")
@@ -177,7 +179,7 @@ public final class Kernel: @unchecked Sendable {
             if kind == S_IFDIR {
                 let host = try HostTree(path: real)
                 let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
-                                         writeThrough: true, memoryFile: memoryFile)
+                                         writeThrough: true, memoryFile: memoryFile, hostFiles: hostFiles)
                 ctx.id.readOnly = m.readOnly
                 guard let hst = host.lstat(""), let dir = ctx.lowerInode(path: "", st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
@@ -189,7 +191,7 @@ public final class Kernel: @unchecked Sendable {
                 let name = PathComponents(s: real).lastPathComponent
                 let host = try HostTree(path: dirPath.isEmpty ? "/" : dirPath)
                 let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
-                                         writeThrough: true, memoryFile: memoryFile)
+                                         writeThrough: true, memoryFile: memoryFile, hostFiles: hostFiles)
                 ctx.id.readOnly = m.readOnly
                 guard let hst = host.lstat(name), let file = ctx.lowerInode(path: name, st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
@@ -206,14 +208,14 @@ public final class Kernel: @unchecked Sendable {
             if m.destination == "/dev" { return }
             var mode: UInt32 = 0o1777
             if let o = m.options.first(where: { $0.hasPrefix("mode=") }), let v = UInt32(o.dropFirst(5), radix: 8) { mode = v & 0o7777 }
-            let ctx = OverlayContext(id: FileSystemID(dev: 0x1b + UInt64(mounts.count), name: "tmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile)
+            let ctx = OverlayContext(id: FileSystemID(dev: 0x1b + UInt64(mounts.count), name: "tmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
             ctx.id.readOnly = m.readOnly
             mount(DirectoryInode(context: ctx, mode: mode), at: m.destination, type: "tmpfs", options: opts)
         case "devpts":
             if m.destination != "/dev/pts" { mountWarnings.append("mounts: devpts at \(m.destination) (only /dev/pts exists)") }
         case "mqueue", "sysfs", "cgroup", "cgroup2":
             // Empty, so paths under them fail as on a kernel without these filesystems' content.
-            let ctx = OverlayContext(id: FileSystemID(dev: 0x30 + UInt64(mounts.count), name: m.type), host: nil, writeThrough: false, memoryFile: memoryFile)
+            let ctx = OverlayContext(id: FileSystemID(dev: 0x30 + UInt64(mounts.count), name: m.type), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
             ctx.id.readOnly = true
             mount(DirectoryInode(context: ctx, mode: 0o555), at: m.destination, type: m.type, options: opts)
             mountWarnings.append("mounts: \(m.type) at \(m.destination) is an empty directory (Joey has no \(m.type) yet)")

@@ -120,6 +120,15 @@ struct SandboxTests {
         #expect(kib > 0 && kib <= 1_153_433, "sentry peak \(kib) KiB for a 1 GiB file (at most 1.1 GiB allowed): \(r)")
     }
 
+    @Test("reading 5,000 distinct host files under ulimit -n 256 keeps the sandbox working (host fds are cached, bounded)")
+    func manyHostFiles() throws {
+        let dir = try TemporaryDirectory()
+        for i in 0..<5000 { try "\(i)\n".write(toFile: dir.path + "/f\(i)", atomically: false, encoding: .utf8) }
+        let r = try Host.run(["/bin/sh", "-c", "ulimit -n 256; exec \(Host.joey) do -- /bin/sh -c "
+                              + "'find \(dir.path) -type f | xargs cat | wc -l; /bin/echo a new process runs'"], timeout: 300)
+        #expect(r.status == 0 && r.stdout == "5000\na new process runs\n", "\(r)")
+    }
+
     @Test("--memory: file writes past the limit fail with ENOSPC", .enabled(if: Host.hasBusybox, "needs busybox-static"))
     func memoryOption() throws {
         let r = try Host.joeyDo([Host.busybox, "sh", "-c", "dd if=/dev/zero of=/tmp/big bs=1M count=200 2>&1; echo status $?"],

@@ -13,8 +13,11 @@ final class OverlayContext {
     let writeThrough: Bool
     /// Where files that live in the sandbox keep their data.
     let memoryFile: MemoryFile
-    init(id: FileSystemID, host: HostTree?, writeThrough: Bool, memoryFile: MemoryFile) {
+    /// The open host fds of lower files (shared by every mount of the sandbox).
+    let hostFiles: HostFileCache
+    init(id: FileSystemID, host: HostTree?, writeThrough: Bool, memoryFile: MemoryFile, hostFiles: HostFileCache) {
         self.id = id; self.host = host; self.writeThrough = writeThrough; self.memoryFile = memoryFile
+        self.hostFiles = hostFiles
     }
 
     /// Builds the inode for a host entry.
@@ -256,14 +259,13 @@ final class RegularFileInode: Inode {
     private(set) var pages: FilePages?
     /// A memfd's seals (nil: the file cannot be sealed).
     var seals: FileSeals?
-    private var hostFD: Int32 = -1
 
     init(context: OverlayContext, mode: UInt32, ino: UInt64? = nil) {
         self.context = context
         super.init(kind: .regular, mode: mode, fs: context.id, ino: ino)
     }
 
-    deinit { if hostFD >= 0 { close(hostFD) } }
+    deinit { context.hostFiles.drop(ObjectIdentifier(self)) }
 
     override var size: UInt64 { lowerPath != nil ? lowerSize : pages?.size ?? 0 }
     override var blocks: UInt64 {
@@ -271,19 +273,16 @@ final class RegularFileInode: Inode {
         return pages?.blocks ?? 0
     }
 
+    /// The host fd of the lower file, from the sandbox's bounded cache (reopened on demand).
     private func lowerFD(writable: Bool = false) throws(LinuxErrno) -> Int32 {
-        if hostFD >= 0 { return hostFD }
         guard let lowerPath, let host = context.host else { throw .EIO }
-        let fd = host.openPath(lowerPath, flags: writable || context.writeThrough ? O_RDWR : O_RDONLY)
-        if fd < 0 {
-            let ro = host.openPath(lowerPath, flags: O_RDONLY)
-            guard ro >= 0 else { throw LinuxErrno(-ro) }
-            hostFD = ro
-        } else {
-            hostFD = fd
+        return try context.hostFiles.fd(for: self) {
+            let fd = host.openPath(lowerPath, flags: writable || context.writeThrough ? O_RDWR : O_RDONLY)
+            return fd >= 0 ? fd : host.openPath(lowerPath, flags: O_RDONLY)
         }
-        return hostFD
     }
+
+    private func dropLowerFD() { context.hostFiles.drop(ObjectIdentifier(self)) }
 
     /// The page cache, created empty for a file that has none yet.
     private func cache() -> FilePages {
@@ -302,8 +301,7 @@ final class RegularFileInode: Inode {
         pages = p
         lowerPath = nil
         hostBlocks = nil
-        close(hostFD)
-        hostFD = -1
+        dropLowerFD()
     }
 
     /// The page cache for a MAP_SHARED mapping: files on the host are copied up first (a
@@ -386,7 +384,7 @@ final class RegularFileInode: Inode {
             return
         }
         if lowerPath != nil {
-            if length == 0 { lowerPath = nil; if hostFD >= 0 { close(hostFD); hostFD = -1 } }
+            if length == 0 { lowerPath = nil; dropLowerFD() }
             else { try copyUp() }
         }
         // A cache that mappings still hold keeps its MemoryFile ranges (see FilePages.truncate).
