@@ -1,3 +1,8 @@
+// MM/ owns guest memory: address spaces (MemoryManager), IO sequences that copy to and from
+// them at copy time, and the page cache (FilePages) of files that live in the sandbox, all
+// in the one MemoryFile. Guarded by the kernel lock; MemoryFile's allocator lock is taken
+// inside it, never the other way round.
+//
 // MemoryManager: one guest address space as a sorted list of VMAs over MemoryFile blocks
 // (anonymous and private memory) or over a file's page cache (MAP_SHARED file mappings).
 // Every change is realized immediately in the calling thread's platform AddressSpace;

@@ -1,3 +1,7 @@
+// VFS/ owns the file model: inodes, open file descriptions, fd tables, path walking, the
+// host tree (the root dirfd every host path is opened under) and its bounded fd cache.
+// Filesystems live in FS/. Kernel lock held throughout.
+//
 // Open file descriptions (struct file): what an fd points at. Defaults fail the way Linux
 // does when a file has no such operation.
 import Glibc

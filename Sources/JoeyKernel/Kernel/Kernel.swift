@@ -1,3 +1,9 @@
+// Kernel/ owns the sandbox as a whole: its spec, the filesystems it boots with, pid
+// allocation, the process and thread tables, and the sentry's service threads (signal
+// forwarder, alarm and memory watchers, host-fd notifier). Lock order, outermost first:
+// KernelLock; then MemoryFile's allocator lock. Wakeups and wait queues are guarded by the
+// kernel lock and take no lock of their own.
+//
 // JoeyKernel: the sentry. It implements the Linux system-call interface for guest programs:
 // tasks (ThreadGroup, GuestThread), memory (MemoryManager over the MemoryFile), files (VFS),
 // and signals. It reaches the CPU only through a JoeyPlatform Platform.

@@ -1,3 +1,8 @@
+// Task/ owns guest threads (GuestThread) and processes (ThreadGroup): the run loop, signal
+// delivery, clone/exec loading, exit and wait. Everything here runs under the kernel lock,
+// released only while the guest runs, while a thread sleeps on its Wakeup, or around a
+// host call that may block.
+//
 // GuestThread: one guest thread, run by one sentry host thread that loops
 // "switch into the guest -> handle the event". The kernel lock is held except while the
 // guest runs or the thread waits.
