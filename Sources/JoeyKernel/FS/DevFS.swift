@@ -64,7 +64,7 @@ extension Kernel {
     static func makeDevFS(_ ctx: OverlayContext) -> DirectoryInode {
         let dev = DirectoryInode(context: ctx, mode: 0o755)
         let fs = ctx.id
-        let nodes: [(String, DeviceInode)] = [
+        let nodes: [(ByteString, DeviceInode)] = [
             ("null", DeviceInode(.null, major: 1, minor: 3, fs: fs)),
             ("zero", DeviceInode(.zero, major: 1, minor: 5, fs: fs)),
             ("full", DeviceInode(.full, major: 1, minor: 7, fs: fs)),
@@ -73,8 +73,9 @@ extension Kernel {
             ("tty", DeviceInode(.tty, major: 5, minor: 0, fs: fs)),
         ]
         for (name, node) in nodes { try? dev.insert(name, node) }
-        for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                               ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        let links: [(ByteString, ByteString)] = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+        for (name, target) in links {
             _ = try? dev.create(name, kind: .symlink, mode: 0o777, uid: 0, gid: 0, target: target)
         }
         _ = try? dev.create("shm", kind: .directory, mode: 0o1777, uid: 0, gid: 0)

@@ -25,7 +25,7 @@ final class OverlayContext {
     }
 
     /// Builds the inode for a host entry.
-    func lowerInode(path: String, st: stat) -> Inode? {
+    func lowerInode(path: ByteString, st: stat) -> Inode? {
         let kind = FileKind(rawValue: st.st_mode & 0o170000) ?? .regular
         let node: Inode
         switch kind {
@@ -59,17 +59,17 @@ final class OverlayContext {
 
 extension OverlayContext {
     /// Write-through: runs `body` with the host parent directory of `path` and its last name.
-    func onHost(_ path: String, _ body: (Int32, String) -> Int32) throws(LinuxErrno) {
+    func onHost(_ path: ByteString, _ body: (Int32, UnsafePointer<CChar>) -> Int32) throws(LinuxErrno) {
         guard let host else { throw .EIO }
         let (parent, leaf) = HostTree.split(path)
         let dfd = host.openPath(parent, flags: O_PATH | O_DIRECTORY)
         guard dfd >= 0 else { throw LinuxErrno(-dfd) }
         defer { close(dfd) }
-        if body(dfd, leaf) != 0 { throw LinuxErrno(errno) }
+        if leaf.withCString({ body(dfd, $0) }) != 0 { throw LinuxErrno(errno) }
     }
 
     /// The host path of an inode that write-through mode keeps on the host.
-    func hostPath(of inode: Inode) -> String? {
+    func hostPath(of inode: Inode) -> ByteString? {
         guard writeThrough else { return nil }
         if let d = inode as? DirectoryInode { return d.lowerPath }
         if let f = inode as? RegularFileInode { return f.lowerPath }
@@ -91,12 +91,12 @@ final class SpecialInode: Inode {
 final class DirectoryInode: Inode {
     let context: OverlayContext
     /// The host directory below this one, if any.
-    var lowerPath: String?
-    fileprivate var children: [String: Inode] = [:]
-    private var whiteouts: Set<String> = []
+    var lowerPath: ByteString?
+    fileprivate var children: [ByteString: Inode] = [:]
+    private var whiteouts: Set<ByteString> = []
     private var lowerListed = false
 
-    init(context: OverlayContext, mode: UInt32, lowerPath: String? = nil, ino: UInt64? = nil) {
+    init(context: OverlayContext, mode: UInt32, lowerPath: ByteString? = nil, ino: UInt64? = nil) {
         self.context = context
         self.lowerPath = lowerPath
         super.init(kind: .directory, mode: mode, fs: context.id, ino: ino)
@@ -105,7 +105,7 @@ final class DirectoryInode: Inode {
 
     override var size: UInt64 { hostSize ?? 4096 }
 
-    override func lookup(_ name: String) throws(LinuxErrno) -> Inode {
+    override func lookup(_ name: ByteString) throws(LinuxErrno) -> Inode {
         if let c = children[name] { return c }
         guard !whiteouts.contains(name), let lowerPath, !lowerListed, let host = context.host else { throw .ENOENT }
         let path = HostTree.join(lowerPath, name)
@@ -130,8 +130,8 @@ final class DirectoryInode: Inode {
 
     var isEmpty: Bool { listLower(); return children.isEmpty }
 
-    override func create(_ name: String, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
-                         target: String? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode {
+    override func create(_ name: ByteString, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
+                         target: ByteString? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode {
         if removed { throw .ENOENT }
         if (try? lookup(name)) != nil { throw .EEXIST }
         let node: Inode
@@ -158,26 +158,29 @@ final class DirectoryInode: Inode {
         return node
     }
 
-    private func hostCreate(host: HostTree, path: String, node: Inode, target: String?) throws(LinuxErrno) {
+    private func hostCreate(host: HostTree, path: ByteString, node: Inode, target: ByteString?) throws(LinuxErrno) {
         let (parent, leaf) = HostTree.split(path)
         let dfd = host.openPath(parent, flags: O_PATH | O_DIRECTORY)
         guard dfd >= 0 else { throw LinuxErrno(-dfd) }
         defer { close(dfd) }
         var r: Int32
-        switch node.kind {
-        case .directory: r = mkdirat(dfd, leaf, node.mode)
-        case .regular:
-            r = openat(dfd, leaf, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, node.mode)
-            if r >= 0 { close(r); r = 0 }
-        case .symlink: r = symlinkat(target ?? "", dfd, leaf)
-        default: r = mknodat(dfd, leaf, node.fullMode, 0)
+        r = leaf.withCString { leaf in
+            switch node.kind {
+            case .directory: return mkdirat(dfd, leaf, node.mode)
+            case .regular:
+                let fd = openat(dfd, leaf, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, node.mode)
+                if fd >= 0 { close(fd); return 0 }
+                return fd
+            case .symlink: return (target ?? "").withCString { symlinkat($0, dfd, leaf) }
+            default: return mknodat(dfd, leaf, node.fullMode, 0)
+            }
         }
         guard r == 0 else { throw LinuxErrno(errno) }
         if let d = node as? DirectoryInode { d.lowerPath = path }
         if let f = node as? RegularFileInode { f.lowerPath = path; f.lowerSize = 0 }
     }
 
-    override func insert(_ name: String, _ inode: Inode) throws(LinuxErrno) {
+    override func insert(_ name: ByteString, _ inode: Inode) throws(LinuxErrno) {
         if (try? lookup(name)) != nil { throw .EEXIST }
         children[name] = inode
         whiteouts.remove(name)
@@ -185,13 +188,13 @@ final class DirectoryInode: Inode {
         touchModified()
     }
 
-    override func remove(_ name: String) throws(LinuxErrno) {
+    override func remove(_ name: ByteString) throws(LinuxErrno) {
         guard let node = try? lookup(name) else { throw .ENOENT }
         if context.writeThrough, let lowerPath, let host = context.host {
             let (parent, leaf) = HostTree.split(HostTree.join(lowerPath, name))
             let dfd = host.openPath(parent, flags: O_PATH | O_DIRECTORY)
             if dfd >= 0 {
-                let r = unlinkat(dfd, leaf, node.kind == .directory ? AT_REMOVEDIR : 0)
+                let r = leaf.withCString { unlinkat(dfd, $0, node.kind == .directory ? AT_REMOVEDIR : 0) }
                 let e = errno
                 close(dfd)
                 if r != 0 && e != ENOENT { throw LinuxErrno(e) }
@@ -209,7 +212,7 @@ final class DirectoryInode: Inode {
 
     /// rename(2) within the merged view. With write-through both directories are on the host
     /// and the host rename happens first, so the host never loses the file.
-    func move(_ name: String, to dest: DirectoryInode, as newName: String) throws(LinuxErrno) {
+    func move(_ name: ByteString, to dest: DirectoryInode, as newName: ByteString) throws(LinuxErrno) {
         let node = try lookup(name)
         if context.writeThrough, let from = lowerPath, let to = dest.lowerPath, let host = context.host {
             let (fp, fl) = HostTree.split(HostTree.join(from, name))
@@ -220,7 +223,7 @@ final class DirectoryInode: Inode {
             let dfd = host.openPath(tp, flags: O_PATH | O_DIRECTORY)
             guard dfd >= 0 else { throw LinuxErrno(-dfd) }
             defer { close(dfd) }
-            guard renameat(sfd, fl, dfd, tl) == 0 else { throw LinuxErrno(errno) }
+            guard fl.withCString({ f in tl.withCString { renameat(sfd, f, dfd, $0) } }) == 0 else { throw LinuxErrno(errno) }
             children[name] = nil
             if node.kind == .directory { nlink -= 1; dest.nlink += 1 }
             dest.children[newName] = node
@@ -237,7 +240,7 @@ final class DirectoryInode: Inode {
 
     /// After a write-through rename: this directory and everything cached below it now
     /// live under `path` on the host.
-    func rebase(to path: String) {
+    func rebase(to path: ByteString) {
         lowerPath = path
         for (name, child) in children {
             let childPath = HostTree.join(path, name)
@@ -248,16 +251,13 @@ final class DirectoryInode: Inode {
 }
 
 extension HostTree {
-    static func split(_ path: String) -> (String, String) {
-        guard let slash = path.lastIndex(of: "/") else { return ("", path) }
-        return (String(path[..<slash]), String(path[path.index(after: slash)...]))
-    }
+    static func split(_ path: ByteString) -> (ByteString, ByteString) { path.splitLast }
 }
 
 final class RegularFileInode: Inode {
     let context: OverlayContext
     /// Set while the content still lives on the host (not copied up, or write-through).
-    var lowerPath: String?
+    var lowerPath: ByteString?
     var lowerSize: UInt64 = 0
     /// The content once it lives in the sandbox: MemoryFile pages (the page cache).
     private(set) var pages: FilePages?

@@ -15,14 +15,14 @@ final class DynamicDirectory: Inode {
         super.init(kind: .directory, mode: mode, fs: fs, ino: ino)
         nlink = 2
     }
-    override func lookup(_ name: String) throws(LinuxErrno) -> Inode { try find(name) }
+    override func lookup(_ name: ByteString) throws(LinuxErrno) -> Inode { try find(name.description) }
     override func entries() throws(LinuxErrno) -> [DirEntry] {
-        list().map { DirEntry(name: $0.0, ino: 0x1000 + UInt64(abs($0.0.hashValue % 100_000)), kind: $0.1) }
+        list().map { DirEntry(name: ByteString($0.0), ino: 0x1000 + UInt64(abs($0.0.hashValue % 100_000)), kind: $0.1) }
     }
-    override func create(_ name: String, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
-                         target: String? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode { throw .EACCES }
-    override func insert(_ name: String, _ inode: Inode) throws(LinuxErrno) { throw .EACCES }
-    override func remove(_ name: String) throws(LinuxErrno) { throw .EACCES }
+    override func create(_ name: ByteString, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
+                         target: ByteString? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode { throw .EACCES }
+    override func insert(_ name: ByteString, _ inode: Inode) throws(LinuxErrno) { throw .EACCES }
+    override func remove(_ name: ByteString) throws(LinuxErrno) { throw .EACCES }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         DirectoryDescription(inode: self, flags: flags)
     }
@@ -70,12 +70,12 @@ final class CommDescription: GeneratedFileDescription {
 
 /// A symlink whose target is computed when read.
 final class DynamicSymlink: Inode {
-    let target: () throws(LinuxErrno) -> String
-    init(fs: FileSystemID, _ target: @escaping () throws(LinuxErrno) -> String) {
+    let target: () throws(LinuxErrno) -> ByteString
+    init(fs: FileSystemID, _ target: @escaping () throws(LinuxErrno) -> ByteString) {
         self.target = target
         super.init(kind: .symlink, mode: 0o777, fs: fs)
     }
-    override func readlink() throws(LinuxErrno) -> String { try target() }
+    override func readlink() throws(LinuxErrno) -> ByteString { try target() }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription { throw .ELOOP }
 }
 
@@ -84,13 +84,13 @@ enum ProcFS {
         let fs = FileSystemID(dev: 0x17, name: "proc")
         let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
         let fixed: [String: () -> Inode] = [
-            "self": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in
+            "self": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in
                 guard let c = kernel.current else { throw .ENOENT }
-                return String(c.group.pid)
+                return ByteString(String(c.group.pid))
             } },
-            "thread-self": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in
+            "thread-self": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in
                 guard let c = kernel.current else { throw .ENOENT }
-                return "\(c.group.pid)/task/\(c.tid)"
+                return ByteString("\(c.group.pid)/task/\(c.tid)")
             } },
             "cpuinfo": { text { hostFile("/proc/cpuinfo") } },
             "meminfo": { text { meminfo() } },
@@ -184,9 +184,9 @@ enum ProcFS {
     static func processDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
         let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
         let entries: [String: () -> Inode] = [
-            "exe": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in g.exePath } },
-            "cwd": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in g.fs.cwd.path } },
-            "root": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in g.fs.root.path } },
+            "exe": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.exePath } },
+            "cwd": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.fs.cwd.path } },
+            "root": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.fs.root.path } },
             "cmdline": { GeneratedFile(fs: fs) { g.exitStatus != nil ? [] : g.cmdline.flatMap { $0 + [0] } } },
             "comm": { CommFile(group: g, fs: fs) },
             "environ": { GeneratedFile(fs: fs, mode: 0o400) { () throws(LinuxErrno) -> [UInt8] in
@@ -220,7 +220,7 @@ enum ProcFS {
         DynamicDirectory(fs: fs, mode: 0o500, list: { g.fdTable.openFDs.map { (String($0), .symlink) } },
                          find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let fd = Int32(n), let f = try? g.fdTable.get(fd) else { throw .ENOENT }
-            return DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> String in f.path }
+            return DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in f.path }
         })
     }
 

@@ -199,7 +199,7 @@ public final class Kernel: @unchecked Sendable {
                 let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
                                          writeThrough: true, memoryFile: memoryFile, hostFiles: hostFiles)
                 ctx.id.readOnly = m.readOnly
-                guard let hst = host.lstat(name), let file = ctx.lowerInode(path: name, st: hst) else {
+                guard let hst = host.lstat(ByteString(name)), let file = ctx.lowerInode(path: ByteString(name), st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
                 }
                 mount(file, at: m.destination, type: "bind", options: opts)
@@ -235,8 +235,8 @@ public final class Kernel: @unchecked Sendable {
         var prefix = ""
         for part in path.split(separator: "/").dropLast() {
             prefix += "/" + part
-            if let d = try? resolve(prefix, from: rootLocation, root: rootLocation), d.inode.kind == .directory { continue }
-            guard let (parent, name) = try? resolveParent(prefix, from: rootLocation, root: rootLocation),
+            if let d = try? resolve(ByteString(prefix), from: rootLocation, root: rootLocation), d.inode.kind == .directory { continue }
+            guard let (parent, name) = try? resolveParent(ByteString(prefix), from: rootLocation, root: rootLocation),
                   (try? parent.inode.create(name, kind: .directory, mode: 0o755, uid: 0, gid: 0)) != nil else { return }
         }
     }
@@ -248,10 +248,10 @@ public final class Kernel: @unchecked Sendable {
         makeParentDirectories(path)
         let wantDirectory = root.kind == .directory
         let target: Inode
-        if let t = try? resolve(path, from: rootLocation, root: rootLocation), (t.inode.kind == .directory) == wantDirectory {
+        if let t = try? resolve(ByteString(path), from: rootLocation, root: rootLocation), (t.inode.kind == .directory) == wantDirectory {
             target = t.inode
         } else {
-            guard let (parent, name) = try? resolveParent(path, from: rootLocation, root: rootLocation),
+            guard let (parent, name) = try? resolveParent(ByteString(path), from: rootLocation, root: rootLocation),
                   let created = try? parent.inode.create(name, kind: wantDirectory ? .directory : .regular,
                                                          mode: wantDirectory ? 0o755 : 0o644, uid: 0, gid: 0)
             else { return }
@@ -362,7 +362,7 @@ public final class Kernel: @unchecked Sendable {
         guard !process.argv.isEmpty else { throw KernelError("joey: no program to run", exitCode: 127) }
         let fs = FSContext(root: rootLocation, cwd: rootLocation)
         fs.umask = process.umask & 0o777
-        if let cwd = try? resolve(process.cwd, from: rootLocation, root: rootLocation), cwd.inode.kind == .directory {
+        if let cwd = try? resolve(ByteString(process.cwd), from: rootLocation, root: rootLocation), cwd.inode.kind == .directory {
             fs.cwd = cwd
         } else if !pid1 {
             throw KernelError("joey: cwd \(process.cwd): no such directory in the container", exitCode: 1)
@@ -385,7 +385,7 @@ public final class Kernel: @unchecked Sendable {
         }
         let execTTY = DeviceInode(.tty, major: 136, minor: UInt64(pid), fs: ptsFS)
         if !pid1, stdio.contains(where: { isatty($0) != 0 }), let pts = try? devRoot.lookup("pts") {
-            try? pts.insert("\(pid)", execTTY) // so ttyname(3) finds the exec'd process's terminal
+            try? pts.insert(ByteString(String(pid)), execTTY) // so ttyname(3) finds the exec'd process's terminal
         }
         for (guestFD, fd) in stdio.enumerated() {
             // The guest sees the stream's real status flags (access mode, O_APPEND, O_LARGEFILE...).
@@ -400,7 +400,7 @@ public final class Kernel: @unchecked Sendable {
             let inode: Inode = !isTTY ? HostStreamInode(hostFD: owner, fs: pipeFS)
                 : pid1 ? tty : execTTY
             let d = HostStreamDescription(inode: inode, hostFD: hostFD, owner: owner, flags: flags, kernel: self)
-            d.path = !isTTY ? "pipe:[\(hostFD)]" : pid1 ? "/dev/pts/0" : "/dev/pts/\(pid)"
+            d.path = ByteString(!isTTY ? "pipe:[\(hostFD)]" : pid1 ? "/dev/pts/0" : "/dev/pts/\(pid)")
             _ = try? group.fdTable.install(d, at: Int32(guestFD), closeOnExec: false)
         }
         for (r, v) in process.rlimits where r >= 0 && r < 16 && v.0 <= v.1 {
@@ -419,7 +419,7 @@ public final class Kernel: @unchecked Sendable {
         let path: String
         do {
             path = try findProgram(process.argv[0], env: process.env)
-            try thread.prepareExec(path: path, argv: process.argv.map { Array($0.utf8) }, envp: process.env.map { Array($0.utf8) })
+            try thread.prepareExec(path: ByteString(path), argv: process.argv.map { Array($0.utf8) }, envp: process.env.map { Array($0.utf8) })
         } catch let e {
             threadGroups[pid] = nil
             threads[pid] = nil
@@ -437,7 +437,7 @@ public final class Kernel: @unchecked Sendable {
             ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for dir in pathVar.split(separator: ":") {
             let candidate = dir + "/" + name
-            if let loc = try? resolve(candidate, from: rootLocation, root: rootLocation), loc.inode.kind == .regular {
+            if let loc = try? resolve(ByteString(candidate), from: rootLocation, root: rootLocation), loc.inode.kind == .regular {
                 return candidate
             }
         }

@@ -16,21 +16,21 @@ final class PathDescription: FileDescription {
 }
 
 extension GuestThread {
-    func pathArg(_ address: UInt64) throws(LinuxErrno) -> String {
-        let bytes = try mm.readCString(address, max: 4096)
-        return String(decoding: bytes, as: UTF8.self)
+    /// A path argument: bytes as the guest gave them (names are bytes, not text).
+    func pathArg(_ address: UInt64) throws(LinuxErrno) -> ByteString {
+        ByteString(try mm.readCString(address, max: 4096))
     }
 
     /// The directory a relative path starts from: cwd for AT_FDCWD, else the fd's directory.
-    func startLocation(_ dirfd: Int32, _ path: String) throws(LinuxErrno) -> Location {
-        if path.hasPrefix("/") || dirfd == AT_FDCWD { return group.fs.cwd }
+    func startLocation(_ dirfd: Int32, _ path: ByteString) throws(LinuxErrno) -> Location {
+        if path.isAbsolute || dirfd == AT_FDCWD { return group.fs.cwd }
         let f = try group.fdTable.get(dirfd)
         guard let loc = f.location else { throw .ENOTDIR }
         guard loc.inode.kind == .directory else { throw .ENOTDIR }
         return loc
     }
 
-    func lookup(_ dirfd: Int32, _ path: String, follow: Bool, emptyPathAllowed: Bool = false) throws(LinuxErrno) -> Location {
+    func lookup(_ dirfd: Int32, _ path: ByteString, follow: Bool, emptyPathAllowed: Bool = false) throws(LinuxErrno) -> Location {
         if path.isEmpty && !emptyPathAllowed { throw .ENOENT }
         if path.isEmpty {
             if dirfd == AT_FDCWD { return group.fs.cwd }
@@ -40,12 +40,12 @@ extension GuestThread {
         return try kernel.resolve(path, from: try startLocation(dirfd, path), root: group.fs.root, followFinal: follow)
     }
 
-    func lookupParent(_ dirfd: Int32, _ path: String) throws(LinuxErrno) -> (Location, String) {
+    func lookupParent(_ dirfd: Int32, _ path: ByteString) throws(LinuxErrno) -> (Location, ByteString) {
         try kernel.resolveParent(path, from: try startLocation(dirfd, path), root: group.fs.root)
     }
 
     /// A child's inode as path walking sees it (mounts crossed).
-    func child(_ dir: Location, _ name: String) throws(LinuxErrno) -> Inode {
+    func child(_ dir: Location, _ name: ByteString) throws(LinuxErrno) -> Inode {
         let c = try dir.inode.lookup(name)
         return kernel.mounts[ObjectIdentifier(c)] ?? c
     }
@@ -62,7 +62,7 @@ extension GuestThread {
         var loc: Location
         if flags & O_CREAT != 0 {
             let (parent, name) = try lookupParent(dirfd, path)
-            if name.isEmpty || name == "." || name == ".." || path.hasSuffix("/") { throw .EISDIR }
+            if name.isEmpty || name == "." || name == ".." || path.hasTrailingSlash { throw .EISDIR }
             if let existing = try? child(parent, name) {
                 if flags & O_EXCL != 0 { throw .EEXIST }
                 if existing.kind == .symlink {
@@ -436,7 +436,7 @@ extension GuestThread {
             guard dir.isEmpty else { throw .ENOTEMPTY }
         } else {
             if raw.kind == .directory { throw .EISDIR }
-            if path.hasSuffix("/") { throw .ENOTDIR }
+            if path.hasTrailingSlash { throw .ENOTDIR }
         }
         try parent.inode.remove(name)
         if raw.nlink > 0 { raw.nlink -= 1 }
@@ -455,7 +455,7 @@ extension GuestThread {
         let node = try op.inode.lookup(on)
         if kernel.mounts[ObjectIdentifier(node)] != nil { throw .EBUSY }
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
-        if node.kind != .directory && (oldPath.hasSuffix("/") || newPath.hasSuffix("/")) { throw .ENOTDIR }
+        if node.kind != .directory && (oldPath.hasTrailingSlash || newPath.hasTrailingSlash) { throw .ENOTDIR }
         // A directory cannot move below itself.
         if node.kind == .directory {
             var p: Location? = np
@@ -502,7 +502,7 @@ extension GuestThread {
                 let sfd = host.openPath(op, flags: O_PATH | O_DIRECTORY)
                 guard sfd >= 0 else { errno = -sfd; return -1 }
                 defer { close(sfd) }
-                return linkat(sfd, ol, dfd, leaf, 0)
+                return ol.withCString { linkat(sfd, $0, dfd, leaf, 0) }
             }
         }
         try np.inode.insert(nn, old.inode)
@@ -525,7 +525,7 @@ extension GuestThread {
     func sysReadlinkat(dirfd: Int32, pathArg addr: UInt64, buf: UInt64, size: UInt64) throws(LinuxErrno) -> UInt64 {
         guard Int64(bitPattern: size) > 0 else { throw .EINVAL }
         let loc = try lookup(dirfd, try pathArg(addr), follow: false, emptyPathAllowed: true)
-        let target = Array(try loc.inode.readlink().utf8)
+        let target = try loc.inode.readlink().bytes
         let n = min(target.count, Int(min(size, 1 << 20)))
         try mm.write(buf, Array(target[0..<n]))
         return UInt64(n)
@@ -653,7 +653,7 @@ extension GuestThread {
 
     func sysGetcwd() throws(LinuxErrno) -> UInt64 {
         if group.fs.cwd.inode.removed { throw .ENOENT }
-        let path = Array(group.fs.cwd.path.utf8) + [0]
+        let path = group.fs.cwd.path.bytes + [0]
         guard a1 > 0 else { throw .EINVAL }
         guard UInt64(path.count) <= a1 else { throw .ERANGE }
         try mm.write(a0, path)
@@ -771,7 +771,7 @@ extension GuestThread {
         let inode = PipeInode(fs: kernel.pipeFS)
         let r = PipeDescription(inode: inode, buffer: inode.buffer, reader: true, flags: O_RDONLY | (flags & O_NONBLOCK), kernel: kernel)
         let w = PipeDescription(inode: inode, buffer: inode.buffer, reader: false, flags: O_WRONLY | (flags & O_NONBLOCK), kernel: kernel)
-        r.path = "pipe:[\(inode.ino)]"
+        r.path = ByteString("pipe:[\(inode.ino)]")
         w.path = r.path
         // Validate the destination before installing anything.
         _ = try mm.read(a0, count: 8)

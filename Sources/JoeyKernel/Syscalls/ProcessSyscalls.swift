@@ -118,8 +118,8 @@ extension GuestThread {
         if path.isEmpty {
             guard flags & AT_EMPTY_PATH != 0 else { throw .ENOENT }
             path = try group.fdTable.get(dirfd).path
-        } else if !path.hasPrefix("/") && dirfd != AT_FDCWD {
-            path = try startLocation(dirfd, path).path + "/" + path
+        } else if !path.isAbsolute && dirfd != AT_FDCWD {
+            path = ByteString.join(try startLocation(dirfd, path).path, path)
         }
         if flags & AT_SYMLINK_NOFOLLOW != 0, try lookup(AT_FDCWD, path, follow: false).inode.kind == .symlink { throw .ELOOP }
         try prepareExec(path: path, argv: argv, envp: envp)

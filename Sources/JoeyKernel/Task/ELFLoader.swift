@@ -11,7 +11,7 @@ struct LoadedImage {
     var phdrAddress: UInt64
     var phnum: UInt64
     var end: UInt64       // highest mapped address (for brk)
-    var interpreter: String?
+    var interpreter: ByteString?
 }
 
 struct ELFLoader {
@@ -46,7 +46,7 @@ struct ELFLoader {
 
         struct Segment { var vaddr, memsz, filesz, offset: UInt64; var flags: UInt64 }
         var segments: [Segment] = []
-        var interp: String?
+        var interp: ByteString?
         var phdrVaddr: UInt64?
         for i in 0..<Int(phnum) {
             let o = i * 56
@@ -64,7 +64,7 @@ struct ELFLoader {
                 guard size > 1, size < 4096 else { throw .ENOEXEC }
                 var bytes = try readAt(file, off, Int(size))
                 while bytes.last == 0 { bytes.removeLast() }
-                interp = String(decoding: bytes, as: UTF8.self)
+                interp = ByteString(bytes)
             case 6: // PT_PHDR
                 phdrVaddr = u64(ph, o + 16)
             default:
@@ -107,7 +107,7 @@ struct ELFLoader {
             if s.flags & 2 != 0 { prot.insert(.write) }
             if s.flags & 1 != 0 { prot.insert(.exec) }
             mm.insert(VMA(start: start, end: end, protection: prot, shared: false, block: block, blockOffset: 0,
-                          name: file.path, fileOffset: MemoryFile.roundDown(s.offset), inodeNumber: file.inode.ino,
+                          name: file.path.description, fileOffset: MemoryFile.roundDown(s.offset), inodeNumber: file.inode.ino,
                           writeBack: nil))
         }
         // The program headers' address: PT_PHDR, or inside the first segment that maps them.
@@ -122,7 +122,7 @@ struct ELFLoader {
 
 extension GuestThread {
     /// Opens an executable for exec: must be a regular file with an execute bit.
-    func openExecutable(_ path: String) throws(LinuxErrno) -> FileDescription {
+    func openExecutable(_ path: ByteString) throws(LinuxErrno) -> FileDescription {
         let loc = try kernel.resolve(path, from: group.fs.cwd, root: group.fs.root)
         let inode = loc.inode
         if inode.kind == .directory { throw .EACCES }
@@ -136,7 +136,7 @@ extension GuestThread {
 
     /// Loads a program into a fresh MM and sets the registers; the old image stays untouched
     /// until everything that can fail has succeeded. The caller installs the new MM.
-    func prepareExec(path: String, argv: [[UInt8]], envp: [[UInt8]], depth: Int = 0, scriptPath: String? = nil) throws(LinuxErrno) {
+    func prepareExec(path: ByteString, argv: [[UInt8]], envp: [[UInt8]], depth: Int = 0, scriptPath: ByteString? = nil) throws(LinuxErrno) {
         guard depth < 5 else { throw .ELOOP }
         let file = try openExecutable(path)
         let loaderFile = file
@@ -154,9 +154,9 @@ extension GuestThread {
                 let arg = line[split...].drop { $0 == 0x20 || $0 == 0x09 }
                 if !arg.isEmpty { newArgv.append(Array(arg)) }
             }
-            newArgv.append(Array(path.utf8))
+            newArgv.append(path.bytes)
             newArgv += argv.dropFirst()
-            try prepareExec(path: String(decoding: interp, as: UTF8.self), argv: newArgv, envp: envp, depth: depth + 1,
+            try prepareExec(path: ByteString(interp), argv: newArgv, envp: envp, depth: depth + 1,
                             scriptPath: scriptPath ?? path)
             return
         }
@@ -184,7 +184,7 @@ extension GuestThread {
             try newMM.write(sp, bytes, force: true)
             return sp
         }
-        let execfn = try push(Array(path.utf8) + [0])
+        let execfn = try push(path.bytes + [0])
         var envPtrs: [UInt64] = []
         for e in envp.reversed() { envPtrs.append(try push(e + [0])) }
         envPtrs.reverse()
@@ -223,7 +223,7 @@ extension GuestThread {
         group.exePath = file.path
         // comm is the name of the file exec'd: the script's, not its interpreter's.
         let named = scriptPath ?? path
-        group.comm = String(String(decoding: (named.split(separator: "/").last.map { Array($0.utf8) } ?? []), as: UTF8.self).prefix(15))
+        group.comm = String(String(decoding: (named.components.last?.bytes ?? []).prefix(15), as: UTF8.self))
         group.cmdline = argv
         var r = context?.initialRegisters() ?? GuestRegisters()
         if context == nil { r.cs = regs.cs; r.ss = regs.ss }
@@ -234,7 +234,7 @@ extension GuestThread {
         registersReplaced = true
     }
 
-    private func openExecutableForInterp(_ path: String) throws(LinuxErrno) -> FileDescription {
+    private func openExecutableForInterp(_ path: ByteString) throws(LinuxErrno) -> FileDescription {
         let loc = try kernel.resolve(path, from: group.fs.root, root: group.fs.root)
         guard loc.inode.kind == .regular else { throw .ELIBBAD }
         let f = try loc.inode.open(flags: O_RDONLY, kernel: kernel)

@@ -80,7 +80,7 @@ final class ThreadGroup {
     /// PR_SET_PDEATHSIG: the signal sent when the parent exits.
     var parentDeathSignal: Int32 = 0
     var comm = ""
-    var exePath = ""
+    var exePath: ByteString = ""
     var cmdline: [[UInt8]] = []
     var rlimits: [Int32: (UInt64, UInt64)] = [:]
     /// Wait status once the process has exited (a zombie until reaped).

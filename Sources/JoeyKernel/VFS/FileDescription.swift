@@ -13,7 +13,7 @@ public class FileDescription {
     var flags: Int32
     var offset: UInt64 = 0
     /// The path the file was opened by (for /proc/pid/fd and getcwd of fchdir).
-    var path: String = ""
+    var path: ByteString = ""
     /// The directory entry it was opened through, when it has one.
     var location: Location?
     /// How many fd-table slots refer to it; at zero, release() runs.
@@ -138,7 +138,7 @@ final class DirectoryDescription: FileDescription {
         let entries = snapshot!
         while offset < UInt64(entries.count) {
             let e = entries[Int(offset)]
-            let name = Array(e.name.utf8)
+            let name = e.name.bytes
             let reclen = (19 + name.count + 1 + 7) & ~7
             if out.count + reclen > capacity {
                 if out.isEmpty { throw .EINVAL }

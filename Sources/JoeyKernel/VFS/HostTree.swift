@@ -21,14 +21,14 @@ public final class HostTree {
     }
 
     /// Opens `relative` (already symlink-free up to its last component) inside the tree.
-    func openPath(_ relative: String, flags: Int32) -> Int32 {
-        let p = relative.isEmpty ? "." : relative
-        let r = joey_openat2(rootFD, p, UInt64(UInt32(bitPattern: flags | O_CLOEXEC | O_NOFOLLOW)), 0, HostTree.resolveInRoot)
+    func openPath(_ relative: ByteString, flags: Int32) -> Int32 {
+        let p: ByteString = relative.isEmpty ? "." : relative
+        let r = p.withCString { joey_openat2(rootFD, $0, UInt64(UInt32(bitPattern: flags | O_CLOEXEC | O_NOFOLLOW)), 0, HostTree.resolveInRoot) }
         return r >= 0 ? Int32(r) : -Int32(-r)
     }
 
     /// lstat of a path in the tree, without following a final symlink.
-    func lstat(_ relative: String) -> stat? {
+    func lstat(_ relative: ByteString) -> stat? {
         let fd = openPath(relative, flags: O_PATH)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -36,34 +36,34 @@ public final class HostTree {
         return fstat(fd, &st) == 0 ? st : nil
     }
 
-    func readlink(_ relative: String) -> String? {
+    func readlink(_ relative: ByteString) -> ByteString? {
         let fd = openPath(relative, flags: O_PATH)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var buf = [CChar](repeating: 0, count: 4097)
         let n = readlinkat(fd, "", &buf, 4096)
         guard n >= 0 else { return nil }
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return ByteString(buf[0..<n].map { UInt8(bitPattern: $0) })
     }
 
-    func list(_ relative: String) -> [(String, stat?)] {
+    func list(_ relative: ByteString) -> [(ByteString, stat?)] {
         let fd = openPath(relative, flags: O_RDONLY | O_DIRECTORY)
         guard fd >= 0, let dir = fdopendir(fd) else { return [] }
         defer { closedir(dir) }
-        var out: [(String, stat?)] = []
+        var out: [(ByteString, stat?)] = []
         while let e = readdir(dir) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                ByteString(UnsafeRawBufferPointer(start: raw.baseAddress, count: strlen(raw.bindMemory(to: CChar.self).baseAddress!)))
             }
             if name == "." || name == ".." { continue }
             var st = stat()
-            let ok = fstatat(dirfd(dir), name, &st, Int32(AT_SYMLINK_NOFOLLOW)) == 0
+            let ok = name.withCString { fstatat(dirfd(dir), $0, &st, Int32(AT_SYMLINK_NOFOLLOW)) } == 0
             out.append((name, ok ? st : nil))
         }
         return out
     }
 
-    static func join(_ dir: String, _ name: String) -> String { dir.isEmpty ? name : dir + "/" + name }
+    static func join(_ dir: ByteString, _ name: ByteString) -> ByteString { ByteString.join(dir, name) }
 }
 
 /// An operator-facing failure of the kernel's setup: what failed and what to do.

@@ -31,10 +31,10 @@ public struct Timespec: Sendable, Equatable {
     }
 }
 
-public struct DirEntry {
-    public var name: String
-    public var ino: UInt64
-    public var kind: FileKind
+struct DirEntry {
+    var name: ByteString
+    var ino: UInt64
+    var kind: FileKind
 }
 
 /// Per-filesystem identity (st_dev) and inode numbering.
@@ -82,17 +82,17 @@ public class Inode {
     var blocks: UInt64 { hostBlocks ?? (size + 511) / 512 }
 
     // Directory operations (ENOTDIR unless a directory implements them).
-    func lookup(_ name: String) throws(LinuxErrno) -> Inode { throw .ENOTDIR }
+    func lookup(_ name: ByteString) throws(LinuxErrno) -> Inode { throw .ENOTDIR }
     func entries() throws(LinuxErrno) -> [DirEntry] { throw .ENOTDIR }
     /// Creates a new child; EEXIST if the name exists.
-    func create(_ name: String, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
-                target: String? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode { throw .ENOTDIR }
+    func create(_ name: ByteString, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
+                target: ByteString? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode { throw .ENOTDIR }
     /// Adds an existing inode under `name` (link, rename); replaces nothing.
-    func insert(_ name: String, _ inode: Inode) throws(LinuxErrno) { throw .ENOTDIR }
+    func insert(_ name: ByteString, _ inode: Inode) throws(LinuxErrno) { throw .ENOTDIR }
     /// Removes the entry `name` (the caller has checked its kind).
-    func remove(_ name: String) throws(LinuxErrno) { throw .ENOTDIR }
+    func remove(_ name: ByteString) throws(LinuxErrno) { throw .ENOTDIR }
 
-    func readlink() throws(LinuxErrno) -> String { throw .EINVAL }
+    func readlink() throws(LinuxErrno) -> ByteString { throw .EINVAL }
     /// Opens the file; the description's read/write decide what I/O does.
     func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         throw .ENXIO
@@ -157,12 +157,12 @@ public class Inode {
 
 /// A symbolic link whose target is held in memory.
 final class SymlinkInode: Inode {
-    let target: String
-    init(target: String, fs: FileSystemID, ino: UInt64? = nil) {
+    let target: ByteString
+    init(target: ByteString, fs: FileSystemID, ino: UInt64? = nil) {
         self.target = target
         super.init(kind: .symlink, mode: 0o777, fs: fs, ino: ino)
     }
-    override var size: UInt64 { UInt64(target.utf8.count) }
-    override func readlink() throws(LinuxErrno) -> String { target }
+    override var size: UInt64 { UInt64(target.count) }
+    override func readlink() throws(LinuxErrno) -> ByteString { target }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription { throw .ELOOP }
 }

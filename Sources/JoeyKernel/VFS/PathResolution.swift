@@ -4,17 +4,19 @@ import JoeyABI
 
 /// A resolved directory entry: an inode plus how it was reached (for `..` and getcwd).
 final class Location {
-    let name: String
+    let name: ByteString
     let parent: Location?
     let inode: Inode
-    init(name: String, parent: Location?, inode: Inode) {
+    init(name: ByteString, parent: Location?, inode: Inode) {
         self.name = name; self.parent = parent; self.inode = inode
     }
-    var path: String {
-        var parts: [String] = []
+    var path: ByteString {
+        var parts: [ByteString] = []
         var cur: Location? = self
         while let c = cur, let p = c.parent { parts.append(c.name); cur = p }
-        return "/" + parts.reversed().joined(separator: "/")
+        var out: [UInt8] = []
+        for part in parts.reversed() { out.append(ByteString.slash); out += part.bytes }
+        return out.isEmpty ? "/" : ByteString(out)
     }
 }
 
@@ -31,20 +33,19 @@ extension Kernel {
     static let maxSymlinks = 40
 
     /// Resolves `path` starting at `start` (for relative paths).
-    func resolve(_ path: String, from start: Location, root: Location, followFinal: Bool = true) throws(LinuxErrno) -> Location {
+    func resolve(_ path: ByteString, from start: Location, root: Location, followFinal: Bool = true) throws(LinuxErrno) -> Location {
         var budget = Kernel.maxSymlinks
         return try walk(path, from: start, root: root, followFinal: followFinal, budget: &budget)
     }
 
-    private func walk(_ path: String, from start: Location, root: Location, followFinal: Bool,
+    private func walk(_ path: ByteString, from start: Location, root: Location, followFinal: Bool,
                       budget: inout Int) throws(LinuxErrno) -> Location {
         guard !path.isEmpty else { throw .ENOENT }
-        guard path.utf8.count < 4096 else { throw .ENAMETOOLONG }
-        var cur = path.hasPrefix("/") ? root : start
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        let trailingSlash = path.hasSuffix("/")
-        for (i, partSub) in parts.enumerated() {
-            let part = String(partSub)
+        guard path.count < 4096 else { throw .ENAMETOOLONG }
+        var cur = path.isAbsolute ? root : start
+        let parts = path.components
+        let trailingSlash = path.hasTrailingSlash
+        for (i, part) in parts.enumerated() {
             let last = i == parts.count - 1
             guard cur.inode.kind == .directory else { throw .ENOTDIR }
             if part == "." { continue }
@@ -52,7 +53,7 @@ extension Kernel {
                 if cur.inode !== root.inode, let p = cur.parent { cur = p }
                 continue
             }
-            guard part.utf8.count <= 255 else { throw .ENAMETOOLONG }
+            guard part.count <= 255 else { throw .ENAMETOOLONG }
             var child = try cur.inode.lookup(part)
             if let mounted = mounts[ObjectIdentifier(child)] { child = mounted }
             if child.kind == .symlink && (!last || followFinal || trailingSlash) {
@@ -70,22 +71,22 @@ extension Kernel {
 
     /// Resolves all but the last component: (parent directory, last name).
     /// The name is "." or ".." when the path ends that way; "" for "/".
-    func resolveParent(_ path: String, from start: Location, root: Location) throws(LinuxErrno) -> (Location, String) {
+    func resolveParent(_ path: ByteString, from start: Location, root: Location) throws(LinuxErrno) -> (Location, ByteString) {
         guard !path.isEmpty else { throw .ENOENT }
-        guard path.utf8.count < 4096 else { throw .ENAMETOOLONG }
-        var trimmed = Substring(path)
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        if trimmed == "/" { return (root, "") }
-        let dirPart: String
-        let name: String
-        if let slash = trimmed.lastIndex(of: "/") {
-            dirPart = slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
-            name = String(trimmed[trimmed.index(after: slash)...])
+        guard path.count < 4096 else { throw .ENAMETOOLONG }
+        var trimmed = path.bytes[...]
+        while trimmed.count > 1 && trimmed.last == ByteString.slash { trimmed = trimmed.dropLast() }
+        if trimmed.count == 1 && trimmed.first == ByteString.slash { return (root, "") }
+        let dirPart: ByteString
+        let name: ByteString
+        if let slash = trimmed.lastIndex(of: ByteString.slash) {
+            dirPart = slash == trimmed.startIndex ? "/" : ByteString(trimmed[..<slash])
+            name = ByteString(trimmed[(slash + 1)...])
         } else {
             dirPart = "."
-            name = String(trimmed)
+            name = ByteString(trimmed)
         }
-        guard name.utf8.count <= 255 else { throw .ENAMETOOLONG }
+        guard name.count <= 255 else { throw .ENAMETOOLONG }
         let parent = try resolve(dirPart, from: start, root: root)
         guard parent.inode.kind == .directory else { throw .ENOTDIR }
         return (parent, name)
