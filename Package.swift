@@ -3,7 +3,7 @@ import PackageDescription
 
 // Joey: an application kernel for Linux/x86-64. Targets follow DESIGN.md:
 // CJoey (host shim) <- JoeyABI (Linux ABI) <- JoeyPlatform (systrap, ptrace) <- JoeyKernel (the sentry) <- joey (CLI);
-// JoeyOCI (bundles and container state) <- joey.
+// JoeyOCI (bundles and container state) <- JoeySandbox (OCI config -> SandboxSpec) <- joey.
 let package = Package(
     name: "Joey",
     products: [
@@ -18,13 +18,16 @@ let package = Package(
         .target(name: "JoeyPlatform", dependencies: ["CJoey", "JoeyABI"]),
         .target(name: "JoeyKernel", dependencies: ["CJoey", "JoeyABI", "JoeyPlatform"]),
         .target(name: "JoeyOCI"),
+        // OCI config -> SandboxSpec (and, later, the sentry's confinement).
+        .target(name: "JoeySandbox", dependencies: ["JoeyKernel", "JoeyOCI"]),
         .executableTarget(
             name: "joey",
             dependencies: [
-                "CJoey", "JoeyABI", "JoeyKernel", "JoeyPlatform", "JoeyOCI",
+                "CJoey", "JoeyABI", "JoeyKernel", "JoeyPlatform", "JoeyOCI", "JoeySandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "JoeyKernelTests", dependencies: ["JoeyKernel", "JoeyABI"]),
+        .testTarget(name: "JoeySandboxTests", dependencies: ["JoeySandbox", "JoeyKernel", "JoeyOCI"]),
         // Runs the built `joey` binary on real programs; depends on it so `swift test` builds it.
         .testTarget(name: "IntegrationTests", dependencies: ["joey"]),
     ]

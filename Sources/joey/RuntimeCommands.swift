@@ -9,6 +9,7 @@ import Glibc
 import JoeyKernel
 import JoeyOCI
 import JoeyPlatform
+import JoeySandbox
 
 /// Flags runc callers pass to every command.
 struct RuntimeOptions: ParsableArguments {
@@ -318,35 +319,10 @@ struct Init: ParsableCommand {
         }
         let config: OCIConfig
         do { config = try OCIConfig.load(bundle: bundle) } catch { failEarly(error.message) }
-        guard let process = config.process else { failEarly("\(bundle)/config.json: process: required field is missing") }
-        var spec = SandboxSpec(argv: process.args, env: process.env)
-        spec.rootPath = config.rootPath
-        // A read-only root fails writes with EROFS; otherwise writes reach the rootfs.
-        spec.rootWritable = !config.rootReadonly
-        spec.rootReadOnly = config.rootReadonly
-        spec.cwd = process.cwd
-        spec.hostname = config.hostname ?? id
-        spec.uid = process.user.uid
-        spec.gid = process.user.gid
-        spec.groups = [process.user.gid] + process.user.additionalGids
-        if let limit = config.pidsLimit, limit > 0 { spec.maxTasks = Int(min(limit, 1 << 22)) }
-        spec.preservedFDs = preserveFds
-        spec.mounts = config.mounts.map {
-            MountSpec(destination: $0.destination, type: $0.type ?? "", source: $0.source ?? "", options: $0.options)
-        }
-        spec.umask = process.user.umask ?? 0o022
-        spec.noNewPrivileges = process.noNewPrivileges
-        if let d = config.domainname { spec.domainname = d }
-        if process.capabilities != nil {
-            spec.capabilities = (process.capabilityMask("effective"), process.capabilityMask("permitted"),
-                                 process.capabilityMask("inheritable"))
-        }
-        spec.forwardAllSignalsToInit = true
-        for l in process.rlimits {
-            guard let r = rlimitNumbers[l.type] else { failEarly("\(bundle)/config.json: process.rlimits: unknown type \(l.type)") }
-            spec.rlimits[r] = (l.soft, l.hard)
-        }
-        if let limit = config.memoryLimit, limit > 0 { spec.memoryLimit = UInt64(limit) }
+        let spec: SandboxSpec
+        do {
+            spec = try SandboxSpec(oci: config, id: id, preservedFDs: preserveFds, file: "\(bundle)/config.json")
+        } catch { failEarly(error.message) }
         signal(SIGPIPE, SIG_IGN)
         Kernel.blockForwardedSignals(all: spec.forwardAllSignalsToInit)
         let fifoPath = runtime.store.fifo(id)
@@ -368,12 +344,6 @@ struct Init: ParsableCommand {
     }
 }
 
-let rlimitNumbers: [String: Int] = [
-    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
-    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
-    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
-    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
-]
 
 // MARK: start / state / kill / delete / list
 

@@ -1,0 +1,52 @@
+// JoeySandbox: how a sandbox is described from outside. An OCI runtime config (config.json,
+// read by JoeyOCI) becomes the kernel's SandboxSpec here, field by field, so the mapping is a
+// library with tests rather than logic inside the CLI.
+import JoeyKernel
+import JoeyOCI
+
+extension SandboxSpec {
+    /// The sandbox a container's config describes. `id` is the hostname when the config has
+    /// none (as runc); `preservedFDs` is `create --preserve-fds`. Errors name the file and field.
+    public init(oci config: OCIConfig, id: String, preservedFDs: Int = 0, file: String = "config.json") throws(OCIError) {
+        guard let process = config.process else { throw OCIError("\(file): process: required field is missing") }
+        self.init(argv: process.args, env: process.env)
+        rootPath = config.rootPath
+        // A read-only root fails writes with EROFS; otherwise writes reach the rootfs.
+        rootWritable = !config.rootReadonly
+        rootReadOnly = config.rootReadonly
+        cwd = process.cwd
+        hostname = config.hostname ?? id
+        if let d = config.domainname { domainname = d }
+        uid = process.user.uid
+        gid = process.user.gid
+        groups = [process.user.gid] + process.user.additionalGids
+        umask = process.user.umask ?? 0o022
+        noNewPrivileges = process.noNewPrivileges
+        if process.capabilities != nil {
+            capabilities = (process.capabilityMask("effective"), process.capabilityMask("permitted"),
+                            process.capabilityMask("inheritable"))
+        }
+        if let limit = config.pidsLimit, limit > 0 { maxTasks = Int(min(limit, 1 << 22)) }
+        if let limit = config.memoryLimit, limit > 0 { memoryLimit = UInt64(limit) }
+        self.preservedFDs = preservedFDs
+        mounts = config.mounts.map {
+            MountSpec(destination: $0.destination, type: $0.type ?? "", source: $0.source ?? "", options: $0.options)
+        }
+        for l in process.rlimits {
+            guard let r = SandboxSpec.rlimitNumbers[l.type] else {
+                throw OCIError("\(file): process.rlimits: unknown type \(l.type)")
+            }
+            rlimits[r] = (l.soft, l.hard)
+        }
+        // Signals sent to the container's pid are meant for its init.
+        forwardAllSignalsToInit = true
+    }
+
+    /// RLIMIT_* names as config.json spells them, and their numbers.
+    public static let rlimitNumbers: [String: Int] = [
+        "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+        "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+        "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+        "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+    ]
+}
