@@ -64,15 +64,10 @@ public protocol PlatformContext: AnyObject {
     /// A hint that the current system call will block for a while, so the guest side
     /// should stop spinning for the answer. Called from the context's own thread.
     func willBlock()
-    /// Whether the two sides may spin while waiting for each other, set by the kernel before
-    /// each switch. Spinning saves a futex round trip when a core is free for it, and steals
-    /// the core from useful work when the sandbox has more running threads than cores.
-    func allowSpinning(_ allowed: Bool)
 }
 
 extension PlatformContext {
     public func willBlock() {}
-    public func allowSpinning(_ allowed: Bool) {}
 }
 
 public protocol Platform: AnyObject, Sendable {

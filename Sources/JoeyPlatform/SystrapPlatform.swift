@@ -45,8 +45,6 @@ final class SystrapStub: PlatformContext, AddressSpace {
     /// short system call's round trip, short enough not to burn a core while the other side works.
     static let sentrySpin: UInt32 = 700
     static let stubSpin: UInt32 = 700
-    /// Whether either side spins (allowSpinning).
-    private var spinning = true
     /// How long the sentry sleeps before checking that the stub is still alive.
     static let livenessCheckNanos: Int64 = 50_000_000
 
@@ -163,7 +161,7 @@ final class SystrapStub: PlatformContext, AddressSpace {
     /// (killed by the sentry, or dead from outside, noticed at the periodic liveness check).
     private func waitForStub() -> Int32? {
         while true {
-            let r = joey_systrap_wait(ctrl, spinning ? Self.sentrySpin : 0, Self.livenessCheckNanos)
+            let r = joey_systrap_wait(ctrl, Self.sentrySpin, Self.livenessCheckNanos)
             if r == Int64(JOEY_SYSTRAP_EVENT) { return nil }
             if r == Int64(JOEY_SYSTRAP_DEAD) { return terminate() }
             var status: Int32 = 0
@@ -255,8 +253,7 @@ final class SystrapStub: PlatformContext, AddressSpace {
         guard !released, let uc = ucontext else { return .died(status: 0) }
         if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { return .died(status: terminate()) }
         storeRegisters(registers, into: uc)
-        // The stub sleeps at once for the answer to the guest's next call when it may not spin.
-        ctrl.pointee.sentry_blocking = spinning ? 0 : 1
+        ctrl.pointee.sentry_blocking = 0
         joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME)
         return awaitEvent(&registers)
     }
@@ -342,8 +339,6 @@ final class SystrapStub: PlatformContext, AddressSpace {
     func willBlock() {
         if !released { ctrl.pointee.sentry_blocking = 1 }
     }
-
-    func allowSpinning(_ allowed: Bool) { spinning = allowed }
 
     func cpuTimeNanos() -> UInt64 { joey_process_cpu_nanos(pid) }
     func peakResidentKiB() -> UInt64 { released ? 0 : StubProcess.peakResidentKiB(pid) }

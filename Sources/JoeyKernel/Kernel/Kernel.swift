@@ -117,11 +117,6 @@ public final class Kernel: @unchecked Sendable {
     var hostname: String
     var domainname = "(none)"
     var runningThreads = 0
-    /// Guest threads not asleep on their Wakeup: running guest code or handling a call.
-    var awakeThreads = 0
-    /// With at most this many awake threads, the platform may spin waiting for the guest
-    /// (each awake thread's other side then has a core to spin on).
-    let spinningCPUs = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / 2)
     var alarmWatcherRunning = false
     var futexWaiters: [UInt64: [FutexWaiter]] = [:]
     /// The foreground process group of each session's terminal (pid 1's, and an exec'd

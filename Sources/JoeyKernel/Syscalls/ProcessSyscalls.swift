@@ -42,7 +42,7 @@ extension GuestThread {
         child.start()
         if flags & CLONE_VFORK != 0 {
             // The parent sleeps (uninterruptibly, as on Linux) until the child execs or exits.
-            while g.vforkParentWaiting && !killed { sleep() }
+            while g.vforkParentWaiting && !killed { wakeup.sleep(kernel.lock) }
         }
         return UInt64(pid)
     }
@@ -125,7 +125,7 @@ extension GuestThread {
         try prepareExec(path: path, argv: argv, envp: envp)
         // Point of no return. Other threads die before the new image runs (de_thread).
         for t in group.threads where t !== self { t.killed = true; t.context?.kill(); t.interrupt() }
-        while group.threads.count > 1 { sleep() }
+        while group.threads.count > 1 { wakeup.sleep(kernel.lock) }
         if tid != group.pid { becomeLeader() }
         // A table shared with another process is unshared first (unshare_files in execve).
         if group.fdTable.users > 1 { unshareFiles() }

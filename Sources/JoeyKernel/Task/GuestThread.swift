@@ -88,9 +88,7 @@ final class GuestThread {
 
     private func threadMain() {
         kernel.lock.lock()
-        kernel.awakeThreads += 1
         defer {
-            kernel.awakeThreads -= 1
             kernel.runningThreads -= 1
             if kernel.runningThreads == 0 { kernel.lastThreadExited() }
             kernel.lock.unlock()
@@ -118,10 +116,9 @@ final class GuestThread {
             if killed || group.exiting || threadExiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
             deliverPendingSignals()
             // A stopped group's threads wait here until SIGCONT or SIGKILL.
-            while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { sleep() }
+            while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { wakeup.sleep(kernel.lock) }
             if killed || group.exiting || threadExiting { continue }
             guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
-            context!.allowSpinning(kernel.awakeThreads <= kernel.spinningCPUs)
             inGuest = true
             kernel.lock.unlock()
             let event = context!.switchToGuest(&regs)
@@ -207,16 +204,9 @@ final class GuestThread {
             waiter.mask = events
             queue.add(waiter)
         }
-        sleep(deadline: deadline)
+        wakeup.sleep(kernel.lock, deadline: deadline)
         if let queue { queue.remove(waiter) }
         kernel.current = self
-    }
-
-    /// Sleeps on this thread's Wakeup; the sandbox counts it as not running meanwhile.
-    func sleep(deadline: UInt64? = nil) {
-        kernel.awakeThreads -= 1
-        wakeup.sleep(kernel.lock, deadline: deadline)
-        kernel.awakeThreads += 1
     }
 
     func checkInterrupt() throws(LinuxErrno) {
