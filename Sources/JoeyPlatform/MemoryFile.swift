@@ -16,7 +16,9 @@ public final class MemoryFile: @unchecked Sendable {
     public var limit: UInt64?
     private var lock = pthread_mutex_t()
 
-    public init(size: UInt64 = 64 << 30) throws(PlatformError) {
+    /// 1 TiB of address space by default: it is sparse (pages exist only where guest memory or file
+    /// data does), and every mapping, fork copy and page-cache chunk takes a range of it.
+    public init(size: UInt64 = 1 << 40) throws(PlatformError) {
         let fd = joey_memfd_create("joey-memory")
         guard fd >= 0 else { throw PlatformError("memfd_create failed: errno \(-fd)") }
         self.fd = Int32(fd)

@@ -1041,4 +1041,33 @@ static void independent_opens_share_through_shared_mappings(int kind) {
 CASE(independent_opens_share_through_shared_mappings_on_file) { independent_opens_share_through_shared_mappings(ON_FILE); }
 CASE(independent_opens_share_through_shared_mappings_on_dev_shm) { independent_opens_share_through_shared_mappings(ON_DEV_SHM); }
 
+/* ---- large untouched mappings (address space, not memory) ---- */
+
+CASE(hundred_gib_of_untouched_mappings_fit) {
+    /* Reservations cost address space only: glibc's per-thread malloc arenas, JITs and
+     * sanitizers map far more than they touch. */
+    void *maps[100];
+    for (int i = 0; i < 100; i++) {
+        maps[i] = mmap(NULL, 1UL << 30, i % 2 ? PROT_NONE : PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        EXPECT(maps[i] != MAP_FAILED);
+    }
+    ((char *)maps[0])[12345] = 1;
+    for (int i = 0; i < 100; i++) EXPECT_OK(munmap(maps[i], 1UL << 30));
+}
+
+CASE(forks_of_a_process_with_a_large_untouched_mapping) {
+    size_t len = 4UL << 30;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    p[0] = 7;
+    pid_t kids[24];
+    for (int i = 0; i < 24; i++) {
+        kids[i] = fork();
+        EXPECT(kids[i] >= 0);
+        if (kids[i] == 0) { pause(); _exit(p[0] == 7 ? 0 : 1); }
+    }
+    for (int i = 0; i < 24; i++) { kill(kids[i], SIGKILL); waitpid(kids[i], NULL, 0); }
+}
+
 COMPAT_MAIN()
