@@ -1070,4 +1070,21 @@ CASE(forks_of_a_process_with_a_large_untouched_mapping) {
     for (int i = 0; i < 24; i++) { kill(kids[i], SIGKILL); waitpid(kids[i], NULL, 0); }
 }
 
+CASE(private_mapping_of_a_large_sparse_file) {
+    int fd = open("sparse", O_RDWR | O_CREAT, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_OK(ftruncate(fd, 8L << 30));
+    EXPECT_EQ(pwrite(fd, "hello", 5, 4L << 30), 5);
+    char *p = mmap(NULL, 8L << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT(memcmp(p + (4L << 30), "hello", 5) == 0);
+    EXPECT_EQ(p[12345], 0);
+    p[0] = 'x';
+    char c = 1;
+    EXPECT_EQ(pread(fd, &c, 1, 0), 1);
+    EXPECT_EQ(c, 0);
+    EXPECT_OK(munmap(p, 8L << 30));
+    close(fd);
+}
+
 COMPAT_MAIN()

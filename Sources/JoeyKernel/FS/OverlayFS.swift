@@ -318,6 +318,9 @@ final class RegularFileInode: Inode {
         return cache()
     }
 
+    /// The page cache when the content lives in the sandbox (nil while it is on the host).
+    var cachedPages: FilePages? { lowerPath == nil ? pages : nil }
+
     func read(_ dst: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
         guard offset <= UInt64(Int64.max) else { return 0 }
         if lowerPath != nil {

@@ -118,6 +118,21 @@ final class FilePages {
         return done
     }
 
+    /// Copies [offset, offset+count) into zeroed MemoryFile memory at `destination` (a private
+    /// mapping's copy), skipping holes, so mapping a sparse file privately costs nothing.
+    func copy(at offset: UInt64, count: UInt64, toMemoryFile destination: UInt64) {
+        let end = min(offset + count, size)
+        var pos = offset
+        while pos < end {
+            let within = pos % FilePages.chunkSize
+            let n = min(FilePages.chunkSize - within, end - pos)
+            if let c = chunks[pos / FilePages.chunkSize] {
+                memoryFile.copy(from: c.offset + within, to: destination + (pos - offset), length: n)
+            }
+            pos += n
+        }
+    }
+
     /// Copies `count` bytes of a host file into the cache (the overlay's copy-up).
     func fill(fromHost fd: Int32, count: UInt64) throws(LinuxErrno) {
         var pos: UInt64 = 0

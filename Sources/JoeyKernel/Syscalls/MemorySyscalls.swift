@@ -96,8 +96,12 @@ extension GuestThread {
             backed = off >= size ? 0 : min(len, MemoryFile.roundUp(size - off))
             if let block, off < size {
                 let count = Int(min(len, size - off))
-                let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: count)
-                _ = try file.readFully(self, into: dst, at: off)
+                if let cache = (file.inode as? RegularFileInode)?.cachedPages {
+                    cache.copy(at: off, count: UInt64(count), toMemoryFile: block.offset) // holes stay holes
+                } else {
+                    let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: count)
+                    _ = try file.readFully(self, into: dst, at: off)
+                }
             }
         }
         let writeBack = (shared && pages == nil && file?.writable == true) ? file : nil
