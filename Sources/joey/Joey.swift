@@ -145,6 +145,7 @@ struct Do: ParsableCommand {
         var p = environ
         while let e = p.pointee { env.append(String(cString: e)); p += 1 }
         var spec = SandboxSpec(argv: command, env: env)
+        spec.rawArgv = Do.rawArguments(matching: command)
         spec.rootPath = rootfs
         spec.rootWritable = rootfsWritable
         spec.hostname = hostname
@@ -161,6 +162,20 @@ struct Do: ParsableCommand {
         spec.groups = n >= 0 ? Array(groups[0..<Int(n)]) : []
         let status = runSandbox(spec, global: global)
         exitLikeShell(status)
+    }
+
+    /// The program's arguments as the bytes the caller passed: they are the tail of the
+    /// process's own argv (CommandLine.arguments would have replaced bytes that are not UTF-8).
+    static func rawArguments(matching command: [String]) -> [[UInt8]]? {
+        let argc = Int(CommandLine.argc)
+        guard command.count <= argc else { return nil }
+        let raw = (argc - command.count..<argc).map { i -> [UInt8] in
+            guard let p = CommandLine.unsafeArgv[i] else { return [] }
+            return Array(UnsafeRawBufferPointer(start: p, count: strlen(p)))
+        }
+        // Only when they really are the command (the same text once decoded).
+        guard zip(raw, command).allSatisfy({ String(decoding: $0, as: UTF8.self) == $1 }) else { return nil }
+        return raw
     }
 
     /// "512M" -> 536870912; nil for anything that is not a positive size.

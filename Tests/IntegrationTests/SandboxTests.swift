@@ -129,6 +129,20 @@ struct SandboxTests {
         #expect(r.status == 0 && r.stdout == "5000\na new process runs\n", "\(r)")
     }
 
+    @Test("names are bytes: a host file named a\\xffb is listed, and opened by an argument holding those bytes")
+    func byteNames() throws {
+        let dir = try TemporaryDirectory()
+        let script = """
+        f=$(printf '\(dir.path)/a\\377b'); printf content > "$f"
+        \(Host.joey) do -- /bin/cat "$f"; echo
+        \(Host.joey) do -- /bin/ls \(dir.path) | od -An -c
+        """
+        let r = try Host.run(["/bin/sh", "-c", script])
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.hasPrefix("content\n"), "\(r)")
+        #expect(r.stdout.contains("a 377   b  \\n"), "\(r)")
+    }
+
     @Test("--memory: file writes past the limit fail with ENOSPC", .enabled(if: Host.hasBusybox, "needs busybox-static"))
     func memoryOption() throws {
         let r = try Host.joeyDo([Host.busybox, "sh", "-c", "dd if=/dev/zero of=/tmp/big bs=1M count=200 2>&1; echo status $?"],

@@ -19,6 +19,9 @@ public struct SandboxSpec {
     /// The root is mounted read-only: the guest's changes to it fail with EROFS.
     public var rootReadOnly = false
     public var argv: [String]
+    /// The arguments as the caller's exact bytes, when Strings would lose some (a file name
+    /// that is not UTF-8 on `joey do`'s command line); nil: argv's UTF-8.
+    public var rawArgv: [[UInt8]]?
     public var env: [String]
     public var cwd: String = "/"
     public var hostname = "joey"
@@ -69,6 +72,8 @@ public struct MountSpec: Sendable {
 /// A process to start in the sandbox: pid 1 from the SandboxSpec, or an `exec`.
 public struct ProcessSpec: Sendable {
     public var argv: [String]
+    /// As SandboxSpec.rawArgv.
+    public var rawArgv: [[UInt8]]?
     public var env: [String]
     public var cwd = "/"
     public var uid: UInt32 = 0
@@ -277,6 +282,7 @@ public final class Kernel: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var process = ProcessSpec(argv: spec.argv, env: spec.env)
+        process.rawArgv = spec.rawArgv
         process.cwd = spec.cwd
         process.uid = spec.uid
         process.gid = spec.gid
@@ -298,7 +304,7 @@ public final class Kernel: @unchecked Sendable {
             throw error
         }
         lock.lock()
-        strace?.execve(thread, path: programPath, argv: spec.argv.map { Array($0.utf8) }, envCount: spec.env.count)
+        strace?.execve(thread, path: programPath, argv: spec.rawArgv ?? spec.argv.map { Array($0.utf8) }, envCount: spec.env.count)
         thread.start()
         startSignalForwarder()
         if let limit = spec.memoryLimit { startMemoryWatcher(limit: limit) }
@@ -419,7 +425,8 @@ public final class Kernel: @unchecked Sendable {
         let path: String
         do {
             path = try findProgram(process.argv[0], env: process.env)
-            try thread.prepareExec(path: ByteString(path), argv: process.argv.map { Array($0.utf8) }, envp: process.env.map { Array($0.utf8) })
+            try thread.prepareExec(path: ByteString(path), argv: process.rawArgv ?? process.argv.map { Array($0.utf8) },
+                                   envp: process.env.map { Array($0.utf8) })
         } catch let e {
             threadGroups[pid] = nil
             threads[pid] = nil
