@@ -61,7 +61,7 @@ extension OverlayContext {
     /// Write-through: runs `body` with the host parent directory of `path` and its last name.
     func onHost(_ path: ByteString, _ body: (Int32, UnsafePointer<CChar>) -> Int32) throws(LinuxErrno) {
         guard let host else { throw .EIO }
-        let (parent, leaf) = HostTree.split(path)
+        let (parent, leaf) = path.splitLast
         let dfd = host.openPath(parent, flags: O_PATH | O_DIRECTORY)
         guard dfd >= 0 else { throw LinuxErrno(-dfd) }
         defer { close(dfd) }
@@ -108,7 +108,7 @@ final class DirectoryInode: Inode {
     override func lookup(_ name: ByteString) throws(LinuxErrno) -> Inode {
         if let c = children[name] { return c }
         guard !whiteouts.contains(name), let lowerPath, !lowerListed, let host = context.host else { throw .ENOENT }
-        let path = HostTree.join(lowerPath, name)
+        let path = ByteString.join(lowerPath, name)
         guard let st = host.lstat(path), let node = context.lowerInode(path: path, st: st) else { throw .ENOENT }
         children[name] = node
         return node
@@ -117,7 +117,7 @@ final class DirectoryInode: Inode {
     private func listLower() {
         guard !lowerListed, let lowerPath, let host = context.host else { return }
         for (name, st) in host.list(lowerPath) where children[name] == nil && !whiteouts.contains(name) {
-            guard let st, let node = context.lowerInode(path: HostTree.join(lowerPath, name), st: st) else { continue }
+            guard let st, let node = context.lowerInode(path: ByteString.join(lowerPath, name), st: st) else { continue }
             children[name] = node
         }
         lowerListed = true
@@ -150,7 +150,7 @@ final class DirectoryInode: Inode {
         node.uid = uid
         node.gid = gid
         if context.writeThrough, let lowerPath, let host = context.host {
-            try hostCreate(host: host, path: HostTree.join(lowerPath, name), node: node, target: target)
+            try hostCreate(host: host, path: ByteString.join(lowerPath, name), node: node, target: target)
         }
         children[name] = node
         whiteouts.remove(name)
@@ -159,12 +159,11 @@ final class DirectoryInode: Inode {
     }
 
     private func hostCreate(host: HostTree, path: ByteString, node: Inode, target: ByteString?) throws(LinuxErrno) {
-        let (parent, leaf) = HostTree.split(path)
+        let (parent, leaf) = path.splitLast
         let dfd = host.openPath(parent, flags: O_PATH | O_DIRECTORY)
         guard dfd >= 0 else { throw LinuxErrno(-dfd) }
         defer { close(dfd) }
-        var r: Int32
-        r = leaf.withCString { leaf in
+        let r = leaf.withCString { leaf -> Int32 in
             switch node.kind {
             case .directory: return mkdirat(dfd, leaf, node.mode)
             case .regular:
@@ -191,7 +190,7 @@ final class DirectoryInode: Inode {
     override func remove(_ name: ByteString) throws(LinuxErrno) {
         guard let node = try? lookup(name) else { throw .ENOENT }
         if context.writeThrough, let lowerPath, let host = context.host {
-            let (parent, leaf) = HostTree.split(HostTree.join(lowerPath, name))
+            let (parent, leaf) = ByteString.join(lowerPath, name).splitLast
             let dfd = host.openPath(parent, flags: O_PATH | O_DIRECTORY)
             if dfd >= 0 {
                 let r = leaf.withCString { unlinkat(dfd, $0, node.kind == .directory ? AT_REMOVEDIR : 0) }
@@ -215,8 +214,8 @@ final class DirectoryInode: Inode {
     func move(_ name: ByteString, to dest: DirectoryInode, as newName: ByteString) throws(LinuxErrno) {
         let node = try lookup(name)
         if context.writeThrough, let from = lowerPath, let to = dest.lowerPath, let host = context.host {
-            let (fp, fl) = HostTree.split(HostTree.join(from, name))
-            let (tp, tl) = HostTree.split(HostTree.join(to, newName))
+            let (fp, fl) = ByteString.join(from, name).splitLast
+            let (tp, tl) = ByteString.join(to, newName).splitLast
             let sfd = host.openPath(fp, flags: O_PATH | O_DIRECTORY)
             guard sfd >= 0 else { throw LinuxErrno(-sfd) }
             defer { close(sfd) }
@@ -227,7 +226,7 @@ final class DirectoryInode: Inode {
             children[name] = nil
             if node.kind == .directory { nlink -= 1; dest.nlink += 1 }
             dest.children[newName] = node
-            let newPath = HostTree.join(to, newName)
+            let newPath = ByteString.join(to, newName)
             if let d = node as? DirectoryInode { d.rebase(to: newPath) }
             if let f = node as? RegularFileInode, f.lowerPath != nil { f.lowerPath = newPath }
             touchModified(); dest.touchModified()
@@ -243,15 +242,11 @@ final class DirectoryInode: Inode {
     func rebase(to path: ByteString) {
         lowerPath = path
         for (name, child) in children {
-            let childPath = HostTree.join(path, name)
+            let childPath = ByteString.join(path, name)
             if let d = child as? DirectoryInode, d.lowerPath != nil { d.rebase(to: childPath) }
             if let f = child as? RegularFileInode, f.lowerPath != nil { f.lowerPath = childPath }
         }
     }
-}
-
-extension HostTree {
-    static func split(_ path: ByteString) -> (ByteString, ByteString) { path.splitLast }
 }
 
 final class RegularFileInode: Inode {

@@ -148,15 +148,14 @@ public final class Kernel: @unchecked Sendable {
             throw KernelError(error.description)
         }
         memoryFile.limit = spec.memoryLimit
-        memfdContext = OverlayContext(id: FileSystemID(dev: 0x1, name: "tmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
+        memfdContext = filesystem(dev: 0x1, name: "tmpfs")
         if isatty(0) != 0 { controllingTerminal = 0 }
         try buildFilesystems()
     }
 
     private func buildFilesystems() throws(KernelError) {
         let host = try HostTree(path: spec.rootPath)
-        let rootCtx = OverlayContext(id: FileSystemID(dev: 0x801, name: "overlay"), host: host,
-                                     writeThrough: spec.rootWritable, memoryFile: memoryFile, hostFiles: hostFiles)
+        let rootCtx = filesystem(dev: 0x801, name: "overlay", host: host, writeThrough: spec.rootWritable)
         guard let st = host.lstat(""), let rootDir = rootCtx.lowerInode(path: "", st: st) as? DirectoryInode else {
             throw KernelError("cannot stat the root directory \(spec.rootPath)")
         }
@@ -164,13 +163,20 @@ public final class Kernel: @unchecked Sendable {
         rootCtx.id.readOnly = spec.rootReadOnly
         mountTable.append(("/", "overlay", spec.rootReadOnly ? "ro" : spec.rootWritable ? "rw" : "rw,lowerdir=\(spec.rootPath)"))
 
-        let tmpCtx = OverlayContext(id: FileSystemID(dev: 0x1a, name: "tmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
-        let devCtx = OverlayContext(id: FileSystemID(dev: 0x5, name: "devtmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
+        let tmpCtx = filesystem(dev: 0x1a, name: "tmpfs")
+        let devCtx = filesystem(dev: 0x5, name: "devtmpfs")
         devRoot = Kernel.makeDevFS(devCtx)
         mount(devRoot, at: "/dev", type: "devtmpfs", options: "rw,nosuid")
         mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", options: "rw,nosuid,nodev,noexec")
         mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", options: "rw,nosuid,nodev")
         for m in spec.mounts { try applyMount(m) }
+    }
+
+    /// A filesystem of the sandbox (overlay root, tmpfs, bind mount): its identity, the host
+    /// tree below it if any, and the MemoryFile and host-fd cache every filesystem shares.
+    private func filesystem(dev: UInt64, name: String, host: HostTree? = nil, writeThrough: Bool = false) -> OverlayContext {
+        OverlayContext(id: FileSystemID(dev: dev, name: name), host: host, writeThrough: writeThrough,
+                       memoryFile: memoryFile, hostFiles: hostFiles)
     }
 
     /// Notes on mounts that were not applied as asked, for the operator.
@@ -189,8 +195,7 @@ public final class Kernel: @unchecked Sendable {
             let kind = st.st_mode & S_IFMT
             if kind == S_IFDIR {
                 let host = try HostTree(path: real)
-                let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
-                                         writeThrough: true, memoryFile: memoryFile, hostFiles: hostFiles)
+                let ctx = filesystem(dev: 0x900 + UInt64(mounts.count), name: "bind", host: host, writeThrough: true)
                 ctx.id.readOnly = m.readOnly
                 guard let hst = host.lstat(""), let dir = ctx.lowerInode(path: "", st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
@@ -201,8 +206,7 @@ public final class Kernel: @unchecked Sendable {
                 let dirPath = PathComponents(s: real).deletingLastPathComponent
                 let name = PathComponents(s: real).lastPathComponent
                 let host = try HostTree(path: dirPath.isEmpty ? "/" : dirPath)
-                let ctx = OverlayContext(id: FileSystemID(dev: 0x900 + UInt64(mounts.count), name: "bind"), host: host,
-                                         writeThrough: true, memoryFile: memoryFile, hostFiles: hostFiles)
+                let ctx = filesystem(dev: 0x900 + UInt64(mounts.count), name: "bind", host: host, writeThrough: true)
                 ctx.id.readOnly = m.readOnly
                 guard let hst = host.lstat(ByteString(name)), let file = ctx.lowerInode(path: ByteString(name), st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
@@ -219,14 +223,14 @@ public final class Kernel: @unchecked Sendable {
             if m.destination == "/dev" { return }
             var mode: UInt32 = 0o1777
             if let o = m.options.first(where: { $0.hasPrefix("mode=") }), let v = UInt32(o.dropFirst(5), radix: 8) { mode = v & 0o7777 }
-            let ctx = OverlayContext(id: FileSystemID(dev: 0x1b + UInt64(mounts.count), name: "tmpfs"), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
+            let ctx = filesystem(dev: 0x1b + UInt64(mounts.count), name: "tmpfs")
             ctx.id.readOnly = m.readOnly
             mount(DirectoryInode(context: ctx, mode: mode), at: m.destination, type: "tmpfs", options: opts)
         case "devpts":
             if m.destination != "/dev/pts" { mountWarnings.append("mounts: devpts at \(m.destination) (only /dev/pts exists)") }
         case "mqueue", "sysfs", "cgroup", "cgroup2":
             // Empty, so paths under them fail as on a kernel without these filesystems' content.
-            let ctx = OverlayContext(id: FileSystemID(dev: 0x30 + UInt64(mounts.count), name: m.type), host: nil, writeThrough: false, memoryFile: memoryFile, hostFiles: hostFiles)
+            let ctx = filesystem(dev: 0x30 + UInt64(mounts.count), name: m.type)
             ctx.id.readOnly = true
             mount(DirectoryInode(context: ctx, mode: 0o555), at: m.destination, type: m.type, options: opts)
             mountWarnings.append("mounts: \(m.type) at \(m.destination) is an empty directory (Joey has no \(m.type) yet)")

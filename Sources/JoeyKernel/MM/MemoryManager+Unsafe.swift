@@ -13,8 +13,11 @@ extension MemoryManager {
         guard length > 0 else { return }
         let (end, overflow) = address.addingReportingOverflow(UInt64(length))
         guard !overflow else { throw .EFAULT }
-        var pieces: [UnsafeMutableRawBufferPointer] = []
-        var cursor = address
+        // Most buffers lie in one contiguous piece: no array for them.
+        let first = try translate(address, length: length, write: write)
+        if first.count == length { return try body(first) }
+        var pieces = [first]
+        var cursor = address + UInt64(first.count)
         while cursor < end {
             let piece = try translate(cursor, length: Int(end - cursor), write: write)
             pieces.append(piece)

@@ -496,8 +496,8 @@ extension GuestThread {
         if old.inode.fs !== np.inode.fs { throw .EXDEV }
         try requireWritableMount(np.inode)
         if let dir = np.inode as? DirectoryInode, let oldPath = dir.context.hostPath(of: old.inode), let newDir = dir.lowerPath {
-            let (op, ol) = HostTree.split(oldPath)
-            try dir.context.onHost(HostTree.join(newDir, nn)) { dfd, leaf in
+            let (op, ol) = oldPath.splitLast
+            try dir.context.onHost(ByteString.join(newDir, nn)) { dfd, leaf in
                 guard let host = dir.context.host else { return -1 }
                 let sfd = host.openPath(op, flags: O_PATH | O_DIRECTORY)
                 guard sfd >= 0 else { errno = -sfd; return -1 }

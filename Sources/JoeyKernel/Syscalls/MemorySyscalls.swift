@@ -94,15 +94,7 @@ extension GuestThread {
         if let file {
             let size = file.inode.size
             backed = off >= size ? 0 : min(len, MemoryFile.roundUp(size - off))
-            if let block, off < size {
-                let count = Int(min(len, size - off))
-                if let cache = (file.inode as? RegularFileInode)?.cachedPages {
-                    cache.copy(at: off, count: UInt64(count), toMemoryFile: block.offset) // holes stay holes
-                } else {
-                    let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: count)
-                    _ = try file.readFully(self, into: dst, at: off)
-                }
-            }
+            if let block, off < size { try copyFile(file, at: off, count: min(len, size - off), to: block.offset) }
         }
         let writeBack = (shared && pages == nil && file?.writable == true) ? file : nil
         beginChange(); defer { endChange() }
@@ -131,6 +123,18 @@ extension GuestThread {
             if backed > 0 { try memory.realize(head, from: start, to: start + backed, in: space) }
         }
         return start
+    }
+
+    /// Fills zeroed private memory at MemoryFile offset `destination` with the file's bytes
+    /// from `offset` (a private file mapping, at mmap and after MADV_DONTNEED). A file in the
+    /// page cache is copied chunk by chunk, its holes left as holes.
+    private func copyFile(_ file: FileDescription, at offset: UInt64, count: UInt64, to destination: UInt64) throws(LinuxErrno) {
+        if let cache = (file.inode as? RegularFileInode)?.cachedPages {
+            cache.copy(at: offset, count: count, toMemoryFile: destination)
+        } else {
+            let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(destination), count: Int(count))
+            _ = try file.readFully(self, into: dst, at: offset)
+        }
     }
 
     /// Writes back MAP_SHARED file pieces and releases private pages that left the MM.
@@ -276,9 +280,8 @@ extension GuestThread {
                     kernel.memoryFile.zero(v.fileStart + (cursor - v.start), length: e - cursor)
                     // A private file mapping's pages come back from the file, as a new fault would read them.
                     if let file = v.file, !v.beyondEOF {
-                        let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(v.fileStart + (cursor - v.start)),
-                                                                count: Int(e - cursor))
-                        _ = try? file.readFully(self, into: dst, at: v.fileOffset + (cursor - v.start))
+                        try? copyFile(file, at: v.fileOffset + (cursor - v.start), count: e - cursor,
+                                      to: v.fileStart + (cursor - v.start))
                     }
                 }
                 cursor = e

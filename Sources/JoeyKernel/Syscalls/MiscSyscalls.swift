@@ -131,22 +131,23 @@ extension GuestThread {
         for fd in 0..<Int(nfds) where (rIn[fd / 64] | wIn[fd / 64] | eIn[fd / 64]) & (1 << UInt64(fd % 64)) != 0 {
             _ = try group.fdTable.get(Int32(fd))
         }
-        var watched: [(FileDescription, EventMask)] = []
+        // The events each named fd is asked for, computed once.
+        var asked: [(fd: Int, mask: EventMask)] = []
         for fd in 0..<Int(nfds) {
             let bit: UInt64 = 1 << UInt64(fd % 64), w = fd / 64
             var mask: EventMask = []
             if rIn[w] & bit != 0 { mask.formUnion(inSet) }
             if wIn[w] & bit != 0 { mask.formUnion(outSet) }
             if eIn[w] & bit != 0 { mask.formUnion(exSet) }
-            if !mask.isEmpty, let f = try? group.fdTable.get(Int32(fd)) { watched.append((f, mask)) }
+            if !mask.isEmpty { asked.append((fd, mask)) }
         }
+        let watched = asked.compactMap { a in (try? group.fdTable.get(Int32(a.fd))).map { ($0, a.mask) } }
         let n = try waitReady(watched, deadline: deadline) { () throws(LinuxErrno) -> Int in
             var count = 0
-            for fd in 0..<Int(nfds) {
-                let bit: UInt64 = 1 << UInt64(fd % 64)
-                let w = fd / 64
-                guard (rIn[w] | wIn[w] | eIn[w]) & bit != 0, let f = try? group.fdTable.get(Int32(fd)) else { continue }
-                let ready = f.readiness(inSet.union(outSet).union(exSet))
+            for (fd, mask) in asked {
+                guard let f = try? group.fdTable.get(Int32(fd)) else { continue }
+                let ready = f.readiness(mask)
+                let bit: UInt64 = 1 << UInt64(fd % 64), w = fd / 64
                 if rIn[w] & bit != 0 && !ready.isDisjoint(with: inSet) { rOut[w] |= bit; count += 1 }
                 if wIn[w] & bit != 0 && !ready.isDisjoint(with: outSet) { wOut[w] |= bit; count += 1 }
                 if eIn[w] & bit != 0 && !ready.isDisjoint(with: exSet) { eOut[w] |= bit; count += 1 }

@@ -4,8 +4,7 @@
 // host call that may block.
 //
 // GuestThread: one guest thread, run by one sentry host thread that loops
-// "switch into the guest -> handle the event". The kernel lock is held except while the
-// guest runs or the thread waits.
+// "switch into the guest -> handle the event".
 import CJoey
 import Glibc
 import JoeyABI

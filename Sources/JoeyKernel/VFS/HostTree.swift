@@ -62,8 +62,6 @@ public final class HostTree {
         }
         return out
     }
-
-    static func join(_ dir: ByteString, _ name: ByteString) -> ByteString { ByteString.join(dir, name) }
 }
 
 /// An operator-facing failure of the kernel's setup: what failed and what to do.
