@@ -100,6 +100,16 @@ static void op_pipe_pingpong_crowded(long n) {
     op_pipe_pingpong(n);
 }
 
+// Two processes calling getpid at once: the same ratio for a call that does almost nothing
+// in the kernel, so it separates the platform's handoff from the kernel's locking.
+static void op_getpid_2_processes(long n) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) { op_getpid(n); _exit(0); }
+    op_getpid(n);
+    waitpid(pid, NULL, 0);
+}
+
 // Two processes doing open/read/close at once; the time is per operation over both, so the
 // ratio to open-read-close is how much a second core adds.
 static void op_open_read_close_2_processes(long n) {
@@ -189,6 +199,7 @@ static const struct bench benches[] = {
     { "pipe-pingpong", op_pipe_pingpong },
     { "pipe-pingpong-1000-blocked", op_pipe_pingpong_crowded },
     { "open-read-close-2-processes", op_open_read_close_2_processes },
+    { "getpid-2-processes", op_getpid_2_processes },
     { "fork-exit-wait", op_fork_exit_wait },
     { "mmap-touch-munmap-1MiB", op_mmap_touch_munmap },
     { "thread-create-join", op_thread_create_join },
@@ -219,7 +230,7 @@ int main(int argc, char **argv) {
         uint64_t t0 = now_ns();
         benches[i].op(n);
         uint64_t t1 = now_ns();
-        long ops = benches[i].op == op_open_read_close_2_processes ? 2 * n : n;
+        long ops = benches[i].op == op_open_read_close_2_processes || benches[i].op == op_getpid_2_processes ? 2 * n : n;
         printf("%s %.0f\n", name, (double)(t1 - t0) / (double)ops);
         return 0;
     }

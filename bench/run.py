@@ -32,6 +32,7 @@ MICRO = [
     ("pipe-pingpong", 2000),
     ("pipe-pingpong-1000-blocked", 2000),
     ("open-read-close-2-processes", 3000),
+    ("getpid-2-processes", 20000),
     ("fork-exit-wait", 100),
     ("execve", 50),
     ("mmap-touch-munmap-1MiB", 200),

@@ -99,9 +99,11 @@ _Static_assert(offsetof(joey_systrap_ctrl, req_result) == 120, "ctrl layout");
     "  jne .Ljs_got\n" \
     "  cmpl $0, 60(%rbx)\n" \
     "  jne .Ljs_sleep\n" \
+    "  test %ecx, %ecx\n" \
+    "  jz .Ljs_sleep\n" \
     "  pause\n" \
     "  dec %ecx\n" \
-    "  jnz .Ljs_spin\n" \
+    "  jmp .Ljs_spin\n" \
     ".Ljs_sleep:\n" \
     "  mov $1, %eax\n" \
     "  xchg %eax, 4(%rbx)\n" \
