@@ -52,6 +52,22 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
     public static let EOPNOTSUPP = LinuxErrno(95)
     public static let EAFNOSUPPORT = LinuxErrno(97)
     public static let ETIMEDOUT = LinuxErrno(110)
+    public static let EDESTADDRREQ = LinuxErrno(89)
+    public static let EMSGSIZE = LinuxErrno(90)
+    public static let EPROTOTYPE = LinuxErrno(91)
+    public static let ENOPROTOOPT = LinuxErrno(92)
+    public static let EPROTONOSUPPORT = LinuxErrno(93)
+    public static let ESOCKTNOSUPPORT = LinuxErrno(94)
+    public static let EADDRINUSE = LinuxErrno(98)
+    public static let EADDRNOTAVAIL = LinuxErrno(99)
+    public static let ENETUNREACH = LinuxErrno(101)
+    public static let ECONNRESET = LinuxErrno(104)
+    public static let ENOBUFS = LinuxErrno(105)
+    public static let EISCONN = LinuxErrno(106)
+    public static let ENOTCONN = LinuxErrno(107)
+    public static let ECONNREFUSED = LinuxErrno(111)
+    public static let EALREADY = LinuxErrno(114)
+    public static let EINPROGRESS = LinuxErrno(115)
     // Kernel-internal restart codes; never seen by the guest.
     public static let ERESTARTSYS = LinuxErrno(512)
     public static let ERESTARTNOINTR = LinuxErrno(513)
@@ -67,7 +83,10 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
         27: "EFBIG", 28: "ENOSPC", 29: "ESPIPE", 30: "EROFS", 31: "EMLINK", 32: "EPIPE",
         33: "EDOM", 34: "ERANGE", 35: "EDEADLK", 36: "ENAMETOOLONG", 37: "ENOLCK", 38: "ENOSYS",
         39: "ENOTEMPTY", 40: "ELOOP", 61: "ENODATA", 80: "ELIBBAD", 75: "EOVERFLOW", 88: "ENOTSOCK",
-        95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 110: "ETIMEDOUT",
+        89: "EDESTADDRREQ", 90: "EMSGSIZE", 91: "EPROTOTYPE", 92: "ENOPROTOOPT", 93: "EPROTONOSUPPORT",
+        94: "ESOCKTNOSUPPORT", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
+        101: "ENETUNREACH", 104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN",
+        110: "ETIMEDOUT", 111: "ECONNREFUSED", 114: "EALREADY", 115: "EINPROGRESS",
         512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND",
     ]
 }

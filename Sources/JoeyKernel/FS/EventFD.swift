@@ -57,9 +57,9 @@ final class EventFDDescription: FileDescription {
 /// The inode behind descriptions that have no file (eventfd, and later epoll, signalfd...).
 final class AnonymousInode: Inode {
     let name: String
-    init(name: String, fs: FileSystemID) {
+    init(name: String, fs: FileSystemID, kind: FileKind = .regular) {
         self.name = name
-        super.init(kind: .regular, mode: 0o600, fs: fs)
+        super.init(kind: kind, mode: kind == .socket ? 0o777 : 0o600, fs: fs)
     }
 }
 

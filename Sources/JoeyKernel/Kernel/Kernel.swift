@@ -109,6 +109,12 @@ public final class Kernel: @unchecked Sendable {
     var fifoBuffers: [ObjectIdentifier: PipeBuffer] = [:]
     let pipeFS = FileSystemID(dev: 0xd, name: "pipefs")
     let anonFS = FileSystemID(dev: 0xe, name: "anon_inodefs")
+    let sockFS = FileSystemID(dev: 0x8, name: "sockfs")
+    /// AF_UNIX names: abstract ones, and sockets bound to a path (by the socket file's inode).
+    var unixAbstractNames: [ByteString: UnixSocket] = [:]
+    var unixPathNames: [InodeKey: UnixSocket] = [:]
+    /// The sandbox's loopback network (AF_INET, AF_INET6).
+    let loopback = LoopbackNetwork()
     /// What `run` sleeps on until the last guest thread is gone.
     let shutdownWakeup = Wakeup()
     /// What the alarm watcher sleeps on (woken when a timer is armed, or at shutdown).

@@ -93,7 +93,7 @@ extension GuestThread {
     }
 
     /// ppoll/pselect's temporary signal mask.
-    private func withTemporaryMask<T>(_ maskAddr: UInt64, _ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
+    func withTemporaryMask<T>(_ maskAddr: UInt64, _ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
         guard maskAddr != 0 else { return try body() }
         let mask: UInt64 = try mm.readValue(maskAddr)
         let saved = signalMask

@@ -82,10 +82,7 @@ final class FDTable {
 
     var openFDs: [Int32] { entries.indices.compactMap { entries[$0] != nil ? Int32($0) : nil } }
 
-    // Descriptions count their fd references so pipes see their last close.
-    private func retain(_ f: FileDescription) { f.fdReferences += 1 }
-    private func releaseRef(_ f: FileDescription) {
-        f.fdReferences -= 1
-        if f.fdReferences == 0 { f.release() }
-    }
+    // Descriptions count their references so pipes and sockets see their last close.
+    private func retain(_ f: FileDescription) { f.incRef() }
+    private func releaseRef(_ f: FileDescription) { f.decRef() }
 }

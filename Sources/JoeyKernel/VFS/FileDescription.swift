@@ -16,8 +16,11 @@ public class FileDescription {
     var path: ByteString = ""
     /// The directory entry it was opened through, when it has one.
     var location: Location?
-    /// How many fd-table slots refer to it; at zero, release() runs.
-    var fdReferences = 0
+    /// How many holders refer to it (fd-table slots, descriptors in flight in a socket
+    /// message); at zero, its epoll interests go and release() runs.
+    private(set) var references = 0
+    /// The epoll interests watching it, dropped with the last reference (as Linux's eventpoll_release).
+    var epollInterests: [EpollInterest] = []
 
     init(inode: Inode, flags: Int32) {
         self.inode = inode
@@ -46,8 +49,17 @@ public class FileDescription {
     /// Blocks until the description may have become ready for `events`, or until a signal or
     /// kill interrupts (ERESTARTSYS, EINTR); the caller then retries its operation.
     func waitForEvents(_ t: GuestThread, _ events: EventMask) throws(LinuxErrno) { try t.block(on: eventQueue(), events) }
-    /// Called when the last fd referring to it is closed.
+    /// Called when the last reference goes.
     func release() {}
+
+    func incRef() { references += 1 }
+    func decRef() {
+        references -= 1
+        guard references == 0 else { return }
+        for i in epollInterests { i.owner?.drop(i) }
+        epollInterests = []
+        release()
+    }
 }
 
 /// Offset-based access to a regular file, through the overlay's copy-up rules.

@@ -1,0 +1,243 @@
+// AF_INET and AF_INET6 on the sandbox's own loopback network (`--network=none`): lo with
+// 127.0.0.0/8 and ::1, nothing else. TCP connections are pairs of in-sentry stream queues and
+// UDP datagrams go straight to the bound receiver, so no segment or host socket exists. Ports
+// are shared between the two families as on Linux (a v6 socket bound to :: without
+// IPV6_V6ONLY takes the v4 port too). Kernel lock held throughout (see Net/Socket.swift).
+import Glibc
+import JoeyABI
+
+/// An address on the loopback network: IPv6 form, IPv4 as v4-mapped (::ffff:a.b.c.d).
+struct InetAddress: Hashable {
+    var ip: [UInt8]
+    var port: UInt16
+
+    static let v4Prefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
+    static func v4(_ a: [UInt8], port: UInt16) -> InetAddress { InetAddress(ip: v4Prefix + a, port: port) }
+
+    var isV4: Bool { Array(ip[0..<12]) == Self.v4Prefix }
+    var isAny: Bool { isV4 ? ip[12...].allSatisfy { $0 == 0 } : ip.allSatisfy { $0 == 0 } }
+    var isLoopback: Bool { isV4 ? ip[12] == 127 : ip == [UInt8](repeating: 0, count: 15) + [1] }
+    /// Where a connect to the unspecified address goes (Linux sends it to loopback).
+    var connectable: InetAddress {
+        guard isAny else { return self }
+        return isV4 ? .v4([127, 0, 0, 1], port: port) : InetAddress(ip: [UInt8](repeating: 0, count: 15) + [1], port: port)
+    }
+}
+
+/// Bound sockets by protocol and port.
+final class LoopbackNetwork {
+    private var bound: [UInt32: [InetSocket]] = [:]
+    private var nextEphemeral = UInt16.random(in: 32768...60999)
+
+    private static func key(_ proto: Int32, _ port: UInt16) -> UInt32 { UInt32(proto) << 16 | UInt32(port) }
+
+    func sockets(_ proto: Int32, _ port: UInt16) -> [InetSocket] { bound[Self.key(proto, port)] ?? [] }
+
+    func add(_ s: InetSocket) { bound[Self.key(s.proto, s.local.port), default: []].append(s) }
+
+    func remove(_ s: InetSocket) {
+        let k = Self.key(s.proto, s.local.port)
+        bound[k]?.removeAll { $0 === s }
+        if bound[k]?.isEmpty == true { bound[k] = nil }
+    }
+
+    /// A free port of the ephemeral range (ip_local_port_range 32768-60999) for `s`.
+    func ephemeralPort(for s: InetSocket, address: InetAddress) -> UInt16? {
+        for _ in 0..<28232 {
+            let p = nextEphemeral
+            nextEphemeral = nextEphemeral >= 60999 ? 32768 : nextEphemeral + 1
+            if !conflicts(s, InetAddress(ip: address.ip, port: p)) { return p }
+        }
+        return nil
+    }
+
+    /// Whether binding `s` to `address` collides with a socket already bound (inet_csk_bind_conflict).
+    func conflicts(_ s: InetSocket, _ address: InetAddress) -> Bool {
+        sockets(s.proto, address.port).contains { o in
+            guard o !== s, s.overlaps(o, address) else { return false }
+            if s.options.reusePort && o.options.reusePort { return false }
+            if s.options.reuseAddress && o.options.reuseAddress && o.state != .listening && s.type == o.type { return false }
+            return true
+        }
+    }
+}
+
+final class InetSocket: Socket {
+    var local = InetAddress(ip: [UInt8](repeating: 0, count: 16), port: 0)
+    var remote: InetAddress?
+    var isBound = false
+    var v6Only = false
+    /// Where a non-blocking connect stands: the connection is made at once on loopback, but
+    /// Linux reports EINPROGRESS first, and EALREADY/EISCONN to a second connect.
+    var connectReported = true
+
+    init(kernel: Kernel, family: Int32, type: SocketType, proto: Int32, flags: Int32) {
+        // Loopback TCP autotunes far beyond tcp_rmem's default; 1 MiB keeps bulk copies few.
+        super.init(kernel: kernel, family: family, type: type, proto: proto, flags: flags,
+                   capacity: type == .stream ? 1 << 20 : 212_992)
+        if family == AF_INET { local = .v4([0, 0, 0, 0], port: 0) }
+        options.receiveBuffer = type == .stream ? 131_072 : 212_992
+        options.sendBuffer = type == .stream ? 16_384 : 212_992
+    }
+
+    var isTCP: Bool { type == .stream }
+
+    // MARK: addresses
+
+    /// Parses a sockaddr_in / sockaddr_in6 for this socket's family.
+    func parse(_ bytes: [UInt8], forBind: Bool) throws(LinuxErrno) -> InetAddress {
+        guard bytes.count >= 2 else { throw .EINVAL }
+        let fam = Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8)
+        let port = UInt16(bytes.count >= 4 ? bytes[2] : 0) << 8 | UInt16(bytes.count >= 4 ? bytes[3] : 0)
+        if family == AF_INET {
+            guard bytes.count >= 16 else { throw .EINVAL }
+            let ip = Array(bytes[4..<8])
+            // bind accepts AF_UNSPEC with INADDR_ANY, for old programs (inet_bind_sk).
+            if fam != AF_INET && !(forBind && fam == AF_UNSPEC && ip == [0, 0, 0, 0]) { throw .EAFNOSUPPORT }
+            return .v4(ip, port: port)
+        }
+        guard bytes.count >= 24 else { throw .EINVAL }
+        guard fam == AF_INET6 else { throw .EAFNOSUPPORT }
+        let a = InetAddress(ip: Array(bytes[8..<24]), port: port)
+        if a.isV4 && v6Only { throw forBind ? .EINVAL : .ENETUNREACH }
+        return a
+    }
+
+    func encode(_ a: InetAddress) -> [UInt8] {
+        if family == AF_INET {
+            return [UInt8(AF_INET), 0, UInt8(a.port >> 8), UInt8(a.port & 0xff)] + Array(a.ip[12..<16]) + [UInt8](repeating: 0, count: 8)
+        }
+        return [UInt8(AF_INET6), 0, UInt8(a.port >> 8), UInt8(a.port & 0xff), 0, 0, 0, 0] + a.ip + [0, 0, 0, 0]
+    }
+
+    override func localName() -> [UInt8] { encode(local) }
+    override func senderName() -> [UInt8]? { encode(local) }
+    func peerName() -> [UInt8]? { remote.map(encode) }
+
+    /// Whether this socket bound to `address` and `other` as bound could receive the same packets.
+    func overlaps(_ other: InetSocket, _ address: InetAddress) -> Bool {
+        // Families: a v4 socket meets v6 sockets only through a dual-stack :: binding.
+        func v4Reach(_ s: InetSocket, _ a: InetAddress) -> Bool { s.family == AF_INET || (!s.v6Only && (a.isAny || a.isV4)) }
+        func v6Reach(_ s: InetSocket, _ a: InetAddress) -> Bool { s.family == AF_INET6 && !a.isV4 }
+        let bothV4 = v4Reach(self, address) && v4Reach(other, other.local)
+        let bothV6 = v6Reach(self, address) && v6Reach(other, other.local)
+        guard bothV4 || bothV6 else { return false }
+        if address.isAny || other.local.isAny { return true }
+        return address.ip == other.local.ip
+    }
+
+    /// Whether a packet to `a` reaches this bound socket.
+    func accepts(_ a: InetAddress) -> Bool {
+        if a.isV4 {
+            guard family == AF_INET || (!v6Only && (local.isAny || local.isV4)) else { return false }
+            if local.isAny { return true }
+            return local.isV4 && local.ip == a.ip
+        }
+        guard family == AF_INET6, !local.isV4 else { return false }
+        return local.isAny || local.ip == a.ip
+    }
+
+    override func bind(_ t: GuestThread, _ bytes: [UInt8]) throws(LinuxErrno) {
+        var a = try parse(bytes, forBind: true)
+        if isBound { throw .EINVAL }
+        guard a.isAny || a.isLoopback else { throw .EADDRNOTAVAIL }
+        if a.port != 0 && a.port < 1024 && t.group.euid != 0 { throw .EACCES }
+        if a.port == 0 {
+            guard let p = kernel.loopback.ephemeralPort(for: self, address: a) else { throw .EADDRINUSE }
+            a.port = p
+        } else if kernel.loopback.conflicts(self, a) {
+            throw .EADDRINUSE
+        }
+        local = a
+        isBound = true
+        kernel.loopback.add(self)
+    }
+
+    /// A port for a socket that sends, connects or listens before binding.
+    private func autobind(for target: InetAddress?) throws(LinuxErrno) {
+        guard !isBound else { return }
+        var a = local
+        if let target, target.isV4 { a.ip = InetAddress.v4Prefix + [127, 0, 0, 1] }
+        else if let target { a.ip = target.connectable.ip }
+        guard let p = kernel.loopback.ephemeralPort(for: self, address: a) else { throw .EAGAIN }
+        a.port = p
+        local = a
+        isBound = true
+        kernel.loopback.add(self)
+    }
+
+    override func prepareListen() throws(LinuxErrno) { try autobind(for: nil) }
+    override func autobindForSend() throws(LinuxErrno) { try autobind(for: nil) }
+    override var notConnectedForSend: LinuxErrno { isTCP ? .EPIPE : .EDESTADDRREQ }
+    override var requiresConnectionForShutdown: Bool { true }
+
+    override func connect(_ t: GuestThread, _ bytes: [UInt8]) throws(LinuxErrno) {
+        if bytes.count >= 2, Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8) == AF_UNSPEC {
+            // AF_UNSPEC dissolves a UDP association (TCP: a connected socket would reset).
+            if !isTCP { peer = nil; remote = nil }
+            return
+        }
+        let target = try parse(bytes, forBind: false).connectable
+        guard target.isLoopback else { throw .ENETUNREACH }
+        if !isTCP {
+            try autobind(for: target)
+            remote = target
+            return
+        }
+        if state == .connected {
+            if !connectReported { connectReported = true; return }
+            throw .EISCONN
+        }
+        if state == .listening { throw .EINVAL }
+        guard target.port != 0 else { throw .ECONNREFUSED }
+        let listener = kernel.loopback.sockets(proto, target.port).first { $0.state == .listening && $0.accepts(target) }
+        try autobind(for: target)
+        guard let listener else {
+            if flags & O_NONBLOCK != 0 { pendingError = .ECONNREFUSED; throw .EINPROGRESS }
+            throw .ECONNREFUSED
+        }
+        try connectStream(to: listener, t)
+        remote = target
+        if let server = peer as? InetSocket {
+            server.local = target
+            server.remote = local
+        }
+        if flags & O_NONBLOCK != 0 {
+            connectReported = false
+            throw .EINPROGRESS
+        }
+    }
+
+    /// A connected UDP socket sends to its remote address, looked up at each send.
+    override func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
+        if !isTCP, target == nil, let remote {
+            return try super.send(t, &src, control: &control, target: encode(remote), flags: flags)
+        }
+        return try super.send(t, &src, control: &control, target: isTCP ? nil : target, flags: flags)
+    }
+    override var dropsDatagramsWhenFull: Bool { true }
+
+    private func receiver(for a: InetAddress) -> InetSocket? {
+        kernel.loopback.sockets(proto, a.port).first { $0.accepts(a) }
+    }
+
+    override func datagramTarget(_ t: GuestThread, _ bytes: [UInt8]) throws(LinuxErrno) -> Socket? {
+        let a = try parse(bytes, forBind: false).connectable
+        guard a.isLoopback else { throw .ENETUNREACH }
+        guard a.port != 0 else { throw .EINVAL }
+        try autobind(for: a)
+        return receiver(for: a)
+    }
+
+    override func makeAcceptedSocket() -> Socket {
+        let s = InetSocket(kernel: kernel, family: family, type: type, proto: proto, flags: 0)
+        s.options.noDelay = options.noDelay
+        s.isBound = false // shares its listener's port without holding it
+        return s
+    }
+
+    override func unbind() {
+        if isBound { kernel.loopback.remove(self) }
+        isBound = false
+    }
+}

@@ -1,0 +1,505 @@
+// Net/ owns sockets: the transport every family shares (this file: connected pairs, message
+// queues, listeners, shutdown, readiness), socket options, and one folder per address family
+// (Unix/: AF_UNIX names and ancillary data; Inet/: the sandbox's loopback network for AF_INET
+// and AF_INET6). The syscalls in Syscalls/SocketSyscalls.swift dispatch to a Socket's
+// methods. No guest packet ever reaches the host: a loopback connection is a pair of
+// in-sentry queues, as an AF_UNIX one is.
+//
+// Lock order: the kernel lock guards every socket, queue and name table here; nothing in
+// this folder takes another lock. Sockets never block: an operation that cannot go on yet
+// throws EAGAIN and the syscall layer waits on the socket's queue.
+import Glibc
+import JoeyABI
+
+enum SocketType: Int32 {
+    case stream = 1, datagram = 2, seqpacket = 5
+    /// Whether a send is one message the receiver reads whole (never merged with another).
+    var keepsBoundaries: Bool { self != .stream }
+}
+
+/// struct ucred: who sent a message, or who is at the other end (SO_PEERCRED).
+struct SocketCredentials: Equatable {
+    var pid: Int32
+    var uid: UInt32
+    var gid: UInt32
+    static let nobody = SocketCredentials(pid: 0, uid: 65534, gid: 65534)
+}
+
+/// One queued send: its bytes; for datagrams the sender's address; for AF_UNIX the
+/// descriptors (each holding a reference while in flight) and credentials it carries.
+final class SocketMessage {
+    var data: [UInt8]
+    var consumed = 0
+    var rights: [FileDescription]
+    var credentials: SocketCredentials?
+    var source: [UInt8]?
+    var remaining: Int { data.count - consumed }
+    init(data: [UInt8], rights: [FileDescription] = [], credentials: SocketCredentials? = nil, source: [UInt8]? = nil) {
+        self.data = data; self.rights = rights; self.credentials = credentials; self.source = source
+    }
+    /// Drops the descriptors it still carries (a discarded message, a truncated control buffer).
+    func dropRights() {
+        let r = rights
+        rights = []
+        for f in r { f.decRef() }
+    }
+}
+
+/// A socket's receive queue: messages in order, bounded in bytes.
+struct ReceiveQueue {
+    private var messages: [SocketMessage] = []
+    private var head = 0
+    private(set) var bytes = 0
+    var capacity: Int
+    init(capacity: Int) { self.capacity = capacity }
+
+    var isEmpty: Bool { head == messages.count }
+    var count: Int { messages.count - head }
+    var first: SocketMessage? { isEmpty ? nil : messages[head] }
+    func message(_ i: Int) -> SocketMessage { messages[head + i] }
+    var space: Int { max(0, capacity - bytes) }
+
+    mutating func append(_ m: SocketMessage) {
+        messages.append(m)
+        bytes += m.remaining
+    }
+    /// Bytes taken from the front message (stream reads); it is removed once empty.
+    mutating func consume(_ n: Int) {
+        guard let m = first else { return }
+        m.consumed += n
+        bytes -= n
+        if m.remaining == 0 { removeFirst() }
+    }
+    mutating func removeFirst() {
+        guard let m = first else { return }
+        bytes -= m.remaining
+        messages[head] = SocketMessage(data: [])
+        head += 1
+        if head == messages.count { messages.removeAll(keepingCapacity: true); head = 0 }
+        else if head > 64 { messages.removeFirst(head); head = 0 }
+    }
+    /// Stream writes append to the last message when nothing distinguishes them.
+    mutating func appendStream(_ bytesIn: [UInt8], credentials: SocketCredentials?) {
+        if let last = messages.last, head < messages.count, last.rights.isEmpty, last.credentials == credentials, last.data.count < 65536 {
+            last.data += bytesIn
+            bytes += bytesIn.count
+        } else {
+            append(SocketMessage(data: bytesIn, credentials: credentials))
+        }
+    }
+    mutating func discardAll() {
+        while let m = first { m.dropRights(); removeFirst() }
+    }
+}
+
+struct SocketShutdown: OptionSet {
+    let rawValue: Int
+    static let receive = SocketShutdown(rawValue: 1)
+    static let send = SocketShutdown(rawValue: 2)
+    static let both: SocketShutdown = [.receive, .send]
+}
+
+/// What recvmsg reports besides the bytes.
+struct ReceivedMessage {
+    var count = 0
+    /// The datagram's full length (MSG_TRUNC).
+    var fullLength = 0
+    var truncated = false
+    var source: [UInt8]?
+    var rights: [FileDescription] = []
+    var credentials: SocketCredentials?
+}
+
+/// What sendmsg carries besides the bytes (AF_UNIX ancillary data).
+struct SendControl {
+    var rights: [FileDescription] = []
+    var credentials: SocketCredentials?
+}
+
+/// A socket: the state every family shares. Families subclass it for addressing (bind,
+/// connect, names) and options of their own levels.
+class Socket: FileDescription {
+    unowned let kernel: Kernel
+    let family: Int32
+    let type: SocketType
+    let proto: Int32
+    /// Readers, writers, pollers, accept and connect wait here.
+    let queue = WaitQueue()
+    var receive: ReceiveQueue
+    enum State { case unconnected, listening, connected }
+    var state = State.unconnected
+    /// The other end of a connection, or a datagram socket's default destination.
+    var peer: Socket?
+    /// For a connection: whether the other end has gone (closed).
+    var peerGone = false
+    var shutdown: SocketShutdown = []
+    /// SO_ERROR: reported and cleared by the next operation that checks it.
+    var pendingError: LinuxErrno?
+    var acceptQueue: [Socket] = []
+    var backlog = 0
+    var options = SocketOptions()
+    /// SO_PEERCRED: the other end's credentials when the connection was made.
+    var peerCredentials: SocketCredentials?
+    /// Where the last datagram that found no room was going (a blocking sender waits there).
+    weak var lastSendTarget: Socket?
+    /// Its last reference went (a datagram socket connected to it then gets ECONNREFUSED).
+    private(set) var closed = false
+
+    static let somaxconn = 4096
+
+    init(kernel: Kernel, family: Int32, type: SocketType, proto: Int32, flags: Int32, capacity: Int) {
+        self.kernel = kernel
+        self.family = family
+        self.type = type
+        self.proto = proto
+        receive = ReceiveQueue(capacity: capacity)
+        super.init(inode: AnonymousInode(name: "socket", fs: kernel.sockFS, kind: .socket), flags: O_RDWR | (flags & O_NONBLOCK))
+        options.receiveBuffer = capacity
+        path = ByteString("socket:[\(inode.ino)]")
+    }
+
+    // MARK: family hooks
+
+    /// bind(2) with the raw sockaddr bytes.
+    func bind(_ t: GuestThread, _ address: [UInt8]) throws(LinuxErrno) { throw .EOPNOTSUPP }
+    /// connect(2); returns when connected (or throws EINPROGRESS / EAGAIN).
+    func connect(_ t: GuestThread, _ address: [UInt8]) throws(LinuxErrno) { throw .EOPNOTSUPP }
+    /// Takes a name for a listener that has none (inet: an ephemeral port; unix: EINVAL).
+    func prepareListen() throws(LinuxErrno) {}
+    /// The socket's own address (getsockname).
+    func localName() -> [UInt8] { withUnsafeBytes(of: UInt16(family)) { Array($0) } }
+    /// The address reported for this socket as a sender or peer: nil for none.
+    func senderName() -> [UInt8]? { localName() }
+    /// The socket a datagram sent to `address` goes to; nil to drop it silently.
+    func datagramTarget(_ t: GuestThread, _ address: [UInt8]) throws(LinuxErrno) -> Socket? { throw .EOPNOTSUPP }
+    /// Names a datagram socket that sends before binding (inet: an ephemeral port).
+    func autobindForSend() throws(LinuxErrno) {}
+    /// A new socket of the same kind, for the server end of an accepted connection.
+    func makeAcceptedSocket() -> Socket { fatalError("abstract") }
+    /// Gives the name back (the last reference went).
+    func unbind() {}
+    /// Whether stream reads fill in the sender's address (AF_UNIX does, TCP does not).
+    var streamReportsSender: Bool { false }
+
+    // MARK: connections
+
+    /// Joins `self` and `other` as the two ends of a connection.
+    func pair(with other: Socket) {
+        peer = other
+        other.peer = self
+        state = .connected
+        other.state = .connected
+    }
+
+    /// A client's connect to `listener`: the server end waits in its accept queue.
+    func connectStream(to listener: Socket, _ t: GuestThread) throws(LinuxErrno) {
+        guard listener.state == .listening, listener.type == type else { throw .ECONNREFUSED }
+        if listener.acceptQueue.count > listener.backlog { throw .EAGAIN }
+        let server = listener.makeAcceptedSocket()
+        server.options.passCredentials = listener.options.passCredentials
+        pair(with: server)
+        server.peerCredentials = t.socketCredentials
+        peerCredentials = listener.peerCredentials
+        listener.acceptQueue.append(server)
+        listener.queue.notify(EventMask.input)
+        queue.notify(EventMask.output)
+    }
+
+    func accept() throws(LinuxErrno) -> Socket {
+        guard type != .datagram else { throw .EOPNOTSUPP }
+        guard state == .listening else { throw .EINVAL }
+        guard !acceptQueue.isEmpty else { throw .EAGAIN }
+        let s = acceptQueue.removeFirst()
+        queue.notify(EventMask.output) // a connect waiting for room in the backlog
+        return s
+    }
+
+    func listen(_ requested: Int32) throws(LinuxErrno) {
+        guard type != .datagram else { throw .EOPNOTSUPP }
+        guard state != .connected else { throw .EINVAL }
+        try prepareListen()
+        backlog = requested < 0 || Int(requested) > Self.somaxconn ? Self.somaxconn : Int(requested)
+        if state != .listening {
+            state = .listening
+            peerCredentials = kernel.current?.socketCredentials
+        }
+        queue.notify(EventMask.output)
+    }
+
+    func shutdown(_ how: Int32) throws(LinuxErrno) {
+        let mask: SocketShutdown
+        switch how {
+        case 0: mask = .receive
+        case 1: mask = .send
+        case 2: mask = .both
+        default: throw .EINVAL
+        }
+        if state != .connected && requiresConnectionForShutdown { throw .ENOTCONN }
+        shutdown.formUnion(mask)
+        if let p = peer, state == .connected {
+            // The other end reads EOF after what is queued, or gets EPIPE on writing.
+            if mask.contains(.send) { p.shutdown.insert(.receive) }
+            if mask.contains(.receive) { p.shutdown.insert(.send) }
+            p.queue.notify(EventMask.input.union(.output).union([.readHangUp, .hangUp]))
+        }
+        if state == .listening && mask.contains(.receive) { state = .unconnected; dropPending() }
+        queue.notify(EventMask.input.union(.output).union([.readHangUp, .hangUp]))
+    }
+    var requiresConnectionForShutdown: Bool { false }
+
+    private func dropPending() {
+        let pending = acceptQueue
+        acceptQueue = []
+        for s in pending { s.closeConnection() }
+    }
+
+    /// This end goes away: the peer sees EOF (ECONNRESET when this end left data unread).
+    func closeConnection() {
+        if let p = peer, state == .connected, !peerGone, type != .datagram {
+            p.shutdown = .both
+            p.peerGone = true
+            if !receive.isEmpty { p.pendingError = .ECONNRESET }
+            p.queue.notify(EventMask.input.union(.output).union([.readHangUp, .hangUp, .error]))
+        }
+        receive.discardAll()
+        peer = nil
+    }
+
+    override func release() {
+        closed = true
+        if state == .listening { dropPending() }
+        closeConnection()
+        unbind()
+        queue.notify(EventMask.input.union(.output).union([.hangUp]))
+    }
+
+    // MARK: sending and receiving (never blocking)
+
+    /// Sends what fits now: the whole message for datagram kinds (or EAGAIN), a prefix for
+    /// streams. `target` is a sendto address.
+    func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
+        if let e = pendingError, type != .datagram { pendingError = nil; throw e }
+        let receiver: Socket
+        var source: [UInt8]? = nil
+        if type == .datagram {
+            if shutdown.contains(.send) { throw brokenPipe(t, flags) }
+            if let target {
+                guard let r = try datagramTarget(t, target) else {
+                    // No one has the address: the datagram is lost, as on a network.
+                    try autobindForSend()
+                    let n = src.count
+                    src.skip(n)
+                    return n
+                }
+                receiver = r
+            } else {
+                guard let p = peer else { throw notConnectedForSend }
+                guard !p.closed else { throw .ECONNREFUSED }
+                receiver = p
+            }
+            try autobindForSend()
+            source = senderName()
+            guard src.count <= maxDatagram else { throw .EMSGSIZE }
+            if dropsDatagramsWhenFull && receiver.receive.space < src.count {
+                let n = src.count
+                src.skip(n)
+                return n
+            }
+        } else {
+            if target != nil && state == .connected && family == AF_UNIX { throw .EISCONN }
+            guard state == .connected, let p = peer else {
+                if shutdown.contains(.send) { throw brokenPipe(t, flags) }
+                throw notConnectedForSend
+            }
+            if shutdown.contains(.send) || peerGone { throw brokenPipe(t, flags) }
+            receiver = p
+            if type == .seqpacket && src.count > maxDatagram { throw .EMSGSIZE }
+        }
+        lastSendTarget = receiver
+        let space = receiver.receive.space
+        let n: Int
+        if type.keepsBoundaries {
+            // A message always fits an empty queue (its size was bounded above).
+            if space < src.count && !receiver.receive.isEmpty { throw .EAGAIN }
+            n = src.count
+        } else {
+            if space == 0 { throw .EAGAIN }
+            n = min(space, src.count)
+        }
+        var data = [UInt8](repeating: 0, count: n)
+        let copied = try data.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try src.copyIn(p) }
+        if copied < n { data.removeLast(n - copied) }
+        if copied == 0 && n > 0 { throw .EFAULT }
+        src.skip(copied)
+        var credentials = control.credentials
+        if credentials == nil && (receiver.options.passCredentials || options.passCredentials) && family == AF_UNIX {
+            credentials = t.socketCredentials
+        }
+        if type.keepsBoundaries || !control.rights.isEmpty {
+            receiver.receive.append(SocketMessage(data: data, rights: control.rights, credentials: credentials, source: source))
+            control.rights = []
+        } else {
+            receiver.receive.appendStream(data, credentials: credentials)
+        }
+        receiver.queue.notify(EventMask.input)
+        return copied
+    }
+    var notConnectedForSend: LinuxErrno { .ENOTCONN }
+    /// The largest message: a unix socket's buffer (less its overhead), UDP's 65,507 bytes.
+    var maxDatagram: Int { family == AF_UNIX ? options.sendBuffer - 32 : 65_507 }
+    /// UDP: a datagram that finds its receiver's buffer full is lost, never waited for.
+    var dropsDatagramsWhenFull: Bool { false }
+
+    private func brokenPipe(_ t: GuestThread, _ flags: Int32) -> LinuxErrno {
+        if flags & MSG_NOSIGNAL_FLAG == 0 { t.group.sendSignal(Signal.SIGPIPE) }
+        return .EPIPE
+    }
+
+    /// Receives what is queued now into `dst` (EAGAIN when nothing is).
+    func receive(_ t: GuestThread, _ dst: inout IOSequence, flags: Int32, into out: inout ReceivedMessage) throws(LinuxErrno) -> Int {
+        let peek = flags & MSG_PEEK_FLAG != 0
+        guard let first = receive.first else {
+            if let e = pendingError { pendingError = nil; throw e }
+            if type != .datagram && state != .connected && !shutdown.contains(.receive) {
+                throw notConnectedForReceive
+            }
+            if shutdown.contains(.receive) || (type != .datagram && peerGone) { return 0 }
+            throw .EAGAIN
+        }
+        if type.keepsBoundaries {
+            let m = first
+            let want = min(dst.count, m.remaining)
+            let n = try m.data.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
+                try dst.copyOut(UnsafeRawBufferPointer(rebasing: p[m.consumed..<(m.consumed + want)]))
+            }
+            out.count = n
+            out.fullLength = m.remaining
+            out.truncated = m.remaining > n
+            out.source = m.source
+            out.credentials = m.credentials
+            if peek {
+                out.rights = m.rights
+            } else {
+                out.rights = m.rights
+                m.rights = []
+                receive.removeFirst()
+                notifyPeerOfRoom()
+            }
+            return n
+        }
+        // A stream: read across messages; stop after one that carried descriptors, and
+        // between messages whose credentials differ (as Linux's unix_stream_read_generic).
+        var total = 0
+        var index = 0
+        var peekOffset = 0
+        out.credentials = first.credentials
+        out.source = first.source
+        while dst.count > 0 && index < receive.count {
+            let m = peek ? receive.message(index) : receive.first!
+            if total > 0 && m.credentials != out.credentials { break }
+            let start = m.consumed + (peek ? peekOffset : 0)
+            let avail = m.data.count - start
+            if avail <= 0 { index += 1; peekOffset = 0; continue }
+            let n = try m.data.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
+                try dst.copyOut(UnsafeRawBufferPointer(rebasing: p[start..<m.data.count]))
+            }
+            if n == 0 { break }
+            total += n
+            let hadRights = !m.rights.isEmpty
+            if hadRights {
+                out.rights += m.rights
+                if !peek { m.rights = [] }
+            }
+            if peek {
+                if n == avail { index += 1; peekOffset = 0 } else { peekOffset += n }
+            } else {
+                receive.consume(n)
+            }
+            if hadRights { break }
+        }
+        if total == 0 && dst.count > 0 { throw .EFAULT }
+        if !peek { notifyPeerOfRoom() }
+        out.count = total
+        out.fullLength = total
+        return total
+    }
+    var notConnectedForReceive: LinuxErrno { .ENOTCONN }
+
+    private func notifyPeerOfRoom() {
+        if let p = peer { p.queue.notify(EventMask.output) }
+        queue.notify(EventMask.output)
+    }
+
+    // MARK: FileDescription
+
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
+        var out = ReceivedMessage()
+        let n = try receive(t, &dst, flags: 0, into: &out)
+        for f in out.rights { f.decRef() } // read(2) on a socket discards descriptors
+        return n
+    }
+
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
+        var control = SendControl()
+        return try send(t, &src, control: &control, target: nil, flags: 0)
+    }
+
+    override func eventQueue() -> WaitQueue? { queue }
+
+    override func readiness(_ mask: EventMask) -> EventMask {
+        var r: EventMask = []
+        if pendingError != nil { r.insert(.error) }
+        if shutdown == .both || (type != .datagram && peerGone) { r.insert(.hangUp) }
+        if shutdown.contains(.receive) { r.formUnion(EventMask.input.union(.readHangUp)) }
+        if state == .listening {
+            if !acceptQueue.isEmpty { r.formUnion(.input) }
+            return r.intersection(mask.union(.alwaysReported))
+        }
+        if !receive.isEmpty { r.formUnion(.input) }
+        if hasRoomToSend { r.formUnion(.output) }
+        return r.intersection(mask.union(.alwaysReported))
+    }
+
+    /// Room to send now (poll's POLLOUT).
+    var hasRoomToSend: Bool {
+        if shutdown.contains(.send) { return false }
+        if type == .datagram {
+            guard let p = peer else { return true }
+            return p.receive.space > 0
+        }
+        guard state == .connected else { return false }
+        guard let p = peer, !peerGone else { return true }
+        return p.receive.space > 0
+    }
+
+    override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
+        switch request {
+        case 0x541B: // FIONREAD / SIOCINQ: a datagram socket reports its next message's size
+            if state == .listening { throw .EINVAL }
+            let n = type.keepsBoundaries ? (receive.first?.remaining ?? 0) : receive.bytes
+            try t.mm.writeValue(argument, Int32(clamping: n))
+            return 0
+        case 0x5411: // TIOCOUTQ / SIOCOUTQ: what the peer has not read yet
+            let n = type == .stream ? (peer?.receive.bytes ?? 0) : 0
+            try t.mm.writeValue(argument, Int32(clamping: n))
+            return 0
+        default:
+            throw .ENOTTY
+        }
+    }
+}
+
+let MSG_PEEK_FLAG: Int32 = 0x2
+let MSG_TRUNC_FLAG: Int32 = 0x20
+let MSG_CTRUNC_FLAG: Int32 = 0x8
+let MSG_DONTWAIT_FLAG: Int32 = 0x40
+let MSG_WAITALL_FLAG: Int32 = 0x100
+let MSG_NOSIGNAL_FLAG: Int32 = 0x4000
+let MSG_CMSG_CLOEXEC_FLAG: Int32 = 0x4000_0000
+
+extension GuestThread {
+    /// The credentials a message from this thread carries (SCM_CREDENTIALS, SO_PEERCRED).
+    var socketCredentials: SocketCredentials {
+        SocketCredentials(pid: group.pid, uid: group.euid, gid: group.egid)
+    }
+}

@@ -1,0 +1,478 @@
+// Socket system calls: argument checks, sockaddr/msghdr/cmsg layouts, and the blocking loops
+// (sockets themselves never block; see Net/Socket.swift).
+import Glibc
+import JoeyABI
+
+extension GuestThread {
+    private static let typeFlags: Int32 = O_NONBLOCK | O_CLOEXEC // SOCK_NONBLOCK, SOCK_CLOEXEC
+
+    func socketArg(_ fd: Int32) throws(LinuxErrno) -> Socket {
+        guard let s = try group.fdTable.get(fd) as? Socket else { throw .ENOTSOCK }
+        return s
+    }
+
+    private func socketKind(_ typeArg: UInt64) throws(LinuxErrno) -> (Int32, Int32) {
+        let raw = Int32(truncatingIfNeeded: typeArg)
+        let base = raw & 0xf
+        guard raw & ~(0xf | Self.typeFlags) == 0 else { throw .EINVAL }
+        return (base, raw & Self.typeFlags)
+    }
+
+    func makeSocket(family: Int32, type base: Int32, protocol proto: Int32, flags: Int32) throws(LinuxErrno) -> Socket {
+        switch family {
+        case AF_UNIX:
+            guard let type = SocketType(rawValue: base) else { throw .ESOCKTNOSUPPORT }
+            guard proto == 0 || proto == AF_UNIX else { throw .EPROTONOSUPPORT }
+            return UnixSocket(kernel: kernel, type: type, flags: flags)
+        case AF_INET, AF_INET6:
+            switch base {
+            case SocketType.stream.rawValue:
+                guard proto == 0 || proto == 6 else { throw .EPROTONOSUPPORT }
+                return InetSocket(kernel: kernel, family: family, type: .stream, proto: 6, flags: flags)
+            case SocketType.datagram.rawValue:
+                guard proto == 0 || proto == 17 else { throw .EPROTONOSUPPORT }
+                return InetSocket(kernel: kernel, family: family, type: .datagram, proto: 17, flags: flags)
+            case SocketType.seqpacket.rawValue:
+                throw .EPROTONOSUPPORT
+            case 3 /* SOCK_RAW */, 4 /* SOCK_RDM */, 10 /* SOCK_PACKET */:
+                throw .ESOCKTNOSUPPORT
+            default:
+                throw .EINVAL
+            }
+        default:
+            throw .EAFNOSUPPORT
+        }
+    }
+
+    func sysSocket() throws(LinuxErrno) -> UInt64 {
+        let family = Int32(truncatingIfNeeded: a0)
+        let (base, flags) = try socketKind(a1)
+        let s = try makeSocket(family: family, type: base, protocol: Int32(truncatingIfNeeded: a2), flags: flags)
+        return UInt64(try group.fdTable.install(s, closeOnExec: flags & O_CLOEXEC != 0))
+    }
+
+    func sysSocketpair() throws(LinuxErrno) -> UInt64 {
+        let family = Int32(truncatingIfNeeded: a0)
+        let (base, flags) = try socketKind(a1)
+        let proto = Int32(truncatingIfNeeded: a2)
+        switch family {
+        case AF_UNIX: break
+        case AF_INET, AF_INET6:
+            _ = try makeSocket(family: family, type: base, protocol: proto, flags: flags)
+            throw .EOPNOTSUPP
+        default: throw .EAFNOSUPPORT
+        }
+        guard let type = SocketType(rawValue: base) else { throw .ESOCKTNOSUPPORT }
+        guard proto == 0 || proto == AF_UNIX else { throw .EPROTONOSUPPORT }
+        let (a, b) = kernel.unixSocketPair(type: type, flags: flags, credentials: socketCredentials)
+        let cloexec = flags & O_CLOEXEC != 0
+        let fa = try group.fdTable.install(a, closeOnExec: cloexec)
+        let fb: Int32
+        do { fb = try group.fdTable.install(b, closeOnExec: cloexec) } catch {
+            try? group.fdTable.close(fa)
+            throw error
+        }
+        do { try mm.writeValue(a3, (fa, fb)) } catch {
+            try? group.fdTable.close(fa); try? group.fdTable.close(fb)
+            throw error
+        }
+        return 0
+    }
+
+    /// A sockaddr the guest passes: at most sizeof(struct sockaddr_storage).
+    private func sockaddrArg(_ addr: UInt64, _ lenArg: UInt64) throws(LinuxErrno) -> [UInt8] {
+        let len = Int32(truncatingIfNeeded: lenArg)
+        guard len >= 0, len <= 128 else { throw .EINVAL }
+        if len == 0 { return [] }
+        return try mm.read(addr, count: Int(len))
+    }
+
+    /// Writes an address where the guest asked (addr, *addrlen in/out): the bytes that fit,
+    /// and the full length.
+    private func writeSockaddr(_ bytes: [UInt8], to addr: UInt64, length lenAddr: UInt64) throws(LinuxErrno) {
+        guard lenAddr != 0 else { return }
+        let len: Int32 = try mm.readValue(lenAddr)
+        guard len >= 0 else { throw .EINVAL }
+        let n = min(Int(len), bytes.count)
+        if n > 0 { try mm.write(addr, Array(bytes[0..<n])) }
+        try mm.writeValue(lenAddr, Int32(bytes.count))
+    }
+
+    func sysBind() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        try s.bind(self, try sockaddrArg(a1, a2))
+        return 0
+    }
+
+    func sysListen() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        try s.listen(Int32(truncatingIfNeeded: a1))
+        return 0
+    }
+
+    /// A wait of a socket call: until `events` on `queue`, a signal, or the socket timeout.
+    /// Throws EAGAIN when the timeout passed; EINTR rather than a restart when one is set
+    /// (sock_intr_errno).
+    private func socketWait(_ queue: WaitQueue, _ events: EventMask, deadline: UInt64?) throws(LinuxErrno) {
+        if let deadline, monotonicNanos() >= deadline { throw .EAGAIN }
+        do {
+            try block(on: queue, events.union(.alwaysReported), deadline: deadline)
+        } catch {
+            throw error == .ERESTARTSYS && deadline != nil ? .EINTR : error
+        }
+    }
+
+    private func deadline(_ timeout: UInt64) -> UInt64? { timeout == 0 ? nil : saturatingAdd(monotonicNanos(), timeout) }
+
+    func sysConnect() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        let address = try sockaddrArg(a1, a2)
+        let until = deadline(s.options.sendTimeout)
+        while true {
+            do {
+                try s.connect(self, address)
+                return 0
+            } catch let e where e == .EAGAIN && s.flags & O_NONBLOCK == 0 {
+                guard let q = (s as? UnixSocket)?.connectQueue else { throw e }
+                do { try socketWait(q, .output, deadline: until) } catch let w where w == .EAGAIN { throw .EINPROGRESS }
+            }
+        }
+    }
+
+    func sysAccept4(flagsArg: UInt64) throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        guard flagsArg & ~UInt64(UInt32(Self.typeFlags)) == 0 else { throw .EINVAL }
+        let flags = Int32(truncatingIfNeeded: flagsArg)
+        if a1 != 0 && a2 != 0 {
+            let len: Int32 = try mm.readValue(a2)
+            guard len >= 0 else { throw .EINVAL }
+        }
+        let until = deadline(s.options.receiveTimeout)
+        var accepted: Socket
+        while true {
+            do {
+                accepted = try s.accept()
+                break
+            } catch let e where e == .EAGAIN && s.flags & O_NONBLOCK == 0 {
+                try socketWait(s.queue, .input, deadline: until)
+            }
+        }
+        accepted.flags = O_RDWR | (flags & O_NONBLOCK)
+        let peerName = accepted.peer?.localName() ?? [UInt8(s.family), 0]
+        if a1 != 0 {
+            do { try writeSockaddr(peerName, to: a1, length: a2) } catch {
+                accepted.incRef(); accepted.decRef() // the connection closes, as Linux's would
+                throw error
+            }
+        }
+        return UInt64(try group.fdTable.install(accepted, closeOnExec: flags & O_CLOEXEC != 0))
+    }
+
+    func sysGetsockname() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        try writeSockaddr(s.localName(), to: a1, length: a2)
+        return 0
+    }
+
+    func sysGetpeername() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        let name: [UInt8]
+        if let i = s as? InetSocket {
+            guard i.state == .connected || (i.type == .datagram && i.remote != nil), let n = i.peerName() else { throw .ENOTCONN }
+            name = n
+        } else {
+            guard let p = s.peer, s.state == .connected || s.type == .datagram else { throw .ENOTCONN }
+            name = p.localName()
+        }
+        try writeSockaddr(name, to: a1, length: a2)
+        return 0
+    }
+
+    func sysShutdown() throws(LinuxErrno) -> UInt64 {
+        try socketArg(fdArg(a0)).shutdown(Int32(truncatingIfNeeded: a1))
+        return 0
+    }
+
+    func sysSetsockopt() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        let len = Int32(truncatingIfNeeded: a4)
+        guard len >= 0 else { throw .EINVAL }
+        let value = len == 0 ? [] : try mm.read(a3, count: Int(min(len, 4096)))
+        try s.setOption(self, level: Int32(truncatingIfNeeded: a1), name: Int32(truncatingIfNeeded: a2), value: value)
+        return 0
+    }
+
+    func sysGetsockopt() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        let len: Int32 = try mm.readValue(a4)
+        guard len >= 0 else { throw .EINVAL }
+        let value = try s.getOption(self, level: Int32(truncatingIfNeeded: a1), name: Int32(truncatingIfNeeded: a2))
+        let n = min(Int(len), value.count)
+        if n > 0 { try mm.write(a3, Array(value[0..<n])) }
+        try mm.writeValue(a4, Int32(n))
+        return 0
+    }
+
+    // MARK: sending
+
+    /// The send loop: a blocking stream send goes on until everything is queued, a signal
+    /// comes (the bytes so far are returned) or the send timeout passes.
+    private func sendCommon(_ s: Socket, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
+        let blocking = s.flags & O_NONBLOCK == 0 && flags & MSG_DONTWAIT_FLAG == 0
+        let until = deadline(s.options.sendTimeout)
+        var total = 0
+        while true {
+            do {
+                let n = try s.send(self, &src, control: &control, target: target, flags: flags)
+                total += n
+                if src.count == 0 || !blocking || s.type.keepsBoundaries { return total }
+            } catch let e where e == .EAGAIN && blocking {
+                let q = s.type == .stream || s.peer != nil ? s.queue : (s.lastSendTarget?.queue ?? s.queue)
+                do { try socketWait(q, .output, deadline: until) } catch {
+                    if total > 0 { return total }
+                    throw error
+                }
+            } catch {
+                if total > 0 { return total }
+                throw error
+            }
+        }
+    }
+
+    func sysSendto() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        var src = guestBuffer(a1, a2)
+        let target = a4 == 0 ? nil : try sockaddrArg(a4, a5)
+        var control = SendControl()
+        return UInt64(try sendCommon(s, &src, control: &control, target: target?.isEmpty == true ? nil : target, flags: Int32(truncatingIfNeeded: a3)))
+    }
+
+    /// struct msghdr: name, namelen, iov, iovlen, control, controllen, flags (56 bytes).
+    private struct MessageHeader {
+        var name: UInt64, nameLength: UInt32, iov: UInt64, iovCount: UInt64, control: UInt64, controlLength: UInt64, flags: Int32
+    }
+
+    private func readMessageHeader(_ addr: UInt64) throws(LinuxErrno) -> MessageHeader {
+        let b = try mm.read(addr, count: 56)
+        return b.withUnsafeBytes { p in
+            MessageHeader(name: p.loadUnaligned(as: UInt64.self), nameLength: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self),
+                          iov: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self), iovCount: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self),
+                          control: p.loadUnaligned(fromByteOffset: 32, as: UInt64.self), controlLength: p.loadUnaligned(fromByteOffset: 40, as: UInt64.self),
+                          flags: p.loadUnaligned(fromByteOffset: 48, as: Int32.self))
+        }
+    }
+
+    private func messageBuffers(_ h: MessageHeader) throws(LinuxErrno) -> IOSequence {
+        guard h.iovCount <= 1024 else { throw .EMSGSIZE }
+        return .guest(mm, ranges: try mm.ioRanges(h.iov, count: Int(h.iovCount)))
+    }
+
+    /// The ancillary data of a sendmsg: SCM_RIGHTS and SCM_CREDENTIALS for AF_UNIX. Each
+    /// descriptor taken holds a reference until it is queued or the send fails.
+    private func parseControl(_ s: Socket, _ h: MessageHeader) throws(LinuxErrno) -> SendControl {
+        var control = SendControl()
+        guard h.controlLength > 0 else { return control }
+        guard h.controlLength <= 20480 else { throw .ENOBUFS }
+        let bytes = try mm.read(h.control, count: Int(h.controlLength))
+        var off = 0
+        do throws(LinuxErrno) {
+            while off + 16 <= bytes.count {
+                let (len, level, type) = bytes.withUnsafeBytes { p in
+                    (p.loadUnaligned(fromByteOffset: off, as: UInt64.self), p.loadUnaligned(fromByteOffset: off + 8, as: Int32.self),
+                     p.loadUnaligned(fromByteOffset: off + 12, as: Int32.self))
+                }
+                guard len >= 16, len <= UInt64(bytes.count - off) else { throw LinuxErrno.EINVAL }
+                let data = Array(bytes[(off + 16)..<(off + Int(len))])
+                if level == SOL_SOCKET_LEVEL {
+                    guard s.family == AF_UNIX else { throw LinuxErrno.EINVAL }
+                    switch type {
+                    case 1: // SCM_RIGHTS
+                        let n = data.count / 4
+                        guard control.rights.count + n <= 253 else { throw LinuxErrno.EINVAL }
+                        for i in 0..<n {
+                            let fd = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i * 4, as: Int32.self) }
+                            let f = try group.fdTable.get(fd)
+                            f.incRef()
+                            control.rights.append(f)
+                        }
+                    case 2: // SCM_CREDENTIALS
+                        guard data.count == 12 else { throw LinuxErrno.EINVAL }
+                        let c = data.withUnsafeBytes {
+                            SocketCredentials(pid: $0.loadUnaligned(as: Int32.self), uid: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+                                              gid: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+                        }
+                        try UnixSocket.checkCredentials(c, from: self)
+                        control.credentials = c
+                    default:
+                        throw LinuxErrno.EINVAL
+                    }
+                }
+                off += (Int(len) + 7) & ~7
+            }
+        } catch {
+            for f in control.rights { f.decRef() }
+            throw error
+        }
+        return control
+    }
+
+    private func sendMessage(_ s: Socket, _ addr: UInt64, flags: Int32) throws(LinuxErrno) -> Int {
+        let h = try readMessageHeader(addr)
+        var src = try messageBuffers(h)
+        let target: [UInt8]? = h.name == 0 || h.nameLength == 0 ? nil : try sockaddrArg(h.name, UInt64(h.nameLength))
+        var control = try parseControl(s, h)
+        defer { for f in control.rights { f.decRef() } }
+        return try sendCommon(s, &src, control: &control, target: target, flags: flags)
+    }
+
+    func sysSendmsg() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        return UInt64(try sendMessage(s, a1, flags: Int32(truncatingIfNeeded: a2)))
+    }
+
+    func sysSendmmsg() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        let count = min(Int(UInt32(truncatingIfNeeded: a2)), 1024)
+        let flags = Int32(truncatingIfNeeded: a3)
+        var sent = 0
+        while sent < count {
+            let entry = a1 &+ UInt64(sent) &* 64
+            do {
+                let n = try sendMessage(s, entry, flags: flags)
+                try mm.writeValue(entry &+ 56, UInt32(truncatingIfNeeded: n))
+            } catch {
+                if sent > 0 { break }
+                throw error
+            }
+            sent += 1
+        }
+        return UInt64(sent)
+    }
+
+    // MARK: receiving
+
+    /// The receive loop: waits while nothing is queued (blocking sockets), and for
+    /// MSG_WAITALL on a stream until the buffer is full, the stream ends or a signal comes.
+    private func receiveCommon(_ s: Socket, _ dst: inout IOSequence, flags: Int32) throws(LinuxErrno) -> ReceivedMessage {
+        let blocking = s.flags & O_NONBLOCK == 0 && flags & MSG_DONTWAIT_FLAG == 0
+        let waitAll = flags & MSG_WAITALL_FLAG != 0 && flags & MSG_PEEK_FLAG == 0 && s.type == .stream
+        let until = deadline(s.options.receiveTimeout)
+        var result = ReceivedMessage()
+        var total = 0
+        while true {
+            do {
+                var out = ReceivedMessage()
+                let n = try s.receive(self, &dst, flags: flags, into: &out)
+                if total == 0 { result = out } else { result.rights += out.rights }
+                total += n
+                result.count = total
+                if !waitAll || n == 0 || dst.count == 0 || !blocking || !out.rights.isEmpty { return result }
+            } catch let e where e == .EAGAIN && blocking {
+                do { try socketWait(s.queue, EventMask.input.union([.readHangUp, .hangUp]), deadline: until) } catch {
+                    if total > 0 { return result }
+                    throw error
+                }
+            } catch {
+                if total > 0 { return result }
+                throw error
+            }
+        }
+    }
+
+    func sysRecvfrom() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        var dst = guestBuffer(a1, a2)
+        let flags = Int32(truncatingIfNeeded: a3)
+        let out = try receiveCommon(s, &dst, flags: flags)
+        if flags & MSG_PEEK_FLAG == 0 { for f in out.rights { f.decRef() } }
+        if a4 != 0 { try writeSockaddr(out.source ?? [], to: a4, length: a5) }
+        return UInt64(flags & MSG_TRUNC_FLAG != 0 && s.type != .stream ? out.fullLength : out.count)
+    }
+
+    private func receiveMessage(_ s: Socket, _ addr: UInt64, flags: Int32) throws(LinuxErrno) -> Int {
+        let h = try readMessageHeader(addr)
+        var dst = try messageBuffers(h)
+        let out = try receiveCommon(s, &dst, flags: flags)
+        var outFlags: Int32 = out.truncated ? MSG_TRUNC_FLAG : 0
+        // The sender's address.
+        var nameLength: UInt32 = 0
+        if h.name != 0, let source = out.source {
+            let n = min(Int(h.nameLength), source.count)
+            if n > 0 { try mm.write(h.name, Array(source[0..<n])) }
+            nameLength = UInt32(source.count)
+        }
+        // Ancillary data: credentials first, then descriptors (scm_recv).
+        var control: [UInt8] = []
+        let room = Int(min(h.controlLength, 1 << 20))
+        func header(_ len: Int, _ type: Int32) -> [UInt8] {
+            withUnsafeBytes(of: (UInt64(len), SOL_SOCKET_LEVEL, type)) { Array($0) }
+        }
+        if s.options.passCredentials && s.family == AF_UNIX {
+            let c = out.credentials ?? .nobody
+            if room - control.count >= 28 {
+                control += header(28, 2) + withUnsafeBytes(of: (c.pid, c.uid, c.gid)) { Array($0) }
+                control += [0, 0, 0, 0]
+            } else {
+                outFlags |= MSG_CTRUNC_FLAG
+            }
+        }
+        if !out.rights.isEmpty {
+            let peek = flags & MSG_PEEK_FLAG != 0
+            let avail = room - min(control.count, room)
+            let fit = avail >= 20 ? min(out.rights.count, (avail - 16) / 4) : 0
+            var fds: [Int32] = []
+            for f in out.rights.prefix(fit) {
+                guard let fd = try? group.fdTable.install(f, closeOnExec: flags & MSG_CMSG_CLOEXEC_FLAG != 0) else { break }
+                fds.append(fd)
+            }
+            if fds.count < out.rights.count { outFlags |= MSG_CTRUNC_FLAG }
+            if !peek { for f in out.rights { f.decRef() } }
+            if !fds.isEmpty {
+                control += header(16 + 4 * fds.count, 1)
+                for fd in fds { withUnsafeBytes(of: fd) { control += $0 } }
+                // Each message takes CMSG_SPACE: padded to 8 bytes, as far as the buffer goes.
+                while control.count % 8 != 0 { control.append(0) }
+            }
+        }
+        if control.count > room { control.removeLast(control.count - room) }
+        if !control.isEmpty { try mm.write(h.control, control) }
+        try mm.writeValue(addr &+ 8, nameLength)
+        try mm.writeValue(addr &+ 40, UInt64(control.count))
+        try mm.writeValue(addr &+ 48, outFlags)
+        return flags & MSG_TRUNC_FLAG != 0 && s.type != .stream ? out.fullLength : out.count
+    }
+
+    func sysRecvmsg() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        return UInt64(try receiveMessage(s, a1, flags: Int32(truncatingIfNeeded: a2)))
+    }
+
+    func sysRecvmmsg() throws(LinuxErrno) -> UInt64 {
+        let s = try socketArg(fdArg(a0))
+        let count = min(Int(UInt32(truncatingIfNeeded: a2)), 1024)
+        var flags = Int32(truncatingIfNeeded: a3)
+        let until: UInt64?
+        if a4 != 0 {
+            let ts: timespec = try mm.readValue(a4)
+            guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
+            until = saturatingAdd(monotonicNanos(), saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)))
+        } else {
+            until = nil
+        }
+        var received = 0
+        while received < count {
+            let entry = a1 &+ UInt64(received) &* 64
+            do {
+                let n = try receiveMessage(s, entry, flags: flags)
+                try mm.writeValue(entry &+ 56, UInt32(truncatingIfNeeded: n))
+            } catch {
+                if received > 0 { break }
+                throw error
+            }
+            received += 1
+            if flags & 0x10000 != 0 { flags |= MSG_DONTWAIT_FLAG } // MSG_WAITFORONE
+            if let until, monotonicNanos() >= until { break }
+        }
+        return UInt64(received)
+    }
+}

@@ -1,0 +1,268 @@
+/* Event files: epoll (level and edge triggered, one-shot, nesting, interest lifetime,
+ * errors) over pipes, eventfds and sockets. */
+#include "../compat.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+static int add(int ep, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event e = {.events = events, .data.u64 = data};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+}
+
+CASE(epoll_create1_bad_flags_is_einval) {
+    EXPECT_ERRNO(epoll_create1(1), EINVAL);
+}
+
+CASE(epoll_create_size_zero_is_einval) {
+    EXPECT_ERRNO(epoll_create(0), EINVAL);
+    int ep = epoll_create(1);
+    EXPECT(ep >= 0);
+}
+
+CASE(epoll_level_triggered_reports_until_drained) {
+    int ep = epoll_create1(EPOLL_CLOEXEC), p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(add(ep, p[0], EPOLLIN, 0x1122334455667788ULL));
+    struct epoll_event ev[4];
+    EXPECT_EQ(epoll_wait(ep, ev, 4, 0), 0);
+    EXPECT_EQ(write(p[1], "ab", 2), 2);
+    EXPECT_EQ(epoll_wait(ep, ev, 4, 1000), 1);
+    EXPECT_EQ(ev[0].events, EPOLLIN);
+    EXPECT_EQ(ev[0].data.u64, 0x1122334455667788ULL);
+    EXPECT_EQ(epoll_wait(ep, ev, 4, 0), 1); /* still readable */
+    char b[2];
+    EXPECT_EQ(read(p[0], b, 2), 2);
+    EXPECT_EQ(epoll_wait(ep, ev, 4, 0), 0);
+}
+
+CASE(epoll_edge_triggered_reports_once_per_event) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(add(ep, p[0], EPOLLIN | EPOLLET, 7));
+    struct epoll_event ev[2];
+    EXPECT_EQ(write(p[1], "a", 1), 1);
+    EXPECT_EQ(epoll_wait(ep, ev, 2, 1000), 1);
+    EXPECT_EQ(epoll_wait(ep, ev, 2, 0), 0); /* not again without a new write */
+    EXPECT_EQ(write(p[1], "b", 1), 1);
+    EXPECT_EQ(epoll_wait(ep, ev, 2, 1000), 1);
+    EXPECT_EQ(ev[0].data.u64, 7);
+}
+
+CASE(epoll_oneshot_disables_until_rearmed_with_mod) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(add(ep, p[0], EPOLLIN | EPOLLONESHOT, 1));
+    EXPECT_EQ(write(p[1], "a", 1), 1);
+    struct epoll_event ev[2];
+    EXPECT_EQ(epoll_wait(ep, ev, 2, 1000), 1);
+    EXPECT_EQ(epoll_wait(ep, ev, 2, 0), 0);
+    EXPECT_EQ(write(p[1], "b", 1), 1);
+    EXPECT_EQ(epoll_wait(ep, ev, 2, 0), 0);
+    struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = 2};
+    EXPECT_OK(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &e));
+    EXPECT_EQ(epoll_wait(ep, ev, 2, 0), 1);
+    EXPECT_EQ(ev[0].data.u64, 2);
+}
+
+CASE(epoll_ctl_errors_follow_linux) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    struct epoll_event e = {.events = EPOLLIN};
+    EXPECT_OK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e));
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e), EEXIST);
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_MOD, p[1], &e), ENOENT);
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_DEL, p[1], &e), ENOENT);
+    EXPECT_ERRNO(epoll_ctl(ep, 99, p[0], &e), EINVAL);
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_ADD, ep, &e), EINVAL);
+    EXPECT_ERRNO(epoll_ctl(p[0], EPOLL_CTL_ADD, p[1], &e), EINVAL);
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_ADD, 999, &e), EBADF);
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_ADD, p[1], (void *)8), EFAULT);
+    EXPECT_OK(epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+}
+
+CASE(epoll_ctl_regular_file_is_eperm) {
+    int ep = epoll_create1(0);
+    int fd = open("/proc/self/exe", O_RDONLY);
+    EXPECT(fd >= 0);
+    struct epoll_event e = {.events = EPOLLIN};
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e), EPERM);
+}
+
+CASE(epoll_exclusive_cannot_be_modified) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    EXPECT_OK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e));
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &e), EINVAL);
+    e.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT;
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_ADD, p[1], &e), EINVAL);
+}
+
+CASE(epoll_wait_bad_arguments_are_einval) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    struct epoll_event ev[1];
+    EXPECT_ERRNO(epoll_wait(ep, ev, 0, 0), EINVAL);
+    EXPECT_ERRNO(epoll_wait(ep, ev, -1, 0), EINVAL);
+    EXPECT_ERRNO(epoll_wait(p[0], ev, 1, 0), EINVAL);
+    EXPECT_ERRNO(epoll_wait(999, ev, 1, 0), EBADF);
+}
+
+CASE(epoll_wait_times_out_with_zero) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(add(ep, p[0], EPOLLIN, 0));
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 50), 0);
+}
+
+CASE(epoll_reports_hangup_without_asking) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(add(ep, p[0], 0, 3));
+    EXPECT_OK(close(p[1]));
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 1000), 1);
+    EXPECT_EQ(ev[0].events, EPOLLHUP);
+}
+
+CASE(epoll_interest_outlives_close_of_one_of_two_fds) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    int d = dup(p[0]);
+    EXPECT_OK(add(ep, p[0], EPOLLIN, 9));
+    EXPECT_OK(close(p[0])); /* the description lives on through d */
+    EXPECT_EQ(write(p[1], "x", 1), 1);
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 1000), 1);
+    EXPECT_EQ(ev[0].data.u64, 9);
+    EXPECT_OK(close(d)); /* the last reference: the interest goes */
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 0), 0);
+    int q[2];
+    EXPECT_OK(pipe(q)); /* may reuse the old number: adding it again works */
+    EXPECT_OK(add(ep, q[0], EPOLLIN, 10));
+}
+
+CASE(epoll_nested_reports_inner_readiness) {
+    int outer = epoll_create1(0), inner = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(add(inner, p[0], EPOLLIN, 1));
+    EXPECT_OK(add(outer, inner, EPOLLIN, 2));
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(outer, ev, 1, 0), 0);
+    EXPECT_EQ(write(p[1], "x", 1), 1);
+    EXPECT_EQ(epoll_wait(outer, ev, 1, 1000), 1);
+    EXPECT_EQ(ev[0].data.u64, 2);
+    EXPECT_EQ(ev[0].events, EPOLLIN);
+    struct pollfd pf = {inner, POLLIN, 0};
+    EXPECT_EQ(poll(&pf, 1, 0), 1);
+}
+
+CASE(epoll_loop_is_eloop) {
+    int a = epoll_create1(0), b = epoll_create1(0);
+    EXPECT_OK(add(a, b, EPOLLIN, 0));
+    EXPECT_ERRNO(add(b, a, EPOLLIN, 0), ELOOP);
+}
+
+CASE(epoll_eventfd_readable_after_write) {
+    int ep = epoll_create1(0), e = eventfd(0, EFD_NONBLOCK);
+    EXPECT_OK(add(ep, e, EPOLLIN | EPOLLOUT, 5));
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 0), 1);
+    EXPECT_EQ(ev[0].events, EPOLLOUT);
+    uint64_t one = 1;
+    EXPECT_EQ(write(e, &one, 8), 8);
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 0), 1);
+    EXPECT_EQ(ev[0].events, EPOLLIN | EPOLLOUT);
+}
+
+CASE(epoll_socket_peer_shutdown_is_rdhup) {
+    int ep = epoll_create1(0), sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_OK(add(ep, sv[0], EPOLLIN | EPOLLRDHUP | EPOLLET, 0));
+    EXPECT_OK(shutdown(sv[1], SHUT_WR));
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 1000), 1);
+    EXPECT_EQ(ev[0].events, EPOLLIN | EPOLLRDHUP);
+}
+
+CASE(epoll_maxevents_takes_turns) {
+    int ep = epoll_create1(0), p[3][2];
+    for (int i = 0; i < 3; i++) {
+        EXPECT_OK(pipe(p[i]));
+        EXPECT_EQ(write(p[i][1], "x", 1), 1);
+        EXPECT_OK(add(ep, p[i][0], EPOLLIN, (uint64_t)i));
+    }
+    int seen = 0;
+    for (int round = 0; round < 3; round++) {
+        struct epoll_event ev[1];
+        EXPECT_EQ(epoll_wait(ep, ev, 1, 0), 1);
+        seen |= 1 << ev[0].data.u64;
+    }
+    EXPECT_EQ(seen, 7);
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+CASE(epoll_wait_interrupted_by_handler_is_eintr_even_with_sa_restart) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    EXPECT_OK(sigaction(SIGALRM, &sa, NULL));
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(add(ep, p[0], EPOLLIN, 0));
+    alarm(1);
+    struct epoll_event ev[1];
+    EXPECT_ERRNO(epoll_wait(ep, ev, 1, 5000), EINTR);
+}
+
+CASE(epoll_instance_is_shared_with_forked_child) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    pid_t pid = fork();
+    if (pid == 0) {
+        _exit(add(ep, p[0], EPOLLIN, 42) == 0 ? 0 : 1);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_EQ(write(p[1], "x", 1), 1);
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 1000), 1);
+    EXPECT_EQ(ev[0].data.u64, 42);
+}
+
+CASE(epoll_wait_wakes_when_another_process_writes) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(add(ep, p[0], EPOLLIN, 1));
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(50000);
+        _exit(write(p[1], "x", 1) == 1 ? 0 : 1);
+    }
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 5000), 1);
+    EXPECT_EQ(ev[0].events, EPOLLIN);
+    waitpid(pid, NULL, 0);
+}
+
+CASE(epoll_pwait_with_mask_and_pwait2_timeout) {
+    int ep = epoll_create1(0), p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(add(ep, p[0], EPOLLIN, 1));
+    sigset_t m;
+    sigemptyset(&m);
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_pwait(ep, ev, 1, 10, &m), 0);
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    EXPECT_EQ(syscall(441 /* epoll_pwait2 */, ep, ev, 1, &ts, NULL, 8), 0);
+    EXPECT_EQ(write(p[1], "x", 1), 1);
+    EXPECT_EQ(syscall(441, ep, ev, 1, NULL, NULL, 8), 1);
+}
+
+COMPAT_MAIN()
