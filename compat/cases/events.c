@@ -4,8 +4,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
 
 static int add(int ep, int fd, uint32_t events, uint64_t data) {
     struct epoll_event e = {.events = events, .data.u64 = data};
@@ -263,6 +267,158 @@ CASE(epoll_pwait_with_mask_and_pwait2_timeout) {
     EXPECT_EQ(syscall(441 /* epoll_pwait2 */, ep, ev, 1, &ts, NULL, 8), 0);
     EXPECT_EQ(write(p[1], "x", 1), 1);
     EXPECT_EQ(syscall(441, ep, ev, 1, NULL, NULL, 8), 1);
+}
+
+/* ---- timerfd ---- */
+
+CASE(timerfd_create_bad_clock_and_flags_are_einval) {
+    EXPECT_ERRNO(timerfd_create(12345, 0), EINVAL);
+    EXPECT_ERRNO(timerfd_create(CLOCK_MONOTONIC, 0x10), EINVAL);
+    EXPECT_ERRNO(timerfd_create(CLOCK_PROCESS_CPUTIME_ID, 0), EINVAL);
+}
+
+CASE(timerfd_expires_and_read_counts_then_resets) {
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    EXPECT(fd >= 0);
+    struct itimerspec its = {{0, 0}, {0, 20 * 1000 * 1000}};
+    EXPECT_OK(timerfd_settime(fd, 0, &its, NULL));
+    uint64_t n = 0;
+    EXPECT_EQ(read(fd, &n, 8), 8); /* blocks until it fires */
+    EXPECT_EQ(n, 1);
+    struct itimerspec cur;
+    EXPECT_OK(timerfd_gettime(fd, &cur));
+    EXPECT_EQ(cur.it_value.tv_sec, 0);
+    EXPECT_EQ(cur.it_value.tv_nsec, 0); /* disarmed after a one-shot expiry */
+}
+
+CASE(timerfd_interval_accumulates_expirations) {
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    struct itimerspec its = {{0, 10 * 1000 * 1000}, {0, 10 * 1000 * 1000}};
+    EXPECT_OK(timerfd_settime(fd, 0, &its, NULL));
+    uint64_t n = 0;
+    EXPECT_ERRNO(read(fd, &n, 8), EAGAIN);
+    usleep(55 * 1000);
+    EXPECT_EQ(read(fd, &n, 8), 8);
+    EXPECT(n >= 3);
+}
+
+CASE(timerfd_abstime_in_the_past_fires_at_once) {
+    int fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK);
+    struct itimerspec its = {{0, 0}, {1, 0}};
+    EXPECT_OK(timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL));
+    struct pollfd p = {fd, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 1000), 1);
+    uint64_t n = 0;
+    EXPECT_EQ(read(fd, &n, 8), 8);
+    EXPECT_EQ(n, 1);
+}
+
+CASE(timerfd_settime_errors_follow_linux) {
+    int fd = timerfd_create(CLOCK_MONOTONIC, 0);
+    struct itimerspec its = {{0, 0}, {0, 2000 * 1000 * 1000L}};
+    EXPECT_ERRNO(timerfd_settime(fd, 0, &its, NULL), EINVAL);
+    its.it_value.tv_nsec = 1;
+    EXPECT_ERRNO(timerfd_settime(fd, 0x100, &its, NULL), EINVAL);
+    EXPECT_OK(timerfd_settime(fd, TFD_TIMER_CANCEL_ON_SET, &its, NULL)); /* ignored without ABSTIME */
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(timerfd_settime(p[0], 0, &its, NULL), EINVAL);
+    uint32_t small;
+    EXPECT_ERRNO(read(fd, &small, 4), EINVAL);
+}
+
+CASE(timerfd_old_value_reports_remaining_time) {
+    int fd = timerfd_create(CLOCK_MONOTONIC, 0);
+    struct itimerspec its = {{5, 0}, {10, 0}}, old;
+    EXPECT_OK(timerfd_settime(fd, 0, &its, NULL));
+    struct itimerspec zero = {{0, 0}, {0, 0}};
+    EXPECT_OK(timerfd_settime(fd, 0, &zero, &old));
+    EXPECT_EQ(old.it_interval.tv_sec, 5);
+    EXPECT(old.it_value.tv_sec >= 9 && old.it_value.tv_sec <= 10);
+}
+
+CASE(timerfd_in_epoll_wakes_the_waiter) {
+    int ep = epoll_create1(0), fd = timerfd_create(CLOCK_MONOTONIC, 0);
+    EXPECT_OK(add(ep, fd, EPOLLIN, 77));
+    struct itimerspec its = {{0, 0}, {0, 20 * 1000 * 1000}};
+    EXPECT_OK(timerfd_settime(fd, 0, &its, NULL));
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 2000), 1);
+    EXPECT_EQ(ev[0].data.u64, 77);
+}
+
+/* ---- signalfd ---- */
+
+CASE(signalfd_reads_blocked_signal_with_sender) {
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR1);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &m, NULL));
+    int fd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC);
+    EXPECT(fd >= 0);
+    struct signalfd_siginfo si;
+    EXPECT_ERRNO(read(fd, &si, sizeof si), EAGAIN);
+    EXPECT_OK(kill(getpid(), SIGUSR1));
+    EXPECT_EQ(read(fd, &si, sizeof si), sizeof si);
+    EXPECT_EQ(si.ssi_signo, SIGUSR1);
+    EXPECT_EQ(si.ssi_pid, getpid());
+    EXPECT_EQ(si.ssi_code, SI_USER);
+    sigset_t pend;
+    EXPECT_OK(sigpending(&pend));
+    EXPECT(!sigismember(&pend, SIGUSR1)); /* consumed */
+}
+
+CASE(signalfd_errors_and_mask_update) {
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR2);
+    EXPECT_ERRNO(syscall(289 /* signalfd4 */, -1, &m, 4, 0), EINVAL);
+    EXPECT_ERRNO(signalfd(-1, &m, 0x1), EINVAL);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(signalfd(p[0], &m, 0), EINVAL);
+    int fd = signalfd(-1, &m, SFD_NONBLOCK);
+    EXPECT_EQ(signalfd(fd, &m, 0), fd);
+    struct signalfd_siginfo si;
+    EXPECT_ERRNO(read(fd, &si, 8), EINVAL);
+}
+
+CASE(signalfd_sigqueue_value_and_poll) {
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGRTMIN);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &m, NULL));
+    int fd = signalfd(-1, &m, 0);
+    struct pollfd p = {fd, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 0);
+    union sigval v = {.sival_int = 1234};
+    EXPECT_OK(sigqueue(getpid(), SIGRTMIN, v));
+    EXPECT_EQ(poll(&p, 1, 1000), 1);
+    struct signalfd_siginfo si;
+    EXPECT_EQ(read(fd, &si, sizeof si), sizeof si);
+    EXPECT_EQ(si.ssi_signo, SIGRTMIN);
+    EXPECT_EQ(si.ssi_code, SI_QUEUE);
+    EXPECT_EQ(si.ssi_int, 1234);
+}
+
+CASE(signalfd_child_exit_reported_through_epoll) {
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGCHLD);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &m, NULL));
+    int fd = signalfd(-1, &m, SFD_NONBLOCK), ep = epoll_create1(0);
+    EXPECT_OK(add(ep, fd, EPOLLIN, 1));
+    pid_t pid = fork();
+    if (pid == 0) _exit(7);
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 5000), 1);
+    struct signalfd_siginfo si;
+    EXPECT_EQ(read(fd, &si, sizeof si), sizeof si);
+    EXPECT_EQ(si.ssi_signo, SIGCHLD);
+    EXPECT_EQ(si.ssi_pid, pid);
+    EXPECT_EQ(si.ssi_code, CLD_EXITED);
+    EXPECT_EQ(si.ssi_status, 7);
+    waitpid(pid, NULL, 0);
 }
 
 COMPAT_MAIN()

@@ -113,6 +113,8 @@ public final class Kernel: @unchecked Sendable {
     /// AF_UNIX names: abstract ones, and sockets bound to a path (by the socket file's inode).
     var unixAbstractNames: [ByteString: UnixSocket] = [:]
     var unixPathNames: [InodeKey: UnixSocket] = [:]
+    /// Armed timerfds, fired by the alarm watcher.
+    var timerFDs: [ObjectIdentifier: TimerFDDescription] = [:]
     /// The sandbox's loopback network (AF_INET, AF_INET6).
     let loopback = LoopbackNetwork()
     /// What `run` sleeps on until the last guest thread is gone.

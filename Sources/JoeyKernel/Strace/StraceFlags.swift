@@ -47,6 +47,13 @@ enum StraceFlags {
         "memfd": [(1, "MFD_CLOEXEC"), (2, "MFD_ALLOW_SEALING"), (4, "MFD_HUGETLB")],
         "eventfd": [(1, "EFD_SEMAPHORE"), (0o4000, "EFD_NONBLOCK"), (0o2000000, "EFD_CLOEXEC")],
         "epoll_create": [(0o2000000, "EPOLL_CLOEXEC")],
+        "epoll_events": [(1, "EPOLLIN"), (2, "EPOLLPRI"), (4, "EPOLLOUT"), (8, "EPOLLERR"), (0x10, "EPOLLHUP"),
+                         (0x40, "EPOLLRDNORM"), (0x80, "EPOLLRDBAND"), (0x100, "EPOLLWRNORM"), (0x200, "EPOLLWRBAND"),
+                         (0x400, "EPOLLMSG"), (0x2000, "EPOLLRDHUP"), (1 << 28, "EPOLLEXCLUSIVE"), (1 << 29, "EPOLLWAKEUP"),
+                         (1 << 30, "EPOLLONESHOT"), (1 << 31, "EPOLLET")],
+        "timerfd": [(0o4000, "TFD_NONBLOCK"), (0o2000000, "TFD_CLOEXEC")],
+        "timerfd_settime": [(1, "TFD_TIMER_ABSTIME"), (2, "TFD_TIMER_CANCEL_ON_SET")],
+        "signalfd": [(0o4000, "SFD_NONBLOCK"), (0o2000000, "SFD_CLOEXEC")],
         "inotify": [(0o4000, "IN_NONBLOCK"), (0o2000000, "IN_CLOEXEC")],
         "xattr": [(1, "XATTR_CREATE"), (2, "XATTR_REPLACE")],
         "mlock": [(1, "MLOCK_ONFAULT")],
@@ -75,6 +82,10 @@ enum StraceFlags {
             if sig != 0 { return (named + [Signal.names[sig] ?? String(sig)]).joined(separator: "|") }
             return named.isEmpty ? "0" : named.joined(separator: "|")
         case "access" where v == 0: return "F_OK"
+        case "socket_type":
+            let type = value & 0xf
+            parts.append([1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM", 5: "SOCK_SEQPACKET", 10: "SOCK_PACKET"][type] ?? String(type))
+            value &= ~0xf
         default: break
         }
         parts += names(set, &value)
@@ -127,6 +138,12 @@ enum StraceFlags {
         "idtype": [0: "P_ALL", 1: "P_PID", 2: "P_PGID", 3: "P_PIDFD"],
         "shutdown": [0: "SHUT_RD", 1: "SHUT_WR", 2: "SHUT_RDWR"],
         "epoll_ctl": [1: "EPOLL_CTL_ADD", 2: "EPOLL_CTL_DEL", 3: "EPOLL_CTL_MOD"],
+        "sockopt_level": [0: "SOL_IP", 1: "SOL_SOCKET", 6: "SOL_TCP", 17: "SOL_UDP", 41: "SOL_IPV6"],
+        "sockopt": [1: "SO_DEBUG", 2: "SO_REUSEADDR", 3: "SO_TYPE", 4: "SO_ERROR", 5: "SO_DONTROUTE", 6: "SO_BROADCAST",
+                    7: "SO_SNDBUF", 8: "SO_RCVBUF", 9: "SO_KEEPALIVE", 10: "SO_OOBINLINE", 12: "SO_PRIORITY", 13: "SO_LINGER",
+                    15: "SO_REUSEPORT", 16: "SO_PASSCRED", 17: "SO_PEERCRED", 18: "SO_RCVLOWAT", 19: "SO_SNDLOWAT",
+                    20: "SO_RCVTIMEO_OLD", 21: "SO_SNDTIMEO_OLD", 25: "SO_BINDTODEVICE", 30: "SO_ACCEPTCONN",
+                    38: "SO_PROTOCOL", 39: "SO_DOMAIN"],
     ]
 
     static func enumeration(_ set: String, _ v: UInt64) -> String {

@@ -88,6 +88,33 @@ extension StraceDecoder {
                              : "{fd=\(i32(b, 0)), events=\(StraceFlags.flags("poll_events", UInt64(events)))}")
             }
             return "[" + parts.filter { !$0.isEmpty }.joined(separator: ", ") + "]"
+        case "socklen":
+            guard let b = bytes(4) else { return p }
+            return "[\(i32(b, 0))]"
+        case "epoll_event":
+            guard let b = bytes(12) else { return p }
+            let d = u64(b, 4)
+            return "{events=\(StraceFlags.flags("epoll_events", UInt64(u32(b, 0)))), data=\(StraceDecoder.pointer(d))}"
+        case "epoll_events":
+            guard let n = count, n >= 0, n <= 1024 else { return p }
+            var parts: [String] = []
+            for i in 0..<min(n, 16) {
+                guard let b = try? mm.read(addr &+ UInt64(i * 12), count: 12) else { return p }
+                parts.append("{events=\(StraceFlags.flags("epoll_events", UInt64(u32(b, 0)))), data=\(StraceDecoder.pointer(u64(b, 4)))}")
+            }
+            return "[" + parts.joined(separator: ", ") + (n > 16 ? ", ..." : "") + "]"
+        case "itimerspec":
+            guard let b = bytes(32) else { return p }
+            return "{it_interval={tv_sec=\(i64(b, 0)), tv_nsec=\(i64(b, 8))}, it_value={tv_sec=\(i64(b, 16)), tv_nsec=\(i64(b, 24))}}"
+        case "msghdr", "mmsghdr":
+            guard let b = bytes(56) else { return p }
+            let name = u64(b, 0), namelen = u32(b, 8), iovlen = u64(b, 24), controllen = u64(b, 40)
+            let nameText = name == 0 ? "NULL" : structure("sockaddr", name, count: nil, written: written)
+            let iov = structure("iovec", u64(b, 16), count: Int(clamping: iovlen), written: written, result: result)
+            var out = "{msg_name=\(nameText), msg_namelen=\(namelen), msg_iov=\(iov), msg_iovlen=\(iovlen)"
+            if controllen > 0 { out += ", msg_control=\(StraceDecoder.pointer(u64(b, 32))), msg_controllen=\(controllen)" }
+            out += ", msg_flags=\(StraceFlags.flags("msg", UInt64(u32(b, 48))))}"
+            return s == "mmsghdr" ? "[{msg_hdr=\(out), msg_len=\(u32(bytes(64) ?? b + [0, 0, 0, 0, 0, 0, 0, 0], 56))}, ...]" : out
         case "dirents":
             return "\(p) /* \(direntCount(addr, bytes: Int(result ?? 0))) entries */"
         case "sockaddr":

@@ -192,6 +192,7 @@ extension Kernel {
             while k.runningThreads > 0 {
                 let now = monotonicNanos()
                 var next: UInt64?
+                if let n = k.fireTimerFDs(now: now) { next = min(next ?? n, n) }
                 for g in k.threadGroups.values {
                     if let n = g.firePosixTimers(now: now) { next = min(next ?? n, n) }
                     if g.fireCPUTimers() { next = min(next ?? now + 10_000_000, now + 10_000_000) } // polled

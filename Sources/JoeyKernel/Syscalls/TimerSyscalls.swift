@@ -55,7 +55,7 @@ extension ThreadGroup {
 }
 
 extension GuestThread {
-    private func timerClockOffset(_ clock: Int32) -> Int64? {
+    func timerClockOffset(_ clock: Int32) -> Int64? {
         var ts = timespec()
         switch clock {
         case 0, 8: clock_gettime(CLOCK_REALTIME, &ts)          // REALTIME (+ _ALARM)

@@ -183,6 +183,8 @@ final class GuestThread {
     func interrupt() {
         if inGuest { context?.interrupt() }
         wakeup.wake()
+        // A signal was queued: signalfd readers and pollers re-check.
+        group.signalQueue.notify(EventMask.input)
     }
 
     func kill() {

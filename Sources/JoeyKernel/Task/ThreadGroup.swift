@@ -41,6 +41,8 @@ final class ThreadGroup {
     var fs: FSContext
     var actions = [SignalAction](repeating: SignalAction(), count: 65)
     var pendingShared: UInt64 = 0
+    /// Notified whenever a signal is queued for the process or one of its threads (signalfd).
+    let signalQueue = WaitQueue()
     /// siginfo of each signal pending for the whole process: one for a standard signal,
     /// a queue for a realtime one (SIGRTMIN and up).
     var pendingInfo = [[SignalInfo]](repeating: [], count: 65)
