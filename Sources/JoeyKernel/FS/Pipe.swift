@@ -22,6 +22,10 @@ final class PipeInode: Inode {
     let buffer = PipeBuffer()
     init(fs: FileSystemID) { super.init(kind: .fifo, mode: 0o600, fs: fs) }
     override var size: UInt64 { UInt64(buffer.count) }
+    /// Reopened through /proc/PID/fd: a new end of the same pipe, opened as a FIFO is.
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        try kernel.openNamedPipe(self, flags: flags)
+    }
 }
 
 final class PipeDescription: FileDescription {
@@ -118,10 +122,12 @@ extension Kernel {
     /// open(2) of a FIFO: a reader waits for a writer and vice versa unless O_NONBLOCK.
     func openNamedPipe(_ inode: Inode, flags: Int32) throws(LinuxErrno) -> FileDescription {
         let key = ObjectIdentifier(inode)
-        let buffer = fifoBuffers[key] ?? PipeBuffer()
-        fifoBuffers[key] = buffer
+        let buffer = (inode as? PipeInode)?.buffer ?? fifoBuffers[key] ?? PipeBuffer()
+        if !(inode is PipeInode) { fifoBuffers[key] = buffer }
         let mode = flags & O_ACCMODE
-        if mode == O_WRONLY && buffer.readers == 0 && flags & O_NONBLOCK != 0 { throw .ENXIO }
+        // A pipe reopened through /proc never waits for, or requires, the other end (fifo_open's is_pipe).
+        let anonymous = inode is PipeInode
+        if mode == O_WRONLY && buffer.readers == 0 && flags & O_NONBLOCK != 0 && !anonymous { throw .ENXIO }
         if mode == O_RDWR {
             // Never blocks. The description is the write end only: reading through an O_RDWR
             // FIFO fd is not supported yet (EBADF).
@@ -132,7 +138,7 @@ extension Kernel {
         let d = PipeDescription(inode: inode, buffer: buffer, reader: reader, flags: flags, kernel: self)
         buffer.queue.notify(EventMask.input.union(.output)) // a blocked open of the other end
         // A blocking open waits for the other end (fifo(7)).
-        if flags & O_NONBLOCK == 0, let t = current {
+        if flags & O_NONBLOCK == 0, !anonymous, let t = current {
             do {
                 while (reader ? buffer.writerOpens : buffer.readerOpens) == seen && (reader ? buffer.writers : buffer.readers) == 0 {
                     try t.block(on: buffer.queue, EventMask.input.union(.output))

@@ -79,6 +79,19 @@ final class DynamicSymlink: Inode {
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription { throw .ELOOP }
 }
 
+/// /proc/PID/fd/N: reads as the file's path, and following it reaches the open file itself
+/// (so a pipe or an unlinked file can be reopened, as on Linux).
+final class FDLink: Inode {
+    let file: FileDescription
+    init(fs: FileSystemID, file: FileDescription) {
+        self.file = file
+        super.init(kind: .symlink, mode: 0o700, fs: fs)
+    }
+    override func readlink() throws(LinuxErrno) -> ByteString { file.path }
+    override func magicTarget() -> Location? { file.location ?? Location(name: file.path, parent: nil, inode: file.inode) }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription { throw .ELOOP }
+}
+
 enum ProcFS {
     static func makeRoot(kernel: Kernel) -> Inode {
         let fs = FileSystemID(dev: 0x17, name: "proc")
@@ -220,7 +233,7 @@ enum ProcFS {
         DynamicDirectory(fs: fs, mode: 0o500, list: { g.fdTable.openFDs.map { (String($0), .symlink) } },
                          find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let fd = Int32(n), let f = try? g.fdTable.get(fd) else { throw .ENOENT }
-            return DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in f.path }
+            return FDLink(fs: fs, file: f)
         })
     }
 

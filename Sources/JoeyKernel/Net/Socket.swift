@@ -201,7 +201,7 @@ class Socket: FileDescription {
         server.peerCredentials = t.socketCredentials
         peerCredentials = listener.peerCredentials
         listener.acceptQueue.append(server)
-        listener.queue.notify(EventMask.input)
+        listener.wake(EventMask.input)
         queue.notify(EventMask.output)
     }
 
@@ -341,7 +341,7 @@ class Socket: FileDescription {
         } else {
             receiver.receive.appendStream(data, credentials: credentials)
         }
-        receiver.queue.notify(EventMask.input)
+        receiver.wake(EventMask.input)
         return copied
     }
     var notConnectedForSend: LinuxErrno { .ENOTCONN }
@@ -425,6 +425,12 @@ class Socket: FileDescription {
     }
     var notConnectedForReceive: LinuxErrno { .ENOTCONN }
 
+    /// Notifies the socket's waiters, and with O_ASYNC signals its owner (SIGIO, or F_SETSIG's).
+    func wake(_ events: EventMask) {
+        queue.notify(events)
+        if flags & O_ASYNC != 0 && asyncOwner != 0 { kernel.sendAsyncSignal(self, band: events) }
+    }
+
     private func notifyPeerOfRoom() {
         if let p = peer { p.queue.notify(EventMask.output) }
         queue.notify(EventMask.output)
@@ -496,6 +502,20 @@ let MSG_DONTWAIT_FLAG: Int32 = 0x40
 let MSG_WAITALL_FLAG: Int32 = 0x100
 let MSG_NOSIGNAL_FLAG: Int32 = 0x4000
 let MSG_CMSG_CLOEXEC_FLAG: Int32 = 0x4000_0000
+
+extension Kernel {
+    /// SIGIO (or F_SETSIG's signal) to a description's owner: a process, or a process group.
+    func sendAsyncSignal(_ f: FileDescription, band: EventMask) {
+        let sig = f.asyncSignal == 0 ? Signal.SIGIO : f.asyncSignal
+        // si_code POLL_IN (1) or POLL_OUT (2); si_band carries the poll events.
+        let info = SignalInfo(signo: sig, code: band.contains(.readable) ? 1 : 2, value: UInt64(band.rawValue))
+        if f.asyncOwner > 0 {
+            (threadGroups[f.asyncOwner] ?? threads[f.asyncOwner]?.group)?.sendSignal(sig, info: info)
+        } else {
+            for g in threadGroups.values where g.pgid == -f.asyncOwner { g.sendSignal(sig, info: info) }
+        }
+    }
+}
 
 extension GuestThread {
     /// The credentials a message from this thread carries (SCM_CREDENTIALS, SO_PEERCRED).

@@ -726,6 +726,20 @@ extension GuestThread {
             let settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME
             f.flags = (f.flags & ~settable) | (Int32(truncatingIfNeeded: a2) & settable)
             return 0
+        case F_SETOWN:
+            let owner = Int32(truncatingIfNeeded: a2)
+            if owner > 0 && kernel.threadGroups[owner] == nil && kernel.threads[owner] == nil { throw .ESRCH }
+            f.asyncOwner = owner
+            return 0
+        case F_GETOWN:
+            return UInt64(bitPattern: Int64(f.asyncOwner))
+        case 10: // F_SETSIG
+            let sig = Int32(truncatingIfNeeded: a2)
+            guard sig >= 0, sig < 65 else { throw .EINVAL }
+            f.asyncSignal = sig
+            return 0
+        case 11: // F_GETSIG
+            return UInt64(f.asyncSignal)
         case F_GETLK, F_SETLK, F_SETLKW, 36, 37, 38: // record locks (and OFD locks) are not implemented
             throw .ENOLCK
         case 1033: // F_ADD_SEALS
@@ -759,6 +773,11 @@ extension GuestThread {
         case 0x5421: // FIONBIO
             let on: Int32 = try mm.readValue(a2)
             if on != 0 { f.flags |= O_NONBLOCK } else { f.flags &= ~O_NONBLOCK }
+            return 0
+        case 0x5452: // FIOASYNC: only sockets signal readiness; elsewhere Linux's files have no fasync
+            let on: Int32 = try mm.readValue(a2)
+            guard f is Socket else { throw .ENOTTY }
+            if on != 0 { f.flags |= O_ASYNC } else { f.flags &= ~O_ASYNC }
             return 0
         default:
             return try f.ioctl(self, request: a1 & 0xffff_ffff, argument: a2)

@@ -19,6 +19,10 @@ public class FileDescription {
     /// How many holders refer to it (fd-table slots, descriptors in flight in a socket
     /// message); at zero, its epoll interests go and release() runs.
     private(set) var references = 0
+    /// F_SETOWN's process (> 0) or process group (< 0) that O_ASYNC signals go to, and
+    /// F_SETSIG's signal (0: SIGIO).
+    var asyncOwner: Int32 = 0
+    var asyncSignal: Int32 = 0
     /// The epoll interests watching it, dropped with the last reference (as Linux's eventpoll_release).
     var epollInterests: [EpollInterest] = []
 
@@ -223,6 +227,11 @@ final class HostStreamInode: Inode {
     override var size: UInt64 {
         var st = stat()
         return kind == .regular && fstat(hostFD, &st) == 0 ? UInt64(st.st_size) : 0
+    }
+    /// Reopened through /proc/PID/fd (/dev/stderr): another description of the same host stream.
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        if kind == .socket { throw .ENXIO }
+        return HostStreamDescription(inode: self, hostFD: owner.fd, owner: owner, flags: flags, kernel: kernel)
     }
 }
 

@@ -93,6 +93,8 @@ public class Inode {
     func remove(_ name: ByteString) throws(LinuxErrno) { throw .ENOTDIR }
 
     func readlink() throws(LinuxErrno) -> ByteString { throw .EINVAL }
+    /// Where following this symlink leads when that is not a path (procfs's fd links).
+    func magicTarget() -> Location? { nil }
     /// Opens the file; the description's read/write decide what I/O does.
     func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         throw .ENXIO

@@ -11,6 +11,8 @@ final class Location {
         self.name = name; self.parent = parent; self.inode = inode
     }
     var path: ByteString {
+        // A detached location (a file reached through /proc/PID/fd) names itself: "pipe:[7]".
+        if parent == nil && !name.isEmpty { return name }
         var parts: [ByteString] = []
         var cur: Location? = self
         while let c = cur, let p = c.parent { parts.append(c.name); cur = p }
@@ -59,6 +61,11 @@ extension Kernel {
             if child.kind == .symlink && (!last || followFinal || trailingSlash) {
                 budget -= 1
                 guard budget >= 0 else { throw .ELOOP }
+                // /proc/PID/fd/N leads to the open file itself, not to its name (a magic link).
+                if let target = child.magicTarget() {
+                    cur = target
+                    continue
+                }
                 let target = try child.readlink()
                 cur = try walk(target, from: cur, root: root, followFinal: true, budget: &budget)
                 continue
