@@ -398,6 +398,10 @@ int64_t joey_memfd_create(const char *name) {
     return fd >= 0 ? fd : -errno;
 }
 
+int64_t joey_fallocate(int fd, int mode, int64_t offset, int64_t length) {
+    return fallocate(fd, mode, offset, length) == 0 ? 0 : -errno;
+}
+
 struct joey_open_how { uint64_t flags, mode, resolve; };
 int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
     struct joey_open_how how = { flags, mode, resolve };

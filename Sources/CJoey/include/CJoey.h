@@ -138,6 +138,8 @@ int joey_signal_ignored(int sig);
 /// The host CPU the calling thread runs on.
 int joey_current_cpu(void);
 int64_t joey_memfd_create(const char *name);
+/// fallocate(2) on a host fd the sentry owns: 0 or -errno.
+int64_t joey_fallocate(int fd, int mode, int64_t offset, int64_t length);
 int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int64_t joey_ioctl(int fd, unsigned long request, void *arg);
 

@@ -7,6 +7,7 @@
 // upper layer: data is copied up on first write, deletions are recorded as whiteouts.
 // A directory with no lower path is plain tmpfs. With write-through, changes to lower
 // files go to the host instead (the user's explicit --rootfs-writable).
+import CJoey
 import Glibc
 import JoeyABI
 import JoeyPlatform
@@ -370,6 +371,30 @@ final class RegularFileInode: Inode {
         let n = try cache().write(&src, at: offset)
         touchModified()
         return n
+    }
+
+    /// fallocate(2) modes Joey offers: 0 (grow to cover the range), KEEP_SIZE (1),
+    /// PUNCH_HOLE (2, with KEEP_SIZE) and ZERO_RANGE (0x10). Page-cache files are sparse, so
+    /// allocating reserves nothing; write-through files ask the host for the same mode.
+    func allocate(mode: Int32, offset: UInt64, length: UInt64) throws(LinuxErrno) {
+        let end = offset + length
+        let keepSize = mode & 1 != 0, punch = mode & 2 != 0, zeroRange = mode & 0x10 != 0
+        if let seals {
+            if (punch || zeroRange) && !seals.isDisjoint(with: .anyWrite) { throw .EPERM }
+            if !keepSize && end > size && seals.contains(.grow) { throw .EPERM }
+        }
+        if lowerPath != nil && context.writeThrough {
+            let fd = try lowerFD(writable: true)
+            let r = joey_fallocate(fd, mode, Int64(offset), Int64(length))
+            if r < 0 { throw LinuxErrno(Int32(-r)) }
+            if !keepSize { lowerSize = max(lowerSize, end) }
+            hostBlocks = nil
+            touchModified()
+            return
+        }
+        try copyUp()
+        if punch || zeroRange { cache().zero(from: offset, to: end) }
+        if !keepSize && end > size { try truncate(end) } else if punch || zeroRange { touchModified() }
     }
 
     func truncate(_ length: UInt64) throws(LinuxErrno) {

@@ -182,6 +182,7 @@ enum ProcFS {
             "ostype": { GeneratedFile(fs: fs) { Array("Linux\n".utf8) } },
             "pid_max": { GeneratedFile(fs: fs) { Array("4194304\n".utf8) } },
             "ngroups_max": { GeneratedFile(fs: fs) { Array("65536\n".utf8) } },
+            "cap_last_cap": { GeneratedFile(fs: fs) { Array("\(Capabilities.lastCap)\n".utf8) } },
         ]
         let kdir = { DynamicDirectory(fs: fs, list: { kernelDir.keys.sorted().map { ($0, .regular) } },
                                       find: { (n: String) throws(LinuxErrno) -> Inode in
@@ -292,11 +293,11 @@ enum ProcFS {
         SigBlk:\t\(hex(blocked, 16))
         SigIgn:\t\(hex(ignored, 16))
         SigCgt:\t\(hex(caught, 16))
-        CapInh:\t0000000000000000
-        CapPrm:\t\(g.euid == 0 ? "000001ffffffffff" : "0000000000000000")
-        CapEff:\t\(g.euid == 0 ? "000001ffffffffff" : "0000000000000000")
-        CapBnd:\t000001ffffffffff
-        CapAmb:\t0000000000000000
+        CapInh:\t\(hex(g.capabilities.inheritable, 16))
+        CapPrm:\t\(hex(g.capabilities.permitted, 16))
+        CapEff:\t\(hex(g.capabilities.effective, 16))
+        CapBnd:\t\(hex(g.capabilities.bounding, 16))
+        CapAmb:\t\(hex(g.capabilities.ambient, 16))
         NoNewPrivs:\t\(g.noNewPrivs ? 1 : 0)
         Seccomp:\t0
 

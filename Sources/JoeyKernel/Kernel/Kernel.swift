@@ -113,6 +113,8 @@ public final class Kernel: @unchecked Sendable {
     /// AF_UNIX names: abstract ones, and sockets bound to a path (by the socket file's inode).
     var unixAbstractNames: [ByteString: UnixSocket] = [:]
     var unixPathNames: [InodeKey: UnixSocket] = [:]
+    /// System V shared memory segments.
+    let sharedMemory = SharedMemoryRegistry()
     /// Armed timerfds, fired by the alarm watcher.
     var timerFDs: [ObjectIdentifier: TimerFDDescription] = [:]
     /// The sandbox's loopback network (AF_INET, AF_INET6).
@@ -394,7 +396,7 @@ public final class Kernel: @unchecked Sendable {
         group.suid = process.uid; group.sgid = process.gid
         group.fsuid = process.uid; group.fsgid = process.gid
         group.groups = process.groups
-        group.capabilities = process.capabilities
+        group.capabilities = Capabilities.initial(uid: process.uid, given: process.capabilities)
         group.noNewPrivs = process.noNewPrivileges
         let ptsFS = FileSystemID(dev: 0x16, name: "devpts")
         let tty = DeviceInode(.tty, major: 136, minor: 0, fs: ptsFS)

@@ -163,6 +163,17 @@ final class FilePages {
         }
     }
 
+    /// Zeroes [from, to) within the file (a punched hole reads zeros; its pages stay counted).
+    func zero(from: UInt64, to: UInt64) {
+        let end = min(to, size)
+        guard from < end else { return }
+        for (index, c) in chunks {
+            let start = index * FilePages.chunkSize
+            let lo = max(from, start), hi = min(end, start + FilePages.chunkSize)
+            if lo < hi { memoryFile.zero(c.offset + (lo - start), length: hi - lo) }
+        }
+    }
+
     /// truncate(2): the new size; data past it is dropped, so growing again reads zeros.
     /// `mapped`: some MAP_SHARED mapping may still map the chunks, so they are zeroed but kept
     /// (their MemoryFile ranges must not be reused under a live mapping).

@@ -251,6 +251,32 @@ extension GuestThread {
         return UInt64(try readCommon(f, &dst, at: nil))
     }
 
+    /// preadv, preadv2: at an offset, or (preadv2 with offset -1) at the file position.
+    /// RWF_* flags are hints here except unknown bits (EOPNOTSUPP) and RWF_NOWAIT on a
+    /// description that would block.
+    func sysPreadv(flags: UInt64?) throws(LinuxErrno) -> UInt64 {
+        let f = try readableFile(fdArg(a0))
+        guard (flags ?? 0) & ~UInt64(0x1f) == 0 else { throw .EOPNOTSUPP }
+        let offset = Int64(bitPattern: a3)
+        var dst = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2))))
+        if offset == -1 && flags != nil { return UInt64(try readCommon(f, &dst, at: nil)) }
+        guard offset >= 0 else { throw .EINVAL }
+        if f.inode.kind == .directory { throw .EISDIR }
+        return UInt64(try readCommon(f, &dst, at: UInt64(offset)))
+    }
+
+    /// pwritev, pwritev2 (RWF_APPEND writes at the end whatever the offset).
+    func sysPwritev(flags: UInt64?) throws(LinuxErrno) -> UInt64 {
+        let f = try writableFile(fdArg(a0))
+        guard (flags ?? 0) & ~UInt64(0x1f) == 0 else { throw .EOPNOTSUPP }
+        let offset = Int64(bitPattern: a3)
+        var src = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2))))
+        if offset == -1 && flags != nil { return UInt64(try writeCommon(f, &src, at: nil)) }
+        guard offset >= 0 else { throw .EINVAL }
+        let at = (flags ?? 0) & 0x10 != 0 ? f.inode.size : UInt64(offset)
+        return UInt64(try writeCommon(f, &src, at: at))
+    }
+
     func sysWritev() throws(LinuxErrno) -> UInt64 {
         let f = try writableFile(fdArg(a0))
         var src = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2))))
@@ -762,6 +788,29 @@ extension GuestThread {
         default:
             throw .EINVAL
         }
+    }
+
+    func sysFallocate() throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        let mode = Int32(truncatingIfNeeded: a1)
+        let offset = Int64(bitPattern: a2), length = Int64(bitPattern: a3)
+        guard offset >= 0, length > 0 else { throw .EINVAL }
+        let keepSize: Int32 = 1, punch: Int32 = 2, zeroRange: Int32 = 0x10
+        // COLLAPSE_RANGE, INSERT_RANGE and unknown bits are not offered (as on tmpfs).
+        guard mode & ~(keepSize | punch | zeroRange) == 0 else { throw .EOPNOTSUPP }
+        if mode & punch != 0 && (mode & keepSize == 0 || mode & zeroRange != 0) { throw .EOPNOTSUPP }
+        guard f.writable else { throw .EBADF }
+        switch f.inode.kind {
+        case .regular: break
+        case .directory: throw .EISDIR
+        case .fifo, .socket: throw .ESPIPE
+        default: throw .ENODEV
+        }
+        guard length <= Int64.max - offset else { throw .EFBIG }
+        guard let file = f.inode as? RegularFileInode else { throw .EOPNOTSUPP }
+        if f.flags & O_APPEND != 0 && mode & (punch | zeroRange) != 0 { throw .EPERM }
+        try file.allocate(mode: mode, offset: UInt64(offset), length: UInt64(length))
+        return 0
     }
 
     func sysIoctl() throws(LinuxErrno) -> UInt64 {

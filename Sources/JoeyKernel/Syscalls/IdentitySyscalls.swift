@@ -61,38 +61,6 @@ extension GuestThread {
 }
 
 extension GuestThread {
-    /// capget: the guest's view of capabilities: everything for uid 0, nothing otherwise
-    /// (the sentry itself holds none of them on the guest's behalf).
-    func sysCapget() throws(LinuxErrno) -> UInt64 {
-        let version: UInt32 = try mm.readValue(a0)
-        let pid: Int32 = try mm.readValue(a0 &+ 4)
-        let words: Int
-        switch version {
-        case 0x1998_0330: words = 1             // _LINUX_CAPABILITY_VERSION_1
-        case 0x2007_1026, 0x2008_0522: words = 2 // versions 2 and 3
-        default:
-            try mm.writeValue(a0, UInt32(0x2008_0522))
-            if a1 == 0 { return 0 }
-            throw .EINVAL
-        }
-        guard pid >= 0 else { throw .EINVAL }
-        let target = pid == 0 ? group : kernel.threadGroups[pid]
-        guard let target else { throw .ESRCH }
-        guard a1 != 0 else { return 0 }
-        let full: UInt64 = target.euid == 0 ? 0x1ff_ffff_ffff : 0
-        let sets = target.capabilities ?? (full, full, 0)
-        var b = [UInt8]()
-        for w in 0..<words {
-            for set in [sets.0, sets.1, sets.2] { // effective, permitted, inheritable
-                withUnsafeBytes(of: UInt32(truncatingIfNeeded: set >> (32 * UInt64(w)))) { b += $0 }
-            }
-        }
-        try mm.write(a1, b)
-        return 0
-    }
-}
-
-extension GuestThread {
     /// At thread death, every robust mutex the thread still holds is marked FUTEX_OWNER_DIED
     /// and one waiter is woken, as Linux's exit_robust_list does. The list is guest memory:
     /// any bad pointer ends the walk, and the walk is bounded.

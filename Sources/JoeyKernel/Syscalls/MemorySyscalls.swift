@@ -69,6 +69,14 @@ extension GuestThread {
             }
             guard off.addingReportingOverflow(len).overflow == false else { throw .EOVERFLOW }
         }
+        return try mapMemory(file, address: addr, length: len, protection: prot, shared: shared, flags: flags, offset: off)
+    }
+
+    /// Maps `length` bytes (page-rounded) of `file` from `offset`, or anonymous memory, at
+    /// `addr` (MAP_FIXED / MAP_FIXED_NOREPLACE in `flags`) or where there is room; mmap and
+    /// shmat share it.
+    func mapMemory(_ file: FileDescription?, address addr: UInt64, length len: UInt64, protection prot: MemoryProtection,
+                   shared: Bool, flags: UInt64, offset off: UInt64) throws(LinuxErrno) -> UInt64 {
         let end = kernel.platform.addressSpaceEnd
         var start: UInt64
         if flags & (MAP_FIXED_ | MAP_FIXED_NOREPLACE_) != 0 {
@@ -157,12 +165,17 @@ extension GuestThread {
     }
 
     func sysMunmap() throws(LinuxErrno) -> UInt64 {
-        guard a0 & 0xfff == 0, a1 > 0, let (len, end) = pageRange(a0, a1), end <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
-        beginChange(); defer { endChange() }
-        let removed = mm.removeRange(a0, a0 + len)
-        flushAndRelease(removed)
-        realize { space throws(LinuxErrno) in try space.unmap(a0, length: len) }
+        try unmapRange(a0, a1)
         return 0
+    }
+
+    /// munmap's work (shmdt's too): page-aligned start, length rounded up to pages.
+    func unmapRange(_ start: UInt64, _ length: UInt64) throws(LinuxErrno) {
+        guard start & 0xfff == 0, length > 0, let (len, end) = pageRange(start, length), end <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
+        beginChange(); defer { endChange() }
+        let removed = mm.removeRange(start, start + len)
+        flushAndRelease(removed)
+        realize { space throws(LinuxErrno) in try space.unmap(start, length: len) }
     }
 
     func sysMprotect() throws(LinuxErrno) -> UInt64 {

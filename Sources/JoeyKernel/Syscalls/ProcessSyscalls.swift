@@ -130,6 +130,7 @@ extension GuestThread {
         // A table shared with another process is unshared first (unshare_files in execve).
         if group.fdTable.users > 1 { unshareFiles() }
         group.fdTable.closeOnExec()
+        group.execCapabilities()
         for i in 1..<65 where group.actions[i].handler > 1 { group.actions[i] = SignalAction() }
         altStack = (0, 2, 0)
         group.timers.removeAll() // POSIX timers do not survive exec; ITIMER_REAL does
@@ -319,7 +320,13 @@ extension GuestThread {
     }
 
     func sysSetid(_ nr: Int) throws(LinuxErrno) -> UInt64 {
-        let root = group.euid == 0
+        let oldUID = group.uid, oldEUID = group.euid, oldSUID = group.suid, oldFSUID = group.fsuid
+        defer {
+            if nr == 105 || nr == 113 || nr == 117 {
+                group.adjustCapabilities(oldUID: oldUID, oldEUID: oldEUID, oldSUID: oldSUID, oldFSUID: oldFSUID)
+            }
+        }
+        let root = group.capable(nr == 105 || nr == 113 || nr == 117 ? Capabilities.setuid : Capabilities.setgid)
         func id(_ v: UInt64) -> UInt32? { let x = UInt32(truncatingIfNeeded: v); return x == UInt32.max ? nil : x }
         switch nr {
         case 105: // setuid
@@ -336,7 +343,6 @@ extension GuestThread {
             let r = id(a0), e = id(a1), s = nr == 117 ? id(a2) : nil
             let allowed = [group.uid, group.euid, group.suid]
             if !root { for v in [r, e, s].compactMap({ $0 }) where !allowed.contains(v) { throw .EPERM } }
-            let oldUID = group.uid
             if let r { group.uid = r }
             if let e { group.euid = e }
             if let s { group.suid = s }
@@ -375,7 +381,7 @@ extension GuestThread {
     }
 
     func sysSetgroups() throws(LinuxErrno) -> UInt64 {
-        guard group.euid == 0 else { throw .EPERM }
+        guard group.capable(Capabilities.setgid) else { throw .EPERM }
         guard a0 <= 65536 else { throw .EINVAL }
         var gs: [UInt32] = []
         for i in 0..<Int(a0) { gs.append(try mm.readValue(a1 &+ UInt64(i * 4))) }
@@ -458,6 +464,8 @@ extension GuestThread {
         case 2: // PR_GET_PDEATHSIG
             try mm.writeValue(a1, group.parentDeathSignal)
             return 0
+        case 7, 8, 23, 24, 27, 28, 47:
+            return try capabilityPrctl(a0)
         default:
             throw .EINVAL
         }

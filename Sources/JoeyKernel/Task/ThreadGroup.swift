@@ -53,9 +53,9 @@ final class ThreadGroup {
     /// File-system ids (setfsuid/setfsgid); they follow the effective ids on every change of those.
     var fsuid: UInt32 = 0, fsgid: UInt32 = 0
     var groups: [UInt32] = []
-    /// The capability sets capget reports (effective, permitted, inheritable), when the
-    /// sandbox was given them (OCI process.capabilities); else all for euid 0, none otherwise.
-    var capabilities: (UInt64, UInt64, UInt64)?
+    var capabilities = Capabilities.initial(uid: 0, given: nil)
+    /// PR_SET_KEEPCAPS: permitted capabilities survive leaving uid 0 (cleared by execve).
+    var keepCapabilities = false
     var noNewPrivs = false
     var dumpable = true
     /// setpriority's nice value (the guest's view).

@@ -1,0 +1,218 @@
+// System V shared memory (shmget, shmat, shmdt, shmctl): each segment is an anonymous tmpfs
+// file in the page cache, like a memfd, and shmat maps it MAP_SHARED, so attachments in
+// every process see the same pages. A segment's attach count is the number of mappings that
+// start at its offset 0; IPC_RMID frees the id once nothing is attached (the pages live as
+// long as a mapping holds them). Segments are never swapped, so SHM_LOCK/SHM_UNLOCK only
+// check permission. Kernel lock held throughout.
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+final class SharedMemorySegment {
+    let id: Int32
+    let key: Int32
+    let size: UInt64
+    let file: FileDescription
+    var uid: UInt32, gid: UInt32
+    let creatorUID: UInt32, creatorGID: UInt32
+    var mode: UInt32
+    var removed = false
+    let creatorPID: Int32
+    var lastPID: Int32 = 0
+    var attachTime: Int64 = 0, detachTime: Int64 = 0, changeTime: Int64
+
+    init(id: Int32, key: Int32, size: UInt64, file: FileDescription, mode: UInt32, uid: UInt32, gid: UInt32, pid: Int32) {
+        self.id = id; self.key = key; self.size = size; self.file = file; self.mode = mode
+        self.uid = uid; self.gid = gid; creatorUID = uid; creatorGID = gid; creatorPID = pid
+        changeTime = Timespec.now().sec
+    }
+}
+
+/// The sandbox's IPC namespace of shared memory segments.
+final class SharedMemoryRegistry {
+    var segments: [Int32: SharedMemorySegment] = [:]
+    var nextID: Int32 = 0
+    static let maxSegments = 4096
+    static let maxSize: UInt64 = 0x7fff_ffff_ffff_f000 // SHMMAX's default: effectively unlimited
+
+    /// Mappings attached to `s` across every process.
+    func attachments(_ s: SharedMemorySegment, in kernel: Kernel) -> Int {
+        var n = 0
+        var seen = Set<ObjectIdentifier>()
+        for g in kernel.threadGroups.values where seen.insert(ObjectIdentifier(g.mm)).inserted {
+            n += g.mm.vmas.reduce(0) { $0 + ($1.file?.inode === s.file.inode && $1.fileOffset == 0 ? 1 : 0) }
+        }
+        return n
+    }
+
+    /// Forgets removed segments nothing is attached to any more.
+    func prune(_ kernel: Kernel) {
+        for (id, s) in segments where s.removed && attachments(s, in: kernel) == 0 { segments[id] = nil }
+    }
+}
+
+extension GuestThread {
+    private static let IPC_CREAT: UInt64 = 0o1000, IPC_EXCL: UInt64 = 0o2000
+    private static let SHM_RDONLY: UInt64 = 0o10000, SHM_RND: UInt64 = 0o20000, SHM_REMAP: UInt64 = 0o40000, SHM_EXEC: UInt64 = 0o100000
+
+    /// ipcperms: the owner's, group's or others' bits of `mode` for `want` (4 read, 2 write).
+    private func ipcPermitted(_ s: SharedMemorySegment, _ want: UInt32) -> Bool {
+        if group.euid == 0 { return true }
+        let shift: UInt32 = group.euid == s.uid || group.euid == s.creatorUID ? 6
+            : (group.egid == s.gid || group.egid == s.creatorGID || group.groups.contains(s.gid)) ? 3 : 0
+        return (s.mode >> shift) & want == want
+    }
+
+    private func isOwner(_ s: SharedMemorySegment) -> Bool {
+        group.euid == 0 || group.euid == s.uid || group.euid == s.creatorUID
+    }
+
+    func sysShmget() throws(LinuxErrno) -> UInt64 {
+        let key = Int32(truncatingIfNeeded: a0), size = a1, flags = a2
+        let registry = kernel.sharedMemory
+        registry.prune(kernel)
+        if key != 0, let s = registry.segments.values.first(where: { $0.key == key && !$0.removed }) {
+            if flags & Self.IPC_CREAT != 0 && flags & Self.IPC_EXCL != 0 { throw .EEXIST }
+            guard size <= s.size else { throw .EINVAL }
+            let want = UInt32(flags & 0o777) >> 6
+            guard ipcPermitted(s, want) else { throw .EACCES }
+            return UInt64(s.id)
+        }
+        if key != 0 && flags & Self.IPC_CREAT == 0 { throw .ENOENT }
+        guard size >= 1, size <= SharedMemoryRegistry.maxSize else { throw .EINVAL }
+        guard registry.segments.count < SharedMemoryRegistry.maxSegments else { throw .ENOSPC }
+        let inode = RegularFileInode(context: kernel.memfdContext, mode: UInt32(flags & 0o777))
+        inode.uid = group.euid
+        inode.gid = group.egid
+        inode.nlink = 0
+        let file = try inode.open(flags: O_RDWR, kernel: kernel)
+        try (file.inode as! RegularFileInode).truncate(size)
+        let id = registry.nextID
+        registry.nextID = registry.nextID == Int32.max ? 0 : registry.nextID + 1
+        file.path = ByteString("/SYSV\(String(UInt32(bitPattern: key), radix: 16, uppercase: false).leftPadded(8)) (deleted)")
+        registry.segments[id] = SharedMemorySegment(id: id, key: key, size: size, file: file, mode: UInt32(flags & 0o777),
+                                                    uid: group.euid, gid: group.egid, pid: group.pid)
+        return UInt64(id)
+    }
+
+    private func segment(_ raw: UInt64) throws(LinuxErrno) -> SharedMemorySegment {
+        let id = Int32(truncatingIfNeeded: raw)
+        guard id >= 0, let s = kernel.sharedMemory.segments[id] else { throw .EINVAL }
+        return s
+    }
+
+    func sysShmat() throws(LinuxErrno) -> UInt64 {
+        let s = try segment(a0)
+        var addr = a1
+        let flags = a2
+        if addr & 0xfff != 0 {
+            guard flags & Self.SHM_RND != 0 else { throw .EINVAL }
+            addr &= ~0xfff
+        }
+        let readOnly = flags & Self.SHM_RDONLY != 0
+        guard ipcPermitted(s, readOnly ? 4 : 6) else { throw .EACCES }
+        var prot: MemoryProtection = readOnly ? [.read] : [.read, .write]
+        if flags & Self.SHM_EXEC != 0 { prot.insert(.exec) }
+        let len = (s.size + 0xfff) & ~0xfff
+        var mapFlags: UInt64 = 0
+        if addr != 0 {
+            // Without SHM_REMAP an attach may not replace existing mappings.
+            mapFlags = flags & Self.SHM_REMAP != 0 ? MAP_FIXED_ : MAP_FIXED_NOREPLACE_
+        } else if flags & Self.SHM_REMAP != 0 {
+            throw .EINVAL
+        }
+        let start: UInt64
+        do {
+            start = try mapMemory(s.file, address: addr, length: len, protection: prot, shared: true, flags: mapFlags, offset: 0)
+        } catch let e where e == .EEXIST {
+            throw .EINVAL
+        }
+        s.attachTime = Timespec.now().sec
+        s.lastPID = group.pid
+        return start
+    }
+
+    func sysShmdt() throws(LinuxErrno) -> UInt64 {
+        let addr = a0
+        guard addr & 0xfff == 0, let v = mm.vma(containing: addr), v.start == addr, v.fileOffset == 0,
+              let inode = v.file?.inode,
+              let s = kernel.sharedMemory.segments.values.first(where: { $0.file.inode === inode }) else { throw .EINVAL }
+        let len = (s.size + 0xfff) & ~0xfff
+        // Only the pieces of this attachment go (shm_detach walks the segment's VMAs).
+        var end = addr
+        while end < addr + len, let w = mm.vma(containing: end), w.file?.inode === inode, w.fileOffset == end - addr { end = w.end }
+        try unmapRange(addr, end - addr)
+        s.detachTime = Timespec.now().sec
+        s.lastPID = group.pid
+        kernel.sharedMemory.prune(kernel)
+        return 0
+    }
+
+    func sysShmctl() throws(LinuxErrno) -> UInt64 {
+        let cmd = Int32(truncatingIfNeeded: a1) & ~0x100 // IPC_64
+        let registry = kernel.sharedMemory
+        registry.prune(kernel)
+        switch cmd {
+        case 3: // IPC_INFO: struct shminfo
+            if a2 != 0 {
+                try mm.writeValue(a2, (SharedMemoryRegistry.maxSize, UInt64(1), UInt64(SharedMemoryRegistry.maxSegments),
+                                       UInt64(SharedMemoryRegistry.maxSegments), UInt64(1) << 60))
+            }
+            return UInt64(registry.segments.keys.max() ?? 0)
+        case 14: // SHM_INFO: struct shm_info
+            let pages = registry.segments.values.reduce(UInt64(0)) { $0 + ($1.size + 0xfff) / 0x1000 }
+            if a2 != 0 { try mm.writeValue(a2, (Int32(registry.segments.count), Int32(0), pages, pages, UInt64(0), UInt64(0), UInt64(0))) }
+            return UInt64(registry.segments.keys.max() ?? 0)
+        case 2, 13, 15: // IPC_STAT, SHM_STAT, SHM_STAT_ANY
+            let s = try segment(a0)
+            if cmd != 15 { guard ipcPermitted(s, 4) else { throw .EACCES } }
+            var b = [UInt8](repeating: 0, count: 112)
+            let nattch = registry.attachments(s, in: kernel)
+            b.withUnsafeMutableBytes { p in
+                p.storeBytes(of: s.removed ? 0 : s.key, toByteOffset: 0, as: Int32.self)
+                p.storeBytes(of: s.uid, toByteOffset: 4, as: UInt32.self)
+                p.storeBytes(of: s.gid, toByteOffset: 8, as: UInt32.self)
+                p.storeBytes(of: s.creatorUID, toByteOffset: 12, as: UInt32.self)
+                p.storeBytes(of: s.creatorGID, toByteOffset: 16, as: UInt32.self)
+                // SHM_DEST (0o1000) marks a removed segment still attached.
+                p.storeBytes(of: s.mode | (s.removed ? 0o1000 : 0), toByteOffset: 20, as: UInt32.self)
+                p.storeBytes(of: s.size, toByteOffset: 48, as: UInt64.self)
+                p.storeBytes(of: s.attachTime, toByteOffset: 56, as: Int64.self)
+                p.storeBytes(of: s.detachTime, toByteOffset: 64, as: Int64.self)
+                p.storeBytes(of: s.changeTime, toByteOffset: 72, as: Int64.self)
+                p.storeBytes(of: s.creatorPID, toByteOffset: 80, as: Int32.self)
+                p.storeBytes(of: s.lastPID, toByteOffset: 84, as: Int32.self)
+                p.storeBytes(of: UInt64(nattch), toByteOffset: 88, as: UInt64.self)
+            }
+            try mm.write(a2, b)
+            return cmd == 2 ? 0 : UInt64(s.id)
+        case 1: // IPC_SET: uid, gid and the permission bits
+            let s = try segment(a0)
+            let b = try mm.read(a2, count: 24)
+            guard isOwner(s) else { throw .EPERM }
+            b.withUnsafeBytes { p in
+                s.uid = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+                s.gid = p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+                s.mode = (s.mode & ~0o777) | (p.loadUnaligned(fromByteOffset: 20, as: UInt32.self) & 0o777)
+            }
+            s.changeTime = Timespec.now().sec
+            return 0
+        case 0: // IPC_RMID
+            let s = try segment(a0)
+            guard isOwner(s) else { throw .EPERM }
+            s.removed = true
+            registry.prune(kernel)
+            return 0
+        case 11, 12: // SHM_LOCK, SHM_UNLOCK
+            let s = try segment(a0)
+            guard isOwner(s) else { throw .EPERM }
+            return 0
+        default:
+            throw .EINVAL
+        }
+    }
+}
+
+private extension String {
+    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
