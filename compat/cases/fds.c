@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -564,6 +565,45 @@ CASE(clone_without_clone_fs_child_chdir_and_umask_stay_private) {
     EXPECT_OK(stat(".", &cwd));
     EXPECT_EQ(cwd.st_ino, here.st_ino);
     EXPECT_EQ(umask(022), 022);
+}
+
+CASE(proc_self_fd_reopens_a_pipe_end) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p[1]);
+    int w = open(path, O_WRONLY);
+    EXPECT(w >= 0);
+    EXPECT_EQ(write(w, "z", 1), 1);
+    char c;
+    EXPECT_EQ(read(p[0], &c, 1), 1);
+    EXPECT_EQ(c, 'z');
+    EXPECT_OK(close(p[1]));
+    EXPECT_OK(close(w));
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+    int r = open(path, O_RDONLY); /* a pipe without writers: no wait, EOF */
+    EXPECT(r >= 0);
+    EXPECT_EQ(read(r, &c, 1), 0);
+}
+
+CASE(proc_self_fd_reopens_an_unlinked_file) {
+    int fd = open("/tmp/compat-unlinked", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT_EQ(write(fd, "kept", 4), 4);
+    EXPECT_OK(unlink("/tmp/compat-unlinked"));
+    char path[64], buf[8] = {0};
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int again = open(path, O_RDONLY);
+    EXPECT(again >= 0);
+    EXPECT_EQ(read(again, buf, sizeof buf), 4);
+    EXPECT_STREQ(buf, "kept");
+}
+
+CASE(proc_self_fd_of_a_socket_is_enxio) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", sv[0]);
+    EXPECT_ERRNO(open(path, O_RDWR), ENXIO);
 }
 
 COMPAT_MAIN()

@@ -851,4 +851,74 @@ CASE(ftruncate_to_100_gib_makes_a_sparse_file_that_reads_zeros) {
     EXPECT_EQ(pread(fd, buf, 1, 50LL << 30), 0);
 }
 
+/* ---- fallocate, preadv/pwritev ---- */
+
+CASE(fallocate_grows_file_and_keep_size_does_not) {
+    int fd = open("/tmp/compat-falloc", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT(fd >= 0);
+    EXPECT_OK(fallocate(fd, 0, 0, 10000));
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 10000);
+    EXPECT_OK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 50000));
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 10000);
+    unlink("/tmp/compat-falloc");
+}
+
+CASE(fallocate_punch_hole_zeroes_and_keeps_size) {
+    int fd = open("/tmp/compat-punch", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    char buf[8192];
+    memset(buf, 'x', sizeof buf);
+    EXPECT_EQ(write(fd, buf, sizeof buf), sizeof buf);
+    EXPECT_ERRNO(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, 4096), EOPNOTSUPP); /* needs KEEP_SIZE */
+    EXPECT_OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 200));
+    char back[8192];
+    EXPECT_EQ(pread(fd, back, sizeof back, 0), sizeof back);
+    EXPECT_EQ(back[99], 'x');
+    EXPECT_EQ(back[100], 0);
+    EXPECT_EQ(back[299], 0);
+    EXPECT_EQ(back[300], 'x');
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 8192);
+    EXPECT_OK(fallocate(fd, FALLOC_FL_ZERO_RANGE, 8000, 1000));
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 9000);
+    unlink("/tmp/compat-punch");
+}
+
+CASE(fallocate_errors_follow_linux) {
+    int fd = open("/tmp/compat-falloc-err", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT_ERRNO(fallocate(fd, 0, -1, 10), EINVAL);
+    EXPECT_ERRNO(fallocate(fd, 0, 0, 0), EINVAL);
+    EXPECT_ERRNO(fallocate(fd, 0, LLONG_MAX, 10), EFBIG);
+    int ro = open("/tmp/compat-falloc-err", O_RDONLY);
+    EXPECT_ERRNO(fallocate(ro, 0, 0, 10), EBADF);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(fallocate(p[1], 0, 0, 10), ESPIPE);
+    unlink("/tmp/compat-falloc-err");
+}
+
+CASE(pwritev_preadv_at_offset_leave_position) {
+    int fd = open("/tmp/compat-pv", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    char a[] = "hello ", b[] = "world";
+    struct iovec w[2] = {{a, 6}, {b, 5}};
+    EXPECT_EQ(pwritev(fd, w, 2, 10), 11);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 0);
+    char x[6] = {0}, y[6] = {0};
+    struct iovec r[2] = {{x, 5}, {y, 5}};
+    EXPECT_EQ(preadv(fd, r, 2, 11), 10);
+    EXPECT_STREQ(x, "ello ");
+    EXPECT_STREQ(y, "world");
+    EXPECT_ERRNO(preadv(fd, r, 2, -5), EINVAL);
+    /* preadv2 with offset -1 uses and moves the file position */
+    EXPECT_EQ(lseek(fd, 10, SEEK_SET), 10);
+    EXPECT_EQ(preadv2(fd, r, 1, -1, 0), 5);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 15);
+    EXPECT_ERRNO(preadv2(fd, r, 1, 0, 0x10000), EOPNOTSUPP);
+    unlink("/tmp/compat-pv");
+}
+
 COMPAT_MAIN()

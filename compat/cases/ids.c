@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 
@@ -274,6 +275,83 @@ CASE(capabilities_cleared_after_dropping_root) {
     EXPECT_EQ(d[0].effective, 0);
     EXPECT_EQ(d[1].effective, 0);
     EXPECT_EQ(d[0].permitted, 0);
+}
+
+static int capget3(struct __user_cap_data_struct d[2]) {
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    return (int)syscall(SYS_capget, &h, d);
+}
+
+static int capset3(struct __user_cap_data_struct d[2]) {
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+CASE(cap_last_cap_matches_capbset_read) {
+    FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
+    EXPECT(f != NULL);
+    int last = -1;
+    EXPECT_EQ(fscanf(f, "%d", &last), 1);
+    EXPECT(last >= 36);
+    EXPECT_EQ(prctl(PR_CAPBSET_READ, last, 0, 0, 0), 1);
+    EXPECT_ERRNO(prctl(PR_CAPBSET_READ, last + 1, 0, 0, 0), EINVAL);
+}
+
+CASE(capbset_drop_removes_from_bounding_set) {
+    EXPECT_EQ(prctl(PR_CAPBSET_READ, CAP_NET_RAW, 0, 0, 0), 1);
+    EXPECT_OK(prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_CAPBSET_READ, CAP_NET_RAW, 0, 0, 0), 0);
+}
+
+CASE(capset_drops_effective_and_cannot_raise_permitted_again) {
+    struct __user_cap_data_struct d[2];
+    EXPECT_OK(capget3(d));
+    d[0].effective &= ~(1u << CAP_CHOWN);
+    EXPECT_OK(capset3(d));
+    struct __user_cap_data_struct e[2];
+    EXPECT_OK(capget3(e));
+    EXPECT_EQ(e[0].effective & (1u << CAP_CHOWN), 0);
+    EXPECT(e[0].permitted & (1u << CAP_CHOWN));
+    d[0].permitted &= ~(1u << CAP_KILL);
+    d[0].effective &= ~(1u << CAP_KILL);
+    EXPECT_OK(capset3(d));
+    d[0].permitted |= 1u << CAP_KILL;
+    EXPECT_ERRNO(capset3(d), EPERM);
+    d[0].permitted &= ~(1u << CAP_KILL);
+    d[0].effective |= 1u << CAP_KILL; /* effective must stay within permitted */
+    EXPECT_ERRNO(capset3(d), EPERM);
+}
+
+CASE(keepcaps_keeps_permitted_across_setuid) {
+    EXPECT_EQ(prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0), 0);
+    EXPECT_OK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
+    EXPECT_ERRNO(prctl(PR_SET_KEEPCAPS, 2, 0, 0, 0), EINVAL);
+    EXPECT_OK(setresuid(1000, 1000, 1000));
+    struct __user_cap_data_struct d[2];
+    EXPECT_OK(capget3(d));
+    EXPECT(d[0].permitted & (1u << CAP_SETUID));
+    EXPECT_EQ(d[0].effective, 0); /* leaving euid 0 clears the effective set */
+}
+
+CASE(ambient_raise_needs_permitted_and_inheritable) {
+    EXPECT_ERRNO(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0), EPERM);
+    struct __user_cap_data_struct d[2];
+    EXPECT_OK(capget3(d));
+    d[0].inheritable |= 1u << CAP_NET_BIND_SERVICE;
+    EXPECT_OK(capset3(d));
+    EXPECT_OK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0));
+    EXPECT_EQ(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE, 0, 0), 1);
+    EXPECT_OK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE, 0, 0), 0);
+    EXPECT_ERRNO(prctl(PR_CAP_AMBIENT, 99, 0, 0, 0), EINVAL);
+}
+
+CASE(setuid_without_cap_setuid_is_eperm) {
+    struct __user_cap_data_struct d[2];
+    EXPECT_OK(capget3(d));
+    d[0].effective &= ~(1u << CAP_SETUID);
+    EXPECT_OK(capset3(d));
+    EXPECT_ERRNO(setuid(1000), EPERM); /* uid 0 without the capability */
 }
 
 COMPAT_MAIN()

@@ -2,7 +2,9 @@
 #include "../compat.h"
 #include <fcntl.h>
 #include <setjmp.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -1085,6 +1087,59 @@ CASE(private_mapping_of_a_large_sparse_file) {
     EXPECT_EQ(c, 0);
     EXPECT_OK(munmap(p, 8L << 30));
     close(fd);
+}
+
+/* ---- System V shared memory ---- */
+
+CASE(shm_segment_is_shared_with_child_and_counts_attaches) {
+    int id = shmget(IPC_PRIVATE, 100, IPC_CREAT | 0600);
+    EXPECT(id >= 0);
+    char *p = shmat(id, NULL, 0);
+    EXPECT(p != (void *)-1);
+    pid_t pid = fork();
+    if (pid == 0) { strcpy(p, "from child"); _exit(0); }
+    EXPECT_EQ(waitpid(pid, NULL, 0), pid);
+    EXPECT_STREQ(p, "from child");
+    struct shmid_ds ds;
+    EXPECT_OK(shmctl(id, IPC_STAT, &ds));
+    EXPECT_EQ(ds.shm_nattch, 1);
+    EXPECT_EQ(ds.shm_segsz, 100);
+    EXPECT_EQ(ds.shm_cpid, getpid());
+    char *q = shmat(id, NULL, SHM_RDONLY);
+    EXPECT_STREQ(q, "from child");
+    EXPECT_OK(shmctl(id, IPC_STAT, &ds));
+    EXPECT_EQ(ds.shm_nattch, 2);
+    EXPECT_OK(shmdt(q));
+    EXPECT_OK(shmctl(id, IPC_RMID, NULL));
+    EXPECT_OK(shmctl(id, IPC_STAT, &ds)); /* still attached: lives on, marked SHM_DEST */
+    EXPECT(ds.shm_perm.mode & 01000);
+    EXPECT_OK(shmdt(p));
+    EXPECT_ERRNO(shmctl(id, IPC_STAT, &ds), EINVAL);
+}
+
+CASE(shm_key_lookup_and_excl) {
+    key_t key = 0x4a6f6579 + getpid();
+    int id = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    EXPECT(id >= 0);
+    EXPECT_EQ(shmget(key, 100, 0), id);
+    EXPECT_ERRNO(shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0600), EEXIST);
+    EXPECT_ERRNO(shmget(key, 8192, 0), EINVAL); /* larger than the segment */
+    EXPECT_OK(shmctl(id, IPC_RMID, NULL));
+    EXPECT_ERRNO(shmget(key, 4096, 0), ENOENT);
+}
+
+CASE(shm_errors_follow_linux) {
+    EXPECT_ERRNO(shmget(IPC_PRIVATE, 0, IPC_CREAT | 0600), EINVAL);
+    EXPECT_ERRNO(shmat(-1, NULL, 0), EINVAL);
+    EXPECT_ERRNO(shmat(999999, NULL, 0), EINVAL);
+    int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    EXPECT(shmat(id, (void *)0x10001, 0) == (void *)-1 && errno == EINVAL);
+    char *p = shmat(id, (void *)0x10000001, SHM_RND); /* rounded down to SHMLBA */
+    EXPECT(p == (void *)0x10000000);
+    EXPECT_ERRNO(shmdt((char *)p + 4096), EINVAL);
+    EXPECT_ERRNO(shmctl(id, 12345, NULL), EINVAL);
+    EXPECT_OK(shmdt(p));
+    EXPECT_OK(shmctl(id, IPC_RMID, NULL));
 }
 
 COMPAT_MAIN()

@@ -3,6 +3,7 @@
 #include "../compat.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -721,6 +722,221 @@ CASE(poll_listener_readable_when_connection_pending) {
     EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
     EXPECT_EQ(poll(&p, 1, 2000), 1);
     EXPECT_EQ(p.revents, POLLIN);
+}
+
+/* ---- more stream, datagram and option behaviour ---- */
+
+static volatile sig_atomic_t got_sigio;
+static void on_sigio(int sig) { (void)sig; got_sigio = 1; }
+
+CASE(o_async_socket_raises_sigio_for_its_owner) {
+    signal(SIGIO, on_sigio);
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_OK(fcntl(sv[0], F_SETOWN, getpid()));
+    EXPECT_EQ(fcntl(sv[0], F_GETOWN), getpid());
+    int on = 1;
+    EXPECT_OK(ioctl(sv[0], FIOASYNC, &on));
+    EXPECT(fcntl(sv[0], F_GETFL) & O_ASYNC);
+    EXPECT_EQ(write(sv[1], "x", 1), 1);
+    for (int i = 0; i < 100 && !got_sigio; i++) usleep(10000);
+    EXPECT(got_sigio);
+}
+
+CASE(recv_waitall_collects_several_writes) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < 4; i++) { usleep(10000); if (write(sv[1], "ab", 2) != 2) _exit(1); }
+        _exit(0);
+    }
+    char buf[8];
+    EXPECT_EQ(recv(sv[0], buf, 8, MSG_WAITALL), 8);
+    EXPECT(memcmp(buf, "abababab", 8) == 0);
+    waitpid(pid, NULL, 0);
+}
+
+CASE(so_rcvtimeo_makes_recv_eagain) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    struct timeval tv = {0, 50000};
+    EXPECT_OK(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    struct timeval back;
+    socklen_t len = sizeof back;
+    EXPECT_OK(getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &back, &len));
+    EXPECT(back.tv_sec == 0 && back.tv_usec >= 40000 && back.tv_usec <= 60000); /* Linux rounds to its tick */
+    char c;
+    EXPECT_ERRNO(recv(sv[0], &c, 1, 0), EAGAIN);
+    tv.tv_usec = 2000000;
+    EXPECT_ERRNO(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), EDOM);
+}
+
+CASE(tcp_nonblocking_connect_is_einprogress_then_connected) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int r = connect(cli, (struct sockaddr *)&la, sizeof la);
+    EXPECT(r == 0 || errno == EINPROGRESS);
+    struct pollfd p = {cli, POLLOUT, 0};
+    EXPECT_EQ(poll(&p, 1, 2000), 1);
+    int err = -1;
+    socklen_t len = sizeof err;
+    EXPECT_OK(getsockopt(cli, SOL_SOCKET, SO_ERROR, &err, &len));
+    EXPECT_EQ(err, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la)); /* completes the pending connect */
+    EXPECT_ERRNO(connect(cli, (struct sockaddr *)&la, sizeof la), EISCONN);
+    int a = accept(srv, NULL, NULL);
+    EXPECT(a >= 0);
+}
+
+CASE(scm_rights_truncated_control_sets_ctrunc) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    int fds[2] = {0, 1};
+    char cbuf[CMSG_SPACE(sizeof fds)];
+    memset(cbuf, 0, sizeof cbuf);
+    char data = 'd';
+    struct iovec iov = {&data, 1};
+    struct msghdr m = {0};
+    m.msg_iov = &iov; m.msg_iovlen = 1; m.msg_control = cbuf; m.msg_controllen = sizeof cbuf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(c), fds, sizeof fds);
+    EXPECT_EQ(sendmsg(sv[0], &m, 0), 1);
+    char small[CMSG_SPACE(sizeof(int))];
+    struct msghdr r = {0};
+    /* Room for one descriptor's header and data only: the second is dropped. */
+    r.msg_iov = &iov; r.msg_iovlen = 1; r.msg_control = small; r.msg_controllen = CMSG_LEN(sizeof(int));
+    EXPECT_EQ(recvmsg(sv[1], &r, 0), 1);
+    EXPECT(r.msg_flags & MSG_CTRUNC);
+    EXPECT_EQ(r.msg_controllen, CMSG_LEN(sizeof(int)));
+    struct cmsghdr *rc = CMSG_FIRSTHDR(&r);
+    EXPECT(rc != NULL);
+    EXPECT_EQ(rc->cmsg_len, CMSG_LEN(sizeof(int)));
+}
+
+CASE(unix_seqpacket_eof_after_peer_close_and_trunc) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+    EXPECT_EQ(send(sv[0], "abcdef", 6, 0), 6);
+    char b[3];
+    EXPECT_EQ(recv(sv[1], b, 3, MSG_TRUNC), 6); /* the real length with MSG_TRUNC */
+    EXPECT_OK(close(sv[0]));
+    EXPECT_EQ(recv(sv[1], b, 3, 0), 0);
+}
+
+CASE(unix_dgram_send_to_closed_peer_is_econnrefused) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    EXPECT_OK(close(sv[1]));
+    EXPECT_ERRNO(send(sv[0], "x", 1, 0), ECONNREFUSED);
+}
+
+CASE(tcp6_dual_stack_listener_accepts_v4_client) {
+    int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+    EXPECT(s6 >= 0);
+    struct sockaddr_in6 a6;
+    memset(&a6, 0, sizeof a6);
+    a6.sin6_family = AF_INET6;
+    a6.sin6_addr = in6addr_any;
+    EXPECT_OK(bind(s6, (struct sockaddr *)&a6, sizeof a6));
+    EXPECT_OK(listen(s6, 4));
+    socklen_t len = sizeof a6;
+    EXPECT_OK(getsockname(s6, (struct sockaddr *)&a6, &len));
+    int c4 = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a4 = loopback4(a6.sin6_port);
+    EXPECT_OK(connect(c4, (struct sockaddr *)&a4, sizeof a4));
+    struct sockaddr_in6 peer;
+    len = sizeof peer;
+    int a = accept(s6, (struct sockaddr *)&peer, &len);
+    EXPECT(a >= 0);
+    EXPECT_EQ(len, sizeof peer);
+    EXPECT(IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr));
+}
+
+CASE(ipv6_v6only_listener_refuses_v4_and_frees_v4_port) {
+    int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+    int on = 1;
+    EXPECT_OK(setsockopt(s6, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on));
+    struct sockaddr_in6 a6;
+    memset(&a6, 0, sizeof a6);
+    a6.sin6_family = AF_INET6;
+    a6.sin6_addr = in6addr_loopback;
+    EXPECT_OK(bind(s6, (struct sockaddr *)&a6, sizeof a6));
+    EXPECT_OK(listen(s6, 4));
+    socklen_t len = sizeof a6;
+    EXPECT_OK(getsockname(s6, (struct sockaddr *)&a6, &len));
+    int s4 = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a4 = loopback4(a6.sin6_port);
+    EXPECT_OK(bind(s4, (struct sockaddr *)&a4, sizeof a4)); /* same port, other family */
+    int c4 = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_ERRNO(connect(c4, (struct sockaddr *)&a4, sizeof a4), ECONNREFUSED);
+}
+
+CASE(udp_to_port_without_receiver_is_not_an_error) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = loopback4(htons(9)); /* discard: nothing listens */
+    EXPECT_EQ(sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a), 1);
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    EXPECT_OK(getsockname(s, (struct sockaddr *)&me, &len));
+    EXPECT(me.sin_port != 0); /* the send bound an ephemeral port */
+}
+
+CASE(bind_non_local_address_is_eaddrnotavail) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = loopback4(0);
+    a.sin_addr.s_addr = inet_addr("192.0.2.1");
+    EXPECT_ERRNO(bind(s, (struct sockaddr *)&a, sizeof a), EADDRNOTAVAIL);
+    EXPECT_ERRNO(bind(s, (struct sockaddr *)&a, 8), EINVAL);
+}
+
+CASE(accept_reports_peer_address_and_getpeername_matches) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    struct sockaddr_in me, peer;
+    socklen_t len = sizeof me;
+    EXPECT_OK(getsockname(cli, (struct sockaddr *)&me, &len));
+    len = sizeof peer;
+    int a = accept(srv, (struct sockaddr *)&peer, &len);
+    EXPECT(a >= 0);
+    EXPECT_EQ(peer.sin_port, me.sin_port);
+    EXPECT_EQ(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    struct sockaddr_in p2;
+    len = sizeof p2;
+    EXPECT_OK(getpeername(a, (struct sockaddr *)&p2, &len));
+    EXPECT_EQ(p2.sin_port, me.sin_port);
+    EXPECT_OK(getpeername(cli, (struct sockaddr *)&p2, &len));
+    EXPECT_EQ(p2.sin_port, la.sin_port);
+}
+
+CASE(sendmmsg_and_recvmmsg_move_several_datagrams) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    struct mmsghdr out[3];
+    struct iovec iov[3];
+    char *words[3] = {"one", "three", "seven"};
+    memset(out, 0, sizeof out);
+    for (int i = 0; i < 3; i++) {
+        iov[i].iov_base = words[i]; iov[i].iov_len = strlen(words[i]);
+        out[i].msg_hdr.msg_iov = &iov[i]; out[i].msg_hdr.msg_iovlen = 1;
+    }
+    EXPECT_EQ(sendmmsg(sv[0], out, 3, 0), 3);
+    EXPECT_EQ(out[1].msg_len, 5);
+    struct mmsghdr in[4];
+    char bufs[4][16];
+    struct iovec riov[4];
+    memset(in, 0, sizeof in);
+    for (int i = 0; i < 4; i++) {
+        riov[i].iov_base = bufs[i]; riov[i].iov_len = 16;
+        in[i].msg_hdr.msg_iov = &riov[i]; in[i].msg_hdr.msg_iovlen = 1;
+    }
+    EXPECT_EQ(recvmmsg(sv[1], in, 4, MSG_DONTWAIT, NULL), 3);
+    EXPECT_EQ(in[2].msg_len, 5);
+    EXPECT(memcmp(bufs[2], "seven", 5) == 0);
 }
 
 COMPAT_MAIN()

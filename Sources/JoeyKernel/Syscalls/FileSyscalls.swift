@@ -759,6 +759,19 @@ extension GuestThread {
             return 0
         case F_GETOWN:
             return UInt64(bitPattern: Int64(f.asyncOwner))
+        case 15: // F_SETOWN_EX: struct f_owner_ex { type (TID 0, PID 1, PGRP 2), pid }
+            let (type, pid): (Int32, Int32) = try mm.readValue(a2)
+            switch type {
+            case 0, 1:
+                if pid > 0 && kernel.threadGroups[pid] == nil && kernel.threads[pid] == nil { throw .ESRCH }
+                f.asyncOwner = pid
+            case 2: f.asyncOwner = -pid
+            default: throw .EINVAL
+            }
+            return 0
+        case 16: // F_GETOWN_EX
+            try mm.writeValue(a2, (f.asyncOwner < 0 ? Int32(2) : Int32(1), f.asyncOwner < 0 ? -f.asyncOwner : f.asyncOwner))
+            return 0
         case 10: // F_SETSIG
             let sig = Int32(truncatingIfNeeded: a2)
             guard sig >= 0, sig < 65 else { throw .EINVAL }

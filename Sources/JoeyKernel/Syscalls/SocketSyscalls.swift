@@ -158,7 +158,8 @@ extension GuestThread {
             }
         }
         accepted.flags = O_RDWR | (flags & O_NONBLOCK)
-        let peerName = accepted.peer?.localName() ?? [UInt8(s.family), 0]
+        // The client's address in the listener's family (a v4 client of a v6 listener is v4-mapped).
+        let peerName = (accepted as? InetSocket)?.peerName() ?? accepted.peer?.localName() ?? [UInt8(s.family), 0]
         if a1 != 0 {
             do { try writeSockaddr(peerName, to: a1, length: a2) } catch {
                 accepted.incRef(); accepted.decRef() // the connection closes, as Linux's would
