@@ -3,9 +3,10 @@
 
 SWIFT ?= swift
 JOEY := .build/debug/joey
-APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman
+APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman \
+	curl nginx-light redis-server redis-tools postgresql nodejs util-linux
 
-.PHONY: all deps build demo test test-podman syscalls compat compat-update bench clean
+.PHONY: all deps build demo test test-podman test-servers syscalls compat compat-update bench clean
 
 all: build
 
@@ -37,11 +38,16 @@ test: deps syscalls
 	JOEY_PLATFORM=systrap $(SWIFT) test
 	JOEY_PLATFORM=ptrace $(SWIFT) test
 	Tests/podman/podman-test.sh $(JOEY)
+	Tests/servers/servers-test.sh $(JOEY)
 	python3 compat/run.py
 
 # podman running containers on Joey (also part of `make test`).
 test-podman: build
 	Tests/podman/podman-test.sh $(JOEY)
+
+# Servers in a sandbox on each platform: python, node, nginx, redis, postgres (also part of `make test`).
+test-servers: build
+	Tests/servers/servers-test.sh $(JOEY)
 
 # Generated files must match their sources.
 syscalls:
