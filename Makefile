@@ -4,7 +4,7 @@
 SWIFT ?= swift
 JOEY := .build/debug/joey
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman \
-	curl nginx-light redis-server redis-tools postgresql nodejs util-linux
+	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils
 
 .PHONY: all deps build demo test test-podman test-servers syscalls compat compat-update bench clean
 

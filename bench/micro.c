@@ -2,7 +2,10 @@
 // short warm-up and prints `NAME <nanoseconds per operation>`. The same static binary runs
 // natively, under Joey on each platform and under runsc, so every runner does the same work.
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -11,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -98,6 +102,79 @@ static void op_pipe_pingpong_crowded(long n) {
         usleep(500000);
     }
     op_pipe_pingpong(n);
+}
+
+// A byte to a partner process and back over a unix stream socket pair.
+static void op_unix_pingpong(long n) {
+    static int started, sv[2];
+    if (!started) {
+        started = 1;
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair");
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        if (pid == 0) {
+            close(sv[0]);
+            char c;
+            while (read(sv[1], &c, 1) == 1 && write(sv[1], &c, 1) == 1) {}
+            _exit(0);
+        }
+        close(sv[1]);
+    }
+    char c = 'x';
+    for (long i = 0; i < n; i++) {
+        if (write(sv[0], &c, 1) != 1 || read(sv[0], &c, 1) != 1) die("unix ping-pong");
+    }
+}
+
+// A connected loopback TCP pair: the parent's end, with a forked partner at the other.
+// mode 0: the partner echoes single bytes; mode 1: it reads and discards until EOF.
+static int tcp_pair(int mode) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &len)) die("tcp listen");
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        int c = accept(l, NULL, NULL);
+        if (c < 0) die("accept");
+        static char buf[1 << 16];
+        int one = 1;
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (mode == 0) { while (read(c, buf, 1) == 1 && write(c, buf, 1) == 1) {} }
+        else { while (read(c, buf, sizeof buf) > 0) {} }
+        _exit(0);
+    }
+    close(l);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a)) die("tcp connect");
+    int one = 1;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return s;
+}
+
+static void op_tcp_pingpong(long n) {
+    static int s = -1;
+    if (s < 0) s = tcp_pair(0);
+    char c = 'x';
+    for (long i = 0; i < n; i++) {
+        if (write(s, &c, 1) != 1 || read(s, &c, 1) != 1) die("tcp ping-pong");
+    }
+}
+
+// 64 KiB writes into a loopback TCP connection whose partner drains it: time per 64 KiB.
+static void op_tcp_64k(long n) {
+    static int s = -1;
+    static char buf[1 << 16];
+    if (s < 0) s = tcp_pair(1);
+    for (long i = 0; i < n; i++) {
+        size_t done = 0;
+        while (done < sizeof buf) {
+            ssize_t w = write(s, buf + done, sizeof buf - done);
+            if (w <= 0) die("tcp write");
+            done += (size_t)w;
+        }
+    }
 }
 
 // Two processes calling getpid at once: the same ratio for a call that does almost nothing
@@ -200,6 +277,9 @@ static const struct bench benches[] = {
     { "pipe-pingpong-1000-blocked", op_pipe_pingpong_crowded },
     { "open-read-close-2-processes", op_open_read_close_2_processes },
     { "getpid-2-processes", op_getpid_2_processes },
+    { "unix-socket-pingpong", op_unix_pingpong },
+    { "tcp-loopback-pingpong", op_tcp_pingpong },
+    { "tcp-loopback-64KiB-write", op_tcp_64k },
     { "fork-exit-wait", op_fork_exit_wait },
     { "mmap-touch-munmap-1MiB", op_mmap_touch_munmap },
     { "thread-create-join", op_thread_create_join },

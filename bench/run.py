@@ -38,7 +38,58 @@ MICRO = [
     ("mmap-touch-munmap-1MiB", 200),
     ("thread-create-join", 100),
     ("futex-pingpong", 2000),
+    ("unix-socket-pingpong", 2000),
+    ("tcp-loopback-pingpong", 2000),
+    ("tcp-loopback-64KiB-write", 2000),
 ]
+
+# Servers under load, client and server in the same sandbox on its loopback network: each
+# script prints the load generator's requests per second; the report shows time per request.
+SERVERS = [
+    ("redis-benchmark SET (10 clients)", "redis", "SET"),
+    ("redis-benchmark GET (10 clients)", "redis", "GET"),
+    ("nginx, ab -c 8 (2 workers)", "nginx", None),
+]
+
+
+def server_scripts():
+    """Writes the server load scripts into WORK; returns name -> path."""
+    html = os.path.join(WORK, "html")
+    os.makedirs(html, exist_ok=True)
+    with open(os.path.join(html, "index.html"), "w") as fh:
+        fh.write("<html><body>" + "joey " * 100 + "</body></html>\n")
+    conf = os.path.join(WORK, "nginx.conf")
+    with open(conf, "w") as fh:
+        fh.write("worker_processes 2; daemon on; pid /tmp/nginx.pid; error_log /tmp/nginx.log;\n"
+                 "events { worker_connections 256; }\n"
+                 "http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp;\n"
+                 "  uwsgi_temp_path /tmp; scgi_temp_path /tmp;\n"
+                 f"  server {{ listen 127.0.0.1:8089; root {html}; }} }}\n")
+    scripts = {
+        "redis": "redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --logfile /tmp/redis.log\n"
+                 "for i in $(seq 100); do redis-cli -p 6390 ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done\n"
+                 "redis-benchmark -p 6390 -q -n 20000 -c 10 -t set,get | tr '\\r' '\\n' | grep 'requests per second'\n"
+                 "redis-cli -p 6390 shutdown nosave\n",
+        "nginx": f"/usr/sbin/nginx -c {conf}\n"
+                 "ab -q -n 5000 -c 8 http://127.0.0.1:8089/ | grep 'Requests per second'\n"
+                 "kill $(cat /tmp/nginx.pid)\n",
+    }
+    paths = {}
+    for name, text in scripts.items():
+        paths[name] = os.path.join(WORK, f"server-{name}.sh")
+        with open(paths[name], "w") as fh:
+            fh.write(text)
+    return paths
+
+
+def run_server(prefix, script, which):
+    """Nanoseconds per request from the load generator's requests per second."""
+    out = sh(prefix + ["/bin/sh", script], cwd="/", timeout=900)
+    for line in out.splitlines():
+        if "requests per second" in line.lower() and (which is None or line.startswith(which + ":")):
+            rps = float(line.split(":")[1].split()[0])
+            return 1e9 / rps
+    raise RuntimeError(f"no requests per second in {out!r}")
 
 
 def workloads():
@@ -179,8 +230,12 @@ def write_report(data):
         if "runsc-ptrace" in getpid["median"]:
             line += f", {getpid['median']['runsc-ptrace'] / st:.1f}× faster than runsc --platform=ptrace in the same run"
         lines += [line + ".", ""]
-    for section in ("micro", "workload"):
-        lines += ["## " + ("Microbenchmarks" if section == "micro" else "Workloads"), ""]
+    titles = {"micro": "Microbenchmarks", "workload": "Workloads",
+              "server": "Servers (time per request under load; 1/×native is the share of native requests per second)"}
+    for section in ("micro", "workload", "server"):
+        if not any(b["kind"] == section for b in data["results"]):
+            continue
+        lines += ["## " + titles[section], ""]
         lines.append("| benchmark | " + " | ".join(names) + " |")
         lines.append("|---|" + "---|" * len(names))
         for bench in [b for b in data["results"] if b["kind"] == section]:
@@ -265,6 +320,11 @@ def main():
     micro = prepare()
     all_runners = runners(args.joey)
     benches = [("micro", name, n) for name, n in MICRO] + [("workload", name, cmd) for name, cmd in workloads()]
+    if shutil.which("redis-server") and shutil.which("redis-benchmark") and os.path.exists("/usr/sbin/nginx") and shutil.which("ab"):
+        scripts = server_scripts()
+        benches += [("server", name, (scripts[kind], which)) for name, kind, which in SERVERS]
+    else:
+        print("bench: redis, nginx or ab (apache2-utils) missing: no server rows (make deps installs them)", file=sys.stderr)
     if args.only:
         benches = [b for b in benches if args.only in b[1]]
     results = []
@@ -272,7 +332,12 @@ def main():
         samples = {r: [] for r, _ in all_runners}
         for rnd in range(args.rounds):
             for r, prefix in all_runners:
-                v = run_micro(prefix, micro, name, what) if kind == "micro" else run_workload(prefix, what)
+                if kind == "micro":
+                    v = run_micro(prefix, micro, name, what)
+                elif kind == "server":
+                    v = run_server(prefix, *what)
+                else:
+                    v = run_workload(prefix, what)
                 samples[r].append(v)
             print(f"bench: {name} round {rnd + 1}/{args.rounds}: " +
                   ", ".join(f"{r} {fmt_ns(samples[r][-1])}" for r, _ in all_runners), file=sys.stderr)
