@@ -2,6 +2,7 @@
  * errors) over pipes, eventfds and sockets. */
 #include "../compat.h"
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -419,6 +420,62 @@ CASE(signalfd_child_exit_reported_through_epoll) {
     EXPECT_EQ(si.ssi_code, CLD_EXITED);
     EXPECT_EQ(si.ssi_status, 7);
     waitpid(pid, NULL, 0);
+}
+
+/* ---- pidfd ---- */
+
+static int pidfd_open_(pid_t pid, unsigned flags) { return (int)syscall(434, pid, flags); }
+
+CASE(pidfd_polls_readable_when_child_exits_and_waitid_takes_it) {
+    pid_t pid = fork();
+    if (pid == 0) { usleep(50000); _exit(5); }
+    int pfd = pidfd_open_(pid, 0);
+    EXPECT(pfd >= 0);
+    EXPECT(fcntl(pfd, F_GETFD) & FD_CLOEXEC);
+    struct pollfd p = {pfd, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 0);
+    EXPECT_EQ(poll(&p, 1, 5000), 1);
+    EXPECT_EQ(p.revents, POLLIN);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(waitid(P_PIDFD, pfd, &si, WEXITED));
+    EXPECT_EQ(si.si_pid, pid);
+    EXPECT_EQ(si.si_status, 5);
+}
+
+CASE(pidfd_send_signal_kills_the_process) {
+    pid_t pid = fork();
+    if (pid == 0) { pause(); _exit(0); }
+    int pfd = pidfd_open_(pid, 0);
+    EXPECT_OK(syscall(424 /* pidfd_send_signal */, pfd, SIGKILL, NULL, 0));
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    EXPECT_ERRNO(syscall(424, pfd, SIGKILL, NULL, 0), ESRCH);
+    EXPECT_ERRNO(syscall(424, pfd, SIGKILL, NULL, 0x80), EINVAL); /* no such flag */
+}
+
+CASE(pidfd_getfd_copies_a_descriptor_of_the_target) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    int pfd = pidfd_open_(getpid(), 0);
+    int copy = (int)syscall(438 /* pidfd_getfd */, pfd, p[1], 0);
+    EXPECT(copy >= 0);
+    EXPECT(fcntl(copy, F_GETFD) & FD_CLOEXEC);
+    EXPECT_EQ(write(copy, "g", 1), 1);
+    char c;
+    EXPECT_EQ(read(p[0], &c, 1), 1);
+    EXPECT_ERRNO(syscall(438, pfd, 999, 0), EBADF);
+    EXPECT_ERRNO(syscall(438, pfd, p[1], 1), EINVAL);
+}
+
+CASE(pidfd_open_errors_follow_linux) {
+    EXPECT_ERRNO(pidfd_open_(0, 0), EINVAL);
+    EXPECT_ERRNO(pidfd_open_(getpid(), 0x1), EINVAL);
+    EXPECT_ERRNO(pidfd_open_(4000000, 0), ESRCH);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(syscall(424, p[0], SIGKILL, NULL, 0), EBADF);
 }
 
 COMPAT_MAIN()

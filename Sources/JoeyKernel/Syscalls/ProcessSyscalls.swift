@@ -208,6 +208,9 @@ extension GuestThread {
         case 0: pid = -1                 // P_ALL
         case 1: guard id > 0 else { throw .EINVAL }; pid = id  // P_PID
         case 2: guard id >= 0 else { throw .EINVAL }; pid = id == 0 ? 0 : -id  // P_PGID
+        case 3: // P_PIDFD
+            guard let d = try group.fdTable.get(id) as? PidFDDescription else { throw .EBADF }
+            pid = d.target.pid
         default: throw .EINVAL
         }
         while true {

@@ -227,8 +227,11 @@ extension GuestThread {
         case 327: return try sysPreadv(flags: a5)
         case 328: return try sysPwritev(flags: a5)
         case 332: return try sysStatx()
+        case 424: return try sysPidfdSendSignal()
+        case 434: return try sysPidfdOpen()
         case 435: return try sysClone3()
         case 436: return try sysCloseRange()
+        case 438: return try sysPidfdGetfd()
         case 439: return try sysFaccessat(dirfd: fdArg(a0), pathArg: a1, mode: a2, flags: a3)
         case 441: return try sysEpollPwait2()
         default:

@@ -41,6 +41,8 @@ final class ThreadGroup {
     var fs: FSContext
     var actions = [SignalAction](repeating: SignalAction(), count: 65)
     var pendingShared: UInt64 = 0
+    /// Notified when the process exits (pidfd).
+    let exitQueue = WaitQueue()
     /// Notified whenever a signal is queued for the process or one of its threads (signalfd).
     let signalQueue = WaitQueue()
     /// siginfo of each signal pending for the whole process: one for a standard signal,
@@ -218,6 +220,7 @@ final class ThreadGroup {
     /// The last thread is gone: become a zombie, hand children to init, tell the parent.
     func becomeZombie(status: Int32) {
         exitStatus = status
+        exitQueue.notify(EventMask.input) // pidfd pollers
         releaseVforkParent() // a vfork child that exits releases its parent too
         fdTable.removeUser()
         fdTable = FDTable()

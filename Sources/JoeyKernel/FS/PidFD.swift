@@ -1,0 +1,73 @@
+// pidfd: a descriptor for a process (pidfd_open(2)). It polls readable once the process has
+// exited, signals it (pidfd_send_signal), copies its descriptors (pidfd_getfd) and names it
+// to waitid(P_PIDFD). It refers to the process itself, so a reused pid is never confused.
+import Glibc
+import JoeyABI
+
+final class PidFDDescription: FileDescription {
+    let target: ThreadGroup
+
+    init(kernel: Kernel, target: ThreadGroup, flags: Int32) {
+        self.target = target
+        super.init(inode: AnonymousInode(name: "[pidfd]", fs: kernel.anonFS), flags: O_RDWR | flags)
+        path = "anon_inode:[pidfd]"
+    }
+
+    override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
+    override func eventQueue() -> WaitQueue? { target.exitQueue }
+    override func readiness(_ mask: EventMask) -> EventMask {
+        target.exitStatus != nil ? mask.intersection(EventMask.input) : []
+    }
+}
+
+extension GuestThread {
+    func sysPidfdOpen() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0)
+        guard a1 & ~UInt64(O_NONBLOCK) == 0, pid > 0 else { throw .EINVAL }
+        guard let g = kernel.threadGroups[pid] else {
+            // A thread that is not its process's leader needs PIDFD_THREAD (not offered).
+            throw kernel.threads[pid] != nil ? .ENOENT : .ESRCH
+        }
+        let d = PidFDDescription(kernel: kernel, target: g, flags: Int32(truncatingIfNeeded: a1))
+        return UInt64(try group.fdTable.install(d, closeOnExec: true))
+    }
+
+    private func pidfdArg(_ fd: Int32) throws(LinuxErrno) -> ThreadGroup {
+        guard let d = try group.fdTable.get(fd) as? PidFDDescription else { throw .EBADF }
+        return d.target
+    }
+
+    func sysPidfdSendSignal() throws(LinuxErrno) -> UInt64 {
+        let target = try pidfdArg(fdArg(a0))
+        let sig = Int32(truncatingIfNeeded: a1)
+        guard a3 == 0, sig >= 0, sig < 65 else { throw .EINVAL }
+        guard target.exitStatus == nil else { throw .ESRCH }
+        guard group.euid == 0 || group.uid == target.uid || group.euid == target.uid
+                || group.uid == target.suid || group.euid == target.suid else { throw .EPERM }
+        var info = SignalInfo(signo: sig, code: 0, pid: group.pid, uid: group.uid)
+        if a2 != 0 {
+            let b = try mm.read(a2, count: 128)
+            let (signo, code) = b.withUnsafeBytes { ($0.loadUnaligned(as: Int32.self), $0.loadUnaligned(fromByteOffset: 8, as: Int32.self)) }
+            guard signo == sig else { throw .EINVAL }
+            // Only the kernel may claim SI_USER or a positive code for another process.
+            guard target === group || (code < 0 && code != -6 /* SI_TKILL */) else { throw .EPERM }
+            info.code = code
+            info.value = b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self) }
+        }
+        if sig == 0 { return 0 }
+        if target.pid == 1 && target.actions[Int(sig)].handler == 0 && !target.blocksEverywhere(sig) { return 0 }
+        target.sendSignal(sig, info: info)
+        return 0
+    }
+
+    func sysPidfdGetfd() throws(LinuxErrno) -> UInt64 {
+        let target = try pidfdArg(fdArg(a0))
+        guard a2 == 0 else { throw .EINVAL }
+        guard target.exitStatus == nil else { throw .ESRCH }
+        // PTRACE_MODE_ATTACH_REALCREDS: the same real, effective and saved ids, or root.
+        guard group.euid == 0 || (target.uid == group.uid && target.euid == group.uid && target.suid == group.uid) else { throw .EPERM }
+        let f = try target.fdTable.get(fdArg(a1))
+        return UInt64(try group.fdTable.install(f, closeOnExec: true))
+    }
+}
