@@ -3,6 +3,10 @@
 #include "../compat.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -937,6 +941,103 @@ CASE(sendmmsg_and_recvmmsg_move_several_datagrams) {
     EXPECT_EQ(recvmmsg(sv[1], in, 4, MSG_DONTWAIT, NULL), 3);
     EXPECT_EQ(in[2].msg_len, 5);
     EXPECT(memcmp(bufs[2], "seven", 5) == 0);
+}
+
+/* ---- the network as tools see it: getifaddrs, interface ioctls, netlink, /proc/net ---- */
+
+CASE(getifaddrs_lists_lo_with_both_loopback_addresses) {
+    struct ifaddrs *ifa;
+    EXPECT_OK(getifaddrs(&ifa));
+    int v4 = 0, v6 = 0;
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        if (strcmp(i->ifa_name, "lo") != 0 || !i->ifa_addr) continue;
+        EXPECT(i->ifa_flags & IFF_LOOPBACK);
+        EXPECT(i->ifa_flags & IFF_UP);
+        if (i->ifa_addr->sa_family == AF_INET)
+            v4 |= ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+        if (i->ifa_addr->sa_family == AF_INET6)
+            v6 |= IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr);
+    }
+    freeifaddrs(ifa);
+    EXPECT(v4);
+    EXPECT(v6);
+}
+
+CASE(if_nametoindex_and_siocgif_ioctls_describe_lo) {
+    unsigned idx = if_nametoindex("lo");
+    EXPECT(idx > 0);
+    char name[IF_NAMESIZE];
+    EXPECT(if_indextoname(idx, name) != NULL);
+    EXPECT_STREQ(name, "lo");
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.ifr_name, "lo");
+    EXPECT_OK(ioctl(s, SIOCGIFFLAGS, &r));
+    EXPECT(r.ifr_flags & IFF_LOOPBACK);
+    EXPECT_OK(ioctl(s, SIOCGIFADDR, &r));
+    EXPECT_EQ(((struct sockaddr_in *)&r.ifr_addr)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    strcpy(r.ifr_name, "nosuch0");
+    EXPECT_ERRNO(ioctl(s, SIOCGIFFLAGS, &r), ENODEV);
+}
+
+CASE(netlink_route_dump_answers_with_done_and_other_protocols_refuse) {
+    int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    EXPECT(s >= 0);
+    struct sockaddr_nl me = {.nl_family = AF_NETLINK};
+    EXPECT_OK(bind(s, (struct sockaddr *)&me, sizeof me));
+    struct { struct nlmsghdr h; struct rtgenmsg g; } req;
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = sizeof req;
+    req.h.nlmsg_type = RTM_GETLINK;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.h.nlmsg_seq = 42;
+    req.g.rtgen_family = AF_UNSPEC;
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    EXPECT_EQ(sendto(s, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel), sizeof req);
+    char buf[32768];
+    int seen_lo = 0, done = 0;
+    while (!done) {
+        struct sockaddr_nl from;
+        socklen_t len = sizeof from;
+        ssize_t n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+        EXPECT(n > 0);
+        EXPECT_EQ(from.nl_pid, 0); /* from the kernel */
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            EXPECT_EQ(h->nlmsg_seq, 42);
+            if (h->nlmsg_type == NLMSG_DONE) { done = 1; break; }
+            EXPECT_EQ(h->nlmsg_type, RTM_NEWLINK);
+            struct ifinfomsg *ifi = NLMSG_DATA(h);
+            if (ifi->ifi_flags & IFF_LOOPBACK) seen_lo = 1;
+        }
+    }
+    EXPECT(seen_lo);
+    EXPECT_ERRNO(socket(AF_NETLINK, SOCK_RAW, 31 /* no such netlink protocol */), EPROTONOSUPPORT);
+    EXPECT_ERRNO(socket(AF_NETLINK, SOCK_STREAM, NETLINK_ROUTE), ESOCKTNOSUPPORT);
+}
+
+CASE(proc_net_tcp_lists_a_listener_and_proc_net_unix_a_bound_socket) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    (void)srv;
+    char want[32];
+    snprintf(want, sizeof want, "0100007F:%04X", ntohs(la.sin_port));
+    FILE *f = fopen("/proc/net/tcp", "r");
+    EXPECT(f != NULL);
+    char line[512];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) if (strstr(line, want) && strstr(line, " 0A ")) found = 1;
+    fclose(f);
+    EXPECT(found);
+    int u = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a;
+    socklen_t alen = abstract_addr(&a, "joey-proc-net-case");
+    EXPECT_OK(bind(u, (struct sockaddr *)&a, alen));
+    f = fopen("/proc/net/unix", "r");
+    found = 0;
+    while (fgets(line, sizeof line, f)) if (strstr(line, "@joey-proc-net-case")) found = 1;
+    fclose(f);
+    EXPECT(found);
 }
 
 COMPAT_MAIN()

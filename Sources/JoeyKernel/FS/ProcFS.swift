@@ -117,9 +117,10 @@ enum ProcFS {
             "version": { text { "Linux version \(Kernel.release) (joey) \(Kernel.version)\n" } },
             "filesystems": { text { "nodev\ttmpfs\nnodev\tproc\nnodev\toverlay\nnodev\tdevtmpfs\n" } },
             "sys": { sysDirectory(kernel, fs) },
+            "net": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in "self/net" } },
         ]
         return DynamicDirectory(fs: fs, ino: 1, list: {
-            fixed.keys.sorted().map { ($0, $0 == "self" || $0 == "thread-self" ? FileKind.symlink : $0 == "sys" ? .directory : .regular) }
+            fixed.keys.sorted().map { ($0, ["self", "thread-self", "net"].contains($0) ? FileKind.symlink : $0 == "sys" ? .directory : .regular) }
                 + kernel.threadGroups.keys.sorted().map { (String($0), FileKind.directory) }
         }, find: { (name: String) throws(LinuxErrno) -> Inode in
             if let f = fixed[name] { return f() }
@@ -218,9 +219,10 @@ enum ProcFS {
             "status": { text { status(kernel, g) } },
             "mounts": { text { mounts(kernel) } },
             "fd": { fdDirectory(g, fs) },
+            "net": { netDirectory(kernel, fs) },
         ]
         let dir = DynamicDirectory(fs: fs, list: {
-            entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : $0 == "fd" ? .directory : .regular) }
+            entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : $0 == "fd" || $0 == "net" ? .directory : .regular) }
         }, find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let f = entries[n] else { throw .ENOENT }
             return f()

@@ -113,6 +113,8 @@ public final class Kernel: @unchecked Sendable {
     /// AF_UNIX names: abstract ones, and sockets bound to a path (by the socket file's inode).
     var unixAbstractNames: [ByteString: UnixSocket] = [:]
     var unixPathNames: [InodeKey: UnixSocket] = [:]
+    /// Every unix socket, weakly (/proc/net/unix).
+    var unixSockets: [ObjectIdentifier: WeakUnixSocket] = [:]
     /// System V shared memory segments.
     let sharedMemory = SharedMemoryRegistry()
     /// Armed timerfds, fired by the alarm watcher.

@@ -1,7 +1,7 @@
 // Net/ owns sockets: the transport every family shares (this file: connected pairs, message
 // queues, listeners, shutdown, readiness), socket options, and one folder per address family
 // (Unix/: AF_UNIX names and ancillary data; Inet/: the sandbox's loopback network for AF_INET
-// and AF_INET6). The syscalls in Syscalls/SocketSyscalls.swift dispatch to a Socket's
+// and AF_INET6; Netlink/: NETLINK_ROUTE's view of that network). The syscalls in Syscalls/SocketSyscalls.swift dispatch to a Socket's
 // methods. No guest packet ever reaches the host: a loopback connection is a pair of
 // in-sentry queues, as an AF_UNIX one is.
 //
@@ -12,7 +12,7 @@ import Glibc
 import JoeyABI
 
 enum SocketType: Int32 {
-    case stream = 1, datagram = 2, seqpacket = 5
+    case stream = 1, datagram = 2, raw = 3, seqpacket = 5
     /// Whether a send is one message the receiver reads whole (never merged with another).
     var keepsBoundaries: Bool { self != .stream }
 }
@@ -144,6 +144,8 @@ class Socket: FileDescription {
     weak var lastSendTarget: Socket?
     /// Its last reference went (a datagram socket connected to it then gets ECONNREFUSED).
     private(set) var closed = false
+    /// The effective uid of its creator (/proc/net's uid column).
+    let creatorUID: UInt32
 
     static let somaxconn = 4096
 
@@ -152,6 +154,7 @@ class Socket: FileDescription {
         self.family = family
         self.type = type
         self.proto = proto
+        creatorUID = kernel.current?.group.euid ?? 0
         receive = ReceiveQueue(capacity: capacity)
         super.init(inode: AnonymousInode(name: "socket", fs: kernel.sockFS, kind: .socket), flags: O_RDWR | (flags & O_NONBLOCK))
         options.receiveBuffer = capacity
@@ -490,6 +493,7 @@ class Socket: FileDescription {
             try t.mm.writeValue(argument, Int32(clamping: n))
             return 0
         default:
+            if let r = try interfaceIoctl(t, request: request, argument: argument) { return r }
             throw .ENOTTY
         }
     }

@@ -21,9 +21,14 @@ extension GuestThread {
     func makeSocket(family: Int32, type base: Int32, protocol proto: Int32, flags: Int32) throws(LinuxErrno) -> Socket {
         switch family {
         case AF_UNIX:
-            guard let type = SocketType(rawValue: base) else { throw .ESOCKTNOSUPPORT }
+            guard let type = SocketType(rawValue: base), type != .raw else { throw .ESOCKTNOSUPPORT }
             guard proto == 0 || proto == AF_UNIX else { throw .EPROTONOSUPPORT }
             return UnixSocket(kernel: kernel, type: type, flags: flags)
+        case AF_NETLINK_FAMILY:
+            guard base == SocketType.raw.rawValue || base == SocketType.datagram.rawValue else { throw .ESOCKTNOSUPPORT }
+            // NETLINK_ROUTE only; audit, uevents and the rest are not offered.
+            guard proto == 0 else { throw .EPROTONOSUPPORT }
+            return RouteNetlinkSocket(kernel: kernel, type: SocketType(rawValue: base)!, flags: flags)
         case AF_INET, AF_INET6:
             switch base {
             case SocketType.stream.rawValue:
@@ -57,12 +62,12 @@ extension GuestThread {
         let proto = Int32(truncatingIfNeeded: a2)
         switch family {
         case AF_UNIX: break
-        case AF_INET, AF_INET6:
+        case AF_INET, AF_INET6, AF_NETLINK_FAMILY:
             _ = try makeSocket(family: family, type: base, protocol: proto, flags: flags)
             throw .EOPNOTSUPP
         default: throw .EAFNOSUPPORT
         }
-        guard let type = SocketType(rawValue: base) else { throw .ESOCKTNOSUPPORT }
+        guard let type = SocketType(rawValue: base), type != .raw else { throw .ESOCKTNOSUPPORT }
         guard proto == 0 || proto == AF_UNIX else { throw .EPROTONOSUPPORT }
         let (a, b) = kernel.unixSocketPair(type: type, flags: flags, credentials: socketCredentials)
         let cloexec = flags & O_CLOEXEC != 0

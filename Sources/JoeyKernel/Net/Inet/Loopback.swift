@@ -24,9 +24,21 @@ struct InetAddress: Hashable {
     }
 }
 
-/// Bound sockets by protocol and port.
+/// Bound sockets by protocol and port, every live inet socket (for /proc/net), and lo's counters.
 final class LoopbackNetwork {
     private var bound: [UInt32: [InetSocket]] = [:]
+    private var all: [ObjectIdentifier: WeakInetSocket] = [:]
+    /// Bytes and sends that crossed lo (one send counts as one packet).
+    private(set) var bytes: UInt64 = 0
+    private(set) var packets: UInt64 = 0
+
+    func count(_ n: Int) { bytes &+= UInt64(n); packets &+= 1 }
+    func register(_ s: InetSocket) { all[ObjectIdentifier(s)] = WeakInetSocket(socket: s) }
+    /// The inet sockets still open, oldest first.
+    func liveSockets() -> [InetSocket] {
+        all = all.filter { $0.value.socket != nil && !$0.value.socket!.closed }
+        return all.values.compactMap { $0.socket }.sorted { $0.inode.ino < $1.inode.ino }
+    }
     private var nextEphemeral = UInt16.random(in: 32768...60999)
 
     private static func key(_ proto: Int32, _ port: UInt16) -> UInt32 { UInt32(proto) << 16 | UInt32(port) }
@@ -62,6 +74,8 @@ final class LoopbackNetwork {
     }
 }
 
+struct WeakInetSocket { weak var socket: InetSocket? }
+
 final class InetSocket: Socket {
     var local = InetAddress(ip: [UInt8](repeating: 0, count: 16), port: 0)
     var remote: InetAddress?
@@ -76,6 +90,7 @@ final class InetSocket: Socket {
         super.init(kernel: kernel, family: family, type: type, proto: proto, flags: flags,
                    capacity: type == .stream ? 1 << 20 : 212_992)
         if family == AF_INET { local = .v4([0, 0, 0, 0], port: 0) }
+        kernel.loopback.register(self)
         options.receiveBuffer = type == .stream ? 131_072 : 212_992
         options.sendBuffer = type == .stream ? 16_384 : 212_992
     }
@@ -210,10 +225,14 @@ final class InetSocket: Socket {
 
     /// A connected UDP socket sends to its remote address, looked up at each send.
     override func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
+        let n: Int
         if !isTCP, target == nil, let remote {
-            return try super.send(t, &src, control: &control, target: encode(remote), flags: flags)
+            n = try super.send(t, &src, control: &control, target: encode(remote), flags: flags)
+        } else {
+            n = try super.send(t, &src, control: &control, target: isTCP ? nil : target, flags: flags)
         }
-        return try super.send(t, &src, control: &control, target: isTCP ? nil : target, flags: flags)
+        kernel.loopback.count(n)
+        return n
     }
     override var dropsDatagramsWhenFull: Bool { true }
 

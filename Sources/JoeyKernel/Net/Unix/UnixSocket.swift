@@ -23,6 +23,7 @@ final class UnixSocket: Socket {
 
     init(kernel: Kernel, type: SocketType, flags: Int32) {
         super.init(kernel: kernel, family: AF_UNIX, type: type, proto: 0, flags: flags, capacity: Self.bufferSize)
+        kernel.unixSockets[ObjectIdentifier(self)] = WeakUnixSocket(socket: self)
     }
 
     /// What a sockaddr_un names (unix_validate_addr, unix_mkname).
@@ -188,7 +189,15 @@ final class UnixSocket: Socket {
     }
 }
 
+struct WeakUnixSocket { weak var socket: UnixSocket? }
+
 extension Kernel {
+    /// The unix sockets still open, oldest first (/proc/net/unix).
+    func liveUnixSockets() -> [UnixSocket] {
+        unixSockets = unixSockets.filter { $0.value.socket != nil && !$0.value.socket!.closed }
+        return unixSockets.values.compactMap { $0.socket }.sorted { $0.inode.ino < $1.inode.ino }
+    }
+
     /// socketpair(2): two connected AF_UNIX sockets.
     func unixSocketPair(type: SocketType, flags: Int32, credentials: SocketCredentials) -> (UnixSocket, UnixSocket) {
         let a = UnixSocket(kernel: self, type: type, flags: flags)

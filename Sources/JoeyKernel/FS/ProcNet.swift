@@ -1,0 +1,85 @@
+// /proc/net: the sandbox's sockets and its loopback interface, in the formats ss, netstat
+// and ifconfig-style tools parse (Linux's net/ipv4/tcp_ipv4.c, udp.c, af_unix.c, dev.c).
+import Glibc
+import JoeyABI
+
+extension ProcFS {
+    static func netDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
+        let files: [String: () -> String] = [
+            "dev": { netDev(kernel) },
+            "if_inet6": { "00000000000000000000000000000001 01 80 10 80       lo\n" },
+            // No IPv4 route leaves lo: the main table is empty (lo's routes are in the local table).
+            "route": { "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" },
+            "tcp": { inet(kernel, v6: false, tcp: true) },
+            "tcp6": { inet(kernel, v6: true, tcp: true) },
+            "udp": { inet(kernel, v6: false, tcp: false) },
+            "udp6": { inet(kernel, v6: true, tcp: false) },
+            "unix": { unix(kernel) },
+        ]
+        return DynamicDirectory(fs: fs, list: { files.keys.sorted().map { ($0, .regular) } },
+                                find: { (n: String) throws(LinuxErrno) -> Inode in
+            guard let f = files[n] else { throw .ENOENT }
+            return GeneratedFile(fs: fs) { Array(f().utf8) }
+        })
+    }
+
+    private static func netDev(_ kernel: Kernel) -> String {
+        let l = kernel.loopback
+        func col(_ v: UInt64, _ w: Int) -> String { let s = String(v); return String(repeating: " ", count: max(0, w - s.count)) + s }
+        return "Inter-|   Receive                                                |  Transmit\n"
+            + " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
+            + "    lo: " + col(l.bytes, 7) + " " + col(l.packets, 7) + "    0    0    0     0          0         0 "
+            + col(l.bytes, 8) + " " + col(l.packets, 7) + "    0    0    0     0       0          0\n"
+    }
+
+    /// A v4 address as /proc/net prints it: the network-order word in hex, host byte order.
+    private static func hexAddress(_ a: InetAddress, v6: Bool) -> String {
+        let bytes = v6 ? a.ip : Array(a.ip[12..<16])
+        var out = ""
+        for word in stride(from: 0, to: bytes.count, by: 4) {
+            for i in (0..<4).reversed() { out += hex(UInt64(bytes[word + i]), 2).uppercased() }
+        }
+        return out + ":" + hex(UInt64(a.port), 4).uppercased()
+    }
+
+    private static func inet(_ kernel: Kernel, v6: Bool, tcp: Bool) -> String {
+        var out = tcp
+            ? "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+            : "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
+        if v6 {
+            out = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        }
+        var n = 0
+        for s in kernel.loopback.liveSockets() where s.isTCP == tcp && (s.family == AF_INET6) == v6 {
+            if tcp && s.state == .unconnected { continue }
+            let zero = InetAddress(ip: [UInt8](repeating: 0, count: 16), port: 0)
+            let st: UInt64 = tcp ? (s.state == .listening ? 0x0A : s.peerGone ? 0x08 : 0x01) : (s.remote != nil ? 0x01 : 0x07)
+            let tx = UInt64(s.peer?.receive.bytes ?? 0), rx = UInt64(s.receive.bytes)
+            let slot = String(n)
+            out += String(repeating: " ", count: max(0, 4 - slot.count)) + slot + ": "
+            out += hexAddress(s.local, v6: v6) + " " + hexAddress(s.remote ?? zero, v6: v6) + " " + hex(st, 2).uppercased() + " "
+            out += hex(tx, 8).uppercased() + ":" + hex(rx, 8).uppercased() + " 00:00000000 00000000 "
+            let uid = String(s.creatorUID)
+            out += String(repeating: " ", count: max(0, 5 - uid.count)) + uid + "        0 \(s.inode.ino) 1 0000000000000000\n"
+            n += 1
+        }
+        return out
+    }
+
+    private static func unix(_ kernel: Kernel) -> String {
+        var out = "Num       RefCount Protocol Flags    Type St Inode Path\n"
+        for s in kernel.liveUnixSockets() {
+            let flags: UInt64 = s.state == .listening ? 0x10000 : 0
+            let st: UInt64 = s.state == .connected ? 3 : 1
+            out += "0000000000000000: " + hex(UInt64(max(s.references, 1) + 1), 8).uppercased() + " 00000000 " + hex(flags, 8).uppercased()
+            out += " " + hex(UInt64(s.type.rawValue), 4).uppercased() + " " + hex(st, 2).uppercased() + " \(s.inode.ino)"
+            switch s.name {
+            case .path(let p, _): out += " " + p.description
+            case .abstract(let a): out += " @" + a.description
+            case nil: break
+            }
+            out += "\n"
+        }
+        return out
+    }
+}
