@@ -2,6 +2,9 @@
  * errors) over pipes, eventfds and sockets. */
 #include "../compat.h"
 #include <fcntl.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -476,6 +479,129 @@ CASE(pidfd_open_errors_follow_linux) {
     int p[2];
     EXPECT_OK(pipe(p));
     EXPECT_ERRNO(syscall(424, p[0], SIGKILL, NULL, 0), EBADF);
+}
+
+/* ---- inotify ---- */
+
+/* Reads events into buf until none is left; returns the bytes read. */
+static ssize_t drain(int fd, char *buf, size_t size) {
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t total = 0;
+    while (poll(&p, 1, 200) == 1) {
+        ssize_t n = read(fd, buf + total, size - total);
+        if (n <= 0) break;
+        total += n;
+    }
+    return total;
+}
+
+/* The masks of the events in buf, in order, as a string like "100:a 2:a 8:a". */
+static void describe(char *out, size_t outsize, const char *buf, ssize_t n) {
+    out[0] = 0;
+    for (ssize_t off = 0; off < n;) {
+        const struct inotify_event *e = (const void *)(buf + off);
+        char one[96];
+        snprintf(one, sizeof one, "%s%x:%s", out[0] ? " " : "", e->mask, e->len ? e->name : "");
+        strncat(out, one, outsize - strlen(out) - 1);
+        off += sizeof *e + e->len;
+    }
+}
+
+CASE(inotify_reports_create_modify_close_and_delete_in_a_directory) {
+    mkdir("/tmp/compat-inotify", 0700);
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    EXPECT(fd >= 0);
+    int wd = inotify_add_watch(fd, "/tmp/compat-inotify", IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE);
+    EXPECT(wd > 0);
+    int f = open("/tmp/compat-inotify/a", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    EXPECT_EQ(write(f, "x", 1), 1);
+    EXPECT_OK(close(f));
+    EXPECT_OK(unlink("/tmp/compat-inotify/a"));
+    char buf[4096], text[512];
+    ssize_t n = drain(fd, buf, sizeof buf);
+    describe(text, sizeof text, buf, n);
+    EXPECT_STREQ(text, "100:a 2:a 8:a 200:a");
+    rmdir("/tmp/compat-inotify");
+}
+
+CASE(inotify_rename_pairs_moved_from_and_to_by_cookie) {
+    mkdir("/tmp/compat-inotify-mv", 0700);
+    int fd = inotify_init1(IN_NONBLOCK);
+    EXPECT(inotify_add_watch(fd, "/tmp/compat-inotify-mv", IN_MOVE) > 0);
+    close(open("/tmp/compat-inotify-mv/old", O_WRONLY | O_CREAT, 0600));
+    EXPECT_OK(rename("/tmp/compat-inotify-mv/old", "/tmp/compat-inotify-mv/new"));
+    char buf[4096];
+    ssize_t n = drain(fd, buf, sizeof buf);
+    EXPECT(n > 0);
+    struct inotify_event *a = (void *)buf;
+    struct inotify_event *b = (void *)(buf + sizeof *a + a->len);
+    EXPECT_EQ(a->mask, IN_MOVED_FROM);
+    EXPECT_STREQ(a->name, "old");
+    EXPECT_EQ(b->mask, IN_MOVED_TO);
+    EXPECT_STREQ(b->name, "new");
+    EXPECT(a->cookie != 0 && a->cookie == b->cookie);
+    unlink("/tmp/compat-inotify-mv/new");
+    rmdir("/tmp/compat-inotify-mv");
+}
+
+CASE(inotify_watch_on_file_sees_attrib_and_delete_self_then_ignored) {
+    int f = open("/tmp/compat-inotify-f", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    close(f);
+    int fd = inotify_init1(IN_NONBLOCK);
+    int wd = inotify_add_watch(fd, "/tmp/compat-inotify-f", IN_ATTRIB | IN_DELETE_SELF);
+    EXPECT_OK(chmod("/tmp/compat-inotify-f", 0644));
+    EXPECT_OK(unlink("/tmp/compat-inotify-f"));
+    char buf[4096], text[512];
+    ssize_t n = drain(fd, buf, sizeof buf);
+    describe(text, sizeof text, buf, n);
+    /* chmod's and unlink's IN_ATTRIB (merged: identical and consecutive), the inode going,
+     * then the watch removed */
+    EXPECT_STREQ(text, "4: 400: 8000:");
+    EXPECT_ERRNO(inotify_rm_watch(fd, wd), EINVAL);
+}
+
+CASE(inotify_errors_and_same_inode_same_wd) {
+    int fd = inotify_init1(0);
+    EXPECT_ERRNO(inotify_init1(0x1), EINVAL);
+    EXPECT_ERRNO(inotify_add_watch(fd, "/tmp", 0), EINVAL);
+    EXPECT_ERRNO(inotify_add_watch(fd, "/nonexistent-path", IN_ALL_EVENTS), ENOENT);
+    EXPECT_ERRNO(inotify_add_watch(fd, "/proc/self/exe", IN_ALL_EVENTS | IN_ONLYDIR), ENOTDIR);
+    int w1 = inotify_add_watch(fd, "/tmp", IN_CREATE);
+    int w2 = inotify_add_watch(fd, "/tmp/.", IN_DELETE);
+    EXPECT_EQ(w1, w2);
+    EXPECT_ERRNO(inotify_add_watch(fd, "/tmp", IN_CREATE | IN_MASK_CREATE), EEXIST);
+    EXPECT_OK(inotify_rm_watch(fd, w1));
+    EXPECT_ERRNO(inotify_rm_watch(fd, w1), EINVAL);
+    char small[4];
+    int nb = inotify_init1(IN_NONBLOCK);
+    EXPECT_ERRNO(read(nb, small, sizeof small), EAGAIN);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(inotify_add_watch(p[0], "/tmp", IN_CREATE), EINVAL);
+}
+
+CASE(inotify_blocking_read_wakes_on_event_from_another_process) {
+    mkdir("/tmp/compat-inotify-b", 0700);
+    int fd = inotify_init1(0);
+    EXPECT(inotify_add_watch(fd, "/tmp/compat-inotify-b", IN_CREATE) > 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(50000);
+        close(open("/tmp/compat-inotify-b/made", O_WRONLY | O_CREAT, 0600));
+        _exit(0);
+    }
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf);
+    EXPECT(n >= (ssize_t)sizeof(struct inotify_event));
+    struct inotify_event *e = (void *)buf;
+    EXPECT_EQ(e->mask, IN_CREATE);
+    EXPECT_STREQ(e->name, "made");
+    int q = 0;
+    EXPECT_OK(ioctl(fd, FIONREAD, &q));
+    EXPECT_EQ(q, 0);
+    waitpid(pid, NULL, 0);
+    unlink("/tmp/compat-inotify-b/made");
+    rmdir("/tmp/compat-inotify-b");
 }
 
 COMPAT_MAIN()

@@ -115,6 +115,9 @@ public final class Kernel: @unchecked Sendable {
     var unixPathNames: [InodeKey: UnixSocket] = [:]
     /// Every unix socket, weakly (/proc/net/unix).
     var unixSockets: [ObjectIdentifier: WeakUnixSocket] = [:]
+    /// inotify watches by the inode they watch.
+    var inotifyWatches: [InodeKey: [InotifyWatch]] = [:]
+    var renameCookie: UInt32 = 0
     /// System V shared memory segments.
     let sharedMemory = SharedMemoryRegistry()
     /// Armed timerfds, fired by the alarm watcher.

@@ -84,6 +84,7 @@ extension GuestThread {
                 try requireWritableMount(parent.inode)
                 let m = UInt32(mode & 0o7777) & ~group.fs.umask
                 let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
+                kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
                 loc = Location(name: name, parent: parent, inode: node)
             }
         } else {
@@ -110,7 +111,11 @@ extension GuestThread {
         description.path = loc.path
         if description.location == nil { description.location = loc }
         // 64-bit Linux opens every file with O_LARGEFILE (force_o_largefile).
-        if flags & O_PATH == 0 { description.flags |= 0o100000 }
+        if flags & O_PATH == 0 {
+            description.flags |= 0o100000
+            description.notifier = kernel
+            kernel.fsnotify(description, InotifyMask.open)
+        }
         return UInt64(try group.fdTable.install(description, closeOnExec: flags & O_CLOEXEC != 0))
     }
 
@@ -162,7 +167,9 @@ extension GuestThread {
         if dst.count == 0 && f.inode.kind != .directory { return 0 }
         while true {
             do {
-                return offset == nil ? try f.read(self, &dst) : try f.pread(self, &dst, at: offset!)
+                let n = offset == nil ? try f.read(self, &dst) : try f.pread(self, &dst, at: offset!)
+                if n > 0 { kernel.fsnotify(f, InotifyMask.access) }
+                return n
             } catch let e where e == .EAGAIN && f.flags & O_NONBLOCK == 0 {
                 try f.waitForEvents(self, EventMask.input.union(.hangUp))
             }
@@ -180,6 +187,7 @@ extension GuestThread {
         while true {
             do {
                 let n = offset == nil ? try f.write(self, &src) : try f.pwrite(self, &src, at: offset! + UInt64(total))
+                if n > 0 && total == 0 { kernel.fsnotify(f, InotifyMask.modify) }
                 total += n
                 if src.count == 0 || n == 0 || !blocking { return total }
             } catch let e where e == .EAGAIN && blocking {
@@ -418,8 +426,9 @@ extension GuestThread {
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
         try requireWritableMount(parent.inode)
-        _ = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
-                                    uid: group.fsuid, gid: group.fsgid)
+        let node = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
+                                           uid: group.fsuid, gid: group.fsgid)
+        kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
         return 0
     }
 
@@ -438,8 +447,9 @@ extension GuestThread {
         }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
         try requireWritableMount(parent.inode)
-        _ = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
-                                    uid: group.fsuid, gid: group.fsgid)
+        let node = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
+                                           uid: group.fsuid, gid: group.fsgid)
+        kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
         return 0
     }
 
@@ -468,6 +478,8 @@ extension GuestThread {
         if raw.nlink > 0 { raw.nlink -= 1 }
         if rmdir { raw.removed = true }
         raw.ctime = Timespec.now()
+        kernel.fsnotify(in: parent.inode, name: name, child: raw, InotifyMask.delete, selfToo: false)
+        if rmdir || raw.nlink == 0 { kernel.fsnotifyDeleted(raw) } else { kernel.fsnotify(raw, InotifyMask.attrib) }
         return 0
     }
 
@@ -504,11 +516,17 @@ extension GuestThread {
             // The host path will no longer name the file: bring its content into the upper layer.
             if let f = node as? RegularFileInode, f.lowerPath != nil { try f.copyUp() }
         }
+        let replaced = try? np.inode.lookup(nn)
         try from.move(on, to: to, as: nn)
         if let d = node as? DirectoryInode, !d.context.writeThrough, d.lowerPath != nil {
             d.detachFromLower()
         }
         node.ctime = Timespec.now()
+        let cookie = kernel.nextRenameCookie()
+        kernel.fsnotify(in: op.inode, name: on, child: node, InotifyMask.movedFrom, cookie: cookie, selfToo: false)
+        kernel.fsnotify(in: np.inode, name: nn, child: node, InotifyMask.movedTo, cookie: cookie, selfToo: false)
+        kernel.fsnotify(node, InotifyMask.moveSelf)
+        if let replaced, replaced.nlink == 0 || replaced.kind == .directory { kernel.fsnotifyDeleted(replaced) }
         return 0
     }
 
@@ -534,6 +552,8 @@ extension GuestThread {
         try np.inode.insert(nn, old.inode)
         old.inode.nlink += 1
         old.inode.ctime = Timespec.now()
+        kernel.fsnotify(in: np.inode, name: nn, child: old.inode, InotifyMask.create, selfToo: false)
+        kernel.fsnotify(old.inode, InotifyMask.attrib)
         return 0
     }
 
@@ -544,7 +564,8 @@ extension GuestThread {
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
         try requireWritableMount(parent.inode)
-        _ = try parent.inode.create(name, kind: .symlink, mode: 0o777, uid: group.fsuid, gid: group.fsgid, target: target)
+        let node = try parent.inode.create(name, kind: .symlink, mode: 0o777, uid: group.fsuid, gid: group.fsgid, target: target)
+        kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
         return 0
     }
 
@@ -576,6 +597,7 @@ extension GuestThread {
         }
         inode.mode = UInt32(mode & 0o7777)
         inode.ctime = Timespec.now()
+        kernel.fsnotify(inode, InotifyMask.attrib)
     }
 
     func sysFchownat(dirfd: Int32, pathArg addr: UInt64, uid: UInt64, gid: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
@@ -601,6 +623,7 @@ extension GuestThread {
         if u != UInt32.max { inode.uid = u }
         if g != UInt32.max { inode.gid = g }
         inode.ctime = Timespec.now()
+        kernel.fsnotify(inode, InotifyMask.attrib)
     }
 
     func sysUtimensat(dirfd: Int32, pathArg addr: UInt64, times: UInt64, flags: UInt64, utimbuf: UInt64,
@@ -654,6 +677,7 @@ extension GuestThread {
         if setA { inode.atime = at }
         if setM { inode.mtime = mt }
         inode.ctime = now
+        kernel.fsnotify(inode, InotifyMask.attrib)
         return 0
     }
 
@@ -664,6 +688,8 @@ extension GuestThread {
         guard let f = loc.inode as? RegularFileInode else { throw .EINVAL }
         try checkAccess(f, read: false, write: true)
         try f.truncate(a1)
+        if let parent = loc.parent { kernel.fsnotify(in: parent.inode, name: loc.name, child: f, InotifyMask.modify) }
+        else { kernel.fsnotify(f, InotifyMask.modify) }
         return 0
     }
 
@@ -672,6 +698,7 @@ extension GuestThread {
         guard Int64(bitPattern: a1) >= 0 else { throw .EINVAL }
         guard d.writable, let f = d.inode as? RegularFileInode else { throw .EINVAL }
         try f.truncate(a1)
+        kernel.fsnotify(d, InotifyMask.modify)
         return 0
     }
 

@@ -23,6 +23,8 @@ public class FileDescription {
     /// F_SETSIG's signal (0: SIGIO).
     var asyncOwner: Int32 = 0
     var asyncSignal: Int32 = 0
+    /// Set for files opened by path: the kernel that reports its close to inotify.
+    weak var notifier: Kernel?
     /// The epoll interests watching it, dropped with the last reference (as Linux's eventpoll_release).
     var epollInterests: [EpollInterest] = []
 
@@ -62,6 +64,7 @@ public class FileDescription {
         guard references == 0 else { return }
         for i in epollInterests { i.owner?.drop(i) }
         epollInterests = []
+        notifier?.fsnotify(self, writable ? InotifyMask.closeWrite : InotifyMask.closeNoWrite)
         release()
     }
 }
