@@ -1040,4 +1040,20 @@ CASE(proc_net_tcp_lists_a_listener_and_proc_net_unix_a_bound_socket) {
     EXPECT(found);
 }
 
+CASE(tcp_send_after_peer_close_succeeds_once_then_epipe) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    int a = accept(srv, NULL, NULL);
+    EXPECT_OK(close(a));
+    usleep(100000);
+    EXPECT_EQ(send(cli, "", 0, MSG_NOSIGNAL), 0);
+    EXPECT_EQ(send(cli, "x", 1, MSG_NOSIGNAL), 1); /* goes out; the peer answers with a reset */
+    usleep(100000);
+    EXPECT_ERRNO(send(cli, "x", 1, MSG_NOSIGNAL), EPIPE);
+    char c;
+    EXPECT_EQ(recv(cli, &c, 1, 0), 0);
+}
+
 COMPAT_MAIN()

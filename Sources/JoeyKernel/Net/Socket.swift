@@ -33,6 +33,10 @@ final class SocketMessage {
     var rights: [FileDescription]
     var credentials: SocketCredentials?
     var source: [UInt8]?
+    /// IP header values a datagram carries to a receiver that asks for them (hop limit or
+    /// TTL, traffic class or TOS).
+    var hopLimit: Int32 = 64
+    var trafficClass: Int32 = 0
     var remaining: Int { data.count - consumed }
     init(data: [UInt8], rights: [FileDescription] = [], credentials: SocketCredentials? = nil, source: [UInt8]? = nil) {
         self.data = data; self.rights = rights; self.credentials = credentials; self.source = source
@@ -108,12 +112,17 @@ struct ReceivedMessage {
     var source: [UInt8]?
     var rights: [FileDescription] = []
     var credentials: SocketCredentials?
+    var hopLimit: Int32 = 64
+    var trafficClass: Int32 = 0
 }
 
 /// What sendmsg carries besides the bytes (AF_UNIX ancillary data).
 struct SendControl {
     var rights: [FileDescription] = []
     var credentials: SocketCredentials?
+    /// IPV6_HOPLIMIT / IP_TTL and IPV6_TCLASS / IP_TOS for this datagram only.
+    var hopLimit: Int32?
+    var trafficClass: Int32?
 }
 
 /// A socket: the state every family shares. Families subclass it for addressing (bind,
@@ -249,6 +258,9 @@ class Socket: FileDescription {
         queue.notify(EventMask.input.union(.output).union([.readHangUp, .hangUp]))
     }
     var requiresConnectionForShutdown: Bool { false }
+    /// What this end can no longer do once the other end closes: AF_UNIX neither direction;
+    /// TCP only receive, until its first send meets the peer's reset.
+    var shutdownWhenPeerCloses: SocketShutdown { .both }
 
     private func dropPending() {
         let pending = acceptQueue
@@ -259,7 +271,7 @@ class Socket: FileDescription {
     /// This end goes away: the peer sees EOF (ECONNRESET when this end left data unread).
     func closeConnection() {
         if let p = peer, state == .connected, !peerGone, type != .datagram {
-            p.shutdown = .both
+            p.shutdown.formUnion(p.shutdownWhenPeerCloses)
             p.peerGone = true
             if !receive.isEmpty { p.pendingError = .ECONNRESET }
             p.queue.notify(EventMask.input.union(.output).union([.readHangUp, .hangUp, .error]))
@@ -339,7 +351,12 @@ class Socket: FileDescription {
             credentials = t.socketCredentials
         }
         if type.keepsBoundaries || !control.rights.isEmpty {
-            receiver.receive.append(SocketMessage(data: data, rights: control.rights, credentials: credentials, source: source))
+            let m = SocketMessage(data: data, rights: control.rights, credentials: credentials, source: source)
+            if let inet = self as? InetSocket {
+                m.hopLimit = control.hopLimit ?? inet.defaultHopLimit
+                m.trafficClass = control.trafficClass ?? inet.defaultTrafficClass
+            }
+            receiver.receive.append(m)
             control.rights = []
         } else {
             receiver.receive.appendStream(data, credentials: credentials)
@@ -380,6 +397,8 @@ class Socket: FileDescription {
             out.truncated = m.remaining > n
             out.source = m.source
             out.credentials = m.credentials
+            out.hopLimit = m.hopLimit
+            out.trafficClass = m.trafficClass
             if peek {
                 out.rights = m.rights
             } else {
@@ -458,7 +477,7 @@ class Socket: FileDescription {
     override func readiness(_ mask: EventMask) -> EventMask {
         var r: EventMask = []
         if pendingError != nil { r.insert(.error) }
-        if shutdown == .both || (type != .datagram && peerGone) { r.insert(.hangUp) }
+        if shutdown == .both || (type != .datagram && peerGone && shutdownWhenPeerCloses == .both) { r.insert(.hangUp) }
         if shutdown.contains(.receive) { r.formUnion(EventMask.input.union(.readHangUp)) }
         if state == .listening {
             if !acceptQueue.isEmpty { r.formUnion(.input) }

@@ -55,11 +55,16 @@ extension Socket {
             case 33, 34: return 1 // MULTICAST_TTL MULTICAST_LOOP
             default: return nil
             }
+        case 136 where proto == 136:
+            switch name {
+            case 10, 11: return 0 // UDPLITE_SEND_CSCOV, UDPLITE_RECV_CSCOV
+            default: return nil
+            }
         case IPPROTO_IPV6_LEVEL where family == AF_INET6:
             switch name {
             case 16: return 64 // UNICAST_HOPS
             case 18, 19: return 1 // MULTICAST_HOPS MULTICAST_LOOP
-            case 25, 49, 67: return 0 // RECVERR RECVPKTINFO TCLASS
+            case 25, 49, 51, 66, 67: return 0 // RECVERR RECVPKTINFO RECVHOPLIMIT RECVTCLASS TCLASS
             default: return nil
             }
         default:
@@ -73,7 +78,7 @@ extension Socket {
         if family == AF_UNIX { throw .EOPNOTSUPP }
         switch level {
         case IPPROTO_TCP_LEVEL: if type != .stream { throw .ENOPROTOOPT }
-        case IPPROTO_IP_LEVEL, IPPROTO_IPV6_LEVEL, 17 /* IPPROTO_UDP */: return
+        case IPPROTO_IP_LEVEL, IPPROTO_IPV6_LEVEL, 17 /* IPPROTO_UDP */, 136 /* IPPROTO_UDPLITE */: return
         default: throw .ENOPROTOOPT
         }
     }

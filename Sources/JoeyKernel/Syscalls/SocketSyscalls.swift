@@ -35,8 +35,9 @@ extension GuestThread {
                 guard proto == 0 || proto == 6 else { throw .EPROTONOSUPPORT }
                 return InetSocket(kernel: kernel, family: family, type: .stream, proto: 6, flags: flags)
             case SocketType.datagram.rawValue:
-                guard proto == 0 || proto == 17 else { throw .EPROTONOSUPPORT }
-                return InetSocket(kernel: kernel, family: family, type: .datagram, proto: 17, flags: flags)
+                // UDP, or UDP-Lite (its own port space; checksum coverage is moot on loopback).
+                guard proto == 0 || proto == 17 || proto == 136 else { throw .EPROTONOSUPPORT }
+                return InetSocket(kernel: kernel, family: family, type: .datagram, proto: proto == 0 ? 17 : proto, flags: flags)
             case SocketType.seqpacket.rawValue:
                 throw .EPROTONOSUPPORT
             case 3 /* SOCK_RAW */, 4 /* SOCK_RDM */, 10 /* SOCK_PACKET */:
@@ -289,7 +290,17 @@ extension GuestThread {
                 }
                 guard len >= 16, len <= UInt64(bytes.count - off) else { throw LinuxErrno.EINVAL }
                 let data = Array(bytes[(off + 16)..<(off + Int(len))])
-                if level == SOL_SOCKET_LEVEL {
+                if (level == IPPROTO_IPV6_LEVEL && s.family == AF_INET6) || (level == IPPROTO_IP_LEVEL && s is InetSocket) {
+                    // Per-datagram hop limit / TTL and traffic class / TOS: one int each
+                    // (IP_TOS may be a byte), -1 meaning the socket's default.
+                    let hop: Int32 = level == IPPROTO_IPV6_LEVEL ? 52 : 2, tclass: Int32 = level == IPPROTO_IPV6_LEVEL ? 67 : 1
+                    if type == hop || type == tclass {
+                        guard data.count == 4 || (level == IPPROTO_IP_LEVEL && type == 1 && data.count == 1) else { throw LinuxErrno.EINVAL }
+                        let v = data.count == 4 ? data.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } : Int32(data[0])
+                        guard v >= -1, v <= 255, !(type == 2 && v == 0) else { throw LinuxErrno.EINVAL }
+                        if type == hop { control.hopLimit = v < 0 ? nil : v } else { control.trafficClass = v < 0 ? nil : v }
+                    }
+                } else if level == SOL_SOCKET_LEVEL {
                     guard s.family == AF_UNIX else { throw LinuxErrno.EINVAL }
                     switch type {
                     case 1: // SCM_RIGHTS
@@ -407,45 +418,57 @@ extension GuestThread {
             if n > 0 { try mm.write(h.name, Array(source[0..<n])) }
             nameLength = UInt32(source.count)
         }
-        // Ancillary data: credentials first, then descriptors (scm_recv).
-        var control: [UInt8] = []
-        let room = Int(min(h.controlLength, 1 << 20))
-        func header(_ len: Int, _ type: Int32) -> [UInt8] {
-            withUnsafeBytes(of: (UInt64(len), SOL_SOCKET_LEVEL, type)) { Array($0) }
+        // Ancillary data, laid out as Linux's put_cmsg and scm_detach_fds do: IP-level data
+        // (hop limit, traffic class, TTL, TOS), then credentials, then descriptors.
+        var control = ControlWriter(room: Int(min(h.controlLength, 1 << 20)))
+        if let inet = s as? InetSocket, inet.type == .datagram {
+            for (level, type, value) in inet.receiveAncillary(out) { control.put(level: level, type: type, value) }
         }
         if s.options.passCredentials && s.family == AF_UNIX {
             let c = out.credentials ?? .nobody
-            if room - control.count >= 28 {
-                control += header(28, 2) + withUnsafeBytes(of: (c.pid, c.uid, c.gid)) { Array($0) }
-                control += [0, 0, 0, 0]
-            } else {
-                outFlags |= MSG_CTRUNC_FLAG
-            }
+            control.put(level: SOL_SOCKET_LEVEL, type: 2, withUnsafeBytes(of: (c.pid, c.uid, c.gid)) { Array($0) })
         }
         if !out.rights.isEmpty {
             let peek = flags & MSG_PEEK_FLAG != 0
-            let avail = room - min(control.count, room)
-            let fit = avail >= 20 ? min(out.rights.count, (avail - 16) / 4) : 0
+            let fit = control.room > 16 ? min(out.rights.count, (control.room - 16) / 4) : 0
             var fds: [Int32] = []
             for f in out.rights.prefix(fit) {
                 guard let fd = try? group.fdTable.install(f, closeOnExec: flags & MSG_CMSG_CLOEXEC_FLAG != 0) else { break }
                 fds.append(fd)
             }
-            if fds.count < out.rights.count { outFlags |= MSG_CTRUNC_FLAG }
             if !peek { for f in out.rights { f.decRef() } }
-            if !fds.isEmpty {
-                control += header(16 + 4 * fds.count, 1)
-                for fd in fds { withUnsafeBytes(of: fd) { control += $0 } }
-                // Each message takes CMSG_SPACE: padded to 8 bytes, as far as the buffer goes.
-                while control.count % 8 != 0 { control.append(0) }
-            }
+            if !fds.isEmpty { control.put(level: SOL_SOCKET_LEVEL, type: 1, fds.flatMap { fd in withUnsafeBytes(of: fd) { Array($0) } }) }
+            if fds.count < out.rights.count { control.truncated = true }
         }
-        if control.count > room { control.removeLast(control.count - room) }
-        if !control.isEmpty { try mm.write(h.control, control) }
+        if control.truncated { outFlags |= MSG_CTRUNC_FLAG }
+        let controlBytes = control.bytes
+        if !controlBytes.isEmpty { try mm.write(h.control, controlBytes) }
         try mm.writeValue(addr &+ 8, nameLength)
-        try mm.writeValue(addr &+ 40, UInt64(control.count))
+        try mm.writeValue(addr &+ 40, UInt64(controlBytes.count))
         try mm.writeValue(addr &+ 48, outFlags)
         return flags & MSG_TRUNC_FLAG != 0 && s.type != .stream ? out.fullLength : out.count
+    }
+
+    /// The control buffer recvmsg fills, one message at a time (put_cmsg): a message that does
+    /// not fit is cut at the buffer's end, cmsg_len saying how much of it is there, and
+    /// MSG_CTRUNC is set; each message takes CMSG_SPACE as far as the buffer goes.
+    private struct ControlWriter {
+        private(set) var bytes: [UInt8] = []
+        private(set) var room: Int
+        var truncated = false
+        init(room: Int) { self.room = room }
+
+        mutating func put(level: Int32, type: Int32, _ data: [UInt8]) {
+            guard room >= 16 else { truncated = true; return }
+            var length = 16 + data.count
+            if room < length { truncated = true; length = room }
+            var m = withUnsafeBytes(of: (UInt64(length), level, type)) { Array($0) }
+            m += data.prefix(length - 16)
+            let space = min((16 + data.count + 7) & ~7, room)
+            while m.count < space { m.append(0) }
+            bytes += m
+            room -= space
+        }
     }
 
     func sysRecvmsg() throws(LinuxErrno) -> UInt64 {

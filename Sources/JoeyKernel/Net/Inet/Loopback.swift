@@ -185,6 +185,7 @@ final class InetSocket: Socket {
     override func autobindForSend() throws(LinuxErrno) { try autobind(for: nil) }
     override var notConnectedForSend: LinuxErrno { isTCP ? .EPIPE : .EDESTADDRREQ }
     override var requiresConnectionForShutdown: Bool { true }
+    override var shutdownWhenPeerCloses: SocketShutdown { isTCP ? .receive : .both }
 
     override func connect(_ t: GuestThread, _ bytes: [UInt8]) throws(LinuxErrno) {
         if bytes.count >= 2, Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8) == AF_UNSPEC {
@@ -225,6 +226,17 @@ final class InetSocket: Socket {
 
     /// A connected UDP socket sends to its remote address, looked up at each send.
     override func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
+        // TCP after the peer closed (CLOSE_WAIT): nothing sent is 0; the first data goes out
+        // and draws the peer's reset, so only the sends after it fail with EPIPE.
+        if isTCP && state == .connected && peerGone && !shutdown.contains(.send) {
+            let n = src.count
+            if n == 0 { return 0 }
+            src.skip(n)
+            shutdown = .both
+            pendingError = nil
+            wake(EventMask.input.union([.hangUp, .error]))
+            return n
+        }
         let n: Int
         if !isTCP, target == nil, let remote {
             n = try super.send(t, &src, control: &control, target: encode(remote), flags: flags)
@@ -235,6 +247,31 @@ final class InetSocket: Socket {
         return n
     }
     override var dropsDatagramsWhenFull: Bool { true }
+
+    /// The IP-level ancillary data this socket asked to receive with each datagram
+    /// (IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS; IP_RECVTTL, IP_RECVTOS), in Linux's order.
+    func receiveAncillary(_ m: ReceivedMessage) -> [(Int32, Int32, [UInt8])] {
+        func on(_ level: Int32, _ name: Int32) -> Bool { (options.values[Int64(level) << 32 | Int64(name)] ?? 0) != 0 }
+        func int(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
+        var out: [(Int32, Int32, [UInt8])] = []
+        if family == AF_INET6 {
+            if on(IPPROTO_IPV6_LEVEL, 51) { out.append((IPPROTO_IPV6_LEVEL, 52, int(m.hopLimit))) }   // IPV6_HOPLIMIT
+            if on(IPPROTO_IPV6_LEVEL, 66) { out.append((IPPROTO_IPV6_LEVEL, 67, int(m.trafficClass))) } // IPV6_TCLASS
+        } else {
+            if on(IPPROTO_IP_LEVEL, 12) { out.append((IPPROTO_IP_LEVEL, 2, int(m.hopLimit))) }        // IP_TTL
+            if on(IPPROTO_IP_LEVEL, 13) { out.append((IPPROTO_IP_LEVEL, 1, [UInt8(truncatingIfNeeded: m.trafficClass)])) } // IP_TOS
+        }
+        return out
+    }
+
+    /// The hop limit (TTL) and traffic class (TOS) a datagram leaves with unless sendmsg sets them.
+    var defaultHopLimit: Int32 {
+        let v = options.values[Int64(family == AF_INET6 ? IPPROTO_IPV6_LEVEL : IPPROTO_IP_LEVEL) << 32 | Int64(family == AF_INET6 ? 16 : 2)] ?? 64
+        return v < 0 ? 64 : v
+    }
+    var defaultTrafficClass: Int32 {
+        max(0, options.values[Int64(family == AF_INET6 ? IPPROTO_IPV6_LEVEL : IPPROTO_IP_LEVEL) << 32 | Int64(family == AF_INET6 ? 67 : 1)] ?? 0)
+    }
 
     private func receiver(for a: InetAddress) -> InetSocket? {
         kernel.loopback.sockets(proto, a.port).first { $0.accepts(a) }
