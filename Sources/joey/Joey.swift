@@ -149,6 +149,7 @@ struct Do: ParsableCommand {
         spec.rootPath = rootfs
         spec.rootWritable = rootfsWritable
         spec.hostname = hostname
+        spec.resolvableHostname = true
         spec.maxTasks = pidsLimit
         spec.memoryLimit = memory.flatMap(Do.parseSize)
         spec.signalMask = callerMask

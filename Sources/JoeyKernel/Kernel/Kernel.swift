@@ -25,6 +25,10 @@ public struct SandboxSpec {
     public var env: [String]
     public var cwd: String = "/"
     public var hostname = "joey"
+    /// Give the hostname an /etc/hosts line (127.0.1.1) in the sandbox's upper layer when the
+    /// root's /etc/hosts lacks one, as container engines write /etc/hosts for a container
+    /// (`joey do`; an OCI engine brings its own /etc/hosts).
+    public var resolvableHostname = false
     public var domainname = "(none)"
     public var uid: UInt32 = 0
     public var gid: UInt32 = 0
@@ -185,6 +189,28 @@ public final class Kernel: @unchecked Sendable {
         mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", options: "rw,nosuid,nodev,noexec")
         mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", options: "rw,nosuid,nodev")
         for m in spec.mounts { try applyMount(m) }
+        if spec.resolvableHostname && !spec.rootWritable && !spec.rootReadOnly { addHostsEntry() }
+    }
+
+    /// Appends "127.0.1.1 HOSTNAME" to the sandbox's copy of /etc/hosts if no line names it.
+    private func addHostsEntry() {
+        guard let etc = try? rootLocation.inode.lookup("etc"), let hosts = (try? etc.lookup("hosts")) as? RegularFileInode else { return }
+        var buffer = [UInt8](repeating: 0, count: Int(min(hosts.size, 1 << 20)))
+        let n = buffer.withUnsafeMutableBytes { p -> Int in
+            var dst = IOSequence.sentry(p)
+            return (try? hosts.read(&dst, at: 0)) ?? 0
+        }
+        let text = String(decoding: buffer[0..<n], as: UTF8.self)
+        let named = text.split(separator: "\n").contains { line in
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            return !line.hasPrefix("#") && fields.dropFirst().contains { $0 == Substring(hostname) }
+        }
+        guard !named else { return }
+        var line = Array(((n > 0 && buffer[n - 1] != 10) ? "\n" : "").utf8) + Array("127.0.1.1\t\(hostname)\n".utf8)
+        line.withUnsafeMutableBytes { p in
+            var src = IOSequence.sentry(p)
+            _ = try? hosts.write(&src, at: UInt64(n))
+        }
     }
 
     /// A filesystem of the sandbox (overlay root, tmpfs, bind mount): its identity, the host

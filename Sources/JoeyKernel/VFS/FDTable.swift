@@ -10,6 +10,9 @@ final class FDTable {
     }
     private(set) var entries: [Entry?] = []
     var limit = 1024
+    /// No fd below this is free (Linux's next_fd): installs start here, not at 0, so a
+    /// process holding thousands of fds does not rescan them on each open.
+    private var lowestFree = 0
     /// Processes using this table (CLONE_FILES shares it).
     private(set) var users = 1
 
@@ -35,14 +38,23 @@ final class FDTable {
 
     /// Installs at the lowest free fd >= minimum.
     func install(_ file: FileDescription, closeOnExec: Bool = false, minimum: Int32 = 0) throws(LinuxErrno) -> Int32 {
-        var fd = Int(minimum)
-        while fd < entries.count && entries[fd] != nil { fd += 1 }
+        var fd = max(Int(minimum), lowestFree)
+        while fd < entries.count && isUsed(fd) { fd += 1 }
         guard fd < limit else { throw .EMFILE }
         if fd >= entries.count { entries.append(contentsOf: repeatElement(nil, count: fd - entries.count + 1)) }
         entries[fd] = Entry(file: file, closeOnExec: closeOnExec)
+        if Int(minimum) <= lowestFree { lowestFree = fd + 1 }
         retain(file)
         return Int32(fd)
     }
+
+    private func isUsed(_ fd: Int) -> Bool {
+        if case .none = entries[fd] { return false }
+        return true
+    }
+
+    /// A slot became free: installs may use it again.
+    private func freed(_ fd: Int) { lowestFree = min(lowestFree, fd) }
 
     /// Installs at exactly `fd`, closing what was there (dup2/dup3).
     func install(_ file: FileDescription, at fd: Int32, closeOnExec: Bool) throws(LinuxErrno) {
@@ -51,6 +63,7 @@ final class FDTable {
         retain(file)
         if let old = entries[Int(fd)] { releaseRef(old.file) }
         entries[Int(fd)] = Entry(file: file, closeOnExec: closeOnExec)
+        if Int(fd) == lowestFree { lowestFree += 1 }
     }
 
     func setCloseOnExec(_ fd: Int32, _ value: Bool) throws(LinuxErrno) {
@@ -61,21 +74,24 @@ final class FDTable {
     func close(_ fd: Int32) throws(LinuxErrno) {
         guard fd >= 0, Int(fd) < entries.count, let e = entries[Int(fd)] else { throw .EBADF }
         entries[Int(fd)] = nil
+        freed(Int(fd))
         releaseRef(e.file)
     }
 
     private func closeAll() {
         for i in entries.indices { if let e = entries[i] { entries[i] = nil; releaseRef(e.file) } }
+        lowestFree = 0
     }
 
     func closeOnExec() {
-        for i in entries.indices { if let e = entries[i], e.closeOnExec { entries[i] = nil; releaseRef(e.file) } }
+        for i in entries.indices { if let e = entries[i], e.closeOnExec { entries[i] = nil; freed(i); releaseRef(e.file) } }
     }
 
     func copy() -> FDTable {
         let t = FDTable()
         t.limit = limit
         t.entries = entries
+        t.lowestFree = lowestFree
         for e in entries { if let e { retain(e.file) } }
         return t
     }
