@@ -348,6 +348,7 @@ public let capabilityNumbers: [String: Int] = {
 extension OCIConfig.Process {
     /// A capability set as a bit mask (0 when the set is absent).
     public func capabilityMask(_ kind: String) -> UInt64 {
-        (capabilities?[kind] ?? []).reduce(0) { $0 | (1 << UInt64(capabilityNumbers[$1] ?? 0)) }
+        // A name this Linux does not know grants nothing.
+        (capabilities?[kind] ?? []).reduce(0) { $0 | (capabilityNumbers[$1].map { 1 << UInt64($0) } ?? 0) }
     }
 }

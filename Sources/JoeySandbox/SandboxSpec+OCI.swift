@@ -25,6 +25,8 @@ extension SandboxSpec {
         if process.capabilities != nil {
             capabilities = (process.capabilityMask("effective"), process.capabilityMask("permitted"),
                             process.capabilityMask("inheritable"))
+            capabilityBounding = process.capabilityMask("bounding")
+            capabilityAmbient = process.capabilityMask("ambient")
         }
         if let limit = config.pidsLimit, limit > 0 { maxTasks = Int(min(limit, 1 << 22)) }
         if let limit = config.memoryLimit, limit > 0 { memoryLimit = UInt64(limit) }

@@ -334,7 +334,9 @@ struct OCIHookTests {
             var u = p["user"] as! [String: Any]
             u["umask"] = 0o027
             p["user"] = u
-            p["capabilities"] = ["effective": ["CAP_KILL", "CAP_NET_BIND_SERVICE"], "permitted": ["CAP_KILL", "CAP_NET_BIND_SERVICE"]]
+            // The bounding set decides what root keeps across sh's execve (as under runc).
+            p["capabilities"] = ["effective": ["CAP_KILL", "CAP_NET_BIND_SERVICE"], "permitted": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                                 "bounding": ["CAP_KILL", "CAP_NET_BIND_SERVICE"]]
             p["noNewPrivileges"] = true
             config["process"] = p
             config["domainname"] = "example.org"

@@ -55,6 +55,9 @@ public struct SandboxSpec {
     public var umask: UInt32 = 0o022
     /// Capability sets pid 1 sees (effective, permitted, inheritable); nil: by uid.
     public var capabilities: (UInt64, UInt64, UInt64)?
+    /// The bounding and ambient sets (OCI lists them beside the others); nil: all / none.
+    public var capabilityBounding: UInt64?
+    public var capabilityAmbient: UInt64?
     public var noNewPrivileges = false
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
@@ -89,6 +92,9 @@ public struct ProcessSpec: Sendable {
     public var umask: UInt32 = 0o022
     /// Capability sets the guest sees (effective, permitted, inheritable); nil: by uid.
     public var capabilities: (UInt64, UInt64, UInt64)?
+    /// The bounding and ambient sets (OCI lists them beside the others); nil: all / none.
+    public var capabilityBounding: UInt64?
+    public var capabilityAmbient: UInt64?
     /// PR_GET_NO_NEW_PRIVS reports 1 (OCI process.noNewPrivileges).
     public var noNewPrivileges = false
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
@@ -337,6 +343,8 @@ public final class Kernel: @unchecked Sendable {
         process.rlimits = spec.rlimits
         process.umask = spec.umask
         process.capabilities = spec.capabilities
+        process.capabilityBounding = spec.capabilityBounding
+        process.capabilityAmbient = spec.capabilityAmbient
         process.noNewPrivileges = spec.noNewPrivileges
         let passed = (0..<Int32(max(0, min(spec.preservedFDs, 1021)))).map { 3 + $0 }
         let (thread, programPath) = try createProcess(process, stdio: [0, 1, 2] + passed, pid1: true)
@@ -427,7 +435,8 @@ public final class Kernel: @unchecked Sendable {
         group.suid = process.uid; group.sgid = process.gid
         group.fsuid = process.uid; group.fsgid = process.gid
         group.groups = process.groups
-        group.capabilities = Capabilities.initial(uid: process.uid, given: process.capabilities)
+        group.capabilities = Capabilities.initial(uid: process.uid, given: process.capabilities,
+                                                  bounding: process.capabilityBounding, ambient: process.capabilityAmbient)
         group.noNewPrivs = process.noNewPrivileges
         let ptsFS = FileSystemID(dev: 0x16, name: "devpts")
         let tty = DeviceInode(.tty, major: 136, minor: 0, fs: ptsFS)

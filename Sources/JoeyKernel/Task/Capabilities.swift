@@ -19,10 +19,14 @@ struct Capabilities {
 
     /// A process's sets at sandbox start: what the OCI config gave, else everything for
     /// uid 0 and nothing for other users.
-    static func initial(uid: UInt32, given: (UInt64, UInt64, UInt64)?) -> Capabilities {
-        if let (e, p, i) = given { return Capabilities(effective: e, permitted: p, inheritable: i, bounding: all, ambient: 0) }
+    /// An OCI config that lists capabilities gives the bounding set too: what it does not list
+    /// is dropped (as runc does), so a later execve as root gains nothing beyond it.
+    static func initial(uid: UInt32, given: (UInt64, UInt64, UInt64)?, bounding: UInt64? = nil, ambient: UInt64? = nil) -> Capabilities {
+        if let (e, p, i) = given {
+            return Capabilities(effective: e, permitted: p, inheritable: i, bounding: bounding ?? 0, ambient: (ambient ?? 0) & p & i)
+        }
         let s: UInt64 = uid == 0 ? all : 0
-        return Capabilities(effective: s, permitted: s, inheritable: 0, bounding: all, ambient: 0)
+        return Capabilities(effective: s, permitted: s, inheritable: 0, bounding: bounding ?? all, ambient: 0)
     }
 }
 
@@ -51,6 +55,8 @@ extension ThreadGroup {
         var c = capabilities
         if euid == 0 || uid == 0 {
             c.permitted = c.inheritable | c.bounding
+            // no_new_privs: an execve never adds to what the process had.
+            if noNewPrivs { c.permitted &= capabilities.permitted }
             c.effective = euid == 0 ? c.permitted : 0
             c.ambient = 0
         } else {
