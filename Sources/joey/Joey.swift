@@ -106,6 +106,9 @@ struct Do: ParsableCommand {
     @Option(help: "The sandbox's hostname.")
     var hostname: String = "joey"
 
+    @Option(help: ArgumentHelp("The sandbox's network: 'none' is a loopback-only network inside the sentry (lo, 127.0.0.0/8, ::1), where no host socket is ever made for the guest. 'host' (the host's network through the sentry's own sockets) is not built yet.", valueName: "mode"))
+    var network: String = "none"
+
     @Option(help: ArgumentHelp("Most tasks (processes and threads) the sandbox may hold; more fail with EAGAIN.", valueName: "n"))
     var pidsLimit: Int = 4096
 
@@ -122,6 +125,11 @@ struct Do: ParsableCommand {
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("Missing the program to run.") }
         guard pidsLimit >= 1 else { throw ValidationError("--pids-limit must be at least 1.") }
+        switch network {
+        case "none": break
+        case "host": throw ValidationError("--network=host is not built yet: a sandbox has its own loopback network only (--network=none).")
+        default: throw ValidationError("Unknown network '\(network)': choose none (host is not built yet).")
+        }
         if let memory, Do.parseSize(memory) == nil {
             throw ValidationError("--memory '\(memory)': give a size in bytes, or with a K, M or G suffix (e.g. 512M).")
         }
