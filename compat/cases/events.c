@@ -425,6 +425,22 @@ CASE(signalfd_child_exit_reported_through_epoll) {
     waitpid(pid, NULL, 0);
 }
 
+CASE(signalfd_interest_dropped_by_another_process_leaves_no_stale_watcher) {
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR1);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &m, NULL));
+    int sfd = signalfd(-1, &m, SFD_NONBLOCK), ep = epoll_create1(0);
+    EXPECT_OK(add(ep, sfd, EPOLLIN, 1));
+    pid_t pid = fork();
+    if (pid == 0) { usleep(100000); _exit(0); } /* its exit drops the last reference */
+    EXPECT_OK(close(sfd));
+    EXPECT_EQ(waitpid(pid, NULL, 0), pid);
+    EXPECT_OK(kill(getpid(), SIGUSR1)); /* wakes the process's signal queue */
+    struct epoll_event ev[1];
+    EXPECT_EQ(epoll_wait(ep, ev, 1, 50), 0);
+}
+
 /* ---- pidfd ---- */
 
 static int pidfd_open_(pid_t pid, unsigned flags) { return (int)syscall(434, pid, flags); }

@@ -16,10 +16,12 @@ final class EpollInterest {
     var events: UInt32
     var data: UInt64
     var waiter: Waiter?
+    /// The queue the waiter is on (asked of the file once: a signalfd's depends on who asks).
+    let queue: WaitQueue
     var listed = false
 
-    init(owner: EventPollDescription, fd: Int32, file: FileDescription, events: UInt32, data: UInt64) {
-        self.owner = owner; self.fd = fd; self.file = file; self.events = events; self.data = data
+    init(owner: EventPollDescription, fd: Int32, file: FileDescription, queue: WaitQueue, events: UInt32, data: UInt64) {
+        self.owner = owner; self.fd = fd; self.file = file; self.queue = queue; self.events = events; self.data = data
     }
 
     static let edgeTriggered: UInt32 = 1 << 31
@@ -84,8 +86,8 @@ final class EventPollDescription: FileDescription {
             if events & EpollInterest.exclusive != 0 { throw .EINVAL }
             if reaches(nested, depth: 1) || nested.reaches(self, depth: 1) { throw .ELOOP }
         }
-        let i = EpollInterest(owner: self, fd: fd, file: file, events: events, data: data)
-        let w = Waiter(mask: i.mask) { [weak self, unowned i] _ in self?.markReady(i) }
+        let i = EpollInterest(owner: self, fd: fd, file: file, queue: q, events: events, data: data)
+        let w = Waiter(mask: i.mask) { [weak self, weak i] _ in if let i { self?.markReady(i) } }
         i.waiter = w
         q.add(w)
         interests[key] = i
@@ -112,7 +114,7 @@ final class EventPollDescription: FileDescription {
     /// Forgets an interest (EPOLL_CTL_DEL, or its file's last reference went).
     func drop(_ i: EpollInterest) {
         interests[Key(fd: i.fd, file: ObjectIdentifier(i.file))] = nil
-        if let w = i.waiter { i.file.eventQueue()?.remove(w) }
+        if let w = i.waiter { i.queue.remove(w) }
         i.waiter = nil
         if i.listed {
             i.listed = false
@@ -150,7 +152,7 @@ final class EventPollDescription: FileDescription {
 
     override func release() {
         for i in interests.values {
-            if let w = i.waiter { i.file.eventQueue()?.remove(w) }
+            if let w = i.waiter { i.queue.remove(w) }
             i.waiter = nil
             i.file.epollInterests.removeAll { $0 === i }
         }
