@@ -50,7 +50,7 @@ public enum SyscallTable {
         t[43] = SyscallInfo(43, "accept", [("fd", .fd), ("upeer_sockaddr", .output("sockaddr", nil)), ("upeer_addrlen", .inputOutput("socklen", nil))], .fd, .supported, "")
         t[44] = SyscallInfo(44, "sendto", [("fd", .fd), ("buff", .bufIn(2)), ("len", .size), ("flags", .flags("msg")), ("addr", .input("sockaddr", 5)), ("addr_len", .int)], .size, .supported, "")
         t[45] = SyscallInfo(45, "recvfrom", [("fd", .fd), ("ubuf", .bufOut(2)), ("size", .size), ("flags", .flags("msg")), ("addr", .output("sockaddr", nil)), ("addr_len", .inputOutput("socklen", nil))], .size, .supported, "")
-        t[46] = SyscallInfo(46, "sendmsg", [("fd", .fd), ("msg", .input("msghdr", nil)), ("flags", .flags("msg"))], .size, .partial, "ancillary data: SCM_RIGHTS and SCM_CREDENTIALS on AF_UNIX; IP-level control messages are ignored")
+        t[46] = SyscallInfo(46, "sendmsg", [("fd", .fd), ("msg", .input("msghdr", nil)), ("flags", .flags("msg"))], .size, .partial, "ancillary data: SCM_RIGHTS and SCM_CREDENTIALS on AF_UNIX; IP_TTL, IP_TOS, IPV6_HOPLIMIT and IPV6_TCLASS on datagrams; other IP-level control messages are ignored")
         t[47] = SyscallInfo(47, "recvmsg", [("fd", .fd), ("msg", .inputOutput("msghdr", nil)), ("flags", .flags("msg"))], .size, .partial, "ancillary data: SCM_RIGHTS and SCM_CREDENTIALS on AF_UNIX; a unix stream does not report the sender address")
         t[48] = SyscallInfo(48, "shutdown", [("fd", .fd), ("how", .enumeration("shutdown"))], .int, .supported, "")
         t[49] = SyscallInfo(49, "bind", [("fd", .fd), ("umyaddr", .input("sockaddr", 2)), ("addrlen", .int)], .int, .partial, "AF_UNIX paths and abstract names; loopback addresses only for AF_INET/AF_INET6 (others EADDRNOTAVAIL)")
