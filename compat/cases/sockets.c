@@ -1056,4 +1056,41 @@ CASE(tcp_send_after_peer_close_succeeds_once_then_epipe) {
     EXPECT_EQ(recv(cli, &c, 1, 0), 0);
 }
 
+/* A blocking write larger than the socket buffer goes out in pieces as the reader drains;
+ * every byte arrives once, in order. */
+static void big_write_arrives_intact(int w, int r) {
+    enum { SIZE = 3 << 20 };
+    char *data = malloc(SIZE), *got = malloc(SIZE);
+    for (int i = 0; i < SIZE; i++) data[i] = (char)(i * 7 + i / 4096);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(r);
+        _exit(write(w, data, SIZE) == SIZE ? 0 : 1);
+    }
+    close(w);
+    size_t total = 0;
+    ssize_t n;
+    while (total < SIZE && (n = read(r, got + total, 4096 + total % 5000)) > 0) total += (size_t)n;
+    EXPECT_EQ(total, SIZE);
+    EXPECT(memcmp(data, got, SIZE) == 0);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+CASE(unix_stream_big_blocking_write_arrives_intact) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    big_write_arrives_intact(sv[0], sv[1]);
+}
+
+CASE(tcp_big_blocking_write_arrives_intact) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    int a = accept(srv, NULL, NULL);
+    big_write_arrives_intact(cli, a);
+}
+
 COMPAT_MAIN()

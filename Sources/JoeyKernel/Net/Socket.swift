@@ -343,9 +343,9 @@ class Socket: FileDescription {
         }
         var data = [UInt8](repeating: 0, count: n)
         let copied = try data.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try src.copyIn(p) }
+        // copyIn consumed what it copied from the sequence.
         if copied < n { data.removeLast(n - copied) }
         if copied == 0 && n > 0 { throw .EFAULT }
-        src.skip(copied)
         var credentials = control.credentials
         if credentials == nil && (receiver.options.passCredentials || options.passCredentials) && family == AF_UNIX {
             credentials = t.socketCredentials

@@ -48,7 +48,6 @@ final class RouteNetlinkSocket: Socket {
         var request = [UInt8](repeating: 0, count: n)
         let copied = try request.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try src.copyIn(p) }
         guard copied == n else { throw .EFAULT }
-        src.skip(n)
         if portID == 0 { portID = UInt32(bitPattern: t.group.pid) }
         var off = 0
         while off + 16 <= request.count {
