@@ -474,6 +474,21 @@ CASE(pidfd_send_signal_kills_the_process) {
     EXPECT_ERRNO(syscall(424, pfd, SIGKILL, NULL, 0x80), EINVAL); /* no such flag */
 }
 
+CASE(pidfd_send_signal_accepts_a_proc_pid_directory_fd) {
+    pid_t pid = fork();
+    if (pid == 0) { pause(); _exit(0); }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    int dfd = open(path, O_DIRECTORY | O_RDONLY);
+    EXPECT(dfd >= 0);
+    EXPECT_OK(syscall(424 /* pidfd_send_signal */, dfd, SIGKILL, NULL, 0));
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    int other = open("/proc", O_DIRECTORY | O_RDONLY);
+    EXPECT_ERRNO(syscall(424, other, SIGKILL, NULL, 0), EBADF);
+}
+
 CASE(pidfd_getfd_copies_a_descriptor_of_the_target) {
     int p[2];
     EXPECT_OK(pipe(p));

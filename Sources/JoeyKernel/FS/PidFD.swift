@@ -39,7 +39,18 @@ extension GuestThread {
     }
 
     func sysPidfdSendSignal() throws(LinuxErrno) -> UInt64 {
-        let target = try pidfdArg(fdArg(a0))
+        let target: ThreadGroup
+        let f = try group.fdTable.get(fdArg(a0))
+        if let d = f as? PidFDDescription {
+            target = d.target
+        } else if f.inode.kind == .directory, f.inode.fs.name == "proc", let loc = f.location,
+                  loc.parent?.inode.ino == 1, let pid = Int32(loc.name.description), pid > 0 {
+            // A /proc/PID directory fd names its process too (the older pidfd).
+            guard let g = kernel.threadGroups[pid] else { throw .ESRCH }
+            target = g
+        } else {
+            throw .EBADF
+        }
         let sig = Int32(truncatingIfNeeded: a1)
         guard a3 == 0, sig >= 0, sig < 65 else { throw .EINVAL }
         guard target.exitStatus == nil else { throw .ESRCH }
