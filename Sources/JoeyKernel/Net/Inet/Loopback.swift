@@ -33,7 +33,13 @@ final class LoopbackNetwork {
     private(set) var packets: UInt64 = 0
 
     func count(_ n: Int) { bytes &+= UInt64(n); packets &+= 1 }
-    func register(_ s: InetSocket) { all[ObjectIdentifier(s)] = WeakInetSocket(socket: s) }
+    func register(_ s: InetSocket) {
+        // Sockets never installed (an accepted connection its listener dropped) are not
+        // released: forget the dead ones now and then.
+        if all.count >= 1024 && all.count.isMultiple(of: 1024) { all = all.filter { $0.value.socket != nil } }
+        all[ObjectIdentifier(s)] = WeakInetSocket(socket: s)
+    }
+    func unregister(_ s: InetSocket) { all[ObjectIdentifier(s)] = nil }
     /// The inet sockets still open, oldest first.
     func liveSockets() -> [InetSocket] {
         all = all.filter { $0.value.socket != nil && !$0.value.socket!.closed }
@@ -295,5 +301,6 @@ final class InetSocket: Socket {
     override func unbind() {
         if isBound { kernel.loopback.remove(self) }
         isBound = false
+        kernel.loopback.unregister(self)
     }
 }

@@ -23,6 +23,10 @@ final class UnixSocket: Socket {
 
     init(kernel: Kernel, type: SocketType, flags: Int32) {
         super.init(kernel: kernel, family: AF_UNIX, type: type, proto: 0, flags: flags, capacity: Self.bufferSize)
+        // Released sockets leave the table in unbind; never-installed ones are swept now and then.
+        if kernel.unixSockets.count >= 1024 && kernel.unixSockets.count.isMultiple(of: 1024) {
+            kernel.unixSockets = kernel.unixSockets.filter { $0.value.socket != nil }
+        }
         kernel.unixSockets[ObjectIdentifier(self)] = WeakUnixSocket(socket: self)
     }
 
@@ -109,6 +113,7 @@ final class UnixSocket: Socket {
     }
 
     override func unbind() {
+        kernel.unixSockets[ObjectIdentifier(self)] = nil
         defer { name = nil }
         guard !sharesName else { return }
         switch name {
