@@ -12,8 +12,7 @@ final class EventFDDescription: FileDescription {
         counter = initial
         self.semaphore = semaphore
         self.kernel = kernel
-        super.init(inode: AnonymousInode(name: "[eventfd]", fs: fs), flags: flags)
-        path = "anon_inode:[eventfd]"
+        super.init(anonymous: "[eventfd]", fs: fs, flags: flags)
     }
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
@@ -51,15 +50,6 @@ final class EventFDDescription: FileDescription {
         if counter > 0 { r.formUnion(.input) }
         if counter < UInt64.max - 1 { r.formUnion(.output) }
         return r.intersection(mask.union(.alwaysReported))
-    }
-}
-
-/// The inode behind descriptions that have no file (eventfd, and later epoll, signalfd...).
-final class AnonymousInode: Inode {
-    let name: String
-    init(name: String, fs: FileSystemID, kind: FileKind = .regular) {
-        self.name = name
-        super.init(kind: kind, mode: kind == .socket ? 0o777 : 0o600, fs: fs)
     }
 }
 

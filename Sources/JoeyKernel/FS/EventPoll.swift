@@ -52,8 +52,7 @@ final class EventPollDescription: FileDescription {
     let queue = WaitQueue()
 
     init(kernel: Kernel, flags: Int32) {
-        super.init(inode: AnonymousInode(name: "[eventpoll]", fs: kernel.anonFS), flags: O_RDWR | flags)
-        path = "anon_inode:[eventpoll]"
+        super.init(anonymous: "[eventpoll]", fs: kernel.anonFS, flags: O_RDWR | flags)
     }
 
     override func eventQueue() -> WaitQueue? { queue }

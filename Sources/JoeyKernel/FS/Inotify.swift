@@ -39,8 +39,7 @@ final class InotifyDescription: FileDescription {
 
     init(kernel: Kernel, flags: Int32) {
         self.kernel = kernel
-        super.init(inode: AnonymousInode(name: "inotify", fs: kernel.anonFS), flags: O_RDONLY | flags)
-        path = "anon_inode:inotify"
+        super.init(anonymous: "inotify", fs: kernel.anonFS, flags: O_RDONLY | flags)
     }
 
     func addWatch(_ inode: Inode, mask: UInt32) throws(LinuxErrno) -> Int32 {

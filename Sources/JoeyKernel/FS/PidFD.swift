@@ -9,8 +9,7 @@ final class PidFDDescription: FileDescription {
 
     init(kernel: Kernel, target: ThreadGroup, flags: Int32) {
         self.target = target
-        super.init(inode: AnonymousInode(name: "[pidfd]", fs: kernel.anonFS), flags: O_RDWR | flags)
-        path = "anon_inode:[pidfd]"
+        super.init(anonymous: "[pidfd]", fs: kernel.anonFS, flags: O_RDWR | flags)
     }
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }

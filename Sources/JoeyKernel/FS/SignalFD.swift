@@ -11,8 +11,7 @@ final class SignalFDDescription: FileDescription {
     init(kernel: Kernel, mask: UInt64, flags: Int32) {
         self.kernel = kernel
         self.mask = mask
-        super.init(inode: AnonymousInode(name: "[signalfd]", fs: kernel.anonFS), flags: O_RDWR | flags)
-        path = "anon_inode:[signalfd]"
+        super.init(anonymous: "[signalfd]", fs: kernel.anonFS, flags: O_RDWR | flags)
     }
 
     private func pendingHere(_ t: GuestThread) -> UInt64 { (t.pending | t.group.pendingShared) & mask }

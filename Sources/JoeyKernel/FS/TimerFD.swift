@@ -15,8 +15,7 @@ final class TimerFDDescription: FileDescription {
     init(kernel: Kernel, clock: Int32, flags: Int32) {
         self.kernel = kernel
         self.clock = clock
-        super.init(inode: AnonymousInode(name: "[timerfd]", fs: kernel.anonFS), flags: O_RDWR | flags)
-        path = "anon_inode:[timerfd]"
+        super.init(anonymous: "[timerfd]", fs: kernel.anonFS, flags: O_RDWR | flags)
     }
 
     /// Counts the expirations up to `now`; returns the next deadline. Kernel lock held.

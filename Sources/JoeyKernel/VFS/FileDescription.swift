@@ -33,6 +33,14 @@ public class FileDescription {
         self.flags = flags
     }
 
+    /// A description with no file behind it (eventfd, epoll, timerfd...): its own anonymous
+    /// inode, named in /proc/PID/fd as "anon_inode:NAME".
+    init(anonymous name: String, fs: FileSystemID, flags: Int32) {
+        inode = AnonymousInode(name: name, fs: fs)
+        self.flags = flags
+        path = ByteString("anon_inode:" + name)
+    }
+
     var readable: Bool { flags & O_ACCMODE != O_WRONLY && flags & O_PATH == 0 }
     var writable: Bool { flags & O_ACCMODE != O_RDONLY && flags & O_PATH == 0 }
 
@@ -66,6 +74,15 @@ public class FileDescription {
         epollInterests = []
         notifier?.fsnotify(self, writable ? InotifyMask.closeWrite : InotifyMask.closeNoWrite)
         release()
+    }
+}
+
+/// The inode behind descriptions that have no file (eventfd, epoll, signalfd, sockets...).
+final class AnonymousInode: Inode {
+    let name: String
+    init(name: String, fs: FileSystemID, kind: FileKind = .regular) {
+        self.name = name
+        super.init(kind: kind, mode: kind == .socket ? 0o777 : 0o600, fs: fs)
     }
 }
 
