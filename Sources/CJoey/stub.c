@@ -25,6 +25,7 @@
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <sys/socket.h>
 
 
 // systrap. The control page sits right after the code page; offsets match joey_systrap_ctrl.
@@ -353,6 +354,10 @@ int64_t joey_seek_data(int fd, uint64_t offset) {
 int64_t joey_seek_hole(int fd, uint64_t offset) {
     off_t r = lseek(fd, (off_t)offset, SEEK_HOLE);
     return r >= 0 ? r : -errno;
+}
+
+int joey_accept4(int fd, int flags) {
+    return accept4(fd, NULL, NULL, flags);
 }
 
 int joey_epoll_create(void) {

@@ -106,7 +106,7 @@ struct Do: ParsableCommand {
     @Option(help: "The sandbox's hostname.")
     var hostname: String = "joey"
 
-    @Option(help: ArgumentHelp("The sandbox's network: 'none' is a loopback-only network inside the sentry (lo, 127.0.0.0/8, ::1), where no host socket is ever made for the guest. 'host' (the host's network through the sentry's own sockets) is not built yet.", valueName: "mode"))
+    @Option(help: ArgumentHelp("The sandbox's network: 'none' is a loopback-only network inside the sentry (lo, 127.0.0.0/8, ::1), where no host socket is ever made for the guest; 'host' is the host's network, through host sockets the sentry owns and drives for the guest.", valueName: "mode"))
     var network: String = "none"
 
     @Option(help: ArgumentHelp("Most tasks (processes and threads) the sandbox may hold; more fail with EAGAIN.", valueName: "n"))
@@ -125,10 +125,8 @@ struct Do: ParsableCommand {
         if command.first == "--" { command.removeFirst() }
         guard !command.isEmpty else { throw ValidationError("Missing the program to run.") }
         guard pidsLimit >= 1 else { throw ValidationError("--pids-limit must be at least 1.") }
-        switch network {
-        case "none": break
-        case "host": throw ValidationError("--network=host is not built yet: a sandbox has its own loopback network only (--network=none).")
-        default: throw ValidationError("Unknown network '\(network)': choose none (host is not built yet).")
+        guard NetworkMode(rawValue: network) != nil else {
+            throw ValidationError("Unknown network '\(network)': choose none or host.")
         }
         if let memory, Do.parseSize(memory) == nil {
             throw ValidationError("--memory '\(memory)': give a size in bytes, or with a K, M or G suffix (e.g. 512M).")
@@ -159,6 +157,7 @@ struct Do: ParsableCommand {
         spec.hostname = hostname
         spec.resolvableHostname = true
         spec.maxTasks = pidsLimit
+        spec.network = NetworkMode(rawValue: network) ?? .none
         spec.memoryLimit = memory.flatMap(Do.parseSize)
         spec.signalMask = callerMask
         spec.ignoredSignals = callerIgnored

@@ -3,6 +3,8 @@
 # machine runs: python's http.server answering urllib, node's http module, nginx with two
 # workers answering curl, redis with redis-cli and redis-benchmark, and postgres 15
 # (initdb, pg_ctl start, psql over its unix socket and over TCP) run as the postgres user.
+# With --network=host: a guest curl fetches from a host server (and cannot with the default
+# --network=none), and curl on the host fetches from a server in the sandbox.
 # A server that is not installed is skipped with a message (make deps installs them all).
 set -u
 JOEY=$(readlink -f "${1:-.build/debug/joey}")
@@ -118,6 +120,30 @@ for platform in $PLATFORMS; do
         [ "$out" = "$(printf '42\npostgres over tcp')" ] && pass "$platform: postgres as the postgres user (unix socket and TCP)" || fail "$platform: postgres: $out"
     else
         skip "$platform: postgresql is not installed"
+    fi
+
+    if command -v curl >/dev/null; then
+        free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+        port=$(free_port)
+        python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work/html" >/dev/null 2>&1 &
+        host_server=$!
+        for i in $(seq 50); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+        out=$(timeout 60 "$JOEY" do --platform="$platform" --network=host -- curl -s --max-time 10 "http://127.0.0.1:$port/" 2>&1)
+        [ "$out" = "joey nginx" ] && pass "$platform: --network=host: a guest curl fetched from a host server" || fail "$platform: --network=host guest curl: $out"
+        timeout 60 "$JOEY" do --platform="$platform" -- curl -s --max-time 10 "http://127.0.0.1:$port/" >/dev/null 2>&1
+        rc=$?
+        [ $rc = 7 ] && pass "$platform: --network=none: the host server is out of reach (curl exit 7)" || fail "$platform: --network=none reached the host (curl exit $rc)"
+        kill $host_server; wait $host_server 2>/dev/null
+
+        port=$(free_port)
+        timeout 120 "$JOEY" do --platform="$platform" --network=host -- python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work/html" >/dev/null 2>&1 &
+        guest_server=$!
+        out=""
+        for i in $(seq 100); do out=$(curl -s --max-time 5 "http://127.0.0.1:$port/") && break; sleep 0.2; done
+        [ "$out" = "joey nginx" ] && pass "$platform: --network=host: curl on the host fetched from a guest server" || fail "$platform: --network=host host curl: $out"
+        kill $guest_server; wait $guest_server 2>/dev/null
+    else
+        skip "$platform: curl is not installed (--network=host)"
     fi
 done
 

@@ -126,6 +126,9 @@ int64_t joey_seek_data(int fd, uint64_t offset);
 int64_t joey_seek_hole(int fd, uint64_t offset);
 /* Host epoll for the sentry's fd notifier (struct epoll_event is packed: Swift cannot lay it out). */
 int joey_epoll_create(void);
+/// accept4(fd, NULL, NULL, flags) (a GNU extension Swift's Glibc module does not export);
+/// -1 with errno set on failure.
+int joey_accept4(int fd, int flags);
 int joey_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 /* Waits; fills datas[i]/events[i]; returns the count or -errno. */
 int joey_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms);

@@ -1,11 +1,14 @@
 // /proc/net: the sandbox's sockets and its loopback interface, in the formats ss, netstat
 // and ifconfig-style tools parse (Linux's net/ipv4/tcp_ipv4.c, udp.c, af_unix.c, dev.c).
+// With `--network=host` the inet tables and interfaces are those of the sentry's network
+// namespace (the guest shares that network), with the guest's own sockets named by their
+// guest inode and owner.
 import Glibc
 import JoeyABI
 
 extension ProcFS {
     static func netDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
-        let files: [String: () -> String] = [
+        var files: [String: () -> String] = [
             "dev": { netDev(kernel) },
             "if_inet6": { "00000000000000000000000000000001 01 80 10 80       lo\n" },
             // No IPv4 route leaves lo: the main table is empty (lo's routes are in the local table).
@@ -16,11 +19,46 @@ extension ProcFS {
             "udp6": { inet(kernel, v6: true, tcp: false) },
             "unix": { unix(kernel) },
         ]
+        if kernel.spec.network == .host {
+            for name in ["dev", "if_inet6", "route"] { files[name] = { hostTable(name) } }
+            for name in ["tcp", "tcp6", "udp", "udp6"] { files[name] = { hostInetTable(kernel, name) } }
+        }
         return DynamicDirectory(fs: fs, list: { files.keys.sorted().map { ($0, .regular) } },
                                 find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let f = files[n] else { throw .ENOENT }
             return GeneratedFile(fs: fs) { Array(f().utf8) }
         })
+    }
+
+    /// The sentry's own /proc/net/NAME (its network namespace's).
+    private static func hostTable(_ name: String) -> String {
+        let fd = Glibc.open("/proc/self/net/" + name, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while out.count < 16 << 20 {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += chunk[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A host inet table whose rows for the guest's sockets carry the guest's inode and uid.
+    private static func hostInetTable(_ kernel: Kernel, _ name: String) -> String {
+        var lines = hostTable(name).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        func pad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
+        for i in lines.indices.dropFirst() {
+            // sl local rem st tx:rx tr:when retrnsmt | uid timeout inode ...
+            let fields = lines[i].split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 9, let ino = UInt64(fields[9]), ino != 0,
+                  let s = kernel.hostInetSockets[ino]?.socket else { continue }
+            let head = lines[i][..<fields[6].endIndex]
+            lines[i] = head + " " + pad(String(s.creatorUID), 5) + " " + pad(String(fields[8]), 8) + " " + String(s.inode.ino) + " "
+                + fields[10...].joined(separator: " ")
+        }
+        return lines.joined(separator: "\n")
     }
 
     private static func netDev(_ kernel: Kernel) -> String {

@@ -59,7 +59,19 @@ public struct SandboxSpec {
     public var capabilityBounding: UInt64?
     public var capabilityAmbient: UInt64?
     public var noNewPrivileges = false
+    /// Where the guest's AF_INET and AF_INET6 sockets live.
+    public var network = NetworkMode.none
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
+}
+
+/// The sandbox's network (`--network`, runsc's spelling).
+public enum NetworkMode: String, Sendable, CaseIterable {
+    /// A loopback-only network inside the sentry (Net/Inet/Loopback.swift): no host socket
+    /// is ever made for the guest.
+    case none
+    /// The network of the sentry's network namespace (the host's for `joey do`, the
+    /// container's for OCI) through host sockets the sentry owns (Net/Inet/HostInet.swift).
+    case host
 }
 
 /// A mount the sandbox starts with. Every filesystem is the sentry's own: tmpfs in memory,
@@ -134,6 +146,9 @@ public final class Kernel: @unchecked Sendable {
     var timerFDs: [ObjectIdentifier: TimerFDDescription] = [:]
     /// The sandbox's loopback network (AF_INET, AF_INET6).
     let loopback = LoopbackNetwork()
+    /// The guest's host sockets (`--network=host`) by host inode number, for /proc/net.
+    var hostInetSockets: [UInt64: WeakHostInetSocket] = [:]
+    private(set) lazy var hostRouteNetlink = HostRouteNetlink()
     /// What `run` sleeps on until the last guest thread is gone.
     let shutdownWakeup = Wakeup()
     /// What the alarm watcher sleeps on (woken when a timer is armed, or at shutdown).

@@ -114,6 +114,8 @@ struct ReceivedMessage {
     var credentials: SocketCredentials?
     var hopLimit: Int32 = 64
     var trafficClass: Int32 = 0
+    /// Ancillary data as (level, type, data), for sockets whose host socket produced it.
+    var ancillary: [(Int32, Int32, [UInt8])] = []
 }
 
 /// What sendmsg carries besides the bytes (AF_UNIX ancillary data).
@@ -190,6 +192,13 @@ class Socket: FileDescription {
     func makeAcceptedSocket() -> Socket { fatalError("abstract") }
     /// Gives the name back (the last reference went).
     func unbind() {}
+    /// Where a blocking connect that threw EAGAIN waits for output; nil: it does not wait.
+    var connectWaitQueue: WaitQueue? { nil }
+    /// The other end's address (getpeername).
+    func peerAddress() throws(LinuxErrno) -> [UInt8] {
+        guard let p = peer, state == .connected || type == .datagram else { throw .ENOTCONN }
+        return p.localName()
+    }
     /// Whether stream reads fill in the sender's address (AF_UNIX does, TCP does not).
     var streamReportsSender: Bool { false }
 
@@ -370,7 +379,7 @@ class Socket: FileDescription {
     /// UDP: a datagram that finds its receiver's buffer full is lost, never waited for.
     var dropsDatagramsWhenFull: Bool { false }
 
-    private func brokenPipe(_ t: GuestThread, _ flags: Int32) -> LinuxErrno {
+    func brokenPipe(_ t: GuestThread, _ flags: Int32) -> LinuxErrno {
         if flags & MSG_NOSIGNAL_FLAG == 0 { t.group.sendSignal(Signal.SIGPIPE) }
         return .EPIPE
     }

@@ -84,6 +84,10 @@ extension Socket {
     }
 
     func getOption(_ t: GuestThread, level: Int32, name: Int32) throws(LinuxErrno) -> [UInt8] {
+        // A host socket keeps its options; only the timeouts are the sentry's (it waits).
+        if let h = self as? HostInetSocket, !(level == SOL_SOCKET_LEVEL && (name == 20 || name == 21)) {
+            return try h.getHostOption(level: level, name: name)
+        }
         try checkLevel(level)
         func int(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
         func timeval(_ ns: UInt64) -> [UInt8] {
@@ -131,6 +135,9 @@ extension Socket {
     }
 
     func setOption(_ t: GuestThread, level: Int32, name: Int32, value: [UInt8]) throws(LinuxErrno) {
+        if let h = self as? HostInetSocket, !(level == SOL_SOCKET_LEVEL && (name == 20 || name == 21)) {
+            return try h.setHostOption(t, level: level, name: name, value: value)
+        }
         try checkLevel(level)
         func int() throws(LinuxErrno) -> Int32 {
             guard value.count >= 4 else { throw .EINVAL }

@@ -33,10 +33,12 @@ extension GuestThread {
             switch base {
             case SocketType.stream.rawValue:
                 guard proto == 0 || proto == 6 else { throw .EPROTONOSUPPORT }
+                if kernel.spec.network == .host { return try HostInetSocket.open(kernel: kernel, family: family, type: .stream, proto: 6, flags: flags) }
                 return InetSocket(kernel: kernel, family: family, type: .stream, proto: 6, flags: flags)
             case SocketType.datagram.rawValue:
                 // UDP, or UDP-Lite (its own port space; checksum coverage is moot on loopback).
                 guard proto == 0 || proto == 17 || proto == 136 else { throw .EPROTONOSUPPORT }
+                if kernel.spec.network == .host { return try HostInetSocket.open(kernel: kernel, family: family, type: .datagram, proto: proto == 0 ? 17 : proto, flags: flags) }
                 return InetSocket(kernel: kernel, family: family, type: .datagram, proto: proto == 0 ? 17 : proto, flags: flags)
             case SocketType.seqpacket.rawValue:
                 throw .EPROTONOSUPPORT
@@ -139,7 +141,7 @@ extension GuestThread {
                 try s.connect(self, address)
                 return 0
             } catch let e where e == .EAGAIN && s.flags & O_NONBLOCK == 0 {
-                guard let q = (s as? UnixSocket)?.connectQueue else { throw e }
+                guard let q = s.connectWaitQueue else { throw e }
                 do { try socketWait(q, .output, deadline: until) } catch let w where w == .EAGAIN { throw .EINPROGRESS }
             }
         }
@@ -165,7 +167,7 @@ extension GuestThread {
         }
         accepted.flags = O_RDWR | (flags & O_NONBLOCK)
         // The client's address in the listener's family (a v4 client of a v6 listener is v4-mapped).
-        let peerName = (accepted as? InetSocket)?.peerName() ?? accepted.peer?.localName() ?? [UInt8(s.family), 0]
+        let peerName = (try? accepted.peerAddress()) ?? [UInt8(s.family), 0]
         if a1 != 0 {
             do { try writeSockaddr(peerName, to: a1, length: a2) } catch {
                 accepted.incRef(); accepted.decRef() // the connection closes, as Linux's would
@@ -183,14 +185,7 @@ extension GuestThread {
 
     func sysGetpeername() throws(LinuxErrno) -> UInt64 {
         let s = try socketArg(fdArg(a0))
-        let name: [UInt8]
-        if let i = s as? InetSocket {
-            guard i.state == .connected || (i.type == .datagram && i.remote != nil), let n = i.peerName() else { throw .ENOTCONN }
-            name = n
-        } else {
-            guard let p = s.peer, s.state == .connected || s.type == .datagram else { throw .ENOTCONN }
-            name = p.localName()
-        }
+        let name = try s.peerAddress()
         try writeSockaddr(name, to: a1, length: a2)
         return 0
     }
@@ -290,7 +285,7 @@ extension GuestThread {
                 }
                 guard len >= 16, len <= UInt64(bytes.count - off) else { throw LinuxErrno.EINVAL }
                 let data = Array(bytes[(off + 16)..<(off + Int(len))])
-                if (level == IPPROTO_IPV6_LEVEL && s.family == AF_INET6) || (level == IPPROTO_IP_LEVEL && s is InetSocket) {
+                if (level == IPPROTO_IPV6_LEVEL && s.family == AF_INET6) || (level == IPPROTO_IP_LEVEL && (s.family == AF_INET || s.family == AF_INET6)) {
                     // Per-datagram hop limit / TTL and traffic class / TOS: one int each
                     // (IP_TOS may be a byte), -1 meaning the socket's default.
                     let hop: Int32 = level == IPPROTO_IPV6_LEVEL ? 52 : 2, tclass: Int32 = level == IPPROTO_IPV6_LEVEL ? 67 : 1
@@ -424,6 +419,7 @@ extension GuestThread {
         if let inet = s as? InetSocket, inet.type == .datagram {
             for (level, type, value) in inet.receiveAncillary(out) { control.put(level: level, type: type, value) }
         }
+        for (level, type, value) in out.ancillary { control.put(level: level, type: type, value) }
         if s.options.passCredentials && s.family == AF_UNIX {
             let c = out.credentials ?? .nobody
             control.put(level: SOL_SOCKET_LEVEL, type: 2, withUnsafeBytes(of: (c.pid, c.uid, c.gid)) { Array($0) })

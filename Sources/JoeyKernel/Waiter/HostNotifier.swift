@@ -1,5 +1,5 @@
 // Waiter: the host-fd notifier. One sentry thread waits in a host epoll on the host fds the
-// sentry owns for the guest (its standard streams, terminals, and later host sockets) and
+// sentry owns for the guest (its standard streams, terminals, and host sockets of `--network=host`) and
 // turns their readiness into WaitQueue notifications, so no thread polls in a loop.
 // Lock order: the notifier takes the kernel lock only to notify, never across epoll_wait.
 import CJoey
@@ -22,17 +22,22 @@ final class HostNotifier {
     /// nil when the host cannot watch it (a regular file): it is then always ready.
     func queue(for fd: Int32) -> WaitQueue? {
         if let q = queues[fd] { return q }
-        guard epollFD >= 0 else { return nil }
+        let q = WaitQueue()
+        return watch(fd, notifying: q) ? q : nil
+    }
+
+    /// Notifies `queue` whenever `fd` becomes ready (a host socket's own queue). Kernel lock held.
+    func watch(_ fd: Int32, notifying queue: WaitQueue) -> Bool {
+        guard epollFD >= 0 else { return false }
         // Edge-triggered: a waiter checks readiness itself before it sleeps, after registering.
         let events = EventMask.input.union(.output).union([.readHangUp, .priority]).rawValue | 1 << 31 // EPOLLET
-        guard joey_epoll_ctl(epollFD, 1 /* EPOLL_CTL_ADD */, fd, events, UInt64(UInt32(bitPattern: fd))) == 0 else { return nil }
-        let q = WaitQueue()
-        queues[fd] = q
+        guard joey_epoll_ctl(epollFD, 1 /* EPOLL_CTL_ADD */, fd, events, UInt64(UInt32(bitPattern: fd))) == 0 else { return false }
+        queues[fd] = queue
         if !started {
             started = true
             kernel.startServiceThread { k in k.hostNotifier.run() }
         }
-        return q
+        return true
     }
 
     /// Stops watching `fd` before the sentry closes it. Kernel lock held.

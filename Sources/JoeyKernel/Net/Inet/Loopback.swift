@@ -134,6 +134,10 @@ final class InetSocket: Socket {
     override func localName() -> [UInt8] { encode(local) }
     override func senderName() -> [UInt8]? { encode(local) }
     func peerName() -> [UInt8]? { remote.map(encode) }
+    override func peerAddress() throws(LinuxErrno) -> [UInt8] {
+        guard state == .connected || (type == .datagram && remote != nil), let n = peerName() else { throw .ENOTCONN }
+        return n
+    }
 
     /// Whether this socket bound to `address` and `other` as bound could receive the same packets.
     func overlaps(_ other: InetSocket, _ address: InetAddress) -> Bool {
@@ -162,7 +166,7 @@ final class InetSocket: Socket {
         var a = try parse(bytes, forBind: true)
         if isBound { throw .EINVAL }
         guard a.isAny || a.isLoopback else { throw .EADDRNOTAVAIL }
-        if a.port != 0 && a.port < 1024 && t.group.euid != 0 { throw .EACCES }
+        if a.port != 0 && a.port < 1024 && !t.group.capable(10) { throw .EACCES } // CAP_NET_BIND_SERVICE
         if a.port == 0 {
             guard let p = kernel.loopback.ephemeralPort(for: self, address: a) else { throw .EADDRINUSE }
             a.port = p

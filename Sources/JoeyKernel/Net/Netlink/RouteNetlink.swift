@@ -3,7 +3,10 @@
 // and the routes Linux gives it. Requests that would change the network are refused with
 // EPERM in an error reply (the sandbox's network is fixed); other netlink protocols are
 // EPROTONOSUPPORT at socket(), so callers such as PAM's audit fall back. Multicast groups can
-// be joined, but nothing changes, so no notification is ever sent. Kernel lock held throughout.
+// be joined, but nothing changes, so no notification is ever sent. With `--network=host` the
+// read-only requests (links, addresses, routes, neighbours, rules) are answered by the host
+// kernel of the sentry's network namespace, through one netlink socket the sentry keeps;
+// changes are refused all the same. Kernel lock held throughout.
 import Glibc
 import JoeyABI
 
@@ -106,6 +109,16 @@ final class RouteNetlinkSocket: Socket {
     }
 
     private func answer(type: UInt16, flags: UInt16, seq: UInt32, payload: [UInt8], header: [UInt8]) {
+        // RTM_GETLINK, GETADDR, GETROUTE, GETNEIGH, GETRULE on the host's network.
+        if kernel.spec.network == .host && [18, 22, 26, 30, 34].contains(type) {
+            guard let replies = kernel.hostRouteNetlink.ask(header) else { error(EOPNOTSUPP, seq: seq, request: header); return }
+            for m in replies {
+                var m = m
+                withUnsafeBytes(of: portID) { for i in 0..<4 { m[12 + i] = $0[i] } } // nlmsg_pid: this socket
+                queueReply(m)
+            }
+            return
+        }
         let family = payload.first ?? 0
         let dump = flags & Self.NLM_F_DUMP == Self.NLM_F_DUMP
         switch type {
@@ -219,6 +232,43 @@ final class RouteNetlinkSocket: Socket {
 }
 
 let AF_NETLINK_FAMILY: Int32 = 16
+
+/// The sentry's own NETLINK_ROUTE socket, for the read-only requests of `--network=host`.
+final class HostRouteNetlink {
+    private var fd: Int32 = -1
+
+    /// Sends one request message and collects the host's replies up to the dump's end or the
+    /// error/ack message; nil when the host socket cannot be had.
+    func ask(_ request: [UInt8]) -> [[UInt8]]? {
+        if fd < 0 { fd = Glibc.socket(AF_NETLINK_FAMILY, 3 /* SOCK_RAW */ | 0o2000000, 0) }
+        guard fd >= 0 else { return nil }
+        var request = request
+        for i in 12..<16 { request[i] = 0 } // nlmsg_pid: the kernel fills in ours
+        guard request.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
+        var out: [[UInt8]] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var finished = false
+        // The host answers a request before send returns or while the dump is read, so a
+        // read that would block means the answer is complete.
+        while !finished && out.count < 65536 {
+            let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, MSG_DONTWAIT_FLAG) }
+            if n <= 0 { break }
+            var off = 0
+            while off + 16 <= n {
+                let (len, type, flags) = buffer.withUnsafeBytes { p in
+                    (Int(p.loadUnaligned(fromByteOffset: off, as: UInt32.self)), p.loadUnaligned(fromByteOffset: off + 4, as: UInt16.self),
+                     p.loadUnaligned(fromByteOffset: off + 6, as: UInt16.self))
+                }
+                guard len >= 16, off + len <= n else { break }
+                out.append(Array(buffer[off..<(off + len)]))
+                // NLMSG_DONE or NLMSG_ERROR ends it, as does a reply that is not part of a dump.
+                if type == 3 || type == 2 || flags & 2 /* NLM_F_MULTI */ == 0 { finished = true }
+                off += (len + 3) & ~3
+            }
+        }
+        return out
+    }
+}
 
 extension Socket {
     /// The interface ioctls (SIOCGIF*) every socket answers, about lo, the only interface.

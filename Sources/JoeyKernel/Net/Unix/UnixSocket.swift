@@ -18,6 +18,7 @@ final class UnixSocket: Socket {
     private(set) var name: Name?
     /// Set when a blocking connect must wait for room in a listener's backlog.
     var connectQueue: WaitQueue?
+    override var connectWaitQueue: WaitQueue? { connectQueue }
 
     static let bufferSize = 212_992
 
