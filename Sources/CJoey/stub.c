@@ -356,6 +356,14 @@ int64_t joey_seek_hole(int fd, uint64_t offset) {
     return r >= 0 ? r : -errno;
 }
 
+int joey_setns(int fd, int nstype) {
+    return setns(fd, nstype) == 0 ? 0 : -errno;
+}
+
+int joey_unshare(int flags) {
+    return unshare(flags) == 0 ? 0 : -errno;
+}
+
 int joey_accept4(int fd, int flags) {
     return accept4(fd, NULL, NULL, flags);
 }

@@ -58,6 +58,8 @@ public struct OCIConfig: Sendable {
     public var annotations: [String: String] = [:]
     public var hooks: [String: [Hook]] = [:]
     public var namespaces: [String] = []
+    /// Namespaces to join rather than create, by type (linux.namespaces[].path).
+    public var namespacePaths: [String: String] = [:]
     public var memoryLimit: Int64?
     public var pidsLimit: Int64?
     /// Fields present in the file that Joey does not apply, by their JSON path.
@@ -190,8 +192,14 @@ public struct OCIConfig: Sendable {
             if let ns = try linux.array("namespaces") {
                 for (i, n) in ns.enumerated() {
                     let o = try JSONObject(n, path: "linux.namespaces[\(i)]", file: file)
-                    namespaces.append(try o.string("type", required: true)!)
-                    if try o.string("path") != nil { warnings.append("linux.namespaces[\(i)].path (joining a host namespace)") }
+                    let type = try o.string("type", required: true)!
+                    namespaces.append(type)
+                    // The sentry joins a network namespace (its host sockets are the guest's);
+                    // the guest's other namespaces are the sentry's own.
+                    if let path = try o.string("path") {
+                        if type == "network" { namespacePaths[type] = path }
+                        else { warnings.append("linux.namespaces[\(i)].path (joining a host namespace)") }
+                    }
                 }
             }
             if let r = try linux.object("resources") {

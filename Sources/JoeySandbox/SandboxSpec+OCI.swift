@@ -40,6 +40,9 @@ extension SandboxSpec {
             }
             rlimits[r] = (l.soft, l.hard)
         }
+        // The container's network is the network namespace its sentry lives in (the engine
+        // sets it up: podman's netavark, docker's bridge, CNI), reached through host sockets.
+        network = .host
         // Signals sent to the container's pid are meant for its init.
         forwardAllSignalsToInit = true
     }

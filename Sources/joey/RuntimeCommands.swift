@@ -323,6 +323,7 @@ struct Init: ParsableCommand {
         do {
             spec = try SandboxSpec(oci: config, id: id, preservedFDs: preserveFds, file: "\(bundle)/config.json")
         } catch { failEarly(error.message) }
+        if let problem = NetworkNamespace.enter(config) { failEarly(problem) }
         signal(SIGPIPE, SIG_IGN)
         Kernel.blockForwardedSignals(all: spec.forwardAllSignalsToInit)
         let fifoPath = runtime.store.fifo(id)

@@ -1,7 +1,9 @@
 #!/bin/bash
 # podman runs containers on Joey (`make test-podman`, part of `make test`): an image imported
 # from a busybox-static rootfs tarball, then run --rm, run -d + exec + stop, and run -it
-# driven through tmux. Skips, saying why, only when podman itself cannot run here.
+# driven through tmux; and an nginx image built from the host's nginx, run -d -p on podman's
+# default network, answering curl on the host. Skips, saying why, only when podman itself
+# cannot run here.
 set -u
 JOEY=$(readlink -f "${1:-.build/debug/joey}")
 IMAGE=localhost/joey-test-busybox:latest
@@ -78,6 +80,47 @@ if command -v tmux >/dev/null; then
     timeout 60 $P rm -f "$cid" >/dev/null 2>&1
 else
     fail "tmux is missing (make deps installs it)"
+fi
+
+# 5. run -d -p HOSTPORT:80 on podman's default network: the sentry lives in the container's
+# network namespace, so the port podman forwards reaches nginx inside Joey.
+if [ -x /usr/sbin/nginx ] && command -v curl >/dev/null; then
+    r="$work/nginx-rootfs"
+    mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/var/log/nginx" "$r/www"
+    cp /usr/sbin/nginx "$r/bin/"
+    for lib in $(ldd /usr/sbin/nginx | grep -o '/[^ ]*'); do mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"; done
+    echo "root:x:0:0:root:/root:/bin/sh" > "$r/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$r/etc/group"
+    echo "nobody:x:65534:65534:nobody:/:/bin/false" >> "$r/etc/passwd"
+    echo "nginx in joey" > "$r/www/index.html"
+    cat > "$r/etc/nginx.conf" <<'EOF'
+daemon off;
+worker_processes 2;
+pid /tmp/nginx.pid;
+error_log stderr;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp;
+    uwsgi_temp_path /tmp; scgi_temp_path /tmp;
+    server { listen 80; root /www; }
+}
+EOF
+    tar -C "$r" -cf "$work/nginx.tar" .
+    $P import -q "$work/nginx.tar" localhost/joey-test-nginx:latest >/dev/null || fail "podman import (nginx)"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cid=$(timeout 120 $P run -d -p "$port:80" $ULIMITS localhost/joey-test-nginx:latest /bin/nginx -c /etc/nginx.conf 2>&1)
+    if [ $? = 0 ]; then
+        out=""
+        for _ in $(seq 100); do out=$(curl -s --max-time 5 "http://127.0.0.1:$port/") && [ -n "$out" ] && break; sleep 0.2; done
+        [ "$out" = "nginx in joey" ] && pass "run -d -p $port:80: curl on the host reached nginx in the container" \
+            || fail "run -p: curl got '$out'; logs: $(timeout 30 $P logs "$cid" 2>&1 | tail -5)"
+        timeout 60 $P rm -f "$cid" >/dev/null 2>&1
+    else
+        fail "run -d -p: $cid"
+    fi
+else
+    fail "nginx or curl is missing (make deps installs them)"
 fi
 
 if [ "$fails" -gt 0 ]; then echo "test-podman: $fails failed" >&2; exit 1; fi

@@ -126,6 +126,10 @@ int64_t joey_seek_data(int fd, uint64_t offset);
 int64_t joey_seek_hole(int fd, uint64_t offset);
 /* Host epoll for the sentry's fd notifier (struct epoll_event is packed: Swift cannot lay it out). */
 int joey_epoll_create(void);
+/// setns(fd, nstype) and unshare(flags) (GNU extensions Swift's Glibc module does not
+/// export); 0 or -errno.
+int joey_setns(int fd, int nstype);
+int joey_unshare(int flags);
 /// accept4(fd, NULL, NULL, flags) (a GNU extension Swift's Glibc module does not export);
 /// -1 with errno set on failure.
 int joey_accept4(int fd, int flags);

@@ -1,9 +1,10 @@
 // Net/ owns sockets: the transport every family shares (this file: connected pairs, message
 // queues, listeners, shutdown, readiness), socket options, and one folder per address family
-// (Unix/: AF_UNIX names and ancillary data; Inet/: the sandbox's loopback network for AF_INET
-// and AF_INET6; Netlink/: NETLINK_ROUTE's view of that network). The syscalls in Syscalls/SocketSyscalls.swift dispatch to a Socket's
-// methods. No guest packet ever reaches the host: a loopback connection is a pair of
-// in-sentry queues, as an AF_UNIX one is.
+// (Unix/: AF_UNIX names and ancillary data; Inet/: AF_INET and AF_INET6, either the sandbox's
+// own loopback network or, with `--network=host`, host sockets the sentry drives; Netlink/:
+// NETLINK_ROUTE). The syscalls in Syscalls/SocketSyscalls.swift dispatch to a Socket's
+// methods. On the loopback network no guest packet ever reaches the host: a connection is a
+// pair of in-sentry queues, as an AF_UNIX one is.
 //
 // Lock order: the kernel lock guards every socket, queue and name table here; nothing in
 // this folder takes another lock. Sockets never block: an operation that cannot go on yet

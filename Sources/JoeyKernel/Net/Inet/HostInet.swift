@@ -50,6 +50,11 @@ final class HostInetSocket: Socket {
         return r
     }
 
+    /// joey_ioctl returns -errno itself.
+    private func checkIoctl(_ r: Int64) throws(LinuxErrno) {
+        if r < 0 { throw Self.guestErrno(Int32(truncatingIfNeeded: -r)) }
+    }
+
     private func live() throws(LinuxErrno) -> Int32 {
         guard hostFD >= 0 else { throw .EBADF }
         return hostFD
@@ -267,14 +272,14 @@ final class HostInetSocket: Socket {
         switch request {
         case 0x541B, 0x5411, 0x8905, 0x894B: // FIONREAD/SIOCINQ, SIOCOUTQ, SIOCATMARK, SIOCOUTQNSD: an int out
             var v: Int32 = 0
-            _ = try check(Int(joey_ioctl(fd, UInt(request), &v)))
+            try checkIoctl(joey_ioctl(fd, UInt(request), &v))
             try t.mm.writeValue(argument, v)
             return 0
         case 0x8910, 0x8913, 0x8915, 0x8917, 0x8919, 0x891b, 0x8921, 0x8927, 0x8933, 0x8942:
             // SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,MTU,HWADDR,INDEX,TXQLEN}: one
             // struct ifreq (40 bytes) read and written back; the host's interfaces are the guest's.
             var r = try t.mm.read(argument, count: 40)
-            _ = try check(Int(r.withUnsafeMutableBytes { joey_ioctl(fd, UInt(request), $0.baseAddress) }))
+            try checkIoctl(r.withUnsafeMutableBytes { joey_ioctl(fd, UInt(request), $0.baseAddress) })
             try t.mm.write(argument, r)
             return 0
         case 0x8912: // SIOCGIFCONF: struct ifconf { int len; char *buf } with the buffer in the guest
@@ -285,7 +290,7 @@ final class HostInetSocket: Socket {
             var n = Int32(entries.count)
             try entries.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) in
                 var conf = (n, UInt64(UInt(bitPattern: buffer == 0 ? nil : p.baseAddress)))
-                _ = try check(Int(joey_ioctl(fd, UInt(request), &conf)))
+                try checkIoctl(joey_ioctl(fd, UInt(request), &conf))
                 n = conf.0
             }
             if buffer != 0 && n > 0 { try t.mm.write(buffer, Array(entries[0..<Int(n)])) }

@@ -1,0 +1,46 @@
+// The network namespace of an OCI container's sentry. The guest's inet sockets are host
+// sockets the sentry makes (`--network=host` inside the namespace), so the sentry itself must
+// live in the container's network namespace: the one config.json names (podman, CNI), or a
+// new one it asks for (docker's bridge hook then configures /proc/PID/ns/net, PID being the
+// sentry). Without a network namespace in config.json the container shares the host's
+// network, as under runc.
+import CJoey
+import Glibc
+import JoeyOCI
+
+enum NetworkNamespace {
+    private static let CLONE_NEWNET: Int32 = 0x4000_0000
+
+    /// Moves the calling thread (the sentry's main thread, before any other starts) into the
+    /// container's network namespace. Returns an error message for the operator, or nil.
+    static func enter(_ config: OCIConfig) -> String? {
+        guard config.namespaces.contains("network") else { return nil }
+        if let path = config.namespacePaths["network"] {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return "cannot open the network namespace \(path): \(String(cString: strerror(errno)))" }
+            defer { close(fd) }
+            let r = joey_setns(fd, CLONE_NEWNET)
+            guard r == 0 else { return "cannot join the network namespace \(path): \(String(cString: strerror(-r)))" }
+            return nil
+        }
+        let r = joey_unshare(CLONE_NEWNET)
+        guard r == 0 else { return "cannot create a network namespace for the container: \(String(cString: strerror(-r)))" }
+        return loopbackUp()
+    }
+
+    /// A new network namespace has lo down; runc's containers find it up.
+    private static func loopbackUp() -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | 0o2000000, 0)
+        guard fd >= 0 else { return "cannot make a socket to bring up lo: \(String(cString: strerror(errno)))" }
+        defer { close(fd) }
+        // struct ifreq: the name, then ifr_flags.
+        var request = [UInt8](repeating: 0, count: 40)
+        request[0] = UInt8(ascii: "l"); request[1] = UInt8(ascii: "o")
+        let get = request.withUnsafeMutableBytes { joey_ioctl(fd, 0x8913 /* SIOCGIFFLAGS */, $0.baseAddress) }
+        guard get == 0 else { return "cannot read lo's flags: \(String(cString: strerror(Int32(-get))))" }
+        request[16] |= 0x1 | 0x40 // IFF_UP, IFF_RUNNING
+        let set = request.withUnsafeMutableBytes { joey_ioctl(fd, 0x8914 /* SIOCSIFFLAGS */, $0.baseAddress) }
+        guard set == 0 else { return "cannot bring up lo: \(String(cString: strerror(Int32(-set))))" }
+        return nil
+    }
+}
