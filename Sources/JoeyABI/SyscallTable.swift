@@ -20,7 +20,7 @@ public enum SyscallTable {
         t[13] = SyscallInfo(13, "rt_sigaction", [("sig", .signal), ("act", .input("sigaction", nil)), ("oact", .output("sigaction", nil)), ("sigsetsize", .size)], .int, .supported, "")
         t[14] = SyscallInfo(14, "rt_sigprocmask", [("how", .enumeration("sighow")), ("nset", .sigset(3)), ("oset", .sigset(3)), ("sigsetsize", .size)], .int, .supported, "")
         t[15] = SyscallInfo(15, "rt_sigreturn", [], .int, .supported, "")
-        t[16] = SyscallInfo(16, "ioctl", [("fd", .fd), ("cmd", .enumeration("ioctl")), ("arg", .hex)], .int, .partial, "terminal ioctls on the sandbox's terminal, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX; others ENOTTY")
+        t[16] = SyscallInfo(16, "ioctl", [("fd", .fd), ("cmd", .enumeration("ioctl")), ("arg", .hex)], .int, .partial, "terminal ioctls on the sandbox's terminal and its pseudo-terminals (termios, window size, TIOCGPTN/SPTLCK/GPTPEER, flow control), socket FIONREAD/SIOCOUTQ/SIOCGIF*, FIONBIO, FIOASYNC, FIOCLEX, FIONCLEX; others ENOTTY")
         t[17] = SyscallInfo(17, "pread64", [("fd", .fd), ("buf", .bufOut(2)), ("count", .size), ("pos", .off)], .size, .supported, "")
         t[18] = SyscallInfo(18, "pwrite64", [("fd", .fd), ("buf", .bufIn(2)), ("count", .size), ("pos", .off)], .size, .supported, "")
         t[19] = SyscallInfo(19, "readv", [("fd", .fd), ("vec", .output("iovec", 2)), ("vlen", .ulong)], .size, .supported, "")

@@ -1,4 +1,5 @@
-// devfs: the only devices a guest can reach: null, zero, full, random, urandom, tty.
+// devfs: the only devices a guest can reach: null, zero, full, random, urandom, tty, and
+// the pseudo-terminals of ptmx and pts (FS/Pty.swift).
 import CJoey
 import Glibc
 import JoeyABI
@@ -61,7 +62,7 @@ final class DeviceDescription: FileDescription {
 }
 
 extension Kernel {
-    static func makeDevFS(_ ctx: OverlayContext) -> DirectoryInode {
+    static func makeDevFS(_ ctx: OverlayContext, devPts: DevPts) -> DirectoryInode {
         let dev = DirectoryInode(context: ctx, mode: 0o755)
         let fs = ctx.id
         let nodes: [(ByteString, DeviceInode)] = [
@@ -73,13 +74,14 @@ extension Kernel {
             ("tty", DeviceInode(.tty, major: 5, minor: 0, fs: fs)),
         ]
         for (name, node) in nodes { try? dev.insert(name, node) }
+        try? dev.insert("ptmx", devPts.ptmx)
+        try? dev.insert("pts", devPts.directory)
         let links: [(ByteString, ByteString)] = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                                                  ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
         for (name, target) in links {
             _ = try? dev.create(name, kind: .symlink, mode: 0o777, uid: 0, gid: 0, target: target)
         }
         _ = try? dev.create("shm", kind: .directory, mode: 0o1777, uid: 0, gid: 0)
-        _ = try? dev.create("pts", kind: .directory, mode: 0o755, uid: 0, gid: 0)
         return dev
     }
 }

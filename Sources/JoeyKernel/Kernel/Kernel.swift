@@ -122,6 +122,8 @@ public final class Kernel: @unchecked Sendable {
     let spec: SandboxSpec
     var rootLocation: Location!
     var devRoot: DirectoryInode!
+    /// /dev/pts and the sandbox's pseudo-terminals.
+    let devPts = DevPts(fs: FileSystemID(dev: 0x16, name: "devpts"))
     var mounts: [ObjectIdentifier: Inode] = [:]
     var mountTable: [(path: String, type: String, options: String)] = []
     var threadGroups: [Int32: ThreadGroup] = [:]
@@ -205,7 +207,7 @@ public final class Kernel: @unchecked Sendable {
 
         let tmpCtx = filesystem(dev: 0x1a, name: "tmpfs")
         let devCtx = filesystem(dev: 0x5, name: "devtmpfs")
-        devRoot = Kernel.makeDevFS(devCtx)
+        devRoot = Kernel.makeDevFS(devCtx, devPts: devPts)
         mount(devRoot, at: "/dev", type: "devtmpfs", options: "rw,nosuid")
         mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", options: "rw,nosuid,nodev,noexec")
         mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", options: "rw,nosuid,nodev")
@@ -453,14 +455,13 @@ public final class Kernel: @unchecked Sendable {
         group.capabilities = Capabilities.initial(uid: process.uid, given: process.capabilities,
                                                   bounding: process.capabilityBounding, ambient: process.capabilityAmbient)
         group.noNewPrivs = process.noNewPrivileges
-        let ptsFS = FileSystemID(dev: 0x16, name: "devpts")
-        let tty = DeviceInode(.tty, major: 136, minor: 0, fs: ptsFS)
-        if pid1, controllingTerminal != nil, let pts = try? devRoot.lookup("pts") {
-            try? pts.insert("0", tty) // so ttyname(3) finds the sandbox's terminal
+        let tty = DeviceInode(.tty, major: 136, minor: 0, fs: devPts.fs)
+        if pid1, controllingTerminal != nil {
+            devPts.attachHostTerminal(0, tty) // so ttyname(3) finds the sandbox's terminal
         }
-        let execTTY = DeviceInode(.tty, major: 136, minor: UInt64(pid), fs: ptsFS)
-        if !pid1, stdio.contains(where: { isatty($0) != 0 }), let pts = try? devRoot.lookup("pts") {
-            try? pts.insert(ByteString(String(pid)), execTTY) // so ttyname(3) finds the exec'd process's terminal
+        let execTTY = DeviceInode(.tty, major: 136, minor: UInt64(pid), fs: devPts.fs)
+        if !pid1, stdio.contains(where: { isatty($0) != 0 }) {
+            devPts.attachHostTerminal(Int(pid), execTTY) // so ttyname(3) finds the exec'd process's terminal
         }
         for (guestFD, fd) in stdio.enumerated() {
             // The guest sees the stream's real status flags (access mode, O_APPEND, O_LARGEFILE...).

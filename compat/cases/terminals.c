@@ -1,0 +1,283 @@
+/* Pseudo-terminals: /dev/ptmx, /dev/pts/N, the line discipline (canonical lines, echo,
+ * CR/NL mapping, erase, EOF, ISIG signals, flow control), termios and window-size ioctls,
+ * hang-up on either side. */
+#include "../compat.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+static volatile sig_atomic_t got_signal;
+static void note_signal(int sig) { got_signal = sig; }
+
+/* A new unlocked pair: master and slave (O_NOCTTY). */
+static void open_pair(int *m, int *s) {
+    *m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (*m < 0) compat_fail(__FILE__, __LINE__, "posix_openpt: %s", strerror(errno));
+    if (grantpt(*m) != 0 || unlockpt(*m) != 0) compat_fail(__FILE__, __LINE__, "grantpt/unlockpt: %s", strerror(errno));
+    char *name = ptsname(*m);
+    if (!name) compat_fail(__FILE__, __LINE__, "ptsname: %s", strerror(errno));
+    *s = open(name, O_RDWR | O_NOCTTY);
+    if (*s < 0) compat_fail(__FILE__, __LINE__, "open %s: %s", name, strerror(errno));
+}
+
+/* What the fd has now (a non-blocking read after a moment for the data to arrive). */
+static ssize_t read_now(int fd, char *buf, size_t n) {
+    struct pollfd p = {fd, POLLIN, 0};
+    poll(&p, 1, 1000);
+    return read(fd, buf, n);
+}
+
+CASE(ptmx_gives_a_numbered_slave_under_dev_pts) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    EXPECT(m >= 0);
+    unsigned n = 99999;
+    EXPECT_OK(ioctl(m, TIOCGPTN, &n));
+    char want[32];
+    snprintf(want, sizeof want, "/dev/pts/%u", n);
+    EXPECT_STREQ(ptsname(m), want);
+    struct stat st;
+    EXPECT_OK(stat(want, &st));
+    EXPECT(S_ISCHR(st.st_mode));
+    EXPECT_EQ(major(st.st_rdev), 136);
+    EXPECT_EQ(minor(st.st_rdev), n);
+    EXPECT_OK(fstat(m, &st));
+    EXPECT(S_ISCHR(st.st_mode));
+    EXPECT(isatty(m));
+}
+
+CASE(a_locked_slave_cannot_be_opened) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    EXPECT(m >= 0);
+    int locked = -1;
+    EXPECT_OK(ioctl(m, TIOCGPTLCK, &locked));
+    EXPECT_EQ(locked, 1);
+    EXPECT_ERRNO(open(ptsname(m), O_RDWR | O_NOCTTY), EIO);
+    EXPECT_OK(unlockpt(m));
+    int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+    EXPECT(s >= 0);
+}
+
+CASE(tiocgptpeer_opens_the_slave) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    EXPECT(m >= 0);
+    EXPECT_OK(unlockpt(m));
+    int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    EXPECT(s >= 0);
+    EXPECT(isatty(s));
+    EXPECT_EQ(fcntl(s, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    EXPECT_STREQ(ttyname(s), ptsname(m));
+}
+
+CASE(canonical_input_maps_cr_to_nl_and_echoes) {
+    int m, s;
+    open_pair(&m, &s);
+    EXPECT_EQ(write(m, "abc\r", 4), 4);
+    char buf[64] = {0};
+    EXPECT_EQ(read(s, buf, sizeof buf), 4);
+    EXPECT(memcmp(buf, "abc\n", 4) == 0);
+    memset(buf, 0, sizeof buf);
+    EXPECT_EQ(read_now(m, buf, sizeof buf), 5);
+    EXPECT(memcmp(buf, "abc\r\n", 5) == 0);
+}
+
+CASE(canonical_read_waits_for_the_line_and_returns_one_line) {
+    int m, s;
+    open_pair(&m, &s);
+    EXPECT_OK(fcntl(s, F_SETFL, O_NONBLOCK));
+    EXPECT_EQ(write(m, "ab", 2), 2);
+    char buf[64];
+    EXPECT_ERRNO(read(s, buf, sizeof buf), EAGAIN);
+    EXPECT_EQ(write(m, "\nxy\n", 4), 4);
+    EXPECT_EQ(read(s, buf, sizeof buf), 3);
+    EXPECT(memcmp(buf, "ab\n", 3) == 0);
+    EXPECT_EQ(read(s, buf, 1), 1);
+    EXPECT_EQ(buf[0], 'x');
+    EXPECT_EQ(read(s, buf, sizeof buf), 2);
+    EXPECT(memcmp(buf, "y\n", 2) == 0);
+}
+
+CASE(erase_kill_and_eof_edit_the_line) {
+    int m, s;
+    open_pair(&m, &s);
+    EXPECT_EQ(write(m, "abx\177c\n", 6), 6);
+    char buf[64];
+    EXPECT_EQ(read(s, buf, sizeof buf), 4);
+    EXPECT(memcmp(buf, "abc\n", 4) == 0);
+    EXPECT_EQ(write(m, "junk\025ok\n", 8), 8);
+    EXPECT_EQ(read(s, buf, sizeof buf), 3);
+    EXPECT(memcmp(buf, "ok\n", 3) == 0);
+    EXPECT_EQ(write(m, "ab\004", 3), 3);
+    EXPECT_EQ(read(s, buf, sizeof buf), 2);
+    EXPECT(memcmp(buf, "ab", 2) == 0);
+    EXPECT_EQ(write(m, "\004", 1), 1);
+    EXPECT_EQ(read(s, buf, sizeof buf), 0);
+}
+
+CASE(output_maps_nl_to_crnl_unless_opost_is_off) {
+    int m, s;
+    open_pair(&m, &s);
+    EXPECT_EQ(write(s, "x\n", 2), 2);
+    char buf[64];
+    EXPECT_EQ(read_now(m, buf, sizeof buf), 3);
+    EXPECT(memcmp(buf, "x\r\n", 3) == 0);
+    struct termios t;
+    EXPECT_OK(tcgetattr(s, &t));
+    t.c_oflag &= ~OPOST;
+    EXPECT_OK(tcsetattr(s, TCSANOW, &t));
+    EXPECT_EQ(write(s, "y\n", 2), 2);
+    EXPECT_EQ(read_now(m, buf, sizeof buf), 2);
+    EXPECT(memcmp(buf, "y\n", 2) == 0);
+}
+
+CASE(raw_mode_passes_bytes_and_vmin_zero_returns_at_once) {
+    int m, s;
+    open_pair(&m, &s);
+    struct termios t;
+    EXPECT_OK(tcgetattr(s, &t));
+    cfmakeraw(&t);
+    t.c_cc[VMIN] = 0;
+    t.c_cc[VTIME] = 0;
+    EXPECT_OK(tcsetattr(s, TCSANOW, &t));
+    char buf[64];
+    EXPECT_EQ(read(s, buf, sizeof buf), 0);
+    EXPECT_EQ(write(m, "a\r\003", 3), 3);
+    EXPECT_EQ(read_now(s, buf, sizeof buf), 3);
+    EXPECT(memcmp(buf, "a\r\003", 3) == 0);
+    EXPECT_OK(fcntl(m, F_SETFL, O_NONBLOCK));
+    EXPECT_ERRNO(read(m, buf, sizeof buf), EAGAIN); /* no echo */
+}
+
+CASE(default_termios_is_linuxs) {
+    int m, s;
+    open_pair(&m, &s);
+    struct termios t;
+    EXPECT_OK(tcgetattr(s, &t));
+    EXPECT_EQ(t.c_iflag, ICRNL | IXON);
+    EXPECT_EQ(t.c_oflag, OPOST | ONLCR);
+    EXPECT_EQ(t.c_lflag, ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN);
+    EXPECT_EQ(t.c_cc[VINTR], 3);
+    EXPECT_EQ(t.c_cc[VEOF], 4);
+    EXPECT_EQ(t.c_cc[VMIN], 1);
+    EXPECT_EQ(cfgetospeed(&t), B38400);
+}
+
+CASE(interrupt_character_signals_the_foreground_group) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    EXPECT(m >= 0);
+    EXPECT_OK(unlockpt(m));
+    int ready[2];
+    EXPECT_OK(pipe(ready));
+    pid_t child = fork();
+    if (child == 0) {
+        setsid();
+        int s = open(ptsname(m), O_RDWR); /* a session leader's first terminal: its controlling one */
+        if (s < 0) _exit(10);
+        if (tcgetpgrp(s) != getpid()) _exit(11);
+        install(SIGINT, note_signal, 0);
+        if (write(ready[1], "r", 1) != 1) _exit(12);
+        for (int i = 0; i < 500 && !got_signal; i++) usleep(10000);
+        _exit(got_signal == SIGINT ? 0 : 13);
+    }
+    char c;
+    EXPECT_EQ(read(ready[0], &c, 1), 1);
+    EXPECT_EQ(write(m, "\003", 1), 1);
+    int status;
+    EXPECT_EQ(waitpid(child, &status, 0), child);
+    EXPECT(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    char buf[8];
+    EXPECT_EQ(read_now(m, buf, sizeof buf), 2); /* echoed as ^C */
+    EXPECT(memcmp(buf, "^C", 2) == 0);
+}
+
+CASE(window_size_round_trips_and_signals_sigwinch) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    EXPECT(m >= 0);
+    EXPECT_OK(unlockpt(m));
+    int ready[2];
+    EXPECT_OK(pipe(ready));
+    pid_t child = fork();
+    if (child == 0) {
+        setsid();
+        int s = open(ptsname(m), O_RDWR);
+        if (s < 0) _exit(10);
+        install(SIGWINCH, note_signal, 0);
+        if (write(ready[1], "r", 1) != 1) _exit(12);
+        for (int i = 0; i < 500 && !got_signal; i++) usleep(10000);
+        struct winsize w;
+        if (ioctl(s, TIOCGWINSZ, &w) != 0 || w.ws_row != 40 || w.ws_col != 132) _exit(14);
+        _exit(got_signal == SIGWINCH ? 0 : 13);
+    }
+    char c;
+    EXPECT_EQ(read(ready[0], &c, 1), 1);
+    struct winsize w = {.ws_row = 40, .ws_col = 132};
+    EXPECT_OK(ioctl(m, TIOCSWINSZ, &w));
+    int status;
+    EXPECT_EQ(waitpid(child, &status, 0), child);
+    EXPECT(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+CASE(closing_the_slave_gives_the_master_eio_and_pollhup) {
+    int m, s;
+    open_pair(&m, &s);
+    EXPECT_EQ(write(s, "z", 1), 1);
+    EXPECT_OK(close(s));
+    char buf[8];
+    EXPECT_EQ(read_now(m, buf, sizeof buf), 1); /* what was written first */
+    struct pollfd p = {m, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 1000), 1);
+    EXPECT(p.revents & POLLHUP);
+    EXPECT_ERRNO(read(m, buf, sizeof buf), EIO);
+}
+
+CASE(closing_the_master_hangs_up_the_slave) {
+    int m, s;
+    open_pair(&m, &s);
+    EXPECT_OK(close(m));
+    char buf[8];
+    EXPECT_EQ(read(s, buf, sizeof buf), 0);
+    EXPECT_ERRNO(write(s, "x", 1), EIO);
+    struct pollfd p = {s, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT(p.revents & POLLHUP);
+}
+
+CASE(tcflow_checks_its_action_and_tcooff_stops_output) {
+    int m, s;
+    open_pair(&m, &s);
+    EXPECT_ERRNO(tcflow(s, -1), EINVAL);
+    EXPECT_ERRNO(tcflush(s, 7), EINVAL);
+    EXPECT_OK(tcflow(s, TCOOFF));
+    EXPECT_OK(fcntl(s, F_SETFL, O_NONBLOCK));
+    EXPECT_ERRNO(write(s, "x", 1), EAGAIN);
+    EXPECT_OK(tcflow(s, TCOON));
+    EXPECT_EQ(write(s, "x", 1), 1);
+}
+
+CASE(fionread_counts_a_complete_line) {
+    int m, s;
+    open_pair(&m, &s);
+    EXPECT_EQ(write(m, "hello\n", 6), 6);
+    struct pollfd p = {s, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 1000), 1);
+    int n = -1;
+    EXPECT_OK(ioctl(s, FIONREAD, &n));
+    EXPECT_EQ(n, 6);
+}
+
+CASE(terminal_ioctls_on_a_pipe_are_enotty) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    struct termios t;
+    EXPECT_ERRNO(tcgetattr(p[0], &t), ENOTTY);
+    EXPECT(!isatty(p[0]));
+}
+
+COMPAT_MAIN()
