@@ -167,61 +167,74 @@ CASE(default_termios_is_linuxs) {
     EXPECT_EQ(cfgetospeed(&t), B38400);
 }
 
-CASE(interrupt_character_signals_the_foreground_group) {
-    int m = posix_openpt(O_RDWR | O_NOCTTY);
-    EXPECT(m >= 0);
-    EXPECT_OK(unlockpt(m));
+/* The pipe a session child writes to when it is ready for the parent to act. */
+static int ready_fd = -1;
+
+/* Forks a session leader whose controlling terminal is m's slave; it runs `body` once
+ * the parent may act, and exits with body's result. Returns its pid after it is ready. */
+static pid_t session_child(int m, int (*body)(int slave)) {
     int ready[2];
-    EXPECT_OK(pipe(ready));
+    if (pipe(ready) != 0) compat_fail(__FILE__, __LINE__, "pipe: %s", strerror(errno));
     pid_t child = fork();
     if (child == 0) {
         setsid();
         int s = open(ptsname(m), O_RDWR); /* a session leader's first terminal: its controlling one */
         if (s < 0) _exit(10);
         if (tcgetpgrp(s) != getpid()) _exit(11);
-        install(SIGINT, note_signal, 0);
-        if (write(ready[1], "r", 1) != 1) _exit(12);
-        for (int i = 0; i < 500 && !got_signal; i++) usleep(10000);
-        _exit(got_signal == SIGINT ? 0 : 13);
+        ready_fd = ready[1];
+        _exit(body(s) ? 0 : 13);
     }
     char c;
-    EXPECT_EQ(read(ready[0], &c, 1), 1);
-    EXPECT_EQ(write(m, "\003", 1), 1);
+    if (read(ready[0], &c, 1) != 1) compat_fail(__FILE__, __LINE__, "the child never got ready");
+    return child;
+}
+static void expect_child_ok(pid_t child) {
     int status;
     EXPECT_EQ(waitpid(child, &status, 0), child);
     EXPECT(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+static int wait_for_signal(int sig) {
+    for (int i = 0; i < 500 && !got_signal; i++) usleep(10000);
+    return got_signal == sig;
+}
+
+static int interrupted(int s) {
+    (void)s;
+    install(SIGINT, note_signal, 0);
+    if (write(ready_fd, "r", 1) != 1) return 0;
+    return wait_for_signal(SIGINT);
+}
+
+CASE(interrupt_character_signals_the_foreground_group) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    EXPECT(m >= 0);
+    EXPECT_OK(unlockpt(m));
+    pid_t child = session_child(m, interrupted);
+    EXPECT_EQ(write(m, "\003", 1), 1);
+    expect_child_ok(child);
     char buf[8];
     EXPECT_EQ(read_now(m, buf, sizeof buf), 2); /* echoed as ^C */
     EXPECT(memcmp(buf, "^C", 2) == 0);
+}
+
+static int resized(int s) {
+    install(SIGWINCH, note_signal, 0);
+    if (write(ready_fd, "r", 1) != 1) return 0;
+    if (!wait_for_signal(SIGWINCH)) return 0;
+    struct winsize w;
+    return ioctl(s, TIOCGWINSZ, &w) == 0 && w.ws_row == 40 && w.ws_col == 132;
 }
 
 CASE(window_size_round_trips_and_signals_sigwinch) {
     int m = posix_openpt(O_RDWR | O_NOCTTY);
     EXPECT(m >= 0);
     EXPECT_OK(unlockpt(m));
-    int ready[2];
-    EXPECT_OK(pipe(ready));
-    pid_t child = fork();
-    if (child == 0) {
-        setsid();
-        int s = open(ptsname(m), O_RDWR);
-        if (s < 0) _exit(10);
-        install(SIGWINCH, note_signal, 0);
-        if (write(ready[1], "r", 1) != 1) _exit(12);
-        for (int i = 0; i < 500 && !got_signal; i++) usleep(10000);
-        struct winsize w;
-        if (ioctl(s, TIOCGWINSZ, &w) != 0 || w.ws_row != 40 || w.ws_col != 132) _exit(14);
-        _exit(got_signal == SIGWINCH ? 0 : 13);
-    }
-    char c;
-    EXPECT_EQ(read(ready[0], &c, 1), 1);
+    pid_t child = session_child(m, resized);
     struct winsize w = {.ws_row = 40, .ws_col = 132};
     EXPECT_OK(ioctl(m, TIOCSWINSZ, &w));
-    int status;
-    EXPECT_EQ(waitpid(child, &status, 0), child);
-    EXPECT(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
+    expect_child_ok(child);
 }
 
 CASE(closing_the_slave_gives_the_master_eio_and_pollhup) {

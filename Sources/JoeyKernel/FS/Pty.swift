@@ -108,9 +108,14 @@ final class Pty {
             if termios.cc[6] == 0 && termios.cc[5] == 0 { return [] } // VMIN 0, VTIME 0
             throw .EAGAIN
         }
-        let n = min(max, raw.count)
-        let out = Array(raw[0..<n])
-        raw.removeFirst(n)
+        return take(&raw, max)
+    }
+
+    /// Up to `max` bytes from the front of `buffer`; the writers of it may go on.
+    private func take(_ buffer: inout [UInt8], _ max: Int) -> [UInt8] {
+        let n = min(max, buffer.count)
+        let out = Array(buffer[0..<n])
+        buffer.removeFirst(n)
         queue.notify(EventMask.output)
         return out
     }
@@ -143,11 +148,7 @@ final class Pty {
             if slaveEverOpened && slaveOpens == 0 { throw .EIO }
             throw .EAGAIN
         }
-        let n = min(max, output.count)
-        let out = Array(output[0..<n])
-        output.removeFirst(n)
-        queue.notify(EventMask.output)
-        return out
+        return take(&output, max)
     }
 
     var inputQueued: Int { lines.reduce(0) { $0 + $1.count } + lineBuffer.count + raw.count }
