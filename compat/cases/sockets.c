@@ -1056,6 +1056,47 @@ CASE(tcp_send_after_peer_close_succeeds_once_then_epipe) {
     EXPECT_EQ(recv(cli, &c, 1, 0), 0);
 }
 
+/* SO_LINGER with a zero timeout closes with a reset: the peer still reads what had arrived,
+ * then ECONNRESET once, then end of stream; it is no longer connected and sends fail with EPIPE. */
+CASE(tcp_close_with_zero_linger_resets_the_peer) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    int a = accept(srv, NULL, NULL);
+    struct linger l = {1, 0};
+    EXPECT_OK(setsockopt(cli, SOL_SOCKET, SO_LINGER, &l, sizeof l));
+    EXPECT_EQ(send(cli, "hello", 5, 0), 5);
+    EXPECT_OK(close(cli));
+    usleep(100000);
+    struct sockaddr_in peer;
+    socklen_t len = sizeof peer;
+    EXPECT_ERRNO(getpeername(a, (struct sockaddr *)&peer, &len), ENOTCONN);
+    char buf[16];
+    EXPECT_EQ(recv(a, buf, sizeof buf, 0), 5);
+    EXPECT_ERRNO(recv(a, buf, sizeof buf, 0), ECONNRESET);
+    EXPECT_EQ(recv(a, buf, sizeof buf, 0), 0);
+    EXPECT_ERRNO(send(a, "x", 1, MSG_NOSIGNAL), EPIPE);
+}
+
+/* A zero-length send queues nothing: the reader closing afterwards is an orderly close. */
+CASE(tcp_empty_send_leaves_nothing_unread) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    int a = accept(srv, NULL, NULL);
+    EXPECT_EQ(send(cli, "", 0, 0), 0);
+    usleep(50000);
+    int n = -1;
+    EXPECT_OK(ioctl(a, FIONREAD, &n));
+    EXPECT_EQ(n, 0);
+    EXPECT_OK(close(a));
+    usleep(100000);
+    char c;
+    EXPECT_EQ(recv(cli, &c, 1, 0), 0);
+}
+
 /* A blocking write larger than the socket buffer goes out in pieces as the reader drains;
  * every byte arrives once, in order. */
 static void big_write_arrives_intact(int w, int r) {

@@ -147,6 +147,8 @@ class Socket: FileDescription {
     var shutdown: SocketShutdown = []
     /// SO_ERROR: reported and cleared by the next operation that checks it.
     var pendingError: LinuxErrno?
+    /// The other end reset the connection (TCP: the socket is closed, no longer connected).
+    var wasReset = false
     var acceptQueue: [Socket] = []
     var backlog = 0
     var options = SocketOptions()
@@ -278,12 +280,16 @@ class Socket: FileDescription {
         for s in pending { s.closeConnection() }
     }
 
-    /// This end goes away: the peer sees EOF (ECONNRESET when this end left data unread).
+    /// This end goes away: the peer sees EOF, or a reset when this end left data unread or
+    /// (TCP) lingers with a zero timeout: ECONNRESET once its queued data is read.
     func closeConnection() {
         if let p = peer, state == .connected, !peerGone, type != .datagram {
             p.shutdown.formUnion(p.shutdownWhenPeerCloses)
             p.peerGone = true
-            if !receive.isEmpty { p.pendingError = .ECONNRESET }
+            if !receive.isEmpty || (self is InetSocket && options.linger.onOff != 0 && options.linger.seconds == 0) {
+                p.pendingError = .ECONNRESET
+                p.wasReset = true
+            }
             p.queue.notify(EventMask.input.union(.output).union([.readHangUp, .hangUp, .error]))
         }
         receive.discardAll()
@@ -339,6 +345,9 @@ class Socket: FileDescription {
             if shutdown.contains(.send) || peerGone { throw brokenPipe(t, flags) }
             receiver = p
             if type == .seqpacket && src.count > maxDatagram { throw .EMSGSIZE }
+            // A stream send of nothing queues nothing (a queued empty message would count
+            // as unread data when the reader closes, turning its close into a reset).
+            if type == .stream && src.count == 0 { return 0 }
         }
         lastSendTarget = receiver
         let space = receiver.receive.space

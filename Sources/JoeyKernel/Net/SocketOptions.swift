@@ -123,7 +123,7 @@ extension Socket {
             case 1: return int(options.noDelay ? 1 : 0)
             case 11: // TCP_INFO: the state byte; counters stay zero
                 var info = [UInt8](repeating: 0, count: 232)
-                info[0] = state == .connected ? (peerGone ? 8 /* CLOSE_WAIT */ : 1 /* ESTABLISHED */) : state == .listening ? 10 : 7
+                info[0] = state == .connected && !wasReset ? (peerGone ? 8 /* CLOSE_WAIT */ : 1 /* ESTABLISHED */) : state == .listening ? 10 : 7
                 return info
             case 13: return Array("cubic".utf8) + [0]
             default: break

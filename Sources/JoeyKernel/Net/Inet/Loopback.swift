@@ -135,7 +135,7 @@ final class InetSocket: Socket {
     override func senderName() -> [UInt8]? { encode(local) }
     func peerName() -> [UInt8]? { remote.map(encode) }
     override func peerAddress() throws(LinuxErrno) -> [UInt8] {
-        guard state == .connected || (type == .datagram && remote != nil), let n = peerName() else { throw .ENOTCONN }
+        guard (state == .connected && !wasReset) || (type == .datagram && remote != nil), let n = peerName() else { throw .ENOTCONN }
         return n
     }
 
@@ -238,7 +238,7 @@ final class InetSocket: Socket {
     override func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
         // TCP after the peer closed (CLOSE_WAIT): nothing sent is 0; the first data goes out
         // and draws the peer's reset, so only the sends after it fail with EPIPE.
-        if isTCP && state == .connected && peerGone && !shutdown.contains(.send) {
+        if isTCP && state == .connected && peerGone && !wasReset && !shutdown.contains(.send) {
             let n = src.count
             if n == 0 { return 0 }
             src.skip(n)
