@@ -23,9 +23,9 @@ MODULES = [
     ("test_asyncio.test_events", []), ("test_logging", []), ("test_httpservers", []),
     ("test_urllib2_localnet", []), ("test_signal", []), ("test_unittest", []),
     ("test_multiprocessing_forkserver", []), ("test_multiprocessing_fork", []), ("test_mmap", []),
-    ("test_pty", []), ("test_openpty", []), ("test_ssl", []),
+    ("test_pty", []), ("test_openpty", []), ("test_ssl", []), ("test_fcntl", []),
 ]
-SHORT = ["test_epoll", "test_httpservers", "test_urllib2_localnet", "test_pty"]
+SHORT = ["test_epoll", "test_httpservers", "test_urllib2_localnet", "test_pty", "test_fcntl"]
 
 
 def summary(output):

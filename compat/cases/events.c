@@ -635,4 +635,32 @@ CASE(inotify_blocking_read_wakes_on_event_from_another_process) {
     rmdir("/tmp/compat-inotify-b");
 }
 
+/* ---- dnotify (fcntl F_NOTIFY) ---- */
+
+static volatile sig_atomic_t dnotify_hits;
+static void dnotify_handler(int sig) { (void)sig; dnotify_hits++; }
+
+CASE(f_notify_signals_sigio_for_changes_in_the_directory) {
+    char dir[] = "/tmp/compat-dnotifyXXXXXX";
+    EXPECT(mkdtemp(dir) != NULL);
+    int d = open(dir, O_RDONLY | O_DIRECTORY);
+    EXPECT(d >= 0);
+    install(SIGIO, dnotify_handler, 0);
+    /* The 64-bit DN_MULTISHOT flag must be accepted (it does not fit an int). */
+    EXPECT_OK(fcntl(d, F_NOTIFY, DN_CREATE | DN_DELETE | DN_MULTISHOT));
+    char path[64];
+    snprintf(path, sizeof path, "%s/f", dir);
+    int f = open(path, O_CREAT | O_WRONLY, 0600);
+    EXPECT(f >= 0);
+    for (int i = 0; i < 100 && dnotify_hits == 0; i++) usleep(10000);
+    EXPECT(dnotify_hits >= 1);
+    int before = dnotify_hits;
+    EXPECT_OK(unlink(path));
+    for (int i = 0; i < 100 && dnotify_hits == before; i++) usleep(10000);
+    EXPECT(dnotify_hits > before);
+    EXPECT_OK(rmdir(dir));
+    int reg = open("/proc/self/exe", O_RDONLY);
+    EXPECT_ERRNO(fcntl(reg, F_NOTIFY, DN_CREATE), ENOTDIR);
+}
+
 COMPAT_MAIN()

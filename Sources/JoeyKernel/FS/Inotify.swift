@@ -144,6 +144,7 @@ extension Kernel {
     /// Reports `mask` for the entry `name` (of kind `kind`) on its directory's watches, and
     /// (unless `selfToo` is false) on the entry's own inode.
     func fsnotify(in directory: Inode, name: ByteString, child: Inode?, _ mask: UInt32, cookie: UInt32 = 0, selfToo: Bool = true) {
+        if !dnotifyWatches.isEmpty { dnotifyEvent(in: directory, mask) }
         guard !inotifyWatches.isEmpty else { return }
         let flag = child?.kind == .directory ? InotifyMask.isDir : 0
         for w in inotifyWatches[InodeKey(directory)] ?? [] where w.mask & mask != 0 {
@@ -161,7 +162,7 @@ extension Kernel {
 
     /// A description's change or access, reported on the file and its directory.
     func fsnotify(_ f: FileDescription, _ mask: UInt32) {
-        guard !inotifyWatches.isEmpty else { return }
+        guard !inotifyWatches.isEmpty || !dnotifyWatches.isEmpty else { return }
         if let loc = f.location, let parent = loc.parent {
             fsnotify(in: parent.inode, name: loc.name, child: f.inode, mask)
         } else {

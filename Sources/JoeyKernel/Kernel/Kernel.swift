@@ -122,6 +122,8 @@ public final class Kernel: @unchecked Sendable {
     let spec: SandboxSpec
     var rootLocation: Location!
     var devRoot: DirectoryInode!
+    /// Blocked F_SETLKW lockers: owner -> the owner whose lock it waits for (deadlock checks).
+    var lockWaiters: [ObjectIdentifier: ObjectIdentifier] = [:]
     /// /dev/pts and the sandbox's pseudo-terminals.
     let devPts = DevPts(fs: FileSystemID(dev: 0x16, name: "devpts"))
     var mounts: [ObjectIdentifier: Inode] = [:]
@@ -141,6 +143,8 @@ public final class Kernel: @unchecked Sendable {
     var unixSockets: [ObjectIdentifier: WeakUnixSocket] = [:]
     /// inotify watches by the inode they watch.
     var inotifyWatches: [InodeKey: [InotifyWatch]] = [:]
+    /// F_NOTIFY watches by directory.
+    var dnotifyWatches: [InodeKey: [DnotifyWatch]] = [:]
     var renameCookie: UInt32 = 0
     /// System V shared memory segments.
     let sharedMemory = SharedMemoryRegistry()

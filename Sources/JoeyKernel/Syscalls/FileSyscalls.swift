@@ -806,8 +806,12 @@ extension GuestThread {
             return 0
         case 11: // F_GETSIG
             return UInt64(f.asyncSignal)
-        case F_GETLK, F_SETLK, F_SETLKW, 36, 37, 38: // record locks (and OFD locks) are not implemented
-            throw .ENOLCK
+        case F_GETLK, F_SETLK, F_SETLKW, 36, 37, 38: // record locks, and F_OFD_GETLK/SETLK/SETLKW
+            if f.flags & O_PATH != 0 { throw .EBADF }
+            return try recordLock(f, command: Int32(truncatingIfNeeded: a1), address: a2)
+        case 1026: // F_NOTIFY
+            try kernel.dnotify(f, mask: UInt32(truncatingIfNeeded: a2), caller: group)
+            return 0
         case 1033: // F_ADD_SEALS
             return try addSeals(f, a2)
         case 1034: // F_GET_SEALS

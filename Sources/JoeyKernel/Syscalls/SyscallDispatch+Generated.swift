@@ -73,6 +73,7 @@ extension GuestThread {
         case 63: return try sysUname()
         case 67: return try sysShmdt()
         case 72: return try sysFcntl()
+        case 73: return try sysFlock()
         case 74: return try sysFsync()
         case 75: return try sysFsync()
         case 76: return try sysTruncate()

@@ -100,5 +100,10 @@ final class FDTable {
 
     // Descriptions count their references so pipes and sockets see their last close.
     private func retain(_ f: FileDescription) { f.incRef() }
-    private func releaseRef(_ f: FileDescription) { f.decRef() }
+    /// Closing any fd of a file drops the POSIX locks this table holds on it (as Linux's
+    /// locks_remove_posix), whatever other fds still refer to it.
+    private func releaseRef(_ f: FileDescription) {
+        f.inode.fileLocks?.releaseAll(owner: ObjectIdentifier(self))
+        f.decRef()
+    }
 }

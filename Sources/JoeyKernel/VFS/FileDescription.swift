@@ -73,6 +73,7 @@ public class FileDescription {
         for i in epollInterests { i.owner?.drop(i) }
         epollInterests = []
         notifier?.fsnotify(self, writable ? InotifyMask.closeWrite : InotifyMask.closeNoWrite)
+        inode.fileLocks?.releaseAll(owner: ObjectIdentifier(self)) // its OFD locks and flock
         release()
     }
 }

@@ -64,6 +64,8 @@ public class Inode {
     public var blockSize: Int64 = 4096
     /// A directory that rmdir removed (getcwd then fails with ENOENT).
     public var removed = false
+    /// Advisory locks, once any was taken (FS/FileLocks.swift).
+    var fileLocks: FileLocks?
 
     init(kind: FileKind, mode: UInt32, fs: FileSystemID, ino: UInt64? = nil) {
         self.kind = kind
