@@ -356,6 +356,10 @@ int64_t joey_seek_hole(int fd, uint64_t offset) {
     return r >= 0 ? r : -errno;
 }
 
+int joey_setfsuid(uint32_t uid) {
+    return (int)syscall(SYS_setfsuid, uid);
+}
+
 int joey_setns(int fd, int nstype) {
     return setns(fd, nstype) == 0 ? 0 : -errno;
 }

@@ -118,6 +118,29 @@ CASE(fcntl_ranges_from_seek_cur_end_and_negative_lengths) {
     EXPECT_ERRNO(fcntl(fd, F_SETLK, &badwhence), EINVAL);
 }
 
+CASE(fcntl_ranges_reaching_offset_max_mean_to_the_end) {
+    int fd = temp_file();
+    struct flock neg = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = -2, .l_len = 1};
+    EXPECT_ERRNO(fcntl(fd, F_GETLK, &neg), EINVAL);
+    EXPECT_ERRNO(fcntl(fd, F_SETLK, &neg), EINVAL);
+    EXPECT_OK(set_lock(fd, F_SETLK, F_WRLCK, 1, INT64_MAX)); /* [1, OFFSET_MAX] */
+    EXPECT_OK(set_lock(fd, F_SETLK, F_WRLCK, 0, 1));         /* merges into the whole file */
+    pid_t c = fork();
+    if (c == 0) {
+        struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+        if (fcntl(fd, F_GETLK, &fl) != 0) _exit(10);
+        _exit(fl.l_type == F_WRLCK && fl.l_start == 0 && fl.l_len == 0 ? 0 : 11);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    EXPECT_OK(set_lock(fd, F_SETLK, F_UNLCK, 1, INT64_MAX)); /* all but byte 0 */
+    EXPECT_EQ(child_tries(fd, F_WRLCK, 5, 0), 0);
+    EXPECT_EQ(child_tries(fd, F_WRLCK, 0, 1), EAGAIN);
+    struct flock over = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 2, .l_len = INT64_MAX};
+    EXPECT_ERRNO(fcntl(fd, F_SETLK, &over), EOVERFLOW);
+}
+
 CASE(fcntl_lock_type_needs_the_matching_access_mode) {
     int fd = named_file();
     int ro = open(named, O_RDONLY);

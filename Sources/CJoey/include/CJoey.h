@@ -129,6 +129,8 @@ int joey_epoll_create(void);
 /// setns(fd, nstype) and unshare(flags) (GNU extensions Swift's Glibc module does not
 /// export); 0 or -errno.
 int joey_setns(int fd, int nstype);
+/// setfsuid(uid) for the calling thread; returns the previous fsuid.
+int joey_setfsuid(uint32_t uid);
 int joey_unshare(int flags);
 /// accept4(fd, NULL, NULL, flags) (a GNU extension Swift's Glibc module does not export);
 /// -1 with errno set on failure.

@@ -15,11 +15,12 @@ final class FileLocks {
         var isOFD: Bool
         var pid: Int32
         var exclusive: Bool
-        var start: UInt64
-        /// Inclusive; UInt64.max reaches the end of the file whatever it becomes.
-        var end: UInt64
+        /// 0 ... Int64.max, as Linux's loff_t ranges.
+        var start: Int64
+        /// Inclusive; Int64.max (OFFSET_MAX) reaches the end of the file whatever it becomes.
+        var end: Int64
 
-        func overlaps(_ start: UInt64, _ end: UInt64) -> Bool { self.start <= end && start <= self.end }
+        func overlaps(_ start: Int64, _ end: Int64) -> Bool { self.start <= end && start <= self.end }
     }
     private(set) var records: [Record] = []
     private var flocks: [ObjectIdentifier: Bool] = [:] // owner -> exclusive
@@ -38,7 +39,7 @@ final class FileLocks {
         var merged = r
         for l in records {
             guard l.owner == r.owner else { kept.append(l); continue }
-            let touches = l.overlaps(merged.start == 0 ? 0 : merged.start - 1, merged.end == .max ? .max : merged.end + 1)
+            let touches = l.overlaps(merged.start == 0 ? 0 : merged.start - 1, merged.end == Int64.max ? Int64.max : merged.end + 1)
             if l.exclusive == r.exclusive && touches {
                 merged.start = min(merged.start, l.start)
                 merged.end = max(merged.end, l.end)
@@ -52,17 +53,17 @@ final class FileLocks {
     }
 
     /// F_UNLCK: the owner's locks lose the range.
-    func unlock(owner: ObjectIdentifier, start: UInt64, end: UInt64) {
+    func unlock(owner: ObjectIdentifier, start: Int64, end: Int64) {
         records = records.flatMap { $0.owner == owner ? Self.cut($0, start, end) : [$0] }
         queue.notify(EventMask.input)
     }
 
     /// What is left of `l` outside [start, end].
-    private static func cut(_ l: Record, _ start: UInt64, _ end: UInt64) -> [Record] {
+    private static func cut(_ l: Record, _ start: Int64, _ end: Int64) -> [Record] {
         guard l.overlaps(start, end) else { return [l] }
         var out: [Record] = []
         if l.start < start { var a = l; a.end = start - 1; out.append(a) }
-        if end != .max && l.end > end { var b = l; b.start = end + 1; out.append(b) }
+        if end < Int64.max && l.end > end { var b = l; b.start = end + 1; out.append(b) }
         return out
     }
 
@@ -101,7 +102,7 @@ extension GuestThread {
 
     /// fcntl's F_GETLK, F_SETLK, F_SETLKW and the F_OFD_ forms, with struct flock at `address`:
     /// l_type, l_whence (int16 each), l_start, l_len (int64), l_pid (int32).
-    func recordLock(_ f: FileDescription, command: Int32, address: UInt64) throws(LinuxErrno) -> UInt64 {
+    func recordLock(_ f: FileDescription, fd: Int32, command: Int32, address: UInt64) throws(LinuxErrno) -> UInt64 {
         let ofd = command >= 36
         let get = command == F_GETLK || command == 36
         let wait = command == F_SETLKW || command == 38
@@ -123,34 +124,33 @@ extension GuestThread {
         }
         let (s0, o1) = base.addingReportingOverflow(start)
         if o1 { throw .EOVERFLOW }
-        var first = s0, last: UInt64
+        guard s0 >= 0 else { throw .EINVAL }
+        var first = s0, last: Int64
         if length > 0 {
             let (e, o2) = s0.addingReportingOverflow(length - 1)
             if o2 { throw .EOVERFLOW }
-            last = UInt64(e)
+            last = e
         } else if length < 0 {
             let (s, o3) = s0.addingReportingOverflow(length)
-            if o3 { throw .EINVAL }
+            guard !o3, s >= 0 else { throw .EINVAL }
             first = s
-            guard s0 > 0 else { throw .EINVAL }
-            last = UInt64(s0 - 1)
+            last = s0 - 1
         } else {
-            last = .max
+            last = Int64.max
         }
-        guard first >= 0 else { throw .EINVAL }
         let owner = ofd ? ObjectIdentifier(f) : ObjectIdentifier(group.fdTable)
         let locks = f.inode.locks
         var r = FileLocks.Record(owner: owner, isOFD: ofd, pid: group.pid, exclusive: type == Self.F_WRLCK,
-                                 start: UInt64(first), end: last)
+                                 start: first, end: last)
         if get {
             guard type != Self.F_UNLCK else { throw .EINVAL }
             var out = raw
             if let c = locks.conflict(r) {
-                let len: Int64 = c.end == .max ? 0 : Int64(c.end - c.start + 1)
+                let len: Int64 = c.end == Int64.max ? 0 : c.end - c.start + 1
                 out.withUnsafeMutableBytes { p in
                     p.storeBytes(of: c.exclusive ? Self.F_WRLCK : Self.F_RDLCK, as: Int16.self)
                     p.storeBytes(of: Int16(SEEK_SET), toByteOffset: 2, as: Int16.self)
-                    p.storeBytes(of: Int64(c.start), toByteOffset: 8, as: Int64.self)
+                    p.storeBytes(of: c.start, toByteOffset: 8, as: Int64.self)
                     p.storeBytes(of: len, toByteOffset: 16, as: Int64.self)
                     p.storeBytes(of: c.isOFD ? -1 : c.pid, toByteOffset: 24, as: Int32.self)
                 }
@@ -173,10 +173,18 @@ extension GuestThread {
             kernel.lockWaiters[owner] = c.owner
             defer { kernel.lockWaiters[owner] = nil }
             try block(on: locks.queue, EventMask.input)
+            // The fd may have been closed meanwhile (its locks released): a lock taken now
+            // would belong to no one (fcntl_setlk's close race).
+            try stillOpen(fd, f)
         }
         r.pid = group.pid
         locks.set(r)
         return 0
+    }
+
+    /// After a wait: `fd` must still be `f`, or the lock is not taken.
+    private func stillOpen(_ fd: Int32, _ f: FileDescription) throws(LinuxErrno) {
+        guard group.fdTable.entry(fd)?.file === f, f.references > 0 else { throw .EBADF }
     }
 
     /// Whether `holder`, through the chain of blocked POSIX lockers, waits for `me`.
@@ -192,7 +200,8 @@ extension GuestThread {
 
     /// flock(2): LOCK_SH, LOCK_EX, LOCK_UN, with LOCK_NB; a held lock converts (dropping it first).
     func sysFlock() throws(LinuxErrno) -> UInt64 {
-        let f = try group.fdTable.get(fdArg(a0))
+        let fd = fdArg(a0)
+        let f = try group.fdTable.get(fd)
         if f.flags & O_PATH != 0 { throw .EBADF }
         let cmd = Int32(truncatingIfNeeded: a1)
         let nonBlocking = cmd & 4 != 0
@@ -207,7 +216,10 @@ extension GuestThread {
             if locks.flockConflicts(owner: owner, exclusive: exclusive) {
                 locks.removeFlock(owner: owner) // a conversion lets go first, as Linux's does
                 if nonBlocking { throw .EAGAIN } // EWOULDBLOCK
-                while locks.flockConflicts(owner: owner, exclusive: exclusive) { try block(on: locks.queue, EventMask.input) }
+                while locks.flockConflicts(owner: owner, exclusive: exclusive) {
+                    try block(on: locks.queue, EventMask.input)
+                    try stillOpen(fd, f)
+                }
             }
             locks.setFlock(owner: owner, exclusive: exclusive)
             return 0

@@ -151,7 +151,8 @@ final class Pty {
         return take(&output, max)
     }
 
-    var inputQueued: Int { lines.reduce(0) { $0 + $1.count } + lineBuffer.count + raw.count }
+    /// Queued input; each completed line counts one more (an empty EOF line takes room too).
+    var inputQueued: Int { lines.reduce(0) { $0 + $1.count + 1 } + lineBuffer.count + raw.count }
 
     /// A master write: the input side of the line discipline, byte by byte.
     func masterWrite(_ bytes: [UInt8], kernel: Kernel) throws(LinuxErrno) -> Int {
@@ -183,13 +184,13 @@ final class Pty {
             if c != 0 && (c == t.cc[2] || c == t.cc[14]) { // VERASE, VWERASE (one character here)
                 if !lineBuffer.isEmpty {
                     lineBuffer.removeLast()
-                    if t.echo && t.lflag & 0o20 != 0 { emit([0x08, 0x20, 0x08]) } // ECHOE
+                    if t.echo && t.lflag & 0o20 != 0 && roomToEcho { emit([0x08, 0x20, 0x08]) } // ECHOE
                 }
                 continue
             }
             if c != 0 && c == t.cc[3] { // VKILL
                 lineBuffer = []
-                if t.echo { emit([0x0a]) }
+                if t.echo && roomToEcho { emit([0x0a]) }
                 continue
             }
             if c != 0 && c == t.cc[4] { // VEOF: the line so far, without it
@@ -201,18 +202,24 @@ final class Pty {
                 lineBuffer.append(c)
                 lines.append(lineBuffer)
                 lineBuffer = []
-                if t.echo || t.lflag & 0o100 != 0 { emit([c]) } // ECHONL
+                if (t.echo || t.lflag & 0o100 != 0) && roomToEcho { emit([c]) } // ECHONL
                 continue
             }
-            if lineBuffer.count < Self.lineMax { lineBuffer.append(c) }
+            // A full line takes nothing more (and echoes nothing) until it ends.
+            guard lineBuffer.count < Self.lineMax else { continue }
+            lineBuffer.append(c)
             echo(c)
         }
         queue.notify(EventMask.input.union(.output))
         return n
     }
 
+    /// Echoes go to what the master reads while there is room; past it they are dropped (as
+    /// n_tty's echo buffer does), so a writer that never reads cannot grow it.
+    private var roomToEcho: Bool { output.count < Self.outputCapacity }
+
     private func echo(_ c: UInt8) {
-        guard termios.echo else { return }
+        guard termios.echo, roomToEcho else { return }
         // ECHOCTL: control characters other than tab and newline echo as ^X.
         if termios.lflag & 0o1000 != 0 && (c < 0x20 || c == 0x7f) && c != 0x09 && c != 0x0a {
             emit([0x5e, c == 0x7f ? 0x3f : c + 0x40])
@@ -253,7 +260,7 @@ final class Pty {
         case 0: setOutputStopped(true)                 // TCOOFF
         case 1: setOutputStopped(false)                // TCOON
         case 2, 3:                                     // TCIOFF, TCION
-            output.append(termios.cc[action == 2 ? 9 : 8])
+            if roomToEcho { output.append(termios.cc[action == 2 ? 9 : 8]) }
             queue.notify(EventMask.input)
         default: throw .EINVAL
         }
@@ -317,7 +324,7 @@ final class PtmxInode: Inode {
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         let p = try devpts.allocate(owner: kernel.current?.group.euid ?? 0)
-        let d = PtyMasterDescription(inode: self, pty: p, devpts: devpts, flags: flags)
+        let d = PtyMasterDescription(inode: self, pty: p, devpts: devpts, flags: flags, kernel: kernel)
         d.path = "/dev/ptmx"
         return d
     }
@@ -403,6 +410,8 @@ class PtyEndDescription: FileDescription {
             break
         case 0x540E: // TIOCSCTTY: the caller's session (a leader's) takes this terminal
             guard t.group.sid == t.group.pid else { throw .EPERM }
+            if pty.session == t.group.sid { return 0 }
+            if t.kernel.sessionHasPty(t.group.sid) { throw .EPERM } // it has another terminal
             if let s = pty.session, s != t.group.sid, !(argument == 1 && t.group.capable(21)) { throw .EPERM }
             pty.session = t.group.sid
             pty.foregroundPgid = t.group.pgid
@@ -430,8 +439,11 @@ class PtyEndDescription: FileDescription {
 
 final class PtyMasterDescription: PtyEndDescription {
     unowned let devpts: DevPts
-    init(inode: Inode, pty: Pty, devpts: DevPts, flags: Int32) {
+    /// For the hang-up signals at the last close.
+    private weak var kernel: Kernel?
+    init(inode: Inode, pty: Pty, devpts: DevPts, flags: Int32, kernel: Kernel) {
         self.devpts = devpts
+        self.kernel = kernel
         super.init(inode: inode, pty: pty, flags: flags)
     }
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
@@ -453,6 +465,13 @@ final class PtyMasterDescription: PtyEndDescription {
     override func release() {
         pty.masterOpen = false
         devpts.remove(pty)
+        // The terminal hangs up: its session leader gets SIGHUP and SIGCONT (tty_vhangup).
+        if let s = pty.session, let leader = kernel?.threadGroups[s], leader.exitStatus == nil {
+            leader.sendSignal(Signal.SIGHUP, info: SignalInfo(signo: Signal.SIGHUP, code: 0x80))
+            leader.sendSignal(Signal.SIGCONT, info: SignalInfo(signo: Signal.SIGCONT, code: 0x80))
+        }
+        pty.session = nil
+        pty.foregroundPgid = nil
         // The slave side hangs up: its readers see the end, its writers EIO.
         pty.queue.notify(EventMask.input.union(.output).union([.hangUp]))
     }
@@ -472,7 +491,12 @@ final class PtyMasterDescription: PtyEndDescription {
             let flags = Int32(truncatingIfNeeded: argument)
             guard flags & ~(O_ACCMODE | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) == 0 else { throw .EINVAL }
             let d = try pty.slaveInode.open(flags: flags, kernel: t.kernel)
-            return UInt64(try t.group.fdTable.install(d, closeOnExec: flags & O_CLOEXEC != 0))
+            do {
+                return UInt64(try t.group.fdTable.install(d, closeOnExec: flags & O_CLOEXEC != 0))
+            } catch {
+                d.incRef(); d.decRef() // its release counts the slave closed again
+                throw error
+            }
         default:
             return try super.ioctl(t, request: request, argument: argument)
         }

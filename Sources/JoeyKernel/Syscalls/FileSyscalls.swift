@@ -808,7 +808,7 @@ extension GuestThread {
             return UInt64(f.asyncSignal)
         case F_GETLK, F_SETLK, F_SETLKW, 36, 37, 38: // record locks, and F_OFD_GETLK/SETLK/SETLKW
             if f.flags & O_PATH != 0 { throw .EBADF }
-            return try recordLock(f, command: Int32(truncatingIfNeeded: a1), address: a2)
+            return try recordLock(f, fd: fd, command: Int32(truncatingIfNeeded: a1), address: a2)
         case 1026: // F_NOTIFY
             try kernel.dnotify(f, mask: UInt32(truncatingIfNeeded: a2), caller: group)
             return 0

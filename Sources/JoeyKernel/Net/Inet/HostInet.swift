@@ -34,12 +34,25 @@ final class HostInetSocket: Socket {
 
     /// A new host socket for socket(2); the family, type and protocol were checked by the caller.
     static func open(kernel: Kernel, family: Int32, type: SocketType, proto: Int32, flags: Int32) throws(LinuxErrno) -> HostInetSocket {
-        let fd = Glibc.socket(family, type.rawValue | Self.hostTypeFlags, proto)
+        let fd = Self.asSocketOwner { Glibc.socket(family, type.rawValue | Self.hostTypeFlags, proto) }
         if fd < 0 { throw Self.guestErrno(errno) }
         return HostInetSocket(kernel: kernel, family: family, type: type, proto: proto, flags: flags, hostFD: fd)
     }
 
     private static let hostTypeFlags: Int32 = 0o4000 | 0o2000000 // SOCK_NONBLOCK | SOCK_CLOEXEC
+
+    /// The host uid that owns the guest's host sockets. A socket's owner is the fsuid of the
+    /// thread that made it; the sentry is root, and a root-owned socket would join the
+    /// SO_REUSEPORT groups of the host's root services and match firewall rules for root. An
+    /// unused uid of its own keeps guest sockets apart from every host user's.
+    static let socketOwnerUID: UInt32 = 2_147_483_646
+
+    /// Runs `body` (a socket() or accept()) with this thread's fsuid set to the socket owner.
+    private static func asSocketOwner<R>(_ body: () -> R) -> R {
+        let previous = joey_setfsuid(socketOwnerUID)
+        defer { _ = joey_setfsuid(UInt32(bitPattern: previous)) }
+        return body()
+    }
 
     /// The sentry's own fd limit is not the guest's: a guest that hits it sees ENFILE (the
     /// system-wide table is full), as it would when the host ran out.
@@ -93,7 +106,7 @@ final class HostInetSocket: Socket {
     override func bind(_ t: GuestThread, _ bytes: [UInt8]) throws(LinuxErrno) {
         let fd = try live()
         // The sentry may bind low ports; the guest only with CAP_NET_BIND_SERVICE.
-        if let port = requestedPort(bytes), port != 0, port < 1024, !t.group.capable(10) { throw .EACCES }
+        if let port = requestedPort(bytes), port != 0, port < Self.unprivilegedPortStart(), !t.group.capable(10) { throw .EACCES }
         _ = try check(Int(withAddress(bytes) { Glibc.bind(fd, $0, $1) }))
     }
 
@@ -117,7 +130,7 @@ final class HostInetSocket: Socket {
 
     override func accept() throws(LinuxErrno) -> Socket {
         let fd = try live()
-        let c = try check(Int(joey_accept4(fd, Self.hostTypeFlags)))
+        let c = try check(Int(Self.asSocketOwner { joey_accept4(fd, Self.hostTypeFlags) }))
         return HostInetSocket(kernel: kernel, family: family, type: type, proto: proto, flags: 0, hostFD: Int32(c))
     }
 
@@ -157,12 +170,15 @@ final class HostInetSocket: Socket {
         var data = [UInt8](repeating: 0, count: min(src.count, 1 << 18))
         var copy = src
         let have = try data.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try copy.copyIn(p) }
+        // A fault part-way: a datagram is not sent cut short; a stream sends what was there.
+        if have < data.count && (type == .datagram || have == 0) { throw .EFAULT }
         var cmsgs: [UInt8] = []
         let level = family == AF_INET6 ? IPPROTO_IPV6_LEVEL : IPPROTO_IP_LEVEL
         if let v = control.hopLimit { cmsgs += Self.cmsg(level: level, type: family == AF_INET6 ? 52 : 2, withUnsafeBytes(of: v) { Array($0) }) }
         if let v = control.trafficClass { cmsgs += Self.cmsg(level: level, type: family == AF_INET6 ? 67 : 1, withUnsafeBytes(of: v) { Array($0) }) }
         let hostFlags = flags & Self.sendFlags | MSG_DONTWAIT_FLAG | MSG_NOSIGNAL_FLAG
-        let target = type == .datagram ? (target ?? []) : []
+        // A stream takes an address only to connect with its first data (MSG_FASTOPEN).
+        let target = type == .datagram || flags & 0x2000_0000 != 0 ? (target ?? []) : []
         let r = data.withUnsafeMutableBytes { d in
             target.withUnsafeBytes { name in
                 cmsgs.withUnsafeMutableBytes { c in
@@ -305,30 +321,45 @@ final class HostInetSocket: Socket {
 
     /// Options passed on to the host socket, by level. Left out: those that need a capability
     /// the sentry has and the guest may not (SO_MARK, SO_*BUFFORCE, IP_TRANSPARENT,
-    /// TCP_REPAIR), those that attach code or modules (SO_ATTACH_FILTER, TCP_ULP, UDP_ENCAP),
-    /// and device binding.
+    /// TCP_REPAIR, IP_OPTIONS whose security and source-route options need CAP_NET_RAW),
+    /// those that attach code or modules (SO_ATTACH_FILTER, TCP_ULP, UDP_ENCAP), device
+    /// binding, and MCAST_MSFILTER (its get reads an argument). SO_LINGER is the sentry's own
+    /// (a host close that lingers would stop the sentry); SO_PRIORITY stays within 0-6 and
+    /// TCP_CONGESTION within the host's allowed list, whatever capabilities the guest holds.
     private static let passedOptions: [Int32: Set<Int32>] = [
         SOL_SOCKET_LEVEL: [2, 3, 4, 6, 7, 8, 9, 10, 12, 13, 15, 16, 17, 18, 19, 29, 30, 35, 37, 38, 39, 40, 47, 49],
         IPPROTO_TCP_LEVEL: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17, 18, 23, 25, 26, 30, 33, 36],
-        IPPROTO_IP_LEVEL: [1, 2, 4, 6, 7, 8, 10, 11, 12, 13, 14, 15, 20, 21, 24, 32, 33, 34, 35, 36, 37, 38, 39, 40, 42, 43, 44, 45, 46, 47, 48, 49],
-        IPPROTO_IPV6_LEVEL: [16, 17, 18, 19, 20, 21, 23, 24, 25, 26, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 62, 66, 67, 72, 74],
+        IPPROTO_IP_LEVEL: [1, 2, 6, 7, 8, 10, 11, 12, 13, 14, 15, 20, 21, 24, 32, 33, 34, 35, 36, 37, 38, 39, 40, 42, 43, 44, 45, 46, 47, 49],
+        IPPROTO_IPV6_LEVEL: [16, 17, 18, 19, 20, 21, 23, 24, 25, 26, 42, 43, 44, 45, 46, 47, 49, 50, 51, 52, 62, 66, 67, 72, 74],
         17: [1], // UDP_CORK
     ]
 
-    /// Congestion controls an unprivileged process may choose (the host's allowed list).
-    private static func allowedCongestionControl(_ name: [UInt8]) -> Bool {
-        let fd = Glibc.open("/proc/sys/net/ipv4/tcp_allowed_congestion_control", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
+    /// A sysctl of the sentry's network namespace, as bytes.
+    private static func sysctl(_ name: String) -> ArraySlice<UInt8>? {
+        let fd = Glibc.open("/proc/sys/net/ipv4/" + name, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
         defer { close(fd) }
         var text = [UInt8](repeating: 0, count: 512)
         let n = text.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return false }
-        return text[0..<n].split(whereSeparator: { $0 == 0x20 || $0 == 0x0a }).contains { Array($0) == name }
+        return n > 0 ? text[0..<n] : nil
+    }
+
+    /// Congestion controls an unprivileged process may choose (the host's allowed list).
+    private static func allowedCongestionControl(_ name: [UInt8]) -> Bool {
+        guard let text = sysctl("tcp_allowed_congestion_control") else { return false }
+        return text.split(whereSeparator: { $0 == 0x20 || $0 == 0x0a }).contains { Array($0) == name }
+    }
+
+    /// The first port an unprivileged bind may take (container engines often lower it to 0).
+    private static func unprivilegedPortStart() -> UInt16 {
+        guard let text = sysctl("ip_unprivileged_port_start"), let v = UInt16(String(decoding: text.prefix { $0 != 0x0a }, as: UTF8.self)) else { return 1024 }
+        return v
     }
 
     func getHostOption(level: Int32, name: Int32) throws(LinuxErrno) -> [UInt8] {
         let fd = try live()
         guard Self.passedOptions[level]?.contains(name) == true else { throw .ENOPROTOOPT }
+        if level == SOL_SOCKET_LEVEL && name == 13 { return withUnsafeBytes(of: options.linger) { Array($0) } }
         var value = [UInt8](repeating: 0, count: 1024)
         var length = socklen_t(value.count)
         _ = try check(Int(value.withUnsafeMutableBytes { getsockopt(fd, level, name, $0.baseAddress, &length) }))
@@ -343,11 +374,17 @@ final class HostInetSocket: Socket {
             throw .ENOPROTOOPT
         }
         func int() -> Int32? { value.count >= 4 ? value.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } : nil }
-        // SO_PRIORITY above 6 needs CAP_NET_ADMIN.
-        if level == SOL_SOCKET_LEVEL && name == 12, let v = int(), (v < 0 || v > 6), !t.group.capable(12) { throw .EPERM }
-        if level == IPPROTO_TCP_LEVEL && name == 13 && !Self.allowedCongestionControl(Array(value.prefix { $0 != 0 })) && !t.group.capable(12) {
-            throw .EPERM
+        var value = value
+        if level == SOL_SOCKET_LEVEL && name == 13 {
+            // SO_LINGER: kept for the guest; the host socket gets only an abortive close
+            // ({1, 0}: a reset, no wait) or none, never a close that waits.
+            guard value.count >= 8 else { throw .EINVAL }
+            options.linger = value.withUnsafeBytes { ($0.loadUnaligned(as: Int32.self), $0.loadUnaligned(fromByteOffset: 4, as: Int32.self)) }
+            let abortive = options.linger.onOff != 0 && options.linger.seconds == 0
+            value = withUnsafeBytes(of: (Int32(abortive ? 1 : 0), Int32(0))) { Array($0) }
         }
+        if level == SOL_SOCKET_LEVEL && name == 12, let v = int(), v < 0 || v > 6 { throw .EPERM } // SO_PRIORITY
+        if level == IPPROTO_TCP_LEVEL && name == 13 && !Self.allowedCongestionControl(Array(value.prefix { $0 != 0 })) { throw .EPERM }
         _ = try check(Int(value.withUnsafeBytes { setsockopt(fd, level, name, $0.baseAddress, socklen_t($0.count)) }))
     }
 }

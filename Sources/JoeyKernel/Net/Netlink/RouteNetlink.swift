@@ -98,7 +98,10 @@ final class RouteNetlinkSocket: Socket {
     private static func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
     private static func cString(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
 
+    /// Queues an answer when it fits the receive buffer; otherwise it is lost and the next
+    /// receive reports ENOBUFS (netlink_overrun), so a sender that never reads cannot grow it.
     private func queueReply(_ bytes: [UInt8]) {
+        guard receive.bytes + bytes.count <= receive.capacity else { pendingError = .ENOBUFS; return }
         receive.append(SocketMessage(data: bytes, source: Self.kernelAddress))
     }
 
@@ -111,6 +114,8 @@ final class RouteNetlinkSocket: Socket {
     private func answer(type: UInt16, flags: UInt16, seq: UInt32, payload: [UInt8], header: [UInt8]) {
         // RTM_GETLINK, GETADDR, GETROUTE, GETNEIGH, GETRULE on the host's network.
         if kernel.spec.network == .host && [18, 22, 26, 30, 34].contains(type) {
+            // A full queue takes no more answers: the host is not asked.
+            guard receive.space > 0 else { pendingError = .ENOBUFS; return }
             guard let replies = kernel.hostRouteNetlink.ask(header) else { error(EOPNOTSUPP, seq: seq, request: header); return }
             for m in replies {
                 var m = m
@@ -237,33 +242,56 @@ let AF_NETLINK_FAMILY: Int32 = 16
 final class HostRouteNetlink {
     private var fd: Int32 = -1
 
-    /// Sends one request message and collects the host's replies up to the dump's end or the
-    /// error/ack message; nil when the host socket cannot be had.
+    private var sequence: UInt32 = 0
+
+    /// Sends one request message and collects every reply the host makes to it (a dump to
+    /// its end, an answer and its ack), in the guest's sequence number; nil when the host
+    /// socket cannot be had. Replies are matched by a sequence number of the sentry's own,
+    /// so nothing left over from an earlier request is ever taken for this one's answer.
     func ask(_ request: [UInt8]) -> [[UInt8]]? {
         if fd < 0 { fd = Glibc.socket(AF_NETLINK_FAMILY, 3 /* SOCK_RAW */ | 0o2000000, 0) }
-        guard fd >= 0 else { return nil }
+        guard fd >= 0, request.count >= 16 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        // Anything still queued belongs to no one now.
+        while buffer.withUnsafeMutableBytes({ Glibc.recv(fd, $0.baseAddress, $0.count, MSG_DONTWAIT_FLAG) }) > 0 {}
+        sequence &+= 1
+        let mine = sequence
+        let guestSequence = request.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
         var request = request
-        for i in 12..<16 { request[i] = 0 } // nlmsg_pid: the kernel fills in ours
+        request.withUnsafeMutableBytes { p in
+            p.storeBytes(of: mine, toByteOffset: 8, as: UInt32.self)
+            p.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self) // nlmsg_pid: the kernel's
+        }
         guard request.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
         var out: [[UInt8]] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var finished = false
-        // The host answers a request before send returns or while the dump is read, so a
-        // read that would block means the answer is complete.
-        while !finished && out.count < 65536 {
+        var total = 0
+        // The host answers during send, and continues a dump during each receive: a receive
+        // that would block means the answer is complete.
+        while true {
+            // The next message's size first (MSG_PEEK | MSG_TRUNC), so none is cut short.
+            let size = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, 0, MSG_DONTWAIT_FLAG | MSG_PEEK_FLAG | MSG_TRUNC_FLAG) }
+            if size <= 0 { break }
+            if size > buffer.count { buffer = [UInt8](repeating: 0, count: size) }
             let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, MSG_DONTWAIT_FLAG) }
             if n <= 0 { break }
+            total += n
             var off = 0
             while off + 16 <= n {
-                let (len, type, flags) = buffer.withUnsafeBytes { p in
-                    (Int(p.loadUnaligned(fromByteOffset: off, as: UInt32.self)), p.loadUnaligned(fromByteOffset: off + 4, as: UInt16.self),
-                     p.loadUnaligned(fromByteOffset: off + 6, as: UInt16.self))
-                }
+                let len = Int(buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: off, as: UInt32.self) })
+                let seq = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: off + 8, as: UInt32.self) }
                 guard len >= 16, off + len <= n else { break }
-                out.append(Array(buffer[off..<(off + len)]))
-                // NLMSG_DONE or NLMSG_ERROR ends it, as does a reply that is not part of a dump.
-                if type == 3 || type == 2 || flags & 2 /* NLM_F_MULTI */ == 0 { finished = true }
+                if seq == mine {
+                    var m = Array(buffer[off..<(off + len)])
+                    m.withUnsafeMutableBytes { $0.storeBytes(of: guestSequence, toByteOffset: 8, as: UInt32.self) }
+                    out.append(m)
+                }
                 off += (len + 3) & ~3
+            }
+            if total > 16 << 20 {
+                // A dump this large is abandoned: a fresh socket next time.
+                close(fd)
+                fd = -1
+                break
             }
         }
         return out
