@@ -6,7 +6,7 @@ JOEY := .build/debug/joey
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman sqlite3 \
 	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite
 
-.PHONY: all deps build demo test test-podman test-servers cpython-tests syscalls compat compat-update bench clean
+.PHONY: all deps build demo test test-podman test-servers test-security cpython-tests syscalls compat compat-update bench clean
 
 all: build
 
@@ -39,6 +39,7 @@ test: deps syscalls
 	JOEY_PLATFORM=ptrace $(SWIFT) test
 	Tests/podman/podman-test.sh $(JOEY)
 	Tests/servers/servers-test.sh $(JOEY)
+	Tests/security/security-test.sh $(JOEY)
 	python3 Tests/cpython/run.py --short --joey $(JOEY)
 	python3 compat/run.py
 
@@ -49,6 +50,10 @@ test-podman: build
 # Servers in a sandbox on each platform: python, node, nginx, redis, postgres (also part of `make test`).
 test-servers: build
 	Tests/servers/servers-test.sh $(JOEY)
+
+# The sandbox holds, checked from the host: the sentry's confinement, its stubs, the allow-list (also part of `make test`).
+test-security: build
+	Tests/security/security-test.sh $(JOEY)
 
 # CPython's own test modules natively and in a sandbox on each platform (a subset runs in `make test`).
 cpython-tests: build

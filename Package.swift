@@ -13,13 +13,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "CJoey"),
+        // libseccomp and libcap build the sentry's confinement (confine.c).
+        .target(name: "CJoey", linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap")]),
         .target(name: "JoeyABI"),
         .target(name: "JoeyPlatform", dependencies: ["CJoey", "JoeyABI"]),
         .target(name: "JoeyKernel", dependencies: ["CJoey", "JoeyABI", "JoeyPlatform"]),
         .target(name: "JoeyOCI"),
         // OCI config -> SandboxSpec (and, later, the sentry's confinement).
-        .target(name: "JoeySandbox", dependencies: ["JoeyKernel", "JoeyOCI"]),
+        .target(name: "JoeySandbox", dependencies: ["CJoey", "JoeyABI", "JoeyKernel", "JoeyOCI"]),
         .executableTarget(
             name: "joey",
             dependencies: [

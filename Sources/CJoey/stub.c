@@ -25,6 +25,7 @@
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <linux/capability.h>
 #include <sys/socket.h>
 
 
@@ -249,6 +250,14 @@ static int install_stub_filter(uint64_t stub) {
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
+void joey_stub_drop_capabilities(void) {
+    // Version 3 headers take two data words (64 capabilities); all zero: none held.
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    syscall(SYS_capset, &hdr, data);
+}
+
 int64_t joey_stub_spawn(int memfd) {
     uint64_t stub = joey_stub_install();
     if (!stub) return -ENOMEM;
@@ -257,6 +266,7 @@ int64_t joey_stub_spawn(int memfd) {
     if (pid == 0) {
         // Child: only async-signal-safe calls from here on.
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        joey_stub_drop_capabilities(); // a stub holds nothing the guest could use
         setsid(); // terminal signals go to the sentry, never straight to a stub
         sigset_t none;
         sigemptyset(&none);

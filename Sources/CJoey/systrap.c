@@ -111,6 +111,7 @@ int64_t joey_systrap_spawn(int memfd, int sharedfd, uint64_t secret) {
 
     // Child: only async-signal-safe calls from here on.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    joey_stub_drop_capabilities(); // a stub holds nothing the guest could use
     setsid();
     // The shared area first: dup2 below may reuse its descriptor number.
     if (mmap((void *)shared, JOEY_SYSTRAP_SHARED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,

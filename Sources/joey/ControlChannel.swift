@@ -88,8 +88,7 @@ enum ControlChannel {
         let fd = Int32(listener)
         Thread.detachNewThread {
             while true {
-                let c = accept(fd, nil, nil)
-                if c >= 0 { _ = fcntl(c, F_SETFD, FD_CLOEXEC) }
+                let c = joey_accept4(fd, O_CLOEXEC) // accept4: the call the confined sentry may make
                 if c < 0 { if errno == EINTR || errno == ECONNABORTED { continue } else { return } }
                 Thread.detachNewThread { handle(c, kernel: kernel) }
             }

@@ -7,13 +7,14 @@ import Foundation
 import JoeyABI
 import JoeyKernel
 import JoeyPlatform
+import JoeySandbox
 
 @main
 struct Joey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "joey",
         abstract: "An application kernel for Linux: runs programs in a sandbox where the sentry answers every system call.",
-        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Exec.self, Ps.self, Events.self, Features.self, Init.self, ExecWait.self])
+        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Exec.self, Ps.self, Events.self, Features.self, DebugCommand.self, Init.self, ExecWait.self])
 
     /// Usage errors exit with 2 (as runc and most Unix tools do), not sysexits' 64.
     static func main() {
@@ -55,6 +56,9 @@ struct GlobalOptions: ParsableArguments {
 
     @Flag(help: "Write the sentry's debug log (unimplemented syscalls, platform events) to stderr.")
     var debug = false
+
+    @Flag(help: "Run the sentry without its confinement (seccomp allow-list, reduced capabilities, no_new_privs): for diagnosing only.")
+    var unconfined = false
 
     @Flag(help: "Print every guest system call in strace's format (to stderr, or --strace-log).")
     var strace = false
@@ -212,7 +216,7 @@ func fail(_ message: String, code: Int32) -> Never {
 
 /// Builds the platform and the sentry for `spec` and runs it to the end: pid 1's wait status.
 /// `beforeStart` runs once the program is loaded (see Kernel.run). Operator errors exit here.
-func runSandbox(_ spec: SandboxSpec, global: GlobalOptions,
+func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = false,
                 beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in },
                 onKernel: (Kernel) throws(KernelError) -> Void = { _ throws(KernelError) in },
                 onError: (KernelError) -> Void = { _ in }) -> Int32 {
@@ -232,7 +236,12 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions,
             }
         }
         try onKernel(kernel)
-        return try kernel.run(beforeStart: beforeStart)
+        return try kernel.run(beforeStart: beforeStart, confine: { () throws(KernelError) in
+            guard !global.unconfined else { return }
+            do throws(ConfinementError) { try ConfinementPolicy(spec: spec, platform: global.platform, container: container).apply() } catch {
+                throw KernelError("joey: cannot confine the sentry: \(error.message) (--unconfined runs without it)", exitCode: 125)
+            }
+        })
     } catch let e as KernelError {
         onError(e)
         fail(e.message, code: e.exitCode)

@@ -148,6 +148,7 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     let readyFD = Int32(3 + o.preserveFds)
     var args = ["joey", "--platform", global.platform, "--root", runtime.root]
     if global.debug { args.append("--debug") }
+    if global.unconfined { args.append("--unconfined") }
     if let log = runtime.log { args += ["--log", log, "--log-format", runtime.logFormat] }
     if global.strace { args.append("--strace") }
     if let s = global.straceSyscalls { args += ["--strace-syscalls", s] }
@@ -327,7 +328,7 @@ struct Init: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         Kernel.blockForwardedSignals(all: spec.forwardAllSignalsToInit)
         let fifoPath = runtime.store.fifo(id)
-        let status = runSandbox(spec, global: global, beforeStart: { () throws(KernelError) in
+        let status = runSandbox(spec, global: global, container: true, beforeStart: { () throws(KernelError) in
             tell("ok")
             close(ready)
             // Blocks until `start` opens the fifo for reading.

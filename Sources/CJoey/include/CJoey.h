@@ -129,6 +129,8 @@ int joey_epoll_create(void);
 /// setns(fd, nstype) and unshare(flags) (GNU extensions Swift's Glibc module does not
 /// export); 0 or -errno.
 int joey_setns(int fd, int nstype);
+/// In a new stub: gives up every capability (async-signal-safe).
+void joey_stub_drop_capabilities(void);
 /// setfsuid(uid) for the calling thread; returns the previous fsuid.
 int joey_setfsuid(uint32_t uid);
 int joey_unshare(int flags);
@@ -151,6 +153,32 @@ int64_t joey_memfd_create(const char *name);
 int64_t joey_fallocate(int fd, int mode, int64_t offset, int64_t length);
 int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int64_t joey_ioctl(int fd, unsigned long request, void *arg);
+
+// The sentry's confinement (confine.c).
+/// One seccomp rule: allow `nr` (or fail it with `errno_value` when non-zero), when `arg`
+/// is -1 always, else when (argument `arg` & mask) == value.
+typedef struct {
+    int32_t nr;
+    int32_t arg;
+    uint64_t value;
+    uint64_t mask;
+    int32_t errno_value;
+} joey_seccomp_rule;
+/// Installs the filter on every thread (TSYNC): the rules, and SIGSYS for anything else.
+int joey_seccomp_install(const joey_seccomp_rule *rules, int count);
+/// Writes the filter the rules make, in libseccomp's pseudo-filter-code text, to `fd`.
+int joey_seccomp_export(const joey_seccomp_rule *rules, int count, int fd);
+/// Keeps only the capabilities in `keep` (effective and permitted), clears the bounding set
+/// of the rest and the ambient set. 0 or -errno.
+int joey_caps_limit(uint64_t keep);
+/// The calling thread's permitted capabilities.
+uint64_t joey_caps_permitted(void);
+/// prctl(PR_SET_NO_NEW_PRIVS, 1). 0 or -errno.
+int joey_no_new_privs(void);
+/// syscall(nr) with no arguments: the result or -errno (for probing the filter).
+int64_t joey_raw_syscall0(int64_t nr);
+/// A SIGSYS in the sentry (a call outside the allow-list) is reported on stderr, then exit 70.
+int joey_report_sigsys(void);
 
 int joey_wifexited(int s);
 int joey_wexitstatus(int s);

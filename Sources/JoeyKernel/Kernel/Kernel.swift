@@ -350,7 +350,10 @@ public final class Kernel: @unchecked Sendable {
     /// Runs the sandbox until pid 1 exits and returns its wait status. `beforeStart` runs once
     /// the program is loaded, before it executes its first instruction (OCI `create` waits
     /// there for `start`); an error it throws ends the sandbox without running the guest.
-    public func run(beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in }) throws(KernelError) -> Int32 {
+    /// `beforeStart` runs once the program is loaded; `confine` after it, as the last thing
+    /// before the first guest instruction (the sentry's confinement).
+    public func run(beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in },
+                    confine: () throws(KernelError) -> Void = { () throws(KernelError) in }) throws(KernelError) -> Int32 {
         lock.lock()
         defer { lock.unlock() }
         var process = ProcessSpec(argv: spec.argv, env: spec.env)
@@ -371,7 +374,7 @@ public final class Kernel: @unchecked Sendable {
         let (thread, programPath) = try createProcess(process, stdio: [0, 1, 2] + passed, pid1: true)
         let pid = thread.tid
         lock.unlock()
-        do { try beforeStart() } catch {
+        do { try beforeStart(); try confine() } catch {
             lock.lock()
             threadGroups[pid] = nil
             threads[pid] = nil

@@ -1,0 +1,233 @@
+// The sentry's confinement, applied once setup is done and before the first guest
+// instruction runs: a seccomp allow-list of the host system calls it still makes (built
+// with libseccomp; anything else is SIGSYS, reported), its capabilities cut to the few it
+// uses, and no_new_privs. The allow-list is data here, per platform, network mode and
+// whether any host directory is writable; `joey debug seccomp` prints it.
+//
+// Namespaces and an empty root for the sentry are not applied yet (see SECURITY notes in
+// README): the filter and the capabilities are the barrier for now.
+import CJoey
+import Glibc
+import JoeyABI
+import JoeyKernel
+
+public struct ConfinementPolicy: Sendable {
+    public var platform: String
+    public var network: NetworkMode
+    /// Some host directory is writable (--rootfs-writable, a read-write bind mount).
+    public var writableHost: Bool
+    /// An OCI container's sentry (it serves `exec` on its control socket).
+    public var container: Bool
+
+    public init(platform: String, network: NetworkMode, writableHost: Bool, container: Bool) {
+        self.platform = platform; self.network = network; self.writableHost = writableHost; self.container = container
+    }
+
+    /// One allowed call: its name, and (for calls filtered on an argument) the argument's
+    /// index and the values allowed; `errno` makes the call fail instead.
+    public struct Rule: Sendable {
+        public let name: String
+        public let argument: Int?
+        public let values: [UInt64]
+        public let errno: Int32
+        public let why: String
+        init(_ name: String, _ why: String, argument: Int? = nil, values: [UInt64] = [], errno: Int32 = 0) {
+            self.name = name; self.argument = argument; self.values = values; self.errno = errno; self.why = why
+        }
+    }
+
+    /// The rules, in the order `joey debug seccomp` prints them.
+    public var rules: [Rule] {
+        var r: [Rule] = [
+            // Files of the host tree (the root, bind mounts, /proc of the sentry itself).
+            Rule("read", "guest I/O on host files, pipes, terminals; the MemoryFile"),
+            Rule("write", "guest I/O on host files, pipes, terminals; diagnostics"),
+            Rule("pread64", "reads of host-backed files"),
+            Rule("pwrite64", "write-back of host-backed files and shared mappings"),
+            Rule("lseek", "SEEK_DATA/SEEK_HOLE and offsets of host streams"),
+            Rule("close", "host fds the sentry lets go"),
+            Rule("openat", "host files opened under the root's dirfd; /proc/self"),
+            Rule("openat2", "host files opened with RESOLVE_BENEATH under the root's dirfd"),
+            Rule("newfstatat", "stat of host files"),
+            Rule("getdents64", "directory listings of host directories"),
+            Rule("readlinkat", "symlinks of the host tree"),
+            Rule("fcntl", "descriptor flags and duplication of the sentry's own fds"),
+            Rule("ioctl", "the sandbox's terminal, FIONREAD on host streams, socket and interface queries"),
+            Rule("poll", "readiness of a host stream or socket, at once (timeout 0)"),
+            Rule("epoll_create1", "the host-fd notifier"),
+            Rule("epoll_ctl", "the host-fd notifier"),
+            Rule("epoll_wait", "the host-fd notifier"),
+            // Memory: the MemoryFile and the sentry's own heap.
+            Rule("memfd_create", "the MemoryFile, memfd-backed guest memory"),
+            Rule("ftruncate", "growing the MemoryFile; truncating host files"),
+            Rule("fallocate", "punching holes in the MemoryFile, guest fallocate on host files"),
+            Rule("mmap", "the sentry's heap and views of the MemoryFile; stubs map guest memory"),
+            Rule("munmap", "the sentry's heap; stubs unmap guest memory"),
+            Rule("mprotect", "the sentry's heap; stubs change guest protections"),
+            Rule("madvise", "returning memory to the host"),
+            Rule("mremap", "large heap reallocations"),
+            // Threads, processes (the stubs) and time.
+            Rule("futex", "locks and wake-ups"),
+            Rule("clone", "sentry threads and stub processes"),
+            Rule("clone3", "refused: glibc falls back to clone, whose flags are visible", errno: ENOSYS),
+            Rule("exit", "sentry threads ending"),
+            Rule("exit_group", "the sentry ending"),
+            Rule("set_robust_list", "new threads (glibc)"),
+            Rule("rseq", "new threads (glibc); stubs unregister it"),
+            Rule("gettid", "thread identity"),
+            Rule("getpid", "process identity"),
+            Rule("wait4", "reaping stubs"),
+            Rule("waitid", "reaping stubs"),
+            Rule("kill", "killing stubs, signalling the sentry's own threads"),
+            Rule("tgkill", "interrupting a sentry thread"),
+            Rule("rt_sigaction", "stubs set their signal handlers"),
+            Rule("rt_sigprocmask", "signal masks of sentry threads and stubs"),
+            Rule("rt_sigreturn", "returning from a signal handler (stubs, the sentry)"),
+            Rule("rt_sigtimedwait", "the signal forwarder (signals for the guest's init)"),
+            Rule("sigaltstack", "stub signal stacks"),
+            Rule("clock_gettime", "time (when not through the vDSO)"),
+            Rule("clock_getres", "clock resolution for the guest"),
+            Rule("clock_nanosleep", "timed sleeps"),
+            Rule("nanosleep", "timed sleeps"),
+            Rule("sched_yield", "spinning waits"),
+            Rule("sched_getaffinity", "the CPUs the guest sees"),
+            Rule("getrandom", "randomness for the guest (getrandom, /dev/urandom, AT_RANDOM)"),
+            Rule("sysinfo", "memory figures for the guest"),
+            // What a stub does between fork and its first guest instruction.
+            Rule("prctl", "thread names (PR_SET/GET_NAME), PR_GET_SECCOMP, PR_CAPBSET_READ; stubs: PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS", argument: 0, values: [1, 15, 16, 21, 23, 38]),
+            Rule("setsid", "stubs leave the terminal's session"),
+            Rule("capset", "stubs give up every capability"),
+            Rule("close_range", "stubs close every inherited fd"),
+            Rule("dup2", "stubs move the MemoryFile to its fixed number"),
+            Rule("seccomp", "stubs install their own (stricter) filter"),
+            Rule("arch_prctl", "stubs set the guest's fs base"),
+        ]
+        if platform == "ptrace" {
+            r.append(Rule("ptrace", "the ptrace platform drives its stubs"))
+        }
+        if writableHost {
+            r += [
+                Rule("mkdirat", "writable host directories"),
+                Rule("unlinkat", "writable host directories"),
+                Rule("renameat2", "writable host directories"),
+                Rule("renameat", "writable host directories"),
+                Rule("linkat", "writable host directories"),
+                Rule("symlinkat", "writable host directories"),
+                Rule("fchmodat", "writable host directories"),
+                Rule("fchownat", "writable host directories"),
+                Rule("utimensat", "writable host directories"),
+                Rule("fsync", "data the guest asked to persist"),
+                Rule("fdatasync", "data the guest asked to persist"),
+            ]
+        }
+        if network == .host {
+            r += [
+                Rule("socket", "guest inet sockets (AF_INET, AF_INET6) and the route netlink socket", argument: 0,
+                     values: [UInt64(AF_INET), UInt64(AF_INET6), 16 /* AF_NETLINK */]),
+                Rule("bind", "guest inet sockets"),
+                Rule("connect", "guest inet sockets"),
+                Rule("listen", "guest inet sockets"),
+                Rule("accept4", "guest inet sockets"),
+                Rule("sendmsg", "guest inet sockets"),
+                Rule("recvmsg", "guest inet sockets"),
+                Rule("sendto", "the route netlink socket"),
+                Rule("recvfrom", "the route netlink socket"),
+                Rule("getsockopt", "guest inet sockets (listed options)"),
+                Rule("setsockopt", "guest inet sockets (listed options)"),
+                Rule("getsockname", "guest inet sockets"),
+                Rule("getpeername", "guest inet sockets"),
+                Rule("shutdown", "guest inet sockets"),
+                Rule("setfsuid", "guest sockets are made as their own uid"),
+            ]
+        }
+        if container {
+            r += [
+                Rule("accept4", "exec requests on the control socket"),
+                Rule("recvmsg", "exec requests and their stdio fds"),
+                Rule("sendmsg", "exec replies"),
+            ]
+        }
+        // A call listed twice (a container on the host network) is one rule.
+        var seen = Set<String>()
+        return r.filter { seen.insert($0.name + "/\($0.argument ?? -1)").inserted }
+    }
+
+    /// The distinct system calls the filter allows.
+    public var allowedCount: Int { Set(rules.filter { $0.errno == 0 }.map(\.name)).count }
+
+    /// The C rules libseccomp takes.
+    func compiled() throws(ConfinementError) -> [joey_seccomp_rule] {
+        var out: [joey_seccomp_rule] = []
+        for rule in rules {
+            guard let nr = SyscallTable.entries.first(where: { $0?.name == rule.name })??.number else {
+                throw ConfinementError("seccomp: no system call named \(rule.name)")
+            }
+            if let arg = rule.argument {
+                for v in rule.values {
+                    out.append(joey_seccomp_rule(nr: Int32(nr), arg: Int32(arg), value: v, mask: UInt64.max, errno_value: rule.errno))
+                }
+            } else {
+                out.append(joey_seccomp_rule(nr: Int32(nr), arg: -1, value: 0, mask: 0, errno_value: rule.errno))
+            }
+        }
+        return out
+    }
+
+    /// Capabilities the sentry keeps, and why.
+    public var capabilities: [(Int, String)] {
+        var c: [(Int, String)] = [
+            (1, "CAP_DAC_OVERRIDE: host files the guest's root may read or write whatever their mode"),
+            (2, "CAP_DAC_READ_SEARCH: host directories the guest's root may list"),
+        ]
+        if writableHost {
+            c += [(0, "CAP_CHOWN: chown on writable host directories"),
+                  (3, "CAP_FOWNER: chmod and utimes of host files the sentry does not own"),
+                  (4, "CAP_FSETID: set-id bits kept on writes to writable host directories")]
+        }
+        if network == .host {
+            c += [(10, "CAP_NET_BIND_SERVICE: guest root binding ports below 1024"),
+                  (7, "CAP_SETUID: setfsuid to the guest sockets' own uid")]
+        }
+        return c
+    }
+
+    /// Applies it to the calling process (every thread). Throws naming the step that failed.
+    public func apply() throws(ConfinementError) {
+        let compiled = try compiled()
+        let have = joey_caps_permitted()
+        var keep: UInt64 = 0
+        for (cap, _) in capabilities { keep |= 1 << UInt64(cap) }
+        keep &= have
+        // Dropping bounding capabilities needs CAP_SETPCAP: only when it is there.
+        if have != 0 {
+            let r = joey_caps_limit(keep)
+            if r != 0 { throw ConfinementError("capabilities: cannot limit them with libcap (\(String(cString: strerror(-r))))") }
+        }
+        var r = joey_no_new_privs()
+        if r != 0 { throw ConfinementError("no_new_privs: prctl failed (\(String(cString: strerror(-r))))") }
+        r = joey_report_sigsys()
+        if r != 0 { throw ConfinementError("seccomp: cannot install the SIGSYS reporter (\(String(cString: strerror(-r))))") }
+        r = compiled.withUnsafeBufferPointer { joey_seccomp_install($0.baseAddress, Int32($0.count)) }
+        if r != 0 { throw ConfinementError("seccomp: libseccomp could not install the filter (\(String(cString: strerror(-r))))") }
+    }
+
+    /// The filter as libseccomp's pseudo-filter code, for `joey debug seccomp --bpf`.
+    public func exportFilter(to fd: Int32) throws(ConfinementError) {
+        let compiled = try compiled()
+        let r = compiled.withUnsafeBufferPointer { joey_seccomp_export($0.baseAddress, Int32($0.count), fd) }
+        if r != 0 { throw ConfinementError("seccomp: libseccomp could not export the filter (\(String(cString: strerror(-r))))") }
+    }
+}
+
+public struct ConfinementError: Error, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
+extension ConfinementPolicy {
+    /// The policy for a sandbox: writable host directories come from the root and the mounts.
+    public init(spec: SandboxSpec, platform: String, container: Bool) {
+        let writable = spec.rootWritable || spec.mounts.contains { $0.isBind && !$0.readOnly }
+        self.init(platform: platform, network: spec.network, writableHost: writable, container: container)
+    }
+}

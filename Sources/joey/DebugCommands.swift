@@ -1,0 +1,60 @@
+// `joey debug`: what the sentry would do, printed for an operator.
+import ArgumentParser
+import CJoey
+import Glibc
+import JoeyABI
+import JoeyKernel
+import JoeySandbox
+
+struct DebugCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "debug",
+        abstract: "Show how the sentry is built and confined.",
+        subcommands: [Seccomp.self])
+
+    struct Seccomp: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the sentry's seccomp allow-list (the host system calls it may make) and the capabilities it keeps.")
+
+        @Option(help: "The platform: systrap or ptrace.")
+        var platform: String = "systrap"
+        @Option(help: "The network mode: none or host.")
+        var network: String = "none"
+        @Flag(help: "With a writable host directory (--rootfs-writable, a read-write bind mount).")
+        var writable = false
+        @Flag(help: "For an OCI container's sentry.")
+        var container = false
+        @Flag(help: "Print the filter itself (libseccomp's pseudo-filter code) instead.")
+        var filter = false
+        @Option(help: ArgumentHelp("Confine this process with the policy, then make this system call (no arguments) and say whether it was allowed: a call outside the list ends the process as it would end the sentry.", valueName: "name"))
+        var probe: String?
+
+        func run() throws {
+            guard let mode = NetworkMode(rawValue: network) else { throw ValidationError("Unknown network '\(network)': choose none or host.") }
+            let policy = ConfinementPolicy(platform: platform, network: mode, writableHost: writable, container: container)
+            if let probe {
+                guard let nr = SyscallTable.entries.first(where: { $0?.name == probe })??.number else {
+                    throw ValidationError("No system call named \(probe).")
+                }
+                do { try policy.apply() } catch { throw ValidationError(error.message) }
+                let r = joey_raw_syscall0(Int64(nr))
+                print("\(probe): allowed (returned \(r))")
+                return
+            }
+            if filter {
+                do { try policy.exportFilter(to: 1) } catch { throw ValidationError(error.message) }
+                return
+            }
+            print("# platform \(platform), network \(network)\(writable ? ", writable host directories" : "")\(container ? ", OCI container" : "")")
+            print("# \(policy.allowedCount) system calls allowed; anything else is SIGSYS (the sentry reports it and exits)")
+            for r in policy.rules {
+                var line = r.name
+                if let a = r.argument { line += " (argument \(a) in \(r.values.map { String($0) }.joined(separator: ", ")))" }
+                if r.errno != 0 { line += " -> fails with errno \(r.errno)" }
+                print(line.padding(toLength: max(line.count, 40), withPad: " ", startingAt: 0) + "  " + r.why)
+            }
+            print("# capabilities kept (all others dropped, also from the bounding set):")
+            for (_, why) in policy.capabilities { print(why) }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+#!/bin/bash
+# The sandbox holds, checked from the host (`make test-security`, part of `make test`), on
+# each platform: the running sentry is confined (seccomp filter mode, no_new_privs, only the
+# capabilities its policy keeps) and its stubs hold no capability; a process confined with the
+# same policy dies on a call outside the allow-list and may make one inside it; the allow-list
+# stays within its budget; --unconfined really is unconfined; and a guest's kill(-1, SIGKILL)
+# reaches no host process.
+set -u
+JOEY=$(readlink -f "${1:-.build/debug/joey}")
+PLATFORMS=${JOEY_TEST_PLATFORMS:-systrap ptrace}
+fails=0
+pass() { echo "test-security: ok: $*"; }
+fail() { echo "test-security: FAIL: $*" >&2; fails=$((fails + 1)); }
+
+field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+# The sentry of a `joey do` running `sleep`, and one of its stubs (a child running no joey code).
+sentry_of() { # marker
+    for p in $(pgrep -x joey); do
+        tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "$1" && { echo "$p"; return; }
+    done
+}
+
+for platform in $PLATFORMS; do
+    marker="sleep 7.$RANDOM"
+    "$JOEY" do --platform="$platform" -- $marker &
+    runner=$!
+    sentry=""
+    for _ in $(seq 50); do sentry=$(sentry_of "$marker"); [ -n "$sentry" ] && break; sleep 0.1; done
+    sleep 0.5
+    if [ -z "$sentry" ]; then
+        fail "$platform: no sentry process found"
+    else
+        s=$(field "$sentry" Seccomp); n=$(field "$sentry" NoNewPrivs); c=$(field "$sentry" CapEff); b=$(field "$sentry" CapBnd)
+        [ "$s" = 2 ] && [ "$n" = 1 ] && pass "$platform: the sentry runs under its seccomp filter with no_new_privs" \
+            || fail "$platform: sentry Seccomp=$s NoNewPrivs=$n"
+        # joey do with the default network keeps CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH only
+        # (run by root; run by another user it has none to keep).
+        want=0000000000000006; [ "$(id -u)" = 0 ] || want=0000000000000000
+        [ "$c" = "$want" ] && { [ "$b" = "$want" ] || [ "$(id -u)" != 0 ]; } && pass "$platform: the sentry keeps 2 capabilities (CapEff $c)" \
+            || fail "$platform: sentry CapEff=$c CapBnd=$b"
+        stub=$(pgrep -P "$sentry" | head -1)
+        if [ -n "$stub" ]; then
+            sc=$(field "$stub" CapEff); sp=$(field "$stub" CapPrm)
+            [ "$sc" = 0000000000000000 ] && [ "$sp" = 0000000000000000 ] && pass "$platform: its stub holds no capability" \
+                || fail "$platform: stub CapEff=$sc CapPrm=$sp"
+        else
+            fail "$platform: no stub process under the sentry"
+        fi
+    fi
+    kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null
+
+    # kill(-1, SIGKILL) in the guest: only guest processes are signalled.
+    sleep 60 &
+    victim=$!
+    "$JOEY" do --platform="$platform" -- /bin/sh -c 'kill -9 -1; echo survived-own-kill' >/dev/null 2>&1
+    kill -0 "$victim" 2>/dev/null && pass "$platform: a guest's kill(-1, SIGKILL) reaches no host process" \
+        || fail "$platform: the host's sleep was killed by the guest"
+    kill "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
+done
+
+out=$("$JOEY" debug seccomp --probe getpid 2>&1); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q "getpid: allowed" && pass "an allowed call (getpid) goes through the filter" || fail "probe getpid: rc=$rc $out"
+out=$("$JOEY" debug seccomp --probe uname 2>&1); rc=$?
+[ $rc = 70 ] && echo "$out" | grep -q "host system call 63" && pass "a call outside the list (uname) ends the process, reported" || fail "probe uname: rc=$rc $out"
+out=$("$JOEY" debug seccomp --probe ptrace 2>&1); rc=$?
+[ $rc = 70 ] && pass "ptrace is outside the systrap allow-list" || fail "probe ptrace under systrap: rc=$rc $out"
+
+count=$("$JOEY" debug seccomp --platform systrap --network none | sed -n 's/^# \([0-9]*\) system calls allowed.*/\1/p')
+[ -n "$count" ] && [ "$count" -le 60 ] && pass "the systrap --network=none allow-list has $count calls (budget 60)" || fail "allow-list size: '$count'"
+
+marker="sleep 6.$RANDOM"
+"$JOEY" --unconfined do -- $marker &
+runner=$!
+sentry=""
+for _ in $(seq 50); do sentry=$(sentry_of "$marker"); [ -n "$sentry" ] && break; sleep 0.1; done
+[ -n "$sentry" ] && [ "$(field "$sentry" Seccomp)" = 0 ] && pass "--unconfined runs the sentry without a filter" || fail "--unconfined: Seccomp=$( [ -n "$sentry" ] && field "$sentry" Seccomp)"
+kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null
+
+[ $fails = 0 ] && echo "test-security: all passed" || { echo "test-security: $fails failed" >&2; exit 1; }
