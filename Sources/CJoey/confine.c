@@ -11,39 +11,37 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-int joey_seccomp_install(const joey_seccomp_rule *rules, int count) {
+// The filter the rules describe; NULL (errno set) when libseccomp refuses one.
+static scmp_filter_ctx build_filter(const joey_seccomp_rule *rules, int count) {
     // Anything not listed traps: in the sentry that is a SIGSYS (reported, then the sentry
     // exits); a guest call in a systrap stub traps anyway, so the stubs, which inherit this
     // filter, keep working under it.
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-    if (!ctx) return -ENOMEM;
-    int r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-    for (int i = 0; r == 0 && i < count; i++) {
+    if (!ctx) { errno = ENOMEM; return NULL; }
+    for (int i = 0; i < count; i++) {
         const joey_seccomp_rule *x = &rules[i];
         uint32_t action = x->errno_value ? SCMP_ACT_ERRNO((uint32_t)x->errno_value) : SCMP_ACT_ALLOW;
-        if (x->arg < 0) {
-            r = seccomp_rule_add(ctx, action, x->nr, 0);
-        } else {
-            r = seccomp_rule_add(ctx, action, x->nr, 1,
-                                 SCMP_CMP((unsigned)x->arg, SCMP_CMP_MASKED_EQ, x->mask, x->value));
-        }
+        int r = x->arg < 0 ? seccomp_rule_add(ctx, action, x->nr, 0)
+                           : seccomp_rule_add(ctx, action, x->nr, 1,
+                                              SCMP_CMP((unsigned)x->arg, SCMP_CMP_MASKED_EQ, x->mask, x->value));
+        if (r != 0) { seccomp_release(ctx); errno = -r; return NULL; }
     }
+    return ctx;
+}
+
+int joey_seccomp_install(const joey_seccomp_rule *rules, int count) {
+    scmp_filter_ctx ctx = build_filter(rules, count);
+    if (!ctx) return -errno;
+    int r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     if (r == 0) r = seccomp_load(ctx);
     seccomp_release(ctx);
     return r;
 }
 
 int joey_seccomp_export(const joey_seccomp_rule *rules, int count, int fd) {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-    if (!ctx) return -ENOMEM;
-    int r = 0;
-    for (int i = 0; r == 0 && i < count; i++) {
-        const joey_seccomp_rule *x = &rules[i];
-        uint32_t action = x->errno_value ? SCMP_ACT_ERRNO((uint32_t)x->errno_value) : SCMP_ACT_ALLOW;
-        r = x->arg < 0 ? seccomp_rule_add(ctx, action, x->nr, 0)
-                       : seccomp_rule_add(ctx, action, x->nr, 1, SCMP_CMP((unsigned)x->arg, SCMP_CMP_MASKED_EQ, x->mask, x->value));
-    }
-    if (r == 0) r = seccomp_export_pfc(ctx, fd);
+    scmp_filter_ctx ctx = build_filter(rules, count);
+    if (!ctx) return -errno;
+    int r = seccomp_export_pfc(ctx, fd);
     seccomp_release(ctx);
     return r;
 }
