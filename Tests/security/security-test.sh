@@ -1,7 +1,7 @@
 #!/bin/bash
 # The sandbox holds, checked from the host (`make test-security`, part of `make test`), on
 # each platform: the running sentry is confined (seccomp filter mode, no_new_privs, only the
-# capabilities its policy keeps) and its stubs hold no capability; a process confined with the
+# capabilities its policy keeps, namespaces of its own) and its stubs hold no capability; a process confined with the
 # same policy dies on a call outside the allow-list and may make one inside it; the allow-list
 # stays within its budget; --unconfined really is unconfined; and a guest's kill(-1, SIGKILL)
 # reaches no host process.
@@ -39,6 +39,10 @@ for platform in $PLATFORMS; do
         want=0000000000000006; [ "$(id -u)" = 0 ] || want=0000000000000000
         [ "$c" = "$want" ] && { [ "$b" = "$want" ] || [ "$(id -u)" != 0 ]; } && pass "$platform: the sentry keeps 2 capabilities (CapEff $c)" \
             || fail "$platform: sentry CapEff=$c CapBnd=$b"
+        # Its own network (none: it can reach no network itself), ipc and uts namespaces.
+        same=""
+        for ns in net ipc uts; do [ "$(readlink /proc/$sentry/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] && same="$same $ns"; done
+        [ -z "$same" ] && pass "$platform: the sentry has its own net, ipc and uts namespaces" || fail "$platform: the sentry shares the host's$same namespace"
         stub=$(pgrep -P "$sentry" | head -1)
         if [ -n "$stub" ]; then
             sc=$(field "$stub" CapEff); sp=$(field "$stub" CapPrm)

@@ -1,3 +1,9 @@
+// The sentry's namespaces. `joey do`: new ipc and uts namespaces, and for --network=none a
+// new, empty network namespace, so the sentry itself can reach no network; a sentry not run
+// by root first makes a user namespace (its own uid and gid mapped to themselves) to hold
+// them. All of it happens on the main thread before any other thread exists (unshare moves
+// only the calling thread).
+//
 // The network namespace of an OCI container's sentry. The guest's inet sockets are host
 // sockets the sentry makes (`--network=host` inside the namespace), so the sentry itself must
 // live in the container's network namespace: the one config.json names (podman, CNI), or a
@@ -6,10 +12,36 @@
 // network, as under runc.
 import CJoey
 import Glibc
+import JoeyKernel
 import JoeyOCI
 
 enum NetworkNamespace {
     private static let CLONE_NEWNET: Int32 = 0x4000_0000
+    private static let CLONE_NEWIPC: Int32 = 0x0800_0000, CLONE_NEWUTS: Int32 = 0x0400_0000, CLONE_NEWUSER: Int32 = 0x1000_0000
+
+    /// `joey do`'s namespaces. Returns an error message naming the step that failed, or nil.
+    static func enterForDo(network: NetworkMode) -> String? {
+        let uid = getuid(), gid = getgid()
+        if uid != 0 {
+            let r = joey_unshare(CLONE_NEWUSER)
+            guard r == 0 else { return "cannot create a user namespace to hold the sentry's namespaces: \(String(cString: strerror(-r)))" }
+            for (file, text) in [("setgroups", "deny"), ("uid_map", "\(uid) \(uid) 1"), ("gid_map", "\(gid) \(gid) 1")] {
+                let fd = open("/proc/self/" + file, O_WRONLY | O_CLOEXEC)
+                var bytes = Array(text.utf8)
+                guard fd >= 0, write(fd, &bytes, bytes.count) == bytes.count else {
+                    let e = errno
+                    if fd >= 0 { close(fd) }
+                    return "cannot write /proc/self/\(file) of the sentry's user namespace: \(String(cString: strerror(e)))"
+                }
+                close(fd)
+            }
+        }
+        var flags = CLONE_NEWIPC | CLONE_NEWUTS
+        if network == .none { flags |= CLONE_NEWNET }
+        let r = joey_unshare(flags)
+        guard r == 0 else { return "cannot create the sentry's \(network == .none ? "network, " : "")ipc and uts namespaces: \(String(cString: strerror(-r)))" }
+        return nil
+    }
 
     /// Moves the calling thread (the sentry's main thread, before any other starts) into the
     /// container's network namespace. Returns an error message for the operator, or nil.
