@@ -19,6 +19,12 @@ enum NetworkNamespace {
     private static let CLONE_NEWNET: Int32 = 0x4000_0000
     private static let CLONE_NEWIPC: Int32 = 0x0800_0000, CLONE_NEWUTS: Int32 = 0x0400_0000, CLONE_NEWUSER: Int32 = 0x1000_0000
 
+    /// An OCI container's sentry: new ipc and uts namespaces (the guest's are the sentry's own).
+    static func enterPrivate() -> String? {
+        let r = joey_unshare(CLONE_NEWIPC | CLONE_NEWUTS)
+        return r == 0 ? nil : "cannot create the sentry's ipc and uts namespaces: \(String(cString: strerror(-r)))"
+    }
+
     /// `joey do`'s namespaces. Returns an error message naming the step that failed, or nil.
     static func enterForDo(network: NetworkMode) -> String? {
         let uid = getuid(), gid = getgid()

@@ -325,6 +325,9 @@ struct Init: ParsableCommand {
             spec = try SandboxSpec(oci: config, id: id, preservedFDs: preserveFds, file: "\(bundle)/config.json")
         } catch { failEarly(error.message) }
         if let problem = NetworkNamespace.enter(config) { failEarly(problem) }
+        if !global.unconfined, let problem = NetworkNamespace.enterPrivate() {
+            failEarly("cannot confine the sentry: \(problem) (--unconfined runs without it)", code: 125)
+        }
         signal(SIGPIPE, SIG_IGN)
         Kernel.blockForwardedSignals(all: spec.forwardAllSignalsToInit)
         let fifoPath = runtime.store.fifo(id)
