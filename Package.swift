@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "JoeyKernel", dependencies: ["CJoey", "JoeyABI", "JoeyPlatform"]),
         .target(name: "JoeyOCI"),
         // OCI config -> SandboxSpec (and, later, the sentry's confinement).
-        .target(name: "JoeySandbox", dependencies: ["CJoey", "JoeyABI", "JoeyKernel", "JoeyOCI"]),
+        .target(name: "JoeySandbox", dependencies: ["CJoey", "JoeyABI", "JoeyKernel", "JoeyOCI", "JoeyPlatform"]),
         .executableTarget(
             name: "joey",
             dependencies: [

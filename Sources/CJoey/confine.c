@@ -8,7 +8,11 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 // The filter the rules describe; NULL (errno set) when libseccomp refuses one.
@@ -44,6 +48,31 @@ int joey_seccomp_export(const joey_seccomp_rule *rules, int count, int fd) {
     int r = seccomp_export_pfc(ctx, fd);
     seccomp_release(ctx);
     return r;
+}
+
+int joey_pivot_to_empty_root(const char **step) {
+    // A mount namespace of its own, where nothing propagates back to the host.
+    *step = "unshare(CLONE_NEWNS)";
+    if (unshare(CLONE_NEWNS) != 0) return -errno;
+    *step = "making every mount private";
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -errno;
+    // An empty tmpfs (over /tmp, in this namespace only) becomes the root.
+    *step = "mounting an empty tmpfs for the new root";
+    if (mount("joey-sentry-root", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0755") != 0) return -errno;
+    *step = "making the old root's mount point";
+    if (mkdir("/tmp/old", 0700) != 0) return -errno;
+    *step = "pivot_root";
+    if (syscall(SYS_pivot_root, "/tmp", "/tmp/old") != 0) return -errno;
+    *step = "chdir to the new root";
+    if (chdir("/") != 0) return -errno;
+    *step = "detaching the host's root";
+    if (umount2("/old", MNT_DETACH) != 0) return -errno;
+    *step = "removing the old root's mount point";
+    if (rmdir("/old") != 0) return -errno;
+    *step = "making the new root read-only";
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return -errno;
+    *step = "";
+    return 0;
 }
 
 int joey_caps_limit(uint64_t keep) {

@@ -108,7 +108,7 @@ enum StubProcess {
     /// Resets the peak resident size (VmHWM): a fresh stub still counts the sentry's pages
     /// it shared right after fork.
     static func resetPeakResident(_ pid: pid_t) {
-        let fd = open("/proc/\(pid)/clear_refs", O_WRONLY | O_CLOEXEC)
+        let fd = HostProc.open("\(pid)/clear_refs", O_WRONLY)
         guard fd >= 0 else { return }
         _ = write(fd, "5", 1)
         close(fd)
@@ -116,7 +116,7 @@ enum StubProcess {
 
     /// VmHWM from /proc/PID/status, in KiB (0 when unknown).
     static func peakResidentKiB(_ pid: pid_t) -> UInt64 {
-        let fd = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
+        let fd = HostProc.open("\(pid)/status", O_RDONLY)
         guard fd >= 0 else { return 0 }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -125,5 +125,31 @@ enum StubProcess {
         let text = String(decoding: buf[0..<n], as: UTF8.self)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
         return UInt64(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+}
+
+/// The host's /proc, opened once before the sentry gives up the host's root (its confinement
+/// pivots into an empty directory): every later read of a host /proc file goes through it.
+public enum HostProc {
+    public static let fd: Int32 = Glibc.open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)
+
+    /// Opens `path` relative to the host's /proc ("self/net/tcp", "sys/net/ipv4/...").
+    public static func open(_ path: String, _ flags: Int32) -> Int32 {
+        openat(fd, path, flags | O_CLOEXEC)
+    }
+
+    /// A host /proc file's whole content (at most 16 MiB); empty when it cannot be read.
+    public static func read(_ path: String) -> [UInt8] {
+        let f = open(path, O_RDONLY)
+        guard f >= 0 else { return [] }
+        defer { close(f) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while out.count < 16 << 20 {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(f, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += chunk[0..<n]
+        }
+        return out
     }
 }

@@ -1,15 +1,15 @@
 // The sentry's confinement, applied once setup is done and before the first guest
-// instruction runs: a seccomp allow-list of the host system calls it still makes (built
-// with libseccomp; anything else is SIGSYS, reported), its capabilities cut to the few it
-// uses, and no_new_privs. The allow-list is data here, per platform, network mode and
-// whether any host directory is writable; `joey debug seccomp` prints it.
-//
-// Namespaces and an empty root for the sentry are not applied yet (see SECURITY notes in
-// README): the filter and the capabilities are the barrier for now.
+// instruction runs: an empty root (a mount namespace of its own, pivoted into an empty
+// tmpfs), a seccomp allow-list of the host system calls it still makes (built with
+// libseccomp; anything else is SIGSYS, reported), its capabilities cut to the few it uses,
+// and no_new_privs. The allow-list is data here, per platform, network mode, writable host
+// directories and OCI; `joey debug seccomp` prints it. The sentry's other namespaces are made
+// earlier, before its first thread (joey/Namespaces.swift).
 import CJoey
 import Glibc
 import JoeyABI
 import JoeyKernel
+import JoeyPlatform
 
 public struct ConfinementPolicy: Sendable {
     public var platform: String
@@ -194,6 +194,21 @@ public struct ConfinementPolicy: Sendable {
     /// Applies it to the calling process (every thread). Throws naming the step that failed.
     public func apply() throws(ConfinementError) {
         let compiled = try compiled()
+        // The mount namespace covers the calling thread and those it makes from now on: the
+        // sentry must not have others yet.
+        let tasks = HostProc.open("self/task", O_RDONLY | O_DIRECTORY)
+        if tasks >= 0 {
+            defer { close(tasks) }
+            let n = HostProc.read("self/status").split(separator: 0x0a).first { $0.starts(with: Array("Threads:".utf8)) }
+                .map { String(decoding: $0.dropFirst(8).filter { $0 != 0x20 && $0 != 0x09 }, as: UTF8.self) }
+            if let n, n != "1" { throw ConfinementError("the sentry already runs \(n) threads; its new root would not cover them") }
+        }
+        _ = HostProc.fd // opened before the host's /proc goes out of reach
+        var step: UnsafePointer<CChar>? = nil
+        let p = joey_pivot_to_empty_root(&step)
+        if p != 0 {
+            throw ConfinementError("empty root: \(step.map { String(cString: $0) } ?? "?") failed (\(String(cString: strerror(-p))))")
+        }
         let have = joey_caps_permitted()
         var keep: UInt64 = 0
         for (cap, _) in capabilities { keep |= 1 << UInt64(cap) }

@@ -75,8 +75,8 @@ enum ControlChannel {
         return s >= 0 ? Int32(s) : nil
     }
 
-    /// Serves requests for `kernel` on the container directory's socket, from a thread of its own.
-    static func serve(kernel: Kernel, directory: String) throws(KernelError) {
+    /// The container directory's socket, listening (requests wait until `serve`).
+    static func listen(directory: String) throws(KernelError) -> Int32 {
         let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dirfd >= 0 else { throw KernelError("joey: cannot open \(directory): \(String(cString: strerror(errno)))") }
         defer { close(dirfd) }
@@ -85,7 +85,12 @@ enum ControlChannel {
         guard listener >= 0 else {
             throw KernelError("joey: cannot listen on \(directory)/\(socketName): \(String(cString: strerror(Int32(-listener))))")
         }
-        let fd = Int32(listener)
+        return Int32(listener)
+    }
+
+    /// Serves requests for `kernel` on `fd`, from a thread of its own (started once the sentry
+    /// is confined, so the thread shares its root).
+    static func serve(_ fd: Int32, kernel: Kernel) {
         Thread.detachNewThread {
             while true {
                 let c = joey_accept4(fd, O_CLOEXEC) // accept4: the call the confined sentry may make

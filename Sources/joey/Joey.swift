@@ -220,7 +220,10 @@ func fail(_ message: String, code: Int32) -> Never {
 
 /// Builds the platform and the sentry for `spec` and runs it to the end: pid 1's wait status.
 /// `beforeStart` runs once the program is loaded (see Kernel.run). Operator errors exit here.
+/// `onConfined` runs once the sentry is confined, before the guest starts: threads of its own
+/// (which must be made after the confinement, so they share its root) start there.
 func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = false,
+                onConfined: (Kernel) -> Void = { _ in },
                 beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in },
                 onKernel: (Kernel) throws(KernelError) -> Void = { _ throws(KernelError) in },
                 onError: (KernelError) -> Void = { _ in }) -> Int32 {
@@ -241,10 +244,12 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = fa
         }
         try onKernel(kernel)
         return try kernel.run(beforeStart: beforeStart, confine: { () throws(KernelError) in
-            guard !global.unconfined else { return }
-            do throws(ConfinementError) { try ConfinementPolicy(spec: spec, platform: global.platform, container: container).apply() } catch {
-                throw KernelError("joey: cannot confine the sentry: \(error.message) (--unconfined runs without it)", exitCode: 125)
+            if !global.unconfined {
+                do throws(ConfinementError) { try ConfinementPolicy(spec: spec, platform: global.platform, container: container).apply() } catch {
+                    throw KernelError("joey: cannot confine the sentry: \(error.message) (--unconfined runs without it)", exitCode: 125)
+                }
             }
+            onConfined(kernel)
         })
     } catch let e as KernelError {
         onError(e)

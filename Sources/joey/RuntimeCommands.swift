@@ -331,7 +331,10 @@ struct Init: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         Kernel.blockForwardedSignals(all: spec.forwardAllSignalsToInit)
         let fifoPath = runtime.store.fifo(id)
-        let status = runSandbox(spec, global: global, container: true, beforeStart: { () throws(KernelError) in
+        var listener: Int32 = -1
+        let status = runSandbox(spec, global: global, container: true, onConfined: { kernel in
+            ControlChannel.serve(listener, kernel: kernel)
+        }, beforeStart: { () throws(KernelError) in
             tell("ok")
             close(ready)
             // Blocks until `start` opens the fifo for reading.
@@ -343,7 +346,7 @@ struct Init: ParsableCommand {
         }, onKernel: { kernel throws(KernelError) in
             // Every default spec has these (sysfs, mqueue...): noted in the log, not on stderr.
             for w in kernel.mountWarnings { runtime.report("warning", w, quiet: true) }
-            try ControlChannel.serve(kernel: kernel, directory: runtime.store.directory(id))
+            listener = try ControlChannel.listen(directory: runtime.store.directory(id))
         }, onError: { e in tell("error \(e.exitCode) \(e.message)") })
         exitLikeShell(status)
     }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The sandbox holds, checked from the host (`make test-security`, part of `make test`), on
 # each platform: the running sentry is confined (seccomp filter mode, no_new_privs, only the
-# capabilities its policy keeps, namespaces of its own) and its stubs hold no capability; a process confined with the
+# capabilities its policy keeps, namespaces of its own, an empty root) and its stubs hold no
+# capability; a process confined with the
 # same policy dies on a call outside the allow-list and may make one inside it; the allow-list
 # stays within its budget; --unconfined really is unconfined; and a guest's kill(-1, SIGKILL)
 # reaches no host process.
@@ -42,7 +43,9 @@ for platform in $PLATFORMS; do
         # Its own network (none: it can reach no network itself), ipc and uts namespaces.
         same=""
         for ns in net ipc uts; do [ "$(readlink /proc/$sentry/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] && same="$same $ns"; done
-        [ -z "$same" ] && pass "$platform: the sentry has its own net, ipc and uts namespaces" || fail "$platform: the sentry shares the host's$same namespace"
+        for ns in mnt; do [ "$(readlink /proc/$sentry/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] && same="$same $ns"; done
+        [ -z "$same" ] && pass "$platform: the sentry has its own mount, net, ipc and uts namespaces" || fail "$platform: the sentry shares the host's$same namespace"
+        [ -z "$(ls -A /proc/$sentry/root/ 2>&1)" ] && pass "$platform: the sentry's root is an empty directory" || fail "$platform: the sentry's root holds: $(ls -A /proc/$sentry/root/ | head -5 | tr '\n' ' ')"
         stub=$(pgrep -P "$sentry" | head -1)
         if [ -n "$stub" ]; then
             sc=$(field "$stub" CapEff); sp=$(field "$stub" CapPrm)

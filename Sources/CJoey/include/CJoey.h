@@ -168,6 +168,10 @@ typedef struct {
 int joey_seccomp_install(const joey_seccomp_rule *rules, int count);
 /// Writes the filter the rules make, in libseccomp's pseudo-filter-code text, to `fd`.
 int joey_seccomp_export(const joey_seccomp_rule *rules, int count, int fd);
+/// Gives the calling thread (and the threads it makes later) a mount namespace of its own
+/// whose root is an empty read-only tmpfs; the host's root is detached. Fds opened before
+/// stay usable. 0, or -errno with `step` naming what failed.
+int joey_pivot_to_empty_root(const char **step);
 /// Keeps only the capabilities in `keep` (effective and permitted), clears the bounding set
 /// of the rest and the ambient set. 0 or -errno.
 int joey_caps_limit(uint64_t keep);

@@ -3,6 +3,7 @@
 import CJoey
 import Glibc
 import JoeyABI
+import JoeyPlatform
 
 /// A directory whose entries are computed on each lookup or listing.
 final class DynamicDirectory: Inode {
@@ -105,7 +106,7 @@ enum ProcFS {
                 guard let c = kernel.current else { throw .ENOENT }
                 return ByteString("\(c.group.pid)/task/\(c.tid)")
             } },
-            "cpuinfo": { text { hostFile("/proc/cpuinfo") } },
+            "cpuinfo": { text { String(decoding: HostProc.read("cpuinfo"), as: UTF8.self) } },
             "meminfo": { text { meminfo() } },
             "mounts": { text { mounts(kernel) } },
             "uptime": { text {
@@ -127,19 +128,6 @@ enum ProcFS {
             guard let pid = Int32(name), let g = kernel.threadGroups[pid] else { throw .ENOENT }
             return processDirectory(kernel, g, fs)
         })
-    }
-
-    static func hostFile(_ path: String) -> String {
-        guard let f = fopen(path, "r") else { return "" }
-        defer { fclose(f) }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func meminfo() -> String {

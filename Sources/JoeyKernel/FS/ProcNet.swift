@@ -5,6 +5,7 @@
 // guest inode and owner.
 import Glibc
 import JoeyABI
+import JoeyPlatform
 
 extension ProcFS {
     static func netDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
@@ -32,17 +33,7 @@ extension ProcFS {
 
     /// The sentry's own /proc/net/NAME (its network namespace's).
     private static func hostTable(_ name: String) -> String {
-        let fd = Glibc.open("/proc/self/net/" + name, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while out.count < 16 << 20 {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            out += chunk[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
+        String(decoding: HostProc.read("self/net/" + name), as: UTF8.self)
     }
 
     /// A host inet table whose rows for the guest's sockets carry the guest's inode and uid.

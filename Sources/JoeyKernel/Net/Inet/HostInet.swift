@@ -11,6 +11,7 @@
 import CJoey
 import Glibc
 import JoeyABI
+import JoeyPlatform
 
 struct WeakHostInetSocket { weak var socket: HostInetSocket? }
 
@@ -336,7 +337,7 @@ final class HostInetSocket: Socket {
 
     /// A sysctl of the sentry's network namespace, as bytes.
     private static func sysctl(_ name: String) -> ArraySlice<UInt8>? {
-        let fd = Glibc.open("/proc/sys/net/ipv4/" + name, O_RDONLY | O_CLOEXEC)
+        let fd = HostProc.open("sys/net/ipv4/" + name, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var text = [UInt8](repeating: 0, count: 512)
