@@ -921,4 +921,33 @@ CASE(pwritev_preadv_at_offset_leave_position) {
     unlink("/tmp/compat-pv");
 }
 
+/* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode): the mode, less the umask. */
+CASE(creat_honours_its_mode_and_the_umask) {
+    char path[] = "/tmp/compat-creatXXXXXX";
+    int t = mkstemp(path);
+    EXPECT(t >= 0);
+    close(t);
+    unlink(path);
+    mode_t old = umask(022);
+    int fd = creat(path, 0666);
+    umask(old);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_WRONLY);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_mode & 07777, 0644);
+    EXPECT_EQ(write(fd, "x", 1), 1);
+    EXPECT_OK(unlink(path));
+}
+
+/* /proc/self and what is in it belong to the process's effective ids. */
+CASE(proc_self_fd_belongs_to_the_process) {
+    struct stat st;
+    EXPECT_OK(stat("/proc/self/fd", &st));
+    EXPECT_EQ(st.st_uid, geteuid());
+    EXPECT_EQ(st.st_gid, getegid());
+    EXPECT_OK(lstat("/proc/self/status", &st));
+    EXPECT_EQ(st.st_uid, geteuid());
+}
+
 COMPAT_MAIN()

@@ -213,7 +213,12 @@ enum ProcFS {
             entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : $0 == "fd" || $0 == "net" ? .directory : .regular) }
         }, find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let f = entries[n] else { throw .ENOENT }
-            return f()
+            // Everything under /proc/PID belongs to the process's effective ids (as for a
+            // dumpable task), so an unprivileged process can list its own fds.
+            let inode = f()
+            inode.uid = g.euid
+            inode.gid = g.egid
+            return inode
         })
         dir.uid = g.euid
         dir.gid = g.egid

@@ -84,7 +84,7 @@ extension GuestThread {
         case 82: return try sysRenameat2(olddir: -100, oldArg: a0, newdir: -100, newArg: a1, flags: 0)
         case 83: return try sysMkdirat(dirfd: -100, pathArg: a0, mode: a1)
         case 84: return try sysUnlinkat(dirfd: -100, pathArg: a0, flags: 0x200)
-        case 85: return try sysOpenat(dirfd: -100, pathArg: a0, flags: a1 | UInt64(O_CREAT | O_WRONLY | O_TRUNC), mode: a2)
+        case 85: return try sysOpenat(dirfd: -100, pathArg: a0, flags: UInt64(O_CREAT | O_WRONLY | O_TRUNC), mode: a1)
         case 86: return try sysLinkat(olddir: -100, oldArg: a0, newdir: -100, newArg: a1, flags: 0)
         case 87: return try sysUnlinkat(dirfd: -100, pathArg: a0, flags: 0)
         case 88: return try sysSymlinkat(targetArg: a0, dirfd: -100, pathArg: a1)
