@@ -4,8 +4,8 @@
 # capabilities its policy keeps, namespaces of its own, an empty root) and its stubs hold no
 # capability; a process confined with the
 # same policy dies on a call outside the allow-list and may make one inside it; the allow-list
-# stays within its budget; --unconfined really is unconfined; and a guest's kill(-1, SIGKILL)
-# reaches no host process.
+# stays within its budget; --unconfined really is unconfined; a guest's kill(-1, SIGKILL)
+# reaches no host process; and trinity, fuzzing as an unprivileged guest, crashes nothing.
 set -u
 JOEY=$(readlink -f "${1:-.build/debug/joey}")
 PLATFORMS=${JOEY_TEST_PLATFORMS:-systrap ptrace}
@@ -64,6 +64,22 @@ for platform in $PLATFORMS; do
     kill -0 "$victim" 2>/dev/null && pass "$platform: a guest's kill(-1, SIGKILL) reaches no host process" \
         || fail "$platform: the host's sleep was killed by the guest"
     kill "$victim" 2>/dev/null; wait "$victim" 2>/dev/null
+
+    # Fuzzing: trinity as an unprivileged guest user (10,000 calls, a seed printed so a
+    # failure can be replayed). The sentry must neither crash nor leave its allow-list.
+    if command -v trinity >/dev/null; then
+        seed=${TRINITY_SEED:-$RANDOM}
+        err=$(timeout -k 5 300 "$JOEY" do --platform="$platform" -- /bin/sh -c \
+            "cd /tmp && exec setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/trinity -a64 -q -l off -C 2 -N 10000 -s $seed -P INET" 2>&1 >/dev/null)
+        rc=$?
+        if [ $rc = 0 ] && ! echo "$err" | grep -qE "^joey|Fatal error"; then
+            pass "$platform: trinity (seed $seed, 10,000 calls as nobody) left the sentry standing"
+        else
+            fail "$platform: trinity seed $seed: exit $rc; $(echo "$err" | grep -E "^joey|Fatal error" | head -3)"
+        fi
+    else
+        fail "$platform: trinity is missing (make deps installs it)"
+    fi
 done
 
 out=$("$JOEY" debug seccomp --probe getpid 2>&1); rc=$?
