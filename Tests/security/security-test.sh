@@ -5,7 +5,8 @@
 # capability; a process confined with the
 # same policy dies on a call outside the allow-list and may make one inside it; the allow-list
 # stays within its budget; --unconfined really is unconfined; a guest's kill(-1, SIGKILL)
-# reaches no host process; and trinity, fuzzing as an unprivileged guest, crashes nothing.
+# reaches no host process; a hostile guest (hostile.c) climbs out of no root and makes no
+# host call through another ABI; and trinity, fuzzing as an unprivileged guest, crashes nothing.
 set -u
 JOEY=$(readlink -f "${1:-.build/debug/joey}")
 PLATFORMS=${JOEY_TEST_PLATFORMS:-systrap ptrace}
@@ -22,7 +23,20 @@ sentry_of() { # marker
     done
 }
 
+# A hostile guest (hostile.c) in a root of its own; a secret sits on the host outside it.
+sec=$(mktemp -d /var/tmp/sec.XXXXXX)
+trap 'rm -rf "$sec"' EXIT
+mkdir "$sec/root"
+secret="host-secret-$RANDOM$RANDOM"
+echo "$secret" > "$sec/marker"
+gcc -static -O1 -w -o "$sec/root/hostile" "$(dirname "$0")/hostile.c" || fail "cannot build hostile.c"
+
 for platform in $PLATFORMS; do
+    out=$(timeout 300 "$JOEY" do --platform="$platform" --pids-limit 64 --rootfs "$sec/root" -- /hostile "$sec/marker" "$secret" "$sec/escaped" 2>&1)
+    echo "$out" | grep -q "^0 failed$" && [ ! -e "$sec/escaped" ] \
+        && pass "$platform: a hostile guest held in: $(echo "$out" | grep -c '^ok ') attempts (path escapes, chroot, int 0x80, x32, /proc, fd and fork exhaustion)" \
+        || fail "$platform: hostile guest: $(echo "$out" | grep -v '^ok ' | head -5 | tr '\n' ' ')$([ -e "$sec/escaped" ] && echo ' and it created a host directory')"
+
     marker="sleep 7.$RANDOM"
     "$JOEY" do --platform="$platform" -- $marker &
     runner=$!
