@@ -196,13 +196,9 @@ public struct ConfinementPolicy: Sendable {
         let compiled = try compiled()
         // The mount namespace covers the calling thread and those it makes from now on: the
         // sentry must not have others yet.
-        let tasks = HostProc.open("self/task", O_RDONLY | O_DIRECTORY)
-        if tasks >= 0 {
-            defer { close(tasks) }
-            let n = HostProc.read("self/status").split(separator: 0x0a).first { $0.starts(with: Array("Threads:".utf8)) }
-                .map { String(decoding: $0.dropFirst(8).filter { $0 != 0x20 && $0 != 0x09 }, as: UTF8.self) }
-            if let n, n != "1" { throw ConfinementError("the sentry already runs \(n) threads; its new root would not cover them") }
-        }
+        let threads = HostProc.read("self/status").split(separator: 0x0a).first { $0.starts(with: Array("Threads:".utf8)) }
+            .map { String(decoding: $0.dropFirst(8).filter { $0 != 0x20 && $0 != 0x09 }, as: UTF8.self) }
+        if let threads, threads != "1" { throw ConfinementError("the sentry already runs \(threads) threads; its new root would not cover them") }
         _ = HostProc.fd // opened before the host's /proc goes out of reach
         var step: UnsafePointer<CChar>? = nil
         let p = joey_pivot_to_empty_root(&step)
@@ -226,7 +222,7 @@ public struct ConfinementPolicy: Sendable {
         if r != 0 { throw ConfinementError("seccomp: libseccomp could not install the filter (\(String(cString: strerror(-r))))") }
     }
 
-    /// The filter as libseccomp's pseudo-filter code, for `joey debug seccomp --bpf`.
+    /// The filter as libseccomp's pseudo-filter code, for `joey debug seccomp --filter`.
     public func exportFilter(to fd: Int32) throws(ConfinementError) {
         let compiled = try compiled()
         let r = compiled.withUnsafeBufferPointer { joey_seccomp_export($0.baseAddress, Int32($0.count), fd) }

@@ -57,7 +57,7 @@ struct GlobalOptions: ParsableArguments {
     @Flag(help: "Write the sentry's debug log (unimplemented syscalls, platform events) to stderr.")
     var debug = false
 
-    @Flag(help: "Run the sentry without its confinement (seccomp allow-list, reduced capabilities, no_new_privs): for diagnosing only.")
+    @Flag(help: "Run the sentry without its confinement (namespaces, an empty root, the seccomp allow-list, reduced capabilities, no_new_privs): for diagnosing only.")
     var unconfined = false
 
     @Flag(help: "Print every guest system call in strace's format (to stderr, or --strace-log).")
