@@ -106,6 +106,25 @@ out=$("$JOEY" debug seccomp --probe ptrace 2>&1); rc=$?
 count=$("$JOEY" debug seccomp --platform systrap --network none | sed -n 's/^# \([0-9]*\) system calls allowed.*/\1/p')
 [ -n "$count" ] && [ "$count" -le 60 ] && pass "the systrap --network=none allow-list has $count calls (budget 60)" || fail "allow-list size: '$count'"
 
+# Run by an unprivileged user, the sentry confines itself inside a user namespace of its own.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$JOEY"; then
+    marker="sleep 5.$RANDOM"
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$JOEY" do -- $marker &
+    runner=$!
+    sentry=""
+    for _ in $(seq 50); do sentry=$(sentry_of "$marker"); [ -n "$sentry" ] && break; sleep 0.1; done
+    sleep 0.5
+    if [ -n "$sentry" ] && [ "$(field "$sentry" Seccomp)" = 2 ] && [ "$(field "$sentry" NoNewPrivs)" = 1 ] \
+        && [ "$(readlink /proc/$sentry/ns/user)" != "$(readlink /proc/self/ns/user)" ] && [ -z "$(ls -A /proc/$sentry/root/ 2>/dev/null)" ]; then
+        pass "run by nobody, the sentry is confined in a user namespace of its own"
+    else
+        fail "run by nobody: sentry=$sentry Seccomp=$([ -n "$sentry" ] && field "$sentry" Seccomp)"
+    fi
+    kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null
+else
+    echo "test-security: SKIP: the unprivileged-user check needs root, setpriv, and a joey binary nobody can run"
+fi
+
 marker="sleep 6.$RANDOM"
 "$JOEY" --unconfined do -- $marker &
 runner=$!
