@@ -228,10 +228,10 @@ final class Pty {
         }
     }
 
-    private func signalForeground(_ sig: Int32, kernel: Kernel) {
+    /// A terminal signal (ISIG characters, SIGWINCH) to the foreground process group.
+    func signalForeground(_ sig: Int32, kernel: Kernel) {
         guard let pg = foregroundPgid else { return }
-        let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */)
-        for g in kernel.threadGroups.values where g.pgid == pg && g.exitStatus == nil { g.sendSignal(sig, info: info) }
+        kernel.signalProcessGroup(pg, sig)
     }
 
     /// New termios: switching canonical mode moves what is queued between lines and bytes.
@@ -392,11 +392,7 @@ class PtyEndDescription: FileDescription {
             try t.mm.write(argument, pty.window)
         case 0x5414: // TIOCSWINSZ: a change signals the foreground group
             let w = try t.mm.read(argument, count: 8)
-            if w != pty.window, let pg = pty.foregroundPgid {
-                for g in t.kernel.threadGroups.values where g.pgid == pg && g.exitStatus == nil {
-                    g.sendSignal(Signal.SIGWINCH, info: SignalInfo(signo: Signal.SIGWINCH, code: 0x80))
-                }
-            }
+            if w != pty.window { pty.signalForeground(Signal.SIGWINCH, kernel: t.kernel) }
             pty.window = w
         case 0x541B: // FIONREAD
             try t.mm.writeValue(argument, Int32(clamping: self is PtyMasterDescription ? pty.outputQueued : pty.slaveReadable))

@@ -424,9 +424,13 @@ public final class Kernel: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let leader = threadGroups[pid] else { return }
-        let fg = foregroundPgids[leader.sid] ?? leader.pgid
+        signalProcessGroup(foregroundPgids[leader.sid] ?? leader.pgid, sig)
+    }
+
+    /// A signal from the kernel (SI_KERNEL) to every live process of group `pgid`. Kernel lock held.
+    func signalProcessGroup(_ pgid: Int32, _ sig: Int32) {
         let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */)
-        for g in threadGroups.values where g.pgid == fg && g.exitStatus == nil { g.sendSignal(sig, info: info) }
+        for g in threadGroups.values where g.pgid == pgid && g.exitStatus == nil { g.sendSignal(sig, info: info) }
     }
 
     /// Signals every guest process (OCI `kill --all`).

@@ -115,7 +115,7 @@ struct ReceivedMessage {
     var credentials: SocketCredentials?
     var hopLimit: Int32 = 64
     var trafficClass: Int32 = 0
-    /// Ancillary data as (level, type, data), for sockets whose host socket produced it.
+    /// IP-level ancillary data as (level, type, data): what an inet socket asked to receive.
     var ancillary: [(Int32, Int32, [UInt8])] = []
 }
 

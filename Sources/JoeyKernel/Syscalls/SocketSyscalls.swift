@@ -416,9 +416,6 @@ extension GuestThread {
         // Ancillary data, laid out as Linux's put_cmsg and scm_detach_fds do: IP-level data
         // (hop limit, traffic class, TTL, TOS), then credentials, then descriptors.
         var control = ControlWriter(room: Int(min(h.controlLength, 1 << 20)))
-        if let inet = s as? InetSocket, inet.type == .datagram {
-            for (level, type, value) in inet.receiveAncillary(out) { control.put(level: level, type: type, value) }
-        }
         for (level, type, value) in out.ancillary { control.put(level: level, type: type, value) }
         if s.options.passCredentials && s.family == AF_UNIX {
             let c = out.credentials ?? .nobody

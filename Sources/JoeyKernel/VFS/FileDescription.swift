@@ -232,6 +232,13 @@ final class OwnedHostFD {
     }
 }
 
+/// A host fd's poll events among `mask` (and the always-reported ones), right now.
+func hostPollEvents(_ fd: Int32, _ mask: EventMask) -> EventMask {
+    var pfd = pollfd(fd: fd, events: Int16(truncatingIfNeeded: mask.rawValue), revents: 0)
+    _ = poll(&pfd, 1, 0)
+    return EventMask(rawValue: UInt32(UInt16(bitPattern: pfd.revents)))
+}
+
 /// The inode behind a non-terminal standard stream: a pipe, file or socket of the host,
 /// described by its kind and size only.
 final class HostStreamInode: Inode {
@@ -273,7 +280,7 @@ final class HostStreamDescription: FileDescription {
     /// Reads what the host has now, into a sentry buffer with the kernel lock released (the
     /// host call may take its time); the bytes are copied to the guest after relocking.
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
-        guard !hostEvents(EventMask.input.union(.hangUp)).isDisjoint(with: [.readable, .hangUp, .error]) else { throw .EAGAIN }
+        guard !hostPollEvents(hostFD, EventMask.input.union(.hangUp)).isDisjoint(with: [.readable, .hangUp, .error]) else { throw .EAGAIN }
         let want = min(dst.count, 1 << 16)
         var buffer = [UInt8](repeating: 0, count: want)
         let n = kernel.lock.unlocked { buffer.withUnsafeMutableBytes { Glibc.read(hostFD, $0.baseAddress, want) } }
@@ -301,13 +308,7 @@ final class HostStreamDescription: FileDescription {
         if r < 0 { throw LinuxErrno(errno) }
         return UInt64(r)
     }
-    /// The host fd's poll events among `mask` (and the always-reported ones), right now.
-    private func hostEvents(_ mask: EventMask) -> EventMask {
-        var pfd = pollfd(fd: hostFD, events: Int16(truncatingIfNeeded: mask.rawValue), revents: 0)
-        _ = poll(&pfd, 1, 0)
-        return EventMask(rawValue: UInt32(UInt16(bitPattern: pfd.revents)))
-    }
-    override func readiness(_ mask: EventMask) -> EventMask { hostEvents(mask) }
+    override func readiness(_ mask: EventMask) -> EventMask { hostPollEvents(hostFD, mask) }
     /// The host-fd notifier's queue for this fd.
     override func eventQueue() -> WaitQueue? { kernel.hostNotifier.queue(for: hostFD) }
     override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {

@@ -279,9 +279,7 @@ final class HostInetSocket: Socket {
 
     override func readiness(_ mask: EventMask) -> EventMask {
         guard hostFD >= 0 else { return [] }
-        var pfd = pollfd(fd: hostFD, events: Int16(truncatingIfNeeded: mask.rawValue), revents: 0)
-        _ = poll(&pfd, 1, 0)
-        return EventMask(rawValue: UInt32(UInt16(bitPattern: pfd.revents)))
+        return hostPollEvents(hostFD, mask)
     }
 
     override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
@@ -335,14 +333,10 @@ final class HostInetSocket: Socket {
         17: [1], // UDP_CORK
     ]
 
-    /// A sysctl of the sentry's network namespace, as bytes.
-    private static func sysctl(_ name: String) -> ArraySlice<UInt8>? {
-        let fd = HostProc.open("sys/net/ipv4/" + name, O_RDONLY)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var text = [UInt8](repeating: 0, count: 512)
-        let n = text.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        return n > 0 ? text[0..<n] : nil
+    /// A sysctl of the sentry's network namespace, as bytes (nil when it cannot be read).
+    private static func sysctl(_ name: String) -> [UInt8]? {
+        let text = HostProc.read("sys/net/ipv4/" + name)
+        return text.isEmpty ? nil : text
     }
 
     /// Congestion controls an unprivileged process may choose (the host's allowed list).

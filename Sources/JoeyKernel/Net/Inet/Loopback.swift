@@ -258,6 +258,13 @@ final class InetSocket: Socket {
     }
     override var dropsDatagramsWhenFull: Bool { true }
 
+    /// A datagram comes with the IP-level ancillary data the socket asked for.
+    override func receive(_ t: GuestThread, _ dst: inout IOSequence, flags: Int32, into out: inout ReceivedMessage) throws(LinuxErrno) -> Int {
+        let n = try super.receive(t, &dst, flags: flags, into: &out)
+        if type == .datagram { out.ancillary = receiveAncillary(out) }
+        return n
+    }
+
     /// The IP-level ancillary data this socket asked to receive with each datagram
     /// (IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS; IP_RECVTTL, IP_RECVTOS), in Linux's order.
     func receiveAncillary(_ m: ReceivedMessage) -> [(Int32, Int32, [UInt8])] {
