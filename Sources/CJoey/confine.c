@@ -1,6 +1,7 @@
 // The sentry's confinement: its seccomp filter (built with libseccomp), its capabilities
-// (with libcap) and no_new_privs. Each function is one host operation; the policy (which
-// calls, which capabilities) is data in Swift (JoeySandbox/Confinement.swift).
+// (with libcap), no_new_privs, and its own pid namespace. Each function is one host
+// operation (the relay is one loop); the policy (which calls, which capabilities) is data
+// in Swift (JoeySandbox/Confinement.swift).
 #define _GNU_SOURCE
 #include "CJoey.h"
 #include <errno.h>
@@ -14,6 +15,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 // The filter the rules describe; NULL (errno set) when libseccomp refuses one.
 static scmp_filter_ctx build_filter(const joey_seccomp_rule *rules, int count) {
@@ -139,4 +143,100 @@ int joey_report_sigsys(void) {
     sa.sa_flags = SA_SIGINFO;
     sigfillset(&sa.sa_mask);
     return sigaction(SIGSYS, &sa, NULL) == 0 ? 0 : -errno;
+}
+
+// The relay `joey do` leaves in the caller's pid namespace: the sentry it forked is pid 1 of
+// its own, out of reach of the host's processes and signals except through this process.
+static volatile pid_t relay_child;
+
+static void relay_forward(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    // The terminal signals a whole process group (SI_KERNEL): the sentry, in the same group,
+    // has its own copy. Only what was sent to this process alone is passed on.
+    if (info->si_code == SI_KERNEL) return;
+    kill(relay_child, sig);
+}
+
+int joey_pid_namespace_relay(void) {
+    if (unshare(CLONE_NEWPID) != 0) return -errno;
+    pid_t pid = fork();
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        // (The parent's pid is not visible from here, so a SIGKILL to it before this line
+        // goes unnoticed: the sentry then runs its program to the end on its own.)
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        return 0;
+    }
+    relay_child = pid;
+    syscall(SYS_close_range, 3, ~0U, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = relay_forward;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    for (int s = 1; s < 65; s++) {
+        // Faults stay fatal to the relay itself; SIGCHLD tells it the sentry changed state.
+        if (s == SIGKILL || s == SIGSTOP || s == SIGCHLD || s == SIGSEGV || s == SIGBUS || s == SIGILL ||
+            s == SIGFPE || s == SIGTRAP || s == SIGSYS) continue;
+        struct sigaction old;
+        if (sigaction(s, NULL, &old) != 0) continue; // glibc's own (32, 33)
+        if (old.sa_handler == SIG_IGN) continue;       // what the caller ignores stays ignored
+        sigaction(s, &sa, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (;;) {
+        int status;
+        if (waitpid(pid, &status, 0) < 0) {
+            if (errno == EINTR) continue;
+            _exit(125);
+        }
+        if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+        if (WIFSIGNALED(status)) {
+            // Dies of the same signal, so its caller sees what it would have seen (no core).
+            int s = WTERMSIG(status);
+            struct rlimit none_core = { 0, 0 };
+            setrlimit(RLIMIT_CORE, &none_core);
+            signal(s, SIG_DFL);
+            kill(getpid(), s);
+            _exit(128 + s);
+        }
+    }
+}
+
+int64_t joey_spawn_in_new_pid_namespace(const char *path, char *const argv[], char *const envp[],
+                                        const int *from, const int *to, int count) {
+    long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0) return -errno;
+    if (pid > 0) return pid;
+    // The child of a raw clone: glibc's per-thread state is the parent's copy, so only
+    // direct system calls until execve.
+    for (int i = 0; i < count; i++) {
+        if (from[i] == to[i]) {
+            if (syscall(SYS_fcntl, to[i], F_SETFD, 0) != 0) syscall(SYS_exit_group, 127);
+        } else if (syscall(SYS_dup2, from[i], to[i]) < 0) {
+            syscall(SYS_exit_group, 127);
+        }
+    }
+    uint64_t none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl = { SIG_DFL, 0, NULL, 0 };
+    for (int s = 1; s < 65; s++) {
+        if (s != SIGKILL && s != SIGSTOP) syscall(SYS_rt_sigaction, s, &dfl, NULL, 8);
+    }
+    syscall(SYS_execve, path, argv, envp);
+    syscall(SYS_exit_group, 127);
+    return -1;
+}
+
+int joey_mount_own_proc(const char **step) {
+    *step = "unshare(CLONE_NEWNS)";
+    if (unshare(CLONE_NEWNS) != 0) return -errno;
+    *step = "making every mount private";
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -errno;
+    *step = "mounting proc for the sentry's pid namespace";
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return -errno;
+    *step = "";
+    return 0;
 }

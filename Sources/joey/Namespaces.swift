@@ -1,8 +1,11 @@
 // The sentry's namespaces. `joey do`: new ipc and uts namespaces, and for --network=none a
 // new, empty network namespace, so the sentry itself can reach no network; a sentry not run
 // by root first makes a user namespace (its own uid and gid mapped to themselves) to hold
-// them. All of it happens on the main thread before any other thread exists (unshare moves
-// only the calling thread).
+// them. Then a new pid namespace: `joey do` forks, the child is the sentry as its pid 1 (with
+// its own /proc), and the caller's process stays as a relay of signals and exit status. An
+// OCI container's sentry is started as pid 1 of a new pid namespace by `joey create`. All of
+// it happens on the main thread before any other thread exists (unshare moves only the
+// calling thread).
 //
 // The network namespace of an OCI container's sentry. The guest's inet sockets are host
 // sockets the sentry makes (`--network=host` inside the namespace), so the sentry itself must
@@ -46,6 +49,19 @@ enum NetworkNamespace {
         if network == .none { flags |= CLONE_NEWNET }
         let r = joey_unshare(flags)
         guard r == 0 else { return "cannot create the sentry's \(network == .none ? "network, " : "")ipc and uts namespaces: \(String(cString: strerror(-r)))" }
+        // From here on this code runs in the sentry; the caller's process stays behind as
+        // its relay (signals in, exit status out) and never returns.
+        let relay = joey_pid_namespace_relay()
+        guard relay == 0 else { return "cannot create the sentry's pid namespace: \(String(cString: strerror(-relay)))" }
+        return mountOwnProc()
+    }
+
+    /// The sentry is pid 1 of a pid namespace of its own: the /proc it reads (HostProc, its
+    /// stubs' status) must be that namespace's. Call before anything opens /proc.
+    static func mountOwnProc() -> String? {
+        var step: UnsafePointer<CChar>? = nil
+        let r = joey_mount_own_proc(&step)
+        guard r == 0 else { return "\(step.map { String(cString: $0) } ?? "?") failed: \(String(cString: strerror(-r)))" }
         return nil
     }
 

@@ -158,34 +158,23 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     if foreground { args.append("--foreground") }
     args.append(o.id)
 
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
     // A terminal container: a new pty; the master goes to --console-socket (as runc sends it),
     // the slave is the sentry's stdio and becomes its controlling terminal.
+    var dups: [(from: Int32, to: Int32)] = []
     var slave: Int32 = -1
     if let socketPath = o.consoleSocket {
         do { slave = try sendNewTerminal(to: socketPath) } catch {
             store.remove(o.id)
             runtime.fail(error.message)
         }
-        for target in Int32(0)...2 { posix_spawn_file_actions_adddup2(&actions, slave, target) }
+        for target in Int32(0)...2 { dups.append((slave, target)) }
         args.insert("--terminal", at: args.count - 1)
     }
     defer { if slave >= 0 { close(slave) } }
-    posix_spawn_file_actions_adddup2(&actions, fds[1], readyFD)
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    // The sentry starts with default signal handling and nothing blocked.
-    var none = sigset_t(), all = sigset_t()
-    sigemptyset(&none)
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attr, &none)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var pid: pid_t = 0
-    let r = withCStringArray(args) { posix_spawn(&pid, "/proc/self/exe", &actions, &attr, $0, environ) }
+    dups.append((fds[1], readyFD))
+    // The sentry starts with default signal handling and nothing blocked, as pid 1 of a pid
+    // namespace of its own (unless unconfined): what runc gives a container's init.
+    let (pid, r) = spawnSentry(args, dups: dups, newPidNamespace: !global.unconfined)
     close(fds[1])
     guard r == 0 else {
         close(fds[0])
@@ -314,6 +303,13 @@ struct Init: ParsableCommand {
         // Detached containers get their own session: the caller's terminal signals are not theirs.
         // A terminal container's pty (our stdio) becomes that session's controlling terminal,
         // so ^C typed into it signals the sentry, which passes it to the guest's foreground job.
+        // Confined, it is pid 1 of its own pid namespace (see spawnSentry): its /proc first.
+        if !global.unconfined {
+            guard getpid() == 1 else { failEarly("cannot confine the sentry: it is not pid 1 of a pid namespace of its own (--unconfined runs without it)", code: 125) }
+            if let problem = NetworkNamespace.mountOwnProc() {
+                failEarly("cannot confine the sentry: \(problem) (--unconfined runs without it)", code: 125)
+            }
+        }
         if !foreground { setsid() }
         if terminal && joey_set_controlling_tty(0) != 0 {
             failEarly("cannot make the pty the container's terminal: \(String(cString: strerror(errno)))")
@@ -701,6 +697,32 @@ func sendNewTerminal(to socketPath: String) throws(OCIError) -> Int32 {
         throw OCIError("cannot send the terminal to --console-socket \(socketPath): \(String(cString: strerror(Int32(-sent))))")
     }
     return slave
+}
+
+/// Starts this executable with `args`, `dups` applied in order, no signal blocked and every
+/// handler default; in a new pid namespace when asked. The pid and 0, or an errno.
+func spawnSentry(_ args: [String], dups: [(from: Int32, to: Int32)], newPidNamespace: Bool) -> (pid_t, Int32) {
+    if newPidNamespace {
+        let from = dups.map(\.from), to = dups.map(\.to)
+        let r = withCStringArray(args) { joey_spawn_in_new_pid_namespace("/proc/self/exe", $0, environ, from, to, Int32(dups.count)) }
+        return r < 0 ? (0, Int32(-r)) : (pid_t(r), 0)
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for d in dups { posix_spawn_file_actions_adddup2(&actions, d.from, d.to) }
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var pid: pid_t = 0
+    let r = withCStringArray(args) { posix_spawn(&pid, "/proc/self/exe", &actions, &attr, $0, environ) }
+    return (pid, r)
 }
 
 /// Runs `body` with `strings` as a NULL-terminated array of C strings (argv, envp).

@@ -36,6 +36,8 @@ struct TerminalTests {
         _ = try tmux("send-keys", "-t", session, "tty; echo pid=$$; sleep 20; echo after-$((1+1))", "Enter")
         var screen = try waitForScreen(session, containing: "pid=1")
         #expect(screen.contains("/dev/pts/0"), "\(screen)")
+        // Until bash has made sleep the foreground job, ^C is bash's (which ignores it then).
+        usleep(700_000)
         _ = try tmux("send-keys", "-t", session, "C-c")
         _ = try tmux("send-keys", "-t", session, "echo still-$((40+2))", "Enter")
         screen = try waitForScreen(session, containing: "still-42")

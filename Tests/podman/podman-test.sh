@@ -40,6 +40,19 @@ cid=$(timeout 120 $P run -d --network=none $ULIMITS "$IMAGE" sh -c 'echo from-in
 [ $? = 0 ] && pass "run -d" || fail "run -d: $cid"
 state=$(timeout 30 $P inspect --format '{{.State.Status}}' "$cid" 2>&1)
 [ "$state" = running ] && pass "inspect: running" || fail "inspect: $state"
+# The container's sentry is confined as `joey do`'s is (Tests/security checks that one): its
+# seccomp filter, no_new_privs, pid 1 of its own pid namespace, namespaces and an empty root.
+sentry=$(timeout 30 $P inspect --format '{{.State.Pid}}' "$cid" 2>&1)
+if [ -r "/proc/$sentry/status" ]; then
+    st=$(awk '$1 == "Seccomp:" || $1 == "NoNewPrivs:" { printf "%s%s ", $1, $2 } $1 == "NSpid:" { printf "NSpid:%s ", $NF }' "/proc/$sentry/status")
+    same=""
+    for ns in mnt pid ipc uts; do [ "$(readlink /proc/$sentry/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] && same="$same $ns"; done
+    [ "$st" = "NSpid:1 NoNewPrivs:1 Seccomp:2 " ] && [ -z "$same" ] && [ -z "$(ls -A /proc/$sentry/root/ 2>&1)" ] \
+        && pass "the container's sentry is confined (seccomp, no_new_privs, pid 1 of its own namespace, own mount/ipc/uts, empty root)" \
+        || fail "the container's sentry: $st; shares the host's:$same; root holds: $(ls -A /proc/$sentry/root/ 2>&1 | head -3 | tr '\n' ' ')"
+else
+    fail "no sentry process for the container (State.Pid '$sentry')"
+fi
 out=""
 for _ in $(seq 50); do
     out=$(timeout 30 $P exec "$cid" sh -c 'cat /tmp/mark; echo exec-pid $$' 2>&1) && echo "$out" | grep -q from-init && break

@@ -183,6 +183,20 @@ int joey_no_new_privs(void);
 int64_t joey_raw_syscall0(int64_t nr);
 /// A SIGSYS in the sentry (a call outside the allow-list) is reported on stderr, then exit 70.
 int joey_report_sigsys(void);
+/// `joey do`: gives the sentry a pid namespace of its own. Forks; the child (returned 0) is
+/// pid 1 of a new pid namespace and dies with its parent; the parent never returns: it
+/// relays signals sent to it alone to the child and exits as the child does. -errno when
+/// the namespace or the fork cannot be made. Call with one thread only.
+int joey_pid_namespace_relay(void);
+/// An OCI container's sentry: `path` run as pid 1 of a new pid namespace (a raw clone, then
+/// execve), with `from[i]` duplicated onto `to[i]` in order, no signal blocked and every
+/// handler default (as posix_spawn with SETSIGMASK|SETSIGDEF). Its pid, or -errno.
+int64_t joey_spawn_in_new_pid_namespace(const char *path, char *const argv[], char *const envp[],
+                                        const int *from, const int *to, int count);
+/// The sentry's own view of its pid namespace: a private mount namespace with a new proc
+/// mounted on /proc (the pid numbers the sentry sees are its namespace's). 0, or -errno with
+/// `step` naming what failed.
+int joey_mount_own_proc(const char **step);
 
 int joey_wifexited(int s);
 int joey_wexitstatus(int s);
