@@ -29,12 +29,22 @@ public struct ConfinementPolicy: Sendable {
         public let name: String
         public let argument: Int?
         public let values: [UInt64]
+        /// The bits of the argument compared (ioctl's request is an int to the kernel).
+        public let mask: UInt64
         public let errno: Int32
         public let why: String
-        init(_ name: String, _ why: String, argument: Int? = nil, values: [UInt64] = [], errno: Int32 = 0) {
-            self.name = name; self.argument = argument; self.values = values; self.errno = errno; self.why = why
+        init(_ name: String, _ why: String, argument: Int? = nil, values: [UInt64] = [], mask: UInt64 = .max, errno: Int32 = 0) {
+            self.name = name; self.argument = argument; self.values = values; self.mask = mask; self.errno = errno; self.why = why
         }
     }
+
+    /// The terminal requests the sentry makes on the sandbox's terminal and host streams:
+    /// TCGETS (isatty too), TCSETS/TCSETSW/TCSETSF, TIOCGWINSZ, TIOCSWINSZ, FIONREAD.
+    static let terminalIoctls: [UInt64] = [0x5401, 0x5402, 0x5403, 0x5404, 0x5413, 0x5414, 0x541B]
+    /// The socket requests host inet sockets pass through (HostInet.ioctl): SIOCOUTQ,
+    /// SIOCATMARK, SIOCOUTQNSD, SIOCGIFCONF and the SIOCGIF* queries of one interface.
+    static let socketIoctls: [UInt64] = [0x5411, 0x8905, 0x894B, 0x8912,
+                                         0x8910, 0x8913, 0x8915, 0x8917, 0x8919, 0x891b, 0x8921, 0x8927, 0x8933, 0x8942]
 
     /// The rules, in the order `joey debug seccomp` prints them.
     public var rules: [Rule] {
@@ -51,8 +61,8 @@ public struct ConfinementPolicy: Sendable {
             Rule("newfstatat", "stat of host files"),
             Rule("getdents64", "directory listings of host directories"),
             Rule("readlinkat", "symlinks of the host tree"),
-            Rule("fcntl", "descriptor flags and duplication of the sentry's own fds"),
-            Rule("ioctl", "the sandbox's terminal, FIONREAD on host streams, socket and interface queries"),
+            Rule("fcntl", "F_GETFL and F_SETFD (fdopendir of host directories, a guest's stdio flags), F_DUPFD_CLOEXEC (stdio taken over)",
+                 argument: 1, values: [2 /* F_SETFD */, 3 /* F_GETFL */, 1030 /* F_DUPFD_CLOEXEC */]),
             Rule("poll", "readiness of a host stream or socket, at once (timeout 0)"),
             Rule("epoll_create1", "the host-fd notifier"),
             Rule("epoll_ctl", "the host-fd notifier"),
@@ -102,6 +112,9 @@ public struct ConfinementPolicy: Sendable {
             Rule("seccomp", "stubs install their own (stricter) filter"),
             Rule("arch_prctl", "stubs set the guest's fs base"),
         ]
+        r.append(Rule("ioctl", network == .host ? "the sandbox's terminal, FIONREAD on host streams; socket queue and interface queries"
+                                                 : "the sandbox's terminal and FIONREAD on host streams",
+                      argument: 1, values: Self.terminalIoctls + (network == .host ? Self.socketIoctls : []), mask: 0xffff_ffff))
         if platform == "ptrace" {
             r.append(Rule("ptrace", "the ptrace platform drives its stubs"))
         }
@@ -164,7 +177,7 @@ public struct ConfinementPolicy: Sendable {
             }
             if let arg = rule.argument {
                 for v in rule.values {
-                    out.append(joey_seccomp_rule(nr: Int32(nr), arg: Int32(arg), value: v, mask: UInt64.max, errno_value: rule.errno))
+                    out.append(joey_seccomp_rule(nr: Int32(nr), arg: Int32(arg), value: v, mask: rule.mask, errno_value: rule.errno))
                 }
             } else {
                 out.append(joey_seccomp_rule(nr: Int32(nr), arg: -1, value: 0, mask: 0, errno_value: rule.errno))

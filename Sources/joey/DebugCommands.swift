@@ -49,7 +49,7 @@ struct DebugCommand: ParsableCommand {
             print("# \(policy.allowedCount) system calls allowed; anything else is SIGSYS (the sentry reports it and exits)")
             for r in policy.rules {
                 var line = r.name
-                if let a = r.argument { line += " (argument \(a) in \(r.values.map { String($0) }.joined(separator: ", ")))" }
+                if let a = r.argument { line += " (argument \(a) in \(r.values.map { $0 >= 0x100 ? "0x" + String($0, radix: 16) : String($0) }.joined(separator: ", ")))" }
                 if r.errno != 0 { line += " -> fails with errno \(r.errno)" }
                 print(line.padding(toLength: max(line.count, 40), withPad: " ", startingAt: 0) + "  " + r.why)
             }
