@@ -6,7 +6,7 @@ JOEY := .build/debug/joey
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman sqlite3 trinity \
 	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite
 
-.PHONY: all deps build demo test test-podman test-servers test-security cpython-tests syscalls compat compat-update bench clean
+.PHONY: all deps build demo test test-podman test-servers test-security soak cpython-tests syscalls compat compat-update bench clean
 
 all: build
 
@@ -54,6 +54,11 @@ test-servers: build
 # The sandbox holds, checked from the host: the sentry's confinement, its stubs, the allow-list (also part of `make test`).
 test-security: build
 	Tests/security/security-test.sh $(JOEY)
+
+# Trinity fuzzing the sandbox for SOAK_MINUTES per platform (default 30), the host compared before and after.
+soak: build
+	SOAK_MINUTES=$(SOAK_MINUTES) Tests/security/soak.sh $(JOEY)
+SOAK_MINUTES ?= 30
 
 # CPython's own test modules natively and in a sandbox on each platform (a subset runs in `make test`).
 cpython-tests: build
