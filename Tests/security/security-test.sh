@@ -4,7 +4,8 @@
 # capabilities its policy keeps, namespaces of its own, an empty root) and its stubs hold no
 # capability; a process confined with the
 # same policy dies on a call outside the allow-list and may make one inside it; the allow-list
-# stays within its budget; --unconfined really is unconfined; a guest's kill(-1, SIGKILL)
+# stays within its budget; strace -f of the sentry over real workloads sees no call outside it
+# (syscall-audit.py); --unconfined really is unconfined; a guest's kill(-1, SIGKILL)
 # reaches no host process; a hostile guest (hostile.c) climbs out of no root and makes no
 # host call through another ABI; and trinity, fuzzing as an unprivileged guest, crashes nothing.
 set -u
@@ -16,10 +17,13 @@ fail() { echo "test-security: FAIL: $*" >&2; fails=$((fails + 1)); }
 
 field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
-# The sentry of a `joey do` running `sleep`, and one of its stubs (a child running no joey code).
-sentry_of() { # marker
+# The sentry of a `joey do` running `sleep`: pid 1 of its own pid namespace, under the
+# `joey do` process that relays to it. With --unconfined (second argument "any") it is the
+# one joey process.
+sentry_of() { # marker [any]
     for p in $(pgrep -x joey); do
-        tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "$1" && { echo "$p"; return; }
+        { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null | grep -q -- "$1" || continue
+        [ "${2:-}" = any ] || [ "$(awk '$1 == "NSpid:" { print $NF }' "/proc/$p/status" 2>/dev/null)" = 1 ] && { echo "$p"; return; }
     done
 }
 
@@ -54,11 +58,13 @@ for platform in $PLATFORMS; do
         want=0000000000000006; [ "$(id -u)" = 0 ] || want=0000000000000000
         [ "$c" = "$want" ] && { [ "$b" = "$want" ] || [ "$(id -u)" != 0 ]; } && pass "$platform: the sentry keeps 2 capabilities (CapEff $c)" \
             || fail "$platform: sentry CapEff=$c CapBnd=$b"
-        # Its own network (none: it can reach no network itself), ipc and uts namespaces.
+        # Its own network (none: it can reach no network itself), ipc, uts, mount and pid
+        # namespaces; in the last it is pid 1, so no host process is in its reach.
         same=""
-        for ns in net ipc uts; do [ "$(readlink /proc/$sentry/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] && same="$same $ns"; done
-        for ns in mnt; do [ "$(readlink /proc/$sentry/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] && same="$same $ns"; done
-        [ -z "$same" ] && pass "$platform: the sentry has its own mount, net, ipc and uts namespaces" || fail "$platform: the sentry shares the host's$same namespace"
+        for ns in net ipc uts mnt pid; do [ "$(readlink /proc/$sentry/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] && same="$same $ns"; done
+        nspid=$(awk '$1 == "NSpid:" { print $NF }' "/proc/$sentry/status")
+        [ -z "$same" ] && [ "$nspid" = 1 ] && pass "$platform: the sentry has its own mount, pid (it is pid 1), net, ipc and uts namespaces" \
+            || fail "$platform: the sentry shares the host's$same namespace (its pid in its own: $nspid)"
         [ -z "$(ls -A /proc/$sentry/root/ 2>&1)" ] && pass "$platform: the sentry's root is an empty directory" || fail "$platform: the sentry's root holds: $(ls -A /proc/$sentry/root/ | head -5 | tr '\n' ' ')"
         stub=$(pgrep -P "$sentry" | head -1)
         if [ -n "$stub" ]; then
@@ -106,6 +112,18 @@ out=$("$JOEY" debug seccomp --probe ptrace 2>&1); rc=$?
 count=$("$JOEY" debug seccomp --platform systrap --network none | sed -n 's/^# \([0-9]*\) system calls allowed.*/\1/p')
 [ -n "$count" ] && [ "$count" -le 60 ] && pass "the systrap --network=none allow-list has $count calls (budget 60)" || fail "allow-list size: '$count'"
 
+# What the confined sentry really calls over real workloads, measured with strace -f (on
+# systrap: the ptrace platform's stubs trace themselves, so strace cannot follow them).
+if command -v strace >/dev/null; then
+    for net in none host; do
+        out=$(python3 "$(dirname "$0")/syscall-audit.py" "$JOEY" --network $net 2>&1); rc=$?
+        [ $rc = 0 ] && pass "strace -f: $(echo "$out" | sed -n 's/^syscall-audit: \([0-9]\)/\1/p')" \
+            || fail "strace -f audit (--network=$net): $(echo "$out" | grep -E 'FAIL|OUTSIDE|outside it' | head -5 | tr '\n' ' ')"
+    done
+else
+    fail "strace is missing (make deps installs it)"
+fi
+
 # Run by an unprivileged user, the sentry confines itself inside a user namespace of its own.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$JOEY"; then
     marker="sleep 5.$RANDOM"
@@ -129,7 +147,7 @@ marker="sleep 6.$RANDOM"
 "$JOEY" --unconfined do -- $marker &
 runner=$!
 sentry=""
-for _ in $(seq 50); do sentry=$(sentry_of "$marker"); [ -n "$sentry" ] && break; sleep 0.1; done
+for _ in $(seq 50); do sentry=$(sentry_of "$marker" any); [ -n "$sentry" ] && break; sleep 0.1; done
 [ -n "$sentry" ] && [ "$(field "$sentry" Seccomp)" = 0 ] && pass "--unconfined runs the sentry without a filter" || fail "--unconfined: Seccomp=$( [ -n "$sentry" ] && field "$sentry" Seccomp)"
 kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null
 
