@@ -353,6 +353,27 @@ CASE(proc_cpuinfo_and_meminfo_are_readable) {
     EXPECT(strncmp(buf, "MemTotal:", 9) == 0);
 }
 
+/* /proc/stat: a cpu line of ten counters per CPU and in total, and a boot time that is
+ * the wall clock minus the uptime (ps and top need both). */
+CASE(proc_stat_has_cpu_lines_and_boot_time) {
+    static char buf[1 << 16];
+    EXPECT(slurp("/proc/stat", buf, sizeof buf) > 0);
+    unsigned long long v[10];
+    EXPECT(sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                  &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) == 10);
+    EXPECT(strstr(buf, "\ncpu0 ") != NULL);
+    char *b = strstr(buf, "\nbtime ");
+    EXPECT(b != NULL);
+    long long btime = b ? atoll(b + 7) : 0;
+    char up[128];
+    EXPECT(slurp("/proc/uptime", up, sizeof up) > 0);
+    double uptime = atof(up);
+    long long expect = (long long)time(NULL) - (long long)uptime;
+    EXPECT(btime >= expect - 2 && btime <= expect + 2);
+    char *p = strstr(buf, "\nprocesses ");
+    EXPECT(p != NULL && atoll(p + 11) >= 1);
+}
+
 /* ---- /dev ---- */
 
 CASE(dev_null_reads_eof_and_swallows_writes) {

@@ -114,6 +114,7 @@ enum ProcFS {
                 let v = "\(cs / 100).\(zeroPad(cs % 100, 2))"
                 return "\(v) \(v)\n"
             } },
+            "stat": { text { systemStat(kernel) } },
             "loadavg": { text { "0.00 0.00 0.00 1/\(kernel.threads.count) \(kernel.threads.keys.max() ?? 1)\n" } },
             "version": { text { "Linux version \(Kernel.release) (joey) \(Kernel.version)\n" } },
             "filesystems": { text { "nodev\ttmpfs\nnodev\tproc\nnodev\toverlay\nnodev\tdevtmpfs\n" } },
@@ -128,6 +129,29 @@ enum ProcFS {
             guard let pid = Int32(name), let g = kernel.threadGroups[pid] else { throw .ENOENT }
             return processDirectory(kernel, g, fs)
         })
+    }
+
+    /// /proc/stat: the sandbox's CPU time (guest processes' run time, all counted as user
+    /// time: the platforms cannot tell user from system time), idle as the rest of its uptime
+    /// on every CPU, the boot time (ps needs it), and the tasks made since it started. The
+    /// sandbox counts no interrupts, context switches or blocked tasks: those are 0.
+    static func systemStat(_ kernel: Kernel) -> String {
+        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let uptime = monotonicNanos() &- kernel.bootTime
+        let used = kernel.threadGroups.values.reduce(kernel.reapedCPUNanos) { $0 &+ $1.cpuNanos() }
+        let tick: UInt64 = 10_000_000 // USER_HZ 100
+        let userTicks = used / tick
+        let idleTicks = (uptime / tick) &* UInt64(cpus) > userTicks ? (uptime / tick) &* UInt64(cpus) - userTicks : 0
+        func line(_ name: String, _ user: UInt64, _ idle: UInt64) -> String { "\(name) \(user) 0 0 \(idle) 0 0 0 0 0 0\n" }
+        var out = line("cpu ", userTicks, idleTicks)
+        for c in 0..<cpus { out += line("cpu\(c)", userTicks / UInt64(cpus), idleTicks / UInt64(cpus)) }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let btime = UInt64(max(0, now.tv_sec)) &- uptime / 1_000_000_000
+        let running = kernel.threads.count
+        out += "intr 0\nctxt 0\nbtime \(btime)\nprocesses \(kernel.tasksCreated)\nprocs_running \(running)\nprocs_blocked 0\n"
+        out += "softirq 0 0 0 0 0 0 0 0 0 0 0\n"
+        return out
     }
 
     static func meminfo() -> String {
@@ -254,8 +278,11 @@ enum ProcFS {
         let ppid = g.parent?.pid ?? 0
         let start = (g.startTime - kernel.bootTime) / 10_000_000
         let vsize = g.mm.vmas.reduce(UInt64(0)) { $0 + ($1.end - $1.start) }
+        // utime and cutime: the run time of its threads and of its reaped children (user and
+        // system time are not told apart: all of it is user time).
+        let utime = g.cpuNanos() / 10_000_000, cutime = g.childrenCPUNanos / 10_000_000
         var f: [String] = ["\(g.pid)", "(\(g.comm))", stateLetter(g), "\(ppid)", "\(g.pgid)", "\(g.sid)", "0", "-1",
-                           "4194560", "0", "0", "0", "0", "0", "0", "0", "0", "20", "0", "\(max(1, g.threads.count))", "0",
+                           "4194560", "0", "0", "0", "0", "\(utime)", "0", "\(cutime)", "0", "20", "0", "\(max(1, g.threads.count))", "0",
                            "\(start)", "\(vsize)", "0", "18446744073709551615"]
         f += ["0", "0", "\(g.mm.stackTop)", "0", "0", "0", "0", "0", "0", "0", "0", "0", "17", "0", "0", "0", "0", "0",
               "0", "0", "\(g.mm.argStart)", "\(g.mm.argEnd)", "\(g.mm.envStart)", "\(g.mm.envEnd)", "0"]

@@ -131,6 +131,10 @@ public final class Kernel: @unchecked Sendable {
     var threadGroups: [Int32: ThreadGroup] = [:]
     var threads: [Int32: GuestThread] = [:]
     private var nextPid: Int32 = 1
+    /// Tasks (processes and threads) made since the sandbox started: /proc/stat's "processes".
+    private(set) var tasksCreated: UInt64 = 0
+    /// CPU time of processes already reaped, so /proc/stat's counters never go back.
+    var reapedCPUNanos: UInt64 = 0
     var controllingTerminal: Int32?
     var fifoBuffers: [ObjectIdentifier: PipeBuffer] = [:]
     let pipeFS = FileSystemID(dev: 0xd, name: "pipefs")
@@ -341,7 +345,7 @@ public final class Kernel: @unchecked Sendable {
     func allocatePid() throws(LinuxErrno) -> Int32 {
         guard threads.count < spec.maxTasks else { throw .EAGAIN }
         while threads[nextPid] != nil || threadGroups[nextPid] != nil { nextPid += 1 }
-        defer { nextPid += 1 }
+        defer { nextPid += 1; tasksCreated &+= 1 }
         return nextPid
     }
 

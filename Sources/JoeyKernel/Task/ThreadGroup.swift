@@ -275,6 +275,7 @@ final class ThreadGroup {
         if let parent {
             parent.childrenPeakResidentKiB = max(parent.childrenPeakResidentKiB, exitPeakResidentKiB, childrenPeakResidentKiB)
         }
+        kernel.reapedCPUNanos &+= exitCPUNanos
         kernel.threadGroups[pid] = nil
         if let parent { parent.children.removeAll { $0 === self } }
     }
