@@ -321,7 +321,8 @@ enum ProcFS {
         CapBnd:\t\(hex(g.capabilities.bounding, 16))
         CapAmb:\t\(hex(g.capabilities.ambient, 16))
         NoNewPrivs:\t\(g.noNewPrivs ? 1 : 0)
-        Seccomp:\t0
+        Seccomp:\t\(g.leader?.seccompMode ?? 0)
+        Seccomp_filters:\t\(g.leader?.seccompFilter?.depth ?? 0)
 
         """
     }

@@ -40,6 +40,12 @@ final class SignalFDDescription: FileDescription {
                 b.storeBytes(of: Int32(truncatingIfNeeded: info.value), toByteOffset: 44, as: Int32.self)
                 b.storeBytes(of: info.value, toByteOffset: 48, as: UInt64.self)
                 b.storeBytes(of: info.address ?? 0, toByteOffset: 72, as: UInt64.self)
+                b.storeBytes(of: info.errno, toByteOffset: 4, as: Int32.self)
+                if let nr = info.syscall { // ssi_syscall, ssi_call_addr, ssi_arch
+                    b.storeBytes(of: nr, toByteOffset: 84, as: Int32.self)
+                    b.storeBytes(of: info.address ?? 0, toByteOffset: 88, as: UInt64.self)
+                    b.storeBytes(of: Seccomp.auditArchX86_64, toByteOffset: 96, as: UInt32.self)
+                }
             }
             let n = try rec.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in try dst.copyOut(p) }
             guard n == 128 else { throw .EFAULT }

@@ -55,6 +55,8 @@ extension GuestThread {
         if stack != 0 { child.regs.rsp = stack }
         if flags & CLONE_SETTLS != 0 { child.regs.fs_base = tls }
         child.signalMask = signalMask
+        child.seccompMode = seccompMode
+        child.seccompFilter = seccompFilter
         child.initialFPState = context?.floatingPointState()
         if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
         if flags & CLONE_PARENT_SETTID != 0 { try? mm.writeValue(parentTid, child.tid) }
@@ -469,6 +471,13 @@ extension GuestThread {
             return 0
         case 7, 8, 23, 24, 27, 28, 47:
             return try capabilityPrctl(a0)
+        case 21: return UInt64(seccompMode) // PR_GET_SECCOMP
+        case 22: // PR_SET_SECCOMP: seccomp(2)'s strict or filter mode
+            switch a1 {
+            case 1: return try seccompSetStrict(flags: 0, arguments: 0)
+            case 2: return try seccompSetFilter(flags: 0, program: a2)
+            default: throw .EINVAL
+            }
         default:
             throw .EINVAL
         }

@@ -226,6 +226,7 @@ extension GuestThread {
         case 307: return try sysSendmmsg()
         case 309: return try sysGetcpu()
         case 316: return try sysRenameat2(olddir: fdArg(a0), oldArg: a1, newdir: fdArg(a2), newArg: a3, flags: a4)
+        case 317: return try sysSeccomp()
         case 318: return try sysGetrandom()
         case 319: return try sysMemfdCreate()
         case 322: return try sysExecve(dirfd: fdArg(a0), pathArg: a1, argvArg: a2, envpArg: a3, flags: a4)

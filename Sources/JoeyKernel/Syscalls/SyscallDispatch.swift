@@ -21,10 +21,14 @@ extension GuestThread {
         let trace = kernel.strace
         let call = trace?.enter(self, number: nr)
         let result: Int64
-        do {
-            result = Int64(bitPattern: try dispatch(nr))
-        } catch {
-            result = -Int64(error.rawValue)
+        if seccompMode != 0, let verdict = seccompVerdict(nr) {
+            result = verdict // the guest's own seccomp filter answered (Task/Seccomp.swift)
+        } else {
+            do {
+                result = Int64(bitPattern: try dispatch(nr))
+            } catch {
+                result = -Int64(error.rawValue)
+            }
         }
         if let trace, let call {
             if nr == 60 || nr == 231 { trace.noReturn(self, call) } else { trace.exit(self, call, result: result) }

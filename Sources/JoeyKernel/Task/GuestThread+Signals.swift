@@ -132,9 +132,14 @@ extension GuestThread {
             p.storeBytes(of: savedMaskForSuspend ?? signalMask, toByteOffset: 8 + 296, as: UInt64.self)
             // siginfo at 312: signo, errno, code, then the union.
             p.storeBytes(of: sig, toByteOffset: 312, as: Int32.self)
+            p.storeBytes(of: info.errno, toByteOffset: 316, as: Int32.self)
             p.storeBytes(of: info.code, toByteOffset: 320, as: Int32.self)
             if let addr = info.address {
                 p.storeBytes(of: addr, toByteOffset: 328, as: UInt64.self)
+                if let nr = info.syscall { // _sigsys: the call's number and architecture
+                    p.storeBytes(of: nr, toByteOffset: 336, as: Int32.self)
+                    p.storeBytes(of: Seccomp.auditArchX86_64, toByteOffset: 340, as: UInt32.self)
+                }
             } else {
                 p.storeBytes(of: info.pid, toByteOffset: 328, as: Int32.self)
                 p.storeBytes(of: info.uid, toByteOffset: 332, as: UInt32.self)

@@ -25,6 +25,9 @@ final class GuestThread {
     var robustList: UInt64 = 0
     /// sched_setaffinity's mask as the guest set it (nil: all online CPUs).
     var affinity: UInt64?
+    /// seccomp(2): 0 none, 1 strict, 2 filter; the newest filter of the thread's chain.
+    var seccompMode: UInt8 = 0
+    var seccompFilter: SeccompFilter?
     /// sched_setscheduler's policy and priority, as the guest set them.
     var schedPolicy: Int32 = 0
     var schedPriority: Int32 = 0

@@ -25,6 +25,11 @@ struct SignalInfo {
     var address: UInt64? = nil
     /// sigqueue's si_value.
     var value: UInt64 = 0
+    /// si_errno (a seccomp filter's SECCOMP_RET_DATA for SIGSYS).
+    var errno: Int32 = 0
+    /// SIGSYS from a seccomp filter: the system call's number (si_syscall; si_arch is x86-64's,
+    /// si_call_addr is `address`).
+    var syscall: Int32? = nil
     /// Sent from outside the sandbox (the host terminal, or the sentry on the operator's behalf):
     /// such signals reach pid 1 even with the default action, as from a parent pid namespace.
     var fromOutside = false
