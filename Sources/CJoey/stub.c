@@ -435,6 +435,10 @@ int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
     long fd = syscall(437 /* SYS_openat2 */, dirfd, path, &how, sizeof how);
     return fd >= 0 ? fd : -errno;
 }
+int joey_syncfs(int fd) {
+    return syncfs(fd) == 0 ? 0 : -errno;
+}
+
 int64_t joey_ioctl(int fd, unsigned long request, void *arg) {
     int r = ioctl(fd, request, arg);
     return r >= 0 ? r : -errno;

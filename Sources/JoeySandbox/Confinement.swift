@@ -131,6 +131,7 @@ public struct ConfinementPolicy: Sendable {
                 Rule("utimensat", "writable host directories"),
                 Rule("fsync", "data the guest asked to persist"),
                 Rule("fdatasync", "data the guest asked to persist"),
+                Rule("syncfs", "sync(2) and syncfs(2) of the guest"),
             ]
         }
         if network == .host {

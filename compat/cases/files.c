@@ -1,6 +1,7 @@
 /* Regular files: open flags, I/O, seeking, truncation, stat family, permissions, times,
  * rename, links, symlinks and FIFOs. */
 #include "../compat.h"
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/mman.h>
@@ -948,6 +949,56 @@ CASE(proc_self_fd_belongs_to_the_process) {
     EXPECT_EQ(st.st_gid, getegid());
     EXPECT_OK(lstat("/proc/self/status", &st));
     EXPECT_EQ(st.st_uid, geteuid());
+}
+
+/* getdents (the old record): the same names as getdents64, d_type in the last byte. */
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+struct old_dirent { unsigned long d_ino; unsigned long d_off; unsigned short d_reclen; char d_name[]; };
+CASE(getdents_old_record_lists_names_and_types) {
+    int fd = open("/", O_RDONLY | O_DIRECTORY);
+    EXPECT(fd >= 0);
+    char buf[8192];
+    long n = syscall(SYS_getdents, fd, buf, sizeof buf);
+    EXPECT(n > 0);
+    int dot = 0, dir = 0;
+    for (long at = 0; at < n;) {
+        struct old_dirent *d = (struct old_dirent *)(buf + at);
+        EXPECT(d->d_reclen > 0 && at + d->d_reclen <= n);
+        unsigned char type = buf[at + d->d_reclen - 1];
+        if (strcmp(d->d_name, ".") == 0) { dot = 1; EXPECT_EQ(type, DT_DIR); }
+        if (type == DT_DIR) dir++;
+        at += d->d_reclen;
+    }
+    EXPECT(dot && dir >= 2);
+    EXPECT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    EXPECT_ERRNO(syscall(SYS_getdents, fd, buf, 4), EINVAL); /* too small for one record */
+}
+
+CASE(fchmodat2_and_futimesat) {
+    char path[] = "/tmp/compat-fchmodat2-XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT(fd >= 0);
+    EXPECT_OK(syscall(SYS_fchmodat2, AT_FDCWD, path, 0640, 0));
+    struct stat st;
+    EXPECT_OK(stat(path, &st));
+    EXPECT_EQ(st.st_mode & 07777, 0640);
+    EXPECT_OK(syscall(SYS_fchmodat2, fd, "", 0600, AT_EMPTY_PATH));
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_mode & 07777, 0600);
+    char link[] = "/tmp/compat-fchmodat2-link";
+    unlink(link);
+    EXPECT_OK(symlink(path, link));
+    EXPECT_ERRNO(syscall(SYS_fchmodat2, AT_FDCWD, link, 0600, AT_SYMLINK_NOFOLLOW), EOPNOTSUPP);
+    EXPECT_ERRNO(syscall(SYS_fchmodat2, AT_FDCWD, path, 0600, 0x1), EINVAL);
+    struct timeval tv[2] = { { 1000, 0 }, { 2000, 0 } };
+    EXPECT_OK(syscall(SYS_futimesat, AT_FDCWD, path, tv));
+    EXPECT_OK(stat(path, &st));
+    EXPECT_EQ(st.st_mtime, 2000);
+    EXPECT_EQ(st.st_atime, 1000);
+    unlink(link);
+    unlink(path);
 }
 
 COMPAT_MAIN()

@@ -5,6 +5,8 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -1140,6 +1142,98 @@ CASE(shm_errors_follow_linux) {
     EXPECT_ERRNO(shmctl(id, 12345, NULL), EINVAL);
     EXPECT_OK(shmdt(p));
     EXPECT_OK(shmctl(id, IPC_RMID, NULL));
+}
+
+/* ---- mlock, protection keys, another process's memory ---- */
+
+static long vmlck_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmLck:", 6) == 0) kb = atol(line + 6);
+    fclose(f);
+    return kb;
+}
+
+CASE(mlock_counts_locked_memory_and_needs_a_mapping) {
+    char *p = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    long before = vmlck_kb();
+    EXPECT_OK(mlock(p + 100, 4096)); /* two pages: the range is rounded out */
+    EXPECT_EQ(vmlck_kb() - before, 8);
+    EXPECT_OK(mlock(p, 4096)); /* already locked: counted once */
+    EXPECT_EQ(vmlck_kb() - before, 8);
+    EXPECT_OK(munlock(p, 4 * 4096));
+    EXPECT_EQ(vmlck_kb(), before);
+    EXPECT_OK(munmap(p + 2 * 4096, 4096));
+    EXPECT_ERRNO(mlock(p, 4 * 4096), ENOMEM); /* a hole in the range */
+    EXPECT_ERRNO(syscall(SYS_mlock2, p, 4096, 2), EINVAL); /* unknown flag */
+    EXPECT_OK(syscall(SYS_mlock2, p, 4096, 1)); /* MLOCK_ONFAULT */
+    EXPECT_OK(munlockall());
+    EXPECT_EQ(vmlck_kb(), before);
+    EXPECT_ERRNO(mlockall(0), EINVAL);
+    EXPECT_ERRNO(mlockall(MCL_ONFAULT), EINVAL);
+}
+
+static void mlock_over_limit(void) {
+    struct rlimit r = { 4096, 4096 };
+    if (setrlimit(RLIMIT_MEMLOCK, &r) != 0) _exit(3);
+    /* Without CAP_IPC_LOCK (nobody): two pages are over a one-page limit. */
+    if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) _exit(4);
+    char *p = mmap(NULL, 2 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mlock(p, 2 * 4096) != -1 || errno != ENOMEM) _exit(5);
+    if (mlock(p, 4096) != 0) _exit(6);
+    struct rlimit zero = { 0, 0 };
+    if (setrlimit(RLIMIT_MEMLOCK, &zero) != 0) _exit(7);
+    if (mlock(p + 4096, 4096) != -1 || errno != EPERM) _exit(8);
+    _exit(0);
+}
+
+CASE(mlock_respects_rlimit_memlock) {
+    pid_t c = fork();
+    if (c == 0) mlock_over_limit();
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+CASE(pkey_mprotect_with_no_key_is_mprotect) {
+    char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_EQ(syscall(SYS_pkey_mprotect, p, 4096, PROT_READ, -1), 0);
+    EXPECT_ERRNO(syscall(SYS_pkey_alloc, 1, 0), EINVAL); /* flags must be 0 */
+    EXPECT_ERRNO(syscall(SYS_pkey_alloc, 0, 8), EINVAL); /* unknown access rights */
+}
+
+CASE(process_vm_readv_and_writev_between_parent_and_child) {
+    static char secret[32] = "from the parent";
+    int sync[2];
+    EXPECT_OK(pipe(sync));
+    pid_t c = fork();
+    if (c == 0) {
+        char b;
+        ssize_t r = read(sync[0], &b, 1); /* the parent wrote into us */
+        (void)r;
+        _exit(strcmp(secret, "written by parent") == 0 ? 0 : 3);
+    }
+    char buf[32] = {0};
+    struct iovec local = { buf, sizeof buf }, remote = { secret, sizeof secret };
+    EXPECT_EQ(process_vm_readv(c, &local, 1, &remote, 1, 0), (long)sizeof secret);
+    EXPECT_STREQ(buf, "from the parent");
+    char text[32] = "written by parent";
+    struct iovec src = { text, sizeof text };
+    EXPECT_EQ(process_vm_writev(c, &src, 1, &remote, 1, 0), (long)sizeof text);
+    EXPECT_EQ(write(sync[1], "x", 1), 1);
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct iovec bad = { (void *)8, 16 };
+    EXPECT_ERRNO(process_vm_readv(getpid(), &local, 1, &bad, 1, 0), EFAULT);
+    EXPECT_ERRNO(process_vm_readv(getpid(), &local, 1, &remote, 1, 1), EINVAL);
+    EXPECT_ERRNO(process_vm_readv(c, &local, 1, &remote, 1, 0), ESRCH); /* reaped */
 }
 
 COMPAT_MAIN()

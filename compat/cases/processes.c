@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/times.h>
@@ -788,6 +789,92 @@ CASE(times_returns_success) {
 
 CASE(times_bad_pointer_is_efault) {
     EXPECT_ERRNO(syscall(SYS_times, (void *)1), EFAULT);
+}
+
+/* ---- personality, kcmp, ioprio, rt_tgsigqueueinfo, restart_syscall, syslog ---- */
+
+CASE(personality_reports_and_stores_its_value) {
+    int old = personality(0xffffffff);
+    EXPECT_EQ(old & 0xff, 0); /* PER_LINUX */
+    EXPECT_EQ(personality(old | ADDR_NO_RANDOMIZE), old);
+    EXPECT_EQ(personality(0xffffffff), old | ADDR_NO_RANDOMIZE);
+    pid_t c = fork();
+    if (c == 0) _exit(personality(0xffffffff) == (old | ADDR_NO_RANDOMIZE) ? 0 : 3); /* inherited */
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    personality(old);
+}
+
+CASE(kcmp_compares_files_and_memory) {
+    int fd = open("/dev/null", O_RDONLY);
+    int same = dup(fd), other = open("/dev/null", O_RDONLY);
+    pid_t me = getpid();
+    EXPECT_EQ(syscall(SYS_kcmp, me, me, 0 /* KCMP_FILE */, fd, same), 0);
+    long r = syscall(SYS_kcmp, me, me, 0, fd, other);
+    EXPECT(r == 1 || r == 2);
+    EXPECT_EQ(syscall(SYS_kcmp, me, me, 1 /* KCMP_VM */, 0, 0), 0);
+    pid_t c = fork();
+    if (c == 0) { pause(); _exit(0); }
+    r = syscall(SYS_kcmp, me, c, 1, 0, 0); /* fork: another address space */
+    EXPECT(r == 1 || r == 2);
+    EXPECT_EQ(syscall(SYS_kcmp, me, c, 0, fd, fd), 0); /* but the same open file */
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    EXPECT_ERRNO(syscall(SYS_kcmp, me, me, 0, fd, 999), EBADF);
+    EXPECT_ERRNO(syscall(SYS_kcmp, me, c, 1, 0, 0), ESRCH);
+    EXPECT_ERRNO(syscall(SYS_kcmp, me, me, 99, 0, 0), EINVAL);
+}
+
+CASE(ioprio_get_and_set_check_their_arguments) {
+    EXPECT(syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0) >= 0);
+    EXPECT_OK(syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 4)); /* best effort, level 4 */
+    EXPECT_ERRNO(syscall(SYS_ioprio_set, 1, 0, 1), EINVAL); /* class NONE with a level */
+    EXPECT_ERRNO(syscall(SYS_ioprio_set, 1, 0, 5 << 13), EINVAL);       /* no such class */
+    EXPECT_ERRNO(syscall(SYS_ioprio_get, 9, 0), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_ioprio_get, 1, 999999), ESRCH);
+}
+
+static volatile int tg_value;
+static void on_tg(int sig, siginfo_t *si, void *uc) { (void)sig; (void)uc; tg_value = si->si_value.sival_int; }
+
+CASE(rt_tgsigqueueinfo_to_this_thread) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_tg;
+    sa.sa_flags = SA_SIGINFO;
+    EXPECT_OK(sigaction(SIGUSR1, &sa, NULL));
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = SIGUSR1;
+    si.si_code = SI_QUEUE;
+    si.si_value.sival_int = 1234;
+    EXPECT_OK(syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), SIGUSR1, &si));
+    EXPECT_EQ(tg_value, 1234);
+    EXPECT_ERRNO(syscall(SYS_rt_tgsigqueueinfo, getpid(), 999999, SIGUSR1, &si), ESRCH);
+    EXPECT_ERRNO(syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), 99, &si), EINVAL);
+}
+
+CASE(restart_syscall_with_nothing_to_restart_is_eintr) {
+    EXPECT_ERRNO(syscall(SYS_restart_syscall), EINTR);
+}
+
+CASE(syslog_size_and_permissions) {
+    char buf[64];
+    if (geteuid() == 0) {
+        EXPECT(syscall(SYS_syslog, 10 /* SIZE_BUFFER */, NULL, 0) > 0);
+        EXPECT(syscall(SYS_syslog, 9 /* SIZE_UNREAD */, NULL, 0) >= 0);
+    }
+    EXPECT_ERRNO(syscall(SYS_syslog, 99, buf, sizeof buf), EINVAL);
+    EXPECT_EQ(syscall(SYS_syslog, 0 /* CLOSE */, NULL, 0), 0);
+    pid_t c = fork();
+    if (c == 0) {
+        if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) _exit(3);
+        _exit(syscall(SYS_syslog, 3 /* READ_ALL */, buf, sizeof buf) == -1 && errno == EPERM ? 0 : 4);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 COMPAT_MAIN()

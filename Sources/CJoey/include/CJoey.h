@@ -153,6 +153,8 @@ int64_t joey_memfd_create(const char *name);
 int64_t joey_fallocate(int fd, int mode, int64_t offset, int64_t length);
 int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int64_t joey_ioctl(int fd, unsigned long request, void *arg);
+/// syncfs(fd) (a GNU extension Swift's Glibc module does not export). 0 or -errno.
+int joey_syncfs(int fd);
 
 // The sentry's confinement (confine.c).
 /// One seccomp rule: allow `nr` (or fail it with `errno_value` when non-zero), when `arg`

@@ -76,6 +76,26 @@ extension OverlayContext {
         if let f = inode as? RegularFileInode { return f.lowerPath }
         return nil
     }
+
+    /// fsync, fdatasync, sync_file_range: a write-through file's (or directory's) host copy
+    /// is flushed to the disk; sandbox files live in memory and have nothing to flush.
+    func sync(_ inode: Inode, dataOnly: Bool) throws(LinuxErrno) {
+        guard let host, let path = hostPath(of: inode) else { return }
+        let fd = host.openPath(path, flags: inode.kind == .directory ? O_RDONLY | O_DIRECTORY : O_RDONLY)
+        guard fd >= 0 else { throw LinuxErrno(-fd) }
+        defer { close(fd) }
+        if (dataOnly ? fdatasync(fd) : fsync(fd)) != 0 { throw LinuxErrno(errno) }
+    }
+
+    /// sync, syncfs: the host file system under a write-through tree is flushed.
+    func syncAll() throws(LinuxErrno) {
+        guard writeThrough, let host else { return }
+        let fd = host.openPath("", flags: O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw LinuxErrno(-fd) }
+        defer { close(fd) }
+        let r = joey_syncfs(fd)
+        if r != 0 { throw LinuxErrno(Int32(-r)) }
+    }
 }
 
 /// A host special file seen through the overlay (or created by mknod): stat-able only.

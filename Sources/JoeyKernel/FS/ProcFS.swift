@@ -309,6 +309,7 @@ enum ProcFS {
         FDSize:\t\(max(64, g.fdTable.entries.count))
         Groups:\t\(g.groups.map(String.init).joined(separator: " "))
         VmSize:\t\(pad(vsize)) kB
+        VmLck:\t\(pad(g.mm.lockedBytes() / 1024)) kB
         Threads:\t\(max(1, g.threads.count))
         SigPnd:\t\(hex(g.leader?.pending ?? 0, 16))
         ShdPnd:\t\(hex(g.pendingShared, 16))

@@ -247,9 +247,14 @@ public final class Kernel: @unchecked Sendable {
     /// A filesystem of the sandbox (overlay root, tmpfs, bind mount): its identity, the host
     /// tree below it if any, and the MemoryFile and host-fd cache every filesystem shares.
     private func filesystem(dev: UInt64, name: String, host: HostTree? = nil, writeThrough: Bool = false) -> OverlayContext {
-        OverlayContext(id: FileSystemID(dev: dev, name: name), host: host, writeThrough: writeThrough,
-                       memoryFile: memoryFile, hostFiles: hostFiles)
+        let ctx = OverlayContext(id: FileSystemID(dev: dev, name: name), host: host, writeThrough: writeThrough,
+                                 memoryFile: memoryFile, hostFiles: hostFiles)
+        if writeThrough { writeThroughFilesystems.append(ctx) }
+        return ctx
     }
+
+    /// Filesystems whose writes reach a host directory: sync(2) flushes them.
+    var writeThroughFilesystems: [OverlayContext] = []
 
     /// Notes on mounts that were not applied as asked, for the operator.
     public private(set) var mountWarnings: [String] = []

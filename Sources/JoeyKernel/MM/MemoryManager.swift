@@ -51,6 +51,8 @@ struct VMA {
     var file: FileDescription?
     /// PROT_WRITE may be added (a shared mapping of a file opened read-only: no; VM_MAYWRITE).
     var mayWrite = true
+    /// mlock: counted against RLIMIT_MEMLOCK and shown as VmLck (VM_LOCKED). Not inherited by fork.
+    var locked = false
 
     init(start: UInt64, end: UInt64, protection: MemoryProtection, shared: Bool, block: MemoryBlock?,
          blockOffset: UInt64, name: String, fileOffset: UInt64, inodeNumber: UInt64, writeBack: FileDescription?,
@@ -249,6 +251,36 @@ public final class MemoryManager {
         version &+= 1
     }
 
+    /// mlock/munlock: marks [start, end) locked or not; every page must be mapped (ENOMEM).
+    /// The mappings themselves do not change, so platform address spaces stay as realized
+    /// (the version is kept).
+    func setLocked(_ start: UInt64, _ end: UInt64, _ locked: Bool) throws(LinuxErrno) {
+        var cursor = start
+        var i = firstIndex(endingAbove: start)
+        while cursor < end {
+            guard i < vmas.count, vmas[i].start <= cursor else { throw .ENOMEM }
+            cursor = vmas[i].end
+            i += 1
+        }
+        let keep = version
+        for var p in removeRange(start, end) {
+            p.locked = locked
+            vmas.insert(p, at: firstIndex(endingAbove: p.start))
+        }
+        version = keep
+    }
+
+    /// Locked bytes in [start, end) (all of them by default).
+    func lockedBytes(_ start: UInt64 = 0, _ end: UInt64 = .max) -> UInt64 {
+        var total: UInt64 = 0
+        var i = firstIndex(endingAbove: start)
+        while i < vmas.count && vmas[i].start < end {
+            if vmas[i].locked { total += min(vmas[i].end, end) - max(vmas[i].start, start) }
+            i += 1
+        }
+        return total
+    }
+
     /// A copy for fork: private memory is copied eagerly (holes skipped), shared memory shared.
     func fork() throws(LinuxErrno) -> MemoryManager {
         let child = MemoryManager(memoryFile: memoryFile, stackTop: stackTop, mmapTop: mmapTop)
@@ -258,6 +290,7 @@ public final class MemoryManager {
         var copies: [ObjectIdentifier: MemoryBlock] = [:]
         for v in vmas {
             var c = v
+            c.locked = false
             if !v.shared {
                 // Blocks split among several VMAs are copied once.
                 let key = ObjectIdentifier(v.block!)

@@ -157,12 +157,13 @@ extension GuestThread {
 
     // MARK: read / write
 
-    private func clampCount(_ v: UInt64) -> Int { Int(min(v, 0x7fff_f000)) }
+    func clampCount(_ v: UInt64) -> Int { Int(min(v, 0x7fff_f000)) }
 
     /// read, pread, readv, preadv: the one blocking loop. A description never blocks; when it
     /// has nothing yet (EAGAIN) and the fd is blocking, the thread waits for it to become
     /// readable and tries again, with no guest pointer held across the wait.
-    func readCommon(_ f: FileDescription, _ dst: inout IOSequence, at offset: UInt64?) throws(LinuxErrno) -> Int {
+    /// `nonblocking` makes this one call non-blocking (splice's SPLICE_F_NONBLOCK).
+    func readCommon(_ f: FileDescription, _ dst: inout IOSequence, at offset: UInt64?, nonblocking: Bool = false) throws(LinuxErrno) -> Int {
         try verifyRange(f, offset, dst.count)
         if dst.count == 0 && f.inode.kind != .directory { return 0 }
         while true {
@@ -170,7 +171,7 @@ extension GuestThread {
                 let n = offset == nil ? try f.read(self, &dst) : try f.pread(self, &dst, at: offset!)
                 if n > 0 { kernel.fsnotify(f, InotifyMask.access) }
                 return n
-            } catch let e where e == .EAGAIN && f.flags & O_NONBLOCK == 0 {
+            } catch let e where e == .EAGAIN && f.flags & O_NONBLOCK == 0 && !nonblocking {
                 try f.waitForEvents(self, EventMask.input.union(.hangUp))
             }
         }
@@ -179,10 +180,10 @@ extension GuestThread {
     /// write, pwrite, writev, pwritev: a blocking write goes on until everything is written
     /// (a pipe takes it in pieces), a signal interrupts (the bytes so far are returned), or an
     /// error ends it (likewise, when some bytes went already).
-    func writeCommon(_ f: FileDescription, _ src: inout IOSequence, at offset: UInt64?) throws(LinuxErrno) -> Int {
+    func writeCommon(_ f: FileDescription, _ src: inout IOSequence, at offset: UInt64?, nonblocking: Bool = false) throws(LinuxErrno) -> Int {
         try verifyRange(f, offset, src.count)
         if src.count == 0 { return 0 }
-        let blocking = f.flags & O_NONBLOCK == 0
+        let blocking = f.flags & O_NONBLOCK == 0 && !nonblocking
         var total = 0
         while true {
             do {
@@ -291,52 +292,6 @@ extension GuestThread {
         return UInt64(try writeCommon(f, &src, at: nil))
     }
 
-    /// sendfile: copies through a sentry buffer. After the first chunk it continues only
-    /// from regular files, so a pipe input never blocks twice in one call.
-    func sysSendfile() throws(LinuxErrno) -> UInt64 {
-        let out = try writableFile(fdArg(a0))
-        let input = try readableFile(fdArg(a1))
-        // Linux reads only from files that support mmap-like access: not pipes or ttys.
-        if out.flags & O_APPEND != 0 || input.inode.kind != .regular { throw .EINVAL }
-        var offset: UInt64?
-        if a2 != 0 {
-            let o: Int64 = try mm.readValue(a2)
-            guard o >= 0 else { throw .EINVAL }
-            offset = UInt64(o)
-        }
-        let count = clampCount(a3)
-        var buf = [UInt8](repeating: 0, count: min(max(count, 1), 1 << 16))
-        var total = 0
-        while total < count {
-            let want = min(buf.count, count - total)
-            let n: Int
-            do {
-                n = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
-                    var dst = IOSequence.sentry(UnsafeMutableRawBufferPointer(rebasing: p[0..<want]))
-                    return try readCommon(input, &dst, at: offset.map { $0 + UInt64(total) })
-                }
-            } catch {
-                if total > 0 { break }
-                throw error
-            }
-            if n == 0 { break }
-            let w: Int
-            do {
-                w = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
-                    var src = IOSequence.sentry(UnsafeMutableRawBufferPointer(rebasing: p[0..<n]))
-                    return try writeCommon(out, &src, at: nil)
-                }
-            } catch {
-                if total > 0 { break }
-                throw error
-            }
-            total += w
-            if w < n || n < want { break }
-        }
-        if let offset { try mm.writeValue(a2, Int64(offset) &+ Int64(total)) }
-        return UInt64(total)
-    }
-
     func sysLseek() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
         return try f.seek(Int64(bitPattern: a1), whence: Int32(truncatingIfNeeded: a2))
@@ -350,6 +305,69 @@ extension GuestThread {
         try f.getdents(into: &out, capacity: clampCount(a2))
         try mm.write(a1, out)
         return UInt64(out.count)
+    }
+
+    /// getdents: the old record (no d_type after d_reclen; it is the record's last byte).
+    /// Each record is as long as getdents64's for the same name, so the same capacity holds.
+    func sysGetdents() throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        if f is PathDescription { throw .EBADF }
+        guard f.inode.kind == .directory else { throw .ENOTDIR }
+        var out: [UInt8] = []
+        try f.getdents(into: &out, capacity: clampCount(a2))
+        // linux_dirent64: ino 8, off 8, reclen 2, type 1, name. linux_dirent: ino 8, off 8,
+        // reclen 2, name, then the type in the record's last byte.
+        var at = 0
+        while at + 19 <= out.count {
+            let reclen = Int(out[at + 16]) | Int(out[at + 17]) << 8
+            guard reclen >= 20, at + reclen <= out.count else { break }
+            let type = out[at + 18]
+            for i in (at + 18)..<(at + reclen - 1) { out[i] = out[i + 1] }
+            out[at + reclen - 1] = type
+            at += reclen
+        }
+        try mm.write(a1, out)
+        return UInt64(out.count)
+    }
+
+    // MARK: hints: readahead, fadvise64, sync_file_range
+
+    /// readahead: a hint; the descriptor must be readable and a regular file.
+    func sysReadahead() throws(LinuxErrno) -> UInt64 {
+        let f = try readableFile(fdArg(a0))
+        guard f.inode.kind == .regular else { throw .EINVAL }
+        return 0
+    }
+
+    /// posix_fadvise: advice only (Joey's page cache keeps what it has).
+    func sysFadvise64() throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        if f is PathDescription { throw .EBADF }
+        if f.inode.kind == .fifo || f is PipeDescription { throw .ESPIPE }
+        guard Int64(bitPattern: a2) >= 0, a3 <= 5 else { throw .EINVAL }
+        return 0
+    }
+
+    /// sync_file_range: with SYNC_FILE_RANGE_WRITE a write-through file's data is flushed
+    /// (the whole file: the host call that could flush a range is not in the sentry's list).
+    func sysSyncFileRange() throws(LinuxErrno) -> UInt64 {
+        let offset = Int64(bitPattern: a1), length = Int64(bitPattern: a2)
+        guard a3 & ~UInt64(7) == 0, offset >= 0, length >= 0, !offset.addingReportingOverflow(length).overflow else { throw .EINVAL }
+        let f = try group.fdTable.get(fdArg(a0))
+        if f is PathDescription { throw .EBADF }
+        guard [.regular, .directory, .symlink, .blockDevice].contains(f.inode.kind) else { throw .ESPIPE }
+        if a3 & 2 != 0 { try syncToHost(f.inode, dataOnly: true) } // SYNC_FILE_RANGE_WRITE
+        return 0
+    }
+
+    /// fchmodat2: fchmodat with flags; a symlink itself cannot change mode (EOPNOTSUPP).
+    func sysFchmodat2() throws(LinuxErrno) -> UInt64 {
+        guard a3 & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0 else { throw .EINVAL }
+        let loc = try lookup(fdArg(a0), try pathArg(a1), follow: a3 & AT_SYMLINK_NOFOLLOW == 0,
+                             emptyPathAllowed: a3 & AT_EMPTY_PATH != 0)
+        if loc.inode.kind == .symlink { throw .EOPNOTSUPP }
+        try chmod(loc.inode, a2)
+        return 0
     }
 
     // MARK: stat

@@ -50,14 +50,35 @@ extension GuestThread {
     /// A hint; the host scheduler decides.
     func sysSchedYield() throws(LinuxErrno) -> UInt64 { 0 }
 
-    /// fsync/fdatasync: in-memory files have nothing to flush; write-through files are
-    /// written with pwrite and reach the host page cache at once.
-    func sysFsync() throws(LinuxErrno) -> UInt64 {
-        _ = try group.fdTable.get(fdArg(a0))
+    /// fsync/fdatasync: in-memory files have nothing to flush; a write-through file (or
+    /// directory) on the host is flushed to its disk with the host's fsync/fdatasync.
+    func sysFsync(dataOnly: Bool) throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        if f is PathDescription { throw .EBADF }
+        try syncToHost(f.inode, dataOnly: dataOnly)
         return 0
     }
 
-    func sysSync() throws(LinuxErrno) -> UInt64 { 0 }
+    func syncToHost(_ inode: Inode, dataOnly: Bool) throws(LinuxErrno) {
+        if let file = inode as? RegularFileInode { try file.context.sync(inode, dataOnly: dataOnly) }
+        else if let dir = inode as? DirectoryInode { try dir.context.sync(inode, dataOnly: dataOnly) }
+    }
+
+    /// sync: every host directory the sandbox writes through to is flushed (errors are not
+    /// reported, as sync(2) reports none).
+    func sysSync() throws(LinuxErrno) -> UInt64 {
+        for ctx in kernel.writeThroughFilesystems { try? ctx.syncAll() }
+        return 0
+    }
+
+    /// syncfs: the file system holding `fd`, when it writes through to the host.
+    func sysSyncfs() throws(LinuxErrno) -> UInt64 {
+        let f = try group.fdTable.get(fdArg(a0))
+        if f is PathDescription { throw .EBADF }
+        if let file = f.inode as? RegularFileInode { try file.context.syncAll() }
+        else if let dir = f.inode as? DirectoryInode { try dir.context.syncAll() }
+        return 0
+    }
 }
 
 extension GuestThread {

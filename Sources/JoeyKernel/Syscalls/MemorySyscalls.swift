@@ -340,3 +340,111 @@ extension GuestThread {
         return 0
     }
 }
+
+// MARK: locking, protection keys, other processes' memory
+
+extension GuestThread {
+    static let CAP_IPC_LOCK = 14, CAP_SYS_PTRACE = 19
+
+    /// mlock, mlock2 (MLOCK_ONFAULT): the range must be mapped; newly locked bytes count
+    /// against RLIMIT_MEMLOCK unless CAP_IPC_LOCK. The sandbox's memory is the sentry's
+    /// MemoryFile, which the host could still swap: locking is accounted, not enforced on
+    /// the host.
+    func sysMlock(flags: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard flags & ~UInt64(1) == 0 else { throw .EINVAL }
+        let start = a0 & ~0xfff
+        guard let (len, end) = pageRange(start, a1 &+ (a0 & 0xfff)) else { throw .ENOMEM }
+        if len == 0 { return 0 }
+        let limit = self.limit(8).0
+        let privileged = group.capable(Self.CAP_IPC_LOCK)
+        if limit == 0 && !privileged { throw .EPERM }
+        let newly = len - mm.lockedBytes(start, end)
+        if !privileged && mm.lockedBytes() + newly > limit { throw .ENOMEM }
+        try mm.setLocked(start, end, true)
+        return 0
+    }
+
+    func sysMunlock() throws(LinuxErrno) -> UInt64 {
+        let start = a0 & ~0xfff
+        guard let (len, end) = pageRange(start, a1 &+ (a0 & 0xfff)) else { throw .ENOMEM }
+        if len == 0 { return 0 }
+        try mm.setLocked(start, end, false)
+        return 0
+    }
+
+    /// mlockall: MCL_CURRENT locks every mapping now; MCL_FUTURE is accepted but mappings
+    /// made later are not locked (noted in syscalls/).
+    func sysMlockall() throws(LinuxErrno) -> UInt64 {
+        let MCL_CURRENT: UInt64 = 1, MCL_FUTURE: UInt64 = 2, MCL_ONFAULT: UInt64 = 4
+        guard a0 != 0, a0 & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0, a0 != MCL_ONFAULT else { throw .EINVAL }
+        let limit = self.limit(8).0
+        let privileged = group.capable(Self.CAP_IPC_LOCK)
+        if limit == 0 && !privileged { throw .EPERM }
+        if a0 & MCL_CURRENT != 0 {
+            let total = mm.vmas.reduce(UInt64(0)) { $0 + ($1.end - $1.start) }
+            if !privileged && total > limit { throw .ENOMEM }
+            for (s, e) in mm.vmas.map({ ($0.start, $0.end) }) { try mm.setLocked(s, e, true) }
+        }
+        return 0
+    }
+
+    func sysMunlockall() throws(LinuxErrno) -> UInt64 {
+        for (s, e) in mm.vmas.filter(\.locked).map({ ($0.start, $0.end) }) { try mm.setLocked(s, e, false) }
+        return 0
+    }
+
+    /// pkey_mprotect: without protection keys (none can be allocated) only pkey -1 is valid,
+    /// and it is mprotect.
+    func sysPkeyMprotect() throws(LinuxErrno) -> UInt64 {
+        guard Int32(truncatingIfNeeded: a3) == -1 else { throw .EINVAL }
+        return try sysMprotect()
+    }
+
+    /// pkey_alloc: the sandbox offers no protection keys (as a CPU without PKU): ENOSPC.
+    func sysPkeyAlloc() throws(LinuxErrno) -> UInt64 {
+        guard a0 == 0, a1 & ~UInt64(3) == 0 else { throw .EINVAL }
+        throw .ENOSPC
+    }
+
+    /// pkey_free: no key was ever allocated.
+    func sysPkeyFree() throws(LinuxErrno) -> UInt64 { throw .EINVAL }
+
+    /// process_vm_readv/writev: copies between this process and another one it may trace
+    /// (the same real uid as all of the target's ids, or CAP_SYS_PTRACE). A transfer stops at
+    /// the first fault; the bytes moved until then are the result.
+    func sysProcessVM(write: Bool) throws(LinuxErrno) -> UInt64 {
+        guard a5 == 0 else { throw .EINVAL }
+        let local = try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2)))
+        let remote = try mm.ioRanges(a3, count: Int(Int32(truncatingIfNeeded: a4)))
+        let pid = Int32(truncatingIfNeeded: a0)
+        guard pid > 0, let target = kernel.threads[pid]?.group else { throw .ESRCH }
+        if target !== group && !group.capable(Self.CAP_SYS_PTRACE) {
+            let ids = [target.uid, target.euid, target.suid]
+            guard ids.allSatisfy({ $0 == group.uid }), [target.gid, target.egid, target.sgid].allSatisfy({ $0 == group.gid }) else { throw .EPERM }
+        }
+        var here = IOSequence.guest(mm, ranges: local)
+        var there = IOSequence.guest(target.mm, ranges: remote)
+        let total = min(here.count, there.count)
+        var buf = [UInt8](repeating: 0, count: min(max(total, 1), 1 << 16))
+        var done = 0
+        while done < total {
+            let want = min(buf.count, total - done)
+            let n = try buf.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                let chunk = UnsafeMutableRawBufferPointer(rebasing: p[0..<want])
+                do throws(LinuxErrno) {
+                    let got = write ? try here.copyIn(chunk) : try there.copyIn(chunk)
+                    if got == 0 { return 0 }
+                    let put = UnsafeRawBufferPointer(rebasing: chunk[0..<got])
+                    return write ? try there.copyOut(put) : try here.copyOut(put)
+                } catch {
+                    if done > 0 { return 0 }
+                    throw error
+                }
+            }
+            if n == 0 { break }
+            done += n
+            if n < want { break }
+        }
+        return UInt64(done)
+    }
+}

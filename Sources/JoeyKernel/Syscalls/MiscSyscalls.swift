@@ -520,3 +520,34 @@ extension Kernel {
         }
     }
 }
+
+extension GuestThread {
+    /// The sandbox kernel's log: it writes no messages, so the ring is always empty.
+    static let kernelLogSize: UInt64 = 1 << 17
+
+    /// syslog(2) (dmesg): the empty log of the sandbox's kernel. Reading or clearing it needs
+    /// CAP_SYSLOG (or CAP_SYS_ADMIN), except READ_ALL and SIZE_BUFFER, which dmesg_restrict
+    /// (1, as on Debian) also reserves to them. SYSLOG_ACTION_READ waits for a message that
+    /// never comes, until a signal.
+    func sysSyslog() throws(LinuxErrno) -> UInt64 {
+        let type = Int32(truncatingIfNeeded: a0), length = Int32(truncatingIfNeeded: a2)
+        guard type >= 0, type <= 10 else { throw .EINVAL }
+        if type == 0 || type == 1 { return 0 } // CLOSE, OPEN
+        guard group.capable(34 /* CAP_SYSLOG */) || group.capable(21 /* CAP_SYS_ADMIN */) else { throw .EPERM }
+        switch type {
+        case 2: // READ: blocks until the log has something
+            guard a1 != 0, length >= 0 else { throw .EINVAL }
+            if length == 0 { return 0 }
+            while true { try block(deadline: nil) }
+        case 3, 4: // READ_ALL, READ_CLEAR
+            guard a1 != 0, length >= 0 else { throw .EINVAL }
+            return 0
+        case 5, 6, 7: return 0 // CLEAR, CONSOLE_OFF, CONSOLE_ON
+        case 8: // CONSOLE_LEVEL
+            guard length >= 1, length <= 8 else { throw .EINVAL }
+            return 0
+        case 9: return 0 // SIZE_UNREAD
+        default: return Self.kernelLogSize // SIZE_BUFFER
+        }
+    }
+}

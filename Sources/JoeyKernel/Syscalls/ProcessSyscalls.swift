@@ -28,6 +28,7 @@ extension GuestThread {
         g.suid = group.suid; g.sgid = group.sgid; g.groups = group.groups
         g.capabilities = group.capabilities
         g.noNewPrivs = group.noNewPrivs // inherited across fork (and kept by execve)
+        g.personality = group.personality; g.ioPriority = group.ioPriority
         g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpable = group.dumpable; g.nice = group.nice
         g.pgid = group.pgid; g.sid = group.sid
         g.comm = group.comm; g.exePath = group.exePath; g.cmdline = group.cmdline; g.rlimits = group.rlimits
@@ -296,6 +297,41 @@ extension GuestThread {
                       mask: &t.pending, queues: &t.pendingInfo)
         t.interrupt()
         return 0
+    }
+
+    /// personality: 0xffffffff asks; anything else is stored (Linux checks no value). The
+    /// flags change nothing else in the sandbox (ADDR_NO_RANDOMIZE included: the sentry's
+    /// layout of a new program does not depend on it).
+    func sysPersonality() throws(LinuxErrno) -> UInt64 {
+        let old = group.personality
+        let v = UInt32(truncatingIfNeeded: a0)
+        if v != 0xffff_ffff { group.personality = v }
+        return UInt64(old)
+    }
+
+    /// kcmp: whether two processes share a kernel object (0 equal, 1 or 2 ordered unequal).
+    /// KCMP_EPOLL_TFD is not offered (EINVAL).
+    func sysKcmp() throws(LinuxErrno) -> UInt64 {
+        guard let t1 = kernel.threads[Int32(truncatingIfNeeded: a0)], let t2 = kernel.threads[Int32(truncatingIfNeeded: a1)] else { throw .ESRCH }
+        for t in [t1, t2] where t.group !== group && !group.capable(Self.CAP_SYS_PTRACE) {
+            guard [t.group.uid, t.group.euid, t.group.suid].allSatisfy({ $0 == group.uid }) else { throw .EPERM }
+        }
+        let o1: AnyObject, o2: AnyObject
+        switch a2 {
+        case 0: // KCMP_FILE
+            o1 = try t1.group.fdTable.get(Int32(truncatingIfNeeded: a3))
+            o2 = try t2.group.fdTable.get(Int32(truncatingIfNeeded: a4))
+        case 1: o1 = t1.mm; o2 = t2.mm                       // KCMP_VM
+        case 2: o1 = t1.group.fdTable; o2 = t2.group.fdTable // KCMP_FILES
+        case 3: o1 = t1.group.fs; o2 = t2.group.fs           // KCMP_FS
+        case 4, 6: o1 = t1.group; o2 = t2.group              // KCMP_SIGHAND, KCMP_SYSVSEM: per process here
+        case 5: o1 = t1; o2 = t2                             // KCMP_IO: per thread (no CLONE_IO)
+        default: throw .EINVAL
+        }
+        if o1 === o2 { return 0 }
+        // An order that is stable for the sandbox's life and says nothing of sentry addresses.
+        let x = UInt(bitPattern: ObjectIdentifier(o1).hashValue), y = UInt(bitPattern: ObjectIdentifier(o2).hashValue)
+        return x < y ? 1 : 2
     }
 
     // MARK: identity

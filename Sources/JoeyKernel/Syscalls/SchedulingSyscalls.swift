@@ -67,9 +67,11 @@ extension GuestThread {
     }
 
     /// The processes getpriority/setpriority name: PRIO_PROCESS, PRIO_PGRP, PRIO_USER.
-    private func prioTargets() throws(LinuxErrno) -> [ThreadGroup] {
-        let who = Int32(truncatingIfNeeded: a1)
-        switch a0 {
+    private func prioTargets() throws(LinuxErrno) -> [ThreadGroup] { try prioTargets(which: a0, who: a1) }
+
+    private func prioTargets(which: UInt64, who whoArg: UInt64) throws(LinuxErrno) -> [ThreadGroup] {
+        let who = Int32(truncatingIfNeeded: whoArg)
+        switch which {
         case 0: return who == 0 ? [group] : [kernel.threadGroups[who] ?? kernel.threads[who]?.group].compactMap { $0 }
         case 1: let pg = who == 0 ? group.pgid : who; return kernel.threadGroups.values.filter { $0.pgid == pg }
         case 2: let u = who == 0 ? group.uid : UInt32(bitPattern: who); return kernel.threadGroups.values.filter { $0.uid == u }
@@ -82,6 +84,39 @@ extension GuestThread {
         let targets = try prioTargets().filter { $0.exitStatus == nil }
         guard let best = targets.map(\.nice).min() else { throw .ESRCH }
         return UInt64(20 - best)
+    }
+
+    /// ioprio_get: the highest priority among the targets (IOPRIO_WHO_PROCESS 1, PGRP 2,
+    /// USER 3 name them as getpriority's 0, 1, 2 do). The sandbox's I/O is the sentry's: the
+    /// value is recorded and reported, the host's I/O scheduler is not told.
+    func sysIoprioGet() throws(LinuxErrno) -> UInt64 {
+        guard a0 >= 1 && a0 <= 3 else { throw .EINVAL }
+        let targets = try prioTargets(which: a0 - 1, who: a1).filter { $0.exitStatus == nil }
+        guard !targets.isEmpty else { throw .ESRCH }
+        // Lower class numbers (RT 1, BE 2, IDLE 3) and lower levels are higher priorities; unset is 0.
+        let rank: (UInt16) -> UInt16 = { $0 == 0 ? UInt16.max : $0 }
+        var best: UInt16 = 0
+        for g in targets where best == 0 || rank(g.ioPriority) < rank(best) { best = g.ioPriority }
+        return UInt64(best)
+    }
+
+    func sysIoprioSet() throws(LinuxErrno) -> UInt64 {
+        guard a0 >= 1 && a0 <= 3 else { throw .EINVAL }
+        // class << 13 | hints << 3 | level (3 bits, so always in range for RT and BE).
+        let value = UInt16(truncatingIfNeeded: a2), cls = (value >> 13) & 7, level = value & 7
+        switch cls {
+        case 0: guard level == 0 else { throw .EINVAL }   // NONE
+        case 1: guard group.capable(21) else { throw .EPERM } // RT needs CAP_SYS_ADMIN
+        case 2, 3: break                                  // BE, IDLE
+        default: throw .EINVAL
+        }
+        let targets = try prioTargets(which: a0 - 1, who: a1).filter { $0.exitStatus == nil }
+        guard !targets.isEmpty else { throw .ESRCH }
+        for g in targets {
+            if g.uid != group.uid && g.euid != group.euid && !group.capable(23 /* CAP_SYS_NICE */) { throw .EPERM }
+            g.ioPriority = value
+        }
+        return 0
     }
 
     func sysSetpriority() throws(LinuxErrno) -> UInt64 {

@@ -102,6 +102,28 @@ extension GuestThread {
         return 0
     }
 
+    /// rt_tgsigqueueinfo: rt_sigqueueinfo aimed at one thread of a process.
+    func sysRtTgsigqueueinfo() throws(LinuxErrno) -> UInt64 {
+        let tgid = Int32(truncatingIfNeeded: a0), tid = Int32(truncatingIfNeeded: a1), sig = Int32(truncatingIfNeeded: a2)
+        guard tgid > 0, tid > 0, sig >= 0, sig < 65 else { throw .EINVAL }
+        let raw = try mm.read(a3, count: 48)
+        let code = raw.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
+        let value = raw.withUnsafeBytes { $0.load(fromByteOffset: 24, as: UInt64.self) }
+        guard let t = kernel.threads[tid], t.group.pid == tgid else { throw .ESRCH }
+        if (code >= 0 || code == -6) && t !== self { throw .EPERM }
+        if sig == 0 { return 0 }
+        let action = t.group.actions[Int(sig)]
+        if sig != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(sig) == .ignore) { return 0 }
+        enqueueSignal(sig, SignalInfo(signo: sig, code: code, pid: group.pid, uid: group.uid, value: value),
+                      mask: &t.pending, queues: &t.pendingInfo)
+        t.interrupt()
+        return 0
+    }
+
+    /// restart_syscall called by the program itself: no interrupted call is waiting to be
+    /// restarted (the sentry restarts those itself), so EINTR, as Linux answers then.
+    func sysRestartSyscall() throws(LinuxErrno) -> UInt64 { throw .EINTR }
+
     /// rt_sigtimedwait: takes a pending signal of `set` without running its handler.
     func sysRtSigtimedwait() throws(LinuxErrno) -> UInt64 {
         guard a3 == 8 else { throw .EINVAL }

@@ -64,6 +64,10 @@ final class ThreadGroup {
     /// PR_SET_KEEPCAPS: permitted capabilities survive leaving uid 0 (cleared by execve).
     var keepCapabilities = false
     var noNewPrivs = false
+    /// personality(2)'s value (PER_LINUX and its flags), kept across fork and execve.
+    var personality: UInt32 = 0
+    /// ioprio_set's value (class << 13 | data); 0 until set (IOPRIO_CLASS_NONE).
+    var ioPriority: UInt16 = 0
     var dumpable = true
     /// setpriority's nice value (the guest's view).
     var nice: Int32 = 0

@@ -1,0 +1,136 @@
+/* Moving data between descriptors: copy_file_range, splice, tee, vmsplice; and the hints and
+ * flushes around file data (readahead, posix_fadvise, sync_file_range, syncfs, fsync). */
+#include "../compat.h"
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+static int temp_file(const char *content) {
+    char path[] = "/tmp/compat-splice-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    unlink(path);
+    if (content && write(fd, content, strlen(content)) != (ssize_t)strlen(content)) return -1;
+    return fd;
+}
+
+CASE(copy_file_range_copies_with_and_without_offsets) {
+    int in = temp_file("hello, world");
+    int out = temp_file(NULL);
+    EXPECT(in >= 0 && out >= 0);
+    loff_t off_in = 7, off_out = 0;
+    EXPECT_EQ(copy_file_range(in, &off_in, out, &off_out, 100, 0), 5);
+    EXPECT_EQ(off_in, 12);
+    EXPECT_EQ(off_out, 5);
+    EXPECT_EQ(lseek(in, 0, SEEK_CUR), 12); /* the offsets given were used, not the positions */
+    EXPECT_EQ(lseek(in, 0, SEEK_SET), 0);
+    EXPECT_EQ(lseek(out, 0, SEEK_SET), 0);
+    EXPECT_EQ(copy_file_range(in, NULL, out, NULL, 5, 0), 5); /* the positions, advanced */
+    EXPECT_EQ(lseek(in, 0, SEEK_CUR), 5);
+    char buf[16] = {0};
+    EXPECT_EQ(pread(out, buf, sizeof buf, 0), 5);
+    EXPECT_STREQ(buf, "hello");
+    EXPECT_EQ(copy_file_range(in, &off_in, out, NULL, 10, 0), 0); /* at the end of the input */
+}
+
+CASE(copy_file_range_errors) {
+    int in = temp_file("abcdefgh");
+    int out = temp_file(NULL);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(copy_file_range(in, NULL, out, NULL, 4, 1), EINVAL);  /* flags */
+    EXPECT_ERRNO(copy_file_range(in, NULL, p[1], NULL, 4, 0), EINVAL); /* not a regular file */
+    loff_t a = 0, b = 2;
+    EXPECT_ERRNO(copy_file_range(in, &a, in, &b, 4, 0), EINVAL);       /* overlapping ranges */
+    int ro = open("/proc/self/exe", O_RDONLY);
+    EXPECT_ERRNO(copy_file_range(in, NULL, ro, NULL, 4, 0), EBADF);    /* output not writable */
+    int dir = open("/", O_RDONLY | O_DIRECTORY);
+    EXPECT_ERRNO(copy_file_range(dir, NULL, out, NULL, 4, 0), EISDIR);
+    loff_t neg = -1;
+    EXPECT_ERRNO(copy_file_range(in, &neg, out, NULL, 4, 0), EOVERFLOW);
+}
+
+CASE(splice_file_to_pipe_to_file) {
+    int in = temp_file("0123456789");
+    int out = temp_file(NULL);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    loff_t off = 2;
+    EXPECT_EQ(splice(in, &off, p[1], NULL, 5, 0), 5);
+    EXPECT_EQ(off, 7);
+    EXPECT_EQ(lseek(in, 0, SEEK_CUR), 10); /* the file position is untouched */
+    EXPECT_EQ(splice(p[0], NULL, out, NULL, 100, 0), 5); /* what the pipe holds, not more */
+    char buf[16] = {0};
+    EXPECT_EQ(pread(out, buf, sizeof buf, 0), 5);
+    EXPECT_STREQ(buf, "23456");
+}
+
+CASE(splice_errors_and_nonblock) {
+    int a = temp_file("x"), b = temp_file(NULL);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(splice(a, NULL, b, NULL, 1, 0), EINVAL);       /* no pipe */
+    loff_t off = 0;
+    EXPECT_ERRNO(splice(p[0], &off, b, NULL, 1, 0), ESPIPE);    /* an offset on the pipe */
+    EXPECT_ERRNO(splice(p[0], NULL, p[1], NULL, 1, 0), EINVAL); /* the same pipe */
+    EXPECT_ERRNO(splice(p[0], NULL, b, NULL, 1, SPLICE_F_NONBLOCK), EAGAIN); /* empty */
+    EXPECT_ERRNO(splice(a, NULL, p[1], NULL, 1, 0x100), EINVAL);  /* unknown flag */
+    EXPECT_EQ(splice(a, NULL, p[1], NULL, 0, 0), 0);
+}
+
+CASE(tee_copies_without_consuming) {
+    int p[2], q[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(pipe(q));
+    EXPECT_EQ(write(p[1], "abcdef", 6), 6);
+    EXPECT_EQ(tee(p[0], q[1], 4, 0), 4);
+    char buf[16] = {0};
+    EXPECT_EQ(read(q[0], buf, sizeof buf), 4);
+    EXPECT_STREQ(buf, "abcd");
+    memset(buf, 0, sizeof buf);
+    EXPECT_EQ(read(p[0], buf, sizeof buf), 6); /* still all there */
+    EXPECT_STREQ(buf, "abcdef");
+    EXPECT_ERRNO(tee(p[0], q[1], 4, SPLICE_F_NONBLOCK), EAGAIN);
+    int f = temp_file("x");
+    EXPECT_ERRNO(tee(f, q[1], 1, 0), EINVAL);
+}
+
+CASE(vmsplice_into_and_out_of_a_pipe) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    char a[] = "vm", b[] = "splice";
+    struct iovec in[2] = { { a, 2 }, { b, 6 } };
+    EXPECT_EQ(vmsplice(p[1], in, 2, 0), 8);
+    char out[16] = {0};
+    struct iovec o = { out, sizeof out };
+    EXPECT_EQ(vmsplice(p[0], &o, 1, 0), 8);
+    EXPECT_STREQ(out, "vmsplice");
+    int f = temp_file("x");
+    EXPECT_ERRNO(vmsplice(f, in, 1, 0), EBADF);
+}
+
+CASE(readahead_fadvise_and_sync_hints) {
+    int f = temp_file("data");
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_EQ(readahead(f, 0, 4096), 0);
+    EXPECT_ERRNO(readahead(p[0], 0, 10), EINVAL);
+    EXPECT_ERRNO(readahead(-1, 0, 10), EBADF);
+    EXPECT_EQ(posix_fadvise(f, 0, 0, POSIX_FADV_SEQUENTIAL), 0);
+    EXPECT_EQ(posix_fadvise(f, 0, 0, POSIX_FADV_DONTNEED), 0);
+    EXPECT_EQ(posix_fadvise(f, 0, 0, 99), EINVAL); /* posix_fadvise returns the error */
+    EXPECT_EQ(posix_fadvise(p[0], 0, 0, POSIX_FADV_NORMAL), ESPIPE);
+    EXPECT_EQ(sync_file_range(f, 0, 0, SYNC_FILE_RANGE_WRITE), 0);
+    EXPECT_ERRNO(sync_file_range(f, 0, 0, 8), EINVAL);
+    EXPECT_ERRNO(sync_file_range(f, -1, 0, 0), EINVAL);
+    EXPECT_ERRNO(sync_file_range(p[0], 0, 0, 0), ESPIPE);
+    EXPECT_EQ(syncfs(f), 0);
+    EXPECT_ERRNO(syncfs(-1), EBADF);
+    EXPECT_EQ(fsync(f), 0);
+    EXPECT_EQ(fdatasync(f), 0);
+    char buf[8] = {0};
+    EXPECT_EQ(pread(f, buf, sizeof buf, 0), 4); /* the data is what was written */
+    EXPECT_STREQ(buf, "data");
+}
+
+COMPAT_MAIN()
