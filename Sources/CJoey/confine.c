@@ -26,6 +26,10 @@ static scmp_filter_ctx build_filter(const joey_seccomp_rule *rules, int count) {
     // filter, keep working under it.
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
     if (!ctx) { errno = ENOMEM; return NULL; }
+    // Calls of another ABI (int $0x80, sysenter) trap too rather than kill: a guest's reach a
+    // stub's handler and become the SIGSYS Linux gives a confined process; the sentry makes none.
+    int a = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
+    if (a != 0) { seccomp_release(ctx); errno = -a; return NULL; }
     for (int i = 0; i < count; i++) {
         const joey_seccomp_rule *x = &rules[i];
         uint32_t action = x->errno_value ? SCMP_ACT_ERRNO((uint32_t)x->errno_value) : SCMP_ACT_ALLOW;

@@ -229,6 +229,8 @@ uint64_t joey_stub_syscall_offset(void) {
 }
 
 // Allows system calls only when issued from the stub page [stub, stub + JOEY_STUB_SIZE).
+// A guest call through the vsyscall page (which the kernel emulates with a seccomp check but
+// no PTRACE_SYSEMU stop) traps instead: the sentry takes the SIGSYS as the guest's call.
 static int install_stub_filter(uint64_t stub) {
     uint32_t hi = (uint32_t)(stub >> 32), lo = (uint32_t)stub, end = lo + (uint32_t)JOEY_STUB_SIZE;
     if (end < lo) return -1; // the page must not straddle a 4 GiB boundary
@@ -237,6 +239,12 @@ static int install_stub_filter(uint64_t stub) {
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer) + 4),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffU, 0, 5),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0xff600000U, 0, 2),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0xff601000U, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP), // the vsyscall page
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
@@ -302,6 +310,16 @@ int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data) {
     long r = ptrace((enum __ptrace_request)request, pid, (void *)addr, (void *)data);
     if (r == -1 && errno) return -errno;
     return r;
+}
+
+int64_t joey_ptrace_syscall_arch(pid_t pid) {
+    // struct ptrace_syscall_info: op (u8), 3 bytes of padding, arch (u32), ...
+    unsigned char info[88];
+    memset(info, 0, sizeof info);
+    if (ptrace((enum __ptrace_request)0x420e /* PTRACE_GET_SYSCALL_INFO */, pid, (void *)sizeof info, info) < 0) return -errno;
+    uint32_t arch;
+    memcpy(&arch, info + 4, sizeof arch);
+    return arch;
 }
 
 int64_t joey_getregs(pid_t pid, joey_regs *regs) {

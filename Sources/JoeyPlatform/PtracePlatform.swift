@@ -94,10 +94,24 @@ final class PtraceStub: PlatformContext, AddressSpace {
             guard joey_wifstopped(status) != 0 else { continue }
             _ = joey_getregs(pid, &registers)
             let sig = joey_wstopsig(status)
-            if sig == SIGTRAP | 0x80 { return .syscall }
+            if sig == SIGTRAP | 0x80 {
+                // int $0x80 and sysenter stop here too: Joey implements only the 64-bit ABI, so
+                // the guest gets the SIGSYS a seccomp-confined process would (as on systrap).
+                if joey_ptrace_syscall_arch(pid) != 0xc000_003e /* AUDIT_ARCH_X86_64 */ {
+                    return .fault(signal: SIGSYS, code: 1, address: registers.rip)
+                }
+                return .syscall
+            }
             var info = joey_siginfo()
             _ = joey_getsiginfo(pid, &info)
             switch sig {
+            case SIGSYS where info.code == 1 /* SYS_SECCOMP */ && info.addr >> 12 == 0xffff_ffff_ff600:
+                // A call through the vsyscall page, trapped by the stub's filter: the kernel
+                // emulated the return already (rip is the caller) and rolled rax back to the
+                // call's number.
+                registers.orig_rax = registers.rax
+                registers.rax = UInt64(bitPattern: -Int64(ENOSYS))
+                return .syscall
             case SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP:
                 // si_code > 0 means the kernel raised it for the guest's own instruction.
                 if info.code > 0 || sig == SIGTRAP {

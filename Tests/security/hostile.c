@@ -1,10 +1,36 @@
 /* A hostile guest: each attempt prints "ok NAME" when the sandbox held, "FAIL NAME: why"
  * when it did not. Run by security-test.sh inside `joey do --rootfs ROOT` where ROOT holds
  * no file called `marker`, while the host has MARKER (argv[1]) outside ROOT; the script also
- * checks on the host that nothing named ESCAPE (argv[2]) was created. */
+ * checks on the host that nothing named ESCAPE (argv[3]) or ESCAPE-* was created (run once
+ * with the sentry confined and once --unconfined, where the stub is the only wall between a
+ * stray host call and the host's root).
+ *
+ *   hostile MARKER-PATH MARKER-TEXT ESCAPE-PATH
+ *     1. paths that climb out of the root (.., /proc/self/root, /proc/1/root, /proc/self/cwd)
+ *     2. symlinks made in the sandbox, absolute and relative
+ *     3. chroot into a subdirectory, fchdir to an fd opened outside it, climb
+ *     4. system calls through other ABIs: int 0x80 and sysenter (i386 mkdir on a pointer
+ *        below 4 GiB, and the 64-bit registers), x32; the legacy vsyscall page
+ *        (gettimeofday, time) runs as on Linux or faults with SIGSEGV
+ *     5. a `syscall` on a page the guest wrote (JIT): a guest call (getpid, mkdir)
+ *     6. jumps into the platform's stub page (found at Joey's fixed address) at every byte
+ *        of its code and every syscall/int 0x80/sysenter byte pair in it, with mkdir's
+ *        registers, each from a fresh child (killed after 20 ms if still running)
+ *     7. host processes and fds in /proc
+ *     8. fd, fork and thread exhaustion stop at the limits (--pids-limit 64)
+ *
+ *   hostile memory LIMIT-MIB       (run under `joey do --memory LIMIT-MIB M`)
+ *     anonymous memory (1 MiB mallocs, and one big mapping touched a page at a time) and a
+ *     file in /tmp written 1 MiB at a time stop near the limit (the hog is killed as by an
+ *     OOM kill, or sees ENOMEM/ENOSPC); afterwards the memory is the sandbox's again.
+ *
+ * Run natively (no sandbox) the ABI checks of 4 fail: there the host does run the i386
+ * calls, which is what they detect. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,7 +40,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int failed;
@@ -34,6 +62,17 @@ static int reads_marker(const char *path, const char *text) {
     return n > 0 && strstr(buf, text) != NULL;
 }
 
+static int exists(const char *path) { struct stat st; return lstat(path, &st) == 0; }
+
+/* How a child ended, for messages. */
+static const char *fate(int st) {
+    static char buf[64];
+    if (WIFEXITED(st)) snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st)) snprintf(buf, sizeof buf, "killed by signal %d", WTERMSIG(st));
+    else snprintf(buf, sizeof buf, "status %#x", st);
+    return buf;
+}
+
 /* Runs `fn` in a child; returns its wait status (the child may be killed). */
 static int in_child(void (*fn)(const char *), const char *arg) {
     pid_t p = fork();
@@ -43,6 +82,12 @@ static int in_child(void (*fn)(const char *), const char *arg) {
     return st;
 }
 
+/* i386 system calls take 32-bit pointers: the paths they get live in .bss, below 4 GiB in
+ * this static, non-PIE program (a stack pointer would be truncated and only fault). */
+static char low_path[512], low_path64[512];
+static char low_stack[8192] __attribute__((aligned(16)));
+static int low_ok(void) { return (uintptr_t)low_path < 0xfffff000u && (uintptr_t)low_stack < 0xfffff000u; }
+
 static void int80_mkdir(const char *path) {
     long r;
     /* i386 mkdir is 39: made through the 32-bit entry, it must never reach the host. */
@@ -50,15 +95,304 @@ static void int80_mkdir(const char *path) {
     _exit(r == 0 ? 3 : 0);
 }
 
+static void int80_as_64bit_mkdir(const char *path) {
+    long r;
+    /* The 64-bit registers for mkdir (83, rdi, rsi). As i386 call 83 (symlink(ebx=0, ecx=0))
+     * Linux fails it with EFAULT; run as a 64-bit call it would make `path`. */
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(83), "D"(path), "S"(0755), "b"(0), "c"(0) : "memory");
+    _exit(r == 0 ? 3 : 0);
+}
+
+/* sysenter from 64-bit code: Linux (on Intel) runs it as an i386 call, fetching ebp from the
+ * 32-bit stack pointer and returning to a landing pad that is not there, so the caller dies;
+ * the call itself is made when esp points at readable memory, as here. */
+static void sysenter_mkdir(const char *path) {
+    __asm__ volatile("mov %0, %%rsp\n\tmov %%rsp, %%rbp\n\tsysenter\n\tud2"
+                     : : "r"(low_stack + sizeof low_stack / 2), "a"(39L), "b"((long)(uintptr_t)path), "c"(0755L)
+                     : "memory");
+    _exit(0);
+}
+
+static void sysenter_as_64bit_mkdir(const char *path) {
+    __asm__ volatile("mov %0, %%rsp\n\tmov %%rsp, %%rbp\n\tsysenter\n\tud2"
+                     : : "r"(low_stack + sizeof low_stack / 2), "a"(83L), "D"(path), "S"(0755L), "b"(0L), "c"(0L)
+                     : "memory");
+    _exit(0);
+}
+
 static void x32_mkdir(const char *path) {
     long r = syscall(0x40000000 | 83 /* x32 mkdir */, path, 0755);
     _exit(r == 0 ? 3 : 0);
 }
 
+/* The legacy vsyscall page: gettimeofday at +0, time at +0x400. Linux (vsyscall=emulate or
+ * xonly) runs them; with vsyscall=none the call faults with SIGSEGV. Exits 0 when both gave
+ * the time the libc calls give, 1 when they did not. */
+static void vsyscall_time(const char *unused) {
+    (void)unused;
+    struct timeval tv = {0, 0};
+    long (*vgettimeofday)(struct timeval *, void *) = (void *)0xffffffffff600000UL;
+    long (*vtime)(long *) = (void *)0xffffffffff600400UL;
+    long r = vgettimeofday(&tv, NULL);
+    long now = (long)time(NULL);
+    long t = 0, rt = vtime(&t);
+    int good = r == 0 && labs(tv.tv_sec - now) <= 5 && rt == t && labs(t - now) <= 5;
+    _exit(good ? 0 : 1);
+}
+
+/* A page the guest wrote itself: `mov rdi, rax; mov rsi, rdi; mov rdx, rsi; syscall; ret`,
+ * i.e. long jit(long nr, long a0, long a1). */
+typedef long (*jit_fn)(long, long, long);
+static jit_fn make_jit(int rwx) {
+    static const unsigned char code[] = {0x48, 0x89, 0xf8, 0x48, 0x89, 0xf7, 0x48, 0x89, 0xd6, 0x0f, 0x05, 0xc3};
+    int prot = PROT_READ | PROT_WRITE | (rwx ? PROT_EXEC : 0);
+    unsigned char *p = mmap(NULL, 4096, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    memcpy(p + 64, code, sizeof code);
+    if (!rwx && mprotect(p, 4096, PROT_READ | PROT_EXEC) != 0) return NULL;
+    return (jit_fn)(p + 64);
+}
+
+/* Signal-guarded reads of memory that may not be mapped or readable. */
+static sigjmp_buf probe_jump;
+static void on_probe_fault(int sig) { (void)sig; siglongjmp(probe_jump, 1); }
+static int read_guarded(const volatile uint8_t *p, uint8_t *out) {
+    struct sigaction sa = {.sa_handler = on_probe_fault, .sa_flags = SA_NODEFER}, old_segv, old_bus;
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+    int ok = 0;
+    if (sigsetjmp(probe_jump, 1) == 0) { *out = *p; ok = 1; }
+    sigaction(SIGSEGV, &old_segv, NULL);
+    sigaction(SIGBUS, &old_bus, NULL);
+    return ok;
+}
+
+/* Jumps to `site` with the registers of mkdir(path, 0755), rbx at the stub's control page
+ * (where its signal handler keeps it) and r12 at a readable stack (its rt_sigreturn frame). */
+static void jump_with_mkdir(uintptr_t site, const char *path, uintptr_t rbx) {
+    __asm__ volatile("mov %2, %%rbx\n\tmov %%rsp, %%r12\n\txor %%edx, %%edx\n\txor %%r10d, %%r10d\n\t"
+                     "xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\tmov $83, %%eax\n\tmov %0, %%rdi\n\t"
+                     "mov $0755, %%esi\n\tjmp *%1"
+                     : : "r"(path), "r"(site), "r"(rbx)
+                     : "rax", "rbx", "rdi", "rsi", "rdx", "r8", "r9", "r10", "r12", "memory");
+}
+
+/* Waits up to `ms` for the `n` children in `pids`, then SIGKILLs those left and reaps them;
+ * each reaped child's pid becomes 0 and its status lands in `st`. Returns how many could not
+ * be reaped within 5 s even after SIGKILL. */
+static void on_alarm(int sig) { (void)sig; }
+static int reap_within(pid_t *pids, int n, int ms, int *st) {
+    struct timespec tick = {0, 1000000};
+    int left = n;
+    for (int t = 0; t <= ms && left; t++) {
+        for (int i = 0; i < n; i++)
+            if (pids[i] > 0 && waitpid(pids[i], &st[i], WNOHANG) == pids[i]) { pids[i] = 0; left--; }
+        if (left && t < ms) nanosleep(&tick, NULL);
+    }
+    if (!left) return 0;
+    for (int i = 0; i < n; i++) if (pids[i] > 0) kill(pids[i], SIGKILL);
+    struct sigaction sa = {.sa_handler = on_alarm}, old; /* no SA_RESTART: waitpid gets EINTR */
+    sigaction(SIGALRM, &sa, &old);
+    alarm(5);
+    for (int i = 0; i < n; i++)
+        if (pids[i] > 0 && waitpid(pids[i], &st[i], 0) == pids[i]) { pids[i] = 0; left--; }
+    alarm(0);
+    sigaction(SIGALRM, &old, NULL);
+    return left;
+}
+
+/* Where Joey puts the stub region: Sources/CJoey/stub.c, joey_stub_install's candidates
+ * (the first free one; the guest's address space ends below it). The code page is
+ * readable and executable; the systrap control page follows it. */
+static const uintptr_t stub_candidates[] = {0x7fffffffe000UL - 0x1000UL * 16, 0x7ffb00000000UL, 0x7ff000000000UL, 0x7f0000000000UL};
+
+static void stub_jumps(const char *escape) {
+    uintptr_t page = 0;
+    uint8_t code[4096];
+    for (unsigned i = 0; i < sizeof stub_candidates / sizeof stub_candidates[0] && !page; i++)
+        if (read_guarded((const uint8_t *)stub_candidates[i], &code[0])) page = stub_candidates[i];
+    int readable = page != 0, len = 0;
+    if (!page) page = stub_candidates[0];
+    for (int i = 0; readable && i < 4096; i++) {
+        if (!read_guarded((const uint8_t *)page + i, &code[i])) { readable = 0; break; }
+        if (code[i]) len = i + 1;
+    }
+    /* Every byte of the code (16 past its end), every syscall/int 0x80/sysenter pair in the
+     * page; every byte of the page when it cannot be read. */
+    static char target[4096];
+    int n = 0;
+    for (int off = 0; off < 4096; off++) {
+        int pair = readable && off + 1 < 4096 &&
+                   ((code[off] == 0x0f && (code[off + 1] == 0x05 || code[off + 1] == 0x34)) || (code[off] == 0xcd && code[off + 1] == 0x80));
+        target[off] = !readable || off < len + 16 || pair;
+        n += target[off];
+    }
+    /* Eight children at a time (a stub killed by its own filter is noticed by the sentry
+     * only at its next liveness check), each given 20 ms after its jump. */
+    int ended = 0, hung = 0, off = 0;
+    char why[256] = "";
+    while (!why[0]) {
+        pid_t batch[8];
+        int offs[8], nb = 0;
+        for (; off < 4096 && nb < 8; off++) {
+            if (!target[off]) continue;
+            int ready[2];
+            if (pipe(ready) != 0) { snprintf(why, sizeof why, "pipe: %s", strerror(errno)); break; }
+            pid_t p = fork();
+            if (p < 0) { snprintf(why, sizeof why, "fork failed at offset %#x: %s", off, strerror(errno)); close(ready[0]); close(ready[1]); break; }
+            if (p == 0) {
+                close(ready[0]);
+                if (write(ready[1], "j", 1) != 1) _exit(1);
+                jump_with_mkdir(page + off, escape, page + 0x1000);
+                _exit(0);
+            }
+            close(ready[1]);
+            char c;
+            if (read(ready[0], &c, 1) != 1) snprintf(why, sizeof why, "the child for offset %#x died before jumping", off);
+            close(ready[0]);
+            batch[nb] = p;
+            offs[nb++] = off;
+        }
+        if (nb == 0) break;
+        int statuses[8];
+        reap_within(batch, nb, 20, statuses);
+        for (int i = 0; i < nb; i++) {
+            if (batch[i] > 0) {
+                if (!why[0]) snprintf(why, sizeof why, "the child that jumped to +%#x survived SIGKILL", offs[i]);
+                continue;
+            }
+            ended++;
+            if (WIFSIGNALED(statuses[i]) && WTERMSIG(statuses[i]) == SIGKILL) hung++;
+        }
+    }
+    int alive = getpid() > 0 && getpid() == syscall(SYS_getpid) && access("/", F_OK) == 0;
+    if (!why[0] && !alive) snprintf(why, sizeof why, "the sandbox stopped answering");
+    if (!why[0] && ended != n) snprintf(why, sizeof why, "only %d of %d jumps ran", ended, n);
+    char name[128];
+    snprintf(name, sizeof name, "stub_page_jumps_reach_nothing (%s page at %#lx, %d offsets, %d killed or looping)",
+             readable ? "readable" : "unreadable", (unsigned long)page, n, hung);
+    result(name, !why[0] && alive, why);
+}
+
+/* Threads that block until the pipe closes. */
+static void *blocked_thread(void *arg) {
+    char c;
+    while (read(*(int *)arg, &c, 1) < 0 && errno == EINTR) {}
+    return NULL;
+}
+
+static void thread_bomb(void) {
+    int p[2];
+    if (pipe(p) != 0) { result("thread_bomb_stops_at_the_pids_limit", 0, "pipe failed"); return; }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    static pthread_t threads[4096];
+    int made = 0, err = 0;
+    while (made < 4096) {
+        err = pthread_create(&threads[made], &attr, blocked_thread, &p[0]);
+        if (err) break;
+        made++;
+    }
+    close(p[1]);
+    for (int i = 0; i < made; i++) pthread_join(threads[i], NULL);
+    close(p[0]);
+    char why[128];
+    snprintf(why, sizeof why, "%d threads, then %s", made, err ? strerror(err) : "no failure");
+    result("thread_bomb_stops_at_the_pids_limit", made < 4096 && err == EAGAIN, why);
+}
+
+/* A child that touches anonymous memory until it is stopped: 1 MiB mallocs (big_mapping 0)
+ * or one mapping of `cap` MiB touched a page at a time (1). It must be stopped near the
+ * limit: killed (SIGKILL, as by an OOM kill) or told ENOMEM, having touched at most four
+ * times the limit. Joey enforces the limit with a watcher that checks the sandbox's memory
+ * every 20 ms and kills the process holding the most, then looks away for 100 ms; a hog
+ * touching ~1.5 GiB/s overshoots by what it touches in that time. What this does not check
+ * (a finding): many processes, each below the limit, can together hold far more than it
+ * for seconds, as the watcher kills one process per look. */
+static void anonymous_hog(const char *name, int big_mapping, long limit_mib, long cap) {
+    volatile long *touched = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (touched == MAP_FAILED) { result(name, 0, "mmap of a shared page failed"); return; }
+    *touched = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (big_mapping) {
+            char *m = mmap(NULL, cap << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            if (m == MAP_FAILED) _exit(12);
+            for (long i = 0; i < cap << 20; i += 4096) {
+                m[i] = 0x5a;
+                if (((i + 4096) & 0xfffff) == 0) *touched = (i + 4096) >> 20;
+            }
+        } else {
+            for (long n = 0; n < cap; n++) {
+                char *m = malloc(1 << 20);
+                if (!m) _exit(12);
+                memset(m, 0x5a, 1 << 20);
+                *touched = n + 1;
+            }
+        }
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    int stopped = (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) || (WIFEXITED(st) && WEXITSTATUS(st) == 12);
+    char why[256], line[160];
+    snprintf(why, sizeof why, "the hog touched %ld MiB of a %ld MiB limit and %s", *touched, limit_mib, fate(st));
+    snprintf(line, sizeof line, "%s (%ld MiB touched, limit %ld MiB)", name, *touched, limit_mib);
+    result(line, stopped && *touched <= 4 * limit_mib, why);
+    munmap((void *)touched, 4096);
+}
+
+/* `hostile memory LIMIT`: run with `joey do --memory LIMIT M`. */
+static int memory_attacks(long limit_mib) {
+    const long cap = 8 * limit_mib; /* natively nothing stops the hogs: they stop here */
+    char why[256];
+    struct timespec settle = {0, 300000000}; /* past the watcher's 100 ms after a kill */
+    anonymous_hog("anonymous_memory_in_1mib_mallocs_stops_at_the_limit", 0, limit_mib, cap);
+    nanosleep(&settle, NULL);
+    anonymous_hog("anonymous_memory_in_one_mapping_stops_at_the_limit", 1, limit_mib, cap);
+    nanosleep(&settle, NULL);
+
+    /* A file in /tmp (memory too), 1 MiB at a time. */
+    static char buf[1 << 20];
+    memset(buf, 0xa5, sizeof buf);
+    int fd = open("/tmp/hog", O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    long written = 0;
+    ssize_t w = 0;
+    int err = 0;
+    while (fd >= 0 && written < cap << 20) {
+        w = write(fd, buf, sizeof buf);
+        if (w <= 0) { err = w < 0 ? errno : 0; break; }
+        written += w;
+    }
+    snprintf(why, sizeof why, "%ld MiB written to /tmp (limit %ld MiB), then %s", written >> 20, limit_mib,
+             err ? strerror(err) : "no error");
+    result("tmp_file_stops_with_enospc", fd >= 0 && err == ENOSPC && written <= limit_mib << 20, why);
+    if (fd >= 0) close(fd);
+    unlink("/tmp/hog");
+
+    /* The hogs are gone: their memory is the sandbox's again. */
+    fd = open("/tmp/after", O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    long again = 0;
+    while (fd >= 0 && again < (limit_mib / 2) << 20 && (w = write(fd, buf, sizeof buf)) > 0) again += w;
+    snprintf(why, sizeof why, "only %ld MiB could be written after the hogs were gone", again >> 20);
+    result("memory_comes_back_after", again >= (limit_mib / 2) << 20, why);
+    if (fd >= 0) close(fd);
+    unlink("/tmp/after");
+    result("sentry_answers_after", getpid() > 0 && access("/", F_OK) == 0, "");
+    printf("%d failed\n", failed);
+    return failed != 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 4) { fprintf(stderr, "usage: hostile MARKER-PATH MARKER-TEXT ESCAPE-PATH\n"); return 2; }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 3 && strcmp(argv[1], "memory") == 0) return memory_attacks(atol(argv[2]));
+    if (argc < 4) {
+        fprintf(stderr, "usage: hostile MARKER-PATH MARKER-TEXT ESCAPE-PATH | hostile memory LIMIT-MIB\n");
+        return 2;
+    }
     const char *marker = argv[1], *text = argv[2], *escape = argv[3];
-    char path[4096];
+    char path[4096], why[512];
 
     /* 1. Paths that climb out of the root. */
     snprintf(path, sizeof path, "/../../../../..%s", marker);
@@ -90,13 +424,62 @@ int main(int argc, char **argv) {
         result("chroot_fchdir", 1, "");
     }
 
-    /* 4. System calls through other ABIs: never executed by the host. */
-    int st = in_child(int80_mkdir, escape);
-    result("int80_is_not_passed_through", !(WIFEXITED(st) && WEXITSTATUS(st) == 3), "int 0x80 mkdir succeeded");
-    st = in_child(x32_mkdir, escape);
-    result("x32_is_not_passed_through", !(WIFEXITED(st) && WEXITSTATUS(st) == 3), "x32 mkdir succeeded");
+    /* 4. System calls through other ABIs: never executed by the host, nor taken for 64-bit
+     * calls. Each i386 attempt has an ESCAPE-* path of its own, below 4 GiB; each 64-bit
+     * register set names a path the guest could make (/tmp/abi-*), so a 64-bit reading of
+     * the call would show. */
+    if (!low_ok()) result("abi_paths_below_4gib", 0, "this build of hostile is not a static non-PIE program");
+    snprintf(low_path, sizeof low_path, "%s-int80", escape);
+    int st = in_child(int80_mkdir, low_path);
+    snprintf(why, sizeof why, "int 0x80 mkdir %s; the child %s", exists(low_path) ? "made its directory" : "succeeded", fate(st));
+    result("int80_is_not_passed_through", !(WIFEXITED(st) && WEXITSTATUS(st) == 3) && !exists(low_path), why);
+    snprintf(low_path64, sizeof low_path64, "/tmp/abi-int80");
+    st = in_child(int80_as_64bit_mkdir, low_path64);
+    snprintf(why, sizeof why, "int 0x80 with rax=83 ran as the 64-bit mkdir (%s made; the child %s)", low_path64, fate(st));
+    result("int80_is_not_a_64bit_call", !exists(low_path64) && !(WIFEXITED(st) && WEXITSTATUS(st) == 3), why);
+    snprintf(low_path, sizeof low_path, "%s-sysenter", escape);
+    st = in_child(sysenter_mkdir, low_path);
+    snprintf(why, sizeof why, "sysenter ran the i386 mkdir (the child %s)", fate(st));
+    result("sysenter_is_not_passed_through", !exists(low_path), why);
+    snprintf(low_path64, sizeof low_path64, "/tmp/abi-sysenter");
+    st = in_child(sysenter_as_64bit_mkdir, low_path64);
+    snprintf(why, sizeof why, "sysenter with rax=83 ran as the 64-bit mkdir (%s made; the child %s)", low_path64, fate(st));
+    result("sysenter_is_not_a_64bit_call", !exists(low_path64), why);
+    snprintf(path, sizeof path, "%s-x32", escape);
+    st = in_child(x32_mkdir, path);
+    result("x32_is_not_passed_through", !(WIFEXITED(st) && WEXITSTATUS(st) == 3) && !exists(path), "x32 mkdir succeeded");
+    st = in_child(vsyscall_time, NULL);
+    snprintf(why, sizeof why, "the child calling the vsyscall page %s (Linux: exit 0 with the time, or SIGSEGV)", fate(st));
+    result("vsyscall_page_is_linux_or_sigsegv",
+           (WIFEXITED(st) && WEXITSTATUS(st) == 0) || (WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV), why);
 
-    /* 5. Host processes: the guest sees only its own. */
+    /* 5. A syscall instruction on a page the guest wrote is a guest call like any other. */
+    jit_fn rwx = make_jit(1), rx = make_jit(0);
+    if (!rwx || !rx) {
+        result("jit_syscall_is_a_guest_call", 0, "cannot map a JIT page");
+    } else {
+        long jpid = rwx(SYS_getpid, 0, 0), jpid2 = rx(SYS_getpid, 0, 0);
+        snprintf(why, sizeof why, "getpid through the JIT pages: %ld and %ld, through libc %ld", jpid, jpid2, (long)getpid());
+        result("jit_syscall_getpid_is_the_guest_pid", jpid == getpid() && jpid2 == getpid(), why);
+        rmdir("/tmp/jit-made");
+        long r = rx(SYS_mkdir, (long)"/tmp/jit-made", 0755);
+        struct stat sb;
+        int made = stat("/tmp/jit-made", &sb) == 0 && S_ISDIR(sb.st_mode);
+        snprintf(why, sizeof why, "mkdir /tmp/jit-made through the JIT page returned %ld; the guest %s it", r, made ? "sees" : "does not see");
+        result("jit_syscall_mkdir_is_a_guest_call", r == 0 && made, why);
+        snprintf(path, sizeof path, "%s-jit", escape);
+        r = rwx(SYS_mkdir, (long)path, 0755);
+        /* Linux makes it; in the sandbox the host path's parents are not in the guest's root. */
+        int seen = exists(path);
+        snprintf(why, sizeof why, "mkdir %s through the JIT page returned %ld, but the guest %s it", path, r, seen ? "sees" : "does not see");
+        result("jit_syscall_mkdir_stays_in_the_guest", (r == 0 || r == -EEXIST) == seen, why);
+    }
+
+    /* 6. Jumps into the platform's stub page. */
+    snprintf(path, sizeof path, "%s-stub", escape);
+    stub_jumps(path);
+
+    /* 7. Host processes: the guest sees only its own. */
     int seen_host = 0;
     for (int pid = 2; pid < 4096; pid++) {
         snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
@@ -105,7 +488,7 @@ int main(int argc, char **argv) {
     result("no_host_process_in_proc", !seen_host, "a joey process appears in the guest's /proc");
     result("no_host_fd_in_proc_self_fd", readlink("/proc/self/fd/100", path, sizeof path) < 0, "an unexpected fd 100");
 
-    /* 6. Exhaustion stops at the limits, and the sentry answers afterwards. */
+    /* 8. Exhaustion stops at the limits, and the sentry answers afterwards. */
     struct rlimit nofile = {64, 64};
     setrlimit(RLIMIT_NOFILE, &nofile);
     int opened = 0, last = -1;
@@ -124,6 +507,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < forked; i++) kill(kids[i], SIGKILL);
     for (int i = 0; i < forked; i++) waitpid(kids[i], NULL, 0);
     result("fork_bomb_stops_at_the_pids_limit", stopped, "fork never failed with EAGAIN");
+    thread_bomb();
     result("sentry_answers_after", getpid() > 0 && access("/", F_OK) == 0, "");
 
     printf("%d failed\n", failed);

@@ -6,8 +6,16 @@
 # same policy dies on a call outside the allow-list and may make one inside it; the allow-list
 # stays within its budget; strace -f of the sentry over real workloads sees no call outside it
 # (syscall-audit.py); --unconfined really is unconfined; a guest's kill(-1, SIGKILL)
-# reaches no host process; a hostile guest (hostile.c) climbs out of no root and makes no
-# host call through another ABI; and trinity, fuzzing as an unprivileged guest, crashes nothing.
+# reaches no host process; a hostile guest (hostile.c) climbs out of no root, makes no host
+# call through another ABI (int 0x80, sysenter, x32) nor has those taken for 64-bit calls,
+# finds the vsyscall page as Linux has it, makes guest calls from a page it wrote (JIT),
+# jumps into the stub page at every byte of its code, and stops at the pids limit with fork
+# and thread bombs: confined, and again --unconfined (the platform alone between it and the
+# host's root), never making a host directory; under --memory 64M anonymous-memory and /tmp
+# hogs stop near the limit with the sentry's own memory bounded; compat's four
+# use-after-unmap cases (pipes.c: read, readv, eventfd read, write on a buffer unmapped while
+# the call blocks, reused by another process) pass; and trinity, fuzzing as an unprivileged
+# guest, crashes nothing.
 set -u
 JOEY=$(readlink -f "${1:-.build/debug/joey}")
 PLATFORMS=${JOEY_TEST_PLATFORMS:-systrap ptrace}
@@ -34,12 +42,72 @@ mkdir "$sec/root"
 secret="host-secret-$RANDOM$RANDOM"
 echo "$secret" > "$sec/marker"
 gcc -static -O1 -w -o "$sec/root/hostile" "$(dirname "$0")/hostile.c" || fail "cannot build hostile.c"
+# What hostile.c tried to make on the host: $sec/escaped and $sec/escaped-* (one per attack).
+escaped() { ls -d "$sec"/escaped* 2>/dev/null | tr '\n' ' '; }
+# The highest VmHWM (kB) of the joey processes (the `joey do` relay and its sentry) whose
+# command line holds $1; stubs have no readable command line.
+peak_of() {
+    local best=0 p v
+    for p in $(pgrep -x joey); do
+        { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null | grep -q -- "$1" || continue
+        v=$(field "$p" VmHWM 2>/dev/null)
+        [ -n "$v" ] && [ "$v" -gt "$best" ] && best=$v
+    done
+    echo "$best"
+}
+
+# compat's use-after-unmap cases (compat/cases/pipes.c), built as compat/run.py builds them
+# (gcc -O1 -w, dynamic and -static); a compat binary runs the one case named by its argument.
+# They must pass natively first, or they prove nothing.
+compat=$(dirname "$0")/../../compat/cases/pipes.c
+unmap_cases="read_into_buffer_unmapped_while_blocked_is_efault_and_spares_other_memory
+readv_into_buffer_unmapped_while_blocked_is_efault_and_spares_other_memory
+eventfd_read_into_buffer_unmapped_while_blocked_is_efault_and_spares_other_memory
+write_from_buffer_unmapped_while_blocked_stops_short_and_leaks_no_other_memory"
+gcc -O1 -w -o "$sec/pipes-dynamic" "$compat" && gcc -O1 -w -o "$sec/pipes-static" "$compat" -static || fail "cannot build $compat"
+for case in $unmap_cases; do
+    (cd / && "$sec/pipes-static" "$case" < /dev/null) | grep -q "^ok $case$" || fail "compat case $case fails natively: a broken test"
+done
 
 for platform in $PLATFORMS; do
-    out=$(timeout 300 "$JOEY" do --platform="$platform" --pids-limit 64 --rootfs "$sec/root" -- /hostile "$sec/marker" "$secret" "$sec/escaped" 2>&1)
-    echo "$out" | grep -q "^0 failed$" && [ ! -e "$sec/escaped" ] \
-        && pass "$platform: a hostile guest held in: $(echo "$out" | grep -c '^ok ') attempts (path escapes, chroot, int 0x80, x32, /proc, fd and fork exhaustion)" \
-        || fail "$platform: hostile guest: $(echo "$out" | grep -v '^ok ' | head -5 | tr '\n' ' ')$([ -e "$sec/escaped" ] && echo ' and it created a host directory')"
+    # The hostile guest, confined; then --unconfined, where a host call that got past the
+    # platform's stub would reach the host's root and make $sec/escaped*.
+    for mode in confined unconfined; do
+        flag=""; [ $mode = unconfined ] && flag=--unconfined
+        out=$(timeout 300 "$JOEY" $flag do --platform="$platform" --pids-limit 64 --rootfs "$sec/root" -- /hostile "$sec/marker" "$secret" "$sec/escaped" 2>&1)
+        made=$(escaped)
+        echo "$out" | grep -q "^0 failed$" && [ -z "$made" ] \
+            && pass "$platform ($mode): a hostile guest held in: $(echo "$out" | grep -c '^ok ') attempts (path escapes, chroot, int 0x80, sysenter, x32, vsyscall, JIT syscalls, stub-page jumps, /proc, fd, fork and thread exhaustion)" \
+            || fail "$platform ($mode): hostile guest: $(echo "$out" | grep -v '^ok ' | head -5 | tr '\n' ' ')$([ -n "$made" ] && echo " and it created on the host: $made")"
+        rm -rf "$sec"/escaped*
+    done
+
+    # Memory exhaustion under --memory 64M: the hogs stop near the limit, the sentry lives,
+    # and its own resident size stays bounded (file data in /tmp is the sentry's memory;
+    # unbounded, the hogs would take 512 MiB).
+    timeout 300 "$JOEY" do --platform="$platform" --memory 64M --pids-limit 64 --rootfs "$sec/root" -- /hostile memory 64 > "$sec/memory.out" 2>&1 &
+    runner=$!
+    peak=0
+    while kill -0 "$runner" 2>/dev/null; do
+        h=$(peak_of "$sec/root -- /hostile memory"); [ "$h" -gt "$peak" ] && peak=$h
+        sleep 0.05
+    done
+    wait "$runner"; rc=$?
+    out=$(cat "$sec/memory.out")
+    [ $rc = 0 ] && echo "$out" | grep -q "^0 failed$" && [ "$peak" -gt 0 ] && [ "$peak" -le $((256 * 1024)) ] \
+        && pass "$platform: --memory 64M holds: anonymous-memory hogs killed after $(echo "$out" | sed -n 's/^ok anonymous.*(\([0-9]*\) MiB touched.*/\1/p' | paste -sd/) MiB, a /tmp file stopped by ENOSPC, the sentry peaked at $((peak / 1024)) MiB" \
+        || fail "$platform: --memory 64M: exit $rc, sentry peak ${peak} kB (at most 256 MiB): $(echo "$out" | grep -v '^ok ' | head -5 | tr '\n' ' ')"
+
+    # compat's use-after-unmap cases under Joey.
+    bad=""
+    for link in dynamic static; do
+        for case in $unmap_cases; do
+            o=$(cd / && timeout 120 "$JOEY" do --platform="$platform" -- "$sec/pipes-$link" "$case" < /dev/null 2>&1)
+            echo "$o" | grep -q "^ok $case$" && echo "$o" | grep -q "^1 passed, 0 failed$" || bad="$bad $case [$link]: $(echo "$o" | grep -v '^ok ' | head -2 | tr '\n' ' ')"
+        done
+    done
+    [ -z "$bad" ] && pass "$platform: a buffer unmapped while read, readv, an eventfd read or write blocks on it, and reused by another process, gives EFAULT or a short write and leaks nothing (compat/cases/pipes.c, dynamic and static)" \
+        || fail "$platform: use-after-unmap:$bad"
 
     marker="sleep 7.$RANDOM"
     "$JOEY" do --platform="$platform" -- $marker &

@@ -105,6 +105,8 @@ int64_t joey_unix_connect_stream(const char *path);
 int64_t joey_set_controlling_tty(int fd);
 
 int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data);
+/// PTRACE_GET_SYSCALL_INFO at a system-call stop: the call's AUDIT_ARCH_*, or -errno.
+int64_t joey_ptrace_syscall_arch(pid_t pid);
 int64_t joey_getregs(pid_t pid, joey_regs *regs);
 int64_t joey_setregs(pid_t pid, const joey_regs *regs);
 int64_t joey_getfpregs(pid_t pid, void *buf512);
