@@ -119,6 +119,8 @@ final class GuestThread {
             deliverPendingSignals()
             // A stopped group's threads wait here until SIGCONT or SIGKILL.
             while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { wakeup.sleep(kernel.lock) }
+            // Over the memory limit: wait while the watcher kills (Kernel.startMemoryWatcher).
+            while kernel.memoryPressure && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { wakeup.sleep(kernel.lock) }
             if killed || group.exiting || threadExiting { continue }
             guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
             inGuest = true
