@@ -84,9 +84,11 @@ extension GuestThread {
             let (fromEnd, o1) = from.addingReportingOverflow(UInt64(count)), (toEnd, o2) = to.addingReportingOverflow(UInt64(count))
             if o1 || o2 || (from < toEnd && to < fromEnd) { throw .EINVAL }
         }
-        let total = try copyThroughSentry(from: input, at: from, to: out, at: to, count: count)
-        if let inAt { try mm.writeValue(a1, Int64(inAt) &+ Int64(total)) } else { input.offset = from + UInt64(total) }
-        if let outAt { try mm.writeValue(a3, Int64(outAt) &+ Int64(total)) } else { out.offset = to + UInt64(total) }
+        // Without an offset the description's own position is used and advanced (a host
+        // file given as stdio keeps its position on the host, not in `offset`).
+        let total = try copyThroughSentry(from: input, at: inAt, to: out, at: outAt, count: count)
+        if let inAt { try mm.writeValue(a1, Int64(inAt) &+ Int64(total)) }
+        if let outAt { try mm.writeValue(a3, Int64(outAt) &+ Int64(total)) }
         return UInt64(total)
     }
 
