@@ -45,6 +45,8 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
     public static let ENOSYS = LinuxErrno(38)
     public static let ENOTEMPTY = LinuxErrno(39)
     public static let ELOOP = LinuxErrno(40)
+    public static let ENOMSG = LinuxErrno(42)
+    public static let EIDRM = LinuxErrno(43)
     public static let ENODATA = LinuxErrno(61)
     public static let ELIBBAD = LinuxErrno(80)
     public static let EOVERFLOW = LinuxErrno(75)
@@ -82,7 +84,7 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
         21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 25: "ENOTTY", 26: "ETXTBSY",
         27: "EFBIG", 28: "ENOSPC", 29: "ESPIPE", 30: "EROFS", 31: "EMLINK", 32: "EPIPE",
         33: "EDOM", 34: "ERANGE", 35: "EDEADLK", 36: "ENAMETOOLONG", 37: "ENOLCK", 38: "ENOSYS",
-        39: "ENOTEMPTY", 40: "ELOOP", 61: "ENODATA", 80: "ELIBBAD", 75: "EOVERFLOW", 88: "ENOTSOCK",
+        39: "ENOTEMPTY", 40: "ELOOP", 42: "ENOMSG", 43: "EIDRM", 61: "ENODATA", 80: "ELIBBAD", 75: "EOVERFLOW", 88: "ENOTSOCK",
         89: "EDESTADDRREQ", 90: "EMSGSIZE", 91: "EPROTOTYPE", 92: "ENOPROTOOPT", 93: "EPROTONOSUPPORT",
         94: "ESOCKTNOSUPPORT", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
         101: "ENETUNREACH", 104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN",

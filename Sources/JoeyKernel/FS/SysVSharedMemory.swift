@@ -8,7 +8,18 @@ import Glibc
 import JoeyABI
 import JoeyPlatform
 
-final class SharedMemorySegment {
+/// What every System V IPC object (shared memory segment, semaphore set, message queue) has
+/// for its permission checks and the ipc64_perm of its IPC_STAT.
+protocol IPCObject: AnyObject {
+    var key: Int32 { get }
+    var uid: UInt32 { get set }
+    var gid: UInt32 { get set }
+    var creatorUID: UInt32 { get }
+    var creatorGID: UInt32 { get }
+    var mode: UInt32 { get set }
+}
+
+final class SharedMemorySegment: IPCObject {
     let id: Int32
     let key: Int32
     let size: UInt64
@@ -52,19 +63,30 @@ final class SharedMemoryRegistry {
 }
 
 extension GuestThread {
-    private static let IPC_CREAT: UInt64 = 0o1000, IPC_EXCL: UInt64 = 0o2000
+    static let IPC_CREAT: UInt64 = 0o1000, IPC_EXCL: UInt64 = 0o2000, IPC_NOWAIT: UInt64 = 0o4000
     private static let SHM_RDONLY: UInt64 = 0o10000, SHM_RND: UInt64 = 0o20000, SHM_REMAP: UInt64 = 0o40000, SHM_EXEC: UInt64 = 0o100000
 
     /// ipcperms: the owner's, group's or others' bits of `mode` for `want` (4 read, 2 write).
-    private func ipcPermitted(_ s: SharedMemorySegment, _ want: UInt32) -> Bool {
+    func ipcPermitted(_ s: some IPCObject, _ want: UInt32) -> Bool {
         if group.euid == 0 { return true }
         let shift: UInt32 = group.euid == s.uid || group.euid == s.creatorUID ? 6
             : (group.egid == s.gid || group.egid == s.creatorGID || group.groups.contains(s.gid)) ? 3 : 0
         return (s.mode >> shift) & want == want
     }
 
-    private func isOwner(_ s: SharedMemorySegment) -> Bool {
+    func isOwner(_ s: some IPCObject) -> Bool {
         group.euid == 0 || group.euid == s.uid || group.euid == s.creatorUID
+    }
+
+    /// IPC_SET's common part: the new owner and permission bits from the guest's ipc64_perm.
+    func ipcSet(_ s: some IPCObject, from address: UInt64) throws(LinuxErrno) {
+        let b = try mm.read(address, count: 24)
+        guard isOwner(s) else { throw .EPERM }
+        b.withUnsafeBytes { p in
+            s.uid = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+            s.gid = p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+            s.mode = (s.mode & ~0o777) | (p.loadUnaligned(fromByteOffset: 20, as: UInt32.self) & 0o777)
+        }
     }
 
     func sysShmget() throws(LinuxErrno) -> UInt64 {
@@ -169,13 +191,12 @@ extension GuestThread {
             var b = [UInt8](repeating: 0, count: 112)
             let nattch = registry.attachments(s, in: kernel)
             b.withUnsafeMutableBytes { p in
-                p.storeBytes(of: s.removed ? 0 : s.key, toByteOffset: 0, as: Int32.self)
-                p.storeBytes(of: s.uid, toByteOffset: 4, as: UInt32.self)
-                p.storeBytes(of: s.gid, toByteOffset: 8, as: UInt32.self)
-                p.storeBytes(of: s.creatorUID, toByteOffset: 12, as: UInt32.self)
-                p.storeBytes(of: s.creatorGID, toByteOffset: 16, as: UInt32.self)
-                // SHM_DEST (0o1000) marks a removed segment still attached.
-                p.storeBytes(of: s.mode | (s.removed ? 0o1000 : 0), toByteOffset: 20, as: UInt32.self)
+                storeIPCPerm(s, into: p)
+                // SHM_DEST (0o1000) marks a removed segment still attached (its key then reads 0).
+                if s.removed {
+                    p.storeBytes(of: Int32(0), toByteOffset: 0, as: Int32.self)
+                    p.storeBytes(of: s.mode | 0o1000, toByteOffset: 20, as: UInt32.self)
+                }
                 p.storeBytes(of: s.size, toByteOffset: 48, as: UInt64.self)
                 p.storeBytes(of: s.attachTime, toByteOffset: 56, as: Int64.self)
                 p.storeBytes(of: s.detachTime, toByteOffset: 64, as: Int64.self)
@@ -188,13 +209,7 @@ extension GuestThread {
             return cmd == 2 ? 0 : UInt64(s.id)
         case 1: // IPC_SET: uid, gid and the permission bits
             let s = try segment(a0)
-            let b = try mm.read(a2, count: 24)
-            guard isOwner(s) else { throw .EPERM }
-            b.withUnsafeBytes { p in
-                s.uid = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
-                s.gid = p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
-                s.mode = (s.mode & ~0o777) | (p.loadUnaligned(fromByteOffset: 20, as: UInt32.self) & 0o777)
-            }
+            try ipcSet(s, from: a2)
             s.changeTime = Timespec.now().sec
             return 0
         case 0: // IPC_RMID
@@ -211,6 +226,16 @@ extension GuestThread {
             throw .EINVAL
         }
     }
+}
+
+/// struct ipc64_perm, the first 48 bytes of every IPC_STAT structure.
+func storeIPCPerm(_ s: some IPCObject, into p: UnsafeMutableRawBufferPointer) {
+    p.storeBytes(of: s.key, toByteOffset: 0, as: Int32.self)
+    p.storeBytes(of: s.uid, toByteOffset: 4, as: UInt32.self)
+    p.storeBytes(of: s.gid, toByteOffset: 8, as: UInt32.self)
+    p.storeBytes(of: s.creatorUID, toByteOffset: 12, as: UInt32.self)
+    p.storeBytes(of: s.creatorGID, toByteOffset: 16, as: UInt32.self)
+    p.storeBytes(of: s.mode, toByteOffset: 20, as: UInt32.self)
 }
 
 private extension String {

@@ -152,6 +152,8 @@ public final class Kernel: @unchecked Sendable {
     var renameCookie: UInt32 = 0
     /// System V shared memory segments.
     let sharedMemory = SharedMemoryRegistry()
+    let semaphores = SemaphoreRegistry()
+    let messageQueues = MessageQueueRegistry()
     /// Armed timerfds, fired by the alarm watcher.
     var timerFDs: [ObjectIdentifier: TimerFDDescription] = [:]
     /// The sandbox's loopback network (AF_INET, AF_INET6).

@@ -231,6 +231,7 @@ final class ThreadGroup {
         exitStatus = status
         exitQueue.notify(EventMask.input) // pidfd pollers
         releaseVforkParent() // a vfork child that exits releases its parent too
+        kernel.semaphores.exit(pid) // its SEM_UNDO adjustments
         fdTable.removeUser()
         fdTable = FDTable()
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)

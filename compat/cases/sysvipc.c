@@ -1,0 +1,214 @@
+/* System V semaphores and message queues: get by key, operations all-or-nothing, blocking
+ * and IPC_NOWAIT, SEM_UNDO at exit, typed messages, control commands and their errors. */
+#include "../compat.h"
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+union semun { int val; struct semid_ds *buf; unsigned short *array; };
+
+CASE(semget_creates_finds_and_refuses) {
+    int id = semget(IPC_PRIVATE, 3, 0600);
+    EXPECT(id >= 0);
+    key_t key = 0x4a0e0000 + getpid();
+    int a = semget(key, 2, IPC_CREAT | 0600);
+    EXPECT(a >= 0);
+    EXPECT_EQ(semget(key, 2, 0600), a);
+    EXPECT_EQ(semget(key, 0, 0), a);
+    EXPECT_ERRNO(semget(key, 2, IPC_CREAT | IPC_EXCL | 0600), EEXIST);
+    EXPECT_ERRNO(semget(key, 5, 0600), EINVAL);          /* more than it has */
+    EXPECT_ERRNO(semget(key + 1, 1, 0600), ENOENT);
+    EXPECT_ERRNO(semget(IPC_PRIVATE, 0, 0600), EINVAL);
+    EXPECT_OK(semctl(id, 0, IPC_RMID));
+    EXPECT_OK(semctl(a, 0, IPC_RMID));
+    EXPECT_ERRNO(semctl(a, 0, GETVAL), EINVAL);
+}
+
+CASE(semop_is_all_or_nothing) {
+    int id = semget(IPC_PRIVATE, 2, 0600);
+    EXPECT(id >= 0);
+    union semun u = { .val = 1 };
+    EXPECT_OK(semctl(id, 0, SETVAL, u));
+    struct sembuf ops[2] = { { 0, -1, IPC_NOWAIT }, { 1, -1, IPC_NOWAIT } }; /* the second would block */
+    EXPECT_ERRNO(semop(id, ops, 2), EAGAIN);
+    EXPECT_EQ(semctl(id, 0, GETVAL), 1); /* the first was not applied */
+    struct sembuf up = { 1, 5, 0 };
+    EXPECT_OK(semop(id, &up, 1));
+    EXPECT_OK(semop(id, ops, 2));
+    EXPECT_EQ(semctl(id, 0, GETVAL), 0);
+    EXPECT_EQ(semctl(id, 1, GETVAL), 4);
+    EXPECT_EQ(semctl(id, 1, GETPID), getpid());
+    struct sembuf zero = { 0, 0, IPC_NOWAIT };
+    EXPECT_OK(semop(id, &zero, 1));
+    struct sembuf bad = { 2, 1, 0 };
+    EXPECT_ERRNO(semop(id, &bad, 1), EFBIG);
+    EXPECT_ERRNO(semop(id, &up, 0), EINVAL);
+    struct sembuf big = { 1, 32767, 0 };
+    EXPECT_ERRNO(semop(id, &big, 1), ERANGE);
+    u.val = 40000;
+    EXPECT_ERRNO(semctl(id, 0, SETVAL, u), ERANGE);
+    EXPECT_OK(semctl(id, 0, IPC_RMID));
+}
+
+CASE(semop_blocks_until_another_process_posts) {
+    int id = semget(IPC_PRIVATE, 1, 0600);
+    pid_t c = fork();
+    if (c == 0) {
+        usleep(100000);
+        struct sembuf up = { 0, 1, 0 };
+        _exit(semop(id, &up, 1) == 0 ? 0 : 3);
+    }
+    struct sembuf down = { 0, -1, 0 };
+    EXPECT_OK(semop(id, &down, 1)); /* waits for the child */
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct timespec ts = { 0, 50000000 };
+    EXPECT_ERRNO(semtimedop(id, &down, 1, &ts), EAGAIN); /* times out */
+    EXPECT_OK(semctl(id, 0, IPC_RMID));
+}
+
+CASE(sem_undo_is_applied_at_exit) {
+    int id = semget(IPC_PRIVATE, 1, 0600);
+    union semun u = { .val = 5 };
+    EXPECT_OK(semctl(id, 0, SETVAL, u));
+    pid_t c = fork();
+    if (c == 0) {
+        struct sembuf take = { 0, -2, SEM_UNDO };
+        _exit(semop(id, &take, 1) == 0 ? 0 : 3);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_EQ(semctl(id, 0, GETVAL), 5); /* given back when the child exited */
+    EXPECT_OK(semctl(id, 0, IPC_RMID));
+}
+
+CASE(semctl_getall_setall_and_stat) {
+    int id = semget(IPC_PRIVATE, 3, 0640);
+    unsigned short in[3] = { 1, 2, 3 }, out[3] = { 0 };
+    union semun u = { .array = in };
+    EXPECT_OK(semctl(id, 0, SETALL, u));
+    u.array = out;
+    EXPECT_OK(semctl(id, 0, GETALL, u));
+    EXPECT(out[0] == 1 && out[1] == 2 && out[2] == 3);
+    struct semid_ds ds;
+    u.buf = &ds;
+    EXPECT_OK(semctl(id, 0, IPC_STAT, u));
+    EXPECT_EQ(ds.sem_nsems, 3);
+    EXPECT_EQ(ds.sem_perm.mode & 0777, 0640);
+    EXPECT_EQ(ds.sem_perm.uid, geteuid());
+    EXPECT_EQ(semctl(id, 0, GETNCNT), 0);
+    EXPECT_EQ(semctl(id, 0, GETZCNT), 0);
+    EXPECT_ERRNO(semctl(id, 7, GETVAL), EINVAL);
+    EXPECT_ERRNO(semctl(id, 0, 99), EINVAL);
+    EXPECT_OK(semctl(id, 0, IPC_RMID));
+}
+
+static void semop_then_removed(int id) {
+    struct sembuf down = { 0, -1, 0 };
+    _exit(semop(id, &down, 1) == -1 && errno == EIDRM ? 0 : 3);
+}
+
+CASE(removing_a_set_wakes_its_waiters_with_eidrm) {
+    int id = semget(IPC_PRIVATE, 1, 0600);
+    pid_t c = fork();
+    if (c == 0) semop_then_removed(id);
+    usleep(100000);
+    EXPECT_OK(semctl(id, 0, IPC_RMID));
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+struct msg { long type; char text[64]; };
+
+CASE(msgsnd_and_msgrcv_by_type) {
+    int q = msgget(IPC_PRIVATE, 0600);
+    EXPECT(q >= 0);
+    struct msg m = { 2, "two" };
+    EXPECT_OK(msgsnd(q, &m, 4, 0));
+    m.type = 1; strcpy(m.text, "one");
+    EXPECT_OK(msgsnd(q, &m, 4, 0));
+    m.type = 3; strcpy(m.text, "three");
+    EXPECT_OK(msgsnd(q, &m, 6, 0));
+    struct msg r;
+    EXPECT_EQ(msgrcv(q, &r, sizeof r.text, 3, 0), 6);       /* that type */
+    EXPECT_STREQ(r.text, "three");
+    EXPECT_EQ(msgrcv(q, &r, sizeof r.text, -5, 0), 4);      /* the lowest type at most 5 */
+    EXPECT_EQ(r.type, 1);
+    EXPECT_EQ(msgrcv(q, &r, sizeof r.text, 0, 0), 4);       /* the first */
+    EXPECT_STREQ(r.text, "two");
+    EXPECT_ERRNO(msgrcv(q, &r, sizeof r.text, 0, IPC_NOWAIT), ENOMSG);
+    m.type = 0;
+    EXPECT_ERRNO(msgsnd(q, &m, 4, 0), EINVAL);
+    EXPECT_OK(msgctl(q, IPC_RMID, NULL));
+}
+
+CASE(msgrcv_too_long_is_e2big_unless_noerror) {
+    int q = msgget(IPC_PRIVATE, 0600);
+    struct msg m = { 1, "abcdefgh" };
+    EXPECT_OK(msgsnd(q, &m, 9, 0));
+    struct msg r;
+    EXPECT_ERRNO(msgrcv(q, &r, 4, 0, 0), E2BIG);             /* and it stays */
+    EXPECT_EQ(msgrcv(q, &r, 4, 0, MSG_NOERROR), 4);
+    EXPECT(memcmp(r.text, "abcd", 4) == 0);
+    m.type = 7;
+    EXPECT_OK(msgsnd(q, &m, 2, 0));
+    EXPECT_EQ(msgrcv(q, &r, sizeof r.text, 7, MSG_EXCEPT | IPC_NOWAIT), -1); /* only type 7 there */
+    EXPECT_EQ(errno, ENOMSG);
+    EXPECT_OK(msgctl(q, IPC_RMID, NULL));
+}
+
+CASE(msgsnd_blocks_when_full_and_msgrcv_waits) {
+    int q = msgget(IPC_PRIVATE, 0600);
+    struct msqid_ds ds;
+    EXPECT_OK(msgctl(q, IPC_STAT, &ds));
+    EXPECT_EQ(ds.msg_qnum, 0);
+    ds.msg_qbytes = 16;
+    EXPECT_OK(msgctl(q, IPC_SET, &ds));
+    struct msg m = { 1, "0123456789abcdef" };
+    EXPECT_OK(msgsnd(q, &m, 16, 0));
+    EXPECT_ERRNO(msgsnd(q, &m, 1, IPC_NOWAIT), EAGAIN); /* full */
+    pid_t c = fork();
+    if (c == 0) {
+        struct msg r;
+        usleep(100000);
+        if (msgrcv(q, &r, sizeof r.text, 0, 0) != 16) _exit(3);
+        if (msgrcv(q, &r, sizeof r.text, 0, 0) != 1) _exit(4); /* waits for the parent's */
+        _exit(0);
+    }
+    EXPECT_OK(msgsnd(q, &m, 1, 0)); /* waits until the child took the first */
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_OK(msgctl(q, IPC_STAT, &ds));
+    EXPECT_EQ(ds.msg_qnum, 0);
+    EXPECT_EQ(ds.msg_lrpid, c);
+    EXPECT_EQ(ds.msg_lspid, getpid());
+    EXPECT_OK(msgctl(q, IPC_RMID, NULL));
+    EXPECT_ERRNO(msgsnd(q, &m, 1, 0), EINVAL);
+}
+
+CASE(msgget_by_key_and_permissions) {
+    key_t key = 0x4a0f0000 + getpid();
+    int q = msgget(key, IPC_CREAT | 0600);
+    EXPECT(q >= 0);
+    EXPECT_EQ(msgget(key, 0), q);
+    EXPECT_ERRNO(msgget(key, IPC_CREAT | IPC_EXCL), EEXIST);
+    EXPECT_ERRNO(msgget(key + 1, 0), ENOENT);
+    pid_t c = fork();
+    if (c == 0) {
+        if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) _exit(3);
+        struct msg m = { 1, "x" };
+        _exit(geteuid() != 65534 || (msgsnd(q, &m, 1, 0) == -1 && errno == EACCES) ? 0 : 4);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_OK(msgctl(q, IPC_RMID, NULL));
+}
+
+COMPAT_MAIN()
