@@ -105,7 +105,7 @@ public enum SyscallTable {
         t[98] = SyscallInfo(98, "getrusage", [("who", .int), ("ru", .output("rusage", nil))], .int, .partial, "CPU time of the calling process only (its stub's); other fields zero")
         t[99] = SyscallInfo(99, "sysinfo", [("info", .output("sysinfo", nil))], .int, .partial, "uptime, memory and process count; loads and swap are zero")
         t[100] = SyscallInfo(100, "times", [("tbuf", .output("tms", nil))], .int, .partial, "CPU time of the process and its reaped children from their stubs; system time is reported as zero")
-        t[101] = SyscallInfo(101, "ptrace", [("request", .enumeration("ptrace")), ("pid", .pid), ("addr", .ptr), ("data", .hex)], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[101] = SyscallInfo(101, "ptrace", [("request", .enumeration("ptrace")), ("pid", .pid), ("addr", .ptr), ("data", .hex)], .int, .partial, "guest tracing guest: TRACEME, ATTACH, CONT, SYSCALL, DETACH, KILL, PEEK/POKE, GET/SETREGS, GETFPREGS, GET/SETREGSET, SETOPTIONS (fork/vfork/clone/exec events), GETEVENTMSG, GET/SETSIGINFO, GET/SETSIGMASK, GET_SYSCALL_INFO; SEIZE, INTERRUPT, LISTEN, SINGLESTEP and SYSEMU are EIO; an attached tracer that is not the parent does not see the leader exit")
         t[102] = SyscallInfo(102, "getuid", [], .uid, .supported, "")
         t[103] = SyscallInfo(103, "syslog", [("type", .enumeration("syslog")), ("buf", .bufOut(2)), ("len", .int)], .int, .supported, "the sandbox kernel log is empty: reads return nothing, SYSLOG_ACTION_READ waits")
         t[104] = SyscallInfo(104, "getgid", [], .gid, .supported, "")

@@ -303,7 +303,7 @@ enum ProcFS {
         Ngid:\t0
         Pid:\t\(g.pid)
         PPid:\t\(g.parent?.pid ?? 0)
-        TracerPid:\t0
+        TracerPid:\t\(g.leader?.ptrace?.tracer?.pid ?? 0)
         Uid:\t\(g.uid)\t\(g.euid)\t\(g.suid)\t\(g.euid)
         Gid:\t\(g.gid)\t\(g.egid)\t\(g.sgid)\t\(g.egid)
         FDSize:\t\(max(64, g.fdTable.entries.count))

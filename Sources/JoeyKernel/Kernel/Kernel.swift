@@ -152,6 +152,9 @@ public final class Kernel: @unchecked Sendable {
     var renameCookie: UInt32 = 0
     /// System V shared memory segments.
     let sharedMemory = SharedMemoryRegistry()
+    /// Exits of traced threads for their tracer's wait4 (those its own children's reaping
+    /// would not report).
+    var ptraceExits: [(tracer: ThreadGroup, tid: Int32, status: Int32)] = []
     let semaphores = SemaphoreRegistry()
     let messageQueues = MessageQueueRegistry()
     /// Armed timerfds, fired by the alarm watcher.

@@ -40,7 +40,9 @@ extension GuestThread {
         kernel.threadGroups[pid] = g
         kernel.threads[pid] = child
         if flags & CLONE_VFORK != 0 { g.vforkParent = self }
+        let followed = ptraceInherit(to: child, flags: flags)
         child.start()
+        if let followed { _ = ptraceEvent(followed.event, option: followed.option, message: UInt64(pid)) }
         if flags & CLONE_VFORK != 0 {
             // The parent sleeps (uninterruptibly, as on Linux) until the child execs or exits.
             while g.vforkParentWaiting && !killed { wakeup.sleep(kernel.lock) }
@@ -73,7 +75,9 @@ extension GuestThread {
         let child = GuestThread(kernel: kernel, tid: tid, group: group)
         prepareCloned(child, flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls)
         kernel.threads[tid] = child
+        let followed = ptraceInherit(to: child, flags: flags)
         child.start()
+        if let followed { _ = ptraceEvent(followed.event, option: followed.option, message: UInt64(tid)) }
         return UInt64(tid)
     }
 
@@ -140,6 +144,7 @@ extension GuestThread {
         clearChildTID = 0
         robustList = 0
         group.releaseVforkParent()
+        ptraceExecStop(formerTid: tid)
         return 0
     }
 
@@ -176,8 +181,14 @@ extension GuestThread {
         guard options & ~known == 0 else { throw .EINVAL }
         if pid == Int32.min { throw .ESRCH }
         while true {
+            // Stops and exits of the threads this process traces come first.
+            if let r = takePtraceReport(pid: pid) {
+                if a1 != 0 { try mm.writeValue(a1, r.status) }
+                if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }
+                return UInt64(r.tid)
+            }
             let candidates = group.children.filter { matches($0, pid, options: options) }
-            if candidates.isEmpty { throw .ECHILD }
+            if candidates.isEmpty && !tracesAnything { throw .ECHILD }
             if let z = candidates.first(where: { $0.exitStatus != nil }) {
                 if a1 != 0 { try mm.writeValue(a1, z.exitStatus!) }
                 if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }

@@ -4,7 +4,7 @@ import Glibc
 import JoeyABI
 
 extension GuestThread {
-    private static let unblockable: UInt64 = 1 << 8 | 1 << 18 // SIGKILL, SIGSTOP
+    static let unblockable: UInt64 = 1 << 8 | 1 << 18 // SIGKILL, SIGSTOP
 
     func sysRtSigaction() throws(LinuxErrno) -> UInt64 {
         let sig = Int32(truncatingIfNeeded: a0)

@@ -108,6 +108,7 @@ extension GuestThread {
         case 98: return try sysGetrusage()
         case 99: return try sysSysinfo()
         case 100: return try sysTimes()
+        case 101: return try sysPtrace()
         case 102: return try sysGetuid()
         case 103: return try sysSyslog()
         case 104: return try sysGetgid()

@@ -15,13 +15,22 @@ extension GuestThread {
     func fdArg(_ v: UInt64) -> Int32 { Int32(truncatingIfNeeded: v) }
 
     func handleSyscall() {
-        let nr = Int(truncatingIfNeeded: regs.orig_rax) // -1 and huge numbers are ENOSYS
+        var nr = Int(truncatingIfNeeded: regs.orig_rax) // -1 and huge numbers are ENOSYS
         registersReplaced = false
         kernel.current = self
+        // A guest tracer's syscall-entry stop: it may change the call, or skip it (-1).
+        let traced = ptrace?.tracingSyscalls == true
+        if traced {
+            regs.rax = UInt64(bitPattern: -Int64(LinuxErrno.ENOSYS.rawValue))
+            ptraceStop(ptraceSyscallStatus, kind: .syscallEntry)
+            nr = Int(truncatingIfNeeded: regs.orig_rax)
+        }
         let trace = kernel.strace
         let call = trace?.enter(self, number: nr)
         let result: Int64
-        if seccompMode != 0, let verdict = seccompVerdict(nr) {
+        if traced && regs.orig_rax == UInt64.max {
+            result = Int64(bitPattern: regs.rax) // skipped by the tracer: what it left in rax
+        } else if seccompMode != 0, let verdict = seccompVerdict(nr) {
             result = verdict // the guest's own seccomp filter answered (Task/Seccomp.swift)
         } else {
             do {
@@ -36,6 +45,9 @@ extension GuestThread {
         if !registersReplaced {
             regs.rax = UInt64(bitPattern: result)
             if result <= -512 && result >= -514 { syscallRestartable = true }
+        }
+        if traced && nr != 60 && nr != 231, ptrace?.tracingSyscalls == true {
+            ptraceStop(ptraceSyscallStatus, kind: .syscallExit) // the tracer may change rax
         }
     }
 }

@@ -23,8 +23,19 @@ extension GuestThread {
                 restartInterruptedSyscall(handlerFlags: nil)
                 return
             }
-            let sig = Int32(ready.trailingZeroBitCount + 1)
-            let info = dequeueSignal(sig)
+            var sig = Int32(ready.trailingZeroBitCount + 1)
+            var info = dequeueSignal(sig)
+            // A traced thread stops for its tracer, which decides what, if anything, is delivered.
+            if let p = ptrace, sig != Signal.SIGKILL {
+                p.signalInfo = info
+                ptraceStop(sig << 8 | 0x7f, kind: .signal)
+                let chosen = p.resumeSignal
+                if chosen == 0 || killed { p.signalInfo = nil; continue }
+                info = p.signalInfo?.signo == chosen ? p.signalInfo! : SignalInfo(signo: chosen, code: 0, pid: group.pid, uid: group.uid)
+                p.signalInfo = nil
+                sig = chosen
+                if sig == Signal.SIGSTOP && ptrace != nil { continue } // a stop the tracer keeps to itself
+            }
             let action = group.actions[Int(sig)]
             kernel.strace?.signal(self, info)
             if sig == Signal.SIGKILL || action.handler == 0 {

@@ -28,6 +28,8 @@ final class GuestThread {
     /// seccomp(2): 0 none, 1 strict, 2 filter; the newest filter of the thread's chain.
     var seccompMode: UInt8 = 0
     var seccompFilter: SeccompFilter?
+    /// Set while another guest process traces this thread (Task/Ptrace.swift).
+    var ptrace: PtraceState?
     /// sched_setscheduler's policy and priority, as the guest set them.
     var schedPolicy: Int32 = 0
     var schedPriority: Int32 = 0
@@ -234,6 +236,8 @@ final class GuestThread {
     }
 
     private func finishExit(status: Int32) {
+        // PTRACE_O_TRACEEXIT: the tracer sees the thread once more, its exit status in hand.
+        if !killed { _ = ptraceEvent(PtraceState.EVENT_EXIT, option: PtraceState.TRACEEXIT, message: UInt64(UInt32(bitPattern: status))) }
         releaseRobustFutexes()
         if clearChildTID != 0, (try? mm.writeValue(clearChildTID, Int32(0))) != nil, let key = try? futexKey(clearChildTID) {
             // pthread_join waits on this word.
@@ -241,6 +245,15 @@ final class GuestThread {
         }
         group.threads.removeAll { $0 === self }
         kernel.threads[tid] = nil
+        // Its tracer hears of the exit, unless reaping its own child will tell it.
+        if let tracer = ptrace?.tracer, tracer.exitStatus == nil {
+            let lastThread = group.threads.isEmpty && tid == group.pid
+            if !(lastThread && group.parent === tracer) {
+                kernel.ptraceExits.append((tracer, tid, group.pendingExitStatus ?? status))
+                tracer.childEvents.notify(.readable)
+            }
+        }
+        ptrace = nil
         // The process keeps what its exited threads used (times, getrusage).
         group.exitCPUNanos &+= context?.cpuTimeNanos() ?? 0
         group.exitPeakResidentKiB = max(group.exitPeakResidentKiB, context?.peakResidentKiB() ?? 0)

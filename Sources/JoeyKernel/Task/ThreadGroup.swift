@@ -232,6 +232,8 @@ final class ThreadGroup {
         exitQueue.notify(EventMask.input) // pidfd pollers
         releaseVforkParent() // a vfork child that exits releases its parent too
         kernel.semaphores.exit(pid) // its SEM_UNDO adjustments
+        GuestThread.ptraceTracerGone(self, kernel: kernel) // what it traced goes on untraced
+        kernel.ptraceExits.removeAll { $0.tracer === self }
         fdTable.removeUser()
         fdTable = FDTable()
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)

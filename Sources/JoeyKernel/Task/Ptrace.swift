@@ -1,0 +1,110 @@
+// ptrace between guest processes: a traced thread's state, and the stops it makes for its
+// tracer (system-call entry and exit, signal delivery, fork/vfork/clone/exec/exit events), each
+// reported through the tracer's wait4/waitid and ended by its PTRACE_CONT, PTRACE_SYSCALL or
+// PTRACE_DETACH. Only PTRACE_TRACEME and PTRACE_ATTACH attach (no PTRACE_SEIZE, so no
+// group-stop events or PTRACE_LISTEN). Guest tracing guest: the host's ptrace is not
+// involved. Kernel lock held throughout; a stopped tracee sleeps on its own wakeup.
+import JoeyABI
+
+enum PtraceStopKind {
+    case none, syscallEntry, syscallExit, signal, event
+}
+
+final class PtraceState {
+    /// The tracing process (any of its threads may make requests).
+    weak var tracer: ThreadGroup?
+    var options: UInt64 = 0
+    /// In a ptrace-stop, waiting for the tracer.
+    var stopped = false
+    /// A wait status for the tracer's wait4 that it has not collected yet.
+    var report: Int32?
+    var kind = PtraceStopKind.none
+    var eventMessage: UInt64 = 0
+    /// The signal of a signal-delivery-stop (PTRACE_GETSIGINFO, PTRACE_SETSIGINFO).
+    var signalInfo: SignalInfo?
+    /// What the tracer resumed with: the signal to deliver, and whether to stop at calls.
+    var resumeSignal: Int32 = 0
+    var tracingSyscalls = false
+    /// PTRACE_SINGLESTEP set the trap flag, to be taken off at the next stop.
+    var singleStepping = false
+    static let trapFlag: UInt64 = 0x100
+
+    init(tracer: ThreadGroup, options: UInt64 = 0) { self.tracer = tracer; self.options = options }
+
+    static let TRACESYSGOOD: UInt64 = 1, TRACEFORK: UInt64 = 2, TRACEVFORK: UInt64 = 4, TRACECLONE: UInt64 = 8
+    static let TRACEEXEC: UInt64 = 0x10, TRACEVFORKDONE: UInt64 = 0x20, TRACEEXIT: UInt64 = 0x40
+    static let TRACESECCOMP: UInt64 = 0x80, EXITKILL: UInt64 = 0x100000, SUSPEND_SECCOMP: UInt64 = 0x200000
+    static let EVENT_FORK: Int32 = 1, EVENT_VFORK: Int32 = 2, EVENT_CLONE: Int32 = 3, EVENT_EXEC: Int32 = 4
+    static let EVENT_EXIT: Int32 = 6
+}
+
+extension GuestThread {
+    /// Stops for the tracer with `status` (a wait status) until it resumes this thread (or the
+    /// thread is killed, or the tracer goes; or its process starts to exit, except for the
+    /// exit event itself). Returns at once when not traced.
+    func ptraceStop(_ status: Int32, kind: PtraceStopKind, message: UInt64 = 0, whileExiting: Bool = false) {
+        guard let p = ptrace, let tracer = p.tracer, tracer.exitStatus == nil else { return }
+        if p.singleStepping { regs.eflags &= ~PtraceState.trapFlag; p.singleStepping = false }
+        p.stopped = true
+        p.report = status
+        p.kind = kind
+        if kind == .event { p.eventMessage = message }
+        p.resumeSignal = 0
+        tracer.childEvents.notify(.readable)
+        tracer.sendSignal(Signal.SIGCHLD, info: SignalInfo(signo: Signal.SIGCHLD, code: 4 /* CLD_TRAPPED */, pid: tid,
+                                                           uid: group.uid, status: status >> 8 & 0xff))
+        while p.stopped && !killed && (whileExiting || !group.exiting) && ptrace?.tracer != nil
+                && (pending | group.pendingShared) & (1 << 8) == 0 { // SIGKILL ends any stop
+            wakeup.sleep(kernel.lock)
+        }
+        p.stopped = false
+        p.report = nil
+        if killed || group.exiting { p.resumeSignal = 0 }
+    }
+
+    /// The wait status of a system-call stop.
+    var ptraceSyscallStatus: Int32 {
+        let trap = Signal.SIGTRAP | ((ptrace?.options ?? 0) & PtraceState.TRACESYSGOOD != 0 ? 0x80 : 0)
+        return trap << 8 | 0x7f
+    }
+
+    /// An event stop (PTRACE_EVENT_*), when the tracer asked for it with `option`.
+    func ptraceEvent(_ event: Int32, option: UInt64, message: UInt64) -> Bool {
+        guard let p = ptrace, p.options & option != 0 else { return false }
+        ptraceStop((Signal.SIGTRAP | event << 8) << 8 | 0x7f, kind: .event, message: message, whileExiting: event == PtraceState.EVENT_EXIT)
+        return true
+    }
+
+    /// After a successful execve: the exec event, or (without PTRACE_O_TRACEEXEC) the SIGTRAP
+    /// a traced process has always been sent.
+    func ptraceExecStop(formerTid: Int32) {
+        guard ptrace != nil else { return }
+        if !ptraceEvent(PtraceState.EVENT_EXEC, option: PtraceState.TRACEEXEC, message: UInt64(formerTid)) {
+            enqueueSignal(Signal.SIGTRAP, SignalInfo(signo: Signal.SIGTRAP, code: 0, pid: group.pid, uid: group.uid),
+                          mask: &pending, queues: &pendingInfo)
+        }
+    }
+
+    /// A new task made by clone/fork/vfork of a traced one, when the tracer follows it: traced
+    /// by the same tracer with the same options, with a SIGSTOP to stop at first.
+    func ptraceInherit(to child: GuestThread, flags: UInt64) -> (event: Int32, option: UInt64)? {
+        guard let p = ptrace, let tracer = p.tracer else { return nil }
+        let (event, option): (Int32, UInt64) = flags & CLONE_VFORK != 0 ? (PtraceState.EVENT_VFORK, PtraceState.TRACEVFORK)
+            : flags & 0xff == UInt64(Signal.SIGCHLD) ? (PtraceState.EVENT_FORK, PtraceState.TRACEFORK)
+            : (PtraceState.EVENT_CLONE, PtraceState.TRACECLONE)
+        guard p.options & option != 0 else { return nil }
+        child.ptrace = PtraceState(tracer: tracer, options: p.options)
+        enqueueSignal(Signal.SIGSTOP, SignalInfo(signo: Signal.SIGSTOP, code: 0x80), mask: &child.pending, queues: &child.pendingInfo)
+        return (event, option)
+    }
+
+    /// The tracer process ends or detaches everything: tracees go on untraced (or die, with
+    /// PTRACE_O_EXITKILL).
+    static func ptraceTracerGone(_ tracer: ThreadGroup, kernel: Kernel) {
+        for t in kernel.threads.values where t.ptrace?.tracer === tracer {
+            let kill = t.ptrace!.options & PtraceState.EXITKILL != 0
+            t.ptrace = nil
+            if kill { t.group.sendSignal(Signal.SIGKILL) } else { t.wakeup.wake() }
+        }
+    }
+}
