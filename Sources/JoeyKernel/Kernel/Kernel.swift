@@ -634,7 +634,7 @@ public final class Kernel: @unchecked Sendable {
                 }
                 k.lock.lock()
                 k.memoryPressure = false
-                for t in k.threads.values { t.wakeup.wake() }
+                for t in k.threads.values where t.heldForMemory { t.wakeup.wake() }
                 k.lock.unlock()
             }
         }

@@ -30,6 +30,8 @@ final class GuestThread {
     var seccompFilter: SeccompFilter?
     /// Set while another guest process traces this thread (Task/Ptrace.swift).
     var ptrace: PtraceState?
+    /// Held before returning to guest code while the sandbox is over its memory limit.
+    var heldForMemory = false
     /// sched_setscheduler's policy and priority, as the guest set them.
     var schedPolicy: Int32 = 0
     var schedPriority: Int32 = 0
@@ -122,7 +124,11 @@ final class GuestThread {
             // A stopped group's threads wait here until SIGCONT or SIGKILL.
             while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { wakeup.sleep(kernel.lock) }
             // Over the memory limit: wait while the watcher kills (Kernel.startMemoryWatcher).
-            while kernel.memoryPressure && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { wakeup.sleep(kernel.lock) }
+            while kernel.memoryPressure && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 {
+                heldForMemory = true
+                wakeup.sleep(kernel.lock)
+                heldForMemory = false
+            }
             if killed || group.exiting || threadExiting { continue }
             guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
             inGuest = true
