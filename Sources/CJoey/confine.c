@@ -157,7 +157,17 @@ static void relay_forward(int sig, siginfo_t *info, void *context) {
     (void)context;
     // The terminal signals a whole process group (SI_KERNEL): the sentry, in the same group,
     // has its own copy. Only what was sent to this process alone is passed on.
-    if (info->si_code == SI_KERNEL) return;
+    if (info->si_code == SI_KERNEL) {
+        // A background read or write of the terminal: the sentry, a namespace's init, ignores
+        // the job-control stop, so the relay stops it (a SIGSTOP from the parent namespace
+        // always works) and itself, and the caller's shell sees the job stopped, as natively.
+        // Its `fg` sends SIGCONT to the whole group.
+        if (sig == SIGTTIN || sig == SIGTTOU) {
+            kill(relay_child, SIGSTOP);
+            kill(getpid(), SIGSTOP);
+        }
+        return;
+    }
     kill(relay_child, sig);
 }
 
