@@ -231,7 +231,7 @@ public enum SyscallTable {
         t[224] = SyscallInfo(224, "timer_gettime", [("timer_id", .int), ("setting", .output("itimerspec", nil))], .int, .supported, "")
         t[225] = SyscallInfo(225, "timer_getoverrun", [("timer_id", .int)], .int, .supported, "")
         t[226] = SyscallInfo(226, "timer_delete", [("timer_id", .int)], .int, .supported, "")
-        t[227] = SyscallInfo(227, "clock_settime", [("which_clock", .enumeration("clock")), ("tp", .input("timespec", nil))], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[227] = SyscallInfo(227, "clock_settime", [("which_clock", .enumeration("clock")), ("tp", .input("timespec", nil))], .int, .partial, "CLOCK_REALTIME is EPERM: the sandbox's wall clock is the host's and is not changed (other clocks EINVAL, as on Linux)")
         t[228] = SyscallInfo(228, "clock_gettime", [("which_clock", .enumeration("clock")), ("tp", .output("timespec", nil))], .int, .supported, "")
         t[229] = SyscallInfo(229, "clock_getres", [("which_clock", .enumeration("clock")), ("tp", .output("timespec", nil))], .int, .supported, "")
         t[230] = SyscallInfo(230, "clock_nanosleep", [("which_clock", .enumeration("clock")), ("flags", .flags("timer")), ("rqtp", .input("timespec", nil)), ("rmtp", .output("timespec", nil))], .int, .partial, "CPU-time clocks return EOPNOTSUPP")

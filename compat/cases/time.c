@@ -1,5 +1,6 @@
 /* Time: clocks, sleeps, alarms, interval timers, process times. */
 #include "../compat.h"
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/times.h>
@@ -364,6 +365,51 @@ CASE(setitimer_invalid_arguments_are_einval) {
     EXPECT_ERRNO(setitimer((__itimer_which_t)99, &ok, NULL), EINVAL);
     struct itimerval cur;
     EXPECT_ERRNO(getitimer((__itimer_which_t)99, &cur), EINVAL);
+}
+
+/* CPU-time clocks by id: the process's and a thread's (pthread_getcpuclockid), and another
+ * process's (clock_getcpuclockid); a thread of another process has none. */
+static void *burn_cpu(void *arg) {
+    (void)arg;
+    volatile unsigned long x = 0;
+    for (unsigned long i = 0; i < 20000000UL; i++) x += i;
+    return NULL;
+}
+
+CASE(cpu_clocks_by_id_for_processes_and_threads) {
+    burn_cpu(NULL);
+    clockid_t me, thread;
+    EXPECT_EQ(clock_getcpuclockid(0, &me), 0);
+    struct timespec a, b;
+    EXPECT_OK(clock_gettime(me, &a));
+    EXPECT(a.tv_sec > 0 || a.tv_nsec > 0);
+    EXPECT_EQ(pthread_getcpuclockid(pthread_self(), &thread), 0);
+    EXPECT_OK(clock_gettime(thread, &b));
+    EXPECT(b.tv_sec > 0 || b.tv_nsec > 0);
+    EXPECT_OK(clock_getres(thread, &b));
+    pid_t c = fork();
+    if (c == 0) { pause(); _exit(0); }
+    clockid_t other;
+    EXPECT_EQ(clock_getcpuclockid(c, &other), 0);
+    EXPECT_OK(clock_gettime(other, &a));
+    /* A thread clock naming the child's thread is not ours to read. */
+    clockid_t foreign = (clockid_t)((~(unsigned)c << 3) | 4 | 2);
+    EXPECT_ERRNO(clock_gettime(foreign, &a), EINVAL);
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
+    EXPECT_ERRNO(clock_gettime((clockid_t)((~0u << 3) | 3), &a), EINVAL); /* no such clock type */
+}
+
+/* clock_settime: the clocks that cannot be set are EINVAL, as is a bad time. */
+CASE(clock_settime_of_clocks_that_cannot_be_set_is_einval) {
+    struct timespec ts = { 1, 0 };
+    EXPECT_ERRNO(clock_settime(CLOCK_MONOTONIC, &ts), EINVAL);
+    EXPECT_ERRNO(clock_settime(CLOCK_BOOTTIME, &ts), EINVAL);
+    EXPECT_ERRNO(clock_settime(CLOCK_PROCESS_CPUTIME_ID, &ts), EINVAL);
+    EXPECT_ERRNO(clock_settime(99, &ts), EINVAL);
+    struct timespec bad = { 1, 2000000000 };
+    EXPECT_ERRNO(clock_settime(CLOCK_REALTIME, &bad), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_clock_settime, CLOCK_REALTIME, (void *)8), EFAULT);
 }
 
 COMPAT_MAIN()

@@ -194,6 +194,7 @@ extension GuestThread {
         case 224: return try sysTimerGettime()
         case 225: return try sysTimerGetoverrun()
         case 226: return try sysTimerDelete()
+        case 227: return try sysClockSettime()
         case 228: return try sysClockGettime()
         case 229: return try sysClockGetres()
         case 230: return try sysClockNanosleep()

@@ -10,12 +10,28 @@ extension GuestThread {
         }
     }
 
+    /// A CPU-time clock's reading: CLOCK_PROCESS_CPUTIME_ID (2), CLOCK_THREAD_CPUTIME_ID (3),
+    /// or an id clock_getcpuclockid/pthread_getcpuclockid made (~pid << 3, 4 for a thread, the
+    /// type in the low bits). The time is the stubs' run time (exec and fork restart a stub's
+    /// at zero), so the PROF, VIRT and SCHED types read the same. nil: not a CPU-time clock.
+    private func cpuClockNanos(_ id: Int32) throws(LinuxErrno) -> UInt64? {
+        if id == 2 { return group.cpuNanos() }
+        if id == 3 { return context?.cpuTimeNanos() ?? 0 }
+        guard id < 0 else { return nil }
+        guard id & 3 != 3 else { throw .EINVAL }
+        let pid = ~(id >> 3)
+        if id & 4 != 0 {
+            // A thread's clock: only of a thread of the caller's own process, as on Linux.
+            guard let t = pid == 0 ? self : kernel.threads[pid], t.group === group else { throw .EINVAL }
+            return t.context?.cpuTimeNanos() ?? 0
+        }
+        guard let g = pid == 0 ? group : kernel.threadGroups[pid], g.exitStatus == nil else { throw .EINVAL }
+        return g.cpuNanos()
+    }
+
     func sysClockGettime() throws(LinuxErrno) -> UInt64 {
-        let id = Int32(truncatingIfNeeded: a0)
         var ts = timespec()
-        if id == 2 || id == 3 {
-            // The guest's CPU time is its stub's (exec and fork restart it at zero).
-            let ns = context?.cpuTimeNanos() ?? 0
+        if let ns = try cpuClockNanos(Int32(truncatingIfNeeded: a0)) {
             ts.tv_sec = Int(ns / 1_000_000_000); ts.tv_nsec = Int(ns % 1_000_000_000)
         } else {
             clock_gettime(try hostClock(a0), &ts)
@@ -25,9 +41,21 @@ extension GuestThread {
     }
 
     func sysClockGetres() throws(LinuxErrno) -> UInt64 {
-        _ = try hostClock(a0)
+        if try cpuClockNanos(Int32(truncatingIfNeeded: a0)) == nil { _ = try hostClock(a0) }
         if a1 != 0 { try mm.writeValue(a1, timespec(tv_sec: 0, tv_nsec: 1)) }
         return 0
+    }
+
+    /// clock_settime: only CLOCK_REALTIME can be set on Linux, and the sandbox's wall clock is
+    /// the host's, which the sentry does not change: EPERM (as for a caller without
+    /// CAP_SYS_TIME). Other clocks are EINVAL, as on Linux.
+    func sysClockSettime() throws(LinuxErrno) -> UInt64 {
+        let id = Int32(truncatingIfNeeded: a0)
+        let ts: timespec = try mm.readValue(a1)
+        guard (0...11).contains(id) || id < 0 else { throw .EINVAL }
+        guard id == 0 else { throw .EINVAL }
+        guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
+        throw .EPERM
     }
 
     func sysGettimeofday() throws(LinuxErrno) -> UInt64 {
