@@ -34,7 +34,9 @@ extension GuestThread {
                 info = p.signalInfo?.signo == chosen ? p.signalInfo! : SignalInfo(signo: chosen, code: 0, pid: group.pid, uid: group.uid)
                 p.signalInfo = nil
                 sig = chosen
-                if sig == Signal.SIGSTOP && ptrace != nil { continue } // a stop the tracer keeps to itself
+                // Group-stops of tracees are not modelled: a SIGSTOP the tracer passes on is
+                // dropped (syscalls/ notes it under ptrace).
+                if sig == Signal.SIGSTOP && ptrace != nil { continue }
             }
             let action = group.actions[Int(sig)]
             kernel.strace?.signal(self, info)
