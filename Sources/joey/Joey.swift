@@ -123,6 +123,8 @@ struct Do: ParsableCommand {
     var command: [String] = []
 
     mutating func validate() throws {
+        // The command captures everything after the options, `--help` included.
+        if let first = command.first, first == "--help" || first == "-h" { throw CleanExit.helpRequest(Self.self) }
         if let first = command.first, first != "--", first.hasPrefix("-") {
             throw ValidationError("Unknown option '\(first)'.")
         }
