@@ -73,10 +73,7 @@ final class PipeDescription: FileDescription {
     /// Writes what fits now. Writes of at most PIPE_BUF bytes are atomic: all or EAGAIN.
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         guard !isReader else { throw .EBADF }
-        if buffer.readers == 0 {
-            t.group.sendSignal(Signal.SIGPIPE)
-            throw .EPIPE
-        }
+        try requireReader(t)
         let space = buffer.capacity - buffer.count
         if space == 0 || (src.count <= 4096 && space < src.count) { throw .EAGAIN }
         let n = min(space, src.count)
@@ -94,6 +91,14 @@ final class PipeDescription: FileDescription {
         buffer.data.removeLast(n - copied)
         buffer.queue.notify(.input)
         return copied
+    }
+
+    /// Writing into a pipe nobody reads: SIGPIPE, and EPIPE (write, splice, tee).
+    func requireReader(_ t: GuestThread) throws(LinuxErrno) {
+        if buffer.readers == 0 {
+            t.group.sendSignal(Signal.SIGPIPE)
+            throw .EPIPE
+        }
     }
 
     override func readiness(_ mask: EventMask) -> EventMask {

@@ -40,7 +40,7 @@ extension GuestThread {
     func sysMsgget() throws(LinuxErrno) -> UInt64 {
         let key = Int32(truncatingIfNeeded: a0), flags = a1
         let registry = kernel.messageQueues
-        if let q = try ipcLookup(Array(registry.queues.values), key: key, flags: flags, want: UInt32(flags & 0o777) >> 6, thread: self) {
+        if let q = try ipcLookup(Array(registry.queues.values), key: key, flags: flags, thread: self) {
             return UInt64(q.id)
         }
         guard registry.queues.count < MessageQueueRegistry.maxQueues else { throw .ENOSPC }

@@ -56,26 +56,15 @@ final class SemaphoreRegistry {
     }
 }
 
-/// The *get(2) lookup every System V IPC object shares: the live object for `key`, or nil
-/// when a new one is to be made.
-func ipcLookup<T: IPCObject>(_ objects: [T], key: Int32, flags: UInt64, want: UInt32, thread t: GuestThread) throws(LinuxErrno) -> T? {
-    if key != 0, let o = objects.first(where: { $0.key == key }) {
-        if flags & GuestThread.IPC_CREAT != 0 && flags & GuestThread.IPC_EXCL != 0 { throw .EEXIST }
-        guard t.ipcPermitted(o, want) else { throw .EACCES }
-        return o
-    }
-    if key != 0 && flags & GuestThread.IPC_CREAT == 0 { throw .ENOENT }
-    return nil
-}
-
 extension GuestThread {
     private static let SEM_UNDO: UInt16 = 0x1000
 
     func sysSemget() throws(LinuxErrno) -> UInt64 {
         let key = Int32(truncatingIfNeeded: a0), count = Int64(bitPattern: a1), flags = a2
         let registry = kernel.semaphores
-        if let s = try ipcLookup(Array(registry.sets.values), key: key, flags: flags, want: UInt32(flags & 0o777) >> 6, thread: self) {
+        if let s = try ipcLookup(Array(registry.sets.values), key: key, flags: flags, thread: self, checks: { (s: SemaphoreSet) throws(LinuxErrno) in
             guard count <= Int64(s.values.count) else { throw .EINVAL }
+        }) {
             return UInt64(s.id)
         }
         guard count >= 1, count <= Int64(SemaphoreRegistry.maxPerSet) else { throw .EINVAL }

@@ -93,14 +93,12 @@ extension GuestThread {
         let key = Int32(truncatingIfNeeded: a0), size = a1, flags = a2
         let registry = kernel.sharedMemory
         registry.prune(kernel)
-        if key != 0, let s = registry.segments.values.first(where: { $0.key == key && !$0.removed }) {
-            if flags & Self.IPC_CREAT != 0 && flags & Self.IPC_EXCL != 0 { throw .EEXIST }
+        let live = registry.segments.values.filter { !$0.removed }
+        if let s = try ipcLookup(live, key: key, flags: flags, thread: self, checks: { (s: SharedMemorySegment) throws(LinuxErrno) in
             guard size <= s.size else { throw .EINVAL }
-            let want = UInt32(flags & 0o777) >> 6
-            guard ipcPermitted(s, want) else { throw .EACCES }
+        }) {
             return UInt64(s.id)
         }
-        if key != 0 && flags & Self.IPC_CREAT == 0 { throw .ENOENT }
         guard size >= 1, size <= SharedMemoryRegistry.maxSize else { throw .EINVAL }
         guard registry.segments.count < SharedMemoryRegistry.maxSegments else { throw .ENOSPC }
         let inode = RegularFileInode(context: kernel.memfdContext, mode: UInt32(flags & 0o777))
@@ -226,6 +224,21 @@ extension GuestThread {
             throw .EINVAL
         }
     }
+}
+
+/// The *get(2) lookup every System V IPC object shares, in Linux's order (ipcget_public):
+/// EEXIST for IPC_CREAT|IPC_EXCL, then the object's own `checks`, then the permission the
+/// mode bits in `flags` ask for. The live object for `key`, or nil when one is to be made.
+func ipcLookup<T: IPCObject>(_ objects: [T], key: Int32, flags: UInt64, thread t: GuestThread,
+                             checks: (T) throws(LinuxErrno) -> Void = { _ in }) throws(LinuxErrno) -> T? {
+    if key != 0, let o = objects.first(where: { $0.key == key }) {
+        if flags & GuestThread.IPC_CREAT != 0 && flags & GuestThread.IPC_EXCL != 0 { throw .EEXIST }
+        try checks(o)
+        guard t.ipcPermitted(o, UInt32(flags & 0o777) >> 6) else { throw .EACCES }
+        return o
+    }
+    if key != 0 && flags & GuestThread.IPC_CREAT == 0 { throw .ENOENT }
+    return nil
 }
 
 /// struct ipc64_perm, the first 48 bytes of every IPC_STAT structure.

@@ -137,19 +137,7 @@ extension GuestThread {
             guard p.kind == .signal || p.kind == .syscallEntry || p.kind == .syscallExit || p.kind == .event else { throw .EINVAL }
             var b = [UInt8](repeating: 0, count: 128)
             let info = p.signalInfo ?? SignalInfo(signo: Signal.SIGTRAP, code: (p.report ?? 0) >> 8 & 0xffff)
-            b.withUnsafeMutableBytes { q in
-                q.storeBytes(of: info.signo, toByteOffset: 0, as: Int32.self)
-                q.storeBytes(of: info.errno, toByteOffset: 4, as: Int32.self)
-                q.storeBytes(of: info.code, toByteOffset: 8, as: Int32.self)
-                if let address = info.address {
-                    q.storeBytes(of: address, toByteOffset: 16, as: UInt64.self)
-                } else {
-                    q.storeBytes(of: info.pid, toByteOffset: 16, as: Int32.self)
-                    q.storeBytes(of: info.uid, toByteOffset: 20, as: UInt32.self)
-                    q.storeBytes(of: info.signo == Signal.SIGCHLD ? UInt64(UInt32(bitPattern: info.status)) : info.value,
-                                 toByteOffset: 24, as: UInt64.self)
-                }
-            }
+            b.withUnsafeMutableBytes { info.store(as: info.signo, into: $0) }
             try mm.write(data, b)
             return 0
         case 0x4203: // PTRACE_SETSIGINFO: the signal a signal-delivery-stop will deliver

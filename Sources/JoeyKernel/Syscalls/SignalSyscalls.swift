@@ -141,22 +141,7 @@ extension GuestThread {
                 let info = dequeueSignal(sig)
                 if a1 != 0 {
                     var b = [UInt8](repeating: 0, count: 128)
-                    b.withUnsafeMutableBytes { p in
-                        p.storeBytes(of: sig, toByteOffset: 0, as: Int32.self)
-                        p.storeBytes(of: info.errno, toByteOffset: 4, as: Int32.self)
-                        p.storeBytes(of: info.code, toByteOffset: 8, as: Int32.self)
-                        if let addr = info.address { // faults, and SIGSYS's _sigsys
-                            p.storeBytes(of: addr, toByteOffset: 16, as: UInt64.self)
-                            if let nr = info.syscall {
-                                p.storeBytes(of: nr, toByteOffset: 24, as: Int32.self)
-                                p.storeBytes(of: Seccomp.auditArchX86_64, toByteOffset: 28, as: UInt32.self)
-                            }
-                        } else {
-                            p.storeBytes(of: info.pid, toByteOffset: 16, as: Int32.self)
-                            p.storeBytes(of: info.uid, toByteOffset: 20, as: UInt32.self)
-                            p.storeBytes(of: sig == Signal.SIGCHLD ? UInt64(UInt32(bitPattern: info.status)) : info.value, toByteOffset: 24, as: UInt64.self)
-                        }
-                    }
+                    b.withUnsafeMutableBytes { info.store(as: sig, into: $0) }
                     try mm.write(a1, b)
                 }
                 return UInt64(sig)

@@ -7,6 +7,7 @@ import JoeyABI
 
 extension GuestThread {
     static let SPLICE_F_MOVE: UInt64 = 1, SPLICE_F_NONBLOCK: UInt64 = 2, SPLICE_F_MORE: UInt64 = 4, SPLICE_F_GIFT: UInt64 = 8
+    static let spliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT
 
     /// Copies up to `count` bytes from `input` (at `inputAt`, or its file position) to `output`
     /// (likewise) in chunks. After the first chunk it goes on only while the input gives whole
@@ -96,7 +97,7 @@ extension GuestThread {
     /// input (waiting for room unless non-blocking), so nothing read is left unwritten.
     func sysSplice() throws(LinuxErrno) -> UInt64 {
         let flags = a5
-        guard flags & ~(Self.SPLICE_F_MOVE | Self.SPLICE_F_NONBLOCK | Self.SPLICE_F_MORE | Self.SPLICE_F_GIFT) == 0 else { throw .EINVAL }
+        guard flags & ~Self.spliceFlags == 0 else { throw .EINVAL }
         let input = try readableFile(fdArg(a0))
         let out = try writableFile(fdArg(a2))
         let inPipe = input as? PipeDescription, outPipe = out as? PipeDescription
@@ -114,10 +115,7 @@ extension GuestThread {
         var room = Int.max
         if let o = outPipe {
             while true {
-                if o.buffer.readers == 0 {
-                    group.sendSignal(Signal.SIGPIPE)
-                    throw .EPIPE
-                }
+                try o.requireReader(self)
                 room = o.buffer.capacity - o.buffer.count
                 if room > 0 { break }
                 if nonblocking || o.flags & O_NONBLOCK != 0 { throw .EAGAIN }
@@ -135,7 +133,7 @@ extension GuestThread {
     /// tee: copies from one pipe into another without consuming it.
     func sysTee() throws(LinuxErrno) -> UInt64 {
         let flags = a3
-        guard flags & ~(Self.SPLICE_F_MOVE | Self.SPLICE_F_NONBLOCK | Self.SPLICE_F_MORE | Self.SPLICE_F_GIFT) == 0 else { throw .EINVAL }
+        guard flags & ~Self.spliceFlags == 0 else { throw .EINVAL }
         let input = try readableFile(fdArg(a0))
         let out = try writableFile(fdArg(a1))
         guard let i = input as? PipeDescription, let o = out as? PipeDescription, i.isReader, !o.isReader,
@@ -144,10 +142,7 @@ extension GuestThread {
         if count == 0 { return 0 }
         let nonblocking = flags & Self.SPLICE_F_NONBLOCK != 0
         while true {
-            if o.buffer.readers == 0 {
-                group.sendSignal(Signal.SIGPIPE)
-                throw .EPIPE
-            }
+            try o.requireReader(self)
             let room = o.buffer.capacity - o.buffer.count
             let available = i.buffer.count
             if available > 0 && room > 0 {
@@ -168,7 +163,7 @@ extension GuestThread {
     /// guest memory (as readv).
     func sysVmsplice() throws(LinuxErrno) -> UInt64 {
         let flags = a3
-        guard flags & ~(Self.SPLICE_F_MOVE | Self.SPLICE_F_NONBLOCK | Self.SPLICE_F_MORE | Self.SPLICE_F_GIFT) == 0 else { throw .EINVAL }
+        guard flags & ~Self.spliceFlags == 0 else { throw .EINVAL }
         let f = try group.fdTable.get(fdArg(a0))
         guard let p = f as? PipeDescription else { throw .EBADF }
         let segments = Int(Int32(truncatingIfNeeded: a2))

@@ -143,22 +143,7 @@ extension GuestThread {
             if let addr = info.address { p.storeBytes(of: addr, toByteOffset: m + 184, as: UInt64.self) } // cr2
             p.storeBytes(of: fpAddr, toByteOffset: m + 192, as: UInt64.self)
             p.storeBytes(of: savedMaskForSuspend ?? signalMask, toByteOffset: 8 + 296, as: UInt64.self)
-            // siginfo at 312: signo, errno, code, then the union.
-            p.storeBytes(of: sig, toByteOffset: 312, as: Int32.self)
-            p.storeBytes(of: info.errno, toByteOffset: 316, as: Int32.self)
-            p.storeBytes(of: info.code, toByteOffset: 320, as: Int32.self)
-            if let addr = info.address {
-                p.storeBytes(of: addr, toByteOffset: 328, as: UInt64.self)
-                if let nr = info.syscall { // _sigsys: the call's number and architecture
-                    p.storeBytes(of: nr, toByteOffset: 336, as: Int32.self)
-                    p.storeBytes(of: Seccomp.auditArchX86_64, toByteOffset: 340, as: UInt32.self)
-                }
-            } else {
-                p.storeBytes(of: info.pid, toByteOffset: 328, as: Int32.self)
-                p.storeBytes(of: info.uid, toByteOffset: 332, as: UInt32.self)
-                if sig == Signal.SIGCHLD { p.storeBytes(of: info.status, toByteOffset: 336, as: Int32.self) }
-                else { p.storeBytes(of: info.value, toByteOffset: 336, as: UInt64.self) }
-            }
+            info.store(as: sig, into: UnsafeMutableRawBufferPointer(rebasing: p[312..<440])) // the siginfo
         }
         do {
             try mm.write(fpAddr, fp)

@@ -30,6 +30,25 @@ struct SignalInfo {
     /// SIGSYS from a seccomp filter: the system call's number (si_syscall; si_arch is x86-64's,
     /// si_call_addr is `address`).
     var syscall: Int32? = nil
+
+    /// siginfo_t as the guest sees it (signal frames, rt_sigtimedwait, PTRACE_GETSIGINFO),
+    /// written as `sig` into the first 128 bytes of `p`, which are zero.
+    func store(as sig: Int32, into p: UnsafeMutableRawBufferPointer) {
+        p.storeBytes(of: sig, toByteOffset: 0, as: Int32.self)
+        p.storeBytes(of: errno, toByteOffset: 4, as: Int32.self)
+        p.storeBytes(of: code, toByteOffset: 8, as: Int32.self)
+        if let address { // faults, and SIGSYS's _sigsys (the call's number and architecture)
+            p.storeBytes(of: address, toByteOffset: 16, as: UInt64.self)
+            if let syscall {
+                p.storeBytes(of: syscall, toByteOffset: 24, as: Int32.self)
+                p.storeBytes(of: Seccomp.auditArchX86_64, toByteOffset: 28, as: UInt32.self)
+            }
+        } else {
+            p.storeBytes(of: pid, toByteOffset: 16, as: Int32.self)
+            p.storeBytes(of: uid, toByteOffset: 20, as: UInt32.self)
+            p.storeBytes(of: sig == Signal.SIGCHLD ? UInt64(UInt32(bitPattern: status)) : value, toByteOffset: 24, as: UInt64.self)
+        }
+    }
     /// Sent from outside the sandbox (the host terminal, or the sentry on the operator's behalf):
     /// such signals reach pid 1 even with the default action, as from a parent pid namespace.
     var fromOutside = false
