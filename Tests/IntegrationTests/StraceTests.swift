@@ -10,11 +10,6 @@ struct StraceTests {
     /// Calls whose presence legitimately differs, each with the reason.
     static let knownDifferences: [(name: String, why: String)] = [
         ("rseq", "Joey does not offer restartable sequences (ENOSYS); glibc falls back"),
-        ("time", "natively served by the vDSO, which Joey does not map yet"),
-        ("gettimeofday", "vDSO, as time"),
-        ("clock_gettime", "vDSO, as time"),
-        ("clock_getres", "vDSO, as time"),
-        ("getcpu", "vDSO, as time"),
     ]
 
     /// Trace lines per process (processes numbered in order of appearance), normalised.

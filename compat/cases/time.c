@@ -102,6 +102,25 @@ CASE(clock_getres_coarse_not_finer_than_monotonic) {
     EXPECT(ns_of(coarse) < 1000000000LL);
 }
 
+/* The coarse clocks advance once a tick (1 to 10 ms for HZ 1000 to 100) and say so. */
+CASE(clock_getres_coarse_clocks_report_a_tick) {
+    struct timespec r;
+    EXPECT_OK(clock_getres(CLOCK_REALTIME_COARSE, &r));
+    EXPECT(r.tv_sec == 0 && r.tv_nsec >= 1000000 && r.tv_nsec <= 10000000);
+    EXPECT_OK(clock_getres(CLOCK_MONOTONIC_COARSE, &r));
+    EXPECT(r.tv_sec == 0 && r.tv_nsec >= 1000000 && r.tv_nsec <= 10000000);
+}
+
+CASE(clock_tai_reads_and_is_not_behind_realtime) {
+    struct timespec r;
+    EXPECT_OK(clock_getres(CLOCK_TAI, &r));
+    EXPECT_EQ(r.tv_nsec, 1);
+    int64_t real = now_ns(CLOCK_REALTIME);
+    int64_t tai = now_ns(CLOCK_TAI);
+    /* TAI is REALTIME plus the kernel's TAI offset (0 until set, 37 s on a host that sets it). */
+    EXPECT(tai >= real && tai - real < 60 * 1000000000LL);
+}
+
 CASE(clock_getres_invalid_clock_is_einval) {
     struct timespec r;
     EXPECT_ERRNO(clock_getres((clockid_t)1000, &r), EINVAL);

@@ -158,6 +158,34 @@ int64_t joey_ioctl(int fd, unsigned long request, void *arg);
 /// syncfs(fd) (a GNU extension Swift's Glibc module does not export). 0 or -errno.
 int joey_syncfs(int fd);
 
+// Joey's vDSO (vdso.c).
+/// The data page ([vvar]) the vDSO reads; the sentry's timekeeper writes it under `seq`
+/// (odd while it writes). MONOTONIC in ns is mono_base + ((tsc - tsc_base) * mult) >> 32;
+/// REALTIME and BOOTTIME add their offsets. `ready` 0: every call makes the system call.
+typedef struct {
+    uint32_t seq;
+    uint32_t ready;
+    uint64_t tsc_base;
+    uint64_t mult;
+    uint64_t mono_base;
+    int64_t realtime_offset;
+    int64_t boottime_offset;
+} joey_vdso_data;
+/// The vDSO's code (position-independent, self-contained): its bytes and their count.
+const uint8_t *joey_vdso_code(uint64_t *length);
+/// Offset in that code of entry `which`: 0 clock_gettime, 1 gettimeofday, 2 time,
+/// 3 getcpu, 4 clock_getres; UINT64_MAX past the last.
+uint64_t joey_vdso_entry(int which);
+/// The sentry's read of a clock the page keeps, as the guest's vDSO reads it: 0 and `ns`,
+/// or -1 when the page cannot answer.
+int joey_vdso_clock(const joey_vdso_data *d, int clock, uint64_t *ns);
+/// Writes new parameters into the page under its sequence count.
+void joey_vdso_publish(joey_vdso_data *d, const joey_vdso_data *params);
+/// The TSC, ordered after earlier loads.
+uint64_t joey_rdtsc(void);
+/// 1 when the CPU says its TSC runs at a constant rate in every state (invariant TSC).
+int joey_cpu_has_invariant_tsc(void);
+
 // The sentry's confinement (confine.c).
 /// One seccomp rule: allow `nr` (or fail it with `errno_value` when non-zero), when `arg`
 /// is -1 always, else when (argument `arg` & mask) == value.

@@ -261,7 +261,7 @@ enum ProcFS {
         var out = ""
         for v in g.mm.vmas {
             let perms = (v.protection.contains(.read) ? "r" : "-") + (v.protection.contains(.write) ? "w" : "-")
-                + (v.protection.contains(.exec) ? "x" : "-") + (v.shared ? "s" : "p")
+                + (v.protection.contains(.exec) ? "x" : "-") + (v.shared && !v.special ? "s" : "p")
             let dev = v.inodeNumber == 0 ? "00:00" : "08:01"
             var line = "\(hex(v.start, 8))-\(hex(v.end, 8)) \(perms) \(hex(v.fileOffset, 8)) \(dev) \(v.inodeNumber) "
             if !v.name.isEmpty {

@@ -120,6 +120,9 @@ public final class Kernel: @unchecked Sendable {
     let platform: Platform
     let memoryFile: MemoryFile
     let spec: SandboxSpec
+    /// Joey's vDSO, mapped into every guest, and what keeps its clocks current.
+    let vdso: VDSO
+    let timekeeper: Timekeeper
     var rootLocation: Location!
     var devRoot: DirectoryInode!
     /// Blocked F_SETLKW lockers: owner -> the owner whose lock it waits for (deadlock checks).
@@ -203,6 +206,12 @@ public final class Kernel: @unchecked Sendable {
             throw KernelError(error.description)
         }
         memoryFile.limit = spec.memoryLimit
+        do {
+            vdso = try VDSO(memoryFile: memoryFile)
+        } catch {
+            throw KernelError("cannot allocate the vDSO's pages: \(error)")
+        }
+        timekeeper = Timekeeper(vdso: vdso)
         memfdContext = filesystem(dev: 0x1, name: "tmpfs")
         if isatty(0) != 0 { controllingTerminal = 0 }
         try buildFilesystems()
@@ -396,7 +405,9 @@ public final class Kernel: @unchecked Sendable {
         }
         lock.lock()
         strace?.execve(thread, path: programPath, argv: spec.rawArgv ?? spec.argv.map { Array($0.utf8) }, envCount: spec.env.count)
+        timekeeper.update()
         thread.start()
+        startTimekeeper()
         startSignalForwarder()
         if let limit = spec.memoryLimit { startMemoryWatcher(limit: limit) }
         while runningThreads > 0 { shutdownWakeup.sleep(lock) }
@@ -591,6 +602,21 @@ public final class Kernel: @unchecked Sendable {
                     k.threadGroups[1]?.sendSignal(sig, info: info)
                 }
                 k.lock.unlock()
+            }
+        }
+    }
+
+    /// Keeps the vDSO's clocks current until the sandbox ends.
+    private func startTimekeeper() {
+        startServiceThread { k in
+            while true {
+                k.timekeeper.sleepUntilNext()
+                k.lock.lock()
+                let over = k.initExitStatus != nil
+                k.lock.unlock()
+                if over { return }
+                k.timekeeper.update()
+                k.debugLog("timekeeper: corrected \(k.timekeeper.lastError) ns; next update in \(k.timekeeper.interval / 1_000_000) ms")
             }
         }
     }

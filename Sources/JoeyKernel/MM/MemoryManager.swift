@@ -51,6 +51,9 @@ struct VMA {
     var file: FileDescription?
     /// PROT_WRITE may be added (a shared mapping of a file opened read-only: no; VM_MAYWRITE).
     var mayWrite = true
+    /// A mapping the kernel installs ([vvar], [vdso]): shared by every process, but shown
+    /// private in /proc/pid/maps, as Linux shows its special mappings.
+    var special = false
     /// mlock: counted against RLIMIT_MEMLOCK and shown as VmLck (VM_LOCKED). Not inherited by fork.
     var locked = false
 

@@ -5,7 +5,7 @@ import JoeyABI
 extension GuestThread {
     private func hostClock(_ id: UInt64) throws(LinuxErrno) -> clockid_t {
         switch Int32(truncatingIfNeeded: id) {
-        case 0...7: return clockid_t(Int32(truncatingIfNeeded: id)) // REALTIME ... BOOTTIME; 2, 3 only for getres
+        case 0...7, 11: return clockid_t(Int32(truncatingIfNeeded: id)) // REALTIME ... BOOTTIME, TAI; 2, 3 only for getres
         default: throw .EINVAL
         }
     }
@@ -31,7 +31,12 @@ extension GuestThread {
 
     func sysClockGettime() throws(LinuxErrno) -> UInt64 {
         var ts = timespec()
-        if let ns = try cpuClockNanos(Int32(truncatingIfNeeded: a0)) {
+        // The clocks the vDSO keeps are read as it reads them, so a guest mixing the two never
+        // sees time go back.
+        let clock = Int32(truncatingIfNeeded: a0)
+        var ns = kernel.vdso.now(clock)
+        if ns == nil { ns = try cpuClockNanos(clock) }
+        if let ns {
             ts.tv_sec = Int(ns / 1_000_000_000); ts.tv_nsec = Int(ns % 1_000_000_000)
         } else {
             clock_gettime(try hostClock(a0), &ts)
@@ -40,9 +45,15 @@ extension GuestThread {
         return 0
     }
 
+    /// Every clock counts in nanoseconds, the coarse ones included (they are read as the
+    /// precise ones are); those report the host's tick, as Linux does.
     func sysClockGetres() throws(LinuxErrno) -> UInt64 {
-        if try cpuClockNanos(Int32(truncatingIfNeeded: a0)) == nil { _ = try hostClock(a0) }
-        if a1 != 0 { try mm.writeValue(a1, timespec(tv_sec: 0, tv_nsec: 1)) }
+        var res = timespec(tv_sec: 0, tv_nsec: 1)
+        if try cpuClockNanos(Int32(truncatingIfNeeded: a0)) == nil {
+            let clock = try hostClock(a0)
+            if clock == CLOCK_REALTIME_COARSE || clock == CLOCK_MONOTONIC_COARSE { clock_getres(clock, &res) }
+        }
+        if a1 != 0 { try mm.writeValue(a1, res) }
         return 0
     }
 
@@ -60,19 +71,25 @@ extension GuestThread {
 
     func sysGettimeofday() throws(LinuxErrno) -> UInt64 {
         if a0 != 0 {
-            var ts = timespec()
-            clock_gettime(CLOCK_REALTIME, &ts)
-            try mm.writeValue(a0, timeval(tv_sec: ts.tv_sec, tv_usec: ts.tv_nsec / 1000))
+            let ns = realtimeNanos()
+            try mm.writeValue(a0, timeval(tv_sec: Int(ns / 1_000_000_000), tv_usec: Int(ns % 1_000_000_000 / 1000)))
         }
         if a1 != 0 { try mm.write(a1, [UInt8](repeating: 0, count: 8)) }
         return 0
     }
 
     func sysTime() throws(LinuxErrno) -> UInt64 {
+        let sec = realtimeNanos() / 1_000_000_000
+        if a0 != 0 { try mm.writeValue(a0, Int64(sec)) }
+        return sec
+    }
+
+    /// CLOCK_REALTIME as the vDSO reads it (the host's until it is calibrated).
+    private func realtimeNanos() -> UInt64 {
+        if let ns = kernel.vdso.now(CLOCK_REALTIME) { return ns }
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        if a0 != 0 { try mm.writeValue(a0, Int64(ts.tv_sec)) }
-        return UInt64(ts.tv_sec)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
     private func readTimespec(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {

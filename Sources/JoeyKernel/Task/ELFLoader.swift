@@ -169,6 +169,7 @@ extension GuestThread {
             do { interpFile = try openExecutableForInterp(interpPath) } catch { throw error == .ENOENT ? .ENOENT : error }
             interpImage = try loader.load(interpFile, isInterpreter: true)
         }
+        let vdsoAddress = try kernel.vdso.map(into: newMM)
         newMM.brkStart = MemoryFile.roundUp(image.end)
         newMM.brkEnd = newMM.brkStart
 
@@ -198,7 +199,7 @@ extension GuestThread {
         let randomPtr = try push(random)
         sp &= ~15
         let auxv: [(UInt64, UInt64)] = [
-            (3, image.phdrAddress), (4, 56), (5, image.phnum), (6, 4096),
+            (33 /* AT_SYSINFO_EHDR */, vdsoAddress), (3, image.phdrAddress), (4, 56), (5, image.phnum), (6, 4096),
             (7, interpImage?.base ?? 0), (8, 0), (9, image.entry),
             (11, UInt64(group.uid)), (12, UInt64(group.euid)), (13, UInt64(group.gid)), (14, UInt64(group.egid)),
             (23, 0), (16, joey_getauxval(16)), (26, joey_getauxval(26)), (17, 100),

@@ -1,0 +1,117 @@
+// Timekeeper: keeps the vDSO's data page current. The guest computes CLOCK_MONOTONIC as a
+// line over the TSC (mono_base + (tsc - tsc_base) * rate); this thread measures that line
+// against the host's clock and lays a new one from where the old one is, so readings never
+// go back: the error left is slewed away over the next interval (at most 0.1% faster or
+// slower), or, when the line is more than a millisecond behind (a host suspend, a stopped
+// sentry), stepped forward. REALTIME and BOOTTIME are MONOTONIC plus offsets taken from the
+// host, changed only when the host's clock is stepped.
+//
+// The rate is the TSC's over all the samples since the sandbox started, so it gets better
+// with time; updates start every 10 ms and back off to one a second. Without an invariant
+// TSC the page is never marked ready and every vDSO call makes the system call.
+//
+// Only this thread (and `run`, before it starts) writes the page; readers (the guest's
+// vDSO, the sentry's clock_gettime) follow its sequence count. No kernel lock.
+import CJoey
+import Glibc
+
+final class Timekeeper {
+    private let vdso: VDSO
+    private let usable = joey_cpu_has_invariant_tsc() != 0
+    /// The first sample: the rate is measured from it.
+    private var origin: Sample
+    private var params = joey_vdso_data()
+    private var published = false
+    private(set) var interval: UInt64 = 10_000_000
+    static let maxInterval: UInt64 = 1_000_000_000
+    /// Errors beyond this are stepped (forward only), not slewed.
+    private static let maxSlew: Int64 = 1_000_000
+    /// The largest error the last publish corrected, for the debug log.
+    private(set) var lastError: Int64 = 0
+
+    struct Sample {
+        var tsc: UInt64
+        var mono: UInt64
+    }
+
+    init(vdso: VDSO) {
+        self.vdso = vdso
+        origin = Timekeeper.sample()
+    }
+
+    private static func nanos(_ clock: clockid_t) -> UInt64 {
+        var ts = timespec()
+        clock_gettime(clock, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// The host's MONOTONIC and the TSC at (nearly) the same instant: the tightest of a few
+    /// bracketed reads, the TSC taken as the middle of the bracket.
+    static func sample() -> Sample {
+        var best = Sample(tsc: 0, mono: 0)
+        var width = UInt64.max
+        for _ in 0..<3 {
+            let t0 = joey_rdtsc()
+            let mono = nanos(CLOCK_MONOTONIC)
+            let t1 = joey_rdtsc()
+            if t1 &- t0 < width { width = t1 &- t0; best = Sample(tsc: t0 &+ (t1 &- t0) / 2, mono: mono) }
+        }
+        return best
+    }
+
+    /// `clock` minus MONOTONIC on the host, read between two MONOTONIC reads.
+    private static func offset(_ clock: clockid_t) -> Int64 {
+        let m0 = nanos(CLOCK_MONOTONIC)
+        let c = nanos(clock)
+        let m1 = nanos(CLOCK_MONOTONIC)
+        return Int64(bitPattern: c &- (m0 &+ (m1 &- m0) / 2))
+    }
+
+    /// The published line at `tsc`.
+    private func line(_ tsc: UInt64) -> UInt64 {
+        let delta = tsc >= params.tsc_base ? tsc - params.tsc_base : 0
+        let p = delta.multipliedFullWidth(by: params.mult)
+        return params.mono_base &+ (p.high << 32 | p.low >> 32)
+    }
+
+    /// Measures and publishes a new line; false (and nothing published) while too little
+    /// time has passed since the origin to measure the rate, or without a usable TSC.
+    @discardableResult
+    func update() -> Bool {
+        guard usable else { return false }
+        let s = Timekeeper.sample()
+        guard s.tsc > origin.tsc, s.mono > origin.mono + 500_000 else { return false }
+        var rate = Double(s.mono - origin.mono) / Double(s.tsc - origin.tsc)
+        var base = s.mono
+        if published {
+            let current = line(s.tsc)
+            let error = Int64(bitPattern: s.mono &- current)
+            lastError = error
+            if error <= Timekeeper.maxSlew {
+                // Continue from the old line and close the gap over the next interval.
+                base = current
+                let correction = max(-0.001, min(0.001, Double(error) / Double(interval)))
+                rate *= 1 + correction
+            }
+        }
+        var p = params
+        p.tsc_base = s.tsc
+        p.mono_base = base
+        p.mult = UInt64(rate * 4_294_967_296)
+        let realtime = Timekeeper.offset(CLOCK_REALTIME), boottime = Timekeeper.offset(CLOCK_BOOTTIME)
+        // Reading noise is tens of ns; a host clock step is far more.
+        if !published || abs(realtime - p.realtime_offset) > 1_000 { p.realtime_offset = realtime }
+        if !published || abs(boottime - p.boottime_offset) > 1_000 { p.boottime_offset = boottime }
+        p.ready = 1
+        params = p
+        joey_vdso_publish(vdso.data, &params)
+        published = true
+        return true
+    }
+
+    /// Waits for the next update: the interval doubles up to a second.
+    func sleepUntilNext() {
+        usleep(useconds_t(interval / 1_000))
+        interval = min(interval * 2, Timekeeper.maxInterval)
+    }
+}
