@@ -35,6 +35,12 @@ static void op_getpid(long n) {
     for (long i = 0; i < n; i++) syscall(SYS_getpid);
 }
 
+/* Through libc, as programs call it: the vDSO where there is one. */
+static void op_clock_gettime(long n) {
+    struct timespec ts;
+    for (long i = 0; i < n; i++) clock_gettime(CLOCK_MONOTONIC, &ts);
+}
+
 static const char *small_file;
 static void op_open_read_close(long n) {
     char buf[256];
@@ -206,6 +212,16 @@ static void op_fork_exit_wait(long n) {
     }
 }
 
+/* fork of a process with 8 MiB of private memory touched: what copying (or sharing) it costs. */
+static void op_fork_8MiB_exit_wait(long n) {
+    const size_t len = 8 << 20;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) die("mmap");
+    for (size_t o = 0; o < len; o += 4096) p[o] = 1;
+    op_fork_exit_wait(n);
+    munmap(p, len);
+}
+
 static void op_mmap_touch_munmap(long n) {
     const size_t len = 1 << 20;
     for (long i = 0; i < n; i++) {
@@ -272,6 +288,7 @@ static int exec_chain(char **argv) {
 struct bench { const char *name; void (*op)(long); };
 static const struct bench benches[] = {
     { "getpid", op_getpid },
+    { "clock_gettime", op_clock_gettime },
     { "open-read-close", op_open_read_close },
     { "pipe-pingpong", op_pipe_pingpong },
     { "pipe-pingpong-1000-blocked", op_pipe_pingpong_crowded },
@@ -281,6 +298,7 @@ static const struct bench benches[] = {
     { "tcp-loopback-pingpong", op_tcp_pingpong },
     { "tcp-loopback-64KiB-write", op_tcp_64k },
     { "fork-exit-wait", op_fork_exit_wait },
+    { "fork-8MiB-touched-exit-wait", op_fork_8MiB_exit_wait },
     { "mmap-touch-munmap-1MiB", op_mmap_touch_munmap },
     { "thread-create-join", op_thread_create_join },
     { "futex-pingpong", op_futex_pingpong },

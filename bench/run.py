@@ -28,12 +28,14 @@ WORK = "/var/tmp/joey-bench"  # not /tmp: that is each sandbox's own tmpfs
 # name, iterations (sized so the slowest runner takes a second or two per sample)
 MICRO = [
     ("getpid", 20000),
+    ("clock_gettime", 200000),
     ("open-read-close", 3000),
     ("pipe-pingpong", 2000),
     ("pipe-pingpong-1000-blocked", 2000),
     ("open-read-close-2-processes", 3000),
     ("getpid-2-processes", 20000),
     ("fork-exit-wait", 100),
+    ("fork-8MiB-touched-exit-wait", 50),
     ("execve", 50),
     ("mmap-touch-munmap-1MiB", 200),
     ("thread-create-join", 100),
