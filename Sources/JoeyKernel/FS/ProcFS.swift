@@ -259,7 +259,12 @@ enum ProcFS {
 
     static func maps(_ g: ThreadGroup) -> String {
         var out = ""
+        // Pieces of one mapping (split by copy-on-write copies) are one line, as on Linux.
+        var merged: [VMA] = []
         for v in g.mm.vmas {
+            if let last = merged.last, last.continues(into: v) { merged[merged.count - 1].end = v.end } else { merged.append(v) }
+        }
+        for v in merged {
             let perms = (v.protection.contains(.read) ? "r" : "-") + (v.protection.contains(.write) ? "w" : "-")
                 + (v.protection.contains(.exec) ? "x" : "-") + (v.shared && !v.special ? "s" : "p")
             let dev = v.inodeNumber == 0 ? "00:00" : "08:01"

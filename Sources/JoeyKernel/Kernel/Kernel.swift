@@ -181,7 +181,7 @@ public final class Kernel: @unchecked Sendable {
     var domainname = "(none)"
     var runningThreads = 0
     var alarmWatcherRunning = false
-    var futexWaiters: [UInt64: [FutexWaiter]] = [:]
+    var futexWaiters: [FutexKey: [FutexWaiter]] = [:]
     /// The foreground process group of each session's terminal (pid 1's, and an exec'd
     /// process's own when it was given a terminal), by session id.
     var foregroundPgids: [Int32: Int32] = [:]

@@ -26,15 +26,21 @@ extension MemoryManager {
         for p in pieces { try body(p) }
     }
 
-    /// Like forEachSegment, but ignoring protection (the loader and ptrace-like access).
-    func forEachSegmentForced(_ address: UInt64, _ length: Int,
+    /// Like forEachSegment, but ignoring protection (the loader and ptrace-like access); a
+    /// write breaks copy-on-write sharing first.
+    func forEachSegmentForced(_ address: UInt64, _ length: Int, write: Bool,
                               _ body: (UnsafeMutableRawBufferPointer) -> Void) throws(LinuxErrno) {
         guard length > 0 else { return }
         var cursor = address
         let (end, overflow) = address.addingReportingOverflow(UInt64(length))
         guard !overflow else { throw .EFAULT }
         while cursor < end {
-            guard let v = vma(containing: cursor) else { throw .EFAULT }
+            guard var v = vma(containing: cursor) else { throw .EFAULT }
+            if write && v.cow {
+                try breakCopyOnWrite(at: cursor)
+                guard let broken = vma(containing: cursor) else { throw .EFAULT }
+                v = broken
+            }
             let (offset, contiguous) = try backing(v, cursor)
             let n = min(end - cursor, contiguous)
             body(UnsafeMutableRawBufferPointer(start: memoryFile.pointer(offset), count: Int(n)))
@@ -58,7 +64,7 @@ extension MemoryManager {
     func write(_ address: UInt64, _ bytes: UnsafeRawBufferPointer, force: Bool = false) throws(LinuxErrno) {
         var done = 0
         if force {
-            try forEachSegmentForced(address, bytes.count) { seg in
+            try forEachSegmentForced(address, bytes.count, write: true) { seg in
                 memcpy(seg.baseAddress!, bytes.baseAddress! + done, seg.count)
                 done += seg.count
             }
@@ -134,6 +140,11 @@ extension MemoryManager {
             v = grown
         }
         if write ? !v.protection.contains(.write) : !v.protection.contains(.read) { throw .EFAULT }
+        if write && v.cow {
+            try breakCopyOnWrite(at: address)
+            guard let broken = vma(containing: address) else { throw .EFAULT }
+            v = broken
+        }
         let (offset, contiguous) = try backing(v, address, writing: write ? UInt64(length) : 0)
         let n = Int(min(UInt64(length), contiguous))
         return UnsafeMutableRawBufferPointer(start: memoryFile.pointer(offset), count: n)

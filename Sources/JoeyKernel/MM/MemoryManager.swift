@@ -6,15 +6,25 @@
 // MemoryManager: one guest address space as a sorted list of VMAs over MemoryFile blocks
 // (anonymous and private memory) or over a file's page cache (MAP_SHARED file mappings).
 // Every change is realized immediately in the calling thread's platform AddressSpace;
-// other contexts sharing this MM resynchronize from `version` before they next run.
+// other contexts sharing this MM catch up from `version` before they next run, re-realizing
+// only the ranges the change log names when they are a few versions behind.
+//
+// fork is copy-on-write: parent and child keep the same private blocks, realized without
+// write permission; a write fault (or a sentry write) copies the chunk it touches, or, when
+// no other address space holds the block any more, just makes it writable again.
 import JoeyABI
 import JoeyPlatform
+import Synchronization
 
 /// A MemoryFile allocation, freed when the last VMA referencing it goes away.
 final class MemoryBlock {
     let file: MemoryFile
     let offset: UInt64
     let length: UInt64
+    /// How many address spaces hold private mappings of it (fork adds the child). Above 1
+    /// nobody writes it in place. Changed under the kernel lock, except by a departing
+    /// MemoryManager's deinit, which may run outside it: hence atomic.
+    let sharers = Atomic<Int>(1)
     init(file: MemoryFile, length: UInt64) throws(LinuxErrno) {
         self.file = file
         self.length = MemoryFile.roundUp(length)
@@ -54,6 +64,9 @@ struct VMA {
     /// A mapping the kernel installs ([vvar], [vdso]): shared by every process, but shown
     /// private in /proc/pid/maps, as Linux shows its special mappings.
     var special = false
+    /// Copy-on-write: the block may be shared with another address space since a fork, so it
+    /// is realized without write permission until a write breaks the sharing.
+    var cow = false
     /// mlock: counted against RLIMIT_MEMLOCK and shown as VmLck (VM_LOCKED). Not inherited by fork.
     var locked = false
 
@@ -67,6 +80,20 @@ struct VMA {
 
     /// MemoryFile offset of `start` for block-backed VMAs.
     var fileStart: UInt64 { block!.offset + blockOffset }
+
+    /// Whether `next` starts where this ends as a piece of the same mapping, split from it
+    /// only by where their memory lies (a copy-on-write copy of part of it): the guest sees
+    /// one mapping (/proc/pid/maps, mremap), as on Linux, whose VMAs are not split by that.
+    func continues(into next: VMA) -> Bool {
+        next.start == end && next.protection == protection && next.shared == shared && next.name == name
+            && next.inodeNumber == inodeNumber && next.file === file && next.pages === pages
+            && next.fileOffset == fileOffset + (end - start) && next.growsDown == growsDown
+            && next.beyondEOF == beyondEOF && next.mayWrite == mayWrite && next.locked == locked
+            && next.special == special && next.writeBack === writeBack
+    }
+
+    /// The protection the platform maps it with: without write while copy-on-write.
+    var realizedProtection: MemoryProtection { cow ? protection.subtracting(.write) : protection }
 }
 
 public final class MemoryManager {
@@ -74,6 +101,16 @@ public final class MemoryManager {
     private(set) var vmas: [VMA] = []
     /// Bumped on every mapping change; contexts compare it to know they are stale.
     private(set) var version: UInt64 = 0
+    /// The ranges the latest changes touched, oldest first: (the version the change made,
+    /// start, end). A context that realized version v needs only the entries after v, when
+    /// the log still reaches back to v + 1.
+    private var changes: [(version: UInt64, start: UInt64, end: UInt64)] = []
+    private static let changeLogLength = 128
+    /// The version of the latest change that moved memory to a new block while other threads
+    /// may still map the old one (a copy-on-write copy, a fork's loss of write permission): a
+    /// thread that saw it waits until no other thread of the MM runs with an older mapping
+    /// before it runs guest code again (GuestThread.awaitCoherentSiblings).
+    var coherenceVersion: UInt64 = 0
     var brkStart: UInt64 = 0
     var brkEnd: UInt64 = 0
     let mmapTop: UInt64
@@ -133,7 +170,7 @@ public final class MemoryManager {
                 guard next == offset + length else { break }
                 length += min(nextLength, to - cursor - length)
             }
-            try space.map(cursor, length: length, fileOffset: offset, protection: v.protection)
+            try space.map(cursor, length: length, fileOffset: offset, protection: v.realizedProtection)
             cursor += length
         }
     }
@@ -168,6 +205,26 @@ public final class MemoryManager {
             i -= 1
         }
         return nil
+    }
+
+    /// The VMAs that make up the one mapping [start, end) lies in (pieces that continue each
+    /// other), clipped to it; nil when the range leaves that mapping.
+    func mappingPieces(_ start: UInt64, _ end: UInt64) -> [VMA]? {
+        var i = firstIndex(endingAbove: start)
+        guard i < vmas.count, vmas[i].start <= start else { return nil }
+        var out: [VMA] = []
+        while true {
+            var v = vmas[i]
+            if v.start < start {
+                v.blockOffset += start - v.start; v.fileOffset += start - v.start; v.start = start
+            }
+            let reachesEnd = v.end >= end
+            if reachesEnd { v.end = end }
+            out.append(v)
+            if reachesEnd { return out }
+            guard i + 1 < vmas.count, vmas[i].continues(into: vmas[i + 1]) else { return nil }
+            i += 1
+        }
     }
 
     func isFree(_ start: UInt64, _ end: UInt64) -> Bool {
@@ -209,7 +266,7 @@ public final class MemoryManager {
             removed.append(mid)
             i = insertAt
         }
-        version &+= 1
+        changed(start, end)
         return removed
     }
 
@@ -217,18 +274,49 @@ public final class MemoryManager {
         removeRange(v.start, v.end)
         let i = firstIndex(endingAbove: v.start)
         vmas.insert(v, at: i)
-        version &+= 1
     }
 
-    /// The parts of [start, end) that are realized in platform address spaces.
-    func realizedRanges(_ start: UInt64, _ end: UInt64) -> [(UInt64, UInt64)] {
-        var out: [(UInt64, UInt64)] = []
+    /// Records that [start, end) changed: a new version.
+    private func changed(_ start: UInt64, _ end: UInt64) {
+        version &+= 1
+        if changes.count == MemoryManager.changeLogLength { changes.removeFirst(changes.count / 2) }
+        changes.append((version, start, end))
+    }
+
+    /// The ranges changed since `realized`, merged; nil when the log no longer reaches back
+    /// that far (the whole address space must be realized again).
+    func changedRanges(since realized: UInt64) -> [(UInt64, UInt64)]? {
+        guard realized != version else { return [] }
+        guard let first = changes.first, first.version <= realized &+ 1, realized < version else { return nil }
+        var ranges = changes.filter { $0.version > realized }.map { ($0.start, $0.end) }.sorted { $0.0 < $1.0 }
+        var merged: [(UInt64, UInt64)] = []
+        for r in ranges {
+            if let last = merged.last, r.0 <= last.1 { merged[merged.count - 1].1 = max(last.1, r.1) } else { merged.append(r) }
+        }
+        ranges = merged
+        return ranges
+    }
+
+    /// Realizes whatever the MM maps in [start, end) (the caller unmapped it first).
+    func realizeRange(_ start: UInt64, _ end: UInt64, in space: AddressSpace) throws(LinuxErrno) {
+        var i = firstIndex(endingAbove: start)
+        while i < vmas.count && vmas[i].start < end {
+            let v = vmas[i]
+            if !v.beyondEOF { try realize(v, from: max(v.start, start), to: min(v.end, end), in: space) }
+            i += 1
+        }
+    }
+
+    /// The parts of [start, end) that are realized in platform address spaces, each with the
+    /// protection it is realized with.
+    func realizedPieces(_ start: UInt64, _ end: UInt64) -> [(start: UInt64, end: UInt64, protection: MemoryProtection)] {
+        var out: [(start: UInt64, end: UInt64, protection: MemoryProtection)] = []
         var i = firstIndex(endingAbove: start)
         while i < vmas.count && vmas[i].start < end {
             let v = vmas[i]
             if !v.beyondEOF {
-                let s = max(v.start, start), e = min(v.end, end)
-                if let last = out.last, last.1 == s { out[out.count - 1].1 = e } else { out.append((s, e)) }
+                let s = max(v.start, start), e = min(v.end, end), p = v.realizedProtection
+                if let last = out.last, last.end == s, last.protection == p { out[out.count - 1].end = e } else { out.append((s, e, p)) }
             }
             i += 1
         }
@@ -251,7 +339,6 @@ public final class MemoryManager {
             let j = firstIndex(endingAbove: p.start)
             vmas.insert(p, at: j)
         }
-        version &+= 1
     }
 
     /// mlock/munlock: marks [start, end) locked or not; every page must be mapped (ENOMEM).
@@ -265,12 +352,12 @@ public final class MemoryManager {
             cursor = vmas[i].end
             i += 1
         }
-        let keep = version
+        let keep = (version, changes)
         for var p in removeRange(start, end) {
             p.locked = locked
             vmas.insert(p, at: firstIndex(endingAbove: p.start))
         }
-        version = keep
+        (version, changes) = keep
     }
 
     /// Locked bytes in [start, end) (all of them by default).
@@ -284,32 +371,100 @@ public final class MemoryManager {
         return total
     }
 
-    /// A copy for fork: private memory is copied eagerly (holes skipped), shared memory shared.
-    func fork() throws(LinuxErrno) -> MemoryManager {
+    /// The child's address space for fork: shared memory is shared; private memory too, but
+    /// copy-on-write in both (nothing is copied now). The parent's changed ranges are logged,
+    /// so its contexts drop write permission before they run again.
+    func fork() -> MemoryManager {
         let child = MemoryManager(memoryFile: memoryFile, stackTop: stackTop, mmapTop: mmapTop)
         child.brkStart = brkStart; child.brkEnd = brkEnd
         child.argStart = argStart; child.argEnd = argEnd; child.envStart = envStart; child.envEnd = envEnd
         child.auxv = auxv
-        var copies: [ObjectIdentifier: MemoryBlock] = [:]
-        for v in vmas {
-            var c = v
-            c.locked = false
-            if !v.shared {
-                // Blocks split among several VMAs are copied once.
-                let key = ObjectIdentifier(v.block!)
-                let block: MemoryBlock
-                if let b = copies[key] {
-                    block = b
-                } else {
-                    block = try MemoryBlock(file: memoryFile, length: v.block!.length)
-                    copies[key] = block
+        var counted = Set<ObjectIdentifier>()
+        for i in vmas.indices {
+            if !vmas[i].shared, let block = vmas[i].block {
+                if counted.insert(ObjectIdentifier(block)).inserted { block.sharers.add(1, ordering: .relaxed) }
+                if !vmas[i].cow {
+                    vmas[i].cow = true
+                    if vmas[i].protection.contains(.write) { changed(vmas[i].start, vmas[i].end) }
                 }
-                memoryFile.copy(from: v.fileStart, to: block.offset + v.blockOffset, length: v.end - v.start)
-                c.block = block
             }
+            var c = vmas[i]
+            c.locked = false
             child.vmas.append(c)
         }
         return child
+    }
+
+    deinit {
+        var counted = Set<ObjectIdentifier>()
+        for v in vmas where !v.shared {
+            if let block = v.block, counted.insert(ObjectIdentifier(block)).inserted { block.sharers.subtract(1, ordering: .relaxed) }
+        }
+    }
+
+    /// Whether any VMA maps `block`.
+    private func references(_ block: MemoryBlock) -> Bool { vmas.contains { $0.block === block } }
+
+    /// Pieces that left this MM (munmap, mremap, brk, a mapping over them): private memory
+    /// only this MM used is zeroed, releasing its host pages (other VMAs may still hold the
+    /// block); memory other address spaces share is left to them, and this MM stops
+    /// counting among a block's sharers once it maps none of it.
+    func release(_ pieces: [VMA]) {
+        var dropped = Set<ObjectIdentifier>()
+        for p in pieces where !p.shared {
+            guard let block = p.block else { continue }
+            if block.sharers.load(ordering: .relaxed) > 1 {
+                if !references(block), dropped.insert(ObjectIdentifier(block)).inserted {
+                    block.sharers.subtract(1, ordering: .relaxed)
+                }
+            } else if !dropped.contains(ObjectIdentifier(block)) {
+                memoryFile.zero(p.fileStart, length: p.end - p.start)
+            }
+        }
+    }
+
+    /// Copy-on-write break granularity: the aligned chunk around a write is copied.
+    static let copyChunk: UInt64 = 64 << 10
+
+    /// Makes the private memory at `address` writable for this MM alone, when it is
+    /// copy-on-write: if no other address space holds its block, every VMA of this MM on that
+    /// block is simply no longer copy-on-write; otherwise the chunk around `address` (the
+    /// whole VMA when small) is copied to a new block. False when `address` is not in a
+    /// copy-on-write VMA (or in a part past a file's end). ENOMEM when no memory is left.
+    @discardableResult
+    func breakCopyOnWrite(at address: UInt64) throws(LinuxErrno) -> Bool {
+        let i = firstIndex(endingAbove: address)
+        guard i < vmas.count, vmas[i].start <= address, vmas[i].cow, !vmas[i].beyondEOF, let block = vmas[i].block else { return false }
+        if block.sharers.load(ordering: .relaxed) <= 1 {
+            for j in vmas.indices where vmas[j].cow && vmas[j].block === block {
+                vmas[j].cow = false
+                if vmas[j].protection.contains(.write) && !vmas[j].beyondEOF { changed(vmas[j].start, vmas[j].end) }
+            }
+            return true
+        }
+        let v = vmas[i]
+        var start = max(v.start, address & ~(MemoryManager.copyChunk - 1))
+        var end = min(v.end, start + MemoryManager.copyChunk)
+        if v.end - v.start <= 4 * MemoryManager.copyChunk { start = v.start; end = v.end }
+        try privatize(v, start, end, copy: true)
+        return true
+    }
+
+    /// Gives [start, end) of `v` (a private VMA) a new block of its own, holding a copy of
+    /// its data or zeros; no longer copy-on-write.
+    func privatize(_ v: VMA, _ start: UInt64, _ end: UInt64, copy: Bool) throws(LinuxErrno) {
+        let fresh = try MemoryBlock(file: memoryFile, length: end - start)
+        if copy { memoryFile.copy(from: v.fileStart + (start - v.start), to: fresh.offset, length: end - start) }
+        var piece = v
+        piece.start = start; piece.end = end
+        piece.block = fresh; piece.blockOffset = 0
+        piece.fileOffset = v.fileOffset + (start - v.start)
+        piece.cow = false
+        insert(piece)
+        coherenceVersion = version
+        if let old = v.block, old.sharers.load(ordering: .relaxed) > 1, !references(old) {
+            old.sharers.subtract(1, ordering: .relaxed)
+        }
     }
 
     private init(memoryFile: MemoryFile, stackTop: UInt64, mmapTop: UInt64) {

@@ -149,8 +149,8 @@ extension GuestThread {
     private func flushAndRelease(_ pieces: [VMA]) {
         for p in pieces {
             if let wb = p.writeBack { writeBack(p, p.start, p.end, to: wb) }
-            if !p.shared { kernel.memoryFile.zero(p.fileStart, length: p.end - p.start) }
         }
+        mm.release(pieces)
     }
 
     /// Writes [from, to) of a write-through file's shared mapping back to the file, never past
@@ -185,9 +185,10 @@ extension GuestThread {
         if len == 0 { return 0 }
         beginChange(); defer { endChange() }
         try mm.changeProtection(a0, a0 + len, prot)
-        let ranges = mm.realizedRanges(a0, a0 + len)
+        // Copy-on-write pieces stay without write permission until written.
+        let pieces = mm.realizedPieces(a0, a0 + len)
         realize { space throws(LinuxErrno) in
-            for (s, e) in ranges { try space.protect(s, length: e - s, protection: prot) }
+            for p in pieces { try space.protect(p.start, length: p.end - p.start, protection: p.protection) }
         }
         return 0
     }
@@ -220,7 +221,9 @@ extension GuestThread {
         guard old & 0xfff == 0, flags & ~UInt64(7) == 0 else { throw .EINVAL }
         guard let (oldLen, _) = pageRange(old, a1), let (newLen, _) = pageRange(old, a2), newLen > 0 else { throw .EINVAL }
         if flags & 2 != 0 && flags & 1 == 0 { throw .EINVAL } // FIXED needs MAYMOVE
-        guard let v = mm.vma(containing: old), old + max(oldLen, 1) <= v.end else { throw .EFAULT }
+        // The range must lie in one mapping, which may be several VMAs (copy-on-write pieces).
+        guard let pieces = mm.mappingPieces(old, old + max(oldLen, 1)), let v = mm.vma(containing: old),
+              let last = mm.vma(containing: old + max(oldLen, 1) - 1) else { throw .EFAULT }
         beginChange(); defer { endChange() }
         if flags & 2 == 0 {
             if newLen <= oldLen {
@@ -231,13 +234,14 @@ extension GuestThread {
                 return old
             }
             // Grow in place when the pages after it are free.
-            if old + oldLen == v.end, old + newLen <= mm.stackTop - (8 << 20), mm.isFree(old + oldLen, old + newLen) {
-                var ext = v
+            if old + oldLen == last.end, old + newLen <= mm.stackTop - (8 << 20), mm.isFree(old + oldLen, old + newLen) {
+                var ext = last
                 ext.start = old + oldLen; ext.end = old + newLen
-                ext.fileOffset = v.fileOffset + (old + oldLen - v.start)
+                ext.fileOffset = last.fileOffset + (old + oldLen - last.start)
                 if v.pages == nil {
                     ext.block = try MemoryBlock(file: kernel.memoryFile, length: newLen - oldLen)
                     ext.blockOffset = 0
+                    ext.cow = false
                 }
                 mm.insert(ext)
                 let memory = mm
@@ -264,11 +268,14 @@ extension GuestThread {
         moved.fileOffset = v.fileOffset + (old - v.start)
         if v.pages == nil {
             let block = try MemoryBlock(file: kernel.memoryFile, length: newLen)
-            kernel.memoryFile.copy(from: v.fileStart + (old - v.start), to: block.offset, length: min(oldLen, newLen))
+            for p in pieces where p.start < old + min(oldLen, newLen) {
+                kernel.memoryFile.copy(from: p.fileStart, to: block.offset + (p.start - old),
+                                       length: min(p.end, old + newLen) - p.start)
+            }
             moved.block = block; moved.blockOffset = 0
+            moved.cow = false
         }
-        let removedOld = mm.removeRange(old, old + oldLen)
-        for p in removedOld where !p.shared { kernel.memoryFile.zero(p.fileStart, length: p.end - p.start) }
+        mm.release(mm.removeRange(old, old + oldLen))
         flushAndRelease(mm.removeRange(dest, dest + newLen))
         mm.insert(moved)
         let memory = mm
@@ -290,7 +297,13 @@ extension GuestThread {
                 guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
                 let e = min(v.end, a0 + len)
                 if !v.shared && v.writeBack == nil {
-                    kernel.memoryFile.zero(v.fileStart + (cursor - v.start), length: e - cursor)
+                    // Memory another process still shares is not zeroed: this one gets new pages.
+                    if v.cow, let block = v.block, block.sharers.load(ordering: .relaxed) > 1 {
+                        try mm.privatize(v, cursor, e, copy: false)
+                    } else {
+                        kernel.memoryFile.zero(v.fileStart + (cursor - v.start), length: e - cursor)
+                    }
+                    guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
                     // A private file mapping's pages come back from the file, as a new fault would read them.
                     if let file = v.file, !v.beyondEOF {
                         try? copyFile(file, at: v.fileOffset + (cursor - v.start), count: e - cursor,

@@ -3,14 +3,23 @@ import CJoey
 import Glibc
 import JoeyABI
 
+/// What identifies a futex word, as Linux's futex keys do: a word in shared memory by where
+/// it lies in the MemoryFile (every process mapping it meets there); a word in private
+/// memory by its address space and address (its MemoryFile place moves when copy-on-write
+/// is broken, and after a fork parent and child have the same place but not the same word).
+struct FutexKey: Hashable {
+    let addressSpace: ObjectIdentifier?
+    let offset: UInt64
+}
+
 final class FutexWaiter {
     var woken = false
     let bitset: UInt32
     /// The futex word it waits on now (requeue moves it).
-    var key: UInt64
+    var key: FutexKey
     /// The sleeping thread's.
     let wakeup: Wakeup
-    init(bitset: UInt32, key: UInt64, wakeup: Wakeup) { self.bitset = bitset; self.key = key; self.wakeup = wakeup }
+    init(bitset: UInt32, key: FutexKey, wakeup: Wakeup) { self.bitset = bitset; self.key = key; self.wakeup = wakeup }
 }
 
 extension GuestThread {
@@ -195,11 +204,11 @@ extension GuestThread {
 
     // MARK: futex
 
-    /// The futex key is the word's MemoryFile offset: private and shared mappings alike.
-    func futexKey(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {
+    func futexKey(_ addr: UInt64) throws(LinuxErrno) -> FutexKey {
         guard addr & 3 == 0 else { throw .EINVAL }
         guard let v = mm.vma(containing: addr) else { throw .EFAULT }
-        return try mm.backing(v, addr).offset
+        if !v.shared { return FutexKey(addressSpace: ObjectIdentifier(mm), offset: addr) }
+        return FutexKey(addressSpace: nil, offset: try mm.backing(v, addr).offset)
     }
 
     func sysFutex() throws(LinuxErrno) -> UInt64 {
@@ -324,7 +333,7 @@ extension GuestThread {
         return 0
     }
 
-    func wakeFutex(_ key: UInt64, count: Int, bitset: UInt32 = UInt32.max) -> Int {
+    func wakeFutex(_ key: FutexKey, count: Int, bitset: UInt32 = UInt32.max) -> Int {
         var woken = 0
         for w in kernel.futexWaiters[key] ?? [] where woken < max(count, 0) && !w.woken && w.bitset & bitset != 0 {
             w.woken = true

@@ -18,7 +18,15 @@ extension GuestThread {
         if flags & CLONE_THREAD != 0 { return try cloneThread(flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls) }
         let pid = try kernel.allocatePid()
         let shareVM = flags & CLONE_VM != 0
-        let childMM = shareVM ? mm : try mm.fork()
+        let childMM = shareVM ? mm : mm.fork()
+        // The parent's other threads lose write permission on what is now shared before the
+        // child can run: until then they could still change the child's memory.
+        if !shareVM && group.threads.count > 1 {
+            mm.coherenceVersion = mm.version
+            awaitCoherentSiblings(mm.version)
+            // The wait let go of the kernel lock: a sibling may have ended the process.
+            if killed || group.exiting { throw .EINTR }
+        }
         let parentGroup = flags & CLONE_PARENT != 0 ? (group.parent ?? group) : group
         let g = ThreadGroup(kernel: kernel, pid: pid, parent: parentGroup, mm: childMM,
                             fdTable: flags & CLONE_FILES != 0 ? group.fdTable.addUser() : group.fdTable.copy(),

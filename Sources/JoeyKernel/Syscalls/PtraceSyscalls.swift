@@ -61,7 +61,7 @@ extension GuestThread {
             var word: UInt64 = 0
             var got = 0
             do {
-                try t.mm.forEachSegmentForced(addr, 8) { seg in
+                try t.mm.forEachSegmentForced(addr, 8, write: false) { seg in
                     withUnsafeMutableBytes(of: &word) { w in
                         w.baseAddress!.advanced(by: got).copyMemory(from: seg.baseAddress!, byteCount: seg.count)
                     }

@@ -45,6 +45,9 @@ final class GuestThread {
     /// The MM (and its version) this thread's context currently reflects.
     private var realizedMM: ObjectIdentifier?
     private var realizedVersion: UInt64 = 0
+    /// The MM and coherenceVersion this thread last waited for its siblings at.
+    private var coherentMM: ObjectIdentifier?
+    private var coherentVersion: UInt64 = 0
     /// Set by handlers that replace all registers (execve, rt_sigreturn).
     var registersReplaced = false
     /// The last syscall returned a restart code; decided at signal delivery.
@@ -131,6 +134,10 @@ final class GuestThread {
             }
             if killed || group.exiting || threadExiting { continue }
             guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
+            if mm.coherenceVersion != 0 && (coherentMM != ObjectIdentifier(mm) || coherentVersion < mm.coherenceVersion) {
+                awaitCoherentSiblings(mm.coherenceVersion)
+                continue
+            }
             inGuest = true
             kernel.lock.unlock()
             let event = context!.switchToGuest(&regs)
@@ -140,8 +147,23 @@ final class GuestThread {
             case .syscall:
                 handleSyscall()
             case .fault(var sig, var code, let addr):
+                // A memory fault in a context another thread's change made stale (memory made
+                // writable again, or newly mapped): catch up and retry before judging it.
+                if sig == Signal.SIGSEGV || sig == Signal.SIGBUS,
+                   realizedMM != ObjectIdentifier(mm) || realizedVersion != mm.version { continue }
                 // A shared file mapping's page the file has grown over since: map it and retry.
                 if sig == Signal.SIGSEGV, mm.refreshFileTail(at: addr) { continue }
+                // A write to copy-on-write memory: the sharing is broken, the write retried.
+                if sig == Signal.SIGSEGV, code == 2 /* SEGV_ACCERR */, mm.vma(containing: addr)?.protection.contains(.write) == true {
+                    do {
+                        if try mm.breakCopyOnWrite(at: addr) { continue }
+                    } catch {
+                        // No memory left for the copy: as Linux's OOM killer would.
+                        kernel.debugLog("pid \(group.pid): no memory to copy a page on write: killed")
+                        forceSignal(Signal.SIGKILL, info: SignalInfo(signo: Signal.SIGKILL, code: 0x80))
+                        continue
+                    }
+                }
                 // A page of a file mapping past the file's end (never realized): SIGBUS BUS_ADRERR.
                 if sig == Signal.SIGSEGV, let v = mm.vma(containing: addr), v.beyondEOF, !v.protection.isEmpty {
                     sig = Signal.SIGBUS
@@ -163,8 +185,16 @@ final class GuestThread {
         let id = ObjectIdentifier(mm)
         if realizedMM == id && realizedVersion == mm.version { return true }
         do {
-            try ctx.addressSpace.unmapAll()
-            try mm.realizeAll(in: ctx.addressSpace)
+            // A few versions behind: only the ranges changed since are redone.
+            if realizedMM == id, let ranges = mm.changedRanges(since: realizedVersion) {
+                for (start, end) in ranges {
+                    try ctx.addressSpace.unmap(start, length: end - start)
+                    try mm.realizeRange(start, end, in: ctx.addressSpace)
+                }
+            } else {
+                try ctx.addressSpace.unmapAll()
+                try mm.realizeAll(in: ctx.addressSpace)
+            }
         } catch {
             kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
             return false
@@ -172,6 +202,26 @@ final class GuestThread {
         realizedMM = id
         realizedVersion = mm.version
         return true
+    }
+
+    /// Once memory moved to a new block (a copy-on-write copy) or lost write permission (a
+    /// fork), no thread of the process may run on with the old mapping after this one has
+    /// seen the change: each thread has its own host page tables, so the others are
+    /// interrupted and this one waits (kernel lock released) until each is out of guest code
+    /// or has realized `version`.
+    func awaitCoherentSiblings(_ version: UInt64) {
+        let id = ObjectIdentifier(mm)
+        while !killed {
+            let stale = group.threads.filter {
+                $0 !== self && $0.inGuest && !($0.realizedMM == id && $0.realizedVersion >= version)
+            }
+            if stale.isEmpty { break }
+            for t in stale { t.context?.interrupt() }
+            // Woken by nothing in particular: look again soon.
+            wakeup.sleep(kernel.lock, deadline: monotonicNanos() + 100_000)
+        }
+        coherentMM = id
+        coherentVersion = version
     }
 
     /// Marks the context as reflecting the MM after this thread changed both in step.
