@@ -82,5 +82,5 @@ compat-update: build
 # Benchmarks (release build): native, Joey on each platform and runsc, interleaved; writes
 # bench/RESULTS.md, bench/results.json and bench/ratios.svg. Never part of `make test`.
 bench: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 	python3 bench/run.py

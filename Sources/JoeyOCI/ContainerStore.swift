@@ -1,7 +1,7 @@
 // The state directory (`--root`, default /run/joey): one directory per container holding
 // state.json and, between create and start, exec.fifo. A flock on the container's directory
 // serializes commands on the same id.
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// What `joey state` prints (the runtime spec's state, with runc's extra fields).
@@ -25,9 +25,7 @@ public struct ContainerState: Codable, Sendable {
         status = "created"
         self.bundle = bundle
         self.rootfs = rootfs
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        created = f.string(from: Date())
+        created = rfc3339Now()
         owner = ""
         self.annotations = annotations.isEmpty ? nil : annotations
         pidStartTime = ContainerStore.startTime(of: pid) ?? 0
@@ -56,7 +54,9 @@ public func jsonString(_ s: String) -> String {
         case "\n": r += "\\n"
         case "\r": r += "\\r"
         case "\t": r += "\\t"
-        case _ where u.value < 0x20: r += String(format: "\\u%04x", u.value)
+        case _ where u.value < 0x20:
+            let hex = String(u.value, radix: 16)
+            r += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         default: r.unicodeScalars.append(u)
         }
     }
@@ -71,7 +71,7 @@ public struct ContainerStore: Sendable {
     /// runc's rule for ids: letters, digits, `_+-.`, and not `.` or `..`.
     public static func validate(id: String) throws(OCIError) {
         let ok = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 1024 &&
-            id.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "_+-.".unicodeScalars.contains($0) }
+            id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) || "_+-.".unicodeScalars.contains($0) }
         if !ok { throw OCIError("invalid container ID format: \(id)") }
     }
 

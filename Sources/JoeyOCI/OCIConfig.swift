@@ -1,7 +1,8 @@
 // JoeyOCI: the OCI runtime side of Joey — bundles (config.json), container state in the
 // state directory, and what `joey create/start/state/kill/delete/list` share. It knows
 // nothing of how the sentry runs; the CLI turns an OCIConfig into a SandboxSpec.
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An error in a bundle: names the file and the field, as an operator needs to fix it.
 public struct OCIError: Error, CustomStringConvertible, Sendable {
@@ -69,7 +70,7 @@ public struct OCIConfig: Sendable {
 
     /// Reads and checks `bundle/config.json`. The root path is made absolute against the bundle.
     public static func load(bundle: String) throws(OCIError) -> OCIConfig {
-        let file = (bundle as NSString).appendingPathComponent("config.json")
+        let file = joinPath(bundle, "config.json")
         guard let data = FileManager.default.contents(atPath: file) else {
             throw OCIError("cannot read \(file): \(String(cString: strerror(errno)))")
         }
@@ -81,7 +82,8 @@ public struct OCIConfig: Sendable {
         }
         var config = try OCIConfig(json: object, file: file)
         if !config.rootPath.hasPrefix("/") {
-            config.rootPath = ((bundle as NSString).appendingPathComponent(config.rootPath) as NSString).standardizingPath
+            let base = bundle.hasPrefix("/") ? bundle : joinPath(FileManager.default.currentDirectoryPath, bundle)
+            config.rootPath = normalizedAbsolutePath(joinPath(base, config.rootPath))
         }
         return config
     }

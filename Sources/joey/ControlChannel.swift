@@ -2,7 +2,7 @@
 // container's sentry: a SOCK_SEQPACKET unix socket `control.sock` in the container's state
 // directory, one JSON message per packet; exec passes its stdio fds with SCM_RIGHTS.
 import CJoey
-import Foundation
+import FoundationEssentials
 import Glibc
 import JoeyKernel
 
@@ -91,11 +91,11 @@ enum ControlChannel {
     /// Serves requests for `kernel` on `fd`, from a thread of its own (started once the sentry
     /// is confined, so the thread shares its root).
     static func serve(_ fd: Int32, kernel: Kernel) {
-        Thread.detachNewThread {
+        detachThread {
             while true {
                 let c = joey_accept4(fd, O_CLOEXEC) // accept4: the call the confined sentry may make
                 if c < 0 { if errno == EINTR || errno == ECONNABORTED { continue } else { return } }
-                Thread.detachNewThread { handle(c, kernel: kernel) }
+                detachThread { handle(c, kernel: kernel) }
             }
         }
     }

@@ -4,6 +4,7 @@ import CJoey
 import Glibc
 import JoeyABI
 import JoeyKernel
+import JoeyOCI
 import JoeySandbox
 
 struct DebugCommand: ParsableCommand {
@@ -51,7 +52,7 @@ struct DebugCommand: ParsableCommand {
                 var line = r.name
                 if let a = r.argument { line += " (argument \(a) in \(r.values.map { $0 >= 0x100 ? "0x" + String($0, radix: 16) : String($0) }.joined(separator: ", ")))" }
                 if r.errno != 0 { line += " -> fails with errno \(r.errno)" }
-                print(line.padding(toLength: max(line.count, 40), withPad: " ", startingAt: 0) + "  " + r.why)
+                print(padded(line, 40) + "  " + r.why)
             }
             print("# capabilities kept (all others dropped, also from the bounding set):")
             for (_, why) in policy.capabilities { print(why) }

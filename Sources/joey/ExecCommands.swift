@@ -2,8 +2,9 @@
 // sentry over its control channel (or, for features, describe Joey itself).
 import ArgumentParser
 import CJoey
-import Foundation
+import FoundationEssentials
 import Glibc
+import JoeyKernel
 import JoeyOCI
 
 /// The running container's state, or a runc-style error.
@@ -158,7 +159,7 @@ func forwardTerminalSignals(directory: String, guestPid: Int32) {
     for s in [SIGINT, SIGQUIT, SIGTSTP] { sigaddset(&set, s) }
     pthread_sigmask(SIG_BLOCK, &set, nil)
     let waitSet = set
-    Thread.detachNewThread {
+    detachThread {
         var set = waitSet
         while true {
             var sig: Int32 = 0
@@ -211,7 +212,7 @@ struct Ps: ParsableCommand {
         case "table":
             print("UID        PID   PPID  CMD")
             for p in list {
-                print(String(p.uid).padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: "%5d  %5d", p.pid, p.ppid) + "  " + p.command)
+                print(padded(String(p.uid), 8) + padded(String(p.pid), 5, left: true) + "  " + padded(String(p.ppid), 5, left: true) + "  " + p.command)
             }
         default:
             runtime.fail("invalid format option \"\(format)\": table or json")

@@ -3,9 +3,10 @@
 import ArgumentParser
 import CJoey
 import Glibc
-import Foundation
+import FoundationEssentials
 import JoeyABI
 import JoeyKernel
+import JoeyOCI
 import JoeyPlatform
 import JoeySandbox
 
@@ -78,7 +79,7 @@ struct GlobalOptions: ParsableArguments {
         var o = StraceOptions()
         o.timing = straceTiming
         if let list = straceSyscalls {
-            let names = Set(list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+            let names = Set(list.split(separator: ",").map { trimmed($0) })
             let known = Set(SyscallTable.entries.compactMap { $0?.name })
             if let bad = names.first(where: { !known.contains($0) }) {
                 throw ValidationError("--strace-syscalls: '\(bad)' is not a Linux x86-64 syscall name.")

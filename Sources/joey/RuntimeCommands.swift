@@ -4,7 +4,7 @@
 // That sentry is the container's pid: it lives exactly as long as the container.
 import ArgumentParser
 import CJoey
-import Foundation
+import FoundationEssentials
 import Glibc
 import JoeyKernel
 import JoeyOCI
@@ -42,10 +42,10 @@ struct RuntimeOptions: ParsableArguments {
         let fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        let f = ISO8601DateFormatter()
+        let now = rfc3339Now()
         let line = logFormat == "json"
-            ? "{\"level\":\(jsonString(level)),\"msg\":\(jsonString(message)),\"time\":\(jsonString(f.string(from: Date())))}\n"
-            : "time=\"\(f.string(from: Date()))\" level=\(level) msg=\(jsonString(message))\n"
+            ? "{\"level\":\(jsonString(level)),\"msg\":\(jsonString(message)),\"time\":\(jsonString(now))}\n"
+            : "time=\"\(now)\" level=\(level) msg=\(jsonString(message))\n"
         var bytes = Array(line.utf8)
         _ = write(fd, &bytes, bytes.count)
     }
@@ -257,7 +257,7 @@ struct Run: ParsableCommand {
         if detach { return }
         let pid = created.pid
         let waitSet = set
-        let forwarder = Thread {
+        detachThread {
             var set = waitSet
             while true {
                 var sig: Int32 = 0
@@ -266,7 +266,6 @@ struct Run: ParsableCommand {
                 kill(pid, sig)
             }
         }
-        forwarder.start()
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         if let lock = try? runtime.store.lock(options.id) {
@@ -505,14 +504,14 @@ struct List: ParsableCommand {
         }
         switch format {
         case "json":
-            print("[" + states.map { $0.jsonForOutput().replacingOccurrences(of: "\n", with: "") }.joined(separator: ",") + "]")
+            print("[" + states.map { String($0.jsonForOutput().filter { $0 != "\n" }) }.joined(separator: ",") + "]")
         case "table":
             let rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]] + states.map {
                 [$0.id, String($0.status == "stopped" ? 0 : $0.pid), $0.status, $0.bundle, $0.created, $0.owner.isEmpty ? "root" : $0.owner]
             }
             let widths = (0..<6).map { c in rows.map { $0[c].count }.max()! }
             for r in rows {
-                print(r.enumerated().map { $0.offset == 5 ? $0.element : $0.element.padding(toLength: widths[$0.offset] + 3, withPad: " ", startingAt: 0) }.joined())
+                print(r.enumerated().map { $0.offset == 5 ? $0.element : padded($0.element, widths[$0.offset] + 3) }.joined())
             }
         default:
             runtime.fail("invalid format option \"\(format)\": table or json")
@@ -531,7 +530,7 @@ struct Spec: ParsableCommand {
     var rootless = false
 
     func run() throws {
-        let path = (bundle as NSString).appendingPathComponent("config.json")
+        let path = joinPath(bundle, "config.json")
         if FileManager.default.fileExists(atPath: path) {
             fail("joey: File \(path) exists. Remove it first", code: 1)
         }

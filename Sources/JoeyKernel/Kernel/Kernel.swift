@@ -671,21 +671,9 @@ public final class Kernel: @unchecked Sendable {
     var memoryPressure = false
 
     /// Runs `body` on a detached host thread of its own: the sentry's service threads (signal
-    /// forwarder, alarm and memory watchers), which hold the kernel for as long as they run.
+    /// forwarder, timekeeper, alarm and memory watchers), which hold the kernel for as long as they run.
     func startServiceThread(_ body: @escaping (Kernel) -> Void) {
-        final class Start {
-            let kernel: Kernel
-            let body: (Kernel) -> Void
-            init(_ kernel: Kernel, _ body: @escaping (Kernel) -> Void) { self.kernel = kernel; self.body = body }
-        }
-        let box = Unmanaged.passRetained(Start(self, body))
-        var th = pthread_t()
-        pthread_create(&th, nil, { arg in
-            let start = Unmanaged<Start>.fromOpaque(arg!).takeRetainedValue()
-            start.body(start.kernel)
-            return nil
-        }, box.toOpaque())
-        pthread_detach(th)
+        detachThread { [self] in body(self) }
     }
 
     /// Ends every guest task (pid 1 exited).
@@ -724,4 +712,19 @@ struct PathComponents {
         guard let i = s.lastIndex(of: "/") else { return s }
         return String(s[s.index(after: i)...])
     }
+}
+
+/// Runs `body` on a new detached host thread.
+public func detachThread(_ body: @escaping () -> Void) {
+    final class Start {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+    let box = Unmanaged.passRetained(Start(body))
+    var th = pthread_t()
+    pthread_create(&th, nil, { arg in
+        Unmanaged<Start>.fromOpaque(arg!).takeRetainedValue().body()
+        return nil
+    }, box.toOpaque())
+    pthread_detach(th)
 }
