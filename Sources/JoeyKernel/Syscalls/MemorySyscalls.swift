@@ -458,6 +458,8 @@ extension GuestThread {
             done += n
             if n < want { break }
         }
+        // A copy-on-write copy may have moved what was written: the target's running threads catch up.
+        if write && target !== group { target.interruptThreadsInGuest() }
         return UInt64(done)
     }
 }

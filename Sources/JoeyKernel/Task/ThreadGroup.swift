@@ -176,16 +176,23 @@ final class ThreadGroup {
         }
     }
 
-    /// CPU time of the process's live threads (their stubs' run time) plus what exited threads used.
-    /// Bytes of private mappings (what an OOM killer would reclaim by killing this process).
+    /// Bytes of private mappings (what an OOM killer would reclaim by killing this process;
+    /// memory still shared copy-on-write with another process counts in both).
     func privateMemoryBytes() -> UInt64 {
         mm.vmas.reduce(0) { $0 &+ ($1.shared ? 0 : $1.end - $1.start) }
+    }
+
+    /// Makes the threads running guest code come back to the sentry (to catch up with a
+    /// change another process made to this one's memory). Kernel lock held.
+    func interruptThreadsInGuest() {
+        for t in threads where t.inGuest { t.context?.interrupt() }
     }
 
     func peakResidentKiB() -> UInt64 {
         threads.reduce(exitPeakResidentKiB) { max($0, $1.context?.peakResidentKiB() ?? 0) }
     }
 
+    /// CPU time of the process's live threads (their stubs' run time) plus what exited threads used.
     func cpuNanos() -> UInt64 {
         threads.reduce(exitCPUNanos) { $0 &+ ($1.context?.cpuTimeNanos() ?? 0) }
     }
