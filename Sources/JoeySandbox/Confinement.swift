@@ -76,6 +76,7 @@ public struct ConfinementPolicy: Sendable {
             Rule("mprotect", "the sentry's heap; stubs change guest protections"),
             Rule("madvise", "returning memory to the host"),
             Rule("mremap", "large heap reallocations"),
+            Rule("brk", "glibc's malloc growing the main heap"),
             // Threads, processes (the stubs) and time.
             Rule("futex", "locks and wake-ups"),
             Rule("clone", "sentry threads and stub processes"),
