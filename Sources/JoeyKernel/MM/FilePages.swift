@@ -10,6 +10,8 @@ import JoeyPlatform
 final class FilePages {
     /// Chunks are contiguous in the MemoryFile; a mapping is realized chunk by chunk.
     static let chunkSize: UInt64 = 64 << 10
+    /// What file data leaves free under a memory limit for the processes to go on.
+    static let processRoom: UInt64 = 2 << 20
     /// The largest file (Linux's tmpfs limit, MAX_LFS_FILESIZE).
     static let maxSize = UInt64(Int64.max)
 
@@ -39,8 +41,11 @@ final class FilePages {
     private func chunk(_ index: UInt64, allocate: Bool) throws(LinuxErrno) -> UInt64? {
         if let c = chunks[index] { return c.offset }
         guard allocate else { return nil }
-        // File data stops short of the limit, so it alone never sets off the OOM killer.
-        if let limit = memoryFile.limit, memoryFile.residentBytes() + FilePages.chunkSize > limit { throw .ENOSPC }
+        // File data stops short of the limit, so it alone never sets off the OOM killer: it
+        // leaves the processes room to go on (a heap that grows, pages a fork shares that one
+        // of them writes and so copies), up to 2 MiB.
+        if let limit = memoryFile.limit,
+           memoryFile.residentBytes() + FilePages.chunkSize + min(limit / 32, FilePages.processRoom) > limit { throw .ENOSPC }
         let c = try memoryFile.allocate(FilePages.chunkSize)
         chunks[index] = Chunk(offset: c, written: 0)
         return c
