@@ -129,6 +129,31 @@ CASE(fork_shared_anonymous_memory_stays_shared) {
     EXPECT(check(p, 1 << 20, 5));
 }
 
+/* Shared memory moved by mremap in one process is still shared with the other. */
+CASE(fork_shared_anonymous_memory_stays_shared_after_mremap) {
+    size_t len = 1 << 20;
+    unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    unsigned char *target = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED && target != MAP_FAILED);
+    memset(p, 0, len);
+    int go[2];
+    EXPECT_OK(pipe(go));
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(3);
+        fill(p, len, 6);
+        _exit(0);
+    }
+    unsigned char *q = mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    EXPECT(q == target);
+    EXPECT_EQ(write(go[1], "x", 1), 1);
+    int status;
+    EXPECT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT(check(q, len, 6));
+}
+
 static volatile int stop_counting;
 static void *count_forever(void *arg) {
     volatile unsigned long *counter = arg;

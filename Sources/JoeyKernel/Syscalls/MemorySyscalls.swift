@@ -262,11 +262,16 @@ extension GuestThread {
             guard let d = mm.findFree(length: newLen) else { throw .ENOMEM }
             dest = d
         }
-        // A page-cache mapping moves over the same pages; other memory is copied to a new block.
+        // A page-cache mapping moves over the same pages, and so does shared anonymous memory
+        // that its block still covers (other processes keep sharing it); other memory is
+        // copied to a new block.
         var moved = v
         moved.start = dest; moved.end = dest + newLen
         moved.fileOffset = v.fileOffset + (old - v.start)
-        if v.pages == nil {
+        if v.shared, v.pages == nil, let block = v.block, pieces.allSatisfy({ $0.block === block }),
+           v.blockOffset + (old - v.start) + newLen <= block.length {
+            moved.blockOffset = v.blockOffset + (old - v.start)
+        } else if v.pages == nil {
             let block = try MemoryBlock(file: kernel.memoryFile, length: newLen)
             for p in pieces where p.start < old + min(oldLen, newLen) {
                 kernel.memoryFile.copy(from: p.fileStart, to: block.offset + (p.start - old),
