@@ -48,8 +48,11 @@ func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
     return o ? UInt64.max : r
 }
 
-public func monotonicNanos() -> UInt64 {
+public func monotonicNanos() -> UInt64 { hostClockNanos(CLOCK_MONOTONIC) }
+
+/// The host's `clock` in nanoseconds.
+func hostClockNanos(_ clock: clockid_t) -> UInt64 {
     var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    clock_gettime(clock, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }

@@ -39,12 +39,6 @@ final class Timekeeper {
         origin = Timekeeper.sample()
     }
 
-    private static func nanos(_ clock: clockid_t) -> UInt64 {
-        var ts = timespec()
-        clock_gettime(clock, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
-
     /// The host's MONOTONIC and the TSC at (nearly) the same instant: the tightest of a few
     /// bracketed reads, the TSC taken as the middle of the bracket.
     static func sample() -> Sample {
@@ -52,7 +46,7 @@ final class Timekeeper {
         var width = UInt64.max
         for _ in 0..<3 {
             let t0 = joey_rdtsc()
-            let mono = nanos(CLOCK_MONOTONIC)
+            let mono = hostClockNanos(CLOCK_MONOTONIC)
             let t1 = joey_rdtsc()
             if t1 &- t0 < width { width = t1 &- t0; best = Sample(tsc: t0 &+ (t1 &- t0) / 2, mono: mono) }
         }
@@ -61,9 +55,9 @@ final class Timekeeper {
 
     /// `clock` minus MONOTONIC on the host, read between two MONOTONIC reads.
     private static func offset(_ clock: clockid_t) -> Int64 {
-        let m0 = nanos(CLOCK_MONOTONIC)
-        let c = nanos(clock)
-        let m1 = nanos(CLOCK_MONOTONIC)
+        let m0 = hostClockNanos(CLOCK_MONOTONIC)
+        let c = hostClockNanos(clock)
+        let m1 = hostClockNanos(CLOCK_MONOTONIC)
         return Int64(bitPattern: c &- (m0 &+ (m1 &- m0) / 2))
     }
 

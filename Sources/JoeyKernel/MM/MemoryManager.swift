@@ -288,13 +288,12 @@ public final class MemoryManager {
     func changedRanges(since realized: UInt64) -> [(UInt64, UInt64)]? {
         guard realized != version else { return [] }
         guard let first = changes.first, first.version <= realized &+ 1, realized < version else { return nil }
-        var ranges = changes.filter { $0.version > realized }.map { ($0.start, $0.end) }.sorted { $0.0 < $1.0 }
+        let ranges = changes.filter { $0.version > realized }.map { ($0.start, $0.end) }.sorted { $0.0 < $1.0 }
         var merged: [(UInt64, UInt64)] = []
         for r in ranges {
             if let last = merged.last, r.0 <= last.1 { merged[merged.count - 1].1 = max(last.1, r.1) } else { merged.append(r) }
         }
-        ranges = merged
-        return ranges
+        return merged
     }
 
     /// Realizes whatever the MM maps in [start, end) (the caller unmapped it first).
@@ -402,8 +401,14 @@ public final class MemoryManager {
         }
     }
 
-    /// Whether any VMA maps `block`.
-    private func references(_ block: MemoryBlock) -> Bool { vmas.contains { $0.block === block } }
+    /// This MM stops counting among the sharers of `block`, which others still share, once
+    /// no VMA of it maps any of the block. True when it did.
+    @discardableResult
+    private func stopSharing(_ block: MemoryBlock) -> Bool {
+        guard block.sharers.load(ordering: .relaxed) > 1, !vmas.contains(where: { $0.block === block }) else { return false }
+        block.sharers.subtract(1, ordering: .relaxed)
+        return true
+    }
 
     /// Pieces that left this MM (munmap, mremap, brk, a mapping over them): private memory
     /// only this MM used is zeroed, releasing its host pages (other VMAs may still hold the
@@ -412,12 +417,10 @@ public final class MemoryManager {
     func release(_ pieces: [VMA]) {
         var dropped = Set<ObjectIdentifier>()
         for p in pieces where !p.shared {
-            guard let block = p.block else { continue }
+            guard let block = p.block, !dropped.contains(ObjectIdentifier(block)) else { continue }
             if block.sharers.load(ordering: .relaxed) > 1 {
-                if !references(block), dropped.insert(ObjectIdentifier(block)).inserted {
-                    block.sharers.subtract(1, ordering: .relaxed)
-                }
-            } else if !dropped.contains(ObjectIdentifier(block)) {
+                if stopSharing(block) { dropped.insert(ObjectIdentifier(block)) }
+            } else {
                 memoryFile.zero(p.fileStart, length: p.end - p.start)
             }
         }
@@ -462,9 +465,7 @@ public final class MemoryManager {
         piece.cow = false
         insert(piece)
         coherenceVersion = version
-        if let old = v.block, old.sharers.load(ordering: .relaxed) > 1, !references(old) {
-            old.sharers.subtract(1, ordering: .relaxed)
-        }
+        if let old = v.block { stopSharing(old) }
     }
 
     private init(memoryFile: MemoryFile, stackTop: UInt64, mmapTop: UInt64) {

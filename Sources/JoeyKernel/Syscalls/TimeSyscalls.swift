@@ -85,12 +85,7 @@ extension GuestThread {
     }
 
     /// CLOCK_REALTIME as the vDSO reads it (the host's until it is calibrated).
-    private func realtimeNanos() -> UInt64 {
-        if let ns = kernel.vdso.now(CLOCK_REALTIME) { return ns }
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
+    private func realtimeNanos() -> UInt64 { kernel.vdso.now(CLOCK_REALTIME) ?? hostClockNanos(CLOCK_REALTIME) }
 
     private func readTimespec(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {
         let ts: timespec = try mm.readValue(addr)
