@@ -27,10 +27,16 @@
 #include <sys/uio.h>
 #include <linux/capability.h>
 #include <sys/socket.h>
+#include <linux/futex.h>
 
 
 // systrap. The control page sits right after the code page; offsets match joey_systrap_ctrl.
 _Static_assert(offsetof(joey_systrap_ctrl, state) == 0, "ctrl layout");
+_Static_assert(offsetof(joey_factory_page, kind) == 8 && offsetof(joey_factory_page, memfd) == 12 &&
+               offsetof(joey_factory_page, sharedfd) == 16 && offsetof(joey_factory_page, result) == 24 &&
+               offsetof(joey_factory_page, ready) == 32 && offsetof(joey_factory_page, zero_mask) == 0x40 &&
+               offsetof(joey_factory_page, ptrace_prog_len) == 0x100 && offsetof(joey_factory_page, ptrace_filter) == 0x110 &&
+               sizeof(joey_factory_page) <= 4096, "factory page layout");
 _Static_assert(offsetof(joey_systrap_ctrl, stub_waiting) == 4, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, sentry_waiting) == 8, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, signo) == 12, "ctrl layout");
@@ -166,33 +172,194 @@ _Static_assert(offsetof(joey_systrap_ctrl, req_result) == 120, "ctrl layout");
     "  xor %r10d, %r10d\n" \
     "  jmp .Ljs_post\n"
 
-extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[];
+extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[], joey_stub_park[];
 
-// Position independent: munmap [0, stub) and [stub+size, TASK_SIZE), report with int3,
-// then `syscall; int3` is the site where the sentry injects system calls.
+// The stub factory (factory.c starts it): a process with nothing but the stub region that
+// forks each new stub process on request. Its page (joey_factory_page, the last page of the
+// shared-area range) carries the request; the factory reads it into registers, clones with
+// CLONE_PARENT (the stub is the sentry's child, reaped and traced by the sentry), posts the pid
+// and waits for the next. The child sets itself up from registers and memory the sentry wrote
+// (the factory page's constant part; a systrap stub's own shared area), so nothing a later
+// request writes can reach it. Neither uses a stack: there is none.
+//   r12 factory page, rbx stub page, r13 kind, r14 MemoryFile fd, r15 shared-area fd.
+#define FAIL_IF_NEGATIVE(code) "  test %rax, %rax\n  js .Lf_fail" #code "\n"
+#define SIGACTION(sig) \
+    "  mov $13, %eax\n  mov $" #sig ", %edi\n  lea 0x1820(%rbx), %rsi\n  xor %edx, %edx\n" \
+    "  mov $8, %r10d\n  syscall\n" FAIL_IF_NEGATIVE(120)
+#define FACTORY_ASM \
+    ".globl joey_factory_loop\n" \
+    "joey_factory_loop:\n" \
+    "  lea joey_stub_code_start(%rip), %rbx\n" \
+    "  xor %edi, %edi\n" \
+    "  mov %rbx, %rsi\n" \
+    "  mov $11, %eax\n" \
+    "  syscall\n" \
+    "  lea 0x11000(%rbx), %rdi\n" \
+    "  movabs $0x7ffffffff000, %rsi\n" \
+    "  sub %rdi, %rsi\n" \
+    "  mov $11, %eax\n" \
+    "  syscall\n" \
+    "  lea 0x10000(%rbx), %r12\n" \
+    ".Lf_wait:\n" \
+    "  mov 0(%r12), %eax\n" \
+    "  cmp 4(%r12), %eax\n" \
+    "  jne .Lf_work\n" \
+    "  mov %eax, %edx\n" \
+    "  mov $202, %eax\n" \
+    "  mov %r12, %rdi\n" \
+    "  xor %esi, %esi\n" \
+    "  xor %r10d, %r10d\n" \
+    "  syscall\n" \
+    "  jmp .Lf_wait\n" \
+    ".Lf_work:\n" \
+    "  mov %eax, %ebp\n" \
+    "  mov 8(%r12), %r13d\n" \
+    "  movslq 12(%r12), %r14\n" \
+    "  movslq 16(%r12), %r15\n" \
+    "  mov $56, %eax\n" \
+    "  mov $0x8000, %edi\n" \
+    "  xor %esi, %esi\n" \
+    "  xor %edx, %edx\n" \
+    "  xor %r10d, %r10d\n" \
+    "  xor %r8d, %r8d\n" \
+    "  syscall\n" \
+    "  test %rax, %rax\n" \
+    "  jz .Lf_child\n" \
+    "  mov %rax, 24(%r12)\n" \
+    "  mov %ebp, 4(%r12)\n" \
+    "  mov $202, %eax\n" \
+    "  lea 4(%r12), %rdi\n" \
+    "  mov $1, %esi\n" \
+    "  mov $1, %edx\n" \
+    "  syscall\n" \
+    "  jmp .Lf_wait\n" \
+    ".Lf_child:\n" \
+    "  mov $157, %eax\n" \
+    "  mov $1, %edi\n" \
+    "  mov $9, %esi\n" \
+    "  syscall\n" \
+    "  cmp $1, %r13d\n" \
+    "  jne .Lf_fds\n" \
+    "  mov $9, %eax\n" \
+    "  lea 0x1000(%rbx), %rdi\n" \
+    "  mov $0x10000, %esi\n" \
+    "  mov $3, %edx\n" \
+    "  mov $0x11, %r10d\n" \
+    "  mov %r15, %r8\n" \
+    "  xor %r9d, %r9d\n" \
+    "  syscall\n" \
+    "  lea 0x1000(%rbx), %rdi\n" \
+    "  cmp %rdi, %rax\n" \
+    "  jne .Lf_fail122\n" \
+    ".Lf_fds:\n" \
+    "  cmp $3, %r14\n" \
+    "  je .Lf_close\n" \
+    "  mov $33, %eax\n" \
+    "  mov %r14, %rdi\n" \
+    "  mov $3, %esi\n" \
+    "  syscall\n" \
+    FAIL_IF_NEGATIVE(127) \
+    ".Lf_close:\n" \
+    "  mov $436, %eax\n" \
+    "  xor %edi, %edi\n" \
+    "  mov $2, %esi\n" \
+    "  xor %edx, %edx\n" \
+    "  syscall\n" \
+    "  mov $436, %eax\n" \
+    "  mov $4, %edi\n" \
+    "  mov $0xffffffff, %esi\n" \
+    "  xor %edx, %edx\n" \
+    "  syscall\n" \
+    "  cmp $1, %r13d\n" \
+    "  je .Lf_systrap\n" \
+    "  mov $14, %eax\n" \
+    "  mov $2, %edi\n" \
+    "  lea 0x40(%r12), %rsi\n" \
+    "  xor %edx, %edx\n" \
+    "  mov $8, %r10d\n" \
+    "  syscall\n" \
+    "  mov $317, %eax\n" \
+    "  mov $1, %edi\n" \
+    "  xor %esi, %esi\n" \
+    "  lea 0x100(%r12), %rdx\n" \
+    "  syscall\n" \
+    "  test %rax, %rax\n" \
+    "  jnz .Lf_fail123\n" \
+    "  xor %edi, %edi\n" \
+    "  mov %rbx, %rsi\n" \
+    "  mov $11, %eax\n" \
+    "  syscall\n" \
+    "  lea 0x1000(%rbx), %rdi\n" \
+    "  mov $0xf000, %esi\n" \
+    "  mov $11, %eax\n" \
+    "  syscall\n" \
+    "  lea 0x11000(%rbx), %rdi\n" \
+    "  movabs $0x7ffffffff000, %rsi\n" \
+    "  sub %rdi, %rsi\n" \
+    "  mov $11, %eax\n" \
+    "  syscall\n" \
+    "  mov %ebp, 32(%r12)\n" \
+    "  mov $202, %eax\n" \
+    "  lea 32(%r12), %rdi\n" \
+    "  mov $1, %esi\n" \
+    "  mov $1, %edx\n" \
+    "  syscall\n" \
+    "  mov %r12, %rdi\n" \
+    "  mov $0x1000, %esi\n" \
+    "  mov $11, %eax\n" \
+    "  syscall\n" \
+    "joey_stub_park:\n" \
+    "  pause\n" \
+    "  jmp joey_stub_park\n" \
+    ".Lf_systrap:\n" \
+    "  mov $131, %eax\n" \
+    "  lea 0x1800(%rbx), %rdi\n" \
+    "  xor %esi, %esi\n" \
+    "  syscall\n" \
+    FAIL_IF_NEGATIVE(121) \
+    SIGACTION(31) SIGACTION(11) SIGACTION(7) SIGACTION(8) SIGACTION(4) SIGACTION(5) SIGACTION(23) \
+    "  mov $14, %eax\n" \
+    "  mov $2, %edi\n" \
+    "  lea 0x1840(%rbx), %rsi\n" \
+    "  xor %edx, %edx\n" \
+    "  mov $8, %r10d\n" \
+    "  syscall\n" \
+    "  mov $317, %eax\n" \
+    "  mov $1, %edi\n" \
+    "  xor %esi, %esi\n" \
+    "  lea 0x1850(%rbx), %rdx\n" \
+    "  syscall\n" \
+    "  test %rax, %rax\n" \
+    "  jnz .Lf_fail123\n" \
+    "  mov 0x1848(%rbx), %rdi\n" \
+    "  jmp joey_systrap_start\n" \
+    ".Lf_fail120:\n  mov $120, %edi\n  jmp .Lf_exit\n" \
+    ".Lf_fail121:\n  mov $121, %edi\n  jmp .Lf_exit\n" \
+    ".Lf_fail122:\n  mov $122, %edi\n  jmp .Lf_exit\n" \
+    ".Lf_fail123:\n  mov $123, %edi\n  jmp .Lf_exit\n" \
+    ".Lf_fail127:\n  mov $127, %edi\n" \
+    ".Lf_exit:\n" \
+    "  mov $231, %eax\n" \
+    "  syscall\n" \
+    "  ud2\n"
+
+// Position independent. `syscall; int3` is the site where the ptrace platform injects
+// system calls; a new ptrace stub, set up and holding nothing but the code page, spins at
+// joey_stub_park (the factory code's end) until its sentry thread seizes it.
 __asm__(
     ".text\n"
     ".globl joey_stub_code_start\n"
     ".globl joey_stub_code_end\n"
     ".globl joey_stub_syscall_site\n"
+    ".globl joey_stub_park\n"
     ".p2align 12\n"
     "joey_stub_code_start:\n"
-    "  xor %edi, %edi\n"
-    "  lea joey_stub_code_start(%rip), %rsi\n"
-    "  mov $11, %eax\n"
-    "  syscall\n"
-    "  lea joey_stub_code_start(%rip), %rdi\n"
-    "  add $0x1000, %rdi\n"
-    "  movabs $0x7ffffffff000, %rsi\n"
-    "  sub %rdi, %rsi\n"
-    "  mov $11, %eax\n"
-    "  syscall\n"
-    "  int3\n"
     "joey_stub_syscall_site:\n"
     "  syscall\n"
     "  int3\n"
     "  jmp joey_stub_syscall_site\n"
     SYSTRAP_ASM
+    FACTORY_ASM
     "joey_stub_code_end:\n"
 );
 
@@ -228,10 +395,16 @@ uint64_t joey_stub_syscall_offset(void) {
     return (uint64_t)(joey_stub_syscall_site - joey_stub_code_start);
 }
 
-// Allows system calls only when issued from the stub page [stub, stub + JOEY_STUB_SIZE).
+uint64_t joey_stub_park_offset(void) {
+    return (uint64_t)(joey_stub_park - joey_stub_code_start);
+}
+
+// A ptrace stub's filter: system calls only from the stub page [stub, stub + JOEY_STUB_SIZE).
 // A guest call through the vsyscall page (which the kernel emulates with a seccomp check but
 // no PTRACE_SYSEMU stop) traps instead: the sentry takes the SIGSYS as the guest's call.
-static int install_stub_filter(uint64_t stub) {
+// Defense in depth: PTRACE_SYSEMU stops every guest system call before seccomp runs.
+// Writes the program into `f` (room for 32); returns its length, or -1.
+static int ptrace_stub_filter(uint64_t stub, struct sock_filter *out) {
     uint32_t hi = (uint32_t)(stub >> 32), lo = (uint32_t)stub, end = lo + (uint32_t)JOEY_STUB_SIZE;
     if (end < lo) return -1; // the page must not straddle a 4 GiB boundary
     struct sock_filter f[] = {
@@ -254,6 +427,40 @@ static int install_stub_filter(uint64_t stub) {
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
+    _Static_assert(sizeof f / sizeof f[0] <= 32, "room in the factory page");
+    memcpy(out, f, sizeof f);
+    return (int)(sizeof f / sizeof f[0]);
+}
+
+// The factory's own filter, which every stub inherits under its own: from the stub page only
+// the calls the factory, a new stub's setup and the stubs' handlers make (each stub's filter
+// narrows this further); from anywhere else SIGSYS, which the stub's filter turns into the
+// guest's trapped system call (systrap) or a kill (ptrace).
+static int install_factory_filter(uint64_t stub) {
+    uint32_t hi = (uint32_t)(stub >> 32), lo = (uint32_t)stub, end = lo + (uint32_t)JOEY_STUB_SIZE;
+    if (end < lo) return -1;
+#define ALLOW_NR(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer) + 4),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, end, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        ALLOW_NR(SYS_futex), ALLOW_NR(SYS_clone), ALLOW_NR(SYS_mmap), ALLOW_NR(SYS_munmap),
+        ALLOW_NR(SYS_mprotect), ALLOW_NR(SYS_prctl), ALLOW_NR(SYS_dup2), ALLOW_NR(SYS_close_range),
+        ALLOW_NR(SYS_sigaltstack), ALLOW_NR(SYS_rt_sigaction), ALLOW_NR(SYS_rt_sigprocmask),
+        ALLOW_NR(SYS_seccomp), ALLOW_NR(SYS_rt_sigreturn), ALLOW_NR(SYS_arch_prctl),
+        ALLOW_NR(SYS_exit_group),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    };
+#undef ALLOW_NR
     struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
@@ -266,43 +473,92 @@ void joey_stub_drop_capabilities(void) {
     syscall(SYS_capset, &hdr, data);
 }
 
-int64_t joey_stub_spawn(int memfd) {
+extern char joey_factory_loop[];
+
+int64_t joey_factory_start(joey_factory_page **page_out) {
     uint64_t stub = joey_stub_install();
     if (!stub) return -ENOMEM;
-    pid_t pid = fork();
+    // The page is shared with the factory: mapped here first, at the address the factory
+    // uses, so the fork below inherits the same shared mapping.
+    int fd = (int)syscall(SYS_memfd_create, "joey-stub-factory", MFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    joey_factory_page *page = MAP_FAILED;
+    if (ftruncate(fd, 4096) == 0)
+        page = mmap((void *)(stub + JOEY_FACTORY_PAGE_OFFSET), 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    int err = errno;
+    close(fd);
+    if (page == MAP_FAILED) return -err;
+    memset(page, 0, 4096);
+    int n = ptrace_stub_filter(stub, page->ptrace_filter);
+    if (n < 0) return -EINVAL;
+    page->ptrace_prog_len = (uint16_t)n;
+    page->ptrace_prog_filter = (uint64_t)page->ptrace_filter;
+    // The factory shares the sentry's descriptor table (CLONE_FILES), so every stub it forks
+    // starts from the sentry's current descriptors and keeps only the ones it is told to.
+    // A raw clone: glibc's fork would run atfork handlers in a process that is about to
+    // drop everything glibc knows.
+    long pid = syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, 0, 0, 0);
     if (pid < 0) return -errno;
-    if (pid == 0) {
-        // Child: only async-signal-safe calls from here on.
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        joey_stub_drop_capabilities(); // a stub holds nothing the guest could use
-        setsid(); // terminal signals go to the sentry, never straight to a stub
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int s = 1; s < 65; s++) {
-            if (s == SIGKILL || s == SIGSTOP) continue;
-            signal(s, SIG_DFL);
-        }
-        if (memfd != JOEY_STUB_MEMFD) {
-            if (dup2(memfd, JOEY_STUB_MEMFD) < 0) _exit(127);
-        }
-        syscall(SYS_close_range, 0, JOEY_STUB_MEMFD - 1, 0);
-        syscall(SYS_close_range, JOEY_STUB_MEMFD + 1, ~0U, 0);
-        // glibc registered rseq for the forking thread; its area is about to be unmapped, and
-        // the kernel would fault the stub on its next return to user mode.
-        if (__rseq_size > 0) {
-            // Registered with the full 32-byte struct rseq whatever __rseq_size says.
-            syscall(SYS_rseq, (char *)__builtin_thread_pointer() + __rseq_offset, 32, 1 /* UNREGISTER */, 0x53053053);
-        }
-        if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0) _exit(126);
-        // Defense in depth: guest syscalls are stopped by PTRACE_SYSEMU before seccomp runs;
-        // anything that would reach the host from outside the stub page kills the stub.
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(124);
-        if (install_stub_filter(stub) != 0) _exit(123);
-        ((void (*)(void))stub)();
-        _exit(125);
+    if (pid > 0) { *page_out = page; return pid; }
+
+    // The factory: only direct system calls from here on, and never a close (the
+    // descriptor table is the sentry's).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    joey_stub_drop_capabilities(); // a stub holds nothing the guest could use
+    setsid(); // terminal signals go to the sentry, never straight to a stub
+    for (int s = 1; s < 65; s++) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        signal(s, SIG_DFL);
     }
-    return pid;
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL); // stubs unblock what they catch
+    // glibc registered rseq for the cloning thread; its area is about to be unmapped, and
+    // the kernel would fault the factory on its next return to user mode.
+    if (__rseq_size > 0) {
+        // Registered with the full 32-byte struct rseq whatever __rseq_size says.
+        syscall(SYS_rseq, (char *)__builtin_thread_pointer() + __rseq_offset, 32, 1 /* UNREGISTER */, 0x53053053);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) syscall(SYS_exit_group, 124);
+    if (install_factory_filter(stub) != 0) syscall(SYS_exit_group, 123);
+    ((void (*)(void))(stub + (uint64_t)(joey_factory_loop - joey_stub_code_start)))();
+    syscall(SYS_exit_group, 125);
+    return 0;
+}
+
+int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, uint32_t kind, int memfd, int sharedfd) {
+    page->kind = kind;
+    page->memfd = memfd;
+    page->sharedfd = sharedfd;
+    page->result = -EAGAIN;
+    uint32_t seq = page->request + 1;
+    __atomic_store_n(&page->request, seq, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &page->request, FUTEX_WAKE, 1, NULL, NULL, 0);
+    for (int spins = 0;; spins++) {
+        uint32_t done = __atomic_load_n(&page->done, __ATOMIC_ACQUIRE);
+        if (done == seq) break;
+        if (spins < 2000) { __builtin_ia32_pause(); continue; }
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
+        syscall(SYS_futex, &page->done, FUTEX_WAIT, done, &ts, NULL, 0);
+        int status;
+        // The factory is the sentry's child: gone means no more stubs.
+        if (__atomic_load_n(&page->done, __ATOMIC_ACQUIRE) != seq && waitpid(factory, &status, WNOHANG | __WALL) == factory)
+            return -ECHILD;
+    }
+    int64_t pid = page->result;
+    if (pid <= 0 || kind != JOEY_STUB_KIND_PTRACE) return pid;
+    // A ptrace stub reports that it holds nothing but the code page and this page, which it
+    // unmaps next: from then on, the sentry can seize it without racing its setup.
+    for (int spins = 0;; spins++) {
+        uint32_t ready = __atomic_load_n(&page->ready, __ATOMIC_ACQUIRE);
+        if (ready == seq) return pid;
+        if (spins < 2000) { __builtin_ia32_pause(); continue; }
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
+        syscall(SYS_futex, &page->ready, FUTEX_WAIT, ready, &ts, NULL, 0);
+        int status;
+        if (__atomic_load_n(&page->ready, __ATOMIC_ACQUIRE) != seq && waitpid((pid_t)pid, &status, WNOHANG | __WALL) == pid)
+            return WIFEXITED(status) ? -(256 + WEXITSTATUS(status)) : -ECHILD;
+    }
 }
 
 int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data) {
@@ -320,6 +576,13 @@ int64_t joey_ptrace_syscall_arch(pid_t pid) {
     uint32_t arch;
     memcpy(&arch, info + 4, sizeof arch);
     return arch;
+}
+
+int64_t joey_ptrace_syscall_op(pid_t pid) {
+    unsigned char info[88];
+    memset(info, 0, sizeof info);
+    if (ptrace((enum __ptrace_request)0x420e /* PTRACE_GET_SYSCALL_INFO */, pid, (void *)sizeof info, info) < 0) return -errno;
+    return info[0];
 }
 
 int64_t joey_getregs(pid_t pid, joey_regs *regs) {

@@ -18,8 +18,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <string.h>
 
-extern char joey_stub_code_start[], joey_systrap_start[], joey_systrap_handler[];
+extern char joey_stub_code_start[], joey_systrap_handler[];
 
 #define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
 #define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
@@ -43,8 +44,9 @@ extern char joey_stub_code_start[], joey_systrap_start[], joey_systrap_handler[]
 // to the sentry). From inside, a guest could jump to any `syscall` instruction with its own
 // registers, so only what the handler needs is allowed, and the calls that change the
 // address space must carry the per-stub secret, which exists only while the sentry has the
-// stub parked in its handler. Anything else kills the stub.
-static int install_systrap_filter(uint64_t stub, uint64_t secret) {
+// stub parked in its handler. Anything else kills the stub. Writes the program into `f`;
+// returns its length or -1.
+static int systrap_filter(uint64_t stub, uint64_t secret, struct sock_filter *out, int room) {
     uint32_t hi = (uint32_t)(stub >> 32), lo = (uint32_t)stub, end = lo + (uint32_t)JOEY_STUB_SIZE;
     if (end < lo) return -1;
     uint32_t slo = (uint32_t)secret, shi = (uint32_t)(secret >> 32);
@@ -88,8 +90,10 @@ static int install_systrap_filter(uint64_t stub, uint64_t secret) {
         ALLOW_NR_IF_ARG(10, 5, slo, shi),
         RET(KILL),
     };
-    struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
-    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    int n = (int)(sizeof f / sizeof f[0]);
+    if (n > room) return -1;
+    memcpy(out, f, sizeof f);
+    return n;
 }
 
 struct kernel_sigaction {
@@ -99,54 +103,51 @@ struct kernel_sigaction {
     uint64_t mask;
 };
 
-int64_t joey_systrap_spawn(int memfd, int sharedfd, uint64_t secret) {
-    uint64_t stub = joey_stub_install();
-    if (!stub) return -ENOMEM;
-    uint64_t handler = stub + (uint64_t)(joey_systrap_handler - joey_stub_code_start);
-    uint64_t start = stub + (uint64_t)(joey_systrap_start - joey_stub_code_start);
-    uint64_t shared = stub + JOEY_STUB_SIZE;
-    pid_t pid = fork();
-    if (pid < 0) return -errno;
-    if (pid != 0) return pid;
+// The setup block a new stub reads (stub.c's factory code, offsets from the shared area):
+// 0x800 stack_t, 0x820 kernel_sigaction, 0x840 an empty signal set, 0x848 the secret,
+// 0x850 struct sock_fprog, 0x860 its instructions.
+enum { SETUP = 0x800, SETUP_END = 0x1000 };
+struct systrap_setup {
+    uint64_t ss_sp;
+    int32_t ss_flags, pad;
+    uint64_t ss_size;
+    uint64_t pad2;
+    struct kernel_sigaction action;
+    uint64_t empty_mask;
+    uint64_t secret;
+    struct sock_fprog prog;
+    struct sock_filter filter[];
+};
+_Static_assert(offsetof(struct systrap_setup, action) == 0x20, "setup layout");
+_Static_assert(offsetof(struct systrap_setup, empty_mask) == 0x40, "setup layout");
+_Static_assert(offsetof(struct systrap_setup, secret) == 0x48, "setup layout");
+_Static_assert(offsetof(struct systrap_setup, prog) == 0x50, "setup layout");
+_Static_assert(offsetof(struct systrap_setup, filter) == 0x60, "setup layout");
+_Static_assert(sizeof(joey_systrap_ctrl) <= SETUP, "ctrl page layout");
 
-    // Child: only async-signal-safe calls from here on.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    joey_stub_drop_capabilities(); // a stub holds nothing the guest could use
-    setsid();
-    // The shared area first: dup2 below may reuse its descriptor number.
-    if (mmap((void *)shared, JOEY_SYSTRAP_SHARED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-             sharedfd, 0) != (void *)shared) _exit(122);
-    if (memfd != JOEY_STUB_MEMFD && dup2(memfd, JOEY_STUB_MEMFD) < 0) _exit(127);
-    syscall(SYS_close_range, 0, JOEY_STUB_MEMFD - 1, 0);
-    syscall(SYS_close_range, JOEY_STUB_MEMFD + 1, ~0U, 0);
-    if (__rseq_size > 0) {
-        syscall(SYS_rseq, (char *)__builtin_thread_pointer() + __rseq_offset, 32, 1 /* UNREGISTER */, 0x53053053);
-    }
+int joey_systrap_prepare(void *shared, uint64_t stub, uint64_t secret) {
+    struct systrap_setup *s = (struct systrap_setup *)((char *)shared + SETUP);
+    uint64_t stubShared = stub + JOEY_STUB_SIZE;
+    memset(s, 0, SETUP_END - SETUP);
     // Every caught signal runs the handler on the stub's own stack with all signals blocked.
-    stack_t ss = { .ss_sp = (void *)(shared + 0x1000), .ss_size = JOEY_SYSTRAP_SHARED_SIZE - 0x1000, .ss_flags = 0 };
-    if (sigaltstack(&ss, NULL) != 0) _exit(121);
-    struct kernel_sigaction ka = {
-        .handler = (void *)handler,
-        .flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER,
-        .restorer = (void *)handler,
-        .mask = ~0ULL,
-    };
-    static const int caught[] = { SIGSYS, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGURG };
-    for (unsigned i = 0; i < sizeof caught / sizeof caught[0]; i++) {
-        if (syscall(SYS_rt_sigaction, caught[i], &ka, NULL, 8) != 0) _exit(120);
-    }
-    for (int s = 1; s < 65; s++) {
-        if (s == SIGKILL || s == SIGSTOP || s == SIGSYS || s == SIGSEGV || s == SIGBUS || s == SIGFPE ||
-            s == SIGILL || s == SIGTRAP || s == SIGURG) continue;
-        signal(s, SIG_DFL);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(124);
-    if (install_systrap_filter(stub, secret) != 0) _exit(123);
-    ((void (*)(uint64_t))start)(secret);
-    _exit(125);
+    s->ss_sp = stubShared + 0x1000;
+    s->ss_size = JOEY_SYSTRAP_SHARED_SIZE - 0x1000;
+    uint64_t handler = stub + (uint64_t)(joey_systrap_handler - joey_stub_code_start);
+    s->action.handler = (void *)handler;
+    s->action.flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER;
+    s->action.restorer = (void *)handler;
+    s->action.mask = ~0ULL;
+    s->secret = secret;
+    int room = (int)((SETUP_END - SETUP - offsetof(struct systrap_setup, filter)) / sizeof(struct sock_filter));
+    int n = systrap_filter(stub, secret, s->filter, room);
+    if (n < 0) return -EINVAL;
+    s->prog.len = (unsigned short)n;
+    s->prog.filter = (struct sock_filter *)(stubShared + SETUP + offsetof(struct systrap_setup, filter));
+    return 0;
+}
+
+void joey_systrap_scrub(void *shared) {
+    memset((char *)shared + SETUP, 0, SETUP_END - SETUP);
 }
 
 static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {

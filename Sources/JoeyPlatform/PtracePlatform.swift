@@ -10,6 +10,7 @@ public final class PtracePlatform: Platform, @unchecked Sendable {
     public let name = "ptrace"
     public let stubAddress: UInt64
     public var addressSpaceEnd: UInt64 { stubAddress }
+    let factory: StubFactory
 
     public init() throws(PlatformError) {
         let stub = joey_stub_install()
@@ -17,6 +18,7 @@ public final class PtracePlatform: Platform, @unchecked Sendable {
             throw PlatformError("ptrace platform: could not reserve the stub page near the top of the address space")
         }
         stubAddress = stub
+        factory = try StubFactory(platform: "ptrace")
     }
 
     public func newContext(memoryFile: MemoryFile) throws(PlatformError) -> PlatformContext {
@@ -29,28 +31,50 @@ final class PtraceStub: PlatformContext, AddressSpace {
     let syscallSite: UInt64
     private var baseRegisters = GuestRegisters()
     private var released = false
+    private var firstRun = true
 
     init(platform: PtracePlatform, memoryFile: MemoryFile) throws(PlatformError) {
-        let r = joey_stub_spawn(memoryFile.fd)
+        let r = platform.factory.spawn(kind: JOEY_STUB_KIND_PTRACE, memoryFD: memoryFile.fd)
         guard r > 0 else {
-            throw PlatformError("ptrace platform: cannot fork a stub process (errno \(-r))")
+            if r <= -256 {
+                let status = -r - 256
+                let why = status == 123 ? "seccomp refused its filter" : status == 127 ? "it could not take the MemoryFile's descriptor" : "it exited with status \(status)"
+                throw PlatformError("ptrace platform: the stub process did not start: \(why)")
+            }
+            throw PlatformError("ptrace platform: the stub factory cannot fork a stub process (errno \(-r))")
         }
         pid = pid_t(r)
         syscallSite = platform.stubAddress + joey_stub_syscall_offset()
+        // The new stub is about to park (its last call, the factory page's munmap, returns
+        // into the loop). Seize it and stop it; stopped before that call, it is stepped
+        // through it.
+        let park = platform.stubAddress + joey_stub_park_offset()
+        let opts = UInt64(0x1 /* TRACESYSGOOD */ | 0x0010_0000 /* EXITKILL */)
         var status: Int32 = 0
-        let w = joey_wait(pid, &status)
-        guard w == pid, joey_wifstopped(status) != 0, joey_wstopsig(status) == SIGTRAP else {
+        var why = "PTRACE_SEIZE failed"
+        var parked = false
+        if joey_ptrace(0x4206 /* PTRACE_SEIZE */, pid, 0, opts) == 0,
+           joey_ptrace(0x4207 /* PTRACE_INTERRUPT */, pid, 0, 0) == 0 {
+            why = "it did not reach its park loop"
+            for _ in 0..<64 {
+                guard joey_wait(pid, &status) == pid, joey_wifstopped(status) != 0 else {
+                    why = joey_wifexited(status) != 0 ? "it exited with status \(joey_wexitstatus(status))" : "wait status \(status)"
+                    break
+                }
+                guard joey_getregs(pid, &baseRegisters) == 0 else { break }
+                // (An entry stop of the last call shows the same rip, before the call ran.)
+                if baseRegisters.rip >= park && baseRegisters.rip < park + 4 && joey_ptrace_syscall_op(pid) != 1 {
+                    parked = true
+                    break
+                }
+                guard joey_ptrace(24 /* PTRACE_SYSCALL */, pid, 0, 0) == 0 else { break }
+            }
+        }
+        guard parked else {
             _ = joey_kill(pid, SIGKILL)
             _ = joey_wait(pid, &status)
             throw PlatformError(
-                "ptrace platform: the stub did not start (wait status \(status)); is ptrace allowed here? (seccomp, YAMA, container policy)")
-        }
-        let opts = UInt64(0x1 /* TRACESYSGOOD */ | 0x0010_0000 /* EXITKILL */)
-        guard joey_ptrace(0x4200 /* PTRACE_SETOPTIONS */, pid, 0, opts) == 0,
-              joey_getregs(pid, &baseRegisters) == 0 else {
-            _ = joey_kill(pid, SIGKILL)
-            _ = joey_wait(pid, &status)
-            throw PlatformError("ptrace platform: cannot configure the stub process")
+                "ptrace platform: the stub did not start (\(why)); is ptrace allowed here? (seccomp, YAMA, container policy)")
         }
         StubProcess.resetPeakResident(pid)
     }
@@ -80,7 +104,14 @@ final class PtraceStub: PlatformContext, AddressSpace {
     }
 
     func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent {
-        if joey_setregs(pid, &registers) != 0 { return .died(status: 0) }
+        if firstRun {
+            // The stub was stopped returning from its own system call: with a system call
+            // number in orig_rax the kernel could take the guest's rax for a restart code.
+            firstRun = false
+            var r = registers
+            r.orig_rax = UInt64.max
+            if joey_setregs(pid, &r) != 0 { return .died(status: 0) }
+        } else if joey_setregs(pid, &registers) != 0 { return .died(status: 0) }
         var signal: UInt64 = 0
         while true {
             if joey_ptrace(31 /* PTRACE_SYSEMU */, pid, 0, signal) != 0 { return .died(status: 0) }

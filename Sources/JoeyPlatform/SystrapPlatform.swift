@@ -20,6 +20,7 @@ public final class SystrapPlatform: Platform, @unchecked Sendable {
     public let stubAddress: UInt64
     public var addressSpaceEnd: UInt64 { stubAddress }
     let hasFSGSBase: Bool
+    let factory: StubFactory
 
     public init() throws(PlatformError) {
         // PR_GET_SECCOMP fails with EINVAL when the kernel has no seccomp at all.
@@ -33,6 +34,7 @@ public final class SystrapPlatform: Platform, @unchecked Sendable {
         }
         stubAddress = stub
         hasFSGSBase = joey_has_fsgsbase() != 0
+        factory = try StubFactory(platform: "systrap")
     }
 
     public func newContext(memoryFile: MemoryFile) throws(PlatformError) -> PlatformContext {
@@ -90,10 +92,14 @@ final class SystrapStub: PlatformContext, AddressSpace {
         c.pointee.has_fsgsbase = platform.hasFSGSBase ? 1 : 0
         c.pointee.spin = Self.stubSpin
 
-        let r = joey_systrap_spawn(memoryFile.fd, fd, secret)
+        guard joey_systrap_prepare(p, platform.stubAddress, secret) == 0 else {
+            munmap(p, Int(JOEY_SYSTRAP_SHARED_SIZE))
+            throw PlatformError("systrap platform: the stub page straddles a 4 GiB boundary")
+        }
+        let r = platform.factory.spawn(kind: JOEY_STUB_KIND_SYSTRAP, memoryFD: memoryFile.fd, sharedFD: fd)
         guard r > 0 else {
             munmap(p, Int(JOEY_SYSTRAP_SHARED_SIZE))
-            throw PlatformError("systrap platform: cannot fork a stub process (errno \(-r))")
+            throw PlatformError("systrap platform: the stub factory cannot fork a stub process (errno \(-r))")
         }
         pid = pid_t(r)
         // The stub reports ready with SIGILL from its start code.
@@ -107,6 +113,7 @@ final class SystrapStub: PlatformContext, AddressSpace {
                 case 123: why = "seccomp refused its filter"
                 case 124: why = "PR_SET_NO_NEW_PRIVS failed"
                 case 120, 121: why = "it could not install its signal handlers"
+                case 127: why = "it could not take the MemoryFile's descriptor"
                 default: why = "it exited with status \(joey_wexitstatus(status))"
                 }
             } else {
@@ -115,6 +122,8 @@ final class SystrapStub: PlatformContext, AddressSpace {
             release()
             throw PlatformError("systrap platform: the stub process did not start: \(why); try --platform=ptrace")
         }
+        // The setup block held the filter, and the filter the secret.
+        joey_systrap_scrub(p)
         StubProcess.resetPeakResident(pid)
         let csgsfs = uc.loadUnaligned(fromByteOffset: Self.gregs + 18 * 8, as: UInt64.self)
         baseSelectors.cs = csgsfs & 0xffff

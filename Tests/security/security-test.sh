@@ -134,13 +134,18 @@ for platform in $PLATFORMS; do
         [ -z "$same" ] && [ "$nspid" = 1 ] && pass "$platform: the sentry has its own mount, pid (it is pid 1), net, ipc and uts namespaces" \
             || fail "$platform: the sentry shares the host's$same namespace (its pid in its own: $nspid)"
         [ -z "$(ls -A /proc/$sentry/root/ 2>&1)" ] && pass "$platform: the sentry's root is an empty directory" || fail "$platform: the sentry's root holds: $(ls -A /proc/$sentry/root/ | head -5 | tr '\n' ' ')"
-        stub=$(pgrep -P "$sentry" | head -1)
-        if [ -n "$stub" ]; then
-            sc=$(field "$stub" CapEff); sp=$(field "$stub" CapPrm)
-            [ "$sc" = 0000000000000000 ] && [ "$sp" = 0000000000000000 ] && pass "$platform: its stub holds no capability" \
-                || fail "$platform: stub CapEff=$sc CapPrm=$sp"
+        # Its children: the stub factory and the stubs, each with no capability and a filter.
+        children=$(pgrep -P "$sentry")
+        if [ "$(echo "$children" | wc -w)" -ge 2 ]; then
+            bad=""
+            for c in $children; do
+                [ "$(field "$c" CapEff)$(field "$c" CapPrm)" = 00000000000000000000000000000000 ] && [ "$(field "$c" Seccomp)" = 2 ] \
+                    && [ "$(field "$c" NoNewPrivs)" = 1 ] || bad="$bad $c"
+            done
+            [ -z "$bad" ] && pass "$platform: its stub factory and $(($(echo "$children" | wc -w) - 1)) stub(s) hold no capability, under a seccomp filter with no_new_privs" \
+                || fail "$platform: child process(es)$bad of the sentry hold a capability or lack a filter"
         else
-            fail "$platform: no stub process under the sentry"
+            fail "$platform: no stub factory and stub under the sentry (children: $children)"
         fi
     fi
     kill "$runner" 2>/dev/null; wait "$runner" 2>/dev/null

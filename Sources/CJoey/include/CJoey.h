@@ -38,10 +38,42 @@ typedef struct {
 uint64_t joey_stub_install(void);
 /// Offset of the `syscall; int3` site inside the stub page.
 uint64_t joey_stub_syscall_offset(void);
-/// Forks a stub process traced by the calling thread. The child keeps only `memfd`
-/// (as JOEY_STUB_MEMFD), unmaps everything but the stub page and stops with SIGTRAP.
-/// Returns the pid or -errno.
-int64_t joey_stub_spawn(int memfd);
+/// Offset of the loop a new ptrace stub spins in until its sentry thread seizes it.
+uint64_t joey_stub_park_offset(void);
+
+/// The stub factory's page: the last page of the shared-area range, at the same address in
+/// the sentry and the factory. `request`/`done` are sequence numbers (futex words); the
+/// rest of the request is read before the factory forks. The constant part (a zero signal
+/// set, the ptrace stubs' filter) is written once, before the factory starts.
+typedef struct {
+    uint32_t request;
+    uint32_t done;
+    uint32_t kind;       // JOEY_STUB_KIND_*
+    int32_t memfd;       // the MemoryFile, in the sentry's (shared) descriptor table
+    int32_t sharedfd;    // systrap: the stub's shared area
+    uint32_t unused;
+    int64_t result;      // the stub's pid, or -errno
+    uint32_t ready;      // ptrace: the request a new stub finished its setup for
+    uint8_t reserved1[28];
+    uint64_t zero_mask;  // 0x40
+    uint8_t reserved2[0xb8];
+    uint16_t ptrace_prog_len; // 0x100: struct sock_fprog
+    uint16_t reserved3[3];
+    uint64_t ptrace_prog_filter;
+    uint64_t ptrace_filter[32]; // 0x110: struct sock_filter[]
+} joey_factory_page;
+#define JOEY_FACTORY_PAGE_OFFSET (JOEY_STUB_SIZE + JOEY_SYSTRAP_SHARED_SIZE - 0x1000ULL)
+#define JOEY_STUB_KIND_SYSTRAP 1u
+#define JOEY_STUB_KIND_PTRACE 2u
+/// Starts the stub factory: a child of the calling thread (it dies with it: call from the
+/// thread that outlives the sandbox) that shares the sentry's descriptor table and holds
+/// nothing but the stub region. Returns its pid (*page_out set) or -errno.
+int64_t joey_factory_start(joey_factory_page **page_out);
+/// Has the factory fork one stub of `kind`; `memfd` becomes its JOEY_STUB_MEMFD, `sharedfd`
+/// (systrap) its shared area. The stub is the sentry's child. Returns its pid (a ptrace stub
+/// once it is about to park) or -errno (-ECHILD: the factory is gone; -(256 + status): the
+/// stub exited during its setup). One request at a time (the caller serializes).
+int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, uint32_t kind, int memfd, int sharedfd);
 
 /// systrap: the control page shared by the sentry and one stub process. The stub's signal
 /// handler fills `signo`, `frame` (its ucontext) and `info` (its siginfo), then hands over
@@ -71,12 +103,13 @@ typedef struct {
 #define JOEY_SYSTRAP_REQUEST 3u // the sentry asks for the system call in req_*
 #define JOEY_SYSTRAP_DEAD 4u    // the sentry killed the stub
 
-/// Forks a systrap stub process. The child keeps `memfd` (as JOEY_STUB_MEMFD), maps `sharedfd`
-/// after the code page, installs its signal handlers and a seccomp filter that traps every
-/// system call from outside the code page and allows from inside it only rt_sigreturn,
-/// futex wait/wake, arch_prctl(SET_FS/GS), and mmap/munmap/mprotect carrying `secret`;
-/// then it unmaps everything else and reports ready with SIGILL. Returns the pid or -errno.
-int64_t joey_systrap_spawn(int memfd, int sharedfd, uint64_t secret);
+/// Prepares a new systrap stub's shared area (sentry mapping `shared`) for its setup: its
+/// signal stack, its handlers, and its seccomp filter, which traps every system call from
+/// outside the code page and allows from inside it only rt_sigreturn, futex wait/wake,
+/// arch_prctl(SET_FS/GS), and mmap/munmap/mprotect carrying `secret`. The stub reports ready
+/// with SIGILL; the sentry then scrubs the setup block (the filter holds the secret).
+int joey_systrap_prepare(void *shared, uint64_t stub, uint64_t secret);
+void joey_systrap_scrub(void *shared);
 /// The sentry's side of the handshake: publish `state` and wake the stub if it sleeps.
 void joey_systrap_post(joey_systrap_ctrl *c, uint32_t state);
 /// Waits until the stub posts EVENT (or the state becomes DEAD): spins `spin` times, then
@@ -107,6 +140,8 @@ int64_t joey_set_controlling_tty(int fd);
 int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data);
 /// PTRACE_GET_SYSCALL_INFO at a system-call stop: the call's AUDIT_ARCH_*, or -errno.
 int64_t joey_ptrace_syscall_arch(pid_t pid);
+/// PTRACE_GET_SYSCALL_INFO's op at a stop: 0 none, 1 system-call entry, 2 exit, 3 seccomp.
+int64_t joey_ptrace_syscall_op(pid_t pid);
 int64_t joey_getregs(pid_t pid, joey_regs *regs);
 int64_t joey_setregs(pid_t pid, const joey_regs *regs);
 int64_t joey_getfpregs(pid_t pid, void *buf512);

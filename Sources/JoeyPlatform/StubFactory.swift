@@ -1,0 +1,32 @@
+// The stub factory: every stub process (one per guest thread today) is forked from one small
+// process that holds nothing but the stub region, instead of from the sentry, whose fork
+// copies its page tables (about a millisecond) only for the child to unmap everything again.
+// The factory is started once per platform, from the thread that creates the platform (it
+// dies with that thread), before the sentry confines itself; it shares the sentry's
+// descriptor table, so a stub can be handed any descriptor the sentry holds at the time.
+import CJoey
+import Glibc
+
+final class StubFactory: @unchecked Sendable {
+    private let page: UnsafeMutablePointer<joey_factory_page>
+    private let pid: pid_t
+    private var lock = pthread_mutex_t()
+
+    init(platform: String) throws(PlatformError) {
+        var p: UnsafeMutablePointer<joey_factory_page>?
+        let r = joey_factory_start(&p)
+        guard r > 0, let p else {
+            throw PlatformError("\(platform) platform: cannot start the stub factory process (errno \(-r))")
+        }
+        page = p
+        pid = pid_t(r)
+        pthread_mutex_init(&lock, nil)
+    }
+
+    /// Forks a stub of `kind` (JOEY_STUB_KIND_*): its pid, or -errno.
+    func spawn(kind: UInt32, memoryFD: Int32, sharedFD: Int32 = -1) -> Int64 {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return joey_factory_spawn(page, pid, kind, memoryFD, sharedFD)
+    }
+}
