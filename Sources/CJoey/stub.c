@@ -541,9 +541,11 @@ int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, uint32_t kind
         struct timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
         syscall(SYS_futex, &page->done, FUTEX_WAIT, done, &ts, NULL, 0);
         int status;
-        // The factory is the sentry's child: gone means no more stubs.
-        if (__atomic_load_n(&page->done, __ATOMIC_ACQUIRE) != seq && waitpid(factory, &status, WNOHANG | __WALL) == factory)
-            return -ECHILD;
+        // The factory is the sentry's child: gone (or reaped before) means no more stubs.
+        if (__atomic_load_n(&page->done, __ATOMIC_ACQUIRE) != seq) {
+            pid_t w = waitpid(factory, &status, WNOHANG | __WALL);
+            if (w == factory || (w < 0 && errno == ECHILD)) return -ECHILD;
+        }
     }
     int64_t pid = page->result;
     if (pid <= 0 || kind != JOEY_STUB_KIND_PTRACE) return pid;

@@ -19,8 +19,16 @@ struct Joey: ParsableCommand {
 
     /// Usage errors exit with 2 (as runc and most Unix tools do), not sysexits' 64.
     static func main() {
+        let args = GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst()))
+        // `joey do` parses its own arguments only: building the whole command tree reflects
+        // on every command's options, milliseconds of a sandbox's start-up. Anything it does
+        // not parse cleanly (help, a usage error) goes the full way, for the full message.
+        if args.first == "do", var command = try? Do.parseAsRoot(Array(args.dropFirst())) {
+            do { try command.run() } catch { exit(withError: error) }
+            return
+        }
         do {
-            var command = try parseAsRoot(GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst())))
+            var command = try parseAsRoot(args)
             try command.run()
         } catch {
             let code = exitCode(for: error)

@@ -116,8 +116,16 @@ final class GuestThread {
             return
         }
         runLoop()
-        context?.release()
-        context = nil
+        if let ctx = context {
+            // Killed, no guest code runs in the stub again; reaping it (the host tears down
+            // its address space) is not the kernel's business, so other threads (a joiner
+            // just woken) go on meanwhile.
+            ctx.kill()
+            context = nil
+            kernel.lock.unlock()
+            ctx.release()
+            kernel.lock.lock()
+        }
     }
 
     private func runLoop() {
