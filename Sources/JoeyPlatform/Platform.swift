@@ -1,6 +1,8 @@
 // JoeyPlatform: how guest code runs and how its address space is realized.
 // The kernel sees only these protocols; it never calls ptrace, seccomp or KVM itself,
-// and platforms never know what a system call means.
+// and platforms never know what a system call means. Stub processes come from the stub
+// factory (StubFactory.swift), started with the platform. Locks: the MemoryFile's allocation
+// lock and the factory's request lock are each held for one operation, never together.
 import CJoey
 import Glibc
 import JoeyABI
@@ -105,8 +107,8 @@ public enum PlatformKind: String, CaseIterable, Sendable {
 
 /// What the host knows about a stub process.
 enum StubProcess {
-    /// Resets the peak resident size (VmHWM): a fresh stub still counts the sentry's pages
-    /// it shared right after fork.
+    /// Resets the peak resident size (VmHWM): a fresh stub still counts what it shared with
+    /// the stub factory right after fork.
     static func resetPeakResident(_ pid: pid_t) {
         let fd = HostProc.open("\(pid)/clear_refs", O_WRONLY)
         guard fd >= 0 else { return }
