@@ -5,6 +5,8 @@
 #include "CJoey.h"
 #include <errno.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/prctl.h>
@@ -30,13 +32,31 @@
 #include <linux/futex.h>
 
 
-// systrap. The control page sits right after the code page; offsets match joey_systrap_ctrl.
+// The code page: everything a stub process runs, position independent, with no stack (a
+// guest thread's stack is the guest's), in four parts.
+//
+// The factory loop (joey_factory_loop): the stub factory waits for a request on its page,
+// reads it into registers, clones a stub process with CLONE_PARENT (the sentry's child) and
+// posts the pid. Registers: rbx stub, r12 factory page, ebp request, r14 MemoryFile fd,
+// r15 pipe fd, r9 the MemoryFile offset of the new stub's request and result pages.
+//
+// A new stub process's setup (.Lf_child): it moves its two descriptors to their fixed
+// numbers, closes the rest, maps its request page read-only and its result page, unmaps the
+// factory page, installs the systrap handler for the caught signals (signals stay blocked
+// in this thread), and becomes the control thread.
+//
+// The control thread (.Lc_loop): it never runs guest code. Each time the request page's seq
+// changes it runs the batch of system calls there, stores their results and writes one byte
+// to its pipe, the only completion a guest thread cannot forge (its filter kills write). A clone's
+// child, started with rsp at its thread area, becomes a guest thread (.Lt_start): it takes
+// the area's signal stack, unblocks signals and installs its platform's filter, then
+// reports ready with ud2 (systrap) or parks at joey_stub_park (ptrace).
+//
+// The systrap handler (joey_systrap_handler): every signal a systrap guest thread takes. It
+// finds its control page below its signal stack (uc_stack.ss_sp, which the kernel fills from
+// the thread's sigaltstack), records the frame, hands over to the sentry, and then returns to
+// the guest with rt_sigreturn, runs the sentry's request (exit), or exits when told DEAD.
 _Static_assert(offsetof(joey_systrap_ctrl, state) == 0, "ctrl layout");
-_Static_assert(offsetof(joey_factory_page, kind) == 8 && offsetof(joey_factory_page, memfd) == 12 &&
-               offsetof(joey_factory_page, sharedfd) == 16 && offsetof(joey_factory_page, result) == 24 &&
-               offsetof(joey_factory_page, ready) == 32 && offsetof(joey_factory_page, zero_mask) == 0x40 &&
-               offsetof(joey_factory_page, ptrace_prog_len) == 0x100 && offsetof(joey_factory_page, ptrace_filter) == 0x110 &&
-               sizeof(joey_factory_page) <= 4096, "factory page layout");
 _Static_assert(offsetof(joey_systrap_ctrl, stub_waiting) == 4, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, sentry_waiting) == 8, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, signo) == 12, "ctrl layout");
@@ -51,317 +71,356 @@ _Static_assert(offsetof(joey_systrap_ctrl, sentry_blocking) == 60, "ctrl layout"
 _Static_assert(offsetof(joey_systrap_ctrl, req_nr) == 64, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, req_args) == 72, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, req_result) == 120, "ctrl layout");
+_Static_assert(sizeof(joey_systrap_ctrl) <= 0x7e0, "ctrl below the sigaltstack block at 0x800");
+_Static_assert(offsetof(joey_factory_page, memfd) == 8 && offsetof(joey_factory_page, pipefd) == 12 &&
+               offsetof(joey_factory_page, pages) == 16 && offsetof(joey_factory_page, result) == 24,
+               "factory page layout");
+_Static_assert(offsetof(joey_space_request, zero_mask) == 0x40 && offsetof(joey_space_request, action) == 0x48 &&
+               offsetof(joey_space_request, prog_len) == 0x68 && offsetof(joey_space_request, filter) == 0x78 &&
+               offsetof(joey_space_request, kind) == 4 && offsetof(joey_space_request, count) == 8 &&
+               offsetof(joey_space_request, ops) == 0x278 && sizeof(joey_space_op) == 56 &&
+               sizeof(joey_space_request) <= 4096, "request page layout");
 
-// joey_systrap_start (rdi = secret): unmap everything but the stub region, then ud2, which
-// the handler reports as the ready event.
-// joey_systrap_handler: every signal the stub catches. It records the frame, hands over to
-// the sentry, and then either runs the sentry's request or returns to the guest with
-// rt_sigreturn. It never uses the (guest-reachable) stack for control flow: no call, no ret.
-#define SYSTRAP_ASM \
-    ".globl joey_systrap_start\n" \
-    ".globl joey_systrap_handler\n" \
-    "joey_systrap_start:\n" \
-    "  mov %rdi, %r15\n" \
-    "  xor %edi, %edi\n" \
-    "  lea joey_stub_code_start(%rip), %rsi\n" \
-    "  mov %r15, %r9\n" \
-    "  mov $11, %eax\n" \
-    "  syscall\n" \
-    "  lea joey_stub_code_start(%rip), %rdi\n" \
-    "  add $0x11000, %rdi\n" \
-    "  movabs $0x7ffffffff000, %rsi\n" \
-    "  sub %rdi, %rsi\n" \
-    "  mov %r15, %r9\n" \
-    "  mov $11, %eax\n" \
-    "  syscall\n" \
-    "  xor %r15d, %r15d\n" \
-    "  xor %r9d, %r9d\n" \
-    "  ud2\n" \
-    "joey_systrap_handler:\n" \
-    "  lea joey_stub_code_start+0x1000(%rip), %rbx\n" \
-    "  mov %rdx, %r12\n" \
-    "  mov %edi, 12(%rbx)\n" \
-    "  mov %rdx, 16(%rbx)\n" \
-    "  mov %rsi, 24(%rbx)\n" \
-    "  cmpl $0, 52(%rbx)\n" \
-    "  je .Ljs_post\n" \
-    "  rdfsbase %rax\n" \
-    "  mov %rax, 32(%rbx)\n" \
-    "  rdgsbase %rax\n" \
-    "  mov %rax, 40(%rbx)\n" \
-    ".Ljs_post:\n" \
-    "  mov $1, %eax\n" \
-    "  xchg %eax, 0(%rbx)\n" \
-    "  cmpl $0, 8(%rbx)\n" \
-    "  je .Ljs_wait\n" \
-    "  mov $202, %eax\n" \
-    "  lea 0(%rbx), %rdi\n" \
-    "  mov $1, %esi\n" \
-    "  mov $1, %edx\n" \
-    "  syscall\n" \
-    ".Ljs_wait:\n" \
-    "  mov 56(%rbx), %ecx\n" \
-    ".Ljs_spin:\n" \
-    "  mov 0(%rbx), %eax\n" \
-    "  cmp $1, %eax\n" \
-    "  jne .Ljs_got\n" \
-    "  cmpl $0, 60(%rbx)\n" \
-    "  jne .Ljs_sleep\n" \
-    "  test %ecx, %ecx\n" \
-    "  jz .Ljs_sleep\n" \
-    "  pause\n" \
-    "  dec %ecx\n" \
-    "  jmp .Ljs_spin\n" \
-    ".Ljs_sleep:\n" \
-    "  mov $1, %eax\n" \
-    "  xchg %eax, 4(%rbx)\n" \
-    "  cmpl $1, 0(%rbx)\n" \
-    "  jne .Ljs_woke\n" \
-    "  mov $202, %eax\n" \
-    "  lea 0(%rbx), %rdi\n" \
-    "  xor %esi, %esi\n" \
-    "  mov $1, %edx\n" \
-    "  xor %r10d, %r10d\n" \
-    "  syscall\n" \
-    ".Ljs_woke:\n" \
-    "  movl $0, 4(%rbx)\n" \
-    "  jmp .Ljs_wait\n" \
-    ".Ljs_got:\n" \
-    "  cmp $3, %eax\n" \
-    "  je .Ljs_request\n" \
-    "  cmp $2, %eax\n" \
-    "  jne .Ljs_bad\n" \
-    "  cmpl $0, 48(%rbx)\n" \
-    "  je .Ljs_return\n" \
-    "  movl $0, 48(%rbx)\n" \
-    "  cmpl $0, 52(%rbx)\n" \
-    "  je .Ljs_prctl\n" \
-    "  mov 32(%rbx), %rax\n" \
-    "  wrfsbase %rax\n" \
-    "  mov 40(%rbx), %rax\n" \
-    "  wrgsbase %rax\n" \
-    "  jmp .Ljs_return\n" \
-    ".Ljs_prctl:\n" \
-    "  mov $158, %eax\n" \
-    "  mov $0x1002, %edi\n" \
-    "  mov 32(%rbx), %rsi\n" \
-    "  syscall\n" \
-    "  mov $158, %eax\n" \
-    "  mov $0x1001, %edi\n" \
-    "  mov 40(%rbx), %rsi\n" \
-    "  syscall\n" \
-    ".Ljs_return:\n" \
-    "  movl $0, 0(%rbx)\n" \
-    "  mov %r12, %rsp\n" \
-    "  mov $15, %eax\n" \
-    "  syscall\n" \
-    ".Ljs_bad:\n" \
-    "  ud2\n" \
-    ".Ljs_request:\n" \
-    "  mov 64(%rbx), %rax\n" \
-    "  mov 72(%rbx), %rdi\n" \
-    "  mov 80(%rbx), %rsi\n" \
-    "  mov 88(%rbx), %rdx\n" \
-    "  mov 96(%rbx), %r10\n" \
-    "  mov 104(%rbx), %r8\n" \
-    "  mov 112(%rbx), %r9\n" \
-    "  syscall\n" \
-    "  mov %rax, 120(%rbx)\n" \
-    "  xor %r8d, %r8d\n" \
-    "  xor %r9d, %r9d\n" \
-    "  xor %r10d, %r10d\n" \
-    "  jmp .Ljs_post\n"
-
-extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[], joey_stub_park[];
-
-// The stub factory (factory.c starts it): a process with nothing but the stub region that
-// forks each new stub process on request. Its page (joey_factory_page, the last page of the
-// shared-area range) carries the request; the factory reads it into registers, clones with
-// CLONE_PARENT (the stub is the sentry's child, reaped and traced by the sentry), posts the pid
-// and waits for the next. The child sets itself up from registers and memory the sentry wrote
-// (the factory page's constant part; a systrap stub's own shared area), so nothing a later
-// request writes can reach it. Neither uses a stack: there is none.
-//   r12 factory page, rbx stub page, r13 kind, r14 MemoryFile fd, r15 shared-area fd.
 #define FAIL_IF_NEGATIVE(code) "  test %rax, %rax\n  js .Lf_fail" #code "\n"
 #define SIGACTION(sig) \
-    "  mov $13, %eax\n  mov $" #sig ", %edi\n  lea 0x1820(%rbx), %rsi\n  xor %edx, %edx\n" \
+    "  mov $13, %eax\n  mov $" #sig ", %edi\n  lea 0x1048(%rbx), %rsi\n  xor %edx, %edx\n" \
     "  mov $8, %r10d\n  syscall\n" FAIL_IF_NEGATIVE(120)
-#define FACTORY_ASM \
-    ".globl joey_factory_loop\n" \
-    "joey_factory_loop:\n" \
-    "  lea joey_stub_code_start(%rip), %rbx\n" \
-    "  xor %edi, %edi\n" \
-    "  mov %rbx, %rsi\n" \
-    "  mov $11, %eax\n" \
-    "  syscall\n" \
-    "  lea 0x11000(%rbx), %rdi\n" \
-    "  movabs $0x7ffffffff000, %rsi\n" \
-    "  sub %rdi, %rsi\n" \
-    "  mov $11, %eax\n" \
-    "  syscall\n" \
-    "  lea 0x10000(%rbx), %r12\n" \
-    ".Lf_wait:\n" \
-    "  mov 0(%r12), %eax\n" \
-    "  cmp 4(%r12), %eax\n" \
-    "  jne .Lf_work\n" \
-    "  mov %eax, %edx\n" \
-    "  mov $202, %eax\n" \
-    "  mov %r12, %rdi\n" \
-    "  xor %esi, %esi\n" \
-    "  xor %r10d, %r10d\n" \
-    "  syscall\n" \
-    "  jmp .Lf_wait\n" \
-    ".Lf_work:\n" \
-    "  mov %eax, %ebp\n" \
-    "  mov 8(%r12), %r13d\n" \
-    "  movslq 12(%r12), %r14\n" \
-    "  movslq 16(%r12), %r15\n" \
-    "  mov $56, %eax\n" \
-    "  mov $0x8000, %edi\n" \
-    "  xor %esi, %esi\n" \
-    "  xor %edx, %edx\n" \
-    "  xor %r10d, %r10d\n" \
-    "  xor %r8d, %r8d\n" \
-    "  syscall\n" \
-    "  test %rax, %rax\n" \
-    "  jz .Lf_child\n" \
-    "  mov %rax, 24(%r12)\n" \
-    "  mov %ebp, 4(%r12)\n" \
-    "  mov $202, %eax\n" \
-    "  lea 4(%r12), %rdi\n" \
-    "  mov $1, %esi\n" \
-    "  mov $1, %edx\n" \
-    "  syscall\n" \
-    "  jmp .Lf_wait\n" \
-    ".Lf_child:\n" \
-    "  mov $157, %eax\n" \
-    "  mov $1, %edi\n" \
-    "  mov $9, %esi\n" \
-    "  syscall\n" \
-    "  cmp $1, %r13d\n" \
-    "  jne .Lf_fds\n" \
-    "  mov $9, %eax\n" \
-    "  lea 0x1000(%rbx), %rdi\n" \
-    "  mov $0x10000, %esi\n" \
-    "  mov $3, %edx\n" \
-    "  mov $0x11, %r10d\n" \
-    "  mov %r15, %r8\n" \
-    "  xor %r9d, %r9d\n" \
-    "  syscall\n" \
-    "  lea 0x1000(%rbx), %rdi\n" \
-    "  cmp %rdi, %rax\n" \
-    "  jne .Lf_fail122\n" \
-    ".Lf_fds:\n" \
-    "  cmp $3, %r14\n" \
-    "  je .Lf_close\n" \
-    "  mov $33, %eax\n" \
-    "  mov %r14, %rdi\n" \
-    "  mov $3, %esi\n" \
-    "  syscall\n" \
-    FAIL_IF_NEGATIVE(127) \
-    ".Lf_close:\n" \
-    "  mov $436, %eax\n" \
-    "  xor %edi, %edi\n" \
-    "  mov $2, %esi\n" \
-    "  xor %edx, %edx\n" \
-    "  syscall\n" \
-    "  mov $436, %eax\n" \
-    "  mov $4, %edi\n" \
-    "  mov $0xffffffff, %esi\n" \
-    "  xor %edx, %edx\n" \
-    "  syscall\n" \
-    "  cmp $1, %r13d\n" \
-    "  je .Lf_systrap\n" \
-    "  mov $14, %eax\n" \
-    "  mov $2, %edi\n" \
-    "  lea 0x40(%r12), %rsi\n" \
-    "  xor %edx, %edx\n" \
-    "  mov $8, %r10d\n" \
-    "  syscall\n" \
-    "  mov $317, %eax\n" \
-    "  mov $1, %edi\n" \
-    "  xor %esi, %esi\n" \
-    "  lea 0x100(%r12), %rdx\n" \
-    "  syscall\n" \
-    "  test %rax, %rax\n" \
-    "  jnz .Lf_fail123\n" \
-    "  xor %edi, %edi\n" \
-    "  mov %rbx, %rsi\n" \
-    "  mov $11, %eax\n" \
-    "  syscall\n" \
-    "  lea 0x1000(%rbx), %rdi\n" \
-    "  mov $0xf000, %esi\n" \
-    "  mov $11, %eax\n" \
-    "  syscall\n" \
-    "  lea 0x11000(%rbx), %rdi\n" \
-    "  movabs $0x7ffffffff000, %rsi\n" \
-    "  sub %rdi, %rsi\n" \
-    "  mov $11, %eax\n" \
-    "  syscall\n" \
-    "  mov %ebp, 32(%r12)\n" \
-    "  mov $202, %eax\n" \
-    "  lea 32(%r12), %rdi\n" \
-    "  mov $1, %esi\n" \
-    "  mov $1, %edx\n" \
-    "  syscall\n" \
-    "  mov %r12, %rdi\n" \
-    "  mov $0x1000, %esi\n" \
-    "  mov $11, %eax\n" \
-    "  syscall\n" \
-    "joey_stub_park:\n" \
-    "  pause\n" \
-    "  jmp joey_stub_park\n" \
-    ".Lf_systrap:\n" \
-    "  mov $131, %eax\n" \
-    "  lea 0x1800(%rbx), %rdi\n" \
-    "  xor %esi, %esi\n" \
-    "  syscall\n" \
-    FAIL_IF_NEGATIVE(121) \
-    SIGACTION(31) SIGACTION(11) SIGACTION(7) SIGACTION(8) SIGACTION(4) SIGACTION(5) SIGACTION(23) \
-    "  mov $14, %eax\n" \
-    "  mov $2, %edi\n" \
-    "  lea 0x1840(%rbx), %rsi\n" \
-    "  xor %edx, %edx\n" \
-    "  mov $8, %r10d\n" \
-    "  syscall\n" \
-    "  mov $317, %eax\n" \
-    "  mov $1, %edi\n" \
-    "  xor %esi, %esi\n" \
-    "  lea 0x1850(%rbx), %rdx\n" \
-    "  syscall\n" \
-    "  test %rax, %rax\n" \
-    "  jnz .Lf_fail123\n" \
-    "  mov 0x1848(%rbx), %rdi\n" \
-    "  jmp joey_systrap_start\n" \
-    ".Lf_fail120:\n  mov $120, %edi\n  jmp .Lf_exit\n" \
-    ".Lf_fail121:\n  mov $121, %edi\n  jmp .Lf_exit\n" \
-    ".Lf_fail122:\n  mov $122, %edi\n  jmp .Lf_exit\n" \
-    ".Lf_fail123:\n  mov $123, %edi\n  jmp .Lf_exit\n" \
-    ".Lf_fail127:\n  mov $127, %edi\n" \
-    ".Lf_exit:\n" \
-    "  mov $231, %eax\n" \
-    "  syscall\n" \
-    "  ud2\n"
 
-// Position independent. `syscall; int3` is the site where the ptrace platform injects
-// system calls; a new ptrace stub, set up and holding nothing but the code page, spins at
-// joey_stub_park (the factory code's end) until its sentry thread seizes it.
 __asm__(
     ".text\n"
     ".globl joey_stub_code_start\n"
     ".globl joey_stub_code_end\n"
     ".globl joey_stub_syscall_site\n"
     ".globl joey_stub_park\n"
+    ".globl joey_stub_parked\n"
+    ".globl joey_factory_loop\n"
+    ".globl joey_systrap_handler\n"
     ".p2align 12\n"
     "joey_stub_code_start:\n"
+    // The ptrace platform's injection site (a thread's own exit).
     "joey_stub_syscall_site:\n"
     "  syscall\n"
     "  int3\n"
     "  jmp joey_stub_syscall_site\n"
-    SYSTRAP_ASM
-    FACTORY_ASM
+
+    // ---- the factory ----
+    "joey_factory_loop:\n"
+    "  lea joey_stub_code_start(%rip), %rbx\n"
+    "  xor %edi, %edi\n"
+    "  mov %rbx, %rsi\n"
+    "  mov $11, %eax\n"
+    "  syscall\n"
+    "  lea 0x4000(%rbx), %rdi\n"
+    "  movabs $0x7ffffffff000, %rsi\n"
+    "  sub %rdi, %rsi\n"
+    "  mov $11, %eax\n"
+    "  syscall\n"
+    "  lea 0x3000(%rbx), %r12\n"
+    ".Lf_wait:\n"
+    "  mov 0(%r12), %eax\n"
+    "  cmp 4(%r12), %eax\n"
+    "  jne .Lf_work\n"
+    "  mov %eax, %edx\n"
+    "  mov $202, %eax\n"
+    "  mov %r12, %rdi\n"
+    "  xor %esi, %esi\n"
+    "  xor %r10d, %r10d\n"
+    "  syscall\n"
+    "  jmp .Lf_wait\n"
+    ".Lf_work:\n"
+    "  mov %eax, %ebp\n"
+    "  movslq 8(%r12), %r14\n"
+    "  movslq 12(%r12), %r15\n"
+    "  mov 16(%r12), %r9\n"
+    "  mov $56, %eax\n"
+    "  mov $0x8000, %edi\n"
+    "  xor %esi, %esi\n"
+    "  xor %edx, %edx\n"
+    "  xor %r10d, %r10d\n"
+    "  xor %r8d, %r8d\n"
+    "  syscall\n"
+    "  test %rax, %rax\n"
+    "  jz .Lf_child\n"
+    "  mov %rax, 24(%r12)\n"
+    "  mov %ebp, 4(%r12)\n"
+    "  mov $202, %eax\n"
+    "  lea 4(%r12), %rdi\n"
+    "  mov $1, %esi\n"
+    "  mov $1, %edx\n"
+    "  syscall\n"
+    "  jmp .Lf_wait\n"
+
+    // ---- a new stub process ----
+    ".Lf_child:\n"
+    "  mov $157, %eax\n"
+    "  mov $1, %edi\n"
+    "  mov $9, %esi\n"
+    "  syscall\n"
+    "  cmp $3, %r14\n"
+    "  je .Lf_pipe\n"
+    "  mov $33, %eax\n"
+    "  mov %r14, %rdi\n"
+    "  mov $3, %esi\n"
+    "  syscall\n"
+    FAIL_IF_NEGATIVE(127)
+    ".Lf_pipe:\n"
+    "  mov $33, %eax\n"
+    "  mov %r15, %rdi\n"
+    "  mov $4, %esi\n"
+    "  syscall\n"
+    FAIL_IF_NEGATIVE(127)
+    "  mov $436, %eax\n"
+    "  xor %edi, %edi\n"
+    "  mov $2, %esi\n"
+    "  xor %edx, %edx\n"
+    "  syscall\n"
+    "  mov $436, %eax\n"
+    "  mov $5, %edi\n"
+    "  mov $0xffffffff, %esi\n"
+    "  xor %edx, %edx\n"
+    "  syscall\n"
+    // The request page, read-only; the result page after it.
+    "  mov $9, %eax\n"
+    "  lea 0x1000(%rbx), %rdi\n"
+    "  mov $0x1000, %esi\n"
+    "  mov $1, %edx\n"
+    "  mov $0x11, %r10d\n"
+    "  mov $3, %r8d\n"
+    "  syscall\n"
+    "  lea 0x1000(%rbx), %rdi\n"
+    "  cmp %rdi, %rax\n"
+    "  jne .Lf_fail122\n"
+    "  mov $9, %eax\n"
+    "  lea 0x2000(%rbx), %rdi\n"
+    "  mov $0x1000, %esi\n"
+    "  mov $3, %edx\n"
+    "  mov $0x11, %r10d\n"
+    "  mov $3, %r8d\n"
+    "  add $0x1000, %r9\n"
+    "  syscall\n"
+    "  lea 0x2000(%rbx), %rdi\n"
+    "  cmp %rdi, %rax\n"
+    "  jne .Lf_fail122\n"
+    "  mov $11, %eax\n"
+    "  lea 0x3000(%rbx), %rdi\n"
+    "  mov $0x1000, %esi\n"
+    "  syscall\n"
+    SIGACTION(31) SIGACTION(11) SIGACTION(7) SIGACTION(8) SIGACTION(4) SIGACTION(5) SIGACTION(23)
+    "  lea 0x1000(%rbx), %r12\n"
+    "  xor %r13d, %r13d\n"
+
+    // ---- the control thread ----
+    ".Lc_loop:\n"
+    "  mov $700, %ecx\n"
+    ".Lc_spin:\n"
+    "  mov 0(%r12), %eax\n"
+    "  cmp %eax, %r13d\n"
+    "  jne .Lc_do\n"
+    "  pause\n"
+    "  dec %ecx\n"
+    "  jnz .Lc_spin\n"
+    "  mov $202, %eax\n"
+    "  mov %r12, %rdi\n"
+    "  xor %esi, %esi\n"
+    "  mov %r13d, %edx\n"
+    "  xor %r10d, %r10d\n"
+    "  syscall\n"
+    "  mov 0(%r12), %eax\n"
+    "  cmp %eax, %r13d\n"
+    "  je .Lc_loop\n"
+    ".Lc_do:\n"
+    "  mov %eax, %r13d\n"
+    "  mov 8(%r12), %r14d\n"
+    "  cmp $60, %r14d\n"
+    "  jbe 1f\n"
+    "  mov $60, %r14d\n"
+    "1:\n"
+    "  xor %r15d, %r15d\n"
+    "  lea 0x278(%r12), %rbp\n"
+    ".Lc_op:\n"
+    "  cmp %r14d, %r15d\n"
+    "  jae .Lc_done\n"
+    "  mov 0(%rbp), %rax\n"
+    "  mov 8(%rbp), %rdi\n"
+    "  mov 16(%rbp), %rsi\n"
+    "  mov 24(%rbp), %rdx\n"
+    "  mov 32(%rbp), %r10\n"
+    "  mov 40(%rbp), %r8\n"
+    "  mov 48(%rbp), %r9\n"
+    "  syscall\n"
+    "  test %rax, %rax\n"
+    "  jnz .Lc_store\n"
+    "  cmpq $56, 0(%rbp)\n"
+    "  je .Lt_start\n"
+    ".Lc_store:\n"
+    "  mov %rax, 0x1000(%r12,%r15,8)\n"
+    // A failed op ends its batch (what follows may depend on it).
+    "  cmp $-4095, %rax\n"
+    "  jae .Lc_done\n"
+    "  inc %r15d\n"
+    "  add $56, %rbp\n"
+    "  jmp .Lc_op\n"
+    ".Lc_done:\n"
+    "  mov %r13d, 0x1800(%r12)\n"
+    "  mov $1, %eax\n"
+    "  mov $4, %edi\n"
+    "  mov %r12, %rsi\n"
+    "  mov $1, %edx\n"
+    "  syscall\n"
+    "  jmp .Lc_loop\n"
+
+    // ---- a new guest thread: rsp is its area ----
+    ".Lt_start:\n"
+    "  lea 0x1000(%rsp), %rax\n"
+    "  mov %rax, 0x800(%rsp)\n"
+    "  movq $0, 0x808(%rsp)\n"
+    "  movq $0xf000, 0x810(%rsp)\n"
+    "  mov $131, %eax\n"
+    "  lea 0x800(%rsp), %rdi\n"
+    "  xor %esi, %esi\n"
+    "  syscall\n"
+    FAIL_IF_NEGATIVE(121)
+    "  mov $14, %eax\n"
+    "  mov $2, %edi\n"
+    "  lea 0x40(%r12), %rsi\n"
+    "  xor %edx, %edx\n"
+    "  mov $8, %r10d\n"
+    "  syscall\n"
+    "  mov $317, %eax\n"
+    "  mov $1, %edi\n"
+    "  xor %esi, %esi\n"
+    "  lea 0x68(%r12), %rdx\n"
+    "  cmpl $2, 4(%r12)\n"
+    "  je .Lt_ptrace\n"
+    "  syscall\n"
+    "  test %rax, %rax\n"
+    "  jnz .Lf_fail123\n"
+    "  ud2\n"
+    // A ptrace thread parks after its filter call: the sentry stops it at or after
+    // joey_stub_parked (rax holds the call's result there).
+    ".Lt_ptrace:\n"
+    "  syscall\n"
+    "joey_stub_parked:\n"
+    "  test %rax, %rax\n"
+    "  jnz .Lf_fail123\n"
+    "joey_stub_park:\n"
+    "  pause\n"
+    "  jmp joey_stub_park\n"
+    ".Lf_fail120:\n  mov $120, %edi\n  jmp .Lf_exit\n"
+    ".Lf_fail121:\n  mov $121, %edi\n  jmp .Lf_exit\n"
+    ".Lf_fail122:\n  mov $122, %edi\n  jmp .Lf_exit\n"
+    ".Lf_fail123:\n  mov $123, %edi\n  jmp .Lf_exit\n"
+    ".Lf_fail127:\n  mov $127, %edi\n"
+    ".Lf_exit:\n"
+    "  mov $231, %eax\n"
+    "  syscall\n"
+    "  ud2\n"
+
+    // ---- the systrap handler ----
+    "joey_systrap_handler:\n"
+    "  mov 16(%rdx), %rbx\n"
+    "  sub $0x1000, %rbx\n"
+    "  mov %rdx, %r12\n"
+    "  mov %edi, 12(%rbx)\n"
+    "  mov %rdx, 16(%rbx)\n"
+    "  mov %rsi, 24(%rbx)\n"
+    "  cmpl $0, 52(%rbx)\n"
+    "  je .Ljs_post\n"
+    "  rdfsbase %rax\n"
+    "  mov %rax, 32(%rbx)\n"
+    "  rdgsbase %rax\n"
+    "  mov %rax, 40(%rbx)\n"
+    ".Ljs_post:\n"
+    "  mov $1, %eax\n"
+    "  xchg %eax, 0(%rbx)\n"
+    "  cmpl $0, 8(%rbx)\n"
+    "  je .Ljs_wait\n"
+    "  mov $202, %eax\n"
+    "  lea 0(%rbx), %rdi\n"
+    "  mov $1, %esi\n"
+    "  mov $1, %edx\n"
+    "  syscall\n"
+    ".Ljs_wait:\n"
+    "  mov 56(%rbx), %ecx\n"
+    ".Ljs_spin:\n"
+    "  mov 0(%rbx), %eax\n"
+    "  cmp $1, %eax\n"
+    "  jne .Ljs_got\n"
+    "  cmpl $0, 60(%rbx)\n"
+    "  jne .Ljs_sleep\n"
+    "  test %ecx, %ecx\n"
+    "  jz .Ljs_sleep\n"
+    "  pause\n"
+    "  dec %ecx\n"
+    "  jmp .Ljs_spin\n"
+    ".Ljs_sleep:\n"
+    "  mov $1, %eax\n"
+    "  xchg %eax, 4(%rbx)\n"
+    "  cmpl $1, 0(%rbx)\n"
+    "  jne .Ljs_woke\n"
+    "  mov $202, %eax\n"
+    "  lea 0(%rbx), %rdi\n"
+    "  xor %esi, %esi\n"
+    "  mov $1, %edx\n"
+    "  xor %r10d, %r10d\n"
+    "  syscall\n"
+    ".Ljs_woke:\n"
+    "  movl $0, 4(%rbx)\n"
+    "  jmp .Ljs_wait\n"
+    ".Ljs_got:\n"
+    "  cmp $3, %eax\n"
+    "  je .Ljs_request\n"
+    "  cmp $2, %eax\n"
+    "  jne .Ljs_exit\n"
+    "  cmpl $0, 48(%rbx)\n"
+    "  je .Ljs_return\n"
+    "  movl $0, 48(%rbx)\n"
+    "  cmpl $0, 52(%rbx)\n"
+    "  je .Ljs_prctl\n"
+    "  mov 32(%rbx), %rax\n"
+    "  wrfsbase %rax\n"
+    "  mov 40(%rbx), %rax\n"
+    "  wrgsbase %rax\n"
+    "  jmp .Ljs_return\n"
+    ".Ljs_prctl:\n"
+    "  mov $158, %eax\n"
+    "  mov $0x1002, %edi\n"
+    "  mov 32(%rbx), %rsi\n"
+    "  syscall\n"
+    "  mov $158, %eax\n"
+    "  mov $0x1001, %edi\n"
+    "  mov 40(%rbx), %rsi\n"
+    "  syscall\n"
+    ".Ljs_return:\n"
+    "  movl $0, 0(%rbx)\n"
+    "  mov %r12, %rsp\n"
+    "  mov $15, %eax\n"
+    "  syscall\n"
+    // DEAD, or anything else: this thread is done.
+    ".Ljs_exit:\n"
+    "  mov $60, %eax\n"
+    "  xor %edi, %edi\n"
+    "  syscall\n"
+    "  ud2\n"
+    ".Ljs_request:\n"
+    "  mov 64(%rbx), %rax\n"
+    "  mov 72(%rbx), %rdi\n"
+    "  mov 80(%rbx), %rsi\n"
+    "  mov 88(%rbx), %rdx\n"
+    "  mov 96(%rbx), %r10\n"
+    "  mov 104(%rbx), %r8\n"
+    "  mov 112(%rbx), %r9\n"
+    "  syscall\n"
+    "  mov %rax, 120(%rbx)\n"
+    "  xor %r8d, %r8d\n"
+    "  xor %r9d, %r9d\n"
+    "  xor %r10d, %r10d\n"
+    "  jmp .Ljs_post\n"
     "joey_stub_code_end:\n"
 );
+
+extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[], joey_stub_park[],
+    joey_stub_parked[], joey_factory_loop[], joey_systrap_handler[];
 
 static uint64_t stub_page;
 
@@ -373,19 +432,21 @@ uint64_t joey_stub_install(void) {
     };
     for (unsigned i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
         // The whole region is reserved so nothing of the sentry's lands there; only the code
-        // page is accessible (the systrap shared area is mapped over the rest in each stub).
-        void *p = mmap((void *)candidates[i], JOEY_STUB_REGION_SIZE, PROT_NONE,
+        // page is accessible (stubs map their own pages over the rest).
+        uint64_t base = candidates[i] - JOEY_STUB_BELOW;
+        void *p = mmap((void *)base, JOEY_STUB_REGION_SIZE, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (p == MAP_FAILED) continue;
-        if ((uint64_t)p != candidates[i]) { munmap(p, JOEY_STUB_REGION_SIZE); continue; }
+        if ((uint64_t)p != base) { munmap(p, JOEY_STUB_REGION_SIZE); continue; }
+        void *code = (char *)p + JOEY_STUB_BELOW;
         size_t n = (size_t)(joey_stub_code_end - joey_stub_code_start);
-        if (n > JOEY_STUB_SIZE || mprotect(p, JOEY_STUB_SIZE, PROT_READ | PROT_WRITE) != 0) {
+        if (n > JOEY_STUB_SIZE || mprotect(code, JOEY_STUB_SIZE, PROT_READ | PROT_WRITE) != 0) {
             munmap(p, JOEY_STUB_REGION_SIZE);
             continue;
         }
-        memcpy(p, joey_stub_code_start, n);
-        if (mprotect(p, JOEY_STUB_SIZE, PROT_READ | PROT_EXEC) != 0) { munmap(p, JOEY_STUB_REGION_SIZE); continue; }
-        stub_page = (uint64_t)p;
+        memcpy(code, joey_stub_code_start, n);
+        if (mprotect(code, JOEY_STUB_SIZE, PROT_READ | PROT_EXEC) != 0) { munmap(p, JOEY_STUB_REGION_SIZE); continue; }
+        stub_page = (uint64_t)code;
         return stub_page;
     }
     return 0;
@@ -399,68 +460,113 @@ uint64_t joey_stub_park_offset(void) {
     return (uint64_t)(joey_stub_park - joey_stub_code_start);
 }
 
-// A ptrace stub's filter: system calls only from the stub page [stub, stub + JOEY_STUB_SIZE).
-// A guest call through the vsyscall page (which the kernel emulates with a seccomp check but
-// no PTRACE_SYSEMU stop) traps instead: the sentry takes the SIGSYS as the guest's call.
-// Defense in depth: PTRACE_SYSEMU stops every guest system call before seccomp runs.
-// Writes the program into `f` (room for 32); returns its length, or -1.
-static int ptrace_stub_filter(uint64_t stub, struct sock_filter *out) {
+uint64_t joey_stub_parked_offset(void) {
+    return (uint64_t)(joey_stub_parked - joey_stub_code_start);
+}
+
+#define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
+#define JEQ(k, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f))
+#define JGE(k, t, f) BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (k), (t), (f))
+#define JGT(k, t, f) BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (k), (t), (f))
+#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
+#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
+#define ARG_HI(i) (offsetof(struct seccomp_data, args) + 8 * (i) + 4)
+#define ALLOW_NR(nr) JEQ((nr), 0, 1), RET(SECCOMP_RET_ALLOW)
+// Whether the calling instruction lies in the code page: falls through when it does,
+// returns `outside` when not (three words of the instruction pointer checked in turn).
+#define FROM_CODE_PAGE(hi, lo, end, outside) \
+    LD(offsetof(struct seccomp_data, instruction_pointer) + 4), JEQ((hi), 1, 0), RET(outside), \
+    LD(offsetof(struct seccomp_data, instruction_pointer)), JGE((lo), 1, 0), RET(outside), \
+    JGE((end), 0, 1), RET(outside)
+// A filter's start: a call of another ABI or from outside the code page traps (SIGSYS);
+// otherwise the system call number is loaded for what follows.
+#define TRAP_UNLESS_FROM_CODE_PAGE(hi, lo, end) \
+    LD(offsetof(struct seccomp_data, arch)), JEQ(AUDIT_ARCH_X86_64, 1, 0), RET(SECCOMP_RET_TRAP), \
+    FROM_CODE_PAGE(hi, lo, end, SECCOMP_RET_TRAP), LD(offsetof(struct seccomp_data, nr))
+
+// A ptrace guest thread's filter: system calls only from the code page (the factory's filter
+// narrows them further). A guest call through the vsyscall page (which the kernel emulates
+// with a seccomp check but no PTRACE_SYSEMU stop) traps instead: the sentry takes the SIGSYS
+// as the guest's call. Defense in depth: PTRACE_SYSEMU stops every guest system call before
+// seccomp runs.
+static int ptrace_thread_filter(uint64_t stub, struct sock_filter *out, int room) {
     uint32_t hi = (uint32_t)(stub >> 32), lo = (uint32_t)stub, end = lo + (uint32_t)JOEY_STUB_SIZE;
     if (end < lo) return -1; // the page must not straddle a 4 GiB boundary
     struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer) + 4),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffU, 0, 5),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0xff600000U, 0, 2),
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0xff601000U, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP), // the vsyscall page
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, end, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        LD(offsetof(struct seccomp_data, arch)),
+        JEQ(AUDIT_ARCH_X86_64, 1, 0),
+        RET(SECCOMP_RET_KILL_PROCESS),
+        LD(offsetof(struct seccomp_data, instruction_pointer) + 4),
+        JEQ(0xffffffffU, 0, 5),
+        LD(offsetof(struct seccomp_data, instruction_pointer)),
+        JGE(0xff600000U, 0, 2),
+        JGE(0xff601000U, 1, 0),
+        RET(SECCOMP_RET_TRAP), // the vsyscall page
+        RET(SECCOMP_RET_KILL_PROCESS),
+        FROM_CODE_PAGE(hi, lo, end, SECCOMP_RET_KILL_PROCESS),
+        RET(SECCOMP_RET_ALLOW),
     };
-    _Static_assert(sizeof f / sizeof f[0] <= 32, "room in the factory page");
+    int n = (int)(sizeof f / sizeof f[0]);
+    if (n > room) return -1;
     memcpy(out, f, sizeof f);
-    return (int)(sizeof f / sizeof f[0]);
+    return n;
 }
 
-// The factory's own filter, which every stub inherits under its own: from the stub page only
-// the calls the factory, a new stub's setup and the stubs' handlers make (each stub's filter
-// narrows this further); from anywhere else SIGSYS, which the stub's filter turns into the
-// guest's trapped system call (systrap) or a kill (ptrace).
+// A systrap guest thread's filter: every system call from outside the code page traps
+// (SIGSYS to the handler, which hands it to the sentry). From inside, a guest could jump to
+// any `syscall` instruction with its own registers, so only what the handler itself makes is
+// allowed: rt_sigreturn, futex wait/wake, arch_prctl(SET_FS/GS) and exit (of this thread).
+// Everything else kills the stub: the control thread's calls (mmap, munmap, mprotect,
+// clone, write to its pipe) are out of a guest thread's reach, whatever it stores where.
+static int systrap_thread_filter(uint64_t stub, struct sock_filter *out, int room) {
+    uint32_t hi = (uint32_t)(stub >> 32), lo = (uint32_t)stub, end = lo + (uint32_t)JOEY_STUB_SIZE;
+    if (end < lo) return -1;
+    struct sock_filter f[] = {
+        TRAP_UNLESS_FROM_CODE_PAGE(hi, lo, end),
+        ALLOW_NR(SYS_rt_sigreturn),
+        ALLOW_NR(SYS_exit),
+        // futex: FUTEX_WAIT or FUTEX_WAKE only
+        JEQ(SYS_futex, 0, 6),
+        LD(ARG_HI(1)),
+        JEQ(0, 0, 2),
+        LD(ARG_LO(1)),
+        JGT(1, 0, 1),
+        RET(SECCOMP_RET_KILL_PROCESS),
+        RET(SECCOMP_RET_ALLOW),
+        // arch_prctl: ARCH_SET_GS or ARCH_SET_FS only
+        JEQ(SYS_arch_prctl, 0, 7),
+        LD(ARG_HI(0)),
+        JEQ(0, 0, 3),
+        LD(ARG_LO(0)),
+        JEQ(0x1001, 2, 0),
+        JEQ(0x1002, 1, 0),
+        RET(SECCOMP_RET_KILL_PROCESS),
+        RET(SECCOMP_RET_ALLOW),
+        RET(SECCOMP_RET_KILL_PROCESS),
+    };
+    int n = (int)(sizeof f / sizeof f[0]);
+    if (n > room) return -1;
+    memcpy(out, f, sizeof f);
+    return n;
+}
+
+// The factory's own filter, which every stub thread inherits under its own: from the code
+// page only the calls the factory, a new stub's setup, the control thread and the handlers
+// make (each guest thread's filter narrows this further); from anywhere else SIGSYS, which a
+// guest thread's filter turns into the guest's trapped system call (systrap) or a kill
+// (ptrace).
 static int install_factory_filter(uint64_t stub) {
     uint32_t hi = (uint32_t)(stub >> 32), lo = (uint32_t)stub, end = lo + (uint32_t)JOEY_STUB_SIZE;
     if (end < lo) return -1;
-#define ALLOW_NR(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
     struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer) + 4),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
-        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, end, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        TRAP_UNLESS_FROM_CODE_PAGE(hi, lo, end),
         ALLOW_NR(SYS_futex), ALLOW_NR(SYS_clone), ALLOW_NR(SYS_mmap), ALLOW_NR(SYS_munmap),
         ALLOW_NR(SYS_mprotect), ALLOW_NR(SYS_prctl), ALLOW_NR(SYS_dup2), ALLOW_NR(SYS_close_range),
         ALLOW_NR(SYS_sigaltstack), ALLOW_NR(SYS_rt_sigaction), ALLOW_NR(SYS_rt_sigprocmask),
         ALLOW_NR(SYS_seccomp), ALLOW_NR(SYS_rt_sigreturn), ALLOW_NR(SYS_arch_prctl),
-        ALLOW_NR(SYS_exit_group),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        ALLOW_NR(SYS_write), ALLOW_NR(SYS_exit), ALLOW_NR(SYS_exit_group),
+        RET(SECCOMP_RET_KILL_PROCESS),
     };
-#undef ALLOW_NR
     struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
@@ -473,7 +579,37 @@ void joey_stub_drop_capabilities(void) {
     syscall(SYS_capset, &hdr, data);
 }
 
-extern char joey_factory_loop[];
+struct kernel_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+
+int joey_space_prepare(joey_space_request *page, uint32_t kind, uint64_t stub) {
+    memset(page, 0, sizeof *page);
+    page->kind = kind;
+    // Every caught signal runs the handler on the thread's own stack with all signals blocked.
+    uint64_t handler = stub + (uint64_t)(joey_systrap_handler - joey_stub_code_start);
+    struct kernel_sigaction ka = {
+        .handler = (void *)handler,
+        .flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER,
+        .restorer = (void *)handler,
+        .mask = ~0ULL,
+    };
+    _Static_assert(sizeof ka == sizeof page->action, "kernel_sigaction");
+    memcpy(page->action, &ka, sizeof ka);
+    int room = (int)(sizeof page->filter / sizeof(struct sock_filter));
+    struct sock_filter *f = (struct sock_filter *)page->filter;
+    int n = kind == JOEY_STUB_KIND_PTRACE ? ptrace_thread_filter(stub, f, room) : systrap_thread_filter(stub, f, room);
+    if (n < 0) return -EINVAL;
+    page->prog_len = (uint16_t)n;
+    page->prog_filter = stub + JOEY_STUB_REQUEST_OFFSET + offsetof(joey_space_request, filter);
+    return 0;
+}
 
 int64_t joey_factory_start(joey_factory_page **page_out) {
     uint64_t stub = joey_stub_install();
@@ -489,10 +625,6 @@ int64_t joey_factory_start(joey_factory_page **page_out) {
     close(fd);
     if (page == MAP_FAILED) return -err;
     memset(page, 0, 4096);
-    int n = ptrace_stub_filter(stub, page->ptrace_filter);
-    if (n < 0) return -EINVAL;
-    page->ptrace_prog_len = (uint16_t)n;
-    page->ptrace_prog_filter = (uint64_t)page->ptrace_filter;
     // The factory shares the sentry's descriptor table (CLONE_FILES), so every stub it forks
     // starts from the sentry's current descriptors and keeps only the ones it is told to.
     // A raw clone: glibc's fork would run atfork handlers in a process that is about to
@@ -512,7 +644,7 @@ int64_t joey_factory_start(joey_factory_page **page_out) {
     }
     sigset_t all;
     sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL); // stubs unblock what they catch
+    sigprocmask(SIG_SETMASK, &all, NULL); // guest threads unblock what they catch
     // glibc registered rseq for the cloning thread; its area is about to be unmapped, and
     // the kernel would fault the factory on its next return to user mode.
     if (__rseq_size > 0) {
@@ -526,17 +658,17 @@ int64_t joey_factory_start(joey_factory_page **page_out) {
     return 0;
 }
 
-int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, uint32_t kind, int memfd, int sharedfd) {
-    page->kind = kind;
+int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, int pipefd, uint64_t pages) {
     page->memfd = memfd;
-    page->sharedfd = sharedfd;
+    page->pipefd = pipefd;
+    page->pages = pages;
     page->result = -EAGAIN;
     uint32_t seq = page->request + 1;
     __atomic_store_n(&page->request, seq, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &page->request, FUTEX_WAKE, 1, NULL, NULL, 0);
     for (int spins = 0;; spins++) {
         uint32_t done = __atomic_load_n(&page->done, __ATOMIC_ACQUIRE);
-        if (done == seq) break;
+        if (done == seq) return page->result;
         if (spins < 2000) { __builtin_ia32_pause(); continue; }
         struct timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
         syscall(SYS_futex, &page->done, FUTEX_WAIT, done, &ts, NULL, 0);
@@ -547,20 +679,31 @@ int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, uint32_t kind
             if (w == factory || (w < 0 && errno == ECHILD)) return -ECHILD;
         }
     }
-    int64_t pid = page->result;
-    if (pid <= 0 || kind != JOEY_STUB_KIND_PTRACE) return pid;
-    // A ptrace stub reports that it holds nothing but the code page and this page, which it
-    // unmaps next: from then on, the sentry can seize it without racing its setup.
-    for (int spins = 0;; spins++) {
-        uint32_t ready = __atomic_load_n(&page->ready, __ATOMIC_ACQUIRE);
-        if (ready == seq) return pid;
-        if (spins < 2000) { __builtin_ia32_pause(); continue; }
-        struct timespec ts = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
-        syscall(SYS_futex, &page->ready, FUTEX_WAIT, ready, &ts, NULL, 0);
-        int status;
-        if (__atomic_load_n(&page->ready, __ATOMIC_ACQUIRE) != seq && waitpid((pid_t)pid, &status, WNOHANG | __WALL) == pid)
-            return WIFEXITED(status) ? -(256 + WEXITSTATUS(status)) : -ECHILD;
+}
+
+int64_t joey_space_run(joey_space_request *req, uint32_t count, int pipefd) {
+    req->count = count;
+    uint32_t seq = __atomic_add_fetch(&req->seq, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &req->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+    // The control thread's note in its result page says when to read: only a hint (a guest
+    // thread can write it), so the byte on the pipe is still what counts.
+    const volatile uint32_t *hint = (const volatile uint32_t *)((char *)req + 0x1800);
+    for (int i = 0; i < 700 && *hint != seq; i++) __builtin_ia32_pause();
+    char byte;
+    for (;;) {
+        ssize_t n = read(pipefd, &byte, 1);
+        if (n == 1) return 0;
+        if (n < 0 && errno == EINTR) continue;
+        return -ESRCH; // the stub process is gone (its write end closed)
     }
+}
+
+int64_t joey_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
+}
+
+int64_t joey_tgkill(pid_t pid, pid_t tid, int sig) {
+    return syscall(SYS_tgkill, pid, tid, sig) == 0 ? 0 : -errno;
 }
 
 int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data) {

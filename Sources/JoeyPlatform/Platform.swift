@@ -31,20 +31,27 @@ public struct MemoryProtection: OptionSet, Sendable, Hashable {
     public static let exec = MemoryProtection(rawValue: 4)
 }
 
-/// A guest address space: the platform maps ranges of the MemoryFile into it.
-/// Preconditions: ranges are page-aligned, below `Platform.addressSpaceEnd`.
+/// A guest address space: one stub process, whose threads run the guest threads that share
+/// it. The platform maps ranges of the MemoryFile into it; every change takes effect for all
+/// of its threads at once (they share the host page tables). It lives while the MM or a
+/// context holds it. Preconditions: ranges are page-aligned, below `Platform.addressSpaceEnd`.
 public protocol AddressSpace: AnyObject {
     func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno)
     func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno)
     func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno)
-    /// Removes every guest mapping (used by execve and to resynchronize with the MM).
+    /// Removes every guest mapping (to realize the MM afresh).
     func unmapAll() throws(LinuxErrno)
+    /// Runs `body`, whose map/unmap/protect calls may be carried out together at its end (one
+    /// round trip to the stub): their first failure is thrown then.
+    func batch(_ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno)
+    /// A new thread in this address space for one guest thread, bound to the calling host
+    /// thread.
+    func newContext() throws(PlatformError) -> PlatformContext
 }
 
 /// One guest thread's execution context. It must be used only from the host thread that
 /// created it (ptrace ties a tracee to one tracer thread).
 public protocol PlatformContext: AnyObject {
-    var addressSpace: AddressSpace { get }
     /// Runs the guest with `registers` until the next event; `registers` then holds the
     /// guest's state at that event.
     func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent
@@ -59,9 +66,10 @@ public protocol PlatformContext: AnyObject {
     func peakResidentKiB() -> UInt64
     /// Makes a running switchToGuest return `.interrupted` soon. Callable from any thread.
     func interrupt()
-    /// Kills the guest immediately; switchToGuest returns `.died`. Callable from any thread.
+    /// Ends the context: switchToGuest returns `.died` from now on, and the stub thread exits
+    /// as soon as it stops running guest code. Callable from any thread.
     func kill()
-    /// Releases host resources (kills the stub). Idempotent.
+    /// Releases host resources (the stub thread exits). Idempotent.
     func release()
     /// A hint that the current system call will block for a while, so the guest side
     /// should stop spinning for the answer. Called from the context's own thread.
@@ -76,8 +84,8 @@ public protocol Platform: AnyObject, Sendable {
     var name: String { get }
     /// Guest addresses at and above this value are reserved for the platform.
     var addressSpaceEnd: UInt64 { get }
-    /// Creates a context bound to the calling host thread.
-    func newContext(memoryFile: MemoryFile) throws(PlatformError) -> PlatformContext
+    /// A new, empty address space (a stub process with its control thread).
+    func newAddressSpace(memoryFile: MemoryFile) throws(PlatformError) -> AddressSpace
 }
 
 /// An operator-facing failure of a platform: what failed and what to do.

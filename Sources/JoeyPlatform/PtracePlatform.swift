@@ -1,7 +1,8 @@
-// The ptrace platform: each guest thread runs in a stub process traced by its sentry
-// thread with PTRACE_SYSEMU, so no guest system call ever reaches the host kernel.
-// The stub's address space holds only the stub page and what the sentry maps into it
-// by injecting mmap/munmap/mprotect at the stub's own `syscall; int3` site.
+// The ptrace platform: a guest thread runs as a thread of its address space's stub process
+// (StubSpace), traced by its sentry thread with PTRACE_SYSEMU, so no guest system call ever
+// reaches the host kernel. The stub's address space holds only the code page, its thread
+// areas and what the control thread maps into it; a thread's own exit is injected at the
+// code page's `syscall; int3` site.
 import CJoey
 import Glibc
 import JoeyABI
@@ -9,79 +10,81 @@ import JoeyABI
 public final class PtracePlatform: Platform, @unchecked Sendable {
     public let name = "ptrace"
     public let stubAddress: UInt64
-    public var addressSpaceEnd: UInt64 { stubAddress }
+    public var addressSpaceEnd: UInt64 { stubAddress - JOEY_STUB_BELOW }
     let factory: StubFactory
 
     public init() throws(PlatformError) {
         let stub = joey_stub_install()
         guard stub != 0 else {
-            throw PlatformError("ptrace platform: could not reserve the stub page near the top of the address space")
+            throw PlatformError("ptrace platform: could not reserve the stub region near the top of the address space")
         }
         stubAddress = stub
         factory = try StubFactory(platform: "ptrace")
     }
 
-    public func newContext(memoryFile: MemoryFile) throws(PlatformError) -> PlatformContext {
-        try PtraceStub(platform: self, memoryFile: memoryFile)
+    public func newAddressSpace(memoryFile: MemoryFile) throws(PlatformError) -> AddressSpace {
+        try StubSpace(kind: JOEY_STUB_KIND_PTRACE, stubAddress: stubAddress, factory: factory, memoryFile: memoryFile)
     }
 }
 
-final class PtraceStub: PlatformContext, AddressSpace {
-    let pid: pid_t
+final class PtraceThread: PlatformContext {
+    private let space: StubSpace
+    /// The stub thread this sentry thread traces.
+    let tid: pid_t
     let syscallSite: UInt64
     private var baseRegisters = GuestRegisters()
     private var released = false
     private var firstRun = true
+    /// Set by kill() from any thread; the tracer sees it at the thread's next stop.
+    private var dying = false
 
-    init(platform: PtracePlatform, memoryFile: MemoryFile) throws(PlatformError) {
-        let r = platform.factory.spawn(kind: JOEY_STUB_KIND_PTRACE, memoryFD: memoryFile.fd)
-        guard r > 0 else {
-            if r <= -256 {
-                let status = -r - 256
-                let why = status == 123 ? "seccomp refused its filter" : status == 127 ? "it could not take the MemoryFile's descriptor" : "it exited with status \(status)"
-                throw PlatformError("ptrace platform: the stub process did not start: \(why)")
-            }
-            throw PlatformError("ptrace platform: the stub factory cannot fork a stub process (errno \(-r))")
+    init(space: StubSpace) throws(PlatformError) {
+        self.space = space
+        let a = try space.takeArea()
+        let t = space.startThread(slot: a.slot, address: a.address)
+        guard t > 0 else {
+            space.abandon(slot: a.slot)
+            throw PlatformError("ptrace platform: the stub process cannot start a thread (errno \(-t))")
         }
-        pid = pid_t(r)
-        syscallSite = platform.stubAddress + joey_stub_syscall_offset()
-        // The new stub is about to park (its last call, the factory page's munmap, returns
-        // into the loop). Seize it and stop it; stopped before that call, it is stepped
-        // through it.
-        let park = platform.stubAddress + joey_stub_park_offset()
-        let opts = UInt64(0x1 /* TRACESYSGOOD */ | 0x0010_0000 /* EXITKILL */)
+        tid = t
+        syscallSite = space.stubAddress + joey_stub_syscall_offset()
+        // The new thread sets itself up and parks. Seize it and stop it; stopped before its
+        // last setup call returned, it is stepped from call to call until it has.
+        let parked = space.stubAddress + joey_stub_parked_offset()
+        let park = space.stubAddress + joey_stub_park_offset()
+        let opts = UInt64(0x1 /* TRACESYSGOOD */)
         var status: Int32 = 0
-        var why = "PTRACE_SEIZE failed"
-        var parked = false
-        if joey_ptrace(0x4206 /* PTRACE_SEIZE */, pid, 0, opts) == 0,
-           joey_ptrace(0x4207 /* PTRACE_INTERRUPT */, pid, 0, 0) == 0 {
+        var why = "PTRACE_SEIZE failed (errno \(-joey_ptrace(0x4206, 0, 0, 0)))"
+        var ok = false
+        if joey_ptrace(0x4206 /* PTRACE_SEIZE */, tid, 0, opts) == 0,
+           joey_ptrace(0x4207 /* PTRACE_INTERRUPT */, tid, 0, 0) == 0 {
             why = "it did not reach its park loop"
             for _ in 0..<64 {
-                guard joey_wait(pid, &status) == pid, joey_wifstopped(status) != 0 else {
-                    why = joey_wifexited(status) != 0 ? "it exited with status \(joey_wexitstatus(status))" : "wait status \(status)"
+                guard joey_wait(tid, &status) == tid, joey_wifstopped(status) != 0 else {
+                    why = "wait status \(status)"
                     break
                 }
-                guard joey_getregs(pid, &baseRegisters) == 0 else { break }
-                // (An entry stop of the last call shows the same rip, before the call ran.)
-                if baseRegisters.rip >= park && baseRegisters.rip < park + 4 && joey_ptrace_syscall_op(pid) != 1 {
-                    parked = true
+                guard joey_getregs(tid, &baseRegisters) == 0 else { break }
+                let rip = baseRegisters.rip
+                // (An entry stop of the filter call shows the same rip, before the call ran.)
+                if rip >= parked && rip < park + 4 && joey_ptrace_syscall_op(tid) != 1 {
+                    if baseRegisters.rax != 0 { why = "seccomp refused its filter"; break }
+                    ok = true
                     break
                 }
-                guard joey_ptrace(24 /* PTRACE_SYSCALL */, pid, 0, 0) == 0 else { break }
+                guard joey_ptrace(24 /* PTRACE_SYSCALL */, tid, 0, 0) == 0 else { break }
             }
         }
-        guard parked else {
-            _ = joey_kill(pid, SIGKILL)
-            _ = joey_wait(pid, &status)
+        guard ok else {
+            released = true
+            _ = joey_tgkill(space.pid, tid, SIGKILL) // the whole stub: it misbehaved
+            space.abandon(slot: a.slot)
             throw PlatformError(
-                "ptrace platform: the stub did not start (\(why)); is ptrace allowed here? (seccomp, YAMA, container policy)")
+                "ptrace platform: the stub thread did not start (\(why)); is ptrace allowed here? (seccomp, YAMA, container policy)")
         }
-        StubProcess.resetPeakResident(pid)
     }
 
     deinit { release() }
-
-    var addressSpace: AddressSpace { self }
 
     func initialRegisters() -> GuestRegisters {
         var r = GuestRegisters()
@@ -95,12 +98,22 @@ final class PtraceStub: PlatformContext, AddressSpace {
         return r
     }
 
+    /// Ends the stub thread: the tracer (this thread) makes it call exit.
     func release() {
         if released { return }
         released = true
-        _ = joey_kill(pid, SIGKILL)
+        var regs = baseRegisters
+        regs.rax = 60
+        regs.orig_rax = UInt64.max
+        regs.rdi = 0
+        regs.rip = syscallSite
+        regs.rsp = 0
         var status: Int32 = 0
-        _ = joey_wait(pid, &status)
+        guard joey_setregs(tid, &regs) == 0, joey_ptrace(7 /* PTRACE_CONT */, tid, 0, 0) == 0 else { return }
+        // Its exit is reported to the tracer; anything else on the way is let go.
+        while joey_wait(tid, &status) == tid, joey_wifstopped(status) != 0 {
+            if joey_ptrace(7, tid, 0, 0) != 0 { break }
+        }
     }
 
     func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent {
@@ -110,31 +123,32 @@ final class PtraceStub: PlatformContext, AddressSpace {
             firstRun = false
             var r = registers
             r.orig_rax = UInt64.max
-            if joey_setregs(pid, &r) != 0 { return .died(status: 0) }
-        } else if joey_setregs(pid, &registers) != 0 { return .died(status: 0) }
+            if joey_setregs(tid, &r) != 0 { return .died(status: 0) }
+        } else if joey_setregs(tid, &registers) != 0 { return .died(status: 0) }
         var signal: UInt64 = 0
         while true {
-            if joey_ptrace(31 /* PTRACE_SYSEMU */, pid, 0, signal) != 0 { return .died(status: 0) }
+            if joey_ptrace(31 /* PTRACE_SYSEMU */, tid, 0, signal) != 0 { return .died(status: 0) }
             signal = 0
             var status: Int32 = 0
-            if joey_wait(pid, &status) < 0 { return .died(status: 0) }
+            if joey_wait(tid, &status) < 0 { return .died(status: 0) }
             if joey_wifexited(status) != 0 || joey_wifsignaled(status) != 0 {
                 released = true
                 return .died(status: status)
             }
             guard joey_wifstopped(status) != 0 else { continue }
-            _ = joey_getregs(pid, &registers)
+            if dying { return .died(status: Int32(SIGKILL)) }
+            _ = joey_getregs(tid, &registers)
             let sig = joey_wstopsig(status)
             if sig == SIGTRAP | 0x80 {
                 // int $0x80 and sysenter stop here too: Joey implements only the 64-bit ABI, so
                 // the guest gets the SIGSYS a seccomp-confined process would (as on systrap).
-                if joey_ptrace_syscall_arch(pid) != 0xc000_003e /* AUDIT_ARCH_X86_64 */ {
+                if joey_ptrace_syscall_arch(tid) != 0xc000_003e /* AUDIT_ARCH_X86_64 */ {
                     return .fault(signal: SIGSYS, code: 1, address: registers.rip)
                 }
                 return .syscall
             }
             var info = joey_siginfo()
-            _ = joey_getsiginfo(pid, &info)
+            _ = joey_getsiginfo(tid, &info)
             switch sig {
             case SIGSYS where info.code == 1 /* SYS_SECCOMP */ && info.addr >> 12 == 0xffff_ffff_ff600:
                 // A call through the vsyscall page, trapped by the stub's filter: the kernel
@@ -157,78 +171,35 @@ final class PtraceStub: PlatformContext, AddressSpace {
         }
     }
 
-    /// Runs one system call in the stub (never the guest's: only the sentry's own).
-    private func inject(_ nr: Int, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ a2: UInt64 = 0,
-                        _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0) -> Int64 {
-        var regs = baseRegisters
-        regs.rax = UInt64(nr)
-        regs.orig_rax = UInt64(bitPattern: -1)
-        regs.rdi = a0; regs.rsi = a1; regs.rdx = a2; regs.r10 = a3; regs.r8 = a4; regs.r9 = a5
-        regs.rip = syscallSite
-        regs.rsp = 0
-        if joey_setregs(pid, &regs) != 0 { return -Int64(ESRCH) }
-        if joey_ptrace(7 /* PTRACE_CONT */, pid, 0, 0) != 0 { return -Int64(ESRCH) }
-        var status: Int32 = 0
-        while true {
-            if joey_wait(pid, &status) < 0 { return -Int64(ESRCH) }
-            if joey_wifstopped(status) == 0 { released = true; return -Int64(ESRCH) }
-            let sig = joey_wstopsig(status)
-            if sig == SIGTRAP { break }
-            if sig == SIGSEGV || sig == SIGBUS || sig == SIGILL {
-                // The stub's own code faulted: the stub is unusable.
-                _ = joey_kill(pid, SIGKILL)
-                return -Int64(EFAULT)
-            }
-            // A stray stop (an interrupt or a signal from outside): keep going, suppressing it.
-            if joey_ptrace(7, pid, 0, 0) != 0 { return -Int64(ESRCH) }
-        }
-        if joey_getregs(pid, &regs) != 0 { return -Int64(ESRCH) }
-        return Int64(bitPattern: regs.rax)
-    }
-
-    func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
-        let r = inject(9 /* mmap */, address, length, UInt64(protection.rawValue),
-                       UInt64(MAP_SHARED | MAP_FIXED), UInt64(JOEY_STUB_MEMFD), fileOffset)
-        if r < 0 && r > -4096 { throw LinuxErrno(Int32(-r)) }
-    }
-
-    func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
-        let r = inject(11 /* munmap */, address, length)
-        if r < 0 { throw LinuxErrno(Int32(-r)) }
-    }
-
-    func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
-        let r = inject(10 /* mprotect */, address, length, UInt64(protection.rawValue))
-        if r < 0 { throw LinuxErrno(Int32(-r)) }
-    }
-
-    func unmapAll() throws(LinuxErrno) {
-        try unmap(0, length: syscallSite & ~0xfff)
-    }
-
     /// The full XSAVE area when the host offers it (AVX state included), else fxsave's 512 bytes.
     func floatingPointState() -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: 16384)
-        let n = buf.withUnsafeMutableBytes { joey_getxstate(pid, $0.baseAddress, UInt64($0.count)) }
+        let n = buf.withUnsafeMutableBytes { joey_getxstate(tid, $0.baseAddress, UInt64($0.count)) }
         if n > 512 { return Array(buf[0..<Int(n)]) }
         var fx = [UInt8](repeating: 0, count: 512)
-        fx.withUnsafeMutableBytes { _ = joey_getfpregs(pid, $0.baseAddress) }
+        fx.withUnsafeMutableBytes { _ = joey_getfpregs(tid, $0.baseAddress) }
         return fx
     }
 
     /// Takes an XSAVE area (more than 512 bytes) or a plain fxsave image.
     func setFloatingPointState(_ state: [UInt8]) {
         if state.count > 512 {
-            let r = state.withUnsafeBytes { joey_setxstate(pid, $0.baseAddress, UInt64($0.count)) }
+            let r = state.withUnsafeBytes { joey_setxstate(tid, $0.baseAddress, UInt64($0.count)) }
             if r == 0 { return }
         }
         guard state.count >= 512 else { return }
-        state.withUnsafeBytes { _ = joey_setfpregs(pid, $0.baseAddress) }
+        state.withUnsafeBytes { _ = joey_setfpregs(tid, $0.baseAddress) }
     }
 
-    func cpuTimeNanos() -> UInt64 { joey_process_cpu_nanos(pid) }
-    func peakResidentKiB() -> UInt64 { released ? 0 : StubProcess.peakResidentKiB(pid) }
-    func interrupt() { _ = joey_kill(pid, SIGURG) }
-    func kill() { _ = joey_kill(pid, SIGKILL) }
+    func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
+    func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }
+    func interrupt() { if !released { _ = joey_tgkill(space.pid, tid, SIGURG) } }
 
+    /// The tracer's wait returns at the stop SIGURG causes (a guest cannot block it: its
+    /// system calls never reach the host), and switchToGuest reports the death.
+    func kill() {
+        if released { return }
+        dying = true
+        _ = joey_tgkill(space.pid, tid, SIGURG)
+    }
 }

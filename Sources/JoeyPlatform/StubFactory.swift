@@ -1,8 +1,8 @@
-// The stub factory: every stub process (one per guest thread today) is forked from one small
-// process that holds nothing but the stub region, instead of from the sentry, whose fork
-// copies its page tables (about a millisecond) only for the child to unmap everything again.
-// The factory is started once per platform, from the thread that creates the platform (it
-// dies with that thread), before the sentry confines itself; it shares the sentry's
+// The stub factory: every stub process (one per guest address space) is forked from one
+// small process that holds nothing but the stub code page, instead of from the sentry, whose
+// fork copies its page tables (about a millisecond) only for the child to unmap everything
+// again. The factory is started once per platform, from the thread that creates the platform
+// (it dies with that thread), before the sentry confines itself; it shares the sentry's
 // descriptor table, so a stub can be handed any descriptor the sentry holds at the time.
 import CJoey
 import Glibc
@@ -23,10 +23,11 @@ final class StubFactory: @unchecked Sendable {
         pthread_mutex_init(&lock, nil)
     }
 
-    /// Forks a stub of `kind` (JOEY_STUB_KIND_*): its pid, or -errno.
-    func spawn(kind: UInt32, memoryFD: Int32, sharedFD: Int32 = -1) -> Int64 {
+    /// Forks a stub process whose control thread serves the request page at MemoryFile
+    /// offset `pages` and reports on `pipeFD`: its pid, or -errno.
+    func spawn(memoryFD: Int32, pipeFD: Int32, pages: UInt64) -> Int64 {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
-        return joey_factory_spawn(page, pid, kind, memoryFD, sharedFD)
+        return joey_factory_spawn(page, pid, memoryFD, pipeFD, pages)
     }
 }

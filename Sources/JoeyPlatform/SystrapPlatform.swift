@@ -1,16 +1,18 @@
-// The systrap platform: each guest thread runs in a stub process whose seccomp filter turns
-// every guest system call into SIGSYS (SECCOMP_RET_TRAP). The stub's handler, on a signal
-// stack in memory the sentry also maps, hands the signal frame to the sentry through a
-// control page (futex + spin) and returns with rt_sigreturn once the sentry has rewritten
-// the frame's registers. Faults travel the same way; nothing uses ptrace.
+// The systrap platform: a guest thread runs as a thread of its address space's stub process
+// (StubSpace), under a seccomp filter that turns every guest system call into SIGSYS
+// (SECCOMP_RET_TRAP). The thread's handler, on a signal stack in its thread area (memory
+// the sentry also maps), hands the signal frame to the sentry through the area's control
+// page (futex + spin) and returns with rt_sigreturn once the sentry has rewritten the
+// frame's registers. Faults travel the same way; nothing uses ptrace.
 //
-// What the guest can reach: the code page and the shared area are inside its address space
+// What the guest can reach: the code page and the thread areas are inside its address space
 // (above `addressSpaceEnd`, so its own mmap/munmap/mprotect cannot touch them), and it can
-// jump into the code page or store into the shared area. Neither helps it: from the code
-// page the filter allows only rt_sigreturn, futex wait/wake, arch_prctl(SET_FS/GS) and
-// address-space calls that carry a per-stub secret present only while the guest is parked;
-// and everything the sentry reads from the shared area is validated and only ever becomes
-// this guest thread's own registers.
+// jump into the code page or store into the areas and the control thread's result page.
+// Neither helps it: from the code page a guest thread's filter allows only rt_sigreturn,
+// futex wait/wake, arch_prctl(SET_FS/GS) and exit; the control thread's requests are in a
+// page the stub maps read-only and its completions come through a pipe; and everything the
+// sentry reads from an area is validated and only ever becomes that guest thread's own
+// registers (a thread may scribble on a sibling's area: they are one guest process).
 import CJoey
 import Glibc
 import JoeyABI
@@ -18,7 +20,7 @@ import JoeyABI
 public final class SystrapPlatform: Platform, @unchecked Sendable {
     public let name = "systrap"
     public let stubAddress: UInt64
-    public var addressSpaceEnd: UInt64 { stubAddress }
+    public var addressSpaceEnd: UInt64 { stubAddress - JOEY_STUB_BELOW }
     let hasFSGSBase: Bool
     let factory: StubFactory
 
@@ -37,12 +39,13 @@ public final class SystrapPlatform: Platform, @unchecked Sendable {
         factory = try StubFactory(platform: "systrap")
     }
 
-    public func newContext(memoryFile: MemoryFile) throws(PlatformError) -> PlatformContext {
-        try SystrapStub(platform: self, memoryFile: memoryFile)
+    public func newAddressSpace(memoryFile: MemoryFile) throws(PlatformError) -> AddressSpace {
+        try StubSpace(kind: JOEY_STUB_KIND_SYSTRAP, stubAddress: stubAddress, factory: factory,
+                      memoryFile: memoryFile, hasFSGSBase: hasFSGSBase)
     }
 }
 
-final class SystrapStub: PlatformContext, AddressSpace {
+final class SystrapThread: PlatformContext {
     /// Pause iterations each side spins before sleeping on the futex: long enough to cover a
     /// short system call's round trip, short enough not to burn a core while the other side works.
     static let sentrySpin: UInt32 = 700
@@ -50,15 +53,16 @@ final class SystrapStub: PlatformContext, AddressSpace {
     /// How long the sentry sleeps before checking that the stub is still alive.
     static let livenessCheckNanos: Int64 = 50_000_000
 
-    let pid: pid_t
-    private let stubAddress: UInt64
+    private let space: StubSpace
+    private let slot: Int
+    /// The thread's host tid (as its stub reported it: only ever used to signal it).
+    private let tid: pid_t
     private let hasFSGSBase: Bool
-    private let secret: UInt64
-    /// The sentry's mapping of the shared area, and where the stub sees it.
-    private let shared: UnsafeMutableRawPointer
-    private let sharedStubAddress: UInt64
-    private var ctrl: UnsafeMutablePointer<joey_systrap_ctrl> { shared.assumingMemoryBound(to: joey_systrap_ctrl.self) }
-    /// The sentry's pointer to the ucontext of the event the stub is parked in.
+    /// The sentry's mapping of the thread area, and where the stub sees it.
+    private let area: UnsafeMutableRawPointer
+    private let areaAddress: UInt64
+    private var ctrl: UnsafeMutablePointer<joey_systrap_ctrl> { area.assumingMemoryBound(to: joey_systrap_ctrl.self) }
+    /// The sentry's pointer to the ucontext of the event the thread is parked in.
     private var ucontext: UnsafeMutableRawPointer?
     private var baseSelectors = GuestRegisters()
     private var knownFSBase: UInt64 = 0
@@ -70,72 +74,47 @@ final class SystrapStub: PlatformContext, AddressSpace {
     // fpstate pointer at 224, uc_sigmask at 296.
     private static let gregs = 40, fpstatePointer = 224, sigmask = 296, ucontextSize = 304
 
-    init(platform: SystrapPlatform, memoryFile: MemoryFile) throws(PlatformError) {
-        stubAddress = platform.stubAddress
-        hasFSGSBase = platform.hasFSGSBase
-        sharedStubAddress = platform.stubAddress + JOEY_STUB_SIZE
-        var s: UInt64 = 0
-        while s == 0 { _ = withUnsafeMutableBytes(of: &s) { joey_getrandom($0.baseAddress, 8) } }
-        secret = s
-
-        let fdr = joey_memfd_create("joey-systrap")
-        guard fdr >= 0 else { throw PlatformError("systrap platform: memfd_create failed (errno \(-fdr))") }
-        let fd = Int32(fdr)
-        defer { close(fd) }
-        guard ftruncate(fd, off_t(JOEY_SYSTRAP_SHARED_SIZE)) == 0,
-              let p = mmap(nil, Int(JOEY_SYSTRAP_SHARED_SIZE), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
-              p != MAP_FAILED else {
-            throw PlatformError("systrap platform: cannot map the shared area (errno \(errno))")
-        }
-        shared = p
-        let c = p.assumingMemoryBound(to: joey_systrap_ctrl.self)
-        c.pointee.has_fsgsbase = platform.hasFSGSBase ? 1 : 0
+    init(space: StubSpace) throws(PlatformError) {
+        self.space = space
+        hasFSGSBase = space.hasFSGSBase
+        let a = try space.takeArea()
+        slot = a.slot
+        area = a.pointer
+        areaAddress = a.address
+        let c = a.pointer.assumingMemoryBound(to: joey_systrap_ctrl.self)
+        c.pointee.has_fsgsbase = space.hasFSGSBase ? 1 : 0
         c.pointee.spin = Self.stubSpin
-
-        guard joey_systrap_prepare(p, platform.stubAddress, secret) == 0 else {
-            munmap(p, Int(JOEY_SYSTRAP_SHARED_SIZE))
-            throw PlatformError("systrap platform: the stub page straddles a 4 GiB boundary")
+        let t = space.startThread(slot: a.slot, address: a.address)
+        guard t > 0 else {
+            space.abandon(slot: a.slot)
+            throw PlatformError("systrap platform: the stub process cannot start a thread (errno \(-t))")
         }
-        let r = platform.factory.spawn(kind: JOEY_STUB_KIND_SYSTRAP, memoryFD: memoryFile.fd, sharedFD: fd)
-        guard r > 0 else {
-            munmap(p, Int(JOEY_SYSTRAP_SHARED_SIZE))
-            throw PlatformError("systrap platform: the stub factory cannot fork a stub process (errno \(-r))")
-        }
-        pid = pid_t(r)
-        // The stub reports ready with SIGILL from its start code.
+        tid = t
+        // The thread reports ready with SIGILL from its setup code.
         var regs = GuestRegisters()
         let ready = awaitEvent(&regs)
         guard case .fault(let sig, _, _) = ready, sig == SIGILL, let uc = ucontext else {
-            let why: String
-            if case .died(let status) = ready, joey_wifexited(status) != 0 {
-                switch joey_wexitstatus(status) {
-                case 122: why = "it could not map its shared area"
-                case 123: why = "seccomp refused its filter"
-                case 124: why = "PR_SET_NO_NEW_PRIVS failed"
-                case 120, 121: why = "it could not install its signal handlers"
-                case 127: why = "it could not take the MemoryFile's descriptor"
-                default: why = "it exited with status \(joey_wexitstatus(status))"
+            var why = "it reported \(ready) instead of ready"
+            if case .died(let status) = ready {
+                if joey_wifexited(status) != 0 {
+                    switch joey_wexitstatus(status) {
+                    case 121: why = "it could not take its signal stack"
+                    case 123: why = "seccomp refused its filter"
+                    default: why = "its stub exited with status \(joey_wexitstatus(status))"
+                    }
+                } else {
+                    why = "it died (wait status \(status))"
                 }
-            } else {
-                why = "it reported \(ready) instead of ready"
             }
             release()
-            throw PlatformError("systrap platform: the stub process did not start: \(why); try --platform=ptrace")
+            throw PlatformError("systrap platform: the stub thread did not start: \(why); try --platform=ptrace")
         }
-        // The setup block held the filter, and the filter the secret.
-        joey_systrap_scrub(p)
-        StubProcess.resetPeakResident(pid)
         let csgsfs = uc.loadUnaligned(fromByteOffset: Self.gregs + 18 * 8, as: UInt64.self)
         baseSelectors.cs = csgsfs & 0xffff
         baseSelectors.ss = (csgsfs >> 48) & 0xffff
     }
 
-    deinit {
-        release()
-        munmap(shared, Int(JOEY_SYSTRAP_SHARED_SIZE))
-    }
-
-    var addressSpace: AddressSpace { self }
+    deinit { release() }
 
     func initialRegisters() -> GuestRegisters {
         var r = GuestRegisters()
@@ -145,39 +124,35 @@ final class SystrapStub: PlatformContext, AddressSpace {
         return r
     }
 
-    func release() { _ = terminate() }
-
-    /// Kills and reaps the stub (once): its wait status, 0 if it was already gone.
-    private func terminate() -> Int32 {
+    /// Lets the thread go: told DEAD, it exits as soon as it is in its handler (at once when
+    /// parked there); its area is reused once it is gone.
+    func release() {
         ucontext = nil
-        if released { return 0 }
+        if released { return }
         released = true
-        _ = joey_kill(pid, SIGKILL)
-        var status: Int32 = 0
-        _ = joey_wait(pid, &status)
-        return status
+        joey_systrap_post(ctrl, JOEY_SYSTRAP_DEAD)
+        _ = joey_tgkill(space.pid, tid, SIGURG)
     }
 
     /// The sentry's pointer to `length` bytes at stub address `address`, when they lie in
-    /// the signal stack part of the shared area (where the kernel writes signal frames).
+    /// the signal stack part of the thread area (where the kernel writes signal frames).
     private func stackPointer(_ address: UInt64, _ length: Int) -> UnsafeMutableRawPointer? {
-        let lo = sharedStubAddress + 0x1000, hi = sharedStubAddress + JOEY_SYSTRAP_SHARED_SIZE
+        let lo = areaAddress + 0x1000, hi = areaAddress + JOEY_STUB_AREA_SIZE
         guard address >= lo, address <= hi, UInt64(length) <= hi - address, address & 7 == 0 else { return nil }
-        return shared + Int(address - sharedStubAddress)
+        return area + Int(address - areaAddress)
     }
 
-    /// Waits until the stub posts an event: nil then, or the wait status once the stub is gone
-    /// (killed by the sentry, or dead from outside, noticed at the periodic liveness check).
+    /// Waits until the thread posts an event: nil then, or a wait status once it is gone
+    /// (told DEAD, or its stub process dead, noticed at the periodic liveness check).
     private func waitForStub() -> Int32? {
         while true {
             let r = joey_systrap_wait(ctrl, Self.sentrySpin, Self.livenessCheckNanos)
             if r == Int64(JOEY_SYSTRAP_EVENT) { return nil }
-            if r == Int64(JOEY_SYSTRAP_DEAD) { return terminate() }
-            var status: Int32 = 0
-            if joey_wait_nohang(pid, &status) == Int64(pid) {
+            if r == Int64(JOEY_SYSTRAP_DEAD) { release(); return Int32(SIGKILL) }
+            if !space.alive() || joey_tgkill(space.pid, tid, 0) == -Int64(ESRCH) {
                 released = true
                 ucontext = nil
-                return status
+                return Int32(SIGKILL)
             }
         }
     }
@@ -186,8 +161,9 @@ final class SystrapStub: PlatformContext, AddressSpace {
     private func awaitEvent(_ registers: inout GuestRegisters) -> PlatformEvent {
         if let status = waitForStub() { return .died(status: status) }
         if let event = decodeEvent(&registers) { return event }
-        // The guest scribbled over its own stub's state: it cannot be resumed safely.
-        return .died(status: terminate())
+        // The guest scribbled over its own thread's state: it cannot be resumed safely.
+        release()
+        return .died(status: Int32(SIGKILL))
     }
 
     private func decodeEvent(_ registers: inout GuestRegisters) -> PlatformEvent? {
@@ -243,10 +219,10 @@ final class SystrapStub: PlatformContext, AddressSpace {
         s(8, registers.rdi); s(9, registers.rsi); s(10, registers.rbp); s(11, registers.rbx)
         s(12, registers.rdx); s(13, registers.rax); s(14, registers.rcx); s(15, registers.rsp)
         s(16, registers.rip); s(17, registers.eflags)
-        // The stub's own signal stack and an empty host signal mask, whatever the frame says.
-        uc.storeBytes(of: sharedStubAddress + 0x1000, toByteOffset: 16, as: UInt64.self)
+        // The thread's own signal stack and an empty host signal mask, whatever the frame says.
+        uc.storeBytes(of: areaAddress + 0x1000, toByteOffset: 16, as: UInt64.self)
         uc.storeBytes(of: Int32(0), toByteOffset: 24, as: Int32.self)
-        uc.storeBytes(of: JOEY_SYSTRAP_SHARED_SIZE - 0x1000, toByteOffset: 32, as: UInt64.self)
+        uc.storeBytes(of: JOEY_STUB_AREA_SIZE - 0x1000, toByteOffset: 32, as: UInt64.self)
         uc.storeBytes(of: UInt64(0), toByteOffset: Self.sigmask, as: UInt64.self)
         if !basesKnown || registers.fs_base != knownFSBase || registers.gs_base != knownGSBase {
             ctrl.pointee.fs_base = registers.fs_base
@@ -260,47 +236,11 @@ final class SystrapStub: PlatformContext, AddressSpace {
 
     func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent {
         guard !released, let uc = ucontext else { return .died(status: 0) }
-        if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { return .died(status: terminate()) }
+        if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { release(); return .died(status: Int32(SIGKILL)) }
         storeRegisters(registers, into: uc)
         ctrl.pointee.sentry_blocking = 0
         joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME)
         return awaitEvent(&registers)
-    }
-
-    /// Runs one system call in the parked stub (the sentry's own, never the guest's).
-    private func request(_ nr: UInt64, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64 = 0,
-                         _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0) -> Int64 {
-        guard !released, ucontext != nil else { return -Int64(ESRCH) }
-        let c = ctrl
-        c.pointee.req_nr = nr
-        c.pointee.req_args = (a0, a1, a2, a3, a4, a5)
-        c.pointee.req_result = -Int64(ENOSYS)
-        c.pointee.sentry_blocking = 0
-        joey_systrap_post(c, JOEY_SYSTRAP_REQUEST)
-        let result = waitForStub() == nil ? c.pointee.req_result : -Int64(ESRCH)
-        // The secret exists in the shared area only while the stub is parked here.
-        c.pointee.req_args = (0, 0, 0, 0, 0, 0)
-        return result
-    }
-
-    func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
-        let fd = (secret & 0xffff_ffff) << 32 | UInt64(JOEY_STUB_MEMFD)
-        let r = request(9, address, length, UInt64(protection.rawValue), UInt64(MAP_SHARED | MAP_FIXED), fd, fileOffset)
-        if r < 0 && r > -4096 { throw LinuxErrno(Int32(-r)) }
-    }
-
-    func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
-        let r = request(11, address, length, 0, 0, 0, secret)
-        if r < 0 { throw LinuxErrno(Int32(-r)) }
-    }
-
-    func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
-        let r = request(10, address, length, UInt64(protection.rawValue), 0, 0, secret)
-        if r < 0 { throw LinuxErrno(Int32(-r)) }
-    }
-
-    func unmapAll() throws(LinuxErrno) {
-        try unmap(0, length: stubAddress)
     }
 
     /// The XSAVE area of the parked frame (the kernel wrote the guest's FPU state there).
@@ -349,13 +289,14 @@ final class SystrapStub: PlatformContext, AddressSpace {
         if !released { ctrl.pointee.sentry_blocking = 1 }
     }
 
-    func cpuTimeNanos() -> UInt64 { joey_process_cpu_nanos(pid) }
-    func peakResidentKiB() -> UInt64 { released ? 0 : StubProcess.peakResidentKiB(pid) }
-    func interrupt() { _ = joey_kill(pid, SIGURG) }
+    func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
+    func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }
+    func interrupt() { if !released { _ = joey_tgkill(space.pid, tid, SIGURG) } }
 
     func kill() {
         if released { return }
-        _ = joey_kill(pid, SIGKILL)
+        // The sentry's wait returns at once; the thread exits when it next enters its handler.
         joey_systrap_post(ctrl, JOEY_SYSTRAP_DEAD)
+        _ = joey_tgkill(space.pid, tid, SIGURG)
     }
 }

@@ -79,7 +79,9 @@ public struct ConfinementPolicy: Sendable {
             Rule("brk", "glibc's malloc growing the main heap"),
             // Threads and time. Stub processes come from the stub factory, which was started
             // before this filter: the sentry itself makes threads only.
-            Rule("futex", "locks and wake-ups; requests to the stub factory"),
+            Rule("futex", "locks and wake-ups; requests to the stub factory and to stubs' control threads"),
+            Rule("restart_syscall", "a timed futex wait or sleep resumed after a signal interrupted it (the kernel's own restart of an allowed call)"),
+            Rule("pipe2", "each stub process's completion pipe (its control thread's only way to say a change is done)"),
             Rule("clone", "sentry threads (glibc's pthread_create flags exactly)", argument: 0, values: [0x3d0f00]),
             Rule("clone3", "refused: glibc falls back to clone, whose flags are visible", errno: ENOSYS),
             Rule("exit", "sentry threads ending"),

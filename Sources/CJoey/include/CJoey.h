@@ -15,11 +15,22 @@
 #define JOEY_STUB_MEMFD 3
 /// Size of the stub code page (the only page the stub may issue system calls from).
 #define JOEY_STUB_SIZE 0x1000ULL
-/// The systrap platform's per-context shared area follows the code page: one control page
-/// (joey_systrap_ctrl) and the stub's signal stack, all in a memfd the sentry also maps.
-#define JOEY_SYSTRAP_SHARED_SIZE 0x10000ULL
-/// The whole region reserved at the top of every guest address space: code + shared area.
-#define JOEY_STUB_REGION_SIZE (JOEY_STUB_SIZE + JOEY_SYSTRAP_SHARED_SIZE)
+/// The stub region, the same in every stub process and reserved in the sentry:
+///   below the code page, JOEY_STUB_MAX_THREADS thread areas of JOEY_STUB_AREA_SIZE (area i
+///   at stub - (i + 1) * size): a thread's control page (systrap) and its signal stack;
+///   stub + 0x0000 the code page; + 0x1000 the control thread's request page (read-only in
+///   the stub); + 0x2000 its result page; + 0x3000 the stub factory's page (factory only).
+#define JOEY_STUB_AREA_SIZE 0x10000ULL
+#define JOEY_STUB_MAX_THREADS 1024ULL
+#define JOEY_STUB_BELOW (JOEY_STUB_AREA_SIZE * JOEY_STUB_MAX_THREADS)
+#define JOEY_STUB_ABOVE 0x4000ULL
+#define JOEY_STUB_REGION_SIZE (JOEY_STUB_BELOW + JOEY_STUB_ABOVE)
+#define JOEY_STUB_REQUEST_OFFSET 0x1000ULL
+#define JOEY_STUB_RESULT_OFFSET 0x2000ULL
+#define JOEY_FACTORY_PAGE_OFFSET 0x3000ULL
+/// The fd under which a stub process's control thread holds the write end of its
+/// completion pipe.
+#define JOEY_STUB_PIPEFD 4
 
 typedef struct user_regs_struct joey_regs;
 
@@ -38,47 +49,75 @@ typedef struct {
 uint64_t joey_stub_install(void);
 /// Offset of the `syscall; int3` site inside the stub page.
 uint64_t joey_stub_syscall_offset(void);
-/// Offset of the loop a new ptrace stub spins in until its sentry thread seizes it.
+/// Offset of the loop a new ptrace thread spins in until its sentry thread seizes it.
 uint64_t joey_stub_park_offset(void);
+/// Offset right after a new ptrace thread's last setup call (its filter; rax holds the
+/// result there): a thread stopped between it and the park loop is parked.
+uint64_t joey_stub_parked_offset(void);
 
-/// The stub factory's page: the last page of the shared-area range, at the same address in
-/// the sentry and the factory. `request`/`done` are sequence numbers (futex words); the
-/// rest of the request is read before the factory forks. The constant part (a zero signal
-/// set, the ptrace stubs' filter) is written once, before the factory starts.
+/// The stub factory's page (at the same address in the sentry and the factory).
+/// `request`/`done` are sequence numbers (futex words); the request is read into registers
+/// before the factory forks.
 typedef struct {
     uint32_t request;
     uint32_t done;
-    uint32_t kind;       // JOEY_STUB_KIND_*
     int32_t memfd;       // the MemoryFile, in the sentry's (shared) descriptor table
-    int32_t sharedfd;    // systrap: the stub's shared area
-    uint32_t unused;
+    int32_t pipefd;      // the write end of the new stub's completion pipe (>= 5)
+    uint64_t pages;      // MemoryFile offset of the request and result pages
     int64_t result;      // the stub's pid, or -errno
-    uint32_t ready;      // ptrace: the request a new stub finished its setup for
-    uint8_t reserved1[28];
-    uint64_t zero_mask;  // 0x40
-    uint8_t reserved2[0xb8];
-    uint16_t ptrace_prog_len; // 0x100: struct sock_fprog
-    uint16_t reserved3[3];
-    uint64_t ptrace_prog_filter;
-    uint64_t ptrace_filter[32]; // 0x110: struct sock_filter[]
 } joey_factory_page;
-#define JOEY_FACTORY_PAGE_OFFSET (JOEY_STUB_SIZE + JOEY_SYSTRAP_SHARED_SIZE - 0x1000ULL)
-#define JOEY_STUB_KIND_SYSTRAP 1u
-#define JOEY_STUB_KIND_PTRACE 2u
 /// Starts the stub factory: a child of the calling thread (it dies with it: call from the
 /// thread that outlives the sandbox) that shares the sentry's descriptor table and holds
-/// nothing but the stub region. Returns its pid (*page_out set) or -errno.
+/// nothing but the stub code page and its own page. Returns its pid (*page_out set) or -errno.
 int64_t joey_factory_start(joey_factory_page **page_out);
-/// Has the factory fork one stub of `kind`; `memfd` becomes its JOEY_STUB_MEMFD, `sharedfd`
-/// (systrap) its shared area. The stub is the sentry's child. Returns its pid (a ptrace stub
-/// once it is about to park) or -errno (-ECHILD: the factory is gone; -(256 + status): the
-/// stub exited during its setup). One request at a time (the caller serializes).
-int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, uint32_t kind, int memfd, int sharedfd);
+/// Has the factory fork one stub process: its control thread takes requests from the page at
+/// MemoryFile offset `pages` (prepared with joey_space_prepare) and reports each on `pipefd`.
+/// The stub is the sentry's child. Returns its pid or -errno (-ECHILD: the factory is gone).
+/// One request at a time (the caller serializes).
+int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, int pipefd, uint64_t pages);
 
-/// systrap: the control page shared by the sentry and one stub process. The stub's signal
-/// handler fills `signo`, `frame` (its ucontext) and `info` (its siginfo), then hands over
-/// through `state`; the sentry answers RESUME or asks for one host system call (REQUEST).
-/// Everything in it is written by guest-reachable memory, so the sentry validates it all.
+/// A stub process's request page, written by the sentry, read-only in the stub: each time
+/// `seq` changes the control thread runs the `count` system calls in `ops` (up to the first
+/// that fails), stores each result in the result page (an int64_t per op; at 0x800 the seq
+/// it finished, a hint for spinning) and writes one byte to its pipe. A clone
+/// (nr 56, the last op of its batch) whose child starts with rsp at a thread area makes that
+/// child a guest thread: it takes the area's signal stack, unblocks signals, installs `prog`
+/// (its platform's guest-thread filter) and then reports ready (systrap: SIGILL to its
+/// handler) or parks (ptrace).
+typedef struct {
+    uint64_t nr;
+    uint64_t args[6];
+} joey_space_op;
+#define JOEY_SPACE_MAX_OPS 60
+typedef struct {
+    uint32_t seq;
+    uint32_t kind;        // JOEY_STUB_KIND_*
+    uint32_t count;
+    uint32_t reserved0;
+    uint64_t reserved1[6];
+    uint64_t zero_mask;   // 0x40: an empty signal set
+    uint64_t action[4];   // 0x48: struct kernel_sigaction for the handled signals
+    uint16_t prog_len;    // 0x68: struct sock_fprog
+    uint16_t reserved[3];
+    uint64_t prog_filter;
+    uint64_t filter[64];  // 0x78: struct sock_filter[]
+    joey_space_op ops[JOEY_SPACE_MAX_OPS]; // 0x278
+} joey_space_request;
+#define JOEY_STUB_KIND_SYSTRAP 1u
+#define JOEY_STUB_KIND_PTRACE 2u
+/// Fills a stub process's request page (sentry mapping `page`) for `kind` before it starts.
+int joey_space_prepare(joey_space_request *page, uint32_t kind, uint64_t stub);
+/// Has the control thread run the `count` ops already in the request page and waits for
+/// its byte on `pipefd`: 0, or -ESRCH when the stub process is gone. The results (in the
+/// guest-writable result page: only ever this guest's own business) are then in `results`.
+/// One batch at a time (the caller serializes).
+int64_t joey_space_run(joey_space_request *req, uint32_t count, int pipefd);
+
+/// systrap: the control page of one stub thread (the first page of its thread area). The
+/// thread's signal handler finds it below its signal stack, fills `signo`, `frame` (its
+/// ucontext) and `info` (its siginfo), then hands over through `state`; the sentry answers
+/// RESUME, asks for one system call of the thread's own (REQUEST: exit), or DEAD (the thread
+/// exits). Everything in it is guest-writable memory, so the sentry validates it all.
 typedef struct {
     uint32_t state;          // JOEY_SYSTRAP_*
     uint32_t stub_waiting;   // the stub sleeps in FUTEX_WAIT on `state`
@@ -101,15 +140,8 @@ typedef struct {
 #define JOEY_SYSTRAP_EVENT 1u   // the stub posted an event (or finished a request)
 #define JOEY_SYSTRAP_RESUME 2u  // the sentry wrote the registers: return to the guest
 #define JOEY_SYSTRAP_REQUEST 3u // the sentry asks for the system call in req_*
-#define JOEY_SYSTRAP_DEAD 4u    // the sentry killed the stub
+#define JOEY_SYSTRAP_DEAD 4u    // the sentry is done with the thread: it exits
 
-/// Prepares a new systrap stub's shared area (sentry mapping `shared`) for its setup: its
-/// signal stack, its handlers, and its seccomp filter, which traps every system call from
-/// outside the code page and allows from inside it only rt_sigreturn, futex wait/wake,
-/// arch_prctl(SET_FS/GS), and mmap/munmap/mprotect carrying `secret`. The stub reports ready
-/// with SIGILL; the sentry then scrubs the setup block (the filter holds the secret).
-int joey_systrap_prepare(void *shared, uint64_t stub, uint64_t secret);
-void joey_systrap_scrub(void *shared);
 /// The sentry's side of the handshake: publish `state` and wake the stub if it sleeps.
 void joey_systrap_post(joey_systrap_ctrl *c, uint32_t state);
 /// Waits until the stub posts EVENT (or the state becomes DEAD): spins `spin` times, then
@@ -153,6 +185,10 @@ int64_t joey_setxstate(pid_t pid, const void *buf, uint64_t size);
 /// waitpid(pid, __WALL), retried on EINTR. Returns the pid or -errno; status in *status.
 int64_t joey_wait(pid_t pid, int *status);
 int64_t joey_kill(pid_t pid, int sig);
+/// pipe2(fds, O_CLOEXEC): 0 or -errno.
+int64_t joey_pipe_cloexec(int fds[2]);
+/// tgkill(pid, tid, sig): 0 or -errno.
+int64_t joey_tgkill(pid_t pid, pid_t tid, int sig);
 
 /// CPU time consumed by a host process, in nanoseconds (0 if unknown).
 uint64_t joey_process_cpu_nanos(pid_t pid);

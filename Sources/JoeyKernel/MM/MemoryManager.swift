@@ -5,9 +5,11 @@
 //
 // MemoryManager: one guest address space as a sorted list of VMAs over MemoryFile blocks
 // (anonymous and private memory) or over a file's page cache (MAP_SHARED file mappings).
-// Every change is realized immediately in the calling thread's platform AddressSpace;
-// other contexts sharing this MM catch up from `version` before they next run, re-realizing
-// only the ranges the change log names when they are a few versions behind.
+// Its platform AddressSpace (one stub process) is shared by every thread that runs in it:
+// a change realized there takes effect for all of them at once. Changes are realized as they
+// are made when the space was in sync (MemorySyscalls); otherwise `syncSpace` catches up
+// from `realizedVersion`, re-realizing only the ranges the change log names, before the
+// kernel lock is let go by the thread that made the change or before any thread runs.
 //
 // fork is copy-on-write: parent and child keep the same private blocks, realized without
 // write permission; a write fault (or a sentry write) copies the chunk it touches, or, when
@@ -106,11 +108,13 @@ public final class MemoryManager {
     /// the log still reaches back to v + 1.
     private var changes: [(version: UInt64, start: UInt64, end: UInt64)] = []
     private static let changeLogLength = 128
-    /// The version of the latest change that moved memory to a new block while other threads
-    /// may still map the old one (a copy-on-write copy, a fork's loss of write permission): a
-    /// thread that saw it waits until no other thread of the MM runs with an older mapping
-    /// before it runs guest code again (GuestThread.awaitCoherentSiblings).
-    var coherenceVersion: UInt64 = 0
+    /// The platform address space realizing this MM, made by its first thread to run.
+    private(set) var space: AddressSpace?
+    /// The version `space` reflects, unless it must be realized afresh: `.fresh` (nothing in
+    /// it yet) or `.stale` (a change failed half-way).
+    private var realizedVersion: UInt64 = 0
+    private var spaceState = SpaceState.fresh
+    private enum SpaceState { case fresh, stale, realized }
     var brkStart: UInt64 = 0
     var brkEnd: UInt64 = 0
     let mmapTop: UInt64
@@ -464,7 +468,6 @@ public final class MemoryManager {
         piece.fileOffset = v.fileOffset + (start - v.start)
         piece.cow = false
         insert(piece)
-        coherenceVersion = version
         if let old = v.block { stopSharing(old) }
     }
 
@@ -472,6 +475,52 @@ public final class MemoryManager {
         self.memoryFile = memoryFile
         self.stackTop = stackTop
         self.mmapTop = mmapTop
+    }
+
+    /// The address space, made on `platform` the first time.
+    func addressSpace(on platform: Platform) throws(PlatformError) -> AddressSpace {
+        if let space { return space }
+        let s = try platform.newAddressSpace(memoryFile: memoryFile)
+        space = s
+        spaceState = .fresh
+        return s
+    }
+
+    /// Takes over `other`'s address space (execve), to be realized afresh.
+    func adoptSpace(from other: MemoryManager) {
+        guard space == nil, let s = other.space else { return }
+        other.space = nil
+        space = s
+        spaceState = .stale
+    }
+
+    /// The space, when it reflects every change so far (a change can then be realized in it
+    /// directly, and noted with `noteRealized`).
+    var liveSpace: AddressSpace? { spaceState == .realized && realizedVersion == version ? space : nil }
+
+    /// After a change realized directly in the live space.
+    func noteRealized() { realizedVersion = version }
+
+    /// Brings the space up to date with the MM: every thread running in it sees the changes
+    /// from here on. A failure leaves it to be realized afresh at the next call.
+    func syncSpace() throws(LinuxErrno) {
+        guard let space, spaceState != .realized || realizedVersion != version else { return }
+        let state = spaceState
+        spaceState = .stale
+        let ranges = state == .realized ? changedRanges(since: realizedVersion) : nil
+        try space.batch { () throws(LinuxErrno) in
+            if let ranges {
+                for (start, end) in ranges {
+                    try space.unmap(start, length: end - start)
+                    try realizeRange(start, end, in: space)
+                }
+            } else {
+                if state != .fresh { try space.unmapAll() }
+                try realizeAll(in: space)
+            }
+        }
+        spaceState = .realized
+        realizedVersion = version
     }
 
     /// Maps every VMA into an address space that holds nothing yet.

@@ -31,13 +31,16 @@ extension GuestThread {
         return r
     }
 
-    /// Begins an MM change: remembers whether the context was in sync before it.
+    /// Begins an MM change: remembers whether the address space was in sync before it.
     private func beginChange() { pendingLiveSpace = liveAddressSpace }
-    /// Other threads sharing the MM resynchronize before they run again; those in guest
-    /// code are interrupted now so they stop using mappings that no longer exist.
+    /// A change not realized as it was made (the space was behind, or a step failed) is
+    /// caught up now: the threads running in the space must not go on with mappings that no
+    /// longer exist.
     private func endChange() {
         pendingLiveSpace = nil
-        for t in group.threads where t !== self && t.inGuest { t.context?.interrupt() }
+        do { try mm.syncSpace() } catch {
+            kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error); retried before it runs")
+        }
     }
 
     func sysMmap() throws(LinuxErrno) -> UInt64 {
@@ -464,7 +467,7 @@ extension GuestThread {
             if n < want { break }
         }
         // A copy-on-write copy may have moved what was written: the target's running threads catch up.
-        if write && target !== group { target.interruptThreadsInGuest() }
+        if write && target !== group { target.catchUpAddressSpace() }
         return UInt64(done)
     }
 }

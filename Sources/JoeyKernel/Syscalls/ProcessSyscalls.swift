@@ -19,13 +19,16 @@ extension GuestThread {
         let pid = try kernel.allocatePid()
         let shareVM = flags & CLONE_VM != 0
         let childMM = shareVM ? mm : mm.fork()
-        // The parent's other threads lose write permission on what is now shared before the
-        // child can run: until then they could still change the child's memory.
-        if !shareVM && group.threads.count > 1 {
-            mm.coherenceVersion = mm.version
-            awaitCoherentSiblings(mm.version)
-            // The wait let go of the kernel lock: a sibling may have ended the process.
-            if killed || group.exiting { throw .EINTR }
+        // The parent's threads lose write permission on what is now shared before the child
+        // can run (they share one address space: at once for all of them); until then they
+        // could still change the child's memory.
+        if !shareVM {
+            do { try mm.syncSpace() } catch {
+                // The child's memory would not be its own: no child (the parent's memory stays
+                // copy-on-write, made writable again at its next write).
+                kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
+                throw .ENOMEM
+            }
         }
         let parentGroup = flags & CLONE_PARENT != 0 ? (group.parent ?? group) : group
         let g = ThreadGroup(kernel: kernel, pid: pid, parent: parentGroup, mm: childMM,

@@ -79,8 +79,8 @@ extension GuestThread {
                 cursor = v.end
             }
             do { try t.mm.write(addr, withUnsafeBytes(of: data) { Array($0) }, force: true) } catch { throw .EIO }
-            // A copy-on-write copy moved the word: threads running on the old mapping catch up.
-            t.group.interruptThreadsInGuest()
+            // A copy-on-write copy moved the word: the tracee's address space follows.
+            t.group.catchUpAddressSpace()
             return 0
         case 3: // PTRACE_PEEKUSER: a register of struct user; the rest of it reads 0
             guard addr & 7 == 0, addr < 928 else { throw .EIO }

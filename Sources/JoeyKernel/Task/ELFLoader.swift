@@ -220,6 +220,13 @@ extension GuestThread {
         newMM.auxv = auxv
 
         // Commit: nothing below can fail.
+        // The old address space goes on as the new one's when nothing else runs in it (no
+        // vfork parent shares the MM; de_thread ended this process's other threads): its stub
+        // is emptied instead of a new one made and the old one killed.
+        let oldMM = group.mm
+        if !kernel.threadGroups.values.contains(where: { $0 !== group && $0.mm === oldMM }) {
+            newMM.adoptSpace(from: oldMM)
+        }
         group.mm = newMM
         group.exePath = file.path
         // comm is the name of the file exec'd: the script's, not its interpreter's.

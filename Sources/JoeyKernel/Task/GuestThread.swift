@@ -42,12 +42,11 @@ final class GuestThread {
     var threadExiting = false
     var inGuest = false
     var altStack: (sp: UInt64, flags: Int32, size: UInt64) = (0, 2 /* SS_DISABLE */, 0)
-    /// The MM (and its version) this thread's context currently reflects.
-    private var realizedMM: ObjectIdentifier?
-    private var realizedVersion: UInt64 = 0
-    /// The MM and coherenceVersion this thread last waited for its siblings at.
-    private var coherentMM: ObjectIdentifier?
-    private var coherentVersion: UInt64 = 0
+    /// The address space this thread's context runs in (its MM's, unless an execve changed it).
+    private var contextSpace: AddressSpace?
+    /// The MM's version when this thread last entered guest code: a memory fault that comes
+    /// back after it changed may be the old mapping's, and is retried.
+    private var enteredVersion: UInt64 = 0
     /// Set by handlers that replace all registers (execve, rt_sigreturn).
     var registersReplaced = false
     /// The last syscall returned a restart code; decided at signal delivery.
@@ -102,28 +101,31 @@ final class GuestThread {
             if kernel.runningThreads == 0 { kernel.lastThreadExited() }
             kernel.lock.unlock()
         }
-        do {
-            let ctx = try kernel.platform.newContext(memoryFile: kernel.memoryFile)
+        do throws(PlatformError) {
+            let ctx = try newContext()
             if let fp = initialFPState { ctx.setFloatingPointState(fp) }
             initialFPState = nil
             let base = ctx.initialRegisters()
             regs.cs = base.cs; regs.ss = base.ss; regs.ds = base.ds; regs.es = base.es
             regs.fs = base.fs; regs.gs = base.gs
-            context = ctx
         } catch {
             kernel.debugLog("cannot create a platform context: \(error)")
             finishExit(status: Signal.SIGKILL)
             return
         }
         runLoop()
-        if let ctx = context {
-            // Killed, no guest code runs in the stub again; reaping it (the host tears down
-            // its address space) is not the kernel's business, so other threads (a joiner
-            // just woken) go on meanwhile.
-            ctx.kill()
+        if context != nil {
+            // Killed, no guest code runs in its stub thread again. Ending it, and reaping the
+            // stub process when this was its last thread (the host tears down its address
+            // space), is not the kernel's business: other threads (a joiner just woken) go on
+            // meanwhile.
+            var ctx = context
+            ctx?.kill()
             context = nil
+            contextSpace = nil
             kernel.lock.unlock()
-            ctx.release()
+            ctx?.release()
+            ctx = nil
             kernel.lock.lock()
         }
     }
@@ -142,10 +144,7 @@ final class GuestThread {
             }
             if killed || group.exiting || threadExiting { continue }
             guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
-            if mm.coherenceVersion != 0 && (coherentMM != ObjectIdentifier(mm) || coherentVersion < mm.coherenceVersion) {
-                awaitCoherentSiblings(mm.coherenceVersion)
-                continue
-            }
+            enteredVersion = mm.version
             inGuest = true
             kernel.lock.unlock()
             let event = context!.switchToGuest(&regs)
@@ -155,10 +154,9 @@ final class GuestThread {
             case .syscall:
                 handleSyscall()
             case .fault(var sig, var code, let addr):
-                // A memory fault in a context another thread's change made stale (memory made
-                // writable again, or newly mapped): catch up and retry before judging it.
-                if sig == Signal.SIGSEGV || sig == Signal.SIGBUS,
-                   realizedMM != ObjectIdentifier(mm) || realizedVersion != mm.version { continue }
+                // A memory fault on a mapping another thread's change has replaced since
+                // (memory made writable again, or newly mapped): retry before judging it.
+                if sig == Signal.SIGSEGV || sig == Signal.SIGBUS, enteredVersion != mm.version { continue }
                 // A shared file mapping's page the file has grown over since: map it and retry.
                 if sig == Signal.SIGSEGV, mm.refreshFileTail(at: addr) { continue }
                 // A write to copy-on-write memory: the sharing is broken, the write retried.
@@ -186,62 +184,45 @@ final class GuestThread {
         }
     }
 
-    /// Makes the platform context match the MM (after exec, or when another thread sharing
-    /// the MM changed it).
+    /// A context in the MM's address space (made on the first run of the MM).
+    private func newContext() throws(PlatformError) -> PlatformContext {
+        let space = try mm.addressSpace(on: kernel.platform)
+        let ctx = try space.newContext()
+        context = ctx
+        contextSpace = space
+        return ctx
+    }
+
+    /// Makes the platform match the MM before guest code runs: a context in the MM's address
+    /// space (a new one after execve), and the space up to date.
     private func syncAddressSpace() -> Bool {
-        guard let ctx = context else { return false }
-        let id = ObjectIdentifier(mm)
-        if realizedMM == id && realizedVersion == mm.version { return true }
-        do {
-            // A few versions behind: only the ranges changed since are redone.
-            if realizedMM == id, let ranges = mm.changedRanges(since: realizedVersion) {
-                for (start, end) in ranges {
-                    try ctx.addressSpace.unmap(start, length: end - start)
-                    try mm.realizeRange(start, end, in: ctx.addressSpace)
-                }
-            } else {
-                try ctx.addressSpace.unmapAll()
-                try mm.realizeAll(in: ctx.addressSpace)
+        guard let old = context else { return false }
+        if contextSpace !== mm.space {
+            do throws(PlatformError) {
+                old.kill()
+                old.release()
+                context = nil
+                contextSpace = nil
+                let ctx = try newContext()
+                let base = ctx.initialRegisters()
+                regs.cs = base.cs; regs.ss = base.ss
+            } catch {
+                kernel.debugLog("cannot create a platform context for pid \(group.pid): \(error)")
+                return false
             }
-        } catch {
+        }
+        do { try mm.syncSpace() } catch {
             kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
             return false
         }
-        realizedMM = id
-        realizedVersion = mm.version
         return true
     }
 
-    /// Once memory moved to a new block (a copy-on-write copy) or lost write permission (a
-    /// fork), no thread of the process may run on with the old mapping after this one has
-    /// seen the change: each thread has its own host page tables, so the others are
-    /// interrupted and this one waits (kernel lock released) until each is out of guest code
-    /// or has realized `version`.
-    func awaitCoherentSiblings(_ version: UInt64) {
-        let id = ObjectIdentifier(mm)
-        while !killed {
-            let stale = group.threads.filter {
-                $0 !== self && $0.inGuest && !($0.realizedMM == id && $0.realizedVersion >= version)
-            }
-            if stale.isEmpty { break }
-            for t in stale { t.context?.interrupt() }
-            // Woken by nothing in particular: look again soon.
-            wakeup.sleep(kernel.lock, deadline: monotonicNanos() + 100_000)
-        }
-        coherentMM = id
-        coherentVersion = version
-    }
+    /// After a change realized in the live address space as it was made.
+    func noteAddressSpaceUpdated() { mm.noteRealized() }
 
-    /// Marks the context as reflecting the MM after this thread changed both in step.
-    func noteAddressSpaceUpdated() {
-        if realizedMM == ObjectIdentifier(mm) { realizedVersion = mm.version }
-    }
-
-    /// The address space to realize changes in, when this thread's context is in sync.
-    var liveAddressSpace: AddressSpace? {
-        guard realizedMM == ObjectIdentifier(mm), realizedVersion == mm.version else { return nil }
-        return context?.addressSpace
-    }
+    /// The address space to realize changes in as they are made, when it is in sync.
+    var liveAddressSpace: AddressSpace? { mm.liveSpace }
 
     /// After execve from a non-leader thread: this thread takes the process id as its tid.
     func becomeLeader() {

@@ -182,10 +182,12 @@ final class ThreadGroup {
         mm.vmas.reduce(0) { $0 &+ ($1.shared ? 0 : $1.end - $1.start) }
     }
 
-    /// Makes the threads running guest code come back to the sentry (to catch up with a
-    /// change another process made to this one's memory). Kernel lock held.
-    func interruptThreadsInGuest() {
-        for t in threads where t.inGuest { t.context?.interrupt() }
+    /// Realizes a change another process made to this one's memory (a copy-on-write copy)
+    /// in its address space at once, under its running threads. Kernel lock held.
+    func catchUpAddressSpace() {
+        do { try mm.syncSpace() } catch {
+            kernel.debugLog("cannot realize the address space of pid \(pid): \(error); retried before it runs")
+        }
     }
 
     func peakResidentKiB() -> UInt64 {

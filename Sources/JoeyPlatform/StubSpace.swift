@@ -1,0 +1,261 @@
+// StubSpace: one guest address space, realized as one stub process. Its control thread
+// (which never runs guest code) makes every change to the address space, so a change takes
+// effect for all the guest threads at once: they are the stub's other threads and share its
+// host page tables. The sentry writes each request into a page the stub maps read-only and
+// learns of its completion from a byte on a pipe only the control thread may write (a guest
+// thread's filter kills write): nothing a guest thread stores can fake a completion, whose
+// absence would let the sentry reuse memory the stub still maps. Shared by both platforms;
+// they differ only in how a guest thread runs (SystrapThread, PtraceThread).
+//
+// Thread areas: JOEY_STUB_MAX_THREADS slots of 64 KiB below the code page, each the
+// MemoryFile memory of one thread's control page and signal stack. A slot is reused only
+// once its thread is gone (tgkill(pid, tid, 0) says ESRCH: nothing the guest can forge).
+// Lock: `lock` guards the request page and the slots; taken alone.
+import CJoey
+import Glibc
+import JoeyABI
+
+final class StubSpace: AddressSpace, @unchecked Sendable {
+    let kind: UInt32
+    let stubAddress: UInt64
+    let pid: pid_t
+    let memoryFile: MemoryFile
+    /// systrap: the CPU and kernel let a thread use rdfsbase/wrfsbase.
+    let hasFSGSBase: Bool
+    private let pages: UInt64
+    private let request: UnsafeMutablePointer<joey_space_request>
+    private let result: UnsafeMutablePointer<Int64>
+    private let pipe: Int32
+    private var lock = pthread_mutex_t()
+    /// The slots: the MemoryFile offset of the area mapped there (0: none yet), and the
+    /// host tid of the thread that used it last (0: free).
+    private var slots: [(offset: UInt64, tid: pid_t, mapped: Bool)] = []
+    private var reaped = false
+
+    init(kind: UInt32, stubAddress: UInt64, factory: StubFactory, memoryFile: MemoryFile, hasFSGSBase: Bool = false) throws(PlatformError) {
+        let platform = kind == JOEY_STUB_KIND_PTRACE ? "ptrace" : "systrap"
+        self.kind = kind
+        self.stubAddress = stubAddress
+        self.memoryFile = memoryFile
+        self.hasFSGSBase = hasFSGSBase
+        do { pages = try memoryFile.allocate(0x2000) } catch {
+            throw PlatformError("\(platform) platform: no memory for a stub's request pages (\(error))")
+        }
+        request = memoryFile.pointer(pages).assumingMemoryBound(to: joey_space_request.self)
+        result = memoryFile.pointer(pages + 0x1000).assumingMemoryBound(to: Int64.self)
+        var fds: [Int32] = [-1, -1]
+        let piped = fds.withUnsafeMutableBufferPointer { joey_pipe_cloexec($0.baseAddress) }
+        guard joey_space_prepare(request, kind, stubAddress) == 0, piped == 0 else {
+            memoryFile.free(pages, length: 0x2000)
+            throw PlatformError("\(platform) platform: cannot prepare a stub process (errno \(-piped))")
+        }
+        // The stub takes the write end at JOEY_STUB_PIPEFD: it is handed over from 5 up so that
+        // moving the MemoryFile to JOEY_STUB_MEMFD first cannot clobber it.
+        let writeEnd = fcntl(fds[1], F_DUPFD_CLOEXEC, 5)
+        close(fds[1])
+        let r = writeEnd < 0 ? -Int64(errno) : factory.spawn(memoryFD: memoryFile.fd, pipeFD: writeEnd, pages: pages)
+        if writeEnd >= 0 { close(writeEnd) }
+        guard r > 0 else {
+            close(fds[0])
+            memoryFile.free(pages, length: 0x2000)
+            throw PlatformError("\(platform) platform: the stub factory cannot fork a stub process (errno \(-r))")
+        }
+        pid = pid_t(r)
+        pipe = fds[0]
+        pthread_mutex_init(&lock, nil)
+        StubProcess.resetPeakResident(pid)
+    }
+
+    deinit {
+        terminate()
+        close(pipe)
+        for s in slots where s.offset != 0 { memoryFile.free(s.offset, length: JOEY_STUB_AREA_SIZE) }
+        memoryFile.free(pages, length: 0x2000)
+    }
+
+    /// Kills and reaps the stub process (once).
+    private func terminate() {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        if reaped { return }
+        reaped = true
+        _ = joey_kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = joey_wait(pid, &status)
+    }
+
+    /// Whether the stub process still runs (reaping it when it died).
+    func alive() -> Bool {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        if reaped { return false }
+        var status: Int32 = 0
+        let w = joey_wait_nohang(pid, &status)
+        if w == Int64(pid) || w == -Int64(ECHILD) { reaped = true }
+        return !reaped
+    }
+
+    /// Runs the ops queued in the request page; results in `results`. Lock held.
+    private func run(_ count: Int) -> Bool {
+        if reaped { return false }
+        return joey_space_run(request, UInt32(count), pipe) == 0
+    }
+
+    /// Runs one system call in the control thread (the sentry's own, never the guest's).
+    private func call(_ nr: UInt64, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64 = 0,
+                      _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0) -> Int64 {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        request.pointee.ops.0 = joey_space_op(nr: nr, args: (a0, a1, a2, a3, a4, a5))
+        return run(1) ? result[0] : -Int64(ESRCH)
+    }
+
+    /// Ops queued by a batch, not yet run; their first failure.
+    private var queued: Int?
+    private var queuedFailure: LinuxErrno?
+
+    /// Queues one op in a batch, running the batch when the page is full. Lock held.
+    private func enqueue(_ op: joey_space_op) {
+        guard let n = queued else { return }
+        withUnsafeMutableBytes(of: &request.pointee.ops) { $0.storeBytes(of: op, toByteOffset: n * MemoryLayout<joey_space_op>.stride, as: joey_space_op.self) }
+        queued = n + 1
+        if n + 1 == Int(JOEY_SPACE_MAX_OPS) { flush() }
+    }
+
+    /// Runs what is queued. Lock held.
+    private func flush() {
+        guard let n = queued, n > 0 else { return }
+        queued = 0
+        guard run(n) else { if queuedFailure == nil { queuedFailure = .ESRCH }; return }
+        for i in 0..<n where queuedFailure == nil {
+            let r = result[i]
+            if r < 0 && r > -4096 { queuedFailure = LinuxErrno(Int32(-r)) }
+        }
+    }
+
+    func batch(_ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno) {
+        pthread_mutex_lock(&lock)
+        queued = 0
+        queuedFailure = nil
+        pthread_mutex_unlock(&lock)
+        var thrown: LinuxErrno?
+        do { try body() } catch { thrown = error }
+        pthread_mutex_lock(&lock)
+        flush()
+        let failure = thrown ?? queuedFailure
+        queued = nil
+        queuedFailure = nil
+        pthread_mutex_unlock(&lock)
+        if let failure { throw failure }
+    }
+
+    /// One op: queued in a batch, else run at once.
+    private func perform(_ nr: UInt64, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64 = 0,
+                         _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0) throws(LinuxErrno) {
+        pthread_mutex_lock(&lock)
+        if queued != nil {
+            enqueue(joey_space_op(nr: nr, args: (a0, a1, a2, a3, a4, a5)))
+            pthread_mutex_unlock(&lock)
+            return
+        }
+        pthread_mutex_unlock(&lock)
+        let r = call(nr, a0, a1, a2, a3, a4, a5)
+        if r < 0 && r > -4096 { throw LinuxErrno(Int32(-r)) }
+    }
+
+    func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
+        try perform(9, address, length, UInt64(protection.rawValue), UInt64(MAP_SHARED | MAP_FIXED),
+                    UInt64(JOEY_STUB_MEMFD), fileOffset)
+    }
+
+    func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
+        try perform(11, address, length)
+    }
+
+    func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
+        try perform(10, address, length, UInt64(protection.rawValue))
+    }
+
+    func unmapAll() throws(LinuxErrno) {
+        try unmap(0, length: stubAddress - JOEY_STUB_BELOW)
+    }
+
+    func newContext() throws(PlatformError) -> PlatformContext {
+        kind == JOEY_STUB_KIND_PTRACE ? try PtraceThread(space: self) : try SystrapThread(space: self)
+    }
+
+    /// A thread area: its slot, its address in the stub, and the sentry's pointer to it.
+    /// Its control page is zeroed.
+    func takeArea() throws(PlatformError) -> (slot: Int, address: UInt64, pointer: UnsafeMutableRawPointer) {
+        pthread_mutex_lock(&lock)
+        var slot = slots.firstIndex { $0.tid == 0 }
+        if slot == nil {
+            // A slot whose thread is gone for certain.
+            slot = slots.firstIndex { joey_tgkill(pid, $0.tid, 0) == -Int64(ESRCH) }
+        }
+        if slot == nil && slots.count < Int(JOEY_STUB_MAX_THREADS) {
+            slots.append((0, 0, false))
+            slot = slots.count - 1
+        }
+        pthread_mutex_unlock(&lock)
+        guard let slot else { throw PlatformError("a stub process has no room for another thread (\(JOEY_STUB_MAX_THREADS) at most)") }
+        let address = stubAddress - UInt64(slot + 1) * JOEY_STUB_AREA_SIZE
+        if slots[slot].offset == 0 {
+            // Mapped in the stub together with the thread's start (startThread).
+            let offset: UInt64
+            do { offset = try memoryFile.allocate(JOEY_STUB_AREA_SIZE) } catch {
+                throw PlatformError("no memory for a stub thread's area (\(error))")
+            }
+            pthread_mutex_lock(&lock)
+            slots[slot].offset = offset
+            slots[slot].mapped = false
+            pthread_mutex_unlock(&lock)
+        }
+        let pointer = memoryFile.pointer(slots[slot].offset)
+        memset(pointer, 0, 0x1000)
+        return (slot, address, pointer)
+    }
+
+
+    /// Starts a guest thread in the area at `address` (mapping the area first, in the same
+    /// round trip, when it is new): its host tid, or -errno.
+    func startThread(slot: Int, address: UInt64) -> pid_t {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        var n = 0
+        let mapping = !slots[slot].mapped
+        if mapping {
+            request.pointee.ops.0 = joey_space_op(nr: 9, args: (address, JOEY_STUB_AREA_SIZE, UInt64(PROT_READ | PROT_WRITE),
+                                                               UInt64(MAP_SHARED | MAP_FIXED), UInt64(JOEY_STUB_MEMFD), slots[slot].offset))
+            n = 1
+        }
+        // CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM; the child starts with rsp at its area.
+        let clone = joey_space_op(nr: 56, args: (0x50f00, address, 0, 0, 0, 0))
+        if n == 0 { request.pointee.ops.0 = clone } else { request.pointee.ops.1 = clone }
+        guard run(n + 1) else { return -ESRCH }
+        if mapping {
+            guard result[0] == Int64(address) else { return -ENOMEM }
+            slots[slot].mapped = true
+        }
+        let r = result[n]
+        guard r > 0, r <= Int64(Int32.max) else { return r < 0 && r > -4096 ? pid_t(r) : -EAGAIN }
+        slots[slot].tid = pid_t(r)
+        return pid_t(r)
+    }
+
+    /// A slot whose thread failed to start: free again.
+    func abandon(slot: Int) {
+        pthread_mutex_lock(&lock)
+        if slots[slot].tid == 0 || joey_tgkill(pid, slots[slot].tid, 0) == -Int64(ESRCH) { slots[slot].tid = 0 }
+        pthread_mutex_unlock(&lock)
+    }
+
+    /// CPU time of one of the stub's threads, from the host's /proc.
+    func threadCPUNanos(_ tid: pid_t) -> UInt64 {
+        let text = HostProc.read("\(pid)/task/\(tid)/schedstat")
+        guard let end = text.firstIndex(of: 32) else { return 0 }
+        return UInt64(String(decoding: text[..<end], as: UTF8.self)) ?? 0
+    }
+
+    func peakResidentKiB() -> UInt64 { alive() ? StubProcess.peakResidentKiB(pid) : 0 }
+}
