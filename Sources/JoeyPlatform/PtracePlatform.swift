@@ -29,6 +29,8 @@ public final class PtracePlatform: Platform, @unchecked Sendable {
 
 final class PtraceThread: PlatformContext {
     private let space: StubSpace
+    /// Its thread area (the ptrace platform only needs the area's signal stack reserved).
+    private let slot: Int
     /// The stub thread this sentry thread traces.
     let tid: pid_t
     let syscallSite: UInt64
@@ -41,9 +43,10 @@ final class PtraceThread: PlatformContext {
     init(space: StubSpace) throws(PlatformError) {
         self.space = space
         let a = try space.takeArea()
+        slot = a.slot
         let t = space.startThread(slot: a.slot, address: a.address)
         guard t > 0 else {
-            space.abandon(slot: a.slot)
+            space.letGo(slot: a.slot)
             throw PlatformError("ptrace platform: the stub process cannot start a thread (errno \(-t))")
         }
         tid = t
@@ -54,10 +57,11 @@ final class PtraceThread: PlatformContext {
         let park = space.stubAddress + joey_stub_park_offset()
         let opts = UInt64(0x1 /* TRACESYSGOOD */)
         var status: Int32 = 0
-        var why = "PTRACE_SEIZE failed (errno \(-joey_ptrace(0x4206, 0, 0, 0)))"
+        var why = "PTRACE_SEIZE failed"
         var ok = false
-        if joey_ptrace(0x4206 /* PTRACE_SEIZE */, tid, 0, opts) == 0,
-           joey_ptrace(0x4207 /* PTRACE_INTERRUPT */, tid, 0, 0) == 0 {
+        let seized = joey_ptrace(0x4206 /* PTRACE_SEIZE */, tid, 0, opts)
+        if seized != 0 { why = "PTRACE_SEIZE failed (errno \(-seized))" }
+        if seized == 0, joey_ptrace(0x4207 /* PTRACE_INTERRUPT */, tid, 0, 0) == 0 {
             why = "it did not reach its park loop"
             for _ in 0..<64 {
                 guard joey_wait(tid, &status) == tid, joey_wifstopped(status) != 0 else {
@@ -78,13 +82,15 @@ final class PtraceThread: PlatformContext {
         guard ok else {
             released = true
             _ = joey_tgkill(space.pid, tid, SIGKILL) // the whole stub: it misbehaved
-            space.abandon(slot: a.slot)
             throw PlatformError(
                 "ptrace platform: the stub thread did not start (\(why)); is ptrace allowed here? (seccomp, YAMA, container policy)")
         }
     }
 
-    deinit { release() }
+    deinit {
+        release()
+        space.letGo(slot: slot)
+    }
 
     func initialRegisters() -> GuestRegisters {
         var r = GuestRegisters()

@@ -27,9 +27,11 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     private let result: UnsafeMutablePointer<Int64>
     private let pipe: Int32
     private var lock = pthread_mutex_t()
-    /// The slots: the MemoryFile offset of the area mapped there (0: none yet), and the
-    /// host tid of the thread that used it last (0: free).
-    private var slots: [(offset: UInt64, tid: pid_t, mapped: Bool)] = []
+    /// The slots: the MemoryFile offset of the area there (0: none yet), whether the stub has
+    /// it mapped, the host tid of the thread that used it last (0: free; -1: taken, its
+    /// thread not started yet), and whether its context may still write the area (a slot is
+    /// reused only once both its thread and its context are done with it).
+    private var slots: [(offset: UInt64, tid: pid_t, mapped: Bool, held: Bool)] = []
     private var reaped = false
 
     init(kind: UInt32, stubAddress: UInt64, factory: StubFactory, memoryFile: MemoryFile, hasFSGSBase: Bool = false) throws(PlatformError) {
@@ -188,34 +190,33 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     /// Its control page is zeroed.
     func takeArea() throws(PlatformError) -> (slot: Int, address: UInt64, pointer: UnsafeMutableRawPointer) {
         pthread_mutex_lock(&lock)
-        var slot = slots.firstIndex { $0.tid == 0 }
+        defer { pthread_mutex_unlock(&lock) }
+        var slot = slots.firstIndex { $0.tid == 0 && !$0.held }
         if slot == nil {
             // A slot whose thread is gone for certain.
-            slot = slots.firstIndex { joey_tgkill(pid, $0.tid, 0) == -Int64(ESRCH) }
+            slot = slots.firstIndex { !$0.held && joey_tgkill(pid, $0.tid, 0) == -Int64(ESRCH) }
         }
         if slot == nil && slots.count < Int(JOEY_STUB_MAX_THREADS) {
-            slots.append((0, 0, false))
+            slots.append((0, 0, false, false))
             slot = slots.count - 1
         }
-        pthread_mutex_unlock(&lock)
         guard let slot else { throw PlatformError("a stub process has no room for another thread (\(JOEY_STUB_MAX_THREADS) at most)") }
         let address = stubAddress - UInt64(slot + 1) * JOEY_STUB_AREA_SIZE
         if slots[slot].offset == 0 {
             // Mapped in the stub together with the thread's start (startThread).
-            let offset: UInt64
-            do { offset = try memoryFile.allocate(JOEY_STUB_AREA_SIZE) } catch {
+            do { slots[slot].offset = try memoryFile.allocate(JOEY_STUB_AREA_SIZE) } catch {
                 throw PlatformError("no memory for a stub thread's area (\(error))")
             }
-            pthread_mutex_lock(&lock)
-            slots[slot].offset = offset
             slots[slot].mapped = false
-            pthread_mutex_unlock(&lock)
         }
+        // Taken: not handed out again before its thread has come and gone and its context
+        // has let go of it (`letGo`).
+        slots[slot].tid = -1
+        slots[slot].held = true
         let pointer = memoryFile.pointer(slots[slot].offset)
         memset(pointer, 0, 0x1000)
         return (slot, address, pointer)
     }
-
 
     /// Starts a guest thread in the area at `address` (mapping the area first, in the same
     /// round trip, when it is new): its host tid, or -errno.
@@ -243,10 +244,12 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         return pid_t(r)
     }
 
-    /// A slot whose thread failed to start: free again.
-    func abandon(slot: Int) {
+    /// The context of the slot's thread no longer touches its area: the slot can be reused
+    /// once the thread is gone (at once if it never started).
+    func letGo(slot: Int) {
         pthread_mutex_lock(&lock)
-        if slots[slot].tid == 0 || joey_tgkill(pid, slots[slot].tid, 0) == -Int64(ESRCH) { slots[slot].tid = 0 }
+        if slots[slot].tid == -1 { slots[slot].tid = 0 }
+        slots[slot].held = false
         pthread_mutex_unlock(&lock)
     }
 

@@ -86,7 +86,7 @@ final class SystrapThread: PlatformContext {
         c.pointee.spin = Self.stubSpin
         let t = space.startThread(slot: a.slot, address: a.address)
         guard t > 0 else {
-            space.abandon(slot: a.slot)
+            space.letGo(slot: a.slot)
             throw PlatformError("systrap platform: the stub process cannot start a thread (errno \(-t))")
         }
         tid = t
@@ -132,6 +132,8 @@ final class SystrapThread: PlatformContext {
         released = true
         joey_systrap_post(ctrl, JOEY_SYSTRAP_DEAD)
         _ = joey_tgkill(space.pid, tid, SIGURG)
+        // The last touch of the area: kill() and the waits check `released` first.
+        space.letGo(slot: slot)
     }
 
     /// The sentry's pointer to `length` bytes at stub address `address`, when they lie in
@@ -150,8 +152,7 @@ final class SystrapThread: PlatformContext {
             if r == Int64(JOEY_SYSTRAP_EVENT) { return nil }
             if r == Int64(JOEY_SYSTRAP_DEAD) { release(); return Int32(SIGKILL) }
             if !space.alive() || joey_tgkill(space.pid, tid, 0) == -Int64(ESRCH) {
-                released = true
-                ucontext = nil
+                release()
                 return Int32(SIGKILL)
             }
         }

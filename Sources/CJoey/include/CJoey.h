@@ -21,7 +21,7 @@
 ///   stub + 0x0000 the code page; + 0x1000 the control thread's request page (read-only in
 ///   the stub); + 0x2000 its result page; + 0x3000 the stub factory's page (factory only).
 #define JOEY_STUB_AREA_SIZE 0x10000ULL
-#define JOEY_STUB_MAX_THREADS 1024ULL
+#define JOEY_STUB_MAX_THREADS 8192ULL
 #define JOEY_STUB_BELOW (JOEY_STUB_AREA_SIZE * JOEY_STUB_MAX_THREADS)
 #define JOEY_STUB_ABOVE 0x4000ULL
 #define JOEY_STUB_REGION_SIZE (JOEY_STUB_BELOW + JOEY_STUB_ABOVE)
