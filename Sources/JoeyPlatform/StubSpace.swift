@@ -47,7 +47,8 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         result = memoryFile.pointer(pages + 0x1000).assumingMemoryBound(to: Int64.self)
         var fds: [Int32] = [-1, -1]
         let piped = fds.withUnsafeMutableBufferPointer { joey_pipe_cloexec($0.baseAddress) }
-        guard joey_space_prepare(request, kind, stubAddress) == 0, piped == 0 else {
+        guard piped == 0, joey_space_prepare(request, kind, stubAddress) == 0 else {
+            if piped == 0 { close(fds[0]); close(fds[1]) }
             memoryFile.free(pages, length: 0x2000)
             throw PlatformError("\(platform) platform: cannot prepare a stub process (errno \(-piped))")
         }
