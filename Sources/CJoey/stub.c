@@ -773,13 +773,6 @@ int64_t joey_wait(pid_t pid, int *status) {
 }
 int64_t joey_kill(pid_t pid, int sig) { return kill(pid, sig) == 0 ? 0 : -errno; }
 
-uint64_t joey_process_cpu_nanos(pid_t pid) {
-    clockid_t cid;
-    struct timespec ts;
-    if (clock_getcpuclockid(pid, &cid) != 0 || clock_gettime(cid, &ts) != 0) return 0;
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 int64_t joey_punch_hole(int fd, uint64_t offset, uint64_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0 ? 0 : -errno;
 }

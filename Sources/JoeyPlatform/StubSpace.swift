@@ -98,19 +98,15 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         return !reaped
     }
 
-    /// Runs the ops queued in the request page; results in `results`. Lock held.
+    /// Runs the ops queued in the request page; their results are in `result`. Lock held.
     private func run(_ count: Int) -> Bool {
         if reaped { return false }
         return joey_space_run(request, UInt32(count), pipe) == 0
     }
 
-    /// Runs one system call in the control thread (the sentry's own, never the guest's).
-    private func call(_ nr: UInt64, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64 = 0,
-                      _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0) -> Int64 {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        request.pointee.ops.0 = joey_space_op(nr: nr, args: (a0, a1, a2, a3, a4, a5))
-        return run(1) ? result[0] : -Int64(ESRCH)
+    /// mmap of the MemoryFile at `offset` over [address, address + length).
+    private static func mapOp(_ address: UInt64, _ length: UInt64, _ offset: UInt64, _ protection: Int32) -> joey_space_op {
+        joey_space_op(nr: 9, args: (address, length, UInt64(protection), UInt64(MAP_SHARED | MAP_FIXED), UInt64(JOEY_STUB_MEMFD), offset))
     }
 
     /// Ops queued by a batch, not yet run; their first failure.
@@ -152,31 +148,26 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         if let failure { throw failure }
     }
 
-    /// One op: queued in a batch, else run at once.
-    private func perform(_ nr: UInt64, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64 = 0,
-                         _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0) throws(LinuxErrno) {
+    /// One op of the sentry's own (never the guest's): queued in a batch, else run at once.
+    private func perform(_ op: joey_space_op) throws(LinuxErrno) {
         pthread_mutex_lock(&lock)
-        if queued != nil {
-            enqueue(joey_space_op(nr: nr, args: (a0, a1, a2, a3, a4, a5)))
-            pthread_mutex_unlock(&lock)
-            return
-        }
-        pthread_mutex_unlock(&lock)
-        let r = call(nr, a0, a1, a2, a3, a4, a5)
+        defer { pthread_mutex_unlock(&lock) }
+        if queued != nil { return enqueue(op) }
+        request.pointee.ops.0 = op
+        let r = run(1) ? result[0] : -Int64(ESRCH)
         if r < 0 && r > -4096 { throw LinuxErrno(Int32(-r)) }
     }
 
     func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
-        try perform(9, address, length, UInt64(protection.rawValue), UInt64(MAP_SHARED | MAP_FIXED),
-                    UInt64(JOEY_STUB_MEMFD), fileOffset)
+        try perform(Self.mapOp(address, length, fileOffset, protection.rawValue))
     }
 
     func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
-        try perform(11, address, length)
+        try perform(joey_space_op(nr: 11, args: (address, length, 0, 0, 0, 0)))
     }
 
     func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
-        try perform(10, address, length, UInt64(protection.rawValue))
+        try perform(joey_space_op(nr: 10, args: (address, length, UInt64(protection.rawValue), 0, 0, 0)))
     }
 
     func unmapAll() throws(LinuxErrno) {
@@ -227,8 +218,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         var n = 0
         let mapping = !slots[slot].mapped
         if mapping {
-            request.pointee.ops.0 = joey_space_op(nr: 9, args: (address, JOEY_STUB_AREA_SIZE, UInt64(PROT_READ | PROT_WRITE),
-                                                               UInt64(MAP_SHARED | MAP_FIXED), UInt64(JOEY_STUB_MEMFD), slots[slot].offset))
+            request.pointee.ops.0 = Self.mapOp(address, JOEY_STUB_AREA_SIZE, slots[slot].offset, PROT_READ | PROT_WRITE)
             n = 1
         }
         // CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM; the child starts with rsp at its area.

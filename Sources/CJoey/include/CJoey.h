@@ -26,7 +26,6 @@
 #define JOEY_STUB_ABOVE 0x4000ULL
 #define JOEY_STUB_REGION_SIZE (JOEY_STUB_BELOW + JOEY_STUB_ABOVE)
 #define JOEY_STUB_REQUEST_OFFSET 0x1000ULL
-#define JOEY_STUB_RESULT_OFFSET 0x2000ULL
 #define JOEY_FACTORY_PAGE_OFFSET 0x3000ULL
 /// The fd under which a stub process's control thread holds the write end of its
 /// completion pipe.
@@ -190,8 +189,6 @@ int64_t joey_pipe_cloexec(int fds[2]);
 /// tgkill(pid, tid, sig): 0 or -errno.
 int64_t joey_tgkill(pid_t pid, pid_t tid, int sig);
 
-/// CPU time consumed by a host process, in nanoseconds (0 if unknown).
-uint64_t joey_process_cpu_nanos(pid_t pid);
 /// Releases [offset, offset+length) of a file's pages (FALLOC_FL_PUNCH_HOLE | KEEP_SIZE).
 int64_t joey_punch_hole(int fd, uint64_t offset, uint64_t length);
 /// lseek(SEEK_DATA) / lseek(SEEK_HOLE).

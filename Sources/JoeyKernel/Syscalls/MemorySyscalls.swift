@@ -10,7 +10,7 @@ let MAP_FIXED_: UInt64 = 0x10, MAP_ANONYMOUS_: UInt64 = 0x20, MAP_FIXED_NOREPLAC
 extension GuestThread {
     private func realize(_ body: (AddressSpace) throws(LinuxErrno) -> Void) {
         guard let space = pendingLiveSpace else { return }
-        do { try body(space); noteAddressSpaceUpdated() } catch {
+        do { try body(space); mm.noteRealized() } catch {
             kernel.debugLog("platform failed to realize a mapping change: \(error); resynchronizing")
         }
     }
@@ -32,7 +32,7 @@ extension GuestThread {
     }
 
     /// Begins an MM change: remembers whether the address space was in sync before it.
-    private func beginChange() { pendingLiveSpace = liveAddressSpace }
+    private func beginChange() { pendingLiveSpace = mm.liveSpace }
     /// A change not realized as it was made (the space was behind, or a step failed) is
     /// caught up now: the threads running in the space must not go on with mappings that no
     /// longer exist.

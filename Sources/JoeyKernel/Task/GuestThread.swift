@@ -218,12 +218,6 @@ final class GuestThread {
         return true
     }
 
-    /// After a change realized in the live address space as it was made.
-    func noteAddressSpaceUpdated() { mm.noteRealized() }
-
-    /// The address space to realize changes in as they are made, when it is in sync.
-    var liveAddressSpace: AddressSpace? { mm.liveSpace }
-
     /// After execve from a non-leader thread: this thread takes the process id as its tid.
     func becomeLeader() {
         kernel.threads[tid] = nil
