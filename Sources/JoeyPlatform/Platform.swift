@@ -84,6 +84,8 @@ public protocol Platform: AnyObject, Sendable {
     var name: String { get }
     /// Guest addresses at and above this value are reserved for the platform.
     var addressSpaceEnd: UInt64 { get }
+    /// How many guest threads one address space runs at once.
+    var maxThreadsPerAddressSpace: Int { get }
     /// A new, empty address space (a stub process with its control thread).
     func newAddressSpace(memoryFile: MemoryFile) throws(PlatformError) -> AddressSpace
 }

@@ -11,6 +11,9 @@ public final class PtracePlatform: Platform, @unchecked Sendable {
     public let name = "ptrace"
     public let stubAddress: UInt64
     public var addressSpaceEnd: UInt64 { stubAddress - JOEY_STUB_BELOW }
+    /// Half the stub's thread areas: the rest leaves room for threads still exiting, whose
+    /// areas are reused once they are gone.
+    public var maxThreadsPerAddressSpace: Int { Int(JOEY_STUB_MAX_THREADS / 2) }
     let factory: StubFactory
 
     public init() throws(PlatformError) {

@@ -21,6 +21,9 @@ public final class SystrapPlatform: Platform, @unchecked Sendable {
     public let name = "systrap"
     public let stubAddress: UInt64
     public var addressSpaceEnd: UInt64 { stubAddress - JOEY_STUB_BELOW }
+    /// Half the stub's thread areas: the rest leaves room for threads still exiting, whose
+    /// areas are reused once they are gone.
+    public var maxThreadsPerAddressSpace: Int { Int(JOEY_STUB_MAX_THREADS / 2) }
     let hasFSGSBase: Bool
     let factory: StubFactory
 

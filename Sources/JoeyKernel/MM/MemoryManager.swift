@@ -115,6 +115,10 @@ public final class MemoryManager {
     private var realizedVersion: UInt64 = 0
     private var spaceState = SpaceState.fresh
     private enum SpaceState { case fresh, stale, realized }
+    /// Blocks of pieces removed since the space was last in sync: the stub may still map
+    /// them (and other threads use them), so their MemoryFile ranges are not freed for reuse
+    /// before the removal is realized, even when realizing it fails.
+    private var retired: [MemoryBlock] = []
     var brkStart: UInt64 = 0
     var brkEnd: UInt64 = 0
     let mmapTop: UInt64
@@ -267,6 +271,7 @@ public final class MemoryManager {
             mid.fileOffset += s - v.start
             mid.start = s
             mid.end = e
+            if space != nil, let block = mid.block { retired.append(block) }
             removed.append(mid)
             i = insertAt
         }
@@ -355,12 +360,13 @@ public final class MemoryManager {
             cursor = vmas[i].end
             i += 1
         }
-        let keep = (version, changes)
+        let keep = (version, changes, retired.count)
         for var p in removeRange(start, end) {
             p.locked = locked
             vmas.insert(p, at: firstIndex(endingAbove: p.start))
         }
-        (version, changes) = keep
+        (version, changes) = (keep.0, keep.1)
+        retired.removeLast(retired.count - keep.2)
     }
 
     /// Locked bytes in [start, end) (all of them by default).
@@ -492,6 +498,9 @@ public final class MemoryManager {
         other.space = nil
         space = s
         spaceState = .stale
+        // The stub maps the old MM's memory until this MM's first sync.
+        retired = other.retired + other.vmas.compactMap(\.block)
+        other.retired = []
     }
 
     /// The space, when it reflects every change so far (a change can then be realized in it
@@ -499,7 +508,10 @@ public final class MemoryManager {
     var liveSpace: AddressSpace? { spaceState == .realized && realizedVersion == version ? space : nil }
 
     /// After a change realized directly in the live space.
-    func noteRealized() { realizedVersion = version }
+    func noteRealized() {
+        realizedVersion = version
+        retired.removeAll(keepingCapacity: true)
+    }
 
     /// Brings the space up to date with the MM: every thread running in it sees the changes
     /// from here on. A failure leaves it to be realized afresh at the next call.
@@ -520,7 +532,7 @@ public final class MemoryManager {
             }
         }
         spaceState = .realized
-        realizedVersion = version
+        noteRealized()
     }
 
     /// Maps every VMA into an address space that holds nothing yet.

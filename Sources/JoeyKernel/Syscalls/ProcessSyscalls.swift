@@ -16,8 +16,9 @@ extension GuestThread {
         let namespaceFlags: UInt64 = 0x7e02_0000 | 0x0000_0080 // CLONE_NEW*
         if flags & namespaceFlags != 0 { throw .EPERM }
         if flags & CLONE_THREAD != 0 { return try cloneThread(flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls) }
-        let pid = try kernel.allocatePid()
         let shareVM = flags & CLONE_VM != 0
+        if shareVM { try checkRoomInAddressSpace() }
+        let pid = try kernel.allocatePid()
         let childMM = shareVM ? mm : mm.fork()
         // The parent's threads lose write permission on what is now shared before the child
         // can run (they share one address space: at once for all of them); until then they
@@ -81,7 +82,7 @@ extension GuestThread {
     /// ranges), fd table, fs context and signal actions; it has its own registers and mask.
     private func cloneThread(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) throws(LinuxErrno) -> UInt64 {
         guard flags & CLONE_VM != 0, flags & CLONE_VFORK == 0 else { throw .EINVAL }
-        guard group.threads.count < 4096 else { throw .EAGAIN }
+        try checkRoomInAddressSpace()
         let tid = try kernel.allocatePid()
         let child = GuestThread(kernel: kernel, tid: tid, group: group)
         prepareCloned(child, flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls)
@@ -90,6 +91,16 @@ extension GuestThread {
         child.start()
         if let followed { _ = ptraceEvent(followed.event, option: followed.option, message: UInt64(tid)) }
         return UInt64(tid)
+    }
+
+    /// EAGAIN (Linux's answer at its task limits) when the address space already runs as many
+    /// tasks as the platform can; past that the new task could not start.
+    private func checkRoomInAddressSpace() throws(LinuxErrno) {
+        let limit = kernel.platform.maxThreadsPerAddressSpace
+        guard kernel.threads.count >= limit else { return }
+        var tasks = 0
+        for g in kernel.threadGroups.values where g.mm === mm { tasks += g.threads.count }
+        guard tasks < limit else { throw .EAGAIN }
     }
 
     /// This process gets its own copy of a descriptor table it shared (CLONE_FILES).
