@@ -7,6 +7,8 @@
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/prctl.h>
@@ -15,7 +17,6 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <time.h>
-#include <sched.h>
 #include <sys/random.h>
 #include <sys/epoll.h>
 #include <sys/auxv.h>
@@ -705,6 +706,49 @@ int64_t joey_pipe_cloexec(int fds[2]) {
 int64_t joey_tgkill(pid_t pid, pid_t tid, int sig) {
     return syscall(SYS_tgkill, pid, tid, sig) == 0 ? 0 : -errno;
 }
+
+static cpu_set_t joey_allowed;
+static int joey_allowed_known;
+
+int joey_allowed_cpus(int *out, int max) {
+    if (!__atomic_load_n(&joey_allowed_known, __ATOMIC_ACQUIRE)) {
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) != 0) {
+            CPU_ZERO(&set);
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+            for (long i = 0; i < n && i < CPU_SETSIZE; i++) CPU_SET(i, &set);
+        }
+        joey_allowed = set;
+        __atomic_store_n(&joey_allowed_known, 1, __ATOMIC_RELEASE);
+    }
+    int n = 0;
+    for (int i = 0; i < CPU_SETSIZE; i++) {
+        if (!CPU_ISSET(i, &joey_allowed)) continue;
+        if (n < max) out[n] = i;
+        n++;
+    }
+    return n;
+}
+
+int64_t joey_pin_thread(pid_t tid, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &set);
+    else if (__atomic_load_n(&joey_allowed_known, __ATOMIC_ACQUIRE)) set = joey_allowed;
+    else return -EINVAL;
+    return sched_setaffinity(tid, sizeof set, &set) == 0 ? 0 : -errno;
+}
+
+int joey_mutex_init_adaptive(pthread_mutex_t *m) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+    int r = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return r;
+}
+
+pid_t joey_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data) {
     errno = 0;

@@ -58,6 +58,11 @@ final class SystrapThread: PlatformContext {
 
     private let space: StubSpace
     private let slot: Int
+    /// Where this thread's halves run, and whether they spin this time.
+    private var pairing = Pairing()
+    private var spinning = true
+    /// The sentry thread that made (and drives) this context.
+    private let sentryThread = joey_gettid()
     /// The thread's host tid (as its stub reported it: only ever used to signal it).
     private let tid: pid_t
     private let hasFSGSBase: Bool
@@ -133,6 +138,7 @@ final class SystrapThread: PlatformContext {
         ucontext = nil
         if released { return }
         released = true
+        pairing.end(onSentryThread: joey_gettid() == sentryThread)
         joey_systrap_post(ctrl, JOEY_SYSTRAP_DEAD)
         _ = joey_tgkill(space.pid, tid, SIGURG)
         // The last touch of the area: kill() and the waits check `released` first.
@@ -151,7 +157,7 @@ final class SystrapThread: PlatformContext {
     /// (told DEAD, or its stub process dead, noticed at the periodic liveness check).
     private func waitForStub() -> Int32? {
         while true {
-            let r = joey_systrap_wait(ctrl, Self.sentrySpin, Self.livenessCheckNanos)
+            let r = joey_systrap_wait(ctrl, spinning ? Self.sentrySpin : 0, Self.livenessCheckNanos)
             if r == Int64(JOEY_SYSTRAP_EVENT) { return nil }
             if r == Int64(JOEY_SYSTRAP_DEAD) { release(); return Int32(SIGKILL) }
             if !space.alive() || joey_tgkill(space.pid, tid, 0) == -Int64(ESRCH) {
@@ -243,6 +249,8 @@ final class SystrapThread: PlatformContext {
         if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { release(); return .died(status: Int32(SIGKILL)) }
         storeRegisters(registers, into: uc)
         ctrl.pointee.sentry_blocking = 0
+        spinning = pairing.beforeRun(stub: tid)
+        ctrl.pointee.spin = spinning ? Self.stubSpin : 0
         joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME)
         return awaitEvent(&registers)
     }
@@ -291,6 +299,7 @@ final class SystrapThread: PlatformContext {
 
     func willBlock() {
         if !released { ctrl.pointee.sentry_blocking = 1 }
+        pairing.willSleep()
     }
 
     func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }

@@ -5,6 +5,7 @@
 #define CJOEY_H
 
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
 #include <sys/user.h>
 #include <signal.h>
@@ -188,6 +189,17 @@ int64_t joey_kill(pid_t pid, int sig);
 int64_t joey_pipe_cloexec(int fds[2]);
 /// tgkill(pid, tid, sig): 0 or -errno.
 int64_t joey_tgkill(pid_t pid, pid_t tid, int sig);
+/// The CPUs this process may run on (its affinity at the first call, which is kept):
+/// how many, their numbers in `out` (up to `max`).
+int joey_allowed_cpus(int *out, int max);
+/// sched_setaffinity(tid): the thread runs on CPU `cpu` only, or, when `cpu` is negative,
+/// wherever joey_allowed_cpus said. 0 or -errno.
+int64_t joey_pin_thread(pid_t tid, int cpu);
+/// gettid().
+pid_t joey_gettid(void);
+/// pthread_mutex_init with PTHREAD_MUTEX_ADAPTIVE_NP (a contended lock spins briefly before
+/// it sleeps). 0 or an errno.
+int joey_mutex_init_adaptive(pthread_mutex_t *m);
 
 /// Releases [offset, offset+length) of a file's pages (FALLOC_FL_PUNCH_HOLE | KEEP_SIZE).
 int64_t joey_punch_hole(int fd, uint64_t offset, uint64_t length);

@@ -3,13 +3,17 @@
 // while its guest code runs, while it sleeps (on its own Wakeup: see Waiter/), and around
 // host calls that may block (host stream reads and writes). Lock order: KernelLock, then
 // MemoryFile's allocator lock.
+import CJoey
 import Glibc
 
 public final class KernelLock: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
 
     public init() {
-        pthread_mutex_init(&mutex, nil)
+        // Adaptive: a contended lock spins briefly before it sleeps. Hold times are a system
+        // call's handling, and a futex wake-up across CPUs costs more than that here; two
+        // processes doing open/read/close went from 17-19 to 12-14 µs per call pair.
+        if joey_mutex_init_adaptive(&mutex) != 0 { pthread_mutex_init(&mutex, nil) }
     }
 
     public func lock() { pthread_mutex_lock(&mutex) }

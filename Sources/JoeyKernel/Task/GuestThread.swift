@@ -60,7 +60,7 @@ final class GuestThread {
 
     var mm: MemoryManager { group.mm }
     /// What this thread sleeps on: signals, kills and the queues it waits on wake it.
-    let wakeup = Wakeup()
+    let wakeup = Wakeup(guest: true)
     /// Its registration for single-queue waits (block(on:)).
     private(set) lazy var waiter = Waiter(wakeup: wakeup)
 
@@ -95,6 +95,8 @@ final class GuestThread {
     }
 
     private func threadMain() {
+        Spinning.awoke()
+        defer { Spinning.sleeps() }
         kernel.lock.lock()
         defer {
             kernel.runningThreads -= 1

@@ -7,6 +7,8 @@
 // takes another lock. Notifying never sleeps.
 import Glibc
 import JoeyABI
+import JoeyPlatform
+import Synchronization
 
 /// One registration on a WaitQueue: a thread to wake (or, for epoll, a callback to run)
 /// when an event in `mask` is notified.
@@ -58,7 +60,8 @@ final class Wakeup {
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     private var pending = false
 
-    init() {
+    init(guest: Bool = false) {
+        self.guest = guest
         condition = .allocate(capacity: 1)
         var attr = pthread_condattr_t()
         pthread_condattr_init(&attr)
@@ -72,8 +75,17 @@ final class Wakeup {
         condition.deallocate()
     }
 
+    /// A guest thread's: its sleeps are reported to the platform's spinning policy.
+    private let guest: Bool
+    /// Set while a guest thread sleeps here and nobody has counted it awake again: whoever
+    /// clears it (the waker, or the sleeper after a deadline) does, exactly once.
+    private let sleeping = Atomic<Bool>(false)
+
     /// Kernel lock held.
     func wake() {
+        // The sleeper counts as awake from now (not once its host thread has run), so that
+        // the waker's next spinning decision sees it.
+        if guest && sleeping.exchange(false, ordering: .relaxed) { Spinning.awoke() }
         pending = true
         pthread_cond_signal(condition)
     }
@@ -86,7 +98,12 @@ final class Wakeup {
             pending = false
             return true
         }
+        if guest {
+            Spinning.sleeps()
+            sleeping.store(true, ordering: .relaxed)
+        }
         let woken = lock.wait(on: condition, deadline: deadline)
+        if guest && sleeping.exchange(false, ordering: .relaxed) { Spinning.awoke() }
         pending = false
         return woken
     }

@@ -1,0 +1,112 @@
+// Where and how a guest thread's two halves (its stub thread and its sentry thread) wait for
+// each other. Measured here (2 vCPUs, nested virtualization): a futex wake-up across CPUs
+// costs ~7 µs, one on the same CPU under 2 µs, and a spinning waiter sees the other side at
+// once. So:
+// - while the awake guest threads fit twice on the CPUs (each half can have its own), the
+//   halves run where the host puts them and spin before they sleep;
+// - beyond that a spinner would take the CPU the other half needs: both halves are pinned
+//   to one home CPU (the one with the fewest awake pairs at home) and hand over by futex
+//   without spinning, so each pair costs one CPU and pairs spread over the CPUs.
+// The kernel reports its guest threads' sleeps (`awoke`, `sleeps`). The affinity the sentry
+// started with (the user's taskset or a container's cpuset) bounds every pin.
+import CJoey
+import Glibc
+import Synchronization
+
+public enum Spinning {
+    private static let awake = Atomic<Int>(0)
+    /// The CPUs the sentry may run on.
+    static let cpus: [Int32] = {
+        var out = [Int32](repeating: 0, count: 1024)
+        let n = out.withUnsafeMutableBufferPointer { joey_allowed_cpus($0.baseAddress, 1024) }
+        return n > 0 ? Array(out.prefix(Int(min(n, 1024)))) : [0]
+    }()
+    /// Awake pinned pairs per entry of `cpus`.
+    private static let atHome = Mutex<[Int]>([Int](repeating: 0, count: cpus.count))
+
+    /// A guest thread started, or woke from a sleep in the sentry.
+    @inline(__always) public static func awoke() { awake.add(1, ordering: .relaxed) }
+    /// A guest thread goes to sleep in the sentry, or ends.
+    @inline(__always) public static func sleeps() { awake.subtract(1, ordering: .relaxed) }
+    /// Whether each awake guest thread can have a CPU per half.
+    @inline(__always) static var spare: Bool { awake.load(ordering: .relaxed) * 2 <= cpus.count }
+
+    /// The entry of `cpus` with the fewest awake pairs at home (`preferred` on a tie),
+    /// counted as one more.
+    static func takeHome(preferring preferred: Int) -> Int {
+        atHome.withLock { counts in
+            var best = preferred >= 0 && preferred < counts.count ? preferred : 0
+            for i in counts.indices where counts[i] < counts[best] { best = i }
+            counts[best] += 1
+            return best
+        }
+    }
+
+    static func leaveHome(_ i: Int) { atHome.withLock { $0[i] -= 1 } }
+}
+
+/// One guest thread's placement (used by its sentry thread only).
+struct Pairing {
+    /// Index into `Spinning.cpus` both halves are pinned to; nil: not pinned.
+    private var home: Int?
+    /// Counted at home (awake); a sleep leaves, the next run re-chooses.
+    private var atHome = false
+    /// Runs in a row that found CPUs to spare while pinned.
+    private var spareRuns = 0
+    /// Pinned pairs unpin only after this many runs with CPUs to spare in a row, so that a
+    /// load that comes and goes (ping-pong) does not move threads back and forth.
+    private static let unpinAfter = 256
+
+    /// Before the guest runs again: places the halves, and says whether they may spin.
+    mutating func beforeRun(stub: pid_t) -> Bool {
+        if Spinning.spare {
+            guard let home else { return true }
+            spareRuns += 1
+            if spareRuns < Self.unpinAfter {
+                if !atHome { pin(stub, preferring: home) }
+                return false
+            }
+            unpin(stub)
+            return true
+        }
+        spareRuns = 0
+        if !atHome { pin(stub, preferring: home ?? Self.currentIndex()) }
+        return false
+    }
+
+    /// The sentry thread is about to sleep (its stub thread sleeps too): it leaves its home's
+    /// count until it runs again.
+    mutating func willSleep() {
+        if atHome, let home { Spinning.leaveHome(home); atHome = false }
+    }
+
+    /// The guest thread is done (its stub thread exits): uncounted, and the sentry thread,
+    /// when it is the caller, unpinned (it may run another guest thread, after execve).
+    mutating func end(onSentryThread: Bool) {
+        willSleep()
+        if home != nil && onSentryThread { _ = joey_pin_thread(0, -1) }
+        home = nil
+    }
+
+    private mutating func pin(_ stub: pid_t, preferring preferred: Int) {
+        let i = Spinning.takeHome(preferring: preferred)
+        atHome = true
+        guard i != home else { return }
+        home = i
+        _ = joey_pin_thread(0, Spinning.cpus[i])
+        _ = joey_pin_thread(stub, Spinning.cpus[i])
+    }
+
+    private mutating func unpin(_ stub: pid_t) {
+        willSleep()
+        home = nil
+        spareRuns = 0
+        _ = joey_pin_thread(0, -1)
+        _ = joey_pin_thread(stub, -1)
+    }
+
+    private static func currentIndex() -> Int {
+        let cpu = joey_current_cpu()
+        return Spinning.cpus.firstIndex(of: cpu) ?? 0
+    }
+}
