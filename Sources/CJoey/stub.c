@@ -748,6 +748,11 @@ int joey_mutex_init_adaptive(pthread_mutex_t *m) {
     return r;
 }
 
+int joey_attr_allowed_cpus(pthread_attr_t *attr) {
+    if (!__atomic_load_n(&joey_allowed_known, __ATOMIC_ACQUIRE)) return 0;
+    return pthread_attr_setaffinity_np(attr, sizeof joey_allowed, &joey_allowed);
+}
+
 pid_t joey_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 int64_t joey_ptrace(long request, pid_t pid, uint64_t addr, uint64_t data) {

@@ -17,6 +17,7 @@ public final class PtracePlatform: Platform, @unchecked Sendable {
     let factory: StubFactory
 
     public init() throws(PlatformError) {
+        _ = Spinning.cpus // the affinity to come back to, before any thread is pinned
         let stub = joey_stub_install()
         guard stub != 0 else {
             throw PlatformError("ptrace platform: could not reserve the stub region near the top of the address space")

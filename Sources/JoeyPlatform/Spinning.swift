@@ -1,6 +1,6 @@
 // Where and how a guest thread's two halves (its stub thread and its sentry thread) wait for
 // each other. Measured here (2 vCPUs, nested virtualization): a futex wake-up across CPUs
-// costs ~7 µs, one on the same CPU under 2 µs, and a spinning waiter sees the other side at
+// costs 6-9 µs, one on the same CPU about 2 µs, and a spinning waiter sees the other side at
 // once. So:
 // - while the awake guest threads fit twice on the CPUs (each half can have its own), the
 //   halves run where the host puts them and spin before they sleep;
@@ -13,9 +13,15 @@ import CJoey
 import Glibc
 import Synchronization
 
+/// How many host CPUs the sandbox may use: the sentry's affinity when it started (glibc's
+/// sysconf counts the calling thread's affinity, which is one CPU on a pinned sentry thread).
+public enum HostCPUs {
+    public static var usable: Int { Spinning.cpus.count }
+}
+
 public enum Spinning {
     private static let awake = Atomic<Int>(0)
-    /// The CPUs the sentry may run on.
+    /// The CPUs the sentry may run on (taken when the platform starts, before any pin).
     static let cpus: [Int32] = {
         var out = [Int32](repeating: 0, count: 1024)
         let n = out.withUnsafeMutableBufferPointer { joey_allowed_cpus($0.baseAddress, 1024) }

@@ -28,6 +28,7 @@ public final class SystrapPlatform: Platform, @unchecked Sendable {
     let factory: StubFactory
 
     public init() throws(PlatformError) {
+        _ = Spinning.cpus // the affinity to come back to, before any thread is pinned
         // PR_GET_SECCOMP fails with EINVAL when the kernel has no seccomp at all.
         let mode = joey_seccomp_mode()
         if mode < 0 {

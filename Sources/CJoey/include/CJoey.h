@@ -195,6 +195,9 @@ int joey_allowed_cpus(int *out, int max);
 /// sched_setaffinity(tid): the thread runs on CPU `cpu` only, or, when `cpu` is negative,
 /// wherever joey_allowed_cpus said. 0 or -errno.
 int64_t joey_pin_thread(pid_t tid, int cpu);
+/// Threads made with `attr` run wherever joey_allowed_cpus said (not pinned like a creator
+/// that joey_pin_thread pinned), once that is known. 0 or an errno.
+int joey_attr_allowed_cpus(pthread_attr_t *attr);
 /// gettid().
 pid_t joey_gettid(void);
 /// pthread_mutex_init with PTHREAD_MUTEX_ADAPTIVE_NP (a contended lock spins briefly before

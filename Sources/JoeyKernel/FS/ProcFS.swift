@@ -136,7 +136,7 @@ enum ProcFS {
     /// on every CPU, the boot time (ps needs it), and the tasks made since it started. The
     /// sandbox counts no interrupts, context switches or blocked tasks: those are 0.
     static func systemStat(_ kernel: Kernel) -> String {
-        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let cpus = HostCPUs.usable
         let uptime = monotonicNanos() &- kernel.bootTime
         let used = kernel.threadGroups.values.reduce(kernel.reapedCPUNanos) { $0 &+ $1.cpuNanos() }
         let tick: UInt64 = 10_000_000 // USER_HZ 100

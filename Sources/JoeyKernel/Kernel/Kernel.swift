@@ -722,9 +722,13 @@ public func detachThread(_ body: @escaping () -> Void) {
     }
     let box = Unmanaged.passRetained(Start(body))
     var th = pthread_t()
-    pthread_create(&th, nil, { arg in
+    var attr = pthread_attr_t()
+    pthread_attr_init(&attr)
+    joey_attr_allowed_cpus(&attr) // not on the creator's home CPU
+    pthread_create(&th, &attr, { arg in
         Unmanaged<Start>.fromOpaque(arg!).takeRetainedValue().body()
         return nil
     }, box.toOpaque())
+    pthread_attr_destroy(&attr)
     pthread_detach(th)
 }

@@ -2,6 +2,7 @@
 import CJoey
 import Glibc
 import JoeyABI
+import JoeyPlatform
 
 /// What identifies a futex word, as Linux's futex keys do: a word in shared memory by where
 /// it lies in the MemoryFile (every process mapping it meets there); a word in private
@@ -318,7 +319,7 @@ extension GuestThread {
         let n = Int(min(a1, 8))
         let bytes = try mm.read(a2, count: n)
         for (i, b) in bytes.enumerated() { mask |= UInt64(b) << UInt64(i * 8) }
-        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let cpus = HostCPUs.usable
         let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
         guard mask & online != 0 else { throw .EINVAL }
         t.affinity = mask & online
@@ -444,7 +445,7 @@ extension GuestThread {
         let pid = Int32(truncatingIfNeeded: a0)
         guard pid == 0 || kernel.threads[pid] != nil else { throw .ESRCH }
         guard a1 >= 8, a1 & 7 == 0 else { throw .EINVAL }
-        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let cpus = HostCPUs.usable
         let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
         let t = pid == 0 ? self : kernel.threads[pid]!
         try mm.writeValue(a2, t.affinity ?? online)

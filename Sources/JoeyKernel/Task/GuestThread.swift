@@ -78,6 +78,7 @@ final class GuestThread {
         var attr = pthread_attr_t()
         pthread_attr_init(&attr)
         pthread_attr_setstacksize(&attr, 8 << 20)
+        joey_attr_allowed_cpus(&attr) // not on the creator's home CPU
         var th = pthread_t()
         let r = pthread_create(&th, &attr, { arg in
             let t = Unmanaged<GuestThread>.fromOpaque(arg!).takeRetainedValue()
