@@ -7,6 +7,7 @@
 #include <sys/shm.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -210,6 +211,37 @@ CASE(mmap_file_private_writes_do_not_reach_file) {
     char buf[4] = {0};
     EXPECT_EQ(pread(fd, buf, 3, 0), 3);
     EXPECT_STREQ(buf, "aaa");
+}
+
+/* Private mappings of one host file (one the sandbox only reads: /bin/true) are each the
+ * file's own copy: a write to one is not seen by a second mapping of the same range, by a
+ * mapping inside it, by a forked child's new mapping, or by read(). */
+CASE(mmap_host_file_private_mappings_are_independent) {
+    long ps = page();
+    int fd = open("/bin/true", O_RDONLY);
+    EXPECT(fd >= 0);
+    unsigned char orig[64];
+    EXPECT_EQ(pread(fd, orig, sizeof orig, ps), sizeof orig);
+    char *p = mmap(NULL, 3 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    memset(p + ps, 'X', 64);
+    char *q = mmap(NULL, 3 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
+    char *inner = mmap(NULL, ps, PROT_READ, MAP_PRIVATE, fd, ps);
+    EXPECT(q != MAP_FAILED && inner != MAP_FAILED);
+    EXPECT(memcmp(q + ps, orig, 64) == 0);
+    EXPECT(memcmp(inner, orig, 64) == 0);
+    pid_t c = fork();
+    if (c == 0) {
+        char *r = mmap(NULL, ps, PROT_READ, MAP_PRIVATE, fd, ps);
+        _exit(r != MAP_FAILED && memcmp(r, orig, 64) == 0 && p[ps] == 'X' ? 0 : 1);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unsigned char buf[64];
+    EXPECT_EQ(pread(fd, buf, sizeof buf, ps), sizeof buf);
+    EXPECT(memcmp(buf, orig, 64) == 0);
+    EXPECT_EQ(p[ps], 'X');
 }
 
 CASE(mmap_file_shared_writes_reach_file_after_msync) {

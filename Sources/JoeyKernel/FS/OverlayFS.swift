@@ -20,6 +20,11 @@ final class OverlayContext {
     let memoryFile: MemoryFile
     /// The open host fds of lower files (shared by every mount of the sandbox).
     let hostFiles: HostFileCache
+    /// Bytes held by the private-mapping images of lower files (RegularFileInode.privateImage).
+    var imageBytes: UInt64 = 0
+    /// At most this much (a quarter of a memory limit, if smaller) is held in images: past
+    /// it, a private mapping gets its own copy of the file as before.
+    static let imageBudget: UInt64 = 256 << 20
     init(id: FileSystemID, host: HostTree?, writeThrough: Bool, memoryFile: MemoryFile, hostFiles: HostFileCache) {
         self.id = id; self.host = host; self.writeThrough = writeThrough; self.memoryFile = memoryFile
         self.hostFiles = hostFiles
@@ -285,7 +290,68 @@ final class RegularFileInode: Inode {
         super.init(kind: .regular, mode: mode, fs: context.id, ino: ino)
     }
 
-    deinit { context.hostFiles.drop(ObjectIdentifier(self)) }
+    deinit {
+        context.hostFiles.drop(ObjectIdentifier(self))
+        dropImages()
+    }
+
+    /// The images of this host file that private mappings share, by file range. Each is
+    /// filled from the host once and mapped copy-on-write by every private mapping of that
+    /// range (ld.so maps a library's segments with the same offsets and lengths in every
+    /// process); the image counts as one of its block's sharers, so nobody writes it in
+    /// place. Dropped when the file changes through the sandbox, when it is copied up, and
+    /// when the host file's size, mtime or ctime no longer match what was read.
+    private var images: [(offset: UInt64, length: UInt64, block: MemoryBlock)] = []
+    private struct HostStamp: Equatable {
+        let size: Int, mtime: Int, mtimeNanos: Int, ctime: Int, ctimeNanos: Int
+        init(_ st: stat) {
+            size = Int(st.st_size); mtime = st.st_mtim.tv_sec; mtimeNanos = st.st_mtim.tv_nsec
+            ctime = st.st_ctim.tv_sec; ctimeNanos = st.st_ctim.tv_nsec
+        }
+    }
+    private var imageStamp: HostStamp?
+
+    /// The shared image holding [offset, offset + length) of the host file and where that
+    /// range starts in it (an image of the whole file serves the segments ld.so maps over
+    /// it), or nil when the file lives in the sandbox or the image budget is spent (the
+    /// caller copies instead).
+    func privateImage(offset: UInt64, length: UInt64) throws(LinuxErrno) -> (block: MemoryBlock, offset: UInt64)? {
+        guard lowerPath != nil, offset < lowerSize else { return nil }
+        let fd = try lowerFD()
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        if let stamp = imageStamp, stamp != HostStamp(st) { dropImages() }
+        if let i = images.first(where: { $0.offset <= offset && offset + length <= $0.offset + $0.length }) {
+            return (i.block, offset - i.offset)
+        }
+        var budget = OverlayContext.imageBudget
+        if let limit = context.memoryFile.limit { budget = min(budget, limit / 4) }
+        let rounded = MemoryFile.roundUp(length)
+        guard context.imageBytes + rounded <= budget else { return nil }
+        let image = try MemoryBlock(file: context.memoryFile, length: length)
+        let count = Int(min(length, UInt64(st.st_size) - min(offset, UInt64(st.st_size))))
+        var done = 0
+        while done < count {
+            let n = pread(fd, context.memoryFile.pointer(image.offset + UInt64(done)), count - done, off_t(offset + UInt64(done)))
+            if n < 0 { throw LinuxErrno(errno) }
+            if n == 0 { break }
+            done += n
+        }
+        images.append((offset, length, image))
+        imageStamp = HostStamp(st)
+        context.imageBytes += rounded
+        return (image, 0)
+    }
+
+    /// Forgets the images (mappings that hold one keep it, as their own).
+    private func dropImages() {
+        for image in images {
+            image.block.sharers.subtract(1, ordering: .relaxed)
+            context.imageBytes -= image.block.length
+        }
+        images = []
+        imageStamp = nil
+    }
 
     override var size: UInt64 { lowerPath != nil ? lowerSize : pages?.size ?? 0 }
     override var blocks: UInt64 {
@@ -322,6 +388,7 @@ final class RegularFileInode: Inode {
         lowerPath = nil
         hostBlocks = nil
         dropLowerFD()
+        dropImages()
     }
 
     /// The page cache for a MAP_SHARED mapping: files on the host are copied up first (a
@@ -384,6 +451,7 @@ final class RegularFileInode: Inode {
             }
             lowerSize = max(lowerSize, offset + UInt64(done))
             hostBlocks = nil
+            dropImages()
             touchModified()
             return done
         }
@@ -409,6 +477,7 @@ final class RegularFileInode: Inode {
             if r < 0 { throw LinuxErrno(Int32(-r)) }
             if !keepSize { lowerSize = max(lowerSize, end) }
             hostBlocks = nil
+            dropImages()
             touchModified()
             return
         }
@@ -427,11 +496,12 @@ final class RegularFileInode: Inode {
             let fd = try lowerFD(writable: true)
             if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
             lowerSize = length
+            dropImages()
             touchModified()
             return
         }
         if lowerPath != nil {
-            if length == 0 { lowerPath = nil; dropLowerFD() }
+            if length == 0 { lowerPath = nil; dropLowerFD(); dropImages() }
             else { try copyUp() }
         }
         // A cache that mappings still hold keeps its MemoryFile ranges (see FilePages.truncate).

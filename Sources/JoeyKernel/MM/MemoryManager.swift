@@ -411,6 +411,12 @@ public final class MemoryManager {
         }
     }
 
+    /// This MM starts counting among the sharers of `block` (a file's image it is about to
+    /// map copy-on-write), unless a VMA of it already maps the block.
+    func share(_ block: MemoryBlock) {
+        if !vmas.contains(where: { $0.block === block }) { block.sharers.add(1, ordering: .relaxed) }
+    }
+
     /// This MM stops counting among the sharers of `block`, which others still share, once
     /// no VMA of it maps any of the block. True when it did.
     @discardableResult

@@ -99,30 +99,38 @@ extension GuestThread {
         // mapping gets its own block holding a copy of the file.
         var pages: FilePages?
         if shared, let regular = file?.inode as? RegularFileInode { pages = try regular.pagesForSharedMapping() }
-        let block = pages == nil ? try MemoryBlock(file: kernel.memoryFile, length: len) : nil
+        // A private mapping of a host file shares the file's image of that range, copy-on-write.
+        var image: (block: MemoryBlock, offset: UInt64)?
+        if !shared, let regular = file?.inode as? RegularFileInode { image = try regular.privateImage(offset: off, length: len) }
+        var block: MemoryBlock? = image?.block
+        if pages == nil && block == nil { block = try MemoryBlock(file: kernel.memoryFile, length: len) }
         // Pages wholly past the end of the file are not backed: touching them is SIGBUS.
         var backed = len
         if let file {
             let size = file.inode.size
             backed = off >= size ? 0 : min(len, MemoryFile.roundUp(size - off))
-            if let block, off < size { try copyFile(file, at: off, count: min(len, size - off), to: block.offset) }
+            if let block, image == nil, off < size { try copyFile(file, at: off, count: min(len, size - off), to: block.offset) }
         }
         let writeBack = (shared && pages == nil && file?.writable == true) ? file : nil
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)
         var whole = VMA(start: start, end: start + len, protection: prot, shared: shared && (file == nil || pages != nil),
-                        block: block, blockOffset: 0, name: file?.path.description ?? (shared ? "/dev/zero (deleted)" : ""),
+                        block: block, blockOffset: image?.offset ?? 0, name: file?.path.description ?? (shared ? "/dev/zero (deleted)" : ""),
                         fileOffset: file == nil ? 0 : off, inodeNumber: file?.inode.ino ?? 0, writeBack: writeBack, pages: pages)
         whole.file = file
         whole.mayWrite = !shared || file?.writable != false
+        if let image {
+            whole.cow = true
+            mm.share(image.block)
+        }
         var head = whole
         head.end = start + backed
         if backed > 0 { mm.insert(head) }
         if backed < len {
             var tail = whole
             tail.start = start + backed
-            tail.blockOffset = backed
+            tail.blockOffset = whole.blockOffset + backed
             tail.fileOffset = whole.fileOffset + backed
             tail.writeBack = nil
             tail.beyondEOF = true
