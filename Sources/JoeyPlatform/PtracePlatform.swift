@@ -43,6 +43,9 @@ final class PtraceThread: PlatformContext {
     private var firstRun = true
     /// Set by kill() from any thread; the tracer sees it at the thread's next stop.
     private var dying = false
+    /// Tracer and tracee share a home CPU (Spinning.swift).
+    private var pairing = Pairing()
+    private let sentryThread = joey_gettid()
 
     init(space: StubSpace) throws(PlatformError) {
         self.space = space
@@ -112,6 +115,7 @@ final class PtraceThread: PlatformContext {
     func release() {
         if released { return }
         released = true
+        pairing.end(onSentryThread: joey_gettid() == sentryThread)
         var regs = baseRegisters
         regs.rax = 60
         regs.orig_rax = UInt64.max
@@ -135,6 +139,7 @@ final class PtraceThread: PlatformContext {
             r.orig_rax = UInt64.max
             if joey_setregs(tid, &r) != 0 { return .died(status: 0) }
         } else if joey_setregs(tid, &registers) != 0 { return .died(status: 0) }
+        pairing.beforeRunWithoutSpinning(stub: tid)
         var signal: UInt64 = 0
         while true {
             if joey_ptrace(31 /* PTRACE_SYSEMU */, tid, 0, signal) != 0 { return .died(status: 0) }
@@ -200,6 +205,8 @@ final class PtraceThread: PlatformContext {
         guard state.count >= 512 else { return }
         state.withUnsafeBytes { _ = joey_setfpregs(tid, $0.baseAddress) }
     }
+
+    func willBlock() { pairing.willSleep() }
 
     func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
     func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }

@@ -7,6 +7,7 @@
 // - beyond that a spinner would take the CPU the other half needs: both halves are pinned
 //   to one home CPU (the one with the fewest awake pairs at home) and hand over by futex
 //   without spinning, so each pair costs one CPU and pairs spread over the CPUs.
+// On ptrace the tracer sleeps in waitpid at every stop, so its pairs are always pinned.
 // The kernel reports its guest threads' sleeps (`awoke`, `sleeps`). The affinity the sentry
 // started with (the user's taskset or a container's cpuset) bounds every pin.
 import CJoey
@@ -59,6 +60,11 @@ struct Pairing {
     private var atHome = false
     /// Runs in a row that found CPUs to spare while pinned.
     private var spareRuns = 0
+    /// Runs so far, up to `pinAfter`: a thread is pinned only once it has run that often, so
+    /// a short-lived one never pays for the move (moving a thread that another CPU runs is
+    /// a cross-CPU call of its own).
+    private var runs = 0
+    private static let pinAfter = 16
     /// Pinned pairs unpin only after this many runs with CPUs to spare in a row, so that a
     /// load that comes and goes (ping-pong) does not move threads back and forth.
     private static let unpinAfter = 256
@@ -76,8 +82,19 @@ struct Pairing {
             return true
         }
         spareRuns = 0
-        if !atHome { pin(stub, preferring: home ?? Self.currentIndex()) }
+        if !atHome { pinWhenSettled(stub) }
         return false
+    }
+
+    /// Before the guest runs again, for a platform whose halves never spin (ptrace: the
+    /// tracer sleeps in waitpid): the halves always share a home CPU.
+    mutating func beforeRunWithoutSpinning(stub: pid_t) {
+        if !atHome { pinWhenSettled(stub) }
+    }
+
+    private mutating func pinWhenSettled(_ stub: pid_t) {
+        if runs < Self.pinAfter { runs += 1; return }
+        pin(stub, preferring: home ?? Self.currentIndex())
     }
 
     /// The sentry thread is about to sleep (its stub thread sleeps too): it leaves its home's
