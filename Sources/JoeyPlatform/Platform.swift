@@ -134,9 +134,14 @@ enum StubProcess {
         var buf = [UInt8](repeating: 0, count: 4096)
         let n = read(fd, &buf, buf.count)
         guard n > 0 else { return 0 }
-        let text = String(decoding: buf[0..<n], as: UTF8.self)
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-        return UInt64(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        // "...\nVmHWM:\t    1234 kB\n...": the digits after the key.
+        let key = Array("\nVmHWM:".utf8)
+        guard n > key.count, let at = (0...(n - key.count)).first(where: { buf[$0..<$0 + key.count].elementsEqual(key) }) else { return 0 }
+        var value: UInt64 = 0
+        var i = at + key.count
+        while i < n, buf[i] == 32 || buf[i] == 9 { i += 1 }
+        while i < n, buf[i] >= 48, buf[i] <= 57 { value = value &* 10 &+ UInt64(buf[i] - 48); i += 1 }
+        return value
     }
 }
 

@@ -298,7 +298,11 @@ final class GuestThread {
         ptrace = nil
         // The process keeps what its exited threads used (times, getrusage).
         group.exitCPUNanos &+= context?.cpuTimeNanos() ?? 0
-        group.exitPeakResidentKiB = max(group.exitPeakResidentKiB, context?.peakResidentKiB() ?? 0)
+        // The peak is the whole stub's, which the other threads' contexts still report: read
+        // (from the host's /proc) only when the last one goes.
+        if group.threads.isEmpty {
+            group.exitPeakResidentKiB = max(group.exitPeakResidentKiB, context?.peakResidentKiB() ?? 0)
+        }
         if group.threads.isEmpty && group.exitStatus == nil {
             kernel.strace?.exited(self, status: status)
             group.becomeZombie(status: status)
