@@ -11,6 +11,7 @@ import CJoey
 import Glibc
 import JoeyABI
 import JoeyPlatform
+import Synchronization
 
 final class OverlayContext {
     let id: FileSystemID
@@ -21,7 +22,8 @@ final class OverlayContext {
     /// The open host fds of lower files (shared by every mount of the sandbox).
     let hostFiles: HostFileCache
     /// Bytes held by the private-mapping images of lower files (RegularFileInode.privateImage).
-    var imageBytes: UInt64 = 0
+    /// Atomic: an inode's deinit (which drops its images) may run outside the kernel lock.
+    let imageBytes = Atomic<UInt64>(0)
     /// At most this much (a quarter of a memory limit, if smaller) is held in images: past
     /// it, a private mapping gets its own copy of the file as before.
     static let imageBudget: UInt64 = 256 << 20
@@ -327,7 +329,7 @@ final class RegularFileInode: Inode {
         var budget = OverlayContext.imageBudget
         if let limit = context.memoryFile.limit { budget = min(budget, limit / 4) }
         let rounded = MemoryFile.roundUp(length)
-        guard context.imageBytes + rounded <= budget else { return nil }
+        guard context.imageBytes.load(ordering: .relaxed) + rounded <= budget else { return nil }
         let image = try MemoryBlock(file: context.memoryFile, length: length)
         let count = Int(min(length, UInt64(st.st_size) - min(offset, UInt64(st.st_size))))
         var done = 0
@@ -339,7 +341,7 @@ final class RegularFileInode: Inode {
         }
         images.append((offset, length, image))
         imageStamp = HostStamp(st)
-        context.imageBytes += rounded
+        context.imageBytes.add(rounded, ordering: .relaxed)
         return (image, 0)
     }
 
@@ -347,7 +349,7 @@ final class RegularFileInode: Inode {
     private func dropImages() {
         for image in images {
             image.block.sharers.subtract(1, ordering: .relaxed)
-            context.imageBytes -= image.block.length
+            context.imageBytes.subtract(image.block.length, ordering: .relaxed)
         }
         images = []
         imageStamp = nil
