@@ -301,8 +301,8 @@ final class RegularFileInode: Inode {
     /// filled from the host once and mapped copy-on-write by every private mapping of that
     /// range (ld.so maps a library's segments with the same offsets and lengths in every
     /// process); the image counts as one of its block's sharers, so nobody writes it in
-    /// place. Dropped when the file changes through the sandbox, when it is copied up, and
-    /// when the host file's size, mtime or ctime no longer match what was read.
+    /// place. Dropped when the file changes through the sandbox (touchModified), when it is
+    /// copied up, and when the host file's size, mtime or ctime no longer match what was read.
     private var images: [(offset: UInt64, length: UInt64, block: MemoryBlock)] = []
     private struct HostStamp: Equatable {
         let size: Int, mtime: Int, mtimeNanos: Int, ctime: Int, ctimeNanos: Int
@@ -343,6 +343,13 @@ final class RegularFileInode: Inode {
         imageStamp = HostStamp(st)
         context.imageBytes.add(rounded, ordering: .relaxed)
         return (image, 0)
+    }
+
+    /// Every change to the content (write, fallocate, truncate) comes through here: the
+    /// images of what the file held go.
+    override func touchModified() {
+        dropImages()
+        super.touchModified()
     }
 
     /// Forgets the images (mappings that hold one keep it, as their own).
@@ -453,7 +460,6 @@ final class RegularFileInode: Inode {
             }
             lowerSize = max(lowerSize, offset + UInt64(done))
             hostBlocks = nil
-            dropImages()
             touchModified()
             return done
         }
@@ -479,7 +485,6 @@ final class RegularFileInode: Inode {
             if r < 0 { throw LinuxErrno(Int32(-r)) }
             if !keepSize { lowerSize = max(lowerSize, end) }
             hostBlocks = nil
-            dropImages()
             touchModified()
             return
         }
@@ -498,12 +503,11 @@ final class RegularFileInode: Inode {
             let fd = try lowerFD(writable: true)
             if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
             lowerSize = length
-            dropImages()
             touchModified()
             return
         }
         if lowerPath != nil {
-            if length == 0 { lowerPath = nil; dropLowerFD(); dropImages() }
+            if length == 0 { lowerPath = nil; dropLowerFD() }
             else { try copyUp() }
         }
         // A cache that mappings still hold keeps its MemoryFile ranges (see FilePages.truncate).

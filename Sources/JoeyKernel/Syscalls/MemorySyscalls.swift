@@ -38,9 +38,7 @@ extension GuestThread {
     /// longer exist.
     private func endChange() {
         pendingLiveSpace = nil
-        do { try mm.syncSpace() } catch {
-            kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error); retried before it runs")
-        }
+        group.catchUpAddressSpace()
     }
 
     func sysMmap() throws(LinuxErrno) -> UInt64 {

@@ -182,8 +182,9 @@ final class ThreadGroup {
         mm.vmas.reduce(0) { $0 &+ ($1.shared ? 0 : $1.end - $1.start) }
     }
 
-    /// Realizes a change another process made to this one's memory (a copy-on-write copy)
-    /// in its address space at once, under its running threads. Kernel lock held.
+    /// Realizes the MM's changes in its address space at once, under its running threads: a
+    /// memory system call's that was not realized as it was made, or a change another process
+    /// made to this one's memory (a copy-on-write copy). Kernel lock held.
     func catchUpAddressSpace() {
         do { try mm.syncSpace() } catch {
             kernel.debugLog("cannot realize the address space of pid \(pid): \(error); retried before it runs")
