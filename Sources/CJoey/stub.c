@@ -34,7 +34,7 @@
 
 
 // The code page: everything a stub process runs, position independent, with no stack (a
-// guest thread's stack is the guest's), in four parts.
+// guest thread's stack is the guest's), in five parts.
 //
 // The factory loop (joey_factory_loop): the stub factory waits for a request on its page,
 // reads it into registers, clones a stub process with CLONE_PARENT (the sentry's child) and
@@ -57,6 +57,13 @@
 // finds its control page below its signal stack (uc_stack.ss_sp, which the kernel fills from
 // the thread's sigaltstack), records the frame, hands over to the sentry, and then returns to
 // the guest with rt_sigreturn, runs the sentry's request (exit), or exits when told DEAD.
+//
+// The patched-syscall path (joey_patch_entry to .Lp_exit_end): a guest system call whose
+// `mov $N, %eax; syscall` the sentry rewrote into a jump through its trap table arrives here
+// without a signal. With gs at its thread area (the sentry keeps it there while the guest's
+// own gs base is 0) it stores the registers in the area's register block, hands over the
+// same way, and returns straight to the guest; it runs with signals unblocked, so the
+// handler recognizes it by the interrupted rip.
 _Static_assert(offsetof(joey_systrap_ctrl, state) == 0, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, stub_waiting) == 4, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, sentry_waiting) == 8, "ctrl layout");
@@ -72,7 +79,12 @@ _Static_assert(offsetof(joey_systrap_ctrl, sentry_blocking) == 60, "ctrl layout"
 _Static_assert(offsetof(joey_systrap_ctrl, req_nr) == 64, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, req_args) == 72, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, req_result) == 120, "ctrl layout");
-_Static_assert(sizeof(joey_systrap_ctrl) <= 0x7e0, "ctrl below the sigaltstack block at 0x800");
+_Static_assert(offsetof(joey_systrap_ctrl, fast) == 128 && offsetof(joey_systrap_ctrl, fp_dirty) == 132 &&
+               offsetof(joey_systrap_ctrl, xsave_mask) == 136 && offsetof(joey_systrap_ctrl, bounce) == 144,
+               "ctrl layout");
+_Static_assert(sizeof(joey_systrap_ctrl) <= JOEY_SYSTRAP_REGS, "ctrl below the register block");
+_Static_assert(JOEY_SYSTRAP_REGS == 0x100 && JOEY_SYSTRAP_XSAVE_AREA == 0x1000 && JOEY_SYSTRAP_SIGSTACK == 0x4000 &&
+               JOEY_STUB_BELOW == 0x20000000 && JOEY_STUB_AREA_SIZE == 0x10000, "offsets the code page spells out");
 _Static_assert(offsetof(joey_factory_page, memfd) == 8 && offsetof(joey_factory_page, pipefd) == 12 &&
                offsetof(joey_factory_page, pages) == 16 && offsetof(joey_factory_page, result) == 24,
                "factory page layout");
@@ -96,6 +108,8 @@ __asm__(
     ".globl joey_stub_parked\n"
     ".globl joey_factory_loop\n"
     ".globl joey_systrap_handler\n"
+    ".globl joey_patch_entry\n"
+    ".globl joey_patch_stub_address\n"
     ".p2align 12\n"
     "joey_stub_code_start:\n"
     // The ptrace platform's injection site (a thread's own exit).
@@ -272,10 +286,10 @@ __asm__(
 
     // ---- a new guest thread: rsp is its area ----
     ".Lt_start:\n"
-    "  lea 0x1000(%rsp), %rax\n"
+    "  lea 0x4000(%rsp), %rax\n"
     "  mov %rax, 0x800(%rsp)\n"
     "  movq $0, 0x808(%rsp)\n"
-    "  movq $0xf000, 0x810(%rsp)\n"
+    "  movq $0xc000, 0x810(%rsp)\n"
     "  mov $131, %eax\n"
     "  lea 0x800(%rsp), %rdi\n"
     "  xor %esi, %esi\n"
@@ -318,19 +332,125 @@ __asm__(
     "  ud2\n"
 
     // ---- the systrap handler ----
+    // r13/r14d keep siginfo and signo while the patched path's ranges are checked.
     "joey_systrap_handler:\n"
     "  mov 16(%rdx), %rbx\n"
-    "  sub $0x1000, %rbx\n"
+    "  sub $0x4000, %rbx\n"
     "  mov %rdx, %r12\n"
-    "  mov %edi, 12(%rbx)\n"
-    "  mov %rdx, 16(%rbx)\n"
-    "  mov %rsi, 24(%rbx)\n"
+    "  mov %rsi, %r13\n"
+    "  mov %edi, %r14d\n"
+    "  mov 168(%rdx), %rax\n"
+    "  lea joey_patch_entry(%rip), %rcx\n"
+    "  cmp %rcx, %rax\n"
+    "  jb .Ljs_record\n"
+    "  lea .Lp_exit(%rip), %rcx\n"
+    "  cmp %rcx, %rax\n"
+    "  jb .Ljs_in_wait\n"
+    "  lea .Lp_exit_end(%rip), %rcx\n"
+    "  cmp %rcx, %rax\n"
+    "  jae .Ljs_record\n"
+    // In the patched path's exit, the guest's registers are the sentry's answer in the
+    // register block: the signal is taken as if at the guest's next instruction. At
+    // .Lp_bounce (a ud2) that answer is simply resumed through this frame.
+    "  lea 0x128(%rbx), %rsi\n"
+    "  lea 40(%rdx), %rdi\n"
+    "  mov $18, %ecx\n"
+    "  rep movsq\n"
+    "  lea .Lp_bounce(%rip), %rcx\n"
+    "  cmp %rcx, %rax\n"
+    "  jne .Ljs_record\n"
+    "  cmp $4, %r14d\n"
+    "  jne .Ljs_record\n"
+    "  jmp .Ljs_resume\n"
+    // Between the patched entry and its exit (signals unblocked there): the thread is on its
+    // way to the sentry or waiting for it, which is what an interrupt (SIGURG) asks for.
+    ".Ljs_in_wait:\n"
+    "  cmp $23, %r14d\n"
+    "  jne .Ljs_record\n"
+    "  mov %r12, %rsp\n"
+    "  mov $15, %eax\n"
+    "  syscall\n"
+    ".Ljs_record:\n"
+    "  movl $0, 128(%rbx)\n"
+    "  mov %r14d, 12(%rbx)\n"
+    "  mov %r12, 16(%rbx)\n"
+    "  mov %r13, 24(%rbx)\n"
     "  cmpl $0, 52(%rbx)\n"
     "  je .Ljs_post\n"
+    // Bases the sentry set but the thread has not loaded yet are the guest's.
+    "  cmpl $0, 48(%rbx)\n"
+    "  jne .Ljs_post\n"
     "  rdfsbase %rax\n"
     "  mov %rax, 32(%rbx)\n"
     "  rdgsbase %rax\n"
     "  mov %rax, 40(%rbx)\n"
+    "  jmp .Ljs_post\n"
+
+    // ---- a patched system call ----
+    // A trap-table entry (Task/SyscallPatching.swift) jumps here with rcx at the entry: its
+    // return address at +8, its system call number at +30, its trapping fallback at +29.
+    // The guest's stack is never touched (a thread may make a call on a stack it has just
+    // unmapped): the arithmetic flags are kept in ax (lahf, seto) until they are stored.
+    // Nothing here trusts gs: unless it is one of this stub's thread areas (the guest may
+    // have set its own), the entry's trapping fallback runs instead.
+    "joey_patch_entry:\n"
+    "  lahf\n"
+    "  seto %al\n"
+    "  rdgsbase %r11\n"
+    "  sub joey_patch_stub_address(%rip), %r11\n"
+    "  neg %r11\n"
+    "  test $0xffff, %r11d\n"
+    "  jnz .Lp_slow\n"
+    "  test %r11, %r11\n"
+    "  jz .Lp_slow\n"
+    "  cmp $0x20000000, %r11\n"
+    "  ja .Lp_slow\n"
+    "  mov %r8, %gs:0x128\n"
+    "  mov %r9, %gs:0x130\n"
+    "  mov %r10, %gs:0x138\n"
+    "  mov %r12, %gs:0x148\n"
+    "  mov %r13, %gs:0x150\n"
+    "  mov %r14, %gs:0x158\n"
+    "  mov %r15, %gs:0x160\n"
+    "  mov %rdi, %gs:0x168\n"
+    "  mov %rsi, %gs:0x170\n"
+    "  mov %rbp, %gs:0x178\n"
+    "  mov %rbx, %gs:0x180\n"
+    "  mov %rdx, %gs:0x188\n"
+    "  mov %rsp, %gs:0x1a0\n"
+    // eflags: IF, bit 1, OF from al, SF ZF AF PF CF from ah; r11 as syscall leaves it.
+    "  movzbl %al, %r11d\n"
+    "  shl $11, %r11d\n"
+    "  movzbl %ah, %ebx\n"
+    "  and $0xd5, %ebx\n"
+    "  or %ebx, %r11d\n"
+    "  or $0x202, %r11d\n"
+    "  mov %r11, %gs:0x140\n"
+    "  mov %r11, %gs:0x1b0\n"
+    "  mov 30(%rcx), %eax\n"
+    "  mov %rax, %gs:0x190\n"
+    "  mov 8(%rcx), %rax\n"
+    "  mov %rax, %gs:0x198\n"
+    "  mov %rax, %gs:0x1a8\n"
+    "  rdgsbase %rbx\n"
+    "  movl $31, 12(%rbx)\n"
+    "  lea 0x100(%rbx), %rax\n"
+    "  mov %rax, 16(%rbx)\n"
+    "  movl $1, 128(%rbx)\n"
+    "  rdfsbase %rax\n"
+    "  mov %rax, 32(%rbx)\n"
+    "  mov %rbx, 40(%rbx)\n"
+    "  jmp .Ljs_post\n"
+    ".Lp_slow:\n"
+    "  add $0x7f, %al\n"
+    "  sahf\n"
+    "  lea 29(%rcx), %rcx\n"
+    "  jmp *%rcx\n"
+    ".p2align 3\n"
+    "joey_patch_stub_address:\n"
+    "  .quad 0\n"
+
+    // ---- handing over (the handler's and the patched path's) ----
     ".Ljs_post:\n"
     "  mov $1, %eax\n"
     "  xchg %eax, 0(%rbx)\n"
@@ -371,8 +491,13 @@ __asm__(
     ".Ljs_got:\n"
     "  cmp $3, %eax\n"
     "  je .Ljs_request\n"
+    "  cmp $5, %eax\n"
+    "  je .Ljs_xsave\n"
     "  cmp $2, %eax\n"
     "  jne .Ljs_exit\n"
+    "  cmpl $0, 128(%rbx)\n"
+    "  jne .Lp_exit\n"
+    ".Ljs_resume:\n"
     "  cmpl $0, 48(%rbx)\n"
     "  je .Ljs_return\n"
     "  movl $0, 48(%rbx)\n"
@@ -417,11 +542,69 @@ __asm__(
     "  xor %r9d, %r9d\n"
     "  xor %r10d, %r10d\n"
     "  jmp .Ljs_post\n"
+    // A patched-syscall event's FPU state is still the CPU's: saved on request.
+    ".Ljs_xsave:\n"
+    "  mov 136(%rbx), %eax\n"
+    "  mov 140(%rbx), %edx\n"
+    "  xsave64 0x1000(%rbx)\n"
+    "  jmp .Ljs_post\n"
+
+    // ---- the patched path's exit: the sentry's answer, without the stack ----
+    ".Lp_exit:\n"
+    "  movl $0, 128(%rbx)\n"
+    "  cmpl $0, 48(%rbx)\n"
+    "  je .Lp_fp\n"
+    "  mov 32(%rbx), %rax\n"
+    "  wrfsbase %rax\n"
+    "  mov 40(%rbx), %rax\n"
+    "  wrgsbase %rax\n"
+    "  movl $0, 48(%rbx)\n"
+    ".Lp_fp:\n"
+    "  cmpl $0, 132(%rbx)\n"
+    "  je .Lp_regs\n"
+    "  mov 136(%rbx), %eax\n"
+    "  mov 140(%rbx), %edx\n"
+    "  xrstor64 0x1000(%rbx)\n"
+    "  movl $0, 132(%rbx)\n"
+    ".Lp_regs:\n"
+    "  movl $0, 0(%rbx)\n"
+    "  cmpl $0, 144(%rbx)\n"
+    "  je .Lp_fast\n"
+    "  movl $0, 144(%rbx)\n"
+    ".Lp_bounce:\n"
+    "  ud2\n"
+    ".Lp_fast:\n"
+    "  mov 0x128(%rbx), %r8\n"
+    "  mov 0x130(%rbx), %r9\n"
+    "  mov 0x138(%rbx), %r10\n"
+    "  mov 0x140(%rbx), %r11\n"
+    "  mov 0x148(%rbx), %r12\n"
+    "  mov 0x150(%rbx), %r13\n"
+    "  mov 0x158(%rbx), %r14\n"
+    "  mov 0x160(%rbx), %r15\n"
+    "  mov 0x168(%rbx), %rdi\n"
+    "  mov 0x170(%rbx), %rsi\n"
+    "  mov 0x178(%rbx), %rbp\n"
+    "  mov 0x188(%rbx), %rdx\n"
+    "  mov 0x198(%rbx), %rcx\n"
+    "  mov 0x180(%rbx), %rbx\n"
+    // OF (add), then SF ZF AF PF CF (sahf); then the last registers, flag-free.
+    "  mov %gs:0x1b0, %rax\n"
+    "  shr $11, %rax\n"
+    "  and $1, %eax\n"
+    "  add $0x7f, %al\n"
+    "  mov %gs:0x1b0, %ah\n"
+    "  sahf\n"
+    "  mov %gs:0x190, %rax\n"
+    "  mov %gs:0x1a0, %rsp\n"
+    "  jmp *%gs:0x1a8\n"
+    ".Lp_exit_end:\n"
     "joey_stub_code_end:\n"
 );
 
 extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[], joey_stub_park[],
-    joey_stub_parked[], joey_factory_loop[], joey_systrap_handler[];
+    joey_stub_parked[], joey_factory_loop[], joey_systrap_handler[], joey_patch_entry[],
+    joey_patch_stub_address[];
 
 static uint64_t stub_page;
 
@@ -446,6 +629,9 @@ uint64_t joey_stub_install(void) {
             continue;
         }
         memcpy(code, joey_stub_code_start, n);
+        // The patched-syscall entry checks gs against the stub's own address.
+        uint64_t self = (uint64_t)code;
+        memcpy((char *)code + (joey_patch_stub_address - joey_stub_code_start), &self, sizeof self);
         if (mprotect(code, JOEY_STUB_SIZE, PROT_READ | PROT_EXEC) != 0) { munmap(p, JOEY_STUB_REGION_SIZE); continue; }
         stub_page = (uint64_t)code;
         return stub_page;
@@ -455,6 +641,10 @@ uint64_t joey_stub_install(void) {
 
 uint64_t joey_stub_syscall_offset(void) {
     return (uint64_t)(joey_stub_syscall_site - joey_stub_code_start);
+}
+
+uint64_t joey_stub_patch_entry_offset(void) {
+    return (uint64_t)(joey_patch_entry - joey_stub_code_start);
 }
 
 uint64_t joey_stub_park_offset(void) {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <string.h>
+#include <cpuid.h>
 
 
 static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
@@ -57,6 +58,12 @@ int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, int64_t timeout_n
 int64_t joey_wait_nohang(pid_t pid, int *status) {
     pid_t r = waitpid(pid, status, WNOHANG | __WALL);
     return r >= 0 ? r : -errno;
+}
+
+int joey_has_xsave(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    return (c >> 27) & 1;
 }
 
 int joey_has_fsgsbase(void) {

@@ -74,10 +74,13 @@ public protocol PlatformContext: AnyObject {
     /// A hint that the current system call will block for a while, so the guest side
     /// should stop spinning for the answer. Called from the context's own thread.
     func willBlock()
+    /// The last `.syscall` came through a patched site (not a trap).
+    var syscallWasPatched: Bool { get }
 }
 
 extension PlatformContext {
     public func willBlock() {}
+    public var syscallWasPatched: Bool { false }
 }
 
 public protocol Platform: AnyObject, Sendable {
@@ -88,6 +91,14 @@ public protocol Platform: AnyObject, Sendable {
     var maxThreadsPerAddressSpace: Int { get }
     /// A new, empty address space (a stub process with its control thread).
     func newAddressSpace(memoryFile: MemoryFile) throws(PlatformError) -> AddressSpace
+    /// Where a patched system call enters the platform without a trap (the code a trap-table
+    /// entry jumps to, with rcx at the entry; Task/SyscallPatching.swift), or nil when this
+    /// platform takes every system call by trapping.
+    var syscallPatchEntry: UInt64? { get }
+}
+
+extension Platform {
+    public var syscallPatchEntry: UInt64? { nil }
 }
 
 /// An operator-facing failure of a platform: what failed and what to do.
@@ -102,9 +113,10 @@ public enum PlatformKind: String, CaseIterable, Sendable {
     case systrap, ptrace, kvm
 
     /// Creates the platform, or says precisely why it is unavailable on this machine.
-    public func make() throws(PlatformError) -> Platform {
+    /// `syscallPatching` lets systrap rewrite guest system call sites (off: every call traps).
+    public func make(syscallPatching: Bool = true) throws(PlatformError) -> Platform {
         switch self {
-        case .systrap: return try SystrapPlatform()
+        case .systrap: return try SystrapPlatform(syscallPatching: syscallPatching)
         case .ptrace: return try PtracePlatform()
         case .kvm:
             let why = access("/dev/kvm", R_OK | W_OK) == 0

@@ -22,6 +22,8 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     let memoryFile: MemoryFile
     /// systrap: the CPU and kernel let a thread use rdfsbase/wrfsbase.
     let hasFSGSBase: Bool
+    /// systrap: patched system calls may enter through the code page (SystrapPlatform).
+    let syscallPatching: Bool
     private let pages: UInt64
     private let request: UnsafeMutablePointer<joey_space_request>
     private let result: UnsafeMutablePointer<Int64>
@@ -34,12 +36,14 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     private var slots: [(offset: UInt64, tid: pid_t, mapped: Bool, held: Bool)] = []
     private var reaped = false
 
-    init(kind: UInt32, stubAddress: UInt64, factory: StubFactory, memoryFile: MemoryFile, hasFSGSBase: Bool = false) throws(PlatformError) {
+    init(kind: UInt32, stubAddress: UInt64, factory: StubFactory, memoryFile: MemoryFile, hasFSGSBase: Bool = false,
+         syscallPatching: Bool = false) throws(PlatformError) {
         let platform = kind == JOEY_STUB_KIND_PTRACE ? "ptrace" : "systrap"
         self.kind = kind
         self.stubAddress = stubAddress
         self.memoryFile = memoryFile
         self.hasFSGSBase = hasFSGSBase
+        self.syscallPatching = syscallPatching
         do { pages = try memoryFile.allocate(0x2000) } catch {
             throw PlatformError("\(platform) platform: no memory for a stub's request pages (\(error))")
         }

@@ -13,6 +13,14 @@
 // page the stub maps read-only and its completions come through a pipe; and everything the
 // sentry reads from an area is validated and only ever becomes that guest thread's own
 // registers (a thread may scribble on a sibling's area: they are one guest process).
+//
+// Patched system calls (Task/SyscallPatching.swift) enter the code page by a jump instead of
+// SIGSYS: the thread's gs base is its thread area while the guest's own is 0, the entry
+// stores the registers in the area's register block and hands over the same way, and the
+// FPU state stays in the CPU unless the sentry asks for it (JOEY_SYSTRAP_XSAVE). The entry
+// checks gs before it uses it, so a guest that loads its own gs base (wrgsbase) only loses
+// the fast path; it sees the area's address if it reads its gs base with rdgsbase while the
+// base it set (arch_prctl) is 0.
 import CJoey
 import Glibc
 import JoeyABI
@@ -26,8 +34,9 @@ public final class SystrapPlatform: Platform, @unchecked Sendable {
     public var maxThreadsPerAddressSpace: Int { Int(JOEY_STUB_MAX_THREADS / 2) }
     let hasFSGSBase: Bool
     let factory: StubFactory
+    public let syscallPatchEntry: UInt64?
 
-    public init() throws(PlatformError) {
+    public init(syscallPatching: Bool = true) throws(PlatformError) {
         _ = Spinning.cpus // the affinity to come back to, before any thread is pinned
         // PR_GET_SECCOMP fails with EINVAL when the kernel has no seccomp at all.
         let mode = joey_seccomp_mode()
@@ -40,12 +49,14 @@ public final class SystrapPlatform: Platform, @unchecked Sendable {
         }
         stubAddress = stub
         hasFSGSBase = joey_has_fsgsbase() != 0
+        // The patched path reads gs with rdgsbase and saves the FPU state with xsave.
+        syscallPatchEntry = syscallPatching && hasFSGSBase && joey_has_xsave() != 0 ? stub + joey_stub_patch_entry_offset() : nil
         factory = try StubFactory(platform: "systrap")
     }
 
     public func newAddressSpace(memoryFile: MemoryFile) throws(PlatformError) -> AddressSpace {
         try StubSpace(kind: JOEY_STUB_KIND_SYSTRAP, stubAddress: stubAddress, factory: factory,
-                      memoryFile: memoryFile, hasFSGSBase: hasFSGSBase)
+                      memoryFile: memoryFile, hasFSGSBase: hasFSGSBase, syscallPatching: syscallPatchEntry != nil)
     }
 }
 
@@ -74,10 +85,19 @@ final class SystrapThread: PlatformContext {
     /// The sentry's pointer to the ucontext of the event the thread is parked in.
     private var ucontext: UnsafeMutableRawPointer?
     private var baseSelectors = GuestRegisters()
+    /// The bases the thread's CPU state holds (gs: its area while the guest's is 0 and
+    /// system calls may be patched).
     private var knownFSBase: UInt64 = 0
     private var knownGSBase: UInt64 = 0
     private var basesKnown = false
     private var released = false
+    private let patching: Bool
+    /// The parked event came through the patched path: its registers are in the register
+    /// block, its FPU state in the CPU until saved to the XSAVE area on request.
+    private var fastEvent = false
+    private var fastFPSaved = false
+    /// What the thread's signal frames hold of the FPU state (the XSAVE area's size).
+    private var xsaveSize = 576
 
     // ucontext layout: uc_stack at 16, mcontext gregs at 40 (r8 ... rip, eflags, csgsfs),
     // fpstate pointer at 224, uc_sigmask at 296.
@@ -86,6 +106,7 @@ final class SystrapThread: PlatformContext {
     init(space: StubSpace) throws(PlatformError) {
         self.space = space
         hasFSGSBase = space.hasFSGSBase
+        patching = space.syscallPatching
         let a = try space.takeArea()
         slot = a.slot
         area = a.pointer
@@ -121,6 +142,18 @@ final class SystrapThread: PlatformContext {
         let csgsfs = uc.loadUnaligned(fromByteOffset: Self.gregs + 18 * 8, as: UInt64.self)
         baseSelectors.cs = csgsfs & 0xffff
         baseSelectors.ss = (csgsfs >> 48) & 0xffff
+        // The patched path saves what the kernel's signal frames save (their software bytes
+        // say which features, and how much).
+        var mask: UInt64 = 3
+        let fpAddress = uc.load(fromByteOffset: Self.fpstatePointer, as: UInt64.self)
+        if let fp = stackPointer(fpAddress, 512), fp.load(fromByteOffset: 464, as: UInt32.self) == 0x4650_5853 {
+            let size = Int(fp.load(fromByteOffset: 480, as: UInt32.self))
+            if size > 576, size <= Int(JOEY_SYSTRAP_XSAVE_SIZE) {
+                mask = fp.load(fromByteOffset: 472, as: UInt64.self)
+                xsaveSize = size
+            }
+        }
+        c.pointee.xsave_mask = mask
     }
 
     deinit { release() }
@@ -149,7 +182,7 @@ final class SystrapThread: PlatformContext {
     /// The sentry's pointer to `length` bytes at stub address `address`, when they lie in
     /// the signal stack part of the thread area (where the kernel writes signal frames).
     private func stackPointer(_ address: UInt64, _ length: Int) -> UnsafeMutableRawPointer? {
-        let lo = areaAddress + 0x1000, hi = areaAddress + JOEY_STUB_AREA_SIZE
+        let lo = areaAddress + JOEY_SYSTRAP_SIGSTACK, hi = areaAddress + JOEY_STUB_AREA_SIZE
         guard address >= lo, address <= hi, UInt64(length) <= hi - address, address & 7 == 0 else { return nil }
         return area + Int(address - areaAddress)
     }
@@ -179,7 +212,17 @@ final class SystrapThread: PlatformContext {
 
     private func decodeEvent(_ registers: inout GuestRegisters) -> PlatformEvent? {
         let c = ctrl.pointee
-        guard let uc = stackPointer(c.frame, Self.ucontextSize), let info = stackPointer(c.info, 128) else { return nil }
+        let uc: UnsafeMutableRawPointer
+        var info: UnsafeMutableRawPointer?
+        fastEvent = c.fast != 0
+        fastFPSaved = false
+        if fastEvent {
+            uc = area + Int(JOEY_SYSTRAP_REGS)
+        } else {
+            guard let frame = stackPointer(c.frame, Self.ucontextSize), let i = stackPointer(c.info, 128) else { return nil }
+            uc = frame
+            info = i
+        }
         ucontext = uc
         func g(_ i: Int) -> UInt64 { uc.load(fromByteOffset: Self.gregs + i * 8, as: UInt64.self) }
         registers.r8 = g(0); registers.r9 = g(1); registers.r10 = g(2); registers.r11 = g(3)
@@ -196,8 +239,21 @@ final class SystrapThread: PlatformContext {
         }
         if basesKnown {
             registers.fs_base = knownFSBase
-            registers.gs_base = knownGSBase
+            registers.gs_base = patching && knownGSBase == areaAddress ? 0 : knownGSBase
         }
+        if fastEvent {
+            registers.orig_rax = registers.rax
+            registers.rax = UInt64(bitPattern: -Int64(ENOSYS))
+            return .syscall
+        }
+        // The patched path's exit was interrupted before it restored the FPU state the
+        // sentry gave it: that state goes into this frame instead.
+        if c.fp_dirty != 0 {
+            ctrl.pointee.fp_dirty = 0
+            let pending = [UInt8](UnsafeRawBufferPointer(start: area + Int(JOEY_SYSTRAP_XSAVE_AREA), count: xsaveSize))
+            setFloatingPointState(pending)
+        }
+        guard let info else { return nil }
         let signo = Int32(bitPattern: c.signo)
         let code = info.load(fromByteOffset: 8, as: Int32.self)
         let address = info.load(fromByteOffset: 16, as: UInt64.self)
@@ -231,18 +287,22 @@ final class SystrapThread: PlatformContext {
         s(12, registers.rdx); s(13, registers.rax); s(14, registers.rcx); s(15, registers.rsp)
         s(16, registers.rip); s(17, registers.eflags)
         // The thread's own signal stack and an empty host signal mask, whatever the frame says.
-        uc.storeBytes(of: areaAddress + 0x1000, toByteOffset: 16, as: UInt64.self)
+        uc.storeBytes(of: areaAddress + JOEY_SYSTRAP_SIGSTACK, toByteOffset: 16, as: UInt64.self)
         uc.storeBytes(of: Int32(0), toByteOffset: 24, as: Int32.self)
-        uc.storeBytes(of: JOEY_STUB_AREA_SIZE - 0x1000, toByteOffset: 32, as: UInt64.self)
+        uc.storeBytes(of: JOEY_STUB_AREA_SIZE - JOEY_SYSTRAP_SIGSTACK, toByteOffset: 32, as: UInt64.self)
         uc.storeBytes(of: UInt64(0), toByteOffset: Self.sigmask, as: UInt64.self)
-        if !basesKnown || registers.fs_base != knownFSBase || registers.gs_base != knownGSBase {
+        let gs = patching && registers.gs_base == 0 ? areaAddress : registers.gs_base
+        if !basesKnown || registers.fs_base != knownFSBase || gs != knownGSBase {
             ctrl.pointee.fs_base = registers.fs_base
-            ctrl.pointee.gs_base = registers.gs_base
+            ctrl.pointee.gs_base = gs
             ctrl.pointee.bases_dirty = 1
             knownFSBase = registers.fs_base
-            knownGSBase = registers.gs_base
+            knownGSBase = gs
             basesKnown = true
         }
+        // The fast exit restores the arithmetic flags only, and addresses the register block
+        // through gs: anything else leaves through a signal frame.
+        if fastEvent { ctrl.pointee.bounce = gs == areaAddress && registers.eflags & ~0x8d5 == 0x202 ? 0 : 1 }
     }
 
     func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent {
@@ -256,16 +316,36 @@ final class SystrapThread: PlatformContext {
         return awaitEvent(&registers)
     }
 
-    /// The XSAVE area of the parked frame (the kernel wrote the guest's FPU state there).
-    func floatingPointState() -> [UInt8] {
-        guard let uc = ucontext else { return [UInt8](repeating: 0, count: 512) }
+    /// The parked event's FPU state and how many bytes of it may be used: the frame's
+    /// XSAVE area (the kernel wrote the guest's state there), or for a patched-path event the
+    /// area's, which the thread fills on request (formatted as a signal frame's).
+    private func fpState() -> (pointer: UnsafeMutableRawPointer, room: Int)? {
+        guard let uc = ucontext else { return nil }
+        if fastEvent {
+            let fp = area + Int(JOEY_SYSTRAP_XSAVE_AREA)
+            if !fastFPSaved {
+                joey_systrap_post(ctrl, JOEY_SYSTRAP_XSAVE)
+                guard waitForStub() == nil else { return nil }
+                fp.storeBytes(of: UInt32(0x4650_5853), toByteOffset: 464, as: UInt32.self)
+                fp.storeBytes(of: UInt32(xsaveSize + 4), toByteOffset: 468, as: UInt32.self)
+                fp.storeBytes(of: ctrl.pointee.xsave_mask, toByteOffset: 472, as: UInt64.self)
+                fp.storeBytes(of: UInt32(xsaveSize), toByteOffset: 480, as: UInt32.self)
+                fastFPSaved = true
+            }
+            return (fp, xsaveSize)
+        }
         let fpAddress = uc.load(fromByteOffset: Self.fpstatePointer, as: UInt64.self)
-        guard let fp = stackPointer(fpAddress, 512) else { return [UInt8](repeating: 0, count: 512) }
-        var size = 512
+        guard let fp = stackPointer(fpAddress, 512) else { return nil }
+        var room = 512
         if fp.load(fromByteOffset: 464, as: UInt32.self) == 0x4650_5853 {
             let xsize = Int(fp.load(fromByteOffset: 480, as: UInt32.self))
-            if xsize > 576, stackPointer(fpAddress, xsize) != nil { size = xsize }
+            if xsize > 576, stackPointer(fpAddress, xsize) != nil { room = xsize }
         }
+        return (fp, room)
+    }
+
+    func floatingPointState() -> [UInt8] {
+        guard let (fp, size) = fpState() else { return [UInt8](repeating: 0, count: 512) }
         return [UInt8](UnsafeRawBufferPointer(start: fp, count: size))
     }
 
@@ -273,9 +353,8 @@ final class SystrapThread: PlatformContext {
     /// keeping the kernel's own bookkeeping (software bytes, header format) so that
     /// rt_sigreturn accepts it.
     func setFloatingPointState(_ state: [UInt8]) {
-        guard state.count >= 512, let uc = ucontext else { return }
-        let fpAddress = uc.load(fromByteOffset: Self.fpstatePointer, as: UInt64.self)
-        guard let fp = stackPointer(fpAddress, 512) else { return }
+        guard state.count >= 512, let (fp, room) = fpState() else { return }
+        if fastEvent { ctrl.pointee.fp_dirty = 1 }
         state.withUnsafeBytes { src in
             let frameMask = fp.load(fromByteOffset: 28, as: UInt32.self)
             let mask = frameMask == 0 ? 0xffbf : frameMask
@@ -284,7 +363,7 @@ final class SystrapThread: PlatformContext {
             fp.storeBytes(of: frameMask, toByteOffset: 28, as: UInt32.self)
             guard fp.load(fromByteOffset: 464, as: UInt32.self) == 0x4650_5853 else { return }
             let xsize = Int(fp.load(fromByteOffset: 480, as: UInt32.self))
-            guard xsize > 576, stackPointer(fpAddress, xsize) != nil else { return }
+            guard xsize > 576, xsize <= room else { return }
             let features = fp.load(fromByteOffset: 472, as: UInt64.self)
             var bv = fp.load(fromByteOffset: 512, as: UInt64.self) | 3
             if state.count > 576 {
@@ -302,6 +381,8 @@ final class SystrapThread: PlatformContext {
         if !released { ctrl.pointee.sentry_blocking = 1 }
         pairing.willSleep()
     }
+
+    var syscallWasPatched: Bool { fastEvent }
 
     func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
     func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }

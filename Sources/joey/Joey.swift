@@ -69,6 +69,9 @@ struct GlobalOptions: ParsableArguments {
     @Flag(help: "Run the sentry without its confinement (namespaces, an empty root, the seccomp allow-list, reduced capabilities, no_new_privs): for diagnosing only.")
     var unconfined = false
 
+    @Flag(inversion: .prefixedNo, help: "Let systrap rewrite a guest's `mov $N, %eax; syscall` sequences into jumps that enter the sentry without a signal (--no-syscall-patching: every call traps, for debugging). JOEY_SYSCALL_PATCHING=0 turns it off too.")
+    var syscallPatching = ProcessEnvironment.syscallPatchingDefault
+
     @Flag(help: "Print every guest system call in strace's format (to stderr, or --strace-log).")
     var strace = false
 
@@ -240,7 +243,7 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = fa
                 onError: (KernelError) -> Void = { _ in }) -> Int32 {
     let platform: Platform
     do {
-        platform = try PlatformKind(rawValue: global.platform)!.make()
+        platform = try PlatformKind(rawValue: global.platform)!.make(syscallPatching: global.syscallPatching)
     } catch {
         onError(KernelError("joey: \(error)", exitCode: 125))
         fail("joey: \(error)", code: 125)
@@ -280,6 +283,11 @@ enum ProcessEnvironment {
     static var platformDefault: String {
         if let p = getenv("JOEY_PLATFORM"), p.pointee != 0 { return String(cString: p) }
         return PlatformKind.systrap.rawValue
+    }
+
+    static var syscallPatchingDefault: Bool {
+        guard let p = getenv("JOEY_SYSCALL_PATCHING") else { return true }
+        return !["0", "off", "no", "false"].contains(String(cString: p))
     }
 }
 

@@ -54,6 +54,8 @@ uint64_t joey_stub_park_offset(void);
 /// Offset right after a new ptrace thread's last setup call (its filter; rax holds the
 /// result there): a thread stopped between it and the park loop is parked.
 uint64_t joey_stub_parked_offset(void);
+/// Offset of the patched-syscall entry: a trap-table entry jumps there with rcx at itself.
+uint64_t joey_stub_patch_entry_offset(void);
 
 /// The stub factory's page (at the same address in the sentry and the factory).
 /// `request`/`done` are sequence numbers (futex words); the request is read into registers
@@ -134,13 +136,28 @@ typedef struct {
     uint64_t req_nr;
     uint64_t req_args[6];
     int64_t req_result;
+    uint32_t fast;           // 128: the event came through the patched-syscall entry (registers
+                             //      in the register block, the FPU state still in the CPU)
+    uint32_t fp_dirty;       // 132: the sentry changed the register block's FPU state: restore it
+    uint64_t xsave_mask;     // 136: the XSAVE features a signal frame holds (xsave/xrstor mask)
+    uint32_t bounce;         // 144: leave the patched path through a signal frame (flags or gs
+                             //      the fast exit cannot restore)
 } joey_systrap_ctrl;
+
+/// Where things lie in a systrap thread area (from its start): the control page with the
+/// register block of patched-syscall events (a ucontext's layout, gregs at +40); the XSAVE
+/// area of those events; the signal stack, up to the area's end.
+#define JOEY_SYSTRAP_REGS 0x100ULL
+#define JOEY_SYSTRAP_XSAVE_AREA 0x1000ULL
+#define JOEY_SYSTRAP_XSAVE_SIZE 0x3000ULL
+#define JOEY_SYSTRAP_SIGSTACK 0x4000ULL
 
 #define JOEY_SYSTRAP_GUEST 0u   // the guest runs
 #define JOEY_SYSTRAP_EVENT 1u   // the stub posted an event (or finished a request)
 #define JOEY_SYSTRAP_RESUME 2u  // the sentry wrote the registers: return to the guest
 #define JOEY_SYSTRAP_REQUEST 3u // the sentry asks for the system call in req_*
 #define JOEY_SYSTRAP_DEAD 4u    // the sentry is done with the thread: it exits
+#define JOEY_SYSTRAP_XSAVE 5u   // (patched-syscall events) save the FPU state to the XSAVE area
 
 /// The sentry's side of the handshake: publish `state` and wake the stub if it sleeps.
 void joey_systrap_post(joey_systrap_ctrl *c, uint32_t state);
@@ -151,6 +168,8 @@ int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, int64_t timeout_n
 int64_t joey_wait_nohang(pid_t pid, int *status);
 /// 1 when the CPU and kernel let user code use rdfsbase/wrfsbase.
 int joey_has_fsgsbase(void);
+/// 1 when the kernel has enabled XSAVE for user code (CPUID.1:ECX.OSXSAVE).
+int joey_has_xsave(void);
 /// prctl(PR_GET_SECCOMP): the calling thread's seccomp mode, or -errno (EINVAL: no seccomp).
 int64_t joey_seccomp_mode(void);
 

@@ -118,6 +118,8 @@ public final class Kernel: @unchecked Sendable {
 
     let lock = KernelLock()
     let platform: Platform
+    /// Where patched system calls enter the platform; nil: none are patched.
+    let syscallPatchEntry: UInt64?
     let memoryFile: MemoryFile
     let spec: SandboxSpec
     /// Joey's vDSO, mapped into every guest, and what keeps its clocks current.
@@ -197,6 +199,7 @@ public final class Kernel: @unchecked Sendable {
 
     public init(platform: Platform, spec: SandboxSpec) throws(KernelError) {
         self.platform = platform
+        syscallPatchEntry = platform.syscallPatchEntry
         self.spec = spec
         self.hostname = spec.hostname
         self.domainname = spec.domainname

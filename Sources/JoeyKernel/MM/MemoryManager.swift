@@ -127,6 +127,8 @@ public final class MemoryManager {
     var argStart: UInt64 = 0, argEnd: UInt64 = 0, envStart: UInt64 = 0, envEnd: UInt64 = 0
     /// The auxiliary vector the loader built, for /proc/pid/auxv.
     var auxv: [(UInt64, UInt64)] = []
+    /// Its trap table and patched system call sites (Task/SyscallPatching.swift).
+    var syscallPatches = SyscallPatches()
 
     init(memoryFile: MemoryFile, addressSpaceEnd: UInt64) {
         self.memoryFile = memoryFile
@@ -388,6 +390,7 @@ public final class MemoryManager {
         child.brkStart = brkStart; child.brkEnd = brkEnd
         child.argStart = argStart; child.argEnd = argEnd; child.envStart = envStart; child.envEnd = envEnd
         child.auxv = auxv
+        child.syscallPatches = syscallPatches.copy()
         var counted = Set<ObjectIdentifier>()
         for i in vmas.indices {
             if !vmas[i].shared, let block = vmas[i].block {
@@ -447,11 +450,11 @@ public final class MemoryManager {
 
     /// Makes the private memory at `address` writable for this MM alone, when it is
     /// copy-on-write: if no other address space holds its block, every VMA of this MM on that
-    /// block is simply no longer copy-on-write; otherwise the chunk around `address` (the
-    /// whole VMA when small) is copied to a new block. False when `address` is not in a
+    /// block is simply no longer copy-on-write; otherwise the `chunk` around `address` (the
+    /// whole VMA when small and the chunk the default) is copied to a new block. False when `address` is not in a
     /// copy-on-write VMA (or in a part past a file's end). ENOMEM when no memory is left.
     @discardableResult
-    func breakCopyOnWrite(at address: UInt64) throws(LinuxErrno) -> Bool {
+    func breakCopyOnWrite(at address: UInt64, chunk: UInt64 = MemoryManager.copyChunk) throws(LinuxErrno) -> Bool {
         let i = firstIndex(endingAbove: address)
         guard i < vmas.count, vmas[i].start <= address, vmas[i].cow, !vmas[i].beyondEOF, let block = vmas[i].block else { return false }
         if block.sharers.load(ordering: .relaxed) <= 1 {
@@ -462,9 +465,9 @@ public final class MemoryManager {
             return true
         }
         let v = vmas[i]
-        var start = max(v.start, address & ~(MemoryManager.copyChunk - 1))
-        var end = min(v.end, start + MemoryManager.copyChunk)
-        if v.end - v.start <= 4 * MemoryManager.copyChunk { start = v.start; end = v.end }
+        var start = max(v.start, address & ~(chunk - 1))
+        var end = min(v.end, start + chunk)
+        if chunk == MemoryManager.copyChunk, v.end - v.start <= 4 * chunk { start = v.start; end = v.end }
         try privatize(v, start, end, copy: true)
         return true
     }

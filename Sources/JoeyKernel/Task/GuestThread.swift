@@ -155,11 +155,18 @@ final class GuestThread {
             inGuest = false
             switch event {
             case .syscall:
+                if let entry = kernel.syscallPatchEntry, !context!.syscallWasPatched { considerPatching(entryPoint: entry) }
                 handleSyscall()
             case .fault(var sig, var code, let addr):
+                // A patched site's old `syscall` (Task/SyscallPatching.swift).
+                if sig == Signal.SIGILL, kernel.syscallPatchEntry != nil, patchedSyscallFault(at: regs.rip) {
+                    handleSyscall()
+                    continue
+                }
                 // A memory fault on a mapping another thread's change has replaced since
                 // (memory made writable again, or newly mapped): retry before judging it.
                 if sig == Signal.SIGSEGV || sig == Signal.SIGBUS, enteredVersion != mm.version { continue }
+                if sig == Signal.SIGSEGV, kernel.syscallPatchEntry != nil, unpatchIfTableLost(at: regs.rip) { continue }
                 // A shared file mapping's page the file has grown over since: map it and retry.
                 if sig == Signal.SIGSEGV, mm.refreshFileTail(at: addr) { continue }
                 // A write to copy-on-write memory: the sharing is broken, the write retried.
