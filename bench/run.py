@@ -28,6 +28,7 @@ WORK = "/var/tmp/joey-bench"  # not /tmp: that is each sandbox's own tmpfs
 # name, iterations (sized so the slowest runner takes a second or two per sample)
 MICRO = [
     ("getpid", 20000),
+    ("getpid-syscall", 20000),
     ("clock_gettime", 200000),
     ("open-read-close", 3000),
     ("pipe-pingpong", 2000),
@@ -228,7 +229,7 @@ def write_report(data):
     getpid = next((b for b in data["results"] if b["name"] == "getpid"), None)
     if getpid and "joey-systrap" in getpid["median"]:
         st = getpid["median"]["joey-systrap"]
-        line = f"**getpid round trip on systrap: {fmt_ns(st)} median**"
+        line = f"**getpid round trip on systrap (libc's wrapper, a patched site): {fmt_ns(st)} median**"
         if "runsc-ptrace" in getpid["median"]:
             line += f", {getpid['median']['runsc-ptrace'] / st:.1f}× faster than runsc --platform=ptrace in the same run"
         lines += [line + ".", ""]

@@ -92,7 +92,9 @@ final class Timekeeper {
         p.tsc_base = s.tsc
         p.mono_base = base
         p.mult = UInt64(rate * 4_294_967_296)
-        let realtime = Timekeeper.offset(CLOCK_REALTIME), boottime = Timekeeper.offset(CLOCK_BOOTTIME)
+        // BOOTTIME is MONOTONIC plus the time suspended: never behind it, whatever the noise
+        // of the reading (tens of ns either way) says.
+        let realtime = Timekeeper.offset(CLOCK_REALTIME), boottime = max(0, Timekeeper.offset(CLOCK_BOOTTIME))
         // Reading noise is tens of ns; a host clock step is far more.
         if !published || abs(realtime - p.realtime_offset) > 1_000 { p.realtime_offset = realtime }
         if !published || abs(boottime - p.boottime_offset) > 1_000 { p.boottime_offset = boottime }

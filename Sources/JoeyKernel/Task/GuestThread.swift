@@ -1,5 +1,6 @@
 // Task/ owns guest threads (GuestThread) and processes (ThreadGroup): the run loop, signal
-// delivery, clone/exec loading, exit and wait. Everything here runs under the kernel lock,
+// delivery, clone/exec loading, exit and wait, and the rewriting of system call sites
+// (SyscallPatching). Everything here runs under the kernel lock,
 // released only while the guest runs, while a thread sleeps on its Wakeup, or around a
 // host call that may block.
 //

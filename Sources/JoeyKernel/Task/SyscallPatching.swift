@@ -146,8 +146,7 @@ extension GuestThread {
     /// number: the site's number is meant.
     func patchedSyscallFault(at rip: UInt64) -> Bool {
         guard rip >= 5, let (entry, number) = mm.syscallPatches.sites[rip - 5],
-              let code = try? mm.readForced(rip, count: 2),
-              (code[0] == 0x06 && code[1] == 0x00) || (code[0] == 0x0f && code[1] == 0x05) else { return false }
+              let code = try? mm.readForced(rip, count: 2), code[0] == 0x06 || (code[0] == 0x0f && code[1] == 0x05) else { return false }
         let torn = 0x2524 | (entry & 0xffff) << 16
         if regs.rax & 0xffff_ffff == torn { regs.rax = UInt64(number) }
         regs.orig_rax = regs.rax
