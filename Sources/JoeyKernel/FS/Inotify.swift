@@ -29,7 +29,7 @@ final class InotifyWatch {
 }
 
 final class InotifyDescription: FileDescription {
-    unowned let kernel: Kernel
+    unowned(unsafe) let kernel: Kernel
     let queue = WaitQueue()
     private var events: [[UInt8]] = []
     private var queuedBytes = 0

@@ -6,7 +6,7 @@ import JoeyABI
 
 final class SignalFDDescription: FileDescription {
     var mask: UInt64
-    unowned let kernel: Kernel
+    unowned(unsafe) let kernel: Kernel
 
     init(kernel: Kernel, mask: UInt64, flags: Int32) {
         self.kernel = kernel

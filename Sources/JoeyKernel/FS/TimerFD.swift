@@ -10,7 +10,7 @@ final class TimerFDDescription: FileDescription {
     var deadline: UInt64?
     var interval: UInt64 = 0
     var expirations: UInt64 = 0
-    unowned let kernel: Kernel
+    unowned(unsafe) let kernel: Kernel
 
     init(kernel: Kernel, clock: Int32, flags: Int32) {
         self.kernel = kernel

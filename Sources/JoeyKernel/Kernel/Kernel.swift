@@ -217,6 +217,9 @@ public final class Kernel: @unchecked Sendable {
         timekeeper = Timekeeper(vdso: vdso)
         memfdContext = filesystem(dev: 0x1, name: "tmpfs")
         if isatty(0) != 0 { controllingTerminal = 0 }
+        // The kernel lives as long as the sentry: threads, processes, files and sockets refer
+        // to it unowned(unsafe), so the hot paths do no reference counting on it.
+        _ = Unmanaged.passRetained(self)
         try buildFilesystems()
     }
 

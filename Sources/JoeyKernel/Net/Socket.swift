@@ -131,7 +131,7 @@ struct SendControl {
 /// A socket: the state every family shares. Families subclass it for addressing (bind,
 /// connect, names) and options of their own levels.
 class Socket: FileDescription {
-    unowned let kernel: Kernel
+    unowned(unsafe) let kernel: Kernel
     let family: Int32
     let type: SocketType
     let proto: Int32

@@ -12,7 +12,7 @@ import JoeyABI
 import JoeyPlatform
 
 final class GuestThread {
-    unowned let kernel: Kernel
+    unowned(unsafe) let kernel: Kernel
     /// Changes only when a non-leader thread execs and takes over the process id.
     private(set) var tid: Int32
     var group: ThreadGroup

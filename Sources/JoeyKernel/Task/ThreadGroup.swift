@@ -55,7 +55,7 @@ struct SignalInfo {
 }
 
 final class ThreadGroup {
-    unowned let kernel: Kernel
+    unowned(unsafe) let kernel: Kernel
     let pid: Int32
     var parent: ThreadGroup?
     var children: [ThreadGroup] = []

@@ -24,7 +24,7 @@ public class FileDescription {
     var asyncOwner: Int32 = 0
     var asyncSignal: Int32 = 0
     /// Set for files opened by path: the kernel that reports its close to inotify.
-    weak var notifier: Kernel?
+    unowned(unsafe) var notifier: Kernel?
     /// The epoll interests watching it, dropped with the last reference (as Linux's eventpoll_release).
     var epollInterests: [EpollInterest] = []
 
@@ -223,7 +223,7 @@ class GeneratedFileDescription: FileDescription {
 /// inode or description using it goes, so the host end sees EOF when the guest is done.
 final class OwnedHostFD {
     let fd: Int32
-    private unowned let kernel: Kernel
+    private unowned(unsafe) let kernel: Kernel
     init(_ fd: Int32, kernel: Kernel) { self.fd = fd; self.kernel = kernel }
     deinit {
         // The notifier stops watching it first: the number may be reused at once.

@@ -7,7 +7,7 @@ import Glibc
 import JoeyABI
 
 final class HostNotifier {
-    private unowned let kernel: Kernel
+    private unowned(unsafe) let kernel: Kernel
     private let epollFD: Int32
     /// Registered host fd -> its queue (descriptions of the same host fd share it).
     private var queues: [Int32: WaitQueue] = [:]
