@@ -332,11 +332,23 @@ final class RegularFileInode: Inode {
         guard context.imageBytes.load(ordering: .relaxed) + rounded <= budget else { return nil }
         let image = try MemoryBlock(file: context.memoryFile, length: length)
         let count = Int(min(length, UInt64(st.st_size) - min(offset, UInt64(st.st_size))))
+        // Through a bounce buffer and pwrite: the MemoryFile allocates the pages as it is
+        // written, instead of the sentry faulting them in one at a time through its own
+        // mapping (where they would also stay mapped). ~0.6 ms instead of ~0.9 for libc.
+        var buffer = [UInt8](repeating: 0, count: min(count, 1 << 16))
         var done = 0
         while done < count {
-            let n = pread(fd, context.memoryFile.pointer(image.offset + UInt64(done)), count - done, off_t(offset + UInt64(done)))
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, count - done), off_t(offset + UInt64(done))) }
             if n < 0 { throw LinuxErrno(errno) }
             if n == 0 { break }
+            var written = 0
+            while written < n {
+                let w = buffer.withUnsafeBytes {
+                    pwrite(context.memoryFile.fd, $0.baseAddress! + written, n - written, off_t(image.offset + UInt64(done + written)))
+                }
+                if w <= 0 { throw w < 0 ? LinuxErrno(errno) : .EIO }
+                written += w
+            }
             done += n
         }
         images.append((offset, length, image))
