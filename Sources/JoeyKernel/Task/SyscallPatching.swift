@@ -146,7 +146,14 @@ extension GuestThread {
     /// number: the site's number is meant.
     func patchedSyscallFault(at rip: UInt64) -> Bool {
         guard rip >= 5, let (entry, number) = mm.syscallPatches.sites[rip - 5],
-              let code = try? mm.readForced(rip, count: 2), code[0] == 0x06 || (code[0] == 0x0f && code[1] == 0x05) else { return false }
+              let code = try? mm.readForced(rip - 5, count: 7) else { return false }
+        // The site as patched, or on its way there or back (a fault taken mid-rewrite is
+        // handled after it): anything else is new code at that address, and its own SIGILL.
+        let jump = SyscallPatches.jump(through: entry)
+        let imm = UInt32(code[1]) | UInt32(code[2]) << 8 | UInt32(code[3]) << 16 | UInt32(code[4]) << 24
+        let moving = code[0] == 0xb8 && (imm == number || code[1...4].elementsEqual(jump[1...4]))
+            && (code[5] == 0x06 || (code[5] == 0x0f && code[6] == 0x05))
+        guard code == jump || moving else { return false }
         let torn = 0x2524 | (entry & 0xffff) << 16
         if regs.rax & 0xffff_ffff == torn { regs.rax = UInt64(number) }
         regs.orig_rax = regs.rax
