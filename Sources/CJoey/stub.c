@@ -336,6 +336,10 @@ __asm__(
     "joey_systrap_handler:\n"
     "  mov 16(%rdx), %rbx\n"
     "  sub $0x4000, %rbx\n"
+    // Killed (the sentry posts DEAD, then signals): exit, wherever the thread was, even in
+    // a wait loop of the code page it jumped into with registers of its own.
+    "  cmpl $4, 0(%rbx)\n"
+    "  je .Ljs_exit\n"
     "  mov %rdx, %r12\n"
     "  mov %rsi, %r13\n"
     "  mov %edi, %r14d\n"
@@ -343,15 +347,20 @@ __asm__(
     "  lea joey_patch_entry(%rip), %rcx\n"
     "  cmp %rcx, %rax\n"
     "  jb .Ljs_record\n"
+    "  lea .Ljs_post(%rip), %rcx\n"
+    "  cmp %rcx, %rax\n"
+    "  jb .Ljs_in_entry\n"
     "  lea .Lp_exit(%rip), %rcx\n"
     "  cmp %rcx, %rax\n"
     "  jb .Ljs_in_wait\n"
     "  lea .Lp_exit_end(%rip), %rcx\n"
     "  cmp %rcx, %rax\n"
     "  jae .Ljs_record\n"
-    // In the patched path's exit, the guest's registers are the sentry's answer in the
-    // register block: the signal is taken as if at the guest's next instruction. At
-    // .Lp_bounce (a ud2) that answer is simply resumed through this frame.
+    // In the patched path's exit (or answered, still in its wait), the guest's registers
+    // are the sentry's answer in the register block: the signal is taken as if at the
+    // guest's next instruction. At .Lp_bounce (a ud2) that answer is simply resumed
+    // through this frame.
+    ".Ljs_convert:\n"
     "  lea 0x128(%rbx), %rsi\n"
     "  lea 40(%rdx), %rdi\n"
     "  mov $18, %ecx\n"
@@ -362,11 +371,28 @@ __asm__(
     "  cmp $4, %r14d\n"
     "  jne .Ljs_record\n"
     "  jmp .Ljs_resume\n"
-    // Between the patched entry and its exit (signals unblocked there): the thread is on its
-    // way to the sentry or waiting for it, which is what an interrupt (SIGURG) asks for.
+    // The patched path runs with signals unblocked. An interrupt (SIGURG) asks for what a
+    // thread there is doing anyway: going to the sentry (the entry runs straight to its
+    // post, unless its fallback jump loops on itself), or waiting for it after posting
+    // (its control page says so: a patched event, EVENT). Anything else, such as a guest
+    // that jumped into the code page with registers of its own, is an ordinary interrupt.
+    ".Ljs_in_entry:\n"
+    "  cmp $23, %r14d\n"
+    "  jne .Ljs_record\n"
+    "  lea .Lp_slow_jump(%rip), %rcx\n"
+    "  cmp %rcx, %rax\n"
+    "  je .Ljs_record\n"
+    "  jmp .Ljs_ignore\n"
     ".Ljs_in_wait:\n"
     "  cmp $23, %r14d\n"
     "  jne .Ljs_record\n"
+    "  cmpl $0, 128(%rbx)\n"
+    "  je .Ljs_record\n"
+    "  cmpl $2, 0(%rbx)\n"
+    "  je .Ljs_convert\n"
+    "  cmpl $1, 0(%rbx)\n"
+    "  jne .Ljs_record\n"
+    ".Ljs_ignore:\n"
     "  mov %r12, %rsp\n"
     "  mov $15, %eax\n"
     "  syscall\n"
@@ -445,6 +471,7 @@ __asm__(
     "  add $0x7f, %al\n"
     "  sahf\n"
     "  lea 29(%rcx), %rcx\n"
+    ".Lp_slow_jump:\n"
     "  jmp *%rcx\n"
     ".p2align 3\n"
     "joey_patch_stub_address:\n"
