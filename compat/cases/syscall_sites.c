@@ -1,7 +1,8 @@
 /* What a `mov $N, %eax; syscall` site guarantees, called often enough that a sandbox may
  * rewrite it (systrap's syscall patching): registers, flags and vector registers kept, rcx
  * and r11 as the instruction leaves them, restarts, signals, threads racing through one site,
- * a thread that unmaps its own stack before exiting, a gs base of the program's own, fork. */
+ * a thread that unmaps its own stack before exiting, a gs base of the program's own (set
+ * through a site too), a signal restorer's rt_sigreturn site, fork. */
 #include "../compat.h"
 #include <pthread.h>
 #include <sched.h>
@@ -256,6 +257,58 @@ CASE(syscall_site_works_with_a_gs_base_of_its_own) {
     EXPECT_OK(syscall(SYS_arch_prctl, ARCH_GET_GS, &got));
     EXPECT_EQ(got, 0);
     for (int i = 0; i < ROUNDS; i++) EXPECT_EQ(site_getpid(), getpid());
+}
+
+/* arch_prctl through its own site: setting gs there (the call returns with another gs base). */
+__attribute__((noinline)) static long site_arch_prctl(long code, unsigned long addr) {
+    long r;
+    __asm__ volatile("mov $158, %%eax\n\tsyscall" : "=a"(r) : "D"(code), "S"(addr) : "rcx", "r11", "memory");
+    return r;
+}
+
+CASE(syscall_site_sets_and_reads_gs_base) {
+    static uint64_t blocks[4][2] = {{0x1111, 1}, {0x2222, 2}, {0x3333, 3}, {0x4444, 4}};
+    for (int i = 0; i < 3 * ROUNDS; i++) {
+        uint64_t *b = blocks[i % 4];
+        EXPECT_EQ(site_arch_prctl(ARCH_SET_GS, (unsigned long)b), 0);
+        uint64_t v;
+        __asm__ volatile("mov %%gs:0, %0" : "=r"(v));
+        EXPECT_EQ(v, b[0]);
+        unsigned long got = 0;
+        EXPECT_EQ(site_arch_prctl(ARCH_GET_GS, (unsigned long)&got), 0);
+        EXPECT_EQ(got, (unsigned long)b);
+    }
+    EXPECT_EQ(site_arch_prctl(ARCH_SET_GS, 0), 0);
+    unsigned long got = 1;
+    EXPECT_EQ(site_arch_prctl(ARCH_GET_GS, (unsigned long)&got), 0);
+    EXPECT_EQ(got, 0);
+}
+
+/* A signal restorer as musl writes it (`mov $15, %eax; syscall`): rt_sigreturn through a site
+ * of its own brings back every flag, the direction flag too. */
+extern void site_restorer(void);
+__asm__(".text\n.globl site_restorer\nsite_restorer:\n\tmov $15, %eax\n\tsyscall\n\thlt\n");
+struct kernel_sigaction_raw { void *handler; unsigned long flags; void *restorer; uint64_t mask; };
+static volatile long alarms;
+static void count_alarm(int sig) { (void)sig; alarms++; }
+
+CASE(syscall_site_sigreturn_keeps_the_direction_flag) {
+    struct kernel_sigaction_raw sa = {(void *)count_alarm, SA_RESTART | 0x04000000 /* SA_RESTORER */, (void *)site_restorer, 0};
+    EXPECT_EQ(syscall(SYS_rt_sigaction, SIGALRM, &sa, NULL, 8), 0);
+    struct itimerval it = {{0, 200}, {0, 200}};
+    EXPECT_OK(setitimer(ITIMER_REAL, &it, NULL));
+    long lost = 0, rounds = 0;
+    while (alarms < 200 && rounds < 100000000) {
+        uint64_t f;
+        /* Most of the time with DF set: where the signals land. */
+        __asm__ volatile("std\n\tmov $2000, %%ecx\n1:\n\tdec %%ecx\n\tjnz 1b\n\tpushf\n\tpop %0\n\tcld" : "=r"(f) : : "rcx", "cc");
+        lost += !(f & 0x400);
+        rounds++;
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    EXPECT_OK(setitimer(ITIMER_REAL, &off, NULL));
+    EXPECT(alarms >= 200);
+    EXPECT_EQ(lost, 0);
 }
 
 CASE(syscall_site_used_again_in_a_forked_child) {
