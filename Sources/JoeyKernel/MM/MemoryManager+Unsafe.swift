@@ -48,19 +48,6 @@ extension MemoryManager {
         }
     }
 
-    /// Reads ignoring protection (the guest's code, for syscall patching).
-    func readForced(_ address: UInt64, count: Int) throws(LinuxErrno) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        try out.withMutableBytes { (dst: UnsafeMutableRawBufferPointer) throws(LinuxErrno) in
-            try forEachSegmentForced(address, count, write: false) { seg in
-                memcpy(dst.baseAddress! + filled, seg.baseAddress!, seg.count)
-                filled += seg.count
-            }
-        }
-        return out
-    }
-
     /// Writes into the guest's code ignoring protection; a copy-on-write page is copied alone
     /// (its neighbours stay shared with the file's image and other processes).
     func writeCode(_ address: UInt64, _ bytes: [UInt8]) throws(LinuxErrno) {
@@ -68,15 +55,18 @@ extension MemoryManager {
         try write(address, bytes, force: true)
     }
 
-    func read(_ address: UInt64, count: Int) throws(LinuxErrno) -> [UInt8] {
+    /// `count` bytes at `address`; `force` ignores protection (the guest's code, for syscall
+    /// patching), as write's does.
+    func read(_ address: UInt64, count: Int, force: Bool = false) throws(LinuxErrno) -> [UInt8] {
         guard count >= 0 else { throw .EINVAL }
         var out = [UInt8](repeating: 0, count: count)
         var filled = 0
         try out.withMutableBytes { (dst: UnsafeMutableRawBufferPointer) throws(LinuxErrno) in
-            try forEachSegment(address, count, write: false) { seg in
+            let copy = { (seg: UnsafeMutableRawBufferPointer) in
                 memcpy(dst.baseAddress! + filled, seg.baseAddress!, seg.count)
                 filled += seg.count
             }
+            if force { try forEachSegmentForced(address, count, write: false, copy) } else { try forEachSegment(address, count, write: false, copy) }
         }
         return out
     }

@@ -110,18 +110,21 @@ extension GuestThread {
         guard site & ~0xfff == (site + 6) & ~0xfff, let v = mm.vma(containing: site), site + 7 <= v.end, !v.shared,
               v.pages == nil, !v.special, v.protection.contains(.exec), v.start >= SyscallPatches.tableAddress + SyscallPatches.tableSize
                 || v.end <= SyscallPatches.tableAddress,
-              let code = try? mm.readForced(site, count: 7) else { return false }
+              let code = try? mm.read(site, count: 7, force: true) else { return false }
         let imm = UInt32(code[1]) | UInt32(code[2]) << 8 | UInt32(code[3]) << 16 | UInt32(code[4]) << 24
         guard code[0] == 0xb8, imm == number, code[5] == 0x0f, code[6] == 0x05 else { return false }
-        if site > v.start, let before = try? mm.readForced(site - 1, count: 1), before[0] & 0xf0 == 0x40 { return false }
+        if site > v.start, let before = try? mm.read(site - 1, count: 1, force: true), before[0] & 0xf0 == 0x40 { return false }
         return true
     }
+
+    /// The trap table is where it was put (the guest has not mapped over it).
+    private var tableMapped: Bool { mm.vma(containing: SyscallPatches.tableAddress)?.name == SyscallPatches.tableName }
 
     /// Maps the trap table on first use; false when its range is taken.
     private func placeTable(_ patches: SyscallPatches, entryPoint: UInt64) -> Bool {
         if patches.placed {
             // The guest may have mapped over it since.
-            if let v = mm.vma(containing: SyscallPatches.tableAddress), v.name == SyscallPatches.tableName { return true }
+            if tableMapped { return true }
             patches.unavailable = true
             return false
         }
@@ -146,7 +149,7 @@ extension GuestThread {
     /// number: the site's number is meant.
     func patchedSyscallFault(at rip: UInt64) -> Bool {
         guard rip >= 5, let (entry, number) = mm.syscallPatches.sites[rip - 5],
-              let code = try? mm.readForced(rip - 5, count: 7) else { return false }
+              let code = try? mm.read(rip - 5, count: 7, force: true) else { return false }
         // The site as patched, or on its way there or back (a fault taken mid-rewrite is
         // handled after it): anything else is new code at that address, and its own SIGILL.
         let jump = SyscallPatches.jump(through: entry)
@@ -167,7 +170,7 @@ extension GuestThread {
     func unpatchIfTableLost(at rip: UInt64) -> Bool {
         let patches = mm.syscallPatches
         guard let (_, number) = patches.sites[rip] else { return false }
-        if let v = mm.vma(containing: SyscallPatches.tableAddress), v.name == SyscallPatches.tableName { return false }
+        if tableMapped { return false }
         patches.unavailable = true
         do {
             try mm.writeCode(rip, [0xb8])
