@@ -373,9 +373,11 @@ __asm__(
     "  jmp .Ljs_resume\n"
     // The patched path runs with signals unblocked. An interrupt (SIGURG) asks for what a
     // thread there is doing anyway: going to the sentry (the entry runs straight to its
-    // post, unless its fallback jump loops on itself), or waiting for it after posting
-    // (its control page says so: a patched event, EVENT). Anything else, such as a guest
-    // that jumped into the code page with registers of its own, is an ordinary interrupt.
+    // post, unless its fallback jump loops on itself), or parked with it after posting
+    // (its control page says a patched event is in hand: waiting, or running a request or
+    // an XSAVE for the sentry, which must not be answered by an interrupt's post). Anything
+    // else, such as a guest that jumped into the code page with registers of its own, is
+    // an ordinary interrupt.
     ".Ljs_in_entry:\n"
     "  cmp $23, %r14d\n"
     "  jne .Ljs_record\n"
@@ -390,8 +392,6 @@ __asm__(
     "  je .Ljs_record\n"
     "  cmpl $2, 0(%rbx)\n"
     "  je .Ljs_convert\n"
-    "  cmpl $1, 0(%rbx)\n"
-    "  jne .Ljs_record\n"
     ".Ljs_ignore:\n"
     "  mov %r12, %rsp\n"
     "  mov $15, %eax\n"

@@ -2,7 +2,8 @@
  * rewrite it (systrap's syscall patching): registers, flags and vector registers kept, rcx
  * and r11 as the instruction leaves them, restarts, signals, threads racing through one site,
  * a thread that unmaps its own stack before exiting, a gs base of the program's own (set
- * through a site too), a signal restorer's rt_sigreturn site, fork. */
+ * through a site too), a signal restorer's rt_sigreturn site, fork, signals arriving
+ * without pause. */
 #include "../compat.h"
 #include <pthread.h>
 #include <sched.h>
@@ -309,6 +310,32 @@ CASE(syscall_site_sigreturn_keeps_the_direction_flag) {
     EXPECT_OK(setitimer(ITIMER_REAL, &off, NULL));
     EXPECT(alarms >= 200);
     EXPECT_EQ(lost, 0);
+}
+
+/* Signals sent at a thread that calls through a site without pause: each delivery needs the
+ * thread's vector state while more interrupts for it keep arriving. */
+static _Atomic long storm_caught;
+static _Atomic int storm_done;
+static void storm_handler(int sig) { (void)sig; storm_caught++; }
+
+static void *storm_sender(void *arg) {
+    pid_t tid = (pid_t)(long)arg;
+    for (int i = 0; i < 5000; i++) syscall(SYS_tgkill, getpid(), tid, SIGUSR2);
+    storm_done = 1;
+    return NULL;
+}
+
+CASE(syscall_site_calls_while_signals_keep_arriving) {
+    struct sigaction sa = {.sa_handler = storm_handler};
+    EXPECT_OK(sigaction(SIGUSR2, &sa, NULL));
+    pthread_t t;
+    EXPECT_EQ(pthread_create(&t, NULL, storm_sender, (void *)(long)syscall(SYS_gettid)), 0);
+    long bad = 0;
+    while (!storm_done) bad += site_getpid() != getpid();
+    EXPECT_EQ(pthread_join(t, NULL), 0);
+    EXPECT_EQ(bad, 0);
+    EXPECT(storm_caught > 0);
+    signal(SIGUSR2, SIG_DFL);
 }
 
 CASE(syscall_site_used_again_in_a_forked_child) {
