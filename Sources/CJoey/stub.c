@@ -80,7 +80,8 @@ _Static_assert(offsetof(joey_systrap_ctrl, req_nr) == 64, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, req_args) == 72, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, req_result) == 120, "ctrl layout");
 _Static_assert(offsetof(joey_systrap_ctrl, fast) == 128 && offsetof(joey_systrap_ctrl, fp_dirty) == 132 &&
-               offsetof(joey_systrap_ctrl, xsave_mask) == 136 && offsetof(joey_systrap_ctrl, bounce) == 144,
+               offsetof(joey_systrap_ctrl, xsave_mask) == 136 && offsetof(joey_systrap_ctrl, bounce) == 144 &&
+               offsetof(joey_systrap_ctrl, yields) == 148,
                "ctrl layout");
 _Static_assert(sizeof(joey_systrap_ctrl) <= JOEY_SYSTRAP_REGS, "ctrl below the register block");
 _Static_assert(JOEY_SYSTRAP_REGS == 0x100 && JOEY_SYSTRAP_XSAVE_AREA == 0x1000 && JOEY_SYSTRAP_SIGSTACK == 0x4000 &&
@@ -490,6 +491,7 @@ __asm__(
     "  syscall\n"
     ".Ljs_wait:\n"
     "  mov 56(%rbx), %ecx\n"
+    "  mov 148(%rbx), %r15d\n"
     ".Ljs_spin:\n"
     "  mov 0(%rbx), %eax\n"
     "  cmp $1, %eax\n"
@@ -497,9 +499,20 @@ __asm__(
     "  cmpl $0, 60(%rbx)\n"
     "  jne .Ljs_sleep\n"
     "  test %ecx, %ecx\n"
-    "  jz .Ljs_sleep\n"
+    "  jz .Ljs_yield\n"
     "  pause\n"
     "  dec %ecx\n"
+    "  jmp .Ljs_spin\n"
+    // Then a few sched_yields before sleeping: when the sentry thread shares this CPU, a
+    // yield runs it at once, and its answer needs no futex wake-up (this thread is not
+    // marked sleeping).
+    ".Ljs_yield:\n"
+    "  test %r15d, %r15d\n"
+    "  jz .Ljs_sleep\n"
+    "  dec %r15d\n"
+    "  mov $24, %eax\n"
+    "  syscall\n"
+    "  xor %ecx, %ecx\n"
     "  jmp .Ljs_spin\n"
     ".Ljs_sleep:\n"
     "  mov $1, %eax\n"
@@ -733,7 +746,8 @@ static int ptrace_thread_filter(uint64_t stub, struct sock_filter *out, int room
 // A systrap guest thread's filter: every system call from outside the code page traps
 // (SIGSYS to the handler, which hands it to the sentry). From inside, a guest could jump to
 // any `syscall` instruction with its own registers, so only what the handler itself makes is
-// allowed: rt_sigreturn, futex wait/wake, arch_prctl(SET_FS/GS) and exit (of this thread).
+// allowed: rt_sigreturn, futex wait/wake, sched_yield, arch_prctl(SET_FS/GS) and exit (of
+// this thread).
 // Everything else kills the stub: the control thread's calls (mmap, munmap, mprotect,
 // clone, write to its pipe) are out of a guest thread's reach, whatever it stores where.
 static int systrap_thread_filter(uint64_t stub, struct sock_filter *out, int room) {
@@ -743,6 +757,7 @@ static int systrap_thread_filter(uint64_t stub, struct sock_filter *out, int roo
         TRAP_UNLESS_FROM_CODE_PAGE(hi, lo, end),
         ALLOW_NR(SYS_rt_sigreturn),
         ALLOW_NR(SYS_exit),
+        ALLOW_NR(SYS_sched_yield),
         // futex: FUTEX_WAIT or FUTEX_WAKE only
         JEQ(SYS_futex, 0, 6),
         LD(ARG_HI(1)),
@@ -782,7 +797,7 @@ static int install_factory_filter(uint64_t stub) {
         ALLOW_NR(SYS_mprotect), ALLOW_NR(SYS_prctl), ALLOW_NR(SYS_dup2), ALLOW_NR(SYS_close_range),
         ALLOW_NR(SYS_sigaltstack), ALLOW_NR(SYS_rt_sigaction), ALLOW_NR(SYS_rt_sigprocmask),
         ALLOW_NR(SYS_seccomp), ALLOW_NR(SYS_rt_sigreturn), ALLOW_NR(SYS_arch_prctl),
-        ALLOW_NR(SYS_write), ALLOW_NR(SYS_exit), ALLOW_NR(SYS_exit_group),
+        ALLOW_NR(SYS_write), ALLOW_NR(SYS_exit), ALLOW_NR(SYS_exit_group), ALLOW_NR(SYS_sched_yield),
         RET(SECCOMP_RET_KILL_PROCESS),
     };
     struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };

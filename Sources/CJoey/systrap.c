@@ -7,6 +7,7 @@
 #include <linux/filter.h>
 #include <linux/futex.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/auxv.h>
@@ -30,12 +31,19 @@ void joey_systrap_post(joey_systrap_ctrl *c, uint32_t state) {
     if (__atomic_load_n(&c->stub_waiting, __ATOMIC_SEQ_CST)) futex(&c->state, FUTEX_WAKE, 1, NULL);
 }
 
-int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, int64_t timeout_ns) {
+int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, uint32_t yields, int64_t timeout_ns) {
     for (;;) {
         for (uint32_t i = 0; i < spin; i++) {
             uint32_t s = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
             if (s == JOEY_SYSTRAP_EVENT || s == JOEY_SYSTRAP_DEAD) return s;
             __builtin_ia32_pause();
+        }
+        // Not marked waiting, the stub posts without a futex wake-up; on a shared CPU the
+        // yield runs it at once.
+        for (uint32_t i = 0; i < yields; i++) {
+            uint32_t s = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
+            if (s == JOEY_SYSTRAP_EVENT || s == JOEY_SYSTRAP_DEAD) return s;
+            sched_yield();
         }
         __atomic_exchange_n(&c->sentry_waiting, 1, __ATOMIC_SEQ_CST);
         uint32_t s = __atomic_load_n(&c->state, __ATOMIC_SEQ_CST);

@@ -5,8 +5,10 @@
 // - while the awake guest threads fit twice on the CPUs (each half can have its own), the
 //   halves run where the host puts them and spin before they sleep;
 // - beyond that a spinner would take the CPU the other half needs: both halves are pinned
-//   to one home CPU (the one with the fewest awake pairs at home) and hand over by futex
-//   without spinning, so each pair costs one CPU and pairs spread over the CPUs.
+//   to one home CPU (the one with the fewest awake pairs at home) and hand over without
+//   spinning, by sched_yield (which runs the other half at once, with no wake-up to pay;
+//   a yield round trip costs about 2.6 µs here, a futex one 4.5 µs) and then by futex, so
+//   each pair costs one CPU and pairs spread over the CPUs.
 // On ptrace the tracer sleeps in waitpid at every stop, so its pairs are always pinned.
 // The kernel reports its guest threads' sleeps (`awoke`, `sleeps`). The affinity the sentry
 // started with (the user's taskset or a container's cpuset) bounds every pin.

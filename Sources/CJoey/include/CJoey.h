@@ -142,6 +142,7 @@ typedef struct {
     uint64_t xsave_mask;     // 136: the XSAVE features a signal frame holds (xsave/xrstor mask)
     uint32_t bounce;         // 144: leave the patched path through a signal frame (flags or gs
                              //      the fast exit cannot restore)
+    uint32_t yields;         // 148: sched_yields the stub makes after spinning, before sleeping
 } joey_systrap_ctrl;
 
 /// Where things lie in a systrap thread area (from its start): the control page with the
@@ -161,9 +162,10 @@ typedef struct {
 
 /// The sentry's side of the handshake: publish `state` and wake the stub if it sleeps.
 void joey_systrap_post(joey_systrap_ctrl *c, uint32_t state);
-/// Waits until the stub posts EVENT (or the state becomes DEAD): spins `spin` times, then
-/// sleeps up to `timeout_ns`. Returns the state seen, or -ETIMEDOUT.
-int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, int64_t timeout_ns);
+/// Waits until the stub posts EVENT (or the state becomes DEAD): spins `spin` times, yields
+/// the CPU `yields` times, then sleeps up to `timeout_ns`. Returns the state seen, or
+/// -ETIMEDOUT.
+int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, uint32_t yields, int64_t timeout_ns);
 /// waitpid(pid, WNOHANG | __WALL): the pid when it has exited (status in *status), 0 if not.
 int64_t joey_wait_nohang(pid_t pid, int *status);
 /// 1 when the CPU and kernel let user code use rdfsbase/wrfsbase.
