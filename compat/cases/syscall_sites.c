@@ -3,7 +3,7 @@
  * and r11 as the instruction leaves them, restarts, signals, threads racing through one site,
  * a thread that unmaps its own stack before exiting, a gs base of the program's own (set
  * through a site too), a signal restorer's rt_sigreturn site, fork, signals arriving
- * without pause. */
+ * without pause; read's shorter `xor %eax, %eax; syscall` followed by glibc's compare. */
 #include "../compat.h"
 #include <pthread.h>
 #include <sched.h>
@@ -153,6 +153,17 @@ __attribute__((noinline)) static long site_read(int fd, void *buf, long n) {
     return r;
 }
 
+/* A child that writes `c` to `fd` 300 ms from now. */
+static pid_t write_later(int fd, char c) {
+    pid_t child = fork();
+    if (child == 0) {
+        struct timespec ts = {0, 300 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        _exit(write(fd, &c, 1) == 1 ? 0 : 1);
+    }
+    return child;
+}
+
 CASE(syscall_site_restarts_after_an_sa_restart_handler) {
     int p[2];
     EXPECT_OK(pipe(p));
@@ -162,13 +173,7 @@ CASE(syscall_site_restarts_after_an_sa_restart_handler) {
         EXPECT_EQ(site_read(p[0], &c, 1), 1);
     }
     install(SIGALRM, noop, SA_RESTART);
-    pid_t child = fork();
-    if (child == 0) {
-        struct timespec ts = {0, 300 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        if (write(p[1], "y", 1) != 1) _exit(1);
-        _exit(0);
-    }
+    pid_t child = write_later(p[1], 'y');
     alarm(0);
     struct itimerval it = {{0, 0}, {0, 50 * 1000}};
     EXPECT_OK(setitimer(ITIMER_REAL, &it, NULL));
@@ -176,6 +181,122 @@ CASE(syscall_site_restarts_after_an_sa_restart_handler) {
     EXPECT_EQ(c, 'y');
     int st;
     EXPECT_EQ(waitpid(child, &st, 0), child);
+}
+
+/* read in glibc's own shape: `xor %eax, %eax; syscall; cmp $-4096, %rax`, then the flags
+ * the compare set (glibc's `ja` to its error path). One site per function made with it. */
+#define READ_SITE(name)                                                                        \
+    __attribute__((noinline)) static long name(int fd, void *buf, long n, int *failed) {      \
+        long r;                                                                                \
+        unsigned char above;                                                                   \
+        __asm__ volatile("nop\n\txor %%eax, %%eax\n\tsyscall\n\tcmp $-4096, %%rax\n\tseta %1"  \
+                         : "=a"(r), "=qm"(above)                                               \
+                         : "D"((long)fd), "S"(buf), "d"(n)                                     \
+                         : "rcx", "r11", "memory", "cc");                                      \
+        *failed = above;                                                                       \
+        return r;                                                                              \
+    }
+READ_SITE(read_site)
+READ_SITE(read_site_in_handler)
+READ_SITE(read_site_threads)
+
+CASE(read_site_returns_and_compares) {
+    int p[2], failed = -1;
+    EXPECT_OK(pipe(p));
+    char c;
+    for (int i = 0; i < 4 * ROUNDS; i++) {
+        EXPECT_EQ(write(p[1], "x", 1), 1);
+        EXPECT_EQ(read_site(p[0], &c, 1, &failed), 1);
+        EXPECT_EQ(failed, 0);
+        EXPECT_EQ(c, 'x');
+    }
+    EXPECT_EQ(read_site(-1, &c, 1, &failed), -EBADF);
+    EXPECT_EQ(failed, 1);
+    EXPECT_OK(close(p[1]));
+    EXPECT_EQ(read_site(p[0], &c, 1, &failed), 0);
+    EXPECT_EQ(failed, 0);
+    EXPECT_OK(close(p[0]));
+}
+
+CASE(read_site_restarts_or_fails_with_eintr) {
+    int p[2], failed = -1;
+    EXPECT_OK(pipe(p));
+    char c;
+    for (int i = 0; i < ROUNDS; i++) {
+        EXPECT_EQ(write(p[1], "x", 1), 1);
+        EXPECT_EQ(read_site(p[0], &c, 1, &failed), 1);
+    }
+    pid_t child = write_later(p[1], 'y');
+    /* SA_RESTART: interrupted at 50 ms, restarted, then the byte. */
+    install(SIGALRM, noop, SA_RESTART);
+    struct itimerval it = {{0, 0}, {0, 50 * 1000}};
+    EXPECT_OK(setitimer(ITIMER_REAL, &it, NULL));
+    EXPECT_EQ(read_site(p[0], &c, 1, &failed), 1);
+    EXPECT_EQ(failed, 0);
+    EXPECT_EQ(c, 'y');
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    /* Without it: EINTR, and the compare sees it. */
+    install(SIGALRM, noop, 0);
+    EXPECT_OK(setitimer(ITIMER_REAL, &it, NULL));
+    EXPECT_EQ(read_site(p[0], &c, 1, &failed), -EINTR);
+    EXPECT_EQ(failed, 1);
+}
+
+/* The handler's read is the site's second use (where a sandbox may rewrite it) while the
+ * interrupted first one waits in the signal frame, to return to the compare. */
+static int handler_pipe = -1, handler_failed = -1;
+static long handler_got = -1;
+static void read_in_handler(int sig) {
+    (void)sig;
+    char c;
+    handler_got = read_site_in_handler(handler_pipe, &c, 1, &handler_failed);
+}
+
+CASE(read_site_first_call_interrupted_by_a_handler_that_uses_it) {
+    int p[2], q[2], failed = -1;
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(pipe(q));
+    EXPECT_EQ(write(q[1], "q", 1), 1);
+    handler_pipe = q[0];
+    install(SIGALRM, read_in_handler, 0);
+    struct itimerval it = {{0, 0}, {0, 50 * 1000}};
+    EXPECT_OK(setitimer(ITIMER_REAL, &it, NULL));
+    char c;
+    EXPECT_EQ(read_site_in_handler(p[0], &c, 1, &failed), -EINTR);
+    EXPECT_EQ(failed, 1);
+    EXPECT_EQ(handler_got, 1);
+    EXPECT_EQ(handler_failed, 0);
+    /* And once more, patched or not. */
+    EXPECT_EQ(write(p[1], "z", 1), 1);
+    EXPECT_EQ(read_site_in_handler(p[0], &c, 1, &failed), 1);
+    EXPECT_EQ(c, 'z');
+    EXPECT_EQ(failed, 0);
+}
+
+static void *read_hammer(void *arg) {
+    (void)arg;
+    int p[2], failed;
+    if (pipe(p) != 0) return (void *)1L;
+    long bad = 0;
+    char c;
+    for (int i = 0; i < 5000; i++) {
+        if (write(p[1], "h", 1) != 1) bad++;
+        bad += read_site_threads(p[0], &c, 1, &failed) != 1 || failed != 0 || c != 'h';
+    }
+    close(p[0]);
+    close(p[1]);
+    return (void *)bad;
+}
+
+CASE(read_site_many_threads_through_one_site) {
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) EXPECT_EQ(pthread_create(&t[i], NULL, read_hammer, NULL), 0);
+    for (int i = 0; i < 8; i++) {
+        void *bad;
+        EXPECT_EQ(pthread_join(t[i], &bad), 0);
+        EXPECT_EQ((long)bad, 0);
+    }
 }
 
 CASE(syscall_site_restarts_after_a_stop) {

@@ -160,9 +160,9 @@ final class GuestThread {
                 handleSyscall()
             case .fault(var sig, var code, let addr):
                 // A patched site's old `syscall` (Task/SyscallPatching.swift).
-                if sig == Signal.SIGILL, kernel.syscallPatchEntry != nil, patchedSyscallFault(at: regs.rip) {
-                    handleSyscall()
-                    continue
+                if sig == Signal.SIGILL, kernel.syscallPatchEntry != nil {
+                    if patchedSyscallFault(at: regs.rip) { handleSyscall(); continue }
+                    if finishPatchedRead(at: regs.rip) { continue }
                 }
                 // A memory fault on a mapping another thread's change has replaced since
                 // (memory made writable again, or newly mapped): retry before judging it.

@@ -20,10 +20,23 @@
 // SIGILL at site + 5: it was making the system call, and is given it (`patchedSyscallFault`).
 // Restarting a patched call (rip - 2) lands there too.
 //
+// read (number 0) is made as `xor %eax, %eax; syscall`, four bytes: too short for the jump.
+// glibc follows it with `cmp $imm32, %rax` (its error check), and the ten bytes together are
+// rewritten into `jmp *E; ud2; int3`, where E's second byte is itself an invalid opcode (E
+// lies in one of the table's windows for these sites). The boundaries that may still be
+// reached are covered: `syscall` (a restart, or a thread that ran the `xor` before) runs into
+// `and $E, %eax` and the ud2 at +7, and is given read; the `cmp` (a return from a read
+// trapped before, a signal frame saved there) faults on E's second byte, and the sentry
+// does the compare. The entry does the compare itself and jumps back to +10:
+//   +0  E + 16, +8 E + 36, +16 as above, +29 mov $0, %eax; syscall,
+//   +36 cmp $imm32, %rax; jmp *(E + 48), +48 site + 10
+// The rewrite puts an invalid byte on each boundary first and takes it off last.
+//
 // Not patched: calls of a traced thread (a tracer's single-steps would walk the table), of
-// shared or special mappings, the table's own fallbacks, sequences a REX prefix may belong
-// to, and anything when 0x60000-0x70000 is not free. A site is patched on its second trap,
-// so code that runs once does not pay for the page copy. `--no-syscall-patching` turns it off.
+// shared or special mappings, the table's own fallbacks, sequences a REX or other prefix may
+// belong to, and anything when 0x60000-0x70000 is not free. A site is patched on its second
+// trap, so code that runs once does not pay for the page copy. `--no-syscall-patching` turns
+// it off.
 import JoeyABI
 import JoeyPlatform
 
@@ -33,24 +46,59 @@ final class SyscallPatches {
     static let tableSize: UInt64 = 0x10000
     static let firstEntry: UInt64 = 64
     static let entrySize: UInt64 = 48
-    static let maxEntries = Int((tableSize - firstEntry) / entrySize)
     /// Traps of a site before it is patched.
     static let patchAfter: UInt8 = 2
     static let rejected: UInt8 = .max
 
+    /// Read sites' entries: 56 bytes, four to a 256-byte window whose address byte (E's
+    /// second) is an opcode invalid in 64-bit mode. Other entries stay out of these windows.
+    static let readEntrySize: UInt64 = 56
+    static let readWindows: [UInt64] = [0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e, 0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x60, 0x61, 0xd4, 0xd5, 0xd6]
+    static let readEntriesPerWindow = 4
+    static let maxReadEntries = readWindows.count * readEntriesPerWindow
+
     /// The table is mapped; or it cannot be (the range was taken, or lost since).
     var placed = false
     var unavailable = false
-    var used = 0
+    /// Where the next `mov` site's entry goes, and how many read sites' entries are used.
+    var nextEntry = tableAddress + firstEntry
+    var readsUsed = 0
     /// Patched sites: the entry each jumps through and its system call number.
     var sites: [UInt64: (entry: UInt64, number: UInt32)] = [:]
+    /// Patched read sites: the entry and the compare's immediate.
+    var readSites: [UInt64: (entry: UInt64, bound: UInt32)] = [:]
     /// Sites not patched (yet): traps seen, or `rejected`.
     var traps: [UInt64: UInt8] = [:]
 
     func copy() -> SyscallPatches {
         let c = SyscallPatches()
-        c.placed = placed; c.unavailable = unavailable; c.used = used; c.sites = sites; c.traps = traps
+        c.placed = placed; c.unavailable = unavailable; c.nextEntry = nextEntry; c.readsUsed = readsUsed
+        c.sites = sites; c.readSites = readSites; c.traps = traps
         return c
+    }
+
+    /// The next entry for a `mov` site, outside the read sites' windows; nil when full.
+    func takeEntry() -> UInt64? {
+        var e = nextEntry
+        while e + Self.entrySize <= Self.tableAddress + Self.tableSize {
+            let last = e + Self.entrySize - 1
+            if Self.readWindows.contains(e >> 8 & 0xff) || Self.readWindows.contains(last >> 8 & 0xff) {
+                e = (last >> 8 + 1) << 8
+                continue
+            }
+            nextEntry = e + Self.entrySize
+            return e
+        }
+        return nil
+    }
+
+    /// The next read site's entry; nil when full.
+    func takeReadEntry() -> UInt64? {
+        guard readsUsed < Self.maxReadEntries else { return nil }
+        let w = Self.readWindows[readsUsed / Self.readEntriesPerWindow]
+        let e = Self.tableAddress + w << 8 + UInt64(readsUsed % Self.readEntriesPerWindow) * Self.readEntrySize
+        readsUsed += 1
+        return e
     }
 
     /// The bytes a patched site holds.
@@ -72,6 +120,38 @@ final class SyscallPatches {
         while UInt64(b.count) < entrySize { b.append(0xcc) }
         return b
     }
+
+    /// A read site's entry: the call as above (number 0), then the site's compare, and back.
+    static func readEntryCode(at e: UInt64, site: UInt64, bound: UInt32) -> [UInt8] {
+        var b: [UInt8] = []
+        func quad(_ v: UInt64) { for i in 0..<8 { b.append(UInt8(v >> (8 * UInt64(i)) & 0xff)) } }
+        func long(_ v: UInt32) { for i in 0..<4 { b.append(UInt8(v >> (8 * UInt32(i)) & 0xff)) } }
+        quad(e + 16)
+        quad(e + 36)
+        b += [0x48, 0x8d, 0x0d]; long(UInt32(bitPattern: -23))                          // lea -23(%rip), %rcx
+        b += [0xff, 0x25]; long(UInt32(truncatingIfNeeded: Int64(tableAddress) - Int64(e + 29))) // jmp *table(%rip)
+        b += [0xb8]; long(0)                                                               // mov $0, %eax
+        b += [0x0f, 0x05]                                                                  // syscall
+        b += [0x48, 0x3d]; long(bound)                                                     // cmp $bound, %rax
+        b += [0xff, 0x25]; long(0)                                                         // jmp *(E + 48)
+        quad(site + 10)
+        return b
+    }
+
+    /// The ten bytes a patched read site holds.
+    static func readJump(through entry: UInt64) -> [UInt8] {
+        jump(through: entry) + [0x0f, 0x0b, 0xcc]
+    }
+
+    /// The ten bytes of a read site as the program has them.
+    static func readOriginal(bound: UInt32) -> [UInt8] {
+        [0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d, UInt8(bound & 0xff), UInt8(bound >> 8 & 0xff), UInt8(bound >> 16 & 0xff), UInt8(bound >> 24)]
+    }
+
+    /// Prefixes a byte before a site may be: then the site is not the instruction it looks.
+    static func isPrefix(_ b: UInt8) -> Bool {
+        b & 0xf0 == 0x40 || [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].contains(b)
+    }
 }
 
 extension GuestThread {
@@ -81,40 +161,64 @@ extension GuestThread {
         let end = regs.rip
         let patches = mm.syscallPatches
         guard ptrace == nil, end >= 8, regs.orig_rax < 0x1000, !patches.unavailable else { return }
-        let site = end - 7
+        // read's `xor %eax, %eax; syscall` is four bytes, every other number's `mov` seven.
+        let isRead = regs.orig_rax == 0
+        let site = end - (isRead ? 4 : 7)
         let seen = patches.traps[site] ?? 0
-        guard seen != SyscallPatches.rejected, patches.sites[site] == nil else { return }
+        guard seen != SyscallPatches.rejected, patches.sites[site] == nil, patches.readSites[site] == nil else { return }
         if seen + 1 < SyscallPatches.patchAfter { patches.traps[site] = seen + 1; return }
-        guard patchable(site, number: UInt32(regs.orig_rax)) else { patches.traps[site] = SyscallPatches.rejected; return }
+        let bound = isRead ? readSiteBound(site) : nil
+        guard isRead ? bound != nil : patchable(site, number: UInt32(regs.orig_rax)) else {
+            patches.traps[site] = SyscallPatches.rejected
+            return
+        }
         patches.traps[site] = nil
-        guard patches.used < SyscallPatches.maxEntries, placeTable(patches, entryPoint: entryPoint) else { return }
-        let e = SyscallPatches.tableAddress + SyscallPatches.firstEntry + UInt64(patches.used) * SyscallPatches.entrySize
-        let number = UInt32(regs.orig_rax)
-        let jump = SyscallPatches.jump(through: e)
+        guard placeTable(patches, entryPoint: entryPoint) else { return }
         do {
-            try mm.write(e, SyscallPatches.entryCode(at: e, returnTo: end, number: number), force: true)
-            patches.used += 1
-            patches.sites[site] = (e, number)
-            try mm.writeCode(site + 5, [0x06])
-            try mm.writeCode(site + 1, Array(jump[1...]))
-            try mm.writeCode(site, [jump[0]])
+            if let bound {
+                guard let e = patches.takeReadEntry() else { return }
+                try mm.write(e, SyscallPatches.readEntryCode(at: e, site: site, bound: bound), force: true)
+                patches.readSites[site] = (e, bound)
+                try rewriteReadSite(site, to: SyscallPatches.readJump(through: e))
+            } else {
+                guard let e = patches.takeEntry() else { return }
+                let number = UInt32(regs.orig_rax)
+                let jump = SyscallPatches.jump(through: e)
+                try mm.write(e, SyscallPatches.entryCode(at: e, returnTo: end, number: number), force: true)
+                patches.sites[site] = (e, number)
+                try mm.writeCode(site + 5, [0x06])
+                try mm.writeCode(site + 1, Array(jump[1...]))
+                try mm.writeCode(site, [jump[0]])
+            }
         } catch {
             kernel.debugLog("pid \(group.pid): cannot patch the system call at \(site): \(error)")
         }
         group.catchUpAddressSpace()
     }
 
-    /// Whether the seven bytes at `site` are `mov $number, %eax; syscall` in a private
-    /// executable mapping of the guest's, with no REX prefix before them.
-    private func patchable(_ site: UInt64, number: UInt32) -> Bool {
-        guard site & ~0xfff == (site + 6) & ~0xfff, let v = mm.vma(containing: site), site + 7 <= v.end, !v.shared,
+    /// Whether `count` bytes at `site` lie in one page of a private executable mapping of the
+    /// guest's (outside the table), with no prefix before them.
+    private func patchableRange(_ site: UInt64, count: UInt64) -> Bool {
+        guard site & ~0xfff == (site + count - 1) & ~0xfff, let v = mm.vma(containing: site), site + count <= v.end, !v.shared,
               v.pages == nil, !v.special, v.protection.contains(.exec), v.start >= SyscallPatches.tableAddress + SyscallPatches.tableSize
-                || v.end <= SyscallPatches.tableAddress,
-              let code = try? mm.read(site, count: 7, force: true) else { return false }
-        let imm = UInt32(code[1]) | UInt32(code[2]) << 8 | UInt32(code[3]) << 16 | UInt32(code[4]) << 24
-        guard code[0] == 0xb8, imm == number, code[5] == 0x0f, code[6] == 0x05 else { return false }
-        if site > v.start, let before = try? mm.read(site - 1, count: 1, force: true), before[0] & 0xf0 == 0x40 { return false }
+                || v.end <= SyscallPatches.tableAddress else { return false }
+        if site > v.start, let before = try? mm.read(site - 1, count: 1, force: true), SyscallPatches.isPrefix(before[0]) { return false }
         return true
+    }
+
+    /// Whether the seven bytes at `site` are `mov $number, %eax; syscall`, patchable.
+    private func patchable(_ site: UInt64, number: UInt32) -> Bool {
+        guard patchableRange(site, count: 7), let code = try? mm.read(site, count: 7, force: true) else { return false }
+        let imm = UInt32(code[1]) | UInt32(code[2]) << 8 | UInt32(code[3]) << 16 | UInt32(code[4]) << 24
+        return code[0] == 0xb8 && imm == number && code[5] == 0x0f && code[6] == 0x05
+    }
+
+    /// The compare's immediate when the ten bytes at `site` are `xor %eax, %eax; syscall;
+    /// cmp $imm32, %rax`, patchable.
+    private func readSiteBound(_ site: UInt64) -> UInt32? {
+        guard patchableRange(site, count: 10), let code = try? mm.read(site, count: 10, force: true),
+              code[0...5].elementsEqual([0x31, 0xc0, 0x0f, 0x05, 0x48, 0x3d]) else { return nil }
+        return UInt32(code[6]) | UInt32(code[7]) << 8 | UInt32(code[8]) << 16 | UInt32(code[9]) << 24
     }
 
     /// The trap table is where it was put (the guest has not mapped over it).
@@ -148,6 +252,7 @@ extension GuestThread {
     /// call's, made by the caller. A `mov` read half-rewritten loaded part of the jump as its
     /// number: the site's number is meant.
     func patchedSyscallFault(at rip: UInt64) -> Bool {
+        if readSiteCall(at: rip) { return true }
         guard rip >= 5, let (entry, number) = mm.syscallPatches.sites[rip - 5],
               let code = try? mm.read(rip - 5, count: 7, force: true) else { return false }
         // The site as patched, or on its way there or back (a fault taken mid-rewrite is
@@ -165,10 +270,78 @@ extension GuestThread {
         return true
     }
 
+    /// Writes a read site's ten bytes (patched, or the program's again) so that another
+    /// thread finds an instruction or an invalid byte at each boundary it may be at (the
+    /// site, its `syscall`, its compare): those become invalid first and final last.
+    private func rewriteReadSite(_ site: UInt64, to bytes: [UInt8]) throws(LinuxErrno) {
+        for b: UInt64 in [0, 2, 4] { try mm.writeCode(site + b, [0x06]) }
+        try mm.writeCode(site + 5, Array(bytes[5...]))
+        for b in [3, 1, 4, 2, 0] { try mm.writeCode(site + UInt64(b), [bytes[b]]) }
+    }
+
+    /// Whether the ten bytes at a read site are the program's, the patched ones, or on the
+    /// way between (an invalid byte on a boundary).
+    private func readSiteIntact(_ site: UInt64, entry: UInt64, bound: UInt32) -> Bool {
+        guard let code = try? mm.read(site, count: 10, force: true) else { return false }
+        let old = SyscallPatches.readOriginal(bound: bound), new = SyscallPatches.readJump(through: entry)
+        return code.indices.allSatisfy { i in code[i] == old[i] || code[i] == new[i] || (code[i] == 0x06 && i % 2 == 0 && i <= 4) }
+    }
+
+    /// A SIGILL on a read site's way into its call: at the site or its old `syscall` while
+    /// the rewrite runs, or at the ud2 the `and $E, %eax` that `syscall`'s place now decodes
+    /// to runs into (with eax still 0, as the `xor` left it). The registers become the
+    /// call's, returning to the compare's place (which finishes it: finishPatchedRead).
+    private func readSiteCall(at rip: UInt64) -> Bool {
+        let patches = mm.syscallPatches
+        let site: UInt64
+        if patches.readSites[rip] != nil {
+            site = rip
+            regs.rax = 0
+        } else if rip >= 2, patches.readSites[rip - 2] != nil {
+            site = rip - 2
+        } else if rip >= 7, patches.readSites[rip - 7] != nil, regs.rax & 0xffff_ffff == 0 {
+            site = rip - 7
+        } else {
+            return false
+        }
+        guard let (entry, bound) = patches.readSites[site], readSiteIntact(site, entry: entry, bound: bound) else { return false }
+        regs.orig_rax = regs.rax
+        regs.rax = UInt64(bitPattern: -Int64(LinuxErrno.ENOSYS.rawValue))
+        regs.rip = site + 4
+        return true
+    }
+
+    /// A SIGILL at a read site's compare (its first byte is now part of the jump): a return
+    /// from a read made before the rewrite, or through a signal frame saved there. The
+    /// sentry compares as `cmp $imm32, %rax` would, and the thread goes on after it.
+    func finishPatchedRead(at rip: UInt64) -> Bool {
+        guard rip >= 4, let (entry, bound) = mm.syscallPatches.readSites[rip - 4],
+              readSiteIntact(rip - 4, entry: entry, bound: bound) else { return false }
+        let a = regs.rax, b = UInt64(bitPattern: Int64(Int32(bitPattern: bound)))
+        let r = a &- b
+        var flags: UInt64 = 0
+        if a < b { flags |= 0x1 }                                   // CF
+        if (r & 0xff).nonzeroBitCount % 2 == 0 { flags |= 0x4 }     // PF
+        if (a ^ b ^ r) & 0x10 != 0 { flags |= 0x10 }                // AF
+        if r == 0 { flags |= 0x40 }                                 // ZF
+        if r >> 63 != 0 { flags |= 0x80 }                           // SF
+        if ((a ^ b) & (a ^ r)) >> 63 != 0 { flags |= 0x800 }        // OF
+        regs.eflags = regs.eflags & ~0x8d5 | flags
+        regs.rip = rip + 6
+        return true
+    }
+
     /// A fault at a patched site whose table is gone (the guest mapped over it): the site
     /// gets its `mov $N, %eax; syscall` back, in the reverse order, and the thread retries.
     func unpatchIfTableLost(at rip: UInt64) -> Bool {
         let patches = mm.syscallPatches
+        if let (_, bound) = patches.readSites[rip] {
+            if tableMapped { return false }
+            patches.unavailable = true
+            do { try rewriteReadSite(rip, to: SyscallPatches.readOriginal(bound: bound)) } catch { return false }
+            group.catchUpAddressSpace()
+            return true
+        }
         guard let (_, number) = patches.sites[rip] else { return false }
         if tableMapped { return false }
         patches.unavailable = true
