@@ -161,8 +161,8 @@ extension GuestThread {
         let end = regs.rip
         let patches = mm.syscallPatches
         guard ptrace == nil, end >= 8, regs.orig_rax < 0x1000, !patches.unavailable else { return }
-        // read's `xor %eax, %eax; syscall` is four bytes, every other number's `mov` seven.
-        let isRead = regs.orig_rax == 0
+        // read's `xor %eax, %eax; syscall` is four bytes, a `mov $N, %eax; syscall` seven.
+        let isRead = regs.orig_rax == 0 && (try? mm.read(end - 4, count: 2, force: true)) == [0x31, 0xc0]
         let site = end - (isRead ? 4 : 7)
         let seen = patches.traps[site] ?? 0
         guard seen != SyscallPatches.rejected, patches.sites[site] == nil, patches.readSites[site] == nil else { return }
