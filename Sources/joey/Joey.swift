@@ -63,7 +63,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "How guest system calls are caught: systrap (default), ptrace or kvm. The environment variable JOEY_PLATFORM sets the default.")
     var platform: String = ProcessEnvironment.platformDefault
 
-    @Flag(help: "Write the sentry's debug log (unimplemented syscalls, platform events) to stderr.")
+    @Flag(help: "Write the sentry's debug log (unimplemented syscalls, platform events, and at the end how many system calls trapped and how many went through patched sites) to stderr.")
     var debug = false
 
     @Flag(help: "Run the sentry without its confinement (namespaces, an empty root, the seccomp allow-list, reduced capabilities, no_new_privs): for diagnosing only.")
@@ -255,6 +255,7 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = fa
             kernel.debugLog = { msg in
                 writeStderr("joey[debug]: \(msg)\n")
             }
+            kernel.countCalls()
         }
         try onKernel(kernel)
         return try kernel.run(beforeStart: beforeStart, confine: { () throws(KernelError) in

@@ -332,11 +332,23 @@ final class RegularFileInode: Inode {
         guard context.imageBytes.load(ordering: .relaxed) + rounded <= budget else { return nil }
         let image = try MemoryBlock(file: context.memoryFile, length: length)
         let count = Int(min(length, UInt64(st.st_size) - min(offset, UInt64(st.st_size))))
-        // Through a bounce buffer and pwrite: the MemoryFile allocates the pages as it is
-        // written, instead of the sentry faulting them in one at a time through its own
-        // mapping (where they would also stay mapped). ~0.6 ms instead of ~0.9 for libc.
-        var buffer = [UInt8](repeating: 0, count: min(count, 1 << 16))
+        // pwrite into the MemoryFile: it allocates the pages as it is written, instead of
+        // the sentry faulting them in one at a time through its own mapping (where they
+        // would also stay mapped). From a read-only view of the host file, populated: one
+        // copy, in the host kernel, which also takes any fault there (a host file that
+        // shrank since: a short write, never a SIGBUS in the sentry). python3's 6.8 MB:
+        // 3.4-6.2 ms through a bounce buffer, 2.8-3.0 this way.
         var done = 0
+        if count > 0, let view = mmap(nil, count, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, off_t(offset)), view != MAP_FAILED {
+            defer { munmap(view, count) }
+            while done < count {
+                let w = pwrite(context.memoryFile.fd, view + done, count - done, off_t(image.offset + UInt64(done)))
+                if w <= 0 { break }
+                done += w
+            }
+        }
+        // Anything left (a file that cannot be mapped, or shrank) through a bounce buffer.
+        var buffer = [UInt8](repeating: 0, count: min(count - done, 1 << 16))
         while done < count {
             let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, count - done), off_t(offset + UInt64(done))) }
             if n < 0 { throw LinuxErrno(errno) }

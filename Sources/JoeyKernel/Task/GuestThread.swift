@@ -156,7 +156,9 @@ final class GuestThread {
             inGuest = false
             switch event {
             case .syscall:
-                if let entry = kernel.syscallPatchEntry, !context!.syscallWasPatched { considerPatching(entryPoint: entry) }
+                let patched = context!.syscallWasPatched
+                if let entry = kernel.syscallPatchEntry, !patched { considerPatching(entryPoint: entry) }
+                if kernel.callCounts != nil { kernel.countCall(regs.orig_rax, patched: patched) }
                 handleSyscall()
             case .fault(var sig, var code, let addr):
                 // A patched site's old `syscall` (Task/SyscallPatching.swift).

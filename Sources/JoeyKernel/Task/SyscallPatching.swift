@@ -190,6 +190,7 @@ extension GuestThread {
                 try mm.writeCode(site + 1, Array(jump[1...]))
                 try mm.writeCode(site, [jump[0]])
             }
+            kernel.sitesPatched += 1
         } catch {
             kernel.debugLog("pid \(group.pid): cannot patch the system call at \(site): \(error)")
         }
