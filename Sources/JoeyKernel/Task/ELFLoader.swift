@@ -94,18 +94,44 @@ struct ELFLoader {
             let start = MemoryFile.roundDown(s.vaddr &+ bias)
             let end = MemoryFile.roundUp(s.vaddr &+ s.memsz &+ bias)
             guard end > start else { continue }
-            let block = try MemoryBlock(file: kernel.memoryFile, length: end - start)
-            // Like mmap of the file: the page-aligned file range, then zeroes past filesz.
-            let fileStart = s.offset - ((s.vaddr &+ bias) - start)
-            let fileBytes = (s.vaddr &+ bias - start) + s.filesz
-            if fileBytes > 0 {
-                let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: Int(fileBytes))
-                _ = try file.readFully(thread, into: dst, at: fileStart)
-            }
             var prot = MemoryProtection()
             if s.flags & 4 != 0 { prot.insert(.read) }
             if s.flags & 2 != 0 { prot.insert(.write) }
             if s.flags & 1 != 0 { prot.insert(.exec) }
+            // Like mmap of the file: the page-aligned file range, then zeroes past filesz.
+            let fileStart = s.offset - ((s.vaddr &+ bias) - start)
+            let fileBytes = (s.vaddr &+ bias - start) + s.filesz
+            let filePages = min(end - start, MemoryFile.roundUp(fileBytes))
+            // A host file's pages are its private-mapping image, shared copy-on-write as
+            // ld.so's mmaps share it (one copy per sandbox, not one per execve: 33 MB for
+            // each of gcc's cc1 runs); the rest, zeroes of their own.
+            if fileBytes > 0, let regular = file.inode as? RegularFileInode,
+               let image = try regular.privateImage(offset: fileStart, length: filePages) {
+                var v = VMA(start: start, end: start + filePages, protection: prot, shared: false, block: image.block,
+                            blockOffset: image.offset, name: file.path.description, fileOffset: fileStart,
+                            inodeNumber: file.inode.ino, writeBack: nil)
+                v.cow = true
+                mm.share(image.block)
+                mm.insert(v)
+                if start + filePages < end {
+                    let zeros = try MemoryBlock(file: kernel.memoryFile, length: end - start - filePages)
+                    mm.insert(VMA(start: start + filePages, end: end, protection: prot, shared: false, block: zeros, blockOffset: 0,
+                                  name: "", fileOffset: 0, inodeNumber: 0, writeBack: nil))
+                }
+                // The file's bytes past filesz in its last page are bss: zeroes (Linux's
+                // padzero), in a copy of that page.
+                let fileEnd = s.vaddr &+ bias &+ s.filesz
+                if s.memsz > s.filesz, fileEnd < start + filePages {
+                    _ = try mm.breakCopyOnWrite(at: fileEnd, chunk: MemoryFile.pageSize)
+                    try mm.write(fileEnd, [UInt8](repeating: 0, count: Int(start + filePages - fileEnd)), force: true)
+                }
+                continue
+            }
+            let block = try MemoryBlock(file: kernel.memoryFile, length: end - start)
+            if fileBytes > 0 {
+                let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(block.offset), count: Int(fileBytes))
+                _ = try file.readFully(thread, into: dst, at: fileStart)
+            }
             mm.insert(VMA(start: start, end: end, protection: prot, shared: false, block: block, blockOffset: 0,
                           name: file.path.description, fileOffset: MemoryFile.roundDown(s.offset), inodeNumber: file.inode.ino,
                           writeBack: nil))
