@@ -192,10 +192,11 @@ public final class Kernel: @unchecked Sendable {
     var initExitStatus: Int32?
     var unimplementedReported: Set<Int> = []
     public var debugLog: (String) -> Void = { _ in }
-    /// With --debug: system calls by number, trapped and through patched sites, and sites
-    /// patched, for the summary the debug log ends with.
+    /// With --debug: system calls by number, trapped and through patched sites, sites
+    /// patched and faults handled, for the summary the debug log ends with.
     private(set) var callCounts: [(trapped: UInt64, patched: UInt64)]?
     var sitesPatched = 0
+    var faultsSeen = 0
     public func countCalls() { callCounts = Array(repeating: (0, 0), count: 512) }
     func countCall(_ number: UInt64, patched: Bool) {
         guard number < 512 else { return }
@@ -430,11 +431,13 @@ public final class Kernel: @unchecked Sendable {
         return initExitStatus ?? 0
     }
 
-    /// "system calls: T trapped, P through N patched sites; trapped most: read 12, ...".
+    /// "faults: F (...); system calls: T trapped, P through N patched sites; trapped most:
+    /// read 12, ...".
     private func callSummary(_ counts: [(trapped: UInt64, patched: UInt64)]) -> String {
         let trapped = counts.reduce(0) { $0 + $1.trapped }, patched = counts.reduce(0) { $0 + $1.patched }
         let most = counts.indices.filter { counts[$0].trapped > 0 }.sorted { counts[$0].trapped > counts[$1].trapped }.prefix(12)
-        return "system calls: \(trapped) trapped, \(patched) through \(sitesPatched) patched sites; trapped most: "
+        return "faults: \(faultsSeen) (copy-on-write, patched sites, the guest's own); "
+            + "system calls: \(trapped) trapped, \(patched) through \(sitesPatched) patched sites; trapped most: "
             + most.map { "\(SyscallTable.name($0)) \(counts[$0].trapped)" }.joined(separator: ", ")
     }
 

@@ -161,6 +161,7 @@ final class GuestThread {
                 if kernel.callCounts != nil { kernel.countCall(regs.orig_rax, patched: patched) }
                 handleSyscall()
             case .fault(var sig, var code, let addr):
+                if kernel.callCounts != nil { kernel.faultsSeen += 1 }
                 // A patched site's old `syscall` (Task/SyscallPatching.swift).
                 if sig == Signal.SIGILL, kernel.syscallPatchEntry != nil {
                     if patchedSyscallFault(at: regs.rip) { handleSyscall(); continue }
