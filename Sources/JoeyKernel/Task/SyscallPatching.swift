@@ -53,7 +53,7 @@ final class SyscallPatches {
     /// Read sites' entries: 56 bytes, four to a 256-byte window whose address byte (E's
     /// second) is an opcode invalid in 64-bit mode. Other entries stay out of these windows.
     static let readEntrySize: UInt64 = 56
-    static let readWindows: [UInt64] = [0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e, 0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x60, 0x61, 0xd4, 0xd5, 0xd6]
+    static let readWindows: [UInt64] = [0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e, 0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x60, 0x61]
     static let readEntriesPerWindow = 4
     static let maxReadEntries = readWindows.count * readEntriesPerWindow
 
@@ -176,12 +176,12 @@ extension GuestThread {
         guard placeTable(patches, entryPoint: entryPoint) else { return }
         do {
             if let bound {
-                guard let e = patches.takeReadEntry() else { return }
+                guard let e = patches.takeReadEntry() else { patches.traps[site] = SyscallPatches.rejected; return }
                 try mm.write(e, SyscallPatches.readEntryCode(at: e, site: site, bound: bound), force: true)
                 patches.readSites[site] = (e, bound)
                 try rewriteReadSite(site, to: SyscallPatches.readJump(through: e))
             } else {
-                guard let e = patches.takeEntry() else { return }
+                guard let e = patches.takeEntry() else { patches.traps[site] = SyscallPatches.rejected; return }
                 let number = UInt32(regs.orig_rax)
                 let jump = SyscallPatches.jump(through: e)
                 try mm.write(e, SyscallPatches.entryCode(at: e, returnTo: end, number: number), force: true)
@@ -297,7 +297,6 @@ extension GuestThread {
         let site: UInt64
         if patches.readSites[rip] != nil {
             site = rip
-            regs.rax = 0
         } else if rip >= 2, patches.readSites[rip - 2] != nil {
             site = rip - 2
         } else if rip >= 7, patches.readSites[rip - 7] != nil, regs.rax & 0xffff_ffff == 0 {
@@ -306,7 +305,8 @@ extension GuestThread {
             return false
         }
         guard let (entry, bound) = patches.readSites[site], readSiteIntact(site, entry: entry, bound: bound) else { return false }
-        regs.orig_rax = regs.rax
+        // At the site itself the `xor` has not run yet: its zero is the number.
+        regs.orig_rax = site == rip ? 0 : regs.rax
         regs.rax = UInt64(bitPattern: -Int64(LinuxErrno.ENOSYS.rawValue))
         regs.rip = site + 4
         return true
