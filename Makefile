@@ -4,7 +4,7 @@
 SWIFT ?= swift
 JOEY := .build/debug/joey
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman sqlite3 trinity \
-	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite
+	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite python3-psutil procps
 
 .PHONY: all deps build demo test test-podman test-servers test-security soak cpython-tests syscalls compat compat-update bench clean
 

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdarg.h>
+#include <fcntl.h>
 
 typedef void (*compat_fn)(void);
 struct compat_case { const char *name; compat_fn fn; };
@@ -92,6 +93,22 @@ static const char *scratch_path(const char *name) {
     i = (i + 1) % 4;
     snprintf(buf[i], sizeof buf[i], "%s/%s", compat_tmp, name);
     return buf[i];
+}
+
+/* A small file's whole content (at most size - 1 bytes, NUL-terminated); -1 if it cannot be opened. */
+__attribute__((unused)) static ssize_t slurp(const char *path, char *buf, size_t size) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, size - 1 - n);
+        if (r <= 0) break;
+        n += r;
+        if (n == size - 1) break;
+    }
+    buf[n] = 0;
+    close(fd);
+    return (ssize_t)n;
 }
 
 static int compat_run_one(struct compat_case *c, int timeout) {

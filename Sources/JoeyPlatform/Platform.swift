@@ -64,6 +64,8 @@ public protocol PlatformContext: AnyObject {
     func cpuTimeNanos() -> UInt64
     /// The largest resident set this context's address space has had, in KiB.
     func peakResidentKiB() -> UInt64
+    /// This context's address space's resident memory now (and its peak).
+    func residentMemory() -> ResidentMemory
     /// Makes a running switchToGuest return `.interrupted` soon. Callable from any thread.
     func interrupt()
     /// Ends the context: switchToGuest returns `.died` from now on, and the stub thread exits
@@ -139,21 +141,40 @@ enum StubProcess {
     }
 
     /// VmHWM from /proc/PID/status, in KiB (0 when unknown).
-    static func peakResidentKiB(_ pid: pid_t) -> UInt64 {
+    static func peakResidentKiB(_ pid: pid_t) -> UInt64 { memory(pid).peak }
+
+    /// The stub's memory as its host /proc/PID/status counts it: the guest's memory is mapped
+    /// there at the guest's addresses, so these are the guest process's figures (plus the
+    /// stub's own few pages). All zero when unknown.
+    static func memory(_ pid: pid_t) -> ResidentMemory {
         let fd = HostProc.open("\(pid)/status", O_RDONLY)
-        guard fd >= 0 else { return 0 }
+        guard fd >= 0 else { return ResidentMemory() }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: 4096)
         let n = read(fd, &buf, buf.count)
-        guard n > 0 else { return 0 }
-        // "...\nVmHWM:\t    1234 kB\n...": the digits after the key.
-        let key = Array("\nVmHWM:".utf8)
-        guard n > key.count, let at = (0...(n - key.count)).first(where: { buf[$0..<$0 + key.count].elementsEqual(key) }) else { return 0 }
-        var value: UInt64 = 0
-        var i = at + key.count
-        while i < n, buf[i] == 32 || buf[i] == 9 { i += 1 }
-        while i < n, buf[i] >= 48, buf[i] <= 57 { value = value &* 10 &+ UInt64(buf[i] - 48); i += 1 }
-        return value
+        guard n > 0 else { return ResidentMemory() }
+        // "...\nVmHWM:\t    1234 kB\n...": the digits after each key.
+        func value(_ name: String) -> UInt64 {
+            let key = Array("\n\(name):".utf8)
+            guard n > key.count, let at = (0...(n - key.count)).first(where: { buf[$0..<$0 + key.count].elementsEqual(key) }) else { return 0 }
+            var value: UInt64 = 0
+            var i = at + key.count
+            while i < n, buf[i] == 32 || buf[i] == 9 { i += 1 }
+            while i < n, buf[i] >= 48, buf[i] <= 57 { value = value &* 10 &+ UInt64(buf[i] - 48); i += 1 }
+            return value
+        }
+        // Guest memory, anonymous or not, lives in the sentry's memory file, which the host
+        // counts as shared memory: to the guest it is its anonymous memory.
+        return ResidentMemory(peak: value("VmHWM"), current: value("VmRSS"), anon: value("RssAnon") &+ value("RssShmem"),
+                              file: value("RssFile"), shmem: 0)
+    }
+}
+
+/// A guest address space's resident memory, in KiB (as /proc/PID/status names it).
+public struct ResidentMemory: Sendable {
+    public var peak: UInt64 = 0, current: UInt64 = 0, anon: UInt64 = 0, file: UInt64 = 0, shmem: UInt64 = 0
+    public init(peak: UInt64 = 0, current: UInt64 = 0, anon: UInt64 = 0, file: UInt64 = 0, shmem: UInt64 = 0) {
+        (self.peak, self.current, self.anon, self.file, self.shmem) = (peak, current, anon, file, shmem)
     }
 }
 

@@ -210,6 +210,7 @@ final class PtraceThread: PlatformContext {
 
     func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
     func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }
+    func residentMemory() -> ResidentMemory { space.residentMemory() }
     func interrupt() { if !released { _ = joey_tgkill(space.pid, tid, SIGURG) } }
 
     /// The tracer's wait returns at the stop SIGURG causes (a guest cannot block it: its

@@ -256,4 +256,5 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     }
 
     func peakResidentKiB() -> UInt64 { alive() ? StubProcess.peakResidentKiB(pid) : 0 }
+    func residentMemory() -> ResidentMemory { alive() ? StubProcess.memory(pid) : ResidentMemory() }
 }

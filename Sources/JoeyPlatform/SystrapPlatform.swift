@@ -396,6 +396,7 @@ final class SystrapThread: PlatformContext {
 
     func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
     func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }
+    func residentMemory() -> ResidentMemory { space.residentMemory() }
     func interrupt() { if !released { _ = joey_tgkill(space.pid, tid, SIGURG) } }
 
     func kill() {

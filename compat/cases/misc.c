@@ -4,12 +4,14 @@
 #include <asm/prctl.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/sysinfo.h>
@@ -29,20 +31,6 @@ static int all_zero(const unsigned char *p, size_t n) {
 }
 
 /* Reads a whole (small) file into buf, NUL-terminated; returns the length. */
-static ssize_t slurp(const char *path, char *buf, size_t size) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return -1;
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, size - 1 - n);
-        if (r <= 0) break;
-        n += r;
-        if (n == size - 1) break;
-    }
-    buf[n] = 0;
-    close(fd);
-    return (ssize_t)n;
-}
 
 /* ---- getrandom ---- */
 
@@ -486,6 +474,61 @@ CASE(ioctl_fionread_on_pipe_counts_bytes) {
 /* Last in the file: a kernel that mishandles it may take the whole run down. */
 CASE(syscall_number_minus_one_is_enosys) {
     EXPECT_ERRNO(syscall(-1L), ENOSYS);
+}
+
+CASE(write_past_rlimit_fsize_is_cut_short_then_efbig_with_sigxfsz) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {1024, RLIM_INFINITY};
+    EXPECT(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    int fd = open(scratch_path("fsize"), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    EXPECT(fd >= 0);
+    char data[1500] = {0};
+    EXPECT(write(fd, data, 1000) == 1000);
+    EXPECT(write(fd, data, 100) == 24); /* cut at the limit */
+    EXPECT_ERRNO(write(fd, data, 1), EFBIG);
+    EXPECT_ERRNO(pwrite(fd, data, 1, 4096), EFBIG);
+    EXPECT(pwrite(fd, data, 10, 10) == 10); /* below the limit, fine */
+    struct stat st;
+    EXPECT(fstat(fd, &st) == 0 && st.st_size == 1024);
+    /* With the default action, the signal ends the process. */
+    pid_t child = fork();
+    if (child == 0) { signal(SIGXFSZ, SIG_DFL); (void)!write(fd, data, 1); _exit(0); }
+    int status;
+    EXPECT(waitpid(child, &status, 0) == child);
+    EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ);
+    close(fd);
+}
+
+CASE(prlimit_reads_and_sets_a_child_processes_limit) {
+    pid_t child = fork();
+    if (child == 0) { pause(); _exit(0); }
+    struct rlimit set = {5, 5}, got;
+    EXPECT(prlimit(child, RLIMIT_NOFILE, &set, NULL) == 0);
+    EXPECT(prlimit(child, RLIMIT_NOFILE, NULL, &got) == 0);
+    EXPECT(got.rlim_cur == 5 && got.rlim_max == 5);
+    /* The caller's own limit is untouched. */
+    EXPECT(getrlimit(RLIMIT_NOFILE, &got) == 0 && got.rlim_cur != 5);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    EXPECT_ERRNO(prlimit(child, RLIMIT_NOFILE, NULL, &got), ESRCH);
+}
+
+CASE(siocethtool_on_lo_answers_link_and_refuses_settings) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    EXPECT(s >= 0);
+    struct { uint32_t cmd; uint32_t data; } value = {0x0000000a /* ETHTOOL_GLINK */, 0};
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    ifr.ifr_data = (void *)&value;
+    EXPECT(ioctl(s, 0x8946 /* SIOCETHTOOL */, &ifr) == 0);
+    EXPECT(value.data == 1);
+    uint32_t gset[11] = {0x00000001 /* ETHTOOL_GSET */};
+    ifr.ifr_data = (void *)gset;
+    EXPECT_ERRNO(ioctl(s, 0x8946, &ifr), EOPNOTSUPP);
+    strcpy(ifr.ifr_name, "nosuchif0");
+    EXPECT_ERRNO(ioctl(s, 0x8946, &ifr), ENODEV);
+    close(s);
 }
 
 COMPAT_MAIN()

@@ -81,12 +81,13 @@ final class DynamicSymlink: Inode {
 }
 
 /// /proc/PID/fd/N: reads as the file's path, and following it reaches the open file itself
-/// (so a pipe or an unlinked file can be reopened, as on Linux).
+/// (so a pipe or an unlinked file can be reopened, as on Linux). Its mode tells how the file
+/// is open: r-x for reading, -wx for writing, none for O_PATH.
 final class FDLink: Inode {
     let file: FileDescription
     init(fs: FileSystemID, file: FileDescription) {
         self.file = file
-        super.init(kind: .symlink, mode: 0o700, fs: fs)
+        super.init(kind: .symlink, mode: (file.readable ? 0o500 : 0) | (file.writable ? 0o300 : 0), fs: fs)
     }
     override func readlink() throws(LinuxErrno) -> ByteString { file.path }
     override func magicTarget() -> Location? { file.location ?? Location(name: file.path, parent: nil, inode: file.inode) }
@@ -115,6 +116,7 @@ enum ProcFS {
                 return "\(v) \(v)\n"
             } },
             "stat": { text { systemStat(kernel) } },
+            "vmstat": { text { vmstat(kernel) } },
             "loadavg": { text { "0.00 0.00 0.00 1/\(kernel.threads.count) \(kernel.threads.keys.max() ?? 1)\n" } },
             "version": { text { "Linux version \(Kernel.release) (joey) \(Kernel.version)\n" } },
             "filesystems": { text { "nodev\ttmpfs\nnodev\tproc\nnodev\toverlay\nnodev\tdevtmpfs\n" } },
@@ -126,15 +128,20 @@ enum ProcFS {
                 + kernel.threadGroups.keys.sorted().map { (String($0), FileKind.directory) }
         }, find: { (name: String) throws(LinuxErrno) -> Inode in
             if let f = fixed[name] { return f() }
-            guard let pid = Int32(name), let g = kernel.threadGroups[pid] else { throw .ENOENT }
-            return processDirectory(kernel, g, fs)
+            guard let pid = Int32(name) else { throw .ENOENT }
+            if let g = kernel.threadGroups[pid] { return processDirectory(kernel, g, fs) }
+            // A thread's own id reaches its process's directory too (not listed, as on Linux).
+            guard let t = kernel.threads[pid] else { throw .ENOENT }
+            return processDirectory(kernel, t.group, fs)
         })
     }
 
     /// /proc/stat: the sandbox's CPU time (guest processes' run time, all counted as user
     /// time: the platforms cannot tell user from system time), idle as the rest of its uptime
-    /// on every CPU, the boot time (ps needs it), and the tasks made since it started. The
-    /// sandbox counts no interrupts, context switches or blocked tasks: those are 0.
+    /// on every CPU, the boot time (ps needs it), and the tasks made since it started. intr
+    /// counts the times guest code was stopped other than by its own system call (faults, the
+    /// sentry's interruptions), ctxt the guest threads' sleeps and interruptions; the sandbox
+    /// counts no blocked tasks or soft interrupts.
     static func systemStat(_ kernel: Kernel) -> String {
         let cpus = HostCPUs.usable
         let uptime = monotonicNanos() &- kernel.bootTime
@@ -149,7 +156,7 @@ enum ProcFS {
         clock_gettime(CLOCK_REALTIME, &now)
         let btime = UInt64(max(0, now.tv_sec)) &- uptime / 1_000_000_000
         let running = kernel.threads.count
-        out += "intr 0\nctxt 0\nbtime \(btime)\nprocesses \(kernel.tasksCreated)\nprocs_running \(running)\nprocs_blocked 0\n"
+        out += "intr \(kernel.interruptsSeen)\nctxt \(kernel.contextSwitches)\nbtime \(btime)\nprocesses \(kernel.tasksCreated)\nprocs_running \(running)\nprocs_blocked 0\n"
         out += "softirq 0 0 0 0 0 0 0 0 0 0 0\n"
         return out
     }
@@ -165,11 +172,27 @@ enum ProcFS {
         Buffers:               0 kB
         Cached:                0 kB
         SwapCached:            0 kB
+        Active:         \(pad(total - free)) kB
+        Inactive:              0 kB
         SwapTotal:             0 kB
         SwapFree:              0 kB
+        Dirty:                 0 kB
         Shmem:                 0 kB
+        Slab:                  0 kB
+        SReclaimable:          0 kB
 
         """
+    }
+
+    /// /proc/vmstat: the page counts meminfo gives, and the sandbox's page faults; it pages
+    /// nothing in or out and swaps nothing.
+    static func vmstat(_ kernel: Kernel) -> String {
+        var totalBytes: UInt64 = 0, freeBytes: UInt64 = 0
+        joey_meminfo(&totalBytes, &freeBytes)
+        let free = freeBytes / 4096, used = (totalBytes - min(freeBytes, totalBytes)) / 4096
+        return "nr_free_pages \(free)\nnr_inactive_anon 0\nnr_active_anon \(used)\nnr_inactive_file 0\nnr_active_file 0\n"
+            + "nr_mapped 0\nnr_dirty 0\nnr_writeback 0\npgpgin 0\npgpgout 0\npswpin 0\npswpout 0\n"
+            + "pgfault \(kernel.interruptsSeen)\npgmajfault 0\n"
     }
 
     static func zeroPad(_ v: UInt64, _ width: Int, radix: Int = 10) -> String {
@@ -208,9 +231,11 @@ enum ProcFS {
         })
     }
 
-    static func processDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
+    /// /proc/PID, or /proc/PID/task/TID when `thread` is given (its stat and status are the
+    /// thread's; it has no task directory of its own).
+    static func processDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID, thread: GuestThread? = nil) -> Inode {
         let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
-        let entries: [String: () -> Inode] = [
+        var entries: [String: () -> Inode] = [
             "exe": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.exePath } },
             "cwd": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.fs.cwd.path } },
             "root": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.fs.root.path } },
@@ -227,14 +252,19 @@ enum ProcFS {
                 return b
             } },
             "maps": { text { maps(g) } },
-            "stat": { text { stat(kernel, g) } },
-            "status": { text { status(kernel, g) } },
+            "stat": { text { stat(kernel, g, thread) } },
+            "statm": { text { statm(g) } },
+            "status": { text { status(kernel, g, thread) } },
+            "io": { GeneratedFile(fs: fs, mode: 0o400) { Array(io(g).utf8) } },
             "mounts": { text { mounts(kernel) } },
             "fd": { fdDirectory(g, fs) },
+            "fdinfo": { fdInfoDirectory(g, fs) },
             "net": { netDirectory(kernel, fs) },
         ]
+        if thread == nil { entries["task"] = { taskDirectory(kernel, g, fs) } }
+        let directories: Set<String> = ["fd", "fdinfo", "net", "task"]
         let dir = DynamicDirectory(fs: fs, list: {
-            entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : $0 == "fd" || $0 == "net" ? .directory : .regular) }
+            entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : directories.contains($0) ? .directory : .regular) }
         }, find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let f = entries[n] else { throw .ENOENT }
             // Everything under /proc/PID belongs to the process's effective ids (as for a
@@ -249,11 +279,33 @@ enum ProcFS {
         return dir
     }
 
+    /// /proc/PID/task: a directory per thread.
+    static func taskDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
+        DynamicDirectory(fs: fs, list: { g.threads.map { (String($0.tid), .directory) } },
+                         find: { (n: String) throws(LinuxErrno) -> Inode in
+            guard let tid = Int32(n), let t = g.threads.first(where: { $0.tid == tid }) else { throw .ENOENT }
+            return processDirectory(kernel, g, fs, thread: t)
+        })
+    }
+
     static func fdDirectory(_ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
         DynamicDirectory(fs: fs, mode: 0o500, list: { g.fdTable.openFDs.map { (String($0), .symlink) } },
                          find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let fd = Int32(n), let f = try? g.fdTable.get(fd) else { throw .ENOENT }
             return FDLink(fs: fs, file: f)
+        })
+    }
+
+    /// /proc/PID/fdinfo/N: the description's position and flags (close-on-exec included, as
+    /// Linux shows it), its file system and inode number.
+    static func fdInfoDirectory(_ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
+        DynamicDirectory(fs: fs, mode: 0o500, list: { g.fdTable.openFDs.map { (String($0), .regular) } },
+                         find: { (n: String) throws(LinuxErrno) -> Inode in
+            guard let fd = Int32(n), let e = g.fdTable.entry(fd) else { throw .ENOENT }
+            let f = e.file
+            let flags = UInt32(bitPattern: f.flags) | (e.closeOnExec ? UInt32(O_CLOEXEC) : 0)
+            let text = "pos:\t\(f.offset)\nflags:\t0\(String(flags, radix: 8))\nmnt_id:\t\(f.inode.fs.dev)\nino:\t\(f.inode.ino)\n"
+            return GeneratedFile(fs: fs, mode: 0o400) { Array(text.utf8) }
         })
     }
 
@@ -277,46 +329,120 @@ enum ProcFS {
         return out
     }
 
-    static func stateLetter(_ g: ThreadGroup) -> String { g.exitStatus != nil ? "Z" : "S" }
+    /// Linux's task state: a zombie, stopped, running (some thread is not asleep in the
+    /// sentry: in guest code or in a system call), or sleeping.
+    static func state(_ g: ThreadGroup, _ thread: GuestThread? = nil) -> (letter: String, name: String) {
+        if g.exitStatus != nil { return ("Z", "zombie") }
+        if g.stopped { return ("T", "stopped") }
+        if (thread ?? g.leader)?.ptrace?.stopped == true { return ("t", "tracing stop") }
+        let threads = thread.map { [$0] } ?? g.threads
+        return threads.contains(where: { !$0.blocked }) ? ("R", "running") : ("S", "sleeping")
+    }
 
-    static func stat(_ kernel: Kernel, _ g: ThreadGroup) -> String {
+    /// Per-size sums of the mappings, in bytes: all, writable private data, the stack, the
+    /// executable's code and other code.
+    static func vmSizes(_ g: ThreadGroup) -> (total: UInt64, data: UInt64, stack: UInt64, exe: UInt64, lib: UInt64) {
+        var r: (total: UInt64, data: UInt64, stack: UInt64, exe: UInt64, lib: UInt64) = (0, 0, 0, 0, 0)
+        let exe = g.exePath.description
+        for v in g.mm.vmas {
+            let size = v.end - v.start
+            r.total += size
+            if v.name == "[stack]" { r.stack += size }
+            else if v.protection.contains(.exec) { if v.name == exe { r.exe += size } else if !v.name.isEmpty { r.lib += size } }
+            else if v.protection.contains(.write) && !v.shared { r.data += size }
+        }
+        return r
+    }
+
+    /// The process's resident memory, as its address space's host side counts it.
+    static func resident(_ g: ThreadGroup) -> ResidentMemory {
+        g.threads.lazy.compactMap { $0.context }.first?.residentMemory() ?? ResidentMemory()
+    }
+
+    static func stat(_ kernel: Kernel, _ g: ThreadGroup, _ thread: GuestThread? = nil) -> String {
         let ppid = g.parent?.pid ?? 0
         let start = (g.startTime - kernel.bootTime) / 10_000_000
-        let vsize = g.mm.vmas.reduce(UInt64(0)) { $0 + ($1.end - $1.start) }
+        let vsize = vmSizes(g).total
+        let rss = resident(g).current / 4
         // utime and cutime: the run time of its threads and of its reaped children (user and
         // system time are not told apart: all of it is user time).
-        let utime = g.cpuNanos() / 10_000_000, cutime = g.childrenCPUNanos / 10_000_000
-        var f: [String] = ["\(g.pid)", "(\(g.comm))", stateLetter(g), "\(ppid)", "\(g.pgid)", "\(g.sid)", "0", "-1",
+        let cpu = thread.map { $0.context?.cpuTimeNanos() ?? 0 } ?? g.cpuNanos()
+        let utime = cpu / 10_000_000, cutime = thread == nil ? g.childrenCPUNanos / 10_000_000 : 0
+        var f: [String] = ["\(thread?.tid ?? g.pid)", "(\(g.comm))", state(g, thread).letter, "\(ppid)", "\(g.pgid)", "\(g.sid)", "0", "-1",
                            "4194560", "0", "0", "0", "0", "\(utime)", "0", "\(cutime)", "0", "20", "0", "\(max(1, g.threads.count))", "0",
-                           "\(start)", "\(vsize)", "0", "18446744073709551615"]
+                           "\(start)", "\(vsize)", "\(rss)", "18446744073709551615"]
         f += ["0", "0", "\(g.mm.stackTop)", "0", "0", "0", "0", "0", "0", "0", "0", "0", "17", "0", "0", "0", "0", "0",
               "0", "0", "\(g.mm.argStart)", "\(g.mm.argEnd)", "\(g.mm.envStart)", "\(g.mm.envEnd)", "0"]
         return f.joined(separator: " ") + "\n"
     }
 
-    static func status(_ kernel: Kernel, _ g: ThreadGroup) -> String {
-        let vsize = g.mm.vmas.reduce(UInt64(0)) { $0 + ($1.end - $1.start) } / 1024
+    /// /proc/PID/statm, in pages: size, resident, shared (file and shared memory), text, lib
+    /// (always 0 since Linux 2.6), data and stack, dirty (always 0).
+    static func statm(_ g: ThreadGroup) -> String {
+        let v = vmSizes(g), r = resident(g)
+        return "\(v.total / 4096) \(r.current / 4) \((r.file + r.shmem) / 4) \(v.exe / 4096) 0 \((v.data + v.stack) / 4096) 0\n"
+    }
+
+    /// /proc/PID/io: characters read and written through read/write-family calls and their
+    /// counts; the sandbox has no block device of its own, so no storage bytes are counted.
+    static func io(_ g: ThreadGroup) -> String {
+        "rchar: \(g.io.rchar)\nwchar: \(g.io.wchar)\nsyscr: \(g.io.syscr)\nsyscw: \(g.io.syscw)\n"
+            + "read_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n"
+    }
+
+    /// A CPU mask as /proc/PID/status writes it (hex, in 32-bit groups) and as a list ("0-1").
+    static func cpuMask(_ mask: UInt64) -> (hex: String, list: String) {
+        var ranges: [String] = []
+        var cpu = 0
+        while cpu < 64 {
+            guard mask & (1 << UInt64(cpu)) != 0 else { cpu += 1; continue }
+            var last = cpu
+            while last + 1 < 64, mask & (1 << UInt64(last + 1)) != 0 { last += 1 }
+            ranges.append(last == cpu ? "\(cpu)" : "\(cpu)-\(last)")
+            cpu = last + 1
+        }
+        let hex = mask >> 32 != 0 ? "\(String(mask >> 32, radix: 16)),\(hex(mask & 0xffff_ffff, 8))" : String(mask, radix: 16)
+        return (hex, ranges.joined(separator: ","))
+    }
+
+    static func status(_ kernel: Kernel, _ g: ThreadGroup, _ thread: GuestThread? = nil) -> String {
+        let v = vmSizes(g), r = resident(g)
+        let t = thread ?? g.leader
+        let cpus = HostCPUs.usable
+        let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
+        let allowed = cpuMask(t?.affinity ?? online)
+        let st = state(g, thread)
         let ignored = (1..<65).filter { g.actions[$0].handler == 1 }.reduce(UInt64(0)) { $0 | 1 << UInt64($1 - 1) }
         let caught = (1..<65).filter { g.actions[$0].handler > 1 }.reduce(UInt64(0)) { $0 | 1 << UInt64($1 - 1) }
-        let blocked = g.leader?.signalMask ?? 0
-        let state = g.exitStatus != nil ? "Z (zombie)" : "S (sleeping)"
+        let blocked = t?.signalMask ?? 0
         return """
         Name:\t\(g.comm)
         Umask:\t\(zeroPad(UInt64(g.fs.umask), 4, radix: 8))
-        State:\t\(state)
+        State:\t\(st.letter) (\(st.name))
         Tgid:\t\(g.pid)
         Ngid:\t0
-        Pid:\t\(g.pid)
+        Pid:\t\(t?.tid ?? g.pid)
         PPid:\t\(g.parent?.pid ?? 0)
         TracerPid:\t\(g.leader?.ptrace?.tracer?.pid ?? 0)
         Uid:\t\(g.uid)\t\(g.euid)\t\(g.suid)\t\(g.euid)
         Gid:\t\(g.gid)\t\(g.egid)\t\(g.sgid)\t\(g.egid)
         FDSize:\t\(max(64, g.fdTable.entries.count))
         Groups:\t\(g.groups.map(String.init).joined(separator: " "))
-        VmSize:\t\(pad(vsize)) kB
+        VmPeak:\t\(pad(v.total / 1024)) kB
+        VmSize:\t\(pad(v.total / 1024)) kB
         VmLck:\t\(pad(g.mm.lockedBytes() / 1024)) kB
+        VmHWM:\t\(pad(r.peak)) kB
+        VmRSS:\t\(pad(r.current)) kB
+        RssAnon:\t\(pad(r.anon)) kB
+        RssFile:\t\(pad(r.file)) kB
+        RssShmem:\t\(pad(r.shmem)) kB
+        VmData:\t\(pad(v.data / 1024)) kB
+        VmStk:\t\(pad(v.stack / 1024)) kB
+        VmExe:\t\(pad(v.exe / 1024)) kB
+        VmLib:\t\(pad(v.lib / 1024)) kB
+        VmSwap:\t       0 kB
         Threads:\t\(max(1, g.threads.count))
-        SigPnd:\t\(hex(g.leader?.pending ?? 0, 16))
+        SigPnd:\t\(hex(t?.pending ?? 0, 16))
         ShdPnd:\t\(hex(g.pendingShared, 16))
         SigBlk:\t\(hex(blocked, 16))
         SigIgn:\t\(hex(ignored, 16))
@@ -329,6 +455,12 @@ enum ProcFS {
         NoNewPrivs:\t\(g.noNewPrivs ? 1 : 0)
         Seccomp:\t\(g.leader?.seccompMode ?? 0)
         Seccomp_filters:\t\(g.leader?.seccompFilter?.depth ?? 0)
+        Cpus_allowed:\t\(allowed.hex)
+        Cpus_allowed_list:\t\(allowed.list)
+        Mems_allowed:\t1
+        Mems_allowed_list:\t0
+        voluntary_ctxt_switches:\t\(t?.voluntarySwitches ?? 0)
+        nonvoluntary_ctxt_switches:\t\(t?.involuntarySwitches ?? 0)
 
         """
     }

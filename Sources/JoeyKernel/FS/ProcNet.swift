@@ -9,25 +9,25 @@ import JoeyPlatform
 
 extension ProcFS {
     static func netDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
-        var files: [String: () -> String] = [
-            "dev": { netDev(kernel) },
-            "if_inet6": { "00000000000000000000000000000001 01 80 10 80       lo\n" },
+        var files: [String: () -> [UInt8]] = [
+            "dev": { Array(netDev(kernel).utf8) },
+            "if_inet6": { Array("00000000000000000000000000000001 01 80 10 80       lo\n".utf8) },
             // No IPv4 route leaves lo: the main table is empty (lo's routes are in the local table).
-            "route": { "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" },
-            "tcp": { inet(kernel, v6: false, tcp: true) },
-            "tcp6": { inet(kernel, v6: true, tcp: true) },
-            "udp": { inet(kernel, v6: false, tcp: false) },
-            "udp6": { inet(kernel, v6: true, tcp: false) },
+            "route": { Array("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n".utf8) },
+            "tcp": { Array(inet(kernel, v6: false, tcp: true).utf8) },
+            "tcp6": { Array(inet(kernel, v6: true, tcp: true).utf8) },
+            "udp": { Array(inet(kernel, v6: false, tcp: false).utf8) },
+            "udp6": { Array(inet(kernel, v6: true, tcp: false).utf8) },
             "unix": { unix(kernel) },
         ]
         if kernel.spec.network == .host {
-            for name in ["dev", "if_inet6", "route"] { files[name] = { hostTable(name) } }
-            for name in ["tcp", "tcp6", "udp", "udp6"] { files[name] = { hostInetTable(kernel, name) } }
+            for name in ["dev", "if_inet6", "route"] { files[name] = { Array(hostTable(name).utf8) } }
+            for name in ["tcp", "tcp6", "udp", "udp6"] { files[name] = { Array(hostInetTable(kernel, name).utf8) } }
         }
         return DynamicDirectory(fs: fs, list: { files.keys.sorted().map { ($0, .regular) } },
                                 find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let f = files[n] else { throw .ENOENT }
-            return GeneratedFile(fs: fs) { Array(f().utf8) }
+            return GeneratedFile(fs: fs) { f() }
         })
     }
 
@@ -95,19 +95,21 @@ extension ProcFS {
         return out
     }
 
-    private static func unix(_ kernel: Kernel) -> String {
-        var out = "Num       RefCount Protocol Flags    Type St Inode Path\n"
+    /// Names are written byte for byte (a socket path need not be UTF-8).
+    private static func unix(_ kernel: Kernel) -> [UInt8] {
+        var out = Array("Num       RefCount Protocol Flags    Type St Inode Path\n".utf8)
         for s in kernel.liveUnixSockets() {
             let flags: UInt64 = s.state == .listening ? 0x10000 : 0
             let st: UInt64 = s.state == .connected ? 3 : 1
-            out += "0000000000000000: " + hex(UInt64(max(s.references, 1) + 1), 8).uppercased() + " 00000000 " + hex(flags, 8).uppercased()
-            out += " " + hex(UInt64(s.type.rawValue), 4).uppercased() + " " + hex(st, 2).uppercased() + " \(s.inode.ino)"
+            var line = "0000000000000000: " + hex(UInt64(max(s.references, 1) + 1), 8).uppercased() + " 00000000 " + hex(flags, 8).uppercased()
+            line += " " + hex(UInt64(s.type.rawValue), 4).uppercased() + " " + hex(st, 2).uppercased() + " \(s.inode.ino)"
+            out += Array(line.utf8)
             switch s.name {
-            case .path(let p, _): out += " " + p.description
-            case .abstract(let a): out += " @" + a.description
+            case .path(let p, _): out += [0x20] + p.bytes
+            case .abstract(let a): out += [0x20, 0x40] + a.bytes
             case nil: break
             }
-            out += "\n"
+            out.append(0x0a)
         }
         return out
     }

@@ -197,6 +197,10 @@ public final class Kernel: @unchecked Sendable {
     private(set) var callCounts: [(trapped: UInt64, patched: UInt64)]?
     var sitesPatched = 0
     var faultsSeen = 0
+    /// /proc/stat's ctxt and intr: guest threads' sleeps and interruptions, and the times guest
+    /// code was stopped by something other than its own system call (faults, interruptions).
+    var contextSwitches: UInt64 = 0
+    var interruptsSeen: UInt64 = 0
     public func countCalls() { callCounts = Array(repeating: (0, 0), count: 512) }
     func countCall(_ number: UInt64, patched: Bool) {
         guard number < 512 else { return }

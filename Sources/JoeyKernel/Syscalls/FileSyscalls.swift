@@ -165,10 +165,12 @@ extension GuestThread {
     /// `nonblocking` makes this one call non-blocking (splice's SPLICE_F_NONBLOCK).
     func readCommon(_ f: FileDescription, _ dst: inout IOSequence, at offset: UInt64?, nonblocking: Bool = false) throws(LinuxErrno) -> Int {
         try verifyRange(f, offset, dst.count)
+        group.io.syscr &+= 1
         if dst.count == 0 && f.inode.kind != .directory { return 0 }
         while true {
             do {
                 let n = offset == nil ? try f.read(self, &dst) : try f.pread(self, &dst, at: offset!)
+                group.io.rchar &+= UInt64(n)
                 if n > 0 { kernel.fsnotify(f, InotifyMask.access) }
                 return n
             } catch let e where e == .EAGAIN && f.flags & O_NONBLOCK == 0 && !nonblocking {
@@ -182,12 +184,30 @@ extension GuestThread {
     /// error ends it (likewise, when some bytes went already).
     func writeCommon(_ f: FileDescription, _ src: inout IOSequence, at offset: UInt64?, nonblocking: Bool = false) throws(LinuxErrno) -> Int {
         try verifyRange(f, offset, src.count)
+        group.io.syscw &+= 1
         if src.count == 0 { return 0 }
+        // RLIMIT_FSIZE: a write that would pass it is cut short at it; one that starts there
+        // fails with EFBIG and SIGXFSZ.
+        let lim = f.inode.kind == .regular ? limit(1).0 : UInt64.max
+        if lim != UInt64.max {
+            let pos = offset ?? (f.flags & O_APPEND != 0 ? f.inode.size : f.offset)
+            guard pos < lim else {
+                group.sendSignal(Signal.SIGXFSZ)
+                throw .EFBIG
+            }
+            if UInt64(src.count) > lim - pos {
+                var part = src.prefix(Int(lim - pos))
+                let n = try writeCommon(f, &part, at: offset, nonblocking: nonblocking)
+                src.skip(n)
+                return n
+            }
+        }
         let blocking = f.flags & O_NONBLOCK == 0 && !nonblocking
         var total = 0
         while true {
             do {
                 let n = offset == nil ? try f.write(self, &src) : try f.pwrite(self, &src, at: offset! + UInt64(total))
+                group.io.wchar &+= UInt64(n)
                 if n > 0 && total == 0 { kernel.fsnotify(f, InotifyMask.modify) }
                 total += n
                 if src.count == 0 || n == 0 || !blocking { return total }

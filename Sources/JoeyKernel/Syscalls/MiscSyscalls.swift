@@ -356,20 +356,24 @@ extension GuestThread {
         12: (819_200, 819_200),     // RLIMIT_MSGQUEUE
     ]
 
-    func limit(_ r: Int32) -> (UInt64, UInt64) {
-        if r == 7 { return (UInt64(group.fdTable.limit), group.rlimits[7]?.1 ?? 1024 * 1024) }
-        return group.rlimits[r] ?? GuestThread.defaultLimits[r] ?? (UInt64.max, UInt64.max)
+    /// Resource limit `r` of `target` (default: the caller's process).
+    func limit(_ r: Int32, of target: ThreadGroup? = nil) -> (UInt64, UInt64) {
+        let g = target ?? group
+        if r == 7 { return (UInt64(g.fdTable.limit), g.rlimits[7]?.1 ?? 1024 * 1024) }
+        return g.rlimits[r] ?? GuestThread.defaultLimits[r] ?? (UInt64.max, UInt64.max)
     }
 
-    func setLimit(_ r: Int32, _ v: (UInt64, UInt64)) throws(LinuxErrno) {
+    /// Sets `target`'s limit `r`; raising the hard limit needs the caller's CAP_SYS_RESOURCE.
+    func setLimit(_ r: Int32, _ v: (UInt64, UInt64), of target: ThreadGroup? = nil) throws(LinuxErrno) {
+        let g = target ?? group
         guard v.0 <= v.1 else { throw .EINVAL }
-        let old = limit(r)
-        if v.1 > old.1 && group.euid != 0 { throw .EPERM }
+        let old = limit(r, of: g)
+        if v.1 > old.1 && !group.capable(24) { throw .EPERM }
         if r == 7 {
             guard v.0 <= 1024 * 1024 else { throw .EPERM }
-            group.fdTable.limit = Int(v.0)
+            g.fdTable.limit = Int(v.0)
         }
-        group.rlimits[r] = v
+        g.rlimits[r] = v
     }
 
     func sysGetrlimit() throws(LinuxErrno) -> UInt64 {
@@ -391,14 +395,18 @@ extension GuestThread {
     func sysPrlimit64() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0), r = Int32(truncatingIfNeeded: a1)
         guard r >= 0 && r < 16 else { throw .EINVAL }
-        guard pid == 0 || pid == group.pid else {
-            guard kernel.threadGroups[pid] != nil else { throw .ESRCH }
-            throw .EPERM
+        guard pid >= 0 else { throw .EINVAL }
+        guard let target = pid == 0 ? group : kernel.threads[pid]?.group else { throw .ESRCH }
+        // Another process's limits: the caller's real uid and gid must be all of its ids (as
+        // Linux's check_prlimit_permission), or the caller must hold CAP_SYS_RESOURCE.
+        if target !== group && !group.capable(24) {
+            guard [target.uid, target.euid, target.suid].allSatisfy({ $0 == group.uid }),
+                  [target.gid, target.egid, target.sgid].allSatisfy({ $0 == group.gid }) else { throw .EPERM }
         }
-        let old = limit(r)
+        let old = limit(r, of: target)
         if a2 != 0 {
             let cur: UInt64 = try mm.readValue(a2), max: UInt64 = try mm.readValue(a2 &+ 8)
-            try setLimit(r, (cur, max))
+            try setLimit(r, (cur, max), of: target)
         }
         if a3 != 0 { try mm.writeValue(a3, old.0); try mm.writeValue(a3 &+ 8, old.1) }
         return 0

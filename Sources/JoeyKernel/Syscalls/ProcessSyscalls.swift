@@ -57,7 +57,7 @@ extension GuestThread {
         if let followed { _ = ptraceEvent(followed.event, option: followed.option, message: UInt64(pid)) }
         if flags & CLONE_VFORK != 0 {
             // The parent sleeps (uninterruptibly, as on Linux) until the child execs or exits.
-            while g.vforkParentWaiting && !killed { wakeup.sleep(kernel.lock) }
+            while g.vforkParentWaiting && !killed { sleepInSentry() }
         }
         return UInt64(pid)
     }
@@ -154,7 +154,7 @@ extension GuestThread {
         try prepareExec(path: path, argv: argv, envp: envp)
         // Point of no return. Other threads die before the new image runs (de_thread).
         for t in group.threads where t !== self { t.killed = true; t.context?.kill(); t.interrupt() }
-        while group.threads.count > 1 { wakeup.sleep(kernel.lock) }
+        while group.threads.count > 1 { sleepInSentry() }
         if tid != group.pid { becomeLeader() }
         // A table shared with another process is unshared first (unshare_files in execve).
         if group.fdTable.users > 1 { unshareFiles() }

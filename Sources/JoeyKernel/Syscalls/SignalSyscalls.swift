@@ -74,7 +74,7 @@ extension GuestThread {
         let saved = signalMask
         signalMask = mask & ~GuestThread.unblockable
         context?.willBlock()
-        while deliverableSignals() == 0 && !killed && !group.exiting { wakeup.sleep(kernel.lock) }
+        while deliverableSignals() == 0 && !killed && !group.exiting { sleepInSentry() }
         // The handler runs with the temporary mask; rt_sigreturn restores the saved one.
         savedMaskForSuspend = saved
         throw .EINTR
@@ -82,7 +82,7 @@ extension GuestThread {
 
     func sysPause() throws(LinuxErrno) -> UInt64 {
         context?.willBlock()
-        while deliverableSignals() == 0 && !killed && !group.exiting { wakeup.sleep(kernel.lock) }
+        while deliverableSignals() == 0 && !killed && !group.exiting { sleepInSentry() }
         throw .EINTR
     }
 

@@ -42,6 +42,12 @@ final class GuestThread {
     /// exit(2) of this thread alone.
     var threadExiting = false
     var inGuest = false
+    /// Asleep in the sentry (block): /proc shows the thread as S, otherwise as R.
+    var blocked = false
+    /// Context switches as /proc counts them: sleeps in the sentry (voluntary) and the
+    /// sentry's interruptions of its guest code (involuntary).
+    var voluntarySwitches: UInt64 = 0
+    var involuntarySwitches: UInt64 = 0
     var altStack: (sp: UInt64, flags: Int32, size: UInt64) = (0, 2 /* SS_DISABLE */, 0)
     /// The address space this thread's context runs in (its MM's, unless an execve changed it).
     private var contextSpace: AddressSpace?
@@ -139,11 +145,11 @@ final class GuestThread {
             if killed || group.exiting || threadExiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
             deliverPendingSignals()
             // A stopped group's threads wait here until SIGCONT or SIGKILL.
-            while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { wakeup.sleep(kernel.lock) }
+            while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { sleepInSentry() }
             // Over the memory limit: wait while the watcher kills (Kernel.startMemoryWatcher).
             while kernel.memoryPressure && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 {
                 heldForMemory = true
-                wakeup.sleep(kernel.lock)
+                sleepInSentry()
                 heldForMemory = false
             }
             if killed || group.exiting || threadExiting { continue }
@@ -161,6 +167,7 @@ final class GuestThread {
                 if kernel.callCounts != nil { kernel.countCall(regs.orig_rax, patched: patched) }
                 handleSyscall()
             case .fault(var sig, var code, let addr):
+                kernel.interruptsSeen &+= 1
                 if kernel.callCounts != nil { kernel.faultsSeen += 1 }
                 // A patched site's old `syscall` (Task/SyscallPatching.swift).
                 if sig == Signal.SIGILL, kernel.syscallPatchEntry != nil {
@@ -191,6 +198,9 @@ final class GuestThread {
                 }
                 forceSignal(sig, info: SignalInfo(signo: sig, code: code, address: addr))
             case .interrupted:
+                involuntarySwitches &+= 1
+                kernel.interruptsSeen &+= 1
+                kernel.contextSwitches &+= 1
                 continue
             case .died:
                 if !killed { kill() }
@@ -265,9 +275,20 @@ final class GuestThread {
             waiter.mask = events
             queue.add(waiter)
         }
-        wakeup.sleep(kernel.lock, deadline: deadline)
+        sleepInSentry(deadline: deadline)
         if let queue { queue.remove(waiter) }
         kernel.current = self
+    }
+
+    /// Sleeps on the thread's own wakeup (kernel lock held, released while asleep), counted
+    /// as /proc counts a voluntary context switch, and shown as S meanwhile.
+    @discardableResult
+    func sleepInSentry(deadline: UInt64? = nil) -> Bool {
+        blocked = true
+        voluntarySwitches &+= 1
+        kernel.contextSwitches &+= 1
+        defer { blocked = false }
+        return wakeup.sleep(kernel.lock, deadline: deadline)
     }
 
     func checkInterrupt() throws(LinuxErrno) {

@@ -55,7 +55,7 @@ extension GuestThread {
                                                            uid: group.uid, status: status >> 8 & 0xff))
         while p.stopped && !killed && (whileExiting || !group.exiting) && ptrace?.tracer != nil
                 && (pending | group.pendingShared) & (1 << 8) == 0 { // SIGKILL ends any stop
-            wakeup.sleep(kernel.lock)
+            sleepInSentry()
         }
         p.stopped = false
         p.report = nil

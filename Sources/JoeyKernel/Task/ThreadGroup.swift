@@ -112,6 +112,8 @@ final class ThreadGroup {
     /// PR_SET_PDEATHSIG: the signal sent when the parent exits.
     var parentDeathSignal: Int32 = 0
     var comm = ""
+    /// /proc/PID/io: bytes and calls of read and write (all of its threads, ever).
+    var io = (rchar: UInt64(0), wchar: UInt64(0), syscr: UInt64(0), syscw: UInt64(0))
     var exePath: ByteString = ""
     var cmdline: [[UInt8]] = []
     var rlimits: [Int32: (UInt64, UInt64)] = [:]

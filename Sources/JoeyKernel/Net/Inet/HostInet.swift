@@ -311,6 +311,8 @@ final class HostInetSocket: Socket {
             if buffer != 0 && n > 0 { try t.mm.write(buffer, Array(entries[0..<Int(n)])) }
             try t.mm.writeValue(argument, n)
             return 0
+        case 0x8946: // SIOCETHTOOL: the host's drivers are not the guest's to query
+            throw .EOPNOTSUPP
         default:
             throw .ENOTTY
         }

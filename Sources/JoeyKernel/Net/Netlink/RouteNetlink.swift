@@ -332,6 +332,14 @@ extension Socket {
             case 0x8921: return try reply(r, withUnsafeBytes(of: Int32(65536)) { Array($0) })
             default: return try reply(r, [0x04, 0x03] + [UInt8](repeating: 0, count: 14)) // ARPHRD_LOOPBACK (772), zero address
             }
+        case 0x8946: // SIOCETHTOOL: lo answers ETHTOOL_GLINK (link up) and nothing else, as on Linux
+            let r = try readRequest()
+            guard nameIsLo(r) else { throw .ENODEV }
+            let data = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self) }
+            let cmd: UInt32 = try t.mm.readValue(data)
+            guard cmd == 0x0a else { throw .EOPNOTSUPP }
+            try t.mm.writeValue(data &+ 4, UInt32(1))
+            return 0
         case 0x8912: // SIOCGIFCONF: struct ifconf { int len; char *buf }: lo's IPv4 address
             let len: Int32 = try t.mm.readValue(argument)
             let buf: UInt64 = try t.mm.readValue(argument &+ 8)

@@ -1,0 +1,219 @@
+/* /proc as ps, top, lsof and psutil read it: per-thread directories, fdinfo, statm, io,
+ * the task state and context switches in status, and the system-wide vmstat and stat. */
+#include "../compat.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+
+/* The number after "key" in a /proc file's text ("VmRSS:\t  123 kB" gives 123); -1 if absent. */
+static long long field(const char *text, const char *key) {
+    const char *p = strstr(text, key);
+    if (!p) return -1;
+    p += strlen(key);
+    while (*p == ' ' || *p == '\t' || *p == ':') p++;
+    return strtoll(p, NULL, 10);
+}
+
+static pthread_barrier_t started, finish;
+static void *parked(void *arg) {
+    (void)arg;
+    pthread_barrier_wait(&started);
+    pthread_barrier_wait(&finish);
+    return NULL;
+}
+
+CASE(proc_self_task_lists_every_thread_and_tid_directories_are_theirs) {
+    pthread_t th[2];
+    pthread_barrier_init(&started, NULL, 3);
+    pthread_barrier_init(&finish, NULL, 3);
+    for (int i = 0; i < 2; i++) EXPECT(pthread_create(&th[i], NULL, parked, NULL) == 0);
+    pthread_barrier_wait(&started);
+    DIR *d = opendir("/proc/self/task");
+    EXPECT(d != NULL);
+    int count = 0, sawSelf = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        count++;
+        if (atoi(e->d_name) == getpid()) sawSelf = 1;
+        char path[128], buf[1024];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        EXPECT(slurp(path, buf, sizeof buf) > 0);
+        EXPECT(atoi(buf) == atoi(e->d_name)); /* a thread's stat starts with its own id */
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        EXPECT(slurp(path, buf, sizeof buf) > 0);
+        EXPECT(field(buf, "\nPid:") == atoi(e->d_name));
+        EXPECT(field(buf, "\nTgid:") == getpid());
+    }
+    closedir(d);
+    EXPECT(count == 3);
+    EXPECT(sawSelf);
+    /* A thread's id reaches its process's directory too, though /proc does not list it. */
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)syscall(SYS_gettid));
+    EXPECT(slurp(path, buf, sizeof buf) > 0);
+    pthread_barrier_wait(&finish);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+}
+
+CASE(proc_fdinfo_shows_position_flags_and_inode) {
+    int fd = open(scratch_path("fdinfo"), O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC | O_TRUNC, 0644);
+    EXPECT(fd >= 0);
+    EXPECT(write(fd, "hello", 5) == 5);
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    EXPECT(slurp(path, buf, sizeof buf) > 0);
+    EXPECT(strncmp(buf, "pos:\t5\n", 7) == 0);
+    const char *f = strstr(buf, "\nflags:\t");
+    EXPECT(f != NULL);
+    long flags = strtol(f + 8, NULL, 8);
+    EXPECT((flags & O_ACCMODE) == O_WRONLY);
+    EXPECT(flags & O_APPEND);
+    EXPECT(flags & O_CLOEXEC);
+    struct stat st;
+    EXPECT(fstat(fd, &st) == 0);
+    EXPECT(field(buf, "\nino:") == (long long)st.st_ino);
+    EXPECT(strstr(buf, "\nmnt_id:\t") != NULL);
+    close(fd);
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    EXPECT_ERRNO(open(path, O_RDONLY), ENOENT);
+}
+
+CASE(proc_fd_link_mode_tells_how_the_file_is_open) {
+    int r = open("/dev/null", O_RDONLY), w = open("/dev/null", O_WRONLY), rw = open("/dev/null", O_RDWR);
+    EXPECT(r >= 0 && w >= 0 && rw >= 0);
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", r);
+    EXPECT(lstat(path, &st) == 0);
+    EXPECT((st.st_mode & 0777) == 0500);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", w);
+    EXPECT(lstat(path, &st) == 0);
+    EXPECT((st.st_mode & 0777) == 0300);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", rw);
+    EXPECT(lstat(path, &st) == 0);
+    EXPECT((st.st_mode & 0777) == 0700);
+}
+
+CASE(proc_statm_resident_grows_with_touched_memory_and_matches_status) {
+    char buf[256], status[8192];
+    EXPECT(slurp("/proc/self/statm", buf, sizeof buf) > 0);
+    long size0, res0;
+    EXPECT(sscanf(buf, "%ld %ld", &size0, &res0) == 2);
+    const size_t len = 16 << 20;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    for (size_t o = 0; o < len; o += 4096) p[o] = 1;
+    long size1, res1;
+    EXPECT(slurp("/proc/self/statm", buf, sizeof buf) > 0);
+    EXPECT(sscanf(buf, "%ld %ld", &size1, &res1) == 2);
+    EXPECT(size1 >= size0 + (long)(len / 4096));
+    EXPECT(res1 >= res0 + (long)(len / 4096) * 3 / 4);
+    /* status says the same in kB. */
+    EXPECT(slurp("/proc/self/status", status, sizeof status) > 0);
+    long long rss = field(status, "\nVmRSS:"), vm = field(status, "\nVmSize:");
+    EXPECT(rss >= res1 * 4 * 3 / 4 && rss <= res1 * 4 * 5 / 4 + 1024);
+    EXPECT(vm >= size1 * 4 - 1024 && vm <= size1 * 4 + 1024);
+    EXPECT(field(status, "\nVmHWM:") >= rss * 3 / 4);
+    munmap(p, len);
+}
+
+CASE(proc_self_is_running_and_a_sleeping_child_is_sleeping) {
+    char buf[1024];
+    EXPECT(slurp("/proc/self/stat", buf, sizeof buf) > 0);
+    char *close_paren = strrchr(buf, ')');
+    EXPECT(close_paren && close_paren[1] == ' ' && close_paren[2] == 'R');
+    EXPECT(slurp("/proc/self/status", buf, sizeof buf) > 0);
+    EXPECT(strstr(buf, "\nState:\tR (running)\n") != NULL);
+    pid_t child = fork();
+    if (child == 0) { pause(); _exit(0); }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", child);
+    int sleeping = 0;
+    for (int i = 0; i < 200 && !sleeping; i++) {
+        EXPECT(slurp(path, buf, sizeof buf) > 0);
+        close_paren = strrchr(buf, ')');
+        sleeping = close_paren && close_paren[2] == 'S';
+        if (!sleeping) usleep(10000);
+    }
+    EXPECT(sleeping);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+}
+
+CASE(proc_status_counts_voluntary_switches_and_lists_allowed_cpus) {
+    char buf[8192];
+    EXPECT(slurp("/proc/self/status", buf, sizeof buf) > 0);
+    long long before = field(buf, "\nvoluntary_ctxt_switches:");
+    EXPECT(before >= 0);
+    EXPECT(field(buf, "\nnonvoluntary_ctxt_switches:") >= 0);
+    for (int i = 0; i < 5; i++) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    EXPECT(slurp("/proc/self/status", buf, sizeof buf) > 0);
+    EXPECT(field(buf, "\nvoluntary_ctxt_switches:") >= before + 5);
+    /* Cpus_allowed_list names the CPUs sched_getaffinity gives. */
+    cpu_set_t set;
+    EXPECT(sched_getaffinity(0, sizeof set, &set) == 0);
+    const char *l = strstr(buf, "\nCpus_allowed_list:\t");
+    EXPECT(l != NULL);
+    int first = -1;
+    for (int c = 0; c < CPU_SETSIZE; c++) if (CPU_ISSET(c, &set)) { first = c; break; }
+    EXPECT(atoi(l + strlen("\nCpus_allowed_list:\t")) == first);
+    EXPECT(strstr(buf, "\nCpus_allowed:\t") != NULL);
+}
+
+CASE(proc_self_io_counts_characters_read_and_written) {
+    char buf[512];
+    EXPECT(slurp("/proc/self/io", buf, sizeof buf) > 0);
+    long long wchar = field(buf, "wchar:"), syscw = field(buf, "\nsyscw:"), rchar = field(buf, "rchar:");
+    EXPECT(wchar >= 0 && syscw >= 0 && rchar >= 0);
+    int p[2];
+    EXPECT(pipe(p) == 0);
+    char data[3000] = {0};
+    EXPECT(write(p[1], data, sizeof data) == (ssize_t)sizeof data);
+    EXPECT(read(p[0], data, sizeof data) == (ssize_t)sizeof data);
+    EXPECT(slurp("/proc/self/io", buf, sizeof buf) > 0);
+    EXPECT(field(buf, "wchar:") >= wchar + 3000);
+    EXPECT(field(buf, "\nsyscw:") >= syscw + 1);
+    EXPECT(field(buf, "rchar:") >= rchar + 3000);
+    EXPECT(field(buf, "\nread_bytes:") >= 0);
+}
+
+CASE(proc_vmstat_and_stat_have_the_counters_vmstat_reads) {
+    char buf[65536];
+    EXPECT(slurp("/proc/vmstat", buf, sizeof buf) > 0);
+    EXPECT(field(buf, "nr_free_pages ") > 0);
+    EXPECT(field(buf, "\npgfault ") >= 0);
+    EXPECT(field(buf, "\npswpin ") >= 0);
+    EXPECT(slurp("/proc/stat", buf, sizeof buf) > 0);
+    EXPECT(field(buf, "\nctxt ") > 0);
+    EXPECT(field(buf, "\nintr ") > 0);
+}
+
+CASE(proc_net_unix_shows_a_socket_path_byte_for_byte) {
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT(s >= 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    char name[64];
+    snprintf(name, sizeof name, "%s\xc0\x80", scratch_path("sock"));
+    unlink(name);
+    strcpy(a.sun_path, name);
+    EXPECT(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
+    EXPECT(listen(s, 1) == 0);
+    static char buf[1 << 16];
+    EXPECT(slurp("/proc/net/unix", buf, sizeof buf) > 0);
+    char line[80];
+    snprintf(line, sizeof line, " %s\n", name);
+    EXPECT(strstr(buf, line) != NULL);
+    close(s);
+    unlink(name);
+}
+
+COMPAT_MAIN()
