@@ -111,6 +111,14 @@ __attribute__((unused)) static ssize_t slurp(const char *path, char *buf, size_t
     return (ssize_t)n;
 }
 
+/* Writes `text` to a new (or truncated) file at `path`, mode 0644. */
+__attribute__((unused)) static void write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, text, strlen(text)), (long)strlen(text));
+    close(fd);
+}
+
 static int compat_run_one(struct compat_case *c, int timeout) {
     int pfd[2];
     if (pipe(pfd) != 0) return 0;

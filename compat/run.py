@@ -132,7 +132,7 @@ def main():
 
     # The third-party suite, unless the filter names only our own families.
     third = {}
-    if not args.filter or args.filter in "psutil":
+    if not args.filter or args.filter == "psutil":
         why = psutil_suite.missing()
         if why:
             print(f"compat: psutil: SKIP: {why}")
@@ -148,7 +148,7 @@ def main():
                 path = os.path.join(EXPECTED, f"psutil-{name}.txt")
                 passing = [t for t in counted if third[name].get(t)]
                 if not args.update and os.path.exists(path):
-                    # Some of psutil's tests hang on timing: an expected test that fails is run
+                    # Some of psutil's tests depend on timing: an expected test that fails is run
                     # again, alone, before it counts as a regression; one that passes now but
                     # did not when the set was written is only reported.
                     expected = {l.strip() for l in open(path) if l.strip() and not l.startswith("#")}

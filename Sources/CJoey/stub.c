@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/auxv.h>
 #include <sys/sysinfo.h>
+#include <sys/statfs.h>
 #include <sys/rseq.h>
 #include <stddef.h>
 #include <linux/audit.h>
@@ -1111,6 +1112,20 @@ void joey_meminfo(uint64_t *total, uint64_t *free_) {
     if (sysinfo(&si) != 0) { *total = 0; *free_ = 0; return; }
     *total = (uint64_t)si.totalram * si.mem_unit;
     *free_ = (uint64_t)si.freeram * si.mem_unit;
+}
+
+int joey_fstatfs(int fd, uint64_t out[7]) {
+    struct statfs st;
+    if (fstatfs(fd, &st) != 0) return -errno;
+    uint64_t unit = (uint64_t)st.f_bsize;
+    out[0] = st.f_blocks * unit / 4096;
+    out[1] = st.f_bfree * unit / 4096;
+    out[2] = st.f_bavail * unit / 4096;
+    out[3] = st.f_files;
+    out[4] = st.f_ffree;
+    out[5] = (uint64_t)st.f_namelen;
+    out[6] = (uint64_t)st.f_type;
+    return 0;
 }
 
 int joey_signal_ignored(int sig) {

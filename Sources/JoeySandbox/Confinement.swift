@@ -59,6 +59,7 @@ public struct ConfinementPolicy: Sendable {
             Rule("openat", "host files opened under the root's dirfd; /proc/self"),
             Rule("openat2", "host files opened with RESOLVE_BENEATH under the root's dirfd"),
             Rule("newfstatat", "stat of host files"),
+            Rule("fstatfs", "statfs of a bind mount or a written-through root: the host filesystem's space"),
             Rule("getdents64", "directory listings of host directories"),
             Rule("readlinkat", "symlinks of the host tree"),
             Rule("fcntl", "F_GETFL and F_SETFD (fdopendir of host directories, a guest's stdio flags), F_DUPFD_CLOEXEC (stdio taken over)",

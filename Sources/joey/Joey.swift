@@ -190,6 +190,13 @@ struct Do: ParsableCommand {
         var groups = [gid_t](repeating: 0, count: 256)
         let n = getgroups(Int32(groups.count), &groups)
         spec.groups = n >= 0 ? Array(groups[0..<Int(n)]) : []
+        // And with the caller's resource limits, as a program run from its shell (`ulimit -n`
+        // says inside what it says outside).
+        for r in 0..<16 {
+            var l = rlimit()
+            let resource = __rlimit_resource_t(UInt32(r))
+            if getrlimit(resource, &l) == 0 { spec.rlimits[r] = (UInt64(l.rlim_cur), UInt64(l.rlim_max)) }
+        }
         let status = runSandbox(spec, global: global)
         exitLikeShell(status)
     }

@@ -42,6 +42,8 @@ struct OutputEqualityTests {
         ["/bin/sh", "-c", "ls /usr/bin | sort | head -5"],
         ["/bin/sh", "-c", "cat /etc/passwd | wc -l"],
         ["/usr/bin/env", "-i", "A=1", "B=2", "/usr/bin/env"],
+        // The caller's resource limits, as a program run from its shell has them.
+        ["/bin/sh", "-c", "ulimit -a"],
     ]
 
     @Test("the host's dynamically linked programs", arguments: dynamicCommands)

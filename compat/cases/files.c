@@ -1002,3 +1002,74 @@ CASE(fchmodat2_and_futimesat) {
 }
 
 COMPAT_MAIN()
+
+/* O_TMPFILE: a file with no name, linkable into the directory later unless O_EXCL. */
+CASE(o_tmpfile_is_nameless_until_linkat_names_it) {
+    int fd = open(scratch(), O_TMPFILE | O_RDWR, 0600);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "tmp", 3), 3);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_nlink, 0);
+    EXPECT(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0600);
+    DIR *d = opendir(scratch());
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) entries++;
+    closedir(d);
+    EXPECT_EQ(entries, 0);
+    EXPECT_OK(linkat(fd, "", AT_FDCWD, scratch_path("named"), AT_EMPTY_PATH));
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_nlink, 1);
+    char buf[8] = {0};
+    EXPECT(slurp(scratch_path("named"), buf, sizeof buf) == 3);
+    EXPECT_STREQ(buf, "tmp");
+    close(fd);
+}
+
+CASE(o_tmpfile_with_o_excl_and_unlinked_files_cannot_be_linked) {
+    int fd = open(scratch(), O_TMPFILE | O_WRONLY | O_EXCL, 0600);
+    EXPECT(fd >= 0);
+    EXPECT_ERRNO(linkat(fd, "", AT_FDCWD, scratch_path("a"), AT_EMPTY_PATH), ENOENT);
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    EXPECT_ERRNO(linkat(AT_FDCWD, proc, AT_FDCWD, scratch_path("b"), AT_SYMLINK_FOLLOW), ENOENT);
+    close(fd);
+    int g = open(scratch_path("gone"), O_CREAT | O_RDWR, 0600);
+    EXPECT(g >= 0);
+    EXPECT_OK(unlink(scratch_path("gone")));
+    EXPECT_ERRNO(linkat(g, "", AT_FDCWD, scratch_path("c"), AT_EMPTY_PATH), ENOENT);
+    close(g);
+}
+
+CASE(o_tmpfile_flag_errors) {
+    EXPECT_ERRNO(open(scratch(), O_TMPFILE | O_RDONLY, 0600), EINVAL);
+    EXPECT_ERRNO(open(scratch(), O_TMPFILE | O_RDWR | O_CREAT, 0600), EINVAL);
+    EXPECT_ERRNO(open(scratch(), 020000000 | O_RDWR, 0600), EINVAL); /* __O_TMPFILE alone */
+    int f = open(scratch_path("f"), O_CREAT | O_WRONLY, 0600);
+    close(f);
+    EXPECT_ERRNO(open(scratch_path("f"), O_TMPFILE | O_RDWR, 0600), ENOTDIR);
+    EXPECT_ERRNO(open(scratch_path("none"), O_TMPFILE | O_RDWR, 0600), ENOENT);
+}
+
+/* The call that creates a file opens it whatever mode it gives the file (may_open is skipped). */
+CASE(a_file_created_read_only_opens_for_writing_once) {
+    EXPECT_OK(chmod(scratch(), 0777));
+    pid_t child = fork();
+    if (child == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(1);
+        int fd = open(scratch_path("ro"), O_CREAT | O_RDWR | O_EXCL, 0444);
+        if (fd < 0) _exit(2);
+        if (write(fd, "x", 1) != 1) _exit(3);
+        close(fd);
+        if (open(scratch_path("ro"), O_RDWR) >= 0 || errno != EACCES) _exit(4);
+        fd = open(scratch(), O_TMPFILE | O_RDWR, 0);
+        if (fd < 0) _exit(5);
+        if (write(fd, "y", 1) != 1) _exit(6);
+        _exit(0);
+    }
+    int status;
+    EXPECT_EQ(waitpid(child, &status, 0), child);
+    EXPECT(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}

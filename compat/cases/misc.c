@@ -129,6 +129,15 @@ CASE(getrlimit_bad_resource_is_einval) {
     EXPECT_ERRNO(syscall(SYS_prlimit64, 0, 999, NULL, &r), EINVAL);
 }
 
+/* The process is looked up before the resource is checked (CPython's test_prlimit). */
+CASE(prlimit64_of_no_such_process_is_esrch_before_einval) {
+    struct rlimit r;
+    EXPECT_ERRNO(syscall(SYS_prlimit64, -1, RLIMIT_AS, NULL, &r), ESRCH);
+    EXPECT_ERRNO(syscall(SYS_prlimit64, -1, 999, NULL, &r), ESRCH);
+    EXPECT_ERRNO(syscall(SYS_prlimit64, 999999, 999, NULL, &r), ESRCH);
+    EXPECT_ERRNO(syscall(SYS_prlimit64, 0, RLIMIT_AS, (void *)8, &r), EFAULT);
+}
+
 CASE(prlimit64_sets_new_and_returns_old) {
     struct rlimit cur;
     EXPECT_OK(getrlimit(RLIMIT_CORE, &cur));

@@ -201,15 +201,15 @@ CASE(proc_net_unix_shows_a_socket_path_byte_for_byte) {
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
     EXPECT(s >= 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    char name[64];
-    snprintf(name, sizeof name, "%s\xc0\x80", scratch_path("sock"));
+    char name[sizeof a.sun_path];
+    EXPECT(snprintf(name, sizeof name, "%s\xc0\x80", scratch_path("sock")) < (int)sizeof name);
     unlink(name);
     strcpy(a.sun_path, name);
     EXPECT(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
     EXPECT(listen(s, 1) == 0);
     static char buf[1 << 16];
     EXPECT(slurp("/proc/net/unix", buf, sizeof buf) > 0);
-    char line[80];
+    char line[sizeof name + 8];
     snprintf(line, sizeof line, " %s\n", name);
     EXPECT(strstr(buf, line) != NULL);
     close(s);

@@ -250,6 +250,9 @@ int64_t joey_getrandom(void *buf, uint64_t len);
 uint64_t joey_getauxval(uint64_t type);
 /// Host memory in bytes: total and free.
 void joey_meminfo(uint64_t *total, uint64_t *free_);
+/// fstatfs(2) of a host fd, in 4096-byte blocks: total, free and available blocks, total and
+/// free inodes, the longest name, the filesystem's type. 0, or -errno.
+int joey_fstatfs(int fd, uint64_t out[7]);
 /// 1 when the calling process ignores `sig` (SIG_IGN), else 0.
 int joey_signal_ignored(int sig);
 /// The host CPU the calling thread runs on.

@@ -281,6 +281,8 @@ final class RegularFileInode: Inode {
     let context: OverlayContext
     /// Set while the content still lives on the host (not copied up, or write-through).
     var lowerPath: ByteString?
+    /// An O_TMPFILE file linkat may still name (Linux's I_LINKABLE).
+    var linkable = false
     var lowerSize: UInt64 = 0
     /// The content once it lives in the sandbox: MemoryFile pages (the page cache).
     private(set) var pages: FilePages?
@@ -406,7 +408,7 @@ final class RegularFileInode: Inode {
     /// The page cache, created empty for a file that has none yet.
     private func cache() -> FilePages {
         if let pages { return pages }
-        let p = FilePages(memoryFile: context.memoryFile)
+        let p = FilePages(memoryFile: context.memoryFile, fs: context.id)
         pages = p
         return p
     }
@@ -415,7 +417,7 @@ final class RegularFileInode: Inode {
     func copyUp() throws(LinuxErrno) {
         guard lowerPath != nil, !context.writeThrough else { return }
         let fd = try lowerFD()
-        let p = FilePages(memoryFile: context.memoryFile)
+        let p = FilePages(memoryFile: context.memoryFile, fs: context.id)
         try p.fill(fromHost: fd, count: lowerSize)
         pages = p
         lowerPath = nil

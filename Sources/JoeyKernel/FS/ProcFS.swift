@@ -109,7 +109,8 @@ enum ProcFS {
             } },
             "cpuinfo": { text { String(decoding: HostProc.read("cpuinfo"), as: UTF8.self) } },
             "meminfo": { text { meminfo() } },
-            "mounts": { text { mounts(kernel) } },
+            "mounts": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in "self/mounts" } },
+            "filesystems": { text { filesystems } },
             "uptime": { text {
                 let cs = (monotonicNanos() - kernel.bootTime) / 10_000_000
                 let v = "\(cs / 100).\(zeroPad(cs % 100, 2))"
@@ -119,7 +120,6 @@ enum ProcFS {
             "vmstat": { text { vmstat(kernel) } },
             "loadavg": { text { "0.00 0.00 0.00 1/\(kernel.threads.count) \(kernel.threads.keys.max() ?? 1)\n" } },
             "version": { text { "Linux version \(Kernel.release) (joey) \(Kernel.version)\n" } },
-            "filesystems": { text { "nodev\ttmpfs\nnodev\tproc\nnodev\toverlay\nnodev\tdevtmpfs\n" } },
             "sys": { sysDirectory(kernel, fs) },
             "net": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in "self/net" } },
         ]
@@ -184,15 +184,15 @@ enum ProcFS {
         """
     }
 
-    /// /proc/vmstat: the page counts meminfo gives, and the sandbox's page faults; it pages
-    /// nothing in or out and swaps nothing.
+    /// /proc/vmstat: the page counts meminfo gives (all memory in use counted as active), and
+    /// the guest faults the sentry handled; the sandbox pages nothing in or out and swaps nothing.
     static func vmstat(_ kernel: Kernel) -> String {
         var totalBytes: UInt64 = 0, freeBytes: UInt64 = 0
         joey_meminfo(&totalBytes, &freeBytes)
         let free = freeBytes / 4096, used = (totalBytes - min(freeBytes, totalBytes)) / 4096
         return "nr_free_pages \(free)\nnr_inactive_anon 0\nnr_active_anon \(used)\nnr_inactive_file 0\nnr_active_file 0\n"
             + "nr_mapped 0\nnr_dirty 0\nnr_writeback 0\npgpgin 0\npgpgout 0\npswpin 0\npswpout 0\n"
-            + "pgfault \(kernel.interruptsSeen)\npgmajfault 0\n"
+            + "pgfault \(kernel.faultsSeen)\npgmajfault 0\n"
     }
 
     static func zeroPad(_ v: UInt64, _ width: Int, radix: Int = 10) -> String {
@@ -207,13 +207,13 @@ enum ProcFS {
         return String(repeating: " ", count: max(0, 8 - s.count)) + s
     }
 
-    static func mounts(_ kernel: Kernel) -> String {
-        kernel.mountTable.map { "\($0.type == "overlay" ? "overlay" : $0.type) \($0.path) \($0.type) \($0.options) 0 0\n" }.joined()
-    }
+    /// /proc/filesystems: the types mount(2) takes in the sandbox ("nodev": no block device).
+    static let filesystems = ["tmpfs", "ramfs", "proc", "devtmpfs", "devpts", "overlay"].map { "nodev\t\($0)\n" }.joined()
 
     static func sysDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
         let kernelDir: [String: () -> Inode] = [
-            "hostname": { GeneratedFile(fs: fs) { Array((kernel.hostname + "\n").utf8) } },
+            "hostname": { GeneratedFile(fs: fs) { Array(((kernel.current?.group.uts ?? kernel.initialUTS).hostname + "\n").utf8) } },
+            "domainname": { GeneratedFile(fs: fs) { Array(((kernel.current?.group.uts ?? kernel.initialUTS).domainname + "\n").utf8) } },
             "osrelease": { GeneratedFile(fs: fs) { Array((Kernel.release + "\n").utf8) } },
             "ostype": { GeneratedFile(fs: fs) { Array("Linux\n".utf8) } },
             "pid_max": { GeneratedFile(fs: fs) { Array("4194304\n".utf8) } },
@@ -256,13 +256,15 @@ enum ProcFS {
             "statm": { text { statm(g) } },
             "status": { text { status(kernel, g, thread) } },
             "io": { GeneratedFile(fs: fs, mode: 0o400) { Array(io(g).utf8) } },
-            "mounts": { text { mounts(kernel) } },
+            "mounts": { text { g.fs.mounts.mountsText() } },
+            "mountinfo": { text { g.fs.mounts.mountInfoText() } },
+            "ns": { namespaceDirectory(kernel, g, fs) },
             "fd": { fdDirectory(g, fs) },
             "fdinfo": { fdInfoDirectory(g, fs) },
             "net": { netDirectory(kernel, fs) },
         ]
         if thread == nil { entries["task"] = { taskDirectory(kernel, g, fs) } }
-        let directories: Set<String> = ["fd", "fdinfo", "net", "task"]
+        let directories: Set<String> = ["fd", "fdinfo", "net", "ns", "task"]
         let dir = DynamicDirectory(fs: fs, list: {
             entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : directories.contains($0) ? .directory : .regular) }
         }, find: { (n: String) throws(LinuxErrno) -> Inode in
@@ -339,7 +341,7 @@ enum ProcFS {
         return threads.contains(where: { !$0.blocked }) ? ("R", "running") : ("S", "sleeping")
     }
 
-    /// Per-size sums of the mappings, in bytes: all, writable private data, the stack, the
+    /// The mappings' sizes summed, in bytes: all, writable private data, the stack, the
     /// executable's code and other code.
     static func vmSizes(_ g: ThreadGroup) -> (total: UInt64, data: UInt64, stack: UInt64, exe: UInt64, lib: UInt64) {
         var r: (total: UInt64, data: UInt64, stack: UInt64, exe: UInt64, lib: UInt64) = (0, 0, 0, 0, 0)
@@ -428,7 +430,6 @@ enum ProcFS {
         Gid:\t\(g.gid)\t\(g.egid)\t\(g.sgid)\t\(g.egid)
         FDSize:\t\(max(64, g.fdTable.entries.count))
         Groups:\t\(g.groups.map(String.init).joined(separator: " "))
-        VmPeak:\t\(pad(v.total / 1024)) kB
         VmSize:\t\(pad(v.total / 1024)) kB
         VmLck:\t\(pad(g.mm.lockedBytes() / 1024)) kB
         VmHWM:\t\(pad(r.peak)) kB

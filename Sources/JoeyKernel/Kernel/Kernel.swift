@@ -131,8 +131,12 @@ public final class Kernel: @unchecked Sendable {
     var lockWaiters: [ObjectIdentifier: ObjectIdentifier] = [:]
     /// /dev/pts and the sandbox's pseudo-terminals.
     let devPts = DevPts(fs: FileSystemID(dev: 0x16, name: "devpts"))
-    var mounts: [ObjectIdentifier: Inode] = [:]
-    var mountTable: [(path: String, type: String, options: String)] = []
+    /// The mount namespace the sandbox starts with (pid 1's, and every `exec`'s).
+    var initialMounts: MountNamespace!
+    private var lastMountID = 0
+    /// The last device number given to a filesystem a guest mounted (0:N, as Linux's anonymous ones).
+    var lastAnonymousDevice: UInt64 = 0x40
+    private var lastNamespaceIno: UInt64 = 0xEFFF_FFFF
     var threadGroups: [Int32: ThreadGroup] = [:]
     var threads: [Int32: GuestThread] = [:]
     private var nextPid: Int32 = 1
@@ -143,6 +147,9 @@ public final class Kernel: @unchecked Sendable {
     var controllingTerminal: Int32?
     var fifoBuffers: [ObjectIdentifier: PipeBuffer] = [:]
     let pipeFS = FileSystemID(dev: 0xd, name: "pipefs")
+    let nsFS = FileSystemID(dev: 0x4, name: "nsfs")
+    /// The sandbox's network namespace's inode number (/proc/PID/ns/net).
+    lazy var netNamespaceIno = allocateNamespaceIno()
     let anonFS = FileSystemID(dev: 0xe, name: "anon_inodefs")
     let sockFS = FileSystemID(dev: 0x8, name: "sockfs")
     /// AF_UNIX names: abstract ones, and sockets bound to a path (by the socket file's inode).
@@ -179,8 +186,9 @@ public final class Kernel: @unchecked Sendable {
     let hostFiles = HostFileCache()
     /// The hidden tmpfs memfd_create's files live in.
     private(set) var memfdContext: OverlayContext!
-    var hostname: String
-    var domainname = "(none)"
+    /// The UTS namespace the sandbox starts with (its hostname and domain name).
+    let initialUTS: UTSNamespace
+    var hostname: String { initialUTS.hostname }
     var runningThreads = 0
     var alarmWatcherRunning = false
     var futexWaiters: [FutexKey: [FutexWaiter]] = [:]
@@ -215,8 +223,7 @@ public final class Kernel: @unchecked Sendable {
         self.platform = platform
         syscallPatchEntry = platform.syscallPatchEntry
         self.spec = spec
-        self.hostname = spec.hostname
-        self.domainname = spec.domainname
+        initialUTS = UTSNamespace(ino: 0xEFFF_FFFE, hostname: spec.hostname, domainname: spec.domainname)
         do {
             memoryFile = try MemoryFile()
         } catch {
@@ -245,14 +252,16 @@ public final class Kernel: @unchecked Sendable {
         }
         rootLocation = Location(name: "", parent: nil, inode: rootDir)
         rootCtx.id.readOnly = spec.rootReadOnly
-        mountTable.append(("/", "overlay", spec.rootReadOnly ? "ro" : spec.rootWritable ? "rw" : "rw,lowerdir=\(spec.rootPath)"))
+        initialMounts = MountNamespace(ino: allocateNamespaceIno(), root: Mount(
+            id: allocateMountID(), parent: nil, root: rootDir, mountpoint: nil, path: "/", type: "overlay", source: "overlay",
+            flags: spec.rootReadOnly ? [.readOnly] : [], superOptions: spec.rootWritable ? "" : "lowerdir=\(spec.rootPath)"))
 
         let tmpCtx = filesystem(dev: 0x1a, name: "tmpfs")
         let devCtx = filesystem(dev: 0x5, name: "devtmpfs")
         devRoot = Kernel.makeDevFS(devCtx, devPts: devPts)
-        mount(devRoot, at: "/dev", type: "devtmpfs", options: "rw,nosuid")
-        mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", options: "rw,nosuid,nodev,noexec")
-        mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", options: "rw,nosuid,nodev")
+        mount(devRoot, at: "/dev", type: "devtmpfs", source: "devtmpfs", options: ["rw", "nosuid"])
+        mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", source: "proc", options: ["rw", "nosuid", "nodev", "noexec"])
+        mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", source: "tmpfs", options: ["rw", "nosuid", "nodev"])
         for m in spec.mounts { try applyMount(m) }
         if spec.resolvableHostname && !spec.rootWritable && !spec.rootReadOnly { addHostsEntry() }
     }
@@ -280,7 +289,7 @@ public final class Kernel: @unchecked Sendable {
 
     /// A filesystem of the sandbox (overlay root, tmpfs, bind mount): its identity, the host
     /// tree below it if any, and the MemoryFile and host-fd cache every filesystem shares.
-    private func filesystem(dev: UInt64, name: String, host: HostTree? = nil, writeThrough: Bool = false) -> OverlayContext {
+    func filesystem(dev: UInt64, name: String, host: HostTree? = nil, writeThrough: Bool = false) -> OverlayContext {
         let ctx = OverlayContext(id: FileSystemID(dev: dev, name: name), host: host, writeThrough: writeThrough,
                                  memoryFile: memoryFile, hostFiles: hostFiles)
         if writeThrough { writeThroughFilesystems.append(ctx) }
@@ -294,7 +303,7 @@ public final class Kernel: @unchecked Sendable {
     public private(set) var mountWarnings: [String] = []
 
     private func applyMount(_ m: MountSpec) throws(KernelError) {
-        let opts = m.options.joined(separator: ",")
+        let opts = m.options
         if m.isBind {
             // The source is the operator's host path: symlinks in it are followed, as runc does.
             var st = stat()
@@ -306,44 +315,47 @@ public final class Kernel: @unchecked Sendable {
             let kind = st.st_mode & S_IFMT
             if kind == S_IFDIR {
                 let host = try HostTree(path: real)
-                let ctx = filesystem(dev: 0x900 + UInt64(mounts.count), name: "bind", host: host, writeThrough: true)
+                let ctx = filesystem(dev: 0x900 + UInt64(initialMounts.mounts.count), name: "bind", host: host, writeThrough: true)
                 ctx.id.readOnly = m.readOnly
                 guard let hst = host.lstat(""), let dir = ctx.lowerInode(path: "", st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
                 }
-                mount(dir, at: m.destination, type: "bind", options: opts)
+                mount(dir, at: m.destination, type: "bind", source: m.source, options: opts)
             } else {
                 // A single file: a tree rooted at its directory exposes just that entry.
                 let dirPath = PathComponents(s: real).deletingLastPathComponent
                 let name = PathComponents(s: real).lastPathComponent
                 let host = try HostTree(path: dirPath.isEmpty ? "/" : dirPath)
-                let ctx = filesystem(dev: 0x900 + UInt64(mounts.count), name: "bind", host: host, writeThrough: true)
+                let ctx = filesystem(dev: 0x900 + UInt64(initialMounts.mounts.count), name: "bind", host: host, writeThrough: true)
                 ctx.id.readOnly = m.readOnly
                 guard let hst = host.lstat(ByteString(name)), let file = ctx.lowerInode(path: ByteString(name), st: hst) else {
                     throw KernelError("mount \(m.destination): cannot open \(m.source)")
                 }
-                mount(file, at: m.destination, type: "bind", options: opts)
+                mount(file, at: m.destination, type: "bind", source: m.source, options: opts)
             }
             return
         }
         switch m.type {
         case "proc":
-            if m.destination != "/proc" { mount(ProcFS.makeRoot(kernel: self), at: m.destination, type: "proc", options: opts) }
+            if m.destination != "/proc" { mount(ProcFS.makeRoot(kernel: self), at: m.destination, type: "proc", source: "proc", options: opts) }
         case "tmpfs":
             // /dev stays the sentry's devfs (it holds the devices a tmpfs there would be filled with).
             if m.destination == "/dev" { return }
             var mode: UInt32 = 0o1777
             if let o = m.options.first(where: { $0.hasPrefix("mode=") }), let v = UInt32(o.dropFirst(5), radix: 8) { mode = v & 0o7777 }
-            let ctx = filesystem(dev: 0x1b + UInt64(mounts.count), name: "tmpfs")
+            let ctx = filesystem(dev: 0x1b + UInt64(initialMounts.mounts.count), name: "tmpfs")
             ctx.id.readOnly = m.readOnly
-            mount(DirectoryInode(context: ctx, mode: mode), at: m.destination, type: "tmpfs", options: opts)
+            if let o = m.options.first(where: { $0.hasPrefix("size=") }), let size = try? Kernel.tmpfsSize(String(o.dropFirst(5))), size > 0 {
+                ctx.id.capacity = size
+            }
+            mount(DirectoryInode(context: ctx, mode: mode), at: m.destination, type: "tmpfs", source: m.source.isEmpty ? "tmpfs" : m.source, options: opts)
         case "devpts":
             if m.destination != "/dev/pts" { mountWarnings.append("mounts: devpts at \(m.destination) (only /dev/pts exists)") }
         case "mqueue", "sysfs", "cgroup", "cgroup2":
             // Empty, so paths under them fail as on a kernel without these filesystems' content.
-            let ctx = filesystem(dev: 0x30 + UInt64(mounts.count), name: m.type)
+            let ctx = filesystem(dev: 0x30 + UInt64(initialMounts.mounts.count), name: m.type)
             ctx.id.readOnly = true
-            mount(DirectoryInode(context: ctx, mode: 0o555), at: m.destination, type: m.type, options: opts)
+            mount(DirectoryInode(context: ctx, mode: 0o555), at: m.destination, type: m.type, source: m.source.isEmpty ? m.type : m.source, options: opts)
             mountWarnings.append("mounts: \(m.type) at \(m.destination) is an empty directory (Joey has no \(m.type) yet)")
         default:
             mountWarnings.append("mounts: type \(m.type) at \(m.destination) is not supported and is ignored")
@@ -355,8 +367,8 @@ public final class Kernel: @unchecked Sendable {
         var prefix = ""
         for part in path.split(separator: "/").dropLast() {
             prefix += "/" + part
-            if let d = try? resolve(ByteString(prefix), from: rootLocation, root: rootLocation), d.inode.kind == .directory { continue }
-            guard let (parent, name) = try? resolveParent(ByteString(prefix), from: rootLocation, root: rootLocation),
+            if let d = try? resolve(ByteString(prefix), from: rootLocation, root: rootLocation, mounts: initialMounts), d.inode.kind == .directory { continue }
+            guard let (parent, name) = try? resolveParent(ByteString(prefix), from: rootLocation, root: rootLocation, mounts: initialMounts),
                   (try? parent.inode.create(name, kind: .directory, mode: 0o755, uid: 0, gid: 0)) != nil else { return }
         }
     }
@@ -364,22 +376,34 @@ public final class Kernel: @unchecked Sendable {
 
     /// Mounts `root` over the directory at `path` (or, for a bind of a single host file, over
     /// the file), creating it and its parents in the upper layer if the lower tree lacks them.
-    func mount(_ root: Inode, at path: String, type: String, options: String) {
+    func mount(_ root: Inode, at path: String, type: String, source: String, options: [String]) {
         makeParentDirectories(path)
         let wantDirectory = root.kind == .directory
-        let target: Inode
-        if let t = try? resolve(ByteString(path), from: rootLocation, root: rootLocation), (t.inode.kind == .directory) == wantDirectory {
-            target = t.inode
+        let target: Location
+        if let t = try? resolve(ByteString(path), from: rootLocation, root: rootLocation, mounts: initialMounts),
+           (t.inode.kind == .directory) == wantDirectory {
+            target = t
         } else {
-            guard let (parent, name) = try? resolveParent(ByteString(path), from: rootLocation, root: rootLocation),
+            guard let (parent, name) = try? resolveParent(ByteString(path), from: rootLocation, root: rootLocation, mounts: initialMounts),
                   let created = try? parent.inode.create(name, kind: wantDirectory ? .directory : .regular,
                                                          mode: wantDirectory ? 0o755 : 0o644, uid: 0, gid: 0)
             else { return }
-            target = created
+            target = Location(name: name, parent: parent, inode: created)
         }
-        mounts[ObjectIdentifier(target)] = root
-        mountTable.append((path, type, options))
+        var flags: MountFlags = []
+        var superOptions: [String] = []
+        for o in options {
+            if let (set, clear) = MountFlags.parse(o) { flags.subtract(clear); flags.formUnion(set) } else { superOptions.append(o) }
+        }
+        let parent = initialMounts.mount(containing: target).mount
+        initialMounts.add(Mount(id: allocateMountID(), parent: parent, root: root, mountpoint: target.inode,
+                                path: String(decoding: target.path.bytes, as: UTF8.self), type: type, source: source,
+                                flags: flags.intersection(.perMount), superOptions: superOptions.joined(separator: ",")))
     }
+
+    func allocateMountID() -> Int { lastMountID += 1; return lastMountID }
+    /// Namespace inode numbers start where Linux's do (PROC_DYNAMIC_FIRST).
+    func allocateNamespaceIno() -> UInt64 { lastNamespaceIno += 1; return lastNamespaceIno }
 
     func allocatePid() throws(LinuxErrno) -> Int32 {
         guard threads.count < spec.maxTasks else { throw .EAGAIN }
@@ -503,9 +527,9 @@ public final class Kernel: @unchecked Sendable {
     /// guest's PATH when the name has no slash). Kernel lock held.
     private func createProcess(_ process: ProcessSpec, stdio: [Int32], pid1: Bool) throws(KernelError) -> (GuestThread, String) {
         guard !process.argv.isEmpty else { throw KernelError("joey: no program to run", exitCode: 127) }
-        let fs = FSContext(root: rootLocation, cwd: rootLocation)
+        let fs = FSContext(root: rootLocation, cwd: rootLocation, mounts: initialMounts)
         fs.umask = process.umask & 0o777
-        if let cwd = try? resolve(ByteString(process.cwd), from: rootLocation, root: rootLocation), cwd.inode.kind == .directory {
+        if let cwd = try? resolve(ByteString(process.cwd), from: rootLocation, root: rootLocation, mounts: initialMounts), cwd.inode.kind == .directory {
             fs.cwd = cwd
         } else if !pid1 {
             throw KernelError("joey: cwd \(process.cwd): no such directory in the container", exitCode: 1)
@@ -581,7 +605,7 @@ public final class Kernel: @unchecked Sendable {
             ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for dir in pathVar.split(separator: ":") {
             let candidate = dir + "/" + name
-            if let loc = try? resolve(ByteString(candidate), from: rootLocation, root: rootLocation), loc.inode.kind == .regular {
+            if let loc = try? resolve(ByteString(candidate), from: rootLocation, root: rootLocation, mounts: initialMounts), loc.inode.kind == .regular {
                 return candidate
             }
         }

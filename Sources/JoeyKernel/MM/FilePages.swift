@@ -16,6 +16,8 @@ final class FilePages {
     static let maxSize = UInt64(Int64.max)
 
     let memoryFile: MemoryFile
+    /// The filesystem the file is on: its pages count there (statfs, tmpfs's size=).
+    let fs: FileSystemID?
     /// The file's size; data past it reads as nothing.
     private(set) var size: UInt64 = 0
     private struct Chunk {
@@ -27,10 +29,37 @@ final class FilePages {
     }
     private var chunks: [UInt64: Chunk] = [:]
 
-    init(memoryFile: MemoryFile) { self.memoryFile = memoryFile }
+    init(memoryFile: MemoryFile, fs: FileSystemID?) { self.memoryFile = memoryFile; self.fs = fs }
 
     deinit {
         for (_, c) in chunks { memoryFile.free(c.offset, length: FilePages.chunkSize) }
+        uncharge(chunks.values.reduce(0) { $0 + UInt64($1.written.nonzeroBitCount) })
+    }
+
+    private func uncharge(_ pages: UInt64) {
+        if let fs, pages > 0 { fs.usedBytes.subtract(pages * MemoryFile.pageSize, ordering: .relaxed) }
+    }
+
+    /// How many of the `count` bytes at `offset` (within one chunk) fit in the filesystem's
+    /// size: pages already written are free, each new one costs a page. ENOSPC if none fit.
+    private func room(_ offset: UInt64, _ count: Int) throws(LinuxErrno) -> Int {
+        guard let fs, let capacity = fs.capacity, count > 0 else { return count }
+        let used = fs.usedBytes.load(ordering: .relaxed)
+        var free = capacity > used ? (capacity - used) / MemoryFile.pageSize : 0
+        let written = chunks[offset / FilePages.chunkSize]?.written ?? 0
+        var pos = offset
+        let end = offset + UInt64(count)
+        while pos < end {
+            let page = (pos % FilePages.chunkSize) / MemoryFile.pageSize
+            if written & (1 << UInt16(page)) == 0 {
+                if free == 0 { break }
+                free -= 1
+            }
+            pos = (pos / MemoryFile.pageSize + 1) * MemoryFile.pageSize
+        }
+        let fits = Int(min(pos, end) - offset)
+        if fits == 0 { throw .ENOSPC }
+        return fits
     }
 
     /// st_blocks: 512-byte blocks of the pages written.
@@ -69,7 +98,13 @@ final class FilePages {
         let index = from / FilePages.chunkSize
         let first = (from % FilePages.chunkSize) / MemoryFile.pageSize
         let last = ((to - 1) % FilePages.chunkSize) / MemoryFile.pageSize
-        for page in first...last { chunks[index]?.written |= 1 << UInt16(page) }
+        guard let before = chunks[index]?.written else { return }
+        var after = before
+        for page in first...last { after |= 1 << UInt16(page) }
+        chunks[index]!.written = after
+        if let fs, after != before {
+            fs.usedBytes.add(UInt64(after.nonzeroBitCount - before.nonzeroBitCount) * MemoryFile.pageSize, ordering: .relaxed)
+        }
     }
 
     /// read(2) at `offset`: copies [offset, size) into `dst`; holes read as zeros.
@@ -109,7 +144,7 @@ final class FilePages {
             let copied: Int
             do {
                 let (c, contiguous) = try backing(pos)
-                let n = min(total - done, Int(contiguous))
+                let n = try room(pos, min(total - done, Int(contiguous)))
                 copied = try src.copyIn(UnsafeMutableRawBufferPointer(start: memoryFile.pointer(c), count: n))
                 markWritten(pos, pos + UInt64(copied))
                 done += copied
@@ -188,6 +223,7 @@ final class FilePages {
             for (index, c) in chunks {
                 let start = index * FilePages.chunkSize
                 if start >= newSize {
+                    uncharge(UInt64(c.written.nonzeroBitCount))
                     if mapped {
                         memoryFile.zero(c.offset, length: FilePages.chunkSize)
                         chunks[index]!.written = 0
@@ -200,7 +236,9 @@ final class FilePages {
                     let keep = newSize - start
                     memoryFile.zero(c.offset + keep, length: FilePages.chunkSize - keep)
                     let pagesKept = (keep + MemoryFile.pageSize - 1) / MemoryFile.pageSize
-                    chunks[index]!.written &= UInt16(truncatingIfNeeded: (1 << pagesKept) - 1)
+                    let kept = c.written & UInt16(truncatingIfNeeded: (1 << pagesKept) - 1)
+                    uncharge(UInt64(c.written.nonzeroBitCount - kept.nonzeroBitCount))
+                    chunks[index]!.written = kept
                 }
             }
         }

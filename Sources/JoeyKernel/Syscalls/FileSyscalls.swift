@@ -15,6 +15,9 @@ final class PathDescription: FileDescription {
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EBADF }
 }
 
+/// __O_TMPFILE (O_TMPFILE without its O_DIRECTORY).
+let O_TMPFILE_FLAG: Int32 = 0o20000000
+
 extension GuestThread {
     /// A path argument: bytes as the guest gave them (names are bytes, not text).
     func pathArg(_ address: UInt64) throws(LinuxErrno) -> ByteString {
@@ -30,52 +33,110 @@ extension GuestThread {
         return loc
     }
 
-    func lookup(_ dirfd: Int32, _ path: ByteString, follow: Bool, emptyPathAllowed: Bool = false) throws(LinuxErrno) -> Location {
+    func lookup(_ dirfd: Int32, _ path: ByteString, follow: Bool, emptyPathAllowed: Bool = false,
+                scope: ResolveFlags = []) throws(LinuxErrno) -> Location {
         if path.isEmpty && !emptyPathAllowed { throw .ENOENT }
         if path.isEmpty {
             if dirfd == AT_FDCWD { return group.fs.cwd }
             let f = try group.fdTable.get(dirfd)
             return f.location ?? Location(name: f.path, parent: nil, inode: f.inode)
         }
-        return try kernel.resolve(path, from: try startLocation(dirfd, path), root: group.fs.root, followFinal: follow)
+        let (start, root) = try walkStart(dirfd, path, scope)
+        return try kernel.resolve(path, from: start, root: root, mounts: group.fs.mounts, followFinal: follow, scope: scope)
     }
 
-    func lookupParent(_ dirfd: Int32, _ path: ByteString) throws(LinuxErrno) -> (Location, ByteString) {
-        try kernel.resolveParent(path, from: try startLocation(dirfd, path), root: group.fs.root)
+    func lookupParent(_ dirfd: Int32, _ path: ByteString, scope: ResolveFlags = []) throws(LinuxErrno) -> (Location, ByteString) {
+        let (start, root) = try walkStart(dirfd, path, scope)
+        return try kernel.resolveParent(path, from: start, root: root, mounts: group.fs.mounts, scope: scope)
+    }
+
+    /// Where a walk starts and what is its root: for RESOLVE_BENEATH and RESOLVE_IN_ROOT the
+    /// directory dirfd names is both, even for an absolute path.
+    private func walkStart(_ dirfd: Int32, _ path: ByteString, _ scope: ResolveFlags) throws(LinuxErrno) -> (Location, Location) {
+        guard !scope.isDisjoint(with: [.beneath, .inRoot]) else { return (try startLocation(dirfd, path), group.fs.root) }
+        let base = try startLocation(dirfd, "relative")
+        return (base, scope.contains(.inRoot) ? base : group.fs.root)
     }
 
     /// A child's inode as path walking sees it (mounts crossed).
     func child(_ dir: Location, _ name: ByteString) throws(LinuxErrno) -> Inode {
         let c = try dir.inode.lookup(name)
-        return kernel.mounts[ObjectIdentifier(c)] ?? c
+        return group.fs.mounts.cover(c) ?? c
     }
 
     // MARK: open / close
 
     func sysOpen() throws(LinuxErrno) -> UInt64 { try sysOpenat(dirfd: AT_FDCWD, pathArg: a0, flags: a1, mode: a2) }
 
-    func sysOpenat(dirfd: Int32, pathArg addr: UInt64, flags rawFlags: UInt64, mode: UInt64) throws(LinuxErrno) -> UInt64 {
+    /// openat2(2): openat with every flag checked and the walk restricted by `how.resolve`.
+    func sysOpenat2() throws(LinuxErrno) -> UInt64 {
+        let size = a3
+        guard size >= 24 else { throw .EINVAL }
+        guard size <= 4096 else { throw .E2BIG }
+        let how = try mm.read(a2, count: Int(size))
+        // A larger struct from a newer program is fine if what Joey does not know is zero.
+        if how[24...].contains(where: { $0 != 0 }) { throw .E2BIG }
+        let field = { (i: Int) -> UInt64 in how.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) } }
+        let flags = field(0), mode = field(1), resolve = ResolveFlags(rawValue: field(2))
+        let valid: UInt64 = 0o37777703 // VALID_OPEN_FLAGS: the access mode and every open flag
+        guard flags & ~valid == 0 else { throw .EINVAL }
+        let creating = flags & UInt64(O_CREAT) != 0 || flags & UInt64(O_TMPFILE_FLAG) != 0
+        guard creating ? mode & ~0o7777 == 0 : mode == 0 else { throw .EINVAL }
+        guard resolve.rawValue & ~0x3f == 0, !resolve.isSuperset(of: [.beneath, .inRoot]) else { throw .EINVAL }
+        // O_PATH takes only the flags that mean something to it.
+        if flags & UInt64(O_PATH) != 0 && flags & ~UInt64(O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) != 0 { throw .EINVAL }
+        // Everything is in memory: RESOLVE_CACHED fails only where Linux's must (it would write).
+        if resolve.contains(.cached) && flags & UInt64(O_CREAT | O_TRUNC | O_TMPFILE_FLAG) != 0 { throw .EAGAIN }
+        return try sysOpenat(dirfd: Int32(truncatingIfNeeded: a0), pathArg: a1, flags: flags, mode: mode, scope: resolve)
+    }
+
+    func sysOpenat(dirfd: Int32, pathArg addr: UInt64, flags rawFlags: UInt64, mode: UInt64,
+                   scope: ResolveFlags = []) throws(LinuxErrno) -> UInt64 {
         let flags = Int32(truncatingIfNeeded: rawFlags)
         let path = try pathArg(addr)
-        if flags & 0o20000000 != 0 && flags & O_DIRECTORY != 0 { throw .EOPNOTSUPP } // O_TMPFILE
-        if flags & O_CREAT != 0 && flags & O_DIRECTORY != 0 { throw .EINVAL } // Linux 6.4+
+        if flags & O_TMPFILE_FLAG != 0 {
+            // O_TMPFILE is __O_TMPFILE with O_DIRECTORY, without O_CREAT, open for writing.
+            guard flags & (O_TMPFILE_FLAG | O_DIRECTORY | O_CREAT) == O_TMPFILE_FLAG | O_DIRECTORY,
+                  flags & O_ACCMODE != O_RDONLY else { throw .EINVAL }
+        } else if flags & O_CREAT != 0 && flags & O_DIRECTORY != 0 {
+            throw .EINVAL // Linux 6.4+
+        }
         var loc: Location
-        if flags & O_CREAT != 0 {
-            let (parent, name) = try lookupParent(dirfd, path)
+        // A file this call creates is opened without a permission check (its mode may say 0).
+        var created = false
+        if flags & O_TMPFILE_FLAG != 0 {
+            let dir = try lookup(dirfd, path, follow: true, scope: scope)
+            guard dir.inode.kind == .directory else { throw .ENOTDIR }
+            try checkAccess(dir.inode, read: false, write: true, exec: true)
+            guard let d = dir.inode as? DirectoryInode, !(d.context.writeThrough && d.lowerPath != nil) else { throw .EOPNOTSUPP }
+            let f = RegularFileInode(context: d.context, mode: UInt32(mode & 0o7777) & ~group.fs.umask)
+            f.uid = group.fsuid; f.gid = group.fsgid
+            f.nlink = 0
+            // linkat may give it a name, unless O_EXCL says it never will (I_LINKABLE).
+            f.linkable = flags & O_EXCL == 0
+            loc = Location(name: ByteString("#\(f.ino)"), parent: dir, inode: f)
+            created = true
+        } else if flags & O_CREAT != 0 {
+            let (parent, name) = try lookupParent(dirfd, path, scope: scope)
             if name.isEmpty || name == "." || name == ".." || path.hasTrailingSlash { throw .EISDIR }
             if let existing = try? child(parent, name) {
                 if flags & O_EXCL != 0 { throw .EEXIST }
                 if existing.kind == .symlink {
-                    if flags & O_NOFOLLOW != 0 { throw .ELOOP }
+                    if flags & O_NOFOLLOW != 0 || scope.contains(.noSymlinks) { throw .ELOOP }
                     do {
-                        loc = try lookup(dirfd, path, follow: true)
+                        loc = try lookup(dirfd, path, follow: true, scope: scope)
                     } catch let e where e == .ENOENT {
                         // A dangling symlink: O_CREAT creates its target.
-                        let (tp, tn) = try kernel.resolveParent(try existing.readlink(), from: parent, root: group.fs.root)
+                        let target = try existing.readlink()
+                        if scope.contains(.beneath) && target.isAbsolute { throw .EXDEV }
+                        let (tp, tn) = try kernel.resolveParent(target, from: parent,
+                                                                root: scope.contains(.inRoot) ? try walkStart(dirfd, path, scope).1 : group.fs.root,
+                                                                mounts: group.fs.mounts, scope: scope)
                         try requireWritableMount(tp.inode)
                         let m = UInt32(mode & 0o7777) & ~group.fs.umask
                         let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                         loc = Location(name: tn, parent: tp, inode: node)
+                        created = true
                     }
                 } else {
                     loc = Location(name: name, parent: parent, inode: existing)
@@ -86,16 +147,17 @@ extension GuestThread {
                 let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                 kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
                 loc = Location(name: name, parent: parent, inode: node)
+                created = true
             }
         } else {
-            loc = try lookup(dirfd, path, follow: flags & O_NOFOLLOW == 0)
+            loc = try lookup(dirfd, path, follow: flags & O_NOFOLLOW == 0, scope: scope)
         }
         let inode = loc.inode
         if flags & O_PATH == 0 {
             if inode.kind == .symlink { throw .ELOOP }
-            if flags & O_DIRECTORY != 0 && inode.kind != .directory { throw .ENOTDIR }
+            if flags & (O_DIRECTORY | O_TMPFILE_FLAG) == O_DIRECTORY && inode.kind != .directory { throw .ENOTDIR }
             if inode.kind == .directory && (flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0) { throw .EISDIR }
-            try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: flags & O_ACCMODE != O_RDONLY)
+            if !created { try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: flags & O_ACCMODE != O_RDONLY) }
         } else if flags & O_DIRECTORY != 0 && inode.kind != .directory {
             throw .ENOTDIR
         }
@@ -184,8 +246,7 @@ extension GuestThread {
     /// error ends it (likewise, when some bytes went already).
     func writeCommon(_ f: FileDescription, _ src: inout IOSequence, at offset: UInt64?, nonblocking: Bool = false) throws(LinuxErrno) -> Int {
         try verifyRange(f, offset, src.count)
-        group.io.syscw &+= 1
-        if src.count == 0 { return 0 }
+        if src.count == 0 { group.io.syscw &+= 1; return 0 }
         // RLIMIT_FSIZE: a write that would pass it is cut short at it; one that starts there
         // fails with EFBIG and SIGXFSZ.
         let lim = f.inode.kind == .regular ? limit(1).0 : UInt64.max
@@ -202,6 +263,7 @@ extension GuestThread {
                 return n
             }
         }
+        group.io.syscw &+= 1
         let blocking = f.flags & O_NONBLOCK == 0 && !nonblocking
         var total = 0
         while true {
@@ -422,27 +484,18 @@ extension GuestThread {
     }
 
     func sysStatfs(_ nr: Int) throws(LinuxErrno) -> UInt64 {
-        let inode: Inode
-        if nr == 137 { inode = try lookup(AT_FDCWD, try pathArg(a0), follow: true).inode }
-        else { inode = try group.fdTable.get(fdArg(a0)).inode }
-        var b = [UInt8](repeating: 0, count: 120)
-        let magic: Int64 = switch inode.fs.name {
-        case "tmpfs", "devtmpfs": 0x0102_1994
-        case "proc": 0x9fa0
-        default: 0x794c_7630 // overlayfs
+        let location: Location?, inode: Inode
+        if nr == 137 {
+            let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
+            location = loc; inode = loc.inode
+        } else {
+            let f = try group.fdTable.get(fdArg(a0))
+            location = f.location; inode = f.inode
         }
-        b.withUnsafeMutableBytes { p in
-            p.storeBytes(of: magic, toByteOffset: 0, as: Int64.self)
-            p.storeBytes(of: Int64(4096), toByteOffset: 8, as: Int64.self)      // f_bsize
-            p.storeBytes(of: Int64(1 << 20), toByteOffset: 16, as: Int64.self)  // blocks
-            p.storeBytes(of: Int64(1 << 19), toByteOffset: 24, as: Int64.self)  // bfree
-            p.storeBytes(of: Int64(1 << 19), toByteOffset: 32, as: Int64.self)  // bavail
-            p.storeBytes(of: Int64(1 << 20), toByteOffset: 40, as: Int64.self)  // files
-            p.storeBytes(of: Int64(1 << 19), toByteOffset: 48, as: Int64.self)  // ffree
-            p.storeBytes(of: Int64(255), toByteOffset: 64, as: Int64.self)      // namelen
-            p.storeBytes(of: Int64(4096), toByteOffset: 72, as: Int64.self)     // frsize
-        }
-        try mm.write(nr == 137 ? a1 : a1, b)
+        var flags: MountFlags = []
+        if let location { flags = group.fs.mounts.mount(containing: location).mount.flags }
+        if inode.fs.readOnly { flags.insert(.readOnly) }
+        try mm.write(a1, kernel.statfs(inode, flags: flags))
         return 0
     }
 
@@ -504,7 +557,7 @@ extension GuestThread {
         }
         try requireWritableMount(parent.inode) // before the lookup, as Linux's do_unlinkat
         let raw = try parent.inode.lookup(name)
-        if kernel.mounts[ObjectIdentifier(raw)] != nil { throw .EBUSY }
+        if group.fs.mounts.isCovered(raw) { throw .EBUSY }
         if rmdir {
             guard let dir = raw as? DirectoryInode else { throw .ENOTDIR }
             guard dir.isEmpty else { throw .ENOTEMPTY }
@@ -529,7 +582,7 @@ extension GuestThread {
         if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
         try requireWritableMount(op.inode) // before the lookups, as Linux's do_renameat2
         let node = try op.inode.lookup(on)
-        if kernel.mounts[ObjectIdentifier(node)] != nil { throw .EBUSY }
+        if group.fs.mounts.isCovered(node) { throw .EBUSY }
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
         if node.kind != .directory && (oldPath.hasTrailingSlash || newPath.hasTrailingSlash) { throw .ENOTDIR }
         // A directory cannot move below itself.
@@ -546,7 +599,7 @@ extension GuestThread {
             } else if existing.kind == .directory {
                 throw .EISDIR
             }
-            if kernel.mounts[ObjectIdentifier(existing)] != nil { throw .EBUSY }
+            if group.fs.mounts.isCovered(existing) { throw .EBUSY }
             if existing.nlink > 0 { existing.nlink -= 1 }
         }
         guard let from = op.inode as? DirectoryInode, let to = np.inode as? DirectoryInode else { throw .EXDEV }
@@ -573,6 +626,10 @@ extension GuestThread {
         let old = try lookup(olddir, try pathArg(oldArg), follow: flags & AT_SYMLINK_FOLLOW != 0,
                              emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
         if old.inode.kind == .directory { throw .EPERM }
+        // An fd's file by AT_EMPTY_PATH takes CAP_DAC_READ_SEARCH; a file with no name left
+        // gets one again only if it is an O_TMPFILE file made linkable.
+        if flags & AT_EMPTY_PATH != 0 && !group.capable(2) { throw .ENOENT }
+        if old.inode.nlink == 0 && !((old.inode as? RegularFileInode)?.linkable ?? false) { throw .ENOENT }
         let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
         if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
         if old.inode.fs !== np.inode.fs { throw .EXDEV }
@@ -588,6 +645,7 @@ extension GuestThread {
             }
         }
         try np.inode.insert(nn, old.inode)
+        if old.inode.nlink == 0 { (old.inode as? RegularFileInode)?.linkable = false }
         old.inode.nlink += 1
         old.inode.ctime = Timespec.now()
         kernel.fsnotify(in: np.inode, name: nn, child: old.inode, InotifyMask.create, selfToo: false)

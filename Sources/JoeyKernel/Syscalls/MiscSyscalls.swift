@@ -394,20 +394,20 @@ extension GuestThread {
 
     func sysPrlimit64() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0), r = Int32(truncatingIfNeeded: a1)
-        guard r >= 0 && r < 16 else { throw .EINVAL }
-        guard pid >= 0 else { throw .EINVAL }
-        guard let target = pid == 0 ? group : kernel.threads[pid]?.group else { throw .ESRCH }
+        // Linux's order: the new limit is read, then the process found (ESRCH, EPERM), then
+        // the resource checked (EINVAL).
+        var new: (UInt64, UInt64)?
+        if a2 != 0 { new = (try mm.readValue(a2), try mm.readValue(a2 &+ 8)) }
+        guard pid >= 0, let target = pid == 0 ? group : kernel.threads[pid]?.group else { throw .ESRCH }
         // Another process's limits: the caller's real uid and gid must be all of its ids (as
         // Linux's check_prlimit_permission), or the caller must hold CAP_SYS_RESOURCE.
         if target !== group && !group.capable(24) {
             guard [target.uid, target.euid, target.suid].allSatisfy({ $0 == group.uid }),
                   [target.gid, target.egid, target.sgid].allSatisfy({ $0 == group.gid }) else { throw .EPERM }
         }
+        guard r >= 0 && r < 16 else { throw .EINVAL }
         let old = limit(r, of: target)
-        if a2 != 0 {
-            let cur: UInt64 = try mm.readValue(a2), max: UInt64 = try mm.readValue(a2 &+ 8)
-            try setLimit(r, (cur, max), of: target)
-        }
+        if let new { try setLimit(r, new, of: target) }
         if a3 != 0 { try mm.writeValue(a3, old.0); try mm.writeValue(a3 &+ 8, old.1) }
         return 0
     }

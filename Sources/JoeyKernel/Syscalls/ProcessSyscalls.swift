@@ -3,7 +3,7 @@ import Glibc
 import JoeyABI
 import JoeyPlatform
 
-let CLONE_VM: UInt64 = 0x100, CLONE_FS: UInt64 = 0x200, CLONE_FILES: UInt64 = 0x400
+let CLONE_VM: UInt64 = 0x100, CLONE_FS: UInt64 = 0x200, CLONE_FILES: UInt64 = 0x400, CLONE_NEWNS: UInt64 = 0x20000, CLONE_NEWUTS: UInt64 = 0x0400_0000
 let CLONE_SIGHAND: UInt64 = 0x800, CLONE_PIDFD: UInt64 = 0x1000, CLONE_VFORK: UInt64 = 0x4000
 let CLONE_PARENT: UInt64 = 0x8000, CLONE_THREAD: UInt64 = 0x10000, CLONE_SETTLS: UInt64 = 0x80000
 let CLONE_PARENT_SETTID: UInt64 = 0x100000, CLONE_CHILD_CLEARTID: UInt64 = 0x200000
@@ -13,8 +13,11 @@ extension GuestThread {
     func sysClone(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) throws(LinuxErrno) -> UInt64 {
         if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 { throw .EINVAL }
         if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 { throw .EINVAL }
-        let namespaceFlags: UInt64 = 0x7e02_0000 | 0x0000_0080 // CLONE_NEW*
+        // Of the namespaces the mount and UTS ones are offered.
+        let namespaceFlags: UInt64 = 0x7e00_0000 & ~CLONE_NEWUTS | 0x0000_0080 // the other CLONE_NEW*
         if flags & namespaceFlags != 0 { throw .EPERM }
+        if flags & CLONE_NEWNS != 0 && flags & CLONE_FS != 0 { throw .EINVAL }
+        if flags & (CLONE_NEWNS | CLONE_NEWUTS) != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         if flags & CLONE_THREAD != 0 { return try cloneThread(flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls) }
         let shareVM = flags & CLONE_VM != 0
         if shareVM { try checkRoomInAddressSpace() }
@@ -35,6 +38,8 @@ extension GuestThread {
         let g = ThreadGroup(kernel: kernel, pid: pid, parent: parentGroup, mm: childMM,
                             fdTable: flags & CLONE_FILES != 0 ? group.fdTable.addUser() : group.fdTable.copy(),
                             fs: flags & CLONE_FS != 0 ? group.fs : group.fs.copy())
+        if flags & CLONE_NEWNS != 0 { g.fs.mounts = newMountNamespace() }
+        g.uts = flags & CLONE_NEWUTS != 0 ? group.uts.copy(ino: kernel.allocateNamespaceIno()) : group.uts
         g.actions = group.actions
         g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
         g.suid = group.suid; g.sgid = group.sgid; g.groups = group.groups
@@ -110,20 +115,30 @@ extension GuestThread {
         group.fdTable = own
     }
 
-    /// unshare(2) of what clone shares. Namespaces are not implemented for the guest yet
-    /// (EPERM, as clone's CLONE_NEW* flags).
+    /// unshare(2) of what clone shares, and of the mount and UTS namespaces (the ones
+    /// offered: the other CLONE_NEW* flags are EPERM, as clone's).
     func sysUnshare() throws(LinuxErrno) -> UInt64 {
         let flags = a0
-        let namespaceFlags: UInt64 = 0x7e02_0000 | 0x0000_0080 // CLONE_NEW*
-        let known = CLONE_FILES | CLONE_FS | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | 0x40000 /* CLONE_SYSVSEM */ | namespaceFlags
+        let namespaceFlags: UInt64 = 0x7e00_0000 & ~CLONE_NEWUTS | 0x0000_0080 // the other CLONE_NEW*
+        let known = CLONE_FILES | CLONE_FS | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | 0x40000 /* CLONE_SYSVSEM */
+            | namespaceFlags | CLONE_NEWNS | CLONE_NEWUTS
         guard flags & ~known == 0 else { throw .EINVAL }
         // Unsharing the thread group, signal handlers or address space is allowed only when
         // nothing shares them: a single-threaded process, as Linux checks.
         if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) != 0 && group.threads.count > 1 { throw .EINVAL }
         if flags & namespaceFlags != 0 { throw .EPERM }
+        if flags & (CLONE_NEWNS | CLONE_NEWUTS) != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { unshareFiles() }
-        if flags & CLONE_FS != 0 { group.fs = group.fs.copy() }
+        // A new mount namespace comes with its own root and cwd (CLONE_NEWNS implies CLONE_FS).
+        if flags & (CLONE_FS | CLONE_NEWNS) != 0 { group.fs = group.fs.copy() }
+        if flags & CLONE_NEWNS != 0 { group.fs.mounts = newMountNamespace() }
+        if flags & CLONE_NEWUTS != 0 { group.uts = group.uts.copy(ino: kernel.allocateNamespaceIno()) }
         return 0
+    }
+
+    /// A copy of this process's mount namespace, for CLONE_NEWNS.
+    func newMountNamespace() -> MountNamespace {
+        group.fs.mounts.copy(ino: kernel.allocateNamespaceIno(), nextID: { kernel.allocateMountID() })
     }
 
     func sysClone3() throws(LinuxErrno) -> UInt64 {
@@ -371,7 +386,7 @@ extension GuestThread {
 
     func sysUname() throws(LinuxErrno) -> UInt64 {
         var b = [UInt8](repeating: 0, count: 390)
-        let fields = ["Linux", kernel.hostname, Kernel.release, Kernel.version, "x86_64", kernel.domainname]
+        let fields = ["Linux", group.uts.hostname, Kernel.release, Kernel.version, "x86_64", group.uts.domainname]
         for (i, f) in fields.enumerated() {
             for (j, c) in f.utf8.prefix(64).enumerated() { b[i * 65 + j] = c }
         }
@@ -381,15 +396,15 @@ extension GuestThread {
 
     func sysSethostname() throws(LinuxErrno) -> UInt64 {
         guard a1 <= 64 else { throw .EINVAL }
-        guard group.euid == 0 else { throw .EPERM }
-        kernel.hostname = String(decoding: try mm.read(a0, count: Int(a1)), as: UTF8.self)
+        guard group.capable(21 /* CAP_SYS_ADMIN */) else { throw .EPERM }
+        group.uts.hostname = String(decoding: try mm.read(a0, count: Int(a1)), as: UTF8.self)
         return 0
     }
 
     func sysSetdomainname() throws(LinuxErrno) -> UInt64 {
         guard a1 <= 64 else { throw .EINVAL }
-        guard group.euid == 0 else { throw .EPERM }
-        kernel.domainname = String(decoding: try mm.read(a0, count: Int(a1)), as: UTF8.self)
+        guard group.capable(21 /* CAP_SYS_ADMIN */) else { throw .EPERM }
+        group.uts.domainname = String(decoding: try mm.read(a0, count: Int(a1)), as: UTF8.self)
         return 0
     }
 

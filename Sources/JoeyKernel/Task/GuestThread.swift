@@ -168,7 +168,7 @@ final class GuestThread {
                 handleSyscall()
             case .fault(var sig, var code, let addr):
                 kernel.interruptsSeen &+= 1
-                if kernel.callCounts != nil { kernel.faultsSeen += 1 }
+                kernel.faultsSeen &+= 1
                 // A patched site's old `syscall` (Task/SyscallPatching.swift).
                 if sig == Signal.SIGILL, kernel.syscallPatchEntry != nil {
                     if patchedSyscallFault(at: regs.rip) { handleSyscall(); continue }

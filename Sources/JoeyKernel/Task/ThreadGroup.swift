@@ -136,6 +136,8 @@ final class ThreadGroup {
     var exitSignal: Int32 = Signal.SIGCHLD
     var startTime: UInt64 = monotonicNanos()
 
+    /// The UTS namespace (hostname, domain name); Linux keeps it in nsproxy.
+    var uts: UTSNamespace
     init(kernel: Kernel, pid: Int32, parent: ThreadGroup?, mm: MemoryManager, fdTable: FDTable, fs: FSContext) {
         self.kernel = kernel
         self.pid = pid
@@ -143,6 +145,7 @@ final class ThreadGroup {
         self.mm = mm
         self.fdTable = fdTable
         self.fs = fs
+        uts = parent?.uts ?? kernel.initialUTS
         pgid = parent?.pgid ?? pid
         sid = parent?.sid ?? pid
     }

@@ -2,6 +2,7 @@
 // operations fail the way Linux does when a filesystem lacks the operation.
 import Glibc
 import JoeyABI
+import Synchronization
 
 public enum FileKind: UInt32, Sendable {
     case fifo = 0o010000, characterDevice = 0o020000, directory = 0o040000, blockDevice = 0o060000
@@ -45,6 +46,11 @@ public final class FileSystemID {
     /// Mounted read-only: changing anything in it fails with EROFS (files and directories;
     /// devices, FIFOs and sockets on it stay usable, as on Linux).
     public var readOnly = false
+    /// tmpfs's size=: pages written past it fail with ENOSPC; nil: no limit of its own.
+    var capacity: UInt64?
+    /// Bytes of file pages written in the MemoryFile (FilePages): what statfs counts as used.
+    /// Atomic: a file's page cache may go (its inode's deinit) outside the kernel lock.
+    let usedBytes = Atomic<UInt64>(0)
     public init(dev: UInt64, name: String) { self.dev = dev; self.name = name }
     func allocateIno() -> UInt64 { nextIno += 1; return nextIno }
 }
@@ -64,6 +70,8 @@ public class Inode {
     public var blockSize: Int64 = 4096
     /// A directory that rmdir removed (getcwd then fails with ENOENT).
     public var removed = false
+    /// Extended attributes (Syscalls/XattrSyscalls.swift); nil until one is set.
+    var xattrs: [ByteString: [UInt8]]?
     /// Advisory locks, once any was taken (FS/FileLocks.swift).
     var fileLocks: FileLocks?
 

@@ -1,0 +1,362 @@
+/* Mounts made inside the sandbox: mount(2) of tmpfs and proc, bind mounts, remount, MS_MOVE,
+ * umount2(2), mount namespaces, and how /proc/self/mountinfo, /proc/self/mounts and statfs
+ * follow. Natively each case runs as root in a private mount namespace of its own, so
+ * nothing it mounts reaches the host. */
+#include "../compat.h"
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+
+#define TMPFS_MAGIC 0x01021994
+
+/* A mount namespace of the case's own, with nothing propagating out of it. */
+static void own_namespace(void) {
+    EXPECT_OK(unshare(CLONE_NEWNS));
+    EXPECT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+}
+
+/* The mountinfo line whose mount point is `path` (the last one: the top of a stack), or NULL. */
+static const char *mountinfo_line(const char *path, char *buf, size_t size) {
+    static char line[1024];
+    if (slurp("/proc/self/mountinfo", buf, size) <= 0) return NULL;
+    const char *found = NULL;
+    for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+        char point[512];
+        if (sscanf(l, "%*d %*d %*s %*s %511s", point) == 1 && strcmp(point, path) == 0) {
+            snprintf(line, sizeof line, "%s", l);
+            found = line;
+        }
+    }
+    return found;
+}
+
+CASE(tmpfs_mount_with_size_and_mode_shows_in_statfs_and_mountinfo) {
+    own_namespace();
+    const char *m = scratch_path("m");
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("scratchfs", m, "tmpfs", MS_NOSUID, "size=1m,mode=700"));
+    struct stat st;
+    EXPECT_OK(stat(m, &st));
+    EXPECT_EQ(st.st_mode, S_IFDIR | 0700);
+    struct statfs sf;
+    EXPECT_OK(statfs(m, &sf));
+    EXPECT_EQ(sf.f_type, TMPFS_MAGIC);
+    EXPECT_EQ(sf.f_blocks * sf.f_bsize, 1 << 20);
+    EXPECT_EQ(sf.f_bfree, sf.f_blocks);
+    EXPECT(sf.f_flags & ST_NOSUID);
+    EXPECT(!(sf.f_flags & ST_RDONLY));
+    static char buf[1 << 16];
+    const char *l = mountinfo_line(m, buf, sizeof buf);
+    EXPECT(l != NULL);
+    EXPECT(strstr(l, " rw,nosuid,relatime ") != NULL);
+    EXPECT(strstr(l, " - tmpfs scratchfs rw,size=1024k,mode=700") != NULL);
+    EXPECT(slurp("/proc/self/mounts", buf, sizeof buf) > 0);
+    char want[600];
+    snprintf(want, sizeof want, "scratchfs %s tmpfs rw,nosuid,relatime,size=1024k,mode=700 0 0\n", m);
+    EXPECT(strstr(buf, want) != NULL);
+    /* A file written there counts against the size. */
+    char f[600];
+    snprintf(f, sizeof f, "%s/f", m);
+    char page[8192];
+    memset(page, 'x', sizeof page);
+    int fd = open(f, O_WRONLY | O_CREAT, 0600);
+    EXPECT_EQ(write(fd, page, sizeof page), (long)sizeof page);
+    close(fd);
+    EXPECT_OK(statfs(m, &sf));
+    EXPECT_EQ(sf.f_blocks - sf.f_bfree, 2);
+    EXPECT_OK(umount2(m, 0));
+    EXPECT_ERRNO(stat(f, &st), ENOENT);
+    EXPECT(mountinfo_line(m, buf, sizeof buf) == NULL);
+}
+
+CASE(tmpfs_full_gives_a_short_write_then_enospc) {
+    own_namespace();
+    const char *m = scratch_path("m");
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("none", m, "tmpfs", 0, "size=64k"));
+    char f[600];
+    snprintf(f, sizeof f, "%s/f", m);
+    int fd = open(f, O_WRONLY | O_CREAT, 0600);
+    EXPECT(fd >= 0);
+    static char data[128 << 10];
+    EXPECT_EQ(write(fd, data, sizeof data), 64 << 10);
+    EXPECT_ERRNO(write(fd, data, 1), ENOSPC);
+    /* Space comes back when the file goes. */
+    EXPECT_OK(ftruncate(fd, 0));
+    EXPECT_EQ(pwrite(fd, data, 4096, 0), 4096);
+    close(fd);
+    EXPECT_OK(umount2(m, 0));
+}
+
+CASE(umount_of_a_busy_mount_is_ebusy_and_detach_leaves_open_files_working) {
+    own_namespace();
+    const char *m = scratch_path("m");
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("none", m, "tmpfs", 0, NULL));
+    char f[600];
+    snprintf(f, sizeof f, "%s/f", m);
+    write_file(f, "kept");
+    int fd = open(f, O_RDONLY);
+    EXPECT(fd >= 0);
+    EXPECT_ERRNO(umount2(m, 0), EBUSY);
+    EXPECT_ERRNO(umount2(m, MNT_EXPIRE | MNT_DETACH), EINVAL);
+    EXPECT_OK(umount2(m, MNT_DETACH));
+    struct stat st;
+    EXPECT_ERRNO(stat(f, &st), ENOENT);
+    char buf[8] = {0};
+    EXPECT_EQ(read(fd, buf, sizeof buf), 4);
+    EXPECT_STREQ(buf, "kept");
+    close(fd);
+    /* A cwd inside keeps it busy too. */
+    EXPECT_OK(mount("none", m, "tmpfs", 0, NULL));
+    int here = open(".", O_RDONLY | O_DIRECTORY);
+    EXPECT_OK(chdir(m));
+    EXPECT_ERRNO(umount2(m, 0), EBUSY);
+    EXPECT_OK(fchdir(here));
+    EXPECT_OK(umount2(m, 0));
+}
+
+CASE(umount_and_mount_errors) {
+    own_namespace();
+    char d[600];
+    snprintf(d, sizeof d, "%s", scratch_path("d"));
+    EXPECT_OK(mkdir(d, 0755));
+    EXPECT_ERRNO(umount2(d, 0), EINVAL);          /* not a mount point */
+    EXPECT_ERRNO(umount2(d, 0x100), EINVAL);      /* unknown flag */
+    EXPECT_ERRNO(umount2(scratch_path("none"), 0), ENOENT);
+    EXPECT_ERRNO(mount("none", d, "nosuchfs", 0, NULL), ENODEV);
+    EXPECT_ERRNO(mount("none", d, "tmpfs", 0, "nosuchoption"), EINVAL);
+    EXPECT_ERRNO(mount("none", d, "tmpfs", 0, "size=lots"), EINVAL);
+    EXPECT_ERRNO(mount("none", scratch_path("none"), "tmpfs", 0, NULL), ENOENT);
+    char f[600];
+    snprintf(f, sizeof f, "%s", scratch_path("f"));
+    write_file(f, "x");
+    EXPECT_ERRNO(mount("none", f, "tmpfs", 0, NULL), ENOTDIR);
+    EXPECT_ERRNO(mount(d, f, NULL, MS_BIND, NULL), ENOTDIR);
+    /* A mount point cannot be removed or renamed while mounted on. */
+    EXPECT_OK(mount("none", d, "tmpfs", 0, NULL));
+    EXPECT_ERRNO(rmdir(d), EBUSY);
+    EXPECT_ERRNO(rename(d, scratch_path("e")), EBUSY);
+    EXPECT_OK(umount2(d, 0));
+    EXPECT_OK(rmdir(d));
+}
+
+CASE(bind_mount_shows_the_same_files_both_ways) {
+    own_namespace();
+    const char *a = scratch_path("a"), *b = scratch_path("b");
+    EXPECT_OK(mkdir(a, 0755));
+    EXPECT_OK(mkdir(b, 0755));
+    char p[600], q[600];
+    snprintf(p, sizeof p, "%s/f", a);
+    write_file(p, "from a");
+    EXPECT_OK(mount(a, b, NULL, MS_BIND, NULL));
+    char buf[64];
+    snprintf(q, sizeof q, "%s/f", b);
+    EXPECT(slurp(q, buf, sizeof buf) == 6);
+    EXPECT_STREQ(buf, "from a");
+    snprintf(q, sizeof q, "%s/g", b);
+    write_file(q, "from b");
+    snprintf(p, sizeof p, "%s/g", a);
+    EXPECT(slurp(p, buf, sizeof buf) == 6);
+    struct stat sa, sb;
+    EXPECT_OK(stat(a, &sa));
+    EXPECT_OK(stat(b, &sb));
+    EXPECT_EQ(sa.st_ino, sb.st_ino);
+    EXPECT_EQ(sa.st_dev, sb.st_dev);
+    static char info[1 << 16];
+    EXPECT(mountinfo_line(b, info, sizeof info) != NULL);
+    EXPECT_OK(umount2(b, 0));
+    EXPECT_ERRNO(stat(q, &sb), ENOENT);
+    /* A single file over a file. */
+    const char *f1 = scratch_path("f1"), *f2 = scratch_path("f2");
+    write_file(f1, "one");
+    write_file(f2, "two");
+    EXPECT_OK(mount(f1, f2, NULL, MS_BIND, NULL));
+    EXPECT(slurp(f2, buf, sizeof buf) == 3);
+    EXPECT_STREQ(buf, "one");
+    EXPECT_OK(umount2(f2, 0));
+    EXPECT(slurp(f2, buf, sizeof buf) == 3);
+    EXPECT_STREQ(buf, "two");
+}
+
+CASE(remount_read_only_and_back) {
+    own_namespace();
+    const char *m = scratch_path("m");
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("none", m, "tmpfs", 0, NULL));
+    char f[600];
+    snprintf(f, sizeof f, "%s/f", m);
+    write_file(f, "data");
+    int w = open(f, O_WRONLY);
+    EXPECT(w >= 0);
+    EXPECT_ERRNO(mount(NULL, m, NULL, MS_REMOUNT | MS_RDONLY, NULL), EBUSY); /* open for writing */
+    close(w);
+    EXPECT_OK(mount(NULL, m, NULL, MS_REMOUNT | MS_RDONLY, NULL));
+    EXPECT_ERRNO(open(f, O_WRONLY), EROFS);
+    char g[600];
+    snprintf(g, sizeof g, "%s/g", m);
+    EXPECT_ERRNO(mkdir(g, 0755), EROFS);
+    char buf[16];
+    EXPECT(slurp(f, buf, sizeof buf) == 4);
+    struct statfs sf;
+    EXPECT_OK(statfs(m, &sf));
+    EXPECT(sf.f_flags & ST_RDONLY);
+    static char info[1 << 16];
+    const char *l = mountinfo_line(m, info, sizeof info);
+    EXPECT(l != NULL && strstr(l, " ro,relatime ") != NULL && strstr(l, " - tmpfs none ro") != NULL);
+    EXPECT_OK(mount(NULL, m, NULL, MS_REMOUNT, NULL));
+    write_file(f, "again");
+    EXPECT_ERRNO(mount(NULL, scratch_path(""), NULL, MS_REMOUNT, NULL), EINVAL); /* not a mount point */
+    EXPECT_OK(umount2(m, 0));
+}
+
+CASE(move_mount_and_stacked_mounts) {
+    own_namespace();
+    const char *a = scratch_path("a"), *b = scratch_path("b");
+    EXPECT_OK(mkdir(a, 0755));
+    EXPECT_OK(mkdir(b, 0755));
+    EXPECT_OK(mount("none", a, "tmpfs", 0, NULL));
+    char p[600];
+    snprintf(p, sizeof p, "%s/f", a);
+    write_file(p, "moved");
+    EXPECT_OK(mount(a, b, NULL, MS_MOVE, NULL));
+    struct stat st;
+    EXPECT_ERRNO(stat(p, &st), ENOENT);
+    snprintf(p, sizeof p, "%s/f", b);
+    EXPECT_OK(stat(p, &st));
+    static char info[1 << 16];
+    EXPECT(mountinfo_line(a, info, sizeof info) == NULL);
+    EXPECT(mountinfo_line(b, info, sizeof info) != NULL);
+    /* A second mount over the same place hides the first until it goes. */
+    EXPECT_OK(mount("none", b, "tmpfs", 0, NULL));
+    EXPECT_ERRNO(stat(p, &st), ENOENT);
+    EXPECT_OK(umount2(b, 0));
+    EXPECT_OK(stat(p, &st));
+    EXPECT_OK(umount2(b, 0));
+    EXPECT_ERRNO(stat(p, &st), ENOENT);
+}
+
+CASE(a_mount_with_a_mount_below_is_busy_and_detach_takes_both) {
+    own_namespace();
+    const char *m = scratch_path("m");
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("none", m, "tmpfs", 0, NULL));
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/sub", m);
+    EXPECT_OK(mkdir(sub, 0755));
+    EXPECT_OK(mount("none", sub, "tmpfs", 0, NULL));
+    static char info[1 << 16];
+    const char *l = mountinfo_line(sub, info, sizeof info);
+    EXPECT(l != NULL);
+    int subParent = -1, top = -2;
+    sscanf(l, "%*d %d", &subParent);
+    l = mountinfo_line(m, info, sizeof info);
+    EXPECT(l != NULL);
+    sscanf(l, "%d", &top);
+    EXPECT_EQ(subParent, top);
+    EXPECT_ERRNO(umount2(m, 0), EBUSY);
+    EXPECT_OK(umount2(m, MNT_DETACH));
+    EXPECT(mountinfo_line(sub, info, sizeof info) == NULL);
+}
+
+CASE(a_new_mount_namespace_keeps_its_mounts_to_itself) {
+    own_namespace();
+    const char *m = scratch_path("m");
+    EXPECT_OK(mkdir(m, 0755));
+    int go[2], done[2];
+    EXPECT_OK(pipe(go));
+    EXPECT_OK(pipe(done));
+    pid_t child = fork();
+    if (child == 0) {
+        if (unshare(CLONE_NEWNS) != 0) _exit(1);
+        if (mount("none", m, "tmpfs", 0, NULL) != 0) _exit(2);
+        char f[600];
+        snprintf(f, sizeof f, "%s/child", m);
+        int fd = open(f, O_WRONLY | O_CREAT, 0644);
+        if (fd < 0) _exit(3);
+        close(fd);
+        if (write(done[1], "x", 1) != 1) _exit(4);
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(5);
+        struct stat st;
+        _exit(stat(f, &st) == 0 ? 0 : 6);
+    }
+    char c;
+    EXPECT_EQ(read(done[0], &c, 1), 1);
+    char f[600];
+    snprintf(f, sizeof f, "%s/child", m);
+    struct stat st;
+    EXPECT_ERRNO(stat(f, &st), ENOENT);
+    static char info[1 << 16];
+    EXPECT(mountinfo_line(m, info, sizeof info) == NULL);
+    /* The child's namespace is another: /proc/PID/ns/mnt says so. */
+    char mine[64] = {0}, theirs[64] = {0}, path[64];
+    EXPECT(readlink("/proc/self/ns/mnt", mine, sizeof mine - 1) > 0);
+    snprintf(path, sizeof path, "/proc/%d/ns/mnt", child);
+    EXPECT(readlink(path, theirs, sizeof theirs - 1) > 0);
+    EXPECT(strncmp(mine, "mnt:[", 5) == 0);
+    EXPECT(strcmp(mine, theirs) != 0);
+    EXPECT_EQ(write(go[1], "x", 1), 1);
+    int status;
+    EXPECT_EQ(waitpid(child, &status, 0), child);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+CASE(propagation_types_show_in_mountinfo) {
+    own_namespace();
+    const char *m = scratch_path("m");
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("none", m, "tmpfs", 0, NULL));
+    static char info[1 << 16];
+    const char *l = mountinfo_line(m, info, sizeof info);
+    EXPECT(l != NULL && strstr(l, "shared:") == NULL);
+    EXPECT_OK(mount(NULL, m, NULL, MS_SHARED, NULL));
+    l = mountinfo_line(m, info, sizeof info);
+    EXPECT(l != NULL && strstr(l, " shared:") != NULL);
+    EXPECT_OK(mount(NULL, m, NULL, MS_PRIVATE, NULL));
+    l = mountinfo_line(m, info, sizeof info);
+    EXPECT(l != NULL && strstr(l, "shared:") == NULL);
+    EXPECT_ERRNO(mount(NULL, m, NULL, MS_SHARED | MS_PRIVATE, NULL), EINVAL);
+    EXPECT_ERRNO(mount(NULL, scratch_path(""), NULL, MS_PRIVATE, NULL), EINVAL); /* not a mount point */
+    EXPECT_OK(umount2(m, 0));
+}
+
+CASE(proc_mounted_again_lists_processes) {
+    own_namespace();
+    const char *m = scratch_path("proc");
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("proc", m, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+    char p[600];
+    snprintf(p, sizeof p, "%s/%d/status", m, getpid());
+    struct stat st;
+    EXPECT_OK(stat(p, &st));
+    struct statfs sf;
+    EXPECT_OK(statfs(m, &sf));
+    EXPECT_EQ(sf.f_type, 0x9fa0);
+    EXPECT_OK(umount2(m, 0));
+}
+
+CASE(mount_and_umount_need_cap_sys_admin) {
+    own_namespace();
+    const char *m = scratch_path("m");
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("none", m, "tmpfs", 0, NULL));
+    pid_t child = fork();
+    if (child == 0) {
+        if (setuid(65534) != 0) _exit(1);
+        if (mount("none", m, "tmpfs", 0, NULL) == 0 || errno != EPERM) _exit(2);
+        if (umount2(m, 0) == 0 || errno != EPERM) _exit(3);
+        if (unshare(CLONE_NEWNS) == 0 || errno != EPERM) _exit(4);
+        _exit(0);
+    }
+    int status;
+    EXPECT_EQ(waitpid(child, &status, 0), child);
+    EXPECT(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_OK(umount2(m, 0));
+}
+
+COMPAT_MAIN()
