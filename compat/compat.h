@@ -53,6 +53,8 @@ static void compat_fail(const char *file, int line, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf + n, sizeof buf - n, fmt, ap);
     va_end(ap);
+    /* A process the case forked may have reported first: the pipe's reader is then gone. */
+    signal(SIGPIPE, SIG_IGN);
     if (compat_report_fd >= 0) { ssize_t w = write(compat_report_fd, buf, strlen(buf)); (void)w; }
     _exit(1);
 }

@@ -359,4 +359,148 @@ CASE(mount_and_umount_need_cap_sys_admin) {
     EXPECT_OK(umount2(m, 0));
 }
 
+/* Binding a directory onto itself, twice onto one place, or two places onto each other:
+ * each is a new mount over the last, and paths through them still end. */
+CASE(bind_mounts_onto_themselves_and_each_other) {
+    own_namespace();
+    char a[600], b[600], ab[600];
+    snprintf(a, sizeof a, "%s", scratch_path("a"));
+    snprintf(b, sizeof b, "%s", scratch_path("b"));
+    snprintf(ab, sizeof ab, "%s/b", a);
+    EXPECT_OK(mkdir(a, 0755));
+    EXPECT_OK(mkdir(b, 0755));
+    EXPECT_OK(mkdir(ab, 0755));
+    EXPECT_OK(mount(a, a, NULL, MS_BIND, NULL));
+    EXPECT_OK(mount(b, b, NULL, MS_BIND, NULL));
+    EXPECT_OK(mount(b, b, NULL, MS_BIND, NULL));
+    EXPECT_OK(mount(a, ab, NULL, MS_BIND, NULL));
+    EXPECT_OK(mount(ab, a, NULL, MS_BIND, NULL));
+    struct stat st;
+    EXPECT_OK(stat(a, &st));
+    EXPECT_OK(stat(ab, &st));
+    EXPECT_OK(stat(b, &st));
+    char deep[700];
+    snprintf(deep, sizeof deep, "%s/b/.", a);
+    EXPECT_OK(stat(deep, &st));
+    EXPECT_OK(umount2(a, MNT_DETACH));
+    EXPECT_OK(umount2(b, 0));
+    EXPECT_OK(umount2(b, 0));
+    EXPECT_ERRNO(umount2(b, 0), EINVAL);
+}
+
+/* A mount below another is not seen through a plain bind of the upper directory (only
+ * MS_REC brings it along), and unmounting it there is EINVAL. */
+CASE(a_bind_without_ms_rec_leaves_submounts_behind) {
+    own_namespace();
+    char a[600], ax[600], b[600], bx[600], c[600], cx[600], f[700];
+    snprintf(a, sizeof a, "%s", scratch_path("a"));
+    snprintf(b, sizeof b, "%s", scratch_path("b"));
+    snprintf(c, sizeof c, "%s", scratch_path("c"));
+    snprintf(ax, sizeof ax, "%s/x", a);
+    snprintf(bx, sizeof bx, "%s/x", b);
+    snprintf(cx, sizeof cx, "%s/x", c);
+    EXPECT_OK(mkdir(a, 0755));
+    EXPECT_OK(mkdir(ax, 0755));
+    EXPECT_OK(mkdir(b, 0755));
+    EXPECT_OK(mkdir(c, 0755));
+    EXPECT_OK(mount("none", ax, "tmpfs", 0, NULL));
+    snprintf(f, sizeof f, "%s/on-tmpfs", ax);
+    write_file(f, "x");
+    EXPECT_OK(mount(a, b, NULL, MS_BIND, NULL));
+    struct stat st;
+    snprintf(f, sizeof f, "%s/on-tmpfs", bx);
+    EXPECT_ERRNO(stat(f, &st), ENOENT);
+    EXPECT_ERRNO(umount2(bx, 0), EINVAL);
+    EXPECT_OK(mount(a, c, NULL, MS_BIND | MS_REC, NULL));
+    snprintf(f, sizeof f, "%s/on-tmpfs", cx);
+    EXPECT_OK(stat(f, &st));
+    static char info[1 << 16];
+    EXPECT(mountinfo_line(cx, info, sizeof info) != NULL);
+    EXPECT_ERRNO(umount2(c, 0), EBUSY);
+    EXPECT_OK(umount2(cx, 0));
+    EXPECT_OK(umount2(c, 0));
+    EXPECT_OK(umount2(b, 0));
+    EXPECT_OK(umount2(ax, 0));
+}
+
+/* A mount cannot be moved below itself, even through a bind of it. */
+CASE(move_below_itself_is_eloop) {
+    own_namespace();
+    char a[600], ax[600], b[600], bx[600];
+    snprintf(a, sizeof a, "%s", scratch_path("a"));
+    snprintf(b, sizeof b, "%s", scratch_path("b"));
+    snprintf(ax, sizeof ax, "%s/x", a);
+    snprintf(bx, sizeof bx, "%s/x", b);
+    EXPECT_OK(mkdir(a, 0755));
+    EXPECT_OK(mkdir(b, 0755));
+    EXPECT_OK(mount("none", a, "tmpfs", 0, NULL));
+    EXPECT_OK(mkdir(ax, 0755));
+    EXPECT_OK(mount("none", ax, "tmpfs", 0, NULL));
+    EXPECT_OK(mount(a, b, NULL, MS_BIND | MS_REC, NULL));
+    EXPECT_ERRNO(mount(a, ax, NULL, MS_MOVE, NULL), ELOOP);
+    EXPECT_ERRNO(mount(b, bx, NULL, MS_MOVE, NULL), ELOOP);
+    EXPECT_OK(umount2(b, MNT_DETACH));
+    EXPECT_OK(umount2(a, MNT_DETACH));
+}
+
+/* A namespace copied after a move keeps the moved mount's children below it. */
+CASE(a_namespace_copied_after_a_move_keeps_the_tree) {
+    own_namespace();
+    char a[600], ax[600], c[600], cx[600];
+    snprintf(a, sizeof a, "%s", scratch_path("a"));
+    snprintf(c, sizeof c, "%s", scratch_path("c"));
+    snprintf(ax, sizeof ax, "%s/x", a);
+    snprintf(cx, sizeof cx, "%s/x", c);
+    EXPECT_OK(mkdir(a, 0755));
+    EXPECT_OK(mkdir(c, 0755));
+    EXPECT_OK(mount("none", a, "tmpfs", 0, NULL));
+    EXPECT_OK(mkdir(ax, 0755));
+    EXPECT_OK(mount("none", ax, "tmpfs", 0, NULL));
+    EXPECT_OK(mount(a, c, NULL, MS_MOVE, NULL));
+    EXPECT_OK(unshare(CLONE_NEWNS));
+    static char info[1 << 16];
+    const char *l = mountinfo_line(cx, info, sizeof info);
+    EXPECT(l != NULL);
+    int id = 0, parent = 0, top = -1;
+    sscanf(l, "%d %d", &id, &parent);
+    EXPECT(id != parent);
+    l = mountinfo_line(c, info, sizeof info);
+    EXPECT(l != NULL);
+    sscanf(l, "%d", &top);
+    EXPECT_EQ(parent, top);
+    EXPECT_ERRNO(umount2(c, 0), EBUSY);
+}
+
+CASE(tmpfs_options_size_zero_remount_and_errnos) {
+    own_namespace();
+    char m[600], f[700];
+    snprintf(m, sizeof m, "%s", scratch_path("m"));
+    snprintf(f, sizeof f, "%s/f", m);
+    EXPECT_OK(mkdir(m, 0755));
+    /* size=0 is no limit. */
+    EXPECT_OK(mount("none", m, "tmpfs", 0, "size=0"));
+    write_file(f, "data");
+    EXPECT_OK(umount2(m, 0));
+    EXPECT_OK(mount("none", m, "tmpfs", 0, "size=64k"));
+    EXPECT_OK(mount(NULL, m, NULL, MS_REMOUNT, "size=128k"));
+    struct statfs sf;
+    EXPECT_OK(statfs(m, &sf));
+    EXPECT_EQ(sf.f_blocks * sf.f_bsize, 128 << 10);
+    EXPECT_ERRNO(mount(NULL, m, NULL, MS_REMOUNT, "bogus"), EINVAL);
+    EXPECT_OK(umount2(m, 0));
+    EXPECT_ERRNO(mount("none", m, "", 0, NULL), ENODEV);
+    EXPECT_ERRNO(mount("none", m, NULL, 0, NULL), EINVAL);
+    EXPECT_ERRNO(mount(NULL, m, NULL, MS_BIND, NULL), EINVAL);
+    EXPECT_ERRNO(mount("", m, NULL, MS_BIND, NULL), EINVAL);
+    EXPECT_ERRNO(mount(NULL, m, NULL, MS_MOVE, NULL), EINVAL);
+    EXPECT_ERRNO(mount("none", scratch_path("none"), "tmpfs", MS_NOUSER, NULL), ENOENT);
+    /* MNT_EXPIRE: busy first, then marked (EAGAIN), then gone. */
+    EXPECT_OK(mount("none", m, "tmpfs", 0, NULL));
+    int fd = open(m, O_RDONLY | O_DIRECTORY);
+    EXPECT_ERRNO(umount2(m, MNT_EXPIRE), EBUSY);
+    close(fd);
+    EXPECT_ERRNO(umount2(m, MNT_EXPIRE), EAGAIN);
+    EXPECT_OK(umount2(m, MNT_EXPIRE));
+}
+
 COMPAT_MAIN()

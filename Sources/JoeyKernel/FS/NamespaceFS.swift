@@ -74,7 +74,7 @@ extension ProcFS {
 
 extension GuestThread {
     /// setns(2): joins the mount namespace (with its root as root and cwd) or the UTS
-    /// namespace an nsfs fd names. Joey's other namespaces are one each: EINVAL.
+    /// namespace an nsfs fd names. Joey's other namespaces are one each.
     func sysSetns() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
         let nstype = a1
@@ -84,7 +84,7 @@ extension GuestThread {
             guard nstype == 0 || nstype == CLONE_NEWNS else { throw .EINVAL }
             // CAP_SYS_ADMIN and CAP_SYS_CHROOT, as Linux's mntns_install.
             guard group.capable(21), group.capable(18) else { throw .EPERM }
-            let root = Location(name: "", parent: nil, inode: mounts.root.root)
+            let root = Location(name: "", parent: nil, inode: mounts.root.root, mount: mounts.root)
             let fs = FSContext(root: root, cwd: root, mounts: mounts)
             fs.umask = group.fs.umask
             group.fs = fs
@@ -93,7 +93,12 @@ extension GuestThread {
             guard group.capable(21) else { throw .EPERM }
             group.uts = uts
         default:
-            throw .EINVAL
+            // The sandbox's only one of its type, which the caller is in: joining it changes
+            // nothing (a user namespace cannot be joined again: EINVAL, as on Linux).
+            let types: [String: UInt64] = ["net": 0x4000_0000, "ipc": 0x0800_0000, "pid": 0x2000_0000,
+                                           "cgroup": 0x0200_0000, "time": 0x80]
+            guard let flag = types[ns.type], nstype == 0 || nstype == flag else { throw .EINVAL }
+            guard group.capable(21) else { throw .EPERM }
         }
         return 0
     }

@@ -177,6 +177,11 @@ final class DirectoryInode: Inode {
         }
         node.uid = uid
         node.gid = gid
+        // In a setgid directory new entries take its group, and new directories its setgid bit.
+        if self.mode & 0o2000 != 0 {
+            node.gid = self.gid
+            if kind == .directory { node.mode |= 0o2000 }
+        }
         if context.writeThrough, let lowerPath, let host = context.host {
             try hostCreate(host: host, path: ByteString.join(lowerPath, name), node: node, target: target)
         }

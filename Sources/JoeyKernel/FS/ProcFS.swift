@@ -208,7 +208,7 @@ enum ProcFS {
     }
 
     /// /proc/filesystems: the types mount(2) takes in the sandbox ("nodev": no block device).
-    static let filesystems = ["tmpfs", "ramfs", "proc", "devtmpfs", "devpts", "overlay"].map { "nodev\t\($0)\n" }.joined()
+    static let filesystems = ["tmpfs", "ramfs", "proc"].map { "nodev\t\($0)\n" }.joined()
 
     static func sysDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
         let kernelDir: [String: () -> Inode] = [

@@ -250,11 +250,11 @@ public final class Kernel: @unchecked Sendable {
         guard let st = host.lstat(""), let rootDir = rootCtx.lowerInode(path: "", st: st) as? DirectoryInode else {
             throw KernelError("cannot stat the root directory \(spec.rootPath)")
         }
-        rootLocation = Location(name: "", parent: nil, inode: rootDir)
         rootCtx.id.readOnly = spec.rootReadOnly
-        initialMounts = MountNamespace(ino: allocateNamespaceIno(), root: Mount(
-            id: allocateMountID(), parent: nil, root: rootDir, mountpoint: nil, path: "/", type: "overlay", source: "overlay",
-            flags: spec.rootReadOnly ? [.readOnly] : [], superOptions: spec.rootWritable ? "" : "lowerdir=\(spec.rootPath)"))
+        let rootMount = Mount(id: allocateMountID(), root: rootDir, type: "overlay", source: "overlay",
+                              flags: spec.rootReadOnly ? [.readOnly] : [], superOptions: spec.rootWritable ? "" : "lowerdir=\(spec.rootPath)")
+        initialMounts = MountNamespace(ino: allocateNamespaceIno(), root: rootMount)
+        rootLocation = Location(name: "", parent: nil, inode: rootDir, mount: rootMount)
 
         let tmpCtx = filesystem(dev: 0x1a, name: "tmpfs")
         let devCtx = filesystem(dev: 0x5, name: "devtmpfs")
@@ -367,8 +367,8 @@ public final class Kernel: @unchecked Sendable {
         var prefix = ""
         for part in path.split(separator: "/").dropLast() {
             prefix += "/" + part
-            if let d = try? resolve(ByteString(prefix), from: rootLocation, root: rootLocation, mounts: initialMounts), d.inode.kind == .directory { continue }
-            guard let (parent, name) = try? resolveParent(ByteString(prefix), from: rootLocation, root: rootLocation, mounts: initialMounts),
+            if let d = try? resolve(ByteString(prefix), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry), d.inode.kind == .directory { continue }
+            guard let (parent, name) = try? resolveParent(ByteString(prefix), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry),
                   (try? parent.inode.create(name, kind: .directory, mode: 0o755, uid: 0, gid: 0)) != nil else { return }
         }
     }
@@ -380,11 +380,11 @@ public final class Kernel: @unchecked Sendable {
         makeParentDirectories(path)
         let wantDirectory = root.kind == .directory
         let target: Location
-        if let t = try? resolve(ByteString(path), from: rootLocation, root: rootLocation, mounts: initialMounts),
+        if let t = try? resolve(ByteString(path), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry),
            (t.inode.kind == .directory) == wantDirectory {
             target = t
         } else {
-            guard let (parent, name) = try? resolveParent(ByteString(path), from: rootLocation, root: rootLocation, mounts: initialMounts),
+            guard let (parent, name) = try? resolveParent(ByteString(path), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry),
                   let created = try? parent.inode.create(name, kind: wantDirectory ? .directory : .regular,
                                                          mode: wantDirectory ? 0o755 : 0o644, uid: 0, gid: 0)
             else { return }
@@ -395,10 +395,8 @@ public final class Kernel: @unchecked Sendable {
         for o in options {
             if let (set, clear) = MountFlags.parse(o) { flags.subtract(clear); flags.formUnion(set) } else { superOptions.append(o) }
         }
-        let parent = initialMounts.mount(containing: target).mount
-        initialMounts.add(Mount(id: allocateMountID(), parent: parent, root: root, mountpoint: target.inode,
-                                path: String(decoding: target.path.bytes, as: UTF8.self), type: type, source: source,
-                                flags: flags.intersection(.perMount), superOptions: superOptions.joined(separator: ",")))
+        initialMounts.add(Mount(id: allocateMountID(), root: root, type: type, source: source,
+                                flags: flags.intersection(.perMount), superOptions: superOptions.joined(separator: ",")), at: target)
     }
 
     func allocateMountID() -> Int { lastMountID += 1; return lastMountID }
@@ -529,7 +527,7 @@ public final class Kernel: @unchecked Sendable {
         guard !process.argv.isEmpty else { throw KernelError("joey: no program to run", exitCode: 127) }
         let fs = FSContext(root: rootLocation, cwd: rootLocation, mounts: initialMounts)
         fs.umask = process.umask & 0o777
-        if let cwd = try? resolve(ByteString(process.cwd), from: rootLocation, root: rootLocation, mounts: initialMounts), cwd.inode.kind == .directory {
+        if let cwd = try? resolve(ByteString(process.cwd), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry), cwd.inode.kind == .directory {
             fs.cwd = cwd
         } else if !pid1 {
             throw KernelError("joey: cwd \(process.cwd): no such directory in the container", exitCode: 1)
@@ -605,7 +603,7 @@ public final class Kernel: @unchecked Sendable {
             ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for dir in pathVar.split(separator: ":") {
             let candidate = dir + "/" + name
-            if let loc = try? resolve(ByteString(candidate), from: rootLocation, root: rootLocation, mounts: initialMounts), loc.inode.kind == .regular {
+            if let loc = try? resolve(ByteString(candidate), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry), loc.inode.kind == .regular {
                 return candidate
             }
         }

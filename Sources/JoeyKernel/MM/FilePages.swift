@@ -143,8 +143,11 @@ final class FilePages {
             let pos = offset + UInt64(done)
             let copied: Int
             do {
-                let (c, contiguous) = try backing(pos)
-                let n = try room(pos, min(total - done, Int(contiguous)))
+                // The room is checked before the chunk is allocated: a write the size refuses
+                // leaves nothing behind.
+                let within = Int(FilePages.chunkSize - pos % FilePages.chunkSize)
+                let n = try room(pos, min(total - done, within))
+                let (c, _) = try backing(pos)
                 copied = try src.copyIn(UnsafeMutableRawBufferPointer(start: memoryFile.pointer(c), count: n))
                 markWritten(pos, pos + UInt64(copied))
                 done += copied

@@ -42,12 +42,12 @@ extension GuestThread {
             return f.location ?? Location(name: f.path, parent: nil, inode: f.inode)
         }
         let (start, root) = try walkStart(dirfd, path, scope)
-        return try kernel.resolve(path, from: start, root: root, mounts: group.fs.mounts, followFinal: follow, scope: scope)
+        return try kernel.resolve(path, from: start, root: root, mounts: group.fs.mounts, as: walker, followFinal: follow, scope: scope)
     }
 
     func lookupParent(_ dirfd: Int32, _ path: ByteString, scope: ResolveFlags = []) throws(LinuxErrno) -> (Location, ByteString) {
         let (start, root) = try walkStart(dirfd, path, scope)
-        return try kernel.resolveParent(path, from: start, root: root, mounts: group.fs.mounts, scope: scope)
+        return try kernel.resolveParent(path, from: start, root: root, mounts: group.fs.mounts, as: walker, scope: scope)
     }
 
     /// Where a walk starts and what is its root: for RESOLVE_BENEATH and RESOLVE_IN_ROOT the
@@ -61,7 +61,7 @@ extension GuestThread {
     /// A child's inode as path walking sees it (mounts crossed).
     func child(_ dir: Location, _ name: ByteString) throws(LinuxErrno) -> Inode {
         let c = try dir.inode.lookup(name)
-        return group.fs.mounts.cover(c) ?? c
+        return group.fs.mounts.cover(c, in: dir.mount)?.root ?? c
     }
 
     // MARK: open / close
@@ -131,8 +131,8 @@ extension GuestThread {
                         if scope.contains(.beneath) && target.isAbsolute { throw .EXDEV }
                         let (tp, tn) = try kernel.resolveParent(target, from: parent,
                                                                 root: scope.contains(.inRoot) ? try walkStart(dirfd, path, scope).1 : group.fs.root,
-                                                                mounts: group.fs.mounts, scope: scope)
-                        try requireWritableMount(tp.inode)
+                                                                mounts: group.fs.mounts, as: walker, scope: scope)
+                        try mayCreate(in: tp.inode)
                         let m = UInt32(mode & 0o7777) & ~group.fs.umask
                         let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                         loc = Location(name: tn, parent: tp, inode: node)
@@ -142,7 +142,7 @@ extension GuestThread {
                     loc = Location(name: name, parent: parent, inode: existing)
                 }
             } else {
-                try requireWritableMount(parent.inode)
+                try mayCreate(in: parent.inode)
                 let m = UInt32(mode & 0o7777) & ~group.fs.umask
                 let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                 kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
@@ -158,6 +158,8 @@ extension GuestThread {
             if flags & (O_DIRECTORY | O_TMPFILE_FLAG) == O_DIRECTORY && inode.kind != .directory { throw .ENOTDIR }
             if inode.kind == .directory && (flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0) { throw .EISDIR }
             if !created { try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: flags & O_ACCMODE != O_RDONLY) }
+            // O_NOATIME only for the file's owner (or CAP_FOWNER).
+            if flags & O_NOATIME != 0 && inode.uid != group.fsuid && !group.capable(3) { throw .EPERM }
         } else if flags & O_DIRECTORY != 0 && inode.kind != .directory {
             throw .ENOTDIR
         }
@@ -181,26 +183,52 @@ extension GuestThread {
         return UInt64(try group.fdTable.install(description, closeOnExec: flags & O_CLOEXEC != 0))
     }
 
+    /// The caller's file credentials, for path walks.
+    var walker: Walker {
+        Walker(fsuid: group.fsuid, fsgid: group.fsgid, groups: group.groups,
+               searchesAll: group.capable(1 /* CAP_DAC_OVERRIDE */) || group.capable(2 /* CAP_DAC_READ_SEARCH */))
+    }
+
     /// EROFS when `inode` lives on a read-only mount (mnt_want_write's check).
     func requireWritableMount(_ inode: Inode) throws(LinuxErrno) {
         if inode.fs.readOnly { throw .EROFS }
     }
 
     /// Permission check for the guest's effective ids (root passes everything but exec).
-    func checkAccess(_ inode: Inode, read: Bool, write: Bool, exec: Bool = false) throws(LinuxErrno) {
+    /// `realIDs`: access(2)'s check, made with the real uid and gid, and with the permitted
+    /// capabilities if the real uid is root, none otherwise (access_override_creds).
+    func checkAccess(_ inode: Inode, read: Bool, write: Bool, exec: Bool = false, realIDs: Bool = false) throws(LinuxErrno) {
         // Devices, FIFOs and sockets stay writable on a read-only mount, as on Linux.
         if write && (inode.kind == .regular || inode.kind == .directory || inode.kind == .symlink) {
             try requireWritableMount(inode)
         }
-        if group.euid == 0 {
-            if exec && inode.kind != .directory && inode.mode & 0o111 == 0 { throw .EACCES }
-            return
-        }
-        let shift: UInt32 = inode.uid == group.euid ? 6 : (inode.gid == group.egid || group.groups.contains(inode.gid)) ? 3 : 0
-        let bits = (inode.mode >> shift) & 7
-        if read && bits & 4 == 0 { throw .EACCES }
-        if write && bits & 2 == 0 { throw .EACCES }
-        if exec && bits & 1 == 0 { throw .EACCES }
+        // The mode bits of the class the caller is in, then the capabilities that override
+        // them (Linux's generic_permission).
+        let uid = realIDs ? group.uid : group.fsuid, gid = realIDs ? group.gid : group.fsgid
+        let caps = !realIDs ? group.capabilities.effective : group.uid == 0 ? group.capabilities.permitted : 0
+        let shift: UInt32 = inode.uid == uid ? 6 : (inode.gid == gid || group.groups.contains(inode.gid)) ? 3 : 0
+        let need: UInt32 = (read ? 4 : 0) | (write ? 2 : 0) | (exec ? 1 : 0)
+        if (inode.mode >> shift) & need == need { return }
+        let directory = inode.kind == .directory
+        // CAP_DAC_READ_SEARCH: reading anything, searching directories.
+        if !write && (!exec || directory) && caps & (1 << 2) != 0 { return }
+        // CAP_DAC_OVERRIDE: anything but executing a file no one may execute.
+        if (!exec || directory || inode.mode & 0o111 != 0) && caps & (1 << 1) != 0 { return }
+        throw .EACCES
+    }
+
+    /// May the caller make an entry in `dir` (may_create): a writable mount, write and search
+    /// permission on the directory.
+    func mayCreate(in dir: Inode) throws(LinuxErrno) {
+        try checkAccess(dir, read: false, write: true, exec: true)
+    }
+
+    /// May the caller remove (or rename away, or replace) `child` from `dir` (may_delete):
+    /// write and search permission on the directory, and in a sticky directory, owning the
+    /// file or the directory or holding CAP_FOWNER.
+    func mayDelete(_ child: Inode, from dir: Inode) throws(LinuxErrno) {
+        try checkAccess(dir, read: false, write: true, exec: true)
+        if dir.mode & 0o1000 != 0 && child.uid != group.fsuid && dir.uid != group.fsuid && !group.capable(3) { throw .EPERM }
     }
 
     func sysClose() throws(LinuxErrno) -> UInt64 {
@@ -493,7 +521,7 @@ extension GuestThread {
             location = f.location; inode = f.inode
         }
         var flags: MountFlags = []
-        if let location { flags = group.fs.mounts.mount(containing: location).mount.flags }
+        if let m = location?.mount { flags = m.flags }
         if inode.fs.readOnly { flags.insert(.readOnly) }
         try mm.write(a1, kernel.statfs(inode, flags: flags))
         return 0
@@ -508,7 +536,8 @@ extension GuestThread {
         guard flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x200 /* AT_EACCESS */) == 0 else { throw .EINVAL }
         let loc = try lookup(dirfd, try pathArg(addr), follow: flags & AT_SYMLINK_NOFOLLOW == 0,
                              emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
-        try checkAccess(loc.inode, read: mode & 4 != 0, write: mode & 2 != 0, exec: mode & 1 != 0)
+        try checkAccess(loc.inode, read: mode & 4 != 0, write: mode & 2 != 0, exec: mode & 1 != 0,
+                        realIDs: flags & 0x200 /* AT_EACCESS */ == 0)
         return 0
     }
 
@@ -516,7 +545,7 @@ extension GuestThread {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
-        try requireWritableMount(parent.inode)
+        try mayCreate(in: parent.inode)
         let node = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
                                            uid: group.fsuid, gid: group.fsgid)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
@@ -537,7 +566,7 @@ extension GuestThread {
         default: throw .EINVAL
         }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
-        try requireWritableMount(parent.inode)
+        try mayCreate(in: parent.inode)
         let node = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
                                            uid: group.fsuid, gid: group.fsgid)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
@@ -557,13 +586,18 @@ extension GuestThread {
         }
         try requireWritableMount(parent.inode) // before the lookup, as Linux's do_unlinkat
         let raw = try parent.inode.lookup(name)
-        if group.fs.mounts.isCovered(raw) { throw .EBUSY }
+        // Linux's order: permission (may_delete), the kind, a mount on it, emptiness.
+        try mayDelete(raw, from: parent.inode)
         if rmdir {
-            guard let dir = raw as? DirectoryInode else { throw .ENOTDIR }
-            guard dir.isEmpty else { throw .ENOTEMPTY }
+            guard raw.kind == .directory else { throw .ENOTDIR }
         } else {
             if raw.kind == .directory { throw .EISDIR }
             if path.hasTrailingSlash { throw .ENOTDIR }
+        }
+        if group.fs.mounts.isCovered(raw, in: parent.mount) { throw .EBUSY }
+        if rmdir {
+            guard let dir = raw as? DirectoryInode else { throw .ENOTDIR }
+            guard dir.isEmpty else { throw .ENOTEMPTY }
         }
         try parent.inode.remove(name)
         if raw.nlink > 0 { raw.nlink -= 1 }
@@ -582,7 +616,7 @@ extension GuestThread {
         if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
         try requireWritableMount(op.inode) // before the lookups, as Linux's do_renameat2
         let node = try op.inode.lookup(on)
-        if group.fs.mounts.isCovered(node) { throw .EBUSY }
+        if group.fs.mounts.isCovered(node, in: op.mount) { throw .EBUSY }
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
         if node.kind != .directory && (oldPath.hasTrailingSlash || newPath.hasTrailingSlash) { throw .ENOTDIR }
         // A directory cannot move below itself.
@@ -590,8 +624,14 @@ extension GuestThread {
             var p: Location? = np
             while let c = p { if c.inode === node { throw .EINVAL }; p = c.parent }
         }
-        if let existing = try? np.inode.lookup(nn) {
-            if existing === node { return 0 }
+        let target = try? np.inode.lookup(nn)
+        if target === node { return 0 }
+        // Permission (vfs_rename): the source may leave its directory, the target may be
+        // replaced or made, and a directory that changes parent must be writable (its "..").
+        try mayDelete(node, from: op.inode)
+        if let target { try mayDelete(target, from: np.inode) } else { try mayCreate(in: np.inode) }
+        if node.kind == .directory && op.inode !== np.inode { try checkAccess(node, read: false, write: true) }
+        if let existing = target {
             if flags & 1 != 0 { throw .EEXIST }
             if node.kind == .directory {
                 guard let d = existing as? DirectoryInode else { throw .ENOTDIR }
@@ -599,7 +639,7 @@ extension GuestThread {
             } else if existing.kind == .directory {
                 throw .EISDIR
             }
-            if group.fs.mounts.isCovered(existing) { throw .EBUSY }
+            if group.fs.mounts.isCovered(existing, in: np.mount) { throw .EBUSY }
             if existing.nlink > 0 { existing.nlink -= 1 }
         }
         guard let from = op.inode as? DirectoryInode, let to = np.inode as? DirectoryInode else { throw .EXDEV }
@@ -633,7 +673,7 @@ extension GuestThread {
         let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
         if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
         if old.inode.fs !== np.inode.fs { throw .EXDEV }
-        try requireWritableMount(np.inode)
+        try mayCreate(in: np.inode)
         if let dir = np.inode as? DirectoryInode, let oldPath = dir.context.hostPath(of: old.inode), let newDir = dir.lowerPath {
             let (op, ol) = oldPath.splitLast
             try dir.context.onHost(ByteString.join(newDir, nn)) { dfd, leaf in
@@ -659,7 +699,7 @@ extension GuestThread {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
-        try requireWritableMount(parent.inode)
+        try mayCreate(in: parent.inode)
         let node = try parent.inode.create(name, kind: .symlink, mode: 0o777, uid: group.fsuid, gid: group.fsgid, target: target)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
         return 0
@@ -685,9 +725,14 @@ extension GuestThread {
         return 0
     }
 
-    private func chmod(_ inode: Inode, _ mode: UInt64) throws(LinuxErrno) {
-        guard group.euid == 0 || group.euid == inode.uid else { throw .EPERM }
+    private func chmod(_ inode: Inode, _ requested: UInt64) throws(LinuxErrno) {
+        guard group.fsuid == inode.uid || group.capable(3 /* CAP_FOWNER */) else { throw .EPERM }
         try requireWritableMount(inode)
+        var mode = requested & 0o7777
+        // Setgid only for a member of the file's group (or CAP_FSETID).
+        if mode & 0o2000 != 0 && !(inode.gid == group.fsgid || group.groups.contains(inode.gid)) && !group.capable(4) {
+            mode &= ~0o2000
+        }
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
             try ctx.onHost(path) { dfd, leaf in fchmodat(dfd, leaf, mode_t(mode & 0o7777), 0) }
         }
@@ -711,13 +756,22 @@ extension GuestThread {
 
     private func chown(_ inode: Inode, _ uid: UInt64, _ gid: UInt64) throws(LinuxErrno) {
         let u = UInt32(truncatingIfNeeded: uid), g = UInt32(truncatingIfNeeded: gid)
-        guard group.euid == 0 else { throw .EPERM }
+        // The owner may give the file to a group it is in; anything else takes CAP_CHOWN.
+        let owner = group.fsuid == inode.uid
+        let uidOK = u == UInt32.max || (owner && u == inode.uid)
+        let gidOK = g == UInt32.max || (owner && (g == inode.gid || g == group.fsgid || group.groups.contains(g)))
+        guard (uidOK && gidOK) || group.capable(0 /* CAP_CHOWN */) else { throw .EPERM }
         try requireWritableMount(inode)
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
             try ctx.onHost(path) { dfd, leaf in fchownat(dfd, leaf, u, g, Int32(AT_SYMLINK_NOFOLLOW)) }
         }
         if u != UInt32.max { inode.uid = u }
         if g != UInt32.max { inode.gid = g }
+        // A file that changes hands stops being setuid, and setgid-executable (not a directory).
+        if inode.kind != .directory {
+            inode.mode &= ~0o4000
+            if inode.mode & 0o010 != 0 { inode.mode &= ~0o2000 }
+        }
         inode.ctime = Timespec.now()
         kernel.fsnotify(inode, InotifyMask.attrib)
     }

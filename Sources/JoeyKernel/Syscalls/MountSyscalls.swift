@@ -14,18 +14,22 @@ private let MNT_FORCE: UInt64 = 1, MNT_DETACH: UInt64 = 2, MNT_EXPIRE: UInt64 = 
 private let CAP_SYS_ADMIN = 21
 
 extension GuestThread {
+    /// A string argument of mount(2) (strndup_user: EFAULT, EINVAL past a page).
+    private func mountString(_ addr: UInt64) throws(LinuxErrno) -> String? {
+        guard addr != 0 else { return nil }
+        do { return String(decoding: try mm.readCString(addr, max: 4096), as: UTF8.self) } catch .ENAMETOOLONG { throw .EINVAL }
+    }
+
     func sysMount() throws(LinuxErrno) -> UInt64 {
         var flags = a3
         // The magic number old programs put in the top half (MS_MGC_VAL) means nothing.
         if flags & 0xffff_0000 == 0xc0ed_0000 { flags &= 0xffff }
-        let type = a2 == 0 ? nil : String(decoding: try mm.readCString(a2, max: 4096), as: UTF8.self)
-        let source = a0 == 0 ? nil : String(decoding: try mm.readCString(a0, max: 4096), as: UTF8.self)
-        let targetPath = try pathArg(a1)
-        let data: String?
-        do { data = a4 == 0 ? nil : String(decoding: try mm.readCString(a4, max: 4096), as: UTF8.self) } catch .ENAMETOOLONG { throw .EINVAL }
-        guard group.capable(CAP_SYS_ADMIN) else { throw .EPERM }
+        let type = try mountString(a2)
+        let source = try mountString(a0)
+        let data = try mountString(a4)
+        let target = try lookup(AT_FDCWD, try pathArg(a1), follow: true)
         guard flags & MS_NOUSER == 0 else { throw .EINVAL }
-        let target = try lookup(AT_FDCWD, targetPath, follow: true)
+        guard group.capable(CAP_SYS_ADMIN) else { throw .EPERM }
         let ns = group.fs.mounts
         let propagation = flags & (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
         // The per-mount flags as path_mount makes them: relatime unless noatime or strictatime.
@@ -35,12 +39,11 @@ extension GuestThread {
         if flags & MS_REMOUNT != 0 {
             return try remount(target, ns, flags: flags, mountFlags: mountFlags, data: data, bind: flags & MS_BIND != 0)
         }
-        if flags & MS_BIND != 0 { return try bindMount(source, at: target, ns) }
+        if flags & MS_BIND != 0 { return try bindMount(source, at: target, ns, recursive: flags & MS_REC != 0) }
         if propagation != 0 {
             // One propagation type at a time, optionally with MS_REC (and MS_SILENT).
             guard propagation.nonzeroBitCount == 1, flags & ~(propagation | MS_REC | MS_SILENT) == 0 else { throw .EINVAL }
-            let (m, isRoot) = ns.mount(containing: target)
-            guard isRoot else { throw .EINVAL }
+            guard ns.isRoot(target), let m = target.mount else { throw .EINVAL }
             for x in [m] + (flags & MS_REC != 0 ? ns.descendants(of: m) : []) {
                 switch propagation {
                 case MS_SHARED: if case .shared = x.propagation {} else { x.propagation = .shared(peerGroup: x.id) }
@@ -55,127 +58,152 @@ extension GuestThread {
         return try newMount(type: type, source: source, at: target, ns, flags: mountFlags, data: data)
     }
 
-    /// A new filesystem over the directory `target`.
-    private func newMount(type: String?, source: String?, at target: Location, _ ns: MountNamespace,
-                          flags mountFlags: MountFlags, data: String?) throws(LinuxErrno) -> UInt64 {
-        guard let type, !type.isEmpty else { throw .EINVAL }
-        var readOnly = mountFlags.contains(.readOnly)
-        // The filesystem's options: the generic superblock ones (ro, rw, sync...) and its own.
-        var own: [(String, String?)] = []
+    /// A filesystem's own mount options, parsed: what the mount shows and does.
+    private struct FilesystemOptions {
+        var readOnly: Bool
+        var mode: UInt32 = 0o1777, uid: UInt32 = 0, gid: UInt32 = 0
+        /// tmpfs's size; nil: not given; 0: no limit.
+        var capacity: UInt64?
+        var shown: [String] = []
+    }
+
+    /// Parses `data` for a filesystem of `type`: the generic superblock options (ro, rw,
+    /// sync...) and the filesystem's own. EINVAL for what the filesystem does not take.
+    private func parseOptions(_ type: String, _ data: String?, readOnly: Bool) throws(LinuxErrno) -> FilesystemOptions {
+        var o = FilesystemOptions(readOnly: readOnly)
         for option in (data ?? "").split(separator: ",") where !option.isEmpty {
             let text = String(option)
             switch text {
-            case "ro": readOnly = true; continue
-            case "rw": readOnly = false; continue
+            case "ro": o.readOnly = true; continue
+            case "rw": o.readOnly = false; continue
             case "sync", "async", "dirsync", "lazytime", "nolazytime", "mand", "nomand", "silent": continue
             default: break
             }
-            if let eq = text.firstIndex(of: "=") { own.append((String(text[..<eq]), String(text[text.index(after: eq)...]))) }
-            else { own.append((text, nil)) }
+            let key: String, value: String?
+            if let eq = text.firstIndex(of: "=") { key = String(text[..<eq]); value = String(text[text.index(after: eq)...]) }
+            else { key = text; value = nil }
+            switch (type, key, value) {
+            case ("tmpfs", "size", let v?):
+                o.capacity = try Kernel.tmpfsSize(v)
+            case ("tmpfs", "nr_blocks", let v?):
+                guard let n = Kernel.memparse(v) else { throw .EINVAL }
+                o.capacity = n.multipliedReportingOverflow(by: 4096).overflow ? UInt64.max & ~4095 : n * 4096
+            case ("tmpfs", "mode", let v?):
+                guard let m = UInt32(v, radix: 8) else { throw .EINVAL }
+                o.mode = m & 0o7777
+            case ("tmpfs", "uid", let v?):
+                guard let u = UInt32(v), u != UInt32.max else { throw .EINVAL }
+                o.uid = u
+            case ("tmpfs", "gid", let v?):
+                guard let g = UInt32(v), g != UInt32.max else { throw .EINVAL }
+                o.gid = g
+            case ("tmpfs", "noswap", nil), ("tmpfs", "inode64", nil):
+                break // nothing is swapped; inode numbers are 64-bit
+            case ("ramfs", "mode", let v?):
+                guard let m = UInt32(v, radix: 8) else { throw .EINVAL }
+                o.mode = m & 0o7777
+            case ("ramfs", _, _):
+                break // ramfs has always ignored what it does not know
+            default:
+                // nr_inodes=, huge=, mpol=, proc's hidepid= and the rest would be taken and not
+                // done: refused.
+                throw .EINVAL
+            }
         }
-        let root: Inode
-        var shown: [String] = []
-        switch type {
-        case "tmpfs", "ramfs":
-            var mode: UInt32 = 0o1777, uid: UInt32 = 0, gid: UInt32 = 0
-            var capacity: UInt64?
-            for (key, value) in own {
-                switch (type, key, value) {
-                case ("tmpfs", "size", let v?):
-                    capacity = try Kernel.tmpfsSize(v)
-                    if capacity! > 0 { shown.append("size=\(capacity! / 1024)k") }
-                case ("tmpfs", "nr_blocks", let v?):
-                    guard let n = Kernel.memparse(v) else { throw .EINVAL }
-                    capacity = n.multipliedReportingOverflow(by: 4096).overflow ? UInt64.max : n * 4096
-                    if n > 0 { shown.append("size=\(capacity! / 1024)k") }
-                case ("tmpfs", "nr_inodes", let v?):
-                    guard Kernel.memparse(v) != nil else { throw .EINVAL }
-                    shown.append("nr_inodes=\(v)")
-                case (_, "mode", let v?):
-                    guard let m = UInt32(v, radix: 8) else { throw .EINVAL }
-                    mode = m & 0o7777
-                case ("tmpfs", "uid", let v?):
-                    guard let u = UInt32(v), u != UInt32.max else { throw .EINVAL }
-                    uid = u
-                case ("tmpfs", "gid", let v?):
-                    guard let g = UInt32(v), g != UInt32.max else { throw .EINVAL }
-                    gid = g
-                case ("tmpfs", "huge", _), ("tmpfs", "mpol", _), ("tmpfs", "noswap", nil), ("tmpfs", "inode64", nil),
-                     ("tmpfs", "inode32", nil):
-                    break
-                default:
-                    throw .EINVAL
-                }
-            }
-            if mode != 0o1777 { shown.append("mode=\(String(mode, radix: 8))") }
-            if uid != 0 { shown.append("uid=\(uid)") }
-            if gid != 0 { shown.append("gid=\(gid)") }
-            let ctx = kernel.filesystem(dev: kernel.allocateAnonymousDevice(), name: "tmpfs")
-            ctx.id.capacity = capacity
-            let dir = DirectoryInode(context: ctx, mode: mode)
-            dir.uid = uid; dir.gid = gid
-            root = dir
-        case "proc":
-            for (key, value) in own {
-                switch (key, value) {
-                case ("hidepid", _), ("gid", _), ("subset", "pid"): shown.append(value.map { "\(key)=\($0)" } ?? key)
-                default: throw .EINVAL
-                }
-            }
-            root = ProcFS.makeRoot(kernel: kernel)
-        default:
+        if let c = o.capacity, c > 0 { o.shown.insert("size=\(c / 1024)k", at: 0) }
+        if type != "proc" {
+            if o.mode != 0o1777 && !(type == "ramfs" && o.mode == 0o755) { o.shown.append("mode=\(String(o.mode, radix: 8))") }
+            if o.uid != 0 { o.shown.append("uid=\(o.uid)") }
+            if o.gid != 0 { o.shown.append("gid=\(o.gid)") }
+        }
+        return o
+    }
+
+    /// A new filesystem over the directory `target`.
+    private func newMount(type: String?, source: String?, at target: Location, _ ns: MountNamespace,
+                          flags mountFlags: MountFlags, data: String?) throws(LinuxErrno) -> UInt64 {
+        guard let type else { throw .EINVAL }
+        guard ["tmpfs", "ramfs", "proc"].contains(type) else {
             // Block devices, network filesystems, sysfs, cgroups: not offered in the sandbox.
             throw .ENODEV
         }
+        var o = try parseOptions(type, data, readOnly: mountFlags.contains(.readOnly))
         guard target.inode.kind == .directory else { throw .ENOTDIR }
-        root.fs.readOnly = readOnly
-        try attach(root, at: target, ns, type: type, source: source ?? "none", flags: mountFlags,
-                   superOptions: shown.joined(separator: ","))
+        let root: Inode
+        if type == "proc" {
+            root = ProcFS.makeRoot(kernel: kernel)
+        } else {
+            if type == "ramfs" && data.map({ !$0.contains("mode=") }) ?? true { o.mode = 0o755 }
+            let ctx = kernel.filesystem(dev: kernel.allocateAnonymousDevice(), name: type)
+            ctx.id.capacity = o.capacity == 0 ? nil : o.capacity
+            let dir = DirectoryInode(context: ctx, mode: o.mode)
+            dir.uid = o.uid; dir.gid = o.gid
+            root = dir
+        }
+        root.fs.readOnly = o.readOnly
+        try attach(Mount(id: kernel.allocateMountID(), root: root, type: type, source: source ?? "none",
+                         flags: mountFlags, superOptions: o.shown.joined(separator: ",")), at: target, ns)
         return 0
     }
 
-    /// Places `root` over `target` in `ns`.
-    private func attach(_ root: Inode, at target: Location, _ ns: MountNamespace, type: String, source: String,
-                        rootPath: String = "/", flags: MountFlags, superOptions: String) throws(LinuxErrno) {
+    /// Places `m` at `target` in `ns`.
+    private func attach(_ m: Mount, at target: Location, _ ns: MountNamespace) throws(LinuxErrno) {
         // A target already deleted (a cwd that was rmdir'ed) cannot take a mount.
         if target.inode.nlink == 0 || target.inode.removed { throw .ENOENT }
         // Linux's fs.mount-max: a guest cannot make the sentry hold mounts without bound.
-        guard ns.mounts.count < Kernel.mountMax else { throw .ENOSPC }
-        let parent = ns.mount(containing: target).mount
-        ns.add(Mount(id: kernel.allocateMountID(), parent: parent, root: root, mountpoint: target.inode,
-                     path: String(decoding: target.path.bytes, as: UTF8.self), type: type, source: source,
-                     rootPath: rootPath, flags: flags, superOptions: superOptions))
+        guard MountNamespace.liveMounts.load(ordering: .relaxed) < Kernel.mountMax else { throw .ENOSPC }
+        ns.add(m, at: target)
     }
 
-    /// MS_BIND: what `source` names, seen at `target` too.
-    private func bindMount(_ source: String?, at target: Location, _ ns: MountNamespace) throws(LinuxErrno) -> UInt64 {
-        guard let source else { throw .EFAULT }
+    /// MS_BIND: what `source` names, seen at `target` too; with MS_REC, with the mounts below it.
+    private func bindMount(_ source: String?, at target: Location, _ ns: MountNamespace, recursive: Bool) throws(LinuxErrno) -> UInt64 {
+        guard let source, !source.isEmpty else { throw .EINVAL }
         let from = try lookup(AT_FDCWD, ByteString(Array(source.utf8)), follow: true)
-        guard (from.inode.kind == .directory) == (target.inode.kind == .directory) else { throw .ENOTDIR }
-        let (origin, _) = ns.mount(containing: from)
+        guard let origin = from.mount else { throw .EINVAL }
         if case .unbindable = origin.propagation { throw .EINVAL }
-        // The root of the new mount within its filesystem: the origin's root plus the path below it.
-        var below: [ByteString] = []
-        var cur = from
-        while let parent = cur.parent, !(ns.mount(containing: cur).isRoot) {
-            below.append(cur.name)
-            cur = parent
-        }
+        guard (from.inode.kind == .directory) == (target.inode.kind == .directory) else { throw .ENOTDIR }
+        // The root of the new mount within its filesystem: the origin's root plus the names below it.
+        let below = Mount.names(of: from, within: origin)
         var rootPath = origin.rootPath
-        for name in below.reversed() {
-            rootPath += (rootPath.hasSuffix("/") ? "" : "/") + String(decoding: name.bytes, as: UTF8.self)
+        for name in below { rootPath += (rootPath.hasSuffix("/") ? "" : "/") + String(decoding: name.bytes, as: UTF8.self) }
+        let bind = Mount(id: kernel.allocateMountID(), root: from.inode, type: origin.type, source: origin.source,
+                         rootPath: rootPath, flags: origin.flags, superOptions: origin.superOptions)
+        // MS_REC: the mounts below the source come along (those under the bound directory).
+        var copies: [(Mount, Location)] = []
+        if recursive {
+            var map: [ObjectIdentifier: (Mount, Location)] = [ObjectIdentifier(origin): (bind, from)]
+            for d in ns.descendants(of: origin) {
+                guard let p = d.parent, let (pc, pLoc) = map[ObjectIdentifier(p)] else { continue }
+                // A child of the origin counts only if it is mounted under the bound directory.
+                var names = d.mountpointNames
+                if p === origin {
+                    guard names.starts(with: below) else { continue }
+                    names = Array(names.dropFirst(below.count))
+                }
+                if case .unbindable = d.propagation { continue }
+                // Where it goes: the same names below the copy of its parent.
+                var loc = Location(name: pLoc.name, parent: pLoc.parent, inode: pLoc.inode, mount: pc)
+                for (i, n) in names.enumerated() {
+                    let inode = i == names.count - 1 ? d.mountpoint : try? loc.inode.lookup(n)
+                    guard let inode else { break }
+                    loc = Location(name: n, parent: loc, inode: inode)
+                }
+                let c = d.copy(id: kernel.allocateMountID())
+                copies.append((c, loc))
+                map[ObjectIdentifier(d)] = (c, Location(name: loc.name, parent: loc.parent, inode: c.root, mount: c))
+            }
         }
-        try attach(from.inode, at: target, ns, type: origin.type, source: origin.source, rootPath: rootPath,
-                   flags: origin.flags, superOptions: origin.superOptions)
+        guard MountNamespace.liveMounts.load(ordering: .relaxed) + copies.count < Kernel.mountMax else { throw .ENOSPC }
+        try attach(bind, at: target, ns)
+        for (c, loc) in copies { ns.add(c, at: loc) }
         return 0
     }
 
-    /// MS_REMOUNT: new flags for the mount and, unless `bind`, the filesystem's read-only
-    /// state (its other options stay as they were).
+    /// MS_REMOUNT: new flags for the mount and, unless `bind`, the filesystem's options
+    /// (read-only, tmpfs's size; mode, uid and gid stay as they were, as on Linux).
     private func remount(_ target: Location, _ ns: MountNamespace, flags: UInt64, mountFlags: MountFlags, data: String?,
                          bind: Bool) throws(LinuxErrno) -> UInt64 {
-        let (m, isRoot) = ns.mount(containing: target)
-        guard isRoot else { throw .EINVAL }
+        guard ns.isRoot(target), let m = target.mount else { throw .EINVAL }
         var newFlags = mountFlags
         // Atime flags not given stay as they were.
         let atime: MountFlags = [.noATime, .noDirATime, .relATime]
@@ -184,19 +212,30 @@ extension GuestThread {
             newFlags.subtract(atime); newFlags.formUnion(m.flags.intersection(atime))
         }
         var readOnly = newFlags.contains(.readOnly)
+        var capacity: UInt64??
         if !bind {
-            for option in (data ?? "").split(separator: ",") {
-                if option == "ro" { readOnly = true } else if option == "rw" { readOnly = false }
+            let o = try parseOptions(m.root.fs.name, data, readOnly: readOnly)
+            readOnly = o.readOnly
+            if let c = o.capacity {
+                guard m.root.fs.name == "tmpfs" else { throw .EINVAL }
+                // Not below what the files hold already.
+                if c > 0 && c < m.root.fs.usedBytes.load(ordering: .relaxed) { throw .EINVAL }
+                capacity = .some(c == 0 ? nil : c)
             }
         }
         if readOnly != m.root.fs.readOnly {
             // Read-only is kept by the filesystem: a mount can change it only when no other
             // mount shows the same filesystem (Joey has no per-mount read-only state).
             let others = ns.mounts.contains { $0 !== m && $0.root.fs === m.root.fs }
-                || (m !== ns.root && ns.root.root.fs === m.root.fs)
             guard !others else { throw .EINVAL }
             if readOnly && kernel.hasWriters(on: m.root.fs) { throw .EBUSY }
-            m.root.fs.readOnly = readOnly
+        }
+        m.root.fs.readOnly = readOnly
+        if let capacity {
+            m.root.fs.capacity = capacity
+            m.superOptions = m.superOptions.split(separator: ",").filter { !$0.hasPrefix("size=") }.map(String.init)
+                .joined(separator: ",")
+            if let c = capacity { m.superOptions = "size=\(c / 1024)k" + (m.superOptions.isEmpty ? "" : "," + m.superOptions) }
         }
         m.flags = newFlags
         return 0
@@ -204,49 +243,35 @@ extension GuestThread {
 
     /// MS_MOVE: the mount at `source` moves to `target`.
     private func moveMount(_ source: String?, to target: Location, _ ns: MountNamespace) throws(LinuxErrno) -> UInt64 {
-        guard let source else { throw .EFAULT }
+        guard let source, !source.isEmpty else { throw .EINVAL }
         let from = try lookup(AT_FDCWD, ByteString(Array(source.utf8)), follow: true)
-        let (m, isRoot) = ns.mount(containing: from)
-        guard isRoot, m !== ns.root else { throw .EINVAL }
+        guard ns.isRoot(from), let m = from.mount, m !== ns.root, ns.mounts.contains(where: { $0 === m }) else { throw .EINVAL }
         guard (m.root.kind == .directory) == (target.inode.kind == .directory) else { throw .ENOTDIR }
-        // Not below itself.
-        if ns.isInside(target, m) { throw .ELOOP }
-        if case .shared = ns.mount(containing: from).mount.parent?.propagation { throw .EINVAL }
-        ns.remove(m)
-        let moved = Mount(id: m.id, parent: ns.mount(containing: target).mount, root: m.root, mountpoint: target.inode,
-                          path: String(decoding: target.path.bytes, as: UTF8.self), type: m.type, source: m.source,
-                          rootPath: m.rootPath, flags: m.flags, superOptions: m.superOptions)
-        moved.propagation = m.propagation
-        for c in ns.mounts where c.parent === m { c.parent = moved }
-        ns.add(moved)
-        // Mounts below the moved one keep their places relative to it.
-        let oldPrefix = m.path == "/" ? "/" : m.path + "/"
-        for c in ns.descendants(of: moved) where c.path.hasPrefix(oldPrefix) {
-            c.path = moved.path + (moved.path.hasSuffix("/") ? "" : "/") + c.path.dropFirst(oldPrefix.count)
-        }
+        // Not below itself (do_move_mount: ELOOP).
+        guard let destination = target.mount else { throw .EINVAL }
+        if m.contains(destination) { throw .ELOOP }
+        if case .shared = m.parent?.propagation { throw .EINVAL }
+        ns.move(m, to: target)
         return 0
     }
 
     func sysUmount2() throws(LinuxErrno) -> UInt64 {
         let flags = a1
         let path = try pathArg(a0)
-        guard group.capable(CAP_SYS_ADMIN) else { throw .EPERM }
         guard flags & ~(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW) == 0 else { throw .EINVAL }
+        guard group.capable(CAP_SYS_ADMIN) else { throw .EPERM }
         let target = try lookup(AT_FDCWD, path, follow: flags & UMOUNT_NOFOLLOW == 0)
         let ns = group.fs.mounts
-        let (m, isRoot) = ns.mount(containing: target)
-        guard isRoot else { throw .EINVAL }
+        guard ns.isRoot(target), let m = target.mount, ns.mounts.contains(where: { $0 === m }) else { throw .EINVAL }
+        let busy = !ns.descendants(of: m).isEmpty || kernel.isBusy(m, ns)
         if flags & MNT_EXPIRE != 0 {
             if m === ns.root || flags & (MNT_FORCE | MNT_DETACH) != 0 { throw .EINVAL }
+            if busy { throw .EBUSY }
             if !m.expiryMark { m.expiryMark = true; throw .EAGAIN }
         }
         // The namespace's root stays: lazily it is not a mount with a parent; otherwise busy.
         if m === ns.root { throw flags & MNT_DETACH != 0 ? .EINVAL : .EBUSY }
-        let below = ns.descendants(of: m)
-        if flags & MNT_DETACH == 0 {
-            if !below.isEmpty || kernel.isBusy(m, ns) { throw .EBUSY }
-        }
-        for c in below.reversed() { ns.remove(c) }
+        if flags & MNT_DETACH == 0 && busy { throw .EBUSY }
         ns.remove(m)
         return 0
     }
@@ -260,7 +285,8 @@ extension Kernel {
             guard let percent = UInt64(text.dropLast()) else { throw .EINVAL }
             var total: UInt64 = 0, free: UInt64 = 0
             joey_meminfo(&total, &free)
-            return (total / 100 * percent + 4095) & ~4095
+            let (bytes, overflow) = (total / 100).multipliedReportingOverflow(by: percent)
+            return overflow || bytes > UInt64.max - 4095 ? UInt64.max & ~4095 : (bytes + 4095) & ~4095
         }
         guard let n = memparse(text) else { throw .EINVAL }
         return n > UInt64.max - 4095 ? UInt64.max & ~4095 : (n + 4095) & ~4095
@@ -280,8 +306,11 @@ extension Kernel {
 }
 
 extension Kernel {
-    /// The most mounts a namespace holds (Linux's default fs.mount-max).
+    /// The most mounts the sandbox's namespaces hold together (Linux's default fs.mount-max
+    /// is per namespace).
     static let mountMax = 100_000
+    /// The most mount namespaces alive at once (Linux's user.max_mnt_namespaces is larger).
+    static let maxMountNamespaces = 1024
 
     /// A device number for a filesystem made in the sandbox (Linux's anonymous 0:N devices).
     func allocateAnonymousDevice() -> UInt64 {
@@ -293,7 +322,7 @@ extension Kernel {
     /// Whether a process holds something inside `m`: an open file, a cwd or root, a mapped file.
     func isBusy(_ m: Mount, _ ns: MountNamespace) -> Bool {
         let ownFilesystem = !ns.mounts.contains { $0 !== m && $0.root.fs === m.root.fs }
-        for g in threadGroups.values where g.exitStatus == nil {
+        for g in threadGroups.values where g.exitStatus == nil && g.fs.mounts === ns {
             if ns.isInside(g.fs.cwd, m) || ns.isInside(g.fs.root, m) { return true }
             for case let e? in g.fdTable.entries {
                 let f = e.file
@@ -326,6 +355,7 @@ extension Kernel {
         let fs = inode.fs
         var magic: Int64 = switch fs.name {
         case "tmpfs", "devtmpfs": 0x0102_1994
+        case "ramfs": 0x8584_58f6
         case "proc": 0x9fa0
         case "devpts": 0x1cd1
         case "sysfs": 0x6265_6572
@@ -350,8 +380,9 @@ extension Kernel {
             var total: UInt64 = 0, hostFree: UInt64 = 0
             joey_meminfo(&total, &hostFree)
             let memory = memoryFile.limit.map { min($0, total) } ?? total
-            let roomLeft = memoryFile.limit.map { $0 > memoryFile.residentBytes() ? $0 - memoryFile.residentBytes() : 0 } ?? hostFree
-            let capacity = fs.capacity ?? memory / 2
+            let resident = memoryFile.residentBytes()
+            let roomLeft = memoryFile.limit.map { $0 > resident ? $0 - resident : 0 } ?? hostFree
+            let capacity = fs.capacity ?? (fs.name == "ramfs" ? memory : memory / 2)
             let used = fs.usedBytes.load(ordering: .relaxed)
             blocks = capacity / 4096
             free = min(capacity > used ? (capacity - used) / 4096 : 0, roomLeft / 4096)

@@ -17,10 +17,13 @@ extension GuestThread {
         let namespaceFlags: UInt64 = 0x7e00_0000 & ~CLONE_NEWUTS | 0x0000_0080 // the other CLONE_NEW*
         if flags & namespaceFlags != 0 { throw .EPERM }
         if flags & CLONE_NEWNS != 0 && flags & CLONE_FS != 0 { throw .EINVAL }
+        // Namespaces are per process in Joey: a thread cannot have its own.
+        if flags & CLONE_THREAD != 0 && flags & (CLONE_NEWNS | CLONE_NEWUTS) != 0 { throw .EINVAL }
         if flags & (CLONE_NEWNS | CLONE_NEWUTS) != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         if flags & CLONE_THREAD != 0 { return try cloneThread(flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls) }
         let shareVM = flags & CLONE_VM != 0
         if shareVM { try checkRoomInAddressSpace() }
+        let newFS: FSContext? = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs) : nil
         let pid = try kernel.allocatePid()
         let childMM = shareVM ? mm : mm.fork()
         // The parent's threads lose write permission on what is now shared before the child
@@ -37,8 +40,7 @@ extension GuestThread {
         let parentGroup = flags & CLONE_PARENT != 0 ? (group.parent ?? group) : group
         let g = ThreadGroup(kernel: kernel, pid: pid, parent: parentGroup, mm: childMM,
                             fdTable: flags & CLONE_FILES != 0 ? group.fdTable.addUser() : group.fdTable.copy(),
-                            fs: flags & CLONE_FS != 0 ? group.fs : group.fs.copy())
-        if flags & CLONE_NEWNS != 0 { g.fs.mounts = newMountNamespace() }
+                            fs: newFS ?? (flags & CLONE_FS != 0 ? group.fs : group.fs.copy()))
         g.uts = flags & CLONE_NEWUTS != 0 ? group.uts.copy(ino: kernel.allocateNamespaceIno()) : group.uts
         g.actions = group.actions
         g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
@@ -131,14 +133,21 @@ extension GuestThread {
         if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { unshareFiles() }
         // A new mount namespace comes with its own root and cwd (CLONE_NEWNS implies CLONE_FS).
         if flags & (CLONE_FS | CLONE_NEWNS) != 0 { group.fs = group.fs.copy() }
-        if flags & CLONE_NEWNS != 0 { group.fs.mounts = newMountNamespace() }
+        if flags & CLONE_NEWNS != 0 { group.fs = try newMountNamespace(for: group.fs) }
         if flags & CLONE_NEWUTS != 0 { group.uts = group.uts.copy(ino: kernel.allocateNamespaceIno()) }
         return 0
     }
 
-    /// A copy of this process's mount namespace, for CLONE_NEWNS.
-    func newMountNamespace() -> MountNamespace {
-        group.fs.mounts.copy(ino: kernel.allocateNamespaceIno(), nextID: { kernel.allocateMountID() })
+    /// `fs` in a copy of its mount namespace (CLONE_NEWNS): its root and cwd are the same
+    /// places in the new namespace's mounts.
+    func newMountNamespace(for fs: FSContext) throws(LinuxErrno) -> FSContext {
+        // Linux's max_mnt_namespaces and fs.mount-max bound what copies cost (summed here).
+        guard MountNamespace.live.load(ordering: .relaxed) < Kernel.maxMountNamespaces,
+              MountNamespace.liveMounts.load(ordering: .relaxed) + fs.mounts.mounts.count <= Kernel.mountMax else { throw .ENOSPC }
+        let (ns, map) = fs.mounts.copy(ino: kernel.allocateNamespaceIno(), nextID: { kernel.allocateMountID() })
+        let copy = FSContext(root: fs.root.translated(map), cwd: fs.cwd.translated(map), mounts: ns)
+        copy.umask = fs.umask
+        return copy
     }
 
     func sysClone3() throws(LinuxErrno) -> UInt64 {

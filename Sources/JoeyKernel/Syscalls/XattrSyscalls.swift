@@ -11,6 +11,13 @@ private let XATTR_CREATE: UInt64 = 1, XATTR_REPLACE: UInt64 = 2
 private let maxValue = 65536
 
 extension Inode {
+    /// Names and values one inode holds at most (ENOSPC past it), as a tmpfs inode's space.
+    static let xattrSpace = 128 << 10
+    /// What the sandbox's attributes hold at most together: they live in the sentry's heap.
+    static let xattrBudget = 64 << 20
+}
+
+extension Inode {
     /// Whether the inode can hold extended attributes in the sandbox.
     var holdsXattrs: Bool {
         switch fs.name {
@@ -107,6 +114,10 @@ extension GuestThread {
         let exists = inode.xattrs?[name] != nil
         if flags & XATTR_CREATE != 0 && exists { throw .EEXIST }
         if flags & XATTR_REPLACE != 0 && !exists { throw .ENODATA }
+        let old = inode.xattrs?[name].map { name.count + $0.count } ?? 0
+        let grows = name.count + value.count - old
+        guard Inode.size(of: inode.xattrs) + grows <= Inode.xattrSpace,
+              Inode.xattrBytes.load(ordering: .relaxed) + grows <= Inode.xattrBudget else { throw .ENOSPC }
         if inode.xattrs == nil { inode.xattrs = [:] }
         inode.xattrs![name] = value
         inode.ctime = Timespec.now()

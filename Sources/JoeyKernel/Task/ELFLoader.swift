@@ -149,7 +149,7 @@ struct ELFLoader {
 extension GuestThread {
     /// Opens an executable for exec: must be a regular file with an execute bit.
     func openExecutable(_ path: ByteString) throws(LinuxErrno) -> FileDescription {
-        let loc = try kernel.resolve(path, from: group.fs.cwd, root: group.fs.root, mounts: group.fs.mounts)
+        let loc = try kernel.resolve(path, from: group.fs.cwd, root: group.fs.root, mounts: group.fs.mounts, as: walker)
         let inode = loc.inode
         if inode.kind == .directory { throw .EACCES }
         guard inode.kind == .regular else { throw .EACCES }
@@ -269,7 +269,7 @@ extension GuestThread {
     }
 
     private func openExecutableForInterp(_ path: ByteString) throws(LinuxErrno) -> FileDescription {
-        let loc = try kernel.resolve(path, from: group.fs.root, root: group.fs.root, mounts: group.fs.mounts)
+        let loc = try kernel.resolve(path, from: group.fs.root, root: group.fs.root, mounts: group.fs.mounts, as: walker)
         guard loc.inode.kind == .regular else { throw .ELIBBAD }
         let f = try loc.inode.open(flags: O_RDONLY, kernel: kernel)
         f.path = loc.path

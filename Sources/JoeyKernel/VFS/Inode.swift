@@ -71,9 +71,19 @@ public class Inode {
     /// A directory that rmdir removed (getcwd then fails with ENOENT).
     public var removed = false
     /// Extended attributes (Syscalls/XattrSyscalls.swift); nil until one is set.
-    var xattrs: [ByteString: [UInt8]]?
+    var xattrs: [ByteString: [UInt8]]? {
+        didSet { Inode.xattrBytes.add(Inode.size(of: xattrs) - Inode.size(of: oldValue), ordering: .relaxed) }
+    }
+    /// What every inode's attributes hold, summed (bounded by Inode.xattrBudget). Atomic: an
+    /// inode may go outside the kernel lock.
+    static let xattrBytes = Atomic<Int>(0)
+    static func size(of xattrs: [ByteString: [UInt8]]?) -> Int { xattrs?.reduce(0) { $0 + $1.key.count + $1.value.count } ?? 0 }
     /// Advisory locks, once any was taken (FS/FileLocks.swift).
     var fileLocks: FileLocks?
+
+    deinit {
+        if let xattrs { Inode.xattrBytes.subtract(Inode.size(of: xattrs), ordering: .relaxed) }
+    }
 
     init(kind: FileKind, mode: UInt32, fs: FileSystemID, ino: UInt64? = nil) {
         self.kind = kind

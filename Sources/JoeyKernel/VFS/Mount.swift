@@ -1,11 +1,13 @@
-// Mounts and mount namespaces (Linux's struct mount and struct mnt_namespace): which
-// filesystem root covers which inode. Path walking (PathResolution.swift) swaps a covered
-// inode for the root mounted over it; /proc/PID/mounts and mountinfo list the namespace of
-// the process that reads them. Mounts are keyed by the inode they cover, so a filesystem
-// mounted over a directory is seen through every path to that directory, and propagation
-// types are recorded and shown but mount events never propagate between namespaces.
-// Kernel lock held throughout.
+// Mounts and mount namespaces (Linux's struct mount and struct mnt_namespace): a tree of
+// mounts per namespace, each found by the mount it is in and the inode it covers there, as
+// Linux's mount hash is keyed. A Location carries the mount it was reached through, so path
+// walking (PathResolution.swift) swaps a covered inode for the root mounted over it only in
+// that mount. /proc/PID/mounts and mountinfo list the namespace of the process that reads
+// them. Propagation types are recorded and shown, but mount events never propagate between
+// namespaces. The path shown for a mount is made of the names it was mounted by: renaming a
+// directory above a mount point does not change it. Kernel lock held throughout.
 import JoeyABI
+import Synchronization
 
 /// The per-mount flags of mount(2) (MS_*), kept as Linux's mount(2) spells them.
 struct MountFlags: OptionSet {
@@ -74,16 +76,19 @@ enum MountPropagation {
 }
 
 /// One mount: a filesystem's root directory (or, for a bind mount, any inode in it) placed
-/// over an inode of another mount.
+/// over an inode of its parent mount.
 final class Mount {
     let id: Int
-    /// The mount holding the covered inode; nil for a namespace's root.
-    var parent: Mount?
+    /// The mount it is mounted in; nil for a namespace's root (and once unmounted).
+    weak var parent: Mount?
+    /// The mounts mounted in this one.
+    var children: [Mount] = []
     let root: Inode
-    /// The covered inode; held so that its identity (the key it is found by) stays its own.
+    /// The covered inode, in `parent`; held so that its identity (half of the key the mount
+    /// is found by) stays its own.
     var mountpoint: Inode?
-    /// Where it is mounted, as an absolute path in the namespace (for /proc/PID/mounts).
-    var path: String
+    /// The names from the parent's root to the mount point (for its path).
+    var mountpointNames: [ByteString]
     let type: String
     let source: String
     /// The path of `root` within its filesystem ("/" unless a bind mount of a subtree).
@@ -95,20 +100,42 @@ final class Mount {
     /// Set by a first umount2(MNT_EXPIRE); a second one unmounts.
     var expiryMark = false
 
-    init(id: Int, parent: Mount?, root: Inode, mountpoint: Inode?, path: String, type: String, source: String,
-         rootPath: String = "/", flags: MountFlags, superOptions: String) {
-        self.id = id; self.parent = parent; self.root = root; self.mountpoint = mountpoint; self.path = path
+    init(id: Int, root: Inode, type: String, source: String, rootPath: String = "/", flags: MountFlags, superOptions: String) {
+        self.id = id; self.root = root; self.mountpointNames = []
         self.type = type; self.source = source; self.rootPath = rootPath; self.flags = flags
         self.superOptions = superOptions
     }
 
-    /// A copy for a new namespace (same filesystem and place, a new identity).
-    func copy(id: Int, parent: Mount?) -> Mount {
-        let m = Mount(id: id, parent: parent, root: root, mountpoint: mountpoint, path: path, type: type, source: source,
-                      rootPath: rootPath, flags: flags, superOptions: superOptions)
+    /// A copy with a new identity, not yet mounted anywhere.
+    func copy(id: Int) -> Mount {
+        let m = Mount(id: id, root: root, type: type, source: source, rootPath: rootPath, flags: flags, superOptions: superOptions)
         m.propagation = propagation
         return m
     }
+
+    /// Where it is mounted, as an absolute path in its namespace.
+    var path: String {
+        var names: [ByteString] = []
+        var m: Mount? = self
+        while let c = m, c.parent != nil { names.insert(contentsOf: c.mountpointNames, at: 0); m = c.parent }
+        if names.isEmpty { return "/" }
+        return names.map { "/" + String(decoding: $0.bytes, as: UTF8.self) }.joined()
+    }
+
+    /// Whether `other` is this mount or below it.
+    func contains(_ other: Mount) -> Bool {
+        var m: Mount? = other
+        while let c = m { if c === self { return true }; m = c.parent }
+        return false
+    }
+}
+
+/// What a mount is found by: the mount it is in and the inode it covers there (Linux's
+/// mount hash of parent vfsmount and dentry).
+struct MountKey: Hashable {
+    let parent: ObjectIdentifier
+    let inode: ObjectIdentifier
+    init(_ parent: Mount, _ inode: Inode) { self.parent = ObjectIdentifier(parent); self.inode = ObjectIdentifier(inode) }
 }
 
 /// A mount namespace: its mounts in the order they were made.
@@ -116,105 +143,123 @@ final class MountNamespace {
     /// The namespace's inode number (/proc/PID/ns/mnt shows "mnt:[N]").
     let ino: UInt64
     private(set) var mounts: [Mount] = []
-    /// Mounts by the inode they cover: what path walking looks up at each component.
-    private(set) var covering: [ObjectIdentifier: Mount] = [:]
+    /// Mounts by where they are: what path walking looks up at each component.
+    private var covering: [MountKey: Mount] = [:]
+    /// Namespaces alive and the mounts they hold, summed: what the guest may grow is bounded
+    /// (Kernel.maxMountNamespaces, Kernel.mountMax). Atomic: the last reference to a
+    /// namespace may go outside the kernel lock.
+    static let live = Atomic<Int>(0)
+    static let liveMounts = Atomic<Int>(0)
 
     init(ino: UInt64, root: Mount) {
         self.ino = ino
         mounts = [root]
+        MountNamespace.live.add(1, ordering: .relaxed)
+        MountNamespace.liveMounts.add(1, ordering: .relaxed)
+    }
+
+    deinit {
+        MountNamespace.live.subtract(1, ordering: .relaxed)
+        MountNamespace.liveMounts.subtract(mounts.count, ordering: .relaxed)
     }
 
     var root: Mount { mounts[0] }
 
-    /// The root mounted over `inode`, following mounts stacked on mounts; nil if none is.
+    /// The mount over `inode` of `mount`, following mounts stacked on mounts (each is a child
+    /// of the one below, so the chain ends); nil if none is.
     @inline(__always)
-    func cover(_ inode: Inode) -> Inode? {
-        guard !covering.isEmpty, var m = covering[ObjectIdentifier(inode)] else { return nil }
-        while let above = covering[ObjectIdentifier(m.root)] { m = above }
-        return m.root
+    func cover(_ inode: Inode, in mount: Mount?) -> Mount? {
+        guard !covering.isEmpty, let mount, var m = covering[MountKey(mount, inode)] else { return nil }
+        while let above = covering[MountKey(m, m.root)] { m = above }
+        return m
     }
 
-    func isCovered(_ inode: Inode) -> Bool { covering[ObjectIdentifier(inode)] != nil }
+    func isCovered(_ inode: Inode, in mount: Mount?) -> Bool { cover(inode, in: mount) != nil }
 
-    func add(_ m: Mount) {
-        guard let over = m.mountpoint else { return }
-        // Mounting again over the same place stacks: the new mount covers the top one's root.
-        var target = over
-        while let above = covering[ObjectIdentifier(target)] { target = above.root }
-        if target !== over { m.mountpoint = target }
-        covering[ObjectIdentifier(target)] = m
+    /// Mounts `m` at `location` (the top of whatever is mounted there already).
+    func add(_ m: Mount, at location: Location) {
+        guard let (parent, inode, names) = place(location) else { return }
+        attach(m, parent: parent, over: inode, names: names)
         mounts.append(m)
+        MountNamespace.liveMounts.add(1, ordering: .relaxed)
     }
 
+    private func attach(_ m: Mount, parent: Mount, over inode: Inode, names: [ByteString]) {
+        m.parent = parent
+        m.mountpoint = inode
+        m.mountpointNames = names
+        parent.children.append(m)
+        covering[MountKey(parent, inode)] = m
+    }
+
+    private func detach(_ m: Mount) {
+        if let parent = m.parent, let over = m.mountpoint {
+            if covering[MountKey(parent, over)] === m { covering[MountKey(parent, over)] = nil }
+            parent.children.removeAll { $0 === m }
+        }
+        m.parent = nil
+    }
+
+    /// Unmounts `m` and everything below it.
     func remove(_ m: Mount) {
-        if let over = m.mountpoint, covering[ObjectIdentifier(over)] === m {
-            covering[ObjectIdentifier(over)] = nil
-            // A mount stacked on this one now covers what this one covered.
-            if let above = covering[ObjectIdentifier(m.root)] {
-                covering[ObjectIdentifier(m.root)] = nil
-                above.mountpoint = over
-                above.parent = m.parent
-                covering[ObjectIdentifier(over)] = above
-            }
-        }
-        mounts.removeAll { $0 === m }
+        let gone = [m] + descendants(of: m)
+        for x in gone.reversed() { detach(x) }
+        let ids = Set(gone.map(ObjectIdentifier.init))
+        mounts.removeAll { ids.contains(ObjectIdentifier($0)) }
+        MountNamespace.liveMounts.subtract(gone.count, ordering: .relaxed)
     }
 
-    /// The mount `location` is in, and whether `location` is that mount's root.
-    func mount(containing location: Location) -> (mount: Mount, isRoot: Bool) {
-        var cur = location
-        while let parent = cur.parent {
-            if let m = mountCrossed(at: cur, from: parent) { return (m, cur === location) }
-            cur = parent
-        }
-        return (root, cur === location)
+    /// Moves `m` (not the root) to `location`, which is not below it.
+    func move(_ m: Mount, to location: Location) {
+        guard let (parent, inode, names) = place(location) else { return }
+        detach(m)
+        attach(m, parent: parent, over: inode, names: names)
     }
 
-    /// The mount whose root `location` is, reached by crossing from `parent`; nil when
-    /// `location` was reached without crossing a mount.
-    private func mountCrossed(at location: Location, from parent: Location) -> Mount? {
-        guard mounts.count > 1, mounts.contains(where: { $0.root === location.inode }),
-              let covered = try? parent.inode.lookup(location.name),
-              var m = covering[ObjectIdentifier(covered)] else { return nil }
-        while let above = covering[ObjectIdentifier(m.root)] { m = above }
-        return m.root === location.inode ? m : nil
+    /// Where a mount made at `location` goes: there, or on the top of the mounts already
+    /// covering it (a location reached before they were made: an old cwd).
+    private func place(_ location: Location) -> (Mount, Inode, [ByteString])? {
+        guard let parent = location.mount else { return nil }
+        if let top = cover(location.inode, in: parent) { return (top, top.root, []) }
+        return (parent, location.inode, Mount.names(of: location, within: parent))
+    }
+
+    /// Whether `location` is `m`'s root (reached through `m`).
+    func isRoot(_ location: Location) -> Bool {
+        guard let m = location.mount else { return false }
+        return m.root === location.inode
     }
 
     /// Whether `location` lies in `m` or in a mount below it.
     func isInside(_ location: Location, _ m: Mount) -> Bool {
-        if m === root { return true }
-        var cur = location
-        while let parent = cur.parent {
-            if cur.inode === m.root, let crossed = mountCrossed(at: cur, from: parent) {
-                var x: Mount? = crossed
-                while let c = x { if c === m { return true }; x = c.parent }
-            }
-            cur = parent
-        }
-        return false
+        guard let l = location.mount else { return false }
+        return m.contains(l)
     }
 
-    /// The mounts below `m` (its children, theirs, ...), deepest last.
+    /// The mounts below `m` (its children, theirs, ...), parents before children.
     func descendants(of m: Mount) -> [Mount] {
         var out: [Mount] = []
-        var frontier = [m]
-        while let p = frontier.popLast() {
-            for c in mounts where c.parent === p { out.append(c); frontier.append(c) }
-        }
+        var i = 0
+        out.append(contentsOf: m.children)
+        while i < out.count { out.append(contentsOf: out[i].children); i += 1 }
         return out
     }
 
-    /// A copy for unshare(CLONE_NEWNS) and clone(CLONE_NEWNS): the same mounts, new identities.
-    func copy(ino: UInt64, nextID: () -> Int) -> MountNamespace {
-        var copies: [ObjectIdentifier: Mount] = [:]
-        var result: MountNamespace?
-        for m in mounts {
-            let c = m.copy(id: nextID(), parent: m.parent.flatMap { copies[ObjectIdentifier($0)] })
-            copies[ObjectIdentifier(m)] = c
-            if let r = result { r.mounts.append(c); if let over = c.mountpoint { r.covering[ObjectIdentifier(over)] = c } }
-            else { result = MountNamespace(ino: ino, root: c) }
+    /// A copy for unshare(CLONE_NEWNS) and clone(CLONE_NEWNS): the same mounts, new
+    /// identities, and a map from old mounts to new (to move a process's root and cwd over).
+    func copy(ino: UInt64, nextID: () -> Int) -> (MountNamespace, [ObjectIdentifier: Mount]) {
+        var map: [ObjectIdentifier: Mount] = [:]
+        for m in mounts { map[ObjectIdentifier(m)] = m.copy(id: nextID()) }
+        let ns = MountNamespace(ino: ino, root: map[ObjectIdentifier(root)]!)
+        for m in mounts.dropFirst() {
+            let c = map[ObjectIdentifier(m)]!
+            if let p = m.parent, let cp = map[ObjectIdentifier(p)], let over = m.mountpoint {
+                ns.attach(c, parent: cp, over: over, names: m.mountpointNames)
+            }
+            ns.mounts.append(c)
         }
-        return result!
+        MountNamespace.liveMounts.add(mounts.count - 1, ordering: .relaxed)
+        return (ns, map)
     }
 
     /// /proc/PID/mounts: "source mountpoint type options 0 0".
@@ -245,6 +290,17 @@ final class MountNamespace {
 }
 
 extension Mount {
+    /// The names from `mount`'s root down to `location` (which lies in it).
+    static func names(of location: Location, within mount: Mount) -> [ByteString] {
+        var names: [ByteString] = []
+        var cur = location
+        while cur.mount === mount, cur.inode !== mount.root, let p = cur.parent {
+            names.append(cur.name)
+            cur = p
+        }
+        return names.reversed()
+    }
+
     /// Spaces, tabs, newlines and backslashes as octal escapes, as the kernel's seq_file shows them.
     static func escape(_ s: String) -> String {
         var out: [UInt8] = []

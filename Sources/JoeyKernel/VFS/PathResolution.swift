@@ -2,13 +2,23 @@
 // following symlinks within the sandbox's root and crossing mount points.
 import JoeyABI
 
-/// A resolved directory entry: an inode plus how it was reached (for `..` and getcwd).
+/// A resolved directory entry: an inode plus how it was reached (for `..` and getcwd), and
+/// the mount it is in (Linux's struct path: vfsmount and dentry).
 final class Location {
     let name: ByteString
     let parent: Location?
     let inode: Inode
-    init(name: ByteString, parent: Location?, inode: Inode) {
-        self.name = name; self.parent = parent; self.inode = inode
+    /// nil for a detached location (a pipe reached through /proc/PID/fd).
+    let mount: Mount?
+    /// `mount`: the parent's unless given (a location reached by crossing into a mount).
+    init(name: ByteString, parent: Location?, inode: Inode, mount: Mount? = nil) {
+        self.name = name; self.parent = parent; self.inode = inode; self.mount = mount ?? parent?.mount
+    }
+
+    /// The same place in another namespace's copies of the mounts (unshare(CLONE_NEWNS)).
+    func translated(_ map: [ObjectIdentifier: Mount]) -> Location {
+        Location(name: name, parent: parent?.translated(map), inode: inode,
+                 mount: mount.flatMap { map[ObjectIdentifier($0)] } ?? mount)
     }
     var path: ByteString {
         // A detached location (a file reached through /proc/PID/fd) names itself: "pipe:[7]".
@@ -45,21 +55,39 @@ struct ResolveFlags: OptionSet {
     static let cached = ResolveFlags(rawValue: 0x20)
 }
 
+/// Who walks a path: every directory looked up in needs their search permission (may_lookup).
+struct Walker {
+    let fsuid: UInt32
+    let fsgid: UInt32
+    let groups: [UInt32]
+    /// CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH: any directory may be searched.
+    let searchesAll: Bool
+    /// The sentry's own walks (setting up the sandbox's mounts, finding pid 1's program).
+    static let sentry = Walker(fsuid: 0, fsgid: 0, groups: [], searchesAll: true)
+
+    @inline(__always)
+    func maySearch(_ dir: Inode) throws(LinuxErrno) {
+        if searchesAll { return }
+        let shift: UInt32 = dir.uid == fsuid ? 6 : (dir.gid == fsgid || groups.contains(dir.gid)) ? 3 : 0
+        if (dir.mode >> shift) & 1 == 0 { throw .EACCES }
+    }
+}
+
 extension Kernel {
     static let maxSymlinks = 40
 
     /// Resolves `path` starting at `start` (for relative paths), crossing the mounts of `mounts`.
     /// `scope`: openat2's restrictions; with `.beneath`, `start` is the directory the walk
     /// may not leave (with `.inRoot`, the caller passes it as `root`).
-    func resolve(_ path: ByteString, from start: Location, root: Location, mounts: MountNamespace,
+    func resolve(_ path: ByteString, from start: Location, root: Location, mounts: MountNamespace, as walker: Walker,
                  followFinal: Bool = true, scope: ResolveFlags = []) throws(LinuxErrno) -> Location {
         var budget = Kernel.maxSymlinks
-        return try walk(path, from: start, root: root, mounts: mounts, followFinal: followFinal, budget: &budget,
+        return try walk(path, from: start, root: root, mounts: mounts, walker: walker, followFinal: followFinal, budget: &budget,
                         scope: scope, anchor: scope.contains(.beneath) ? start.inode : nil)
     }
 
-    private func walk(_ path: ByteString, from start: Location, root: Location, mounts: MountNamespace, followFinal: Bool,
-                      budget: inout Int, scope: ResolveFlags, anchor: Inode?) throws(LinuxErrno) -> Location {
+    private func walk(_ path: ByteString, from start: Location, root: Location, mounts: MountNamespace, walker: Walker,
+                      followFinal: Bool, budget: inout Int, scope: ResolveFlags, anchor: Inode?) throws(LinuxErrno) -> Location {
         guard !path.isEmpty else { throw .ENOENT }
         guard path.count < 4096 else { throw .ENAMETOOLONG }
         if anchor != nil && path.isAbsolute { throw .EXDEV }
@@ -69,20 +97,23 @@ extension Kernel {
         for (i, part) in parts.enumerated() {
             let last = i == parts.count - 1
             guard cur.inode.kind == .directory else { throw .ENOTDIR }
+            try walker.maySearch(cur.inode)
             if part == "." { continue }
             if part == ".." {
                 if let anchor, cur.inode === anchor { throw .EXDEV }
                 if cur.inode !== root.inode, let p = cur.parent {
-                    if scope.contains(.noXDev), mounts.mounts.contains(where: { $0.root === cur.inode }) { throw .EXDEV }
+                    if scope.contains(.noXDev) && p.mount !== cur.mount { throw .EXDEV }
                     cur = p
                 }
                 continue
             }
             guard part.count <= 255 else { throw .ENAMETOOLONG }
             var child = try cur.inode.lookup(part)
-            if let mounted = mounts.cover(child) {
+            var childMount = cur.mount
+            if let mounted = mounts.cover(child, in: cur.mount) {
                 if scope.contains(.noXDev) { throw .EXDEV }
-                child = mounted
+                child = mounted.root
+                childMount = mounted
             }
             if child.kind == .symlink && (!last || followFinal || trailingSlash) {
                 budget -= 1
@@ -92,16 +123,16 @@ extension Kernel {
                 if let target = child.magicTarget() {
                     if scope.contains(.noMagicLinks) { throw .ELOOP }
                     if !scope.isDisjoint(with: [.beneath, .inRoot]) { throw .EXDEV }
-                    if scope.contains(.noXDev) && target.inode.fs !== cur.inode.fs { throw .EXDEV }
+                    if scope.contains(.noXDev) && target.mount !== cur.mount { throw .EXDEV }
                     cur = target
                     continue
                 }
                 let target = try child.readlink()
-                cur = try walk(target, from: cur, root: root, mounts: mounts, followFinal: true, budget: &budget,
-                               scope: scope, anchor: anchor)
+                cur = try walk(target, from: cur, root: root, mounts: mounts, walker: walker, followFinal: true,
+                               budget: &budget, scope: scope, anchor: anchor)
                 continue
             }
-            cur = Location(name: part, parent: cur, inode: child)
+            cur = Location(name: part, parent: cur, inode: child, mount: childMount)
         }
         if trailingSlash && cur.inode.kind != .directory { throw .ENOTDIR }
         return cur
@@ -109,7 +140,8 @@ extension Kernel {
 
     /// Resolves all but the last component: (parent directory, last name).
     /// The name is "." or ".." when the path ends that way; "" for "/".
-    func resolveParent(_ path: ByteString, from start: Location, root: Location, mounts: MountNamespace,
+    /// The parent must be searchable by `walker` (the last name is looked up in it).
+    func resolveParent(_ path: ByteString, from start: Location, root: Location, mounts: MountNamespace, as walker: Walker,
                        scope: ResolveFlags = []) throws(LinuxErrno) -> (Location, ByteString) {
         guard !path.isEmpty else { throw .ENOENT }
         guard path.count < 4096 else { throw .ENAMETOOLONG }
@@ -128,10 +160,11 @@ extension Kernel {
         guard name.count <= 255 else { throw .ENAMETOOLONG }
         // Under RESOLVE_BENEATH the last name may not climb out either.
         if scope.contains(.beneath) && (name == ".." || path.isAbsolute) {
-            _ = try resolve(ByteString(trimmed), from: start, root: root, mounts: mounts, scope: scope)
+            _ = try resolve(ByteString(trimmed), from: start, root: root, mounts: mounts, as: walker, scope: scope)
         }
-        let parent = try resolve(dirPart, from: start, root: root, mounts: mounts, scope: scope)
+        let parent = try resolve(dirPart, from: start, root: root, mounts: mounts, as: walker, scope: scope)
         guard parent.inode.kind == .directory else { throw .ENOTDIR }
+        try walker.maySearch(parent.inode)
         return (parent, name)
     }
 }

@@ -85,7 +85,7 @@ final class UnixSocket: Socket {
             let (parent, leaf) = try t.lookupParent(AT_FDCWD, p)
             if leaf.isEmpty || leaf == "." || leaf == ".." { throw .EADDRINUSE }
             if (try? parent.inode.lookup(leaf)) != nil { throw .EADDRINUSE }
-            try t.requireWritableMount(parent.inode)
+            try t.mayCreate(in: parent.inode)
             let inode: Inode
             do {
                 inode = try parent.inode.create(leaf, kind: .socket, mode: 0o777 & ~t.group.fs.umask, uid: t.group.fsuid, gid: t.group.fsgid)
