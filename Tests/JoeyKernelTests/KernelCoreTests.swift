@@ -84,7 +84,7 @@ struct FilePagesTests {
 
     @Test("writes across chunks read back; holes read as zeros; blocks count only written pages")
     func sparse() throws {
-        let pages = FilePages(memoryFile: file)
+        let pages = FilePages(memoryFile: file, fs: nil)
         let far: UInt64 = 50 << 30
         #expect(try write(pages, [1, 2, 3], at: FilePages.chunkSize - 1) == 3)
         #expect(try write(pages, [9], at: far) == 1)
@@ -97,7 +97,7 @@ struct FilePagesTests {
 
     @Test("truncate drops data past the new end: growing again reads zeros")
     func truncate() throws {
-        let pages = FilePages(memoryFile: file)
+        let pages = FilePages(memoryFile: file, fs: nil)
         _ = try write(pages, [UInt8](repeating: 7, count: 100), at: 0)
         try pages.truncate(10, mapped: false)
         try pages.truncate(100, mapped: false)
@@ -105,9 +105,25 @@ struct FilePagesTests {
         #expect(throws: LinuxErrno.EFBIG) { try pages.truncate(UInt64.max, mapped: false) }
     }
 
+    @Test("a filesystem counts the pages written, within its size: a write past it is cut short, then ENOSPC")
+    func sizeLimit() throws {
+        let fs = FileSystemID(dev: 0x40, name: "tmpfs")
+        fs.capacity = 3 * 4096
+        let pages = FilePages(memoryFile: file, fs: fs)
+        #expect(try write(pages, [UInt8](repeating: 1, count: 4096), at: 0) == 4096)
+        #expect(fs.usedBytes.load(ordering: .relaxed) == 4096)
+        // Rewriting a page costs nothing more; two new pages fit, the third does not.
+        #expect(try write(pages, [UInt8](repeating: 2, count: 5 * 4096), at: 0) == 3 * 4096)
+        #expect(throws: LinuxErrno.ENOSPC) { try write(pages, [3], at: 3 * 4096) }
+        try pages.truncate(4096, mapped: false)
+        #expect(fs.usedBytes.load(ordering: .relaxed) == 4096)
+        try pages.truncate(0, mapped: false)
+        #expect(fs.usedBytes.load(ordering: .relaxed) == 0)
+    }
+
     @Test("the backing of an offset is the same MemoryFile memory read and write use")
     func sharedBacking() throws {
-        let pages = FilePages(memoryFile: file)
+        let pages = FilePages(memoryFile: file, fs: nil)
         let (offset, length) = try pages.backing(5000)
         #expect(length == FilePages.chunkSize - 5000)
         file.pointer(offset).storeBytes(of: 0x42, as: UInt8.self)

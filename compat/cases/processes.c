@@ -878,3 +878,78 @@ CASE(syslog_size_and_permissions) {
 }
 
 COMPAT_MAIN()
+
+/* clone3(2) and clone(2) with CLONE_PIDFD, and clone3's set_tid. */
+struct clone_args_v2 {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+static long clone3_(struct clone_args_v2 *a, size_t size) { return syscall(435, a, size); }
+
+CASE(clone3_with_clone_pidfd_gives_a_pidfd_of_the_child) {
+    int pidfd = -1;
+    struct clone_args_v2 a = {.flags = 0x1000 /* CLONE_PIDFD */, .pidfd = (uint64_t)(uintptr_t)&pidfd, .exit_signal = SIGCHLD};
+    long pid = clone3_(&a, sizeof a);
+    if (pid == 0) _exit(7);
+    EXPECT(pid > 0);
+    EXPECT(pidfd >= 0);
+    EXPECT_EQ(fcntl(pidfd, F_GETFD), FD_CLOEXEC);
+    siginfo_t si = {0};
+    EXPECT_OK(waitid(3 /* P_PIDFD */, pidfd, &si, WEXITED));
+    EXPECT_EQ(si.si_pid, pid);
+    EXPECT_EQ(si.si_status, 7);
+    close(pidfd);
+}
+
+CASE(clone_pidfd_goes_where_parent_tid_would) {
+    int pidfd = -1;
+    long pid = syscall(SYS_clone, 0x1000 /* CLONE_PIDFD */ | SIGCHLD, 0, &pidfd, 0, 0);
+    if (pid == 0) _exit(3);
+    EXPECT(pid > 0);
+    EXPECT(pidfd >= 0);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    close(pidfd);
+    /* Not with CLONE_PARENT_SETTID (the same argument); a bad address is EFAULT. */
+    EXPECT_ERRNO(syscall(SYS_clone, 0x1000 | 0x100000 | SIGCHLD, 0, &pidfd, 0, 0), EINVAL);
+    struct clone_args_v2 bad = {.flags = 0x1000, .pidfd = 8, .exit_signal = SIGCHLD};
+    EXPECT_ERRNO(clone3_(&bad, sizeof bad), EFAULT);
+}
+
+CASE(clone3_set_tid_picks_the_childs_pid) {
+    /* A free pid far from where pids are being given out. */
+    pid_t want = 30000 + getpid() % 1000;
+    while (kill(want, 0) == 0 || errno != ESRCH) want++;
+    struct clone_args_v2 a = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&want, .set_tid_size = 1};
+    long pid = clone3_(&a, sizeof a);
+    if (pid == 0) _exit(getpid() == want ? 0 : 1);
+    EXPECT_EQ(pid, want);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pid_t mine = getpid();
+    struct clone_args_v2 taken = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&mine, .set_tid_size = 1};
+    EXPECT_ERRNO(clone3_(&taken, sizeof taken), EEXIST);
+    struct clone_args_v2 two = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&want, .set_tid_size = 2};
+    EXPECT_ERRNO(clone3_(&two, sizeof two), EINVAL);
+    struct clone_args_v2 nopointer = {.exit_signal = SIGCHLD, .set_tid_size = 1};
+    EXPECT_ERRNO(clone3_(&nopointer, sizeof nopointer), EINVAL);
+}
+
+CASE(clone3_checks_its_struct) {
+    struct clone_args_v2 a = {.exit_signal = SIGCHLD};
+    EXPECT_ERRNO(clone3_(&a, 56), EINVAL);
+    struct { struct clone_args_v2 a; uint64_t extra; } big = {{.exit_signal = SIGCHLD}, 1};
+    EXPECT_ERRNO(clone3_((struct clone_args_v2 *)&big, sizeof big), E2BIG);
+    struct clone_args_v2 sig = {.flags = SIGCHLD};
+    EXPECT_ERRNO(clone3_(&sig, sizeof sig), EINVAL); /* the signal goes in exit_signal */
+    static char stack[4096];
+    struct clone_args_v2 nosize = {.exit_signal = SIGCHLD, .stack = (uint64_t)(uintptr_t)stack};
+    EXPECT_ERRNO(clone3_(&nosize, sizeof nosize), EINVAL);
+    /* The 64-byte first version works. */
+    long pid = clone3_(&a, 64);
+    if (pid == 0) _exit(0);
+    EXPECT(pid > 0);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+}

@@ -134,3 +134,135 @@ CASE(set_robust_list_bad_length_is_einval) {
 }
 
 COMPAT_MAIN()
+
+/* Priority-inheritance futexes: the word holds the owner's tid; the kernel hands it over. */
+static long futex_pi(uint32_t *w, int op, const struct timespec *t) { return syscall(SYS_futex, w, op, 0, t, NULL, 0); }
+
+static uint32_t pi_word;
+static volatile int pi_holder_done;
+
+static void *pi_contender(void *arg) {
+    (void)arg;
+    /* Slow path: the lock is held, so the kernel queues this thread. */
+    if (futex_pi(&pi_word, FUTEX_LOCK_PI, NULL) != 0) return (void *)1;
+    uint32_t tid = (uint32_t)syscall(SYS_gettid);
+    if ((pi_word & FUTEX_TID_MASK) != tid) return (void *)2;
+    if (!pi_holder_done) return (void *)3; /* it got the lock only once the holder let go */
+    if (futex_pi(&pi_word, FUTEX_UNLOCK_PI, NULL) != 0) return (void *)4;
+    return NULL;
+}
+
+CASE(futex_lock_pi_hands_the_lock_to_the_waiter) {
+    uint32_t me = (uint32_t)syscall(SYS_gettid);
+    pi_word = 0;
+    EXPECT_OK(futex_pi(&pi_word, FUTEX_LOCK_PI, NULL));
+    EXPECT_EQ(pi_word, me);
+    EXPECT_ERRNO(futex_pi(&pi_word, FUTEX_LOCK_PI, NULL), EDEADLK);
+    pthread_t t;
+    EXPECT_OK(pthread_create(&t, NULL, pi_contender, NULL) == 0 ? 0 : -1);
+    /* Wait until the contender is queued: FUTEX_WAITERS shows up in the word. */
+    for (int i = 0; i < 2000 && !(__atomic_load_n(&pi_word, __ATOMIC_SEQ_CST) & FUTEX_WAITERS); i++) usleep(1000);
+    EXPECT(pi_word & FUTEX_WAITERS);
+    EXPECT_EQ(pi_word & FUTEX_TID_MASK, me);
+    pi_holder_done = 1;
+    EXPECT_OK(futex_pi(&pi_word, FUTEX_UNLOCK_PI, NULL));
+    void *r;
+    EXPECT_OK(pthread_join(t, &r) == 0 ? 0 : -1);
+    EXPECT(r == NULL);
+    EXPECT_EQ(pi_word, 0);
+}
+
+CASE(futex_trylock_pi_and_unlock_pi_errors) {
+    uint32_t w = 0;
+    uint32_t me = (uint32_t)syscall(SYS_gettid);
+    EXPECT_OK(futex_pi(&w, FUTEX_TRYLOCK_PI, NULL));
+    EXPECT_EQ(w, me);
+    EXPECT_ERRNO(futex_pi(&w, FUTEX_TRYLOCK_PI, NULL), EDEADLK);
+    EXPECT_OK(futex_pi(&w, FUTEX_UNLOCK_PI, NULL));
+    EXPECT_EQ(w, 0);
+    EXPECT_ERRNO(futex_pi(&w, FUTEX_UNLOCK_PI, NULL), EPERM); /* not the owner */
+    /* Owned by a thread that does not exist. */
+    w = 0x3ffffff0;
+    EXPECT_ERRNO(futex_pi(&w, FUTEX_TRYLOCK_PI, NULL), ESRCH);
+    struct timespec past = {0, 0};
+    EXPECT_ERRNO(futex_pi(&w, FUTEX_LOCK_PI, &past), ESRCH);
+    uint32_t *odd = (uint32_t *)((char *)&w + 1);
+    EXPECT_ERRNO(futex_pi(odd, FUTEX_LOCK_PI, NULL), EINVAL);
+}
+
+static uint32_t timed_word;
+static volatile int timed_release;
+static void *timed_holder(void *arg) {
+    (void)arg;
+    if (futex_pi(&timed_word, FUTEX_LOCK_PI, NULL) != 0) return (void *)1;
+    while (!timed_release) usleep(1000);
+    if (futex_pi(&timed_word, FUTEX_UNLOCK_PI, NULL) != 0) return (void *)2;
+    return NULL;
+}
+
+CASE(futex_lock_pi_times_out_at_an_absolute_realtime) {
+    timed_word = 0;
+    pthread_t holder;
+    EXPECT_EQ(pthread_create(&holder, NULL, timed_holder, NULL), 0);
+    for (int i = 0; i < 2000 && timed_word == 0; i++) usleep(1000);
+    EXPECT(timed_word != 0);
+    EXPECT_ERRNO(futex_pi(&timed_word, FUTEX_TRYLOCK_PI, NULL), EAGAIN);
+    struct timespec at;
+    clock_gettime(CLOCK_REALTIME, &at);
+    at.tv_nsec += 50 * 1000 * 1000;
+    if (at.tv_nsec >= 1000000000) { at.tv_sec++; at.tv_nsec -= 1000000000; }
+    EXPECT_ERRNO(futex_pi(&timed_word, FUTEX_LOCK_PI, &at), ETIMEDOUT);
+    timed_release = 1;
+    void *r;
+    EXPECT_EQ(pthread_join(holder, &r), 0);
+    EXPECT(r == NULL);
+    EXPECT_EQ(timed_word, 0);
+}
+
+/* A robust PI mutex whose owner dies goes to the waiter, told so by FUTEX_OWNER_DIED. */
+static pthread_mutex_t robust_pi;
+static void *robust_owner(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&robust_pi);
+    return NULL; /* exits holding it */
+}
+
+CASE(a_robust_pi_mutex_of_a_dead_owner_is_eownerdead_for_the_next) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
+    EXPECT_EQ(pthread_mutex_init(&robust_pi, &a), 0);
+    pthread_t t;
+    EXPECT_EQ(pthread_create(&t, NULL, robust_owner, NULL), 0);
+    EXPECT_EQ(pthread_join(t, NULL), 0);
+    EXPECT_EQ(pthread_mutex_lock(&robust_pi), EOWNERDEAD);
+    EXPECT_EQ(pthread_mutex_consistent(&robust_pi), 0);
+    EXPECT_EQ(pthread_mutex_unlock(&robust_pi), 0);
+    EXPECT_EQ(pthread_mutex_lock(&robust_pi), 0);
+    EXPECT_EQ(pthread_mutex_unlock(&robust_pi), 0);
+}
+
+/* PTHREAD_PRIO_INHERIT mutexes under contention: counts add up. */
+static pthread_mutex_t pi_mutex;
+static long pi_count;
+static void *pi_adder(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 2000; i++) {
+        pthread_mutex_lock(&pi_mutex);
+        pi_count++;
+        pthread_mutex_unlock(&pi_mutex);
+    }
+    return NULL;
+}
+
+CASE(prio_inherit_mutexes_exclude_under_contention) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    EXPECT_EQ(pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT), 0);
+    EXPECT_EQ(pthread_mutex_init(&pi_mutex, &a), 0);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) EXPECT_EQ(pthread_create(&t[i], NULL, pi_adder, NULL), 0);
+    for (int i = 0; i < 4; i++) EXPECT_EQ(pthread_join(t[i], NULL), 0);
+    EXPECT_EQ(pi_count, 8000);
+}

@@ -248,6 +248,9 @@ int joey_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 int joey_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms);
 int64_t joey_getrandom(void *buf, uint64_t len);
 uint64_t joey_getauxval(uint64_t type);
+/// Atomic compare-and-swap of a 32-bit word (a guest futex word in the MemoryFile, which the
+/// guest's own atomics may change at the same time): returns the value found.
+uint32_t joey_cmpxchg32(uint32_t *word, uint32_t expected, uint32_t desired);
 /// Host memory in bytes: total and free.
 void joey_meminfo(uint64_t *total, uint64_t *free_);
 /// fstatfs(2) of a host fd, in 4096-byte blocks: total, free and available blocks, total and

@@ -192,6 +192,8 @@ public final class Kernel: @unchecked Sendable {
     var runningThreads = 0
     var alarmWatcherRunning = false
     var futexWaiters: [FutexKey: [FutexWaiter]] = [:]
+    /// Threads waiting in FUTEX_LOCK_PI, in order, by futex.
+    var piWaiters: [FutexKey: [FutexWaiter]] = [:]
     /// The foreground process group of each session's terminal (pid 1's, and an exec'd
     /// process's own when it was given a terminal), by session id.
     var foregroundPgids: [Int32: Int32] = [:]
@@ -403,8 +405,14 @@ public final class Kernel: @unchecked Sendable {
     /// Namespace inode numbers start where Linux's do (PROC_DYNAMIC_FIRST).
     func allocateNamespaceIno() -> UInt64 { lastNamespaceIno += 1; return lastNamespaceIno }
 
-    func allocatePid() throws(LinuxErrno) -> Int32 {
+    /// `wanted`: clone3's set_tid, a pid that must be free (EEXIST).
+    func allocatePid(wanted: Int32? = nil) throws(LinuxErrno) -> Int32 {
         guard threads.count < spec.maxTasks else { throw .EAGAIN }
+        if let wanted {
+            guard threads[wanted] == nil && threadGroups[wanted] == nil else { throw .EEXIST }
+            tasksCreated &+= 1
+            return wanted
+        }
         while threads[nextPid] != nil || threadGroups[nextPid] != nil { nextPid += 1 }
         defer { nextPid += 1; tasksCreated &+= 1 }
         return nextPid

@@ -1,6 +1,7 @@
 // Guest memory access through the sentry's own mapping of the MemoryFile: a guest address
 // becomes a pointer by VMA lookup. Access is checked against the VMA's protection the way
 // copy_{to,from}_user is: a hole or a missing permission is EFAULT.
+import CJoey
 import Glibc
 import JoeyABI
 import JoeyPlatform
@@ -98,6 +99,15 @@ extension MemoryManager {
         }
         let bytes = try read(address, count: MemoryLayout<T>.size)
         return bytes.withUnsafeBytes { $0.loadUnaligned(as: T.self) }
+    }
+
+    /// Atomically replaces the aligned 32-bit word at `address` with `desired` if it holds
+    /// `expected`; returns what it held. Futex words change under the guest's own atomics too.
+    func compareExchange32(_ address: UInt64, expected: UInt32, desired: UInt32) throws(LinuxErrno) -> UInt32 {
+        guard address & 3 == 0 else { throw .EINVAL }
+        let piece = try translate(address, length: 4, write: true)
+        guard piece.count >= 4, let p = piece.baseAddress else { throw .EFAULT }
+        return joey_cmpxchg32(p.assumingMemoryBound(to: UInt32.self), expected, desired)
     }
 
     func writeValue<T: BitwiseCopyable>(_ address: UInt64, _ value: T) throws(LinuxErrno) {

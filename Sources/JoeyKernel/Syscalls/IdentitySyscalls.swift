@@ -92,9 +92,23 @@ extension GuestThread {
               let pending = try? mm.readValue(robustList &+ 16, as: UInt64.self) else { return }
         func release(_ entry: UInt64) {
             let word = (entry & ~1) &+ UInt64(bitPattern: offset)
-            guard let value = try? mm.readValue(word, as: UInt32.self), value & 0x3fff_ffff == UInt32(bitPattern: tid) else { return }
-            guard (try? mm.writeValue(word, (value & 0x8000_0000) | 0x4000_0000)) != nil else { return }
-            if value & 0x8000_0000 != 0, let key = try? futexKey(word) { _ = wakeFutex(key, count: 1) }
+            guard var value = try? mm.readValue(word, as: UInt32.self) else { return }
+            // Changed by compare-and-swap: the guest's other threads may be at the word.
+            for _ in 0..<16 where value & 0x3fff_ffff == UInt32(bitPattern: tid) {
+                if let key = try? futexKey(word), !(kernel.piWaiters[key]?.isEmpty ?? true) {
+                    // A PI mutex: the first waiter gets it, told its owner died.
+                    guard let found = try? handOverPI(key, address: word, from: value, ownerDied: true) else { return }
+                    if found == value { return }
+                    value = found
+                    continue
+                }
+                guard let found = try? mm.compareExchange32(word, expected: value, desired: (value & 0x8000_0000) | 0x4000_0000) else { return }
+                if found == value {
+                    if value & 0x8000_0000 != 0, let key = try? futexKey(word) { _ = wakeFutex(key, count: 1) }
+                    return
+                }
+                value = found
+            }
         }
         var entry = first
         var steps = 0

@@ -15,6 +15,9 @@ struct FutexKey: Hashable {
 
 final class FutexWaiter {
     var woken = false
+    /// A PI waiter: the thread waiting (the lock is handed to it by tid) and where its word is.
+    unowned(unsafe) var thread: GuestThread?
+    var address: UInt64 = 0
     let bitset: UInt32
     /// The futex word it waits on now (requeue moves it).
     var key: FutexKey
@@ -280,17 +283,21 @@ extension GuestThread {
             let cmparg = (Int32(bitPattern: encoded & 0xfff) << 20) >> 20
             let opcode = (encoded >> 28) & 7, cmp = (encoded >> 24) & 15
             if (encoded >> 28) & 8 != 0 { oparg = oparg >= 0 && oparg < 32 ? 1 << oparg : 0 }
-            let old: Int32 = try mm.readValue(a4)
-            let new: Int32
-            switch opcode {
-            case 0: new = oparg
-            case 1: new = old &+ oparg
-            case 2: new = old | oparg
-            case 3: new = old & ~oparg
-            case 4: new = old ^ oparg
-            default: throw .ENOSYS
+            guard opcode <= 4 else { throw .ENOSYS }
+            // Atomically, as the guest's own threads may change the word meanwhile.
+            var old: Int32 = try mm.readValue(a4)
+            while true {
+                let new: Int32 = switch opcode {
+                case 0: oparg
+                case 1: old &+ oparg
+                case 2: old | oparg
+                case 3: old & ~oparg
+                default: old ^ oparg
+                }
+                let found = try mm.compareExchange32(a4, expected: UInt32(bitPattern: old), desired: UInt32(bitPattern: new))
+                if found == UInt32(bitPattern: old) { break }
+                old = Int32(bitPattern: found)
             }
-            try mm.writeValue(a4, new)
             var woken = wakeFutex(key, count: Int(Int32(truncatingIfNeeded: a2)))
             let hit: Bool
             switch cmp {
@@ -304,10 +311,125 @@ extension GuestThread {
             }
             if hit { woken += wakeFutex(key2, count: Int(Int32(truncatingIfNeeded: a3))) }
             return UInt64(woken)
+        case 6, 8, 13: // LOCK_PI, TRYLOCK_PI, LOCK_PI2
+            var deadline: UInt64?
+            if op != 8 && a3 != 0 {
+                // An absolute time: CLOCK_REALTIME for LOCK_PI, CLOCK_MONOTONIC (or, with
+                // FUTEX_CLOCK_REALTIME, CLOCK_REALTIME) for LOCK_PI2.
+                let ts: timespec = try mm.readValue(a3)
+                guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
+                let at = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+                var now = timespec()
+                clock_gettime(op == 6 || realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now)
+                let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+                deadline = monotonicNanos() &+ (at > nowNs ? at - nowNs : 0)
+            } else if op == 6 && realtime {
+                throw .ENOSYS // FUTEX_CLOCK_REALTIME is for LOCK_PI2 only
+            }
+            return try lockPI(a0, trying: op == 8, deadline: deadline)
+        case 7: // UNLOCK_PI
+            return try unlockPI(a0)
         default:
+            // WAIT_REQUEUE_PI and CMP_REQUEUE_PI (condition variables over PI mutexes).
             kernel.reportUnimplemented(202)
             throw .ENOSYS
         }
+    }
+
+    // MARK: priority-inheritance futexes
+
+    // The word holds the owner's tid, FUTEX_WAITERS when someone waits in the kernel and
+    // FUTEX_OWNER_DIED when the owner died holding it (futex(2), "Priority-inheritance
+    // futexes"). The sentry changes it with compare-and-swap only: the guest's fast paths
+    // change it at the same time with their own. Every guest thread has the same priority
+    // to the sentry, so inheriting one changes nothing: waiters are served in order.
+    static let FUTEX_WAITERS: UInt32 = 0x8000_0000, FUTEX_OWNER_DIED: UInt32 = 0x4000_0000, TID_MASK: UInt32 = 0x3fff_ffff
+
+    private func lockPI(_ address: UInt64, trying: Bool, deadline: UInt64?) throws(LinuxErrno) -> UInt64 {
+        let key = try futexKey(address)
+        let me = UInt32(bitPattern: tid)
+        var value: UInt32 = try mm.readValue(address)
+        while true {
+            let owner = value & GuestThread.TID_MASK
+            if owner == 0 {
+                // Free, or its owner died: take it (keeping OWNER_DIED for the new owner to see).
+                var new = me | (value & GuestThread.FUTEX_OWNER_DIED)
+                if !(kernel.piWaiters[key]?.isEmpty ?? true) { new |= GuestThread.FUTEX_WAITERS }
+                let found = try mm.compareExchange32(address, expected: value, desired: new)
+                if found == value { return 0 }
+                value = found
+                continue
+            }
+            if owner == me { throw .EDEADLK }
+            // The owner must be a live thread (else the word is garbage or the owner is gone).
+            guard kernel.threads[Int32(bitPattern: owner)] != nil else { throw .ESRCH }
+            if trying { throw .EAGAIN }
+            if value & GuestThread.FUTEX_WAITERS == 0 {
+                let found = try mm.compareExchange32(address, expected: value, desired: value | GuestThread.FUTEX_WAITERS)
+                if found != value { value = found; continue }
+            }
+            break
+        }
+        // Wait for the owner to hand the lock over (unlockPI writes this thread's tid).
+        let w = FutexWaiter(bitset: UInt32.max, key: key, wakeup: wakeup)
+        w.thread = self
+        w.address = address
+        kernel.piWaiters[key, default: []].append(w)
+        defer { kernel.piWaiters[key]?.removeAll { $0 === w } }
+        while !w.woken {
+            if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
+            do { try block(deadline: deadline) } catch {
+                if w.woken { return 0 }
+                // A signal handler runs, then the lock is tried again (ERESTARTNOINTR).
+                throw error == .ERESTARTSYS ? .ERESTARTNOINTR : error
+            }
+        }
+        return 0
+    }
+
+    /// At exit, PI futexes this thread still owns and others wait for go to their first waiter
+    /// (Linux's exit_pi_state_list).
+    func releasePIFutexes() {
+        let me = UInt32(bitPattern: tid)
+        for (key, waiters) in kernel.piWaiters {
+            guard let w = waiters.first(where: { !$0.woken }), let waiter = w.thread else { continue }
+            for _ in 0..<16 {
+                guard let value = try? waiter.mm.readValue(w.address, as: UInt32.self), value & GuestThread.TID_MASK == me,
+                      let found = try? handOverPI(key, address: w.address, from: value, ownerDied: false, in: waiter.mm),
+                      found != value else { break }
+            }
+        }
+    }
+
+    private func unlockPI(_ address: UInt64) throws(LinuxErrno) -> UInt64 {
+        let key = try futexKey(address)
+        var value: UInt32 = try mm.readValue(address)
+        while true {
+            guard value & GuestThread.TID_MASK == UInt32(bitPattern: tid) else { throw .EPERM }
+            let found = try handOverPI(key, address: address, from: value, ownerDied: false)
+            if found == value { return 0 }
+            value = found
+        }
+    }
+
+    /// Gives the PI futex at `address` (holding `value`) to its first waiter, or frees it;
+    /// returns what the word held (the swap took place if that is `value`).
+    /// `in`: the address space `address` is in (the waiter's, when a dying owner's is another).
+    func handOverPI(_ key: FutexKey, address: UInt64, from value: UInt32, ownerDied: Bool,
+                    in space: MemoryManager? = nil) throws(LinuxErrno) -> UInt32 {
+        let space = space ?? mm
+        let waiters = (kernel.piWaiters[key] ?? []).filter { !$0.woken && $0.thread != nil }
+        let died = ownerDied ? GuestThread.FUTEX_OWNER_DIED : 0
+        guard let next = waiters.first, let heir = next.thread else {
+            return try space.compareExchange32(address, expected: value, desired: died)
+        }
+        let new = UInt32(bitPattern: heir.tid) | died | (waiters.count > 1 ? GuestThread.FUTEX_WAITERS : 0)
+        let found = try space.compareExchange32(address, expected: value, desired: new)
+        if found == value {
+            next.woken = true
+            next.wakeup.wake()
+        }
+        return found
     }
 
     /// sched_setaffinity: the guest's own view; it must name at least one online CPU.

@@ -10,8 +10,18 @@ let CLONE_PARENT_SETTID: UInt64 = 0x100000, CLONE_CHILD_CLEARTID: UInt64 = 0x200
 let CLONE_CHILD_SETTID: UInt64 = 0x1000000
 
 extension GuestThread {
-    func sysClone(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) throws(LinuxErrno) -> UInt64 {
+    /// `pidfd`: where CLONE_PIDFD's descriptor goes (clone's parent_tid, clone3's pidfd);
+    /// `setTID`: clone3's set_tid, the pid the child must get.
+    func sysClone(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64,
+                  pidfd pidfdAddress: UInt64? = nil, setTID: Int32? = nil) throws(LinuxErrno) -> UInt64 {
         if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 { throw .EINVAL }
+        // CLONE_PIDFD: a pidfd for a process (not a thread); clone(2) takes its address where
+        // CLONE_PARENT_SETTID would put the tid, so not both.
+        let wantsPidfd = flags & CLONE_PIDFD != 0
+        if wantsPidfd {
+            if flags & CLONE_THREAD != 0 { throw .EINVAL }
+            if pidfdAddress == nil && flags & CLONE_PARENT_SETTID != 0 { throw .EINVAL }
+        }
         if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 { throw .EINVAL }
         // Of the namespaces the mount and UTS ones are offered.
         let namespaceFlags: UInt64 = 0x7e00_0000 & ~CLONE_NEWUTS | 0x0000_0080 // the other CLONE_NEW*
@@ -23,8 +33,15 @@ extension GuestThread {
         if flags & CLONE_THREAD != 0 { return try cloneThread(flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls) }
         let shareVM = flags & CLONE_VM != 0
         if shareVM { try checkRoomInAddressSpace() }
+        // The pidfd's place and a free fd are checked before anything is made.
+        let pidfdAt = pidfdAddress ?? parentTid
+        if wantsPidfd {
+            guard group.fdTable.hasRoom else { throw .EMFILE }
+            try mm.writeValue(pidfdAt, Int32(-1))
+        }
+        if setTID != nil && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         let newFS: FSContext? = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs) : nil
-        let pid = try kernel.allocatePid()
+        let pid = try kernel.allocatePid(wanted: setTID)
         let childMM = shareVM ? mm : mm.fork()
         // The parent's threads lose write permission on what is now shared before the child
         // can run (they share one address space: at once for all of them); until then they
@@ -59,6 +76,9 @@ extension GuestThread {
         kernel.threadGroups[pid] = g
         kernel.threads[pid] = child
         if flags & CLONE_VFORK != 0 { g.vforkParent = self }
+        if wantsPidfd, let fd = try? group.fdTable.install(PidFDDescription(kernel: kernel, target: g, flags: 0), closeOnExec: true) {
+            try? mm.writeValue(pidfdAt, fd)
+        }
         let followed = ptraceInherit(to: child, flags: flags)
         child.start()
         if let followed { _ = ptraceEvent(followed.event, option: followed.option, message: UInt64(pid)) }
@@ -150,17 +170,36 @@ extension GuestThread {
         return copy
     }
 
+    /// clone3(2): struct clone_args of 64 (VER0), 80 (set_tid) or 88 bytes (cgroup); a
+    /// larger one from a newer program is fine if what Joey does not know is zero.
     func sysClone3() throws(LinuxErrno) -> UInt64 {
         let size = a1
-        guard size >= 64, size <= 4096 else { throw .EINVAL }
-        let args = try mm.read(a0, count: Int(min(size, 88)))
-        func f(_ i: Int) -> UInt64 { args.withUnsafeBytes { $0.load(fromByteOffset: i * 8, as: UInt64.self) } }
+        guard size >= 64 else { throw .EINVAL }
+        guard size <= 4096 else { throw .E2BIG }
+        let raw = try mm.read(a0, count: Int(size))
+        if raw.count > 88 && raw[88...].contains(where: { $0 != 0 }) { throw .E2BIG }
+        let args = raw + [UInt8](repeating: 0, count: max(0, 88 - raw.count))
+        func f(_ i: Int) -> UInt64 { args.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) } }
         let flags = f(0), exitSignal = f(4), stack = f(5), stackSize = f(6), tls = f(7)
+        let setTIDs = f(8), setTIDCount = f(9)
         guard flags & 0xff == 0, exitSignal <= 64 else { throw .EINVAL }
-        if size > 64, f(8) != 0 || (size > 72 && f(9) != 0) { throw .EINVAL } // set_tid, cgroup
-        if flags & CLONE_PIDFD != 0 { throw .EINVAL }
+        // A stack is an address and a size, or neither.
+        guard (stack == 0) == (stackSize == 0) else { throw .EINVAL }
+        // set_tid: one pid per pid namespace level; the sandbox has one level.
+        guard (setTIDs == 0) == (setTIDCount == 0), setTIDCount <= 32 else { throw .EINVAL }
+        guard setTIDCount <= 1 else { throw .EINVAL }
+        var setTID: Int32?
+        if setTIDCount == 1 {
+            let t: Int32 = try mm.readValue(setTIDs)
+            guard t > 0, t < 4_194_304 else { throw .EINVAL }
+            setTID = t
+        }
+        // CLONE_INTO_CGROUP: the sandbox has no cgroups to put a child in.
+        if flags & 0x2_0000_0000 != 0 { throw .EINVAL }
+        guard flags >> 32 == 0 else { throw .EINVAL }
         let top = stack != 0 ? stack &+ stackSize : 0
-        return try sysClone(flags: flags | exitSignal, stack: top, parentTid: f(3), childTid: f(2), tls: tls)
+        return try sysClone(flags: flags | exitSignal, stack: top, parentTid: f(3), childTid: f(2), tls: tls,
+                            pidfd: f(1), setTID: setTID)
     }
 
     func sysExecve(dirfd: Int32, pathArg addr: UInt64, argvArg: UInt64, envpArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {

@@ -313,6 +313,7 @@ final class GuestThread {
         // PTRACE_O_TRACEEXIT: the tracer sees the thread once more, its exit status in hand.
         if !killed { _ = ptraceEvent(PtraceState.EVENT_EXIT, option: PtraceState.TRACEEXIT, message: UInt64(UInt32(bitPattern: status))) }
         releaseRobustFutexes()
+        releasePIFutexes()
         if clearChildTID != 0, (try? mm.writeValue(clearChildTID, Int32(0))) != nil, let key = try? futexKey(clearChildTID) {
             // pthread_join waits on this word.
             _ = wakeFutex(key, count: 1)

@@ -36,6 +36,13 @@ final class FDTable {
         return entries[Int(fd)]
     }
 
+    /// Whether an install would find a free fd (not EMFILE).
+    var hasRoom: Bool {
+        var fd = lowestFree
+        while fd < entries.count && isUsed(fd) { fd += 1 }
+        return fd < limit
+    }
+
     /// Installs at the lowest free fd >= minimum.
     func install(_ file: FileDescription, closeOnExec: Bool = false, minimum: Int32 = 0) throws(LinuxErrno) -> Int32 {
         var fd = max(Int(minimum), lowestFree)
