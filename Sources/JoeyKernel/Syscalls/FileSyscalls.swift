@@ -663,12 +663,12 @@ extension GuestThread {
 
     func sysLinkat(olddir: Int32, oldArg: UInt64, newdir: Int32, newArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
         guard flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) == 0 else { throw .EINVAL }
+        // An fd's file by AT_EMPTY_PATH takes CAP_DAC_READ_SEARCH (checked first, as Linux 6.1).
+        if flags & AT_EMPTY_PATH != 0 && !group.capable(2) { throw .ENOENT }
         let old = try lookup(olddir, try pathArg(oldArg), follow: flags & AT_SYMLINK_FOLLOW != 0,
                              emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
         if old.inode.kind == .directory { throw .EPERM }
-        // An fd's file by AT_EMPTY_PATH takes CAP_DAC_READ_SEARCH; a file with no name left
-        // gets one again only if it is an O_TMPFILE file made linkable.
-        if flags & AT_EMPTY_PATH != 0 && !group.capable(2) { throw .ENOENT }
+        // A file with no name left gets one again only if it is an O_TMPFILE file made linkable.
         if old.inode.nlink == 0 && !((old.inode as? RegularFileInode)?.linkable ?? false) { throw .ENOENT }
         let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
         if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
