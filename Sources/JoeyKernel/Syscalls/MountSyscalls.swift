@@ -226,8 +226,7 @@ extension GuestThread {
         if readOnly != m.root.fs.readOnly {
             // Read-only is kept by the filesystem: a mount can change it only when no other
             // mount shows the same filesystem (Joey has no per-mount read-only state).
-            let others = ns.mounts.contains { $0 !== m && $0.root.fs === m.root.fs }
-            guard !others else { throw .EINVAL }
+            guard !ns.sharesFilesystem(m) else { throw .EINVAL }
             if readOnly && kernel.hasWriters(on: m.root.fs) { throw .EBUSY }
         }
         m.root.fs.readOnly = readOnly
@@ -321,7 +320,7 @@ extension Kernel {
 
     /// Whether a process holds something inside `m`: an open file, a cwd or root, a mapped file.
     func isBusy(_ m: Mount, _ ns: MountNamespace) -> Bool {
-        let ownFilesystem = !ns.mounts.contains { $0 !== m && $0.root.fs === m.root.fs }
+        let ownFilesystem = !ns.sharesFilesystem(m)
         for g in threadGroups.values where g.exitStatus == nil && g.fs.mounts === ns {
             if ns.isInside(g.fs.cwd, m) || ns.isInside(g.fs.root, m) { return true }
             for case let e? in g.fdTable.entries {

@@ -224,6 +224,9 @@ final class MountNamespace {
         return (parent, location.inode, Mount.names(of: location, within: parent))
     }
 
+    /// Whether another mount shows `m`'s filesystem (a bind of it, or it of another).
+    func sharesFilesystem(_ m: Mount) -> Bool { mounts.contains { $0 !== m && $0.root.fs === m.root.fs } }
+
     /// Whether `location` is `m`'s root (reached through `m`).
     func isRoot(_ location: Location) -> Bool {
         guard let m = location.mount else { return false }
