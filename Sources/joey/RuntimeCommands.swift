@@ -640,18 +640,23 @@ func runHooks(_ kind: String, _ hooks: [OCIConfig.Hook], state: ContainerState) 
             close(fds[1])
             return "\(kind) hook \(hook.path): \(String(cString: strerror(r)))"
         }
-        // A hook need not read its stdin: if it has exited, the write fails with EPIPE, and
-        // the SIGPIPE it raises is blocked and consumed rather than killing us.
+        // A hook need not read its stdin. If it exits first, the write raises SIGPIPE, also
+        // when part of the state was written (the write then returns that count, not EPIPE):
+        // the signal is blocked while writing and any pending one consumed before unblocking.
         var pipeSignal = sigset_t(), saved = sigset_t()
         sigemptyset(&pipeSignal)
         sigaddset(&pipeSignal, SIGPIPE)
         pthread_sigmask(SIG_BLOCK, &pipeSignal, &saved)
-        var json = Array(state.jsonForOutput().utf8)
-        let wrote = json.withUnsafeMutableBytes { write(fds[1], $0.baseAddress, $0.count) }
-        if wrote < 0 && errno == EPIPE {
-            var none = timespec()
-            _ = sigtimedwait(&pipeSignal, nil, &none)
+        let json = Array(state.jsonForOutput().utf8)
+        json.withUnsafeBytes { bytes in
+            var done = 0
+            while done < bytes.count {
+                let n = write(fds[1], bytes.baseAddress! + done, bytes.count - done)
+                if n > 0 { done += n } else if n < 0 && errno == EINTR { continue } else { break }
+            }
         }
+        var none = timespec()
+        while sigtimedwait(&pipeSignal, nil, &none) == SIGPIPE {}
         pthread_sigmask(SIG_SETMASK, &saved, nil)
         close(fds[1])
         var status: Int32 = 0
