@@ -1232,6 +1232,131 @@ CASE(mlock_respects_rlimit_memlock) {
     EXPECT_EQ(WEXITSTATUS(st), 0);
 }
 
+/* ---- NUMA memory policies (the sandbox, as most machines, has one node: 0) ---- */
+
+CASE(set_mempolicy_is_validated_kept_and_reported) {
+    int mode = -1;
+    unsigned long mask[2] = { ~0UL, ~0UL }, one = 1, two = 2;
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, mask, 64, 0, 0));
+    EXPECT_EQ(mode, 0);             /* MPOL_DEFAULT, no nodes */
+    EXPECT_EQ(mask[0], 0);
+    EXPECT_EQ(mask[1], ~0UL);       /* 63 bits round up to one long: the next is not written */
+    EXPECT_ERRNO(syscall(SYS_get_mempolicy, &mode, mask, 0, 0, 0), EINVAL); /* maxnode below the node count */
+    EXPECT_ERRNO(syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 8), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_get_mempolicy, &mode, NULL, 0, &mode, 0), EINVAL); /* an address without MPOL_F_ADDR */
+    EXPECT_ERRNO(syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 1), EINVAL); /* MPOL_F_NODE needs interleave */
+    EXPECT_ERRNO(syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 5), EINVAL); /* MEMS_ALLOWED with F_NODE */
+    EXPECT_ERRNO(syscall(SYS_get_mempolicy, &mode, mask, 65537, 0, 0), EINVAL); /* over a page of mask */
+    EXPECT_ERRNO(syscall(SYS_get_mempolicy, (void *)8, NULL, 0, 0, 0), EFAULT);
+    unsigned long wide[3] = { 7, 7, 7 };
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, wide, 129, 0, 4)); /* MPOL_F_MEMS_ALLOWED */
+    EXPECT_EQ(mode, 0);
+    EXPECT_EQ(wide[0], 1);
+    EXPECT_EQ(wide[1], 0);
+    EXPECT_EQ(wide[2], 7);
+
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 7, NULL, 0), EINVAL);          /* no such mode */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 0, &one, 64), EINVAL);         /* DEFAULT takes no nodes */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 2, NULL, 0), EINVAL);          /* BIND needs nodes */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 2, &two, 64), EINVAL);         /* node 1 is not online */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 2, &one, 1), EINVAL);          /* maxnode 1: an empty mask */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 4, &one, 64), EINVAL);         /* LOCAL takes no nodes */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 3 | (1 << 15) | (1 << 14), &one, 64), EINVAL); /* STATIC and RELATIVE */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 3 | (1 << 13), &one, 64), EINVAL); /* NUMA_BALANCING needs BIND */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 2, &one, 100000), EINVAL);     /* over a page of mask */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 2, (void *)8, 64), EFAULT);
+    unsigned long big[20] = { 1 };
+    big[17] = 1;                                                           /* node 1088: past any nodemask */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 2, big, 64 * 20), EINVAL);
+    big[17] = 0;
+    EXPECT_OK(syscall(SYS_set_mempolicy, 2, big, 64 * 20));
+
+    EXPECT_OK(syscall(SYS_set_mempolicy, 2, &one, 2));
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, mask, 64, 0, 0));
+    EXPECT_EQ(mode, 2);
+    EXPECT_EQ(mask[0], 1);
+    EXPECT_OK(syscall(SYS_set_mempolicy, 3 | (1 << 15), &one, 64));       /* INTERLEAVE, static nodes */
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, mask, 64, 0, 0));
+    EXPECT_EQ(mode, 3 | (1 << 15));
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 1));           /* the next interleave node */
+    EXPECT_EQ(mode, 0);
+    EXPECT_OK(syscall(SYS_set_mempolicy, 2 | (1 << 14), &two, 64));       /* relative: node 1 folds onto 0 */
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, mask, 64, 0, 0));
+    EXPECT_EQ(mode, 2 | (1 << 14));
+    EXPECT_EQ(mask[0], 2);                                                 /* reported as given */
+    EXPECT_OK(syscall(SYS_set_mempolicy, 1, NULL, 0));                     /* PREFERRED, no nodes: local */
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, mask, 64, 0, 0));
+    EXPECT_EQ(mode, 4);
+    EXPECT_EQ(mask[0], 0);
+
+    /* Inherited across fork, as set. */
+    EXPECT_OK(syscall(SYS_set_mempolicy, 2, &one, 64));
+    pid_t c = fork();
+    if (c == 0) {
+        int m = -1;
+        unsigned long k = 0;
+        _exit(syscall(SYS_get_mempolicy, &m, &k, 64, 0, 0) == 0 && m == 2 && k == 1 ? 0 : 3);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_OK(syscall(SYS_set_mempolicy, 0, NULL, 0));
+}
+
+CASE(mbind_sets_a_policy_on_part_of_a_mapping) {
+    int mode = -1;
+    unsigned long mask = 7, one = 1, two = 2;
+    char *p = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_OK(syscall(SYS_mbind, p + 4096, 4096, 2, &one, 64, 0));
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, &mask, 64, p + 4096, 2)); /* MPOL_F_ADDR */
+    EXPECT_EQ(mode, 2);
+    EXPECT_EQ(mask, 1);
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, &mask, 64, p, 2));        /* its neighbour keeps the default */
+    EXPECT_EQ(mode, 0);
+    EXPECT_EQ(mask, 0);
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, NULL, 0, p + 4096, 3));    /* the node of the page */
+    EXPECT_EQ(mode, 0);
+    EXPECT_ERRNO(syscall(SYS_get_mempolicy, &mode, NULL, 0, (void *)4096, 2), EFAULT);
+    /* The range became its own mapping in /proc/self/maps. */
+    char line[256], want[32];
+    snprintf(want, sizeof want, "%lx-%lx ", (unsigned long)(p + 4096), (unsigned long)(p + 8192));
+    FILE *f = fopen("/proc/self/maps", "r");
+    EXPECT(f != NULL);
+    int seen = 0;
+    while (f && fgets(line, sizeof line, f)) seen |= strncmp(line, want, strlen(want)) == 0;
+    if (f) fclose(f);
+    EXPECT(seen);
+
+    EXPECT_ERRNO(syscall(SYS_mbind, p + 1, 4096, 2, &one, 64, 0), EINVAL);  /* unaligned */
+    EXPECT_ERRNO(syscall(SYS_mbind, p, 4096, 2, &one, 64, 8), EINVAL);      /* unknown flag */
+    EXPECT_ERRNO(syscall(SYS_mbind, p, 4096, 7, &one, 64, 0), EINVAL);      /* no such mode */
+    EXPECT_ERRNO(syscall(SYS_mbind, p, 4096, 2, &two, 64, 0), EINVAL);      /* node 1 */
+    EXPECT_ERRNO(syscall(SYS_mbind, p, 4096, 0, &one, 64, 0), EINVAL);      /* DEFAULT takes no nodes */
+    EXPECT_ERRNO(syscall(SYS_mbind, p, -4096UL, 2, &one, 64, 0), EINVAL);   /* wraps around */
+    EXPECT_OK(syscall(SYS_mbind, p, 0, 2, &two, 64, 0));                   /* nothing: nodes are not looked at */
+    EXPECT_OK(syscall(SYS_mbind, p, 4096, 2, &one, 64, 1 | 2));            /* STRICT | MOVE */
+    EXPECT_OK(syscall(SYS_mbind, p, 4096, 1, NULL, 0, 0));                 /* local */
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, &mask, 64, p, 2));
+    EXPECT_EQ(mode, 4);
+    EXPECT_OK(syscall(SYS_mbind, p, 4096, 0, NULL, 0, 0));                 /* back to the default */
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, &mask, 64, p, 2));
+    EXPECT_EQ(mode, 0);
+
+    /* set_mempolicy_home_node: only for BIND or PREFERRED_MANY mappings. */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy_home_node, p, 4096, 0, 1), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy_home_node, p, 4096, 1, 0), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy_home_node, p, 4096, 0, 0), ENOENT);   /* no policy there */
+    EXPECT_OK(syscall(SYS_set_mempolicy_home_node, p + 4096, 4096, 0, 0));
+    EXPECT_OK(syscall(SYS_mbind, p + 4096, 4096, 3, &one, 64, 0));
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy_home_node, p + 4096, 4096, 0, 0), EOPNOTSUPP);
+
+    /* A hole in the range. */
+    EXPECT_OK(munmap(p + 4096, 4096));
+    EXPECT_ERRNO(syscall(SYS_mbind, p, 3 * 4096, 2, &one, 64, 0), EFAULT);
+    EXPECT_OK(munmap(p, 3 * 4096));
+}
+
 CASE(pkey_mprotect_with_no_key_is_mprotect) {
     char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     EXPECT(p != MAP_FAILED);

@@ -279,6 +279,37 @@ CASE(sched_getaffinity_has_current_cpu) {
     EXPECT(n > 0 && n <= (long)sizeof set && n % sizeof(long) == 0);
 }
 
+static void *affinity_of_thread(void *arg) {
+    cpu_set_t *set = arg;
+    return (void *)(long)sched_getaffinity(0, sizeof *set, set);
+}
+
+CASE(sched_setaffinity_is_inherited_by_fork_and_threads) {
+    cpu_set_t one, got;
+    CPU_ZERO(&one);
+    EXPECT_OK(sched_getaffinity(0, sizeof got, &got));
+    int first = 0;
+    while (!CPU_ISSET(first, &got)) first++;
+    CPU_SET(first, &one);
+    EXPECT_OK(sched_setaffinity(0, sizeof one, &one));
+    pid_t c = fork();
+    if (c == 0) {
+        cpu_set_t s;
+        CPU_ZERO(&s);
+        _exit(sched_getaffinity(0, sizeof s, &s) == 0 && CPU_EQUAL(&s, &one) ? 0 : 3);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    pthread_t t;
+    void *r;
+    CPU_ZERO(&got);
+    EXPECT_EQ(pthread_create(&t, NULL, affinity_of_thread, &got), 0);
+    EXPECT_EQ(pthread_join(t, &r), 0);
+    EXPECT_EQ((long)r, 0);
+    EXPECT(CPU_EQUAL(&got, &one));
+}
+
 CASE(sched_getaffinity_unaligned_size_is_einval) {
     cpu_set_t set;
     EXPECT_ERRNO(syscall(SYS_sched_getaffinity, 0, 4, &set), EINVAL);

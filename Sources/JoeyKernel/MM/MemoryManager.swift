@@ -71,6 +71,8 @@ struct VMA {
     var cow = false
     /// mlock: counted against RLIMIT_MEMLOCK and shown as VmLck (VM_LOCKED). Not inherited by fork.
     var locked = false
+    /// mbind's policy for this range (nil: the default policy).
+    var policy: MemoryPolicy?
 
     init(start: UInt64, end: UInt64, protection: MemoryProtection, shared: Bool, block: MemoryBlock?,
          blockOffset: UInt64, name: String, fileOffset: UInt64, inodeNumber: UInt64, writeBack: FileDescription?,
@@ -90,7 +92,7 @@ struct VMA {
         next.start == end && next.protection == protection && next.shared == shared && next.name == name
             && next.inodeNumber == inodeNumber && next.file === file && next.pages === pages
             && next.fileOffset == fileOffset + (end - start) && next.growsDown == growsDown
-            && next.beyondEOF == beyondEOF && next.mayWrite == mayWrite && next.locked == locked
+            && next.beyondEOF == beyondEOF && next.mayWrite == mayWrite && next.locked == locked && next.policy == policy
             && next.special == special && next.writeBack === writeBack
     }
 
@@ -355,16 +357,28 @@ public final class MemoryManager {
     /// The mappings themselves do not change, so platform address spaces stay as realized
     /// (the version is kept).
     func setLocked(_ start: UInt64, _ end: UInt64, _ locked: Bool) throws(LinuxErrno) {
+        guard covers(start, end) else { throw .ENOMEM }
+        update(start, end) { $0.locked = locked }
+    }
+
+    /// Whether VMAs cover [start, end) without a hole.
+    func covers(_ start: UInt64, _ end: UInt64) -> Bool {
         var cursor = start
         var i = firstIndex(endingAbove: start)
         while cursor < end {
-            guard i < vmas.count, vmas[i].start <= cursor else { throw .ENOMEM }
+            guard i < vmas.count, vmas[i].start <= cursor else { return false }
             cursor = vmas[i].end
             i += 1
         }
+        return true
+    }
+
+    /// Changes an attribute the platform does not see (mlock, a memory policy) on the VMAs in
+    /// [start, end), splitting them at its ends; nothing is realized again.
+    func update(_ start: UInt64, _ end: UInt64, _ change: (inout VMA) -> Void) {
         let keep = (version, changes, retired.count)
         for var p in removeRange(start, end) {
-            p.locked = locked
+            change(&p)
             vmas.insert(p, at: firstIndex(endingAbove: p.start))
         }
         (version, changes) = (keep.0, keep.1)

@@ -99,6 +99,8 @@ extension GuestThread {
         child.signalMask = signalMask
         child.seccompMode = seccompMode
         child.seccompFilter = seccompFilter
+        child.affinity = affinity
+        child.memoryPolicy = memoryPolicy
         child.initialFPState = context?.floatingPointState()
         if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
         if flags & CLONE_PARENT_SETTID != 0 { try? mm.writeValue(parentTid, child.tid) }

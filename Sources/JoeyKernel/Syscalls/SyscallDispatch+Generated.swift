@@ -205,6 +205,9 @@ extension GuestThread {
         case 233: return try sysEpollCtl()
         case 234: return try sysTkill(tgid: a0, tid: a1, sig: a2)
         case 235: return try sysUtimensat(dirfd: -100, pathArg: a0, times: 0, flags: 0, utimbuf: a1, timeval: true)
+        case 237: return try sysMbind()
+        case 238: return try sysSetMempolicy()
+        case 239: return try sysGetMempolicy()
         case 247: return try sysWaitid()
         case 251: return try sysIoprioSet()
         case 252: return try sysIoprioGet()
@@ -281,6 +284,7 @@ extension GuestThread {
         case 438: return try sysPidfdGetfd()
         case 439: return try sysFaccessat(dirfd: fdArg(a0), pathArg: a1, mode: a2, flags: a3)
         case 441: return try sysEpollPwait2()
+        case 450: return try sysSetMempolicyHomeNode()
         case 452: return try sysFchmodat2()
         default:
             kernel.reportUnimplemented(nr)

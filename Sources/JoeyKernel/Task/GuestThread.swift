@@ -26,6 +26,8 @@ final class GuestThread {
     var robustList: UInt64 = 0
     /// sched_setaffinity's mask as the guest set it (nil: all online CPUs).
     var affinity: UInt64?
+    /// set_mempolicy's policy (nil: the default one).
+    var memoryPolicy: MemoryPolicy?
     /// seccomp(2): 0 none, 1 strict, 2 filter; the newest filter of the thread's chain.
     var seccompMode: UInt8 = 0
     var seccompFilter: SeccompFilter?

@@ -1,0 +1,116 @@
+// NUMA memory policy system calls: set_mempolicy, get_mempolicy, mbind,
+// set_mempolicy_home_node. The sandbox has one node (MM/MemoryPolicy.swift); the errno order
+// is Linux's.
+import JoeyABI
+
+extension GuestThread {
+    static let MPOL_F_NODE: UInt64 = 1, MPOL_F_ADDR: UInt64 = 2, MPOL_F_MEMS_ALLOWED: UInt64 = 4
+    static let MPOL_MF_STRICT: UInt64 = 1, MPOL_MF_MOVE: UInt64 = 2, MPOL_MF_MOVE_ALL: UInt64 = 4
+    static let CAP_SYS_NICE = 23
+
+    /// Linux's get_nodes: the caller's mask of `maxnode - 1` bits, bits at or above
+    /// MemoryPolicy.maxNodes refused when set.
+    private func readNodeMask(_ address: UInt64, _ maxnode: UInt64) throws(LinuxErrno) -> [UInt64] {
+        let bits = maxnode &- 1
+        if maxnode == 0 || bits == 0 || address == 0 { return [] }
+        guard bits <= 4096 * 8 else { throw .EINVAL }
+        let words = Int((bits + 63) / 64)
+        let raw = try mm.read(address, count: words * 8)
+        var mask = raw.withUnsafeBytes { p in (0..<words).map { p.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self) } }
+        if bits % 64 != 0 { mask[words - 1] &= (1 << (bits % 64)) - 1 }
+        // Nodes past nodemask_t's width must be clear.
+        let kept = Int(MemoryPolicy.maxNodes / 64)
+        if mask.count > kept {
+            guard mask[kept...].allSatisfy({ $0 == 0 }) else { throw .EINVAL }
+            mask.removeLast(mask.count - kept)
+        }
+        return mask
+    }
+
+    /// Linux's copy_nodes_to_user: `maxnode - 1` bits rounded up to whole longs; past
+    /// nodemask_t's width, zeroes.
+    private func writeNodeMask(_ address: UInt64, _ maxnode: UInt64, _ mask: [UInt64]) throws(LinuxErrno) {
+        let bytes = ((maxnode &- 1) + 63) / 64 * 8
+        guard bytes <= 4096 else { throw .EINVAL }
+        var out = [UInt8](repeating: 0, count: Int(bytes))
+        out.withUnsafeMutableBytes { p in
+            for (i, word) in mask.enumerated() where (i + 1) * 8 <= p.count { p.storeBytes(of: word, toByteOffset: i * 8, as: UInt64.self) }
+        }
+        try mm.write(address, out)
+    }
+
+    func sysSetMempolicy() throws(LinuxErrno) -> UInt64 {
+        let (mode, flags) = try MemoryPolicy.sanitize(a0)
+        memoryPolicy = try MemoryPolicy.make(mode: mode, flags: flags, mask: try readNodeMask(a1, a2))
+        return 0
+    }
+
+    func sysGetMempolicy() throws(LinuxErrno) -> UInt64 {
+        let (modeAt, maskAt, maxnode, address, flags) = (a0, a1, a2, a3, a4)
+        guard maskAt == 0 || maxnode >= 1 else { throw .EINVAL } // nr_node_ids
+        guard flags & ~(Self.MPOL_F_NODE | Self.MPOL_F_ADDR | Self.MPOL_F_MEMS_ALLOWED) == 0 else { throw .EINVAL }
+        var mode: Int32 = 0
+        var mask: [UInt64] = [MemoryPolicy.onlineNodes]
+        if flags & Self.MPOL_F_MEMS_ALLOWED != 0 {
+            guard flags & (Self.MPOL_F_NODE | Self.MPOL_F_ADDR) == 0 else { throw .EINVAL }
+        } else {
+            if flags & Self.MPOL_F_ADDR == 0 && address != 0 { throw .EINVAL }
+            let policy: MemoryPolicy?
+            if flags & Self.MPOL_F_ADDR != 0 {
+                // The mapping's own policy: the thread's is not its fallback here.
+                guard let v = mm.vma(containing: address) else { throw .EFAULT }
+                policy = v.policy
+            } else {
+                policy = memoryPolicy
+            }
+            if flags & Self.MPOL_F_NODE != 0 {
+                // The node of the page at the address, or the next interleave node: node 0.
+                if flags & Self.MPOL_F_ADDR == 0 {
+                    guard let p = policy, p.mode == MemoryPolicy.INTERLEAVE || p.mode == MemoryPolicy.WEIGHTED_INTERLEAVE else { throw .EINVAL }
+                }
+                mode = 0
+            } else {
+                mode = policy?.reportedMode ?? 0
+            }
+            mask = policy?.reportedNodes ?? []
+        }
+        if modeAt != 0 { try mm.writeValue(modeAt, mode) }
+        if maskAt != 0 { try writeNodeMask(maskAt, maxnode, mask) }
+        return 0
+    }
+
+    func sysMbind() throws(LinuxErrno) -> UInt64 {
+        let (start, length, requested, maskAt, maxnode, flags) = (a0, a1, a2, a3, a4, a5)
+        let (mode, modeFlags) = try MemoryPolicy.sanitize(requested)
+        let mask = try readNodeMask(maskAt, maxnode)
+        guard flags & ~(Self.MPOL_MF_STRICT | Self.MPOL_MF_MOVE | Self.MPOL_MF_MOVE_ALL) == 0 else { throw .EINVAL }
+        if flags & Self.MPOL_MF_MOVE_ALL != 0 && !group.capable(Self.CAP_SYS_NICE) { throw .EPERM }
+        guard start & 0xfff == 0, length <= UInt64.max - 0xfff else { throw .EINVAL }
+        let (end, overflow) = start.addingReportingOverflow((length + 0xfff) & ~0xfff)
+        guard !overflow else { throw .EINVAL }
+        if end == start { return 0 }
+        let policy = try MemoryPolicy.make(mode: mode, flags: modeFlags, mask: mask)
+        guard mm.covers(start, end) else { throw .EFAULT }
+        mm.update(start, end) { $0.policy = policy }
+        return 0
+    }
+
+    /// set_mempolicy_home_node: the VMAs in the range with a BIND or PREFERRED_MANY policy
+    /// take the node; there being only node 0, nothing else changes.
+    func sysSetMempolicyHomeNode() throws(LinuxErrno) -> UInt64 {
+        let (start, length, node, flags) = (a0, a1, a2, a3)
+        guard start & 0xfff == 0, flags == 0, node < 64, MemoryPolicy.onlineNodes & (1 << node) != 0,
+              length <= UInt64.max - 0xfff else { throw .EINVAL }
+        let (end, overflow) = start.addingReportingOverflow((length + 0xfff) & ~0xfff)
+        guard !overflow else { throw .EINVAL }
+        if end == start { return 0 }
+        var found = false
+        for v in mm.vmas where v.end > start && v.start < end {
+            guard let p = v.policy else { continue }
+            guard p.mode == MemoryPolicy.BIND || p.mode == MemoryPolicy.PREFERRED_MANY else { throw .EOPNOTSUPP }
+            found = true
+        }
+        guard found else { throw .ENOENT }
+        return 0
+    }
+}
