@@ -885,6 +885,10 @@ int64_t joey_factory_start(joey_factory_page **page_out) {
         // Registered with the full 32-byte struct rseq whatever __rseq_size says.
         syscall(SYS_rseq, (char *)__builtin_thread_pointer() + __rseq_offset, 32, 1 /* UNREGISTER */, 0x53053053);
     }
+    // Every stub forked from here inherits the registration (it belongs to the address
+    // space, and fork copies it): the sentry's MEMBARRIER_CMD_GLOBAL_EXPEDITED then reaches
+    // every running guest thread, which is how it serves the guest's membarrier(2).
+    syscall(SYS_membarrier, 4 /* MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED */, 0, 0);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) syscall(SYS_exit_group, 124);
     if (install_factory_filter(stub) != 0) syscall(SYS_exit_group, 123);
     ((void (*)(void))(stub + (uint64_t)(joey_factory_loop - joey_stub_code_start)))();
@@ -1139,6 +1143,10 @@ int joey_signal_ignored(int sig) {
 }
 
 int joey_current_cpu(void) { return sched_getcpu(); }
+int64_t joey_membarrier(int cmd) {
+    long r = syscall(SYS_membarrier, cmd, 0, 0);
+    return r < 0 ? -errno : r;
+}
 
 int64_t joey_memfd_create(const char *name) {
     int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);

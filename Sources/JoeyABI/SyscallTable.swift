@@ -328,7 +328,7 @@ public enum SyscallTable {
         t[321] = SyscallInfo(321, "bpf", [("cmd", .enumeration("bpf_cmd")), ("uattr", .inputOutput("bpf_attr", nil)), ("size", .uint)], .int, .unsupported, "not implemented: returns ENOSYS")
         t[322] = SyscallInfo(322, "execveat", [("fd", .dirfd), ("filename", .path), ("argv", .argv), ("envp", .envp), ("flags", .flags("at"))], .int, .supported, "")
         t[323] = SyscallInfo(323, "userfaultfd", [("flags", .hex)], .fd, .unsupported, "not implemented: returns ENOSYS")
-        t[324] = SyscallInfo(324, "membarrier", [("cmd", .int), ("flags", .uint), ("cpu_id", .int)], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[324] = SyscallInfo(324, "membarrier", [("cmd", .int), ("flags", .uint), ("cpu_id", .int)], .int, .partial, "QUERY, GLOBAL, GLOBAL_EXPEDITED, PRIVATE_EXPEDITED (and their REGISTER commands), GET_REGISTRATIONS: each barrier reaches every guest thread (the host's expedited barrier on the stub processes); the SYNC_CORE and RSEQ commands are not offered (EINVAL)")
         t[325] = SyscallInfo(325, "mlock2", [("start", .ptr), ("len", .size), ("flags", .hex)], .int, .partial, "as mlock (MLOCK_ONFAULT accepted)")
         t[326] = SyscallInfo(326, "copy_file_range", [("fd_in", .fd), ("off_in", .inputOutput("off", nil)), ("fd_out", .fd), ("off_out", .inputOutput("off", nil)), ("len", .size), ("flags", .uint)], .size, .supported, "copied through a sentry buffer")
         t[327] = SyscallInfo(327, "preadv2", [("fd", .fd), ("vec", .output("iovec", 2)), ("vlen", .ulong), ("pos_l", .off), ("pos_h", .ulong), ("flags", .hex)], .size, .partial, "RWF_HIPRI, RWF_DSYNC, RWF_SYNC and RWF_NOWAIT are accepted as hints (sandbox files never wait for a disk)")

@@ -104,6 +104,8 @@ public struct ConfinementPolicy: Sendable {
             Rule("clock_nanosleep", "timed sleeps"),
             Rule("nanosleep", "timed sleeps"),
             Rule("sched_yield", "spinning waits"),
+            Rule("membarrier", "the guest's membarrier: a barrier on every stub thread (QUERY, GLOBAL, GLOBAL_EXPEDITED)",
+                 argument: 0, values: [0, 1, 2]),
             Rule("sched_getaffinity", "the CPUs the guest sees; the CPUs the sentry may use"),
             Rule("sched_setaffinity", "a guest thread's sentry thread and stub thread pinned to one CPU under load (Spinning.swift)"),
             Rule("getrandom", "randomness for the guest (getrandom, /dev/urandom, AT_RANDOM)"),

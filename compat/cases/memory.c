@@ -1,6 +1,7 @@
 /* Memory management: mmap, munmap, mprotect, brk, mremap, madvise, mincore, msync, faults. */
 #include "../compat.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
@@ -1355,6 +1356,82 @@ CASE(mbind_sets_a_policy_on_part_of_a_mapping) {
     EXPECT_OK(munmap(p + 4096, 4096));
     EXPECT_ERRNO(syscall(SYS_mbind, p, 3 * 4096, 2, &one, 64, 0), EFAULT);
     EXPECT_OK(munmap(p, 3 * 4096));
+}
+
+/* ---- membarrier ---- */
+
+CASE(membarrier_commands_and_registrations) {
+    long q = syscall(SYS_membarrier, 0 /* QUERY */, 0, 0);
+    EXPECT(q >= 0);
+    EXPECT((q & 0x1f) == 0x1f); /* GLOBAL, GLOBAL_EXPEDITED, PRIVATE_EXPEDITED and their REGISTERs */
+    EXPECT_ERRNO(syscall(SYS_membarrier, 0, 1, 0), EINVAL);   /* flags */
+    EXPECT_ERRNO(syscall(SYS_membarrier, 3, 0, 0), EINVAL);   /* two commands */
+    EXPECT_ERRNO(syscall(SYS_membarrier, 1 << 12, 0, 0), EINVAL);
+    EXPECT_OK(syscall(SYS_membarrier, 1 /* GLOBAL */, 0, 0));
+    EXPECT_OK(syscall(SYS_membarrier, 2 /* GLOBAL_EXPEDITED */, 0, 0)); /* needs no registration */
+    /* The process registers before a private expedited barrier, once for all its threads. */
+    pid_t c = fork();
+    if (c == 0) {
+        if (syscall(SYS_membarrier, 8, 0, 0) != -1 || errno != EPERM) _exit(3);
+        if (syscall(SYS_membarrier, 16, 1, 0) != -1 || errno != EINVAL) _exit(4);
+        if (syscall(SYS_membarrier, 16, 0, 0) != 0) _exit(5);
+        if (syscall(SYS_membarrier, 8, 0, 0) != 0) _exit(6);
+        if (syscall(SYS_membarrier, 8, 1, 0) != -1 || errno != EINVAL) _exit(7);
+        if (syscall(SYS_membarrier, 4, 0, 0) != 0) _exit(8);
+        if ((q & 512) && syscall(SYS_membarrier, 512, 0, 0) != (16 | 4)) _exit(9); /* GET_REGISTRATIONS */
+        /* fork keeps the registration */
+        pid_t g = fork();
+        if (g == 0) _exit(syscall(SYS_membarrier, 8, 0, 0) == 0 ? 0 : 1);
+        int gs;
+        if (waitpid(g, &gs, 0) != g || !WIFEXITED(gs) || WEXITSTATUS(gs) != 0) _exit(10);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+/* Store buffering: each side stores, then loads the other's word. With only a compiler
+ * barrier on one side and membarrier on the other, both loads seeing 0 is forbidden. */
+static volatile int sb_x, sb_y, sb_r1, sb_go, sb_done;
+
+/* Spins, then yields: on a loaded machine the other side may not be running. */
+static void sb_wait(volatile int *word, int value) {
+    for (int n = 0; __atomic_load_n(word, __ATOMIC_ACQUIRE) != value; n++)
+        if (n > 2000) sched_yield();
+}
+
+static void *sb_fast_side(void *arg) {
+    int rounds = (int)(long)arg;
+    for (int i = 1; i <= rounds; i++) {
+        sb_wait(&sb_go, i);
+        sb_x = 1;
+        __asm__ volatile("" ::: "memory");
+        sb_r1 = sb_y;
+        __atomic_store_n(&sb_done, i, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+CASE(membarrier_orders_a_store_before_another_threads_load) {
+    enum { ROUNDS = 2000 };
+    EXPECT_OK(syscall(SYS_membarrier, 16 /* REGISTER_PRIVATE_EXPEDITED */, 0, 0));
+    pthread_t t;
+    EXPECT_EQ(pthread_create(&t, NULL, sb_fast_side, (void *)(long)ROUNDS), 0);
+    int both_zero = 0;
+    for (int i = 1; i <= ROUNDS; i++) {
+        sb_x = 0; sb_y = 0;
+        __atomic_store_n(&sb_go, i, __ATOMIC_SEQ_CST);
+        sb_y = 1;
+        __asm__ volatile("" ::: "memory");
+        if (syscall(SYS_membarrier, 8 /* PRIVATE_EXPEDITED */, 0, 0) != 0) { both_zero = -1; break; }
+        int r2 = sb_x;
+        sb_wait(&sb_done, i);
+        if (sb_r1 == 0 && r2 == 0) both_zero++;
+    }
+    EXPECT_EQ(pthread_join(t, NULL), 0);
+    EXPECT_EQ(both_zero, 0);
 }
 
 CASE(pkey_mprotect_with_no_key_is_mprotect) {

@@ -260,6 +260,8 @@ int joey_fstatfs(int fd, uint64_t out[7]);
 int joey_signal_ignored(int sig);
 /// The host CPU the calling thread runs on.
 int joey_current_cpu(void);
+/// membarrier(2) of the host with no flags: its result, or -errno.
+int64_t joey_membarrier(int cmd);
 int64_t joey_memfd_create(const char *name);
 /// fallocate(2) on a host fd the sentry owns: 0 or -errno.
 int64_t joey_fallocate(int fd, int mode, int64_t offset, int64_t length);

@@ -131,6 +131,8 @@ public final class MemoryManager {
     var auxv: [(UInt64, UInt64)] = []
     /// Its trap table and patched system call sites (Task/SyscallPatching.swift).
     var syscallPatches = SyscallPatches()
+    /// membarrier(2) registrations (the MEMBARRIER_CMD_REGISTER_* bits): kept by fork, not by execve.
+    var membarrierRegistrations: UInt32 = 0
 
     init(memoryFile: MemoryFile, addressSpaceEnd: UInt64) {
         self.memoryFile = memoryFile
@@ -405,6 +407,7 @@ public final class MemoryManager {
         child.argStart = argStart; child.argEnd = argEnd; child.envStart = envStart; child.envEnd = envEnd
         child.auxv = auxv
         child.syscallPatches = syscallPatches.copy()
+        child.membarrierRegistrations = membarrierRegistrations
         var counted = Set<ObjectIdentifier>()
         for i in vmas.indices {
             if !vmas[i].shared, let block = vmas[i].block {

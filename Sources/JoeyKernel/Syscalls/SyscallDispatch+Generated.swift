@@ -268,6 +268,7 @@ extension GuestThread {
         case 318: return try sysGetrandom()
         case 319: return try sysMemfdCreate()
         case 322: return try sysExecve(dirfd: fdArg(a0), pathArg: a1, argvArg: a2, envpArg: a3, flags: a4)
+        case 324: return try sysMembarrier()
         case 325: return try sysMlock(flags: a2)
         case 326: return try sysCopyFileRange()
         case 327: return try sysPreadv(flags: a5)
