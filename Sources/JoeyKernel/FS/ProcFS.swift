@@ -220,14 +220,28 @@ enum ProcFS {
             "ngroups_max": { GeneratedFile(fs: fs) { Array("65536\n".utf8) } },
             "cap_last_cap": { GeneratedFile(fs: fs) { Array("\(Capabilities.lastCap)\n".utf8) } },
         ]
-        let kdir = { DynamicDirectory(fs: fs, list: { kernelDir.keys.sorted().map { ($0, .regular) } },
-                                      find: { (n: String) throws(LinuxErrno) -> Inode in
-            guard let f = kernelDir[n] else { throw .ENOENT }
+        // Limits the sandbox enforces, as Linux shows them (read-only here).
+        let value = { (v: Int) -> () -> Inode in { GeneratedFile(fs: fs) { Array("\(v)\n".utf8) } } }
+        let mqueueDir: [String: () -> Inode] = [
+            "msg_max": value(PosixMessageQueue.msgMax), "msgsize_max": value(PosixMessageQueue.msgsizeMax),
+            "msg_default": value(PosixMessageQueue.msgDefault), "msgsize_default": value(PosixMessageQueue.msgsizeDefault),
+            "queues_max": value(PosixMessageQueue.queuesMax),
+        ]
+        let fsDir: [String: () -> Inode] = [
+            "pipe-max-size": value(1 << 20),
+            "nr_open": value(1 << 20),
+            "mqueue": { directory(mqueueDir, fs) },
+            "inotify": { directory(["max_queued_events": value(InotifyDescription.maxQueued)], fs) },
+        ]
+        return directory(["kernel": { directory(kernelDir, fs) }, "fs": { directory(fsDir, fs) }], fs)
+    }
+
+    /// A directory of fixed names, each made when looked up.
+    static func directory(_ entries: [String: () -> Inode], _ fs: FileSystemID) -> Inode {
+        DynamicDirectory(fs: fs, list: { entries.keys.sorted().map { ($0, entries[$0]!() is DynamicDirectory ? .directory : .regular) } },
+                         find: { (n: String) throws(LinuxErrno) -> Inode in
+            guard let f = entries[n] else { throw .ENOENT }
             return f()
-        }) }
-        return DynamicDirectory(fs: fs, list: { [("kernel", .directory)] }, find: { (n: String) throws(LinuxErrno) -> Inode in
-            guard n == "kernel" else { throw .ENOENT }
-            return kdir()
         })
     }
 

@@ -169,6 +169,7 @@ public final class Kernel: @unchecked Sendable {
     var ptraceExits: [(tracer: ThreadGroup, tid: Int32, status: Int32)] = []
     let semaphores = SemaphoreRegistry()
     let messageQueues = MessageQueueRegistry()
+    let posixMessageQueues = PosixMessageQueueRegistry()
     /// Armed timerfds, fired by the alarm watcher.
     var timerFDs: [ObjectIdentifier: TimerFDDescription] = [:]
     /// The sandbox's loopback network (AF_INET, AF_INET6).

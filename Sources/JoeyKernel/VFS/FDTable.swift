@@ -111,6 +111,7 @@ final class FDTable {
     /// locks_remove_posix), whatever other fds still refer to it.
     private func releaseRef(_ f: FileDescription) {
         f.inode.fileLocks?.releaseAll(owner: ObjectIdentifier(self))
+        f.flush(table: ObjectIdentifier(self))
         f.decRef()
     }
 }
