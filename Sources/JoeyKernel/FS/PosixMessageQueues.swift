@@ -81,11 +81,17 @@ final class PosixMessageQueue {
 final class PosixMessageQueueRegistry {
     var names: [[UInt8]: PosixMessageQueue] = [:]
     var charged: [UInt32: UInt64] = [:]
+    /// All queues' charges: messages live in the sentry's heap, outside the sandbox's memory
+    /// limit, so the sandbox's total is bounded whatever a privileged guest sets its
+    /// RLIMIT_MSGQUEUE to (ENOMEM past it).
+    var total: UInt64 = 0
+    static let maxTotal: UInt64 = 64 << 20
 
     /// Frees the queue's charge once it is neither named nor open.
     func releaseIfUnused(_ q: PosixMessageQueue) {
         guard !q.linked, q.openDescriptions == 0 else { return }
         charged[q.chargedUID, default: 0] -= min(q.charge, charged[q.chargedUID] ?? 0)
+        total -= min(q.charge, total)
     }
 }
 
@@ -218,10 +224,12 @@ extension GuestThread {
             let charge = PosixMessageQueue.charge(maxMessages: maxmsg, messageSize: msgsize)
             let used = registry.charged[group.uid] ?? 0
             guard used + charge <= limit(12).0 else { throw .EMFILE } // RLIMIT_MSGQUEUE
+            guard registry.total + charge <= PosixMessageQueueRegistry.maxTotal else { throw .ENOMEM }
             guard group.fdTable.hasRoom else { throw .EMFILE }
             q = PosixMessageQueue(maxMessages: maxmsg, messageSize: msgsize, mode: modeArg & 0o7777 & ~group.fs.umask,
                                   uid: group.fsuid, gid: group.fsgid, charge: charge, chargedUID: group.uid)
             registry.charged[group.uid] = used + charge
+            registry.total += charge
             registry.names[name] = q
         }
         let flags = (oflag & O_ACCMODE == O_ACCMODE ? O_RDWR : oflag & O_ACCMODE) | (oflag & O_NONBLOCK)
