@@ -1157,6 +1157,10 @@ int64_t joey_fallocate(int fd, int mode, int64_t offset, int64_t length) {
     return fallocate(fd, mode, offset, length) == 0 ? 0 : -errno;
 }
 
+int64_t joey_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
+    return syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags) == 0 ? 0 : -errno;
+}
+
 struct joey_open_how { uint64_t flags, mode, resolve; };
 int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
     struct joey_open_how how = { flags, mode, resolve };

@@ -650,6 +650,42 @@ CASE(renameat2_exchange_swaps_entries) {
     EXPECT_EQ(st.st_size, 2);
 }
 
+CASE(renameat2_exchange_of_a_directory_and_a_file_in_two_directories) {
+    EXPECT_OK(mkdir("p", 0755));
+    EXPECT_OK(mkdir("q", 0755));
+    EXPECT_OK(mkdir("p/d", 0755));
+    make_file("p/d/inside", "i");
+    make_file("q/f", "ffff");
+    struct stat p0, q0, st;
+    EXPECT_OK(stat("p", &p0));
+    EXPECT_OK(stat("q", &q0));
+    EXPECT_OK(renameat2(AT_FDCWD, "p/d", AT_FDCWD, "q/f", RENAME_EXCHANGE));
+    EXPECT_OK(stat("p/d", &st));
+    EXPECT(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_size, 4);
+    EXPECT_OK(stat("q/f/inside", &st));
+    /* The directory's ".." moved from p to q. */
+    EXPECT_OK(stat("p", &st));
+    EXPECT_EQ(st.st_nlink, p0.st_nlink - 1);
+    EXPECT_OK(stat("q", &st));
+    EXPECT_EQ(st.st_nlink, q0.st_nlink + 1);
+    EXPECT_ERRNO(renameat2(AT_FDCWD, "p/d", AT_FDCWD, "q/missing", RENAME_EXCHANGE), ENOENT);
+    EXPECT_ERRNO(renameat2(AT_FDCWD, "p/missing", AT_FDCWD, "q/f", RENAME_EXCHANGE), ENOENT);
+    /* A directory may not trade places with something inside itself. */
+    EXPECT_ERRNO(renameat2(AT_FDCWD, "q/f", AT_FDCWD, "q/f/inside", RENAME_EXCHANGE), EINVAL);
+    EXPECT_ERRNO(renameat2(AT_FDCWD, "q/f/inside", AT_FDCWD, "q/f", RENAME_EXCHANGE), EINVAL);
+    EXPECT_ERRNO(renameat2(AT_FDCWD, "p/d/", AT_FDCWD, "q/f", RENAME_EXCHANGE), ENOTDIR);
+    EXPECT_OK(renameat2(AT_FDCWD, "q/f/", AT_FDCWD, "p/d", RENAME_EXCHANGE)); /* back again */
+    EXPECT_OK(stat("p/d/inside", &st));
+    EXPECT_OK(stat("p", &st));
+    EXPECT_EQ(st.st_nlink, p0.st_nlink);
+    /* Hard links of one file: nothing to do. */
+    EXPECT_OK(link("q/f", "q/g"));
+    EXPECT_OK(renameat2(AT_FDCWD, "q/f", AT_FDCWD, "q/g", RENAME_EXCHANGE));
+    EXPECT_OK(access("q/f", F_OK));
+    EXPECT_OK(access("q/g", F_OK));
+}
+
 CASE(renameat2_bad_flags_is_einval) {
     make_file("a", "x");
     make_file("b", "y");

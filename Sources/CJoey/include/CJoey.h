@@ -265,6 +265,8 @@ int64_t joey_membarrier(int cmd);
 int64_t joey_memfd_create(const char *name);
 /// fallocate(2) on a host fd the sentry owns: 0 or -errno.
 int64_t joey_fallocate(int fd, int mode, int64_t offset, int64_t length);
+/// renameat2(2) of host paths the sentry owns: 0 or -errno.
+int64_t joey_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int64_t joey_ioctl(int fd, unsigned long request, void *arg);
 /// syncfs(fd) (a GNU extension Swift's Glibc module does not export). 0 or -errno.

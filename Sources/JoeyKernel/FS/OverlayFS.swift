@@ -247,15 +247,7 @@ final class DirectoryInode: Inode {
     func move(_ name: ByteString, to dest: DirectoryInode, as newName: ByteString) throws(LinuxErrno) {
         let node = try lookup(name)
         if context.writeThrough, let from = lowerPath, let to = dest.lowerPath, let host = context.host {
-            let (fp, fl) = ByteString.join(from, name).splitLast
-            let (tp, tl) = ByteString.join(to, newName).splitLast
-            let sfd = host.openPath(fp, flags: O_PATH | O_DIRECTORY)
-            guard sfd >= 0 else { throw LinuxErrno(-sfd) }
-            defer { close(sfd) }
-            let dfd = host.openPath(tp, flags: O_PATH | O_DIRECTORY)
-            guard dfd >= 0 else { throw LinuxErrno(-dfd) }
-            defer { close(dfd) }
-            guard fl.withCString({ f in tl.withCString { renameat(sfd, f, dfd, $0) } }) == 0 else { throw LinuxErrno(errno) }
+            try Self.hostRename(host, ByteString.join(from, name), ByteString.join(to, newName), flags: 0)
             children[name] = nil
             if node.kind == .directory { nlink -= 1; dest.nlink += 1 }
             dest.children[newName] = node
@@ -268,6 +260,46 @@ final class DirectoryInode: Inode {
         try remove(name)
         if (try? dest.lookup(newName)) != nil { try dest.remove(newName) }
         try dest.insert(newName, node)
+    }
+
+    /// renameat2 of two host paths, each through its parent directory opened under the root.
+    private static func hostRename(_ host: HostTree, _ from: ByteString, _ to: ByteString, flags: UInt32) throws(LinuxErrno) {
+        let (fp, fl) = from.splitLast, (tp, tl) = to.splitLast
+        let sfd = host.openPath(fp, flags: O_PATH | O_DIRECTORY)
+        guard sfd >= 0 else { throw LinuxErrno(-sfd) }
+        defer { close(sfd) }
+        let dfd = host.openPath(tp, flags: O_PATH | O_DIRECTORY)
+        guard dfd >= 0 else { throw LinuxErrno(-dfd) }
+        defer { close(dfd) }
+        let r = fl.withCString { f in tl.withCString { joey_renameat2(sfd, f, dfd, $0, flags) } }
+        guard r == 0 else { throw LinuxErrno(Int32(-r)) }
+    }
+
+    /// renameat2(RENAME_EXCHANGE): this directory's `name` and `dest`'s `otherName` trade
+    /// places, on the host too when both are written through.
+    func exchange(_ name: ByteString, with dest: DirectoryInode, _ otherName: ByteString) throws(LinuxErrno) {
+        let a = try lookup(name), b = try dest.lookup(otherName)
+        let hostPaths: (ByteString, ByteString)?
+        if context.writeThrough, let from = lowerPath, let to = dest.lowerPath, let host = context.host {
+            try Self.hostRename(host, ByteString.join(from, name), ByteString.join(to, otherName), flags: 2 /* RENAME_EXCHANGE */)
+            hostPaths = (ByteString.join(to, otherName), ByteString.join(from, name))
+        } else {
+            hostPaths = nil
+        }
+        children[name] = b
+        dest.children[otherName] = a
+        if self !== dest {
+            // A directory's ".." names its new parent.
+            if a.kind == .directory { nlink -= 1; dest.nlink += 1 }
+            if b.kind == .directory { dest.nlink -= 1; nlink += 1 }
+        }
+        if let (aPath, bPath) = hostPaths {
+            for (node, path) in [(a, aPath), (b, bPath)] {
+                if let d = node as? DirectoryInode { d.rebase(to: path) }
+                if let f = node as? RegularFileInode, f.lowerPath != nil { f.lowerPath = path }
+            }
+        }
+        touchModified(); dest.touchModified()
     }
 
     /// After a write-through rename: this directory and everything cached below it now

@@ -609,7 +609,13 @@ extension GuestThread {
     }
 
     func sysRenameat2(olddir: Int32, oldArg: UInt64, newdir: Int32, newArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
-        guard flags & ~UInt64(1) == 0 else { throw .EINVAL } // RENAME_NOREPLACE only
+        // RENAME_NOREPLACE, RENAME_EXCHANGE; RENAME_WHITEOUT (for overlay filesystems) is not
+        // offered, as on a filesystem without it.
+        let RENAME_NOREPLACE: UInt64 = 1, RENAME_EXCHANGE: UInt64 = 2
+        guard flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) == 0, flags != RENAME_NOREPLACE | RENAME_EXCHANGE else { throw .EINVAL }
+        if flags & RENAME_EXCHANGE != 0 {
+            return try renameExchange(olddir: olddir, oldArg: oldArg, newdir: newdir, newArg: newArg)
+        }
         let oldPath = try pathArg(oldArg), newPath = try pathArg(newArg)
         let (op, on) = try lookupParent(olddir, oldPath)
         let (np, nn) = try lookupParent(newdir, newPath)
@@ -658,6 +664,48 @@ extension GuestThread {
         kernel.fsnotify(in: np.inode, name: nn, child: node, InotifyMask.movedTo, cookie: cookie, selfToo: false)
         kernel.fsnotify(node, InotifyMask.moveSelf)
         if let replaced, replaced.nlink == 0 || replaced.kind == .directory { kernel.fsnotifyDeleted(replaced) }
+        return 0
+    }
+
+    /// renameat2(RENAME_EXCHANGE): both names exist, and trade places atomically.
+    private func renameExchange(olddir: Int32, oldArg: UInt64, newdir: Int32, newArg: UInt64) throws(LinuxErrno) -> UInt64 {
+        let oldPath = try pathArg(oldArg), newPath = try pathArg(newArg)
+        let (op, on) = try lookupParent(olddir, oldPath)
+        let (np, nn) = try lookupParent(newdir, newPath)
+        if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
+        try requireWritableMount(op.inode)
+        let a = try op.inode.lookup(on), b = try np.inode.lookup(nn)
+        if op.inode.fs !== np.inode.fs { throw .EXDEV }
+        if (a.kind != .directory && oldPath.hasTrailingSlash) || (b.kind != .directory && newPath.hasTrailingSlash) { throw .ENOTDIR }
+        if group.fs.mounts.isCovered(a, in: op.mount) || group.fs.mounts.isCovered(b, in: np.mount) { throw .EBUSY }
+        // Neither directory may end up below itself.
+        for (node, into) in [(a, np), (b, op)] where node.kind == .directory {
+            var p: Location? = into
+            while let c = p { if c.inode === node { throw .EINVAL }; p = c.parent }
+        }
+        if a === b { return 0 }
+        try mayDelete(a, from: op.inode)
+        try mayDelete(b, from: np.inode)
+        if op.inode !== np.inode {
+            if a.kind == .directory { try checkAccess(a, read: false, write: true) }
+            if b.kind == .directory { try checkAccess(b, read: false, write: true) }
+        }
+        guard let from = op.inode as? DirectoryInode, let to = np.inode as? DirectoryInode else { throw .EXDEV }
+        if !from.context.writeThrough {
+            // Host paths will no longer name them: their content comes into the upper layer.
+            for node in [a, b] { if let f = node as? RegularFileInode, f.lowerPath != nil { try f.copyUp() } }
+        }
+        try from.exchange(on, with: to, nn)
+        for node in [a, b] {
+            if let d = node as? DirectoryInode, !d.context.writeThrough, d.lowerPath != nil { d.detachFromLower() }
+            node.ctime = Timespec.now()
+        }
+        for (node, fromDir, fromName, toDir, toName) in [(a, op.inode, on, np.inode, nn), (b, np.inode, nn, op.inode, on)] {
+            let cookie = kernel.nextRenameCookie()
+            kernel.fsnotify(in: fromDir, name: fromName, child: node, InotifyMask.movedFrom, cookie: cookie, selfToo: false)
+            kernel.fsnotify(in: toDir, name: toName, child: node, InotifyMask.movedTo, cookie: cookie, selfToo: false)
+            kernel.fsnotify(node, InotifyMask.moveSelf)
+        }
         return 0
     }
 
