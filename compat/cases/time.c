@@ -5,6 +5,7 @@
 #include <sys/time.h>
 #include <sys/times.h>
 #include <time.h>
+#include <signal.h>
 
 static volatile sig_atomic_t hits;
 static void count_handler(int sig) { (void)sig; hits++; }
@@ -429,6 +430,93 @@ CASE(clock_settime_of_clocks_that_cannot_be_set_is_einval) {
     struct timespec bad = { 1, 2000000000 };
     EXPECT_ERRNO(clock_settime(CLOCK_REALTIME, &bad), EINVAL);
     EXPECT_ERRNO(syscall(SYS_clock_settime, CLOCK_REALTIME, (void *)8), EFAULT);
+}
+
+/* ---- POSIX timers and sleeps on CPU-time clocks ---- */
+
+static long long cpu_ns(clockid_t c) {
+    struct timespec t;
+    clock_gettime(c, &t);
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static volatile int cpu_timer_fired;
+static volatile long long cpu_at_signal;
+static void on_cpu_timer(int sig, siginfo_t *si, void *uc) {
+    (void)sig; (void)uc;
+    if (si->si_code == SI_TIMER && si->si_value.sival_int == 77) {
+        cpu_at_signal = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+        cpu_timer_fired++;
+    }
+}
+
+static void cpu_timer_case(clockid_t clock) {
+    struct sigaction sa = { 0 };
+    sa.sa_sigaction = on_cpu_timer;
+    sa.sa_flags = SA_SIGINFO;
+    EXPECT_OK(sigaction(SIGUSR2, &sa, NULL));
+    struct sigevent ev = { 0 };
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGUSR2;
+    ev.sigev_value.sival_int = 77;
+    timer_t t;
+    EXPECT_OK(timer_create(clock, &ev, &t));
+    long long start = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+    struct itimerspec its = { { 0, 0 }, { 0, 60 * 1000 * 1000 } };
+    EXPECT_OK(timer_settime(t, 0, &its, NULL));
+    struct itimerspec left;
+    EXPECT_OK(timer_gettime(t, &left));
+    EXPECT(left.it_value.tv_sec == 0 && left.it_value.tv_nsec > 0 && left.it_value.tv_nsec <= 60 * 1000 * 1000);
+    /* Sleeping uses no CPU time: the timer does not fire. */
+    usleep(150 * 1000);
+    EXPECT_EQ(cpu_timer_fired, 0);
+    /* Work does; give up after 20 s of wall time. */
+    struct timespec w0, w;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+    volatile unsigned long spin = 0;
+    while (!cpu_timer_fired) {
+        for (int i = 0; i < 100000; i++) spin++;
+        clock_gettime(CLOCK_MONOTONIC, &w);
+        if (w.tv_sec - w0.tv_sec > 20) break;
+    }
+    EXPECT_EQ(cpu_timer_fired, 1);
+    EXPECT(cpu_at_signal - start >= 60 * 1000 * 1000);
+    EXPECT_OK(timer_gettime(t, &left));
+    EXPECT(left.it_value.tv_sec == 0 && left.it_value.tv_nsec == 0); /* one-shot: disarmed */
+    EXPECT_OK(timer_delete(t));
+    signal(SIGUSR2, SIG_DFL);
+}
+
+CASE(timer_on_the_process_cpu_clock_fires_after_cpu_time_not_wall_time) {
+    cpu_timer_case(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+CASE(timer_on_the_thread_cpu_clock_fires_after_cpu_time_not_wall_time) {
+    cpu_timer_case(CLOCK_THREAD_CPUTIME_ID);
+}
+
+static void *burn_cpu_until(void *arg) {
+    volatile int *stop = arg;
+    volatile unsigned long spin = 0;
+    while (!*stop) spin++;
+    return NULL;
+}
+
+CASE(clock_nanosleep_on_the_process_cpu_clock_waits_for_cpu_time) {
+    volatile int stop = 0;
+    pthread_t t;
+    EXPECT_EQ(pthread_create(&t, NULL, burn_cpu_until, (void *)&stop), 0);
+    long long before = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+    struct timespec d = { 0, 50 * 1000 * 1000 };
+    EXPECT_EQ(clock_nanosleep(CLOCK_PROCESS_CPUTIME_ID, 0, &d, NULL), 0);
+    EXPECT(cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - before >= 50 * 1000 * 1000);
+    /* An absolute time already passed returns at once. */
+    struct timespec past = { 0, 1 };
+    EXPECT_EQ(clock_nanosleep(CLOCK_PROCESS_CPUTIME_ID, TIMER_ABSTIME, &past, NULL), 0);
+    stop = 1;
+    EXPECT_EQ(pthread_join(t, NULL), 0);
+    struct timespec bad = { 0, 1000000000L };
+    EXPECT_EQ(clock_nanosleep(CLOCK_PROCESS_CPUTIME_ID, 0, &bad, NULL), EINVAL);
 }
 
 COMPAT_MAIN()

@@ -10,24 +10,25 @@ extension GuestThread {
         }
     }
 
-    /// A CPU-time clock's reading: CLOCK_PROCESS_CPUTIME_ID (2), CLOCK_THREAD_CPUTIME_ID (3),
-    /// or an id clock_getcpuclockid/pthread_getcpuclockid made (~pid << 3, 4 for a thread, the
-    /// type in the low bits). The time is the stubs' run time (exec and fork restart a stub's
-    /// at zero), so the PROF, VIRT and SCHED types read the same. nil: not a CPU-time clock.
-    private func cpuClockNanos(_ id: Int32) throws(LinuxErrno) -> UInt64? {
-        if id == 2 { return group.cpuNanos() }
-        if id == 3 { return context?.cpuTimeNanos() ?? 0 }
+    /// A CPU-time clock: CLOCK_PROCESS_CPUTIME_ID (2), CLOCK_THREAD_CPUTIME_ID (3), or an id
+    /// clock_getcpuclockid/pthread_getcpuclockid made (~pid << 3, 4 for a thread, the type in
+    /// the low bits). nil: not a CPU-time clock.
+    func cpuClock(_ id: Int32) throws(LinuxErrno) -> CPUClock? {
+        if id == 2 { return .process(group) }
+        if id == 3 { return .thread(self) }
         guard id < 0 else { return nil }
         guard id & 3 != 3 else { throw .EINVAL }
         let pid = ~(id >> 3)
         if id & 4 != 0 {
             // A thread's clock: only of a thread of the caller's own process, as on Linux.
             guard let t = pid == 0 ? self : kernel.threads[pid], t.group === group else { throw .EINVAL }
-            return t.context?.cpuTimeNanos() ?? 0
+            return .thread(t)
         }
         guard let g = pid == 0 ? group : kernel.threadGroups[pid], g.exitStatus == nil else { throw .EINVAL }
-        return g.cpuNanos()
+        return .process(g)
     }
+
+    private func cpuClockNanos(_ id: Int32) throws(LinuxErrno) -> UInt64? { try cpuClock(id)?.nanos }
 
     func sysClockGettime() throws(LinuxErrno) -> UInt64 {
         var ts = timespec()
@@ -119,7 +120,8 @@ extension GuestThread {
     func sysClockNanosleep() throws(LinuxErrno) -> UInt64 {
         let clock = Int32(truncatingIfNeeded: a0)
         guard a1 & ~UInt64(1) == 0 else { throw .EINVAL }
-        guard [0, 1, 7, 8, 9].contains(clock) else { throw clock == 2 || clock == 3 ? .EOPNOTSUPP : .EINVAL }
+        if let cpu = try cpuClock(clock) { return try sleep(on: cpu, absolute: a1 & 1 != 0) }
+        guard [0, 1, 7, 8, 9].contains(clock) else { throw .EINVAL }
         let ns = try readTimespec(a2)
         var deadline = monotonicNanos() &+ ns
         if a1 & 1 != 0 { // TIMER_ABSTIME
@@ -130,6 +132,27 @@ extension GuestThread {
             return try sleep(until: deadline, remainder: 0)
         }
         return try sleep(until: deadline, remainder: a3)
+    }
+
+    /// clock_nanosleep on a process's CPU-time clock: until the process has used the time,
+    /// which is looked at every 10 ms (a thread's clock is EINVAL, as on Linux: a sleeping
+    /// thread's would never move).
+    private func sleep(on cpu: CPUClock, absolute: Bool) throws(LinuxErrno) -> UInt64 {
+        guard case .process = cpu else { throw .EINVAL }
+        let ns = try readTimespec(a2)
+        let target = absolute ? ns : saturatingAdd(cpu.nanos, ns)
+        while cpu.nanos < target && cpu.alive {
+            do {
+                try block(deadline: monotonicNanos() + 10_000_000)
+            } catch {
+                if !absolute && a3 != 0 {
+                    let left = target - min(target, cpu.nanos)
+                    try? mm.writeValue(a3, timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000)))
+                }
+                throw error == .ERESTARTSYS ? .EINTR : error
+            }
+        }
+        return 0
     }
 
     func sysAlarm() throws(LinuxErrno) -> UInt64 {

@@ -1,5 +1,7 @@
-// POSIX timers (timer_create and friends) on the real-time clocks, delivered by the same
-// watcher thread as alarm(2): SIGEV_SIGNAL, SIGEV_THREAD_ID and SIGEV_NONE.
+// POSIX timers (timer_create and friends) on the real-time clocks and the CPU-time clocks,
+// delivered by the same watcher thread as alarm(2): SIGEV_SIGNAL, SIGEV_THREAD_ID and
+// SIGEV_NONE. CPU time is the stubs' run time, looked at every 10 ms while a timer on it is
+// armed (Linux looks at each tick).
 import Glibc
 import JoeyABI
 
@@ -11,20 +13,64 @@ final class PosixTimer {
     /// SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD_ID 4.
     let notify: Int32
     let targetTID: Int32
+    /// On the clock's own scale: monotonic nanoseconds for the wall clocks, used CPU
+    /// nanoseconds for a CPU-time clock.
     var deadline: UInt64?
     var interval: UInt64 = 0
     var overrun: Int32 = 0
-    init(id: Int32, clock: Int32, signal: Int32, value: UInt64, notify: Int32, targetTID: Int32) {
+    /// The process or thread whose CPU time a CPU-time timer counts (weak: a timer in a
+    /// process's table may count that process).
+    let onCPUClock: Bool
+    weak var cpuProcess: ThreadGroup?
+    weak var cpuThread: GuestThread?
+
+    init(id: Int32, clock: Int32, signal: Int32, value: UInt64, notify: Int32, targetTID: Int32, cpu: CPUClock?) {
         self.id = id; self.clock = clock; self.signal = signal; self.value = value; self.notify = notify; self.targetTID = targetTID
+        onCPUClock = cpu != nil
+        switch cpu {
+        case .process(let g): cpuProcess = g
+        case .thread(let t): cpuThread = t
+        case nil: break
+        }
+    }
+
+    /// The timer's clock now, on its deadline's scale; nil once a CPU clock's owner is gone.
+    func now(monotonic: UInt64) -> UInt64? {
+        guard onCPUClock else { return monotonic }
+        if let t = cpuThread { return CPUClock.thread(t).alive ? CPUClock.thread(t).nanos : nil }
+        if let g = cpuProcess { return CPUClock.process(g).alive ? CPUClock.process(g).nanos : nil }
+        return nil
+    }
+}
+
+/// A CPU-time clock's owner (clock_gettime, clock_nanosleep, timer_create).
+enum CPUClock {
+    case process(ThreadGroup)
+    case thread(GuestThread)
+
+    /// The stubs' run time (exec and fork restart a stub's at zero), so the PROF, VIRT and
+    /// SCHED clock types read the same.
+    var nanos: UInt64 {
+        switch self {
+        case .process(let g): g.cpuNanos()
+        case .thread(let t): t.context?.cpuTimeNanos() ?? 0
+        }
+    }
+
+    var alive: Bool {
+        switch self {
+        case .process(let g): g.exitStatus == nil
+        case .thread(let t): t.context != nil && !t.threadExiting
+        }
     }
 }
 
 extension ThreadGroup {
     /// Fires expired timers; returns the next deadline. Kernel lock held.
-    func firePosixTimers(now: UInt64) -> UInt64? {
+    func firePosixTimers(now monotonic: UInt64) -> UInt64? {
         var next: UInt64?
         for t in timers.values {
-            guard let d = t.deadline else { continue }
+            guard let d = t.deadline, let now = t.now(monotonic: monotonic) else { continue }
             if d <= now {
                 if t.interval > 0 {
                     let missed = (now - d) / t.interval
@@ -36,7 +82,8 @@ extension ThreadGroup {
                 }
                 deliver(t)
             }
-            if let n = t.deadline { next = min(next ?? n, n) }
+            // A CPU-time deadline is polled; the others are slept until.
+            if let n = t.deadline { let at = t.onCPUClock ? saturatingAdd(monotonic, 10_000_000) : n; next = min(next ?? at, at) }
         }
         return next
     }
@@ -68,9 +115,8 @@ extension GuestThread {
 
     func sysTimerCreate() throws(LinuxErrno) -> UInt64 {
         let clock = Int32(truncatingIfNeeded: a0)
-        guard timerClockOffset(clock) != nil else {
-            throw clock == 2 || clock == 3 ? .EINVAL : .EINVAL // CPU-time timers are not offered
-        }
+        let cpu = try cpuClock(clock)
+        guard cpu != nil || timerClockOffset(clock) != nil else { throw .EINVAL }
         let id = group.nextTimerID
         var signal = Signal.SIGALRM, value = UInt64(id), notify: Int32 = 0, target: Int32 = 0
         if a1 != 0 {
@@ -90,7 +136,7 @@ extension GuestThread {
         }
         guard group.timers.count < 1024 else { throw .EAGAIN }
         try mm.writeValue(a2, id)
-        group.timers[id] = PosixTimer(id: id, clock: clock, signal: signal, value: value, notify: notify, targetTID: target)
+        group.timers[id] = PosixTimer(id: id, clock: clock, signal: signal, value: value, notify: notify, targetTID: target, cpu: cpu)
         group.nextTimerID += 1
         return 0
     }
@@ -101,7 +147,7 @@ extension GuestThread {
     }
 
     private func itimerspec(_ t: PosixTimer) -> [UInt8] {
-        let now = monotonicNanos()
+        let now = t.now(monotonic: monotonicNanos()) ?? 0
         let left = t.deadline.map { $0 > now ? $0 - now : 1 } ?? 0
         var b = [UInt8](repeating: 0, count: 32)
         b.withUnsafeMutableBytes { p in
@@ -126,6 +172,8 @@ extension GuestThread {
         t.overrun = 0
         if value == 0 {
             t.deadline = nil
+        } else if t.onCPUClock {
+            t.deadline = a1 & 1 != 0 ? value : saturatingAdd(t.now(monotonic: 0) ?? 0, value)
         } else if a1 & 1 != 0 { // TIMER_ABSTIME on the timer's clock
             let (target, o) = Int64(value).subtractingReportingOverflow(timerClockOffset(t.clock) ?? 0)
             t.deadline = o ? UInt64(Int64.max) : UInt64(max(target, 0))
