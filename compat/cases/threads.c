@@ -266,3 +266,109 @@ CASE(prio_inherit_mutexes_exclude_under_contention) {
     for (int i = 0; i < 4; i++) EXPECT_EQ(pthread_join(t[i], NULL), 0);
     EXPECT_EQ(pi_count, 8000);
 }
+
+/* ---- futex wake counts; futex2: futex_waitv, futex_wake, futex_wait, futex_requeue ---- */
+
+static uint32_t fw_word, fw_other;
+static volatile int fw_started;
+static void *fw_waiter(void *arg) {
+    (void)arg;
+    __atomic_add_fetch(&fw_started, 1, __ATOMIC_SEQ_CST);
+    futex(&fw_word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    return NULL;
+}
+
+/* Waits until `n` threads sleep on fw_word: each wake below then finds them there. */
+static void fw_start(pthread_t *t, int n) {
+    fw_started = 0;
+    for (int i = 0; i < n; i++) pthread_create(&t[i], NULL, fw_waiter, NULL);
+    while (fw_started < n) usleep(1000);
+    usleep(50 * 1000);
+}
+
+CASE(futex_wake_of_zero_still_wakes_one) {
+    pthread_t t[2];
+    fw_word = 0;
+    fw_start(t, 2);
+    EXPECT_EQ(futex(&fw_word, FUTEX_WAKE_PRIVATE, 0, NULL, NULL, 0), 1);  /* Linux's loop wakes one */
+    EXPECT_EQ(futex(&fw_word, FUTEX_WAKE_PRIVATE, 5, NULL, NULL, 0), 1);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+}
+
+struct fw_waitv { uint64_t val, uaddr; uint32_t flags, reserved; };
+#define FW_U32_PRIVATE (0x02 | 0x80)
+
+static volatile long fw_waitv_result = -2;
+static void *fw_waitv_thread(void *arg) {
+    struct fw_waitv *v = arg;
+    __atomic_add_fetch(&fw_started, 1, __ATOMIC_SEQ_CST);
+    fw_waitv_result = syscall(449, v, 2, 0, NULL, 0);
+    return NULL;
+}
+
+CASE(futex_waitv_wakes_on_any_word_and_says_which) {
+    fw_word = 1; fw_other = 2;
+    struct fw_waitv v[2] = { { 1, (uintptr_t)&fw_word, FW_U32_PRIVATE, 0 }, { 2, (uintptr_t)&fw_other, FW_U32_PRIVATE, 0 } };
+    pthread_t t;
+    fw_started = 0;
+    EXPECT_EQ(pthread_create(&t, NULL, fw_waitv_thread, v), 0);
+    while (!fw_started) usleep(1000);
+    usleep(50 * 1000);
+    EXPECT_EQ(futex(&fw_other, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0), 1);
+    EXPECT_EQ(pthread_join(t, NULL), 0);
+    EXPECT_EQ(fw_waitv_result, 1);                                   /* the second word woke it */
+
+    v[1].val = 3;
+    EXPECT_ERRNO(syscall(449, v, 2, 0, NULL, 0), EAGAIN);           /* a word no longer holds its value */
+    v[1].val = 2;
+    struct timespec soon;
+    clock_gettime(CLOCK_MONOTONIC, &soon);
+    soon.tv_nsec += 20 * 1000 * 1000;
+    if (soon.tv_nsec >= 1000000000) { soon.tv_sec++; soon.tv_nsec -= 1000000000; }
+    EXPECT_ERRNO(syscall(449, v, 2, 0, &soon, CLOCK_MONOTONIC), ETIMEDOUT);
+    EXPECT_ERRNO(syscall(449, v, 2, 0, &soon, CLOCK_BOOTTIME), EINVAL);
+    EXPECT_ERRNO(syscall(449, v, 2, 1, NULL, 0), EINVAL);           /* flags */
+    EXPECT_ERRNO(syscall(449, v, 0, 0, NULL, 0), EINVAL);
+    EXPECT_ERRNO(syscall(449, v, 129, 0, NULL, 0), EINVAL);
+    EXPECT_ERRNO(syscall(449, NULL, 1, 0, NULL, 0), EINVAL);
+    v[0].reserved = 1;
+    EXPECT_ERRNO(syscall(449, v, 2, 0, NULL, 0), EINVAL);
+    v[0].reserved = 0; v[0].flags = 0x03;                            /* a 64-bit word */
+    EXPECT_ERRNO(syscall(449, v, 2, 0, NULL, 0), EINVAL);
+    v[0].flags = FW_U32_PRIVATE; v[0].val = 1ULL << 32 | 1;          /* a value wider than the word */
+    EXPECT_ERRNO(syscall(449, v, 2, 0, NULL, 0), EINVAL);
+    v[0].val = 1; v[0].uaddr = (uintptr_t)&fw_word + 1;
+    EXPECT_ERRNO(syscall(449, v, 2, 0, NULL, 0), EINVAL);
+    v[0].uaddr = 8;
+    EXPECT_ERRNO(syscall(449, v, 2, 0, NULL, 0), EFAULT);
+}
+
+CASE(futex2_wake_wait_and_requeue) {
+    pthread_t t[3];
+    fw_word = 0;
+    fw_start(t, 3);
+    EXPECT_EQ(syscall(454, &fw_word, 0xffffffffUL, 0, FW_U32_PRIVATE), 0);   /* futex_wake of 0 wakes none */
+    EXPECT_ERRNO(syscall(454, &fw_word, 0UL, 1, FW_U32_PRIVATE), EINVAL);    /* an empty mask */
+    EXPECT_ERRNO(syscall(454, &fw_word, 1UL, 1, 0x03), EINVAL);              /* a 64-bit word */
+    /* futex_requeue: wake one, move one onto the other word, with the first word's value checked. */
+    struct fw_waitv v[2] = { { 0, (uintptr_t)&fw_word, FW_U32_PRIVATE, 0 }, { 0, (uintptr_t)&fw_other, FW_U32_PRIVATE, 0 } };
+    EXPECT_ERRNO(syscall(456, v, 1, 1, 1), EINVAL);                          /* flags */
+    v[0].val = 9;
+    EXPECT_ERRNO(syscall(456, v, 0, 1, 1), EAGAIN);
+    v[0].val = 0; v[1].flags = 0x02;
+    EXPECT_ERRNO(syscall(456, v, 0, 1, 1), EINVAL);                          /* entries' flags differ */
+    v[1].flags = FW_U32_PRIVATE;
+    EXPECT_EQ(syscall(456, v, 0, 1, 1), 2);
+    EXPECT_EQ(syscall(454, &fw_word, 0xffffffffUL, 5, FW_U32_PRIVATE), 1);   /* one was left on the first word */
+    EXPECT_EQ(syscall(454, &fw_other, 0xffffffffUL, 5, FW_U32_PRIVATE), 1);  /* the one moved */
+    for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+    /* futex_wait: the value, the mask, an absolute timeout. */
+    EXPECT_ERRNO(syscall(455, &fw_word, 5UL, 0xffffffffUL, FW_U32_PRIVATE, NULL, 0), EAGAIN);
+    struct timespec soon;
+    clock_gettime(CLOCK_REALTIME, &soon);
+    soon.tv_nsec += 20 * 1000 * 1000;
+    if (soon.tv_nsec >= 1000000000) { soon.tv_sec++; soon.tv_nsec -= 1000000000; }
+    EXPECT_ERRNO(syscall(455, &fw_word, 0UL, 0xffffffffUL, FW_U32_PRIVATE, &soon, CLOCK_REALTIME), ETIMEDOUT);
+    EXPECT_ERRNO(syscall(455, &fw_word, 0UL, 0UL, FW_U32_PRIVATE, &soon, CLOCK_REALTIME), EINVAL);
+    EXPECT_ERRNO(syscall(455, &fw_word, 1UL << 32, 1UL, FW_U32_PRIVATE, NULL, 0), EINVAL);
+}

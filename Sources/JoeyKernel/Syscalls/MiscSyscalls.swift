@@ -240,13 +240,7 @@ extension GuestThread {
                     deadline = monotonicNanos() &+ (ns > nowNs ? ns - nowNs : 0)
                 }
             }
-            let w = FutexWaiter(bitset: bitset, key: key, wakeup: wakeup)
-            kernel.futexWaiters[key, default: []].append(w)
-            defer { kernel.futexWaiters[w.key]?.removeAll { $0 === w } }
-            while !w.woken {
-                if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
-                try block(deadline: deadline)
-            }
+            try futexSleep(key, bitset: bitset, deadline: deadline)
             return 0
         case 1, 10: // WAKE, WAKE_BITSET
             let bitset = op == 10 ? UInt32(truncatingIfNeeded: a5) : UInt32.max
@@ -260,22 +254,7 @@ extension GuestThread {
                 let current: UInt32 = try mm.readValue(a0)
                 if current != UInt32(truncatingIfNeeded: a5) { throw .EAGAIN }
             }
-            let woken = wakeFutex(key, count: wake)
-            var moved = 0
-            if key != key2 {
-                var remaining: [FutexWaiter] = []
-                for w in kernel.futexWaiters[key] ?? [] {
-                    if !w.woken && moved < move {
-                        w.key = key2
-                        kernel.futexWaiters[key2, default: []].append(w)
-                        moved += 1
-                    } else {
-                        remaining.append(w)
-                    }
-                }
-                kernel.futexWaiters[key] = remaining
-            }
-            return UInt64(woken + moved)
+            return UInt64(requeueFutex(key, to: key2, wake: wake, move: move))
         case 5: // WAKE_OP: *uaddr2 = op(*uaddr2, oparg); wake uaddr; wake uaddr2 if cmp(old, cmparg)
             let key = try futexKey(a0), key2 = try futexKey(a4)
             let encoded = UInt32(truncatingIfNeeded: a5)
@@ -456,14 +435,149 @@ extension GuestThread {
         return 0
     }
 
-    func wakeFutex(_ key: FutexKey, count: Int, bitset: UInt32 = UInt32.max) -> Int {
+    /// Sleeps on `key` until a wake whose bitset meets `bitset` (ETIMEDOUT at the deadline; a
+    /// signal ends it as block does).
+    func futexSleep(_ key: FutexKey, bitset: UInt32, deadline: UInt64?) throws(LinuxErrno) {
+        let w = FutexWaiter(bitset: bitset, key: key, wakeup: wakeup)
+        kernel.futexWaiters[key, default: []].append(w)
+        defer { kernel.futexWaiters[w.key]?.removeAll { $0 === w } }
+        while !w.woken {
+            if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
+            try block(deadline: deadline)
+        }
+    }
+
+    /// Wakes up to `count` waiters of `key` whose bitset meets `bitset`. FUTEX_WAKE wakes one
+    /// even for a count of 0 or less, as Linux's loop does; futex_wake(2) (`strict`) does not.
+    func wakeFutex(_ key: FutexKey, count: Int, bitset: UInt32 = UInt32.max, strict: Bool = false) -> Int {
         var woken = 0
-        for w in kernel.futexWaiters[key] ?? [] where woken < max(count, 0) && !w.woken && w.bitset & bitset != 0 {
+        let most = strict ? max(count, 0) : max(count, 1)
+        for w in kernel.futexWaiters[key] ?? [] where woken < most && !w.woken && w.bitset & bitset != 0 {
             w.woken = true
             w.wakeup.wake()
             woken += 1
         }
         return woken
+    }
+
+    /// Wakes `wake` waiters of `key` and moves up to `move` of the others to `key2` (onto
+    /// itself when the keys are one word, still counted): how many were woken or moved.
+    func requeueFutex(_ key: FutexKey, to key2: FutexKey, wake: Int, move: Int) -> Int {
+        let woken = wakeFutex(key, count: wake, strict: true)
+        var moved = 0
+        var remaining: [FutexWaiter] = []
+        for w in kernel.futexWaiters[key] ?? [] {
+            if !w.woken && moved < move {
+                w.key = key2
+                if key != key2 { kernel.futexWaiters[key2, default: []].append(w) } else { remaining.append(w) }
+                moved += 1
+            } else {
+                remaining.append(w)
+            }
+        }
+        kernel.futexWaiters[key] = remaining
+        return woken + moved
+    }
+
+    // MARK: futex2: futex_waitv, futex_wake, futex_wait, futex_requeue
+
+    private static let FUTEX2_SIZE_U32: UInt64 = 0x02, FUTEX2_PRIVATE: UInt64 = 0x80
+
+    /// futex2 flags: a 32-bit word (the only size Linux takes yet), maybe private; the NUMA
+    /// form is not offered.
+    private func futex2Flags(_ flags: UInt64) throws(LinuxErrno) {
+        guard flags & ~Self.FUTEX2_PRIVATE == Self.FUTEX2_SIZE_U32 else { throw .EINVAL }
+    }
+
+    /// An absolute futex2 timeout on CLOCK_MONOTONIC or CLOCK_REALTIME, as a monotonic deadline.
+    private func futex2Deadline(_ address: UInt64, clock: UInt64) throws(LinuxErrno) -> UInt64? {
+        guard address != 0 else { return nil }
+        let id = Int32(truncatingIfNeeded: clock)
+        guard id == CLOCK_MONOTONIC || id == CLOCK_REALTIME else { throw .EINVAL }
+        let ts: timespec = try mm.readValue(address)
+        guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
+        let ns = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        var now = timespec()
+        clock_gettime(id, &now)
+        let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        return monotonicNanos() &+ (ns > nowNs ? ns - nowNs : 0)
+    }
+
+    /// struct futex_waitv entries: { u64 val; u64 uaddr; u32 flags; u32 reserved }.
+    private func readWaitv(_ address: UInt64, count: Int) throws(LinuxErrno) -> [(value: UInt32, address: UInt64, flags: UInt32)] {
+        let raw = try mm.read(address, count: count * 24)
+        var out: [(value: UInt32, address: UInt64, flags: UInt32)] = []
+        for i in 0..<count {
+            let (value, addr, flags, reserved) = raw.withUnsafeBytes { p in
+                (p.loadUnaligned(fromByteOffset: i * 24, as: UInt64.self), p.loadUnaligned(fromByteOffset: i * 24 + 8, as: UInt64.self),
+                 p.loadUnaligned(fromByteOffset: i * 24 + 16, as: UInt32.self), p.loadUnaligned(fromByteOffset: i * 24 + 20, as: UInt32.self))
+            }
+            guard reserved == 0 else { throw .EINVAL }
+            try futex2Flags(UInt64(flags))
+            guard value >> 32 == 0 else { throw .EINVAL }
+            out.append((UInt32(value), addr, flags))
+        }
+        return out
+    }
+
+    /// futex_waitv: sleeps on up to 128 words at once, each while it holds its value; a wake
+    /// of any ends the wait, which returns that word's index.
+    func sysFutexWaitv() throws(LinuxErrno) -> UInt64 {
+        let count = a1
+        guard a2 == 0, count >= 1, count <= 128, a0 != 0 else { throw .EINVAL }
+        let deadline = try futex2Deadline(a3, clock: a4)
+        let entries = try readWaitv(a0, count: Int(count))
+        var waiters: [FutexWaiter] = []
+        defer { for w in waiters { kernel.futexWaiters[w.key]?.removeAll { $0 === w } } }
+        for e in entries {
+            let w = FutexWaiter(bitset: UInt32.max, key: try futexKey(e.address), wakeup: wakeup)
+            kernel.futexWaiters[w.key, default: []].append(w)
+            waiters.append(w)
+        }
+        for e in entries {
+            let current: UInt32 = try mm.readValue(e.address)
+            if current != e.value { throw .EAGAIN }
+        }
+        while true {
+            if let i = waiters.lastIndex(where: \.woken) { return UInt64(i) }
+            if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
+            try block(deadline: deadline)
+        }
+    }
+
+    /// futex_wake(uaddr, mask, nr, flags): FUTEX_WAKE_BITSET, where a count of 0 wakes none.
+    func sysFutex2Wake() throws(LinuxErrno) -> UInt64 {
+        try futex2Flags(a3)
+        guard a1 >> 32 == 0, a1 != 0 else { throw .EINVAL }
+        return UInt64(wakeFutex(try futexKey(a0), count: Int(Int32(truncatingIfNeeded: a2)), bitset: UInt32(a1), strict: true))
+    }
+
+    /// futex_wait(uaddr, val, mask, flags, timeout, clockid): FUTEX_WAIT_BITSET with an
+    /// absolute timeout on the given clock.
+    func sysFutex2Wait() throws(LinuxErrno) -> UInt64 {
+        try futex2Flags(a3)
+        guard a1 >> 32 == 0, a2 >> 32 == 0 else { throw .EINVAL }
+        let deadline = try futex2Deadline(a4, clock: a5)
+        guard a2 != 0 else { throw .EINVAL }
+        let key = try futexKey(a0)
+        let current: UInt32 = try mm.readValue(a0)
+        if current != UInt32(a1) { throw .EAGAIN }
+        try futexSleep(key, bitset: UInt32(a2), deadline: deadline)
+        return 0
+    }
+
+    /// futex_requeue(waiters[2], flags, nr_wake, nr_requeue): FUTEX_CMP_REQUEUE from the
+    /// first word (which must hold the first entry's value) to the second.
+    func sysFutex2Requeue() throws(LinuxErrno) -> UInt64 {
+        guard a1 == 0, a0 != 0 else { throw .EINVAL }
+        let entries = try readWaitv(a0, count: 2)
+        guard entries[0].flags == entries[1].flags else { throw .EINVAL }
+        let wake = Int(Int32(truncatingIfNeeded: a2)), move = Int(Int32(truncatingIfNeeded: a3))
+        guard wake >= 0, move >= 0 else { throw .EINVAL }
+        let key = try futexKey(entries[0].address), key2 = try futexKey(entries[1].address)
+        let current: UInt32 = try mm.readValue(entries[0].address)
+        if current != entries[0].value { throw .EAGAIN }
+        return UInt64(requeueFutex(key, to: key2, wake: wake, move: move))
     }
 
     // MARK: limits and usage
