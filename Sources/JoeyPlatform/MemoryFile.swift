@@ -97,6 +97,21 @@ public final class MemoryFile: @unchecked Sendable {
 
     public func pointer(_ offset: UInt64) -> UnsafeMutableRawPointer { base + Int(offset) }
 
+    /// Bytes of [offset, offset + length) backed by pages (not holes).
+    public func residentBytes(_ offset: UInt64, length: UInt64) -> UInt64 {
+        var pos = offset, total: UInt64 = 0
+        let end = offset + length
+        while pos < end {
+            let data = joey_seek_data(fd, pos)
+            if data < 0 || UInt64(data) >= end { break }
+            let h = joey_seek_hole(fd, UInt64(data))
+            let hole = h < 0 ? end : min(UInt64(h), end)
+            total += hole - UInt64(data)
+            pos = hole
+        }
+        return total
+    }
+
     /// Bytes of guest memory actually backed by pages (the memfd's allocated blocks).
     public func residentBytes() -> UInt64 {
         var st = stat()

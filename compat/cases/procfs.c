@@ -217,3 +217,72 @@ CASE(proc_net_unix_shows_a_socket_path_byte_for_byte) {
 }
 
 COMPAT_MAIN()
+
+/* ---- /proc/PID/smaps and smaps_rollup ---- */
+
+/* The named fields (in kB) of the smaps entry whose range starts at `start`; -1 if absent. */
+static void smaps_entry(void *start, const char **names, long *values, int count) {
+    char want[32], line[512];
+    snprintf(want, sizeof want, "%lx-", (unsigned long)start);
+    for (int i = 0; i < count; i++) values[i] = -1;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return;
+    int inside = 0;
+    while (fgets(line, sizeof line, f)) {
+        /* A mapping's line starts with its address in lowercase hex; field names are capitalized. */
+        if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f')) {
+            inside = strncmp(line, want, strlen(want)) == 0;
+            continue;
+        }
+        if (!inside) continue;
+        for (int i = 0; i < count; i++) {
+            size_t n = strlen(names[i]);
+            if (strncmp(line, names[i], n) == 0 && line[n] == ':') values[i] = atol(line + n + 1);
+        }
+    }
+    fclose(f);
+}
+
+CASE(proc_smaps_counts_touched_private_pages_and_sharing_after_fork) {
+    char *p = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    for (int i = 0; i < 5; i++) p[i * 4096] = 1;
+    const char *names[] = { "Size", "Rss", "Pss", "Private_Dirty", "Shared_Dirty", "Anonymous", "Swap" };
+    long v[7];
+    smaps_entry(p, names, v, 7);
+    EXPECT_EQ(v[0], 64);
+    EXPECT_EQ(v[1], 20);
+    EXPECT_EQ(v[2], 20);
+    EXPECT_EQ(v[3], 20);
+    EXPECT_EQ(v[4], 0);
+    EXPECT_EQ(v[5], 20);
+    EXPECT_EQ(v[6], 0);
+    /* A forked child maps the same pages until one side writes: shared, Pss halved. */
+    int go[2];
+    EXPECT_OK(pipe(go));
+    pid_t c = fork();
+    if (c == 0) { char b; close(go[1]); _exit(read(go[0], &b, 1) < 0); }
+    smaps_entry(p, names, v, 7);
+    EXPECT_EQ(v[1], 20);
+    EXPECT_EQ(v[2], 10);
+    EXPECT_EQ(v[3], 0);
+    EXPECT_EQ(v[4], 20);
+    close(go[1]);
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    close(go[0]);
+    /* The rollup holds at least this mapping. */
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    EXPECT(f != NULL);
+    char line[256];
+    long rss = -1;
+    int rollup = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (strstr(line, "[rollup]")) rollup = 1;
+        if (strncmp(line, "Rss:", 4) == 0) rss = atol(line + 4);
+    }
+    if (f) fclose(f);
+    EXPECT(rollup);
+    EXPECT(rss >= 20);
+    EXPECT_OK(munmap(p, 16 * 4096));
+}

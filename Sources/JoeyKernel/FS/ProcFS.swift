@@ -266,6 +266,8 @@ enum ProcFS {
                 return b
             } },
             "maps": { text { maps(g) } },
+            "smaps": { text { smaps(g) } },
+            "smaps_rollup": { text { smapsRollup(g) } },
             "stat": { text { stat(kernel, g, thread) } },
             "statm": { text { statm(g) } },
             "status": { text { status(kernel, g, thread) } },
@@ -325,24 +327,116 @@ enum ProcFS {
         })
     }
 
-    static func maps(_ g: ThreadGroup) -> String {
-        var out = ""
-        // Pieces of one mapping (split by copy-on-write copies) are one line, as on Linux.
-        var merged: [VMA] = []
+    /// The process's mappings as Linux lists them: pieces of one mapping (split by
+    /// copy-on-write copies) together.
+    static func mappings(_ g: ThreadGroup) -> [[VMA]] {
+        var merged: [[VMA]] = []
         for v in g.mm.vmas {
-            if let last = merged.last, last.continues(into: v) { merged[merged.count - 1].end = v.end } else { merged.append(v) }
+            if let last = merged.last?.last, last.continues(into: v) { merged[merged.count - 1].append(v) } else { merged.append([v]) }
         }
-        for v in merged {
-            let perms = (v.protection.contains(.read) ? "r" : "-") + (v.protection.contains(.write) ? "w" : "-")
-                + (v.protection.contains(.exec) ? "x" : "-") + (v.shared && !v.special ? "s" : "p")
-            let dev = v.inodeNumber == 0 ? "00:00" : "08:01"
-            var line = "\(hex(v.start, 8))-\(hex(v.end, 8)) \(perms) \(hex(v.fileOffset, 8)) \(dev) \(v.inodeNumber) "
-            if !v.name.isEmpty {
-                line += String(repeating: " ", count: max(1, 73 - line.count)) + v.name
-            }
-            out += line + "\n"
+        return merged
+    }
+
+    static func maps(_ g: ThreadGroup) -> String {
+        mappings(g).map { mapsLine($0) + "\n" }.joined()
+    }
+
+    /// A mapping's line in /proc/PID/maps (and smaps): range, permissions, offset, device,
+    /// inode, and its name from column 73.
+    static func mapsLine(_ pieces: [VMA]) -> String {
+        let v = pieces[0]
+        let perms = (v.protection.contains(.read) ? "r" : "-") + (v.protection.contains(.write) ? "w" : "-")
+            + (v.protection.contains(.exec) ? "x" : "-") + (v.shared && !v.special ? "s" : "p")
+        let dev = v.inodeNumber == 0 ? "00:00" : "08:01"
+        let line = "\(hex(v.start, 8))-\(hex(pieces[pieces.count - 1].end, 8)) \(perms) \(hex(v.fileOffset, 8)) \(dev) \(v.inodeNumber) "
+        return named(line, v.name)
+    }
+
+    private static func named(_ line: String, _ name: String) -> String {
+        name.isEmpty ? line : line + String(repeating: " ", count: max(1, 73 - line.count)) + name
+    }
+
+    /// One mapping's memory as /proc/PID/smaps counts it, in bytes. Resident means backed by
+    /// MemoryFile pages; private pages a fork shares are shared (Pss divides them by the
+    /// sharers), other anonymous pages private (Linux counts the processes mapping each page;
+    /// a MAP_SHARED mapping's other mappers are not counted here); a file's page cache is
+    /// shared and clean (the file holds it); nothing is ever swapped.
+    struct MappingUsage {
+        var size: UInt64 = 0, rss: UInt64 = 0, pss: UInt64 = 0
+        var sharedClean: UInt64 = 0, sharedDirty: UInt64 = 0, privateDirty: UInt64 = 0
+        var anonymous: UInt64 = 0, locked: UInt64 = 0
+        var pssAnon: UInt64 = 0, pssFile: UInt64 = 0, pssShmem: UInt64 = 0
+
+        static func += (a: inout MappingUsage, b: MappingUsage) {
+            a.size += b.size; a.rss += b.rss; a.pss += b.pss
+            a.sharedClean += b.sharedClean; a.sharedDirty += b.sharedDirty; a.privateDirty += b.privateDirty
+            a.anonymous += b.anonymous; a.locked += b.locked
+            a.pssAnon += b.pssAnon; a.pssFile += b.pssFile; a.pssShmem += b.pssShmem
+        }
+    }
+
+    static func usage(_ v: VMA) -> MappingUsage {
+        var u = MappingUsage(size: v.end - v.start)
+        if v.beyondEOF { return u }
+        if let pages = v.pages {
+            u.rss = pages.residentBytes(from: v.fileOffset, to: v.fileOffset + u.size)
+            u.sharedClean = u.rss
+            u.pss = u.rss
+            u.pssFile = u.rss
+        } else if let block = v.block {
+            u.rss = block.file.residentBytes(v.fileStart, length: u.size)
+            let sharers = UInt64(max(block.sharers.load(ordering: .relaxed), 1))
+            if sharers > 1 { u.sharedDirty = u.rss } else { u.privateDirty = u.rss }
+            u.pss = u.rss / sharers
+            if v.shared { u.pssShmem = u.pss } else { u.anonymous = u.rss; u.pssAnon = u.pss }
+        }
+        if v.locked { u.locked = u.rss }
+        return u
+    }
+
+    private static func kB(_ name: String, _ bytes: UInt64) -> String {
+        let n = String(bytes / 1024)
+        return name + String(repeating: " ", count: max(1, 24 - name.count - n.count)) + n + " kB\n"
+    }
+
+    private static func usageLines(_ u: MappingUsage, rollup: Bool) -> String {
+        var out = rollup ? "" : kB("Size:", u.size) + kB("KernelPageSize:", 4096) + kB("MMUPageSize:", 4096)
+        out += kB("Rss:", u.rss) + kB("Pss:", u.pss) + kB("Pss_Dirty:", u.pssAnon + u.pssShmem)
+        if rollup { out += kB("Pss_Anon:", u.pssAnon) + kB("Pss_File:", u.pssFile) + kB("Pss_Shmem:", u.pssShmem) }
+        out += kB("Shared_Clean:", u.sharedClean) + kB("Shared_Dirty:", u.sharedDirty)
+            + kB("Private_Clean:", 0) + kB("Private_Dirty:", u.privateDirty) + kB("Referenced:", u.rss)
+            + kB("Anonymous:", u.anonymous) + kB("KSM:", 0) + kB("LazyFree:", 0) + kB("AnonHugePages:", 0)
+            + kB("ShmemPmdMapped:", 0) + kB("FilePmdMapped:", 0) + kB("Shared_Hugetlb:", 0) + kB("Private_Hugetlb:", 0)
+            + kB("Swap:", 0) + kB("SwapPss:", 0) + kB("Locked:", u.locked)
+        return out
+    }
+
+    /// /proc/PID/smaps: each line of maps, then its memory and flags.
+    static func smaps(_ g: ThreadGroup) -> String {
+        var out = ""
+        for pieces in mappings(g) {
+            let line = mapsLine(pieces)
+            var u = MappingUsage()
+            for v in pieces { u += usage(v) }
+            let v = pieces[0]
+            var flags = (v.protection.contains(.read) ? "rd " : "") + (v.protection.contains(.write) ? "wr " : "")
+                + (v.protection.contains(.exec) ? "ex " : "") + (v.shared ? "sh " : "") + "mr " + (v.mayWrite ? "mw " : "") + "me "
+            if v.shared { flags += "ms " }
+            if v.growsDown { flags += "gd " }
+            if v.locked { flags += "lo " }
+            if !v.shared && v.protection.contains(.write) { flags += "ac " }
+            out += line + "\n" + usageLines(u, rollup: false) + "THPeligible:           0\nVmFlags: " + flags + "\n"
         }
         return out
+    }
+
+    /// /proc/PID/smaps_rollup: smaps' figures summed over every mapping.
+    static func smapsRollup(_ g: ThreadGroup) -> String {
+        let vmas = g.mm.vmas
+        guard let first = vmas.first, let last = vmas.last else { return "" }
+        var u = MappingUsage()
+        for v in vmas { u += usage(v) }
+        return named("\(hex(first.start, 8))-\(hex(last.end, 8)) ---p 00000000 00:00 0 ", "[rollup]") + "\n" + usageLines(u, rollup: true)
     }
 
     /// Linux's task state: a zombie, stopped, running (some thread is not asleep in the

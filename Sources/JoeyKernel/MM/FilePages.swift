@@ -62,6 +62,18 @@ final class FilePages {
         return fits
     }
 
+    /// Bytes of file range [from, to) backed by MemoryFile pages, allocating nothing.
+    func residentBytes(from: UInt64, to: UInt64) -> UInt64 {
+        var total: UInt64 = 0, pos = from
+        while pos < to {
+            let index = pos / FilePages.chunkSize, within = pos % FilePages.chunkSize
+            let n = min(FilePages.chunkSize - within, to - pos)
+            if let c = chunks[index] { total += memoryFile.residentBytes(c.offset + within, length: n) }
+            pos += n
+        }
+        return total
+    }
+
     /// st_blocks: 512-byte blocks of the pages written.
     var blocks: UInt64 { chunks.values.reduce(0) { $0 + UInt64($1.written.nonzeroBitCount) } * (MemoryFile.pageSize / 512) }
 
