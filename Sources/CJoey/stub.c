@@ -888,13 +888,16 @@ int64_t joey_factory_start(joey_factory_page **page_out) {
     // Every stub forked from here inherits the registration (it belongs to the address
     // space, and fork copies it): the sentry's MEMBARRIER_CMD_GLOBAL_EXPEDITED then reaches
     // every running guest thread, which is how it serves the guest's membarrier(2).
-    syscall(SYS_membarrier, 4 /* MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED */, 0, 0);
+    long registered = syscall(SYS_membarrier, 4 /* MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED */, 0, 0);
+    __atomic_store_n(&page->membarrier, registered == 0 ? 1 : -errno, __ATOMIC_RELEASE);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) syscall(SYS_exit_group, 124);
     if (install_factory_filter(stub) != 0) syscall(SYS_exit_group, 123);
     ((void (*)(void))(stub + (uint64_t)(joey_factory_loop - joey_stub_code_start)))();
     syscall(SYS_exit_group, 125);
     return 0;
 }
+
+int32_t joey_factory_membarrier(joey_factory_page *page) { return __atomic_load_n(&page->membarrier, __ATOMIC_ACQUIRE); }
 
 int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, int pipefd, uint64_t pages) {
     page->memfd = memfd;

@@ -107,19 +107,13 @@ public protocol Platform: AnyObject, Sendable {
 extension Platform {
     public var syscallPatchEntry: UInt64? { nil }
 
-    public var hasGlobalMemoryBarrier: Bool { hostMembarrierCommands & 3 != 0 }
-
-    /// Stub processes are forked from the stub factory, registered for the host's
-    /// MEMBARRIER_CMD_GLOBAL_EXPEDITED: an interrupt to each CPU running one of them. A guest
-    /// thread in the sentry is not running guest code, and passes barriers on its way back.
-    /// Without that command, the host's MEMBARRIER_CMD_GLOBAL (a grace period: slower).
+    /// The host's MEMBARRIER_CMD_GLOBAL_EXPEDITED: an interrupt to each CPU running a thread
+    /// of a registered process, which every stub is (StubFactory). A guest thread in the
+    /// sentry is not running guest code, and passes barriers on its way back.
     public func globalMemoryBarrier() {
-        _ = joey_membarrier(hostMembarrierCommands & 2 != 0 ? 2 : 1)
+        _ = joey_membarrier(2)
     }
 }
-
-/// MEMBARRIER_CMD_QUERY on the host, once (0 when it has no membarrier).
-private let hostMembarrierCommands: Int64 = max(joey_membarrier(0), 0)
 
 /// An operator-facing failure of a platform: what failed and what to do.
 public struct PlatformError: Error, CustomStringConvertible, Sendable {

@@ -15,6 +15,7 @@ public final class PtracePlatform: Platform, @unchecked Sendable {
     /// areas are reused once they are gone.
     public var maxThreadsPerAddressSpace: Int { Int(JOEY_STUB_MAX_THREADS / 2) }
     let factory: StubFactory
+    public var hasGlobalMemoryBarrier: Bool { factory.membarrierRegistered }
 
     public init() throws(PlatformError) {
         _ = Spinning.cpus // the affinity to come back to, before any thread is pinned

@@ -23,6 +23,13 @@ final class StubFactory: @unchecked Sendable {
         pthread_mutex_init(&lock, nil)
     }
 
+    /// Whether the factory, and so every stub, is registered for the host's
+    /// MEMBARRIER_CMD_GLOBAL_EXPEDITED (known once it has served its first spawn, before any
+    /// guest thread can run).
+    var membarrierRegistered: Bool {
+        joey_factory_membarrier(page) == 1
+    }
+
     /// Forks a stub process whose control thread serves the request page at MemoryFile
     /// offset `pages` and reports on `pipeFD`: its pid, or -errno.
     func spawn(memoryFD: Int32, pipeFD: Int32, pages: UInt64) -> Int64 {

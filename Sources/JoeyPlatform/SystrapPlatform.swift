@@ -34,6 +34,7 @@ public final class SystrapPlatform: Platform, @unchecked Sendable {
     public var maxThreadsPerAddressSpace: Int { Int(JOEY_STUB_MAX_THREADS / 2) }
     let hasFSGSBase: Bool
     let factory: StubFactory
+    public var hasGlobalMemoryBarrier: Bool { factory.membarrierRegistered }
     public let syscallPatchEntry: UInt64?
 
     public init(syscallPatching: Bool = true) throws(PlatformError) {

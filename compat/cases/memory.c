@@ -1249,6 +1249,8 @@ CASE(set_mempolicy_is_validated_kept_and_reported) {
     EXPECT_ERRNO(syscall(SYS_get_mempolicy, &mode, NULL, 0, 0, 5), EINVAL); /* MEMS_ALLOWED with F_NODE */
     EXPECT_ERRNO(syscall(SYS_get_mempolicy, &mode, mask, 65537, 0, 0), EINVAL); /* over a page of mask */
     EXPECT_ERRNO(syscall(SYS_get_mempolicy, (void *)8, NULL, 0, 0, 0), EFAULT);
+    EXPECT_OK(syscall(SYS_get_mempolicy, &mode, mask, ~0UL, 0, 0));        /* rounds to no longs at all */
+    EXPECT_ERRNO(syscall(SYS_set_mempolicy, 2, &one, 0), EINVAL);          /* maxnode 0 wraps: too many */
     unsigned long wide[3] = { 7, 7, 7 };
     EXPECT_OK(syscall(SYS_get_mempolicy, &mode, wide, 129, 0, 4)); /* MPOL_F_MEMS_ALLOWED */
     EXPECT_EQ(mode, 0);

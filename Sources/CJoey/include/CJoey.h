@@ -67,6 +67,7 @@ typedef struct {
     int32_t pipefd;      // the write end of the new stub's completion pipe (>= 5)
     uint64_t pages;      // MemoryFile offset of the request and result pages
     int64_t result;      // the stub's pid, or -errno
+    int32_t membarrier;  // 1 once the factory is registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED, else -errno
 } joey_factory_page;
 /// Starts the stub factory: a child of the calling thread (it dies with it: call from the
 /// thread that outlives the sandbox) that shares the sentry's descriptor table and holds
@@ -77,6 +78,8 @@ int64_t joey_factory_start(joey_factory_page **page_out);
 /// The stub is the sentry's child. Returns its pid or -errno (-ECHILD: the factory is gone).
 /// One request at a time (the caller serializes).
 int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, int pipefd, uint64_t pages);
+/// The factory page's `membarrier` field, read with acquire ordering.
+int32_t joey_factory_membarrier(joey_factory_page *page);
 
 /// A stub process's request page, written by the sentry, read-only in the stub: each time
 /// `seq` changes the control thread runs the `count` system calls in `ops` (up to the first

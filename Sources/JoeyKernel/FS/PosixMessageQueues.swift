@@ -34,6 +34,7 @@ final class PosixMessageQueue {
     var notifyKind: Int32 = 0, notifySignal: Int32 = 0, notifyValue: UInt64 = 0
     var openDescriptions = 0
     var linked = true
+    var freed = false
     /// Threads blocked in mq_timedreceive: a message they will take notifies no one.
     var receiversWaiting = 0
 
@@ -86,12 +87,19 @@ final class PosixMessageQueueRegistry {
     /// RLIMIT_MSGQUEUE to (ENOMEM past it).
     var total: UInt64 = 0
     static let maxTotal: UInt64 = 64 << 20
+    /// What a queue costs the sentry besides its messages (the object, its wait queue, its
+    /// name), counted in `total` so many tiny queues are bounded too.
+    static let overhead: UInt64 = 1024
+    /// Queues alive, named or only open (queues_max counts both, as Linux's).
+    var live = 0
 
     /// Frees the queue's charge once it is neither named nor open.
     func releaseIfUnused(_ q: PosixMessageQueue) {
-        guard !q.linked, q.openDescriptions == 0 else { return }
+        guard !q.linked, q.openDescriptions == 0, !q.freed else { return }
+        q.freed = true
+        live -= 1
         charged[q.chargedUID, default: 0] -= min(q.charge, charged[q.chargedUID] ?? 0)
-        total -= min(q.charge, total)
+        total -= min(q.charge + Self.overhead, total)
     }
 }
 
@@ -200,6 +208,8 @@ extension GuestThread {
             let raw = try mm.read(attrAt, count: 64) // struct mq_attr: flags, maxmsg, msgsize, curmsgs, reserved
             attr = raw.withUnsafeBytes { ($0.loadUnaligned(fromByteOffset: 8, as: Int64.self), $0.loadUnaligned(fromByteOffset: 16, as: Int64.self)) }
         }
+        // Linux takes the descriptor first: EMFILE before anything about the name.
+        guard group.fdTable.hasRoom else { throw .EMFILE }
         let name = try messageQueueName(nameAt)
         let registry = kernel.posixMessageQueues
         let q: PosixMessageQueue
@@ -220,21 +230,26 @@ extension GuestThread {
                 guard attr.maxmsg <= Int64(limits.0), attr.msgsize <= Int64(limits.1) else { throw .EINVAL }
                 maxmsg = Int(attr.maxmsg); msgsize = Int(attr.msgsize)
             }
-            guard registry.names.count < PosixMessageQueue.queuesMax || privileged else { throw .ENOSPC }
+            guard registry.live < PosixMessageQueue.queuesMax || privileged else { throw .ENOSPC }
             let charge = PosixMessageQueue.charge(maxMessages: maxmsg, messageSize: msgsize)
             let used = registry.charged[group.uid] ?? 0
             guard used + charge <= limit(12).0 else { throw .EMFILE } // RLIMIT_MSGQUEUE
-            guard registry.total + charge <= PosixMessageQueueRegistry.maxTotal else { throw .ENOMEM }
-            guard group.fdTable.hasRoom else { throw .EMFILE }
+            guard registry.total + charge + PosixMessageQueueRegistry.overhead <= PosixMessageQueueRegistry.maxTotal else { throw .ENOMEM }
             q = PosixMessageQueue(maxMessages: maxmsg, messageSize: msgsize, mode: modeArg & 0o7777 & ~group.fs.umask,
                                   uid: group.fsuid, gid: group.fsgid, charge: charge, chargedUID: group.uid)
             registry.charged[group.uid] = used + charge
-            registry.total += charge
+            registry.total += charge + PosixMessageQueueRegistry.overhead
+            registry.live += 1
             registry.names[name] = q
         }
         let flags = (oflag & O_ACCMODE == O_ACCMODE ? O_RDWR : oflag & O_ACCMODE) | (oflag & O_NONBLOCK)
         let d = MessageQueueDescription(q, name: name, flags: flags, registry: registry, fs: kernel.anonFS)
-        return UInt64(try group.fdTable.install(d, closeOnExec: oflag & O_CLOEXEC != 0))
+        do {
+            return UInt64(try group.fdTable.install(d, closeOnExec: oflag & O_CLOEXEC != 0))
+        } catch {
+            d.release() // never installed: its count on the queue goes
+            throw error
+        }
     }
 
     func sysMqUnlink() throws(LinuxErrno) -> UInt64 {
@@ -250,7 +265,7 @@ extension GuestThread {
     }
 
     func sysMqTimedsend() throws(LinuxErrno) -> UInt64 {
-        let (fd, messageAt, length, priority) = (a0, a1, a2, a3)
+        let (fd, messageAt, length, priority) = (a0, a1, a2, a3 & 0xffff_ffff) // msg_prio: unsigned int
         let deadline = try messageQueueDeadline(a4)
         guard priority < PosixMessageQueue.prioMax else { throw .EINVAL }
         let d = try messageQueueDescription(fd)
@@ -333,17 +348,16 @@ extension GuestThread {
         }
         let d = try messageQueueDescription(a0)
         let q = d.mq
-        if a2 != 0 {
-            var out = [UInt8](repeating: 0, count: 64)
-            out.withUnsafeMutableBytes { p in
-                p.storeBytes(of: Int64(d.flags & O_NONBLOCK), toByteOffset: 0, as: Int64.self)
-                p.storeBytes(of: Int64(q.maxMessages), toByteOffset: 8, as: Int64.self)
-                p.storeBytes(of: Int64(q.messageSize), toByteOffset: 16, as: Int64.self)
-                p.storeBytes(of: Int64(q.count), toByteOffset: 24, as: Int64.self)
-            }
-            try mm.write(a2, out)
+        var out = [UInt8](repeating: 0, count: 64)
+        out.withUnsafeMutableBytes { p in
+            p.storeBytes(of: Int64(d.flags & O_NONBLOCK), toByteOffset: 0, as: Int64.self)
+            p.storeBytes(of: Int64(q.maxMessages), toByteOffset: 8, as: Int64.self)
+            p.storeBytes(of: Int64(q.messageSize), toByteOffset: 16, as: Int64.self)
+            p.storeBytes(of: Int64(q.count), toByteOffset: 24, as: Int64.self)
         }
+        // The new flags apply even if the old attributes then fail to reach the caller.
         if let newFlags { d.flags = (d.flags & ~O_NONBLOCK) | Int32(newFlags) }
+        if a2 != 0 { try mm.write(a2, out) }
         return 0
     }
 }

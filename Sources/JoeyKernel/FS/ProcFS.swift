@@ -233,7 +233,8 @@ enum ProcFS {
             "mqueue": { directory(mqueueDir, fs) },
             "inotify": { directory(["max_queued_events": value(InotifyDescription.maxQueued)], fs) },
         ]
-        return directory(["kernel": { directory(kernelDir, fs) }, "fs": { directory(fsDir, fs) }], fs)
+        let vmDir: [String: () -> Inode] = ["max_map_count": value(MemoryManager.maxMappings)]
+        return directory(["kernel": { directory(kernelDir, fs) }, "fs": { directory(fsDir, fs) }, "vm": { directory(vmDir, fs) }], fs)
     }
 
     /// A directory of fixed names, each made when looked up.

@@ -131,6 +131,7 @@ extension GuestThread {
         }
         let readOnly = flags & Self.SHM_RDONLY != 0
         guard ipcPermitted(s, readOnly ? 4 : 6) else { throw .EACCES }
+        try mm.checkRoomForMappings()
         var prot: MemoryProtection = readOnly ? [.read] : [.read, .write]
         if flags & Self.SHM_EXEC != 0 { prot.insert(.exec) }
         let len = (s.size + 0xfff) & ~0xfff

@@ -1,5 +1,5 @@
 // NUMA memory policies (set_mempolicy, mbind): the sandbox has one memory node, 0, so a
-// policy decides no placement; it is validated and kept exactly as Linux keeps it, so that
+// policy decides no placement; it is validated and kept as Linux keeps it, so that
 // get_mempolicy reports it back. The rules follow Linux's mm/mempolicy.c.
 import JoeyABI
 
@@ -20,14 +20,15 @@ struct MemoryPolicy: Equatable {
     var flags: UInt16
     /// Bits 0..63 of the node mask; a higher node is never online, so never kept.
     var nodes: UInt64
-    /// The mask as given, kept for MPOL_F_STATIC_NODES/RELATIVE_NODES only.
-    var userNodes: [UInt64]
+    /// The mask's first long as given, kept for MPOL_F_STATIC_NODES/RELATIVE_NODES (the
+    /// only part get_mempolicy reports with one node).
+    var userNodes: UInt64
 
     /// What get_mempolicy's mode reports: the mode and the flags the caller gave.
     var reportedMode: Int32 { Int32(mode | flags) }
     /// What get_mempolicy's node mask reports.
-    var reportedNodes: [UInt64] {
-        flags & (Self.F_STATIC_NODES | Self.F_RELATIVE_NODES) != 0 ? userNodes : [mode == Self.LOCAL ? 0 : nodes]
+    var reportedNodes: UInt64 {
+        flags & (Self.F_STATIC_NODES | Self.F_RELATIVE_NODES) != 0 ? userNodes : (mode == Self.LOCAL ? 0 : nodes)
     }
 
     /// Linux's sanitize_mpol_flags: the mode (an int) split into mode and mode flags.
@@ -52,14 +53,14 @@ struct MemoryPolicy: Equatable {
         if !anyNode {
             // An empty mask: "local" for PREFERRED (and LOCAL itself), without node flags.
             guard mode == PREFERRED || mode == LOCAL, flags & (F_STATIC_NODES | F_RELATIVE_NODES) == 0 else { throw .EINVAL }
-            return MemoryPolicy(mode: LOCAL, flags: flags, nodes: 0, userNodes: [])
+            return MemoryPolicy(mode: LOCAL, flags: flags, nodes: 0, userNodes: 0)
         }
         if mode == LOCAL { throw .EINVAL }
         // RELATIVE_NODES folds the mask onto the online nodes (any node is the first online
         // one here); otherwise the mask is cut to the online nodes and may not end up empty.
         let effective = flags & F_RELATIVE_NODES != 0 ? onlineNodes : nodes & onlineNodes
         guard effective != 0 else { throw .EINVAL }
-        let user = flags & (F_STATIC_NODES | F_RELATIVE_NODES) != 0 ? mask : []
+        let user = flags & (F_STATIC_NODES | F_RELATIVE_NODES) != 0 ? nodes : 0
         return MemoryPolicy(mode: mode, flags: flags, nodes: effective, userNodes: user)
     }
 }

@@ -11,8 +11,8 @@ extension GuestThread {
     /// Linux's get_nodes: the caller's mask of `maxnode - 1` bits, bits at or above
     /// MemoryPolicy.maxNodes refused when set.
     private func readNodeMask(_ address: UInt64, _ maxnode: UInt64) throws(LinuxErrno) -> [UInt64] {
-        let bits = maxnode &- 1
-        if maxnode == 0 || bits == 0 || address == 0 { return [] }
+        let bits = maxnode &- 1 // a maxnode of 0 wraps around, and is too large
+        if bits == 0 || address == 0 { return [] }
         guard bits <= 4096 * 8 else { throw .EINVAL }
         let words = Int((bits + 63) / 64)
         let raw = try mm.read(address, count: words * 8)
@@ -27,15 +27,14 @@ extension GuestThread {
         return mask
     }
 
-    /// Linux's copy_nodes_to_user: `maxnode - 1` bits rounded up to whole longs; past
-    /// nodemask_t's width, zeroes.
-    private func writeNodeMask(_ address: UInt64, _ maxnode: UInt64, _ mask: [UInt64]) throws(LinuxErrno) {
-        let bytes = ((maxnode &- 1) + 63) / 64 * 8
+    /// Linux's copy_nodes_to_user: `maxnode - 1` bits rounded up to whole longs (as C's
+    /// ALIGN, wrapping), of which the first long holds the nodes (nr_node_ids is 1); the rest
+    /// is zeroes.
+    private func writeNodeMask(_ address: UInt64, _ maxnode: UInt64, _ nodes: UInt64) throws(LinuxErrno) {
+        let bytes = ((maxnode &- 1) &+ 63) / 64 * 8
         guard bytes <= 4096 else { throw .EINVAL }
         var out = [UInt8](repeating: 0, count: Int(bytes))
-        out.withUnsafeMutableBytes { p in
-            for (i, word) in mask.enumerated() where (i + 1) * 8 <= p.count { p.storeBytes(of: word, toByteOffset: i * 8, as: UInt64.self) }
-        }
+        if bytes >= 8 { out.withUnsafeMutableBytes { $0.storeBytes(of: nodes, toByteOffset: 0, as: UInt64.self) } }
         try mm.write(address, out)
     }
 
@@ -50,7 +49,7 @@ extension GuestThread {
         guard maskAt == 0 || maxnode >= 1 else { throw .EINVAL } // nr_node_ids
         guard flags & ~(Self.MPOL_F_NODE | Self.MPOL_F_ADDR | Self.MPOL_F_MEMS_ALLOWED) == 0 else { throw .EINVAL }
         var mode: Int32 = 0
-        var mask: [UInt64] = [MemoryPolicy.onlineNodes]
+        var mask = MemoryPolicy.onlineNodes
         if flags & Self.MPOL_F_MEMS_ALLOWED != 0 {
             guard flags & (Self.MPOL_F_NODE | Self.MPOL_F_ADDR) == 0 else { throw .EINVAL }
         } else {
@@ -72,7 +71,7 @@ extension GuestThread {
             } else {
                 mode = policy?.reportedMode ?? 0
             }
-            mask = policy?.reportedNodes ?? []
+            mask = policy?.reportedNodes ?? 0
         }
         if modeAt != 0 { try mm.writeValue(modeAt, mode) }
         if maskAt != 0 { try writeNodeMask(maskAt, maxnode, mask) }
@@ -80,7 +79,7 @@ extension GuestThread {
     }
 
     func sysMbind() throws(LinuxErrno) -> UInt64 {
-        let (start, length, requested, maskAt, maxnode, flags) = (a0, a1, a2, a3, a4, a5)
+        let (start, length, requested, maskAt, maxnode, flags) = (a0, a1, a2, a3, a4, a5 & 0xffff_ffff) // flags: unsigned int
         let (mode, modeFlags) = try MemoryPolicy.sanitize(requested)
         let mask = try readNodeMask(maskAt, maxnode)
         guard flags & ~(Self.MPOL_MF_STRICT | Self.MPOL_MF_MOVE | Self.MPOL_MF_MOVE_ALL) == 0 else { throw .EINVAL }
@@ -91,6 +90,7 @@ extension GuestThread {
         if end == start { return 0 }
         let policy = try MemoryPolicy.make(mode: mode, flags: modeFlags, mask: mask)
         guard mm.covers(start, end) else { throw .EFAULT }
+        try mm.checkRoomForMappings()
         mm.update(start, end) { $0.policy = policy }
         return 0
     }

@@ -48,6 +48,7 @@ extension GuestThread {
         guard off & 0xfff == 0 else { throw .EINVAL }
         let type = flags & 0x0f
         guard type == MAP_SHARED_ || type == MAP_PRIVATE_ || type == MAP_SHARED_VALIDATE else { throw .EINVAL }
+        try mm.checkRoomForMappings()
         let prot = try protection(a2)
         let (lenRaw, o) = a1.addingReportingOverflow(0xfff)
         guard !o else { throw .ENOMEM }
@@ -181,6 +182,7 @@ extension GuestThread {
     /// munmap's work (shmdt's too): page-aligned start, length rounded up to pages.
     func unmapRange(_ start: UInt64, _ length: UInt64) throws(LinuxErrno) {
         guard start & 0xfff == 0, length > 0, let (len, end) = pageRange(start, length), end <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
+        try mm.checkRoomForMappings()
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)
@@ -192,6 +194,7 @@ extension GuestThread {
         let prot = try protection(a2)
         guard let (len, _) = pageRange(a0, a1) else { throw .ENOMEM }
         if len == 0 { return 0 }
+        try mm.checkRoomForMappings()
         beginChange(); defer { endChange() }
         try mm.changeProtection(a0, a0 + len, prot)
         // Copy-on-write pieces stay without write permission until written.
@@ -210,7 +213,7 @@ extension GuestThread {
         guard newTop <= mm.mmapTop else { return mm.brkEnd }
         beginChange(); defer { endChange() }
         if newTop > oldTop {
-            guard mm.isFree(oldTop, newTop), let block = try? MemoryBlock(file: kernel.memoryFile, length: newTop - oldTop)
+            guard mm.isFree(oldTop, newTop), (try? mm.checkRoomForMappings()) != nil, let block = try? MemoryBlock(file: kernel.memoryFile, length: newTop - oldTop)
             else { return mm.brkEnd }
             mm.insert(VMA(start: oldTop, end: newTop, protection: [.read, .write], shared: false, block: block,
                           blockOffset: 0, name: "[heap]", fileOffset: 0, inodeNumber: 0, writeBack: nil))
@@ -230,6 +233,7 @@ extension GuestThread {
         guard old & 0xfff == 0, flags & ~UInt64(7) == 0 else { throw .EINVAL }
         guard let (oldLen, _) = pageRange(old, a1), let (newLen, _) = pageRange(old, a2), newLen > 0 else { throw .EINVAL }
         if flags & 2 != 0 && flags & 1 == 0 { throw .EINVAL } // FIXED needs MAYMOVE
+        try mm.checkRoomForMappings()
         // The range must lie in one mapping, which may be several VMAs (copy-on-write pieces).
         guard let pieces = mm.mappingPieces(old, old + max(oldLen, 1)), let v = mm.vma(containing: old),
               let last = mm.vma(containing: old + max(oldLen, 1) - 1) else { throw .EFAULT }
@@ -306,6 +310,7 @@ extension GuestThread {
         guard a0 & 0xfff == 0, let (len, _) = pageRange(a0, a1) else { throw .EINVAL }
         switch a2 {
         case 4: // MADV_DONTNEED: private anonymous pages read back as zeroes
+            try mm.checkRoomForMappings() // a copy-on-write range given pages of its own splits off
             var cursor = a0
             while cursor < a0 + len {
                 guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
@@ -385,6 +390,7 @@ extension GuestThread {
         let limit = self.limit(8).0
         let privileged = group.capable(Self.CAP_IPC_LOCK)
         if limit == 0 && !privileged { throw .EPERM }
+        try mm.checkRoomForMappings()
         let newly = len - mm.lockedBytes(start, end)
         if !privileged && mm.lockedBytes() + newly > limit { throw .ENOMEM }
         try mm.setLocked(start, end, true)
@@ -395,6 +401,7 @@ extension GuestThread {
         let start = a0 & ~0xfff
         guard let (len, end) = pageRange(start, a1 &+ (a0 & 0xfff)) else { throw .ENOMEM }
         if len == 0 { return 0 }
+        try mm.checkRoomForMappings()
         try mm.setLocked(start, end, false)
         return 0
     }

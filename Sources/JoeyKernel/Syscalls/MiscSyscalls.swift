@@ -230,14 +230,14 @@ extension GuestThread {
             if a3 != 0 {
                 let ts: timespec = try mm.readValue(a3)
                 guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-                let ns = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+                let ns = saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
                 if op == 0 {
-                    deadline = monotonicNanos() &+ ns
+                    deadline = saturatingAdd(monotonicNanos(), ns)
                 } else {
                     var now = timespec()
                     clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now)
                     let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-                    deadline = monotonicNanos() &+ (ns > nowNs ? ns - nowNs : 0)
+                    deadline = saturatingAdd(monotonicNanos(), ns > nowNs ? ns - nowNs : 0)
                 }
             }
             try futexSleep(key, bitset: bitset, deadline: deadline)
@@ -447,11 +447,11 @@ extension GuestThread {
         }
     }
 
-    /// Wakes up to `count` waiters of `key` whose bitset meets `bitset`. FUTEX_WAKE wakes one
-    /// even for a count of 0 or less, as Linux's loop does; futex_wake(2) (`strict`) does not.
+    /// Wakes up to `count` waiters of `key` whose bitset meets `bitset`. A count of 0 or less
+    /// still wakes one, as Linux's loop does, except a count of 0 for futex_wake(2) (`strict`).
     func wakeFutex(_ key: FutexKey, count: Int, bitset: UInt32 = UInt32.max, strict: Bool = false) -> Int {
         var woken = 0
-        let most = strict ? max(count, 0) : max(count, 1)
+        let most = strict && count == 0 ? 0 : max(count, 1)
         for w in kernel.futexWaiters[key] ?? [] where woken < most && !w.woken && w.bitset & bitset != 0 {
             w.woken = true
             w.wakeup.wake()
@@ -496,11 +496,11 @@ extension GuestThread {
         guard id == CLOCK_MONOTONIC || id == CLOCK_REALTIME else { throw .EINVAL }
         let ts: timespec = try mm.readValue(address)
         guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-        let ns = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        let ns = saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
         var now = timespec()
         clock_gettime(id, &now)
         let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-        return monotonicNanos() &+ (ns > nowNs ? ns - nowNs : 0)
+        return saturatingAdd(monotonicNanos(), ns > nowNs ? ns - nowNs : 0)
     }
 
     /// struct futex_waitv entries: { u64 val; u64 uaddr; u32 flags; u32 reserved }.
@@ -523,8 +523,8 @@ extension GuestThread {
     /// futex_waitv: sleeps on up to 128 words at once, each while it holds its value; a wake
     /// of any ends the wait, which returns that word's index.
     func sysFutexWaitv() throws(LinuxErrno) -> UInt64 {
-        let count = a1
-        guard a2 == 0, count >= 1, count <= 128, a0 != 0 else { throw .EINVAL }
+        let count = a1 & 0xffff_ffff // nr_futexes and flags: unsigned int
+        guard a2 & 0xffff_ffff == 0, count >= 1, count <= 128, a0 != 0 else { throw .EINVAL }
         let deadline = try futex2Deadline(a3, clock: a4)
         let entries = try readWaitv(a0, count: Int(count))
         var waiters: [FutexWaiter] = []
@@ -547,7 +547,7 @@ extension GuestThread {
 
     /// futex_wake(uaddr, mask, nr, flags): FUTEX_WAKE_BITSET, where a count of 0 wakes none.
     func sysFutex2Wake() throws(LinuxErrno) -> UInt64 {
-        try futex2Flags(a3)
+        try futex2Flags(a3 & 0xffff_ffff) // flags: unsigned int
         guard a1 >> 32 == 0, a1 != 0 else { throw .EINVAL }
         return UInt64(wakeFutex(try futexKey(a0), count: Int(Int32(truncatingIfNeeded: a2)), bitset: UInt32(a1), strict: true))
     }
@@ -555,7 +555,7 @@ extension GuestThread {
     /// futex_wait(uaddr, val, mask, flags, timeout, clockid): FUTEX_WAIT_BITSET with an
     /// absolute timeout on the given clock.
     func sysFutex2Wait() throws(LinuxErrno) -> UInt64 {
-        try futex2Flags(a3)
+        try futex2Flags(a3 & 0xffff_ffff) // flags: unsigned int
         guard a1 >> 32 == 0, a2 >> 32 == 0 else { throw .EINVAL }
         let deadline = try futex2Deadline(a4, clock: a5)
         guard a2 != 0 else { throw .EINVAL }
@@ -569,7 +569,7 @@ extension GuestThread {
     /// futex_requeue(waiters[2], flags, nr_wake, nr_requeue): FUTEX_CMP_REQUEUE from the
     /// first word (which must hold the first entry's value) to the second.
     func sysFutex2Requeue() throws(LinuxErrno) -> UInt64 {
-        guard a1 == 0, a0 != 0 else { throw .EINVAL }
+        guard a1 & 0xffff_ffff == 0, a0 != 0 else { throw .EINVAL } // flags: unsigned int
         let entries = try readWaitv(a0, count: 2)
         guard entries[0].flags == entries[1].flags else { throw .EINVAL }
         let wake = Int(Int32(truncatingIfNeeded: a2)), move = Int(Int32(truncatingIfNeeded: a3))

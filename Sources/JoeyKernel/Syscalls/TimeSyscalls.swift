@@ -134,14 +134,14 @@ extension GuestThread {
         return try sleep(until: deadline, remainder: a3)
     }
 
-    /// clock_nanosleep on a process's CPU-time clock: until the process has used the time,
-    /// which is looked at every 10 ms (a thread's clock is EINVAL, as on Linux: a sleeping
-    /// thread's would never move).
+    /// clock_nanosleep on a CPU-time clock: until its process or thread has used the time,
+    /// which is looked at every 10 ms. The caller's own thread clock is EINVAL, as on Linux
+    /// (a sleeping thread's would never move).
     private func sleep(on cpu: CPUClock, absolute: Bool) throws(LinuxErrno) -> UInt64 {
-        guard case .process = cpu else { throw .EINVAL }
+        if case .thread(let t) = cpu, t === self { throw .EINVAL }
         let ns = try readTimespec(a2)
         let target = absolute ? ns : saturatingAdd(cpu.nanos, ns)
-        while cpu.nanos < target && cpu.alive {
+        while cpu.polledNanos < target && cpu.alive {
             do {
                 try block(deadline: monotonicNanos() + 10_000_000)
             } catch {

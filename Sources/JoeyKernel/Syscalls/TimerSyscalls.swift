@@ -37,8 +37,8 @@ final class PosixTimer {
     /// The timer's clock now, on its deadline's scale; nil once a CPU clock's owner is gone.
     func now(monotonic: UInt64) -> UInt64? {
         guard onCPUClock else { return monotonic }
-        if let t = cpuThread { return CPUClock.thread(t).alive ? CPUClock.thread(t).nanos : nil }
-        if let g = cpuProcess { return CPUClock.process(g).alive ? CPUClock.process(g).nanos : nil }
+        if let t = cpuThread { return CPUClock.thread(t).alive ? CPUClock.thread(t).polledNanos : nil }
+        if let g = cpuProcess { return CPUClock.process(g).alive ? CPUClock.process(g).polledNanos : nil }
         return nil
     }
 }
@@ -53,6 +53,14 @@ enum CPUClock {
     var nanos: UInt64 {
         switch self {
         case .process(let g): g.cpuNanos()
+        case .thread(let t): t.context?.cpuTimeNanos() ?? 0
+        }
+    }
+
+    /// The reading for pollers: a process's may be up to 1 ms old (ThreadGroup.polledCPUNanos).
+    var polledNanos: UInt64 {
+        switch self {
+        case .process(let g): g.polledCPUNanos()
         case .thread(let t): t.context?.cpuTimeNanos() ?? 0
         }
     }

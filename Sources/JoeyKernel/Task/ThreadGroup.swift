@@ -97,6 +97,8 @@ final class ThreadGroup {
     var alarmInterval: UInt64 = 0
     /// ITIMER_VIRTUAL and ITIMER_PROF: deadlines on the process's CPU time, and reload intervals.
     var cpuTimers: [(deadline: UInt64?, interval: UInt64)] = [(nil, 0), (nil, 0)]
+    /// The last polledCPUNanos() reading: when (monotonic) and what.
+    var cpuPoll: (UInt64, UInt64)?
     /// POSIX timers by id (timer_create); they are not inherited by fork.
     var timers: [Int32: PosixTimer] = [:]
     var nextTimerID: Int32 = 0
@@ -205,11 +207,21 @@ final class ThreadGroup {
         threads.reduce(exitCPUNanos) { $0 &+ ($1.context?.cpuTimeNanos() ?? 0) }
     }
 
+    /// cpuNanos() for pollers (CPU-time timers and sleeps): a reading less than 1 ms old is
+    /// reused, so that many of them on one process read its threads' times once.
+    func polledCPUNanos() -> UInt64 {
+        let now = monotonicNanos()
+        if let (at, value) = cpuPoll, now &- at < 1_000_000 { return value }
+        let value = cpuNanos()
+        cpuPoll = (now, value)
+        return value
+    }
+
     /// Fires expired CPU-time itimers (SIGVTALRM, SIGPROF); true while any stays armed.
     /// Both count the stubs' whole run time: user and system time are not told apart.
     func fireCPUTimers() -> Bool {
         guard cpuTimers.contains(where: { $0.deadline != nil }), exitStatus == nil else { return false }
-        let used = cpuNanos()
+        let used = polledCPUNanos()
         for i in 0..<2 {
             guard let d = cpuTimers[i].deadline, d <= used else { continue }
             cpuTimers[i].deadline = cpuTimers[i].interval > 0 ? saturatingAdd(used, cpuTimers[i].interval) : nil
