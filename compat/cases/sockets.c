@@ -979,6 +979,20 @@ CASE(if_nametoindex_and_siocgif_ioctls_describe_lo) {
     EXPECT_EQ(((struct sockaddr_in *)&r.ifr_addr)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
     strcpy(r.ifr_name, "nosuch0");
     EXPECT_ERRNO(ioctl(s, SIOCGIFFLAGS, &r), ENODEV);
+    /* What ifconfig and psutil ask of lo besides: no broadcast, itself as the peer, its mask. */
+    strcpy(r.ifr_name, "lo");
+    EXPECT_OK(ioctl(s, SIOCGIFBRDADDR, &r));
+    EXPECT_EQ(((struct sockaddr_in *)&r.ifr_broadaddr)->sin_family, AF_INET);
+    EXPECT_EQ(((struct sockaddr_in *)&r.ifr_broadaddr)->sin_addr.s_addr, 0);
+    EXPECT_OK(ioctl(s, SIOCGIFDSTADDR, &r));
+    EXPECT_EQ(((struct sockaddr_in *)&r.ifr_dstaddr)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    EXPECT_OK(ioctl(s, SIOCGIFNETMASK, &r));
+    EXPECT_EQ(((struct sockaddr_in *)&r.ifr_netmask)->sin_addr.s_addr, htonl(0xff000000));
+    EXPECT_OK(ioctl(s, SIOCGIFMTU, &r));
+    EXPECT(r.ifr_mtu > 0);
+    EXPECT_OK(ioctl(s, SIOCGIFTXQLEN, &r));
+    EXPECT(r.ifr_qlen >= 0);
+    close(s);
 }
 
 CASE(netlink_route_dump_answers_with_done_and_other_protocols_refuse) {

@@ -219,6 +219,9 @@ enum ProcFS {
             "pid_max": { GeneratedFile(fs: fs) { Array("4194304\n".utf8) } },
             "ngroups_max": { GeneratedFile(fs: fs) { Array("65536\n".utf8) } },
             "cap_last_cap": { GeneratedFile(fs: fs) { Array("\(Capabilities.lastCap)\n".utf8) } },
+            // Where core dumps go (Task/CoreDump.swift): "core" in the working directory.
+            "core_pattern": { GeneratedFile(fs: fs) { Array("core\n".utf8) } },
+            "core_uses_pid": { GeneratedFile(fs: fs) { Array("0\n".utf8) } },
         ]
         // Limits the sandbox enforces, as Linux shows them (read-only here).
         let value = { (v: Int) -> () -> Inode in { GeneratedFile(fs: fs) { Array("\(v)\n".utf8) } } }

@@ -57,16 +57,17 @@ extension GuestThread {
                     exitGroup(status: sig)
                     return
                 case .core:
-                    // No core file is written, so the status has no WCOREDUMP bit (as Linux with
-                    // a zero core limit).
-                    exitGroup(status: sig)
+                    // WCOREDUMP when a core file was written whole (Task/CoreDump.swift).
+                    exitGroup(status: sig | (dumpCore(sig, info) ? 0x80 : 0))
                     return
                 }
             }
             if action.handler == 1 { continue }
             restartInterruptedSyscall(handlerFlags: action.flags)
             if !setupFrame(sig: sig, action: action, info: info) {
-                exitGroup(status: Signal.SIGSEGV | 0x80)
+                // Linux's force_sigsegv: SIGSEGV with its default action, which dumps core.
+                let segv = SignalInfo(signo: Signal.SIGSEGV, code: 0x80)
+                exitGroup(status: Signal.SIGSEGV | (dumpCore(Signal.SIGSEGV, segv) ? 0x80 : 0))
                 return
             }
             if action.flags & SignalAction.SA_RESETHAND != 0 { group.actions[Int(sig)] = SignalAction() }

@@ -321,15 +321,19 @@ extension Socket {
             named += Array(r[16..<40])
             try t.mm.write(argument, named)
             return 0
-        case 0x8933, 0x8913, 0x8915, 0x891b, 0x8921, 0x8927: // INDEX, FLAGS, ADDR, NETMASK, MTU, HWADDR
+        case 0x8933, 0x8913, 0x8915, 0x8917, 0x8919, 0x891b, 0x891d, 0x8921, 0x8927, 0x8942, 0x8970:
+            // INDEX, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK, METRIC, MTU, HWADDR, TXQLEN, MAP
             let r = try readRequest()
             guard nameIsLo(r) else { throw .ENODEV }
             switch request {
             case 0x8933: return try reply(r, withUnsafeBytes(of: Int32(1)) { Array($0) })
             case 0x8913: return try reply(r, withUnsafeBytes(of: Int16(0x1 | 0x8 | 0x40)) { Array($0) })
-            case 0x8915: return try reply(r, sockaddrLo)
+            case 0x8915, 0x8917: return try reply(r, sockaddrLo) // a point-to-point peer: itself
+            case 0x8919: return try reply(r, [UInt8(AF_INET)] + [UInt8](repeating: 0, count: 15)) // no broadcast
             case 0x891b: return try reply(r, [UInt8(AF_INET), 0, 0, 0, 255, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
             case 0x8921: return try reply(r, withUnsafeBytes(of: Int32(65536)) { Array($0) })
+            case 0x8942: return try reply(r, withUnsafeBytes(of: Int32(1000)) { Array($0) })
+            case 0x891d, 0x8970: return try reply(r, []) // metric 0; struct ifmap all zero
             default: return try reply(r, [0x04, 0x03] + [UInt8](repeating: 0, count: 14)) // ARPHRD_LOOPBACK (772), zero address
             }
         case 0x8946: // SIOCETHTOOL: lo answers ETHTOOL_GLINK (link up) and nothing else, as on Linux

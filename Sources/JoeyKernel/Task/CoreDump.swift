@@ -1,0 +1,218 @@
+// Core dumps: a process killed by a signal whose default action dumps core writes an ELF core
+// file named "core" in its working directory (the sandbox's core_pattern), when RLIMIT_CORE
+// allows and the process is dumpable, as Linux's do_coredump and elf_core_dump do: notes
+// (registers, process and signal information, auxv, the mapped files, FPU state), then the
+// memory Linux's default coredump_filter keeps. Threads running guest code when it happens
+// are left out of the notes (their registers live in their stubs). Kernel lock held.
+import Glibc
+import JoeyABI
+import JoeyPlatform
+
+extension GuestThread {
+    private static let NT_PRSTATUS: UInt32 = 1, NT_FPREGSET: UInt32 = 2, NT_PRPSINFO: UInt32 = 3, NT_AUXV: UInt32 = 6
+    private static let NT_SIGINFO: UInt32 = 0x5349_4749, NT_FILE: UInt32 = 0x4649_4c45
+
+    /// Writes the core file for death by `sig`; true when it was written whole (the status
+    /// then has WCOREDUMP).
+    func dumpCore(_ sig: Int32, _ info: SignalInfo) -> Bool {
+        let limit = self.limit(4).0
+        guard limit > 0, group.dumpable else { return false }
+        // An ELF header counts at most 65535 program headers (one is the notes').
+        let vmas = Array(mm.vmas.prefix(65534))
+        var notes: [UInt8] = []
+        // The dumping thread first, as Linux orders them; then the others whose registers
+        // the sentry holds.
+        let others = group.threads.filter { $0 !== self && !$0.inGuest }
+        for (i, t) in ([self] + others).enumerated() {
+            Self.note(&notes, Self.NT_PRSTATUS, t.prstatus(sig: sig))
+            if i == 0 {
+                Self.note(&notes, Self.NT_PRPSINFO, prpsinfo())
+                var siginfo = [UInt8](repeating: 0, count: 128)
+                siginfo.withUnsafeMutableBytes { info.store(as: sig, into: $0) }
+                Self.note(&notes, Self.NT_SIGINFO, siginfo)
+                var auxv: [UInt8] = []
+                for (k, v) in mm.auxv + [(0, 0)] { withUnsafeBytes(of: k) { auxv += $0 }; withUnsafeBytes(of: v) { auxv += $0 } }
+                Self.note(&notes, Self.NT_AUXV, auxv)
+                Self.note(&notes, Self.NT_FILE, Self.mappedFiles(vmas))
+            }
+            let fp = t.context?.floatingPointState() ?? []
+            if fp.count >= 512 { Self.note(&notes, Self.NT_FPREGSET, Array(fp[0..<512])) }
+        }
+        // Layout: ELF header, program headers (the notes, then one per mapping), the notes,
+        // then each mapping's dumped bytes at a page boundary.
+        let headers = 64 + 56 * (1 + vmas.count)
+        var offset = UInt64(MemoryFile.roundUp(UInt64(headers + notes.count)))
+        var file = Self.elfHeader(programHeaders: 1 + vmas.count)
+        file += Self.programHeader(type: 4, flags: 4, offset: UInt64(headers), vaddr: 0, fileSize: UInt64(notes.count), memSize: 0, align: 4)
+        var dumped: [(VMA, UInt64)] = []
+        for v in vmas {
+            let size = Self.dumpSize(v)
+            let flags: UInt32 = (v.protection.contains(.read) ? 4 : 0) | (v.protection.contains(.write) ? 2 : 0) | (v.protection.contains(.exec) ? 1 : 0)
+            file += Self.programHeader(type: 1, flags: flags, offset: offset, vaddr: v.start, fileSize: size, memSize: v.end - v.start, align: 4096)
+            dumped.append((v, size))
+            offset += size
+        }
+        file += notes
+        file += [UInt8](repeating: 0, count: Int(MemoryFile.roundUp(UInt64(file.count))) - file.count)
+        guard let out = try? openCoreFile() else { return false }
+        out.incRef()
+        defer { out.decRef() } // closed as a file is: inotify hears it
+
+        // Written at explicit positions: pages never touched are skipped, leaving holes (a
+        // sparse file, as Linux's dump_skip), and the size set at the end. Linux stops at
+        // RLIMIT_CORE, leaving a cut file, and then reports no core dumped.
+        var position: UInt64 = 0
+        func emit(_ bytes: [UInt8]) -> Bool {
+            let room = limit > position ? limit - position : 0
+            let fits = UInt64(bytes.count) <= room
+            var chunk = fits ? bytes : Array(bytes[0..<Int(room)]) // room < bytes.count here
+            let n = chunk.withUnsafeMutableBytes { p -> Int in
+                var src = IOSequence.sentry(p)
+                return (try? out.pwrite(self, &src, at: position)) ?? -1
+            }
+            guard n == chunk.count else { return false }
+            position += UInt64(n)
+            return fits
+        }
+        guard emit(file) else { return false }
+        for (v, size) in dumped where size > 0 {
+            var at = v.start
+            while at < v.start + size {
+                let n = min(v.start + size - at, 1 << 20)
+                if let block = v.block, block.file.residentBytes(v.fileStart + (at - v.start), length: n) == 0 {
+                    guard position + n <= limit else { return false }
+                    position += n
+                } else {
+                    guard let bytes = try? mm.read(at, count: Int(n), force: true), emit(bytes) else { return false }
+                }
+                at += n
+            }
+        }
+        if let f = out.inode as? RegularFileInode, f.size < position { try? f.truncate(position) }
+        return true
+    }
+
+    /// What Linux's default coredump_filter (0x33) keeps of a mapping: anonymous memory,
+    /// private or shared, and private mappings written to (here: writable ones), whole; the
+    /// first page of a file mapped from its start (an ELF header, for debuggers); nothing of
+    /// shared file mappings or of memory never readable.
+    private static func dumpSize(_ v: VMA) -> UInt64 {
+        guard v.protection.contains(.read), !v.beyondEOF else { return 0 }
+        if v.special { return v.name == "[vdso]" ? v.end - v.start : 0 }
+        if v.pages != nil { return 0 }
+        if v.file == nil || v.protection.contains(.write) { return v.end - v.start }
+        return v.fileOffset == 0 ? min(4096, v.end - v.start) : 0
+    }
+
+    /// Linux's filp_open of the core: an existing file of that name is unlinked first, then
+    /// a new one made exclusively, mode 0600 less the umask.
+    private func openCoreFile() throws(LinuxErrno) -> FileDescription {
+        let (parent, name) = try lookupParent(AT_FDCWD, ByteString("core"))
+        if let existing = try? parent.inode.lookup(name) {
+            guard existing.kind == .regular else { throw .EEXIST }
+            try mayDelete(existing, from: parent.inode)
+            try parent.inode.remove(name)
+            if existing.nlink > 0 { existing.nlink -= 1 }
+        }
+        try mayCreate(in: parent.inode)
+        let node = try parent.inode.create(name, kind: .regular, mode: 0o600 & ~group.fs.umask, uid: group.fsuid, gid: group.fsgid)
+        let d = try node.open(flags: O_WRONLY, kernel: kernel)
+        d.path = ByteString.join(parent.path, name)
+        return d
+    }
+
+    /// struct elf_prstatus (336 bytes): the signal, pending and blocked signals, ids, times,
+    /// and the registers as user_regs_struct.
+    private func prstatus(sig: Int32) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 336)
+        let cpu = context?.cpuTimeNanos() ?? 0
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: sig, toByteOffset: 0, as: Int32.self)
+            p.storeBytes(of: Int16(truncatingIfNeeded: sig), toByteOffset: 12, as: Int16.self)
+            p.storeBytes(of: pending | group.pendingShared, toByteOffset: 16, as: UInt64.self)
+            p.storeBytes(of: signalMask, toByteOffset: 24, as: UInt64.self)
+            p.storeBytes(of: tid, toByteOffset: 32, as: Int32.self)
+            p.storeBytes(of: group.parent?.pid ?? 0, toByteOffset: 36, as: Int32.self)
+            p.storeBytes(of: group.pgid, toByteOffset: 40, as: Int32.self)
+            p.storeBytes(of: group.sid, toByteOffset: 44, as: Int32.self)
+            p.storeBytes(of: Int64(cpu / 1_000_000_000), toByteOffset: 48, as: Int64.self) // pr_utime
+            p.storeBytes(of: Int64(cpu % 1_000_000_000 / 1000), toByteOffset: 56, as: Int64.self)
+            withUnsafeBytes(of: regs) { r in
+                p.baseAddress!.advanced(by: 112).copyMemory(from: r.baseAddress!, byteCount: min(r.count, 216))
+            }
+            p.storeBytes(of: Int32(1), toByteOffset: 328, as: Int32.self) // pr_fpvalid
+        }
+        return b
+    }
+
+    /// struct elf_prpsinfo (136 bytes): state, ids, the command's name and arguments.
+    private func prpsinfo() -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 136)
+        let name = Array(group.comm.utf8.prefix(15))
+        var args = Array(group.cmdline.map { $0 }.joined(separator: [32]).prefix(79))
+        if args.isEmpty { args = name }
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: UInt8(ascii: "R"), toByteOffset: 1, as: UInt8.self) // pr_sname
+            p.storeBytes(of: Int8(truncatingIfNeeded: group.nice), toByteOffset: 3, as: Int8.self)
+            p.storeBytes(of: group.uid, toByteOffset: 16, as: UInt32.self)
+            p.storeBytes(of: group.gid, toByteOffset: 20, as: UInt32.self)
+            p.storeBytes(of: group.pid, toByteOffset: 24, as: Int32.self)
+            p.storeBytes(of: group.parent?.pid ?? 0, toByteOffset: 28, as: Int32.self)
+            p.storeBytes(of: group.pgid, toByteOffset: 32, as: Int32.self)
+            p.storeBytes(of: group.sid, toByteOffset: 36, as: Int32.self)
+            for (i, c) in name.enumerated() { p.storeBytes(of: c, toByteOffset: 40 + i, as: UInt8.self) }
+            for (i, c) in args.enumerated() { p.storeBytes(of: c, toByteOffset: 56 + i, as: UInt8.self) }
+        }
+        return b
+    }
+
+    /// NT_FILE: the count, the page size, each file mapping's start, end and offset in pages,
+    /// then their paths.
+    private static func mappedFiles(_ vmas: [VMA]) -> [UInt8] {
+        let files = vmas.filter { $0.file != nil || $0.pages != nil }.filter { $0.name.hasPrefix("/") }
+        var b: [UInt8] = []
+        func put(_ v: UInt64) { withUnsafeBytes(of: v) { b += $0 } }
+        put(UInt64(files.count)); put(4096)
+        for v in files { put(v.start); put(v.end); put(v.fileOffset / 4096) }
+        for v in files { b += Array(v.name.utf8) + [0] }
+        return b
+    }
+
+    private static func note(_ out: inout [UInt8], _ type: UInt32, _ desc: [UInt8]) {
+        func put(_ v: UInt32) { withUnsafeBytes(of: v) { out += $0 } }
+        put(5); put(UInt32(desc.count)); put(type)
+        out += Array("CORE".utf8) + [0, 0, 0, 0] // "CORE\0" padded to 8
+        out += desc + [UInt8](repeating: 0, count: (4 - desc.count % 4) % 4)
+    }
+
+    private static func elfHeader(programHeaders: Int) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 64)
+        b.withUnsafeMutableBytes { p in
+            for (i, c) in [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1].enumerated() { p.storeBytes(of: UInt8(c), toByteOffset: i, as: UInt8.self) }
+            p.storeBytes(of: UInt16(4), toByteOffset: 16, as: UInt16.self)  // ET_CORE
+            p.storeBytes(of: UInt16(62), toByteOffset: 18, as: UInt16.self) // EM_X86_64
+            p.storeBytes(of: UInt32(1), toByteOffset: 20, as: UInt32.self)  // EV_CURRENT
+            p.storeBytes(of: UInt64(64), toByteOffset: 32, as: UInt64.self) // e_phoff
+            p.storeBytes(of: UInt16(64), toByteOffset: 52, as: UInt16.self) // e_ehsize
+            p.storeBytes(of: UInt16(56), toByteOffset: 54, as: UInt16.self) // e_phentsize
+            p.storeBytes(of: UInt16(truncatingIfNeeded: min(programHeaders, 0xffff)), toByteOffset: 56, as: UInt16.self)
+            p.storeBytes(of: UInt16(64), toByteOffset: 58, as: UInt16.self) // e_shentsize
+        }
+        return b
+    }
+
+    private static func programHeader(type: UInt32, flags: UInt32, offset: UInt64, vaddr: UInt64, fileSize: UInt64,
+                                      memSize: UInt64, align: UInt64) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 56)
+        b.withUnsafeMutableBytes { p in
+            p.storeBytes(of: type, toByteOffset: 0, as: UInt32.self)
+            p.storeBytes(of: flags, toByteOffset: 4, as: UInt32.self)
+            p.storeBytes(of: offset, toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: vaddr, toByteOffset: 16, as: UInt64.self)
+            p.storeBytes(of: fileSize, toByteOffset: 32, as: UInt64.self)
+            p.storeBytes(of: memSize, toByteOffset: 40, as: UInt64.self)
+            p.storeBytes(of: align, toByteOffset: 48, as: UInt64.self)
+        }
+        return b
+    }
+}
