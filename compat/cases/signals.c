@@ -817,3 +817,35 @@ CASE(no_core_without_a_core_limit_or_when_not_dumpable) {
         EXPECT_ERRNO(access(path, F_OK), ENOENT);
     }
 }
+
+/* ---- the queue limit ---- */
+
+static void fill_signal_queue(void) {
+    struct rlimit r = { 20, 20 };
+    if (setrlimit(RLIMIT_SIGPENDING, &r) != 0) _exit(3);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGRTMIN);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    int n = 0;
+    union sigval v = { 0 };
+    while (n < 1000 && sigqueue(getpid(), SIGRTMIN, v) == 0) n++;
+    /* The user's other queued signals count too (natively, the whole machine's). */
+    if (n < 1 || n > 20 || errno != EAGAIN) _exit(4);
+    if (syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGRTMIN) != -1 || errno != EAGAIN) _exit(5);
+    /* Taking one makes room for one. */
+    struct timespec zero = { 0, 0 };
+    if (sigtimedwait(&s, NULL, &zero) != SIGRTMIN) _exit(7);
+    if (sigqueue(getpid(), SIGRTMIN, v) != 0) _exit(8);
+    if (kill(getpid(), SIGRTMIN) != 0) _exit(6); /* kill's SI_USER goes past the limit */
+    _exit(0);
+}
+
+CASE(realtime_signals_queue_up_to_rlimit_sigpending_then_eagain) {
+    pid_t c = fork();
+    if (c == 0) fill_signal_queue();
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}

@@ -391,6 +391,7 @@ extension GuestThread {
         if s == 0 { return 0 }
         let action = t.group.actions[Int(s)]
         if s != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(s) == .ignore) { return 0 }
+        try checkSignalQueueRoom(s, code: -6, target: t.group)
         enqueueSignal(s, SignalInfo(signo: s, code: -6 /* SI_TKILL */, pid: group.pid, uid: group.uid),
                       mask: &t.pending, queues: &t.pendingInfo)
         t.interrupt()

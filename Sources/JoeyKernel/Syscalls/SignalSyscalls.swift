@@ -86,6 +86,15 @@ extension GuestThread {
         throw .EINTR
     }
 
+    /// Linux's queue limit for a signal sent with a negative si_code (sigqueue, tgkill): a
+    /// realtime signal that finds the target's user holding RLIMIT_SIGPENDING (the target's)
+    /// queued signals is EAGAIN. kill's (SI_USER) go past it, as on Linux.
+    func checkSignalQueueRoom(_ sig: Int32, code: Int32, target: ThreadGroup) throws(LinuxErrno) {
+        guard sig >= 32, code < 0, !target.discards(sig) else { return }
+        let queued = kernel.threadGroups.values.reduce(0) { $1.uid == target.uid ? $0 + $1.queuedSignals : $0 }
+        if UInt64(queued) >= limit(11, of: target).0 { throw .EAGAIN }
+    }
+
     /// rt_sigqueueinfo: a signal with the caller's siginfo (si_code and si_value).
     func sysRtSigqueueinfo() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0), sig = Int32(truncatingIfNeeded: a1)
@@ -98,6 +107,7 @@ extension GuestThread {
         if (code >= 0 || code == -6) && target !== group { throw .EPERM }
         if sig == 0 { return 0 }
         if target.pid == 1 && target.actions[Int(sig)].handler == 0 && target !== group { return 0 }
+        try checkSignalQueueRoom(sig, code: code, target: target)
         target.sendSignal(sig, info: SignalInfo(signo: sig, code: code, pid: group.pid, uid: group.uid, value: value))
         return 0
     }
@@ -114,6 +124,7 @@ extension GuestThread {
         if sig == 0 { return 0 }
         let action = t.group.actions[Int(sig)]
         if sig != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(sig) == .ignore) { return 0 }
+        try checkSignalQueueRoom(sig, code: code, target: t.group)
         enqueueSignal(sig, SignalInfo(signo: sig, code: code, pid: group.pid, uid: group.uid, value: value),
                       mask: &t.pending, queues: &t.pendingInfo)
         t.interrupt()

@@ -154,6 +154,19 @@ final class ThreadGroup {
 
     var leader: GuestThread? { threads.first }
 
+    /// Whether `sig` sent now is dropped at once: it is ignored (by SIG_IGN or by default)
+    /// and not blocked everywhere (sigwait may still take a blocked one).
+    func discards(_ sig: Int32) -> Bool {
+        guard sig != Signal.SIGKILL && sig != Signal.SIGSTOP && !blocksEverywhere(sig) else { return false }
+        let action = actions[Int(sig)]
+        return action.handler == 1 || (action.handler == 0 && Signal.defaultAction(sig) == .ignore)
+    }
+
+    /// Signals queued for the process and its threads (each siginfo held).
+    var queuedSignals: Int {
+        threads.reduce(pendingInfo.reduce(0) { $0 + $1.count }) { n, t in n + t.pendingInfo.reduce(0) { $0 + $1.count } }
+    }
+
     /// Queues a signal for the process and wakes a thread that can take it. Without `info`
     /// it is SI_USER from the process itself (as the kernel's SIGPIPE is).
     func sendSignal(_ sig: Int32, info: SignalInfo? = nil) {
@@ -167,12 +180,7 @@ final class ThreadGroup {
         } else if stopMask & (1 << UInt64(sig - 1)) != 0 {
             discardPending(1 << 17)
         }
-        let action = actions[Int(sig)]
-        // An ignored signal is dropped at once, unless it is blocked (sigwait may still take it).
-        if sig != Signal.SIGKILL && sig != Signal.SIGSTOP && !blocksEverywhere(sig) {
-            if action.handler == 1 { return }
-            if action.handler == 0 && Signal.defaultAction(sig) == .ignore { return }
-        }
+        if discards(sig) { return }
         enqueueSignal(sig, info ?? SignalInfo(signo: sig, pid: pid, uid: uid), mask: &pendingShared, queues: &pendingInfo)
         // One thread that can take it is woken; when every thread blocks it, all are (one of
         // them may be waiting for it in sigtimedwait).
