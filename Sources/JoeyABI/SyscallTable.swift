@@ -31,7 +31,7 @@ public enum SyscallTable {
         t[24] = SyscallInfo(24, "sched_yield", [], .int, .supported, "")
         t[25] = SyscallInfo(25, "mremap", [("addr", .ptr), ("old_len", .size), ("new_len", .size), ("flags", .flags("mremap")), ("new_addr", .ptr)], .hex, .supported, "")
         t[26] = SyscallInfo(26, "msync", [("start", .ptr), ("len", .size), ("flags", .flags("msync"))], .int, .supported, "")
-        t[27] = SyscallInfo(27, "mincore", [("start", .ptr), ("len", .size), ("vec", .output("other", nil))], .int, .partial, "every mapped page is reported resident")
+        t[27] = SyscallInfo(27, "mincore", [("start", .ptr), ("len", .size), ("vec", .output("other", nil))], .int, .supported, "")
         t[28] = SyscallInfo(28, "madvise", [("start", .ptr), ("len", .size), ("behavior", .enumeration("madvise"))], .int, .partial, "MADV_DONTNEED zeroes private memory (file-backed private pages too; memory a forked process still shares gets fresh pages instead); other advice is accepted as a hint")
         t[29] = SyscallInfo(29, "shmget", [("key", .int), ("size", .size), ("shmflg", .hex)], .int, .supported, "")
         t[30] = SyscallInfo(30, "shmat", [("shmid", .int), ("shmaddr", .ptr), ("shmflg", .hex)], .hex, .supported, "")

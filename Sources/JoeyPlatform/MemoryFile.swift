@@ -99,17 +99,23 @@ public final class MemoryFile: @unchecked Sendable {
 
     /// Bytes of [offset, offset + length) backed by pages (not holes).
     public func residentBytes(_ offset: UInt64, length: UInt64) -> UInt64 {
-        var pos = offset, total: UInt64 = 0
+        var total: UInt64 = 0
+        forEachResidentRange(offset, length: length) { total += $1 - $0 }
+        return total
+    }
+
+    /// Calls `body` with each [start, end) inside [offset, offset + length) backed by pages.
+    public func forEachResidentRange(_ offset: UInt64, length: UInt64, _ body: (UInt64, UInt64) -> Void) {
+        var pos = offset
         let end = offset + length
         while pos < end {
             let data = joey_seek_data(fd, pos)
             if data < 0 || UInt64(data) >= end { break }
             let h = joey_seek_hole(fd, UInt64(data))
             let hole = h < 0 ? end : min(UInt64(h), end)
-            total += hole - UInt64(data)
+            body(UInt64(data), hole)
             pos = hole
         }
-        return total
     }
 
     /// Bytes of guest memory actually backed by pages (the memfd's allocated blocks).

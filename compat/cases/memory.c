@@ -677,6 +677,31 @@ CASE(mincore_reports_touched_pages_resident) {
     EXPECT_EQ(vec[1] & 1, 1);
 }
 
+CASE(mincore_tells_untouched_anonymous_pages_apart) {
+    long ps = page();
+    char *p = anon(6 * ps);
+    p[ps] = 1;
+    p[3 * ps + 100] = 1;
+    unsigned char vec[6];
+    memset(vec, 7, sizeof vec);
+    EXPECT_OK(mincore(p, 6 * ps, vec));
+    EXPECT_EQ(vec[0] & 1, 0);
+    EXPECT_EQ(vec[1] & 1, 1);
+    EXPECT_EQ(vec[2] & 1, 0);
+    EXPECT_EQ(vec[3] & 1, 1);
+    EXPECT_EQ(vec[4] & 1, 0);
+    EXPECT_EQ(vec[5] & 1, 0);
+    /* A range starting inside: its own first entry is page 3. */
+    EXPECT_OK(mincore(p + 3 * ps, 2 * ps, vec));
+    EXPECT_EQ(vec[0] & 1, 1);
+    EXPECT_EQ(vec[1] & 1, 0);
+    /* MADV_DONTNEED gives the pages back. */
+    EXPECT_OK(madvise(p, 6 * ps, MADV_DONTNEED));
+    EXPECT_OK(mincore(p, 6 * ps, vec));
+    EXPECT_EQ(vec[1] & 1, 0);
+    EXPECT_EQ(vec[3] & 1, 0);
+}
+
 CASE(mincore_unmapped_is_enomem) {
     long ps = page();
     char *p = anon(ps);

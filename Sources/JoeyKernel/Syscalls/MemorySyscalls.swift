@@ -359,16 +359,41 @@ extension GuestThread {
         return 0
     }
 
+    /// mincore: a page is resident when MemoryFile pages back it (touched, or a file's page
+    /// cache); pages never touched, or beyond a file's end, are not.
     func sysMincore() throws(LinuxErrno) -> UInt64 {
         guard a0 & 0xfff == 0 else { throw .EINVAL }
-        guard let (len, _) = pageRange(a0, a1), len >> 12 < 1 << 24 else { throw .ENOMEM }
-        let pages = Int(len >> 12)
-        var cursor = a0
-        for _ in 0..<pages {
-            guard mm.vma(containing: cursor) != nil else { throw .ENOMEM }
-            cursor += 0x1000
+        guard let (len, end) = pageRange(a0, a1), len >> 12 < 1 << 24 else { throw .ENOMEM }
+        guard mm.covers(a0, end) else { throw .ENOMEM }
+        var vector = [UInt8](repeating: 0, count: Int(len >> 12))
+        func mark(_ address: UInt64, _ from: UInt64, _ to: UInt64, at backing: UInt64) {
+            // [from, to) is resident in the MemoryFile; `backing` is where `address` lies.
+            let first = (address + (from - backing)) & ~0xfff, last = address + (to - backing)
+            var page = first
+            while page < last {
+                if page >= a0 && page < end { vector[Int((page - a0) >> 12)] = 1 }
+                page += 0x1000
+            }
         }
-        try mm.write(a2, [UInt8](repeating: 1, count: pages))
+        for v in mm.vmas where v.end > a0 && v.start < end && !v.beyondEOF {
+            let from = max(v.start, a0), to = min(v.end, end)
+            if let pages = v.pages {
+                // Only chunks the page cache already holds: looking allocates nothing.
+                var at = from
+                while at < to {
+                    let fileOffset = v.fileOffset + (at - v.start)
+                    let n = min(FilePages.chunkSize - fileOffset % FilePages.chunkSize, to - at)
+                    if pages.residentBytes(from: fileOffset, to: fileOffset + n) > 0, let (o, _) = try? mm.backing(v, at) {
+                        kernel.memoryFile.forEachResidentRange(o, length: n) { mark(at, $0, $1, at: o) }
+                    }
+                    at += n
+                }
+            } else if let block = v.block {
+                let o = v.fileStart + (from - v.start)
+                block.file.forEachResidentRange(o, length: to - from) { mark(from, $0, $1, at: o) }
+            }
+        }
+        try mm.write(a2, vector)
         return 0
     }
 }
