@@ -32,6 +32,11 @@ final class MessageQueueRegistry {
     var nextID: Int32 = 0
     // Linux's defaults: MSGMNI, MSGMAX, MSGMNB.
     static let maxQueues = 32000, maxMessage = 8192, maxQueueBytes = 16384
+    /// Message bytes held in all queues. They live in the sentry's heap, outside the
+    /// sandbox's memory limit, and a privileged guest may raise a queue's msg_qbytes: past
+    /// this total msgsnd fails as Linux's does when it cannot allocate a message (ENOMEM).
+    var totalBytes = 0
+    static let maxTotalBytes = 64 << 20
 }
 
 extension GuestThread {
@@ -75,8 +80,10 @@ extension GuestThread {
         while true {
             // Room in bytes, and (as Linux counts) in messages.
             if q.bytes + data.count <= q.capacity && q.messages.count + 1 <= q.capacity {
+                guard kernel.messageQueues.totalBytes + data.count <= MessageQueueRegistry.maxTotalBytes else { throw .ENOMEM }
                 q.messages.append((type, data))
                 q.bytes += data.count
+                kernel.messageQueues.totalBytes += data.count
                 q.lastSender = group.pid
                 q.sendTime = Timespec.now().sec
                 q.queue.notify(EventMask.input)
@@ -113,6 +120,7 @@ extension GuestThread {
                 if !copy {
                     q.messages.remove(at: index)
                     q.bytes -= m.data.count
+                    kernel.messageQueues.totalBytes -= m.data.count
                     q.lastReceiver = group.pid
                     q.receiveTime = Timespec.now().sec
                     q.queue.notify(EventMask.output)
@@ -181,6 +189,7 @@ extension GuestThread {
             guard isOwner(q) else { throw .EPERM }
             q.removed = true
             registry.queues[q.id] = nil
+            registry.totalBytes -= q.bytes // its messages go with it
             q.queue.notify(EventMask.input.union(.output))
             return 0
         default:
