@@ -73,7 +73,7 @@ public enum SyscallTable {
         t[66] = SyscallInfo(66, "semctl", [("semid", .int), ("semnum", .int), ("cmd", .int), ("arg", .input("semun", nil))], .int, .supported, "")
         t[67] = SyscallInfo(67, "shmdt", [("shmaddr", .ptr)], .int, .supported, "")
         t[68] = SyscallInfo(68, "msgget", [("key", .int), ("msgflg", .hex)], .int, .supported, "")
-        t[69] = SyscallInfo(69, "msgsnd", [("msqid", .int), ("msgp", .input("other", nil)), ("msgsz", .size), ("msgflg", .hex)], .int, .supported, "all queues together hold at most 64 MiB of messages (they live in the sentry): ENOMEM past that, whatever msg_qbytes allows")
+        t[69] = SyscallInfo(69, "msgsnd", [("msqid", .int), ("msgp", .input("other", nil)), ("msgsz", .size), ("msgflg", .hex)], .int, .partial, "all queues together hold at most 64 MiB of messages (they live in the sentry): ENOMEM past that, whatever msg_qbytes allows")
         t[70] = SyscallInfo(70, "msgrcv", [("msqid", .int), ("msgp", .output("other", nil)), ("msgsz", .size), ("msgtyp", .long), ("msgflg", .hex)], .size, .supported, "")
         t[71] = SyscallInfo(71, "msgctl", [("msqid", .int), ("cmd", .int), ("buf", .inputOutput("msqid_ds", nil))], .int, .supported, "")
         t[72] = SyscallInfo(72, "fcntl", [("fd", .fd), ("cmd", .enumeration("fcntl")), ("arg", .ulong)], .int, .partial, "leases (F_SETLEASE, F_GETLEASE): EINVAL; F_NOTIFY sees changes made inside the sandbox only, and its signal carries no si_fd")
