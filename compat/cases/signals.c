@@ -805,6 +805,12 @@ CASE(no_core_without_a_core_limit_or_when_not_dumpable) {
             struct rlimit r = { variant == 0 ? 0 : RLIM_INFINITY, RLIM_INFINITY };
             if (setrlimit(RLIMIT_CORE, &r) != 0 || chdir(dir) != 0) _exit(3);
             if (variant == 1 && prctl(PR_SET_DUMPABLE, 0) != 0) _exit(4);
+            /* A shell without job control starts background jobs with SIGQUIT ignored. */
+            signal(SIGQUIT, SIG_DFL);
+            sigset_t quit;
+            sigemptyset(&quit);
+            sigaddset(&quit, SIGQUIT);
+            sigprocmask(SIG_UNBLOCK, &quit, NULL);
             raise(SIGQUIT);
             _exit(5);
         }
