@@ -81,17 +81,8 @@ public final class MemoryFile: @unchecked Sendable {
 
     /// Copies a range, skipping holes, so copying a sparse reservation costs nothing.
     public func copy(from src: UInt64, to dst: UInt64, length: UInt64) {
-        var pos = src
-        let end = src + length
-        while pos < end {
-            let data = joey_seek_data(fd, pos)
-            if data < 0 || UInt64(data) >= end { break }
-            let h = joey_seek_hole(fd, UInt64(data))
-            var hole = h < 0 ? end : UInt64(h)
-            if hole > end { hole = end }
-            let d = UInt64(data)
-            memcpy(base + Int(dst + (d - src)), base + Int(d), Int(hole - d))
-            pos = hole
+        forEachResidentRange(src, length: length) { start, end in
+            memcpy(base + Int(dst + (start - src)), base + Int(start), Int(end - start))
         }
     }
 

@@ -186,12 +186,7 @@ extension GuestThread {
         guard address != 0 else { return nil }
         let ts: timespec = try mm.readValue(address)
         guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let at = UInt64(ts.tv_sec).multipliedReportingOverflow(by: 1_000_000_000)
-        let target = at.overflow ? UInt64.max : at.partialValue.addingReportingOverflow(UInt64(ts.tv_nsec)).partialValue
-        let current = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-        return target <= current ? monotonicNanos() : saturatingAdd(monotonicNanos(), target - current)
+        return monotonicDeadline(at: saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)), on: CLOCK_REALTIME)
     }
 
     /// Sleeps on the queue until it changes, the deadline passes (ETIMEDOUT) or a signal

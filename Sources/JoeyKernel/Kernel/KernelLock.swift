@@ -54,6 +54,13 @@ func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
 
 public func monotonicNanos() -> UInt64 { hostClockNanos(CLOCK_MONOTONIC) }
 
+/// The monotonic deadline of the absolute time `nanos` on the host's `clock` (now, for a
+/// time already past; saturating).
+func monotonicDeadline(at nanos: UInt64, on clock: clockid_t) -> UInt64 {
+    let now = hostClockNanos(clock)
+    return saturatingAdd(monotonicNanos(), nanos > now ? nanos - now : 0)
+}
+
 /// The host's `clock` in nanoseconds.
 func hostClockNanos(_ clock: clockid_t) -> UInt64 {
     var ts = timespec()

@@ -234,10 +234,7 @@ extension GuestThread {
                 if op == 0 {
                     deadline = saturatingAdd(monotonicNanos(), ns)
                 } else {
-                    var now = timespec()
-                    clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now)
-                    let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-                    deadline = saturatingAdd(monotonicNanos(), ns > nowNs ? ns - nowNs : 0)
+                    deadline = monotonicDeadline(at: ns, on: realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC)
                 }
             }
             try futexSleep(key, bitset: bitset, deadline: deadline)
@@ -496,11 +493,7 @@ extension GuestThread {
         guard id == CLOCK_MONOTONIC || id == CLOCK_REALTIME else { throw .EINVAL }
         let ts: timespec = try mm.readValue(address)
         guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-        let ns = saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
-        var now = timespec()
-        clock_gettime(id, &now)
-        let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-        return saturatingAdd(monotonicNanos(), ns > nowNs ? ns - nowNs : 0)
+        return monotonicDeadline(at: saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)), on: id)
     }
 
     /// struct futex_waitv entries: { u64 val; u64 uaddr; u32 flags; u32 reserved }.

@@ -125,10 +125,7 @@ extension GuestThread {
         let ns = try readTimespec(a2)
         var deadline = monotonicNanos() &+ ns
         if a1 & 1 != 0 { // TIMER_ABSTIME
-            var now = timespec()
-            clock_gettime(clock == 1 || clock == 7 ? CLOCK_MONOTONIC : CLOCK_REALTIME, &now)
-            let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-            deadline = monotonicNanos() &+ (ns > nowNs ? ns - nowNs : 0)
+            deadline = monotonicDeadline(at: ns, on: clock == 1 || clock == 7 ? CLOCK_MONOTONIC : CLOCK_REALTIME)
             return try sleep(until: deadline, remainder: 0)
         }
         return try sleep(until: deadline, remainder: a3)

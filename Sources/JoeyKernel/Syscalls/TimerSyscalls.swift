@@ -37,9 +37,9 @@ final class PosixTimer {
     /// The timer's clock now, on its deadline's scale; nil once a CPU clock's owner is gone.
     func now(monotonic: UInt64) -> UInt64? {
         guard onCPUClock else { return monotonic }
-        if let t = cpuThread { return CPUClock.thread(t).alive ? CPUClock.thread(t).polledNanos : nil }
-        if let g = cpuProcess { return CPUClock.process(g).alive ? CPUClock.process(g).polledNanos : nil }
-        return nil
+        let clock: CPUClock? = if let t = cpuThread { .thread(t) } else if let g = cpuProcess { .process(g) } else { nil }
+        guard let clock, clock.alive else { return nil }
+        return clock.polledNanos
     }
 }
 
