@@ -1,8 +1,13 @@
-/* Namespaces a process can make and join: UTS (hostname, domain name) and mount namespaces
- * through unshare(2), clone(2) and setns(2), and what /proc/PID/ns shows of them. */
+/* Namespaces a process can make and join: UTS (hostname, domain name), mount and IPC
+ * namespaces through unshare(2), clone(2) and setns(2), and what /proc/PID/ns shows of them. */
 #include "../compat.h"
+#include <mqueue.h>
 #include <sched.h>
+#include <sys/ipc.h>
 #include <sys/mount.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
@@ -145,12 +150,146 @@ CASE(namespaces_need_cap_sys_admin) {
         int fd = open("/proc/self/ns/uts", O_RDONLY);
         if (fd < 0) _exit(4);
         if (setns(fd, CLONE_NEWUTS) == 0 || errno != EPERM) _exit(5);
+        if (unshare(CLONE_NEWIPC) == 0 || errno != EPERM) _exit(6);
         _exit(0);
     }
     int status;
     EXPECT_EQ(waitpid(child, &status, 0), child);
     EXPECT(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+static int wait_child(pid_t child) {
+    int status;
+    if (waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+}
+
+CASE(unshare_ipc_gives_sysv_keys_and_mqueue_names_of_their_own) {
+    key_t key = 0x4a1c0000 + getpid();
+    int msq = msgget(key, IPC_CREAT | 0600), sem = semget(key, 1, IPC_CREAT | 0600);
+    int shm = shmget(key, 4096, IPC_CREAT | 0600);
+    EXPECT(msq >= 0 && sem >= 0 && shm >= 0);
+    char name[64];
+    snprintf(name, sizeof name, "/joey-ipcns-%d", getpid());
+    mqd_t mq = mq_open(name, O_CREAT | O_RDWR, 0600, NULL);
+    EXPECT(mq != (mqd_t)-1);
+    char ns0[64];
+    ns_link(getpid(), "ipc", ns0, sizeof ns0);
+    EXPECT(strncmp(ns0, "ipc:[", 5) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        char *p = shmat(shm, NULL, 0);
+        if (p == (void *)-1) _exit(1);
+        if (unshare(CLONE_NEWIPC) != 0) _exit(2);
+        char ns1[64];
+        ns_link(getpid(), "ipc", ns1, sizeof ns1);
+        if (strcmp(ns0, ns1) == 0) _exit(3);
+        struct stat st;
+        unsigned long long ino = 0;
+        if (stat("/proc/self/ns/ipc", &st) != 0 || sscanf(ns1, "ipc:[%llu]", &ino) != 1 || st.st_ino != ino) _exit(4);
+        /* Keys, ids and names of the namespace left are not seen here. */
+        if (msgget(key, 0) != -1 || errno != ENOENT) _exit(5);
+        if (semget(key, 0, 0) != -1 || errno != ENOENT) _exit(6);
+        if (shmget(key, 0, 0) != -1 || errno != ENOENT) _exit(7);
+        if (msgctl(msq, IPC_STAT, &(struct msqid_ds){0}) != -1 || errno != EINVAL) _exit(8);
+        if (mq_open(name, O_RDONLY) != (mqd_t)-1 || errno != ENOENT) _exit(9);
+        /* The same key and name make new objects, the namespace's own. */
+        int own = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
+        if (own < 0) _exit(10);
+        mqd_t m = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, NULL);
+        if (m == (mqd_t)-1) _exit(11);
+        /* The old queue descriptor still works; an attachment made before still detaches. */
+        if (mq_send(mq, "hi", 2, 0) != 0) _exit(12);
+        p[0] = 'x';
+        if (shmdt(p) != 0) _exit(13);
+        if (msgctl(own, IPC_RMID, NULL) != 0 || mq_unlink(name) != 0) _exit(14);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_child(child), 0);
+    /* This namespace's objects are untouched. */
+    EXPECT_EQ(msgget(key, 0), msq);
+    EXPECT_EQ(semget(key, 0, 0), sem);
+    EXPECT_EQ(shmget(key, 0, 0), shm);
+    struct mq_attr attr;
+    EXPECT_OK(mq_getattr(mq, &attr));
+    EXPECT_EQ(attr.mq_curmsgs, 1);
+    char *p = shmat(shm, NULL, SHM_RDONLY);
+    EXPECT(p != (void *)-1);
+    EXPECT_EQ(p[0], 'x');
+    EXPECT_OK(shmdt(p));
+    EXPECT_OK(mq_unlink(name));
+    EXPECT_OK(msgctl(msq, IPC_RMID, NULL));
+    EXPECT_OK(semctl(sem, 0, IPC_RMID));
+    EXPECT_OK(shmctl(shm, IPC_RMID, NULL));
+}
+
+CASE(unshare_ipc_applies_the_semaphore_undo_list_it_leaves) {
+    int sem = semget(IPC_PRIVATE, 1, 0600);
+    EXPECT(sem >= 0);
+    int ready[2], go[2];
+    EXPECT_OK(pipe(ready));
+    EXPECT_OK(pipe(go));
+    pid_t child = fork();
+    if (child == 0) {
+        struct sembuf up = {0, 2, SEM_UNDO};
+        if (semop(sem, &up, 1) != 0) _exit(1);
+        if (semctl(sem, 0, GETVAL) != 2) _exit(2);
+        if (unshare(CLONE_NEWIPC) != 0) _exit(3);
+        if (write(ready[1], "x", 1) != 1) _exit(4);
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(5);
+        _exit(0);
+    }
+    char c;
+    EXPECT_EQ(read(ready[0], &c, 1), 1);
+    /* Undone when the child left the namespace, not when it exits. */
+    EXPECT_EQ(semctl(sem, 0, GETVAL), 0);
+    EXPECT_EQ(write(go[1], "x", 1), 1);
+    EXPECT_EQ(wait_child(child), 0);
+    EXPECT_OK(semctl(sem, 0, IPC_RMID));
+}
+
+static int ipc_child_fn(void *arg) {
+    int *fds = arg;
+    key_t key = 0x4a1d0000 + getppid();
+    int q = msgget(key, IPC_CREAT | 0600);
+    if (q < 0) return 1;
+    if (write(fds[1], "x", 1) != 1) return 2;
+    char c;
+    if (read(fds[2], &c, 1) != 1) return 3;
+    return msgctl(q, IPC_RMID, NULL) == 0 ? 0 : 4;
+}
+
+CASE(clone_newipc_and_setns_join_a_namespace) {
+    static char stack[64 << 10];
+    int ready[2], go[2];
+    EXPECT_OK(pipe(ready));
+    EXPECT_OK(pipe(go));
+    int fds[3] = {ready[0], ready[1], go[0]};
+    EXPECT_ERRNO(clone(ipc_child_fn, stack + sizeof stack, CLONE_NEWIPC | CLONE_SYSVSEM | SIGCHLD, fds), EINVAL);
+    pid_t child = clone(ipc_child_fn, stack + sizeof stack, CLONE_NEWIPC | SIGCHLD, fds);
+    EXPECT(child > 0);
+    char c;
+    EXPECT_EQ(read(ready[0], &c, 1), 1);
+    key_t key = 0x4a1d0000 + getpid();
+    EXPECT_ERRNO(msgget(key, 0), ENOENT);
+    pid_t joiner = fork();
+    if (joiner == 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/ipc", child);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) _exit(1);
+        if (setns(fd, CLONE_NEWUTS) == 0 || errno != EINVAL) _exit(2); /* the wrong type */
+        if (setns(fd, CLONE_NEWIPC) != 0) _exit(3);
+        if (msgget(key, 0) < 0) _exit(4);
+        struct stat a, b;
+        if (stat("/proc/self/ns/ipc", &a) != 0 || stat(path, &b) != 0 || a.st_ino != b.st_ino) _exit(5);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_child(joiner), 0);
+    EXPECT_EQ(write(go[1], "x", 1), 1);
+    EXPECT_EQ(wait_child(child), 0);
 }
 
 COMPAT_MAIN()

@@ -1,7 +1,8 @@
 // nsfs: what /proc/PID/ns/* lead to. Each link reads "mnt:[N]"; followed, it reaches an
 // inode numbered N (so two processes share a namespace when stat gives the same st_ino),
-// and an fd opened on it names the namespace for setns(2). Mount and UTS namespaces come and
-// go in Joey; the others are the sandbox's one each, with Linux's numbers for the initial ones.
+// and an fd opened on it names the namespace for setns(2). Mount, UTS and IPC namespaces come
+// and go in Joey; the others are the sandbox's one each, with Linux's numbers for the initial
+// ones.
 
 /// A UTS namespace: the names uname(2) reports.
 final class UTSNamespace {
@@ -18,7 +19,8 @@ import JoeyABI
 /// The namespace inode a /proc/PID/ns link leads to.
 final class NamespaceInode: Inode {
     let type: String
-    /// The namespace itself, for the types a process can join (MountNamespace, UTSNamespace).
+    /// The namespace itself, for the types a process can join (MountNamespace, UTSNamespace,
+    /// IPCNamespace).
     let namespace: AnyObject?
     init(type: String, ino: UInt64, namespace: AnyObject?, fs: FileSystemID) {
         self.type = type; self.namespace = namespace
@@ -51,7 +53,7 @@ extension ProcFS {
     /// Linux's numbers for its initial namespaces (PROC_*_INIT_INO); the network namespace's
     /// is allocated like a mount namespace's.
     static let initialNamespaces: [(String, UInt64)] = [
-        ("cgroup", 0xEFFF_FFFB), ("ipc", 0xEFFF_FFFF), ("pid", 0xEFFF_FFFC), ("pid_for_children", 0xEFFF_FFFC),
+        ("cgroup", 0xEFFF_FFFB), ("pid", 0xEFFF_FFFC), ("pid_for_children", 0xEFFF_FFFC),
         ("time", 0xEFFF_FFFA), ("time_for_children", 0xEFFF_FFFA), ("user", 0xEFFF_FFFD),
     ]
 
@@ -60,6 +62,7 @@ extension ProcFS {
         var links: [String: () -> (UInt64, AnyObject?)] = [
             "mnt": { (g.fs.mounts.ino, g.fs.mounts) },
             "uts": { (g.uts.ino, g.uts) },
+            "ipc": { (g.ipc.ino, g.ipc) },
             "net": { (kernel.netNamespaceIno, nil) },
         ]
         for (type, ino) in initialNamespaces { links[type] = { (ino, nil) } }
@@ -73,7 +76,7 @@ extension ProcFS {
 }
 
 extension GuestThread {
-    /// setns(2): joins the mount namespace (with its root as root and cwd) or the UTS
+    /// setns(2): joins the mount namespace (with its root as root and cwd), the UTS or the IPC
     /// namespace an nsfs fd names. Joey's other namespaces are one each.
     func sysSetns() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
@@ -91,11 +94,18 @@ extension GuestThread {
         case let uts as UTSNamespace:
             guard nstype == 0 || nstype == CLONE_NEWUTS else { throw .EINVAL }
             guard group.capable(21) else { throw .EPERM }
+            // Per process in Joey: one thread of several cannot join alone (see unshare).
+            guard group.threads.count == 1 || uts === group.uts else { throw .EINVAL }
             group.uts = uts
+        case let ipc as IPCNamespace:
+            guard nstype == 0 || nstype == CLONE_NEWIPC else { throw .EINVAL }
+            guard group.capable(21) else { throw .EPERM }
+            guard group.threads.count == 1 || ipc === group.ipc else { throw .EINVAL }
+            enterIPCNamespace(ipc)
         default:
             // The sandbox's only one of its type, which the caller is in: joining it changes
             // nothing (a user namespace cannot be joined again: EINVAL, as on Linux).
-            let types: [String: UInt64] = ["net": 0x4000_0000, "ipc": 0x0800_0000, "pid": 0x2000_0000,
+            let types: [String: UInt64] = ["net": 0x4000_0000, "pid": 0x2000_0000,
                                            "cgroup": 0x0200_0000, "time": 0x80]
             guard let flag = types[ns.type], nstype == 0 || nstype == flag else { throw .EINVAL }
             guard group.capable(21) else { throw .EPERM }

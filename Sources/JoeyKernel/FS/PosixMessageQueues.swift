@@ -1,6 +1,6 @@
 // POSIX message queues (mq_open, mq_unlink, mq_timedsend, mq_timedreceive, mq_notify,
-// mq_getsetattr): named queues of prioritized messages in the sentry, one namespace for the
-// sandbox (as its single IPC namespace). A queue is opened as a descriptor that reads back its
+// mq_getsetattr): named queues of prioritized messages in the sentry, their names per IPC
+// namespace. A queue is opened as a descriptor that reads back its
 // status line and polls; an unlinked queue lives while a descriptor holds it. Limits are
 // Linux's defaults (/proc/sys/fs/mqueue) and RLIMIT_MSGQUEUE, charged to the creator's real
 // uid. Not offered: SIGEV_THREAD notification (glibc's needs a netlink socket the kernel
@@ -78,13 +78,14 @@ final class PosixMessageQueue {
     }
 }
 
-/// The sandbox's queue names and the bytes each user's queues hold against RLIMIT_MSGQUEUE.
+/// An IPC namespace's queue names and the bytes each user's queues there hold against
+/// RLIMIT_MSGQUEUE.
 final class PosixMessageQueueRegistry {
     var names: [[UInt8]: PosixMessageQueue] = [:]
     var charged: [UInt32: UInt64] = [:]
     /// All queues' charges: messages live in the sentry's heap, outside the sandbox's memory
-    /// limit, so the sandbox's total is bounded whatever a privileged guest sets its
-    /// RLIMIT_MSGQUEUE to (ENOMEM past it).
+    /// limit, so their total over every namespace is bounded whatever a privileged guest sets
+    /// its RLIMIT_MSGQUEUE to (ENOMEM past maxTotal).
     var total: UInt64 = 0
     static let maxTotal: UInt64 = 64 << 20
     /// What a queue costs the sentry besides its messages (the object, its wait queue, its
@@ -107,11 +108,12 @@ final class PosixMessageQueueRegistry {
 /// room and messages.
 final class MessageQueueDescription: FileDescription {
     let mq: PosixMessageQueue
-    unowned(unsafe) let registry: PosixMessageQueueRegistry
+    /// The queue's namespace, which an open descriptor keeps (its queue's charge with it).
+    let namespace: IPCNamespace
 
-    init(_ mq: PosixMessageQueue, name: [UInt8], flags: Int32, registry: PosixMessageQueueRegistry, fs: FileSystemID) {
+    init(_ mq: PosixMessageQueue, name: [UInt8], flags: Int32, namespace: IPCNamespace, fs: FileSystemID) {
         self.mq = mq
-        self.registry = registry
+        self.namespace = namespace
         super.init(anonymous: "mqueue", fs: fs, flags: flags)
         path = ByteString([UInt8(ascii: "/")] + name)
         mq.openDescriptions += 1
@@ -148,7 +150,7 @@ final class MessageQueueDescription: FileDescription {
 
     override func release() {
         mq.openDescriptions -= 1
-        registry.releaseIfUnused(mq)
+        namespace.posixMessageQueues.releaseIfUnused(mq)
     }
 }
 
@@ -206,7 +208,7 @@ extension GuestThread {
         // Linux takes the descriptor first: EMFILE before anything about the name.
         guard group.fdTable.hasRoom else { throw .EMFILE }
         let name = try messageQueueName(nameAt)
-        let registry = kernel.posixMessageQueues
+        let registry = group.ipc.posixMessageQueues
         let q: PosixMessageQueue
         if let existing = registry.names[name] {
             if oflag & O_CREAT != 0 && oflag & O_EXCL != 0 { throw .EEXIST }
@@ -227,18 +229,21 @@ extension GuestThread {
             }
             guard registry.live < PosixMessageQueue.queuesMax || privileged else { throw .ENOSPC }
             let charge = PosixMessageQueue.charge(maxMessages: maxmsg, messageSize: msgsize)
-            let used = registry.charged[group.uid] ?? 0
+            // The user's queues and all queues, in every namespace (RLIMIT_MSGQUEUE is per user).
+            let uid = group.uid
+            let used = kernel.ipcTotal { $0.posixMessageQueues.charged[uid] ?? 0 }
             guard used + charge <= limit(12).0 else { throw .EMFILE } // RLIMIT_MSGQUEUE
-            guard registry.total + charge + PosixMessageQueueRegistry.overhead <= PosixMessageQueueRegistry.maxTotal else { throw .ENOMEM }
+            guard kernel.ipcTotal({ $0.posixMessageQueues.total }) + charge + PosixMessageQueueRegistry.overhead
+                    <= PosixMessageQueueRegistry.maxTotal else { throw .ENOMEM }
             q = PosixMessageQueue(maxMessages: maxmsg, messageSize: msgsize, mode: modeArg & 0o7777 & ~group.fs.umask,
                                   uid: group.fsuid, gid: group.fsgid, charge: charge, chargedUID: group.uid)
-            registry.charged[group.uid] = used + charge
+            registry.charged[uid, default: 0] += charge
             registry.total += charge + PosixMessageQueueRegistry.overhead
             registry.live += 1
             registry.names[name] = q
         }
         let flags = (oflag & O_ACCMODE == O_ACCMODE ? O_RDWR : oflag & O_ACCMODE) | (oflag & O_NONBLOCK)
-        let d = MessageQueueDescription(q, name: name, flags: flags, registry: registry, fs: kernel.anonFS)
+        let d = MessageQueueDescription(q, name: name, flags: flags, namespace: group.ipc, fs: kernel.anonFS)
         do {
             return UInt64(try group.fdTable.install(d, closeOnExec: oflag & O_CLOEXEC != 0))
         } catch {
@@ -249,7 +254,7 @@ extension GuestThread {
 
     func sysMqUnlink() throws(LinuxErrno) -> UInt64 {
         let name = try messageQueueName(a0)
-        let registry = kernel.posixMessageQueues
+        let registry = group.ipc.posixMessageQueues
         guard let q = registry.names[name] else { throw .ENOENT }
         // The queues' directory is root's, mode 1777: anyone may unlink a queue they own.
         if q.uid != group.fsuid && !group.capable(3) { throw .EACCES } // CAP_FOWNER

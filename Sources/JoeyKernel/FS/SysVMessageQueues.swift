@@ -26,15 +26,16 @@ final class MessageQueue: IPCObject {
     }
 }
 
-/// The sandbox's IPC namespace of message queues.
+/// An IPC namespace's message queues.
 final class MessageQueueRegistry {
     var queues: [Int32: MessageQueue] = [:]
     var nextID: Int32 = 0
     // Linux's defaults: MSGMNI, MSGMAX, MSGMNB.
     static let maxQueues = 32000, maxMessage = 8192, maxQueueBytes = 16384
-    /// Message bytes held in all queues. They live in the sentry's heap, outside the
-    /// sandbox's memory limit, and a privileged guest may raise a queue's msg_qbytes: past
-    /// this total msgsnd fails as Linux's does when it cannot allocate a message (ENOMEM).
+    /// Message bytes held in this namespace's queues. They live in the sentry's heap, outside
+    /// the sandbox's memory limit, and a privileged guest may raise a queue's msg_qbytes: past
+    /// maxTotalBytes summed over every IPC namespace, msgsnd fails as Linux's does when it
+    /// cannot allocate a message (ENOMEM).
     var totalBytes = 0
     static let maxTotalBytes = 64 << 20
 }
@@ -44,7 +45,7 @@ extension GuestThread {
 
     func sysMsgget() throws(LinuxErrno) -> UInt64 {
         let key = Int32(truncatingIfNeeded: a0), flags = a1
-        let registry = kernel.messageQueues
+        let registry = group.ipc.messageQueues
         if let q = try ipcLookup(Array(registry.queues.values), key: key, flags: flags, thread: self) {
             return UInt64(q.id)
         }
@@ -57,7 +58,7 @@ extension GuestThread {
 
     private func messageQueue(_ raw: UInt64) throws(LinuxErrno) -> MessageQueue {
         let id = Int32(truncatingIfNeeded: raw)
-        guard id >= 0, let q = kernel.messageQueues.queues[id] else { throw .EINVAL }
+        guard id >= 0, let q = group.ipc.messageQueues.queues[id] else { throw .EINVAL }
         return q
     }
 
@@ -71,6 +72,7 @@ extension GuestThread {
 
     func sysMsgsnd() throws(LinuxErrno) -> UInt64 {
         let size = Int64(bitPattern: a2), flags = a3
+        let registry = group.ipc.messageQueues
         let q = try messageQueue(a0)
         guard size >= 0, size <= Int64(MessageQueueRegistry.maxMessage) else { throw .EINVAL }
         let type: Int64 = try mm.readValue(a1)
@@ -80,10 +82,10 @@ extension GuestThread {
         while true {
             // Room in bytes, and (as Linux counts) in messages.
             if q.bytes + data.count <= q.capacity && q.messages.count + 1 <= q.capacity {
-                guard kernel.messageQueues.totalBytes + data.count <= MessageQueueRegistry.maxTotalBytes else { throw .ENOMEM }
+                guard kernel.ipcTotal({ $0.messageQueues.totalBytes }) + data.count <= MessageQueueRegistry.maxTotalBytes else { throw .ENOMEM }
                 q.messages.append((type, data))
                 q.bytes += data.count
-                kernel.messageQueues.totalBytes += data.count
+                registry.totalBytes += data.count
                 q.lastSender = group.pid
                 q.sendTime = Timespec.now().sec
                 q.queue.notify(EventMask.input)
@@ -99,6 +101,7 @@ extension GuestThread {
         guard size >= 0 else { throw .EINVAL }
         let copy = flags & Self.MSG_COPY != 0
         if copy && (flags & Self.IPC_NOWAIT == 0 || flags & Self.MSG_EXCEPT != 0) { throw .EINVAL }
+        let registry = group.ipc.messageQueues
         let q = try messageQueue(a0)
         guard ipcPermitted(q, 4) else { throw .EACCES }
         while true {
@@ -120,7 +123,7 @@ extension GuestThread {
                 if !copy {
                     q.messages.remove(at: index)
                     q.bytes -= m.data.count
-                    kernel.messageQueues.totalBytes -= m.data.count
+                    registry.totalBytes -= m.data.count
                     q.lastReceiver = group.pid
                     q.receiveTime = Timespec.now().sec
                     q.queue.notify(EventMask.output)
@@ -138,7 +141,7 @@ extension GuestThread {
 
     func sysMsgctl() throws(LinuxErrno) -> UInt64 {
         let cmd = Int32(truncatingIfNeeded: a1) & ~0x100 // IPC_64
-        let registry = kernel.messageQueues
+        let registry = group.ipc.messageQueues
         switch cmd {
         case 3, 12: // IPC_INFO, MSG_INFO: struct msginfo
             let messages = registry.queues.values.reduce(0) { $0 + $1.messages.count }

@@ -32,20 +32,28 @@ final class SemaphoreSet: IPCObject {
     }
 }
 
-/// The sandbox's IPC namespace of semaphore sets, and each process's SEM_UNDO adjustments.
+/// An IPC namespace's semaphore sets, and each process's SEM_UNDO adjustments there.
 final class SemaphoreRegistry {
     var sets: [Int32: SemaphoreSet] = [:]
     var nextID: Int32 = 0
     /// pid -> set id -> the adjustment of each semaphore, applied when the process exits.
     var undo: [Int32: [Int32: [Int]]] = [:]
+    /// Semaphores in this namespace's sets plus the adjustments its undo lists hold: what
+    /// they cost the sentry's heap (some 24 and 8 bytes each), outside the memory limit.
+    var cells = 0
 
     // Linux's defaults (ipc/sem.c, include/uapi/linux/sem.h).
     static let maxSets = 32000, maxPerSet = 32000, maxOps = 500, maxValue = 32767
+    /// Linux's SEMMNS allows 1,024,000,000 semaphores, far more than the sentry's heap
+    /// should hold for a guest: past this many cells summed over every IPC namespace semget
+    /// is ENOSPC (as past SEMMNS) and a new undo list ENOMEM (a failed allocation).
+    static let maxTotalCells = 3 << 20
 
     /// The process `pid` is gone: its SEM_UNDO adjustments are applied (clamped to 0...SEMVMX).
     func exit(_ pid: Int32) {
         guard let adjustments = undo.removeValue(forKey: pid) else { return }
         for (id, adj) in adjustments {
+            cells -= adj.count
             guard let set = sets[id] else { continue }
             for (i, a) in adj.enumerated() where a != 0 && i < set.values.count {
                 set.values[i] = UInt16(max(0, min(Self.maxValue, Int(set.values[i]) + a)))
@@ -61,14 +69,16 @@ extension GuestThread {
 
     func sysSemget() throws(LinuxErrno) -> UInt64 {
         let key = Int32(truncatingIfNeeded: a0), count = Int64(bitPattern: a1), flags = a2
-        let registry = kernel.semaphores
+        let registry = group.ipc.semaphores
         if let s = try ipcLookup(Array(registry.sets.values), key: key, flags: flags, thread: self, checks: { (s: SemaphoreSet) throws(LinuxErrno) in
             guard count <= Int64(s.values.count) else { throw .EINVAL }
         }) {
             return UInt64(s.id)
         }
         guard count >= 1, count <= Int64(SemaphoreRegistry.maxPerSet) else { throw .EINVAL }
-        guard registry.sets.count < SemaphoreRegistry.maxSets else { throw .ENOSPC }
+        guard registry.sets.count < SemaphoreRegistry.maxSets,
+              kernel.ipcTotal({ $0.semaphores.cells }) + Int(count) <= SemaphoreRegistry.maxTotalCells else { throw .ENOSPC }
+        registry.cells += Int(count)
         let id = registry.nextID
         registry.nextID = registry.nextID == Int32.max ? 0 : registry.nextID + 1
         registry.sets[id] = SemaphoreSet(id: id, key: key, count: Int(count), mode: UInt32(flags & 0o777), uid: group.euid, gid: group.egid)
@@ -77,7 +87,7 @@ extension GuestThread {
 
     private func semaphoreSet(_ raw: UInt64) throws(LinuxErrno) -> SemaphoreSet {
         let id = Int32(truncatingIfNeeded: raw)
-        guard id >= 0, let s = kernel.semaphores.sets[id] else { throw .EINVAL }
+        guard id >= 0, let s = group.ipc.semaphores.sets[id] else { throw .EINVAL }
         return s
     }
 
@@ -101,6 +111,7 @@ extension GuestThread {
             guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
             deadline = monotonicNanos() &+ UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
         }
+        let registry = group.ipc.semaphores
         let set = try semaphoreSet(a0)
         guard ops.allSatisfy({ $0.num < set.values.count }) else { throw .EFBIG }
         guard ipcPermitted(set, ops.contains { $0.op != 0 } ? 2 : 4) else { throw .EACCES }
@@ -122,14 +133,17 @@ extension GuestThread {
                 }
             }
             guard let (num, zero) = blocker else {
+                // The undo list this operation needs, made (or refused) before anything changes.
+                let undoes = ops.contains { $0.flags & Self.SEM_UNDO != 0 && $0.op != 0 }
+                if undoes && registry.undo[group.pid]?[set.id] == nil {
+                    guard kernel.ipcTotal({ $0.semaphores.cells }) + set.values.count <= SemaphoreRegistry.maxTotalCells else { throw .ENOMEM }
+                    registry.undo[group.pid, default: [:]][set.id] = [Int](repeating: 0, count: set.values.count)
+                    registry.cells += set.values.count
+                }
                 for o in ops {
                     set.values[o.num] = UInt16(values[o.num])
                     set.pids[o.num] = group.pid
-                    if o.flags & Self.SEM_UNDO != 0 && o.op != 0 {
-                        var adj = kernel.semaphores.undo[group.pid, default: [:]][set.id] ?? [Int](repeating: 0, count: set.values.count)
-                        adj[o.num] -= o.op
-                        kernel.semaphores.undo[group.pid, default: [:]][set.id] = adj
-                    }
+                    if o.flags & Self.SEM_UNDO != 0 && o.op != 0 { registry.undo[group.pid]![set.id]![o.num] -= o.op }
                 }
                 set.operationTime = Timespec.now().sec
                 set.queue.notify(EventMask.input)
@@ -147,11 +161,11 @@ extension GuestThread {
 
     func sysSemctl() throws(LinuxErrno) -> UInt64 {
         let cmd = Int32(truncatingIfNeeded: a2) & ~0x100 // IPC_64
-        let registry = kernel.semaphores
+        let registry = group.ipc.semaphores
         switch cmd {
         case 3, 19: // IPC_INFO, SEM_INFO: struct seminfo
             let inUse = Int32(registry.sets.count), semaphores = Int32(registry.sets.values.reduce(0) { $0 + $1.values.count })
-            let info: [Int32] = [32000, Int32(SemaphoreRegistry.maxSets), 1_024_000_000, 32000, Int32(SemaphoreRegistry.maxPerSet),
+            let info: [Int32] = [32000, Int32(SemaphoreRegistry.maxSets), Int32(SemaphoreRegistry.maxTotalCells), 32000, Int32(SemaphoreRegistry.maxPerSet),
                                  Int32(SemaphoreRegistry.maxOps), 500, cmd == 19 ? inUse : 20, Int32(SemaphoreRegistry.maxValue),
                                  cmd == 19 ? semaphores : 32767]
             if a3 != 0 { try mm.write(a3, info.withUnsafeBytes { Array($0) }) }
@@ -184,7 +198,12 @@ extension GuestThread {
             guard isOwner(s) else { throw .EPERM }
             s.removed = true
             registry.sets[s.id] = nil
-            for (pid, var sets) in registry.undo where sets[s.id] != nil { sets[s.id] = nil; registry.undo[pid] = sets }
+            registry.cells -= s.values.count
+            for (pid, var sets) in registry.undo {
+                guard let adj = sets.removeValue(forKey: s.id) else { continue }
+                registry.cells -= adj.count
+                registry.undo[pid] = sets.isEmpty ? nil : sets
+            }
             s.queue.notify(EventMask.input)
             return 0
         case 11, 12, 14, 15: // GETPID, GETVAL, GETNCNT, GETZCNT
@@ -229,7 +248,7 @@ extension GuestThread {
 
     /// SETVAL and SETALL cancel every process's SEM_UNDO adjustments of what they set.
     private func clearUndo(_ s: SemaphoreSet, only index: Int?) {
-        let registry = kernel.semaphores
+        let registry = group.ipc.semaphores
         for (pid, var sets) in registry.undo {
             guard var adj = sets[s.id] else { continue }
             if let index { adj[index] = 0 } else { adj = adj.map { _ in 0 } }

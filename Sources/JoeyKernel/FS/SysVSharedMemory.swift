@@ -39,7 +39,7 @@ final class SharedMemorySegment: IPCObject {
     }
 }
 
-/// The sandbox's IPC namespace of shared memory segments.
+/// An IPC namespace's shared memory segments.
 final class SharedMemoryRegistry {
     var segments: [Int32: SharedMemorySegment] = [:]
     var nextID: Int32 = 0
@@ -91,7 +91,7 @@ extension GuestThread {
 
     func sysShmget() throws(LinuxErrno) -> UInt64 {
         let key = Int32(truncatingIfNeeded: a0), size = a1, flags = a2
-        let registry = kernel.sharedMemory
+        let registry = group.ipc.sharedMemory
         registry.prune(kernel)
         let live = registry.segments.values.filter { !$0.removed }
         if let s = try ipcLookup(live, key: key, flags: flags, thread: self, checks: { (s: SharedMemorySegment) throws(LinuxErrno) in
@@ -117,7 +117,7 @@ extension GuestThread {
 
     private func segment(_ raw: UInt64) throws(LinuxErrno) -> SharedMemorySegment {
         let id = Int32(truncatingIfNeeded: raw)
-        guard id >= 0, let s = kernel.sharedMemory.segments[id] else { throw .EINVAL }
+        guard id >= 0, let s = group.ipc.sharedMemory.segments[id] else { throw .EINVAL }
         return s
     }
 
@@ -156,8 +156,7 @@ extension GuestThread {
     func sysShmdt() throws(LinuxErrno) -> UInt64 {
         let addr = a0
         guard addr & 0xfff == 0, let v = mm.vma(containing: addr), v.start == addr, v.fileOffset == 0,
-              let inode = v.file?.inode,
-              let s = kernel.sharedMemory.segments.values.first(where: { $0.file.inode === inode }) else { throw .EINVAL }
+              let inode = v.file?.inode, let (registry, s) = attachedSegment(inode) else { throw .EINVAL }
         let len = (s.size + 0xfff) & ~0xfff
         // Only the pieces of this attachment go (shm_detach walks the segment's VMAs).
         var end = addr
@@ -165,13 +164,23 @@ extension GuestThread {
         try unmapRange(addr, end - addr)
         s.detachTime = Timespec.now().sec
         s.lastPID = group.pid
-        kernel.sharedMemory.prune(kernel)
+        registry.prune(kernel)
         return 0
+    }
+
+    /// The segment a mapping of `inode` attaches, looked for in this process's IPC namespace
+    /// first, then in the others alive (a process that attached and then changed namespace
+    /// may still detach). Once its namespace is gone only munmap removes an attachment.
+    private func attachedSegment(_ inode: Inode) -> (SharedMemoryRegistry, SharedMemorySegment)? {
+        for ns in [group.ipc] + kernel.liveIPCNamespaces {
+            if let s = ns.sharedMemory.segments.values.first(where: { $0.file.inode === inode }) { return (ns.sharedMemory, s) }
+        }
+        return nil
     }
 
     func sysShmctl() throws(LinuxErrno) -> UInt64 {
         let cmd = Int32(truncatingIfNeeded: a1) & ~0x100 // IPC_64
-        let registry = kernel.sharedMemory
+        let registry = group.ipc.sharedMemory
         registry.prune(kernel)
         switch cmd {
         case 3: // IPC_INFO: struct shminfo

@@ -162,14 +162,12 @@ public final class Kernel: @unchecked Sendable {
     /// F_NOTIFY watches by directory.
     var dnotifyWatches: [InodeKey: [DnotifyWatch]] = [:]
     var renameCookie: UInt32 = 0
-    /// System V shared memory segments.
-    let sharedMemory = SharedMemoryRegistry()
     /// Exits of traced threads for their tracer's wait4 (those its own children's reaping
     /// would not report).
     var ptraceExits: [(tracer: ThreadGroup, tid: Int32, status: Int32)] = []
-    let semaphores = SemaphoreRegistry()
-    let messageQueues = MessageQueueRegistry()
-    let posixMessageQueues = PosixMessageQueueRegistry()
+    /// The IPC namespace the sandbox starts with, and every one alive (weakly).
+    let initialIPC: IPCNamespace
+    var ipcNamespaces: [WeakIPCNamespace]
     /// Armed timerfds, fired by the alarm watcher.
     var timerFDs: [ObjectIdentifier: TimerFDDescription] = [:]
     /// The sandbox's loopback network (AF_INET, AF_INET6).
@@ -227,6 +225,8 @@ public final class Kernel: @unchecked Sendable {
         syscallPatchEntry = platform.syscallPatchEntry
         self.spec = spec
         initialUTS = UTSNamespace(ino: 0xEFFF_FFFE, hostname: spec.hostname, domainname: spec.domainname)
+        initialIPC = IPCNamespace(ino: 0xEFFF_FFFF) // Linux's PROC_IPC_INIT_INO
+        ipcNamespaces = [WeakIPCNamespace(namespace: initialIPC)]
         do {
             memoryFile = try MemoryFile()
         } catch {

@@ -4,6 +4,11 @@ import JoeyABI
 import JoeyPlatform
 
 let CLONE_VM: UInt64 = 0x100, CLONE_FS: UInt64 = 0x200, CLONE_FILES: UInt64 = 0x400, CLONE_NEWNS: UInt64 = 0x20000, CLONE_NEWUTS: UInt64 = 0x0400_0000
+let CLONE_NEWIPC: UInt64 = 0x0800_0000, CLONE_SYSVSEM: UInt64 = 0x40000
+/// The namespaces a process may make: mount, UTS and IPC.
+let CLONE_NEW_OFFERED = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
+/// The other CLONE_NEW* flags (cgroup, user, pid, net, time): EPERM.
+let CLONE_NEW_REFUSED: UInt64 = 0x7e00_0000 & ~(CLONE_NEWUTS | CLONE_NEWIPC) | 0x0000_0080
 let CLONE_SIGHAND: UInt64 = 0x800, CLONE_PIDFD: UInt64 = 0x1000, CLONE_VFORK: UInt64 = 0x4000
 let CLONE_PARENT: UInt64 = 0x8000, CLONE_THREAD: UInt64 = 0x10000, CLONE_SETTLS: UInt64 = 0x80000
 let CLONE_PARENT_SETTID: UInt64 = 0x100000, CLONE_CHILD_CLEARTID: UInt64 = 0x200000
@@ -23,13 +28,13 @@ extension GuestThread {
             if pidfdAddress == nil && flags & CLONE_PARENT_SETTID != 0 { throw .EINVAL }
         }
         if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 { throw .EINVAL }
-        // Of the namespaces the mount and UTS ones are offered.
-        let namespaceFlags: UInt64 = 0x7e00_0000 & ~CLONE_NEWUTS | 0x0000_0080 // the other CLONE_NEW*
-        if flags & namespaceFlags != 0 { throw .EPERM }
+        if flags & CLONE_NEW_REFUSED != 0 { throw .EPERM }
         if flags & CLONE_NEWNS != 0 && flags & CLONE_FS != 0 { throw .EINVAL }
+        // A new IPC namespace cannot share the creator's semaphore undo list.
+        if flags & CLONE_NEWIPC != 0 && flags & CLONE_SYSVSEM != 0 { throw .EINVAL }
         // Namespaces are per process in Joey: a thread cannot have its own.
-        if flags & CLONE_THREAD != 0 && flags & (CLONE_NEWNS | CLONE_NEWUTS) != 0 { throw .EINVAL }
-        if flags & (CLONE_NEWNS | CLONE_NEWUTS) != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
+        if flags & CLONE_THREAD != 0 && flags & CLONE_NEW_OFFERED != 0 { throw .EINVAL }
+        if flags & CLONE_NEW_OFFERED != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         if flags & CLONE_THREAD != 0 { return try cloneThread(flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls) }
         let shareVM = flags & CLONE_VM != 0
         if shareVM { try checkRoomInAddressSpace() }
@@ -41,6 +46,7 @@ extension GuestThread {
         }
         if setTID != nil && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         let newFS: FSContext? = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs) : nil
+        let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace() : group.ipc
         let pid = try kernel.allocatePid(wanted: setTID)
         let childMM = shareVM ? mm : mm.fork()
         // The parent's threads lose write permission on what is now shared before the child
@@ -59,6 +65,7 @@ extension GuestThread {
                             fdTable: flags & CLONE_FILES != 0 ? group.fdTable.addUser() : group.fdTable.copy(),
                             fs: newFS ?? (flags & CLONE_FS != 0 ? group.fs : group.fs.copy()))
         g.uts = flags & CLONE_NEWUTS != 0 ? group.uts.copy(ino: kernel.allocateNamespaceIno()) : group.uts
+        g.ipc = ipc
         g.actions = group.actions
         g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
         g.suid = group.suid; g.sgid = group.sgid; g.groups = group.groups
@@ -139,24 +146,30 @@ extension GuestThread {
         group.fdTable = own
     }
 
-    /// unshare(2) of what clone shares, and of the mount and UTS namespaces (the ones
+    /// unshare(2) of what clone shares, and of the mount, UTS and IPC namespaces (the ones
     /// offered: the other CLONE_NEW* flags are EPERM, as clone's).
     func sysUnshare() throws(LinuxErrno) -> UInt64 {
         let flags = a0
-        let namespaceFlags: UInt64 = 0x7e00_0000 & ~CLONE_NEWUTS | 0x0000_0080 // the other CLONE_NEW*
-        let known = CLONE_FILES | CLONE_FS | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | 0x40000 /* CLONE_SYSVSEM */
-            | namespaceFlags | CLONE_NEWNS | CLONE_NEWUTS
+        let known = CLONE_FILES | CLONE_FS | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
+            | CLONE_NEW_REFUSED | CLONE_NEW_OFFERED
         guard flags & ~known == 0 else { throw .EINVAL }
         // Unsharing the thread group, signal handlers or address space is allowed only when
-        // nothing shares them: a single-threaded process, as Linux checks.
-        if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) != 0 && group.threads.count > 1 { throw .EINVAL }
-        if flags & namespaceFlags != 0 { throw .EPERM }
-        if flags & (CLONE_NEWNS | CLONE_NEWUTS) != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
-        if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { unshareFiles() }
+        // nothing shares them: a single-threaded process, as Linux checks. Namespaces are per
+        // process in Joey, so one thread of several cannot take a new UTS or IPC namespace
+        // (Linux would give it to that thread alone): EINVAL rather than moving them all.
+        if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWUTS | CLONE_NEWIPC) != 0 && group.threads.count > 1 { throw .EINVAL }
+        if flags & CLONE_NEW_REFUSED != 0 { throw .EPERM }
+        if flags & CLONE_NEW_OFFERED != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
+        // What can fail is made first, so a failed unshare changes nothing.
+        let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace() : nil
         // A new mount namespace comes with its own root and cwd (CLONE_NEWNS implies CLONE_FS).
-        if flags & (CLONE_FS | CLONE_NEWNS) != 0 { group.fs = group.fs.copy() }
-        if flags & CLONE_NEWNS != 0 { group.fs = try newMountNamespace(for: group.fs) }
+        let fs = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs)
+               : flags & CLONE_FS != 0 ? group.fs.copy() : nil
+        if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { unshareFiles() }
+        if let fs { group.fs = fs }
         if flags & CLONE_NEWUTS != 0 { group.uts = group.uts.copy(ino: kernel.allocateNamespaceIno()) }
+        // CLONE_NEWIPC implies CLONE_SYSVSEM: the undo list of the namespace left is applied.
+        if let ipc { enterIPCNamespace(ipc) }
         return 0
     }
 

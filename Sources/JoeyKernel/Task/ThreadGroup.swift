@@ -140,6 +140,8 @@ final class ThreadGroup {
 
     /// The UTS namespace (hostname, domain name); Linux keeps it in nsproxy.
     var uts: UTSNamespace
+    /// The IPC namespace (System V objects, POSIX message queue names).
+    var ipc: IPCNamespace
     init(kernel: Kernel, pid: Int32, parent: ThreadGroup?, mm: MemoryManager, fdTable: FDTable, fs: FSContext) {
         self.kernel = kernel
         self.pid = pid
@@ -148,6 +150,7 @@ final class ThreadGroup {
         self.fdTable = fdTable
         self.fs = fs
         uts = parent?.uts ?? kernel.initialUTS
+        ipc = parent?.ipc ?? kernel.initialIPC
         pgid = parent?.pgid ?? pid
         sid = parent?.sid ?? pid
     }
@@ -285,7 +288,8 @@ final class ThreadGroup {
         exitStatus = status
         exitQueue.notify(EventMask.input) // pidfd pollers
         releaseVforkParent() // a vfork child that exits releases its parent too
-        kernel.semaphores.exit(pid) // its SEM_UNDO adjustments
+        ipc.semaphores.exit(pid) // its SEM_UNDO adjustments
+        ipc = kernel.initialIPC // a zombie holds no namespace's objects alive
         GuestThread.ptraceTracerGone(self, kernel: kernel) // what it traced goes on untraced
         kernel.ptraceExits.removeAll { $0.tracer === self }
         fdTable.removeUser()
