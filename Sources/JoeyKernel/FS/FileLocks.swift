@@ -152,7 +152,7 @@ extension GuestThread {
                     p.storeBytes(of: Int16(SEEK_SET), toByteOffset: 2, as: Int16.self)
                     p.storeBytes(of: c.start, toByteOffset: 8, as: Int64.self)
                     p.storeBytes(of: len, toByteOffset: 16, as: Int64.self)
-                    p.storeBytes(of: c.isOFD ? -1 : c.pid, toByteOffset: 24, as: Int32.self)
+                    p.storeBytes(of: c.isOFD ? -1 : vnr(c.pid), toByteOffset: 24, as: Int32.self)
                 }
             } else {
                 out.withUnsafeMutableBytes { $0.storeBytes(of: Self.F_UNLCK, as: Int16.self) }

@@ -1,8 +1,8 @@
 // nsfs: what /proc/PID/ns/* lead to. Each link reads "mnt:[N]"; followed, it reaches an
 // inode numbered N (so two processes share a namespace when stat gives the same st_ino),
-// and an fd opened on it names the namespace for setns(2). Mount, UTS and IPC namespaces come
-// and go in Joey; the others are the sandbox's one each, with Linux's numbers for the initial
-// ones.
+// and an fd opened on it names the namespace for setns(2). Mount, UTS, IPC and pid namespaces
+// come and go in Joey; the others are the sandbox's one each, with Linux's numbers for the
+// initial ones.
 
 /// A UTS namespace: the names uname(2) reports.
 final class UTSNamespace {
@@ -20,7 +20,7 @@ import JoeyABI
 final class NamespaceInode: Inode {
     let type: String
     /// The namespace itself, for the types a process can join (MountNamespace, UTSNamespace,
-    /// IPCNamespace).
+    /// IPCNamespace, PIDNamespace).
     let namespace: AnyObject?
     init(type: String, ino: UInt64, namespace: AnyObject?, fs: FileSystemID) {
         self.type = type; self.namespace = namespace
@@ -53,7 +53,7 @@ extension ProcFS {
     /// Linux's numbers for its initial namespaces (PROC_*_INIT_INO); the network namespace's
     /// is allocated like a mount namespace's.
     static let initialNamespaces: [(String, UInt64)] = [
-        ("cgroup", 0xEFFF_FFFB), ("pid", 0xEFFF_FFFC), ("pid_for_children", 0xEFFF_FFFC),
+        ("cgroup", 0xEFFF_FFFB),
         ("time", 0xEFFF_FFFA), ("time_for_children", 0xEFFF_FFFA), ("user", 0xEFFF_FFFD),
     ]
 
@@ -63,6 +63,8 @@ extension ProcFS {
             "mnt": { (g.fs.mounts.ino, g.fs.mounts) },
             "uts": { (g.uts.ino, g.uts) },
             "ipc": { (g.ipc.ino, g.ipc) },
+            "pid": { (g.pidNS.ino, g.pidNS) },
+            "pid_for_children": { (g.pidNSForChildren.ino, g.pidNSForChildren) },
             "net": { (kernel.netNamespaceIno, nil) },
         ]
         for (type, ino) in initialNamespaces { links[type] = { (ino, nil) } }
@@ -77,7 +79,8 @@ extension ProcFS {
 
 extension GuestThread {
     /// setns(2): joins the mount namespace (with its root as root and cwd), the UTS or the IPC
-    /// namespace an nsfs fd names. Joey's other namespaces are one each.
+    /// namespace an nsfs fd names, or makes a pid namespace (its own or one below it) where
+    /// the caller's children go. Joey's other namespaces are one each.
     func sysSetns() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
         let nstype = a1
@@ -102,10 +105,16 @@ extension GuestThread {
             guard group.capable(21) else { throw .EPERM }
             guard group.threads.count == 1 || ipc === group.ipc else { throw .EINVAL }
             enterIPCNamespace(ipc)
+        case let pidNS as PIDNamespace:
+            guard nstype == 0 || nstype == CLONE_NEWPID else { throw .EINVAL }
+            guard group.capable(21) else { throw .EPERM }
+            guard group.pidNS.isAncestor(of: pidNS) else { throw .EINVAL }
+            guard group.threads.count == 1 || pidNS === group.pidNSForChildren else { throw .EINVAL }
+            group.pidNSForChildren = pidNS
         default:
             // The sandbox's only one of its type, which the caller is in: joining it changes
             // nothing (a user namespace cannot be joined again: EINVAL, as on Linux).
-            let types: [String: UInt64] = ["net": 0x4000_0000, "pid": 0x2000_0000,
+            let types: [String: UInt64] = ["net": 0x4000_0000,
                                            "cgroup": 0x0200_0000, "time": 0x80]
             guard let flag = types[ns.type], nstype == 0 || nstype == flag else { throw .EINVAL }
             guard group.capable(21) else { throw .EPERM }

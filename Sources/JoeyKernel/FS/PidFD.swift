@@ -16,7 +16,7 @@ final class PidFDDescription: FileDescription {
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
     override func eventQueue() -> WaitQueue? { target.exitQueue }
     override func readiness(_ mask: EventMask) -> EventMask {
-        target.exitStatus != nil ? mask.intersection(EventMask.input) : []
+        target.waitable ? mask.intersection(EventMask.input) : []
     }
 }
 
@@ -24,9 +24,9 @@ extension GuestThread {
     func sysPidfdOpen() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0)
         guard a1 & ~UInt64(O_NONBLOCK) == 0, pid > 0 else { throw .EINVAL }
-        guard let g = kernel.threadGroups[pid] else {
+        guard let g = threadGroup(pid) else {
             // A thread that is not its process's leader needs PIDFD_THREAD (not offered).
-            throw kernel.threads[pid] != nil ? .ENOENT : .ESRCH
+            throw thread(pid) != nil ? .ENOENT : .ESRCH
         }
         let d = PidFDDescription(kernel: kernel, target: g, flags: Int32(truncatingIfNeeded: a1))
         return UInt64(try group.fdTable.install(d, closeOnExec: true))
@@ -43,9 +43,11 @@ extension GuestThread {
         if let d = f as? PidFDDescription {
             target = d.target
         } else if f.inode.kind == .directory, f.inode.fs.name == "proc", let loc = f.location,
-                  loc.parent?.inode.ino == 1, let pid = Int32(loc.name.description), pid > 0 {
-            // A /proc/PID directory fd names its process too (the older pidfd).
-            guard let g = kernel.threadGroups[pid] else { throw .ESRCH }
+                  let proc = loc.parent?.inode as? DynamicDirectory, let ns = proc.pidNamespace,
+                  let pid = Int32(loc.name.description), pid > 0 {
+            // A /proc/PID directory fd names its process too (the older pidfd), PID in the
+            // namespace of that procfs.
+            guard let g = ns.global(pid).flatMap({ kernel.threadGroups[$0] }) else { throw .ESRCH }
             target = g
         } else {
             throw .EBADF
@@ -55,7 +57,7 @@ extension GuestThread {
         guard target.exitStatus == nil else { throw .ESRCH }
         guard group.euid == 0 || group.uid == target.uid || group.euid == target.uid
                 || group.uid == target.suid || group.euid == target.suid else { throw .EPERM }
-        var info = SignalInfo(signo: sig, code: 0, pid: group.pid, uid: group.uid)
+        var info = SignalInfo(signo: sig, code: 0, pid: target.pidNS.local(group.pid), uid: group.uid)
         if a2 != 0 {
             let b = try mm.read(a2, count: 128)
             let (signo, code) = b.withUnsafeBytes { ($0.loadUnaligned(as: Int32.self), $0.loadUnaligned(fromByteOffset: 8, as: Int32.self)) }
@@ -65,8 +67,11 @@ extension GuestThread {
             info.code = code
             info.value = b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self) }
         }
+        // A process outside the caller's pid namespace is not its to signal (a pidfd can be
+        // inherited or passed across).
+        guard sees(target) else { throw .EINVAL }
         if sig == 0 { return 0 }
-        if target.pid == 1 && target.actions[Int(sig)].handler == 0 && !target.blocksEverywhere(sig) { return 0 }
+        guard signalReaches(target, sig) else { target.prepareSignal(sig); return 0 }
         target.sendSignal(sig, info: info)
         return 0
     }

@@ -70,7 +70,6 @@ final class PosixMessageQueue {
         return (data, top)
     }
 
-    var notifyPID: Int32 { notifyOwner?.pid ?? 0 }
 
     func removeNotification() {
         notifyOwner = nil; notifyMM = nil; notifyTable = nil
@@ -124,7 +123,7 @@ final class MessageQueueDescription: FileDescription {
         let registered = mq.notifyOwner != nil
         let line = "QSIZE:\(padded(mq.bytes, 10)) NOTIFY:\(padded(registered ? Int(mq.notifyKind) : 0, 5)) "
             + "SIGNO:\(padded(registered && mq.notifyKind == GuestThread.SIGEV_SIGNAL ? Int(mq.notifySignal) : 0, 5)) "
-            + "NOTIFY_PID:\(padded(Int(mq.notifyPID), 6))\n"
+            + "NOTIFY_PID:\(padded(Int(mq.notifyOwner.map { t.vnr($0.pid) } ?? 0), 6))\n"
         let bytes = Array(line.utf8)
         guard offset < UInt64(bytes.count) else { return 0 }
         let rest = Array(bytes[Int(offset)...])
@@ -283,7 +282,7 @@ extension GuestThread {
         // process once (Linux's __do_notify).
         if wasEmpty, q.receiversWaiting == 0, let owner = q.notifyOwner {
             if q.notifyKind == Self.SIGEV_SIGNAL && q.notifySignal != 0 && owner.mm === q.notifyMM {
-                owner.sendSignal(q.notifySignal, info: SignalInfo(signo: q.notifySignal, code: Self.SI_MESGQ, pid: group.pid,
+                owner.sendSignal(q.notifySignal, info: SignalInfo(signo: q.notifySignal, code: Self.SI_MESGQ, pid: owner.pidNS.local(group.pid),
                                                                   uid: group.uid, value: q.notifyValue))
             }
             q.removeNotification()

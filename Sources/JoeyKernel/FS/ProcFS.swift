@@ -9,10 +9,13 @@ import JoeyPlatform
 final class DynamicDirectory: Inode {
     let list: () -> [(String, FileKind)]
     let find: (String) throws(LinuxErrno) -> Inode
-    init(fs: FileSystemID, ino: UInt64? = nil, mode: UInt32 = 0o555, list: @escaping () -> [(String, FileKind)],
-         find: @escaping (String) throws(LinuxErrno) -> Inode) {
+    /// For a procfs root: the pid namespace its numbers are in (the mounter's).
+    let pidNamespace: PIDNamespace?
+    init(fs: FileSystemID, ino: UInt64? = nil, mode: UInt32 = 0o555, pidNamespace: PIDNamespace? = nil,
+         list: @escaping () -> [(String, FileKind)], find: @escaping (String) throws(LinuxErrno) -> Inode) {
         self.list = list
         self.find = find
+        self.pidNamespace = pidNamespace
         super.init(kind: .directory, mode: mode, fs: fs, ino: ino)
         nlink = 2
     }
@@ -95,17 +98,19 @@ final class FDLink: Inode {
 }
 
 enum ProcFS {
-    static func makeRoot(kernel: Kernel) -> Inode {
+    /// A procfs whose pid directories and the ids in them are numbered in `ns` (Linux's
+    /// procfs belongs to the pid namespace of whoever mounted it).
+    static func makeRoot(kernel: Kernel, pidNS ns: PIDNamespace) -> Inode {
         let fs = FileSystemID(dev: 0x17, name: "proc")
         let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
         let fixed: [String: () -> Inode] = [
             "self": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in
-                guard let c = kernel.current else { throw .ENOENT }
-                return ByteString(String(c.group.pid))
+                guard let c = kernel.current, ns.contains(c.group.pid) else { throw .ENOENT }
+                return ByteString(String(ns.local(c.group.pid)))
             } },
             "thread-self": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in
-                guard let c = kernel.current else { throw .ENOENT }
-                return ByteString("\(c.group.pid)/task/\(c.tid)")
+                guard let c = kernel.current, ns.contains(c.group.pid) else { throw .ENOENT }
+                return ByteString("\(ns.local(c.group.pid))/task/\(ns.local(c.tid))")
             } },
             "cpuinfo": { text { String(decoding: HostProc.read("cpuinfo"), as: UTF8.self) } },
             "meminfo": { text { meminfo() } },
@@ -118,21 +123,21 @@ enum ProcFS {
             } },
             "stat": { text { systemStat(kernel) } },
             "vmstat": { text { vmstat(kernel) } },
-            "loadavg": { text { "0.00 0.00 0.00 1/\(kernel.threads.count) \(kernel.threads.keys.max() ?? 1)\n" } },
+            "loadavg": { text { "0.00 0.00 0.00 1/\(kernel.threads.count) \(kernel.threads.keys.lazy.map(ns.local).max() ?? 1)\n" } },
             "version": { text { "Linux version \(Kernel.release) (joey) \(Kernel.version)\n" } },
             "sys": { sysDirectory(kernel, fs) },
             "net": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in "self/net" } },
         ]
-        return DynamicDirectory(fs: fs, ino: 1, list: {
+        return DynamicDirectory(fs: fs, ino: 1, pidNamespace: ns, list: {
             fixed.keys.sorted().map { ($0, ["self", "thread-self", "net"].contains($0) ? FileKind.symlink : $0 == "sys" ? .directory : .regular) }
-                + kernel.threadGroups.keys.sorted().map { (String($0), FileKind.directory) }
+                + kernel.threadGroups.keys.filter(ns.contains).map(ns.local).sorted().map { (String($0), FileKind.directory) }
         }, find: { (name: String) throws(LinuxErrno) -> Inode in
             if let f = fixed[name] { return f() }
-            guard let pid = Int32(name) else { throw .ENOENT }
-            if let g = kernel.threadGroups[pid] { return processDirectory(kernel, g, fs) }
+            guard let local = Int32(name), local > 0, let pid = ns.global(local) else { throw .ENOENT }
+            if let g = kernel.threadGroups[pid] { return processDirectory(kernel, g, fs, ns) }
             // A thread's own id reaches its process's directory too (not listed, as on Linux).
             guard let t = kernel.threads[pid] else { throw .ENOENT }
-            return processDirectory(kernel, t.group, fs)
+            return processDirectory(kernel, t.group, fs, ns)
         })
     }
 
@@ -251,7 +256,8 @@ enum ProcFS {
 
     /// /proc/PID, or /proc/PID/task/TID when `thread` is given (its stat and status are the
     /// thread's; it has no task directory of its own).
-    static func processDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID, thread: GuestThread? = nil) -> Inode {
+    static func processDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID, _ ns: PIDNamespace,
+                                 thread: GuestThread? = nil) -> Inode {
         let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
         var entries: [String: () -> Inode] = [
             "exe": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.exePath } },
@@ -272,9 +278,9 @@ enum ProcFS {
             "maps": { text { maps(g) } },
             "smaps": { text { smaps(g) } },
             "smaps_rollup": { text { smapsRollup(g) } },
-            "stat": { text { stat(kernel, g, thread) } },
+            "stat": { text { stat(kernel, g, ns, thread) } },
             "statm": { text { statm(g) } },
-            "status": { text { status(kernel, g, thread) } },
+            "status": { text { status(kernel, g, ns, thread) } },
             "io": { GeneratedFile(fs: fs, mode: 0o400) { Array(io(g).utf8) } },
             "mounts": { text { g.fs.mounts.mountsText() } },
             "mountinfo": { text { g.fs.mounts.mountInfoText() } },
@@ -283,7 +289,7 @@ enum ProcFS {
             "fdinfo": { fdInfoDirectory(g, fs) },
             "net": { netDirectory(kernel, fs) },
         ]
-        if thread == nil { entries["task"] = { taskDirectory(kernel, g, fs) } }
+        if thread == nil { entries["task"] = { taskDirectory(kernel, g, fs, ns) } }
         let directories: Set<String> = ["fd", "fdinfo", "net", "ns", "task"]
         let dir = DynamicDirectory(fs: fs, list: {
             entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : directories.contains($0) ? .directory : .regular) }
@@ -302,11 +308,11 @@ enum ProcFS {
     }
 
     /// /proc/PID/task: a directory per thread.
-    static func taskDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
-        DynamicDirectory(fs: fs, list: { g.threads.map { (String($0.tid), .directory) } },
+    static func taskDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID, _ ns: PIDNamespace) -> Inode {
+        DynamicDirectory(fs: fs, list: { g.threads.map { (String(ns.local($0.tid)), .directory) } },
                          find: { (n: String) throws(LinuxErrno) -> Inode in
-            guard let tid = Int32(n), let t = g.threads.first(where: { $0.tid == tid }) else { throw .ENOENT }
-            return processDirectory(kernel, g, fs, thread: t)
+            guard let tid = Int32(n), tid > 0, let t = g.threads.first(where: { ns.local($0.tid) == tid }) else { throw .ENOENT }
+            return processDirectory(kernel, g, fs, ns, thread: t)
         })
     }
 
@@ -473,8 +479,8 @@ enum ProcFS {
         g.threads.lazy.compactMap { $0.context }.first?.residentMemory() ?? ResidentMemory()
     }
 
-    static func stat(_ kernel: Kernel, _ g: ThreadGroup, _ thread: GuestThread? = nil) -> String {
-        let ppid = g.parent?.pid ?? 0
+    static func stat(_ kernel: Kernel, _ g: ThreadGroup, _ ns: PIDNamespace, _ thread: GuestThread? = nil) -> String {
+        let ppid = g.parent.map { ns.local($0.pid) } ?? 0
         let start = (g.startTime - kernel.bootTime) / 10_000_000
         let vsize = vmSizes(g).total
         let rss = resident(g).current / 4
@@ -482,7 +488,8 @@ enum ProcFS {
         // system time are not told apart: all of it is user time).
         let cpu = thread.map { $0.context?.cpuTimeNanos() ?? 0 } ?? g.cpuNanos()
         let utime = cpu / 10_000_000, cutime = thread == nil ? g.childrenCPUNanos / 10_000_000 : 0
-        var f: [String] = ["\(thread?.tid ?? g.pid)", "(\(g.comm))", state(g, thread).letter, "\(ppid)", "\(g.pgid)", "\(g.sid)", "0", "-1",
+        var f: [String] = ["\(ns.local(thread?.tid ?? g.pid))", "(\(g.comm))", state(g, thread).letter, "\(ppid)", "\(ns.local(g.pgid))",
+                           "\(ns.local(g.sid))", "0", "-1",
                            "4194560", "0", "0", "0", "0", "\(utime)", "0", "\(cutime)", "0", "20", "0", "\(max(1, g.threads.count))", "0",
                            "\(start)", "\(vsize)", "\(rss)", "18446744073709551615"]
         f += ["0", "0", "\(g.mm.stackTop)", "0", "0", "0", "0", "0", "0", "0", "0", "0", "17", "0", "0", "0", "0", "0",
@@ -519,7 +526,7 @@ enum ProcFS {
         return (hex, ranges.joined(separator: ","))
     }
 
-    static func status(_ kernel: Kernel, _ g: ThreadGroup, _ thread: GuestThread? = nil) -> String {
+    static func status(_ kernel: Kernel, _ g: ThreadGroup, _ ns: PIDNamespace, _ thread: GuestThread? = nil) -> String {
         let v = vmSizes(g), r = resident(g)
         let t = thread ?? g.leader
         let cpus = HostCPUs.usable
@@ -529,19 +536,28 @@ enum ProcFS {
         let ignored = (1..<65).filter { g.actions[$0].handler == 1 }.reduce(UInt64(0)) { $0 | 1 << UInt64($1 - 1) }
         let caught = (1..<65).filter { g.actions[$0].handler > 1 }.reduce(UInt64(0)) { $0 | 1 << UInt64($1 - 1) }
         let blocked = t?.signalMask ?? 0
+        // An id in the procfs's namespace and each one below it down to the process's own.
+        var levels: [PIDNamespace] = []
+        var n: PIDNamespace? = g.pidNS
+        while let each = n, each.level >= ns.level { levels.insert(each, at: 0); n = each.parent }
+        func nested(_ id: Int32) -> String { levels.map { String($0.local(id)) }.joined(separator: "\t") }
         return """
         Name:\t\(g.comm)
         Umask:\t\(zeroPad(UInt64(g.fs.umask), 4, radix: 8))
         State:\t\(st.letter) (\(st.name))
-        Tgid:\t\(g.pid)
+        Tgid:\t\(ns.local(g.pid))
         Ngid:\t0
-        Pid:\t\(t?.tid ?? g.pid)
-        PPid:\t\(g.parent?.pid ?? 0)
-        TracerPid:\t\(g.leader?.ptrace?.tracer?.pid ?? 0)
+        Pid:\t\(ns.local(t?.tid ?? g.pid))
+        PPid:\t\(g.parent.map { ns.local($0.pid) } ?? 0)
+        TracerPid:\t\(g.leader?.ptrace?.tracer.map { ns.local($0.pid) } ?? 0)
         Uid:\t\(g.uid)\t\(g.euid)\t\(g.suid)\t\(g.euid)
         Gid:\t\(g.gid)\t\(g.egid)\t\(g.sgid)\t\(g.egid)
         FDSize:\t\(max(64, g.fdTable.entries.count))
         Groups:\t\(g.groups.map(String.init).joined(separator: " "))
+        NStgid:\t\(nested(g.pid))
+        NSpid:\t\(nested(t?.tid ?? g.pid))
+        NSpgid:\t\(nested(g.pgid))
+        NSsid:\t\(nested(g.sid))
         VmSize:\t\(pad(v.total / 1024)) kB
         VmLck:\t\(pad(g.mm.lockedBytes() / 1024)) kB
         VmHWM:\t\(pad(r.peak)) kB

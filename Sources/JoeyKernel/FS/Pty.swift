@@ -416,16 +416,17 @@ class PtyEndDescription: FileDescription {
             if t.group.sid == t.group.pid { pty.session = nil; pty.foregroundPgid = nil }
         case 0x540F: // TIOCGPGRP
             guard pty.session == t.group.sid || self is PtyMasterDescription else { throw .ENOTTY }
-            try t.mm.writeValue(argument, pty.foregroundPgid ?? 0)
+            try t.mm.writeValue(argument, pty.foregroundPgid.map(t.vnr) ?? 0)
         case 0x5410: // TIOCSPGRP
             guard pty.session == t.group.sid else { throw .ENOTTY }
-            let pg: Int32 = try t.mm.readValue(argument)
-            guard pg > 0 else { throw .EINVAL }
-            guard t.kernel.threadGroups.values.contains(where: { $0.pgid == pg && $0.sid == t.group.sid }) else { throw .EPERM }
+            let raw: Int32 = try t.mm.readValue(argument)
+            guard raw > 0 else { throw .EINVAL }
+            guard let pg = t.globalPgid(raw),
+                  t.kernel.threadGroups.values.contains(where: { $0.pgid == pg && $0.sid == t.group.sid }) else { throw .EPERM }
             pty.foregroundPgid = pg
         case 0x5429: // TIOCGSID
             guard let s = pty.session else { throw .ENOTTY }
-            try t.mm.writeValue(argument, s)
+            try t.mm.writeValue(argument, t.vnr(s))
         default:
             throw .ENOTTY
         }

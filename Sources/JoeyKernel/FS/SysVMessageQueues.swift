@@ -173,8 +173,8 @@ extension GuestThread {
                 p.storeBytes(of: UInt64(q.bytes), toByteOffset: 72, as: UInt64.self)
                 p.storeBytes(of: UInt64(q.messages.count), toByteOffset: 80, as: UInt64.self)
                 p.storeBytes(of: UInt64(q.capacity), toByteOffset: 88, as: UInt64.self)
-                p.storeBytes(of: q.lastSender, toByteOffset: 96, as: Int32.self)
-                p.storeBytes(of: q.lastReceiver, toByteOffset: 100, as: Int32.self)
+                p.storeBytes(of: vnr(q.lastSender), toByteOffset: 96, as: Int32.self)
+                p.storeBytes(of: vnr(q.lastReceiver), toByteOffset: 100, as: Int32.self)
             }
             try mm.write(a2, b)
             return cmd == 2 ? 0 : UInt64(q.id)

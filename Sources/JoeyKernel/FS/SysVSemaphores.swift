@@ -210,7 +210,7 @@ extension GuestThread {
             guard ipcPermitted(s, 4) else { throw .EACCES }
             let i = try semaphoreIndex()
             switch cmd {
-            case 11: return UInt64(s.pids[i])
+            case 11: return UInt64(vnr(s.pids[i]))
             case 12: return UInt64(s.values[i])
             case 14: return UInt64(s.waitingIncrease[i])
             default: return UInt64(s.waitingZero[i])

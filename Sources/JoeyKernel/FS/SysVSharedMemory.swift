@@ -209,8 +209,8 @@ extension GuestThread {
                 p.storeBytes(of: s.attachTime, toByteOffset: 56, as: Int64.self)
                 p.storeBytes(of: s.detachTime, toByteOffset: 64, as: Int64.self)
                 p.storeBytes(of: s.changeTime, toByteOffset: 72, as: Int64.self)
-                p.storeBytes(of: s.creatorPID, toByteOffset: 80, as: Int32.self)
-                p.storeBytes(of: s.lastPID, toByteOffset: 84, as: Int32.self)
+                p.storeBytes(of: vnr(s.creatorPID), toByteOffset: 80, as: Int32.self)
+                p.storeBytes(of: vnr(s.lastPID), toByteOffset: 84, as: Int32.self)
                 p.storeBytes(of: UInt64(nattch), toByteOffset: 88, as: UInt64.self)
             }
             try mm.write(a2, b)

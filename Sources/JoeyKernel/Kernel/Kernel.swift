@@ -163,11 +163,21 @@ public final class Kernel: @unchecked Sendable {
     var dnotifyWatches: [InodeKey: [DnotifyWatch]] = [:]
     var renameCookie: UInt32 = 0
     /// Exits of traced threads for their tracer's wait4 (those its own children's reaping
-    /// would not report).
+    /// would not report), each tid as the tracer sees it.
     var ptraceExits: [(tracer: ThreadGroup, tid: Int32, status: Int32)] = []
     /// The IPC namespace the sandbox starts with, and every one alive (weakly).
     let initialIPC: IPCNamespace
     var ipcNamespaces: [WeakIPCNamespace]
+    /// The sandbox's pid namespace (its numbers are the sentry's keys), and every nested one
+    /// alive (weakly).
+    let rootPIDNamespace = PIDNamespace(parent: nil, ino: 0xEFFF_FFFC) // PROC_PID_INIT_INO
+    var pidNamespaces: [WeakPIDNamespace] = []
+    /// Numbers of reaped processes still in use as a process group or session id: not
+    /// given out again until no process has them (Linux keeps such a struct pid), with the
+    /// namespace their numbers are in.
+    var heldPids: [Int32: PIDNamespace] = [:]
+    /// Inits of nested pid namespaces that exited while others in their namespace remain.
+    var initsAwaitingNamespace: [ThreadGroup] = []
     /// Armed timerfds, fired by the alarm watcher.
     var timerFDs: [ObjectIdentifier: TimerFDDescription] = [:]
     /// The sandbox's loopback network (AF_INET, AF_INET6).
@@ -263,7 +273,7 @@ public final class Kernel: @unchecked Sendable {
         let devCtx = filesystem(dev: 0x5, name: "devtmpfs")
         devRoot = Kernel.makeDevFS(devCtx, devPts: devPts)
         mount(devRoot, at: "/dev", type: "devtmpfs", source: "devtmpfs", options: ["rw", "nosuid"])
-        mount(ProcFS.makeRoot(kernel: self), at: "/proc", type: "proc", source: "proc", options: ["rw", "nosuid", "nodev", "noexec"])
+        mount(ProcFS.makeRoot(kernel: self, pidNS: rootPIDNamespace), at: "/proc", type: "proc", source: "proc", options: ["rw", "nosuid", "nodev", "noexec"])
         mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", source: "tmpfs", options: ["rw", "nosuid", "nodev"])
         for m in spec.mounts { try applyMount(m) }
         if spec.resolvableHostname && !spec.rootWritable && !spec.rootReadOnly { addHostsEntry() }
@@ -340,7 +350,7 @@ public final class Kernel: @unchecked Sendable {
         }
         switch m.type {
         case "proc":
-            if m.destination != "/proc" { mount(ProcFS.makeRoot(kernel: self), at: m.destination, type: "proc", source: "proc", options: opts) }
+            if m.destination != "/proc" { mount(ProcFS.makeRoot(kernel: self, pidNS: rootPIDNamespace), at: m.destination, type: "proc", source: "proc", options: opts) }
         case "tmpfs":
             // /dev stays the sentry's devfs (it holds the devices a tmpfs there would be filled with).
             if m.destination == "/dev" { return }
@@ -410,13 +420,37 @@ public final class Kernel: @unchecked Sendable {
     func allocatePid(wanted: Int32? = nil) throws(LinuxErrno) -> Int32 {
         guard threads.count < spec.maxTasks else { throw .EAGAIN }
         if let wanted {
-            guard threads[wanted] == nil && threadGroups[wanted] == nil else { throw .EEXIST }
+            guard threads[wanted] == nil && threadGroups[wanted] == nil && heldPids[wanted] == nil else { throw .EEXIST }
             tasksCreated &+= 1
             return wanted
         }
-        while threads[nextPid] != nil || threadGroups[nextPid] != nil { nextPid += 1 }
-        defer { nextPid += 1; tasksCreated &+= 1 }
+        // Past pid_max numbers wrap to 300, as Linux's (the task limit keeps one free).
+        func advance() { nextPid = nextPid >= PIDNamespace.pidMax - 1 ? 300 : nextPid + 1 }
+        while threads[nextPid] != nil || threadGroups[nextPid] != nil || heldPids[nextPid] != nil { advance() }
+        defer { advance(); tasksCreated &+= 1 }
         return nextPid
+    }
+
+    /// The number of a new task in `ns`, with a number of its own in `ns` and each namespace
+    /// between it and the root. `setTID` is clone3's set_tid: the numbers it must get, the
+    /// innermost namespace's first.
+    func allocateTask(in ns: PIDNamespace, setTID: [Int32] = []) throws(LinuxErrno) -> Int32 {
+        guard !ns.dead else { throw .ENOMEM } // its init is gone (Linux: no PIDNS_ADDING)
+        guard setTID.count <= ns.level + 1 else { throw .EINVAL }
+        // A namespace's first task is its init: set_tid may only ask for 1 there.
+        if ns.level > 0, ns.initGroup == nil, let first = setTID.first, first != 1 { throw .EINVAL }
+        let global = try allocatePid(wanted: setTID.count == ns.level + 1 ? setTID.last : nil)
+        var n: PIDNamespace? = ns
+        var i = 0
+        while let each = n, each.level > 0 {
+            do { _ = try each.allocate(global, wanted: i < setTID.count ? setTID[i] : nil) } catch {
+                releasePid(global, from: ns)
+                throw error
+            }
+            i += 1
+            n = each.parent
+        }
+        return global
     }
 
     /// Runs the sandbox: starts pid 1 and returns its wait status when it exits and every
@@ -545,6 +579,7 @@ public final class Kernel: @unchecked Sendable {
         do { pid = try allocatePid() } catch { throw KernelError("joey: the container has no free pid (pids limit)") }
         let group = ThreadGroup(kernel: self, pid: pid, parent: nil, mm: MemoryManager(memoryFile: memoryFile, addressSpaceEnd: platform.addressSpaceEnd),
                                 fdTable: FDTable(), fs: fs)
+        if pid1 { rootPIDNamespace.initGroup = group }
         group.uid = process.uid; group.gid = process.gid
         group.euid = process.uid; group.egid = process.gid
         group.suid = process.uid; group.sgid = process.gid

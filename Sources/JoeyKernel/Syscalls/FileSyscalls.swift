@@ -958,6 +958,16 @@ extension GuestThread {
         return UInt64(new)
     }
 
+    /// F_SETOWN's owner (a process, or a process group when negative) by the sentry's
+    /// numbers; ESRCH for a process this one does not see.
+    private func asyncOwner(_ owner: Int32) throws(LinuxErrno) -> Int32 {
+        if owner == 0 { return 0 }
+        guard owner != Int32.min else { throw .EINVAL }
+        guard let id = pidNS.global(abs(owner)) else { throw .ESRCH }
+        if owner > 0 && kernel.threadGroups[id] == nil && kernel.threads[id] == nil { throw .ESRCH }
+        return owner > 0 ? id : -id
+    }
+
     func sysFcntl() throws(LinuxErrno) -> UInt64 {
         let fd = fdArg(a0)
         let f = try group.fdTable.get(fd)
@@ -978,24 +988,20 @@ extension GuestThread {
             f.flags = (f.flags & ~settable) | (Int32(truncatingIfNeeded: a2) & settable)
             return 0
         case F_SETOWN:
-            let owner = Int32(truncatingIfNeeded: a2)
-            if owner > 0 && kernel.threadGroups[owner] == nil && kernel.threads[owner] == nil { throw .ESRCH }
-            f.asyncOwner = owner
+            f.asyncOwner = try asyncOwner(Int32(truncatingIfNeeded: a2))
             return 0
         case F_GETOWN:
-            return UInt64(bitPattern: Int64(f.asyncOwner))
+            return UInt64(bitPattern: Int64(f.asyncOwner < 0 ? -vnr(-f.asyncOwner) : vnr(f.asyncOwner)))
         case 15: // F_SETOWN_EX: struct f_owner_ex { type (TID 0, PID 1, PGRP 2), pid }
             let (type, pid): (Int32, Int32) = try mm.readValue(a2)
             switch type {
-            case 0, 1:
-                if pid > 0 && kernel.threadGroups[pid] == nil && kernel.threads[pid] == nil { throw .ESRCH }
-                f.asyncOwner = pid
-            case 2: f.asyncOwner = -pid
+            case 0, 1: guard pid >= 0 else { throw .ESRCH }; f.asyncOwner = try asyncOwner(pid)
+            case 2: guard pid >= 0 else { throw .ESRCH }; f.asyncOwner = try asyncOwner(-pid)
             default: throw .EINVAL
             }
             return 0
         case 16: // F_GETOWN_EX
-            try mm.writeValue(a2, (f.asyncOwner < 0 ? Int32(2) : Int32(1), f.asyncOwner < 0 ? -f.asyncOwner : f.asyncOwner))
+            try mm.writeValue(a2, (f.asyncOwner < 0 ? Int32(2) : Int32(1), vnr(f.asyncOwner < 0 ? -f.asyncOwner : f.asyncOwner)))
             return 0
         case 10: // F_SETSIG
             let sig = Int32(truncatingIfNeeded: a2)

@@ -2,10 +2,11 @@
 import JoeyABI
 
 extension GuestThread {
-    func sysGetpid() throws(LinuxErrno) -> UInt64 { UInt64(group.pid) }
-    func sysGettid() throws(LinuxErrno) -> UInt64 { UInt64(tid) }
-    func sysGetppid() throws(LinuxErrno) -> UInt64 { UInt64(group.parent?.pid ?? 0) }
-    func sysGetpgrp() throws(LinuxErrno) -> UInt64 { UInt64(group.pgid) }
+    // Ids as this process's pid namespace numbers them (a parent outside it is 0).
+    func sysGetpid() throws(LinuxErrno) -> UInt64 { UInt64(vnr(group.pid)) }
+    func sysGettid() throws(LinuxErrno) -> UInt64 { UInt64(vnr(tid)) }
+    func sysGetppid() throws(LinuxErrno) -> UInt64 { UInt64(group.parent.map { vnr($0.pid) } ?? 0) }
+    func sysGetpgrp() throws(LinuxErrno) -> UInt64 { UInt64(vnr(group.pgid)) }
     func sysGetuid() throws(LinuxErrno) -> UInt64 { UInt64(group.uid) }
     func sysGetgid() throws(LinuxErrno) -> UInt64 { UInt64(group.gid) }
     func sysGeteuid() throws(LinuxErrno) -> UInt64 { UInt64(group.euid) }
@@ -26,7 +27,7 @@ extension GuestThread {
 
     func sysSetTidAddress() throws(LinuxErrno) -> UInt64 {
         clearChildTID = a0
-        return UInt64(tid)
+        return UInt64(vnr(tid))
     }
 
     /// Recorded; walked when the thread dies (releaseRobustFutexes).
@@ -94,7 +95,7 @@ extension GuestThread {
             let word = (entry & ~1) &+ UInt64(bitPattern: offset)
             guard var value = try? mm.readValue(word, as: UInt32.self) else { return }
             // Changed by compare-and-swap: the guest's other threads may be at the word.
-            for _ in 0..<16 where value & 0x3fff_ffff == UInt32(bitPattern: tid) {
+            for _ in 0..<16 where value & 0x3fff_ffff == UInt32(bitPattern: vnr(tid)) {
                 if let key = try? futexKey(word), !(kernel.piWaiters[key]?.isEmpty ?? true) {
                     // A PI mutex: the first waiter gets it, told its owner died.
                     guard let found = try? handOverPI(key, address: word, from: value, ownerDied: true) else { return }

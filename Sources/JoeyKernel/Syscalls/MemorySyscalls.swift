@@ -476,7 +476,7 @@ extension GuestThread {
         let local = try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2)))
         let remote = try mm.ioRanges(a3, count: Int(Int32(truncatingIfNeeded: a4)))
         let pid = Int32(truncatingIfNeeded: a0)
-        guard pid > 0, let target = kernel.threads[pid]?.group else { throw .ESRCH }
+        guard pid > 0, let target = thread(pid)?.group else { throw .ESRCH }
         if target !== group && !group.capable(Self.CAP_SYS_PTRACE) {
             let ids = [target.uid, target.euid, target.suid]
             guard ids.allSatisfy({ $0 == group.uid }), [target.gid, target.egid, target.sgid].allSatisfy({ $0 == group.gid }) else { throw .EPERM }

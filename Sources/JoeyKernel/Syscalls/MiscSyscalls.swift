@@ -323,7 +323,7 @@ extension GuestThread {
 
     private func lockPI(_ address: UInt64, trying: Bool, deadline: UInt64?) throws(LinuxErrno) -> UInt64 {
         let key = try futexKey(address)
-        let me = UInt32(bitPattern: tid)
+        let me = UInt32(bitPattern: vnr(tid)) // the futex word holds tids as the process sees them
         var value: UInt32 = try mm.readValue(address)
         while true {
             let owner = value & GuestThread.TID_MASK
@@ -338,7 +338,7 @@ extension GuestThread {
             }
             if owner == me { throw .EDEADLK }
             // The owner must be a live thread (else the word is garbage or the owner is gone).
-            guard kernel.threads[Int32(bitPattern: owner)] != nil else { throw .ESRCH }
+            guard thread(Int32(bitPattern: owner)) != nil else { throw .ESRCH }
             if trying { throw .EAGAIN }
             if value & GuestThread.FUTEX_WAITERS == 0 {
                 let found = try mm.compareExchange32(address, expected: value, desired: value | GuestThread.FUTEX_WAITERS)
@@ -366,7 +366,7 @@ extension GuestThread {
     /// At exit, PI futexes this thread still owns and others wait for go to their first waiter
     /// (Linux's exit_pi_state_list).
     func releasePIFutexes() {
-        let me = UInt32(bitPattern: tid)
+        let me = UInt32(bitPattern: vnr(tid)) // the futex word holds tids as the process sees them
         for (key, waiters) in kernel.piWaiters {
             guard let w = waiters.first(where: { !$0.woken }), let waiter = w.thread else { continue }
             for _ in 0..<16 {
@@ -381,7 +381,7 @@ extension GuestThread {
         let key = try futexKey(address)
         var value: UInt32 = try mm.readValue(address)
         while true {
-            guard value & GuestThread.TID_MASK == UInt32(bitPattern: tid) else { throw .EPERM }
+            guard value & GuestThread.TID_MASK == UInt32(bitPattern: vnr(tid)) else { throw .EPERM }
             let found = try handOverPI(key, address: address, from: value, ownerDied: false)
             if found == value { return 0 }
             value = found
@@ -399,7 +399,7 @@ extension GuestThread {
         guard let next = waiters.first, let heir = next.thread else {
             return try space.compareExchange32(address, expected: value, desired: died)
         }
-        let new = UInt32(bitPattern: heir.tid) | died | (waiters.count > 1 ? GuestThread.FUTEX_WAITERS : 0)
+        let new = UInt32(bitPattern: heir.vnr(heir.tid)) | died | (waiters.count > 1 ? GuestThread.FUTEX_WAITERS : 0)
         let found = try space.compareExchange32(address, expected: value, desired: new)
         if found == value {
             next.woken = true
@@ -411,7 +411,7 @@ extension GuestThread {
     /// sched_setaffinity: the guest's own view; it must name at least one online CPU.
     func sysSchedSetaffinity() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0)
-        guard let t = pid == 0 ? self : kernel.threads[pid] else { throw .ESRCH }
+        guard let t = pid == 0 ? self : thread(pid) else { throw .ESRCH }
         guard a1 > 0 else { throw .EINVAL }
         var mask: UInt64 = 0
         let n = Int(min(a1, 8))
@@ -426,7 +426,7 @@ extension GuestThread {
 
     func sysGetRobustList() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0)
-        guard let t = pid == 0 ? self : kernel.threads[pid] else { throw .ESRCH }
+        guard let t = pid == 0 ? self : thread(pid) else { throw .ESRCH }
         try mm.writeValue(a1, t.robustList)
         try mm.writeValue(a2, UInt64(24))
         return 0
@@ -627,7 +627,7 @@ extension GuestThread {
         // the resource checked (EINVAL).
         var new: (UInt64, UInt64)?
         if a2 != 0 { new = (try mm.readValue(a2), try mm.readValue(a2 &+ 8)) }
-        guard pid >= 0, let target = pid == 0 ? group : kernel.threads[pid]?.group else { throw .ESRCH }
+        guard pid >= 0, let target = pid == 0 ? group : thread(pid)?.group else { throw .ESRCH }
         // Another process's limits: the caller's real uid and gid must be all of its ids (as
         // Linux's check_prlimit_permission), or the caller must hold CAP_SYS_RESOURCE.
         if target !== group && !group.capable(24) {
@@ -680,11 +680,10 @@ extension GuestThread {
 
     func sysSchedGetaffinity() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0)
-        guard pid == 0 || kernel.threads[pid] != nil else { throw .ESRCH }
+        guard let t = pid == 0 ? self : thread(pid) else { throw .ESRCH }
         guard a1 >= 8, a1 & 7 == 0 else { throw .EINVAL }
         let cpus = HostCPUs.usable
         let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
-        let t = pid == 0 ? self : kernel.threads[pid]!
         try mm.writeValue(a2, t.affinity ?? online)
         return 8
     }
@@ -743,16 +742,17 @@ extension Kernel {
             if r < 0 { throw LinuxErrno(Int32(-r)) }
             return 0
         case 0x540F: // TIOCGPGRP: the guest's foreground process group
-            try t.mm.writeValue(argument, foregroundPgids[t.group.sid] ?? t.group.pgid)
+            try t.mm.writeValue(argument, t.vnr(foregroundPgids[t.group.sid] ?? t.group.pgid))
             return 0
         case 0x5410: // TIOCSPGRP
-            let pg: Int32 = try t.mm.readValue(argument)
-            guard pg > 0 else { throw .EINVAL }
-            guard threadGroups.values.contains(where: { $0.pgid == pg && $0.sid == t.group.sid }) else { throw .EPERM }
+            let raw: Int32 = try t.mm.readValue(argument)
+            guard raw > 0 else { throw .EINVAL }
+            guard let pg = t.globalPgid(raw),
+                  threadGroups.values.contains(where: { $0.pgid == pg && $0.sid == t.group.sid }) else { throw .EPERM }
             foregroundPgids[t.group.sid] = pg
             return 0
         case 0x5429: // TIOCGSID
-            try t.mm.writeValue(argument, t.group.sid)
+            try t.mm.writeValue(argument, t.vnr(t.group.sid))
             return 0
         case 0x540E, 0x5422: // TIOCSCTTY, TIOCNOTTY: the sandbox has one terminal
             return 0

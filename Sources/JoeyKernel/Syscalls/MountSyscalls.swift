@@ -131,7 +131,7 @@ extension GuestThread {
         guard target.inode.kind == .directory else { throw .ENOTDIR }
         let root: Inode
         if type == "proc" {
-            root = ProcFS.makeRoot(kernel: kernel)
+            root = ProcFS.makeRoot(kernel: kernel, pidNS: pidNS) // the mounter's, as Linux's
         } else {
             if type == "ramfs" && data.map({ !$0.contains("mode=") }) ?? true { o.mode = 0o755 }
             let ctx = kernel.filesystem(dev: kernel.allocateAnonymousDevice(), name: type)

@@ -4,11 +4,11 @@ import JoeyABI
 import JoeyPlatform
 
 let CLONE_VM: UInt64 = 0x100, CLONE_FS: UInt64 = 0x200, CLONE_FILES: UInt64 = 0x400, CLONE_NEWNS: UInt64 = 0x20000, CLONE_NEWUTS: UInt64 = 0x0400_0000
-let CLONE_NEWIPC: UInt64 = 0x0800_0000, CLONE_SYSVSEM: UInt64 = 0x40000
-/// The namespaces a process may make: mount, UTS and IPC.
-let CLONE_NEW_OFFERED = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
-/// The other CLONE_NEW* flags (cgroup, user, pid, net, time): EPERM.
-let CLONE_NEW_REFUSED: UInt64 = 0x7e00_0000 & ~(CLONE_NEWUTS | CLONE_NEWIPC) | 0x0000_0080
+let CLONE_NEWIPC: UInt64 = 0x0800_0000, CLONE_SYSVSEM: UInt64 = 0x40000, CLONE_NEWPID: UInt64 = 0x2000_0000
+/// The namespaces a process may make: mount, UTS, IPC and pid.
+let CLONE_NEW_OFFERED = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
+/// The other CLONE_NEW* flags (cgroup, user, net, time): EPERM.
+let CLONE_NEW_REFUSED: UInt64 = 0x7e00_0000 & ~CLONE_NEW_OFFERED | 0x0000_0080
 let CLONE_SIGHAND: UInt64 = 0x800, CLONE_PIDFD: UInt64 = 0x1000, CLONE_VFORK: UInt64 = 0x4000
 let CLONE_PARENT: UInt64 = 0x8000, CLONE_THREAD: UInt64 = 0x10000, CLONE_SETTLS: UInt64 = 0x80000
 let CLONE_PARENT_SETTID: UInt64 = 0x100000, CLONE_CHILD_CLEARTID: UInt64 = 0x200000
@@ -16,9 +16,9 @@ let CLONE_CHILD_SETTID: UInt64 = 0x1000000
 
 extension GuestThread {
     /// `pidfd`: where CLONE_PIDFD's descriptor goes (clone's parent_tid, clone3's pidfd);
-    /// `setTID`: clone3's set_tid, the pid the child must get.
+    /// `setTID`: clone3's set_tid, the pids the child must get (its own namespace's first).
     func sysClone(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64,
-                  pidfd pidfdAddress: UInt64? = nil, setTID: Int32? = nil) throws(LinuxErrno) -> UInt64 {
+                  pidfd pidfdAddress: UInt64? = nil, setTID: [Int32] = []) throws(LinuxErrno) -> UInt64 {
         if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 { throw .EINVAL }
         // CLONE_PIDFD: a pidfd for a process (not a thread); clone(2) takes its address where
         // CLONE_PARENT_SETTID would put the tid, so not both.
@@ -35,6 +35,10 @@ extension GuestThread {
         // Namespaces are per process in Joey: a thread cannot have its own.
         if flags & CLONE_THREAD != 0 && flags & CLONE_NEW_OFFERED != 0 { throw .EINVAL }
         if flags & CLONE_NEW_OFFERED != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
+        // A thread is in its process's pid namespace: not after unshare(CLONE_NEWPID) moved
+        // where children go. A namespace's init cannot make siblings (they would be outside it).
+        if flags & CLONE_THREAD != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
+        if flags & CLONE_PARENT != 0 && group.isNamespaceInit { throw .EINVAL }
         if flags & CLONE_THREAD != 0 { return try cloneThread(flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls) }
         let shareVM = flags & CLONE_VM != 0
         if shareVM { try checkRoomInAddressSpace() }
@@ -44,10 +48,14 @@ extension GuestThread {
             guard group.fdTable.hasRoom else { throw .EMFILE }
             try mm.writeValue(pidfdAt, Int32(-1))
         }
-        if setTID != nil && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
+        if !setTID.isEmpty && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         let newFS: FSContext? = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs) : nil
         let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace() : group.ipc
-        let pid = try kernel.allocatePid(wanted: setTID)
+        // A new pid namespace goes below the caller's own (not after unshare or setns moved
+        // where its children go: EINVAL, as Linux's copy_pid_ns).
+        if flags & CLONE_NEWPID != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
+        let pidNS = flags & CLONE_NEWPID != 0 ? try kernel.makePIDNamespace(below: group.pidNS) : group.pidNSForChildren
+        let pid = try kernel.allocateTask(in: pidNS, setTID: setTID)
         let childMM = shareVM ? mm : mm.fork()
         // The parent's threads lose write permission on what is now shared before the child
         // can run (they share one address space: at once for all of them); until then they
@@ -57,13 +65,15 @@ extension GuestThread {
                 // The child's memory would not be its own: no child (the parent's memory stays
                 // copy-on-write, made writable again at its next write).
                 kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
+                kernel.releasePid(pid, from: pidNS)
                 throw .ENOMEM
             }
         }
         let parentGroup = flags & CLONE_PARENT != 0 ? (group.parent ?? group) : group
         let g = ThreadGroup(kernel: kernel, pid: pid, parent: parentGroup, mm: childMM,
                             fdTable: flags & CLONE_FILES != 0 ? group.fdTable.addUser() : group.fdTable.copy(),
-                            fs: newFS ?? (flags & CLONE_FS != 0 ? group.fs : group.fs.copy()))
+                            fs: newFS ?? (flags & CLONE_FS != 0 ? group.fs : group.fs.copy()), pidNS: pidNS)
+        if pidNS.initGroup == nil && pidNS.local(pid) == 1 { pidNS.initGroup = g }
         g.uts = flags & CLONE_NEWUTS != 0 ? group.uts.copy(ino: kernel.allocateNamespaceIno()) : group.uts
         g.ipc = ipc
         g.actions = group.actions
@@ -88,12 +98,12 @@ extension GuestThread {
         }
         let followed = ptraceInherit(to: child, flags: flags)
         child.start()
-        if let followed { _ = ptraceEvent(followed.event, option: followed.option, message: UInt64(pid)) }
+        if let followed { _ = ptraceEvent(followed.event, option: followed.option, message: UInt64(UInt32(bitPattern: tracerView(of: pid)))) }
         if flags & CLONE_VFORK != 0 {
             // The parent sleeps (uninterruptibly, as on Linux) until the child execs or exits.
             while g.vforkParentWaiting && !killed { sleepInSentry() }
         }
-        return UInt64(pid)
+        return UInt64(vnr(pid))
     }
 
     /// What a new task inherits from its creator, as clone's flags say: registers (with rax 0,
@@ -110,8 +120,9 @@ extension GuestThread {
         child.memoryPolicy = memoryPolicy
         child.initialFPState = context?.floatingPointState()
         if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
-        if flags & CLONE_PARENT_SETTID != 0 { try? mm.writeValue(parentTid, child.tid) }
-        if flags & CLONE_CHILD_SETTID != 0 { try? child.mm.writeValue(childTid, child.tid) }
+        // The parent's word gets the tid it sees, the child's the one the child sees.
+        if flags & CLONE_PARENT_SETTID != 0 { try? mm.writeValue(parentTid, vnr(child.tid)) }
+        if flags & CLONE_CHILD_SETTID != 0 { try? child.mm.writeValue(childTid, child.vnr(child.tid)) }
     }
 
     /// A new thread in this process: it shares the MM (its own stub maps the same MemoryFile
@@ -119,14 +130,14 @@ extension GuestThread {
     private func cloneThread(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64) throws(LinuxErrno) -> UInt64 {
         guard flags & CLONE_VM != 0, flags & CLONE_VFORK == 0 else { throw .EINVAL }
         try checkRoomInAddressSpace()
-        let tid = try kernel.allocatePid()
+        let tid = try kernel.allocateTask(in: group.pidNS)
         let child = GuestThread(kernel: kernel, tid: tid, group: group)
         prepareCloned(child, flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls)
         kernel.threads[tid] = child
         let followed = ptraceInherit(to: child, flags: flags)
         child.start()
-        if let followed { _ = ptraceEvent(followed.event, option: followed.option, message: UInt64(tid)) }
-        return UInt64(tid)
+        if let followed { _ = ptraceEvent(followed.event, option: followed.option, message: UInt64(UInt32(bitPattern: tracerView(of: tid)))) }
+        return UInt64(vnr(tid))
     }
 
     /// EAGAIN (Linux's answer at its task limits) when the address space already runs as many
@@ -146,8 +157,9 @@ extension GuestThread {
         group.fdTable = own
     }
 
-    /// unshare(2) of what clone shares, and of the mount, UTS and IPC namespaces (the ones
-    /// offered: the other CLONE_NEW* flags are EPERM, as clone's).
+    /// unshare(2) of what clone shares, and of the mount, UTS, IPC and pid namespaces (the
+    /// ones offered: the other CLONE_NEW* flags are EPERM, as clone's). A new pid namespace is
+    /// where the caller's children go; the caller stays where it is.
     func sysUnshare() throws(LinuxErrno) -> UInt64 {
         let flags = a0
         let known = CLONE_FILES | CLONE_FS | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
@@ -157,11 +169,14 @@ extension GuestThread {
         // nothing shares them: a single-threaded process, as Linux checks. Namespaces are per
         // process in Joey, so one thread of several cannot take a new UTS or IPC namespace
         // (Linux would give it to that thread alone): EINVAL rather than moving them all.
-        if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWUTS | CLONE_NEWIPC) != 0 && group.threads.count > 1 { throw .EINVAL }
+        if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) != 0 && group.threads.count > 1 { throw .EINVAL }
         if flags & CLONE_NEW_REFUSED != 0 { throw .EPERM }
         if flags & CLONE_NEW_OFFERED != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         // What can fail is made first, so a failed unshare changes nothing.
         let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace() : nil
+        // Once per namespace the caller is in: a second unshare before moving is EINVAL.
+        if flags & CLONE_NEWPID != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
+        let pidNS = flags & CLONE_NEWPID != 0 ? try kernel.makePIDNamespace(below: group.pidNS) : nil
         // A new mount namespace comes with its own root and cwd (CLONE_NEWNS implies CLONE_FS).
         let fs = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs)
                : flags & CLONE_FS != 0 ? group.fs.copy() : nil
@@ -170,6 +185,7 @@ extension GuestThread {
         if flags & CLONE_NEWUTS != 0 { group.uts = group.uts.copy(ino: kernel.allocateNamespaceIno()) }
         // CLONE_NEWIPC implies CLONE_SYSVSEM: the undo list of the namespace left is applied.
         if let ipc { enterIPCNamespace(ipc) }
+        if let pidNS { group.pidNSForChildren = pidNS }
         return 0
     }
 
@@ -200,14 +216,14 @@ extension GuestThread {
         guard flags & 0xff == 0, exitSignal <= 64 else { throw .EINVAL }
         // A stack is an address and a size, or neither.
         guard (stack == 0) == (stackSize == 0) else { throw .EINVAL }
-        // set_tid: one pid per pid namespace level; the sandbox has one level.
-        guard (setTIDs == 0) == (setTIDCount == 0), setTIDCount <= 32 else { throw .EINVAL }
-        guard setTIDCount <= 1 else { throw .EINVAL }
-        var setTID: Int32?
-        if setTIDCount == 1 {
-            let t: Int32 = try mm.readValue(setTIDs)
-            guard t > 0, t < 4_194_304 else { throw .EINVAL }
-            setTID = t
+        // set_tid: the pid the child gets in its namespace, then in each one above it, as
+        // far as it goes (at most one per level: allocateTask checks the child's level).
+        guard (setTIDs == 0) == (setTIDCount == 0), setTIDCount <= UInt64(PIDNamespace.maxLevel) else { throw .EINVAL }
+        var setTID: [Int32] = []
+        for i in 0..<Int(setTIDCount) {
+            let t: Int32 = try mm.readValue(setTIDs &+ UInt64(i * 4))
+            guard t > 0, t < PIDNamespace.pidMax else { throw .EINVAL }
+            setTID.append(t)
         }
         // CLONE_INTO_CGROUP: the sandbox has no cgroups to put a child in.
         if flags & 0x2_0000_0000 != 0 { throw .EINVAL }
@@ -233,6 +249,7 @@ extension GuestThread {
         // Point of no return. Other threads die before the new image runs (de_thread).
         for t in group.threads where t !== self { t.killed = true; t.context?.kill(); t.interrupt() }
         while group.threads.count > 1 { sleepInSentry() }
+        let formerTid = tracerView(of: tid)
         if tid != group.pid { becomeLeader() }
         // A table shared with another process is unshared first (unshare_files in execve).
         if group.fdTable.users > 1 { unshareFiles() }
@@ -244,7 +261,7 @@ extension GuestThread {
         clearChildTID = 0
         robustList = 0
         group.releaseVforkParent()
-        ptraceExecStop(formerTid: tid)
+        ptraceExecStop(formerTid: formerTid)
         return 0
     }
 
@@ -264,10 +281,26 @@ extension GuestThread {
 
     // MARK: wait
 
-    private func matches(_ c: ThreadGroup, _ pid: Int32, options: UInt64) -> Bool {
-        if pid > 0 { if c.pid != pid { return false } }
-        else if pid == 0 { if c.pgid != group.pgid { return false } }
-        else if pid < -1 { if c.pgid != -pid { return false } }
+    /// Which children a wait is for, by the sentry's numbers.
+    private enum WaitSelector { case any, pid(Int32), pgid(Int32) }
+
+    /// wait4's pid argument (> 0 a pid, 0 the caller's group, -1 any, < -1 a group) with its
+    /// id turned from this process's pid namespace into the sentry's numbers; an id not seen
+    /// here matches no one.
+    private func waitSelector(_ pid: Int32) -> WaitSelector {
+        let none = Int32.max // above pid_max: no process has it
+        if pid == -1 { return .any }
+        if pid == 0 { return .pgid(group.pgid) }
+        if pid > 0 { return .pid(pidNS.global(pid) ?? none) }
+        return .pgid(pid == Int32.min ? none : pidNS.global(-pid) ?? none)
+    }
+
+    private func matches(_ c: ThreadGroup, _ selector: WaitSelector, options: UInt64) -> Bool {
+        switch selector {
+        case .any: break
+        case .pid(let p): if c.pid != p { return false }
+        case .pgid(let p): if c.pgid != p { return false }
+        }
         // __WALL/__WCLONE select by exit signal; default waits for SIGCHLD children only.
         if options & 0x4000_0000 != 0 { return true }
         let clone = c.exitSignal != Signal.SIGCHLD
@@ -280,6 +313,7 @@ extension GuestThread {
         let known: UInt64 = 0xE000_000B // WNOHANG WUNTRACED WCONTINUED __WNOTHREAD __WALL __WCLONE
         guard options & ~known == 0 else { throw .EINVAL }
         if pid == Int32.min { throw .ESRCH }
+        let selector = waitSelector(pid)
         while true {
             // Stops and exits of the threads this process traces come first.
             if let r = takePtraceReport(pid: pid) {
@@ -287,12 +321,12 @@ extension GuestThread {
                 if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }
                 return UInt64(r.tid)
             }
-            let candidates = group.children.filter { matches($0, pid, options: options) }
+            let candidates = group.children.filter { matches($0, selector, options: options) }
             if candidates.isEmpty && !tracesAnything { throw .ECHILD }
-            if let z = candidates.first(where: { $0.exitStatus != nil }) {
+            if let z = candidates.first(where: { $0.waitable }) {
                 if a1 != 0 { try mm.writeValue(a1, z.exitStatus!) }
                 if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }
-                let zpid = z.pid
+                let zpid = vnr(z.pid)
                 z.reap()
                 return UInt64(zpid)
             }
@@ -300,13 +334,13 @@ extension GuestThread {
                 if a1 != 0 { try mm.writeValue(a1, (s.stopReport! << 8) | 0x7f) }
                 if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }
                 s.stopReport = nil
-                return UInt64(s.pid)
+                return UInt64(vnr(s.pid))
             }
             if options & 8 != 0, let c = candidates.first(where: { $0.continueReport }) { // WCONTINUED
                 if a1 != 0 { try mm.writeValue(a1, Int32(0xffff)) }
                 if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }
                 c.continueReport = false
-                return UInt64(c.pid)
+                return UInt64(vnr(c.pid))
             }
             if options & 1 != 0 { return 0 } // WNOHANG
             try block(on: group.childEvents, .readable)
@@ -317,29 +351,29 @@ extension GuestThread {
         let idtype = a0, id = Int32(truncatingIfNeeded: a1), options = a3
         let known: UInt64 = 0xE100_000F // WNOHANG WUNTRACED WEXITED WCONTINUED WNOWAIT __WNOTHREAD __WALL __WCLONE
         guard options & ~known == 0, options & 0xe != 0 else { throw .EINVAL }
-        let pid: Int32
+        let selector: WaitSelector
         switch idtype {
-        case 0: pid = -1                 // P_ALL
-        case 1: guard id > 0 else { throw .EINVAL }; pid = id  // P_PID
-        case 2: guard id >= 0 else { throw .EINVAL }; pid = id == 0 ? 0 : -id  // P_PGID
+        case 0: selector = .any // P_ALL
+        case 1: guard id > 0 else { throw .EINVAL }; selector = waitSelector(id)  // P_PID
+        case 2: guard id >= 0 else { throw .EINVAL }; selector = id == 0 ? .pgid(group.pgid) : .pgid(pidNS.global(id) ?? Int32.max) // P_PGID
         case 3: // P_PIDFD
             guard let d = try group.fdTable.get(id) as? PidFDDescription else { throw .EBADF }
-            pid = d.target.pid
+            selector = .pid(d.target.pid)
         default: throw .EINVAL
         }
         while true {
-            let candidates = group.children.filter { matches($0, pid, options: options) }
+            let candidates = group.children.filter { matches($0, selector, options: options) }
             if candidates.isEmpty { throw .ECHILD }
             // WSTOPPED (2) and WCONTINUED (8) events, reported through siginfo.
             let stoppedChild = options & 2 != 0 ? candidates.first(where: { $0.stopReport != nil }) : nil
             let continuedChild = options & 8 != 0 ? candidates.first(where: { $0.continueReport }) : nil
-            if options & 4 == 0 || !candidates.contains(where: { $0.exitStatus != nil }), let c = stoppedChild ?? continuedChild {
+            if options & 4 == 0 || !candidates.contains(where: { $0.waitable }), let c = stoppedChild ?? continuedChild {
                 var info = [UInt8](repeating: 0, count: 128)
                 let stoppedEvent = c === stoppedChild
                 info.withUnsafeMutableBytes { p in
                     p.storeBytes(of: Signal.SIGCHLD, toByteOffset: 0, as: Int32.self)
                     p.storeBytes(of: Int32(stoppedEvent ? 5 : 6), toByteOffset: 8, as: Int32.self)
-                    p.storeBytes(of: c.pid, toByteOffset: 16, as: Int32.self)
+                    p.storeBytes(of: vnr(c.pid), toByteOffset: 16, as: Int32.self)
                     p.storeBytes(of: c.uid, toByteOffset: 20, as: UInt32.self)
                     p.storeBytes(of: stoppedEvent ? c.stopReport! : Signal.SIGCONT, toByteOffset: 24, as: Int32.self)
                 }
@@ -347,14 +381,14 @@ extension GuestThread {
                 if options & 0x0100_0000 == 0 { if stoppedEvent { c.stopReport = nil } else { c.continueReport = false } }
                 return 0
             }
-            if options & 4 != 0, let z = candidates.first(where: { $0.exitStatus != nil }) {
+            if options & 4 != 0, let z = candidates.first(where: { $0.waitable }) {
                 let st = z.exitStatus!
                 var info = [UInt8](repeating: 0, count: 128)
                 let exited = st & 0x7f == 0
                 info.withUnsafeMutableBytes { p in
                     p.storeBytes(of: Signal.SIGCHLD, toByteOffset: 0, as: Int32.self)
                     p.storeBytes(of: Int32(exited ? 1 : (st & 0x80 != 0 ? 3 : 2)), toByteOffset: 8, as: Int32.self)
-                    p.storeBytes(of: z.pid, toByteOffset: 16, as: Int32.self)
+                    p.storeBytes(of: vnr(z.pid), toByteOffset: 16, as: Int32.self)
                     p.storeBytes(of: z.uid, toByteOffset: 20, as: UInt32.self)
                     p.storeBytes(of: exited ? (st >> 8) & 0xff : st & 0x7f, toByteOffset: 24, as: Int32.self)
                 }
@@ -377,21 +411,24 @@ extension GuestThread {
         guard sig >= 0 && sig < 65 else { throw .EINVAL }
         let targets: [ThreadGroup]
         if pid > 0 {
-            guard let g = kernel.threadGroups[pid] ?? kernel.threads[pid]?.group else { throw .ESRCH }
+            guard let g = process(pid) else { throw .ESRCH }
             targets = g.exitStatus == nil ? [g] : [] // a zombie exists but takes no signals
         } else if pid == -1 {
-            targets = kernel.threadGroups.values.filter { $0.pid != 1 && $0 !== group && $0.exitStatus == nil }
+            // Every process this one sees but itself and its namespace's init.
+            targets = kernel.threadGroups.values.filter { $0 !== group && $0.exitStatus == nil && sees($0) && vnr($0.pid) != 1 }
         } else {
             if pid == Int32.min { throw .ESRCH }
-            let pg = pid == 0 ? group.pgid : -pid
-            targets = kernel.threadGroups.values.filter { $0.pgid == pg && $0.exitStatus == nil }
-            if targets.isEmpty { throw .ESRCH }
+            guard let pg = pid == 0 ? group.pgid : globalPgid(-pid) else { throw .ESRCH }
+            // A group of zombies still exists (kill succeeds, as Linux's): none takes the signal.
+            let members = kernel.threadGroups.values.filter { $0.pgid == pg && sees($0) }
+            if members.isEmpty { throw .ESRCH }
+            targets = members.filter { $0.exitStatus == nil }
         }
         if sig == 0 { return 0 }
+        // A namespace's init (the sandbox's too) gets only signals it handles or blocks.
         for t in targets {
-            // The sandbox's init gets only signals it handles or blocks, as in a pid namespace.
-            if t.pid == 1 && t.actions[Int(sig)].handler == 0 && !t.blocksEverywhere(sig) { continue }
-            t.sendSignal(sig, info: SignalInfo(signo: sig, code: 0, pid: group.pid, uid: group.uid))
+            guard signalReaches(t, sig) else { t.prepareSignal(sig); continue }
+            t.sendSignal(sig, info: SignalInfo(signo: sig, code: 0, pid: t.pidNS.local(group.pid), uid: group.uid))
         }
         return 0
     }
@@ -400,12 +437,13 @@ extension GuestThread {
         let id = Int32(truncatingIfNeeded: tid), s = Int32(truncatingIfNeeded: sig)
         guard id > 0, s >= 0, s < 65 else { throw .EINVAL }
         if let tgid { guard Int32(truncatingIfNeeded: tgid) > 0 else { throw .EINVAL } }
-        guard let t = kernel.threads[id], tgid == nil || t.group.pid == Int32(truncatingIfNeeded: tgid!) else { throw .ESRCH }
+        guard let t = thread(id), tgid == nil || vnr(t.group.pid) == Int32(truncatingIfNeeded: tgid!) else { throw .ESRCH }
         if s == 0 { return 0 }
         let action = t.group.actions[Int(s)]
         if s != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(s) == .ignore) { return 0 }
+        guard signalReaches(t.group, s) else { return 0 }
         try checkSignalQueueRoom(s, code: -6, target: t.group)
-        enqueueSignal(s, SignalInfo(signo: s, code: -6 /* SI_TKILL */, pid: group.pid, uid: group.uid),
+        enqueueSignal(s, SignalInfo(signo: s, code: -6 /* SI_TKILL */, pid: t.pidNS.local(group.pid), uid: group.uid),
                       mask: &t.pending, queues: &t.pendingInfo)
         t.interrupt()
         return 0
@@ -424,7 +462,7 @@ extension GuestThread {
     /// kcmp: whether two processes share a kernel object (0 equal, 1 or 2 ordered unequal).
     /// KCMP_EPOLL_TFD is not offered (EINVAL).
     func sysKcmp() throws(LinuxErrno) -> UInt64 {
-        guard let t1 = kernel.threads[Int32(truncatingIfNeeded: a0)], let t2 = kernel.threads[Int32(truncatingIfNeeded: a1)] else { throw .ESRCH }
+        guard let t1 = thread(Int32(truncatingIfNeeded: a0)), let t2 = thread(Int32(truncatingIfNeeded: a1)) else { throw .ESRCH }
         for t in [t1, t2] where t.group !== group && !group.capable(Self.CAP_SYS_PTRACE) {
             guard [t.group.uid, t.group.euid, t.group.suid].allSatisfy({ $0 == group.uid }) else { throw .EPERM }
         }
@@ -546,33 +584,34 @@ extension GuestThread {
         let pid = Int32(truncatingIfNeeded: a0), pg = Int32(truncatingIfNeeded: a1)
         guard pg >= 0 else { throw .EINVAL }
         let target: ThreadGroup
-        if pid == 0 || pid == group.pid { target = group }
+        if pid == 0 || pid == vnr(group.pid) { target = group }
         else {
-            guard let t = kernel.threadGroups[pid], t.parent === group else { throw .ESRCH }
+            guard let t = threadGroup(pid), t.parent === group else { throw .ESRCH }
             target = t
         }
         if target.sid == target.pid { throw .EPERM }
         if target.sid != group.sid { throw .EPERM }
-        let newPg = pg == 0 ? target.pid : pg
+        guard let newPg = pg == 0 ? target.pid : globalPgid(pg) else { throw .EPERM }
         if newPg != target.pid && !kernel.threadGroups.values.contains(where: { $0.pgid == newPg && $0.sid == group.sid }) {
             throw .EPERM
         }
         target.pgid = newPg
+        kernel.releaseUnusedHeldPids()
         return 0
     }
 
     func sysGetpgid() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0)
-        if pid == 0 { return UInt64(group.pgid) }
-        guard let g = kernel.threadGroups[pid] else { throw .ESRCH }
-        return UInt64(g.pgid)
+        if pid == 0 { return UInt64(vnr(group.pgid)) }
+        guard let g = threadGroup(pid) else { throw .ESRCH }
+        return UInt64(vnr(g.pgid))
     }
 
     func sysGetsid() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0)
-        if pid == 0 { return UInt64(group.sid) }
-        guard let g = kernel.threadGroups[pid] else { throw .ESRCH }
-        return UInt64(g.sid)
+        if pid == 0 { return UInt64(vnr(group.sid)) }
+        guard let g = threadGroup(pid) else { throw .ESRCH }
+        return UInt64(vnr(g.sid))
     }
 
     func sysSetsid() throws(LinuxErrno) -> UInt64 {
@@ -580,7 +619,8 @@ extension GuestThread {
         if kernel.threadGroups.values.contains(where: { $0.pgid == group.pid && $0 !== group }) { throw .EPERM }
         group.sid = group.pid
         group.pgid = group.pid
-        return UInt64(group.pid)
+        kernel.releaseUnusedHeldPids()
+        return UInt64(vnr(group.pid))
     }
 
     func sysPrctl() throws(LinuxErrno) -> UInt64 {

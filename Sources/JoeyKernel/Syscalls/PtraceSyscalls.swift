@@ -26,7 +26,7 @@ extension GuestThread {
             ptrace = PtraceState(tracer: parent)
             return 0
         case 16: // PTRACE_ATTACH: traced, and a SIGSTOP to stop it
-            guard let t = kernel.threads[pid] else { throw .ESRCH }
+            guard let t = thread(pid) else { throw .ESRCH }
             guard t.group !== group, t.ptrace == nil, t.group.exitStatus == nil, mayTrace(t) else { throw .EPERM }
             t.ptrace = PtraceState(tracer: group)
             enqueueSignal(Signal.SIGSTOP, SignalInfo(signo: Signal.SIGSTOP, code: 0x80), mask: &t.pending, queues: &t.pendingInfo)
@@ -38,7 +38,7 @@ extension GuestThread {
             break
         }
         // The rest act on a tracee of this process that is stopped for it (KILL: any tracee).
-        guard let t = kernel.threads[pid], let p = t.ptrace, p.tracer === group else { throw .ESRCH }
+        guard let t = thread(pid), let p = t.ptrace, p.tracer === group else { throw .ESRCH }
         if request == 8 { // PTRACE_KILL
             t.group.sendSignal(Signal.SIGKILL)
             return 0
@@ -207,16 +207,17 @@ extension GuestThread {
     }
 
     /// wait4's part for tracees: a ptrace-stop of a thread this process traces (matched by
-    /// tid for pid > 0), or the exit of one the process's own wait will not report.
+    /// tid for pid > 0), or the exit of one the process's own wait will not report. Both tids
+    /// are as this process sees them.
     func takePtraceReport(pid: Int32) -> (tid: Int32, status: Int32)? {
         if let i = kernel.ptraceExits.firstIndex(where: { $0.tracer === group && (pid <= 0 || $0.tid == pid) }) {
             let r = kernel.ptraceExits.remove(at: i)
             return (r.tid, r.status)
         }
         for t in kernel.threads.values {
-            guard let p = t.ptrace, p.tracer === group, p.stopped, let status = p.report, pid <= 0 || t.tid == pid else { continue }
+            guard let p = t.ptrace, p.tracer === group, p.stopped, let status = p.report, pid <= 0 || vnr(t.tid) == pid else { continue }
             p.report = nil
-            return (t.tid, status)
+            return (vnr(t.tid), status)
         }
         return nil
     }

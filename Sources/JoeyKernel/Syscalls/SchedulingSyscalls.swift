@@ -9,7 +9,7 @@ extension GuestThread {
         let pid = Int32(truncatingIfNeeded: raw)
         guard pid >= 0 else { throw .EINVAL }
         if pid == 0 { return self }
-        guard let t = kernel.threads[pid] else { throw .ESRCH }
+        guard let t = thread(pid) else { throw .ESRCH }
         return t
     }
 
@@ -72,9 +72,11 @@ extension GuestThread {
     private func prioTargets(which: UInt64, who whoArg: UInt64) throws(LinuxErrno) -> [ThreadGroup] {
         let who = Int32(truncatingIfNeeded: whoArg)
         switch which {
-        case 0: return who == 0 ? [group] : [kernel.threadGroups[who] ?? kernel.threads[who]?.group].compactMap { $0 }
-        case 1: let pg = who == 0 ? group.pgid : who; return kernel.threadGroups.values.filter { $0.pgid == pg }
-        case 2: let u = who == 0 ? group.uid : UInt32(bitPattern: who); return kernel.threadGroups.values.filter { $0.uid == u }
+        case 0: return who == 0 ? [group] : [process(who)].compactMap { $0 }
+        case 1:
+            guard let pg = who == 0 ? group.pgid : globalPgid(who) else { return [] }
+            return kernel.threadGroups.values.filter { $0.pgid == pg && sees($0) }
+        case 2: let u = who == 0 ? group.uid : UInt32(bitPattern: who); return kernel.threadGroups.values.filter { $0.uid == u && sees($0) }
         default: throw .EINVAL
         }
     }

@@ -64,7 +64,7 @@ extension GuestThread {
             let others = group.threads.filter { $0 !== self && !$0.threadExiting }
             if let bad = others.first(where: { $0.seccompMode == 1 || !(seccompFilter?.descends(from: $0.seccompFilter) ?? ($0.seccompFilter == nil)) }) {
                 if flags & Self.FILTER_FLAG_TSYNC_ESRCH != 0 { throw .ESRCH }
-                return UInt64(bad.tid)
+                return UInt64(vnr(bad.tid))
             }
             for t in others { t.seccompFilter = filter; t.seccompMode = 2 }
         }

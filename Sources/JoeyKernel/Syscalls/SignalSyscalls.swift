@@ -102,13 +102,13 @@ extension GuestThread {
         let raw = try mm.read(a2, count: 48)
         let code = raw.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
         let value = raw.withUnsafeBytes { $0.load(fromByteOffset: 24, as: UInt64.self) }
-        guard let target = kernel.threadGroups[pid] else { throw .ESRCH }
+        guard let target = threadGroup(pid) else { throw .ESRCH }
         // Only the kernel may claim kernel codes; others must be negative (SI_QUEUE...) unless to oneself.
         if (code >= 0 || code == -6) && target !== group { throw .EPERM }
         if sig == 0 { return 0 }
-        if target.pid == 1 && target.actions[Int(sig)].handler == 0 && target !== group { return 0 }
+        guard signalReaches(target, sig) else { target.prepareSignal(sig); return 0 }
         try checkSignalQueueRoom(sig, code: code, target: target)
-        target.sendSignal(sig, info: SignalInfo(signo: sig, code: code, pid: group.pid, uid: group.uid, value: value))
+        target.sendSignal(sig, info: SignalInfo(signo: sig, code: code, pid: target.pidNS.local(group.pid), uid: group.uid, value: value))
         return 0
     }
 
@@ -119,13 +119,14 @@ extension GuestThread {
         let raw = try mm.read(a3, count: 48)
         let code = raw.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
         let value = raw.withUnsafeBytes { $0.load(fromByteOffset: 24, as: UInt64.self) }
-        guard let t = kernel.threads[tid], t.group.pid == tgid else { throw .ESRCH }
+        guard let t = thread(tid), vnr(t.group.pid) == tgid else { throw .ESRCH }
         if (code >= 0 || code == -6) && t !== self { throw .EPERM }
         if sig == 0 { return 0 }
         let action = t.group.actions[Int(sig)]
         if sig != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(sig) == .ignore) { return 0 }
+        guard signalReaches(t.group, sig) else { return 0 }
         try checkSignalQueueRoom(sig, code: code, target: t.group)
-        enqueueSignal(sig, SignalInfo(signo: sig, code: code, pid: group.pid, uid: group.uid, value: value),
+        enqueueSignal(sig, SignalInfo(signo: sig, code: code, pid: t.pidNS.local(group.pid), uid: group.uid, value: value),
                       mask: &t.pending, queues: &t.pendingInfo)
         t.interrupt()
         return 0

@@ -314,7 +314,10 @@ extension GuestThread {
                                               gid: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
                         }
                         try UnixSocket.checkCredentials(c, from: self)
-                        control.credentials = c
+                        // Carried with the sentry's number for the pid (ESRCH if none is seen).
+                        guard let pid = pidNS.global(c.pid), kernel.threadGroups[pid] != nil || kernel.threads[pid] != nil
+                        else { throw LinuxErrno.ESRCH }
+                        control.credentials = SocketCredentials(pid: pid, uid: c.uid, gid: c.gid)
                     default:
                         throw LinuxErrno.EINVAL
                     }
@@ -419,7 +422,7 @@ extension GuestThread {
         for (level, type, value) in out.ancillary { control.put(level: level, type: type, value) }
         if s.options.passCredentials && s.family == AF_UNIX {
             let c = out.credentials ?? .nobody
-            control.put(level: SOL_SOCKET_LEVEL, type: 2, withUnsafeBytes(of: (c.pid, c.uid, c.gid)) { Array($0) })
+            control.put(level: SOL_SOCKET_LEVEL, type: 2, withUnsafeBytes(of: (vnr(c.pid), c.uid, c.gid)) { Array($0) })
         }
         if !out.rights.isEmpty {
             let peek = flags & MSG_PEEK_FLAG != 0

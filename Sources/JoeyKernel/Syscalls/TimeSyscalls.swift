@@ -21,10 +21,10 @@ extension GuestThread {
         let pid = ~(id >> 3)
         if id & 4 != 0 {
             // A thread's clock: only of a thread of the caller's own process, as on Linux.
-            guard let t = pid == 0 ? self : kernel.threads[pid], t.group === group else { throw .EINVAL }
+            guard let t = pid == 0 ? self : thread(pid), t.group === group else { throw .EINVAL }
             return .thread(t)
         }
-        guard let g = pid == 0 ? group : kernel.threadGroups[pid], g.exitStatus == nil else { throw .EINVAL }
+        guard let g = pid == 0 ? group : threadGroup(pid), g.exitStatus == nil else { throw .EINVAL }
         return .process(g)
     }
 

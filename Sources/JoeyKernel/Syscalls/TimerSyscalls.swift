@@ -139,7 +139,8 @@ extension GuestThread {
             default: throw .EINVAL // SIGEV_THREAD is glibc's job: it arrives here as SIGEV_THREAD_ID
             }
             if notify == 4 {
-                guard let t = kernel.threads[target], t.group === group else { throw .EINVAL }
+                guard let t = thread(target), t.group === group else { throw .EINVAL }
+                target = t.tid // kept by the sentry's number
             }
         }
         guard group.timers.count < 1024 else { throw .EAGAIN }

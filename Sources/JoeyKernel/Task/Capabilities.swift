@@ -90,7 +90,7 @@ extension GuestThread {
             throw error
         }
         guard header.pid >= 0 else { throw .EINVAL }
-        guard let target = header.pid == 0 ? group : kernel.threadGroups[header.pid] ?? kernel.threads[header.pid]?.group else { throw .ESRCH }
+        guard let target = header.pid == 0 ? group : process(header.pid) else { throw .ESRCH }
         guard a1 != 0 else { return 0 }
         let c = target.capabilities
         var b = [UInt8]()
@@ -105,7 +105,7 @@ extension GuestThread {
 
     func sysCapset() throws(LinuxErrno) -> UInt64 {
         let header = try capabilityHeader()
-        guard header.pid == 0 || header.pid == tid || header.pid == group.pid else { throw .EPERM }
+        guard header.pid == 0 || header.pid == vnr(tid) || header.pid == vnr(group.pid) else { throw .EPERM }
         let raw = try mm.read(a1, count: 12 * header.words)
         var e: UInt64 = 0, p: UInt64 = 0, i: UInt64 = 0
         raw.withUnsafeBytes { b in

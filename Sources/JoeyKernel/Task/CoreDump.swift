@@ -131,10 +131,10 @@ extension GuestThread {
             p.storeBytes(of: Int16(truncatingIfNeeded: sig), toByteOffset: 12, as: Int16.self)
             p.storeBytes(of: pending | group.pendingShared, toByteOffset: 16, as: UInt64.self)
             p.storeBytes(of: signalMask, toByteOffset: 24, as: UInt64.self)
-            p.storeBytes(of: tid, toByteOffset: 32, as: Int32.self)
-            p.storeBytes(of: group.parent?.pid ?? 0, toByteOffset: 36, as: Int32.self)
-            p.storeBytes(of: group.pgid, toByteOffset: 40, as: Int32.self)
-            p.storeBytes(of: group.sid, toByteOffset: 44, as: Int32.self)
+            p.storeBytes(of: vnr(tid), toByteOffset: 32, as: Int32.self)
+            p.storeBytes(of: group.parent.map { vnr($0.pid) } ?? 0, toByteOffset: 36, as: Int32.self)
+            p.storeBytes(of: vnr(group.pgid), toByteOffset: 40, as: Int32.self)
+            p.storeBytes(of: vnr(group.sid), toByteOffset: 44, as: Int32.self)
             p.storeBytes(of: Int64(cpu / 1_000_000_000), toByteOffset: 48, as: Int64.self) // pr_utime
             p.storeBytes(of: Int64(cpu % 1_000_000_000 / 1000), toByteOffset: 56, as: Int64.self)
             withUnsafeBytes(of: regs) { r in
@@ -156,10 +156,10 @@ extension GuestThread {
             p.storeBytes(of: Int8(truncatingIfNeeded: group.nice), toByteOffset: 3, as: Int8.self)
             p.storeBytes(of: group.uid, toByteOffset: 16, as: UInt32.self)
             p.storeBytes(of: group.gid, toByteOffset: 20, as: UInt32.self)
-            p.storeBytes(of: group.pid, toByteOffset: 24, as: Int32.self)
-            p.storeBytes(of: group.parent?.pid ?? 0, toByteOffset: 28, as: Int32.self)
-            p.storeBytes(of: group.pgid, toByteOffset: 32, as: Int32.self)
-            p.storeBytes(of: group.sid, toByteOffset: 36, as: Int32.self)
+            p.storeBytes(of: vnr(group.pid), toByteOffset: 24, as: Int32.self)
+            p.storeBytes(of: group.parent.map { vnr($0.pid) } ?? 0, toByteOffset: 28, as: Int32.self)
+            p.storeBytes(of: vnr(group.pgid), toByteOffset: 32, as: Int32.self)
+            p.storeBytes(of: vnr(group.sid), toByteOffset: 36, as: Int32.self)
             for (i, c) in name.enumerated() { p.storeBytes(of: c, toByteOffset: 40 + i, as: UInt8.self) }
             for (i, c) in args.enumerated() { p.storeBytes(of: c, toByteOffset: 56 + i, as: UInt8.self) }
         }

@@ -31,7 +31,7 @@ extension GuestThread {
                 ptraceStop(sig << 8 | 0x7f, kind: .signal)
                 let chosen = p.resumeSignal
                 if chosen == 0 || killed { p.signalInfo = nil; continue }
-                info = p.signalInfo?.signo == chosen ? p.signalInfo! : SignalInfo(signo: chosen, code: 0, pid: group.pid, uid: group.uid)
+                info = p.signalInfo?.signo == chosen ? p.signalInfo! : SignalInfo(signo: chosen, code: 0, pid: p.tracer.map { group.pidNS.local($0.pid) } ?? 0, uid: group.uid)
                 p.signalInfo = nil
                 sig = chosen
                 // Group-stops of tracees are not modelled: a SIGSTOP the tracer passes on is
@@ -41,9 +41,10 @@ extension GuestThread {
             let action = group.actions[Int(sig)]
             kernel.strace?.signal(self, info)
             if sig == Signal.SIGKILL || action.handler == 0 {
-                // The sandbox's init is not killed or stopped by default actions of signals raised
-                // inside the sandbox (even ones queued while blocked); faults and SIGKILL still apply.
-                if group.pid == 1 && sig != Signal.SIGKILL && sig != Signal.SIGSTOP && !info.fromOutside
+                // A pid namespace's init (the sandbox's too) is not killed or stopped by default
+                // actions of signals raised inside it (even ones queued while blocked); faults,
+                // and SIGKILL or SIGSTOP from an ancestor namespace, still apply.
+                if group.isNamespaceInit && sig != Signal.SIGKILL && sig != Signal.SIGSTOP && !info.fromOutside
                     && info.address == nil && (info.code <= 0 || info.code == 0x80) {
                     continue
                 }

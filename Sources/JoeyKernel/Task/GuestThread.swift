@@ -1,6 +1,6 @@
 // Task/ owns guest threads (GuestThread) and processes (ThreadGroup): the run loop, signal
-// delivery, clone/exec loading, exit and wait, and the rewriting of system call sites
-// (SyscallPatching). Everything here runs under the kernel lock,
+// delivery, clone/exec loading, exit and wait, pid namespaces (PIDNamespace), and the
+// rewriting of system call sites (SyscallPatching). Everything here runs under the kernel lock,
 // released only while the guest runs, while a thread sleeps on its Wakeup, or around a
 // host call that may block.
 //
@@ -247,6 +247,7 @@ final class GuestThread {
     /// After execve from a non-leader thread: this thread takes the process id as its tid.
     func becomeLeader() {
         kernel.threads[tid] = nil
+        kernel.releasePid(tid, from: group.pidNS)
         tid = group.pid
         kernel.threads[tid] = self
     }
@@ -326,11 +327,13 @@ final class GuestThread {
         if let tracer = ptrace?.tracer, tracer.exitStatus == nil {
             let lastThread = group.threads.isEmpty && tid == group.pid
             if !(lastThread && group.parent === tracer) {
-                kernel.ptraceExits.append((tracer, tid, group.pendingExitStatus ?? status))
+                kernel.ptraceExits.append((tracer, tracer.pidNS.local(tid), group.pendingExitStatus ?? status))
                 tracer.childEvents.notify(.readable)
             }
         }
         ptrace = nil
+        // A thread's number goes with it; the process's stays until it is reaped.
+        if tid != group.pid { kernel.releasePid(tid, from: group.pidNS) }
         // The process keeps what its exited threads used (times, getrusage).
         group.exitCPUNanos &+= context?.cpuTimeNanos() ?? 0
         // The peak is the whole stub's, which the other threads' contexts still report: read

@@ -51,7 +51,7 @@ extension GuestThread {
         if kind == .event { p.eventMessage = message }
         p.resumeSignal = 0
         tracer.childEvents.notify(.readable)
-        tracer.sendSignal(Signal.SIGCHLD, info: SignalInfo(signo: Signal.SIGCHLD, code: 4 /* CLD_TRAPPED */, pid: tid,
+        tracer.sendSignal(Signal.SIGCHLD, info: SignalInfo(signo: Signal.SIGCHLD, code: 4 /* CLD_TRAPPED */, pid: tracer.pidNS.local(tid),
                                                            uid: group.uid, status: status >> 8 & 0xff))
         while p.stopped && !killed && (whileExiting || !group.exiting) && ptrace?.tracer != nil
                 && (pending | group.pendingShared) & (1 << 8) == 0 { // SIGKILL ends any stop
@@ -77,10 +77,11 @@ extension GuestThread {
 
     /// After a successful execve: the exec event, or (without PTRACE_O_TRACEEXEC) the SIGTRAP
     /// a traced process has always been sent.
+    /// `formerTid`: the thread's id before execve, as its tracer sees it.
     func ptraceExecStop(formerTid: Int32) {
         guard ptrace != nil else { return }
-        if !ptraceEvent(PtraceState.EVENT_EXEC, option: PtraceState.TRACEEXEC, message: UInt64(formerTid)) {
-            enqueueSignal(Signal.SIGTRAP, SignalInfo(signo: Signal.SIGTRAP, code: 0, pid: group.pid, uid: group.uid),
+        if !ptraceEvent(PtraceState.EVENT_EXEC, option: PtraceState.TRACEEXEC, message: UInt64(UInt32(bitPattern: formerTid))) {
+            enqueueSignal(Signal.SIGTRAP, SignalInfo(signo: Signal.SIGTRAP, code: 0, pid: vnr(group.pid), uid: group.uid),
                           mask: &pending, queues: &pendingInfo)
         }
     }

@@ -129,6 +129,8 @@ final class ThreadGroup {
     /// The wait status exit_group (or a fatal signal) decided on.
     var pendingExitStatus: Int32?
     var reaped = false
+    /// A nested namespace's init that has exited while others in its namespace remain.
+    var awaitingNamespace = false
     /// Set while a vfork parent waits for this child to exec or exit.
     /// The thread that vforked this process and sleeps until it execs or exits.
     var vforkParent: GuestThread?
@@ -142,9 +144,16 @@ final class ThreadGroup {
     var uts: UTSNamespace
     /// The IPC namespace (System V objects, POSIX message queue names).
     var ipc: IPCNamespace
-    init(kernel: Kernel, pid: Int32, parent: ThreadGroup?, mm: MemoryManager, fdTable: FDTable, fs: FSContext) {
+    /// The pid namespace the process is in (for good), and the one its new children go to
+    /// (another after unshare or setns of CLONE_NEWPID).
+    let pidNS: PIDNamespace
+    var pidNSForChildren: PIDNamespace
+    init(kernel: Kernel, pid: Int32, parent: ThreadGroup?, mm: MemoryManager, fdTable: FDTable, fs: FSContext,
+         pidNS: PIDNamespace? = nil) {
         self.kernel = kernel
         self.pid = pid
+        self.pidNS = pidNS ?? kernel.rootPIDNamespace
+        pidNSForChildren = self.pidNS
         self.parent = parent
         self.mm = mm
         self.fdTable = fdTable
@@ -174,23 +183,28 @@ final class ThreadGroup {
     /// it is SI_USER from the process itself (as the kernel's SIGPIPE is).
     func sendSignal(_ sig: Int32, info: SignalInfo? = nil) {
         guard sig > 0 && sig < 65, exitStatus == nil else { return }
-        // Job control acts when the signal is sent: SIGCONT resumes and cancels pending stops,
-        // a stop signal cancels a pending SIGCONT (as Linux's prepare_signal).
-        let stopMask: UInt64 = 1 << 18 | 1 << 19 | 1 << 20 | 1 << 21 // STOP, TSTP, TTIN, TTOU
-        if sig == Signal.SIGCONT {
-            discardPending(stopMask)
-            if stopped { resume() }
-        } else if stopMask & (1 << UInt64(sig - 1)) != 0 {
-            discardPending(1 << 17)
-        }
+        prepareSignal(sig)
         if discards(sig) { return }
-        enqueueSignal(sig, info ?? SignalInfo(signo: sig, pid: pid, uid: uid), mask: &pendingShared, queues: &pendingInfo)
+        enqueueSignal(sig, info ?? SignalInfo(signo: sig, pid: pidNS.local(pid), uid: uid), mask: &pendingShared, queues: &pendingInfo)
         // One thread that can take it is woken; when every thread blocks it, all are (one of
         // them may be waiting for it in sigtimedwait).
         if let target = threads.first(where: { $0.signalMask & (1 << UInt64(sig - 1)) == 0 }) {
             target.interrupt()
         } else {
             for t in threads { t.interrupt() }
+        }
+    }
+
+    /// Job control acts when a signal is sent, even one then ignored: SIGCONT resumes and
+    /// cancels pending stops, a stop signal cancels a pending SIGCONT (Linux's prepare_signal).
+    func prepareSignal(_ sig: Int32) {
+        guard sig > 0 && sig < 65, exitStatus == nil else { return }
+        let stopMask: UInt64 = 1 << 18 | 1 << 19 | 1 << 20 | 1 << 21 // STOP, TSTP, TTIN, TTOU
+        if sig == Signal.SIGCONT {
+            discardPending(stopMask)
+            if stopped { resume() }
+        } else if stopMask & (1 << UInt64(sig - 1)) != 0 {
+            discardPending(1 << 17)
         }
     }
 
@@ -280,7 +294,7 @@ final class ThreadGroup {
     private func notifyParent(code: Int32, status: Int32) {
         parent?.childEvents.notify(.readable)
         guard let parent, parent.actions[Int(Signal.SIGCHLD)].flags & 1 == 0 else { return }
-        parent.sendSignal(Signal.SIGCHLD, info: SignalInfo(signo: Signal.SIGCHLD, code: code, pid: pid, uid: uid, status: status))
+        parent.sendSignal(Signal.SIGCHLD, info: SignalInfo(signo: Signal.SIGCHLD, code: code, pid: parent.pidNS.local(pid), uid: uid, status: status))
     }
 
     /// The last thread is gone: become a zombie, hand children to init, tell the parent.
@@ -295,30 +309,67 @@ final class ThreadGroup {
         fdTable.removeUser()
         fdTable = FDTable()
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
-        // Orphans go to the nearest living ancestor that is a child subreaper, else to init.
+        // The init of a nested pid namespace takes its namespace with it (Linux's
+        // zap_pid_ns_processes): the rest are killed, and no process can be made there.
+        if isNamespaceInit && pidNS.level > 0 {
+            pidNS.dead = true
+            for g in kernel.threadGroups.values where g !== self && g.exitStatus == nil && pidNS.isAncestor(of: g.pidNS) {
+                g.sendSignal(Signal.SIGKILL, info: SignalInfo(signo: Signal.SIGKILL, code: 0x80 /* SI_KERNEL */))
+            }
+        }
+        // Orphans go to the nearest living ancestor in this pid namespace that is a child
+        // subreaper, else to the namespace's init; a dying namespace's are reaped when they
+        // exit (their init is gone).
         var reaper = parent
-        while let r = reaper, !(r.childSubreaper && r.exitStatus == nil) { reaper = r.parent }
-        let newParent = reaper ?? kernel.threadGroups[1]
+        while let r = reaper, r.pidNS === pidNS, !(r.childSubreaper && r.exitStatus == nil) { reaper = r.parent }
+        if reaper?.pidNS !== pidNS { reaper = nil }
+        let nsInit = pidNS.dead ? nil : pidNS.initGroup
+        let newParent = reaper ?? (nsInit?.exitStatus == nil ? nsInit : nil)
         for c in children {
             if c.parentDeathSignal != 0 { c.sendSignal(c.parentDeathSignal) }
             c.parent = newParent === self ? nil : newParent
             if let newParent, newParent !== self {
                 newParent.children.append(c)
                 // A zombie handed over is reaped by its new parent's wait (or at once if it ignores SIGCHLD).
-                if c.exitStatus != nil {
-                    newParent.sendSignal(c.exitSignal)
+                if c.waitable {
+                    newParent.sendSignal(c.exitSignal, info: c.exitInfo(for: newParent))
                     newParent.childEvents.notify(.readable)
                 }
+            } else if c.waitable {
+                c.reap() // no one is left to wait for it
             }
         }
         children.removeAll()
+        // A nested namespace's init is reported once the rest of its namespace is gone
+        // (Linux's zap_pid_ns_processes waits for them): until then its parent cannot wait
+        // for it.
+        if pidNS.level > 0 && isNamespaceInit && kernel.namespaceHasOthers(pidNS, besides: self) {
+            awaitingNamespace = true
+            kernel.initsAwaitingNamespace.append(self)
+            return
+        }
+        announceExit(status: status)
+    }
+
+    /// Whether a wait by its parent can report this process's exit now.
+    var waitable: Bool { exitStatus != nil && !awaitingNamespace }
+
+    /// The siginfo of this process's exit signal as `parent` receives it.
+    func exitInfo(for parent: ThreadGroup) -> SignalInfo {
+        let status = exitStatus ?? 0
+        let code: Int32 = status & 0x7f == 0 ? 1 : (status & 0x80 != 0 ? 3 : 2) // CLD_EXITED, KILLED, DUMPED
+        return SignalInfo(signo: exitSignal, code: code, pid: parent.pidNS.local(pid), uid: uid,
+                          status: status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f)
+    }
+
+    /// The exit is told: the parent is signalled (or the zombie reaped at once).
+    func announceExit(status: Int32) {
+        awaitingNamespace = false
         if let parent {
             if parent.actions[Int(Signal.SIGCHLD)].handler == 1 || parent.actions[Int(Signal.SIGCHLD)].flags & 2 /* SA_NOCLDWAIT */ != 0 {
                 reap()
             } else {
-                let code: Int32 = status & 0x7f == 0 ? 1 : (status & 0x80 != 0 ? 3 : 2) // CLD_EXITED, KILLED, DUMPED
-                parent.sendSignal(exitSignal, info: SignalInfo(signo: exitSignal, code: code, pid: pid, uid: uid,
-                                                               status: status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f))
+                parent.sendSignal(exitSignal, info: exitInfo(for: parent))
             }
         } else {
             reap()
@@ -348,6 +399,7 @@ final class ThreadGroup {
         kernel.reapedCPUNanos &+= exitCPUNanos
         kernel.threadGroups[pid] = nil
         if let parent { parent.children.removeAll { $0 === self } }
+        kernel.retirePid(pid, from: pidNS)
     }
 }
 

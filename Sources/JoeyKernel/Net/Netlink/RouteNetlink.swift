@@ -36,12 +36,12 @@ final class RouteNetlinkSocket: Socket {
         guard Int32(UInt16(address[0]) | UInt16(address[1]) << 8) == AF_NETLINK_FAMILY else { throw .EINVAL }
         let pid = address.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }
         groups = address.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
-        portID = pid != 0 ? pid : UInt32(bitPattern: t.group.pid)
+        portID = pid != 0 ? pid : UInt32(bitPattern: t.vnr(t.group.pid))
     }
 
     override func connect(_ t: GuestThread, _ address: [UInt8]) throws(LinuxErrno) {
         guard address.count >= 12 else { throw .EINVAL }
-        if portID == 0 { portID = UInt32(bitPattern: t.group.pid) }
+        if portID == 0 { portID = UInt32(bitPattern: t.vnr(t.group.pid)) }
     }
 
     /// A request to the kernel: every message in it is answered into this socket's queue.
@@ -51,7 +51,7 @@ final class RouteNetlinkSocket: Socket {
         var request = [UInt8](repeating: 0, count: n)
         let copied = try request.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try src.copyIn(p) }
         guard copied == n else { throw .EFAULT }
-        if portID == 0 { portID = UInt32(bitPattern: t.group.pid) }
+        if portID == 0 { portID = UInt32(bitPattern: t.vnr(t.group.pid)) }
         var off = 0
         while off + 16 <= request.count {
             let (len, type, msgFlags, seq) = request.withUnsafeBytes { p in

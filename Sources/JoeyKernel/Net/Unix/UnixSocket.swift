@@ -189,7 +189,7 @@ final class UnixSocket: Socket {
     static func checkCredentials(_ c: SocketCredentials, from t: GuestThread) throws(LinuxErrno) {
         let g = t.group
         if g.euid == 0 { return }
-        guard c.pid == g.pid,
+        guard c.pid == t.vnr(g.pid),
               c.uid == g.uid || c.uid == g.euid || c.uid == g.suid,
               c.gid == g.gid || c.gid == g.egid || c.gid == g.sgid else { throw .EPERM }
     }

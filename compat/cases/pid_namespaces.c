@@ -1,0 +1,301 @@
+/* PID namespaces: clone(CLONE_NEWPID), unshare and setns of CLONE_NEWPID, clone3's set_tid
+ * per level; the ids a process sees (getpid, getppid, wait, siginfo, /proc), the init of a
+ * namespace (signals from inside, its exit killing the rest). */
+#include "../compat.h"
+#include <dirent.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+
+struct clone_args_v2 {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size;
+};
+
+static long clone3_(struct clone_args_v2 *a, size_t size) { return syscall(SYS_clone3, a, size); }
+
+/* fork() into a new pid namespace: 0 in the child, as fork. */
+static pid_t fork_newpid(void) {
+    struct clone_args_v2 a = {.flags = CLONE_NEWPID, .exit_signal = SIGCHLD};
+    return clone3_(&a, sizeof a);
+}
+
+static int wait_status(pid_t pid) {
+    int st;
+    if (waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void ns_link(const char *path, char *out, size_t size) {
+    ssize_t n = readlink(path, out, size - 1);
+    out[n > 0 ? n : 0] = 0;
+}
+
+/* The NSpid line of /proc/PID/status. */
+static void nspid(pid_t pid, char *out, size_t size) {
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    out[0] = 0;
+    if (slurp(path, buf, sizeof buf) <= 0) return;
+    char *line = strstr(buf, "\nNSpid:\t");
+    if (!line) return;
+    line += 8;
+    size_t n = strcspn(line, "\n");
+    if (n >= size) n = size - 1;
+    memcpy(out, line, n);
+    out[n] = 0;
+}
+
+CASE(clone_newpid_child_is_pid_1_and_its_children_count_from_2) {
+    char outer[64];
+    ns_link("/proc/self/ns/pid", outer, sizeof outer);
+    int fds[2], go[2];
+    EXPECT_OK(pipe(fds));
+    EXPECT_OK(pipe(go));
+    pid_t child = fork_newpid();
+    if (child == 0) {
+        if (getpid() != 1) _exit(1);
+        if (getppid() != 0) _exit(2); /* the parent is outside the namespace */
+        if (syscall(SYS_gettid) != 1) _exit(3);
+        char inner[64];
+        ns_link("/proc/self/ns/pid", inner, sizeof inner);
+        if (strcmp(inner, outer) == 0) _exit(4);
+        pid_t g = fork();
+        if (g == 0) _exit(getpid() == 2 && getppid() == 1 ? 0 : 1);
+        if (g != 2) _exit(5);
+        int st;
+        if (waitpid(-1, &st, 0) != 2 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(6);
+        /* The ids of the namespace: kill and waitpid take them. */
+        g = fork();
+        if (g == 0) { pause(); _exit(0); }
+        if (kill(g, SIGKILL) != 0) _exit(7);
+        siginfo_t si = {0};
+        if (waitid(P_PID, g, &si, WEXITED) != 0 || si.si_pid != g || si.si_code != CLD_KILLED) _exit(8);
+        if (write(fds[1], "x", 1) != 1) _exit(9);
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(10);
+        _exit(0);
+    }
+    EXPECT(child > 1);
+    char c;
+    EXPECT_EQ(read(fds[0], &c, 1), 1);
+    /* Seen from here, the child has its number in each namespace. */
+    char line[128], want[128];
+    nspid(child, line, sizeof line);
+    snprintf(want, sizeof want, "%d\t1", child);
+    EXPECT_STREQ(line, want);
+    EXPECT_EQ(write(go[1], "x", 1), 1);
+    EXPECT_EQ(wait_status(child), 0);
+}
+
+CASE(unshare_newpid_moves_the_children_not_the_caller) {
+    pid_t p = fork();
+    if (p == 0) {
+        pid_t before = getpid();
+        if (unshare(CLONE_NEWPID) != 0) _exit(1);
+        if (getpid() != before) _exit(2);
+        char pid[64], children[64];
+        ns_link("/proc/self/ns/pid", pid, sizeof pid);
+        ns_link("/proc/self/ns/pid_for_children", children, sizeof children);
+        if (strcmp(pid, children) == 0) _exit(3);
+        if (unshare(CLONE_NEWPID) == 0 || errno != EINVAL) _exit(4); /* once, until it moves */
+        pid_t c = fork();
+        if (c == 0) _exit(getpid() == 1 && getppid() == 0 ? 0 : 1);
+        int st;
+        if (c <= 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(5);
+        /* Its init is gone: no process can be made in the namespace any more. */
+        if (fork() != -1 || errno != ENOMEM) _exit(6);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(p), 0);
+}
+
+CASE(a_namespaces_init_takes_only_signals_it_handles_from_inside) {
+    int fds[2];
+    EXPECT_OK(pipe(fds));
+    pid_t init = fork_newpid();
+    if (init == 0) {
+        pid_t g = fork();
+        if (g == 0) {
+            /* From inside: the default actions do not apply to init. */
+            if (kill(1, SIGTERM) != 0 || kill(1, SIGKILL) != 0) _exit(1);
+            _exit(0);
+        }
+        int st;
+        if (waitpid(g, &st, 0) != g || !WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(2);
+        if (write(fds[1], "x", 1) != 1) _exit(3);
+        pause(); /* until the parent's SIGKILL */
+        _exit(4);
+    }
+    char c;
+    EXPECT_EQ(read(fds[0], &c, 1), 1);
+    /* From the parent namespace SIGKILL does apply. */
+    EXPECT_OK(kill(init, SIGKILL));
+    EXPECT_EQ(wait_status(init), 128 + SIGKILL);
+}
+
+CASE(when_a_namespaces_init_exits_the_rest_are_killed) {
+    int fds[2], ready[2];
+    EXPECT_OK(pipe(fds));
+    EXPECT_OK(pipe(ready));
+    pid_t init = fork_newpid();
+    if (init == 0) {
+        close(fds[0]);
+        pid_t g = fork();
+        if (g == 0) {
+            /* Holds the pipe's write end until it is killed. */
+            if (write(ready[1], "x", 1) != 1) _exit(1);
+            for (;;) pause();
+        }
+        char c;
+        if (read(ready[0], &c, 1) != 1) _exit(2);
+        _exit(0);
+    }
+    close(fds[1]);
+    EXPECT_EQ(wait_status(init), 0);
+    /* The init is reported only once the rest of its namespace is gone: EOF at once. */
+    EXPECT_OK(fcntl(fds[0], F_SETFL, O_NONBLOCK));
+    char c;
+    EXPECT_EQ(read(fds[0], &c, 1), 0);
+}
+
+CASE(setns_pid_places_the_children_below) {
+    int ready[2], go[2];
+    EXPECT_OK(pipe(ready));
+    EXPECT_OK(pipe(go));
+    pid_t init = fork_newpid();
+    if (init == 0) {
+        if (write(ready[1], "x", 1) != 1) _exit(1);
+        char c;
+        if (read(go[0], &c, 1) != 1) _exit(2);
+        _exit(0);
+    }
+    char c;
+    EXPECT_EQ(read(ready[0], &c, 1), 1);
+    pid_t joiner = fork();
+    if (joiner == 0) {
+        int own = open("/proc/self/ns/pid", O_RDONLY);
+        int self = syscall(SYS_pidfd_open, getpid(), 0);
+        if (self < 0) _exit(6);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/pid", init);
+        int fd = open(path, O_RDONLY);
+        if (own < 0 || fd < 0) _exit(1);
+        if (setns(fd, CLONE_NEWUTS) == 0 || errno != EINVAL) _exit(2);
+        if (setns(fd, CLONE_NEWPID) != 0) _exit(3);
+        pid_t k = fork();
+        if (k == 0) {
+            if (getpid() != 2 || getppid() != 0) _exit(1);
+            /* Not back up to an ancestor namespace. */
+            if (setns(own, CLONE_NEWPID) == 0 || errno != EINVAL) _exit(2);
+            /* Nor may it signal a process outside through a pidfd it inherited. */
+            if (syscall(SYS_pidfd_send_signal, self, 0, NULL, 0) == 0 || errno != EINVAL) _exit(3);
+            _exit(0);
+        }
+        if (k <= 0) _exit(4);
+        int st;
+        if (waitpid(k, &st, 0) != k || !WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(5);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(joiner), 0);
+    EXPECT_EQ(write(go[1], "x", 1), 1);
+    EXPECT_EQ(wait_status(init), 0);
+}
+
+CASE(clone3_set_tid_gives_a_pid_per_level) {
+    pid_t outer = 20000 + getpid() % 1000;
+    while (kill(outer, 0) == 0 || errno != ESRCH) outer++;
+    pid_t tids[2] = {1, outer};
+    struct clone_args_v2 a = {.flags = CLONE_NEWPID, .exit_signal = SIGCHLD,
+                              .set_tid = (uint64_t)(uintptr_t)tids, .set_tid_size = 2};
+    long pid = clone3_(&a, sizeof a);
+    if (pid == 0) _exit(getpid() == 1 ? 0 : 1);
+    EXPECT_EQ(pid, outer);
+    EXPECT_EQ(wait_status(pid), 0);
+    /* A new namespace's first process is 1; no more levels than there are. */
+    pid_t two[2] = {2, outer};
+    struct clone_args_v2 b = {.flags = CLONE_NEWPID, .exit_signal = SIGCHLD,
+                              .set_tid = (uint64_t)(uintptr_t)two, .set_tid_size = 2};
+    EXPECT_ERRNO(clone3_(&b, sizeof b), EINVAL);
+    pid_t three[3] = {1, outer, outer + 1};
+    struct clone_args_v2 c = {.flags = CLONE_NEWPID, .exit_signal = SIGCHLD,
+                              .set_tid = (uint64_t)(uintptr_t)three, .set_tid_size = 3};
+    EXPECT_ERRNO(clone3_(&c, sizeof c), EINVAL);
+}
+
+CASE(a_proc_mounted_in_the_namespace_shows_its_pids) {
+    pid_t init = syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0);
+    if (init == 0) {
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) _exit(1);
+        const char *dir = scratch_path("proc");
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) _exit(2);
+        if (mount("proc", dir, "proc", 0, NULL) != 0) _exit(3);
+        pid_t g = fork();
+        if (g == 0) { pause(); _exit(0); }
+        char path[600], link[64];
+        snprintf(path, sizeof path, "%s/self", dir);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n != 1 || link[0] != '1') _exit(4);
+        /* Only the namespace's processes are listed, by their numbers here. */
+        DIR *d = opendir(dir);
+        if (!d) _exit(5);
+        int seen = 0, others = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+            int v = atoi(e->d_name);
+            if (v == 1 || v == g) seen++; else others++;
+        }
+        closedir(d);
+        if (seen != 2 || others != 0) _exit(6);
+        snprintf(path, sizeof path, "%s/%d/stat", dir, g);
+        char buf[512];
+        if (slurp(path, buf, sizeof buf) <= 0) _exit(7);
+        int spid = 0, sppid = -1;
+        char state;
+        if (sscanf(buf, "%d (%*[^)]) %c %d", &spid, &state, &sppid) != 3 || spid != g || sppid != 1) _exit(8);
+        kill(g, SIGKILL);
+        waitpid(g, NULL, 0);
+        umount(dir);
+        _exit(0);
+    }
+    EXPECT(init > 0);
+    EXPECT_EQ(wait_status(init), 0);
+}
+
+CASE(a_reaped_group_leaders_number_stays_its_groups) {
+    pid_t init = fork_newpid();
+    if (init == 0) {
+        int report[2], go[2];
+        if (pipe(report) != 0 || pipe(go) != 0) _exit(1);
+        pid_t a = fork();
+        if (a == 0) {
+            if (setpgid(0, 0) != 0) _exit(1);
+            pid_t b = fork();
+            if (b == 0) {
+                char c;
+                if (read(go[0], &c, 1) != 1) _exit(1);
+                pid_t pg = getpgrp();
+                _exit(write(report[1], &pg, sizeof pg) == sizeof pg ? 0 : 1);
+            }
+            _exit(b > 0 ? 0 : 1);
+        }
+        int st;
+        if (waitpid(a, &st, 0) != a || !WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(2);
+        /* The leader is reaped; its number is still its group's, and not given out. */
+        for (int i = 0; i < 20; i++) {
+            pid_t c = fork();
+            if (c == 0) _exit(0);
+            if (c == a) _exit(3);
+            waitpid(c, NULL, 0);
+        }
+        if (write(go[1], "x", 1) != 1) _exit(4);
+        pid_t pg = 0;
+        if (read(report[0], &pg, sizeof pg) != sizeof pg) _exit(5);
+        if (pg != a) _exit(6);
+        if (kill(-a, 0) != 0) _exit(7);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(init), 0);
+}
+
+COMPAT_MAIN()
