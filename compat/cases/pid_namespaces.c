@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 struct clone_args_v2 {
@@ -293,6 +294,23 @@ CASE(a_reaped_group_leaders_number_stays_its_groups) {
         if (read(report[0], &pg, sizeof pg) != sizeof pg) _exit(5);
         if (pg != a) _exit(6);
         if (kill(-a, 0) != 0) _exit(7);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(init), 0);
+}
+
+CASE(a_namespaces_init_is_not_killed_by_sigio) {
+    pid_t init = fork_newpid();
+    if (init == 0) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) _exit(1);
+        if (fcntl(sv[0], F_SETOWN, getpid()) != 0) _exit(2);
+        if (fcntl(sv[0], F_SETFL, O_ASYNC) != 0) _exit(3);
+        /* SIGIO (POLL_IN) with its default action: not one the kernel forces on init. */
+        if (write(sv[1], "x", 1) != 1) _exit(4);
+        char c;
+        if (read(sv[0], &c, 1) != 1) _exit(5);
+        usleep(100000);
         _exit(0);
     }
     EXPECT_EQ(wait_status(init), 0);

@@ -42,10 +42,11 @@ extension GuestThread {
             kernel.strace?.signal(self, info)
             if sig == Signal.SIGKILL || action.handler == 0 {
                 // A pid namespace's init (the sandbox's too) is not killed or stopped by default
-                // actions of signals raised inside it (even ones queued while blocked); faults,
-                // and SIGKILL or SIGSTOP from an ancestor namespace, still apply.
-                if group.isNamespaceInit && sig != Signal.SIGKILL && sig != Signal.SIGSTOP && !info.fromOutside
-                    && info.address == nil && (info.code <= 0 || info.code == 0x80) {
+                // actions of signals raised inside it (even ones queued while blocked); what the
+                // kernel forces (faults, SIGSYS, traps: a positive code), and SIGKILL or SIGSTOP
+                // from an ancestor namespace, still apply. SIGIO's POLL_* codes are not forced.
+                let forced = info.address != nil || (info.code > 0 && info.code != 0x80 && sig != Signal.SIGIO)
+                if group.isNamespaceInit && sig != Signal.SIGKILL && sig != Signal.SIGSTOP && !info.fromOutside && !forced {
                     continue
                 }
                 switch Signal.defaultAction(sig) {
