@@ -6,6 +6,10 @@
 #include <sys/times.h>
 #include <time.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/ipc.h>
+#include <sys/select.h>
+#include <sys/sem.h>
 
 static volatile sig_atomic_t hits;
 static void count_handler(int sig) { (void)sig; hits++; }
@@ -517,6 +521,36 @@ CASE(clock_nanosleep_on_the_process_cpu_clock_waits_for_cpu_time) {
     EXPECT_EQ(pthread_join(t, NULL), 0);
     struct timespec bad = { 0, 1000000000L };
     EXPECT_EQ(clock_nanosleep(CLOCK_PROCESS_CPUTIME_ID, 0, &bad, NULL), EINVAL);
+}
+
+static void interrupt_in_100ms(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = count_handler; /* no SA_RESTART: the call ends with EINTR */
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+CASE(huge_relative_timeouts_wait_until_interrupted) {
+    /* A timeout of ~292 years is valid and must not wrap into one already past. */
+    struct timespec huge = {0x7fffffffffffffffL, 0};
+    struct timeval hugetv = {0x7fffffffffffffffL, 0};
+    interrupt_in_100ms();
+    EXPECT_ERRNO(select(0, NULL, NULL, NULL, &hugetv), EINTR);
+    interrupt_in_100ms();
+    EXPECT_ERRNO(ppoll(NULL, 0, &huge, NULL), EINTR);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    interrupt_in_100ms();
+    EXPECT_ERRNO(sigtimedwait(&set, NULL, &huge), EINTR);
+    int sem = semget(IPC_PRIVATE, 1, 0600);
+    EXPECT(sem >= 0);
+    struct sembuf down = {0, -1, 0};
+    interrupt_in_100ms();
+    EXPECT_ERRNO(semtimedop(sem, &down, 1, &huge), EINTR);
+    EXPECT_OK(semctl(sem, 0, IPC_RMID));
 }
 
 COMPAT_MAIN()

@@ -109,7 +109,7 @@ extension GuestThread {
         if timeout != 0 {
             let ts: timespec = try mm.readValue(timeout)
             guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-            deadline = monotonicNanos() &+ UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+            deadline = monotonicDeadline(afterSeconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
         }
         let registry = group.ipc.semaphores
         let set = try semaphoreSet(a0)

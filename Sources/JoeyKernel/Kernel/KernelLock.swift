@@ -54,6 +54,12 @@ func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
 
 public func monotonicNanos() -> UInt64 { hostClockNanos(CLOCK_MONOTONIC) }
 
+/// The monotonic deadline `seconds` and `nanos` from now (a guest's relative timeout; a
+/// huge one saturates, so it never wraps into the past).
+func monotonicDeadline(afterSeconds seconds: Int64, nanos: Int64) -> UInt64 {
+    saturatingAdd(monotonicNanos(), saturatingNanos(seconds: seconds, nanos: nanos))
+}
+
 /// The monotonic deadline of the absolute time `nanos` on the host's `clock` (now, for a
 /// time already past; saturating).
 func monotonicDeadline(at nanos: UInt64, on clock: clockid_t) -> UInt64 {

@@ -102,7 +102,7 @@ extension GuestThread {
         guard addr != 0 else { return nil }
         let ts: timespec = try mm.readValue(addr)
         guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-        return monotonicNanos() &+ UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        return monotonicDeadline(afterSeconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
     }
 
     /// ppoll/pselect's temporary signal mask.
@@ -181,7 +181,7 @@ extension GuestThread {
         if a4 != 0 {
             let tv: timeval = try mm.readValue(a4)
             guard tv.tv_sec >= 0, tv.tv_usec >= 0, tv.tv_usec < 1_000_000 else { throw .EINVAL }
-            deadline = monotonicNanos() &+ UInt64(tv.tv_sec) &* 1_000_000_000 &+ UInt64(tv.tv_usec) * 1000
+            deadline = monotonicDeadline(afterSeconds: Int64(tv.tv_sec), nanos: Int64(tv.tv_usec) * 1000)
         }
         let n = try selectCommon(Int32(truncatingIfNeeded: a0), a1, a2, a3, deadline: deadline)
         if let deadline {
@@ -294,11 +294,8 @@ extension GuestThread {
                 // FUTEX_CLOCK_REALTIME, CLOCK_REALTIME) for LOCK_PI2.
                 let ts: timespec = try mm.readValue(a3)
                 guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-                let at = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-                var now = timespec()
-                clock_gettime(op == 6 || realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now)
-                let nowNs = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-                deadline = monotonicNanos() &+ (at > nowNs ? at - nowNs : 0)
+                deadline = monotonicDeadline(at: saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)),
+                                             on: op == 6 || realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC)
             } else if op == 6 && realtime {
                 throw .ENOSYS // FUTEX_CLOCK_REALTIME is for LOCK_PI2 only
             }

@@ -144,7 +144,7 @@ extension GuestThread {
         if a2 != 0 {
             let ts: timespec = try mm.readValue(a2)
             guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-            deadline = monotonicNanos() &+ UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+            deadline = monotonicDeadline(afterSeconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
         }
         while true {
             let ready = (pending | group.pendingShared) & set
