@@ -611,4 +611,12 @@ CASE(getcwd_returns_non_utf8_directory_name_byte_for_byte) {
     }
 }
 
+CASE(getcwd_of_size_0_is_erange) {
+    /* The system call (not glibc's getcwd, which allocates for size 0): LTP getcwd01. */
+    char buf[16];
+    EXPECT_ERRNO(syscall(SYS_getcwd, buf, 0), ERANGE);
+    EXPECT_ERRNO(syscall(SYS_getcwd, NULL, 1), ERANGE);
+    EXPECT_ERRNO(syscall(SYS_getcwd, NULL, (size_t)-1), EFAULT);
+}
+
 COMPAT_MAIN()

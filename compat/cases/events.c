@@ -663,4 +663,28 @@ CASE(f_notify_signals_sigio_for_changes_in_the_directory) {
     EXPECT_ERRNO(fcntl(reg, F_NOTIFY, DN_CREATE), ENOTDIR);
 }
 
+CASE(epoll_nests_at_most_five_deep) {
+    /* Linux's EPOLL_MAX_NESTS: a chain of five epolls over a pipe is fine, a sixth ELOOP. */
+    int p[2];
+    EXPECT_OK(pipe(p));
+    int inner = p[0], eps[6];
+    for (int i = 0; i < 5; i++) {
+        eps[i] = epoll_create1(0);
+        struct epoll_event e = {.events = EPOLLIN, .data.fd = inner};
+        EXPECT_OK(epoll_ctl(eps[i], EPOLL_CTL_ADD, inner, &e));
+        inner = eps[i];
+    }
+    eps[5] = epoll_create1(0);
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = inner};
+    EXPECT_ERRNO(epoll_ctl(eps[5], EPOLL_CTL_ADD, inner, &e), ELOOP);
+    /* The epolls above count too: y watches x, and x over four of the chain makes six. */
+    int x = epoll_create1(0), y = epoll_create1(0);
+    struct epoll_event ex = {.events = EPOLLIN, .data.fd = x};
+    EXPECT_OK(epoll_ctl(y, EPOLL_CTL_ADD, x, &ex));
+    struct epoll_event e3 = {.events = EPOLLIN, .data.fd = eps[3]};
+    EXPECT_ERRNO(epoll_ctl(x, EPOLL_CTL_ADD, eps[3], &e3), ELOOP);
+    struct epoll_event e2 = {.events = EPOLLIN, .data.fd = eps[2]};
+    EXPECT_OK(epoll_ctl(x, EPOLL_CTL_ADD, eps[2], &e2)); /* five */
+}
+
 COMPAT_MAIN()

@@ -606,4 +606,10 @@ CASE(proc_self_fd_of_a_socket_is_enxio) {
     EXPECT_ERRNO(open(path, O_RDWR), ENXIO);
 }
 
+CASE(dup3_same_fd_is_einval_before_the_fd_is_looked_at) {
+    /* Linux compares the numbers first: EINVAL even for a closed descriptor (LTP dup3_02). */
+    EXPECT_ERRNO(dup3(900, 900, 0), EINVAL);
+    EXPECT_ERRNO(dup3(900, 900, O_CLOEXEC), EINVAL);
+}
+
 COMPAT_MAIN()

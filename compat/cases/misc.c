@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/sysinfo.h>
+#include <sys/utsname.h>
 #include <termios.h>
 
 /* A system call that touches neither errno nor anything else in TLS: returns -errno. */
@@ -569,6 +570,51 @@ CASE(siocethtool_on_lo_answers_link_and_refuses_settings) {
     strcpy(ifr.ifr_name, "nosuchif0");
     EXPECT_ERRNO(ioctl(s, 0x8946, &ifr), ENODEV);
     close(s);
+}
+
+CASE(scheduling_of_another_users_process_needs_permission) {
+    /* LTP sched_setparam05, sched_setaffinity01: EPERM; SCHED_DEADLINE priorities are 0. */
+    EXPECT_EQ(sched_get_priority_max(6 /* SCHED_DEADLINE */), 0);
+    EXPECT_EQ(sched_get_priority_min(6), 0);
+    pid_t root = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        if (setuid(65534) != 0) _exit(1);
+        struct sched_param p = {0};
+        if (sched_setparam(root, &p) == 0 || errno != EPERM) _exit(2);
+        if (sched_setscheduler(root, SCHED_OTHER, &p) == 0 || errno != EPERM) _exit(3);
+        cpu_set_t m;
+        CPU_ZERO(&m);
+        CPU_SET(0, &m);
+        if (sched_setaffinity(root, sizeof m, &m) == 0 || errno != EPERM) _exit(4);
+        if (sched_setparam(0, &p) != 0) _exit(5);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+CASE(proc_sys_kernel_version_is_unames) {
+    struct utsname u;
+    EXPECT_OK(uname(&u));
+    char buf[256], want[256];
+    EXPECT(slurp("/proc/sys/kernel/version", buf, sizeof buf) > 0);
+    snprintf(want, sizeof want, "%s\n", u.version);
+    EXPECT_STREQ(buf, want);
+}
+
+CASE(proc_sys_kernel_shows_the_sysv_limits) {
+    /* LTP shmctl03 and friends read them. */
+    char buf[128];
+    const char *files[] = {"shmmax", "shmall", "shmmni", "msgmax", "msgmnb", "msgmni", "sem", "tainted"};
+    for (unsigned i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/sys/kernel/%s", files[i]);
+        EXPECT(slurp(path, buf, sizeof buf) > 1);
+    }
+    EXPECT(slurp("/proc/sys/kernel/msgmax", buf, sizeof buf) > 0 && atol(buf) == 8192);
 }
 
 COMPAT_MAIN()

@@ -199,6 +199,17 @@ CASE(remount_read_only_and_back) {
     char g[600];
     snprintf(g, sizeof g, "%s/g", m);
     EXPECT_ERRNO(mkdir(g, 0755), EROFS);
+    /* EROFS comes before the permission check (LTP chown04, fchmod06): even for nobody. */
+    pid_t c = fork();
+    if (c == 0) {
+        if (setuid(65534) != 0) _exit(1);
+        if (chown(f, 0, 0) == 0 || errno != EROFS) _exit(2);
+        if (chmod(f, 0600) == 0 || errno != EROFS) _exit(3);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     char buf[16];
     EXPECT(slurp(f, buf, sizeof buf) == 4);
     struct statfs sf;

@@ -877,6 +877,45 @@ CASE(syslog_size_and_permissions) {
     EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+CASE(setpgid_of_a_child_that_has_execed_is_eacces) {
+    /* LTP setpgid03: once the child has execve'd, its parent may not move it. */
+    int fds[2];
+    EXPECT_OK(pipe(fds));
+    pid_t c = fork();
+    if (c == 0) {
+        dup2(fds[0], 0);
+        execl("/bin/sh", "sh", "-c", "read x", (char *)NULL);
+        _exit(127);
+    }
+    /* Wait until the exec is done: the child's /proc/PID/exe is the shell. */
+    char path[64], link[256];
+    snprintf(path, sizeof path, "/proc/%d/exe", c);
+    for (int i = 0; i < 2000; i++) {
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n > 0) { link[n] = 0; if (strstr(link, "sh")) break; }
+        usleep(1000);
+    }
+    EXPECT_ERRNO(setpgid(c, c), EACCES);
+    EXPECT_EQ(write(fds[1], "x\n", 2), 2);
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+}
+
+CASE(setpriority_of_another_users_process_is_eperm_before_eacces) {
+    /* LTP setpriority02: not the caller's to change (EPERM), even when raising it. */
+    pid_t root = getpid();
+    pid_t c = fork();
+    if (c == 0) {
+        if (setuid(65534) != 0) _exit(1);
+        if (setpriority(PRIO_PROCESS, root, -2) == 0 || errno != EPERM) _exit(2);
+        if (setpriority(PRIO_PROCESS, 0, -2) == 0 || errno != EACCES) _exit(3);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 COMPAT_MAIN()
 
 /* clone3(2) and clone(2) with CLONE_PIDFD, and clone3's set_tid. */

@@ -1,6 +1,8 @@
 /* Signals: dispositions, masks, delivery, siginfo, alternate stacks, fault signals. */
 #include "../compat.h"
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -718,6 +720,68 @@ CASE(uncaught_sigsegv_kills_child) {
     EXPECT_EQ(WTERMSIG(st), SIGSEGV);
 }
 
+static void *sleep_forever(void *arg) { (void)arg; for (;;) pause(); return NULL; }
+
+CASE(signals_need_permission_and_find_any_thread) {
+    /* An unprivileged user may not signal root's processes (LTP kill05): EPERM, for the
+     * probe signal 0 too; kill(-1) with no one else to signal is ESRCH. */
+    pid_t root = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        if (setuid(65534) != 0) _exit(1);
+        if (kill(root, SIGUSR1) == 0 || errno != EPERM) _exit(2);
+        if (kill(root, 0) == 0 || errno != EPERM) _exit(3);
+        if (syscall(SYS_tgkill, root, root, 0) == 0 || errno != EPERM) _exit(4);
+        siginfo_t si = {.si_code = SI_QUEUE};
+        if (syscall(SYS_rt_sigqueueinfo, root, SIGUSR1, &si) == 0 || errno != EPERM) _exit(5);
+        if (kill(getpid(), 0) != 0) _exit(6);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    /* rt_sigqueueinfo takes any thread id of a process (LTP rt_sigqueueinfo01). */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &set, NULL)); /* in both threads */
+    pthread_t th;
+    static volatile pid_t tid;
+    EXPECT_OK(pthread_create(&th, NULL, sleep_forever, NULL) == 0 ? 0 : -1);
+    tid = 0;
+    for (int i = 0; i < 200 && !tid; i++) {
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *e;
+        while (d && (e = readdir(d))) if (atoi(e->d_name) > 0 && atoi(e->d_name) != getpid()) tid = atoi(e->d_name);
+        if (d) closedir(d);
+        if (!tid) usleep(1000);
+    }
+    EXPECT(tid > 0);
+    siginfo_t si = {.si_signo = SIGUSR2, .si_code = SI_QUEUE, .si_pid = getpid(), .si_uid = getuid()};
+    EXPECT_OK(syscall(SYS_rt_sigqueueinfo, tid, SIGUSR2, &si));
+    struct timespec ts = {5, 0};
+    EXPECT_EQ(sigtimedwait(&set, NULL, &ts), SIGUSR2);
+}
+
+static volatile int resethand_flags_kept;
+static void resethand_siginfo_handler(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    struct sigaction now;
+    sigaction(sig, NULL, &now);
+    /* Reset to SIG_DFL, the flags kept (LTP sigaction01). */
+    resethand_flags_kept = si != NULL && now.sa_handler == SIG_DFL && (now.sa_flags & SA_SIGINFO) != 0;
+}
+
+CASE(sa_resethand_resets_the_handler_but_keeps_the_flags) {
+    struct sigaction sa = {0};
+    sa.sa_sigaction = resethand_siginfo_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    EXPECT_OK(sigaction(SIGUSR1, &sa, NULL));
+    EXPECT_OK(raise(SIGUSR1));
+    EXPECT(resethand_flags_kept);
+}
+
 COMPAT_MAIN()
 
 /* ---- core dumps ---- */
@@ -792,6 +856,30 @@ CASE(abort_with_a_core_limit_writes_an_elf_core_and_sets_wcoredump) {
     EXPECT_EQ(notes, 1);
     EXPECT(found);
     close(fd);
+    unlink(path);
+}
+
+CASE(core_limit_counts_written_bytes_not_untouched_memory) {
+    /* LTP abort01: RLIMIT_CORE of 512 KiB; 64 MiB mapped but never touched are holes in
+     * the core, not bytes against the limit, so the core is whole and WCOREDUMP is set. */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/coredir2", scratch());
+    EXPECT_OK(mkdir(dir, 0755));
+    pid_t c = fork();
+    if (c == 0) {
+        struct rlimit r = { 512 * 1024, 512 * 1024 };
+        if (setrlimit(RLIMIT_CORE, &r) != 0 || chdir(dir) != 0) _exit(3);
+        char *big = mmap(NULL, 64 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (big == MAP_FAILED) _exit(4);
+        big[0] = 1; /* one page of it touched */
+        abort();
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    EXPECT(WCOREDUMP(st));
+    char path[600];
+    snprintf(path, sizeof path, "%s/core", dir);
     unlink(path);
 }
 

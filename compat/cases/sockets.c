@@ -267,6 +267,29 @@ CASE(unix_connect_without_listener_is_econnrefused) {
     EXPECT_ERRNO(connect(cli2, (struct sockaddr *)&a, alen), ECONNREFUSED);
 }
 
+CASE(unix_connect_needs_write_permission_on_the_socket_file) {
+    /* LTP connect03: bound with umask 022 the file is 0755; nobody may not connect. */
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", scratch_path("perm.sock"));
+    mode_t old = umask(022);
+    EXPECT_OK(bind(s, (struct sockaddr *)&a, sizeof a));
+    umask(old);
+    EXPECT_OK(listen(s, 1));
+    EXPECT_OK(chmod(scratch(), 0755));
+    pid_t c = fork();
+    if (c == 0) {
+        if (setuid(65534) != 0) _exit(1);
+        int t = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (connect(t, (struct sockaddr *)&a, sizeof a) == 0 || errno != EACCES) _exit(2);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(s);
+}
+
 CASE(unix_connect_missing_path_is_enoent) {
     struct sockaddr_un a;
     socklen_t alen = unix_addr(&a, scratch_path("nothing.sock"));
@@ -1146,6 +1169,38 @@ CASE(tcp_big_blocking_write_arrives_intact) {
     EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
     int a = accept(srv, NULL, NULL);
     big_write_arrives_intact(cli, a);
+}
+
+CASE(getsockname_and_getpeername_need_both_pointers) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    struct sockaddr_un a;
+    socklen_t len = sizeof a;
+    /* LTP getsockname01/getpeername01: a null or bad length pointer is EFAULT. */
+    EXPECT_ERRNO(getsockname(sv[0], (struct sockaddr *)&a, NULL), EFAULT);
+    EXPECT_ERRNO(getpeername(sv[0], (struct sockaddr *)&a, NULL), EFAULT);
+    EXPECT_ERRNO(getsockname(sv[0], (struct sockaddr *)&a, (socklen_t *)1), EFAULT);
+    EXPECT_ERRNO(getsockname(sv[0], NULL, &len), EFAULT);
+    len = sizeof a;
+    EXPECT_OK(getsockname(sv[0], (struct sockaddr *)&a, &len));
+    close(sv[0]);
+    close(sv[1]);
+}
+
+CASE(raw_inet_socket_errnos) {
+    /* LTP socket01/socketpair01: protocol 0 matches no raw protocol; raw needs CAP_NET_RAW. */
+    EXPECT_ERRNO(socket(AF_INET, SOCK_RAW, 0), EPROTONOSUPPORT);
+    int sv[2];
+    EXPECT_ERRNO(socketpair(AF_INET, SOCK_RAW, 0, sv), EPROTONOSUPPORT);
+    pid_t c = fork();
+    if (c == 0) {
+        if (setuid(65534) != 0) _exit(1);
+        if (socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) != -1 || errno != EPERM) _exit(2);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 COMPAT_MAIN()

@@ -77,6 +77,22 @@ final class EventPollDescription: FileDescription {
         return target.interests.values.contains { ($0.file as? EventPollDescription).map { reaches($0, depth: depth + 1) } ?? false }
     }
 
+    /// The longest chain of epolls from this one down through those it watches (itself
+    /// counted), or up through those watching it; each epoll is looked at once.
+    private func chainLength(down: Bool, _ memo: inout [ObjectIdentifier: Int]) -> Int {
+        let id = ObjectIdentifier(self)
+        if let d = memo[id] { return d }
+        memo[id] = 1 // what a cycle would find (add refuses cycles)
+        let next: [EventPollDescription] = down ? interests.values.compactMap { $0.file as? EventPollDescription }
+                                                : epollInterests.compactMap { $0.owner }
+        let d = 1 + (next.map { $0.chainLength(down: down, &memo) }.max() ?? 0)
+        memo[id] = d
+        return d
+    }
+
+    /// Linux's EPOLL_MAX_NESTS: at most 5 epolls in a chain of nested ones.
+    static let maxChain = 5
+
     func add(fd: Int32, file: FileDescription, events: UInt32, data: UInt64) throws(LinuxErrno) {
         let key = Key(fd: fd, file: ObjectIdentifier(file))
         guard interests[key] == nil else { throw .EEXIST }
@@ -84,6 +100,8 @@ final class EventPollDescription: FileDescription {
         if let nested = file as? EventPollDescription {
             if events & EpollInterest.exclusive != 0 { throw .EINVAL }
             if reaches(nested, depth: 1) || nested.reaches(self, depth: 1) { throw .ELOOP }
+            var below: [ObjectIdentifier: Int] = [:], above: [ObjectIdentifier: Int] = [:]
+            if nested.chainLength(down: true, &below) + chainLength(down: false, &above) > Self.maxChain { throw .ELOOP }
         }
         let i = EpollInterest(owner: self, fd: fd, file: file, queue: q, events: events, data: data)
         let w = Waiter(mask: i.mask) { [weak self, weak i] _ in if let i { self?.markReady(i) } }

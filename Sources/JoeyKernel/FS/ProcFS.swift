@@ -221,12 +221,25 @@ enum ProcFS {
             "domainname": { GeneratedFile(fs: fs) { Array(((kernel.current?.group.uts ?? kernel.initialUTS).domainname + "\n").utf8) } },
             "osrelease": { GeneratedFile(fs: fs) { Array((Kernel.release + "\n").utf8) } },
             "ostype": { GeneratedFile(fs: fs) { Array("Linux\n".utf8) } },
+            "version": { GeneratedFile(fs: fs) { Array((Kernel.version + "\n").utf8) } }, // uname's version
             "pid_max": { GeneratedFile(fs: fs) { Array("4194304\n".utf8) } },
             "ngroups_max": { GeneratedFile(fs: fs) { Array("65536\n".utf8) } },
             "cap_last_cap": { GeneratedFile(fs: fs) { Array("\(Capabilities.lastCap)\n".utf8) } },
             // Where core dumps go (Task/CoreDump.swift): "core" in the working directory.
             "core_pattern": { GeneratedFile(fs: fs) { Array("core\n".utf8) } },
             "core_uses_pid": { GeneratedFile(fs: fs) { Array("0\n".utf8) } },
+            "tainted": { GeneratedFile(fs: fs) { Array("0\n".utf8) } },
+            // System V IPC limits (FS/SysV*.swift), as Linux shows its defaults; SEMMNS is the
+            // sandbox's bound on semaphores.
+            "shmmax": { GeneratedFile(fs: fs) { Array("\(SharedMemoryRegistry.maxSize)\n".utf8) } },
+            "shmall": { GeneratedFile(fs: fs) { Array("\(SharedMemoryRegistry.maxSize)\n".utf8) } },
+            "shmmni": { GeneratedFile(fs: fs) { Array("\(SharedMemoryRegistry.maxSegments)\n".utf8) } },
+            "msgmax": { GeneratedFile(fs: fs) { Array("\(MessageQueueRegistry.maxMessage)\n".utf8) } },
+            "msgmnb": { GeneratedFile(fs: fs) { Array("\(MessageQueueRegistry.maxQueueBytes)\n".utf8) } },
+            "msgmni": { GeneratedFile(fs: fs) { Array("\(MessageQueueRegistry.maxQueues)\n".utf8) } },
+            "sem": { GeneratedFile(fs: fs) {
+                Array("\(SemaphoreRegistry.maxPerSet)\t\(SemaphoreRegistry.maxTotalCells)\t\(SemaphoreRegistry.maxOps)\t\(SemaphoreRegistry.maxSets)\n".utf8)
+            } },
         ]
         // Limits the sandbox enforces, as Linux shows them (read-only here).
         let value = { (v: Int) -> () -> Inode in { GeneratedFile(fs: fs) { Array("\(v)\n".utf8) } } }

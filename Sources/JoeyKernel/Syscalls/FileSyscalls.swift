@@ -774,8 +774,8 @@ extension GuestThread {
     }
 
     private func chmod(_ inode: Inode, _ requested: UInt64) throws(LinuxErrno) {
+        try requireWritableMount(inode) // EROFS before EPERM, as Linux's mnt_want_write
         guard group.fsuid == inode.uid || group.capable(3 /* CAP_FOWNER */) else { throw .EPERM }
-        try requireWritableMount(inode)
         var mode = requested & 0o7777
         // Setgid only for a member of the file's group (or CAP_FSETID).
         if mode & 0o2000 != 0 && !(inode.gid == group.fsgid || group.groups.contains(inode.gid)) && !group.capable(4) {
@@ -804,12 +804,12 @@ extension GuestThread {
 
     private func chown(_ inode: Inode, _ uid: UInt64, _ gid: UInt64) throws(LinuxErrno) {
         let u = UInt32(truncatingIfNeeded: uid), g = UInt32(truncatingIfNeeded: gid)
+        try requireWritableMount(inode) // EROFS before EPERM, as Linux's mnt_want_write
         // The owner may give the file to a group it is in; anything else takes CAP_CHOWN.
         let owner = group.fsuid == inode.uid
         let uidOK = u == UInt32.max || (owner && u == inode.uid)
         let gidOK = g == UInt32.max || (owner && (g == inode.gid || g == group.fsgid || group.groups.contains(g)))
         guard (uidOK && gidOK) || group.capable(0 /* CAP_CHOWN */) else { throw .EPERM }
-        try requireWritableMount(inode)
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
             try ctx.onHost(path) { dfd, leaf in fchownat(dfd, leaf, u, g, Int32(AT_SYMLINK_NOFOLLOW)) }
         }
@@ -905,8 +905,7 @@ extension GuestThread {
     func sysGetcwd() throws(LinuxErrno) -> UInt64 {
         if group.fs.cwd.inode.removed { throw .ENOENT }
         let path = group.fs.cwd.path.bytes + [0]
-        guard a1 > 0 else { throw .EINVAL }
-        guard UInt64(path.count) <= a1 else { throw .ERANGE }
+        guard UInt64(path.count) <= a1 else { throw .ERANGE } // a size of 0 too, as Linux's
         try mm.write(a0, path)
         return UInt64(path.count)
     }
@@ -952,8 +951,8 @@ extension GuestThread {
     func sysDup3() throws(LinuxErrno) -> UInt64 {
         let old = fdArg(a0), new = fdArg(a1)
         guard a2 & ~UInt64(O_CLOEXEC) == 0 else { throw .EINVAL }
+        if old == new { throw .EINVAL } // before oldfd is looked at, as Linux
         let f = try group.fdTable.get(old)
-        if old == new { throw .EINVAL }
         try group.fdTable.install(f, at: new, closeOnExec: a2 != 0)
         return UInt64(new)
     }

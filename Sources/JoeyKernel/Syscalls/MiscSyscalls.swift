@@ -408,11 +408,12 @@ extension GuestThread {
     /// sched_setaffinity: the guest's own view; it must name at least one online CPU.
     func sysSchedSetaffinity() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0)
-        guard let t = pid == 0 ? self : thread(pid) else { throw .ESRCH }
         guard a1 > 0 else { throw .EINVAL }
         var mask: UInt64 = 0
         let n = Int(min(a1, 8))
-        let bytes = try mm.read(a2, count: n)
+        let bytes = try mm.read(a2, count: n) // EFAULT before the target is looked at, as Linux
+        guard let t = pid == 0 ? self : thread(pid) else { throw .ESRCH }
+        guard mayReschedule(t) else { throw .EPERM }
         for (i, b) in bytes.enumerated() { mask |= UInt64(b) << UInt64(i * 8) }
         let cpus = HostCPUs.usable
         let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1

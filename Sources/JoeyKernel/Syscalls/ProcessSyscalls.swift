@@ -254,6 +254,7 @@ extension GuestThread {
         // A table shared with another process is unshared first (unshare_files in execve).
         if group.fdTable.users > 1 { unshareFiles() }
         group.fdTable.closeOnExec()
+        group.didExec = true
         group.execCapabilities()
         for i in 1..<65 where group.actions[i].handler > 1 { group.actions[i] = SignalAction() }
         altStack = (0, 2, 0)
@@ -416,6 +417,7 @@ extension GuestThread {
         } else if pid == -1 {
             // Every process this one sees but itself and its namespace's init.
             targets = kernel.threadGroups.values.filter { $0 !== group && $0.exitStatus == nil && sees($0) && vnr($0.pid) != 1 }
+            if targets.isEmpty { throw .ESRCH }
         } else {
             if pid == Int32.min { throw .ESRCH }
             guard let pg = pid == 0 ? group.pgid : globalPgid(-pid) else { throw .ESRCH }
@@ -424,9 +426,13 @@ extension GuestThread {
             if members.isEmpty { throw .ESRCH }
             targets = members.filter { $0.exitStatus == nil }
         }
+        // Only those it may signal: EPERM when that leaves none, as Linux's kill_pid_info
+        // and __kill_pgrp_info report (kill(-1) reports no EPERM).
+        let permitted = targets.filter { maySignal($0, sig) }
+        if permitted.isEmpty && !targets.isEmpty && pid != -1 { throw .EPERM }
         if sig == 0 { return 0 }
         // A namespace's init (the sandbox's too) gets only signals it handles or blocks.
-        for t in targets {
+        for t in permitted {
             guard signalReaches(t, sig) else { t.prepareSignal(sig); continue }
             t.sendSignal(sig, info: SignalInfo(signo: sig, code: 0, pid: t.pidNS.local(group.pid), uid: group.uid))
         }
@@ -438,6 +444,7 @@ extension GuestThread {
         guard id > 0, s >= 0, s < 65 else { throw .EINVAL }
         if let tgid { guard Int32(truncatingIfNeeded: tgid) > 0 else { throw .EINVAL } }
         guard let t = thread(id), tgid == nil || vnr(t.group.pid) == Int32(truncatingIfNeeded: tgid!) else { throw .ESRCH }
+        guard maySignal(t.group, s) else { throw .EPERM }
         if s == 0 { return 0 }
         let action = t.group.actions[Int(s)]
         if s != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(s) == .ignore) { return 0 }
@@ -589,8 +596,9 @@ extension GuestThread {
             guard let t = threadGroup(pid), t.parent === group else { throw .ESRCH }
             target = t
         }
-        if target.sid == target.pid { throw .EPERM }
         if target.sid != group.sid { throw .EPERM }
+        if target !== group && target.didExec { throw .EACCES } // a child that has execve'd
+        if target.sid == target.pid { throw .EPERM }
         guard let newPg = pg == 0 ? target.pid : globalPgid(pg) else { throw .EPERM }
         if newPg != target.pid && !kernel.threadGroups.values.contains(where: { $0.pgid == newPg && $0.sid == group.sid }) {
             throw .EPERM

@@ -21,12 +21,17 @@ extension GuestThread {
         }
     }
 
+    private static let SCHED_DEADLINE: UInt64 = 6
+
+    // SCHED_DEADLINE has no priorities (0 and 0), though sched_setscheduler refuses it.
     func sysSchedGetPriorityMax() throws(LinuxErrno) -> UInt64 {
+        if a0 == Self.SCHED_DEADLINE { return 0 }
         guard let r = GuestThread.priorityRange(a0) else { throw .EINVAL }
         return UInt64(r.upperBound)
     }
 
     func sysSchedGetPriorityMin() throws(LinuxErrno) -> UInt64 {
+        if a0 == Self.SCHED_DEADLINE { return 0 }
         guard let r = GuestThread.priorityRange(a0) else { throw .EINVAL }
         return UInt64(r.lowerBound)
     }
@@ -40,10 +45,17 @@ extension GuestThread {
         return 0
     }
 
+    /// Whether this process may change `t`'s scheduling (Linux's check_same_owner): the
+    /// caller's effective uid is the target's real or effective one, or CAP_SYS_NICE.
+    func mayReschedule(_ t: GuestThread) -> Bool {
+        t.group === group || group.capable(23 /* CAP_SYS_NICE */) || group.euid == t.group.euid || group.euid == t.group.uid
+    }
+
     private func setScheduling(_ t: GuestThread, policy: UInt64, paramAddr: UInt64) throws(LinuxErrno) {
         guard paramAddr != 0 else { throw .EINVAL }
         let priority: Int32 = try mm.readValue(paramAddr)
         guard let range = GuestThread.priorityRange(policy), range.contains(priority) else { throw .EINVAL }
+        guard mayReschedule(t) else { throw .EPERM }
         if policy & ~0x4000_0000 == 1 || policy & ~0x4000_0000 == 2, group.euid != 0 { throw .EPERM }
         t.schedPolicy = Int32(policy & ~0x4000_0000)
         t.schedPriority = priority
@@ -126,7 +138,10 @@ extension GuestThread {
         guard !targets.isEmpty else { throw .ESRCH }
         let nice = max(-20, min(19, Int32(truncatingIfNeeded: a2)))
         for g in targets {
-            if nice < g.nice && group.euid != 0 { throw .EACCES }
+            // Another user's process first (EPERM), then raising a priority (EACCES), as
+            // Linux's set_one_prio.
+            if g.uid != group.euid && g.euid != group.euid && !group.capable(23 /* CAP_SYS_NICE */) { throw .EPERM }
+            if nice < g.nice && !group.capable(23) { throw .EACCES }
             g.nice = nice
         }
         return 0

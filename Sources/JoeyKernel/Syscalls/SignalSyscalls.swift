@@ -102,7 +102,9 @@ extension GuestThread {
         let raw = try mm.read(a2, count: 48)
         let code = raw.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
         let value = raw.withUnsafeBytes { $0.load(fromByteOffset: 24, as: UInt64.self) }
-        guard let target = threadGroup(pid) else { throw .ESRCH }
+        // Any of the process's thread ids names it, as for kill.
+        guard let target = process(pid), target.exitStatus == nil else { throw .ESRCH }
+        guard maySignal(target, sig) else { throw .EPERM }
         // Only the kernel may claim kernel codes; others must be negative (SI_QUEUE...) unless to oneself.
         if (code >= 0 || code == -6) && target !== group { throw .EPERM }
         if sig == 0 { return 0 }
@@ -120,6 +122,7 @@ extension GuestThread {
         let code = raw.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
         let value = raw.withUnsafeBytes { $0.load(fromByteOffset: 24, as: UInt64.self) }
         guard let t = thread(tid), vnr(t.group.pid) == tgid else { throw .ESRCH }
+        guard maySignal(t.group, sig) else { throw .EPERM }
         if (code >= 0 || code == -6) && t !== self { throw .EPERM }
         if sig == 0 { return 0 }
         let action = t.group.actions[Int(sig)]

@@ -42,7 +42,12 @@ extension GuestThread {
                 return InetSocket(kernel: kernel, family: family, type: .datagram, proto: proto == 0 ? 17 : proto, flags: flags)
             case SocketType.seqpacket.rawValue:
                 throw .EPROTONOSUPPORT
-            case 3 /* SOCK_RAW */, 4 /* SOCK_RDM */, 10 /* SOCK_PACKET */:
+            case 3: // SOCK_RAW: protocol 0 matches nothing (as Linux's inet_create), raw
+                // sockets need CAP_NET_RAW, and the sandbox offers none (ESOCKTNOSUPPORT).
+                if proto == 0 { throw .EPROTONOSUPPORT }
+                guard group.capable(13 /* CAP_NET_RAW */) else { throw .EPERM }
+                throw .ESOCKTNOSUPPORT
+            case 4 /* SOCK_RDM */, 10 /* SOCK_PACKET */:
                 throw .ESOCKTNOSUPPORT
             default:
                 throw .EINVAL
@@ -96,9 +101,10 @@ extension GuestThread {
     }
 
     /// Writes an address where the guest asked (addr, *addrlen in/out): the bytes that fit,
-    /// and the full length.
-    private func writeSockaddr(_ bytes: [UInt8], to addr: UInt64, length lenAddr: UInt64) throws(LinuxErrno) {
-        guard lenAddr != 0 else { return }
+    /// and the full length. accept and recvfrom write none for a null `addr`; getsockname
+    /// and getpeername (`always`) need both pointers, as Linux's move_addr_to_user (EFAULT).
+    private func writeSockaddr(_ bytes: [UInt8], to addr: UInt64, length lenAddr: UInt64, always: Bool = false) throws(LinuxErrno) {
+        guard always || addr != 0 else { return }
         let len: Int32 = try mm.readValue(lenAddr)
         guard len >= 0 else { throw .EINVAL }
         let n = min(Int(len), bytes.count)
@@ -179,14 +185,14 @@ extension GuestThread {
 
     func sysGetsockname() throws(LinuxErrno) -> UInt64 {
         let s = try socketArg(fdArg(a0))
-        try writeSockaddr(s.localName(), to: a1, length: a2)
+        try writeSockaddr(s.localName(), to: a1, length: a2, always: true)
         return 0
     }
 
     func sysGetpeername() throws(LinuxErrno) -> UInt64 {
         let s = try socketArg(fdArg(a0))
         let name = try s.peerAddress()
-        try writeSockaddr(name, to: a1, length: a2)
+        try writeSockaddr(name, to: a1, length: a2, always: true)
         return 0
     }
 

@@ -59,11 +59,12 @@ extension GuestThread {
         defer { out.decRef() } // closed as a file is: inotify hears it
 
         // Written at explicit positions: pages never touched are skipped, leaving holes (a
-        // sparse file, as Linux's dump_skip), and the size set at the end. Linux stops at
-        // RLIMIT_CORE, leaving a cut file, and then reports no core dumped.
-        var position: UInt64 = 0
+        // sparse file, as Linux's dump_skip), and the size set at the end. RLIMIT_CORE bounds
+        // the bytes written, not the holes (Linux's __dump_emit counts `written`); past it
+        // Linux stops, leaving a cut file, and then reports no core dumped.
+        var position: UInt64 = 0, written: UInt64 = 0
         func emit(_ bytes: [UInt8]) -> Bool {
-            let room = limit > position ? limit - position : 0
+            let room = limit > written ? limit - written : 0
             let fits = UInt64(bytes.count) <= room
             var chunk = fits ? bytes : Array(bytes[0..<Int(room)]) // room < bytes.count here
             let n = chunk.withUnsafeMutableBytes { p -> Int in
@@ -72,6 +73,7 @@ extension GuestThread {
             }
             guard n == chunk.count else { return false }
             position += UInt64(n)
+            written += UInt64(n)
             return fits
         }
         guard emit(file) else { return false }
@@ -79,9 +81,21 @@ extension GuestThread {
             var at = v.start
             while at < v.start + size {
                 let n = min(v.start + size - at, 1 << 20)
-                if let block = v.block, block.file.residentBytes(v.fileStart + (at - v.start), length: n) == 0 {
-                    guard position + n <= limit else { return false }
+                // Pages never touched are holes; in a chunk that has some, page by page.
+                let resident = v.block.map { $0.file.residentBytes(v.fileStart + (at - v.start), length: n) }
+                if resident == 0 {
                     position += n
+                } else if let block = v.block, let r = resident, r < n {
+                    var page = at
+                    while page < at + n {
+                        let m = min(at + n - page, 4096)
+                        if block.file.residentBytes(v.fileStart + (page - v.start), length: m) == 0 {
+                            position += m
+                        } else {
+                            guard let bytes = try? mm.read(page, count: Int(m), force: true), emit(bytes) else { return false }
+                        }
+                        page += m
+                    }
                 } else {
                     guard let bytes = try? mm.read(at, count: Int(n), force: true), emit(bytes) else { return false }
                 }

@@ -72,7 +72,8 @@ extension GuestThread {
                 exitGroup(status: Signal.SIGSEGV | (dumpCore(Signal.SIGSEGV, segv) ? 0x80 : 0))
                 return
             }
-            if action.flags & SignalAction.SA_RESETHAND != 0 { group.actions[Int(sig)] = SignalAction() }
+            // SA_RESETHAND resets the handler only: the flags stay (Linux's SA_ONESHOT).
+            if action.flags & SignalAction.SA_RESETHAND != 0 { group.actions[Int(sig)].handler = 0 }
             return
         }
     }

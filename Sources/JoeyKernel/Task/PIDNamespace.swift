@@ -195,6 +195,16 @@ extension GuestThread {
     /// Whether the process `g` is seen from this task's namespace.
     func sees(_ g: ThreadGroup) -> Bool { pidNS.contains(g.pid) }
 
+    /// Whether this process may signal `target` (Linux's check_kill_permission): its own,
+    /// a real or effective uid matching the target's real or saved one, CAP_KILL, or SIGCONT
+    /// within its session.
+    func maySignal(_ target: ThreadGroup, _ sig: Int32) -> Bool {
+        if target === group || group.capable(5 /* CAP_KILL */) { return true }
+        if sig == Signal.SIGCONT && target.sid == group.sid { return true }
+        let senders = [group.uid, group.euid], targets = [target.uid, target.suid]
+        return senders.contains { targets.contains($0) }
+    }
+
     /// Whether a signal `sig` from this task reaches `target` (Linux's sig_task_ignored for
     /// a namespace's init, SIGNAL_UNKILLABLE): an init takes from its own namespace only
     /// the signals it handles or blocks; from an ancestor namespace also SIGKILL and SIGSTOP;

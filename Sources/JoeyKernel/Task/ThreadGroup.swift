@@ -131,6 +131,9 @@ final class ThreadGroup {
     var reaped = false
     /// A nested namespace's init that has exited while others in its namespace remain.
     var awaitingNamespace = false
+    /// It has execve'd since it was forked (Linux's PF_FORKNOEXEC cleared): its parent may
+    /// no longer move it to another process group.
+    var didExec = false
     /// Set while a vfork parent waits for this child to exec or exit.
     /// The thread that vforked this process and sleeps until it execs or exits.
     var vforkParent: GuestThread?

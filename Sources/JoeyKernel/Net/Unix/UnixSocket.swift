@@ -135,6 +135,8 @@ final class UnixSocket: Socket {
         case .path(let p):
             if p.isEmpty { throw .ENOENT }
             let loc = try t.lookup(AT_FDCWD, p, follow: true)
+            // Write permission on the socket file first (Linux's unix_find_bsd): EACCES.
+            try t.checkAccess(loc.inode, read: false, write: true)
             guard loc.inode.kind == .socket else { throw .ECONNREFUSED }
             target = kernel.unixPathNames[InodeKey(loc.inode)]
         }
