@@ -103,7 +103,7 @@ extension GuestThread {
         let code = raw.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
         let value = raw.withUnsafeBytes { $0.load(fromByteOffset: 24, as: UInt64.self) }
         // Any of the process's thread ids names it, as for kill.
-        guard let target = process(pid), target.exitStatus == nil else { throw .ESRCH }
+        guard let target = process(pid) else { throw .ESRCH } // a zombie too (it takes nothing)
         guard maySignal(target, sig) else { throw .EPERM }
         // Only the kernel may claim kernel codes; others must be negative (SI_QUEUE...) unless to oneself.
         if (code >= 0 || code == -6) && target !== group { throw .EPERM }
