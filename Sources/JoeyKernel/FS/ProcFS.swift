@@ -216,6 +216,8 @@ enum ProcFS {
     static let filesystems = ["tmpfs", "ramfs", "proc"].map { "nodev\t\($0)\n" }.joined()
 
     static func sysDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
+        // A number as a /proc/sys file shows it.
+        let value = { (v: Int) -> () -> Inode in { GeneratedFile(fs: fs) { Array("\(v)\n".utf8) } } }
         let kernelDir: [String: () -> Inode] = [
             "hostname": { GeneratedFile(fs: fs) { Array(((kernel.current?.group.uts ?? kernel.initialUTS).hostname + "\n").utf8) } },
             "domainname": { GeneratedFile(fs: fs) { Array(((kernel.current?.group.uts ?? kernel.initialUTS).domainname + "\n").utf8) } },
@@ -231,18 +233,14 @@ enum ProcFS {
             "tainted": { GeneratedFile(fs: fs) { Array("0\n".utf8) } },
             // System V IPC limits (FS/SysV*.swift), as Linux shows its defaults; SEMMNS is the
             // sandbox's bound on semaphores.
-            "shmmax": { GeneratedFile(fs: fs) { Array("\(SharedMemoryRegistry.maxSize)\n".utf8) } },
-            "shmall": { GeneratedFile(fs: fs) { Array("\(SharedMemoryRegistry.maxSize)\n".utf8) } },
-            "shmmni": { GeneratedFile(fs: fs) { Array("\(SharedMemoryRegistry.maxSegments)\n".utf8) } },
-            "msgmax": { GeneratedFile(fs: fs) { Array("\(MessageQueueRegistry.maxMessage)\n".utf8) } },
-            "msgmnb": { GeneratedFile(fs: fs) { Array("\(MessageQueueRegistry.maxQueueBytes)\n".utf8) } },
-            "msgmni": { GeneratedFile(fs: fs) { Array("\(MessageQueueRegistry.maxQueues)\n".utf8) } },
+            "shmmax": value(Int(SharedMemoryRegistry.maxSize)), "shmall": value(Int(SharedMemoryRegistry.maxSize)),
+            "shmmni": value(SharedMemoryRegistry.maxSegments), "msgmax": value(MessageQueueRegistry.maxMessage),
+            "msgmnb": value(MessageQueueRegistry.maxQueueBytes), "msgmni": value(MessageQueueRegistry.maxQueues),
             "sem": { GeneratedFile(fs: fs) {
                 Array("\(SemaphoreRegistry.maxPerSet)\t\(SemaphoreRegistry.maxTotalCells)\t\(SemaphoreRegistry.maxOps)\t\(SemaphoreRegistry.maxSets)\n".utf8)
             } },
         ]
         // Limits the sandbox enforces, as Linux shows them (read-only here).
-        let value = { (v: Int) -> () -> Inode in { GeneratedFile(fs: fs) { Array("\(v)\n".utf8) } } }
         let mqueueDir: [String: () -> Inode] = [
             "msg_max": value(PosixMessageQueue.msgMax), "msgsize_max": value(PosixMessageQueue.msgsizeMax),
             "msg_default": value(PosixMessageQueue.msgDefault), "msgsize_default": value(PosixMessageQueue.msgsizeDefault),
