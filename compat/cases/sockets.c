@@ -883,20 +883,32 @@ CASE(tcp6_dual_stack_listener_accepts_v4_client) {
 }
 
 CASE(ipv6_v6only_listener_refuses_v4_and_frees_v4_port) {
-    int s6 = socket(AF_INET6, SOCK_STREAM, 0);
-    int on = 1;
-    EXPECT_OK(setsockopt(s6, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on));
-    struct sockaddr_in6 a6;
-    memset(&a6, 0, sizeof a6);
-    a6.sin6_family = AF_INET6;
-    a6.sin6_addr = in6addr_loopback;
-    EXPECT_OK(bind(s6, (struct sockaddr *)&a6, sizeof a6));
-    EXPECT_OK(listen(s6, 4));
-    socklen_t len = sizeof a6;
-    EXPECT_OK(getsockname(s6, (struct sockaddr *)&a6, &len));
-    int s4 = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a4 = loopback4(a6.sin6_port);
-    EXPECT_OK(bind(s4, (struct sockaddr *)&a4, sizeof a4)); /* same port, other family */
+    /* The v6 port is ephemeral; on a shared host some other program's v4
+     * socket may hold the same number, so a few fresh ports are tried. A
+     * v6only listener that wrongly held the v4 port fails every try. */
+    int s4 = -1, attempts = 0;
+    struct sockaddr_in a4;
+    for (; attempts < 8; attempts++) {
+        int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+        int on = 1;
+        EXPECT_OK(setsockopt(s6, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on));
+        struct sockaddr_in6 a6;
+        memset(&a6, 0, sizeof a6);
+        a6.sin6_family = AF_INET6;
+        a6.sin6_addr = in6addr_loopback;
+        EXPECT_OK(bind(s6, (struct sockaddr *)&a6, sizeof a6));
+        EXPECT_OK(listen(s6, 4));
+        socklen_t len = sizeof a6;
+        EXPECT_OK(getsockname(s6, (struct sockaddr *)&a6, &len));
+        s4 = socket(AF_INET, SOCK_STREAM, 0);
+        a4 = loopback4(a6.sin6_port);
+        if (bind(s4, (struct sockaddr *)&a4, sizeof a4) == 0)
+            break; /* same port, other family: free */
+        EXPECT_EQ(errno, EADDRINUSE);
+        close(s4);
+        close(s6);
+    }
+    EXPECT(attempts < 8);
     int c4 = socket(AF_INET, SOCK_STREAM, 0);
     EXPECT_ERRNO(connect(c4, (struct sockaddr *)&a4, sizeof a4), ECONNREFUSED);
 }
