@@ -591,6 +591,68 @@ CASE(inotify_watch_on_file_sees_attrib_and_delete_self_then_ignored) {
     EXPECT_ERRNO(inotify_rm_watch(fd, wd), EINVAL);
 }
 
+CASE(inotify_directory_self_events_mark_isdir_only_on_attrib) {
+    mkdir("/tmp/compat-inotify-d", 0700);
+    mkdir("/tmp/compat-inotify-d/sub", 0700);
+    close(open("/tmp/compat-inotify-d/f", O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    close(open("/tmp/compat-inotify-d/g", O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    int fd = inotify_init1(IN_NONBLOCK);
+    EXPECT(inotify_add_watch(fd, "/tmp/compat-inotify-d/sub", IN_ALL_EVENTS) > 0);
+    EXPECT(inotify_add_watch(fd, "/tmp/compat-inotify-d/g", IN_ALL_EVENTS) > 0);
+    EXPECT_OK(chmod("/tmp/compat-inotify-d/sub", 0755));
+    EXPECT_OK(rename("/tmp/compat-inotify-d/sub", "/tmp/compat-inotify-d/sub2"));
+    EXPECT_OK(rmdir("/tmp/compat-inotify-d/sub2"));
+    /* g is replaced by a rename: its link count changes, then it goes */
+    EXPECT_OK(rename("/tmp/compat-inotify-d/f", "/tmp/compat-inotify-d/g"));
+    char buf[4096], text[512];
+    ssize_t n = drain(fd, buf, sizeof buf);
+    describe(text, sizeof text, buf, n);
+    /* IN_ISDIR on the directory's own IN_ATTRIB, not on IN_MOVE_SELF or IN_DELETE_SELF;
+     * rmdir reports no IN_ATTRIB */
+    EXPECT_STREQ(text, "40000004: 800: 400: 8000: 4: 400: 8000:");
+    unlink("/tmp/compat-inotify-d/g");
+    rmdir("/tmp/compat-inotify-d");
+}
+
+CASE(inotify_unlink_reports_attrib_and_delete_self_before_the_directory_sees_delete) {
+    mkdir("/tmp/compat-inotify-u", 0700);
+    close(open("/tmp/compat-inotify-u/f", O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    int fd = inotify_init1(IN_NONBLOCK);
+    EXPECT(inotify_add_watch(fd, "/tmp/compat-inotify-u/f", IN_ATTRIB | IN_DELETE_SELF) > 0);
+    EXPECT(inotify_add_watch(fd, "/tmp/compat-inotify-u", IN_DELETE) > 0);
+    EXPECT_OK(unlink("/tmp/compat-inotify-u/f"));
+    char buf[4096], text[512];
+    ssize_t n = drain(fd, buf, sizeof buf);
+    describe(text, sizeof text, buf, n);
+    /* Linux's d_delete: the inode goes before the directory hears of it */
+    EXPECT_STREQ(text, "4: 400: 8000: 200:f");
+    rmdir("/tmp/compat-inotify-u");
+}
+
+CASE(inotify_attrib_changes_reach_the_directory_with_the_name) {
+    mkdir("/tmp/compat-inotify-p", 0700);
+    mkdir("/tmp/compat-inotify-p/sub", 0700);
+    close(open("/tmp/compat-inotify-p/f", O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    int fd = inotify_init1(IN_NONBLOCK);
+    EXPECT(inotify_add_watch(fd, "/tmp/compat-inotify-p", IN_ATTRIB) > 0);
+    EXPECT(inotify_add_watch(fd, "/tmp/compat-inotify-p/f", IN_ATTRIB) > 0);
+    EXPECT_OK(chmod("/tmp/compat-inotify-p/sub", 0755));
+    EXPECT_OK(chmod("/tmp/compat-inotify-p/f", 0644));
+    int f = open("/tmp/compat-inotify-p/f", O_RDONLY);
+    EXPECT_OK(fchown(f, getuid(), getgid()));
+    EXPECT_OK(futimens(f, NULL));
+    char buf[4096], text[512];
+    ssize_t n = drain(fd, buf, sizeof buf);
+    describe(text, sizeof text, buf, n);
+    /* the directory hears first, with the name, then the file's own watch; through a
+     * descriptor too (events merge only with the queue's last, so none do here) */
+    EXPECT_STREQ(text, "40000004:sub 4:f 4: 4:f 4: 4:f 4:");
+    close(f);
+    unlink("/tmp/compat-inotify-p/f");
+    rmdir("/tmp/compat-inotify-p/sub");
+    rmdir("/tmp/compat-inotify-p");
+}
+
 CASE(inotify_errors_and_same_inode_same_wd) {
     int fd = inotify_init1(0);
     EXPECT_ERRNO(inotify_init1(0x1), EINVAL);

@@ -7,8 +7,10 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <utime.h>
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -577,6 +579,41 @@ CASE(utimensat_utime_omit_and_utime_now) {
     EXPECT_OK(stat("f", &st));
     EXPECT_EQ(st.st_atim.tv_sec, 1000000000);
     EXPECT(st.st_mtim.tv_sec >= before - 1 && st.st_mtim.tv_sec <= time(NULL) + 1);
+}
+
+CASE(utimensat_permissions_for_owner_writer_and_others) {
+    EXPECT_OK(chmod(scratch(), 0777));
+    make_file("shared", "x");
+    make_file("private", "x");
+    EXPECT_OK(chmod("shared", 0666));
+    EXPECT_OK(chmod("private", 0644));
+    EXPECT_OK(setresuid(1000, 1000, 1000)); /* and so no capabilities */
+    struct timespec now2[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+    struct timespec omit2[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+    struct timespec mixed[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+    struct timespec set[2] = {{1000000000, 0}, {1000000000, 0}};
+    /* touching to now needs write permission when not the owner */
+    EXPECT_OK(utimensat(AT_FDCWD, "shared", NULL, 0));
+    EXPECT_OK(utimensat(AT_FDCWD, "shared", now2, 0));
+    EXPECT_OK(utime("shared", NULL));
+    EXPECT_ERRNO(utimensat(AT_FDCWD, "private", NULL, 0), EACCES);
+    EXPECT_ERRNO(utimensat(AT_FDCWD, "private", now2, 0), EACCES);
+    EXPECT_ERRNO(utimes("private", NULL), EACCES);
+    /* any explicit time (even one UTIME_OMIT beside UTIME_NOW) needs ownership */
+    EXPECT_ERRNO(utimensat(AT_FDCWD, "shared", set, 0), EPERM);
+    EXPECT_ERRNO(utimensat(AT_FDCWD, "shared", mixed, 0), EPERM);
+    EXPECT_ERRNO(utimensat(AT_FDCWD, "private", set, 0), EPERM);
+    errno = 0;
+    long omitted = utimensat(AT_FDCWD, "private", omit2, 0);
+    EXPECT_EQ(omitted, 0); /* nothing to change: nothing checked */
+    int fd = open("shared", O_RDONLY);
+    EXPECT_OK(futimens(fd, NULL));
+    EXPECT_ERRNO(futimens(fd, set), EPERM);
+    /* the owner may set anything */
+    make_file("mine", "x");
+    EXPECT_OK(chmod("mine", 0444));
+    EXPECT_OK(utimensat(AT_FDCWD, "mine", set, 0));
+    EXPECT_OK(utimensat(AT_FDCWD, "mine", NULL, 0));
 }
 
 CASE(utimensat_bad_nsec_is_einval) {

@@ -153,6 +153,17 @@ CASE(setfsgid_returns_previous_fsgid) {
     EXPECT_EQ(setfsgid(0), 1000);
 }
 
+CASE(setfsuid_without_cap_setuid_takes_only_own_ids) {
+    EXPECT_OK(setresgid(2000, 2001, 2002));
+    EXPECT_OK(setresuid(1000, 1001, 1002));
+    EXPECT_EQ(setfsuid(5000), 1001); /* not one of its ids: unchanged */
+    EXPECT_EQ(setfsuid(1002), 1001); /* the saved id may be used */
+    EXPECT_EQ(setfsuid(-1), 1002);
+    EXPECT_EQ(setfsgid(5000), 2001);
+    EXPECT_EQ(setfsgid(2000), 2001);
+    EXPECT_EQ(setfsgid(-1), 2000);
+}
+
 CASE(setfsuid_owns_newly_created_files) {
     EXPECT_OK(chmod(scratch(), 0777)); /* fsuid 1000 loses CAP_DAC_OVERRIDE */
     setfsuid(1000);

@@ -157,6 +157,17 @@ CASE(mmap_bad_fd_is_ebadf) {
     EXPECT_EQ(errno, EBADF);
 }
 
+CASE(mmap_bad_fd_is_ebadf_before_zero_length_or_bad_type) {
+    int fd = file_of("f", 4096, 'x');
+    EXPECT_OK(close(fd));
+    EXPECT(mmap(NULL, 0, PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EBADF);
+    EXPECT(mmap(NULL, 4096, PROT_READ, 0, fd, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EBADF);
+    EXPECT(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 100) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL); /* the offset is checked first */
+}
+
 CASE(mmap_neither_shared_nor_private_is_einval) {
     EXPECT(mmap(NULL, 4096, PROT_READ, MAP_ANONYMOUS, -1, 0) == MAP_FAILED);
     EXPECT_EQ(errno, EINVAL);
@@ -854,6 +865,35 @@ CASE(proc_self_maps_lists_new_mapping) {
         if (strncmp(line, want, strlen(want)) == 0) found = 1;
     fclose(f);
     EXPECT(found);
+}
+
+/* The permissions column of the line mapping p, or "" */
+static const char *maps_perms(void *p) {
+    static char perms[8];
+    char want[32], line[1024];
+    snprintf(want, sizeof want, "%lx-", (unsigned long)p);
+    perms[0] = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return perms;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, want, strlen(want)) == 0) sscanf(line, "%*s %7s", perms);
+    fclose(f);
+    return perms;
+}
+
+CASE(proc_self_maps_shows_write_and_exec_only_as_asked) {
+    long ps = page();
+    char *p = mmap(NULL, ps, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_STREQ(maps_perms(p), "-w-p");
+    p[0] = 1; /* x86 lets a write-only page be read too; only the display differs */
+    EXPECT_EQ(*(volatile char *)p, 1);
+    EXPECT_OK(mprotect(p, ps, PROT_WRITE | PROT_EXEC));
+    EXPECT_STREQ(maps_perms(p), "-wxp");
+    EXPECT_OK(mprotect(p, ps, PROT_READ | PROT_WRITE));
+    EXPECT_STREQ(maps_perms(p), "rw-p");
+    char *q = mmap(NULL, ps, PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    EXPECT_STREQ(maps_perms(q), "-w-s");
 }
 
 CASE(proc_self_maps_shows_file_mapping_path) {

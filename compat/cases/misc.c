@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -84,6 +85,11 @@ CASE(sysinfo_reports_memory_and_uptime) {
     EXPECT(si.mem_unit >= 1);
     EXPECT(si.uptime > 0);
     EXPECT(si.procs >= 1);
+    /* the same clock as /proc/uptime's (seconds there, rounded up here) */
+    char text[128];
+    EXPECT(slurp("/proc/uptime", text, sizeof text) > 0);
+    long proc = atol(text);
+    EXPECT(si.uptime >= proc && si.uptime - proc <= 2);
 }
 
 CASE(sysinfo_bad_pointer_is_efault) {
@@ -618,3 +624,176 @@ CASE(proc_sys_kernel_shows_the_sysv_limits) {
 }
 
 COMPAT_MAIN()
+
+/* ---- sched_setattr / sched_getattr ---- */
+
+struct compat_sched_attr {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+    uint32_t util_min, util_max;
+};
+
+static long setattr(pid_t pid, struct compat_sched_attr *a, unsigned flags) {
+    return syscall(SYS_sched_setattr, pid, a, flags);
+}
+static long getattr(pid_t pid, struct compat_sched_attr *a, unsigned size, unsigned flags) {
+    return syscall(SYS_sched_getattr, pid, a, size, flags);
+}
+
+CASE(sched_setattr_and_getattr_round_trip_each_policy) {
+    struct compat_sched_attr a;
+    memset(&a, 0xff, sizeof a);
+    EXPECT_OK(getattr(0, &a, sizeof a, 0));
+    EXPECT_EQ(a.size, 56);
+    EXPECT_EQ(a.policy, SCHED_OTHER);
+    EXPECT_EQ(a.flags, 0);
+    EXPECT_EQ(a.priority, 0);
+    /* (a fair task's runtime is its slice since Linux 6.6; not checked) */
+    /* a 48-byte (first version) reader gets 48 bytes and is told so */
+    memset(&a, 0xff, sizeof a);
+    EXPECT_OK(getattr(0, &a, 48, 0));
+    EXPECT_EQ(a.size, 48);
+    EXPECT_EQ(a.util_min, 0xffffffffu);
+    /* SCHED_OTHER with a nice value: the nice is applied */
+    memset(&a, 0, sizeof a);
+    a.size = 48;
+    a.policy = SCHED_OTHER;
+    a.nice = 5;
+    EXPECT_OK(setattr(0, &a, 0));
+    EXPECT_EQ(getpriority(PRIO_PROCESS, 0), 5);
+    memset(&a, 0, sizeof a);
+    EXPECT_OK(getattr(0, &a, 48, 0));
+    EXPECT_EQ(a.nice, 5);
+    /* SCHED_FIFO at 10, reset on fork */
+    memset(&a, 0, sizeof a);
+    a.size = 48;
+    a.policy = SCHED_FIFO;
+    a.priority = 10;
+    a.flags = 1; /* SCHED_FLAG_RESET_ON_FORK */
+    EXPECT_OK(setattr(0, &a, 0));
+    EXPECT_EQ(sched_getscheduler(0), SCHED_FIFO | SCHED_RESET_ON_FORK);
+    memset(&a, 0, sizeof a);
+    EXPECT_OK(getattr(0, &a, 48, 0));
+    EXPECT_EQ(a.policy, SCHED_FIFO);
+    EXPECT_EQ(a.priority, 10);
+    EXPECT_EQ(a.flags, 1);
+    EXPECT_EQ(a.nice, 0); /* a real-time policy reports no nice */
+    pid_t pid = fork();
+    if (pid == 0) _exit(sched_getscheduler(0) == SCHED_OTHER ? 0 : 1);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+    /* SCHED_DEADLINE: 10 ms every 30 ms */
+    memset(&a, 0, sizeof a);
+    a.size = 48;
+    a.policy = 6;
+    a.runtime = 10000000;
+    a.deadline = 30000000;
+    a.period = 30000000;
+    EXPECT_OK(setattr(0, &a, 0));
+    EXPECT_EQ(sched_getscheduler(0), 6);
+    memset(&a, 0, sizeof a);
+    EXPECT_OK(getattr(0, &a, 48, 0));
+    EXPECT_EQ(a.policy, 6);
+    EXPECT_EQ(a.runtime, 10000000);
+    EXPECT_EQ(a.deadline, 30000000);
+    EXPECT_EQ(a.period, 30000000);
+    /* a deadline task may not fork */
+    EXPECT_ERRNO(fork(), EAGAIN);
+    /* back to normal; keeping the policy while changing the nice */
+    memset(&a, 0, sizeof a);
+    a.size = 48;
+    a.policy = SCHED_BATCH;
+    EXPECT_OK(setattr(0, &a, 0));
+    EXPECT_EQ(sched_getscheduler(0), SCHED_BATCH);
+    memset(&a, 0, sizeof a);
+    a.size = 48;
+    a.policy = SCHED_FIFO; /* ignored: */
+    a.flags = 8; /* SCHED_FLAG_KEEP_POLICY */
+    a.nice = 3;
+    EXPECT_OK(setattr(0, &a, 0));
+    EXPECT_EQ(sched_getscheduler(0), SCHED_BATCH);
+    EXPECT_EQ(getpriority(PRIO_PROCESS, 0), 3);
+}
+
+CASE(sched_setattr_and_getattr_errors) {
+    struct compat_sched_attr a;
+    memset(&a, 0, sizeof a);
+    a.size = 48;
+    EXPECT_ERRNO(setattr(0, NULL, 0), EINVAL);
+    EXPECT_ERRNO(setattr(-1, &a, 0), EINVAL);
+    EXPECT_ERRNO(setattr(0, &a, 1), EINVAL);
+    EXPECT_ERRNO(setattr(4194304, &a, 0), ESRCH);
+    EXPECT_ERRNO(setattr(0, (void *)8, 0), EFAULT);
+    /* a size too small or too big is E2BIG, and the kernel's size is written back */
+    a.size = 40;
+    EXPECT_ERRNO(setattr(0, &a, 0), E2BIG);
+    EXPECT_EQ(a.size, 56);
+    char big[128];
+    memset(big, 0, sizeof big);
+    ((struct compat_sched_attr *)big)->size = 128;
+    EXPECT_OK(setattr(0, (void *)big, 0)); /* larger, but zeros past what Linux knows */
+    big[100] = 1;
+    EXPECT_ERRNO(setattr(0, (void *)big, 0), E2BIG);
+    /* size 0 means the first version */
+    memset(&a, 0, sizeof a);
+    EXPECT_OK(setattr(0, &a, 0));
+    a.size = 48;
+    a.policy = 7;
+    EXPECT_ERRNO(setattr(0, &a, 0), EINVAL);
+    a.policy = SCHED_OTHER;
+    a.flags = 0x80;
+    EXPECT_ERRNO(setattr(0, &a, 0), EINVAL);
+    a.flags = 0;
+    a.priority = 1;
+    EXPECT_ERRNO(setattr(0, &a, 0), EINVAL); /* priority only for real-time policies */
+    a.policy = SCHED_RR;
+    a.priority = 0;
+    EXPECT_ERRNO(setattr(0, &a, 0), EINVAL);
+    a.priority = 100;
+    EXPECT_ERRNO(setattr(0, &a, 0), EINVAL);
+    /* deadline parameters: runtime <= deadline <= period, runtime >= 1024 ns */
+    a.policy = 6;
+    a.priority = 0;
+    a.runtime = 20000000; a.deadline = 10000000; a.period = 30000000;
+    EXPECT_ERRNO(setattr(0, &a, 0), EINVAL);
+    a.runtime = 100; a.deadline = 10000000;
+    EXPECT_ERRNO(setattr(0, &a, 0), EINVAL);
+    a.runtime = 1000000; a.deadline = 0;
+    EXPECT_ERRNO(setattr(0, &a, 0), EINVAL);
+    /* more than the CPUs can give */
+    a.runtime = 30000000; a.deadline = 30000000; a.period = 30000000;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n == 1) EXPECT_ERRNO(setattr(0, &a, 0), EBUSY);
+    /* getattr */
+    EXPECT_ERRNO(getattr(0, &a, 47, 0), EINVAL);
+    EXPECT_ERRNO(getattr(0, &a, 8192, 0), EINVAL);
+    EXPECT_ERRNO(getattr(0, &a, 48, 1), EINVAL);
+    EXPECT_ERRNO(getattr(0, NULL, 48, 0), EINVAL);
+    EXPECT_ERRNO(getattr(4194304, &a, 48, 0), ESRCH);
+    EXPECT_ERRNO(getattr(0, (void *)8, 48, 0), EFAULT);
+}
+
+CASE(sched_setattr_needs_cap_sys_nice_for_deadline_and_raising) {
+    EXPECT_OK(setresuid(1000, 1000, 1000));
+    struct compat_sched_attr a;
+    memset(&a, 0, sizeof a);
+    a.size = 48;
+    a.policy = 6;
+    a.runtime = 1000000; a.deadline = 30000000; a.period = 30000000;
+    EXPECT_ERRNO(setattr(0, &a, 0), EPERM);
+    memset(&a, 0, sizeof a);
+    a.size = 48;
+    a.policy = SCHED_FIFO;
+    a.priority = 1;
+    EXPECT_ERRNO(setattr(0, &a, 0), EPERM); /* RLIMIT_RTPRIO is 0 */
+    a.policy = SCHED_OTHER;
+    a.priority = 0;
+    a.nice = 4;
+    EXPECT_OK(setattr(0, &a, 0));
+    a.nice = 2;
+    EXPECT_ERRNO(setattr(0, &a, 0), EPERM); /* lowering the nice needs RLIMIT_NICE */
+}

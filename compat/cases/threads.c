@@ -3,6 +3,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -68,6 +69,27 @@ CASE(futex_unaligned_address_is_einval) {
 
 CASE(futex_bad_address_is_efault) {
     EXPECT_ERRNO(futex((uint32_t *)8, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0), EFAULT);
+}
+
+CASE(futex_shared_wake_and_requeue_fault_on_unusable_words) {
+    long ps = sysconf(_SC_PAGESIZE);
+    uint32_t *gone = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_OK(munmap(gone, ps));
+    uint32_t *none = mmap(NULL, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int fd = open(scratch_path("f"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT_OK(ftruncate(fd, ps));
+    uint32_t *past = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT_OK(ftruncate(fd, 0));
+    uint32_t w = 0;
+    /* A shared futex is keyed by the page behind the word: none is there */
+    EXPECT_ERRNO(futex(gone, FUTEX_WAKE, 1, NULL, NULL, 0), EFAULT);
+    EXPECT_ERRNO(futex(none, FUTEX_WAKE, 1, NULL, NULL, 0), EFAULT);
+    EXPECT_ERRNO(futex(past, FUTEX_WAKE, 1, NULL, NULL, 0), EFAULT);
+    EXPECT_ERRNO(futex(&w, FUTEX_CMP_REQUEUE, 1, (void *)1, gone, 0), EFAULT);
+    EXPECT_ERRNO(futex(&w, FUTEX_CMP_REQUEUE, 1, (void *)1, none, 0), EFAULT);
+    /* A private one is keyed by the address alone: waking nobody there is no error */
+    EXPECT_EQ(futex(gone, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0), 0);
+    EXPECT_EQ(futex(none, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0), 0);
 }
 
 CASE(futex_wait_bitset_zero_mask_is_einval) {

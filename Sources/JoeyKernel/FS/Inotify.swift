@@ -137,7 +137,10 @@ extension Kernel {
     /// Reports `mask` on `inode`'s own watches.
     func fsnotify(_ inode: Inode, _ mask: UInt32, cookie: UInt32 = 0) {
         guard !inotifyWatches.isEmpty, let ws = inotifyWatches[InodeKey(inode)] else { return }
-        let flag = inode.kind == .directory ? InotifyMask.isDir : 0
+        // A directory's own IN_MOVE_SELF and IN_DELETE_SELF carry no IN_ISDIR (its IN_ATTRIB,
+        // IN_OPEN and the like do), as on Linux.
+        let selfOnly = InotifyMask.moveSelf | InotifyMask.deleteSelf
+        let flag = inode.kind == .directory && mask & selfOnly == 0 ? InotifyMask.isDir : 0
         for w in ws where w.mask & mask != 0 { w.owner.deliver(w, mask: mask | flag, cookie: cookie, name: nil) }
     }
 
@@ -161,12 +164,16 @@ extension Kernel {
     }
 
     /// A description's change or access, reported on the file and its directory.
-    func fsnotify(_ f: FileDescription, _ mask: UInt32) {
+    func fsnotify(_ f: FileDescription, _ mask: UInt32) { fsnotify(f.inode, at: f.location, mask) }
+
+    /// A change to `inode`, reached at `loc` (nil: without a path), reported on its
+    /// directory with its name, then on the file itself, as Linux's fsnotify_parent.
+    func fsnotify(_ inode: Inode, at loc: Location?, _ mask: UInt32) {
         guard !inotifyWatches.isEmpty || !dnotifyWatches.isEmpty else { return }
-        if let loc = f.location, let parent = loc.parent {
-            fsnotify(in: parent.inode, name: loc.name, child: f.inode, mask)
+        if let loc, let parent = loc.parent {
+            fsnotify(in: parent.inode, name: loc.name, child: inode, mask)
         } else {
-            fsnotify(f.inode, mask)
+            fsnotify(inode, mask)
         }
     }
 

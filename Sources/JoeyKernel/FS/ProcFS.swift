@@ -366,7 +366,7 @@ enum ProcFS {
     /// inode, and its name from column 73.
     static func mapsLine(_ pieces: [VMA]) -> String {
         let v = pieces[0]
-        let perms = (v.protection.contains(.read) ? "r" : "-") + (v.protection.contains(.write) ? "w" : "-")
+        let perms = (v.protection.contains(.read) && !v.readImplied ? "r" : "-") + (v.protection.contains(.write) ? "w" : "-")
             + (v.protection.contains(.exec) ? "x" : "-") + (v.shared && !v.special ? "s" : "p")
         let dev = v.inodeNumber == 0 ? "00:00" : "08:01"
         let line = "\(hex(v.start, 8))-\(hex(pieces[pieces.count - 1].end, 8)) \(perms) \(hex(v.fileOffset, 8)) \(dev) \(v.inodeNumber) "
@@ -440,7 +440,7 @@ enum ProcFS {
             var u = MappingUsage()
             for v in pieces { u += usage(v) }
             let v = pieces[0]
-            var flags = (v.protection.contains(.read) ? "rd " : "") + (v.protection.contains(.write) ? "wr " : "")
+            var flags = (v.protection.contains(.read) && !v.readImplied ? "rd " : "") + (v.protection.contains(.write) ? "wr " : "")
                 + (v.protection.contains(.exec) ? "ex " : "") + (v.shared ? "sh " : "") + "mr " + (v.mayWrite ? "mw " : "") + "me "
             if v.shared { flags += "ms " }
             if v.growsDown { flags += "gd " }

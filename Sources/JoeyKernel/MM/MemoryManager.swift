@@ -69,6 +69,9 @@ struct VMA {
     /// Copy-on-write: the block may be shared with another address space since a fork, so it
     /// is realized without write permission until a write breaks the sharing.
     var cow = false
+    /// The guest asked for write or exec without read: x86 pages cannot be write- or
+    /// exec-only, so `protection` holds read too, but /proc shows what was asked.
+    var readImplied = false
     /// mlock: counted against RLIMIT_MEMLOCK and shown as VmLck (VM_LOCKED). Not inherited by fork.
     var locked = false
     /// mbind's policy for this range (nil: the default policy).
@@ -338,7 +341,7 @@ public final class MemoryManager {
     }
 
     /// Changes protection of [start, end); every page must be mapped (else ENOMEM).
-    func changeProtection(_ start: UInt64, _ end: UInt64, _ prot: MemoryProtection) throws(LinuxErrno) {
+    func changeProtection(_ start: UInt64, _ end: UInt64, _ prot: MemoryProtection, readImplied: Bool = false) throws(LinuxErrno) {
         var cursor = start
         var i = firstIndex(endingAbove: start)
         while cursor < end {
@@ -350,6 +353,7 @@ public final class MemoryManager {
         let pieces = removeRange(start, end)
         for var p in pieces {
             p.protection = prot
+            p.readImplied = readImplied
             let j = firstIndex(endingAbove: p.start)
             vmas.insert(p, at: j)
         }

@@ -476,7 +476,7 @@ extension GuestThread {
         let loc = try lookup(fdArg(a0), try pathArg(a1), follow: a3 & AT_SYMLINK_NOFOLLOW == 0,
                              emptyPathAllowed: a3 & AT_EMPTY_PATH != 0)
         if loc.inode.kind == .symlink { throw .EOPNOTSUPP }
-        try chmod(loc.inode, a2)
+        try chmod(loc.inode, a2, at: loc)
         return 0
     }
 
@@ -603,8 +603,11 @@ extension GuestThread {
         if raw.nlink > 0 { raw.nlink -= 1 }
         if rmdir { raw.removed = true }
         raw.ctime = Timespec.now()
+        // Linux's order: unlink changes the link count (IN_ATTRIB; rmdir does not), the
+        // inode goes, then the directory hears of the name.
+        if !rmdir { kernel.fsnotify(raw, InotifyMask.attrib) }
+        if rmdir || raw.nlink == 0 { kernel.fsnotifyDeleted(raw) }
         kernel.fsnotify(in: parent.inode, name: name, child: raw, InotifyMask.delete, selfToo: false)
-        if rmdir || raw.nlink == 0 { kernel.fsnotifyDeleted(raw) } else { kernel.fsnotify(raw, InotifyMask.attrib) }
         return 0
     }
 
@@ -662,6 +665,7 @@ extension GuestThread {
         let cookie = kernel.nextRenameCookie()
         kernel.fsnotify(in: op.inode, name: on, child: node, InotifyMask.movedFrom, cookie: cookie, selfToo: false)
         kernel.fsnotify(in: np.inode, name: nn, child: node, InotifyMask.movedTo, cookie: cookie, selfToo: false)
+        if let replaced { kernel.fsnotify(replaced, InotifyMask.attrib) }
         kernel.fsnotify(node, InotifyMask.moveSelf)
         if let replaced, replaced.nlink == 0 || replaced.kind == .directory { kernel.fsnotifyDeleted(replaced) }
         return 0
@@ -764,16 +768,18 @@ extension GuestThread {
 
     func sysFchmodat(dirfd: Int32, pathArg addr: UInt64, mode: UInt64) throws(LinuxErrno) -> UInt64 {
         let loc = try lookup(dirfd, try pathArg(addr), follow: true)
-        try chmod(loc.inode, mode)
+        try chmod(loc.inode, mode, at: loc)
         return 0
     }
 
     func sysFchmod() throws(LinuxErrno) -> UInt64 {
-        try chmod(try group.fdTable.get(fdArg(a0)).inode, a1)
+        let f = try group.fdTable.get(fdArg(a0))
+        try chmod(f.inode, a1, at: f.location)
         return 0
     }
 
-    private func chmod(_ inode: Inode, _ requested: UInt64) throws(LinuxErrno) {
+    /// `loc`: where the file was reached, so its directory's watches hear of the change.
+    private func chmod(_ inode: Inode, _ requested: UInt64, at loc: Location?) throws(LinuxErrno) {
         try requireWritableMount(inode) // EROFS before EPERM, as Linux's mnt_want_write
         guard group.fsuid == inode.uid || group.capable(3 /* CAP_FOWNER */) else { throw .EPERM }
         var mode = requested & 0o7777
@@ -786,23 +792,24 @@ extension GuestThread {
         }
         inode.mode = UInt32(mode & 0o7777)
         inode.ctime = Timespec.now()
-        kernel.fsnotify(inode, InotifyMask.attrib)
+        kernel.fsnotify(inode, at: loc, InotifyMask.attrib)
     }
 
     func sysFchownat(dirfd: Int32, pathArg addr: UInt64, uid: UInt64, gid: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
         guard flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0 else { throw .EINVAL }
         let loc = try lookup(dirfd, try pathArg(addr), follow: flags & AT_SYMLINK_NOFOLLOW == 0,
                              emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
-        try chown(loc.inode, uid, gid)
+        try chown(loc.inode, uid, gid, at: loc)
         return 0
     }
 
     func sysFchown() throws(LinuxErrno) -> UInt64 {
-        try chown(try group.fdTable.get(fdArg(a0)).inode, a1, a2)
+        let f = try group.fdTable.get(fdArg(a0))
+        try chown(f.inode, a1, a2, at: f.location)
         return 0
     }
 
-    private func chown(_ inode: Inode, _ uid: UInt64, _ gid: UInt64) throws(LinuxErrno) {
+    private func chown(_ inode: Inode, _ uid: UInt64, _ gid: UInt64, at loc: Location?) throws(LinuxErrno) {
         let u = UInt32(truncatingIfNeeded: uid), g = UInt32(truncatingIfNeeded: gid)
         try requireWritableMount(inode) // EROFS before EPERM, as Linux's mnt_want_write
         // The owner may give the file to a group it is in; anything else takes CAP_CHOWN.
@@ -821,23 +828,32 @@ extension GuestThread {
             if inode.mode & 0o010 != 0 { inode.mode &= ~0o2000 }
         }
         inode.ctime = Timespec.now()
-        kernel.fsnotify(inode, InotifyMask.attrib)
+        kernel.fsnotify(inode, at: loc, InotifyMask.attrib)
     }
 
     func sysUtimensat(dirfd: Int32, pathArg addr: UInt64, times: UInt64, flags: UInt64, utimbuf: UInt64,
                       timeval: Bool = false) throws(LinuxErrno) -> UInt64 {
         guard flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0 else { throw .EINVAL }
-        let inode: Inode
+        // Both UTIME_OMIT: nothing to change, and Linux looks at nothing else.
+        if times != 0 {
+            let nsecs: [Int64] = try mm.read(times, count: 32).withUnsafeBytes {
+                [$0.load(fromByteOffset: 8, as: Int64.self), $0.load(fromByteOffset: 24, as: Int64.self)]
+            }
+            if nsecs == [0x3fff_fffe, 0x3fff_fffe] { return 0 }
+        }
+        let inode: Inode, loc: Location?
         if addr == 0 {
-            inode = try group.fdTable.get(dirfd).inode
+            let f = try group.fdTable.get(dirfd)
+            (inode, loc) = (f.inode, f.location)
         } else {
-            inode = try lookup(dirfd, try pathArg(addr), follow: flags & AT_SYMLINK_NOFOLLOW == 0,
-                               emptyPathAllowed: flags & AT_EMPTY_PATH != 0).inode
+            loc = try lookup(dirfd, try pathArg(addr), follow: flags & AT_SYMLINK_NOFOLLOW == 0,
+                             emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
+            inode = loc!.inode
         }
         try requireWritableMount(inode)
         let now = Timespec.now()
         var at = now, mt = now
-        var setA = true, setM = true
+        var setA = true, setM = true, nowBoth = false
         if times != 0 {
             let t = try mm.read(times, count: 32)
             t.withUnsafeBytes { p in
@@ -847,6 +863,7 @@ extension GuestThread {
             for t in [at, mt] where t.nsec != 0x3fff_ffff && t.nsec != 0x3fff_fffe && (t.nsec < 0 || t.nsec > 999_999_999) {
                 throw .EINVAL
             }
+            nowBoth = at.nsec == 0x3fff_ffff && mt.nsec == 0x3fff_ffff
             if at.nsec == 0x3fff_ffff { at = now } // UTIME_NOW
             if mt.nsec == 0x3fff_ffff { mt = now }
             if at.nsec == 0x3fff_fffe { setA = false } // UTIME_OMIT
@@ -867,6 +884,13 @@ extension GuestThread {
                 }
             }
         }
+        // Linux's setattr_prepare and notify_change: setting a time takes ownership (or
+        // CAP_FOWNER, EPERM); touching to now (no times, or both UTIME_NOW) is also allowed
+        // with write permission (EACCES).
+        let touch = times == 0 && utimbuf == 0 || times != 0 && nowBoth
+        if group.fsuid != inode.uid && !group.capable(3 /* CAP_FOWNER */) {
+            if touch { try checkAccess(inode, read: false, write: true) } else { throw .EPERM }
+        }
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
             var ts = [timespec(tv_sec: Int(at.sec), tv_nsec: setA ? Int(at.nsec) : 0x3fff_fffe),
                       timespec(tv_sec: Int(mt.sec), tv_nsec: setM ? Int(mt.nsec) : 0x3fff_fffe)]
@@ -875,7 +899,7 @@ extension GuestThread {
         if setA { inode.atime = at }
         if setM { inode.mtime = mt }
         inode.ctime = now
-        kernel.fsnotify(inode, InotifyMask.attrib)
+        kernel.fsnotify(inode, at: loc, InotifyMask.attrib)
         return 0
     }
 

@@ -12,16 +12,24 @@ extension GuestThread {
     func sysGeteuid() throws(LinuxErrno) -> UInt64 { UInt64(group.euid) }
     func sysGetegid() throws(LinuxErrno) -> UInt64 { UInt64(group.egid) }
 
-    /// setfsuid/setfsgid: always returns the old value; changes only to an id the caller may use.
+    /// setfsuid/setfsgid: always returns the old value; changes only to a valid id (not -1)
+    /// the caller may use (one of its ids, or any with CAP_SETUID/CAP_SETGID). Moving the
+    /// fsuid off or onto 0 drops or restores the file-system capabilities.
     func sysSetfsid(_ nr: Int) throws(LinuxErrno) -> UInt64 {
         let new = UInt32(truncatingIfNeeded: a0)
+        let valid = new != UInt32.max
         if nr == 122 {
             let old = group.fsuid
-            if group.euid == 0 || [group.uid, group.euid, group.suid, group.fsuid].contains(new) { group.fsuid = new }
+            if valid && (group.capable(Capabilities.setuid) || [group.uid, group.euid, group.suid, group.fsuid].contains(new)) {
+                group.fsuid = new
+                group.adjustCapabilities(oldUID: group.uid, oldEUID: group.euid, oldSUID: group.suid, oldFSUID: old)
+            }
             return UInt64(old)
         }
         let old = group.fsgid
-        if group.euid == 0 || [group.gid, group.egid, group.sgid, group.fsgid].contains(new) { group.fsgid = new }
+        if valid && (group.capable(Capabilities.setgid) || [group.gid, group.egid, group.sgid, group.fsgid].contains(new)) {
+            group.fsgid = new
+        }
         return UInt64(old)
     }
 

@@ -31,6 +31,9 @@ extension GuestThread {
         return r
     }
 
+    /// `p` asks for access but not PROT_READ (read comes with it on x86).
+    private func readImplied(_ p: UInt64) -> Bool { p & 1 == 0 && p & 6 != 0 }
+
     /// Begins an MM change: remembers whether the address space was in sync before it.
     private func beginChange() { pendingLiveSpace = mm.liveSpace }
     /// A change not realized as it was made (the space was behind, or a step failed) is
@@ -43,9 +46,11 @@ extension GuestThread {
 
     func sysMmap() throws(LinuxErrno) -> UInt64 {
         let addr = a0, flags = a3, off = a5
-        let fd = fdArg(a4)
-        guard a1 > 0 else { throw .EINVAL }
+        // Linux's order: the offset's alignment, then the descriptor, then the length.
         guard off & 0xfff == 0 else { throw .EINVAL }
+        let anonymous = flags & MAP_ANONYMOUS_ != 0
+        let f = anonymous ? nil : try group.fdTable.get(fdArg(a4))
+        guard a1 > 0 else { throw .EINVAL }
         let type = flags & 0x0f
         guard type == MAP_SHARED_ || type == MAP_PRIVATE_ || type == MAP_SHARED_VALIDATE else { throw .EINVAL }
         try mm.checkRoomForMappings()
@@ -54,10 +59,8 @@ extension GuestThread {
         guard !o else { throw .ENOMEM }
         let len = lenRaw & ~0xfff
         let shared = type != MAP_PRIVATE_
-        let anonymous = flags & MAP_ANONYMOUS_ != 0
         var file: FileDescription?
-        if !anonymous {
-            let f = try group.fdTable.get(fd)
+        if let f {
             guard f.readable else { throw .EACCES }
             if shared && prot.contains(.write) && !f.writable { throw .EACCES }
             // A memfd sealed against writes cannot be mapped shared and writable.
@@ -71,7 +74,9 @@ extension GuestThread {
             }
             guard off.addingReportingOverflow(len).overflow == false else { throw .EOVERFLOW }
         }
-        return try mapMemory(file, address: addr, length: len, protection: prot, shared: shared, flags: flags, offset: off)
+        let start = try mapMemory(file, address: addr, length: len, protection: prot, shared: shared, flags: flags, offset: off)
+        if readImplied(a2) { mm.update(start, start + len) { $0.readImplied = true } }
+        return start
     }
 
     /// Maps `length` bytes (page-rounded) of `file` from `offset`, or anonymous memory, at
@@ -196,7 +201,7 @@ extension GuestThread {
         if len == 0 { return 0 }
         try mm.checkRoomForMappings()
         beginChange(); defer { endChange() }
-        try mm.changeProtection(a0, a0 + len, prot)
+        try mm.changeProtection(a0, a0 + len, prot, readImplied: readImplied(a2))
         // Copy-on-write pieces stay without write permission until written.
         let pieces = mm.realizedPieces(a0, a0 + len)
         realize { space throws(LinuxErrno) in

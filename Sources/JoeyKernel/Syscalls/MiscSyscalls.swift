@@ -208,22 +208,29 @@ extension GuestThread {
 
     // MARK: futex
 
-    func futexKey(_ addr: UInt64) throws(LinuxErrno) -> FutexKey {
+    /// The futex at `addr`. A private one (FUTEX_PRIVATE_FLAG) is keyed by its address
+    /// alone and its memory is not looked at, as Linux's get_futex_key; a shared one by the
+    /// page behind the word, so there must be one the process can read (EFAULT otherwise:
+    /// unmapped, PROT_NONE, or past the end of a mapped file).
+    func futexKey(_ addr: UInt64, private: Bool = false) throws(LinuxErrno) -> FutexKey {
         guard addr & 3 == 0 else { throw .EINVAL }
-        guard let v = mm.vma(containing: addr) else { throw .EFAULT }
+        if `private` { return FutexKey(addressSpace: ObjectIdentifier(mm), offset: addr) }
+        guard let v = mm.vma(containing: addr), !v.protection.isEmpty, !v.beyondEOF else { throw .EFAULT }
+        if let file = v.file, v.fileOffset + (addr - v.start) >= MemoryFile.roundUp(file.inode.size) { throw .EFAULT }
         if !v.shared { return FutexKey(addressSpace: ObjectIdentifier(mm), offset: addr) }
         return FutexKey(addressSpace: nil, offset: try mm.backing(v, addr).offset)
     }
 
     func sysFutex() throws(LinuxErrno) -> UInt64 {
         let op = Int32(truncatingIfNeeded: a1) & 0x7f
+        let isPrivate = a1 & 128 != 0
         let realtime = a1 & 256 != 0
         let val = UInt32(truncatingIfNeeded: a2)
         switch op {
         case 0, 9: // WAIT, WAIT_BITSET
             let bitset = op == 9 ? UInt32(truncatingIfNeeded: a5) : UInt32.max
             guard bitset != 0 else { throw .EINVAL }
-            let key = try futexKey(a0)
+            let key = try futexKey(a0, private: isPrivate)
             let current: UInt32 = try mm.readValue(a0)
             if current != val { throw .EAGAIN }
             var deadline: UInt64?
@@ -242,9 +249,9 @@ extension GuestThread {
         case 1, 10: // WAKE, WAKE_BITSET
             let bitset = op == 10 ? UInt32(truncatingIfNeeded: a5) : UInt32.max
             guard bitset != 0 else { throw .EINVAL }
-            return UInt64(wakeFutex(try futexKey(a0), count: Int(Int32(truncatingIfNeeded: a2)), bitset: bitset))
+            return UInt64(wakeFutex(try futexKey(a0, private: isPrivate), count: Int(Int32(truncatingIfNeeded: a2)), bitset: bitset))
         case 3, 4: // REQUEUE, CMP_REQUEUE: wake some waiters, move others to uaddr2
-            let key = try futexKey(a0), key2 = try futexKey(a4)
+            let key = try futexKey(a0, private: isPrivate), key2 = try futexKey(a4, private: isPrivate)
             let wake = Int(Int32(truncatingIfNeeded: a2)), move = Int(Int32(truncatingIfNeeded: a3))
             guard wake >= 0, move >= 0 else { throw .EINVAL }
             if op == 4 {
@@ -253,7 +260,7 @@ extension GuestThread {
             }
             return UInt64(requeueFutex(key, to: key2, wake: wake, move: move))
         case 5: // WAKE_OP: *uaddr2 = op(*uaddr2, oparg); wake uaddr; wake uaddr2 if cmp(old, cmparg)
-            let key = try futexKey(a0), key2 = try futexKey(a4)
+            let key = try futexKey(a0, private: isPrivate), key2 = try futexKey(a4, private: isPrivate)
             let encoded = UInt32(truncatingIfNeeded: a5)
             var oparg = (Int32(bitPattern: (encoded >> 12) & 0xfff) << 20) >> 20 // sign-extend 12 bits
             let cmparg = (Int32(bitPattern: encoded & 0xfff) << 20) >> 20
@@ -581,6 +588,8 @@ extension GuestThread {
         6: (4096, 4096),            // RLIMIT_NPROC
         11: (1 << 13, 1 << 13),     // RLIMIT_SIGPENDING
         12: (819_200, 819_200),     // RLIMIT_MSGQUEUE
+        13: (0, 0),                 // RLIMIT_NICE
+        14: (0, 0),                 // RLIMIT_RTPRIO
     ]
 
     /// Resource limit `r` of `target` (default: the caller's process).
@@ -664,9 +673,9 @@ extension GuestThread {
         joey_meminfo(&total, &free)
         var b = [UInt8](repeating: 0, count: 112)
         b.withUnsafeMutableBytes { p in
-            var boot = timespec()
-            clock_gettime(7 /* CLOCK_BOOTTIME */, &boot)
-            p.storeBytes(of: Int64(boot.tv_sec), toByteOffset: 0, as: Int64.self)
+            // The sandbox's uptime, as /proc/uptime shows it, rounded up as Linux's do_sysinfo.
+            let up = monotonicNanos() &- kernel.bootTime
+            p.storeBytes(of: Int64((up + 999_999_999) / 1_000_000_000), toByteOffset: 0, as: Int64.self)
             p.storeBytes(of: total, toByteOffset: 32, as: UInt64.self)
             p.storeBytes(of: free, toByteOffset: 40, as: UInt64.self)
             p.storeBytes(of: UInt16(kernel.threadGroups.count), toByteOffset: 80, as: UInt16.self)

@@ -29,6 +29,8 @@ extension GuestThread {
         }
         if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 { throw .EINVAL }
         if flags & CLONE_NEW_REFUSED != 0 { throw .EPERM }
+        // A SCHED_DEADLINE task cannot fork: its bandwidth would be shared (sched_fork).
+        if schedPolicy == GuestThread.SCHED_DEADLINE && !schedResetOnFork { throw .EAGAIN }
         if flags & CLONE_NEWNS != 0 && flags & CLONE_FS != 0 { throw .EINVAL }
         // A new IPC namespace cannot share the creator's semaphore undo list.
         if flags & CLONE_NEWIPC != 0 && flags & CLONE_SYSVSEM != 0 { throw .EINVAL }
@@ -82,7 +84,8 @@ extension GuestThread {
         g.capabilities = group.capabilities
         g.noNewPrivs = group.noNewPrivs // inherited across fork (and kept by execve)
         g.personality = group.personality; g.ioPriority = group.ioPriority
-        g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpable = group.dumpable; g.nice = group.nice
+        g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpable = group.dumpable
+        g.nice = schedResetOnFork ? max(0, group.nice) : group.nice
         g.pgid = group.pgid; g.sid = group.sid
         g.comm = group.comm; g.exePath = group.exePath; g.cmdline = group.cmdline; g.rlimits = group.rlimits
         g.exitSignal = Int32(flags & 0xff)
@@ -118,6 +121,11 @@ extension GuestThread {
         child.seccompFilter = seccompFilter
         child.affinity = affinity
         child.memoryPolicy = memoryPolicy
+        // Linux's sched_fork: the policy is inherited unless reset on fork.
+        if !schedResetOnFork {
+            (child.schedPolicy, child.schedPriority, child.schedDeadline) = (schedPolicy, schedPriority, schedDeadline)
+        }
+        child.utilClamp = utilClamp
         child.initialFPState = context?.floatingPointState()
         if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
         // The parent's word gets the tid it sees, the child's the one the child sees.

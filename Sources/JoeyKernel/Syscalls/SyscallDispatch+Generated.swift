@@ -269,6 +269,8 @@ extension GuestThread {
         case 310: return try sysProcessVM(write: false)
         case 311: return try sysProcessVM(write: true)
         case 312: return try sysKcmp()
+        case 314: return try sysSchedSetattr()
+        case 315: return try sysSchedGetattr()
         case 316: return try sysRenameat2(olddir: fdArg(a0), oldArg: a1, newdir: fdArg(a2), newArg: a3, flags: a4)
         case 317: return try sysSeccomp()
         case 318: return try sysGetrandom()

@@ -33,11 +33,17 @@ extension Inode {
 
 extension GuestThread {
     /// The inode named by a path (follow or not) or an fd, per the xattr call variant.
-    private func xattrTarget(_ nr: Int, base: Int) throws(LinuxErrno) -> Inode {
+    private func xattrTarget(_ nr: Int, base: Int) throws(LinuxErrno) -> Inode { try xattrLocation(nr, base: base).inode }
+
+    /// The file and where it was reached (nil through a descriptor without a path).
+    private func xattrLocation(_ nr: Int, base: Int) throws(LinuxErrno) -> (inode: Inode, at: Location?) {
         switch nr - base {
-        case 0: return try lookup(AT_FDCWD, try pathArg(a0), follow: true).inode
-        case 1: return try lookup(AT_FDCWD, try pathArg(a0), follow: false).inode
-        default: return try group.fdTable.get(fdArg(a0)).inode
+        case 0, 1:
+            let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: nr == base)
+            return (loc.inode, loc)
+        default:
+            let f = try group.fdTable.get(fdArg(a0))
+            return (f.inode, f.location)
         }
     }
 
@@ -103,7 +109,7 @@ extension GuestThread {
     }
 
     func sysSetxattr(_ nr: Int) throws(LinuxErrno) -> UInt64 {
-        let inode = try xattrTarget(nr, base: 188)
+        let (inode, loc) = try xattrLocation(nr, base: 188)
         let name = try xattrName(a1)
         let flags = a4
         guard flags & ~(XATTR_CREATE | XATTR_REPLACE) == 0 else { throw .EINVAL }
@@ -121,18 +127,18 @@ extension GuestThread {
         if inode.xattrs == nil { inode.xattrs = [:] }
         inode.xattrs![name] = value
         inode.ctime = Timespec.now()
-        kernel.fsnotify(inode, InotifyMask.attrib)
+        kernel.fsnotify(inode, at: loc, InotifyMask.attrib)
         return 0
     }
 
     func sysRemovexattr(_ nr: Int) throws(LinuxErrno) -> UInt64 {
-        let inode = try xattrTarget(nr, base: 197)
+        let (inode, loc) = try xattrLocation(nr, base: 197)
         let name = try xattrName(a1)
         try requireWritableMount(inode)
         try xattrPermission(inode, name, write: true)
         guard inode.xattrs?.removeValue(forKey: name) != nil else { throw .ENODATA }
         inode.ctime = Timespec.now()
-        kernel.fsnotify(inode, InotifyMask.attrib)
+        kernel.fsnotify(inode, at: loc, InotifyMask.attrib)
         return 0
     }
 }

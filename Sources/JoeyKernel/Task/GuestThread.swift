@@ -35,9 +35,16 @@ final class GuestThread {
     var ptrace: PtraceState?
     /// Held before returning to guest code while the sandbox is over its memory limit.
     var heldForMemory = false
-    /// sched_setscheduler's policy and priority, as the guest set them.
+    /// sched_setscheduler's or sched_setattr's policy and priority, as the guest set them.
     var schedPolicy: Int32 = 0
     var schedPriority: Int32 = 0
+    /// SCHED_RESET_ON_FORK: children start as SCHED_OTHER at priority 0, nice at least 0.
+    var schedResetOnFork = false
+    /// SCHED_DEADLINE's runtime, deadline and period in ns, and SCHED_FLAG_RECLAIM and
+    /// SCHED_FLAG_DL_OVERRUN, as sched_setattr set them.
+    var schedDeadline = DeadlineParameters()
+    /// sched_setattr's utilization clamps (0...1024; recorded, as the rest).
+    var utilClamp: (min: UInt32, max: UInt32) = (0, 1024)
     /// rt_sigsuspend's caller mask, stored in the next signal frame instead of the temporary one.
     var savedMaskForSuspend: UInt64?
     var killed = false
