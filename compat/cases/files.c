@@ -3,6 +3,13 @@
 #include "../compat.h"
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/xattr.h>
+#include <sys/ioctl.h>
+#include <sys/statfs.h>
 #include <limits.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -132,6 +139,53 @@ CASE(open_o_path_fd_allows_fstat_but_not_read) {
     char c;
     EXPECT_ERRNO(read(fd, &c, 1), EBADF);
     EXPECT_ERRNO(write(fd, "x", 1), EBADF);
+}
+
+CASE(open_o_path_fd_names_a_file_and_allows_nothing_else) {
+    make_file("f", "hello");
+    EXPECT_OK(mkdir("d", 0755));
+    int fd = open("f", O_PATH);
+    int dfd = open("d", O_PATH | O_DIRECTORY);
+    EXPECT(fd >= 0 && dfd >= 0);
+    /* what only names the file works */
+    int d2 = dup(fd);
+    EXPECT(d2 >= 0);
+    EXPECT_OK(fcntl(fd, F_SETFD, FD_CLOEXEC));
+    EXPECT_EQ(fcntl(fd, F_GETFD), FD_CLOEXEC);
+    EXPECT(fcntl(fd, F_DUPFD_CLOEXEC, 10) >= 10);
+    struct statfs sfs;
+    EXPECT_OK(fstatfs(fd, &sfs));
+    int in = openat(dfd, "..", O_RDONLY | O_DIRECTORY);
+    EXPECT(in >= 0);
+    EXPECT_OK(fchdir(dfd));
+    EXPECT_OK(fchdir(in));
+    char buf[64];
+    snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
+    int reopened = open(buf, O_RDONLY); /* a real open of the same file */
+    EXPECT(reopened >= 0);
+    EXPECT_EQ(read(reopened, buf, 5), 5);
+    /* anything that touches the file itself is EBADF */
+    EXPECT_ERRNO(fchmod(fd, 0600), EBADF);
+    EXPECT_ERRNO(fchown(fd, 0, 0), EBADF);
+    EXPECT_ERRNO(ftruncate(fd, 0), EBADF);
+    EXPECT_ERRNO(fsync(fd), EBADF);
+    EXPECT_ERRNO(lseek(fd, 0, SEEK_SET), EBADF);
+    EXPECT_ERRNO(ioctl(fd, FIONREAD, &in), EBADF);
+    EXPECT_ERRNO(fgetxattr(fd, "user.x", NULL, 0), EBADF);
+    EXPECT_ERRNO(futimens(fd, NULL), EBADF);
+    EXPECT_ERRNO(flock(fd, LOCK_SH), EBADF);
+    EXPECT_ERRNO(fcntl(fd, F_SETFL, O_NONBLOCK), EBADF);
+    EXPECT_ERRNO(fcntl(fd, F_GETLK, &(struct flock){.l_type = F_RDLCK}), EBADF);
+    EXPECT(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EBADF);
+    EXPECT_ERRNO(getdents64(dfd, buf, sizeof buf), EBADF);
+    EXPECT_ERRNO(accept(fd, NULL, NULL), EBADF);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN};
+    EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), EBADF);
+    struct pollfd p = {fd, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT_EQ(p.revents, POLLNVAL);
 }
 
 CASE(open_o_path_o_nofollow_opens_symlink_itself) {

@@ -708,6 +708,33 @@ CASE(fifo_round_trip_with_reader_open) {
     EXPECT_ERRNO(read(r, buf, sizeof buf), EAGAIN); /* a writer is open: empty is EAGAIN */
 }
 
+CASE(fifo_opened_read_write_is_both_ends) {
+    EXPECT_OK(mkfifo("fifo", 0600));
+    int fd = open("fifo", O_RDWR); /* never blocks */
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "x", 1), 1); /* it is a reader: no SIGPIPE */
+    fd_set r, w;
+    FD_ZERO(&r); FD_ZERO(&w);
+    FD_SET(fd, &r); FD_SET(fd, &w);
+    struct timeval tv = {0, 0};
+    EXPECT_EQ(select(fd + 1, &r, &w, NULL, &tv), 2);
+    char c = 0;
+    EXPECT_EQ(read(fd, &c, 1), 1);
+    EXPECT_EQ(c, 'x');
+    /* a blocking open of either end finds it */
+    int rd = open("fifo", O_RDONLY);
+    int wr = open("fifo", O_WRONLY);
+    EXPECT(rd >= 0 && wr >= 0);
+    EXPECT_EQ(write(wr, "y", 1), 1);
+    EXPECT_EQ(read(rd, &c, 1), 1);
+    EXPECT_EQ(c, 'y');
+    /* the other ends closed, it still keeps the pipe open both ways */
+    close(rd); close(wr);
+    EXPECT_EQ(write(fd, "z", 1), 1);
+    EXPECT_EQ(read(fd, &c, 1), 1);
+    EXPECT_EQ(c, 'z');
+}
+
 CASE(fifo_blocking_open_waits_for_the_other_end) {
     EXPECT_OK(mkfifo("fifo", 0600));
     pid_t pid = fork();

@@ -1216,3 +1216,78 @@ CASE(raw_inet_socket_errnos) {
 }
 
 COMPAT_MAIN()
+
+CASE(recv_oob_and_errqueue_flags_as_linux_without_urgent_data) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(c, (struct sockaddr *)&la, sizeof la));
+    int s = accept(srv, NULL, NULL);
+    EXPECT_EQ(write(c, "hi", 2), 2);
+    struct pollfd p = {s, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 1000), 1);
+    char b[64];
+    EXPECT_ERRNO(recv(s, b, sizeof b, MSG_OOB), EINVAL); /* no urgent data */
+    EXPECT_ERRNO(recv(s, b, sizeof b, MSG_ERRQUEUE | MSG_DONTWAIT), EAGAIN); /* never the data */
+    EXPECT_EQ(recv(s, b, sizeof b, 0), 2);
+    /* UDP: MSG_OOB is not sent, and ignored when receiving */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in ua = loopback4(0);
+    EXPECT_OK(bind(u, (struct sockaddr *)&ua, sizeof ua));
+    socklen_t len = sizeof ua;
+    EXPECT_OK(getsockname(u, (struct sockaddr *)&ua, &len));
+    EXPECT_ERRNO(sendto(u, "y", 1, MSG_OOB, (struct sockaddr *)&ua, sizeof ua), EOPNOTSUPP);
+    EXPECT_EQ(sendto(u, "y", 1, 0, (struct sockaddr *)&ua, sizeof ua), 1);
+    p.fd = u;
+    EXPECT_EQ(poll(&p, 1, 1000), 1);
+    EXPECT_ERRNO(recv(u, b, sizeof b, MSG_ERRQUEUE | MSG_DONTWAIT), EAGAIN);
+    EXPECT_EQ(recv(u, b, sizeof b, MSG_OOB | MSG_DONTWAIT), 1);
+    /* unix: a stream has no urgent data, a datagram socket no such thing */
+    int sv[2], dv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dv));
+    EXPECT_EQ(write(sv[0], "z", 1), 1);
+    EXPECT_EQ(write(dv[0], "z", 1), 1);
+    EXPECT_ERRNO(recv(sv[1], b, sizeof b, MSG_OOB | MSG_DONTWAIT), EINVAL);
+    EXPECT_ERRNO(recv(dv[1], b, sizeof b, MSG_OOB | MSG_DONTWAIT), EOPNOTSUPP);
+    EXPECT_ERRNO(send(dv[0], "q", 1, MSG_OOB), EOPNOTSUPP);
+    EXPECT_EQ(recv(dv[1], b, sizeof b, MSG_ERRQUEUE | MSG_DONTWAIT), 1); /* ignored */
+}
+
+CASE(udp_send_sizes_and_bad_buffers) {
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in ua = loopback4(0);
+    EXPECT_OK(bind(u, (struct sockaddr *)&ua, sizeof ua));
+    socklen_t len = sizeof ua;
+    EXPECT_OK(getsockname(u, (struct sockaddr *)&ua, &len));
+    static char big[70000];
+    EXPECT_ERRNO(sendto(u, big, 65508, 0, (struct sockaddr *)&ua, sizeof ua), EMSGSIZE);
+    EXPECT_ERRNO(sendto(u, big, 70000, MSG_OOB, (struct sockaddr *)&ua, sizeof ua), EMSGSIZE); /* size first */
+    EXPECT_EQ(sendto(u, big, 65507, 0, (struct sockaddr *)&ua, sizeof ua), 65507);
+    /* a bad buffer faults even when nobody would receive the datagram */
+    struct sockaddr_in nobody = loopback4(htons(9));
+    EXPECT_ERRNO(sendto(u, (void *)-1, 10, 0, (struct sockaddr *)&nobody, sizeof nobody), EFAULT);
+    EXPECT_ERRNO(sendto(u, (void *)-1, 10, 0, (struct sockaddr *)&ua, sizeof ua), EFAULT);
+}
+
+CASE(getsockopt_and_setsockopt_of_a_level_the_socket_lacks) {
+    int v = 0;
+    socklen_t l = sizeof v;
+    int t4 = socket(AF_INET, SOCK_STREAM, 0), u4 = socket(AF_INET, SOCK_DGRAM, 0);
+    int t6 = socket(AF_INET6, SOCK_STREAM, 0), u6 = socket(AF_INET6, SOCK_DGRAM, 0);
+    /* IPv4 asks ip_getsockopt, which knows only SOL_IP: EOPNOTSUPP (setting: ENOPROTOOPT) */
+    EXPECT_ERRNO(getsockopt(t4, 500, 1, &v, &l), EOPNOTSUPP);
+    EXPECT_ERRNO(getsockopt(t4, IPPROTO_UDP, 1, &v, &l), EOPNOTSUPP);
+    EXPECT_ERRNO(getsockopt(u4, IPPROTO_TCP, TCP_NODELAY, &v, &l), EOPNOTSUPP);
+    EXPECT_ERRNO(getsockopt(t4, IPPROTO_IPV6, 26, &v, &l), EOPNOTSUPP);
+    EXPECT_ERRNO(setsockopt(t4, 500, 1, &v, sizeof v), ENOPROTOOPT);
+    EXPECT_ERRNO(setsockopt(u4, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v), ENOPROTOOPT);
+    /* IPv6: ENOPROTOOPT both ways */
+    EXPECT_ERRNO(getsockopt(t6, 500, 1, &v, &l), ENOPROTOOPT);
+    EXPECT_ERRNO(getsockopt(u6, IPPROTO_TCP, TCP_NODELAY, &v, &l), ENOPROTOOPT);
+    EXPECT_ERRNO(setsockopt(t6, IPPROTO_UDP, 1, &v, sizeof v), ENOPROTOOPT);
+    /* the socket's own levels work */
+    EXPECT_OK(getsockopt(t4, IPPROTO_TCP, TCP_NODELAY, &v, &l));
+    EXPECT_OK(getsockopt(u6, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l));
+    EXPECT_OK(getsockopt(t6, IPPROTO_IP, IP_TOS, &v, &l));
+}

@@ -1,6 +1,9 @@
 /* Moving data between descriptors: copy_file_range, splice, tee, vmsplice; and the hints and
  * flushes around file data (readahead, posix_fadvise, sync_file_range, syncfs, fsync). */
 #include "../compat.h"
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -107,6 +110,35 @@ CASE(vmsplice_into_and_out_of_a_pipe) {
     EXPECT_STREQ(out, "vmsplice");
     int f = temp_file("x");
     EXPECT_ERRNO(vmsplice(f, in, 1, 0), EBADF);
+}
+
+CASE(positional_io_fsync_and_readahead_need_a_file_with_positions) {
+    int p[2], sv[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    int e = eventfd(0, 0);
+    int null = open("/dev/null", O_RDWR);
+    char b[8] = {0};
+    struct iovec io = {b, sizeof b};
+    /* ESPIPE comes before the access mode: a read end is ESPIPE for pwrite too */
+    EXPECT_ERRNO(pwrite(p[0], b, 8, 0), ESPIPE);
+    EXPECT_ERRNO(pread(p[1], b, 8, 0), ESPIPE);
+    EXPECT_ERRNO(pwritev(p[0], &io, 1, 0), ESPIPE);
+    EXPECT_ERRNO(preadv(sv[0], &io, 1, 0), ESPIPE);
+    EXPECT_ERRNO(pread(e, b, 8, 0), ESPIPE);
+    EXPECT_ERRNO(pwrite(p[0], b, 8, -1), EINVAL); /* the offset first */
+    EXPECT_ERRNO(pwritev2(p[0], &io, 1, -1, 0), EBADF); /* -1: the file position, as writev */
+    EXPECT_EQ(pwrite(null, b, 8, 0), 8);
+    /* nothing to sync */
+    EXPECT_ERRNO(fsync(p[1]), EINVAL);
+    EXPECT_ERRNO(fsync(sv[0]), EINVAL);
+    EXPECT_ERRNO(fdatasync(e), EINVAL);
+    EXPECT_ERRNO(fdatasync(null), EINVAL);
+    EXPECT_ERRNO(readahead(e, 0, 4096), EINVAL);
+    EXPECT_ERRNO(readahead(sv[0], 0, 4096), EINVAL);
+    int m = memfd_create("m", 0);
+    EXPECT_OK(fsync(m));
+    EXPECT_OK(readahead(m, 0, 4096));
 }
 
 CASE(readahead_fadvise_and_sync_hints) {

@@ -202,7 +202,6 @@ extension GuestThread {
     func sysFlock() throws(LinuxErrno) -> UInt64 {
         let fd = fdArg(a0)
         let f = try group.fdTable.get(fd)
-        if f.flags & O_PATH != 0 { throw .EBADF }
         let cmd = Int32(truncatingIfNeeded: a1)
         let nonBlocking = cmd & 4 != 0
         let owner = ObjectIdentifier(f)

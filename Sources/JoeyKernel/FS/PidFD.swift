@@ -82,7 +82,7 @@ extension GuestThread {
         guard target.exitStatus == nil else { throw .ESRCH }
         // PTRACE_MODE_ATTACH_REALCREDS: the same real, effective and saved ids, or root.
         guard group.euid == 0 || (target.uid == group.uid && target.euid == group.uid && target.suid == group.uid) else { throw .EPERM }
-        let f = try target.fdTable.get(fdArg(a1))
+        let f = try target.fdTable.getRaw(fdArg(a1))
         return UInt64(try group.fdTable.install(f, closeOnExec: true))
     }
 }

@@ -31,18 +31,24 @@ final class PipeInode: Inode {
 final class PipeDescription: FileDescription {
     let buffer: PipeBuffer
     let kernel: Kernel
+    /// Which ends this description is: one, or both for a FIFO opened O_RDWR.
     let isReader: Bool
+    let isWriter: Bool
 
-    init(inode: Inode, buffer: PipeBuffer, reader: Bool, flags: Int32, kernel: Kernel) {
+    /// `writer`: the write end too (default: the end `reader` does not name).
+    init(inode: Inode, buffer: PipeBuffer, reader: Bool, writer: Bool? = nil, flags: Int32, kernel: Kernel) {
         self.buffer = buffer
         self.isReader = reader
+        self.isWriter = writer ?? !reader
         self.kernel = kernel
         super.init(inode: inode, flags: flags)
-        if reader { buffer.readers += 1; buffer.readerOpens += 1 } else { buffer.writers += 1; buffer.writerOpens += 1 }
+        if isReader { buffer.readers += 1; buffer.readerOpens += 1 }
+        if isWriter { buffer.writers += 1; buffer.writerOpens += 1 }
     }
 
     override func release() {
-        if isReader { buffer.readers -= 1 } else { buffer.writers -= 1 }
+        if isReader { buffer.readers -= 1 }
+        if isWriter { buffer.writers -= 1 }
         // A FIFO whose last end closed starts empty next time (Linux frees the pipe too).
         if buffer.readers == 0 && buffer.writers == 0, let key = kernel.fifoBuffers.first(where: { $0.value === buffer })?.key {
             kernel.fifoBuffers[key] = nil
@@ -72,7 +78,7 @@ final class PipeDescription: FileDescription {
 
     /// Writes what fits now. Writes of at most PIPE_BUF bytes are atomic: all or EAGAIN.
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
-        guard !isReader else { throw .EBADF }
+        guard isWriter else { throw .EBADF }
         try requireReader(t)
         let space = buffer.capacity - buffer.count
         if space == 0 || (src.count <= 4096 && space < src.count) { throw .EAGAIN }
@@ -107,7 +113,8 @@ final class PipeDescription: FileDescription {
             if buffer.count > 0 { r.formUnion(.input) }
             // An empty pipe without writers is POLLHUP only (select counts that as readable).
             if buffer.writers == 0 { r.insert(.hangUp) }
-        } else {
+        }
+        if isWriter {
             if buffer.count < buffer.capacity { r.formUnion(.output) }
             if buffer.readers == 0 { r.insert(.error) }
         }
@@ -134,9 +141,10 @@ extension Kernel {
         let anonymous = inode is PipeInode
         if mode == O_WRONLY && buffer.readers == 0 && flags & O_NONBLOCK != 0 && !anonymous { throw .ENXIO }
         if mode == O_RDWR {
-            // Never blocks. The description is the write end only: reading through an O_RDWR
-            // FIFO fd is not supported yet (EBADF).
-            return PipeDescription(inode: inode, buffer: buffer, reader: false, flags: flags, kernel: self)
+            // Never blocks: the opener is both a reader and a writer (fifo(7)).
+            let d = PipeDescription(inode: inode, buffer: buffer, reader: true, writer: true, flags: flags, kernel: self)
+            buffer.queue.notify(EventMask.input.union(.output)) // blocked opens of either end
+            return d
         }
         let reader = mode == O_RDONLY
         let seen = reader ? buffer.writerOpens : buffer.readerOpens

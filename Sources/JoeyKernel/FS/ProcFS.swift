@@ -330,7 +330,7 @@ enum ProcFS {
     static func fdDirectory(_ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
         DynamicDirectory(fs: fs, mode: 0o500, list: { g.fdTable.openFDs.map { (String($0), .symlink) } },
                          find: { (n: String) throws(LinuxErrno) -> Inode in
-            guard let fd = Int32(n), let f = try? g.fdTable.get(fd) else { throw .ENOENT }
+            guard let fd = Int32(n), let f = try? g.fdTable.getRaw(fd) else { throw .ENOENT }
             return FDLink(fs: fs, file: f)
         })
     }

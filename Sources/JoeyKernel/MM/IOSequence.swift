@@ -141,6 +141,12 @@ struct IOSequence {
         }.get()
     }
 
+    /// Consumes the next `n` bytes after checking they can be read: a datagram lost on the
+    /// way still faults on a bad buffer, as Linux copies it before sending. All or EFAULT.
+    mutating func discard(_ n: Int) throws(LinuxErrno) {
+        guard try forPieces(writing: false, total: n, { _, _ in }).get() == n else { throw .EFAULT }
+    }
+
     /// Zeroes the next `n` bytes of the sequence (reads of holes and /dev/zero).
     mutating func zero(_ n: Int) throws(LinuxErrno) -> Int {
         try forPieces(writing: true, total: n) { piece, _ in piece.initializeMemory(as: UInt8.self, repeating: 0) }.get()

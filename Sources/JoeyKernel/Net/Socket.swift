@@ -319,7 +319,7 @@ class Socket: FileDescription {
                     // No one has the address: the datagram is lost, as on a network.
                     try autobindForSend()
                     let n = src.count
-                    src.skip(n)
+                    try src.discard(n)
                     return n
                 }
                 receiver = r
@@ -333,7 +333,7 @@ class Socket: FileDescription {
             guard src.count <= maxDatagram else { throw .EMSGSIZE }
             if dropsDatagramsWhenFull && receiver.receive.space < src.count {
                 let n = src.count
-                src.skip(n)
+                try src.discard(n)
                 return n
             }
         } else {
@@ -537,7 +537,9 @@ class Socket: FileDescription {
     }
 }
 
+let MSG_OOB_FLAG: Int32 = 0x1
 let MSG_PEEK_FLAG: Int32 = 0x2
+let MSG_ERRQUEUE_FLAG: Int32 = 0x2000
 let MSG_TRUNC_FLAG: Int32 = 0x20
 let MSG_CTRUNC_FLAG: Int32 = 0x8
 let MSG_DONTWAIT_FLAG: Int32 = 0x40

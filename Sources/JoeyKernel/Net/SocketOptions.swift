@@ -72,14 +72,19 @@ extension Socket {
         }
     }
 
-    /// A level this socket has at all (unix sockets have SOL_SOCKET only).
-    private func checkLevel(_ level: Int32) throws(LinuxErrno) {
+    /// A level this socket has at all (unix sockets have SOL_SOCKET only). An inet socket
+    /// has IP, its protocol's level (TCP; or UDP and UDP-Lite) and, for IPv6, IPV6; any other
+    /// level falls through to Linux's ip_getsockopt (EOPNOTSUPP) or ip_setsockopt and
+    /// ipv6's (ENOPROTOOPT).
+    private func checkLevel(_ level: Int32, getting: Bool) throws(LinuxErrno) {
         if level == SOL_SOCKET_LEVEL { return }
         if family == AF_UNIX { throw .EOPNOTSUPP }
         switch level {
-        case IPPROTO_TCP_LEVEL: if type != .stream { throw .ENOPROTOOPT }
-        case IPPROTO_IP_LEVEL, IPPROTO_IPV6_LEVEL, 17 /* IPPROTO_UDP */, 136 /* IPPROTO_UDPLITE */: return
-        default: throw .ENOPROTOOPT
+        case IPPROTO_IP_LEVEL: return
+        case IPPROTO_TCP_LEVEL where type == .stream: return
+        case 17 /* IPPROTO_UDP */, 136 /* IPPROTO_UDPLITE */ where type == .datagram: return
+        case IPPROTO_IPV6_LEVEL where family == AF_INET6: return
+        default: throw family == AF_INET && getting ? .EOPNOTSUPP : .ENOPROTOOPT
         }
     }
 
@@ -88,7 +93,7 @@ extension Socket {
         if let h = self as? HostInetSocket, !(level == SOL_SOCKET_LEVEL && (name == 20 || name == 21)) {
             return try h.getHostOption(level: level, name: name)
         }
-        try checkLevel(level)
+        try checkLevel(level, getting: true)
         func int(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
         func timeval(_ ns: UInt64) -> [UInt8] {
             withUnsafeBytes(of: (Int64(ns / 1_000_000_000), Int64(ns % 1_000_000_000 / 1000))) { Array($0) }
@@ -138,7 +143,7 @@ extension Socket {
         if let h = self as? HostInetSocket, !(level == SOL_SOCKET_LEVEL && (name == 20 || name == 21)) {
             return try h.setHostOption(t, level: level, name: name, value: value)
         }
-        try checkLevel(level)
+        try checkLevel(level, getting: false)
         func int() throws(LinuxErrno) -> Int32 {
             guard value.count >= 4 else { throw .EINVAL }
             return value.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }

@@ -27,7 +27,7 @@ extension GuestThread {
     /// The directory a relative path starts from: cwd for AT_FDCWD, else the fd's directory.
     func startLocation(_ dirfd: Int32, _ path: ByteString) throws(LinuxErrno) -> Location {
         if path.isAbsolute || dirfd == AT_FDCWD { return group.fs.cwd }
-        let f = try group.fdTable.get(dirfd)
+        let f = try group.fdTable.getRaw(dirfd)
         guard let loc = f.location else { throw .ENOTDIR }
         guard loc.inode.kind == .directory else { throw .ENOTDIR }
         return loc
@@ -38,7 +38,7 @@ extension GuestThread {
         if path.isEmpty && !emptyPathAllowed { throw .ENOENT }
         if path.isEmpty {
             if dirfd == AT_FDCWD { return group.fs.cwd }
-            let f = try group.fdTable.get(dirfd)
+            let f = try group.fdTable.getRaw(dirfd)
             return f.location ?? Location(name: f.path, parent: nil, inode: f.inode)
         }
         let (start, root) = try walkStart(dirfd, path, scope)
@@ -349,17 +349,26 @@ extension GuestThread {
         return UInt64(try writeCommon(f, &src, at: nil))
     }
 
+    /// The description for pread/pwrite and their vector forms, in Linux's order: the
+    /// offset (EINVAL), the descriptor, whether it has positions at all (ESPIPE for pipes,
+    /// sockets and anonymous files, even ones not open that way), then the access mode.
+    private func positionalFile(_ fd: Int32, offset: Int64, writing: Bool) throws(LinuxErrno) -> FileDescription {
+        guard offset >= 0 else { throw .EINVAL }
+        let f = try group.fdTable.get(fd)
+        if f.inode is AnonymousInode || f.inode.kind == .fifo || f.inode.kind == .socket { throw .ESPIPE }
+        guard writing ? f.writable : f.readable else { throw .EBADF }
+        return f
+    }
+
     func sysPread() throws(LinuxErrno) -> UInt64 {
-        let f = try readableFile(fdArg(a0))
-        guard Int64(bitPattern: a3) >= 0 else { throw .EINVAL }
+        let f = try positionalFile(fdArg(a0), offset: Int64(bitPattern: a3), writing: false)
         if f.inode.kind == .directory { throw .EISDIR }
         var dst = guestBuffer(a1, a2)
         return UInt64(try readCommon(f, &dst, at: a3))
     }
 
     func sysPwrite() throws(LinuxErrno) -> UInt64 {
-        let f = try writableFile(fdArg(a0))
-        guard Int64(bitPattern: a3) >= 0 else { throw .EINVAL }
+        let f = try positionalFile(fdArg(a0), offset: Int64(bitPattern: a3), writing: true)
         var src = guestBuffer(a1, a2)
         return UInt64(try writeCommon(f, &src, at: a3))
     }
@@ -374,24 +383,24 @@ extension GuestThread {
     /// RWF_* flags are hints here except unknown bits (EOPNOTSUPP) and RWF_NOWAIT on a
     /// description that would block.
     func sysPreadv(flags: UInt64?) throws(LinuxErrno) -> UInt64 {
-        let f = try readableFile(fdArg(a0))
-        guard (flags ?? 0) & ~UInt64(0x1f) == 0 else { throw .EOPNOTSUPP }
         let offset = Int64(bitPattern: a3)
+        let current = offset == -1 && flags != nil // preadv2 at the file position: readv
+        let f = current ? try readableFile(fdArg(a0)) : try positionalFile(fdArg(a0), offset: offset, writing: false)
+        guard (flags ?? 0) & ~UInt64(0x1f) == 0 else { throw .EOPNOTSUPP }
         var dst = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2))))
-        if offset == -1 && flags != nil { return UInt64(try readCommon(f, &dst, at: nil)) }
-        guard offset >= 0 else { throw .EINVAL }
+        if current { return UInt64(try readCommon(f, &dst, at: nil)) }
         if f.inode.kind == .directory { throw .EISDIR }
         return UInt64(try readCommon(f, &dst, at: UInt64(offset)))
     }
 
     /// pwritev, pwritev2 (RWF_APPEND writes at the end whatever the offset).
     func sysPwritev(flags: UInt64?) throws(LinuxErrno) -> UInt64 {
-        let f = try writableFile(fdArg(a0))
-        guard (flags ?? 0) & ~UInt64(0x1f) == 0 else { throw .EOPNOTSUPP }
         let offset = Int64(bitPattern: a3)
+        let current = offset == -1 && flags != nil
+        let f = current ? try writableFile(fdArg(a0)) : try positionalFile(fdArg(a0), offset: offset, writing: true)
+        guard (flags ?? 0) & ~UInt64(0x1f) == 0 else { throw .EOPNOTSUPP }
         var src = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2))))
-        if offset == -1 && flags != nil { return UInt64(try writeCommon(f, &src, at: nil)) }
-        guard offset >= 0 else { throw .EINVAL }
+        if current { return UInt64(try writeCommon(f, &src, at: nil)) }
         let at = (flags ?? 0) & 0x10 != 0 ? f.inode.size : UInt64(offset)
         return UInt64(try writeCommon(f, &src, at: at))
     }
@@ -409,7 +418,6 @@ extension GuestThread {
 
     func sysGetdents64() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
-        if f is PathDescription { throw .EBADF }
         guard f.inode.kind == .directory else { throw .ENOTDIR }
         var out: [UInt8] = []
         try f.getdents(into: &out, capacity: clampCount(a2))
@@ -421,7 +429,6 @@ extension GuestThread {
     /// Each record is as long as getdents64's for the same name, so the same capacity holds.
     func sysGetdents() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
-        if f is PathDescription { throw .EBADF }
         guard f.inode.kind == .directory else { throw .ENOTDIR }
         var out: [UInt8] = []
         try f.getdents(into: &out, capacity: clampCount(a2))
@@ -445,14 +452,13 @@ extension GuestThread {
     /// readahead: a hint; the descriptor must be readable and a regular file.
     func sysReadahead() throws(LinuxErrno) -> UInt64 {
         let f = try readableFile(fdArg(a0))
-        guard f.inode.kind == .regular else { throw .EINVAL }
+        guard f.inode.kind == .regular, !(f.inode is AnonymousInode) else { throw .EINVAL }
         return 0
     }
 
     /// posix_fadvise: advice only (Joey's page cache keeps what it has).
     func sysFadvise64() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
-        if f is PathDescription { throw .EBADF }
         if f.inode.kind == .fifo || f is PipeDescription { throw .ESPIPE }
         guard Int64(bitPattern: a2) >= 0, a3 <= 5 else { throw .EINVAL }
         return 0
@@ -464,7 +470,6 @@ extension GuestThread {
         let offset = Int64(bitPattern: a1), length = Int64(bitPattern: a2)
         guard a3 & ~UInt64(7) == 0, offset >= 0, length >= 0, !offset.addingReportingOverflow(length).overflow else { throw .EINVAL }
         let f = try group.fdTable.get(fdArg(a0))
-        if f is PathDescription { throw .EBADF }
         guard [.regular, .directory, .symlink, .blockDevice].contains(f.inode.kind) else { throw .ESPIPE }
         if a3 & 2 != 0 { try syncToHost(f.inode, dataOnly: true) } // SYNC_FILE_RANGE_WRITE
         return 0
@@ -489,7 +494,7 @@ extension GuestThread {
     }
 
     func sysFstat() throws(LinuxErrno) -> UInt64 {
-        let f = try group.fdTable.get(fdArg(a0))
+        let f = try group.fdTable.getRaw(fdArg(a0))
         try mm.write(a1, f.inode.statBytes())
         return 0
     }
@@ -517,7 +522,7 @@ extension GuestThread {
             let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
             location = loc; inode = loc.inode
         } else {
-            let f = try group.fdTable.get(fdArg(a0))
+            let f = try group.fdTable.getRaw(fdArg(a0))
             location = f.location; inode = f.inode
         }
         var flags: MountFlags = []
@@ -759,8 +764,11 @@ extension GuestThread {
 
     func sysReadlinkat(dirfd: Int32, pathArg addr: UInt64, buf: UInt64, size: UInt64) throws(LinuxErrno) -> UInt64 {
         guard Int64(bitPattern: size) > 0 else { throw .EINVAL }
-        let loc = try lookup(dirfd, try pathArg(addr), follow: false, emptyPathAllowed: true)
-        let target = try loc.inode.readlink().bytes
+        let path = try pathArg(addr)
+        let loc = try lookup(dirfd, path, follow: false, emptyPathAllowed: true)
+        // Not a link: EINVAL, or ENOENT when the empty path named the dirfd itself (Linux).
+        let target: [UInt8]
+        do { target = try loc.inode.readlink().bytes } catch .EINVAL where path.isEmpty { throw .ENOENT }
         let n = min(target.count, Int(min(size, 1 << 20)))
         try mm.write(buf, Array(target[0..<n]))
         return UInt64(n)
@@ -843,6 +851,8 @@ extension GuestThread {
         }
         let inode: Inode, loc: Location?
         if addr == 0 {
+            // No path names the dirfd's file, not the working directory (EFAULT there).
+            guard dirfd != AT_FDCWD else { throw .EFAULT }
             let f = try group.fdTable.get(dirfd)
             (inode, loc) = (f.inode, f.location)
         } else {
@@ -943,7 +953,7 @@ extension GuestThread {
     }
 
     func sysFchdir() throws(LinuxErrno) -> UInt64 {
-        let f = try group.fdTable.get(fdArg(a0))
+        let f = try group.fdTable.getRaw(fdArg(a0))
         guard f.inode.kind == .directory, let loc = f.location else { throw .ENOTDIR }
         group.fs.cwd = loc
         return 0
@@ -960,13 +970,13 @@ extension GuestThread {
     // MARK: fds
 
     func sysDup() throws(LinuxErrno) -> UInt64 {
-        let f = try group.fdTable.get(fdArg(a0))
+        let f = try group.fdTable.getRaw(fdArg(a0))
         return UInt64(try group.fdTable.install(f))
     }
 
     func sysDup2() throws(LinuxErrno) -> UInt64 {
         let old = fdArg(a0), new = fdArg(a1)
-        let f = try group.fdTable.get(old)
+        let f = try group.fdTable.getRaw(old)
         if old == new { return UInt64(new) }
         try group.fdTable.install(f, at: new, closeOnExec: false)
         return UInt64(new)
@@ -976,7 +986,7 @@ extension GuestThread {
         let old = fdArg(a0), new = fdArg(a1)
         guard a2 & ~UInt64(O_CLOEXEC) == 0 else { throw .EINVAL }
         if old == new { throw .EINVAL } // before oldfd is looked at, as Linux
-        let f = try group.fdTable.get(old)
+        let f = try group.fdTable.getRaw(old)
         try group.fdTable.install(f, at: new, closeOnExec: a2 != 0)
         return UInt64(new)
     }
@@ -993,7 +1003,11 @@ extension GuestThread {
 
     func sysFcntl() throws(LinuxErrno) -> UInt64 {
         let fd = fdArg(a0)
-        let f = try group.fdTable.get(fd)
+        let f = try group.fdTable.getRaw(fd)
+        // An O_PATH descriptor takes only the descriptor commands (Linux's check_fcntl_cmd).
+        if f.flags & O_PATH != 0 && ![F_DUPFD, 1030, F_GETFD, F_SETFD, F_GETFL].contains(Int32(truncatingIfNeeded: a1)) {
+            throw .EBADF
+        }
         switch Int32(truncatingIfNeeded: a1) {
         case F_DUPFD, 1030 /* F_DUPFD_CLOEXEC */:
             let min = Int32(truncatingIfNeeded: a2)
@@ -1034,7 +1048,6 @@ extension GuestThread {
         case 11: // F_GETSIG
             return UInt64(f.asyncSignal)
         case F_GETLK, F_SETLK, F_SETLKW, 36, 37, 38: // record locks, and F_OFD_GETLK/SETLK/SETLKW
-            if f.flags & O_PATH != 0 { throw .EBADF }
             return try recordLock(f, fd: fd, command: Int32(truncatingIfNeeded: a1), address: a2)
         case 1026: // F_NOTIFY
             try kernel.dnotify(f, mask: UInt32(truncatingIfNeeded: a2), caller: group)

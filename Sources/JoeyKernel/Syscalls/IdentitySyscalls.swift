@@ -63,7 +63,8 @@ extension GuestThread {
     /// directory) on the host is flushed to its disk with the host's fsync/fdatasync.
     func sysFsync(dataOnly: Bool) throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
-        if f is PathDescription { throw .EBADF }
+        // Pipes, sockets, devices and anonymous files have no fsync (EINVAL, as Linux).
+        if f.inode is AnonymousInode || [.fifo, .socket, .characterDevice].contains(f.inode.kind) { throw .EINVAL }
         try syncToHost(f.inode, dataOnly: dataOnly)
         return 0
     }
@@ -83,7 +84,6 @@ extension GuestThread {
     /// syncfs: the file system holding `fd`, when it writes through to the host.
     func sysSyncfs() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
-        if f is PathDescription { throw .EBADF }
         if let file = f.inode as? RegularFileInode { try file.context.syncAll() }
         else if let dir = f.inode as? DirectoryInode { try dir.context.syncAll() }
         return 0

@@ -248,7 +248,7 @@ extension GuestThread {
         let envp = try mm.readStringArray(envpArg)
         if path.isEmpty {
             guard flags & AT_EMPTY_PATH != 0 else { throw .ENOENT }
-            path = try group.fdTable.get(dirfd).path
+            path = try group.fdTable.getRaw(dirfd).path
         } else if !path.isAbsolute && dirfd != AT_FDCWD {
             path = ByteString.join(try startLocation(dirfd, path).path, path)
         }
@@ -484,8 +484,8 @@ extension GuestThread {
         let o1: AnyObject, o2: AnyObject
         switch a2 {
         case 0: // KCMP_FILE
-            o1 = try t1.group.fdTable.get(Int32(truncatingIfNeeded: a3))
-            o2 = try t2.group.fdTable.get(Int32(truncatingIfNeeded: a4))
+            o1 = try t1.group.fdTable.getRaw(Int32(truncatingIfNeeded: a3))
+            o2 = try t2.group.fdTable.getRaw(Int32(truncatingIfNeeded: a4))
         case 1: o1 = t1.mm; o2 = t2.mm                       // KCMP_VM
         case 2: o1 = t1.group.fdTable; o2 = t2.group.fdTable // KCMP_FILES
         case 3: o1 = t1.group.fs; o2 = t2.group.fs           // KCMP_FS

@@ -136,7 +136,7 @@ extension GuestThread {
         guard flags & ~Self.spliceFlags == 0 else { throw .EINVAL }
         let input = try readableFile(fdArg(a0))
         let out = try writableFile(fdArg(a1))
-        guard let i = input as? PipeDescription, let o = out as? PipeDescription, i.isReader, !o.isReader,
+        guard let i = input as? PipeDescription, let o = out as? PipeDescription, i.isReader, o.isWriter,
               i.buffer !== o.buffer else { throw .EINVAL }
         let count = clampCount(a2)
         if count == 0 { return 0 }
@@ -170,7 +170,8 @@ extension GuestThread {
         guard segments >= 0, segments <= 1024 else { throw .EINVAL }
         var io = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: segments))
         let nonblocking = flags & Self.SPLICE_F_NONBLOCK != 0
-        if p.isReader {
+        // A description open for writing is written to (an O_RDWR FIFO too), as Linux's vmsplice_type.
+        if !p.isWriter {
             guard f.readable else { throw .EBADF }
             return UInt64(try readCommon(f, &io, at: nil, nonblocking: nonblocking))
         }

@@ -26,7 +26,18 @@ final class FDTable {
         if users == 0 { closeAll() }
     }
 
+    /// The description at `fd` for an operation on its file: an O_PATH one allows none
+    /// (EBADF, as Linux's fdget).
     func get(_ fd: Int32) throws(LinuxErrno) -> FileDescription {
+        let f = try getRaw(fd)
+        if f.flags & O_PATH != 0 { throw .EBADF }
+        return f
+    }
+
+    /// The description at `fd`, O_PATH ones too (Linux's fdget_raw): for what only names a
+    /// file — dup, fcntl's descriptor commands, fstat, fstatfs, fchdir, a dirfd, execveat,
+    /// kcmp, SCM_RIGHTS, /proc/PID/fd.
+    func getRaw(_ fd: Int32) throws(LinuxErrno) -> FileDescription {
         guard fd >= 0, Int(fd) < entries.count, let e = entries[Int(fd)] else { throw .EBADF }
         return e.file
     }

@@ -247,6 +247,13 @@ final class InetSocket: Socket {
             wake(EventMask.input.union([.hangUp, .error]))
             return n
         }
+        // UDP's checks in udp_sendmsg's order: the length field, then MSG_OOB, then what
+        // fits one IP packet (65,507 bytes in IPv4, 65,527 in IPv6).
+        if !isTCP {
+            if src.count > 0xffff { throw .EMSGSIZE }
+            if flags & MSG_OOB_FLAG != 0 { throw .EOPNOTSUPP }
+            if src.count > (family == AF_INET6 ? 65_527 : 65_507) { throw .EMSGSIZE }
+        }
         let n: Int
         if !isTCP, target == nil, let remote {
             n = try super.send(t, &src, control: &control, target: encode(remote), flags: flags)
