@@ -1,6 +1,7 @@
 /* Event files: epoll (level and edge triggered, one-shot, nesting, interest lifetime,
  * errors) over pipes, eventfds and sockets. */
 #include "../compat.h"
+#include <sys/resource.h>
 #include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -750,3 +751,18 @@ CASE(epoll_nests_at_most_five_deep) {
 }
 
 COMPAT_MAIN()
+
+CASE(inotify_instances_are_bounded_per_user_as_proc_says) {
+    char text[32];
+    EXPECT(slurp("/proc/sys/fs/inotify/max_user_instances", text, sizeof text) > 0);
+    int limit = atoi(text);
+    EXPECT(limit > 0 && limit < 100000);
+    EXPECT(slurp("/proc/sys/fs/inotify/max_user_watches", text, sizeof text) > 0);
+    EXPECT(atoi(text) >= 8192);
+    struct rlimit rl = {limit + 64, limit + 64};
+    EXPECT_OK(setrlimit(RLIMIT_NOFILE, &rl));
+    int made = 0, fd;
+    while ((fd = inotify_init1(IN_CLOEXEC)) >= 0) made++;
+    EXPECT_EQ(errno, EMFILE);
+    EXPECT(made >= 1 && made <= limit); /* other processes of this user may hold some */
+}

@@ -1538,3 +1538,133 @@ CASE(process_vm_readv_and_writev_between_parent_and_child) {
 }
 
 COMPAT_MAIN()
+
+/* ---- MAP_SHARED_VALIDATE, VM_MAYWRITE, and madvise/msync on what they cannot apply to ---- */
+
+CASE(mmap_shared_validate_refuses_unknown_flags) {
+    long ps = page();
+    int fd = file_of("f", ps, 'x');
+    EXPECT(mmap(NULL, ps, PROT_READ, MAP_SHARED_VALIDATE | (1 << 10), fd, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    EXPECT(mmap(NULL, ps, PROT_READ, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    EXPECT(mmap(NULL, ps, PROT_READ, MAP_SHARED_VALIDATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_POPULATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_EQ(p[0], 'x');
+    /* plain MAP_SHARED ignores what it does not know */
+    EXPECT(mmap(NULL, ps, PROT_READ, MAP_SHARED | (1 << 10), fd, 0) != MAP_FAILED);
+}
+
+CASE(mprotect_cannot_add_write_where_mmap_could_not_have) {
+    long ps = page();
+    int zero = open("/dev/zero", O_RDONLY);
+    char *p = mmap(NULL, ps, PROT_READ, MAP_SHARED, zero, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_ERRNO(mprotect(p, ps, PROT_READ | PROT_WRITE), EACCES);
+    char *q = mmap(NULL, ps, PROT_READ, MAP_PRIVATE, zero, 0); /* private: a copy, writable */
+    EXPECT_OK(mprotect(q, ps, PROT_READ | PROT_WRITE));
+    int m = memfd_create("sealed", MFD_ALLOW_SEALING);
+    EXPECT_OK(ftruncate(m, ps));
+    EXPECT_OK(fcntl(m, F_ADD_SEALS, F_SEAL_WRITE));
+    char *s = mmap(NULL, ps, PROT_READ, MAP_SHARED, m, 0);
+    EXPECT(s != MAP_FAILED);
+    EXPECT_ERRNO(mprotect(s, ps, PROT_READ | PROT_WRITE), EACCES);
+}
+
+CASE(madvise_and_msync_refuse_locked_and_unsuitable_memory) {
+    long ps = page();
+    int fd = file_of("f", 2 * ps, 'x');
+    char *file = mmap(NULL, ps, PROT_READ, MAP_SHARED, fd, 0);
+    char *priv = mmap(NULL, ps, PROT_READ, MAP_PRIVATE, fd, 0);
+    char *shanon = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    char *anon = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_OK(mlock(file, ps));
+    EXPECT_ERRNO(madvise(file, ps, MADV_REMOVE), EINVAL);
+    EXPECT_ERRNO(madvise(file, ps, MADV_DONTNEED), EINVAL);
+    EXPECT_ERRNO(madvise(file, ps, MADV_FREE), EINVAL);
+    EXPECT_ERRNO(madvise(priv, ps, MADV_FREE), EINVAL);
+    EXPECT_ERRNO(madvise(file, ps, MADV_WIPEONFORK), EINVAL);
+    EXPECT_ERRNO(madvise(shanon, ps, MADV_WIPEONFORK), EINVAL);
+    EXPECT_ERRNO(madvise(priv, ps, MADV_WIPEONFORK), EINVAL);
+    EXPECT_ERRNO(madvise(anon, ps, MADV_REMOVE), EINVAL); /* private */
+    EXPECT_OK(madvise(anon, ps, MADV_FREE));
+    EXPECT_ERRNO(msync(file, ps, MS_INVALIDATE), EBUSY);
+    EXPECT_OK(msync(file, ps, MS_SYNC));
+    EXPECT_OK(munlock(file, ps));
+    EXPECT_OK(msync(file, ps, MS_INVALIDATE));
+}
+
+CASE(madvise_remove_frees_shared_memory_and_punches_the_file) {
+    long ps = page();
+    int fd = file_of("f", 2 * ps, 'x');
+    char *p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    EXPECT_OK(madvise(p + ps, ps, MADV_REMOVE));
+    EXPECT_EQ(p[ps], 0);
+    EXPECT_EQ(p[0], 'x');
+    char c = 1;
+    EXPECT_EQ(pread(fd, &c, 1, ps + 10), 1);
+    EXPECT_EQ(c, 0); /* the file reads the hole */
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 2 * ps); /* KEEP_SIZE */
+    char *a = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    memset(a, 7, ps);
+    EXPECT_OK(madvise(a, ps, MADV_REMOVE));
+    EXPECT_EQ(a[100], 0);
+    int ro = open("f", O_RDONLY);
+    char *r = mmap(NULL, ps, PROT_READ, MAP_SHARED, ro, 0);
+    EXPECT_ERRNO(madvise(r, ps, MADV_REMOVE), EACCES);
+}
+
+CASE(madvise_wipeonfork_and_dontfork_shape_the_child) {
+    long ps = page();
+    char *wipe = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *gone = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *kept = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(wipe, 0x5a, 4 * ps);
+    memset(gone, 1, ps);
+    memset(kept, 2, ps);
+    EXPECT_OK(madvise(wipe, 4 * ps, MADV_WIPEONFORK));
+    EXPECT_OK(madvise(gone, ps, MADV_DONTFORK));
+    EXPECT_OK(madvise(kept, ps, MADV_WIPEONFORK));
+    EXPECT_OK(madvise(kept, ps, MADV_KEEPONFORK));
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (wipe[0] != 0 || wipe[4 * ps - 1] != 0) _exit(1);
+        if (kept[0] != 2) _exit(2);
+        /* the advice is inherited: a grandchild sees zeroes again */
+        wipe[0] = 9;
+        pid_t g = fork();
+        if (g == 0) _exit(wipe[0] == 0 ? 0 : 3);
+        int gs;
+        waitpid(g, &gs, 0);
+        if (gs != 0) _exit(4);
+        /* the DONTFORK range is not there at all */
+        unsigned char v;
+        _exit(mincore(gone, ps, &v) == -1 && errno == ENOMEM ? 0 : 5);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+    EXPECT_EQ(wipe[0], 0x5a); /* the parent keeps its data */
+}
+
+CASE(shm_lock_shows_shm_locked_in_the_mode) {
+    int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    EXPECT(id >= 0);
+    struct shmid_ds ds;
+    EXPECT_OK(shmctl(id, SHM_LOCK, NULL));
+    EXPECT_OK(shmctl(id, IPC_STAT, &ds));
+    EXPECT_EQ(ds.shm_perm.mode & 07777, SHM_LOCKED | 0600);
+    ds.shm_perm.mode = 0640;
+    EXPECT_OK(shmctl(id, IPC_SET, &ds)); /* the permissions change, the lock stays */
+    EXPECT_OK(shmctl(id, IPC_STAT, &ds));
+    EXPECT_EQ(ds.shm_perm.mode & 07777, SHM_LOCKED | 0640);
+    EXPECT_OK(shmctl(id, SHM_UNLOCK, NULL));
+    EXPECT_OK(shmctl(id, IPC_STAT, &ds));
+    EXPECT_EQ(ds.shm_perm.mode & 07777, 0640);
+    EXPECT_OK(shmctl(id, IPC_RMID, NULL));
+}

@@ -797,3 +797,31 @@ CASE(sched_setattr_needs_cap_sys_nice_for_deadline_and_raising) {
     a.nice = 2;
     EXPECT_ERRNO(setattr(0, &a, 0), EPERM); /* lowering the nice needs RLIMIT_NICE */
 }
+
+CASE(prctl_timerslack_thp_timing_and_argument_checks) {
+    EXPECT_EQ(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0), 50000);
+    EXPECT_OK(prctl(PR_SET_TIMERSLACK, 200000, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0), 200000);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* a child starts with its parent's slack, which is also its default */
+        if (prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) != 200000) _exit(1);
+        prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0);
+        prctl(PR_SET_TIMERSLACK, 0, 0, 0, 0);
+        _exit(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) == 200000 ? 0 : 2);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+    EXPECT_OK(prctl(PR_SET_TIMERSLACK, 0, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0), 50000);
+    EXPECT_EQ(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0), 0);
+    EXPECT_OK(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0), 1);
+    EXPECT_ERRNO(prctl(PR_SET_THP_DISABLE, 1, 1, 0, 0), EINVAL);
+    EXPECT_ERRNO(prctl(PR_GET_THP_DISABLE, 1, 0, 0, 0), EINVAL);
+    EXPECT_ERRNO(prctl(PR_GET_NO_NEW_PRIVS, 1, 0, 0, 0), EINVAL);
+    EXPECT_EQ(prctl(PR_GET_TIMING, 0, 0, 0, 0), PR_TIMING_STATISTICAL);
+    EXPECT_ERRNO(prctl(PR_SET_TIMING, PR_TIMING_TIMESTAMP, 0, 0, 0), EINVAL);
+    EXPECT_EQ(syscall(SYS_arch_prctl, 0x1011 /* ARCH_GET_CPUID */, 0), 1);
+}

@@ -4,6 +4,7 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -212,3 +213,66 @@ CASE(msgget_by_key_and_permissions) {
 }
 
 COMPAT_MAIN()
+
+/* The line of /proc/sysvipc/<file> whose second column is id, or "" */
+static const char *sysvipc_line(const char *file, int id) {
+    static char line[512];
+    char path[64];
+    snprintf(path, sizeof path, "/proc/sysvipc/%s", file);
+    FILE *f = fopen(path, "r");
+    if (!f) return "";
+    while (fgets(line, sizeof line, f)) {
+        int key, got;
+        if (sscanf(line, "%d %d", &key, &got) == 2 && got == id) { fclose(f); return line; }
+    }
+    fclose(f);
+    return "";
+}
+
+CASE(proc_sysvipc_lists_each_object_in_linux_columns) {
+    char head[256];
+    FILE *f = fopen("/proc/sysvipc/shm", "r");
+    EXPECT(f != NULL);
+    EXPECT(fgets(head, sizeof head, f) != NULL);
+    fclose(f);
+    EXPECT_STREQ(head, "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid"
+                       "      atime      dtime      ctime                   rss                  swap\n");
+    int shm = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0640);
+    int sem = semget(IPC_PRIVATE, 3, IPC_CREAT | 0600);
+    int msg = msgget(IPC_PRIVATE, IPC_CREAT | 0604);
+    EXPECT(shm >= 0 && sem >= 0 && msg >= 0);
+    struct { long type; char text[5]; } m = {1, "hello"};
+    EXPECT_OK(msgsnd(msg, &m, 5, 0));
+    char *p = shmat(shm, NULL, 0);
+    EXPECT(p != (void *)-1);
+    p[0] = 1;
+    int key, id, nattch;
+    unsigned perms, cpid, lpid;
+    unsigned long size, rss;
+    EXPECT_EQ(sscanf(sysvipc_line("shm", shm), "%d %d %o %lu %u %u %d %*u %*u %*u %*u %*u %*u %*u %lu",
+                     &key, &id, &perms, &size, &cpid, &lpid, &nattch, &rss), 8);
+    EXPECT_EQ(perms, 0640);
+    EXPECT_EQ(size, 8192);
+    EXPECT_EQ(cpid, getpid());
+    EXPECT_EQ(lpid, getpid());
+    EXPECT_EQ(nattch, 1);
+    EXPECT_EQ(rss, 4096); /* the one page touched */
+    unsigned nsems;
+    EXPECT_EQ(sscanf(sysvipc_line("sem", sem), "%d %d %o %u", &key, &id, &perms, &nsems), 4);
+    EXPECT_EQ(perms, 0600);
+    EXPECT_EQ(nsems, 3);
+    unsigned long cbytes, qnum;
+    unsigned lspid;
+    EXPECT_EQ(sscanf(sysvipc_line("msg", msg), "%d %d %o %lu %lu %u", &key, &id, &perms, &cbytes, &qnum, &lspid), 6);
+    EXPECT_EQ(perms, 0604);
+    EXPECT_EQ(cbytes, 5);
+    EXPECT_EQ(qnum, 1);
+    EXPECT_EQ(lspid, getpid());
+    EXPECT_OK(shmdt(p));
+    EXPECT_OK(shmctl(shm, IPC_RMID, NULL));
+    EXPECT_OK(semctl(sem, 0, IPC_RMID));
+    EXPECT_OK(msgctl(msg, IPC_RMID, NULL));
+    EXPECT_STREQ(sysvipc_line("sem", sem), "");
+    EXPECT_STREQ(sysvipc_line("msg", msg), "");
+    EXPECT_STREQ(sysvipc_line("shm", shm), "");
+}

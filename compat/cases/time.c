@@ -554,3 +554,79 @@ CASE(huge_relative_timeouts_wait_until_interrupted) {
 }
 
 COMPAT_MAIN()
+
+/* ---- POSIX timers: overruns, SIGEV_THREAD given to the kernel, timer_settime's checks ---- */
+
+static volatile int overrun_seen = -2;
+static timer_t overrun_timer;
+static void record_overrun(int sig, siginfo_t *si, void *uc) {
+    (void)sig; (void)uc;
+    if (overrun_seen == -2) overrun_seen = si->si_overrun == timer_getoverrun(overrun_timer) ? si->si_overrun : -3;
+    struct itimerspec off = {{0, 0}, {0, 0}};
+    timer_settime(overrun_timer, 0, &off, NULL); /* a 1 ns period would flood the process */
+}
+
+CASE(timer_overrun_counts_missed_intervals_and_saturates) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = record_overrun;
+    sa.sa_flags = SA_SIGINFO;
+    EXPECT_OK(sigaction(SIGUSR1, &sa, NULL));
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGUSR1;
+    EXPECT_OK(timer_create(CLOCK_MONOTONIC, &ev, &overrun_timer));
+    /* expired 3 s ago, every nanosecond: billions of intervals missed, reported as INT_MAX */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct itimerspec its = {{0, 1}, {now.tv_sec - 3, now.tv_nsec}};
+    EXPECT_OK(timer_settime(overrun_timer, TIMER_ABSTIME, &its, NULL));
+    for (int i = 0; i < 200 && overrun_seen == -2; i++) sleep_ms(5);
+    EXPECT_OK(timer_delete(overrun_timer));
+    EXPECT_EQ(overrun_seen, 2147483647);
+    /* 10 ms intervals, the signal blocked for ~100 ms: the one signal reports the others */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &block, NULL));
+    timer_t t;
+    EXPECT_OK(timer_create(CLOCK_MONOTONIC, &ev, &t));
+    struct itimerspec every = {{0, 10000000}, {0, 10000000}};
+    EXPECT_OK(timer_settime(t, 0, &every, NULL));
+    sleep_ms(105);
+    siginfo_t si;
+    struct timespec zero = {0, 0};
+    EXPECT_EQ(sigtimedwait(&block, &si, &zero), SIGUSR1);
+    EXPECT_EQ(si.si_code, SI_TIMER);
+    EXPECT(si.si_overrun >= 5 && si.si_overrun <= 12);
+    EXPECT_EQ(timer_getoverrun(t), si.si_overrun);
+    /* and the timer goes on after it */
+    EXPECT_EQ(sigtimedwait(&block, &si, &(struct timespec){1, 0}), SIGUSR1);
+    EXPECT(si.si_overrun <= 2);
+    EXPECT_OK(timer_delete(t));
+}
+
+CASE(timer_create_sigev_thread_is_a_signal_and_settime_checks_in_order) {
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD; /* the raw call: glibc would make its own thread */
+    ev.sigev_signo = SIGALRM;
+    int id = -1;
+    EXPECT_OK(syscall(SYS_timer_create, CLOCK_REALTIME, &ev, &id));
+    EXPECT_OK(syscall(SYS_timer_delete, id));
+    ev.sigev_signo = 0;
+    EXPECT_ERRNO(syscall(SYS_timer_create, CLOCK_REALTIME, &ev, &id), EINVAL);
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGALRM;
+    EXPECT_OK(syscall(SYS_timer_create, CLOCK_TAI, &ev, &id));
+    struct itimerspec old;
+    EXPECT_ERRNO(syscall(SYS_timer_settime, id, 0, NULL, &old), EINVAL); /* before anything */
+    EXPECT_ERRNO(syscall(SYS_timer_settime, id, 0, (void *)8, &old), EFAULT);
+    struct itimerspec bad = {{0, 0}, {0, 1000000000}};
+    EXPECT_ERRNO(syscall(SYS_timer_settime, 9999, 0, &bad, NULL), EINVAL);
+    struct itimerspec fine = {{0, 0}, {100, 0}};
+    EXPECT_ERRNO(syscall(SYS_timer_settime, 9999, 0, &fine, NULL), EINVAL);
+    EXPECT_OK(syscall(SYS_timer_settime, id, 0, &fine, NULL));
+    EXPECT_OK(syscall(SYS_timer_delete, id));
+}

@@ -36,10 +36,19 @@ final class InotifyDescription: FileDescription {
     private var watches: [Int32: InotifyWatch] = [:]
     private var nextWD: Int32 = 1
     static let maxQueued = 16384
+    /// Per user, as Linux's max_user_instances (its default) and max_user_watches (Linux
+    /// sizes that one by memory; a fixed bound on what the sentry keeps here).
+    static let maxUserInstances = 128, maxUserWatches = 65536
+    /// Whose instance this is: its watches count against this user too.
+    let owner: UInt32
 
-    init(kernel: Kernel, flags: Int32) {
+    /// EMFILE when `owner` has all the instances it may.
+    init(kernel: Kernel, flags: Int32, owner: UInt32) throws(LinuxErrno) {
+        guard (kernel.inotifyUse[owner]?.instances ?? 0) < Self.maxUserInstances else { throw .EMFILE }
         self.kernel = kernel
+        self.owner = owner
         super.init(anonymous: "inotify", fs: kernel.anonFS, flags: O_RDONLY | flags)
+        kernel.inotifyUse[owner, default: (0, 0)].instances += 1
     }
 
     func addWatch(_ inode: Inode, mask: UInt32) throws(LinuxErrno) -> Int32 {
@@ -49,6 +58,8 @@ final class InotifyDescription: FileDescription {
             w.mask = mask & InotifyMask.maskAdd != 0 ? w.mask | mask : mask
             return w.wd
         }
+        guard (kernel.inotifyUse[owner]?.watches ?? 0) < Self.maxUserWatches else { throw .ENOSPC }
+        kernel.inotifyUse[owner, default: (0, 0)].watches += 1
         let w = InotifyWatch(owner: self, wd: nextWD, key: key, mask: mask)
         nextWD = nextWD == Int32.max ? 1 : nextWD + 1
         watches[w.wd] = w
@@ -63,7 +74,8 @@ final class InotifyDescription: FileDescription {
     }
 
     fileprivate func drop(_ w: InotifyWatch) {
-        watches[w.wd] = nil
+        guard watches.removeValue(forKey: w.wd) != nil else { return }
+        kernel.inotifyUse[owner]?.watches -= 1
         kernel.inotifyWatches[w.key]?.removeAll { $0 === w }
         if kernel.inotifyWatches[w.key]?.isEmpty == true { kernel.inotifyWatches[w.key] = nil }
     }
@@ -130,6 +142,8 @@ final class InotifyDescription: FileDescription {
 
     override func release() {
         for w in watches.values { drop(w) }
+        kernel.inotifyUse[owner]?.instances -= 1
+        if let use = kernel.inotifyUse[owner], use.instances == 0 && use.watches == 0 { kernel.inotifyUse[owner] = nil }
     }
 }
 
@@ -187,7 +201,8 @@ extension GuestThread {
     func sysInotifyInit1(flagsArg: UInt64) throws(LinuxErrno) -> UInt64 {
         guard flagsArg & ~UInt64(O_NONBLOCK | O_CLOEXEC) == 0 else { throw .EINVAL }
         let flags = Int32(truncatingIfNeeded: flagsArg)
-        let d = InotifyDescription(kernel: kernel, flags: flags & O_NONBLOCK)
+        guard group.fdTable.hasRoom else { throw .EMFILE }
+        let d = try InotifyDescription(kernel: kernel, flags: flags & O_NONBLOCK, owner: group.euid)
         return UInt64(try group.fdTable.install(d, closeOnExec: flags & O_CLOEXEC != 0))
     }
 

@@ -323,6 +323,8 @@ final class RegularFileInode: Inode {
     var lowerSize: UInt64 = 0
     /// The content once it lives in the sandbox: MemoryFile pages (the page cache).
     private(set) var pages: FilePages?
+    /// The bytes of the file's page cache the MemoryFile holds (/proc/sysvipc/shm's rss).
+    var residentBytes: UInt64 { pages?.residentBytes(from: 0, to: MemoryFile.roundUp(size)) ?? 0 }
     /// A memfd's seals (nil: the file cannot be sealed).
     var seals: FileSeals?
 

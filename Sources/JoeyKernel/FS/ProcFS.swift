@@ -126,10 +126,11 @@ enum ProcFS {
             "loadavg": { text { "0.00 0.00 0.00 1/\(kernel.threads.count) \(kernel.threads.keys.lazy.map(ns.local).max() ?? 1)\n" } },
             "version": { text { "Linux version \(Kernel.release) (joey) \(Kernel.version)\n" } },
             "sys": { sysDirectory(kernel, fs) },
+            "sysvipc": { sysvipcDirectory(kernel, fs, ns) },
             "net": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in "self/net" } },
         ]
         return DynamicDirectory(fs: fs, ino: 1, pidNamespace: ns, list: {
-            fixed.keys.sorted().map { ($0, ["self", "thread-self", "net"].contains($0) ? FileKind.symlink : $0 == "sys" ? .directory : .regular) }
+            fixed.keys.sorted().map { ($0, ["self", "thread-self", "net"].contains($0) ? FileKind.symlink : ["sys", "sysvipc"].contains($0) ? .directory : .regular) }
                 + kernel.threadGroups.keys.filter(ns.contains).map(ns.local).sorted().map { (String($0), FileKind.directory) }
         }, find: { (name: String) throws(LinuxErrno) -> Inode in
             if let f = fixed[name] { return f() }
@@ -250,7 +251,9 @@ enum ProcFS {
             "pipe-max-size": value(1 << 20),
             "nr_open": value(1 << 20),
             "mqueue": { directory(mqueueDir, fs) },
-            "inotify": { directory(["max_queued_events": value(InotifyDescription.maxQueued)], fs) },
+            "inotify": { directory(["max_queued_events": value(InotifyDescription.maxQueued),
+                                    "max_user_instances": value(InotifyDescription.maxUserInstances),
+                                    "max_user_watches": value(InotifyDescription.maxUserWatches)], fs) },
         ]
         let vmDir: [String: () -> Inode] = ["max_map_count": value(MemoryManager.maxMappings)]
         return directory(["kernel": { directory(kernelDir, fs) }, "fs": { directory(fsDir, fs) }, "vm": { directory(vmDir, fs) }], fs)

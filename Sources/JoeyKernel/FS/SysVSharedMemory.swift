@@ -3,7 +3,7 @@
 // every process see the same pages. A segment's attach count is the number of mappings that
 // start at its offset 0; IPC_RMID frees the id once nothing is attached (the pages live as
 // long as a mapping holds them). Segments are never swapped, so SHM_LOCK/SHM_UNLOCK only
-// check permission. Kernel lock held throughout.
+// check permission and set SHM_LOCKED. Kernel lock held throughout.
 import Glibc
 import JoeyABI
 import JoeyPlatform
@@ -226,9 +226,10 @@ extension GuestThread {
             s.removed = true
             registry.prune(kernel)
             return 0
-        case 11, 12: // SHM_LOCK, SHM_UNLOCK
+        case 11, 12: // SHM_LOCK, SHM_UNLOCK: SHM_LOCKED (0o2000) in the mode says which
             let s = try segment(a0)
             guard isOwner(s) else { throw .EPERM }
+            if cmd == 11 { s.mode |= 0o2000 } else { s.mode &= ~0o2000 }
             return 0
         default:
             throw .EINVAL

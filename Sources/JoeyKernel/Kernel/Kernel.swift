@@ -159,6 +159,9 @@ public final class Kernel: @unchecked Sendable {
     var unixSockets: [ObjectIdentifier: WeakUnixSocket] = [:]
     /// inotify watches by the inode they watch.
     var inotifyWatches: [InodeKey: [InotifyWatch]] = [:]
+    /// inotify instances and watches per owner (the creator's effective uid), bounded as
+    /// /proc/sys/fs/inotify shows.
+    var inotifyUse: [UInt32: (instances: Int, watches: Int)] = [:]
     /// F_NOTIFY watches by directory.
     var dnotifyWatches: [InodeKey: [DnotifyWatch]] = [:]
     var renameCookie: UInt32 = 0

@@ -69,6 +69,10 @@ struct VMA {
     /// Copy-on-write: the block may be shared with another address space since a fork, so it
     /// is realized without write permission until a write breaks the sharing.
     var cow = false
+    /// madvise's fork controls: MADV_DONTFORK (the child does not get the mapping) and
+    /// MADV_WIPEONFORK (the child gets zeroes there, and keeps the advice).
+    var dontFork = false
+    var wipeOnFork = false
     /// The guest asked for write or exec without read: x86 pages cannot be write- or
     /// exec-only, so `protection` holds read too, but /proc shows what was asked.
     var readImplied = false
@@ -417,7 +421,12 @@ public final class MemoryManager {
     /// The child's address space for fork: shared memory is shared; private memory too, but
     /// copy-on-write in both (nothing is copied now). The parent's changed ranges are logged,
     /// so its contexts drop write permission before they run again.
-    func fork() -> MemoryManager {
+    func fork() throws(LinuxErrno) -> MemoryManager {
+        // Fresh memory for MADV_WIPEONFORK ranges first: nothing changes here if there is none.
+        var wiped: [Int: MemoryBlock] = [:]
+        for i in vmas.indices where vmas[i].wipeOnFork && !vmas[i].dontFork {
+            wiped[i] = try MemoryBlock(file: memoryFile, length: vmas[i].end - vmas[i].start)
+        }
         let child = MemoryManager(memoryFile: memoryFile, stackTop: stackTop, mmapTop: mmapTop)
         child.brkStart = brkStart; child.brkEnd = brkEnd
         child.argStart = argStart; child.argEnd = argEnd; child.envStart = envStart; child.envEnd = envEnd
@@ -426,6 +435,13 @@ public final class MemoryManager {
         child.membarrierRegistrations = membarrierRegistrations
         var counted = Set<ObjectIdentifier>()
         for i in vmas.indices {
+            if vmas[i].dontFork { continue }
+            if let fresh = wiped[i] {
+                var c = vmas[i]
+                (c.block, c.blockOffset, c.cow, c.locked) = (fresh, 0, false, false)
+                child.vmas.append(c)
+                continue
+            }
             if !vmas[i].shared, let block = vmas[i].block {
                 if counted.insert(ObjectIdentifier(block)).inserted { block.sharers.add(1, ordering: .relaxed) }
                 if !vmas[i].cow {

@@ -53,6 +53,12 @@ extension GuestThread {
         guard a1 > 0 else { throw .EINVAL }
         let type = flags & 0x0f
         guard type == MAP_SHARED_ || type == MAP_PRIVATE_ || type == MAP_SHARED_VALIDATE else { throw .EINVAL }
+        if type == MAP_SHARED_VALIDATE {
+            // Only for files, and every flag must be one Linux knows (its LEGACY_MAP_MASK and
+            // the huge page size bits; no file here offers MAP_SYNC).
+            guard !anonymous else { throw .EINVAL }
+            guard flags & ~Self.validatedMapFlags == 0 else { throw .EOPNOTSUPP }
+        }
         try mm.checkRoomForMappings()
         let prot = try protection(a2)
         let (lenRaw, o) = a1.addingReportingOverflow(0xfff)
@@ -60,12 +66,18 @@ extension GuestThread {
         let len = lenRaw & ~0xfff
         let shared = type != MAP_PRIVATE_
         var file: FileDescription?
+        // PROT_WRITE can be added later only where it could have been asked now (VM_MAYWRITE):
+        // not on a shared mapping of a read-only descriptor or of a write-sealed memfd.
+        var mayWrite = true
         if let f {
             guard f.readable else { throw .EACCES }
             if shared && prot.contains(.write) && !f.writable { throw .EACCES }
             // A memfd sealed against writes cannot be mapped shared and writable.
             if shared && prot.contains(.write), let seals = (f.inode as? RegularFileInode)?.seals,
                !seals.isDisjoint(with: .anyWrite) { throw .EPERM }
+            if shared && (!f.writable || (f.inode as? RegularFileInode)?.seals?.isDisjoint(with: .anyWrite) == false) {
+                mayWrite = false
+            }
             switch f.inode.kind {
             case .regular: file = f
             case .characterDevice where (f.inode as? DeviceInode)?.device == .zero: file = nil
@@ -75,9 +87,21 @@ extension GuestThread {
             guard off.addingReportingOverflow(len).overflow == false else { throw .EOVERFLOW }
         }
         let start = try mapMemory(file, address: addr, length: len, protection: prot, shared: shared, flags: flags, offset: off)
-        if readImplied(a2) { mm.update(start, start + len) { $0.readImplied = true } }
+        let implied = readImplied(a2)
+        if implied || !mayWrite {
+            mm.update(start, start + len) { v in
+                v.readImplied = implied
+                v.mayWrite = v.mayWrite && mayWrite
+            }
+        }
         return start
     }
+
+    /// MAP_SHARED_VALIDATE's known flags: Linux's LEGACY_MAP_MASK (SHARED, PRIVATE, FIXED,
+    /// ANONYMOUS, DENYWRITE, EXECUTABLE, UNINITIALIZED, GROWSDOWN, LOCKED, NORESERVE, POPULATE,
+    /// NONBLOCK, STACK, HUGETLB) and the huge page size bits.
+    private static let validatedMapFlags: UInt64 = 0x3 | 0x10 | 0x20 | 0x100 | 0x800 | 0x1000 | 0x2000 | 0x4000
+        | 0x8000 | 0x10000 | 0x20000 | 0x40000 | 0x3f << 26
 
     /// Maps `length` bytes (page-rounded) of `file` from `offset`, or anonymous memory, at
     /// `addr` (MAP_FIXED / MAP_FIXED_NOREPLACE in `flags`) or where there is room; mmap and
@@ -313,13 +337,27 @@ extension GuestThread {
 
     func sysMadvise() throws(LinuxErrno) -> UInt64 {
         guard a0 & 0xfff == 0, let (len, _) = pageRange(a0, a1) else { throw .EINVAL }
+        let end = a0 + len
+        /// Each VMA of the range, checked first (a hole: ENOMEM).
+        func eachVMA(_ check: (VMA) throws(LinuxErrno) -> Void) throws(LinuxErrno) {
+            var cursor = a0
+            while cursor < end {
+                guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
+                try check(v)
+                cursor = v.end
+            }
+        }
         switch a2 {
-        case 4: // MADV_DONTNEED: private anonymous pages read back as zeroes
+        case 4, 8: // MADV_DONTNEED, MADV_FREE: private anonymous pages read back as zeroes
+            // Not on locked memory; MADV_FREE only on private anonymous memory.
+            try eachVMA { v throws(LinuxErrno) in
+                if v.locked || (a2 == 8 && (v.shared || v.file != nil)) { throw .EINVAL }
+            }
             try mm.checkRoomForMappings() // a copy-on-write range given pages of its own splits off
             var cursor = a0
-            while cursor < a0 + len {
+            while cursor < end {
                 guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
-                let e = min(v.end, a0 + len)
+                let e = min(v.end, end)
                 if !v.shared && v.writeBack == nil {
                     // Memory another process still shares is not zeroed: this one gets new pages.
                     if v.cow, let block = v.block, block.sharers.load(ordering: .relaxed) > 1 {
@@ -337,14 +375,42 @@ extension GuestThread {
                 cursor = e
             }
             return 0
-        case 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23:
-            var cursor = a0
-            while cursor < a0 + len {
-                guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
-                cursor = v.end
+        case 9: // MADV_REMOVE: a shared mapping's memory is freed, its file punched
+            try eachVMA { v throws(LinuxErrno) in
+                if v.locked || !v.shared { throw .EINVAL }
+                if !v.mayWrite { throw .EACCES }
             }
-            // Hints about paging (NORMAL, RANDOM, SEQUENTIAL, WILLNEED, FREE, fork/merge/hugepage
-            // controls): the MemoryFile keeps everything resident, so there is nothing to do.
+            var cursor = a0
+            while cursor < end {
+                guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
+                let e = min(v.end, end)
+                // The file's range is punched (FALLOC_FL_PUNCH_HOLE | KEEP_SIZE, as Linux's
+                // madvise_remove); a mapping with a block of its own (shared anonymous memory,
+                // a write-through file's copy) is zeroed too.
+                if let regular = v.file?.inode as? RegularFileInode {
+                    try regular.allocate(mode: 3, offset: v.fileOffset + (cursor - v.start), length: e - cursor)
+                }
+                if v.block != nil { kernel.memoryFile.zero(v.fileStart + (cursor - v.start), length: e - cursor) }
+                cursor = e
+            }
+            return 0
+        case 10, 11, 18, 19: // MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK
+            // Wiping is for private anonymous memory only.
+            try eachVMA { v throws(LinuxErrno) in if a2 == 18 && (v.shared || v.file != nil) { throw .EINVAL } }
+            mm.update(a0, end) { v in
+                switch a2 {
+                case 10: v.dontFork = true
+                case 11: v.dontFork = false
+                case 18: v.wipeOnFork = true
+                default: v.wipeOnFork = false
+                }
+            }
+            return 0
+        case 0, 1, 2, 3, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23:
+            try eachVMA { _ throws(LinuxErrno) in }
+            // Hints about paging (NORMAL, RANDOM, SEQUENTIAL, WILLNEED, merge/hugepage/dump
+            // controls, COLD, PAGEOUT, POPULATE_*): the MemoryFile keeps everything resident,
+            // so there is nothing to do.
             return 0
         default:
             throw .EINVAL
@@ -357,6 +423,8 @@ extension GuestThread {
         var cursor = a0
         while cursor < a0 + len {
             guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
+            // MS_INVALIDATE cannot drop locked pages.
+            if a2 & 2 != 0 && v.locked { throw .EBUSY }
             let e = min(v.end, a0 + len)
             if let wb = v.writeBack { writeBack(v, cursor, e, to: wb) }
             cursor = e

@@ -58,7 +58,11 @@ extension GuestThread {
         if flags & CLONE_NEWPID != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
         let pidNS = flags & CLONE_NEWPID != 0 ? try kernel.makePIDNamespace(below: group.pidNS) : group.pidNSForChildren
         let pid = try kernel.allocateTask(in: pidNS, setTID: setTID)
-        let childMM = shareVM ? mm : mm.fork()
+        let childMM: MemoryManager
+        do { childMM = shareVM ? mm : try mm.fork() } catch {
+            kernel.releasePid(pid, from: pidNS)
+            throw error
+        }
         // The parent's threads lose write permission on what is now shared before the child
         // can run (they share one address space: at once for all of them); until then they
         // could still change the child's memory.
@@ -84,6 +88,7 @@ extension GuestThread {
         g.capabilities = group.capabilities
         g.noNewPrivs = group.noNewPrivs // inherited across fork (and kept by execve)
         g.personality = group.personality; g.ioPriority = group.ioPriority
+        g.transparentHugePagesDisabled = group.transparentHugePagesDisabled
         g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpable = group.dumpable
         g.nice = schedResetOnFork ? max(0, group.nice) : group.nice
         g.pgid = group.pgid; g.sid = group.sid
@@ -126,6 +131,7 @@ extension GuestThread {
             (child.schedPolicy, child.schedPriority, child.schedDeadline) = (schedPolicy, schedPriority, schedDeadline)
         }
         child.utilClamp = utilClamp
+        (child.timerSlack, child.defaultTimerSlack) = (timerSlack, timerSlack)
         child.initialFPState = context?.floatingPointState()
         if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
         // The parent's word gets the tid it sees, the child's the one the child sees.
@@ -654,7 +660,23 @@ extension GuestThread {
             guard a1 == 1, a2 == 0, a3 == 0, a4 == 0 else { throw .EINVAL }
             group.noNewPrivs = true
             return 0
-        case 39: return group.noNewPrivs ? 1 : 0 // PR_GET_NO_NEW_PRIVS
+        case 39: // PR_GET_NO_NEW_PRIVS
+            guard a1 == 0, a2 == 0, a3 == 0, a4 == 0 else { throw .EINVAL }
+            return group.noNewPrivs ? 1 : 0
+        case 29: // PR_SET_TIMERSLACK: 0 restores the default
+            timerSlack = a1 == 0 ? defaultTimerSlack : a1
+            return 0
+        case 30: return timerSlack // PR_GET_TIMERSLACK
+        case 41: // PR_SET_THP_DISABLE
+            guard a2 == 0, a3 == 0, a4 == 0 else { throw .EINVAL }
+            group.transparentHugePagesDisabled = a1 != 0
+            return 0
+        case 42: // PR_GET_THP_DISABLE
+            guard a1 == 0, a2 == 0, a3 == 0, a4 == 0 else { throw .EINVAL }
+            return group.transparentHugePagesDisabled ? 1 : 0
+        case 13: return 0 // PR_GET_TIMING: PR_TIMING_STATISTICAL, the only kind there is
+        case 14: guard a1 == 0 else { throw .EINVAL }; return 0 // PR_SET_TIMING
+        case 31, 32: return 0 // PR_TASK_PERF_EVENTS_DISABLE/ENABLE: there are no perf events
         case 3: return group.dumpable ? 1 : 0 // PR_GET_DUMPABLE
         case 4: // PR_SET_DUMPABLE
             guard a1 <= 1 else { throw .EINVAL }
@@ -699,7 +721,7 @@ extension GuestThread {
             return 0
         case 0x1003: try mm.writeValue(a1, regs.fs_base); return 0 // ARCH_GET_FS
         case 0x1004: try mm.writeValue(a1, regs.gs_base); return 0 // ARCH_GET_GS
-        case 0x1011: return 0 // ARCH_GET_CPUID: cpuid is enabled
+        case 0x1011: return 1 // ARCH_GET_CPUID: cpuid is enabled (it does not fault)
         case 0x1012: throw .ENODEV // ARCH_SET_CPUID: faulting cpuid is not offered
         default: throw .EINVAL
         }

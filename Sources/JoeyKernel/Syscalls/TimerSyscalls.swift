@@ -10,13 +10,18 @@ final class PosixTimer {
     let clock: Int32
     let signal: Int32
     let value: UInt64
-    /// SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD_ID 4.
+    /// SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD 2 (as SIGEV_SIGNAL), SIGEV_THREAD_ID 4.
     let notify: Int32
     let targetTID: Int32
     /// On the clock's own scale: monotonic nanoseconds for the wall clocks, used CPU
     /// nanoseconds for a CPU-time clock.
     var deadline: UInt64?
     var interval: UInt64 = 0
+    /// A periodic timer whose signal is pending waits, unarmed, for its delivery (Linux's
+    /// requeue): this is when it expired; the delivery counts the intervals missed since
+    /// (si_overrun) and arms it again.
+    var expiredAt: UInt64?
+    /// What timer_getoverrun reports: the overrun of the last signal delivered.
     var overrun: Int32 = 0
     /// The process or thread whose CPU time a CPU-time timer counts (weak: a timer in a
     /// process's table may count that process).
@@ -80,11 +85,11 @@ extension ThreadGroup {
         for t in timers.values {
             guard let d = t.deadline, let now = t.now(monotonic: monotonic) else { continue }
             if d <= now {
-                if t.interval > 0 {
-                    let missed = (now - d) / t.interval
-                    t.overrun = Int32(clamping: missed)
-                    let (step, o) = (missed + 1).multipliedReportingOverflow(by: t.interval)
-                    t.deadline = o ? UInt64.max : saturatingAdd(d, step)
+                if t.interval > 0 && t.notify != 1 {
+                    t.expiredAt = d // rearmed when its signal is delivered
+                    t.deadline = nil
+                } else if t.interval > 0 {
+                    t.deadline = t.nextDeadline(after: d, now: now).deadline
                 } else {
                     t.deadline = nil
                 }
@@ -98,14 +103,54 @@ extension ThreadGroup {
 
     private func deliver(_ t: PosixTimer) {
         guard t.notify != 1 else { return }
-        // SI_TIMER siginfo: si_tid at 16, si_overrun at 20, si_value at 24 (pid/uid/value slots).
-        let info = SignalInfo(signo: t.signal, code: -2, pid: t.id, uid: UInt32(bitPattern: t.overrun), value: t.value)
+        // SI_TIMER siginfo: si_tid at 16, si_overrun at 20, si_value at 24 (pid/uid/value
+        // slots); the overrun is filled in at delivery (timerSignalDelivered).
+        let info = SignalInfo(signo: t.signal, code: -2, pid: t.id, uid: 0, value: t.value)
         if t.notify == 4, let thread = kernel.threads[t.targetTID], thread.group === self {
             enqueueSignal(t.signal, info, mask: &thread.pending, queues: &thread.pendingInfo)
             thread.interrupt()
         } else {
             sendSignal(t.signal, info: info)
         }
+        // Not queued (ignored, or merged into the same signal pending already): nothing will
+        // deliver it, so a periodic timer goes on at once, as Linux rearms an ignored one.
+        if let expired = t.expiredAt, !timerSignalQueued(t), let now = t.now(monotonic: monotonicNanos()) {
+            t.deadline = t.nextDeadline(after: expired, now: now).deadline
+            t.expiredAt = nil
+        }
+    }
+
+    /// Whether `t`'s SI_TIMER signal waits in a pending queue of the process or a thread.
+    private func timerSignalQueued(_ t: PosixTimer) -> Bool {
+        let mine = { (i: SignalInfo) in i.code == -2 && i.pid == t.id }
+        return pendingInfo[Int(t.signal)].contains(where: mine) || threads.contains { $0.pendingInfo[Int(t.signal)].contains(where: mine) }
+    }
+
+    /// A timer's signal is being delivered (`info` as queued): the intervals the timer
+    /// missed since it expired become si_overrun and what timer_getoverrun reports (at
+    /// most INT_MAX), and a periodic timer is armed again.
+    func timerSignalDelivered(_ info: inout SignalInfo) {
+        guard info.code == -2, let t = timers[info.pid], t.signal == info.signo else { return }
+        var missed: UInt64 = 0
+        if let expired = t.expiredAt, let now = t.now(monotonic: monotonicNanos()) {
+            let next = t.nextDeadline(after: expired, now: now)
+            missed = next.missed
+            t.deadline = next.deadline
+            t.expiredAt = nil
+            if t.onCPUClock || t.deadline != nil { kernel.startAlarmWatcher() }
+        }
+        t.overrun = Int32(clamping: missed)
+        info.uid = UInt32(bitPattern: t.overrun)
+    }
+}
+
+extension PosixTimer {
+    /// After an expiry at `expired`: the whole intervals missed by `now`, and the deadline
+    /// after them.
+    func nextDeadline(after expired: UInt64, now: UInt64) -> (missed: UInt64, deadline: UInt64) {
+        let missed = now > expired ? (now - expired) / interval : 0
+        let (step, o) = (missed + 1).multipliedReportingOverflow(by: interval)
+        return (missed, o ? UInt64.max : saturatingAdd(expired, step))
     }
 }
 
@@ -114,6 +159,7 @@ extension GuestThread {
         var ts = timespec()
         switch clock {
         case 0, 8: clock_gettime(CLOCK_REALTIME, &ts)          // REALTIME (+ _ALARM)
+        case 11: clock_gettime(CLOCK_TAI, &ts)                  // TAI
         case 1, 7, 9: return 0                                  // MONOTONIC, BOOTTIME (+ _ALARM)
         default: return nil
         }
@@ -134,9 +180,11 @@ extension GuestThread {
             notify = b.withUnsafeBytes { $0.load(fromByteOffset: 12, as: Int32.self) }
             target = b.withUnsafeBytes { $0.load(fromByteOffset: 16, as: Int32.self) }
             switch notify {
-            case 0, 4: guard signal >= 1 && signal <= 64 else { throw .EINVAL }
+            // SIGEV_THREAD's thread is glibc's job (it passes SIGEV_THREAD_ID); given to the
+            // kernel, it is a signal to the process as SIGEV_SIGNAL (Linux's good_sigevent).
+            case 0, 2, 4: guard signal >= 1 && signal <= 64 else { throw .EINVAL }
             case 1: break
-            default: throw .EINVAL // SIGEV_THREAD is glibc's job: it arrives here as SIGEV_THREAD_ID
+            default: throw .EINVAL
             }
             if notify == 4 {
                 guard let t = thread(target), t.group === group else { throw .EINVAL }
@@ -169,16 +217,18 @@ extension GuestThread {
     }
 
     func sysTimerSettime() throws(LinuxErrno) -> UInt64 {
-        let t = try timer(a0)
-        guard a1 & ~UInt64(1) == 0 else { throw .EINVAL }
+        // Linux's order: no new value (EINVAL), reading it (EFAULT), its validity, the timer.
+        guard a2 != 0 else { throw .EINVAL }
         let b = try mm.read(a2, count: 32)
         let f = b.withUnsafeBytes { p in (0..<4).map { p.load(fromByteOffset: $0 * 8, as: Int64.self) } }
         guard f[0] >= 0, f[2] >= 0, (0..<1_000_000_000).contains(f[1]), (0..<1_000_000_000).contains(f[3]) else { throw .EINVAL }
+        let t = try timer(a0)
+        guard a1 & ~UInt64(1) == 0 else { throw .EINVAL }
         if a3 != 0 { try mm.write(a3, itimerspec(t)) }
         let interval = saturatingNanos(seconds: f[0], nanos: f[1])
         let value = saturatingNanos(seconds: f[2], nanos: f[3])
         t.interval = interval
-        t.overrun = 0
+        t.expiredAt = nil // a signal still pending no longer rearms it
         if value == 0 {
             t.deadline = nil
         } else if t.onCPUClock {

@@ -80,10 +80,11 @@ extension GuestThread {
 
     /// Takes `sig` off this thread's pending set, or else the process's, with its siginfo.
     func dequeueSignal(_ sig: Int32) -> SignalInfo {
-        if pending & (1 << UInt64(sig - 1)) != 0 {
-            return JoeyKernel.dequeueSignal(sig, mask: &pending, queues: &pendingInfo)
-        }
-        return JoeyKernel.dequeueSignal(sig, mask: &group.pendingShared, queues: &group.pendingInfo)
+        var info = pending & (1 << UInt64(sig - 1)) != 0
+            ? JoeyKernel.dequeueSignal(sig, mask: &pending, queues: &pendingInfo)
+            : JoeyKernel.dequeueSignal(sig, mask: &group.pendingShared, queues: &group.pendingInfo)
+        if info.code == -2 { group.timerSignalDelivered(&info) } // SI_TIMER
+        return info
     }
 
     /// After a syscall returned -ERESTARTSYS: restart it unless a handler without

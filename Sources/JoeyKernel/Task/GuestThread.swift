@@ -43,6 +43,10 @@ final class GuestThread {
     /// SCHED_DEADLINE's runtime, deadline and period in ns, and SCHED_FLAG_RECLAIM and
     /// SCHED_FLAG_DL_OVERRUN, as sched_setattr set them.
     var schedDeadline = DeadlineParameters()
+    /// PR_SET_TIMERSLACK's value and the default 0 restores (the creator's slack at clone),
+    /// in ns; recorded: the sentry's timers do not coalesce.
+    var timerSlack: UInt64 = 50_000
+    var defaultTimerSlack: UInt64 = 50_000
     /// sched_setattr's utilization clamps (0...1024; recorded, as the rest).
     var utilClamp: (min: UInt32, max: UInt32) = (0, 1024)
     /// rt_sigsuspend's caller mask, stored in the next signal frame instead of the temporary one.

@@ -92,6 +92,9 @@ final class ThreadGroup {
     var nice: Int32 = 0
     /// PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented here instead of to init.
     var childSubreaper = false
+    /// PR_SET_THP_DISABLE: recorded (the sentry has no transparent huge pages); kept by
+    /// fork and execve, as Linux's MMF_DISABLE_THP.
+    var transparentHugePagesDisabled = false
     /// ITIMER_REAL (and alarm): next expiry on the monotonic clock, and the reload interval.
     var alarmDeadline: UInt64?
     var alarmInterval: UInt64 = 0
