@@ -620,3 +620,36 @@ CASE(getcwd_of_size_0_is_erange) {
 }
 
 COMPAT_MAIN()
+
+CASE(chroot_and_fchdir_check_search_permission_and_getcwd_sees_the_new_root) {
+    EXPECT_OK(chmod(scratch(), 0755));
+    EXPECT_OK(mkdir(scratch_path("jail"), 0755));
+    EXPECT_OK(mkdir(scratch_path("jail/sub"), 0755));
+    EXPECT_OK(mkdir(scratch_path("locked"), 0600));
+    int locked = open(scratch_path("locked"), O_RDONLY | O_DIRECTORY);
+    EXPECT(locked >= 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setresuid(1000, 1000, 1000) != 0) _exit(1);
+        if (chroot(scratch_path("locked")) != -1 || errno != EACCES) _exit(2); /* before EPERM */
+        if (chroot(scratch_path("jail")) != -1 || errno != EPERM) _exit(3);
+        if (fchdir(locked) != -1 || errno != EACCES) _exit(4);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+    pid = fork();
+    if (pid == 0) {
+        char buf[512];
+        if (chdir(scratch_path("jail/sub")) != 0 || chroot(scratch_path("jail")) != 0) _exit(1);
+        if (syscall(SYS_getcwd, buf, sizeof buf) < 0 || strcmp(buf, "/sub") != 0) _exit(2);
+        if (chdir(scratch()) == 0) _exit(3); /* outside the root: not reachable by name */
+        if (fchdir(locked) != 0) _exit(4); /* but by a descriptor from before */
+        if (syscall(SYS_getcwd, buf, sizeof buf) < 0 || strncmp(buf, "(unreachable)/", 14) != 0) _exit(5);
+        if (getcwd(buf, sizeof buf) != NULL || errno != ENOENT) _exit(6); /* glibc refuses it */
+        _exit(0);
+    }
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+}

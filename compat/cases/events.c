@@ -766,3 +766,21 @@ CASE(inotify_instances_are_bounded_per_user_as_proc_says) {
     EXPECT_EQ(errno, EMFILE);
     EXPECT(made >= 1 && made <= limit); /* other processes of this user may hold some */
 }
+
+CASE(pidfd_nonblock_makes_waitid_eagain_while_the_child_runs) {
+    int go[2];
+    EXPECT_OK(pipe(go));
+    pid_t pid = fork();
+    if (pid == 0) { char c; close(go[1]); read(go[0], &c, 1); _exit(7); }
+    int pfd = pidfd_open_(pid, O_NONBLOCK /* PIDFD_NONBLOCK */);
+    EXPECT(pfd >= 0);
+    siginfo_t si;
+    EXPECT_ERRNO(waitid(P_PIDFD, pfd, &si, WEXITED), EAGAIN);
+    EXPECT_OK(waitid(P_PIDFD, pfd, &si, WEXITED | WNOHANG)); /* asked not to wait: 0 */
+    EXPECT_EQ(write(go[1], "x", 1), 1);
+    struct pollfd p = {pfd, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 5000), 1);
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(waitid(P_PIDFD, pfd, &si, WEXITED));
+    EXPECT_EQ(si.si_status, 7);
+}

@@ -613,3 +613,22 @@ CASE(dup3_same_fd_is_einval_before_the_fd_is_looked_at) {
 }
 
 COMPAT_MAIN()
+
+CASE(close_range_unshare_closes_in_a_copy_of_a_shared_table) {
+    int fd = open("/", O_PATH);
+    int other = open("/", O_RDONLY);
+    EXPECT(fd >= 0 && other >= 0);
+    /* a fork-like child that shares the descriptor table (CLONE_FILES) */
+    long pid = syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) {
+        if (syscall(SYS_close_range, fd, fd, CLOSE_RANGE_UNSHARE) != 0) _exit(1);
+        if (fcntl(fd, F_GETFD) != -1) _exit(2); /* closed in its own copy */
+        close(other); /* and now its table is its own: the parent keeps this one too */
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+    EXPECT_OK(fcntl(fd, F_GETFD));
+    EXPECT_OK(fcntl(other, F_GETFD));
+}

@@ -825,3 +825,16 @@ CASE(prctl_timerslack_thp_timing_and_argument_checks) {
     EXPECT_ERRNO(prctl(PR_SET_TIMING, PR_TIMING_TIMESTAMP, 0, 0, 0), EINVAL);
     EXPECT_EQ(syscall(SYS_arch_prctl, 0x1011 /* ARCH_GET_CPUID */, 0), 1);
 }
+
+CASE(setrlimit_nofile_hard_limit_stays_within_nr_open) {
+    char text[32];
+    EXPECT(slurp("/proc/sys/fs/nr_open", text, sizeof text) > 0);
+    rlim_t nr_open = strtoul(text, NULL, 10);
+    struct rlimit rl = {1024, nr_open + 1};
+    EXPECT_ERRNO(setrlimit(RLIMIT_NOFILE, &rl), EPERM); /* even for root */
+    struct rlimit now;
+    EXPECT_OK(getrlimit(RLIMIT_NOFILE, &now));
+    EXPECT_OK(setrlimit(RLIMIT_NOFILE, &now));
+    rl.rlim_cur = nr_open + 2;
+    EXPECT_ERRNO(setrlimit(RLIMIT_NOFILE, &rl), EINVAL); /* soft above hard first */
+}

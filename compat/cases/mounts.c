@@ -3,7 +3,9 @@
  * follow. Natively each case runs as root in a private mount namespace of its own, so
  * nothing it mounts reaches the host. */
 #include "../compat.h"
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -515,3 +517,42 @@ CASE(tmpfs_options_size_zero_remount_and_errnos) {
 }
 
 COMPAT_MAIN()
+
+CASE(noexec_mount_refuses_execve_and_executable_mappings) {
+    own_namespace();
+    const char *m = scratch_path("m");
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("scratchfs", m, "tmpfs", MS_NOEXEC, "mode=755"));
+    char prog[512];
+    snprintf(prog, sizeof prog, "%s/true", m);
+    char buf[65536];
+    int in = open("/bin/true", O_RDONLY), out = open(prog, O_CREAT | O_WRONLY, 0755);
+    EXPECT(in >= 0 && out >= 0);
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) EXPECT_EQ(write(out, buf, n), n);
+    close(in);
+    close(out);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[] = {"true", NULL};
+        execve(prog, argv, NULL);
+        _exit(errno == EACCES ? 0 : 1);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+    int fd = open(prog, O_RDONLY);
+    EXPECT(mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EPERM);
+    EXPECT(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) != MAP_FAILED);
+    /* remounted exec, it runs */
+    EXPECT_OK(mount(NULL, m, NULL, MS_REMOUNT, "mode=755"));
+    pid = fork();
+    if (pid == 0) {
+        char *argv[] = {"true", NULL};
+        execve(prog, argv, NULL);
+        _exit(2);
+    }
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+}

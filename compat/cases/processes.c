@@ -992,3 +992,95 @@ CASE(clone3_checks_its_struct) {
     int st;
     EXPECT_EQ(waitpid(pid, &st, 0), pid);
 }
+
+/* ---- who may execute what, and a running program's file ---- */
+
+/* Copies `from` into the scratch directory as `name` with `mode`. */
+static void copy_program(const char *from, const char *name, mode_t mode) {
+    char buf[65536];
+    int in = open(from, O_RDONLY), out = open(scratch_path(name), O_CREAT | O_WRONLY | O_TRUNC, 0700);
+    if (in < 0 || out < 0) compat_fail(__FILE__, __LINE__, "copy %s: %s", from, strerror(errno));
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, n) != n) compat_fail(__FILE__, __LINE__, "write: %s", strerror(errno));
+    close(in);
+    close(out);
+    if (chmod(scratch_path(name), mode) != 0) compat_fail(__FILE__, __LINE__, "chmod: %s", strerror(errno));
+}
+
+CASE(execve_needs_execute_permission_for_the_caller) {
+    EXPECT_OK(chmod(scratch(), 0755));
+    copy_program("/bin/true", "owner-only", 0700);
+    copy_program("/bin/true", "x-for-owner", 0100);
+    char *argv[] = {"true", NULL};
+    EXPECT_EQ(run_exec(scratch_path("owner-only"), argv, environ), 0);
+    EXPECT_EQ(run_exec(scratch_path("x-for-owner"), argv, environ), 0); /* root: one x bit is enough */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setresuid(1000, 1000, 1000) != 0) _exit(1);
+        execve(scratch_path("owner-only"), argv, environ);
+        _exit(errno == EACCES ? 0 : 2);
+    }
+    EXPECT_EQ(reap(pid), 0);
+}
+
+CASE(a_running_program_cannot_be_written_nor_a_written_file_run) {
+    /* this very program */
+    EXPECT_ERRNO(open("/proc/self/exe", O_WRONLY), ETXTBSY);
+    EXPECT_ERRNO(open("/proc/self/exe", O_RDWR), ETXTBSY);
+    char self[512];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    EXPECT(n > 0);
+    self[n] = 0;
+    EXPECT_ERRNO(truncate(self, 0), ETXTBSY);
+    int ro = open("/proc/self/exe", O_RDONLY);
+    EXPECT(ro >= 0); /* reading is fine */
+    /* a file open for writing cannot be executed */
+    copy_program("/bin/true", "prog", 0755);
+    int w = open(scratch_path("prog"), O_WRONLY);
+    EXPECT(w >= 0);
+    char *argv[] = {"prog", NULL};
+    EXPECT_EQ(run_exec(scratch_path("prog"), argv, environ), (200 + ETXTBSY) << 8);
+    EXPECT_OK(close(w));
+    EXPECT_EQ(run_exec(scratch_path("prog"), argv, environ), 0);
+    /* while it runs, it cannot be opened for writing; once it is gone it can */
+    copy_program("/bin/sleep", "sleeper", 0755);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *args[] = {"sleeper", "5", NULL};
+        execve(scratch_path("sleeper"), args, environ);
+        _exit(1);
+    }
+    char link[64], target[512];
+    snprintf(link, sizeof link, "/proc/%d/exe", pid);
+    for (int tries = 0; tries < 400; tries++) { /* until the child runs it */
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len > 0 && (target[len] = 0, strstr(target, "sleeper"))) break;
+        usleep(5000);
+    }
+    EXPECT_ERRNO(open(scratch_path("sleeper"), O_WRONLY), ETXTBSY);
+    int fd;
+    EXPECT_OK(kill(pid, SIGKILL));
+    reap(pid);
+    fd = open(scratch_path("sleeper"), O_WRONLY);
+    EXPECT(fd >= 0);
+}
+
+CASE(execve_with_no_arguments_gets_an_empty_argv0) {
+    int in[2];
+    EXPECT_OK(pipe(in));
+    const char *script = "echo \"$#:[$0]\" > out\n";
+    EXPECT_EQ(write(in[1], script, strlen(script)), (ssize_t)strlen(script));
+    close(in[1]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        char *argv[] = {NULL};
+        execve("/bin/sh", argv, environ); /* argc 0: the shell reads its commands from stdin */
+        _exit(1);
+    }
+    EXPECT_EQ(reap(pid), 0);
+    char text[64] = {0};
+    EXPECT(slurp(scratch_path("out"), text, sizeof text) > 0);
+    EXPECT_STREQ(text, "0:[]\n");
+}

@@ -3,6 +3,7 @@
 #include "../compat.h"
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -285,4 +286,32 @@ CASE(proc_smaps_counts_touched_private_pages_and_sharing_after_fork) {
     EXPECT(rollup);
     EXPECT(rss >= 20);
     EXPECT_OK(munmap(p, 16 * 4096));
+}
+
+static volatile unsigned leader_word;
+static void *wake_leader_once_asleep(void *arg) {
+    (void)arg;
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", getpid());
+    for (int i = 0; i < 2000; i++) {
+        /* the state letter follows the command's closing parenthesis */
+        if (slurp(path, text, sizeof text) > 0 && strstr(text, ") S ")) {
+            leader_word = 1;
+            syscall(SYS_futex, &leader_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+            return (void *)1;
+        }
+        usleep(1000);
+    }
+    leader_word = 1;
+    syscall(SYS_futex, &leader_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    return NULL;
+}
+
+CASE(proc_pid_stat_shows_the_leaders_state_while_other_threads_run) {
+    pthread_t t;
+    EXPECT_EQ(pthread_create(&t, NULL, wake_leader_once_asleep, NULL), 0);
+    while (leader_word == 0) syscall(SYS_futex, &leader_word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    void *seen;
+    EXPECT_EQ(pthread_join(t, &seen), 0);
+    EXPECT(seen == (void *)1); /* the process read as sleeping while its poller ran */
 }

@@ -320,6 +320,10 @@ final class RegularFileInode: Inode {
     var lowerPath: ByteString?
     /// An O_TMPFILE file linkat may still name (Linux's I_LINKABLE).
     var linkable = false
+    /// Descriptions open for writing, and address spaces running the file as their program:
+    /// the two exclude each other (ETXTBSY), as Linux's i_writecount.
+    var openWriters = 0
+    var executing = 0
     var lowerSize: UInt64 = 0
     /// The content once it lives in the sandbox: MemoryFile pages (the page cache).
     private(set) var pages: FilePages?
@@ -582,6 +586,9 @@ final class RegularFileInode: Inode {
     }
 
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
-        RegularFileDescription(inode: self, flags: flags)
+        let writing = flags & O_ACCMODE != O_RDONLY && flags & O_PATH == 0
+        if writing && executing > 0 { throw .ETXTBSY }
+        if writing { openWriters += 1 }
+        return RegularFileDescription(inode: self, flags: flags)
     }
 }

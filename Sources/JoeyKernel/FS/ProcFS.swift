@@ -463,13 +463,14 @@ enum ProcFS {
         return named("\(hex(first.start, 8))-\(hex(last.end, 8)) ---p 00000000 00:00 0 ", "[rollup]") + "\n" + usageLines(u, rollup: true)
     }
 
-    /// Linux's task state: a zombie, stopped, running (some thread is not asleep in the
-    /// sentry: in guest code or in a system call), or sleeping.
+    /// Linux's task state: a zombie, stopped, running (not asleep in the sentry: in guest
+    /// code or in a system call), or sleeping. A process's own files show its leader thread
+    /// (all its threads once the leader is gone).
     static func state(_ g: ThreadGroup, _ thread: GuestThread? = nil) -> (letter: String, name: String) {
         if g.exitStatus != nil { return ("Z", "zombie") }
         if g.stopped { return ("T", "stopped") }
         if (thread ?? g.leader)?.ptrace?.stopped == true { return ("t", "tracing stop") }
-        let threads = thread.map { [$0] } ?? g.threads
+        let threads = (thread ?? g.leader).map { [$0] } ?? g.threads
         return threads.contains(where: { !$0.blocked }) ? ("R", "running") : ("S", "sleeping")
     }
 

@@ -140,6 +140,14 @@ public final class MemoryManager {
     var syscallPatches = SyscallPatches()
     /// membarrier(2) registrations (the MEMBARRIER_CMD_REGISTER_* bits): kept by fork, not by execve.
     var membarrierRegistrations: UInt32 = 0
+    /// The program this address space runs (Linux's mm->exe_file): no one may open it for
+    /// writing while it does (ETXTBSY).
+    var executable: RegularFileInode? {
+        didSet {
+            oldValue?.executing -= 1
+            executable?.executing += 1
+        }
+    }
 
     init(memoryFile: MemoryFile, addressSpaceEnd: UInt64) {
         self.memoryFile = memoryFile
@@ -433,6 +441,7 @@ public final class MemoryManager {
         child.auxv = auxv
         child.syscallPatches = syscallPatches.copy()
         child.membarrierRegistrations = membarrierRegistrations
+        child.executable = executable
         var counted = Set<ObjectIdentifier>()
         for i in vmas.indices {
             if vmas[i].dontFork { continue }
@@ -457,6 +466,7 @@ public final class MemoryManager {
     }
 
     deinit {
+        executable?.executing -= 1
         var counted = Set<ObjectIdentifier>()
         for v in vmas where !v.shared {
             if let block = v.block, counted.insert(ObjectIdentifier(block)).inserted { block.sharers.subtract(1, ordering: .relaxed) }

@@ -239,6 +239,9 @@ extension GuestThread {
     func sysCloseRange() throws(LinuxErrno) -> UInt64 {
         let first = UInt32(truncatingIfNeeded: a0), last = UInt32(truncatingIfNeeded: a1)
         guard first <= last, a2 & ~UInt64(0x6) == 0 else { throw .EINVAL }
+        // CLOSE_RANGE_UNSHARE: a table shared with another process (CLONE_FILES) is copied
+        // first, and the range closed in the copy only.
+        if a2 & 0x2 != 0 && group.fdTable.users > 1 { unshareFiles() }
         for fd in group.fdTable.openFDs where UInt32(fd) >= first && UInt32(fd) <= last {
             if a2 & 0x4 != 0 { try? group.fdTable.setCloseOnExec(fd, true) } else { try? group.fdTable.close(fd) }
         }
@@ -919,6 +922,7 @@ extension GuestThread {
         if loc.inode.kind == .directory { throw .EISDIR }
         guard let f = loc.inode as? RegularFileInode else { throw .EINVAL }
         try checkAccess(f, read: false, write: true)
+        if f.executing > 0 { throw .ETXTBSY } // a running program (get_write_access)
         try f.truncate(a1)
         if let parent = loc.parent { kernel.fsnotify(in: parent.inode, name: loc.name, child: f, InotifyMask.modify) }
         else { kernel.fsnotify(f, InotifyMask.modify) }
@@ -938,7 +942,12 @@ extension GuestThread {
 
     func sysGetcwd() throws(LinuxErrno) -> UInt64 {
         if group.fs.cwd.inode.removed { throw .ENOENT }
-        let path = group.fs.cwd.path.bytes + [0]
+        // Seen from the process's root; a directory outside it (after chroot) is shown
+        // "(unreachable)" and absolute, as Linux does (glibc's getcwd then fails).
+        let cwd = group.fs.cwd, root = group.fs.root
+        let shown = root.parent == nil ? cwd.path.bytes
+            : cwd.path(under: root).map { $0.bytes } ?? Array("(unreachable)".utf8) + cwd.path.bytes
+        let path = shown + [0]
         guard UInt64(path.count) <= a1 else { throw .ERANGE } // a size of 0 too, as Linux's
         try mm.write(a0, path)
         return UInt64(path.count)
@@ -955,14 +964,17 @@ extension GuestThread {
     func sysFchdir() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.getRaw(fdArg(a0))
         guard f.inode.kind == .directory, let loc = f.location else { throw .ENOTDIR }
+        try checkAccess(loc.inode, read: false, write: false, exec: true)
         group.fs.cwd = loc
         return 0
     }
 
     func sysChroot() throws(LinuxErrno) -> UInt64 {
-        guard group.euid == 0 else { throw .EPERM }
+        // Linux's order: the directory, search permission on it, then CAP_SYS_CHROOT.
         let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
         guard loc.inode.kind == .directory else { throw .ENOTDIR }
+        try checkAccess(loc.inode, read: false, write: false, exec: true)
+        guard group.capable(18 /* CAP_SYS_CHROOT */) else { throw .EPERM }
         group.fs.root = loc
         return 0
     }

@@ -71,6 +71,8 @@ extension GuestThread {
         var mayWrite = true
         if let f {
             guard f.readable else { throw .EACCES }
+            // A file on a noexec mount is never mapped executable.
+            if prot.contains(.exec) && f.location?.mount?.flags.contains(.noExec) == true { throw .EPERM }
             if shared && prot.contains(.write) && !f.writable { throw .EACCES }
             // A memfd sealed against writes cannot be mapped shared and writable.
             if shared && prot.contains(.write), let seals = (f.inode as? RegularFileInode)?.seals,

@@ -603,12 +603,11 @@ extension GuestThread {
     func setLimit(_ r: Int32, _ v: (UInt64, UInt64), of target: ThreadGroup? = nil) throws(LinuxErrno) {
         let g = target ?? group
         guard v.0 <= v.1 else { throw .EINVAL }
+        // RLIMIT_NOFILE's hard limit stays within /proc/sys/fs/nr_open, even for root.
+        if r == 7 && v.1 > 1024 * 1024 { throw .EPERM }
         let old = limit(r, of: g)
         if v.1 > old.1 && !group.capable(24) { throw .EPERM }
-        if r == 7 {
-            guard v.0 <= 1024 * 1024 else { throw .EPERM }
-            g.fdTable.limit = Int(v.0)
-        }
+        if r == 7 { g.fdTable.limit = Int(v.0) }
         g.rlimits[r] = v
     }
 

@@ -250,8 +250,11 @@ extension GuestThread {
     func sysExecve(dirfd: Int32, pathArg addr: UInt64, argvArg: UInt64, envpArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
         guard flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 else { throw .EINVAL }
         var path = try pathArg(addr)
-        let argv = try mm.readStringArray(argvArg)
+        var argv = try mm.readStringArray(argvArg)
         let envp = try mm.readStringArray(envpArg)
+        // No arguments at all: the program gets an empty argv[0] (Linux since 5.18), so
+        // that argv[1] is never its first environment string.
+        if argv.isEmpty { argv = [[]] }
         if path.isEmpty {
             guard flags & AT_EMPTY_PATH != 0 else { throw .ENOENT }
             path = try group.fdTable.getRaw(dirfd).path
@@ -367,6 +370,7 @@ extension GuestThread {
         let known: UInt64 = 0xE100_000F // WNOHANG WUNTRACED WEXITED WCONTINUED WNOWAIT __WNOTHREAD __WALL __WCLONE
         guard options & ~known == 0, options & 0xe != 0 else { throw .EINVAL }
         let selector: WaitSelector
+        var nonblockingPidfd = false
         switch idtype {
         case 0: selector = .any // P_ALL
         case 1: guard id > 0 else { throw .EINVAL }; selector = waitSelector(id)  // P_PID
@@ -374,6 +378,7 @@ extension GuestThread {
         case 3: // P_PIDFD
             guard let d = try group.fdTable.get(id) as? PidFDDescription else { throw .EBADF }
             selector = .pid(d.target.pid)
+            nonblockingPidfd = d.flags & O_NONBLOCK != 0
         default: throw .EINVAL
         }
         while true {
@@ -411,6 +416,8 @@ extension GuestThread {
                 if options & 0x0100_0000 == 0 { z.reap() } // WNOWAIT keeps it
                 return 0
             }
+            // A PIDFD_NONBLOCK pidfd does not wait: EAGAIN, unless WNOHANG asked for a 0.
+            if nonblockingPidfd && options & 1 == 0 { throw .EAGAIN }
             if options & 1 != 0 {
                 if a2 != 0 { try mm.write(a2, [UInt8](repeating: 0, count: 128)) }
                 return 0

@@ -153,7 +153,11 @@ extension GuestThread {
         let inode = loc.inode
         if inode.kind == .directory { throw .EACCES }
         guard inode.kind == .regular else { throw .EACCES }
-        guard inode.mode & 0o111 != 0 else { throw .EACCES }
+        // A mount without exec, then the caller's execute permission (even root needs some
+        // x bit), then a file someone has open for writing (ETXTBSY), as Linux's do_open_execat.
+        if loc.mount?.flags.contains(.noExec) == true { throw .EACCES }
+        try checkAccess(inode, read: false, write: false, exec: true)
+        if (inode as? RegularFileInode)?.openWriters ?? 0 > 0 { throw .ETXTBSY }
         let f = try inode.open(flags: O_RDONLY, kernel: kernel)
         f.path = loc.path
         f.location = loc
@@ -187,6 +191,7 @@ extension GuestThread {
             return
         }
         let newMM = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
+        newMM.executable = loaderFile.inode as? RegularFileInode
         let loader = ELFLoader(kernel: kernel, mm: newMM, thread: self)
         let image = try loader.load(loaderFile, isInterpreter: false)
         var interpImage: LoadedImage?
@@ -271,6 +276,8 @@ extension GuestThread {
     private func openExecutableForInterp(_ path: ByteString) throws(LinuxErrno) -> FileDescription {
         let loc = try kernel.resolve(path, from: group.fs.root, root: group.fs.root, mounts: group.fs.mounts, as: walker)
         guard loc.inode.kind == .regular else { throw .ELIBBAD }
+        if loc.mount?.flags.contains(.noExec) == true { throw .EACCES }
+        try checkAccess(loc.inode, read: false, write: false, exec: true)
         let f = try loc.inode.open(flags: O_RDONLY, kernel: kernel)
         f.path = loc.path
         return f

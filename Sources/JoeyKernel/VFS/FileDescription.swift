@@ -93,6 +93,10 @@ final class AnonymousInode: Inode {
 final class RegularFileDescription: FileDescription {
     var file: RegularFileInode { inode as! RegularFileInode }
 
+    override func release() {
+        if writable { file.openWriters -= 1 }
+    }
+
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         let n = try file.read(&dst, at: offset)
         offset += UInt64(n)

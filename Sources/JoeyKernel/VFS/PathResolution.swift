@@ -30,6 +30,24 @@ final class Location {
         for part in parts.reversed() { out.append(ByteString.slash); out += part.bytes }
         return out.isEmpty ? "/" : ByteString(out)
     }
+
+    /// The path as a process whose root is `root` sees it (Linux's d_path): nil when this
+    /// place is not under that root (a chroot the working directory is outside of).
+    func path(under root: Location) -> ByteString? {
+        var parts: [ByteString] = []
+        var cur: Location? = self
+        while let c = cur {
+            if c.inode === root.inode && c.mount === root.mount {
+                var out: [UInt8] = []
+                for part in parts.reversed() { out.append(ByteString.slash); out += part.bytes }
+                return out.isEmpty ? "/" : ByteString(out)
+            }
+            guard let p = c.parent else { return nil }
+            parts.append(c.name)
+            cur = p
+        }
+        return nil
+    }
 }
 
 /// FS context of a process (struct fs_struct): root, cwd, umask, and the mount namespace
