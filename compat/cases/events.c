@@ -784,3 +784,22 @@ CASE(pidfd_nonblock_makes_waitid_eagain_while_the_child_runs) {
     EXPECT_OK(waitid(P_PIDFD, pfd, &si, WEXITED));
     EXPECT_EQ(si.si_status, 7);
 }
+
+CASE(inotify_fdinfo_lists_each_watch) {
+    int fd = inotify_init1(0);
+    int wd = inotify_add_watch(fd, "/tmp", IN_MODIFY | IN_ONESHOT | IN_ONLYDIR);
+    EXPECT(wd > 0);
+    struct stat st;
+    EXPECT_OK(stat("/tmp", &st));
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    EXPECT(slurp(path, text, sizeof text) > 0);
+    char *line = strstr(text, "inotify wd:");
+    EXPECT(line != NULL);
+    unsigned w, mask;
+    unsigned long ino;
+    EXPECT_EQ(sscanf(line, "inotify wd:%x ino:%lx sdev:%*x mask:%x", &w, &ino, &mask), 3);
+    EXPECT_EQ(w, wd);
+    EXPECT_EQ(ino, st.st_ino);
+    EXPECT_EQ(mask, IN_MODIFY | IN_ONESHOT);
+}

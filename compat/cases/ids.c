@@ -357,6 +357,44 @@ CASE(ambient_raise_needs_permitted_and_inheritable) {
     EXPECT_ERRNO(prctl(PR_CAP_AMBIENT, 99, 0, 0, 0), EINVAL);
 }
 
+CASE(securebits_lock_and_shape_capability_rules) {
+    EXPECT_EQ(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), 0);
+    EXPECT_ERRNO(prctl(PR_SET_SECUREBITS, 1 << 12, 0, 0, 0), EPERM); /* unknown bit */
+    /* NO_CAP_AMBIENT_RAISE, locked */
+    EXPECT_OK(prctl(PR_SET_SECUREBITS, 0xc0, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), 0xc0);
+    EXPECT_ERRNO(prctl(PR_SET_SECUREBITS, 0x80, 0, 0, 0), EPERM); /* a locked bit stays */
+    EXPECT_ERRNO(prctl(PR_SET_SECUREBITS, 0x40, 0, 0, 0), EPERM); /* a lock stays */
+    struct __user_cap_data_struct d[2];
+    EXPECT_OK(capget3(d));
+    d[0].inheritable |= 1u << CAP_NET_BIND_SERVICE;
+    EXPECT_OK(capset3(d));
+    EXPECT_ERRNO(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0), EPERM);
+    /* KEEP_CAPS is PR_SET_KEEPCAPS; locked, PR_SET_KEEPCAPS is EPERM */
+    EXPECT_OK(prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0));
+    EXPECT_EQ(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), 0xd0);
+    EXPECT_OK(prctl(PR_SET_SECUREBITS, 0xf0, 0, 0, 0));
+    EXPECT_ERRNO(prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), EPERM);
+    /* inherited by fork; NO_SETUID_FIXUP keeps every set when the uids leave 0 */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) != 0xf0) _exit(1);
+        if (prctl(PR_SET_SECUREBITS, 0xf4, 0, 0, 0) != 0) _exit(2);
+        if (setresuid(1000, 1000, 1000) != 0) _exit(3);
+        struct __user_cap_data_struct c[2];
+        if (capget3(c) != 0 || !(c[0].effective & (1u << CAP_SETUID))) _exit(4);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+    /* without CAP_SETPCAP nothing changes */
+    EXPECT_OK(capget3(d));
+    d[0].effective &= ~(1u << CAP_SETPCAP);
+    EXPECT_OK(capset3(d));
+    EXPECT_ERRNO(prctl(PR_SET_SECUREBITS, 0xf0, 0, 0, 0), EPERM);
+}
+
 CASE(setuid_without_cap_setuid_is_eperm) {
     struct __user_cap_data_struct d[2];
     EXPECT_OK(capget3(d));

@@ -316,3 +316,19 @@ CASE(flock_waits_for_the_holder) {
 }
 
 COMPAT_MAIN()
+
+CASE(fcntl_getlk_reports_the_conflicting_lock_that_starts_first) {
+    int fd = temp_file();
+    /* set in this order: the write lock first, the read lock below it after */
+    EXPECT_OK(set_lock(fd, F_SETLK, F_WRLCK, 10, 5));
+    EXPECT_OK(set_lock(fd, F_SETLK, F_RDLCK, 1, 5));
+    pid_t c = fork();
+    if (c == 0) {
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+        if (fcntl(fd, F_GETLK, &fl) != 0) _exit(10);
+        _exit(fl.l_type == F_RDLCK && fl.l_start == 1 && fl.l_len == 5 ? 0 : 11);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}

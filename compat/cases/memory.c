@@ -1668,3 +1668,33 @@ CASE(shm_lock_shows_shm_locked_in_the_mode) {
     EXPECT_EQ(ds.shm_perm.mode & 07777, 0640);
     EXPECT_OK(shmctl(id, IPC_RMID, NULL));
 }
+
+CASE(mlock_and_map_locked_fault_memory_in_and_mlock_onfault_does_not) {
+    long ps = page();
+    unsigned char v[8];
+    char *a = mmap(NULL, 8 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_OK(mincore(a, 8 * ps, v));
+    EXPECT_EQ(v[0] & 1, 0);
+    EXPECT_OK(mlock(a, 3 * ps));
+    EXPECT_OK(mincore(a, 8 * ps, v));
+    EXPECT_EQ(v[0] & 1, 1);
+    EXPECT_EQ(v[2] & 1, 1);
+    EXPECT_EQ(v[3] & 1, 0);
+    EXPECT_EQ(a[ps], 0); /* what it was */
+    char *s = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    EXPECT_OK(syscall(SYS_mlock2, s, 4 * ps, 0));
+    EXPECT_OK(mincore(s, 4 * ps, v));
+    EXPECT_EQ(v[3] & 1, 1);
+    char *o = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_OK(syscall(SYS_mlock2, o, 4 * ps, 1 /* MLOCK_ONFAULT */));
+    EXPECT_OK(mincore(o, 4 * ps, v));
+    EXPECT_EQ(v[0] & 1, 0);
+    /* MAP_LOCKED: locked (msync may not invalidate it) and faulted in */
+    int fd = file_of("f", ps, 'x');
+    char *l = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
+    EXPECT(l != MAP_FAILED);
+    EXPECT_ERRNO(msync(l, ps, MS_INVALIDATE), EBUSY);
+    char *p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    EXPECT_OK(mincore(p, 2 * ps, v));
+    EXPECT_EQ(v[1] & 1, 1);
+}

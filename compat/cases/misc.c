@@ -523,6 +523,26 @@ CASE(syscall_number_minus_one_is_enosys) {
     EXPECT_ERRNO(syscall(-1L), ENOSYS);
 }
 
+CASE(truncate_and_fallocate_past_rlimit_fsize_are_efbig_with_sigxfsz) {
+    signal(SIGXFSZ, SIG_IGN);
+    int fd = open(scratch_path("grow"), O_CREAT | O_TRUNC | O_RDWR, 0644);
+    EXPECT_OK(ftruncate(fd, 8192));
+    struct rlimit lim = {4096, RLIM_INFINITY};
+    EXPECT(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    EXPECT_ERRNO(ftruncate(fd, 16384), EFBIG);
+    EXPECT_ERRNO(truncate(scratch_path("grow"), 16384), EFBIG);
+    EXPECT_ERRNO(fallocate(fd, 0, 0, 16384), EFBIG);
+    EXPECT_OK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 16384)); /* does not grow it */
+    EXPECT_OK(ftruncate(fd, 6000)); /* shrinking is fine, even above the limit */
+    EXPECT_OK(ftruncate(fd, 1000));
+    EXPECT_ERRNO(ftruncate(fd, 5000), EFBIG);
+    pid_t child = fork();
+    if (child == 0) { signal(SIGXFSZ, SIG_DFL); (void)!ftruncate(fd, 5000); _exit(0); }
+    int status;
+    EXPECT(waitpid(child, &status, 0) == child);
+    EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ);
+}
+
 CASE(write_past_rlimit_fsize_is_cut_short_then_efbig_with_sigxfsz) {
     signal(SIGXFSZ, SIG_IGN);
     struct rlimit lim = {1024, RLIM_INFINITY};
@@ -837,4 +857,37 @@ CASE(setrlimit_nofile_hard_limit_stays_within_nr_open) {
     EXPECT_OK(setrlimit(RLIMIT_NOFILE, &now));
     rl.rlim_cur = nr_open + 2;
     EXPECT_ERRNO(setrlimit(RLIMIT_NOFILE, &rl), EINVAL); /* soft above hard first */
+}
+
+static volatile int xcpu_seen;
+static void on_xcpu(int sig) { (void)sig; xcpu_seen++; }
+
+CASE(rlimit_cpu_sends_sigxcpu_at_the_soft_limit_and_sigkill_at_the_hard_one) {
+    int seen[2];
+    EXPECT_OK(pipe(seen));
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(seen[0]);
+        signal(SIGXCPU, on_xcpu);
+        struct rlimit rl = {1, 2};
+        if (setrlimit(RLIMIT_CPU, &rl) != 0) _exit(1);
+        int told = 0;
+        for (volatile unsigned long x = 0;; x++) {
+            if (xcpu_seen && !told) {
+                struct rlimit now;
+                getrlimit(RLIMIT_CPU, &now);
+                char c = now.rlim_cur == 2 ? 'y' : 'n'; /* the soft limit moved a second on */
+                (void)!write(seen[1], &c, 1);
+                told = 1;
+            }
+        }
+    }
+    close(seen[1]);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGKILL);
+    char c = 0;
+    EXPECT_EQ(read(seen[0], &c, 1), 1);
+    EXPECT_EQ(c, 'y');
 }

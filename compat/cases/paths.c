@@ -125,3 +125,18 @@ CASE(resolve_no_xdev_stops_at_mount_points) {
 }
 
 COMPAT_MAIN()
+
+CASE(openat2_no_magiclinks_refuses_exe_cwd_root_and_fd_links) {
+    int d = open("/", O_PATH);
+    EXPECT_ERRNO(openat2_(AT_FDCWD, "/proc/self/exe", O_RDONLY, 0, RESOLVE_NO_MAGICLINKS), ELOOP);
+    EXPECT_ERRNO(openat2_(AT_FDCWD, "/proc/self/cwd", O_RDONLY, 0, RESOLVE_NO_MAGICLINKS), ELOOP);
+    EXPECT_ERRNO(openat2_(AT_FDCWD, "/proc/self/root", O_RDONLY, 0, RESOLVE_NO_MAGICLINKS), ELOOP);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", d);
+    EXPECT_ERRNO(openat2_(AT_FDCWD, path, O_PATH, 0, RESOLVE_NO_MAGICLINKS), ELOOP);
+    /* /proc/self is an ordinary link */
+    int ok = openat2_(AT_FDCWD, "/proc/self/status", O_RDONLY, 0, RESOLVE_NO_MAGICLINKS);
+    EXPECT(ok >= 0);
+    int ok2 = openat2_(AT_FDCWD, "/proc/self/exe", O_RDONLY, 0, 0);
+    EXPECT(ok2 >= 0);
+}

@@ -751,16 +751,21 @@ CASE(getrusage_maxrss_reflects_touched_memory) {
     EXPECT(ru.ru_maxrss >= 40 * 1024); /* KiB */
 }
 
+/* Spends `ms` of this process's CPU time. */
+static void burn_cpu_ms(long ms) {
+    volatile unsigned long x = 0;
+    struct timespec a, b;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    do {
+        for (int i = 0; i < 100000; i++) x += i;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    } while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < ms * 1000000L);
+}
+
 CASE(getrusage_children_counts_cpu_of_reaped_children) {
     pid_t pid = fork();
     if (pid == 0) {
-        volatile unsigned long x = 0;
-        struct timespec a, b;
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
-        do {
-            for (int i = 0; i < 100000; i++) x += i;
-            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
-        } while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 50000000L);
+        burn_cpu_ms(50);
         _exit(0);
     }
     int st;
@@ -769,6 +774,23 @@ CASE(getrusage_children_counts_cpu_of_reaped_children) {
     EXPECT_OK(getrusage(RUSAGE_CHILDREN, &ru));
     long us = ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec;
     EXPECT(us >= 40000);
+}
+
+CASE(getrusage_children_leaves_out_children_reaped_by_themselves) {
+    signal(SIGCHLD, SIG_IGN); /* children go without a wait */
+    pid_t pid = fork();
+    if (pid == 0) {
+        burn_cpu_ms(50);
+        char *big = malloc(32 << 20);
+        memset(big, 1, 32 << 20);
+        _exit(0);
+    }
+    int st;
+    EXPECT_ERRNO(waitpid(pid, &st, 0), ECHILD); /* waits for it to go, then finds none */
+    struct rusage ru;
+    EXPECT_OK(getrusage(RUSAGE_CHILDREN, &ru));
+    EXPECT_EQ(ru.ru_utime.tv_sec * 1000000L + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1000000L + ru.ru_stime.tv_usec, 0);
+    EXPECT(ru.ru_maxrss < 16 * 1024);
 }
 
 CASE(getrusage_invalid_who_is_einval) {
@@ -824,6 +846,23 @@ CASE(kcmp_compares_files_and_memory) {
     EXPECT_ERRNO(syscall(SYS_kcmp, me, me, 0, fd, 999), EBADF);
     EXPECT_ERRNO(syscall(SYS_kcmp, me, c, 1, 0, 0), ESRCH);
     EXPECT_ERRNO(syscall(SYS_kcmp, me, me, 99, 0, 0), EINVAL);
+}
+
+CASE(kcmp_io_and_sysvsem_follow_clone_io_and_clone_sysvsem) {
+    pid_t me = getpid();
+    /* with CLONE_IO and CLONE_SYSVSEM the child shares both (or neither has one: equal too) */
+    long c = syscall(SYS_clone, CLONE_IO | CLONE_SYSVSEM | SIGCHLD, 0, 0, 0, 0);
+    if (c == 0) {
+        pid_t parent = getppid(), self = getpid();
+        if (syscall(SYS_kcmp, parent, self, 5 /* KCMP_IO */, 0, 0) != 0) _exit(1);
+        if (syscall(SYS_kcmp, parent, self, 6 /* KCMP_SYSVSEM */, 0, 0) != 0) _exit(2);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT_EQ(st, 0);
+    EXPECT_EQ(syscall(SYS_kcmp, me, me, 5, 0, 0), 0);
+    EXPECT_EQ(syscall(SYS_kcmp, me, me, 6, 0, 0), 0);
 }
 
 CASE(ioprio_get_and_set_check_their_arguments) {

@@ -1291,3 +1291,41 @@ CASE(getsockopt_and_setsockopt_of_a_level_the_socket_lacks) {
     EXPECT_OK(getsockopt(u6, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l));
     EXPECT_OK(getsockopt(t6, IPPROTO_IP, IP_TOS, &v, &l));
 }
+
+CASE(msg_cmsg_compat_and_negative_namelen_are_einval_and_socket_ioctls_copy_first) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    char b[8];
+    struct iovec io = {b, sizeof b};
+    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1};
+    EXPECT_ERRNO(recvmsg(sv[0], &m, (int)0x80000000), EINVAL); /* MSG_CMSG_COMPAT */
+    EXPECT_ERRNO(sendmsg(sv[0], &m, (int)0x80000000), EINVAL);
+    EXPECT_ERRNO(recvmsg(-1, &m, (int)0x80000000), EINVAL); /* before the descriptor */
+    struct sockaddr_in a;
+    m.msg_name = &a;
+    m.msg_namelen = -1;
+    EXPECT_ERRNO(recvmsg(sv[0], &m, MSG_DONTWAIT), EINVAL);
+    /* SIOCATMARK: streams answer (0: no urgent data), through the pointer given */
+    int at = -1;
+    EXPECT_OK(ioctl(sv[0], SIOCATMARK, &at));
+    EXPECT_EQ(at, 0);
+    EXPECT_ERRNO(ioctl(sv[0], SIOCATMARK, NULL), EFAULT);
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(c, (struct sockaddr *)&la, sizeof la));
+    EXPECT_OK(ioctl(c, SIOCATMARK, &at));
+    EXPECT_OK(ioctl(srv, SIOCATMARK, &at)); /* listening too */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    EXPECT_ERRNO(ioctl(u, SIOCATMARK, &at), ENOTTY);
+    /* interface changes read their request first */
+    EXPECT_ERRNO(ioctl(u, SIOCSIFFLAGS, NULL), EFAULT);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    EXPECT_OK(ioctl(u, SIOCGIFFLAGS, &ifr));
+    EXPECT(ifr.ifr_flags & IFF_UP);
+    EXPECT_OK(ioctl(u, SIOCSIFFLAGS, &ifr)); /* up, as it is */
+    strcpy(ifr.ifr_name, "nosuch0");
+    EXPECT_ERRNO(ioctl(u, SIOCSIFFLAGS, &ifr), ENODEV);
+}

@@ -276,3 +276,15 @@ CASE(proc_sysvipc_lists_each_object_in_linux_columns) {
     EXPECT_STREQ(sysvipc_line("msg", msg), "");
     EXPECT_STREQ(sysvipc_line("shm", shm), "");
 }
+
+CASE(shm_info_limits_match_proc_sys_kernel) {
+    struct shminfo info;
+    EXPECT(shmctl(0, IPC_INFO, (struct shmid_ds *)&info) >= 0);
+    char text[64];
+    EXPECT(slurp("/proc/sys/kernel/shmall", text, sizeof text) > 0);
+    EXPECT_EQ(strtoull(text, NULL, 10), info.shmall);
+    EXPECT(slurp("/proc/sys/kernel/shmmax", text, sizeof text) > 0);
+    EXPECT_EQ(strtoull(text, NULL, 10), info.shmmax);
+    EXPECT(slurp("/proc/sys/kernel/shmmni", text, sizeof text) > 0);
+    EXPECT_EQ(strtoull(text, NULL, 10), info.shmmni);
+}

@@ -630,3 +630,20 @@ CASE(timer_create_sigev_thread_is_a_signal_and_settime_checks_in_order) {
     EXPECT_OK(syscall(SYS_timer_settime, id, 0, &fine, NULL));
     EXPECT_OK(syscall(SYS_timer_delete, id));
 }
+
+CASE(alarm_clocks_and_timers_are_absent_without_a_real_time_clock_device) {
+    /* Linux without an RTC, as this sandbox: the alarm clocks cannot be read or armed */
+    struct timespec b;
+    if (access("/dev/rtc0", F_OK) == 0 || access("/dev/rtc", F_OK) == 0) {
+        EXPECT_OK(clock_gettime(CLOCK_BOOTTIME_ALARM, &b)); /* a machine that has one */
+        return;
+    }
+    EXPECT_ERRNO(clock_gettime(CLOCK_REALTIME_ALARM, &b), EINVAL);
+    EXPECT_ERRNO(clock_gettime(CLOCK_BOOTTIME_ALARM, &b), EINVAL);
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_NONE;
+    timer_t t;
+    EXPECT_ERRNO(timer_create(CLOCK_REALTIME_ALARM, &ev, &t), EOPNOTSUPP);
+    EXPECT_ERRNO(timer_create(CLOCK_BOOTTIME_ALARM, &ev, &t), EOPNOTSUPP);
+}

@@ -27,9 +27,19 @@ final class FileLocks {
     /// Blocked lockers wait here; every unlock or downgrade notifies it.
     let queue = WaitQueue()
 
-    /// The first lock of another owner that keeps `r` from being taken.
+    /// The first lock of another owner that keeps `r` from being taken, in Linux's list
+    /// order (what F_GETLK reports): owners in the order they came, each owner's locks by
+    /// their start.
     func conflict(_ r: Record) -> Record? {
-        records.first { $0.owner != r.owner && $0.overlaps(r.start, r.end) && ($0.exclusive || r.exclusive) }
+        var best: (rank: Int, lock: Record)?
+        var ranks: [ObjectIdentifier: Int] = [:]
+        for l in records {
+            let rank = ranks[l.owner] ?? ranks.count
+            ranks[l.owner] = rank
+            guard l.owner != r.owner, l.overlaps(r.start, r.end), l.exclusive || r.exclusive else { continue }
+            if best == nil || rank < best!.rank || (rank == best!.rank && l.start < best!.lock.start) { best = (rank, l) }
+        }
+        return best?.lock
     }
 
     /// Takes `r` for its owner: the owner's locks over the range are replaced, and locks of

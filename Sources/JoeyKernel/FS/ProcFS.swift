@@ -75,10 +75,14 @@ final class CommDescription: GeneratedFileDescription {
 /// A symlink whose target is computed when read.
 final class DynamicSymlink: Inode {
     let target: () throws(LinuxErrno) -> ByteString
-    init(fs: FileSystemID, _ target: @escaping () throws(LinuxErrno) -> ByteString) {
+    let magic: Bool
+    /// `magic`: a link to a process's own file (exe, cwd, root), not a name to look up.
+    init(fs: FileSystemID, magic: Bool = false, _ target: @escaping () throws(LinuxErrno) -> ByteString) {
         self.target = target
+        self.magic = magic
         super.init(kind: .symlink, mode: 0o777, fs: fs)
     }
+    override var isMagicLink: Bool { magic }
     override func readlink() throws(LinuxErrno) -> ByteString { try target() }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription { throw .ELOOP }
 }
@@ -234,7 +238,7 @@ enum ProcFS {
             "tainted": { GeneratedFile(fs: fs) { Array("0\n".utf8) } },
             // System V IPC limits (FS/SysV*.swift), as Linux shows its defaults; SEMMNS is the
             // sandbox's bound on semaphores.
-            "shmmax": value(Int(SharedMemoryRegistry.maxSize)), "shmall": value(Int(SharedMemoryRegistry.maxSize)),
+            "shmmax": value(Int(SharedMemoryRegistry.maxSize)), "shmall": value(Int(SharedMemoryRegistry.maxTotalPages)),
             "shmmni": value(SharedMemoryRegistry.maxSegments), "msgmax": value(MessageQueueRegistry.maxMessage),
             "msgmnb": value(MessageQueueRegistry.maxQueueBytes), "msgmni": value(MessageQueueRegistry.maxQueues),
             "sem": { GeneratedFile(fs: fs) {
@@ -274,9 +278,9 @@ enum ProcFS {
                                  thread: GuestThread? = nil) -> Inode {
         let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
         var entries: [String: () -> Inode] = [
-            "exe": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.exePath } },
-            "cwd": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.fs.cwd.path } },
-            "root": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in g.fs.root.path } },
+            "exe": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.exePath } },
+            "cwd": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.cwd.path } },
+            "root": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.root.path } },
             "cmdline": { GeneratedFile(fs: fs) { g.exitStatus != nil ? [] : g.cmdline.flatMap { $0 + [0] } } },
             "comm": { CommFile(group: g, fs: fs) },
             "environ": { GeneratedFile(fs: fs, mode: 0o400) { () throws(LinuxErrno) -> [UInt8] in
@@ -347,6 +351,7 @@ enum ProcFS {
             let f = e.file
             let flags = UInt32(bitPattern: f.flags) | (e.closeOnExec ? UInt32(O_CLOEXEC) : 0)
             let text = "pos:\t\(f.offset)\nflags:\t0\(String(flags, radix: 8))\nmnt_id:\t\(f.inode.fs.dev)\nino:\t\(f.inode.ino)\n"
+                + f.fdinfoLines()
             return GeneratedFile(fs: fs, mode: 0o400) { Array(text.utf8) }
         })
     }

@@ -44,6 +44,8 @@ final class SharedMemoryRegistry {
     var segments: [Int32: SharedMemorySegment] = [:]
     var nextID: Int32 = 0
     static let maxSegments = 4096
+    /// SHMALL, in pages: what IPC_INFO and /proc/sys/kernel/shmall report (no total is kept).
+    static let maxTotalPages: UInt64 = 1 << 60
     static let maxSize: UInt64 = 0x7fff_ffff_ffff_f000 // SHMMAX's default: effectively unlimited
 
     /// Mappings attached to `s` across every process.
@@ -186,7 +188,7 @@ extension GuestThread {
         case 3: // IPC_INFO: struct shminfo
             if a2 != 0 {
                 try mm.writeValue(a2, (SharedMemoryRegistry.maxSize, UInt64(1), UInt64(SharedMemoryRegistry.maxSegments),
-                                       UInt64(SharedMemoryRegistry.maxSegments), UInt64(1) << 60))
+                                       UInt64(SharedMemoryRegistry.maxSegments), SharedMemoryRegistry.maxTotalPages))
             }
             return UInt64(registry.segments.keys.max() ?? 0)
         case 14: // SHM_INFO: struct shm_info

@@ -530,6 +530,11 @@ class Socket: FileDescription {
             let n = type == .stream ? (peer?.receive.bytes ?? 0) : 0
             try t.mm.writeValue(argument, Int32(clamping: n))
             return 0
+        case 0x8905 where family == AF_UNIX || type == .stream:
+            // SIOCATMARK: never at an urgent-data mark, as none is kept (TCP and unix
+            // sockets have the request).
+            try t.mm.writeValue(argument, Int32(0))
+            return 0
         default:
             if let r = try interfaceIoctl(t, request: request, argument: argument) { return r }
             throw .ENOTTY

@@ -89,11 +89,11 @@ extension Socket {
     }
 
     func getOption(_ t: GuestThread, level: Int32, name: Int32) throws(LinuxErrno) -> [UInt8] {
+        try checkLevel(level, getting: true)
         // A host socket keeps its options; only the timeouts are the sentry's (it waits).
         if let h = self as? HostInetSocket, !(level == SOL_SOCKET_LEVEL && (name == 20 || name == 21)) {
             return try h.getHostOption(level: level, name: name)
         }
-        try checkLevel(level, getting: true)
         func int(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
         func timeval(_ ns: UInt64) -> [UInt8] {
             withUnsafeBytes(of: (Int64(ns / 1_000_000_000), Int64(ns % 1_000_000_000 / 1000))) { Array($0) }
@@ -140,10 +140,10 @@ extension Socket {
     }
 
     func setOption(_ t: GuestThread, level: Int32, name: Int32, value: [UInt8]) throws(LinuxErrno) {
+        try checkLevel(level, getting: false)
         if let h = self as? HostInetSocket, !(level == SOL_SOCKET_LEVEL && (name == 20 || name == 21)) {
             return try h.setHostOption(t, level: level, name: name, value: value)
         }
-        try checkLevel(level, getting: false)
         func int() throws(LinuxErrno) -> Int32 {
             guard value.count >= 4 else { throw .EINVAL }
             return value.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }

@@ -923,16 +923,25 @@ extension GuestThread {
         guard let f = loc.inode as? RegularFileInode else { throw .EINVAL }
         try checkAccess(f, read: false, write: true)
         if f.executing > 0 { throw .ETXTBSY } // a running program (get_write_access)
+        try checkGrowth(f, to: a1)
         try f.truncate(a1)
         if let parent = loc.parent { kernel.fsnotify(in: parent.inode, name: loc.name, child: f, InotifyMask.modify) }
         else { kernel.fsnotify(f, InotifyMask.modify) }
         return 0
     }
 
+    /// Growing a file past RLIMIT_FSIZE: SIGXFSZ and EFBIG (Linux's inode_newsize_ok).
+    private func checkGrowth(_ f: Inode, to size: UInt64) throws(LinuxErrno) {
+        guard size > f.size, size > limit(1).0 else { return }
+        group.sendSignal(Signal.SIGXFSZ)
+        throw .EFBIG
+    }
+
     func sysFtruncate() throws(LinuxErrno) -> UInt64 {
         let d = try group.fdTable.get(fdArg(a0))
         guard Int64(bitPattern: a1) >= 0 else { throw .EINVAL }
         guard d.writable, let f = d.inode as? RegularFileInode else { throw .EINVAL }
+        try checkGrowth(f, to: a1)
         try f.truncate(a1)
         kernel.fsnotify(d, InotifyMask.modify)
         return 0
@@ -1105,6 +1114,7 @@ extension GuestThread {
         guard length <= Int64.max - offset else { throw .EFBIG }
         guard let file = f.inode as? RegularFileInode else { throw .EOPNOTSUPP }
         if f.flags & O_APPEND != 0 && mode & (punch | zeroRange) != 0 { throw .EPERM }
+        if mode & keepSize == 0 { try checkGrowth(file, to: UInt64(offset + length)) }
         try file.allocate(mode: mode, offset: UInt64(offset), length: UInt64(length))
         return 0
     }

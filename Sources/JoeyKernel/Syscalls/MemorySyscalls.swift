@@ -6,6 +6,7 @@ import JoeyPlatform
 
 let MAP_SHARED_: UInt64 = 0x01, MAP_PRIVATE_: UInt64 = 0x02, MAP_SHARED_VALIDATE: UInt64 = 0x03
 let MAP_FIXED_: UInt64 = 0x10, MAP_ANONYMOUS_: UInt64 = 0x20, MAP_FIXED_NOREPLACE_: UInt64 = 0x100000
+let MAP_LOCKED_: UInt64 = 0x2000, MAP_POPULATE_: UInt64 = 0x8000, MAP_NONBLOCK_: UInt64 = 0x10000
 
 extension GuestThread {
     private func realize(_ body: (AddressSpace) throws(LinuxErrno) -> Void) {
@@ -64,6 +65,12 @@ extension GuestThread {
         let (lenRaw, o) = a1.addingReportingOverflow(0xfff)
         guard !o else { throw .ENOMEM }
         let len = lenRaw & ~0xfff
+        if flags & MAP_LOCKED_ != 0 && !group.capable(GuestThread.CAP_IPC_LOCK) {
+            // Locked memory counts against RLIMIT_MEMLOCK (Linux's mlock_future_ok: EAGAIN).
+            let limit = self.limit(8).0
+            if limit == 0 { throw .EPERM }
+            if mm.lockedBytes() + len > limit { throw .EAGAIN }
+        }
         let shared = type != MAP_PRIVATE_
         var file: FileDescription?
         // PROT_WRITE can be added later only where it could have been asked now (VM_MAYWRITE):
@@ -90,12 +97,16 @@ extension GuestThread {
         }
         let start = try mapMemory(file, address: addr, length: len, protection: prot, shared: shared, flags: flags, offset: off)
         let implied = readImplied(a2)
-        if implied || !mayWrite {
+        let locked = flags & MAP_LOCKED_ != 0
+        if implied || !mayWrite || locked {
             mm.update(start, start + len) { v in
                 v.readImplied = implied
                 v.mayWrite = v.mayWrite && mayWrite
+                v.locked = v.locked || locked
             }
         }
+        // MAP_LOCKED and MAP_POPULATE fault the range in now (MAP_NONBLOCK: not).
+        if (locked || flags & MAP_POPULATE_ != 0) && flags & MAP_NONBLOCK_ == 0 { populate(start, start + len) }
         return start
     }
 
@@ -494,7 +505,29 @@ extension GuestThread {
         let newly = len - mm.lockedBytes(start, end)
         if !privileged && mm.lockedBytes() + newly > limit { throw .ENOMEM }
         try mm.setLocked(start, end, true)
+        if flags & 1 == 0 { populate(start, end) } // MLOCK_ONFAULT waits for the faults
         return 0
+    }
+
+    /// Makes the memory of [start, end) resident, as Linux's mlock and MAP_POPULATE fault it
+    /// in: holes in anonymous memory and private copies become zeroed pages (what they read
+    /// as anyway). A file's page cache and memory the guest cannot access are left alone.
+    func populate(_ start: UInt64, _ end: UInt64) {
+        let memory = kernel.memoryFile
+        var cursor = start
+        while cursor < end, let v = mm.vma(containing: cursor) {
+            let e = min(v.end, end)
+            if v.block != nil, v.pages == nil, !v.beyondEOF, !v.protection.isEmpty {
+                let from = v.fileStart + (cursor - v.start), to = from + (e - cursor)
+                var hole = from
+                memory.forEachResidentRange(from, length: to - from) { data, dataEnd in
+                    if data > hole { memset(memory.pointer(hole), 0, Int(data - hole)) }
+                    hole = dataEnd
+                }
+                if to > hole { memset(memory.pointer(hole), 0, Int(to - hole)) }
+            }
+            cursor = e
+        }
     }
 
     func sysMunlock() throws(LinuxErrno) -> UInt64 {
@@ -517,7 +550,9 @@ extension GuestThread {
         if a0 & MCL_CURRENT != 0 {
             let total = mm.vmas.reduce(UInt64(0)) { $0 + ($1.end - $1.start) }
             if !privileged && total > limit { throw .ENOMEM }
-            for (s, e) in mm.vmas.map({ ($0.start, $0.end) }) { try mm.setLocked(s, e, true) }
+            let ranges = mm.vmas.map { ($0.start, $0.end) }
+            for (s, e) in ranges { try mm.setLocked(s, e, true) }
+            if a0 & MCL_ONFAULT == 0 { for (s, e) in ranges { populate(s, e) } }
         }
         return 0
     }

@@ -609,6 +609,7 @@ extension GuestThread {
         if v.1 > old.1 && !group.capable(24) { throw .EPERM }
         if r == 7 { g.fdTable.limit = Int(v.0) }
         g.rlimits[r] = v
+        if r == 0 && v.0 != UInt64.max { kernel.startAlarmWatcher() } // RLIMIT_CPU is polled
     }
 
     func sysGetrlimit() throws(LinuxErrno) -> UInt64 {

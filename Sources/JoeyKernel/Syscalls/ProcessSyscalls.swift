@@ -86,9 +86,12 @@ extension GuestThread {
         g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
         g.suid = group.suid; g.sgid = group.sgid; g.groups = group.groups
         g.capabilities = group.capabilities
+        g.securebits = group.securebits
         g.noNewPrivs = group.noNewPrivs // inherited across fork (and kept by execve)
         g.personality = group.personality; g.ioPriority = group.ioPriority
         g.transparentHugePagesDisabled = group.transparentHugePagesDisabled
+        // CLONE_IO shares the I/O context; otherwise one with a priority set is copied.
+        if let io = group.ioContext { g.ioContext = flags & 0x8000_0000 /* CLONE_IO */ != 0 ? io : IOContext() }
         g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpable = group.dumpable
         g.nice = schedResetOnFork ? max(0, group.nice) : group.nice
         g.pgid = group.pgid; g.sid = group.sid
@@ -494,7 +497,12 @@ extension GuestThread {
         for t in [t1, t2] where t.group !== group && !group.capable(Self.CAP_SYS_PTRACE) {
             guard [t.group.uid, t.group.euid, t.group.suid].allSatisfy({ $0 == group.uid }) else { throw .EPERM }
         }
-        let o1: AnyObject, o2: AnyObject
+        // Linux compares the kernel's pointers; an object a task never made (no I/O context,
+        // no semaphore undo list) is a null pointer, equal to another's.
+        let o1: AnyObject?, o2: AnyObject?
+        func undoList(_ t: GuestThread) -> AnyObject? {
+            t.group.ipc.semaphores.undo[t.group.pid] != nil ? t.group : nil
+        }
         switch a2 {
         case 0: // KCMP_FILE
             o1 = try t1.group.fdTable.getRaw(Int32(truncatingIfNeeded: a3))
@@ -502,14 +510,15 @@ extension GuestThread {
         case 1: o1 = t1.mm; o2 = t2.mm                       // KCMP_VM
         case 2: o1 = t1.group.fdTable; o2 = t2.group.fdTable // KCMP_FILES
         case 3: o1 = t1.group.fs; o2 = t2.group.fs           // KCMP_FS
-        case 4, 6: o1 = t1.group; o2 = t2.group              // KCMP_SIGHAND, KCMP_SYSVSEM: per process here
-        case 5: o1 = t1; o2 = t2                             // KCMP_IO: per thread (no CLONE_IO)
+        case 4: o1 = t1.group; o2 = t2.group                 // KCMP_SIGHAND: per process here
+        case 5: o1 = t1.group.ioContext; o2 = t2.group.ioContext // KCMP_IO
+        case 6: o1 = undoList(t1); o2 = undoList(t2)         // KCMP_SYSVSEM: per process here
         default: throw .EINVAL
         }
         if o1 === o2 { return 0 }
         // An order that is stable for the sandbox's life and says nothing of sentry addresses.
-        let x = UInt(bitPattern: ObjectIdentifier(o1).hashValue), y = UInt(bitPattern: ObjectIdentifier(o2).hashValue)
-        return x < y ? 1 : 2
+        func rank(_ o: AnyObject?) -> UInt { o.map { UInt(bitPattern: ObjectIdentifier($0).hashValue) } ?? 0 }
+        return rank(o1) < rank(o2) ? 1 : 2
     }
 
     // MARK: identity

@@ -240,6 +240,7 @@ extension GuestThread {
         for g in targets {
             if g.uid != group.uid && g.euid != group.euid && !group.capable(23 /* CAP_SYS_NICE */) { throw .EPERM }
             g.ioPriority = value
+            if g.ioContext == nil { g.ioContext = IOContext() }
         }
         return 0
     }

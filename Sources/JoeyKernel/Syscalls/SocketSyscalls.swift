@@ -262,8 +262,16 @@ extension GuestThread {
         var name: UInt64, nameLength: UInt32, iov: UInt64, iovCount: UInt64, control: UInt64, controlLength: UInt64, flags: Int32
     }
 
+    /// MSG_CMSG_COMPAT is the kernel's own flag for 32-bit callers: EINVAL from a 64-bit
+    /// one, before the descriptor is looked at.
+    private func refuseCompatFlag(_ flags: UInt64) throws(LinuxErrno) {
+        if UInt32(truncatingIfNeeded: flags) & 0x8000_0000 != 0 { throw .EINVAL }
+    }
+
     private func readMessageHeader(_ addr: UInt64) throws(LinuxErrno) -> MessageHeader {
         let b = try mm.read(addr, count: 56)
+        // msg_namelen is an int: negative is EINVAL.
+        guard b.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: 8, as: Int32.self) }) >= 0 else { throw .EINVAL }
         return b.withUnsafeBytes { p in
             MessageHeader(name: p.loadUnaligned(as: UInt64.self), nameLength: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self),
                           iov: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self), iovCount: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self),
@@ -349,11 +357,13 @@ extension GuestThread {
     }
 
     func sysSendmsg() throws(LinuxErrno) -> UInt64 {
+        try refuseCompatFlag(a2)
         let s = try socketArg(fdArg(a0))
         return UInt64(try sendMessage(s, a1, flags: Int32(truncatingIfNeeded: a2)))
     }
 
     func sysSendmmsg() throws(LinuxErrno) -> UInt64 {
+        try refuseCompatFlag(a3)
         let s = try socketArg(fdArg(a0))
         let count = min(Int(UInt32(truncatingIfNeeded: a2)), 1024)
         let flags = Int32(truncatingIfNeeded: a3)
@@ -488,11 +498,13 @@ extension GuestThread {
     }
 
     func sysRecvmsg() throws(LinuxErrno) -> UInt64 {
+        try refuseCompatFlag(a2)
         let s = try socketArg(fdArg(a0))
         return UInt64(try receiveMessage(s, a1, flags: Int32(truncatingIfNeeded: a2)))
     }
 
     func sysRecvmmsg() throws(LinuxErrno) -> UInt64 {
+        try refuseCompatFlag(a3)
         let s = try socketArg(fdArg(a0))
         let count = min(Int(UInt32(truncatingIfNeeded: a2)), 1024)
         var flags = Int32(truncatingIfNeeded: a3)

@@ -171,6 +171,9 @@ extension GuestThread {
         let clock = Int32(truncatingIfNeeded: a0)
         let cpu = try cpuClock(clock)
         guard cpu != nil || timerClockOffset(clock) != nil else { throw .EINVAL }
+        // Alarm timers need a real-time clock device to wake the machine, and the sandbox
+        // has none (EOPNOTSUPP, as Linux without an RTC; the alarm clocks cannot be read).
+        if clock == 8 || clock == 9 { throw .EOPNOTSUPP }
         let id = group.nextTimerID
         var signal = Signal.SIGALRM, value = UInt64(id), notify: Int32 = 0, target: Int32 = 0
         if a1 != 0 {

@@ -35,6 +35,7 @@ extension ThreadGroup {
 
     /// After the uids changed (capabilities(7), "Effect of user ID changes on capabilities").
     func adjustCapabilities(oldUID: UInt32, oldEUID: UInt32, oldSUID: UInt32, oldFSUID: UInt32) {
+        if securebits & 0x4 != 0 { return } // SECURE_NO_SETUID_FIXUP
         var c = capabilities
         let hadRoot = oldUID == 0 || oldEUID == 0 || oldSUID == 0
         if hadRoot && uid != 0 && euid != 0 && suid != 0 && !keepCapabilities {
@@ -53,7 +54,7 @@ extension ThreadGroup {
     /// users keep only their ambient set (cap_bprm_creds_from_file).
     func execCapabilities() {
         var c = capabilities
-        if euid == 0 || uid == 0 {
+        if securebits & 0x1 == 0 && (euid == 0 || uid == 0) { // unless SECURE_NOROOT
             c.permitted = c.inheritable | c.bounding
             // no_new_privs: an execve never adds to what the process had.
             if noNewPrivs { c.permitted &= capabilities.permitted }
@@ -137,6 +138,7 @@ extension GuestThread {
         case 7: return group.keepCapabilities ? 1 : 0 // PR_GET_KEEPCAPS
         case 8: // PR_SET_KEEPCAPS
             guard a1 <= 1 else { throw .EINVAL }
+            guard group.securebits & 0x20 == 0 else { throw .EPERM } // SECURE_KEEP_CAPS_LOCKED
             group.keepCapabilities = a1 == 1
             return 0
         case 23: return group.capabilities.bounding & (try cap(a1)) != 0 ? 1 : 0 // PR_CAPBSET_READ
@@ -145,10 +147,12 @@ extension GuestThread {
             guard group.capable(Capabilities.setpcap) else { throw .EPERM }
             group.capabilities.bounding &= ~bit
             return 0
-        case 27: return 0 // PR_GET_SECUREBITS: none set
-        case 28: // PR_SET_SECUREBITS: Joey keeps the default rules only
-            guard group.capable(Capabilities.setpcap) else { throw .EPERM }
-            guard a1 == 0 else { throw .EINVAL }
+        case 27: return UInt64(group.securebits) // PR_GET_SECUREBITS
+        case 28: // PR_SET_SECUREBITS: no locked bit changed, no lock undone, only known bits
+            let old = UInt64(group.securebits), allBits: UInt64 = 0x55, allLocks: UInt64 = 0xaa
+            if ((old & allLocks) >> 1) & (old ^ a1) != 0 || old & allLocks & ~a1 != 0
+                || a1 & ~(allBits | allLocks) != 0 || !group.capable(Capabilities.setpcap) { throw .EPERM }
+            group.securebits = UInt32(a1)
             return 0
         case 47: // PR_CAP_AMBIENT
             guard a3 == 0, a4 == 0 else { throw .EINVAL }
@@ -157,7 +161,8 @@ extension GuestThread {
             case 2: // RAISE: only what is permitted and inheritable
                 let bit = try cap(a2)
                 let c = group.capabilities
-                guard c.permitted & bit != 0, c.inheritable & bit != 0 else { throw .EPERM }
+                guard c.permitted & bit != 0, c.inheritable & bit != 0,
+                      group.securebits & 0x40 == 0 /* SECURE_NO_CAP_AMBIENT_RAISE */ else { throw .EPERM }
                 group.capabilities.ambient |= bit
                 return 0
             case 3: group.capabilities.ambient &= ~(try cap(a2)); return 0 // LOWER

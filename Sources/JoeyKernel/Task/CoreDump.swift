@@ -114,7 +114,12 @@ extension GuestThread {
         guard v.protection.contains(.read), !v.beyondEOF else { return 0 }
         if v.special { return v.name == "[vdso]" ? v.end - v.start : 0 }
         if v.pages != nil { return 0 }
-        if v.file == nil || v.protection.contains(.write) { return v.end - v.start }
+        // The sentry's syscall trap table is none of the program's memory.
+        if v.name == SyscallPatches.tableName { return 0 }
+        // A file mapping: one with a description, or a segment the ELF loader mapped (it
+        // keeps only the inode's number). Read-only ones give at most their ELF header.
+        let fileBacked = v.file != nil || v.inodeNumber != 0
+        if !fileBacked || v.protection.contains(.write) { return v.end - v.start }
         return v.fileOffset == 0 ? min(4096, v.end - v.start) : 0
     }
 

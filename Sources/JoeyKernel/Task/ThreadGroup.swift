@@ -80,13 +80,23 @@ final class ThreadGroup {
     var fsuid: UInt32 = 0, fsgid: UInt32 = 0
     var groups: [UInt32] = []
     var capabilities = Capabilities.initial(uid: 0, given: nil)
-    /// PR_SET_KEEPCAPS: permitted capabilities survive leaving uid 0 (cleared by execve).
-    var keepCapabilities = false
+    /// PR_SET_SECUREBITS (capabilities(7)): NOROOT 0x1, NO_SETUID_FIXUP 0x4, KEEP_CAPS 0x10,
+    /// NO_CAP_AMBIENT_RAISE 0x40, each with its lock bit above it. Inherited by fork.
+    var securebits: UInt32 = 0
+    /// PR_SET_KEEPCAPS (SECURE_KEEP_CAPS): permitted capabilities survive leaving uid 0
+    /// (cleared by execve).
+    var keepCapabilities: Bool {
+        get { securebits & 0x10 != 0 }
+        set { securebits = newValue ? securebits | 0x10 : securebits & ~0x10 }
+    }
     var noNewPrivs = false
     /// personality(2)'s value (PER_LINUX and its flags), kept across fork and execve.
     var personality: UInt32 = 0
     /// ioprio_set's value (class << 13 | data); 0 until set (IOPRIO_CLASS_NONE).
     var ioPriority: UInt16 = 0
+    /// Linux's io_context, only for identity (kcmp KCMP_IO): made when an I/O priority is
+    /// set, shared by CLONE_IO, copied (with the priority) by a plain fork.
+    var ioContext: IOContext?
     var dumpable = true
     /// setpriority's nice value (the guest's view).
     var nice: Int32 = 0
@@ -248,18 +258,33 @@ final class ThreadGroup {
         return value
     }
 
-    /// Fires expired CPU-time itimers (SIGVTALRM, SIGPROF); true while any stays armed.
-    /// Both count the stubs' whole run time: user and system time are not told apart.
+    /// Fires expired CPU-time itimers (SIGVTALRM, SIGPROF) and applies RLIMIT_CPU; true
+    /// while either needs watching. Both count the stubs' whole run time: user and system
+    /// time are not told apart.
     func fireCPUTimers() -> Bool {
-        guard cpuTimers.contains(where: { $0.deadline != nil }), exitStatus == nil else { return false }
+        let cpuLimit = rlimits[0] ?? (UInt64.max, UInt64.max)
+        let limited = cpuLimit.0 != UInt64.max
+        guard cpuTimers.contains(where: { $0.deadline != nil }) || limited, exitStatus == nil else { return false }
         let used = polledCPUNanos()
+        // RLIMIT_CPU, as Linux's check_process_timers: past the hard limit SIGKILL; past the
+        // soft one SIGXCPU, and the soft limit moves a second on (so once a second after).
+        if limited {
+            if cpuLimit.1 != UInt64.max && used / 1_000_000_000 >= cpuLimit.1 {
+                sendSignal(Signal.SIGKILL)
+                return false
+            }
+            if used / 1_000_000_000 >= cpuLimit.0 {
+                sendSignal(Signal.SIGXCPU, info: SignalInfo(signo: Signal.SIGXCPU, code: 0x80))
+                if cpuLimit.0 < cpuLimit.1 { rlimits[0] = (cpuLimit.0 + 1, cpuLimit.1) }
+            }
+        }
         for i in 0..<2 {
             guard let d = cpuTimers[i].deadline, d <= used else { continue }
             cpuTimers[i].deadline = cpuTimers[i].interval > 0 ? saturatingAdd(used, cpuTimers[i].interval) : nil
             let sig = i == 0 ? Signal.SIGVTALRM : Signal.SIGPROF
             sendSignal(sig, info: SignalInfo(signo: sig, code: 0x80))
         }
-        return cpuTimers.contains { $0.deadline != nil }
+        return cpuTimers.contains { $0.deadline != nil } || limited
     }
 
     /// Drops pending instances of the signals in `bits`, process-wide and per thread.
@@ -373,7 +398,7 @@ final class ThreadGroup {
         awaitingNamespace = false
         if let parent {
             if parent.actions[Int(Signal.SIGCHLD)].handler == 1 || parent.actions[Int(Signal.SIGCHLD)].flags & 2 /* SA_NOCLDWAIT */ != 0 {
-                reap()
+                reap(waitedFor: false)
             } else {
                 parent.sendSignal(exitSignal, info: exitInfo(for: parent))
             }
@@ -395,11 +420,13 @@ final class ThreadGroup {
         vforkParent = nil
     }
 
-    /// Removes a zombie for good.
-    func reap() {
+    /// Removes a zombie for good. Its usage counts among its parent's children only when the
+    /// parent waited for it (Linux's wait_task_zombie), not when it went by itself because
+    /// the parent ignores SIGCHLD.
+    func reap(waitedFor: Bool = true) {
         reaped = true
-        parent?.childrenCPUNanos &+= exitCPUNanos &+ childrenCPUNanos
-        if let parent {
+        if let parent, waitedFor {
+            parent.childrenCPUNanos &+= exitCPUNanos &+ childrenCPUNanos
             parent.childrenPeakResidentKiB = max(parent.childrenPeakResidentKiB, exitPeakResidentKiB, childrenPeakResidentKiB)
         }
         kernel.reapedCPUNanos &+= exitCPUNanos
@@ -423,3 +450,6 @@ func dequeueSignal(_ sig: Int32, mask: inout UInt64, queues: inout [[SignalInfo]
     if queues[Int(sig)].isEmpty { mask &= ~(1 << UInt64(sig - 1)) }
     return info
 }
+
+/// A process's I/O context: kcmp compares these (no block I/O is scheduled by it).
+final class IOContext {}

@@ -65,6 +65,8 @@ public class FileDescription {
     func waitForEvents(_ t: GuestThread, _ events: EventMask) throws(LinuxErrno) { try t.block(on: eventQueue(), events) }
     /// Called when the last reference goes.
     func release() {}
+    /// Lines /proc/PID/fdinfo/N adds for this kind of file (inotify's watches, say).
+    func fdinfoLines() -> String { "" }
     /// Called whenever an fd of it is closed, with the closing fd table (Linux's flush).
     func flush(table: ObjectIdentifier) {}
 

@@ -115,6 +115,9 @@ public class Inode {
     func readlink() throws(LinuxErrno) -> ByteString { throw .EINVAL }
     /// Where following this symlink leads when that is not a path (procfs's fd links).
     func magicTarget() -> Location? { nil }
+    /// A procfs link to a process's own files (fd, exe, cwd, root): openat2's
+    /// RESOLVE_NO_MAGICLINKS refuses to follow it.
+    var isMagicLink: Bool { magicTarget() != nil }
     /// Opens the file; the description's read/write decide what I/O does.
     func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         throw .ENXIO

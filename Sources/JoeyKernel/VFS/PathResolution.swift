@@ -145,6 +145,7 @@ extension Kernel {
                     cur = target
                     continue
                 }
+                if child.isMagicLink && scope.contains(.noMagicLinks) { throw .ELOOP }
                 let target = try child.readlink()
                 cur = try walk(target, from: cur, root: root, mounts: mounts, walker: walker, followFinal: true,
                                budget: &budget, scope: scope, anchor: anchor)

@@ -297,6 +297,19 @@ final class HostInetSocket: Socket {
             try checkIoctl(r.withUnsafeMutableBytes { joey_ioctl(fd, UInt(request), $0.baseAddress) })
             try t.mm.write(argument, r)
             return 0
+        case 0x8914, 0x8916, 0x8918, 0x891a, 0x891c, 0x891e, 0x8922, 0x8923, 0x8924, 0x8943:
+            // SIOCSIF*: the request is read (EFAULT first, as Linux), but the host's
+            // interfaces are never the guest's to change: only setting the flags an interface
+            // already has (a no-op, as `ip link set lo up`) succeeds.
+            let r = try t.mm.read(argument, count: 40)
+            guard request == 0x8914, t.group.capable(12 /* CAP_NET_ADMIN */) else { throw .EPERM }
+            var current = r
+            try checkIoctl(current.withUnsafeMutableBytes { joey_ioctl(fd, 0x8913 /* SIOCGIFFLAGS */, $0.baseAddress) })
+            let want = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
+            let have = current.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
+            let kernelOwned: UInt16 = 0x40 // IFF_RUNNING
+            guard want & ~kernelOwned == have & ~kernelOwned else { throw .EPERM }
+            return 0
         case 0x8912: // SIOCGIFCONF: struct ifconf { int len; char *buf } with the buffer in the guest
             let length: Int32 = try t.mm.readValue(argument)
             let buffer: UInt64 = try t.mm.readValue(argument &+ 8)

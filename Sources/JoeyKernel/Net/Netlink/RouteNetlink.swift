@@ -344,6 +344,17 @@ extension Socket {
             guard cmd == 0x0a else { throw .EOPNOTSUPP }
             try t.mm.writeValue(data &+ 4, UInt32(1))
             return 0
+        case 0x8914, 0x8916, 0x8918, 0x891a, 0x891c, 0x891e, 0x8922, 0x8923, 0x8924, 0x8943:
+            // SIOCSIF{FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,NAME,HWADDR,TXQLEN}, in
+            // Linux's order: the request is read (EFAULT), CAP_NET_ADMIN (EPERM), the device.
+            // The sandbox's loopback is fixed: bringing it up, as it is, is the one change
+            // that succeeds (it changes nothing).
+            let r = try readRequest()
+            guard t.group.capable(12 /* CAP_NET_ADMIN */) else { throw .EPERM }
+            guard nameIsLo(r) else { throw .ENODEV }
+            let flags = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
+            if request == 0x8914 && flags & ~0x40 /* IFF_RUNNING is the kernel's */ == 0x1 | 0x8 { return 0 }
+            throw .EPERM
         case 0x8912: // SIOCGIFCONF: struct ifconf { int len; char *buf }: lo's IPv4 address
             let len: Int32 = try t.mm.readValue(argument)
             let buf: UInt64 = try t.mm.readValue(argument &+ 8)
