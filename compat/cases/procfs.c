@@ -315,3 +315,44 @@ CASE(proc_pid_stat_shows_the_leaders_state_while_other_threads_run) {
     EXPECT_EQ(pthread_join(t, &seen), 0);
     EXPECT(seen == (void *)1); /* the process read as sleeping while its poller ran */
 }
+
+CASE(proc_pid_mem_reads_and_writes_memory_as_a_debugger_does) {
+    int fd = open("/proc/self/mem", O_RDWR);
+    EXPECT(fd >= 0);
+    static char word[16] = "original";
+    char got[16] = {0};
+    EXPECT_EQ(pread(fd, got, 8, (off_t)(unsigned long)word), 8);
+    EXPECT(memcmp(got, "original", 8) == 0);
+    EXPECT_EQ(pwrite(fd, "replaced", 8, (off_t)(unsigned long)word), 8);
+    EXPECT(memcmp(word, "replaced", 8) == 0);
+    /* protection is ignored for private memory: a read-only page is written (a copy) */
+    int f = open(scratch_path("f"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    char page[4096];
+    memset(page, 'f', sizeof page);
+    EXPECT_EQ(write(f, page, sizeof page), 4096);
+    char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, f, 0);
+    EXPECT_EQ(pwrite(fd, "XY", 2, (off_t)(unsigned long)ro), 2);
+    EXPECT_EQ(ro[0], 'X');
+    char back[2];
+    EXPECT_EQ(pread(f, back, 2, 0), 2);
+    EXPECT_EQ(back[0], 'f'); /* the file is untouched */
+    /* but not a read-only shared mapping */
+    char *shared = mmap(NULL, 4096, PROT_READ, MAP_SHARED, f, 0);
+    EXPECT_ERRNO(pwrite(fd, "XY", 2, (off_t)(unsigned long)shared), EIO);
+    /* nothing mapped there */
+    char *gone = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_OK(munmap(gone, 4096));
+    EXPECT_ERRNO(pread(fd, got, 8, (off_t)(unsigned long)gone), EIO);
+    /* another user's process: refused at open */
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/mem", parent);
+        if (setresuid(1000, 1000, 1000) != 0) _exit(1);
+        _exit(open(path, O_RDONLY) == -1 && errno == EACCES ? 0 : 2);
+    }
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, 0);
+}

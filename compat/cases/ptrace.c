@@ -4,6 +4,8 @@
 #include "../compat.h"
 #include <linux/audit.h>
 #include <stddef.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -114,6 +116,31 @@ CASE(ptrace_peekdata_and_pokedata) {
     EXPECT_ERRNO(ptrace(PTRACE_PEEKDATA, c, (void *)8, 0), EIO);
     EXPECT_OK(ptrace(PTRACE_CONT, c, 0, 0));
     EXPECT_EQ(finish(c), 0);
+}
+
+/* Mapped before the fork, so the child has them at the same addresses. */
+static char *ro_shared, *ro_private;
+static void just_wait(void) { _exit(0); }
+
+CASE(ptrace_pokedata_cannot_write_a_read_only_shared_mapping) {
+    int fd = open(scratch_path("f"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    char page[4096];
+    memset(page, 'f', sizeof page);
+    EXPECT_EQ(write(fd, page, sizeof page), 4096);
+    ro_shared = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    ro_private = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    EXPECT(ro_shared != MAP_FAILED && ro_private != MAP_FAILED);
+    pid_t c = traced_child(just_wait);
+    EXPECT(c > 0);
+    /* a debugger may write private memory whatever its protection (a copy of its own) */
+    EXPECT_OK(ptrace(PTRACE_POKEDATA, c, ro_private, (void *)0x4141414141414141));
+    /* but not through a shared mapping the tracee may not write: the file would change */
+    EXPECT_ERRNO(ptrace(PTRACE_POKEDATA, c, ro_shared, (void *)0x4242424242424242), EIO);
+    EXPECT_OK(ptrace(PTRACE_CONT, c, 0, 0));
+    EXPECT_EQ(finish(c), 0);
+    char back[8];
+    EXPECT_EQ(pread(fd, back, 8, 0), 8);
+    EXPECT(memcmp(back, "ffffffff", 8) == 0);
 }
 
 static volatile int usr1_handled;

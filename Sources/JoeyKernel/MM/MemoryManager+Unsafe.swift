@@ -28,7 +28,9 @@ extension MemoryManager {
     }
 
     /// Like forEachSegment, but ignoring protection (the loader and ptrace-like access); a
-    /// write breaks copy-on-write sharing first.
+    /// write breaks copy-on-write sharing first. A forced write reaches only private memory or
+    /// memory mapped writable (Linux's FOLL_FORCE): a read-only shared mapping is EFAULT, or a
+    /// debugger could write a file its tracee may only read.
     func forEachSegmentForced(_ address: UInt64, _ length: Int, write: Bool,
                               _ body: (UnsafeMutableRawBufferPointer) -> Void) throws(LinuxErrno) {
         guard length > 0 else { return }
@@ -37,6 +39,7 @@ extension MemoryManager {
         guard !overflow else { throw .EFAULT }
         while cursor < end {
             guard var v = vma(containing: cursor) else { throw .EFAULT }
+            if write && (v.shared || v.writeBack != nil) && !v.protection.contains(.write) { throw .EFAULT }
             if write && v.cow {
                 try breakCopyOnWrite(at: cursor)
                 guard let broken = vma(containing: cursor) else { throw .EFAULT }

@@ -12,9 +12,12 @@ extension GuestThread {
     private static let userRegsSize = MemoryLayout<GuestRegisters>.size
 
     /// ptrace_may_access: the same real uid as all of the target's ids (and gids), or CAP_SYS_PTRACE.
-    private func mayTrace(_ t: GuestThread) -> Bool {
+    private func mayTrace(_ t: GuestThread) -> Bool { mayAttach(t.group) }
+
+    /// ptrace_may_access for process `g` (PTRACE_MODE_ATTACH): the same real uid as all of
+    /// its ids (and gids), or CAP_SYS_PTRACE.
+    func mayAttach(_ g: ThreadGroup) -> Bool {
         if group.capable(Self.CAP_SYS_PTRACE) { return true }
-        let g = t.group
         return [g.uid, g.euid, g.suid].allSatisfy { $0 == group.uid } && [g.gid, g.egid, g.sgid].allSatisfy { $0 == group.gid }
     }
 
@@ -71,13 +74,8 @@ extension GuestThread {
             try mm.writeValue(data, word)
             return 0
         case 4, 5: // PTRACE_POKETEXT, PTRACE_POKEDATA: private memory is written whatever its
-            // protection (a breakpoint in text); a shared mapping only if it may be written.
-            var cursor = addr
-            while cursor < addr &+ 8 {
-                guard let v = t.mm.vma(containing: cursor) else { throw .EIO }
-                if v.shared && !(v.protection.contains(.write) || v.mayWrite && v.pages == nil) { throw .EIO }
-                cursor = v.end
-            }
+            // protection (a breakpoint in text); a shared mapping only if mapped writable (the
+            // forced write's rule).
             do { try t.mm.write(addr, withUnsafeBytes(of: data) { Array($0) }, force: true) } catch { throw .EIO }
             // A copy-on-write copy moved the word: the tracee's address space follows.
             t.group.catchUpAddressSpace()
