@@ -6,7 +6,7 @@ JOEY := .build/debug/joey
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman sqlite3 trinity \
 	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite python3-psutil procps
 
-.PHONY: all deps build demo test test-podman test-servers test-security soak cpython-tests syscalls compat compat-update bench clean
+.PHONY: all deps build demo test test-podman test-servers test-security soak cpython-tests syscalls compat compat-update bench ltp clean
 
 all: build
 
@@ -88,3 +88,18 @@ compat-update: build
 bench: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 	python3 bench/run.py
+
+# LTP's system call tests natively, in Joey and in gVisor (bench/ltp/RESULTS.md): an hour or
+# more, not part of `make test`. LTP is fetched at a pinned commit and built in .ltp.
+LTP_COMMIT := 695827725f4fc14fe583043127e0335c29bbd52d
+LTP_APT := git autoconf automake m4 pkgconf bc
+ltp: deps
+	@missing=""; for p in $(LTP_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq $$missing; fi
+	test -d .ltp || git clone -q https://github.com/linux-test-project/ltp.git .ltp
+	cd .ltp && git checkout -q $(LTP_COMMIT) && { test -f configure || $(MAKE) -s autotools; } && { test -f config.status || ./configure -q; }
+	$(MAKE) -s -C .ltp/lib && $(MAKE) -s -C .ltp/testcases/kernel/syscalls
+	for d in ipc/msgstress ipc/pipeio security/dirtyc0w security/dirtyc0w_shmem security/dirtypipe security/prot_hsymlinks; do \
+		$(MAKE) -s -C .ltp/testcases/kernel/$$d || exit 1; done
+	$(SWIFT) build -c release --static-swift-stdlib
+	python3 bench/ltp/run.py --ltp .ltp
