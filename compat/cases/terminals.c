@@ -167,6 +167,31 @@ CASE(default_termios_is_linuxs) {
     EXPECT_EQ(cfgetospeed(&t), B38400);
 }
 
+/* struct termio of <asm/termbits.h>, the System V interface TCGETA and TCSETA use. */
+struct old_termio { unsigned short iflag, oflag, cflag, lflag; unsigned char line, cc[8]; };
+
+CASE(tcgeta_and_tcseta_read_and_change_the_low_half_of_termios) {
+    int m, s;
+    open_pair(&m, &s);
+    struct old_termio o;
+    EXPECT_OK(ioctl(s, 0x5405 /* TCGETA */, &o));
+    EXPECT_EQ(o.iflag, ICRNL | IXON);
+    EXPECT_EQ(o.lflag, (ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN) & 0xffff);
+    EXPECT_EQ(o.cc[VINTR], 3);
+    EXPECT_ERRNO(ioctl(m, 0x5405, (void *)-1), EFAULT);
+    EXPECT_ERRNO(ioctl(m, 0x5405, NULL), EFAULT);
+    o.lflag &= ~ECHO;
+    o.cc[VINTR] = 7;
+    EXPECT_OK(ioctl(s, 0x5406 /* TCSETA */, &o));
+    struct termios t;
+    EXPECT_OK(tcgetattr(s, &t));
+    EXPECT_EQ(t.c_lflag & ECHO, 0);
+    EXPECT(t.c_lflag & IEXTEN); /* the rest as it was */
+    EXPECT_EQ(t.c_cc[VINTR], 7);
+    int fd = open("/dev/null", O_RDONLY);
+    EXPECT_ERRNO(ioctl(fd, 0x5405, &o), ENOTTY);
+}
+
 /* The pipe a session child writes to when it is ready for the parent to act. */
 static int ready_fd = -1;
 

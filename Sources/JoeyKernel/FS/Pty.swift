@@ -388,6 +388,25 @@ class PtyEndDescription: FileDescription {
             let two = request > 0xffff
             let b = try t.mm.read(argument, count: two ? 44 : 36)
             pty.setTermios(Termios(b, current: pty.termios), flushInput: request == 0x5404 || request == 0x402c542d)
+        case 0x5405: // TCGETA: the old struct termio, each flag's low 16 bits and 8 control characters
+            let tio = pty.termios
+            var b: [UInt8] = []
+            for v in [tio.iflag, tio.oflag, tio.cflag, tio.lflag] { withUnsafeBytes(of: UInt16(truncatingIfNeeded: v)) { b += $0 } }
+            b.append(tio.line)
+            b += tio.cc[0..<8]
+            b.append(0) // padding to 18 bytes
+            try t.mm.write(argument, b)
+        case 0x5406, 0x5407, 0x5408: // TCSETA(W,F): the low 16 bits of each flag change, the rest stays
+            let b = try t.mm.read(argument, count: 17)
+            var tio = pty.termios
+            func half(_ i: Int) -> UInt32 { UInt32(b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self) }) }
+            tio.iflag = tio.iflag & 0xffff_0000 | half(0)
+            tio.oflag = tio.oflag & 0xffff_0000 | half(1)
+            tio.cflag = tio.cflag & 0xffff_0000 | half(2)
+            tio.lflag = tio.lflag & 0xffff_0000 | half(3)
+            tio.line = b[8]
+            tio.cc.replaceSubrange(0..<8, with: b[9..<17])
+            pty.setTermios(tio, flushInput: request == 0x5408)
         case 0x5413: // TIOCGWINSZ
             try t.mm.write(argument, pty.window)
         case 0x5414: // TIOCSWINSZ: a change signals the foreground group
