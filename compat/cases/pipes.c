@@ -1014,3 +1014,36 @@ CASE(write_from_buffer_unmapped_while_blocked_stops_short_and_leaks_no_other_mem
 }
 
 COMPAT_MAIN()
+
+CASE(o_async_pipe_signals_its_owner_when_data_comes_and_room_is_made) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigaddset(&usr1, SIGIO);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &usr1, NULL));
+    EXPECT_OK(fcntl(p[0], F_SETOWN, getpid()));
+    EXPECT_OK(fcntl(p[0], F_SETSIG, SIGUSR1));
+    EXPECT_OK(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_ASYNC));
+    pid_t pid = fork();
+    if (pid == 0) { (void)!write(p[1], "x", 1); _exit(0); }
+    siginfo_t si;
+    struct timespec wait = {5, 0};
+    EXPECT_EQ(sigtimedwait(&usr1, &si, &wait), SIGUSR1);
+    EXPECT_EQ(si.si_code, POLL_IN);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    /* the write end asks to hear of room: reading makes some */
+    EXPECT_OK(fcntl(p[1], F_SETOWN, getpid()));
+    EXPECT_OK(fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_ASYNC));
+    char c;
+    EXPECT_EQ(read(p[0], &c, 1), 1);
+    EXPECT_EQ(sigtimedwait(&usr1, &si, &wait), SIGIO); /* no F_SETSIG there: SIGIO */
+    /* without O_ASYNC, nothing */
+    EXPECT_OK(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) & ~O_ASYNC));
+    EXPECT_OK(fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) & ~O_ASYNC));
+    EXPECT_EQ(write(p[1], "y", 1), 1);
+    struct timespec none = {0, 50000000};
+    EXPECT_ERRNO(sigtimedwait(&usr1, &si, &none), EAGAIN);
+}

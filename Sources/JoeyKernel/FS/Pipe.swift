@@ -16,6 +16,14 @@ final class PipeBuffer {
     var count: Int { data.count - head }
     /// Readers, writers, pollers and blocked FIFO opens wait here.
     let queue = WaitQueue()
+    /// The open ends, for O_ASYNC: data written signals the read ends' owners (POLL_IN), room
+    /// made signals the write ends' (POLL_OUT), as Linux's kill_fasync.
+    var ends: [WeakPipeEnd] = []
+}
+
+final class WeakPipeEnd {
+    weak var end: PipeDescription?
+    init(_ end: PipeDescription) { self.end = end }
 }
 
 final class PipeInode: Inode {
@@ -44,11 +52,21 @@ final class PipeDescription: FileDescription {
         super.init(inode: inode, flags: flags)
         if isReader { buffer.readers += 1; buffer.readerOpens += 1 }
         if isWriter { buffer.writers += 1; buffer.writerOpens += 1 }
+        buffer.ends.append(WeakPipeEnd(self))
+    }
+
+    /// SIGIO (or F_SETSIG's signal) to the owners of the ends that asked (O_ASYNC).
+    private func signalAsync(readers: Bool) {
+        for w in buffer.ends {
+            guard let e = w.end, e.flags & O_ASYNC != 0, e.asyncOwner != 0, readers ? e.isReader : e.isWriter else { continue }
+            kernel.sendAsyncSignal(e, band: readers ? EventMask.input : EventMask.output)
+        }
     }
 
     override func release() {
         if isReader { buffer.readers -= 1 }
         if isWriter { buffer.writers -= 1 }
+        buffer.ends.removeAll { $0.end == nil || $0.end === self }
         // A FIFO whose last end closed starts empty next time (Linux frees the pipe too).
         if buffer.readers == 0 && buffer.writers == 0, let key = kernel.fifoBuffers.first(where: { $0.value === buffer })?.key {
             kernel.fifoBuffers[key] = nil
@@ -73,6 +91,7 @@ final class PipeDescription: FileDescription {
         if buffer.head == buffer.data.count { buffer.data.removeAll(keepingCapacity: true); buffer.head = 0 }
         else if buffer.head > 32768 { buffer.data.removeFirst(buffer.head); buffer.head = 0 }
         buffer.queue.notify(.output)
+        signalAsync(readers: false)
         return n
     }
 
@@ -96,6 +115,7 @@ final class PipeDescription: FileDescription {
         }
         buffer.data.removeLast(n - copied)
         buffer.queue.notify(.input)
+        signalAsync(readers: true)
         return copied
     }
 
