@@ -845,13 +845,11 @@ extension GuestThread {
     func sysUtimensat(dirfd: Int32, pathArg addr: UInt64, times: UInt64, flags: UInt64, utimbuf: UInt64,
                       timeval: Bool = false) throws(LinuxErrno) -> UInt64 {
         guard flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0 else { throw .EINVAL }
-        // Both UTIME_OMIT: nothing to change, and Linux looks at nothing else.
-        if times != 0 {
-            let nsecs: [Int64] = try mm.read(times, count: 32).withUnsafeBytes {
-                [$0.load(fromByteOffset: 8, as: Int64.self), $0.load(fromByteOffset: 24, as: Int64.self)]
-            }
-            if nsecs == [0x3fff_fffe, 0x3fff_fffe] { return 0 }
-        }
+        // The two timespecs, read once; both UTIME_OMIT: nothing to change, and Linux looks
+        // at nothing else.
+        let requested = times != 0 ? try mm.read(times, count: 32) : nil
+        if let r = requested, r.withUnsafeBytes({ $0.load(fromByteOffset: 8, as: Int64.self) == 0x3fff_fffe
+                                                  && $0.load(fromByteOffset: 24, as: Int64.self) == 0x3fff_fffe }) { return 0 }
         let inode: Inode, loc: Location?
         if addr == 0 {
             // No path names the dirfd's file, not the working directory (EFAULT there).
@@ -867,8 +865,7 @@ extension GuestThread {
         let now = Timespec.now()
         var at = now, mt = now
         var setA = true, setM = true, nowBoth = false
-        if times != 0 {
-            let t = try mm.read(times, count: 32)
+        if let t = requested {
             t.withUnsafeBytes { p in
                 at = Timespec(sec: p.load(fromByteOffset: 0, as: Int64.self), nsec: p.load(fromByteOffset: 8, as: Int64.self))
                 mt = Timespec(sec: p.load(fromByteOffset: 16, as: Int64.self), nsec: p.load(fromByteOffset: 24, as: Int64.self))

@@ -11,9 +11,6 @@ extension GuestThread {
     /// struct user_regs_struct is joey_regs, field for field (PTRACE_GETREGS order).
     private static let userRegsSize = MemoryLayout<GuestRegisters>.size
 
-    /// ptrace_may_access: the same real uid as all of the target's ids (and gids), or CAP_SYS_PTRACE.
-    private func mayTrace(_ t: GuestThread) -> Bool { mayAttach(t.group) }
-
     /// ptrace_may_access for process `g` (PTRACE_MODE_ATTACH): the same real uid as all of
     /// its ids (and gids), or CAP_SYS_PTRACE.
     func mayAttach(_ g: ThreadGroup) -> Bool {
@@ -30,7 +27,7 @@ extension GuestThread {
             return 0
         case 16: // PTRACE_ATTACH: traced, and a SIGSTOP to stop it
             guard let t = thread(pid) else { throw .ESRCH }
-            guard t.group !== group, t.ptrace == nil, t.group.exitStatus == nil, mayTrace(t) else { throw .EPERM }
+            guard t.group !== group, t.ptrace == nil, t.group.exitStatus == nil, mayAttach(t.group) else { throw .EPERM }
             t.ptrace = PtraceState(tracer: group)
             enqueueSignal(Signal.SIGSTOP, SignalInfo(signo: Signal.SIGSTOP, code: 0x80), mask: &t.pending, queues: &t.pendingInfo)
             t.interrupt()

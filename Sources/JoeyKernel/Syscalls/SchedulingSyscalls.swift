@@ -61,11 +61,10 @@ extension GuestThread {
         guard paramAddr != 0 else { throw .EINVAL }
         let priority: Int32 = try mm.readValue(paramAddr)
         guard Int32(truncatingIfNeeded: policy) >= 0 else { throw .EINVAL }
-        var a = SchedAttributes(policy: Int32(truncatingIfNeeded: policy & ~Self.SCHED_RESET_ON_FORK),
+        // No deadline parameters can be given here: SCHED_DEADLINE fails its check.
+        let a = SchedAttributes(policy: Int32(truncatingIfNeeded: policy & ~Self.SCHED_RESET_ON_FORK),
                                 flags: policy & Self.SCHED_RESET_ON_FORK != 0 ? SchedAttributes.resetOnFork : 0,
                                 nice: t.group.nice, priority: UInt32(bitPattern: priority))
-        // The deadline parameters cannot be given here: SCHED_DEADLINE fails its check.
-        a.deadline = DeadlineParameters()
         try setAttributes(t, a)
     }
 
