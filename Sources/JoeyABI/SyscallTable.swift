@@ -13,7 +13,7 @@ public enum SyscallTable {
         t[6] = SyscallInfo(6, "lstat", [("filename", .path), ("statbuf", .output("stat", nil))], .int, .supported, "")
         t[7] = SyscallInfo(7, "poll", [("ufds", .inputOutput("pollfd", 1)), ("nfds", .uint), ("timeout_msecs", .int)], .int, .supported, "")
         t[8] = SyscallInfo(8, "lseek", [("fd", .fd), ("offset", .off), ("whence", .enumeration("whence"))], .int, .supported, "")
-        t[9] = SyscallInfo(9, "mmap", [("addr", .ptr), ("len", .size), ("prot", .flags("prot")), ("flags", .flags("mmap")), ("fd", .fd), ("off", .hex)], .hex, .partial, "MAP_SHARED file mappings share the page cache (coherent with read/write and across processes), except files written through to the host (bind mounts, --rootfs-writable): private copies written back on msync and munmap")
+        t[9] = SyscallInfo(9, "mmap", [("addr", .ptr), ("len", .size), ("prot", .flags("prot")), ("flags", .flags("mmap")), ("fd", .fd), ("off", .hex)], .hex, .partial, "MAP_SHARED file mappings share the page cache (coherent with read/write and across processes), files written through to the host (bind mounts, --rootfs-writable) get a page cache while mapped, written back on msync, munmap, fsync, exec and exit; changes made to such a file from outside the sandbox while it is mapped are not seen")
         t[10] = SyscallInfo(10, "mprotect", [("start", .ptr), ("len", .size), ("prot", .flags("prot"))], .int, .supported, "")
         t[11] = SyscallInfo(11, "munmap", [("addr", .ptr), ("len", .size)], .int, .supported, "")
         t[12] = SyscallInfo(12, "brk", [("brk", .ptr)], .hex, .supported, "")

@@ -62,6 +62,27 @@ struct SandboxTests {
         #expect(try String(contentsOfFile: root.path + "/etc2/motd", encoding: .utf8) == "hello from the rootfs\n")
     }
 
+    @Test("--rootfs-writable: MAP_SHARED mappings agree with read/write, each other and other processes, and reach the file",
+          .enabled(if: Host.hasBusybox && HostileInputTests.hasCompiler, "needs busybox-static and gcc (make deps)"))
+    func writeThroughSharedMappings() throws {
+        let root = try TemporaryDirectory.rootfs()
+        let native = try TemporaryDirectory()
+        let program = CProgramTests.programs + "/shared_mapping_write_through.c"
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-static", "-o", root.path + "/bin/prog", program])
+        try #require(cc.status == 0, "\(cc)")
+        try FileManager.default.createDirectory(atPath: root.path + "/data", withIntermediateDirectories: true)
+        let expected = try Host.run([root.path + "/bin/prog", native.path])
+        try #require(expected.status == 0, "\(expected)")
+        let r = try Host.joeyDo(["/bin/prog", "/data"], options: ["--rootfs", root.path, "--rootfs-writable"])
+        #expect(r.status == 0 && r.stdout == expected.stdout, "\(r)")
+        // What was stored, down to the stores made just before exit, is in the host files.
+        for name in ["shared.dat", "small.dat"] {
+            let want = try Data(contentsOf: URL(fileURLWithPath: native.path + "/" + name))
+            let got = try Data(contentsOf: URL(fileURLWithPath: root.path + "/data/" + name))
+            #expect(got == want, "\(name): \(got.count) bytes, natively \(want.count)")
+        }
+    }
+
     @Test("--rootfs runs a program from another root", .enabled(if: Host.hasBusybox, "needs busybox-static"))
     func rootfs() throws {
         let root = try TemporaryDirectory.rootfs()

@@ -27,6 +27,8 @@ final class OverlayContext {
     /// At most this much (a quarter of a memory limit, if smaller) is held in images: past
     /// it, a private mapping gets its own copy of the file as before.
     static let imageBudget: UInt64 = 256 << 20
+    /// Files with a host cache (RegularFileInode.hostCache), for sync and syncfs.
+    var hostCachedFiles: [WeakRegularFileInode] = []
     init(id: FileSystemID, host: HostTree?, writeThrough: Bool, memoryFile: MemoryFile, hostFiles: HostFileCache) {
         self.id = id; self.host = host; self.writeThrough = writeThrough; self.memoryFile = memoryFile
         self.hostFiles = hostFiles
@@ -97,6 +99,8 @@ extension OverlayContext {
     /// sync, syncfs: the host file system under a write-through tree is flushed.
     func syncAll() throws(LinuxErrno) {
         guard writeThrough, let host else { return }
+        hostCachedFiles.removeAll { $0.inode == nil }
+        for f in hostCachedFiles { try f.inode?.writeBackHostCache() }
         let fd = host.openPath("", flags: O_RDONLY | O_DIRECTORY)
         guard fd >= 0 else { throw LinuxErrno(-fd) }
         defer { close(fd) }
@@ -314,6 +318,8 @@ final class DirectoryInode: Inode {
     }
 }
 
+struct WeakRegularFileInode { weak var inode: RegularFileInode? }
+
 final class RegularFileInode: Inode {
     let context: OverlayContext
     /// Set while the content still lives on the host (not copied up, or write-through).
@@ -327,6 +333,12 @@ final class RegularFileInode: Inode {
     var lowerSize: UInt64 = 0
     /// The content once it lives in the sandbox: MemoryFile pages (the page cache).
     private(set) var pages: FilePages?
+    /// A write-through file's page cache while MAP_SHARED mappings of it exist: every mapping,
+    /// read and write go through it, so they agree; write() also writes through at once, and
+    /// stores through a mapping reach the host file on msync, munmap, fsync, exec and exit.
+    /// Dropped (all written back) once no mapping holds it, so reads see the host file again.
+    /// Changes made to the host file from outside the sandbox meanwhile are not seen.
+    private var hostCache: FilePages?
     /// The bytes of the file's page cache the MemoryFile holds (/proc/sysvipc/shm's rss).
     var residentBytes: UInt64 { pages?.residentBytes(from: 0, to: MemoryFile.roundUp(size)) ?? 0 }
     /// A memfd's seals (nil: the file cannot be sealed).
@@ -363,7 +375,8 @@ final class RegularFileInode: Inode {
     /// it), or nil when the file lives in the sandbox or the image budget is spent (the
     /// caller copies instead).
     func privateImage(offset: UInt64, length: UInt64) throws(LinuxErrno) -> (block: MemoryBlock, offset: UInt64)? {
-        guard lowerPath != nil, offset < lowerSize else { return nil }
+        settleHostCache()
+        guard lowerPath != nil, hostCache == nil, offset < lowerSize else { return nil }
         let fd = try lowerFD()
         var st = stat()
         guard fstat(fd, &st) == 0 else { return nil }
@@ -469,21 +482,62 @@ final class RegularFileInode: Inode {
         dropImages()
     }
 
-    /// The page cache for a MAP_SHARED mapping: files on the host are copied up first (a
-    /// write-through file has none: its shared mappings are written back instead).
-    func pagesForSharedMapping() throws(LinuxErrno) -> FilePages? {
+    /// The page cache for a MAP_SHARED mapping: files on the host are copied up first; a
+    /// write-through file gets its host cache.
+    func pagesForSharedMapping() throws(LinuxErrno) -> FilePages {
         if lowerPath != nil {
-            if context.writeThrough { return nil }
+            if context.writeThrough { return try sharedHostCache() }
             try copyUp()
         }
         return cache()
     }
 
-    /// The page cache when the content lives in the sandbox (nil while it is on the host).
-    var cachedPages: FilePages? { lowerPath == nil ? pages : nil }
+    /// The content lives on the host and changes are written to it.
+    var writesThrough: Bool { lowerPath != nil && context.writeThrough }
+
+    /// The page cache that holds the content, if one does (nil while it is on the host alone).
+    var cachedPages: FilePages? {
+        settleHostCache()
+        return lowerPath == nil ? pages : hostCache
+    }
+
+    private func sharedHostCache() throws(LinuxErrno) -> FilePages {
+        settleHostCache()
+        if let hostCache { return hostCache }
+        // The host file's size now, in case it changed outside the sandbox.
+        var st = stat()
+        if fstat(try lowerFD(), &st) == 0 { lowerSize = UInt64(st.st_size) }
+        let cache = FilePages(memoryFile: context.memoryFile, hostFileOfSize: lowerSize) { [weak self] (offset, into, count) throws(LinuxErrno) -> Int in
+            guard let self else { throw .EIO }
+            let n = pread(try self.lowerFD(), into, count, off_t(offset))
+            if n < 0 { throw LinuxErrno(errno) }
+            return n
+        }
+        hostCache = cache
+        context.hostCachedFiles.removeAll { $0.inode == nil || $0.inode === self }
+        context.hostCachedFiles.append(WeakRegularFileInode(inode: self))
+        dropImages()
+        return cache
+    }
+
+    /// Drops the host cache once no mapping holds it: every mapping wrote its range back as it
+    /// went, and write() wrote through, so the host file holds everything.
+    private func settleHostCache() {
+        if hostCache != nil && isKnownUniquelyReferenced(&hostCache!) { hostCache = nil }
+    }
+
+    /// Writes the host cache's file range [from, to) back to the host file (a mapping's range
+    /// on msync/munmap/exit, everything on fsync). Nothing to do without one.
+    func writeBackHostCache(from: UInt64 = 0, to: UInt64 = .max) throws(LinuxErrno) {
+        guard let hostCache, lowerPath != nil else { return }
+        try hostCache.writeBack(toHost: try lowerFD(writable: true), from: from, to: to)
+        hostBlocks = nil
+    }
 
     func read(_ dst: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
         guard offset <= UInt64(Int64.max) else { return 0 }
+        settleHostCache()
+        if lowerPath != nil, let hostCache { return try hostCache.read(&dst, at: offset) }
         if lowerPath != nil {
             let fd = try lowerFD()
             // The host call is made with the kernel lock held: the pointer is valid throughout.
@@ -508,6 +562,16 @@ final class RegularFileInode: Inode {
         if let seals {
             if !seals.isDisjoint(with: .anyWrite) { throw .EPERM }
             if seals.contains(.grow) && offset + UInt64(src.count) > size { throw .EPERM }
+        }
+        settleHostCache()
+        if lowerPath != nil && context.writeThrough, let hostCache {
+            // Into the cache the mappings see, then from there to the host file.
+            let n = try hostCache.write(&src, at: offset)
+            try hostCache.writeBack(toHost: try lowerFD(writable: true), from: offset, to: offset + UInt64(n))
+            lowerSize = max(lowerSize, offset + UInt64(n))
+            hostBlocks = nil
+            touchModified()
+            return n
         }
         if lowerPath != nil && context.writeThrough {
             let fd = try lowerFD(writable: true)
@@ -552,6 +616,11 @@ final class RegularFileInode: Inode {
             let fd = try lowerFD(writable: true)
             let r = joey_fallocate(fd, mode, Int64(offset), Int64(length))
             if r < 0 { throw LinuxErrno(Int32(-r)) }
+            settleHostCache()
+            if let hostCache {
+                if punch || zeroRange { hostCache.zero(from: offset, to: end) }
+                if !keepSize && end > hostCache.size { try hostCache.truncate(end, mapped: true) }
+            }
             if !keepSize { lowerSize = max(lowerSize, end) }
             hostBlocks = nil
             touchModified()
@@ -571,6 +640,8 @@ final class RegularFileInode: Inode {
         if lowerPath != nil && context.writeThrough {
             let fd = try lowerFD(writable: true)
             if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
+            settleHostCache()
+            try hostCache?.truncate(length, mapped: true)
             lowerSize = length
             touchModified()
             return

@@ -3,6 +3,10 @@
 // first written or mapped, so holes cost nothing and a 100 GiB sparse file costs no memory.
 // read/write and every MAP_SHARED mapping use the same chunks: a store through a mapping
 // is what read() returns, in every process. Kernel lock held throughout.
+//
+// A write-through host file that has MAP_SHARED mappings gets one too, with a `host`
+// loader: there a chunk not allocated yet holds what the host file holds, and is read from
+// it when first needed; the owner writes changed ranges back (RegularFileInode).
 import Glibc
 import JoeyABI
 import JoeyPlatform
@@ -28,8 +32,17 @@ final class FilePages {
         var written: UInt16
     }
     private var chunks: [UInt64: Chunk] = [:]
+    /// Reads `count` bytes of the host file at an offset into a pointer, returning how many
+    /// (short at its end); nil for files that live in the sandbox, whose missing chunks are holes.
+    typealias HostLoader = (_ offset: UInt64, _ into: UnsafeMutableRawPointer, _ count: Int) throws(LinuxErrno) -> Int
+    private let host: HostLoader?
 
-    init(memoryFile: MemoryFile, fs: FileSystemID?) { self.memoryFile = memoryFile; self.fs = fs }
+    init(memoryFile: MemoryFile, fs: FileSystemID?) { self.memoryFile = memoryFile; self.fs = fs; host = nil }
+
+    /// The cache of a host file of `size` bytes, filled from `host` chunk by chunk.
+    init(memoryFile: MemoryFile, hostFileOfSize size: UInt64, host: @escaping HostLoader) {
+        self.memoryFile = memoryFile; fs = nil; self.size = size; self.host = host
+    }
 
     deinit {
         for (_, c) in chunks { memoryFile.free(c.offset, length: FilePages.chunkSize) }
@@ -88,6 +101,21 @@ final class FilePages {
         if let limit = memoryFile.limit,
            memoryFile.residentBytes() + FilePages.chunkSize + min(limit / 32, FilePages.processRoom) > limit { throw .ENOSPC }
         let c = try memoryFile.allocate(FilePages.chunkSize)
+        if let host {
+            let start = index * FilePages.chunkSize
+            var done = 0
+            let want = Int(min(FilePages.chunkSize, size > start ? size - start : 0))
+            do {
+                while done < want {
+                    let n = try host(start + UInt64(done), memoryFile.pointer(c + UInt64(done)), want - done)
+                    if n == 0 { break }
+                    done += n
+                }
+            } catch {
+                memoryFile.free(c, length: FilePages.chunkSize)
+                throw error
+            }
+        }
         chunks[index] = Chunk(offset: c, written: 0)
         return c
     }
@@ -130,8 +158,8 @@ final class FilePages {
             let n = min(total - done, Int(FilePages.chunkSize - within))
             let copied: Int
             do {
-                if let c = chunks[pos / FilePages.chunkSize] {
-                    copied = try dst.copyOut(UnsafeRawBufferPointer(start: memoryFile.pointer(c.offset + within), count: n))
+                if let c = try chunk(pos / FilePages.chunkSize, allocate: host != nil) {
+                    copied = try dst.copyOut(UnsafeRawBufferPointer(start: memoryFile.pointer(c + within), count: n))
                 } else {
                     copied = try dst.zero(n)
                 }
@@ -175,14 +203,14 @@ final class FilePages {
 
     /// Copies [offset, offset+count) into zeroed MemoryFile memory at `destination` (a private
     /// mapping's copy), skipping holes, so mapping a sparse file privately costs nothing.
-    func copy(at offset: UInt64, count: UInt64, toMemoryFile destination: UInt64) {
+    func copy(at offset: UInt64, count: UInt64, toMemoryFile destination: UInt64) throws(LinuxErrno) {
         let end = min(offset + count, size)
         var pos = offset
         while pos < end {
             let within = pos % FilePages.chunkSize
             let n = min(FilePages.chunkSize - within, end - pos)
-            if let c = chunks[pos / FilePages.chunkSize] {
-                memoryFile.copy(from: c.offset + within, to: destination + (pos - offset), length: n)
+            if let c = try chunk(pos / FilePages.chunkSize, allocate: host != nil) {
+                memoryFile.copy(from: c + within, to: destination + (pos - offset), length: n)
             }
             pos += n
         }
@@ -203,16 +231,23 @@ final class FilePages {
         size = max(size, pos)
     }
 
-    /// Writes [0, size) to a host file (write-back of a write-through file).
-    func writeBack(toHost fd: Int32) throws(LinuxErrno) {
-        var pos: UInt64 = 0
-        while pos < size {
+    /// Writes file range [from, to), up to the size, to the host file `fd`: the chunks this
+    /// cache holds (the others are what the host file holds already).
+    func writeBack(toHost fd: Int32, from: UInt64 = 0, to: UInt64 = .max) throws(LinuxErrno) {
+        var pos = from
+        let end = min(to, size)
+        while pos < end {
             let index = pos / FilePages.chunkSize
             let within = pos % FilePages.chunkSize
-            let n = Int(min(FilePages.chunkSize - within, size - pos))
+            let n = Int(min(FilePages.chunkSize - within, end - pos))
             if let c = chunks[index] {
-                let w = pwrite(fd, memoryFile.pointer(c.offset + within), n, off_t(pos))
-                if w < 0 { throw LinuxErrno(errno) }
+                var done = 0
+                while done < n {
+                    let w = pwrite(fd, memoryFile.pointer(c.offset + within + UInt64(done)), n - done, off_t(pos + UInt64(done)))
+                    if w < 0 { throw LinuxErrno(errno) }
+                    if w == 0 { throw .EIO }
+                    done += w
+                }
             }
             pos += UInt64(n)
         }

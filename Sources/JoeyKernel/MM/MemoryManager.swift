@@ -187,6 +187,20 @@ public final class MemoryManager {
         return (v.fileStart + (address - v.start), v.end - address)
     }
 
+    /// Writes [from, to) of `v`, a MAP_SHARED mapping of a write-through host file, back to
+    /// the file, never past its end (a 10-byte file stays 10 bytes). Nothing for other VMAs.
+    static func writeBack(_ v: VMA, from: UInt64, to: UInt64) throws(LinuxErrno) {
+        guard v.writeBack != nil, let file = v.file?.inode as? RegularFileInode else { return }
+        let offset = v.fileOffset + (from - v.start)
+        try file.writeBackHostCache(from: offset, to: offset + (to - from))
+    }
+
+    /// Every MAP_SHARED mapping of a write-through host file written back (exit, exec): the
+    /// stores made through them reach the host file even if the program never unmaps them.
+    func writeBackSharedFiles() {
+        for v in vmas { try? MemoryManager.writeBack(v, from: v.start, to: v.end) }
+    }
+
     /// Maps [from, to) of `v` into `space`, piece by contiguous MemoryFile piece.
     func realize(_ v: VMA, from: UInt64, to: UInt64, in space: AddressSpace) throws(LinuxErrno) {
         var cursor = from

@@ -70,7 +70,11 @@ extension GuestThread {
     }
 
     func syncToHost(_ inode: Inode, dataOnly: Bool) throws(LinuxErrno) {
-        if let file = inode as? RegularFileInode { try file.context.sync(inode, dataOnly: dataOnly) }
+        if let file = inode as? RegularFileInode {
+            // Stores through shared mappings first, as Linux writes back dirty pages.
+            try file.writeBackHostCache()
+            try file.context.sync(inode, dataOnly: dataOnly)
+        }
         else if let dir = inode as? DirectoryInode { try dir.context.sync(inode, dataOnly: dataOnly) }
     }
 

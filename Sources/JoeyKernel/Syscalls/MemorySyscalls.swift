@@ -135,9 +135,9 @@ extension GuestThread {
             guard let s = mm.findFree(length: len, hint: hintFits ? hint : 0) else { throw .ENOMEM }
             start = s
         }
-        // A MAP_SHARED mapping of a file maps its page cache: coherent with read/write and
-        // with every other mapping. Otherwise (private, or a write-through host file) the
-        // mapping gets its own block holding a copy of the file.
+        // A MAP_SHARED mapping of a file maps its page cache (a write-through host file's
+        // host cache): coherent with read/write and with every other mapping. A private
+        // mapping gets its own block holding a copy of the file, or shares an image of it.
         var pages: FilePages?
         if shared, let regular = file?.inode as? RegularFileInode { pages = try regular.pagesForSharedMapping() }
         // A private mapping of a host file shares the file's image of that range, copy-on-write.
@@ -152,7 +152,8 @@ extension GuestThread {
             backed = off >= size ? 0 : min(len, MemoryFile.roundUp(size - off))
             if let block, image == nil, off < size { try copyFile(file, at: off, count: min(len, size - off), to: block.offset) }
         }
-        let writeBack = (shared && pages == nil && file?.writable == true) ? file : nil
+        let writesThrough = (file?.inode as? RegularFileInode)?.writesThrough == true
+        let writeBack = (shared && writesThrough && file?.writable == true) ? file : nil
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)
@@ -173,7 +174,6 @@ extension GuestThread {
             tail.start = start + backed
             tail.blockOffset = whole.blockOffset + backed
             tail.fileOffset = whole.fileOffset + backed
-            tail.writeBack = nil
             tail.beyondEOF = true
             mm.insert(tail)
         }
@@ -190,30 +190,18 @@ extension GuestThread {
     /// page cache is copied chunk by chunk, its holes left as holes.
     private func copyFile(_ file: FileDescription, at offset: UInt64, count: UInt64, to destination: UInt64) throws(LinuxErrno) {
         if let cache = (file.inode as? RegularFileInode)?.cachedPages {
-            cache.copy(at: offset, count: count, toMemoryFile: destination)
+            try cache.copy(at: offset, count: count, toMemoryFile: destination)
         } else {
             let dst = UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(destination), count: Int(count))
             _ = try file.readFully(self, into: dst, at: offset)
         }
     }
 
-    /// Writes back MAP_SHARED file pieces and releases private pages that left the MM.
+    /// Writes back MAP_SHARED pieces of write-through files and releases private pages that
+    /// left the MM. A failed write-back is not reported (munmap has no errno for it).
     private func flushAndRelease(_ pieces: [VMA]) {
-        for p in pieces {
-            if let wb = p.writeBack { writeBack(p, p.start, p.end, to: wb) }
-        }
+        for p in pieces { try? MemoryManager.writeBack(p, from: p.start, to: p.end) }
         mm.release(pieces)
-    }
-
-    /// Writes [from, to) of a write-through file's shared mapping back to the file, never past
-    /// the file's end (a 10-byte file stays 10 bytes).
-    private func writeBack(_ v: VMA, _ from: UInt64, _ to: UInt64, to file: FileDescription) {
-        let offset = v.fileOffset + (from - v.start)
-        let size = file.inode.size
-        guard offset < size else { return }
-        let count = Int(min(to - from, size - offset))
-        var src = IOSequence.sentry(UnsafeMutableRawBufferPointer(start: kernel.memoryFile.pointer(v.fileStart + (from - v.start)), count: count))
-        _ = try? file.pwrite(self, &src, at: offset)
     }
 
     func sysMunmap() throws(LinuxErrno) -> UInt64 {
@@ -439,7 +427,7 @@ extension GuestThread {
             // MS_INVALIDATE cannot drop locked pages.
             if a2 & 2 != 0 && v.locked { throw .EBUSY }
             let e = min(v.end, a0 + len)
-            if let wb = v.writeBack { writeBack(v, cursor, e, to: wb) }
+            do { try MemoryManager.writeBack(v, from: cursor, to: e) } catch { throw .EIO }
             cursor = e
         }
         return 0

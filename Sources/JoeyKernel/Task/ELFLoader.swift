@@ -255,6 +255,7 @@ extension GuestThread {
         // vfork parent shares the MM; de_thread ended this process's other threads): its stub
         // is emptied instead of a new one made and the old one killed.
         let oldMM = group.mm
+        oldMM.writeBackSharedFiles()
         if !kernel.threadGroups.values.contains(where: { $0 !== group && $0.mm === oldMM }) {
             newMM.adoptSpace(from: oldMM)
         }

@@ -339,6 +339,7 @@ final class ThreadGroup {
         kernel.ptraceExits.removeAll { $0.tracer === self }
         fdTable.removeUser()
         fdTable = FDTable()
+        mm.writeBackSharedFiles()
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
         // The init of a nested pid namespace takes its namespace with it (Linux's
         // zap_pid_ns_processes): the rest are killed, and no process can be made there.
