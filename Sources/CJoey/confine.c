@@ -115,8 +115,8 @@ uint64_t joey_caps_permitted(void) {
     return mask;
 }
 
-int64_t joey_raw_syscall0(int64_t nr) {
-    long r = syscall(nr, 0, 0, 0, 0, 0, 0);
+int64_t joey_raw_syscall(int64_t nr, const uint64_t args[6]) {
+    long r = syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
     return r == -1 ? -errno : r;
 }
 

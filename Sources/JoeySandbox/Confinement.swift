@@ -72,9 +72,13 @@ public struct ConfinementPolicy: Sendable {
             Rule("memfd_create", "the MemoryFile, memfd-backed guest memory"),
             Rule("ftruncate", "growing the MemoryFile; truncating host files"),
             Rule("fallocate", "punching holes in the MemoryFile, guest fallocate on host files"),
-            Rule("mmap", "the sentry's heap, views of the MemoryFile, of stubs' shared areas and of host files copied into it (private mapping images)"),
+            // Never PROT_EXEC: the sentry runs no code it did not start with. Guest code is
+            // mapped by stubs, which come from the stub factory, started before this filter.
+            Rule("mmap", "the sentry's heap, views of the MemoryFile, of stubs' shared areas and of host files copied into it (private mapping images); never PROT_EXEC",
+                 argument: 2, values: [0], mask: UInt64(PROT_EXEC)),
             Rule("munmap", "the sentry's heap, views"),
-            Rule("mprotect", "the sentry's heap (thread stacks' guard pages)"),
+            Rule("mprotect", "the sentry's heap (thread stacks' guard pages); never PROT_EXEC",
+                 argument: 2, values: [0], mask: UInt64(PROT_EXEC)),
             Rule("madvise", "returning memory to the host"),
             Rule("mremap", "large heap reallocations"),
             Rule("brk", "glibc's malloc growing the main heap"),

@@ -27,8 +27,10 @@ struct DebugCommand: ParsableCommand {
         var container = false
         @Flag(help: "Print the filter itself (libseccomp's pseudo-filter code) instead.")
         var filter = false
-        @Option(help: ArgumentHelp("Confine this process with the policy, then make this system call (no arguments) and say whether it was allowed: a call outside the list ends the process as it would end the sentry.", valueName: "name"))
+        @Option(help: ArgumentHelp("Confine this process with the policy, then make this system call and say whether it was allowed: a call outside the list ends the process as it would end the sentry.", valueName: "name"))
         var probe: String?
+        @Option(help: ArgumentHelp("With --probe: the call's arguments, comma-separated (decimal, or hex with 0x; -1 allowed); missing ones are 0.", valueName: "a,b,..."))
+        var probeArguments: String = ""
 
         func run() throws {
             guard let mode = NetworkMode(rawValue: network) else { throw ValidationError("Unknown network '\(network)': choose none or host.") }
@@ -37,8 +39,15 @@ struct DebugCommand: ParsableCommand {
                 guard let nr = SyscallTable.entries.first(where: { $0?.name == probe })??.number else {
                     throw ValidationError("No system call named \(probe).")
                 }
+                var args = [UInt64](repeating: 0, count: 6)
+                for (i, text) in probeArguments.split(separator: ",").enumerated() {
+                    let t = String(text.filter { $0 != " " })
+                    let value = t.hasPrefix("0x") ? UInt64(t.dropFirst(2), radix: 16) : Int64(t).map { UInt64(bitPattern: $0) }
+                    guard i < 6, let value else { throw ValidationError("--probe-arguments: '\(t)' is not argument \(i + 1) of at most 6 numbers.") }
+                    args[i] = value
+                }
                 do { try policy.apply() } catch { throw ValidationError(error.message) }
-                let r = joey_raw_syscall0(Int64(nr))
+                let r = joey_raw_syscall(Int64(nr), args)
                 print("\(probe): allowed (returned \(r))")
                 return
             }
@@ -50,7 +59,12 @@ struct DebugCommand: ParsableCommand {
             print("# \(policy.allowedCount) system calls allowed; anything else is SIGSYS (the sentry reports it and exits)")
             for r in policy.rules {
                 var line = r.name
-                if let a = r.argument { line += " (argument \(a) in \(r.values.map { $0 >= 0x100 ? "0x" + String($0, radix: 16) : String($0) }.joined(separator: ", ")))" }
+                let shown = r.values.map { $0 >= 0x100 ? "0x" + String($0, radix: 16) : String($0) }.joined(separator: ", ")
+                if let a = r.argument, r.mask < 0xffff_ffff {
+                    line += " (argument \(a) & 0x\(String(r.mask, radix: 16)) in \(shown))" // a bit test (mmap's PROT_EXEC)
+                } else if let a = r.argument {
+                    line += " (argument \(a) in \(shown))"
+                }
                 if r.errno != 0 { line += " -> fails with errno \(r.errno)" }
                 print(padded(line, 40) + "  " + r.why)
             }

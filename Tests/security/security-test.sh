@@ -179,6 +179,13 @@ out=$("$JOEY" debug seccomp --probe getpid 2>&1); rc=$?
 [ $rc = 0 ] && echo "$out" | grep -q "getpid: allowed" && pass "an allowed call (getpid) goes through the filter" || fail "probe getpid: rc=$rc $out"
 out=$("$JOEY" debug seccomp --probe uname 2>&1); rc=$?
 [ $rc = 70 ] && echo "$out" | grep -q "host system call 63" && pass "a call outside the list (uname) ends the process, reported" || fail "probe uname: rc=$rc $out"
+# mmap and mprotect never PROT_EXEC (7 = READ|WRITE|EXEC; 0x22 = PRIVATE|ANONYMOUS).
+out=$("$JOEY" debug seccomp --probe mmap --probe-arguments 0,4096,3,0x22,-1,0 2>&1); rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q "mmap: allowed" && pass "the sentry may map memory read-write" || fail "probe mmap rw: rc=$rc $out"
+for call in "mmap 0,4096,7,0x22,-1,0" "mprotect 0x10000,4096,4"; do
+    out=$("$JOEY" debug seccomp --probe ${call% *} --probe-arguments ${call#* } 2>&1); rc=$?
+    [ $rc = 70 ] && pass "the sentry may not ${call% *} PROT_EXEC memory" || fail "probe ${call% *} PROT_EXEC: rc=$rc $out"
+done
 out=$("$JOEY" debug seccomp --probe ptrace 2>&1); rc=$?
 [ $rc = 70 ] && pass "ptrace is outside the systrap allow-list" || fail "probe ptrace under systrap: rc=$rc $out"
 

@@ -82,7 +82,7 @@ extension Socket {
         switch level {
         case IPPROTO_IP_LEVEL: return
         case IPPROTO_TCP_LEVEL where type == .stream: return
-        case 17 /* IPPROTO_UDP */, 136 /* IPPROTO_UDPLITE */ where type == .datagram: return
+        case 17 /* IPPROTO_UDP */ where type == .datagram, 136 /* IPPROTO_UDPLITE */ where type == .datagram: return
         case IPPROTO_IPV6_LEVEL where family == AF_INET6: return
         default: throw family == AF_INET && getting ? .EOPNOTSUPP : .ENOPROTOOPT
         }
