@@ -78,9 +78,13 @@ public protocol PlatformContext: AnyObject {
     func willBlock()
     /// The last `.syscall` came through a patched site (not a trap).
     var syscallWasPatched: Bool { get }
+    /// The guest thread may run only on these CPUs (a mask of `HostCPUs.ids`; 0: any): the
+    /// guest's sched_setaffinity. Called from the context's own thread.
+    func restrictCPUs(to mask: UInt64)
 }
 
 extension PlatformContext {
+    public func restrictCPUs(to mask: UInt64) {}
     public func willBlock() {}
     public var syscallWasPatched: Bool { false }
 }

@@ -208,6 +208,7 @@ final class PtraceThread: PlatformContext {
     }
 
     func willBlock() { pairing.willSleep() }
+    func restrictCPUs(to mask: UInt64) { pairing.restrict(to: mask) }
 
     func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
     func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }

@@ -20,6 +20,16 @@ import Synchronization
 /// sysconf counts the calling thread's affinity, which is one CPU on a pinned sentry thread).
 public enum HostCPUs {
     public static var usable: Int { Spinning.cpus.count }
+    /// The numbers the guest knows them by: the host's (getcpu, the vDSO's too, reports the
+    /// host CPU a thread runs on), as a program under `taskset` sees natively; the first
+    /// `usable` numbers instead when some host number does not fit the 64-bit masks the
+    /// sentry keeps.
+    public static let ids: [Int] = {
+        let host = Spinning.cpus.map { Int($0) }
+        return host.allSatisfy({ $0 >= 0 && $0 < 64 }) ? host : Array(0..<min(host.count, 64))
+    }()
+    /// `ids` as a CPU mask (sched_getaffinity's, /proc's Cpus_allowed).
+    public static let mask: UInt64 = ids.reduce(0) { $0 | 1 << UInt64($1) }
 }
 
 public enum Spinning {
@@ -42,10 +52,11 @@ public enum Spinning {
 
     /// The entry of `cpus` with the fewest awake pairs at home (`preferred` on a tie),
     /// counted as one more.
-    static func takeHome(preferring preferred: Int) -> Int {
-        atHome.withLock { counts in
-            var best = preferred >= 0 && preferred < counts.count ? preferred : 0
-            for i in counts.indices where counts[i] < counts[best] { best = i }
+    static func takeHome(preferring preferred: Int, within allowed: UInt64 = 0) -> Int {
+        func ok(_ i: Int) -> Bool { allowed == 0 || (i < HostCPUs.ids.count && allowed & 1 << UInt64(HostCPUs.ids[i]) != 0) }
+        return atHome.withLock { counts in
+            var best = preferred >= 0 && preferred < counts.count && ok(preferred) ? preferred : (counts.indices.first(where: ok) ?? 0)
+            for i in counts.indices where counts[i] < counts[best] && ok(i) { best = i }
             counts[best] += 1
             return best
         }
@@ -70,9 +81,26 @@ struct Pairing {
     /// Pinned pairs unpin only after this many runs with CPUs to spare in a row, so that a
     /// load that comes and goes (ping-pong) does not move threads back and forth.
     private static let unpinAfter = 256
+    /// The guest's own affinity (a mask of HostCPUs.ids; 0: any CPU): while set, both halves
+    /// are always pinned to one of those CPUs and never spin.
+    private var allowed: UInt64 = 0
+
+    /// The guest set its thread's affinity to `mask`: placed anew at the next run.
+    mutating func restrict(to mask: UInt64) {
+        let new = mask & HostCPUs.mask == HostCPUs.mask ? 0 : mask
+        guard new != allowed else { return }
+        allowed = new
+        willSleep()
+        home = nil
+        runs = Self.pinAfter
+    }
 
     /// Before the guest runs again: places the halves, and says whether they may spin.
     mutating func beforeRun(stub: pid_t) -> Bool {
+        if allowed != 0 {
+            if !atHome { pin(stub, preferring: home ?? Self.currentIndex()) }
+            return false
+        }
         if Spinning.spare {
             guard let home else { return true }
             spareRuns += 1
@@ -91,6 +119,7 @@ struct Pairing {
     /// Before the guest runs again, for a platform whose halves never spin (ptrace: the
     /// tracer sleeps in waitpid): the halves always share a home CPU.
     mutating func beforeRunWithoutSpinning(stub: pid_t) {
+        if allowed != 0 && !atHome { pin(stub, preferring: home ?? Self.currentIndex()) }
         if !atHome { pinWhenSettled(stub) }
     }
 
@@ -114,7 +143,7 @@ struct Pairing {
     }
 
     private mutating func pin(_ stub: pid_t, preferring preferred: Int) {
-        let i = Spinning.takeHome(preferring: preferred)
+        let i = Spinning.takeHome(preferring: preferred, within: allowed)
         atHome = true
         guard i != home else { return }
         home = i

@@ -394,6 +394,7 @@ final class SystrapThread: PlatformContext {
     }
 
     var syscallWasPatched: Bool { fastEvent }
+    func restrictCPUs(to mask: UInt64) { pairing.restrict(to: mask) }
 
     func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
     func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }

@@ -317,6 +317,33 @@ CASE(sched_setaffinity_is_inherited_by_fork_and_threads) {
     EXPECT(CPU_EQUAL(&got, &one));
 }
 
+/* A thread limited to one CPU runs there: getcpu (libc's, through the vDSO, and the raw
+ * call) names it, for each CPU the thread may use, in the thread and in a forked child. */
+CASE(getcpu_reports_the_one_cpu_sched_setaffinity_allows) {
+    cpu_set_t all, one;
+    CPU_ZERO(&all);
+    EXPECT_OK(sched_getaffinity(0, sizeof all, &all));
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &all)) continue;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        EXPECT_OK(sched_setaffinity(0, sizeof one, &one));
+        for (int i = 0; i < 50; i++) {
+            unsigned c = 99999;
+            EXPECT_EQ(sched_getcpu(), cpu);
+            EXPECT_OK(syscall(SYS_getcpu, &c, NULL, NULL));
+            EXPECT_EQ((int)c, cpu);
+            if (i % 10 == 0) sched_yield();
+        }
+        pid_t child = fork();
+        if (child == 0) _exit(sched_getcpu() == cpu ? 0 : 3);
+        int st;
+        EXPECT_EQ(waitpid(child, &st, 0), child);
+        EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    EXPECT_OK(sched_setaffinity(0, sizeof all, &all));
+}
+
 CASE(sched_getaffinity_unaligned_size_is_einval) {
     cpu_set_t set;
     EXPECT_ERRNO(syscall(SYS_sched_getaffinity, 0, 4, &set), EINVAL);

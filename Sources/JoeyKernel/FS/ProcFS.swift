@@ -161,7 +161,12 @@ enum ProcFS {
         let idleTicks = (uptime / tick) &* UInt64(cpus) > userTicks ? (uptime / tick) &* UInt64(cpus) - userTicks : 0
         func line(_ name: String, _ user: UInt64, _ idle: UInt64) -> String { "\(name) \(user) 0 0 \(idle) 0 0 0 0 0 0\n" }
         var out = line("cpu ", userTicks, idleTicks)
-        for c in 0..<cpus { out += line("cpu\(c)", userTicks / UInt64(cpus), idleTicks / UInt64(cpus)) }
+        // Every CPU up to the highest the sandbox may use, as under taskset natively; the
+        // time is shared among the usable ones.
+        for c in 0...(HostCPUs.ids.max() ?? 0) {
+            let usable = HostCPUs.ids.contains(c)
+            out += line("cpu\(c)", usable ? userTicks / UInt64(cpus) : 0, usable ? idleTicks / UInt64(cpus) : 0)
+        }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let btime = UInt64(max(0, now.tv_sec)) &- uptime / 1_000_000_000
@@ -550,9 +555,7 @@ enum ProcFS {
     static func status(_ kernel: Kernel, _ g: ThreadGroup, _ ns: PIDNamespace, _ thread: GuestThread? = nil) -> String {
         let v = vmSizes(g), r = resident(g)
         let t = thread ?? g.leader
-        let cpus = HostCPUs.usable
-        let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
-        let allowed = cpuMask(t?.affinity ?? online)
+        let allowed = cpuMask(t?.affinity ?? HostCPUs.mask)
         let st = state(g, thread)
         let ignored = (1..<65).filter { g.actions[$0].handler == 1 }.reduce(UInt64(0)) { $0 | 1 << UInt64($1 - 1) }
         let caught = (1..<65).filter { g.actions[$0].handler > 1 }.reduce(UInt64(0)) { $0 | 1 << UInt64($1 - 1) }

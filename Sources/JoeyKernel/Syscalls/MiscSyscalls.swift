@@ -422,10 +422,8 @@ extension GuestThread {
         guard let t = pid == 0 ? self : thread(pid) else { throw .ESRCH }
         guard mayReschedule(t) else { throw .EPERM }
         for (i, b) in bytes.enumerated() { mask |= UInt64(b) << UInt64(i * 8) }
-        let cpus = HostCPUs.usable
-        let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
-        guard mask & online != 0 else { throw .EINVAL }
-        t.affinity = mask & online
+        guard mask & HostCPUs.mask != 0 else { throw .EINVAL }
+        t.affinity = mask & HostCPUs.mask
         return 0
     }
 
@@ -689,9 +687,7 @@ extension GuestThread {
         let pid = Int32(truncatingIfNeeded: a0)
         guard let t = pid == 0 ? self : thread(pid) else { throw .ESRCH }
         guard a1 >= 8, a1 & 7 == 0 else { throw .EINVAL }
-        let cpus = HostCPUs.usable
-        let online: UInt64 = cpus >= 64 ? UInt64.max : (1 << UInt64(cpus)) - 1
-        try mm.writeValue(a2, t.affinity ?? online)
+        try mm.writeValue(a2, t.affinity ?? HostCPUs.mask)
         return 8
     }
 

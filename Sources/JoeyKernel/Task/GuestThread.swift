@@ -24,8 +24,10 @@ final class GuestThread {
     var pendingInfo = [[SignalInfo]](repeating: [], count: 65)
     var clearChildTID: UInt64 = 0
     var robustList: UInt64 = 0
-    /// sched_setaffinity's mask as the guest set it (nil: all online CPUs).
+    /// sched_setaffinity's mask as the guest set it (nil: all online CPUs), and the one the
+    /// context was last told (the platform pins the thread within it).
     var affinity: UInt64?
+    private var contextAffinity: UInt64?
     /// set_mempolicy's policy (nil: the default one).
     var memoryPolicy: MemoryPolicy?
     /// seccomp(2): 0 none, 1 strict, 2 filter; the newest filter of the thread's chain.
@@ -168,6 +170,10 @@ final class GuestThread {
             if killed || group.exiting || threadExiting { continue }
             guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
             enteredVersion = mm.version
+            if affinity != contextAffinity {
+                context!.restrictCPUs(to: affinity ?? 0)
+                contextAffinity = affinity
+            }
             inGuest = true
             kernel.lock.unlock()
             let event = context!.switchToGuest(&regs)
@@ -227,6 +233,7 @@ final class GuestThread {
         let ctx = try space.newContext()
         context = ctx
         contextSpace = space
+        contextAffinity = nil
         return ctx
     }
 
