@@ -793,6 +793,53 @@ CASE(getrusage_children_leaves_out_children_reaped_by_themselves) {
     EXPECT(ru.ru_maxrss < 16 * 1024);
 }
 
+/* CPU time spent in the process's own code is user time; time spent in system calls that
+ * do real work (opening and reading /proc files) is system time. times(), getrusage and
+ * /proc/self/stat agree, and neither figure goes backwards. */
+static long stat_field(int n) {
+    char b[1024] = {0};
+    int fd = open("/proc/self/stat", O_RDONLY);
+    if (fd < 0 || read(fd, b, sizeof b - 1) <= 0) return -1;
+    close(fd);
+    char *p = strrchr(b, ')');
+    for (int i = 2; p && i < n; i++) p = strchr(p + 1, ' ');
+    return p ? atol(p + 1) : -1;
+}
+
+CASE(cpu_time_splits_into_user_and_system) {
+    struct tms a, b, c;
+    times(&a);
+    long ustat0 = stat_field(14), sstat0 = stat_field(15);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0); /* the vDSO's: no system call in the loop */
+    volatile unsigned long x = 0;
+    do {
+        for (int i = 0; i < 100000; i++) x += i;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+    } while ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 300);
+    times(&b);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (int i = 0; i < 50; i++) {
+            char buf[512];
+            int fd = open("/proc/self/status", O_RDONLY);
+            EXPECT(fd >= 0 && read(fd, buf, sizeof buf) > 0);
+            close(fd);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+    } while ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 500);
+    times(&c);
+    EXPECT(b.tms_utime - a.tms_utime >= 10);          /* 300 ms spent in user code */
+    EXPECT(b.tms_stime - a.tms_stime <= 5);
+    EXPECT(c.tms_stime - b.tms_stime >= 5);           /* the system calls' share */
+    EXPECT(c.tms_utime >= b.tms_utime && c.tms_stime >= b.tms_stime);
+    struct rusage ru;
+    EXPECT_OK(getrusage(RUSAGE_SELF, &ru));
+    EXPECT(ru.ru_stime.tv_sec * 100 + ru.ru_stime.tv_usec / 10000 >= c.tms_stime - 1);
+    long ustat = stat_field(14), sstat = stat_field(15);
+    EXPECT(ustat >= ustat0 + 10 && sstat >= sstat0 + 5);
+}
+
 CASE(getrusage_invalid_who_is_einval) {
     struct rusage ru;
     EXPECT_ERRNO(getrusage(42, &ru), EINVAL);

@@ -300,6 +300,9 @@ int joey_vdso_clock(const joey_vdso_data *d, int clock, uint64_t *ns);
 void joey_vdso_publish(joey_vdso_data *d, const joey_vdso_data *params);
 /// The TSC, ordered after earlier loads.
 uint64_t joey_rdtsc(void);
+/* The TSC without ordering against earlier loads (no lfence): for intervals where a few
+ * cycles of skew do not matter (system time), inlined into the caller. */
+static inline uint64_t joey_rdtsc_unordered(void) { return __builtin_ia32_rdtsc(); }
 /// 1 when the CPU says its TSC runs at a constant rate in every state (invariant TSC).
 int joey_cpu_has_invariant_tsc(void);
 

@@ -80,8 +80,8 @@ extension GuestThread {
         let target = try pidfdArg(fdArg(a0))
         guard a2 == 0 else { throw .EINVAL }
         guard target.exitStatus == nil else { throw .ESRCH }
-        // PTRACE_MODE_ATTACH_REALCREDS: the same real, effective and saved ids, or root.
-        guard group.euid == 0 || (target.uid == group.uid && target.euid == group.uid && target.suid == group.uid) else { throw .EPERM }
+        // PTRACE_MODE_ATTACH_REALCREDS, as ptrace's attach (a process may always reach itself).
+        guard target === group || mayAttach(target) else { throw .EPERM }
         let f = try target.fdTable.getRaw(fdArg(a1))
         return UInt64(try group.fdTable.install(f, closeOnExec: true))
     }

@@ -147,7 +147,7 @@ enum ProcFS {
     }
 
     /// /proc/stat: the sandbox's CPU time (guest processes' run time, all counted as user
-    /// time: the platforms cannot tell user from system time), idle as the rest of its uptime
+    /// time here; per process, times and /proc/PID/stat split it), idle as the rest of its uptime
     /// on every CPU, the boot time (ps needs it), and the tasks made since it started. intr
     /// counts the times guest code was stopped other than by its own system call (faults, the
     /// sentry's interruptions), ctxt the guest threads' sleeps and interruptions; the sandbox
@@ -510,13 +510,13 @@ enum ProcFS {
         let start = (g.startTime - kernel.bootTime) / 10_000_000
         let vsize = vmSizes(g).total
         let rss = resident(g).current / 4
-        // utime and cutime: the run time of its threads and of its reaped children (user and
-        // system time are not told apart: all of it is user time).
-        let cpu = thread.map { $0.context?.cpuTimeNanos() ?? 0 } ?? g.cpuNanos()
-        let utime = cpu / 10_000_000, cutime = thread == nil ? g.childrenCPUNanos / 10_000_000 : 0
+        // utime, stime, cutime, cstime: its threads' and its reaped children's (ThreadGroup.cpuTimes).
+        let own = g.cpuTimes(thread: thread), children = thread == nil ? g.cpuTimes(children: true) : (user: 0, system: 0)
+        let (utime, stime) = (own.user / 10_000_000, own.system / 10_000_000)
+        let (cutime, cstime) = (children.user / 10_000_000, children.system / 10_000_000)
         var f: [String] = ["\(ns.local(thread?.tid ?? g.pid))", "(\(g.comm))", state(g, thread).letter, "\(ppid)", "\(ns.local(g.pgid))",
                            "\(ns.local(g.sid))", "0", "-1",
-                           "4194560", "0", "0", "0", "0", "\(utime)", "0", "\(cutime)", "0", "20", "0", "\(max(1, g.threads.count))", "0",
+                           "4194560", "0", "0", "0", "0", "\(utime)", "\(stime)", "\(cutime)", "\(cstime)", "20", "0", "\(max(1, g.threads.count))", "0",
                            "\(start)", "\(vsize)", "\(rss)", "18446744073709551615"]
         f += ["0", "0", "\(g.mm.stackTop)", "0", "0", "0", "0", "0", "0", "0", "0", "0", "17", "0", "0", "0", "0", "0",
               "0", "0", "\(g.mm.argStart)", "\(g.mm.argEnd)", "\(g.mm.envStart)", "\(g.mm.envEnd)", "0"]

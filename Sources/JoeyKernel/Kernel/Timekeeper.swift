@@ -19,7 +19,7 @@ final class Timekeeper {
     private let vdso: VDSO
     private let usable = joey_cpu_has_invariant_tsc() != 0
     /// The first sample: the rate is measured from it.
-    private var origin: Sample
+    private let origin: Sample
     private var params = joey_vdso_data()
     private var published = false
     private(set) var interval: UInt64 = 10_000_000
@@ -37,6 +37,19 @@ final class Timekeeper {
     init(vdso: VDSO) {
         self.vdso = vdso
         origin = Timekeeper.sample()
+    }
+
+    /// A cheap timestamp for measuring short intervals on a hot path (system time): the TSC,
+    /// or the monotonic clock in nanoseconds without a usable one. Any thread.
+    @inline(__always) func cycles() -> UInt64 { usable ? joey_rdtsc_unordered() : monotonicNanos() }
+
+    /// A sum of `cycles()` differences in nanoseconds, at the TSC's rate measured since the
+    /// sandbox started. Any thread.
+    func nanos(cycles: UInt64) -> UInt64 {
+        guard usable else { return cycles }
+        let tsc = joey_rdtsc(), mono = monotonicNanos()
+        guard tsc > origin.tsc, mono > origin.mono else { return 0 }
+        return UInt64(Double(cycles) * (Double(mono - origin.mono) / Double(tsc - origin.tsc)))
     }
 
     /// The host's MONOTONIC and the TSC at (nearly) the same instant: the tightest of a few

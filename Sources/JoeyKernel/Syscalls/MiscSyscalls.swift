@@ -650,16 +650,17 @@ extension GuestThread {
         let who = Int32(truncatingIfNeeded: a0)
         guard [0, -1, 1].contains(who) else { throw .EINVAL }
         var b = [UInt8](repeating: 0, count: 144)
-        // CPU time is not split into user and system here: all of it is reported as user time.
-        let ns: UInt64, peak: UInt64
+        let times: (user: UInt64, system: UInt64), peak: UInt64
         switch who {
-        case 0: ns = group.cpuNanos(); peak = group.peakResidentKiB()
-        case 1: ns = context?.cpuTimeNanos() ?? 0; peak = group.peakResidentKiB()
-        default: ns = group.childrenCPUNanos; peak = group.childrenPeakResidentKiB
+        case 0: times = group.cpuTimes(); peak = group.peakResidentKiB()
+        case 1: times = group.cpuTimes(thread: self); peak = group.peakResidentKiB()
+        default: times = group.cpuTimes(children: true); peak = group.childrenPeakResidentKiB
         }
         b.withUnsafeMutableBytes { p in
-            p.storeBytes(of: Int64(ns / 1_000_000_000), toByteOffset: 0, as: Int64.self)
-            p.storeBytes(of: Int64(ns % 1_000_000_000 / 1000), toByteOffset: 8, as: Int64.self)
+            for (i, ns) in [times.user, times.system].enumerated() { // ru_utime, ru_stime
+                p.storeBytes(of: Int64(ns / 1_000_000_000), toByteOffset: 16 * i, as: Int64.self)
+                p.storeBytes(of: Int64(ns % 1_000_000_000 / 1000), toByteOffset: 16 * i + 8, as: Int64.self)
+            }
             p.storeBytes(of: Int64(peak), toByteOffset: 32, as: Int64.self) // ru_maxrss
         }
         try mm.write(a1, b)

@@ -228,12 +228,12 @@ extension GuestThread {
     func sysTimes() throws(LinuxErrno) -> UInt64 {
         let ticks = (monotonicNanos() - kernel.bootTime) / 10_000_000
         if a0 != 0 {
-            let cpu = group.cpuNanos() / 10_000_000
-            let children = group.childrenCPUNanos / 10_000_000
+            let own = group.cpuTimes(), children = group.cpuTimes(children: true)
             var b = [UInt8](repeating: 0, count: 32)
             b.withUnsafeMutableBytes { p in
-                p.storeBytes(of: cpu, toByteOffset: 0, as: UInt64.self)
-                p.storeBytes(of: children, toByteOffset: 16, as: UInt64.self)
+                for (i, ns) in [own.user, own.system, children.user, children.system].enumerated() {
+                    p.storeBytes(of: ns / 10_000_000, toByteOffset: 8 * i, as: UInt64.self)
+                }
             }
             try mm.write(a0, b)
         }

@@ -57,6 +57,12 @@ final class GuestThread {
     /// exit(2) of this thread alone.
     var threadExiting = false
     var inGuest = false
+    /// System time: the sentry's time on this thread's behalf, from each platform event to
+    /// the next return to the guest, less its sleeps, in Timekeeper.cycles() units
+    /// (ThreadGroup.cpuTimes).
+    private(set) var sentryCycles: UInt64 = 0
+    /// When the current stay in the sentry began (0: not in one), moved on past each sleep.
+    private var sentryEntry: UInt64 = 0
     /// Asleep in the sentry (block): /proc shows the thread as S, otherwise as R.
     var blocked = false
     /// Context switches as /proc counts them: sleeps in the sentry (voluntary) and the
@@ -174,9 +180,11 @@ final class GuestThread {
                 context!.restrictCPUs(to: affinity ?? 0)
                 contextAffinity = affinity
             }
+            if sentryEntry != 0 { sentryCycles &+= kernel.timekeeper.cycles() &- sentryEntry }
             inGuest = true
             kernel.lock.unlock()
             let event = context!.switchToGuest(&regs)
+            sentryEntry = kernel.timekeeper.cycles()
             kernel.lock.lock()
             inGuest = false
             switch event {
@@ -308,7 +316,11 @@ final class GuestThread {
         blocked = true
         voluntarySwitches &+= 1
         kernel.contextSwitches &+= 1
-        defer { blocked = false }
+        let asleep = kernel.timekeeper.cycles()
+        defer {
+            blocked = false
+            if sentryEntry != 0 { sentryEntry &+= kernel.timekeeper.cycles() &- asleep }
+        }
         return wakeup.sleep(kernel.lock, deadline: deadline)
     }
 
@@ -354,6 +366,7 @@ final class GuestThread {
         if tid != group.pid { kernel.releasePid(tid, from: group.pidNS) }
         // The process keeps what its exited threads used (times, getrusage).
         group.exitCPUNanos &+= context?.cpuTimeNanos() ?? 0
+        group.exitSentryCycles &+= sentryCycles
         // The peak is the whole stub's, which the other threads' contexts still report: read
         // (from the host's /proc) only when the last one goes.
         if group.threads.isEmpty {

@@ -117,6 +117,9 @@ final class ThreadGroup {
     var nextTimerID: Int32 = 0
     /// CPU time of reaped children (times, getrusage RUSAGE_CHILDREN).
     var childrenCPUNanos: UInt64 = 0
+    /// The system part of childrenCPUNanos, and of exitCPUNanos, in Timekeeper.cycles() units.
+    var childrenSentryCycles: UInt64 = 0
+    var exitSentryCycles: UInt64 = 0
     /// CPU time of this process's exited threads (all of it once the process has exited).
     var exitCPUNanos: UInt64 = 0
     /// Peak resident size (KiB) seen by exited threads, and the largest of reaped descendants.
@@ -246,6 +249,23 @@ final class ThreadGroup {
     /// CPU time of the process's live threads (their stubs' run time) plus what exited threads used.
     func cpuNanos() -> UInt64 {
         threads.reduce(exitCPUNanos) { $0 &+ ($1.context?.cpuTimeNanos() ?? 0) }
+    }
+
+    /// CPU time split as Linux reports it (times, getrusage, /proc/PID/stat): user time is the
+    /// threads' run time on the host (guest code, and the hand-off to the sentry while it spins
+    /// for an answer), system time the sentry's own time on their behalf. Each only grows;
+    /// together they can exceed cpuNanos() (the CPU-time clocks), which counts the first.
+    /// `thread`: that thread's alone; `children`: the reaped children's.
+    func cpuTimes(thread: GuestThread? = nil, children: Bool = false) -> (user: UInt64, system: UInt64) {
+        let total: UInt64, cycles: UInt64
+        if children {
+            total = childrenCPUNanos; cycles = childrenSentryCycles
+        } else if let thread {
+            total = thread.context?.cpuTimeNanos() ?? 0; cycles = thread.sentryCycles
+        } else {
+            total = cpuNanos(); cycles = threads.reduce(exitSentryCycles) { $0 &+ $1.sentryCycles }
+        }
+        return (total, kernel.timekeeper.nanos(cycles: cycles))
     }
 
     /// cpuNanos() for pollers (CPU-time timers and sleeps): a reading less than 1 ms old is
@@ -428,6 +448,7 @@ final class ThreadGroup {
         reaped = true
         if let parent, waitedFor {
             parent.childrenCPUNanos &+= exitCPUNanos &+ childrenCPUNanos
+            parent.childrenSentryCycles &+= exitSentryCycles &+ childrenSentryCycles
             parent.childrenPeakResidentKiB = max(parent.childrenPeakResidentKiB, exitPeakResidentKiB, childrenPeakResidentKiB)
         }
         kernel.reapedCPUNanos &+= exitCPUNanos
