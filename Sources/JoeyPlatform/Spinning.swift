@@ -84,19 +84,21 @@ struct Pairing {
     /// The guest's own affinity (a mask of HostCPUs.ids; 0: any CPU): while set, both halves
     /// are always pinned to one of those CPUs and never spin.
     private var allowed: UInt64 = 0
+    /// The mask changed: the halves are unpinned and placed anew at the next run.
+    private var replace = false
 
-    /// The guest set its thread's affinity to `mask`: placed anew at the next run.
+    /// The guest set its thread's affinity to `mask`.
     mutating func restrict(to mask: UInt64) {
         let new = mask & HostCPUs.mask == HostCPUs.mask ? 0 : mask
         guard new != allowed else { return }
         allowed = new
-        willSleep()
-        home = nil
+        replace = true
         runs = Self.pinAfter
     }
 
     /// Before the guest runs again: places the halves, and says whether they may spin.
     mutating func beforeRun(stub: pid_t) -> Bool {
+        if replace { replace = false; unpin(stub) }
         if allowed != 0 {
             if !atHome { pin(stub, preferring: home ?? Self.currentIndex()) }
             return false
@@ -119,6 +121,7 @@ struct Pairing {
     /// Before the guest runs again, for a platform whose halves never spin (ptrace: the
     /// tracer sleeps in waitpid): the halves always share a home CPU.
     mutating func beforeRunWithoutSpinning(stub: pid_t) {
+        if replace { replace = false; unpin(stub) }
         if allowed != 0 && !atHome { pin(stub, preferring: home ?? Self.currentIndex()) }
         if !atHome { pinWhenSettled(stub) }
     }
