@@ -257,15 +257,15 @@ final class ThreadGroup {
     /// together they can exceed cpuNanos() (the CPU-time clocks), which counts the first.
     /// `thread`: that thread's alone; `children`: the reaped children's.
     func cpuTimes(thread: GuestThread? = nil, children: Bool = false) -> (user: UInt64, system: UInt64) {
-        let total: UInt64, cycles: UInt64
+        let user: UInt64, cycles: UInt64
         if children {
-            total = childrenCPUNanos; cycles = childrenSentryCycles
+            user = childrenCPUNanos; cycles = childrenSentryCycles
         } else if let thread {
-            total = thread.context?.cpuTimeNanos() ?? 0; cycles = thread.sentryCycles
+            user = thread.context?.cpuTimeNanos() ?? 0; cycles = thread.sentryCycles
         } else {
-            total = cpuNanos(); cycles = threads.reduce(exitSentryCycles) { $0 &+ $1.sentryCycles }
+            user = cpuNanos(); cycles = threads.reduce(exitSentryCycles) { $0 &+ $1.sentryCycles }
         }
-        return (total, kernel.timekeeper.nanos(cycles: cycles))
+        return (user, kernel.timekeeper.nanos(cycles: cycles))
     }
 
     /// cpuNanos() for pollers (CPU-time timers and sleeps): a reading less than 1 ms old is
