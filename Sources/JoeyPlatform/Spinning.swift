@@ -96,13 +96,18 @@ struct Pairing {
         runs = Self.pinAfter
     }
 
+    /// A changed mask unpins the halves; under a mask they are pinned within it. True while
+    /// a mask holds (the halves do not spin).
+    private mutating func placeWithinMask(_ stub: pid_t) -> Bool {
+        if replace { replace = false; unpin(stub) }
+        guard allowed != 0 else { return false }
+        if !atHome { pin(stub, preferring: home ?? Self.currentIndex()) }
+        return true
+    }
+
     /// Before the guest runs again: places the halves, and says whether they may spin.
     mutating func beforeRun(stub: pid_t) -> Bool {
-        if replace { replace = false; unpin(stub) }
-        if allowed != 0 {
-            if !atHome { pin(stub, preferring: home ?? Self.currentIndex()) }
-            return false
-        }
+        if placeWithinMask(stub) { return false }
         if Spinning.spare {
             guard let home else { return true }
             spareRuns += 1
@@ -121,9 +126,7 @@ struct Pairing {
     /// Before the guest runs again, for a platform whose halves never spin (ptrace: the
     /// tracer sleeps in waitpid): the halves always share a home CPU.
     mutating func beforeRunWithoutSpinning(stub: pid_t) {
-        if replace { replace = false; unpin(stub) }
-        if allowed != 0 && !atHome { pin(stub, preferring: home ?? Self.currentIndex()) }
-        if !atHome { pinWhenSettled(stub) }
+        if !placeWithinMask(stub) && !atHome { pinWhenSettled(stub) }
     }
 
     private mutating func pinWhenSettled(_ stub: pid_t) {

@@ -331,7 +331,7 @@ int joey_caps_limit(uint64_t keep);
 uint64_t joey_caps_permitted(void);
 /// prctl(PR_SET_NO_NEW_PRIVS, 1). 0 or -errno.
 int joey_no_new_privs(void);
-/// syscall(nr) with no arguments: the result or -errno (for probing the filter).
+/// syscall(nr, args...): the result or -errno (for probing the filter).
 int64_t joey_raw_syscall(int64_t nr, const uint64_t args[6]);
 /// A SIGSYS in the sentry (a call outside the allow-list) is reported on stderr, then exit 70.
 int joey_report_sigsys(void);

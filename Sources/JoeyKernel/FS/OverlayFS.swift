@@ -564,32 +564,29 @@ final class RegularFileInode: Inode {
             if seals.contains(.grow) && offset + UInt64(src.count) > size { throw .EPERM }
         }
         settleHostCache()
-        if lowerPath != nil && context.writeThrough, let hostCache {
-            // Into the cache the mappings see, then from there to the host file.
-            let n = try hostCache.write(&src, at: offset)
-            try hostCache.writeBack(toHost: try lowerFD(writable: true), from: offset, to: offset + UInt64(n))
-            lowerSize = max(lowerSize, offset + UInt64(n))
-            hostBlocks = nil
-            touchModified()
-            return n
-        }
-        if lowerPath != nil && context.writeThrough {
+        if writesThrough {
             let fd = try lowerFD(writable: true)
             var done = 0
-            while src.count > 0 {
-                let n: Int
-                do {
-                    n = try src.withNextPiece(writing: false) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
-                        let r = pwrite(fd, piece.baseAddress, piece.count, off_t(offset + UInt64(done)))
-                        if r < 0 { throw LinuxErrno(errno) }
-                        return r
+            if let hostCache {
+                // Into the cache the mappings see, then from there to the host file.
+                done = try hostCache.write(&src, at: offset)
+                try hostCache.writeBack(toHost: fd, from: offset, to: offset + UInt64(done))
+            } else {
+                while src.count > 0 {
+                    let n: Int
+                    do {
+                        n = try src.withNextPiece(writing: false) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                            let r = pwrite(fd, piece.baseAddress, piece.count, off_t(offset + UInt64(done)))
+                            if r < 0 { throw LinuxErrno(errno) }
+                            return r
+                        }
+                    } catch {
+                        if done > 0 { break }
+                        throw error
                     }
-                } catch {
-                    if done > 0 { break }
-                    throw error
+                    done += n
+                    if n == 0 { break }
                 }
-                done += n
-                if n == 0 { break }
             }
             lowerSize = max(lowerSize, offset + UInt64(done))
             hostBlocks = nil
@@ -612,7 +609,7 @@ final class RegularFileInode: Inode {
             if (punch || zeroRange) && !seals.isDisjoint(with: .anyWrite) { throw .EPERM }
             if !keepSize && end > size && seals.contains(.grow) { throw .EPERM }
         }
-        if lowerPath != nil && context.writeThrough {
+        if writesThrough {
             let fd = try lowerFD(writable: true)
             let r = joey_fallocate(fd, mode, Int64(offset), Int64(length))
             if r < 0 { throw LinuxErrno(Int32(-r)) }
@@ -637,7 +634,7 @@ final class RegularFileInode: Inode {
             if seals.contains(.shrink) && length < size { throw .EPERM }
             if seals.contains(.grow) && length > size { throw .EPERM }
         }
-        if lowerPath != nil && context.writeThrough {
+        if writesThrough {
             let fd = try lowerFD(writable: true)
             if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
             settleHostCache()
