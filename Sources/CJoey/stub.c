@@ -1121,11 +1121,6 @@ void joey_meminfo(uint64_t *total, uint64_t *free_) {
     *free_ = (uint64_t)si.freeram * si.mem_unit;
 }
 
-uint32_t joey_cmpxchg32(uint32_t *word, uint32_t expected, uint32_t desired) {
-    __atomic_compare_exchange_n(word, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-    return expected;
-}
-
 int joey_fstatfs(int fd, uint64_t out[7]) {
     struct statfs st;
     if (fstatfs(fd, &st) != 0) return -errno;

@@ -1,6 +1,9 @@
-// MemoryFile: the one memfd that backs all guest memory. The sentry maps it whole into its
+// MemoryFile: the one file that backs all guest memory. The sentry maps it whole into its
 // own address space, so guest memory is reached by pointer arithmetic, and platforms map
-// ranges of it into guest address spaces.
+// ranges of it into guest address spaces. Without a memory limit it is a memfd; with one it
+// is a file on a tmpfs of the limit's size, so the host refuses every page past the limit
+// (SIGBUS to whoever touches it): the sentry reaches such memory only through the safe
+// copies below, which fail instead of faulting.
 import CJoey
 import Glibc
 import JoeyABI
@@ -13,13 +16,29 @@ public final class MemoryFile: @unchecked Sendable {
     public let base: UnsafeMutableRawPointer
     private var freeRanges: [(offset: UInt64, length: UInt64)]
     /// The sandbox's memory limit, when it has one: file data stops growing there (ENOSPC).
-    public var limit: UInt64?
+    public let limit: UInt64?
+    /// The host holds the file to `limit` page by page (a tmpfs of that size). False without a
+    /// limit, or when the tmpfs could not be made (`limitProblem` says why).
+    public let enforcesLimit: Bool
+    public let limitProblem: String?
     private var lock = pthread_mutex_t()
 
     /// 1 TiB of address space by default: it is sparse (pages exist only where guest memory or file
     /// data does), and every mapping, fork copy and page-cache chunk takes a range of it.
-    public init(size: UInt64 = 1 << 40) throws(PlatformError) {
-        let fd = joey_memfd_create("joey-memory")
+    public init(size: UInt64 = 1 << 40, limit: UInt64? = nil) throws(PlatformError) {
+        // Sentry threads touch this memory only through the safe copies, which need the handler.
+        let installed = joey_safecopy_install()
+        guard installed == 0 else { throw PlatformError("cannot install the sentry's SIGBUS handler: errno \(-installed)") }
+        var fd: Int64 = -1
+        var problem: String?
+        if let limit {
+            fd = joey_limited_memory_file(MemoryFile.roundUp(limit))
+            if fd < 0 { problem = "a tmpfs of the limit's size could not be made (fsopen/fsmount: errno \(-fd))" }
+        }
+        self.limit = limit
+        enforcesLimit = fd >= 0
+        limitProblem = problem
+        if fd < 0 { fd = joey_memfd_create("joey-memory") }
         guard fd >= 0 else { throw PlatformError("memfd_create failed: errno \(-fd)") }
         self.fd = Int32(fd)
         guard ftruncate(self.fd, off_t(size)) == 0 else {
@@ -37,8 +56,19 @@ public final class MemoryFile: @unchecked Sendable {
     }
 
     /// Allocates `length` bytes (page-rounded) of zeroed memory; returns the file offset.
-    public func allocate(_ length: UInt64) throws(LinuxErrno) -> UInt64 {
+    /// `committed`: its pages are had now (ENOMEM past the limit), for memory the sentry or a
+    /// stub touches directly, never through a safe copy.
+    public func allocate(_ length: UInt64, committed: Bool = false) throws(LinuxErrno) -> UInt64 {
         let len = MemoryFile.roundUp(length)
+        let off = try take(len)
+        if committed && joey_fallocate(fd, 1 /* FALLOC_FL_KEEP_SIZE */, Int64(off), Int64(len)) != 0 {
+            free(off, length: len)
+            throw .ENOMEM
+        }
+        return off
+    }
+
+    private func take(_ len: UInt64) throws(LinuxErrno) -> UInt64 {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
         for i in freeRanges.indices where freeRanges[i].length >= len {
@@ -79,12 +109,32 @@ public final class MemoryFile: @unchecked Sendable {
         _ = joey_punch_hole(fd, offset, length)
     }
 
-    /// Copies a range, skipping holes, so copying a sparse reservation costs nothing.
-    public func copy(from src: UInt64, to dst: UInt64, length: UInt64) {
+    /// Copies a range, skipping holes, so copying a sparse reservation costs nothing. ENOMEM
+    /// when the limit leaves no room for the copy.
+    public func copy(from src: UInt64, to dst: UInt64, length: UInt64) throws(LinuxErrno) {
+        var complete = true
         forEachResidentRange(src, length: length) { start, end in
-            memcpy(base + Int(dst + (start - src)), base + Int(start), Int(end - start))
+            if complete && MemoryFile.safeCopy(base + Int(dst + (start - src)), base + Int(start), Int(end - start)) != 0 {
+                complete = false
+            }
         }
+        if !complete { throw .ENOMEM }
     }
+
+    /// memcpy that survives a page the limit refuses: the bytes not copied (0: all were).
+    @inline(__always)
+    public static func safeCopy(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, _ count: Int) -> Int {
+        count > 0 ? Int(joey_safe_copy(dst, src, count)) : 0
+    }
+
+    /// memset(0) that survives a page the limit refuses: the bytes not zeroed.
+    @inline(__always)
+    public static func safeZero(_ dst: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        count > 0 ? Int(joey_safe_zero(dst, count)) : 0
+    }
+
+    /// Safe copies that failed on the calling thread so far (a page the limit refused).
+    public static var threadFaults: UInt64 { joey_safecopy_thread_faults() }
 
     public func pointer(_ offset: UInt64) -> UnsafeMutableRawPointer { base + Int(offset) }
 
@@ -107,6 +157,13 @@ public final class MemoryFile: @unchecked Sendable {
             body(UInt64(data), hole)
             pos = hole
         }
+    }
+
+    /// Less than 64 KiB left below the limit (a host call into guest memory that failed with
+    /// EFAULT may have found no page).
+    public var atLimit: Bool {
+        guard let limit else { return false }
+        return residentBytes() + 0x10000 > MemoryFile.roundUp(limit)
     }
 
     /// Bytes of guest memory actually backed by pages (the memfd's allocated blocks).

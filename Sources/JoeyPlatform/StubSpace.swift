@@ -44,7 +44,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         self.memoryFile = memoryFile
         self.hasFSGSBase = hasFSGSBase
         self.syscallPatching = syscallPatching
-        do { pages = try memoryFile.allocate(0x2000) } catch {
+        do { pages = try memoryFile.allocate(0x2000, committed: true) } catch {
             throw PlatformError("\(platform) platform: no memory for a stub's request pages (\(error))")
         }
         request = memoryFile.pointer(pages).assumingMemoryBound(to: joey_space_request.self)
@@ -200,7 +200,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         let address = stubAddress - UInt64(slot + 1) * JOEY_STUB_AREA_SIZE
         if slots[slot].offset == 0 {
             // Mapped in the stub together with the thread's start (startThread).
-            do { slots[slot].offset = try memoryFile.allocate(JOEY_STUB_AREA_SIZE) } catch {
+            do { slots[slot].offset = try memoryFile.allocate(JOEY_STUB_AREA_SIZE, committed: true) } catch {
                 throw PlatformError("no memory for a stub thread's area (\(error))")
             }
             slots[slot].mapped = false

@@ -303,13 +303,10 @@ static void thread_bomb(void) {
 }
 
 /* A child that touches anonymous memory until it is stopped: 1 MiB mallocs (big_mapping 0)
- * or one mapping of `cap` MiB touched a page at a time (1). It must be stopped near the
- * limit: killed (SIGKILL, as by an OOM kill) or told ENOMEM, having touched at most four
- * times the limit. Joey enforces the limit with a watcher that checks the sandbox's memory
- * every 20 ms and kills the process holding the most, then looks away for 100 ms; a hog
- * touching ~1.5 GiB/s overshoots by what it touches in that time. What this does not check
- * (a finding): many processes, each below the limit, can together hold far more than it
- * for seconds, as the watcher kills one process per look. */
+ * or one mapping of `cap` MiB touched a page at a time (1). It must be stopped at the limit:
+ * killed (SIGKILL, as by an OOM kill) or told ENOMEM, having touched no more than the limit.
+ * Joey's MemoryFile lives on a tmpfs of the limit's size, so the host refuses the page past
+ * it and the sentry's OOM killer runs before the access is tried again. */
 static void anonymous_hog(const char *name, int big_mapping, long limit_mib, long cap) {
     volatile long *touched = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (touched == MAP_FAILED) { result(name, 0, "mmap of a shared page failed"); return; }
@@ -339,19 +336,110 @@ static void anonymous_hog(const char *name, int big_mapping, long limit_mib, lon
     char why[256], line[160];
     snprintf(why, sizeof why, "the hog touched %ld MiB of a %ld MiB limit and %s", *touched, limit_mib, fate(st));
     snprintf(line, sizeof line, "%s (%ld MiB touched, limit %ld MiB)", name, *touched, limit_mib);
-    result(line, stopped && *touched <= 4 * limit_mib, why);
+    result(line, stopped && *touched <= limit_mib, why);
     munmap((void *)touched, 4096);
+}
+
+/* Eight processes touch half the limit each, then wait: together they would hold four times
+ * the limit. Those still alive once all have finished or died must hold no more than the
+ * limit between them (natively, with no limit, all eight live: this fails). */
+static void many_hogs(long limit_mib) {
+    enum { N = 8 };
+    volatile long *touched = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (touched == MAP_FAILED) { result("many_processes_together_stay_within_the_limit", 0, "mmap failed"); return; }
+    int done_pipe[2], go_pipe[2];
+    if (pipe(done_pipe) || pipe(go_pipe)) { result("many_processes_together_stay_within_the_limit", 0, "pipe failed"); return; }
+    pid_t pids[N];
+    for (int i = 0; i < N; i++) {
+        touched[i] = 0;
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            close(done_pipe[0]);
+            close(go_pipe[1]);
+            long each = limit_mib / 2;
+            char *m = mmap(NULL, each << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED) _exit(12);
+            for (long j = 0; j < each << 20; j += 4096) {
+                m[j] = 1;
+                if (((j + 4096) & 0xfffff) == 0) touched[i] = (j + 4096) >> 20;
+            }
+            char c = 'd';
+            if (write(done_pipe[1], &c, 1) != 1) _exit(1);
+            close(done_pipe[1]);
+            if (read(go_pipe[0], &c, 1) < 0) _exit(1); /* hold the memory until told to go */
+            _exit(0);
+        }
+    }
+    close(done_pipe[1]);
+    close(go_pipe[0]);
+    /* Each child either writes its byte (all touched) or dies; EOF once all are one or the other. */
+    char c;
+    while (read(done_pipe[0], &c, 1) == 1) {}
+    long held = 0;
+    int alive = 0, killed = 0;
+    for (int i = 0; i < N; i++) {
+        int st;
+        if (waitpid(pids[i], &st, WNOHANG) == 0) { held += touched[i]; alive++; }
+        else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) killed++;
+    }
+    close(go_pipe[1]);
+    for (int i = 0; i < N; i++) waitpid(pids[i], NULL, 0);
+    char why[160];
+    snprintf(why, sizeof why, "%d processes alive holding %ld MiB (limit %ld MiB), %d killed", alive, held, limit_mib, killed);
+    result("many_processes_together_stay_within_the_limit", held <= limit_mib && killed > 0, why);
+    close(done_pipe[0]);
+    munmap((void *)touched, 4096);
+}
+
+/* The sentry's own copies meet the limit: read() into a large buffer never touched before
+ * (from /dev/zero, then from a pipe) makes the sentry take the pages. The reader must be
+ * stopped (OOM-killed, or its read fails or comes back short) and the sentry live on. */
+static void sentry_copy_hog(const char *name, int from_pipe, long limit_mib) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        long size = (2 * limit_mib) << 20;
+        char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) _exit(12);
+        int fd;
+        if (from_pipe) {
+            int p[2];
+            if (pipe(p)) _exit(1);
+            fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+            if (fork() == 0) {
+                static char ones[1 << 16];
+                memset(ones, 1, sizeof ones);
+                close(p[0]);
+                while (write(p[1], ones, sizeof ones) > 0) {}
+                _exit(0);
+            }
+            close(p[1]);
+            fd = p[0];
+        } else {
+            fd = open("/dev/zero", O_RDONLY);
+        }
+        for (long off = 0; off < size;) {
+            ssize_t n = read(fd, m + off, size - off);
+            if (n < 0) _exit(errno == EFAULT ? 14 : 1);
+            if (n == 0) _exit(2);
+            off += n;
+        }
+        _exit(0); /* read all of it: twice the limit */
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    int stopped = (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) || (WIFEXITED(st) && WEXITSTATUS(st) == 14);
+    result(name, stopped, fate(st));
 }
 
 /* `hostile memory LIMIT`: run with `joey do --memory LIMIT M`. */
 static int memory_attacks(long limit_mib) {
     const long cap = 8 * limit_mib; /* natively nothing stops the hogs: they stop here */
     char why[256];
-    struct timespec settle = {0, 300000000}; /* past the watcher's 100 ms after a kill */
     anonymous_hog("anonymous_memory_in_1mib_mallocs_stops_at_the_limit", 0, limit_mib, cap);
-    nanosleep(&settle, NULL);
     anonymous_hog("anonymous_memory_in_one_mapping_stops_at_the_limit", 1, limit_mib, cap);
-    nanosleep(&settle, NULL);
+    many_hogs(limit_mib);
+    sentry_copy_hog("read_from_dev_zero_into_fresh_memory_stops_at_the_limit", 0, limit_mib);
+    sentry_copy_hog("read_from_a_pipe_into_fresh_memory_stops_at_the_limit", 1, limit_mib);
 
     /* A file in /tmp (memory too), 1 MiB at a time. */
     static char buf[1 << 20];

@@ -251,9 +251,22 @@ int joey_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 int joey_epoll_wait(int epfd, uint64_t *datas, uint32_t *events, int max, int timeout_ms);
 int64_t joey_getrandom(void *buf, uint64_t len);
 uint64_t joey_getauxval(uint64_t type);
-/// Atomic compare-and-swap of a 32-bit word (a guest futex word in the MemoryFile, which the
-/// guest's own atomics may change at the same time): returns the value found.
-uint32_t joey_cmpxchg32(uint32_t *word, uint32_t expected, uint32_t desired);
+/* Safe copies (safecopy.c): through the sentry's mapping of a MemoryFile that may refuse a
+   page (SIGBUS when its tmpfs is full), they return instead of ending the sentry. */
+/// Copies n bytes; returns how many were not copied (0: all).
+size_t joey_safe_copy(void *dst, const void *src, size_t n);
+/// Zeroes n bytes; returns how many were not zeroed (0: all).
+size_t joey_safe_zero(void *dst, size_t n);
+/// Atomic compare-and-swap of a 32-bit word: 0 with the value found in *old, or nonzero when
+/// the word's page could not be had.
+size_t joey_safe_cmpxchg32(uint32_t *word, uint32_t expected, uint32_t desired, uint32_t *old);
+/// Installs the SIGBUS handler that lets the safe copies fail: 0 or -errno.
+int joey_safecopy_install(void);
+/// How many safe copies have failed on the calling thread so far.
+uint64_t joey_safecopy_thread_faults(void);
+/// A file on a tmpfs of `limit` bytes that no mount tree holds (fsopen, fsmount, O_TMPFILE):
+/// its fd, or -errno.
+int64_t joey_limited_memory_file(uint64_t limit);
 /// Host memory in bytes: total and free.
 void joey_meminfo(uint64_t *total, uint64_t *free_);
 /// fstatfs(2) of a host fd, in 4096-byte blocks: total, free and available blocks, total and

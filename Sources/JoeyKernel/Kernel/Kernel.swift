@@ -241,11 +241,10 @@ public final class Kernel: @unchecked Sendable {
         initialIPC = IPCNamespace(ino: 0xEFFF_FFFF) // Linux's PROC_IPC_INIT_INO
         ipcNamespaces = [WeakIPCNamespace(namespace: initialIPC)]
         do {
-            memoryFile = try MemoryFile()
+            memoryFile = try MemoryFile(limit: spec.memoryLimit)
         } catch {
             throw KernelError(error.description)
         }
-        memoryFile.limit = spec.memoryLimit
         do {
             vdso = try VDSO(memoryFile: memoryFile)
         } catch {
@@ -497,7 +496,10 @@ public final class Kernel: @unchecked Sendable {
         thread.start()
         startTimekeeper()
         startSignalForwarder()
-        if let limit = spec.memoryLimit { startMemoryWatcher(limit: limit) }
+        if let limit = spec.memoryLimit, !memoryFile.enforcesLimit {
+            debugLog("memory limit kept by watching: \(memoryFile.limitProblem ?? "")")
+            startMemoryWatcher(limit: limit)
+        }
         while runningThreads > 0 { shutdownWakeup.sleep(lock) }
         if let counts = callCounts { debugLog(callSummary(counts)) }
         return initExitStatus ?? 0
@@ -721,8 +723,35 @@ public final class Kernel: @unchecked Sendable {
         }
     }
 
-    /// Enforces the memory limit: the MemoryFile's resident size is checked every 20 ms, and
-    /// when it is over the limit the process with the most private memory is killed.
+    /// The sandbox is at its memory limit: a guest thread touched a page the MemoryFile's tmpfs
+    /// has no room for, or a safe copy of the sentry's could not have one. As the cgroup OOM
+    /// killer does, the process with the most private memory is killed, unless an earlier
+    /// victim is still on its way out, and the caller waits (kernel lock released) until the
+    /// victim is gone, or 200 ms; then it tries again. Kernel lock held.
+    func outOfMemory(_ t: GuestThread) {
+        if oomVictim?.exitStatus != nil { oomVictim = nil }
+        if oomVictim == nil {
+            let victim = threadGroups.values.filter { $0.exitStatus == nil && !$0.exiting }
+                .map { ($0, $0.residentPrivateBytes()) }.max { $0.1 < $1.1 }?.0
+            guard let victim else { return }
+            debugLog("memory limit \(memoryFile.limit ?? 0) bytes reached (pid \(t.group.pid) needed a page): killing pid \(victim.pid) (out of memory)")
+            victim.sendSignal(Signal.SIGKILL, info: SignalInfo(signo: Signal.SIGKILL, code: 0x80))
+            oomVictim = victim
+        }
+        for _ in 0..<200 {
+            guard let victim = oomVictim, victim.exitStatus == nil, !t.killed, !t.group.exiting else { return }
+            lock.unlock()
+            usleep(1_000)
+            lock.lock()
+        }
+    }
+
+    /// The process the OOM killer last chose, until it is gone.
+    var oomVictim: ThreadGroup?
+
+    /// Keeps the memory limit where the host cannot (MemoryFile.enforcesLimit is false): the
+    /// MemoryFile's resident size is checked every 5 ms, and when it is over the limit the
+    /// process with the most private memory is killed.
     private func startMemoryWatcher(limit: UInt64) {
         // Guest pages are the host's as soon as they are touched, without the sentry seeing
         // it, so the limit is kept by watching: every 5 ms (fstat of the MemoryFile is cheap).

@@ -210,7 +210,7 @@ final class FilePages {
             let within = pos % FilePages.chunkSize
             let n = min(FilePages.chunkSize - within, end - pos)
             if let c = try chunk(pos / FilePages.chunkSize, allocate: host != nil) {
-                memoryFile.copy(from: c + within, to: destination + (pos - offset), length: n)
+                try memoryFile.copy(from: c + within, to: destination + (pos - offset), length: n)
             }
             pos += n
         }

@@ -4,6 +4,7 @@
 // buffer unmapped while it slept is EFAULT, never another process's reused memory.
 // Copies happen with the kernel lock held (it guards the MM).
 import JoeyABI
+import JoeyPlatform
 
 /// One guest buffer: `length` bytes at `address`.
 struct GuestRange {
@@ -109,20 +110,24 @@ struct IOSequence {
     }
 
     /// Runs `body` over the pieces of the next `total` bytes (body gets the piece and how many
-    /// bytes came before it). Returns the bytes done: fewer than `total` at a fault after some
-    /// progress, EFAULT when nothing could be done (copy_{to,from}_user's rule).
+    /// bytes came before it, and returns how many of the piece it did: fewer when a safe copy
+    /// met a page the memory limit refuses). Returns the bytes done: fewer than `total` at a
+    /// fault after some progress, EFAULT when nothing could be done (copy_{to,from}_user's rule).
     private mutating func forPieces(writing: Bool, total: Int,
-                                    _ body: (UnsafeMutableRawBufferPointer, Int) -> Void) -> Result<Int, LinuxErrno> {
+                                    _ body: (UnsafeMutableRawBufferPointer, Int) -> Int) -> Result<Int, LinuxErrno> {
         var done = 0
         while done < total && count > 0 {
+            var short = false
             do {
                 done += try withNextPiece(writing: writing, limit: total - done) { piece in
-                    body(piece, done)
-                    return piece.count
+                    let n = body(piece, done)
+                    short = n < piece.count
+                    return n
                 }
             } catch {
                 return done > 0 ? .success(done) : .failure(error)
             }
+            if short { return done > 0 ? .success(done) : .failure(.EFAULT) }
         }
         return .success(done)
     }
@@ -130,26 +135,26 @@ struct IOSequence {
     /// Copies `source` into the sequence (a read's data) and consumes what was copied.
     mutating func copyOut(_ source: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
         try forPieces(writing: true, total: source.count) { piece, before in
-            piece.baseAddress!.copyMemory(from: source.baseAddress! + before, byteCount: piece.count)
+            piece.count - MemoryFile.safeCopy(piece.baseAddress!, source.baseAddress! + before, piece.count)
         }.get()
     }
 
     /// Copies from the sequence (a write's data) into `destination`; consumes what was copied.
     mutating func copyIn(_ destination: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
         try forPieces(writing: false, total: destination.count) { piece, before in
-            (destination.baseAddress! + before).copyMemory(from: piece.baseAddress!, byteCount: piece.count)
+            piece.count - MemoryFile.safeCopy(destination.baseAddress! + before, piece.baseAddress!, piece.count)
         }.get()
     }
 
     /// Consumes the next `n` bytes after checking they can be read: a datagram lost on the
     /// way still faults on a bad buffer, as Linux copies it before sending. All or EFAULT.
     mutating func discard(_ n: Int) throws(LinuxErrno) {
-        guard try forPieces(writing: false, total: n, { _, _ in }).get() == n else { throw .EFAULT }
+        guard try forPieces(writing: false, total: n, { piece, _ in piece.count }).get() == n else { throw .EFAULT }
     }
 
     /// Zeroes the next `n` bytes of the sequence (reads of holes and /dev/zero).
     mutating func zero(_ n: Int) throws(LinuxErrno) -> Int {
-        try forPieces(writing: true, total: n) { piece, _ in piece.initializeMemory(as: UInt8.self, repeating: 0) }.get()
+        try forPieces(writing: true, total: n) { piece, _ in piece.count - MemoryFile.safeZero(piece.baseAddress!, piece.count) }.get()
     }
 
     /// Copies one value out (eventfd's counter, for instance).

@@ -1,6 +1,8 @@
 // Guest memory access through the sentry's own mapping of the MemoryFile: a guest address
 // becomes a pointer by VMA lookup. Access is checked against the VMA's protection the way
-// copy_{to,from}_user is: a hole or a missing permission is EFAULT.
+// copy_{to,from}_user is: a hole or a missing permission is EFAULT. Bytes are moved only by
+// MemoryFile's safe copies: a page the memory limit refuses is EFAULT too (the thread then
+// meets the OOM killer, GuestThread.runLoop), never a SIGBUS in the sentry.
 import CJoey
 import Glibc
 import JoeyABI
@@ -66,28 +68,26 @@ extension MemoryManager {
         var out = [UInt8](repeating: 0, count: count)
         var filled = 0
         try out.withMutableBytes { (dst: UnsafeMutableRawBufferPointer) throws(LinuxErrno) in
+            var complete = true
             let copy = { (seg: UnsafeMutableRawBufferPointer) in
-                memcpy(dst.baseAddress! + filled, seg.baseAddress!, seg.count)
+                if MemoryFile.safeCopy(dst.baseAddress! + filled, seg.baseAddress!, seg.count) != 0 { complete = false }
                 filled += seg.count
             }
             if force { try forEachSegmentForced(address, count, write: false, copy) } else { try forEachSegment(address, count, write: false, copy) }
+            if !complete { throw .EFAULT }
         }
         return out
     }
 
     func write(_ address: UInt64, _ bytes: UnsafeRawBufferPointer, force: Bool = false) throws(LinuxErrno) {
         var done = 0
-        if force {
-            try forEachSegmentForced(address, bytes.count, write: true) { seg in
-                memcpy(seg.baseAddress!, bytes.baseAddress! + done, seg.count)
-                done += seg.count
-            }
-        } else {
-            try forEachSegment(address, bytes.count, write: true) { seg in
-                memcpy(seg.baseAddress!, bytes.baseAddress! + done, seg.count)
-                done += seg.count
-            }
+        var complete = true
+        let copy = { (seg: UnsafeMutableRawBufferPointer) in
+            if MemoryFile.safeCopy(seg.baseAddress!, bytes.baseAddress! + done, seg.count) != 0 { complete = false }
+            done += seg.count
         }
+        if force { try forEachSegmentForced(address, bytes.count, write: true, copy) } else { try forEachSegment(address, bytes.count, write: true, copy) }
+        if !complete { throw .EFAULT }
     }
 
     func write(_ address: UInt64, _ bytes: [UInt8], force: Bool = false) throws(LinuxErrno) {
@@ -96,9 +96,14 @@ extension MemoryManager {
 
     func readValue<T: BitwiseCopyable>(_ address: UInt64, as: T.Type = T.self) throws(LinuxErrno) -> T {
         // Fast path: the value lies in one readable VMA.
-        if let v = vma(containing: address), v.protection.contains(.read), !v.beyondEOF, v.pages == nil,
-           address + UInt64(MemoryLayout<T>.size) <= v.end {
-            return memoryFile.pointer(v.fileStart + (address - v.start)).loadUnaligned(as: T.self)
+        if MemoryLayout<T>.size <= 32, let v = vma(containing: address), v.protection.contains(.read), !v.beyondEOF,
+           v.pages == nil, address + UInt64(MemoryLayout<T>.size) <= v.end {
+            var raw: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            let missed = withUnsafeMutableBytes(of: &raw) {
+                MemoryFile.safeCopy($0.baseAddress!, memoryFile.pointer(v.fileStart + (address - v.start)), MemoryLayout<T>.size)
+            }
+            if missed != 0 { throw .EFAULT }
+            return withUnsafeBytes(of: raw) { $0.loadUnaligned(as: T.self) }
         }
         let bytes = try read(address, count: MemoryLayout<T>.size)
         return bytes.withUnsafeBytes { $0.loadUnaligned(as: T.self) }
@@ -110,7 +115,9 @@ extension MemoryManager {
         guard address & 3 == 0 else { throw .EINVAL }
         let piece = try translate(address, length: 4, write: true)
         guard piece.count >= 4, let p = piece.baseAddress else { throw .EFAULT }
-        return joey_cmpxchg32(p.assumingMemoryBound(to: UInt32.self), expected, desired)
+        var old: UInt32 = 0
+        guard joey_safe_cmpxchg32(p.assumingMemoryBound(to: UInt32.self), expected, desired, &old) == 0 else { throw .EFAULT }
+        return old
     }
 
     func writeValue<T: BitwiseCopyable>(_ address: UInt64, _ value: T) throws(LinuxErrno) {
@@ -122,14 +129,25 @@ extension MemoryManager {
     func readCString(_ address: UInt64, max: Int = 4096) throws(LinuxErrno) -> [UInt8] {
         var out: [UInt8] = []
         var cursor = address
+        // Through a small buffer, 256 bytes at a time (a safe copy each): the string's end is
+        // not known before it is read.
+        var chunk = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
+                     UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
+                     UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
+                     UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         while true {
-            let piece = try translate(cursor, length: Int.max, write: false)
-            let p = piece.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<piece.count {
-                if p[i] == 0 { return out }
-                out.append(p[i])
-                if out.count >= max { throw .ENAMETOOLONG }
+            let piece = try translate(cursor, length: MemoryLayout.size(ofValue: chunk), write: false)
+            let found: Bool? = withUnsafeMutableBytes(of: &chunk) { buffer in
+                guard MemoryFile.safeCopy(buffer.baseAddress!, piece.baseAddress!, piece.count) == 0 else { return nil }
+                for i in 0..<piece.count {
+                    if buffer[i] == 0 { return true }
+                    out.append(buffer[i])
+                }
+                return false
             }
+            guard let found else { throw .EFAULT }
+            if out.count >= max { throw .ENAMETOOLONG }
+            if found { return out }
             cursor += UInt64(piece.count)
         }
     }

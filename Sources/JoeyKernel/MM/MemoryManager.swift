@@ -27,10 +27,12 @@ final class MemoryBlock {
     /// nobody writes it in place. Changed under the kernel lock, except by a departing
     /// MemoryManager's deinit, which may run outside it: hence atomic.
     let sharers = Atomic<Int>(1)
-    init(file: MemoryFile, length: UInt64) throws(LinuxErrno) {
+    /// `committed`: the pages are had now (memory the sentry writes directly, not through a
+    /// safe copy); ENOMEM when the memory limit leaves no room.
+    init(file: MemoryFile, length: UInt64, committed: Bool = false) throws(LinuxErrno) {
         self.file = file
         self.length = MemoryFile.roundUp(length)
-        self.offset = try file.allocate(length)
+        self.offset = try file.allocate(length, committed: committed)
     }
     deinit { file.free(offset, length: length) }
 }
@@ -549,7 +551,7 @@ public final class MemoryManager {
     /// its data or zeros; no longer copy-on-write.
     func privatize(_ v: VMA, _ start: UInt64, _ end: UInt64, copy: Bool) throws(LinuxErrno) {
         let fresh = try MemoryBlock(file: memoryFile, length: end - start)
-        if copy { memoryFile.copy(from: v.fileStart + (start - v.start), to: fresh.offset, length: end - start) }
+        if copy { try memoryFile.copy(from: v.fileStart + (start - v.start), to: fresh.offset, length: end - start) }
         var piece = v
         piece.start = start; piece.end = end
         piece.block = fresh; piece.blockOffset = 0

@@ -317,7 +317,7 @@ extension GuestThread {
         } else if v.pages == nil {
             let block = try MemoryBlock(file: kernel.memoryFile, length: newLen)
             for p in pieces where p.start < old + min(oldLen, newLen) {
-                kernel.memoryFile.copy(from: p.fileStart, to: block.offset + (p.start - old),
+                try kernel.memoryFile.copy(from: p.fileStart, to: block.offset + (p.start - old),
                                        length: min(p.end, old + newLen) - p.start)
             }
             moved.block = block; moved.blockOffset = 0
@@ -500,8 +500,11 @@ extension GuestThread {
     /// Makes the memory of [start, end) resident, as Linux's mlock and MAP_POPULATE fault it
     /// in: holes in anonymous memory and private copies become zeroed pages (what they read
     /// as anyway). A file's page cache and memory the guest cannot access are left alone.
-    func populate(_ start: UInt64, _ end: UInt64) {
+    /// false when the memory limit left no room for all of it.
+    @discardableResult
+    func populate(_ start: UInt64, _ end: UInt64) -> Bool {
         let memory = kernel.memoryFile
+        var complete = true
         var cursor = start
         while cursor < end, let v = mm.vma(containing: cursor) {
             let e = min(v.end, end)
@@ -509,13 +512,15 @@ extension GuestThread {
                 let from = v.fileStart + (cursor - v.start), to = from + (e - cursor)
                 var hole = from
                 memory.forEachResidentRange(from, length: to - from) { data, dataEnd in
-                    if data > hole { memset(memory.pointer(hole), 0, Int(data - hole)) }
+                    if data > hole, MemoryFile.safeZero(memory.pointer(hole), Int(data - hole)) != 0 { complete = false }
                     hole = dataEnd
                 }
-                if to > hole { memset(memory.pointer(hole), 0, Int(to - hole)) }
+                if to > hole, MemoryFile.safeZero(memory.pointer(hole), Int(to - hole)) != 0 { complete = false }
             }
+            if !complete { return false }
             cursor = e
         }
+        return true
     }
 
     func sysMunlock() throws(LinuxErrno) -> UInt64 {

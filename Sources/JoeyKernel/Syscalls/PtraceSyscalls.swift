@@ -58,16 +58,8 @@ extension GuestThread {
             t.wakeup.wake()
             return 0
         case 1, 2: // PTRACE_PEEKTEXT, PTRACE_PEEKDATA: the word goes to *data, whatever the protection
-            var word: UInt64 = 0
-            var got = 0
-            do {
-                try t.mm.forEachSegmentForced(addr, 8, write: false) { seg in
-                    withUnsafeMutableBytes(of: &word) { w in
-                        w.baseAddress!.advanced(by: got).copyMemory(from: seg.baseAddress!, byteCount: seg.count)
-                    }
-                    got += seg.count
-                }
-            } catch { throw .EIO }
+            let word: UInt64
+            do { word = try t.mm.read(addr, count: 8, force: true).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } } catch { throw .EIO }
             try mm.writeValue(data, word)
             return 0
         case 4, 5: // PTRACE_POKETEXT, PTRACE_POKEDATA: private memory is written whatever its

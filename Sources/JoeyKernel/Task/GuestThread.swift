@@ -162,7 +162,17 @@ final class GuestThread {
     }
 
     private func runLoop() {
+        let memory = kernel.memoryFile
+        var faultsSeen = memory.enforcesLimit ? MemoryFile.threadFaults : 0
+        var outOfMemory = false
         while true {
+            // A safe copy of this thread's met the memory limit (a system call's, a signal
+            // frame's), or a host call made into guest memory found no page: the OOM killer.
+            if memory.enforcesLimit, outOfMemory || MemoryFile.threadFaults != faultsSeen {
+                faultsSeen = MemoryFile.threadFaults
+                outOfMemory = false
+                kernel.outOfMemory(self)
+            }
             if killed || group.exiting || threadExiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
             deliverPendingSignals()
             // A stopped group's threads wait here until SIGCONT or SIGKILL.
@@ -193,6 +203,9 @@ final class GuestThread {
                 if let entry = kernel.syscallPatchEntry, !patched { considerPatching(entryPoint: entry) }
                 if kernel.callCounts != nil { kernel.countCall(regs.orig_rax, patched: patched) }
                 handleSyscall()
+                if regs.rax == UInt64(bitPattern: -Int64(LinuxErrno.EFAULT.rawValue)), memory.enforcesLimit, memory.atLimit {
+                    outOfMemory = true
+                }
             case .fault(var sig, var code, let addr):
                 kernel.interruptsSeen &+= 1
                 kernel.faultsSeen &+= 1
@@ -204,6 +217,13 @@ final class GuestThread {
                 // A memory fault on a mapping another thread's change has replaced since
                 // (memory made writable again, or newly mapped): retry before judging it.
                 if sig == Signal.SIGSEGV || sig == Signal.SIGBUS, enteredVersion != mm.version { continue }
+                // A page of guest memory the host refused (the MemoryFile's tmpfs is at the
+                // memory limit): the OOM killer, then the access again, as in Linux's fault path.
+                if sig == Signal.SIGBUS, code == 2 /* BUS_ADRERR */, memory.enforcesLimit,
+                   let v = mm.vma(containing: addr), !v.beyondEOF {
+                    kernel.outOfMemory(self)
+                    continue
+                }
                 if sig == Signal.SIGSEGV, kernel.syscallPatchEntry != nil, unpatchIfTableLost(at: regs.rip) { continue }
                 // A shared file mapping's page the file has grown over since: map it and retry.
                 if sig == Signal.SIGSEGV, mm.refreshFileTail(at: addr) { continue }
@@ -212,9 +232,8 @@ final class GuestThread {
                     do {
                         if try mm.breakCopyOnWrite(at: addr) { continue }
                     } catch {
-                        // No memory left for the copy: as Linux's OOM killer would.
-                        kernel.debugLog("pid \(group.pid): no memory to copy a page on write: killed")
-                        forceSignal(Signal.SIGKILL, info: SignalInfo(signo: Signal.SIGKILL, code: 0x80))
+                        // No memory left for the copy: the OOM killer, then the write again.
+                        kernel.outOfMemory(self)
                         continue
                     }
                 }

@@ -238,10 +238,12 @@ extension GuestThread {
             patches.unavailable = true
             return false
         }
+        var cell = entryPoint
+        guard withUnsafeBytes(of: &cell, { MemoryFile.safeCopy(kernel.memoryFile.pointer(block.offset), $0.baseAddress!, 8) }) == 0 else {
+            return false // no memory for the table's first page now: a later trap tries again
+        }
         mm.insert(VMA(start: start, end: end, protection: [.read, .exec], shared: false, block: block, blockOffset: 0,
                       name: SyscallPatches.tableName, fileOffset: 0, inodeNumber: 0, writeBack: nil))
-        var cell = entryPoint
-        withUnsafeBytes(of: &cell) { kernel.memoryFile.pointer(block.offset).copyMemory(from: $0.baseAddress!, byteCount: 8) }
         patches.placed = true
         // Mapped in the stub before any site jumps there.
         group.catchUpAddressSpace()

@@ -233,6 +233,15 @@ final class ThreadGroup {
         mm.vmas.reduce(0) { $0 &+ ($1.shared ? 0 : $1.end - $1.start) }
     }
 
+    /// Bytes of private memory backed by pages (what the OOM killer weighs, as Linux's
+    /// oom_badness weighs RSS: a large reservation never touched is not what ran out).
+    func residentPrivateBytes() -> UInt64 {
+        mm.vmas.reduce(0) { total, v in
+            guard !v.shared, v.block != nil, v.pages == nil else { return total }
+            return total &+ kernel.memoryFile.residentBytes(v.fileStart, length: v.end - v.start)
+        }
+    }
+
     /// Realizes the MM's changes in its address space at once, under its running threads: a
     /// memory system call's that was not realized as it was made, or a change another process
     /// made to this one's memory (a copy-on-write copy). Kernel lock held.

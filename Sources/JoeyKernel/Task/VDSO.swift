@@ -25,7 +25,7 @@ final class VDSO {
     ]
 
     init(memoryFile: MemoryFile) throws(LinuxErrno) {
-        block = try MemoryBlock(file: memoryFile, length: UInt64(2 * VDSO.pageSize))
+        block = try MemoryBlock(file: memoryFile, length: UInt64(2 * VDSO.pageSize), committed: true)
         data = memoryFile.pointer(block.offset).bindMemory(to: joey_vdso_data.self, capacity: 1)
         let image = VDSO.buildImage()
         precondition(image.count <= VDSO.pageSize, "the vDSO image outgrew its page (\(image.count) bytes)")
