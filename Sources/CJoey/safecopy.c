@@ -58,16 +58,12 @@ __asm__(
 extern char joey_safe_copy_site[], joey_safe_zero_site[], joey_safe_cmpxchg_site[], joey_safe_landing[];
 
 static struct sigaction previous_sigbus;
-// Per sentry thread: each guest thread's sentry work runs on a host thread of its own, which
-// compares this before and after a system call to know its copies met the limit.
-static __thread uint64_t thread_faults;
 
 static void on_sigbus(int sig, siginfo_t *info, void *context) {
     ucontext_t *uc = context;
     greg_t ip = uc->uc_mcontext.gregs[REG_RIP];
     if (ip == (greg_t)joey_safe_copy_site || ip == (greg_t)joey_safe_zero_site || ip == (greg_t)joey_safe_cmpxchg_site) {
         uc->uc_mcontext.gregs[REG_RIP] = (greg_t)joey_safe_landing;
-        thread_faults++;
         return;
     }
     // Not a safe copy's: what would have happened without this handler.
@@ -89,10 +85,6 @@ int joey_safecopy_install(void) {
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     return sigaction(SIGBUS, &sa, &previous_sigbus) == 0 ? 0 : -errno;
-}
-
-uint64_t joey_safecopy_thread_faults(void) {
-    return thread_faults;
 }
 
 int64_t joey_limited_memory_file(uint64_t limit) {

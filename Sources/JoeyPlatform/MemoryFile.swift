@@ -110,11 +110,11 @@ public final class MemoryFile: @unchecked Sendable {
     }
 
     /// Copies a range, skipping holes, so copying a sparse reservation costs nothing. ENOMEM
-    /// when the limit leaves no room for the copy.
+    /// when the limit leaves no room for the copy. Kernel lock held.
     public func copy(from src: UInt64, to dst: UInt64, length: UInt64) throws(LinuxErrno) {
         var complete = true
         forEachResidentRange(src, length: length) { start, end in
-            if complete && MemoryFile.safeCopy(base + Int(dst + (start - src)), base + Int(start), Int(end - start)) != 0 {
+            if complete && copyMakingRoom(base + Int(dst + (start - src)), base + Int(start), Int(end - start)) != 0 {
                 complete = false
             }
         }
@@ -133,8 +133,30 @@ public final class MemoryFile: @unchecked Sendable {
         count > 0 ? Int(joey_safe_zero(dst, count)) : 0
     }
 
-    /// Safe copies that failed on the calling thread so far (a page the limit refused).
-    public static var threadFaults: UInt64 { joey_safecopy_thread_faults() }
+    /// The OOM killer's one step, set by the kernel: a process killed and its memory released
+    /// at once; true when there is room to try again. Called with the kernel lock held.
+    public var makeRoom: (() -> Bool)?
+
+    /// safeCopy that, when the limit refuses a page, has the OOM killer make room and goes on,
+    /// as a page fault under a memory cgroup does: the bytes not copied (0 unless no process
+    /// was left to kill). Kernel lock held.
+    public func copyMakingRoom(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, _ count: Int) -> Int {
+        var left = MemoryFile.safeCopy(dst, src, count)
+        while left > 0, let makeRoom, makeRoom() {
+            let done = count - left
+            left = MemoryFile.safeCopy(dst + done, src + done, left)
+        }
+        return left
+    }
+
+    /// safeZero that makes room as copyMakingRoom does: the bytes not zeroed.
+    public func zeroMakingRoom(_ dst: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        var left = MemoryFile.safeZero(dst, count)
+        while left > 0, let makeRoom, makeRoom() {
+            left = MemoryFile.safeZero(dst + (count - left), left)
+        }
+        return left
+    }
 
     public func pointer(_ offset: UInt64) -> UnsafeMutableRawPointer { base + Int(offset) }
 

@@ -20,9 +20,11 @@
  *     8. fd, fork and thread exhaustion stop at the limits (--pids-limit 64)
  *
  *   hostile memory LIMIT-MIB       (run under `joey do --memory LIMIT-MIB M`)
- *     anonymous memory (1 MiB mallocs, and one big mapping touched a page at a time) and a
- *     file in /tmp written 1 MiB at a time stop near the limit (the hog is killed as by an
- *     OOM kill, or sees ENOMEM/ENOSPC); afterwards the memory is the sandbox's again.
+ *     anonymous memory (1 MiB mallocs, and one big mapping touched a page at a time), eight
+ *     processes together, reads into fresh memory (the sentry's copies) and a file in /tmp
+ *     written 1 MiB at a time stop at the limit (the hog is killed as by an OOM kill, or
+ *     sees ENOMEM/ENOSPC); a read beside a process holding the memory completes (the holder
+ *     is killed); afterwards the memory is the sandbox's again.
  *
  * Run natively (no sandbox) the ABI checks of 4 fail: there the host does run the i386
  * calls, which is what they detect. */
@@ -431,6 +433,46 @@ static void sentry_copy_hog(const char *name, int from_pipe, long limit_mib) {
     result(name, stopped, fate(st));
 }
 
+/* A process holds all but 16 MiB of the limit; another then reads 32 MiB from /dev/zero
+ * into memory it never touched. As under a memory cgroup, the holder (the larger) is
+ * OOM-killed and the read completes: the sentry's copy waits for no exit and fails nothing. */
+static void reader_beside_a_hog(long limit_mib) {
+    int ready[2];
+    if (pipe(ready)) { result("a_read_completes_when_another_process_holds_the_memory", 0, "pipe failed"); return; }
+    pid_t hog = fork();
+    if (hog == 0) {
+        long size = (limit_mib - 16) << 20;
+        char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) _exit(12);
+        memset(m, 1, size);
+        if (write(ready[1], "r", 1) != 1) _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(ready[1]);
+    char c;
+    int got = read(ready[0], &c, 1) == 1;
+    close(ready[0]);
+    pid_t reader = fork();
+    if (reader == 0) {
+        long size = 32L << 20;
+        char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        int fd = open("/dev/zero", O_RDONLY);
+        if (m == MAP_FAILED || fd < 0) _exit(12);
+        ssize_t n = read(fd, m, size);
+        _exit(n == size ? 0 : n < 0 ? 14 : 2);
+    }
+    int rst = 0, hst = 0;
+    waitpid(reader, &rst, 0);
+    kill(hog, SIGTERM);
+    waitpid(hog, &hst, 0);
+    char why[160];
+    snprintf(why, sizeof why, "the holder %s; the reader %s", got ? fate(hst) : "never got ready", fate(rst));
+    int hog_killed = WIFSIGNALED(hst) && WTERMSIG(hst) == SIGKILL;
+    result("a_read_completes_when_another_process_holds_the_memory",
+           got && hog_killed && WIFEXITED(rst) && WEXITSTATUS(rst) == 0, why);
+}
+
 /* `hostile memory LIMIT`: run with `joey do --memory LIMIT M`. */
 static int memory_attacks(long limit_mib) {
     const long cap = 8 * limit_mib; /* natively nothing stops the hogs: they stop here */
@@ -440,6 +482,7 @@ static int memory_attacks(long limit_mib) {
     many_hogs(limit_mib);
     sentry_copy_hog("read_from_dev_zero_into_fresh_memory_stops_at_the_limit", 0, limit_mib);
     sentry_copy_hog("read_from_a_pipe_into_fresh_memory_stops_at_the_limit", 1, limit_mib);
+    reader_beside_a_hog(limit_mib);
 
     /* A file in /tmp (memory too), 1 MiB at a time. */
     static char buf[1 << 20];

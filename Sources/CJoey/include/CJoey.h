@@ -262,8 +262,6 @@ size_t joey_safe_zero(void *dst, size_t n);
 size_t joey_safe_cmpxchg32(uint32_t *word, uint32_t expected, uint32_t desired, uint32_t *old);
 /// Installs the SIGBUS handler that lets the safe copies fail: 0 or -errno.
 int joey_safecopy_install(void);
-/// How many safe copies have failed on the calling thread so far.
-uint64_t joey_safecopy_thread_faults(void);
 /// A file on a tmpfs of `limit` bytes that no mount tree holds (fsopen, fsmount, O_TMPFILE):
 /// its fd, or -errno.
 int64_t joey_limited_memory_file(uint64_t limit);

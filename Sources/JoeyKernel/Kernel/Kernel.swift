@@ -256,6 +256,7 @@ public final class Kernel: @unchecked Sendable {
         // The kernel lives as long as the sentry: threads, processes, files and sockets refer
         // to it unowned(unsafe), so the hot paths do no reference counting on it.
         _ = Unmanaged.passRetained(self)
+        if memoryFile.enforcesLimit { memoryFile.makeRoom = { [unowned self] in reclaimMemory() } }
         try buildFilesystems()
     }
 
@@ -723,31 +724,49 @@ public final class Kernel: @unchecked Sendable {
         }
     }
 
-    /// The sandbox is at its memory limit: a guest thread touched a page the MemoryFile's tmpfs
-    /// has no room for, or a safe copy of the sentry's could not have one. As the cgroup OOM
-    /// killer does, the process with the most private memory is killed, unless an earlier
-    /// victim is still on its way out, and the caller waits (kernel lock released) until the
-    /// victim is gone, or 200 ms; then it tries again. Kernel lock held.
-    func outOfMemory(_ t: GuestThread) {
-        if oomVictim?.exitStatus != nil { oomVictim = nil }
-        if oomVictim == nil {
-            let victim = threadGroups.values.filter { $0.exitStatus == nil && !$0.exiting }
-                .map { ($0, $0.residentPrivateBytes()) }.max { $0.1 < $1.1 }?.0
-            guard let victim else { return }
-            debugLog("memory limit \(memoryFile.limit ?? 0) bytes reached (pid \(t.group.pid) needed a page): killing pid \(victim.pid) (out of memory)")
-            victim.sendSignal(Signal.SIGKILL, info: SignalInfo(signo: Signal.SIGKILL, code: 0x80))
-            oomVictim = victim
+    /// One step of the OOM killer, for a page the memory limit refused (a guest's fault, a
+    /// safe copy of the sentry's): the process with the most resident private memory not
+    /// already chosen is killed, and the private memory only it holds is released at once, as
+    /// Linux's oom_reaper does, so the caller can try again without waiting for it to exit.
+    /// The victim's mappings stay (its threads may still run until the kill reaches them; a
+    /// page they touch is a fresh zero page), so no pointer a caller holds goes stale. False
+    /// when no process is left to choose, or when the caller's own process is already dying
+    /// (its copy stops there: it must not go on to cost another process its life). Kernel
+    /// lock held.
+    func reclaimMemory() -> Bool {
+        if let me = GuestThread.onThisHostThread, me.killed || me.group.oomKilled || me.group.exiting { return false }
+        let victim = threadGroups.values.filter { $0.exitStatus == nil && !$0.exiting && !$0.oomKilled }
+            .map { ($0, $0.residentPrivateBytes()) }.max { $0.1 < $1.1 }?.0
+        guard let victim else { return false }
+        debugLog("memory limit \(memoryFile.limit ?? 0) bytes reached: killing pid \(victim.pid) (out of memory)")
+        victim.oomKilled = true
+        victim.sendSignal(Signal.SIGKILL, info: SignalInfo(signo: Signal.SIGKILL, code: 0x80))
+        // Memory another process shares (a vfork child's, CLONE_VM) is left for the exit.
+        guard !threadGroups.values.contains(where: { $0 !== victim && $0.mm === victim.mm && $0.exitStatus == nil }) else { return true }
+        for v in victim.mm.vmas where !v.shared && v.pages == nil {
+            // Pages shared copy-on-write with another process are that process's data too.
+            guard let block = v.block, block.sharers.load(ordering: .relaxed) == 1 else { continue }
+            memoryFile.zero(v.fileStart, length: v.end - v.start)
         }
-        for _ in 0..<200 {
-            guard let victim = oomVictim, victim.exitStatus == nil, !t.killed, !t.group.exiting else { return }
+        return true
+    }
+
+    /// A guest thread's page was refused at the memory limit: the OOM killer makes room, or,
+    /// when every process has been chosen already, the thread waits (kernel lock released) up to
+    /// 200 ms for one to go. Then the access is tried again. Kernel lock held.
+    func outOfMemory(_ t: GuestThread) {
+        if t.killed || t.group.oomKilled || t.group.exiting { return } // it goes: nothing to make room for
+        if reclaimMemory() { return }
+        let dying = { self.threadGroups.values.filter { $0.oomKilled && $0.exitStatus == nil }.count }
+        let before = dying()
+        var waited = 0
+        while before > 0, waited < 200, !t.killed, !t.group.exiting, dying() >= before {
             lock.unlock()
             usleep(1_000)
             lock.lock()
+            waited += 1
         }
     }
-
-    /// The process the OOM killer last chose, until it is gone.
-    var oomVictim: ThreadGroup?
 
     /// Keeps the memory limit where the host cannot (MemoryFile.enforcesLimit is false): the
     /// MemoryFile's resident size is checked every 5 ms, and when it is over the limit the

@@ -134,15 +134,23 @@ struct IOSequence {
 
     /// Copies `source` into the sequence (a read's data) and consumes what was copied.
     mutating func copyOut(_ source: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
-        try forPieces(writing: true, total: source.count) { piece, before in
-            piece.count - MemoryFile.safeCopy(piece.baseAddress!, source.baseAddress! + before, piece.count)
+        let file = mm?.memoryFile
+        return try forPieces(writing: true, total: source.count) { piece, before in
+            piece.count - IOSequence.copy(file, piece.baseAddress!, source.baseAddress! + before, piece.count)
         }.get()
+    }
+
+    /// A safe copy; into or out of guest memory, the OOM killer makes room when the memory
+    /// limit refuses a page. The bytes not copied.
+    private static func copy(_ file: MemoryFile?, _ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, _ n: Int) -> Int {
+        file?.copyMakingRoom(dst, src, n) ?? MemoryFile.safeCopy(dst, src, n)
     }
 
     /// Copies from the sequence (a write's data) into `destination`; consumes what was copied.
     mutating func copyIn(_ destination: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
-        try forPieces(writing: false, total: destination.count) { piece, before in
-            piece.count - MemoryFile.safeCopy(destination.baseAddress! + before, piece.baseAddress!, piece.count)
+        let file = mm?.memoryFile
+        return try forPieces(writing: false, total: destination.count) { piece, before in
+            piece.count - IOSequence.copy(file, destination.baseAddress! + before, piece.baseAddress!, piece.count)
         }.get()
     }
 
@@ -154,7 +162,10 @@ struct IOSequence {
 
     /// Zeroes the next `n` bytes of the sequence (reads of holes and /dev/zero).
     mutating func zero(_ n: Int) throws(LinuxErrno) -> Int {
-        try forPieces(writing: true, total: n) { piece, _ in piece.count - MemoryFile.safeZero(piece.baseAddress!, piece.count) }.get()
+        let file = mm?.memoryFile
+        return try forPieces(writing: true, total: n) { piece, _ in
+            piece.count - (file?.zeroMakingRoom(piece.baseAddress!, piece.count) ?? MemoryFile.safeZero(piece.baseAddress!, piece.count))
+        }.get()
     }
 
     /// Copies one value out (eventfd's counter, for instance).

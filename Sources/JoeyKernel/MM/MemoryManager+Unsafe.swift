@@ -70,7 +70,7 @@ extension MemoryManager {
         try out.withMutableBytes { (dst: UnsafeMutableRawBufferPointer) throws(LinuxErrno) in
             var complete = true
             let copy = { (seg: UnsafeMutableRawBufferPointer) in
-                if MemoryFile.safeCopy(dst.baseAddress! + filled, seg.baseAddress!, seg.count) != 0 { complete = false }
+                if self.memoryFile.copyMakingRoom(dst.baseAddress! + filled, seg.baseAddress!, seg.count) != 0 { complete = false }
                 filled += seg.count
             }
             if force { try forEachSegmentForced(address, count, write: false, copy) } else { try forEachSegment(address, count, write: false, copy) }
@@ -83,7 +83,7 @@ extension MemoryManager {
         var done = 0
         var complete = true
         let copy = { (seg: UnsafeMutableRawBufferPointer) in
-            if MemoryFile.safeCopy(seg.baseAddress!, bytes.baseAddress! + done, seg.count) != 0 { complete = false }
+            if self.memoryFile.copyMakingRoom(seg.baseAddress!, bytes.baseAddress! + done, seg.count) != 0 { complete = false }
             done += seg.count
         }
         if force { try forEachSegmentForced(address, bytes.count, write: true, copy) } else { try forEachSegment(address, bytes.count, write: true, copy) }
@@ -100,7 +100,7 @@ extension MemoryManager {
            v.pages == nil, address + UInt64(MemoryLayout<T>.size) <= v.end {
             var raw: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
             let missed = withUnsafeMutableBytes(of: &raw) {
-                MemoryFile.safeCopy($0.baseAddress!, memoryFile.pointer(v.fileStart + (address - v.start)), MemoryLayout<T>.size)
+                memoryFile.copyMakingRoom($0.baseAddress!, memoryFile.pointer(v.fileStart + (address - v.start)), MemoryLayout<T>.size)
             }
             if missed != 0 { throw .EFAULT }
             return withUnsafeBytes(of: raw) { $0.loadUnaligned(as: T.self) }
@@ -116,7 +116,9 @@ extension MemoryManager {
         let piece = try translate(address, length: 4, write: true)
         guard piece.count >= 4, let p = piece.baseAddress else { throw .EFAULT }
         var old: UInt32 = 0
-        guard joey_safe_cmpxchg32(p.assumingMemoryBound(to: UInt32.self), expected, desired, &old) == 0 else { throw .EFAULT }
+        while joey_safe_cmpxchg32(p.assumingMemoryBound(to: UInt32.self), expected, desired, &old) != 0 {
+            guard let makeRoom = memoryFile.makeRoom, makeRoom() else { throw .EFAULT }
+        }
         return old
     }
 
@@ -138,7 +140,7 @@ extension MemoryManager {
         while true {
             let piece = try translate(cursor, length: MemoryLayout.size(ofValue: chunk), write: false)
             let found: Bool? = withUnsafeMutableBytes(of: &chunk) { buffer in
-                guard MemoryFile.safeCopy(buffer.baseAddress!, piece.baseAddress!, piece.count) == 0 else { return nil }
+                guard memoryFile.copyMakingRoom(buffer.baseAddress!, piece.baseAddress!, piece.count) == 0 else { return nil }
                 for i in 0..<piece.count {
                     if buffer[i] == 0 { return true }
                     out.append(buffer[i])

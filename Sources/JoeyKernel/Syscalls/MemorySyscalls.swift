@@ -512,10 +512,10 @@ extension GuestThread {
                 let from = v.fileStart + (cursor - v.start), to = from + (e - cursor)
                 var hole = from
                 memory.forEachResidentRange(from, length: to - from) { data, dataEnd in
-                    if data > hole, MemoryFile.safeZero(memory.pointer(hole), Int(data - hole)) != 0 { complete = false }
+                    if data > hole, memory.zeroMakingRoom(memory.pointer(hole), Int(data - hole)) != 0 { complete = false }
                     hole = dataEnd
                 }
-                if to > hole, MemoryFile.safeZero(memory.pointer(hole), Int(to - hole)) != 0 { complete = false }
+                if to > hole, memory.zeroMakingRoom(memory.pointer(hole), Int(to - hole)) != 0 { complete = false }
             }
             if !complete { return false }
             cursor = e

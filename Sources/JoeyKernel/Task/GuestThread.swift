@@ -161,18 +161,23 @@ final class GuestThread {
         }
     }
 
+    /// The guest thread whose sentry work runs on the calling host thread (each has one of
+    /// its own), for code that is not handed it: the OOM killer asks whether its caller is
+    /// already dying. Unretained: set for as long as runLoop runs.
+    private static let hostThreadKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+    static var onThisHostThread: GuestThread? {
+        pthread_getspecific(hostThreadKey).map { Unmanaged<GuestThread>.fromOpaque($0).takeUnretainedValue() }
+    }
+
     private func runLoop() {
+        pthread_setspecific(GuestThread.hostThreadKey, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(GuestThread.hostThreadKey, nil) }
         let memory = kernel.memoryFile
-        var faultsSeen = memory.enforcesLimit ? MemoryFile.threadFaults : 0
-        var outOfMemory = false
         while true {
-            // A safe copy of this thread's met the memory limit (a system call's, a signal
-            // frame's), or a host call made into guest memory found no page: the OOM killer.
-            if memory.enforcesLimit, outOfMemory || MemoryFile.threadFaults != faultsSeen {
-                faultsSeen = MemoryFile.threadFaults
-                outOfMemory = false
-                kernel.outOfMemory(self)
-            }
             if killed || group.exiting || threadExiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
             deliverPendingSignals()
             // A stopped group's threads wait here until SIGCONT or SIGKILL.
@@ -203,8 +208,10 @@ final class GuestThread {
                 if let entry = kernel.syscallPatchEntry, !patched { considerPatching(entryPoint: entry) }
                 if kernel.callCounts != nil { kernel.countCall(regs.orig_rax, patched: patched) }
                 handleSyscall()
+                // A host call the sentry made into guest memory (a pread into a buffer) finds
+                // no page at the limit and fails with EFAULT: the OOM killer, for what follows.
                 if regs.rax == UInt64(bitPattern: -Int64(LinuxErrno.EFAULT.rawValue)), memory.enforcesLimit, memory.atLimit {
-                    outOfMemory = true
+                    _ = kernel.reclaimMemory()
                 }
             case .fault(var sig, var code, let addr):
                 kernel.interruptsSeen &+= 1

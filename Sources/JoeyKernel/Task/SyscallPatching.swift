@@ -239,7 +239,7 @@ extension GuestThread {
             return false
         }
         var cell = entryPoint
-        guard withUnsafeBytes(of: &cell, { MemoryFile.safeCopy(kernel.memoryFile.pointer(block.offset), $0.baseAddress!, 8) }) == 0 else {
+        guard withUnsafeBytes(of: &cell, { kernel.memoryFile.copyMakingRoom(kernel.memoryFile.pointer(block.offset), $0.baseAddress!, 8) }) == 0 else {
             return false // no memory for the table's first page now: a later trap tries again
         }
         mm.insert(VMA(start: start, end: end, protection: [.read, .exec], shared: false, block: block, blockOffset: 0,

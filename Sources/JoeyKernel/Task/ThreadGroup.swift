@@ -138,6 +138,8 @@ final class ThreadGroup {
     /// Wait status once the process has exited (a zombie until reaped).
     var exitStatus: Int32?
     var exiting = false
+    /// Chosen by the OOM killer (Kernel.reclaimMemory): not chosen again while it goes.
+    var oomKilled = false
     /// Job control: the group is stopped; the stop or continue not yet reported to wait.
     var stopped = false
     var stopReport: Int32?
