@@ -181,11 +181,11 @@ public final class MemoryFile: @unchecked Sendable {
         }
     }
 
-    /// Less than 64 KiB left below the limit (a host call into guest memory that failed with
-    /// EFAULT may have found no page).
-    public var atLimit: Bool {
-        guard let limit else { return false }
-        return residentBytes() + 0x10000 > MemoryFile.roundUp(limit)
+    /// The limit's tmpfs (nearly) full: a host call into the MemoryFile that failed with
+    /// EFAULT found no page, rather than some other fault, and the OOM killer may run for it.
+    public var isFull: Bool {
+        guard let limit, enforcesLimit else { return false }
+        return residentBytes() + 0x10_0000 > MemoryFile.roundUp(limit)
     }
 
     /// Bytes of guest memory actually backed by pages (the memfd's allocated blocks).

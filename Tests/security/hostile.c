@@ -436,9 +436,9 @@ static void sentry_copy_hog(const char *name, int from_pipe, long limit_mib) {
 /* A process holds all but 16 MiB of the limit; another then reads 32 MiB from /dev/zero
  * into memory it never touched. As under a memory cgroup, the holder (the larger) is
  * OOM-killed and the read completes: the sentry's copy waits for no exit and fails nothing. */
-static void reader_beside_a_hog(long limit_mib) {
+static void reader_beside_a_hog(const char *name, const char *source, long limit_mib) {
     int ready[2];
-    if (pipe(ready)) { result("a_read_completes_when_another_process_holds_the_memory", 0, "pipe failed"); return; }
+    if (pipe(ready)) { result(name, 0, "pipe failed"); return; }
     pid_t hog = fork();
     if (hog == 0) {
         long size = (limit_mib - 16) << 20;
@@ -457,10 +457,15 @@ static void reader_beside_a_hog(long limit_mib) {
     if (reader == 0) {
         long size = 32L << 20;
         char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        int fd = open("/dev/zero", O_RDONLY);
+        int fd = open(source, O_RDONLY);
         if (m == MAP_FAILED || fd < 0) _exit(12);
-        ssize_t n = read(fd, m, size);
-        _exit(n == size ? 0 : n < 0 ? 14 : 2);
+        /* The whole of the source, again and again from its start, until the buffer is full. */
+        for (long off = 0; off < size;) {
+            ssize_t n = pread(fd, m + off, size - off, 0);
+            if (n <= 0) _exit(n < 0 ? 14 : 2);
+            off += n;
+        }
+        _exit(0);
     }
     int rst = 0, hst = 0;
     waitpid(reader, &rst, 0);
@@ -469,8 +474,7 @@ static void reader_beside_a_hog(long limit_mib) {
     char why[160];
     snprintf(why, sizeof why, "the holder %s; the reader %s", got ? fate(hst) : "never got ready", fate(rst));
     int hog_killed = WIFSIGNALED(hst) && WTERMSIG(hst) == SIGKILL;
-    result("a_read_completes_when_another_process_holds_the_memory",
-           got && hog_killed && WIFEXITED(rst) && WEXITSTATUS(rst) == 0, why);
+    result(name, got && hog_killed && WIFEXITED(rst) && WEXITSTATUS(rst) == 0, why);
 }
 
 /* `hostile memory LIMIT`: run with `joey do --memory LIMIT M`. */
@@ -482,7 +486,9 @@ static int memory_attacks(long limit_mib) {
     many_hogs(limit_mib);
     sentry_copy_hog("read_from_dev_zero_into_fresh_memory_stops_at_the_limit", 0, limit_mib);
     sentry_copy_hog("read_from_a_pipe_into_fresh_memory_stops_at_the_limit", 1, limit_mib);
-    reader_beside_a_hog(limit_mib);
+    reader_beside_a_hog("a_read_completes_when_another_process_holds_the_memory", "/dev/zero", limit_mib);
+    /* The same from a file of the root (a host file read through the sentry's page cache). */
+    reader_beside_a_hog("a_file_read_completes_when_another_process_holds_the_memory", "/proc/self/exe", limit_mib);
 
     /* A file in /tmp (memory too), 1 MiB at a time. */
     static char buf[1 << 20];

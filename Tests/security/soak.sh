@@ -1,6 +1,7 @@
 #!/bin/bash
 # `make soak SOAK_MINUTES=N`: trinity fuzzes the sandbox as an unprivileged guest user for N
-# minutes per platform (default 30), in batches of 20,000 calls, each with a seed printed so
+# minutes per platform (default 30), in batches of 20,000 calls (every other one under
+# --memory SOAK_MEMORY, default 1G; empty: none), each with a seed printed so
 # a failure can be replayed (TRINITY_SEED=S Tests/security/security-test.sh runs one). After
 # each batch the sentry must have ended normally (no crash, no call outside its allow-list).
 # Before and after the whole run the host is compared: a file-tree snapshot of the host
@@ -11,6 +12,9 @@ JOEY=$(readlink -f "${1:-.build/debug/joey}")
 MINUTES=${SOAK_MINUTES:-30}
 PLATFORMS=${JOEY_TEST_PLATFORMS:-systrap ptrace}
 BATCH=20000
+# Every other batch runs under a memory limit, so the fuzzing also reaches the limit's path
+# (the MemoryFile on a tmpfs of that size, the safe copies, the OOM killer).
+MEMORY=${SOAK_MEMORY:-1G}
 fails=0
 command -v trinity >/dev/null || { echo "soak: FAIL: trinity is missing (make deps installs it)" >&2; exit 1; }
 
@@ -31,12 +35,13 @@ for platform in $PLATFORMS; do
     batches=0
     while [ "$(date +%s)" -lt "$end" ]; do
         seed=$RANDOM$RANDOM
-        err=$(timeout -k 5 900 "$JOEY" do --platform="$platform" -- /bin/sh -c \
+        memory=; [ $((batches % 2)) = 1 ] && [ -n "$MEMORY" ] && memory="--memory $MEMORY"
+        err=$(timeout -k 5 900 "$JOEY" do --platform="$platform" $memory -- /bin/sh -c \
             "cd /tmp && exec setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/trinity -a64 -q -l off -C 2 -N $BATCH -s $seed -P INET" 2>&1 >/dev/null)
         rc=$?
         batches=$((batches + 1))
         if [ $rc != 0 ] || echo "$err" | grep -qE "^joey|Fatal error"; then
-            echo "soak: FAIL: $platform: trinity seed $seed: exit $rc; $(echo "$err" | grep -E "^joey|Fatal error" | head -3)" >&2
+            echo "soak: FAIL: $platform: trinity seed $seed${memory:+ ($memory)}: exit $rc; $(echo "$err" | grep -E "^joey|Fatal error" | head -3)" >&2
             fails=$((fails + 1))
         fi
     done

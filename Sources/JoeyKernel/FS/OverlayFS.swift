@@ -401,6 +401,8 @@ final class RegularFileInode: Inode {
             defer { munmap(view, count) }
             while done < count {
                 let w = pwrite(context.memoryFile.fd, view + done, count - done, off_t(image.offset + UInt64(done)))
+                // The MemoryFile's tmpfs full at the memory limit: the OOM killer makes room.
+                if w < 0, errno == ENOSPC, let makeRoom = context.memoryFile.makeRoom, makeRoom() { continue }
                 if w <= 0 { break }
                 done += w
             }
@@ -416,6 +418,7 @@ final class RegularFileInode: Inode {
                 let w = buffer.withUnsafeBytes {
                     pwrite(context.memoryFile.fd, $0.baseAddress! + written, n - written, off_t(image.offset + UInt64(done + written)))
                 }
+                if w < 0, errno == ENOSPC, let makeRoom = context.memoryFile.makeRoom, makeRoom() { continue }
                 if w <= 0 { throw w < 0 ? LinuxErrno(errno) : .EIO }
                 written += w
             }

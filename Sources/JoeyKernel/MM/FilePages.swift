@@ -105,9 +105,16 @@ final class FilePages {
             let start = index * FilePages.chunkSize
             var done = 0
             let want = Int(min(FilePages.chunkSize, size > start ? size - start : 0))
-            do {
+            do throws(LinuxErrno) {
                 while done < want {
-                    let n = try host(start + UInt64(done), memoryFile.pointer(c + UInt64(done)), want - done)
+                    let n: Int
+                    do throws(LinuxErrno) {
+                        n = try host(start + UInt64(done), memoryFile.pointer(c + UInt64(done)), want - done)
+                    } catch {
+                        // No page for the host to read into, at the memory limit: the OOM killer.
+                        if error == .EFAULT, memoryFile.isFull, let makeRoom = memoryFile.makeRoom, makeRoom() { continue }
+                        throw error
+                    }
                     if n == 0 { break }
                     done += n
                 }
@@ -223,6 +230,7 @@ final class FilePages {
             let (c, contiguous) = try backing(pos)
             let want = Int(min(contiguous, count - pos))
             let n = pread(fd, memoryFile.pointer(c), want, off_t(pos))
+            if n < 0, errno == EFAULT, memoryFile.isFull, let makeRoom = memoryFile.makeRoom, makeRoom() { continue } // no page: the OOM killer
             if n < 0 { throw LinuxErrno(errno) }
             if n == 0 { break }
             markWritten(pos, pos + UInt64(n))

@@ -17,14 +17,18 @@ struct IOSequence {
     static let maxCount = 0x7fff_f000
     /// Guest memory of this MM, or (nil) sentry memory whose addresses are raw pointers.
     private let mm: MemoryManager?
+    /// The MemoryFile the memory may lie in, whose OOM killer makes room when the memory limit
+    /// refuses a page on the way (nil: sentry memory outside it).
+    private let file: MemoryFile?
     /// The range being consumed; the following ones (readv/writev) wait in `rest`.
     private var head: GuestRange
     private var rest: ArraySlice<GuestRange>
     /// Bytes left in the sequence.
     private(set) var count: Int
 
-    private init(mm: MemoryManager?, ranges: ArraySlice<GuestRange>) {
+    private init(mm: MemoryManager?, file: MemoryFile?, ranges: ArraySlice<GuestRange>) {
         self.mm = mm
+        self.file = file
         var r = ranges
         head = r.popFirst() ?? GuestRange(address: 0, length: 0)
         rest = r
@@ -34,19 +38,20 @@ struct IOSequence {
 
     /// `length` bytes of guest memory at `address` (length already clamped by the caller).
     static func guest(_ mm: MemoryManager, address: UInt64, length: Int) -> IOSequence {
-        IOSequence(mm: mm, ranges: [GuestRange(address: address, length: length)][...])
+        IOSequence(mm: mm, file: mm.memoryFile, ranges: [GuestRange(address: address, length: length)][...])
     }
 
     /// The buffers of an iovec array, read and checked by `MemoryManager.ioVectors`.
     static func guest(_ mm: MemoryManager, ranges: [GuestRange]) -> IOSequence {
-        IOSequence(mm: mm, ranges: ranges[...])
+        IOSequence(mm: mm, file: mm.memoryFile, ranges: ranges[...])
     }
 
     /// Sentry memory (the ELF loader, mmap's file copy, sendfile's buffer): valid for as long
-    /// as the caller keeps `buffer` alive, which must outlive the sequence.
-    static func sentry(_ buffer: UnsafeMutableRawBufferPointer) -> IOSequence {
+    /// as the caller keeps `buffer` alive, which must outlive the sequence. `file`: the
+    /// MemoryFile when the buffer may lie in it.
+    static func sentry(_ buffer: UnsafeMutableRawBufferPointer, in file: MemoryFile? = nil) -> IOSequence {
         let address = UInt64(UInt(bitPattern: buffer.baseAddress))
-        return IOSequence(mm: nil, ranges: [GuestRange(address: address, length: buffer.count)][...])
+        return IOSequence(mm: nil, file: file, ranges: [GuestRange(address: address, length: buffer.count)][...])
     }
 
     /// The first `n` bytes only (a short read of a larger buffer).
@@ -104,7 +109,18 @@ struct IOSequence {
         } else {
             piece = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: UInt(head.address)), count: want)
         }
-        let done = try body(piece)
+        var done: Int
+        while true {
+            do throws(LinuxErrno) {
+                done = try body(piece)
+                break
+            } catch {
+                // A host call into or out of the MemoryFile (a pread into a guest buffer) finds
+                // no page at the memory limit: EFAULT from the host. The OOM killer makes room
+                // and the call is made again (the piece stays valid: making room moves no mapping).
+                guard error == .EFAULT, let file, file.isFull, let makeRoom = file.makeRoom, makeRoom() else { throw error }
+            }
+        }
         advance(done)
         return done
     }
@@ -134,7 +150,7 @@ struct IOSequence {
 
     /// Copies `source` into the sequence (a read's data) and consumes what was copied.
     mutating func copyOut(_ source: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int {
-        let file = mm?.memoryFile
+        let file = self.file
         return try forPieces(writing: true, total: source.count) { piece, before in
             piece.count - IOSequence.copy(file, piece.baseAddress!, source.baseAddress! + before, piece.count)
         }.get()
@@ -148,7 +164,7 @@ struct IOSequence {
 
     /// Copies from the sequence (a write's data) into `destination`; consumes what was copied.
     mutating func copyIn(_ destination: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int {
-        let file = mm?.memoryFile
+        let file = self.file
         return try forPieces(writing: false, total: destination.count) { piece, before in
             piece.count - IOSequence.copy(file, destination.baseAddress! + before, piece.baseAddress!, piece.count)
         }.get()
@@ -162,7 +178,7 @@ struct IOSequence {
 
     /// Zeroes the next `n` bytes of the sequence (reads of holes and /dev/zero).
     mutating func zero(_ n: Int) throws(LinuxErrno) -> Int {
-        let file = mm?.memoryFile
+        let file = self.file
         return try forPieces(writing: true, total: n) { piece, _ in
             piece.count - (file?.zeroMakingRoom(piece.baseAddress!, piece.count) ?? MemoryFile.safeZero(piece.baseAddress!, piece.count))
         }.get()

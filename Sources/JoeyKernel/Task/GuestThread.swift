@@ -208,11 +208,6 @@ final class GuestThread {
                 if let entry = kernel.syscallPatchEntry, !patched { considerPatching(entryPoint: entry) }
                 if kernel.callCounts != nil { kernel.countCall(regs.orig_rax, patched: patched) }
                 handleSyscall()
-                // A host call the sentry made into guest memory (a pread into a buffer) finds
-                // no page at the limit and fails with EFAULT: the OOM killer, for what follows.
-                if regs.rax == UInt64(bitPattern: -Int64(LinuxErrno.EFAULT.rawValue)), memory.enforcesLimit, memory.atLimit {
-                    _ = kernel.reclaimMemory()
-                }
             case .fault(var sig, var code, let addr):
                 kernel.interruptsSeen &+= 1
                 kernel.faultsSeen &+= 1

@@ -122,10 +122,10 @@ final class RegularFileDescription: FileDescription {
 }
 
 extension FileDescription {
-    /// Reads from `offset` into sentry memory until it is full or the file ends (the ELF
-    /// loader, a private file mapping's copy). Returns the bytes read.
+    /// Reads from `offset` into sentry memory, or the MemoryFile, until it is full or the file
+    /// ends (the ELF loader, a private file mapping's copy). Returns the bytes read.
     func readFully(_ t: GuestThread, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LinuxErrno) -> Int {
-        var dst = IOSequence.sentry(buffer)
+        var dst = IOSequence.sentry(buffer, in: t.kernel.memoryFile)
         var done = 0
         while dst.count > 0 {
             let n = try pread(t, &dst, at: offset &+ UInt64(done))
