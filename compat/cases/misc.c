@@ -886,6 +886,30 @@ CASE(setrlimit_nofile_hard_limit_stays_within_nr_open) {
     EXPECT_ERRNO(setrlimit(RLIMIT_NOFILE, &rl), EINVAL); /* soft above hard first */
 }
 
+/* What trinity's children did to trinity: another process of the same user sets a
+ * process's RLIMIT_CPU to 0 with prlimit64, and the hard limit kills it (SIGKILL) once it
+ * has run at all. */
+CASE(prlimit_cpu_zero_from_another_process_kills_it) {
+    int ready[2];
+    EXPECT_OK(pipe(ready));
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        (void)!write(ready[1], "r", 1);
+        for (volatile unsigned long x = 0;; x++) {}
+    }
+    close(ready[1]);
+    char c;
+    EXPECT_EQ(read(ready[0], &c, 1), 1);
+    struct rlimit zero = {0, 0}, old;
+    EXPECT_OK(prlimit(pid, RLIMIT_CPU, &zero, &old));
+    EXPECT_EQ(old.rlim_max, RLIM_INFINITY);
+    int st;
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT(WIFSIGNALED(st));
+    EXPECT_EQ(WTERMSIG(st), SIGKILL);
+}
+
 static volatile int xcpu_seen;
 static void on_xcpu(int sig) { (void)sig; xcpu_seen++; }
 
