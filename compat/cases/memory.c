@@ -620,6 +620,98 @@ CASE(mremap_unaligned_address_is_einval) {
     EXPECT_EQ(errno, EINVAL);
 }
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+CASE(mremap_zero_old_size_of_a_private_mapping_is_einval) {
+    long ps = page();
+    char *p = anon(ps);
+    EXPECT(mremap(p, 0, ps, MREMAP_MAYMOVE) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
+/* An old size of 0 duplicates a shared mapping: a second view of the same pages. */
+CASE(mremap_zero_old_size_duplicates_a_shared_mapping) {
+    long ps = page();
+    char *p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    p[0] = 'A';
+    /* Without MREMAP_MAYMOVE there is no room: the mapping cannot be "grown" in place. */
+    EXPECT(mremap(p, 0, ps, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, ENOMEM);
+    char *q = mremap(p, 0, ps, MREMAP_MAYMOVE);
+    EXPECT(q != MAP_FAILED);
+    EXPECT(q != p);
+    EXPECT_EQ(q[0], 'A');
+    q[0] = 'B';
+    EXPECT_EQ(p[0], 'B'); /* the old mapping stays, over the same pages */
+    p[1] = 'C';
+    EXPECT_EQ(q[1], 'C');
+}
+
+CASE(mremap_dontunmap_needs_maymove_and_equal_sizes) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    EXPECT(mremap(p, ps, ps, MREMAP_DONTUNMAP, NULL) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT(mremap(p, ps, 2 * ps, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
+/* (glibc passes the fifth argument, the new address, when it reads it: it must be given.) */
+/* The pages move; the old range stays mapped, and private anonymous memory there is new
+ * zero pages. */
+CASE(mremap_dontunmap_moves_the_pages_and_leaves_the_old_range_empty) {
+    long ps = page();
+    char *p = anon(2 * ps);
+    memset(p, 'x', 2 * ps);
+    char *q = mremap(p, 2 * ps, 2 * ps, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+    EXPECT(q != MAP_FAILED);
+    EXPECT(q != p);
+    EXPECT_EQ(q[0], 'x');
+    EXPECT_EQ(q[2 * ps - 1], 'x');
+    EXPECT_EQ(p[0], 0);
+    EXPECT_EQ(p[2 * ps - 1], 0);
+    p[0] = 'n'; /* still mapped, writable, and apart from the new range */
+    EXPECT_EQ(q[0], 'x');
+}
+
+/* A shared mapping's old range keeps the same pages. */
+CASE(mremap_dontunmap_of_a_shared_mapping_keeps_both_views) {
+    long ps = page();
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    EXPECT(p != MAP_FAILED);
+    p[0] = 'a';
+    char *q = mremap(p, ps, ps, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+    EXPECT(q != MAP_FAILED);
+    EXPECT(q != p);
+    EXPECT_EQ(q[0], 'a');
+    q[0] = 'b';
+    EXPECT_EQ(p[0], 'b');
+}
+
+/* A private file mapping's old range reads the file again. */
+CASE(mremap_dontunmap_of_a_private_file_mapping_rereads_the_file) {
+    long ps = page();
+    char path[] = "/tmp/compat-dontunmap-XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT(fd >= 0);
+    unlink(path);
+    char *buf = malloc(ps);
+    memset(buf, 'F', ps);
+    EXPECT_EQ(write(fd, buf, ps), ps);
+    free(buf);
+    char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    p[0] = 'P';
+    char *q = mremap(p, ps, ps, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL);
+    EXPECT(q != MAP_FAILED);
+    EXPECT_EQ(q[0], 'P');
+    EXPECT_EQ(p[0], 'F');
+    close(fd);
+}
+
 CASE(mremap_unmapped_address_is_efault) {
     long ps = page();
     char *p = anon(ps);

@@ -262,13 +262,23 @@ extension GuestThread {
         let old = a0, flags = a3
         guard old & 0xfff == 0, flags & ~UInt64(7) == 0 else { throw .EINVAL }
         guard let (oldLen, _) = pageRange(old, a1), let (newLen, _) = pageRange(old, a2), newLen > 0 else { throw .EINVAL }
-        if flags & 2 != 0 && flags & 1 == 0 { throw .EINVAL } // FIXED needs MAYMOVE
+        // MREMAP_DONTUNMAP is a move to a new address (a4, a hint without MREMAP_FIXED, checked
+        // either way) of the same size; the old range stays mapped, without its private pages.
+        let dontUnmap = flags & 4 != 0
+        if flags & 2 != 0 || dontUnmap {
+            guard a4 & 0xfff == 0, let (_, end) = pageRange(a4, newLen), end <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
+        }
+        if flags & 6 != 0 && flags & 1 == 0 { throw .EINVAL } // FIXED and DONTUNMAP need MAYMOVE
+        if dontUnmap && a1 != a2 { throw .EINVAL }
         try mm.checkRoomForMappings()
         // The range must lie in one mapping, which may be several VMAs (copy-on-write pieces).
         guard let pieces = mm.mappingPieces(old, old + max(oldLen, 1)), let v = mm.vma(containing: old),
               let last = mm.vma(containing: old + max(oldLen, 1) - 1) else { throw .EFAULT }
+        // An old size of 0 makes a second mapping of a shared mapping's pages ("duplicate shm
+        // area"); a private mapping has none to share.
+        if oldLen == 0 && !v.shared { throw .EINVAL }
         beginChange(); defer { endChange() }
-        if flags & 2 == 0 {
+        if flags & 2 == 0 && !dontUnmap {
             if newLen <= oldLen {
                 if newLen < oldLen {
                     flushAndRelease(mm.removeRange(old + newLen, old + oldLen))
@@ -299,7 +309,6 @@ extension GuestThread {
         var dest: UInt64
         if flags & 2 != 0 {
             dest = a4
-            guard dest & 0xfff == 0, let (_, destEnd) = pageRange(dest, newLen), destEnd <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
             if dest < old + oldLen && old < dest + newLen { throw .EINVAL }
         } else {
             guard let d = mm.findFree(length: newLen) else { throw .ENOMEM }
@@ -323,17 +332,46 @@ extension GuestThread {
             moved.block = block; moved.blockOffset = 0
             moved.cow = false
         }
-        mm.release(mm.removeRange(old, old + oldLen))
+        let unmapOld = oldLen > 0 && !dontUnmap
+        if unmapOld { mm.release(mm.removeRange(old, old + oldLen)) }
         flushAndRelease(mm.removeRange(dest, dest + newLen))
         mm.insert(moved)
         let memory = mm
         realize { space throws(LinuxErrno) in
-            try space.unmap(old, length: oldLen)
+            if unmapOld { try space.unmap(old, length: oldLen) }
             if moved.beyondEOF { try space.unmap(dest, length: newLen) } else {
                 try memory.realize(moved, from: dest, to: dest + newLen, in: space)
             }
         }
+        // The pages went with the move: the old range's private memory starts again.
+        if dontUnmap { try discardPrivatePages(old, old + oldLen) }
         return dest
+    }
+
+    /// MADV_DONTNEED's work on [start, end) (every page mapped; room for a split checked):
+    /// private memory is dropped, so anonymous pages read back as zeroes and a private file
+    /// mapping's as the file's, as fresh faults would. Shared memory is left alone.
+    private func discardPrivatePages(_ start: UInt64, _ end: UInt64) throws(LinuxErrno) {
+        var cursor = start
+        while cursor < end {
+            guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
+            let e = min(v.end, end)
+            if !v.shared && v.writeBack == nil {
+                // Memory another process still shares is not zeroed: this one gets new pages.
+                if v.cow, let block = v.block, block.sharers.load(ordering: .relaxed) > 1 {
+                    try mm.privatize(v, cursor, e, copy: false)
+                } else {
+                    kernel.memoryFile.zero(v.fileStart + (cursor - v.start), length: e - cursor)
+                }
+                guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
+                // A private file mapping's pages come back from the file, as a new fault would read them.
+                if let file = v.file, !v.beyondEOF {
+                    try? copyFile(file, at: v.fileOffset + (cursor - v.start), count: e - cursor,
+                                  to: v.fileStart + (cursor - v.start))
+                }
+            }
+            cursor = e
+        }
     }
 
     func sysMadvise() throws(LinuxErrno) -> UInt64 {
@@ -355,26 +393,7 @@ extension GuestThread {
                 if v.locked || (a2 == 8 && (v.shared || v.file != nil)) { throw .EINVAL }
             }
             try mm.checkRoomForMappings() // a copy-on-write range given pages of its own splits off
-            var cursor = a0
-            while cursor < end {
-                guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
-                let e = min(v.end, end)
-                if !v.shared && v.writeBack == nil {
-                    // Memory another process still shares is not zeroed: this one gets new pages.
-                    if v.cow, let block = v.block, block.sharers.load(ordering: .relaxed) > 1 {
-                        try mm.privatize(v, cursor, e, copy: false)
-                    } else {
-                        kernel.memoryFile.zero(v.fileStart + (cursor - v.start), length: e - cursor)
-                    }
-                    guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
-                    // A private file mapping's pages come back from the file, as a new fault would read them.
-                    if let file = v.file, !v.beyondEOF {
-                        try? copyFile(file, at: v.fileOffset + (cursor - v.start), count: e - cursor,
-                                      to: v.fileStart + (cursor - v.start))
-                    }
-                }
-                cursor = e
-            }
+            try discardPrivatePages(a0, end)
             return 0
         case 9: // MADV_REMOVE: a shared mapping's memory is freed, its file punched
             try eachVMA { v throws(LinuxErrno) in
