@@ -15,6 +15,7 @@ struct DebugCommand: ParsableCommand {
 
     struct Seccomp: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "seccomp",
             abstract: "Print the sentry's seccomp allow-list (the host system calls it may make) and the capabilities it keeps.")
 
         @Option(help: "The platform: systrap or ptrace.")

@@ -23,7 +23,7 @@ private func connectOrFail(_ id: String, runtime: RuntimeOptions) -> Int32 {
 }
 
 struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a new process in a running container.")
+    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a new process in a running container.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Option(name: [.short, .long], help: ArgumentHelp("A process.json (as config.json's process) to run.", valueName: "file"))
@@ -190,7 +190,7 @@ struct ExecWait: ParsableCommand {
 }
 
 struct Ps: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the processes of a container (guest pids).")
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List the processes of a container (guest pids).")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Option(name: [.short, .long], help: "table or json.") var format: String = "table"
@@ -221,7 +221,7 @@ struct Ps: ParsableCommand {
 }
 
 struct Events: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a container's resource statistics as JSON.")
+    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print a container's resource statistics as JSON.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Flag(help: "Print the statistics once and exit.") var stats = false
@@ -247,7 +247,7 @@ struct Events: ParsableCommand {
 }
 
 struct Features: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Describe what this runtime supports, as JSON.")
+    static let configuration = CommandConfiguration(commandName: "features", abstract: "Describe what this runtime supports, as JSON.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
 

@@ -227,7 +227,7 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
 }
 
 struct Create: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create a container from a bundle; `start` runs its program.")
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container from a bundle; `start` runs its program.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var options: CreateOptions
@@ -238,7 +238,7 @@ struct Create: ParsableCommand {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create and start a container; without --detach, wait for it and exit with its status.")
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Create and start a container; without --detach, wait for it and exit with its status.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var options: CreateOptions
@@ -279,7 +279,7 @@ struct Run: ParsableCommand {
 
 /// `joey init`: the container's sentry (not for direct use).
 struct Init: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The container's sentry, started by create.", shouldDisplay: false)
+    static let configuration = CommandConfiguration(commandName: "init", abstract: "The container's sentry, started by create.", shouldDisplay: false)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Option var bundle: String
@@ -380,7 +380,7 @@ func startContainer(_ id: String, runtime: RuntimeOptions) {
 }
 
 struct Start: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the program of a created container.")
+    static let configuration = CommandConfiguration(commandName: "start", abstract: "Run the program of a created container.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Argument(help: "The container id.") var id: String
@@ -388,7 +388,7 @@ struct Start: ParsableCommand {
 }
 
 struct State: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a container's state as JSON.")
+    static let configuration = CommandConfiguration(commandName: "state", abstract: "Print a container's state as JSON.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Argument(help: "The container id.") var id: String
@@ -422,7 +422,7 @@ func parseSignal(_ s: String) -> Int32? {
 }
 
 struct Kill: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Send a signal (default SIGTERM) to a container's init.")
+    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal (default SIGTERM) to a container's init.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Flag(name: [.short, .long], help: "Signal every process of the container, not only its init.")
@@ -448,7 +448,7 @@ struct Kill: ParsableCommand {
 }
 
 struct Delete: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Delete a stopped container (--force: any container).")
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a stopped container (--force: any container).")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Flag(name: [.short, .long], help: "Kill the container first if it is still running.")
@@ -522,7 +522,7 @@ struct List: ParsableCommand {
 // MARK: spec
 
 struct Spec: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a default config.json into the bundle.")
+    static let configuration = CommandConfiguration(commandName: "spec", abstract: "Write a default config.json into the bundle.")
     @OptionGroup var global: GlobalOptions
     @Option(name: [.short, .long], help: ArgumentHelp("The bundle directory.", valueName: "dir"))
     var bundle: String = "."
