@@ -65,7 +65,8 @@ alive=0
 for p in $sentinels; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
 [ $alive = 2 ] && echo "soak: ok: the host's sentinel processes (root and nobody) survived" \
     || { echo "soak: FAIL: $((2 - alive)) sentinel process(es) died" >&2; fails=$((fails + 1)); }
-left=$(pgrep -f "$JOEY do" | wc -l)
+# Only this run's platforms: a soak of the other platform may be running beside this one.
+left=$(pgrep -f -- "$JOEY do --platform=($(echo $PLATFORMS | tr ' ' '|'))( |$)" | wc -l)
 [ "$left" = 0 ] && echo "soak: ok: no sandbox process is left" || { echo "soak: FAIL: $left sandbox processes left" >&2; fails=$((fails + 1)); }
 
 [ $fails = 0 ] && echo "soak: all passed: $total trinity calls" || { echo "soak: $fails failed" >&2; exit 1; }
