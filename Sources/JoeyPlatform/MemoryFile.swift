@@ -181,11 +181,14 @@ public final class MemoryFile: @unchecked Sendable {
         }
     }
 
-    /// The limit's tmpfs (nearly) full: a host call into the MemoryFile that failed with
-    /// EFAULT found no page, rather than some other fault, and the OOM killer may run for it.
-    public var isFull: Bool {
-        guard let limit, enforcesLimit else { return false }
-        return residentBytes() + 0x10_0000 > MemoryFile.roundUp(limit)
+    /// A host call that reads into a mapping of the MemoryFile (a pread into guest memory)
+    /// failed with EFAULT. When that was the limit refusing a page (the file is within 1 MiB
+    /// of it), the OOM killer makes room and the call may be made again: true. Any other
+    /// EFAULT is the caller's to return. Kernel lock held.
+    public func madeRoomAfterEFAULT() -> Bool {
+        guard let limit, enforcesLimit, let makeRoom,
+              residentBytes() + 0x10_0000 > MemoryFile.roundUp(limit) else { return false }
+        return makeRoom()
     }
 
     /// Bytes of guest memory actually backed by pages (the memfd's allocated blocks).

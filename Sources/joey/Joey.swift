@@ -10,10 +10,10 @@ import JoeyOCI
 import JoeyPlatform
 import JoeySandbox
 
-@main
 // Every command names itself (commandName): ArgumentParser would otherwise derive each name
 // with String(describing:) while building the command tree, a scan of every protocol
 // conformance in the binary that cost about a millisecond of every start-up.
+@main
 struct Joey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "joey",

@@ -112,7 +112,7 @@ final class FilePages {
                         n = try host(start + UInt64(done), memoryFile.pointer(c + UInt64(done)), want - done)
                     } catch {
                         // No page for the host to read into, at the memory limit: the OOM killer.
-                        if error == .EFAULT, memoryFile.isFull, let makeRoom = memoryFile.makeRoom, makeRoom() { continue }
+                        if error == .EFAULT, memoryFile.madeRoomAfterEFAULT() { continue }
                         throw error
                     }
                     if n == 0 { break }
@@ -230,7 +230,7 @@ final class FilePages {
             let (c, contiguous) = try backing(pos)
             let want = Int(min(contiguous, count - pos))
             let n = pread(fd, memoryFile.pointer(c), want, off_t(pos))
-            if n < 0, errno == EFAULT, memoryFile.isFull, let makeRoom = memoryFile.makeRoom, makeRoom() { continue } // no page: the OOM killer
+            if n < 0, errno == EFAULT, memoryFile.madeRoomAfterEFAULT() { continue } // no page: the OOM killer
             if n < 0 { throw LinuxErrno(errno) }
             if n == 0 { break }
             markWritten(pos, pos + UInt64(n))

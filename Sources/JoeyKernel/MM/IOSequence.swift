@@ -118,7 +118,7 @@ struct IOSequence {
                 // A host call into or out of the MemoryFile (a pread into a guest buffer) finds
                 // no page at the memory limit: EFAULT from the host. The OOM killer makes room
                 // and the call is made again (the piece stays valid: making room moves no mapping).
-                guard error == .EFAULT, let file, file.isFull, let makeRoom = file.makeRoom, makeRoom() else { throw error }
+                guard error == .EFAULT, let file, file.madeRoomAfterEFAULT() else { throw error }
             }
         }
         advance(done)
