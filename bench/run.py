@@ -46,6 +46,14 @@ MICRO = [
     ("tcp-loopback-64KiB-write", 2000),
 ]
 
+# The same microbenchmark in two sandboxes started at once (two native processes for native):
+# what one sandbox costs another on a shared host, the density case. Iterations are sized so
+# the runs overlap far longer than a sandbox takes to start.
+SIDE_BY_SIDE = [
+    ("open-read-close, 2 sandboxes at once", "open-read-close", 30000),
+    ("getpid-syscall, 2 sandboxes at once", "getpid-syscall", 100000),
+]
+
 # Servers under load, client and server in the same sandbox on its loopback network: each
 # script prints the load generator's requests per second; the report shows time per request.
 SERVERS = [
@@ -175,6 +183,21 @@ def run_micro(prefix, micro, name, n):
     raise RuntimeError(f"{name}: no result in {out!r}")
 
 
+def run_micro_side_by_side(prefix, micro, name, n):
+    """Each sandbox's time per operation while the other runs, averaged."""
+    cmd = prefix + [micro, name, str(n), os.path.join(WORK, "small.txt")]
+    procs = [subprocess.Popen(cmd, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    values = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}: {err.strip()}")
+        values += [float(line.split()[1]) for line in out.splitlines() if line.split()[:1] == [name]]
+    if len(values) != 2:
+        raise RuntimeError(f"{name} side by side: results {values}")
+    return statistics.mean(values)
+
+
 def run_workload(prefix, cmd):
     t0 = time.perf_counter()
     subprocess.run(prefix + cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/", timeout=900)
@@ -233,9 +256,12 @@ def write_report(data):
         if "runsc-ptrace" in getpid["median"]:
             line += f", {getpid['median']['runsc-ptrace'] / st:.1f}× faster than runsc --platform=ptrace in the same run"
         lines += [line + ".", ""]
-    titles = {"micro": "Microbenchmarks", "workload": "Workloads",
+    titles = {"micro": "Microbenchmarks",
+              "side-by-side": "Two sandboxes at once (each one's time per operation while the other runs: "
+                              "what a sandbox costs its neighbours on a shared host)",
+              "workload": "Workloads",
               "server": "Servers (time per request under load; 1/×native is the share of native requests per second)"}
-    for section in ("micro", "workload", "server"):
+    for section in ("micro", "side-by-side", "workload", "server"):
         if not any(b["kind"] == section for b in data["results"]):
             continue
         lines += ["## " + titles[section], ""]
@@ -322,7 +348,9 @@ def main():
         sys.exit(f"bench: {args.joey} does not exist; build it with `swift build -c release --static-swift-stdlib` (make bench does)")
     micro = prepare()
     all_runners = runners(args.joey)
-    benches = [("micro", name, n) for name, n in MICRO] + [("workload", name, cmd) for name, cmd in workloads()]
+    benches = [("micro", name, n) for name, n in MICRO]
+    benches += [("side-by-side", title, (name, n)) for title, name, n in SIDE_BY_SIDE]
+    benches += [("workload", name, cmd) for name, cmd in workloads()]
     if shutil.which("redis-server") and shutil.which("redis-benchmark") and os.path.exists("/usr/sbin/nginx") and shutil.which("ab"):
         scripts = server_scripts()
         benches += [("server", name, (scripts[kind], which)) for name, kind, which in SERVERS]
@@ -337,6 +365,8 @@ def main():
             for r, prefix in all_runners:
                 if kind == "micro":
                     v = run_micro(prefix, micro, name, what)
+                elif kind == "side-by-side":
+                    v = run_micro_side_by_side(prefix, micro, *what)
                 elif kind == "server":
                     v = run_server(prefix, *what)
                 else:

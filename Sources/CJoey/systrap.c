@@ -26,12 +26,14 @@ static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *t
     return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
 }
 
-void joey_systrap_post(joey_systrap_ctrl *c, uint32_t state) {
+int joey_systrap_post(joey_systrap_ctrl *c, uint32_t state) {
     __atomic_exchange_n(&c->state, state, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&c->stub_waiting, __ATOMIC_SEQ_CST)) futex(&c->state, FUTEX_WAKE, 1, NULL);
+    if (!__atomic_load_n(&c->stub_waiting, __ATOMIC_SEQ_CST)) return 0;
+    futex(&c->state, FUTEX_WAKE, 1, NULL);
+    return 1;
 }
 
-int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, uint32_t yields, int64_t timeout_ns) {
+int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, uint32_t yields, int64_t timeout_ns, uint32_t *slept) {
     for (;;) {
         for (uint32_t i = 0; i < spin; i++) {
             uint32_t s = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
@@ -52,6 +54,7 @@ int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, uint32_t yields, 
             return s;
         }
         struct timespec ts = { .tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000 };
+        *slept = 1;
         long r = futex(&c->state, FUTEX_WAIT, s, &ts);
         int err = r < 0 ? errno : 0;
         __atomic_store_n(&c->sentry_waiting, 0, __ATOMIC_RELAXED);

@@ -83,6 +83,10 @@ final class SystrapThread: PlatformContext {
     /// Where this thread's halves run, and whether they spin this time.
     private var pairing = Pairing()
     private var spinning = true
+    /// The system call being answered blocked (the stub was told to sleep at once).
+    private var blocked = false
+    /// Handoffs of the current run that found the other half asleep (see Pairing.spun).
+    private var handoffMisses = 0
     /// The sentry thread that made (and drives) this context.
     private let sentryThread = joey_gettid()
     /// The thread's host tid (as its stub reported it: only ever used to signal it).
@@ -201,7 +205,9 @@ final class SystrapThread: PlatformContext {
     /// (told DEAD, or its stub process dead, noticed at the periodic liveness check).
     private func waitForStub() -> Int32? {
         while true {
-            let r = joey_systrap_wait(ctrl, spinning ? Self.sentrySpin : 0, spinning ? 0 : Self.sentryYields, Self.livenessCheckNanos)
+            var slept: UInt32 = 0
+            let r = joey_systrap_wait(ctrl, spinning ? Self.sentrySpin : 0, spinning ? 0 : Self.sentryYields, Self.livenessCheckNanos, &slept)
+            if slept != 0 { handoffMisses += 1 }
             if r == Int64(JOEY_SYSTRAP_EVENT) { return nil }
             if r == Int64(JOEY_SYSTRAP_DEAD) { release(); return Int32(SIGKILL) }
             if !space.alive() || joey_tgkill(space.pid, tid, 0) == -Int64(ESRCH) {
@@ -320,11 +326,17 @@ final class SystrapThread: PlatformContext {
         if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { release(); return .died(status: Int32(SIGKILL)) }
         storeRegisters(registers, into: uc)
         ctrl.pointee.sentry_blocking = 0
+        // The stub waited for this answer as the last run told it to; one that slept though
+        // told to spin (and not told the call blocks) missed its handoff.
+        let stubWasToldToSpin = spinning && !blocked
+        blocked = false
         spinning = pairing.beforeRun(stub: tid)
         ctrl.pointee.spin = spinning ? Self.stubSpin : 0
         ctrl.pointee.yields = spinning ? 0 : Self.stubYields
-        joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME)
-        return awaitEvent(&registers)
+        handoffMisses = joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME) != 0 && stubWasToldToSpin ? 1 : 0
+        let event = awaitEvent(&registers)
+        if spinning { pairing.spun(missed: handoffMisses) }
+        return event
     }
 
     /// The parked event's FPU state and how many bytes of it may be used: the frame's
@@ -389,6 +401,7 @@ final class SystrapThread: PlatformContext {
     }
 
     func willBlock() {
+        blocked = true
         if !released { ctrl.pointee.sentry_blocking = 1 }
         pairing.willSleep()
     }

@@ -164,11 +164,12 @@ typedef struct {
 #define JOEY_SYSTRAP_XSAVE 5u   // (patched-syscall events) save the FPU state to the XSAVE area
 
 /// The sentry's side of the handshake: publish `state` and wake the stub if it sleeps.
-void joey_systrap_post(joey_systrap_ctrl *c, uint32_t state);
+/// Returns 1 when the stub slept (it had to be woken), else 0.
+int joey_systrap_post(joey_systrap_ctrl *c, uint32_t state);
 /// Waits until the stub posts EVENT (or the state becomes DEAD): spins `spin` times, yields
-/// the CPU `yields` times, then sleeps up to `timeout_ns`. Returns the state seen, or
-/// -ETIMEDOUT.
-int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, uint32_t yields, int64_t timeout_ns);
+/// the CPU `yields` times, then sleeps up to `timeout_ns` (and sets *slept). Returns the state
+/// seen, or -ETIMEDOUT.
+int64_t joey_systrap_wait(joey_systrap_ctrl *c, uint32_t spin, uint32_t yields, int64_t timeout_ns, uint32_t *slept);
 /// waitpid(pid, WNOHANG | __WALL): the pid when it has exited (status in *status), 0 if not.
 int64_t joey_wait_nohang(pid_t pid, int *status);
 /// 1 when the CPU and kernel let user code use rdfsbase/wrfsbase.
