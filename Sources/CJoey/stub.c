@@ -1169,6 +1169,12 @@ int joey_syncfs(int fd) {
     return syncfs(fd) == 0 ? 0 : -errno;
 }
 
+int64_t joey_pread_nowait(int fd, void *buf, size_t count, int64_t offset) {
+    struct iovec v = { .iov_base = buf, .iov_len = count };
+    ssize_t r = preadv2(fd, &v, 1, offset, RWF_NOWAIT);
+    return r >= 0 ? r : -errno;
+}
+
 int64_t joey_ioctl(int fd, unsigned long request, void *arg) {
     int r = ioctl(fd, request, arg);
     return r >= 0 ? r : -errno;

@@ -53,6 +53,8 @@ public struct ConfinementPolicy: Sendable {
             Rule("read", "guest I/O on host files, pipes, terminals; the MemoryFile"),
             Rule("write", "guest I/O on host files, pipes, terminals; diagnostics"),
             Rule("pread64", "reads of host-backed files"),
+            Rule("preadv2", "reads of host-backed files from the host's page cache, never waiting for the disk (RWF_NOWAIT only)",
+                 argument: 5, values: [8 /* RWF_NOWAIT; the raw call splits the offset in two */]),
             Rule("pwrite64", "write-back of host-backed files and shared mappings"),
             Rule("lseek", "SEEK_DATA/SEEK_HOLE and offsets of host streams"),
             Rule("close", "host fds the sentry lets go"),

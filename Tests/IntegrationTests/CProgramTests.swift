@@ -105,6 +105,34 @@ struct CProgramTests {
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/prog"))
     }
 
+    @Test("a host file read from the disk (the sentry's lock let go meanwhile): two threads sharing one position read each piece once",
+          .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"))
+    func hostFileFromDisk() throws {
+        let dir = try TemporaryDirectory()
+        let binary = dir.path + "/rd", data = dir.path + "/data"
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.programs + "/host_file_read_from_disk.c"])
+        try #require(cc.status == 0, "\(cc)")
+        // 8 MiB: each 4 KiB block starts with its offset, then (block + i) % 251.
+        var bytes = [UInt8](repeating: 0, count: 8 << 20)
+        for block in 0..<(bytes.count / 4096) {
+            for i in 0..<4096 { bytes[block * 4096 + i] = i < 8 ? UInt8(truncatingIfNeeded: (block * 4096) >> (8 * i)) : UInt8((block + i) % 251) }
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: data))
+        // Out of the host's page cache before each run, so the reads wait for the disk.
+        func evict() {
+            let fd = open(data, O_RDONLY)
+            fsync(fd)
+            posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+            close(fd)
+        }
+        evict()
+        let native = try Host.run([binary, data])
+        #expect(native.stdout.contains("128 read once, 0 more than once, content ok"), "\(native)")
+        evict()
+        let sandboxed = try Host.joeyDo([binary, data])
+        #expect(sandboxed == native)
+    }
+
     static var hasAVX2: Bool {
         (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx2") ?? false
     }

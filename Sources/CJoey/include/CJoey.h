@@ -284,8 +284,13 @@ int64_t joey_fallocate(int fd, int mode, int64_t offset, int64_t length);
 int64_t joey_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int64_t joey_ioctl(int fd, unsigned long request, void *arg);
+/// The pause instruction, for spin-waits in Swift.
+static inline void joey_cpu_relax(void) { __builtin_ia32_pause(); }
 /// syncfs(fd) (a GNU extension Swift's Glibc module does not export). 0 or -errno.
 int joey_syncfs(int fd);
+/// preadv2(fd, {buf, count}, offset, RWF_NOWAIT): what the host's page cache holds now, never
+/// waiting for the disk. Bytes read, or -errno (-EAGAIN: the data must come from the disk).
+int64_t joey_pread_nowait(int fd, void *buf, size_t count, int64_t offset);
 
 // Joey's vDSO (vdso.c).
 /// The data page ([vvar]) the vDSO reads; the sentry's timekeeper writes it under `seq`

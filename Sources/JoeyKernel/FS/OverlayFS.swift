@@ -29,9 +29,15 @@ final class OverlayContext {
     static let imageBudget: UInt64 = 256 << 20
     /// Files with a host cache (RegularFileInode.hostCache), for sync and syncfs.
     var hostCachedFiles: [WeakRegularFileInode] = []
-    init(id: FileSystemID, host: HostTree?, writeThrough: Bool, memoryFile: MemoryFile, hostFiles: HostFileCache) {
+    /// The host cannot read without waiting (no RWF_NOWAIT here): reads of host files are
+    /// made with the kernel lock held, as plain preads.
+    var hostReadsWait = false
+    /// For host calls made with the kernel lock released (Kernel.unlockedHostCall). The
+    /// kernel holds its filesystems, and outlives them.
+    unowned let kernel: Kernel
+    init(id: FileSystemID, host: HostTree?, writeThrough: Bool, memoryFile: MemoryFile, hostFiles: HostFileCache, kernel: Kernel) {
         self.id = id; self.host = host; self.writeThrough = writeThrough; self.memoryFile = memoryFile
-        self.hostFiles = hostFiles
+        self.hostFiles = hostFiles; self.kernel = kernel
     }
 
     /// Builds the inode for a host entry.
@@ -93,7 +99,10 @@ extension OverlayContext {
         let fd = host.openPath(path, flags: inode.kind == .directory ? O_RDONLY | O_DIRECTORY : O_RDONLY)
         guard fd >= 0 else { throw LinuxErrno(-fd) }
         defer { close(fd) }
-        if (dataOnly ? fdatasync(fd) : fsync(fd)) != 0 { throw LinuxErrno(errno) }
+        // A flush can wait for the disk for long: the fd is this call's own.
+        try kernel.unlockedHostCall { () throws(LinuxErrno) in
+            if (dataOnly ? fdatasync(fd) : fsync(fd)) != 0 { throw LinuxErrno(errno) }
+        }
     }
 
     /// sync, syncfs: the host file system under a write-through tree is flushed.
@@ -104,7 +113,7 @@ extension OverlayContext {
         let fd = host.openPath("", flags: O_RDONLY | O_DIRECTORY)
         guard fd >= 0 else { throw LinuxErrno(-fd) }
         defer { close(fd) }
-        let r = joey_syncfs(fd)
+        let r = try kernel.unlockedHostCall { () throws(LinuxErrno) in joey_syncfs(fd) }
         if r != 0 { throw LinuxErrno(Int32(-r)) }
     }
 }
@@ -541,23 +550,77 @@ final class RegularFileInode: Inode {
         guard offset <= UInt64(Int64.max) else { return 0 }
         settleHostCache()
         if lowerPath != nil, let hostCache { return try hostCache.read(&dst, at: offset) }
-        if lowerPath != nil {
-            let fd = try lowerFD()
-            // The host call is made with the kernel lock held: the pointer is valid throughout.
-            var done = 0
-            while dst.count > 0 {
-                let n = try dst.withNextPiece(writing: true) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
-                    let r = pread(fd, piece.baseAddress, piece.count, off_t(offset + UInt64(done)))
-                    if r < 0 { throw LinuxErrno(errno) }
-                    return r
-                }
-                done += n
-                if n == 0 { break }
-            }
-            return done
-        }
+        if lowerPath != nil { return try readHost(&dst, at: offset) }
         guard let pages else { return 0 }
         return try pages.read(&dst, at: offset)
+    }
+
+    /// Largest piece read from the host with the kernel lock held: between pieces a thread
+    /// waiting for the lock has it, so one large read does not hold up the sandbox's others.
+    private static let lockedPiece = 1 << 16
+
+    /// read(2) of the host file. What the host has in its page cache is read straight into
+    /// guest memory with the kernel lock held (preadv2 with RWF_NOWAIT, which never waits for
+    /// the disk); what must come from the disk is read with the lock released, into a sentry
+    /// buffer, and copied out after relocking: no guest pointer is held while the lock is
+    /// free. Sentry memory (the ELF loader's, mmap's copy) is read with the lock held.
+    private func readHost(_ dst: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
+        let mayUnlock = dst.isGuestMemory
+        var done = 0
+        while dst.count > 0 {
+            if done > 0 && mayUnlock && context.kernel.yieldLock() {
+                // Meanwhile the file may have been copied up or mapped shared: read the rest
+                // from where its data is now.
+                settleHostCache()
+                if lowerPath == nil || hostCache != nil {
+                    do { return done + (try read(&dst, at: offset + UInt64(done))) } catch { return done }
+                }
+            }
+            let fd = try lowerFD()
+            let pos = offset + UInt64(done)
+            let wait = context.hostReadsWait || !mayUnlock
+            var fromDisk = false
+            var n: Int
+            do throws(LinuxErrno) {
+                n = try dst.withNextPiece(writing: true, limit: mayUnlock ? Self.lockedPiece : .max) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                    if wait {
+                        let r = pread(fd, piece.baseAddress, piece.count, off_t(pos))
+                        if r < 0 { throw LinuxErrno(errno) }
+                        return r
+                    }
+                    let r = joey_pread_nowait(fd, piece.baseAddress, piece.count, Int64(pos))
+                    if r >= 0 { return Int(r) }
+                    fromDisk = true
+                    // A kernel or file system without RWF_NOWAIT: plain reads from now on.
+                    if r == -Int64(EOPNOTSUPP) || r == -Int64(ENOSYS) || r == -Int64(EINVAL) { context.hostReadsWait = true }
+                    else if r != -Int64(EAGAIN) { throw LinuxErrno(Int32(-r)) }
+                    return 0
+                }
+                if fromDisk { n = try readHostUnlocked(fd, &dst, at: pos) }
+            } catch {
+                if done > 0 { return done }
+                throw error
+            }
+            done += n
+            if n == 0 { break }
+        }
+        return done
+    }
+
+    /// One piece of a read that waits for the disk, made with the kernel lock released.
+    private func readHostUnlocked(_ fd: Int32, _ dst: inout IOSequence, at pos: UInt64) throws(LinuxErrno) -> Int {
+        let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard own >= 0 else { throw LinuxErrno(errno) }
+        defer { close(own) }
+        var buffer = [UInt8](repeating: 0, count: min(dst.count, Self.lockedPiece))
+        let n = try context.kernel.unlockedHostCall { () throws(LinuxErrno) -> Int in
+            let r = buffer.withUnsafeMutableBytes { pread(own, $0.baseAddress, $0.count, off_t(pos)) }
+            if r < 0 { throw LinuxErrno(errno) }
+            return r
+        }
+        return try buffer.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
+            try dst.copyOut(UnsafeRawBufferPointer(rebasing: p[0..<n]))
+        }
     }
 
     func write(_ src: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {

@@ -307,7 +307,7 @@ public final class Kernel: @unchecked Sendable {
     /// tree below it if any, and the MemoryFile and host-fd cache every filesystem shares.
     func filesystem(dev: UInt64, name: String, host: HostTree? = nil, writeThrough: Bool = false) -> OverlayContext {
         let ctx = OverlayContext(id: FileSystemID(dev: dev, name: name), host: host, writeThrough: writeThrough,
-                                 memoryFile: memoryFile, hostFiles: hostFiles)
+                                 memoryFile: memoryFile, hostFiles: hostFiles, kernel: self)
         if writeThrough { writeThroughFilesystems.append(ctx) }
         return ctx
     }
@@ -830,6 +830,30 @@ public final class Kernel: @unchecked Sendable {
     }
 
     /// The last guest thread is gone: the sandbox's own threads wind down. Kernel lock held.
+    /// Runs `body`, a host call that may take long (a read that waits for the disk, an
+    /// fsync), with the kernel lock released so the sandbox's other threads go on; the
+    /// caller is the current thread again afterwards. `body` must touch no kernel state and
+    /// no guest memory: it works on host fds it owns and on sentry buffers.
+    func unlockedHostCall<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        let me = current
+        lock.unlock()
+        defer {
+            lock.lock()
+            current = me
+        }
+        return try body()
+    }
+
+    /// Between pieces of long work done with the kernel lock held: lets a thread waiting for
+    /// the lock have it once (KernelLock.yieldToWaiter); the caller is the current thread again
+    /// afterwards. True when the lock was let go (kernel state may have changed).
+    func yieldLock() -> Bool {
+        let me = current
+        guard lock.yieldToWaiter() else { return false }
+        current = me
+        return true
+    }
+
     func lastThreadExited() {
         shutdownWakeup.wake()
         alarmWakeup.wake()

@@ -1,10 +1,13 @@
 // The kernel lock. The sentry runs one host thread per guest thread; kernel state (tasks,
 // fd tables, filesystems, MM, wait queues) is guarded by this one lock. A thread releases it
 // while its guest code runs, while it sleeps (on its own Wakeup: see Waiter/), and around
-// host calls that may block (host stream reads and writes). Lock order: KernelLock, then
+// host calls that may block (host stream reads and writes, fsync, host file reads that wait for
+// the disk: Kernel.unlockedHostCall), and between the pieces of a large read when another
+// thread waits (yieldToWaiter). Lock order: KernelLock, then
 // MemoryFile's allocator lock.
 import CJoey
 import Glibc
+import Synchronization
 
 public final class KernelLock: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
@@ -16,8 +19,31 @@ public final class KernelLock: @unchecked Sendable {
         if joey_mutex_init_adaptive(&mutex) != 0 { pthread_mutex_init(&mutex, nil) }
     }
 
-    public func lock() { pthread_mutex_lock(&mutex) }
+    /// Threads waiting in lock() (not counting wakeups retaking it after a sleep).
+    private let waiting = Atomic<Int>(0)
+
+    public func lock() {
+        if pthread_mutex_trylock(&mutex) == 0 { return }
+        waiting.add(1, ordering: .relaxed)
+        pthread_mutex_lock(&mutex)
+        waiting.subtract(1, ordering: .relaxed)
+    }
     public func unlock() { pthread_mutex_unlock(&mutex) }
+
+    /// Between the pieces of long work done with the lock held (a large read): when another
+    /// thread waits for the lock, lets it have the lock once before going on. A plain unlock
+    /// and lock would mostly take the lock straight back, a sleeping waiter being slower to
+    /// wake than the holder is to return. True when the lock was let go.
+    func yieldToWaiter() -> Bool {
+        let waiters = waiting.load(ordering: .relaxed)
+        guard waiters > 0 else { return false }
+        unlock()
+        // Until a waiter has the lock (it counts itself out), for a bounded time.
+        let deadline = monotonicNanos() &+ 50_000
+        while waiting.load(ordering: .relaxed) >= waiters && monotonicNanos() < deadline { joey_cpu_relax() }
+        lock()
+        return true
+    }
 
     /// Waits (lock held) on `condition` until signalled or the CLOCK_MONOTONIC `deadline`
     /// (ns) passes. Returns false when the deadline passed.
@@ -30,12 +56,6 @@ public final class KernelLock: @unchecked Sendable {
         return pthread_cond_timedwait(condition, &mutex, &ts) != ETIMEDOUT
     }
 
-    /// Runs `body` with the lock released (for host calls that may block).
-    public func unlocked<T>(_ body: () throws -> T) rethrows -> T {
-        unlock()
-        defer { lock() }
-        return try body()
-    }
 }
 
 /// sec * 1e9 + nsec for guest-supplied values, saturating at Int64.max (Linux's KTIME_MAX).

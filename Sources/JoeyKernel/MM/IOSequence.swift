@@ -54,6 +54,10 @@ struct IOSequence {
         return IOSequence(mm: nil, file: file, ranges: [GuestRange(address: address, length: buffer.count)][...])
     }
 
+    /// Guest memory, translated at each copy: the kernel lock may be let go between copies
+    /// (sentry memory may lie in a MemoryFile range only the lock keeps alive).
+    var isGuestMemory: Bool { mm != nil }
+
     /// The first `n` bytes only (a short read of a larger buffer).
     func prefix(_ n: Int) -> IOSequence {
         var out = self

@@ -99,25 +99,51 @@ final class RegularFileDescription: FileDescription {
         if writable { file.openWriters -= 1 }
     }
 
+    /// A read at the file position is under way with the kernel lock let go (a host read
+    /// waiting for the disk): reads, writes and seeks of this description wait their turn,
+    /// as Linux's f_pos_lock has them wait, so each sees the position the one before left.
+    private var positionBusy = false
+    private var positionQueue: WaitQueue?
+
+    private func atPosition<T>(_ t: GuestThread?, _ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
+        guard let t else { return try body() } // not from a guest call: nobody to wait with
+        while positionBusy {
+            if positionQueue == nil { positionQueue = WaitQueue() }
+            try t.block(on: positionQueue, .writable)
+        }
+        positionBusy = true
+        defer {
+            positionBusy = false
+            positionQueue?.notify(.writable)
+        }
+        return try body()
+    }
+
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
-        let n = try file.read(&dst, at: offset)
-        offset += UInt64(n)
-        return n
+        try atPosition(t) { () throws(LinuxErrno) -> Int in
+            let n = try file.read(&dst, at: offset)
+            offset += UInt64(n)
+            return n
+        }
     }
     override func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
         try file.read(&dst, at: at)
     }
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
-        if flags & O_APPEND != 0 { offset = file.size }
-        let n = try file.write(&src, at: offset)
-        offset += UInt64(n)
-        return n
+        try atPosition(t) { () throws(LinuxErrno) -> Int in
+            if flags & O_APPEND != 0 { offset = file.size }
+            let n = try file.write(&src, at: offset)
+            offset += UInt64(n)
+            return n
+        }
     }
     override func pwrite(_ t: GuestThread, _ src: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
         try file.write(&src, at: flags & O_APPEND != 0 ? file.size : at)
     }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
-        try seekCommon(off, whence: whence, size: file.size)
+        try atPosition(GuestThread.onThisHostThread) { () throws(LinuxErrno) -> UInt64 in
+            try seekCommon(off, whence: whence, size: file.size)
+        }
     }
 }
 
@@ -291,8 +317,11 @@ final class HostStreamDescription: FileDescription {
         guard !hostPollEvents(hostFD, EventMask.input.union(.hangUp)).isDisjoint(with: [.readable, .hangUp, .error]) else { throw .EAGAIN }
         let want = min(dst.count, 1 << 16)
         var buffer = [UInt8](repeating: 0, count: want)
-        let n = kernel.lock.unlocked { buffer.withUnsafeMutableBytes { Glibc.read(hostFD, $0.baseAddress, want) } }
-        if n < 0 { throw LinuxErrno(errno) }
+        let n = try kernel.unlockedHostCall { () throws(LinuxErrno) -> Int in
+            let r = buffer.withUnsafeMutableBytes { Glibc.read(hostFD, $0.baseAddress, want) }
+            if r < 0 { throw LinuxErrno(errno) } // taken before relocking, which makes host calls of its own
+            return r
+        }
         return try buffer.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
             try dst.copyOut(UnsafeRawBufferPointer(rebasing: p[0..<n]))
         }
@@ -302,9 +331,12 @@ final class HostStreamDescription: FileDescription {
         var buffer = [UInt8](repeating: 0, count: min(src.count, 1 << 16))
         var copy = src
         let have = try buffer.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try copy.copyIn(p) }
-        let n = kernel.lock.unlocked { buffer.withUnsafeBytes { Glibc.write(hostFD, $0.baseAddress, have) } }
+        let n = kernel.unlockedHostCall { () -> Int in
+            let r = buffer.withUnsafeBytes { Glibc.write(hostFD, $0.baseAddress, have) }
+            return r >= 0 ? r : -Int(errno) // taken before relocking, which makes host calls of its own
+        }
         if n < 0 {
-            let e = errno
+            let e = Int32(-n)
             if e == EPIPE { t.group.sendSignal(Signal.SIGPIPE) }
             throw LinuxErrno(e)
         }
