@@ -35,6 +35,7 @@ MICRO = [
     ("pipe-pingpong-1000-blocked", 2000),
     ("open-read-close-2-processes", 3000),
     ("getpid-2-processes", 20000),
+    ("getpid-beside-disk-reader", 1),
     ("fork-exit-wait", 100),
     ("fork-8MiB-touched-exit-wait", 50),
     ("execve", 50),
@@ -174,8 +175,21 @@ def runners(joey):
     return found
 
 
+def evict(path):
+    """Drops a file's pages from the host's page cache, so reading it waits for the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def run_micro(prefix, micro, name, n):
-    out = sh(prefix + [micro, name, str(n), os.path.join(WORK, "small.txt")], cwd="/", timeout=600)
+    data = os.path.join(WORK, "small.txt")
+    if name == "getpid-beside-disk-reader":
+        data = os.path.join(WORK, "200M.bin")
+        evict(data)
+    out = sh(prefix + [micro, name, str(n), data], cwd="/", timeout=600)
     for line in out.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[0] == name:

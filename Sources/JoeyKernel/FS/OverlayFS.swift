@@ -567,8 +567,10 @@ final class RegularFileInode: Inode {
     private func readHost(_ dst: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
         let mayUnlock = dst.isGuestMemory
         var done = 0
+        var unlocked = false
         while dst.count > 0 {
-            if done > 0 && mayUnlock && context.kernel.yieldLock() {
+            if unlocked || (done > 0 && mayUnlock && context.kernel.yieldLock()) {
+                unlocked = false
                 // Meanwhile the file may have been copied up or mapped shared: read the rest
                 // from where its data is now.
                 settleHostCache()
@@ -596,7 +598,10 @@ final class RegularFileInode: Inode {
                     else if r != -Int64(EAGAIN) { throw LinuxErrno(Int32(-r)) }
                     return 0
                 }
-                if fromDisk { n = try readHostUnlocked(fd, &dst, at: pos) }
+                if fromDisk {
+                    n = try readHostUnlocked(fd, &dst, at: pos)
+                    unlocked = true
+                }
             } catch {
                 if done > 0 { return done }
                 throw error
