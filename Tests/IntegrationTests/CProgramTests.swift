@@ -133,6 +133,19 @@ struct CProgramTests {
         #expect(sandboxed == native)
     }
 
+    @Test("execve by two threads while three map host files: one wins, its program runs alone",
+          .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"))
+    func execveWhileThreadsMap() throws {
+        let dir = try TemporaryDirectory()
+        let binary = dir.path + "/race"
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.programs + "/execve_while_threads_map.c"])
+        try #require(cc.status == 0, "\(cc)")
+        for _ in 0..<5 {
+            let r = try Host.joeyDo([binary])
+            #expect(r.stdout == "the new program runs alone\n" && r.status == 0, "\(r)")
+        }
+    }
+
     static var hasAVX2: Bool {
         (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx2") ?? false
     }

@@ -383,7 +383,10 @@ final class RegularFileInode: Inode {
     /// range starts in it (an image of the whole file serves the segments ld.so maps over
     /// it), or nil when the file lives in the sandbox or the image budget is spent (the
     /// caller copies instead).
-    func privateImage(offset: UInt64, length: UInt64) throws(LinuxErrno) -> (block: MemoryBlock, offset: UInt64)? {
+    /// `unlocked`: the copy is made with the kernel lock let go (it may wait for the disk, and
+    /// takes milliseconds for a large program even from the page cache), for a caller that
+    /// holds no kernel state across the call (mmap picks its address afterwards).
+    func privateImage(offset: UInt64, length: UInt64, unlocked: Bool = false) throws(LinuxErrno) -> (block: MemoryBlock, offset: UInt64)? {
         settleHostCache()
         guard lowerPath != nil, hostCache == nil, offset < lowerSize else { return nil }
         let fd = try lowerFD()
@@ -397,21 +400,66 @@ final class RegularFileInode: Inode {
         if let limit = context.memoryFile.limit { budget = min(budget, limit / 4) }
         let rounded = MemoryFile.roundUp(length)
         guard context.imageBytes.load(ordering: .relaxed) + rounded <= budget else { return nil }
+        // A block nobody else sees until it is filled: it may be filled without the lock,
+        // through an fd of this call's own (the cached one may be closed meanwhile).
         let image = try MemoryBlock(file: context.memoryFile, length: length)
         let count = Int(min(length, UInt64(st.st_size) - min(offset, UInt64(st.st_size))))
+        if unlocked {
+            let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+            guard own >= 0 else { throw LinuxErrno(errno) }
+            defer { close(own) }
+            var done = 0
+            while true {
+                let (n, full) = try context.kernel.unlockedHostCall { () throws(LinuxErrno) -> (Int, Bool) in
+                    try fillImage(image, from: own, offset: offset, count: count, done: done)
+                }
+                done = n
+                // The MemoryFile's tmpfs full at the memory limit: the OOM killer (which needs
+                // the lock) makes room, and the copy goes on.
+                guard full, let makeRoom = context.memoryFile.makeRoom, makeRoom() else { break }
+            }
+            // Meanwhile the file may have been copied up, mapped shared or changed on the host
+            // (the caller then copies it as it is now), or another thread made the same image.
+            settleHostCache()
+            var now = stat()
+            guard lowerPath != nil, hostCache == nil, fstat(own, &now) == 0, HostStamp(now) == HostStamp(st) else { return nil }
+            if let stamp = imageStamp, stamp != HostStamp(st) { dropImages() }
+            if let i = images.first(where: { $0.offset <= offset && offset + length <= $0.offset + $0.length }) {
+                return (i.block, offset - i.offset)
+            }
+        } else {
+            var done = 0
+            while true {
+                let (n, full) = try fillImage(image, from: fd, offset: offset, count: count, done: done)
+                done = n
+                guard full, let makeRoom = context.memoryFile.makeRoom, makeRoom() else { break }
+            }
+        }
+        images.append((offset, length, image))
+        imageStamp = HostStamp(st)
+        context.imageBytes.add(rounded, ordering: .relaxed)
+        return (image, 0)
+    }
+
+    /// Copies `count` bytes of host file `fd` from `offset` into `image`, from byte `done` on.
+    /// Returns the bytes done and whether it stopped because the MemoryFile is full (the
+    /// memory limit: the caller makes room and calls again). Makes host calls only.
+    private func fillImage(_ image: MemoryBlock, from fd: Int32, offset: UInt64, count: Int, done start: Int) throws(LinuxErrno) -> (Int, Bool) {
+        let memoryFD = context.memoryFile.fd
+        var done = start
         // pwrite into the MemoryFile: it allocates the pages as it is written, instead of
         // the sentry faulting them in one at a time through its own mapping (where they
         // would also stay mapped). From a read-only view of the host file, populated: one
         // copy, in the host kernel, which also takes any fault there (a host file that
         // shrank since: a short write, never a SIGBUS in the sentry). python3's 6.8 MB:
         // 3.4-6.2 ms through a bounce buffer, 2.8-3.0 this way.
-        var done = 0
-        if count > 0, let view = mmap(nil, count, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, off_t(offset)), view != MAP_FAILED {
-            defer { munmap(view, count) }
+        let base = done & ~0xfff // offset is page-aligned, the view's must be too
+        if done < count, let view = mmap(nil, count - base, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, off_t(offset + UInt64(base))),
+           view != MAP_FAILED {
+            defer { munmap(view, count - base) }
             while done < count {
-                let w = pwrite(context.memoryFile.fd, view + done, count - done, off_t(image.offset + UInt64(done)))
-                // The MemoryFile's tmpfs full at the memory limit: the OOM killer makes room.
-                if w < 0, errno == ENOSPC, let makeRoom = context.memoryFile.makeRoom, makeRoom() { continue }
+                let w = pwrite(memoryFD, view + (done - base), count - done, off_t(image.offset + UInt64(done)))
+                if w < 0, errno == ENOSPC { return (done, true) }
                 if w <= 0 { break }
                 done += w
             }
@@ -425,18 +473,15 @@ final class RegularFileInode: Inode {
             var written = 0
             while written < n {
                 let w = buffer.withUnsafeBytes {
-                    pwrite(context.memoryFile.fd, $0.baseAddress! + written, n - written, off_t(image.offset + UInt64(done + written)))
+                    pwrite(memoryFD, $0.baseAddress! + written, n - written, off_t(image.offset + UInt64(done + written)))
                 }
-                if w < 0, errno == ENOSPC, let makeRoom = context.memoryFile.makeRoom, makeRoom() { continue }
+                if w < 0, errno == ENOSPC { return (done + written, true) }
                 if w <= 0 { throw w < 0 ? LinuxErrno(errno) : .EIO }
                 written += w
             }
             done += n
         }
-        images.append((offset, length, image))
-        imageStamp = HostStamp(st)
-        context.imageBytes.add(rounded, ordering: .relaxed)
-        return (image, 0)
+        return (done, false)
     }
 
     /// Every change to the content (write, fallocate, truncate) comes through here: the

@@ -121,6 +121,15 @@ extension GuestThread {
     /// shmat share it.
     func mapMemory(_ file: FileDescription?, address addr: UInt64, length len: UInt64, protection prot: MemoryProtection,
                    shared: Bool, flags: UInt64, offset off: UInt64) throws(LinuxErrno) -> UInt64 {
+        // A private mapping of a host file shares the file's image of that range, copy-on-write.
+        // Made first: filling it lets the kernel lock go, and the address is chosen after.
+        var image: (block: MemoryBlock, offset: UInt64)?
+        if !shared, let regular = file?.inode as? RegularFileInode {
+            image = try regular.privateImage(offset: off, length: len, unlocked: true)
+            // Meanwhile another thread may have begun an execve (its new MM is the group's now,
+            // and this thread is marked to die) or exit_group: map nothing.
+            if killed || group.exiting { throw .EINTR }
+        }
         let end = kernel.platform.addressSpaceEnd
         var start: UInt64
         if flags & (MAP_FIXED_ | MAP_FIXED_NOREPLACE_) != 0 {
@@ -140,9 +149,6 @@ extension GuestThread {
         // mapping gets its own block holding a copy of the file, or shares an image of it.
         var pages: FilePages?
         if shared, let regular = file?.inode as? RegularFileInode { pages = try regular.pagesForSharedMapping() }
-        // A private mapping of a host file shares the file's image of that range, copy-on-write.
-        var image: (block: MemoryBlock, offset: UInt64)?
-        if !shared, let regular = file?.inode as? RegularFileInode { image = try regular.privateImage(offset: off, length: len) }
         var block: MemoryBlock? = image?.block
         if pages == nil && block == nil { block = try MemoryBlock(file: kernel.memoryFile, length: len) }
         // Pages wholly past the end of the file are not backed: touching them is SIGBUS.

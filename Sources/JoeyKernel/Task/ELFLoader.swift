@@ -15,6 +15,16 @@ struct LoadedImage {
 }
 
 struct ELFLoader {
+    /// The file's shared image of a range, filled with the kernel lock let go (the MM being
+    /// built is this execve's own). Meanwhile another thread may have begun its own execve (the
+    /// group's MM is that one's now, and this thread is marked to die) or exit_group: this
+    /// execve goes no further.
+    private func filledImage(of file: RegularFileInode, offset: UInt64, length: UInt64) throws(LinuxErrno) -> (block: MemoryBlock, offset: UInt64)? {
+        let image = try file.privateImage(offset: offset, length: length, unlocked: true)
+        if thread.killed || thread.group.exiting { throw .EINTR }
+        return image
+    }
+
     let kernel: Kernel
     let mm: MemoryManager
     let thread: GuestThread
@@ -106,7 +116,7 @@ struct ELFLoader {
             // ld.so's mmaps share it (one copy per sandbox, not one per execve: 33 MB for
             // each of gcc's cc1 runs); the rest, zeroes of their own.
             if fileBytes > 0, let regular = file.inode as? RegularFileInode,
-               let image = try regular.privateImage(offset: fileStart, length: filePages) {
+               let image = try filledImage(of: regular, offset: fileStart, length: filePages) {
                 var v = VMA(start: start, end: start + filePages, protection: prot, shared: false, block: image.block,
                             blockOffset: image.offset, name: file.path.description, fileOffset: fileStart,
                             inodeNumber: file.inode.ino, writeBack: nil)
