@@ -1,6 +1,7 @@
 // FS/ holds the filesystems and special files: the overlay root and tmpfs, procfs, devfs,
-// pipes and FIFOs, eventfd, memfd. Kernel lock held throughout; blocking happens only in the
-// syscall layer, on the objects' wait queues.
+// pipes and FIFOs, eventfd, memfd. Kernel lock held throughout, except around host calls that
+// may take long (disk reads, fsync, image fills: Kernel.unlockedHostCall), which work on fds
+// and buffers of their own; blocking happens only in the syscall layer, on wait queues.
 //
 // The sandbox's root filesystem, and tmpfs. A directory or regular file may have a
 // *lower* host counterpart (read through HostTree); every change goes to the in-memory

@@ -829,7 +829,6 @@ public final class Kernel: @unchecked Sendable {
         for t in threads.values { t.kill() }
     }
 
-    /// The last guest thread is gone: the sandbox's own threads wind down. Kernel lock held.
     /// Runs `body`, a host call that may take long (a read that waits for the disk, an
     /// fsync), with the kernel lock released so the sandbox's other threads go on; the
     /// caller is the current thread again afterwards. `body` must touch no kernel state and
@@ -854,6 +853,7 @@ public final class Kernel: @unchecked Sendable {
         return true
     }
 
+    /// The last guest thread is gone: the sandbox's own threads wind down. Kernel lock held.
     func lastThreadExited() {
         shutdownWakeup.wake()
         alarmWakeup.wake()
