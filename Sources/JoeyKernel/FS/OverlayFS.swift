@@ -384,19 +384,17 @@ final class RegularFileInode: Inode {
     /// range starts in it (an image of the whole file serves the segments ld.so maps over
     /// it), or nil when the file lives in the sandbox or the image budget is spent (the
     /// caller copies instead).
-    /// `unlocked`: the copy is made with the kernel lock let go (it may wait for the disk, and
-    /// takes milliseconds for a large program even from the page cache), for a caller that
-    /// holds no kernel state across the call (mmap picks its address afterwards).
-    func privateImage(offset: UInt64, length: UInt64, unlocked: Bool = false) throws(LinuxErrno) -> (block: MemoryBlock, offset: UInt64)? {
+    /// A new image is filled with the kernel lock let go (it may wait for the disk, and takes
+    /// milliseconds for a large program even from the page cache): the caller holds no kernel
+    /// state across the call (mmap picks its address afterwards).
+    func privateImage(offset: UInt64, length: UInt64) throws(LinuxErrno) -> (block: MemoryBlock, offset: UInt64)? {
         settleHostCache()
         guard lowerPath != nil, hostCache == nil, offset < lowerSize else { return nil }
         let fd = try lowerFD()
         var st = stat()
         guard fstat(fd, &st) == 0 else { return nil }
         if let stamp = imageStamp, stamp != HostStamp(st) { dropImages() }
-        if let i = images.first(where: { $0.offset <= offset && offset + length <= $0.offset + $0.length }) {
-            return (i.block, offset - i.offset)
-        }
+        if let i = image(covering: offset, length) { return i }
         var budget = OverlayContext.imageBudget
         if let limit = context.memoryFile.limit { budget = min(budget, limit / 4) }
         let rounded = MemoryFile.roundUp(length)
@@ -405,41 +403,43 @@ final class RegularFileInode: Inode {
         // through an fd of this call's own (the cached one may be closed meanwhile).
         let image = try MemoryBlock(file: context.memoryFile, length: length)
         let count = Int(min(length, UInt64(st.st_size) - min(offset, UInt64(st.st_size))))
-        if unlocked {
-            let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-            guard own >= 0 else { throw LinuxErrno(errno) }
-            defer { close(own) }
-            var done = 0
-            while true {
-                let (n, full) = try context.kernel.unlockedHostCall { () throws(LinuxErrno) -> (Int, Bool) in
-                    try fillImage(image, from: own, offset: offset, count: count, done: done)
-                }
-                done = n
-                // The MemoryFile's tmpfs full at the memory limit: the OOM killer (which needs
-                // the lock) makes room, and the copy goes on.
-                guard full, let makeRoom = context.memoryFile.makeRoom, makeRoom() else { break }
+        let own = try ownCopy(of: fd)
+        defer { close(own) }
+        var done = 0
+        while true {
+            let (n, full) = try context.kernel.unlockedHostCall { () throws(LinuxErrno) -> (Int, Bool) in
+                try fillImage(image, from: own, offset: offset, count: count, done: done)
             }
-            // Meanwhile the file may have been copied up, mapped shared or changed on the host
-            // (the caller then copies it as it is now), or another thread made the same image.
-            settleHostCache()
-            var now = stat()
-            guard lowerPath != nil, hostCache == nil, fstat(own, &now) == 0, HostStamp(now) == HostStamp(st) else { return nil }
-            if let stamp = imageStamp, stamp != HostStamp(st) { dropImages() }
-            if let i = images.first(where: { $0.offset <= offset && offset + length <= $0.offset + $0.length }) {
-                return (i.block, offset - i.offset)
-            }
-        } else {
-            var done = 0
-            while true {
-                let (n, full) = try fillImage(image, from: fd, offset: offset, count: count, done: done)
-                done = n
-                guard full, let makeRoom = context.memoryFile.makeRoom, makeRoom() else { break }
-            }
+            done = n
+            // The MemoryFile's tmpfs full at the memory limit: the OOM killer (which needs
+            // the lock) makes room, and the copy goes on.
+            guard full, let makeRoom = context.memoryFile.makeRoom, makeRoom() else { break }
         }
+        // Meanwhile the file may have been copied up, mapped shared or changed on the host
+        // (the caller then copies it as it is now), or another thread made the same image.
+        settleHostCache()
+        var now = stat()
+        guard lowerPath != nil, hostCache == nil, fstat(own, &now) == 0, HostStamp(now) == HostStamp(st) else { return nil }
+        if let stamp = imageStamp, stamp != HostStamp(st) { dropImages() }
+        if let i = self.image(covering: offset, length) { return i }
         images.append((offset, length, image))
         imageStamp = HostStamp(st)
         context.imageBytes.add(rounded, ordering: .relaxed)
         return (image, 0)
+    }
+
+    /// The image that holds [offset, offset + length), and where that range starts in it.
+    private func image(covering offset: UInt64, _ length: UInt64) -> (block: MemoryBlock, offset: UInt64)? {
+        guard let i = images.first(where: { $0.offset <= offset && offset + length <= $0.offset + $0.length }) else { return nil }
+        return (i.block, offset - i.offset)
+    }
+
+    /// A duplicate of the cached host fd, for a host call made with the kernel lock let go
+    /// (the cached one may be evicted and its number reused meanwhile).
+    private func ownCopy(of fd: Int32) throws(LinuxErrno) -> Int32 {
+        let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard own >= 0 else { throw LinuxErrno(errno) }
+        return own
     }
 
     /// Copies `count` bytes of host file `fd` from `offset` into `image`, from byte `done` on.
@@ -660,8 +660,7 @@ final class RegularFileInode: Inode {
 
     /// One piece of a read that waits for the disk, made with the kernel lock released.
     private func readHostUnlocked(_ fd: Int32, _ dst: inout IOSequence, at pos: UInt64) throws(LinuxErrno) -> Int {
-        let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-        guard own >= 0 else { throw LinuxErrno(errno) }
+        let own = try ownCopy(of: fd)
         defer { close(own) }
         var buffer = [UInt8](repeating: 0, count: min(dst.count, Self.lockedPiece))
         let n = try context.kernel.unlockedHostCall { () throws(LinuxErrno) -> Int in

@@ -125,7 +125,7 @@ extension GuestThread {
         // Made first: filling it lets the kernel lock go, and the address is chosen after.
         var image: (block: MemoryBlock, offset: UInt64)?
         if !shared, let regular = file?.inode as? RegularFileInode {
-            image = try regular.privateImage(offset: off, length: len, unlocked: true)
+            image = try regular.privateImage(offset: off, length: len)
             // Meanwhile another thread may have begun an execve (its new MM is the group's now,
             // and this thread is marked to die) or exit_group: map nothing.
             if killed || group.exiting { throw .EINTR }

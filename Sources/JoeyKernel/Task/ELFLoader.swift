@@ -20,7 +20,7 @@ struct ELFLoader {
     /// group's MM is that one's now, and this thread is marked to die) or exit_group: this
     /// execve goes no further.
     private func filledImage(of file: RegularFileInode, offset: UInt64, length: UInt64) throws(LinuxErrno) -> (block: MemoryBlock, offset: UInt64)? {
-        let image = try file.privateImage(offset: offset, length: length, unlocked: true)
+        let image = try file.privateImage(offset: offset, length: length)
         if thread.killed || thread.group.exiting { throw .EINTR }
         return image
     }
