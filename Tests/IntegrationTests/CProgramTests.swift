@@ -133,6 +133,43 @@ struct CProgramTests {
         #expect(sandboxed == native)
     }
 
+    @Test("host lookups and listings made with the sentry's lock let go (JOEY_HOST_LOOKUPS_WAIT) give what the host has")
+    func hostLookupsUnlocked() throws {
+        let dir = try TemporaryDirectory()
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir.path + "/a/b/c", withIntermediateDirectories: true)
+        for i in 0..<40 { try "file \(i)\n".write(toFile: dir.path + "/a/b/f\(i)", atomically: false, encoding: .utf8) }
+        try "deep\n".write(toFile: dir.path + "/a/b/c/deep", atomically: false, encoding: .utf8)
+        try fm.createSymbolicLink(atPath: dir.path + "/a/up", withDestinationPath: "b/c")
+        try fm.createSymbolicLink(atPath: dir.path + "/a/b/dangling", withDestinationPath: "nowhere")
+        try fm.createSymbolicLink(atPath: dir.path + "/abs", withDestinationPath: dir.path + "/a/up/deep")
+        // A listing, every entry's lstat, symlinks followed and read, opens, and names
+        // that are not there: each first lookup goes through the unlocked path.
+        let script = """
+            cd \(dir.path) && find . -printf '%p %y %s %l\\n' | sort && cat a/up/deep abs a/b/f7 \
+            && ls a/up/ && test ! -e a/b/dangling && test ! -e a/nothing/x && test -L a/b/dangling \
+            && readlink abs && cat a/b/nothing 2>&1; ls -d a/b/c/../../up/deep
+            """
+        let native = try Host.run(["/bin/sh", "-c", script])
+        #expect(native.status == 0 && native.stdout.contains("./a/b/f39 f 8"), "\(native)")
+        let sandboxed = try Host.run(["/usr/bin/env", "JOEY_HOST_LOOKUPS_WAIT=1", Host.joey, "do", "--", "/bin/sh", "-c", script])
+        #expect(sandboxed == native)
+    }
+
+    @Test("writes to a write-through host file (the sentry's lock let go while the host writes): appends land once and whole, a shared mapping agrees",
+          .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"))
+    func hostFileWrites() throws {
+        let root = try TemporaryDirectory.rootfs()
+        try FileManager.default.createDirectory(atPath: root.path + "/data", withIntermediateDirectories: true)
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-static", "-pthread", "-o", root.path + "/bin/writes", Self.programs + "/host_file_writes.c"])
+        try #require(cc.status == 0, "\(cc)")
+        let scratch = try TemporaryDirectory()
+        let native = try Host.run([root.path + "/bin/writes", scratch.path])
+        #expect(native.status == 0 && native.stdout.contains("each once and whole"), "\(native)")
+        let sandboxed = try Host.joeyDo(["/bin/writes", "/data"], options: ["--rootfs", root.path, "--rootfs-writable"])
+        #expect(sandboxed == native)
+    }
+
     @Test("execve by two threads while three map host files: one wins, its program runs alone",
           .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"))
     func execveWhileThreadsMap() throws {

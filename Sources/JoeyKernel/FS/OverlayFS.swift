@@ -1,7 +1,9 @@
 // FS/ holds the filesystems and special files: the overlay root and tmpfs, procfs, devfs,
 // pipes and FIFOs, eventfd, memfd. Kernel lock held throughout, except around host calls that
-// may take long (disk reads, fsync, image fills: Kernel.unlockedHostCall), which work on fds
-// and buffers of their own; blocking happens only in the syscall layer, on wait queues.
+// may take long (disk reads, writes through to the host, fsync, image fills, lookups and
+// listings the host has not cached: Kernel.unlockedHostCall), which work on fds and buffers
+// of their own; blocking happens only in the syscall layer, on wait queues (and a host
+// write's turn, RegularFileInode.excludingHostWrites).
 //
 // The sandbox's root filesystem, and tmpfs. A directory or regular file may have a
 // *lower* host counterpart (read through HostTree); every change goes to the in-memory
@@ -41,8 +43,8 @@ final class OverlayContext {
         self.hostFiles = hostFiles; self.kernel = kernel
     }
 
-    /// Builds the inode for a host entry.
-    func lowerInode(path: ByteString, st: stat) -> Inode? {
+    /// Builds the inode for a host entry (a symlink's target, if not given, is read).
+    func lowerInode(path: ByteString, st: stat, target: ByteString? = nil) -> Inode? {
         let kind = FileKind(rawValue: st.st_mode & 0o170000) ?? .regular
         let node: Inode
         switch kind {
@@ -54,7 +56,7 @@ final class OverlayContext {
             f.lowerSize = UInt64(st.st_size)
             node = f
         case .symlink:
-            guard let target = host?.readlink(path) else { return nil }
+            guard let target = target ?? host?.readlink(path) else { return nil }
             node = SymlinkInode(target: target, fs: id, ino: UInt64(st.st_ino))
         default:
             // Host devices, fifos and sockets are shown but cannot be opened: the guest
@@ -156,11 +158,68 @@ final class DirectoryInode: Inode {
         return node
     }
 
+    /// The host is asked from its caches alone with the kernel lock held; a name it would
+    /// have to read from the disk is looked up with the lock let go, the entry installed after
+    /// relocking, and the call made again (it then finds the entry here).
+    override func lookup(_ name: ByteString, deferringHostWaitsOf t: GuestThread) throws(LinuxErrno) -> Inode {
+        if let c = children[name] { return c }
+        guard !whiteouts.contains(name), let lowerPath, !lowerListed, let host = context.host else { throw .ENOENT }
+        let path = ByteString.join(lowerPath, name)
+        if t.hostPathsMissing.contains(where: { $0.tree === host && $0.path == path }) { throw .ENOENT }
+        switch host.lstatCached(path) {
+        case .found(let st):
+            guard let node = context.lowerInode(path: path, st: st) else { throw .ENOENT }
+            children[name] = node
+            return node
+        case .missing:
+            throw .ENOENT
+        case .wouldWait:
+            let entry = LowerEntry()
+            t.deferredHostWait = DeferredHostWait(unlocked: { entry.read(host, path) }, relocked: { [self] in
+                guard let st = entry.st else {
+                    t.hostPathsMissing.append((host, path)) // not asked again by this call
+                    return
+                }
+                guard children[name] == nil, !whiteouts.contains(name), self.lowerPath == lowerPath, !lowerListed,
+                      let node = context.lowerInode(path: path, st: st, target: entry.target) else { return }
+                children[name] = node
+            })
+            throw .hostWouldWait
+        }
+    }
+
     private func listLower() {
         guard !lowerListed, let lowerPath, let host = context.host else { return }
-        for (name, st) in host.list(lowerPath) where children[name] == nil && !whiteouts.contains(name) {
-            guard let st, let node = context.lowerInode(path: ByteString.join(lowerPath, name), st: st) else { continue }
-            children[name] = node
+        installLower(Self.readLower(host, lowerPath), listed: lowerPath)
+    }
+
+    /// getdents, in a call that may be made again: the host directory is listed with the
+    /// kernel lock let go (it may wait for the disk, and takes a host call per entry), the
+    /// entries installed after relocking, and the call made again.
+    func listLower(deferringHostWaitsOf t: GuestThread) throws(LinuxErrno) {
+        guard !lowerListed, let lowerPath, let host = context.host else { return }
+        let listing = LowerListing()
+        t.deferredHostWait = DeferredHostWait(unlocked: { listing.entries = Self.readLower(host, lowerPath) },
+                                              relocked: { [self] in installLower(listing.entries, listed: lowerPath) })
+        throw .hostWouldWait
+    }
+
+    /// The host directory's entries with their lstat and a symlink's target. Host calls only.
+    private static func readLower(_ host: HostTree, _ path: ByteString) -> [LowerListing.Entry] {
+        host.list(path).compactMap { (name, st) -> LowerListing.Entry? in
+            guard let st else { return nil }
+            let target = st.st_mode & S_IFMT == S_IFLNK ? host.readlink(ByteString.join(path, name)) : nil
+            return (name, st, target)
+        }
+    }
+
+    /// Adds the host entries listed from `path` that the upper layer neither has nor hides,
+    /// unless the directory was listed or moved meanwhile.
+    private func installLower(_ entries: [LowerListing.Entry], listed path: ByteString) {
+        guard !lowerListed, lowerPath == path else { return }
+        for e in entries where children[e.name] == nil && !whiteouts.contains(e.name) {
+            guard let node = context.lowerInode(path: ByteString.join(path, e.name), st: e.st, target: e.target) else { continue }
+            children[e.name] = node
         }
         lowerListed = true
     }
@@ -330,6 +389,22 @@ final class DirectoryInode: Inode {
 
 struct WeakRegularFileInode { weak var inode: RegularFileInode? }
 
+/// A host entry read with the kernel lock let go: its lstat (nil: missing), a symlink's target.
+private final class LowerEntry {
+    var st: stat?
+    var target: ByteString?
+    func read(_ host: HostTree, _ path: ByteString) {
+        st = host.lstat(path)
+        if let st, st.st_mode & S_IFMT == S_IFLNK { target = host.readlink(path) }
+    }
+}
+
+/// A host directory listed with the kernel lock let go.
+private final class LowerListing {
+    typealias Entry = (name: ByteString, st: stat, target: ByteString?)
+    var entries: [Entry] = []
+}
+
 final class RegularFileInode: Inode {
     let context: OverlayContext
     /// Set while the content still lives on the host (not copied up, or write-through).
@@ -405,6 +480,7 @@ final class RegularFileInode: Inode {
         let count = Int(min(length, UInt64(st.st_size) - min(offset, UInt64(st.st_size))))
         let own = try ownCopy(of: fd)
         defer { close(own) }
+        let generation = contentGeneration
         var done = 0
         while true {
             let (n, full) = try context.kernel.unlockedHostCall { () throws(LinuxErrno) -> (Int, Bool) in
@@ -419,7 +495,8 @@ final class RegularFileInode: Inode {
         // (the caller then copies it as it is now), or another thread made the same image.
         settleHostCache()
         var now = stat()
-        guard lowerPath != nil, hostCache == nil, fstat(own, &now) == 0, HostStamp(now) == HostStamp(st) else { return nil }
+        guard lowerPath != nil, hostCache == nil, contentGeneration == generation, fstat(own, &now) == 0,
+              HostStamp(now) == HostStamp(st) else { return nil }
         if let stamp = imageStamp, stamp != HostStamp(st) { dropImages() }
         if let i = self.image(covering: offset, length) { return i }
         images.append((offset, length, image))
@@ -488,9 +565,14 @@ final class RegularFileInode: Inode {
     /// Every change to the content (write, fallocate, truncate) comes through here: the
     /// images of what the file held go.
     override func touchModified() {
+        contentGeneration &+= 1
         dropImages()
         super.touchModified()
     }
+
+    /// Moves on at every change of the content through the sandbox (and as a host write made
+    /// with the lock let go begins): an image filled meanwhile is not kept.
+    private var contentGeneration: UInt64 = 0
 
     /// Forgets the images (mappings that hold one keep it, as their own).
     private func dropImages() {
@@ -687,6 +769,8 @@ final class RegularFileInode: Inode {
                 // Into the cache the mappings see, then from there to the host file.
                 done = try hostCache.write(&src, at: offset)
                 try hostCache.writeBack(toHost: fd, from: offset, to: offset + UInt64(done))
+            } else if src.isGuestMemory && src.count >= Self.unlockedWriteMinimum {
+                done = try writeHostUnlocked(fd, &src, at: offset)
             } else {
                 while src.count > 0 {
                     let n: Int
@@ -715,6 +799,67 @@ final class RegularFileInode: Inode {
         return n
     }
 
+    /// Smaller writes are made with the lock held, which they hold for a few µs: letting it
+    /// go (a bounce copy, an fd of the call's own) made 100-byte writes a third slower here.
+    private static let unlockedWriteMinimum = 4096
+
+    /// write(2) of a write-through host file, from guest memory: each piece is copied into a
+    /// sentry buffer with the kernel lock held and written to the host with it let go (the
+    /// host may hold a writer for long: dirty-page throttling, a journal commit; ext4 has no
+    /// RWF_NOWAIT for buffered writes). The file's writers, truncates and fallocates wait
+    /// their turn meanwhile (excludingHostWrites, Linux's i_rwsem); readers see the host file
+    /// as it is, as on Linux.
+    private func writeHostUnlocked(_ fd: Int32, _ src: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
+        let own = try ownCopy(of: fd)
+        defer { close(own) }
+        var buffer = [UInt8](repeating: 0, count: min(src.count, Self.lockedPiece))
+        var done = 0
+        while src.count > 0 {
+            var copy = src
+            let have: Int
+            do {
+                have = try buffer.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try copy.copyIn(p) }
+            } catch {
+                if done > 0 { break }
+                throw error
+            }
+            let pos = offset + UInt64(done)
+            // An image being filled meanwhile may hold part of this write: it is not kept.
+            contentGeneration &+= 1
+            let n = context.kernel.unlockedHostCall { () -> Int in
+                let r = buffer.withUnsafeBytes { Glibc.pwrite(own, $0.baseAddress, have, off_t(pos)) }
+                return r >= 0 ? r : -Int(errno) // taken before relocking, which makes host calls of its own
+            }
+            if n < 0 {
+                if done > 0 { break }
+                throw LinuxErrno(Int32(-n))
+            }
+            src.skip(n)
+            // Mapped shared meanwhile: the cache the mappings see (filled from the host file,
+            // perhaps before these bytes reached it) gets them too.
+            settleHostCache()
+            if let hostCache, n > 0 {
+                try buffer.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) in
+                    var bytes = IOSequence.sentry(UnsafeMutableRawBufferPointer(rebasing: p[0..<n]))
+                    _ = try hostCache.write(&bytes, at: pos)
+                }
+            }
+            done += n
+            if n < have { break }
+        }
+        return done
+    }
+
+    /// A write-through file's host write is under way with the kernel lock let go: the
+    /// file's other writes, truncates and fallocates wait their turn (an O_APPEND write
+    /// takes the size after the one before it), as Linux's i_rwsem has them wait.
+    private lazy var hostWriteLock = SleepingMutex()
+
+    func excludingHostWrites<T>(_ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
+        guard writesThrough else { return try body() } // a file the sandbox holds: under the kernel lock
+        return try hostWriteLock.holding(GuestThread.onThisHostThread, body)
+    }
+
     /// fallocate(2) modes Joey offers: 0 (grow to cover the range), KEEP_SIZE (1),
     /// PUNCH_HOLE (2, with KEEP_SIZE) and ZERO_RANGE (0x10). Page-cache files are sparse, so
     /// allocating reserves nothing; write-through files ask the host for the same mode.
@@ -726,22 +871,29 @@ final class RegularFileInode: Inode {
             if !keepSize && end > size && seals.contains(.grow) { throw .EPERM }
         }
         if writesThrough {
-            let fd = try lowerFD(writable: true)
-            let r = joey_fallocate(fd, mode, Int64(offset), Int64(length))
-            if r < 0 { throw LinuxErrno(Int32(-r)) }
-            settleHostCache()
-            if let hostCache {
-                if punch || zeroRange { hostCache.zero(from: offset, to: end) }
-                if !keepSize && end > hostCache.size { try hostCache.truncate(end, mapped: true) }
-            }
-            if !keepSize { lowerSize = max(lowerSize, end) }
-            hostBlocks = nil
-            touchModified()
+            try excludingHostWrites { () throws(LinuxErrno) in try allocateOnHost(mode: mode, offset: offset, length: length) }
             return
         }
         try copyUp()
         if punch || zeroRange { cache().zero(from: offset, to: end) }
         if !keepSize && end > size { try truncate(end) } else if punch || zeroRange { touchModified() }
+    }
+
+    /// fallocate of a write-through file: the host does it, the host cache follows.
+    private func allocateOnHost(mode: Int32, offset: UInt64, length: UInt64) throws(LinuxErrno) {
+        let end = offset + length
+        let keepSize = mode & 1 != 0, punch = mode & 2 != 0, zeroRange = mode & 0x10 != 0
+        let fd = try lowerFD(writable: true)
+        let r = joey_fallocate(fd, mode, Int64(offset), Int64(length))
+        if r < 0 { throw LinuxErrno(Int32(-r)) }
+        settleHostCache()
+        if let hostCache {
+            if punch || zeroRange { hostCache.zero(from: offset, to: end) }
+            if !keepSize && end > hostCache.size { try hostCache.truncate(end, mapped: true) }
+        }
+        if !keepSize { lowerSize = max(lowerSize, end) }
+        hostBlocks = nil
+        touchModified()
     }
 
     func truncate(_ length: UInt64) throws(LinuxErrno) {
@@ -751,12 +903,14 @@ final class RegularFileInode: Inode {
             if seals.contains(.grow) && length > size { throw .EPERM }
         }
         if writesThrough {
-            let fd = try lowerFD(writable: true)
-            if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
-            settleHostCache()
-            try hostCache?.truncate(length, mapped: true)
-            lowerSize = length
-            touchModified()
+            try excludingHostWrites { () throws(LinuxErrno) in
+                let fd = try lowerFD(writable: true)
+                if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
+                settleHostCache()
+                try hostCache?.truncate(length, mapped: true)
+                lowerSize = length
+                touchModified()
+            }
             return
         }
         if lowerPath != nil {

@@ -2,7 +2,8 @@
 // fd tables, filesystems, MM, wait queues) is guarded by this one lock. A thread releases it
 // while its guest code runs, while it sleeps (on its own Wakeup: see Waiter/), around host
 // calls that may take long (host stream reads and writes, fsync, host file reads that wait
-// for the disk, filling a file's private-mapping image: Kernel.unlockedHostCall), and between
+// for the disk, writes to write-through host files, filling a file's private-mapping image,
+// host lookups and listings a path walk would wait for: Kernel.unlockedHostCall), and between
 // the pieces of a large read when another thread waits (yieldToWaiter). Lock order:
 // KernelLock, then MemoryFile's allocator lock.
 import CJoey

@@ -422,6 +422,7 @@ extension GuestThread {
     func sysGetdents64() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
         guard f.inode.kind == .directory else { throw .ENOTDIR }
+        if defersHostWaits, let d = f.inode as? DirectoryInode { try d.listLower(deferringHostWaitsOf: self) }
         var out: [UInt8] = []
         try f.getdents(into: &out, capacity: clampCount(a2))
         try mm.write(a1, out)
@@ -433,6 +434,7 @@ extension GuestThread {
     func sysGetdents() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
         guard f.inode.kind == .directory else { throw .ENOTDIR }
+        if defersHostWaits, let d = f.inode as? DirectoryInode { try d.listLower(deferringHostWaitsOf: self) }
         var out: [UInt8] = []
         try f.getdents(into: &out, capacity: clampCount(a2))
         // linux_dirent64: ino 8, off 8, reclen 2, type 1, name. linux_dirent: ino 8, off 8,

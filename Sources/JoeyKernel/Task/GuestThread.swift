@@ -79,6 +79,16 @@ final class GuestThread {
     var registersReplaced = false
     /// The last syscall returned a restart code; decided at signal delivery.
     var syscallRestartable = false
+    /// The running syscall may be made again from the start: its path walks and listings
+    /// come before anything it changes. A host lookup or listing that may wait for the disk
+    /// is then made with the kernel lock let go, and the call made again
+    /// (SyscallDispatch.swift, DirectoryInode).
+    var defersHostWaits = false
+    /// What the walk left to do with the lock let go; taken by the dispatcher.
+    var deferredHostWait: DeferredHostWait?
+    /// Host paths this call's deferred lookups found missing: not asked again when the call
+    /// is made again, so each time round gets further.
+    var hostPathsMissing: [(tree: HostTree, path: ByteString)] = []
     /// During an MM change: the address space that was in sync before it began.
     var pendingLiveSpace: AddressSpace?
     var exitCode: Int32 = 0

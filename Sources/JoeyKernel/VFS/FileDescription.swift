@@ -102,21 +102,10 @@ final class RegularFileDescription: FileDescription {
     /// A read at the file position is under way with the kernel lock let go (a host read
     /// waiting for the disk): reads, writes and seeks of this description wait their turn,
     /// as Linux's f_pos_lock has them wait, so each sees the position the one before left.
-    private var positionBusy = false
-    private var positionQueue: WaitQueue?
+    private lazy var positionLock = SleepingMutex()
 
     private func atPosition<T>(_ t: GuestThread?, _ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
-        guard let t else { return try body() } // not from a guest call: nobody to wait with
-        while positionBusy {
-            if positionQueue == nil { positionQueue = WaitQueue() }
-            try t.block(on: positionQueue, .writable)
-        }
-        positionBusy = true
-        defer {
-            positionBusy = false
-            positionQueue?.notify(.writable)
-        }
-        return try body()
+        try positionLock.holding(t, body)
     }
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
@@ -131,14 +120,18 @@ final class RegularFileDescription: FileDescription {
     }
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         try atPosition(t) { () throws(LinuxErrno) -> Int in
-            if flags & O_APPEND != 0 { offset = file.size }
-            let n = try file.write(&src, at: offset)
-            offset += UInt64(n)
-            return n
+            try file.excludingHostWrites { () throws(LinuxErrno) -> Int in
+                if flags & O_APPEND != 0 { offset = file.size }
+                let n = try file.write(&src, at: offset)
+                offset += UInt64(n)
+                return n
+            }
         }
     }
     override func pwrite(_ t: GuestThread, _ src: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
-        try file.write(&src, at: flags & O_APPEND != 0 ? file.size : at)
+        try file.excludingHostWrites { () throws(LinuxErrno) -> Int in
+            try file.write(&src, at: flags & O_APPEND != 0 ? file.size : at)
+        }
     }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
         try atPosition(GuestThread.onThisHostThread) { () throws(LinuxErrno) -> UInt64 in

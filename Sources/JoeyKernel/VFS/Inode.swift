@@ -103,6 +103,10 @@ public class Inode {
 
     // Directory operations (ENOTDIR unless a directory implements them).
     func lookup(_ name: ByteString) throws(LinuxErrno) -> Inode { throw .ENOTDIR }
+    /// lookup, from a path walk of a call that may be made again from the start
+    /// (GuestThread.defersHostWaits): a lookup that would wait for the host's disk is made
+    /// with the kernel lock let go instead, and `.hostWouldWait` thrown (DirectoryInode).
+    func lookup(_ name: ByteString, deferringHostWaitsOf t: GuestThread) throws(LinuxErrno) -> Inode { try lookup(name) }
     func entries() throws(LinuxErrno) -> [DirEntry] { throw .ENOTDIR }
     /// Creates a new child; EEXIST if the name exists.
     func create(_ name: ByteString, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,

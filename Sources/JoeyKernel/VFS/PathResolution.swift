@@ -1,5 +1,7 @@
 // Path walking: the sentry resolves every guest path itself, component by component,
-// following symlinks within the sandbox's root and crossing mount points.
+// following symlinks within the sandbox's root and crossing mount points. Kernel lock held;
+// in a call that may be made again (GuestThread.defersHostWaits) a host lookup that would
+// wait for the disk is left to be made with the lock let go, and the call made again.
 import JoeyABI
 
 /// A resolved directory entry: an inode plus how it was reached (for `..` and getcwd), and
@@ -100,12 +102,16 @@ extension Kernel {
     func resolve(_ path: ByteString, from start: Location, root: Location, mounts: MountNamespace, as walker: Walker,
                  followFinal: Bool = true, scope: ResolveFlags = []) throws(LinuxErrno) -> Location {
         var budget = Kernel.maxSymlinks
+        // A guest call that may be made again lets lookups that wait for the disk go unlocked.
+        var deferrer = GuestThread.onThisHostThread
+        if deferrer?.defersHostWaits != true { deferrer = nil }
         return try walk(path, from: start, root: root, mounts: mounts, walker: walker, followFinal: followFinal, budget: &budget,
-                        scope: scope, anchor: scope.contains(.beneath) ? start.inode : nil)
+                        scope: scope, anchor: scope.contains(.beneath) ? start.inode : nil, deferrer: deferrer)
     }
 
     private func walk(_ path: ByteString, from start: Location, root: Location, mounts: MountNamespace, walker: Walker,
-                      followFinal: Bool, budget: inout Int, scope: ResolveFlags, anchor: Inode?) throws(LinuxErrno) -> Location {
+                      followFinal: Bool, budget: inout Int, scope: ResolveFlags, anchor: Inode?,
+                      deferrer: GuestThread?) throws(LinuxErrno) -> Location {
         guard !path.isEmpty else { throw .ENOENT }
         guard path.count < 4096 else { throw .ENAMETOOLONG }
         if anchor != nil && path.isAbsolute { throw .EXDEV }
@@ -126,7 +132,8 @@ extension Kernel {
                 continue
             }
             guard part.count <= 255 else { throw .ENAMETOOLONG }
-            var child = try cur.inode.lookup(part)
+            var child: Inode
+            if let deferrer { child = try cur.inode.lookup(part, deferringHostWaitsOf: deferrer) } else { child = try cur.inode.lookup(part) }
             var childMount = cur.mount
             if let mounted = mounts.cover(child, in: cur.mount) {
                 if scope.contains(.noXDev) { throw .EXDEV }
@@ -148,7 +155,7 @@ extension Kernel {
                 if child.isMagicLink && scope.contains(.noMagicLinks) { throw .ELOOP }
                 let target = try child.readlink()
                 cur = try walk(target, from: cur, root: root, mounts: mounts, walker: walker, followFinal: true,
-                               budget: &budget, scope: scope, anchor: anchor)
+                               budget: &budget, scope: scope, anchor: anchor, deferrer: deferrer)
                 continue
             }
             cur = Location(name: part, parent: cur, inode: child, mount: childMount)
