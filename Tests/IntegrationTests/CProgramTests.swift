@@ -156,7 +156,7 @@ struct CProgramTests {
         #expect(sandboxed == native)
     }
 
-    @Test("writes to a write-through host file (the sentry's lock let go while the host writes): appends land once and whole, a shared mapping agrees",
+    @Test("writes with the sentry's lock let go (a write-through host file while the host writes; a sandbox file between pieces): appends land once and whole, a shared mapping agrees",
           .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"))
     func hostFileWrites() throws {
         let root = try TemporaryDirectory.rootfs()
@@ -168,6 +168,8 @@ struct CProgramTests {
         #expect(native.status == 0 && native.stdout.contains("each once and whole"), "\(native)")
         let sandboxed = try Host.joeyDo(["/bin/writes", "/data"], options: ["--rootfs", root.path, "--rootfs-writable"])
         #expect(sandboxed == native)
+        let inSandbox = try Host.joeyDo(["/bin/writes", "/tmp"], options: ["--rootfs", root.path])
+        #expect(inSandbox == native)
     }
 
     @Test("execve by two threads while three map host files: one wins, its program runs alone",

@@ -1,5 +1,6 @@
-/* Writes to a file on the host (a write-through root, where the sentry lets its lock go
- * while the host writes) stay what write(2) promises:
+/* Writes the sentry makes with its lock let go (to a file on a write-through host root while
+ * the host writes; to a sandbox file between the pieces of a large write) stay what write(2)
+ * promises:
  *  - appends: 2 processes x 2 threads, each with its own O_APPEND description, write records
  *    of 100 bytes to 150 KiB; every record must land once, whole, none overlapping another;
  *  - a shared mapping made as another thread starts a write, and read in at once: after the

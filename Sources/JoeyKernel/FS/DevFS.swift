@@ -23,18 +23,34 @@ final class DeviceInode: Inode {
 
 final class DeviceDescription: FileDescription {
     var device: DeviceInode.Device { (inode as! DeviceInode).device }
+    /// Most bytes zeroed or made random with the kernel lock held at a time.
+    private static let piece = 1 << 16
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         switch device {
         case .null: return 0
         case .zero, .full:
-            return try dst.zero(dst.count)
+            // In pieces, a thread waiting for the kernel lock having it between them.
+            var done = 0
+            while dst.count > 0 {
+                if done > 0 { _ = t.kernel.yieldLock() }
+                let want = min(dst.count, Self.piece)
+                let n: Int
+                do { n = try dst.zero(want) } catch {
+                    if done > 0 { break }
+                    throw error
+                }
+                done += n
+                if n < want { break }
+            }
+            return done
         case .random:
             // Linux hands out at most 32 MiB of randomness per read.
             var done = 0
             let want = min(dst.count, 32 << 20)
             while done < want {
-                let n = try dst.withNextPiece(writing: true, limit: want - done) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                if done > 0 { _ = t.kernel.yieldLock() }
+                let n = try dst.withNextPiece(writing: true, limit: min(want - done, Self.piece)) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
                     let r = Int(joey_getrandom(piece.baseAddress!, UInt64(piece.count)))
                     if r < 0 { throw LinuxErrno(Int32(-r)) }
                     return r

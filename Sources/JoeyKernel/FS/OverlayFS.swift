@@ -3,7 +3,7 @@
 // may take long (disk reads, writes through to the host, fsync, image fills, lookups and
 // listings the host has not cached: Kernel.unlockedHostCall), which work on fds and buffers
 // of their own; blocking happens only in the syscall layer, on wait queues (and a host
-// write's turn, RegularFileInode.excludingHostWrites).
+// write's turn, RegularFileInode.excludingWrites).
 //
 // The sandbox's root filesystem, and tmpfs. A directory or regular file may have a
 // *lower* host counterpart (read through HostTree); every change goes to the in-memory
@@ -674,38 +674,82 @@ final class RegularFileInode: Inode {
         hostBlocks = nil
     }
 
+    /// read(2). A large read lets the kernel lock go between its pieces (to a waiting thread,
+    /// or around a host read that waits for the disk); the file may then have been copied up,
+    /// mapped shared or truncated meanwhile, and the rest is read from where its data is now.
     func read(_ dst: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
         guard offset <= UInt64(Int64.max) else { return 0 }
-        settleHostCache()
-        if lowerPath != nil, let hostCache { return try hostCache.read(&dst, at: offset) }
-        if lowerPath != nil { return try readHost(&dst, at: offset) }
-        guard let pages else { return 0 }
-        return try pages.read(&dst, at: offset)
+        var done = 0
+        while true {
+            settleHostCache()
+            let pos = offset + UInt64(done)
+            let n: Int, yielded: Bool
+            do {
+                if lowerPath != nil, let hostCache {
+                    (n, yielded) = (try hostCache.read(&dst, at: pos), false)
+                } else if lowerPath != nil {
+                    (n, yielded) = try readHost(&dst, at: pos)
+                } else if let pages {
+                    (n, yielded) = try pieces(of: dst) { (piece: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int in
+                        try pages.read(&piece, at: pos + at)
+                    }
+                    dst.skip(n)
+                } else {
+                    (n, yielded) = (0, false)
+                }
+            } catch {
+                if done > 0 { return done }
+                throw error
+            }
+            done += n
+            guard yielded, dst.count > 0 else { return done }
+        }
     }
 
-    /// Largest piece read from the host with the kernel lock held: between pieces a thread
-    /// waiting for the lock has it, so one large read does not hold up the sandbox's others.
+    /// Largest piece copied between guest memory and the page cache, or read from the host,
+    /// with the kernel lock held: between pieces a thread waiting for the lock has it
+    /// (Kernel.yieldLock, Linux's cond_resched), so one large read or write does not hold up
+    /// the sandbox's others.
     private static let lockedPiece = 1 << 16
+
+    /// Runs `copy` on consecutive pieces of `io` (not consumed: the caller skips what was
+    /// done) while each is done whole, stopping after a piece when the kernel lock was let go
+    /// to a waiting thread. Returns the bytes done and whether the lock was let go. Sentry
+    /// memory is done in one piece.
+    private func pieces(of io: IOSequence, _ copy: (inout IOSequence, UInt64) throws(LinuxErrno) -> Int) throws(LinuxErrno) -> (Int, Bool) {
+        guard io.isGuestMemory, io.count > Self.lockedPiece else {
+            var all = io
+            return (try copy(&all, 0), false)
+        }
+        var rest = io
+        var done = 0
+        while rest.count > 0 {
+            if done > 0 && context.kernel.yieldLock() { return (done, true) }
+            var piece = rest.prefix(Self.lockedPiece)
+            let want = piece.count
+            let n: Int
+            do { n = try copy(&piece, UInt64(done)) } catch {
+                if done > 0 { return (done, false) }
+                throw error
+            }
+            rest.skip(n)
+            done += n
+            if n < want { break }
+        }
+        return (done, false)
+    }
 
     /// read(2) of the host file. What the host has in its page cache is read straight into
     /// guest memory with the kernel lock held (preadv2 with RWF_NOWAIT, which never waits for
     /// the disk); what must come from the disk is read with the lock released, into a sentry
     /// buffer, and copied out after relocking: no guest pointer is held while the lock is
     /// free. Sentry memory (the ELF loader's, mmap's copy) is read with the lock held.
-    private func readHost(_ dst: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
+    /// Returns the bytes read and whether the lock was let go (the caller reads the rest).
+    private func readHost(_ dst: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> (Int, Bool) {
         let mayUnlock = dst.isGuestMemory
         var done = 0
-        var unlocked = false
         while dst.count > 0 {
-            if unlocked || (done > 0 && mayUnlock && context.kernel.yieldLock()) {
-                unlocked = false
-                // Meanwhile the file may have been copied up or mapped shared: read the rest
-                // from where its data is now.
-                settleHostCache()
-                if lowerPath == nil || hostCache != nil {
-                    do { return done + (try read(&dst, at: offset + UInt64(done))) } catch { return done }
-                }
-            }
+            if done > 0 && mayUnlock && context.kernel.yieldLock() { return (done, true) }
             let fd = try lowerFD()
             let pos = offset + UInt64(done)
             let wait = context.hostReadsWait || !mayUnlock
@@ -728,16 +772,16 @@ final class RegularFileInode: Inode {
                 }
                 if fromDisk {
                     n = try readHostUnlocked(fd, &dst, at: pos)
-                    unlocked = true
+                    return (done + n, n > 0)
                 }
             } catch {
-                if done > 0 { return done }
+                if done > 0 { return (done, false) }
                 throw error
             }
             done += n
             if n == 0 { break }
         }
-        return done
+        return (done, false)
     }
 
     /// One piece of a read that waits for the disk, made with the kernel lock released.
@@ -755,12 +799,18 @@ final class RegularFileInode: Inode {
         }
     }
 
+    /// EPERM when a memfd's seals refuse writing `count` bytes at `offset`.
+    private func checkSeals(writing count: Int, at offset: UInt64) throws(LinuxErrno) {
+        guard let seals else { return }
+        if !seals.isDisjoint(with: .anyWrite) { throw .EPERM }
+        if seals.contains(.grow) && offset + UInt64(count) > size { throw .EPERM }
+    }
+
+    /// write(2). The caller holds the file's write turn (excludingWrites), so a large write,
+    /// which lets the kernel lock go between its pieces, is not interleaved with another.
     func write(_ src: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
         guard offset <= UInt64(Int64.max) else { throw .EFBIG }
-        if let seals {
-            if !seals.isDisjoint(with: .anyWrite) { throw .EPERM }
-            if seals.contains(.grow) && offset + UInt64(src.count) > size { throw .EPERM }
-        }
+        try checkSeals(writing: src.count, at: offset)
         settleHostCache()
         if writesThrough {
             let fd = try lowerFD(writable: true)
@@ -794,9 +844,26 @@ final class RegularFileInode: Inode {
             return done
         }
         try copyUp()
-        let n = try cache().write(&src, at: offset)
+        var done = 0
+        while true {
+            let at = offset + UInt64(done)
+            let n: Int, yielded: Bool
+            do {
+                (n, yielded) = try pieces(of: src) { (piece: inout IOSequence, within: UInt64) throws(LinuxErrno) -> Int in
+                    try cache().write(&piece, at: at + within)
+                }
+            } catch {
+                if done > 0 { break }
+                throw error
+            }
+            src.skip(n)
+            done += n
+            guard yielded, src.count > 0 else { break }
+            // Sealed meanwhile (F_ADD_SEALS): the rest is refused.
+            do { try checkSeals(writing: src.count, at: offset + UInt64(done)) } catch { break }
+        }
         touchModified()
-        return n
+        return done
     }
 
     /// Smaller writes are made with the lock held, which they hold for a few µs: letting it
@@ -807,7 +874,7 @@ final class RegularFileInode: Inode {
     /// sentry buffer with the kernel lock held and written to the host with it let go (the
     /// host may hold a writer for long: dirty-page throttling, a journal commit; ext4 has no
     /// RWF_NOWAIT for buffered writes). The file's writers, truncates and fallocates wait
-    /// their turn meanwhile (excludingHostWrites, Linux's i_rwsem); readers see the host file
+    /// their turn meanwhile (excludingWrites, Linux's i_rwsem); readers see the host file
     /// as it is, as on Linux.
     private func writeHostUnlocked(_ fd: Int32, _ src: inout IOSequence, at offset: UInt64) throws(LinuxErrno) -> Int {
         let own = try ownCopy(of: fd)
@@ -850,33 +917,34 @@ final class RegularFileInode: Inode {
         return done
     }
 
-    /// A write-through file's host write is under way with the kernel lock let go: the
-    /// file's other writes, truncates and fallocates wait their turn (an O_APPEND write
-    /// takes the size after the one before it), as Linux's i_rwsem has them wait.
-    private lazy var hostWriteLock = SleepingMutex()
+    /// A write is under way with the kernel lock let go (between its pieces, or while the
+    /// host writes a write-through file): the file's other writes, truncates and fallocates
+    /// wait their turn (an O_APPEND write takes the size after the one before it), as
+    /// Linux's i_rwsem has them wait.
+    private lazy var writeLock = SleepingMutex()
 
-    func excludingHostWrites<T>(_ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
-        guard writesThrough else { return try body() } // a file the sandbox holds: under the kernel lock
-        return try hostWriteLock.holding(GuestThread.onThisHostThread, body)
+    func excludingWrites<T>(_ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
+        try writeLock.holding(GuestThread.onThisHostThread, body)
     }
 
     /// fallocate(2) modes Joey offers: 0 (grow to cover the range), KEEP_SIZE (1),
     /// PUNCH_HOLE (2, with KEEP_SIZE) and ZERO_RANGE (0x10). Page-cache files are sparse, so
     /// allocating reserves nothing; write-through files ask the host for the same mode.
     func allocate(mode: Int32, offset: UInt64, length: UInt64) throws(LinuxErrno) {
+        try excludingWrites { () throws(LinuxErrno) in try allocateAfterWrites(mode: mode, offset: offset, length: length) }
+    }
+
+    private func allocateAfterWrites(mode: Int32, offset: UInt64, length: UInt64) throws(LinuxErrno) {
         let end = offset + length
         let keepSize = mode & 1 != 0, punch = mode & 2 != 0, zeroRange = mode & 0x10 != 0
         if let seals {
             if (punch || zeroRange) && !seals.isDisjoint(with: .anyWrite) { throw .EPERM }
             if !keepSize && end > size && seals.contains(.grow) { throw .EPERM }
         }
-        if writesThrough {
-            try excludingHostWrites { () throws(LinuxErrno) in try allocateOnHost(mode: mode, offset: offset, length: length) }
-            return
-        }
+        if writesThrough { return try allocateOnHost(mode: mode, offset: offset, length: length) }
         try copyUp()
         if punch || zeroRange { cache().zero(from: offset, to: end) }
-        if !keepSize && end > size { try truncate(end) } else if punch || zeroRange { touchModified() }
+        if !keepSize && end > size { try setSize(end) } else if punch || zeroRange { touchModified() }
     }
 
     /// fallocate of a write-through file: the host does it, the host cache follows.
@@ -896,21 +964,24 @@ final class RegularFileInode: Inode {
         touchModified()
     }
 
+    /// truncate(2), ftruncate(2): after the file's writes under way (excludingWrites).
     func truncate(_ length: UInt64) throws(LinuxErrno) {
+        try excludingWrites { () throws(LinuxErrno) in try setSize(length) }
+    }
+
+    private func setSize(_ length: UInt64) throws(LinuxErrno) {
         guard length <= FilePages.maxSize else { throw .EFBIG }
         if let seals {
             if seals.contains(.shrink) && length < size { throw .EPERM }
             if seals.contains(.grow) && length > size { throw .EPERM }
         }
         if writesThrough {
-            try excludingHostWrites { () throws(LinuxErrno) in
-                let fd = try lowerFD(writable: true)
-                if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
-                settleHostCache()
-                try hostCache?.truncate(length, mapped: true)
-                lowerSize = length
-                touchModified()
-            }
+            let fd = try lowerFD(writable: true)
+            if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
+            settleHostCache()
+            try hostCache?.truncate(length, mapped: true)
+            lowerSize = length
+            touchModified()
             return
         }
         if lowerPath != nil {

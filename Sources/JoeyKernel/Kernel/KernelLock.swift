@@ -4,8 +4,8 @@
 // calls that may take long (host stream reads and writes, fsync, host file reads that wait
 // for the disk, writes to write-through host files, filling a file's private-mapping image,
 // host lookups and listings a path walk would wait for: Kernel.unlockedHostCall), and between
-// the pieces of a large read when another thread waits (yieldToWaiter). Lock order:
-// KernelLock, then MemoryFile's allocator lock.
+// the pieces of a large read or write (files, /dev/zero) when another thread waits
+// (yieldToWaiter). Lock order: KernelLock, then MemoryFile's allocator lock.
 import CJoey
 import Glibc
 import Synchronization
