@@ -232,6 +232,34 @@ static void op_getpid_beside_disk_reader(long n) {
     ops_done = calls > 0 ? calls : 1;
 }
 
+/* getpid while a second process writes 1 GiB into /tmp (the sandbox's own tmpfs) in 64 MiB
+ * writes: what one large copy costs the rest of the sandbox. Times the calls made meanwhile. */
+static void op_getpid_beside_large_writes(long n) {
+    (void)n;
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        const size_t len = 64 << 20;
+        char *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (buf == MAP_FAILED) die("mmap");
+        memset(buf, 'w', len);
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/joey-bench-writes.%d", (int)getpid());
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) die("open");
+        unlink(path);
+        for (int i = 0; i < 16; i++)
+            if (write(fd, buf, len) != (ssize_t)len) die("write");
+        _exit(0);
+    }
+    long calls = 0;
+    do {
+        for (int i = 0; i < 64; i++) syscall(SYS_getpid);
+        calls += 64;
+    } while (waitpid(pid, NULL, WNOHANG) == 0);
+    ops_done = calls > 0 ? calls : 1;
+}
+
 static void op_fork_exit_wait(long n) {
     for (long i = 0; i < n; i++) {
         pid_t pid = fork();
@@ -325,6 +353,7 @@ static const struct bench benches[] = {
     { "open-read-close-2-processes", op_open_read_close_2_processes },
     { "getpid-2-processes", op_getpid_2_processes },
     { "getpid-beside-disk-reader", op_getpid_beside_disk_reader },
+    { "getpid-beside-large-writes", op_getpid_beside_large_writes },
     { "unix-socket-pingpong", op_unix_pingpong },
     { "tcp-loopback-pingpong", op_tcp_pingpong },
     { "tcp-loopback-64KiB-write", op_tcp_64k },

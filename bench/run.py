@@ -36,6 +36,7 @@ MICRO = [
     ("open-read-close-2-processes", 3000),
     ("getpid-2-processes", 20000),
     ("getpid-beside-disk-reader", 1),
+    ("getpid-beside-large-writes", 1),
     ("fork-exit-wait", 100),
     ("fork-8MiB-touched-exit-wait", 50),
     ("execve", 50),

@@ -172,6 +172,29 @@ struct CProgramTests {
         #expect(inSandbox == native)
     }
 
+    @Test("host files copied up (with the sentry's lock let go) while other threads map and read them: the appends, mappings and reads agree",
+          .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"))
+    func copyUpRace() throws {
+        let dir = try TemporaryDirectory()
+        let binary = dir.path + "/race"
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.programs + "/copy_up_race.c"])
+        try #require(cc.status == 0, "\(cc)")
+        for n in 0..<6 {
+            // Byte i is (i * 7 + n) % 251, which repeats every 251 bytes.
+            let period = (0..<251).map { UInt8(($0 * 7 + n) % 251) }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(8 << 20)
+            while bytes.count < (8 << 20) - 200 { bytes += period }
+            bytes.removeLast(bytes.count - ((8 << 20) - 200))
+            try Data(bytes).write(to: URL(fileURLWithPath: dir.path + "/f\(n)"))
+        }
+        // The sandbox first: it changes nothing on the host (its writes stay in its upper layer).
+        let sandboxed = try Host.joeyDo([binary, dir.path, "6"])
+        let native = try Host.run([binary, dir.path, "6"])
+        #expect(native.stdout == "6 files: the appends, mappings and reads agree\n", "\(native)")
+        #expect(sandboxed == native)
+    }
+
     @Test("execve by two threads while three map host files: one wins, its program runs alone",
           .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"))
     func execveWhileThreadsMap() throws {

@@ -610,11 +610,33 @@ final class RegularFileInode: Inode {
     }
 
     /// Copies the host content into the page cache; from now on the file is the upper layer's.
-    func copyUp() throws(LinuxErrno) {
+    /// `mayUnlock`: the caller holds no kernel state across the call (a write, truncate or
+    /// fallocate in the file's write turn), so a file of more than a piece is copied with the
+    /// kernel lock let go, into a cache nobody sees until it is installed, through an fd of
+    /// the call's own. If another thread copied the file up meanwhile (mmap), its copy stays.
+    func copyUp(mayUnlock: Bool = false) throws(LinuxErrno) {
         guard lowerPath != nil, !context.writeThrough else { return }
         let fd = try lowerFD()
         let p = FilePages(memoryFile: context.memoryFile, fs: context.id)
-        try p.fill(fromHost: fd, count: lowerSize)
+        if mayUnlock && lowerSize > UInt64(Self.lockedPiece) {
+            let own = try ownCopy(of: fd)
+            defer { close(own) }
+            let count = lowerSize
+            var done: UInt64 = 0
+            while true {
+                let (n, full) = try context.kernel.unlockedHostCall { () throws(LinuxErrno) -> (done: UInt64, full: Bool) in
+                    try p.fill(fromHost: own, count: count, from: done, makingRoom: false)
+                }
+                done = n
+                guard full else { break }
+                // The memory limit: the OOM killer (which needs the lock) makes room, or the
+                // write fails as file writes past the limit do.
+                guard let makeRoom = context.memoryFile.makeRoom, makeRoom() else { throw .ENOSPC }
+            }
+            guard lowerPath != nil else { return }
+        } else {
+            _ = try p.fill(fromHost: fd, count: lowerSize)
+        }
         pages = p
         lowerPath = nil
         hostBlocks = nil
@@ -843,7 +865,7 @@ final class RegularFileInode: Inode {
             touchModified()
             return done
         }
-        try copyUp()
+        try copyUp(mayUnlock: true)
         var done = 0
         while true {
             let at = offset + UInt64(done)
@@ -942,7 +964,7 @@ final class RegularFileInode: Inode {
             if !keepSize && end > size && seals.contains(.grow) { throw .EPERM }
         }
         if writesThrough { return try allocateOnHost(mode: mode, offset: offset, length: length) }
-        try copyUp()
+        try copyUp(mayUnlock: true)
         if punch || zeroRange { cache().zero(from: offset, to: end) }
         if !keepSize && end > size { try setSize(end) } else if punch || zeroRange { touchModified() }
     }
@@ -986,7 +1008,7 @@ final class RegularFileInode: Inode {
         }
         if lowerPath != nil {
             if length == 0 { lowerPath = nil; dropLowerFD() }
-            else { try copyUp() }
+            else { try copyUp(mayUnlock: true) }
         }
         // A cache that mappings still hold keeps its MemoryFile ranges (see FilePages.truncate).
         let mapped = pages != nil && !isKnownUniquelyReferenced(&pages!)

@@ -223,20 +223,29 @@ final class FilePages {
         }
     }
 
-    /// Copies `count` bytes of a host file into the cache (the overlay's copy-up).
-    func fill(fromHost fd: Int32, count: UInt64) throws(LinuxErrno) {
-        var pos: UInt64 = 0
+    /// Copies bytes [start, count) of a host file into the cache (the overlay's copy-up).
+    /// Returns how far it got, and whether it stopped for want of a page at the memory limit:
+    /// with `makingRoom` the OOM killer (which needs the kernel lock) makes room and the copy
+    /// goes on; without, the caller makes room and calls again. Changes nothing outside this
+    /// cache, so a cache nobody else sees yet may be filled with the kernel lock let go.
+    func fill(fromHost fd: Int32, count: UInt64, from start: UInt64 = 0, makingRoom: Bool = true) throws(LinuxErrno) -> (done: UInt64, full: Bool) {
+        var pos = start
+        defer { size = max(size, pos) }
         while pos < count {
             let (c, contiguous) = try backing(pos)
             let want = Int(min(contiguous, count - pos))
             let n = pread(fd, memoryFile.pointer(c), want, off_t(pos))
-            if n < 0, errno == EFAULT, memoryFile.madeRoomAfterEFAULT() { continue } // no page: the OOM killer
-            if n < 0 { throw LinuxErrno(errno) }
+            let e = errno
+            if n < 0, e == EFAULT { // no page
+                if !makingRoom { return (pos, true) }
+                if memoryFile.madeRoomAfterEFAULT() { continue }
+            }
+            if n < 0 { throw LinuxErrno(e) }
             if n == 0 { break }
             markWritten(pos, pos + UInt64(n))
             pos += UInt64(n)
         }
-        size = max(size, pos)
+        return (pos, false)
     }
 
     /// Writes file range [from, to), up to the size, to the host file `fd`: the chunks this
