@@ -209,10 +209,20 @@ static void op_open_read_close_2_processes(long n) {
     waitpid(pid, NULL, 0);
 }
 
+/* getpid in a loop until child `pid` exits: the calls made meanwhile are the operations. */
+static long ops_done = -1;
+static void getpid_until_exit(pid_t pid) {
+    long calls = 0;
+    do {
+        for (int i = 0; i < 64; i++) syscall(SYS_getpid);
+        calls += 64;
+    } while (waitpid(pid, NULL, WNOHANG) == 0);
+    ops_done = calls > 0 ? calls : 1;
+}
+
 /* getpid while a second process reads a large file in 1 MiB pieces (run.py passes the
  * workloads' 200 MB file, evicted from the host's page cache first): what a reader waiting
  * for the disk costs the rest of the sandbox. Times the calls made while the reader runs. */
-static long ops_done = -1;
 static void op_getpid_beside_disk_reader(long n) {
     (void)n;
     pid_t pid = fork();
@@ -224,12 +234,7 @@ static void op_getpid_beside_disk_reader(long n) {
         while (read(fd, buf, sizeof buf) > 0) {}
         _exit(0);
     }
-    long calls = 0;
-    do {
-        for (int i = 0; i < 64; i++) syscall(SYS_getpid);
-        calls += 64;
-    } while (waitpid(pid, NULL, WNOHANG) == 0);
-    ops_done = calls > 0 ? calls : 1;
+    getpid_until_exit(pid);
 }
 
 /* getpid while a second process writes 1 GiB into /tmp (the sandbox's own tmpfs) in 64 MiB
@@ -252,12 +257,7 @@ static void op_getpid_beside_large_writes(long n) {
             if (write(fd, buf, len) != (ssize_t)len) die("write");
         _exit(0);
     }
-    long calls = 0;
-    do {
-        for (int i = 0; i < 64; i++) syscall(SYS_getpid);
-        calls += 64;
-    } while (waitpid(pid, NULL, WNOHANG) == 0);
-    ops_done = calls > 0 ? calls : 1;
+    getpid_until_exit(pid);
 }
 
 static void op_fork_exit_wait(long n) {
