@@ -611,9 +611,10 @@ final class RegularFileInode: Inode {
 
     /// Copies the host content into the page cache; from now on the file is the upper layer's.
     /// `mayUnlock`: the caller holds no kernel state across the call (a write, truncate or
-    /// fallocate in the file's write turn), so a file of more than a piece is copied with the
-    /// kernel lock let go, into a cache nobody sees until it is installed, through an fd of
-    /// the call's own. If another thread copied the file up meanwhile (mmap), its copy stays.
+    /// fallocate; an mmap before it picks its address), so a file of more than a piece is
+    /// copied with the kernel lock let go, into a cache nobody sees until it is installed,
+    /// through an fd of the call's own. If the file was copied up (or truncated to nothing)
+    /// meanwhile, what is there stays.
     func copyUp(mayUnlock: Bool = false) throws(LinuxErrno) {
         guard lowerPath != nil, !context.writeThrough else { return }
         let fd = try lowerFD()

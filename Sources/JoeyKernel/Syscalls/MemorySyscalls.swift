@@ -123,9 +123,15 @@ extension GuestThread {
                    shared: Bool, flags: UInt64, offset off: UInt64) throws(LinuxErrno) -> UInt64 {
         // A private mapping of a host file shares the file's image of that range, copy-on-write.
         // Made first: filling it lets the kernel lock go, and the address is chosen after.
+        // A shared mapping of a host file maps its page cache: the file is copied up first,
+        // for the same reason.
         var image: (block: MemoryBlock, offset: UInt64)?
-        if !shared, let regular = file?.inode as? RegularFileInode {
-            image = try regular.privateImage(offset: off, length: len)
+        if let regular = file?.inode as? RegularFileInode {
+            if !shared {
+                image = try regular.privateImage(offset: off, length: len)
+            } else {
+                try regular.copyUp(mayUnlock: true)
+            }
             // Meanwhile another thread may have begun an execve (its new MM is the group's now,
             // and this thread is marked to die) or exit_group: map nothing.
             if killed || group.exiting { throw .EINTR }
