@@ -2,8 +2,8 @@
 // pipes and FIFOs, eventfd, memfd. Kernel lock held throughout, except around host calls that
 // may take long (disk reads, writes through to the host, fsync, image fills, lookups and
 // listings the host has not cached: Kernel.unlockedHostCall), which work on fds and buffers
-// of their own; blocking happens only in the syscall layer, on wait queues (and a host
-// write's turn, RegularFileInode.excludingWrites).
+// of their own; blocking happens only in the syscall layer, on wait queues (and a file's
+// write turn, RegularFileInode.excludingWrites).
 //
 // The sandbox's root filesystem, and tmpfs. A directory or regular file may have a
 // *lower* host counterpart (read through HostTree); every change goes to the in-memory
@@ -708,13 +708,11 @@ final class RegularFileInode: Inode {
             let pos = offset + UInt64(done)
             let n: Int, yielded: Bool
             do {
-                if lowerPath != nil, let hostCache {
-                    (n, yielded) = (try hostCache.read(&dst, at: pos), false)
-                } else if lowerPath != nil {
+                if lowerPath != nil && hostCache == nil {
                     (n, yielded) = try readHost(&dst, at: pos)
-                } else if let pages {
+                } else if let cache = lowerPath != nil ? hostCache : pages {
                     (n, yielded) = try pieces(of: dst) { (piece: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int in
-                        try pages.read(&piece, at: pos + at)
+                        try cache.read(&piece, at: pos + at)
                     }
                     dst.skip(n)
                 } else {
