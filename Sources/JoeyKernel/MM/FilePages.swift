@@ -2,7 +2,8 @@
 // upper layer, /dev/shm, copied-up files). Its data sits in MemoryFile chunks allocated when
 // first written or mapped, so holes cost nothing and a 100 GiB sparse file costs no memory.
 // read/write and every MAP_SHARED mapping use the same chunks: a store through a mapping
-// is what read() returns, in every process. Kernel lock held throughout.
+// is what read() returns, in every process. Kernel lock held throughout, except while a
+// copy-up fills a cache nobody else sees yet (fill, RegularFileInode.copyUp).
 //
 // A write-through host file that has MAP_SHARED mappings gets one too, with a `host`
 // loader: there a chunk not allocated yet holds what the host file holds, and is read from
