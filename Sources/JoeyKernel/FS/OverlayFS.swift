@@ -944,8 +944,9 @@ final class RegularFileInode: Inode {
     /// Linux's i_rwsem has them wait.
     private lazy var writeLock = SleepingMutex()
 
-    func excludingWrites<T>(_ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
-        try writeLock.holding(GuestThread.onThisHostThread, body)
+    /// `t`: the calling guest thread (nil: found from the host thread, for callers not handed it).
+    func excludingWrites<T>(_ t: GuestThread? = GuestThread.onThisHostThread, _ body: () throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
+        try writeLock.holding(t, body)
     }
 
     /// fallocate(2) modes Joey offers: 0 (grow to cover the range), KEEP_SIZE (1),

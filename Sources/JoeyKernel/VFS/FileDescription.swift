@@ -120,7 +120,7 @@ final class RegularFileDescription: FileDescription {
     }
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         try atPosition(t) { () throws(LinuxErrno) -> Int in
-            try file.excludingWrites { () throws(LinuxErrno) -> Int in
+            try file.excludingWrites(t) { () throws(LinuxErrno) -> Int in
                 if flags & O_APPEND != 0 { offset = file.size }
                 let n = try file.write(&src, at: offset)
                 offset += UInt64(n)
@@ -129,7 +129,7 @@ final class RegularFileDescription: FileDescription {
         }
     }
     override func pwrite(_ t: GuestThread, _ src: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
-        try file.excludingWrites { () throws(LinuxErrno) -> Int in
+        try file.excludingWrites(t) { () throws(LinuxErrno) -> Int in
             try file.write(&src, at: flags & O_APPEND != 0 ? file.size : at)
         }
     }
