@@ -360,7 +360,7 @@ def main():
         write_chart(data)
         return
     if not os.path.exists(args.joey):
-        sys.exit(f"bench: {args.joey} does not exist; build it with `swift build -c release --static-swift-stdlib` (make bench does)")
+        sys.exit(f"bench: {args.joey} does not exist; build it with `make bench`, which builds it first")
     micro = prepare()
     all_runners = runners(args.joey)
     benches = [("micro", name, n) for name, n in MICRO]

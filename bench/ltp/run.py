@@ -123,7 +123,7 @@ def main():
         print("ltp: runsc is not installed (apt-get install runsc): its column is left out")
         runners.remove("runsc")
     if "joey" in runners and not os.access(joey, os.X_OK):
-        sys.exit(f"ltp: no Joey at {joey}: build it (swift build -c release --static-swift-stdlib) or pass --joey")
+        sys.exit(f"ltp: no Joey at {joey}: build it (make ltp does) or pass --joey")
     tests = [t for t in test_list(ltp) if re.search(opts.filter, t[0])]
     where = binaries(ltp)
     os.makedirs(os.path.join(HERE, "results", "logs"), exist_ok=True)
