@@ -139,6 +139,12 @@ final class DirectoryInode: Inode {
     fileprivate var children: [ByteString: Inode] = [:]
     private var whiteouts: Set<ByteString> = []
     private var lowerListed = false
+    /// Once the host directory is listed: its entries that no call has named yet, as getdents
+    /// shows them (the host's d_ino and d_type). Looked up on the host (lstat, a symlink's
+    /// target) only when named: a listing costs one host getdents, not a lookup per entry
+    /// (python3's start lists directories of 50-200 entries and opens a few of them). Never
+    /// holds a name that is in `children` or `whiteouts`.
+    private var unlooked: [ByteString: DirEntry] = [:]
 
     init(context: OverlayContext, mode: UInt32, lowerPath: ByteString? = nil, ino: UInt64? = nil) {
         self.context = context
@@ -151,11 +157,18 @@ final class DirectoryInode: Inode {
 
     override func lookup(_ name: ByteString) throws(LinuxErrno) -> Inode {
         if let c = children[name] { return c }
-        guard !whiteouts.contains(name), let lowerPath, !lowerListed, let host = context.host else { throw .ENOENT }
+        guard mayBeLower(name), let lowerPath, let host = context.host else { throw .ENOENT }
         let path = ByteString.join(lowerPath, name)
+        unlooked[name] = nil // named now: from here on in `children`, or gone from the host
         guard let st = host.lstat(path), let node = context.lowerInode(path: path, st: st) else { throw .ENOENT }
         children[name] = node
         return node
+    }
+
+    /// Whether `name`, not in `children`, may be a host entry: not hidden, and listed when
+    /// the directory has been.
+    private func mayBeLower(_ name: ByteString) -> Bool {
+        lowerPath != nil && !whiteouts.contains(name) && (!lowerListed || unlooked[name] != nil)
     }
 
     /// The host is asked from its caches alone with the kernel lock held; a name it would
@@ -163,25 +176,29 @@ final class DirectoryInode: Inode {
     /// relocking, and the call made again (it then finds the entry here).
     override func lookup(_ name: ByteString, deferringHostWaitsOf t: GuestThread) throws(LinuxErrno) -> Inode {
         if let c = children[name] { return c }
-        guard !whiteouts.contains(name), let lowerPath, !lowerListed, let host = context.host else { throw .ENOENT }
+        guard mayBeLower(name), let lowerPath, let host = context.host else { throw .ENOENT }
         let path = ByteString.join(lowerPath, name)
         if t.hostPathsMissing.contains(where: { $0.tree === host && $0.path == path }) { throw .ENOENT }
         switch host.lstatCached(path) {
         case .found(let st):
+            unlooked[name] = nil
             guard let node = context.lowerInode(path: path, st: st) else { throw .ENOENT }
             children[name] = node
             return node
         case .missing:
+            unlooked[name] = nil
             throw .ENOENT
         case .wouldWait:
             let entry = LowerEntry()
             t.deferredHostWait = DeferredHostWait(unlocked: { entry.read(host, path) }, relocked: { [self] in
                 guard let st = entry.st else {
                     t.hostPathsMissing.append((host, path)) // not asked again by this call
+                    if self.lowerPath == lowerPath { unlooked[name] = nil }
                     return
                 }
-                guard children[name] == nil, !whiteouts.contains(name), self.lowerPath == lowerPath, !lowerListed,
+                guard children[name] == nil, self.lowerPath == lowerPath, mayBeLower(name),
                       let node = context.lowerInode(path: path, st: st, target: entry.target) else { return }
+                unlooked[name] = nil
                 children[name] = node
             })
             throw .hostWouldWait
@@ -190,46 +207,37 @@ final class DirectoryInode: Inode {
 
     private func listLower() {
         guard !lowerListed, let lowerPath, let host = context.host else { return }
-        installLower(Self.readLower(host, lowerPath), listed: lowerPath)
+        installLower(host.list(lowerPath), listed: lowerPath)
     }
 
     /// getdents, in a call that may be made again: the host directory is listed with the
-    /// kernel lock let go (it may wait for the disk, and takes a host call per entry), the
-    /// entries installed after relocking, and the call made again.
+    /// kernel lock let go (it may wait for the disk), the entries installed after relocking,
+    /// and the call made again.
     func listLower(deferringHostWaitsOf t: GuestThread) throws(LinuxErrno) {
         guard !lowerListed, let lowerPath, let host = context.host else { return }
         let listing = LowerListing()
-        t.deferredHostWait = DeferredHostWait(unlocked: { listing.entries = Self.readLower(host, lowerPath) },
+        t.deferredHostWait = DeferredHostWait(unlocked: { listing.entries = host.list(lowerPath) },
                                               relocked: { [self] in installLower(listing.entries, listed: lowerPath) })
         throw .hostWouldWait
     }
 
-    /// The host directory's entries with their lstat and a symlink's target. Host calls only.
-    private static func readLower(_ host: HostTree, _ path: ByteString) -> [LowerListing.Entry] {
-        host.list(path).compactMap { (name, st) -> LowerListing.Entry? in
-            guard let st else { return nil }
-            let target = st.st_mode & S_IFMT == S_IFLNK ? host.readlink(ByteString.join(path, name)) : nil
-            return (name, st, target)
-        }
-    }
-
-    /// Adds the host entries listed from `path` that the upper layer neither has nor hides,
-    /// unless the directory was listed or moved meanwhile.
-    private func installLower(_ entries: [LowerListing.Entry], listed path: ByteString) {
+    /// Records the host entries listed from `path` that the upper layer neither has nor
+    /// hides, unless the directory was listed or moved meanwhile.
+    private func installLower(_ entries: [DirEntry], listed path: ByteString) {
         guard !lowerListed, lowerPath == path else { return }
-        for e in entries where children[e.name] == nil && !whiteouts.contains(e.name) {
-            guard let node = context.lowerInode(path: ByteString.join(path, e.name), st: e.st, target: e.target) else { continue }
-            children[e.name] = node
-        }
+        for e in entries where children[e.name] == nil && !whiteouts.contains(e.name) { unlooked[e.name] = e }
         lowerListed = true
     }
 
     override func entries() throws(LinuxErrno) -> [DirEntry] {
         listLower()
-        return children.keys.sorted().map { DirEntry(name: $0, ino: children[$0]!.ino, kind: children[$0]!.kind) }
+        var out = children.map { DirEntry(name: $0.key, ino: $0.value.ino, kind: $0.value.kind) }
+        out.append(contentsOf: unlooked.values)
+        out.sort { $0.name < $1.name }
+        return out
     }
 
-    var isEmpty: Bool { listLower(); return children.isEmpty }
+    var isEmpty: Bool { listLower(); return children.isEmpty && unlooked.isEmpty }
 
     override func create(_ name: ByteString, kind: FileKind, mode: UInt32, uid: UInt32, gid: UInt32,
                          target: ByteString? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode {
@@ -324,6 +332,7 @@ final class DirectoryInode: Inode {
             children[name] = nil
             if node.kind == .directory { nlink -= 1; dest.nlink += 1 }
             dest.children[newName] = node
+            dest.unlooked[newName] = nil
             let newPath = ByteString.join(to, newName)
             if let d = node as? DirectoryInode { d.rebase(to: newPath) }
             if let f = node as? RegularFileInode, f.lowerPath != nil { f.lowerPath = newPath }
@@ -401,8 +410,7 @@ private final class LowerEntry {
 
 /// A host directory listed with the kernel lock let go.
 private final class LowerListing {
-    typealias Entry = (name: ByteString, st: stat, target: ByteString?)
-    var entries: [Entry] = []
+    var entries: [DirEntry] = []
 }
 
 final class RegularFileInode: Inode {

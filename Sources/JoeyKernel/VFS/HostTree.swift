@@ -83,21 +83,26 @@ public final class HostTree {
         return ByteString(buf[0..<n].map { UInt8(bitPattern: $0) })
     }
 
-    /// The entries of a directory in the tree with their lstat (nil if it failed). Host
-    /// calls only: made with the kernel lock let go for getdents (see DirectoryInode).
-    func list(_ relative: ByteString) -> [(ByteString, stat?)] {
+    /// The entries of a directory in the tree as getdents shows them: name, the host's d_ino
+    /// and the kind from its d_type (an lstat only where the host file system gives no type).
+    /// Host calls only: made with the kernel lock let go for getdents (see DirectoryInode).
+    func list(_ relative: ByteString) -> [DirEntry] {
         let fd = openPath(relative, flags: O_RDONLY | O_DIRECTORY)
         guard fd >= 0, let dir = fdopendir(fd) else { return [] }
         defer { closedir(dir) }
-        var out: [(ByteString, stat?)] = []
+        var out: [DirEntry] = []
         while let e = readdir(dir) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 ByteString(UnsafeRawBufferPointer(start: raw.baseAddress, count: strlen(raw.bindMemory(to: CChar.self).baseAddress!)))
             }
             if name == "." || name == ".." { continue }
-            var st = stat()
-            let ok = name.withCString { fstatat(dirfd(dir), $0, &st, Int32(AT_SYMLINK_NOFOLLOW)) } == 0
-            out.append((name, ok ? st : nil))
+            var kind = FileKind(direntType: e.pointee.d_type)
+            if kind == nil {
+                var st = stat()
+                guard name.withCString({ fstatat(dirfd(dir), $0, &st, Int32(AT_SYMLINK_NOFOLLOW)) }) == 0 else { continue }
+                kind = FileKind(rawValue: st.st_mode & 0o170000)
+            }
+            out.append(DirEntry(name: name, ino: UInt64(e.pointee.d_ino), kind: kind ?? .regular))
         }
         return out
     }

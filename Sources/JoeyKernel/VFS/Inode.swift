@@ -20,6 +20,12 @@ public enum FileKind: UInt32, Sendable {
         case .socket: return 12
         }
     }
+
+    /// The kind a host's getdents d_type names (DT_x is S_IFx >> 12); nil for DT_UNKNOWN.
+    init?(direntType: UInt8) {
+        guard direntType != 0 else { return nil }
+        self.init(rawValue: UInt32(direntType) << 12)
+    }
 }
 
 public struct Timespec: Sendable, Equatable {
