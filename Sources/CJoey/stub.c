@@ -108,6 +108,7 @@ __asm__(
     ".globl joey_stub_syscall_site\n"
     ".globl joey_stub_park\n"
     ".globl joey_stub_parked\n"
+    ".globl joey_stub_ready\n"
     ".globl joey_factory_loop\n"
     ".globl joey_systrap_handler\n"
     ".globl joey_patch_entry\n"
@@ -312,6 +313,9 @@ __asm__(
     "  syscall\n"
     "  test %rax, %rax\n"
     "  jnz .Lf_fail123\n"
+    // Ready: the SIGILL the sentry takes as the thread's start. A systrap thread whose guest
+    // thread ended is sent back here (SystrapThread.retire) to start the next one.
+    "joey_stub_ready:\n"
     "  ud2\n"
     // A ptrace thread parks after its filter call: the sentry stops it at or after
     // joey_stub_parked (rax holds the call's result there).
@@ -644,7 +648,7 @@ __asm__(
 );
 
 extern char joey_stub_code_start[], joey_stub_code_end[], joey_stub_syscall_site[], joey_stub_park[],
-    joey_stub_parked[], joey_factory_loop[], joey_systrap_handler[], joey_patch_entry[],
+    joey_stub_parked[], joey_stub_ready[], joey_factory_loop[], joey_systrap_handler[], joey_patch_entry[],
     joey_patch_stub_address[];
 
 static uint64_t stub_page;
@@ -694,6 +698,10 @@ uint64_t joey_stub_park_offset(void) {
 
 uint64_t joey_stub_parked_offset(void) {
     return (uint64_t)(joey_stub_parked - joey_stub_code_start);
+}
+
+uint64_t joey_stub_ready_offset(void) {
+    return (uint64_t)(joey_stub_ready - joey_stub_code_start);
 }
 
 #define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))

@@ -73,6 +73,11 @@ public protocol PlatformContext: AnyObject {
     func kill()
     /// Releases host resources (the stub thread exits). Idempotent.
     func release()
+    /// Ends the context of a guest thread that is done (it exited, or was killed and is
+    /// parked): as kill(), except that a platform may keep the stub thread for the next
+    /// guest thread of the same address space (systrap does). Called from the context's
+    /// own thread; release() follows.
+    func retire()
     /// A hint that the current system call will block for a while, so the guest side
     /// should stop spinning for the answer. Called from the context's own thread.
     func willBlock()
@@ -85,6 +90,7 @@ public protocol PlatformContext: AnyObject {
 
 extension PlatformContext {
     public func restrictCPUs(to mask: UInt64) {}
+    public func retire() { kill() }
     public func willBlock() {}
     public var syscallWasPatched: Bool { false }
 }

@@ -177,11 +177,13 @@ struct Pairing {
         if atHome, let home { Spinning.leaveHome(home); atHome = false }
     }
 
-    /// The guest thread is done (its stub thread exits): uncounted, and the sentry thread,
-    /// when it is the caller, unpinned (it may run another guest thread, after execve).
-    mutating func end(onSentryThread: Bool) {
+    /// The guest thread is done: uncounted, and the sentry thread, when it is the caller,
+    /// unpinned (it may run another guest thread, after execve). A stub thread kept for the
+    /// next guest thread (`keptStub`) is unpinned too; any other exits.
+    mutating func end(onSentryThread: Bool, keptStub: pid_t? = nil) {
         willSleep()
         if home != nil && onSentryThread { _ = joey_pin_thread(0, -1) }
+        if let keptStub, home != nil || allowed != 0 { _ = joey_pin_thread(keptStub, -1) }
         home = nil
     }
 

@@ -9,7 +9,11 @@
 //
 // Thread areas: JOEY_STUB_MAX_THREADS slots of 64 KiB below the code page, each the
 // MemoryFile memory of one thread's control page and signal stack. A slot is reused only
-// once its thread is gone (tgkill(pid, tid, 0) says ESRCH: nothing the guest can forge).
+// once its thread is gone (tgkill(pid, tid, 0) says ESRCH: nothing the guest can forge), or
+// with its thread, kept (systrap, at most `maxKept`): a guest thread that ended leaves its
+// stub thread on its way back to the ready point, and the next new guest thread of the
+// space takes it there. That spares the clone, the thread's seccomp filter (whose
+// installation alone costs about 85 µs here) and its exit.
 // Lock: `lock` guards the request page and the slots; taken alone.
 import CJoey
 import Glibc
@@ -33,7 +37,11 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     /// it mapped, the host tid of the thread that used it last (0: free; -1: taken, its
     /// thread not started yet), and whether its context may still write the area (a slot is
     /// reused only once both its thread and its context are done with it).
-    private var slots: [(offset: UInt64, tid: pid_t, mapped: Bool, held: Bool)] = []
+    /// A kept slot's thread is alive and heading to (or waiting at) its ready point, free
+    /// for the next context; `cpuBase` is the CPU time it had used by then.
+    private var slots: [(offset: UInt64, tid: pid_t, mapped: Bool, held: Bool, kept: Bool, cpuBase: UInt64)] = []
+    /// Kept threads hold host tasks the guest no longer counts: a few only.
+    static let maxKept = 4
     private var reaped = false
 
     init(kind: UInt32, stubAddress: UInt64, factory: StubFactory, memoryFile: MemoryFile, hasFSGSBase: Bool = false,
@@ -179,7 +187,11 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     }
 
     func newContext() throws(PlatformError) -> PlatformContext {
-        kind == JOEY_STUB_KIND_PTRACE ? try PtraceThread(space: self) : try SystrapThread(space: self)
+        if kind == JOEY_STUB_KIND_PTRACE { return try PtraceThread(space: self) }
+        // A kept thread when there is one; should it not report ready (its guest scribbled
+        // over its area meanwhile), it is let go and a new one started.
+        if let kept = takeKept(), let t = try? SystrapThread(space: self, kept: kept) { return t }
+        return try SystrapThread(space: self)
     }
 
     /// A thread area: its slot, its address in the stub, and the sentry's pointer to it.
@@ -193,7 +205,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
             slot = slots.firstIndex { !$0.held && joey_tgkill(pid, $0.tid, 0) == -Int64(ESRCH) }
         }
         if slot == nil && slots.count < Int(JOEY_STUB_MAX_THREADS) {
-            slots.append((0, 0, false, false))
+            slots.append((0, 0, false, false, false, 0))
             slot = slots.count - 1
         }
         guard let slot else { throw PlatformError("a stub process has no room for another thread (\(JOEY_STUB_MAX_THREADS) at most)") }
@@ -209,9 +221,39 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         // has let go of it (`letGo`).
         slots[slot].tid = -1
         slots[slot].held = true
+        slots[slot].kept = false
         let pointer = memoryFile.pointer(slots[slot].offset)
         memset(pointer, 0, 0x1000)
         return (slot, address, pointer)
+    }
+
+    /// A kept slot, taken: its area (left as its thread writes it), the thread's host tid
+    /// and the CPU time it had used when kept.
+    func takeKept() -> (slot: Int, address: UInt64, pointer: UnsafeMutableRawPointer, tid: pid_t, cpuBase: UInt64)? {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        guard !reaped, let slot = slots.firstIndex(where: { $0.kept && !$0.held }) else { return nil }
+        slots[slot].kept = false
+        slots[slot].held = true
+        let address = stubAddress - UInt64(slot + 1) * JOEY_STUB_AREA_SIZE
+        return (slot, address, memoryFile.pointer(slots[slot].offset), slots[slot].tid, slots[slot].cpuBase)
+    }
+
+    /// Whether another thread may be kept.
+    func mayKeep() -> Bool {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return !reaped && slots.reduce(0) { $0 + ($1.kept ? 1 : 0) } < Self.maxKept
+    }
+
+    /// Keeps the slot's thread, sent back to its ready point, for the next context; its
+    /// context lets go of the slot.
+    func keep(slot: Int, cpuBase: UInt64) {
+        pthread_mutex_lock(&lock)
+        slots[slot].kept = true
+        slots[slot].cpuBase = cpuBase
+        slots[slot].held = false
+        pthread_mutex_unlock(&lock)
     }
 
     /// Starts a guest thread in the area at `address` (mapping the area first, in the same

@@ -106,6 +106,13 @@ final class SystrapThread: PlatformContext {
     private var basesKnown = false
     private var released = false
     private let patching: Bool
+    /// The thread's host CPU time when this context took it (a kept thread's earlier lives),
+    /// and at the last reading (cpuTimeNanos).
+    private let cpuBase: UInt64
+    private var lastCPUNanos: UInt64?
+    /// The thread waits for the sentry's answer to the event it reported (decoded, not
+    /// yet answered): where a kept thread is sent back to its ready point from.
+    private var parked = false
     /// The parked event came through the patched path: its registers are in the register
     /// block, its FPU state in the CPU until saved to the XSAVE area on request.
     private var fastEvent = false
@@ -117,14 +124,9 @@ final class SystrapThread: PlatformContext {
     // fpstate pointer at 224, uc_sigmask at 296.
     private static let gregs = 40, fpstatePointer = 224, sigmask = 296, ucontextSize = 304
 
-    init(space: StubSpace) throws(PlatformError) {
-        self.space = space
-        hasFSGSBase = space.hasFSGSBase
-        patching = space.syscallPatching
+    /// A new stub thread.
+    convenience init(space: StubSpace) throws(PlatformError) {
         let a = try space.takeArea()
-        slot = a.slot
-        area = a.pointer
-        areaAddress = a.address
         let c = a.pointer.assumingMemoryBound(to: joey_systrap_ctrl.self)
         c.pointee.has_fsgsbase = space.hasFSGSBase ? 1 : 0
         c.pointee.spin = Self.stubSpin
@@ -133,11 +135,37 @@ final class SystrapThread: PlatformContext {
             space.letGo(slot: a.slot)
             throw PlatformError("systrap platform: the stub process cannot start a thread (errno \(-t))")
         }
-        tid = t
-        // The thread reports ready with SIGILL from its setup code.
+        try self.init(space: space, slot: a.slot, area: a.pointer, areaAddress: a.address, tid: t, cpuBase: 0, kept: false)
+    }
+
+    /// The stub thread of a guest thread that ended, kept by the space (StubSpace.takeKept).
+    convenience init(space: StubSpace, kept: (slot: Int, address: UInt64, pointer: UnsafeMutableRawPointer, tid: pid_t, cpuBase: UInt64)) throws(PlatformError) {
+        try self.init(space: space, slot: kept.slot, area: kept.pointer, areaAddress: kept.address, tid: kept.tid,
+                      cpuBase: kept.cpuBase, kept: true)
+    }
+
+    private init(space: StubSpace, slot: Int, area: UnsafeMutableRawPointer, areaAddress: UInt64, tid: pid_t,
+                 cpuBase: UInt64, kept: Bool) throws(PlatformError) {
+        self.space = space
+        hasFSGSBase = space.hasFSGSBase
+        patching = space.syscallPatching
+        self.slot = slot
+        self.area = area
+        self.areaAddress = areaAddress
+        self.tid = tid
+        self.cpuBase = cpuBase
+        let c = area.assumingMemoryBound(to: joey_systrap_ctrl.self)
+        // The thread reports ready with SIGILL from its setup code. A kept one may first take
+        // a signal sent to it in its last life (an interrupt): it is let go on to the ready point.
         var regs = GuestRegisters()
-        let ready = awaitEvent(&regs)
-        guard case .fault(let sig, _, _) = ready, sig == SIGILL, let uc = ucontext else {
+        var ready = awaitEvent(&regs)
+        var interrupts = 0
+        while kept, case .interrupted = ready, interrupts < 8 {
+            interrupts += 1
+            ready = switchToGuest(&regs)
+        }
+        guard case .fault(let sig, _, _) = ready, sig == SIGILL, !kept || regs.rip == space.stubAddress + joey_stub_ready_offset(),
+              let uc = ucontext else {
             var why = "it reported \(ready) instead of ready"
             if case .died(let status) = ready {
                 if joey_wifexited(status) != 0 {
@@ -180,6 +208,29 @@ final class SystrapThread: PlatformContext {
         return r
     }
 
+    /// A thread parked at an event goes back to its ready point, a new thread's state (all
+    /// registers but the selectors zero, the bases too, signals unblocked) to be kept for
+    /// the space's next context (the kernel gives that one its FPU state); any other is
+    /// killed. Its host CPU time so far is the next context's base.
+    func retire() {
+        guard !released, parked, ucontext != nil, ctrl.pointee.state != JOEY_SYSTRAP_DEAD, space.mayKeep() else { return kill() }
+        let base = lastCPUNanos ?? space.threadCPUNanos(tid)
+        var r = initialRegisters()
+        r.rip = space.stubAddress + joey_stub_ready_offset()
+        r.rsp = areaAddress
+        storeRegisters(r, into: ucontext!)
+        ctrl.pointee.sentry_blocking = 0
+        ctrl.pointee.spin = Self.stubSpin
+        ctrl.pointee.yields = 0
+        ucontext = nil
+        parked = false
+        released = true
+        pairing.end(onSentryThread: joey_gettid() == sentryThread, keptStub: tid)
+        joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME)
+        // The last touch of the area by this context.
+        space.keep(slot: slot, cpuBase: base)
+    }
+
     /// Lets the thread go: told DEAD, it exits as soon as it is in its handler (at once when
     /// parked there); its area is reused once it is gone.
     func release() {
@@ -220,7 +271,7 @@ final class SystrapThread: PlatformContext {
     /// Waits for the stub's next event and decodes it into `registers`.
     private func awaitEvent(_ registers: inout GuestRegisters) -> PlatformEvent {
         if let status = waitForStub() { return .died(status: status) }
-        if let event = decodeEvent(&registers) { return event }
+        if let event = decodeEvent(&registers) { parked = true; return event }
         // The guest scribbled over its own thread's state: it cannot be resumed safely.
         release()
         return .died(status: Int32(SIGKILL))
@@ -333,6 +384,7 @@ final class SystrapThread: PlatformContext {
         spinning = pairing.beforeRun(stub: tid)
         ctrl.pointee.spin = spinning ? Self.stubSpin : 0
         ctrl.pointee.yields = spinning ? 0 : Self.stubYields
+        parked = false
         handoffMisses = joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME) != 0 && stubWasToldToSpin ? 1 : 0
         let event = awaitEvent(&registers)
         if spinning { pairing.spun(missed: handoffMisses) }
@@ -409,7 +461,11 @@ final class SystrapThread: PlatformContext {
     var syscallWasPatched: Bool { fastEvent }
     func restrictCPUs(to mask: UInt64) { pairing.restrict(to: mask) }
 
-    func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
+    func cpuTimeNanos() -> UInt64 {
+        let total = space.threadCPUNanos(tid)
+        lastCPUNanos = total
+        return total > cpuBase ? total - cpuBase : 0
+    }
     func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }
     func residentMemory() -> ResidentMemory { space.residentMemory() }
     func interrupt() { if !released { _ = joey_tgkill(space.pid, tid, SIGURG) } }

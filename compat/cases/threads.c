@@ -394,3 +394,61 @@ CASE(futex2_wake_wait_and_requeue) {
     EXPECT_ERRNO(syscall(455, &fw_word, 0UL, 0UL, FW_U32_PRIVATE, &soon, CLOCK_REALTIME), EINVAL);
     EXPECT_ERRNO(syscall(455, &fw_word, 1UL << 32, 1UL, FW_U32_PRIVATE, NULL, 0), EINVAL);
 }
+
+/* A thread made after others ended starts as a new thread does, whatever they left behind
+ * (Joey's systrap platform runs it on a stub thread one of them used): its CPU clock near
+ * zero, its creator's FPU control state and signal mask, its own TLS. */
+static volatile int sink;
+static void *burn_and_change(void *arg) {
+    (void)arg;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    do {
+        for (int i = 0; i < 100000; i++) sink += i;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 60000000L);
+    unsigned int mxcsr = 0x7f80; /* round toward zero, all exceptions masked */
+    __asm__ volatile("ldmxcsr %0" : : "m"(mxcsr));
+    unsigned short fcw = 0x0c7f; /* x87: round toward zero */
+    __asm__ volatile("fldcw %0" : : "m"(fcw));
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    return NULL;
+}
+static __thread long tls_value = 7;
+struct fresh { long cpu_ns; unsigned int mxcsr; unsigned short fcw; int usr2_blocked; long tls; };
+static void *report_fresh(void *arg) {
+    struct fresh *f = arg;
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    f->cpu_ns = t.tv_sec * 1000000000L + t.tv_nsec;
+    __asm__ volatile("stmxcsr %0" : "=m"(f->mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(f->fcw));
+    sigset_t s;
+    pthread_sigmask(SIG_BLOCK, NULL, &s);
+    f->usr2_blocked = sigismember(&s, SIGUSR2);
+    f->tls = tls_value;
+    tls_value = 99;
+    return NULL;
+}
+CASE(a_thread_made_after_others_ended_starts_afresh) {
+    unsigned int mxcsr;
+    unsigned short fcw;
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(fcw));
+    for (int round = 0; round < 3; round++) {
+        pthread_t t;
+        EXPECT_EQ(pthread_create(&t, NULL, burn_and_change, NULL), 0);
+        EXPECT_EQ(pthread_join(t, NULL), 0);
+        struct fresh f = {0};
+        EXPECT_EQ(pthread_create(&t, NULL, report_fresh, &f), 0);
+        EXPECT_EQ(pthread_join(t, NULL), 0);
+        EXPECT(f.cpu_ns < 30000000L); /* the other burned 60 ms */
+        EXPECT_EQ(f.mxcsr, mxcsr);
+        EXPECT_EQ(f.fcw, fcw);
+        EXPECT_EQ(f.usr2_blocked, 0);
+        EXPECT_EQ(f.tls, 7);
+    }
+}

@@ -54,6 +54,9 @@ uint64_t joey_stub_park_offset(void);
 /// Offset right after a new ptrace thread's last setup call (its filter; rax holds the
 /// result there): a thread stopped between it and the park loop is parked.
 uint64_t joey_stub_parked_offset(void);
+/// Offset of a systrap thread's ready point (a ud2 after its setup): a thread sent there
+/// reports ready again, to run the next guest thread of its address space.
+uint64_t joey_stub_ready_offset(void);
 /// Offset of the patched-syscall entry: a trap-table entry jumps there with rcx at itself.
 uint64_t joey_stub_patch_entry_offset(void);
 

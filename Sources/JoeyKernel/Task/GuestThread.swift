@@ -156,12 +156,12 @@ final class GuestThread {
         }
         runLoop()
         if context != nil {
-            // Killed, no guest code runs in its stub thread again. Ending it, and reaping the
-            // stub process when this was its last thread (the host tears down its address
-            // space), is not the kernel's business: other threads (a joiner just woken) go on
-            // meanwhile.
+            // Done, no guest code runs in its stub thread again (which the platform may keep
+            // for this address space's next thread). Ending it, and reaping the stub process
+            // when this was its last thread (the host tears down its address space), is not
+            // the kernel's business: other threads (a joiner just woken) go on meanwhile.
             var ctx = context
-            ctx?.kill()
+            ctx?.retire()
             context = nil
             contextSpace = nil
             kernel.lock.unlock()
