@@ -156,13 +156,16 @@ final class SystrapThread: PlatformContext {
         self.cpuBase = cpuBase
         let c = area.assumingMemoryBound(to: joey_systrap_ctrl.self)
         // The thread reports ready with SIGILL from its setup code. A kept one may first take
-        // a signal sent to it in its last life (an interrupt): it is let go on to the ready point.
+        // a signal sent to it in its last life (an interrupt): it is let go on to the ready
+        // point. The sentry waits for it with the kernel lock held, and its guest could have
+        // scribbled over its area while it was kept: it is given up after 100 ms.
         var regs = GuestRegisters()
-        var ready = awaitEvent(&regs)
+        let patience = kept ? 2 : Int.max
+        var ready = awaitEvent(&regs, patience: patience)
         var interrupts = 0
         while kept, case .interrupted = ready, interrupts < 8 {
             interrupts += 1
-            ready = switchToGuest(&regs)
+            ready = switchToGuest(&regs, patience: patience)
         }
         guard case .fault(let sig, _, _) = ready, sig == SIGILL, !kept || regs.rip == space.stubAddress + joey_stub_ready_offset(),
               let uc = ucontext else {
@@ -213,12 +216,12 @@ final class SystrapThread: PlatformContext {
     /// the space's next context (the kernel gives that one its FPU state); any other is
     /// killed. Its host CPU time so far is the next context's base.
     func retire() {
-        guard !released, parked, ucontext != nil, ctrl.pointee.state != JOEY_SYSTRAP_DEAD, space.mayKeep() else { return kill() }
+        guard !released, parked, let uc = ucontext, ctrl.pointee.state != JOEY_SYSTRAP_DEAD, space.mayKeep() else { return kill() }
         let base = lastCPUNanos ?? space.threadCPUNanos(tid)
         var r = initialRegisters()
         r.rip = space.stubAddress + joey_stub_ready_offset()
         r.rsp = areaAddress
-        storeRegisters(r, into: ucontext!)
+        storeRegisters(r, into: uc)
         ctrl.pointee.sentry_blocking = 0
         ctrl.pointee.spin = Self.stubSpin
         ctrl.pointee.yields = 0
@@ -254,14 +257,18 @@ final class SystrapThread: PlatformContext {
 
     /// Waits until the thread posts an event: nil then, or a wait status once it is gone
     /// (told DEAD, or its stub process dead, noticed at the periodic liveness check).
-    private func waitForStub() -> Int32? {
+    /// `patience`: liveness checks to make (each after livenessCheckNanos without an event)
+    /// before giving the thread up as gone.
+    private func waitForStub(patience: Int = .max) -> Int32? {
+        var checks = 0
         while true {
             var slept: UInt32 = 0
             let r = joey_systrap_wait(ctrl, spinning ? Self.sentrySpin : 0, spinning ? 0 : Self.sentryYields, Self.livenessCheckNanos, &slept)
             if slept != 0 { handoffMisses += 1 }
             if r == Int64(JOEY_SYSTRAP_EVENT) { return nil }
             if r == Int64(JOEY_SYSTRAP_DEAD) { release(); return Int32(SIGKILL) }
-            if !space.alive() || joey_tgkill(space.pid, tid, 0) == -Int64(ESRCH) {
+            checks += 1
+            if !space.alive() || joey_tgkill(space.pid, tid, 0) == -Int64(ESRCH) || checks >= patience {
                 release()
                 return Int32(SIGKILL)
             }
@@ -269,8 +276,8 @@ final class SystrapThread: PlatformContext {
     }
 
     /// Waits for the stub's next event and decodes it into `registers`.
-    private func awaitEvent(_ registers: inout GuestRegisters) -> PlatformEvent {
-        if let status = waitForStub() { return .died(status: status) }
+    private func awaitEvent(_ registers: inout GuestRegisters, patience: Int = .max) -> PlatformEvent {
+        if let status = waitForStub(patience: patience) { return .died(status: status) }
         if let event = decodeEvent(&registers) { parked = true; return event }
         // The guest scribbled over its own thread's state: it cannot be resumed safely.
         release()
@@ -373,6 +380,10 @@ final class SystrapThread: PlatformContext {
     }
 
     func switchToGuest(_ registers: inout GuestRegisters) -> PlatformEvent {
+        switchToGuest(&registers, patience: .max)
+    }
+
+    private func switchToGuest(_ registers: inout GuestRegisters, patience: Int) -> PlatformEvent {
         guard !released, let uc = ucontext else { return .died(status: 0) }
         if ctrl.pointee.state == JOEY_SYSTRAP_DEAD { release(); return .died(status: Int32(SIGKILL)) }
         storeRegisters(registers, into: uc)
@@ -386,7 +397,7 @@ final class SystrapThread: PlatformContext {
         ctrl.pointee.yields = spinning ? 0 : Self.stubYields
         parked = false
         handoffMisses = joey_systrap_post(ctrl, JOEY_SYSTRAP_RESUME) != 0 && stubWasToldToSpin ? 1 : 0
-        let event = awaitEvent(&registers)
+        let event = awaitEvent(&registers, patience: patience)
         if spinning { pairing.spun(missed: handoffMisses) }
         return event
     }
