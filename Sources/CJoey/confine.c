@@ -152,6 +152,8 @@ int joey_report_sigsys(void) {
 // The relay `joey do` leaves in the caller's pid namespace: the sentry it forked is pid 1 of
 // its own, out of reach of the host's processes and signals except through this process.
 static volatile pid_t relay_child;
+// The sentry's end of the pipe it reports its exit status through (-1: none).
+static int relay_status_fd = -1;
 
 static void relay_forward(int sig, siginfo_t *info, void *context) {
     (void)context;
@@ -173,16 +175,24 @@ static void relay_forward(int sig, siginfo_t *info, void *context) {
 
 int joey_pid_namespace_relay(void) {
     if (unshare(CLONE_NEWPID) != 0) return -errno;
+    int status_pipe[2];
+    if (pipe2(status_pipe, O_CLOEXEC) != 0) return -errno;
     pid_t pid = fork();
-    if (pid < 0) return -errno;
+    if (pid < 0) { int e = errno; close(status_pipe[0]); close(status_pipe[1]); return -e; }
     if (pid == 0) {
         // (The parent's pid is not visible from here, so a SIGKILL to it before this line
         // goes unnoticed: the sentry then runs its program to the end on its own.)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(status_pipe[0]);
+        relay_status_fd = status_pipe[1];
         return 0;
     }
     relay_child = pid;
-    syscall(SYS_close_range, 3, ~0U, 0);
+    // Everything but the read end of the status pipe, moved to 3.
+    if (status_pipe[0] != 3) {
+        if (dup3(status_pipe[0], 3, O_CLOEXEC) < 0) _exit(125);
+    }
+    syscall(SYS_close_range, 4, ~0U, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = relay_forward;
@@ -200,6 +210,13 @@ int joey_pid_namespace_relay(void) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    // The sentry reports the exit status once its guest is done, before tearing down its
+    // stubs and itself (the end of the pid namespace, about a millisecond here): the caller
+    // has it at once. Without a report (the sentry died first) its wait status says.
+    unsigned char code;
+    ssize_t n;
+    while ((n = read(3, &code, 1)) < 0 && errno == EINTR) {}
+    if (n == 1) _exit(code);
     for (;;) {
         int status;
         if (waitpid(pid, &status, 0) < 0) {
@@ -217,6 +234,14 @@ int joey_pid_namespace_relay(void) {
             _exit(128 + s);
         }
     }
+}
+
+void joey_relay_report_exit(int code) {
+    if (relay_status_fd < 0) return;
+    unsigned char c = (unsigned char)code;
+    while (write(relay_status_fd, &c, 1) < 0 && errno == EINTR) {}
+    close(relay_status_fd);
+    relay_status_fd = -1;
 }
 
 int64_t joey_spawn_in_new_pid_namespace(const char *path, char *const argv[], char *const envp[],

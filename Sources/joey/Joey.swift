@@ -201,6 +201,9 @@ struct Do: ParsableCommand {
             if getrlimit(resource, &l) == 0 { spec.rlimits[r] = (UInt64(l.rlim_cur), UInt64(l.rlim_max)) }
         }
         let status = runSandbox(spec, global: global)
+        // The guest is done: the relay exits with its status now, while this process tears
+        // down its stubs and the pid namespace.
+        joey_relay_report_exit(shellExitCode(status))
         exitLikeShell(status)
     }
 
@@ -286,8 +289,11 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = fa
 
 /// Exit status as a shell reports it: the exit code, or 128 + the fatal signal.
 func exitLikeShell(_ status: Int32) -> Never {
-    if status & 0x7f == 0 { Glibc.exit((status >> 8) & 0xff) }
-    Glibc.exit(128 + (status & 0x7f))
+    Glibc.exit(shellExitCode(status))
+}
+
+func shellExitCode(_ status: Int32) -> Int32 {
+    status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 
 enum ProcessEnvironment {

@@ -360,6 +360,9 @@ int joey_report_sigsys(void);
 /// relays signals sent to it alone to the child and exits as the child does. -errno when
 /// the namespace or the fork cannot be made. Call with one thread only.
 int joey_pid_namespace_relay(void);
+/// In the sentry `joey do` forked: hands the relay the exit code it exits with at once (the
+/// sentry's own teardown goes on after). Once; nothing outside `joey do`.
+void joey_relay_report_exit(int code);
 /// An OCI container's sentry: `path` run as pid 1 of a new pid namespace (a raw clone, then
 /// execve), with `from[i]` duplicated onto `to[i]` in order, no signal blocked and every
 /// handler default (as posix_spawn with SETSIGMASK|SETSIGDEF). Its pid, or -errno.
