@@ -2,7 +2,9 @@
 // new, empty network namespace, so the sentry itself can reach no network; a sentry not run
 // by root first makes a user namespace (its own uid and gid mapped to themselves) to hold
 // them. Then a new pid namespace: `joey do` forks, the child is the sentry as its pid 1 (with
-// its own /proc), and the caller's process stays as a relay of signals and exit status. An
+// its own /proc), and the caller's process stays as a relay of signals and exit status (the
+// sentry reports the status through a pipe as soon as its guest is done, and tears down its
+// stubs and the namespace after the relay has exited with it). An
 // OCI container's sentry is started as pid 1 of a new pid namespace by `joey create`. All of
 // it happens on the main thread before any other thread exists (unshare moves only the
 // calling thread).
