@@ -345,6 +345,28 @@ CASE(write_from_bad_buffer_is_efault) {
     EXPECT_ERRNO(syscall(SYS_write, fd, noaccess_page(), 3), EFAULT);
 }
 
+/* A large write into a new file stops where its buffer does: the bytes before the first
+ * page it cannot read are written (and only they), a buffer it cannot read at all is EFAULT. */
+CASE(large_write_from_a_partly_bad_buffer_writes_up_to_the_bad_page) {
+    char *buf = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(buf != MAP_FAILED);
+    for (int i = 0; i < (64 << 10); i++) buf[i] = (char)(i * 7 + 1);
+    EXPECT_OK(mprotect(buf + (48 << 10), 16 << 10, PROT_NONE));
+    int fd = open("f", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    EXPECT_EQ(write(fd, buf, 64 << 10), 48 << 10);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 48 << 10);
+    char *back = malloc(48 << 10);
+    EXPECT_EQ(pread(fd, back, 48 << 10, 0), 48 << 10);
+    EXPECT_EQ(memcmp(back, buf, 48 << 10), 0);
+    EXPECT_ERRNO(write(fd, buf + (48 << 10), 16 << 10), EFAULT);
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 48 << 10);
+    free(back);
+    close(fd);
+}
+
 /* ---- lseek ---- */
 
 CASE(lseek_set_cur_end) {

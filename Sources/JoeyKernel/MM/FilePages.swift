@@ -140,6 +140,16 @@ final class FilePages {
         return (c + within, length)
     }
 
+    /// Writes of at least this much into pages not written yet go through pwrite
+    /// (IOSequence.copyIn(toMemoryFile:)); smaller ones, and overwrites, are plain copies.
+    static let pwriteMinimum = 8192
+
+    /// Whether the page holding file offset `offset` has been written.
+    private func isWritten(_ offset: UInt64) -> Bool {
+        let page = (offset % FilePages.chunkSize) / MemoryFile.pageSize
+        return (chunks[offset / FilePages.chunkSize]?.written ?? 0) & (1 << UInt16(page)) != 0
+    }
+
     /// Marks the pages of [from, to) inside one chunk written.
     private func markWritten(_ from: UInt64, _ to: UInt64) {
         guard to > from else { return }
@@ -196,7 +206,11 @@ final class FilePages {
                 let within = Int(FilePages.chunkSize - pos % FilePages.chunkSize)
                 let n = try room(pos, min(total - done, within))
                 let (c, _) = try backing(pos)
-                copied = try src.copyIn(UnsafeMutableRawBufferPointer(start: memoryFile.pointer(c), count: n))
+                if n >= FilePages.pwriteMinimum && !isWritten(pos) {
+                    copied = try src.copyIn(toMemoryFile: memoryFile, at: c, count: n)
+                } else {
+                    copied = try src.copyIn(UnsafeMutableRawBufferPointer(start: memoryFile.pointer(c), count: n))
+                }
                 markWritten(pos, pos + UInt64(copied))
                 done += copied
                 if copied < n { break }
