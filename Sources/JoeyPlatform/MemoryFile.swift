@@ -111,10 +111,16 @@ public final class MemoryFile: @unchecked Sendable {
 
     /// Copies a range, skipping holes, so copying a sparse reservation costs nothing. ENOMEM
     /// when the limit leaves no room for the copy. Kernel lock held.
+    /// With pwrite: the host allocates the destination's pages as it copies them, where a copy
+    /// through the sentry's mapping takes a fault for each and has it zeroed first. What pwrite
+    /// does not take (the limit) goes the safe copy's way.
     public func copy(from src: UInt64, to dst: UInt64, length: UInt64) throws(LinuxErrno) {
         var complete = true
         forEachResidentRange(src, length: length) { start, end in
-            if complete && copyMakingRoom(base + Int(dst + (start - src)), base + Int(start), Int(end - start)) != 0 {
+            guard complete else { return }
+            let to = dst + (start - src), count = Int(end - start)
+            let written = max(0, pwrite(fd, base + Int(start), count, off_t(Int64(bitPattern: to))))
+            if written < count && copyMakingRoom(base + Int(to) + written, base + Int(start) + written, count - written) != 0 {
                 complete = false
             }
         }
