@@ -243,25 +243,57 @@ final class FilePages {
     /// with `makingRoom` the OOM killer (which needs the kernel lock) makes room and the copy
     /// goes on; without, the caller makes room and calls again. Changes nothing outside this
     /// cache, so a cache nobody else sees yet may be filled with the kernel lock let go.
+    /// The host file is read through a populated read-only view of it, FilePages.fillWindow at
+    /// a time, written into the cache with pwrite: the host kernel allocates each page as it
+    /// copies into it (a pread through the sentry's mapping faulted and zeroed each first:
+    /// 200 MB took 0.8 ms/MB). A file that cannot be mapped is read with pread.
     func fill(fromHost fd: Int32, count: UInt64, from start: UInt64 = 0, makingRoom: Bool = true) throws(LinuxErrno) -> (done: UInt64, full: Bool) {
         var pos = start
         defer { size = max(size, pos) }
+        var window: (start: UInt64, length: Int, view: UnsafeMutableRawPointer)?
+        defer { if let window { munmap(window.view, window.length) } }
         while pos < count {
             let (c, contiguous) = try backing(pos)
             let want = Int(min(contiguous, count - pos))
-            let n = pread(fd, memoryFile.pointer(c), want, off_t(pos))
-            let e = errno
-            if n < 0, e == EFAULT { // no page
-                if !makingRoom { return (pos, true) }
-                if memoryFile.madeRoomAfterEFAULT() { continue }
+            if window == nil || pos >= window!.start + UInt64(window!.length) {
+                if let old = window { munmap(old.view, old.length); window = nil }
+                let from = pos & ~(FilePages.fillWindow - 1)
+                let length = Int(min(FilePages.fillWindow, (count + MemoryFile.pageSize - 1) / MemoryFile.pageSize * MemoryFile.pageSize - from))
+                if let v = mmap(nil, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, off_t(from)), v != MAP_FAILED {
+                    window = (from, length, v)
+                }
+            }
+            let n: Int
+            var e: Int32 = 0
+            if let w = window {
+                // Within the window: a chunk's piece never crosses a window's end (both are
+                // multiples of the chunk size); a host file that shrank gives a short write
+                // here, never a SIGBUS in the sentry.
+                n = pwrite(memoryFile.fd, w.view + Int(pos - w.start), want, off_t(c))
+                e = errno
+                if n < 0, e == ENOSPC { // no page
+                    if !makingRoom { return (pos, true) }
+                    if memoryFile.madeRoomAfterEFAULT() { continue }
+                }
+                if n < 0 && e == EFAULT { break } // shrank
+            } else {
+                n = pread(fd, memoryFile.pointer(c), want, off_t(pos))
+                e = errno
+                if n < 0, e == EFAULT { // no page
+                    if !makingRoom { return (pos, true) }
+                    if memoryFile.madeRoomAfterEFAULT() { continue }
+                }
             }
             if n < 0 { throw LinuxErrno(e) }
             if n == 0 { break }
+            // A short write goes on: the next says why it stopped (ENOSPC: room is made;
+            // EFAULT: the file shrank).
             markWritten(pos, pos + UInt64(n))
             pos += UInt64(n)
         }
         return (pos, false)
     }
+    static let fillWindow: UInt64 = 2 << 20
 
     /// Writes file range [from, to), up to the size, to the host file `fd`: the chunks this
     /// cache holds (the others are what the host file holds already).
