@@ -111,20 +111,26 @@ public final class MemoryFile: @unchecked Sendable {
 
     /// Copies a range, skipping holes, so copying a sparse reservation costs nothing. ENOMEM
     /// when the limit leaves no room for the copy. Kernel lock held.
-    /// With pwrite: the host allocates the destination's pages as it copies them, where a copy
-    /// through the sentry's mapping takes a fault for each and has it zeroed first. What pwrite
-    /// does not take (the limit) goes the safe copy's way.
     public func copy(from src: UInt64, to dst: UInt64, length: UInt64) throws(LinuxErrno) {
         var complete = true
         forEachResidentRange(src, length: length) { start, end in
-            guard complete else { return }
-            let to = dst + (start - src), count = Int(end - start)
-            let written = max(0, pwrite(fd, base + Int(start), count, off_t(Int64(bitPattern: to))))
-            if written < count && copyMakingRoom(base + Int(to) + written, base + Int(start) + written, count - written) != 0 {
+            if complete && write(base + Int(start), count: Int(end - start), at: dst + (start - src), rest: copyMakingRoom) != 0 {
                 complete = false
             }
         }
         if !complete { throw .ENOMEM }
+    }
+
+    /// Writes `count` bytes from `src` (sentry memory, or guest memory through the sentry's
+    /// mapping of this file) at `offset` with pwrite, for pages not written yet: the host
+    /// allocates them as it copies, where a copy through the sentry's mapping takes a fault
+    /// for each and has it zeroed first (four fifths of a large write into fresh file pages).
+    /// What pwrite does not take (the limit, a bad source) goes through `rest`, a safe copy
+    /// that returns the bytes it did not copy. The bytes not written.
+    public func write(_ src: UnsafeRawPointer, count: Int, at offset: UInt64,
+                      rest: (UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Int) -> Int {
+        let written = max(0, pwrite(fd, src, count, off_t(Int64(bitPattern: offset))))
+        return written < count ? rest(pointer(offset) + written, src + written, count - written) : 0
     }
 
     /// memcpy that survives a page the limit refuses: the bytes not copied (0: all were).

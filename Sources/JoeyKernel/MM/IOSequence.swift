@@ -3,7 +3,6 @@
 // into guest memory: a thread that blocks and wakes up copies again through the MM, so a
 // buffer unmapped while it slept is EFAULT, never another process's reused memory.
 // Copies happen with the kernel lock held (it guards the MM).
-import Glibc
 import JoeyABI
 import JoeyPlatform
 
@@ -175,20 +174,15 @@ struct IOSequence {
         }.get()
     }
 
-    /// Copies from the sequence into the MemoryFile at `offset` with pwrite: the host kernel
-    /// allocates the pages it writes, where a copy through the sentry's mapping would take a
-    /// fault for each and have it zeroed first (a write of fresh file pages spent four fifths
-    /// of its time so). What pwrite does not take (the memory limit, a bad buffer) goes the
-    /// safe copy's way. Consumes what was copied.
+    /// Copies from the sequence into fresh pages of the MemoryFile at `offset` with pwrite
+    /// (MemoryFile.write); what pwrite does not take goes the safe copy's way. Consumes what
+    /// was copied.
     mutating func copyIn(toMemoryFile memory: MemoryFile, at offset: UInt64, count: Int) throws(LinuxErrno) -> Int {
         let file = self.file
         return try forPieces(writing: false, total: count) { piece, before in
-            let at = offset + UInt64(before)
-            let w = pwrite(memory.fd, piece.baseAddress!, piece.count, off_t(Int64(bitPattern: at)))
-            let written = max(0, w)
-            guard written < piece.count else { return written }
-            let rest = piece.count - written
-            return written + rest - IOSequence.copy(file, memory.pointer(at + UInt64(written)), piece.baseAddress! + written, rest)
+            piece.count - memory.write(piece.baseAddress!, count: piece.count, at: offset + UInt64(before)) {
+                IOSequence.copy(file, $0, $1, $2)
+            }
         }.get()
     }
 
