@@ -198,6 +198,21 @@ CASE(proc_vmstat_and_stat_have_the_counters_vmstat_reads) {
     EXPECT(field(buf, "\nintr ") > 0);
 }
 
+/* btime is the second the system booted, fixed: psutil and ps add a process's start ticks to
+ * it, and a btime that moved by a second between their reads gave two start times. Read over
+ * a second, so every phase of the clocks' fractions is crossed. */
+CASE(proc_stat_btime_is_the_same_at_every_read) {
+    static char buf[1 << 14];
+    EXPECT(slurp("/proc/stat", buf, sizeof buf) > 0);
+    long long first = field(buf, "\nbtime ");
+    EXPECT(first > 0);
+    for (int i = 0; i < 12; i++) {
+        usleep(100 * 1000);
+        EXPECT(slurp("/proc/stat", buf, sizeof buf) > 0);
+        EXPECT(field(buf, "\nbtime ") == first);
+    }
+}
+
 CASE(proc_net_unix_shows_a_socket_path_byte_for_byte) {
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
     EXPECT(s >= 0);

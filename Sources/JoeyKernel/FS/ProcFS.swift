@@ -167,9 +167,7 @@ enum ProcFS {
             let usable = HostCPUs.ids.contains(c)
             out += line("cpu\(c)", usable ? userTicks / UInt64(cpus) : 0, usable ? idleTicks / UInt64(cpus) : 0)
         }
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let btime = UInt64(max(0, now.tv_sec)) &- uptime / 1_000_000_000
+        let btime = kernel.bootSeconds
         let running = kernel.threads.count
         out += "intr \(kernel.interruptsSeen)\nctxt \(kernel.contextSwitches)\nbtime \(btime)\nprocesses \(kernel.tasksCreated)\nprocs_running \(running)\nprocs_blocked 0\n"
         out += "softirq 0 0 0 0 0 0 0 0 0 0 0\n"

@@ -232,6 +232,14 @@ public final class Kernel: @unchecked Sendable {
     var strace: Strace?
     public func enableStrace(_ options: StraceOptions) { strace = Strace(options: options) }
     let bootTime = monotonicNanos()
+    /// The wall-clock second the sandbox booted, fixed once as Linux's btime is: computed from
+    /// the clocks at each read it would move by a second as their fractions drift apart, and a
+    /// process's start time (btime + starttime ticks) would differ between two readers.
+    let bootSeconds: UInt64 = {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(max(0, now.tv_sec))
+    }()
 
     public init(platform: Platform, spec: SandboxSpec) throws(KernelError) {
         self.platform = platform
