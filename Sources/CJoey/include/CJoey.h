@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 #include <signal.h>
+#include <linux/kvm.h>
 
 /// The guest-visible top of the x86-64 user address space (TASK_SIZE).
 #define JOEY_TASK_SIZE 0x7ffffffff000ULL
@@ -372,6 +373,46 @@ int64_t joey_spawn_in_new_pid_namespace(const char *path, char *const argv[], ch
 /// mounted on /proc (the pid numbers the sentry sees are its namespace's). 0, or -errno with
 /// `step` naming what failed.
 int joey_mount_own_proc(const char **step);
+
+// MARK: KVM platform (kvm.c)
+
+struct kvm_regs;
+/// Selectors of the supervisor GDT (Linux's, so a guest sees the cs/ss it would natively).
+#define JOEY_KVM_KERNEL_CS 0x10
+#define JOEY_KVM_KERNEL_DS 0x18
+#define JOEY_KVM_USER_CS 0x33
+#define JOEY_KVM_USER_DS 0x2b
+#define JOEY_KVM_TSS 0x40
+#define JOEY_KVM_GDT_SIZE 0x50
+/// Offsets in the supervisor image: the syscall trampoline (page 0, user-executable), the
+/// exception entries (16 bytes each), the iretq and the cr3-reloading iretq.
+#define JOEY_KVM_TRAMPOLINE 0x0ULL
+#define JOEY_KVM_VECTORS 0x1000ULL
+#define JOEY_KVM_IRET 0x1200ULL
+#define JOEY_KVM_FLUSH 0x1210ULL
+/// The supervisor image's bytes (two pages).
+const void *joey_kvm_image(uint64_t *size);
+int64_t joey_kvm_open(void);
+int64_t joey_kvm_api_version(int kvm);
+int64_t joey_kvm_create_vm(int kvm);
+int64_t joey_kvm_vcpu_mmap_size(int kvm);
+int64_t joey_kvm_set_memory(int vm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva);
+int64_t joey_kvm_create_vcpu(int vm, uint32_t id);
+/// KVM_GET_SUPPORTED_CPUID (once) then KVM_SET_CPUID2 on the vCPU.
+int64_t joey_kvm_set_supported_cpuid(int kvm, int vcpu);
+int64_t joey_kvm_set_supervisor_state(int vcpu, uint64_t cr3, uint64_t gdt, uint64_t idt, uint64_t tss);
+int64_t joey_kvm_set_msr(int vcpu, uint32_t index, uint64_t value);
+int64_t joey_kvm_set_regs(int vcpu, const struct kvm_regs *regs);
+int64_t joey_kvm_run(int vcpu);
+int64_t joey_kvm_get_fxsave(int vcpu, void *buf512);
+int64_t joey_kvm_set_fxsave(int vcpu, const void *buf512);
+void joey_kvm_sync_regs(void *run);
+struct kvm_regs *joey_kvm_run_regs(void *run);
+void joey_kvm_mark_regs_dirty(void *run);
+uint32_t joey_kvm_exit_reason(void *run);
+int32_t joey_kvm_exit_port(void *run);
+void joey_kvm_set_immediate_exit(void *run, uint8_t on);
+int64_t joey_kvm_install_kick_handler(int sig);
 
 int joey_wifexited(int s);
 int joey_wexitstatus(int s);

@@ -1,0 +1,282 @@
+// A vCPU and the guest thread it runs. A vCPU is made once (KVM cannot destroy one) and
+// goes back to the platform's pool when its guest thread is done.
+import CJoey
+import Glibc
+import JoeyABI
+import Synchronization
+
+final class KVMVCPU: @unchecked Sendable {
+    /// The signal that kicks a vCPU out of KVM_RUN (a real-time one nothing else uses).
+    static let kickSignal: Int32 = 63
+
+    unowned let platform: KVMPlatform
+    let id: UInt32
+    let fd: Int32
+    let run: UnsafeMutableRawPointer
+    /// In KVM_RUN (or about to be): an address-space edit must kick it out and wait.
+    let running = Atomic<Bool>(false)
+    /// The host thread that runs it now (for kicks).
+    let thread = Atomic<Int32>(0)
+    private(set) weak var space: KVMAddressSpace?
+    /// The space's generation this vCPU's TLB last saw.
+    var seenGeneration: UInt64 = 0
+    /// The fs and gs bases last given to the vCPU.
+    var fsBase: UInt64 = 0, gsBase: UInt64 = 0
+
+    var stackTop: UInt64 { KVMLayout.virtual(KVMLayout.stackPage(id)) + 4096 }
+    var stack: UnsafeMutableRawPointer { platform.page(KVMLayout.stackPage(id)) + 4096 }
+
+    init(platform: KVMPlatform, id: UInt32) throws(PlatformError) {
+        self.platform = platform
+        self.id = id
+        let v = joey_kvm_create_vcpu(platform.vm, id)
+        guard v >= 0 else { throw PlatformError("KVM_CREATE_VCPU failed: errno \(-v)") }
+        fd = Int32(v)
+        guard let r = mmap(nil, platform.runSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), r != MAP_FAILED else {
+            throw PlatformError("cannot map a vCPU's run page: errno \(errno)")
+        }
+        run = r
+        joey_kvm_sync_regs(run)
+        let c = joey_kvm_set_supported_cpuid(platform.kvm, fd)
+        guard c == 0 else { throw PlatformError("KVM_SET_CPUID2 failed: errno \(-c)") }
+        writeDescriptorTables()
+        // MSR_STAR (the selectors), MSR_LSTAR (the trampoline), MSR_SYSCALL_MASK (nothing).
+        for (msr, value) in [(UInt32(0xC000_0081), UInt64(0x23) << 48 | UInt64(JOEY_KVM_KERNEL_CS) << 32),
+                             (0xC000_0082, KVMLayout.supervisorBase + JOEY_KVM_TRAMPOLINE), (0xC000_0084, 0)] {
+            let r = joey_kvm_set_msr(fd, msr, value)
+            guard r == 0 else { throw PlatformError("KVM_SET_MSRS (\(String(msr, radix: 16))) failed: errno \(-r)") }
+        }
+    }
+
+    /// This vCPU's GDT (Linux's selectors) and TSS (its ring-0 stack).
+    private func writeDescriptorTables() {
+        let page = platform.page(KVMLayout.gdtPage(id))
+        let gdt = page.assumingMemoryBound(to: UInt64.self)
+        gdt[2] = 0x00af_9b00_0000_ffff // kernel code, 64-bit
+        gdt[3] = 0x00cf_9300_0000_ffff // kernel data
+        gdt[4] = 0x00cf_fb00_0000_ffff // user code, 32-bit
+        gdt[5] = 0x00cf_f300_0000_ffff // user data
+        gdt[6] = 0x00af_fb00_0000_ffff // user code, 64-bit
+        let tss = KVMLayout.virtual(KVMLayout.gdtPage(id)) + 0x80
+        gdt[8] = 0x67 | (tss & 0xff_ffff) << 16 | 0x89 << 40 | ((tss >> 24) & 0xff) << 56
+        gdt[9] = tss >> 32
+        (page + 0x80 + 4).storeBytes(of: stackTop, as: UInt64.self)     // rsp0
+        (page + 0x80 + 102).storeBytes(of: UInt16(104), as: UInt16.self) // no I/O bitmap
+    }
+
+    /// Gives the vCPU to a context of `space`: ring 0 on the space's page tables.
+    func attach(to space: KVMAddressSpace) throws(PlatformError) {
+        self.space = space
+        let g = KVMLayout.virtual(KVMLayout.gdtPage(id))
+        let r = joey_kvm_set_supervisor_state(fd, space.cr3, g, KVMLayout.virtual(KVMLayout.idtPage), g + 0x80)
+        guard r == 0 else { throw PlatformError("KVM_SET_SREGS failed: errno \(-r)") }
+        seenGeneration = space.generation.load(ordering: .sequentiallyConsistent)
+        fsBase = 0; gsBase = 0
+        _ = joey_kvm_set_msr(fd, 0xC000_0100, 0)
+        _ = joey_kvm_set_msr(fd, 0xC000_0101, 0)
+    }
+
+    /// Out of the guest: when it is in KVM_RUN, kicked, and waited for.
+    func leaveGuest() {
+        guard running.load(ordering: .sequentiallyConsistent) else { return }
+        joey_kvm_set_immediate_exit(run, 1)
+        while running.load(ordering: .sequentiallyConsistent) {
+            let t = thread.load(ordering: .relaxed)
+            if t != 0 { _ = joey_tgkill(getpid(), t, Self.kickSignal) }
+            sched_yield()
+        }
+    }
+
+    func kick() {
+        joey_kvm_set_immediate_exit(run, 1)
+        let t = thread.load(ordering: .relaxed)
+        if t != 0 && running.load(ordering: .sequentiallyConsistent) { _ = joey_tgkill(getpid(), t, Self.kickSignal) }
+    }
+}
+
+final class KVMContext: PlatformContext {
+    let vcpu: KVMVCPU
+    let space: KVMAddressSpace
+    private let hostThread: Int32
+    private let dead = Atomic<Bool>(false)
+    private var released = false
+
+    init(vcpu: KVMVCPU, space: KVMAddressSpace) {
+        self.vcpu = vcpu
+        self.space = space
+        hostThread = Int32(joey_gettid())
+        vcpu.thread.store(hostThread, ordering: .relaxed)
+    }
+
+    deinit { release() }
+
+    func initialRegisters() -> GuestRegisters {
+        var r = GuestRegisters()
+        r.cs = UInt64(JOEY_KVM_USER_CS)
+        r.ss = UInt64(JOEY_KVM_USER_DS)
+        r.eflags = 0x202
+        return r
+    }
+
+    /// The flags a guest may set (Linux's FLAG_MASK), interrupts always on: iretq from ring 0
+    /// would otherwise hand it IOPL.
+    private static let userFlags: UInt64 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x1_0000 | 0x4_0000 | 0x20_0000
+
+    private static let debug = getenv("JOEY_KVM_DEBUG") != nil
+
+    /// Exceptions whose frame has an error code.
+    private static func hasErrorCode(_ v: Int) -> Bool { [8, 10, 11, 12, 13, 14, 17, 21, 29, 30].contains(v) }
+
+    func switchToGuest(_ regs: inout GuestRegisters) -> PlatformEvent {
+        if dead.load(ordering: .relaxed) { return .died(status: SIGKILL) }
+        let v = vcpu
+        if regs.fs_base != v.fsBase { _ = joey_kvm_set_msr(v.fd, 0xC000_0100, regs.fs_base); v.fsBase = regs.fs_base }
+        if regs.gs_base != v.gsBase { _ = joey_kvm_set_msr(v.fd, 0xC000_0101, regs.gs_base); v.gsBase = regs.gs_base }
+        let r = joey_kvm_run_regs(v.run)!
+        // The iret frame at the top of the ring-0 stack.
+        let frame = v.stack - 40
+        frame.storeBytes(of: regs.rip, as: UInt64.self)
+        frame.storeBytes(of: UInt64(JOEY_KVM_USER_CS), toByteOffset: 8, as: UInt64.self)
+        frame.storeBytes(of: regs.eflags & Self.userFlags | 0x202, toByteOffset: 16, as: UInt64.self)
+        frame.storeBytes(of: regs.rsp, toByteOffset: 24, as: UInt64.self)
+        frame.storeBytes(of: UInt64(JOEY_KVM_USER_DS), toByteOffset: 32, as: UInt64.self)
+        r.pointee.rax = regs.rax; r.pointee.rbx = regs.rbx; r.pointee.rcx = regs.rcx; r.pointee.rdx = regs.rdx
+        r.pointee.rsi = regs.rsi; r.pointee.rdi = regs.rdi; r.pointee.rbp = regs.rbp
+        r.pointee.r8 = regs.r8; r.pointee.r9 = regs.r9; r.pointee.r10 = regs.r10; r.pointee.r11 = regs.r11
+        r.pointee.r12 = regs.r12; r.pointee.r13 = regs.r13; r.pointee.r14 = regs.r14; r.pointee.r15 = regs.r15
+        r.pointee.rflags = 2
+        joey_kvm_set_immediate_exit(v.run, 0)
+        v.running.store(true, ordering: .sequentiallyConsistent)
+        let generation = space.generation.load(ordering: .sequentiallyConsistent)
+        let supervisor = KVMLayout.supervisorBase
+        r.pointee.rsp = v.stackTop - 40
+        if generation != v.seenGeneration {
+            r.pointee.rip = supervisor + JOEY_KVM_FLUSH
+            v.seenGeneration = generation
+        } else {
+            r.pointee.rip = supervisor + JOEY_KVM_IRET
+        }
+        joey_kvm_mark_regs_dirty(v.run)
+        while true {
+            let rc = joey_kvm_run(v.fd)
+            let rip = r.pointee.rip
+            if rc == -Int64(EINTR) || rc == -Int64(EAGAIN) {
+                if rip >= supervisor + JOEY_KVM_IRET && rip < supervisor + JOEY_KVM_FLUSH + 16 {
+                    // Stopped before the guest ran: nothing changed.
+                    v.running.store(false, ordering: .sequentiallyConsistent)
+                    if generation != v.seenGeneration || rip >= supervisor + JOEY_KVM_FLUSH { v.seenGeneration = generation &- 1 }
+                    return dead.load(ordering: .relaxed) ? .died(status: SIGKILL) : .interrupted
+                }
+                if rip < supervisor {
+                    // Stopped in guest code: its state is the guest's now.
+                    v.running.store(false, ordering: .sequentiallyConsistent)
+                    loadGuestRegisters(r, into: &regs, rip: rip, rsp: r.pointee.rsp, flags: r.pointee.rflags)
+                    return dead.load(ordering: .relaxed) ? .died(status: SIGKILL) : .interrupted
+                }
+                // Inside an exception entry: let it reach its exit.
+                joey_kvm_set_immediate_exit(v.run, 0)
+                continue
+            }
+            v.running.store(false, ordering: .sequentiallyConsistent)
+            let port = joey_kvm_exit_port(v.run)
+            // JOEY_KVM_DEBUG: every exit, with the top of the ring-0 stack (for bringing the
+            // platform up; the kvm platform is not finished, see KVMPlatform.swift).
+            if Self.debug {
+                let top = v.stack
+                let slots = (1...8).map { String((top - 8 * $0).load(as: UInt64.self), radix: 16) }
+                let line = "kvm: rc \(rc) exit \(joey_kvm_exit_reason(v.run)) port \(port) rip \(String(r.pointee.rip, radix: 16)) stack \(slots)\n"
+                _ = line.withCString { write(2, $0, strlen($0)) }
+            }
+            guard rc == 0 else { return .fault(signal: SIGSEGV, code: 0x80, address: 0) }
+            // An entry taken from ring 3 left exactly its frame, rax and cr2 on the stack;
+            // anything else is a fault of the supervisor itself.
+            guard port >= 0 && port < 32, r.pointee.rsp == v.stackTop - (Self.hasErrorCode(Int(port)) ? 64 : 56) else {
+                // Anything else (a triple fault, an internal error) ends the guest as a crash.
+                return .fault(signal: SIGSEGV, code: 0x80, address: 0)
+            }
+            return decode(vector: Int(port), r, into: &regs)
+        }
+    }
+
+    private func loadGuestRegisters(_ r: UnsafeMutablePointer<kvm_regs>, into regs: inout GuestRegisters, rip: UInt64, rsp: UInt64, flags: UInt64) {
+        regs.rax = r.pointee.rax; regs.rbx = r.pointee.rbx; regs.rcx = r.pointee.rcx; regs.rdx = r.pointee.rdx
+        regs.rsi = r.pointee.rsi; regs.rdi = r.pointee.rdi; regs.rbp = r.pointee.rbp
+        regs.r8 = r.pointee.r8; regs.r9 = r.pointee.r9; regs.r10 = r.pointee.r10; regs.r11 = r.pointee.r11
+        regs.r12 = r.pointee.r12; regs.r13 = r.pointee.r13; regs.r14 = r.pointee.r14; regs.r15 = r.pointee.r15
+        regs.rip = rip
+        regs.rsp = rsp
+        regs.eflags = flags
+    }
+
+    /// An exception entry's exit: the CPU's frame (and the entry's saved rax and cr2) on the
+    /// ring-0 stack says where the guest was.
+    private func decode(vector: Int, _ r: UnsafeMutablePointer<kvm_regs>, into regs: inout GuestRegisters) -> PlatformEvent {
+        let top = vcpu.stack
+        func slot(_ i: Int) -> UInt64 { (top - 8 * i).load(as: UInt64.self) }
+        // From the top: ss, rsp, rflags, cs, rip, [error code], rax, cr2.
+        let rip = slot(5), flags = slot(3), rsp = slot(2)
+        let withError = Self.hasErrorCode(vector)
+        let error = withError ? slot(6) : 0
+        let rax = slot(withError ? 7 : 6)
+        let cr2 = slot(withError ? 8 : 7)
+        loadGuestRegisters(r, into: &regs, rip: rip, rsp: rsp, flags: flags)
+        regs.rax = rax
+        let trampoline = KVMLayout.supervisorBase + JOEY_KVM_TRAMPOLINE
+        if vector == 6 && rip == trampoline {
+            // `syscall`: rcx holds the return address, r11 the flags.
+            regs.orig_rax = rax
+            regs.rip = regs.rcx
+            regs.eflags = regs.r11
+            return .syscall
+        }
+        switch vector {
+        case 0: return .fault(signal: SIGFPE, code: 1 /* FPE_INTDIV */, address: rip)
+        case 1, 3: return .fault(signal: SIGTRAP, code: 0x80, address: 0)
+        case 6: return .fault(signal: SIGILL, code: 2 /* ILL_ILLOPN */, address: rip)
+        case 14:
+            let code: Int32 = error & 1 != 0 || space.isMapped(cr2) ? 2 /* SEGV_ACCERR */ : 1 /* SEGV_MAPERR */
+            return .fault(signal: SIGSEGV, code: code, address: cr2)
+        case 16, 19: return .fault(signal: SIGFPE, code: 0, address: rip)
+        case 17: return .fault(signal: SIGBUS, code: 1 /* BUS_ADRALN */, address: 0)
+        default: return .fault(signal: SIGSEGV, code: 0x80 /* SI_KERNEL */, address: 0)
+        }
+    }
+
+    func floatingPointState() -> [UInt8] {
+        var fx = [UInt8](repeating: 0, count: 512)
+        fx.withUnsafeMutableBytes { _ = joey_kvm_get_fxsave(vcpu.fd, $0.baseAddress) }
+        return fx
+    }
+
+    func setFloatingPointState(_ state: [UInt8]) {
+        guard state.count >= 512 else { return }
+        state.withUnsafeBytes { _ = joey_kvm_set_fxsave(vcpu.fd, $0.baseAddress) }
+    }
+
+    func cpuTimeNanos() -> UInt64 {
+        // The host thread's CPU clock (KVM_RUN counts there): MAKE_THREAD_CPUCLOCK(tid, SCHED).
+        var ts = timespec()
+        let clock = clockid_t(bitPattern: UInt32(truncatingIfNeeded: (~Int64(hostThread)) << 3 | 6))
+        guard clock_gettime(clock, &ts) == 0 else { return 0 }
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    func peakResidentKiB() -> UInt64 { 0 }
+    func residentMemory() -> ResidentMemory { ResidentMemory() }
+
+    func interrupt() { vcpu.kick() }
+
+    func kill() {
+        dead.store(true, ordering: .relaxed)
+        vcpu.kick()
+    }
+
+    func release() {
+        if released { return }
+        released = true
+        dead.store(true, ordering: .relaxed)
+        space.detach(vcpu)
+        vcpu.thread.store(0, ordering: .relaxed)
+        vcpu.platform.returnVCPU(vcpu)
+    }
+}
