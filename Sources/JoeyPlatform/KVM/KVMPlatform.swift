@@ -21,11 +21,12 @@
 // the confined sentry's allow-list has no KVM ioctls yet, so it needs --unconfined): static
 // busybox and dynamic coreutils run (`ls /usr`: 1.5 s); busybox sh with vfork works; a
 // program that forks and writes copy-on-write memory corrupts memory (a forked child goes on
-// as its parent). The suspect is the hypervisor keeping a shadow of a present PTE the host
-// edited (write-protected for copy-on-write) after the cr3 reload; a probe of exactly that
-// case (present -> present with other flags or another page) is the next step, and if it
-// holds, edits go through the guest (the supervisor writes its own PTEs, which the shadow
-// MMU tracks) instead of the host. Not done either: resident-memory figures, the
+// as its parent). The cause, found with a probe (mprotect a written page read-only, then
+// write it: the write goes through): the hypervisor does not see the host taking a right
+// away from a present PTE. Tried without success: the cr3 reload, KVM_SET_SREGS with the
+// same cr3, the PTE made not present until its next touch, the page table moved to a fresh
+// page. Next: the supervisor writes its own PTEs (guest writes, which a shadow MMU tracks),
+// the sentry queueing the edits for the vCPU's next entry. Not done either: resident-memory figures, the
 // membarrier, kvm in the tests and the bench.
 //
 // Locks: the platform's lock guards the vCPU pool and the page-table page allocator; an
