@@ -9,7 +9,8 @@
 //     the ring-0 stack (the TSS's rsp0, per vCPU) and exits to the sentry with an `out` to
 //     port = vector; the sentry reads the CPU's frame from that stack.
 //     Then `iretq` (the way back to ring 3: the sentry writes the frame and points rip
-//     there) and a variant that first reloads cr3 (a TLB flush after page-table edits).
+//     there), a variant that first reloads cr3 (a TLB flush after page-table edits), and
+//     one that first writes page-table entries again from the guest (see KVMAddressSpace).
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -39,6 +40,20 @@ __asm__(
     ".balign 16\n"
     "joey_kvm_flush:\n"
     " push %rax\n mov %cr3, %rax\n mov %rax, %cr3\n pop %rax\n iretq\n"
+    // Page-table edits the host made, written again by the guest (rsi: the PTEs' addresses,
+    // rcx: how many), so the hypervisor's shadow of them follows; then the cr3 reload and the
+    // guest's rdx, rsi, rcx, rax back from the stack, and iretq.
+    ".balign 64\n"
+    "joey_kvm_apply:\n"
+    "1: test %rcx, %rcx\n jz 2f\n mov (%rsi), %rax\n mov (%rax), %rdx\n mov %rdx, (%rax)\n"
+    " add $8, %rsi\n dec %rcx\n jmp 1b\n"
+    "2: mov %cr3, %rax\n mov %rax, %cr3\n pop %rdx\n pop %rsi\n pop %rcx\n pop %rax\n iretq\n"
+    // The same for a batch that is not the last: back to the host (port 32) afterwards.
+    ".balign 64\n"
+    "joey_kvm_apply_more:\n"
+    "1: test %rcx, %rcx\n jz 2f\n mov (%rsi), %rax\n mov (%rax), %rdx\n mov %rdx, (%rax)\n"
+    " add $8, %rsi\n dec %rcx\n jmp 1b\n"
+    "2: outb %al, $32\n ud2\n"
     ".balign 4096\n"
     ".globl joey_kvm_image_end\n"
     "joey_kvm_image_end:\n"

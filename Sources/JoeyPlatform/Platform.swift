@@ -143,10 +143,10 @@ public enum PlatformKind: String, CaseIterable, Sendable {
         case .systrap: return try SystrapPlatform(syscallPatching: syscallPatching)
         case .ptrace: return try PtracePlatform()
         case .kvm:
-            // Not finished: static and dynamic programs run, fork corrupts memory (see
-            // KVM/KVMPlatform.swift). Only for bringing it up, by hand.
+            // Not finished (KVM/KVMPlatform.swift says what is missing). Only for bringing it
+            // up, by hand.
             guard getenv("JOEY_KVM_EXPERIMENTAL") != nil else {
-                throw PlatformError("the kvm platform is not finished (fork corrupts guest memory on this machine's kvm_pvm); use --platform=systrap or --platform=ptrace (JOEY_KVM_EXPERIMENTAL=1 with --unconfined runs it anyway, for its development)")
+                throw PlatformError("the kvm platform is not finished (no tests yet; the confined sentry cannot drive it); use --platform=systrap or --platform=ptrace (JOEY_KVM_EXPERIMENTAL=1 with --unconfined runs it anyway, for its development)")
             }
             return try KVMPlatform()
         }

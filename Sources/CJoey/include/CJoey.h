@@ -390,6 +390,10 @@ struct kvm_regs;
 #define JOEY_KVM_VECTORS 0x1000ULL
 #define JOEY_KVM_IRET 0x1200ULL
 #define JOEY_KVM_FLUSH 0x1210ULL
+#define JOEY_KVM_APPLY 0x1240ULL
+#define JOEY_KVM_APPLY_MORE 0x1280ULL
+/// The port joey_kvm_apply_more exits with.
+#define JOEY_KVM_APPLY_PORT 32
 /// The supervisor image's bytes (two pages).
 const void *joey_kvm_image(uint64_t *size);
 int64_t joey_kvm_open(void);

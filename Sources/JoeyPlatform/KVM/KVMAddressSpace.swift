@@ -1,6 +1,10 @@
 // A guest address space on the KVM platform: 4-level page tables in the supervisor area,
 // written by the sentry from the host. Guest-physical addresses are MemoryFile offsets, so
-// a mapping's PTEs point straight at the file's pages. The supervisor gigabyte (PML4 entry
+// a mapping's PTEs point straight at the file's pages. This hypervisor shadows the tables
+// and does not see the host change an entry that was present (a right taken away goes
+// unnoticed: found by probing), so each such entry is written again by the guest itself
+// (the supervisor's apply loop, CJoey/kvm.c) before any vCPU of the space runs guest code:
+// a guest write the shadow MMU tracks. The supervisor gigabyte (PML4 entry
 // 255, PDPT entry 511) is one shared page directory, not user-accessible apart from the
 // syscall trampoline. After an edit, vCPUs of the space reload cr3 before they run guest
 // code again; one running meanwhile is kicked out of the guest first, and the edit returns
@@ -19,6 +23,23 @@ final class KVMAddressSpace: AddressSpace {
     /// The vCPUs of this space's contexts.
     private let vcpus = Mutex<[ObjectIdentifier: KVMVCPU]>([:])
 
+    /// The guest address of a table entry.
+    private func guestAddress(_ e: UnsafeMutablePointer<UInt64>) -> UInt64 {
+        KVMLayout.supervisorBase + UInt64(UInt(bitPattern: e) - UInt(bitPattern: platform.supervisor))
+    }
+
+    /// Stores `value` in entry `e`, noting it for the guest when it was present.
+    private func store(_ e: UnsafeMutablePointer<UInt64>, _ value: UInt64, _ edits: inout KVMPlatform.Edits) {
+        let old = e.pointee
+        guard old != value else { return }
+        e.pointee = value
+        if old & Self.present != 0 { edits.addresses.append(guestAddress(e)) }
+    }
+
+    private func editing<T>(_ body: (inout KVMPlatform.Edits) throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
+        try platform.editing(body)
+    }
+
     static let present: UInt64 = 1, writable: UInt64 = 2, user: UInt64 = 4
     static let noExecute: UInt64 = 1 << 63
     /// Software bit (ignored by the CPU): a page of a mapping, present or not (PROT_NONE).
@@ -35,11 +56,13 @@ final class KVMAddressSpace: AddressSpace {
     }
 
     deinit {
-        freeUserTree()
-        // PML4 entry 255's PDPT (its entry 511 is the shared directory, not freed).
-        let pdpt = (table(root)[255] & Self.addressMask - KVMLayout.supervisorPhysical) / 4096
-        platform.freeTablePage(pdpt)
-        platform.freeTablePage(root)
+        try? editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+            freeUserTree(&touched)
+            // PML4 entry 255's PDPT (its entry 511, the shared directory, stays), then the PML4.
+            let pdpt = pageOf(table(root)[255])
+            retire(pdpt, &touched)
+            retire(root, &touched)
+        }
     }
 
     var cr3: UInt64 { KVMLayout.physical(root) }
@@ -75,30 +98,38 @@ final class KVMAddressSpace: AddressSpace {
 
     func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
         let f = Self.flags(protection)
-        var off: UInt64 = 0
-        while off < length {
-            guard let e = try entry(address + off, create: true) else { throw .ENOMEM }
-            e.pointee = (fileOffset + off) | f
-            off += 4096
+        defer { changed() }
+        try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+            var off: UInt64 = 0
+            while off < length {
+                guard let e = try entry(address + off, create: true) else { throw .ENOMEM }
+                store(e, (fileOffset + off) | f, &touched)
+                off += 4096
+            }
         }
-        changed()
     }
 
     func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
-        forEachEntry(address, length) { $0.pointee = 0 }
+        try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+            forEachEntry(address, length) { store($0, 0, &touched) }
+        }
         changed()
     }
 
     func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
         let f = Self.flags(protection)
-        forEachEntry(address, length) { e in
-            if e.pointee & Self.mapped != 0 { e.pointee = e.pointee & Self.addressMask | f }
+        try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+            forEachEntry(address, length) { e in
+                if e.pointee & Self.mapped != 0 { store(e, e.pointee & Self.addressMask | f, &touched) }
+            }
         }
         changed()
     }
 
     func unmapAll() throws(LinuxErrno) {
-        freeUserTree()
+        try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+            freeUserTree(&touched)
+        }
         changed()
     }
 
@@ -135,19 +166,28 @@ final class KVMAddressSpace: AddressSpace {
         }
     }
 
-    /// Frees every user page table (the supervisor entries stay).
-    private func freeUserTree() {
+    /// Frees every user page table (the supervisor entries stay). A table's page goes back
+    /// to the pool only once the guest has written its cleared entries (the hypervisor may
+    /// still shadow it): retired until then.
+    private func freeUserTree(_ edits: inout KVMPlatform.Edits) {
         func free(_ page: UInt64, level: Int, upTo limit: Int) {
             let t = table(page)
             for i in 0..<limit where t[i] & Self.present != 0 {
                 let child = pageOf(t[i])
                 if level > 1 { free(child, level: level - 1, upTo: 512) }
-                platform.freeTablePage(child)
-                t[i] = 0
+                retire(child, &edits)
+                store(t + i, 0, &edits)
             }
         }
         free(root, level: 3, upTo: 255)
         free(pageOf(table(root)[255]), level: 2, upTo: 511)
+    }
+
+    /// Clears a table page (its present entries noted for the guest) and retires it.
+    private func retire(_ page: UInt64, _ edits: inout KVMPlatform.Edits) {
+        let t = table(page)
+        for i in 0..<512 where t[i] != 0 { store(t + i, 0, &edits) }
+        edits.retired.append(page)
     }
 
     /// After an edit: vCPUs reload cr3 before running again; a running one is kicked out first.

@@ -133,6 +133,11 @@ final class KVMContext: PlatformContext {
         if regs.fs_base != v.fsBase { _ = joey_kvm_set_msr(v.fd, 0xC000_0100, regs.fs_base); v.fsBase = regs.fs_base }
         if regs.gs_base != v.gsBase { _ = joey_kvm_set_msr(v.fd, 0xC000_0101, regs.gs_base); v.gsBase = regs.gs_base }
         let r = joey_kvm_run_regs(v.run)!
+        var flush = false
+        if v.platform.hasEdits {
+            guard applyEdits(r) else { return .fault(signal: SIGSEGV, code: 0x80, address: 0) }
+            flush = true
+        }
         // The iret frame at the top of the ring-0 stack.
         let frame = v.stack - 40
         frame.storeBytes(of: regs.rip, as: UInt64.self)
@@ -150,7 +155,7 @@ final class KVMContext: PlatformContext {
         let generation = space.generation.load(ordering: .sequentiallyConsistent)
         let supervisor = KVMLayout.supervisorBase
         r.pointee.rsp = v.stackTop - 40
-        if generation != v.seenGeneration {
+        if generation != v.seenGeneration || flush {
             r.pointee.rip = supervisor + JOEY_KVM_FLUSH
             v.seenGeneration = generation
         } else {
@@ -195,6 +200,31 @@ final class KVMContext: PlatformContext {
                 return .fault(signal: SIGSEGV, code: 0x80, address: 0)
             }
             return decode(vector: Int(port), r, into: &regs)
+        }
+    }
+
+    /// Has the guest write again, batch by batch, the table entries the host changed while
+    /// they were present (KVMAddressSpace). False when the supervisor failed.
+    private func applyEdits(_ r: UnsafeMutablePointer<kvm_regs>) -> Bool {
+        let v = vcpu
+        let buffer = v.platform.page(KVMLayout.editPage(v.id)).assumingMemoryBound(to: UInt64.self)
+        while true {
+            let batch = v.platform.takeEdits(max: 512)
+            if batch.isEmpty { return true }
+            for (i, a) in batch.enumerated() { buffer[i] = a }
+            r.pointee.rsi = KVMLayout.virtual(KVMLayout.editPage(v.id))
+            r.pointee.rcx = UInt64(batch.count)
+            r.pointee.rip = KVMLayout.supervisorBase + JOEY_KVM_APPLY_MORE
+            r.pointee.rsp = v.stackTop - 64
+            r.pointee.rflags = 2
+            joey_kvm_mark_regs_dirty(v.run)
+            var rc: Int64
+            repeat {
+                joey_kvm_set_immediate_exit(v.run, 0)
+                rc = joey_kvm_run(v.fd)
+            } while rc == -Int64(EINTR) || rc == -Int64(EAGAIN)
+            v.platform.editsWritten()
+            guard rc == 0, joey_kvm_exit_port(v.run) == JOEY_KVM_APPLY_PORT else { return false }
         }
     }
 

@@ -17,17 +17,15 @@
 //   seen once the guest reloads cr3.
 // A round trip (system call to the sentry and back) costs about 60 µs here.
 //
-// State (not finished; PlatformKind.make refuses it unless JOEY_KVM_EXPERIMENTAL is set, and
-// the confined sentry's allow-list has no KVM ioctls yet, so it needs --unconfined): static
-// busybox and dynamic coreutils run (`ls /usr`: 1.5 s); busybox sh with vfork works; a
-// program that forks and writes copy-on-write memory corrupts memory (a forked child goes on
-// as its parent). The cause, found with a probe (mprotect a written page read-only, then
-// write it: the write goes through): the hypervisor does not see the host taking a right
-// away from a present PTE. Tried without success: the cr3 reload, KVM_SET_SREGS with the
-// same cr3, the PTE made not present until its next touch, the page table moved to a fresh
-// page. Next: the supervisor writes its own PTEs (guest writes, which a shadow MMU tracks),
-// the sentry queueing the edits for the vCPU's next entry. Not done either: resident-memory figures, the
-// membarrier, kvm in the tests and the bench.
+// - the host taking a right away from a present PTE is not seen by the hypervisor's shadow
+//   (mprotect read-only, then a write goes through), whatever the guest then does with cr3;
+//   the guest writing the entry again is. Hence KVMAddressSpace's edits, which the
+//   supervisor writes again before any vCPU runs guest code.
+//
+// State (not finished; PlatformKind.make refuses it unless JOEY_KVM_EXPERIMENTAL is set):
+// static busybox, dynamic coreutils, sh with pipes and subshells, python3 with threads and
+// a subprocess, gcc run. Not done: the KVM ioctls in the confined sentry's allow-list (so it
+// needs --unconfined), kvm in the tests and the bench, resident-memory figures, membarrier.
 //
 // Locks: the platform's lock guards the vCPU pool and the page-table page allocator; an
 // address space's edits happen under the kernel lock (as on the other platforms).
@@ -91,9 +89,12 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
         var imageSize: UInt64 = 0
         let image = joey_kvm_image(&imageSize)!
         memcpy(p, image, Int(imageSize))
-        // The offsets CJoey.h names: iretq (48 cf) at each return entry's end.
+        // The offsets CJoey.h names: iretq (48 cf), the flush's push rax (50), each apply
+        // loop's test rcx (48 85 c9).
         let bytes = p.assumingMemoryBound(to: UInt8.self)
-        precondition(bytes[Int(JOEY_KVM_IRET)] == 0x48 && bytes[Int(JOEY_KVM_IRET) + 1] == 0xcf, "the KVM supervisor image's layout")
+        func at(_ o: UInt64, _ b: [UInt8]) -> Bool { b.indices.allSatisfy { bytes[Int(o) + $0] == b[$0] } }
+        precondition(at(JOEY_KVM_IRET, [0x48, 0xcf]) && at(JOEY_KVM_FLUSH, [0x50]) && at(JOEY_KVM_APPLY, [0x48, 0x85, 0xc9])
+                     && at(JOEY_KVM_APPLY_MORE, [0x48, 0x85, 0xc9]), "the KVM supervisor image's layout")
         writeIDT()
         directory = try Self.buildDirectory(supervisor: p, lock: lock)
         let r = joey_kvm_set_memory(vm, 1, KVMLayout.supervisorPhysical, KVMLayout.supervisorSize, p)
@@ -118,8 +119,8 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
     }
 
     /// The supervisor gigabyte's page directory: the trampoline user-executable, the
-    /// exception entries supervisor-executable, the IDT, GDTs, TSSs and stacks supervisor
-    /// data; nothing else (the page tables are written by the host only).
+    /// exception entries supervisor-executable, the rest (IDT, GDTs, TSSs, stacks, page
+    /// tables) supervisor data.
     private static func buildDirectory(supervisor: UnsafeMutableRawPointer, lock: borrowing Mutex<State>) throws(PlatformError) -> UInt64 {
         func take() -> UInt64 {
             lock.withLock { s in s.nextTablePage += 1; return s.nextTablePage - 1 }
@@ -172,10 +173,66 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
         return index
     }
 
-    func freeTablePage(_ index: UInt64) {
-        _ = madvise(page(index), 4096, MADV_DONTNEED)
-        lock.withLock { $0.freeTablePages.append(index) }
+    // MARK: page-table edits the guest writes again
+
+    /// Guest addresses of table entries the host changed while they were present, for a vCPU
+    /// to write again before guest code runs (KVMAddressSpace says why); batches being
+    /// written now; table pages waiting for their entries to be written before reuse. One
+    /// list for the VM: the entries are reached through the supervisor mapping, the same in
+    /// every address space, so any vCPU may write any of them.
+    struct Edits {
+        var addresses: [UInt64] = []
+        var inFlight = 0
+        var retired: [UInt64] = []
     }
+    private let edits = Mutex<Edits>(Edits())
+
+    /// Runs a host edit of page tables once no vCPU is writing entries again (a guest's
+    /// read-and-write-back racing a host edit would undo it).
+    func editing<T>(_ body: (inout Edits) throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
+        while true {
+            let r: Result<T, LinuxErrno>? = edits.withLock { e in
+                guard e.inFlight == 0 else { return nil }
+                do throws(LinuxErrno) { return .success(try body(&e)) } catch { return .failure(error) }
+            }
+            switch r {
+            case .success(let v)?: return v
+            case .failure(let err)?: throw err
+            case nil: sched_yield()
+            }
+        }
+    }
+
+    /// Up to `max` entries for a vCPU to write again, in flight until editsWritten(); empty
+    /// once none are left and none are in flight elsewhere.
+    func takeEdits(max: Int) -> [UInt64] {
+        while true {
+            let r: [UInt64]? = edits.withLock { e in
+                if !e.addresses.isEmpty {
+                    let batch = Array(e.addresses.suffix(max))
+                    e.addresses.removeLast(batch.count)
+                    e.inFlight += 1
+                    return batch
+                }
+                return e.inFlight == 0 ? [] : nil
+            }
+            if let r { return r }
+            sched_yield()
+        }
+    }
+
+    /// A batch is written; when it was the last, the retired table pages are free.
+    func editsWritten() {
+        let freed: [UInt64] = edits.withLock { e in
+            e.inFlight -= 1
+            guard e.inFlight == 0 && e.addresses.isEmpty else { return [] }
+            defer { e.retired.removeAll() }
+            return e.retired
+        }
+        if !freed.isEmpty { lock.withLock { $0.freeTablePages += freed } }
+    }
+
+    var hasEdits: Bool { edits.withLock { !$0.addresses.isEmpty || $0.inFlight > 0 } }
 
     // MARK: vCPUs
 
@@ -203,15 +260,15 @@ enum KVMLayout {
     /// Guest-physical base of memslot 1: far above the MemoryFile (1 TiB at 0).
     static let supervisorPhysical: UInt64 = 1 << 46
     /// Supervisor pages: 0 the trampoline, 1 the exception entries (the image), 2 the IDT,
-    /// then two per vCPU (GDT+TSS, ring-0 stack) from 16; page tables after them.
+    /// then three per vCPU (GDT+TSS, ring-0 stack, the addresses of PTEs to write again)
+    /// from 16; page tables after them. All of it is mapped (the supervisor writes PTEs).
     static let idtPage: UInt64 = 2
     static let maxVCPUs = 1024
-    static func gdtPage(_ vcpu: UInt32) -> UInt64 { 16 + 2 * UInt64(vcpu) }
-    static func stackPage(_ vcpu: UInt32) -> UInt64 { 17 + 2 * UInt64(vcpu) }
-    static let firstTablePage: UInt64 = 16 + 2 * UInt64(maxVCPUs)
-    /// The supervisor area pages mapped into every address space (up to the page tables,
-    /// which only the host writes).
-    static let mappedPages: UInt64 = firstTablePage
+    static func gdtPage(_ vcpu: UInt32) -> UInt64 { 16 + 3 * UInt64(vcpu) }
+    static func stackPage(_ vcpu: UInt32) -> UInt64 { 17 + 3 * UInt64(vcpu) }
+    static func editPage(_ vcpu: UInt32) -> UInt64 { 18 + 3 * UInt64(vcpu) }
+    static let firstTablePage: UInt64 = 16 + 3 * UInt64(maxVCPUs)
+    static let mappedPages: UInt64 = supervisorSize / 4096
     static func virtual(_ page: UInt64) -> UInt64 { supervisorBase + page * 4096 }
     static func physical(_ page: UInt64) -> UInt64 { supervisorPhysical + page * 4096 }
 }
