@@ -187,3 +187,15 @@ int64_t joey_kvm_install_kick_handler(int sig) {
     sigemptyset(&sa.sa_mask);
     return sigaction(sig, &sa, NULL) == 0 ? 0 : -errno;
 }
+
+// Back to ring 0 after the vCPU stopped in guest code (a signal made KVM_RUN return there):
+// the selectors of the supervisor, everything else (cr3, the fs and gs bases) kept.
+int64_t joey_kvm_enter_supervisor(int vcpu) {
+    struct kvm_sregs s;
+    if (ioctl(vcpu, KVM_GET_SREGS, &s) < 0) return -errno;
+    s.cs = (struct kvm_segment){.limit = 0xffffffff, .selector = JOEY_KVM_KERNEL_CS, .type = 11, .present = 1,
+                                .s = 1, .l = 1, .g = 1};
+    s.ss = (struct kvm_segment){.limit = 0xffffffff, .selector = JOEY_KVM_KERNEL_DS, .type = 3, .present = 1,
+                                .s = 1, .db = 1, .g = 1};
+    return ioctl(vcpu, KVM_SET_SREGS, &s) < 0 ? -errno : 0;
+}

@@ -46,6 +46,14 @@ public struct ConfinementPolicy: Sendable {
     static let socketIoctls: [UInt64] = [0x5411, 0x8905, 0x894B, 0x8912,
                                          0x8910, 0x8913, 0x8915, 0x8917, 0x8919, 0x891b, 0x8921, 0x8927, 0x8933, 0x8942]
 
+    /// The KVM requests the kvm platform makes once the sentry is confined (vCPUs are made as
+    /// guest threads start; the MemoryFile becomes guest memory with the first address
+    /// space): KVM_RUN, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_MSRS, KVM_GET_FPU,
+    /// KVM_SET_FPU, KVM_SET_CPUID2, KVM_GET_SUPPORTED_CPUID, KVM_CREATE_VCPU,
+    /// KVM_SET_USER_MEMORY_REGION. Not KVM_CREATE_VM: the VM is made before.
+    static let kvmIoctls: [UInt64] = [0xae80, 0x4090ae82, 0x8138ae83, 0x4138ae84, 0x4008ae89, 0x81a0ae8c, 0x41a0ae8d,
+                                      0x4008ae90, 0xc008ae05, 0xae41, 0x4020ae46]
+
     /// The rules, in the order `joey debug seccomp` prints them.
     public var rules: [Rule] {
         var r: [Rule] = [
@@ -118,9 +126,11 @@ public struct ConfinementPolicy: Sendable {
             Rule("sysinfo", "memory figures for the guest"),
             Rule("prctl", "thread names (PR_SET/GET_NAME), PR_GET_SECCOMP, PR_CAPBSET_READ", argument: 0, values: [15, 16, 21, 23]),
         ]
-        r.append(Rule("ioctl", network == .host ? "the sandbox's terminal, FIONREAD on host streams; socket queue and interface queries"
-                                                 : "the sandbox's terminal and FIONREAD on host streams",
-                      argument: 1, values: Self.terminalIoctls + (network == .host ? Self.socketIoctls : []), mask: 0xffff_ffff))
+        r.append(Rule("ioctl", (network == .host ? "the sandbox's terminal, FIONREAD on host streams; socket queue and interface queries"
+                                                  : "the sandbox's terminal and FIONREAD on host streams")
+                                 + (platform == "kvm" ? "; the kvm platform's vCPUs" : ""),
+                      argument: 1, values: Self.terminalIoctls + (network == .host ? Self.socketIoctls : []) + (platform == "kvm" ? Self.kvmIoctls : []),
+                      mask: 0xffff_ffff))
         if platform == "ptrace" {
             r.append(Rule("ptrace", "the ptrace platform drives its stubs"))
         }

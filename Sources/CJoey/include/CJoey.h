@@ -417,6 +417,8 @@ uint32_t joey_kvm_exit_reason(void *run);
 int32_t joey_kvm_exit_port(void *run);
 void joey_kvm_set_immediate_exit(void *run, uint8_t on);
 int64_t joey_kvm_install_kick_handler(int sig);
+/// KVM_GET_SREGS then KVM_SET_SREGS with the supervisor's cs and ss (the rest kept).
+int64_t joey_kvm_enter_supervisor(int vcpu);
 
 int joey_wifexited(int s);
 int joey_wexitstatus(int s);

@@ -20,6 +20,8 @@ final class KVMVCPU: @unchecked Sendable {
     private(set) weak var space: KVMAddressSpace?
     /// The space's generation this vCPU's TLB last saw.
     var seenGeneration: UInt64 = 0
+    /// It stopped in guest code (ring 3) rather than at a supervisor exit.
+    var inGuestMode = false
     /// The fs and gs bases last given to the vCPU.
     var fsBase: UInt64 = 0, gsBase: UInt64 = 0
 
@@ -71,6 +73,7 @@ final class KVMVCPU: @unchecked Sendable {
         let r = joey_kvm_set_supervisor_state(fd, space.cr3, g, KVMLayout.virtual(KVMLayout.idtPage), g + 0x80)
         guard r == 0 else { throw PlatformError("KVM_SET_SREGS failed: errno \(-r)") }
         seenGeneration = space.generation.load(ordering: .sequentiallyConsistent)
+        inGuestMode = false
         fsBase = 0; gsBase = 0
         _ = joey_kvm_set_msr(fd, 0xC000_0100, 0)
         _ = joey_kvm_set_msr(fd, 0xC000_0101, 0)
@@ -133,6 +136,11 @@ final class KVMContext: PlatformContext {
         if regs.fs_base != v.fsBase { _ = joey_kvm_set_msr(v.fd, 0xC000_0100, regs.fs_base); v.fsBase = regs.fs_base }
         if regs.gs_base != v.gsBase { _ = joey_kvm_set_msr(v.fd, 0xC000_0101, regs.gs_base); v.gsBase = regs.gs_base }
         let r = joey_kvm_run_regs(v.run)!
+        if v.inGuestMode {
+            // It stopped in guest code last time: ring 0 again, for the entries below.
+            guard joey_kvm_enter_supervisor(v.fd) == 0 else { return .fault(signal: SIGSEGV, code: 0x80, address: 0) }
+            v.inGuestMode = false
+        }
         var flush = false
         if v.platform.hasEdits {
             guard applyEdits(r) else { return .fault(signal: SIGSEGV, code: 0x80, address: 0) }
@@ -166,6 +174,10 @@ final class KVMContext: PlatformContext {
             let rc = joey_kvm_run(v.fd)
             let rip = r.pointee.rip
             if rc == -Int64(EINTR) || rc == -Int64(EAGAIN) {
+                if Self.debug {
+                    let line = "kvm: interrupted rc \(rc) rip \(String(rip, radix: 16)) rsp \(String(r.pointee.rsp, radix: 16)) exit \(joey_kvm_exit_reason(v.run))\n"
+                    _ = line.withCString { write(2, $0, strlen($0)) }
+                }
                 if rip >= supervisor + JOEY_KVM_IRET && rip < supervisor + JOEY_KVM_FLUSH + 16 {
                     // Stopped before the guest ran: nothing changed.
                     v.running.store(false, ordering: .sequentiallyConsistent)
@@ -173,8 +185,10 @@ final class KVMContext: PlatformContext {
                     return dead.load(ordering: .relaxed) ? .died(status: SIGKILL) : .interrupted
                 }
                 if rip < supervisor {
-                    // Stopped in guest code: its state is the guest's now.
+                    // Stopped in guest code: its state is the guest's now, and the vCPU is in
+                    // ring 3 (the next entry goes back to ring 0 first).
                     v.running.store(false, ordering: .sequentiallyConsistent)
+                    v.inGuestMode = true
                     loadGuestRegisters(r, into: &regs, rip: rip, rsp: r.pointee.rsp, flags: r.pointee.rflags)
                     return dead.load(ordering: .relaxed) ? .died(status: SIGKILL) : .interrupted
                 }
