@@ -199,3 +199,27 @@ int64_t joey_kvm_enter_supervisor(int vcpu) {
                                 .s = 1, .db = 1, .g = 1};
     return ioctl(vcpu, KVM_SET_SREGS, &s) < 0 ? -errno : 0;
 }
+
+// The vCPU's XSAVE area (standard format), its first `size` bytes.
+int64_t joey_kvm_get_xsave(int vcpu, void *buf, uint64_t size) {
+    struct kvm_xsave x;
+    if (ioctl(vcpu, KVM_GET_XSAVE, &x) < 0) return -errno;
+    if (size > sizeof x.region) size = sizeof x.region;
+    memcpy(buf, x.region, size);
+    return (int64_t)size;
+}
+
+int64_t joey_kvm_set_xsave(int vcpu, const void *buf, uint64_t size) {
+    struct kvm_xsave x;
+    if (ioctl(vcpu, KVM_GET_XSAVE, &x) < 0) return -errno;
+    if (size > sizeof x.region) size = sizeof x.region;
+    memcpy(x.region, buf, size);
+    return ioctl(vcpu, KVM_SET_XSAVE, &x) < 0 ? -errno : 0;
+}
+
+/// The size of the XSAVE area for the features the host enabled (CPUID 0xD.0 EBX).
+uint64_t joey_xsave_size(void) {
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(0));
+    return b;
+}

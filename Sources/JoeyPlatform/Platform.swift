@@ -146,7 +146,7 @@ public enum PlatformKind: String, CaseIterable, Sendable {
             // Not finished (KVM/KVMPlatform.swift says what is missing). Only for bringing it
             // up, by hand.
             guard getenv("JOEY_KVM_EXPERIMENTAL") != nil else {
-                throw PlatformError("the kvm platform is not finished (no tests yet; the confined sentry cannot drive it); use --platform=systrap or --platform=ptrace (JOEY_KVM_EXPERIMENTAL=1 with --unconfined runs it anyway, for its development)")
+                throw PlatformError("the kvm platform is not finished (make test does not run it yet); use --platform=systrap or --platform=ptrace (JOEY_KVM_EXPERIMENTAL=1 runs it anyway, for its development)")
             }
             return try KVMPlatform()
         }

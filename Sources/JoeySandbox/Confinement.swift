@@ -49,10 +49,10 @@ public struct ConfinementPolicy: Sendable {
     /// The KVM requests the kvm platform makes once the sentry is confined (vCPUs are made as
     /// guest threads start; the MemoryFile becomes guest memory with the first address
     /// space): KVM_RUN, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_MSRS, KVM_GET_FPU,
-    /// KVM_SET_FPU, KVM_SET_CPUID2, KVM_GET_SUPPORTED_CPUID, KVM_CREATE_VCPU,
-    /// KVM_SET_USER_MEMORY_REGION. Not KVM_CREATE_VM: the VM is made before.
+    /// KVM_SET_FPU, KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_SET_CPUID2, KVM_GET_SUPPORTED_CPUID,
+    /// KVM_CREATE_VCPU, KVM_SET_USER_MEMORY_REGION. Not KVM_CREATE_VM: the VM is made before.
     static let kvmIoctls: [UInt64] = [0xae80, 0x4090ae82, 0x8138ae83, 0x4138ae84, 0x4008ae89, 0x81a0ae8c, 0x41a0ae8d,
-                                      0x4008ae90, 0xc008ae05, 0xae41, 0x4020ae46]
+                                      0x9000aea4, 0x5000aea5, 0x4008ae90, 0xc008ae05, 0xae41, 0x4020ae46]
 
     /// The rules, in the order `joey debug seccomp` prints them.
     public var rules: [Rule] {

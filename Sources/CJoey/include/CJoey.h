@@ -419,6 +419,9 @@ void joey_kvm_set_immediate_exit(void *run, uint8_t on);
 int64_t joey_kvm_install_kick_handler(int sig);
 /// KVM_GET_SREGS then KVM_SET_SREGS with the supervisor's cs and ss (the rest kept).
 int64_t joey_kvm_enter_supervisor(int vcpu);
+int64_t joey_kvm_get_xsave(int vcpu, void *buf, uint64_t size);
+int64_t joey_kvm_set_xsave(int vcpu, const void *buf, uint64_t size);
+uint64_t joey_xsave_size(void);
 
 int joey_wifexited(int s);
 int joey_wexitstatus(int s);

@@ -197,6 +197,15 @@ final class KVMContext: PlatformContext {
                 continue
             }
             v.running.store(false, ordering: .sequentiallyConsistent)
+            if rc == -Int64(EFAULT) && rip < supervisor {
+                // The host refused a MemoryFile page the guest touched (the memory limit's
+                // tmpfs is full): SIGBUS BUS_ADRERR, as systrap's stub gets, for the kernel's
+                // OOM path. KVM names the guest-physical page only; the instruction's
+                // address, in a mapping as that path requires, stands for it.
+                v.inGuestMode = true
+                loadGuestRegisters(r, into: &regs, rip: rip, rsp: r.pointee.rsp, flags: r.pointee.rflags)
+                return .fault(signal: SIGBUS, code: 2, address: rip)
+            }
             let port = joey_kvm_exit_port(v.run)
             // JOEY_KVM_DEBUG: every exit, with the top of the ring-0 stack (for bringing the
             // platform up; the kvm platform is not finished, see KVMPlatform.swift).
@@ -286,7 +295,13 @@ final class KVMContext: PlatformContext {
         }
     }
 
+    /// The XSAVE area's size for the host's enabled features (the guest's code runs with
+    /// them: its AVX registers are real), at least the legacy area and header.
+    private static let xsaveSize = max(576, min(4096, Int(joey_xsave_size())))
+
     func floatingPointState() -> [UInt8] {
+        var x = [UInt8](repeating: 0, count: Self.xsaveSize)
+        if x.withUnsafeMutableBytes({ joey_kvm_get_xsave(vcpu.fd, $0.baseAddress, UInt64($0.count)) }) > 0 { return x }
         var fx = [UInt8](repeating: 0, count: 512)
         fx.withUnsafeMutableBytes { _ = joey_kvm_get_fxsave(vcpu.fd, $0.baseAddress) }
         return fx
@@ -294,6 +309,7 @@ final class KVMContext: PlatformContext {
 
     func setFloatingPointState(_ state: [UInt8]) {
         guard state.count >= 512 else { return }
+        if state.count > 512, state.withUnsafeBytes({ joey_kvm_set_xsave(vcpu.fd, $0.baseAddress, UInt64($0.count)) }) == 0 { return }
         state.withUnsafeBytes { _ = joey_kvm_set_fxsave(vcpu.fd, $0.baseAddress) }
     }
 
