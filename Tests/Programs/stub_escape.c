@@ -57,7 +57,9 @@ int main(int argc, char **argv) {
     sigaction(SIGSEGV, &sa, NULL);
     sigaction(SIGBUS, &sa, NULL);
 
-    static const uintptr_t candidates[] = { 0x7ffffffee000, 0x7ffb00000000, 0x7ff000000000, 0x7f0000000000 };
+    // Systrap's and ptrace's stub code page (by layout), and the kvm platform's supervisor
+    // area (its first page, the syscall trampoline, is the only one a guest can read).
+    static const uintptr_t candidates[] = { 0x7ffffffee000, 0x7ffb00000000, 0x7ff000000000, 0x7f0000000000, 0x7fffc0000000 };
     uintptr_t region = 0;
     for (unsigned i = 0; i < sizeof candidates / sizeof candidates[0] && !region; i++) {
         if (readable((const uint8_t *)candidates[i])) region = candidates[i];
@@ -86,10 +88,13 @@ int main(int argc, char **argv) {
     waitpid(pid, &status, 0);
     printf("scribbler: %s\n", fate(status));
 
-    // Jump to each `syscall` instruction in the code page, each from a fresh child.
+    // Jump to each `syscall` instruction in the code page, each from a fresh child. On kvm
+    // the trampoline's ud2 is where a guest's `syscall` goes: a site too.
     int sites = 0;
+    int kvm = region == 0x7fffc0000000;
     for (uintptr_t p = region; p + 1 < region + 0x1000 && readable((uint8_t *)p); p++) {
-        if (((uint8_t *)p)[0] != 0x0f || ((uint8_t *)p)[1] != 0x05) continue;
+        uint8_t op = ((uint8_t *)p)[1];
+        if (((uint8_t *)p)[0] != 0x0f || !(op == 0x05 || (kvm && op == 0x0b))) continue;
         sites++;
         pid = fork();
         if (pid == 0) {

@@ -96,10 +96,45 @@ final class KVMAddressSpace: AddressSpace {
         return mapped | present | user | (p.contains(.write) ? writable : 0) | (p.contains(.exec) ? 0 : noExecute)
     }
 
+    /// A mapping whose PTEs are written when the guest first touches it (fill), a chunk at a
+    /// time: a large mapping (a 100 GiB reservation, a library) costs nothing until used.
+    /// Guarded, like the tables, by the platform's edit lock.
+    private struct LazyRange {
+        var start: UInt64, end: UInt64, fileOffset: UInt64, flags: UInt64
+    }
+    private var lazy: [LazyRange] = []
+    /// Mappings up to this size are written at once.
+    private static let eagerLimit: UInt64 = 1 << 20
+    /// What a first touch writes: the aligned 64 KiB around it, within its mapping.
+    private static let fillChunk: UInt64 = 64 << 10
+
+    /// Removes [start, end) from the lazy ranges (splitting those it cuts); `update` gives
+    /// the overlapping parts new flags instead.
+    private func cutLazy(_ start: UInt64, _ end: UInt64, update: UInt64? = nil) {
+        var out: [LazyRange] = []
+        for r in lazy {
+            guard r.start < end && start < r.end else { out.append(r); continue }
+            if r.start < start { out.append(LazyRange(start: r.start, end: start, fileOffset: r.fileOffset, flags: r.flags)) }
+            if let update {
+                let a = max(start, r.start), b = min(end, r.end)
+                out.append(LazyRange(start: a, end: b, fileOffset: r.fileOffset + (a - r.start), flags: update))
+            }
+            if end < r.end { out.append(LazyRange(start: end, end: r.end, fileOffset: r.fileOffset + (end - r.start), flags: r.flags)) }
+        }
+        lazy = out
+    }
+
     func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
         let f = Self.flags(protection)
         defer { changed() }
         try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+            cutLazy(address, address + length)
+            guard length <= Self.eagerLimit else {
+                forEachEntry(address, length) { store($0, 0, &touched) }
+                let r = LazyRange(start: address, end: address + length, fileOffset: fileOffset, flags: f)
+                lazy.insert(r, at: lazy.firstIndex { $0.start > address } ?? lazy.count)
+                return
+            }
             var off: UInt64 = 0
             while off < length {
                 guard let e = try entry(address + off, create: true) else { throw .ENOMEM }
@@ -111,6 +146,7 @@ final class KVMAddressSpace: AddressSpace {
 
     func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
         try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+            cutLazy(address, address + length)
             forEachEntry(address, length) { store($0, 0, &touched) }
         }
         changed()
@@ -119,6 +155,7 @@ final class KVMAddressSpace: AddressSpace {
     func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
         let f = Self.flags(protection)
         try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+            cutLazy(address, address + length, update: f)
             forEachEntry(address, length) { e in
                 if e.pointee & Self.mapped != 0 { store(e, e.pointee & Self.addressMask | f, &touched) }
             }
@@ -128,9 +165,29 @@ final class KVMAddressSpace: AddressSpace {
 
     func unmapAll() throws(LinuxErrno) {
         try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+            lazy.removeAll()
             freeUserTree(&touched)
         }
         changed()
+    }
+
+    /// A not-present fault at `address`: when it lies in a lazy mapping the guest may use,
+    /// its chunk's PTEs are written (no other vCPU needs telling: nothing was present) and
+    /// the guest retries. True then, and when another vCPU filled it meanwhile.
+    func fill(_ address: UInt64) -> Bool {
+        let page = address & ~0xfff
+        return (try? editing { (_: inout KVMPlatform.Edits) throws(LinuxErrno) -> Bool in
+            if let e = try entry(page, create: false), e.pointee & Self.present != 0 { return true }
+            guard let r = lazy.first(where: { $0.start <= page && page < $0.end }), r.flags & Self.present != 0 else { return false }
+            let from = max(r.start, page & ~(Self.fillChunk - 1)), to = min(r.end, (page & ~(Self.fillChunk - 1)) + Self.fillChunk)
+            var a = from
+            while a < to {
+                guard let e = try entry(a, create: true) else { throw .ENOMEM }
+                if e.pointee == 0 { e.pointee = (r.fileOffset + (a - r.start)) | r.flags }
+                a += 4096
+            }
+            return true
+        }) ?? false
     }
 
     func batch(_ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno) { try body() }
@@ -147,8 +204,10 @@ final class KVMAddressSpace: AddressSpace {
     /// Whether `address` lies in a mapping (PROT_NONE included): a fault there is an access
     /// error, elsewhere a missing mapping.
     func isMapped(_ address: UInt64) -> Bool {
-        guard let e = try? entry(address & ~0xfff, create: false) else { return false }
-        return e.pointee & Self.mapped != 0
+        (try? editing { (_: inout KVMPlatform.Edits) throws(LinuxErrno) -> Bool in
+            if let e = try entry(address & ~0xfff, create: false), e.pointee & Self.mapped != 0 { return true }
+            return lazy.contains { $0.start <= address && address < $0.end }
+        }) ?? false
     }
 
     /// The existing PTEs of a range (tables are not made for it).

@@ -131,6 +131,14 @@ final class KVMContext: PlatformContext {
     private static func hasErrorCode(_ v: Int) -> Bool { [8, 10, 11, 12, 13, 14, 17, 21, 29, 30].contains(v) }
 
     func switchToGuest(_ regs: inout GuestRegisters) -> PlatformEvent {
+        while true {
+            if let event = runOnce(&regs) { return event }
+        }
+    }
+
+    /// One entry into the guest and its exit; nil when the platform handled the exit itself
+    /// (a lazily mapped page's first touch) and the guest goes on from `regs`.
+    private func runOnce(_ regs: inout GuestRegisters) -> PlatformEvent? {
         if dead.load(ordering: .relaxed) { return .died(status: SIGKILL) }
         let v = vcpu
         if regs.fs_base != v.fsBase { _ = joey_kvm_set_msr(v.fd, 0xC000_0100, regs.fs_base); v.fsBase = regs.fs_base }
@@ -263,7 +271,7 @@ final class KVMContext: PlatformContext {
 
     /// An exception entry's exit: the CPU's frame (and the entry's saved rax and cr2) on the
     /// ring-0 stack says where the guest was.
-    private func decode(vector: Int, _ r: UnsafeMutablePointer<kvm_regs>, into regs: inout GuestRegisters) -> PlatformEvent {
+    private func decode(vector: Int, _ r: UnsafeMutablePointer<kvm_regs>, into regs: inout GuestRegisters) -> PlatformEvent? {
         let top = vcpu.stack
         func slot(_ i: Int) -> UInt64 { (top - 8 * i).load(as: UInt64.self) }
         // From the top: ss, rsp, rflags, cs, rip, [error code], rax, cr2.
@@ -287,6 +295,12 @@ final class KVMContext: PlatformContext {
         case 1, 3: return .fault(signal: SIGTRAP, code: 0x80, address: 0)
         case 6: return .fault(signal: SIGILL, code: 2 /* ILL_ILLOPN */, address: rip)
         case 14:
+            // A lazily mapped page's first touch: written now, and the guest retries (the
+            // next entry reloads cr3: fill counts as a change).
+            if error & 1 == 0 && space.fill(cr2) {
+                vcpu.seenGeneration = vcpu.seenGeneration &- 1
+                return nil
+            }
             let code: Int32 = error & 1 != 0 || space.isMapped(cr2) ? 2 /* SEGV_ACCERR */ : 1 /* SEGV_MAPERR */
             return .fault(signal: SIGSEGV, code: code, address: cr2)
         case 16, 19: return .fault(signal: SIGFPE, code: 0, address: rip)

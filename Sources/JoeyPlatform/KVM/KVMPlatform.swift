@@ -28,7 +28,7 @@
 // stub-escape test (systrap's and ptrace's stub; kvm needs its own, on the supervisor area
 // and the trampoline). Not done: kvm in `make test` and the compat suite (each
 // system call costs ~60 us here), the bench column, resident-memory figures (zero),
-// membarrier, the legacy vsyscall page (upper half: a call there is SIGSEGV).
+// the legacy vsyscall page (upper half: a call there is SIGSEGV).
 //
 // Locks: the platform's lock guards the vCPU pool and the page-table page allocator; an
 // address space's edits happen under the kernel lock (as on the other platforms).
@@ -42,9 +42,12 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
     /// The top gigabyte of the lower half holds the supervisor area.
     public var addressSpaceEnd: UInt64 { KVMLayout.supervisorBase }
     public var maxThreadsPerAddressSpace: Int { 1024 }
-    public var hasGlobalMemoryBarrier: Bool { false }
-    /// A barrier on every vCPU: each is kicked out of the guest and back.
-    public func globalMemoryBarrier() {}
+    public var hasGlobalMemoryBarrier: Bool { true }
+    /// A barrier on every vCPU: each one in the guest is kicked out (a VM exit serializes)
+    /// and waited for; one not in the guest passes a barrier on its way back in.
+    public func globalMemoryBarrier() {
+        for v in lock.withLock({ $0.allVCPUs }) { v.leaveGuest() }
+    }
 
     let kvm: Int32
     let vm: Int32
@@ -64,6 +67,7 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
         var nextTablePage = KVMLayout.firstTablePage
         /// vCPUs whose context ended, ready for the next one.
         var idleVCPUs: [KVMVCPU] = []
+        var allVCPUs: [KVMVCPU] = []
         var vcpuCount: UInt32 = 0
     }
 
@@ -248,7 +252,9 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
             return s.vcpuCount - 1
         }
         guard let id else { throw PlatformError("the sandbox has as many vCPUs as KVM allows (\(KVMLayout.maxVCPUs))") }
-        return try KVMVCPU(platform: self, id: id)
+        let v = try KVMVCPU(platform: self, id: id)
+        lock.withLock { $0.allVCPUs.append(v) }
+        return v
     }
 
     func returnVCPU(_ v: KVMVCPU) { lock.withLock { $0.idleVCPUs.append(v) } }
