@@ -28,12 +28,29 @@ final class KVMAddressSpace: AddressSpace {
         KVMLayout.supervisorBase + UInt64(UInt(bitPattern: e) - UInt(bitPattern: platform.supervisor))
     }
 
-    /// Stores `value` in entry `e`, noting it for the guest when it was present.
-    private func store(_ e: UnsafeMutablePointer<UInt64>, _ value: UInt64, _ edits: inout KVMPlatform.Edits) {
+    /// Present leaf pages now and at most (the resident set /proc and getrusage report; under
+    /// the edit lock).
+    private var residentPages = 0, peakPages = 0
+
+    /// Stores `value` in entry `e`, noting it for the guest when it was present. `leaf`: a
+    /// PTE (counted as resident while present).
+    private func store(_ e: UnsafeMutablePointer<UInt64>, _ value: UInt64, _ edits: inout KVMPlatform.Edits, leaf: Bool = true) {
         let old = e.pointee
         guard old != value else { return }
         e.pointee = value
         if old & Self.present != 0 { edits.addresses.append(guestAddress(e)) }
+        if leaf { countResident(old, value) }
+    }
+
+    private func countResident(_ old: UInt64, _ new: UInt64) {
+        let was = old & Self.present != 0, now = new & Self.present != 0
+        if now && !was { residentPages += 1; peakPages = max(peakPages, residentPages) }
+        if was && !now { residentPages -= 1 }
+    }
+
+    /// Resident and peak, in KiB.
+    var residentKiB: (current: UInt64, peak: UInt64) {
+        (try? editing { (_: inout KVMPlatform.Edits) throws(LinuxErrno) in (UInt64(residentPages) * 4, UInt64(peakPages) * 4) }) ?? (0, 0)
     }
 
     private func editing<T>(_ body: (inout KVMPlatform.Edits) throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
@@ -183,7 +200,10 @@ final class KVMAddressSpace: AddressSpace {
             var a = from
             while a < to {
                 guard let e = try entry(a, create: true) else { throw .ENOMEM }
-                if e.pointee == 0 { e.pointee = (r.fileOffset + (a - r.start)) | r.flags }
+                if e.pointee == 0 {
+                    e.pointee = (r.fileOffset + (a - r.start)) | r.flags
+                    countResident(0, e.pointee)
+                }
                 a += 4096
             }
             return true
@@ -234,8 +254,8 @@ final class KVMAddressSpace: AddressSpace {
             for i in 0..<limit where t[i] & Self.present != 0 {
                 let child = pageOf(t[i])
                 if level > 1 { free(child, level: level - 1, upTo: 512) }
-                retire(child, &edits)
-                store(t + i, 0, &edits)
+                retire(child, &edits, leaves: level == 1)
+                store(t + i, 0, &edits, leaf: false)
             }
         }
         free(root, level: 3, upTo: 255)
@@ -243,9 +263,9 @@ final class KVMAddressSpace: AddressSpace {
     }
 
     /// Clears a table page (its present entries noted for the guest) and retires it.
-    private func retire(_ page: UInt64, _ edits: inout KVMPlatform.Edits) {
+    private func retire(_ page: UInt64, _ edits: inout KVMPlatform.Edits, leaves: Bool = false) {
         let t = table(page)
-        for i in 0..<512 where t[i] != 0 { store(t + i, 0, &edits) }
+        for i in 0..<512 where t[i] != 0 { store(t + i, 0, &edits, leaf: leaves) }
         edits.retired.append(page)
     }
 

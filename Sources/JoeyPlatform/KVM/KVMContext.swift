@@ -335,8 +335,13 @@ final class KVMContext: PlatformContext {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
-    func peakResidentKiB() -> UInt64 { 0 }
-    func residentMemory() -> ResidentMemory { ResidentMemory() }
+    func peakResidentKiB() -> UInt64 { space.residentKiB.peak }
+    /// The address space's present pages: all of it guest memory in the MemoryFile, which
+    /// Linux would count as the process's anonymous (or shared) memory.
+    func residentMemory() -> ResidentMemory {
+        let r = space.residentKiB
+        return ResidentMemory(peak: r.peak, current: r.current, anon: r.current)
+    }
 
     func interrupt() { vcpu.kick() }
 
