@@ -18,7 +18,7 @@ struct DebugCommand: ParsableCommand {
             commandName: "seccomp",
             abstract: "Print the sentry's seccomp allow-list (the host system calls it may make) and the capabilities it keeps.")
 
-        @Option(help: "The platform: systrap or ptrace.")
+        @Option(help: "The platform: systrap, ptrace or kvm.")
         var platform: String = "systrap"
         @Option(help: "The network mode: none or host.")
         var network: String = "none"
