@@ -9,8 +9,8 @@
 //     the ring-0 stack (the TSS's rsp0, per vCPU) and exits to the sentry with an `out` to
 //     port = vector; the sentry reads the CPU's frame from that stack.
 //     Then `iretq` (the way back to ring 3: the sentry writes the frame and points rip
-//     there), a variant that first reloads cr3 (a TLB flush after page-table edits), and
-//     one that first writes page-table entries again from the guest (see KVMAddressSpace).
+//     there), a variant that first reloads cr3 (a TLB flush after page-table edits), and a
+//     loop that writes page-table entries again from the guest (see KVMAddressSpace).
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -40,17 +40,11 @@ __asm__(
     ".balign 16\n"
     "joey_kvm_flush:\n"
     " push %rax\n mov %cr3, %rax\n mov %rax, %cr3\n pop %rax\n iretq\n"
-    // Page-table edits the host made, written again by the guest (rsi: the PTEs' addresses,
-    // rcx: how many), so the hypervisor's shadow of them follows; then the cr3 reload and the
-    // guest's rdx, rsi, rcx, rax back from the stack, and iretq.
+    // Page-table entries the host changed, written again by the guest (rsi: their addresses,
+    // rcx: how many), so the hypervisor's shadow of them follows; then back to the host
+    // (port 32), which enters the guest through the cr3 reload.
     ".balign 64\n"
     "joey_kvm_apply:\n"
-    "1: test %rcx, %rcx\n jz 2f\n mov (%rsi), %rax\n mov (%rax), %rdx\n mov %rdx, (%rax)\n"
-    " add $8, %rsi\n dec %rcx\n jmp 1b\n"
-    "2: mov %cr3, %rax\n mov %rax, %cr3\n pop %rdx\n pop %rsi\n pop %rcx\n pop %rax\n iretq\n"
-    // The same for a batch that is not the last: back to the host (port 32) afterwards.
-    ".balign 64\n"
-    "joey_kvm_apply_more:\n"
     "1: test %rcx, %rcx\n jz 2f\n mov (%rsi), %rax\n mov (%rax), %rdx\n mov %rdx, (%rax)\n"
     " add $8, %rsi\n dec %rcx\n jmp 1b\n"
     "2: outb %al, $32\n ud2\n"
@@ -122,7 +116,6 @@ int64_t joey_kvm_set_msr(int vcpu, uint32_t index, uint64_t value) {
     return n == 1 ? 0 : n < 0 ? -errno : -EINVAL;
 }
 
-int64_t joey_kvm_set_regs(int vcpu, const struct kvm_regs *regs) { return result(ioctl(vcpu, KVM_SET_REGS, regs)); }
 
 int64_t joey_kvm_run(int vcpu) { return result(ioctl(vcpu, KVM_RUN, 0)); }
 

@@ -391,8 +391,7 @@ struct kvm_regs;
 #define JOEY_KVM_IRET 0x1200ULL
 #define JOEY_KVM_FLUSH 0x1210ULL
 #define JOEY_KVM_APPLY 0x1240ULL
-#define JOEY_KVM_APPLY_MORE 0x1280ULL
-/// The port joey_kvm_apply_more exits with.
+/// The port joey_kvm_apply exits with.
 #define JOEY_KVM_APPLY_PORT 32
 /// The supervisor image's bytes (two pages).
 const void *joey_kvm_image(uint64_t *size);
@@ -406,7 +405,6 @@ int64_t joey_kvm_create_vcpu(int vm, uint32_t id);
 int64_t joey_kvm_set_supported_cpuid(int kvm, int vcpu);
 int64_t joey_kvm_set_supervisor_state(int vcpu, uint64_t cr3, uint64_t gdt, uint64_t idt, uint64_t tss);
 int64_t joey_kvm_set_msr(int vcpu, uint32_t index, uint64_t value);
-int64_t joey_kvm_set_regs(int vcpu, const struct kvm_regs *regs);
 int64_t joey_kvm_run(int vcpu);
 int64_t joey_kvm_get_fxsave(int vcpu, void *buf512);
 int64_t joey_kvm_set_fxsave(int vcpu, const void *buf512);

@@ -5,6 +5,12 @@ import Glibc
 import JoeyABI
 import Synchronization
 
+/// The model-specific registers the platform sets.
+enum MSR {
+    static let star: UInt32 = 0xC000_0081, lstar: UInt32 = 0xC000_0082, syscallMask: UInt32 = 0xC000_0084
+    static let fsBase: UInt32 = 0xC000_0100, gsBase: UInt32 = 0xC000_0101
+}
+
 final class KVMVCPU: @unchecked Sendable {
     /// The signal that kicks a vCPU out of KVM_RUN (a real-time one nothing else uses).
     static let kickSignal: Int32 = 63
@@ -42,9 +48,9 @@ final class KVMVCPU: @unchecked Sendable {
         let c = joey_kvm_set_supported_cpuid(platform.kvm, fd)
         guard c == 0 else { throw PlatformError("KVM_SET_CPUID2 failed: errno \(-c)") }
         writeDescriptorTables()
-        // MSR_STAR (the selectors), MSR_LSTAR (the trampoline), MSR_SYSCALL_MASK (nothing).
-        for (msr, value) in [(UInt32(0xC000_0081), UInt64(0x23) << 48 | UInt64(JOEY_KVM_KERNEL_CS) << 32),
-                             (0xC000_0082, KVMLayout.supervisorBase + JOEY_KVM_TRAMPOLINE), (0xC000_0084, 0)] {
+        // The selectors, the trampoline, no flags masked.
+        for (msr, value) in [(MSR.star, UInt64(0x23) << 48 | UInt64(JOEY_KVM_KERNEL_CS) << 32),
+                             (MSR.lstar, KVMLayout.supervisorBase + JOEY_KVM_TRAMPOLINE), (MSR.syscallMask, 0)] {
             let r = joey_kvm_set_msr(fd, msr, value)
             guard r == 0 else { throw PlatformError("KVM_SET_MSRS (\(String(msr, radix: 16))) failed: errno \(-r)") }
         }
@@ -75,8 +81,8 @@ final class KVMVCPU: @unchecked Sendable {
         seenGeneration = space.generation.load(ordering: .sequentiallyConsistent)
         inGuestMode = false
         fsBase = 0; gsBase = 0
-        _ = joey_kvm_set_msr(fd, 0xC000_0100, 0)
-        _ = joey_kvm_set_msr(fd, 0xC000_0101, 0)
+        _ = joey_kvm_set_msr(fd, MSR.fsBase, 0)
+        _ = joey_kvm_set_msr(fd, MSR.gsBase, 0)
     }
 
     /// Out of the guest: when it is in KVM_RUN, kicked, and waited for.
@@ -126,9 +132,11 @@ final class KVMContext: PlatformContext {
     private static let userFlags: UInt64 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x1_0000 | 0x4_0000 | 0x20_0000
 
     private static let debug = getenv("JOEY_KVM_DEBUG") != nil
+    private static func debugLine(_ line: String) { _ = (line + "\n").withCString { write(2, $0, strlen($0)) } }
 
     /// Exceptions whose frame has an error code.
-    private static func hasErrorCode(_ v: Int) -> Bool { [8, 10, 11, 12, 13, 14, 17, 21, 29, 30].contains(v) }
+    /// (8, 10-14, 17, 21, 29, 30.)
+    private static func hasErrorCode(_ v: Int) -> Bool { v < 32 && (0x6022_7d00 as UInt32) >> UInt32(v) & 1 != 0 }
 
     func switchToGuest(_ regs: inout GuestRegisters) -> PlatformEvent {
         while true {
@@ -141,8 +149,8 @@ final class KVMContext: PlatformContext {
     private func runOnce(_ regs: inout GuestRegisters) -> PlatformEvent? {
         if dead.load(ordering: .relaxed) { return .died(status: SIGKILL) }
         let v = vcpu
-        if regs.fs_base != v.fsBase { _ = joey_kvm_set_msr(v.fd, 0xC000_0100, regs.fs_base); v.fsBase = regs.fs_base }
-        if regs.gs_base != v.gsBase { _ = joey_kvm_set_msr(v.fd, 0xC000_0101, regs.gs_base); v.gsBase = regs.gs_base }
+        if regs.fs_base != v.fsBase { _ = joey_kvm_set_msr(v.fd, MSR.fsBase, regs.fs_base); v.fsBase = regs.fs_base }
+        if regs.gs_base != v.gsBase { _ = joey_kvm_set_msr(v.fd, MSR.gsBase, regs.gs_base); v.gsBase = regs.gs_base }
         let r = joey_kvm_run_regs(v.run)!
         if v.inGuestMode {
             // It stopped in guest code last time: ring 0 again, for the entries below.
@@ -183,13 +191,13 @@ final class KVMContext: PlatformContext {
             let rip = r.pointee.rip
             if rc == -Int64(EINTR) || rc == -Int64(EAGAIN) {
                 if Self.debug {
-                    let line = "kvm: interrupted rc \(rc) rip \(String(rip, radix: 16)) rsp \(String(r.pointee.rsp, radix: 16)) exit \(joey_kvm_exit_reason(v.run))\n"
-                    _ = line.withCString { write(2, $0, strlen($0)) }
+                    Self.debugLine("kvm: interrupted rc \(rc) rip \(String(rip, radix: 16)) rsp \(String(r.pointee.rsp, radix: 16)) exit \(joey_kvm_exit_reason(v.run))")
                 }
                 if rip >= supervisor + JOEY_KVM_IRET && rip < supervisor + JOEY_KVM_FLUSH + 16 {
                     // Stopped before the guest ran: nothing changed.
                     v.running.store(false, ordering: .sequentiallyConsistent)
-                    if generation != v.seenGeneration || rip >= supervisor + JOEY_KVM_FLUSH { v.seenGeneration = generation &- 1 }
+                    // A flush cut short is done again.
+                    if rip >= supervisor + JOEY_KVM_FLUSH { v.seenGeneration = generation &- 1 }
                     return dead.load(ordering: .relaxed) ? .died(status: SIGKILL) : .interrupted
                 }
                 if rip < supervisor {
@@ -220,8 +228,7 @@ final class KVMContext: PlatformContext {
             if Self.debug {
                 let top = v.stack
                 let slots = (1...8).map { String((top - 8 * $0).load(as: UInt64.self), radix: 16) }
-                let line = "kvm: rc \(rc) exit \(joey_kvm_exit_reason(v.run)) port \(port) rip \(String(r.pointee.rip, radix: 16)) stack \(slots)\n"
-                _ = line.withCString { write(2, $0, strlen($0)) }
+                Self.debugLine("kvm: rc \(rc) exit \(joey_kvm_exit_reason(v.run)) port \(port) rip \(String(r.pointee.rip, radix: 16)) stack \(slots)")
             }
             guard rc == 0 else { return .fault(signal: SIGSEGV, code: 0x80, address: 0) }
             // An entry taken from ring 3 left exactly its frame, rax and cr2 on the stack;
@@ -245,7 +252,7 @@ final class KVMContext: PlatformContext {
             for (i, a) in batch.enumerated() { buffer[i] = a }
             r.pointee.rsi = KVMLayout.virtual(KVMLayout.editPage(v.id))
             r.pointee.rcx = UInt64(batch.count)
-            r.pointee.rip = KVMLayout.supervisorBase + JOEY_KVM_APPLY_MORE
+            r.pointee.rip = KVMLayout.supervisorBase + JOEY_KVM_APPLY
             r.pointee.rsp = v.stackTop - 64
             r.pointee.rflags = 2
             joey_kvm_mark_regs_dirty(v.run)

@@ -96,12 +96,12 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
         var imageSize: UInt64 = 0
         let image = joey_kvm_image(&imageSize)!
         memcpy(p, image, Int(imageSize))
-        // The offsets CJoey.h names: iretq (48 cf), the flush's push rax (50), each apply
+        // The offsets CJoey.h names: iretq (48 cf), the flush's push rax (50), the apply
         // loop's test rcx (48 85 c9).
         let bytes = p.assumingMemoryBound(to: UInt8.self)
         func at(_ o: UInt64, _ b: [UInt8]) -> Bool { b.indices.allSatisfy { bytes[Int(o) + $0] == b[$0] } }
-        precondition(at(JOEY_KVM_IRET, [0x48, 0xcf]) && at(JOEY_KVM_FLUSH, [0x50]) && at(JOEY_KVM_APPLY, [0x48, 0x85, 0xc9])
-                     && at(JOEY_KVM_APPLY_MORE, [0x48, 0x85, 0xc9]), "the KVM supervisor image's layout")
+        precondition(at(JOEY_KVM_IRET, [0x48, 0xcf]) && at(JOEY_KVM_FLUSH, [0x50]) && at(JOEY_KVM_APPLY, [0x48, 0x85, 0xc9]),
+                     "the KVM supervisor image's layout")
         writeIDT()
         directory = try Self.buildDirectory(supervisor: p, lock: lock)
         let r = joey_kvm_set_memory(vm, 1, KVMLayout.supervisorPhysical, KVMLayout.supervisorSize, p)
