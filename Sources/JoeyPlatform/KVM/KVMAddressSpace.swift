@@ -6,9 +6,10 @@
 // (the supervisor's apply loop, CJoey/kvm.c) before any vCPU of the space runs guest code:
 // a guest write the shadow MMU tracks. The supervisor gigabyte (PML4 entry
 // 255, PDPT entry 511) is one shared page directory, not user-accessible apart from the
-// syscall trampoline. After an edit, vCPUs of the space reload cr3 before they run guest
-// code again; one running meanwhile is kicked out of the guest first, and the edit returns
-// only once it is out (so an unmapped page is unreachable when munmap returns).
+// syscall trampoline. After an edit that changed a present entry, vCPUs of the space reload
+// cr3 before they run guest code again; one running meanwhile is kicked out of the guest
+// first, and the edit returns only once it is out (so an unmapped page is unreachable when
+// munmap returns).
 import CJoey
 import Glibc
 import JoeyABI
@@ -55,6 +56,18 @@ final class KVMAddressSpace: AddressSpace {
 
     private func editing<T>(_ body: (inout KVMPlatform.Edits) throws(LinuxErrno) -> T) throws(LinuxErrno) -> T {
         try platform.editing(body)
+    }
+
+    /// An edit of this space's tables; when it changed an entry that was present, the vCPUs
+    /// that may use the old one are told (changed). An entry made present needs nothing: a
+    /// vCPU that still sees it absent faults, and fill finds it present and lets it retry.
+    private func edit(_ body: (inout KVMPlatform.Edits) throws(LinuxErrno) -> Void) throws(LinuxErrno) {
+        let touched = try editing { (e: inout KVMPlatform.Edits) throws(LinuxErrno) -> Bool in
+            let before = e.addresses.count
+            try body(&e)
+            return e.addresses.count != before
+        }
+        if touched { changed() }
     }
 
     static let present: UInt64 = 1, writable: UInt64 = 2, user: UInt64 = 4
@@ -143,8 +156,7 @@ final class KVMAddressSpace: AddressSpace {
 
     func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
         let f = Self.flags(protection)
-        defer { changed() }
-        try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+        try edit { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
             cutLazy(address, address + length)
             guard length <= Self.eagerLimit else {
                 forEachEntry(address, length) { store($0, 0, &touched) }
@@ -162,30 +174,27 @@ final class KVMAddressSpace: AddressSpace {
     }
 
     func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
-        try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+        try edit { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
             cutLazy(address, address + length)
             forEachEntry(address, length) { store($0, 0, &touched) }
         }
-        changed()
     }
 
     func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
         let f = Self.flags(protection)
-        try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+        try edit { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
             cutLazy(address, address + length, update: f)
             forEachEntry(address, length) { e in
                 if e.pointee & Self.mapped != 0 { store(e, e.pointee & Self.addressMask | f, &touched) }
             }
         }
-        changed()
     }
 
     func unmapAll() throws(LinuxErrno) {
-        try editing { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
+        try edit { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
             lazy.removeAll()
             freeUserTree(&touched)
         }
-        changed()
     }
 
     /// A not-present fault at `address`: when it lies in a lazy mapping the guest may use,
