@@ -74,6 +74,8 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
     public static let ERESTARTSYS = LinuxErrno(512)
     public static let ERESTARTNOINTR = LinuxErrno(513)
     public static let ERESTARTNOHAND = LinuxErrno(514)
+    /// Made again as restart_syscall (GuestThread.restartBlock) unless a handler runs.
+    public static let ERESTART_RESTARTBLOCK = LinuxErrno(516)
 
     public var description: String { Self.names[rawValue] ?? "E\(rawValue)" }
 
@@ -89,6 +91,6 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
         94: "ESOCKTNOSUPPORT", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
         101: "ENETUNREACH", 104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN",
         110: "ETIMEDOUT", 111: "ECONNREFUSED", 114: "EALREADY", 115: "EINPROGRESS",
-        512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND",
+        512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 516: "ERESTART_RESTARTBLOCK",
     ]
 }

@@ -943,3 +943,92 @@ CASE(realtime_signals_queue_up_to_rlimit_sigpending_then_eagain) {
     EXPECT(WIFEXITED(st));
     EXPECT_EQ(WEXITSTATUS(st), 0);
 }
+
+/* ---- signals that are ignored are dropped when sent, and a sleep a stop interrupts goes on ---- */
+
+static long long monotonic_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* A child that sends the caller each of `sigs` (0-terminated), `ms` milliseconds apart. */
+static pid_t spawn_sequence(const int *sigs, int ms) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) compat_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        for (; *sigs; sigs++) {
+            sleep_ms(ms);
+            kill(parent, *sigs);
+        }
+        _exit(0);
+    }
+    return pid;
+}
+
+CASE(ignored_signals_do_not_interrupt_nanosleep) {
+    /* SIGCONT, SIGCHLD, SIGWINCH and SIGURG are ignored by default, SIGUSR1 by SIG_IGN: Linux
+     * drops each when it is sent (sig_ignored), so a sleep never sees them. A program that
+     * retries its sleep on EINTR could otherwise miss a signal that arrives just after. */
+    signal(SIGUSR1, SIG_IGN);
+    static const int sigs[] = {SIGCONT, SIGCHLD, SIGWINCH, SIGURG, SIGUSR1, 0};
+    pid_t c = spawn_sequence(sigs, 20);
+    struct timespec ts = {0, 400 * 1000000L}, rem = {0, 0};
+    EXPECT_EQ(syscall(SYS_nanosleep, &ts, &rem), 0);
+    EXPECT_EQ(syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, &rem), 0);
+    reap(c);
+}
+
+CASE(ignored_signal_sent_is_not_pending_even_to_a_sleeper) {
+    static const int sigs[] = {SIGCONT, SIGWINCH, 0};
+    pid_t c = spawn_sequence(sigs, 20);
+    sleep_ms(200);
+    reap(c);
+    sigset_t p;
+    sigpending(&p);
+    EXPECT(!sigismember(&p, SIGCONT));
+    EXPECT(!sigismember(&p, SIGWINCH));
+}
+
+CASE(nanosleep_stopped_and_continued_sleeps_only_what_was_left) {
+    /* A stop and SIGCONT without a handler: Linux restarts the sleep through restart_syscall
+     * with the time that was left (ERESTART_RESTARTBLOCK), so the caller sees no EINTR and
+     * the whole sleep takes what was asked, not the stop on top of it. */
+    static const int sigs[] = {SIGSTOP, SIGCONT, 0};
+    pid_t c = spawn_sequence(sigs, 150);
+    long long t0 = monotonic_ms();
+    struct timespec ts = {0, 700 * 1000000L}, rem = {0, 0};
+    EXPECT_EQ(syscall(SYS_nanosleep, &ts, &rem), 0);
+    long long took = monotonic_ms() - t0;
+    EXPECT(took >= 700);
+    EXPECT(took < 820);
+    reap(c);
+}
+
+CASE(clock_nanosleep_stopped_and_continued_sleeps_only_what_was_left) {
+    static const int sigs[] = {SIGSTOP, SIGCONT, 0};
+    pid_t c = spawn_sequence(sigs, 150);
+    long long t0 = monotonic_ms();
+    struct timespec ts = {0, 700 * 1000000L};
+    EXPECT_EQ(syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, NULL), 0);
+    long long took = monotonic_ms() - t0;
+    EXPECT(took >= 700);
+    EXPECT(took < 820);
+    reap(c);
+}
+
+CASE(clock_nanosleep_absolute_stopped_and_continued_ends_at_its_deadline) {
+    static const int sigs[] = {SIGSTOP, SIGCONT, 0};
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    long long t0 = monotonic_ms();
+    dl.tv_nsec += 700 * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+    pid_t c = spawn_sequence(sigs, 150);
+    EXPECT_EQ(syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME, &dl, NULL), 0);
+    long long took = monotonic_ms() - t0;
+    EXPECT(took >= 699);
+    EXPECT(took < 820);
+    reap(c);
+}

@@ -214,6 +214,7 @@ struct StraceDecoder {
             case 512: return "? ERESTARTSYS (To be restarted if SA_RESTART is set)"
             case 513: return "? ERESTARTNOINTR (To be restarted)"
             case 514: return "? ERESTARTNOHAND (To be restarted if no handler)"
+            case 516: return "? ERESTART_RESTARTBLOCK (Interrupted by signal)"
             default: return "-1 \(name) (\(String(cString: strerror(e))))"
             }
         }

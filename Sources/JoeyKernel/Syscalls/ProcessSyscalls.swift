@@ -470,9 +470,9 @@ extension GuestThread {
         guard let t = thread(id), tgid == nil || vnr(t.group.pid) == Int32(truncatingIfNeeded: tgid!) else { throw .ESRCH }
         guard maySignal(t.group, s) else { throw .EPERM }
         if s == 0 { return 0 }
-        let action = t.group.actions[Int(s)]
-        if s != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(s) == .ignore) { return 0 }
         guard signalReaches(t.group, s) else { return 0 }
+        t.group.prepareSignal(s)
+        if t.group.discards(s, thread: t) { return 0 }
         try checkSignalQueueRoom(s, code: -6, target: t.group)
         enqueueSignal(s, SignalInfo(signo: s, code: -6 /* SI_TKILL */, pid: t.pidNS.local(group.pid), uid: group.uid),
                       mask: &t.pending, queues: &t.pendingInfo)

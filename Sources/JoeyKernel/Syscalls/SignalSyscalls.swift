@@ -125,19 +125,15 @@ extension GuestThread {
         guard maySignal(t.group, sig) else { throw .EPERM }
         if (code >= 0 || code == -6) && t !== self { throw .EPERM }
         if sig == 0 { return 0 }
-        let action = t.group.actions[Int(sig)]
-        if sig != Signal.SIGKILL && (action.handler == 1 || action.handler == 0 && Signal.defaultAction(sig) == .ignore) { return 0 }
         guard signalReaches(t.group, sig) else { return 0 }
+        t.group.prepareSignal(sig)
+        if t.group.discards(sig, thread: t) { return 0 }
         try checkSignalQueueRoom(sig, code: code, target: t.group)
         enqueueSignal(sig, SignalInfo(signo: sig, code: code, pid: t.pidNS.local(group.pid), uid: group.uid, value: value),
                       mask: &t.pending, queues: &t.pendingInfo)
         t.interrupt()
         return 0
     }
-
-    /// restart_syscall called by the program itself: no interrupted call is waiting to be
-    /// restarted (the sentry restarts those itself), so EINTR, as Linux answers then.
-    func sysRestartSyscall() throws(LinuxErrno) -> UInt64 { throw .EINTR }
 
     /// rt_sigtimedwait: takes a pending signal of `set` without running its handler.
     func sysRtSigtimedwait() throws(LinuxErrno) -> UInt64 {

@@ -44,7 +44,7 @@ extension GuestThread {
         }
         if !registersReplaced {
             regs.rax = UInt64(bitPattern: result)
-            if result <= -512 && result >= -514 { syscallRestartable = true }
+            if result <= -512 && result >= -516 { syscallRestartable = true }
         }
         if traced && nr != 60 && nr != 231, ptrace?.tracingSyscalls == true {
             ptraceStop(ptraceSyscallStatus, kind: .syscallExit) // the tracer may change rax

@@ -95,18 +95,24 @@ extension GuestThread {
         return o || ns > UInt64.max / 2 ? UInt64.max / 2 : ns + UInt64(ts.tv_nsec)
     }
 
-    /// Sleeps until the monotonic deadline; on a signal writes the remainder and restarts
-    /// or fails with EINTR like Linux.
-    private func sleep(until deadline: UInt64, remainder: UInt64) throws(LinuxErrno) -> UInt64 {
+    /// Sleeps until the monotonic deadline. Interrupted by a signal, a relative sleep writes
+    /// the time left to `remainder` (when not 0) and returns ERESTART_RESTARTBLOCK: a handler
+    /// makes that EINTR, a signal without one (a stop and SIGCONT) goes on with the time
+    /// left through restart_syscall, as Linux's hrtimer_nanosleep does. An absolute sleep
+    /// (`relative` false) returns ERESTARTNOHAND: made again with the same deadline.
+    private func sleep(until deadline: UInt64, remainder: UInt64, relative: Bool) throws(LinuxErrno) -> UInt64 {
         while monotonicNanos() < deadline {
             do {
                 try block(deadline: deadline)
             } catch {
+                guard error == .ERESTARTSYS else { throw error }
+                guard relative else { throw .ERESTARTNOHAND }
                 if remainder != 0 {
                     let left = deadline > monotonicNanos() ? deadline - monotonicNanos() : 0
-                    try? mm.writeValue(remainder, timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000)))
+                    try mm.writeValue(remainder, timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000)))
                 }
-                throw error == .ERESTARTSYS ? .EINTR : error
+                restartBlock = .sleep(deadline: deadline, remainder: remainder)
+                throw .ERESTART_RESTARTBLOCK
             }
         }
         return 0
@@ -114,42 +120,58 @@ extension GuestThread {
 
     func sysNanosleep() throws(LinuxErrno) -> UInt64 {
         let ns = try readTimespec(a0)
-        return try sleep(until: monotonicNanos() &+ ns, remainder: a1)
+        return try sleep(until: monotonicNanos() &+ ns, remainder: a1, relative: true)
     }
 
     func sysClockNanosleep() throws(LinuxErrno) -> UInt64 {
         let clock = Int32(truncatingIfNeeded: a0)
         guard a1 & ~UInt64(1) == 0 else { throw .EINVAL }
-        if let cpu = try cpuClock(clock) { return try sleep(on: cpu, absolute: a1 & 1 != 0) }
+        let absolute = a1 & 1 != 0 // TIMER_ABSTIME
+        if let cpu = try cpuClock(clock) {
+            if case .thread(let t) = cpu, t === self { throw .EINVAL } // it would never move
+            let ns = try readTimespec(a2)
+            return try sleep(on: cpu, until: absolute ? ns : saturatingAdd(cpu.nanos, ns), remainder: absolute ? 0 : a3, relative: !absolute)
+        }
         guard [0, 1, 7, 8, 9].contains(clock) else { throw .EINVAL }
         let ns = try readTimespec(a2)
-        var deadline = monotonicNanos() &+ ns
-        if a1 & 1 != 0 { // TIMER_ABSTIME
-            deadline = monotonicDeadline(at: ns, on: clock == 1 || clock == 7 ? CLOCK_MONOTONIC : CLOCK_REALTIME)
-            return try sleep(until: deadline, remainder: 0)
+        if absolute {
+            let deadline = monotonicDeadline(at: ns, on: clock == 1 || clock == 7 ? CLOCK_MONOTONIC : CLOCK_REALTIME)
+            return try sleep(until: deadline, remainder: 0, relative: false)
         }
-        return try sleep(until: deadline, remainder: a3)
+        return try sleep(until: monotonicNanos() &+ ns, remainder: a3, relative: true)
     }
 
     /// clock_nanosleep on a CPU-time clock: until its process or thread has used the time,
-    /// which is looked at every 10 ms. The caller's own thread clock is EINVAL, as on Linux
-    /// (a sleeping thread's would never move).
-    private func sleep(on cpu: CPUClock, absolute: Bool) throws(LinuxErrno) -> UInt64 {
-        if case .thread(let t) = cpu, t === self { throw .EINVAL }
-        let ns = try readTimespec(a2)
-        let target = absolute ? ns : saturatingAdd(cpu.nanos, ns)
+    /// which is looked at every 10 ms. Interrupted, as sleep(until:) is.
+    private func sleep(on cpu: CPUClock, until target: UInt64, remainder: UInt64, relative: Bool) throws(LinuxErrno) -> UInt64 {
         while cpu.polledNanos < target && cpu.alive {
             do {
                 try block(deadline: monotonicNanos() + 10_000_000)
             } catch {
-                if !absolute && a3 != 0 {
+                guard error == .ERESTARTSYS else { throw error }
+                guard relative else { throw .ERESTARTNOHAND }
+                if remainder != 0 {
                     let left = target - min(target, cpu.nanos)
-                    try? mm.writeValue(a3, timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000)))
+                    try mm.writeValue(remainder, timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000)))
                 }
-                throw error == .ERESTARTSYS ? .EINTR : error
+                restartBlock = .cpuSleep(cpu, target: target, remainder: remainder)
+                throw .ERESTART_RESTARTBLOCK
             }
         }
         return 0
+    }
+
+    /// restart_syscall: goes on with the sleep a signal without a handler interrupted. Called
+    /// by the program itself with nothing to go on with, it is EINTR, as on Linux.
+    func sysRestartSyscall() throws(LinuxErrno) -> UInt64 {
+        guard let block = restartBlock else { throw .EINTR }
+        restartBlock = nil
+        switch block {
+        case .sleep(let deadline, let remainder):
+            return try sleep(until: deadline, remainder: remainder, relative: true)
+        case .cpuSleep(let cpu, let target, let remainder):
+            return try sleep(on: cpu, until: target, remainder: remainder, relative: true)
+        }
     }
 
     func sysAlarm() throws(LinuxErrno) -> UInt64 {
@@ -270,4 +292,13 @@ extension Kernel {
             k.lock.unlock()
         }
     }
+}
+
+/// A sleep that a signal without a handler interrupted, to go on with in restart_syscall
+/// (Linux's restart_block).
+enum RestartBlock {
+    /// nanosleep or a relative clock_nanosleep: until a monotonic deadline.
+    case sleep(deadline: UInt64, remainder: UInt64)
+    /// A relative clock_nanosleep on a CPU-time clock: until it reads `target`.
+    case cpuSleep(CPUClock, target: UInt64, remainder: UInt64)
 }

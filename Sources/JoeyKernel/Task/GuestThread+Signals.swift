@@ -87,17 +87,21 @@ extension GuestThread {
         return info
     }
 
-    /// After a syscall returned -ERESTARTSYS: restart it unless a handler without
-    /// SA_RESTART runs first (then the guest sees EINTR).
+    /// After a syscall returned a restart code, as x86-64 Linux decides it: ERESTARTSYS
+    /// restarts unless a handler without SA_RESTART runs first, ERESTARTNOHAND and
+    /// ERESTART_RESTARTBLOCK unless any handler runs, ERESTARTNOINTR always; the guest sees
+    /// EINTR otherwise. ERESTART_RESTARTBLOCK goes on as restart_syscall (its restartBlock).
     private func restartInterruptedSyscall(handlerFlags: UInt64?) {
         guard syscallRestartable else { return }
         syscallRestartable = false
         let rax = Int64(bitPattern: regs.rax)
-        guard rax == -512 || rax == -513 || rax == -514 else { return }
-        if handlerFlags != nil && rax == -514 {
-            regs.rax = UInt64(bitPattern: -Int64(LinuxErrno.EINTR.rawValue))
-        } else if let flags = handlerFlags, rax == -512, flags & SignalAction.SA_RESTART == 0 {
-            regs.rax = UInt64(bitPattern: -Int64(LinuxErrno.EINTR.rawValue))
+        guard rax == -512 || rax == -513 || rax == -514 || rax == -516 else { return }
+        let eintr = UInt64(bitPattern: -Int64(LinuxErrno.EINTR.rawValue))
+        if let flags = handlerFlags, rax == -514 || rax == -516 || (rax == -512 && flags & SignalAction.SA_RESTART == 0) {
+            regs.rax = eintr
+        } else if rax == -516 {
+            regs.rax = 219 // restart_syscall
+            regs.rip -= 2
         } else {
             regs.rax = regs.orig_rax
             regs.rip -= 2
@@ -184,6 +188,7 @@ extension GuestThread {
             let userFlags: UInt64 = 0x40dd5
             regs.eflags = (regs.eflags & ~userFlags) | (g(17) & userFlags)
             regs.orig_rax = UInt64(bitPattern: -1)
+            restartBlock = nil // what a handler's return resumes is never a restart (Linux too)
             signalMask = p.load(fromByteOffset: 8 + 296, as: UInt64.self) & ~(1 << 8 | 1 << 18)
             let fpAddr = p.load(fromByteOffset: m + 192, as: UInt64.self)
             if fpAddr != 0, let fx = try? mm.read(fpAddr, count: 512) {

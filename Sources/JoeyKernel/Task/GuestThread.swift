@@ -79,6 +79,9 @@ final class GuestThread {
     var registersReplaced = false
     /// The last syscall returned a restart code; decided at signal delivery.
     var syscallRestartable = false
+    /// What restart_syscall goes on with after a call that returned ERESTART_RESTARTBLOCK
+    /// was interrupted by a signal that ran no handler (Linux's restart_block).
+    var restartBlock: RestartBlock?
     /// The running syscall may be made again from the start: its path walks and listings
     /// come before anything it changes. A host lookup or listing that may wait for the disk
     /// is then made with the kernel lock let go, and the call made again

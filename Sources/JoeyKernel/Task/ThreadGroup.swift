@@ -187,12 +187,26 @@ final class ThreadGroup {
 
     var leader: GuestThread? { threads.first }
 
-    /// Whether `sig` sent now is dropped at once: it is ignored (by SIG_IGN or by default)
-    /// and not blocked everywhere (sigwait may still take a blocked one).
-    func discards(_ sig: Int32) -> Bool {
-        guard sig != Signal.SIGKILL && sig != Signal.SIGSTOP && !blocksEverywhere(sig) else { return false }
+    /// Whether `sig` sent now, to the process or to `thread`, is dropped at once (Linux's
+    /// sig_ignored): it is ignored, by SIG_IGN or by default (SIGCONT's too: its job-control
+    /// effect is prepareSignal's), it is not blocked (sigwait may still take a blocked one:
+    /// for the process, blocked by every thread) and no tracer is there to see it. A dropped
+    /// signal wakes no one: a sleep it interrupted would end early, and a program that
+    /// retries it on EINTR could miss the next signal in the window that opens.
+    func discards(_ sig: Int32, thread: GuestThread? = nil) -> Bool {
+        guard sig != Signal.SIGKILL && sig != Signal.SIGSTOP else { return false }
+        if let thread {
+            guard thread.signalMask & (1 << UInt64(sig - 1)) == 0, thread.ptrace == nil else { return false }
+        } else {
+            guard !blocksEverywhere(sig), threads.allSatisfy({ $0.ptrace == nil }) else { return false }
+        }
         let action = actions[Int(sig)]
-        return action.handler == 1 || (action.handler == 0 && Signal.defaultAction(sig) == .ignore)
+        if action.handler == 1 { return true }
+        guard action.handler == 0 else { return false }
+        switch Signal.defaultAction(sig) {
+        case .ignore, .continue: return true
+        default: return false
+        }
     }
 
     /// Signals queued for the process and its threads (each siginfo held).
