@@ -73,7 +73,7 @@ def runners(joey, reference=True):
     """(name, command prefix, families it runs or None for all); `reference`: runsc too."""
     found = [("native", [], None)]
     if joey:
-        for platform in ("systrap", "ptrace"):
+        for platform in ("systrap", "ptrace", "kvm"):
             # A platform this machine cannot run is reported, never silently skipped.
             probe = subprocess.run([joey, "do", "--platform", platform, "--", "/bin/true"],
                                    capture_output=True, text=True, timeout=60)

@@ -987,6 +987,15 @@ int64_t joey_pin_thread(pid_t tid, int cpu) {
     return sched_setaffinity(tid, sizeof set, &set) == 0 ? 0 : -errno;
 }
 
+int64_t joey_restrict_thread(pid_t tid, const int *cpus, int n) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < n; i++)
+        if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE) CPU_SET(cpus[i], &set);
+    if (CPU_COUNT(&set) == 0) return -EINVAL;
+    return sched_setaffinity(tid, sizeof set, &set) == 0 ? 0 : -errno;
+}
+
 int joey_mutex_init_adaptive(pthread_mutex_t *m) {
     pthread_mutexattr_t a;
     pthread_mutexattr_init(&a);

@@ -101,6 +101,7 @@ VDSO_ENTRY time_t joey_vdso_time(time_t *t) {
 
 VDSO_ENTRY long joey_vdso_getcpu(unsigned *cpu, unsigned *node, void *cache) {
     (void)cache;
+    if (vdso_data()->getcpu_by_syscall) return vdso_syscall2(SYS_getcpu, (long)cpu, (long)node);
     // Linux keeps (node << 12) | cpu in the limit of GDT entry 15 for every process: the
     // stub's host CPU, as the getcpu system call reports the sentry's.
     unsigned p;

@@ -109,6 +109,9 @@ public protocol Platform: AnyObject, Sendable {
     var syscallPatchEntry: UInt64? { get }
     /// Whether the host lets globalMemoryBarrier work.
     var hasGlobalMemoryBarrier: Bool { get }
+    /// Whether guest code reads the CPU it runs on as Linux's vDSO does (`lsl` of GDT entry
+    /// 15); when not, the vDSO's getcpu makes the system call.
+    var guestReadsItsCPU: Bool { get }
     /// Makes every guest thread of every address space, running or not, pass a full memory
     /// barrier before this returns (the guest's membarrier(2)).
     func globalMemoryBarrier()
@@ -116,6 +119,7 @@ public protocol Platform: AnyObject, Sendable {
 
 extension Platform {
     public var syscallPatchEntry: UInt64? { nil }
+    public var guestReadsItsCPU: Bool { true }
 
     /// The host's MEMBARRIER_CMD_GLOBAL_EXPEDITED: an interrupt to each CPU running a thread
     /// of a registered process, which every stub is (StubFactory). A guest thread in the
@@ -142,13 +146,7 @@ public enum PlatformKind: String, CaseIterable, Sendable {
         switch self {
         case .systrap: return try SystrapPlatform(syscallPatching: syscallPatching)
         case .ptrace: return try PtracePlatform()
-        case .kvm:
-            // Not finished (KVM/KVMPlatform.swift says what is missing). Only for bringing it
-            // up, by hand.
-            guard getenv("JOEY_KVM_EXPERIMENTAL") != nil else {
-                throw PlatformError("the kvm platform is not finished (make test does not run it yet); use --platform=systrap or --platform=ptrace (JOEY_KVM_EXPERIMENTAL=1 runs it anyway, for its development)")
-            }
-            return try KVMPlatform()
+        case .kvm: return try KVMPlatform()
         }
     }
 }

@@ -224,6 +224,8 @@ int joey_allowed_cpus(int *out, int max);
 /// sched_setaffinity(tid): the thread runs on CPU `cpu` only, or, when `cpu` is negative,
 /// wherever joey_allowed_cpus said. 0 or -errno.
 int64_t joey_pin_thread(pid_t tid, int cpu);
+/// sched_setaffinity(tid): the thread runs on the `n` host CPUs in `cpus` only. 0 or -errno.
+int64_t joey_restrict_thread(pid_t tid, const int *cpus, int n);
 /// Threads made with `attr` run wherever joey_allowed_cpus said (not pinned like a creator
 /// that joey_pin_thread pinned), once that is known. 0 or an errno.
 int joey_attr_allowed_cpus(pthread_attr_t *attr);
@@ -308,6 +310,8 @@ typedef struct {
     uint64_t mono_base;
     int64_t realtime_offset;
     int64_t boottime_offset;
+    /// Non-zero: getcpu makes the system call (the platform's guest cannot read its CPU).
+    uint32_t getcpu_by_syscall;
 } joey_vdso_data;
 /// The vDSO's code (position-independent, self-contained): its bytes and their count.
 const uint8_t *joey_vdso_code(uint64_t *length);

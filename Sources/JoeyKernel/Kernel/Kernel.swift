@@ -255,6 +255,7 @@ public final class Kernel: @unchecked Sendable {
         }
         do {
             vdso = try VDSO(memoryFile: memoryFile)
+            vdso.data.pointee.getcpu_by_syscall = platform.guestReadsItsCPU ? 0 : 1
         } catch {
             throw KernelError("cannot allocate the vDSO's pages: \(error)")
         }

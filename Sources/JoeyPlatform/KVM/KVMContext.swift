@@ -21,6 +21,8 @@ final class KVMVCPU: @unchecked Sendable {
     let run: UnsafeMutableRawPointer
     /// In KVM_RUN (or about to be): an address-space edit must kick it out and wait.
     let running = Atomic<Bool>(false)
+    /// kick() was called; the next entry returns `.interrupted` instead of running.
+    let kickPending = Atomic<Bool>(false)
     /// The host thread that runs it now (for kicks).
     let thread = Atomic<Int32>(0)
     private(set) weak var space: KVMAddressSpace?
@@ -69,6 +71,7 @@ final class KVMVCPU: @unchecked Sendable {
         gdt[8] = 0x67 | (tss & 0xff_ffff) << 16 | 0x89 << 40 | ((tss >> 24) & 0xff) << 56
         gdt[9] = tss >> 32
         (page + 0x80 + 4).storeBytes(of: stackTop, as: UInt64.self)     // rsp0
+        (page + 0x80 + 36).storeBytes(of: stackTop, as: UInt64.self)    // ist1 (every gate's)
         (page + 0x80 + 102).storeBytes(of: UInt16(104), as: UInt16.self) // no I/O bitmap
     }
 
@@ -85,18 +88,32 @@ final class KVMVCPU: @unchecked Sendable {
         _ = joey_kvm_set_msr(fd, MSR.gsBase, 0)
     }
 
-    /// Out of the guest: when it is in KVM_RUN, kicked, and waited for.
+    /// Out of the guest: when it is in KVM_RUN, kicked, and waited for. One signal, sent
+    /// again only after a while: the kick is a real-time signal, which queues, and a thread
+    /// that has one instance per loop of a waiter to take (each a handler's delivery and
+    /// return) spends its time taking them and never gets back to say it left (seen: a
+    /// fork waited for a spinning thread until tgkill said EAGAIN). One is enough: a vCPU
+    /// in KVM_RUN leaves on it, one about to enter finds immediate_exit set.
     func leaveGuest() {
         guard running.load(ordering: .sequentiallyConsistent) else { return }
         joey_kvm_set_immediate_exit(run, 1)
+        var spins = 0
         while running.load(ordering: .sequentiallyConsistent) {
-            let t = thread.load(ordering: .relaxed)
-            if t != 0 { _ = joey_tgkill(getpid(), t, Self.kickSignal) }
+            if spins % 4096 == 0 {
+                let t = thread.load(ordering: .relaxed)
+                if t != 0 { _ = joey_tgkill(getpid(), t, Self.kickSignal) }
+            }
+            spins += 1
             sched_yield()
         }
     }
 
+    /// A kick for the guest thread this vCPU runs: KVM_RUN returns at once, or the entry
+    /// about to be made is not (`kickPending`: an entry clears immediate_exit before it runs,
+    /// so a kick between the kernel's unlock and KVM_RUN would otherwise be lost, and a
+    /// spinning guest thread would not see its signal until its next system call).
     func kick() {
+        kickPending.store(true, ordering: .sequentiallyConsistent)
         joey_kvm_set_immediate_exit(run, 1)
         let t = thread.load(ordering: .relaxed)
         if t != 0 && running.load(ordering: .sequentiallyConsistent) { _ = joey_tgkill(getpid(), t, Self.kickSignal) }
@@ -176,6 +193,12 @@ final class KVMContext: PlatformContext {
         r.pointee.rflags = 2
         joey_kvm_set_immediate_exit(v.run, 0)
         v.running.store(true, ordering: .sequentiallyConsistent)
+        if v.kickPending.exchange(false, ordering: .sequentiallyConsistent) {
+            // Kicked since the kernel let this thread go: not entered (a kick that comes after
+            // this sees `running` and sets immediate_exit, which KVM_RUN honours).
+            v.running.store(false, ordering: .sequentiallyConsistent)
+            return dead.load(ordering: .relaxed) ? .died(status: SIGKILL) : .interrupted
+        }
         let generation = space.generation.load(ordering: .sequentiallyConsistent)
         let supervisor = KVMLayout.supervisorBase
         r.pointee.rsp = v.stackTop - 40
@@ -194,7 +217,9 @@ final class KVMContext: PlatformContext {
                     Self.debugLine("kvm: interrupted rc \(rc) rip \(String(rip, radix: 16)) rsp \(String(r.pointee.rsp, radix: 16)) exit \(joey_kvm_exit_reason(v.run))")
                 }
                 if rip >= supervisor + JOEY_KVM_IRET && rip < supervisor + JOEY_KVM_FLUSH + 16 {
-                    // Stopped before the guest ran: nothing changed.
+                    // Stopped before the guest ran: nothing changed. Back to the kernel, which
+                    // looks at what the kick was for under its lock.
+                    v.kickPending.store(false, ordering: .sequentiallyConsistent)
                     v.running.store(false, ordering: .sequentiallyConsistent)
                     // A flush cut short is done again.
                     if rip >= supervisor + JOEY_KVM_FLUSH { v.seenGeneration = generation &- 1 }
@@ -203,6 +228,7 @@ final class KVMContext: PlatformContext {
                 if rip < supervisor {
                     // Stopped in guest code: its state is the guest's now, and the vCPU is in
                     // ring 3 (the next entry goes back to ring 0 first).
+                    v.kickPending.store(false, ordering: .sequentiallyConsistent)
                     v.running.store(false, ordering: .sequentiallyConsistent)
                     v.inGuestMode = true
                     loadGuestRegisters(r, into: &regs, rip: rip, rsp: r.pointee.rsp, flags: r.pointee.rflags)
@@ -351,6 +377,18 @@ final class KVMContext: PlatformContext {
     }
 
     func interrupt() { vcpu.kick() }
+
+    /// The vCPU runs in this sentry thread (KVM_RUN), so the guest's affinity is the thread's:
+    /// the host CPUs behind the mask's numbers (HostCPUs.ids), or all the sentry may use.
+    func restrictCPUs(to mask: UInt64) {
+        var cpus: [Int32] = []
+        for (i, id) in HostCPUs.ids.enumerated() where mask & (1 << UInt64(id)) != 0 { cpus.append(Spinning.cpus[i]) }
+        if cpus.isEmpty || mask & HostCPUs.mask == HostCPUs.mask {
+            _ = joey_pin_thread(0, -1)
+        } else {
+            _ = joey_restrict_thread(0, cpus, Int32(cpus.count))
+        }
+    }
 
     func kill() {
         dead.store(true, ordering: .relaxed)

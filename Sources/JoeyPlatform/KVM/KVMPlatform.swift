@@ -22,13 +22,12 @@
 //   the guest writing the entry again is. Hence KVMAddressSpace's edits, which the
 //   supervisor writes again before any vCPU runs guest code.
 //
-// State (not finished; PlatformKind.make refuses it unless JOEY_KVM_EXPERIMENTAL is set):
-// busybox, coreutils, sh, python3 with threads and subprocesses, gcc run, confined (the
-// allow-list has the KVM ioctls); by hand the Swift tests pass on it, and compat gave
-// 2122/2142 before resident memory was done (systrap 2138): what is left is timeouts at
-// ~60 us a system call, CPU placement and timing. Not done: kvm
-// in `make test` and the compat suite, the bench column, restrictCPUs and getcpu, the legacy
-// vsyscall page (upper half: a call there is SIGSEGV).
+// State: `make test` runs the Swift tests and the compat suite on it (2144/2152, systrap
+// 2148; README says which cases differ and why). Developed and tested on kvm_pvm only: the
+// IDT's IST makes the trampoline safe where `syscall` enters ring 0 (hardware), untried.
+// Not done: more guest threads than KVM's 1024 vCPUs (contexts would have to share vCPUs),
+// the user/system split of CPU time, the bench column, the legacy vsyscall page (upper
+// half: a call there is SIGSEGV).
 //
 // Locks: the platform's lock guards the vCPU pool and the page-table page allocator; an
 // address space's edits happen under the kernel lock (as on the other platforms).
@@ -43,6 +42,9 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
     public var addressSpaceEnd: UInt64 { KVMLayout.supervisorBase }
     public var maxThreadsPerAddressSpace: Int { 1024 }
     public var hasGlobalMemoryBarrier: Bool { true }
+    /// Guest ring 3 under kvm_pvm reads some other GDT's entry 15 (always 0 here, whatever
+    /// the vCPU's GDT says), so getcpu goes to the sentry, which answers the host CPU.
+    public var guestReadsItsCPU: Bool { false }
     /// A barrier on every vCPU: each one in the guest is kicked out (a VM exit serializes)
     /// and waited for; one not in the guest passes a barrier on its way back in.
     public func globalMemoryBarrier() {
@@ -113,13 +115,17 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
 
     /// The IDT: 32 interrupt gates into the supervisor's exception entries, ring 0 only (a
     /// guest `int N` is a #GP, as under Linux, except int3, which Linux allows: its gate
-    /// takes ring 3 too).
+    /// takes ring 3 too). Each gate switches to IST 1, the vCPU's ring-0 stack, even from
+    /// ring 0: where `syscall` enters ring 0 (hardware KVM does; this machine's kvm_pvm
+    /// stays in ring 3) the trampoline's #UD is taken at CPL 0 with the guest's rsp, which
+    /// must never be where ring 0 writes its frame.
     private func writeIDT() {
         let idt = supervisor + Int(KVMLayout.idtPage * 4096)
         for v in 0..<32 {
             let handler = KVMLayout.supervisorBase + JOEY_KVM_VECTORS + UInt64(v * 16)
             let dpl: UInt64 = v == 3 || v == 4 ? 3 : 0
-            let low = (handler & 0xffff) | UInt64(JOEY_KVM_KERNEL_CS) << 16 | (0x8E | dpl << 5) << 40 | ((handler >> 16) & 0xffff) << 48
+            let low = (handler & 0xffff) | UInt64(JOEY_KVM_KERNEL_CS) << 16 | 1 << 32 | (0x8E | dpl << 5) << 40
+                | ((handler >> 16) & 0xffff) << 48
             idt.storeBytes(of: low, toByteOffset: v * 16, as: UInt64.self)
             idt.storeBytes(of: handler >> 32, toByteOffset: v * 16 + 8, as: UInt64.self)
         }
