@@ -42,8 +42,9 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
     public var addressSpaceEnd: UInt64 { KVMLayout.supervisorBase }
     public var maxThreadsPerAddressSpace: Int { 1024 }
     public var hasGlobalMemoryBarrier: Bool { true }
-    /// Guest ring 3 under kvm_pvm reads some other GDT's entry 15 (always 0 here, whatever
-    /// the vCPU's GDT says), so getcpu goes to the sentry, which answers the host CPU.
+    /// Guest ring 3 under kvm_pvm does not read the vCPU's GDT for `lsl` (tried: entry 15
+    /// written with the host CPU, and the GDT loaded again, still gave 0 on either CPU), so
+    /// getcpu goes to the sentry, which answers the host CPU.
     public var guestReadsItsCPU: Bool { false }
     /// A barrier on every vCPU: each one in the guest is kicked out (a VM exit serializes)
     /// and waited for; one not in the guest passes a barrier on its way back in.
