@@ -105,14 +105,9 @@ extension GuestThread {
             do {
                 try block(deadline: deadline)
             } catch {
-                guard error == .ERESTARTSYS else { throw error }
-                guard relative else { throw .ERESTARTNOHAND }
-                if remainder != 0 {
-                    let left = deadline > monotonicNanos() ? deadline - monotonicNanos() : 0
-                    try mm.writeValue(remainder, timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000)))
-                }
-                restartBlock = .sleep(deadline: deadline, remainder: remainder)
-                throw .ERESTART_RESTARTBLOCK
+                let now = monotonicNanos()
+                throw try interrupted(error, relative: relative, left: deadline > now ? deadline - now : 0, remainder: remainder,
+                                      resume: .sleep(deadline: deadline, remainder: remainder))
             }
         }
         return 0
@@ -148,17 +143,25 @@ extension GuestThread {
             do {
                 try block(deadline: monotonicNanos() + 10_000_000)
             } catch {
-                guard error == .ERESTARTSYS else { throw error }
-                guard relative else { throw .ERESTARTNOHAND }
-                if remainder != 0 {
-                    let left = target - min(target, cpu.nanos)
-                    try mm.writeValue(remainder, timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000)))
-                }
-                restartBlock = .cpuSleep(cpu, target: target, remainder: remainder)
-                throw .ERESTART_RESTARTBLOCK
+                throw try interrupted(error, relative: relative, left: target - min(target, cpu.nanos), remainder: remainder,
+                                      resume: .cpuSleep(cpu, target: target, remainder: remainder))
             }
         }
         return 0
+    }
+
+    /// What a sleep that `error` ended returns: a signal (ERESTARTSYS) ends an absolute one
+    /// with ERESTARTNOHAND, a relative one with ERESTART_RESTARTBLOCK after writing the time
+    /// `left` to `remainder` (when not 0) and keeping `resume` for restart_syscall.
+    private func interrupted(_ error: LinuxErrno, relative: Bool, left: UInt64, remainder: UInt64,
+                             resume: RestartBlock) throws(LinuxErrno) -> LinuxErrno {
+        guard error == .ERESTARTSYS else { return error }
+        guard relative else { return .ERESTARTNOHAND }
+        if remainder != 0 {
+            try mm.writeValue(remainder, timespec(tv_sec: Int(left / 1_000_000_000), tv_nsec: Int(left % 1_000_000_000)))
+        }
+        restartBlock = resume
+        return .ERESTART_RESTARTBLOCK
     }
 
     /// restart_syscall: goes on with the sleep a signal without a handler interrupted. Called
