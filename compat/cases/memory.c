@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
@@ -401,6 +402,67 @@ CASE(mprotect_over_file_mapping_past_eof_succeeds) {
     EXPECT_EQ(fault_sig, SIGSEGV);
     EXPECT(read_faults(p + ps));
     EXPECT_EQ(fault_sig, SIGBUS);
+}
+
+/* Truncation takes what lies wholly past the new end out of every mapping of the file, in
+   every process (Linux's truncate_pagecache): a touch there is SIGBUS. Grown again, the file
+   has those pages back, reading zeros. */
+CASE(truncate_makes_the_shared_tail_sigbus_in_every_process) {
+    long ps = page();
+    int fd = open(scratch_path("t"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_OK(ftruncate(fd, 3 * ps));
+    volatile char *p = mmap(NULL, 3 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    p[2 * ps] = 'z';
+    int go[2];
+    EXPECT_OK(pipe(go));
+    pid_t c = fork();
+    if (c == 0) {
+        prctl(PR_SET_DUMPABLE, 0); /* no core file */
+        char b;
+        if (read(go[0], &b, 1) != 1) _exit(2);
+        if (p[0] != 'y') _exit(3); /* the parent's store after the fork */
+        char z = p[2 * ps];        /* past the new end: SIGBUS */
+        _exit(z == 'z' ? 4 : 5);
+    }
+    p[0] = 'y';
+    EXPECT_OK(ftruncate(fd, ps));
+    EXPECT_EQ(write(go[1], "g", 1), 1);
+    int st = 0;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFSIGNALED(st));
+    if (WIFSIGNALED(st)) EXPECT_EQ(WTERMSIG(st), SIGBUS);
+    EXPECT(read_faults(p + ps));
+    EXPECT_EQ(fault_sig, SIGBUS);
+    EXPECT_EQ(fault_code, BUS_ADRERR);
+    EXPECT_EQ(p[0], 'y');
+    EXPECT_OK(ftruncate(fd, 3 * ps));
+    EXPECT(!read_faults(p + 2 * ps));
+    EXPECT_EQ(p[2 * ps], 0);
+    p[ps] = 'q';
+    char b = 0;
+    EXPECT_EQ(pread(fd, &b, 1, ps), 1);
+    EXPECT_EQ(b, 'q');
+    close(go[0]);
+    close(go[1]);
+    close(fd);
+}
+
+CASE(open_o_trunc_makes_a_shared_mapping_sigbus) {
+    long ps = page();
+    int fd = open(scratch_path("t"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_OK(ftruncate(fd, ps));
+    volatile char *p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    p[0] = 'a';
+    int again = open(scratch_path("t"), O_RDWR | O_TRUNC);
+    EXPECT(again >= 0);
+    EXPECT(read_faults(p));
+    EXPECT_EQ(fault_sig, SIGBUS);
+    close(again);
+    close(fd);
 }
 
 CASE(segv_with_default_action_kills_with_sigsegv) {

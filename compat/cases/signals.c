@@ -3,9 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <poll.h>
 #include <setjmp.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -1031,6 +1034,91 @@ CASE(clock_nanosleep_absolute_stopped_and_continued_ends_at_its_deadline) {
     EXPECT(took >= 699);
     EXPECT(took < 820);
     reap(c);
+}
+
+/* poll and the selects are restarted after a stop too (no EINTR without a handler): poll
+ * through restart_syscall (ERESTART_RESTARTBLOCK) until its first deadline; select, pselect6
+ * and ppoll run again (ERESTARTNOHAND) with the time that was left when the stop came, which
+ * Linux writes back to their timeout (so the stop adds to their wait, about 850 ms here; with
+ * the whole timeout again it would be 1000). Each times out on a pipe nobody writes. */
+static long long wait_through_a_stop(int which) {
+    static const int sigs[] = {SIGSTOP, SIGCONT, 0};
+    int p[2];
+    if (pipe(p) != 0) compat_fail(__FILE__, __LINE__, "pipe: %s", strerror(errno));
+    pid_t c = spawn_sequence(sigs, 150);
+    long long t0 = monotonic_ms();
+    struct pollfd pfd = {p[0], POLLIN, 0};
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(p[0], &r);
+    struct timeval tv = {0, 700000};
+    struct timespec ts = {0, 700 * 1000000L};
+    long n = which == 0 ? syscall(SYS_poll, &pfd, 1, 700)
+           : which == 1 ? syscall(SYS_select, p[0] + 1, &r, NULL, NULL, &tv)
+           : which == 2 ? syscall(SYS_pselect6, p[0] + 1, &r, NULL, NULL, &ts, NULL)
+           : syscall(SYS_ppoll, &pfd, 1, &ts, NULL, 8);
+    long long took = monotonic_ms() - t0;
+    EXPECT_EQ(n, 0);
+    reap(c);
+    close(p[0]);
+    close(p[1]);
+    if (which == 1) EXPECT(tv.tv_sec == 0 && tv.tv_usec == 0); /* nothing left, written back */
+    if (which >= 2) EXPECT(ts.tv_sec == 0 && ts.tv_nsec == 0);
+    EXPECT(took >= 699);
+    return took;
+}
+
+CASE(poll_stopped_and_continued_waits_only_what_was_left) {
+    EXPECT(wait_through_a_stop(0) < 820);
+}
+
+CASE(select_stopped_and_continued_times_out_without_eintr) {
+    wait_through_a_stop(1);
+}
+
+CASE(pselect6_stopped_and_continued_times_out_without_eintr) {
+    wait_through_a_stop(2);
+}
+
+CASE(ppoll_stopped_and_continued_times_out_without_eintr) {
+    wait_through_a_stop(3);
+}
+
+/* A handler interrupts a 700 ms select, pselect6 or ppoll after 150 ms: EINTR, and the
+ * timeout holds what was left. */
+static void interrupted_by_a_handler(int which) {
+    install_info(SIGUSR1, 0);
+    static const int sigs[] = {SIGUSR1, 0};
+    pid_t c = spawn_sequence(sigs, 150);
+    struct timeval tv = {0, 700000};
+    struct timespec ts = {0, 700 * 1000000L};
+    long n = which == 1 ? syscall(SYS_select, 0, NULL, NULL, NULL, &tv)
+           : which == 2 ? syscall(SYS_pselect6, 0, NULL, NULL, NULL, &ts, NULL)
+           : syscall(SYS_ppoll, NULL, 0, &ts, NULL, 8);
+    EXPECT_EQ(n, -1);
+    EXPECT_EQ(errno, EINTR);
+    reap(c);
+    long left_ms = which == 1 ? tv.tv_sec * 1000 + tv.tv_usec / 1000 : ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    EXPECT(left_ms > 100);
+    EXPECT(left_ms < 600);
+}
+
+CASE(select_interrupted_by_a_handler_writes_back_the_time_left) { interrupted_by_a_handler(1); }
+CASE(pselect6_interrupted_by_a_handler_writes_back_the_time_left) { interrupted_by_a_handler(2); }
+CASE(ppoll_interrupted_by_a_handler_writes_back_the_time_left) { interrupted_by_a_handler(3); }
+
+CASE(epoll_wait_stopped_and_continued_is_eintr) {
+    /* signal(7): epoll_wait is among the calls a stop and SIGCONT end with EINTR even
+     * without a handler; it is never restarted (here it would wait for ever). */
+    static const int sigs[] = {SIGSTOP, SIGCONT, 0};
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    EXPECT(ep >= 0);
+    pid_t c = spawn_sequence(sigs, 150);
+    struct epoll_event ev;
+    EXPECT_EQ(epoll_wait(ep, &ev, 1, -1), -1);
+    EXPECT_EQ(errno, EINTR);
+    reap(c);
+    close(ep);
 }
 
 /* ---- privileged instructions from user mode ---- */

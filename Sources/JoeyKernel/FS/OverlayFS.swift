@@ -1009,7 +1009,11 @@ final class RegularFileInode: Inode {
             let fd = try lowerFD(writable: true)
             if ftruncate(fd, off_t(length)) != 0 { throw LinuxErrno(errno) }
             settleHostCache()
-            try hostCache?.truncate(length, mapped: true)
+            if let hostCache {
+                let shrinks = length < hostCache.size
+                try hostCache.truncate(length, mapped: true)
+                if shrinks { context.kernel.unmapPastEnd(of: hostCache) }
+            }
             lowerSize = length
             touchModified()
             return
@@ -1020,7 +1024,9 @@ final class RegularFileInode: Inode {
         }
         // A cache that mappings still hold keeps its MemoryFile ranges (see FilePages.truncate).
         let mapped = pages != nil && !isKnownUniquelyReferenced(&pages!)
+        let shrinks = length < size
         try cache().truncate(length, mapped: mapped)
+        if mapped && shrinks { context.kernel.unmapPastEnd(of: pages!) }
         touchModified()
     }
 

@@ -760,6 +760,16 @@ public final class Kernel: @unchecked Sendable {
         return true
     }
 
+    /// A file's page cache shrank (truncate, ftruncate, O_TRUNC): in every address space, its
+    /// MAP_SHARED mappings' pages wholly past the new end are unmapped at once, so any thread
+    /// touching them gets SIGBUS, as Linux's truncate_pagecache gives. Kernel lock held.
+    func unmapPastEnd(of pages: FilePages) {
+        var done = Set<ObjectIdentifier>()
+        for g in threadGroups.values where done.insert(ObjectIdentifier(g.mm)).inserted {
+            if g.mm.fileShrank(pages) { g.catchUpAddressSpace() }
+        }
+    }
+
     /// A guest thread's page was refused at the memory limit: the OOM killer makes room, or,
     /// when every process has been chosen already, the thread waits (kernel lock released) up to
     /// 200 ms for one to go. Then the access is tried again. Kernel lock held.

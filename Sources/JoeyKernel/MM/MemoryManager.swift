@@ -234,6 +234,25 @@ public final class MemoryManager {
         return true
     }
 
+    /// The file behind `pages` shrank: the pages of its MAP_SHARED mappings here that lie
+    /// wholly past its new end become `beyondEOF` (unrealized: a touch is SIGBUS, as after
+    /// Linux's unmap_mapping_range), the reverse of refreshFileTail. The caller syncs the
+    /// space. Returns whether anything changed.
+    func fileShrank(_ pages: FilePages) -> Bool {
+        var tails: [VMA] = []
+        for v in vmas where v.pages === pages && !v.beyondEOF {
+            let kept = pages.size > v.fileOffset ? MemoryFile.roundUp(pages.size - v.fileOffset) : 0
+            guard kept < v.end - v.start else { continue }
+            var tail = v
+            tail.start += kept
+            tail.fileOffset += kept
+            tail.beyondEOF = true
+            tails.append(tail)
+        }
+        for t in tails { insert(t) }
+        return !tails.isEmpty
+    }
+
     /// Finds a free range of `length` bytes, top-down below mmapTop (or at `hint` if free).
     func findFree(length: UInt64, hint: UInt64 = 0) -> UInt64? {
         guard length <= mmapTop - mmapBottom else { return nil }

@@ -95,14 +95,46 @@ extension GuestThread {
     func sysPoll() throws(LinuxErrno) -> UInt64 {
         let timeout = Int32(truncatingIfNeeded: a2)
         let deadline: UInt64? = timeout < 0 ? nil : monotonicNanos() + UInt64(timeout) * 1_000_000
-        return try pollCommon(a0, a1, deadline: deadline)
+        return try poll(a0, a1, deadline: deadline)
     }
 
-    private func relativeDeadline(_ addr: UInt64) throws(LinuxErrno) -> UInt64? {
+    /// poll(2), first run or restarted: a signal without a handler (a stop) has it go on
+    /// through restart_syscall until the same deadline, as Linux's do_restart_poll.
+    func poll(_ fdsAddr: UInt64, _ nfds: UInt64, deadline: UInt64?) throws(LinuxErrno) -> UInt64 {
+        do {
+            return try pollCommon(fdsAddr, nfds, deadline: deadline)
+        } catch .ERESTARTNOHAND {
+            restartBlock = .poll(fds: fdsAddr, count: nfds, deadline: deadline)
+            throw .ERESTART_RESTARTBLOCK
+        }
+    }
+
+    /// A relative timeout (ppoll, pselect6) as a deadline, and whether it was zero.
+    private func relativeDeadline(_ addr: UInt64) throws(LinuxErrno) -> (deadline: UInt64, zero: Bool)? {
         guard addr != 0 else { return nil }
         let ts: timespec = try mm.readValue(addr)
         guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-        return monotonicDeadline(afterSeconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
+        return (monotonicDeadline(afterSeconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)), ts.tv_sec == 0 && ts.tv_nsec == 0)
+    }
+
+    /// select, pselect6 and ppoll write the time left back to their timeout (a timeval at
+    /// `addr` for select, a timespec otherwise; not when it was zero) whatever they return,
+    /// as Linux's poll_select_finish: one run again after a stop (ERESTARTNOHAND) waits only
+    /// that. When the timeout cannot be written, a restart would wait it all again: EINTR.
+    private func writingBackTimeLeft(_ addr: UInt64, deadline: UInt64, timeval asTimeval: Bool,
+                                     _ body: () throws(LinuxErrno) -> UInt64) throws(LinuxErrno) -> UInt64 {
+        let result: Result<UInt64, LinuxErrno>
+        do { result = .success(try body()) } catch { result = .failure(error) }
+        let now = monotonicNanos()
+        let left = deadline > now ? deadline - now : 0
+        let seconds = Int(left / 1_000_000_000), nanos = Int(left % 1_000_000_000)
+        do {
+            if asTimeval { try mm.writeValue(addr, timeval(tv_sec: seconds, tv_usec: nanos / 1000)) }
+            else { try mm.writeValue(addr, timespec(tv_sec: seconds, tv_nsec: nanos)) }
+        } catch {
+            if case .failure(.ERESTARTNOHAND) = result { throw .EINTR }
+        }
+        return try result.get()
     }
 
     /// ppoll/pselect's temporary signal mask.
@@ -123,8 +155,14 @@ extension GuestThread {
 
     func sysPpoll() throws(LinuxErrno) -> UInt64 {
         if a2 != 0 && a4 != 8 { throw .EINVAL }
-        let deadline = try relativeDeadline(a2)
-        return try withTemporaryMask(a3) { () throws(LinuxErrno) -> UInt64 in try pollCommon(a0, a1, deadline: deadline) }
+        let timeout = try relativeDeadline(a2)
+        let run = { () throws(LinuxErrno) -> UInt64 in
+            try self.withTemporaryMask(self.a3) { () throws(LinuxErrno) -> UInt64 in
+                try self.pollCommon(self.a0, self.a1, deadline: timeout?.deadline)
+            }
+        }
+        guard let timeout, !timeout.zero else { return try run() }
+        return try writingBackTimeLeft(a2, deadline: timeout.deadline, timeval: false, run)
     }
 
     private func selectCommon(_ nfds: Int32, _ rAddr: UInt64, _ wAddr: UInt64, _ eAddr: UInt64, deadline: UInt64?) throws(LinuxErrno) -> UInt64 {
@@ -177,33 +215,35 @@ extension GuestThread {
     }
 
     func sysSelect() throws(LinuxErrno) -> UInt64 {
-        var deadline: UInt64?
+        var deadline: UInt64?, zero = false
         if a4 != 0 {
             let tv: timeval = try mm.readValue(a4)
             guard tv.tv_sec >= 0, tv.tv_usec >= 0, tv.tv_usec < 1_000_000 else { throw .EINVAL }
             deadline = monotonicDeadline(afterSeconds: Int64(tv.tv_sec), nanos: Int64(tv.tv_usec) * 1000)
+            zero = tv.tv_sec == 0 && tv.tv_usec == 0
         }
-        let n = try selectCommon(Int32(truncatingIfNeeded: a0), a1, a2, a3, deadline: deadline)
-        if let deadline {
-            // Linux writes back the time left.
-            let now = monotonicNanos()
-            let left = deadline > now ? deadline - now : 0
-            try? mm.writeValue(a4, timeval(tv_sec: Int(left / 1_000_000_000), tv_usec: Int(left % 1_000_000_000 / 1000)))
+        let run = { () throws(LinuxErrno) -> UInt64 in
+            try self.selectCommon(Int32(truncatingIfNeeded: self.a0), self.a1, self.a2, self.a3, deadline: deadline)
         }
-        return n
+        guard let deadline, !zero else { return try run() }
+        return try writingBackTimeLeft(a4, deadline: deadline, timeval: true, run)
     }
 
     func sysPselect6() throws(LinuxErrno) -> UInt64 {
-        let deadline = try relativeDeadline(a4)
+        let timeout = try relativeDeadline(a4)
         var maskAddr: UInt64 = 0
         if a5 != 0 {
             maskAddr = try mm.readValue(a5)
             let size: UInt64 = try mm.readValue(a5 &+ 8)
             if maskAddr != 0 && size != 8 { throw .EINVAL }
         }
-        return try withTemporaryMask(maskAddr) { () throws(LinuxErrno) -> UInt64 in
-            try selectCommon(Int32(truncatingIfNeeded: a0), a1, a2, a3, deadline: deadline)
+        let run = { () throws(LinuxErrno) -> UInt64 in
+            try self.withTemporaryMask(maskAddr) { () throws(LinuxErrno) -> UInt64 in
+                try self.selectCommon(Int32(truncatingIfNeeded: self.a0), self.a1, self.a2, self.a3, deadline: timeout?.deadline)
+            }
         }
+        guard let timeout, !timeout.zero else { return try run() }
+        return try writingBackTimeLeft(a4, deadline: timeout.deadline, timeval: false, run)
     }
 
     // MARK: futex

@@ -174,6 +174,8 @@ extension GuestThread {
             return try sleep(until: deadline, remainder: remainder, relative: true)
         case .cpuSleep(let cpu, let target, let remainder):
             return try sleep(on: cpu, until: target, remainder: remainder, relative: true)
+        case .poll(let fds, let count, let deadline):
+            return try poll(fds, count, deadline: deadline)
         }
     }
 
@@ -297,9 +299,11 @@ extension Kernel {
     }
 }
 
-/// A sleep that a signal without a handler interrupted, to go on with in restart_syscall
-/// (Linux's restart_block).
+/// A sleep or poll that a signal without a handler interrupted, to go on with in
+/// restart_syscall (Linux's restart_block).
 enum RestartBlock {
+    /// poll(2): the same descriptors, until the same deadline (nil: none).
+    case poll(fds: UInt64, count: UInt64, deadline: UInt64?)
     /// nanosleep or a relative clock_nanosleep: until a monotonic deadline.
     case sleep(deadline: UInt64, remainder: UInt64)
     /// A relative clock_nanosleep on a CPU-time clock: until it reads `target`.
