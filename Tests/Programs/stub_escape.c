@@ -88,6 +88,21 @@ int main(int argc, char **argv) {
     waitpid(pid, &status, 0);
     printf("scribbler: %s\n", fate(status));
 
+    // On kvm, the rest of the supervisor's gigabyte: the exception entries, the IDT, each
+    // vCPU's GDT, TSS and ring-0 stack, and the page tables of every address space (from
+    // page 3088, KVMLayout.firstTablePage). None of it may be readable or writable from the
+    // guest, and a write to a page table would be the way out: probe the first pages, the
+    // first 256 table pages and one page in every 256 beyond.
+    if (region == 0x7fffc0000000) {
+        int readablePages = 0, writablePages = 0;
+        for (uintptr_t page = 1; page < (1u << 18); page = page < 3088 + 256 ? page + 1 : page + 256) {
+            volatile uint8_t *q = (volatile uint8_t *)(region + page * 0x1000);
+            if (readable(q)) readablePages++;
+            if (writable(q)) writablePages++;
+        }
+        printf("supervisor pages readable: %d, writable: %d\n", readablePages, writablePages);
+    }
+
     // Jump to each `syscall` instruction in the code page, each from a fresh child. On kvm
     // the trampoline's ud2 is where a guest's `syscall` goes: a site too.
     int sites = 0;

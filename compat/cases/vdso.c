@@ -89,6 +89,36 @@ CASE(vdso_exports_the_linux_2_6_functions) {
     EXPECT(vdso_symbol("__vdso_no_such_function", "LINUX_2.6") == NULL);
 }
 
+/* The legacy vsyscall page (vsyscall=xonly, Linux's default): gettimeofday at +0, time at
+ * +0x400 and getcpu at +0x800 answer as the system calls do, and return to the caller. */
+CASE(vsyscall_page_answers_gettimeofday_time_and_getcpu) {
+    long (*vgettimeofday)(struct timeval *, void *) = (void *)0xffffffffff600000UL;
+    long (*vtime)(long *) = (void *)0xffffffffff600400UL;
+    long (*vgetcpu)(unsigned *, unsigned *, void *) = (void *)0xffffffffff600800UL;
+    struct timeval tv = {0, 0};
+    EXPECT_EQ(vgettimeofday(&tv, NULL), 0);
+    long now = (long)time(NULL);
+    EXPECT(labs(tv.tv_sec - now) <= 2);
+    long t = 0;
+    EXPECT_EQ(vtime(&t), t);
+    EXPECT(labs(t - now) <= 2);
+    unsigned cpu = 100000, node = 100000;
+    EXPECT_EQ(vgetcpu(&cpu, &node, NULL), 0);
+    EXPECT(cpu < CPU_SETSIZE);
+    EXPECT_EQ(node, 0);
+}
+
+CASE(vsyscall_page_is_last_in_proc_self_maps) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    EXPECT(f != NULL);
+    char line[512], last[512] = "";
+    while (fgets(line, sizeof line, f)) strcpy(last, line);
+    fclose(f);
+    static const char start[] = "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 ";
+    EXPECT(strncmp(last, start, sizeof start - 1) == 0);
+    EXPECT(strstr(last, " [vsyscall]\n") != NULL);
+}
+
 CASE(vdso_is_shown_in_proc_self_maps) {
     uintptr_t eh = getauxval(AT_SYSINFO_EHDR);
     FILE *f = fopen("/proc/self/maps", "r");

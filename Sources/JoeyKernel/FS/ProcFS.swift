@@ -371,8 +371,13 @@ enum ProcFS {
     }
 
     static func maps(_ g: ThreadGroup) -> String {
-        mappings(g).map { mapsLine($0) + "\n" }.joined()
+        mappings(g).map { mapsLine($0) + "\n" }.joined() + vsyscallLine + "\n"
     }
+
+    /// The legacy vsyscall page, last in every 64-bit process's maps and smaps as Linux
+    /// lists it with vsyscall=xonly (its default): execute-only, not in the VMA list
+    /// (GuestThread.emulateVsyscall answers calls there where the platform does not).
+    static let vsyscallLine = named("ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 ", "[vsyscall]")
 
     /// A mapping's line in /proc/PID/maps (and smaps): range, permissions, offset, device,
     /// inode, and its name from column 73.
@@ -460,7 +465,7 @@ enum ProcFS {
             if !v.shared && v.protection.contains(.write) { flags += "ac " }
             out += line + "\n" + usageLines(u, rollup: false) + "THPeligible:           0\nVmFlags: " + flags + "\n"
         }
-        return out
+        return out + vsyscallLine + "\n" + usageLines(MappingUsage(size: 4096), rollup: false) + "THPeligible:           0\nVmFlags: ex \n"
     }
 
     /// /proc/PID/smaps_rollup: smaps' figures summed over every mapping.

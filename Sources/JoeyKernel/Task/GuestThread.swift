@@ -240,6 +240,7 @@ final class GuestThread {
                     continue
                 }
                 if sig == Signal.SIGSEGV, kernel.syscallPatchEntry != nil, unpatchIfTableLost(at: regs.rip) { continue }
+                if sig == Signal.SIGSEGV, addr == regs.rip, emulateVsyscall() { continue }
                 // A shared file mapping's page the file has grown over since: map it and retry.
                 if sig == Signal.SIGSEGV, mm.refreshFileTail(at: addr) { continue }
                 // A write to copy-on-write memory: the sharing is broken, the write retried.
@@ -267,6 +268,26 @@ final class GuestThread {
                 if !killed { kill() }
             }
         }
+    }
+
+    /// A call into the legacy vsyscall page that faulted (the kvm platform maps nothing in
+    /// the upper half; on the others the host emulates it and the stub's filter traps the
+    /// call): run as Linux's emulate_vsyscall runs it, gettimeofday at +0, time at +0x400,
+    /// getcpu at +0x800, then returning to the caller. Anything else there stays a fault.
+    private func emulateVsyscall() -> Bool {
+        let nr: UInt64
+        switch regs.rip {
+        case 0xffff_ffff_ff60_0000: nr = 96
+        case 0xffff_ffff_ff60_0400: nr = 201
+        case 0xffff_ffff_ff60_0800: nr = 309
+        default: return false
+        }
+        guard let caller: UInt64 = try? mm.readValue(regs.rsp) else { return false }
+        regs.rip = caller
+        regs.rsp &+= 8
+        regs.orig_rax = nr
+        handleSyscall()
+        return true
     }
 
     /// A context in the MM's address space (made on the first run of the MM).

@@ -126,6 +126,9 @@ final class KVMContext: PlatformContext {
     private let hostThread: Int32
     private let dead = Atomic<Bool>(false)
     private var released = false
+    /// The guest's run time: the sum of the stays in switchToGuest, and when the current one
+    /// began (0: not in one). Read by other threads (CPU clocks and timers, /proc).
+    private let guestTime = Mutex<(total: UInt64, since: UInt64)>((0, 0))
 
     init(vcpu: KVMVCPU, space: KVMAddressSpace) {
         self.vcpu = vcpu
@@ -156,9 +159,21 @@ final class KVMContext: PlatformContext {
     private static func hasErrorCode(_ v: Int) -> Bool { v < 32 && (0x6022_7d00 as UInt32) >> UInt32(v) & 1 != 0 }
 
     func switchToGuest(_ regs: inout GuestRegisters) -> PlatformEvent {
+        let entered = Self.monotonicNanos()
+        guestTime.withLock { $0.since = entered }
+        defer {
+            let left = Self.monotonicNanos()
+            guestTime.withLock { $0 = ($0.total &+ (left &- $0.since), 0) }
+        }
         while true {
             if let event = runOnce(&regs) { return event }
         }
+    }
+
+    private static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
     /// One entry into the guest and its exit; nil when the platform handled the exit itself
@@ -360,12 +375,13 @@ final class KVMContext: PlatformContext {
         state.withUnsafeBytes { _ = joey_kvm_set_fxsave(vcpu.fd, $0.baseAddress) }
     }
 
+    /// The guest's time alone, as a stub thread's CPU time is on the other platforms (the
+    /// kernel counts the sentry's as system time): the time spent in switchToGuest. The host
+    /// thread's CPU clock would count the sentry's work too, this thread being both. Time the
+    /// host gives another thread meanwhile counts, as a stub's spinning does.
     func cpuTimeNanos() -> UInt64 {
-        // The host thread's CPU clock (KVM_RUN counts there): MAKE_THREAD_CPUCLOCK(tid, SCHED).
-        var ts = timespec()
-        let clock = clockid_t(bitPattern: UInt32(truncatingIfNeeded: (~Int64(hostThread)) << 3 | 6))
-        guard clock_gettime(clock, &ts) == 0 else { return 0 }
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        let now = Self.monotonicNanos()
+        return guestTime.withLock { $0.total &+ ($0.since == 0 ? 0 : now &- min(now, $0.since)) }
     }
 
     func peakResidentKiB() -> UInt64 { space.residentKiB.peak }

@@ -25,9 +25,9 @@
 // State: `make test` runs the Swift tests and the compat suite on it (2144/2152, systrap
 // 2148; README says which cases differ and why). Developed and tested on kvm_pvm only: the
 // IDT's IST makes the trampoline safe where `syscall` enters ring 0 (hardware), untried.
-// Not done: more guest threads than KVM's 1024 vCPUs (contexts would have to share vCPUs),
-// the user/system split of CPU time, the bench column, the legacy vsyscall page (upper
-// half: a call there is SIGSEGV).
+// Not done: more guest threads than KVM's 1024 vCPUs (contexts would have to share vCPUs).
+// The legacy vsyscall page is not mapped (upper half): the kernel emulates a call there
+// from the fault (GuestThread.emulateVsyscall).
 //
 // Locks: the platform's lock guards the vCPU pool and the page-table page allocator; an
 // address space's edits happen under the kernel lock (as on the other platforms).
