@@ -7,8 +7,12 @@ JOEY := .build/debug/joey
 # each start (its relocations and symbol lookups were about 2 ms of every `joey do`), nothing
 # needs installing beside it, and its load address stays random. glibc's static-pie start
 # refuses a RUNPATH (--disable-local-rpath) and gold cannot link one (bfd does).
+# `joey --version` names the commit it was built from (CJoey's joey_build_commit).
+COMMIT := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 RELEASE_BUILD = $(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath \
-	-Xswiftc -static-executable -Xswiftc -use-ld=bfd -Xswiftc -Xclang-linker -Xswiftc -static-pie
+	-Xswiftc -static-executable -Xswiftc -use-ld=bfd -Xswiftc -Xclang-linker -Xswiftc -static-pie \
+	-Xcc '-DJOEY_COMMIT="$(COMMIT)"'
+
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman sqlite3 trinity \
 	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite python3-psutil procps
 

@@ -50,6 +50,22 @@ int joey_seccomp_install(const joey_seccomp_rule *rules, int count) {
     return r;
 }
 
+// libseccomp's version, packed as major << 16 | minor << 8 | micro (joey --version).
+unsigned joey_libseccomp_version(void) {
+    const struct scmp_version *v = seccomp_version();
+    return v ? v->major << 16 | v->minor << 8 | v->micro : 0;
+}
+
+// The commit the binary was built from: `make release` passes it (-DJOEY_COMMIT);
+// a plain `swift build` does not.
+const char *joey_build_commit(void) {
+#ifdef JOEY_COMMIT
+    return JOEY_COMMIT;
+#else
+    return "unknown (not built by make)";
+#endif
+}
+
 int joey_seccomp_export(const joey_seccomp_rule *rules, int count, int fd) {
     scmp_filter_ctx ctx = build_filter(rules, count);
     if (!ctx) return -errno;

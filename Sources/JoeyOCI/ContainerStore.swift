@@ -82,6 +82,14 @@ public struct ContainerStore: Sendable {
     /// Creates the container's directory (failing if the id is taken) and locks it.
     public func create(_ id: String) throws(OCIError) -> ContainerLock {
         try ContainerStore.validate(id: id)
+        // Its parents too, as runc's MkdirAll (dockerd's --exec-root may be new).
+        var prefix = root.hasPrefix("/") ? "" : "."
+        for part in root.split(separator: "/").dropLast() {
+            prefix += "/" + part
+            if mkdir(prefix, 0o711) != 0 && errno != EEXIST {
+                throw OCIError("cannot create the state directory \(root): \(prefix): \(String(cString: strerror(errno)))")
+            }
+        }
         if mkdir(root, 0o711) != 0 && errno != EEXIST {
             throw OCIError("cannot create the state directory \(root): \(String(cString: strerror(errno)))")
         }

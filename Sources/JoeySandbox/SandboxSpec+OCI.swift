@@ -19,7 +19,10 @@ extension SandboxSpec {
         if let d = config.domainname { domainname = d }
         uid = process.user.uid
         gid = process.user.gid
-        groups = [process.user.gid] + process.user.additionalGids
+        // Exactly the listed groups, as runc's setgroups (the primary gid is not added).
+        groups = process.user.additionalGids
+        homeFromPasswd = true
+        tmpfsAtTmp = false
         umask = process.user.umask ?? 0o022
         noNewPrivileges = process.noNewPrivileges
         if process.capabilities != nil {

@@ -118,7 +118,8 @@ enum ControlChannel {
             p.cwd = req.cwd ?? "/"
             p.uid = req.uid ?? 0
             p.gid = req.gid ?? 0
-            p.groups = [p.gid] + (req.additionalGids ?? [])
+            p.groups = req.additionalGids ?? []
+            p.homeFromPasswd = true
             p.umask = req.umask ?? 0o022
             p.noNewPrivileges = req.noNewPrivileges ?? false
             if let c = req.capabilities, c.count == 3 { p.capabilities = (c[0], c[1], c[2]) }

@@ -74,3 +74,41 @@ struct DebugCommand: ParsableCommand {
         }
     }
 }
+
+/// `joey syscalls`: Joey's system call table (syscalls/linux_amd64.tsv, as generated into
+/// SyscallTable), in runsc's `syscalls` formats.
+struct Syscalls: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "syscalls",
+        abstract: "Print every Linux x86-64 system call and how Joey supports it (table, json or csv).")
+
+    @Option(help: "The output format: table, json or csv.")
+    var format: String = "table"
+
+    func run() throws {
+        let rows = SyscallTable.entries.compactMap { $0 }
+        switch format {
+        case "table":
+            let width = rows.map(\.name.count).max() ?? 4
+            func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+            var out = pad("NUM", 5) + pad("NAME", width + 2) + pad("SUPPORT", 13) + "NOTE\n"
+            for r in rows { out += pad(String(r.number), 5) + pad(r.name, width + 2) + pad("\(r.status)", 13) + r.note + "\n" }
+            writeStdout(out)
+        case "csv":
+            func field(_ s: String) -> String {
+                guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return s }
+                return "\"" + s.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+            }
+            var out = "os,arch,num,name,support,note\n"
+            for r in rows { out += "linux,amd64,\(r.number),\(r.name),\(r.status),\(field(r.note))\n" }
+            writeStdout(out)
+        case "json":
+            let items = rows.map { r in
+                "{\"os\":\"linux\",\"arch\":\"amd64\",\"num\":\(r.number),\"name\":\(jsonString(r.name)),\"support\":\"\(r.status)\",\"note\":\(jsonString(r.note))}"
+            }
+            writeStdout("[\n" + items.joined(separator: ",\n") + "\n]\n")
+        default:
+            throw ValidationError("Unknown format '\(format)': choose table, json or csv.")
+        }
+    }
+}

@@ -251,13 +251,19 @@ struct Features: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
 
+    /// What `create` applies: the hooks it runs on the host (createContainer and
+    /// startContainer would run in the container's namespaces, which are the sentry's own),
+    /// the mount options Joey's mounts understand (Kernel.applyMount, MountFlags.parse), and
+    /// the namespaces the guest gets (all of them the sentry's, none a host one).
     func run() throws {
         print("""
         {
           "ociVersionMin": "1.0.0",
           "ociVersionMax": "1.0.2",
-          "hooks": [],
-          "mountOptions": [],
+          "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+          "mountOptions": ["async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "lazytime", "mode",
+            "noatime", "nodev", "nodiratime", "noexec", "nosuid", "private", "rbind", "relatime", "ro", "rprivate", "rshared",
+            "rslave", "rw", "shared", "size", "slave", "strictatime", "suid", "sync"],
           "linux": {
             "namespaces": ["pid", "mount", "uts", "ipc", "network", "user", "cgroup"],
             "capabilities": [],
@@ -267,8 +273,8 @@ struct Features: ParsableCommand {
             "selinux": {"enabled": false}
           },
           "annotations": {
-            "io.github.joey.platforms": "systrap,ptrace",
-            "io.github.joey.note": "every namespace is the sentry's own; hooks, mounts from config.json and the memory limit are not applied yet"
+            "io.github.joey.platforms": "systrap,ptrace,kvm (kvm where /dev/kvm is usable)",
+            "io.github.joey.note": "every namespace is the guest's own, kept by the sentry (none is a host namespace); linux.resources memory and pids limits are applied by the sentry, not through cgroups; seccomp in config.json is not applied (the guest may install its own filters)"
           }
         }
         """)

@@ -18,7 +18,20 @@ struct Joey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "joey",
         abstract: "An application kernel for Linux: runs programs in a sandbox where the sentry answers every system call.",
-        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Exec.self, Ps.self, Events.self, Features.self, DebugCommand.self, Init.self, ExecWait.self])
+        version: versionText,
+        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Exec.self, Ps.self, Events.self, Features.self, Syscalls.self, DebugCommand.self, Init.self, ExecWait.self])
+
+    /// `joey --version`, in runc's shape (callers such as containerd log it).
+    static var versionText: String {
+        let seccomp = joey_libseccomp_version()
+        return """
+        joey version 0.1.0
+        commit: \(String(cString: joey_build_commit()))
+        spec: 1.0.2
+        platforms: systrap, ptrace, kvm
+        libseccomp: \(seccomp >> 16).\((seccomp >> 8) & 0xff).\(seccomp & 0xff)
+        """
+    }
 
     /// Usage errors exit with 2 (as runc and most Unix tools do), not sysexits' 64.
     static func main() {
@@ -36,12 +49,29 @@ struct Joey: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code.rawValue == 64 {
-                writeStderr(fullMessage(for: error) + "\n")
+                let message = fullMessage(for: error)
+                writeStderr(message + "\n")
+                // A shim reads the error from --log: this one, not an older line there.
+                if let log = optionValue("--log", in: args) {
+                    var first = message.split(separator: "\n").first.map(String.init) ?? message
+                    if first.hasPrefix("Error: ") { first.removeFirst(7) }
+                    RuntimeOptions.append("error", first, log: log, logFormat: optionValue("--log-format", in: args) ?? "text")
+                }
                 Glibc.exit(2)
             }
             exit(withError: error)
         }
     }
+}
+
+/// The value of `--name value` or `--name=value` in arguments that did not parse.
+private func optionValue(_ name: String, in args: [String]) -> String? {
+    for (i, a) in args.enumerated() {
+        if a == "--" { return nil }
+        if a == name { return i + 1 < args.count ? args[i + 1] : nil }
+        if a.hasPrefix(name + "=") { return String(a.dropFirst(name.count + 1)) }
+    }
+    return nil
 }
 
 /// Options every command that runs a sandbox takes. They may also be written before the
@@ -253,13 +283,14 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = fa
                 onConfined: (Kernel) -> Void = { _ in },
                 beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in },
                 onKernel: (Kernel) throws(KernelError) -> Void = { _ throws(KernelError) in },
-                onError: (KernelError) -> Void = { _ in }) -> Int32 {
+                onError: (KernelError) -> Bool = { _ in false }) -> Int32 {
     let platform: Platform
     do {
         platform = try PlatformKind(rawValue: global.platform)!.make(syscallPatching: global.syscallPatching)
     } catch {
-        onError(KernelError("joey: \(error)", exitCode: 125))
-        fail("joey: \(error)", code: 125)
+        let e = KernelError("joey: \(error)", exitCode: 125)
+        if onError(e) { Glibc.exit(e.exitCode) }
+        fail(e.message, code: e.exitCode)
     }
     do {
         let kernel = try Kernel(platform: platform, spec: spec)
@@ -280,7 +311,8 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = fa
             onConfined(kernel)
         })
     } catch let e as KernelError {
-        onError(e)
+        // Reported by whoever started this sentry (a container's create): said once, there.
+        if onError(e) { Glibc.exit(e.exitCode) }
         fail(e.message, code: e.exitCode)
     } catch {
         fail("joey: \(error)", code: 2)

@@ -33,12 +33,22 @@ struct RuntimeOptions: ParsableArguments {
 
     var store: ContainerStore { ContainerStore(root: root) }
 
-    /// Writes a line to --log (text or JSON, as runc does) and, for errors and warnings
-    /// (unless `quiet`), to stderr.
+    /// Writes a line to --log (text or JSON, as runc does) and, for errors, to stderr; a
+    /// warning goes to stderr (unless `quiet`) only without --log: a shim's runtime stderr is
+    /// the container's, and runc keeps its warnings out of it.
     func report(_ level: String, _ message: String, quiet: Bool = false) {
+        RuntimeOptions.report(level, message, log: log, logFormat: logFormat, quiet: quiet)
+    }
+
+    static func report(_ level: String, _ message: String, log: String?, logFormat: String, quiet: Bool = false) {
         if level == "error" { writeStderr("joey: \(message)\n") }
-        if level == "warning" && !quiet { writeStderr("joey: warning: \(message)\n") }
+        if level == "warning" && !quiet && log == nil { writeStderr("joey: warning: \(message)\n") }
         guard let log else { return }
+        append(level, message, log: log, logFormat: logFormat)
+    }
+
+    /// One line in the --log file.
+    static func append(_ level: String, _ message: String, log: String, logFormat: String) {
         let fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         defer { close(fd) }
@@ -197,7 +207,8 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
         waitpid(pid, &status, 0)
         store.remove(o.id)
         let parts = text.split(separator: " ", maxSplits: 2)
-        let message = parts.count == 3 ? String(parts[2]) : "the container's sentry exited before it was ready (wait status \(status))"
+        var message = parts.count == 3 ? String(parts[2]) : "the container's sentry exited before it was ready (wait status \(status))"
+        if message.hasPrefix("joey: ") { message.removeFirst(6) } // report() names joey itself
         runtime.report("error", message)
         let code = parts.count == 3 ? Int32(parts[1]) ?? 1 : 1
         Glibc.exit(code == 0 ? 1 : code)
@@ -291,6 +302,8 @@ struct Init: ParsableCommand {
 
     func run() throws {
         let ready = readyFd
+        // Open until the program is loaded and the sentry said "ok".
+        var readyOpen = true
         func tell(_ s: String) {
             var b = Array(s.utf8)
             _ = write(ready, &b, b.count)
@@ -332,6 +345,7 @@ struct Init: ParsableCommand {
         }, beforeStart: { () throws(KernelError) in
             tell("ok")
             close(ready)
+            readyOpen = false
             // Blocks until `start` opens the fifo for reading.
             let fd = open(fifoPath, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw KernelError("joey: cannot open \(fifoPath): \(String(cString: strerror(errno)))") }
@@ -342,7 +356,11 @@ struct Init: ParsableCommand {
             // Every default spec has these (sysfs, mqueue...): noted in the log, not on stderr.
             for w in kernel.mountWarnings { runtime.report("warning", w, quiet: true) }
             listener = try ControlChannel.listen(directory: runtime.store.directory(id))
-        }, onError: { e in tell("error \(e.exitCode) \(e.message)") })
+        }, onError: { e in
+            guard readyOpen else { return false }
+            tell("error \(e.exitCode) \(e.message)")
+            return true
+        })
         exitLikeShell(status)
     }
 }

@@ -14,6 +14,8 @@ struct Bundle {
         state = dir.path + "/state"
         let fm = FileManager.default
         try fm.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
+        // /tmp as images have it: the container has no tmpfs there unless config.json mounts one.
+        try fm.createDirectory(atPath: rootfs + "/tmp", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o1777])
         try fm.copyItem(atPath: Host.busybox, toPath: rootfs + "/bin/busybox")
         for applet in ["sh", "echo", "cat", "sleep", "ls", "hostname", "id"] {
             try fm.createSymbolicLink(atPath: rootfs + "/bin/" + applet, withDestinationPath: "busybox")
@@ -178,16 +180,20 @@ struct OCIRuntimeTests {
 
     @Test("a read-only root keeps the bundle untouched; rlimits and user reach the guest", .enabled(if: Host.hasBusybox, "needs busybox-static"))
     func configApplied() throws {
-        let b = try Bundle(args: ["sh", "-c", "echo x > /written || echo refused; mkdir /d 2>&1 | grep -c Read-only; echo tmp > /tmp/ok && cat /tmp/ok; id -u; id -g; ulimit -n"], readonly: true) { config in
+        let b = try Bundle(args: ["sh", "-c", "echo x > /written || echo refused; mkdir /d 2>&1 | grep -c Read-only; echo tmp > /tmp/ok || echo tmp-refused; echo t > /scratch/ok && cat /scratch/ok; id -u; id -g; id -G; echo $HOME; ulimit -n"], readonly: true) { config in
             var p = config["process"] as! [String: Any]
-            p["user"] = ["uid": 1000, "gid": 1001]
+            p["user"] = ["uid": 1000, "gid": 1001, "additionalGids": [7]]
             p["rlimits"] = [["type": "RLIMIT_NOFILE", "soft": 512, "hard": 512]]
+            p["env"] = ["PATH=/bin"]
             config["process"] = p
+            config["mounts"] = (config["mounts"] as? [[String: Any]] ?? []) + [["destination": "/scratch", "type": "tmpfs", "source": "tmpfs"]]
         }
         let r = try b.joey("run", "--bundle", b.path, "ro")
         #expect(r.status == 0, "\(r)")
-        // A read-only root: EROFS, as a read-only mount gives; /tmp (its own tmpfs) stays writable.
-        #expect(r.stdout == "refused\n1\ntmp\n1000\n1001\n512\n", "\(r)")
+        // A read-only root: EROFS, as a read-only mount gives, /tmp included (as under runc, the
+        // container has exactly the mounts its config lists: here a tmpfs at /scratch). The
+        // groups are the primary and exactly the listed ones; HOME, unset, is "/" (no passwd).
+        #expect(r.stdout == "refused\n1\ntmp-refused\nt\n1000\n1001\n1001 7\n/\n512\n", "\(r)")
         #expect(r.stderr.contains("Read-only file system"), "\(r)")
         #expect(!FileManager.default.fileExists(atPath: b.rootfs + "/written"))
     }
@@ -452,9 +458,10 @@ struct OCILimitTests {
         r = try b.joey("run", "--bundle", b.path, "oom2")
         #expect(r.status == 0 && r.stdout == "survived\n", "\(r)")
 
-        // File data counts too: a 1 GiB file in /tmp does not fit under a 256 MiB limit. The write
-        // fails with ENOSPC and the container goes on.
+        // File data counts too: a 1 GiB file in a tmpfs at /tmp (docker's --tmpfs /tmp) does not
+        // fit under a 256 MiB limit. The write fails with ENOSPC and the container goes on.
         try FileManager.default.createSymbolicLink(atPath: b.rootfs + "/bin/dd", withDestinationPath: "busybox")
+        config["mounts"] = (config["mounts"] as? [[String: Any]] ?? []) + [["destination": "/tmp", "type": "tmpfs", "source": "tmpfs"]]
         linux["resources"] = ["memory": ["limit": 256 << 20]]
         config["linux"] = linux
         var process = config["process"] as! [String: Any]

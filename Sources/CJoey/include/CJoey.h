@@ -360,6 +360,8 @@ int joey_no_new_privs(void);
 int64_t joey_raw_syscall(int64_t nr, const uint64_t args[6]);
 /// A SIGSYS in the sentry (a call outside the allow-list) is reported on stderr, then exit 70.
 int joey_report_sigsys(void);
+unsigned joey_libseccomp_version(void);
+const char *joey_build_commit(void);
 /// `joey do`: gives the sentry a pid namespace of its own. Forks; the child (returned 0) is
 /// pid 1 of a new pid namespace and dies with its parent; the parent never returns: it
 /// relays signals sent to it alone to the child and exits as the child does. -errno when

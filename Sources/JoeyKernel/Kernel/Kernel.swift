@@ -50,6 +50,9 @@ public struct SandboxSpec {
     public var memoryLimit: UInt64?
     /// Extra mounts (OCI config.json mounts), applied in order after /dev, /proc and /tmp.
     public var mounts: [MountSpec] = []
+    /// A tmpfs of the sandbox's own at /tmp (`joey do`); an OCI container has exactly the
+    /// mounts its config lists, so a read-only root keeps /tmp read-only, as under runc.
+    public var tmpfsAtTmp = true
     /// Host fds 3, 4, ... passed on to pid 1 as the same numbers (OCI --preserve-fds).
     public var preservedFDs = 0
     public var umask: UInt32 = 0o022
@@ -59,6 +62,9 @@ public struct SandboxSpec {
     public var capabilityBounding: UInt64?
     public var capabilityAmbient: UInt64?
     public var noNewPrivileges = false
+    /// An environment without HOME gets the user's home from the root's /etc/passwd, or
+    /// "/", as runc gives an OCI process.
+    public var homeFromPasswd = false
     /// Where the guest's AF_INET and AF_INET6 sockets live.
     public var network = NetworkMode.none
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
@@ -109,6 +115,8 @@ public struct ProcessSpec: Sendable {
     public var capabilityAmbient: UInt64?
     /// PR_GET_NO_NEW_PRIVS reports 1 (OCI process.noNewPrivileges).
     public var noNewPrivileges = false
+    /// As SandboxSpec.homeFromPasswd.
+    public var homeFromPasswd = false
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
@@ -281,12 +289,14 @@ public final class Kernel: @unchecked Sendable {
         initialMounts = MountNamespace(ino: allocateNamespaceIno(), root: rootMount)
         rootLocation = Location(name: "", parent: nil, inode: rootDir, mount: rootMount)
 
-        let tmpCtx = filesystem(dev: 0x1a, name: "tmpfs")
         let devCtx = filesystem(dev: 0x5, name: "devtmpfs")
         devRoot = Kernel.makeDevFS(devCtx, devPts: devPts)
         mount(devRoot, at: "/dev", type: "devtmpfs", source: "devtmpfs", options: ["rw", "nosuid"])
         mount(ProcFS.makeRoot(kernel: self, pidNS: rootPIDNamespace), at: "/proc", type: "proc", source: "proc", options: ["rw", "nosuid", "nodev", "noexec"])
-        mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", source: "tmpfs", options: ["rw", "nosuid", "nodev"])
+        if spec.tmpfsAtTmp {
+            let tmpCtx = filesystem(dev: 0x1a, name: "tmpfs")
+            mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", source: "tmpfs", options: ["rw", "nosuid", "nodev"])
+        }
         for m in spec.mounts { try applyMount(m) }
         if spec.resolvableHostname && !spec.rootWritable && !spec.rootReadOnly { addHostsEntry() }
     }
@@ -490,6 +500,7 @@ public final class Kernel: @unchecked Sendable {
         process.capabilityBounding = spec.capabilityBounding
         process.capabilityAmbient = spec.capabilityAmbient
         process.noNewPrivileges = spec.noNewPrivileges
+        process.homeFromPasswd = spec.homeFromPasswd
         let passed = (0..<Int32(max(0, min(spec.preservedFDs, 1021)))).map { 3 + $0 }
         let (thread, programPath) = try createProcess(process, stdio: [0, 1, 2] + passed, pid1: true)
         let pid = thread.tid
@@ -581,8 +592,12 @@ public final class Kernel: @unchecked Sendable {
     /// A new process with its first thread, program loaded, not yet started; `stdio` are the
     /// host fds it gets as fds 0, 1, 2, ... Returns it with the program's path (found in the
     /// guest's PATH when the name has no slash). Kernel lock held.
-    private func createProcess(_ process: ProcessSpec, stdio: [Int32], pid1: Bool) throws(KernelError) -> (GuestThread, String) {
+    private func createProcess(_ spec: ProcessSpec, stdio: [Int32], pid1: Bool) throws(KernelError) -> (GuestThread, String) {
+        var process = spec
         guard !process.argv.isEmpty else { throw KernelError("joey: no program to run", exitCode: 127) }
+        if process.homeFromPasswd && !process.env.contains(where: { $0.hasPrefix("HOME=") }) {
+            process.env.append("HOME=" + home(of: process.uid))
+        }
         let fs = FSContext(root: rootLocation, cwd: rootLocation, mounts: initialMounts)
         fs.umask = process.umask & 0o777
         if let cwd = try? resolve(ByteString(process.cwd), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry), cwd.inode.kind == .directory {
@@ -648,11 +663,34 @@ public final class Kernel: @unchecked Sendable {
         } catch let e {
             threadGroups[pid] = nil
             threads[pid] = nil
-            let why = String(cString: strerror(e.rawValue))
-            let code: Int32 = (e == .ENOENT || e == .ENOTDIR) ? 127 : 126
-            throw KernelError("joey: \(process.argv[0]): \(why)", exitCode: code)
+            // runc's wording, which docker and containerd turn into 127 and 126.
+            let name = process.argv[0]
+            let why = String(cString: strerror(e.rawValue)).lowercased()
+            let missing = e == .ENOENT || e == .ENOTDIR
+            let message = missing && !name.contains("/") ? "executable file not found in $PATH"
+                : missing ? "stat \(name): \(why)" : why
+            throw KernelError("joey: exec: \"\(name)\": \(message)", exitCode: missing ? 127 : 126)
         }
         return (thread, path)
+    }
+
+    /// The home directory /etc/passwd in the sandbox's root gives `uid`, or "/" (runc's
+    /// fallback) when it names none.
+    func home(of uid: UInt32) -> String {
+        guard let loc = try? resolve(ByteString("/etc/passwd"), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry),
+              let file = loc.inode as? RegularFileInode else { return "/" }
+        var buffer = [UInt8](repeating: 0, count: Int(min(file.size, 1 << 20)))
+        let n = buffer.withUnsafeMutableBytes { p -> Int in
+            var dst = IOSequence.sentry(p)
+            return (try? file.read(&dst, at: 0)) ?? 0
+        }
+        for line in buffer[..<n].split(separator: UInt8(ascii: "\n")) {
+            let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+            guard fields.count >= 7, let id = UInt32(String(decoding: fields[2], as: UTF8.self)), id == uid,
+                  !fields[5].isEmpty else { continue }
+            return String(decoding: fields[5], as: UTF8.self)
+        }
+        return "/"
     }
 
     /// A command name without a slash is looked up in the guest's PATH, as a shell would.
