@@ -144,11 +144,16 @@ public struct ContainerStore: Sendable {
         try? FileManager.default.removeItem(atPath: directory(id))
     }
 
-    /// created until `start` consumed exec.fifo, running while the sentry lives, then stopped.
+    /// created until `start` consumed exec.fifo, running while the sentry lives (paused
+    /// between `pause` and `resume`), then stopped.
     func status(of state: ContainerState) -> String {
         guard state.pid > 0, ContainerStore.isAlive(state.pid, startTime: state.pidStartTime) else { return "stopped" }
-        return access(fifo(state.id), F_OK) == 0 ? "created" : "running"
+        if access(fifo(state.id), F_OK) == 0 { return "created" }
+        return access(pausedMarker(state.id), F_OK) == 0 ? "paused" : "running"
     }
+
+    /// Present while the container is paused.
+    public func pausedMarker(_ id: String) -> String { directory(id) + "/paused" }
 
     /// Field 22 of /proc/PID/stat: when the process started.
     static func startTime(of pid: Int32) -> UInt64? {

@@ -36,6 +36,10 @@ public struct MemoryProtection: OptionSet, Sendable, Hashable {
 /// of its threads at once (they share the host page tables). It lives while the MM or a
 /// context holds it. Preconditions: ranges are page-aligned, below `Platform.addressSpaceEnd`.
 public protocol AddressSpace: AnyObject {
+    /// The host process whose threads run this space's guest threads, as the sentry's pid
+    /// namespace numbers it (a stub; on kvm the sentry itself): what `ps --format json`
+    /// reports for the guest processes in it.
+    var hostPid: Int32 { get }
     func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno)
     func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno)
     func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno)

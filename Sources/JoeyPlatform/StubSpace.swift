@@ -23,6 +23,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     let kind: UInt32
     let stubAddress: UInt64
     let pid: pid_t
+    var hostPid: Int32 { pid }
     let memoryFile: MemoryFile
     /// systrap: the CPU and kernel let a thread use rdfsbase/wrfsbase.
     let hasFSGSBase: Bool

@@ -22,6 +22,9 @@ struct ControlRequest: Codable {
     var noNewPrivileges: Bool?
     /// effective, permitted, inheritable
     var capabilities: [UInt64]?
+    /// update: linux.resources.pids.limit and memory.limit.
+    var pidsLimit: Int64?
+    var memoryLimit: Int64?
 }
 
 struct ControlProcess: Codable {
@@ -29,6 +32,8 @@ struct ControlProcess: Codable {
     var ppid: Int32
     var uid: UInt32
     var command: String
+    /// The host process behind it, numbered in the sentry's pid namespace.
+    var hostPid: Int32?
 }
 
 struct ControlReply: Codable {
@@ -101,7 +106,7 @@ enum ControlChannel {
     }
 
     private static func processes(of kernel: Kernel) -> [ControlProcess] {
-        kernel.processList().map { ControlProcess(pid: $0.pid, ppid: $0.ppid, uid: $0.uid, command: $0.command) }
+        kernel.processList().map { ControlProcess(pid: $0.pid, ppid: $0.ppid, uid: $0.uid, command: $0.command, hostPid: $0.hostPid) }
     }
 
     private static func handle(_ conn: Int32, kernel: Kernel) {
@@ -143,6 +148,20 @@ enum ControlChannel {
             close(conn)
         case "kill-all":
             kernel.signalAll(req.signal ?? SIGTERM)
+            _ = send(conn, ControlReply())
+            close(conn)
+        case "pause", "resume":
+            if req.op == "pause" { kernel.freeze() } else { kernel.thaw() }
+            _ = send(conn, ControlReply())
+            close(conn)
+        case "update":
+            // The memory limit is the size of the sentry's MemoryFile, fixed at create.
+            if let m = req.memoryLimit, m > 0, UInt64(m) != kernel.memoryLimit {
+                _ = send(conn, ControlReply(error: "cannot change the memory limit of a running Joey container (it is fixed when the container is created)"))
+                close(conn)
+                return
+            }
+            if let p = req.pidsLimit { kernel.setTaskLimit(p > 0 ? Int(min(p, 1 << 22)) : 1 << 22) }
             _ = send(conn, ControlReply())
             close(conn)
         case "stats":

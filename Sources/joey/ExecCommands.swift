@@ -136,7 +136,16 @@ struct Exec: ParsableCommand {
         var pid: pid_t = 0
         var args = ["joey", "exec-wait", "--fd", String(sock), "--pid", String(guestPid), "--dir", runtime.store.directory(id)]
         if ttyFD >= 0 { args += ["--tty-fd", String(ttyFD)] }
-        let r = withCStringArray(args) { posix_spawn(&pid, "/proc/self/exe", nil, nil, $0, environ) }
+        // Its stdio is /dev/null: the caller's (a shim's pipes) went to the guest process, and
+        // a copy held here would keep the caller waiting for their end long after `exec`
+        // returned (docker exec -it, ctr task exec -t hung so).
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDWR, 0)
+        posix_spawn_file_actions_adddup2(&actions, 0, 1)
+        posix_spawn_file_actions_adddup2(&actions, 0, 2)
+        let r = withCStringArray(args) { posix_spawn(&pid, "/proc/self/exe", &actions, nil, $0, environ) }
         guard r == 0 else { runtime.fail("cannot start the exec waiter: \(String(cString: strerror(r)))") }
         return pid
     }
@@ -199,7 +208,7 @@ struct Ps: ParsableCommand {
     var psArgs: [String] = []
 
     func run() throws {
-        _ = runningState(id, runtime: runtime, verb: "list the processes of")
+        let state = runningState(id, runtime: runtime, verb: "list the processes of")
         let sock = connectOrFail(id, runtime: runtime)
         defer { close(sock) }
         guard ControlChannel.send(sock, ControlRequest(op: "ps")),
@@ -208,7 +217,11 @@ struct Ps: ParsableCommand {
         }
         switch format {
         case "json":
-            print("[" + list.map { String($0.pid) }.joined(separator: ",") + "]")
+            // Host pids, as runc's (docker top looks them up in the host's ps): the process
+            // running each guest process, once each (threads and vfork children share one).
+            let hostPids = HostPidNamespace.translate(list.map { $0.hostPid ?? 1 }, namespaceOf: state.pid)
+            var seen = Set<Int32>()
+            print("[" + hostPids.filter { seen.insert($0).inserted }.map(String.init).joined(separator: ",") + "]")
         case "table":
             print("UID        PID   PPID  CMD")
             for p in list {
@@ -217,6 +230,144 @@ struct Ps: ParsableCommand {
         default:
             runtime.fail("invalid format option \"\(format)\": table or json")
         }
+    }
+}
+
+/// Sends one request to a container's sentry and fails with its error, if any.
+private func request(_ id: String, _ req: ControlRequest, runtime: RuntimeOptions) {
+    let sock = connectOrFail(id, runtime: runtime)
+    defer { close(sock) }
+    guard ControlChannel.send(sock, req), let (reply, _) = ControlChannel.receive(sock, as: ControlReply.self) else {
+        runtime.fail("the sentry of container \(id) did not answer")
+    }
+    if let error = reply.error { runtime.fail(error) }
+}
+
+struct Pause: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Suspend every process of a running container (resume goes on).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Argument(help: "The container id.") var id: String
+
+    func run() throws {
+        let (lock, state) = runtime.lockedState(id)
+        defer { _ = lock }
+        guard state.status == "running" else { runtime.fail("container not running") }
+        request(id, ControlRequest(op: "pause"), runtime: runtime)
+        guard FileManager.default.createFile(atPath: runtime.store.pausedMarker(id), contents: nil) else {
+            request(id, ControlRequest(op: "resume"), runtime: runtime)
+            runtime.fail("cannot write \(runtime.store.pausedMarker(id)): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+struct Resume: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume a paused container.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Argument(help: "The container id.") var id: String
+
+    func run() throws {
+        let (lock, state) = runtime.lockedState(id)
+        defer { _ = lock }
+        guard state.status == "paused" else { runtime.fail("container not paused") }
+        request(id, ControlRequest(op: "resume"), runtime: runtime)
+        unlink(runtime.store.pausedMarker(id))
+    }
+}
+
+struct Update: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "update", abstract: "Change a running container's resource limits (pids; memory only to its value at create).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var runtime: RuntimeOptions
+    @Option(name: [.short, .long], help: ArgumentHelp("linux.resources as JSON, from this file (- for stdin).", valueName: "file"))
+    var resources: String?
+    @Option(help: "The most tasks (threads) the container may have; 0 or -1: no limit.") var pidsLimit: Int64?
+    @Option(help: "Memory limit in bytes (or with k, m, g).") var memory: String?
+    // runc's other knobs: accepted, and said in the log to have no effect (the sentry is the
+    // container's only host process; the host enforces no cgroup for it yet).
+    @Option var blkioWeight: String?
+    @Option var cpuPeriod: String?
+    @Option var cpuQuota: String?
+    @Option var cpuShare: String?
+    @Option var cpuRtPeriod: String?
+    @Option var cpuRtRuntime: String?
+    @Option var cpusetCpus: String?
+    @Option var cpusetMems: String?
+    @Option var kernelMemory: String?
+    @Option var kernelMemoryTcp: String?
+    @Option var memoryReservation: String?
+    @Option var memorySwap: String?
+    @Option var l3CacheSchema: String?
+    @Option var memBwSchema: String?
+    @Argument(help: "The container id.") var id: String
+
+    func run() throws {
+        let state: ContainerState
+        do { state = try runtime.store.load(id) } catch { runtime.fail(error.message) }
+        guard state.status == "running" || state.status == "paused" || state.status == "created" else {
+            runtime.fail("cannot update a container that has stopped")
+        }
+        var req = ControlRequest(op: "update")
+        if let resources {
+            let data: Data?
+            if resources == "-" {
+                var bytes = [UInt8]()
+                var buf = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let n = read(0, &buf, buf.count)
+                    if n > 0 { bytes += buf[0..<n]; continue }
+                    if n < 0 && errno == EINTR { continue }
+                    break
+                }
+                data = Data(bytes)
+            } else {
+                data = FileManager.default.contents(atPath: resources)
+            }
+            guard let data, let r = try? JSONDecoder().decode(LinuxResources.self, from: data),
+                  let keys = try? JSONDecoder().decode([String: AnyJSON].self, from: data) else {
+                runtime.fail("--resources \(resources): not a JSON object of linux.resources")
+            }
+            req.pidsLimit = r.pids?.limit
+            req.memoryLimit = r.memory?.limit
+            for key in keys.keys.sorted() where key != "pids" && key != "memory" {
+                runtime.report("warning", "update: \(key) is not applied by Joey", quiet: true)
+            }
+        }
+        if let pidsLimit { req.pidsLimit = pidsLimit }
+        if let memory {
+            guard let bytes = parseSize(memory) else { runtime.fail("--memory \(memory): not a size") }
+            req.memoryLimit = bytes
+        }
+        let ignored: [(String, String?)] = [("--blkio-weight", blkioWeight), ("--cpu-period", cpuPeriod), ("--cpu-quota", cpuQuota),
+                                            ("--cpu-share", cpuShare), ("--cpu-rt-period", cpuRtPeriod), ("--cpu-rt-runtime", cpuRtRuntime),
+                                            ("--cpuset-cpus", cpusetCpus), ("--cpuset-mems", cpusetMems), ("--kernel-memory", kernelMemory),
+                                            ("--kernel-memory-tcp", kernelMemoryTcp), ("--memory-reservation", memoryReservation),
+                                            ("--memory-swap", memorySwap), ("--l3-cache-schema", l3CacheSchema), ("--mem-bw-schema", memBwSchema)]
+        for (flag, value) in ignored where value != nil { runtime.report("warning", "update: \(flag) is not applied by Joey", quiet: true) }
+        request(id, req, runtime: runtime)
+    }
+
+    /// The parts of config.json's linux.resources that update applies.
+    private struct LinuxResources: Decodable {
+        struct Limit: Decodable { var limit: Int64? }
+        var pids: Limit?
+        var memory: Limit?
+    }
+
+    /// Any JSON value, not looked at (to list an object's keys).
+    private struct AnyJSON: Decodable {
+        init(from decoder: Decoder) throws {}
+    }
+
+    /// Bytes, or with a k, m or g suffix (runc's units); nil when malformed.
+    private func parseSize(_ s: String) -> Int64? {
+        let lower = s.lowercased()
+        let units: [(String, Int64)] = [("kb", 1 << 10), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+        for (suffix, factor) in units where lower.hasSuffix(suffix) {
+            return Int64(lower.dropLast(suffix.count)).map { $0 * factor }
+        }
+        return Int64(lower)
     }
 }
 

@@ -19,7 +19,7 @@ struct Joey: ParsableCommand {
         commandName: "joey",
         abstract: "An application kernel for Linux: runs programs in a sandbox where the sentry answers every system call.",
         version: versionText,
-        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Exec.self, Ps.self, Events.self, Features.self, Syscalls.self, DebugCommand.self, Init.self, ExecWait.self])
+        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Exec.self, Ps.self, Events.self, Pause.self, Resume.self, Update.self, Features.self, Syscalls.self, DebugCommand.self, Init.self, ExecWait.self])
 
     /// `joey --version`, in runc's shape (callers such as containerd log it).
     static var versionText: String {

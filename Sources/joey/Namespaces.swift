@@ -16,6 +16,7 @@
 // sentry). Without a network namespace in config.json the container shares the host's
 // network, as under runc.
 import CJoey
+import FoundationEssentials
 import Glibc
 import JoeyKernel
 import JoeyOCI
@@ -98,5 +99,36 @@ enum NetworkNamespace {
         let set = request.withUnsafeMutableBytes { joey_ioctl(fd, 0x8914 /* SIOCSIFFLAGS */, $0.baseAddress) }
         guard set == 0 else { return "cannot bring up lo: \(String(cString: strerror(Int32(-set))))" }
         return nil
+    }
+}
+
+/// Pids of a container's sentry namespace as the host sees them (`ps --format json`).
+enum HostPidNamespace {
+    /// `pids` numbered in the pid namespace of `sentry` (a host pid), in the caller's
+    /// numbering: each found among the host's processes in that namespace (/proc/N/status's
+    /// NSpid ends with the inner number). A pid not found is left out. The same namespace as
+    /// ours (an --unconfined sentry): unchanged.
+    static func translate(_ pids: [Int32], namespaceOf sentry: Int32) -> [Int32] {
+        guard let target = link("/proc/\(sentry)/ns/pid") else { return [] }
+        if target == link("/proc/self/ns/pid") { return pids }
+        var inner: [Int32: Int32] = [:]
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let host = Int32(name), link("/proc/\(host)/ns/pid") == target,
+                  let status = try? String(contentsOfFile: "/proc/\(host)/status", encoding: .utf8) else { continue }
+            for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
+                if let last = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).last, let n = Int32(last) { inner[n] = host }
+            }
+        }
+        return pids.compactMap { inner[$0] }
+    }
+
+    private static func link(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 256)
+        let n = readlink(path, &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

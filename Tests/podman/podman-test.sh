@@ -62,6 +62,13 @@ echo "$out" | grep -q from-init && echo "$out" | grep -q "exec-pid" \
     && pass "exec sees the container's files" || fail "exec: $out"
 out=$(timeout 30 $P exec "$cid" sh -c 'exit 4' 2>&1); rc=$?
 [ "$rc" = 4 ] && pass "exec exit status" || fail "exec exit status: rc=$rc $out"
+# pause and unpause (the runtime's pause and resume): the state follows.
+out=$(timeout 30 $P pause "$cid" 2>&1); rc=$?
+state=$(timeout 30 $P inspect --format '{{.State.Status}}' "$cid" 2>&1)
+out2=$(timeout 30 $P unpause "$cid" 2>&1); rc2=$?
+state2=$(timeout 30 $P inspect --format '{{.State.Status}}' "$cid" 2>&1)
+[ "$rc" = 0 ] && [ "$state" = paused ] && [ "$rc2" = 0 ] && [ "$state2" = running ] \
+    && pass "pause, unpause" || fail "pause: rc=$rc $out, state $state; unpause: rc=$rc2 $out2, state $state2"
 out=$(timeout 60 $P stop -t 10 "$cid" 2>&1); rc=$?
 state=$(timeout 30 $P inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$cid" 2>&1)
 [ "$rc" = 0 ] && [ "$state" = "exited 0" ] && pass "stop (init's TERM trap ran: exit 0)" || fail "stop: rc=$rc $out; state $state"

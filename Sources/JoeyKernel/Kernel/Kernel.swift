@@ -130,6 +130,10 @@ public final class Kernel: @unchecked Sendable {
     let syscallPatchEntry: UInt64?
     let memoryFile: MemoryFile
     let spec: SandboxSpec
+    /// The pids limit: spec.maxTasks, changed by OCI `update`.
+    lazy var taskLimit = spec.maxTasks
+    /// Paused (OCI `pause`): guest threads wait in the sentry (GuestThread.runLoop).
+    var frozen = false
     /// Joey's vDSO, mapped into every guest, and what keeps its clocks current.
     let vdso: VDSO
     let timekeeper: Timekeeper
@@ -440,7 +444,7 @@ public final class Kernel: @unchecked Sendable {
 
     /// `wanted`: clone3's set_tid, a pid that must be free (EEXIST).
     func allocatePid(wanted: Int32? = nil) throws(LinuxErrno) -> Int32 {
-        guard threads.count < spec.maxTasks else { throw .EAGAIN }
+        guard threads.count < taskLimit else { throw .EAGAIN }
         if let wanted {
             guard threads[wanted] == nil && threadGroups[wanted] == nil && heldPids[wanted] == nil else { throw .EEXIST }
             tasksCreated &+= 1
@@ -550,11 +554,13 @@ public final class Kernel: @unchecked Sendable {
     }
 
     /// The guest's processes for `ps`: pid, parent pid, uid and command name.
-    public func processList() -> [(pid: Int32, ppid: Int32, uid: UInt32, command: String)] {
+    /// The live guest processes; `hostPid` is the host process running each (in the sentry's
+    /// pid namespace; the sentry's own before its address space first ran).
+    public func processList() -> [(pid: Int32, ppid: Int32, uid: UInt32, command: String, hostPid: Int32)] {
         lock.lock()
         defer { lock.unlock() }
         return threadGroups.values.filter { $0.exitStatus == nil }.sorted { $0.pid < $1.pid }.map { g in
-            (g.pid, g.parent?.pid ?? 0, g.uid, g.comm)
+            (g.pid, g.parent?.pid ?? 0, g.uid, g.comm, g.mm.space?.hostPid ?? getpid())
         }
     }
 
@@ -579,6 +585,35 @@ public final class Kernel: @unchecked Sendable {
         let info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */)
         for g in threadGroups.values where g.pgid == pgid && g.exitStatus == nil { g.sendSignal(sig, info: info) }
     }
+
+    /// OCI `pause`: every guest thread stops before its next guest instruction (one running
+    /// guest code is interrupted; one asleep in the sentry sleeps on) until `thaw`, as the
+    /// cgroup freezer holds runc's processes. The guest is not told: no SIGCHLD, no stop
+    /// state; signals stay pending, and SIGKILL still ends a process.
+    public func freeze() {
+        lock.lock()
+        defer { lock.unlock() }
+        frozen = true
+        for t in threads.values where t.inGuest { t.context?.interrupt() }
+    }
+
+    /// OCI `resume`.
+    public func thaw() {
+        lock.lock()
+        defer { lock.unlock() }
+        frozen = false
+        for t in threads.values { t.wakeup.wake() }
+    }
+
+    /// OCI `update`: the most tasks the sandbox may have (linux.resources.pids.limit).
+    public func setTaskLimit(_ limit: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        taskLimit = limit
+    }
+
+    /// The memory limit the sandbox was made with (it cannot change: the MemoryFile's size).
+    public var memoryLimit: UInt64? { spec.memoryLimit }
 
     /// Signals every guest process (OCI `kill --all`).
     public func signalAll(_ sig: Int32) {

@@ -195,6 +195,8 @@ final class GuestThread {
             deliverPendingSignals()
             // A stopped group's threads wait here until SIGCONT or SIGKILL.
             while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { sleepInSentry() }
+            // A paused container's threads wait here until it resumes; SIGKILL still ends them.
+            while kernel.frozen && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { sleepInSentry() }
             // Over the memory limit: wait while the watcher kills (Kernel.startMemoryWatcher).
             while kernel.memoryPressure && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 {
                 heldForMemory = true

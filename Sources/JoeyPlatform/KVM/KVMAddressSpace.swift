@@ -17,6 +17,8 @@ import Synchronization
 
 final class KVMAddressSpace: AddressSpace {
     unowned let platform: KVMPlatform
+    /// Guest threads run on the sentry's own threads (vCPUs).
+    var hostPid: Int32 { getpid() }
     /// The PML4's supervisor-area page index.
     let root: UInt64
     /// Bumped by every edit; a vCPU that last ran at an older one reloads cr3 first.
