@@ -157,6 +157,7 @@ final class KVMAddressSpace: AddressSpace {
     }
 
     func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
+        try platform.ensureGuestMemory(to: fileOffset + length)
         let f = Self.flags(protection)
         try edit { (touched: inout KVMPlatform.Edits) throws(LinuxErrno) in
             cutLazy(address, address + length)

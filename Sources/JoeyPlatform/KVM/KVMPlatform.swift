@@ -1,6 +1,6 @@
 // The KVM platform: guest code runs at CPL3 in a virtual machine the sentry drives, with no
-// guest kernel. One VM per sandbox. Guest physical memory is the MemoryFile (memslot 0 at
-// guest-physical 0) and the supervisor area (memslot 1): the supervisor image, the IDT,
+// guest kernel. One VM per sandbox. Guest physical memory is the MemoryFile (at guest-physical
+// 0, in memslots 0, 2, 3... added as it is used) and the supervisor area (memslot 1): the supervisor image, the IDT,
 // each vCPU's GDT, TSS and ring-0 stack, and the page tables the sentry builds for each
 // address space (KVMAddressSpace). Every system call and every fault leaves the VM (an `out`
 // from the supervisor's exception entries, CJoey/kvm.c) and comes back with an iretq; the
@@ -58,8 +58,13 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
     /// The host's mapping of memslot 1.
     let supervisor: UnsafeMutableRawPointer
     private let lock = Mutex<State>(State())
-    private var memoryFileSlotSet = false
-    private let slotLock = Mutex<Void>(())
+    /// The MemoryFile (1 TiB reserved) is guest memory from offset 0 up to here, in memslots
+    /// added as mappings reach further: 0 for the first 256 MiB, then 2, 3, ... each as
+    /// large as all before it. One slot for the whole reservation cost KVM seconds and
+    /// gigabytes of per-page metadata (kvm_pvm shadows every page) before the guest ran.
+    private let guestMemoryEnd = Atomic<UInt64>(0)
+    private let slotLock = Mutex<(memoryFile: MemoryFile?, slots: UInt32)>((nil, 0))
+    static let firstSlotSize: UInt64 = 256 << 20
     /// The page directory of the supervisor gigabyte, shared by every address space.
     private var directory: UInt64 = 0
     func supervisorDirectory() throws(PlatformError) -> UInt64 { directory }
@@ -159,14 +164,30 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
     }
 
     public func newAddressSpace(memoryFile: MemoryFile) throws(PlatformError) -> AddressSpace {
-        try slotLock.withLock { _ throws(PlatformError) in
-            if !memoryFileSlotSet {
-                let r = joey_kvm_set_memory(vm, 0, 0, memoryFile.size, memoryFile.base)
-                guard r == 0 else { throw PlatformError("KVM refused the MemoryFile as guest memory: errno \(-r)") }
-                memoryFileSlotSet = true
-            }
+        slotLock.withLock { if $0.memoryFile == nil { $0.memoryFile = memoryFile } }
+        do { try ensureGuestMemory(to: 1) } catch {
+            throw PlatformError("KVM refused the MemoryFile as guest memory: \(error)")
         }
         return try KVMAddressSpace(platform: self)
+    }
+
+    /// Makes MemoryFile offsets below `end` guest memory (before a page table names them).
+    func ensureGuestMemory(to end: UInt64) throws(LinuxErrno) {
+        if guestMemoryEnd.load(ordering: .acquiring) >= end { return }
+        try slotLock.withLock { (s: inout (memoryFile: MemoryFile?, slots: UInt32)) throws(LinuxErrno) in
+            guard let file = s.memoryFile else { throw .EFAULT }
+            var covered = guestMemoryEnd.load(ordering: .relaxed)
+            while covered < end && covered < file.size {
+                let size = min(covered == 0 ? Self.firstSlotSize : covered, file.size - covered)
+                let slot = s.slots == 0 ? 0 : s.slots + 1 // 1 is the supervisor's
+                let r = joey_kvm_set_memory(vm, slot, covered, size, file.base + Int(covered))
+                guard r == 0 else { throw LinuxErrno(Int32(-r)) }
+                s.slots += 1
+                covered += size
+                guestMemoryEnd.store(covered, ordering: .releasing)
+            }
+            if covered < end { throw .EFAULT }
+        }
     }
 
     // MARK: supervisor area
