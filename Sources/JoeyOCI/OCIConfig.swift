@@ -63,6 +63,9 @@ public struct OCIConfig: Sendable {
     public var namespacePaths: [String: String] = [:]
     public var memoryLimit: Int64?
     public var pidsLimit: Int64?
+    /// linux.cgroupsPath: the cgroup the sentry and its stubs live in (runc's cgroupfs form,
+    /// "/a/b"; the systemd driver's "slice:prefix:name" is not supported).
+    public var cgroupsPath: String?
     /// Fields present in the file that Joey does not apply, by their JSON path.
     public var warnings: [String] = []
 
@@ -214,6 +217,7 @@ public struct OCIConfig: Sendable {
                 // CPU/IO weights have nothing to act on; they are noted, not applied.
                 r.unknownKeys(known: ["memory", "pids", "devices"], into: &warnings)
             }
+            cgroupsPath = try linux.string("cgroupsPath")
             // Handled by the sentry's own design (masked/readonly paths are not host paths,
             // the sentry has its own seccomp), or irrelevant to a sentry: accepted silently.
             linux.unknownKeys(known: ["namespaces", "resources", "uidMappings", "gidMappings", "maskedPaths",

@@ -418,14 +418,14 @@ struct Features: ParsableCommand {
           "linux": {
             "namespaces": ["pid", "mount", "uts", "ipc", "network", "user", "cgroup"],
             "capabilities": [],
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
             "seccomp": {"enabled": false},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false}
           },
           "annotations": {
             "io.github.joey.platforms": "systrap,ptrace,kvm (kvm where /dev/kvm is usable)",
-            "io.github.joey.note": "every namespace is the guest's own, kept by the sentry (none is a host namespace); linux.resources memory and pids limits are applied by the sentry, not through cgroups; seccomp in config.json is not applied (the guest may install its own filters)"
+            "io.github.joey.note": "every namespace is the guest's own, kept by the sentry (none is a host namespace); linux.resources memory and pids limits are applied by the sentry, and the cgroup at linux.cgroupsPath holds the sentry and its stubs to wider ones (the sentry's own needs beside the guest's); seccomp in config.json is not applied (the guest may install its own filters)"
           }
         }
         """)

@@ -22,7 +22,7 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Format of --log: text or json.", valueName: "format"))
     var logFormat: String = "text"
 
-    @Flag(help: "Accepted for runc compatibility; Joey uses no cgroups of its own.")
+    @Flag(help: "Accepted for runc compatibility; a container's cgroupsPath is then a systemd slice, which Joey does not join.")
     var systemdCgroup = false
 
     @Option(help: ArgumentHelp("Accepted for runc compatibility (true, false or auto).", valueName: "value"))
@@ -160,6 +160,7 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     if global.debug { args.append("--debug") }
     if global.unconfined { args.append("--unconfined") }
     if let log = runtime.log { args += ["--log", log, "--log-format", runtime.logFormat] }
+    if runtime.systemdCgroup { args.append("--systemd-cgroup") }
     if global.strace { args.append("--strace") }
     if let s = global.straceSyscalls { args += ["--strace-syscalls", s] }
     if let s = global.straceLog { args += ["--strace-log", s] }
@@ -206,6 +207,7 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         store.remove(o.id)
+        if let path = config.cgroupsPath, !runtime.systemdCgroup { ContainerCgroup.remove(path) }
         let parts = text.split(separator: " ", maxSplits: 2)
         var message = parts.count == 3 ? String(parts[2]) : "the container's sentry exited before it was ready (wait status \(status))"
         if message.hasPrefix("joey: ") { message.removeFirst(6) } // report() names joey itself
@@ -328,6 +330,16 @@ struct Init: ParsableCommand {
         }
         let config: OCIConfig
         do { config = try OCIConfig.load(bundle: bundle) } catch { failEarly(error.message) }
+        // Into the container's cgroup before anything is started: the stubs follow.
+        if let path = config.cgroupsPath {
+            if runtime.systemdCgroup {
+                runtime.report("warning", "linux.cgroupsPath \(path): the systemd cgroup driver is not supported; the container joins no cgroup", quiet: true)
+            } else {
+                let problems = ContainerCgroup.create(path, memoryLimit: config.memoryLimit, pidsLimit: config.pidsLimit)
+                    + ContainerCgroup.join(path)
+                for p in problems { runtime.report("warning", p, quiet: true) }
+            }
+        }
         let spec: SandboxSpec
         do {
             spec = try SandboxSpec(oci: config, id: id, preservedFDs: preserveFds, file: "\(bundle)/config.json")
@@ -452,9 +464,10 @@ struct Kill: ParsableCommand {
         guard let sig = parseSignal(signal) else { runtime.fail("unknown signal \"\(signal)\"") }
         let (lock, state) = runtime.lockedState(id)
         defer { _ = lock }
-        guard state.status == "created" || state.status == "running" else { runtime.fail("container not running") }
+        // A paused container's processes get the signal when it resumes (SIGKILL at once).
+        guard ["created", "running", "paused"].contains(state.status) else { runtime.fail("container not running") }
         // --all: every guest process, through the sentry (SIGKILL ends the whole sandbox anyway).
-        if all && sig != SIGKILL && state.status == "running",
+        if all && sig != SIGKILL && state.status != "created",
            let sock = ControlChannel.connect(store: runtime.store.directory(id)) {
             defer { close(sock) }
             if ControlChannel.send(sock, ControlRequest(op: "kill-all", signal: sig)),
@@ -632,8 +645,9 @@ func removeContainer(_ state: ContainerState, runtime: RuntimeOptions) {
     runtime.store.remove(state.id)
     var stopped = state
     stopped.status = "stopped"
-    if let config = try? OCIConfig.load(bundle: state.bundle),
-       let failure = runHooks("poststop", config.hooks["poststop"] ?? [], state: stopped) {
+    guard let config = try? OCIConfig.load(bundle: state.bundle) else { return }
+    if let path = config.cgroupsPath { ContainerCgroup.remove(path) }
+    if let failure = runHooks("poststop", config.hooks["poststop"] ?? [], state: stopped) {
         runtime.report("warning", failure)
     }
 }

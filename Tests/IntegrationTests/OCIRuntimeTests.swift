@@ -297,7 +297,13 @@ struct OCIExecTests {
         #expect(count() > held)
         r = try b.joey("resume", "p1")
         #expect(r.status == 1 && r.stderr.contains("not paused"), "\(r)")
-        r = try b.joey("delete", "--force", "p1")
+        // SIGKILL ends a paused container, as the freezer lets it.
+        r = try b.joey("pause", "p1")
+        #expect(r.status == 0, "\(r)")
+        r = try b.joey("kill", "p1", "KILL")
+        #expect(r.status == 0, "\(r)")
+        #expect(try b.waitForStatus("p1", "stopped"))
+        r = try b.joey("delete", "p1")
         #expect(r.status == 0, "\(r)")
 
         // The pids limit: at 1 task (the container's one sleep) nothing more starts; raised,
@@ -319,6 +325,44 @@ struct OCIExecTests {
         #expect(r.status == 1 && r.stderr.contains("memory limit"), "\(r)")
         r = try s.joey("delete", "--force", "p2")
         #expect(r.status == 0, "\(r)")
+    }
+
+    @Test("linux.cgroupsPath: the sentry and its stubs live in the container's cgroup, with its limits; delete removes it",
+          .enabled(if: Host.hasBusybox && getuid() == 0, "needs busybox-static and root"))
+    func cgroup() throws {
+        let path = "/joey-test-\(getpid())/c1"
+        let b = try Bundle(args: ["sleep", "30"]) { config in
+            var linux = config["linux"] as! [String: Any]
+            linux["cgroupsPath"] = path
+            linux["resources"] = ["memory": ["limit": 128 << 20], "pids": ["limit": 32]]
+            config["linux"] = linux
+        }
+        var r = try b.joey("run", "-d", "--bundle", b.path, "g1")
+        #expect(r.status == 0, "\(r)")
+        #expect(try b.waitForStatus("g1", "running"))
+        let state = try JSONSerialization.jsonObject(with: Data(b.joey("state", "g1").stdout.utf8)) as? [String: Any]
+        let sentry = state?["pid"] as? Int ?? 0
+        let unified = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
+        let memoryDir = unified ? "/sys/fs/cgroup" + path : "/sys/fs/cgroup/memory" + path
+        let pidsDir = unified ? "/sys/fs/cgroup" + path : "/sys/fs/cgroup/pids" + path
+        // The sentry, and every host process of the container (its stubs), are in it.
+        let procs = ((try? String(contentsOfFile: memoryDir + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int($0) }
+        #expect(procs.contains(sentry), "sentry \(sentry) not among \(procs)")
+        r = try b.joey("ps", "--format", "json", "g1")
+        let hosts = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [Int]) ?? []
+        #expect(!hosts.isEmpty && hosts.allSatisfy { procs.contains($0) }, "\(r) \(procs)")
+        // The host's limits: the guest's and the sentry's own beside them.
+        let memory = (try? String(contentsOfFile: memoryDir + (unified ? "/memory.max" : "/memory.limit_in_bytes"), encoding: .utf8)) ?? ""
+        #expect(memory == "\((128 << 20) + (64 << 20))\n", "\(memory)")
+        let pids = (try? String(contentsOfFile: pidsDir + "/pids.max", encoding: .utf8)) ?? ""
+        #expect(pids == "\(2 * 32 + 64)\n", "\(pids)")
+        r = try b.joey("delete", "--force", "g1")
+        #expect(r.status == 0, "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: memoryDir), "\(memoryDir) is left")
+        // The ancestor the test made (delete leaves ancestors, which others may share).
+        let parent = "/joey-test-\(getpid())"
+        let hierarchies = unified ? [""] : ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/" + $0 }
+        for h in hierarchies { rmdir("/sys/fs/cgroup" + h + path); rmdir("/sys/fs/cgroup" + h + parent) }
     }
 
     @Test("features describes the runtime as JSON")
