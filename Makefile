@@ -14,9 +14,10 @@ RELEASE_BUILD = $(SWIFT) build -c release --static-swift-stdlib --disable-local-
 	-Xcc '-DJOEY_COMMIT="$(COMMIT)"'
 
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman sqlite3 trinity \
-	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite python3-psutil procps
+	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite python3-psutil procps \
+	docker.io
 
-.PHONY: all deps build release install demo test test-podman test-servers test-security soak cpython-tests syscalls compat compat-update bench ltp clean
+.PHONY: all deps build release install demo test test-podman test-runtimes test-servers test-security soak cpython-tests syscalls compat compat-update bench ltp clean
 
 all: build
 
@@ -64,6 +65,7 @@ test: deps syscalls
 	@if why=$$($(JOEY) do --platform=kvm -- /bin/true 2>&1); then JOEY_PLATFORM=kvm $(SWIFT) test; \
 	else echo "swift test on kvm: SKIP: the kvm platform cannot run here: $$why"; fi
 	Tests/podman/podman-test.sh $(JOEY)
+	Tests/runtimes/runtimes-test.sh $(JOEY)
 	Tests/servers/servers-test.sh $(JOEY)
 	Tests/security/security-test.sh $(JOEY)
 	python3 Tests/cpython/run.py --short --joey $(JOEY)
@@ -73,6 +75,10 @@ test: deps syscalls
 # podman running containers on Joey (also part of `make test`).
 test-podman: build
 	Tests/podman/podman-test.sh $(JOEY)
+
+# docker (a private dockerd) and containerd's ctr running containers on Joey (also part of `make test`).
+test-runtimes: build
+	Tests/runtimes/runtimes-test.sh $(JOEY)
 
 # Servers in a sandbox on each platform: python, node, nginx, redis, postgres (also part of `make test`).
 test-servers: build

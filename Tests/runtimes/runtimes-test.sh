@@ -1,0 +1,114 @@
+#!/bin/bash
+# Docker and containerd run containers on Joey (`make test-runtimes`, part of `make test`): a
+# private dockerd (its own data and exec roots, vfs storage, no iptables or bridge) with Joey
+# added as a runtime, an image imported from a busybox-static rootfs; then docker run
+# (output, status, 127/126 for a missing or non-executable program, --read-only, -v, -e, -w,
+# --tmpfs), run -d + logs + exec + pause/unpause + top + update + stop, exec -it on a
+# terminal (tmux), and ctr on the same containerd with --runc-binary: run, run -d, task exec,
+# pause/resume, metrics (the container's cgroup), kill. Skips, saying why, only when dockerd
+# is missing or cannot start here.
+set -u
+JOEY=$(readlink -f "${1:-.build/debug/joey}")
+fails=0
+pass() { echo "test-runtimes: ok: $*"; }
+fail() { echo "test-runtimes: FAIL: $*" >&2; fails=$((fails + 1)); }
+
+command -v dockerd >/dev/null && command -v ctr >/dev/null \
+    || { echo "test-runtimes: SKIP: dockerd or ctr is not installed (make deps installs docker.io)"; exit 0; }
+work=$(mktemp -d /var/tmp/joey-runtimes.XXXXXX)
+sock=$work/docker.sock
+dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/dockerd.pid" -H "unix://$sock" \
+    --iptables=false --ip-masq=false --bridge=none --storage-driver=vfs --add-runtime "joey=$JOEY" >"$work/dockerd.log" 2>&1 &
+cleanup() {
+    [ -f "$work/dockerd.pid" ] && kill "$(cat "$work/dockerd.pid")" 2>/dev/null
+    for _ in $(seq 100); do [ -S "$sock" ] || break; sleep 0.1; done
+    tmux -L joey-runtimes kill-server 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+DOCKER="docker -H unix://$sock"
+D="timeout 120 $DOCKER"
+for _ in $(seq 100); do $D info >/dev/null 2>&1 && break; sleep 0.2; done
+if ! $D info >/dev/null 2>&1; then
+    echo "test-runtimes: SKIP: dockerd cannot start on this machine: $(tail -1 "$work/dockerd.log")"
+    exit 0
+fi
+R="--runtime joey --network none"
+
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
+cp /bin/busybox "$work/rootfs/bin/"
+for a in sh ls echo cat sleep id hostname true tty pwd; do ln -s busybox "$work/rootfs/bin/$a"; done
+echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+$D import "$work/rootfs.tar" joey-test-busybox:latest >/dev/null || { echo "test-runtimes: FAIL: docker import" >&2; exit 1; }
+
+# docker run: output, exit status, HOME from /etc/passwd.
+out=$($D run --rm $R joey-test-busybox sh -c 'echo hi; echo HOME=$HOME; exit 3' 2>&1); rc=$?
+[ "$rc" = 3 ] && [ "$out" = "$(printf 'hi\nHOME=/root')" ] && pass "docker run (output, exit status 3, HOME)" || fail "docker run: rc=$rc $out"
+out=$($D run --rm $R joey-test-busybox nosuchcmd 2>&1); rc=$?
+[ "$rc" = 127 ] && echo "$out" | grep -q 'executable file not found' && pass "docker run of a missing program: 127" || fail "missing program: rc=$rc $out"
+out=$($D run --rm $R joey-test-busybox /etc/passwd 2>&1); rc=$?
+[ "$rc" = 126 ] && pass "docker run of a non-executable file: 126" || fail "non-executable: rc=$rc $out"
+mkdir -p "$work/vol" && echo host-file > "$work/vol/f"
+out=$($D run --rm $R --read-only -v "$work/vol:/data" -e FOO=bar -w /data joey-test-busybox \
+    sh -c 'cat f; echo $FOO; pwd; (echo x > /tmp/t) 2>/dev/null || echo tmp-read-only; echo w > /data/g' 2>&1)
+[ "$out" = "$(printf 'host-file\nbar\n/data\ntmp-read-only')" ] && [ "$(cat "$work/vol/g" 2>/dev/null)" = w ] \
+    && pass "docker run --read-only -v -e -w" || fail "--read-only -v -e -w: $out"
+out=$($D run --rm $R --read-only --tmpfs /tmp joey-test-busybox sh -c 'echo x > /tmp/t && cat /tmp/t' 2>&1)
+[ "$out" = x ] && pass "docker run --tmpfs /tmp" || fail "--tmpfs: $out"
+
+# run -d, logs, exec, pause/unpause, top, update, stop.
+cid=$($D run -d $R joey-test-busybox sh -c 'echo started; trap "echo bye; exit 0" TERM; while true; do sleep 1; done' 2>&1)
+[ $? = 0 ] && pass "docker run -d" || fail "run -d: $cid"
+for _ in $(seq 50); do $D logs "$cid" 2>&1 | grep -q started && break; sleep 0.1; done
+out=$($D exec "$cid" sh -c 'echo in-exec; exit 4' 2>&1); rc=$?
+[ "$rc" = 4 ] && [ "$out" = in-exec ] && pass "docker exec (output, exit status)" || fail "exec: rc=$rc $out"
+$D pause "$cid" >/dev/null; s1=$($D inspect -f '{{.State.Status}}' "$cid")
+$D unpause "$cid" >/dev/null; s2=$($D inspect -f '{{.State.Status}}' "$cid")
+[ "$s1" = paused ] && [ "$s2" = running ] && pass "docker pause, unpause" || fail "pause: $s1, unpause: $s2"
+out=$($D top "$cid" 2>&1); rc=$?
+[ "$rc" = 0 ] && [ "$(echo "$out" | wc -l)" -ge 2 ] && pass "docker top (the host processes running the container)" || fail "top: rc=$rc $out"
+out=$($D update --pids-limit 50 "$cid" 2>&1); rc=$?
+[ "$rc" = 0 ] && pass "docker update --pids-limit" || fail "update: rc=$rc $out"
+$D stop -t 10 "$cid" >/dev/null 2>&1
+state=$($D inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$cid" 2>&1)
+logs=$($D logs "$cid" 2>&1)
+[ "$state" = "exited 0" ] && [ "$logs" = "$(printf 'started\nbye')" ] && pass "docker stop (init's TERM trap ran), logs" || fail "stop: $state; logs: $logs"
+$D rm "$cid" >/dev/null 2>&1 || fail "docker rm"
+
+# exec -it on a terminal.
+if command -v tmux >/dev/null; then
+    cid=$($D run -d $R joey-test-busybox sh -c 'while true; do sleep 1; done' 2>&1)
+    T="tmux -L joey-runtimes"
+    # (docker itself, not under timeout: its child would not be the terminal's foreground job)
+    $T new-session -d -s e -x 120 -y 30 "$DOCKER exec -it $cid sh; echo session-exited-\$?; sleep 30"
+    screen() { $T capture-pane -t e -p; }
+    waitfor() { for _ in $(seq 100); do screen | grep -q "$1" && return 0; sleep 0.1; done; return 1; }
+    waitfor '#' && $T send-keys -t e 'tty; echo answer-$((6*7))' Enter
+    waitfor 'answer-42' && screen | grep -q '^/dev/pts/' && $T send-keys -t e 'exit 6' Enter
+    waitfor 'session-exited-6' && pass "docker exec -it: a shell on a terminal, its exit status" || fail "exec -it: $(screen)"
+    $D rm -f "$cid" >/dev/null 2>&1
+else
+    fail "tmux is missing (make deps installs it)"
+fi
+
+# ctr on dockerd's containerd, Joey as the runc binary.
+C="timeout 120 ctr -a $work/exec/containerd/containerd.sock -n joey-test"
+$D save joey-test-busybox:latest -o "$work/image.tar" && $C image import --base-name docker.io/library/joey-test-busybox "$work/image.tar" >/dev/null 2>&1 \
+    || fail "ctr image import"
+IMG=docker.io/library/joey-test-busybox:latest
+out=$($C run --rm --runc-binary "$JOEY" "$IMG" t1 sh -c 'echo from-ctr; exit 4' 2>&1); rc=$?
+[ "$rc" = 4 ] && [ "$out" = from-ctr ] && pass "ctr run (output, exit status)" || fail "ctr run: rc=$rc $out"
+$C run -d --runc-binary "$JOEY" "$IMG" t2 sh -c 'while true; do sleep 1; done' >/dev/null 2>&1 || fail "ctr run -d"
+out=$($C task exec --exec-id e1 t2 sh -c 'echo exec-ok' 2>&1)
+[ "$out" = exec-ok ] && pass "ctr task exec" || fail "ctr task exec: $out"
+$C task pause t2 >/dev/null 2>&1; s1=$($C task ls 2>&1 | awk '$1 == "t2" { print $3 }')
+$C task resume t2 >/dev/null 2>&1; s2=$($C task ls 2>&1 | awk '$1 == "t2" { print $3 }')
+[ "$s1" = PAUSED ] && [ "$s2" = RUNNING ] && pass "ctr task pause, resume" || fail "ctr pause: $s1, resume: $s2"
+out=$($C task metrics t2 2>&1)
+echo "$out" | grep -Eq 'memory\.(usage_in_bytes|current)' && pass "ctr task metrics (the container's cgroup)" || fail "ctr task metrics: $out"
+$C task kill -s KILL t2 >/dev/null 2>&1
+for _ in $(seq 50); do $C task ls 2>&1 | grep -q "t2 .*STOPPED" && break; sleep 0.1; done
+$C task rm t2 >/dev/null 2>&1 && $C container rm t2 >/dev/null 2>&1 && pass "ctr task kill, rm" || fail "ctr kill/rm: $($C task ls 2>&1)"
+
+[ "$fails" = 0 ] && echo "test-runtimes: all passed" || { echo "test-runtimes: $fails failed"; exit 1; }
