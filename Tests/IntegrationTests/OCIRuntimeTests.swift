@@ -275,12 +275,13 @@ struct OCIExecTests {
     @Test("pause holds every process until resume, and state says so; update changes the pids limit",
           .enabled(if: Host.hasBusybox, "needs busybox-static"))
     func pauseResumeUpdate() throws {
-        let b = try Bundle(args: ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done"])
+        // Appended, not rewritten: a pause between a truncation and its write would read as 0.
+        let b = try Bundle(args: ["sh", "-c", "while true; do echo x >> /tmp/count; sleep 0.05; done"])
         var r = try b.joey("run", "-d", "--bundle", b.path, "p1")
         #expect(r.status == 0, "\(r)")
         #expect(try b.waitForStatus("p1", "running"))
-        let count = { Int(((try? String(contentsOfFile: b.rootfs + "/tmp/count", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
-        for _ in 0..<100 where count() < 2 { usleep(50_000) }
+        let count = { ((try? String(contentsOfFile: b.rootfs + "/tmp/count", encoding: .utf8)) ?? "").filter { $0 == "\n" }.count }
+        for _ in 0..<400 where count() < 2 { usleep(50_000) }
         r = try b.joey("pause", "p1")
         #expect(r.status == 0, "\(r)")
         #expect(try b.status("p1") == "paused")
@@ -293,7 +294,7 @@ struct OCIExecTests {
         r = try b.joey("resume", "p1")
         #expect(r.status == 0, "\(r)")
         #expect(try b.status("p1") == "running")
-        for _ in 0..<100 where count() <= held { usleep(50_000) }
+        for _ in 0..<400 where count() <= held { usleep(50_000) }
         #expect(count() > held)
         r = try b.joey("resume", "p1")
         #expect(r.status == 1 && r.stderr.contains("not paused"), "\(r)")
