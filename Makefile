@@ -70,6 +70,7 @@ test: deps syscalls
 	Tests/security/security-test.sh $(JOEY)
 	python3 Tests/cpython/run.py --short --joey $(JOEY)
 	$(RELEASE_BUILD)
+	Tests/release/release-test.sh .build/release/joey
 	python3 compat/run.py --no-reference --joey .build/release/joey
 
 # podman running containers on Joey (also part of `make test`).
