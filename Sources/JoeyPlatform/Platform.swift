@@ -66,6 +66,11 @@ public protocol PlatformContext: AnyObject {
     func setFloatingPointState(_ state: [UInt8])
     /// CPU time the guest has used in this context, in nanoseconds.
     func cpuTimeNanos() -> UInt64
+    /// Of the last switchToGuest, the nanoseconds that were the platform's own round trip
+    /// rather than guest code (kvm: a VM exit and entry), left out of cpuTimeNanos for the
+    /// kernel to count as system time, as Linux counts a system call's entry and exit; 0
+    /// where the platform counts none (Platform.reportsExitOverhead).
+    var lastExitOverheadNanos: UInt64 { get }
     /// The largest resident set this context's address space has had, in KiB.
     func peakResidentKiB() -> UInt64
     /// This context's address space's resident memory now (and its peak).
@@ -97,6 +102,7 @@ extension PlatformContext {
     public func retire() { kill() }
     public func willBlock() {}
     public var syscallWasPatched: Bool { false }
+    public var lastExitOverheadNanos: UInt64 { 0 }
 }
 
 public protocol Platform: AnyObject, Sendable {
@@ -116,6 +122,8 @@ public protocol Platform: AnyObject, Sendable {
     /// Whether guest code reads the CPU it runs on as Linux's vDSO does (`lsl` of GDT entry
     /// 15); when not, the vDSO's getcpu makes the system call.
     var guestReadsItsCPU: Bool { get }
+    /// Whether contexts report lastExitOverheadNanos (the kernel reads it only then).
+    var reportsExitOverhead: Bool { get }
     /// Makes every guest thread of every address space, running or not, pass a full memory
     /// barrier before this returns (the guest's membarrier(2)).
     func globalMemoryBarrier()
@@ -124,6 +132,7 @@ public protocol Platform: AnyObject, Sendable {
 extension Platform {
     public var syscallPatchEntry: UInt64? { nil }
     public var guestReadsItsCPU: Bool { true }
+    public var reportsExitOverhead: Bool { false }
 
     /// The host's MEMBARRIER_CMD_GLOBAL_EXPEDITED: an interrupt to each CPU running a thread
     /// of a registered process, which every stub is (StubFactory). A guest thread in the

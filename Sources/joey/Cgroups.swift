@@ -47,8 +47,9 @@ enum ContainerCgroup {
                     if base.hasSuffix("/cpuset") {
                         for f in ["cpuset.cpus", "cpuset.mems"] { _ = write(prefix + "/" + f, read(parent + "/" + f) ?? "") }
                     }
-                    // v2: the parent hands its controllers down.
-                    if unified { _ = write(parent + "/cgroup.subtree_control", "+memory +pids +cpu +io") }
+                    // v2: the parent hands its controllers down (each alone: one the parent lacks
+                    // would fail the others' write too).
+                    if unified { for c in ["memory", "pids", "cpu", "io"] { _ = write(parent + "/cgroup.subtree_control", "+" + c) } }
                 } else if errno != EEXIST {
                     problems.append("cgroup \(prefix): \(String(cString: strerror(errno)))")
                     break

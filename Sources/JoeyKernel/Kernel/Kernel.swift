@@ -134,6 +134,9 @@ public final class Kernel: @unchecked Sendable {
     lazy var taskLimit = spec.maxTasks
     /// Paused (OCI `pause`): guest threads wait in the sentry (GuestThread.runLoop).
     var frozen = false
+    /// platform.reportsExitOverhead, read once (GuestThread.runLoop reads it per event, under
+    /// the kernel lock).
+    lazy var countsExitOverhead = platform.reportsExitOverhead
     /// Joey's vDSO, mapped into every guest, and what keeps its clocks current.
     let vdso: VDSO
     let timekeeper: Timekeeper

@@ -52,6 +52,14 @@ final class Timekeeper {
         return UInt64(Double(cycles) * (Double(mono - origin.mono) / Double(tsc - origin.tsc)))
     }
 
+    /// Nanoseconds as `cycles()` units (the inverse of nanos(cycles:)). Any thread.
+    func cycles(nanos: UInt64) -> UInt64 {
+        guard usable else { return nanos }
+        let tsc = joey_rdtsc(), mono = monotonicNanos()
+        guard tsc > origin.tsc, mono > origin.mono else { return 0 }
+        return UInt64(Double(nanos) * (Double(tsc - origin.tsc) / Double(mono - origin.mono)))
+    }
+
     /// The host's MONOTONIC and the TSC at (nearly) the same instant: the tightest of a few
     /// bracketed reads, the TSC taken as the middle of the bracket.
     static func sample() -> Sample {

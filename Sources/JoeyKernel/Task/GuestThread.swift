@@ -217,6 +217,10 @@ final class GuestThread {
             sentryEntry = kernel.timekeeper.cycles()
             kernel.lock.lock()
             inGuest = false
+            // kvm: the VM exit and entry around the guest's code are system time, as on Linux.
+            if kernel.countsExitOverhead, case let o = context!.lastExitOverheadNanos, o != 0 {
+                sentryCycles &+= kernel.timekeeper.cycles(nanos: o)
+            }
             switch event {
             case .syscall:
                 let patched = context!.syscallWasPatched

@@ -158,16 +158,25 @@ final class KVMContext: PlatformContext {
     /// (8, 10-14, 17, 21, 29, 30.)
     private static func hasErrorCode(_ v: Int) -> Bool { v < 32 && (0x6022_7d00 as UInt32) >> UInt32(v) & 1 != 0 }
 
+    /// See PlatformContext; set by each switchToGuest, read by its caller.
+    private(set) var lastExitOverheadNanos: UInt64 = 0
+
     func switchToGuest(_ regs: inout GuestRegisters) -> PlatformEvent {
         let entered = Self.monotonicNanos()
         guestTime.withLock { $0.since = entered }
-        defer {
-            let left = Self.monotonicNanos()
-            guestTime.withLock { $0 = ($0.total &+ (left &- $0.since), 0) }
-        }
-        while true {
-            if let event = runOnce(&regs) { return event }
-        }
+        var next: PlatformEvent?
+        repeat { next = runOnce(&regs) } while next == nil
+        let event = next!
+        // The round trip's own cost is the kernel's system time: the shortest stay that ended
+        // in a system call (the guest entered, ran, and left), noted only from those, since
+        // a stay cut short before the guest ran is no round trip.
+        let stay = Self.monotonicNanos() &- entered
+        let platform = vcpu.platform
+        let overhead: UInt64
+        if case .syscall = event { overhead = min(stay, platform.noteRoundTrip(stay)) } else { overhead = min(stay, platform.roundTrip) }
+        lastExitOverheadNanos = overhead
+        guestTime.withLock { $0 = ($0.total &+ (stay - overhead), 0) }
+        return event
     }
 
     private static func monotonicNanos() -> UInt64 {
@@ -376,12 +385,19 @@ final class KVMContext: PlatformContext {
     }
 
     /// The guest's time alone, as a stub thread's CPU time is on the other platforms (the
-    /// kernel counts the sentry's as system time): the time spent in switchToGuest. The host
-    /// thread's CPU clock would count the sentry's work too, this thread being both. Time the
-    /// host gives another thread meanwhile counts, as a stub's spinning does.
+    /// kernel counts the sentry's as system time): the time spent in switchToGuest, less each
+    /// stay's round trip (the shortest stay seen: an estimate, as Linux's own split is). The
+    /// host thread's CPU clock would count the sentry's work too, this thread being both. Time
+    /// the host gives another thread meanwhile counts, as a stub's spinning does. Only grows:
+    /// a stay under way counts less its round trip, and the shortest only shrinks.
     func cpuTimeNanos() -> UInt64 {
         let now = Self.monotonicNanos()
-        return guestTime.withLock { $0.total &+ ($0.since == 0 ? 0 : now &- min(now, $0.since)) }
+        let roundTrip = vcpu.platform.roundTrip
+        return guestTime.withLock { t in
+            guard t.since != 0, now > t.since else { return t.total }
+            let running = now - t.since
+            return t.total &+ (running > roundTrip ? running - roundTrip : 0)
+        }
     }
 
     func peakResidentKiB() -> UInt64 { space.residentKiB.peak }

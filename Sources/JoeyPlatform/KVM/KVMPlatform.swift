@@ -46,6 +46,24 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
     /// written with the host CPU, and the GDT loaded again, still gave 0 on either CPU), so
     /// getcpu goes to the sentry, which answers the host CPU.
     public var guestReadsItsCPU: Bool { false }
+    public var reportsExitOverhead: Bool { true }
+    /// The shortest round trip through KVM_RUN seen (a guest that made a system call at
+    /// once): what each stay in the guest costs beyond the guest's own code.
+    private let shortestRoundTrip = Atomic<UInt64>(.max)
+
+    /// Notes a stay's length; returns the shortest yet.
+    func noteRoundTrip(_ nanos: UInt64) -> UInt64 {
+        var current = shortestRoundTrip.load(ordering: .relaxed)
+        while nanos < current {
+            let (exchanged, now) = shortestRoundTrip.compareExchange(expected: current, desired: nanos, ordering: .relaxed)
+            if exchanged { return nanos }
+            current = now
+        }
+        return current
+    }
+
+    /// The shortest round trip yet (0 before the first).
+    var roundTrip: UInt64 { let r = shortestRoundTrip.load(ordering: .relaxed); return r == .max ? 0 : r }
     /// A barrier on every vCPU: each one in the guest is kicked out (a VM exit serializes)
     /// and waited for; one not in the guest passes a barrier on its way back in.
     public func globalMemoryBarrier() {
