@@ -308,24 +308,30 @@ public final class Kernel: @unchecked Sendable {
         if spec.resolvableHostname && !spec.rootWritable && !spec.rootReadOnly { addHostsEntry() }
     }
 
+    /// Up to the first MiB of a sandbox file (/etc/hosts, /etc/passwd), read by the sentry.
+    private func firstMiB(of file: RegularFileInode) -> ArraySlice<UInt8> {
+        var buffer = [UInt8](repeating: 0, count: Int(min(file.size, 1 << 20)))
+        let n = buffer.withUnsafeMutableBytes { p -> Int in
+            var dst = IOSequence.sentry(p)
+            return (try? file.read(&dst, at: 0)) ?? 0
+        }
+        return buffer[..<n]
+    }
+
     /// Appends "127.0.1.1 HOSTNAME" to the sandbox's copy of /etc/hosts if no line names it.
     private func addHostsEntry() {
         guard let etc = try? rootLocation.inode.lookup("etc"), let hosts = (try? etc.lookup("hosts")) as? RegularFileInode else { return }
-        var buffer = [UInt8](repeating: 0, count: Int(min(hosts.size, 1 << 20)))
-        let n = buffer.withUnsafeMutableBytes { p -> Int in
-            var dst = IOSequence.sentry(p)
-            return (try? hosts.read(&dst, at: 0)) ?? 0
-        }
-        let text = String(decoding: buffer[0..<n], as: UTF8.self)
+        let bytes = firstMiB(of: hosts)
+        let text = String(decoding: bytes, as: UTF8.self)
         let named = text.split(separator: "\n").contains { line in
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             return !line.hasPrefix("#") && fields.dropFirst().contains { $0 == Substring(hostname) }
         }
         guard !named else { return }
-        var line = Array(((n > 0 && buffer[n - 1] != 10) ? "\n" : "").utf8) + Array("127.0.1.1\t\(hostname)\n".utf8)
+        var line = Array((bytes.last.map { $0 != 10 } ?? false ? "\n" : "").utf8) + Array("127.0.1.1\t\(hostname)\n".utf8)
         line.withUnsafeMutableBytes { p in
             var src = IOSequence.sentry(p)
-            _ = try? hosts.write(&src, at: UInt64(n))
+            _ = try? hosts.write(&src, at: UInt64(bytes.count))
         }
     }
 
@@ -717,12 +723,7 @@ public final class Kernel: @unchecked Sendable {
     func home(of uid: UInt32) -> String {
         guard let loc = try? resolve(ByteString("/etc/passwd"), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry),
               let file = loc.inode as? RegularFileInode else { return "/" }
-        var buffer = [UInt8](repeating: 0, count: Int(min(file.size, 1 << 20)))
-        let n = buffer.withUnsafeMutableBytes { p -> Int in
-            var dst = IOSequence.sentry(p)
-            return (try? file.read(&dst, at: 0)) ?? 0
-        }
-        for line in buffer[..<n].split(separator: UInt8(ascii: "\n")) {
+        for line in firstMiB(of: file).split(separator: UInt8(ascii: "\n")) {
             let fields = line.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
             guard fields.count >= 7, let id = UInt32(String(decoding: fields[2], as: UTF8.self)), id == uid,
                   !fields[5].isEmpty else { continue }
