@@ -17,13 +17,13 @@ APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make pyth
 	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite python3-psutil procps \
 	docker.io
 
-.PHONY: all deps build release install demo test test-podman test-runtimes test-servers test-security soak cpython-tests syscalls compat compat-update bench ltp clean
+.PHONY: all deps build release install demo test test-podman test-runtimes test-servers test-security soak cpython-tests syscalls compat compat-update bench compare ltp clean
 
 all: build
 
-# Installs the Debian packages Joey and its tests need, only when some are missing.
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+# Installs those of the Debian packages $(1) that are missing.
+define apt_install
+	@missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -31,6 +31,11 @@ deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+# Installs the Debian packages Joey and its tests need, only when some are missing.
+deps:
+	$(call apt_install,$(APT_PACKAGES))
 
 build: deps
 	$(SWIFT) build
@@ -118,6 +123,15 @@ compat-update: build
 bench: deps
 	$(RELEASE_BUILD)
 	python3 bench/run.py
+
+# Joey beside gVisor and a MicroVM (QEMU's microvm machine), measured in one run:
+# docs/COMPARISON.md, its charts and docs/compare.json. About 20 minutes here;
+# COMPARE_QUICK=1 is a smaller run of every section (under 3). Needs root.
+COMPARE_PACKAGES := qemu-system-x86 runc linux-perf
+compare: deps
+	$(call apt_install,$(COMPARE_PACKAGES))
+	$(RELEASE_BUILD)
+	python3 compare/run.py
 
 # LTP's system call tests natively, in Joey and in gVisor (bench/ltp/RESULTS.md): an hour or
 # more, not part of `make test`. LTP is fetched at a pinned commit and built in .ltp.

@@ -33,13 +33,20 @@ struct Joey: ParsableCommand {
         """
     }
 
+    static let startPath: [String: ParsableCommand.Type] = [
+        "do": Do.self, "init": Init.self, "create": Create.self, "start": Start.self, "run": Run.self,
+        "state": State.self, "delete": Delete.self, "kill": Kill.self,
+    ]
+
     /// Usage errors exit with 2 (as runc and most Unix tools do), not sysexits' 64.
     static func main() {
         let args = GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst()))
-        // `joey do` parses its own arguments only: building the whole command tree reflects
-        // on every command's options, milliseconds of a sandbox's start-up. Anything it does
-        // not parse cleanly (help, a usage error) goes the full way, for the full message.
-        if args.first == "do", var command = try? Do.parseAsRoot(Array(args.dropFirst())) {
+        // The commands each sandbox's start goes through (`do`, the sentry's `init`, and what a
+        // container engine calls per container) parse their own arguments only: building the
+        // whole command tree reflects on every command's options, milliseconds of each start.
+        // Anything such a command does not parse cleanly (help, a usage error) goes the full
+        // way, for the full message.
+        if let name = args.first, let type = startPath[name], var command = try? type.parseAsRoot(Array(args.dropFirst())) {
             do { try command.run() } catch { exit(withError: error) }
             return
         }
