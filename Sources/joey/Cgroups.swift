@@ -61,12 +61,18 @@ enum ContainerCgroup {
             let file = unified ? root + rel + "/memory.max" : root + "/memory" + rel + "/memory.limit_in_bytes"
             if let e = write(file, value) { problems.append("\(file): \(e)") }
         }
-        if let p = pidsLimit, p > 0 {
-            let value = String(2 * p + 64)
-            let file = unified ? root + rel + "/pids.max" : root + "/pids" + rel + "/pids.max"
-            if let e = write(file, value) { problems.append("\(file): \(e)") }
-        }
+        if let p = pidsLimit, p > 0 { problems += setPidsLimit(path, p) }
         return problems
+    }
+
+    /// The host's backstop for a guest limit of `limit` tasks (0 or below: none): twice the
+    /// guest's (a stub thread per guest thread) and the sentry's own threads. What could not
+    /// be written, for the log; nothing when the cgroup has no pids controller.
+    static func setPidsLimit(_ path: String, _ limit: Int64) -> [String] {
+        guard let rel = relative(path) else { return [] }
+        let file = unified ? root + rel + "/pids.max" : root + "/pids" + rel + "/pids.max"
+        guard access(file, F_OK) == 0 else { return [] }
+        return write(file, limit > 0 ? String(2 * limit + 64) : "max").map { ["\(file): \($0)"] } ?? []
     }
 
     /// The calling process moves into the cgroup (its future children and threads follow).

@@ -284,8 +284,8 @@ struct Update: ParsableCommand {
     var resources: String?
     @Option(help: "The most tasks (threads) the container may have; 0 or -1: no limit.") var pidsLimit: Int64?
     @Option(help: "Memory limit in bytes (or with k, m, g).") var memory: String?
-    // runc's other knobs: accepted, and said in the log to have no effect (the sentry is the
-    // container's only host process; the host enforces no cgroup for it yet).
+    // runc's other knobs: accepted, and said in the log to have no effect (the sentry applies
+    // only the pids and memory limits; the container's cgroup gets only their backstops).
     @Option var blkioWeight: String?
     @Option var cpuPeriod: String?
     @Option var cpuQuota: String?
@@ -346,6 +346,11 @@ struct Update: ParsableCommand {
                                             ("--memory-swap", memorySwap), ("--l3-cache-schema", l3CacheSchema), ("--mem-bw-schema", memBwSchema)]
         for (flag, value) in ignored where value != nil { runtime.report("warning", "update: \(flag) is not applied by Joey", quiet: true) }
         request(id, req, runtime: runtime)
+        // The sentry holds the guest to the new limit; the container's cgroup follows it.
+        if let limit = req.pidsLimit, !runtime.systemdCgroup, let config = try? OCIConfig.load(bundle: state.bundle),
+           let path = config.cgroupsPath {
+            for problem in ContainerCgroup.setPidsLimit(path, limit) { runtime.report("warning", problem, quiet: true) }
+        }
     }
 
     /// The parts of config.json's linux.resources that update applies.

@@ -69,7 +69,11 @@ $D unpause "$cid" >/dev/null; s2=$($D inspect -f '{{.State.Status}}' "$cid")
 out=$($D top "$cid" 2>&1); rc=$?
 [ "$rc" = 0 ] && [ "$(echo "$out" | wc -l)" -ge 2 ] && pass "docker top (the host processes running the container)" || fail "top: rc=$rc $out"
 out=$($D update --pids-limit 50 "$cid" 2>&1); rc=$?
-[ "$rc" = 0 ] && pass "docker update --pids-limit" || fail "update: rc=$rc $out"
+# The container's cgroup follows: pids.max is the backstop for 50 guest tasks (2x50+64).
+pid=$($D inspect -f '{{.State.Pid}}' "$cid"); cg=$(grep -E '^[0-9]+:pids:|^0::' "/proc/$pid/cgroup" | head -1); cg=${cg#*:*:}
+max=$(cat "/sys/fs/cgroup/pids$cg/pids.max" 2>/dev/null || cat "/sys/fs/cgroup$cg/pids.max" 2>/dev/null)
+[ "$rc" = 0 ] && [ "$max" = 164 ] && pass "docker update --pids-limit (the cgroup's pids.max follows: $max)" \
+    || fail "update: rc=$rc $out; pids.max ${max:-unreadable} in $cg"
 $D stop -t 10 "$cid" >/dev/null 2>&1
 state=$($D inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$cid" 2>&1)
 logs=$($D logs "$cid" 2>&1)
