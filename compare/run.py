@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,8 +28,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DOCS = os.path.join(ROOT, "docs")
 WORK = "/var/tmp/joey-compare"  # not /tmp: that is each Joey sandbox's own tmpfs
-# Each run's container state roots: a run that died cannot leave ids that collide with the next.
+# Each run's container state roots and ids (runsc names its control sockets after the id,
+# machine-wide): what a run that died left cannot collide with the next.
 STATE = os.path.join(WORK, f"state-{os.getpid()}")
+RUN = os.getpid()
 sys.path.insert(0, HERE)
 import microvm  # noqa: E402
 import seccomp_filters  # noqa: E402
@@ -143,18 +146,23 @@ def startup(runners, vm, hello, rounds):
     return {n: {"p50": pctl(v, 50), "p95": pctl(v, 95), "samples": v} for n, v in samples.items()}
 
 
-def micro_costs(runners, vm, micro, hello, quick):
+def micro_costs(runners, vm, micro, quick):
+    """bench/micro.c's operations, each runner in turn, the median of 3 rounds (1 when quick)."""
     sizes = dict(bench.MICRO)
     scale = 10 if quick else 1
-    out = {}
-    for r in runners:
-        if r.name == "microvm":
-            script = "".join(f"/micro {n} {max(1, sizes[n] // scale)} /job.sh\n" for n in MICRO)
-            text = vm.run(vm.image("micro", {"micro": micro}, script))
-            out[r.name] = {p[0]: float(p[1]) for p in (l.split() for l in text.splitlines()) if len(p) == 2 and p[0] in MICRO}
-        else:
-            out[r.name] = {n: bench.run_micro(r.prefix, micro, n, max(1, sizes[n] // scale)) for n in MICRO}
-    return out
+    samples = {r.name: {n: [] for n in MICRO} for r in runners}
+    for _ in range(1 if quick else 3):
+        for r in runners:
+            if r.name == "microvm":
+                script = "".join(f"/micro {n} {max(1, sizes[n] // scale)} /job.sh\n" for n in MICRO)
+                text = vm.run(vm.image("micro", {"micro": micro}, script))
+                for p in (l.split() for l in text.splitlines()):
+                    if len(p) == 2 and p[0] in MICRO:
+                        samples[r.name][p[0]].append(float(p[1]))
+            else:
+                for n in MICRO:
+                    samples[r.name][n].append(bench.run_micro(r.prefix, micro, n, max(1, sizes[n] // scale)))
+    return {r: {n: statistics.median(v) for n, v in ops.items() if v} for r, ops in samples.items()}
 
 
 def workloads(runners, vm, rounds, mib):
@@ -239,7 +247,7 @@ def density(runner, vm, bundle, n):
     procs = []
     for i in range(n):
         with open(os.path.join(outdir, str(i)), "w") as out:
-            cmd = vm.command(image) if image else runner.oci + ["--root", root, "run", "--detach", "--bundle", bundle, f"cmp{i}"]
+            cmd = vm.command(image) if image else runner.oci + ["--root", root, "run", "--detach", "--bundle", bundle, f"cmp{RUN}-{i}"]
             procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
     latency = {}
     deadline = t0 + (60 + 15 * n if image else 60 + n)
@@ -261,10 +269,19 @@ def density(runner, vm, bundle, n):
         if image:
             p.kill()
         else:
-            enders.append(subprocess.Popen(runner.oci + ["--root", root, "delete", "--force", f"cmp{i}"],
+            enders.append(subprocess.Popen(runner.oci + ["--root", root, "delete", "--force", f"cmp{RUN}-{i}"],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     for p in procs + enders:
         p.wait()
+    # What a runtime's delete left running (runsc's, when several run at once, can leave a
+    # sandbox behind without its state) would skew every later measurement. Only processes
+    # named after this run's files are ours to end (a sentry's end ends its stubs).
+    for p in fresh:
+        if any(WORK.encode() in a for a in cmdline(p)):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
     lat = sorted(latency.values())
     return {"n": n, "printed": len(lat), "all": lat[-1] if len(lat) == n else None,
             "p50": pctl(lat, 50) if lat else None, "p99": pctl(lat, 99) if lat else None,
@@ -329,16 +346,16 @@ def idle_sandbox_pids(runner, vm, bundle):
         time.sleep(1)
         return [("qemu", p.pid)], lambda: (p.kill(), p.wait())
     root = os.path.join(STATE, runner.name)
-    subprocess.run(runner.oci + ["--root", root, "run", "--detach", "--bundle", bundle, "iso"],
+    subprocess.run(runner.oci + ["--root", root, "run", "--detach", "--bundle", bundle, f"iso{RUN}"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = json.loads(sh(runner.oci + ["--root", root, "state", "iso"]))
+    state = json.loads(sh(runner.oci + ["--root", root, "state", f"iso{RUN}"]))
     roles = [("container init" if runner.name == "native" else "sentry", state["pid"])]
     if runner.name.startswith("runsc"):
         for p in pids():
             args = cmdline(p)
             if args and args[0].endswith(b"runsc-gofer") and any(root.encode() in a for a in args):
                 roles.append(("gofer", p))
-    return roles, lambda: subprocess.run(runner.oci + ["--root", root, "delete", "--force", "iso"], capture_output=True)
+    return roles, lambda: subprocess.run(runner.oci + ["--root", root, "delete", "--force", f"iso{RUN}"], capture_output=True)
 
 
 def allow_lists(runners, vm, bundle):
@@ -629,7 +646,8 @@ def write(data):
           "/sbin/init (1 vCPU, 128 MiB, its tuned guest kernel); Kata Containers with Cloud Hypervisor 0.69 s to the "
           "workload (Kata's own CI baseline, 2023) and 850–950 ms end to end through CRI (Kuasar's benchmark).", "",
           "![start-up](compare-startup.svg)", "",
-          "### Micro-costs", "", "Per operation, timed inside the sandbox (bench/micro.c, static).", "",
+          "### Micro-costs", "", "Per operation, timed inside the sandbox (bench/micro.c, static); the median of "
+          f"{1 if data['quick'] else 3} rounds.", "",
           "| operation | " + " | ".join(labels[n] for n in names if n in data["micro"]) + " |",
           "|---|" + "---|" * len(data["micro"])]
     for op in MICRO:
@@ -772,8 +790,11 @@ def conclusion(data):
     return out
 
 
-def machine_info(vm):
+def machine_info(joey):
     info = bench.machine()
+    # The commit the measured binary was built from, not the checkout's.
+    version = subprocess.run([joey, "--version"], capture_output=True, text=True).stdout
+    info["joey_commit"] = next((l.split(":", 1)[1].strip() for l in version.splitlines() if l.startswith("commit:")), "unknown")
     qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.split("\n")[0] \
         if shutil.which("qemu-system-x86_64") else "QEMU not installed"
     return info, qemu
@@ -796,7 +817,7 @@ def main():
     if why:
         print(f"compare: no MicroVM column: {why}", file=sys.stderr)
     runners = find_runners(args.joey, vm)
-    info, qemu = machine_info(vm)
+    info, qemu = machine_info(args.joey)
     rounds = 5 if args.quick else 20
     data = {"machine": info, "qemu": qemu, "quick": args.quick, "rounds": rounds,
             "runners": [r.name for r in runners], "labels": {r.name: r.label for r in runners},
@@ -811,7 +832,7 @@ def main():
         return v
 
     data["startup"] = step("start-up", lambda: startup(runners, vm, hello, rounds))
-    data["micro"] = step("micro-costs", lambda: micro_costs(runners, vm, micro, hello, args.quick))
+    data["micro"] = step("micro-costs", lambda: micro_costs(runners, vm, micro, args.quick))
     data["sha_mib"] = 8 if args.quick else 64
     data["workloads"] = step("workloads", lambda: workloads(runners, vm, 1 if args.quick else 3, data["sha_mib"]))
     sizes = [10] if args.quick else [10, 50, 100]
