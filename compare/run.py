@@ -12,7 +12,6 @@ started at once: time until all have printed, host memory each). The report, its
 COMPARE_QUICK=1 (or --quick) is a smaller run of the same sections.
 """
 import argparse
-import datetime
 import importlib.util
 import json
 import os
@@ -215,6 +214,14 @@ def cmdline(pid):
         return []
 
 
+def parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def held(d):
     """Host memory one idle sandbox holds: the larger of its PSS and MemAvailable's fall
     (which moves with the page cache too, so small N can read near zero)."""
@@ -259,8 +266,8 @@ def density(runner, vm, bundle, n):
                         latency[i] = time.perf_counter() - t0
         time.sleep(0.002)
     time.sleep(2)  # idle: let start-up's transient memory go
-    # Kernel threads that came and went meanwhile have no command line and no memory.
-    fresh = {p for p in pids() - before - {os.getpid()} if cmdline(p)}
+    # Kernel threads started meanwhile (kthreadd's children) are not the sandboxes'.
+    fresh = {p for p in pids() - before - {os.getpid()} if parent(p) not in (None, 2)}
     held = sum(pss(p) for p in fresh)
     avail1 = mem_available()
     # Ended in parallel: runsc takes a second or more to delete one.
@@ -590,7 +597,7 @@ def write(data):
     L += ["### What a guest reaches", "",
           "| runner | the guest's system calls are answered by | implemented | partly | not (ENOSYS or an errno) | host interface behind it |",
           "|---|---|---|---|---|---|",
-          f"| native, runc | the host kernel | all | — | — | every host system call (runc: a seccomp profile if configured) |",
+          "| native, runc | the host kernel | all | — | — | every host system call (runc: a seccomp profile if configured) |",
           f"| Joey | the sentry (Swift) | {gi['joey']['supported']} | {gi['joey']['partial']} | {gi['joey']['unsupported']} | "
           "the sentry's allow-list above |"]
     if "runsc" in gi:
