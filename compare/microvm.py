@@ -11,7 +11,6 @@ import glob
 import os
 import stat
 import subprocess
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = "/var/tmp/joey-compare/microvm"
@@ -130,16 +129,3 @@ class MicroVM:
         """Boots a VM to its end; its serial output."""
         r = subprocess.run(self.command(image, memory), capture_output=True, text=True, errors="replace", timeout=timeout)
         return r.stdout
-
-    def time_to_output(self, image, word="ready"):
-        """Seconds from QEMU's start until `word` appears on the serial console."""
-        t0 = time.perf_counter()
-        p = subprocess.Popen(self.command(image), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        seen = None
-        for line in p.stdout:
-            if word.encode() in line and seen is None:
-                seen = time.perf_counter() - t0
-        p.wait()
-        if seen is None:
-            raise RuntimeError(f"microvm: `{word}` never appeared")
-        return seen

@@ -56,10 +56,6 @@ def sha_job(mib):
             "&& busybox rm /tmp/cmp.$$'")
 
 
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
-
-
 class Runner:
     """One way of running a program. `prefix` runs a host program in a fresh sandbox (None:
     the runner cannot, like the MicroVM, whose programs live in its initramfs); `oci` is the
@@ -70,20 +66,16 @@ class Runner:
 
 
 def find_runners(joey, vm):
-    found = [Runner("native", [], oci=["runc"] if shutil.which("runc") else None,
-                    label="native (runc for containers)")]
-    for plat in ("systrap", "ptrace", "kvm"):
-        probe = subprocess.run([joey, "do", "--platform", plat, "--", "/bin/true"], capture_output=True, text=True)
-        if probe.returncode == 0:
-            found.append(Runner(f"joey-{plat}", [joey, "do", "--platform", plat, "--"], oci=[joey, "--platform", plat]))
+    """bench's runners (every Joey platform that runs here, runsc when installed), each with
+    its container command, and the MicroVM when it boots."""
+    found = []
+    for name, prefix in bench.runners(joey):
+        if name == "native":
+            found.append(Runner(name, prefix, oci=["runc"] if shutil.which("runc") else None, label="native (runc for containers)"))
+        elif name.startswith("joey-"):
+            found.append(Runner(name, prefix, oci=[joey, "--platform", name[len("joey-"):]]))
         else:
-            print(f"compare: no joey-{plat}: {probe.stderr.strip()}", file=sys.stderr)
-    runsc = shutil.which("runsc")
-    if runsc:
-        found.append(Runner("runsc-ptrace", [runsc, "--platform=ptrace", "--network=none", "do", "--"],
-                            oci=[runsc, "--platform=ptrace", "--network=none"]))
-    else:
-        print("compare: runsc is not installed (apt-get install runsc): no gVisor column", file=sys.stderr)
+            found.append(Runner(name, prefix, oci=[prefix[0], "--platform=ptrace", "--network=none"]))
     if vm.accel:
         found.append(Runner("microvm", None, label=f"microvm ({vm.accel.upper()})"))
     return found
@@ -94,14 +86,14 @@ def find_runners(joey, vm):
 def prepare(joey):
     os.makedirs(WORK, exist_ok=True)
     hello = os.path.join(WORK, "hello")
-    sh(["gcc", "-O2", "-static", "-o", hello, os.path.join(HERE, "hello.c")])
+    bench.sh(["gcc", "-O2", "-static", "-o", hello, os.path.join(HERE, "hello.c")])
     micro = os.path.join(WORK, "micro")
-    sh(["gcc", "-O2", "-static", "-pthread", "-o", micro, os.path.join(ROOT, "bench", "micro.c")])
+    bench.sh(["gcc", "-O2", "-static", "-pthread", "-o", micro, os.path.join(ROOT, "bench", "micro.c")])
     bundle = os.path.join(WORK, "bundle")
     shutil.rmtree(bundle, ignore_errors=True)
     os.makedirs(os.path.join(bundle, "rootfs"))
     shutil.copy(hello, os.path.join(bundle, "rootfs", "hello"))
-    sh([joey, "spec"], cwd=bundle)
+    bench.sh([joey, "spec"], cwd=bundle)
     with open(os.path.join(bundle, "config.json")) as fh:
         config = json.load(fh)
     config["process"]["args"] = ["/hello", "3600"]
@@ -141,7 +133,7 @@ def startup(runners, vm, hello, rounds):
             if r.name != "microvm":
                 samples[r.name].append(first_output(r.prefix + [hello]))
             elif vm.accel == "kvm" or i % 4 == 0:
-                samples[r.name].append(vm.time_to_output(image))
+                samples[r.name].append(first_output(vm.command(image)))
     return {n: {"p50": pctl(v, 50), "p95": pctl(v, 95), "samples": v} for n, v in samples.items()}
 
 
@@ -355,7 +347,7 @@ def idle_sandbox_pids(runner, vm, bundle):
     root = os.path.join(STATE, runner.name)
     subprocess.run(runner.oci + ["--root", root, "run", "--detach", "--bundle", bundle, f"iso{RUN}"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = json.loads(sh(runner.oci + ["--root", root, "state", f"iso{RUN}"]))
+    state = json.loads(bench.sh(runner.oci + ["--root", root, "state", f"iso{RUN}"]))
     roles = [("container init" if runner.name == "native" else "sentry", state["pid"])]
     if runner.name.startswith("runsc"):
         for p in pids():
@@ -406,7 +398,7 @@ def host_calls(runners, vm, mib):
 
 
 def guest_interface(joey):
-    joey_table = json.loads(sh([joey, "syscalls", "--format", "json"]))
+    joey_table = json.loads(bench.sh([joey, "syscalls", "--format", "json"]))
     out = {"joey": {s: sum(1 for e in joey_table if e["support"] == s) for s in ("supported", "partial", "unsupported")}}
     runsc = shutil.which("runsc")
     if runsc:
