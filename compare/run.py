@@ -682,8 +682,8 @@ def write(data):
     biggest = max(data["density"].get("joey-systrap", [{"n": 0}]), key=lambda d: d["n"])
     L += ["", "**Where a Joey container's start goes** (systrap, one container at a time, medians): any `joey` command costs "
           f"{secs(cp['floor'])} to start and exit (`joey --version`); `create` took {secs(cp['create'])} (the CLI parses its "
-          "arguments and config.json and spawns the sentry, which executes itself again, parses them again, makes its "
-          "namespaces, confines itself, starts its stub factory and loads the program, then reports ready); `start` to the "
+          "arguments and config.json and forks the sentry, which makes its namespaces, confines itself, starts its stub "
+          "factory and loads the program, then reports ready); `start` to the "
           f"first output {secs(cp['start'])}. A whole `run --detach` costs the machine {secs(cp['cpu'])} of CPU, every process "
           f"it makes included, so {m['cores']} cores start at most {m['cores'] / cp['cpu']:.0f} containers a second"
           + (f"; N={biggest['n']} at once printed in {secs(biggest['all'])}, against {secs(biggest['n'] * cp['cpu'] / m['cores'])} "

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sched.h>
+#include <stdio.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -260,29 +261,38 @@ void joey_relay_report_exit(int code) {
     relay_status_fd = -1;
 }
 
-int64_t joey_spawn_in_new_pid_namespace(const char *path, char *const argv[], char *const envp[],
-                                        const int *from, const int *to, int count) {
-    long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0);
-    if (pid < 0) return -errno;
-    if (pid > 0) return pid;
-    // The child of a raw clone: glibc's per-thread state is the parent's copy, so only
-    // direct system calls until execve.
-    for (int i = 0; i < count; i++) {
-        if (from[i] == to[i]) {
-            if (syscall(SYS_fcntl, to[i], F_SETFD, 0) != 0) syscall(SYS_exit_group, 127);
-        } else if (syscall(SYS_dup2, from[i], to[i]) < 0) {
-            syscall(SYS_exit_group, 127);
+int64_t joey_fork_sentry(int new_pid_namespace) {
+    int own = -1;
+    if (new_pid_namespace) {
+        own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own < 0) return -errno;
+        if (unshare(CLONE_NEWPID) != 0) { int e = errno; close(own); return -e; }
+    }
+    fflush(NULL); // nothing buffered is written twice
+    pid_t pid = fork();
+    int err = errno;
+    if (pid == 0) {
+        if (own >= 0) close(own);
+        for (int s = 1; s < 65; s++) {
+            if (s == SIGKILL || s == SIGSTOP) continue;
+            signal(s, SIG_DFL); // glibc refuses its own two (32, 33): they stay its
         }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        return 0;
     }
-    uint64_t none = 0;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
-    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl = { SIG_DFL, 0, NULL, 0 };
-    for (int s = 1; s < 65; s++) {
-        if (s != SIGKILL && s != SIGSTOP) syscall(SYS_rt_sigaction, s, &dfl, NULL, 8);
+    if (own >= 0) {
+        // The caller's later children (hooks) are born in its own pid namespace again.
+        if (setns(own, CLONE_NEWPID) != 0 && pid > 0) {
+            err = errno;
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            pid = -1;
+        }
+        close(own);
     }
-    syscall(SYS_execve, path, argv, envp);
-    syscall(SYS_exit_group, 127);
-    return -1;
+    return pid < 0 ? -err : pid;
 }
 
 int joey_mount_own_proc(const char **step) {

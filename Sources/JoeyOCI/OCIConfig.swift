@@ -78,9 +78,7 @@ public struct OCIConfig: Sendable {
             throw OCIError("cannot read \(file): \(String(cString: strerror(errno)))")
         }
         let object: JSONValue
-        do {
-            object = try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
+        do { object = try JSONValue.parse(Array(data)) } catch {
             throw OCIError("\(file): malformed JSON: \(error)")
         }
         var config = try OCIConfig(json: object, file: file)
@@ -144,7 +142,7 @@ public struct OCIConfig: Sendable {
             throw OCIError("cannot read \(file): \(String(cString: strerror(errno)))")
         }
         let object: JSONValue
-        do { object = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+        do { object = try JSONValue.parse(Array(data)) } catch {
             throw OCIError("\(file): malformed JSON: \(error)")
         }
         var ignored: [String] = []
@@ -226,21 +224,6 @@ public struct OCIConfig: Sendable {
         }
         top.unknownKeys(known: ["ociVersion", "process", "root", "hostname", "domainname", "mounts",
                                 "annotations", "hooks", "linux"], into: &warnings)
-    }
-}
-
-/// A parsed JSON value; decoding keeps booleans and numbers apart, which field checks need.
-enum JSONValue: Decodable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
     }
 }
 

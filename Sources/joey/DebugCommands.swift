@@ -11,7 +11,30 @@ struct DebugCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "debug",
         abstract: "Show how the sentry is built and confined.",
-        subcommands: [Seccomp.self])
+        subcommands: [Seccomp.self, QuickParse.self])
+
+    /// For the tests: a per-container command line as QuickCommandLine reads it and as
+    /// ArgumentParser does; they must print the same.
+    struct QuickParse: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "quick-parse", shouldDisplay: false)
+        @Argument(parsing: .captureForPassthrough, help: "The command line, the subcommand first (without one: tab-separated lines on stdin, each read in turn).")
+        var line: [String] = []
+
+        func run() throws {
+            if !line.isEmpty { return show(line) }
+            while let text = readLine() { show(text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)) }
+        }
+
+        private func show(_ line: [String]) {
+            let line = GlobalOptions.movedAfterSubcommand(line)
+            let quick = QuickCommandLine.parse(line).map { String(describing: $0) } ?? "left to ArgumentParser"
+            print("quick: \(quick)")
+            do { print("full: \(String(describing: try Joey.parseAsRoot(line)))") } catch {
+                print("full: \(Joey.message(for: error).split(separator: "\n").joined(separator: " / "))")
+            }
+        }
+    }
 
     struct Seccomp: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -251,7 +251,7 @@ struct Pause: ParsableCommand {
 
     func run() throws {
         let (lock, state) = runtime.lockedState(id)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         guard state.status == "running" else { runtime.fail("container not running") }
         request(id, ControlRequest(op: "pause"), runtime: runtime)
         guard FileManager.default.createFile(atPath: runtime.store.pausedMarker(id), contents: nil) else {
@@ -269,7 +269,7 @@ struct Resume: ParsableCommand {
 
     func run() throws {
         let (lock, state) = runtime.lockedState(id)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         guard state.status == "paused" else { runtime.fail("container not paused") }
         request(id, ControlRequest(op: "resume"), runtime: runtime)
         unlink(runtime.store.pausedMarker(id))

@@ -19,7 +19,7 @@ struct Joey: ParsableCommand {
         commandName: "joey",
         abstract: "An application kernel for Linux: runs programs in a sandbox where the sentry answers every system call.",
         version: versionText,
-        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Exec.self, Ps.self, Events.self, Pause.self, Resume.self, Update.self, Features.self, Syscalls.self, DebugCommand.self, Init.self, ExecWait.self])
+        subcommands: [Do.self, Spec.self, Create.self, Start.self, State.self, Kill.self, Delete.self, List.self, Run.self, Exec.self, Ps.self, Events.self, Pause.self, Resume.self, Update.self, Features.self, Syscalls.self, DebugCommand.self, ExecWait.self])
 
     /// `joey --version`, in runc's shape (callers such as containerd log it).
     static var versionText: String {
@@ -34,19 +34,21 @@ struct Joey: ParsableCommand {
     }
 
     static let startPath: [String: ParsableCommand.Type] = [
-        "do": Do.self, "init": Init.self, "create": Create.self, "start": Start.self, "run": Run.self,
+        "do": Do.self, "create": Create.self, "start": Start.self, "run": Run.self,
         "state": State.self, "delete": Delete.self, "kill": Kill.self,
     ]
 
     /// Usage errors exit with 2 (as runc and most Unix tools do), not sysexits' 64.
     static func main() {
         let args = GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst()))
-        // The commands each sandbox's start goes through (`do`, the sentry's `init`, and what a
-        // container engine calls per container) parse their own arguments only: building the
-        // whole command tree reflects on every command's options, milliseconds of each start.
-        // Anything such a command does not parse cleanly (help, a usage error) goes the full
-        // way, for the full message.
-        if let name = args.first, let type = startPath[name], var command = try? type.parseAsRoot(Array(args.dropFirst())) {
+        // The commands each sandbox's start goes through (`do` and what a container engine
+        // calls per container) parse their own arguments only: building the whole command
+        // tree reflects on every command's options, milliseconds of each start. The plainest
+        // lines of the per-container commands are read by hand (QuickCommandLine). Anything
+        // such a command does not parse cleanly (help, a usage error) goes the full way, for
+        // the full message.
+        if let name = args.first, var command = QuickCommandLine.parse(args)
+            ?? startPath[name].flatMap({ try? $0.parseAsRoot(Array(args.dropFirst())) }) {
             do { try command.run() } catch { exit(withError: error) }
             return
         }
@@ -148,7 +150,7 @@ struct GlobalOptions: ParsableArguments {
 
 struct Do: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "do",
+        commandName: "do", _superCommandName: "joey",
         abstract: "Run a program in a fresh sandbox whose root is the host's / (or --rootfs) behind an in-memory upper layer.")
 
     @OptionGroup var global: GlobalOptions

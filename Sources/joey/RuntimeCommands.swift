@@ -1,7 +1,7 @@
 // The runc-compatible commands: joey as an OCI runtime (create, start, state, kill, delete,
-// list, run, spec). `create` starts the container's sentry as a separate process
-// (`joey init`, hidden), which loads the program and then waits on exec.fifo until `start`.
-// That sentry is the container's pid: it lives exactly as long as the container.
+// list, run, spec). `create` forks the container's sentry (runContainerSentry), which loads
+// the program and then waits on exec.fifo until `start`. That sentry is the container's pid:
+// it lives exactly as long as the container.
 import ArgumentParser
 import CJoey
 import FoundationEssentials
@@ -13,14 +13,16 @@ import JoeySandbox
 
 /// Flags runc callers pass to every command.
 struct RuntimeOptions: ParsableArguments {
+    static let defaultRoot = "/run/joey", defaultLogFormat = "text"
+
     @Option(help: ArgumentHelp("Where container state lives.", valueName: "dir"))
-    var root: String = "/run/joey"
+    var root: String = RuntimeOptions.defaultRoot
 
     @Option(help: ArgumentHelp("Also write errors and warnings to this file.", valueName: "file"))
     var log: String?
 
     @Option(help: ArgumentHelp("Format of --log: text or json.", valueName: "format"))
-    var logFormat: String = "text"
+    var logFormat: String = RuntimeOptions.defaultLogFormat
 
     @Flag(help: "Accepted for runc compatibility; a container's cgroupsPath is then a systemd slice, which Joey does not join.")
     var systemdCgroup = false
@@ -90,8 +92,10 @@ struct RuntimeOptions: ParsableArguments {
 // MARK: create / run
 
 struct CreateOptions: ParsableArguments {
+    static let defaultBundle = "."
+
     @Option(name: [.short, .long], help: ArgumentHelp("The bundle directory (holding config.json).", valueName: "dir"))
-    var bundle: String = "."
+    var bundle: String = CreateOptions.defaultBundle
 
     @Option(help: ArgumentHelp("Write the container's pid (its sentry) to this file.", valueName: "file"))
     var pidFile: String?
@@ -112,9 +116,10 @@ struct CreateOptions: ParsableArguments {
     var id: String
 }
 
-/// A created container: its sentry's pid (the container's pid).
+/// A created container: its sentry's pid (the container's pid) and the config it runs.
 struct CreatedContainer {
     let pid: pid_t
+    let config: OCIConfig
 }
 
 /// `create`: checks the bundle, makes the state, starts the sentry and waits until it has
@@ -143,7 +148,7 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
 
     let lock: ContainerLock
     do { lock = try runtime.store.create(o.id) } catch { runtime.fail(error.message) }
-    _ = lock
+    defer { withExtendedLifetime(lock) {} } // held until created
     let store = runtime.store
     guard mkfifo(store.fifo(o.id), 0o600) == 0 else {
         store.remove(o.id)
@@ -156,18 +161,8 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
     _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
     let readyFD = Int32(3 + o.preserveFds)
-    var args = ["joey", "--platform", global.platform, "--root", runtime.root]
-    if global.debug { args.append("--debug") }
-    if global.unconfined { args.append("--unconfined") }
-    if let log = runtime.log { args += ["--log", log, "--log-format", runtime.logFormat] }
-    if runtime.systemdCgroup { args.append("--systemd-cgroup") }
-    if global.strace { args.append("--strace") }
-    if let s = global.straceSyscalls { args += ["--strace-syscalls", s] }
-    if let s = global.straceLog { args += ["--strace-log", s] }
-    if global.straceTiming { args.append("--strace-timing") }
-    args += ["init", "--bundle", bundle, "--ready-fd", String(readyFD), "--preserve-fds", String(o.preserveFds)]
-    if foreground { args.append("--foreground") }
-    args.append(o.id)
+    let launch = SentryLaunch(bundle: bundle, readyFD: readyFD, preserveFds: o.preserveFds, foreground: foreground,
+                              terminal: o.consoleSocket != nil, id: o.id)
 
     // A terminal container: a new pty; the master goes to --console-socket (as runc sends it),
     // the slave is the sentry's stdio and becomes its controlling terminal.
@@ -179,13 +174,15 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
             runtime.fail(error.message)
         }
         for target in Int32(0)...2 { dups.append((slave, target)) }
-        args.insert("--terminal", at: args.count - 1)
     }
     defer { if slave >= 0 { close(slave) } }
     dups.append((fds[1], readyFD))
     // The sentry starts with default signal handling and nothing blocked, as pid 1 of a pid
-    // namespace of its own (unless unconfined): what runc gives a container's init.
-    let (pid, r) = spawnSentry(args, dups: dups, newPidNamespace: !global.unconfined)
+    // namespace of its own (unless unconfined): what runc gives a container's init. Forked,
+    // not executed again: what this process has parsed and decoded is the sentry's too.
+    let (pid, r) = forkSentry(dups: dups, newPidNamespace: !global.unconfined) {
+        runContainerSentry(launch, config: config, global: global, runtime: runtime)
+    }
     close(fds[1])
     guard r == 0 else {
         close(fds[0])
@@ -236,11 +233,11 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
             runtime.fail(error.message)
         }
     }
-    return CreatedContainer(pid: pid)
+    return CreatedContainer(pid: pid, config: config)
 }
 
 struct Create: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container from a bundle; `start` runs its program.")
+    static let configuration = CommandConfiguration(commandName: "create", _superCommandName: "joey", abstract: "Create a container from a bundle; `start` runs its program.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var options: CreateOptions
@@ -251,7 +248,7 @@ struct Create: ParsableCommand {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "Create and start a container; without --detach, wait for it and exit with its status.")
+    static let configuration = CommandConfiguration(commandName: "run", _superCommandName: "joey", abstract: "Create and start a container; without --detach, wait for it and exit with its status.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var options: CreateOptions
@@ -266,7 +263,7 @@ struct Run: ParsableCommand {
         for s in [SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGINT, SIGQUIT, SIGTSTP, SIGWINCH] { sigaddset(&set, s) }
         if !detach { pthread_sigmask(SIG_BLOCK, &set, nil) }
         let created = createContainer(options, runtime: runtime, global: global, foreground: !detach)
-        startContainer(options.id, runtime: runtime)
+        startContainer(options.id, runtime: runtime, config: created.config)
         if detach { return }
         let pid = created.pid
         let waitSet = set
@@ -282,108 +279,109 @@ struct Run: ParsableCommand {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         if let lock = try? runtime.store.lock(options.id) {
-            if let state = try? runtime.store.load(options.id) { removeContainer(state, runtime: runtime) }
-            _ = lock
+            withExtendedLifetime(lock) {
+                if let state = try? runtime.store.load(options.id) { removeContainer(state, runtime: runtime) }
+            }
         }
         // The sentry already exits as a shell would report the guest.
         exitLikeShell(status)
     }
 }
 
-/// `joey init`: the container's sentry (not for direct use).
-struct Init: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "init", abstract: "The container's sentry, started by create.", shouldDisplay: false)
-    @OptionGroup var global: GlobalOptions
-    @OptionGroup var runtime: RuntimeOptions
-    @Option var bundle: String
-    @Option var readyFd: Int32
-    @Option var preserveFds: Int = 0
-    @Flag var foreground = false
-    @Flag var terminal = false
-    @Argument var id: String
+/// What the forked sentry is told beyond the CLI's options and the bundle's config.
+struct SentryLaunch {
+    let bundle: String
+    /// Where it reports "ok" (the program is loaded) or "error <exit code> <message>".
+    let readyFD: Int32
+    let preserveFds: Int
+    let foreground: Bool
+    /// Its stdio is a pty of its own, to become the session's controlling terminal.
+    let terminal: Bool
+    let id: String
+}
 
-    func run() throws {
-        let ready = readyFd
-        // Open until the program is loaded and the sentry said "ok".
-        var readyOpen = true
-        func tell(_ s: String) {
-            var b = Array(s.utf8)
-            _ = write(ready, &b, b.count)
-        }
-        func failEarly(_ message: String, code: Int32 = 1) -> Never {
-            tell("error \(code) \(message)")
-            Glibc.exit(code)
-        }
-        // Detached containers get their own session: the caller's terminal signals are not theirs.
-        // A terminal container's pty (our stdio) becomes that session's controlling terminal,
-        // so ^C typed into it signals the sentry, which passes it to the guest's foreground job.
-        // Confined, it is pid 1 of its own pid namespace (see spawnSentry): its /proc first.
-        if !global.unconfined {
-            guard getpid() == 1 else { failEarly("cannot confine the sentry: it is not pid 1 of a pid namespace of its own (--unconfined runs without it)", code: 125) }
-            if let problem = NetworkNamespace.mountOwnProc() {
-                failEarly("cannot confine the sentry: \(problem) (--unconfined runs without it)", code: 125)
-            }
-        }
-        if !foreground { setsid() }
-        if terminal && joey_set_controlling_tty(0) != 0 {
-            failEarly("cannot make the pty the container's terminal: \(String(cString: strerror(errno)))")
-        }
-        let config: OCIConfig
-        do { config = try OCIConfig.load(bundle: bundle) } catch { failEarly(error.message) }
-        // Into the container's cgroup before anything is started: the stubs follow.
-        if let path = config.cgroupsPath {
-            if runtime.systemdCgroup {
-                runtime.report("warning", "linux.cgroupsPath \(path): the systemd cgroup driver is not supported; the container joins no cgroup", quiet: true)
-            } else {
-                let problems = ContainerCgroup.create(path, memoryLimit: config.memoryLimit, pidsLimit: config.pidsLimit)
-                    + ContainerCgroup.join(path)
-                for p in problems { runtime.report("warning", p, quiet: true) }
-            }
-        }
-        let spec: SandboxSpec
-        do {
-            spec = try SandboxSpec(oci: config, id: id, preservedFDs: preserveFds, file: "\(bundle)/config.json")
-        } catch { failEarly(error.message) }
-        if let problem = NetworkNamespace.enter(config) { failEarly(problem) }
-        if !global.unconfined, let problem = NetworkNamespace.enterPrivate() {
+/// The container's sentry, in the process `create` forked: sets up what a container's init
+/// has, runs the sandbox, and exits as a shell would report the guest.
+func runContainerSentry(_ launch: SentryLaunch, config: OCIConfig, global: GlobalOptions, runtime: RuntimeOptions) -> Never {
+    let ready = launch.readyFD, id = launch.id
+    // Open until the program is loaded and the sentry said "ok".
+    var readyOpen = true
+    func tell(_ s: String) {
+        var b = Array(s.utf8)
+        _ = write(ready, &b, b.count)
+    }
+    func failEarly(_ message: String, code: Int32 = 1) -> Never {
+        tell("error \(code) \(message)")
+        Glibc.exit(code)
+    }
+    // Detached containers get their own session: the caller's terminal signals are not theirs.
+    // A terminal container's pty (our stdio) becomes that session's controlling terminal,
+    // so ^C typed into it signals the sentry, which passes it to the guest's foreground job.
+    // Confined, it is pid 1 of its own pid namespace (see forkSentry): its /proc first.
+    if !global.unconfined {
+        guard getpid() == 1 else { failEarly("cannot confine the sentry: it is not pid 1 of a pid namespace of its own (--unconfined runs without it)", code: 125) }
+        if let problem = NetworkNamespace.mountOwnProc() {
             failEarly("cannot confine the sentry: \(problem) (--unconfined runs without it)", code: 125)
         }
-        signal(SIGPIPE, SIG_IGN)
-        Kernel.blockForwardedSignals(all: spec.forwardAllSignalsToInit)
-        let fifoPath = runtime.store.fifo(id)
-        var listener: Int32 = -1
-        let status = runSandbox(spec, global: global, container: true, onConfined: { kernel in
-            ControlChannel.serve(listener, kernel: kernel)
-        }, beforeStart: { () throws(KernelError) in
-            tell("ok")
-            close(ready)
-            readyOpen = false
-            // Blocks until `start` opens the fifo for reading.
-            let fd = open(fifoPath, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw KernelError("joey: cannot open \(fifoPath): \(String(cString: strerror(errno)))") }
-            var zero: UInt8 = 0x30
-            _ = write(fd, &zero, 1)
-            close(fd)
-        }, onKernel: { kernel throws(KernelError) in
-            // Every default spec has these (sysfs, mqueue...): noted in the log, not on stderr.
-            for w in kernel.mountWarnings { runtime.report("warning", w, quiet: true) }
-            listener = try ControlChannel.listen(directory: runtime.store.directory(id))
-        }, onError: { e in
-            guard readyOpen else { return false }
-            tell("error \(e.exitCode) \(e.message)")
-            return true
-        })
-        exitLikeShell(status)
     }
+    if !launch.foreground { setsid() }
+    if launch.terminal && joey_set_controlling_tty(0) != 0 {
+        failEarly("cannot make the pty the container's terminal: \(String(cString: strerror(errno)))")
+    }
+    // Into the container's cgroup before anything is started: the stubs follow.
+    if let path = config.cgroupsPath {
+        if runtime.systemdCgroup {
+            runtime.report("warning", "linux.cgroupsPath \(path): the systemd cgroup driver is not supported; the container joins no cgroup", quiet: true)
+        } else {
+            let problems = ContainerCgroup.create(path, memoryLimit: config.memoryLimit, pidsLimit: config.pidsLimit)
+                + ContainerCgroup.join(path)
+            for p in problems { runtime.report("warning", p, quiet: true) }
+        }
+    }
+    let spec: SandboxSpec
+    do {
+        spec = try SandboxSpec(oci: config, id: id, preservedFDs: launch.preserveFds, file: "\(launch.bundle)/config.json")
+    } catch { failEarly(error.message) }
+    if let problem = NetworkNamespace.enter(config) { failEarly(problem) }
+    if !global.unconfined, let problem = NetworkNamespace.enterPrivate() {
+        failEarly("cannot confine the sentry: \(problem) (--unconfined runs without it)", code: 125)
+    }
+    signal(SIGPIPE, SIG_IGN)
+    Kernel.blockForwardedSignals(all: spec.forwardAllSignalsToInit)
+    let fifoPath = runtime.store.fifo(id)
+    var listener: Int32 = -1
+    let status = runSandbox(spec, global: global, container: true, onConfined: { kernel in
+        ControlChannel.serve(listener, kernel: kernel)
+    }, beforeStart: { () throws(KernelError) in
+        tell("ok")
+        close(ready)
+        readyOpen = false
+        // Blocks until `start` opens the fifo for reading.
+        let fd = open(fifoPath, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw KernelError("joey: cannot open \(fifoPath): \(String(cString: strerror(errno)))") }
+        var zero: UInt8 = 0x30
+        _ = write(fd, &zero, 1)
+        close(fd)
+    }, onKernel: { kernel throws(KernelError) in
+        // Every default spec has these (sysfs, mqueue...): noted in the log, not on stderr.
+        for w in kernel.mountWarnings { runtime.report("warning", w, quiet: true) }
+        listener = try ControlChannel.listen(directory: runtime.store.directory(id))
+    }, onError: { e in
+        guard readyOpen else { return false }
+        tell("error \(e.exitCode) \(e.message)")
+        return true
+    })
+    exitLikeShell(status)
 }
 
 
 // MARK: start / state / kill / delete / list
 
-func startContainer(_ id: String, runtime: RuntimeOptions) {
+/// `config`: the bundle's, when the caller has it decoded already (`run`).
+func startContainer(_ id: String, runtime: RuntimeOptions, config: OCIConfig? = nil) {
     let store = runtime.store
     let (lock, state) = runtime.lockedState(id)
-    defer { _ = lock }
+    defer { withExtendedLifetime(lock) {} }
     switch state.status {
     case "created": break
     case "running": runtime.fail("cannot start an already running container")
@@ -403,14 +401,14 @@ func startContainer(_ id: String, runtime: RuntimeOptions) {
     unlink(store.fifo(id))
     if !ok { runtime.fail("the container's sentry did not start the program") }
     // poststart failures are warnings: the container runs on (runtime spec).
-    if let config = try? OCIConfig.load(bundle: state.bundle),
+    if let config = config ?? (try? OCIConfig.load(bundle: state.bundle)),
        let failure = runHooks("poststart", config.hooks["poststart"] ?? [], state: (try? store.load(id)) ?? state) {
         runtime.report("warning", failure)
     }
 }
 
 struct Start: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "start", abstract: "Run the program of a created container.")
+    static let configuration = CommandConfiguration(commandName: "start", _superCommandName: "joey", abstract: "Run the program of a created container.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Argument(help: "The container id.") var id: String
@@ -418,7 +416,7 @@ struct Start: ParsableCommand {
 }
 
 struct State: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "state", abstract: "Print a container's state as JSON.")
+    static let configuration = CommandConfiguration(commandName: "state", _superCommandName: "joey", abstract: "Print a container's state as JSON.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Argument(help: "The container id.") var id: String
@@ -452,18 +450,19 @@ func parseSignal(_ s: String) -> Int32? {
 }
 
 struct Kill: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal (default SIGTERM) to a container's init.")
+    static let configuration = CommandConfiguration(commandName: "kill", _superCommandName: "joey", abstract: "Send a signal (default SIGTERM) to a container's init.")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Flag(name: [.short, .long], help: "Signal every process of the container, not only its init.")
     var all = false
     @Argument(help: "The container id.") var id: String
-    @Argument(help: "The signal, by name or number.") var signal: String = "SIGTERM"
+    @Argument(help: "The signal, by name or number.") var signal: String = Kill.defaultSignal
+    static let defaultSignal = "SIGTERM"
 
     func run() throws {
         guard let sig = parseSignal(signal) else { runtime.fail("unknown signal \"\(signal)\"") }
         let (lock, state) = runtime.lockedState(id)
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         // A paused container's processes get the signal when it resumes (SIGKILL at once).
         guard ["created", "running", "paused"].contains(state.status) else { runtime.fail("container not running") }
         // --all: every guest process, through the sentry (SIGKILL ends the whole sandbox anyway).
@@ -479,7 +478,7 @@ struct Kill: ParsableCommand {
 }
 
 struct Delete: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a stopped container (--force: any container).")
+    static let configuration = CommandConfiguration(commandName: "delete", _superCommandName: "joey", abstract: "Delete a stopped container (--force: any container).")
     @OptionGroup var global: GlobalOptions
     @OptionGroup var runtime: RuntimeOptions
     @Flag(name: [.short, .long], help: "Kill the container first if it is still running.")
@@ -493,7 +492,7 @@ struct Delete: ParsableCommand {
             if force { return } // runc: deleting what does not exist with --force succeeds
             runtime.fail(error.message)
         }
-        defer { _ = lock }
+        defer { withExtendedLifetime(lock) {} }
         let state: ContainerState
         do { state = try store.load(id) } catch {
             store.remove(id)
@@ -735,30 +734,38 @@ func sendNewTerminal(to socketPath: String) throws(OCIError) -> Int32 {
     return slave
 }
 
-/// Starts this executable with `args`, `dups` applied in order, no signal blocked and every
-/// handler default; in a new pid namespace when asked. The pid and 0, or an errno.
-func spawnSentry(_ args: [String], dups: [(from: Int32, to: Int32)], newPidNamespace: Bool) -> (pid_t, Int32) {
-    if newPidNamespace {
-        let from = dups.map(\.from), to = dups.map(\.to)
-        let r = withCStringArray(args) { joey_spawn_in_new_pid_namespace("/proc/self/exe", $0, environ, from, to, Int32(dups.count)) }
-        return r < 0 ? (0, Int32(-r)) : (pid_t(r), 0)
+/// Forks the container's sentry, which runs `sentry` with `dups` applied in order and every
+/// descriptor this process marked close-on-exec closed, as an execve would (the state lock,
+/// the ready pipe's read end); in a new pid namespace when asked. The pid and 0, or an errno.
+/// Call before any thread starts.
+func forkSentry(dups: [(from: Int32, to: Int32)], newPidNamespace: Bool, _ sentry: () -> Never) -> (pid_t, Int32) {
+    let r = joey_fork_sentry(newPidNamespace ? 1 : 0)
+    if r < 0 { return (0, Int32(-r)) }
+    if r > 0 { return (pid_t(r), 0) }
+    for d in dups {
+        if d.from == d.to {
+            if fcntl(d.to, F_SETFD, 0) != 0 { _exit(127) }
+        } else if dup2(d.from, d.to) < 0 {
+            _exit(127)
+        }
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    for d in dups { posix_spawn_file_actions_adddup2(&actions, d.from, d.to) }
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var none = sigset_t(), all = sigset_t()
-    sigemptyset(&none)
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attr, &none)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var pid: pid_t = 0
-    let r = withCStringArray(args) { posix_spawn(&pid, "/proc/self/exe", &actions, &attr, $0, environ) }
-    return (pid, r)
+    closeOnExecDescriptors()
+    sentry()
+}
+
+/// Closes every descriptor marked close-on-exec.
+private func closeOnExecDescriptors() {
+    guard let dir = opendir("/proc/self/fd") else { _exit(127) }
+    var found: [Int32] = []
+    while let entry = readdir(dir) {
+        let fd = withUnsafeBytes(of: entry.pointee.d_name) { name in
+            Int32(String(decoding: name.prefix { $0 != 0 }, as: UTF8.self))
+        }
+        if let fd { found.append(fd) }
+    }
+    let own = dirfd(dir)
+    closedir(dir)
+    for fd in found where fd != own && fcntl(fd, F_GETFD) & FD_CLOEXEC != 0 { close(fd) }
 }
 
 /// Runs `body` with `strings` as a NULL-terminated array of C strings (argv, envp).

@@ -370,11 +370,12 @@ int joey_pid_namespace_relay(void);
 /// In the sentry `joey do` forked: hands the relay the exit code it exits with at once (the
 /// sentry's own teardown goes on after). Once; nothing outside `joey do`.
 void joey_relay_report_exit(int code);
-/// An OCI container's sentry: `path` run as pid 1 of a new pid namespace (a raw clone, then
-/// execve), with `from[i]` duplicated onto `to[i]` in order, no signal blocked and every
-/// handler default (as posix_spawn with SETSIGMASK|SETSIGDEF). Its pid, or -errno.
-int64_t joey_spawn_in_new_pid_namespace(const char *path, char *const argv[], char *const envp[],
-                                        const int *from, const int *to, int count);
+/// An OCI container's sentry, forked (no second exec: the caller's decoded arguments and
+/// config are the sentry's): the child (returned 0) is pid 1 of a new pid namespace when
+/// asked, with no signal blocked and every handler default, as posix_spawn with
+/// SETSIGMASK|SETSIGDEF gives; the caller's later children stay in its own pid namespace.
+/// The child's pid, or -errno. Call with one thread only.
+int64_t joey_fork_sentry(int new_pid_namespace);
 /// The sentry's own view of its pid namespace: a private mount namespace with a new proc
 /// mounted on /proc (the pid numbers the sentry sees are its namespace's). 0, or -errno with
 /// `step` naming what failed.
