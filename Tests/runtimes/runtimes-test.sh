@@ -4,8 +4,9 @@
 # added as a runtime, an image imported from a busybox-static rootfs; then docker run
 # (output, status, 127/126 for a missing or non-executable program, --read-only, -v, -e, -w,
 # --tmpfs), run -d + logs + exec + pause/unpause + top + update + stop, exec -it on a
-# terminal (tmux), and ctr on the same containerd with --runc-binary: run, run -d, task exec,
-# pause/resume, metrics (the container's cgroup), kill. Skips, saying why, only when dockerd
+# terminal (tmux), and ctr on the same containerd with --runc-binary: run, run -d, task exec
+# (also -t on a terminal), pause/resume, metrics (the container's cgroup), kill; and a second
+# containerd loading README's CRI runtime entry for Joey. Skips, saying why, only when dockerd
 # is missing or cannot start here.
 set -u
 JOEY=$(readlink -f "${1:-.build/debug/joey}")
@@ -106,6 +107,15 @@ out=$($C run --rm --runc-binary "$JOEY" "$IMG" t1 sh -c 'echo from-ctr; exit 4' 
 $C run -d --runc-binary "$JOEY" "$IMG" t2 sh -c 'while true; do sleep 1; done' >/dev/null 2>&1 || fail "ctr run -d"
 out=$($C task exec --exec-id e1 t2 sh -c 'echo exec-ok' 2>&1)
 [ "$out" = exec-ok ] && pass "ctr task exec" || fail "ctr task exec: $out"
+if command -v tmux >/dev/null; then
+    T="tmux -L joey-runtimes"
+    $T new-session -d -s c -x 120 -y 30 "ctr -a $work/exec/containerd/containerd.sock -n joey-test task exec -t --exec-id e2 t2 sh; echo session-exited-\$?; sleep 30"
+    screen() { $T capture-pane -t c -p; }
+    waitfor() { for _ in $(seq 100); do screen | grep -q "$1" && return 0; sleep 0.1; done; return 1; }
+    waitfor '#' && $T send-keys -t c 'tty; echo answer-$((6*7))' Enter
+    waitfor 'answer-42' && screen | grep -q '^/dev/pts/' && $T send-keys -t c 'exit 5' Enter
+    waitfor 'session-exited-5' && pass "ctr task exec -t: a shell on a terminal, its exit status" || fail "ctr task exec -t: $(screen)"
+fi
 $C task pause t2 >/dev/null 2>&1; s1=$($C task ls 2>&1 | awk '$1 == "t2" { print $3 }')
 $C task resume t2 >/dev/null 2>&1; s2=$($C task ls 2>&1 | awk '$1 == "t2" { print $3 }')
 [ "$s1" = PAUSED ] && [ "$s2" = RUNNING ] && pass "ctr task pause, resume" || fail "ctr pause: $s1, resume: $s2"
@@ -114,5 +124,30 @@ echo "$out" | grep -Eq 'memory\.(usage_in_bytes|current)' && pass "ctr task metr
 $C task kill -s KILL t2 >/dev/null 2>&1
 for _ in $(seq 50); do $C task ls 2>&1 | grep -q "t2 .*STOPPED" && break; sleep 0.1; done
 $C task rm t2 >/dev/null 2>&1 && $C container rm t2 >/dev/null 2>&1 && pass "ctr task kill, rm" || fail "ctr kill/rm: $($C task ls 2>&1)"
+
+# The CRI runtime entry README gives, beside runc's: containerd loads it, its CRI plugin
+# starts with Joey as that runtime's binary (no kubelet or crictl here to run a pod).
+cri=$work/cri
+mkdir -p "$cri"
+cat > "$cri/config.toml" <<TOML
+version = 2
+root = "$cri/root"
+state = "$cri/state"
+[grpc]
+  address = "$cri/containerd.sock"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.joey]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.joey.options]
+    BinaryName = "$JOEY"
+TOML
+containerd --config "$cri/config.toml" >"$cri/log" 2>&1 &
+cri_pid=$!
+for _ in $(seq 100); do ctr -a "$cri/containerd.sock" plugins ls >/dev/null 2>&1 && break; sleep 0.1; done
+plugin=$(ctr -a "$cri/containerd.sock" plugins ls 2>&1 | awk '$2 == "cri" { print $4 }')
+kill "$cri_pid" 2>/dev/null; wait "$cri_pid" 2>/dev/null
+[ "$plugin" = ok ] && grep -q "joey:{Type:io.containerd.runc.v2 .*BinaryName:$JOEY" "$cri/log" \
+    && pass "containerd loads the CRI runtime entry for Joey" || fail "CRI plugin: ${plugin:-absent}; $(grep -m1 'failed to load plugin io.containerd.grpc.v1.cri' "$cri/log")"
 
 [ "$fails" = 0 ] && echo "test-runtimes: all passed" || { echo "test-runtimes: $fails failed"; exit 1; }
