@@ -130,8 +130,7 @@ def prepare():
     os.makedirs(WORK, exist_ok=True)
     micro = os.path.join(WORK, "micro")
     sh(["gcc", "-O2", "-static", "-pthread", "-o", micro, os.path.join(HERE, "micro.c")])
-    with open(os.path.join(WORK, "small.txt"), "w") as fh:
-        fh.write("joey benchmark\n")
+    small_file()
     rng = random.Random(42)
     tree = os.path.join(WORK, "tree")
     if not os.path.exists(os.path.join(tree, ".done")):
@@ -187,8 +186,19 @@ def evict(path):
         os.close(fd)
 
 
+def small_file():
+    """The small file the micro-benchmarks open and read (made here: compare/ runs them
+    without the rest of prepare())."""
+    path = os.path.join(WORK, "small.txt")
+    if not os.path.exists(path):
+        os.makedirs(WORK, exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write("joey benchmark\n")
+    return path
+
+
 def run_micro(prefix, micro, name, n):
-    data = os.path.join(WORK, "small.txt")
+    data = small_file()
     if name == "getpid-beside-disk-reader":
         data = os.path.join(WORK, "200M.bin")
         evict(data)
@@ -202,7 +212,7 @@ def run_micro(prefix, micro, name, n):
 
 def run_micro_side_by_side(prefix, micro, name, n):
     """Each sandbox's time per operation while the other runs, averaged."""
-    cmd = prefix + [micro, name, str(n), os.path.join(WORK, "small.txt")]
+    cmd = prefix + [micro, name, str(n), small_file()]
     procs = [subprocess.Popen(cmd, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     values = []
     for p in procs:
