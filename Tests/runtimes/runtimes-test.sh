@@ -1,9 +1,9 @@
 #!/bin/bash
 # Docker and containerd run containers on Joey (`make test-runtimes`, part of `make test`): a
-# private dockerd (its own data and exec roots, vfs storage, no iptables or bridge) with Joey
-# added as a runtime, an image imported from a busybox-static rootfs; then docker run
+# private dockerd (its own data and exec roots, vfs storage, a bridge of its own, no iptables)
+# with Joey added as a runtime, an image imported from a busybox-static rootfs; then docker run
 # (output, status, 127/126 for a missing or non-executable program, --read-only, -v, -e, -w,
-# --tmpfs), run -d + logs + exec + pause/unpause + top + update + stop, exec -it on a
+# --tmpfs), the bridge network both ways (-p included), run -d + logs + exec + pause/unpause + top + update + stop, exec -it on a
 # terminal (tmux), and ctr on the same containerd with --runc-binary: run, run -d, task exec
 # (also -t on a terminal), pause/resume, metrics (the container's cgroup), kill; and a second
 # containerd loading README's CRI runtime entry for Joey. Skips, saying why, only when dockerd
@@ -18,12 +18,22 @@ command -v dockerd >/dev/null && command -v ctr >/dev/null \
     || { echo "test-runtimes: SKIP: dockerd or ctr is not installed (make deps installs docker.io)"; exit 0; }
 work=$(mktemp -d /var/tmp/joey-runtimes.XXXXXX)
 sock=$work/docker.sock
+# dockerd's bridge network on a bridge of this test's own (no iptables rules: published
+# ports go through docker-proxy), or none where no bridge can be made.
+bridge=joeyrt$$; net=10.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1))
+if ip link add "$bridge" type bridge 2>/dev/null; then
+    ip addr add "$net.1/24" dev "$bridge" && ip link set "$bridge" up || { ip link del "$bridge"; bridge=none; }
+else
+    bridge=none
+fi
 dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/dockerd.pid" -H "unix://$sock" \
-    --iptables=false --ip-masq=false --bridge=none --storage-driver=vfs --add-runtime "joey=$JOEY" >"$work/dockerd.log" 2>&1 &
+    --iptables=false --ip-masq=false --bridge="$bridge" --storage-driver=vfs --add-runtime "joey=$JOEY" >"$work/dockerd.log" 2>&1 &
 cleanup() {
     [ -f "$work/dockerd.pid" ] && kill "$(cat "$work/dockerd.pid")" 2>/dev/null
     for _ in $(seq 100); do [ -S "$sock" ] || break; sleep 0.1; done
     tmux -L joey-runtimes kill-server 2>/dev/null
+    [ -n "${web_pid:-}" ] && kill "$web_pid" 2>/dev/null
+    [ "$bridge" != none ] && ip link del "$bridge" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -36,10 +46,11 @@ if ! $D info >/dev/null 2>&1; then
 fi
 R="--runtime joey --network none"
 
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp" "$work/rootfs/www"
 cp /bin/busybox "$work/rootfs/bin/"
-for a in sh ls echo cat sleep id hostname true tty pwd; do ln -s busybox "$work/rootfs/bin/$a"; done
+for a in sh ls echo cat sleep id hostname true tty pwd ip wget httpd; do ln -s busybox "$work/rootfs/bin/$a"; done
 echo "root:x:0:0:root:/root:/bin/sh" > "$work/rootfs/etc/passwd"
+echo served-by-the-container > "$work/rootfs/www/index.html"
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 $D import "$work/rootfs.tar" joey-test-busybox:latest >/dev/null || { echo "test-runtimes: FAIL: docker import" >&2; exit 1; }
 
@@ -57,6 +68,31 @@ out=$($D run --rm $R --read-only -v "$work/vol:/data" -e FOO=bar -w /data joey-t
     && pass "docker run --read-only -v -e -w" || fail "--read-only -v -e -w: $out"
 out=$($D run --rm $R --read-only --tmpfs /tmp joey-test-busybox sh -c 'echo x > /tmp/t && cat /tmp/t' 2>&1)
 [ "$out" = x ] && pass "docker run --tmpfs /tmp" || fail "--tmpfs: $out"
+
+# docker's bridge network: the container's sentry lives in the network namespace dockerd
+# configures (veth, address, route), so the guest reaches the host and the host reaches a
+# server in the guest, directly and through a published port.
+if [ "$bridge" != none ]; then
+    mkdir -p "$work/web" && echo served-by-the-host > "$work/web/hostfile"
+    port=$((20000 + RANDOM % 20000))
+    (cd "$work/web" && exec python3 -m http.server "$port" --bind "$net.1" >/dev/null 2>&1) & web_pid=$!
+    for _ in $(seq 50); do curl -s -m 1 "http://$net.1:$port/hostfile" >/dev/null && break; sleep 0.1; done
+    out=$($D run --rm --runtime joey joey-test-busybox sh -c "ip -4 addr show eth0; wget -q -O - http://$net.1:$port/hostfile" 2>&1)
+    echo "$out" | grep -q "inet $net\." && echo "$out" | grep -qx served-by-the-host \
+        && pass "docker bridge network: the guest has the veth's address and reaches the host" || fail "bridge, guest to host: $out"
+    published=$((20000 + RANDOM % 20000))
+    cid=$($D run -d --runtime joey -p "127.0.0.1:$published:80" joey-test-busybox httpd -f -p 80 -h /www 2>&1)
+    addr=$($D inspect -f '{{.NetworkSettings.IPAddress}}' "$cid" 2>&1)
+    for _ in $(seq 50); do curl -s -m 1 "http://$addr/" >/dev/null && break; sleep 0.1; done
+    direct=$(curl -s -m 5 "http://$addr/"); via=$(curl -s -m 5 "http://127.0.0.1:$published/")
+    [ "$direct" = served-by-the-container ] && [ "$via" = served-by-the-container ] \
+        && pass "docker bridge network: a server in the guest, reached at its address and through -p" \
+        || fail "bridge, host to guest: at $addr: '$direct'; through -p $published: '$via'"
+    $D rm -f "$cid" >/dev/null 2>&1
+    kill "$web_pid" 2>/dev/null
+else
+    echo "test-runtimes: SKIP: docker bridge network: cannot make a bridge here (ip link add type bridge failed)"
+fi
 
 # run -d, logs, exec, pause/unpause, top, update, stop.
 cid=$($D run -d $R joey-test-busybox sh -c 'echo started; trap "echo bye; exit 0" TERM; while true; do sleep 1; done' 2>&1)

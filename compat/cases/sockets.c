@@ -1030,6 +1030,44 @@ CASE(if_nametoindex_and_siocgif_ioctls_describe_lo) {
     close(s);
 }
 
+/* The interface ioctls are the network namespace's, whatever the socket's family: glibc's
+   if_nametoindex asks through an AF_UNIX socket, busybox's `ip addr show DEV` through it. */
+CASE(siocgif_ioctls_name_every_interface_on_unix_netlink_and_inet_sockets) {
+    struct if_nameindex *all = if_nameindex();
+    EXPECT(all != NULL);
+    if (!all) return;
+    int inet = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int unx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    EXPECT(inet >= 0 && unx >= 0 && nl >= 0);
+    int seen = 0;
+    for (struct if_nameindex *i = all; i->if_index != 0; i++, seen++) {
+        int fds[3] = {inet, unx, nl};
+        for (int k = 0; k < 3; k++) {
+            struct ifreq r;
+            memset(&r, 0, sizeof r);
+            strncpy(r.ifr_name, i->if_name, IFNAMSIZ - 1);
+            EXPECT_OK(ioctl(fds[k], SIOCGIFINDEX, &r));
+            EXPECT_EQ(r.ifr_ifindex, (int)i->if_index);
+            memset(&r, 0, sizeof r);
+            r.ifr_ifindex = (int)i->if_index;
+            EXPECT_OK(ioctl(fds[k], SIOCGIFNAME, &r));
+            EXPECT_STREQ(r.ifr_name, i->if_name);
+            EXPECT_OK(ioctl(fds[k], SIOCGIFFLAGS, &r));
+        }
+        EXPECT_EQ(if_nametoindex(i->if_name), i->if_index);
+    }
+    EXPECT(seen >= 1);
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.ifr_name, "nosuch0");
+    EXPECT_ERRNO(ioctl(unx, SIOCGIFINDEX, &r), ENODEV);
+    if_freenameindex(all);
+    close(inet);
+    close(unx);
+    close(nl);
+}
+
 CASE(netlink_route_dump_answers_with_done_and_other_protocols_refuse) {
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     EXPECT(s >= 0);

@@ -57,7 +57,7 @@ final class HostInetSocket: Socket {
 
     /// The sentry's own fd limit is not the guest's: a guest that hits it sees ENFILE (the
     /// system-wide table is full), as it would when the host ran out.
-    private static func guestErrno(_ e: Int32) -> LinuxErrno { e == EMFILE ? .ENFILE : LinuxErrno(e) }
+    fileprivate static func guestErrno(_ e: Int32) -> LinuxErrno { e == EMFILE ? .ENFILE : LinuxErrno(e) }
 
     private func check(_ r: Int) throws(LinuxErrno) -> Int {
         if r < 0 { throw Self.guestErrno(errno) }
@@ -290,43 +290,8 @@ final class HostInetSocket: Socket {
             try checkIoctl(joey_ioctl(fd, UInt(request), &v))
             try t.mm.writeValue(argument, v)
             return 0
-        case 0x8910, 0x8913, 0x8915, 0x8917, 0x8919, 0x891b, 0x8921, 0x8927, 0x8933, 0x8942:
-            // SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,MTU,HWADDR,INDEX,TXQLEN}: one
-            // struct ifreq (40 bytes) read and written back; the host's interfaces are the guest's.
-            var r = try t.mm.read(argument, count: 40)
-            try checkIoctl(r.withUnsafeMutableBytes { joey_ioctl(fd, UInt(request), $0.baseAddress) })
-            try t.mm.write(argument, r)
-            return 0
-        case 0x8914, 0x8916, 0x8918, 0x891a, 0x891c, 0x891e, 0x8922, 0x8923, 0x8924, 0x8943:
-            // SIOCSIF*: the request is read (EFAULT first, as Linux), but the host's
-            // interfaces are never the guest's to change: only setting the flags an interface
-            // already has (a no-op, as `ip link set lo up`) succeeds.
-            let r = try t.mm.read(argument, count: 40)
-            guard request == 0x8914, t.group.capable(12 /* CAP_NET_ADMIN */) else { throw .EPERM }
-            var current = r
-            try checkIoctl(current.withUnsafeMutableBytes { joey_ioctl(fd, 0x8913 /* SIOCGIFFLAGS */, $0.baseAddress) })
-            let want = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
-            let have = current.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
-            let kernelOwned: UInt16 = 0x40 // IFF_RUNNING
-            guard want & ~kernelOwned == have & ~kernelOwned else { throw .EPERM }
-            return 0
-        case 0x8912: // SIOCGIFCONF: struct ifconf { int len; char *buf } with the buffer in the guest
-            let length: Int32 = try t.mm.readValue(argument)
-            let buffer: UInt64 = try t.mm.readValue(argument &+ 8)
-            guard length >= 0 else { throw .EINVAL }
-            var entries = [UInt8](repeating: 0, count: buffer == 0 ? 0 : min(Int(length), 1 << 16))
-            var n = Int32(entries.count)
-            try entries.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) in
-                var conf = (n, UInt64(UInt(bitPattern: buffer == 0 ? nil : p.baseAddress)))
-                try checkIoctl(joey_ioctl(fd, UInt(request), &conf))
-                n = conf.0
-            }
-            if buffer != 0 && n > 0 { try t.mm.write(buffer, Array(entries[0..<Int(n)])) }
-            try t.mm.writeValue(argument, n)
-            return 0
-        case 0x8946: // SIOCETHTOOL: the host's drivers are not the guest's to query
-            throw .EOPNOTSUPP
         default:
+            if let r = try hostInterfaceIoctl(fd: fd, t, request: request, argument: argument) { return r }
             throw .ENOTTY
         }
     }
@@ -396,5 +361,55 @@ final class HostInetSocket: Socket {
         if level == SOL_SOCKET_LEVEL && name == 12, let v = int(), v < 0 || v > 6 { throw .EPERM } // SO_PRIORITY
         if level == IPPROTO_TCP_LEVEL && name == 13 && !Self.allowedCongestionControl(Array(value.prefix { $0 != 0 })) { throw .EPERM }
         _ = try check(Int(value.withUnsafeBytes { setsockopt(fd, level, name, $0.baseAddress, socklen_t($0.count)) }))
+    }
+}
+
+/// The interface requests (SIOCGIF*, SIOCSIF*, SIOCGIFCONF, SIOCETHTOOL) of a sandbox on the
+/// host's network, answered through `fd`, a socket of the sentry's: Linux answers them on a
+/// socket of any family, in its network namespace, which is the guest's here. nil: not one.
+func hostInterfaceIoctl(fd: Int32, _ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64? {
+    /// joey_ioctl returns -errno itself.
+    func checkHostIoctl(_ r: Int64) throws(LinuxErrno) {
+        if r < 0 { throw HostInetSocket.guestErrno(Int32(truncatingIfNeeded: -r)) }
+    }
+    switch request {
+    case 0x8910, 0x8913, 0x8915, 0x8917, 0x8919, 0x891b, 0x8921, 0x8927, 0x8933, 0x8942:
+        // SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,MTU,HWADDR,INDEX,TXQLEN}: one
+        // struct ifreq (40 bytes) read and written back; the host's interfaces are the guest's.
+        var r = try t.mm.read(argument, count: 40)
+        try checkHostIoctl(r.withUnsafeMutableBytes { joey_ioctl(fd, UInt(request), $0.baseAddress) })
+        try t.mm.write(argument, r)
+        return 0
+    case 0x8914, 0x8916, 0x8918, 0x891a, 0x891c, 0x891e, 0x8922, 0x8923, 0x8924, 0x8943:
+        // SIOCSIF*: the request is read (EFAULT first, as Linux), but the host's
+        // interfaces are never the guest's to change: only setting the flags an interface
+        // already has (a no-op, as `ip link set lo up`) succeeds.
+        let r = try t.mm.read(argument, count: 40)
+        guard request == 0x8914, t.group.capable(12 /* CAP_NET_ADMIN */) else { throw .EPERM }
+        var current = r
+        try checkHostIoctl(current.withUnsafeMutableBytes { joey_ioctl(fd, 0x8913 /* SIOCGIFFLAGS */, $0.baseAddress) })
+        let want = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
+        let have = current.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
+        let kernelOwned: UInt16 = 0x40 // IFF_RUNNING
+        guard want & ~kernelOwned == have & ~kernelOwned else { throw .EPERM }
+        return 0
+    case 0x8912: // SIOCGIFCONF: struct ifconf { int len; char *buf } with the buffer in the guest
+        let length: Int32 = try t.mm.readValue(argument)
+        let buffer: UInt64 = try t.mm.readValue(argument &+ 8)
+        guard length >= 0 else { throw .EINVAL }
+        var entries = [UInt8](repeating: 0, count: buffer == 0 ? 0 : min(Int(length), 1 << 16))
+        var n = Int32(entries.count)
+        try entries.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) in
+            var conf = (n, UInt64(UInt(bitPattern: buffer == 0 ? nil : p.baseAddress)))
+            try checkHostIoctl(joey_ioctl(fd, UInt(request), &conf))
+            n = conf.0
+        }
+        if buffer != 0 && n > 0 { try t.mm.write(buffer, Array(entries[0..<Int(n)])) }
+        try t.mm.writeValue(argument, n)
+        return 0
+    case 0x8946: // SIOCETHTOOL: the host's drivers are not the guest's to query
+        throw .EOPNOTSUPP
+    default:
+        return nil
     }
 }

@@ -248,9 +248,14 @@ final class HostRouteNetlink {
     /// its end, an answer and its ack), in the guest's sequence number; nil when the host
     /// socket cannot be had. Replies are matched by a sequence number of the sentry's own,
     /// so nothing left over from an earlier request is ever taken for this one's answer.
-    func ask(_ request: [UInt8]) -> [[UInt8]]? {
+    /// The sentry's host netlink socket, made on first use; nil when the host refuses one.
+    func socket() -> Int32? {
         if fd < 0 { fd = Glibc.socket(AF_NETLINK_FAMILY, 3 /* SOCK_RAW */ | 0o2000000, 0) }
-        guard fd >= 0, request.count >= 16 else { return nil }
+        return fd >= 0 ? fd : nil
+    }
+
+    func ask(_ request: [UInt8]) -> [[UInt8]]? {
+        guard let fd = socket(), request.count >= 16 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         // Anything still queued belongs to no one now.
         while buffer.withUnsafeMutableBytes({ Glibc.recv(fd, $0.baseAddress, $0.count, MSG_DONTWAIT_FLAG) }) > 0 {}
@@ -290,7 +295,7 @@ final class HostRouteNetlink {
             if total > 16 << 20 {
                 // A dump this large is abandoned: a fresh socket next time.
                 close(fd)
-                fd = -1
+                self.fd = -1
                 break
             }
         }
@@ -299,8 +304,14 @@ final class HostRouteNetlink {
 }
 
 extension Socket {
-    /// The interface ioctls (SIOCGIF*) every socket answers, about lo, the only interface.
+    /// The interface ioctls (SIOCGIF*) every socket answers: on the host's network the host's
+    /// interfaces (as Linux answers them on a socket of any family, unix and netlink too);
+    /// otherwise about lo, the only interface.
     func interfaceIoctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64? {
+        if t.kernel.spec.network == .host {
+            guard let fd = t.kernel.hostRouteNetlink.socket() else { throw .ENODEV }
+            return try hostInterfaceIoctl(fd: fd, t, request: request, argument: argument)
+        }
         let loName = Array("lo".utf8)
         // struct ifreq: ifr_name[16], then a 24-byte union.
         func readRequest() throws(LinuxErrno) -> [UInt8] { try t.mm.read(argument, count: 40) }
