@@ -341,7 +341,7 @@ def write_chart(data):
     height = 60 + len(benches) * (len(runners) * bar + gap) + 40
     x = lambda ratio: left + width * (math.log10(max(ratio, 1.0)) / decades)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 40}" height="{height}" font-family="sans-serif" font-size="11">',
-           f'<text x="10" y="20" font-size="14">Median time relative to native (log scale, 1 = native speed)</text>']
+           '<text x="10" y="20" font-size="14">Median time relative to native (log scale, 1 = native speed)</text>']
     for d in range(decades + 1):
         gx = left + width * d / decades
         out.append(f'<line x1="{gx:.1f}" y1="40" x2="{gx:.1f}" y2="{height - 40}" stroke="#ccc"/>')

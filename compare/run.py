@@ -46,6 +46,7 @@ def load(name, path):
 
 bench = load("joey_bench", os.path.join(ROOT, "bench", "run.py"))
 compat = load("joey_compat", os.path.join(ROOT, "compat", "run.py"))
+cpython = load("joey_cpython", os.path.join(ROOT, "Tests", "cpython", "run.py"))
 
 MICRO = ["getpid", "getpid-syscall", "open-read-close", "pipe-pingpong", "fork-exit-wait", "execve", "thread-create-join"]
 
@@ -207,9 +208,12 @@ def cmdline(pid):
 
 
 def parent(pid):
+    """The parent's pid; None for a process gone or a zombie (a runtime's CLI that exited
+    and is not reaped yet is no process the sandbox holds)."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return int(fh.read().rsplit(")", 1)[1].split()[1])
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return None if fields[0] == "Z" else int(fields[1])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -258,7 +262,8 @@ def density(runner, vm, bundle, n):
                         latency[i] = time.perf_counter() - t0
         time.sleep(0.002)
     time.sleep(2)  # idle: let start-up's transient memory go
-    # Kernel threads started meanwhile (kthreadd's children) are not the sandboxes'.
+    # Kernel threads started meanwhile (kthreadd's children) are not the sandboxes', nor the
+    # exited CLIs (`run --detach`) still waiting to be reaped.
     fresh = {p for p in pids() - before - {os.getpid()} if parent(p) not in (None, 2)}
     held = sum(pss(p) for p in fresh)
     avail1 = mem_available()
@@ -468,6 +473,32 @@ def third_party(runners, quick):
     return {"tests": len(native), "passed": {n: sum(1 for t in native if got.get(t)) for n, got in res.items()}}
 
 
+# CPython's own test modules in the comparison: the socket, event, process and file modules
+# real servers lean on (a subset of Tests/cpython's list: the whole list takes runsc an hour).
+CPYTHON_MODULES = ["test_epoll", "test_selectors", "test_fcntl", "test_pty", "test_mmap", "test_httpservers",
+                   "test_urllib2_localnet", "test_signal", "test_tempfile", "test_shutil", "test_posix"]
+
+
+def cpython_modules(runners, quick):
+    """CPython's test modules (Debian's libpython3.11-testsuite) on the runners that have
+    Python: a module counts for a runner when it ends as it does natively (OK or not, with
+    the same number of tests run), as Tests/cpython/run.py judges it."""
+    if subprocess.run([cpython.PYTHON, "-c", "import test.support"], capture_output=True).returncode:
+        return {"skipped": "/usr/bin/python3's test package is not installed (libpython3.11-testsuite)"}
+    modules = CPYTHON_MODULES[:2] if quick else CPYTHON_MODULES
+    out = {"modules": modules, "native": {}, "runs": {}}
+    for m in modules:
+        out["native"][m] = cpython.summary(cpython.run([], m, [], 600))
+    for r in runners:
+        if r.name in ("joey-systrap", "runsc-ptrace"):
+            out["runs"][r.name] = {m: cpython.summary(cpython.run(r.prefix, m, [], 600)) for m in modules}
+    return out
+
+
+def cpython_same(native, got):
+    return got[0] == native[0] and got[1].startswith("OK") == native[1].startswith("OK")
+
+
 # ---- the report -------------------------------------------------------------------------
 
 COLORS = {"native": "#777777", "joey-systrap": "#2a7ab0", "joey-ptrace": "#8fbbd9", "joey-kvm": "#3a9a5b",
@@ -630,6 +661,22 @@ def write(data):
     else:
         L += [f"- {labels[n]}: {v}/{tp['tests']} ({100 * v / max(1, tp['tests']):.0f}%)" for n, v in tp["passed"].items()]
     L.append("")
+    cp = data.get("cpython", {"skipped": "not measured in this run"})
+    L += ["CPython's own test modules (Debian's libpython3.11-testsuite, `python3 -m test -v MODULE`): a module counts "
+          "when it ends as it does natively, with the same number of tests run.", ""]
+    if "skipped" in cp:
+        L += [f"- not run: {cp['skipped']}.", ""]
+    else:
+        runs = list(cp["runs"])
+        L += ["| module | native | " + " | ".join(labels[n] for n in runs) + " |", "|---|---|" + "---|" * len(runs)]
+        for mod in cp["modules"]:
+            nat = cp["native"][mod]
+            cells = [("as natively" if cpython_same(nat, cp["runs"][n][mod]) else f"{cp['runs'][n][mod][0]} run, {cp['runs'][n][mod][1]}")
+                     for n in runs]
+            L.append(f"| {mod} | {nat[0]} run, {nat[1]} | " + " | ".join(cells) + " |")
+        L += ["", "Modules as natively: " + ", ".join(
+            f"{labels[n]} {sum(cpython_same(cp['native'][m], cp['runs'][n][m]) for m in cp['modules'])}/{len(cp['modules'])}"
+            for n in runs) + ". (The MicroVM's initramfs holds static programs only: no Python.)", ""]
 
     # Efficiency
     L += ["## Efficiency", "", "### Start-up to first output", "",
@@ -778,6 +825,10 @@ def conclusion(data):
                    f"{comp[joey]} and runsc {comp['runsc-ptrace']} of this suite, which is Joey's own"
                    + (f"; of psutil's {data['third_party']['tests']} tests Joey passed {data['third_party']['passed'].get(joey)} "
                       f"and runsc {data['third_party']['passed'].get('runsc-ptrace')}" if "tests" in data["third_party"] else "")
+                   + (f"; of {len(data['cpython']['modules'])} of CPython's own test modules, "
+                      + " and ".join(f"{'Joey' if n == joey else 'runsc'} ended {sum(cpython_same(data['cpython']['native'][m], data['cpython']['runs'][n][m]) for m in data['cpython']['modules'])} as natively"
+                                    for n in data["cpython"]["runs"])
+                      if "modules" in data.get("cpython", {}) else "")
                    + ". A MicroVM needs no compatibility work at all: that is its strongest argument.")
     al = data["allow_lists"]
     if joey in al and "runsc-ptrace" in al:
@@ -873,6 +924,7 @@ def main():
     data["loc"] = lines_of_code()
     data["compat"] = step("compat", lambda: compatibility(runners, vm, args.quick))
     data["third_party"] = step("psutil's tests", lambda: third_party(runners, args.quick))
+    data["cpython"] = step("CPython's test modules", lambda: cpython_modules(runners, args.quick))
     data["conclusion"] = conclusion(data)
     data["seconds"] = time.perf_counter() - t_start
     os.makedirs(DOCS, exist_ok=True)

@@ -29,7 +29,7 @@ MODULES = [
     ("test_shutil", []), ("test_tempfile", []), ("test_subprocess", []), ("test_threading", []),
     ("test_sqlite3", []),
 ]
-SHORT = ["test_epoll", "test_httpservers", "test_urllib2_localnet", "test_pty", "test_fcntl"]
+SHORT = ["test_epoll", "test_httpservers", "test_urllib2_localnet", "test_pty", "test_fcntl", "test_mmap"]
 
 
 def summary(output):

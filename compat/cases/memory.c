@@ -449,6 +449,52 @@ CASE(truncate_makes_the_shared_tail_sigbus_in_every_process) {
     close(fd);
 }
 
+/* A shared mapping whose file shrank is still one mapping (Linux checks the end at each
+   fault): /proc/self/maps lists it once, and mremap can shrink it or move it whole, the pages
+   past the end still SIGBUS at the new address. CPython's mmap.resize truncates, then
+   mremaps (test_mmap's test_basic). */
+static int maps_has_range(void *start, void *end) {
+    char want[64], line[512];
+    snprintf(want, sizeof want, "%lx-%lx ", (unsigned long)start, (unsigned long)end);
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return 0;
+    int found = 0;
+    while (fgets(line, sizeof line, f)) found |= strncmp(line, want, strlen(want)) == 0;
+    fclose(f);
+    return found;
+}
+
+CASE(mremap_of_a_shared_mapping_after_its_file_shrank) {
+    long ps = page();
+    int fd = open(scratch_path("t"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_OK(ftruncate(fd, 3 * ps));
+    char *p = mmap(NULL, 3 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    p[0] = 'a';
+    EXPECT_OK(ftruncate(fd, ps));
+    EXPECT(maps_has_range(p, p + 3 * ps)); /* one line, the whole three pages */
+    EXPECT_OK(msync(p, 3 * ps, MS_SYNC));
+    /* Moved whole to a new place: the first page is the file's, the rest past its end. */
+    char *to = mmap(NULL, 3 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(to != MAP_FAILED);
+    char *q = mremap(p, 3 * ps, 3 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    EXPECT(q == to);
+    if (q == to) {
+        EXPECT_EQ(q[0], 'a');
+        EXPECT(read_faults(q + ps));
+        EXPECT_EQ(fault_sig, SIGBUS);
+        EXPECT(read_faults(q + 2 * ps));
+        EXPECT_EQ(fault_sig, SIGBUS);
+        p = q;
+    }
+    /* Shrunk in place, as mmap.resize(512) does after its ftruncate. */
+    EXPECT(mremap(p, 3 * ps, ps, MREMAP_MAYMOVE) == p);
+    EXPECT_EQ(p[0], 'a');
+    EXPECT_OK(munmap(p, ps));
+    close(fd);
+}
+
 CASE(open_o_trunc_makes_a_shared_mapping_sigbus) {
     long ps = page();
     int fd = open(scratch_path("t"), O_RDWR | O_CREAT | O_TRUNC, 0644);

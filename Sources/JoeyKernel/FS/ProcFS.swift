@@ -361,11 +361,11 @@ enum ProcFS {
     }
 
     /// The process's mappings as Linux lists them: pieces of one mapping (split by
-    /// copy-on-write copies) together.
+    /// copy-on-write copies, or by a shrunk file's end) together.
     static func mappings(_ g: ThreadGroup) -> [[VMA]] {
         var merged: [[VMA]] = []
         for v in g.mm.vmas {
-            if let last = merged.last?.last, last.continues(into: v) { merged[merged.count - 1].append(v) } else { merged.append([v]) }
+            if let last = merged.last?.last, last.sameMapping(continuedBy: v) { merged[merged.count - 1].append(v) } else { merged.append([v]) }
         }
         return merged
     }

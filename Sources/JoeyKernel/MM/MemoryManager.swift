@@ -105,6 +105,15 @@ struct VMA {
             && next.special == special && next.writeBack === writeBack
     }
 
+    /// `next` is the rest of the same mapping, the file's end aside: where a shared file
+    /// mapping's pages past a shrunk file's end are split off (`beyondEOF`), Linux keeps one
+    /// VMA and checks the end at each fault, so mremap, msync and /proc/PID/maps see one.
+    func sameMapping(continuedBy next: VMA) -> Bool {
+        var n = next
+        n.beyondEOF = beyondEOF
+        return continues(into: n)
+    }
+
     /// The protection the platform maps it with: without write while copy-on-write.
     var realizedProtection: MemoryProtection { cow ? protection.subtracting(.write) : protection }
 }
@@ -286,7 +295,7 @@ public final class MemoryManager {
             if reachesEnd { v.end = end }
             out.append(v)
             if reachesEnd { return out }
-            guard i + 1 < vmas.count, vmas[i].continues(into: vmas[i + 1]) else { return nil }
+            guard i + 1 < vmas.count, vmas[i].sameMapping(continuedBy: vmas[i + 1]) else { return nil }
             i += 1
         }
     }

@@ -347,13 +347,16 @@ extension GuestThread {
         let unmapOld = oldLen > 0 && !dontUnmap
         if unmapOld { mm.release(mm.removeRange(old, old + oldLen)) }
         flushAndRelease(mm.removeRange(dest, dest + newLen))
+        // A file mapping moves whole: what lies past the file's end is past it at the new
+        // address too (the old range may have been split there).
+        if moved.pages != nil { moved.beyondEOF = false }
         mm.insert(moved)
+        if let pages = moved.pages { _ = mm.fileShrank(pages) }
         let memory = mm
         realize { space throws(LinuxErrno) in
             if unmapOld { try space.unmap(old, length: oldLen) }
-            if moved.beyondEOF { try space.unmap(dest, length: newLen) } else {
-                try memory.realize(moved, from: dest, to: dest + newLen, in: space)
-            }
+            try space.unmap(dest, length: newLen)
+            try memory.realizeRange(dest, dest + newLen, in: space)
         }
         // The pages went with the move: the old range's private memory starts again.
         if dontUnmap { try discardPrivatePages(old, old + oldLen) }
