@@ -33,6 +33,9 @@ struct Joey: ParsableCommand {
         """
     }
 
+    /// Each names `joey` as its `_superCommandName`: parsed as the root, it then skips
+    /// ArgumentParser's completion-script check (two more parsers built per start); help and
+    /// errors come from the full tree, whose root is Joey, so they read as before.
     static let startPath: [String: ParsableCommand.Type] = [
         "do": Do.self, "create": Create.self, "start": Start.self, "run": Run.self,
         "state": State.self, "delete": Delete.self, "kill": Kill.self,

@@ -117,17 +117,23 @@ logs=$($D logs "$cid" 2>&1)
 [ "$state" = "exited 0" ] && [ "$logs" = "$(printf 'started\nbye')" ] && pass "docker stop (init's TERM trap ran), logs" || fail "stop: $state; logs: $logs"
 $D rm "$cid" >/dev/null 2>&1 || fail "docker rm"
 
+# A shell on a terminal (a tmux session $1 running command $2): it answers, knows its tty,
+# and its exit status $3 comes back.
+T="tmux -L joey-runtimes"
+screen() { $T capture-pane -t "$1" -p; }
+waitfor() { for _ in $(seq 100); do screen "$1" | grep -q "$2" && return 0; sleep 0.1; done; return 1; }
+terminal_shell() {
+    $T new-session -d -s "$1" -x 120 -y 30 "$2; echo session-exited-\$?; sleep 30"
+    waitfor "$1" '#' && $T send-keys -t "$1" 'tty; echo answer-$((6*7))' Enter
+    waitfor "$1" 'answer-42' && screen "$1" | grep -q '^/dev/pts/' && $T send-keys -t "$1" "exit $3" Enter
+    waitfor "$1" "session-exited-$3"
+}
+
 # exec -it on a terminal.
 if command -v tmux >/dev/null; then
     cid=$($D run -d $R joey-test-busybox sh -c 'while true; do sleep 1; done' 2>&1)
-    T="tmux -L joey-runtimes"
     # (docker itself, not under timeout: its child would not be the terminal's foreground job)
-    $T new-session -d -s e -x 120 -y 30 "$DOCKER exec -it $cid sh; echo session-exited-\$?; sleep 30"
-    screen() { $T capture-pane -t e -p; }
-    waitfor() { for _ in $(seq 100); do screen | grep -q "$1" && return 0; sleep 0.1; done; return 1; }
-    waitfor '#' && $T send-keys -t e 'tty; echo answer-$((6*7))' Enter
-    waitfor 'answer-42' && screen | grep -q '^/dev/pts/' && $T send-keys -t e 'exit 6' Enter
-    waitfor 'session-exited-6' && pass "docker exec -it: a shell on a terminal, its exit status" || fail "exec -it: $(screen)"
+    terminal_shell e "$DOCKER exec -it $cid sh" 6 && pass "docker exec -it: a shell on a terminal, its exit status" || fail "exec -it: $(screen e)"
     $D rm -f "$cid" >/dev/null 2>&1
 else
     fail "tmux is missing (make deps installs it)"
@@ -144,13 +150,8 @@ $C run -d --runc-binary "$JOEY" "$IMG" t2 sh -c 'while true; do sleep 1; done' >
 out=$($C task exec --exec-id e1 t2 sh -c 'echo exec-ok' 2>&1)
 [ "$out" = exec-ok ] && pass "ctr task exec" || fail "ctr task exec: $out"
 if command -v tmux >/dev/null; then
-    T="tmux -L joey-runtimes"
-    $T new-session -d -s c -x 120 -y 30 "ctr -a $work/exec/containerd/containerd.sock -n joey-test task exec -t --exec-id e2 t2 sh; echo session-exited-\$?; sleep 30"
-    screen() { $T capture-pane -t c -p; }
-    waitfor() { for _ in $(seq 100); do screen | grep -q "$1" && return 0; sleep 0.1; done; return 1; }
-    waitfor '#' && $T send-keys -t c 'tty; echo answer-$((6*7))' Enter
-    waitfor 'answer-42' && screen | grep -q '^/dev/pts/' && $T send-keys -t c 'exit 5' Enter
-    waitfor 'session-exited-5' && pass "ctr task exec -t: a shell on a terminal, its exit status" || fail "ctr task exec -t: $(screen)"
+    terminal_shell c "ctr -a $work/exec/containerd/containerd.sock -n joey-test task exec -t --exec-id e2 t2 sh" 5 \
+        && pass "ctr task exec -t: a shell on a terminal, its exit status" || fail "ctr task exec -t: $(screen c)"
 fi
 $C task pause t2 >/dev/null 2>&1; s1=$($C task ls 2>&1 | awk '$1 == "t2" { print $3 }')
 $C task resume t2 >/dev/null 2>&1; s2=$($C task ls 2>&1 | awk '$1 == "t2" { print $3 }')

@@ -353,10 +353,16 @@ extension GuestThread {
         mm.insert(moved)
         if let pages = moved.pages { _ = mm.fileShrank(pages) }
         let memory = mm
+        let fileMapping = moved.pages != nil
         realize { space throws(LinuxErrno) in
             if unmapOld { try space.unmap(old, length: oldLen) }
-            try space.unmap(dest, length: newLen)
-            try memory.realizeRange(dest, dest + newLen, in: space)
+            if fileMapping {
+                // It may now end in pages past the file's end, which stay unmapped.
+                try space.unmap(dest, length: newLen)
+                try memory.realizeRange(dest, dest + newLen, in: space)
+            } else {
+                try memory.realize(moved, from: dest, to: dest + newLen, in: space)
+            }
         }
         // The pages went with the move: the old range's private memory starts again.
         if dontUnmap { try discardPrivatePages(old, old + oldLen) }

@@ -64,10 +64,6 @@ final class HostInetSocket: Socket {
         return r
     }
 
-    /// joey_ioctl returns -errno itself.
-    private func checkIoctl(_ r: Int64) throws(LinuxErrno) {
-        if r < 0 { throw Self.guestErrno(Int32(truncatingIfNeeded: -r)) }
-    }
 
     private func live() throws(LinuxErrno) -> Int32 {
         guard hostFD >= 0 else { throw .EBADF }
@@ -287,7 +283,7 @@ final class HostInetSocket: Socket {
         switch request {
         case 0x541B, 0x5411, 0x8905, 0x894B: // FIONREAD/SIOCINQ, SIOCOUTQ, SIOCATMARK, SIOCOUTQNSD: an int out
             var v: Int32 = 0
-            try checkIoctl(joey_ioctl(fd, UInt(request), &v))
+            try checkHostIoctl(joey_ioctl(fd, UInt(request), &v))
             try t.mm.writeValue(argument, v)
             return 0
         default:
@@ -364,14 +360,15 @@ final class HostInetSocket: Socket {
     }
 }
 
+/// A host ioctl's result (joey_ioctl returns -errno itself) as the guest gets it.
+private func checkHostIoctl(_ r: Int64) throws(LinuxErrno) {
+    if r < 0 { throw HostInetSocket.guestErrno(Int32(truncatingIfNeeded: -r)) }
+}
+
 /// The interface requests (SIOCGIF*, SIOCSIF*, SIOCGIFCONF, SIOCETHTOOL) of a sandbox on the
 /// host's network, answered through `fd`, a socket of the sentry's: Linux answers them on a
 /// socket of any family, in its network namespace, which is the guest's here. nil: not one.
 func hostInterfaceIoctl(fd: Int32, _ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64? {
-    /// joey_ioctl returns -errno itself.
-    func checkHostIoctl(_ r: Int64) throws(LinuxErrno) {
-        if r < 0 { throw HostInetSocket.guestErrno(Int32(truncatingIfNeeded: -r)) }
-    }
     switch request {
     case 0x8910, 0x8913, 0x8915, 0x8917, 0x8919, 0x891b, 0x8921, 0x8927, 0x8933, 0x8942:
         // SIOCGIF{NAME,FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,MTU,HWADDR,INDEX,TXQLEN}: one
