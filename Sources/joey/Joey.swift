@@ -158,20 +158,22 @@ struct Do: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    static let defaultRootfs = "/", defaultHostname = "joey", defaultNetwork = "none", defaultPidsLimit = 4096
+
     @Option(help: ArgumentHelp("Directory to use as the sandbox's root.", valueName: "dir"))
-    var rootfs: String = "/"
+    var rootfs: String = Do.defaultRootfs
 
     @Flag(help: "Let the guest write through to the root directory on the host (default: changes stay in memory).")
     var rootfsWritable = false
 
     @Option(help: "The sandbox's hostname.")
-    var hostname: String = "joey"
+    var hostname: String = Do.defaultHostname
 
     @Option(help: ArgumentHelp("The sandbox's network: 'none' is a loopback-only network inside the sentry (lo, 127.0.0.0/8, ::1), where no host socket is ever made for the guest; 'host' is the host's network, through host sockets the sentry owns and drives for the guest.", valueName: "mode"))
-    var network: String = "none"
+    var network: String = Do.defaultNetwork
 
     @Option(help: ArgumentHelp("Most tasks (processes and threads) the sandbox may hold; more fail with EAGAIN.", valueName: "n"))
-    var pidsLimit: Int = 4096
+    var pidsLimit: Int = Do.defaultPidsLimit
 
     @Option(help: ArgumentHelp("Most guest memory (anonymous memory and file data in /tmp, /dev/shm and other in-sandbox files) the sandbox may hold, in bytes or with a K, M or G suffix; past it, file writes fail with ENOSPC and the largest process is killed.", valueName: "size"))
     var memory: String?
@@ -242,10 +244,9 @@ struct Do: ParsableCommand {
             let resource = __rlimit_resource_t(UInt32(r))
             if getrlimit(resource, &l) == 0 { spec.rlimits[r] = (UInt64(l.rlim_cur), UInt64(l.rlim_max)) }
         }
-        let status = runSandbox(spec, global: global)
-        // The guest is done: the relay exits with its status now, while this process tears
-        // down its stubs and the pid namespace.
-        joey_relay_report_exit(shellExitCode(status))
+        // Once the guest is done the relay exits with its status, while this process tears
+        // down the stubs and the pid namespace.
+        let status = runSandbox(spec, global: global, guestDone: { joey_relay_report_exit(shellExitCode($0)) })
         exitLikeShell(status)
     }
 
@@ -295,7 +296,8 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = fa
                 onConfined: (Kernel) -> Void = { _ in },
                 beforeStart: () throws(KernelError) -> Void = { () throws(KernelError) in },
                 onKernel: (Kernel) throws(KernelError) -> Void = { _ throws(KernelError) in },
-                onError: (KernelError) -> Bool = { _ in false }) -> Int32 {
+                onError: (KernelError) -> Bool = { _ in false },
+                guestDone: (Int32) -> Void = { _ in }) -> Int32 {
     let platform: Platform
     do {
         platform = try PlatformKind(rawValue: global.platform)!.make(syscallPatching: global.syscallPatching)
@@ -321,7 +323,7 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = fa
                 }
             }
             onConfined(kernel)
-        })
+        }, guestDone: guestDone)
     } catch let e as KernelError {
         // Reported by whoever started this sentry (a container's create): said once, there.
         if onError(e) { Glibc.exit(e.exitCode) }

@@ -1,9 +1,9 @@
 // The command lines a container engine runs for every container (create, start, run, state,
-// kill, delete), read without ArgumentParser. Its reflection over the option structs
+// kill, delete), and `joey do`'s, read without ArgumentParser. Its reflection over the option structs
 // (metadata for every wrapped property, protocol conformance scans of the whole binary) was
 // a seventh of the CPU a `run --detach` costs the machine; this reads the plain forms only:
 // `--name value`, `--name=value`, the flags and the short names these commands define, each
-// at most once, then the positionals. Anything else (help, an unknown or repeated name, a
+// at most once, then the positionals (for `do`: the program and its arguments, as they are). Anything else (help, an unknown or repeated name, a
 // value that starts with '-', a number that does not parse, too many positionals) is left to
 // ArgumentParser, for its full message. `joey debug quick-parse` prints both readings of a
 // command line, which the tests compare, names included.
@@ -27,6 +27,11 @@ enum QuickCommandLine {
         init?(_ args: ArraySlice<String>, form: Form) {
             var i = args.startIndex
             while i < args.endIndex {
+                // `do`'s program: everything from its first word (or from `--`) on.
+                if form.passthrough, args[i] == "--" || !args[i].hasPrefix("-") {
+                    positionals = Array(args[i...])
+                    break
+                }
                 let arg = form.short[args[i]] ?? args[i]
                 i += 1
                 guard arg.hasPrefix("-") else {
@@ -64,6 +69,8 @@ enum QuickCommandLine {
         var flags: Set<String>
         var short: [String: String] = [:]
         var positionals: ClosedRange<Int>
+        /// The first positional and all after it are one argument's, options included.
+        var passthrough = false
         var build: @Sendable (Line) -> ParsableCommand?
     }
 
@@ -74,7 +81,29 @@ enum QuickCommandLine {
     static let createValued: Set<String> = ["--bundle", "--pid-file", "--console-socket", "--preserve-fds"]
     static let createFlags: Set<String> = ["--no-pivot", "--no-new-keyring"]
 
+    static let doValued: Set<String> = ["--rootfs", "--hostname", "--network", "--pids-limit", "--memory"]
+
     static let forms: [String: Form] = [
+        "do": Form(valued: globalValued.union(doValued), flags: globalFlags.union(["--rootfs-writable"]),
+                   positionals: 0...Int.max, passthrough: true) { line in
+            var c = Do()
+            c.global = global(line)
+            c.rootfs = line.values["--rootfs"] ?? Do.defaultRootfs
+            c.rootfsWritable = line.flags.contains("--rootfs-writable")
+            c.hostname = line.values["--hostname"] ?? Do.defaultHostname
+            c.network = line.values["--network"] ?? Do.defaultNetwork
+            if let n = line.values["--pids-limit"] {
+                guard let n = Int(n) else { return nil }
+                c.pidsLimit = n
+            } else {
+                c.pidsLimit = Do.defaultPidsLimit
+            }
+            c.memory = line.values["--memory"]
+            c.command = line.positionals
+            // What ArgumentParser would refuse (no program, a bad size) it also says best.
+            do { try c.validate() } catch { return nil }
+            return c
+        },
         "create": Form(valued: globalValued.union(runtimeValued).union(createValued), flags: globalFlags.union(runtimeFlags).union(createFlags),
                        short: ["-b": "--bundle"], positionals: 1...1) { line in
             var c: Create = command(line)

@@ -439,5 +439,7 @@ final class GuestThread {
         }
         // An execve waiting for the other threads to go (de_thread) re-counts them.
         for t in group.threads { t.wakeup.wake() }
+        // The last guest task is through its exit: Kernel.run may report pid 1's status.
+        if kernel.threads.isEmpty { kernel.shutdownWakeup.wake() }
     }
 }
