@@ -537,10 +537,13 @@ public final class Kernel: @unchecked Sendable {
             debugLog("memory limit kept by watching: \(memoryFile.limitProblem ?? "")")
             startMemoryWatcher(limit: limit)
         }
+        // The debug summary is written before the caller hears: `joey do` ends (and its
+        // sentry with it) once told.
         var told = false
         while runningThreads > 0 {
             if !told, let status = initExitStatus, threads.isEmpty {
                 told = true
+                if let counts = callCounts { debugLog(callSummary(counts)) }
                 lock.unlock()
                 guestDone(status)
                 lock.lock()
@@ -548,8 +551,10 @@ public final class Kernel: @unchecked Sendable {
             }
             shutdownWakeup.sleep(lock)
         }
-        if !told { guestDone(initExitStatus ?? 0) }
-        if let counts = callCounts { debugLog(callSummary(counts)) }
+        if !told {
+            if let counts = callCounts { debugLog(callSummary(counts)) }
+            guestDone(initExitStatus ?? 0)
+        }
         return initExitStatus ?? 0
     }
 
