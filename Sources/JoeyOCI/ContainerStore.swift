@@ -1,11 +1,10 @@
 // The state directory (`--root`, default /run/joey): one directory per container holding
 // state.json and, between create and start, exec.fifo. A flock on the container's directory
 // serializes commands on the same id.
-import FoundationEssentials
 import Glibc
 
 /// What `joey state` prints (the runtime spec's state, with runc's extra fields).
-public struct ContainerState: Codable, Sendable {
+public struct ContainerState: Sendable {
     public var ociVersion: String
     public var id: String
     public var pid: Int32
@@ -29,6 +28,36 @@ public struct ContainerState: Codable, Sendable {
         owner = ""
         self.annotations = annotations.isEmpty ? nil : annotations
         pidStartTime = ContainerStore.startTime(of: pid) ?? 0
+    }
+
+    /// state.json's object (JSONEncoder's, sorted keys, as written before).
+    var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "ociVersion": .string(ociVersion), "id": .string(id), "pid": .integer(pid), "status": .string(status),
+            "bundle": .string(bundle), "rootfs": .string(rootfs), "created": .string(created), "owner": .string(owner),
+            "pidStartTime": .integer(pidStartTime),
+        ]
+        if let annotations { o["annotations"] = .object(annotations.mapValues { .string($0) }) }
+        return .object(o)
+    }
+
+    init?(json: JSONValue) {
+        guard let ociVersion = json["ociVersion"]?.string, let id = json["id"]?.string,
+              let pid = json["pid"]?.integer(Int32.self), let status = json["status"]?.string,
+              let bundle = json["bundle"]?.string, let rootfs = json["rootfs"]?.string,
+              let created = json["created"]?.string, let owner = json["owner"]?.string,
+              let pidStartTime = json["pidStartTime"]?.integer(UInt64.self) else { return nil }
+        self.ociVersion = ociVersion; self.id = id; self.pid = pid; self.status = status
+        self.bundle = bundle; self.rootfs = rootfs; self.created = created; self.owner = owner
+        self.pidStartTime = pidStartTime
+        if case .object(let a)? = json["annotations"] {
+            var annotations: [String: String] = [:]
+            for (k, v) in a {
+                guard let v = v.string else { return nil }
+                annotations[k] = v
+            }
+            self.annotations = annotations
+        }
     }
 
     /// The state as the spec prints it: pid 0 once stopped.
@@ -115,11 +144,8 @@ public struct ContainerStore: Sendable {
     }
 
     public func save(_ state: ContainerState) throws(OCIError) {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        guard let data = try? enc.encode(state) else { throw OCIError("cannot encode the state of \(state.id)") }
         let tmp = stateFile(state.id) + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: data), rename(tmp, stateFile(state.id)) == 0 else {
+        guard HostFile.write(tmp, Array(state.json.text.utf8)), rename(tmp, stateFile(state.id)) == 0 else {
             throw OCIError("cannot write \(stateFile(state.id)): \(String(cString: strerror(errno)))")
         }
     }
@@ -127,8 +153,8 @@ public struct ContainerStore: Sendable {
     /// The saved state with its status brought up to date.
     public func load(_ id: String) throws(OCIError) -> ContainerState {
         try ContainerStore.validate(id: id)
-        guard let data = FileManager.default.contents(atPath: stateFile(id)),
-              var state = try? JSONDecoder().decode(ContainerState.self, from: data) else {
+        guard let data = HostFile.read(stateFile(id)), let json = try? JSONValue.parse(data),
+              var state = ContainerState(json: json) else {
             throw OCIError("container does not exist: \(id)")
         }
         state.status = status(of: state)
@@ -136,12 +162,11 @@ public struct ContainerStore: Sendable {
     }
 
     public func ids() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
-            .filter { FileManager.default.fileExists(atPath: stateFile($0)) }.sorted()
+        (HostFile.entries(root) ?? []).filter { HostFile.exists(stateFile($0)) }.sorted()
     }
 
     public func remove(_ id: String) {
-        try? FileManager.default.removeItem(atPath: directory(id))
+        HostFile.removeTree(directory(id))
     }
 
     /// created until `start` consumed exec.fifo, running while the sentry lives (paused
@@ -157,7 +182,7 @@ public struct ContainerStore: Sendable {
 
     /// Field 22 of /proc/PID/stat: when the process started.
     static func startTime(of pid: Int32) -> UInt64? {
-        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let s = HostFile.text("/proc/\(pid)/stat"),
               let close = s.lastIndex(of: ")") else { return nil }
         let fields = s[s.index(after: close)...].split(separator: " ")
         // After the command: state is field 3, so starttime (22) is index 19 here.
@@ -166,7 +191,7 @@ public struct ContainerStore: Sendable {
     }
 
     static func isAlive(_ pid: Int32, startTime: UInt64) -> Bool {
-        guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let s = HostFile.text("/proc/\(pid)/stat"),
               let close = s.lastIndex(of: ")") else { return false }
         let fields = s[s.index(after: close)...].split(separator: " ")
         guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return false }

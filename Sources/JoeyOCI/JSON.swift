@@ -1,28 +1,80 @@
-// A JSON reader (RFC 8259) for config.json and process.json. Every container start reads
-// its config, and Foundation's JSONDecoder, reached through Decodable, spent about a
-// millisecond of each on type metadata and the errors of its trial decodes; this reads the
-// bytes once into JSONValue, which keeps booleans and numbers apart as the field checks need.
+// A JSON reader (RFC 8259) and writer, for config.json, process.json, state.json and the
+// control channel's messages. Every container start reads its config, and Foundation's
+// JSONDecoder, reached through Decodable, spent about a millisecond of each on type metadata
+// and the errors of its trial decodes; this reads the bytes once into JSONValue, which keeps
+// booleans and numbers apart as the field checks need. (The binary links no Foundation.)
 import Glibc
 
-/// A parsed JSON value.
-enum JSONValue: Equatable {
+/// A parsed JSON value. Numbers are doubles, as JavaScript's: integers beyond 2^53 lose
+/// their last digits.
+public enum JSONValue: Equatable, Sendable {
     case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 }
 
 /// Why a text is not JSON, with the byte offset where that was seen.
-struct JSONSyntaxError: Error, CustomStringConvertible {
+public struct JSONSyntaxError: Error, CustomStringConvertible {
     let reason: String
     let offset: Int
-    var description: String { "\(reason) at byte \(offset)" }
+    public var description: String { "\(reason) at byte \(offset)" }
 }
 
 extension JSONValue {
     /// Nesting deeper than this is refused (the parser recurses once per level).
     static let maximumDepth = 512
 
+    /// An integer, exactly as long as it is within 2^53.
+    public static func integer<T: BinaryInteger>(_ v: T) -> JSONValue { .number(Double(v)) }
+
+    /// The member `key` of an object (nil for a missing one, or when this is no object).
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let o) = self { return o[key] }
+        return nil
+    }
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
+    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    /// A number that is an integer of type T (nil for any other value).
+    public func integer<T: BinaryInteger>(_: T.Type = T.self) -> T? {
+        if case .number(let n) = self, n.rounded() == n { return T(exactly: n) }
+        return nil
+    }
+
+    /// The value as compact JSON text, object members sorted by key.
+    public var text: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    private func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n):
+            if n.rounded() == n, abs(n) < 9.2e18 { out += String(Int64(n)) } else { out += "\(n)" }
+        case .string(let s): out += jsonString(s)
+        case .array(let a):
+            out += "["
+            for (i, v) in a.enumerated() {
+                if i > 0 { out += "," }
+                v.write(to: &out)
+            }
+            out += "]"
+        case .object(let o):
+            out += "{"
+            for (i, k) in o.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                out += jsonString(k)
+                out += ":"
+                o[k]!.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
     /// The one JSON value `bytes` hold, surrounded by nothing but white space. A repeated
     /// key keeps its last value.
-    static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         var reader = JSONReader(bytes: bytes)
         reader.skipSpace()
         let value = try reader.value(depth: 0)

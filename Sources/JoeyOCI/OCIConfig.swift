@@ -1,7 +1,6 @@
 // JoeyOCI: the OCI runtime side of Joey — bundles (config.json), container state in the
 // state directory, and what `joey create/start/state/kill/delete/list` share. It knows
 // nothing of how the sentry runs; the CLI turns an OCIConfig into a SandboxSpec.
-import FoundationEssentials
 import Glibc
 
 /// An error in a bundle: names the file and the field, as an operator needs to fix it.
@@ -74,16 +73,16 @@ public struct OCIConfig: Sendable {
     /// Reads and checks `bundle/config.json`. The root path is made absolute against the bundle.
     public static func load(bundle: String) throws(OCIError) -> OCIConfig {
         let file = joinPath(bundle, "config.json")
-        guard let data = FileManager.default.contents(atPath: file) else {
+        guard let data = HostFile.read(file) else {
             throw OCIError("cannot read \(file): \(String(cString: strerror(errno)))")
         }
         let object: JSONValue
-        do { object = try JSONValue.parse(Array(data)) } catch {
+        do { object = try JSONValue.parse(data) } catch {
             throw OCIError("\(file): malformed JSON: \(error)")
         }
         var config = try OCIConfig(json: object, file: file)
         if !config.rootPath.hasPrefix("/") {
-            let base = bundle.hasPrefix("/") ? bundle : joinPath(FileManager.default.currentDirectoryPath, bundle)
+            let base = bundle.hasPrefix("/") ? bundle : joinPath(HostFile.currentDirectory(), bundle)
             config.rootPath = normalizedAbsolutePath(joinPath(base, config.rootPath))
         }
         return config
@@ -138,11 +137,11 @@ public struct OCIConfig: Sendable {
 
     /// A process.json as `exec --process` takes it: the same object as config.json's process.
     public static func loadProcess(file: String) throws(OCIError) -> Process {
-        guard let data = FileManager.default.contents(atPath: file) else {
+        guard let data = HostFile.read(file) else {
             throw OCIError("cannot read \(file): \(String(cString: strerror(errno)))")
         }
         let object: JSONValue
-        do { object = try JSONValue.parse(Array(data)) } catch {
+        do { object = try JSONValue.parse(data) } catch {
             throw OCIError("\(file): malformed JSON: \(error)")
         }
         var ignored: [String] = []

@@ -1,5 +1,5 @@
-// Small path and text helpers the runtime commands need; the binary links only
-// FoundationEssentials (no ICU), so NSString's and String(format:)'s are not at hand.
+// Small path and text helpers the runtime commands need; the binary links no Foundation, so
+// NSString's and String(format:)'s are not at hand.
 import Glibc
 
 /// `name` inside directory `dir` (NSString.appendingPathComponent for a relative name).

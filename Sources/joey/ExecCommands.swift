@@ -2,7 +2,6 @@
 // sentry over its control channel (or, for features, describe Joey itself).
 import ArgumentParser
 import CJoey
-import FoundationEssentials
 import Glibc
 import JoeyKernel
 import JoeyOCI
@@ -254,7 +253,7 @@ struct Pause: ParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         guard state.status == "running" else { runtime.fail("container not running") }
         request(id, ControlRequest(op: "pause"), runtime: runtime)
-        guard FileManager.default.createFile(atPath: runtime.store.pausedMarker(id), contents: nil) else {
+        guard HostFile.write(runtime.store.pausedMarker(id), []) else {
             request(id, ControlRequest(op: "resume"), runtime: runtime)
             runtime.fail("cannot write \(runtime.store.pausedMarker(id)): \(String(cString: strerror(errno)))")
         }
@@ -310,7 +309,7 @@ struct Update: ParsableCommand {
         }
         var req = ControlRequest(op: "update")
         if let resources {
-            let data: Data?
+            let data: [UInt8]?
             if resources == "-" {
                 var bytes = [UInt8]()
                 var buf = [UInt8](repeating: 0, count: 4096)
@@ -320,16 +319,16 @@ struct Update: ParsableCommand {
                     if n < 0 && errno == EINTR { continue }
                     break
                 }
-                data = Data(bytes)
+                data = bytes
             } else {
-                data = FileManager.default.contents(atPath: resources)
+                data = HostFile.read(resources)
             }
-            guard let data, let r = try? JSONDecoder().decode(LinuxResources.self, from: data),
-                  let keys = try? JSONDecoder().decode([String: AnyJSON].self, from: data) else {
+            guard let data, let json = try? JSONValue.parse(data), case .object(let keys) = json,
+                  let pids = limit(json["pids"]), let memory = limit(json["memory"]) else {
                 runtime.fail("--resources \(resources): not a JSON object of linux.resources")
             }
-            req.pidsLimit = r.pids?.limit
-            req.memoryLimit = r.memory?.limit
+            req.pidsLimit = pids
+            req.memoryLimit = memory
             for key in keys.keys.sorted() where key != "pids" && key != "memory" {
                 runtime.report("warning", "update: \(key) is not applied by Joey", quiet: true)
             }
@@ -353,16 +352,15 @@ struct Update: ParsableCommand {
         }
     }
 
-    /// The parts of config.json's linux.resources that update applies.
-    private struct LinuxResources: Decodable {
-        struct Limit: Decodable { var limit: Int64? }
-        var pids: Limit?
-        var memory: Limit?
-    }
-
-    /// Any JSON value, not looked at (to list an object's keys).
-    private struct AnyJSON: Decodable {
-        init(from decoder: Decoder) throws {}
+    /// The `limit` of linux.resources' pids or memory member, which update applies: .some(nil)
+    /// when the member or its limit is missing or null, nil when they are not an object and
+    /// an integer.
+    private func limit(_ member: JSONValue?) -> Int64?? {
+        guard let member, member != .null else { return .some(nil) }
+        guard case .object = member else { return nil }
+        guard let l = member["limit"], l != .null else { return .some(nil) }
+        guard let n = l.integer(Int64.self) else { return nil }
+        return .some(n)
     }
 
     /// Bytes, or with a k, m or g suffix (runc's units); nil when malformed.

@@ -3,7 +3,6 @@
 import ArgumentParser
 import CJoey
 import Glibc
-import FoundationEssentials
 import JoeyABI
 import JoeyKernel
 import JoeyOCI

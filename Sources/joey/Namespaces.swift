@@ -16,7 +16,6 @@
 // sentry). Without a network namespace in config.json the container shares the host's
 // network, as under runc.
 import CJoey
-import FoundationEssentials
 import Glibc
 import JoeyKernel
 import JoeyOCI

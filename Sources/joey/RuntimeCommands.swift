@@ -4,7 +4,6 @@
 // it lives exactly as long as the container.
 import ArgumentParser
 import CJoey
-import FoundationEssentials
 import Glibc
 import JoeyKernel
 import JoeyOCI
@@ -561,10 +560,10 @@ struct Spec: ParsableCommand {
 
     func run() throws {
         let path = joinPath(bundle, "config.json")
-        if FileManager.default.fileExists(atPath: path) {
+        if HostFile.exists(path) {
             fail("joey: File \(path) exists. Remove it first", code: 1)
         }
-        guard FileManager.default.createFile(atPath: path, contents: Data(Self.defaultConfig.utf8)) else {
+        guard HostFile.write(path, Array(Self.defaultConfig.utf8)) else {
             fail("joey: cannot write \(path): \(String(cString: strerror(errno)))", code: 1)
         }
     }
@@ -691,12 +690,12 @@ func runHooks(_ kind: String, _ hooks: [OCIConfig.Hook], state: ContainerState) 
         pthread_sigmask(SIG_SETMASK, &saved, nil)
         close(fds[1])
         var status: Int32 = 0
-        let deadline = hook.timeout.map { Date().addingTimeInterval(TimeInterval($0)) }
+        let deadline = hook.timeout.map { monotonicSeconds() + Double($0) }
         while true {
             let w = waitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
             if w == pid { break }
             if w < 0 && errno != EINTR { break }
-            if let deadline, Date() > deadline {
+            if let deadline, monotonicSeconds() > deadline {
                 kill(pid, SIGKILL)
                 waitpid(pid, &status, 0)
                 return "\(kind) hook \(hook.path) timed out after \(hook.timeout!) s"
@@ -775,10 +774,16 @@ func withCStringArray<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CCh
     return body(c)
 }
 
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
 /// Writes a pid file the way runc does: whole or not at all (written aside, then renamed).
 func writePidFile(_ path: String, _ pid: pid_t) throws(OCIError) {
     let tmp = path + ".tmp"
-    guard FileManager.default.createFile(atPath: tmp, contents: Data("\(pid)".utf8)), rename(tmp, path) == 0 else {
+    guard HostFile.write(tmp, Array("\(pid)".utf8)), rename(tmp, path) == 0 else {
         throw OCIError("cannot write --pid-file \(path): \(String(cString: strerror(errno)))")
     }
 }

@@ -1,4 +1,5 @@
-// The JSON reader config.json goes through: RFC 8259's grammar, accepted and refused.
+// The JSON reader config.json goes through (RFC 8259's grammar, accepted and refused), and
+// the writer of state.json and the control channel's messages.
 @testable import JoeyOCI
 import Testing
 
@@ -43,5 +44,25 @@ struct JSONTests {
         } catch {
             #expect(error.offset == 12 && error.description == "unexpected character at byte 12")
         }
+    }
+
+    @Test("written text reads back as the same value; state.json as before")
+    func written() throws {
+        let values: [JSONValue] = [
+            .null, .bool(true), .number(0), .number(-12), .integer(UInt64(1) << 53), .number(0.25), .number(-1.5e-7),
+            .string("a\"b\\c\n\u{1}\u{7f}é😀"), .array([]), .object([:]),
+            .object(["b": .array([.integer(Int32.min), .string("")]), "a": .object(["x": .null])]),
+        ]
+        for v in values { #expect(try JSONValue.parse(Array(v.text.utf8)) == v, "\(v.text)") }
+        #expect(JSONValue.object(["b": .integer(2), "a": .bool(false), "c": .array([.integer(UInt32.max)])]).text
+                == #"{"a":false,"b":2,"c":[4294967295]}"#)
+        // A state.json as JSONEncoder (sorted keys) wrote it before, read and written again.
+        let text = #"{"annotations":{"k":"v"},"bundle":"\/b","created":"2026-12-05T12:00:00.000000001Z","id":"c1","ociVersion":"1.0.2","owner":"","pid":42,"pidStartTime":123456,"rootfs":"\/b\/rootfs","status":"created"}"#
+        let state = try #require(ContainerState(json: try JSONValue.parse(Array(text.utf8))))
+        #expect(state.id == "c1" && state.pid == 42 && state.pidStartTime == 123456 && state.bundle == "/b" && state.annotations == ["k": "v"])
+        #expect(state.json.text == text.replacingOccurrences(of: "\\/", with: "/"))
+        #expect(ContainerState(json: try JSONValue.parse(Array(#"{"id":"c1"}"#.utf8))) == nil)
+        #expect(ContainerState(json: try JSONValue.parse(Array(text.replacingOccurrences(of: "42", with: "4.5").utf8))) == nil)
+        #expect(JSONValue.number(4.5).integer(Int32.self) == nil && JSONValue.number(-1).integer(UInt32.self) == nil)
     }
 }
