@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -188,6 +189,47 @@ static void relay_forward(int sig, siginfo_t *info, void *context) {
         return;
     }
     kill(relay_child, sig);
+}
+
+// `joey do`'s network namespace, made by a thread of its own while the main thread starts the
+// Swift runtime and reads the command line (the kernel's work, about 0.8 ms here, mostly
+// sysctl tables and the loopback device, on the critical path of every start before):
+// unshare moves only the calling thread, so the thread makes the namespace and keeps a
+// descriptor of it for the main thread to join (NetworkNamespace.enterForDo).
+static pthread_t netns_thread;
+static int netns_started;
+static int netns_fd = -1;
+
+static void *netns_make(void *unused) {
+    (void)unused;
+    netns_fd = unshare(CLONE_NEWNET) == 0 ? open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
+    return NULL;
+}
+
+void joey_netns_prepare(void) {
+    if (netns_started) return;
+    netns_started = pthread_create(&netns_thread, NULL, netns_make, NULL) == 0;
+}
+
+// Before main: a line that looks like root's `joey do` without --network or --unconfined
+// (anything else, or a guest argument that merely looks so, takes the slower way: the main
+// thread makes the namespace itself). glibc hands init_array functions main's arguments.
+__attribute__((constructor)) static void netns_early(int argc, char **argv, char **envp) {
+    (void)envp;
+    if (argc < 3 || strcmp(argv[1], "do") != 0 || getuid() != 0) return;
+    for (int i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "--network", 9) == 0 || strcmp(argv[i], "--unconfined") == 0) return;
+    }
+    joey_netns_prepare();
+}
+
+int joey_netns_take(void) {
+    if (!netns_started) return -1;
+    pthread_join(netns_thread, NULL);
+    netns_started = 0;
+    int fd = netns_fd;
+    netns_fd = -1;
+    return fd;
 }
 
 int joey_pid_namespace_relay(void) {

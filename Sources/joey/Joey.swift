@@ -210,7 +210,9 @@ struct Do: ParsableCommand {
             if joey_signal_ignored(sig) != 0 { callerIgnored |= 1 << UInt64(sig - 1) }
         }
         // The sentry's namespaces, before any thread exists (see Namespaces.swift).
-        if !global.unconfined, let problem = NetworkNamespace.enterForDo(network: NetworkMode(rawValue: network) ?? .none) {
+        if global.unconfined {
+            NetworkNamespace.dropPrepared()
+        } else if let problem = NetworkNamespace.enterForDo(network: NetworkMode(rawValue: network) ?? .none) {
             fail("joey: cannot confine the sentry: \(problem) (--unconfined runs without it)", code: 125)
         }
         signal(SIGPIPE, SIG_IGN)

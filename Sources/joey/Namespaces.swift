@@ -4,10 +4,11 @@
 // them. Then a new pid namespace: `joey do` forks, the child is the sentry as its pid 1 (with
 // its own /proc), and the caller's process stays as a relay of signals and exit status (the
 // sentry reports the status through a pipe as soon as its guest is done, and tears down its
-// stubs and the namespace after the relay has exited with it). An
-// OCI container's sentry is started as pid 1 of a new pid namespace by `joey create`. All of
-// it happens on the main thread before any other thread exists (unshare moves only the
-// calling thread).
+// stubs and the namespace after the relay has exited with it). An OCI container's sentry is
+// started as pid 1 of a new pid namespace by `joey create`. All of it happens on the main
+// thread before any other thread exists (unshare moves only the calling thread), but for
+// root's `joey do` network namespace: a thread started before main makes it (CJoey's
+// joey_netns_prepare) and is joined before the main thread enters it with setns.
 //
 // The network namespace of an OCI container's sentry. The guest's inet sockets are host
 // sockets the sentry makes (`--network=host` inside the namespace), so the sentry itself must
@@ -30,6 +31,12 @@ enum NetworkNamespace {
         return r == 0 ? nil : "cannot create the sentry's ipc and uts namespaces: \(String(cString: strerror(-r)))"
     }
 
+    /// A namespace made before main (CJoey's joey_netns_prepare) that is not wanted after all.
+    static func dropPrepared() {
+        let fd = joey_netns_take()
+        if fd >= 0 { close(fd) }
+    }
+
     /// `joey do`'s namespaces. Returns an error message naming the step that failed, or nil.
     static func enterForDo(network: NetworkMode) -> String? {
         let uid = getuid(), gid = getgid()
@@ -48,7 +55,13 @@ enum NetworkNamespace {
             }
         }
         var flags = CLONE_NEWIPC | CLONE_NEWUTS
-        if network == .none { flags |= CLONE_NEWNET }
+        let prepared = joey_netns_take()
+        if network == .none, prepared >= 0, joey_setns(prepared, CLONE_NEWNET) == 0 {
+            close(prepared)
+        } else {
+            if prepared >= 0 { close(prepared) }
+            if network == .none { flags |= CLONE_NEWNET }
+        }
         let r = joey_unshare(flags)
         guard r == 0 else { return "cannot create the sentry's \(network == .none ? "network, " : "")ipc and uts namespaces: \(String(cString: strerror(-r)))" }
         // From here on this code runs in the sentry; the caller's process stays behind as
@@ -116,7 +129,7 @@ enum HostPidNamespace {
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard let host = Int32(name), link("/proc/\(host)/ns/pid") == target,
-                  let status = try? String(contentsOfFile: "/proc/\(host)/status", encoding: .utf8) else { continue }
+                  let status = HostFile.text("/proc/\(host)/status") else { continue }
             for line in status.split(separator: "\n") where line.hasPrefix("NSpid:") {
                 if let last = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).last, let n = Int32(last) { inner[n] = host }
             }

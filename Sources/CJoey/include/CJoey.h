@@ -362,6 +362,12 @@ int64_t joey_raw_syscall(int64_t nr, const uint64_t args[6]);
 int joey_report_sigsys(void);
 unsigned joey_libseccomp_version(void);
 const char *joey_build_commit(void);
+/// `joey do`: starts making a new network namespace on a thread of its own (the main thread
+/// goes on meanwhile), once; before main already when the command line asks for it.
+void joey_netns_prepare(void);
+/// Waits for that thread: a descriptor of the namespace (for setns), or -1 when none was
+/// started or it could not be made. Call before any fork.
+int joey_netns_take(void);
 /// `joey do`: gives the sentry a pid namespace of its own. Forks; the child (returned 0) is
 /// pid 1 of a new pid namespace and dies with its parent; the parent never returns: it
 /// relays signals sent to it alone to the child and exits as the child does. -errno when
