@@ -11,10 +11,12 @@ JOEY := .build/debug/joey
 # Generic types' metadata is reached through accessor functions, not by demangling a name
 # at first use: that checked each generic requirement by scanning every protocol conformance
 # in the binary (some 3,800) once per new type: `joey do /bin/true` takes 0.92x the time without.
+# The start-up's own relocations are packed (DT_RELR: 9 KB instead of 1 MB of RELA entries).
 COMMIT := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 RELEASE_BUILD = $(SWIFT) build -c release --static-swift-stdlib --disable-local-rpath \
 	-Xswiftc -static-executable -Xswiftc -use-ld=bfd -Xswiftc -Xclang-linker -Xswiftc -static-pie \
 	-Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors \
+	-Xlinker -z -Xlinker pack-relative-relocs \
 	-Xcc '-DJOEY_COMMIT="$(COMMIT)"'
 
 APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make python3 strace tmux runsc podman sqlite3 trinity \
