@@ -1,10 +1,11 @@
 // The command lines a container engine runs for every container (create, start, run, state,
-// kill, delete), and `joey do`'s, read without ArgumentParser. Its reflection over the option structs
-// (metadata for every wrapped property, protocol conformance scans of the whole binary) was
-// a seventh of the CPU a `run --detach` costs the machine; this reads the plain forms only:
-// `--name value`, `--name=value`, the flags and the short names these commands define, each
-// at most once, then the positionals (for `do`: the program and its arguments, as they are). Anything else (help, an unknown or repeated name, a
-// value that starts with '-', a number that does not parse, too many positionals) is left to
+// kill, delete), and `joey do`'s, read without ArgumentParser. Its reflection over the
+// option structs (metadata for every wrapped property, protocol conformance scans of the
+// whole binary) was a seventh of the CPU a `run --detach` costs the machine; this reads the
+// plain forms only: `--name value`, `--name=value`, the flags and the short names these
+// commands define, each at most once, then the positionals (for `do`: the program and its
+// arguments, as they are). Anything else (help, an unknown or repeated name, a value that
+// starts with '-', a number that does not parse, too many positionals) is left to
 // ArgumentParser, for its full message. `joey debug quick-parse` prints both readings of a
 // command line, which the tests compare, names included.
 import ArgumentParser
