@@ -43,6 +43,7 @@ WORKLOADS = [
 ]
 
 LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)")
+KILLED = re.compile(r"^(\d+)\s+\+\+\+ killed by")
 
 
 def allow_list(joey, network):
@@ -75,12 +76,30 @@ def audit(log_path):
     counts, detail = collections.Counter(), collections.Counter()
     first = None
     pending = {}  # tid -> the start line of its unfinished clone
+    # A call shown at its entry is counted once it returns. One that never does because the
+    # task was killed at that stop (the sentry dies by SIGKILL with its relay, which exits as
+    # soon as the guest is done) never reached the filter: strace reports the entry before
+    # seccomp runs, and with whatever number the registers held.
+    unfinished = {}
+
+    def count(name, line):
+        counts[name] += 1
+        a = ARGUMENT.match(line)
+        if name in ("fcntl", "ioctl") and a:
+            detail[f"{name} {a.group(1)}"] += 1
+
     with open(log_path, errors="replace") as f:
         for line in f:
+            k = KILLED.match(line)
+            if k:
+                unfinished.pop(int(k.group(1)), None)
+                continue
             m = LINE.match(line)
             if not m:
                 continue
             tid, name = int(m.group(1)), m.group(2)
+            if " resumed>" in line and tid in unfinished:
+                count(*unfinished.pop(tid))
             if first is None:
                 first = tid  # the `joey do` process: the relay
             resumed = " resumed>" in line
@@ -107,10 +126,12 @@ def audit(log_path):
                 confined = True
                 continue
             if confined:
-                counts[name] += 1
-                a = ARGUMENT.match(line)
-                if name in ("fcntl", "ioctl") and a:
-                    detail[f"{name} {a.group(1)}"] += 1
+                if "<unfinished" in line:
+                    unfinished[tid] = (name, line)
+                else:
+                    count(name, line)
+    for name, line in unfinished.values():
+        count(name, line)  # still running when the log ended: it was made
     return sentry, confined, counts, detail
 
 
