@@ -64,7 +64,6 @@ final class HostInetSocket: Socket {
         return r
     }
 
-
     private func live() throws(LinuxErrno) -> Int32 {
         guard hostFD >= 0 else { throw .EBADF }
         return hostFD
