@@ -495,6 +495,28 @@ CASE(mremap_of_a_shared_mapping_after_its_file_shrank) {
     close(fd);
 }
 
+CASE(mremap_of_a_private_mapping_past_its_files_end_still_sigbus) {
+    long ps = page();
+    int fd = open(scratch_path("t"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "hello", 5), 5);
+    char *p = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    /* Its second page lies wholly past the file's end; moved alone, it still is. */
+    char *to = mmap(NULL, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(to != MAP_FAILED);
+    char *q = mremap(p + ps, ps, ps, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    EXPECT(q == to);
+    if (q == to) {
+        EXPECT(read_faults(q));
+        EXPECT_EQ(fault_sig, SIGBUS);
+        EXPECT_OK(munmap(q, ps));
+    }
+    EXPECT_EQ(p[0], 'h');
+    EXPECT_OK(munmap(p, ps));
+    close(fd);
+}
+
 CASE(open_o_trunc_makes_a_shared_mapping_sigbus) {
     long ps = page();
     int fd = open(scratch_path("t"), O_RDWR | O_CREAT | O_TRUNC, 0644);

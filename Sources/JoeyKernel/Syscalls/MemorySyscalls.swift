@@ -353,11 +353,12 @@ extension GuestThread {
         mm.insert(moved)
         if let pages = moved.pages { _ = mm.fileShrank(pages) }
         let memory = mm
-        let fileMapping = moved.pages != nil
+        // A page-cache mapping may now end in pages past the file's end, and a private file
+        // mapping's piece past it moves as it was: those stay unmapped (SIGBUS when touched).
+        let pastEnd = moved.pages != nil || moved.beyondEOF
         realize { space throws(LinuxErrno) in
             if unmapOld { try space.unmap(old, length: oldLen) }
-            if fileMapping {
-                // It may now end in pages past the file's end, which stay unmapped.
+            if pastEnd {
                 try space.unmap(dest, length: newLen)
                 try memory.realizeRange(dest, dest + newLen, in: space)
             } else {
