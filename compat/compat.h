@@ -113,6 +113,18 @@ __attribute__((unused)) static ssize_t slurp(const char *path, char *buf, size_t
     return (ssize_t)n;
 }
 
+/* Waits (up to about 2 s) until the task whose /proc stat file is `stat_path` is asleep
+ * (state S): it has entered a blocking call. */
+__attribute__((unused)) static void wait_until_asleep(const char *stat_path) {
+    char stat[512];
+    for (int i = 0; i < 2000; i++) {
+        if (slurp(stat_path, stat, sizeof stat) <= 0) return;
+        char *paren = strrchr(stat, ')');
+        if (paren && paren[1] == ' ' && paren[2] == 'S') return;
+        usleep(1000);
+    }
+}
+
 /* Writes `text` to a new (or truncated) file at `path`, mode 0644. */
 __attribute__((unused)) static void write_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);

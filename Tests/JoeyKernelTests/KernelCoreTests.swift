@@ -139,8 +139,8 @@ struct WaitQueueTests {
     func masks() {
         let q = WaitQueue()
         var seen: [String] = []
-        let reader = Waiter(mask: .input) { _ in seen.append("reader") }
-        let writer = Waiter(mask: .output) { _ in seen.append("writer") }
+        let reader = Waiter(mask: .input) { _ in seen.append("reader"); return true }
+        let writer = Waiter(mask: .output) { _ in seen.append("writer"); return true }
         q.add(reader)
         q.add(writer)
         q.notify(.readable)
@@ -150,6 +150,29 @@ struct WaitQueueTests {
         q.remove(reader)
         q.notify(.readable)
         #expect(seen == ["reader", "writer"])
+    }
+
+    @Test("an event goes to every ordinary waiter and to exclusive ones until one takes it")
+    func exclusive() {
+        let q = WaitQueue()
+        var seen: [String] = []
+        var firstTakes = false
+        let first = Waiter(mask: .input, exclusive: true) { _ in seen.append("first"); return firstTakes }
+        let second = Waiter(mask: .input, exclusive: true) { _ in seen.append("second"); return true }
+        let third = Waiter(mask: .input, exclusive: true) { _ in seen.append("third"); return true }
+        let ordinary = Waiter(mask: .input) { _ in seen.append("ordinary"); return false }
+        let writer = Waiter(mask: .output, exclusive: true) { _ in seen.append("writer"); return true }
+        for w in [first, second, third, ordinary, writer] { q.add(w) }
+        q.notify(.readable)
+        #expect(seen == ["ordinary", "first", "second"])
+        seen = []
+        firstTakes = true
+        q.notify(.readable)
+        #expect(seen == ["ordinary", "first"])
+        seen = []
+        q.remove(first)
+        q.notify([.readable, .writable])
+        #expect(seen == ["ordinary", "second"])
     }
 
     @Test("a wakeup before the sleep is not lost; a sleep without one times out")

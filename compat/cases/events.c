@@ -2,6 +2,7 @@
  * errors) over pipes, eventfds and sockets. */
 #include "../compat.h"
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -108,6 +109,46 @@ CASE(epoll_exclusive_cannot_be_modified) {
     EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &e), EINVAL);
     e.events = EPOLLIN | EPOLLEXCLUSIVE | EPOLLONESHOT;
     EXPECT_ERRNO(epoll_ctl(ep, EPOLL_CTL_ADD, p[1], &e), EINVAL);
+}
+
+/* Four processes each wait in epoll_wait on an epoll of their own with an EPOLLEXCLUSIVE
+ * interest in one pipe: a write wakes exactly one of them (and the next write another). */
+CASE(epoll_exclusive_interests_of_separate_epolls_wake_one_waiter_per_event) {
+    enum { N = 4 };
+    int p[2];
+    EXPECT_OK(pipe(p));
+    int *woken = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    EXPECT(woken != MAP_FAILED);
+    pid_t kids[N];
+    for (int i = 0; i < N; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            int ep = epoll_create1(0);
+            if (add(ep, p[0], EPOLLIN | EPOLLET | EPOLLEXCLUSIVE, 0) != 0) _exit(2);
+            struct epoll_event ev;
+            if (epoll_wait(ep, &ev, 1, 5000) == 1) __atomic_add_fetch(woken, 1, __ATOMIC_SEQ_CST);
+            _exit(0);
+        }
+        EXPECT(kids[i] > 0);
+    }
+    for (int i = 0; i < N; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)kids[i]);
+        wait_until_asleep(path);
+    }
+    usleep(50000);
+    EXPECT_EQ(write(p[1], "x", 1), 1);
+    for (int i = 0; i < 200 && __atomic_load_n(woken, __ATOMIC_SEQ_CST) == 0; i++) usleep(1000);
+    usleep(100000);
+    EXPECT_EQ(__atomic_load_n(woken, __ATOMIC_SEQ_CST), 1);
+    char c;
+    EXPECT_EQ(read(p[0], &c, 1), 1);
+    EXPECT_EQ(write(p[1], "y", 1), 1);
+    for (int i = 0; i < 200 && __atomic_load_n(woken, __ATOMIC_SEQ_CST) == 1; i++) usleep(1000);
+    usleep(100000);
+    EXPECT_EQ(__atomic_load_n(woken, __ATOMIC_SEQ_CST), 2);
+    for (int i = 0; i < N; i++) kill(kids[i], SIGKILL);
+    for (int i = 0; i < N; i++) waitpid(kids[i], NULL, 0);
 }
 
 CASE(epoll_wait_bad_arguments_are_einval) {

@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/xattr.h>
+#include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/statfs.h>
 #include <limits.h>
@@ -921,6 +922,71 @@ CASE(mknod_existing_is_eexist_and_bad_type_is_einval) {
     make_file("f", "x");
     EXPECT_ERRNO(mknod("f", S_IFIFO | 0644, 0), EEXIST);
     EXPECT_ERRNO(mknod("g", 0170000 | 0644, 0), EINVAL);
+}
+
+CASE(mknod_of_a_directory_is_eperm) {
+    EXPECT_ERRNO(mknod("d", S_IFDIR | 0755, 0), EPERM);
+}
+
+/* Root makes device nodes (CAP_MKNOD); the numbers read back as given, and a node opens the
+ * device of its number: the memory devices of /dev, or ENXIO for a number with no driver. */
+CASE(mknod_device_nodes_keep_their_numbers_and_open_their_device) {
+    if (geteuid() != 0) return; /* needs CAP_MKNOD */
+    umask(022);
+    EXPECT_OK(mknod("null", S_IFCHR | 0666, makedev(1, 3)));
+    EXPECT_OK(mknod("zero", S_IFCHR | 0666, makedev(1, 5)));
+    EXPECT_OK(mknod("nodriver", S_IFCHR | 0600, makedev(4095, 7)));
+    EXPECT_OK(mknod("block", S_IFBLK | 0600, makedev(4094, 3)));
+    EXPECT_OK(mknod("bigminor", S_IFCHR | 0600, makedev(1, 0x12345)));
+    struct stat st;
+    EXPECT_OK(stat("null", &st));
+    EXPECT(S_ISCHR(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0644);
+    EXPECT_EQ(major(st.st_rdev), 1);
+    EXPECT_EQ(minor(st.st_rdev), 3);
+    EXPECT_OK(stat("block", &st));
+    EXPECT(S_ISBLK(st.st_mode));
+    EXPECT_EQ(major(st.st_rdev), 4094);
+    EXPECT_EQ(minor(st.st_rdev), 3);
+    EXPECT_OK(stat("bigminor", &st));
+    EXPECT_EQ(major(st.st_rdev), 1);
+    EXPECT_EQ(minor(st.st_rdev), 0x12345);
+    struct statx sx;
+    EXPECT_OK(statx(AT_FDCWD, "block", 0, STATX_BASIC_STATS, &sx));
+    EXPECT_EQ(sx.stx_rdev_major, 4094);
+    EXPECT_EQ(sx.stx_rdev_minor, 3);
+    int fd = open("null", O_RDWR);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "gone", 4), 4);
+    char buf[8] = {1};
+    EXPECT_EQ(read(fd, buf, sizeof buf), 0);
+    close(fd);
+    fd = open("zero", O_RDONLY);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(read(fd, buf, sizeof buf), (long)sizeof buf);
+    EXPECT_EQ(buf[0] | buf[7], 0);
+    close(fd);
+    EXPECT_ERRNO(open("nodriver", O_RDONLY), ENXIO);
+    EXPECT_ERRNO(open("block", O_RDONLY), ENXIO);
+    EXPECT_ERRNO(mknod("null", S_IFCHR | 0666, makedev(1, 3)), EEXIST);
+}
+
+/* Without CAP_MKNOD a device node is EPERM, but an overlay whiteout (character 0:0) is not. */
+CASE(mknod_device_without_cap_mknod_is_eperm_but_a_whiteout_is_made) {
+    if (geteuid() != 0) return; /* checks what dropping root's CAP_MKNOD does */
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    EXPECT_OK(syscall(SYS_capget, &h, d));
+    d[0].effective &= ~(1u << CAP_MKNOD);
+    EXPECT_OK(syscall(SYS_capset, &h, d));
+    EXPECT_ERRNO(mknod("null", S_IFCHR | 0666, makedev(1, 3)), EPERM);
+    EXPECT_ERRNO(mknod("block", S_IFBLK | 0600, makedev(7, 0)), EPERM);
+    EXPECT_OK(mknod("whiteout", S_IFCHR | 0600, 0));
+    struct stat st;
+    EXPECT_OK(stat("whiteout", &st));
+    EXPECT(S_ISCHR(st.st_mode));
+    EXPECT_EQ(st.st_rdev, 0);
+    EXPECT_OK(mknod("fifo", S_IFIFO | 0600, 0));
 }
 
 /* ---- hostile integers ----

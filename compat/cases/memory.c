@@ -1795,6 +1795,43 @@ CASE(mprotect_cannot_add_write_where_mmap_could_not_have) {
     EXPECT_ERRNO(mprotect(s, ps, PROT_READ | PROT_WRITE), EACCES);
 }
 
+/* F_SEAL_WRITE is EBUSY while a shared mapping may write the memfd (one made through an fd
+ * open for writing, even read-only now, in this process or a child), but other seals are
+ * not; once such mappings are gone, or beside private and read-only-fd ones, it seals. */
+CASE(memfd_write_seal_is_ebusy_while_a_shared_mapping_may_write) {
+    long ps = page();
+    int m = memfd_create("sealing", MFD_ALLOW_SEALING);
+    EXPECT_OK(ftruncate(m, ps));
+    char *w = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+    EXPECT(w != MAP_FAILED);
+    EXPECT_ERRNO(fcntl(m, F_ADD_SEALS, F_SEAL_WRITE), EBUSY);
+    EXPECT_EQ(fcntl(m, F_GET_SEALS), 0);
+    EXPECT_OK(fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK));
+    EXPECT_OK(munmap(w, ps));
+    char *r = mmap(NULL, ps, PROT_READ, MAP_SHARED, m, 0); /* read-only, but may become writable */
+    EXPECT(r != MAP_FAILED);
+    EXPECT_ERRNO(fcntl(m, F_ADD_SEALS, F_SEAL_WRITE), EBUSY);
+    pid_t kid = fork();
+    if (kid == 0) {
+        munmap(r, ps);
+        _exit(fcntl(m, F_ADD_SEALS, F_SEAL_WRITE) == -1 && errno == EBUSY ? 0 : 1);
+    }
+    int status;
+    EXPECT_EQ(waitpid(kid, &status, 0), kid);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* the parent's mapping still counts */
+    EXPECT_OK(munmap(r, ps));
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", m);
+    int ro = open(path, O_RDONLY);
+    EXPECT(ro >= 0);
+    char *viaro = mmap(NULL, ps, PROT_READ, MAP_SHARED, ro, 0);
+    EXPECT(viaro != MAP_FAILED);
+    char *priv = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE, m, 0);
+    EXPECT(priv != MAP_FAILED);
+    EXPECT_OK(fcntl(m, F_ADD_SEALS, F_SEAL_WRITE));
+    EXPECT_EQ(fcntl(m, F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_WRITE);
+}
+
 CASE(madvise_and_msync_refuse_locked_and_unsuitable_memory) {
     long ps = page();
     int fd = file_of("f", 2 * ps, 'x');

@@ -838,19 +838,9 @@ static void start_blocked_call(pthread_t *t, struct blocked_call *b) {
     if (pthread_create(t, NULL, blocked_call_thread, b) != 0) compat_fail(__FILE__, __LINE__, "pthread_create failed");
     while (!b->entered) sleep_ms(1);
     /* Wait for the thread to sleep (state S in /proc), then a little more. */
-    char path[64], stat[512];
+    char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)b->tid);
-    for (int i = 0; i < 200; i++) {
-        int fd = open(path, O_RDONLY);
-        if (fd < 0) break;
-        ssize_t n = read(fd, stat, sizeof stat - 1);
-        close(fd);
-        if (n <= 0) break;
-        stat[n] = 0;
-        char *paren = strrchr(stat, ')');
-        if (paren && paren[1] == ' ' && paren[2] == 'S') break;
-        sleep_ms(1);
-    }
+    wait_until_asleep(path);
     sleep_ms(50);
 }
 

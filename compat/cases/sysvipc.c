@@ -212,6 +212,39 @@ CASE(msgget_by_key_and_permissions) {
     EXPECT_OK(msgctl(q, IPC_RMID, NULL));
 }
 
+/* SHM_INFO's shm_rss counts the pages that hold data, as the rss column of
+ * /proc/sysvipc/shm does (summed over every segment), and shm_tot every page. */
+CASE(shm_info_rss_counts_touched_pages_as_proc_sysvipc_shm) {
+    long ps = sysconf(_SC_PAGESIZE);
+    int id = shmget(IPC_PRIVATE, 4 * ps, IPC_CREAT | 0600);
+    EXPECT(id >= 0);
+    char *p = shmat(id, NULL, 0);
+    EXPECT(p != (char *)-1);
+    p[0] = 1;
+    p[2 * ps] = 1;
+    struct shm_info info;
+    EXPECT(shmctl(0, SHM_INFO, (struct shmid_ds *)&info) >= 0);
+    FILE *f = fopen("/proc/sysvipc/shm", "r");
+    EXPECT(f != NULL);
+    char line[512];
+    EXPECT(fgets(line, sizeof line, f) != NULL); /* the header */
+    unsigned long rss_pages = 0, total_pages = 0, rss, swap, size;
+    int used = 0, mine = 0, shmid;
+    while (fscanf(f, "%*i %i %*i %lu %*i %*i %*i %*i %*i %*i %*i %*i %*i %*i %lu %lu", &shmid, &size, &rss, &swap) == 4) {
+        used++;
+        rss_pages += rss / ps;
+        total_pages += (size + ps - 1) / ps;
+        if (shmid == id) { mine = 1; EXPECT_EQ(rss, 2 * ps); }
+    }
+    fclose(f);
+    EXPECT(mine);
+    EXPECT_EQ(info.used_ids, used);
+    EXPECT_EQ(info.shm_rss, rss_pages);
+    EXPECT_EQ(info.shm_tot, total_pages);
+    shmdt(p);
+    shmctl(id, IPC_RMID, NULL);
+}
+
 COMPAT_MAIN()
 
 /* The line of /proc/sysvipc/<file> whose second column is id, or "" */

@@ -151,6 +151,30 @@ CASE(get_robust_list_returns_the_registered_head) {
     EXPECT(head != NULL);
 }
 
+/* Another process's robust list: ESRCH for no such process, EPERM for one the caller may
+ * not trace (a user other than the target's), readable for one it may. */
+CASE(get_robust_list_of_another_users_process_is_eperm) {
+    if (geteuid() != 0) return; /* needs a second user */
+    struct robust_list_head *head;
+    size_t len;
+    EXPECT_ERRNO(syscall(SYS_get_robust_list, 999999, &head, &len), ESRCH);
+    pid_t owner = fork();
+    if (owner == 0) { pause(); _exit(0); }
+    EXPECT_OK(syscall(SYS_get_robust_list, owner, &head, &len));
+    pid_t other = fork();
+    if (other == 0) {
+        if (setresuid(65534, 65534, 65534) != 0) _exit(2);
+        errno = 0;
+        long r = syscall(SYS_get_robust_list, owner, &head, &len);
+        _exit(r == -1 && errno == EPERM ? 0 : 1);
+    }
+    int status;
+    EXPECT_EQ(waitpid(other, &status, 0), other);
+    EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    kill(owner, SIGKILL);
+    waitpid(owner, NULL, 0);
+}
+
 CASE(set_robust_list_bad_length_is_einval) {
     EXPECT_ERRNO(syscall(SYS_set_robust_list, NULL, 7), EINVAL);
 }

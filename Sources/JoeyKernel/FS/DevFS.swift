@@ -13,16 +13,41 @@ final class DeviceInode: Inode {
         rdev = (major << 8) | minor
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        try Self.open(device, inode: self, flags: flags, kernel: kernel)
+    }
+
+    /// Opens `device` through `inode` (this one, or a device node a guest made).
+    static func open(_ device: Device, inode: Inode, flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         if device == .tty {
             guard let tty = kernel.controllingTerminal else { throw .ENXIO }
-            return HostStreamDescription(inode: self, hostFD: tty, owner: nil, flags: flags, kernel: kernel)
+            return HostStreamDescription(inode: inode, hostFD: tty, owner: nil, flags: flags, kernel: kernel)
         }
-        return DeviceDescription(inode: self, flags: flags)
+        return DeviceDescription(inode: inode, device: device, flags: flags)
+    }
+}
+
+extension DeviceInode.Device {
+    /// The device of a character device number, as /dev has them (memory devices 1:3, 1:5,
+    /// 1:7, 1:8, 1:9 and the controlling terminal 5:0), or nil.
+    init?(major: UInt64, minor: UInt64) {
+        switch (major, minor) {
+        case (1, 3): self = .null
+        case (1, 5): self = .zero
+        case (1, 7): self = .full
+        case (1, 8), (1, 9): self = .random
+        case (5, 0): self = .tty
+        default: return nil
+        }
     }
 }
 
 final class DeviceDescription: FileDescription {
-    var device: DeviceInode.Device { (inode as! DeviceInode).device }
+    let device: DeviceInode.Device
+
+    init(inode: Inode, device: DeviceInode.Device, flags: Int32) {
+        self.device = device
+        super.init(inode: inode, flags: flags)
+    }
     /// Most bytes zeroed or made random with the kernel lock held at a time.
     private static let piece = 1 << 16
 

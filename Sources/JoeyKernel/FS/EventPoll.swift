@@ -90,6 +90,19 @@ final class EventPollDescription: FileDescription {
         return d
     }
 
+    /// Whether an exclusive interest asking for `mask` takes an event of `happened`: input
+    /// only when it asks for input, output likewise; an event of neither always; one of both
+    /// never (as ep_poll_callback's switch).
+    private static func exclusiveTakes(_ happened: EventMask, _ mask: EventMask) -> Bool {
+        let input = happened.contains(.readable), output = happened.contains(.writable)
+        switch (input, output) {
+        case (true, false): return mask.contains(.readable)
+        case (false, true): return mask.contains(.writable)
+        case (false, false): return true
+        case (true, true): return false
+        }
+    }
+
     /// Linux's EPOLL_MAX_NESTS: at most 5 epolls in a chain of nested ones.
     static let maxChain = 5
 
@@ -104,7 +117,15 @@ final class EventPollDescription: FileDescription {
             if nested.chainLength(down: true, &below) + chainLength(down: false, &above) > Self.maxChain { throw .ELOOP }
         }
         let i = EpollInterest(owner: self, fd: fd, file: file, queue: q, events: events, data: data)
-        let w = Waiter(mask: i.mask) { [weak self, weak i] _ in if let i { self?.markReady(i) } }
+        let exclusive = events & EpollInterest.exclusive != 0
+        let w = Waiter(mask: i.mask, exclusive: exclusive) { [weak self, weak i] happened in
+            guard let self, let i else { return false }
+            // ep_poll_callback: an exclusive interest takes the event only when a thread waits
+            // in epoll_wait here for that direction; otherwise the next exclusive one is tried.
+            let took = !exclusive || self.queue.hasSleepers && Self.exclusiveTakes(happened, i.mask)
+            self.markReady(i)
+            return took
+        }
         i.waiter = w
         q.add(w)
         interests[key] = i

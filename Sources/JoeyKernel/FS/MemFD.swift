@@ -47,6 +47,9 @@ extension GuestThread {
         guard raw & ~UInt64(FileSeals.all.rawValue) == 0 else { throw .EINVAL }
         guard f.writable else { throw .EPERM }
         if current.contains(.seal) { throw .EPERM }
+        // mapping_deny_writable: no write seal while a shared mapping may write the file.
+        if raw & UInt64(FileSeals.write.rawValue) != 0 && !current.contains(.write), let pages = inode.pages,
+           kernel.hasWritableSharedMapping(of: pages) { throw .EBUSY }
         inode.seals = current.union(FileSeals(rawValue: UInt32(raw)))
         return 0
     }
@@ -54,5 +57,18 @@ extension GuestThread {
     func getSeals(_ f: FileDescription) throws(LinuxErrno) -> UInt64 {
         guard let inode = f.inode as? RegularFileInode, let seals = inode.seals else { throw .EINVAL }
         return UInt64(seals.rawValue)
+    }
+}
+
+extension Kernel {
+    /// Whether some process maps `pages` MAP_SHARED with write allowed (VM_SHARED and
+    /// VM_MAYWRITE: from an fd opened for writing, whatever its protection now). Looks at
+    /// every address space: sealing is rare.
+    func hasWritableSharedMapping(of pages: FilePages) -> Bool {
+        var seen = Set<ObjectIdentifier>()
+        for group in threadGroups.values where seen.insert(ObjectIdentifier(group.mm)).inserted {
+            if group.mm.vmas.contains(where: { $0.shared && $0.mayWrite && $0.pages === pages }) { return true }
+        }
+        return false
     }
 }

@@ -127,8 +127,15 @@ final class SpecialInode: Inode {
         super.init(kind: kind, mode: mode, fs: fs, ino: ino)
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
-        guard kind == .fifo else { throw .ENXIO }
-        return try kernel.openNamedPipe(self, flags: flags)
+        switch kind {
+        case .fifo: return try kernel.openNamedPipe(self, flags: flags)
+        // A device node made with mknod (or found on the host) opens the sandbox's own device
+        // of that number, as those /dev has; any other device has no driver here.
+        case .characterDevice:
+            guard let device = DeviceInode.Device(major: rdev >> 8 & 0xfff, minor: rdev & 0xff | rdev >> 12 & 0xfff00) else { throw .ENXIO }
+            return try DeviceInode.open(device, inode: self, flags: flags, kernel: kernel)
+        default: throw .ENXIO
+        }
     }
 }
 
@@ -243,6 +250,9 @@ final class DirectoryInode: Inode {
                          target: ByteString? = nil, rdev: UInt64 = 0) throws(LinuxErrno) -> Inode {
         if removed { throw .ENOENT }
         if (try? lookup(name)) != nil { throw .EEXIST }
+        // The guest's device nodes live in the sandbox only: none is made on the host, where
+        // the sentry has no CAP_MKNOD to make one (as root in a user namespace, EPERM).
+        if kind == .characterDevice || kind == .blockDevice, context.writeThrough, lowerPath != nil { throw .EPERM }
         let node: Inode
         switch kind {
         case .directory:

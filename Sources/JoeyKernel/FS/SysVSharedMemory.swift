@@ -192,8 +192,12 @@ extension GuestThread {
             }
             return UInt64(registry.segments.keys.max() ?? 0)
         case 14: // SHM_INFO: struct shm_info
+            // shm_tot: pages of every segment; shm_rss: those holding data (as /proc/sysvipc/shm's rss).
             let pages = registry.segments.values.reduce(UInt64(0)) { $0 + ($1.size + 0xfff) / 0x1000 }
-            if a2 != 0 { try mm.writeValue(a2, (Int32(registry.segments.count), Int32(0), pages, pages, UInt64(0), UInt64(0), UInt64(0))) }
+            let resident = registry.segments.values.reduce(UInt64(0)) {
+                $0 + ((($1.file.inode as? RegularFileInode)?.residentBytes ?? 0) + 0xfff) / 0x1000
+            }
+            if a2 != 0 { try mm.writeValue(a2, (Int32(registry.segments.count), Int32(0), pages, resident, UInt64(0), UInt64(0), UInt64(0))) }
             return UInt64(registry.segments.keys.max() ?? 0)
         case 2, 13, 15: // IPC_STAT, SHM_STAT, SHM_STAT_ANY
             let s = try segment(a0)

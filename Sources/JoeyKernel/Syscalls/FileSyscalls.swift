@@ -565,20 +565,29 @@ extension GuestThread {
     func sysMknodat(dirfd: Int32, pathArg addr: UInt64, mode: UInt64, dev: UInt64) throws(LinuxErrno) -> UInt64 {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
-        // mode is a umode_t: the kernel sees only its low 16 bits.
+        // mode is a umode_t: the kernel sees only its low 16 bits; dev an unsigned int, kept
+        // as stat reports it (new_encode_dev's layout).
         let type = UInt32(truncatingIfNeeded: mode) & 0o170000
+        let rdev = UInt64(UInt32(truncatingIfNeeded: dev))
         let kind: FileKind
         switch type {
         case 0, FileKind.regular.rawValue: kind = .regular
         case FileKind.fifo.rawValue: kind = .fifo
         case FileKind.socket.rawValue: kind = .socket
-        case FileKind.characterDevice.rawValue, FileKind.blockDevice.rawValue: throw .EPERM
+        case FileKind.characterDevice.rawValue: kind = .characterDevice
+        case FileKind.blockDevice.rawValue: kind = .blockDevice
+        case FileKind.directory.rawValue: throw .EPERM
         default: throw .EINVAL
         }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
         try mayCreate(in: parent.inode)
+        // vfs_mknod: a device needs CAP_MKNOD, except an overlay whiteout (character 0:0).
+        if (kind == .characterDevice && rdev != 0 || kind == .blockDevice) && !group.capable(27 /* CAP_MKNOD */) {
+            throw .EPERM
+        }
+        let isDevice = kind == .characterDevice || kind == .blockDevice
         let node = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
-                                           uid: group.fsuid, gid: group.fsgid)
+                                           uid: group.fsuid, gid: group.fsgid, rdev: isDevice ? rdev : 0)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
         return 0
     }

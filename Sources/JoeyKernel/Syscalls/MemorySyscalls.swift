@@ -89,7 +89,7 @@ extension GuestThread {
             }
             switch f.inode.kind {
             case .regular: file = f
-            case .characterDevice where (f.inode as? DeviceInode)?.device == .zero: file = nil
+            case .characterDevice where (f as? DeviceDescription)?.device == .zero: file = nil
             case .directory: throw .ENODEV
             default: throw .ENODEV
             }

@@ -470,6 +470,8 @@ extension GuestThread {
     func sysGetRobustList() throws(LinuxErrno) -> UInt64 {
         let pid = Int32(truncatingIfNeeded: a0)
         guard let t = pid == 0 ? self : thread(pid) else { throw .ESRCH }
+        // PTRACE_MODE_READ_REALCREDS: its own process, or one it could trace.
+        guard t.group === group || mayAttach(t.group) else { throw .EPERM }
         try mm.writeValue(a1, t.robustList)
         try mm.writeValue(a2, UInt64(24))
         return 0

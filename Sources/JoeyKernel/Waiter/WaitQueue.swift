@@ -15,23 +15,31 @@ import Synchronization
 final class Waiter {
     var mask: EventMask
     let wakeup: Wakeup?
-    let callback: ((EventMask) -> Void)?
+    /// Runs on each event; true when it took the event (see `exclusive`).
+    let callback: ((EventMask) -> Bool)?
+    /// An exclusive waiter (an EPOLLEXCLUSIVE interest): of those, an event goes to each in
+    /// turn only until one takes it, as Linux's exclusive wait queue entries.
+    let exclusive: Bool
 
     init(mask: EventMask = [], wakeup: Wakeup) {
         self.mask = mask
         self.wakeup = wakeup
         self.callback = nil
+        self.exclusive = false
     }
 
-    init(mask: EventMask, callback: @escaping (EventMask) -> Void) {
+    init(mask: EventMask, exclusive: Bool = false, callback: @escaping (EventMask) -> Bool) {
         self.mask = mask
         self.wakeup = nil
         self.callback = callback
+        self.exclusive = exclusive
     }
 
-    func notify(_ events: EventMask) {
+    /// True when the waiter took the event.
+    @discardableResult
+    func notify(_ events: EventMask) -> Bool {
         wakeup?.wake()
-        callback?(events)
+        return callback?(events) ?? true
     }
 }
 
@@ -41,15 +49,27 @@ final class WaitQueue {
 
     var isEmpty: Bool { waiters.isEmpty }
 
+    /// Whether a thread sleeps here (not only callbacks: epolls watching this object).
+    var hasSleepers: Bool { waiters.contains { $0.wakeup != nil } }
+
     func add(_ w: Waiter) { waiters.append(w) }
 
     func remove(_ w: Waiter) {
         if let i = waiters.lastIndex(where: { $0 === w }) { waiters.remove(at: i) }
     }
 
-    /// Wakes the waiters interested in any of `events`.
+    /// Wakes the waiters interested in any of `events`: every ordinary one, and exclusive
+    /// ones in the order they came until one takes the event (__wake_up_common with one
+    /// exclusive wake-up, exclusive entries queued behind the others).
     func notify(_ events: EventMask) {
-        for w in waiters where !w.mask.isDisjoint(with: events) { w.notify(events) }
+        var anyExclusive = false
+        for w in waiters where !w.mask.isDisjoint(with: events) {
+            if w.exclusive { anyExclusive = true } else { w.notify(events) }
+        }
+        guard anyExclusive else { return }
+        for w in waiters where w.exclusive && !w.mask.isDisjoint(with: events) {
+            if w.notify(events) { return }
+        }
     }
 }
 
