@@ -211,6 +211,8 @@ static void op_open_read_close_2_processes(long n) {
 
 /* getpid in a loop until child `pid` exits: the calls made meanwhile are the operations. */
 static long ops_done = -1;
+/* The time of the operations when an op times them itself (not its setup): -1 otherwise. */
+static long timed_ns = -1;
 static void getpid_until_exit(pid_t pid) {
     long calls = 0;
     do {
@@ -235,6 +237,32 @@ static void op_getpid_beside_disk_reader(long n) {
         _exit(0);
     }
     getpid_until_exit(pid);
+}
+
+/* getpid in one thread while another thread of the process changes a mapping's protection
+ * in a loop (a JIT or a garbage collector does much of that): what a thread busy with its
+ * address space costs its siblings. */
+static volatile int protect_stop;
+static void *protect_loop(void *arg) {
+    char *p = arg;
+    for (long i = 0; !protect_stop; i++)
+        if (mprotect(p, 16 * 4096, (i & 1) ? PROT_READ : PROT_READ | PROT_WRITE) != 0) die("mprotect");
+    return NULL;
+}
+static void op_getpid_beside_mprotect_loop(long n) {
+    char *p = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) die("mmap");
+    for (long i = 0; i < n; i++) syscall(SYS_getpid); /* a thread that has been running */
+    protect_stop = 0;
+    pthread_t t;
+    if (pthread_create(&t, NULL, protect_loop, p) != 0) die("pthread_create");
+    usleep(10000); /* the loop runs alone first, as the busy thread of a process would */
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < n; i++) syscall(SYS_getpid);
+    timed_ns = (long)(now_ns() - t0);
+    protect_stop = 1;
+    pthread_join(t, NULL);
+    munmap(p, 16 * 4096);
 }
 
 /* getpid while a second process writes 1 GiB into /tmp (the sandbox's own tmpfs) in 64 MiB
@@ -354,6 +382,7 @@ static const struct bench benches[] = {
     { "getpid-2-processes", op_getpid_2_processes },
     { "getpid-beside-disk-reader", op_getpid_beside_disk_reader },
     { "getpid-beside-large-writes", op_getpid_beside_large_writes },
+    { "getpid-beside-mprotect-loop", op_getpid_beside_mprotect_loop },
     { "unix-socket-pingpong", op_unix_pingpong },
     { "tcp-loopback-pingpong", op_tcp_pingpong },
     { "tcp-loopback-64KiB-write", op_tcp_64k },
@@ -390,7 +419,8 @@ int main(int argc, char **argv) {
         uint64_t t1 = now_ns();
         long ops = benches[i].op == op_open_read_close_2_processes || benches[i].op == op_getpid_2_processes ? 2 * n : n;
         if (ops_done >= 0) ops = ops_done;
-        printf("%s %.0f\n", name, (double)(t1 - t0) / (double)ops);
+        double ns = timed_ns >= 0 ? (double)timed_ns : (double)(t1 - t0);
+        printf("%s %.0f\n", name, ns / (double)ops);
         return 0;
     }
     fprintf(stderr, "micro: unknown benchmark %s\n", name);

@@ -37,6 +37,7 @@ MICRO = [
     ("getpid-2-processes", 20000),
     ("getpid-beside-disk-reader", 1),
     ("getpid-beside-large-writes", 1),
+    ("getpid-beside-mprotect-loop", 2000),
     ("fork-exit-wait", 100),
     ("fork-8MiB-touched-exit-wait", 50),
     ("execve", 50),

@@ -93,6 +93,7 @@ _Static_assert(offsetof(joey_factory_page, memfd) == 8 && offsetof(joey_factory_
 _Static_assert(offsetof(joey_space_request, zero_mask) == 0x40 && offsetof(joey_space_request, action) == 0x48 &&
                offsetof(joey_space_request, prog_len) == 0x68 && offsetof(joey_space_request, filter) == 0x78 &&
                offsetof(joey_space_request, kind) == 4 && offsetof(joey_space_request, count) == 8 &&
+               offsetof(joey_space_request, spin) == 12 &&
                offsetof(joey_space_request, ops) == 0x278 && sizeof(joey_space_op) == 56 &&
                sizeof(joey_space_request) <= 4096, "request page layout");
 
@@ -229,7 +230,9 @@ __asm__(
 
     // ---- the control thread ----
     ".Lc_loop:\n"
-    "  mov $700, %ecx\n"
+    "  mov 12(%r12), %ecx\n"
+    "  test %ecx, %ecx\n"
+    "  jz .Lc_sleep\n"
     ".Lc_spin:\n"
     "  mov 0(%r12), %eax\n"
     "  cmp %eax, %r13d\n"
@@ -237,6 +240,7 @@ __asm__(
     "  pause\n"
     "  dec %ecx\n"
     "  jnz .Lc_spin\n"
+    ".Lc_sleep:\n"
     "  mov $202, %eax\n"
     "  mov %r12, %rdi\n"
     "  xor %esi, %esi\n"
@@ -930,14 +934,15 @@ int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, in
     }
 }
 
-int64_t joey_space_run(joey_space_request *req, uint32_t count, int pipefd) {
+int64_t joey_space_run(joey_space_request *req, uint32_t count, int pipefd, uint32_t spin) {
     req->count = count;
+    req->spin = spin;
     uint32_t seq = __atomic_add_fetch(&req->seq, 1, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &req->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
     // The control thread's note in its result page says when to read: only a hint (a guest
     // thread can write it), so the byte on the pipe is still what counts.
     const volatile uint32_t *hint = (const volatile uint32_t *)((char *)req + 0x1800);
-    for (int i = 0; i < 700 && *hint != seq; i++) __builtin_ia32_pause();
+    for (uint32_t i = 0; i < spin && *hint != seq; i++) __builtin_ia32_pause();
     char byte;
     for (;;) {
         ssize_t n = read(pipefd, &byte, 1);
