@@ -597,6 +597,25 @@ CASE(inotify_reports_create_modify_close_and_delete_in_a_directory) {
     rmdir("/tmp/compat-inotify");
 }
 
+/* A directory watch with IN_EXCL_UNLINK hears nothing more of a child once it is unlinked
+ * (a write through an fd still open), though it hears the unlink itself; one without it
+ * goes on hearing the child. */
+CASE(inotify_excl_unlink_drops_events_of_an_unlinked_child) {
+    int plain = inotify_init1(IN_NONBLOCK), excl = inotify_init1(IN_NONBLOCK);
+    EXPECT(inotify_add_watch(plain, ".", IN_MODIFY | IN_DELETE) > 0);
+    EXPECT(inotify_add_watch(excl, ".", IN_MODIFY | IN_DELETE | IN_EXCL_UNLINK) > 0);
+    int f = open("child", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    EXPECT_EQ(write(f, "1", 1), 1);
+    EXPECT_OK(unlink("child"));
+    EXPECT_EQ(write(f, "2", 1), 1);
+    EXPECT_OK(close(f));
+    char buf[4096], text[512];
+    describe(text, sizeof text, buf, drain(plain, buf, sizeof buf));
+    EXPECT_STREQ(text, "2:child 200:child 2:child");
+    describe(text, sizeof text, buf, drain(excl, buf, sizeof buf));
+    EXPECT_STREQ(text, "2:child 200:child");
+}
+
 CASE(inotify_rename_pairs_moved_from_and_to_by_cookie) {
     mkdir("/tmp/compat-inotify-mv", 0700);
     int fd = inotify_init1(IN_NONBLOCK);

@@ -886,6 +886,41 @@ CASE(core_limit_counts_written_bytes_not_untouched_memory) {
     unlink(path);
 }
 
+/* A core limit too small for the whole core cuts it short at the limit and still sets
+ * WCOREDUMP (LTP waitpid01's one page); a limit below a page dumps nothing. */
+static int abort_with_core_limit(const char *dir, rlim_t limit) {
+    EXPECT_OK(mkdir(dir, 0755));
+    pid_t c = fork();
+    if (c == 0) {
+        struct rlimit r = { limit, RLIM_INFINITY };
+        if (setrlimit(RLIMIT_CORE, &r) != 0 || chdir(dir) != 0) _exit(3);
+        abort();
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    return st;
+}
+
+CASE(a_core_cut_short_at_its_limit_still_sets_wcoredump) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/onepage", scratch());
+    int st = abort_with_core_limit(dir, 4096);
+    EXPECT(WCOREDUMP(st));
+    snprintf(path, sizeof path, "%s/core", dir);
+    if (core_goes_to_cwd()) {
+        struct stat sb;
+        EXPECT_OK(stat(path, &sb));
+        EXPECT(sb.st_size > 0 && sb.st_size <= 4096);
+        unlink(path);
+    }
+    snprintf(dir, sizeof dir, "%s/lesspage", scratch());
+    st = abort_with_core_limit(dir, 4095);
+    EXPECT(!WCOREDUMP(st));
+    snprintf(path, sizeof path, "%s/core", dir);
+    EXPECT_ERRNO(access(path, F_OK), ENOENT);
+}
+
 CASE(no_core_without_a_core_limit_or_when_not_dumpable) {
     for (int variant = 0; variant < 2; variant++) {
         char dir[512];

@@ -98,6 +98,25 @@ CASE(tee_copies_without_consuming) {
     EXPECT_ERRNO(tee(f, q[1], 1, 0), EINVAL);
 }
 
+/* vmsplice into a pipe moves what fits and returns (it waits only while the pipe is full),
+ * where write would wait to move it all; with SPLICE_F_NONBLOCK a full pipe is EAGAIN, and
+ * the pipe's own O_NONBLOCK does not make it so. */
+CASE(vmsplice_into_a_pipe_moves_what_fits_and_returns) {
+    int p[2];
+    EXPECT_OK(pipe(p));
+    int size = fcntl(p[1], F_GETPIPE_SZ);
+    EXPECT(size > 0);
+    static char buf[1 << 18] __attribute__((aligned(4096))); /* whole pages: one per pipe slot */
+    memset(buf, 'v', sizeof buf);
+    struct iovec v = {buf, (size_t)size * 2};
+    EXPECT_EQ(vmsplice(p[1], &v, 1, 0), size);
+    EXPECT_ERRNO(vmsplice(p[1], &v, 1, SPLICE_F_NONBLOCK), EAGAIN);
+    char out[4096];
+    EXPECT_EQ(read(p[0], out, sizeof out), (long)sizeof out);
+    EXPECT_EQ(out[0], 'v');
+    EXPECT_EQ(vmsplice(p[1], &v, 1, 0), (long)sizeof out);
+}
+
 CASE(vmsplice_into_and_out_of_a_pipe) {
     int p[2];
     EXPECT_OK(pipe(p));

@@ -172,7 +172,17 @@ extension Kernel {
         if !dnotifyWatches.isEmpty { dnotifyEvent(in: directory, mask) }
         guard !inotifyWatches.isEmpty else { return }
         let flag = child?.kind == .directory ? InotifyMask.isDir : 0
+        // IN_EXCL_UNLINK: a watch that asks so hears nothing more of what is done to a child
+        // (its events on the child, not the directory's own create, delete and moves) once it
+        // is unlinked from the directory: a file still open after its unlink, say.
+        let onChild = InotifyMask.access | InotifyMask.modify | InotifyMask.attrib | InotifyMask.closeWrite
+            | InotifyMask.closeNoWrite | InotifyMask.open
+        var unlinked: Bool?
         for w in inotifyWatches[InodeKey(directory)] ?? [] where w.mask & mask != 0 {
+            if w.mask & InotifyMask.exclUnlink != 0, mask & onChild != 0, let child {
+                if unlinked == nil { unlinked = (try? directory.lookup(name)) !== child }
+                if unlinked == true { continue }
+            }
             w.owner.deliver(w, mask: mask | flag, cookie: cookie, name: name)
         }
         if selfToo, let child { fsnotify(child, mask, cookie: cookie) }

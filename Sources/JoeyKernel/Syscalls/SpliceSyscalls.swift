@@ -176,6 +176,16 @@ extension GuestThread {
             return UInt64(try readCommon(f, &io, at: nil, nonblocking: nonblocking))
         }
         guard f.writable else { throw .EBADF }
-        return UInt64(try writeCommon(f, &io, at: nil, nonblocking: nonblocking))
+        // vmsplice_to_pipe: waits only while the pipe is full (unless SPLICE_F_NONBLOCK; the
+        // pipe's own O_NONBLOCK does not count), then moves what fits and returns, where a
+        // blocking write would wait to move it all.
+        if io.count == 0 { return 0 }
+        while true {
+            do {
+                return UInt64(try f.write(self, &io))
+            } catch let e where e == .EAGAIN && !nonblocking {
+                try f.waitForEvents(self, EventMask.output)
+            }
+        }
     }
 }
