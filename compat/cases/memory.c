@@ -1795,6 +1795,39 @@ CASE(mprotect_cannot_add_write_where_mmap_could_not_have) {
     EXPECT_ERRNO(mprotect(s, ps, PROT_READ | PROT_WRITE), EACCES);
 }
 
+/* A MAP_GROWSDOWN mapping grows down over a fault just below it, page by page, while the
+ * guard gap (256 pages) above the next mapping down holds; a touch that would bring it nearer
+ * is SIGSEGV. Shared anonymous memory cannot grow down (EINVAL). */
+static int touch_in_child(volatile char *p) {
+    pid_t c = fork();
+    if (c == 0) { *p = 1; _exit(0); }
+    int st;
+    if (waitpid(c, &st, 0) != c) return -1;
+    return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+}
+
+CASE(map_growsdown_grows_over_faults_below_but_keeps_the_guard_gap) {
+    long ps = page();
+    size_t reserved = (256 + 64) * ps;
+    char *base = mmap(NULL, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(base != MAP_FAILED);
+    EXPECT_OK(munmap(base, reserved));
+    char *top = base + reserved;
+    char *stack = mmap(top - 4 * ps, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN, -1, 0);
+    EXPECT(stack == top - 4 * ps);
+    EXPECT_EQ(touch_in_child(stack - 1), 0);             /* the page below */
+    EXPECT_EQ(touch_in_child(stack - 20 * ps), 0);       /* further, within the reserve */
+    stack[-1] = 'g';                                     /* and in this process */
+    EXPECT_EQ(stack[-1], 'g');
+    /* A mapping at the reserve's bottom: growth may not come within the gap of it. */
+    char *floor = mmap(base, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    EXPECT(floor == base);
+    EXPECT_EQ(touch_in_child(base + ps + 10 * ps), SIGSEGV);
+    EXPECT_EQ(touch_in_child(stack - 40 * ps), 0);       /* still 270+ pages above it */
+    EXPECT(mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_GROWSDOWN, -1, 0) == MAP_FAILED);
+    EXPECT_EQ(errno, EINVAL);
+}
+
 /* F_SEAL_WRITE is EBUSY while a shared mapping may write the memfd (one made through an fd
  * open for writing, even read-only now, in this process or a child), but other seals are
  * not; once such mappings are gone, or beside private and read-only-fd ones, it seals. */

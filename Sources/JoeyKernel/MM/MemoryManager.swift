@@ -183,6 +183,32 @@ public final class MemoryManager {
         return i < vmas.count && vmas[i].start <= address ? vmas[i] : nil
     }
 
+    /// Linux's stack_guard_gap: a stack grows no nearer than this to the mapping below it.
+    static let stackGuardGap: UInt64 = 256 << 12
+
+    /// The anonymous memory a fault at unmapped `address` grows a MAP_GROWSDOWN mapping by
+    /// (expand_downwards): from the page of `address` up to the mapping, when that keeps the
+    /// whole mapping within `limit` (RLIMIT_STACK) bytes and the guard gap above the mapping
+    /// below it (unless that one grows down too, or is inaccessible); nil otherwise.
+    func stackGrowth(to address: UInt64, limit: UInt64) -> VMA? {
+        let i = firstIndex(endingAbove: address)
+        guard i < vmas.count, vmas[i].start > address else { return nil }
+        let above = vmas[i]
+        guard above.growsDown, !above.shared, above.file == nil, above.inodeNumber == 0, above.pages == nil else { return nil }
+        let start = address & ~0xfff
+        guard start >= mmapBottom, above.end - start <= limit else { return nil }
+        if i > 0 {
+            let below = vmas[i - 1]
+            if !below.growsDown && !below.protection.isEmpty && start - below.end < Self.stackGuardGap { return nil }
+        }
+        var v = VMA(start: start, end: above.start, protection: above.protection, shared: false, block: nil,
+                    blockOffset: 0, name: above.name, fileOffset: 0, inodeNumber: 0, writeBack: nil, growsDown: true)
+        v.readImplied = above.readImplied
+        v.locked = above.locked
+        v.policy = above.policy
+        return v
+    }
+
     /// The MemoryFile range behind `address` (inside `v`): its offset and how many bytes are
     /// contiguous from there, up to the VMA's end. A page-cache chunk is allocated on demand;
     /// failing that (the sandbox's memory limit) the access is EFAULT.

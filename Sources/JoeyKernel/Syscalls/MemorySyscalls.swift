@@ -6,7 +6,7 @@ import JoeyPlatform
 
 let MAP_SHARED_: UInt64 = 0x01, MAP_PRIVATE_: UInt64 = 0x02, MAP_SHARED_VALIDATE: UInt64 = 0x03
 let MAP_FIXED_: UInt64 = 0x10, MAP_ANONYMOUS_: UInt64 = 0x20, MAP_FIXED_NOREPLACE_: UInt64 = 0x100000
-let MAP_LOCKED_: UInt64 = 0x2000, MAP_POPULATE_: UInt64 = 0x8000, MAP_NONBLOCK_: UInt64 = 0x10000
+let MAP_LOCKED_: UInt64 = 0x2000, MAP_POPULATE_: UInt64 = 0x8000, MAP_NONBLOCK_: UInt64 = 0x10000, MAP_GROWSDOWN_: UInt64 = 0x100
 
 extension GuestThread {
     private func realize(_ body: (AddressSpace) throws(LinuxErrno) -> Void) {
@@ -95,14 +95,19 @@ extension GuestThread {
             }
             guard off.addingReportingOverflow(len).overflow == false else { throw .EOVERFLOW }
         }
+        // MAP_GROWSDOWN: a private mapping that faults below its start grow down (growStack);
+        // shared anonymous memory cannot grow (EINVAL).
+        let growsDown = flags & MAP_GROWSDOWN_ != 0
+        if growsDown && shared && anonymous { throw .EINVAL }
         let start = try mapMemory(file, address: addr, length: len, protection: prot, shared: shared, flags: flags, offset: off)
         let implied = readImplied(a2)
         let locked = flags & MAP_LOCKED_ != 0
-        if implied || !mayWrite || locked {
+        if implied || !mayWrite || locked || (growsDown && !shared) {
             mm.update(start, start + len) { v in
                 v.readImplied = implied
                 v.mayWrite = v.mayWrite && mayWrite
                 v.locked = v.locked || locked
+                v.growsDown = v.growsDown || (growsDown && !shared)
             }
         }
         // MAP_LOCKED and MAP_POPULATE fault the range in now (MAP_NONBLOCK: not).
@@ -195,6 +200,20 @@ extension GuestThread {
             if backed > 0 { try memory.realize(head, from: start, to: start + backed, in: space) }
         }
         return start
+    }
+
+    /// A fault at unmapped `address` just below a MAP_GROWSDOWN mapping: the mapping grows
+    /// down over it (within RLIMIT_STACK and the guard gap), and the access is retried. False
+    /// when it may not grow: the fault is the guest's.
+    func growStack(to address: UInt64) -> Bool {
+        guard var v = mm.stackGrowth(to: address, limit: limit(3).0) else { return false }
+        guard let block = try? MemoryBlock(file: kernel.memoryFile, length: v.end - v.start) else { return false }
+        v.block = block
+        beginChange(); defer { endChange() }
+        mm.insert(v)
+        let memory = mm
+        realize { space throws(LinuxErrno) in try memory.realize(v, from: v.start, to: v.end, in: space) }
+        return true
     }
 
     /// Fills zeroed private memory at MemoryFile offset `destination` with the file's bytes

@@ -249,6 +249,8 @@ final class GuestThread {
                 if sig == Signal.SIGSEGV, addr == regs.rip, emulateVsyscall() { continue }
                 // A shared file mapping's page the file has grown over since: map it and retry.
                 if sig == Signal.SIGSEGV, mm.refreshFileTail(at: addr) { continue }
+                // Just below a MAP_GROWSDOWN mapping: it grows over the fault, which is retried.
+                if sig == Signal.SIGSEGV, code == 1 /* SEGV_MAPERR */, growStack(to: addr) { continue }
                 // A write to copy-on-write memory: the sharing is broken, the write retried.
                 if sig == Signal.SIGSEGV, code == 2 /* SEGV_ACCERR */, mm.vma(containing: addr)?.protection.contains(.write) == true {
                     do {
