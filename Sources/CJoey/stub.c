@@ -229,8 +229,15 @@ __asm__(
     "  xor %r13d, %r13d\n"
 
     // ---- the control thread ----
+    // The spin count the sentry wrote for this wait, at most 1024: a guest thread that jumps
+    // here reads it from memory of its own choosing, and must reach the syscall below (which
+    // its filter kills) soon, not spin for minutes with its signals blocked.
     ".Lc_loop:\n"
     "  mov 12(%r12), %ecx\n"
+    "  cmp $1024, %ecx\n"
+    "  jbe 1f\n"
+    "  mov $1024, %ecx\n"
+    "1:\n"
     "  test %ecx, %ecx\n"
     "  jz .Lc_sleep\n"
     ".Lc_spin:\n"

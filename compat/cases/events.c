@@ -786,6 +786,73 @@ CASE(f_notify_signals_sigio_for_changes_in_the_directory) {
     EXPECT_ERRNO(fcntl(reg, F_NOTIFY, DN_CREATE), ENOTDIR);
 }
 
+/* With F_SETSIG, each watch's signal names its own fd in si_fd, with si_code POLL_MSG and
+ * si_band POLLIN|POLLRDNORM|POLLMSG: a change to a subdirectory reaches a watch on it and
+ * one on its parent (LTP fcntl38). */
+CASE(f_notify_with_f_setsig_names_each_watchs_fd_in_si_fd) {
+    EXPECT_OK(mkdir("sub", 0700));
+    int parent = open(".", O_RDONLY | O_DIRECTORY), sub = open("sub", O_RDONLY | O_DIRECTORY);
+    EXPECT(parent >= 0 && sub >= 0);
+    sigset_t rt;
+    sigemptyset(&rt);
+    sigaddset(&rt, SIGRTMIN + 1);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &rt, NULL));
+    for (int i = 0; i < 2; i++) {
+        int fd = i ? sub : parent;
+        EXPECT_OK(fcntl(fd, F_SETSIG, SIGRTMIN + 1));
+        EXPECT_OK(fcntl(fd, F_NOTIFY, DN_ATTRIB | DN_MULTISHOT));
+    }
+    EXPECT_OK(chmod("sub", 0755));
+    int seen_parent = 0, seen_sub = 0;
+    struct timespec wait = {2, 0};
+    for (int i = 0; i < 2; i++) {
+        siginfo_t si;
+        EXPECT_EQ(sigtimedwait(&rt, &si, &wait), SIGRTMIN + 1);
+        EXPECT_EQ(si.si_code, POLL_MSG);
+        EXPECT_EQ(si.si_band, POLLIN | POLLRDNORM | POLLMSG);
+        if (si.si_fd == parent) seen_parent++;
+        else if (si.si_fd == sub) seen_sub++;
+        else EXPECT(!"si_fd names neither watched fd");
+    }
+    EXPECT_EQ(seen_parent, 1);
+    EXPECT_EQ(seen_sub, 1);
+}
+
+/* DN_RENAME is a rename within the directory; a move from one watched directory to another
+ * is a deletion from the first and a creation in the second (LTP fcntl39). */
+static int dnotify_fd_signalled(sigset_t *set) {
+    siginfo_t si;
+    struct timespec wait = {0, 200000000};
+    return sigtimedwait(set, &si, &wait) < 0 ? -1 : si.si_fd;
+}
+
+CASE(f_notify_rename_is_within_the_directory_and_a_move_is_delete_and_create) {
+    EXPECT_OK(mkdir("sub", 0700));
+    close(open("f", O_CREAT | O_WRONLY, 0600));
+    int parent = open(".", O_RDONLY | O_DIRECTORY), sub = open("sub", O_RDONLY | O_DIRECTORY);
+    sigset_t rt;
+    sigemptyset(&rt);
+    sigaddset(&rt, SIGRTMIN + 2);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &rt, NULL));
+    for (int i = 0; i < 2; i++) {
+        EXPECT_OK(fcntl(i ? sub : parent, F_SETSIG, SIGRTMIN + 2));
+        EXPECT_OK(fcntl(i ? sub : parent, F_NOTIFY, DN_RENAME | DN_MULTISHOT));
+    }
+    EXPECT_OK(rename("f", "sub/f"));            /* out of one, into the other: no DN_RENAME */
+    EXPECT_EQ(dnotify_fd_signalled(&rt), -1);
+    EXPECT_OK(rename("sub/f", "sub/g"));        /* within sub */
+    EXPECT_EQ(dnotify_fd_signalled(&rt), sub);
+    EXPECT_EQ(dnotify_fd_signalled(&rt), -1);
+    EXPECT_OK(rename("sub", "sub2"));           /* sub itself, within the parent */
+    EXPECT_EQ(dnotify_fd_signalled(&rt), parent);
+    EXPECT_EQ(dnotify_fd_signalled(&rt), -1);
+    EXPECT_OK(fcntl(parent, F_NOTIFY, DN_CREATE | DN_DELETE | DN_MULTISHOT));
+    EXPECT_OK(fcntl(sub, F_NOTIFY, DN_CREATE | DN_MULTISHOT));
+    EXPECT_OK(rename("sub2/g", "g"));           /* a move out of sub: a creation here */
+    EXPECT_EQ(dnotify_fd_signalled(&rt), parent);
+    EXPECT_EQ(dnotify_fd_signalled(&rt), -1);   /* sub asked for creations only */
+}
+
 CASE(epoll_nests_at_most_five_deep) {
     /* Linux's EPOLL_MAX_NESTS: a chain of five epolls over a pipe is fine, a sixth ELOOP. */
     int p[2];

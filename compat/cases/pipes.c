@@ -1022,6 +1022,8 @@ CASE(o_async_pipe_signals_its_owner_when_data_comes_and_room_is_made) {
     struct timespec wait = {5, 0};
     EXPECT_EQ(sigtimedwait(&usr1, &si, &wait), SIGUSR1);
     EXPECT_EQ(si.si_code, POLL_IN);
+    EXPECT_EQ(si.si_fd, p[0]); /* the fd O_ASYNC was set through */
+    EXPECT_EQ(si.si_band, POLLIN | POLLRDNORM);
     int st;
     EXPECT_EQ(waitpid(pid, &st, 0), pid);
     /* the write end asks to hear of room: reading makes some */
@@ -1030,6 +1032,7 @@ CASE(o_async_pipe_signals_its_owner_when_data_comes_and_room_is_made) {
     char c;
     EXPECT_EQ(read(p[0], &c, 1), 1);
     EXPECT_EQ(sigtimedwait(&usr1, &si, &wait), SIGIO); /* no F_SETSIG there: SIGIO */
+    EXPECT_EQ(si.si_code, SI_KERNEL);
     /* without O_ASYNC, nothing */
     EXPECT_OK(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) & ~O_ASYNC));
     EXPECT_OK(fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) & ~O_ASYNC));

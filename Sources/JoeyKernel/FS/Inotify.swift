@@ -158,6 +158,8 @@ final class InotifyDescription: FileDescription {
 extension Kernel {
     /// Reports `mask` on `inode`'s own watches.
     func fsnotify(_ inode: Inode, _ mask: UInt32, cookie: UInt32 = 0) {
+        // A directory's dnotify watch hears what is done to the directory itself too.
+        if !dnotifyWatches.isEmpty && inode.kind == .directory { dnotifyEvent(in: inode, mask) }
         guard !inotifyWatches.isEmpty, let ws = inotifyWatches[InodeKey(inode)] else { return }
         // A directory's own IN_MOVE_SELF and IN_DELETE_SELF carry no IN_ISDIR (its IN_ATTRIB,
         // IN_OPEN and the like do), as on Linux.
@@ -169,7 +171,11 @@ extension Kernel {
     /// Reports `mask` for the entry `name` (of kind `kind`) on its directory's watches, and
     /// (unless `selfToo` is false) on the entry's own inode.
     func fsnotify(in directory: Inode, name: ByteString, child: Inode?, _ mask: UInt32, cookie: UInt32 = 0, selfToo: Bool = true) {
-        if !dnotifyWatches.isEmpty { dnotifyEvent(in: directory, mask) }
+        if !dnotifyWatches.isEmpty {
+            dnotifyEvent(in: directory, mask)
+            // The child's own: a watched subdirectory's dnotify hears it, inotify or not.
+            if inotifyWatches.isEmpty, selfToo, let child { fsnotify(child, mask, cookie: cookie) }
+        }
         guard !inotifyWatches.isEmpty else { return }
         let flag = child?.kind == .directory ? InotifyMask.isDir : 0
         // IN_EXCL_UNLINK: a watch that asks so hears nothing more of what is done to a child

@@ -59,7 +59,7 @@ final class PipeDescription: FileDescription {
     private func signalAsync(readers: Bool) {
         for w in buffer.ends {
             guard let e = w.end, e.flags & O_ASYNC != 0, e.asyncOwner != 0, readers ? e.isReader : e.isWriter else { continue }
-            kernel.sendAsyncSignal(e, band: readers ? EventMask.input : EventMask.output)
+            kernel.sendAsyncSignal(e, reason: readers ? .input : .output)
         }
     }
 

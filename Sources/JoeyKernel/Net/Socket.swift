@@ -469,7 +469,9 @@ class Socket: FileDescription {
     /// Notifies the socket's waiters, and with O_ASYNC signals its owner (SIGIO, or F_SETSIG's).
     func wake(_ events: EventMask) {
         queue.notify(events)
-        if flags & O_ASYNC != 0 && asyncOwner != 0 { kernel.sendAsyncSignal(self, band: events) }
+        if flags & O_ASYNC != 0 && asyncOwner != 0 {
+            kernel.sendAsyncSignal(self, reason: events.contains(.readable) ? .input : .output)
+        }
     }
 
     private func notifyPeerOfRoom() {
@@ -553,11 +555,30 @@ let MSG_NOSIGNAL_FLAG: Int32 = 0x4000
 let MSG_CMSG_CLOEXEC_FLAG: Int32 = 0x4000_0000
 
 extension Kernel {
-    /// SIGIO (or F_SETSIG's signal) to a description's owner: a process, or a process group.
-    func sendAsyncSignal(_ f: FileDescription, band: EventMask) {
+    /// Why a readiness signal is sent: si_code POLL_IN, POLL_OUT, POLL_MSG.
+    enum AsyncReason: Int32 {
+        case input = 1, output = 2, message = 3
+        /// Linux's band_table: the poll events si_band carries for each.
+        var band: EventMask {
+            switch self {
+            case .input: return EventMask.input
+            case .output: return EventMask.output.union(.writeBand)
+            case .message: return EventMask.input.union(.message)
+            }
+        }
+    }
+
+    /// send_sigio: the owner of `f` (a process, or a process group) gets its F_SETSIG signal
+    /// with si_code the reason, si_band
+    /// and si_fd (`fd`, else the fd O_ASYNC was set through); or, with no F_SETSIG signal, a
+    /// plain SIGIO (SI_KERNEL, no fields).
+    func sendAsyncSignal(_ f: FileDescription, reason: AsyncReason, fd: Int32? = nil) {
         let sig = f.asyncSignal == 0 ? Signal.SIGIO : f.asyncSignal
-        // si_code POLL_IN (1) or POLL_OUT (2); si_band carries the poll events.
-        let info = SignalInfo(signo: sig, code: band.contains(.readable) ? 1 : 2, value: UInt64(band.rawValue))
+        var info = SignalInfo(signo: sig, code: 0x80 /* SI_KERNEL */)
+        if f.asyncSignal != 0 {
+            info.code = reason.rawValue
+            info.poll = (Int64(reason.band.rawValue), fd ?? f.asyncFD)
+        }
         if f.asyncOwner > 0 {
             (threadGroups[f.asyncOwner] ?? threads[f.asyncOwner]?.group)?.sendSignal(sig, info: info)
         } else {

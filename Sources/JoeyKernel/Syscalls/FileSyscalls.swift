@@ -684,6 +684,7 @@ extension GuestThread {
         let cookie = kernel.nextRenameCookie()
         kernel.fsnotify(in: op.inode, name: on, child: node, InotifyMask.movedFrom, cookie: cookie, selfToo: false)
         kernel.fsnotify(in: np.inode, name: nn, child: node, InotifyMask.movedTo, cookie: cookie, selfToo: false)
+        if op.inode === np.inode { kernel.dnotifyRename(in: op.inode) }
         if let replaced { kernel.fsnotify(replaced, InotifyMask.attrib) }
         kernel.fsnotify(node, InotifyMask.moveSelf)
         if let replaced, replaced.nlink == 0 || replaced.kind == .directory { kernel.fsnotifyDeleted(replaced) }
@@ -727,6 +728,7 @@ extension GuestThread {
             let cookie = kernel.nextRenameCookie()
             kernel.fsnotify(in: fromDir, name: fromName, child: node, InotifyMask.movedFrom, cookie: cookie, selfToo: false)
             kernel.fsnotify(in: toDir, name: toName, child: node, InotifyMask.movedTo, cookie: cookie, selfToo: false)
+            if fromDir === toDir { kernel.dnotifyRename(in: fromDir) }
             kernel.fsnotify(node, InotifyMask.moveSelf)
         }
         return 0
@@ -1051,7 +1053,9 @@ extension GuestThread {
             return UInt64(UInt32(bitPattern: f.flags))
         case F_SETFL:
             let settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME
-            f.flags = (f.flags & ~settable) | (Int32(truncatingIfNeeded: a2) & settable)
+            let new = Int32(truncatingIfNeeded: a2) & settable
+            if new & O_ASYNC != 0 && f.flags & O_ASYNC == 0 { f.asyncFD = fd }
+            f.flags = (f.flags & ~settable) | new
             return 0
         case F_SETOWN:
             f.asyncOwner = try asyncOwner(Int32(truncatingIfNeeded: a2))
@@ -1079,7 +1083,7 @@ extension GuestThread {
         case F_GETLK, F_SETLK, F_SETLKW, 36, 37, 38: // record locks, and F_OFD_GETLK/SETLK/SETLKW
             return try recordLock(f, fd: fd, command: Int32(truncatingIfNeeded: a1), address: a2)
         case 1026: // F_NOTIFY
-            try kernel.dnotify(f, mask: UInt32(truncatingIfNeeded: a2), caller: group)
+            try kernel.dnotify(f, fd: fd, mask: UInt32(truncatingIfNeeded: a2), caller: group)
             return 0
         case 1033: // F_ADD_SEALS
             return try addSeals(f, a2)
@@ -1140,6 +1144,7 @@ extension GuestThread {
         case 0x5452: // FIOASYNC: only sockets signal readiness; elsewhere Linux's files have no fasync
             let on: Int32 = try mm.readValue(a2)
             guard f is Socket else { throw .ENOTTY }
+            if on != 0 && f.flags & O_ASYNC == 0 { f.asyncFD = fd }
             if on != 0 { f.flags |= O_ASYNC } else { f.flags &= ~O_ASYNC }
             return 0
         default:

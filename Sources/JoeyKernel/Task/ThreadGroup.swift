@@ -30,6 +30,8 @@ struct SignalInfo {
     /// SIGSYS from a seccomp filter: the system call's number (si_syscall; si_arch is x86-64's,
     /// si_call_addr is `address`).
     var syscall: Int32? = nil
+    /// A readiness signal of F_SETSIG (SIGPOLL's layout): si_band and si_fd.
+    var poll: (band: Int64, fd: Int32)? = nil
 
     /// siginfo_t as the guest sees it (signal frames, rt_sigtimedwait, PTRACE_GETSIGINFO),
     /// written as `sig` into the first 128 bytes of `p`, which are zero.
@@ -43,6 +45,9 @@ struct SignalInfo {
                 p.storeBytes(of: syscall, toByteOffset: 24, as: Int32.self)
                 p.storeBytes(of: Seccomp.auditArchX86_64, toByteOffset: 28, as: UInt32.self)
             }
+        } else if let poll {
+            p.storeBytes(of: poll.band, toByteOffset: 16, as: Int64.self)
+            p.storeBytes(of: poll.fd, toByteOffset: 24, as: Int32.self)
         } else {
             p.storeBytes(of: pid, toByteOffset: 16, as: Int32.self)
             p.storeBytes(of: uid, toByteOffset: 20, as: UInt32.self)

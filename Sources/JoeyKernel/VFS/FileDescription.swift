@@ -23,6 +23,9 @@ public class FileDescription {
     /// F_SETSIG's signal (0: SIGIO).
     var asyncOwner: Int32 = 0
     var asyncSignal: Int32 = 0
+    /// The fd its readiness signals name in si_fd: the one O_ASYNC (or F_NOTIFY) was set
+    /// through, as Linux's fasync entry records it.
+    var asyncFD: Int32 = -1
     /// Set for files opened by path: the kernel that reports its close to inotify.
     unowned(unsafe) var notifier: Kernel?
     /// The epoll interests watching it, dropped with the last reference (as Linux's eventpoll_release).
