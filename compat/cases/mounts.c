@@ -7,6 +7,8 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/epoll.h>
+#include <poll.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/vfs.h>
@@ -514,6 +516,37 @@ CASE(tmpfs_options_size_zero_remount_and_errnos) {
     close(fd);
     EXPECT_ERRNO(umount2(m, MNT_EXPIRE), EAGAIN);
     EXPECT_OK(umount2(m, MNT_EXPIRE));
+}
+
+/* /proc/self/mounts polls POLLPRI|POLLERR once after the mount table changes (findmnt
+ * --poll, systemd), always POLLIN; read again from the start it shows the change. */
+CASE(proc_mounts_polls_pri_after_a_mount_and_rereads_it_from_the_start) {
+    if (geteuid() != 0) return; /* mounts need CAP_SYS_ADMIN */
+    own_namespace();
+    EXPECT_OK(mkdir("m", 0755));
+    int fd = open("/proc/self/mounts", O_RDONLY);
+    EXPECT(fd >= 0);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLPRI, .data.fd = fd};
+    EXPECT_OK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+    EXPECT_EQ(epoll_wait(ep, &ev, 1, 0), 0);
+    struct pollfd p = {fd, POLLIN | POLLPRI, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT_EQ(p.revents, POLLIN);
+    EXPECT_OK(mount("compat-mounts-poll", "m", "tmpfs", 0, NULL));
+    EXPECT_EQ(epoll_wait(ep, &ev, 1, 1000), 1);
+    EXPECT(ev.events & EPOLLPRI);
+    EXPECT(ev.events & EPOLLERR);
+    EXPECT_EQ(epoll_wait(ep, &ev, 1, 0), 0); /* reported once */
+    static char text[1 << 16];
+    EXPECT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    ssize_t n = read(fd, text, sizeof text - 1);
+    EXPECT(n > 0);
+    text[n] = 0;
+    EXPECT(strstr(text, "compat-mounts-poll") != NULL);
+    EXPECT_OK(umount("m"));
+    EXPECT_EQ(poll(&p, 1, 1000), 1);
+    EXPECT_EQ(p.revents, POLLIN | POLLPRI | POLLERR);
 }
 
 COMPAT_MAIN()

@@ -45,6 +45,56 @@ final class GeneratedFile: Inode {
     }
 }
 
+/// /proc/pid/mounts and mountinfo: the process's mount table, read again from the start
+/// after a seek there (a seq_file is generated as it is read), and pollable: POLLPRI|POLLERR
+/// once after the table changed (mount, umount, move, remount), as findmnt --poll and
+/// systemd wait for; always readable.
+final class MountTableFile: Inode {
+    let group: ThreadGroup
+    let generate: (MountNamespace) -> String
+    init(fs: FileSystemID, group: ThreadGroup, _ generate: @escaping (MountNamespace) -> String) {
+        self.group = group
+        self.generate = generate
+        super.init(kind: .regular, mode: 0o444, fs: fs)
+    }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        if flags & O_ACCMODE != O_RDONLY { throw .EACCES }
+        return MountTableDescription(inode: self, flags: flags, namespace: group.fs.mounts, generate: generate)
+    }
+}
+
+final class MountTableDescription: GeneratedFileDescription {
+    let namespace: MountNamespace
+    let generate: (MountNamespace) -> String
+    /// The namespace's event last reported (or when opened).
+    private var seen: UInt64
+
+    init(inode: Inode, flags: Int32, namespace: MountNamespace, generate: @escaping (MountNamespace) -> String) {
+        self.namespace = namespace
+        self.generate = generate
+        seen = namespace.event
+        super.init(inode: inode, flags: flags, content: Array(generate(namespace).utf8))
+    }
+
+    override func eventQueue() -> WaitQueue? { namespace.changes }
+
+    /// mounts_poll: readable always; a change since the last report is reported once.
+    override func readiness(_ mask: EventMask) -> EventMask {
+        var r = EventMask.input
+        if namespace.event != seen {
+            seen = namespace.event
+            r.formUnion([.priority, .error])
+        }
+        return r.intersection(mask.union(EventMask.alwaysReported))
+    }
+
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
+        let at = try super.seek(off, whence: whence)
+        if at == 0 { content = Array(generate(namespace).utf8) }
+        return at
+    }
+}
+
 /// /proc/pid/comm: reads the name, and a write sets it (truncated to 15 bytes).
 final class CommFile: Inode {
     let group: ThreadGroup
@@ -304,8 +354,8 @@ enum ProcFS {
             "statm": { text { statm(g) } },
             "status": { text { status(kernel, g, ns, thread) } },
             "io": { GeneratedFile(fs: fs, mode: 0o400) { Array(io(g).utf8) } },
-            "mounts": { text { g.fs.mounts.mountsText() } },
-            "mountinfo": { text { g.fs.mounts.mountInfoText() } },
+            "mounts": { MountTableFile(fs: fs, group: g) { $0.mountsText() } },
+            "mountinfo": { MountTableFile(fs: fs, group: g) { $0.mountInfoText() } },
             "ns": { namespaceDirectory(kernel, g, fs) },
             "fd": { fdDirectory(g, fs) },
             "fdinfo": { fdInfoDirectory(g, fs) },

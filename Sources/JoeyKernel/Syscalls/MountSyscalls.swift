@@ -237,6 +237,7 @@ extension GuestThread {
             if let c = capacity { m.superOptions = "size=\(c / 1024)k" + (m.superOptions.isEmpty ? "" : "," + m.superOptions) }
         }
         m.flags = newFlags
+        ns.touched()
         return 0
     }
 

@@ -227,7 +227,7 @@ final class DirectoryDescription: FileDescription {
 
 /// A description whose whole content is generated at open (procfs files).
 class GeneratedFileDescription: FileDescription {
-    let content: [UInt8]
+    var content: [UInt8]
     init(inode: Inode, flags: Int32, content: [UInt8]) {
         self.content = content
         super.init(inode: inode, flags: flags)

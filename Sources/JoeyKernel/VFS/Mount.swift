@@ -151,6 +151,18 @@ final class MountNamespace {
     static let live = Atomic<Int>(0)
     static let liveMounts = Atomic<Int>(0)
 
+    /// Counts changes to the mount table (mount, unmount, move, remount): a /proc mounts file
+    /// opened before the last one polls POLLPRI|POLLERR once (Linux's ns->event).
+    private(set) var event: UInt64 = 0
+    /// Pollers of the namespace's /proc mounts files.
+    let changes = WaitQueue()
+
+    /// The mount table changed.
+    func touched() {
+        event &+= 1
+        changes.notify([.priority, .error])
+    }
+
     init(ino: UInt64, root: Mount) {
         self.ino = ino
         mounts = [root]
@@ -182,6 +194,7 @@ final class MountNamespace {
         attach(m, parent: parent, over: inode, names: names)
         mounts.append(m)
         MountNamespace.liveMounts.add(1, ordering: .relaxed)
+        touched()
     }
 
     private func attach(_ m: Mount, parent: Mount, over inode: Inode, names: [ByteString]) {
@@ -207,6 +220,7 @@ final class MountNamespace {
         let ids = Set(gone.map(ObjectIdentifier.init))
         mounts.removeAll { ids.contains(ObjectIdentifier($0)) }
         MountNamespace.liveMounts.subtract(gone.count, ordering: .relaxed)
+        touched()
     }
 
     /// Moves `m` (not the root) to `location`, which is not below it.
@@ -214,6 +228,7 @@ final class MountNamespace {
         guard let (parent, inode, names) = place(location) else { return }
         detach(m)
         attach(m, parent: parent, over: inode, names: names)
+        touched()
     }
 
     /// Where a mount made at `location` goes: there, or on the top of the mounts already
