@@ -10,6 +10,9 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 
 /* The number after "key" in a /proc file's text ("VmRSS:\t  123 kB" gives 123); -1 if absent. */
 static long long field(const char *text, const char *key) {
@@ -230,6 +233,51 @@ CASE(proc_net_unix_shows_a_socket_path_byte_for_byte) {
     EXPECT(strstr(buf, line) != NULL);
     close(s);
     unlink(name);
+}
+
+/* The random driver's /proc/sys/kernel/random: boot_id one UUID for the boot, uuid a new
+ * one each time, both version 4; entropy_avail what RNDGETENTCNT on /dev/urandom says
+ * (which answers other requests with EINVAL, and pool changes without CAP_SYS_ADMIN EPERM). */
+static int is_uuid4(const char *s) {
+    if (strlen(s) != 37 || s[36] != '\n') return 0;
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdef", s[i])) return 0;
+    }
+    return s[14] == '4' && strchr("89ab", s[19]) != NULL;
+}
+
+CASE(proc_sys_kernel_random_gives_uuids_and_the_entropy_count) {
+    char a[64], b[64];
+    EXPECT_EQ(slurp("/proc/sys/kernel/random/boot_id", a, sizeof a), 37);
+    EXPECT_EQ(slurp("/proc/sys/kernel/random/boot_id", b, sizeof b), 37);
+    EXPECT(is_uuid4(a));
+    EXPECT_STREQ(a, b);
+    EXPECT_EQ(slurp("/proc/sys/kernel/random/uuid", a, sizeof a), 37);
+    EXPECT_EQ(slurp("/proc/sys/kernel/random/uuid", b, sizeof b), 37);
+    EXPECT(is_uuid4(a) && is_uuid4(b));
+    EXPECT(strcmp(a, b) != 0);
+    EXPECT(slurp("/proc/sys/kernel/random/entropy_avail", a, sizeof a) > 0);
+    EXPECT(slurp("/proc/sys/kernel/random/poolsize", b, sizeof b) > 0);
+    EXPECT(atoi(b) > 0);
+    int fd = open("/dev/urandom", O_RDONLY);
+    EXPECT(fd >= 0);
+    int count = -1;
+    EXPECT_OK(ioctl(fd, RNDGETENTCNT, &count));
+    EXPECT(count >= 0 && abs(count - atoi(a)) <= 2);
+    struct termios t;
+    EXPECT_ERRNO(ioctl(fd, TCGETS, &t), EINVAL);
+    if (geteuid() == 0) {
+        pid_t c = fork();
+        if (c == 0) {
+            int one = 1;
+            if (setresuid(65534, 65534, 65534) != 0) _exit(2);
+            _exit(ioctl(fd, RNDADDTOENTCNT, &one) == -1 && errno == EPERM ? 0 : 1);
+        }
+        int st;
+        EXPECT_EQ(waitpid(c, &st, 0), c);
+        EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
 }
 
 COMPAT_MAIN()

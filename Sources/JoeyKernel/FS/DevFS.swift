@@ -100,6 +100,42 @@ final class DeviceDescription: FileDescription {
         try write(t, &src)
     }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { offset = 0; return 0 }
+
+    /// The entropy count Linux 5.18 and later report once the pool is ready: always, here.
+    static let entropyBits = 256
+
+    /// random(4)'s ioctls: RNDGETENTCNT reads the count; those that would credit, add to or
+    /// clear the pool (the host's) are refused, as to a process without CAP_SYS_ADMIN.
+    override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard device == .random else { throw .ENOTTY }
+        switch request {
+        case 0x8004_5200: // RNDGETENTCNT
+            try t.mm.writeValue(argument, Int32(Self.entropyBits))
+            return 0
+        case 0x4004_5201, 0x4008_5203, 0x5204, 0x5206, 0x5207: // RNDADDTOENTCNT, RNDADDENTROPY, RNDZAPENTCNT, RNDCLEARPOOL, RNDRESEEDCRNG
+            throw .EPERM
+        default:
+            throw .EINVAL // random_ioctl's answer to anything else
+        }
+    }
+}
+
+extension Kernel {
+    /// A random (version 4) UUID as Linux's random driver writes one: lowercase, dashed.
+    static func randomUUID() -> String {
+        var b = [UInt8](repeating: 0, count: 16)
+        _ = b.withUnsafeMutableBytes { joey_getrandom($0.baseAddress, 16) }
+        b[6] = b[6] & 0x0f | 0x40
+        b[8] = b[8] & 0x3f | 0x80
+        let hex = Array("0123456789abcdef")
+        var s = ""
+        for (i, byte) in b.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { s.append("-") }
+            s.append(hex[Int(byte >> 4)])
+            s.append(hex[Int(byte & 0xf)])
+        }
+        return s
+    }
 }
 
 extension Kernel {

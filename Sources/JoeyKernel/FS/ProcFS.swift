@@ -276,7 +276,7 @@ enum ProcFS {
     static func sysDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
         // A number as a /proc/sys file shows it.
         let value = { (v: Int) -> () -> Inode in { GeneratedFile(fs: fs) { Array("\(v)\n".utf8) } } }
-        let kernelDir: [String: () -> Inode] = [
+        var kernelDir: [String: () -> Inode] = [
             "hostname": { GeneratedFile(fs: fs) { Array(((kernel.current?.group.uts ?? kernel.initialUTS).hostname + "\n").utf8) } },
             "domainname": { GeneratedFile(fs: fs) { Array(((kernel.current?.group.uts ?? kernel.initialUTS).domainname + "\n").utf8) } },
             "osrelease": { GeneratedFile(fs: fs) { Array((Kernel.release + "\n").utf8) } },
@@ -298,6 +298,14 @@ enum ProcFS {
                 Array("\(SemaphoreRegistry.maxPerSet)\t\(SemaphoreRegistry.maxTotalCells)\t\(SemaphoreRegistry.maxOps)\t\(SemaphoreRegistry.maxSets)\n".utf8)
             } },
         ]
+        // The random driver's: boot_id fixed for the sandbox, uuid new at each open; the pool
+        // figures are what Linux 5.18 and later always show (the pool is the host's, ready).
+        kernelDir["random"] = {
+            directory(["boot_id": { GeneratedFile(fs: fs) { Array((kernel.bootID + "\n").utf8) } },
+                       "uuid": { GeneratedFile(fs: fs) { Array((Kernel.randomUUID() + "\n").utf8) } },
+                       "entropy_avail": value(DeviceDescription.entropyBits), "poolsize": value(DeviceDescription.entropyBits),
+                       "write_wakeup_threshold": value(256), "urandom_min_reseed_secs": value(60)], fs)
+        }
         // Limits the sandbox enforces, as Linux shows them (read-only here).
         let mqueueDir: [String: () -> Inode] = [
             "msg_max": value(PosixMessageQueue.msgMax), "msgsize_max": value(PosixMessageQueue.msgsizeMax),

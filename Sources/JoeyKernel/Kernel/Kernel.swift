@@ -215,6 +215,8 @@ public final class Kernel: @unchecked Sendable {
     private(set) var memfdContext: OverlayContext!
     /// The UTS namespace the sandbox starts with (its hostname and domain name).
     let initialUTS: UTSNamespace
+    /// /proc/sys/kernel/random/boot_id: a random UUID for the sandbox's boot.
+    lazy var bootID = Kernel.randomUUID()
     var hostname: String { initialUTS.hostname }
     var runningThreads = 0
     var alarmWatcherRunning = false
