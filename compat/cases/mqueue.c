@@ -7,6 +7,9 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <semaphore.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
 
 static const char *qname(const char *tag) {
     static char name[64];
@@ -327,6 +330,74 @@ CASE(mq_defaults_are_those_of_proc_sys_fs_mqueue) {
     EXPECT_EQ(a.mq_maxmsg, msg_default < msg_max ? msg_default : msg_max);
     EXPECT_EQ(a.mq_msgsize, msgsize_default);
     EXPECT_OK(mq_close(q));
+}
+
+/* SIGEV_THREAD as the kernel does it: the caller's netlink socket hears the 32-byte cookie
+ * sigev_value points at, its last byte NOTIFY_WOKENUP (1) when a message came and
+ * NOTIFY_REMOVED (2) when the registration is dropped; the socket must be a netlink one. */
+CASE(mq_notify_sigev_thread_writes_the_cookie_to_the_netlink_socket) {
+    struct mq_attr attr = {.mq_maxmsg = 4, .mq_msgsize = 16};
+    const char *n = qname("thread");
+    mqd_t q = mq_open(n, O_CREAT | O_RDWR, 0600, &attr);
+    EXPECT(q >= 0);
+    mq_unlink(n);
+    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    EXPECT(nl >= 0);
+    unsigned char cookie[32], got[64];
+    for (int i = 0; i < 32; i++) cookie[i] = (unsigned char)(0x40 + i);
+    struct sigevent ev = {0};
+    ev.sigev_notify = SIGEV_THREAD;
+    ev.sigev_signo = nl;
+    ev.sigev_value.sival_ptr = cookie;
+    EXPECT_OK(syscall(SYS_mq_notify, q, &ev));
+    EXPECT_OK(mq_send(q, "m", 1, 0));
+    struct pollfd p = {nl, POLLIN, 0};
+    EXPECT_EQ(poll(&p, 1, 2000), 1);
+    EXPECT_EQ(recv(nl, got, sizeof got, MSG_DONTWAIT), 32);
+    EXPECT(memcmp(got, cookie, 31) == 0);
+    EXPECT_EQ(got[31], 1);
+    EXPECT_OK(syscall(SYS_mq_notify, q, &ev));          /* fired, so free again */
+    EXPECT_OK(syscall(SYS_mq_notify, q, NULL));
+    EXPECT_EQ(recv(nl, got, sizeof got, MSG_DONTWAIT), 32);
+    EXPECT_EQ(got[31], 2);
+    EXPECT_ERRNO(recv(nl, got, sizeof got, MSG_DONTWAIT), EAGAIN);
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    ev.sigev_signo = sv[0];
+    EXPECT_ERRNO(syscall(SYS_mq_notify, q, &ev), EINVAL);   /* not a netlink socket */
+    ev.sigev_signo = q;
+    EXPECT_ERRNO(syscall(SYS_mq_notify, q, &ev), ENOTSOCK);
+    ev.sigev_signo = nl;
+    ev.sigev_value.sival_ptr = (void *)8;
+    EXPECT_ERRNO(syscall(SYS_mq_notify, q, &ev), EFAULT);
+}
+
+/* glibc's SIGEV_THREAD (its helper thread reads the cookie): the function runs in a thread
+ * once per registration, also after a registration was dropped and made again (LTP
+ * mq_notify03). */
+static sem_t mq_thread_ran;
+static void mq_thread_function(union sigval v) { (void)v; sem_post(&mq_thread_ran); }
+
+CASE(mq_notify_sigev_thread_runs_the_function_in_a_thread) {
+    struct mq_attr attr = {.mq_maxmsg = 4, .mq_msgsize = 16};
+    const char *n = qname("glibc-thread");
+    char buf[16];
+    mqd_t q = mq_open(n, O_CREAT | O_RDWR, 0600, &attr);
+    EXPECT(q >= 0);
+    mq_unlink(n);
+    EXPECT_OK(sem_init(&mq_thread_ran, 0, 0));
+    struct sigevent ev = {0};
+    ev.sigev_notify = SIGEV_THREAD;
+    ev.sigev_notify_function = mq_thread_function;
+    EXPECT_OK(mq_notify(q, &ev));
+    EXPECT_OK(mq_notify(q, NULL));
+    EXPECT_OK(mq_notify(q, &ev));
+    EXPECT_OK(mq_send(q, "m", 1, 0));
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    EXPECT_OK(sem_timedwait(&mq_thread_ran, &until));
+    EXPECT_EQ(mq_receive(q, buf, sizeof buf, NULL), 1);
 }
 
 COMPAT_MAIN()

@@ -3,8 +3,10 @@
 // namespace. A queue is opened as a descriptor that reads back its
 // status line and polls; an unlinked queue lives while a descriptor holds it. Limits are
 // Linux's defaults (/proc/sys/fs/mqueue) and RLIMIT_MSGQUEUE, charged to the creator's real
-// uid. Not offered: SIGEV_THREAD notification (glibc's needs a netlink socket the kernel
-// writes to) and the mqueue filesystem (/dev/mqueue). Kernel lock held throughout.
+// uid. SIGEV_THREAD notification is Linux's: a 32-byte cookie the sentry writes to the
+// caller's netlink socket, its last byte saying woken up or removed (glibc's helper thread
+// reads it and runs the function). Not offered: the mqueue filesystem (/dev/mqueue). Kernel
+// lock held throughout.
 import Glibc
 import JoeyABI
 
@@ -32,6 +34,9 @@ final class PosixMessageQueue {
     weak var notifyMM: MemoryManager?
     var notifyTable: ObjectIdentifier?
     var notifyKind: Int32 = 0, notifySignal: Int32 = 0, notifyValue: UInt64 = 0
+    /// SIGEV_THREAD: the netlink socket told, and the cookie it is told with.
+    var notifySocket: RouteNetlinkSocket?
+    var notifyCookie: [UInt8] = []
     var openDescriptions = 0
     var linked = true
     var freed = false
@@ -71,9 +76,21 @@ final class PosixMessageQueue {
     }
 
 
-    func removeNotification() {
+    /// Linux's NOTIFY_COOKIE_LEN, and what the cookie's last byte says.
+    static let cookieLength = 32
+    static let notifyWokenUp: UInt8 = 1, notifyRemoved: UInt8 = 2
+
+    /// Drops the registration; a SIGEV_THREAD one hears `why` (NOTIFY_REMOVED when it is
+    /// unregistered or its descriptor closed; NOTIFY_WOKENUP when it fired).
+    func removeNotification(_ why: UInt8 = PosixMessageQueue.notifyRemoved) {
+        if notifyKind == GuestThread.SIGEV_THREAD, let socket = notifySocket, notifyCookie.count == Self.cookieLength {
+            var cookie = notifyCookie
+            cookie[Self.cookieLength - 1] = why
+            socket.deliverFromKernel(cookie)
+        }
         notifyOwner = nil; notifyMM = nil; notifyTable = nil
         notifyKind = 0; notifySignal = 0; notifyValue = 0
+        notifySocket = nil; notifyCookie = []
     }
 }
 
@@ -285,7 +302,7 @@ extension GuestThread {
                 owner.sendSignal(q.notifySignal, info: SignalInfo(signo: q.notifySignal, code: Self.SI_MESGQ, pid: owner.pidNS.local(group.pid),
                                                                   uid: group.uid, value: q.notifyValue))
             }
-            q.removeNotification()
+            q.removeNotification(PosixMessageQueue.notifyWokenUp)
         }
         return 0
     }
@@ -320,9 +337,17 @@ extension GuestThread {
             }
             guard kind == Self.SIGEV_NONE || kind == Self.SIGEV_SIGNAL || kind == Self.SIGEV_THREAD else { throw .EINVAL }
             if kind == Self.SIGEV_SIGNAL && !(0...64).contains(signal) { throw .EINVAL }
-            // SIGEV_THREAD needs a netlink socket for the kernel to write to; Joey has none.
-            if kind == Self.SIGEV_THREAD { throw .EINVAL }
             request = (kind, signal, value)
+        }
+        // SIGEV_THREAD: the cookie (sigev_value points at it) and the netlink socket that
+        // hears it (sigev_signo), as do_mq_notify checks them before the queue.
+        var socket: RouteNetlinkSocket?, cookie: [UInt8] = []
+        if let request, request.kind == Self.SIGEV_THREAD {
+            cookie = try mm.read(request.value, count: PosixMessageQueue.cookieLength)
+            let f = try group.fdTable.get(request.signal)
+            guard f is Socket else { throw .ENOTSOCK }
+            guard let netlink = f as? RouteNetlinkSocket else { throw .EINVAL }
+            socket = netlink
         }
         let q = try messageQueueDescription(a0).mq
         guard let request else {
@@ -334,6 +359,8 @@ extension GuestThread {
         q.notifyMM = mm
         q.notifyTable = ObjectIdentifier(group.fdTable)
         (q.notifyKind, q.notifySignal, q.notifyValue) = request
+        q.notifySocket = socket
+        q.notifyCookie = cookie
         return 0
     }
 

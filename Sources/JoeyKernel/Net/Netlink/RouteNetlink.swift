@@ -98,6 +98,13 @@ final class RouteNetlinkSocket: Socket {
     private static func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
     private static func cString(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
 
+    /// A datagram from the kernel that no request asked for (an mq_notify cookie): queued
+    /// as an answer is, and readers woken.
+    func deliverFromKernel(_ bytes: [UInt8]) {
+        queueReply(bytes)
+        wake(EventMask.input)
+    }
+
     /// Queues an answer when it fits the receive buffer; otherwise it is lost and the next
     /// receive reports ENOBUFS (netlink_overrun), so a sender that never reads cannot grow it.
     private func queueReply(_ bytes: [UInt8]) {
