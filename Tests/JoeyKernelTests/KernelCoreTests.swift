@@ -221,3 +221,37 @@ struct FDTableTests {
         #expect(f.released == 1)
     }
 }
+
+@Suite("KernelConfig")
+struct KernelConfigTests {
+    @Test("CRC-32 is gzip's (the check value of \"123456789\")")
+    func crc() {
+        #expect(KernelConfig.crc32(Array("123456789".utf8)) == 0xcbf4_3926)
+        #expect(KernelConfig.crc32([]) == 0)
+    }
+
+    @Test("config.gz is one gzip member of stored blocks holding the text, with its CRC and size")
+    func gzip() {
+        let text = Array(KernelConfig.text.utf8)
+        let gz = KernelConfig.gzip
+        #expect(Array(gz.prefix(4)) == [0x1f, 0x8b, 8, 0])
+        // Walk the stored blocks back into the text.
+        var at = 10, out: [UInt8] = [], final = false
+        while !final && at + 5 <= gz.count {
+            final = gz[at] & 1 == 1
+            #expect(gz[at] & 6 == 0)
+            let n = Int(gz[at + 1]) | Int(gz[at + 2]) << 8
+            #expect(Int(gz[at + 3]) | Int(gz[at + 4]) << 8 == ~n & 0xffff)
+            out += gz[at + 5..<at + 5 + n]
+            at += 5 + n
+        }
+        #expect(final && out == text)
+        let trailer = Array(gz[at...])
+        #expect(trailer.count == 8)
+        let crc = UInt32(trailer[0]) | UInt32(trailer[1]) << 8 | UInt32(trailer[2]) << 16 | UInt32(trailer[3]) << 24
+        #expect(crc == KernelConfig.crc32(text))
+        #expect(Int(trailer[4]) | Int(trailer[5]) << 8 == text.count & 0xffff)
+        #expect(KernelConfig.text.contains("CONFIG_IKCONFIG_PROC=y\n"))
+    }
+}
+

@@ -280,6 +280,26 @@ CASE(proc_sys_kernel_random_gives_uuids_and_the_entropy_count) {
     }
 }
 
+/* /proc/config.gz (IKCONFIG_PROC) is the running kernel's configuration, gzipped: gzip
+ * reads it, and it says of itself that it is there. Skipped where the kernel has none. */
+CASE(proc_config_gz_is_the_gzipped_kernel_configuration) {
+    if (access("/proc/config.gz", R_OK) != 0) return;
+    if (system("command -v gzip > /dev/null") != 0) return; /* needs gzip to read it */
+    FILE *p = popen("gzip -dc /proc/config.gz", "r");
+    EXPECT(p != NULL);
+    char line[512];
+    int self = 0, procfs = 0, lines = 0;
+    while (fgets(line, sizeof line, p)) {
+        lines++;
+        if (strcmp(line, "CONFIG_IKCONFIG_PROC=y\n") == 0) self = 1;
+        if (strcmp(line, "CONFIG_PROC_FS=y\n") == 0) procfs = 1;
+    }
+    EXPECT_EQ(pclose(p), 0);
+    EXPECT(lines > 10);
+    EXPECT(self);
+    EXPECT(procfs);
+}
+
 COMPAT_MAIN()
 
 /* ---- /proc/PID/smaps and smaps_rollup ---- */

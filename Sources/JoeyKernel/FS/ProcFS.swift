@@ -170,6 +170,7 @@ enum ProcFS {
             "meminfo": { text { meminfo() } },
             "mounts": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in "self/mounts" } },
             "filesystems": { text { filesystems } },
+            "config.gz": { GeneratedFile(fs: fs) { KernelConfig.gzip } },
             "uptime": { text {
                 let cs = (monotonicNanos() - kernel.bootTime) / 10_000_000
                 let v = "\(cs / 100).\(zeroPad(cs % 100, 2))"
