@@ -1826,6 +1826,19 @@ CASE(map_growsdown_grows_over_faults_below_but_keeps_the_guard_gap) {
     EXPECT_EQ(touch_in_child(stack - 40 * ps), 0);       /* still 270+ pages above it */
     EXPECT(mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_GROWSDOWN, -1, 0) == MAP_FAILED);
     EXPECT_EQ(errno, EINVAL);
+    /* RLIMIT_STACK bounds the whole mapping, however many steps it grew in: 16 pages here. */
+    pid_t c = fork();
+    if (c == 0) {
+        struct rlimit r = {16 * ps, RLIM_INFINITY};
+        if (setrlimit(RLIMIT_STACK, &r) != 0) _exit(2);
+        for (int i = 1; i <= 12; i++) stack[-i * ps] = 1; /* page by page: 4 + 12 = 16 */
+        signal(SIGSEGV, SIG_DFL);
+        stack[-13 * ps] = 1;                               /* a 17th page: SIGSEGV */
+        _exit(3);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
 }
 
 /* F_SEAL_WRITE is EBUSY while a shared mapping may write the memfd (one made through an fd

@@ -195,8 +195,12 @@ public final class MemoryManager {
         guard i < vmas.count, vmas[i].start > address else { return nil }
         let above = vmas[i]
         guard above.growsDown, !above.shared, above.file == nil, above.inodeNumber == 0, above.pages == nil else { return nil }
+        // The stack's whole size counts: the pieces earlier growth added sit below it as
+        // VMAs of their own, each starting where the next one up ends.
+        var top = above.end, j = i + 1
+        while j < vmas.count && vmas[j].start == top && vmas[j].growsDown && !vmas[j].shared { top = vmas[j].end; j += 1 }
         let start = address & ~0xfff
-        guard start >= mmapBottom, above.end - start <= limit else { return nil }
+        guard start >= mmapBottom, top - start <= limit else { return nil }
         if i > 0 {
             let below = vmas[i - 1]
             if !below.growsDown && !below.protection.isEmpty && start - below.end < Self.stackGuardGap { return nil }
