@@ -65,6 +65,11 @@ public struct OCIConfig: Sendable {
     /// linux.cgroupsPath: the cgroup the sentry and its stubs live in (runc's cgroupfs form,
     /// "/a/b"; the systemd driver's "slice:prefix:name" is not supported).
     public var cgroupsPath: String?
+    /// linux.sysctl: tunables set in the sandbox (its own /proc/sys, never the host's); the
+    /// net.* ones in the container's network namespace, where its sockets live.
+    public var sysctl: [(String, String)] = []
+    /// Whether a linux.sysctl key is a network namespace's (net.*).
+    public static func isNetworkSysctl(_ name: String) -> Bool { name.hasPrefix("net.") || name.hasPrefix("net/") }
     /// Fields present in the file that Joey does not apply, by their JSON path.
     public var warnings: [String] = []
 
@@ -215,6 +220,9 @@ public struct OCIConfig: Sendable {
                 r.unknownKeys(known: ["memory", "pids", "devices"], into: &warnings)
             }
             cgroupsPath = try linux.string("cgroupsPath")
+            if let s = try linux.object("sysctl") {
+                for key in s.dict.keys.sorted() { sysctl.append((key, try s.string(key, required: true)!)) }
+            }
             // Handled by the sentry's own design (masked/readonly paths are not host paths,
             // the sentry has its own seccomp), or irrelevant to a sentry: accepted silently.
             linux.unknownKeys(known: ["namespaces", "resources", "uidMappings", "gidMappings", "maskedPaths",

@@ -33,6 +33,8 @@ extension SandboxSpec {
         }
         if let limit = config.pidsLimit, limit > 0 { maxTasks = Int(min(limit, 1 << 22)) }
         if let limit = config.memoryLimit, limit > 0 { memoryLimit = UInt64(limit) }
+        // net.* are the container's network namespace's, set as the sentry enters it.
+        sysctls = config.sysctl.filter { !OCIConfig.isNetworkSysctl($0.0) }
         self.preservedFDs = preservedFDs
         mounts = config.mounts.map {
             MountSpec(destination: $0.destination, type: $0.type ?? "", source: $0.source ?? "", options: $0.options)

@@ -83,19 +83,37 @@ enum NetworkNamespace {
     /// Moves the calling thread (the sentry's main thread, before any other starts) into the
     /// container's network namespace. Returns an error message for the operator, or nil.
     static func enter(_ config: OCIConfig) -> String? {
-        guard config.namespaces.contains("network") else { return nil }
+        let netSysctls = config.sysctl.filter { OCIConfig.isNetworkSysctl($0.0) }
+        guard config.namespaces.contains("network") else {
+            // As runc: the host's network namespace is not the container's to tune.
+            if let (name, _) = netSysctls.first { return "sysctl \(name): not allowed in the host's network namespace (config.json gives the container none of its own)" }
+            return nil
+        }
         if let path = config.namespacePaths["network"] {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { return "cannot open the network namespace \(path): \(String(cString: strerror(errno)))" }
             defer { close(fd) }
             let r = joey_setns(fd, CLONE_NEWNET)
             guard r == 0 else { return "cannot join the network namespace \(path): \(String(cString: strerror(-r)))" }
-            return nil
+        } else {
+            let r = joey_unshare(CLONE_NEWNET)
+            guard r == 0 else { return "cannot create a network namespace for the container: \(String(cString: strerror(-r)))" }
+            if let problem = loopbackUp() { return problem }
         }
-        let r = joey_unshare(CLONE_NEWNET)
-        guard r == 0 else { return "cannot create a network namespace for the container: \(String(cString: strerror(-r)))" }
-        return loopbackUp()
+        // The guest's sockets are host sockets in this namespace: its net.* tunables are the
+        // namespace's own, set here as runc sets them (the sandbox's other ones are the
+        // sentry's, set by the kernel).
+        for (name, value) in netSysctls {
+            let path = "/proc/sys/" + (name.contains("/") ? name : name.split(separator: ".").joined(separator: "/"))
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { return "sysctl \(name): cannot open \(path): \(String(cString: strerror(errno)))" }
+            defer { close(fd) }
+            let n = value.withCString { write(fd, $0, strlen($0)) }
+            guard n >= 0 else { return "sysctl \(name)=\(value): \(String(cString: strerror(errno)))" }
+        }
+        return nil
     }
+
 
     /// A new network namespace has lo down; runc's containers find it up.
     private static func loopbackUp() -> String? {

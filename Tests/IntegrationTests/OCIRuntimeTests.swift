@@ -197,6 +197,32 @@ struct OCIRuntimeTests {
         #expect(r.stderr.contains("Read-only file system"), "\(r)")
         #expect(!FileManager.default.fileExists(atPath: b.rootfs + "/written"))
     }
+
+    @Test("linux.sysctl: the tunables are the sandbox's own /proc/sys, set before the process runs; an unknown one is an error naming it",
+          .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func sysctl() throws {
+        let hostPorts = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        let b = try Bundle(args: ["sh", "-c", "cat /proc/sys/kernel/msgmni /proc/sys/net/ipv4/ip_local_port_range /proc/sys/net/core/somaxconn"]) { config in
+            var linux = config["linux"] as! [String: Any]
+            linux["sysctl"] = ["kernel.msgmni": "77", "net.ipv4.ip_local_port_range": "40000 40100", "net/core/somaxconn": "1000"]
+            config["linux"] = linux
+        }
+        var r = try b.joey("run", "--bundle", b.path, "s1")
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout == "77\n40000\t40100\n1000\n", "\(r)")
+        #expect(try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8) == hostPorts)
+        // An unknown tunable and a value that is not a number: errors naming them.
+        for (name, value) in [("kernel.no_such_tunable", "1"), ("kernel.msgmni", "lots")] {
+            let bad = try Bundle(args: ["sh", "-c", "true"]) { config in
+                var linux = config["linux"] as! [String: Any]
+                linux["sysctl"] = [name: value]
+                config["linux"] = linux
+            }
+            r = try bad.joey("run", "--bundle", bad.path, "s2")
+            #expect(r.status != 0 && r.stderr.contains("sysctl \(name)"), "\(r)")
+            _ = try? bad.joey("delete", "--force", "s2")
+        }
+    }
 }
 
 @Suite("OCI runtime: exec, ps, events, features", .serialized)

@@ -35,16 +35,14 @@ final class InotifyDescription: FileDescription {
     private var queuedBytes = 0
     private var watches: [Int32: InotifyWatch] = [:]
     private var nextWD: Int32 = 1
-    static let maxQueued = 16384
-    /// Per user, as Linux's max_user_instances (its default) and max_user_watches (Linux
-    /// sizes that one by memory; a fixed bound on what the sentry keeps here).
-    static let maxUserInstances = 128, maxUserWatches = 65536
+    // Instances and watches count per user, against /proc/sys/fs/inotify's limits
+    // (Kernel.tunables); events per instance.
     /// Whose instance this is: its watches count against this user too.
     let owner: UInt32
 
     /// EMFILE when `owner` has all the instances it may.
     init(kernel: Kernel, flags: Int32, owner: UInt32) throws(LinuxErrno) {
-        guard (kernel.inotifyUse[owner]?.instances ?? 0) < Self.maxUserInstances else { throw .EMFILE }
+        guard (kernel.inotifyUse[owner]?.instances ?? 0) < kernel.tunables.inotifyMaxUserInstances else { throw .EMFILE }
         self.kernel = kernel
         self.owner = owner
         super.init(anonymous: "inotify", fs: kernel.anonFS, flags: O_RDONLY | flags)
@@ -58,7 +56,7 @@ final class InotifyDescription: FileDescription {
             w.mask = mask & InotifyMask.maskAdd != 0 ? w.mask | mask : mask
             return w.wd
         }
-        guard (kernel.inotifyUse[owner]?.watches ?? 0) < Self.maxUserWatches else { throw .ENOSPC }
+        guard (kernel.inotifyUse[owner]?.watches ?? 0) < kernel.tunables.inotifyMaxUserWatches else { throw .ENOSPC }
         kernel.inotifyUse[owner, default: (0, 0)].watches += 1
         let w = InotifyWatch(owner: self, wd: nextWD, key: key, mask: mask)
         nextWD = nextWD == Int32.max ? 1 : nextWD + 1
@@ -94,7 +92,7 @@ final class InotifyDescription: FileDescription {
         withUnsafeBytes(of: UInt32(nameBytes.count)) { e += $0 }
         e += nameBytes
         if events.last == e { return }
-        if events.count >= Self.maxQueued {
+        if events.count >= kernel.tunables.inotifyMaxQueuedEvents {
             let overflow = [UInt8](repeating: 0xff, count: 4) + withUnsafeBytes(of: InotifyMask.overflow) { Array($0) } + [UInt8](repeating: 0, count: 8)
             if events.last != overflow { events.append(overflow); queuedBytes += overflow.count }
         } else {

@@ -151,11 +151,17 @@ final class PipeDescription: FileDescription {
 }
 
 extension Kernel {
+    /// A new pipe holds 64 KiB, or fs.pipe-max-size when that is less and the creator lacks
+    /// CAP_SYS_RESOURCE (alloc_pipe_info).
+    func sizeNewPipe(_ buffer: PipeBuffer) {
+        if tunables.pipeMaxSize < buffer.capacity && current?.group.capable(24) != true { buffer.capacity = tunables.pipeMaxSize }
+    }
+
     /// open(2) of a FIFO: a reader waits for a writer and vice versa unless O_NONBLOCK.
     func openNamedPipe(_ inode: Inode, flags: Int32) throws(LinuxErrno) -> FileDescription {
         let key = ObjectIdentifier(inode)
         let buffer = (inode as? PipeInode)?.buffer ?? fifoBuffers[key] ?? PipeBuffer()
-        if !(inode is PipeInode) { fifoBuffers[key] = buffer }
+        if !(inode is PipeInode) && fifoBuffers[key] == nil { sizeNewPipe(buffer); fifoBuffers[key] = buffer }
         let mode = flags & O_ACCMODE
         // A pipe reopened through /proc never waits for, or requires, the other end (fifo_open's is_pipe).
         let anonymous = inode is PipeInode

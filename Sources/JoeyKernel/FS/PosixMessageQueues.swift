@@ -11,8 +11,7 @@ import Glibc
 import JoeyABI
 
 final class PosixMessageQueue {
-    // Linux's defaults for an IPC namespace, and its hard limits.
-    static let msgMax = 10, msgsizeMax = 8192, queuesMax = 256, msgDefault = 10, msgsizeDefault = 8192
+    // Linux's hard limits (the namespace's own are PosixMessageQueueRegistry's).
     static let hardMsgMax = 65536, hardMsgsizeMax = 16 << 20, prioMax: UInt64 = 32768
 
     let maxMessages: Int
@@ -97,6 +96,8 @@ final class PosixMessageQueue {
 /// An IPC namespace's queue names and the bytes each user's queues there hold against
 /// RLIMIT_MSGQUEUE.
 final class PosixMessageQueueRegistry {
+    // The namespace's limits (/proc/sys/fs/mqueue/*), Linux's defaults.
+    var msgMax = 10, msgsizeMax = 8192, queuesMax = 256, msgDefault = 10, msgsizeDefault = 8192
     var names: [[UInt8]: PosixMessageQueue] = [:]
     var charged: [UInt32: UInt64] = [:]
     /// All queues' charges: messages live in the sentry's heap, outside the sandbox's memory
@@ -235,15 +236,15 @@ extension GuestThread {
         } else {
             guard oflag & O_CREAT != 0 else { throw .ENOENT }
             let privileged = group.capable(24) // CAP_SYS_RESOURCE
-            var maxmsg = PosixMessageQueue.msgDefault, msgsize = PosixMessageQueue.msgsizeDefault
+            var maxmsg = min(registry.msgDefault, registry.msgMax), msgsize = min(registry.msgsizeDefault, registry.msgsizeMax)
             if let attr {
                 guard attr.maxmsg > 0, attr.msgsize > 0 else { throw .EINVAL }
                 let limits = privileged ? (PosixMessageQueue.hardMsgMax, PosixMessageQueue.hardMsgsizeMax)
-                                        : (PosixMessageQueue.msgMax, PosixMessageQueue.msgsizeMax)
+                                        : (registry.msgMax, registry.msgsizeMax)
                 guard attr.maxmsg <= Int64(limits.0), attr.msgsize <= Int64(limits.1) else { throw .EINVAL }
                 maxmsg = Int(attr.maxmsg); msgsize = Int(attr.msgsize)
             }
-            guard registry.live < PosixMessageQueue.queuesMax || privileged else { throw .ENOSPC }
+            guard registry.live < registry.queuesMax || privileged else { throw .ENOSPC }
             let charge = PosixMessageQueue.charge(maxMessages: maxmsg, messageSize: msgsize)
             // The user's queues and all queues, in every namespace (RLIMIT_MSGQUEUE is per user).
             let uid = group.uid

@@ -180,7 +180,7 @@ enum ProcFS {
             "vmstat": { text { vmstat(kernel) } },
             "loadavg": { text { "0.00 0.00 0.00 1/\(kernel.threads.count) \(kernel.threads.keys.lazy.map(ns.local).max() ?? 1)\n" } },
             "version": { text { "Linux version \(Kernel.release) (joey) \(Kernel.version)\n" } },
-            "sys": { sysDirectory(kernel, fs) },
+            "sys": { Sysctl.directory(kernel, fs, prefix: "") },
             "sysvipc": { sysvipcDirectory(kernel, fs, ns) },
             "net": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in "self/net" } },
         ]
@@ -273,57 +273,6 @@ enum ProcFS {
 
     /// /proc/filesystems: the types mount(2) takes in the sandbox ("nodev": no block device).
     static let filesystems = ["tmpfs", "ramfs", "proc"].map { "nodev\t\($0)\n" }.joined()
-
-    static func sysDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
-        // A number as a /proc/sys file shows it.
-        let value = { (v: Int) -> () -> Inode in { GeneratedFile(fs: fs) { Array("\(v)\n".utf8) } } }
-        var kernelDir: [String: () -> Inode] = [
-            "hostname": { GeneratedFile(fs: fs) { Array(((kernel.current?.group.uts ?? kernel.initialUTS).hostname + "\n").utf8) } },
-            "domainname": { GeneratedFile(fs: fs) { Array(((kernel.current?.group.uts ?? kernel.initialUTS).domainname + "\n").utf8) } },
-            "osrelease": { GeneratedFile(fs: fs) { Array((Kernel.release + "\n").utf8) } },
-            "ostype": { GeneratedFile(fs: fs) { Array("Linux\n".utf8) } },
-            "version": { GeneratedFile(fs: fs) { Array((Kernel.version + "\n").utf8) } }, // uname's version
-            "pid_max": { GeneratedFile(fs: fs) { Array("4194304\n".utf8) } },
-            "ngroups_max": { GeneratedFile(fs: fs) { Array("65536\n".utf8) } },
-            "cap_last_cap": { GeneratedFile(fs: fs) { Array("\(Capabilities.lastCap)\n".utf8) } },
-            // Where core dumps go (Task/CoreDump.swift): "core" in the working directory.
-            "core_pattern": { GeneratedFile(fs: fs) { Array("core\n".utf8) } },
-            "core_uses_pid": { GeneratedFile(fs: fs) { Array("0\n".utf8) } },
-            "tainted": { GeneratedFile(fs: fs) { Array("0\n".utf8) } },
-            // System V IPC limits (FS/SysV*.swift), as Linux shows its defaults; SEMMNS is the
-            // sandbox's bound on semaphores.
-            "shmmax": value(Int(SharedMemoryRegistry.maxSize)), "shmall": value(Int(SharedMemoryRegistry.maxTotalPages)),
-            "shmmni": value(SharedMemoryRegistry.maxSegments), "msgmax": value(MessageQueueRegistry.maxMessage),
-            "msgmnb": value(MessageQueueRegistry.maxQueueBytes), "msgmni": value(MessageQueueRegistry.maxQueues),
-            "sem": { GeneratedFile(fs: fs) {
-                Array("\(SemaphoreRegistry.maxPerSet)\t\(SemaphoreRegistry.maxTotalCells)\t\(SemaphoreRegistry.maxOps)\t\(SemaphoreRegistry.maxSets)\n".utf8)
-            } },
-        ]
-        // The random driver's: boot_id fixed for the sandbox, uuid new at each open; the pool
-        // figures are what Linux 5.18 and later always show (the pool is the host's, ready).
-        kernelDir["random"] = {
-            directory(["boot_id": { GeneratedFile(fs: fs) { Array((kernel.bootID + "\n").utf8) } },
-                       "uuid": { GeneratedFile(fs: fs) { Array((Kernel.randomUUID() + "\n").utf8) } },
-                       "entropy_avail": value(DeviceDescription.entropyBits), "poolsize": value(DeviceDescription.entropyBits),
-                       "write_wakeup_threshold": value(256), "urandom_min_reseed_secs": value(60)], fs)
-        }
-        // Limits the sandbox enforces, as Linux shows them (read-only here).
-        let mqueueDir: [String: () -> Inode] = [
-            "msg_max": value(PosixMessageQueue.msgMax), "msgsize_max": value(PosixMessageQueue.msgsizeMax),
-            "msg_default": value(PosixMessageQueue.msgDefault), "msgsize_default": value(PosixMessageQueue.msgsizeDefault),
-            "queues_max": value(PosixMessageQueue.queuesMax),
-        ]
-        let fsDir: [String: () -> Inode] = [
-            "pipe-max-size": value(1 << 20),
-            "nr_open": value(1 << 20),
-            "mqueue": { directory(mqueueDir, fs) },
-            "inotify": { directory(["max_queued_events": value(InotifyDescription.maxQueued),
-                                    "max_user_instances": value(InotifyDescription.maxUserInstances),
-                                    "max_user_watches": value(InotifyDescription.maxUserWatches)], fs) },
-        ]
-        let vmDir: [String: () -> Inode] = ["max_map_count": value(MemoryManager.maxMappings)]
-        return directory(["kernel": { directory(kernelDir, fs) }, "fs": { directory(fsDir, fs) }, "vm": { directory(vmDir, fs) }], fs)
-    }
 
     /// A directory of fixed names, each made when looked up.
     static func directory(_ entries: [String: () -> Inode], _ fs: FileSystemID) -> Inode {

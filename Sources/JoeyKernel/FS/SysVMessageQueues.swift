@@ -13,13 +13,14 @@ final class MessageQueue: IPCObject {
     var mode: UInt32
     var messages: [(type: Int64, data: [UInt8])] = []
     var bytes = 0
-    var capacity = MessageQueueRegistry.maxQueueBytes
+    var capacity: Int
     var lastSender: Int32 = 0, lastReceiver: Int32 = 0
     var sendTime: Int64 = 0, receiveTime: Int64 = 0, changeTime: Int64
     var removed = false
     let queue = WaitQueue()
 
-    init(id: Int32, key: Int32, mode: UInt32, uid: UInt32, gid: UInt32) {
+    init(id: Int32, key: Int32, mode: UInt32, uid: UInt32, gid: UInt32, capacity: Int) {
+        self.capacity = capacity
         self.id = id; self.key = key; self.mode = mode
         self.uid = uid; self.gid = gid; creatorUID = uid; creatorGID = gid
         changeTime = Timespec.now().sec
@@ -30,8 +31,8 @@ final class MessageQueue: IPCObject {
 final class MessageQueueRegistry {
     var queues: [Int32: MessageQueue] = [:]
     var nextID: Int32 = 0
-    // Linux's defaults: MSGMNI, MSGMAX, MSGMNB.
-    static let maxQueues = 32000, maxMessage = 8192, maxQueueBytes = 16384
+    // The namespace's limits (/proc/sys/kernel/msgmni, msgmax, msgmnb), Linux's defaults.
+    var maxQueues = 32000, maxMessage = 8192, maxQueueBytes = 16384
     /// Message bytes held in this namespace's queues. They live in the sentry's heap, outside
     /// the sandbox's memory limit, and a privileged guest may raise a queue's msg_qbytes: past
     /// maxTotalBytes summed over every IPC namespace, msgsnd fails as Linux's does when it
@@ -49,10 +50,11 @@ extension GuestThread {
         if let q = try ipcLookup(Array(registry.queues.values), key: key, flags: flags, thread: self) {
             return UInt64(q.id)
         }
-        guard registry.queues.count < MessageQueueRegistry.maxQueues else { throw .ENOSPC }
+        guard registry.queues.count < registry.maxQueues else { throw .ENOSPC }
         let id = registry.nextID
         registry.nextID = registry.nextID == Int32.max ? 0 : registry.nextID + 1
-        registry.queues[id] = MessageQueue(id: id, key: key, mode: UInt32(flags & 0o777), uid: group.euid, gid: group.egid)
+        registry.queues[id] = MessageQueue(id: id, key: key, mode: UInt32(flags & 0o777), uid: group.euid, gid: group.egid,
+                                            capacity: registry.maxQueueBytes)
         return UInt64(id)
     }
 
@@ -74,7 +76,7 @@ extension GuestThread {
         let size = Int64(bitPattern: a2), flags = a3
         let registry = group.ipc.messageQueues
         let q = try messageQueue(a0)
-        guard size >= 0, size <= Int64(MessageQueueRegistry.maxMessage) else { throw .EINVAL }
+        guard size >= 0, size <= Int64(registry.maxMessage) else { throw .EINVAL }
         let type: Int64 = try mm.readValue(a1)
         guard type >= 1 else { throw .EINVAL }
         guard ipcPermitted(q, 2) else { throw .EACCES }
@@ -147,11 +149,11 @@ extension GuestThread {
             let messages = registry.queues.values.reduce(0) { $0 + $1.messages.count }
             let bytes = registry.queues.values.reduce(0) { $0 + $1.bytes }
             let info: [Int32] = cmd == 12
-                ? [Int32(registry.queues.count), Int32(messages), Int32(MessageQueueRegistry.maxMessage), Int32(MessageQueueRegistry.maxQueueBytes),
-                   Int32(MessageQueueRegistry.maxQueues), 16, Int32(bytes)]
-                : [Int32(MessageQueueRegistry.maxQueues * MessageQueueRegistry.maxQueueBytes / 1024), Int32(MessageQueueRegistry.maxQueueBytes),
-                   Int32(MessageQueueRegistry.maxMessage), Int32(MessageQueueRegistry.maxQueueBytes), Int32(MessageQueueRegistry.maxQueues),
-                   16, Int32(MessageQueueRegistry.maxQueueBytes)]
+                ? [Int32(registry.queues.count), Int32(messages), Int32(registry.maxMessage), Int32(registry.maxQueueBytes),
+                   Int32(registry.maxQueues), 16, Int32(bytes)]
+                : [Int32(registry.maxQueues * registry.maxQueueBytes / 1024), Int32(registry.maxQueueBytes),
+                   Int32(registry.maxMessage), Int32(registry.maxQueueBytes), Int32(registry.maxQueues),
+                   16, Int32(registry.maxQueueBytes)]
             if a2 != 0 {
                 var b = info.withUnsafeBytes { Array($0) }
                 b += withUnsafeBytes(of: UInt16(0xffff)) { Array($0) } + [0, 0] // msgseg, padding
@@ -181,7 +183,7 @@ extension GuestThread {
         case 1: // IPC_SET: the owner, mode and msg_qbytes (raising it past MSGMNB needs CAP_SYS_RESOURCE)
             let capacity: UInt64 = try mm.readValue(a2 &+ 88)
             guard isOwner(q) else { throw .EPERM }
-            if capacity > UInt64(MessageQueueRegistry.maxQueueBytes) && !group.capable(24 /* CAP_SYS_RESOURCE */) { throw .EPERM }
+            if capacity > UInt64(registry.maxQueueBytes) && !group.capable(24 /* CAP_SYS_RESOURCE */) { throw .EPERM }
             guard capacity <= UInt64(Int32.max) else { throw .EINVAL }
             try ipcSet(q, from: a2)
             q.capacity = Int(capacity)

@@ -43,7 +43,9 @@ final class SemaphoreRegistry {
     var cells = 0
 
     // Linux's defaults (ipc/sem.c, include/uapi/linux/sem.h).
-    static let maxSets = 32000, maxPerSet = 32000, maxOps = 500, maxValue = 32767
+    static let maxValue = 32767
+    // The namespace's limits (/proc/sys/kernel/sem: SEMMSL, SEMMNS, SEMOPM, SEMMNI).
+    var maxPerSet = 32000, maxCells = SemaphoreRegistry.maxTotalCells, maxOps = 500, maxSets = 32000
     /// Linux's SEMMNS allows 1,024,000,000 semaphores, far more than the sentry's heap
     /// should hold for a guest: past this many cells summed over every IPC namespace semget
     /// is ENOSPC (as past SEMMNS) and a new undo list ENOMEM (a failed allocation).
@@ -75,8 +77,8 @@ extension GuestThread {
         }) {
             return UInt64(s.id)
         }
-        guard count >= 1, count <= Int64(SemaphoreRegistry.maxPerSet) else { throw .EINVAL }
-        guard registry.sets.count < SemaphoreRegistry.maxSets,
+        guard count >= 1, count <= Int64(registry.maxPerSet) else { throw .EINVAL }
+        guard registry.sets.count < registry.maxSets, registry.cells + Int(count) <= registry.maxCells,
               kernel.ipcTotal({ $0.semaphores.cells }) + Int(count) <= SemaphoreRegistry.maxTotalCells else { throw .ENOSPC }
         registry.cells += Int(count)
         let id = registry.nextID
@@ -95,7 +97,7 @@ extension GuestThread {
     /// signal: EINTR, as Linux.
     func sysSemtimedop(timeout: UInt64) throws(LinuxErrno) -> UInt64 {
         guard a2 >= 1 else { throw .EINVAL }
-        guard a2 <= UInt64(SemaphoreRegistry.maxOps) else { throw .E2BIG }
+        guard a2 <= UInt64(group.ipc.semaphores.maxOps) else { throw .E2BIG }
         let count = Int(a2)
         let raw = try mm.read(a1, count: count * 6)
         let ops: [(num: Int, op: Int, flags: UInt16)] = raw.withUnsafeBytes { p in
@@ -165,8 +167,8 @@ extension GuestThread {
         switch cmd {
         case 3, 19: // IPC_INFO, SEM_INFO: struct seminfo
             let inUse = Int32(registry.sets.count), semaphores = Int32(registry.sets.values.reduce(0) { $0 + $1.values.count })
-            let info: [Int32] = [32000, Int32(SemaphoreRegistry.maxSets), Int32(SemaphoreRegistry.maxTotalCells), 32000, Int32(SemaphoreRegistry.maxPerSet),
-                                 Int32(SemaphoreRegistry.maxOps), 500, cmd == 19 ? inUse : 20, Int32(SemaphoreRegistry.maxValue),
+            let info: [Int32] = [32000, Int32(registry.maxSets), Int32(registry.maxCells), 32000, Int32(registry.maxPerSet),
+                                 Int32(registry.maxOps), 500, cmd == 19 ? inUse : 20, Int32(SemaphoreRegistry.maxValue),
                                  cmd == 19 ? semaphores : 32767]
             if a3 != 0 { try mm.write(a3, info.withUnsafeBytes { Array($0) }) }
             return UInt64(registry.sets.keys.max() ?? 0)

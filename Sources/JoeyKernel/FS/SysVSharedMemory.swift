@@ -43,10 +43,11 @@ final class SharedMemorySegment: IPCObject {
 final class SharedMemoryRegistry {
     var segments: [Int32: SharedMemorySegment] = [:]
     var nextID: Int32 = 0
-    static let maxSegments = 4096
-    /// SHMALL, in pages: what IPC_INFO and /proc/sys/kernel/shmall report (no total is kept).
-    static let maxTotalPages: UInt64 = 1 << 60
-    static let maxSize: UInt64 = 0x7fff_ffff_ffff_f000 // SHMMAX's default: effectively unlimited
+    // The namespace's limits (/proc/sys/kernel/shmmni, shmall, shmmax), Linux's defaults.
+    var maxSegments = 4096
+    /// SHMALL, in pages, over the namespace's segments.
+    var maxTotalPages: UInt64 = 1 << 60
+    var maxSize: UInt64 = 0x7fff_ffff_ffff_f000 // SHMMAX's default: effectively unlimited
 
     /// Mappings attached to `s` across every process.
     func attachments(_ s: SharedMemorySegment, in kernel: Kernel) -> Int {
@@ -101,8 +102,15 @@ extension GuestThread {
         }) {
             return UInt64(s.id)
         }
-        guard size >= 1, size <= SharedMemoryRegistry.maxSize else { throw .EINVAL }
-        guard registry.segments.count < SharedMemoryRegistry.maxSegments else { throw .ENOSPC }
+        // Past MAX_LFS_FILESIZE the segment's file cannot be made, whatever SHMMAX says.
+        guard size >= 1, size <= registry.maxSize, size <= 0x7fff_ffff_ffff_f000 else { throw .EINVAL }
+        guard registry.segments.count < registry.maxSegments else { throw .ENOSPC }
+        // SHMALL: the namespace's segments' pages, this one's included (newseg's shm_tot check).
+        let pages = registry.segments.values.reduce((size + 4095) / 4096) { sum, s in
+            let (total, overflow) = sum.addingReportingOverflow((s.size + 4095) / 4096)
+            return overflow ? UInt64.max : total
+        }
+        guard pages <= registry.maxTotalPages else { throw .ENOSPC }
         let inode = RegularFileInode(context: kernel.memfdContext, mode: UInt32(flags & 0o777))
         inode.uid = group.euid
         inode.gid = group.egid
@@ -133,7 +141,7 @@ extension GuestThread {
         }
         let readOnly = flags & Self.SHM_RDONLY != 0
         guard ipcPermitted(s, readOnly ? 4 : 6) else { throw .EACCES }
-        try mm.checkRoomForMappings()
+        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         var prot: MemoryProtection = readOnly ? [.read] : [.read, .write]
         if flags & Self.SHM_EXEC != 0 { prot.insert(.exec) }
         let len = (s.size + 0xfff) & ~0xfff
@@ -187,8 +195,8 @@ extension GuestThread {
         switch cmd {
         case 3: // IPC_INFO: struct shminfo
             if a2 != 0 {
-                try mm.writeValue(a2, (SharedMemoryRegistry.maxSize, UInt64(1), UInt64(SharedMemoryRegistry.maxSegments),
-                                       UInt64(SharedMemoryRegistry.maxSegments), SharedMemoryRegistry.maxTotalPages))
+                try mm.writeValue(a2, (registry.maxSize, UInt64(1), UInt64(registry.maxSegments),
+                                       UInt64(registry.maxSegments), registry.maxTotalPages))
             }
             return UInt64(registry.segments.keys.max() ?? 0)
         case 14: // SHM_INFO: struct shm_info

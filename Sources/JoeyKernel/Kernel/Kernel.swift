@@ -67,6 +67,9 @@ public struct SandboxSpec {
     public var homeFromPasswd = false
     /// Where the guest's AF_INET and AF_INET6 sockets live.
     public var network = NetworkMode.none
+    /// /proc/sys tunables to set before anything runs, as (dotted name, value) in order
+    /// (OCI's linux.sysctl): the sandbox's own, never the host's.
+    public var sysctls: [(String, String)] = []
     public init(argv: [String], env: [String]) { self.argv = argv; self.env = env }
 }
 
@@ -177,6 +180,8 @@ public final class Kernel: @unchecked Sendable {
     /// inotify instances and watches per owner (the creator's effective uid), bounded as
     /// /proc/sys/fs/inotify shows.
     var inotifyUse: [UInt32: (instances: Int, watches: Int)] = [:]
+    /// The sandbox's /proc/sys tunables that are not namespaced (FS/ProcSys.swift).
+    var tunables = Tunables()
     /// F_NOTIFY watches by directory.
     var dnotifyWatches: [InodeKey: [DnotifyWatch]] = [:]
     var renameCookie: UInt32 = 0
@@ -284,6 +289,7 @@ public final class Kernel: @unchecked Sendable {
         _ = Unmanaged.passRetained(self)
         if memoryFile.enforcesLimit { memoryFile.makeRoom = { [unowned self] in reclaimMemory() } }
         try buildFilesystems()
+        for (name, value) in spec.sysctls { try setSysctl(name, value) }
     }
 
     private func buildFilesystems() throws(KernelError) {

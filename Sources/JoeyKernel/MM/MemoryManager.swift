@@ -453,16 +453,17 @@ public final class MemoryManager {
         update(start, end) { $0.locked = locked }
     }
 
-    /// The most VMAs an address space may hold (/proc/sys/vm/max_map_count). Joey does not
+    /// The most VMAs an address space may hold (/proc/sys/vm/max_map_count's default and the
+    /// most it may be set to: each VMA costs the sentry's own memory). Joey does not
     /// merge neighbouring mappings as Linux does, so this counts pieces Linux would count as
     /// one: Linux's default of 65530 is raised to what programs that need many mappings are
     /// told to set (Elasticsearch asks for 262144), while bounding what the sentry keeps.
     static let maxMappings = 262_144
 
     /// ENOMEM unless a change that makes up to two more VMAs (a range split off in the middle
-    /// of one) fits under maxMappings, as Linux's split_vma and mmap check map_count.
-    func checkRoomForMappings() throws(LinuxErrno) {
-        guard vmas.count + 2 <= Self.maxMappings else { throw .ENOMEM }
+    /// of one) fits under `limit` (vm.max_map_count), as Linux's split_vma and mmap check map_count.
+    func checkRoomForMappings(limit: Int) throws(LinuxErrno) {
+        guard vmas.count + 2 <= limit else { throw .ENOMEM }
     }
 
     /// Whether VMAs cover [start, end) without a hole.

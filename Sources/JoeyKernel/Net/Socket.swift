@@ -242,7 +242,8 @@ class Socket: FileDescription {
         guard type != .datagram else { throw .EOPNOTSUPP }
         guard state != .connected else { throw .EINVAL }
         try prepareListen()
-        backlog = requested < 0 || Int(requested) > Self.somaxconn ? Self.somaxconn : Int(requested)
+        let somaxconn = kernel.tunables.somaxconn
+        backlog = requested < 0 || Int(requested) > somaxconn ? somaxconn : Int(requested)
         if state != .listening {
             state = .listening
             peerCredentials = kernel.current?.socketCredentials

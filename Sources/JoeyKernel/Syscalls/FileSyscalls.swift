@@ -1092,10 +1092,12 @@ extension GuestThread {
         case 1032: // F_GETPIPE_SZ
             guard let p = f as? PipeDescription else { throw .EBADF }
             return UInt64(p.buffer.capacity)
-        case 1031: // F_SETPIPE_SZ: rounded up to a power-of-two number of pages, 1 MiB at most
+        case 1031: // F_SETPIPE_SZ: rounded up to a power-of-two number of pages; past
+            // fs.pipe-max-size only with CAP_SYS_RESOURCE, and never past the sentry's 1 MiB
             guard let p = f as? PipeDescription else { throw .EBADF }
             let want = Int(Int32(truncatingIfNeeded: a2))
-            guard want >= 0, want <= 1 << 20 else { throw want < 0 ? .EINVAL : .EPERM }
+            guard want >= 0, want <= Tunables.sentryBound else { throw want < 0 ? .EINVAL : .EPERM }
+            if want > kernel.tunables.pipeMaxSize && want > p.buffer.capacity && !group.capable(24) { throw .EPERM }
             var size = 4096
             while size < want { size <<= 1 }
             guard size >= p.buffer.count else { throw .EBUSY }
@@ -1156,6 +1158,7 @@ extension GuestThread {
         guard flagsArg & ~UInt64(O_CLOEXEC | O_NONBLOCK | O_DIRECT) == 0 else { throw .EINVAL }
         let flags = Int32(truncatingIfNeeded: flagsArg)
         let inode = PipeInode(fs: kernel.pipeFS)
+        kernel.sizeNewPipe(inode.buffer)
         let r = PipeDescription(inode: inode, buffer: inode.buffer, reader: true, flags: O_RDONLY | (flags & O_NONBLOCK), kernel: kernel)
         let w = PipeDescription(inode: inode, buffer: inode.buffer, reader: false, flags: O_WRONLY | (flags & O_NONBLOCK), kernel: kernel)
         r.path = ByteString("pipe:[\(inode.ino)]")

@@ -60,7 +60,7 @@ extension GuestThread {
             guard !anonymous else { throw .EINVAL }
             guard flags & ~Self.validatedMapFlags == 0 else { throw .EOPNOTSUPP }
         }
-        try mm.checkRoomForMappings()
+        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         let prot = try protection(a2)
         let (lenRaw, o) = a1.addingReportingOverflow(0xfff)
         guard !o else { throw .ENOMEM }
@@ -243,7 +243,7 @@ extension GuestThread {
     /// munmap's work (shmdt's too): page-aligned start, length rounded up to pages.
     func unmapRange(_ start: UInt64, _ length: UInt64) throws(LinuxErrno) {
         guard start & 0xfff == 0, length > 0, let (len, end) = pageRange(start, length), end <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
-        try mm.checkRoomForMappings()
+        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)
@@ -255,7 +255,7 @@ extension GuestThread {
         let prot = try protection(a2)
         guard let (len, _) = pageRange(a0, a1) else { throw .ENOMEM }
         if len == 0 { return 0 }
-        try mm.checkRoomForMappings()
+        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         beginChange(); defer { endChange() }
         try mm.changeProtection(a0, a0 + len, prot, readImplied: readImplied(a2))
         // Copy-on-write pieces stay without write permission until written.
@@ -274,7 +274,7 @@ extension GuestThread {
         guard newTop <= mm.mmapTop else { return mm.brkEnd }
         beginChange(); defer { endChange() }
         if newTop > oldTop {
-            guard mm.isFree(oldTop, newTop), (try? mm.checkRoomForMappings()) != nil, let block = try? MemoryBlock(file: kernel.memoryFile, length: newTop - oldTop)
+            guard mm.isFree(oldTop, newTop), (try? mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)) != nil, let block = try? MemoryBlock(file: kernel.memoryFile, length: newTop - oldTop)
             else { return mm.brkEnd }
             mm.insert(VMA(start: oldTop, end: newTop, protection: [.read, .write], shared: false, block: block,
                           blockOffset: 0, name: "[heap]", fileOffset: 0, inodeNumber: 0, writeBack: nil))
@@ -301,7 +301,7 @@ extension GuestThread {
         }
         if flags & 6 != 0 && flags & 1 == 0 { throw .EINVAL } // FIXED and DONTUNMAP need MAYMOVE
         if dontUnmap && a1 != a2 { throw .EINVAL }
-        try mm.checkRoomForMappings()
+        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         // The range must lie in one mapping, which may be several VMAs (copy-on-write pieces).
         guard let pieces = mm.mappingPieces(old, old + max(oldLen, 1)), let v = mm.vma(containing: old),
               let last = mm.vma(containing: old + max(oldLen, 1) - 1) else { throw .EFAULT }
@@ -433,7 +433,7 @@ extension GuestThread {
             try eachVMA { v throws(LinuxErrno) in
                 if v.locked || (a2 == 8 && (v.shared || v.file != nil)) { throw .EINVAL }
             }
-            try mm.checkRoomForMappings() // a copy-on-write range given pages of its own splits off
+            try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount) // a copy-on-write range given pages of its own splits off
             try discardPrivatePages(a0, end)
             return 0
         case 9: // MADV_REMOVE: a shared mapping's memory is freed, its file punched
@@ -549,7 +549,7 @@ extension GuestThread {
         let limit = self.limit(8).0
         let privileged = group.capable(Self.CAP_IPC_LOCK)
         if limit == 0 && !privileged { throw .EPERM }
-        try mm.checkRoomForMappings()
+        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         let newly = len - mm.lockedBytes(start, end)
         if !privileged && mm.lockedBytes() + newly > limit { throw .ENOMEM }
         try mm.setLocked(start, end, true)
@@ -587,7 +587,7 @@ extension GuestThread {
         let start = a0 & ~0xfff
         guard let (len, end) = pageRange(start, a1 &+ (a0 & 0xfff)) else { throw .ENOMEM }
         if len == 0 { return 0 }
-        try mm.checkRoomForMappings()
+        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         try mm.setLocked(start, end, false)
         return 0
     }

@@ -644,7 +644,7 @@ extension GuestThread {
         let g = target ?? group
         guard v.0 <= v.1 else { throw .EINVAL }
         // RLIMIT_NOFILE's hard limit stays within /proc/sys/fs/nr_open, even for root.
-        if r == 7 && v.1 > 1024 * 1024 { throw .EPERM }
+        if r == 7 && v.1 > UInt64(kernel.tunables.nrOpen) { throw .EPERM }
         let old = limit(r, of: g)
         if v.1 > old.1 && !group.capable(24) { throw .EPERM }
         if r == 7 { g.fdTable.limit = Int(v.0) }

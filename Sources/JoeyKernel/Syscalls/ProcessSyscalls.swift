@@ -44,6 +44,7 @@ extension GuestThread {
         if flags & CLONE_THREAD != 0 { return try cloneThread(flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls) }
         let shareVM = flags & CLONE_VM != 0
         if shareVM { try checkRoomInAddressSpace() }
+        if flags & CLONE_FILES == 0 { try group.fdTable.checkCopyable(nrOpen: kernel.tunables.nrOpen) }
         // The pidfd's place and a free fd are checked before anything is made.
         let pidfdAt = pidfdAddress ?? parentTid
         if wantsPidfd {
@@ -190,6 +191,7 @@ extension GuestThread {
         if flags & CLONE_NEW_REFUSED != 0 { throw .EPERM }
         if flags & CLONE_NEW_OFFERED != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         // What can fail is made first, so a failed unshare changes nothing.
+        if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { try group.fdTable.checkCopyable(nrOpen: kernel.tunables.nrOpen) }
         let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace() : nil
         // Once per namespace the caller is in: a second unshare before moving is EINVAL.
         if flags & CLONE_NEWPID != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }

@@ -105,6 +105,13 @@ final class FDTable {
         for i in entries.indices { if let e = entries[i], e.closeOnExec { entries[i] = nil; freed(i); releaseRef(e.file) } }
     }
 
+    /// EMFILE when a copy could not hold this table's fds under fs.nr_open (dup_fd's check:
+    /// the copy spans the open fds rounded up to 64, and at most nr_open rounded likewise).
+    func checkCopyable(nrOpen: Int) throws(LinuxErrno) {
+        guard let last = entries.lastIndex(where: { $0 != nil }) else { return }
+        if (last + 64) / 64 > (nrOpen + 63) / 64 { throw .EMFILE }
+    }
+
     func copy() -> FDTable {
         let t = FDTable()
         t.limit = limit

@@ -59,12 +59,14 @@ final class LoopbackNetwork {
         if bound[k]?.isEmpty == true { bound[k] = nil }
     }
 
-    /// A free port of the ephemeral range (ip_local_port_range 32768-60999) for `s`.
-    func ephemeralPort(for s: InetSocket, address: InetAddress) -> UInt16? {
-        for _ in 0..<28232 {
-            let p = nextEphemeral
-            nextEphemeral = nextEphemeral >= 60999 ? 32768 : nextEphemeral + 1
-            if !conflicts(s, InetAddress(ip: address.ip, port: p)) { return p }
+    /// A free port of the ephemeral range (net.ipv4.ip_local_port_range) for `s`.
+    func ephemeralPort(for s: InetSocket, address: InetAddress, range: (low: Int, high: Int)) -> UInt16? {
+        var p = Int(nextEphemeral)
+        if p < range.low || p > range.high { p = Int.random(in: range.low...range.high) }
+        for _ in range.low...range.high {
+            let port = UInt16(p)
+            p = p >= range.high ? range.low : p + 1
+            if !conflicts(s, InetAddress(ip: address.ip, port: port)) { nextEphemeral = UInt16(p); return port }
         }
         return nil
     }
@@ -166,9 +168,9 @@ final class InetSocket: Socket {
         var a = try parse(bytes, forBind: true)
         if isBound { throw .EINVAL }
         guard a.isAny || a.isLoopback else { throw .EADDRNOTAVAIL }
-        if a.port != 0 && a.port < 1024 && !t.group.capable(10) { throw .EACCES } // CAP_NET_BIND_SERVICE
+        if a.port != 0 && Int(a.port) < kernel.tunables.unprivilegedPortStart && !t.group.capable(10) { throw .EACCES } // CAP_NET_BIND_SERVICE
         if a.port == 0 {
-            guard let p = kernel.loopback.ephemeralPort(for: self, address: a) else { throw .EADDRINUSE }
+            guard let p = kernel.loopback.ephemeralPort(for: self, address: a, range: kernel.tunables.localPorts) else { throw .EADDRINUSE }
             a.port = p
         } else if kernel.loopback.conflicts(self, a) {
             throw .EADDRINUSE
@@ -184,7 +186,7 @@ final class InetSocket: Socket {
         var a = local
         if let target, target.isV4 { a.ip = InetAddress.v4Prefix + [127, 0, 0, 1] }
         else if let target { a.ip = target.connectable.ip }
-        guard let p = kernel.loopback.ephemeralPort(for: self, address: a) else { throw .EAGAIN }
+        guard let p = kernel.loopback.ephemeralPort(for: self, address: a, range: kernel.tunables.localPorts) else { throw .EAGAIN }
         a.port = p
         local = a
         isBound = true
