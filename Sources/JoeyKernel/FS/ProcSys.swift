@@ -24,8 +24,8 @@ struct Tunables {
     /// fs.pipe-max-size: the largest F_SETPIPE_SZ without CAP_SYS_RESOURCE (1 MiB is also the
     /// sentry's bound for anyone).
     var pipeMaxSize = 1 << 20
-    /// vm.max_map_count (see MemoryManager.maxMappings: also the sentry's bound).
-    var maxMapCount = MemoryManager.maxMappings
+    /// vm.max_map_count, at most mapCountCeiling.
+    var maxMapCount = Tunables.mapCountCeiling
     /// fs.inotify.*: Linux's defaults (max_user_watches is RAM-dependent there); the sentry's
     /// bound on watches and queued events is 1 << 20.
     var inotifyMaxUserInstances = 128, inotifyMaxUserWatches = 65536, inotifyMaxQueuedEvents = 16384
@@ -38,6 +38,17 @@ struct Tunables {
 
     /// The sentry's bound on tunables that size what it keeps in its own memory.
     static let sentryBound = 1 << 20
+
+    /// The most mappings an address space may hold: the sentry's bound (MemoryManager.maxMappings),
+    /// and below the host's own vm.max_map_count, which bounds the stub process that realizes
+    /// each guest mapping as one of its own (256 left for the stub's code, request pages and
+    /// stacks). Past the host's limit the host refuses a change the sentry already made, and
+    /// the process could not run; below it the guest gets mmap's ENOMEM, as on Linux.
+    static let mapCountCeiling: Int = {
+        let text = String(decoding: HostProc.read("sys/vm/max_map_count"), as: UTF8.self)
+        guard let host = Int(text.prefix { $0 != "\n" }) else { return MemoryManager.maxMappings }
+        return max(1024, min(MemoryManager.maxMappings, host - 256))
+    }()
 }
 
 /// One /proc/sys file: what it shows, and for a tunable the sentry applies, how a write sets it.
@@ -234,7 +245,7 @@ extension Sysctl {
         t["fs/inotify/max_user_instances"] = Sysctl.int(\.inotifyMaxUserInstances, 0, Int(Int32.max))
         t["fs/inotify/max_user_watches"] = Sysctl.int(\.inotifyMaxUserWatches, 0, Tunables.sentryBound)
         t["fs/inotify/max_queued_events"] = Sysctl.int(\.inotifyMaxQueuedEvents, 0, Tunables.sentryBound)
-        t["vm/max_map_count"] = Sysctl.int(\.maxMapCount, 0, MemoryManager.maxMappings)
+        t["vm/max_map_count"] = Sysctl.int(\.maxMapCount, 0, Tunables.mapCountCeiling)
 
         // The network's: the sandbox's loopback network, or the host's (read-only) under
         // --network=host, read from the sentry's network namespace.

@@ -453,8 +453,8 @@ public final class MemoryManager {
         update(start, end) { $0.locked = locked }
     }
 
-    /// The most VMAs an address space may hold (/proc/sys/vm/max_map_count's default and the
-    /// most it may be set to: each VMA costs the sentry's own memory). Joey does not
+    /// The most VMAs an address space may hold, whatever /proc/sys/vm/max_map_count is set to
+    /// (each costs the sentry's own memory; Tunables.mapCountCeiling). Joey does not
     /// merge neighbouring mappings as Linux does, so this counts pieces Linux would count as
     /// one: Linux's default of 65530 is raised to what programs that need many mappings are
     /// told to set (Elasticsearch asks for 262144), while bounding what the sentry keeps.
