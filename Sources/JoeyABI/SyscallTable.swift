@@ -76,7 +76,7 @@ public enum SyscallTable {
         t[69] = SyscallInfo(69, "msgsnd", [("msqid", .int), ("msgp", .input("other", nil)), ("msgsz", .size), ("msgflg", .hex)], .int, .partial, "all queues of every IPC namespace together hold at most 64 MiB of messages (they live in the sentry): ENOMEM past that, whatever msg_qbytes allows")
         t[70] = SyscallInfo(70, "msgrcv", [("msqid", .int), ("msgp", .output("other", nil)), ("msgsz", .size), ("msgtyp", .long), ("msgflg", .hex)], .size, .supported, "")
         t[71] = SyscallInfo(71, "msgctl", [("msqid", .int), ("cmd", .int), ("buf", .inputOutput("msqid_ds", nil))], .int, .supported, "")
-        t[72] = SyscallInfo(72, "fcntl", [("fd", .fd), ("cmd", .enumeration("fcntl")), ("arg", .ulong)], .int, .partial, "leases (F_SETLEASE, F_GETLEASE): EINVAL; F_NOTIFY sees changes made inside the sandbox only")
+        t[72] = SyscallInfo(72, "fcntl", [("fd", .fd), ("cmd", .enumeration("fcntl")), ("arg", .ulong)], .int, .partial, "leases and F_NOTIFY see opens and changes made inside the sandbox only (not the host's under a bind mount)")
         t[73] = SyscallInfo(73, "flock", [("fd", .fd), ("cmd", .int)], .int, .supported, "")
         t[74] = SyscallInfo(74, "fsync", [("fd", .fd)], .int, .supported, "")
         t[75] = SyscallInfo(75, "fdatasync", [("fd", .fd)], .int, .supported, "")

@@ -3,6 +3,7 @@
 #include "../compat.h"
 #include <fcntl.h>
 #include <sys/file.h>
+#include <time.h>
 
 static int temp_file(void) {
     char path[] = "/tmp/compat-lockXXXXXX";
@@ -313,6 +314,184 @@ CASE(flock_waits_for_the_holder) {
     int st;
     EXPECT_EQ(waitpid(c, &st, 0), c);
     EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+/* ---- leases (F_SETLEASE, F_GETLEASE) ---- */
+
+static void lease_as_nobody(void) {
+    int fd = open(named, O_RDONLY);
+    if (fd < 0) _exit(1);
+    if (fcntl(fd, F_SETLEASE, F_RDLCK) != -1 || errno != EACCES) _exit(2);
+    _exit(0);
+}
+
+CASE(leases_are_set_read_back_and_refused_as_linux_refuses_them) {
+    int w = named_file();
+    EXPECT_OK(fchmod(w, 0644));
+    int r = open(named, O_RDONLY);
+    EXPECT(r >= 0);
+    /* A read lease needs nobody writing: the O_RDWR fd from mkstemp is open. */
+    EXPECT_ERRNO(fcntl(r, F_SETLEASE, F_RDLCK), EAGAIN);
+    EXPECT_ERRNO(fcntl(w, F_SETLEASE, F_RDLCK), EAGAIN);
+    close(w);
+    EXPECT_OK(fcntl(r, F_SETLEASE, F_RDLCK));
+    EXPECT_EQ(fcntl(r, F_GETLEASE), F_RDLCK);
+    EXPECT_ERRNO(fcntl(r, F_SETLEASE, 7), EINVAL);
+    /* A write lease needs the file open by this description alone. */
+    int r2 = open(named, O_RDONLY);
+    EXPECT_ERRNO(fcntl(r, F_SETLEASE, F_WRLCK), EAGAIN);
+    EXPECT_EQ(fcntl(r2, F_GETLEASE), F_UNLCK);
+    close(r2);
+    EXPECT_OK(fcntl(r, F_SETLEASE, F_WRLCK));
+    EXPECT_EQ(fcntl(r, F_GETLEASE), F_WRLCK);
+    EXPECT_OK(fcntl(r, F_SETLEASE, F_UNLCK));
+    EXPECT_EQ(fcntl(r, F_GETLEASE), F_UNLCK);
+    EXPECT_ERRNO(fcntl(r, F_SETLEASE, F_UNLCK), EAGAIN); /* none to remove */
+    /* Another user's file: EACCES without CAP_LEASE. */
+    pid_t child = fork();
+    if (child == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(9);
+        lease_as_nobody();
+    }
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* Only regular files. */
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(fcntl(p[0], F_SETLEASE, F_RDLCK), EINVAL);
+    int d = open("/tmp", O_RDONLY | O_DIRECTORY);
+    EXPECT_ERRNO(fcntl(d, F_SETLEASE, F_RDLCK), EINVAL);
+    /* The lease goes with its description. */
+    EXPECT_OK(fcntl(r, F_SETLEASE, F_WRLCK));
+    close(r);
+    int again = open(named, O_RDWR | O_NONBLOCK);
+    EXPECT(again >= 0);
+    unlink(named);
+}
+
+static long ms_since(struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+CASE(an_open_breaks_a_write_lease_and_waits_for_the_holder_to_come_down) {
+    int w = named_file();
+    close(w);
+    sigset_t io;
+    sigemptyset(&io);
+    sigaddset(&io, SIGRTMIN + 1);
+    sigprocmask(SIG_BLOCK, &io, NULL);
+    int fd = open(named, O_RDONLY);
+    EXPECT(fd >= 0);
+    EXPECT_OK(fcntl(fd, F_SETSIG, SIGRTMIN + 1));
+    EXPECT_OK(fcntl(fd, F_SETLEASE, F_WRLCK));
+    pid_t child = fork();
+    if (child == 0) {
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = open(named, O_RDONLY); /* waits for the downgrade */
+        _exit(r >= 0 && ms_since(&t0) < 20000 ? 0 : 1);
+    }
+    siginfo_t si;
+    struct timespec limit = {.tv_sec = 10};
+    EXPECT_EQ(sigtimedwait(&io, &si, &limit), SIGRTMIN + 1);
+    EXPECT_EQ(si.si_code, POLL_MSG);
+    EXPECT_EQ(si.si_fd, fd);
+    EXPECT_EQ(fcntl(fd, F_GETLEASE), F_RDLCK); /* what it must come down to */
+    EXPECT_OK(fcntl(fd, F_SETLEASE, F_RDLCK));
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_EQ(fcntl(fd, F_GETLEASE), F_RDLCK); /* a reader leaves a read lease */
+    unlink(named);
+}
+
+/* A new named file opened read-only with a lease of `type` on it, the break signal `sig`
+ * blocked (to be taken with sigtimedwait). */
+static int leased_file(int sig, int type) {
+    close(named_file());
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int fd = open(named, O_RDONLY);
+    if (fd < 0 || fcntl(fd, F_SETLEASE, type) != 0) compat_fail(__FILE__, __LINE__, "lease: %s", strerror(errno));
+    return fd;
+}
+
+CASE(a_writer_breaks_a_lease_and_the_holder_cannot_keep_a_read_lease) {
+    int fd = leased_file(SIGIO, F_WRLCK);
+    sigset_t io;
+    sigemptyset(&io);
+    sigaddset(&io, SIGIO);
+    /* O_NONBLOCK: EWOULDBLOCK at once, and the break has begun. */
+    EXPECT_ERRNO(open(named, O_WRONLY | O_NONBLOCK), EWOULDBLOCK);
+    siginfo_t si;
+    struct timespec limit = {.tv_sec = 10};
+    EXPECT_EQ(sigtimedwait(&io, &si, &limit), SIGIO);
+    EXPECT_EQ(si.si_code, SI_KERNEL); /* no F_SETSIG: a plain SIGIO */
+    EXPECT_EQ(fcntl(fd, F_GETLEASE), F_UNLCK);
+    pid_t child = fork();
+    if (child == 0) {
+        int r = open(named, O_RDWR); /* counted as a writer while it waits */
+        _exit(r >= 0 ? 0 : 1);
+    }
+    /* The waiting writer holds the file open for writing: no read lease beside it. */
+    int tries = 0;
+    while (fcntl(fd, F_SETLEASE, F_RDLCK) == 0 && tries++ < 200) usleep(10000);
+    EXPECT_EQ(errno, EAGAIN);
+    EXPECT_OK(fcntl(fd, F_SETLEASE, F_UNLCK));
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unlink(named);
+}
+
+CASE(truncate_breaks_a_read_lease) {
+    int fd = leased_file(SIGIO, F_RDLCK);
+    sigset_t io;
+    sigemptyset(&io);
+    sigaddset(&io, SIGIO);
+    pid_t child = fork();
+    if (child == 0) _exit(truncate(named, 10) == 0 ? 0 : 1);
+    siginfo_t si;
+    struct timespec limit = {.tv_sec = 10};
+    EXPECT_EQ(sigtimedwait(&io, &si, &limit), SIGIO);
+    EXPECT_OK(fcntl(fd, F_SETLEASE, F_UNLCK));
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    struct stat sb;
+    EXPECT_OK(fstat(fd, &sb));
+    EXPECT_EQ(sb.st_size, 10);
+    unlink(named);
+}
+
+CASE(a_lease_not_let_go_goes_after_lease_break_time) {
+    char old[32] = {0};
+    EXPECT(slurp("/proc/sys/fs/lease-break-time", old, sizeof old) > 0);
+    int p = open("/proc/sys/fs/lease-break-time", O_WRONLY);
+    EXPECT(p >= 0);
+    EXPECT_EQ(write(p, "1", 1), 1);
+    close(p);
+    int w = named_file();
+    close(w);
+    signal(SIGIO, SIG_IGN);
+    int fd = open(named, O_RDONLY);
+    EXPECT_OK(fcntl(fd, F_SETLEASE, F_RDLCK));
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int r = open(named, O_WRONLY); /* the holder never answers: the sentry breaks it */
+    long waited = ms_since(&t0);
+    p = open("/proc/sys/fs/lease-break-time", O_WRONLY);
+    EXPECT_EQ(write(p, old, strlen(old)), (long)strlen(old));
+    close(p);
+    EXPECT(r >= 0);
+    EXPECT(waited >= 500 && waited < 10000);
+    EXPECT_EQ(fcntl(fd, F_GETLEASE), F_UNLCK);
+    unlink(named);
 }
 
 COMPAT_MAIN()

@@ -433,6 +433,12 @@ final class RegularFileInode: Inode {
     /// the two exclude each other (ETXTBSY), as Linux's i_writecount.
     var openWriters = 0
     var executing = 0
+    /// Descriptions open for reading only (Linux's i_readcount): a write lease needs none
+    /// but its own.
+    var openReaders = 0
+    /// Leases held on the file (FS/FileLeases.swift), and the openers waiting for them.
+    var leases: [Lease] = []
+    lazy var leaseQueue = WaitQueue()
     var lowerSize: UInt64 = 0
     /// The content once it lives in the sandbox: MemoryFile pages (the page cache).
     private(set) var pages: FilePages?
@@ -1042,8 +1048,20 @@ final class RegularFileInode: Inode {
 
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         let writing = flags & O_ACCMODE != O_RDONLY && flags & O_PATH == 0
+        let readingOnly = flags & O_ACCMODE == O_RDONLY && flags & O_PATH == 0
         if writing && executing > 0 { throw .ETXTBSY }
+        // The open counts before it breaks leases (do_dentry_open's order).
         if writing { openWriters += 1 }
+        if readingOnly { openReaders += 1 }
+        if !leases.isEmpty && flags & O_PATH == 0 {
+            do {
+                try breakLeases(writing: writing, nonBlocking: flags & O_NONBLOCK != 0, kernel: kernel)
+            } catch {
+                if writing { openWriters -= 1 }
+                if readingOnly { openReaders -= 1 }
+                throw error
+            }
+        }
         return RegularFileDescription(inode: self, flags: flags)
     }
 }

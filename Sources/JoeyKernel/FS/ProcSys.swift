@@ -29,6 +29,9 @@ struct Tunables {
     /// fs.inotify.*: Linux's defaults (max_user_watches is RAM-dependent there); the sentry's
     /// bound on watches and queued events is 1 << 20.
     var inotifyMaxUserInstances = 128, inotifyMaxUserWatches = 65536, inotifyMaxQueuedEvents = 16384
+    /// fs.lease-break-time: seconds a lease holder has to let go (FS/FileLeases.swift);
+    /// fs.leases-enable: 0 refuses new leases.
+    var leaseBreakTime = 45, leasesEnable = 1
     /// net.core.somaxconn: listen(2)'s backlog is clamped to it.
     var somaxconn = Socket.somaxconn
     /// net.ipv4.ip_local_port_range: where ephemeral ports come from.
@@ -242,6 +245,8 @@ extension Sysctl {
             guard size <= Tunables.sentryBound else { throw .EINVAL }
             k.tunables.pipeMaxSize = size
         })
+        t["fs/lease-break-time"] = Sysctl.int(\.leaseBreakTime, Int(Int32.min), Int(Int32.max))
+        t["fs/leases-enable"] = Sysctl.int(\.leasesEnable, Int(Int32.min), Int(Int32.max))
         t["fs/inotify/max_user_instances"] = Sysctl.int(\.inotifyMaxUserInstances, 0, Int(Int32.max))
         t["fs/inotify/max_user_watches"] = Sysctl.int(\.inotifyMaxUserWatches, 0, Tunables.sentryBound)
         t["fs/inotify/max_queued_events"] = Sysctl.int(\.inotifyMaxQueuedEvents, 0, Tunables.sentryBound)

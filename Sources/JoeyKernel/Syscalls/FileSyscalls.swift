@@ -933,6 +933,12 @@ extension GuestThread {
         guard let f = loc.inode as? RegularFileInode else { throw .EINVAL }
         try checkAccess(f, read: false, write: true)
         if f.executing > 0 { throw .ETXTBSY } // a running program (get_write_access)
+        if !f.leases.isEmpty {
+            // vfs_truncate breaks leases as an open for writing would, counted as one meanwhile.
+            f.openWriters += 1
+            defer { f.openWriters -= 1 }
+            try f.breakLeases(writing: true, nonBlocking: false, kernel: kernel)
+        }
         try checkGrowth(f, to: a1)
         try f.truncate(a1)
         if let parent = loc.parent { kernel.fsnotify(in: parent.inode, name: loc.name, child: f, InotifyMask.modify) }
@@ -1060,6 +1066,10 @@ extension GuestThread {
         case F_SETOWN:
             f.asyncOwner = try asyncOwner(Int32(truncatingIfNeeded: a2))
             return 0
+        case 1024: // F_SETLEASE
+            return try setLease(f, fd: fd, Int32(truncatingIfNeeded: a2))
+        case 1025: // F_GETLEASE
+            return getLease(f)
         case F_GETOWN:
             return UInt64(bitPattern: Int64(f.asyncOwner < 0 ? -vnr(-f.asyncOwner) : vnr(f.asyncOwner)))
         case 15: // F_SETOWN_EX: struct f_owner_ex { type (TID 0, PID 1, PGRP 2), pid }

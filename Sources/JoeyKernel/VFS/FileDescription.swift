@@ -100,6 +100,8 @@ final class RegularFileDescription: FileDescription {
 
     override func release() {
         if writable { file.openWriters -= 1 }
+        if readable && !writable { file.openReaders -= 1 }
+        if !file.leases.isEmpty { file.dropLease(of: self) }
     }
 
     /// A read at the file position is under way with the kernel lock let go (a host read
