@@ -4,6 +4,7 @@
 #include <mqueue.h>
 #include <sched.h>
 #include <sys/ipc.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
@@ -290,6 +291,74 @@ CASE(clone_newipc_and_setns_join_a_namespace) {
     EXPECT_EQ(wait_child(joiner), 0);
     EXPECT_EQ(write(go[1], "x", 1), 1);
     EXPECT_EQ(wait_child(child), 0);
+}
+
+/* ---- nsfs ioctls ---- */
+
+#define NSIO 0xb7
+#define NS_GET_USERNS_ _IO(NSIO, 0x1)
+#define NS_GET_PARENT_ _IO(NSIO, 0x2)
+#define NS_GET_NSTYPE_ _IO(NSIO, 0x3)
+#define NS_GET_OWNER_UID_ _IO(NSIO, 0x4)
+
+static ino_t ino_of_fd(int fd) { struct stat st; return fstat(fd, &st) == 0 ? st.st_ino : 0; }
+static ino_t ino_of_path(const char *p) { struct stat st; return stat(p, &st) == 0 ? st.st_ino : 0; }
+
+CASE(nsfs_ioctls_give_type_parent_owner_and_user_namespace) {
+    int uts = open("/proc/self/ns/uts", O_RDONLY);
+    EXPECT(uts >= 0);
+    EXPECT_EQ(ioctl(uts, NS_GET_NSTYPE_), CLONE_NEWUTS);
+    EXPECT_ERRNO(ioctl(uts, NS_GET_PARENT_), EINVAL);     /* not hierarchical */
+    uid_t owner = 12345;
+    EXPECT_ERRNO(ioctl(uts, NS_GET_OWNER_UID_, &owner), EINVAL); /* not a user namespace */
+    int user = ioctl(uts, NS_GET_USERNS_);
+    EXPECT(user >= 0);
+    EXPECT_EQ(ino_of_fd(user), ino_of_path("/proc/self/ns/user"));
+    EXPECT_EQ(fcntl(user, F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(ioctl(user, NS_GET_NSTYPE_), CLONE_NEWUSER);
+    EXPECT_OK(ioctl(user, NS_GET_OWNER_UID_, &owner));
+    EXPECT_EQ(owner, 0);
+    EXPECT_ERRNO(ioctl(user, NS_GET_USERNS_), EPERM); /* the initial one's owner is nobody's to see */
+    EXPECT_ERRNO(ioctl(user, NS_GET_PARENT_), EPERM);
+    int pid = open("/proc/self/ns/pid", O_RDONLY);
+    EXPECT_EQ(ioctl(pid, NS_GET_NSTYPE_), CLONE_NEWPID);
+    EXPECT_ERRNO(ioctl(pid, NS_GET_PARENT_), EPERM); /* the caller's own has none it may see */
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(ioctl(p[0], NS_GET_NSTYPE_), ENOTTY);
+    /* A child's pid namespace: its parent is ours. */
+    int sync[2];
+    EXPECT_OK(pipe(sync));
+    pid_t outer = fork();
+    if (outer == 0) {
+        if (unshare(CLONE_NEWPID) != 0) _exit(1);
+        pid_t inner = fork();
+        if (inner == 0) { char c; close(sync[1]); read(sync[0], &c, 1); _exit(0); }
+        close(sync[1]);
+        int st;
+        waitpid(inner, &st, 0);
+        _exit(0);
+    }
+    /* The grandchild is the inner namespace's init: find it through the outer child's children. */
+    char path[64];
+    int child_ns = -1;
+    for (int i = 0; i < 500 && child_ns < 0; i++) {
+        snprintf(path, sizeof path, "/proc/%d/task/%d/children", outer, outer);
+        char text[64] = {0};
+        if (slurp(path, text, sizeof text) > 0 && atoi(text) > 0) {
+            snprintf(path, sizeof path, "/proc/%d/ns/pid", atoi(text));
+            child_ns = open(path, O_RDONLY);
+        }
+        if (child_ns < 0) usleep(10000);
+    }
+    EXPECT(child_ns >= 0);
+    int parent = ioctl(child_ns, NS_GET_PARENT_);
+    close(sync[1]);
+    int st;
+    waitpid(outer, &st, 0);
+    EXPECT(parent >= 0);
+    EXPECT_EQ(ino_of_fd(parent), ino_of_path("/proc/self/ns/pid"));
+    EXPECT(ino_of_fd(child_ns) != ino_of_fd(parent));
 }
 
 COMPAT_MAIN()

@@ -14,6 +14,7 @@ final class UTSNamespace {
     }
     func copy(ino: UInt64) -> UTSNamespace { UTSNamespace(ino: ino, hostname: hostname, domainname: domainname) }
 }
+import Glibc
 import JoeyABI
 
 /// The namespace inode a /proc/PID/ns link leads to.
@@ -27,7 +28,65 @@ final class NamespaceInode: Inode {
         super.init(kind: .regular, mode: 0o444, fs: fs, ino: ino)
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
-        FileDescription(inode: self, flags: flags)
+        NamespaceDescription(inode: self, flags: flags)
+    }
+
+    /// The CLONE_NEW* flag of its type (NS_GET_NSTYPE).
+    var cloneFlag: UInt64 {
+        switch type {
+        case "mnt": return CLONE_NEWNS
+        case "uts": return CLONE_NEWUTS
+        case "ipc": return CLONE_NEWIPC
+        case "pid": return CLONE_NEWPID
+        case "net": return 0x4000_0000
+        case "user": return 0x1000_0000
+        case "cgroup": return 0x0200_0000
+        default: return 0x80 // CLONE_NEWTIME
+        }
+    }
+}
+
+/// An open nsfs file: setns(2) takes it, and it answers nsfs's ioctls (ns_ioctl).
+final class NamespaceDescription: FileDescription {
+    override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
+        let ns = inode as! NamespaceInode
+        switch request {
+        case 0xb701: // NS_GET_USERNS: the owning user namespace, the sandbox's one; the
+            // initial user namespace has none the caller may see
+            guard ns.type != "user" else { throw .EPERM }
+            return try t.installNamespace(type: "user", ino: ProcFS.initialUserNamespace, namespace: nil)
+        case 0xb702: // NS_GET_PARENT: hierarchical namespaces (pid, user) only, and only a
+            // parent within the caller's pid namespace
+            switch ns.namespace {
+            case let pidNS as PIDNamespace:
+                guard let parent = pidNS.parent else { throw .EPERM }
+                var p: PIDNamespace? = parent
+                while let q = p, q !== t.group.pidNS { p = q.parent }
+                guard p != nil else { throw .EPERM }
+                return try t.installNamespace(type: "pid", ino: parent.ino, namespace: parent)
+            default:
+                guard ns.type == "user" else { throw .EINVAL }
+                throw .EPERM // the initial user namespace has no parent
+            }
+        case 0xb703: // NS_GET_NSTYPE
+            return ns.cloneFlag
+        case 0xb704: // NS_GET_OWNER_UID: the uid that made a user namespace (root, for the sandbox's)
+            guard ns.type == "user" else { throw .EINVAL }
+            try t.mm.writeValue(argument, UInt32(0))
+            return 0
+        default:
+            throw .ENOTTY
+        }
+    }
+}
+
+extension GuestThread {
+    /// A new O_RDONLY|O_CLOEXEC fd on a namespace, as open_related_ns makes.
+    fileprivate func installNamespace(type: String, ino: UInt64, namespace: AnyObject?) throws(LinuxErrno) -> UInt64 {
+        let inode = NamespaceInode(type: type, ino: ino, namespace: namespace, fs: kernel.nsFS)
+        let d = NamespaceDescription(inode: inode, flags: O_RDONLY)
+        d.path = ByteString("\(type):[\(ino)]")
+        return UInt64(try group.fdTable.install(d, closeOnExec: true))
     }
 }
 
@@ -54,8 +113,9 @@ extension ProcFS {
     /// is allocated like a mount namespace's.
     static let initialNamespaces: [(String, UInt64)] = [
         ("cgroup", 0xEFFF_FFFB),
-        ("time", 0xEFFF_FFFA), ("time_for_children", 0xEFFF_FFFA), ("user", 0xEFFF_FFFD),
+        ("time", 0xEFFF_FFFA), ("time_for_children", 0xEFFF_FFFA), ("user", initialUserNamespace),
     ]
+    static let initialUserNamespace: UInt64 = 0xEFFF_FFFD
 
     /// /proc/PID/ns.
     static func namespaceDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID) -> Inode {

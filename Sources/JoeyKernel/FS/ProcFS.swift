@@ -320,6 +320,15 @@ enum ProcFS {
             "net": { netDirectory(kernel, fs) },
         ]
         if thread == nil { entries["task"] = { taskDirectory(kernel, g, fs, ns) } }
+        // /proc/PID/task/TID/children: the children's pids, each followed by a space. Joey
+        // keeps a process's children, not which of its threads made each: the main thread's
+        // file lists them all, the others' none.
+        if let thread {
+            entries["children"] = { text {
+                guard thread.tid == g.pid else { return "" }
+                return g.children.compactMap { c in ns.local(c.pid) > 0 ? "\(ns.local(c.pid)) " : nil }.joined()
+            } }
+        }
         let directories: Set<String> = ["fd", "fdinfo", "net", "ns", "task"]
         let dir = DynamicDirectory(fs: fs, list: {
             entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : directories.contains($0) ? .directory : .regular) }
