@@ -549,6 +549,23 @@ CASE(proc_mounts_polls_pri_after_a_mount_and_rereads_it_from_the_start) {
     EXPECT_EQ(p.revents, POLLIN | POLLPRI | POLLERR);
 }
 
+CASE(nothing_mounts_on_a_magic_link_opened_with_o_path) {
+    /* LTP mount08: an O_PATH|O_NOFOLLOW fd of /proc/self/fd/N is the link itself; mounting
+     * over /proc/self/fd/<that fd> would mount on a symlink: ENOENT. */
+    own_namespace();
+    const char *foo = scratch_path("foo"), *bar = scratch_path("bar");
+    write_file(foo, "foo");
+    write_file(bar, "bar");
+    int fd = open(foo, O_RDONLY);
+    EXPECT(fd >= 0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int link = open(path, O_PATH | O_NOFOLLOW);
+    EXPECT(link >= 0);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", link);
+    EXPECT_ERRNO(mount(bar, path, NULL, MS_BIND, NULL), ENOENT);
+}
+
 COMPAT_MAIN()
 
 CASE(noexec_mount_refuses_execve_and_executable_mappings) {

@@ -148,8 +148,9 @@ extension GuestThread {
 
     /// Places `m` at `target` in `ns`.
     private func attach(_ m: Mount, at target: Location, _ ns: MountNamespace) throws(LinuxErrno) {
-        // A target already deleted (a cwd that was rmdir'ed) cannot take a mount.
-        if target.inode.nlink == 0 || target.inode.removed { throw .ENOENT }
+        // A target already deleted (a cwd that was rmdir'ed) cannot take a mount, nor a
+        // symlink (reached through a magic link opened O_PATH|O_NOFOLLOW).
+        if target.inode.nlink == 0 || target.inode.removed || target.inode.kind == .symlink { throw .ENOENT }
         // Linux's fs.mount-max: a guest cannot make the sentry hold mounts without bound.
         guard MountNamespace.liveMounts.load(ordering: .relaxed) < Kernel.mountMax else { throw .ENOSPC }
         ns.add(m, at: target)
@@ -247,6 +248,7 @@ extension GuestThread {
         let from = try lookup(AT_FDCWD, ByteString(Array(source.utf8)), follow: true)
         guard ns.isRoot(from), let m = from.mount, m !== ns.root, ns.mounts.contains(where: { $0 === m }) else { throw .EINVAL }
         guard (m.root.kind == .directory) == (target.inode.kind == .directory) else { throw .ENOTDIR }
+        if target.inode.kind == .symlink { throw .ENOENT }
         // Not below itself (do_move_mount: ELOOP).
         guard let destination = target.mount else { throw .EINVAL }
         if m.contains(destination) { throw .ELOOP }
