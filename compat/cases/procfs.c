@@ -300,6 +300,44 @@ CASE(proc_config_gz_is_the_gzipped_kernel_configuration) {
     EXPECT(procfs);
 }
 
+/* The entry of /proc/self/pagemap for the page at `address`. */
+static uint64_t pagemap_entry(int fd, void *address) {
+    uint64_t e = 0;
+    if (pread(fd, &e, 8, ((uintptr_t)address / 4096) * 8) != 8) compat_fail(__FILE__, __LINE__, "pagemap read: %s", strerror(errno));
+    return e;
+}
+
+CASE(pagemap_shows_present_file_and_exclusive_pages) {
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    EXPECT(fd >= 0);
+    const uint64_t present = 1ULL << 63, file = 1ULL << 61, exclusive = 1ULL << 56;
+    char *anon = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(anon != MAP_FAILED);
+    anon[0] = 1;
+    anon[2 * 4096] = 1;
+    uint64_t e0 = pagemap_entry(fd, anon), e1 = pagemap_entry(fd, anon + 4096), e2 = pagemap_entry(fd, anon + 2 * 4096);
+    EXPECT(e0 & present);
+    EXPECT(!(e1 & present));
+    EXPECT(e2 & present);
+    EXPECT(!(e0 & file));
+    EXPECT(e0 & exclusive);
+    /* A file mapped with MAP_POPULATE: its pages are there, and they are a file's. */
+    int f = open(scratch_path("populated"), O_RDWR | O_CREAT, 0600);
+    EXPECT_OK(ftruncate(f, 2 * 4096));
+    char *mapped = mmap(NULL, 2 * 4096, PROT_READ, MAP_SHARED | MAP_POPULATE, f, 0);
+    EXPECT(mapped != MAP_FAILED);
+    uint64_t m1 = pagemap_entry(fd, mapped + 4096);
+    EXPECT(m1 & present);
+    EXPECT(m1 & file);
+    /* Nothing mapped: 0. */
+    EXPECT_OK(munmap(anon + 3 * 4096, 4096));
+    EXPECT_EQ(pagemap_entry(fd, anon + 3 * 4096), 0);
+    /* Whole entries only. */
+    uint64_t e;
+    EXPECT_ERRNO(pread(fd, &e, 4, ((uintptr_t)anon / 4096) * 8), EINVAL);
+    EXPECT_ERRNO(pread(fd, &e, 8, ((uintptr_t)anon / 4096) * 8 + 4), EINVAL);
+}
+
 COMPAT_MAIN()
 
 /* ---- /proc/PID/smaps and smaps_rollup ---- */

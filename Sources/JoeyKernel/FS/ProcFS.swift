@@ -294,7 +294,8 @@ enum ProcFS {
             "root": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.root.path } },
             "cmdline": { GeneratedFile(fs: fs) { g.exitStatus != nil ? [] : g.cmdline.flatMap { $0 + [0] } } },
             "comm": { CommFile(group: g, fs: fs) },
-            "mem": { ProcMemFile(group: g, fs: fs) },
+            "mem": { ProcAddressSpaceFile(group: g, view: .memory, fs: fs) },
+            "pagemap": { ProcAddressSpaceFile(group: g, view: .pagemap, fs: fs) },
             "environ": { GeneratedFile(fs: fs, mode: 0o400) { () throws(LinuxErrno) -> [UInt8] in
                 let mm = g.mm
                 guard mm.envEnd > mm.envStart else { return [] }

@@ -466,6 +466,40 @@ public final class MemoryManager {
         guard vmas.count + 2 <= limit else { throw .ENOMEM }
     }
 
+    /// For each page of [start, end) (page-aligned), whether memory backs it: a page the
+    /// MemoryFile holds for the mapping there (mincore's answer, and pagemap's present bit).
+    /// Only what is already allocated counts: looking allocates nothing.
+    func residentPages(_ start: UInt64, _ end: UInt64, memoryFile: MemoryFile) -> [Bool] {
+        var vector = [Bool](repeating: false, count: Int((end - start) >> 12))
+        func mark(_ address: UInt64, _ from: UInt64, _ to: UInt64, at backing: UInt64) {
+            // [from, to) is resident in the MemoryFile; `backing` is where `address` lies.
+            var page = (address + (from - backing)) & ~0xfff
+            let last = address + (to - backing)
+            while page < last {
+                if page >= start && page < end { vector[Int((page - start) >> 12)] = true }
+                page += 0x1000
+            }
+        }
+        for v in vmas where v.end > start && v.start < end && !v.beyondEOF {
+            let from = max(v.start, start), to = min(v.end, end)
+            if let pages = v.pages {
+                var at = from
+                while at < to {
+                    let fileOffset = v.fileOffset + (at - v.start)
+                    let n = min(FilePages.chunkSize - fileOffset % FilePages.chunkSize, to - at)
+                    if pages.residentBytes(from: fileOffset, to: fileOffset + n) > 0, let (o, _) = try? backing(v, at) {
+                        memoryFile.forEachResidentRange(o, length: n) { mark(at, $0, $1, at: o) }
+                    }
+                    at += n
+                }
+            } else if let block = v.block {
+                let o = v.fileStart + (from - v.start)
+                block.file.forEachResidentRange(o, length: to - from) { mark(from, $0, $1, at: o) }
+            }
+        }
+        return vector
+    }
+
     /// Whether VMAs cover [start, end) without a hole.
     func covers(_ start: UInt64, _ end: UInt64) -> Bool {
         var cursor = start

@@ -499,35 +499,8 @@ extension GuestThread {
         guard a0 & 0xfff == 0 else { throw .EINVAL }
         guard let (len, end) = pageRange(a0, a1), len >> 12 < 1 << 24 else { throw .ENOMEM }
         guard mm.covers(a0, end) else { throw .ENOMEM }
-        var vector = [UInt8](repeating: 0, count: Int(len >> 12))
-        func mark(_ address: UInt64, _ from: UInt64, _ to: UInt64, at backing: UInt64) {
-            // [from, to) is resident in the MemoryFile; `backing` is where `address` lies.
-            let first = (address + (from - backing)) & ~0xfff, last = address + (to - backing)
-            var page = first
-            while page < last {
-                if page >= a0 && page < end { vector[Int((page - a0) >> 12)] = 1 }
-                page += 0x1000
-            }
-        }
-        for v in mm.vmas where v.end > a0 && v.start < end && !v.beyondEOF {
-            let from = max(v.start, a0), to = min(v.end, end)
-            if let pages = v.pages {
-                // Only chunks the page cache already holds: looking allocates nothing.
-                var at = from
-                while at < to {
-                    let fileOffset = v.fileOffset + (at - v.start)
-                    let n = min(FilePages.chunkSize - fileOffset % FilePages.chunkSize, to - at)
-                    if pages.residentBytes(from: fileOffset, to: fileOffset + n) > 0, let (o, _) = try? mm.backing(v, at) {
-                        kernel.memoryFile.forEachResidentRange(o, length: n) { mark(at, $0, $1, at: o) }
-                    }
-                    at += n
-                }
-            } else if let block = v.block {
-                let o = v.fileStart + (from - v.start)
-                block.file.forEachResidentRange(o, length: to - from) { mark(from, $0, $1, at: o) }
-            }
-        }
-        try mm.write(a2, vector)
+        let resident = mm.residentPages(a0, end, memoryFile: kernel.memoryFile)
+        try mm.write(a2, resident.map { $0 ? 1 : 0 })
         return 0
     }
 }
@@ -559,23 +532,36 @@ extension GuestThread {
 
     /// Makes the memory of [start, end) resident, as Linux's mlock and MAP_POPULATE fault it
     /// in: holes in anonymous memory and private copies become zeroed pages (what they read
-    /// as anyway). A file's page cache and memory the guest cannot access are left alone.
-    /// false when the memory limit left no room for all of it.
+    /// as anyway), and a shared mapping's file pages up to the file's end come into its page
+    /// cache (a hole as a zeroed page, as a read fault on tmpfs gives one). Memory the guest
+    /// cannot access is left alone. false when the memory limit left no room for all of it.
     @discardableResult
     func populate(_ start: UInt64, _ end: UInt64) -> Bool {
         let memory = kernel.memoryFile
         var complete = true
+        func fillHoles(_ from: UInt64, _ to: UInt64) {
+            var hole = from
+            memory.forEachResidentRange(from, length: to - from) { data, dataEnd in
+                if data > hole, memory.zeroMakingRoom(memory.pointer(hole), Int(data - hole)) != 0 { complete = false }
+                hole = dataEnd
+            }
+            if to > hole, memory.zeroMakingRoom(memory.pointer(hole), Int(to - hole)) != 0 { complete = false }
+        }
         var cursor = start
         while cursor < end, let v = mm.vma(containing: cursor) {
             let e = min(v.end, end)
-            if v.block != nil, v.pages == nil, !v.beyondEOF, !v.protection.isEmpty {
-                let from = v.fileStart + (cursor - v.start), to = from + (e - cursor)
-                var hole = from
-                memory.forEachResidentRange(from, length: to - from) { data, dataEnd in
-                    if data > hole, memory.zeroMakingRoom(memory.pointer(hole), Int(data - hole)) != 0 { complete = false }
-                    hole = dataEnd
+            let accessible = !v.beyondEOF && !v.protection.isEmpty
+            if accessible, let pages = v.pages {
+                let fileEnd = MemoryFile.roundUp(pages.size)
+                var at = cursor
+                while at < e && v.fileOffset + (at - v.start) < fileEnd {
+                    guard let (o, n) = try? pages.backing(v.fileOffset + (at - v.start)) else { return false }
+                    let length = min(n, e - at, fileEnd - (v.fileOffset + (at - v.start)))
+                    fillHoles(o, o + length)
+                    at += length
                 }
-                if to > hole, memory.zeroMakingRoom(memory.pointer(hole), Int(to - hole)) != 0 { complete = false }
+            } else if accessible, v.block != nil {
+                fillHoles(v.fileStart + (cursor - v.start), v.fileStart + (e - v.start))
             }
             if !complete { return false }
             cursor = e
