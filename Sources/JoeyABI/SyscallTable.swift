@@ -107,7 +107,7 @@ public enum SyscallTable {
         t[100] = SyscallInfo(100, "times", [("tbuf", .output("tms", nil))], .int, .partial, "user time is the threads' run time on the host (with the hand-off to the sentry while it spins), system time the sentry's time handling their calls (also /proc/PID/stat)")
         t[101] = SyscallInfo(101, "ptrace", [("request", .enumeration("ptrace")), ("pid", .pid), ("addr", .ptr), ("data", .hex)], .int, .partial, "guest tracing guest: TRACEME, ATTACH, CONT, SYSCALL, SINGLESTEP, DETACH, KILL, PEEK/POKE, GET/SETREGS, GETFPREGS, GET/SETREGSET, SETOPTIONS (fork/vfork/clone/exec/exit events), GETEVENTMSG, GET/SETSIGINFO, GET/SETSIGMASK, GET_SYSCALL_INFO; SEIZE, INTERRUPT, LISTEN and SYSEMU are EIO; no group-stops (a SIGSTOP the tracer passes on is dropped); an attached tracer that is not the parent does not see the leader exit")
         t[102] = SyscallInfo(102, "getuid", [], .uid, .supported, "")
-        t[103] = SyscallInfo(103, "syslog", [("type", .enumeration("syslog")), ("buf", .bufOut(2)), ("len", .int)], .int, .supported, "the sandbox kernel log is empty: reads return nothing, SYSLOG_ACTION_READ waits")
+        t[103] = SyscallInfo(103, "syslog", [("type", .enumeration("syslog")), ("buf", .bufOut(2)), ("len", .int)], .int, .supported, "the sandbox kernel log is empty: reads return nothing, SYSLOG_ACTION_READ waits; the console level actions set /proc/sys/kernel/printk's first figure; dmesg_restrict (1) governs READ_ALL and SIZE_BUFFER")
         t[104] = SyscallInfo(104, "getgid", [], .gid, .supported, "")
         t[105] = SyscallInfo(105, "setuid", [("uid", .uid)], .int, .supported, "")
         t[106] = SyscallInfo(106, "setgid", [("gid", .gid)], .int, .supported, "")

@@ -16,6 +16,7 @@
 #include <sys/msg.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 
 /* write(2) of `text` to /proc/sys/`name`: its result, errno in *err. */
@@ -302,6 +303,32 @@ CASE(the_port_tunables_govern_binds_in_the_network_namespace) {
     EXPECT(p1 != p2);
     EXPECT_EQ(p3, -EADDRINUSE);
     PUT_OK("net/core/somaxconn", get("net/core/somaxconn"));
+}
+
+CASE(syslog_console_levels_are_kernel_printks_first_figure) {
+    char saved[64];
+    snprintf(saved, sizeof saved, "%s", get("kernel/printk"));
+    int level, message, minimum, initial;
+    EXPECT_EQ(sscanf(saved, "%d %d %d %d", &level, &message, &minimum, &initial), 4);
+    long r8 = syscall(SYS_syslog, 8, NULL, 3); /* SYSLOG_ACTION_CONSOLE_LEVEL */
+    int after8 = atoi(get("kernel/printk"));
+    long r6 = syscall(SYS_syslog, 6, NULL, 0); /* CONSOLE_OFF: down to the minimum */
+    int after6 = atoi(get("kernel/printk"));
+    long r7 = syscall(SYS_syslog, 7, NULL, 0); /* CONSOLE_ON: back */
+    int after7 = atoi(get("kernel/printk"));
+    errno = 0;
+    long bad = syscall(SYS_syslog, 8, NULL, 9);
+    int bad_errno = errno;
+    PUT_OK("kernel/printk", saved);
+    EXPECT_EQ(r8, 0);
+    EXPECT_EQ(after8, minimum > 3 ? minimum : 3);
+    EXPECT_EQ(r6, 0);
+    EXPECT_EQ(after6, minimum);
+    EXPECT_EQ(r7, 0);
+    EXPECT_EQ(after7, after8);
+    EXPECT_EQ(bad, -1);
+    EXPECT_EQ(bad_errno, EINVAL);
+    EXPECT_STREQ(get("kernel/printk"), saved);
 }
 
 COMPAT_MAIN()

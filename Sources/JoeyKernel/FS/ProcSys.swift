@@ -32,6 +32,13 @@ struct Tunables {
     /// fs.lease-break-time: seconds a lease holder has to let go (FS/FileLeases.swift);
     /// fs.leases-enable: 0 refuses new leases.
     var leaseBreakTime = 45, leasesEnable = 1
+    /// kernel.printk: the console log level, the default message level, the least console
+    /// level and the default console level (Linux's built-in defaults); syslog(2)'s console
+    /// actions change the first (CONSOLE_OFF keeps it in savedConsoleLevel).
+    var printk = [7, 4, 1, 7]
+    var savedConsoleLevel: Int?
+    /// kernel.dmesg_restrict: 1 reserves reading the kernel log to CAP_SYSLOG.
+    var dmesgRestrict = 1
     /// net.core.somaxconn: listen(2)'s backlog is clamped to it.
     var somaxconn = Socket.somaxconn
     /// net.ipv4.ip_local_port_range: where ephemeral ports come from.
@@ -171,6 +178,17 @@ extension Sysctl {
         t["kernel/pid_max"] = Sysctl.value { _ in 4_194_304 }
         t["kernel/ngroups_max"] = Sysctl.value { _ in 65536 }
         t["kernel/cap_last_cap"] = Sysctl.value { _ in Int(Capabilities.lastCap) }
+        t["kernel/printk"] = Sysctl({ k, _ in k.tunables.printk.map(String.init).joined(separator: "\t") + "\n" },
+                                    set: .numbers(count: 4) { k, _, n throws(LinuxErrno) in
+            var v = k.tunables.printk
+            for i in n.indices { v[i] = try n[i].int() }
+            k.tunables.printk = v
+        })
+        // proc_dointvec_minmax_sysadmin: 0 or 1, and only with CAP_SYS_ADMIN.
+        t["kernel/dmesg_restrict"] = Sysctl({ k, _ in "\(k.tunables.dmesgRestrict)\n" }, set: .numbers(count: 1) { k, g, n throws(LinuxErrno) in
+            guard g?.capable(21) ?? true else { throw .EPERM }
+            k.tunables.dmesgRestrict = try n[0].int(0, 1)
+        })
         // Where core dumps go (Task/CoreDump.swift): "core" in the working directory.
         t["kernel/core_pattern"] = Sysctl({ _, _ in "core\n" })
         t["kernel/core_uses_pid"] = Sysctl.value { _ in 0 }

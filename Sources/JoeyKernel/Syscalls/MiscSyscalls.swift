@@ -819,14 +819,16 @@ extension GuestThread {
     static let kernelLogSize: UInt64 = 1 << 17
 
     /// syslog(2) (dmesg): the empty log of the sandbox's kernel. Reading or clearing it needs
-    /// CAP_SYSLOG (or CAP_SYS_ADMIN), except READ_ALL and SIZE_BUFFER, which dmesg_restrict
-    /// (1, as on Debian) also reserves to them. SYSLOG_ACTION_READ waits for a message that
-    /// never comes, until a signal.
+    /// CAP_SYSLOG (or CAP_SYS_ADMIN), as do READ_ALL and SIZE_BUFFER while
+    /// /proc/sys/kernel/dmesg_restrict is 1 (its default here, as on Debian).
+    /// SYSLOG_ACTION_READ waits for a message that never comes, until a signal. The console
+    /// level actions set /proc/sys/kernel/printk's first figure, as Linux's do.
     func sysSyslog() throws(LinuxErrno) -> UInt64 {
         let type = Int32(truncatingIfNeeded: a0), length = Int32(truncatingIfNeeded: a2)
         guard type >= 0, type <= 10 else { throw .EINVAL }
         if type == 0 || type == 1 { return 0 } // CLOSE, OPEN
-        guard group.capable(34 /* CAP_SYSLOG */) || group.capable(21 /* CAP_SYS_ADMIN */) else { throw .EPERM }
+        let unrestricted = (type == 3 || type == 10) && kernel.tunables.dmesgRestrict == 0
+        guard unrestricted || group.capable(34 /* CAP_SYSLOG */) || group.capable(21 /* CAP_SYS_ADMIN */) else { throw .EPERM }
         switch type {
         case 2: // READ: blocks until the log has something
             guard a1 != 0, length >= 0 else { throw .EINVAL }
@@ -835,9 +837,23 @@ extension GuestThread {
         case 3, 4: // READ_ALL, READ_CLEAR
             guard a1 != 0, length >= 0 else { throw .EINVAL }
             return 0
-        case 5, 6, 7: return 0 // CLEAR, CONSOLE_OFF, CONSOLE_ON
-        case 8: // CONSOLE_LEVEL
+        case 5: return 0 // CLEAR
+        case 6: // CONSOLE_OFF: down to the minimum, the level kept for CONSOLE_ON
+            if kernel.tunables.savedConsoleLevel == nil {
+                kernel.tunables.savedConsoleLevel = kernel.tunables.printk[0]
+                kernel.tunables.printk[0] = kernel.tunables.printk[2]
+            }
+            return 0
+        case 7: // CONSOLE_ON
+            if let saved = kernel.tunables.savedConsoleLevel {
+                kernel.tunables.printk[0] = saved
+                kernel.tunables.savedConsoleLevel = nil
+            }
+            return 0
+        case 8: // CONSOLE_LEVEL: at least the minimum; logging to the console is on again
             guard length >= 1, length <= 8 else { throw .EINVAL }
+            kernel.tunables.printk[0] = max(Int(length), kernel.tunables.printk[2])
+            kernel.tunables.savedConsoleLevel = nil
             return 0
         case 9: return 0 // SIZE_UNREAD
         default: return Self.kernelLogSize // SIZE_BUFFER
