@@ -331,4 +331,39 @@ CASE(syslog_console_levels_are_kernel_printks_first_figure) {
     EXPECT_STREQ(get("kernel/printk"), saved);
 }
 
+static void pipes_as_nobody(void) {
+    int p[4][2];
+    for (int i = 0; i < 2; i++) if (pipe(p[i]) != 0 || fcntl(p[i][0], F_GETPIPE_SZ) != 65536) _exit(10 + i);
+    /* Past the soft limit: two pages. */
+    if (pipe(p[2]) != 0 || fcntl(p[2][0], F_GETPIPE_SZ) != 8192) _exit(12);
+    /* Past the hard limit: none. */
+    if (pipe(p[3]) != -1 || errno != ENFILE) _exit(13);
+    /* Nor may a pipe grow past it. */
+    if (fcntl(p[0][0], F_SETPIPE_SZ, 131072) != -1 || errno != EPERM) _exit(14);
+    /* A pipe given back makes room. */
+    close(p[2][0]);
+    close(p[2][1]);
+    if (pipe(p[3]) != 0 || fcntl(p[3][0], F_GETPIPE_SZ) != 8192) _exit(15);
+}
+
+CASE(pipe_user_pages_bound_an_unprivileged_users_pipes) {
+    char soft[64], hard[64];
+    snprintf(soft, sizeof soft, "%s", get("fs/pipe-user-pages-soft"));
+    snprintf(hard, sizeof hard, "%s", get("fs/pipe-user-pages-hard"));
+    PUT_OK("fs/pipe-user-pages-soft", "32");
+    PUT_OK("fs/pipe-user-pages-hard", "35");
+    pid_t child = fork();
+    if (child == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(99);
+        pipes_as_nobody();
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    PUT_OK("fs/pipe-user-pages-soft", soft);
+    PUT_OK("fs/pipe-user-pages-hard", hard);
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
 COMPAT_MAIN()

@@ -19,6 +19,26 @@ final class PipeBuffer {
     /// The open ends, for O_ASYNC: data written signals the read ends' owners (POLL_IN), room
     /// made signals the write ends' (POLL_OUT), as Linux's kill_fasync.
     var ends: [WeakPipeEnd] = []
+    /// The user whose pipe pages (fs.pipe-user-pages-*) the buffer's capacity counts against.
+    private var charged: (kernel: Kernel, uid: UInt32, pages: Int)?
+
+    /// Counts `pages` against `uid` from now on (in place of what was counted before).
+    func charge(_ kernel: Kernel, uid: UInt32, pages: Int) {
+        uncharge()
+        kernel.pipeUserPages[uid, default: 0] += pages
+        charged = (kernel, uid, pages)
+    }
+    var chargedPages: Int { charged?.pages ?? 0 }
+    var chargedUID: UInt32? { charged?.uid }
+
+    private func uncharge() {
+        guard let (kernel, uid, pages) = charged else { return }
+        kernel.pipeUserPages[uid, default: 0] -= pages
+        if kernel.pipeUserPages[uid] == 0 { kernel.pipeUserPages[uid] = nil }
+        charged = nil
+    }
+
+    deinit { uncharge() }
 }
 
 final class WeakPipeEnd {
@@ -151,17 +171,29 @@ final class PipeDescription: FileDescription {
 }
 
 extension Kernel {
-    /// A new pipe holds 64 KiB, or fs.pipe-max-size when that is less and the creator lacks
-    /// CAP_SYS_RESOURCE (alloc_pipe_info).
-    func sizeNewPipe(_ buffer: PipeBuffer) {
-        if tunables.pipeMaxSize < buffer.capacity && current?.group.capable(24) != true { buffer.capacity = tunables.pipeMaxSize }
+    /// alloc_pipe_info's sizing: a new pipe holds 64 KiB, or fs.pipe-max-size when that is
+    /// less and the creator lacks CAP_SYS_RESOURCE. Its pages count against the creator's
+    /// user: past fs.pipe-user-pages-soft an unprivileged user's new pipes get two pages,
+    /// past -hard none (ENFILE); CAP_SYS_RESOURCE or CAP_SYS_ADMIN lifts both.
+    func sizeNewPipe(_ buffer: PipeBuffer) throws(LinuxErrno) {
+        guard let g = current?.group else { return }
+        if tunables.pipeMaxSize < buffer.capacity && !g.capable(24) { buffer.capacity = tunables.pipeMaxSize }
+        var pages = buffer.capacity / 4096
+        let used = pipeUserPages[g.uid, default: 0]
+        let unprivileged = !g.capable(24) && !g.capable(21)
+        if unprivileged && tunables.pipeUserPagesSoft != 0 && used + pages > tunables.pipeUserPagesSoft {
+            pages = 2 // PIPE_MIN_DEF_BUFFERS
+            buffer.capacity = pages * 4096
+        }
+        if unprivileged && tunables.pipeUserPagesHard != 0 && used + pages > tunables.pipeUserPagesHard { throw .ENFILE }
+        buffer.charge(self, uid: g.uid, pages: pages)
     }
 
     /// open(2) of a FIFO: a reader waits for a writer and vice versa unless O_NONBLOCK.
     func openNamedPipe(_ inode: Inode, flags: Int32) throws(LinuxErrno) -> FileDescription {
         let key = ObjectIdentifier(inode)
         let buffer = (inode as? PipeInode)?.buffer ?? fifoBuffers[key] ?? PipeBuffer()
-        if !(inode is PipeInode) && fifoBuffers[key] == nil { sizeNewPipe(buffer); fifoBuffers[key] = buffer }
+        if !(inode is PipeInode) && fifoBuffers[key] == nil { try sizeNewPipe(buffer); fifoBuffers[key] = buffer }
         let mode = flags & O_ACCMODE
         // A pipe reopened through /proc never waits for, or requires, the other end (fifo_open's is_pipe).
         let anonymous = inode is PipeInode

@@ -24,6 +24,8 @@ struct Tunables {
     /// fs.pipe-max-size: the largest F_SETPIPE_SZ without CAP_SYS_RESOURCE (1 MiB is also the
     /// sentry's bound for anyone).
     var pipeMaxSize = 1 << 20
+    /// fs.pipe-user-pages-soft and -hard: pipe pages a user may hold (0: no limit).
+    var pipeUserPagesSoft = 16384, pipeUserPagesHard = 0
     /// vm.max_map_count, at most mapCountCeiling.
     var maxMapCount = Tunables.mapCountCeiling
     /// fs.inotify.*: Linux's defaults (max_user_watches is RAM-dependent there); the sentry's
@@ -265,6 +267,8 @@ extension Sysctl {
         })
         t["fs/lease-break-time"] = Sysctl.int(\.leaseBreakTime, Int(Int32.min), Int(Int32.max))
         t["fs/leases-enable"] = Sysctl.int(\.leasesEnable, Int(Int32.min), Int(Int32.max))
+        t["fs/pipe-user-pages-soft"] = Sysctl.int(\.pipeUserPagesSoft, 0, Int(Int32.max))
+        t["fs/pipe-user-pages-hard"] = Sysctl.int(\.pipeUserPagesHard, 0, Int(Int32.max))
         t["fs/inotify/max_user_instances"] = Sysctl.int(\.inotifyMaxUserInstances, 0, Int(Int32.max))
         t["fs/inotify/max_user_watches"] = Sysctl.int(\.inotifyMaxUserWatches, 0, Tunables.sentryBound)
         t["fs/inotify/max_queued_events"] = Sysctl.int(\.inotifyMaxQueuedEvents, 0, Tunables.sentryBound)

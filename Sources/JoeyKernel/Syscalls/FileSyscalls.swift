@@ -1111,6 +1111,11 @@ extension GuestThread {
             var size = 4096
             while size < want { size <<= 1 }
             guard size >= p.buffer.count else { throw .EBUSY }
+            // Growing past its creator's fs.pipe-user-pages-hard: EPERM for the unprivileged.
+            let pages = size / 4096, hard = kernel.tunables.pipeUserPagesHard, owner = p.buffer.chargedUID ?? group.uid
+            if pages > p.buffer.chargedPages, hard != 0, !group.capable(24), !group.capable(21),
+               kernel.pipeUserPages[owner, default: 0] - p.buffer.chargedPages + pages > hard { throw .EPERM }
+            p.buffer.charge(kernel, uid: owner, pages: pages)
             p.buffer.capacity = size
             p.buffer.queue.notify(.output)
             return UInt64(size)
@@ -1168,7 +1173,7 @@ extension GuestThread {
         guard flagsArg & ~UInt64(O_CLOEXEC | O_NONBLOCK | O_DIRECT) == 0 else { throw .EINVAL }
         let flags = Int32(truncatingIfNeeded: flagsArg)
         let inode = PipeInode(fs: kernel.pipeFS)
-        kernel.sizeNewPipe(inode.buffer)
+        try kernel.sizeNewPipe(inode.buffer)
         let r = PipeDescription(inode: inode, buffer: inode.buffer, reader: true, flags: O_RDONLY | (flags & O_NONBLOCK), kernel: kernel)
         let w = PipeDescription(inode: inode, buffer: inode.buffer, reader: false, flags: O_WRONLY | (flags & O_NONBLOCK), kernel: kernel)
         r.path = ByteString("pipe:[\(inode.ino)]")
