@@ -1003,6 +1003,40 @@ CASE(write_from_buffer_unmapped_while_blocked_stops_short_and_leaks_no_other_mem
     EXPECT_EQ(total, cap);
 }
 
+CASE(pipe_room_is_counted_in_pages_as_linux_counts_it) {
+    /* LTP epoll_wait06: a one-page pipe half read is still full; read to the page's end it
+     * is writable again. */
+    int p[2];
+    EXPECT_OK(pipe2(p, O_NONBLOCK));
+    EXPECT_EQ(fcntl(p[1], F_SETPIPE_SZ, 4096), 4096);
+    char buf[8192];
+    memset(buf, 'a', sizeof buf);
+    EXPECT_EQ(write(p[1], buf, 4096), 4096);
+    EXPECT_ERRNO(write(p[1], buf, 1), EAGAIN);
+    EXPECT_EQ(read(p[0], buf, 2048), 2048);
+    struct pollfd w = {.fd = p[1], .events = POLLOUT};
+    EXPECT_EQ(poll(&w, 1, 0), 0);
+    EXPECT_ERRNO(write(p[1], buf, 1), EAGAIN);
+    EXPECT_EQ(read(p[0], buf, 2048), 2048);
+    EXPECT_EQ(poll(&w, 1, 0), 1);
+    EXPECT_EQ(fcntl(p[1], F_SETPIPE_SZ, 65536), 65536);
+    /* Small writes share a page: a byte at a time fills 64 KiB. */
+    int total = 0;
+    while (write(p[1], buf, 1) == 1) total++;
+    EXPECT_EQ(errno, EAGAIN);
+    EXPECT_EQ(total, 65536);
+    /* A page-sized write takes a page of its own: after one byte, fifteen pages fit. */
+    int q[2];
+    EXPECT_OK(pipe2(q, O_NONBLOCK));
+    EXPECT_EQ(write(q[1], buf, 1), 1);
+    total = 1;
+    long n;
+    while ((n = write(q[1], buf, 4096)) > 0) total += n;
+    EXPECT_EQ(total, 1 + 15 * 4096);
+    /* Shrinking below the pages in use is EBUSY, whatever bytes they hold. */
+    EXPECT_ERRNO(fcntl(q[1], F_SETPIPE_SZ, 8192), EBUSY);
+}
+
 COMPAT_MAIN()
 
 CASE(o_async_pipe_signals_its_owner_when_data_comes_and_room_is_made) {

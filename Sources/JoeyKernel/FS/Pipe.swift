@@ -1,13 +1,69 @@
 // Pipes and FIFOs: a bounded in-sentry buffer. Reads and writes never block here (EAGAIN);
-// the syscall layer waits.
+// the syscall layer waits. Room is counted as Linux counts it, in page slots: a write fills
+// the last page's tail when its sub-page remainder fits there, else whole new pages; a page
+// is free again only once read to its end. So a one-page pipe half read is still full.
 import Glibc
 import JoeyABI
 
 final class PipeBuffer {
     static let defaultCapacity = 65536
+    static let pageSize = 4096
+    /// F_GETPIPE_SZ: the slots (pages) times the page size.
     var capacity = PipeBuffer.defaultCapacity
     var data: [UInt8] = []
     var head = 0
+    /// The pages in use, oldest first: the unread bytes of each, and where in its page its
+    /// data ends (a later write may fill the page from there).
+    private(set) var slots: [(unread: Int, end: Int)] = []
+    var maxSlots: Int { capacity / PipeBuffer.pageSize }
+    var isFull: Bool { slots.count >= maxSlots }
+
+    /// How many of `count` bytes one write may put in now (pipe_write: the remainder past
+    /// whole pages into the last page if it fits there, then one new page per slot free).
+    func room(forWrite count: Int) -> Int {
+        var room = 0
+        let remainder = count % PipeBuffer.pageSize
+        if remainder > 0, let last = slots.last, last.end + remainder <= PipeBuffer.pageSize { room = remainder }
+        return min(count, room + max(0, maxSlots - slots.count) * PipeBuffer.pageSize)
+    }
+
+    /// Appends `bytes` as one write of them (tee's copy).
+    func append(_ bytes: ArraySlice<UInt8>) {
+        data.append(contentsOf: bytes)
+        appended(bytes.count, ofWrite: bytes.count)
+    }
+
+    /// `n` bytes just appended to `data` by one write of `count` bytes take slots as
+    /// room(forWrite:) planned.
+    func appended(_ n: Int, ofWrite count: Int) {
+        var left = n
+        let remainder = count % PipeBuffer.pageSize
+        if remainder > 0, let last = slots.last, last.end + remainder <= PipeBuffer.pageSize {
+            let n = min(remainder, left)
+            slots[slots.count - 1] = (last.unread + n, last.end + n)
+            left -= n
+        }
+        while left > 0 {
+            let n = min(left, PipeBuffer.pageSize)
+            slots.append((n, n))
+            left -= n
+        }
+    }
+
+    /// `n` bytes were read from the front: the pages read to their end are free.
+    func consumed(_ n: Int) {
+        head += n
+        var left = n, done = 0
+        while left > 0 && done < slots.count {
+            let take = min(left, slots[done].unread)
+            slots[done].unread -= take
+            left -= take
+            if slots[done].unread == 0 { done += 1 }
+        }
+        slots.removeFirst(done)
+        if head == data.count { data.removeAll(keepingCapacity: true); head = 0 }
+        else if head > 32768 { data.removeFirst(head); head = 0 }
+    }
     var readers = 0
     var writers = 0
     /// How many times each end was ever opened, so a blocked FIFO open sees even a brief peer.
@@ -107,9 +163,7 @@ final class PipeDescription: FileDescription {
         let n = try buffer.data.withBytes { (p: UnsafeRawBufferPointer) throws(LinuxErrno) -> Int in
             try dst.copyOut(UnsafeRawBufferPointer(rebasing: p[buffer.head..<p.count]))
         }
-        buffer.head += n
-        if buffer.head == buffer.data.count { buffer.data.removeAll(keepingCapacity: true); buffer.head = 0 }
-        else if buffer.head > 32768 { buffer.data.removeFirst(buffer.head); buffer.head = 0 }
+        buffer.consumed(n)
         buffer.queue.notify(.output)
         signalAsync(readers: false)
         return n
@@ -119,9 +173,9 @@ final class PipeDescription: FileDescription {
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         guard isWriter else { throw .EBADF }
         try requireReader(t)
-        let space = buffer.capacity - buffer.count
-        if space == 0 || (src.count <= 4096 && space < src.count) { throw .EAGAIN }
-        let n = min(space, src.count)
+        let total = src.count
+        let n = buffer.room(forWrite: total)
+        if n == 0 || (total <= PipeBuffer.pageSize && n < total) { throw .EAGAIN }
         let old = buffer.data.count
         buffer.data.append(contentsOf: repeatElement(0, count: n))
         let copied: Int
@@ -134,6 +188,7 @@ final class PipeDescription: FileDescription {
             throw error
         }
         buffer.data.removeLast(n - copied)
+        buffer.appended(copied, ofWrite: total)
         buffer.queue.notify(.input)
         signalAsync(readers: true)
         return copied
@@ -155,7 +210,7 @@ final class PipeDescription: FileDescription {
             if buffer.writers == 0 { r.insert(.hangUp) }
         }
         if isWriter {
-            if buffer.count < buffer.capacity { r.formUnion(.output) }
+            if !buffer.isFull { r.formUnion(.output) }
             if buffer.readers == 0 { r.insert(.error) }
         }
         return r.intersection(mask.union(.alwaysReported))

@@ -1110,7 +1110,7 @@ extension GuestThread {
             if want > kernel.tunables.pipeMaxSize && want > p.buffer.capacity && !group.capable(24) { throw .EPERM }
             var size = 4096
             while size < want { size <<= 1 }
-            guard size >= p.buffer.count else { throw .EBUSY }
+            guard size / PipeBuffer.pageSize >= p.buffer.slots.count else { throw .EBUSY } // pages in use
             // Growing past its creator's fs.pipe-user-pages-hard: EPERM for the unprivileged.
             let pages = size / 4096, hard = kernel.tunables.pipeUserPagesHard, owner = p.buffer.chargedUID ?? group.uid
             if pages > p.buffer.chargedPages, hard != 0, !group.capable(24), !group.capable(21),

@@ -116,7 +116,7 @@ extension GuestThread {
         if let o = outPipe {
             while true {
                 try o.requireReader(self)
-                room = o.buffer.capacity - o.buffer.count
+                room = o.buffer.room(forWrite: count)
                 if room > 0 { break }
                 if nonblocking || o.flags & O_NONBLOCK != 0 { throw .EAGAIN }
                 try o.waitForEvents(self, EventMask.output)
@@ -143,12 +143,12 @@ extension GuestThread {
         let nonblocking = flags & Self.SPLICE_F_NONBLOCK != 0
         while true {
             try o.requireReader(self)
-            let room = o.buffer.capacity - o.buffer.count
             let available = i.buffer.count
+            let room = o.buffer.room(forWrite: min(count, available))
             if available > 0 && room > 0 {
                 let n = min(count, room, available)
                 let start = i.buffer.head
-                o.buffer.data.append(contentsOf: i.buffer.data[start..<(start + n)])
+                o.buffer.append(i.buffer.data[start..<(start + n)])
                 o.buffer.queue.notify(.input)
                 return UInt64(n)
             }
