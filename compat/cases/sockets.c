@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
@@ -41,6 +42,17 @@ static struct sockaddr_in loopback4(in_port_t port) {
     a.sin_port = port;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return a;
+}
+
+/* A socket of `type` bound to 127.0.0.1 with a kernel-chosen port; *addr receives its address. */
+static int bound_loopback(int type, struct sockaddr_in *addr) {
+    int s = socket(AF_INET, type, 0);
+    EXPECT(s >= 0);
+    *addr = loopback4(0);
+    EXPECT_OK(bind(s, (struct sockaddr *)addr, sizeof *addr));
+    socklen_t len = sizeof *addr;
+    EXPECT_OK(getsockname(s, (struct sockaddr *)addr, &len));
+    return s;
 }
 
 /* A TCP listener on 127.0.0.1 with a kernel-chosen port; *addr receives its address. */
@@ -531,11 +543,9 @@ CASE(tcp_bind_port_in_use_is_eaddrinuse) {
 
 CASE(tcp_connect_to_port_without_listener_is_econnrefused) {
     /* Reserve a port by binding without listening: nothing accepts on it. */
-    int holder = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = loopback4(0);
-    EXPECT_OK(bind(holder, (struct sockaddr *)&a, sizeof a));
-    socklen_t len = sizeof a;
-    EXPECT_OK(getsockname(holder, (struct sockaddr *)&a, &len));
+    struct sockaddr_in a;
+    int holder = bound_loopback(SOCK_STREAM, &a);
+    (void)holder;
     int cli = socket(AF_INET, SOCK_STREAM, 0);
     EXPECT_ERRNO(connect(cli, (struct sockaddr *)&a, sizeof a), ECONNREFUSED);
 }
@@ -1251,6 +1261,88 @@ CASE(raw_inet_socket_errnos) {
     int st;
     EXPECT_EQ(waitpid(c, &st, 0), c);
     EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* ---- corking: MSG_MORE, TCP_CORK, UDP_CORK ---- */
+
+/* A connected TCP pair over loopback: *client and *server. */
+static void tcp_pair(int *client, int *server) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    *client = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(*client, (struct sockaddr *)&la, sizeof la));
+    *server = accept(srv, NULL, NULL);
+    EXPECT(*server >= 0);
+    close(srv);
+}
+
+CASE(tcp_holds_corked_data_until_pushed) {
+    int c, s;
+    tcp_pair(&c, &s);
+    char buf[64];
+    /* MSG_MORE: held until a send without it. */
+    EXPECT_EQ(send(c, "0123456789", 10, MSG_MORE), 10);
+    usleep(20000);
+    EXPECT_ERRNO(recv(s, buf, sizeof buf, MSG_DONTWAIT), EAGAIN);
+    EXPECT_EQ(send(c, "!", 1, 0), 1);
+    int got = 0;
+    for (int i = 0; i < 100 && got < 11; i++) { long n = recv(s, buf + got, sizeof buf - got, 0); if (n > 0) got += n; }
+    EXPECT_EQ(got, 11);
+    /* TCP_CORK: held until the cork comes out. */
+    int on = 1, off = 0;
+    EXPECT_OK(setsockopt(c, IPPROTO_TCP, TCP_CORK, &on, sizeof on));
+    EXPECT_EQ(send(c, "abcde", 5, 0), 5);
+    usleep(20000);
+    EXPECT_ERRNO(recv(s, buf, sizeof buf, MSG_DONTWAIT), EAGAIN);
+    EXPECT_OK(setsockopt(c, IPPROTO_TCP, TCP_CORK, &off, sizeof off));
+    EXPECT_EQ(recv(s, buf, sizeof buf, 0), 5);
+    /* TCP_CORK holds data 200 ms at most. */
+    EXPECT_OK(setsockopt(c, IPPROTO_TCP, TCP_CORK, &on, sizeof on));
+    EXPECT_EQ(send(c, "late", 4, 0), 4);
+    struct pollfd p = {.fd = s, .events = POLLIN};
+    EXPECT_EQ(poll(&p, 1, 5000), 1);
+    EXPECT_EQ(recv(s, buf, sizeof buf, 0), 4);
+    /* Shutdown pushes what is held before the end of the stream. */
+    EXPECT_EQ(send(c, "tail", 4, MSG_MORE), 4);
+    EXPECT_OK(shutdown(c, SHUT_WR));
+    EXPECT_EQ(recv(s, buf, sizeof buf, 0), 4);
+    EXPECT_EQ(recv(s, buf, sizeof buf, 0), 0);
+}
+
+CASE(udp_builds_one_datagram_from_corked_sends) {
+    struct sockaddr_in a;
+    int r = bound_loopback(SOCK_DGRAM, &a);
+    int w = socket(AF_INET, SOCK_DGRAM, 0);
+    socklen_t len;
+    char buf[128];
+    /* MSG_MORE: the parts go to where the first one was sent, as one datagram. */
+    EXPECT_EQ(sendto(w, "abc", 3, MSG_MORE, (struct sockaddr *)&a, sizeof a), 3);
+    EXPECT_ERRNO(recv(r, buf, sizeof buf, MSG_DONTWAIT), EAGAIN);
+    EXPECT_EQ(send(w, "de", 2, 0), 2);
+    memset(buf, 0, sizeof buf);
+    EXPECT_EQ(recv(r, buf, sizeof buf, 0), 5);
+    EXPECT_STREQ(buf, "abcde");
+    /* UDP_CORK: until it comes out. */
+    int on = 1, off = 0;
+    EXPECT_OK(connect(w, (struct sockaddr *)&a, sizeof a));
+    EXPECT_OK(setsockopt(w, IPPROTO_UDP, UDP_CORK, &on, sizeof on));
+    int v = 0;
+    len = sizeof v;
+    EXPECT_OK(getsockopt(w, IPPROTO_UDP, UDP_CORK, &v, &len));
+    EXPECT_EQ(v, 1);
+    EXPECT_EQ(send(w, "x", 1, 0), 1);
+    EXPECT_EQ(send(w, "y", 1, 0), 1);
+    EXPECT_ERRNO(recv(r, buf, sizeof buf, MSG_DONTWAIT), EAGAIN);
+    EXPECT_OK(setsockopt(w, IPPROTO_UDP, UDP_CORK, &off, sizeof off));
+    memset(buf, 0, sizeof buf);
+    EXPECT_EQ(recv(r, buf, sizeof buf, 0), 2);
+    EXPECT_STREQ(buf, "xy");
+    /* Past the largest datagram: EMSGSIZE, and what was built is gone. */
+    static char big[40000];
+    EXPECT_EQ(send(w, big, sizeof big, MSG_MORE), (long)sizeof big);
+    EXPECT_ERRNO(send(w, big, sizeof big, MSG_MORE), EMSGSIZE);
+    EXPECT_EQ(send(w, "z", 1, 0), 1);
+    EXPECT_EQ(recv(r, buf, sizeof buf, 0), 1);
 }
 
 COMPAT_MAIN()

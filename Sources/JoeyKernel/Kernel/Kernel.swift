@@ -182,6 +182,8 @@ public final class Kernel: @unchecked Sendable {
     var inotifyUse: [UInt32: (instances: Int, watches: Int)] = [:]
     /// The sandbox's /proc/sys tunables that are not namespaced (FS/ProcSys.swift).
     var tunables = Tunables()
+    /// TCP sockets holding corked data under TCP_CORK's 200 ms ceiling (Net/Inet/LoopbackCork.swift).
+    var corkedSockets: [WeakInetSocket] = []
     /// Pages of pipe buffers per user (real uid), for fs.pipe-user-pages-soft and -hard.
     var pipeUserPages: [UInt32: Int] = [:]
     /// F_NOTIFY watches by directory.

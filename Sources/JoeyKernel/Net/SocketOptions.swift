@@ -55,6 +55,11 @@ extension Socket {
             case 33, 34: return 1 // MULTICAST_TTL MULTICAST_LOOP
             default: return nil
             }
+        case 17 where self is InetSocket && type == .datagram && proto != 136:
+            switch name {
+            case 1: return 0 // UDP_CORK
+            default: return nil
+            }
         case 136 where proto == 136:
             switch name {
             case 10, 11: return 0 // UDPLITE_SEND_CSCOV, UDPLITE_RECV_CSCOV
@@ -183,7 +188,12 @@ extension Socket {
             default: break
             }
         }
-        if level == IPPROTO_TCP_LEVEL && name == 1 { options.noDelay = try int() != 0; return }
+        if level == IPPROTO_TCP_LEVEL && name == 1 {
+            options.noDelay = try int() != 0
+            // TCP_NODELAY pushes what corking held (tcp_push_pending_frames).
+            if options.noDelay, let s = self as? InetSocket { s.pushCorked() }
+            return
+        }
         if level == IPPROTO_TCP_LEVEL && name == 13 {
             let cc = Array(value.prefix { $0 != 0 })
             guard cc == Array("cubic".utf8) || cc == Array("reno".utf8) else { throw .ENOENT }
@@ -202,5 +212,8 @@ extension Socket {
         if level == IPPROTO_IP_LEVEL && name == 2 && (v < -1 || v == 0 || v > 255) { throw .EINVAL }
         if level == IPPROTO_IP_LEVEL && name == 2 && v == -1 { v = 64 }
         options.values[Int64(level) << 32 | Int64(name)] = v
+        if let s = self as? InetSocket, (level == IPPROTO_TCP_LEVEL && name == 3) || (level == 17 && name == 1) {
+            try s.corkChanged(t, on: v != 0)
+        }
     }
 }

@@ -280,6 +280,7 @@ extension Kernel {
                 let now = monotonicNanos()
                 var next: UInt64?
                 if let n = k.fireTimerFDs(now: now) { next = min(next ?? n, n) }
+                if let n = k.pushExpiredCorks(now: now) { next = min(next ?? n, n) }
                 for g in k.threadGroups.values {
                     if let n = g.firePosixTimers(now: now) { next = min(next ?? n, n) }
                     if g.fireCPUTimers() { next = min(next ?? now + 10_000_000, now + 10_000_000) } // polled

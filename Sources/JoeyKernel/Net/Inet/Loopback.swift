@@ -92,6 +92,13 @@ final class InetSocket: Socket {
     /// Where a non-blocking connect stands: the connection is made at once on loopback, but
     /// Linux reports EINPROGRESS first, and EALREADY/EISCONN to a second connect.
     var connectReported = true
+    /// Sent while corked and held back (LoopbackCork.swift): TCP's data not pushed yet, or
+    /// UDP's datagram being built and where it goes (nil: the connected remote).
+    var corked: [UInt8] = []
+    var corkedDatagram = false
+    var corkedTarget: [UInt8]?
+    /// TCP_CORK's ceiling: when held data goes out by itself.
+    var corkDeadline: UInt64?
 
     init(kernel: Kernel, family: Int32, type: SocketType, proto: Int32, flags: Int32) {
         // Loopback TCP autotunes far beyond tcp_rmem's default; 1 MiB keeps bulk copies few.
@@ -199,6 +206,17 @@ final class InetSocket: Socket {
     override var requiresConnectionForShutdown: Bool { true }
     override var shutdownWhenPeerCloses: SocketShutdown { isTCP ? .receive : .both }
 
+    /// What corking held goes out before the FIN (a UDP datagram still being built is dropped).
+    override func shutdown(_ how: Int32) throws(LinuxErrno) {
+        if how == 1 || how == 2 { pushCorked() }
+        try super.shutdown(how)
+    }
+    override func closeConnection() {
+        pushCorked()
+        dropCorkedDatagram()
+        super.closeConnection()
+    }
+
     override func connect(_ t: GuestThread, _ bytes: [UInt8]) throws(LinuxErrno) {
         if bytes.count >= 2, Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8) == AF_UNSPEC {
             // AF_UNSPEC dissolves a UDP association (TCP: a connected socket would reset).
@@ -238,6 +256,12 @@ final class InetSocket: Socket {
 
     /// A connected UDP socket sends to its remote address, looked up at each send.
     override func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
+        if let n = try sendCorking(t, &src, control: &control, target: target, flags: flags) { return n }
+        return try sendNow(t, &src, control: &control, target: target, flags: flags)
+    }
+
+    /// A send that goes out at once (after what was corked, for TCP).
+    func sendNow(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
         // TCP after the peer closed (CLOSE_WAIT): nothing sent is 0; the first data goes out
         // and draws the peer's reset, so only the sends after it fail with EPIPE.
         if isTCP && state == .connected && peerGone && !wasReset && !shutdown.contains(.send) {
