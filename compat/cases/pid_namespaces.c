@@ -316,4 +316,59 @@ CASE(a_namespaces_init_is_not_killed_by_sigio) {
     EXPECT_EQ(wait_status(init), 0);
 }
 
+/* ---- reboot(2) in a pid namespace ---- */
+
+#define REBOOT(cmd) syscall(SYS_reboot, 0xfee1dead, 672274793, (cmd), NULL)
+#define CMD_RESTART 0x01234567
+#define CMD_POWER_OFF 0x4321FEDC
+#define CMD_CAD_ON 0x89ABCDEF
+
+/* Runs `fn` as the init of a new pid namespace; returns its wait status. Never reboots the
+ * host: `fn` runs only once it is pid 1 of the new namespace. */
+static int as_namespace_init(int (*fn)(void)) {
+    pid_t outer = fork();
+    if (outer == 0) {
+        if (unshare(CLONE_NEWPID) != 0) _exit(90);
+        pid_t init = fork();
+        if (init == 0) {
+            if (getpid() != 1) _exit(91);
+            _exit(fn());
+        }
+        int st;
+        if (waitpid(init, &st, 0) != init) _exit(92);
+        /* Report the init's status through our own exit code. */
+        _exit(WIFSIGNALED(st) ? 100 + WTERMSIG(st) : WEXITSTATUS(st));
+    }
+    int st;
+    waitpid(outer, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int power_off(void) {
+    /* Not for Ctrl-Alt-Del in a namespace: EINVAL. Nor for an unprivileged user: EPERM. */
+    if (REBOOT(CMD_CAD_ON) != -1 || errno != EINVAL) return 1;
+    if (syscall(SYS_reboot, 0xfee1dead, 1, CMD_POWER_OFF, NULL) != -1 || errno != EINVAL) return 2; /* bad magic */
+    pid_t c = fork();
+    if (c == 0) {
+        if (setuid(65534) != 0) _exit(1);
+        _exit(REBOOT(CMD_POWER_OFF) == -1 && errno == EPERM ? 0 : 1);
+    }
+    int st;
+    if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 3;
+    REBOOT(CMD_POWER_OFF);
+    return 4; /* not reached: the namespace is gone */
+}
+
+static int restart_from_a_child(void) {
+    pid_t c = fork();
+    if (c == 0) { REBOOT(CMD_RESTART); _exit(5); }
+    for (;;) pause(); /* killed as the namespace ends */
+}
+
+CASE(reboot_ends_the_pid_namespace_its_init_dying_of_the_reason) {
+    /* reboot_pid_ns: power off is SIGINT, restart SIGHUP, whoever in the namespace asks. */
+    EXPECT_EQ(as_namespace_init(power_off), 100 + SIGINT);
+    EXPECT_EQ(as_namespace_init(restart_from_a_child), 100 + SIGHUP);
+}
+
 COMPAT_MAIN()

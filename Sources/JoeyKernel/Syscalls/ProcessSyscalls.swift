@@ -296,6 +296,28 @@ extension GuestThread {
         return 0
     }
 
+    /// reboot(2), as in a pid namespace below the host's (reboot_pid_ns): restart and power
+    /// off end the caller's pid namespace, whose init dies of SIGHUP (restart) or SIGINT
+    /// (halt, power off), the status a container engine sees, and everyone in it with it; the
+    /// caller exits. The others (Ctrl-Alt-Del, kexec, suspend) are EINVAL, as in a container.
+    func sysReboot() throws(LinuxErrno) -> UInt64 {
+        guard group.capable(22 /* CAP_SYS_BOOT */) else { throw .EPERM }
+        let magic1 = UInt32(truncatingIfNeeded: a0), magic2 = UInt32(truncatingIfNeeded: a1)
+        guard magic1 == 0xfee1_dead, [0x2812_1969, 0x0512_1996, 0x1604_1998, 0x2011_2000].contains(magic2) else { throw .EINVAL }
+        let reason: Int32
+        switch UInt32(truncatingIfNeeded: a2) {
+        case 0x0123_4567, 0xa1b2_c3d4: reason = Signal.SIGHUP // RESTART, RESTART2
+        case 0x4321_fedc, 0xcdef_0123: reason = Signal.SIGINT // POWER_OFF, HALT
+        default: throw .EINVAL
+        }
+        guard let initGroup = pidNS.initGroup, !pidNS.dead else { throw .EINVAL }
+        if initGroup.pendingExitStatus == nil { initGroup.pendingExitStatus = reason }
+        initGroup.sendSignal(Signal.SIGKILL)
+        threadExiting = true
+        registersReplaced = true
+        return 0
+    }
+
     func sysExitGroup() throws(LinuxErrno) -> UInt64 {
         exitGroup(status: Int32(a0 & 0xff) << 8)
         registersReplaced = true

@@ -164,6 +164,7 @@ extension GuestThread {
         case 162: return try sysSync()
         case 165: return try sysMount()
         case 166: return try sysUmount2()
+        case 169: return try sysReboot()
         case 170: return try sysSethostname()
         case 171: return try sysSetdomainname()
         case 186: return try sysGettid()
