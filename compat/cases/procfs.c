@@ -338,6 +338,23 @@ CASE(pagemap_shows_present_file_and_exclusive_pages) {
     EXPECT_ERRNO(pread(fd, &e, 8, ((uintptr_t)anon / 4096) * 8 + 4), EINVAL);
 }
 
+CASE(maps_shows_a_file_name_as_its_bytes) {
+    /* psutil's memory_maps test: a name that is not UTF-8 comes back byte for byte. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/odd\xc0\x80name", scratch());
+    int fd = open(path, O_RDWR | O_CREAT, 0600);
+    EXPECT(fd >= 0);
+    EXPECT_OK(ftruncate(fd, 4096));
+    void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    static char maps[1 << 16];
+    EXPECT(slurp("/proc/self/maps", maps, sizeof maps) > 0);
+    EXPECT(strstr(maps, path) != NULL);
+    static char smaps[1 << 18];
+    EXPECT(slurp("/proc/self/smaps", smaps, sizeof smaps) > 0);
+    EXPECT(strstr(smaps, path) != NULL);
+}
+
 COMPAT_MAIN()
 
 /* ---- /proc/PID/smaps and smaps_rollup ---- */

@@ -306,8 +306,8 @@ enum ProcFS {
                 for (k, v) in g.mm.auxv { withUnsafeBytes(of: k) { b += $0 }; withUnsafeBytes(of: v) { b += $0 } }
                 return b
             } },
-            "maps": { text { maps(g) } },
-            "smaps": { text { smaps(g) } },
+            "maps": { GeneratedFile(fs: fs) { maps(g) } },
+            "smaps": { GeneratedFile(fs: fs) { smaps(g) } },
             "smaps_rollup": { text { smapsRollup(g) } },
             "stat": { text { stat(kernel, g, ns, thread) } },
             "statm": { text { statm(g) } },
@@ -388,8 +388,9 @@ enum ProcFS {
         return merged
     }
 
-    static func maps(_ g: ThreadGroup) -> String {
-        mappings(g).map { mapsLine($0) + "\n" }.joined() + vsyscallLine + "\n"
+    /// /proc/PID/maps, as bytes: a mapping's name is its file's path, which need not be UTF-8.
+    static func maps(_ g: ThreadGroup) -> [UInt8] {
+        mappings(g).flatMap { mapsLine($0) + [0x0a] } + vsyscallLine + [0x0a]
     }
 
     /// The legacy vsyscall page, last in every 64-bit process's maps and smaps as Linux
@@ -399,7 +400,7 @@ enum ProcFS {
 
     /// A mapping's line in /proc/PID/maps (and smaps): range, permissions, offset, device,
     /// inode, and its name from column 73.
-    static func mapsLine(_ pieces: [VMA]) -> String {
+    static func mapsLine(_ pieces: [VMA]) -> [UInt8] {
         let v = pieces[0]
         let perms = (v.protection.contains(.read) && !v.readImplied ? "r" : "-") + (v.protection.contains(.write) ? "w" : "-")
             + (v.protection.contains(.exec) ? "x" : "-") + (v.shared && !v.special ? "s" : "p")
@@ -408,8 +409,8 @@ enum ProcFS {
         return named(line, v.name)
     }
 
-    private static func named(_ line: String, _ name: String) -> String {
-        name.isEmpty ? line : line + String(repeating: " ", count: max(1, 73 - line.count)) + name
+    private static func named(_ line: String, _ name: ByteString) -> [UInt8] {
+        name.isEmpty ? Array(line.utf8) : Array((line + String(repeating: " ", count: max(1, 73 - line.count))).utf8) + name.bytes
     }
 
     /// One mapping's memory as /proc/PID/smaps counts it, in bytes. Resident means backed by
@@ -468,8 +469,8 @@ enum ProcFS {
     }
 
     /// /proc/PID/smaps: each line of maps, then its memory and flags.
-    static func smaps(_ g: ThreadGroup) -> String {
-        var out = ""
+    static func smaps(_ g: ThreadGroup) -> [UInt8] {
+        var out: [UInt8] = []
         for pieces in mappings(g) {
             let line = mapsLine(pieces)
             var u = MappingUsage()
@@ -481,9 +482,9 @@ enum ProcFS {
             if v.growsDown { flags += "gd " }
             if v.locked { flags += "lo " }
             if !v.shared && v.protection.contains(.write) { flags += "ac " }
-            out += line + "\n" + usageLines(u, rollup: false) + "THPeligible:           0\nVmFlags: " + flags + "\n"
+            out += line + Array(("\n" + usageLines(u, rollup: false) + "THPeligible:           0\nVmFlags: " + flags + "\n").utf8)
         }
-        return out + vsyscallLine + "\n" + usageLines(MappingUsage(size: 4096), rollup: false) + "THPeligible:           0\nVmFlags: ex \n"
+        return out + vsyscallLine + Array(("\n" + usageLines(MappingUsage(size: 4096), rollup: false) + "THPeligible:           0\nVmFlags: ex \n").utf8)
     }
 
     /// /proc/PID/smaps_rollup: smaps' figures summed over every mapping.
@@ -492,7 +493,8 @@ enum ProcFS {
         guard let first = vmas.first, let last = vmas.last else { return "" }
         var u = MappingUsage()
         for v in vmas { u += usage(v) }
-        return named("\(hex(first.start, 8))-\(hex(last.end, 8)) ---p 00000000 00:00 0 ", "[rollup]") + "\n" + usageLines(u, rollup: true)
+        return String(decoding: named("\(hex(first.start, 8))-\(hex(last.end, 8)) ---p 00000000 00:00 0 ", "[rollup]"), as: UTF8.self)
+            + "\n" + usageLines(u, rollup: true)
     }
 
     /// Linux's task state: a zombie, stopped, running (not asleep in the sentry: in guest
@@ -510,7 +512,7 @@ enum ProcFS {
     /// executable's code and other code.
     static func vmSizes(_ g: ThreadGroup) -> (total: UInt64, data: UInt64, stack: UInt64, exe: UInt64, lib: UInt64) {
         var r: (total: UInt64, data: UInt64, stack: UInt64, exe: UInt64, lib: UInt64) = (0, 0, 0, 0, 0)
-        let exe = g.exePath.description
+        let exe = g.exePath
         for v in g.mm.vmas {
             let size = v.end - v.start
             r.total += size

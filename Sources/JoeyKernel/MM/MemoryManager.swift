@@ -48,7 +48,7 @@ struct VMA {
     /// Offset of `start` inside `block`.
     var blockOffset: UInt64
     /// What /proc/pid/maps shows: a path, "[heap]", "[stack]" or "".
-    var name: String
+    var name: ByteString
     /// File offset of `start` for file mappings (maps' offset column).
     var fileOffset: UInt64
     var inodeNumber: UInt64
@@ -84,7 +84,7 @@ struct VMA {
     var policy: MemoryPolicy?
 
     init(start: UInt64, end: UInt64, protection: MemoryProtection, shared: Bool, block: MemoryBlock?,
-         blockOffset: UInt64, name: String, fileOffset: UInt64, inodeNumber: UInt64, writeBack: FileDescription?,
+         blockOffset: UInt64, name: ByteString, fileOffset: UInt64, inodeNumber: UInt64, writeBack: FileDescription?,
          growsDown: Bool = false, pages: FilePages? = nil) {
         self.start = start; self.end = end; self.protection = protection; self.shared = shared
         self.block = block; self.blockOffset = blockOffset; self.name = name; self.fileOffset = fileOffset

@@ -175,7 +175,7 @@ extension GuestThread {
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)
         var whole = VMA(start: start, end: start + len, protection: prot, shared: shared && (file == nil || pages != nil),
-                        block: block, blockOffset: image?.offset ?? 0, name: file?.path.description ?? (shared ? "/dev/zero (deleted)" : ""),
+                        block: block, blockOffset: image?.offset ?? 0, name: file?.path ?? (shared ? "/dev/zero (deleted)" : ""),
                         fileOffset: file == nil ? 0 : off, inodeNumber: file?.inode.ino ?? 0, writeBack: writeBack, pages: pages)
         whole.file = file
         whole.mayWrite = !shared || file?.writable != false

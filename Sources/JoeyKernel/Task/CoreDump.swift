@@ -190,12 +190,12 @@ extension GuestThread {
     /// NT_FILE: the count, the page size, each file mapping's start, end and offset in pages,
     /// then their paths.
     private static func mappedFiles(_ vmas: [VMA]) -> [UInt8] {
-        let files = vmas.filter { $0.file != nil || $0.pages != nil }.filter { $0.name.hasPrefix("/") }
+        let files = vmas.filter { $0.file != nil || $0.pages != nil }.filter { $0.name.isAbsolute }
         var b: [UInt8] = []
         func put(_ v: UInt64) { withUnsafeBytes(of: v) { b += $0 } }
         put(UInt64(files.count)); put(4096)
         for v in files { put(v.start); put(v.end); put(v.fileOffset / 4096) }
-        for v in files { b += Array(v.name.utf8) + [0] }
+        for v in files { b += v.name.bytes + [0] }
         return b
     }
 

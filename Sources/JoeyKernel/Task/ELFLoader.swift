@@ -118,7 +118,7 @@ struct ELFLoader {
             if fileBytes > 0, let regular = file.inode as? RegularFileInode,
                let image = try filledImage(of: regular, offset: fileStart, length: filePages) {
                 var v = VMA(start: start, end: start + filePages, protection: prot, shared: false, block: image.block,
-                            blockOffset: image.offset, name: file.path.description, fileOffset: fileStart,
+                            blockOffset: image.offset, name: file.path, fileOffset: fileStart,
                             inodeNumber: file.inode.ino, writeBack: nil)
                 v.cow = true
                 mm.share(image.block)
@@ -143,7 +143,7 @@ struct ELFLoader {
                 _ = try file.readFully(thread, into: dst, at: fileStart)
             }
             mm.insert(VMA(start: start, end: end, protection: prot, shared: false, block: block, blockOffset: 0,
-                          name: file.path.description, fileOffset: MemoryFile.roundDown(s.offset), inodeNumber: file.inode.ino,
+                          name: file.path, fileOffset: MemoryFile.roundDown(s.offset), inodeNumber: file.inode.ino,
                           writeBack: nil))
         }
         // The program headers' address: PT_PHDR, or inside the first segment that maps them.

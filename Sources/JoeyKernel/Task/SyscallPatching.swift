@@ -362,5 +362,5 @@ extension GuestThread {
 
 extension SyscallPatches {
     /// What /proc/pid/maps shows for the table.
-    static let tableName = "[syscall-patch]"
+    static let tableName: ByteString = "[syscall-patch]"
 }
