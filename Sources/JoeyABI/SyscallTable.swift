@@ -168,7 +168,7 @@ public enum SyscallTable {
         t[161] = SyscallInfo(161, "chroot", [("filename", .path)], .int, .supported, "")
         t[162] = SyscallInfo(162, "sync", [], .int, .supported, "")
         t[163] = SyscallInfo(163, "acct", [("name", .path)], .int, .unsupported, "not implemented: returns ENOSYS")
-        t[164] = SyscallInfo(164, "settimeofday", [("tv", .input("timeval", nil)), ("tz", .input("timezone", nil))], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[164] = SyscallInfo(164, "settimeofday", [("tv", .input("timeval", nil)), ("tz", .input("timezone", nil))], .int, .partial, "EPERM after Linux's checks (EFAULT, EINVAL): the wall clock and zone are the host's, as for clock_settime")
         t[165] = SyscallInfo(165, "mount", [("dev_name", .str), ("dir_name", .path), ("type", .str), ("flags", .hex), ("data", .str)], .int, .partial, "tmpfs (size=, nr_blocks=, mode=, uid=, gid=), ramfs and proc (no options), bind mounts (MS_REC too), remount, MS_MOVE and propagation types in the caller's mount namespace; other types ENODEV, other options EINVAL; read-only is kept per filesystem, so a remount that would make one of two mounts of a filesystem read-only is EINVAL; propagation is recorded, never performed; tmpfs size= counts pages written with write(2), not stores through mappings")
         t[166] = SyscallInfo(166, "umount2", [("name", .path), ("flags", .hex)], .int, .supported, "")
         t[167] = SyscallInfo(167, "swapon", [("specialfile", .path), ("swap_flags", .hex)], .int, .unsupported, "not implemented: returns ENOSYS")

@@ -553,6 +553,33 @@ CASE(huge_relative_timeouts_wait_until_interrupted) {
     EXPECT_OK(semctl(sem, 0, IPC_RMID));
 }
 
+static void settimeofday_as_nobody(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    if (syscall(SYS_settimeofday, &tv, NULL) != -1 || errno != EPERM) _exit(1);
+    struct timezone tz = {0, 0};
+    if (syscall(SYS_settimeofday, NULL, &tz) != -1 || errno != EPERM) _exit(2);
+}
+
+CASE(settimeofday_checks_its_arguments_then_needs_cap_sys_time) {
+    /* Only calls that fail: natively a root caller would set the host's clock. */
+    struct timeval bad = {.tv_sec = 1, .tv_usec = 2000000};
+    EXPECT_ERRNO(syscall(SYS_settimeofday, &bad, NULL), EINVAL);
+    bad.tv_sec = -1;
+    bad.tv_usec = 0;
+    EXPECT_ERRNO(syscall(SYS_settimeofday, &bad, NULL), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_settimeofday, (void *)8, NULL), EFAULT);
+    pid_t child = fork();
+    if (child == 0) {
+        if (setuid(65534) != 0) _exit(9);
+        settimeofday_as_nobody();
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 COMPAT_MAIN()
 
 /* ---- POSIX timers: overruns, SIGEV_THREAD given to the kernel, timer_settime's checks ---- */

@@ -162,6 +162,7 @@ extension GuestThread {
         case 160: return try sysSetrlimit()
         case 161: return try sysChroot()
         case 162: return try sysSync()
+        case 164: return try sysSettimeofday()
         case 165: return try sysMount()
         case 166: return try sysUmount2()
         case 169: return try sysReboot()

@@ -70,6 +70,18 @@ extension GuestThread {
         throw .EPERM
     }
 
+    /// settimeofday: checked as Linux checks it (EFAULT, EINVAL for a time out of range),
+    /// then EPERM, as clock_settime: the wall clock and the zone are the host's and are not
+    /// the sandbox's to change (a container without CAP_SYS_TIME gets the same).
+    func sysSettimeofday() throws(LinuxErrno) -> UInt64 {
+        if a0 != 0 {
+            let tv: timeval = try mm.readValue(a0)
+            guard tv.tv_sec >= 0, tv.tv_usec >= 0, tv.tv_usec < 1_000_000 else { throw .EINVAL }
+        }
+        if a1 != 0 { let _: (Int32, Int32) = try mm.readValue(a1) } // struct timezone
+        throw .EPERM
+    }
+
     func sysGettimeofday() throws(LinuxErrno) -> UInt64 {
         if a0 != 0 {
             let ns = realtimeNanos()
