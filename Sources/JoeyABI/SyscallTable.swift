@@ -159,7 +159,7 @@ public enum SyscallTable {
         t[152] = SyscallInfo(152, "munlockall", [], .int, .supported, "")
         t[153] = SyscallInfo(153, "vhangup", [], .int, .unsupported, "not implemented: returns ENOSYS")
         t[154] = SyscallInfo(154, "modify_ldt", [("func", .int), ("ptr", .ptr), ("bytecount", .ulong)], .int, .unsupported, "not implemented: returns ENOSYS")
-        t[155] = SyscallInfo(155, "pivot_root", [("new_root", .path), ("put_old", .path)], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[155] = SyscallInfo(155, "pivot_root", [("new_root", .path), ("put_old", .path)], .int, .supported, "in the caller's mount namespace, with Linux's checks; the processes whose root or cwd was the old root move to the new one")
         t[156] = SyscallInfo(156, "_sysctl", [("args", .input("other", nil))], .int, .unsupported, "not implemented: returns ENOSYS")
         t[157] = SyscallInfo(157, "prctl", [("option", .enumeration("prctl")), ("arg2", .ulong), ("arg3", .ulong), ("arg4", .ulong), ("arg5", .ulong)], .int, .partial, "PR_SET/GET_NAME, NO_NEW_PRIVS, DUMPABLE, PDEATHSIG, CHILD_SUBREAPER, KEEPCAPS, CAPBSET_READ/DROP, CAP_AMBIENT, SECUREBITS, SET/GET_SECCOMP, TIMERSLACK and THP_DISABLE (recorded), TIMING, the perf-events toggles; other options (PR_SET_TSC, PR_SET_MM, ...) EINVAL")
         t[158] = SyscallInfo(158, "arch_prctl", [("option", .enumeration("arch_prctl")), ("arg2", .hex)], .int, .supported, "")

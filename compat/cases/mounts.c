@@ -3,6 +3,7 @@
  * follow. Natively each case runs as root in a private mount namespace of its own, so
  * nothing it mounts reaches the host. */
 #include "../compat.h"
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -564,6 +565,67 @@ CASE(nothing_mounts_on_a_magic_link_opened_with_o_path) {
     EXPECT(link >= 0);
     snprintf(path, sizeof path, "/proc/self/fd/%d", link);
     EXPECT_ERRNO(mount(bar, path, NULL, MS_BIND, NULL), ENOENT);
+}
+
+/* ---- pivot_root ---- */
+
+CASE(pivot_root_makes_a_mount_the_root_and_puts_the_old_one_below_it) {
+    own_namespace();
+    /* Everything on a tmpfs of the case's own, whatever mount the scratch directory is on. */
+    char base[600], newroot[600], putold[600], marker[600];
+    snprintf(base, sizeof base, "%s/base", scratch());
+    EXPECT_OK(mkdir(base, 0755));
+    EXPECT_OK(mount("tmpfs", base, "tmpfs", 0, NULL));
+    snprintf(newroot, sizeof newroot, "%s/newroot", base);
+    EXPECT_OK(mkdir(newroot, 0755));
+    snprintf(putold, sizeof putold, "%s/old", newroot);
+    EXPECT_OK(mkdir(putold, 0755));
+    /* new_root not a mount point: EINVAL. The root itself: EBUSY. */
+    EXPECT_ERRNO(syscall(SYS_pivot_root, newroot, putold), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_pivot_root, "/", "/"), EBUSY);
+    EXPECT_OK(mount("tmpfs", newroot, "tmpfs", 0, "mode=755"));
+    EXPECT_OK(mkdir(putold, 0755));
+    snprintf(marker, sizeof marker, "%s/marker", newroot);
+    write_file(marker, "new");
+    EXPECT_ERRNO(syscall(SYS_pivot_root, marker, putold), ENOTDIR);
+    /* put_old must be at or under new_root: on the root's mount, EBUSY; elsewhere, EINVAL. */
+    EXPECT_ERRNO(syscall(SYS_pivot_root, newroot, "/"), EBUSY);
+    EXPECT_ERRNO(syscall(SYS_pivot_root, newroot, base), EINVAL);
+    EXPECT_OK(chdir("/"));
+    EXPECT_OK(syscall(SYS_pivot_root, newroot, putold));
+    /* The caller's root and cwd (the old root) moved to the new root. */
+    char buf[64], cwd[600];
+    EXPECT(getcwd(cwd, sizeof cwd) != NULL);
+    EXPECT_STREQ(cwd, "/");
+    EXPECT(slurp("/marker", buf, sizeof buf) == 3);
+    EXPECT_STREQ(buf, "new");
+    /* The old root is at /old, whole. */
+    struct stat st;
+    EXPECT_OK(stat("/old/proc/self", &st));
+    EXPECT_OK(umount2("/old", MNT_DETACH));
+    EXPECT_ERRNO(stat("/old/proc/self", &st), ENOENT);
+}
+
+CASE(pivot_root_dot_dot_then_detaching_the_old_root) {
+    /* runc's and bubblewrap's way: chdir(new_root); pivot_root(".", "."); umount2(".", MNT_DETACH). */
+    own_namespace();
+    char newroot[600];
+    snprintf(newroot, sizeof newroot, "%s/nr", scratch());
+    EXPECT_OK(mkdir(newroot, 0755));
+    EXPECT_OK(mount("tmpfs", newroot, "tmpfs", 0, "mode=755"));
+    char marker[700];
+    snprintf(marker, sizeof marker, "%s/only-here", newroot);
+    write_file(marker, "x");
+    EXPECT_OK(chdir(newroot));
+    EXPECT_OK(syscall(SYS_pivot_root, ".", "."));
+    EXPECT_OK(umount2(".", MNT_DETACH));
+    EXPECT_OK(chdir("/"));
+    struct stat st;
+    EXPECT_OK(stat("/only-here", &st));
+    EXPECT_ERRNO(stat("/proc/self", &st), ENOENT);
+    char cwd[64];
+    EXPECT(getcwd(cwd, sizeof cwd) != NULL);
+    EXPECT_STREQ(cwd, "/");
 }
 
 COMPAT_MAIN()

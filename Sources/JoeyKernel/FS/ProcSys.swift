@@ -179,6 +179,11 @@ extension Sysctl {
         t["kernel/version"] = Sysctl({ _, _ in Kernel.version + "\n" }) // uname's version
         t["kernel/pid_max"] = Sysctl.value { _ in 4_194_304 }
         t["kernel/ngroups_max"] = Sysctl.value { _ in 65536 }
+        // The ids an id with no mapping shows as; the sandbox has one user namespace, where
+        // every id maps, so they are shown and never used (read-only here).
+        for name in ["kernel/overflowuid", "kernel/overflowgid", "fs/overflowuid", "fs/overflowgid"] {
+            t[name] = Sysctl.value { _ in 65534 }
+        }
         t["kernel/cap_last_cap"] = Sysctl.value { _ in Int(Capabilities.lastCap) }
         t["kernel/printk"] = Sysctl({ k, _ in k.tunables.printk.map(String.init).joined(separator: "\t") + "\n" },
                                     set: .numbers(count: 4) { k, _, n throws(LinuxErrno) in

@@ -970,8 +970,9 @@ extension GuestThread {
         // Seen from the process's root; a directory outside it (after chroot) is shown
         // "(unreachable)" and absolute, as Linux does (glibc's getcwd then fails).
         let cwd = group.fs.cwd, root = group.fs.root
-        let shown = root.parent == nil ? cwd.path.bytes
-            : cwd.path(under: root).map { $0.bytes } ?? Array("(unreachable)".utf8) + cwd.path.bytes
+        // Shown from where it meets the root (a directory reached before a pivot_root has its
+        // names from the old root), as d_path does.
+        let shown = cwd.path(under: root).map { $0.bytes } ?? Array("(unreachable)".utf8) + cwd.path.bytes
         let path = shown + [0]
         guard UInt64(path.count) <= a1 else { throw .ERANGE } // a size of 0 too, as Linux's
         try mm.write(a0, path)

@@ -264,7 +264,11 @@ extension GuestThread {
         guard group.capable(CAP_SYS_ADMIN) else { throw .EPERM }
         let target = try lookup(AT_FDCWD, path, follow: flags & UMOUNT_NOFOLLOW == 0)
         let ns = group.fs.mounts
-        guard ns.isRoot(target), let m = target.mount, ns.mounts.contains(where: { $0 === m }) else { throw .EINVAL }
+        guard ns.isRoot(target), let reached = target.mount, ns.mounts.contains(where: { $0 === reached }) else { throw .EINVAL }
+        // The mount on top of what the path reached, as LOOKUP_MOUNTPOINT finds it: "." in a
+        // directory something was mounted over since (pivot_root(".", ".") stacks the old
+        // root on the cwd) names the mount on top.
+        let m = ns.cover(target.inode, in: reached) ?? reached
         let busy = !ns.descendants(of: m).isEmpty || kernel.isBusy(m, ns)
         if flags & MNT_EXPIRE != 0 {
             if m === ns.root || flags & (MNT_FORCE | MNT_DETACH) != 0 { throw .EINVAL }
@@ -275,6 +279,38 @@ extension GuestThread {
         if m === ns.root { throw flags & MNT_DETACH != 0 ? .EINVAL : .EBUSY }
         if flags & MNT_DETACH == 0 && busy { throw .EBUSY }
         ns.remove(m)
+        return 0
+    }
+}
+
+extension GuestThread {
+    /// pivot_root(2), with Linux's checks in its order: `new_root` (a mount point other than
+    /// the root's mount, below the caller's root) becomes the root of the caller's mount
+    /// namespace, and the old root is mounted at `put_old` (at or below new_root). Every
+    /// process of the namespace whose root or working directory was the old root moves to
+    /// the new one (chroot_fs_refs).
+    func sysPivotRoot() throws(LinuxErrno) -> UInt64 {
+        guard group.capable(CAP_SYS_ADMIN) else { throw .EPERM }
+        let new = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
+        guard new.inode.kind == .directory else { throw .ENOTDIR }
+        let old = try lookup(AT_FDCWD, try pathArg(a1), follow: true)
+        guard old.inode.kind == .directory else { throw .ENOTDIR }
+        let ns = group.fs.mounts, root = group.fs.root
+        guard let newMount = new.mount, let rootMount = root.mount, let reached = old.mount else { throw .EINVAL }
+        let oldMount = ns.cover(old.inode, in: reached) ?? reached // put_old's top mount (lock_mount)
+        func shared(_ m: Mount?) -> Bool { if case .shared = m?.propagation { return true }; return false }
+        if shared(oldMount) || shared(newMount.parent) || shared(rootMount.parent) { throw .EINVAL }
+        guard ns.mounts.contains(where: { $0 === rootMount }), ns.mounts.contains(where: { $0 === newMount }) else { throw .EINVAL }
+        if new.inode.removed { throw .ENOENT }
+        if newMount === rootMount || oldMount === rootMount { throw .EBUSY }
+        guard ns.isRoot(root), ns.isRoot(new), newMount.parent != nil,
+              newMount.contains(oldMount), rootMount.contains(newMount) else { throw .EINVAL }
+        ns.pivot(oldRoot: rootMount, newRoot: newMount, putOld: old)
+        let newRoot = Location(name: "", parent: nil, inode: newMount.root, mount: newMount)
+        for g in kernel.threadGroups.values where g.fs.mounts === ns {
+            if g.fs.root.inode === rootMount.root && g.fs.root.mount === rootMount { g.fs.root = newRoot }
+            if g.fs.cwd.inode === rootMount.root && g.fs.cwd.mount === rootMount { g.fs.cwd = newRoot }
+        }
         return 0
     }
 }

@@ -231,6 +231,24 @@ final class MountNamespace {
         touched()
     }
 
+    /// pivot_root: `newRoot` takes `oldRoot`'s place (the namespace's root, or where oldRoot
+    /// was mounted) and `oldRoot` is mounted at `putOld`, which lies at or below newRoot.
+    func pivot(oldRoot: Mount, newRoot: Mount, putOld: Location) {
+        let rootParent = oldRoot.parent, rootMountpoint = oldRoot.mountpoint, rootNames = oldRoot.mountpointNames
+        detach(newRoot)
+        if rootParent != nil { detach(oldRoot) }
+        if let rootParent, let rootMountpoint {
+            attach(newRoot, parent: rootParent, over: rootMountpoint, names: rootNames)
+        } else {
+            newRoot.mountpoint = nil
+            newRoot.mountpointNames = []
+            mounts.removeAll { $0 === newRoot }
+            mounts.insert(newRoot, at: 0) // the namespace's root is mounts[0]
+        }
+        if let (parent, inode, names) = place(putOld) { attach(oldRoot, parent: parent, over: inode, names: names) }
+        touched()
+    }
+
     /// Where a mount made at `location` goes: there, or on the top of the mounts already
     /// covering it (a location reached before they were made: an old cwd).
     private func place(_ location: Location) -> (Mount, Inode, [ByteString])? {
