@@ -628,6 +628,50 @@ CASE(pivot_root_dot_dot_then_detaching_the_old_root) {
     EXPECT_STREQ(cwd, "/");
 }
 
+CASE(a_bind_remounted_read_only_refuses_writes_the_other_view_takes) {
+    /* bwrap --ro-bind: MS_BIND|MS_REMOUNT|MS_RDONLY makes one mount read-only, not the
+     * filesystem. */
+    own_namespace();
+    char a[600], b[600], fa[700], fb[700], db[700];
+    snprintf(a, sizeof a, "%s/a", scratch());
+    snprintf(b, sizeof b, "%s/b", scratch());
+    EXPECT_OK(mkdir(a, 0755));
+    EXPECT_OK(mkdir(b, 0755));
+    EXPECT_OK(mount("tmpfs", a, "tmpfs", 0, NULL));
+    snprintf(fa, sizeof fa, "%s/f", a);
+    snprintf(fb, sizeof fb, "%s/f", b);
+    snprintf(db, sizeof db, "%s/d", b);
+    write_file(fa, "data");
+    EXPECT_OK(mount(a, b, NULL, MS_BIND, NULL));
+    /* A file open for writing through the mount: it cannot go read-only. */
+    int w = open(fb, O_WRONLY);
+    EXPECT(w >= 0);
+    EXPECT_ERRNO(mount("none", b, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL), EBUSY);
+    close(w);
+    EXPECT_OK(mount("none", b, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL));
+    EXPECT_ERRNO(open(fb, O_WRONLY), EROFS);
+    EXPECT_ERRNO(open(db, O_WRONLY | O_CREAT, 0600), EROFS);
+    EXPECT_ERRNO(mkdir(db, 0755), EROFS);
+    EXPECT_ERRNO(unlink(fb), EROFS);
+    EXPECT_ERRNO(chmod(fb, 0600), EROFS);
+    EXPECT_ERRNO(truncate(fb, 0), EROFS);
+    char buf[16];
+    EXPECT(slurp(fb, buf, sizeof buf) == 4); /* reading is fine */
+    /* The filesystem stays writable through the other mount. */
+    int fd = open(fa, O_WRONLY | O_APPEND);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "!", 1), 1);
+    close(fd);
+    struct statvfs sv;
+    EXPECT_OK(statvfs(b, &sv));
+    EXPECT(sv.f_flag & ST_RDONLY);
+    EXPECT_OK(statvfs(a, &sv));
+    EXPECT(!(sv.f_flag & ST_RDONLY));
+    /* And back. */
+    EXPECT_OK(mount("none", b, NULL, MS_BIND | MS_REMOUNT, NULL));
+    EXPECT_OK(unlink(fb));
+}
+
 COMPAT_MAIN()
 
 CASE(noexec_mount_refuses_execve_and_executable_mappings) {

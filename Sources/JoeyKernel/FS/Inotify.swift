@@ -236,7 +236,7 @@ extension GuestThread {
         if mask & InotifyMask.maskAdd != 0 && mask & InotifyMask.maskCreate != 0 { throw .EINVAL }
         let loc = try lookup(AT_FDCWD, try pathArg(a1), follow: mask & InotifyMask.dontFollow == 0)
         if mask & InotifyMask.onlyDir != 0 && loc.inode.kind != .directory { throw .ENOTDIR }
-        try checkAccess(loc.inode, read: true, write: false)
+        try checkAccess(loc.inode, read: true, write: false, mount: loc.mount)
         return UInt64(try d.addWatch(loc.inode, mask: mask))
     }
 

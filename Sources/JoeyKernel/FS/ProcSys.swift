@@ -308,7 +308,12 @@ extension Sysctl {
     }()
 
     /// The directory at `prefix` ("" for /proc/sys): the next component of every path under it.
+    /// A directory or file is made again only once nothing holds the last one made, so a
+    /// mount over one (bwrap binds /proc/sys over itself to make it read-only: the mount holds
+    /// what it covers) is found at the next lookup.
     static func directory(_ kernel: Kernel, _ fs: FileSystemID, prefix: String) -> Inode {
+        let key = SysctlInodeKey(fs: ObjectIdentifier(fs), path: prefix)
+        if let made = kernel.sysctlInodes[key]?.inode { return made }
         let children: [String: Bool] = {
             var c: [String: Bool] = [:] // name -> is a directory
             for path in table.keys where path.hasPrefix(prefix) {
@@ -317,13 +322,37 @@ extension Sysctl {
             }
             return c
         }()
-        return DynamicDirectory(fs: fs, list: { children.keys.sorted().map { ($0, children[$0]! ? .directory : .regular) } },
-                                find: { (name: String) throws(LinuxErrno) -> Inode in
+        let dir = DynamicDirectory(fs: fs, list: { children.keys.sorted().map { ($0, children[$0]! ? .directory : .regular) } },
+                                   find: { [unowned(unsafe) kernel] (name: String) throws(LinuxErrno) -> Inode in
             guard let isDirectory = children[name] else { throw .ENOENT }
             if isDirectory { return directory(kernel, fs, prefix: prefix + name + "/") }
-            return SysctlFile(kernel: kernel, sysctl: table[prefix + name]!, fs: fs)
+            let fileKey = SysctlInodeKey(fs: ObjectIdentifier(fs), path: prefix + name)
+            if let made = kernel.sysctlInodes[fileKey]?.inode { return made }
+            let file = SysctlFile(kernel: kernel, sysctl: table[prefix + name]!, fs: fs)
+            kernel.rememberSysctlInode(file, fileKey)
+            return file
         })
+        kernel.rememberSysctlInode(dir, key)
+        return dir
     }
+}
+
+extension Kernel {
+    fileprivate func rememberSysctlInode(_ inode: Inode, _ key: SysctlInodeKey) {
+        if sysctlInodes.count >= 4096 { sysctlInodes = sysctlInodes.filter { $0.value.inode != nil } }
+        sysctlInodes[key] = WeakInode(inode: inode)
+    }
+}
+
+struct WeakInode { weak var inode: Inode? }
+
+/// A /proc/sys inode of one procfs instance, by its path under /proc/sys.
+struct SysctlInodeKey: Hashable {
+    let fs: ObjectIdentifier
+    let path: String
+}
+
+extension Sysctl {
 }
 
 /// A /proc/sys file: 0644 when the sentry applies it, else 0444.

@@ -180,8 +180,10 @@ public final class Kernel: @unchecked Sendable {
     /// inotify instances and watches per owner (the creator's effective uid), bounded as
     /// /proc/sys/fs/inotify shows.
     var inotifyUse: [UInt32: (instances: Int, watches: Int)] = [:]
-    /// The sandbox's /proc/sys tunables that are not namespaced (FS/ProcSys.swift).
+    /// The sandbox's /proc/sys tunables that are not namespaced (FS/ProcSys.swift), and the
+    /// /proc/sys inodes last made for each procfs instance (held weakly).
     var tunables = Tunables()
+    var sysctlInodes: [SysctlInodeKey: WeakInode] = [:]
     /// TCP sockets holding corked data under TCP_CORK's 200 ms ceiling (Net/Inet/LoopbackCork.swift).
     var corkedSockets: [WeakInetSocket] = []
     /// Pages of pipe buffers per user (real uid), for fs.pipe-user-pages-soft and -hard.

@@ -107,7 +107,7 @@ extension GuestThread {
         if flags & O_TMPFILE_FLAG != 0 {
             let dir = try lookup(dirfd, path, follow: true, scope: scope)
             guard dir.inode.kind == .directory else { throw .ENOTDIR }
-            try checkAccess(dir.inode, read: false, write: true, exec: true)
+            try checkAccess(dir.inode, read: false, write: true, exec: true, mount: dir.mount)
             guard let d = dir.inode as? DirectoryInode, !(d.context.writeThrough && d.lowerPath != nil) else { throw .EOPNOTSUPP }
             let f = RegularFileInode(context: d.context, mode: UInt32(mode & 0o7777) & ~group.fs.umask)
             f.uid = group.fsuid; f.gid = group.fsgid
@@ -132,7 +132,7 @@ extension GuestThread {
                         let (tp, tn) = try kernel.resolveParent(target, from: parent,
                                                                 root: scope.contains(.inRoot) ? try walkStart(dirfd, path, scope).1 : group.fs.root,
                                                                 mounts: group.fs.mounts, as: walker, scope: scope)
-                        try mayCreate(in: tp.inode)
+                        try mayCreate(in: tp)
                         let m = UInt32(mode & 0o7777) & ~group.fs.umask
                         let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                         loc = Location(name: tn, parent: tp, inode: node)
@@ -142,7 +142,7 @@ extension GuestThread {
                     loc = Location(name: name, parent: parent, inode: existing)
                 }
             } else {
-                try mayCreate(in: parent.inode)
+                try mayCreate(in: parent)
                 let m = UInt32(mode & 0o7777) & ~group.fs.umask
                 let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                 kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
@@ -157,7 +157,7 @@ extension GuestThread {
             if inode.kind == .symlink { throw .ELOOP }
             if flags & (O_DIRECTORY | O_TMPFILE_FLAG) == O_DIRECTORY && inode.kind != .directory { throw .ENOTDIR }
             if inode.kind == .directory && (flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0) { throw .EISDIR }
-            if !created { try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: flags & O_ACCMODE != O_RDONLY) }
+            if !created { try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: flags & O_ACCMODE != O_RDONLY, mount: loc.mount) }
             // O_NOATIME only for the file's owner (or CAP_FOWNER).
             if flags & O_NOATIME != 0 && inode.uid != group.fsuid && !group.capable(3) { throw .EPERM }
         } else if flags & O_DIRECTORY != 0 && inode.kind != .directory {
@@ -189,18 +189,21 @@ extension GuestThread {
                searchesAll: group.capable(1 /* CAP_DAC_OVERRIDE */) || group.capable(2 /* CAP_DAC_READ_SEARCH */))
     }
 
-    /// EROFS when `inode` lives on a read-only mount (mnt_want_write's check).
-    func requireWritableMount(_ inode: Inode) throws(LinuxErrno) {
-        if inode.fs.readOnly { throw .EROFS }
+    /// EROFS when `inode` lives on a read-only filesystem or was reached through a read-only
+    /// mount (a bind remounted read-only: mnt_want_write's check). `mount`: where the path
+    /// walk (or the descriptor's open) reached it.
+    func requireWritableMount(_ inode: Inode, _ mount: Mount?) throws(LinuxErrno) {
+        if inode.fs.readOnly || mount?.flags.contains(.readOnly) == true { throw .EROFS }
     }
 
     /// Permission check for the guest's effective ids (root passes everything but exec).
     /// `realIDs`: access(2)'s check, made with the real uid and gid, and with the permitted
     /// capabilities if the real uid is root, none otherwise (access_override_creds).
-    func checkAccess(_ inode: Inode, read: Bool, write: Bool, exec: Bool = false, realIDs: Bool = false) throws(LinuxErrno) {
+    func checkAccess(_ inode: Inode, read: Bool, write: Bool, exec: Bool = false, realIDs: Bool = false,
+                     mount: Mount?) throws(LinuxErrno) {
         // Devices, FIFOs and sockets stay writable on a read-only mount, as on Linux.
         if write && (inode.kind == .regular || inode.kind == .directory || inode.kind == .symlink) {
-            try requireWritableMount(inode)
+            try requireWritableMount(inode, mount)
         }
         // The mode bits of the class the caller is in, then the capabilities that override
         // them (Linux's generic_permission).
@@ -219,15 +222,16 @@ extension GuestThread {
 
     /// May the caller make an entry in `dir` (may_create): a writable mount, write and search
     /// permission on the directory.
-    func mayCreate(in dir: Inode) throws(LinuxErrno) {
-        try checkAccess(dir, read: false, write: true, exec: true)
+    func mayCreate(in dir: Location) throws(LinuxErrno) {
+        try checkAccess(dir.inode, read: false, write: true, exec: true, mount: dir.mount)
     }
 
     /// May the caller remove (or rename away, or replace) `child` from `dir` (may_delete):
     /// write and search permission on the directory, and in a sticky directory, owning the
     /// file or the directory or holding CAP_FOWNER.
-    func mayDelete(_ child: Inode, from dir: Inode) throws(LinuxErrno) {
-        try checkAccess(dir, read: false, write: true, exec: true)
+    func mayDelete(_ child: Inode, from location: Location) throws(LinuxErrno) {
+        let dir = location.inode
+        try checkAccess(dir, read: false, write: true, exec: true, mount: location.mount)
         if dir.mode & 0o1000 != 0 && child.uid != group.fsuid && dir.uid != group.fsuid && !group.capable(3) { throw .EPERM }
     }
 
@@ -547,7 +551,7 @@ extension GuestThread {
         let loc = try lookup(dirfd, try pathArg(addr), follow: flags & AT_SYMLINK_NOFOLLOW == 0,
                              emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
         try checkAccess(loc.inode, read: mode & 4 != 0, write: mode & 2 != 0, exec: mode & 1 != 0,
-                        realIDs: flags & 0x200 /* AT_EACCESS */ == 0)
+                        realIDs: flags & 0x200 /* AT_EACCESS */ == 0, mount: loc.mount)
         return 0
     }
 
@@ -555,7 +559,7 @@ extension GuestThread {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
-        try mayCreate(in: parent.inode)
+        try mayCreate(in: parent)
         let node = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
                                            uid: group.fsuid, gid: group.fsgid)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
@@ -580,7 +584,7 @@ extension GuestThread {
         default: throw .EINVAL
         }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
-        try mayCreate(in: parent.inode)
+        try mayCreate(in: parent)
         // vfs_mknod: a device needs CAP_MKNOD, except an overlay whiteout (character 0:0).
         if (kind == .characterDevice && rdev != 0 || kind == .blockDevice) && !group.capable(27 /* CAP_MKNOD */) {
             throw .EPERM
@@ -603,10 +607,10 @@ extension GuestThread {
         } else if name.isEmpty || name == "." || name == ".." {
             throw .EISDIR
         }
-        try requireWritableMount(parent.inode) // before the lookup, as Linux's do_unlinkat
+        try requireWritableMount(parent.inode, parent.mount) // before the lookup, as Linux's do_unlinkat
         let raw = try parent.inode.lookup(name)
         // Linux's order: permission (may_delete), the kind, a mount on it, emptiness.
-        try mayDelete(raw, from: parent.inode)
+        try mayDelete(raw, from: parent)
         if rmdir {
             guard raw.kind == .directory else { throw .ENOTDIR }
         } else {
@@ -642,7 +646,7 @@ extension GuestThread {
         let (op, on) = try lookupParent(olddir, oldPath)
         let (np, nn) = try lookupParent(newdir, newPath)
         if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
-        try requireWritableMount(op.inode) // before the lookups, as Linux's do_renameat2
+        try requireWritableMount(op.inode, op.mount) // before the lookups, as Linux's do_renameat2
         let node = try op.inode.lookup(on)
         if group.fs.mounts.isCovered(node, in: op.mount) { throw .EBUSY }
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
@@ -656,9 +660,9 @@ extension GuestThread {
         if target === node { return 0 }
         // Permission (vfs_rename): the source may leave its directory, the target may be
         // replaced or made, and a directory that changes parent must be writable (its "..").
-        try mayDelete(node, from: op.inode)
-        if let target { try mayDelete(target, from: np.inode) } else { try mayCreate(in: np.inode) }
-        if node.kind == .directory && op.inode !== np.inode { try checkAccess(node, read: false, write: true) }
+        try mayDelete(node, from: op)
+        if let target { try mayDelete(target, from: np) } else { try mayCreate(in: np) }
+        if node.kind == .directory && op.inode !== np.inode { try checkAccess(node, read: false, write: true, mount: op.mount) }
         if let existing = target {
             if flags & 1 != 0 { throw .EEXIST }
             if node.kind == .directory {
@@ -697,7 +701,7 @@ extension GuestThread {
         let (op, on) = try lookupParent(olddir, oldPath)
         let (np, nn) = try lookupParent(newdir, newPath)
         if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
-        try requireWritableMount(op.inode)
+        try requireWritableMount(op.inode, op.mount)
         let a = try op.inode.lookup(on), b = try np.inode.lookup(nn)
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
         if (a.kind != .directory && oldPath.hasTrailingSlash) || (b.kind != .directory && newPath.hasTrailingSlash) { throw .ENOTDIR }
@@ -708,11 +712,11 @@ extension GuestThread {
             while let c = p { if c.inode === node { throw .EINVAL }; p = c.parent }
         }
         if a === b { return 0 }
-        try mayDelete(a, from: op.inode)
-        try mayDelete(b, from: np.inode)
+        try mayDelete(a, from: op)
+        try mayDelete(b, from: np)
         if op.inode !== np.inode {
-            if a.kind == .directory { try checkAccess(a, read: false, write: true) }
-            if b.kind == .directory { try checkAccess(b, read: false, write: true) }
+            if a.kind == .directory { try checkAccess(a, read: false, write: true, mount: op.mount) }
+            if b.kind == .directory { try checkAccess(b, read: false, write: true, mount: np.mount) }
         }
         guard let from = op.inode as? DirectoryInode, let to = np.inode as? DirectoryInode else { throw .EXDEV }
         if !from.context.writeThrough {
@@ -746,7 +750,7 @@ extension GuestThread {
         let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
         if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
         if old.inode.fs !== np.inode.fs { throw .EXDEV }
-        try mayCreate(in: np.inode)
+        try mayCreate(in: np)
         if let dir = np.inode as? DirectoryInode, let oldPath = dir.context.hostPath(of: old.inode), let newDir = dir.lowerPath {
             let (op, ol) = oldPath.splitLast
             try dir.context.onHost(ByteString.join(newDir, nn)) { dfd, leaf in
@@ -772,7 +776,7 @@ extension GuestThread {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
-        try mayCreate(in: parent.inode)
+        try mayCreate(in: parent)
         let node = try parent.inode.create(name, kind: .symlink, mode: 0o777, uid: group.fsuid, gid: group.fsgid, target: target)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
         return 0
@@ -804,7 +808,7 @@ extension GuestThread {
 
     /// `loc`: where the file was reached, so its directory's watches hear of the change.
     private func chmod(_ inode: Inode, _ requested: UInt64, at loc: Location?) throws(LinuxErrno) {
-        try requireWritableMount(inode) // EROFS before EPERM, as Linux's mnt_want_write
+        try requireWritableMount(inode, loc?.mount) // EROFS before EPERM, as Linux's mnt_want_write
         guard group.fsuid == inode.uid || group.capable(3 /* CAP_FOWNER */) else { throw .EPERM }
         var mode = requested & 0o7777
         // Setgid only for a member of the file's group (or CAP_FSETID).
@@ -835,7 +839,7 @@ extension GuestThread {
 
     private func chown(_ inode: Inode, _ uid: UInt64, _ gid: UInt64, at loc: Location?) throws(LinuxErrno) {
         let u = UInt32(truncatingIfNeeded: uid), g = UInt32(truncatingIfNeeded: gid)
-        try requireWritableMount(inode) // EROFS before EPERM, as Linux's mnt_want_write
+        try requireWritableMount(inode, loc?.mount) // EROFS before EPERM, as Linux's mnt_want_write
         // The owner may give the file to a group it is in; anything else takes CAP_CHOWN.
         let owner = group.fsuid == inode.uid
         let uidOK = u == UInt32.max || (owner && u == inode.uid)
@@ -874,7 +878,7 @@ extension GuestThread {
                              emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
             inode = loc!.inode
         }
-        try requireWritableMount(inode)
+        try requireWritableMount(inode, loc?.mount)
         let now = Timespec.now()
         var at = now, mt = now
         var setA = true, setM = true, nowBoth = false
@@ -912,7 +916,7 @@ extension GuestThread {
         // with write permission (EACCES).
         let touch = times == 0 && utimbuf == 0 || times != 0 && nowBoth
         if group.fsuid != inode.uid && !group.capable(3 /* CAP_FOWNER */) {
-            if touch { try checkAccess(inode, read: false, write: true) } else { throw .EPERM }
+            if touch { try checkAccess(inode, read: false, write: true, mount: loc?.mount) } else { throw .EPERM }
         }
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
             var ts = [timespec(tv_sec: Int(at.sec), tv_nsec: setA ? Int(at.nsec) : 0x3fff_fffe),
@@ -931,7 +935,7 @@ extension GuestThread {
         guard Int64(bitPattern: a1) >= 0 else { throw .EINVAL }
         if loc.inode.kind == .directory { throw .EISDIR }
         guard let f = loc.inode as? RegularFileInode else { throw .EINVAL }
-        try checkAccess(f, read: false, write: true)
+        try checkAccess(f, read: false, write: true, mount: loc.mount)
         if f.executing > 0 { throw .ETXTBSY } // a running program (get_write_access)
         if !f.leases.isEmpty {
             // vfs_truncate breaks leases as an open for writing would, counted as one meanwhile.
@@ -982,7 +986,7 @@ extension GuestThread {
     func sysChdir() throws(LinuxErrno) -> UInt64 {
         let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
         guard loc.inode.kind == .directory else { throw .ENOTDIR }
-        try checkAccess(loc.inode, read: false, write: false, exec: true)
+        try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)
         group.fs.cwd = loc
         return 0
     }
@@ -990,7 +994,7 @@ extension GuestThread {
     func sysFchdir() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.getRaw(fdArg(a0))
         guard f.inode.kind == .directory, let loc = f.location else { throw .ENOTDIR }
-        try checkAccess(loc.inode, read: false, write: false, exec: true)
+        try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)
         group.fs.cwd = loc
         return 0
     }
@@ -999,7 +1003,7 @@ extension GuestThread {
         // Linux's order: the directory, search permission on it, then CAP_SYS_CHROOT.
         let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
         guard loc.inode.kind == .directory else { throw .ENOTDIR }
-        try checkAccess(loc.inode, read: false, write: false, exec: true)
+        try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)
         guard group.capable(18 /* CAP_SYS_CHROOT */) else { throw .EPERM }
         group.fs.root = loc
         return 0

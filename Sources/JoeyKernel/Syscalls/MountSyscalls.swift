@@ -213,20 +213,27 @@ extension GuestThread {
             newFlags.subtract(atime); newFlags.formUnion(m.flags.intersection(atime))
         }
         var readOnly = newFlags.contains(.readOnly)
+        if bind {
+            // MS_BIND|MS_REMOUNT: this mount's own flags (read-only too), not the filesystem's;
+            // going read-only with a file open for writing through it is EBUSY (mnt_make_readonly).
+            if readOnly && !m.flags.contains(.readOnly) && kernel.hasWriters(through: m) { throw .EBUSY }
+            m.flags = newFlags
+            ns.touched()
+            return 0
+        }
         var capacity: UInt64??
-        if !bind {
-            let o = try parseOptions(m.root.fs.name, data, readOnly: readOnly)
-            readOnly = o.readOnly
-            if let c = o.capacity {
-                guard m.root.fs.name == "tmpfs" else { throw .EINVAL }
-                // Not below what the files hold already.
-                if c > 0 && c < m.root.fs.usedBytes.load(ordering: .relaxed) { throw .EINVAL }
-                capacity = .some(c == 0 ? nil : c)
-            }
+        let o = try parseOptions(m.root.fs.name, data, readOnly: readOnly)
+        readOnly = o.readOnly
+        if let c = o.capacity {
+            guard m.root.fs.name == "tmpfs" else { throw .EINVAL }
+            // Not below what the files hold already.
+            if c > 0 && c < m.root.fs.usedBytes.load(ordering: .relaxed) { throw .EINVAL }
+            capacity = .some(c == 0 ? nil : c)
         }
         if readOnly != m.root.fs.readOnly {
-            // Read-only is kept by the filesystem: a mount can change it only when no other
-            // mount shows the same filesystem (Joey has no per-mount read-only state).
+            // A filesystem's read-only state (a remount without MS_BIND): changed only when no
+            // other mount shows it (Joey keeps it once per filesystem; per mount, a bind remount
+            // above sets the mount's own).
             guard !ns.sharesFilesystem(m) else { throw .EINVAL }
             if readOnly && kernel.hasWriters(on: m.root.fs) { throw .EBUSY }
         }
@@ -373,6 +380,16 @@ extension Kernel {
     }
 
     /// Whether a file on `fs` is open for writing (a remount read-only then fails with EBUSY).
+    /// Whether a description open for writing was opened through mount `m`.
+    func hasWriters(through m: Mount) -> Bool {
+        for g in threadGroups.values where g.exitStatus == nil {
+            for case let e? in g.fdTable.entries where e.file.location?.mount === m && e.file.flags & O_ACCMODE != O_RDONLY {
+                return true
+            }
+        }
+        return false
+    }
+
     func hasWriters(on fs: FileSystemID) -> Bool {
         for g in threadGroups.values where g.exitStatus == nil {
             for case let e? in g.fdTable.entries where e.file.inode.fs === fs && e.file.flags & O_ACCMODE != O_RDONLY {

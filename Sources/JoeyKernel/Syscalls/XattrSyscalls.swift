@@ -72,7 +72,8 @@ extension GuestThread {
             guard inode.kind == .regular || inode.kind == .directory else { throw write ? .EPERM : .ENODATA }
             if write && inode.kind == .directory && inode.mode & 0o1000 != 0
                 && group.fsuid != inode.uid && !group.capable(3 /* CAP_FOWNER */) { throw .EPERM }
-            try checkAccess(inode, read: !write, write: write)
+            // A write already passed mnt_want_write (requireWritableMount) with its mount.
+            try checkAccess(inode, read: !write, write: write, mount: nil)
         } else {
             // system.* (POSIX ACLs) and unknown prefixes: no handler.
             throw .EOPNOTSUPP
@@ -115,7 +116,7 @@ extension GuestThread {
         guard flags & ~(XATTR_CREATE | XATTR_REPLACE) == 0 else { throw .EINVAL }
         guard a3 <= UInt64(maxValue) else { throw .E2BIG }
         let value = a3 == 0 ? [] : try mm.read(a2, count: Int(a3))
-        try requireWritableMount(inode)
+        try requireWritableMount(inode, loc?.mount)
         try xattrPermission(inode, name, write: true)
         let exists = inode.xattrs?[name] != nil
         if flags & XATTR_CREATE != 0 && exists { throw .EEXIST }
@@ -134,7 +135,7 @@ extension GuestThread {
     func sysRemovexattr(_ nr: Int) throws(LinuxErrno) -> UInt64 {
         let (inode, loc) = try xattrLocation(nr, base: 197)
         let name = try xattrName(a1)
-        try requireWritableMount(inode)
+        try requireWritableMount(inode, loc?.mount)
         try xattrPermission(inode, name, write: true)
         guard inode.xattrs?.removeValue(forKey: name) != nil else { throw .ENODATA }
         inode.ctime = Timespec.now()

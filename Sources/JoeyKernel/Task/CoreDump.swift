@@ -131,11 +131,11 @@ extension GuestThread {
         let (parent, name) = try lookupParent(AT_FDCWD, ByteString("core"))
         if let existing = try? parent.inode.lookup(name) {
             guard existing.kind == .regular else { throw .EEXIST }
-            try mayDelete(existing, from: parent.inode)
+            try mayDelete(existing, from: parent)
             try parent.inode.remove(name)
             if existing.nlink > 0 { existing.nlink -= 1 }
         }
-        try mayCreate(in: parent.inode)
+        try mayCreate(in: parent)
         let node = try parent.inode.create(name, kind: .regular, mode: 0o600 & ~group.fs.umask, uid: group.fsuid, gid: group.fsgid)
         let d = try node.open(flags: O_WRONLY, kernel: kernel)
         d.path = ByteString.join(parent.path, name)

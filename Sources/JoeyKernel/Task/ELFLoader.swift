@@ -166,7 +166,7 @@ extension GuestThread {
         // A mount without exec, then the caller's execute permission (even root needs some
         // x bit), then a file someone has open for writing (ETXTBSY), as Linux's do_open_execat.
         if loc.mount?.flags.contains(.noExec) == true { throw .EACCES }
-        try checkAccess(inode, read: false, write: false, exec: true)
+        try checkAccess(inode, read: false, write: false, exec: true, mount: loc.mount)
         if (inode as? RegularFileInode)?.openWriters ?? 0 > 0 { throw .ETXTBSY }
         let f = try inode.open(flags: O_RDONLY, kernel: kernel)
         f.path = loc.path
@@ -288,7 +288,7 @@ extension GuestThread {
         let loc = try kernel.resolve(path, from: group.fs.root, root: group.fs.root, mounts: group.fs.mounts, as: walker)
         guard loc.inode.kind == .regular else { throw .ELIBBAD }
         if loc.mount?.flags.contains(.noExec) == true { throw .EACCES }
-        try checkAccess(loc.inode, read: false, write: false, exec: true)
+        try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)
         let f = try loc.inode.open(flags: O_RDONLY, kernel: kernel)
         f.path = loc.path
         return f

@@ -85,7 +85,7 @@ final class UnixSocket: Socket {
             let (parent, leaf) = try t.lookupParent(AT_FDCWD, p)
             if leaf.isEmpty || leaf == "." || leaf == ".." { throw .EADDRINUSE }
             if (try? parent.inode.lookup(leaf)) != nil { throw .EADDRINUSE }
-            try t.mayCreate(in: parent.inode)
+            try t.mayCreate(in: parent)
             let inode: Inode
             do {
                 inode = try parent.inode.create(leaf, kind: .socket, mode: 0o777 & ~t.group.fs.umask, uid: t.group.fsuid, gid: t.group.fsgid)
@@ -136,7 +136,7 @@ final class UnixSocket: Socket {
             if p.isEmpty { throw .ENOENT }
             let loc = try t.lookup(AT_FDCWD, p, follow: true)
             // Write permission on the socket file first (Linux's unix_find_bsd): EACCES.
-            try t.checkAccess(loc.inode, read: false, write: true)
+            try t.checkAccess(loc.inode, read: false, write: true, mount: loc.mount)
             guard loc.inode.kind == .socket else { throw .ECONNREFUSED }
             target = kernel.unixPathNames[InodeKey(loc.inode)]
         }
