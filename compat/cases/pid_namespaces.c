@@ -371,4 +371,65 @@ CASE(reboot_ends_the_pid_namespace_its_init_dying_of_the_reason) {
     EXPECT_EQ(as_namespace_init(restart_from_a_child), 100 + SIGHUP);
 }
 
+static int next_pid_is_chosen(void) {
+    /* As pid 1 of a namespace of its own: writing ns_last_pid picks the next pid. */
+    int fd = open("/proc/sys/kernel/ns_last_pid", O_RDWR);
+    if (fd < 0) return 10;
+    if (write(fd, "4000", 4) != 4) return 11;
+    pid_t c = fork();
+    if (c == 0) _exit(0);
+    if (c != 4001) return 12;
+    waitpid(c, NULL, 0);
+    char buf[32] = {0};
+    if (pread(fd, buf, sizeof buf - 1, 0) <= 0 || atoi(buf) != 4001) return 13;
+    /* Without CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE): EPERM, though anyone may open it. */
+    pid_t u = fork();
+    if (u == 0) {
+        if (setuid(65534) != 0) _exit(1);
+        int f = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+        _exit(f >= 0 && write(f, "5000", 4) == -1 && errno == EPERM ? 0 : 2);
+    }
+    int st;
+    if (waitpid(u, &st, 0) != u || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 14;
+    if (pwrite(fd, "-1", 2, 0) != -1 || errno != EINVAL) return 15;
+    return 0;
+}
+
+CASE(ns_last_pid_names_the_next_pid_of_the_callers_namespace) {
+    EXPECT_EQ(as_namespace_init(next_pid_is_chosen), 0);
+}
+
+static int proc_fd_of_a_reaped_process_names_no_one(void) {
+    /* A /proc/PID fd is the process it showed, not its number: once that process is reaped
+     * and the number given out again, pidfd_send_signal through it is ESRCH (LTP
+     * pidfd_send_signal03). In a mount namespace of its own with this namespace's /proc. */
+    if (unshare(CLONE_NEWNS) != 0) return 20;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return 21;
+    if (mount("proc", "/proc", "proc", 0, NULL) != 0) return 22;
+    pid_t a = fork();
+    if (a == 0) { pause(); _exit(0); }
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%d", a);
+    int dfd = open(path, O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return 23;
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    char last[16];
+    int n = snprintf(last, sizeof last, "%d", a - 1);
+    int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+    if (fd < 0 || write(fd, last, n) != n) return 24;
+    pid_t b = fork();
+    if (b == 0) { pause(); _exit(0); }
+    int r = 0;
+    if (b != a) r = 25;
+    else if (syscall(424 /* pidfd_send_signal */, dfd, 0, NULL, 0) != -1 || errno != ESRCH) r = 26;
+    kill(b, SIGKILL);
+    waitpid(b, NULL, 0);
+    return r;
+}
+
+CASE(a_proc_pid_fd_names_its_process_not_a_later_one_with_its_number) {
+    EXPECT_EQ(as_namespace_init(proc_fd_of_a_reaped_process_names_no_one), 0);
+}
+
 COMPAT_MAIN()

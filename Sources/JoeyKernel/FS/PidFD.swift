@@ -42,12 +42,11 @@ extension GuestThread {
         let f = try group.fdTable.get(fdArg(a0))
         if let d = f as? PidFDDescription {
             target = d.target
-        } else if f.inode.kind == .directory, f.inode.fs.name == "proc", let loc = f.location,
-                  let proc = loc.parent?.inode as? DynamicDirectory, let ns = proc.pidNamespace,
-                  let pid = Int32(loc.name.description), pid > 0 {
-            // A /proc/PID directory fd names its process too (the older pidfd), PID in the
-            // namespace of that procfs.
-            guard let g = ns.global(pid).flatMap({ kernel.threadGroups[$0] }) else { throw .ESRCH }
+        } else if let dir = f.inode as? DynamicDirectory, dir.fs.name == "proc", let loc = f.location,
+                  (loc.parent?.inode as? DynamicDirectory)?.pidNamespace != nil, let pid = Int32(loc.name.description), pid > 0 {
+            // A /proc/PID directory fd names its process too (the older pidfd): the one it
+            // showed when opened, gone (ESRCH) even if its number was given out again.
+            guard let g = dir.process else { throw .ESRCH }
             target = g
         } else {
             throw .EBADF

@@ -11,6 +11,9 @@ final class DynamicDirectory: Inode {
     let find: (String) throws(LinuxErrno) -> Inode
     /// For a procfs root: the pid namespace its numbers are in (the mounter's).
     let pidNamespace: PIDNamespace?
+    /// For /proc/PID: the process it shows (an fd of it names that process to
+    /// pidfd_send_signal, never a later one given the same number).
+    weak var process: ThreadGroup?
     init(fs: FileSystemID, ino: UInt64? = nil, mode: UInt32 = 0o555, pidNamespace: PIDNamespace? = nil,
          list: @escaping () -> [(String, FileKind)], find: @escaping (String) throws(LinuxErrno) -> Inode) {
         self.list = list
@@ -344,6 +347,7 @@ enum ProcFS {
         })
         dir.uid = g.euid
         dir.gid = g.egid
+        if thread == nil { dir.process = g }
         return dir
     }
 

@@ -91,9 +91,12 @@ struct Sysctl {
 
     let show: (Kernel, ThreadGroup?) -> String
     let set: Setter?
+    /// Mode 0666: anyone opens it for writing, and the setter checks a capability instead
+    /// (ns_last_pid's checkpoint_restore_ns_capable).
+    var openToAll = false
 
-    init(_ show: @escaping (Kernel, ThreadGroup?) -> String, set: Setter? = nil) {
-        self.show = show; self.set = set
+    init(_ show: @escaping (Kernel, ThreadGroup?) -> String, set: Setter? = nil, openToAll: Bool = false) {
+        self.show = show; self.set = set; self.openToAll = openToAll
     }
 
     /// A read-only file showing a fixed or computed number.
@@ -179,6 +182,13 @@ extension Sysctl {
         t["kernel/version"] = Sysctl({ _, _ in Kernel.version + "\n" }) // uname's version
         t["kernel/pid_max"] = Sysctl.value { _ in 4_194_304 }
         t["kernel/ngroups_max"] = Sysctl.value { _ in 65536 }
+        // The caller's pid namespace's last pid: written (with CAP_SYS_ADMIN or
+        // CAP_CHECKPOINT_RESTORE), the next task there gets the first free number after it.
+        t["kernel/ns_last_pid"] = Sysctl({ k, g in "\(k.lastPid(in: g?.pidNS))\n" }, set: .numbers(count: 1) { k, g, n throws(LinuxErrno) in
+            if let g, !g.capable(21), !g.capable(40) { throw .EPERM }
+            let pid = try n[0].int(0, Int(PIDNamespace.pidMax))
+            k.setLastPid(Int32(pid), in: g?.pidNS)
+        }, openToAll: true)
         // The ids an id with no mapping shows as; the sandbox has one user namespace, where
         // every id maps, so they are shown and never used (read-only here).
         for name in ["kernel/overflowuid", "kernel/overflowgid", "fs/overflowuid", "fs/overflowgid"] {
@@ -362,13 +372,13 @@ final class SysctlFile: Inode {
     init(kernel: Kernel, sysctl: Sysctl, fs: FileSystemID) {
         self.kernel = kernel
         self.sysctl = sysctl
-        super.init(kind: .regular, mode: sysctl.set == nil ? 0o444 : 0o644, fs: fs)
+        super.init(kind: .regular, mode: sysctl.set == nil ? 0o444 : sysctl.openToAll ? 0o666 : 0o644, fs: fs)
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         let group = kernel.current?.group
         if flags & O_ACCMODE != O_RDONLY {
             // test_perm: the owner's bits for euid 0, the others' for anyone else.
-            guard sysctl.set != nil, group?.euid ?? 0 == 0 else { throw .EACCES }
+            guard sysctl.set != nil, sysctl.openToAll || group?.euid ?? 0 == 0 else { throw .EACCES }
         }
         return SysctlDescription(inode: self, flags: flags, content: Array(sysctl.show(kernel, group).utf8))
     }
@@ -391,13 +401,13 @@ final class SysctlDescription: GeneratedFileDescription {
         let taken = try file.sysctl.write(bytes, kernel: file.kernel, group: t.group)
         return taken == got ? total : taken
     }
-    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
-        let at = try super.seek(off, whence: whence)
+    /// A read from the start shows the value as it is now, as Linux generates it at each read.
+    override func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
         if at == 0 {
             let file = inode as! SysctlFile
-            content = Array(file.sysctl.show(file.kernel, file.kernel.current?.group).utf8)
+            content = Array(file.sysctl.show(file.kernel, t.group).utf8)
         }
-        return at
+        return try super.pread(t, &dst, at: at)
     }
 }
 

@@ -480,6 +480,18 @@ public final class Kernel: @unchecked Sendable {
         return nextPid
     }
 
+    /// /proc/sys/kernel/ns_last_pid of `ns` (the root's when nil): the last number given out.
+    func lastPid(in ns: PIDNamespace?) -> Int32 {
+        if let ns, ns.level > 0 { return ns.lastPid }
+        return max(0, nextPid - 1)
+    }
+
+    /// Writing ns_last_pid: the next task of `ns` gets the first free number after `pid`.
+    func setLastPid(_ pid: Int32, in ns: PIDNamespace?) {
+        if let ns, ns.level > 0 { ns.lastPid = pid; return }
+        nextPid = pid >= PIDNamespace.pidMax - 1 ? 300 : pid + 1
+    }
+
     /// The number of a new task in `ns`, with a number of its own in `ns` and each namespace
     /// between it and the root. `setTID` is clone3's set_tid: the numbers it must get, the
     /// innermost namespace's first.

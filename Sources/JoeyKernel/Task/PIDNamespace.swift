@@ -19,7 +19,9 @@ final class PIDNamespace {
     /// Root-namespace number -> number here, and back (empty for the root, which is identity).
     private var toLocal: [Int32: Int32] = [:]
     private var toGlobal: [Int32: Int32] = [:]
-    private var lastPid: Int32 = 0
+    /// The last number given out (/proc/sys/kernel/ns_last_pid); the next is the first free
+    /// one after it.
+    var lastPid: Int32 = 0
     /// The namespace's init (its pid 1), from the first process made in it.
     weak var initGroup: ThreadGroup?
     /// Its init has exited: no process can be made in it any more.
