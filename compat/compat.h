@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <grp.h>
 
 typedef void (*compat_fn)(void);
 struct compat_case { const char *name; compat_fn fn; };
@@ -124,6 +125,24 @@ __attribute__((unused)) static void wait_until_asleep(const char *stat_path) {
         usleep(1000);
     }
 }
+
+/* Runs `fn` in a child that is nobody (65534) with no supplementary groups; returns the
+ * child's wait status (exit 0 when `fn` returns, 99 when the ids could not be dropped). */
+__attribute__((unused)) static int status_as_nobody(void (*fn)(void)) {
+    pid_t child = fork();
+    if (child == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(99);
+        fn();
+        _exit(0);
+    }
+    int status = 0;
+    if (waitpid(child, &status, 0) != child) compat_fail(__FILE__, __LINE__, "waitpid: %s", strerror(errno));
+    return status;
+}
+
+/* As status_as_nobody; the case fails unless the child exits 0. */
+#define AS_NOBODY(fn) do { int _st = status_as_nobody(fn);                                 \
+    if (!WIFEXITED(_st) || WEXITSTATUS(_st) != 0) compat_fail(__FILE__, __LINE__, "%s as nobody: wait status 0x%x", #fn, _st); } while (0)
 
 /* Writes `text` to a new (or truncated) file at `path`, mode 0644. */
 __attribute__((unused)) static void write_file(const char *path, const char *text) {

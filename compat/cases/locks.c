@@ -348,14 +348,7 @@ CASE(leases_are_set_read_back_and_refused_as_linux_refuses_them) {
     EXPECT_EQ(fcntl(r, F_GETLEASE), F_UNLCK);
     EXPECT_ERRNO(fcntl(r, F_SETLEASE, F_UNLCK), EAGAIN); /* none to remove */
     /* Another user's file: EACCES without CAP_LEASE. */
-    pid_t child = fork();
-    if (child == 0) {
-        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(9);
-        lease_as_nobody();
-    }
-    int st;
-    EXPECT_EQ(waitpid(child, &st, 0), child);
-    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    AS_NOBODY(lease_as_nobody);
     /* Only regular files. */
     int p[2];
     EXPECT_OK(pipe(p));

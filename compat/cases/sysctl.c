@@ -5,7 +5,6 @@
  * fs.pipe-max-size, fs.inotify.*) are global natively: the case puts back the value it found
  * (in the sandbox they are the sandbox's own). Runs as root, as the suite does. */
 #include "../compat.h"
-#include <grp.h>
 #include <sys/resource.h>
 #include <mqueue.h>
 #include <netinet/in.h>
@@ -48,20 +47,6 @@ static const char *get(const char *name) {
     if (_r != (long)strlen(text)) compat_fail(__FILE__, __LINE__, "write %s to %s: %ld (%s)", text, name, _r, strerror(_e)); } while (0)
 #define PUT_FAILS(name, text, err) do { int _e; long _r = put(name, text, &_e);                      \
     if (_r != -1 || _e != (err)) compat_fail(__FILE__, __LINE__, "write %s to %s: %ld (%s), expected %s", text, name, _r, strerror(_e), #err); } while (0)
-
-/* Runs `fn` in a child that is nobody; fails if it fails. */
-static void as_nobody(void (*fn)(void)) {
-    pid_t child = fork();
-    if (child == 0) {
-        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(99);
-        fn();
-        _exit(0);
-    }
-    int st;
-    EXPECT_EQ(waitpid(child, &st, 0), child);
-    EXPECT(WIFEXITED(st));
-    EXPECT_EQ(WEXITSTATUS(st), 0);
-}
 
 CASE(sysctl_writes_are_parsed_as_proc_dointvec_parses_them) {
     EXPECT_OK(unshare(CLONE_NEWIPC));
@@ -109,7 +94,7 @@ static void write_as_nobody(void) {
 }
 
 CASE(only_root_writes_proc_sys_and_never_a_read_only_tunable) {
-    as_nobody(write_as_nobody);
+    AS_NOBODY(write_as_nobody);
     EXPECT_ERRNO(open("/proc/sys/kernel/osrelease", O_WRONLY), EACCES);
     EXPECT_ERRNO(open("/proc/sys/kernel/ostype", O_RDWR), EACCES);
     struct stat st;
@@ -169,7 +154,7 @@ CASE(fs_mqueue_msg_max_bounds_an_unprivileged_queue) {
     EXPECT_OK(unshare(CLONE_NEWIPC));
     PUT_OK("fs/mqueue/msg_max", "5");
     EXPECT_STREQ(get("fs/mqueue/msg_max"), "5");
-    as_nobody(mq_as_nobody);
+    AS_NOBODY(mq_as_nobody);
     int err;
     EXPECT_EQ(put("fs/mqueue/msg_max", "0", &err), -1);
     EXPECT_EQ(err, EINVAL);
@@ -258,9 +243,9 @@ CASE(pipe_max_size_and_inotify_instances_bound_the_unprivileged) {
     snprintf(inotify_old, sizeof inotify_old, "%s", get("fs/inotify/max_user_instances"));
     PUT_OK("fs/pipe-max-size", "5000"); /* rounded up to a power-of-two number of pages */
     EXPECT_STREQ(get("fs/pipe-max-size"), "8192");
-    as_nobody(pipe_as_nobody);
+    AS_NOBODY(pipe_as_nobody);
     PUT_OK("fs/inotify/max_user_instances", "1");
-    as_nobody(inotify_as_nobody);
+    AS_NOBODY(inotify_as_nobody);
     PUT_OK("fs/pipe-max-size", pipe_old);
     PUT_OK("fs/inotify/max_user_instances", inotify_old);
 }
@@ -295,7 +280,7 @@ CASE(the_port_tunables_govern_binds_in_the_network_namespace) {
     int p1 = bound_port(SOCK_STREAM), p2 = bound_port(SOCK_STREAM), p3 = bound_port(SOCK_STREAM);
     PUT_FAILS("net/ipv4/ip_local_port_range", "500 400", EINVAL);
     PUT_OK("net/ipv4/ip_unprivileged_port_start", "2000");
-    as_nobody(bind_as_nobody);
+    AS_NOBODY(bind_as_nobody);
     PUT_OK("net/ipv4/ip_local_port_range", range);
     PUT_OK("net/ipv4/ip_unprivileged_port_start", start);
     EXPECT(p1 == 40000 || p1 == 40001);
@@ -352,14 +337,7 @@ CASE(pipe_user_pages_bound_an_unprivileged_users_pipes) {
     snprintf(hard, sizeof hard, "%s", get("fs/pipe-user-pages-hard"));
     PUT_OK("fs/pipe-user-pages-soft", "32");
     PUT_OK("fs/pipe-user-pages-hard", "35");
-    pid_t child = fork();
-    if (child == 0) {
-        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(99);
-        pipes_as_nobody();
-        _exit(0);
-    }
-    int st;
-    EXPECT_EQ(waitpid(child, &st, 0), child);
+    int st = status_as_nobody(pipes_as_nobody); /* the limits go back before any verdict */
     PUT_OK("fs/pipe-user-pages-soft", soft);
     PUT_OK("fs/pipe-user-pages-hard", hard);
     EXPECT(WIFEXITED(st));
