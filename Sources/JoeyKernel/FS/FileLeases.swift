@@ -88,7 +88,7 @@ extension GuestThread {
     func setLease(_ f: FileDescription, fd: Int32, _ arg: Int32) throws(LinuxErrno) -> UInt64 {
         guard arg == F_RDLCK || arg == F_WRLCK || arg == F_UNLCK else { throw .EINVAL }
         // The file's owner, or CAP_LEASE.
-        guard f.inode.uid == group.fsuid || group.capable(28) else { throw .EACCES }
+        guard f.inode.uid == group.fsuid || group.capable(28, in: .initial) else { throw .EACCES }
         guard let file = f.inode as? RegularFileInode, f is RegularFileDescription else { throw .EINVAL }
         file.expireLeases()
         let mine = file.leases.first { $0.holder === f }

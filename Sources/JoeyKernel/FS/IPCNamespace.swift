@@ -9,6 +9,8 @@ import JoeyABI
 final class IPCNamespace {
     /// /proc/PID/ns/ipc shows "ipc:[N]".
     let ino: UInt64
+    /// The user namespace whose capabilities hold over its objects (its creator's).
+    var owner = UserNamespace.initial
     let sharedMemory = SharedMemoryRegistry()
     let semaphores = SemaphoreRegistry()
     let messageQueues = MessageQueueRegistry()
@@ -32,10 +34,11 @@ extension Kernel {
     var liveIPCNamespaces: [IPCNamespace] { ipcNamespaces.compactMap(\.namespace) }
 
     /// A new, empty IPC namespace; ENOSPC past maxIPCNamespaces.
-    func makeIPCNamespace() throws(LinuxErrno) -> IPCNamespace {
+    func makeIPCNamespace(owner: UserNamespace) throws(LinuxErrno) -> IPCNamespace {
         ipcNamespaces.removeAll { $0.namespace == nil }
         guard ipcNamespaces.count < Kernel.maxIPCNamespaces else { throw .ENOSPC }
         let ns = IPCNamespace(ino: allocateNamespaceIno())
+        ns.owner = owner
         ipcNamespaces.append(WeakIPCNamespace(namespace: ns))
         return ns
     }

@@ -1,18 +1,24 @@
 // nsfs: what /proc/PID/ns/* lead to. Each link reads "mnt:[N]"; followed, it reaches an
 // inode numbered N (so two processes share a namespace when stat gives the same st_ino),
-// and an fd opened on it names the namespace for setns(2). Mount, UTS, IPC and pid namespaces
-// come and go in Joey; the others are the sandbox's one each, with Linux's numbers for the
-// initial ones.
+// and an fd opened on it names the namespace for setns(2). Mount, UTS, IPC, pid and user
+// namespaces come and go in Joey; the others are the sandbox's one each, with Linux's numbers
+// for the initial ones.
 
 /// A UTS namespace: the names uname(2) reports.
 final class UTSNamespace {
     let ino: UInt64
+    /// The user namespace whose capabilities change the names (its creator's).
+    var owner = UserNamespace.initial
     var hostname: String
     var domainname: String
     init(ino: UInt64, hostname: String, domainname: String) {
         self.ino = ino; self.hostname = hostname; self.domainname = domainname
     }
-    func copy(ino: UInt64) -> UTSNamespace { UTSNamespace(ino: ino, hostname: hostname, domainname: domainname) }
+    func copy(ino: UInt64, owner: UserNamespace) -> UTSNamespace {
+        let c = UTSNamespace(ino: ino, hostname: hostname, domainname: domainname)
+        c.owner = owner
+        return c
+    }
 }
 import Glibc
 import JoeyABI
@@ -50,13 +56,26 @@ final class NamespaceInode: Inode {
 final class NamespaceDescription: FileDescription {
     override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
         let ns = inode as! NamespaceInode
+        // The user namespace that owns a namespace (a user namespace's is its parent), when it
+        // is the caller's or one below it (ns_get_owner); the initial one has none.
+        func owner() throws(LinuxErrno) -> UInt64 {
+            let owner: UserNamespace?
+            switch ns.namespace {
+            case let user as UserNamespace: owner = user.parent
+            case let uts as UTSNamespace: owner = uts.owner
+            case let ipc as IPCNamespace: owner = ipc.owner
+            case let pid as PIDNamespace: owner = pid.owner
+            case let mounts as MountNamespace: owner = mounts.owner
+            default: owner = .initial // the sandbox's network, cgroup and time namespaces
+            }
+            guard let owner, t.group.userNS.isAncestor(of: owner) else { throw .EPERM }
+            return try t.installNamespace(type: "user", ino: owner.ino, namespace: owner)
+        }
         switch request {
-        case 0xb701: // NS_GET_USERNS: the owning user namespace, the sandbox's one; the
-            // initial user namespace has none the caller may see
-            guard ns.type != "user" else { throw .EPERM }
-            return try t.installNamespace(type: "user", ino: ProcFS.initialUserNamespace, namespace: nil)
+        case 0xb701: // NS_GET_USERNS
+            return try owner()
         case 0xb702: // NS_GET_PARENT: hierarchical namespaces (pid, user) only, and only a
-            // parent within the caller's pid namespace
+            // parent within the caller's pid (user) namespace
             switch ns.namespace {
             case let pidNS as PIDNamespace:
                 guard let parent = pidNS.parent else { throw .EPERM }
@@ -64,15 +83,16 @@ final class NamespaceDescription: FileDescription {
                 while let q = p, q !== t.group.pidNS { p = q.parent }
                 guard p != nil else { throw .EPERM }
                 return try t.installNamespace(type: "pid", ino: parent.ino, namespace: parent)
+            case is UserNamespace:
+                return try owner()
             default:
-                guard ns.type == "user" else { throw .EINVAL }
-                throw .EPERM // the initial user namespace has no parent
+                throw .EINVAL
             }
         case 0xb703: // NS_GET_NSTYPE
             return ns.cloneFlag
-        case 0xb704: // NS_GET_OWNER_UID: the uid that made a user namespace (root, for the sandbox's)
-            guard ns.type == "user" else { throw .EINVAL }
-            try t.mm.writeValue(argument, UInt32(0))
+        case 0xb704: // NS_GET_OWNER_UID: the uid that made a user namespace, as the caller's names it
+            guard let user = ns.namespace as? UserNamespace else { throw .EINVAL }
+            try t.mm.writeValue(argument, t.group.userNS.shownUID(user.owner))
             return 0
         default:
             throw .ENOTTY
@@ -113,9 +133,8 @@ extension ProcFS {
     /// is allocated like a mount namespace's.
     static let initialNamespaces: [(String, UInt64)] = [
         ("cgroup", 0xEFFF_FFFB),
-        ("time", 0xEFFF_FFFA), ("time_for_children", 0xEFFF_FFFA), ("user", initialUserNamespace),
+        ("time", 0xEFFF_FFFA), ("time_for_children", 0xEFFF_FFFA),
     ]
-    static let initialUserNamespace: UInt64 = 0xEFFF_FFFD
 
     /// /proc/PID/ns.
     static func namespaceDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
@@ -126,6 +145,7 @@ extension ProcFS {
             "pid": { (g.pidNS.ino, g.pidNS) },
             "pid_for_children": { (g.pidNSForChildren.ino, g.pidNSForChildren) },
             "net": { (kernel.netNamespaceIno, nil) },
+            "user": { (g.userNS.ino, g.userNS) },
         ]
         for (type, ino) in initialNamespaces { links[type] = { (ino, nil) } }
         return DynamicDirectory(fs: fs, list: { links.keys.sorted().map { ($0, .symlink) } },
@@ -146,38 +166,47 @@ extension GuestThread {
         let nstype = a1
         guard let ns = f.inode as? NamespaceInode else { throw .EINVAL }
         switch ns.namespace {
+        case let user as UserNamespace:
+            guard nstype == 0 || nstype == CLONE_NEWUSER else { throw .EINVAL }
+            // Not its own again (that would give back capabilities it dropped), not for one
+            // thread of several or a process sharing its root and cwd (userns_install).
+            guard user !== group.userNS, group.threads.count == 1,
+                  !kernel.threadGroups.values.contains(where: { $0 !== group && $0.fs === group.fs }) else { throw .EINVAL }
+            guard group.capable(21, in: user) else { throw .EPERM }
+            group.enterUserNamespace(user)
         case let mounts as MountNamespace:
             guard nstype == 0 || nstype == CLONE_NEWNS else { throw .EINVAL }
-            // CAP_SYS_ADMIN and CAP_SYS_CHROOT, as Linux's mntns_install.
-            guard group.capable(21), group.capable(18) else { throw .EPERM }
+            // CAP_SYS_ADMIN where it belongs, and CAP_SYS_CHROOT and CAP_SYS_ADMIN in the
+            // caller's user namespace, as Linux's mntns_install.
+            guard group.capable(21, in: mounts.owner), group.capable(18), group.capable(21) else { throw .EPERM }
             let root = Location(name: "", parent: nil, inode: mounts.root.root, mount: mounts.root)
             let fs = FSContext(root: root, cwd: root, mounts: mounts)
             fs.umask = group.fs.umask
             group.fs = fs
         case let uts as UTSNamespace:
             guard nstype == 0 || nstype == CLONE_NEWUTS else { throw .EINVAL }
-            guard group.capable(21) else { throw .EPERM }
+            guard group.capable(21, in: uts.owner), group.capable(21) else { throw .EPERM }
             // Per process in Joey: one thread of several cannot join alone (see unshare).
             guard group.threads.count == 1 || uts === group.uts else { throw .EINVAL }
             group.uts = uts
         case let ipc as IPCNamespace:
             guard nstype == 0 || nstype == CLONE_NEWIPC else { throw .EINVAL }
-            guard group.capable(21) else { throw .EPERM }
+            guard group.capable(21, in: ipc.owner), group.capable(21) else { throw .EPERM }
             guard group.threads.count == 1 || ipc === group.ipc else { throw .EINVAL }
             enterIPCNamespace(ipc)
         case let pidNS as PIDNamespace:
             guard nstype == 0 || nstype == CLONE_NEWPID else { throw .EINVAL }
-            guard group.capable(21) else { throw .EPERM }
+            guard group.capable(21, in: pidNS.owner), group.capable(21) else { throw .EPERM }
             guard group.pidNS.isAncestor(of: pidNS) else { throw .EINVAL }
             guard group.threads.count == 1 || pidNS === group.pidNSForChildren else { throw .EINVAL }
             group.pidNSForChildren = pidNS
         default:
             // The sandbox's only one of its type, which the caller is in: joining it changes
-            // nothing (a user namespace cannot be joined again: EINVAL, as on Linux).
+            // nothing.
             let types: [String: UInt64] = ["net": 0x4000_0000,
                                            "cgroup": 0x0200_0000, "time": 0x80]
             guard let flag = types[ns.type], nstype == 0 || nstype == flag else { throw .EINVAL }
-            guard group.capable(21) else { throw .EPERM }
+            guard group.capable(21, in: .initial), group.capable(21) else { throw .EPERM }
         }
         return 0
     }

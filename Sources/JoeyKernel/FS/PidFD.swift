@@ -54,7 +54,7 @@ extension GuestThread {
         let sig = Int32(truncatingIfNeeded: a1)
         guard a3 == 0, sig >= 0, sig < 65 else { throw .EINVAL }
         guard target.exitStatus == nil else { throw .ESRCH }
-        guard group.euid == 0 || group.uid == target.uid || group.euid == target.uid
+        guard group.capable(5 /* CAP_KILL */, in: target.userNS) || group.uid == target.uid || group.euid == target.uid
                 || group.uid == target.suid || group.euid == target.suid else { throw .EPERM }
         var info = SignalInfo(signo: sig, code: 0, pid: target.pidNS.local(group.pid), uid: group.uid)
         if a2 != 0 {

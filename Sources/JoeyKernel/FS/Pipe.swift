@@ -232,10 +232,10 @@ extension Kernel {
     /// past -hard none (ENFILE); CAP_SYS_RESOURCE or CAP_SYS_ADMIN lifts both.
     func sizeNewPipe(_ buffer: PipeBuffer) throws(LinuxErrno) {
         guard let g = current?.group else { return }
-        if tunables.pipeMaxSize < buffer.capacity && !g.capable(24) { buffer.capacity = tunables.pipeMaxSize }
+        if tunables.pipeMaxSize < buffer.capacity && !g.capable(24, in: .initial) { buffer.capacity = tunables.pipeMaxSize }
         var pages = buffer.capacity / 4096
         let used = pipeUserPages[g.uid, default: 0]
-        let unprivileged = !g.capable(24) && !g.capable(21)
+        let unprivileged = !g.capable(24, in: .initial) && !g.capable(21, in: .initial)
         if unprivileged && tunables.pipeUserPagesSoft != 0 && used + pages > tunables.pipeUserPagesSoft {
             pages = 2 // PIPE_MIN_DEF_BUFFERS
             buffer.capacity = pages * 4096

@@ -235,7 +235,7 @@ extension GuestThread {
             q = existing
         } else {
             guard oflag & O_CREAT != 0 else { throw .ENOENT }
-            let privileged = group.capable(24) // CAP_SYS_RESOURCE
+            let privileged = group.capable(24, in: .initial) // CAP_SYS_RESOURCE
             var maxmsg = min(registry.msgDefault, registry.msgMax), msgsize = min(registry.msgsizeDefault, registry.msgsizeMax)
             if let attr {
                 guard attr.maxmsg > 0, attr.msgsize > 0 else { throw .EINVAL }

@@ -322,6 +322,9 @@ enum ProcFS {
             "fd": { fdDirectory(g, fs) },
             "fdinfo": { fdInfoDirectory(g, fs) },
             "net": { netDirectory(kernel, fs) },
+            "uid_map": { IDMapFile(group: g, uid: true, fs: fs) },
+            "gid_map": { IDMapFile(group: g, uid: false, fs: fs) },
+            "setgroups": { SetgroupsFile(group: g, fs: fs) },
         ]
         if thread == nil { entries["task"] = { taskDirectory(kernel, g, fs, ns) } }
         // /proc/PID/task/TID/children: the children's pids, each followed by a space. Joey
@@ -592,6 +595,10 @@ enum ProcFS {
         var n: PIDNamespace? = g.pidNS
         while let each = n, each.level >= ns.level { levels.insert(each, at: 0); n = each.parent }
         func nested(_ id: Int32) -> String { levels.map { String($0.local(id)) }.joined(separator: "\t") }
+        // Ids as the reader's user namespace numbers them.
+        let reader = GuestThread.onThisHostThread?.group.userNS ?? .initial
+        func uids(_ ids: UInt32...) -> String { ids.map { String(reader.shownUID($0)) }.joined(separator: "\t") }
+        func gids(_ ids: UInt32...) -> String { ids.map { String(reader.shownGID($0)) }.joined(separator: "\t") }
         return """
         Name:\t\(g.comm)
         Umask:\t\(zeroPad(UInt64(g.fs.umask), 4, radix: 8))
@@ -601,10 +608,10 @@ enum ProcFS {
         Pid:\t\(ns.local(t?.tid ?? g.pid))
         PPid:\t\(g.parent.map { ns.local($0.pid) } ?? 0)
         TracerPid:\t\(g.leader?.ptrace?.tracer.map { ns.local($0.pid) } ?? 0)
-        Uid:\t\(g.uid)\t\(g.euid)\t\(g.suid)\t\(g.euid)
-        Gid:\t\(g.gid)\t\(g.egid)\t\(g.sgid)\t\(g.egid)
+        Uid:\t\(uids(g.uid, g.euid, g.suid, g.fsuid))
+        Gid:\t\(gids(g.gid, g.egid, g.sgid, g.fsgid))
         FDSize:\t\(max(64, g.fdTable.entries.count))
-        Groups:\t\(g.groups.map(String.init).joined(separator: " "))
+        Groups:\t\(g.groups.map { String(reader.shownGID($0)) }.joined(separator: " "))
         NStgid:\t\(nested(g.pid))
         NSpid:\t\(nested(t?.tid ?? g.pid))
         NSpgid:\t\(nested(g.pgid))

@@ -41,6 +41,10 @@ struct Tunables {
     var savedConsoleLevel: Int?
     /// kernel.dmesg_restrict: 1 reserves reading the kernel log to CAP_SYSLOG.
     var dmesgRestrict = 1
+    /// user.max_user_namespaces: user namespaces alive below the initial one (Linux counts
+    /// them per user and namespace; the sandbox counts them all, within the sentry's bound).
+    var maxUserNamespaces = Tunables.userNamespaceCeiling
+    static let userNamespaceCeiling = 1024
     /// net.core.somaxconn: listen(2)'s backlog is clamped to it.
     var somaxconn = Socket.somaxconn
     /// net.ipv4.ip_local_port_range: where ephemeral ports come from.
@@ -185,16 +189,16 @@ extension Sysctl {
         // The caller's pid namespace's last pid: written (with CAP_SYS_ADMIN or
         // CAP_CHECKPOINT_RESTORE), the next task there gets the first free number after it.
         t["kernel/ns_last_pid"] = Sysctl({ k, g in "\(k.lastPid(in: g?.pidNS))\n" }, set: .numbers(count: 1) { k, g, n throws(LinuxErrno) in
-            if let g, !g.capable(21), !g.capable(40) { throw .EPERM }
+            if let g, !g.capable(21, in: g.pidNS.owner), !g.capable(40, in: g.pidNS.owner) { throw .EPERM }
             let pid = try n[0].int(0, Int(PIDNamespace.pidMax))
             k.setLastPid(Int32(pid), in: g?.pidNS)
         }, openToAll: true)
-        // The ids an id with no mapping shows as; the sandbox has one user namespace, where
-        // every id maps, so they are shown and never used (read-only here).
+        // The ids an id with no number in a user namespace shows as there (read-only here).
         for name in ["kernel/overflowuid", "kernel/overflowgid", "fs/overflowuid", "fs/overflowgid"] {
-            t[name] = Sysctl.value { _ in 65534 }
+            t[name] = Sysctl.value { _ in Int(UserNamespace.overflowID) }
         }
         t["kernel/cap_last_cap"] = Sysctl.value { _ in Int(Capabilities.lastCap) }
+        t["user/max_user_namespaces"] = .int(\.maxUserNamespaces, 0, Tunables.userNamespaceCeiling)
         t["kernel/printk"] = Sysctl({ k, _ in k.tunables.printk.map(String.init).joined(separator: "\t") + "\n" },
                                     set: .numbers(count: 4) { k, _, n throws(LinuxErrno) in
             var v = k.tunables.printk
@@ -203,7 +207,7 @@ extension Sysctl {
         })
         // proc_dointvec_minmax_sysadmin: 0 or 1, and only with CAP_SYS_ADMIN.
         t["kernel/dmesg_restrict"] = Sysctl({ k, _ in "\(k.tunables.dmesgRestrict)\n" }, set: .numbers(count: 1) { k, g, n throws(LinuxErrno) in
-            guard g?.capable(21) ?? true else { throw .EPERM }
+            guard g?.capable(21, in: .initial) ?? true else { throw .EPERM }
             k.tunables.dmesgRestrict = try n[0].int(0, 1)
         })
         // Where core dumps go (Task/CoreDump.swift): "core" in the working directory.

@@ -427,7 +427,7 @@ class PtyEndDescription: FileDescription {
             guard t.group.sid == t.group.pid else { throw .EPERM }
             if pty.session == t.group.sid { return 0 }
             if t.kernel.sessionHasPty(t.group.sid) { throw .EPERM } // it has another terminal
-            if let s = pty.session, s != t.group.sid, !(argument == 1 && t.group.capable(21)) { throw .EPERM }
+            if let s = pty.session, s != t.group.sid, !(argument == 1 && t.group.capable(21, in: .initial)) { throw .EPERM }
             pty.session = t.group.sid
             pty.foregroundPgid = t.group.pgid
         case 0x5422: // TIOCNOTTY

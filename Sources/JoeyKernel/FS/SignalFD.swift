@@ -25,11 +25,12 @@ final class SignalFDDescription: FileDescription {
             let sig = Int32(p.trailingZeroBitCount + 1)
             let info = t.dequeueSignal(sig)
             var rec = [UInt8](repeating: 0, count: 128)
+            let ns = t.group.userNS
             rec.withUnsafeMutableBytes { b in
                 b.storeBytes(of: UInt32(sig), toByteOffset: 0, as: UInt32.self)
                 b.storeBytes(of: info.code, toByteOffset: 8, as: Int32.self)
                 b.storeBytes(of: UInt32(bitPattern: info.pid), toByteOffset: 12, as: UInt32.self)
-                b.storeBytes(of: info.uid, toByteOffset: 16, as: UInt32.self)
+                b.storeBytes(of: ns.shownUID(info.uid), toByteOffset: 16, as: UInt32.self)
                 if info.code == -2 { // SI_TIMER: timer id and overrun
                     b.storeBytes(of: UInt32(bitPattern: info.pid), toByteOffset: 24, as: UInt32.self)
                     b.storeBytes(of: info.uid, toByteOffset: 32, as: UInt32.self)

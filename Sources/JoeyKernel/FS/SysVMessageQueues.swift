@@ -168,7 +168,7 @@ extension GuestThread {
             if cmd != 13 { guard ipcPermitted(q, 4) else { throw .EACCES } }
             var b = [UInt8](repeating: 0, count: 120)
             b.withUnsafeMutableBytes { p in
-                storeIPCPerm(q, into: p)
+                storeIPCPerm(q, seenIn: group.userNS, into: p)
                 p.storeBytes(of: q.sendTime, toByteOffset: 48, as: Int64.self)
                 p.storeBytes(of: q.receiveTime, toByteOffset: 56, as: Int64.self)
                 p.storeBytes(of: q.changeTime, toByteOffset: 64, as: Int64.self)
@@ -183,7 +183,7 @@ extension GuestThread {
         case 1: // IPC_SET: the owner, mode and msg_qbytes (raising it past MSGMNB needs CAP_SYS_RESOURCE)
             let capacity: UInt64 = try mm.readValue(a2 &+ 88)
             guard isOwner(q) else { throw .EPERM }
-            if capacity > UInt64(registry.maxQueueBytes) && !group.capable(24 /* CAP_SYS_RESOURCE */) { throw .EPERM }
+            if capacity > UInt64(registry.maxQueueBytes) && !group.capable(24 /* CAP_SYS_RESOURCE */, in: .initial) { throw .EPERM }
             guard capacity <= UInt64(Int32.max) else { throw .EINVAL }
             try ipcSet(q, from: a2)
             q.capacity = Int(capacity)

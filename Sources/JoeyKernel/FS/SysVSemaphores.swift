@@ -185,7 +185,7 @@ extension GuestThread {
             if cmd != 20 { guard ipcPermitted(s, 4) else { throw .EACCES } }
             var b = [UInt8](repeating: 0, count: 104)
             b.withUnsafeMutableBytes { p in
-                storeIPCPerm(s, into: p)
+                storeIPCPerm(s, seenIn: group.userNS, into: p)
                 p.storeBytes(of: s.operationTime, toByteOffset: 48, as: Int64.self)
                 p.storeBytes(of: s.changeTime, toByteOffset: 64, as: Int64.self)
                 p.storeBytes(of: UInt64(s.values.count), toByteOffset: 80, as: UInt64.self)

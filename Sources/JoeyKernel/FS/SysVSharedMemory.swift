@@ -71,25 +71,29 @@ extension GuestThread {
 
     /// ipcperms: the owner's, group's or others' bits of `mode` for `want` (4 read, 2 write).
     func ipcPermitted(_ s: some IPCObject, _ want: UInt32) -> Bool {
-        if group.euid == 0 { return true }
+        if group.capable(15 /* CAP_IPC_OWNER */, in: group.ipc.owner) { return true }
         let shift: UInt32 = group.euid == s.uid || group.euid == s.creatorUID ? 6
             : (group.egid == s.gid || group.egid == s.creatorGID || group.groups.contains(s.gid)) ? 3 : 0
         return (s.mode >> shift) & want == want
     }
 
     func isOwner(_ s: some IPCObject) -> Bool {
-        group.euid == 0 || group.euid == s.uid || group.euid == s.creatorUID
+        group.capable(21 /* CAP_SYS_ADMIN */, in: group.ipc.owner) || group.euid == s.uid || group.euid == s.creatorUID
     }
 
     /// IPC_SET's common part: the new owner and permission bits from the guest's ipc64_perm.
+    /// The ids are the caller's user namespace's: one it has no number for is EINVAL.
     func ipcSet(_ s: some IPCObject, from address: UInt64) throws(LinuxErrno) {
         let b = try mm.read(address, count: 24)
-        guard isOwner(s) else { throw .EPERM }
-        b.withUnsafeBytes { p in
-            s.uid = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
-            s.gid = p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
-            s.mode = (s.mode & ~0o777) | (p.loadUnaligned(fromByteOffset: 20, as: UInt32.self) & 0o777)
+        let (u, g, mode) = b.withUnsafeBytes { p in
+            (p.loadUnaligned(fromByteOffset: 4, as: UInt32.self), p.loadUnaligned(fromByteOffset: 8, as: UInt32.self),
+             p.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
         }
+        guard let uid = group.userNS.kuid(u), let gid = group.userNS.kgid(g) else { throw .EINVAL }
+        guard isOwner(s) else { throw .EPERM }
+        s.uid = uid
+        s.gid = gid
+        s.mode = (s.mode & ~0o777) | (mode & 0o777)
     }
 
     func sysShmget() throws(LinuxErrno) -> UInt64 {
@@ -213,7 +217,7 @@ extension GuestThread {
             var b = [UInt8](repeating: 0, count: 112)
             let nattch = registry.attachments(s, in: kernel)
             b.withUnsafeMutableBytes { p in
-                storeIPCPerm(s, into: p)
+                storeIPCPerm(s, seenIn: group.userNS, into: p)
                 // SHM_DEST (0o1000) marks a removed segment still attached (its key then reads 0).
                 if s.removed {
                     p.storeBytes(of: Int32(0), toByteOffset: 0, as: Int32.self)
@@ -266,13 +270,14 @@ func ipcLookup<T: IPCObject>(_ objects: [T], key: Int32, flags: UInt64, thread t
     return nil
 }
 
-/// struct ipc64_perm, the first 48 bytes of every IPC_STAT structure.
-func storeIPCPerm(_ s: some IPCObject, into p: UnsafeMutableRawBufferPointer) {
+/// struct ipc64_perm, the first 48 bytes of every IPC_STAT structure, its ids as `ns`
+/// numbers them.
+func storeIPCPerm(_ s: some IPCObject, seenIn ns: UserNamespace, into p: UnsafeMutableRawBufferPointer) {
     p.storeBytes(of: s.key, toByteOffset: 0, as: Int32.self)
-    p.storeBytes(of: s.uid, toByteOffset: 4, as: UInt32.self)
-    p.storeBytes(of: s.gid, toByteOffset: 8, as: UInt32.self)
-    p.storeBytes(of: s.creatorUID, toByteOffset: 12, as: UInt32.self)
-    p.storeBytes(of: s.creatorGID, toByteOffset: 16, as: UInt32.self)
+    p.storeBytes(of: ns.shownUID(s.uid), toByteOffset: 4, as: UInt32.self)
+    p.storeBytes(of: ns.shownGID(s.gid), toByteOffset: 8, as: UInt32.self)
+    p.storeBytes(of: ns.shownUID(s.creatorUID), toByteOffset: 12, as: UInt32.self)
+    p.storeBytes(of: ns.shownGID(s.creatorGID), toByteOffset: 16, as: UInt32.self)
     p.storeBytes(of: s.mode, toByteOffset: 20, as: UInt32.self)
 }
 

@@ -83,7 +83,7 @@ extension GuestThread {
         guard a1 & ~UInt64(O_NONBLOCK | O_CLOEXEC) == 0 else { throw .EINVAL }
         switch clock {
         case 0, 1, 7: break // REALTIME, MONOTONIC, BOOTTIME
-        case 8, 9: guard group.euid == 0 else { throw .EPERM } // the _ALARM clocks need CAP_WAKE_ALARM
+        case 8, 9: guard group.capable(35, in: .initial) else { throw .EPERM } // the _ALARM clocks need CAP_WAKE_ALARM
         default: throw .EINVAL
         }
         let flags = Int32(truncatingIfNeeded: a1)

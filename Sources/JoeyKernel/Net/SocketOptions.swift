@@ -118,7 +118,8 @@ extension Socket {
             case 16: return int(options.passCredentials ? 1 : 0)
             case 17: // SO_PEERCRED
                 let c = peerCredentials ?? SocketCredentials(pid: 0, uid: 65534, gid: 65534)
-                return withUnsafeBytes(of: (t.vnr(c.pid), c.uid, c.gid)) { Array($0) }
+                let ns = t.group.userNS
+                return withUnsafeBytes(of: (t.vnr(c.pid), ns.shownUID(c.uid), ns.shownGID(c.gid))) { Array($0) }
             case 20: return timeval(options.receiveTimeout)
             case 21: return timeval(options.sendTimeout)
             case 25: return [] // SO_BINDTODEVICE: not bound to a device

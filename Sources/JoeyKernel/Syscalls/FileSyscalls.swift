@@ -159,7 +159,7 @@ extension GuestThread {
             if inode.kind == .directory && (flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0) { throw .EISDIR }
             if !created { try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: flags & O_ACCMODE != O_RDONLY, mount: loc.mount) }
             // O_NOATIME only for the file's owner (or CAP_FOWNER).
-            if flags & O_NOATIME != 0 && inode.uid != group.fsuid && !group.capable(3) { throw .EPERM }
+            if flags & O_NOATIME != 0 && inode.uid != group.fsuid && !group.capable(3, over: inode) { throw .EPERM }
         } else if flags & O_DIRECTORY != 0 && inode.kind != .directory {
             throw .ENOTDIR
         }
@@ -186,7 +186,8 @@ extension GuestThread {
     /// The caller's file credentials, for path walks.
     var walker: Walker {
         Walker(fsuid: group.fsuid, fsgid: group.fsgid, groups: group.groups,
-               searchesAll: group.capable(1 /* CAP_DAC_OVERRIDE */) || group.capable(2 /* CAP_DAC_READ_SEARCH */))
+               searchesAll: group.capable(1 /* CAP_DAC_OVERRIDE */) || group.capable(2 /* CAP_DAC_READ_SEARCH */),
+               capabilitiesOnlyIn: group.userNS === UserNamespace.initial ? nil : group.userNS)
     }
 
     /// EROFS when `inode` lives on a read-only filesystem or was reached through a read-only
@@ -208,10 +209,12 @@ extension GuestThread {
         // The mode bits of the class the caller is in, then the capabilities that override
         // them (Linux's generic_permission).
         let uid = realIDs ? group.uid : group.fsuid, gid = realIDs ? group.gid : group.fsgid
-        let caps = !realIDs ? group.capabilities.effective : group.uid == 0 ? group.capabilities.permitted : 0
         let shift: UInt32 = inode.uid == uid ? 6 : (inode.gid == gid || group.groups.contains(inode.gid)) ? 3 : 0
         let need: UInt32 = (read ? 4 : 0) | (write ? 2 : 0) | (exec ? 1 : 0)
         if (inode.mode >> shift) & need == need { return }
+        // Capabilities count over a file whose owner and group the user namespace can name.
+        guard group.userNS.maps(uid: inode.uid, gid: inode.gid) else { throw .EACCES }
+        let caps = !realIDs ? group.capabilities.effective : group.uid == group.rootUID ? group.capabilities.permitted : 0
         let directory = inode.kind == .directory
         // CAP_DAC_READ_SEARCH: reading anything, searching directories.
         if !write && (!exec || directory) && caps & (1 << 2) != 0 { return }
@@ -232,7 +235,7 @@ extension GuestThread {
     func mayDelete(_ child: Inode, from location: Location) throws(LinuxErrno) {
         let dir = location.inode
         try checkAccess(dir, read: false, write: true, exec: true, mount: location.mount)
-        if dir.mode & 0o1000 != 0 && child.uid != group.fsuid && dir.uid != group.fsuid && !group.capable(3) { throw .EPERM }
+        if dir.mode & 0o1000 != 0 && child.uid != group.fsuid && dir.uid != group.fsuid && !group.capable(3, over: child) { throw .EPERM }
     }
 
     func sysClose() throws(LinuxErrno) -> UInt64 {
@@ -498,13 +501,13 @@ extension GuestThread {
 
     func sysStat(follow: Bool) throws(LinuxErrno) -> UInt64 {
         let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: follow)
-        try mm.write(a1, loc.inode.statBytes())
+        try mm.write(a1, loc.inode.statBytes(seenIn: group.userNS))
         return 0
     }
 
     func sysFstat() throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.getRaw(fdArg(a0))
-        try mm.write(a1, f.inode.statBytes())
+        try mm.write(a1, f.inode.statBytes(seenIn: group.userNS))
         return 0
     }
 
@@ -512,7 +515,7 @@ extension GuestThread {
         guard a3 & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 /* NO_AUTOMOUNT */) == 0 else { throw .EINVAL }
         let loc = try lookup(fdArg(a0), try pathArg(a1), follow: a3 & AT_SYMLINK_NOFOLLOW == 0,
                              emptyPathAllowed: a3 & AT_EMPTY_PATH != 0)
-        try mm.write(a2, loc.inode.statBytes())
+        try mm.write(a2, loc.inode.statBytes(seenIn: group.userNS))
         return 0
     }
 
@@ -521,7 +524,7 @@ extension GuestThread {
         guard a3 & 0x8000_0000 == 0 else { throw .EINVAL } // STATX__RESERVED
         let loc = try lookup(fdArg(a0), try pathArg(a1), follow: a2 & AT_SYMLINK_NOFOLLOW == 0,
                              emptyPathAllowed: a2 & AT_EMPTY_PATH != 0)
-        try mm.write(a4, loc.inode.statxBytes())
+        try mm.write(a4, loc.inode.statxBytes(seenIn: group.userNS))
         return 0
     }
 
@@ -586,7 +589,7 @@ extension GuestThread {
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
         try mayCreate(in: parent)
         // vfs_mknod: a device needs CAP_MKNOD, except an overlay whiteout (character 0:0).
-        if (kind == .characterDevice && rdev != 0 || kind == .blockDevice) && !group.capable(27 /* CAP_MKNOD */) {
+        if (kind == .characterDevice && rdev != 0 || kind == .blockDevice) && !group.capable(27 /* CAP_MKNOD */, in: .initial) {
             throw .EPERM
         }
         let isDevice = kind == .characterDevice || kind == .blockDevice
@@ -741,7 +744,7 @@ extension GuestThread {
     func sysLinkat(olddir: Int32, oldArg: UInt64, newdir: Int32, newArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {
         guard flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) == 0 else { throw .EINVAL }
         // An fd's file by AT_EMPTY_PATH takes CAP_DAC_READ_SEARCH (checked first, as Linux 6.1).
-        if flags & AT_EMPTY_PATH != 0 && !group.capable(2) { throw .ENOENT }
+        if flags & AT_EMPTY_PATH != 0 && !group.capable(2, in: .initial) { throw .ENOENT }
         let old = try lookup(olddir, try pathArg(oldArg), follow: flags & AT_SYMLINK_FOLLOW != 0,
                              emptyPathAllowed: flags & AT_EMPTY_PATH != 0)
         if old.inode.kind == .directory { throw .EPERM }
@@ -809,10 +812,10 @@ extension GuestThread {
     /// `loc`: where the file was reached, so its directory's watches hear of the change.
     private func chmod(_ inode: Inode, _ requested: UInt64, at loc: Location?) throws(LinuxErrno) {
         try requireWritableMount(inode, loc?.mount) // EROFS before EPERM, as Linux's mnt_want_write
-        guard group.fsuid == inode.uid || group.capable(3 /* CAP_FOWNER */) else { throw .EPERM }
+        guard group.fsuid == inode.uid || group.capable(3 /* CAP_FOWNER */, over: inode) else { throw .EPERM }
         var mode = requested & 0o7777
         // Setgid only for a member of the file's group (or CAP_FSETID).
-        if mode & 0o2000 != 0 && !(inode.gid == group.fsgid || group.groups.contains(inode.gid)) && !group.capable(4) {
+        if mode & 0o2000 != 0 && !(inode.gid == group.fsgid || group.groups.contains(inode.gid)) && !group.capable(4, over: inode) {
             mode &= ~0o2000
         }
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
@@ -838,13 +841,17 @@ extension GuestThread {
     }
 
     private func chown(_ inode: Inode, _ uid: UInt64, _ gid: UInt64, at loc: Location?) throws(LinuxErrno) {
-        let u = UInt32(truncatingIfNeeded: uid), g = UInt32(truncatingIfNeeded: gid)
+        // The ids as the caller's user namespace numbers them (-1: unchanged); one it has no
+        // number for is EINVAL.
+        var u = UInt32(truncatingIfNeeded: uid), g = UInt32(truncatingIfNeeded: gid)
+        if u != UInt32.max { guard let k = group.userNS.kuid(u) else { throw .EINVAL }; u = k }
+        if g != UInt32.max { guard let k = group.userNS.kgid(g) else { throw .EINVAL }; g = k }
         try requireWritableMount(inode, loc?.mount) // EROFS before EPERM, as Linux's mnt_want_write
         // The owner may give the file to a group it is in; anything else takes CAP_CHOWN.
         let owner = group.fsuid == inode.uid
         let uidOK = u == UInt32.max || (owner && u == inode.uid)
         let gidOK = g == UInt32.max || (owner && (g == inode.gid || g == group.fsgid || group.groups.contains(g)))
-        guard (uidOK && gidOK) || group.capable(0 /* CAP_CHOWN */) else { throw .EPERM }
+        guard (uidOK && gidOK) || group.capable(0 /* CAP_CHOWN */, over: inode) else { throw .EPERM }
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
             try ctx.onHost(path) { dfd, leaf in fchownat(dfd, leaf, u, g, Int32(AT_SYMLINK_NOFOLLOW)) }
         }
@@ -915,7 +922,7 @@ extension GuestThread {
         // CAP_FOWNER, EPERM); touching to now (no times, or both UTIME_NOW) is also allowed
         // with write permission (EACCES).
         let touch = times == 0 && utimbuf == 0 || times != 0 && nowBoth
-        if group.fsuid != inode.uid && !group.capable(3 /* CAP_FOWNER */) {
+        if group.fsuid != inode.uid && !group.capable(3 /* CAP_FOWNER */, over: inode) {
             if touch { try checkAccess(inode, read: false, write: true, mount: loc?.mount) } else { throw .EPERM }
         }
         if let ctx = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context, let path = ctx.hostPath(of: inode) {
@@ -1112,13 +1119,13 @@ extension GuestThread {
             guard let p = f as? PipeDescription else { throw .EBADF }
             let want = Int(Int32(truncatingIfNeeded: a2))
             guard want >= 0, want <= Tunables.sentryBound else { throw want < 0 ? .EINVAL : .EPERM }
-            if want > kernel.tunables.pipeMaxSize && want > p.buffer.capacity && !group.capable(24) { throw .EPERM }
+            if want > kernel.tunables.pipeMaxSize && want > p.buffer.capacity && !group.capable(24, in: .initial) { throw .EPERM }
             var size = 4096
             while size < want { size <<= 1 }
             guard size / PipeBuffer.pageSize >= p.buffer.slots.count else { throw .EBUSY } // pages in use
             // Growing past its creator's fs.pipe-user-pages-hard: EPERM for the unprivileged.
             let pages = size / 4096, hard = kernel.tunables.pipeUserPagesHard, owner = p.buffer.chargedUID ?? group.uid
-            if pages > p.buffer.chargedPages, hard != 0, !group.capable(24), !group.capable(21),
+            if pages > p.buffer.chargedPages, hard != 0, !group.capable(24, in: .initial), !group.capable(21, in: .initial),
                kernel.pipeUserPages[owner, default: 0] - p.buffer.chargedPages + pages > hard { throw .EPERM }
             p.buffer.charge(kernel, uid: owner, pages: pages)
             p.buffer.capacity = size

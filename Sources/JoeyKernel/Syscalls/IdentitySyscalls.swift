@@ -7,30 +7,33 @@ extension GuestThread {
     func sysGettid() throws(LinuxErrno) -> UInt64 { UInt64(vnr(tid)) }
     func sysGetppid() throws(LinuxErrno) -> UInt64 { UInt64(group.parent.map { vnr($0.pid) } ?? 0) }
     func sysGetpgrp() throws(LinuxErrno) -> UInt64 { UInt64(vnr(group.pgid)) }
-    func sysGetuid() throws(LinuxErrno) -> UInt64 { UInt64(group.uid) }
-    func sysGetgid() throws(LinuxErrno) -> UInt64 { UInt64(group.gid) }
-    func sysGeteuid() throws(LinuxErrno) -> UInt64 { UInt64(group.euid) }
-    func sysGetegid() throws(LinuxErrno) -> UInt64 { UInt64(group.egid) }
+    // Ids as the process's user namespace numbers them.
+    func sysGetuid() throws(LinuxErrno) -> UInt64 { UInt64(group.userNS.shownUID(group.uid)) }
+    func sysGetgid() throws(LinuxErrno) -> UInt64 { UInt64(group.userNS.shownGID(group.gid)) }
+    func sysGeteuid() throws(LinuxErrno) -> UInt64 { UInt64(group.userNS.shownUID(group.euid)) }
+    func sysGetegid() throws(LinuxErrno) -> UInt64 { UInt64(group.userNS.shownGID(group.egid)) }
 
     /// setfsuid/setfsgid: always returns the old value; changes only to a valid id (not -1)
     /// the caller may use (one of its ids, or any with CAP_SETUID/CAP_SETGID). Moving the
     /// fsuid off or onto 0 drops or restores the file-system capabilities.
     func sysSetfsid(_ nr: Int) throws(LinuxErrno) -> UInt64 {
-        let new = UInt32(truncatingIfNeeded: a0)
-        let valid = new != UInt32.max
+        let raw = UInt32(truncatingIfNeeded: a0)
+        let ns = group.userNS
         if nr == 122 {
             let old = group.fsuid
-            if valid && (group.capable(Capabilities.setuid) || [group.uid, group.euid, group.suid, group.fsuid].contains(new)) {
+            if raw != UInt32.max, let new = ns.kuid(raw),
+               group.capable(Capabilities.setuid) || [group.uid, group.euid, group.suid, group.fsuid].contains(new) {
                 group.fsuid = new
                 group.adjustCapabilities(oldUID: group.uid, oldEUID: group.euid, oldSUID: group.suid, oldFSUID: old)
             }
-            return UInt64(old)
+            return UInt64(ns.shownUID(old))
         }
         let old = group.fsgid
-        if valid && (group.capable(Capabilities.setgid) || [group.gid, group.egid, group.sgid, group.fsgid].contains(new)) {
+        if raw != UInt32.max, let new = ns.kgid(raw),
+           group.capable(Capabilities.setgid) || [group.gid, group.egid, group.sgid, group.fsgid].contains(new) {
             group.fsgid = new
         }
-        return UInt64(old)
+        return UInt64(ns.shownGID(old))
     }
 
     func sysSetTidAddress() throws(LinuxErrno) -> UInt64 {

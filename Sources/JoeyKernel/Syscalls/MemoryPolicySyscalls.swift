@@ -83,7 +83,7 @@ extension GuestThread {
         let (mode, modeFlags) = try MemoryPolicy.sanitize(requested)
         let mask = try readNodeMask(maskAt, maxnode)
         guard flags & ~(Self.MPOL_MF_STRICT | Self.MPOL_MF_MOVE | Self.MPOL_MF_MOVE_ALL) == 0 else { throw .EINVAL }
-        if flags & Self.MPOL_MF_MOVE_ALL != 0 && !group.capable(Self.CAP_SYS_NICE) { throw .EPERM }
+        if flags & Self.MPOL_MF_MOVE_ALL != 0 && !group.capable(Self.CAP_SYS_NICE, in: .initial) { throw .EPERM }
         guard start & 0xfff == 0, length <= UInt64.max - 0xfff else { throw .EINVAL }
         let (end, overflow) = start.addingReportingOverflow((length + 0xfff) & ~0xfff)
         guard !overflow else { throw .EINVAL }

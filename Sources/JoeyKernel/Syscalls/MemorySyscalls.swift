@@ -65,7 +65,7 @@ extension GuestThread {
         let (lenRaw, o) = a1.addingReportingOverflow(0xfff)
         guard !o else { throw .ENOMEM }
         let len = lenRaw & ~0xfff
-        if flags & MAP_LOCKED_ != 0 && !group.capable(GuestThread.CAP_IPC_LOCK) {
+        if flags & MAP_LOCKED_ != 0 && !group.capable(GuestThread.CAP_IPC_LOCK, in: .initial) {
             // Locked memory counts against RLIMIT_MEMLOCK (Linux's mlock_future_ok: EAGAIN).
             let limit = self.limit(8).0
             if limit == 0 { throw .EPERM }
@@ -520,7 +520,7 @@ extension GuestThread {
         guard let (len, end) = pageRange(start, a1 &+ (a0 & 0xfff)) else { throw .ENOMEM }
         if len == 0 { return 0 }
         let limit = self.limit(8).0
-        let privileged = group.capable(Self.CAP_IPC_LOCK)
+        let privileged = group.capable(Self.CAP_IPC_LOCK, in: .initial)
         if limit == 0 && !privileged { throw .EPERM }
         try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         let newly = len - mm.lockedBytes(start, end)
@@ -584,7 +584,7 @@ extension GuestThread {
         let MCL_CURRENT: UInt64 = 1, MCL_FUTURE: UInt64 = 2, MCL_ONFAULT: UInt64 = 4
         guard a0 != 0, a0 & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0, a0 != MCL_ONFAULT else { throw .EINVAL }
         let limit = self.limit(8).0
-        let privileged = group.capable(Self.CAP_IPC_LOCK)
+        let privileged = group.capable(Self.CAP_IPC_LOCK, in: .initial)
         if limit == 0 && !privileged { throw .EPERM }
         if a0 & MCL_CURRENT != 0 {
             let total = mm.vmas.reduce(UInt64(0)) { $0 + ($1.end - $1.start) }
@@ -626,7 +626,7 @@ extension GuestThread {
         let remote = try mm.ioRanges(a3, count: Int(Int32(truncatingIfNeeded: a4)))
         let pid = Int32(truncatingIfNeeded: a0)
         guard pid > 0, let target = thread(pid)?.group else { throw .ESRCH }
-        if target !== group && !group.capable(Self.CAP_SYS_PTRACE) {
+        if target !== group && !group.capable(Self.CAP_SYS_PTRACE, in: target.userNS) {
             let ids = [target.uid, target.euid, target.suid]
             guard ids.allSatisfy({ $0 == group.uid }), [target.gid, target.egid, target.sgid].allSatisfy({ $0 == group.gid }) else { throw .EPERM }
         }

@@ -646,7 +646,7 @@ extension GuestThread {
         // RLIMIT_NOFILE's hard limit stays within /proc/sys/fs/nr_open, even for root.
         if r == 7 && v.1 > UInt64(kernel.tunables.nrOpen) { throw .EPERM }
         let old = limit(r, of: g)
-        if v.1 > old.1 && !group.capable(24) { throw .EPERM }
+        if v.1 > old.1 && !group.capable(24, in: .initial) { throw .EPERM }
         if r == 7 { g.fdTable.limit = Int(v.0) }
         g.rlimits[r] = v
         if r == 0 && v.0 != UInt64.max { kernel.startAlarmWatcher() } // RLIMIT_CPU is polled
@@ -677,7 +677,7 @@ extension GuestThread {
         guard pid >= 0, let target = pid == 0 ? group : thread(pid)?.group else { throw .ESRCH }
         // Another process's limits: the caller's real uid and gid must be all of its ids (as
         // Linux's check_prlimit_permission), or the caller must hold CAP_SYS_RESOURCE.
-        if target !== group && !group.capable(24) {
+        if target !== group && !group.capable(24, in: target.userNS) {
             guard [target.uid, target.euid, target.suid].allSatisfy({ $0 == group.uid }),
                   [target.gid, target.egid, target.sgid].allSatisfy({ $0 == group.gid }) else { throw .EPERM }
         }
@@ -828,7 +828,7 @@ extension GuestThread {
         guard type >= 0, type <= 10 else { throw .EINVAL }
         if type == 0 || type == 1 { return 0 } // CLOSE, OPEN
         let unrestricted = (type == 3 || type == 10) && kernel.tunables.dmesgRestrict == 0
-        guard unrestricted || group.capable(34 /* CAP_SYSLOG */) || group.capable(21 /* CAP_SYS_ADMIN */) else { throw .EPERM }
+        guard unrestricted || group.capable(34 /* CAP_SYSLOG */, in: .initial) || group.capable(21 /* CAP_SYS_ADMIN */, in: .initial) else { throw .EPERM }
         switch type {
         case 2: // READ: blocks until the log has something
             guard a1 != 0, length >= 0 else { throw .EINVAL }

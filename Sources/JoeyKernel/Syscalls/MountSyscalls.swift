@@ -29,8 +29,8 @@ extension GuestThread {
         let data = try mountString(a4)
         let target = try lookup(AT_FDCWD, try pathArg(a1), follow: true)
         guard flags & MS_NOUSER == 0 else { throw .EINVAL }
-        guard group.capable(CAP_SYS_ADMIN) else { throw .EPERM }
         let ns = group.fs.mounts
+        guard group.capable(CAP_SYS_ADMIN, in: ns.owner) else { throw .EPERM }
         let propagation = flags & (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
         // The per-mount flags as path_mount makes them: relatime unless noatime or strictatime.
         var mountFlags = MountFlags(rawValue: flags).intersection(.perMount)
@@ -61,7 +61,7 @@ extension GuestThread {
     /// A filesystem's own mount options, parsed: what the mount shows and does.
     private struct FilesystemOptions {
         var readOnly: Bool
-        var mode: UInt32 = 0o1777, uid: UInt32 = 0, gid: UInt32 = 0
+        var mode: UInt32 = 0o1777, uid: UInt32, gid: UInt32
         /// tmpfs's size; nil: not given; 0: no limit.
         var capacity: UInt64?
         var shown: [String] = []
@@ -70,7 +70,9 @@ extension GuestThread {
     /// Parses `data` for a filesystem of `type`: the generic superblock options (ro, rw,
     /// sync...) and the filesystem's own. EINVAL for what the filesystem does not take.
     private func parseOptions(_ type: String, _ data: String?, readOnly: Bool) throws(LinuxErrno) -> FilesystemOptions {
-        var o = FilesystemOptions(readOnly: readOnly)
+        // The root belongs to the mounter unless uid= and gid= (numbers of its user
+        // namespace) say otherwise.
+        var o = FilesystemOptions(readOnly: readOnly, uid: group.fsuid, gid: group.fsgid)
         for option in (data ?? "").split(separator: ",") where !option.isEmpty {
             let text = String(option)
             switch text {
@@ -92,11 +94,11 @@ extension GuestThread {
                 guard let m = UInt32(v, radix: 8) else { throw .EINVAL }
                 o.mode = m & 0o7777
             case ("tmpfs", "uid", let v?):
-                guard let u = UInt32(v), u != UInt32.max else { throw .EINVAL }
-                o.uid = u
+                guard let u = UInt32(v), let k = group.userNS.kuid(u) else { throw .EINVAL }
+                o.uid = k
             case ("tmpfs", "gid", let v?):
-                guard let g = UInt32(v), g != UInt32.max else { throw .EINVAL }
-                o.gid = g
+                guard let g = UInt32(v), let k = group.userNS.kgid(g) else { throw .EINVAL }
+                o.gid = k
             case ("tmpfs", "noswap", nil), ("tmpfs", "inode64", nil):
                 break // nothing is swapped; inode numbers are 64-bit
             case ("ramfs", "mode", let v?):
@@ -129,6 +131,8 @@ extension GuestThread {
         }
         var o = try parseOptions(type, data, readOnly: mountFlags.contains(.readOnly))
         guard target.inode.kind == .directory else { throw .ENOTDIR }
+        // A /proc shows the mounter's pid namespace: only for one it has the capability in.
+        if type == "proc" && !group.capable(CAP_SYS_ADMIN, in: pidNS.owner) { throw .EPERM }
         let root: Inode
         if type == "proc" {
             root = ProcFS.makeRoot(kernel: kernel, pidNS: pidNS) // the mounter's, as Linux's
@@ -136,6 +140,7 @@ extension GuestThread {
             if type == "ramfs" && data.map({ !$0.contains("mode=") }) ?? true { o.mode = 0o755 }
             let ctx = kernel.filesystem(dev: kernel.allocateAnonymousDevice(), name: type)
             ctx.id.capacity = o.capacity == 0 ? nil : o.capacity
+            ctx.id.userNS = group.userNS
             let dir = DirectoryInode(context: ctx, mode: o.mode)
             dir.uid = o.uid; dir.gid = o.gid
             root = dir
@@ -167,8 +172,13 @@ extension GuestThread {
         let below = Mount.names(of: from, within: origin)
         var rootPath = origin.rootPath
         for name in below { rootPath += (rootPath.hasSuffix("/") ? "" : "/") + String(decoding: name.bytes, as: UTF8.self) }
+        // Without MS_REC, not when that would uncover what a locked mount below hides.
+        if !recursive && ns.descendants(of: origin).contains(where: { d in
+            d.locked && (d.parent !== origin || d.mountpointNames.starts(with: below))
+        }) { throw .EINVAL }
         let bind = Mount(id: kernel.allocateMountID(), root: from.inode, type: origin.type, source: origin.source,
                          rootPath: rootPath, flags: origin.flags, superOptions: origin.superOptions)
+        bind.lockedFlags = origin.lockedFlags
         // MS_REC: the mounts below the source come along (those under the bound directory).
         var copies: [(Mount, Location)] = []
         if recursive {
@@ -212,6 +222,12 @@ extension GuestThread {
                     | MountFlags.strictATime.rawValue) == 0 {
             newFlags.subtract(atime); newFlags.formUnion(m.flags.intersection(atime))
         }
+        // Flags locked by a copy into this less privileged namespace stay.
+        if let locked = m.lockedFlags {
+            if !locked.subtracting(atime).isSubset(of: newFlags) || locked.intersection(atime) != newFlags.intersection(atime) {
+                throw .EPERM
+            }
+        }
         var readOnly = newFlags.contains(.readOnly)
         if bind {
             // MS_BIND|MS_REMOUNT: this mount's own flags (read-only too), not the filesystem's;
@@ -221,6 +237,8 @@ extension GuestThread {
             ns.touched()
             return 0
         }
+        // The filesystem's own options: for its mounter's user namespace.
+        guard group.capable(CAP_SYS_ADMIN, in: m.root.fs.userNS) else { throw .EPERM }
         var capacity: UInt64??
         let o = try parseOptions(m.root.fs.name, data, readOnly: readOnly)
         readOnly = o.readOnly
@@ -253,7 +271,7 @@ extension GuestThread {
     private func moveMount(_ source: String?, to target: Location, _ ns: MountNamespace) throws(LinuxErrno) -> UInt64 {
         guard let source, !source.isEmpty else { throw .EINVAL }
         let from = try lookup(AT_FDCWD, ByteString(Array(source.utf8)), follow: true)
-        guard ns.isRoot(from), let m = from.mount, m !== ns.root, ns.mounts.contains(where: { $0 === m }) else { throw .EINVAL }
+        guard ns.isRoot(from), let m = from.mount, m !== ns.root, ns.mounts.contains(where: { $0 === m }), !m.locked else { throw .EINVAL }
         guard (m.root.kind == .directory) == (target.inode.kind == .directory) else { throw .ENOTDIR }
         if target.inode.kind == .symlink { throw .ENOENT }
         // Not below itself (do_move_mount: ELOOP).
@@ -268,14 +286,16 @@ extension GuestThread {
         let flags = a1
         let path = try pathArg(a0)
         guard flags & ~(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW) == 0 else { throw .EINVAL }
-        guard group.capable(CAP_SYS_ADMIN) else { throw .EPERM }
-        let target = try lookup(AT_FDCWD, path, follow: flags & UMOUNT_NOFOLLOW == 0)
         let ns = group.fs.mounts
+        guard group.capable(CAP_SYS_ADMIN, in: ns.owner) else { throw .EPERM }
+        let target = try lookup(AT_FDCWD, path, follow: flags & UMOUNT_NOFOLLOW == 0)
         guard ns.isRoot(target), let reached = target.mount, ns.mounts.contains(where: { $0 === reached }) else { throw .EINVAL }
         // The mount on top of what the path reached, as LOOKUP_MOUNTPOINT finds it: "." in a
         // directory something was mounted over since (pivot_root(".", ".") stacks the old
         // root on the cwd) names the mount on top.
         let m = ns.cover(target.inode, in: reached) ?? reached
+        // A mount locked by a copy into this namespace goes only with what it is mounted on.
+        if m.locked { throw .EINVAL }
         let busy = !ns.descendants(of: m).isEmpty || kernel.isBusy(m, ns)
         if flags & MNT_EXPIRE != 0 {
             if m === ns.root || flags & (MNT_FORCE | MNT_DETACH) != 0 { throw .EINVAL }
@@ -297,7 +317,7 @@ extension GuestThread {
     /// process of the namespace whose root or working directory was the old root moves to
     /// the new one (chroot_fs_refs).
     func sysPivotRoot() throws(LinuxErrno) -> UInt64 {
-        guard group.capable(CAP_SYS_ADMIN) else { throw .EPERM }
+        guard group.capable(CAP_SYS_ADMIN, in: group.fs.mounts.owner) else { throw .EPERM }
         let new = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
         guard new.inode.kind == .directory else { throw .ENOTDIR }
         let old = try lookup(AT_FDCWD, try pathArg(a1), follow: true)

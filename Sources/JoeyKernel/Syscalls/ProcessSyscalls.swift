@@ -5,9 +5,12 @@ import JoeyPlatform
 
 let CLONE_VM: UInt64 = 0x100, CLONE_FS: UInt64 = 0x200, CLONE_FILES: UInt64 = 0x400, CLONE_NEWNS: UInt64 = 0x20000, CLONE_NEWUTS: UInt64 = 0x0400_0000
 let CLONE_NEWIPC: UInt64 = 0x0800_0000, CLONE_SYSVSEM: UInt64 = 0x40000, CLONE_NEWPID: UInt64 = 0x2000_0000
-/// The namespaces a process may make: mount, UTS, IPC and pid.
-let CLONE_NEW_OFFERED = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
-/// The other CLONE_NEW* flags (cgroup, user, net, time): EPERM.
+let CLONE_NEWUSER: UInt64 = 0x1000_0000
+/// The namespaces a process may make: mount, UTS, IPC and pid (with CAP_SYS_ADMIN in its
+/// user namespace, or in a new one it makes with them), and user (anyone).
+let CLONE_NEW_PRIVILEGED = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
+let CLONE_NEW_OFFERED = CLONE_NEW_PRIVILEGED | CLONE_NEWUSER
+/// The other CLONE_NEW* flags (cgroup, net, time): EPERM.
 let CLONE_NEW_REFUSED: UInt64 = 0x7e00_0000 & ~CLONE_NEW_OFFERED | 0x0000_0080
 let CLONE_SIGHAND: UInt64 = 0x800, CLONE_PIDFD: UInt64 = 0x1000, CLONE_VFORK: UInt64 = 0x4000
 let CLONE_PARENT: UInt64 = 0x8000, CLONE_THREAD: UInt64 = 0x10000, CLONE_SETTLS: UInt64 = 0x80000
@@ -32,11 +35,14 @@ extension GuestThread {
         // A SCHED_DEADLINE task cannot fork: its bandwidth would be shared (sched_fork).
         if schedPolicy == GuestThread.SCHED_DEADLINE && !schedResetOnFork { throw .EAGAIN }
         if flags & CLONE_NEWNS != 0 && flags & CLONE_FS != 0 { throw .EINVAL }
+        // A new user namespace's credentials cannot share a root and cwd with the old ones,
+        // nor a parent (copy_process).
+        if flags & CLONE_NEWUSER != 0 && flags & (CLONE_FS | CLONE_PARENT) != 0 { throw .EINVAL }
         // A new IPC namespace cannot share the creator's semaphore undo list.
         if flags & CLONE_NEWIPC != 0 && flags & CLONE_SYSVSEM != 0 { throw .EINVAL }
         // Namespaces are per process in Joey: a thread cannot have its own.
         if flags & CLONE_THREAD != 0 && flags & CLONE_NEW_OFFERED != 0 { throw .EINVAL }
-        if flags & CLONE_NEW_OFFERED != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
+        if flags & CLONE_NEW_PRIVILEGED != 0 && flags & CLONE_NEWUSER == 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         // A thread is in its process's pid namespace: not after unshare(CLONE_NEWPID) moved
         // where children go. A namespace's init cannot make siblings (they would be outside it).
         if flags & CLONE_THREAD != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
@@ -52,12 +58,15 @@ extension GuestThread {
             try mm.writeValue(pidfdAt, Int32(-1))
         }
         if !setTID.isEmpty && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
-        let newFS: FSContext? = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs) : nil
-        let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace() : group.ipc
+        // The user namespace first: it owns the others made with it.
+        let userNS = flags & CLONE_NEWUSER != 0 ? try makeUserNamespace() : nil
+        let owner = userNS ?? group.userNS
+        let newFS: FSContext? = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs, owner: owner) : nil
+        let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace(owner: owner) : group.ipc
         // A new pid namespace goes below the caller's own (not after unshare or setns moved
         // where its children go: EINVAL, as Linux's copy_pid_ns).
         if flags & CLONE_NEWPID != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
-        let pidNS = flags & CLONE_NEWPID != 0 ? try kernel.makePIDNamespace(below: group.pidNS) : group.pidNSForChildren
+        let pidNS = flags & CLONE_NEWPID != 0 ? try kernel.makePIDNamespace(below: group.pidNS, owner: owner) : group.pidNSForChildren
         let pid = try kernel.allocateTask(in: pidNS, setTID: setTID)
         let childMM: MemoryManager
         do { childMM = shareVM ? mm : try mm.fork() } catch {
@@ -81,13 +90,15 @@ extension GuestThread {
                             fdTable: flags & CLONE_FILES != 0 ? group.fdTable.addUser() : group.fdTable.copy(),
                             fs: newFS ?? (flags & CLONE_FS != 0 ? group.fs : group.fs.copy()), pidNS: pidNS)
         if pidNS.initGroup == nil && pidNS.local(pid) == 1 { pidNS.initGroup = g }
-        g.uts = flags & CLONE_NEWUTS != 0 ? group.uts.copy(ino: kernel.allocateNamespaceIno()) : group.uts
+        g.uts = flags & CLONE_NEWUTS != 0 ? group.uts.copy(ino: kernel.allocateNamespaceIno(), owner: owner) : group.uts
         g.ipc = ipc
         g.actions = group.actions
         g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
         g.suid = group.suid; g.sgid = group.sgid; g.groups = group.groups
         g.capabilities = group.capabilities
         g.securebits = group.securebits
+        g.userNS = group.userNS
+        if let userNS { g.enterUserNamespace(userNS) }
         g.noNewPrivs = group.noNewPrivs // inherited across fork (and kept by execve)
         g.personality = group.personality; g.ioPriority = group.ioPriority
         g.transparentHugePagesDisabled = group.transparentHugePagesDisabled
@@ -179,29 +190,35 @@ extension GuestThread {
     /// ones offered: the other CLONE_NEW* flags are EPERM, as clone's). A new pid namespace is
     /// where the caller's children go; the caller stays where it is.
     func sysUnshare() throws(LinuxErrno) -> UInt64 {
-        let flags = a0
+        var flags = a0
         let known = CLONE_FILES | CLONE_FS | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
             | CLONE_NEW_REFUSED | CLONE_NEW_OFFERED
         guard flags & ~known == 0 else { throw .EINVAL }
+        // A new user namespace is for a single-threaded process with a root and cwd of its own.
+        if flags & CLONE_NEWUSER != 0 { flags |= CLONE_THREAD | CLONE_FS }
         // Unsharing the thread group, signal handlers or address space is allowed only when
         // nothing shares them: a single-threaded process, as Linux checks. Namespaces are per
         // process in Joey, so one thread of several cannot take a new UTS or IPC namespace
         // (Linux would give it to that thread alone): EINVAL rather than moving them all.
         if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) != 0 && group.threads.count > 1 { throw .EINVAL }
         if flags & CLONE_NEW_REFUSED != 0 { throw .EPERM }
-        if flags & CLONE_NEW_OFFERED != 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
-        // What can fail is made first, so a failed unshare changes nothing.
+        if flags & CLONE_NEW_PRIVILEGED != 0 && flags & CLONE_NEWUSER == 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
+        // What can fail is made first, so a failed unshare changes nothing; the user
+        // namespace before the namespaces it owns.
         if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { try group.fdTable.checkCopyable(nrOpen: kernel.tunables.nrOpen) }
-        let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace() : nil
+        let userNS = flags & CLONE_NEWUSER != 0 ? try makeUserNamespace() : nil
+        let owner = userNS ?? group.userNS
+        let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace(owner: owner) : nil
         // Once per namespace the caller is in: a second unshare before moving is EINVAL.
         if flags & CLONE_NEWPID != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
-        let pidNS = flags & CLONE_NEWPID != 0 ? try kernel.makePIDNamespace(below: group.pidNS) : nil
+        let pidNS = flags & CLONE_NEWPID != 0 ? try kernel.makePIDNamespace(below: group.pidNS, owner: owner) : nil
         // A new mount namespace comes with its own root and cwd (CLONE_NEWNS implies CLONE_FS).
-        let fs = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs)
+        let fs = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs, owner: owner)
                : flags & CLONE_FS != 0 ? group.fs.copy() : nil
         if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { unshareFiles() }
         if let fs { group.fs = fs }
-        if flags & CLONE_NEWUTS != 0 { group.uts = group.uts.copy(ino: kernel.allocateNamespaceIno()) }
+        if let userNS { group.enterUserNamespace(userNS) }
+        if flags & CLONE_NEWUTS != 0 { group.uts = group.uts.copy(ino: kernel.allocateNamespaceIno(), owner: owner) }
         // CLONE_NEWIPC implies CLONE_SYSVSEM: the undo list of the namespace left is applied.
         if let ipc { enterIPCNamespace(ipc) }
         if let pidNS { group.pidNSForChildren = pidNS }
@@ -210,11 +227,11 @@ extension GuestThread {
 
     /// `fs` in a copy of its mount namespace (CLONE_NEWNS): its root and cwd are the same
     /// places in the new namespace's mounts.
-    func newMountNamespace(for fs: FSContext) throws(LinuxErrno) -> FSContext {
+    func newMountNamespace(for fs: FSContext, owner: UserNamespace) throws(LinuxErrno) -> FSContext {
         // Linux's max_mnt_namespaces and fs.mount-max bound what copies cost (summed here).
         guard MountNamespace.live.load(ordering: .relaxed) < Kernel.maxMountNamespaces,
               MountNamespace.liveMounts.load(ordering: .relaxed) + fs.mounts.mounts.count <= Kernel.mountMax else { throw .ENOSPC }
-        let (ns, map) = fs.mounts.copy(ino: kernel.allocateNamespaceIno(), nextID: { kernel.allocateMountID() })
+        let (ns, map) = fs.mounts.copy(ino: kernel.allocateNamespaceIno(), owner: owner, nextID: { kernel.allocateMountID() })
         let copy = FSContext(root: fs.root.translated(map), cwd: fs.cwd.translated(map), mounts: ns)
         copy.umask = fs.umask
         return copy
@@ -301,7 +318,7 @@ extension GuestThread {
     /// (halt, power off), the status a container engine sees, and everyone in it with it; the
     /// caller exits. The others (Ctrl-Alt-Del, kexec, suspend) are EINVAL, as in a container.
     func sysReboot() throws(LinuxErrno) -> UInt64 {
-        guard group.capable(22 /* CAP_SYS_BOOT */) else { throw .EPERM }
+        guard group.capable(22 /* CAP_SYS_BOOT */, in: pidNS.owner) else { throw .EPERM }
         let magic1 = UInt32(truncatingIfNeeded: a0), magic2 = UInt32(truncatingIfNeeded: a1)
         guard magic1 == 0xfee1_dead, [0x2812_1969, 0x0512_1996, 0x1604_1998, 0x2011_2000].contains(magic2) else { throw .EINVAL }
         let reason: Int32
@@ -421,7 +438,7 @@ extension GuestThread {
                     p.storeBytes(of: Signal.SIGCHLD, toByteOffset: 0, as: Int32.self)
                     p.storeBytes(of: Int32(stoppedEvent ? 5 : 6), toByteOffset: 8, as: Int32.self)
                     p.storeBytes(of: vnr(c.pid), toByteOffset: 16, as: Int32.self)
-                    p.storeBytes(of: c.uid, toByteOffset: 20, as: UInt32.self)
+                    p.storeBytes(of: group.userNS.shownUID(c.uid), toByteOffset: 20, as: UInt32.self)
                     p.storeBytes(of: stoppedEvent ? c.stopReport! : Signal.SIGCONT, toByteOffset: 24, as: Int32.self)
                 }
                 if a2 != 0 { try mm.write(a2, info) }
@@ -518,7 +535,7 @@ extension GuestThread {
     /// KCMP_EPOLL_TFD is not offered (EINVAL).
     func sysKcmp() throws(LinuxErrno) -> UInt64 {
         guard let t1 = thread(Int32(truncatingIfNeeded: a0)), let t2 = thread(Int32(truncatingIfNeeded: a1)) else { throw .ESRCH }
-        for t in [t1, t2] where t.group !== group && !group.capable(Self.CAP_SYS_PTRACE) {
+        for t in [t1, t2] where t.group !== group && !group.capable(Self.CAP_SYS_PTRACE, in: t.group.userNS) {
             guard [t.group.uid, t.group.euid, t.group.suid].allSatisfy({ $0 == group.uid }) else { throw .EPERM }
         }
         // Linux compares the kernel's pointers; an object a task never made (no I/O context,
@@ -559,14 +576,14 @@ extension GuestThread {
 
     func sysSethostname() throws(LinuxErrno) -> UInt64 {
         guard a1 <= 64 else { throw .EINVAL }
-        guard group.capable(21 /* CAP_SYS_ADMIN */) else { throw .EPERM }
+        guard group.capable(21 /* CAP_SYS_ADMIN */, in: group.uts.owner) else { throw .EPERM }
         group.uts.hostname = String(decoding: try mm.read(a0, count: Int(a1)), as: UTF8.self)
         return 0
     }
 
     func sysSetdomainname() throws(LinuxErrno) -> UInt64 {
         guard a1 <= 64 else { throw .EINVAL }
-        guard group.capable(21 /* CAP_SYS_ADMIN */) else { throw .EPERM }
+        guard group.capable(21 /* CAP_SYS_ADMIN */, in: group.uts.owner) else { throw .EPERM }
         group.uts.domainname = String(decoding: try mm.read(a0, count: Int(a1)), as: UTF8.self)
         return 0
     }
@@ -578,21 +595,29 @@ extension GuestThread {
                 group.adjustCapabilities(oldUID: oldUID, oldEUID: oldEUID, oldSUID: oldSUID, oldFSUID: oldFSUID)
             }
         }
-        let root = group.capable(nr == 105 || nr == 113 || nr == 117 ? Capabilities.setuid : Capabilities.setgid)
-        func id(_ v: UInt64) -> UInt32? { let x = UInt32(truncatingIfNeeded: v); return x == UInt32.max ? nil : x }
+        let isUID = nr == 105 || nr == 113 || nr == 117
+        let root = group.capable(isUID ? Capabilities.setuid : Capabilities.setgid)
+        // -1 (leave as is, for the re/res calls) is nil; an id the user namespace has no
+        // number for is EINVAL.
+        func id(_ v: UInt64) throws(LinuxErrno) -> UInt32? {
+            let x = UInt32(truncatingIfNeeded: v)
+            guard x != UInt32.max else { return nil }
+            guard let k = isUID ? group.userNS.kuid(x) : group.userNS.kgid(x) else { throw .EINVAL }
+            return k
+        }
         switch nr {
         case 105: // setuid
-            guard let u = id(a0) else { throw .EINVAL }
+            guard let u = try id(a0) else { throw .EINVAL }
             if root { group.uid = u; group.euid = u; group.suid = u }
             else if u == group.uid || u == group.suid { group.euid = u } else { throw .EPERM }
             group.fsuid = group.euid
         case 106: // setgid
-            guard let g = id(a0) else { throw .EINVAL }
+            guard let g = try id(a0) else { throw .EINVAL }
             if root { group.gid = g; group.egid = g; group.sgid = g }
             else if g == group.gid || g == group.sgid { group.egid = g } else { throw .EPERM }
             group.fsgid = group.egid
         case 113, 117: // setreuid, setresuid
-            let r = id(a0), e = id(a1), s = nr == 117 ? id(a2) : nil
+            let r = try id(a0), e = try id(a1), s = nr == 117 ? try id(a2) : nil
             let allowed = [group.uid, group.euid, group.suid]
             if !root { for v in [r, e, s].compactMap({ $0 }) where !allowed.contains(v) { throw .EPERM } }
             if let r { group.uid = r }
@@ -603,7 +628,7 @@ extension GuestThread {
             if nr == 113, r != nil || (e != nil && e! != oldUID) { group.suid = group.euid }
             group.fsuid = group.euid
         case 114, 119: // setregid, setresgid
-            let r = id(a0), e = id(a1), s = nr == 119 ? id(a2) : nil
+            let r = try id(a0), e = try id(a1), s = nr == 119 ? try id(a2) : nil
             let allowed = [group.gid, group.egid, group.sgid]
             if !root { for v in [r, e, s].compactMap({ $0 }) where !allowed.contains(v) { throw .EPERM } }
             let oldGID = group.gid
@@ -618,7 +643,8 @@ extension GuestThread {
     }
 
     func sysGetres(uid: Bool) throws(LinuxErrno) -> UInt64 {
-        let v = uid ? [group.uid, group.euid, group.suid] : [group.gid, group.egid, group.sgid]
+        let ns = group.userNS
+        let v = uid ? [group.uid, group.euid, group.suid].map(ns.shownUID) : [group.gid, group.egid, group.sgid].map(ns.shownGID)
         try mm.writeValue(a0, v[0]); try mm.writeValue(a1, v[1]); try mm.writeValue(a2, v[2])
         return 0
     }
@@ -628,15 +654,21 @@ extension GuestThread {
         guard n >= 0 else { throw .EINVAL }
         if n == 0 { return UInt64(group.groups.count) }
         guard Int(n) >= group.groups.count else { throw .EINVAL }
-        for (i, g) in group.groups.enumerated() { try mm.writeValue(a1 &+ UInt64(i * 4), g) }
+        for (i, g) in group.groups.enumerated() { try mm.writeValue(a1 &+ UInt64(i * 4), group.userNS.shownGID(g)) }
         return UInt64(group.groups.count)
     }
 
+    /// In a user namespace only once its gid map is written and unless setgroups is denied
+    /// there (may_setgroups).
     func sysSetgroups() throws(LinuxErrno) -> UInt64 {
-        guard group.capable(Capabilities.setgid) else { throw .EPERM }
+        let ns = group.userNS
+        guard group.capable(Capabilities.setgid), ns.gidMap != nil, ns.setgroupsAllowed else { throw .EPERM }
         guard a0 <= 65536 else { throw .EINVAL }
         var gs: [UInt32] = []
-        for i in 0..<Int(a0) { gs.append(try mm.readValue(a1 &+ UInt64(i * 4))) }
+        for i in 0..<Int(a0) {
+            guard let k = ns.kgid(try mm.readValue(a1 &+ UInt64(i * 4))) else { throw .EINVAL }
+            gs.append(k)
+        }
         group.groups = gs
         return 0
     }

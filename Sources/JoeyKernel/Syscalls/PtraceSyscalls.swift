@@ -14,7 +14,7 @@ extension GuestThread {
     /// ptrace_may_access for process `g` (PTRACE_MODE_ATTACH): the same real uid as all of
     /// its ids (and gids), or CAP_SYS_PTRACE.
     func mayAttach(_ g: ThreadGroup) -> Bool {
-        if group.capable(Self.CAP_SYS_PTRACE) { return true }
+        if group.capable(Self.CAP_SYS_PTRACE, in: g.userNS) { return true }
         return [g.uid, g.euid, g.suid].allSatisfy { $0 == group.uid } && [g.gid, g.egid, g.sgid].allSatisfy { $0 == group.gid }
     }
 
@@ -126,7 +126,7 @@ extension GuestThread {
             guard p.kind == .signal || p.kind == .syscallEntry || p.kind == .syscallExit || p.kind == .event else { throw .EINVAL }
             var b = [UInt8](repeating: 0, count: 128)
             let info = p.signalInfo ?? SignalInfo(signo: Signal.SIGTRAP, code: (p.report ?? 0) >> 8 & 0xffff)
-            b.withUnsafeMutableBytes { info.store(as: info.signo, into: $0) }
+            b.withUnsafeMutableBytes { info.store(as: info.signo, seenIn: group.userNS, into: $0) }
             try mm.write(data, b)
             return 0
         case 0x4203: // PTRACE_SETSIGINFO: the signal a signal-delivery-stop will deliver

@@ -53,7 +53,7 @@ extension GuestThread {
     /// Whether this process may change `t`'s scheduling (Linux's check_same_owner): the
     /// caller's effective uid is the target's real or effective one, or CAP_SYS_NICE.
     func mayReschedule(_ t: GuestThread) -> Bool {
-        t.group === group || group.capable(23 /* CAP_SYS_NICE */) || group.euid == t.group.euid || group.euid == t.group.uid
+        t.group === group || group.capable(23 /* CAP_SYS_NICE */, in: t.group.userNS) || group.euid == t.group.euid || group.euid == t.group.uid
     }
 
     /// sched_setscheduler and sched_setparam: sched_setattr's rules, the nice unchanged.
@@ -136,7 +136,7 @@ extension GuestThread {
             if Int64(a.priority) > Int64(t.schedPriority) && UInt64(a.priority) > rtprio { privileged = true }
         }
         if t.schedResetOnFork && a.flags & SchedAttributes.resetOnFork == 0 { privileged = true }
-        if privileged && !group.capable(23 /* CAP_SYS_NICE */) { throw .EPERM }
+        if privileged && !group.capable(23 /* CAP_SYS_NICE */, in: .initial) { throw .EPERM }
         if a.flags & SchedAttributes.utilClamp != 0 {
             let lo = a.flags & SchedAttributes.utilClampMin != 0 ? a.utilMin : t.utilClamp.min
             let hi = a.flags & SchedAttributes.utilClampMax != 0 ? a.utilMax : t.utilClamp.max
@@ -230,14 +230,14 @@ extension GuestThread {
         let value = UInt16(truncatingIfNeeded: a2), cls = (value >> 13) & 7, level = value & 7
         switch cls {
         case 0: guard level == 0 else { throw .EINVAL }   // NONE
-        case 1: guard group.capable(21) else { throw .EPERM } // RT needs CAP_SYS_ADMIN
+        case 1: guard group.capable(21, in: .initial) else { throw .EPERM } // RT needs CAP_SYS_ADMIN
         case 2, 3: break                                  // BE, IDLE
         default: throw .EINVAL
         }
         let targets = try prioTargets(which: a0 - 1, who: a1).filter { $0.exitStatus == nil }
         guard !targets.isEmpty else { throw .ESRCH }
         for g in targets {
-            if g.uid != group.uid && g.euid != group.euid && !group.capable(23 /* CAP_SYS_NICE */) { throw .EPERM }
+            if g.uid != group.uid && g.euid != group.euid && !group.capable(23 /* CAP_SYS_NICE */, in: g.userNS) { throw .EPERM }
             g.ioPriority = value
             if g.ioContext == nil { g.ioContext = IOContext() }
         }
@@ -251,8 +251,8 @@ extension GuestThread {
         for g in targets {
             // Another user's process first (EPERM), then raising a priority (EACCES), as
             // Linux's set_one_prio.
-            if g.uid != group.euid && g.euid != group.euid && !group.capable(23 /* CAP_SYS_NICE */) { throw .EPERM }
-            if nice < g.nice && !group.capable(23) { throw .EACCES }
+            if g.uid != group.euid && g.euid != group.euid && !group.capable(23 /* CAP_SYS_NICE */, in: g.userNS) { throw .EPERM }
+            if nice < g.nice && !group.capable(23, in: .initial) { throw .EACCES }
             g.nice = nice
         }
         return 0

@@ -152,7 +152,7 @@ extension GuestThread {
                 let info = dequeueSignal(sig)
                 if a1 != 0 {
                     var b = [UInt8](repeating: 0, count: 128)
-                    b.withUnsafeMutableBytes { info.store(as: sig, into: $0) }
+                    b.withUnsafeMutableBytes { info.store(as: sig, seenIn: group.userNS, into: $0) }
                     try mm.write(a1, b)
                 }
                 return UInt64(sig)

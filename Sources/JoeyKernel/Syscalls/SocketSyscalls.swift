@@ -45,7 +45,7 @@ extension GuestThread {
             case 3: // SOCK_RAW: protocol 0 matches nothing (as Linux's inet_create), raw
                 // sockets need CAP_NET_RAW, and the sandbox offers none (ESOCKTNOSUPPORT).
                 if proto == 0 { throw .EPROTONOSUPPORT }
-                guard group.capable(13 /* CAP_NET_RAW */) else { throw .EPERM }
+                guard group.capable(13 /* CAP_NET_RAW */, in: .initial) else { throw .EPERM }
                 throw .ESOCKTNOSUPPORT
             case 4 /* SOCK_RDM */, 10 /* SOCK_PACKET */:
                 throw .ESOCKTNOSUPPORT
@@ -325,10 +325,13 @@ extension GuestThread {
                         }
                     case 2: // SCM_CREDENTIALS
                         guard data.count == 12 else { throw LinuxErrno.EINVAL }
-                        let c = data.withUnsafeBytes {
+                        // The ids are the sender's user namespace's (EINVAL if it has no such number).
+                        let raw = data.withUnsafeBytes {
                             SocketCredentials(pid: $0.loadUnaligned(as: Int32.self), uid: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
                                               gid: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
                         }
+                        guard let kuid = group.userNS.kuid(raw.uid), let kgid = group.userNS.kgid(raw.gid) else { throw LinuxErrno.EINVAL }
+                        let c = SocketCredentials(pid: raw.pid, uid: kuid, gid: kgid)
                         try UnixSocket.checkCredentials(c, from: self)
                         // Carried with the sentry's number for the pid (ESRCH if none is seen).
                         guard let pid = pidNS.global(c.pid), kernel.threadGroups[pid] != nil || kernel.threads[pid] != nil
@@ -452,7 +455,8 @@ extension GuestThread {
         for (level, type, value) in out.ancillary { control.put(level: level, type: type, value) }
         if s.options.passCredentials && s.family == AF_UNIX {
             let c = out.credentials ?? .nobody
-            control.put(level: SOL_SOCKET_LEVEL, type: 2, withUnsafeBytes(of: (vnr(c.pid), c.uid, c.gid)) { Array($0) })
+            let ns = group.userNS
+            control.put(level: SOL_SOCKET_LEVEL, type: 2, withUnsafeBytes(of: (vnr(c.pid), ns.shownUID(c.uid), ns.shownGID(c.gid))) { Array($0) })
         }
         if !out.rights.isEmpty {
             let peek = flags & MSG_PEEK_FLAG != 0

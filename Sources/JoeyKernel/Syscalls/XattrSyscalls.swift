@@ -64,14 +64,14 @@ extension GuestThread {
             // security.capability takes CAP_SETFCAP.
             if write {
                 let cap = s == Array("security.capability".utf8) ? 31 : 21
-                guard group.capable(cap) else { throw .EPERM }
+                guard group.capable(cap, over: inode) else { throw .EPERM }
             }
         } else if has("trusted.") {
-            guard group.capable(21) else { throw write ? .EPERM : .ENODATA }
+            guard group.capable(21, in: .initial) else { throw write ? .EPERM : .ENODATA }
         } else if has("user.") {
             guard inode.kind == .regular || inode.kind == .directory else { throw write ? .EPERM : .ENODATA }
             if write && inode.kind == .directory && inode.mode & 0o1000 != 0
-                && group.fsuid != inode.uid && !group.capable(3 /* CAP_FOWNER */) { throw .EPERM }
+                && group.fsuid != inode.uid && !group.capable(3 /* CAP_FOWNER */, over: inode) { throw .EPERM }
             // A write already passed mnt_want_write (requireWritableMount) with its mount.
             try checkAccess(inode, read: !write, write: write, mount: nil)
         } else {
@@ -97,7 +97,7 @@ extension GuestThread {
         let inode = try xattrTarget(nr, base: 194)
         var list: [UInt8] = []
         // trusted.* names are listed only to CAP_SYS_ADMIN.
-        let privileged = group.capable(21)
+        let privileged = group.capable(21, in: .initial)
         for name in (inode.xattrs ?? [:]).keys.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) })
         where privileged || !name.bytes.starts(with: Array("trusted.".utf8)) {
             list += name.bytes + [0]

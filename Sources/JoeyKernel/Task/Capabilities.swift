@@ -33,32 +33,36 @@ struct Capabilities {
 extension ThreadGroup {
     func capable(_ cap: Int) -> Bool { capabilities.effective & (1 << UInt64(cap)) != 0 }
 
-    /// After the uids changed (capabilities(7), "Effect of user ID changes on capabilities").
+    /// After the uids changed (capabilities(7), "Effect of user ID changes on capabilities"):
+    /// root is uid 0 of the process's user namespace (none when 0 is not mapped there).
     func adjustCapabilities(oldUID: UInt32, oldEUID: UInt32, oldSUID: UInt32, oldFSUID: UInt32) {
         if securebits & 0x4 != 0 { return } // SECURE_NO_SETUID_FIXUP
         var c = capabilities
-        let hadRoot = oldUID == 0 || oldEUID == 0 || oldSUID == 0
-        if hadRoot && uid != 0 && euid != 0 && suid != 0 && !keepCapabilities {
+        let root = rootUID
+        let hadRoot = oldUID == root || oldEUID == root || oldSUID == root
+        if hadRoot && uid != root && euid != root && suid != root && !keepCapabilities {
             c.permitted = 0
             c.effective = 0
             c.ambient = 0
         }
-        if oldEUID == 0 && euid != 0 { c.effective = 0 }
-        if oldEUID != 0 && euid == 0 { c.effective = c.permitted }
-        if oldFSUID == 0 && fsuid != 0 { c.effective &= ~Capabilities.fileSystem }
-        if oldFSUID != 0 && fsuid == 0 { c.effective |= c.permitted & Capabilities.fileSystem }
+        if oldEUID == root && euid != root { c.effective = 0 }
+        if oldEUID != root && euid == root { c.effective = c.permitted }
+        if oldFSUID == root && fsuid != root { c.effective &= ~Capabilities.fileSystem }
+        if oldFSUID != root && fsuid == root { c.effective |= c.permitted & Capabilities.fileSystem }
         capabilities = c
     }
 
-    /// execve of a program without file capabilities: root gains its bounding set, other
-    /// users keep only their ambient set (cap_bprm_creds_from_file).
+    /// execve of a program without file capabilities: root (of the process's user
+    /// namespace) gains its bounding set, other users keep only their ambient set
+    /// (cap_bprm_creds_from_file).
     func execCapabilities() {
         var c = capabilities
-        if securebits & 0x1 == 0 && (euid == 0 || uid == 0) { // unless SECURE_NOROOT
+        let root = rootUID
+        if securebits & 0x1 == 0 && (euid == root || uid == root) { // unless SECURE_NOROOT
             c.permitted = c.inheritable | c.bounding
             // no_new_privs: an execve never adds to what the process had.
             if noNewPrivs { c.permitted &= capabilities.permitted }
-            c.effective = euid == 0 ? c.permitted : 0
+            c.effective = euid == root ? c.permitted : 0
             c.ambient = 0
         } else {
             c.permitted = c.ambient

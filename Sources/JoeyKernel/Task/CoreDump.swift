@@ -29,7 +29,7 @@ extension GuestThread {
             if i == 0 {
                 Self.note(&notes, Self.NT_PRPSINFO, prpsinfo())
                 var siginfo = [UInt8](repeating: 0, count: 128)
-                siginfo.withUnsafeMutableBytes { info.store(as: sig, into: $0) }
+                siginfo.withUnsafeMutableBytes { info.store(as: sig, seenIn: group.userNS, into: $0) }
                 Self.note(&notes, Self.NT_SIGINFO, siginfo)
                 var auxv: [UInt8] = []
                 for (k, v) in mm.auxv + [(0, 0)] { withUnsafeBytes(of: k) { auxv += $0 }; withUnsafeBytes(of: v) { auxv += $0 } }

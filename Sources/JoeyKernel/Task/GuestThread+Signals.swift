@@ -152,7 +152,7 @@ extension GuestThread {
             if let addr = info.address { p.storeBytes(of: addr, toByteOffset: m + 184, as: UInt64.self) } // cr2
             p.storeBytes(of: fpAddr, toByteOffset: m + 192, as: UInt64.self)
             p.storeBytes(of: savedMaskForSuspend ?? signalMask, toByteOffset: 8 + 296, as: UInt64.self)
-            info.store(as: sig, into: UnsafeMutableRawBufferPointer(rebasing: p[312..<440])) // the siginfo
+            info.store(as: sig, seenIn: group.userNS, into: UnsafeMutableRawBufferPointer(rebasing: p[312..<440])) // the siginfo
         }
         do {
             try mm.write(fpAddr, fp)

@@ -16,6 +16,9 @@ final class PIDNamespace {
     let level: Int
     /// /proc/PID/ns/pid shows "pid:[N]".
     let ino: UInt64
+    /// The user namespace of its creator, where signalling its init, rebooting it and
+    /// mounting its /proc are checked.
+    var owner = UserNamespace.initial
     /// Root-namespace number -> number here, and back (empty for the root, which is identity).
     private var toLocal: [Int32: Int32] = [:]
     private var toGlobal: [Int32: Int32] = [:]
@@ -100,11 +103,12 @@ extension Kernel {
     static let maxPIDNamespaces = 1024
 
     /// A new namespace below `parent`: ENOSPC past 32 levels or maxPIDNamespaces alive.
-    func makePIDNamespace(below parent: PIDNamespace) throws(LinuxErrno) -> PIDNamespace {
+    func makePIDNamespace(below parent: PIDNamespace, owner: UserNamespace) throws(LinuxErrno) -> PIDNamespace {
         guard parent.level < PIDNamespace.maxLevel else { throw .ENOSPC }
         pidNamespaces.removeAll { $0.namespace == nil }
         guard pidNamespaces.count < Kernel.maxPIDNamespaces else { throw .ENOSPC }
         let ns = PIDNamespace(parent: parent, ino: allocateNamespaceIno())
+        ns.owner = owner
         pidNamespaces.append(WeakPIDNamespace(namespace: ns))
         return ns
     }
@@ -201,7 +205,7 @@ extension GuestThread {
     /// a real or effective uid matching the target's real or saved one, CAP_KILL, or SIGCONT
     /// within its session.
     func maySignal(_ target: ThreadGroup, _ sig: Int32) -> Bool {
-        if target === group || group.capable(5 /* CAP_KILL */) { return true }
+        if target === group || group.capable(5 /* CAP_KILL */, in: target.userNS) { return true }
         if sig == Signal.SIGCONT && target.sid == group.sid { return true }
         let senders = [group.uid, group.euid], targets = [target.uid, target.suid]
         return senders.contains { targets.contains($0) }

@@ -34,8 +34,9 @@ struct SignalInfo {
     var poll: (band: Int64, fd: Int32)? = nil
 
     /// siginfo_t as the guest sees it (signal frames, rt_sigtimedwait, PTRACE_GETSIGINFO),
-    /// written as `sig` into the first 128 bytes of `p`, which are zero.
-    func store(as sig: Int32, into p: UnsafeMutableRawBufferPointer) {
+    /// written as `sig` into the first 128 bytes of `p`, which are zero; the sender's uid as
+    /// the receiver's user namespace `ns` numbers it.
+    func store(as sig: Int32, seenIn ns: UserNamespace, into p: UnsafeMutableRawBufferPointer) {
         p.storeBytes(of: sig, toByteOffset: 0, as: Int32.self)
         p.storeBytes(of: errno, toByteOffset: 4, as: Int32.self)
         p.storeBytes(of: code, toByteOffset: 8, as: Int32.self)
@@ -50,7 +51,7 @@ struct SignalInfo {
             p.storeBytes(of: poll.fd, toByteOffset: 24, as: Int32.self)
         } else {
             p.storeBytes(of: pid, toByteOffset: 16, as: Int32.self)
-            p.storeBytes(of: uid, toByteOffset: 20, as: UInt32.self)
+            p.storeBytes(of: ns.shownUID(uid), toByteOffset: 20, as: UInt32.self)
             p.storeBytes(of: sig == Signal.SIGCHLD ? UInt64(UInt32(bitPattern: status)) : value, toByteOffset: 24, as: UInt64.self)
         }
     }
@@ -84,6 +85,9 @@ final class ThreadGroup {
     /// File-system ids (setfsuid/setfsgid); they follow the effective ids on every change of those.
     var fsuid: UInt32 = 0, fsgid: UInt32 = 0
     var groups: [UInt32] = []
+    /// The user namespace the ids are seen through and the capabilities count in
+    /// (Task/UserNamespace.swift).
+    var userNS = UserNamespace.initial
     var capabilities = Capabilities.initial(uid: 0, given: nil)
     /// PR_SET_SECUREBITS (capabilities(7)): NOROOT 0x1, NO_SETUID_FIXUP 0x4, KEEP_CAPS 0x10,
     /// NO_CAP_AMBIENT_RAISE 0x40, each with its lock bit above it. Inherited by fork.

@@ -52,6 +52,9 @@ public final class FileSystemID {
     /// Mounted read-only: changing anything in it fails with EROFS (files and directories;
     /// devices, FIFOs and sockets on it stay usable, as on Linux).
     public var readOnly = false
+    /// The user namespace of the process that mounted it (Linux's s_user_ns): its
+    /// CAP_SYS_ADMIN changes the filesystem's own options.
+    var userNS = UserNamespace.initial
     /// tmpfs's size=: pages written past it fail with ENOSPC; nil: no limit of its own.
     var capacity: UInt64?
     /// Bytes of file pages written in the MemoryFile (FilePages): what statfs counts as used.
@@ -140,16 +143,17 @@ public class Inode {
 
     var fullMode: UInt32 { kind.rawValue | mode }
 
-    /// struct stat as x86-64 Linux lays it out (144 bytes).
-    func statBytes() -> [UInt8] {
+    /// struct stat as x86-64 Linux lays it out (144 bytes), the owner and group as `userNS`
+    /// numbers them.
+    func statBytes(seenIn userNS: UserNamespace) -> [UInt8] {
         var b = [UInt8](repeating: 0, count: 144)
         b.withUnsafeMutableBytes { p in
             p.storeBytes(of: fs.dev, toByteOffset: 0, as: UInt64.self)
             p.storeBytes(of: ino, toByteOffset: 8, as: UInt64.self)
             p.storeBytes(of: nlink, toByteOffset: 16, as: UInt64.self)
             p.storeBytes(of: fullMode, toByteOffset: 24, as: UInt32.self)
-            p.storeBytes(of: uid, toByteOffset: 28, as: UInt32.self)
-            p.storeBytes(of: gid, toByteOffset: 32, as: UInt32.self)
+            p.storeBytes(of: userNS.shownUID(uid), toByteOffset: 28, as: UInt32.self)
+            p.storeBytes(of: userNS.shownGID(gid), toByteOffset: 32, as: UInt32.self)
             p.storeBytes(of: rdev, toByteOffset: 40, as: UInt64.self)
             p.storeBytes(of: Int64(size), toByteOffset: 48, as: Int64.self)
             p.storeBytes(of: blockSize, toByteOffset: 56, as: Int64.self)
@@ -165,14 +169,14 @@ public class Inode {
     }
 
     /// struct statx (256 bytes) with the basic fields.
-    func statxBytes() -> [UInt8] {
+    func statxBytes(seenIn userNS: UserNamespace) -> [UInt8] {
         var b = [UInt8](repeating: 0, count: 256)
         b.withUnsafeMutableBytes { p in
             p.storeBytes(of: UInt32(0x7ff), toByteOffset: 0, as: UInt32.self) // STATX_BASIC_STATS
             p.storeBytes(of: UInt32(blockSize), toByteOffset: 4, as: UInt32.self)
             p.storeBytes(of: UInt32(truncatingIfNeeded: nlink), toByteOffset: 16, as: UInt32.self)
-            p.storeBytes(of: uid, toByteOffset: 20, as: UInt32.self)
-            p.storeBytes(of: gid, toByteOffset: 24, as: UInt32.self)
+            p.storeBytes(of: userNS.shownUID(uid), toByteOffset: 20, as: UInt32.self)
+            p.storeBytes(of: userNS.shownGID(gid), toByteOffset: 24, as: UInt32.self)
             p.storeBytes(of: UInt16(truncatingIfNeeded: fullMode), toByteOffset: 28, as: UInt16.self)
             p.storeBytes(of: ino, toByteOffset: 32, as: UInt64.self)
             p.storeBytes(of: size, toByteOffset: 40, as: UInt64.self)

@@ -26,6 +26,8 @@ struct MountFlags: OptionSet {
     static let lazyTime = MountFlags(rawValue: 1 << 25)    // MS_LAZYTIME
     /// What a mount keeps per mount (MNT_*); the rest belongs to the filesystem.
     static let perMount: MountFlags = [.readOnly, .noSUID, .noDev, .noExec, .noATime, .noDirATime, .relATime]
+    /// What a mount copied into a less privileged namespace keeps (MNT_LOCK_*).
+    static let lockable: MountFlags = [.readOnly, .noSUID, .noDev, .noExec, .noATime, .noDirATime, .relATime]
 
     /// The options /proc/PID/mountinfo shows for the mount ("rw,nosuid,relatime").
     var text: String {
@@ -99,6 +101,11 @@ final class Mount {
     var propagation = MountPropagation.private
     /// Set by a first umount2(MNT_EXPIRE); a second one unmounts.
     var expiryMark = false
+    /// Copied into a namespace of a less privileged user namespace: it cannot be unmounted
+    /// alone (EINVAL), and the flags it had then (`lockedFlags`, nil when not locked) cannot
+    /// be cleared, nor its atime flags changed (EPERM).
+    var locked = false
+    var lockedFlags: MountFlags?
 
     init(id: Int, root: Inode, type: String, source: String, rootPath: String = "/", flags: MountFlags, superOptions: String) {
         self.id = id; self.root = root; self.mountpointNames = []
@@ -110,6 +117,8 @@ final class Mount {
     func copy(id: Int) -> Mount {
         let m = Mount(id: id, root: root, type: type, source: source, rootPath: rootPath, flags: flags, superOptions: superOptions)
         m.propagation = propagation
+        m.locked = locked
+        m.lockedFlags = lockedFlags
         return m
     }
 
@@ -142,6 +151,8 @@ struct MountKey: Hashable {
 final class MountNamespace {
     /// The namespace's inode number (/proc/PID/ns/mnt shows "mnt:[N]").
     let ino: UInt64
+    /// The user namespace whose CAP_SYS_ADMIN mounts and unmounts here (its creator's).
+    var owner = UserNamespace.initial
     private(set) var mounts: [Mount] = []
     /// Mounts by where they are: what path walking looks up at each component.
     private var covering: [MountKey: Mount] = [:]
@@ -283,10 +294,20 @@ final class MountNamespace {
 
     /// A copy for unshare(CLONE_NEWNS) and clone(CLONE_NEWNS): the same mounts, new
     /// identities, and a map from old mounts to new (to move a process's root and cwd over).
-    func copy(ino: UInt64, nextID: () -> Int) -> (MountNamespace, [ObjectIdentifier: Mount]) {
+    /// A copy for a namespace owned by `owner`: when that is not this one's owner, the
+    /// copies are locked (Linux's MNT_LOCKED and the MNT_LOCK_* flags): a less privileged
+    /// namespace cannot unmount one alone to see what it covers, nor lift its read-only,
+    /// nosuid, nodev, noexec or atime flags.
+    func copy(ino: UInt64, owner: UserNamespace, nextID: () -> Int) -> (MountNamespace, [ObjectIdentifier: Mount]) {
         var map: [ObjectIdentifier: Mount] = [:]
-        for m in mounts { map[ObjectIdentifier(m)] = m.copy(id: nextID()) }
+        let lock = owner !== self.owner
+        for m in mounts {
+            let c = m.copy(id: nextID())
+            if lock { c.locked = true; c.lockedFlags = c.flags.intersection(MountFlags.lockable) }
+            map[ObjectIdentifier(m)] = c
+        }
         let ns = MountNamespace(ino: ino, root: map[ObjectIdentifier(root)]!)
+        ns.owner = owner
         for m in mounts.dropFirst() {
             let c = map[ObjectIdentifier(m)]!
             if let p = m.parent, let cp = map[ObjectIdentifier(p)], let over = m.mountpoint {

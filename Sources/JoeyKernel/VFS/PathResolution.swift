@@ -62,6 +62,14 @@ final class FSContext {
     var mounts: MountNamespace
     init(root: Location, cwd: Location, mounts: MountNamespace) { self.root = root; self.cwd = cwd; self.mounts = mounts }
     func copy() -> FSContext { let c = FSContext(root: root, cwd: cwd, mounts: mounts); c.umask = umask; return c }
+
+    /// The root is not the namespace's (what is mounted topmost at its "/"): chroot moved it
+    /// (Linux's current_chrooted).
+    var isChrooted: Bool {
+        let base = mounts.root
+        let top = mounts.cover(base.root, in: base) ?? base
+        return root.mount !== top || root.inode !== top.root
+    }
 }
 
 /// openat2's RESOLVE_* restrictions on a walk.
@@ -80,16 +88,21 @@ struct Walker {
     let fsuid: UInt32
     let fsgid: UInt32
     let groups: [UInt32]
-    /// CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH: any directory may be searched.
+    /// CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH: any directory may be searched...
     let searchesAll: Bool
+    /// ...whose owner and group this user namespace can name (nil: the initial one, which
+    /// names all).
+    var capabilitiesOnlyIn: UserNamespace? = nil
     /// The sentry's own walks (setting up the sandbox's mounts, finding pid 1's program).
     static let sentry = Walker(fsuid: 0, fsgid: 0, groups: [], searchesAll: true)
 
     @inline(__always)
     func maySearch(_ dir: Inode) throws(LinuxErrno) {
-        if searchesAll { return }
+        if searchesAll && capabilitiesOnlyIn == nil { return }
         let shift: UInt32 = dir.uid == fsuid ? 6 : (dir.gid == fsgid || groups.contains(dir.gid)) ? 3 : 0
-        if (dir.mode >> shift) & 1 == 0 { throw .EACCES }
+        if (dir.mode >> shift) & 1 != 0 { return }
+        if searchesAll, let ns = capabilitiesOnlyIn, ns.maps(uid: dir.uid, gid: dir.gid) { return }
+        throw .EACCES
     }
 }
 

@@ -102,7 +102,7 @@ final class HostInetSocket: Socket {
     override func bind(_ t: GuestThread, _ bytes: [UInt8]) throws(LinuxErrno) {
         let fd = try live()
         // The sentry may bind low ports; the guest only with CAP_NET_BIND_SERVICE.
-        if let port = requestedPort(bytes), port != 0, port < Self.unprivilegedPortStart(), !t.group.capable(10) { throw .EACCES }
+        if let port = requestedPort(bytes), port != 0, port < Self.unprivilegedPortStart(), !t.group.capable(10, in: .initial) { throw .EACCES }
         _ = try check(Int(withAddress(bytes) { Glibc.bind(fd, $0, $1) }))
     }
 
@@ -381,7 +381,7 @@ func hostInterfaceIoctl(fd: Int32, _ t: GuestThread, request: UInt64, argument: 
         // interfaces are never the guest's to change: only setting the flags an interface
         // already has (a no-op, as `ip link set lo up`) succeeds.
         let r = try t.mm.read(argument, count: 40)
-        guard request == 0x8914, t.group.capable(12 /* CAP_NET_ADMIN */) else { throw .EPERM }
+        guard request == 0x8914, t.group.capable(12 /* CAP_NET_ADMIN */, in: .initial) else { throw .EPERM }
         var current = r
         try checkHostIoctl(current.withUnsafeMutableBytes { joey_ioctl(fd, 0x8913 /* SIOCGIFFLAGS */, $0.baseAddress) })
         let want = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }

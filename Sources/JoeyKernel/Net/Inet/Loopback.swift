@@ -175,7 +175,7 @@ final class InetSocket: Socket {
         var a = try parse(bytes, forBind: true)
         if isBound { throw .EINVAL }
         guard a.isAny || a.isLoopback else { throw .EADDRNOTAVAIL }
-        if a.port != 0 && Int(a.port) < kernel.tunables.unprivilegedPortStart && !t.group.capable(10) { throw .EACCES } // CAP_NET_BIND_SERVICE
+        if a.port != 0 && Int(a.port) < kernel.tunables.unprivilegedPortStart && !t.group.capable(10, in: .initial) { throw .EACCES } // CAP_NET_BIND_SERVICE
         if a.port == 0 {
             guard let p = kernel.loopback.ephemeralPort(for: self, address: a, range: kernel.tunables.localPorts) else { throw .EADDRINUSE }
             a.port = p

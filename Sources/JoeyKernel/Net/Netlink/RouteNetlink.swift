@@ -368,7 +368,7 @@ extension Socket {
             // The sandbox's loopback is fixed: bringing it up, as it is, is the one change
             // that succeeds (it changes nothing).
             let r = try readRequest()
-            guard t.group.capable(12 /* CAP_NET_ADMIN */) else { throw .EPERM }
+            guard t.group.capable(12 /* CAP_NET_ADMIN */, in: .initial) else { throw .EPERM }
             guard nameIsLo(r) else { throw .ENODEV }
             let flags = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
             if request == 0x8914 && flags & ~0x40 /* IFF_RUNNING is the kernel's */ == 0x1 | 0x8 { return 0 }

@@ -190,10 +190,9 @@ final class UnixSocket: Socket {
     /// SCM_CREDENTIALS a sender names must be its own unless it is privileged (scm_check_creds).
     static func checkCredentials(_ c: SocketCredentials, from t: GuestThread) throws(LinuxErrno) {
         let g = t.group
-        if g.euid == 0 { return }
-        guard c.pid == t.vnr(g.pid),
-              c.uid == g.uid || c.uid == g.euid || c.uid == g.suid,
-              c.gid == g.gid || c.gid == g.egid || c.gid == g.sgid else { throw .EPERM }
+        guard c.pid == t.vnr(g.pid) || g.capable(21 /* CAP_SYS_ADMIN */, in: t.pidNS.owner),
+              c.uid == g.uid || c.uid == g.euid || c.uid == g.suid || g.capable(Capabilities.setuid),
+              c.gid == g.gid || c.gid == g.egid || c.gid == g.sgid || g.capable(Capabilities.setgid) else { throw .EPERM }
     }
 }
 
