@@ -350,7 +350,7 @@ public enum SyscallTable {
         t[431] = SyscallInfo(431, "fsconfig", [("fd", .fd), ("cmd", .uint), ("_key", .str), ("_value", .ptr), ("aux", .int)], .int, .unsupported, "not implemented: returns ENOSYS")
         t[432] = SyscallInfo(432, "fsmount", [("fs_fd", .fd), ("flags", .hex), ("attr_flags", .hex)], .fd, .unsupported, "not implemented: returns ENOSYS")
         t[433] = SyscallInfo(433, "fspick", [("dfd", .dirfd), ("path", .path), ("flags", .hex)], .fd, .unsupported, "not implemented: returns ENOSYS")
-        t[434] = SyscallInfo(434, "pidfd_open", [("pid", .pid), ("flags", .hex)], .fd, .partial, "PIDFD_NONBLOCK; PIDFD_THREAD (a pidfd for a non-leader thread) is not offered")
+        t[434] = SyscallInfo(434, "pidfd_open", [("pid", .pid), ("flags", .hex)], .fd, .partial, "PIDFD_NONBLOCK; the pidfd answers PIDFD_GET_INFO (pid, ids, the exit status once reaped; no cgroup id); PIDFD_THREAD (a pidfd for a non-leader thread) is not offered")
         t[435] = SyscallInfo(435, "clone3", [("uargs", .input("clone_args", nil)), ("size", .size)], .pid, .partial, "as clone, with CLONE_PIDFD and set_tid (a pid per pid-namespace level); CLONE_INTO_CGROUP EINVAL (no cgroups)")
         t[436] = SyscallInfo(436, "close_range", [("fd", .fd), ("max_fd", .uint), ("flags", .flags("close_range"))], .int, .supported, "")
         t[437] = SyscallInfo(437, "openat2", [("dfd", .dirfd), ("filename", .path), ("how", .input("open_how", nil)), ("usize", .size)], .fd, .supported, "")

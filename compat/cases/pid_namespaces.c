@@ -4,6 +4,7 @@
 #include "../compat.h"
 #include <dirent.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -430,6 +431,92 @@ static int proc_fd_of_a_reaped_process_names_no_one(void) {
 
 CASE(a_proc_pid_fd_names_its_process_not_a_later_one_with_its_number) {
     EXPECT_EQ(as_namespace_init(proc_fd_of_a_reaped_process_names_no_one), 0);
+}
+
+struct pidfd_info_ {
+    uint64_t mask, cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+    uint32_t coredump_mask, spare;
+};
+#define PIDFD_GET_INFO_ _IOWR(0xFF, 11, struct pidfd_info_)
+#define PIDFD_INFO_PID_ 1
+#define PIDFD_INFO_CREDS_ 2
+#define PIDFD_INFO_EXIT_ 8
+
+CASE(pidfd_get_info_gives_ids_and_once_reaped_the_exit_status) {
+    int go[2];
+    EXPECT_OK(pipe(go));
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        if (setresgid(7, 8, 9) != 0 || setresuid(4, 5, 6) != 0 || read(go[0], &c, 1) != 1) _exit(1);
+        _exit(7);
+    }
+    int pidfd = syscall(SYS_pidfd_open, child, 0);
+    EXPECT(pidfd >= 0);
+    struct pidfd_info_ info;
+    /* Running: its numbers and ids, never exit information. */
+    for (int tries = 0; tries < 2000; tries++) { /* until the ids have changed */
+        memset(&info, 0, sizeof info);
+        info.mask = PIDFD_INFO_EXIT_;
+        EXPECT_OK(ioctl(pidfd, PIDFD_GET_INFO_, &info));
+        if (info.euid == 5) break;
+        usleep(1000);
+    }
+    EXPECT_EQ(info.mask & (PIDFD_INFO_PID_ | PIDFD_INFO_CREDS_ | PIDFD_INFO_EXIT_), PIDFD_INFO_PID_ | PIDFD_INFO_CREDS_);
+    EXPECT_EQ(info.pid, child);
+    EXPECT_EQ(info.tgid, child);
+    EXPECT_EQ(info.ppid, getpid());
+    EXPECT_EQ(info.ruid, 4); EXPECT_EQ(info.euid, 5); EXPECT_EQ(info.suid, 6); EXPECT_EQ(info.fsuid, 5);
+    EXPECT_EQ(info.rgid, 7); EXPECT_EQ(info.egid, 8); EXPECT_EQ(info.sgid, 9); EXPECT_EQ(info.fsgid, 8);
+    EXPECT_EQ(info.exit_code, 0);
+    EXPECT_EQ(write(go[1], "x", 1), 1);
+    /* A zombie still has its numbers, and no exit information yet. */
+    siginfo_t si;
+    EXPECT_OK(waitid(P_PID, child, &si, WEXITED | WNOWAIT));
+    memset(&info, 0, sizeof info);
+    info.mask = PIDFD_INFO_EXIT_;
+    EXPECT_OK(ioctl(pidfd, PIDFD_GET_INFO_, &info));
+    EXPECT_EQ(info.mask & PIDFD_INFO_EXIT_, 0);
+    EXPECT_EQ(info.pid, child);
+    int status;
+    EXPECT_EQ(waitpid(child, &status, 0), child);
+    /* Reaped: only the exit status, and only when asked. */
+    memset(&info, 0, sizeof info);
+    EXPECT_ERRNO(ioctl(pidfd, PIDFD_GET_INFO_, &info), ESRCH);
+    info.mask = PIDFD_INFO_EXIT_;
+    EXPECT_OK(ioctl(pidfd, PIDFD_GET_INFO_, &info));
+    EXPECT_EQ(info.mask & (PIDFD_INFO_PID_ | PIDFD_INFO_CREDS_ | PIDFD_INFO_EXIT_), PIDFD_INFO_EXIT_);
+    EXPECT_EQ(info.exit_code, status);
+    EXPECT_EQ(WEXITSTATUS(info.exit_code), 7);
+    EXPECT_EQ(info.pid, 0);
+    /* Bad requests. */
+    EXPECT_ERRNO(ioctl(pidfd, PIDFD_GET_INFO_, NULL), EINVAL);
+    int fds[2];
+    EXPECT_OK(pipe(fds));
+    EXPECT_ERRNO(ioctl(fds[0], PIDFD_GET_INFO_, &info), ENOTTY);
+    char big[128] = {PIDFD_INFO_EXIT_};
+    EXPECT_OK(ioctl(pidfd, _IOWR(0xFF, 11, char[128]), big)); /* a newer, larger struct */
+    close(pidfd);
+}
+
+CASE(pidfd_get_info_of_a_process_outside_the_callers_pid_namespace_is_refused) {
+    pid_t outer = fork();
+    if (outer == 0) { pause(); _exit(0); }
+    int pidfd = syscall(SYS_pidfd_open, outer, 0);
+    EXPECT(pidfd >= 0);
+    pid_t inner = fork_newpid();
+    if (inner == 0) {
+        struct pidfd_info_ info = {0};
+        /* ESRCH; EREMOTE since Linux 6.18.14. */
+        errno = 0;
+        EXPECT(ioctl(pidfd, PIDFD_GET_INFO_, &info) == -1 && (errno == ESRCH || errno == EREMOTE));
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(inner), 0);
+    kill(outer, SIGKILL);
+    EXPECT_EQ(wait_status(outer), 128 + SIGKILL);
 }
 
 COMPAT_MAIN()

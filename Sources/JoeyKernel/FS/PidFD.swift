@@ -18,6 +18,50 @@ final class PidFDDescription: FileDescription {
     override func readiness(_ mask: EventMask) -> EventMask {
         target.waitable ? mask.intersection(EventMask.input) : []
     }
+
+    /// PIDFD_GET_INFO (_IOWR(0xFF, 11, struct pidfd_info), 64 bytes or more): the process's
+    /// pid, thread group id and parent's as the caller's pid namespace numbers them and its
+    /// ids as the caller's user namespace does (PIDFD_INFO_PID and _CREDS, always), and once
+    /// it has been reaped, when asked (PIDFD_INFO_EXIT), its wait status and nothing else. Only
+    /// for a process of the caller's pid namespace or one below it (ESRCH). No cgroup id:
+    /// the sandbox has no cgroups.
+    override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
+        let size = Int((request >> 16) & 0x3fff)
+        guard request >> 32 == 0, request >> 30 == 3 /* _IOC_READ|_IOC_WRITE */, request & 0xffff == 0xff0b else { throw .ENOTTY }
+        guard argument != 0 else { throw .EINVAL }
+        guard size >= 64 else { throw .ENOTTY }
+        let asked: UInt64 = try t.mm.readValue(argument)
+        guard t.group.pidNS.isAncestor(of: target.pidNS) else { throw .ESRCH }
+        var mask: UInt64 = 0
+        var exitCode: Int32 = 0
+        if asked & 8 != 0, target.reaped, let status = target.exitStatus {
+            mask |= 8
+            exitCode = status
+        }
+        var ids = [UInt32](repeating: 0, count: 11) // pid, tgid, ppid, then the uids and gids
+        if !target.reaped {
+            let ns = t.group.userNS, g = target
+            ids[3...] = [ns.shownUID(g.uid), ns.shownGID(g.gid), ns.shownUID(g.euid), ns.shownGID(g.egid),
+                         ns.shownUID(g.suid), ns.shownGID(g.sgid), ns.shownUID(g.fsuid), ns.shownGID(g.fsgid)]
+            let pid = UInt32(bitPattern: t.vnr(g.pid))
+            guard pid != 0 else { throw .ESRCH }
+            ids[0] = pid; ids[1] = pid
+            ids[2] = UInt32(bitPattern: g.parent.map { t.vnr($0.pid) } ?? 0)
+            mask |= 3
+        } else if mask == 0 {
+            throw .ESRCH
+        }
+        // struct pidfd_info (72 bytes); a larger one's tail is zeroed, a smaller one gets
+        // what fits (copy_struct_to_user).
+        var out = [UInt8](repeating: 0, count: max(size, 72))
+        out.withUnsafeMutableBytes { p in
+            p.storeBytes(of: mask, toByteOffset: 0, as: UInt64.self)
+            for (i, v) in ids.enumerated() { p.storeBytes(of: v, toByteOffset: 16 + 4 * i, as: UInt32.self) }
+            p.storeBytes(of: exitCode, toByteOffset: 60, as: Int32.self)
+        }
+        try t.mm.write(argument, Array(out.prefix(size)))
+        return 0
+    }
 }
 
 extension GuestThread {
