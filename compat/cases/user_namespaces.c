@@ -372,4 +372,58 @@ CASE(threads_cannot_unshare_user_namespace_with_clone_fs_or_alone) {
     EXPECT_ERRNO(syscall(SYS_clone, CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM, 0, 0, 0, 0), EINVAL);
 }
 
+static void locked_mounts_stay(void) {
+    become_root_of_own_namespace();
+    EXPECT_OK(unshare(CLONE_NEWNS));
+    /* Copied from a more privileged namespace: not unmounted alone, read-only kept. */
+    EXPECT_ERRNO(umount2("m", MNT_DETACH), EINVAL);
+    EXPECT_ERRNO(mount(NULL, "m", NULL, MS_REMOUNT | MS_BIND, NULL), EPERM);
+    EXPECT_OK(mount(NULL, "m", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
+    /* What it mounts itself is its own. */
+    EXPECT_OK(mount("none", "m", "tmpfs", 0, NULL));
+    write_file("m/f", "x");
+    EXPECT_OK(umount("m"));
+    EXPECT_ERRNO(access("m/f", F_OK), ENOENT);
+}
+
+CASE(mounts_copied_into_a_user_namespaces_mount_namespace_are_locked) {
+    pid_t child = fork();
+    if (child == 0) {
+        EXPECT_OK(unshare(CLONE_NEWNS));
+        EXPECT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+        EXPECT_OK(chmod(scratch(), 0777));
+        EXPECT_OK(mkdir("m", 0777));
+        EXPECT_OK(mount("none", "m", "tmpfs", 0, "mode=0777"));
+        EXPECT_OK(mount(NULL, "m", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
+        AS_NOBODY(locked_mounts_stay);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(child), 0);
+}
+
+CASE(cgroup_namespaces_are_made_joined_and_owned) {
+    char outer[64], inner[64];
+    EXPECT(readlink("/proc/self/ns/cgroup", outer, sizeof outer) > 0);
+    pid_t child = fork();
+    if (child == 0) {
+        EXPECT_OK(unshare(CLONE_NEWCGROUP));
+        memset(inner, 0, sizeof inner);
+        EXPECT(readlink("/proc/self/ns/cgroup", inner, sizeof inner) > 0);
+        EXPECT(strcmp(inner, outer) != 0);
+        int fd = open("/proc/1/ns/cgroup", O_RDONLY);
+        if (fd >= 0) { EXPECT_OK(setns(fd, CLONE_NEWCGROUP)); }
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(child), 0);
+}
+
+static void cgroup_namespace_needs_a_user_namespace(void) {
+    EXPECT_ERRNO(unshare(CLONE_NEWCGROUP), EPERM);
+    EXPECT_OK(unshare(CLONE_NEWUSER | CLONE_NEWCGROUP));
+}
+
+CASE(unprivileged_cgroup_namespace_comes_with_a_user_namespace) {
+    AS_NOBODY(cgroup_namespace_needs_a_user_namespace);
+}
+
 COMPAT_MAIN()

@@ -1,8 +1,8 @@
 // nsfs: what /proc/PID/ns/* lead to. Each link reads "mnt:[N]"; followed, it reaches an
 // inode numbered N (so two processes share a namespace when stat gives the same st_ino),
-// and an fd opened on it names the namespace for setns(2). Mount, UTS, IPC, pid and user
-// namespaces come and go in Joey; the others are the sandbox's one each, with Linux's numbers
-// for the initial ones.
+// and an fd opened on it names the namespace for setns(2). Mount, UTS, IPC, pid, user and
+// network and cgroup namespaces come and go in Joey; time is the sandbox's one, with Linux's
+// number.
 
 /// A UTS namespace: the names uname(2) reports.
 final class UTSNamespace {
@@ -19,6 +19,16 @@ final class UTSNamespace {
         c.owner = owner
         return c
     }
+}
+
+/// A cgroup namespace: where /proc/PID/cgroup and cgroupfs would be rooted. The sandbox has
+/// no cgroup hierarchy of its own (no /proc/PID/cgroup), so there is nothing to root
+/// differently: the namespace is only made, joined and compared, as container tools do.
+final class CgroupNamespace {
+    let ino: UInt64
+    /// Its creator's user namespace, where joining it is checked.
+    var owner = UserNamespace.initial
+    init(ino: UInt64) { self.ino = ino }
 }
 import Glibc
 import JoeyABI
@@ -44,9 +54,9 @@ final class NamespaceInode: Inode {
         case "uts": return CLONE_NEWUTS
         case "ipc": return CLONE_NEWIPC
         case "pid": return CLONE_NEWPID
-        case "net": return 0x4000_0000
+        case "net": return CLONE_NEWNET
         case "user": return 0x1000_0000
-        case "cgroup": return 0x0200_0000
+        case "cgroup": return CLONE_NEWCGROUP
         default: return 0x80 // CLONE_NEWTIME
         }
     }
@@ -66,7 +76,9 @@ final class NamespaceDescription: FileDescription {
             case let ipc as IPCNamespace: owner = ipc.owner
             case let pid as PIDNamespace: owner = pid.owner
             case let mounts as MountNamespace: owner = mounts.owner
-            default: owner = .initial // the sandbox's network, cgroup and time namespaces
+            case let net as NetworkNamespace: owner = net.owner
+            case let cgroup as CgroupNamespace: owner = cgroup.owner
+            default: owner = .initial // the sandbox's time namespace
             }
             guard let owner, t.group.userNS.isAncestor(of: owner) else { throw .EPERM }
             return try t.installNamespace(type: "user", ino: owner.ino, namespace: owner)
@@ -132,7 +144,6 @@ extension ProcFS {
     /// Linux's numbers for its initial namespaces (PROC_*_INIT_INO); the network namespace's
     /// is allocated like a mount namespace's.
     static let initialNamespaces: [(String, UInt64)] = [
-        ("cgroup", 0xEFFF_FFFB),
         ("time", 0xEFFF_FFFA), ("time_for_children", 0xEFFF_FFFA),
     ]
 
@@ -144,8 +155,9 @@ extension ProcFS {
             "ipc": { (g.ipc.ino, g.ipc) },
             "pid": { (g.pidNS.ino, g.pidNS) },
             "pid_for_children": { (g.pidNSForChildren.ino, g.pidNSForChildren) },
-            "net": { (kernel.netNamespaceIno, nil) },
+            "net": { (g.netNS.ino, g.netNS) },
             "user": { (g.userNS.ino, g.userNS) },
+            "cgroup": { (g.cgroupNS.ino, g.cgroupNS) },
         ]
         for (type, ino) in initialNamespaces { links[type] = { (ino, nil) } }
         return DynamicDirectory(fs: fs, list: { links.keys.sorted().map { ($0, .symlink) } },
@@ -194,6 +206,16 @@ extension GuestThread {
             guard group.capable(21, in: ipc.owner), group.capable(21) else { throw .EPERM }
             guard group.threads.count == 1 || ipc === group.ipc else { throw .EINVAL }
             enterIPCNamespace(ipc)
+        case let net as NetworkNamespace:
+            guard nstype == 0 || nstype == CLONE_NEWNET else { throw .EINVAL }
+            guard group.capable(21, in: net.owner), group.capable(21) else { throw .EPERM }
+            guard group.threads.count == 1 || net === group.netNS else { throw .EINVAL }
+            group.netNS = net
+        case let cgroup as CgroupNamespace:
+            guard nstype == 0 || nstype == CLONE_NEWCGROUP else { throw .EINVAL }
+            guard group.capable(21, in: cgroup.owner), group.capable(21) else { throw .EPERM }
+            guard group.threads.count == 1 || cgroup === group.cgroupNS else { throw .EINVAL }
+            group.cgroupNS = cgroup
         case let pidNS as PIDNamespace:
             guard nstype == 0 || nstype == CLONE_NEWPID else { throw .EINVAL }
             guard group.capable(21, in: pidNS.owner), group.capable(21) else { throw .EPERM }
@@ -203,8 +225,7 @@ extension GuestThread {
         default:
             // The sandbox's only one of its type, which the caller is in: joining it changes
             // nothing.
-            let types: [String: UInt64] = ["net": 0x4000_0000,
-                                           "cgroup": 0x0200_0000, "time": 0x80]
+            let types: [String: UInt64] = ["time": 0x80]
             guard let flag = types[ns.type], nstype == 0 || nstype == flag else { throw .EINVAL }
             guard group.capable(21, in: .initial), group.capable(21) else { throw .EPERM }
         }

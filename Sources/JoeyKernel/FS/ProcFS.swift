@@ -321,7 +321,7 @@ enum ProcFS {
             "ns": { namespaceDirectory(kernel, g, fs) },
             "fd": { fdDirectory(g, fs) },
             "fdinfo": { fdInfoDirectory(g, fs) },
-            "net": { netDirectory(kernel, fs) },
+            "net": { netDirectory(kernel, g.netNS, fs) },
             "uid_map": { IDMapFile(group: g, uid: true, fs: fs) },
             "gid_map": { IDMapFile(group: g, uid: false, fs: fs) },
             "setgroups": { SetgroupsFile(group: g, fs: fs) },

@@ -1,6 +1,7 @@
-// /proc/net: the sandbox's sockets and its loopback interface, in the formats ss, netstat
-// and ifconfig-style tools parse (Linux's net/ipv4/tcp_ipv4.c, udp.c, af_unix.c, dev.c).
-// With `--network=host` the inet tables and interfaces are those of the sentry's network
+// /proc/PID/net (and /proc/net, the reader's): the sockets and loopback interface of the
+// process's network namespace, in the formats ss, netstat and ifconfig-style tools parse
+// (Linux's net/ipv4/tcp_ipv4.c, udp.c, af_unix.c, dev.c). For the first namespace under
+// `--network=host` the inet tables and interfaces are those of the sentry's network
 // namespace (the guest shares that network), with the guest's own sockets named by their
 // guest inode and owner.
 import Glibc
@@ -8,19 +9,19 @@ import JoeyABI
 import JoeyPlatform
 
 extension ProcFS {
-    static func netDirectory(_ kernel: Kernel, _ fs: FileSystemID) -> Inode {
+    static func netDirectory(_ kernel: Kernel, _ net: NetworkNamespace, _ fs: FileSystemID) -> Inode {
         var files: [String: () -> [UInt8]] = [
-            "dev": { Array(netDev(kernel).utf8) },
-            "if_inet6": { Array("00000000000000000000000000000001 01 80 10 80       lo\n".utf8) },
+            "dev": { Array(netDev(net).utf8) },
+            "if_inet6": { net.loopbackUp ? Array("00000000000000000000000000000001 01 80 10 80       lo\n".utf8) : [] },
             // No IPv4 route leaves lo: the main table is empty (lo's routes are in the local table).
             "route": { Array("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n".utf8) },
-            "tcp": { Array(inet(kernel, v6: false, tcp: true).utf8) },
-            "tcp6": { Array(inet(kernel, v6: true, tcp: true).utf8) },
-            "udp": { Array(inet(kernel, v6: false, tcp: false).utf8) },
-            "udp6": { Array(inet(kernel, v6: true, tcp: false).utf8) },
-            "unix": { unix(kernel) },
+            "tcp": { Array(inet(net, v6: false, tcp: true).utf8) },
+            "tcp6": { Array(inet(net, v6: true, tcp: true).utf8) },
+            "udp": { Array(inet(net, v6: false, tcp: false).utf8) },
+            "udp6": { Array(inet(net, v6: true, tcp: false).utf8) },
+            "unix": { unix(kernel, net) },
         ]
-        if kernel.spec.network == .host {
+        if net.onHost {
             for name in ["dev", "if_inet6", "route"] { files[name] = { Array(hostTable(name).utf8) } }
             for name in ["tcp", "tcp6", "udp", "udp6"] { files[name] = { Array(hostInetTable(kernel, name).utf8) } }
         }
@@ -52,8 +53,8 @@ extension ProcFS {
         return lines.joined(separator: "\n")
     }
 
-    private static func netDev(_ kernel: Kernel) -> String {
-        let l = kernel.loopback
+    private static func netDev(_ net: NetworkNamespace) -> String {
+        let l = net.loopback
         func col(_ v: UInt64, _ w: Int) -> String { let s = String(v); return String(repeating: " ", count: max(0, w - s.count)) + s }
         return "Inter-|   Receive                                                |  Transmit\n"
             + " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
@@ -71,7 +72,7 @@ extension ProcFS {
         return out + ":" + hex(UInt64(a.port), 4).uppercased()
     }
 
-    private static func inet(_ kernel: Kernel, v6: Bool, tcp: Bool) -> String {
+    private static func inet(_ net: NetworkNamespace, v6: Bool, tcp: Bool) -> String {
         var out = tcp
             ? "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
             : "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
@@ -79,7 +80,7 @@ extension ProcFS {
             out = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
         }
         var n = 0
-        for s in kernel.loopback.liveSockets() where s.isTCP == tcp && (s.family == AF_INET6) == v6 {
+        for s in net.loopback.liveSockets() where s.isTCP == tcp && (s.family == AF_INET6) == v6 {
             if tcp && s.state == .unconnected { continue }
             let zero = InetAddress(ip: [UInt8](repeating: 0, count: 16), port: 0)
             let st: UInt64 = tcp ? (s.state == .listening ? 0x0A : s.peerGone ? 0x08 : 0x01) : (s.remote != nil ? 0x01 : 0x07)
@@ -96,9 +97,9 @@ extension ProcFS {
     }
 
     /// Names are written byte for byte (a socket path need not be UTF-8).
-    private static func unix(_ kernel: Kernel) -> [UInt8] {
+    private static func unix(_ kernel: Kernel, _ net: NetworkNamespace) -> [UInt8] {
         var out = Array("Num       RefCount Protocol Flags    Type St Inode Path\n".utf8)
-        for s in kernel.liveUnixSockets() {
+        for s in kernel.liveUnixSockets() where s.net === net {
             let flags: UInt64 = s.state == .listening ? 0x10000 : 0
             let st: UInt64 = s.state == .connected ? 3 : 1
             var line = "0000000000000000: " + hex(UInt64(max(s.references, 1) + 1), 8).uppercased() + " 00000000 " + hex(flags, 8).uppercased()

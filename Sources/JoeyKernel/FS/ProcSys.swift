@@ -15,8 +15,8 @@ import Glibc
 import JoeyABI
 import JoeyPlatform
 
-/// The sandbox's tunables that are not namespaced (Linux: globals, and the network namespace's
-/// under --network=none).
+/// The sandbox's tunables that are not namespaced (Linux's globals; the network's are each
+/// network namespace's, Net/NetworkNamespace.swift).
 struct Tunables {
     /// fs.nr_open: the most fds a table may hold (RLIMIT_NOFILE's ceiling); 1 << 20 is also
     /// the sentry's bound (an fd table is an array).
@@ -45,12 +45,6 @@ struct Tunables {
     /// them per user and namespace; the sandbox counts them all, within the sentry's bound).
     var maxUserNamespaces = Tunables.userNamespaceCeiling
     static let userNamespaceCeiling = 1024
-    /// net.core.somaxconn: listen(2)'s backlog is clamped to it.
-    var somaxconn = Socket.somaxconn
-    /// net.ipv4.ip_local_port_range: where ephemeral ports come from.
-    var localPorts = (low: 32768, high: 60999)
-    /// net.ipv4.ip_unprivileged_port_start: lower ports need CAP_NET_BIND_SERVICE.
-    var unprivilegedPortStart = 1024
 
     /// The sentry's bound on tunables that size what it keeps in its own memory.
     static let sentryBound = 1 << 20
@@ -293,31 +287,32 @@ extension Sysctl {
         t["fs/inotify/max_queued_events"] = Sysctl.int(\.inotifyMaxQueuedEvents, 0, Tunables.sentryBound)
         t["vm/max_map_count"] = Sysctl.int(\.maxMapCount, 0, Tunables.mapCountCeiling)
 
-        // The network's: the sandbox's loopback network, or the host's (read-only) under
-        // --network=host, read from the sentry's network namespace.
-        let net = { (name: String, own: @escaping (Kernel) -> String, set: Setter) -> Sysctl in
-            Sysctl({ k, _ in
-                guard k.spec.network == .host else { return own(k) }
-                let host = HostProc.read("sys/net/" + name)
-                return String(decoding: host, as: UTF8.self)
-            }, set: set)
+        // The reader's network namespace's: its loopback network's, or the host's
+        // (read-only) for the first namespace under --network=host, read from the sentry's
+        // network namespace.
+        let netNS = { (k: Kernel, g: ThreadGroup?) in g?.netNS ?? k.initialNet }
+        let net = { (name: String, own: @escaping (NetworkNamespace) -> String, set: @escaping (NetworkNamespace, [Sysctl.Number]) throws(LinuxErrno) -> Void, count: Int) -> Sysctl in
+            Sysctl({ k, g in
+                let ns = netNS(k, g)
+                guard ns.onHost else { return own(ns) }
+                return String(decoding: HostProc.read("sys/net/" + name), as: UTF8.self)
+            }, set: .numbers(count: count) { k, g, n throws(LinuxErrno) in
+                let ns = netNS(k, g)
+                guard !ns.onHost else { throw .EACCES }
+                try set(ns, n)
+            })
         }
-        t["net/core/somaxconn"] = net("core/somaxconn", { "\($0.tunables.somaxconn)\n" }, .numbers(count: 1) { k, _, n throws(LinuxErrno) in
-            guard k.spec.network != .host else { throw .EACCES }
-            k.tunables.somaxconn = try n[0].int(0, Int(Int32.max))
-        })
-        t["net/ipv4/ip_local_port_range"] = net("ipv4/ip_local_port_range", { "\($0.tunables.localPorts.low)\t\($0.tunables.localPorts.high)\n" },
-                                               .numbers(count: 2) { k, _, n throws(LinuxErrno) in
-            guard k.spec.network != .host else { throw .EACCES }
-            let low = try n[0].int(), high = n.count > 1 ? try n[1].int() : k.tunables.localPorts.high
+        t["net/core/somaxconn"] = net("core/somaxconn", { "\($0.somaxconn)\n" }, { ns, n throws(LinuxErrno) in
+            ns.somaxconn = try n[0].int(0, Int(Int32.max))
+        }, 1)
+        t["net/ipv4/ip_local_port_range"] = net("ipv4/ip_local_port_range", { "\($0.localPorts.low)\t\($0.localPorts.high)\n" }, { ns, n throws(LinuxErrno) in
+            let low = try n[0].int(), high = n.count > 1 ? try n[1].int() : ns.localPorts.high
             guard low >= 1, high <= 65535, low <= high else { throw .EINVAL }
-            k.tunables.localPorts = (low, high)
-        })
-        t["net/ipv4/ip_unprivileged_port_start"] = net("ipv4/ip_unprivileged_port_start", { "\($0.tunables.unprivilegedPortStart)\n" },
-                                                      .numbers(count: 1) { k, _, n throws(LinuxErrno) in
-            guard k.spec.network != .host else { throw .EACCES }
-            k.tunables.unprivilegedPortStart = try n[0].int(0, 65535)
-        })
+            ns.localPorts = (low, high)
+        }, 2)
+        t["net/ipv4/ip_unprivileged_port_start"] = net("ipv4/ip_unprivileged_port_start", { "\($0.unprivilegedPortStart)\n" }, { ns, n throws(LinuxErrno) in
+            ns.unprivilegedPortStart = try n[0].int(0, 65535)
+        }, 1)
         return t
     }()
 

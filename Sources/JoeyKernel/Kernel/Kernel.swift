@@ -166,12 +166,13 @@ public final class Kernel: @unchecked Sendable {
     var fifoBuffers: [ObjectIdentifier: PipeBuffer] = [:]
     let pipeFS = FileSystemID(dev: 0xd, name: "pipefs")
     let nsFS = FileSystemID(dev: 0x4, name: "nsfs")
-    /// The sandbox's network namespace's inode number (/proc/PID/ns/net).
-    lazy var netNamespaceIno = allocateNamespaceIno()
+    let initialCgroup = CgroupNamespace(ino: 0xEFFF_FFFB) // PROC_CGROUP_INIT_INO
+    /// The sandbox's first network namespace (Net/NetworkNamespace.swift).
+    lazy var initialNet = NetworkNamespace(ino: allocateNamespaceIno(), onHost: spec.network == .host)
     let anonFS = FileSystemID(dev: 0xe, name: "anon_inodefs")
     let sockFS = FileSystemID(dev: 0x8, name: "sockfs")
-    /// AF_UNIX names: abstract ones, and sockets bound to a path (by the socket file's inode).
-    var unixAbstractNames: [ByteString: UnixSocket] = [:]
+    /// AF_UNIX sockets bound to a path, by the socket file's inode (abstract names are the
+    /// network namespace's).
     var unixPathNames: [InodeKey: UnixSocket] = [:]
     /// Every unix socket, weakly (/proc/net/unix).
     var unixSockets: [ObjectIdentifier: WeakUnixSocket] = [:]
@@ -209,8 +210,6 @@ public final class Kernel: @unchecked Sendable {
     var initsAwaitingNamespace: [ThreadGroup] = []
     /// Armed timerfds, fired by the alarm watcher.
     var timerFDs: [ObjectIdentifier: TimerFDDescription] = [:]
-    /// The sandbox's loopback network (AF_INET, AF_INET6).
-    let loopback = LoopbackNetwork()
     /// The guest's host sockets (`--network=host`) by host inode number, for /proc/net.
     var hostInetSockets: [UInt64: WeakHostInetSocket] = [:]
     private(set) lazy var hostRouteNetlink = HostRouteNetlink()

@@ -160,6 +160,8 @@ class Socket: FileDescription {
     private(set) var closed = false
     /// The effective uid of its creator (/proc/net's uid column).
     let creatorUID: UInt32
+    /// The network namespace it was made in (its creator's).
+    let net: NetworkNamespace
 
     static let somaxconn = 4096
 
@@ -169,6 +171,7 @@ class Socket: FileDescription {
         self.type = type
         self.proto = proto
         creatorUID = kernel.current?.group.euid ?? 0
+        net = kernel.current?.group.netNS ?? kernel.initialNet
         receive = ReceiveQueue(capacity: capacity)
         super.init(inode: AnonymousInode(name: "socket", fs: kernel.sockFS, kind: .socket), flags: O_RDWR | (flags & O_NONBLOCK))
         options.receiveBuffer = capacity
@@ -242,7 +245,7 @@ class Socket: FileDescription {
         guard type != .datagram else { throw .EOPNOTSUPP }
         guard state != .connected else { throw .EINVAL }
         try prepareListen()
-        let somaxconn = kernel.tunables.somaxconn
+        let somaxconn = net.somaxconn
         backlog = requested < 0 || Int(requested) > somaxconn ? somaxconn : Int(requested)
         if state != .listening {
             state = .listening

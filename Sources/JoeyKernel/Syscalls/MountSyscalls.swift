@@ -333,6 +333,8 @@ extension GuestThread {
         guard ns.isRoot(root), ns.isRoot(new), newMount.parent != nil,
               newMount.contains(oldMount), rootMount.contains(newMount) else { throw .EINVAL }
         ns.pivot(oldRoot: rootMount, newRoot: newMount, putOld: old)
+        // The lock that kept what the old root covers hidden moves to the new root.
+        if rootMount.locked { newMount.locked = true; rootMount.locked = false }
         let newRoot = Location(name: "", parent: nil, inode: newMount.root, mount: newMount)
         for g in kernel.threadGroups.values where g.fs.mounts === ns {
             if g.fs.root.inode === rootMount.root && g.fs.root.mount === rootMount { g.fs.root = newRoot }

@@ -5,12 +5,12 @@ import JoeyPlatform
 
 let CLONE_VM: UInt64 = 0x100, CLONE_FS: UInt64 = 0x200, CLONE_FILES: UInt64 = 0x400, CLONE_NEWNS: UInt64 = 0x20000, CLONE_NEWUTS: UInt64 = 0x0400_0000
 let CLONE_NEWIPC: UInt64 = 0x0800_0000, CLONE_SYSVSEM: UInt64 = 0x40000, CLONE_NEWPID: UInt64 = 0x2000_0000
-let CLONE_NEWUSER: UInt64 = 0x1000_0000
-/// The namespaces a process may make: mount, UTS, IPC and pid (with CAP_SYS_ADMIN in its
-/// user namespace, or in a new one it makes with them), and user (anyone).
-let CLONE_NEW_PRIVILEGED = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
+let CLONE_NEWUSER: UInt64 = 0x1000_0000, CLONE_NEWNET: UInt64 = 0x4000_0000, CLONE_NEWCGROUP: UInt64 = 0x0200_0000
+/// The namespaces a process may make: mount, UTS, IPC, pid, network and cgroup (with
+/// CAP_SYS_ADMIN in its user namespace, or in a new one it makes with them), and user (anyone).
+let CLONE_NEW_PRIVILEGED = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP
 let CLONE_NEW_OFFERED = CLONE_NEW_PRIVILEGED | CLONE_NEWUSER
-/// The other CLONE_NEW* flags (cgroup, net, time): EPERM.
+/// The other CLONE_NEW* flag (time): EPERM.
 let CLONE_NEW_REFUSED: UInt64 = 0x7e00_0000 & ~CLONE_NEW_OFFERED | 0x0000_0080
 let CLONE_SIGHAND: UInt64 = 0x800, CLONE_PIDFD: UInt64 = 0x1000, CLONE_VFORK: UInt64 = 0x4000
 let CLONE_PARENT: UInt64 = 0x8000, CLONE_THREAD: UInt64 = 0x10000, CLONE_SETTLS: UInt64 = 0x80000
@@ -63,6 +63,7 @@ extension GuestThread {
         let owner = userNS ?? group.userNS
         let newFS: FSContext? = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs, owner: owner) : nil
         let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace(owner: owner) : group.ipc
+        let net = flags & CLONE_NEWNET != 0 ? try NetworkNamespace.make(ino: kernel.allocateNamespaceIno(), owner: owner) : group.netNS
         // A new pid namespace goes below the caller's own (not after unshare or setns moved
         // where its children go: EINVAL, as Linux's copy_pid_ns).
         if flags & CLONE_NEWPID != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
@@ -92,6 +93,13 @@ extension GuestThread {
         if pidNS.initGroup == nil && pidNS.local(pid) == 1 { pidNS.initGroup = g }
         g.uts = flags & CLONE_NEWUTS != 0 ? group.uts.copy(ino: kernel.allocateNamespaceIno(), owner: owner) : group.uts
         g.ipc = ipc
+        g.netNS = net
+        if flags & CLONE_NEWCGROUP != 0 {
+            g.cgroupNS = CgroupNamespace(ino: kernel.allocateNamespaceIno())
+            g.cgroupNS.owner = owner
+        } else {
+            g.cgroupNS = group.cgroupNS
+        }
         g.actions = group.actions
         g.uid = group.uid; g.gid = group.gid; g.euid = group.euid; g.egid = group.egid
         g.suid = group.suid; g.sgid = group.sgid; g.groups = group.groups
@@ -200,7 +208,7 @@ extension GuestThread {
         // nothing shares them: a single-threaded process, as Linux checks. Namespaces are per
         // process in Joey, so one thread of several cannot take a new UTS or IPC namespace
         // (Linux would give it to that thread alone): EINVAL rather than moving them all.
-        if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID) != 0 && group.threads.count > 1 { throw .EINVAL }
+        if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP) != 0 && group.threads.count > 1 { throw .EINVAL }
         if flags & CLONE_NEW_REFUSED != 0 { throw .EPERM }
         if flags & CLONE_NEW_PRIVILEGED != 0 && flags & CLONE_NEWUSER == 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         // What can fail is made first, so a failed unshare changes nothing; the user
@@ -209,6 +217,7 @@ extension GuestThread {
         let userNS = flags & CLONE_NEWUSER != 0 ? try makeUserNamespace() : nil
         let owner = userNS ?? group.userNS
         let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace(owner: owner) : nil
+        let net = flags & CLONE_NEWNET != 0 ? try NetworkNamespace.make(ino: kernel.allocateNamespaceIno(), owner: owner) : nil
         // Once per namespace the caller is in: a second unshare before moving is EINVAL.
         if flags & CLONE_NEWPID != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
         let pidNS = flags & CLONE_NEWPID != 0 ? try kernel.makePIDNamespace(below: group.pidNS, owner: owner) : nil
@@ -222,6 +231,11 @@ extension GuestThread {
         // CLONE_NEWIPC implies CLONE_SYSVSEM: the undo list of the namespace left is applied.
         if let ipc { enterIPCNamespace(ipc) }
         if let pidNS { group.pidNSForChildren = pidNS }
+        if let net { group.netNS = net }
+        if flags & CLONE_NEWCGROUP != 0 {
+            group.cgroupNS = CgroupNamespace(ino: kernel.allocateNamespaceIno())
+            group.cgroupNS.owner = owner
+        }
         return 0
     }
 

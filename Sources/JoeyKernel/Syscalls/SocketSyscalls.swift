@@ -33,19 +33,19 @@ extension GuestThread {
             switch base {
             case SocketType.stream.rawValue:
                 guard proto == 0 || proto == 6 else { throw .EPROTONOSUPPORT }
-                if kernel.spec.network == .host { return try HostInetSocket.open(kernel: kernel, family: family, type: .stream, proto: 6, flags: flags) }
+                if group.netNS.onHost { return try HostInetSocket.open(kernel: kernel, family: family, type: .stream, proto: 6, flags: flags) }
                 return InetSocket(kernel: kernel, family: family, type: .stream, proto: 6, flags: flags)
             case SocketType.datagram.rawValue:
                 // UDP, or UDP-Lite (its own port space; checksum coverage is moot on loopback).
                 guard proto == 0 || proto == 17 || proto == 136 else { throw .EPROTONOSUPPORT }
-                if kernel.spec.network == .host { return try HostInetSocket.open(kernel: kernel, family: family, type: .datagram, proto: proto == 0 ? 17 : proto, flags: flags) }
+                if group.netNS.onHost { return try HostInetSocket.open(kernel: kernel, family: family, type: .datagram, proto: proto == 0 ? 17 : proto, flags: flags) }
                 return InetSocket(kernel: kernel, family: family, type: .datagram, proto: proto == 0 ? 17 : proto, flags: flags)
             case SocketType.seqpacket.rawValue:
                 throw .EPROTONOSUPPORT
             case 3: // SOCK_RAW: protocol 0 matches nothing (as Linux's inet_create), raw
                 // sockets need CAP_NET_RAW, and the sandbox offers none (ESOCKTNOSUPPORT).
                 if proto == 0 { throw .EPROTONOSUPPORT }
-                guard group.capable(13 /* CAP_NET_RAW */, in: .initial) else { throw .EPERM }
+                guard group.capable(13 /* CAP_NET_RAW */, in: group.netNS.owner) else { throw .EPERM }
                 throw .ESOCKTNOSUPPORT
             case 4 /* SOCK_RDM */, 10 /* SOCK_PACKET */:
                 throw .ESOCKTNOSUPPORT

@@ -174,6 +174,9 @@ final class ThreadGroup {
     var uts: UTSNamespace
     /// The IPC namespace (System V objects, POSIX message queue names).
     var ipc: IPCNamespace
+    /// The network namespace (Net/NetworkNamespace.swift).
+    var netNS: NetworkNamespace
+    var cgroupNS: CgroupNamespace
     /// The pid namespace the process is in (for good), and the one its new children go to
     /// (another after unshare or setns of CLONE_NEWPID).
     let pidNS: PIDNamespace
@@ -190,6 +193,8 @@ final class ThreadGroup {
         self.fs = fs
         uts = parent?.uts ?? kernel.initialUTS
         ipc = parent?.ipc ?? kernel.initialIPC
+        netNS = parent?.netNS ?? kernel.initialNet
+        cgroupNS = parent?.cgroupNS ?? kernel.initialCgroup
         pgid = parent?.pgid ?? pid
         sid = parent?.sid ?? pid
     }

@@ -303,7 +303,8 @@ final class MountNamespace {
         let lock = owner !== self.owner
         for m in mounts {
             let c = m.copy(id: nextID())
-            if lock { c.locked = true; c.lockedFlags = c.flags.intersection(MountFlags.lockable) }
+            // lock_mnt_tree: the root hides nothing, so only its flags are locked.
+            if lock { c.locked = m !== root; c.lockedFlags = c.flags.intersection(MountFlags.lockable) }
             map[ObjectIdentifier(m)] = c
         }
         let ns = MountNamespace(ino: ino, root: map[ObjectIdentifier(root)]!)

@@ -105,7 +105,7 @@ final class InetSocket: Socket {
         super.init(kernel: kernel, family: family, type: type, proto: proto, flags: flags,
                    capacity: type == .stream ? 1 << 20 : 212_992)
         if family == AF_INET { local = .v4([0, 0, 0, 0], port: 0) }
-        kernel.loopback.register(self)
+        net.loopback.register(self)
         options.receiveBuffer = type == .stream ? 131_072 : 212_992
         options.sendBuffer = type == .stream ? 16_384 : 212_992
     }
@@ -175,16 +175,29 @@ final class InetSocket: Socket {
         var a = try parse(bytes, forBind: true)
         if isBound { throw .EINVAL }
         guard a.isAny || a.isLoopback else { throw .EADDRNOTAVAIL }
-        if a.port != 0 && Int(a.port) < kernel.tunables.unprivilegedPortStart && !t.group.capable(10, in: .initial) { throw .EACCES } // CAP_NET_BIND_SERVICE
+        try requireAddress(a)
+        if a.port != 0 && Int(a.port) < net.unprivilegedPortStart && !t.group.capable(10, in: net.owner) { throw .EACCES } // CAP_NET_BIND_SERVICE
         if a.port == 0 {
-            guard let p = kernel.loopback.ephemeralPort(for: self, address: a, range: kernel.tunables.localPorts) else { throw .EADDRINUSE }
+            guard let p = net.loopback.ephemeralPort(for: self, address: a, range: net.localPorts) else { throw .EADDRINUSE }
             a.port = p
-        } else if kernel.loopback.conflicts(self, a) {
+        } else if net.loopback.conflicts(self, a) {
             throw .EADDRINUSE
         }
         local = a
         isBound = true
-        kernel.loopback.add(self)
+        net.loopback.add(self)
+    }
+
+    /// While lo is down (a new network namespace's, until brought up) ::1 is not on it, and
+    /// 127.0.0.1 only once it has been up.
+    private func requireAddress(_ a: InetAddress) throws(LinuxErrno) {
+        if !a.isV4 && !a.isAny && !net.loopbackUp { throw .EADDRNOTAVAIL }
+    }
+
+    /// Nothing goes out of a lo that is down: no route (IPv4), no source address (IPv6).
+    private func requireRoute(to a: InetAddress) throws(LinuxErrno) {
+        guard !net.loopbackUp else { return }
+        throw a.isV4 ? .ENETUNREACH : .EADDRNOTAVAIL
     }
 
     /// A port for a socket that sends, connects or listens before binding.
@@ -193,11 +206,11 @@ final class InetSocket: Socket {
         var a = local
         if let target, target.isV4 { a.ip = InetAddress.v4Prefix + [127, 0, 0, 1] }
         else if let target { a.ip = target.connectable.ip }
-        guard let p = kernel.loopback.ephemeralPort(for: self, address: a, range: kernel.tunables.localPorts) else { throw .EAGAIN }
+        guard let p = net.loopback.ephemeralPort(for: self, address: a, range: net.localPorts) else { throw .EAGAIN }
         a.port = p
         local = a
         isBound = true
-        kernel.loopback.add(self)
+        net.loopback.add(self)
     }
 
     override func prepareListen() throws(LinuxErrno) { try autobind(for: nil) }
@@ -225,6 +238,7 @@ final class InetSocket: Socket {
         }
         let target = try parse(bytes, forBind: false).connectable
         guard target.isLoopback else { throw .ENETUNREACH }
+        try requireRoute(to: target)
         if !isTCP {
             try autobind(for: target)
             remote = target
@@ -236,7 +250,7 @@ final class InetSocket: Socket {
         }
         if state == .listening { throw .EINVAL }
         guard target.port != 0 else { throw .ECONNREFUSED }
-        let listener = kernel.loopback.sockets(proto, target.port).first { $0.state == .listening && $0.accepts(target) }
+        let listener = net.loopback.sockets(proto, target.port).first { $0.state == .listening && $0.accepts(target) }
         try autobind(for: target)
         guard let listener else {
             if flags & O_NONBLOCK != 0 { pendingError = .ECONNREFUSED; throw .EINPROGRESS }
@@ -286,7 +300,7 @@ final class InetSocket: Socket {
         } else {
             n = try super.send(t, &src, control: &control, target: isTCP ? nil : target, flags: flags)
         }
-        kernel.loopback.count(n)
+        net.loopback.count(n)
         return n
     }
     override var dropsDatagramsWhenFull: Bool { true }
@@ -324,13 +338,14 @@ final class InetSocket: Socket {
     }
 
     private func receiver(for a: InetAddress) -> InetSocket? {
-        kernel.loopback.sockets(proto, a.port).first { $0.accepts(a) }
+        net.loopback.sockets(proto, a.port).first { $0.accepts(a) }
     }
 
     override func datagramTarget(_ t: GuestThread, _ bytes: [UInt8]) throws(LinuxErrno) -> Socket? {
         let a = try parse(bytes, forBind: false).connectable
         guard a.isLoopback else { throw .ENETUNREACH }
         guard a.port != 0 else { throw .EINVAL }
+        try requireRoute(to: a)
         try autobind(for: a)
         return receiver(for: a)
     }
@@ -343,8 +358,8 @@ final class InetSocket: Socket {
     }
 
     override func unbind() {
-        if isBound { kernel.loopback.remove(self) }
+        if isBound { net.loopback.remove(self) }
         isBound = false
-        kernel.loopback.unregister(self)
+        net.loopback.unregister(self)
     }
 }

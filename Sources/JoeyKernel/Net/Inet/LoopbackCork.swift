@@ -83,7 +83,7 @@ extension InetSocket {
         guard !corked.isEmpty else { return }
         defer { corked = [] }
         guard isTCP, let p = peer, state == .connected, !peerGone else { return }
-        kernel.loopback.count(corked.count)
+        net.loopback.count(corked.count)
         p.receive.appendStream(corked, credentials: nil)
         p.wake(EventMask.input)
     }

@@ -1,7 +1,9 @@
-// AF_NETLINK, NETLINK_ROUTE: the sandbox's network described to getifaddrs(3), if_nameindex,
-// `ip addr`, `ip link` and `ip route` — the loopback interface lo with 127.0.0.1/8 and ::1,
-// and the routes Linux gives it. Requests that would change the network are refused with
-// EPERM in an error reply (the sandbox's network is fixed); other netlink protocols are
+// AF_NETLINK, NETLINK_ROUTE: the socket's network namespace described to getifaddrs(3),
+// if_nameindex, `ip addr`, `ip link` and `ip route` — the loopback interface lo with
+// 127.0.0.1/8 and ::1, and the routes Linux gives it (none, and no ::1, while lo is down).
+// Bringing lo up or down (RTM_NEWLINK, or SIOCSIFFLAGS) is the one change a request may
+// make, with CAP_NET_ADMIN over the namespace; others are refused with EPERM in an error
+// reply (the network is otherwise fixed); other netlink protocols are
 // EPROTONOSUPPORT at socket(), so callers such as PAM's audit fall back. Multicast groups can
 // be joined, but nothing changes, so no notification is ever sent. With `--network=host` the
 // read-only requests (links, addresses, routes, neighbours, rules) are answered by the host
@@ -120,7 +122,7 @@ final class RouteNetlinkSocket: Socket {
 
     private func answer(type: UInt16, flags: UInt16, seq: UInt32, payload: [UInt8], header: [UInt8]) {
         // RTM_GETLINK, GETADDR, GETROUTE, GETNEIGH, GETRULE on the host's network.
-        if kernel.spec.network == .host && [18, 22, 26, 30, 34].contains(type) {
+        if net.onHost && [18, 22, 26, 30, 34].contains(type) {
             // A full queue takes no more answers: the host is not asked.
             guard receive.space > 0 else { pendingError = .ENOBUFS; return }
             guard let replies = kernel.hostRouteNetlink.ask(header) else { error(EOPNOTSUPP, seq: seq, request: header); return }
@@ -140,24 +142,34 @@ final class RouteNetlinkSocket: Socket {
                 let index = payload.count >= 8 ? payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) } : 0
                 let named = Self.attributeValue(payload, after: 16, type: 3).map { Array($0.prefix { $0 != 0 }) }
                 guard index == 1 || (index == 0 && named == Array("lo".utf8)) else { error(ENODEV, seq: seq, request: header); return }
-                queueReply(message(Self.RTM_NEWLINK, flags: 0, seq: seq, Self.loopbackLink()))
+                queueReply(message(Self.RTM_NEWLINK, flags: 0, seq: seq, Self.loopbackLink(up: net.loopbackUp)))
                 return
             }
-            queueReply(message(Self.RTM_NEWLINK, flags: Self.NLM_F_MULTI, seq: seq, Self.loopbackLink())
+            queueReply(message(Self.RTM_NEWLINK, flags: Self.NLM_F_MULTI, seq: seq, Self.loopbackLink(up: net.loopbackUp))
                        + message(Self.NLMSG_DONE, flags: Self.NLM_F_MULTI, seq: seq, Self.u32(0)))
         case Self.RTM_GETADDR:
             var out = [UInt8]()
-            if family == 0 || Int32(family) == AF_INET { out += message(Self.RTM_NEWADDR, flags: Self.NLM_F_MULTI, seq: seq, Self.address4()) }
-            if family == 0 || Int32(family) == AF_INET6 { out += message(Self.RTM_NEWADDR, flags: Self.NLM_F_MULTI, seq: seq, Self.address6()) }
+            if net.loopbackAddressed && (family == 0 || Int32(family) == AF_INET) {
+                out += message(Self.RTM_NEWADDR, flags: Self.NLM_F_MULTI, seq: seq, Self.address4())
+            }
+            if net.loopbackUp && (family == 0 || Int32(family) == AF_INET6) {
+                out += message(Self.RTM_NEWADDR, flags: Self.NLM_F_MULTI, seq: seq, Self.address6())
+            }
             queueReply(out + message(Self.NLMSG_DONE, flags: Self.NLM_F_MULTI, seq: seq, Self.u32(0)))
         case Self.RTM_GETROUTE:
             var out = [UInt8]()
-            for r in Self.routes() where family == 0 || r.first == family {
+            for r in Self.routes() where net.loopbackUp && (family == 0 || r.first == family) {
                 out += message(Self.RTM_NEWROUTE, flags: Self.NLM_F_MULTI, seq: seq, r)
             }
             queueReply(out + message(Self.NLMSG_DONE, flags: Self.NLM_F_MULTI, seq: seq, Self.u32(0)))
         case Self.NLMSG_DONE, 1 /* NLMSG_NOOP */:
             break
+        case Self.RTM_NEWLINK, 19 /* RTM_SETLINK */ where !net.onHost:
+            // lo up or down: ifinfomsg's index (or IFLA_IFNAME) naming lo, and a change of
+            // IFF_UP alone.
+            if let e = setLink(payload) { error(e, seq: seq, request: header); return }
+        case Self.RTM_NEWADDR where !net.onHost:
+            if let e = addAddress(payload, exclusive: flags & 0x200 /* NLM_F_EXCL */ != 0) { error(e, seq: seq, request: header); return }
         default:
             // Changes to links, addresses, routes and everything else: the sandbox's network
             // is fixed (as in a network namespace without CAP_NET_ADMIN).
@@ -165,6 +177,44 @@ final class RouteNetlinkSocket: Socket {
             return
         }
         if flags & Self.NLM_F_ACK != 0 && !dump { error(0, seq: seq, request: header) }
+    }
+
+    /// RTM_NEWLINK/RTM_SETLINK on lo: the errno to reply, nil when done.
+    private func setLink(_ payload: [UInt8]) -> Int32? {
+        guard payload.count >= 16 else { return EINVAL }
+        let (index, flags, change) = payload.withUnsafeBytes { p in
+            (p.loadUnaligned(fromByteOffset: 4, as: Int32.self), p.loadUnaligned(fromByteOffset: 8, as: UInt32.self),
+             p.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        }
+        guard let t = kernel.current, t.group.capable(12 /* CAP_NET_ADMIN */, in: net.owner) else { return EPERM }
+        let named = Self.attributeValue(payload, after: 16, type: 3).map { Array($0.prefix { $0 != 0 }) }
+        guard index == 1 || (index == 0 && named == Array("lo".utf8)) else { return ENODEV }
+        // Only IFF_UP may change (ifi_change 0 means every flag given, as old iproute2 sends).
+        let changing = change == 0 ? UInt32.max : change
+        guard changing & ~UInt32(0x1) == 0 || flags & ~UInt32(0x1 | 0x8 | 0x40 | 0x10000) == 0 else { return EPERM }
+        if changing & 0x1 != 0 { net.setLoopback(up: flags & 0x1 != 0) }
+        return nil
+    }
+
+    /// RTM_NEWADDR on lo: lo's own addresses (127.0.0.1/8, ::1/128) only; any other is not
+    /// offered (EOPNOTSUPP). EEXIST for one it has, with NLM_F_EXCL.
+    private func addAddress(_ payload: [UInt8], exclusive: Bool) -> Int32? {
+        guard payload.count >= 8 else { return EINVAL }
+        let family = Int32(payload[0]), prefix = payload[1]
+        let index = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self) }
+        guard let t = kernel.current, t.group.capable(12 /* CAP_NET_ADMIN */, in: net.owner) else { return EPERM }
+        guard index == 1 else { return ENODEV }
+        let address = Self.attributeValue(payload, after: 8, type: 2) ?? Self.attributeValue(payload, after: 8, type: 1) // IFA_LOCAL, IFA_ADDRESS
+        switch (family, prefix, address) {
+        case (AF_INET, 8, [127, 0, 0, 1]?):
+            if net.loopbackAddressed && exclusive { return EEXIST }
+            net.addLoopbackAddress()
+        case (AF_INET6, 128, ([UInt8](repeating: 0, count: 15) + [1])?):
+            if net.loopbackUp && exclusive { return EEXIST }
+        default:
+            return EOPNOTSUPP
+        }
+        return nil
     }
 
     /// The payload of attribute `type` among the rtattrs from `offset`.
@@ -180,21 +230,22 @@ final class RouteNetlinkSocket: Socket {
         return nil
     }
 
-    /// RTM_NEWLINK for lo: ifinfomsg (ARPHRD_LOOPBACK, index 1, UP|LOOPBACK|RUNNING|LOWER_UP).
-    private static func loopbackLink() -> [UInt8] {
+    /// RTM_NEWLINK for lo: ifinfomsg (ARPHRD_LOOPBACK, index 1, UP|LOOPBACK|RUNNING|LOWER_UP,
+    /// or LOOPBACK alone while down).
+    private static func loopbackLink(up: Bool) -> [UInt8] {
         var b: [UInt8] = [0, 0]
         withUnsafeBytes(of: UInt16(772)) { b += $0 }
         withUnsafeBytes(of: Int32(1)) { b += $0 }
-        b += u32(0x1 | 0x8 | 0x40 | 0x10000)
+        b += u32(up ? 0x1 | 0x8 | 0x40 | 0x10000 : 0x8)
         b += u32(0)
         b += attribute(3, cString("lo"))                        // IFLA_IFNAME
         b += attribute(1, [0, 0, 0, 0, 0, 0])                   // IFLA_ADDRESS
         b += attribute(2, [0, 0, 0, 0, 0, 0])                   // IFLA_BROADCAST
         b += attribute(4, u32(65536))                           // IFLA_MTU
         b += attribute(13, u32(1000))                           // IFLA_TXQLEN
-        b += attribute(16, [0])                                 // IFLA_OPERSTATE: unknown, as lo reports
+        b += attribute(16, [up ? 0 : 2])                        // IFLA_OPERSTATE: unknown, as lo reports, or down
         b += attribute(17, [0])                                 // IFLA_LINKMODE
-        b += attribute(6, cString("noqueue"))                   // IFLA_QDISC
+        b += attribute(6, cString(up ? "noqueue" : "noop"))     // IFLA_QDISC
         b += attribute(27, u32(0))                              // IFLA_GROUP: default
         return b
     }
@@ -315,7 +366,7 @@ extension Socket {
     /// interfaces (as Linux answers them on a socket of any family, unix and netlink too);
     /// otherwise about lo, the only interface.
     func interfaceIoctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64? {
-        if t.kernel.spec.network == .host {
+        if net.onHost {
             guard let fd = t.kernel.hostRouteNetlink.socket() else { throw .ENODEV }
             return try hostInterfaceIoctl(fd: fd, t, request: request, argument: argument)
         }
@@ -345,7 +396,7 @@ extension Socket {
             guard nameIsLo(r) else { throw .ENODEV }
             switch request {
             case 0x8933: return try reply(r, withUnsafeBytes(of: Int32(1)) { Array($0) })
-            case 0x8913: return try reply(r, withUnsafeBytes(of: Int16(0x1 | 0x8 | 0x40)) { Array($0) })
+            case 0x8913: return try reply(r, withUnsafeBytes(of: Int16(net.loopbackUp ? 0x1 | 0x8 | 0x40 : 0x8)) { Array($0) })
             case 0x8915, 0x8917: return try reply(r, sockaddrLo) // a point-to-point peer: itself
             case 0x8919: return try reply(r, [UInt8(AF_INET)] + [UInt8](repeating: 0, count: 15)) // no broadcast
             case 0x891b: return try reply(r, [UInt8(AF_INET), 0, 0, 0, 255, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
@@ -365,18 +416,22 @@ extension Socket {
         case 0x8914, 0x8916, 0x8918, 0x891a, 0x891c, 0x891e, 0x8922, 0x8923, 0x8924, 0x8943:
             // SIOCSIF{FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,NAME,HWADDR,TXQLEN}, in
             // Linux's order: the request is read (EFAULT), CAP_NET_ADMIN (EPERM), the device.
-            // The sandbox's loopback is fixed: bringing it up, as it is, is the one change
-            // that succeeds (it changes nothing).
+            // Setting lo's flags to up or down (with IFF_LOOPBACK kept) is the one change
+            // that succeeds.
             let r = try readRequest()
-            guard t.group.capable(12 /* CAP_NET_ADMIN */, in: .initial) else { throw .EPERM }
+            guard t.group.capable(12 /* CAP_NET_ADMIN */, in: net.owner) else { throw .EPERM }
             guard nameIsLo(r) else { throw .ENODEV }
             let flags = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
-            if request == 0x8914 && flags & ~0x40 /* IFF_RUNNING is the kernel's */ == 0x1 | 0x8 { return 0 }
+            let given = flags & ~0x40 // IFF_RUNNING is the kernel's
+            if request == 0x8914 && (given == 0x1 | 0x8 || given == 0x8) {
+                net.setLoopback(up: given & 0x1 != 0)
+                return 0
+            }
             throw .EPERM
         case 0x8912: // SIOCGIFCONF: struct ifconf { int len; char *buf }: lo's IPv4 address
             let len: Int32 = try t.mm.readValue(argument)
             let buf: UInt64 = try t.mm.readValue(argument &+ 8)
-            let entry = loName + [UInt8](repeating: 0, count: 16 - loName.count) + sockaddrLo + [UInt8](repeating: 0, count: 8)
+            let entry = net.loopbackUp ? loName + [UInt8](repeating: 0, count: 16 - loName.count) + sockaddrLo + [UInt8](repeating: 0, count: 8) : []
             if buf == 0 {
                 try t.mm.writeValue(argument, Int32(entry.count))
                 return 0

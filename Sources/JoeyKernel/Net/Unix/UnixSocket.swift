@@ -78,8 +78,8 @@ final class UnixSocket: Socket {
         case .unnamed:
             autobind()
         case .abstract(let a):
-            guard kernel.unixAbstractNames[a] == nil else { throw .EADDRINUSE }
-            kernel.unixAbstractNames[a] = self
+            guard net.unixAbstractNames[a] == nil else { throw .EADDRINUSE }
+            net.unixAbstractNames[a] = self
             name = .abstract(a)
         case .path(let p):
             let (parent, leaf) = try t.lookupParent(AT_FDCWD, p)
@@ -104,8 +104,8 @@ final class UnixSocket: Socket {
         while true {
             let hex = String(n, radix: 16)
             let a = ByteString(Array((String(repeating: "0", count: 5 - hex.count) + hex).utf8))
-            if kernel.unixAbstractNames[a] == nil {
-                kernel.unixAbstractNames[a] = self
+            if net.unixAbstractNames[a] == nil {
+                net.unixAbstractNames[a] = self
                 name = .abstract(a)
                 return
             }
@@ -118,7 +118,7 @@ final class UnixSocket: Socket {
         defer { name = nil }
         guard !sharesName else { return }
         switch name {
-        case .abstract(let a): if kernel.unixAbstractNames[a] === self { kernel.unixAbstractNames[a] = nil }
+        case .abstract(let a): if net.unixAbstractNames[a] === self { net.unixAbstractNames[a] = nil }
         case .path(_, let key): if kernel.unixPathNames[key] === self { kernel.unixPathNames[key] = nil }
         case nil: break
         }
@@ -131,7 +131,7 @@ final class UnixSocket: Socket {
         let target: UnixSocket?
         switch parsed {
         case .unnamed: throw .EINVAL
-        case .abstract(let a): target = kernel.unixAbstractNames[a]
+        case .abstract(let a): target = net.unixAbstractNames[a]
         case .path(let p):
             if p.isEmpty { throw .ENOENT }
             let loc = try t.lookup(AT_FDCWD, p, follow: true)
