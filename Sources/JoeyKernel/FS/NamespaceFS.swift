@@ -196,25 +196,16 @@ extension GuestThread {
             fs.umask = group.fs.umask
             group.fs = fs
         case let uts as UTSNamespace:
-            guard nstype == 0 || nstype == CLONE_NEWUTS else { throw .EINVAL }
-            guard group.capable(21, in: uts.owner), group.capable(21) else { throw .EPERM }
-            // Per process in Joey: one thread of several cannot join alone (see unshare).
-            guard group.threads.count == 1 || uts === group.uts else { throw .EINVAL }
+            try checkJoin(nstype, CLONE_NEWUTS, owner: uts.owner, alreadyIn: uts === group.uts)
             group.uts = uts
         case let ipc as IPCNamespace:
-            guard nstype == 0 || nstype == CLONE_NEWIPC else { throw .EINVAL }
-            guard group.capable(21, in: ipc.owner), group.capable(21) else { throw .EPERM }
-            guard group.threads.count == 1 || ipc === group.ipc else { throw .EINVAL }
+            try checkJoin(nstype, CLONE_NEWIPC, owner: ipc.owner, alreadyIn: ipc === group.ipc)
             enterIPCNamespace(ipc)
         case let net as NetworkNamespace:
-            guard nstype == 0 || nstype == CLONE_NEWNET else { throw .EINVAL }
-            guard group.capable(21, in: net.owner), group.capable(21) else { throw .EPERM }
-            guard group.threads.count == 1 || net === group.netNS else { throw .EINVAL }
+            try checkJoin(nstype, CLONE_NEWNET, owner: net.owner, alreadyIn: net === group.netNS)
             group.netNS = net
         case let cgroup as CgroupNamespace:
-            guard nstype == 0 || nstype == CLONE_NEWCGROUP else { throw .EINVAL }
-            guard group.capable(21, in: cgroup.owner), group.capable(21) else { throw .EPERM }
-            guard group.threads.count == 1 || cgroup === group.cgroupNS else { throw .EINVAL }
+            try checkJoin(nstype, CLONE_NEWCGROUP, owner: cgroup.owner, alreadyIn: cgroup === group.cgroupNS)
             group.cgroupNS = cgroup
         case let pidNS as PIDNamespace:
             guard nstype == 0 || nstype == CLONE_NEWPID else { throw .EINVAL }
@@ -230,5 +221,14 @@ extension GuestThread {
             guard group.capable(21, in: .initial), group.capable(21) else { throw .EPERM }
         }
         return 0
+    }
+
+    /// setns's checks for a namespace of type `flag` (nstype 0 or it, EINVAL), CAP_SYS_ADMIN
+    /// where it belongs and in the caller's own user namespace (EPERM), and, namespaces being
+    /// per process in Joey, a single thread unless it is the one the process is in (EINVAL).
+    private func checkJoin(_ nstype: UInt64, _ flag: UInt64, owner: UserNamespace, alreadyIn: Bool) throws(LinuxErrno) {
+        guard nstype == 0 || nstype == flag else { throw .EINVAL }
+        guard group.capable(21, in: owner), group.capable(21) else { throw .EPERM }
+        guard group.threads.count == 1 || alreadyIn else { throw .EINVAL }
     }
 }
