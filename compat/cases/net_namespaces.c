@@ -99,6 +99,23 @@ CASE(a_new_network_namespace_has_lo_down_until_brought_up) {
         EXPECT(l >= 0);
         EXPECT_OK(connect_to(port));
         EXPECT_OK(bind(s6, (struct sockaddr *)&a6, sizeof a6));
+        /* Its MTU; and IFF_UP alone brings it up (IFF_LOOPBACK is the kernel's). */
+        struct ifreq r;
+        memset(&r, 0, sizeof r);
+        strcpy(r.ifr_name, "lo");
+        r.ifr_mtu = 1500;
+        EXPECT_OK(ioctl(u, SIOCSIFMTU, &r));
+        r.ifr_mtu = 0;
+        EXPECT_OK(ioctl(u, SIOCGIFMTU, &r));
+        EXPECT_EQ(r.ifr_mtu, 1500);
+        r.ifr_mtu = -1;
+        EXPECT_ERRNO(ioctl(u, SIOCSIFMTU, &r), EINVAL);
+        r.ifr_flags = 0;
+        EXPECT_OK(ioctl(u, SIOCSIFFLAGS, &r));
+        EXPECT_EQ(lo_flags() & (IFF_UP | IFF_LOOPBACK), IFF_LOOPBACK);
+        r.ifr_flags = IFF_UP;
+        EXPECT_OK(ioctl(u, SIOCSIFFLAGS, &r));
+        EXPECT_EQ(lo_flags() & (IFF_UP | IFF_LOOPBACK), IFF_UP | IFF_LOOPBACK);
         _exit(0);
     }
     EXPECT_EQ(wait_status(child), 0);

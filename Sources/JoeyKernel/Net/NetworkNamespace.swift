@@ -24,6 +24,9 @@ final class NetworkNamespace {
     /// lo is up; `loopbackAddressed`: it has been, so 127.0.0.1 is on it (::1 only while up).
     private(set) var loopbackUp: Bool
     private(set) var loopbackAddressed: Bool
+    /// lo's MTU (SIOCSIFMTU); nothing is fragmented on the sentry's loopback, so it is shown
+    /// and kept only.
+    var loopbackMTU: Int32 = 65536
     /// net.core.somaxconn: listen(2)'s backlog is clamped to it.
     var somaxconn = Socket.somaxconn
     /// net.ipv4.ip_local_port_range: where ephemeral ports come from.

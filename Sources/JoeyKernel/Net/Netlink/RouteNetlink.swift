@@ -142,10 +142,10 @@ final class RouteNetlinkSocket: Socket {
                 let index = payload.count >= 8 ? payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) } : 0
                 let named = Self.attributeValue(payload, after: 16, type: 3).map { Array($0.prefix { $0 != 0 }) }
                 guard index == 1 || (index == 0 && named == Array("lo".utf8)) else { error(ENODEV, seq: seq, request: header); return }
-                queueReply(message(Self.RTM_NEWLINK, flags: 0, seq: seq, Self.loopbackLink(up: net.loopbackUp)))
+                queueReply(message(Self.RTM_NEWLINK, flags: 0, seq: seq, Self.loopbackLink(up: net.loopbackUp, mtu: net.loopbackMTU)))
                 return
             }
-            queueReply(message(Self.RTM_NEWLINK, flags: Self.NLM_F_MULTI, seq: seq, Self.loopbackLink(up: net.loopbackUp))
+            queueReply(message(Self.RTM_NEWLINK, flags: Self.NLM_F_MULTI, seq: seq, Self.loopbackLink(up: net.loopbackUp, mtu: net.loopbackMTU))
                        + message(Self.NLMSG_DONE, flags: Self.NLM_F_MULTI, seq: seq, Self.u32(0)))
         case Self.RTM_GETADDR:
             var out = [UInt8]()
@@ -232,7 +232,7 @@ final class RouteNetlinkSocket: Socket {
 
     /// RTM_NEWLINK for lo: ifinfomsg (ARPHRD_LOOPBACK, index 1, UP|LOOPBACK|RUNNING|LOWER_UP,
     /// or LOOPBACK alone while down).
-    private static func loopbackLink(up: Bool) -> [UInt8] {
+    private static func loopbackLink(up: Bool, mtu: Int32) -> [UInt8] {
         var b: [UInt8] = [0, 0]
         withUnsafeBytes(of: UInt16(772)) { b += $0 }
         withUnsafeBytes(of: Int32(1)) { b += $0 }
@@ -241,7 +241,7 @@ final class RouteNetlinkSocket: Socket {
         b += attribute(3, cString("lo"))                        // IFLA_IFNAME
         b += attribute(1, [0, 0, 0, 0, 0, 0])                   // IFLA_ADDRESS
         b += attribute(2, [0, 0, 0, 0, 0, 0])                   // IFLA_BROADCAST
-        b += attribute(4, u32(65536))                           // IFLA_MTU
+        b += attribute(4, u32(UInt32(bitPattern: mtu)))         // IFLA_MTU
         b += attribute(13, u32(1000))                           // IFLA_TXQLEN
         b += attribute(16, [up ? 0 : 2])                        // IFLA_OPERSTATE: unknown, as lo reports, or down
         b += attribute(17, [0])                                 // IFLA_LINKMODE
@@ -400,7 +400,7 @@ extension Socket {
             case 0x8915, 0x8917: return try reply(r, sockaddrLo) // a point-to-point peer: itself
             case 0x8919: return try reply(r, [UInt8(AF_INET)] + [UInt8](repeating: 0, count: 15)) // no broadcast
             case 0x891b: return try reply(r, [UInt8(AF_INET), 0, 0, 0, 255, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
-            case 0x8921: return try reply(r, withUnsafeBytes(of: Int32(65536)) { Array($0) })
+            case 0x8921: return try reply(r, withUnsafeBytes(of: net.loopbackMTU) { Array($0) })
             case 0x8942: return try reply(r, withUnsafeBytes(of: Int32(1000)) { Array($0) })
             case 0x891d, 0x8970: return try reply(r, []) // metric 0; struct ifmap all zero
             default: return try reply(r, [0x04, 0x03] + [UInt8](repeating: 0, count: 14)) // ARPHRD_LOOPBACK (772), zero address
@@ -416,15 +416,22 @@ extension Socket {
         case 0x8914, 0x8916, 0x8918, 0x891a, 0x891c, 0x891e, 0x8922, 0x8923, 0x8924, 0x8943:
             // SIOCSIF{FLAGS,ADDR,DSTADDR,BRDADDR,NETMASK,METRIC,MTU,NAME,HWADDR,TXQLEN}, in
             // Linux's order: the request is read (EFAULT), CAP_NET_ADMIN (EPERM), the device.
-            // Setting lo's flags to up or down (with IFF_LOOPBACK kept) is the one change
-            // that succeeds.
+            // Setting lo's flags to up or down (with IFF_LOOPBACK kept) and its MTU are the
+            // changes that succeed.
             let r = try readRequest()
             guard t.group.capable(12 /* CAP_NET_ADMIN */, in: net.owner) else { throw .EPERM }
             guard nameIsLo(r) else { throw .ENODEV }
+            if request == 0x8922 { // SIOCSIFMTU: lo takes any size but a negative one
+                let mtu = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: Int32.self) }
+                guard mtu >= 0 else { throw .EINVAL }
+                net.loopbackMTU = mtu
+                return 0
+            }
             let flags = r.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt16.self) }
-            let given = flags & ~0x40 // IFF_RUNNING is the kernel's
-            if request == 0x8914 && (given == 0x1 | 0x8 || given == 0x8) {
-                net.setLoopback(up: given & 0x1 != 0)
+            // IFF_LOOPBACK and IFF_RUNNING are the kernel's (kept as they are); of the flags a
+            // caller may change only IFF_UP does anything here.
+            if request == 0x8914 && flags & ~(0x1 | 0x8 | 0x40) == 0 {
+                net.setLoopback(up: flags & 0x1 != 0)
                 return 0
             }
             throw .EPERM
