@@ -144,6 +144,13 @@ __attribute__((unused)) static int status_as_nobody(void (*fn)(void)) {
 #define AS_NOBODY(fn) do { int _st = status_as_nobody(fn);                                 \
     if (!WIFEXITED(_st) || WEXITSTATUS(_st) != 0) compat_fail(__FILE__, __LINE__, "%s as nobody: wait status 0x%x", #fn, _st); } while (0)
 
+/* Waits for the child `pid`: its exit code, 128 + the signal that ended it, or -1. */
+__attribute__((unused)) static int wait_status(pid_t pid) {
+    int st;
+    if (waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 /* Writes `text` to a new (or truncated) file at `path`, mode 0644. */
 __attribute__((unused)) static void write_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);

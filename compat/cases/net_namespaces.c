@@ -15,12 +15,6 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 
-static int wait_status(pid_t pid) {
-    int st;
-    if (waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static short lo_flags(void) {
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     struct ifreq r;
@@ -75,8 +69,8 @@ static int connect_to(int port) {
 static void in_new_netns(void) { EXPECT_OK(unshare(CLONE_NEWNET)); }
 
 CASE(a_new_network_namespace_has_lo_down_until_brought_up) {
-    char outer[64], inner[64];
-    EXPECT(readlink("/proc/self/ns/net", outer, sizeof outer) > 0);
+    char outer[64] = {0}, inner[64];
+    EXPECT(readlink("/proc/self/ns/net", outer, sizeof outer - 1) > 0);
     pid_t child = fork();
     if (child == 0) {
         in_new_netns();

@@ -21,12 +21,6 @@ static pid_t fork_newpid(void) {
     return clone3_(&a, sizeof a);
 }
 
-static int wait_status(pid_t pid) {
-    int st;
-    if (waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void ns_link(const char *path, char *out, size_t size) {
     ssize_t n = readlink(path, out, size - 1);
     out[n > 0 ? n : 0] = 0;

@@ -66,15 +66,9 @@ static void status_line(const char *name, char *out, size_t size) {
     out[n] = 0;
 }
 
-static int wait_status(pid_t pid) {
-    int st;
-    if (waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void unmapped_until_a_map_is_written(void) {
-    char outer[64], inner[64];
-    EXPECT(readlink("/proc/self/ns/user", outer, sizeof outer) > 0);
+    char outer[64] = {0}, inner[64];
+    EXPECT(readlink("/proc/self/ns/user", outer, sizeof outer - 1) > 0);
     EXPECT_OK(unshare(CLONE_NEWUSER));
     memset(inner, 0, sizeof inner);
     EXPECT(readlink("/proc/self/ns/user", inner, sizeof inner) > 0);
@@ -402,8 +396,8 @@ CASE(mounts_copied_into_a_user_namespaces_mount_namespace_are_locked) {
 }
 
 CASE(cgroup_namespaces_are_made_joined_and_owned) {
-    char outer[64], inner[64];
-    EXPECT(readlink("/proc/self/ns/cgroup", outer, sizeof outer) > 0);
+    char outer[64] = {0}, inner[64];
+    EXPECT(readlink("/proc/self/ns/cgroup", outer, sizeof outer - 1) > 0);
     pid_t child = fork();
     if (child == 0) {
         EXPECT_OK(unshare(CLONE_NEWCGROUP));

@@ -1,8 +1,7 @@
 // nsfs: what /proc/PID/ns/* lead to. Each link reads "mnt:[N]"; followed, it reaches an
 // inode numbered N (so two processes share a namespace when stat gives the same st_ino),
-// and an fd opened on it names the namespace for setns(2). Mount, UTS, IPC, pid, user and
-// network and cgroup namespaces come and go in Joey; time is the sandbox's one, with Linux's
-// number.
+// and an fd opened on it names the namespace for setns(2). Namespaces of every type come and
+// go; the sandbox's first ones have Linux's numbers for the initial namespaces.
 
 /// A UTS namespace: the names uname(2) reports.
 final class UTSNamespace {
@@ -78,7 +77,8 @@ final class NamespaceDescription: FileDescription {
             case let mounts as MountNamespace: owner = mounts.owner
             case let net as NetworkNamespace: owner = net.owner
             case let cgroup as CgroupNamespace: owner = cgroup.owner
-            default: owner = .initial // the sandbox's time namespace
+            case let time as TimeNamespace: owner = time.owner
+            default: owner = .initial
             }
             guard let owner, t.group.userNS.isAncestor(of: owner) else { throw .EPERM }
             return try t.installNamespace(type: "user", ino: owner.ino, namespace: owner)
@@ -143,9 +143,6 @@ final class NamespaceLink: Inode {
 extension ProcFS {
     /// Linux's numbers for its initial namespaces (PROC_*_INIT_INO); the network namespace's
     /// is allocated like a mount namespace's.
-    static let initialNamespaces: [(String, UInt64)] = [
-        ("time", 0xEFFF_FFFA), ("time_for_children", 0xEFFF_FFFA),
-    ]
 
     /// /proc/PID/ns.
     static func namespaceDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
@@ -158,8 +155,9 @@ extension ProcFS {
             "net": { (g.netNS.ino, g.netNS) },
             "user": { (g.userNS.ino, g.userNS) },
             "cgroup": { (g.cgroupNS.ino, g.cgroupNS) },
+            "time": { (g.timeNS.ino, g.timeNS) },
+            "time_for_children": { (g.timeNSForChildren.ino, g.timeNSForChildren) },
         ]
-        for (type, ino) in initialNamespaces { links[type] = { (ino, nil) } }
         return DynamicDirectory(fs: fs, list: { links.keys.sorted().map { ($0, .symlink) } },
                                 find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let target = links[n] else { throw .ENOENT }
@@ -213,12 +211,16 @@ extension GuestThread {
             guard group.pidNS.isAncestor(of: pidNS) else { throw .EINVAL }
             guard group.threads.count == 1 || pidNS === group.pidNSForChildren else { throw .EINVAL }
             group.pidNSForChildren = pidNS
+        case let time as TimeNamespace:
+            // The caller moves at once, its children with it (timens_install): only a
+            // single-threaded process (EUSERS).
+            guard nstype == 0 || nstype == CLONE_NEWTIME else { throw .EINVAL }
+            guard group.threads.count == 1 else { throw .EUSERS }
+            guard group.capable(21, in: time.owner), group.capable(21) else { throw .EPERM }
+            enterTimeNamespace(time, of: group)
+            group.timeNSForChildren = time
         default:
-            // The sandbox's only one of its type, which the caller is in: joining it changes
-            // nothing.
-            let types: [String: UInt64] = ["time": 0x80]
-            guard let flag = types[ns.type], nstype == 0 || nstype == flag else { throw .EINVAL }
-            guard group.capable(21, in: .initial), group.capable(21) else { throw .EPERM }
+            throw .EINVAL
         }
         return 0
     }

@@ -18,7 +18,7 @@ enum KernelConfig {
         ("CROSS_MEMORY_ATTACH", "process_vm_readv/writev"), ("FILE_LOCKING", "flock, POSIX and OFD locks"),
         ("SYSVIPC", "System V IPC"), ("POSIX_MQUEUE", "POSIX message queues"),
         ("NAMESPACES", "namespaces"), ("UTS_NS", "UTS namespaces"), ("IPC_NS", "IPC namespaces"),
-        ("PID_NS", "PID namespaces"), ("USER_NS", "user namespaces"), ("NET_NS", "network namespaces"), ("SECCOMP", "seccomp"), ("SECCOMP_FILTER", "seccomp BPF filters"),
+        ("PID_NS", "PID namespaces"), ("USER_NS", "user namespaces"), ("NET_NS", "network namespaces"), ("TIME_NS", "time namespaces"), ("SECCOMP", "seccomp"), ("SECCOMP_FILTER", "seccomp BPF filters"),
         ("INOTIFY_USER", "inotify"), ("DNOTIFY", "F_NOTIFY"), ("PROC_FS", "/proc"),
         ("NET", "sockets"), ("INET", "IPv4"), ("IPV6", "IPv6"), ("UNIX", "unix sockets"),
         ("IKCONFIG", "this file"), ("IKCONFIG_PROC", "this file"),
@@ -26,7 +26,7 @@ enum KernelConfig {
 
     /// Options asked about that the sentry does not implement.
     static let unset: [String] = [
-        "TIME_NS", "CHECKPOINT_RESTORE", "AIO", "IO_URING", "USERFAULTFD",
+        "CHECKPOINT_RESTORE", "AIO", "IO_URING", "USERFAULTFD",
         "BPF_SYSCALL", "PERF_EVENTS", "KEYS", "FANOTIFY", "FHANDLE", "RSEQ", "BSD_PROCESS_ACCT",
         "BLK_DEV_LOOP", "HUGETLBFS", "MODULES", "KEXEC", "AUDIT", "SECURITY_LANDLOCK",
     ]

@@ -175,7 +175,9 @@ enum ProcFS {
             "filesystems": { text { filesystems } },
             "config.gz": { GeneratedFile(fs: fs) { KernelConfig.gzip } },
             "uptime": { text {
-                let cs = (monotonicNanos() - kernel.bootTime) / 10_000_000
+                // The reader's time namespace's boot time.
+                let up = GuestThread.onThisHostThread?.uptimeNanos ?? (monotonicNanos() &- kernel.bootTime)
+                let cs = up / 10_000_000
                 let v = "\(cs / 100).\(zeroPad(cs % 100, 2))"
                 return "\(v) \(v)\n"
             } },
@@ -325,6 +327,7 @@ enum ProcFS {
             "uid_map": { IDMapFile(group: g, uid: true, fs: fs) },
             "gid_map": { IDMapFile(group: g, uid: false, fs: fs) },
             "setgroups": { SetgroupsFile(group: g, fs: fs) },
+            "timens_offsets": { TimeOffsetsFile(group: g, fs: fs) },
         ]
         if thread == nil { entries["task"] = { taskDirectory(kernel, g, fs, ns) } }
         // /proc/PID/task/TID/children: the children's pids, each followed by a space. Joey

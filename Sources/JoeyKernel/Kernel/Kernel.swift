@@ -167,6 +167,7 @@ public final class Kernel: @unchecked Sendable {
     let pipeFS = FileSystemID(dev: 0xd, name: "pipefs")
     let nsFS = FileSystemID(dev: 0x4, name: "nsfs")
     let initialCgroup = CgroupNamespace(ino: 0xEFFF_FFFB) // PROC_CGROUP_INIT_INO
+    let initialTime = TimeNamespace(ino: 0xEFFF_FFFA) // PROC_TIME_INIT_INO
     /// The sandbox's first network namespace (Net/NetworkNamespace.swift).
     lazy var initialNet = NetworkNamespace(ino: allocateNamespaceIno(), onHost: spec.network == .host)
     let anonFS = FileSystemID(dev: 0xe, name: "anon_inodefs")

@@ -6,12 +6,13 @@ import JoeyPlatform
 let CLONE_VM: UInt64 = 0x100, CLONE_FS: UInt64 = 0x200, CLONE_FILES: UInt64 = 0x400, CLONE_NEWNS: UInt64 = 0x20000, CLONE_NEWUTS: UInt64 = 0x0400_0000
 let CLONE_NEWIPC: UInt64 = 0x0800_0000, CLONE_SYSVSEM: UInt64 = 0x40000, CLONE_NEWPID: UInt64 = 0x2000_0000
 let CLONE_NEWUSER: UInt64 = 0x1000_0000, CLONE_NEWNET: UInt64 = 0x4000_0000, CLONE_NEWCGROUP: UInt64 = 0x0200_0000
-/// The namespaces a process may make: mount, UTS, IPC, pid, network and cgroup (with
-/// CAP_SYS_ADMIN in its user namespace, or in a new one it makes with them), and user (anyone).
+/// unshare's and clone3's (clone(2) has the exit signal in that byte).
+let CLONE_NEWTIME: UInt64 = 0x80
+/// The namespaces a process may make: mount, UTS, IPC, pid, network and cgroup (and time,
+/// for unshare and clone3) with CAP_SYS_ADMIN in its user namespace, or in a new one it makes
+/// with them; user, by anyone.
 let CLONE_NEW_PRIVILEGED = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP
 let CLONE_NEW_OFFERED = CLONE_NEW_PRIVILEGED | CLONE_NEWUSER
-/// The other CLONE_NEW* flag (time): EPERM.
-let CLONE_NEW_REFUSED: UInt64 = 0x7e00_0000 & ~CLONE_NEW_OFFERED | 0x0000_0080
 let CLONE_SIGHAND: UInt64 = 0x800, CLONE_PIDFD: UInt64 = 0x1000, CLONE_VFORK: UInt64 = 0x4000
 let CLONE_PARENT: UInt64 = 0x8000, CLONE_THREAD: UInt64 = 0x10000, CLONE_SETTLS: UInt64 = 0x80000
 let CLONE_PARENT_SETTID: UInt64 = 0x100000, CLONE_CHILD_CLEARTID: UInt64 = 0x200000
@@ -20,8 +21,9 @@ let CLONE_CHILD_SETTID: UInt64 = 0x1000000
 extension GuestThread {
     /// `pidfd`: where CLONE_PIDFD's descriptor goes (clone's parent_tid, clone3's pidfd);
     /// `setTID`: clone3's set_tid, the pids the child must get (its own namespace's first).
+    /// `newTime`: clone3's CLONE_NEWTIME (clone(2) has no room for it).
     func sysClone(flags: UInt64, stack: UInt64, parentTid: UInt64, childTid: UInt64, tls: UInt64,
-                  pidfd pidfdAddress: UInt64? = nil, setTID: [Int32] = []) throws(LinuxErrno) -> UInt64 {
+                  pidfd pidfdAddress: UInt64? = nil, setTID: [Int32] = [], newTime: Bool = false) throws(LinuxErrno) -> UInt64 {
         if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 { throw .EINVAL }
         // CLONE_PIDFD: a pidfd for a process (not a thread); clone(2) takes its address where
         // CLONE_PARENT_SETTID would put the tid, so not both.
@@ -31,7 +33,6 @@ extension GuestThread {
             if pidfdAddress == nil && flags & CLONE_PARENT_SETTID != 0 { throw .EINVAL }
         }
         if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 { throw .EINVAL }
-        if flags & CLONE_NEW_REFUSED != 0 { throw .EPERM }
         // A SCHED_DEADLINE task cannot fork: its bandwidth would be shared (sched_fork).
         if schedPolicy == GuestThread.SCHED_DEADLINE && !schedResetOnFork { throw .EAGAIN }
         if flags & CLONE_NEWNS != 0 && flags & CLONE_FS != 0 { throw .EINVAL }
@@ -42,7 +43,8 @@ extension GuestThread {
         if flags & CLONE_NEWIPC != 0 && flags & CLONE_SYSVSEM != 0 { throw .EINVAL }
         // Namespaces are per process in Joey: a thread cannot have its own.
         if flags & CLONE_THREAD != 0 && flags & CLONE_NEW_OFFERED != 0 { throw .EINVAL }
-        if flags & CLONE_NEW_PRIVILEGED != 0 && flags & CLONE_NEWUSER == 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
+        if (flags & CLONE_NEW_PRIVILEGED != 0 || newTime) && flags & CLONE_NEWUSER == 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
+        if flags & CLONE_THREAD != 0 && newTime { throw .EINVAL }
         // A thread is in its process's pid namespace: not after unshare(CLONE_NEWPID) moved
         // where children go. A namespace's init cannot make siblings (they would be outside it).
         if flags & CLONE_THREAD != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
@@ -94,6 +96,12 @@ extension GuestThread {
         g.uts = flags & CLONE_NEWUTS != 0 ? group.uts.copy(ino: kernel.allocateNamespaceIno(), owner: owner) : group.uts
         g.ipc = ipc
         g.netNS = net
+        // The child enters the namespace its parent's children go to (a new one with
+        // CLONE_NEWTIME), unless it shares the parent's memory (and so its [vvar]).
+        g.timeNSForChildren = newTime ? TimeNamespace(ino: kernel.allocateNamespaceIno()) : group.timeNSForChildren
+        if newTime { g.timeNSForChildren.owner = owner }
+        g.timeNS = group.timeNS
+        if !shareVM && g.timeNSForChildren !== g.timeNS { enterTimeNamespace(g.timeNSForChildren, of: g) }
         if flags & CLONE_NEWCGROUP != 0 {
             g.cgroupNS = CgroupNamespace(ino: kernel.allocateNamespaceIno())
             g.cgroupNS.owner = owner
@@ -200,7 +208,7 @@ extension GuestThread {
     func sysUnshare() throws(LinuxErrno) -> UInt64 {
         var flags = a0
         let known = CLONE_FILES | CLONE_FS | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
-            | CLONE_NEW_REFUSED | CLONE_NEW_OFFERED
+            | CLONE_NEW_OFFERED | CLONE_NEWTIME
         guard flags & ~known == 0 else { throw .EINVAL }
         // A new user namespace is for a single-threaded process with a root and cwd of its own.
         if flags & CLONE_NEWUSER != 0 { flags |= CLONE_THREAD | CLONE_FS }
@@ -208,9 +216,8 @@ extension GuestThread {
         // nothing shares them: a single-threaded process, as Linux checks. Namespaces are per
         // process in Joey, so one thread of several cannot take a new UTS or IPC namespace
         // (Linux would give it to that thread alone): EINVAL rather than moving them all.
-        if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP) != 0 && group.threads.count > 1 { throw .EINVAL }
-        if flags & CLONE_NEW_REFUSED != 0 { throw .EPERM }
-        if flags & CLONE_NEW_PRIVILEGED != 0 && flags & CLONE_NEWUSER == 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
+        if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME) != 0 && group.threads.count > 1 { throw .EINVAL }
+        if flags & (CLONE_NEW_PRIVILEGED | CLONE_NEWTIME) != 0 && flags & CLONE_NEWUSER == 0 && !group.capable(21 /* CAP_SYS_ADMIN */) { throw .EPERM }
         // What can fail is made first, so a failed unshare changes nothing; the user
         // namespace before the namespaces it owns.
         if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { try group.fdTable.checkCopyable(nrOpen: kernel.tunables.nrOpen) }
@@ -235,6 +242,11 @@ extension GuestThread {
         if flags & CLONE_NEWCGROUP != 0 {
             group.cgroupNS = CgroupNamespace(ino: kernel.allocateNamespaceIno())
             group.cgroupNS.owner = owner
+        }
+        // The caller stays in its time namespace; its children from now on go to the new one.
+        if flags & CLONE_NEWTIME != 0 {
+            group.timeNSForChildren = TimeNamespace(ino: kernel.allocateNamespaceIno())
+            group.timeNSForChildren.owner = owner
         }
         return 0
     }
@@ -263,7 +275,8 @@ extension GuestThread {
         func f(_ i: Int) -> UInt64 { args.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) } }
         let flags = f(0), exitSignal = f(4), stack = f(5), stackSize = f(6), tls = f(7)
         let setTIDs = f(8), setTIDCount = f(9)
-        guard flags & 0xff == 0, exitSignal <= 64 else { throw .EINVAL }
+        // 0x80 is CLONE_NEWTIME here (clone(2) has the exit signal there).
+        guard flags & 0x7f == 0, exitSignal <= 64 else { throw .EINVAL }
         // A stack is an address and a size, or neither.
         guard (stack == 0) == (stackSize == 0) else { throw .EINVAL }
         // set_tid: the pid the child gets in its namespace, then in each one above it, as
@@ -279,8 +292,8 @@ extension GuestThread {
         if flags & 0x2_0000_0000 != 0 { throw .EINVAL }
         guard flags >> 32 == 0 else { throw .EINVAL }
         let top = stack != 0 ? stack &+ stackSize : 0
-        return try sysClone(flags: flags | exitSignal, stack: top, parentTid: f(3), childTid: f(2), tls: tls,
-                            pidfd: f(1), setTID: setTID)
+        return try sysClone(flags: flags & ~CLONE_NEWTIME | exitSignal, stack: top, parentTid: f(3), childTid: f(2), tls: tls,
+                            pidfd: f(1), setTID: setTID, newTime: flags & CLONE_NEWTIME != 0)
     }
 
     func sysExecve(dirfd: Int32, pathArg addr: UInt64, argvArg: UInt64, envpArg: UInt64, flags: UInt64) throws(LinuxErrno) -> UInt64 {

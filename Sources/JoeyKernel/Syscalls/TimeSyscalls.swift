@@ -37,11 +37,13 @@ extension GuestThread {
         let clock = Int32(truncatingIfNeeded: a0)
         var ns = kernel.vdso.now(clock)
         if ns == nil { ns = try cpuClockNanos(clock) }
-        if let ns {
-            ts.tv_sec = Int(ns / 1_000_000_000); ts.tv_nsec = Int(ns % 1_000_000_000)
-        } else {
+        if ns == nil {
             clock_gettime(try hostClock(a0), &ts)
+            ns = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
         }
+        // As the process's time namespace shows the monotonic and boot-time clocks.
+        if group.timeNS !== kernel.initialTime, let n = ns { ns = group.timeNS.shifted(n, clock) }
+        if let ns { ts.tv_sec = Int(ns / 1_000_000_000); ts.tv_nsec = Int(ns % 1_000_000_000) }
         try mm.writeValue(a1, ts)
         return 0
     }
@@ -142,7 +144,11 @@ extension GuestThread {
         guard [0, 1, 7, 8, 9].contains(clock) else { throw .EINVAL }
         let ns = try readTimespec(a2)
         if absolute {
-            let deadline = monotonicDeadline(at: ns, on: clock == 1 || clock == 7 ? CLOCK_MONOTONIC : CLOCK_REALTIME)
+            // A monotonic or boot-time deadline of the process's time namespace, as the host's.
+            let monotonic = clock == 1 || clock == 7 || clock == 9
+            let offset = group.timeNS.offset(clock)
+            let host = offset >= 0 ? ns &- min(ns, UInt64(offset)) : saturatingAdd(ns, offset.magnitude)
+            let deadline = monotonicDeadline(at: host, on: monotonic ? CLOCK_MONOTONIC : CLOCK_REALTIME)
             return try sleep(until: deadline, remainder: 0, relative: false)
         }
         return try sleep(until: monotonicNanos() &+ ns, remainder: a3, relative: true)

@@ -160,7 +160,7 @@ extension GuestThread {
         switch clock {
         case 0, 8: clock_gettime(CLOCK_REALTIME, &ts)          // REALTIME (+ _ALARM)
         case 11: clock_gettime(CLOCK_TAI, &ts)                  // TAI
-        case 1, 7, 9: return 0                                  // MONOTONIC, BOOTTIME (+ _ALARM)
+        case 1, 7, 9: return group.timeNS.offset(clock)         // MONOTONIC, BOOTTIME (+ _ALARM), as the time namespace shifts them
         default: return nil
         }
         let real = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)

@@ -210,7 +210,7 @@ extension GuestThread {
             do { interpFile = try openExecutableForInterp(interpPath) } catch { throw error == .ENOENT ? .ENOENT : error }
             interpImage = try loader.load(interpFile, isInterpreter: true)
         }
-        let vdsoAddress = try kernel.vdso.map(into: newMM)
+        let vdsoAddress = try kernel.vdso.map(into: newMM, timeNamespaced: group.timeNS !== kernel.initialTime)
         newMM.brkStart = MemoryFile.roundUp(image.end)
         newMM.brkEnd = newMM.brkStart
 

@@ -177,6 +177,10 @@ final class ThreadGroup {
     /// The network namespace (Net/NetworkNamespace.swift).
     var netNS: NetworkNamespace
     var cgroupNS: CgroupNamespace
+    /// The time namespace the process reads clocks in, and the one its children enter
+    /// (Task/TimeNamespace.swift).
+    var timeNS: TimeNamespace
+    var timeNSForChildren: TimeNamespace
     /// The pid namespace the process is in (for good), and the one its new children go to
     /// (another after unshare or setns of CLONE_NEWPID).
     let pidNS: PIDNamespace
@@ -195,6 +199,8 @@ final class ThreadGroup {
         ipc = parent?.ipc ?? kernel.initialIPC
         netNS = parent?.netNS ?? kernel.initialNet
         cgroupNS = parent?.cgroupNS ?? kernel.initialCgroup
+        timeNS = parent?.timeNS ?? kernel.initialTime
+        timeNSForChildren = parent?.timeNSForChildren ?? kernel.initialTime
         pgid = parent?.pgid ?? pid
         sid = parent?.sid ?? pid
     }

@@ -17,6 +17,9 @@ final class VDSO {
     let block: MemoryBlock
     /// The data page, in the sentry's mapping of the MemoryFile.
     let data: UnsafeMutablePointer<joey_vdso_data>
+    /// The [vvar] of processes in a time namespace other than the sandbox's: a page of zeros,
+    /// never ready, so their vDSO makes the system call, which adds the namespace's offsets.
+    let timeNamespacedData: MemoryBlock
 
     /// Exported names, each under its __vdso_ name (global) and its plain one (weak), as
     /// Linux's x86-64 vDSO exports them; the entry index is joey_vdso_entry's.
@@ -26,6 +29,7 @@ final class VDSO {
 
     init(memoryFile: MemoryFile) throws(LinuxErrno) {
         block = try MemoryBlock(file: memoryFile, length: UInt64(2 * VDSO.pageSize), committed: true)
+        timeNamespacedData = try MemoryBlock(file: memoryFile, length: UInt64(VDSO.pageSize), committed: true)
         data = memoryFile.pointer(block.offset).bindMemory(to: joey_vdso_data.self, capacity: 1)
         let image = VDSO.buildImage()
         precondition(image.count <= VDSO.pageSize, "the vDSO image outgrew its page (\(image.count) bytes)")
@@ -34,21 +38,33 @@ final class VDSO {
 
     /// Maps [vvar][vdso] into a fresh address space; returns the image's address for
     /// AT_SYSINFO_EHDR.
-    func map(into mm: MemoryManager) throws(LinuxErrno) -> UInt64 {
+    func map(into mm: MemoryManager, timeNamespaced: Bool) throws(LinuxErrno) -> UInt64 {
         let length = UInt64(2 * VDSO.pageSize)
         guard let start = mm.findFree(length: length) else { throw .ENOMEM }
         let page = UInt64(VDSO.pageSize)
-        var vvar = VMA(start: start, end: start + page, protection: [.read], shared: true, block: block,
-                       blockOffset: 0, name: "[vvar]", fileOffset: 0, inodeNumber: 0, writeBack: nil)
-        vvar.mayWrite = false
-        vvar.special = true
+        mm.insert(vvar(at: start, timeNamespaced: timeNamespaced))
         var image = VMA(start: start + page, end: start + length, protection: [.read, .exec], shared: true, block: block,
                         blockOffset: page, name: "[vdso]", fileOffset: 0, inodeNumber: 0, writeBack: nil)
         image.mayWrite = false
         image.special = true
-        mm.insert(vvar)
         mm.insert(image)
         return start + page
+    }
+
+    private func vvar(at start: UInt64, timeNamespaced: Bool) -> VMA {
+        var v = VMA(start: start, end: start + UInt64(VDSO.pageSize), protection: [.read], shared: true,
+                    block: timeNamespaced ? timeNamespacedData : block, blockOffset: 0, name: "[vvar]", fileOffset: 0,
+                    inodeNumber: 0, writeBack: nil)
+        v.mayWrite = false
+        v.special = true
+        return v
+    }
+
+    /// The process of `mm` moved into or out of the sandbox's time namespace: its [vvar] is
+    /// the other page from now on (the vDSO finds it at the same address).
+    func rejoin(_ mm: MemoryManager, timeNamespaced: Bool) {
+        guard let v = mm.vmas.first(where: { $0.special && $0.name == "[vvar]" }) else { return }
+        mm.insert(vvar(at: v.start, timeNamespaced: timeNamespaced))
     }
 
     /// Nanoseconds of `clock` as the guest's vDSO reads it now, or nil when the data page does
