@@ -4,7 +4,9 @@
 #include "../compat.h"
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 
@@ -316,6 +318,51 @@ CASE(terminal_ioctls_on_a_pipe_are_enotty) {
     struct termios t;
     EXPECT_ERRNO(tcgetattr(p[0], &t), ENOTTY);
     EXPECT(!isatty(p[0]));
+}
+
+/* In a mount namespace of its own (so nothing is left on the host natively). */
+static void private_mounts(void) {
+    EXPECT_OK(unshare(CLONE_NEWNS));
+    EXPECT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+}
+
+CASE(a_devpts_mount_is_an_instance_of_its_own_numbered_from_0) {
+    pid_t child = fork();
+    if (child == 0) {
+        private_mounts();
+        EXPECT_OK(mkdir("pts", 0755));
+        EXPECT_OK(mount("devpts", "pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"));
+        struct stat st;
+        EXPECT_OK(stat("pts/ptmx", &st));
+        EXPECT_EQ(st.st_mode, S_IFCHR | 0666);
+        EXPECT_EQ(st.st_ino, 2);
+        EXPECT_EQ(st.st_rdev, makedev(5, 2));
+        int m = open("pts/ptmx", O_RDWR | O_NOCTTY);
+        EXPECT(m >= 0);
+        unsigned n = 99;
+        EXPECT_OK(ioctl(m, TIOCGPTN, &n));
+        EXPECT_EQ(n, 0); /* this instance's first */
+        int unlock = 0;
+        EXPECT_OK(ioctl(m, TIOCSPTLCK, &unlock));
+        EXPECT_OK(stat("pts/0", &st));
+        EXPECT_EQ(st.st_mode, S_IFCHR | 0620);
+        int s = open("pts/0", O_RDWR | O_NOCTTY);
+        EXPECT(s >= 0);
+        EXPECT_EQ(write(m, "hi\n", 3), 3);
+        char buf[8];
+        EXPECT_EQ(read(s, buf, sizeof buf), 3);
+        char info[16384];
+        EXPECT(slurp("/proc/self/mountinfo", info, sizeof info) > 0);
+        EXPECT(strstr(info, " - devpts devpts rw,mode=620,ptmxmode=666") != NULL);
+        /* Without options: a ptmx no one may open, slaves for their owner alone. */
+        EXPECT_OK(mkdir("pts2", 0755));
+        EXPECT_OK(mount("devpts", "pts2", "devpts", 0, NULL));
+        EXPECT_OK(stat("pts2/ptmx", &st));
+        EXPECT_EQ(st.st_mode, S_IFCHR | 0);
+        EXPECT_ERRNO(mount("devpts", "pts2", "devpts", 0, "bogus=1"), EINVAL);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(child), 0);
 }
 
 COMPAT_MAIN()

@@ -198,4 +198,31 @@ CASE(an_unprivileged_time_namespace_comes_with_a_user_namespace) {
     AS_NOBODY(time_namespace_with_user_namespace);
 }
 
+CASE(execve_enters_the_time_namespace_made_for_children) {
+    int fds[2];
+    EXPECT_OK(pipe(fds));
+    char children[64] = {0};
+    pid_t child = fork();
+    if (child == 0) {
+        EXPECT_OK(unshare(CLONE_NEWTIME));
+        EXPECT(readlink("/proc/self/ns/time_for_children", children, sizeof children - 1) > 0);
+        if (write(fds[1], children, sizeof children) != sizeof children) _exit(1);
+        EXPECT_EQ(set_offsets("boottime 864000 0"), 0);
+        dup2(fds[1], 1);
+        execl("/bin/sh", "sh", "-c", "readlink /proc/self/ns/time; cat /proc/uptime", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    EXPECT_EQ(read(fds[0], children, sizeof children), sizeof children);
+    char out[256] = {0};
+    size_t n = 0;
+    for (ssize_t r; (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0;) n += r;
+    EXPECT_EQ(wait_status(child), 0);
+    char *nl = strchr(out, '\n');
+    EXPECT(nl != NULL);
+    *nl = 0;
+    EXPECT_STREQ(out, children); /* the exec'd program (and its children) are in it */
+    EXPECT(atof(nl + 1) >= 864000);
+}
+
 COMPAT_MAIN()

@@ -146,7 +146,7 @@ extension ProcFS {
 
     /// /proc/PID/ns.
     static func namespaceDirectory(_ kernel: Kernel, _ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
-        var links: [String: () -> (UInt64, AnyObject?)] = [
+        let links: [String: () -> (UInt64, AnyObject?)] = [
             "mnt": { (g.fs.mounts.ino, g.fs.mounts) },
             "uts": { (g.uts.ino, g.uts) },
             "ipc": { (g.ipc.ino, g.ipc) },

@@ -78,7 +78,6 @@ final class Pty {
         slaveInode = PtySlaveInode(fs: fs)
         slaveInode.pty = self
         slaveInode.uid = owner
-        slaveInode.gid = 5 // tty
         slaveInode.rdev = UInt64(136) << 8 | UInt64(index & 0xff) | UInt64(index & ~0xff) << 12
     }
 
@@ -278,34 +277,59 @@ final class Pty {
 
 /// devpts: /dev/pts/ptmx and a node per open pseudo-terminal, numbered from 0; also the
 /// host terminals the sandbox was given (the console as 0, an exec'd process's by its pid),
-/// so ttyname(3) finds them.
+/// so ttyname(3) finds them. The sandbox's /dev/pts is one instance; each devpts a guest
+/// mounts is another (as every devpts mount is since Linux 4.7), with its own numbers, kept
+/// alive by whatever shows it: its mount's root, its ptmx, an open master.
 final class DevPts {
     private(set) var ptys: [Int: Pty] = [:]
     private var hostTerminals: [Int: Inode] = [:]
     let fs: FileSystemID
-    private(set) lazy var directory: DynamicDirectory = DynamicDirectory(fs: fs, mode: 0o755, list: { [unowned self] in
-        [("ptmx", FileKind.characterDevice)]
-            + Set(self.ptys.keys).union(self.hostTerminals.keys).sorted().map { (String($0), FileKind.characterDevice) }
-    }, find: { [unowned self] (name: String) throws(LinuxErrno) -> Inode in
-        if name == "ptmx" { return self.ptmx }
-        guard let i = Int(name), String(i) == name else { throw .ENOENT }
-        if let host = self.hostTerminals[i] { return host }
-        guard let p = self.ptys[i] else { throw .ENOENT }
-        return p.slaveInode
-    })
+    /// The mount options' ptmxmode= and mode= (the ptmx node's and each new slave's
+    /// permissions) and gid= (each new slave's group; nil: its opener's).
+    let ptmxMode: UInt32, slaveMode: UInt32, slaveGID: UInt32?
+    private weak var directoryMade: DynamicDirectory?
+    private weak var ptmxMade: PtmxInode?
+
+    /// The root directory; the instance lives as long as it is held.
+    var directory: DynamicDirectory {
+        if let d = directoryMade { return d }
+        let d = DynamicDirectory(fs: fs, ino: 1, mode: 0o755, list: { [self] in
+            [("ptmx", FileKind.characterDevice)]
+                + Set(self.ptys.keys).union(self.hostTerminals.keys).sorted().map { (String($0), FileKind.characterDevice) }
+        }, find: { [self] (name: String) throws(LinuxErrno) -> Inode in
+            if name == "ptmx" { return self.ptmx }
+            guard let i = Int(name), String(i) == name else { throw .ENOENT }
+            if let host = self.hostTerminals[i] { return host }
+            guard let p = self.ptys[i] else { throw .ENOENT }
+            return p.slaveInode
+        })
+        directoryMade = d
+        return d
+    }
 
     /// Lists a host terminal as /dev/pts/`number`.
     func attachHostTerminal(_ number: Int, _ inode: Inode) { hostTerminals[number] = inode }
-    private(set) lazy var ptmx = PtmxInode(devpts: self, fs: fs)
+    var ptmx: PtmxInode {
+        if let p = ptmxMade { return p }
+        let p = PtmxInode(devpts: self, fs: fs)
+        p.mode = ptmxMode
+        ptmxMade = p
+        return p
+    }
 
-    init(fs: FileSystemID) { self.fs = fs }
+    init(fs: FileSystemID, ptmxMode: UInt32 = 0o666, slaveMode: UInt32 = 0o620, slaveGID: UInt32? = 5 /* tty */) {
+        self.fs = fs
+        self.ptmxMode = ptmxMode; self.slaveMode = slaveMode; self.slaveGID = slaveGID
+    }
 
     /// A new pair for an open of /dev/ptmx: the lowest free index.
-    func allocate(owner: UInt32) throws(LinuxErrno) -> Pty {
+    func allocate(owner: UInt32, group: UInt32) throws(LinuxErrno) -> Pty {
         var i = 0
         while ptys[i] != nil || hostTerminals[i] != nil { i += 1 }
         guard i < 4096 else { throw .ENOSPC } // kernel.pty.max
         let p = Pty(index: i, owner: owner, fs: fs)
+        p.slaveInode.mode = slaveMode
+        p.slaveInode.gid = slaveGID ?? group
         ptys[i] = p
         return p
     }
@@ -316,14 +340,14 @@ final class DevPts {
 
 /// /dev/ptmx (and /dev/pts/ptmx): each open makes a new pseudo-terminal and returns its master.
 final class PtmxInode: Inode {
-    unowned let devpts: DevPts
+    let devpts: DevPts
     init(devpts: DevPts, fs: FileSystemID) {
         self.devpts = devpts
-        super.init(kind: .characterDevice, mode: 0o666, fs: fs)
+        super.init(kind: .characterDevice, mode: 0o666, fs: fs, ino: 2)
         rdev = 5 << 8 | 2
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
-        let p = try devpts.allocate(owner: kernel.current?.group.euid ?? 0)
+        let p = try devpts.allocate(owner: kernel.current?.group.euid ?? 0, group: kernel.current?.group.egid ?? 0)
         let d = PtyMasterDescription(inode: self, pty: p, devpts: devpts, flags: flags, kernel: kernel)
         d.path = "/dev/ptmx"
         return d
@@ -349,8 +373,21 @@ final class PtySlaveInode: Inode {
 }
 
 extension Kernel {
-    /// Whether a pseudo-terminal is already session `sid`'s controlling terminal.
-    func sessionHasPty(_ sid: Int32) -> Bool { devPts.ptys.values.contains { $0.session == sid } }
+    /// Whether a pseudo-terminal (of any devpts instance) is already session `sid`'s
+    /// controlling terminal.
+    func sessionHasPty(_ sid: Int32) -> Bool {
+        devPtsInstances.removeAll { $0.instance == nil }
+        return ([devPts] + devPtsInstances.compactMap(\.instance)).contains { $0.ptys.values.contains { $0.session == sid } }
+    }
+
+    /// A devpts instance for a mount (newinstance, ptmxmode=, mode=, gid=).
+    func makeDevPts(ptmxMode: UInt32, slaveMode: UInt32, slaveGID: UInt32?) -> DevPts {
+        let d = DevPts(fs: FileSystemID(dev: allocateAnonymousDevice(), name: "devpts"), ptmxMode: ptmxMode,
+                       slaveMode: slaveMode, slaveGID: slaveGID)
+        devPtsInstances.removeAll { $0.instance == nil }
+        devPtsInstances.append(WeakDevPts(instance: d))
+        return d
+    }
 }
 
 /// What the two ends share: reads and writes go to the pty's queues, ioctls to its settings.
@@ -453,8 +490,10 @@ class PtyEndDescription: FileDescription {
     }
 }
 
+struct WeakDevPts { weak var instance: DevPts? }
+
 final class PtyMasterDescription: PtyEndDescription {
-    unowned let devpts: DevPts
+    let devpts: DevPts
     /// For the hang-up signals at the last close.
     private weak var kernel: Kernel?
     init(inode: Inode, pty: Pty, devpts: DevPts, flags: Int32, kernel: Kernel) {

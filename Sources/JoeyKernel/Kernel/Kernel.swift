@@ -149,6 +149,8 @@ public final class Kernel: @unchecked Sendable {
     var lockWaiters: [ObjectIdentifier: ObjectIdentifier] = [:]
     /// /dev/pts and the sandbox's pseudo-terminals.
     let devPts = DevPts(fs: FileSystemID(dev: 0x16, name: "devpts"))
+    /// devpts instances guests mounted, weakly.
+    var devPtsInstances: [WeakDevPts] = []
     /// The mount namespace the sandbox starts with (pid 1's, and every `exec`'s).
     var initialMounts: MountNamespace!
     private var lastMountID = 0

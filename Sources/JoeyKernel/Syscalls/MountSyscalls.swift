@@ -1,4 +1,4 @@
-// mount(2) and umount2(2) inside the sandbox: new tmpfs, ramfs and proc filesystems, bind
+// mount(2) and umount2(2) inside the sandbox: new tmpfs, ramfs, proc and devpts filesystems, bind
 // mounts of what the sandbox already sees, remounts, moves and propagation types, in the
 // caller's mount namespace (VFS/Mount.swift). Nothing here reaches the host: every
 // filesystem a guest mounts is the sentry's own.
@@ -64,6 +64,8 @@ extension GuestThread {
         var mode: UInt32 = 0o1777, uid: UInt32, gid: UInt32
         /// tmpfs's size; nil: not given; 0: no limit.
         var capacity: UInt64?
+        /// devpts's ptmxmode=, mode= and gid= (Linux's defaults for a new instance).
+        var ptmxMode: UInt32 = 0, ptsMode: UInt32 = 0o600, ptsGID: UInt32?
         var shown: [String] = []
     }
 
@@ -106,6 +108,19 @@ extension GuestThread {
                 o.mode = m & 0o7777
             case ("ramfs", _, _):
                 break // ramfs has always ignored what it does not know
+            case ("devpts", "newinstance", nil):
+                break // every devpts mount is a new instance
+            case ("devpts", "ptmxmode", let v?):
+                guard let m = UInt32(v, radix: 8) else { throw .EINVAL }
+                o.ptmxMode = m & 0o777
+            case ("devpts", "mode", let v?):
+                guard let m = UInt32(v, radix: 8) else { throw .EINVAL }
+                o.ptsMode = m & 0o777
+            case ("devpts", "gid", let v?):
+                guard let g = UInt32(v), let k = group.userNS.kgid(g) else { throw .EINVAL }
+                o.ptsGID = k
+            case ("devpts", "max", let v?):
+                guard UInt32(v) != nil else { throw .EINVAL } // the sandbox's own bound (4096) stays
             default:
                 // nr_inodes=, huge=, mpol=, proc's hidepid= and the rest would be taken and not
                 // done: refused.
@@ -113,7 +128,10 @@ extension GuestThread {
             }
         }
         if let c = o.capacity, c > 0 { o.shown.insert("size=\(c / 1024)k", at: 0) }
-        if type != "proc" {
+        if type == "devpts" {
+            func octal(_ v: UInt32) -> String { let s = String(v, radix: 8); return String(repeating: "0", count: max(0, 3 - s.count)) + s }
+            o.shown = (o.ptsGID.map { ["gid=\($0)"] } ?? []) + ["mode=\(octal(o.ptsMode))", "ptmxmode=\(octal(o.ptmxMode))"]
+        } else if type != "proc" {
             if o.mode != 0o1777 && !(type == "ramfs" && o.mode == 0o755) { o.shown.append("mode=\(String(o.mode, radix: 8))") }
             if o.uid != 0 { o.shown.append("uid=\(o.uid)") }
             if o.gid != 0 { o.shown.append("gid=\(o.gid)") }
@@ -125,7 +143,7 @@ extension GuestThread {
     private func newMount(type: String?, source: String?, at target: Location, _ ns: MountNamespace,
                           flags mountFlags: MountFlags, data: String?) throws(LinuxErrno) -> UInt64 {
         guard let type else { throw .EINVAL }
-        guard ["tmpfs", "ramfs", "proc"].contains(type) else {
+        guard ["tmpfs", "ramfs", "proc", "devpts"].contains(type) else {
             // Block devices, network filesystems, sysfs, cgroups: not offered in the sandbox.
             throw .ENODEV
         }
@@ -136,6 +154,8 @@ extension GuestThread {
         let root: Inode
         if type == "proc" {
             root = ProcFS.makeRoot(kernel: kernel, pidNS: pidNS) // the mounter's, as Linux's
+        } else if type == "devpts" {
+            root = kernel.makeDevPts(ptmxMode: o.ptmxMode, slaveMode: o.ptsMode, slaveGID: o.ptsGID).directory
         } else {
             if type == "ramfs" && data.map({ !$0.contains("mode=") }) ?? true { o.mode = 0o755 }
             let ctx = kernel.filesystem(dev: kernel.allocateAnonymousDevice(), name: type)

@@ -321,6 +321,10 @@ extension GuestThread {
         if group.fdTable.users > 1 { unshareFiles() }
         group.fdTable.closeOnExec()
         group.didExec = true
+        if group.timeNS !== group.timeNSForChildren {
+            group.timeNSForChildren.entered = true
+            group.timeNS = group.timeNSForChildren
+        }
         group.execCapabilities()
         for i in 1..<65 where group.actions[i].handler > 1 { group.actions[i] = SignalAction() }
         altStack = (0, 2, 0)

@@ -210,7 +210,9 @@ extension GuestThread {
             do { interpFile = try openExecutableForInterp(interpPath) } catch { throw error == .ENOENT ? .ENOENT : error }
             interpImage = try loader.load(interpFile, isInterpreter: true)
         }
-        let vdsoAddress = try kernel.vdso.map(into: newMM, timeNamespaced: group.timeNS !== kernel.initialTime)
+        // The program runs in the time namespace made for the caller's children, if there is
+        // one (exec_task_namespaces): entered at the point of no return (sysExecve).
+        let vdsoAddress = try kernel.vdso.map(into: newMM, timeNamespaced: group.timeNSForChildren !== kernel.initialTime)
         newMM.brkStart = MemoryFile.roundUp(image.end)
         newMM.brkEnd = newMM.brkStart
 

@@ -1,8 +1,8 @@
 // Time namespaces (time_namespaces(7)): offsets added to CLOCK_MONOTONIC (and its coarse and
 // raw forms) and CLOCK_BOOTTIME (and its alarm form) as a process reads them. unshare
-// (CLONE_NEWTIME) makes the namespace the caller's later children enter (the caller stays
-// where it is); clone3 with CLONE_NEWTIME puts the child in a new one; setns moves a
-// single-threaded caller. Offsets are written to /proc/PID/timens_offsets (the namespace the
+// (CLONE_NEWTIME) makes the namespace the caller's later children, and the caller's next
+// program (execve), enter; clone3 with CLONE_NEWTIME puts the child in a new one; setns
+// moves a single-threaded caller. Offsets are written to /proc/PID/timens_offsets (the namespace the
 // process's children go to) until a process has entered it. What reads the clocks adds the
 // offsets (clock_gettime), what takes an absolute time of them subtracts them
 // (clock_nanosleep, timer_settime and timerfd_settime with TIMER_ABSTIME), and uptime

@@ -164,7 +164,7 @@ final class RouteNetlinkSocket: Socket {
             queueReply(out + message(Self.NLMSG_DONE, flags: Self.NLM_F_MULTI, seq: seq, Self.u32(0)))
         case Self.NLMSG_DONE, 1 /* NLMSG_NOOP */:
             break
-        case Self.RTM_NEWLINK, 19 /* RTM_SETLINK */ where !net.onHost:
+        case Self.RTM_NEWLINK where !net.onHost, 19 /* RTM_SETLINK */ where !net.onHost:
             // lo up or down: ifinfomsg's index (or IFLA_IFNAME) naming lo, and a change of
             // IFF_UP alone.
             if let e = setLink(payload) { error(e, seq: seq, request: header); return }
