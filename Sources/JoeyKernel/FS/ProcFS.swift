@@ -175,11 +175,12 @@ enum ProcFS {
             "filesystems": { text { filesystems } },
             "config.gz": { GeneratedFile(fs: fs) { KernelConfig.gzip } },
             "uptime": { text {
-                // The reader's time namespace's boot time.
-                let up = GuestThread.onThisHostThread?.uptimeNanos ?? (monotonicNanos() &- kernel.bootTime)
-                let cs = up / 10_000_000
-                let v = "\(cs / 100).\(zeroPad(cs % 100, 2))"
-                return "\(v) \(v)\n"
+                // Uptime in the reader's time namespace; idle time (the sandbox's uptime, as it
+                // counts no idle of its own) is not shifted, as on Linux.
+                let idle = monotonicNanos() &- kernel.bootTime
+                let up = GuestThread.onThisHostThread?.uptimeNanos ?? idle
+                func text(_ ns: UInt64) -> String { let cs = ns / 10_000_000; return "\(cs / 100).\(zeroPad(cs % 100, 2))" }
+                return "\(text(up)) \(text(idle))\n"
             } },
             "stat": { text { systemStat(kernel) } },
             "vmstat": { text { vmstat(kernel) } },
