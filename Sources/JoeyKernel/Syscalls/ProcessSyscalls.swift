@@ -202,9 +202,9 @@ extension GuestThread {
         group.fdTable = own
     }
 
-    /// unshare(2) of what clone shares, and of the mount, UTS, IPC and pid namespaces (the
-    /// ones offered: the other CLONE_NEW* flags are EPERM, as clone's). A new pid namespace is
-    /// where the caller's children go; the caller stays where it is.
+    /// unshare(2) of what clone shares, and of every namespace type. A new pid or time
+    /// namespace is where the caller's children go (and, for time, its next program); the
+    /// caller stays where it is.
     func sysUnshare() throws(LinuxErrno) -> UInt64 {
         var flags = a0
         let known = CLONE_FILES | CLONE_FS | CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM
