@@ -2,6 +2,8 @@
  * the descriptor (read, poll, O_NONBLOCK through mq_setattr), notification by signal,
  * permissions and RLIMIT_MSGQUEUE. Queue names carry the pid: cases may run in parallel. */
 #include "../compat.h"
+#include <sched.h>
+#include <sys/mount.h>
 #include <mqueue.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -398,6 +400,48 @@ CASE(mq_notify_sigev_thread_runs_the_function_in_a_thread) {
     until.tv_sec += 5;
     EXPECT_OK(sem_timedwait(&mq_thread_ran, &until));
     EXPECT_EQ(mq_receive(q, buf, sizeof buf, NULL), 1);
+}
+
+CASE(an_mqueue_filesystem_shows_the_ipc_namespaces_queues_as_files) {
+    pid_t child = fork();
+    if (child == 0) {
+        EXPECT_OK(unshare(CLONE_NEWNS | CLONE_NEWIPC));
+        EXPECT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+        EXPECT_OK(mkdir("mq", 0755));
+        EXPECT_OK(mount("mqueue", "mq", "mqueue", 0, NULL));
+        struct stat st;
+        EXPECT_OK(stat("mq", &st));
+        EXPECT_EQ(st.st_mode, S_IFDIR | 01777);
+        mqd_t q = mq_open("/q1", O_CREAT | O_RDWR, 0640, NULL);
+        EXPECT(q != (mqd_t)-1);
+        EXPECT_OK(stat("mq/q1", &st));
+        EXPECT_EQ(st.st_mode, S_IFREG | 0640);
+        EXPECT_OK(mq_send(q, "hello", 5, 1));
+        char buf[128];
+        EXPECT(slurp("mq/q1", buf, sizeof buf) > 0);
+        EXPECT(strncmp(buf, "QSIZE:5 ", 8) == 0);
+        /* A file made there is a queue; one removed there is unlinked. */
+        int fd = creat("mq/q2", 0600);
+        EXPECT(fd >= 0);
+        close(fd);
+        mqd_t q2 = mq_open("/q2", O_RDWR);
+        EXPECT(q2 != (mqd_t)-1);
+        EXPECT_OK(chmod("mq/q2", 0604));
+        EXPECT_OK(stat("mq/q2", &st));
+        EXPECT_EQ(st.st_mode, S_IFREG | 0604);
+        EXPECT_OK(unlink("mq/q1"));
+        EXPECT_ERRNO(mq_open("/q1", O_RDWR), ENOENT);
+        EXPECT_OK(mq_send(q, "still", 5, 1)); /* an open queue lives on */
+        EXPECT_ERRNO(mkdir("mq/d", 0755), EPERM);
+        /* A second mount of the same namespace shows the same queue. */
+        EXPECT_OK(mkdir("mq2", 0755));
+        EXPECT_OK(mount("mqueue", "mq2", "mqueue", 0, NULL));
+        EXPECT_OK(access("mq2/q2", F_OK));
+        EXPECT_OK(mq_unlink("/q2"));
+        EXPECT_ERRNO(access("mq/q2", F_OK), ENOENT);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(child), 0);
 }
 
 COMPAT_MAIN()

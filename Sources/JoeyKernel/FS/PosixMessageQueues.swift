@@ -5,8 +5,8 @@
 // Linux's defaults (/proc/sys/fs/mqueue) and RLIMIT_MSGQUEUE, charged to the creator's real
 // uid. SIGEV_THREAD notification is Linux's: a 32-byte cookie the sentry writes to the
 // caller's netlink socket, its last byte saying woken up or removed (glibc's helper thread
-// reads it and runs the function). Not offered: the mqueue filesystem (/dev/mqueue). Kernel
-// lock held throughout.
+// reads it and runs the function). The mqueue filesystem (FS/MqueueFS.swift) shows a
+// namespace's queues as files. Kernel lock held throughout.
 import Glibc
 import JoeyABI
 
@@ -16,8 +16,10 @@ final class PosixMessageQueue {
 
     let maxMessages: Int
     let messageSize: Int
+    /// Its inode number in mqueue filesystems (given when first shown there).
+    var ino: UInt64?
     var mode: UInt32
-    let uid: UInt32, gid: UInt32
+    var uid: UInt32, gid: UInt32
     /// Messages by priority, each priority's oldest first.
     private var byPriority: [UInt32: [[UInt8]]] = [:]
     private(set) var count = 0
@@ -110,6 +112,13 @@ final class PosixMessageQueueRegistry {
     static let overhead: UInt64 = 1024
     /// Queues alive, named or only open (queues_max counts both, as Linux's).
     var live = 0
+
+    /// The name goes; the queue lives on while a descriptor holds it.
+    func unlink(_ name: [UInt8]) {
+        guard let q = names.removeValue(forKey: name) else { return }
+        q.linked = false
+        releaseIfUnused(q)
+    }
 
     /// Frees the queue's charge once it is neither named nor open.
     func releaseIfUnused(_ q: PosixMessageQueue) {
@@ -235,29 +244,7 @@ extension GuestThread {
             q = existing
         } else {
             guard oflag & O_CREAT != 0 else { throw .ENOENT }
-            let privileged = group.capable(24, in: .initial) // CAP_SYS_RESOURCE
-            var maxmsg = min(registry.msgDefault, registry.msgMax), msgsize = min(registry.msgsizeDefault, registry.msgsizeMax)
-            if let attr {
-                guard attr.maxmsg > 0, attr.msgsize > 0 else { throw .EINVAL }
-                let limits = privileged ? (PosixMessageQueue.hardMsgMax, PosixMessageQueue.hardMsgsizeMax)
-                                        : (registry.msgMax, registry.msgsizeMax)
-                guard attr.maxmsg <= Int64(limits.0), attr.msgsize <= Int64(limits.1) else { throw .EINVAL }
-                maxmsg = Int(attr.maxmsg); msgsize = Int(attr.msgsize)
-            }
-            guard registry.live < registry.queuesMax || privileged else { throw .ENOSPC }
-            let charge = PosixMessageQueue.charge(maxMessages: maxmsg, messageSize: msgsize)
-            // The user's queues and all queues, in every namespace (RLIMIT_MSGQUEUE is per user).
-            let uid = group.uid
-            let used = kernel.ipcTotal { $0.posixMessageQueues.charged[uid] ?? 0 }
-            guard used + charge <= limit(12).0 else { throw .EMFILE } // RLIMIT_MSGQUEUE
-            guard kernel.ipcTotal({ $0.posixMessageQueues.total }) + charge + PosixMessageQueueRegistry.overhead
-                    <= PosixMessageQueueRegistry.maxTotal else { throw .ENOMEM }
-            q = PosixMessageQueue(maxMessages: maxmsg, messageSize: msgsize, mode: modeArg & 0o7777 & ~group.fs.umask,
-                                  uid: group.fsuid, gid: group.fsgid, charge: charge, chargedUID: group.uid)
-            registry.charged[uid, default: 0] += charge
-            registry.total += charge + PosixMessageQueueRegistry.overhead
-            registry.live += 1
-            registry.names[name] = q
+            q = try makeMessageQueue(name, in: registry, mode: modeArg & 0o7777 & ~group.fs.umask, attr: attr)
         }
         let flags = (oflag & O_ACCMODE == O_ACCMODE ? O_RDWR : oflag & O_ACCMODE) | (oflag & O_NONBLOCK)
         let d = MessageQueueDescription(q, name: name, flags: flags, namespace: group.ipc, fs: kernel.anonFS)
@@ -269,15 +256,43 @@ extension GuestThread {
         }
     }
 
+    /// A new queue named `name` in `registry` (mq_open's O_CREAT, or a file made in an mqueue
+    /// filesystem), charged to the caller: `attr`'s sizes, or the namespace's defaults.
+    func makeMessageQueue(_ name: [UInt8], in registry: PosixMessageQueueRegistry, mode: UInt32,
+                          attr: (maxmsg: Int64, msgsize: Int64)?) throws(LinuxErrno) -> PosixMessageQueue {
+        let privileged = group.capable(24, in: .initial) // CAP_SYS_RESOURCE
+        var maxmsg = min(registry.msgDefault, registry.msgMax), msgsize = min(registry.msgsizeDefault, registry.msgsizeMax)
+        if let attr {
+            guard attr.maxmsg > 0, attr.msgsize > 0 else { throw .EINVAL }
+            let limits = privileged ? (PosixMessageQueue.hardMsgMax, PosixMessageQueue.hardMsgsizeMax)
+                                    : (registry.msgMax, registry.msgsizeMax)
+            guard attr.maxmsg <= Int64(limits.0), attr.msgsize <= Int64(limits.1) else { throw .EINVAL }
+            maxmsg = Int(attr.maxmsg); msgsize = Int(attr.msgsize)
+        }
+        guard registry.live < registry.queuesMax || privileged else { throw .ENOSPC }
+        let charge = PosixMessageQueue.charge(maxMessages: maxmsg, messageSize: msgsize)
+        // The user's queues and all queues, in every namespace (RLIMIT_MSGQUEUE is per user).
+        let uid = group.uid
+        let used = kernel.ipcTotal { $0.posixMessageQueues.charged[uid] ?? 0 }
+        guard used + charge <= limit(12).0 else { throw .EMFILE } // RLIMIT_MSGQUEUE
+        guard kernel.ipcTotal({ $0.posixMessageQueues.total }) + charge + PosixMessageQueueRegistry.overhead
+                <= PosixMessageQueueRegistry.maxTotal else { throw .ENOMEM }
+        let q = PosixMessageQueue(maxMessages: maxmsg, messageSize: msgsize, mode: mode,
+                                  uid: group.fsuid, gid: group.fsgid, charge: charge, chargedUID: group.uid)
+        registry.charged[uid, default: 0] += charge
+        registry.total += charge + PosixMessageQueueRegistry.overhead
+        registry.live += 1
+        registry.names[name] = q
+        return q
+    }
+
     func sysMqUnlink() throws(LinuxErrno) -> UInt64 {
         let name = try messageQueueName(a0)
         let registry = group.ipc.posixMessageQueues
         guard let q = registry.names[name] else { throw .ENOENT }
         // The queues' directory is root's, mode 1777: anyone may unlink a queue they own.
         if q.uid != group.fsuid && !group.capable(3) { throw .EACCES } // CAP_FOWNER
-        registry.names[name] = nil
-        q.linked = false
-        registry.releaseIfUnused(q)
+        registry.unlink(name)
         return 0
     }
 

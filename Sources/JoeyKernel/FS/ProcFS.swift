@@ -278,7 +278,7 @@ enum ProcFS {
     }
 
     /// /proc/filesystems: the types mount(2) takes in the sandbox ("nodev": no block device).
-    static let filesystems = ["tmpfs", "ramfs", "proc", "devpts"].map { "nodev\t\($0)\n" }.joined()
+    static let filesystems = ["tmpfs", "ramfs", "proc", "devpts", "mqueue"].map { "nodev\t\($0)\n" }.joined()
 
     /// A directory of fixed names, each made when looked up.
     static func directory(_ entries: [String: () -> Inode], _ fs: FileSystemID) -> Inode {

@@ -415,7 +415,13 @@ public final class Kernel: @unchecked Sendable {
             mount(DirectoryInode(context: ctx, mode: mode), at: m.destination, type: "tmpfs", source: m.source.isEmpty ? "tmpfs" : m.source, options: opts)
         case "devpts":
             if m.destination != "/dev/pts" { mountWarnings.append("mounts: devpts at \(m.destination) (only /dev/pts exists)") }
-        case "mqueue", "sysfs", "cgroup", "cgroup2":
+        case "mqueue":
+            // The sandbox's IPC namespace's POSIX message queues (FS/MqueueFS.swift).
+            let fs = FileSystemID(dev: 0x30 + UInt64(initialMounts.mounts.count), name: "mqueue")
+            fs.readOnly = m.readOnly
+            mount(MqueueDirectory(namespace: initialIPC, fs: fs), at: m.destination, type: "mqueue",
+                  source: m.source.isEmpty ? "mqueue" : m.source, options: opts)
+        case "sysfs", "cgroup", "cgroup2":
             // Empty, so paths under them fail as on a kernel without these filesystems' content.
             let ctx = filesystem(dev: 0x30 + UInt64(initialMounts.mounts.count), name: m.type)
             ctx.id.readOnly = true

@@ -1,4 +1,4 @@
-// mount(2) and umount2(2) inside the sandbox: new tmpfs, ramfs, proc and devpts filesystems, bind
+// mount(2) and umount2(2) inside the sandbox: new tmpfs, ramfs, proc, devpts and mqueue filesystems, bind
 // mounts of what the sandbox already sees, remounts, moves and propagation types, in the
 // caller's mount namespace (VFS/Mount.swift). Nothing here reaches the host: every
 // filesystem a guest mounts is the sentry's own.
@@ -128,7 +128,9 @@ extension GuestThread {
             }
         }
         if let c = o.capacity, c > 0 { o.shown.insert("size=\(c / 1024)k", at: 0) }
-        if type == "devpts" {
+        if type == "mqueue" {
+            o.shown = []
+        } else if type == "devpts" {
             func octal(_ v: UInt32) -> String { let s = String(v, radix: 8); return String(repeating: "0", count: max(0, 3 - s.count)) + s }
             o.shown = (o.ptsGID.map { ["gid=\($0)"] } ?? []) + ["mode=\(octal(o.ptsMode))", "ptmxmode=\(octal(o.ptmxMode))"]
         } else if type != "proc" {
@@ -143,19 +145,23 @@ extension GuestThread {
     private func newMount(type: String?, source: String?, at target: Location, _ ns: MountNamespace,
                           flags mountFlags: MountFlags, data: String?) throws(LinuxErrno) -> UInt64 {
         guard let type else { throw .EINVAL }
-        guard ["tmpfs", "ramfs", "proc", "devpts"].contains(type) else {
+        guard ["tmpfs", "ramfs", "proc", "devpts", "mqueue"].contains(type) else {
             // Block devices, network filesystems, sysfs, cgroups: not offered in the sandbox.
             throw .ENODEV
         }
         var o = try parseOptions(type, data, readOnly: mountFlags.contains(.readOnly))
         guard target.inode.kind == .directory else { throw .ENOTDIR }
-        // A /proc shows the mounter's pid namespace: only for one it has the capability in.
+        // A /proc shows the mounter's pid namespace, an mqueue its IPC namespace: only for one
+        // it has the capability in.
         if type == "proc" && !group.capable(CAP_SYS_ADMIN, in: pidNS.owner) { throw .EPERM }
+        if type == "mqueue" && !group.capable(CAP_SYS_ADMIN, in: group.ipc.owner) { throw .EPERM }
         let root: Inode
         if type == "proc" {
             root = ProcFS.makeRoot(kernel: kernel, pidNS: pidNS) // the mounter's, as Linux's
         } else if type == "devpts" {
             root = kernel.makeDevPts(ptmxMode: o.ptmxMode, slaveMode: o.ptsMode, slaveGID: o.ptsGID).directory
+        } else if type == "mqueue" {
+            root = MqueueDirectory(namespace: group.ipc, fs: FileSystemID(dev: kernel.allocateAnonymousDevice(), name: "mqueue"))
         } else {
             if type == "ramfs" && data.map({ !$0.contains("mode=") }) ?? true { o.mode = 0o755 }
             let ctx = kernel.filesystem(dev: kernel.allocateAnonymousDevice(), name: type)
