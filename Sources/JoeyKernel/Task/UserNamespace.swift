@@ -273,13 +273,13 @@ class OpenerCheckedDescription: GeneratedFileDescription {
 }
 
 final class IDMapDescription: OpenerCheckedDescription {
-
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         let file = inode as! IDMapFile
         let ns = file.group.userNS
         let writer = t.group
         guard let parent = ns.parent, let opener else { throw .EPERM }
-        // The opener in the namespace or its parent; the writer with CAP_SYS_ADMIN in it.
+        // The opener in the namespace or its parent, with CAP_SYS_ADMIN in it; the map not
+        // written yet.
         guard opener.userNS === ns || opener.userNS === parent else { throw .EPERM }
         guard (file.isUID ? ns.uidMap : ns.gidMap) == nil else { throw .EPERM }
         guard opener.capable(21 /* CAP_SYS_ADMIN */, in: ns) else { throw .EPERM }
@@ -294,6 +294,8 @@ final class IDMapDescription: OpenerCheckedDescription {
             else { throw .EPERM }
             stored.append(IDMap.Extent(first: e.first, lowerFirst: low, count: e.count))
         }
+        // Once only, even if another write got in while this one copied its text.
+        guard (file.isUID ? ns.uidMap : ns.gidMap) == nil else { throw .EPERM }
         ns.setMap(IDMap(extents: stored), uid: file.isUID)
         offset = UInt64(text.count)
         return text.count
@@ -338,7 +340,6 @@ final class SetgroupsFile: Inode {
 }
 
 final class SetgroupsDescription: OpenerCheckedDescription {
-
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         let ns = (inode as! SetgroupsFile).group.userNS
         let text = try wholeWrite(&src)
@@ -351,8 +352,8 @@ final class SetgroupsDescription: OpenerCheckedDescription {
         case "deny": allow = false
         default: throw .EINVAL
         }
-        // Only a namespace's own process or its parent's, with CAP_SYS_ADMIN in it.
-        guard let opener, opener.capable(21, in: ns), t.group.capable(21, in: ns) else { throw .EPERM }
+        // The opener needs CAP_SYS_ADMIN in the namespace (file_ns_capable).
+        guard let opener, opener.capable(21, in: ns) else { throw .EPERM }
         if allow {
             guard ns.setgroupsAllowed else { throw .EPERM }
         } else {
