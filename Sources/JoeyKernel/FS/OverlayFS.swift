@@ -1,5 +1,5 @@
 // FS/ holds the filesystems and special files: the overlay root and tmpfs, procfs, devfs,
-// pipes and FIFOs, eventfd, memfd. Kernel lock held throughout, except around host calls that
+// devpts, mqueue, nsfs, pipes and FIFOs, eventfd, memfd, IPC. Kernel lock held throughout, except around host calls that
 // may take long (disk reads, writes through to the host, fsync, image fills, lookups and
 // listings the host has not cached: Kernel.unlockedHostCall), which work on fds and buffers
 // of their own; blocking happens only in the syscall layer, on wait queues (and a file's

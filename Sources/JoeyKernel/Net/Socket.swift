@@ -2,7 +2,8 @@
 // queues, listeners, shutdown, readiness), socket options, and one folder per address family
 // (Unix/: AF_UNIX names and ancillary data; Inet/: AF_INET and AF_INET6, either the sandbox's
 // own loopback network or, with `--network=host`, host sockets the sentry drives; Netlink/:
-// NETLINK_ROUTE). The syscalls in Syscalls/SocketSyscalls.swift dispatch to a Socket's
+// NETLINK_ROUTE), and network namespaces (NetworkNamespace.swift: what a socket's addresses
+// and names mean). The syscalls in Syscalls/SocketSyscalls.swift dispatch to a Socket's
 // methods. On the loopback network no guest packet ever reaches the host: a connection is a
 // pair of in-sentry queues, as an AF_UNIX one is.
 //

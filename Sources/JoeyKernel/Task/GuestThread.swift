@@ -1,6 +1,7 @@
 // Task/ owns guest threads (GuestThread) and processes (ThreadGroup): the run loop, signal
-// delivery, clone/exec loading, exit and wait, pid namespaces (PIDNamespace), and the
-// rewriting of system call sites (SyscallPatching). Everything here runs under the kernel lock,
+// delivery, clone/exec loading, exit and wait, credentials and capabilities (Capabilities,
+// UserNamespace), pid and time namespaces (PIDNamespace, TimeNamespace), and the rewriting
+// of system call sites (SyscallPatching). Everything here runs under the kernel lock,
 // released only while the guest runs, while a thread sleeps on its Wakeup, or around a
 // host call that may block.
 //
