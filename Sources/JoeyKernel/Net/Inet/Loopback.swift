@@ -188,8 +188,8 @@ final class InetSocket: Socket {
         net.loopback.add(self)
     }
 
-    /// While lo is down (a new network namespace's, until brought up) ::1 is not on it, and
-    /// 127.0.0.1 only once it has been up.
+    /// While lo is down (a new network namespace's, until brought up) ::1 is not on it
+    /// (EADDRNOTAVAIL); 127.0.0.0/8 may be bound all the same, as on Linux.
     private func requireAddress(_ a: InetAddress) throws(LinuxErrno) {
         if !a.isV4 && !a.isAny && !net.loopbackUp { throw .EADDRNOTAVAIL }
     }
