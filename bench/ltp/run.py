@@ -96,7 +96,8 @@ def version(runner, joey):
         return "Linux " + os.uname().release
     if runner == "joey":
         commit = first_line(["git", "-C", os.path.join(HERE, "..", ".."), "rev-parse", "--short", "HEAD"])
-        return f"Joey at {commit} ({joey}), systrap"
+        build = "release build" if joey.endswith(os.path.join(".build", "release", "joey")) else joey
+        return f"Joey at {commit} ({build}), systrap"
     return first_line(["runsc", "--version"]) + ", ptrace platform"
 
 
