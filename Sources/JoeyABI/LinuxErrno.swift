@@ -71,6 +71,11 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
     public static let ECONNREFUSED = LinuxErrno(111)
     public static let EALREADY = LinuxErrno(114)
     public static let EINPROGRESS = LinuxErrno(115)
+    public static let EDQUOT = LinuxErrno(122)
+    // The key retention service's.
+    public static let ENOKEY = LinuxErrno(126)
+    public static let EKEYEXPIRED = LinuxErrno(127)
+    public static let EKEYREVOKED = LinuxErrno(128)
     // Kernel-internal restart codes; never seen by the guest.
     public static let ERESTARTSYS = LinuxErrno(512)
     public static let ERESTARTNOINTR = LinuxErrno(513)
@@ -92,6 +97,7 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
         94: "ESOCKTNOSUPPORT", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
         101: "ENETUNREACH", 104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN",
         110: "ETIMEDOUT", 111: "ECONNREFUSED", 114: "EALREADY", 115: "EINPROGRESS",
+        122: "EDQUOT", 126: "ENOKEY", 127: "EKEYEXPIRED", 128: "EKEYREVOKED",
         512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 516: "ERESTART_RESTARTBLOCK",
     ]
 }

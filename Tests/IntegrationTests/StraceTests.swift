@@ -44,7 +44,9 @@ struct StraceTests {
             s = s.replacingOccurrences(of: #"\s+= "#, with: " = ", options: .regularExpression)
             s = s.replacingOccurrences(of: #"getrandom\("[^"]*""#, with: "getrandom(RANDOM", options: .regularExpression)
             s = s.replacingOccurrences(of: #"si_pid=\d+"#, with: "si_pid=PID", options: .regularExpression)
-            if ["set_tid_address", "getpid", "getppid", "gettid", "clone", "fork", "vfork", "wait4", "rt_sigreturn"].contains(name) {
+            // Key serial numbers are random.
+            if ["set_tid_address", "getpid", "getppid", "gettid", "clone", "fork", "vfork", "wait4", "rt_sigreturn",
+                "add_key", "request_key", "keyctl"].contains(name) {
                 s = s.replacingOccurrences(of: #" = \d+$"#, with: " = PID", options: .regularExpression)
             }
             return s
@@ -92,6 +94,40 @@ struct StraceTests {
         let t = try traces([bin])
         #expect(t.joey == t.native)
         #expect(t.joey.first?.contains("openat(AT_FDCWD, \"/nonexistent/joey-file\", O_RDONLY) = -1 ENOENT (No such file or directory)") == true)
+    }
+
+    @Test("a C program using keyrings: add_key, request_key and keyctl decoded as strace does",
+          .enabled(if: hasStrace && HostileInputTests.hasCompiler, "needs strace and gcc"))
+    func keyrings() throws {
+        let dir = try TemporaryDirectory()
+        let src = dir.path + "/keys.c", bin = dir.path + "/keys"
+        try """
+        #include <linux/keyctl.h>
+        #include <sys/syscall.h>
+        #include <unistd.h>
+        int main(void) {
+            char buf[64];
+            syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, 0);
+            syscall(SYS_add_key, "user", "joey:test", "hello", 5, KEY_SPEC_SESSION_KEYRING);
+            syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", "joey:test", 0);
+            syscall(SYS_keyctl, KEYCTL_DESCRIBE, KEY_SPEC_SESSION_KEYRING, buf, sizeof buf);
+            syscall(SYS_keyctl, KEYCTL_SETPERM, KEY_SPEC_SESSION_KEYRING, 0x3f1b0000);
+            syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_THREAD_KEYRING, 0);
+            syscall(SYS_keyctl, KEYCTL_SET_REQKEY_KEYRING, KEY_REQKEY_DEFL_NO_CHANGE);
+            syscall(SYS_request_key, "user", "joey:missing", 0, 0);
+            syscall(SYS_keyctl, KEYCTL_CHOWN, KEY_SPEC_SESSION_KEYRING, -1, -1);
+            syscall(SYS_keyctl, KEYCTL_SET_TIMEOUT, KEY_SPEC_SESSION_KEYRING, 600);
+            syscall(SYS_keyctl, KEYCTL_MOVE, KEY_SPEC_SESSION_KEYRING, KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, 2);
+            syscall(SYS_keyctl, KEYCTL_READ, KEY_SPEC_THREAD_KEYRING, buf, sizeof buf);
+            syscall(SYS_keyctl, 9999, 0, 0, 0, 0);
+            return 0;
+        }
+        """.write(toFile: src, atomically: true, encoding: .utf8)
+        let cc = try Host.run(["/usr/bin/gcc", "-static", "-O1", "-o", bin, src])
+        try #require(cc.status == 0, "\(cc)")
+        let t = try traces([bin])
+        #expect(t.joey == t.native)
+        #expect(t.joey.first?.contains("keyctl(KEYCTL_DESCRIBE, KEY_SPEC_SESSION_KEYRING, \"keyring;0;0;3f030000;_ses\", 64) = PID") == true)
     }
 
     @Test("sh -c with a pipe: each process makes the same calls",

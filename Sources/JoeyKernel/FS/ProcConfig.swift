@@ -21,13 +21,15 @@ enum KernelConfig {
         ("PID_NS", "PID namespaces"), ("USER_NS", "user namespaces"), ("NET_NS", "network namespaces"), ("TIME_NS", "time namespaces"), ("SECCOMP", "seccomp"), ("SECCOMP_FILTER", "seccomp BPF filters"),
         ("INOTIFY_USER", "inotify"), ("DNOTIFY", "F_NOTIFY"), ("PROC_FS", "/proc"),
         ("NET", "sockets"), ("INET", "IPv4"), ("IPV6", "IPv6"), ("UNIX", "unix sockets"),
+        ("KEYS", "keyrings: add_key, request_key, keyctl (Keys/)"), ("PERSISTENT_KEYRINGS", "KEYCTL_GET_PERSISTENT"),
         ("IKCONFIG", "this file"), ("IKCONFIG_PROC", "this file"),
     ]
 
     /// Options asked about that the sentry does not implement.
     static let unset: [String] = [
         "CHECKPOINT_RESTORE", "AIO", "IO_URING", "USERFAULTFD",
-        "BPF_SYSCALL", "PERF_EVENTS", "KEYS", "FANOTIFY", "FHANDLE", "RSEQ", "BSD_PROCESS_ACCT",
+        "BPF_SYSCALL", "PERF_EVENTS", "BIG_KEYS", "KEY_DH_OPERATIONS", "ENCRYPTED_KEYS", "TRUSTED_KEYS",
+        "ASYMMETRIC_KEY_TYPE", "KEY_NOTIFICATIONS", "USER_DECRYPTED_DATA", "FANOTIFY", "FHANDLE", "RSEQ", "BSD_PROCESS_ACCT",
         "BLK_DEV_LOOP", "HUGETLBFS", "MODULES", "KEXEC", "AUDIT", "SECURITY_LANDLOCK",
     ]
 

@@ -186,6 +186,8 @@ enum ProcFS {
             "vmstat": { text { vmstat(kernel) } },
             "loadavg": { text { "0.00 0.00 0.00 1/\(kernel.threads.count) \(kernel.threads.keys.lazy.map(ns.local).max() ?? 1)\n" } },
             "version": { text { "Linux version \(Kernel.release) (joey) \(Kernel.version)\n" } },
+            "keys": { text { GuestThread.onThisHostThread?.procKeys() ?? "" } },
+            "key-users": { text { GuestThread.onThisHostThread?.procKeyUsers() ?? "" } },
             "sys": { Sysctl.directory(kernel, fs, prefix: "") },
             "sysvipc": { sysvipcDirectory(kernel, fs, ns) },
             "net": { DynamicSymlink(fs: fs) { () throws(LinuxErrno) -> ByteString in "self/net" } },

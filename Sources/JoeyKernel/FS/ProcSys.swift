@@ -268,6 +268,16 @@ extension Sysctl {
             mq(k, g).msgsizeDefault = try n[0].int(128, PosixMessageQueue.hardMsgsizeMax)
         })
 
+        // The key retention service's quotas and timings (Keys/), each within 0...INT_MAX.
+        let keys = { (name: String, key: ReferenceWritableKeyPath<KeyService, Int>) in
+            t["kernel/keys/" + name] = Sysctl({ k, _ in "\(k.keys[keyPath: key])\n" }, set: .numbers(count: 1) { k, _, n throws(LinuxErrno) in
+                k.keys[keyPath: key] = try n[0].int(0, Int(Int32.max))
+            })
+        }
+        keys("maxkeys", \.maxKeys); keys("maxbytes", \.maxBytes)
+        keys("root_maxkeys", \.rootMaxKeys); keys("root_maxbytes", \.rootMaxBytes)
+        keys("gc_delay", \.gcDelay); keys("persistent_keyring_expiry", \.persistentExpiry)
+
         // The sandbox's: sysctl_nr_open_min is BITS_PER_LONG.
         t["fs/nr_open"] = Sysctl.int(\.nrOpen, 64, Tunables.sentryBound)
         // round_pipe_size: a power-of-two number of pages, at least one.

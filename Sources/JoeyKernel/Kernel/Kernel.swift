@@ -151,6 +151,8 @@ public final class Kernel: @unchecked Sendable {
     let devPts = DevPts(fs: FileSystemID(dev: 0x16, name: "devpts"))
     /// devpts instances guests mounted, weakly.
     var devPtsInstances: [WeakDevPts] = []
+    /// The key retention service (Keys/): every key, and its owners' quotas.
+    let keys = KeyService()
     /// The mount namespace the sandbox starts with (pid 1's, and every `exec`'s).
     var initialMounts: MountNamespace!
     private var lastMountID = 0

@@ -57,7 +57,7 @@ struct StraceDecoder {
     }
 
     func buffer(_ addr: UInt64, count: Int) -> String {
-        guard count >= 0 else { return StraceDecoder.pointer(addr) }
+        guard count >= 0, addr != 0 else { return StraceDecoder.pointer(addr) }
         guard let bytes = try? mm.read(addr, count: min(count, 32)) else { return StraceDecoder.pointer(addr) }
         return StraceDecoder.quote(bytes, limit: 32, complete: count <= 32, hex: syscall == "getrandom")
     }
@@ -144,6 +144,8 @@ struct StraceDecoder {
             return "PR_SET_NAME, " + string(raw(1), limit: 16)
         case 157 where raw(0) == 16: // prctl(PR_GET_NAME, ...) is completed at exit
             return "PR_GET_NAME, "
+        case 250:
+            return keyctlEntry()
         default:
             return nil
         }
@@ -151,8 +153,76 @@ struct StraceDecoder {
 
     /// The rest of a specially shaped call, decoded at exit.
     func specialExit(_ number: Int, result: Int64) -> String? {
+        if number == 250 { return keyctlExit(result: result) }
         guard number == 157, raw(0) == 16 else { return nil }
         return result < 0 ? StraceDecoder.pointer(raw(1)) : string(raw(1), limit: 16)
+    }
+
+    /// A key serial, or the KEY_SPEC_* name of a special one.
+    private func keySerial(_ i: Int) -> String { StraceFlags.enumeration("key_spec", raw(i)) }
+
+    /// keyctl's arguments as each operation takes them (strace's keyctl.c); those the kernel
+    /// writes (READ, DESCRIBE, GET_SECURITY, CAPABILITIES) come at exit.
+    private func keyctlEntry() -> String {
+        let op = Int32(truncatingIfNeeded: raw(0))
+        var parts = [StraceFlags.enumeration("keyctl", raw(0))]
+        let uint = { (i: Int) in String(UInt32(truncatingIfNeeded: self.raw(i))) }
+        let id = { (i: Int) in
+            let x = UInt32(truncatingIfNeeded: self.raw(i))
+            return x == UInt32.max ? "-1" : String(x)
+        }
+        switch op {
+        case 0: parts += [keySerial(1), String(Int32(truncatingIfNeeded: raw(2)))]
+        case 1: parts += [string(raw(1), limit: 32)]
+        case 2: parts += [keySerial(1), buffer(raw(2), count: Int(clamping: raw(3))), String(raw(3))]
+        case 3, 7, 16, 21: parts += [keySerial(1)]
+        case 4: parts += [keySerial(1), id(2), id(3)]
+        case 5: parts += [keySerial(1), StraceFlags.flags("key_perm", raw(2) & 0xffff_ffff)]
+        case 6, 11, 17: return (parts + [keySerial(1), ""]).joined(separator: ", ")
+        case 8, 9: parts += [keySerial(1), keySerial(2)]
+        case 10: parts += [keySerial(1), string(raw(2), limit: 32), string(raw(3), limit: 32), keySerial(4)]
+        case 12: parts += [keySerial(1), buffer(raw(2), count: Int(clamping: raw(3))), String(raw(3)), keySerial(4)]
+        case 13: parts += [keySerial(1), uint(2), keySerial(3)]
+        case 14: parts += [StraceFlags.enumeration("reqkey", raw(1))]
+        case 15: parts += [keySerial(1), uint(2)]
+        case 18: break
+        case 19:
+            let error = LinuxErrno(Int32(truncatingIfNeeded: raw(3)))
+            parts += [keySerial(1), uint(2), error.description, keySerial(4)]
+        case 20: parts += [keySerial(1), StraceDecoder.pointer(raw(2)), uint(3), keySerial(4)]
+        case 22: parts += [id(1), keySerial(2)]
+        case 29: parts += [keySerial(1), string(raw(2), limit: 32), string(raw(3), limit: 32)]
+        case 30:
+            let flags = raw(4) & 0xffff_ffff
+            var shown = flags & 1 != 0 ? ["KEYCTL_MOVE_EXCL"] : []
+            if flags & ~1 != 0 { shown.append("0x\(String(flags & ~1, radix: 16)) /* KEYCTL_MOVE_??? */") }
+            parts += [keySerial(1), keySerial(2), keySerial(3), shown.isEmpty ? "0" : shown.joined(separator: "|")]
+        case 31: return parts[0] + ", "
+        default: parts += (1...4).map { String(raw($0)) }
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    private func keyctlExit(result: Int64) -> String? {
+        let op = Int32(truncatingIfNeeded: raw(0))
+        let failed = result < 0 && result > -4096
+        switch op {
+        case 6, 11, 17:
+            let (address, length) = (raw(2), raw(3))
+            if failed || address == 0 { return "\(StraceDecoder.pointer(address)), \(length)" }
+            let shown = Int(min(UInt64(result), length))
+            if op == 11 { return "\(buffer(address, count: shown)), \(length)" }
+            guard let bytes = try? mm.read(address, count: min(shown, 4096)) else { return "\(StraceDecoder.pointer(address)), \(length)" }
+            return "\(StraceDecoder.quote(Array(bytes.prefix { $0 != 0 }), limit: 32)), \(length)"
+        case 31:
+            let (address, length) = (raw(1), raw(2))
+            if failed || address == 0 || length == 0 { return "\(StraceDecoder.pointer(address)), \(length)" }
+            guard let bytes = try? mm.read(address, count: Int(min(length, 2))) else { return "\(StraceDecoder.pointer(address)), \(length)" }
+            let sets = bytes.enumerated().map { StraceFlags.flags("keyctl_caps\($0.offset)", UInt64($0.element)) }
+            return "[\(sets.joined(separator: ", "))], \(length)"
+        default:
+            return nil
+        }
     }
 
     static func mode(_ m: UInt32) -> String {

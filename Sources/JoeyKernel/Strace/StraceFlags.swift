@@ -3,6 +3,16 @@ import JoeyABI
 
 enum StraceFlags {
     static let bitSets: [String: [(UInt64, String)]] = [
+        "key_perm": [
+                     (0x1000000, "KEY_POS_VIEW"), (0x2000000, "KEY_POS_READ"), (0x4000000, "KEY_POS_WRITE"), (0x8000000, "KEY_POS_SEARCH"), (0x10000000, "KEY_POS_LINK"), (0x20000000, "KEY_POS_SETATTR"),
+                     (0x10000, "KEY_USR_VIEW"), (0x20000, "KEY_USR_READ"), (0x40000, "KEY_USR_WRITE"), (0x80000, "KEY_USR_SEARCH"), (0x100000, "KEY_USR_LINK"), (0x200000, "KEY_USR_SETATTR"),
+                     (0x100, "KEY_GRP_VIEW"), (0x200, "KEY_GRP_READ"), (0x400, "KEY_GRP_WRITE"), (0x800, "KEY_GRP_SEARCH"), (0x1000, "KEY_GRP_LINK"), (0x2000, "KEY_GRP_SETATTR"),
+                     (0x1, "KEY_OTH_VIEW"), (0x2, "KEY_OTH_READ"), (0x4, "KEY_OTH_WRITE"), (0x8, "KEY_OTH_SEARCH"), (0x10, "KEY_OTH_LINK"), (0x20, "KEY_OTH_SETATTR"),
+        ],
+        "keyctl_caps0": [(0x01, "KEYCTL_CAPS0_CAPABILITIES"), (0x02, "KEYCTL_CAPS0_PERSISTENT_KEYRINGS"),
+                         (0x04, "KEYCTL_CAPS0_DIFFIE_HELLMAN"), (0x08, "KEYCTL_CAPS0_PUBLIC_KEY"), (0x10, "KEYCTL_CAPS0_BIG_KEY"),
+                         (0x20, "KEYCTL_CAPS0_INVALIDATE"), (0x40, "KEYCTL_CAPS0_RESTRICT_KEYRING"), (0x80, "KEYCTL_CAPS0_MOVE")],
+        "keyctl_caps1": [(0x01, "KEYCTL_CAPS1_NS_KEYRING_NAME"), (0x02, "KEYCTL_CAPS1_NS_KEY_TAG"), (0x04, "KEYCTL_CAPS1_NOTIFICATIONS")],
         "open": [(0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
                  (0o4000, "O_NONBLOCK"), (0o10000, "O_DSYNC"), (0o20000, "O_ASYNC"), (0o40000, "O_DIRECT"),
                  (0o100000, "O_LARGEFILE"), (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"), (0o1000000, "O_NOATIME"),
@@ -116,6 +126,19 @@ enum StraceFlags {
     }
 
     static let enums: [String: [UInt64: String]] = [
+        "keyctl": [
+                   0: "KEYCTL_GET_KEYRING_ID", 1: "KEYCTL_JOIN_SESSION_KEYRING", 2: "KEYCTL_UPDATE", 3: "KEYCTL_REVOKE", 4: "KEYCTL_CHOWN",
+                   5: "KEYCTL_SETPERM", 6: "KEYCTL_DESCRIBE", 7: "KEYCTL_CLEAR", 8: "KEYCTL_LINK", 9: "KEYCTL_UNLINK",
+                   10: "KEYCTL_SEARCH", 11: "KEYCTL_READ", 12: "KEYCTL_INSTANTIATE", 13: "KEYCTL_NEGATE", 14: "KEYCTL_SET_REQKEY_KEYRING",
+                   15: "KEYCTL_SET_TIMEOUT", 16: "KEYCTL_ASSUME_AUTHORITY", 17: "KEYCTL_GET_SECURITY", 18: "KEYCTL_SESSION_TO_PARENT", 19: "KEYCTL_REJECT",
+                   20: "KEYCTL_INSTANTIATE_IOV", 21: "KEYCTL_INVALIDATE", 22: "KEYCTL_GET_PERSISTENT", 23: "KEYCTL_DH_COMPUTE", 24: "KEYCTL_PKEY_QUERY",
+                   25: "KEYCTL_PKEY_ENCRYPT", 26: "KEYCTL_PKEY_DECRYPT", 27: "KEYCTL_PKEY_SIGN", 28: "KEYCTL_PKEY_VERIFY", 29: "KEYCTL_RESTRICT_KEYRING",
+                   30: "KEYCTL_MOVE", 31: "KEYCTL_CAPABILITIES", 32: "KEYCTL_WATCH_KEY",
+        ],
+        "key_spec": [0xffffffff: "KEY_SPEC_THREAD_KEYRING", 0xfffffffe: "KEY_SPEC_PROCESS_KEYRING", 0xfffffffd: "KEY_SPEC_SESSION_KEYRING", 0xfffffffc: "KEY_SPEC_USER_KEYRING",
+                     0xfffffffb: "KEY_SPEC_USER_SESSION_KEYRING", 0xfffffffa: "KEY_SPEC_GROUP_KEYRING", 0xfffffff9: "KEY_SPEC_REQKEY_AUTH_KEY", 0xfffffff8: "KEY_SPEC_REQUESTOR_KEYRING"],
+        "reqkey": [0xffffffff: "KEY_REQKEY_DEFL_NO_CHANGE", 0: "KEY_REQKEY_DEFL_DEFAULT", 1: "KEY_REQKEY_DEFL_THREAD_KEYRING", 2: "KEY_REQKEY_DEFL_PROCESS_KEYRING",
+                   3: "KEY_REQKEY_DEFL_SESSION_KEYRING", 4: "KEY_REQKEY_DEFL_USER_KEYRING", 5: "KEY_REQKEY_DEFL_USER_SESSION_KEYRING", 6: "KEY_REQKEY_DEFL_GROUP_KEYRING", 7: "KEY_REQKEY_DEFL_REQUESTOR_KEYRING"],
         "whence": [0: "SEEK_SET", 1: "SEEK_CUR", 2: "SEEK_END", 3: "SEEK_DATA", 4: "SEEK_HOLE"],
         "fcntl": [0: "F_DUPFD", 1: "F_GETFD", 2: "F_SETFD", 3: "F_GETFL", 4: "F_SETFL", 5: "F_GETLK", 6: "F_SETLK",
                   7: "F_SETLKW", 8: "F_SETOWN", 9: "F_GETOWN", 10: "F_SETSIG", 11: "F_GETSIG", 15: "F_SETOWN_EX",
@@ -168,9 +191,10 @@ enum StraceFlags {
             return name
         }
         if set == "ioctl" { return "0x" + String(v, radix: 16) }
-        if let prefix = ["arch_prctl": "ARCH", "prctl": "PR", "fcntl": "F", "madvise": "MADV", "rlimit": "RLIMIT"][set] {
+        if let prefix = ["arch_prctl": "ARCH", "prctl": "PR", "fcntl": "F", "madvise": "MADV", "rlimit": "RLIMIT", "keyctl": "KEYCTL"][set] {
             return "0x\(String(value, radix: 16)) /* \(prefix)_??? */"
         }
+        if set == "reqkey" { return "\(Int32(truncatingIfNeeded: v)) /* KEY_REQKEY_DEFL_??? */" }
         return String(Int32(truncatingIfNeeded: v))
     }
 }

@@ -115,6 +115,9 @@ extension GuestThread {
         g.securebits = group.securebits
         g.userNS = group.userNS
         if let userNS { g.enterUserNamespace(userNS) }
+        // The session keyring is shared; the process keyring is not inherited (copy_creds).
+        group.adoptPendingSessionKeyring()
+        g.sessionKeyring = group.sessionKeyring
         g.noNewPrivs = group.noNewPrivs // inherited across fork (and kept by execve)
         g.personality = group.personality; g.ioPriority = group.ioPriority
         g.transparentHugePagesDisabled = group.transparentHugePagesDisabled
@@ -162,6 +165,7 @@ extension GuestThread {
             (child.schedPolicy, child.schedPriority, child.schedDeadline) = (schedPolicy, schedPriority, schedDeadline)
         }
         child.utilClamp = utilClamp
+        child.requestKeyDefault = requestKeyDefault
         (child.timerSlack, child.defaultTimerSlack) = (timerSlack, timerSlack)
         child.initialFPState = context?.floatingPointState()
         if flags & CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = childTid }
@@ -178,6 +182,7 @@ extension GuestThread {
         let tid = try kernel.allocateTask(in: group.pidNS)
         let child = GuestThread(kernel: kernel, tid: tid, group: group)
         prepareCloned(child, flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls)
+        inheritThreadKeyring(by: child)
         kernel.threads[tid] = child
         let followed = ptraceInherit(to: child, flags: flags)
         child.start()
@@ -329,6 +334,9 @@ extension GuestThread {
         for i in 1..<65 where group.actions[i].handler > 1 { group.actions[i] = SignalAction() }
         altStack = (0, 2, 0)
         group.timers.removeAll() // POSIX timers do not survive exec; ITIMER_REAL does
+        // The thread and process keyrings do not either; the session keyring does.
+        threadKeyring = nil
+        group.processKeyring = nil
         clearChildTID = 0
         robustList = 0
         group.releaseVforkParent()

@@ -34,6 +34,11 @@ final class GuestThread {
     /// seccomp(2): 0 none, 1 strict, 2 filter; the newest filter of the thread's chain.
     var seccompMode: UInt8 = 0
     var seccompFilter: SeccompFilter?
+    /// This thread's keyring (Keys/; made on first use), and where request_key puts the keys
+    /// it makes (KEYCTL_SET_REQKEY_KEYRING's KEY_REQKEY_DEFL_*): both credentials on Linux,
+    /// and per thread there.
+    var threadKeyring: Key?
+    var requestKeyDefault: Int32 = 0
     /// Set while another guest process traces this thread (Task/Ptrace.swift).
     var ptrace: PtraceState?
     /// Held before returning to guest code while the sandbox is over its memory limit.
