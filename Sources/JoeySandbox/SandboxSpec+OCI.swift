@@ -6,8 +6,10 @@ import JoeyOCI
 
 extension SandboxSpec {
     /// The sandbox a container's config describes. `id` is the hostname when the config has
-    /// none (as runc); `preservedFDs` is `create --preserve-fds`. Errors name the file and field.
-    public init(oci config: OCIConfig, id: String, preservedFDs: Int = 0, file: String = "config.json") throws(OCIError) {
+    /// none (as runc); `preservedFDs` is `create --preserve-fds`; `newKeyring` is false for
+    /// `create --no-new-keyring`. Errors name the file and field.
+    public init(oci config: OCIConfig, id: String, preservedFDs: Int = 0, newKeyring: Bool = true,
+                file: String = "config.json") throws(OCIError) {
         guard let process = config.process else { throw OCIError("\(file): process: required field is missing") }
         self.init(argv: process.args, env: process.env)
         rootPath = config.rootPath
@@ -36,6 +38,8 @@ extension SandboxSpec {
         // net.* are the container's network namespace's, set as the sentry enters it.
         sysctls = config.sysctl.filter { !OCIConfig.isNetworkSysctl($0.0) }
         self.preservedFDs = preservedFDs
+        // runc's: the container's processes join a session keyring named for it.
+        if newKeyring { sessionKeyring = "_ses." + id }
         mounts = config.mounts.map {
             MountSpec(destination: $0.destination, type: $0.type ?? "", source: $0.source ?? "", options: $0.options)
         }

@@ -105,7 +105,7 @@ struct CreateOptions: ParsableArguments {
     @Flag(help: "Accepted for runc compatibility: the sentry never pivots the host root.")
     var noPivot = false
 
-    @Flag(help: "Accepted for runc compatibility: the guest has no host keyring.")
+    @Flag(help: "Do not give the container's processes a session keyring of their own (runc's `_ses.<id>`).")
     var noNewKeyring = false
 
     @Option(help: ArgumentHelp("Pass this many extra fds (from fd 3) to the container's first process.", valueName: "n"))
@@ -124,7 +124,7 @@ struct CreatedContainer {
 /// `create`: checks the bundle, makes the state, starts the sentry and waits until it has
 /// loaded the program (or failed). Nothing is left behind on failure.
 func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: GlobalOptions, foreground: Bool) -> CreatedContainer {
-    runtime.noteIgnoredFlags(debug: global.debug, [("--no-pivot", o.noPivot), ("--no-new-keyring", o.noNewKeyring)])
+    runtime.noteIgnoredFlags(debug: global.debug, [("--no-pivot", o.noPivot)])
     guard let bundle = realpath(o.bundle, nil).map({ p in defer { free(p) }; return String(cString: p) }) else {
         runtime.fail("bundle \(o.bundle): \(String(cString: strerror(errno)))")
     }
@@ -161,7 +161,7 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
     _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
     let readyFD = Int32(3 + o.preserveFds)
     let launch = SentryLaunch(bundle: bundle, readyFD: readyFD, preserveFds: o.preserveFds, foreground: foreground,
-                              terminal: o.consoleSocket != nil, id: o.id)
+                              terminal: o.consoleSocket != nil, id: o.id, newKeyring: !o.noNewKeyring)
 
     // A terminal container: a new pty; the master goes to --console-socket (as runc sends it),
     // the slave is the sentry's stdio and becomes its controlling terminal.
@@ -297,6 +297,8 @@ struct SentryLaunch {
     /// Its stdio is a pty of its own, to become the session's controlling terminal.
     let terminal: Bool
     let id: String
+    /// Its processes get a session keyring of their own (not `create --no-new-keyring`).
+    let newKeyring: Bool
 }
 
 /// The container's sentry, in the process `create` forked: sets up what a container's init
@@ -339,7 +341,8 @@ func runContainerSentry(_ launch: SentryLaunch, config: OCIConfig, global: Globa
     }
     let spec: SandboxSpec
     do {
-        spec = try SandboxSpec(oci: config, id: id, preservedFDs: launch.preserveFds, file: "\(launch.bundle)/config.json")
+        spec = try SandboxSpec(oci: config, id: id, preservedFDs: launch.preserveFds, newKeyring: launch.newKeyring,
+                               file: "\(launch.bundle)/config.json")
     } catch { failEarly(error.message) }
     if let problem = NetworkNamespace.enter(config) { failEarly(problem) }
     if !global.unconfined, let problem = NetworkNamespace.enterPrivate() {

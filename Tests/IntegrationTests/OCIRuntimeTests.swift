@@ -126,6 +126,30 @@ struct OCIRuntimeTests {
         #expect(r.status == 0, "deleting what does not exist with --force succeeds, as in runc")
     }
 
+    @Test("the container's processes share a session keyring named _ses.<id>, as runc's; with --no-new-keyring they have none until one is used",
+          .enabled(if: Host.hasBusybox, "needs busybox-static"))
+    func sessionKeyring() throws {
+        let b = try Bundle(args: ["cat", "/proc/keys"])
+        var r = try b.joey("run", "--bundle", b.path, "k1")
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains(" perm 3f1b0000     0     0 keyring   _ses.k1: empty\n"), "\(r.stdout)")
+        r = try b.joey("run", "--no-new-keyring", "--bundle", b.path, "k2")
+        #expect(r.status == 0, "\(r)")
+        // No keyring at all until a key operation asks for one, as for Linux's init.
+        #expect(r.stdout == "", "\(r.stdout)")
+
+        let d = try Bundle(args: ["sleep", "30"])
+        r = try d.joey("run", "-d", "--bundle", d.path, "k3")
+        #expect(r.status == 0, "\(r)")
+        #expect(try d.waitForStatus("k3", "running"))
+        r = try d.joey("exec", "k3", "cat", "/proc/keys")
+        #expect(r.status == 0, "\(r)")
+        // Held by init and by the exec'd process: one keyring, not two of the name.
+        #expect(r.stdout.components(separatedBy: "_ses.k3").count == 2, "\(r.stdout)")
+        #expect(r.stdout.contains(" I--Q---     2 perm 3f1b0000     0     0 keyring   _ses.k3: empty\n"), "\(r.stdout)")
+        #expect(try d.joey("delete", "--force", "k3").status == 0)
+    }
+
     @Test("errors: duplicate id, unknown id, bad id, bad config: the message names the field; nothing is created",
           .enabled(if: Host.hasBusybox, "needs busybox-static"))
     func errors() throws {

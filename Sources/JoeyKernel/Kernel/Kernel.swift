@@ -55,6 +55,10 @@ public struct SandboxSpec {
     public var tmpfsAtTmp = true
     /// Host fds 3, 4, ... passed on to pid 1 as the same numbers (OCI --preserve-fds).
     public var preservedFDs = 0
+    /// The session keyring pid 1 and each exec'd process join by name (an OCI container's
+    /// `_ses.<id>`, as runc makes: searchable by its owner, so later ones join the same);
+    /// nil: none, so they use their user's session keyring, as Linux's init does.
+    public var sessionKeyring: String?
     public var umask: UInt32 = 0o022
     /// Capability sets pid 1 sees (effective, permitted, inheritable); nil: by uid.
     public var capabilities: (UInt64, UInt64, UInt64)?
@@ -717,6 +721,14 @@ public final class Kernel: @unchecked Sendable {
         group.capabilities = Capabilities.initial(uid: process.uid, given: process.capabilities,
                                                   bounding: process.capabilityBounding, ambient: process.capabilityAmbient)
         group.noNewPrivs = process.noNewPrivileges
+        if let name = self.spec.sessionKeyring {
+            keys.collect(self)
+            // runc's init makes it searchable to its owner (ModKeyringPerm), so that an exec
+            // finds it by name.
+            if (try? group.joinSessionKeyring(named: Array(name.utf8))) != nil, pid1, let session = group.sessionKeyring {
+                session.perm |= 0x0008_0000 // KEY_USR_SEARCH
+            }
+        }
         let tty = DeviceInode(.tty, major: 136, minor: 0, fs: devPts.fs)
         if pid1, controllingTerminal != nil {
             devPts.attachHostTerminal(0, tty) // so ttyname(3) finds the sandbox's terminal

@@ -14,6 +14,26 @@ extension ThreadGroup {
         sessionKeyring = pending
         pendingSessionKeyring = nil
     }
+
+    /// join_session_keyring(name): the oldest keyring of that name made in this process's user
+    /// namespace, not revoked or invalidated, that grants it search (possession aside), or a
+    /// new one (the owner may view, read and link it); nil when it is the session keyring
+    /// already.
+    func joinSessionKeyring(named name: [UInt8]) throws(LinuxErrno) -> Key? {
+        let keys = kernel.keys
+        let found = keys.keys.values.filter {
+            $0.type == .keyring && $0.description == name && $0.userNamespace === userNS && !$0.revoked && !$0.invalidated
+                && keys.permitted($0, .search, possessed: false, by: self)
+        }.min { $0.creation < $1.creation }
+        if let found {
+            if found === sessionKeyring { return nil }
+            sessionKeyring = found
+            return found
+        }
+        let keyring = try keys.allocate(.keyring, name, uid: uid, gid: gid, perm: 0x3f13_0000, namespace: userNS)
+        sessionKeyring = keyring
+        return keyring
+    }
 }
 
 extension GuestThread {
@@ -462,21 +482,7 @@ extension GuestThread {
         }
         beginKeyOperation()
         guard let name else { return UInt64(try joinAnonymousSession().serial) }
-        // find_keyring_by_name: the oldest keyring of that name made in the caller's user
-        // namespace, not revoked, that grants the caller search (possession aside).
-        let found = keys.keys.values.filter {
-            $0.type == .keyring && $0.description == name && $0.userNamespace === group.userNS && !$0.revoked && !$0.invalidated
-                && keys.permitted($0, .search, possessed: false, by: group)
-        }.min { $0.creation < $1.creation }
-        if let found {
-            if found === group.sessionKeyring { return 0 }
-            group.sessionKeyring = found
-            return UInt64(found.serial)
-        }
-        let keyring = try keys.allocate(.keyring, name, uid: group.uid, gid: group.gid, perm: 0x3f13_0000,
-                                        namespace: group.userNS)
-        group.sessionKeyring = keyring
-        return UInt64(keyring.serial)
+        return try group.joinSessionKeyring(named: name).map { UInt64($0.serial) } ?? 0
     }
 
     /// KEYCTL_CHOWN: -1 leaves an id; another owner, or a group the caller is not in, takes
@@ -583,11 +589,12 @@ extension GuestThread {
     }
 
     /// KEYCTL_SESSION_TO_PARENT: the caller's session keyring becomes its parent's, if the
-    /// parent is a single-threaded process of the same user that is not init.
+    /// parent is a single-threaded process of the same user. (Linux refuses the machine's
+    /// init; the sandbox's is a container's init, whose global pid is not 1, and may.)
     private func sessionToParent() throws(LinuxErrno) -> UInt64 {
         beginKeyOperation()
         let session = try lookupKey(-3, need: .link).key
-        guard let parent = group.parent, parent.pid > 1, parent.threads.count == 1 else { throw .EPERM }
+        guard let parent = group.parent, parent.threads.count == 1 else { throw .EPERM }
         parent.adoptPendingSessionKeyring()
         if parent.sessionKeyring === session { return 0 }
         let me = (euid: group.euid, egid: group.egid)
