@@ -201,6 +201,28 @@ CASE(keyrings_link_unlink_clear_and_refuse_cycles) {
     wait_gone(a);
 }
 
+CASE(keyrings_nest_at_most_six_deep_for_links_and_searches) {
+    new_session();
+    key_serial_t ring[12];
+    char name[16];
+    for (int i = 0; i < 12; i++) {
+        snprintf(name, sizeof name, "c%d", i);
+        ring[i] = add_key("keyring", name, NULL, 0, KEY_SPEC_SESSION_KEYRING);
+        EXPECT(ring[i] > 0);
+    }
+    /* A chain built from its end: c4 would hold keyrings seven deep. */
+    for (int i = 10; i >= 4; i--) EXPECT_OK(keyctl(KEYCTL_LINK, ring[i + 1], ring[i], 0, 0));
+    EXPECT_ERRNO(keyctl(KEYCTL_LINK, ring[4], ring[3], 0, 0), ELOOP);
+    /* A search looks in keyrings six below where it starts, not seven. */
+    key_serial_t at6 = add_key("user", "six", "v", 1, ring[10]);
+    key_serial_t at7 = add_key("user", "seven", "v", 1, ring[11]);
+    EXPECT_EQ(keyctl(KEYCTL_SEARCH, ring[4], (unsigned long)"user", (unsigned long)"six", 0), at6);
+    EXPECT_ERRNO(keyctl(KEYCTL_SEARCH, ring[4], (unsigned long)"user", (unsigned long)"seven", 0), ENOKEY);
+    EXPECT_EQ(keyctl(KEYCTL_SEARCH, ring[5], (unsigned long)"user", (unsigned long)"seven", 0), at7);
+    /* A keyring linked directly is a cycle, whatever lies deeper. */
+    EXPECT_ERRNO(keyctl(KEYCTL_LINK, ring[4], ring[11], 0, 0), EDEADLK);
+}
+
 CASE(revoked_and_expired_keys_say_so) {
     new_session();
     key_serial_t key = add_key("user", "r", "p", 1, KEY_SPEC_SESSION_KEYRING);

@@ -722,7 +722,7 @@ public final class Kernel: @unchecked Sendable {
                                                   bounding: process.capabilityBounding, ambient: process.capabilityAmbient)
         group.noNewPrivs = process.noNewPrivileges
         if let name = self.spec.sessionKeyring {
-            keys.collect(self)
+            keys.collectIfNeeded(self)
             // runc's init makes it searchable to its owner (ModKeyringPerm), so that an exec
             // finds it by name.
             if (try? group.joinSessionKeyring(named: Array(name.utf8))) != nil, pid1, let session = group.sessionKeyring {

@@ -54,8 +54,10 @@ final class Key {
     var perm: UInt32
     /// A user or logon key's data.
     var payload: [UInt8] = []
-    /// A keyring's links, in the order they were made.
-    var links: [Key] = []
+    /// A keyring's links, one per type and description (Linux's index key), found by it
+    /// as Linux's associative array finds them; keyrings apart, as searches descend into them.
+    private(set) var leaves: [KeyIndex: Key] = [:]
+    private(set) var nested: [[UInt8]: Key] = [:]
     /// Bytes of data as Linux's quota counts them: the payload, or 4 per link of a keyring.
     var dataLength = 0
     /// A negatively instantiated key's error (request_key found nothing to construct it).
@@ -106,8 +108,47 @@ final class Key {
         if expired(at: now) { throw .EKEYEXPIRED }
     }
 
-    /// Its index key matches (type and description), as a keyring holds one key of each.
-    func sameIndex(_ other: Key) -> Bool { type == other.type && description == other.description }
+    var index: KeyIndex { KeyIndex(type: type, description: description) }
+
+    // A keyring's links.
+    var linkCount: Int { leaves.count + nested.count }
+    var links: [Key] { Array(leaves.values) + Array(nested.values) }
+    var nestedKeyrings: Dictionary<[UInt8], Key>.Values { nested.values }
+
+    /// The key linked under `index`.
+    func linked(_ index: KeyIndex) -> Key? {
+        index.type == .keyring ? nested[index.description] : leaves[index]
+    }
+
+    func links(_ key: Key) -> Bool { linked(key.index) === key }
+
+    /// Links `key`; the key it displaces (of the same type and description), if any.
+    func setLink(_ key: Key) -> Key? {
+        key.type == .keyring ? nested.updateValue(key, forKey: key.description) : leaves.updateValue(key, forKey: key.index)
+    }
+
+    func removeLink(_ key: Key) {
+        if key.type == .keyring { nested[key.description] = nil } else { leaves[key.index] = nil }
+    }
+
+    func removeAllLinks() {
+        leaves.removeAll()
+        nested.removeAll()
+    }
+
+    /// Drops the links to keys `dead` says; how many went.
+    func removeLinks(where dead: (Key) -> Bool) -> Int {
+        let before = linkCount
+        leaves = leaves.filter { !dead($0.value) }
+        nested = nested.filter { !dead($0.value) }
+        return before - linkCount
+    }
+}
+
+/// A key's type and description: what a keyring holds one key of.
+struct KeyIndex: Hashable {
+    let type: KeyType
+    let description: [UInt8]
 }
 
 /// A user's key accounting (Linux's struct key_user), by kernel uid.
@@ -141,6 +182,13 @@ final class KeyService {
     static let sentryBound = 32 << 20
     static let sentryBytesPerKey = 256
     private var sentryBytes = 0
+    /// Set when a reference to a key may have gone (a link removed or displaced, a keyring of
+    /// a process or thread replaced): the next key operation collects.
+    var dirty = false
+    /// The earliest expiry or revocation not yet gc_delay old, and the process table when
+    /// the last collection ran: either changing is a reason to collect again too.
+    private var nextEvent = Int64.max
+    private var lastTable: (created: UInt64, threads: Int, groups: Int) = (0, 0, 0)
     private var creations: UInt64 = 0
 
     static func now() -> Int64 { Int64(hostClockNanos(CLOCK_REALTIME) / 1_000_000_000) }
@@ -229,42 +277,53 @@ final class KeyService {
         guard keyring.type == .keyring else { throw .ENOTDIR }
         if keyring.linksRejected { throw .EPERM }
         if key.type == .keyring { try checkCycle(linking: key, into: keyring) }
-        if let i = keyring.links.firstIndex(where: { $0.sameIndex(key) }) {
-            keyring.links[i] = key // in place: no more quota
+        if let old = keyring.linked(key.index) {
+            if old !== key { dirty = true }
+            _ = keyring.setLink(key) // in place: no more quota
             return
         }
         try reserve(keyring, keyring.dataLength + 4)
-        keyring.links.append(key)
+        _ = keyring.setLink(key)
     }
 
     /// key_unlink: ENOENT unless `keyring` links `key`.
     func unlink(_ key: Key, from keyring: Key) throws(LinuxErrno) {
         guard keyring.type == .keyring else { throw .ENOTDIR }
-        guard let i = keyring.links.firstIndex(where: { $0 === key }) else { throw .ENOENT }
-        keyring.links.remove(at: i)
+        guard keyring.links(key) else { throw .ENOENT }
+        keyring.removeLink(key)
+        dirty = true
         try? reserve(keyring, keyring.dataLength - 4)
     }
 
     /// Every link of a keyring goes (KEYCTL_CLEAR, revocation).
     func clear(_ keyring: Key) {
-        keyring.links.removeAll()
+        keyring.removeAllLinks()
+        dirty = true
         try? reserve(keyring, 0)
     }
 
     /// keyring_detect_cycle: linking keyring `key` into `keyring` must not make `keyring`
     /// reachable from itself (EDEADLK), nor nest keyrings deeper than searches go (ELOOP).
     private func checkCycle(linking key: Key, into keyring: Key) throws(LinuxErrno) {
+        // Each keyring again only when reached deeper than before: a shared keyring is not
+        // walked once per path to it (six visits at most).
+        var deepest: [ObjectIdentifier: Int] = [:]
+        if key === keyring { throw .EDEADLK }
         func walk(_ ring: Key, depth: Int) throws(LinuxErrno) {
-            if ring === keyring { throw .EDEADLK }
-            for sub in ring.links where sub.type == .keyring {
-                if depth + 1 >= Self.maxDepth { throw .ELOOP }
+            if let seen = deepest[ObjectIdentifier(ring)], seen >= depth { return }
+            deepest[ObjectIdentifier(ring)] = depth
+            // This keyring's own links first, then those below (Linux's order).
+            if ring.links(keyring) { throw .EDEADLK }
+            for sub in ring.nestedKeyrings {
+                if depth >= Self.maxDepth { throw .ELOOP }
                 try walk(sub, depth: depth + 1)
             }
         }
         try walk(key, depth: 0)
     }
 
-    /// KEYRING_SEARCH_MAX_DEPTH: how deep searches descend.
+    /// KEYRING_SEARCH_MAX_DEPTH: how deep searches descend (keyrings at this depth below
+    /// the first are searched, not those below them).
     static let maxDepth = 6
 
     // MARK: Searching
@@ -291,10 +350,14 @@ final class KeyService {
             if stateCheck, let error = key.negative { result = error; return false }
             return true
         }
+        // Each keyring again only when reached at a shallower depth (more left to descend).
+        var shallowest: [ObjectIdentifier: Int] = [:]
         func walk(_ keyring: Key, depth: Int) -> Key? {
-            for key in keyring.links where consider(key) { return key }
-            guard recurse, depth + 1 < Self.maxDepth else { return nil }
-            for sub in keyring.links where sub.type == .keyring {
+            if let seen = shallowest[ObjectIdentifier(keyring)], seen <= depth { return nil }
+            shallowest[ObjectIdentifier(keyring)] = depth
+            if let key = keyring.linked(KeyIndex(type: type, description: description)), consider(key) { return key }
+            guard recurse, depth < Self.maxDepth else { return nil }
+            for sub in keyring.nestedKeyrings {
                 if checkPermissions && !permitted(sub, .search, possessed: possessed, by: group) { continue }
                 if let found = walk(sub, depth: depth + 1) { return found }
             }
@@ -326,15 +389,39 @@ final class KeyService {
 
     // MARK: Collecting
 
+    /// A key expires or was revoked at `time`: its links go gc_delay later.
+    func schedule(_ time: Int64) {
+        nextEvent = min(nextEvent, time)
+    }
+
+    /// Collects if anything may have let go of a key since the last time: a key operation
+    /// that removed a reference, a process or thread that ended (or was made), or a dead
+    /// key's gc_delay passing. Otherwise key operations cost no walk over every key.
+    func collectIfNeeded(_ kernel: Kernel) {
+        guard !keys.isEmpty else { return }
+        let table = (kernel.tasksCreated, kernel.threads.count, kernel.threadGroups.count)
+        let eventDue = nextEvent != Int64.max && nextEvent + Int64(gcDelay) <= Self.now()
+        if !dirty && table == lastTable && !eventDue { return }
+        collect(kernel)
+    }
+
     /// Lets go of keys nothing holds (Linux's key_garbage_collector, run before each key
     /// operation instead of in the background): marks from every process's and thread's
     /// keyrings and each live user namespace's registers, drops links to invalidated keys
     /// and to keys expired (or revoked) gc_delay ago, then frees the unmarked and returns
     /// their quota. Counts each key's references on the way (/proc/keys' usage).
     func collect(_ kernel: Kernel) {
+        dirty = false
+        lastTable = (kernel.tasksCreated, kernel.threads.count, kernel.threadGroups.count)
+        nextEvent = Int64.max
         guard !keys.isEmpty else { return }
         let now = Self.now(), delay = Int64(gcDelay)
-        for key in keys.values { key.marked = false; key.usage = 0 }
+        for key in keys.values {
+            key.marked = false
+            key.usage = 0
+            // What is still to die later (expired or revoked, not yet gc_delay ago).
+            for t in [key.expiry, key.revokedAt].compactMap({ $0 }) where t + delay > now { schedule(t) }
+        }
         var stack: [Key] = []
         func hold(_ key: Key?) {
             guard let key else { return }
@@ -351,9 +438,7 @@ final class KeyService {
         }
         while let ring = stack.popLast() {
             guard ring.type == .keyring else { continue }
-            let before = ring.links.count
-            ring.links.removeAll { $0.dead(at: now, delay: delay) }
-            if ring.links.count != before { try? reserve(ring, ring.links.count * 4) }
+            if ring.removeLinks(where: { $0.dead(at: now, delay: delay) }) > 0 { try? reserve(ring, ring.linkCount * 4) }
             for key in ring.links { hold(key) }
         }
         for key in keys.values where !key.marked { destroy(key) }
@@ -370,7 +455,7 @@ final class KeyService {
         owner.instantiated -= 1
         if owner.keys == 0 && owner.uid != 0 { users[owner.uid] = nil }
         sentryBytes -= key.quotaBytes + Self.sentryBytesPerKey
-        key.links.removeAll()
+        key.removeAllLinks()
     }
 
     // MARK: /proc
@@ -396,7 +481,7 @@ final class KeyService {
         line += String(decoding: key.description, as: UTF8.self)
         if key.negative == nil {
             switch key.type {
-            case .keyring: line += key.links.isEmpty ? ": empty" : ": \(key.links.count)"
+            case .keyring: line += key.linkCount == 0 ? ": empty" : ": \(key.linkCount)"
             case .user, .logon: line += ": \(key.dataLength)"
             }
         }

@@ -68,7 +68,7 @@ extension GuestThread {
     /// key operation, as Linux's collector and task work would have run by then.
     private func beginKeyOperation() {
         group.adoptPendingSessionKeyring()
-        keys.collect(kernel)
+        keys.collectIfNeeded(kernel)
     }
 
     // MARK: Finding keys
@@ -143,6 +143,25 @@ extension GuestThread {
         return false
     }
 
+    /// Every key the thread possesses, in one walk (what `possesses` answers for one key).
+    private func possessedSet() -> Set<ObjectIdentifier> {
+        var possessed = Set<ObjectIdentifier>()
+        var shallowest: [ObjectIdentifier: Int] = [:]
+        let searchable = { (key: Key) in self.keys.permitted(key, .search, possessed: true, by: self.group) }
+        func walk(_ ring: Key, depth: Int) {
+            if let seen = shallowest[ObjectIdentifier(ring)], seen <= depth { return }
+            shallowest[ObjectIdentifier(ring)] = depth
+            for key in ring.links where searchable(key) { possessed.insert(ObjectIdentifier(key)) }
+            guard depth < KeyService.maxDepth else { return }
+            for sub in ring.nestedKeyrings where searchable(sub) { walk(sub, depth: depth + 1) }
+        }
+        for root in possessionRoots() where searchable(root) {
+            possessed.insert(ObjectIdentifier(root))
+            walk(root, depth: 0)
+        }
+        return possessed
+    }
+
     /// search_process_keyrings_rcu: a valid key of `type` and `description` in the thread's
     /// keyrings (the first found wins; a negative key's error beats "nothing", which beats
     /// another error such as EACCES).
@@ -200,8 +219,8 @@ extension GuestThread {
         let ns = group.userNS
         guard let register = keys.namespaces[ObjectIdentifier(ns)]?.userRegister else { return nil }
         let n = userKeyringNumber(ns)
-        guard let user = register.links.first(where: { $0.type == .keyring && $0.description == Array("_uid.\(n)".utf8) }),
-              let session = register.links.first(where: { $0.type == .keyring && $0.description == Array("_uid_ses.\(n)".utf8) })
+        guard let user = register.linked(KeyIndex(type: .keyring, description: Array("_uid.\(n)".utf8))),
+              let session = register.linked(KeyIndex(type: .keyring, description: Array("_uid_ses.\(n)".utf8)))
         else { return nil }
         return (user, session)
     }
@@ -222,7 +241,7 @@ extension GuestThread {
         }
         let n = userKeyringNumber(ns)
         func find(_ name: String) -> Key? {
-            register.links.first { $0.type == .keyring && $0.description == Array(name.utf8) && !$0.revoked }
+            register.linked(KeyIndex(type: .keyring, description: Array(name.utf8))).flatMap { $0.revoked ? nil : $0 }
         }
         func make(_ name: String) throws(LinuxErrno) -> Key {
             let ring = try keys.allocate(.keyring, Array(name.utf8), uid: group.uid, gid: Key.noGroup, perm: 0x1f3f_0000,
@@ -288,9 +307,8 @@ extension GuestThread {
         }
         if keyring.linksRejected { throw .EPERM }
         // A key of this type and description in that keyring is updated in place.
-        if type.updatable, let existing = keyring.links.first(where: {
-            $0.type == type && $0.description == description && !$0.revoked && !$0.invalidated
-        }) {
+        if type.updatable, let existing = keyring.linked(KeyIndex(type: type, description: description)),
+           !existing.revoked && !existing.invalidated {
             try updateKey(existing, possessed: ringPossessed, payload)
             return UInt64(existing.serial)
         }
@@ -348,6 +366,7 @@ extension GuestThread {
         try keys.link(key, into: ring)
         key.negative = .ENOKEY
         key.expiry = now + 60
+        keys.schedule(now + 60)
         throw .ENOKEY
     }
 
@@ -423,6 +442,7 @@ extension GuestThread {
             let key = try lookupKey(id, create: true, partial: true, need: .setattr).key
             let seconds = UInt32(truncatingIfNeeded: a2)
             key.expiry = seconds == 0 ? nil : KeyService.now() + Int64(seconds)
+            if let expiry = key.expiry { keys.schedule(expiry) }
             return 0
         case 16: // KEYCTL_ASSUME_AUTHORITY: no authorization key exists to assume
             guard id >= 0 else { throw .EINVAL }
@@ -465,6 +485,7 @@ extension GuestThread {
     private func revoke(_ key: Key) {
         let now = KeyService.now()
         if key.revokedAt.map({ $0 > now }) ?? true { key.revokedAt = now }
+        keys.schedule(now)
         switch key.type {
         case .keyring: keys.clear(key)
         case .user, .logon:
@@ -541,7 +562,7 @@ extension GuestThread {
         var data: [UInt8]
         if key.type == .keyring {
             data = []
-            data.reserveCapacity(key.links.count * 4)
+            data.reserveCapacity(key.linkCount * 4)
             for linked in key.links { withUnsafeBytes(of: linked.serial) { data += $0 } }
         } else {
             data = key.payload
@@ -633,7 +654,7 @@ extension GuestThread {
         }
         let name = Array("_persistent.\(ns.uid(uid) ?? UInt32.max)".utf8)
         let persistent: Key
-        if let found = register.links.first(where: { $0.type == .keyring && $0.description == name && !$0.revoked && !$0.invalidated }) {
+        if let found = register.linked(KeyIndex(type: .keyring, description: name)), !found.revoked && !found.invalidated {
             persistent = found
         } else {
             persistent = try keys.allocate(.keyring, name, uid: uid, gid: Key.noGroup, perm: 0x1f03_0000, inQuota: false, namespace: ns)
@@ -642,6 +663,7 @@ extension GuestThread {
         guard keys.permitted(persistent, .link, possessed: true, by: group) else { throw .EACCES }
         try keys.link(persistent, into: destination)
         persistent.expiry = KeyService.now() + Int64(keys.persistentExpiry)
+        keys.schedule(persistent.expiry!)
         return UInt64(persistent.serial)
     }
 
@@ -677,8 +699,8 @@ extension GuestThread {
         let to = try lookupKey(Int32(truncatingIfNeeded: a3), create: true, need: .write).key
         if from === to { return 0 }
         guard from.type == .keyring, to.type == .keyring else { throw .ENOTDIR }
-        guard from.links.contains(where: { $0 === key }) else { throw .ENOENT }
-        if flags & 1 != 0 && to.links.contains(where: { $0.sameIndex(key) }) { throw .EEXIST }
+        guard from.links(key) else { throw .ENOENT }
+        if flags & 1 != 0 && to.linked(key.index) != nil { throw .EEXIST }
         try keys.link(key, into: to)
         try keys.unlink(key, from: from)
         return 0
@@ -689,12 +711,15 @@ extension GuestThread {
     /// /proc/keys: the keys this thread may view (possession counting for those whose
     /// possessor may view them) and whose owner its user namespace maps, by serial.
     func procKeys() -> String {
-        beginKeyOperation()
+        // A whole collection: it counts each key's references (the usage column).
+        group.adoptPendingSessionKeyring()
+        keys.collect(kernel)
         let now = KeyService.now(), ns = group.userNS
+        let possessedKeys = possessedSet()
         var text = ""
         for serial in keys.keys.keys.sorted() {
             guard let key = keys.keys[serial], ns.uid(key.uid) != nil else { continue }
-            let possessed = key.perm & 0x0100_0000 != 0 && possesses(key, now: now)
+            let possessed = possessedKeys.contains(ObjectIdentifier(key))
             guard keys.permitted(key, .view, possessed: possessed, by: group) else { continue }
             text += keys.procLine(key, ns: ns, now: now)
         }

@@ -37,7 +37,7 @@ final class GuestThread {
     /// This thread's keyring (Keys/; made on first use), and where request_key puts the keys
     /// it makes (KEYCTL_SET_REQKEY_KEYRING's KEY_REQKEY_DEFL_*): both credentials on Linux,
     /// and per thread there.
-    var threadKeyring: Key?
+    var threadKeyring: Key? { didSet { kernel.keys.dirty = true } }
     var requestKeyDefault: Int32 = 0
     /// Set while another guest process traces this thread (Task/Ptrace.swift).
     var ptrace: PtraceState?

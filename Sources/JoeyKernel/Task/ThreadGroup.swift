@@ -103,9 +103,9 @@ final class ThreadGroup {
     /// processes forked since it was joined; the process keyring, this process's threads'
     /// (made on first use, not inherited); and a session keyring a child gave it with
     /// KEYCTL_SESSION_TO_PARENT, taken on at its next key operation or fork.
-    var sessionKeyring: Key?
-    var processKeyring: Key?
-    var pendingSessionKeyring: Key?
+    var sessionKeyring: Key? { didSet { kernel.keys.dirty = true } }
+    var processKeyring: Key? { didSet { kernel.keys.dirty = true } }
+    var pendingSessionKeyring: Key? { didSet { kernel.keys.dirty = true } }
     /// personality(2)'s value (PER_LINUX and its flags), kept across fork and execve.
     var personality: UInt32 = 0
     /// ioprio_set's value (class << 13 | data); 0 until set (IOPRIO_CLASS_NONE).
