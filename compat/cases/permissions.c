@@ -195,4 +195,187 @@ CASE(access_checks_the_real_ids_and_at_eaccess_the_effective_ones) {
     EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+/* fs.protected_*: the sysctls are global, so each case sets the one it tests for the span of
+ * a child and puts the old value back. */
+static int fs_sysctl(const char *name) {
+    char p[80], b[16] = {0};
+    snprintf(p, sizeof p, "/proc/sys/fs/%s", name);
+    EXPECT(slurp(p, b, sizeof b) > 0);
+    return atoi(b);
+}
+
+static void set_fs_sysctl(const char *name, int value) {
+    char p[80], b[16];
+    snprintf(p, sizeof p, "/proc/sys/fs/%s", name);
+    snprintf(b, sizeof b, "%d\n", value);
+    write_file(p, b);
+}
+
+/* Runs `body` in a child while fs.NAME is `value`. */
+static void with_fs_sysctl(const char *name, int value, void (*body)(void)) {
+    int old = fs_sysctl(name);
+    set_fs_sysctl(name, value);
+    pid_t child = fork();
+    if (child == 0) { body(); _exit(0); }
+    int status = wait_status(child);
+    set_fs_sysctl(name, old);
+    EXPECT_EQ(status, 0);
+}
+
+/* Runs `fn` as uid and gid 1000 (a user other than nobody). */
+static void as_user_1000(void (*fn)(void)) {
+    pid_t child = fork();
+    if (child == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(1000) != 0 || setuid(1000) != 0) _exit(99);
+        fn();
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(child), 0);
+}
+
+/* A sticky world-writable directory (as /tmp), and an ordinary world-writable one. */
+static void make_shared_dirs(void) {
+    EXPECT_OK(chmod(scratch(), 0755));
+    EXPECT_OK(mkdir(path(0, "sticky"), 0));
+    EXPECT_OK(chmod(path(0, "sticky"), 01777));
+    EXPECT_OK(mkdir(path(0, "open"), 0));
+    EXPECT_OK(chmod(path(0, "open"), 0777));
+    write_file(path(0, "target"), "data");
+    EXPECT_OK(chmod(path(0, "target"), 0644));
+}
+
+static void user_1000_makes_links(void) {
+    EXPECT_OK(symlink(path(0, "target"), path(1, "sticky/theirs")));
+    EXPECT_OK(symlink(path(0, "target"), path(1, "open/theirs")));
+    EXPECT_OK(symlink(path(0, "open"), path(1, "sticky/theirs-dir")));
+    write_file(path(0, "open/f"), "x");
+}
+
+static void user_1000_follows_its_link(void) {
+    int fd = open(path(0, "sticky/theirs"), O_RDONLY);
+    EXPECT(fd >= 0);
+    close(fd);
+}
+
+static void symlinks_protected(void) {
+    struct stat st;
+    char buf[600] = {0};
+    /* Another user's link in a sticky world-writable directory is not followed (root's
+     * walks included); the link itself is still seen. */
+    EXPECT_ERRNO(open(path(0, "sticky/theirs"), O_RDONLY), EACCES);
+    EXPECT_ERRNO(stat(path(0, "sticky/theirs"), &st), EACCES);
+    EXPECT_OK(lstat(path(0, "sticky/theirs"), &st));
+    /* Only a trailing link is checked, not one the path goes through. */
+    EXPECT_OK(stat(path(0, "sticky/theirs-dir/f"), &st));
+    EXPECT(readlink(path(0, "sticky/theirs"), buf, sizeof buf - 1) > 0);
+    /* Its owner follows it; a link whose owner owns the directory is followed; so is one in
+     * a directory that is not sticky. */
+    as_user_1000(user_1000_follows_its_link);
+    EXPECT_OK(symlink(path(0, "target"), path(1, "sticky/mine")));
+    EXPECT_OK(stat(path(0, "sticky/mine"), &st));
+    EXPECT_OK(stat(path(0, "open/theirs"), &st));
+}
+
+static void symlinks_unprotected(void) {
+    struct stat st;
+    EXPECT_OK(stat(path(0, "sticky/theirs"), &st));
+}
+
+CASE(protected_symlinks_are_not_followed_across_owners_in_sticky_world_writable_directories) {
+    make_shared_dirs();
+    as_user_1000(user_1000_makes_links);
+    with_fs_sysctl("protected_symlinks", 1, symlinks_protected);
+    with_fs_sysctl("protected_symlinks", 0, symlinks_unprotected);
+}
+
+static void nobody_links_protected(void) {
+    /* Only a file one owns, or a plain file one may read and write. */
+    EXPECT_ERRNO(link(path(0, "sticky/root-private"), path(1, "sticky/l1")), EPERM);
+    EXPECT_OK(link(path(0, "sticky/root-shared"), path(1, "sticky/l2")));
+    EXPECT_ERRNO(link(path(0, "sticky/root-setuid"), path(1, "sticky/l3")), EPERM);
+    write_file(path(0, "sticky/own"), "x");
+    EXPECT_OK(link(path(0, "sticky/own"), path(1, "sticky/l4")));
+}
+
+static void hardlinks_protected(void) {
+    AS_NOBODY(nobody_links_protected);
+    /* CAP_FOWNER links anything. */
+    EXPECT_OK(link(path(0, "sticky/root-private"), path(1, "sticky/l5")));
+}
+
+static void nobody_links_unprotected(void) {
+    EXPECT_OK(link(path(0, "sticky/root-private"), path(1, "sticky/l6")));
+}
+
+static void hardlinks_unprotected(void) {
+    AS_NOBODY(nobody_links_unprotected);
+}
+
+CASE(protected_hardlinks_need_ownership_or_read_and_write_permission) {
+    make_shared_dirs();
+    write_file(path(0, "sticky/root-private"), "x");
+    EXPECT_OK(chmod(path(0, "sticky/root-private"), 0600));
+    write_file(path(0, "sticky/root-shared"), "x");
+    EXPECT_OK(chmod(path(0, "sticky/root-shared"), 0666));
+    write_file(path(0, "sticky/root-setuid"), "x");
+    EXPECT_OK(chmod(path(0, "sticky/root-setuid"), 04666));
+    with_fs_sysctl("protected_hardlinks", 1, hardlinks_protected);
+    with_fs_sysctl("protected_hardlinks", 0, hardlinks_unprotected);
+}
+
+static void user_1000_makes_files(void) {
+    write_file(path(0, "sticky/theirs"), "x");
+    EXPECT_OK(chmod(path(0, "sticky/theirs"), 0666));
+    EXPECT_OK(mkfifo(path(0, "sticky/fifo"), 0666));
+    write_file(path(0, "group/theirs"), "x");
+    EXPECT_OK(chmod(path(0, "group/theirs"), 0666));
+}
+
+static void regular_protected(void) {
+    /* O_CREAT of another user's existing file in a sticky world-writable directory. */
+    EXPECT_ERRNO(open(path(0, "sticky/theirs"), O_RDWR | O_CREAT, 0666), EACCES);
+    int fd = open(path(0, "sticky/theirs"), O_RDWR);
+    EXPECT(fd >= 0);
+    close(fd);
+    /* In a sticky group-writable one only at level 2. */
+    fd = open(path(0, "group/theirs"), O_RDWR | O_CREAT, 0666);
+    EXPECT(fd >= 0);
+    close(fd);
+}
+
+static void regular_protected_2(void) {
+    EXPECT_ERRNO(open(path(0, "group/theirs"), O_RDWR | O_CREAT, 0666), EACCES);
+}
+
+static void fifos_protected(void) {
+    EXPECT_ERRNO(open(path(0, "sticky/fifo"), O_RDWR | O_CREAT, 0666), EACCES);
+    int fd = open(path(0, "sticky/theirs"), O_RDWR | O_CREAT, 0666);
+    EXPECT(fd >= 0);
+    close(fd);
+}
+
+static void nothing_protected(void) {
+    int fd = open(path(0, "sticky/theirs"), O_RDWR | O_CREAT, 0666);
+    EXPECT(fd >= 0);
+    close(fd);
+    fd = open(path(0, "sticky/fifo"), O_RDWR | O_CREAT, 0666);
+    EXPECT(fd >= 0);
+    close(fd);
+}
+
+CASE(protected_regular_and_fifos_refuse_o_creat_of_others_files_in_sticky_directories) {
+    make_shared_dirs();
+    EXPECT_OK(mkdir(path(0, "group"), 0));
+    EXPECT_OK(chown(path(0, "group"), 0, 1000));
+    EXPECT_OK(chmod(path(0, "group"), 01770));
+    as_user_1000(user_1000_makes_files);
+    int regular = fs_sysctl("protected_regular");
+    set_fs_sysctl("protected_regular", 0);
+    with_fs_sysctl("protected_fifos", 0, nothing_protected);
+    with_fs_sysctl("protected_fifos", 1, fifos_protected);
+    set_fs_sysctl("protected_regular", regular);
+    with_fs_sysctl("protected_regular", 1, regular_protected);
+    with_fs_sysctl("protected_regular", 2, regular_protected_2);
+}
+
 COMPAT_MAIN()

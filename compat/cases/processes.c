@@ -5,7 +5,9 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <poll.h>
 #include <sys/personality.h>
+#include <sys/select.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/times.h>
@@ -873,6 +875,28 @@ CASE(personality_reports_and_stores_its_value) {
     EXPECT_EQ(waitpid(c, &st, 0), c);
     EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     personality(old);
+}
+
+CASE(sticky_timeouts_keep_select_and_ppoll_from_writing_the_time_left) {
+    int old = personality(0xffffffff);
+    EXPECT_OK(personality(old | STICKY_TIMEOUTS));
+    int fds[2];
+    EXPECT_OK(pipe(fds));
+    fd_set set;
+    FD_ZERO(&set);
+    FD_SET(fds[0], &set);
+    struct timeval tv = {0, 20000};
+    EXPECT_EQ(select(fds[0] + 1, &set, NULL, NULL, &tv), 0);
+    EXPECT(tv.tv_sec == 0 && tv.tv_usec == 20000);
+    struct pollfd p = {fds[0], POLLIN, 0};
+    struct timespec ts = {0, 20000000};
+    EXPECT_EQ(ppoll(&p, 1, &ts, NULL), 0);
+    EXPECT(ts.tv_sec == 0 && ts.tv_nsec == 20000000);
+    /* Without it, select says what is left: nothing. */
+    EXPECT_OK(personality(old));
+    FD_SET(fds[0], &set);
+    EXPECT_EQ(select(fds[0] + 1, &set, NULL, NULL, &tv), 0);
+    EXPECT(tv.tv_sec == 0 && tv.tv_usec == 0);
 }
 
 CASE(kcmp_compares_files_and_memory) {

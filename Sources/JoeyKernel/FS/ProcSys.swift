@@ -41,10 +41,20 @@ struct Tunables {
     var savedConsoleLevel: Int?
     /// kernel.dmesg_restrict: 1 reserves reading the kernel log to CAP_SYSLOG.
     var dmesgRestrict = 1
+    /// fs.protected_symlinks, _hardlinks, _regular, _fifos: what path walks, linkat and O_CREAT
+    /// opens refuse in sticky world-writable directories (VFS/PathResolution.swift,
+    /// Syscalls/FileSyscalls.swift). The host's values at start: a container sees those.
+    var protectedSymlinks = Tunables.host("fs/protected_symlinks"), protectedHardlinks = Tunables.host("fs/protected_hardlinks")
+    var protectedRegular = Tunables.host("fs/protected_regular"), protectedFifos = Tunables.host("fs/protected_fifos")
     /// user.max_user_namespaces: user namespaces alive below the initial one (Linux counts
     /// them per user and namespace; the sandbox counts them all, within the sentry's bound).
     var maxUserNamespaces = Tunables.userNamespaceCeiling
     static let userNamespaceCeiling = 1024
+
+    /// A host tunable's number (0 if unreadable).
+    static func host(_ name: String) -> Int {
+        Int(String(decoding: HostProc.read("sys/" + name), as: UTF8.self).prefix { $0 != "\n" }) ?? 0
+    }
 
     /// The sentry's bound on tunables that size what it keeps in its own memory.
     static let sentryBound = 1 << 20
@@ -296,6 +306,10 @@ extension Sysctl {
         t["fs/inotify/max_user_watches"] = Sysctl.int(\.inotifyMaxUserWatches, 0, Tunables.sentryBound)
         t["fs/inotify/max_queued_events"] = Sysctl.int(\.inotifyMaxQueuedEvents, 0, Tunables.sentryBound)
         t["vm/max_map_count"] = Sysctl.int(\.maxMapCount, 0, Tunables.mapCountCeiling)
+        t["fs/protected_symlinks"] = Sysctl.int(\.protectedSymlinks, 0, 1)
+        t["fs/protected_hardlinks"] = Sysctl.int(\.protectedHardlinks, 0, 1)
+        t["fs/protected_regular"] = Sysctl.int(\.protectedRegular, 0, 2)
+        t["fs/protected_fifos"] = Sysctl.int(\.protectedFifos, 0, 2)
 
         // The reader's network namespace's: its loopback network's, or the host's
         // (read-only) for the first namespace under --network=host, read from the sentry's

@@ -157,6 +157,7 @@ extension GuestThread {
             if inode.kind == .symlink { throw .ELOOP }
             if flags & (O_DIRECTORY | O_TMPFILE_FLAG) == O_DIRECTORY && inode.kind != .directory { throw .ENOTDIR }
             if inode.kind == .directory && (flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0) { throw .EISDIR }
+            if flags & O_CREAT != 0 && !created { try mayOpenExistingInSticky(loc) }
             if !created { try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: flags & O_ACCMODE != O_RDONLY, mount: loc.mount) }
             // O_NOATIME only for the file's owner (or CAP_FOWNER).
             if flags & O_NOATIME != 0 && inode.uid != group.fsuid && !group.capable(3, over: inode) { throw .EPERM }
@@ -187,7 +188,8 @@ extension GuestThread {
     var walker: Walker {
         Walker(fsuid: group.fsuid, fsgid: group.fsgid, groups: group.groups,
                searchesAll: group.capable(1 /* CAP_DAC_OVERRIDE */) || group.capable(2 /* CAP_DAC_READ_SEARCH */),
-               capabilitiesOnlyIn: group.userNS === UserNamespace.initial ? nil : group.userNS)
+               capabilitiesOnlyIn: group.userNS === UserNamespace.initial ? nil : group.userNS,
+               protectedSymlinks: kernel.tunables.protectedSymlinks != 0)
     }
 
     /// EROFS when `inode` lives on a read-only filesystem or was reached through a read-only
@@ -221,6 +223,30 @@ extension GuestThread {
         // CAP_DAC_OVERRIDE: anything but executing a file no one may execute.
         if (!exec || directory || inode.mode & 0o111 != 0) && caps & (1 << 1) != 0 { return }
         throw .EACCES
+    }
+
+    /// fs.protected_hardlinks (may_linkat): a link only to a file one owns, or to a plain file
+    /// (not setuid, not setgid-executable) one may read and write, or with CAP_FOWNER over it.
+    func mayLink(_ old: Location) throws(LinuxErrno) {
+        guard kernel.tunables.protectedHardlinks != 0 else { return }
+        let inode = old.inode
+        if inode.uid == group.fsuid { return }
+        let safe = inode.kind == .regular && inode.mode & 0o4000 == 0 && inode.mode & 0o2010 != 0o2010
+        if safe, (try? checkAccess(inode, read: true, write: true, mount: old.mount)) != nil { return }
+        if group.capable(3 /* CAP_FOWNER */, over: inode) { return }
+        throw .EPERM
+    }
+
+    /// fs.protected_regular and protected_fifos (may_create_in_sticky): O_CREAT of an
+    /// existing file or FIFO in a sticky directory, owned neither by the directory's owner nor
+    /// by the caller, is refused when the directory is world-writable, or at level 2 when it
+    /// is group-writable.
+    func mayOpenExistingInSticky(_ loc: Location) throws(LinuxErrno) {
+        guard let dir = loc.parent?.inode, dir.mode & 0o1000 != 0 else { return }
+        let inode = loc.inode
+        let level = inode.kind == .regular ? kernel.tunables.protectedRegular : inode.kind == .fifo ? kernel.tunables.protectedFifos : 0
+        guard level != 0, inode.uid != dir.uid, inode.uid != group.fsuid else { return }
+        if dir.mode & 0o002 != 0 || (level >= 2 && dir.mode & 0o020 != 0) { throw .EACCES }
     }
 
     /// May the caller make an entry in `dir` (may_create): a writable mount, write and search
@@ -753,6 +779,7 @@ extension GuestThread {
         let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
         if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
         if old.inode.fs !== np.inode.fs { throw .EXDEV }
+        try mayLink(old)
         try mayCreate(in: np)
         if let dir = np.inode as? DirectoryInode, let oldPath = dir.context.hostPath(of: old.inode), let newDir = dir.lowerPath {
             let (op, ol) = oldPath.splitLast

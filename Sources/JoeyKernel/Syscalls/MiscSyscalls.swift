@@ -123,6 +123,11 @@ extension GuestThread {
     /// that. When the timeout cannot be written, a restart would wait it all again: EINTR.
     private func writingBackTimeLeft(_ addr: UInt64, deadline: UInt64, timeval asTimeval: Bool,
                                      _ body: () throws(LinuxErrno) -> UInt64) throws(LinuxErrno) -> UInt64 {
+        // personality's STICKY_TIMEOUTS: the timeout is left as given, so an interrupted call
+        // cannot be restarted with it (poll_select_finish).
+        if group.personality & 0x0400_0000 != 0 {
+            do { return try body() } catch { throw error == .ERESTARTNOHAND ? .EINTR : error }
+        }
         let result: Result<UInt64, LinuxErrno>
         do { result = .success(try body()) } catch { result = .failure(error) }
         let now = monotonicNanos()

@@ -93,6 +93,9 @@ struct Walker {
     /// ...whose owner and group this user namespace can name (nil: the initial one, which
     /// names all).
     var capabilitiesOnlyIn: UserNamespace? = nil
+    /// fs.protected_symlinks: a trailing symlink in a sticky world-writable directory is
+    /// followed only by its owner, or when the directory's owner owns it (may_follow_link).
+    var protectedSymlinks = false
     /// The sentry's own walks (setting up the sandbox's mounts, finding pid 1's program).
     static let sentry = Walker(fsuid: 0, fsgid: 0, groups: [], searchesAll: true)
 
@@ -119,12 +122,14 @@ extension Kernel {
         var deferrer = GuestThread.onThisHostThread
         if deferrer?.defersHostWaits != true { deferrer = nil }
         return try walk(path, from: start, root: root, mounts: mounts, walker: walker, followFinal: followFinal, budget: &budget,
-                        scope: scope, anchor: scope.contains(.beneath) ? start.inode : nil, deferrer: deferrer)
+                        scope: scope, anchor: scope.contains(.beneath) ? start.inode : nil, deferrer: deferrer, trailing: true)
     }
 
+    /// `trailing`: the path's last component is the whole walk's (Linux's WALK_TRAILING: the
+    /// path's own, or that of a trailing symlink's body).
     private func walk(_ path: ByteString, from start: Location, root: Location, mounts: MountNamespace, walker: Walker,
                       followFinal: Bool, budget: inout Int, scope: ResolveFlags, anchor: Inode?,
-                      deferrer: GuestThread?) throws(LinuxErrno) -> Location {
+                      deferrer: GuestThread?, trailing: Bool) throws(LinuxErrno) -> Location {
         guard !path.isEmpty else { throw .ENOENT }
         guard path.count < 4096 else { throw .ENAMETOOLONG }
         if anchor != nil && path.isAbsolute { throw .EXDEV }
@@ -157,6 +162,8 @@ extension Kernel {
                 budget -= 1
                 guard budget >= 0 else { throw .ELOOP }
                 if scope.contains(.noSymlinks) { throw .ELOOP }
+                if walker.protectedSymlinks && last && trailing && child.uid != walker.fsuid
+                    && cur.inode.mode & 0o1002 == 0o1002 && cur.inode.uid != child.uid { throw .EACCES }
                 // /proc/PID/fd/N leads to the open file itself, not to its name (a magic link).
                 if let target = child.magicTarget() {
                     if scope.contains(.noMagicLinks) { throw .ELOOP }
@@ -168,7 +175,7 @@ extension Kernel {
                 if child.isMagicLink && scope.contains(.noMagicLinks) { throw .ELOOP }
                 let target = try child.readlink()
                 cur = try walk(target, from: cur, root: root, mounts: mounts, walker: walker, followFinal: true,
-                               budget: &budget, scope: scope, anchor: anchor, deferrer: deferrer)
+                               budget: &budget, scope: scope, anchor: anchor, deferrer: deferrer, trailing: last && trailing)
                 continue
             }
             cur = Location(name: part, parent: cur, inode: child, mount: childMount)
