@@ -1191,3 +1191,122 @@ CASE(privileged_instructions_raise_sigsegv_si_kernel) {
             compat_fail(__FILE__, __LINE__, "%s: signal %d code %d addr %p", ops[i].name, fault_info.si_signo,
                         fault_info.si_code, fault_info.si_addr);
 }
+
+/* /proc/PID/coredump_filter: which memory a core holds (core(5)); inherited by fork. */
+CASE(coredump_filter_reads_and_takes_its_bits) {
+    char buf[32];
+    EXPECT(slurp("/proc/self/coredump_filter", buf, sizeof buf) > 0);
+    EXPECT_STREQ(buf, "00000033\n");
+    write_file("/proc/self/coredump_filter", "0x1ff3\n");
+    EXPECT(slurp("/proc/self/coredump_filter", buf, sizeof buf) > 0);
+    EXPECT_STREQ(buf, "000001f3\n"); /* nine bits */
+    write_file("/proc/self/coredump_filter", "17");
+    EXPECT(slurp("/proc/self/coredump_filter", buf, sizeof buf) > 0);
+    EXPECT_STREQ(buf, "00000011\n");
+    pid_t c = fork();
+    if (c == 0) {
+        char mine[32] = {0};
+        _exit(slurp("/proc/self/coredump_filter", mine, sizeof mine) > 0 && strcmp(mine, "00000011\n") == 0 ? 0 : 1);
+    }
+    EXPECT_EQ(wait_status(c), 0);
+    int fd = open("/proc/self/coredump_filter", O_WRONLY);
+    EXPECT(fd >= 0);
+    EXPECT_ERRNO(write(fd, "junk", 4), EINVAL);
+    close(fd);
+}
+
+/* The file segment of a core holding `at`: its program header's file size (0: described,
+ * not dumped), or -1 when no segment covers it. */
+static long dumped_size_at(const char *path, uintptr_t at) {
+    int fd = open(path, O_RDONLY);
+    EXPECT(fd >= 0);
+    Elf64_Ehdr eh;
+    EXPECT_EQ(pread(fd, &eh, sizeof eh, 0), (long)sizeof eh);
+    long size = -1;
+    for (int i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        EXPECT_EQ(pread(fd, &ph, sizeof ph, eh.e_phoff + i * sizeof ph), (long)sizeof ph);
+        if (ph.p_type == PT_LOAD && at >= ph.p_vaddr && at < ph.p_vaddr + ph.p_memsz) size = (long)ph.p_filesz;
+    }
+    close(fd);
+    return size;
+}
+
+/* Maps two anonymous pages (the first marked MADV_DONTDUMP when `inherited_dontdump`), then
+ * forks a child that writes them, applies `advice` to the first (or none), sets its
+ * coredump_filter to `filter` (or leaves it) and aborts with a core in `dir`; returns the
+ * first page's address. */
+static uintptr_t abort_with_two_pages(const char *dir, int inherited_dontdump, int advice, const char *filter) {
+    EXPECT_OK(mkdir(dir, 0755));
+    char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(pages != MAP_FAILED);
+    if (inherited_dontdump) EXPECT_OK(madvise(pages, 4096, MADV_DONTDUMP));
+    pid_t c = fork();
+    if (c == 0) {
+        struct rlimit r = { RLIM_INFINITY, RLIM_INFINITY };
+        if (setrlimit(RLIMIT_CORE, &r) != 0 || chdir(dir) != 0) _exit(3);
+        memset(pages, 'p', 8192);
+        if (advice >= 0 && madvise(pages, 4096, advice) != 0) _exit(4);
+        if (filter) write_file("/proc/self/coredump_filter", filter);
+        abort();
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFSIGNALED(st) && WCOREDUMP(st));
+    return (uintptr_t)pages;
+}
+
+CASE(madv_dontdump_and_the_filter_leave_memory_out_of_the_core) {
+    if (!core_goes_to_cwd()) return;
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/dontdump", scratch());
+    uintptr_t at = abort_with_two_pages(dir, 0, MADV_DONTDUMP, NULL);
+    snprintf(path, sizeof path, "%s/core", dir);
+    EXPECT_EQ(dumped_size_at(path, at), 0);
+    EXPECT(dumped_size_at(path, at + 4096) >= 4096);
+    unlink(path);
+    /* The mark is inherited by fork; MADV_DODUMP undoes it. */
+    snprintf(dir, sizeof dir, "%s/inherited", scratch());
+    at = abort_with_two_pages(dir, 1, -1, NULL);
+    snprintf(path, sizeof path, "%s/core", dir);
+    EXPECT_EQ(dumped_size_at(path, at), 0);
+    unlink(path);
+    snprintf(dir, sizeof dir, "%s/dodump", scratch());
+    at = abort_with_two_pages(dir, 1, MADV_DODUMP, NULL);
+    snprintf(path, sizeof path, "%s/core", dir);
+    EXPECT(dumped_size_at(path, at) >= 4096);
+    unlink(path);
+    /* Without bit 0 of the filter, private anonymous memory stays out. */
+    snprintf(dir, sizeof dir, "%s/filtered", scratch());
+    at = abort_with_two_pages(dir, 0, -1, "0x32");
+    snprintf(path, sizeof path, "%s/core", dir);
+    EXPECT_EQ(dumped_size_at(path, at), 0);
+    unlink(path);
+    EXPECT_ERRNO(madvise((void *)at, 4096, 99), EINVAL);
+}
+
+/* kernel.core_pattern names the core: %p the pid, %e the command, %s the signal, %% a
+ * percent. (A global setting: put back at once.) */
+CASE(core_pattern_names_the_core_file) {
+    if (!core_goes_to_cwd()) return;
+    char dir[512], pattern[700], path[700];
+    snprintf(dir, sizeof dir, "%s/patterned", scratch());
+    EXPECT_OK(mkdir(dir, 0755));
+    snprintf(pattern, sizeof pattern, "%s/core.%%e.%%p.%%s.%%%%\n", dir);
+    write_file("/proc/sys/kernel/core_pattern", pattern);
+    pid_t c = fork();
+    if (c == 0) {
+        struct rlimit r = { RLIM_INFINITY, RLIM_INFINITY };
+        prctl(PR_SET_NAME, "dumper");
+        if (setrlimit(RLIMIT_CORE, &r) == 0) abort();
+        _exit(3);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    write_file("/proc/sys/kernel/core_pattern", "core\n");
+    EXPECT(WIFSIGNALED(st) && WCOREDUMP(st));
+    snprintf(path, sizeof path, "%s/core.dumper.%d.%d.%%", dir, c, SIGABRT);
+    struct stat sb;
+    EXPECT_OK(stat(path, &sb));
+    unlink(path);
+}

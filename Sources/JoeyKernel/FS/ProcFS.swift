@@ -99,12 +99,18 @@ final class MountTableDescription: GeneratedFileDescription {
 }
 
 /// /proc/pid/comm: reads the name, and a write sets it (truncated to 15 bytes).
-final class CommFile: Inode {
+/// A /proc/PID file that a write may change (comm, coredump_filter, uid_map, gid_map,
+/// setgroups, timens_offsets): the process it is about; its subclass says what an open reads
+/// and what a write does.
+class ProcessFile: Inode {
     let group: ThreadGroup
     init(group: ThreadGroup, fs: FileSystemID) {
         self.group = group
         super.init(kind: .regular, mode: 0o644, fs: fs)
     }
+}
+
+final class CommFile: ProcessFile {
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         CommDescription(inode: self, flags: flags, content: Array((group.comm + "\n").utf8))
     }
@@ -122,6 +128,61 @@ final class CommDescription: GeneratedFileDescription {
         if let nl = name.firstIndex(of: 0x0a) { name.removeSubrange(nl...) }
         g.comm = String(decoding: name, as: UTF8.self)
         return total
+    }
+}
+
+/// /proc/PID/coredump_filter: the filter as eight hex digits; a write (a number, hex with
+/// 0x, octal with 0, else decimal, as kstrtouint reads it) sets its nine bits.
+final class CoredumpFilterFile: ProcessFile {
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        let hex = String(group.coredumpFilter, radix: 16)
+        return CoredumpFilterDescription(inode: self, flags: flags,
+                                         content: Array((String(repeating: "0", count: max(0, 8 - hex.count)) + hex + "\n").utf8))
+    }
+}
+
+final class CoredumpFilterDescription: GeneratedFileDescription {
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
+        let g = (inode as! CoredumpFilterFile).group
+        let total = src.count
+        // kstrtouint_from_user reads at most 34 bytes.
+        var text = [UInt8](repeating: 0, count: min(total, 34))
+        let got = try text.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try src.copyIn(p) }
+        text.removeLast(text.count - got)
+        src.skip(total)
+        guard let value = Self.parseUInt32(text) else { throw .EINVAL }
+        guard g.exitStatus == nil else { throw .ESRCH }
+        g.coredumpFilter = value & 0x1ff // MMF_DUMP_FILTER_BITS
+        return total
+    }
+
+    /// kstrtouint with base 0: an optional "+", then 0x-hex, 0-octal or decimal digits, an
+    /// optional newline; nil for anything else or more than 32 bits.
+    static func parseUInt32(_ bytes: [UInt8]) -> UInt32? {
+        var s = bytes[...]
+        if s.last == 0x0a { s = s.dropLast() }
+        if s.first == UInt8(ascii: "+") { s = s.dropFirst() }
+        var radix: UInt64 = 10
+        if s.count > 2, s.first == UInt8(ascii: "0"), s.dropFirst().first.map({ $0 | 0x20 }) == UInt8(ascii: "x") {
+            radix = 16; s = s.dropFirst(2)
+        } else if s.count > 1, s.first == UInt8(ascii: "0") {
+            radix = 8; s = s.dropFirst()
+        }
+        guard !s.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for c in s {
+            let digit: UInt64
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt64(c - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+            guard digit < radix else { return nil }
+            value = value * radix + digit
+            guard value <= UInt64(UInt32.max) else { return nil }
+        }
+        return UInt32(value)
     }
 }
 
@@ -302,6 +363,7 @@ enum ProcFS {
             "root": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.root.path } },
             "cmdline": { GeneratedFile(fs: fs) { g.exitStatus != nil ? [] : g.cmdline.flatMap { $0 + [0] } } },
             "comm": { CommFile(group: g, fs: fs) },
+            "coredump_filter": { CoredumpFilterFile(group: g, fs: fs) },
             "mem": { ProcAddressSpaceFile(group: g, view: .memory, fs: fs) },
             "pagemap": { ProcAddressSpaceFile(group: g, view: .pagemap, fs: fs) },
             "environ": { GeneratedFile(fs: fs, mode: 0o400) { () throws(LinuxErrno) -> [UInt8] in
@@ -495,6 +557,8 @@ enum ProcFS {
             if v.growsDown { flags += "gd " }
             if v.locked { flags += "lo " }
             if !v.shared && v.protection.contains(.write) { flags += "ac " }
+            if v.dontFork { flags += "dc " }
+            if v.dontDump { flags += "dd " }
             out += line + Array(("\n" + usageLines(u, rollup: false) + "THPeligible:           0\nVmFlags: " + flags + "\n").utf8)
         }
         return out + vsyscallLine + Array(("\n" + usageLines(MappingUsage(size: 4096), rollup: false) + "THPeligible:           0\nVmFlags: ex \n").utf8)

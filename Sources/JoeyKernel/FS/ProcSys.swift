@@ -38,6 +38,8 @@ struct Tunables {
     /// level and the default console level (Linux's built-in defaults); syslog(2)'s console
     /// actions change the first (CONSOLE_OFF keeps it in savedConsoleLevel).
     var printk = [7, 4, 1, 7]
+    /// kernel.core_pattern and kernel.core_uses_pid: how a core file is named (Task/CoreDump.swift).
+    var corePattern = "core", coreUsesPID = 0
     var savedConsoleLevel: Int?
     /// kernel.dmesg_restrict: 1 reserves reading the kernel log to CAP_SYSLOG.
     var dmesgRestrict = 1
@@ -215,8 +217,9 @@ extension Sysctl {
             k.tunables.dmesgRestrict = try n[0].int(0, 1)
         })
         // Where core dumps go (Task/CoreDump.swift): "core" in the working directory.
-        t["kernel/core_pattern"] = Sysctl({ _, _ in "core\n" })
-        t["kernel/core_uses_pid"] = Sysctl.value { _ in 0 }
+        // CORENAME_MAX_SIZE: 128 bytes with the NUL.
+        t["kernel/core_pattern"] = Sysctl({ k, _ in k.tunables.corePattern + "\n" }, set: .text(max: 127) { k, _, s in k.tunables.corePattern = s })
+        t["kernel/core_uses_pid"] = Sysctl.int(\.coreUsesPID, Int(Int32.min), Int(Int32.max))
         t["kernel/tainted"] = Sysctl.value { _ in 0 }
 
         // System V IPC limits of the namespace (FS/SysV*.swift), with proc_ipc's ranges;

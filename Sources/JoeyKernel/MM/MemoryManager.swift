@@ -75,6 +75,8 @@ struct VMA {
     /// MADV_WIPEONFORK (the child gets zeroes there, and keeps the advice).
     var dontFork = false
     var wipeOnFork = false
+    /// MADV_DONTDUMP (VM_DONTDUMP): left out of core dumps; MADV_DODUMP clears it.
+    var dontDump = false
     /// The guest asked for write or exec without read: x86 pages cannot be write- or
     /// exec-only, so `protection` holds read too, but /proc shows what was asked.
     var readImplied = false

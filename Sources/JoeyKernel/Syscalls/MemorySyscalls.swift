@@ -467,9 +467,14 @@ extension GuestThread {
                 }
             }
             return 0
-        case 0, 1, 2, 3, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23:
+        case 16, 17: // MADV_DONTDUMP, MADV_DODUMP: what a core dump leaves out
+            // The kernel's own mappings ([vvar], [vdso]) stay as they are (VM_SPECIAL).
+            try eachVMA { v throws(LinuxErrno) in if a2 == 17 && v.special { throw .EINVAL } }
+            mm.update(a0, end) { v in v.dontDump = a2 == 16 }
+            return 0
+        case 0, 1, 2, 3, 12, 13, 14, 15, 20, 21, 22, 23:
             try eachVMA { _ throws(LinuxErrno) in }
-            // Hints about paging (NORMAL, RANDOM, SEQUENTIAL, WILLNEED, merge/hugepage/dump
+            // Hints about paging (NORMAL, RANDOM, SEQUENTIAL, WILLNEED, merge and hugepage
             // controls, COLD, PAGEOUT, POPULATE_*): the MemoryFile keeps everything resident,
             // so there is nothing to do.
             return 0

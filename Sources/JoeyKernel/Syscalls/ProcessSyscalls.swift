@@ -124,6 +124,7 @@ extension GuestThread {
         // CLONE_IO shares the I/O context; otherwise one with a priority set is copied.
         if let io = group.ioContext { g.ioContext = flags & 0x8000_0000 /* CLONE_IO */ != 0 ? io : IOContext() }
         g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpable = group.dumpable
+        g.coredumpFilter = group.coredumpFilter
         g.nice = schedResetOnFork ? max(0, group.nice) : group.nice
         g.pgid = group.pgid; g.sid = group.sid
         g.comm = group.comm; g.exePath = group.exePath; g.cmdline = group.cmdline; g.rlimits = group.rlimits

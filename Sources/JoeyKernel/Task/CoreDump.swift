@@ -1,9 +1,11 @@
 // Core dumps: a process killed by a signal whose default action dumps core writes an ELF core
-// file named "core" in its working directory (the sandbox's core_pattern), when RLIMIT_CORE
-// allows and the process is dumpable, as Linux's do_coredump and elf_core_dump do: notes
-// (registers, process and signal information, auxv, the mapped files, FPU state), then the
-// memory Linux's default coredump_filter keeps. Threads running guest code when it happens
-// are left out of the notes (their registers live in their stubs). Kernel lock held.
+// file named by kernel.core_pattern ("core" in its working directory unless the sandbox's root
+// set another), when RLIMIT_CORE allows and the process is dumpable, as Linux's do_coredump
+// and elf_core_dump do: notes (registers, process and signal information, auxv, the mapped
+// files, FPU state), then the memory its coredump_filter keeps, less MADV_DONTDUMP ranges.
+// A pattern that pipes the core to a program ("|...") is not run: no core is written, as
+// on Linux when the helper cannot start. Threads running guest code when it happens are left
+// out of the notes (their registers live in their stubs). Kernel lock held.
 import Glibc
 import JoeyABI
 import JoeyPlatform
@@ -18,6 +20,8 @@ extension GuestThread {
         let limit = self.limit(4).0
         // binfmt_elf's min_coredump: a limit below a page dumps nothing.
         guard limit >= 4096, group.dumpable else { return false }
+        // A pipe to a helper program: the sandbox runs none.
+        guard !kernel.tunables.corePattern.hasPrefix("|") else { return false }
         // An ELF header counts at most 65535 program headers (one is the notes').
         let vmas = Array(mm.vmas.prefix(65534))
         var notes: [UInt8] = []
@@ -47,7 +51,7 @@ extension GuestThread {
         file += Self.programHeader(type: 4, flags: 4, offset: UInt64(headers), vaddr: 0, fileSize: UInt64(notes.count), memSize: 0, align: 4)
         var dumped: [(VMA, UInt64)] = []
         for v in vmas {
-            let size = Self.dumpSize(v)
+            let size = Self.dumpSize(v, filter: group.coredumpFilter)
             let flags: UInt32 = (v.protection.contains(.read) ? 4 : 0) | (v.protection.contains(.write) ? 2 : 0) | (v.protection.contains(.exec) ? 1 : 0)
             file += Self.programHeader(type: 1, flags: flags, offset: offset, vaddr: v.start, fileSize: size, memSize: v.end - v.start, align: 4096)
             dumped.append((v, size))
@@ -55,7 +59,7 @@ extension GuestThread {
         }
         file += notes
         file += [UInt8](repeating: 0, count: Int(MemoryFile.roundUp(UInt64(file.count))) - file.count)
-        guard let out = try? openCoreFile() else { return false }
+        guard let out = try? openCoreFile(sig) else { return false }
         out.incRef()
         defer { out.decRef() } // closed as a file is: inotify hears it
 
@@ -108,27 +112,75 @@ extension GuestThread {
         return true
     }
 
-    /// What Linux's default coredump_filter (0x33) keeps of a mapping: anonymous memory,
-    /// private or shared, and private mappings written to (here: writable ones), whole; the
-    /// first page of a file mapped from its start (an ELF header, for debuggers); nothing of
-    /// shared file mappings or of memory never readable.
-    private static func dumpSize(_ v: VMA) -> UInt64 {
-        guard v.protection.contains(.read), !v.beyondEOF else { return 0 }
-        if v.special { return v.name == "[vdso]" ? v.end - v.start : 0 }
-        if v.pages != nil { return 0 }
+    /// What `filter` (coredump_filter) keeps of a mapping, as Linux's vma_dump_size: the
+    /// vDSO always; nothing marked MADV_DONTDUMP or never readable; shared memory by bit 1
+    /// (anonymous, or a file with no name left: memfd, shmem) or bit 3 (a file's); private
+    /// memory written to (anonymous, or a private file mapping that is writable) by bit 0;
+    /// other private file mappings by bit 2, else their first page by bit 4 when mapped from
+    /// the file's start (an ELF header, for debuggers).
+    private static func dumpSize(_ v: VMA, filter: UInt32) -> UInt64 {
+        let whole = v.end - v.start
+        if v.special { return v.name == "[vdso]" ? whole : 0 }
+        guard v.protection.contains(.read), !v.beyondEOF, !v.dontDump else { return 0 }
         // The sentry's syscall trap table is none of the program's memory.
         if v.name == SyscallPatches.tableName { return 0 }
+        if v.shared {
+            let unnamed = v.pages == nil || (v.file?.inode.nlink ?? 1) == 0
+            return filter & (unnamed ? 0x2 : 0x8) != 0 ? whole : 0
+        }
         // A file mapping: one with a description, or a segment the ELF loader mapped (it
-        // keeps only the inode's number). Read-only ones give at most their ELF header.
+        // keeps only the inode's number).
         let fileBacked = v.file != nil || v.inodeNumber != 0
-        if !fileBacked || v.protection.contains(.write) { return v.end - v.start }
-        return v.fileOffset == 0 ? min(4096, v.end - v.start) : 0
+        if (!fileBacked || v.protection.contains(.write)) && filter & 0x1 != 0 { return whole }
+        guard fileBacked else { return 0 }
+        if filter & 0x4 != 0 { return whole }
+        return filter & 0x10 != 0 && v.fileOffset == 0 ? min(4096, whole) : 0
+    }
+
+    /// kernel.core_pattern with its % specifiers replaced (format_corename): %p/%P the
+    /// process id (as the process sees it / the sandbox's), %i/%I the thread's, %u/%g the
+    /// real ids, %s the signal, %t the time, %h the host name, %e the command and %E the
+    /// program's path ('/' as '!'), %c RLIMIT_CORE, %d the dump mode, %% a percent; others
+    /// are dropped. Without %p, kernel.core_uses_pid adds ".PID".
+    private func coreName(_ sig: Int32) -> ByteString {
+        var out: [UInt8] = []
+        var pidInPattern = false
+        let pattern = Array(kernel.tunables.corePattern.utf8)
+        var i = 0
+        func add(_ s: String) { out += Array(s.utf8) }
+        while i < pattern.count {
+            let c = pattern[i]
+            i += 1
+            guard c == UInt8(ascii: "%") else { out.append(c); continue }
+            guard i < pattern.count else { break }
+            let spec = pattern[i]
+            i += 1
+            switch spec {
+            case UInt8(ascii: "%"): add("%")
+            case UInt8(ascii: "p"): pidInPattern = true; add(String(vnr(group.pid)))
+            case UInt8(ascii: "P"): add(String(group.pid))
+            case UInt8(ascii: "i"): add(String(vnr(tid)))
+            case UInt8(ascii: "I"): add(String(tid))
+            case UInt8(ascii: "u"): add(String(group.userNS.shownUID(group.uid)))
+            case UInt8(ascii: "g"): add(String(group.userNS.shownGID(group.gid)))
+            case UInt8(ascii: "d"): add("1")
+            case UInt8(ascii: "s"): add(String(sig))
+            case UInt8(ascii: "t"): add(String(hostClockNanos(CLOCK_REALTIME) / 1_000_000_000))
+            case UInt8(ascii: "h"): add(group.uts.hostname)
+            case UInt8(ascii: "e"): add(group.comm.replacingSlashes)
+            case UInt8(ascii: "E"): add(String(decoding: group.exePath.bytes, as: UTF8.self).replacingSlashes)
+            case UInt8(ascii: "c"): add(String(self.limit(4).0))
+            default: break
+            }
+        }
+        if !pidInPattern && kernel.tunables.coreUsesPID != 0 { add(".\(vnr(group.pid))") }
+        return ByteString(out)
     }
 
     /// Linux's filp_open of the core: an existing file of that name is unlinked first, then
     /// a new one made exclusively, mode 0600 less the umask.
-    private func openCoreFile() throws(LinuxErrno) -> FileDescription {
-        let (parent, name) = try lookupParent(AT_FDCWD, ByteString("core"))
+    private func openCoreFile(_ sig: Int32) throws(LinuxErrno) -> FileDescription {
+        let (parent, name) = try lookupParent(AT_FDCWD, coreName(sig))
         if let existing = try? parent.inode.lookup(name) {
             guard existing.kind == .regular else { throw .EEXIST }
             try mayDelete(existing, from: parent)
@@ -236,4 +288,9 @@ extension GuestThread {
         }
         return b
     }
+}
+
+private extension String {
+    /// '/' as '!', as a core name's %e and %E show them.
+    var replacingSlashes: String { String(map { $0 == "/" ? "!" : $0 }) }
 }

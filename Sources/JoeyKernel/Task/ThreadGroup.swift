@@ -114,6 +114,10 @@ final class ThreadGroup {
     /// set, shared by CLONE_IO, copied (with the priority) by a plain fork.
     var ioContext: IOContext?
     var dumpable = true
+    /// /proc/PID/coredump_filter (core(5)): which memory a core holds, bit 0 private and bit
+    /// 1 shared anonymous memory, 2 private and 3 shared file mappings, 4 ELF headers (Linux
+    /// keeps it in the mm's flags: inherited by fork, kept by execve).
+    var coredumpFilter: UInt32 = 0x33
     /// setpriority's nice value (the guest's view).
     var nice: Int32 = 0
     /// PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented here instead of to init.

@@ -91,12 +91,7 @@ extension GuestThread {
 }
 
 /// /proc/PID/timens_offsets: the offsets of the namespace the process's children enter.
-final class TimeOffsetsFile: Inode {
-    let group: ThreadGroup
-    init(group: ThreadGroup, fs: FileSystemID) {
-        self.group = group
-        super.init(kind: .regular, mode: 0o644, fs: fs)
-    }
+final class TimeOffsetsFile: ProcessFile {
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         TimeOffsetsDescription(inode: self, flags: flags, content: Array(group.timeNSForChildren.offsetsText.utf8),
                                opener: GuestThread.onThisHostThread.map { OpenerCredentials($0.group) })

@@ -216,13 +216,12 @@ extension GuestThread {
 
 /// /proc/PID/uid_map and gid_map: the process's user namespace's map, read as the opener's
 /// namespace names the lower ids; written once, in one write from the start (map_write).
-final class IDMapFile: Inode {
-    let group: ThreadGroup
+final class IDMapFile: ProcessFile {
     /// uid_map (else gid_map).
     let isUID: Bool
     init(group: ThreadGroup, uid: Bool, fs: FileSystemID) {
-        self.group = group; isUID = uid
-        super.init(kind: .regular, mode: 0o644, fs: fs)
+        isUID = uid
+        super.init(group: group, fs: fs)
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         let ns = group.userNS
@@ -326,12 +325,7 @@ final class IDMapDescription: OpenerCheckedDescription {
 
 /// /proc/PID/setgroups: "allow" or "deny"; "deny" may be written until the gid map is, and
 /// "allow" only while nothing was denied.
-final class SetgroupsFile: Inode {
-    let group: ThreadGroup
-    init(group: ThreadGroup, fs: FileSystemID) {
-        self.group = group
-        super.init(kind: .regular, mode: 0o644, fs: fs)
-    }
+final class SetgroupsFile: ProcessFile {
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         let opener = GuestThread.onThisHostThread?.group
         return SetgroupsDescription(inode: self, flags: flags, content: Array((group.userNS.setgroupsAllowed ? "allow\n" : "deny\n").utf8),
