@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -240,6 +241,71 @@ CASE(prctl_dumpable_round_trip) {
     EXPECT_EQ(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
     EXPECT_OK(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
     EXPECT_EQ(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+}
+
+/* A change of effective or file-system ids makes a process undumpable (fs.suid_dumpable says
+ * how: 0 here), so its /proc files become root's, it dumps no core and a process of its new
+ * user may not trace it; its parent-death signal is cleared. execve of a program it may read,
+ * with its real and effective ids equal, makes it dumpable again. */
+static int suid_dumpable(void) {
+    char b[8] = {0};
+    EXPECT(slurp("/proc/sys/fs/suid_dumpable", b, sizeof b) > 0);
+    return atoi(b);
+}
+
+static void nobody_cannot_trace(void) {
+    pid_t target = (pid_t)atoi(getenv("COMPAT_TARGET"));
+    EXPECT_ERRNO(ptrace(PTRACE_ATTACH, target, 0, 0), EPERM);
+}
+
+CASE(changing_ids_makes_a_process_undumpable_until_it_execs) {
+    int mode = suid_dumpable();
+    int out[2];
+    EXPECT_OK(pipe(out));
+    pid_t c = fork();
+    if (c == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGUSR1) != 0) _exit(2);
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+        int sig = -1;
+        prctl(PR_GET_PDEATHSIG, &sig);
+        struct stat st;
+        if (prctl(PR_GET_DUMPABLE) != mode || sig != 0 || stat("/proc/self/status", &st) != 0) _exit(4);
+        if (mode != 1 && st.st_uid != 0) _exit(5);
+        /* Directories anyone may list stay the effective user's (task_dump_owner). */
+        if (stat("/proc/self", &st) != 0 || st.st_uid != 65534) _exit(6);
+        /* After exec, dumpable and its own again. */
+        dup2(out[1], 1);
+        execl("/bin/sh", "sh", "-c", "stat -c %u /proc/self/status", (char *)0);
+        _exit(7);
+    }
+    close(out[1]);
+    char got[32] = {0};
+    ssize_t n = read(out[0], got, sizeof got - 1);
+    close(out[0]);
+    EXPECT_EQ(wait_status(c), 0);
+    EXPECT(n > 0);
+    EXPECT_STREQ(got, "65534\n");
+}
+
+CASE(an_undumpable_process_is_not_traced_by_its_own_user) {
+    if (suid_dumpable() == 1) return;
+    int ready[2];
+    EXPECT_OK(pipe(ready));
+    pid_t target = fork();
+    if (target == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+        if (write(ready[1], "x", 1) != 1) _exit(4);
+        pause();
+        _exit(0);
+    }
+    char x;
+    EXPECT_EQ(read(ready[0], &x, 1), 1);
+    char number[16];
+    snprintf(number, sizeof number, "%d", target);
+    setenv("COMPAT_TARGET", number, 1);
+    AS_NOBODY(nobody_cannot_trace);
+    kill(target, SIGKILL);
+    waitpid(target, NULL, 0);
 }
 
 CASE(prctl_set_name_shows_in_get_name_and_comm) {

@@ -3,6 +3,8 @@
  * entry, sticky directories, who may chown and chmod, setgid directories, O_NOATIME. Root
  * sets each scene up; a child that became nobody (65534) acts in it. */
 #include "../compat.h"
+#include <sys/statvfs.h>
+#include <sys/prctl.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -376,6 +378,68 @@ CASE(protected_regular_and_fifos_refuse_o_creat_of_others_files_in_sticky_direct
     set_fs_sysctl("protected_regular", regular);
     with_fs_sysctl("protected_regular", 1, regular_protected);
     with_fs_sysctl("protected_regular", 2, regular_protected_2);
+}
+
+/* Set-user-ID and set-group-ID programs (execve(2)): the effective ids become the file's
+ * owner and group, the saved ones follow, the process is told AT_SECURE; not on a nosuid
+ * mount, nor under no_new_privs. `id` reports what it runs as. */
+static char setuid_id[600];
+
+static void nobody_runs_setuid_id(void) {
+    int out[2];
+    EXPECT_OK(pipe(out));
+    pid_t c = fork();
+    if (c == 0) {
+        dup2(out[1], 1);
+        execl(setuid_id, "id", (char *)0);
+        _exit(127);
+    }
+    close(out[1]);
+    char got[512] = {0};
+    ssize_t n = 0, r;
+    while ((r = read(out[0], got + n, sizeof got - 1 - n)) > 0) n += r;
+    close(out[0]);
+    EXPECT_EQ(wait_status(c), 0);
+    struct statvfs vfs;
+    EXPECT_OK(statvfs(setuid_id, &vfs));
+    int honoured = !(vfs.f_flag & ST_NOSUID) && prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 0;
+    EXPECT(strstr(got, "uid=65534") == got);
+    EXPECT_EQ(strstr(got, " euid=0(") != NULL, honoured);
+    EXPECT_EQ(strstr(got, " egid=0(") != NULL, honoured);
+}
+
+static void nobody_runs_it_without_new_privileges(void) {
+    EXPECT_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    nobody_runs_setuid_id();
+}
+
+static void copy_setuid_id(const char *dir) {
+    snprintf(setuid_id, sizeof setuid_id, "%s/setuid-id", dir);
+    int in = open("/usr/bin/id", O_RDONLY);
+    int out = open(setuid_id, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+    EXPECT(in >= 0 && out >= 0);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) EXPECT_EQ(write(out, buf, n), n);
+    close(in);
+    close(out);
+    EXPECT_OK(chown(setuid_id, 0, 0));
+    EXPECT_OK(chmod(setuid_id, 06755));
+}
+
+CASE(set_user_id_programs_run_as_their_owner_unless_the_mount_is_nosuid) {
+    EXPECT_OK(chmod(scratch(), 0755));
+    /* The scratch directory's mount (often nosuid, as /tmp is) and one that is not. */
+    copy_setuid_id(scratch());
+    AS_NOBODY(nobody_runs_setuid_id);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/var/tmp/compat-setuid-%d", getpid());
+    EXPECT_OK(mkdir(dir, 0755));
+    copy_setuid_id(dir);
+    AS_NOBODY(nobody_runs_setuid_id);
+    AS_NOBODY(nobody_runs_it_without_new_privileges);
+    unlink(setuid_id);
+    rmdir(dir);
 }
 
 COMPAT_MAIN()

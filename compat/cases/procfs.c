@@ -1,6 +1,7 @@
 /* /proc as ps, top, lsof and psutil read it: per-thread directories, fdinfo, statm, io,
  * the task state and context switches in status, and the system-wide vmstat and stat. */
 #include "../compat.h"
+#include <sys/prctl.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -353,6 +354,83 @@ CASE(maps_shows_a_file_name_as_its_bytes) {
     static char smaps[1 << 18];
     EXPECT(slurp("/proc/self/smaps", smaps, sizeof smaps) > 0);
     EXPECT(strstr(smaps, path) != NULL);
+}
+
+/* /proc/PID/oom_score_adj (-1000...1000), its legacy form oom_adj (-17...15) and oom_score:
+ * how the OOM killer ranks the process. Lowering it takes CAP_SYS_RESOURCE: below what a
+ * writer holding it last set, or for oom_adj below the current value. (Root may lack it: in
+ * a container, say; the case checks what the caller holds.) */
+static int read_number(const char *path) {
+    char buf[32] = {0};
+    EXPECT(slurp(path, buf, sizeof buf) > 0);
+    return atoi(buf);
+}
+
+static int write_text(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) return errno;
+    ssize_t n = write(fd, text, strlen(text));
+    int e = n < 0 ? errno : 0;
+    close(fd);
+    return e;
+}
+
+/* Whether the caller's effective set holds capability `cap`. */
+static int holds_capability(int cap) {
+    char status[4096] = {0};
+    EXPECT(slurp("/proc/self/status", status, sizeof status) > 0);
+    char *line = strstr(status, "CapEff:");
+    EXPECT(line != NULL);
+    return (strtoull(line + 7, NULL, 16) >> cap) & 1;
+}
+
+static int parent_held_sys_resource;
+
+static void nobody_adjusts_its_oom_score(void) {
+    EXPECT_EQ(read_number("/proc/self/oom_score_adj"), 100); /* inherited */
+    /* Its setuid left it undumpable, its /proc files root's: dumpable again, they are its own. */
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "300"), EACCES);
+    EXPECT_OK(prctl(PR_SET_DUMPABLE, 1));
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "300"), 0);
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "150"), 0);
+    /* Not below what the privileged parent set. */
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "99"), parent_held_sys_resource ? EACCES : 0);
+    /* The legacy file refuses any lowering. */
+    EXPECT_EQ(write_text("/proc/self/oom_adj", "-1"), EACCES);
+    EXPECT_EQ(write_text("/proc/self/oom_adj", "15"), 0);
+    EXPECT_EQ(read_number("/proc/self/oom_score_adj"), 1000);
+}
+
+CASE(oom_score_adj_and_oom_adj_set_how_the_oom_killer_ranks_a_process) {
+    int privileged = holds_capability(24 /* CAP_SYS_RESOURCE */);
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "0\n"), 0);
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "500\n"), 0);
+    EXPECT_EQ(read_number("/proc/self/oom_score_adj"), 500);
+    EXPECT_EQ(read_number("/proc/self/oom_adj"), 8); /* 500 * 17 / 1000 */
+    EXPECT_EQ(write_text("/proc/self/oom_adj", "15"), 0);
+    EXPECT_EQ(read_number("/proc/self/oom_score_adj"), 1000);
+    EXPECT_EQ(read_number("/proc/self/oom_adj"), 15);
+    int score = read_number("/proc/self/oom_score");
+    EXPECT(score >= 1000 && score <= 2000);
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "1001"), EINVAL);
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "-1001"), EINVAL);
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "ten"), EINVAL);
+    EXPECT_EQ(write_text("/proc/self/oom_adj", "16"), EINVAL);
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "0"), 0);
+    score = read_number("/proc/self/oom_score");
+    EXPECT(score >= 0 && score <= 1000);
+    if (privileged) {
+        EXPECT_EQ(write_text("/proc/self/oom_adj", "-17"), 0);
+        EXPECT_EQ(read_number("/proc/self/oom_score_adj"), -1000);
+        EXPECT_EQ(read_number("/proc/self/oom_score"), 0); /* never chosen */
+        EXPECT_EQ(write_text("/proc/self/oom_score_adj", "0"), 0);
+    } else {
+        EXPECT_EQ(write_text("/proc/self/oom_adj", "-17"), EACCES);
+    }
+    EXPECT_EQ(write_text("/proc/self/oom_score_adj", "100"), 0);
+    parent_held_sys_resource = privileged;
+    AS_NOBODY(nobody_adjusts_its_oom_score);
+    EXPECT_EQ(read_number("/proc/self/oom_score_adj"), 100);
 }
 
 COMPAT_MAIN()

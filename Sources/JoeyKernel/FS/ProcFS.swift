@@ -186,6 +186,55 @@ final class CoredumpFilterDescription: GeneratedFileDescription {
     }
 }
 
+/// /proc/PID/oom_score_adj (-1000...1000), or its legacy form oom_adj (-17...15, scaled by
+/// 1000/17): the process's adjustment for the OOM killer. Lowering it takes CAP_SYS_RESOURCE
+/// below oom_score_adj_min (oom_adj: below the current value); a writer holding it sets the
+/// minimum. Processes sharing the address space (vfork) change together.
+final class OOMScoreAdjustFile: ProcessFile {
+    let legacy: Bool
+    init(group: ThreadGroup, legacy: Bool, fs: FileSystemID) {
+        self.legacy = legacy
+        super.init(group: group, fs: fs)
+    }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        let adj = group.oomScoreAdj
+        let shown = !legacy ? adj : adj == 1000 ? 15 : adj * 17 / 1000
+        return OOMScoreAdjustDescription(inode: self, flags: flags, content: Array("\(shown)\n".utf8))
+    }
+}
+
+final class OOMScoreAdjustDescription: GeneratedFileDescription {
+    override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
+        let file = inode as! OOMScoreAdjustFile
+        let g = file.group
+        let total = src.count
+        var text = [UInt8](repeating: 0, count: min(total, 23))
+        let got = try text.withMutableBytes { (p: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in try src.copyIn(p) }
+        text.removeLast(text.count - got)
+        src.skip(total)
+        // kstrtoint, base 10, an optional sign and newline.
+        var s = text[...]
+        while let l = s.last, l == 0x0a || l == 0x20 { s = s.dropLast() }
+        guard let value = Int(String(decoding: s, as: UTF8.self)), value >= Int(Int32.min), value <= Int(Int32.max) else { throw .EINVAL }
+        var adj: Int
+        if file.legacy {
+            guard (-17...15).contains(value) else { throw .EINVAL }
+            adj = value == 15 ? 1000 : value * 1000 / 17
+        } else {
+            guard (-1000...1000).contains(value) else { throw .EINVAL }
+            adj = value
+        }
+        guard g.exitStatus == nil else { throw .ESRCH }
+        let privileged = t.group.capable(24 /* CAP_SYS_RESOURCE */, in: .initial)
+        if !privileged && adj < (file.legacy ? g.oomScoreAdj : g.oomScoreAdjMin) { throw .EACCES }
+        for p in t.kernel.threadGroups.values where p === g || (p.mm === g.mm && p.exitStatus == nil) {
+            p.oomScoreAdj = adj
+            if !file.legacy && privileged { p.oomScoreAdjMin = adj }
+        }
+        return total
+    }
+}
+
 /// A symlink whose target is computed when read.
 final class DynamicSymlink: Inode {
     let target: () throws(LinuxErrno) -> ByteString
@@ -364,6 +413,9 @@ enum ProcFS {
             "cmdline": { GeneratedFile(fs: fs) { g.exitStatus != nil ? [] : g.cmdline.flatMap { $0 + [0] } } },
             "comm": { CommFile(group: g, fs: fs) },
             "coredump_filter": { CoredumpFilterFile(group: g, fs: fs) },
+            "oom_score_adj": { OOMScoreAdjustFile(group: g, legacy: false, fs: fs) },
+            "oom_adj": { OOMScoreAdjustFile(group: g, legacy: true, fs: fs) },
+            "oom_score": { text { "\(kernel.oomScore(g))\n" } },
             "mem": { ProcAddressSpaceFile(group: g, view: .memory, fs: fs) },
             "pagemap": { ProcAddressSpaceFile(group: g, view: .pagemap, fs: fs) },
             "environ": { GeneratedFile(fs: fs, mode: 0o400) { () throws(LinuxErrno) -> [UInt8] in
@@ -409,11 +461,11 @@ enum ProcFS {
             entries.keys.sorted().map { ($0, ["exe", "cwd", "root"].contains($0) ? .symlink : directories.contains($0) ? .directory : .regular) }
         }, find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let f = entries[n] else { throw .ENOENT }
-            // Everything under /proc/PID belongs to the process's effective ids (as for a
-            // dumpable task), so an unprivileged process can list its own fds.
+            // Everything under /proc/PID belongs to the process's effective ids, so an
+            // unprivileged process can list its own fds; an undumpable process's files (not
+            // the directories anyone may list) are root's (task_dump_owner).
             let inode = f()
-            inode.uid = g.euid
-            inode.gid = g.egid
+            (inode.uid, inode.gid) = inode.kind == .directory && inode.mode & 0o777 == 0o555 ? (g.euid, g.egid) : g.dumpOwner
             return inode
         })
         dir.uid = g.euid

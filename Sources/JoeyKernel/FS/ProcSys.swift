@@ -48,6 +48,9 @@ struct Tunables {
     /// Syscalls/FileSyscalls.swift). The host's values at start: a container sees those.
     var protectedSymlinks = Tunables.host("fs/protected_symlinks"), protectedHardlinks = Tunables.host("fs/protected_hardlinks")
     var protectedRegular = Tunables.host("fs/protected_regular"), protectedFifos = Tunables.host("fs/protected_fifos")
+    /// fs.suid_dumpable: what a process becomes when its ids change or it runs a set-user-ID
+    /// or unreadable program (0 not dumpable, 2 dumpable by root only); the host's at start.
+    var suidDumpable = Tunables.host("fs/suid_dumpable")
     /// user.max_user_namespaces: user namespaces alive below the initial one (Linux counts
     /// them per user and namespace; the sandbox counts them all, within the sentry's bound).
     var maxUserNamespaces = Tunables.userNamespaceCeiling
@@ -313,6 +316,7 @@ extension Sysctl {
         t["fs/protected_hardlinks"] = Sysctl.int(\.protectedHardlinks, 0, 1)
         t["fs/protected_regular"] = Sysctl.int(\.protectedRegular, 0, 2)
         t["fs/protected_fifos"] = Sysctl.int(\.protectedFifos, 0, 2)
+        t["fs/suid_dumpable"] = Sysctl.int(\.suidDumpable, 0, 2)
 
         // The reader's network namespace's: its loopback network's, or the host's
         // (read-only) for the first namespace under --network=host, read from the sentry's

@@ -888,8 +888,8 @@ public final class Kernel: @unchecked Sendable {
     /// lock held.
     func reclaimMemory() -> Bool {
         if let me = GuestThread.onThisHostThread, me.killed || me.group.oomKilled || me.group.exiting { return false }
-        let victim = threadGroups.values.filter { $0.exitStatus == nil && !$0.exiting && !$0.oomKilled }
-            .map { ($0, $0.residentPrivateBytes()) }.max { $0.1 < $1.1 }?.0
+        let victim = threadGroups.values.filter { $0.exitStatus == nil && !$0.exiting && !$0.oomKilled && $0.oomScoreAdj > -1000 }
+            .map { ($0, oomBadness($0)) }.max { $0.1 < $1.1 }?.0
         guard let victim else { return false }
         debugLog("memory limit \(memoryFile.limit ?? 0) bytes reached: killing pid \(victim.pid) (out of memory)")
         victim.oomKilled = true
@@ -902,6 +902,26 @@ public final class Kernel: @unchecked Sendable {
             memoryFile.zero(v.fileStart, length: v.end - v.start)
         }
         return true
+    }
+
+    /// The pages the OOM killer counts the process at (oom_badness): its resident private
+    /// memory, plus oom_score_adj thousandths of all the memory it could have (the limit, or
+    /// the machine's).
+    func oomBadness(_ g: ThreadGroup) -> Int {
+        Int(g.residentPrivateBytes() / 4096) + g.oomScoreAdj * oomTotalPages / 1000
+    }
+
+    private var oomTotalPages: Int {
+        if let limit = memoryFile.limit { return Int(limit / 4096) }
+        var total: UInt64 = 0, free: UInt64 = 0
+        joey_meminfo(&total, &free)
+        return Int(total / 4096)
+    }
+
+    /// /proc/PID/oom_score: its badness scaled to 0...2000 (0 for one never chosen).
+    func oomScore(_ g: ThreadGroup) -> Int {
+        guard g.oomScoreAdj > -1000 else { return 0 }
+        return max(0, 1000 + oomBadness(g) * 1000 / max(1, oomTotalPages))
     }
 
     /// A file's page cache shrank (truncate, ftruncate, O_TRUNC): in every address space, its

@@ -19,6 +19,8 @@ extension GuestThread {
     func sysSetfsid(_ nr: Int) throws(LinuxErrno) -> UInt64 {
         let raw = UInt32(truncatingIfNeeded: a0)
         let ns = group.userNS
+        let before = group.dumpRelevantCredentials
+        defer { group.credentialsChanged(from: before) }
         if nr == 122 {
             let old = group.fsuid
             if raw != UInt32.max, let new = ns.kuid(raw),

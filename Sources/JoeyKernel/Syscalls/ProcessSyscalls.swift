@@ -123,8 +123,9 @@ extension GuestThread {
         g.transparentHugePagesDisabled = group.transparentHugePagesDisabled
         // CLONE_IO shares the I/O context; otherwise one with a priority set is copied.
         if let io = group.ioContext { g.ioContext = flags & 0x8000_0000 /* CLONE_IO */ != 0 ? io : IOContext() }
-        g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpable = group.dumpable
+        g.fsuid = group.fsuid; g.fsgid = group.fsgid; g.dumpMode = group.dumpMode
         g.coredumpFilter = group.coredumpFilter
+        (g.oomScoreAdj, g.oomScoreAdjMin) = (group.oomScoreAdj, group.oomScoreAdjMin)
         g.nice = schedResetOnFork ? max(0, group.nice) : group.nice
         g.pgid = group.pgid; g.sid = group.sid
         g.comm = group.comm; g.exePath = group.exePath; g.cmdline = group.cmdline; g.rlimits = group.rlimits
@@ -630,10 +631,12 @@ extension GuestThread {
 
     func sysSetid(_ nr: Int) throws(LinuxErrno) -> UInt64 {
         let oldUID = group.uid, oldEUID = group.euid, oldSUID = group.suid, oldFSUID = group.fsuid
+        let old = group.dumpRelevantCredentials
         defer {
             if nr == 105 || nr == 113 || nr == 117 {
                 group.adjustCapabilities(oldUID: oldUID, oldEUID: oldEUID, oldSUID: oldSUID, oldFSUID: oldFSUID)
             }
+            group.credentialsChanged(from: old)
         }
         let isUID = nr == 105 || nr == 113 || nr == 117
         let root = group.capable(isUID ? Capabilities.setuid : Capabilities.setgid)
@@ -789,10 +792,10 @@ extension GuestThread {
         case 13: return 0 // PR_GET_TIMING: PR_TIMING_STATISTICAL, the only kind there is
         case 14: guard a1 == 0 else { throw .EINVAL }; return 0 // PR_SET_TIMING
         case 31, 32: return 0 // PR_TASK_PERF_EVENTS_DISABLE/ENABLE: there are no perf events
-        case 3: return group.dumpable ? 1 : 0 // PR_GET_DUMPABLE
+        case 3: return UInt64(group.dumpMode) // PR_GET_DUMPABLE
         case 4: // PR_SET_DUMPABLE
             guard a1 <= 1 else { throw .EINVAL }
-            group.dumpable = a1 == 1
+            group.dumpMode = Int(a1)
             return 0
         case 36: // PR_SET_CHILD_SUBREAPER
             group.childSubreaper = a1 != 0

@@ -12,10 +12,11 @@ extension GuestThread {
     private static let userRegsSize = MemoryLayout<GuestRegisters>.size
 
     /// ptrace_may_access for process `g` (PTRACE_MODE_ATTACH): the same real uid as all of
-    /// its ids (and gids), or CAP_SYS_PTRACE.
+    /// its ids (and gids), and a dumpable process; or CAP_SYS_PTRACE.
     func mayAttach(_ g: ThreadGroup) -> Bool {
         if group.capable(Self.CAP_SYS_PTRACE, in: g.userNS) { return true }
         return [g.uid, g.euid, g.suid].allSatisfy { $0 == group.uid } && [g.gid, g.egid, g.sgid].allSatisfy { $0 == group.gid }
+            && g.dumpMode == 1
     }
 
     func sysPtrace() throws(LinuxErrno) -> UInt64 {

@@ -19,7 +19,7 @@ extension GuestThread {
     func dumpCore(_ sig: Int32, _ info: SignalInfo) -> Bool {
         let limit = self.limit(4).0
         // binfmt_elf's min_coredump: a limit below a page dumps nothing.
-        guard limit >= 4096, group.dumpable else { return false }
+        guard limit >= 4096, group.dumpMode != 0 else { return false }
         // A pipe to a helper program: the sandbox runs none.
         guard !kernel.tunables.corePattern.hasPrefix("|") else { return false }
         // An ELF header counts at most 65535 program headers (one is the notes').
@@ -180,15 +180,21 @@ extension GuestThread {
     /// Linux's filp_open of the core: an existing file of that name is unlinked first, then
     /// a new one made exclusively, mode 0600 less the umask.
     private func openCoreFile(_ sig: Int32) throws(LinuxErrno) -> FileDescription {
-        let (parent, name) = try lookupParent(AT_FDCWD, coreName(sig))
+        let coreName = coreName(sig)
+        // Dumpable by root only (fs.suid_dumpable 2): to an absolute path the administrator
+        // named, as root.
+        let asRoot = group.dumpMode == 2
+        if asRoot && !coreName.isAbsolute { throw .EPERM }
+        let (parent, name) = try lookupParent(AT_FDCWD, coreName)
         if let existing = try? parent.inode.lookup(name) {
             guard existing.kind == .regular else { throw .EEXIST }
-            try mayDelete(existing, from: parent)
+            if !asRoot { try mayDelete(existing, from: parent) }
             try parent.inode.remove(name)
             if existing.nlink > 0 { existing.nlink -= 1 }
         }
-        try mayCreate(in: parent)
-        let node = try parent.inode.create(name, kind: .regular, mode: 0o600 & ~group.fs.umask, uid: group.fsuid, gid: group.fsgid)
+        if !asRoot { try mayCreate(in: parent) }
+        let owner = asRoot ? (UInt32(0), UInt32(0)) : (group.fsuid, group.fsgid)
+        let node = try parent.inode.create(name, kind: .regular, mode: 0o600 & ~group.fs.umask, uid: owner.0, gid: owner.1)
         let d = try node.open(flags: O_WRONLY, kernel: kernel)
         d.path = ByteString.join(parent.path, name)
         return d

@@ -176,10 +176,14 @@ extension GuestThread {
 
     /// Loads a program into a fresh MM and sets the registers; the old image stays untouched
     /// until everything that can fail has succeeded. The caller installs the new MM.
-    func prepareExec(path: ByteString, argv: [[UInt8]], envp: [[UInt8]], depth: Int = 0, scriptPath: ByteString? = nil) throws(LinuxErrno) {
+    func prepareExec(path: ByteString, argv: [[UInt8]], envp: [[UInt8]], depth: Int = 0, scriptPath: ByteString? = nil,
+                     unreadable: Bool = false) throws(LinuxErrno) {
         guard depth < 5 else { throw .ELOOP }
         let file = try openExecutable(path)
         let loaderFile = file
+        // would_dump: a program the caller may not read leaves it undumpable, so its memory
+        // cannot be read through ptrace or a core.
+        var unreadable = unreadable || !mayRead(file)
         // `#!interpreter [arg]` scripts.
         let head = try ELFLoader(kernel: kernel, mm: mm, thread: self).readAt(file, 0, 256)
         if head.count >= 2 && head[0] == 0x23 && head[1] == 0x21 {
@@ -197,7 +201,7 @@ extension GuestThread {
             newArgv.append(path.bytes)
             newArgv += argv.dropFirst()
             try prepareExec(path: ByteString(interp), argv: newArgv, envp: envp, depth: depth + 1,
-                            scriptPath: scriptPath ?? path)
+                            scriptPath: scriptPath ?? path, unreadable: unreadable)
             return
         }
         let newMM = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
@@ -209,7 +213,9 @@ extension GuestThread {
             let interpFile: FileDescription
             do { interpFile = try openExecutableForInterp(interpPath) } catch { throw error == .ENOENT ? .ENOENT : error }
             interpImage = try loader.load(interpFile, isInterpreter: true)
+            unreadable = unreadable || !mayRead(interpFile)
         }
+        let ids = execIDs(for: loaderFile)
         // The program runs in the time namespace made for the caller's children, if there is
         // one (exec_task_namespaces): entered at the point of no return (sysExecve).
         let vdsoAddress = try kernel.vdso.map(into: newMM, timeNamespaced: group.timeNSForChildren !== kernel.initialTime)
@@ -244,8 +250,10 @@ extension GuestThread {
         let auxv: [(UInt64, UInt64)] = [
             (33 /* AT_SYSINFO_EHDR */, vdsoAddress), (3, image.phdrAddress), (4, 56), (5, image.phnum), (6, 4096),
             (7, interpImage?.base ?? 0), (8, 0), (9, image.entry),
-            (11, UInt64(group.uid)), (12, UInt64(group.euid)), (13, UInt64(group.gid)), (14, UInt64(group.egid)),
-            (23, 0), (16, joey_getauxval(16)), (26, joey_getauxval(26)), (17, 100),
+            (11, UInt64(group.userNS.shownUID(group.uid))), (12, UInt64(group.userNS.shownUID(ids.euid))),
+            (13, UInt64(group.userNS.shownGID(group.gid))), (14, UInt64(group.userNS.shownGID(ids.egid))),
+            (23 /* AT_SECURE */, ids.euid != group.uid || ids.egid != group.gid ? 1 : 0),
+            (16, joey_getauxval(16)), (26, joey_getauxval(26)), (17, 100),
             (15, platformStr), (25, randomPtr), (31, execfn), (51, joey_getauxval(51)), (0, 0),
         ]
         var words: [UInt64] = [UInt64(argv.count)] + argPtrs + [0] + envPtrs + [0]
@@ -273,6 +281,17 @@ extension GuestThread {
         }
         group.mm = newMM
         group.exePath = file.path
+        // The new credentials (cap_bprm_creds_from_file): the saved and file-system ids follow
+        // the effective ones, which a set-ID program set; then dumpability (setup_new_exec):
+        // regained unless the ids differ or a program was unreadable.
+        let old = group.dumpRelevantCredentials
+        if ids.euid != group.euid || ids.egid != group.egid {
+            group.personality &= ~0x0074_0000 // PER_CLEAR_ON_SETID
+        }
+        (group.euid, group.suid, group.fsuid) = (ids.euid, ids.euid, ids.euid)
+        (group.egid, group.sgid, group.fsgid) = (ids.egid, ids.egid, ids.egid)
+        group.credentialsChanged(from: old)
+        group.dumpMode = unreadable || group.euid != group.uid || group.egid != group.gid ? kernel.tunables.suidDumpable : 1
         // comm is the name of the file exec'd: the script's, not its interpreter's.
         let named = scriptPath ?? path
         group.comm = String(String(decoding: (named.components.last?.bytes ?? []).prefix(15), as: UTF8.self))
@@ -284,6 +303,27 @@ extension GuestThread {
         r.eflags = 0x202
         regs = r
         registersReplaced = true
+    }
+
+    /// Whether the caller may read `file` (inode_permission MAY_READ).
+    private func mayRead(_ file: FileDescription) -> Bool {
+        (try? checkAccess(file.inode, read: true, write: false, mount: file.location?.mount)) != nil
+    }
+
+    /// The effective ids a program runs with (bprm_fill_uid): the file's owner for a
+    /// set-user-ID file, its group for a set-group-ID one (group-executable), unless its
+    /// mount is nosuid, no_new_privs is set, the owner or group has no number in the process's
+    /// user namespace, the process shares its filesystem context with another, or a tracer
+    /// without CAP_SYS_PTRACE over it traces it.
+    private func execIDs(for file: FileDescription) -> (euid: UInt32, egid: UInt32) {
+        let unchanged = (group.euid, group.egid)
+        let inode = file.inode
+        guard inode.mode & 0o4000 != 0 || inode.mode & 0o2010 == 0o2010 else { return unchanged }
+        if file.location?.mount?.flags.contains(.noSUID) == true || group.noNewPrivs { return unchanged }
+        guard group.userNS.maps(uid: inode.uid, gid: inode.gid) else { return unchanged }
+        if kernel.threadGroups.values.contains(where: { $0 !== group && $0.fs === group.fs }) { return unchanged }
+        if let tracer = ptrace?.tracer, !tracer.capable(Self.CAP_SYS_PTRACE, in: group.userNS) { return unchanged }
+        return (inode.mode & 0o4000 != 0 ? inode.uid : group.euid, inode.mode & 0o2010 == 0o2010 ? inode.gid : group.egid)
     }
 
     private func openExecutableForInterp(_ path: ByteString) throws(LinuxErrno) -> FileDescription {

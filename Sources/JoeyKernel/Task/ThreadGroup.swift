@@ -113,11 +113,19 @@ final class ThreadGroup {
     /// Linux's io_context, only for identity (kcmp KCMP_IO): made when an I/O priority is
     /// set, shared by CLONE_IO, copied (with the priority) by a plain fork.
     var ioContext: IOContext?
-    var dumpable = true
+    /// Linux's dumpability (PR_GET_DUMPABLE): 1 the process's user may trace it and own its
+    /// /proc files and it dumps core; 0 none of that; 2 the same as 0 but it dumps core as
+    /// root. Lost when its ids change (fs.suid_dumpable says to what), regained by execve.
+    var dumpMode: Int = 1
     /// /proc/PID/coredump_filter (core(5)): which memory a core holds, bit 0 private and bit
     /// 1 shared anonymous memory, 2 private and 3 shared file mappings, 4 ELF headers (Linux
     /// keeps it in the mm's flags: inherited by fork, kept by execve).
     var coredumpFilter: UInt32 = 0x33
+    /// /proc/PID/oom_score_adj (-1000...1000): added, in thousandths of the memory, to the
+    /// process's size when the OOM killer ranks it; -1000 never chosen. The least a process
+    /// without CAP_SYS_RESOURCE may set is what a writer holding it last set
+    /// (oom_score_adj_min). Both inherited by fork, kept by execve.
+    var oomScoreAdj = 0, oomScoreAdjMin = 0
     /// setpriority's nice value (the guest's view).
     var nice: Int32 = 0
     /// PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented here instead of to init.
@@ -145,6 +153,28 @@ final class ThreadGroup {
     /// Peak resident size (KiB) seen by exited threads, and the largest of reaped descendants.
     var exitPeakResidentKiB: UInt64 = 0
     var childrenPeakResidentKiB: UInt64 = 0
+    /// commit_creds' rule, after a credential change from `old` (euid, egid, fsuid, fsgid,
+    /// permitted capabilities): a change of the effective or file-system ids, or a
+    /// capability the old credentials lacked, leaves the process undumpable and clears its
+    /// parent-death signal.
+    func credentialsChanged(from old: (euid: UInt32, egid: UInt32, fsuid: UInt32, fsgid: UInt32, permitted: UInt64)) {
+        guard old.euid != euid || old.egid != egid || old.fsuid != fsuid || old.fsgid != fsgid
+                || capabilities.permitted & ~old.permitted != 0 else { return }
+        dumpMode = kernel.tunables.suidDumpable
+        parentDeathSignal = 0
+    }
+
+    /// Who owns the process's /proc files: its effective ids while dumpable, else root (its
+    /// user namespace's, when that maps one).
+    var dumpOwner: (UInt32, UInt32) {
+        dumpMode == 1 ? (euid, egid) : (userNS.kuid(0) ?? 0, userNS.kgid(0) ?? 0)
+    }
+
+    /// The credentials commit_creds compares.
+    var dumpRelevantCredentials: (euid: UInt32, egid: UInt32, fsuid: UInt32, fsgid: UInt32, permitted: UInt64) {
+        (euid, egid, fsuid, fsgid, capabilities.permitted)
+    }
+
     /// For a process started from outside (OCI exec): told its wait status when it exits.
     var onExit: ((Int32) -> Void)?
     /// PR_SET_PDEATHSIG: the signal sent when the parent exits.
