@@ -71,6 +71,7 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
     public static let ECONNREFUSED = LinuxErrno(111)
     public static let EALREADY = LinuxErrno(114)
     public static let EINPROGRESS = LinuxErrno(115)
+    public static let ESTALE = LinuxErrno(116)
     public static let EDQUOT = LinuxErrno(122)
     // The key retention service's.
     public static let ENOKEY = LinuxErrno(126)
@@ -97,7 +98,7 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
         94: "ESOCKTNOSUPPORT", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
         101: "ENETUNREACH", 104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN",
         110: "ETIMEDOUT", 111: "ECONNREFUSED", 114: "EALREADY", 115: "EINPROGRESS",
-        122: "EDQUOT", 126: "ENOKEY", 127: "EKEYEXPIRED", 128: "EKEYREVOKED",
+        116: "ESTALE", 122: "EDQUOT", 126: "ENOKEY", 127: "EKEYEXPIRED", 128: "EKEYREVOKED",
         512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 516: "ERESTART_RESTARTBLOCK",
     ]
 }

@@ -1216,6 +1216,93 @@ CASE(fchmodat2_and_futimesat) {
     unlink(path);
 }
 
+/* File handles (open_by_handle_at(2)): name_to_handle_at names a file by a handle that
+ * open_by_handle_at opens again through any descriptor on its filesystem, given
+ * CAP_DAC_READ_SEARCH; the handle of a file unlinked since is stale. */
+#ifndef AT_HANDLE_FID
+#define AT_HANDLE_FID 0x200
+#endif
+
+struct handle128 {
+    unsigned int handle_bytes;
+    int handle_type;
+    unsigned char f_handle[128];
+};
+
+static struct handle128 handle_of(const char *path, int flags) {
+    struct handle128 h;
+    memset(&h, 0, sizeof h);
+    int mount_id = -1;
+    /* No room: EOVERFLOW, with the size it needs. */
+    EXPECT_ERRNO(syscall(SYS_name_to_handle_at, AT_FDCWD, path, &h, &mount_id, flags), EOVERFLOW);
+    EXPECT(h.handle_bytes > 0 && h.handle_bytes <= 128);
+    EXPECT(mount_id > 0);
+    h.handle_bytes = 128;
+    EXPECT_OK(syscall(SYS_name_to_handle_at, AT_FDCWD, path, &h, &mount_id, flags));
+    return h;
+}
+
+static struct handle128 fid_handle;
+
+static void nobody_opens_by_handle(void) {
+    EXPECT_ERRNO(syscall(SYS_open_by_handle_at, AT_FDCWD, &fid_handle, O_RDONLY), EPERM);
+}
+
+CASE(file_handles_reopen_a_file_until_it_is_unlinked) {
+    write_file("f", "handled");
+    EXPECT_OK(mkdir("d", 0755));
+    EXPECT_OK(symlink("f", "link"));
+    struct handle128 file = handle_of("f", 0), dir = handle_of("d", 0), link = handle_of("link", 0);
+    int fd = syscall(SYS_open_by_handle_at, AT_FDCWD, &file, O_RDONLY);
+    EXPECT(fd >= 0);
+    char buf[16] = {0};
+    EXPECT_EQ(read(fd, buf, sizeof buf), 7);
+    EXPECT_STREQ(buf, "handled");
+    struct stat a, b;
+    EXPECT_OK(fstat(fd, &a));
+    EXPECT_OK(stat("f", &b));
+    EXPECT(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+    close(fd);
+    /* Through a descriptor of the directory, as through the working directory. */
+    int dfd = open("d", O_RDONLY | O_DIRECTORY);
+    EXPECT(dfd >= 0);
+    fd = syscall(SYS_open_by_handle_at, dfd, &dir, O_RDONLY | O_DIRECTORY);
+    EXPECT(fd >= 0);
+    close(fd);
+    EXPECT_ERRNO(syscall(SYS_open_by_handle_at, dfd, &dir, O_RDWR), EISDIR);
+    EXPECT_ERRNO(syscall(SYS_open_by_handle_at, dfd, &link, O_RDONLY), ELOOP);
+    /* A descriptor on another filesystem cannot decode it. */
+    int proc = open("/proc/self/status", O_RDONLY);
+    EXPECT_ERRNO(syscall(SYS_open_by_handle_at, proc, &file, O_RDONLY), ESTALE);
+    close(proc);
+    EXPECT_ERRNO(syscall(SYS_open_by_handle_at, -1, &file, O_RDONLY), EBADF);
+    /* Without CAP_DAC_READ_SEARCH, nothing opens. */
+    fid_handle = file;
+    EXPECT_OK(chmod(scratch(), 0755));
+    AS_NOBODY(nobody_opens_by_handle);
+    /* Bad sizes and flags. */
+    struct handle128 bad = file;
+    bad.handle_bytes = 0;
+    EXPECT_ERRNO(syscall(SYS_open_by_handle_at, AT_FDCWD, &bad, O_RDONLY), EINVAL);
+    bad.handle_bytes = 129;
+    EXPECT_ERRNO(syscall(SYS_open_by_handle_at, AT_FDCWD, &bad, O_RDONLY), EINVAL);
+    int mount_id;
+    EXPECT_ERRNO(syscall(SYS_name_to_handle_at, AT_FDCWD, "f", &bad, &mount_id, 0), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_name_to_handle_at, AT_FDCWD, "f", &file, &mount_id, -1), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_name_to_handle_at, AT_FDCWD, "f", &file, (int *)8, 0), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_name_to_handle_at, AT_FDCWD, "", &file, &mount_id, 0), ENOENT);
+    /* procfs files have identifiers, not handles. */
+    struct handle128 status;
+    memset(&status, 0, sizeof status);
+    status.handle_bytes = 128;
+    EXPECT_ERRNO(syscall(SYS_name_to_handle_at, AT_FDCWD, "/proc/self/status", &status, &mount_id, 0), EOPNOTSUPP);
+    EXPECT_OK(syscall(SYS_name_to_handle_at, AT_FDCWD, "/proc/self/status", &status, &mount_id, AT_HANDLE_FID));
+    /* Unlinked: stale. */
+    EXPECT_OK(unlink("f"));
+    EXPECT_ERRNO(syscall(SYS_open_by_handle_at, AT_FDCWD, &file, O_RDONLY), ESTALE);
+    close(dfd);
+}
+
 COMPAT_MAIN()
 
 /* O_TMPFILE: a file with no name, linkable into the directory later unless O_EXCL. */

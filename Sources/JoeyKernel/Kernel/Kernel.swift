@@ -157,6 +157,8 @@ public final class Kernel: @unchecked Sendable {
     var devPtsInstances: [WeakDevPts] = []
     /// The key retention service (Keys/): every key, and its owners' quotas.
     let keys = KeyService()
+    /// The inodes name_to_handle_at gave handles for (VFS/FileHandles.swift).
+    let fileHandles = FileHandleTable()
     /// The mount namespace the sandbox starts with (pid 1's, and every `exec`'s).
     var initialMounts: MountNamespace!
     private var lastMountID = 0

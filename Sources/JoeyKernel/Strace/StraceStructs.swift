@@ -23,6 +23,14 @@ extension StraceDecoder {
         case "statx":
             guard let b = bytes(256) else { return p }
             return "{stx_mask=\(StraceFlags.flags("statx_mask", UInt64(u32(b, 0)))), stx_attributes=0, stx_mode=\(StraceDecoder.fileMode(UInt32(b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 28, as: UInt16.self) }))), stx_size=\(u64(b, 40)), ...}"
+        case "file_handle": // name_to_handle_at writes it (its room becomes its size); open_by_handle_at reads it
+            guard let b = bytes(8) else { return p }
+            let size = u32(b, 0)
+            var text = "{handle_bytes=\(size), handle_type=\(i32(b, 4))"
+            if size <= 128, let data = try? mm.read(addr &+ 8, count: Int(size)), result.map({ $0 >= 0 }) ?? true {
+                text += ", f_handle=" + StraceDecoder.quote(data, limit: 128, hex: true)
+            }
+            return text + "}"
         case "timespec":
             guard let b = bytes(16) else { return p }
             return "{tv_sec=\(i64(b, 0)), tv_nsec=\(i64(b, 8))}"

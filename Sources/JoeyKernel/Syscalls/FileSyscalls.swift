@@ -152,6 +152,12 @@ extension GuestThread {
         } else {
             loc = try lookup(dirfd, path, follow: flags & O_NOFOLLOW == 0, scope: scope)
         }
+        return try openResolved(loc, flags: flags, created: created)
+    }
+
+    /// The end of an open once the path is resolved (or a file handle decoded): the checks
+    /// the flags call for, then a description of `loc`'s file in the lowest free fd.
+    func openResolved(_ loc: Location, flags: Int32, created: Bool) throws(LinuxErrno) -> UInt64 {
         let inode = loc.inode
         if flags & O_PATH == 0 {
             if inode.kind == .symlink { throw .ELOOP }

@@ -268,6 +268,8 @@ extension GuestThread {
         case 297: return try sysRtTgsigqueueinfo()
         case 299: return try sysRecvmmsg()
         case 302: return try sysPrlimit64()
+        case 303: return try sysNameToHandleAt()
+        case 304: return try sysOpenByHandleAt()
         case 306: return try sysSyncfs()
         case 307: return try sysSendmmsg()
         case 308: return try sysSetns()
