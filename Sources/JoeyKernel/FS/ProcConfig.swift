@@ -21,6 +21,7 @@ enum KernelConfig {
         ("PID_NS", "PID namespaces"), ("USER_NS", "user namespaces"), ("NET_NS", "network namespaces"), ("TIME_NS", "time namespaces"), ("SECCOMP", "seccomp"), ("SECCOMP_FILTER", "seccomp BPF filters"),
         ("INOTIFY_USER", "inotify"), ("DNOTIFY", "F_NOTIFY"), ("PROC_FS", "/proc"),
         ("NET", "sockets"), ("INET", "IPv4"), ("IPV6", "IPv6"), ("UNIX", "unix sockets"),
+        ("FHANDLE", "name_to_handle_at, open_by_handle_at"),
         ("KEYS", "keyrings: add_key, request_key, keyctl (Keys/)"), ("PERSISTENT_KEYRINGS", "KEYCTL_GET_PERSISTENT"),
         ("IKCONFIG", "this file"), ("IKCONFIG_PROC", "this file"),
     ]
@@ -29,7 +30,7 @@ enum KernelConfig {
     static let unset: [String] = [
         "CHECKPOINT_RESTORE", "AIO", "IO_URING", "USERFAULTFD",
         "BPF_SYSCALL", "PERF_EVENTS", "BIG_KEYS", "KEY_DH_OPERATIONS", "ENCRYPTED_KEYS", "TRUSTED_KEYS",
-        "ASYMMETRIC_KEY_TYPE", "KEY_NOTIFICATIONS", "USER_DECRYPTED_DATA", "FANOTIFY", "FHANDLE", "RSEQ", "BSD_PROCESS_ACCT",
+        "ASYMMETRIC_KEY_TYPE", "KEY_NOTIFICATIONS", "USER_DECRYPTED_DATA", "FANOTIFY", "RSEQ", "BSD_PROCESS_ACCT",
         "BLK_DEV_LOOP", "HUGETLBFS", "MODULES", "KEXEC", "AUDIT", "SECURITY_LANDLOCK",
     ]
 
