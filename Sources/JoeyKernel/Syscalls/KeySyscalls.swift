@@ -254,12 +254,14 @@ extension GuestThread {
             user = found
         } else {
             user = try make("_uid.\(n)")
-            try keys.link(user, into: register)
+            try anchoring(user) { () throws(LinuxErrno) in try keys.link(user, into: register) }
         }
         if let session = find("_uid_ses.\(n)") { return (user, session) }
         let session = try make("_uid_ses.\(n)")
-        try keys.link(user, into: session)
-        try keys.link(session, into: register)
+        try anchoring(session) { () throws(LinuxErrno) in
+            try keys.link(user, into: session)
+            try keys.link(session, into: register)
+        }
         return (user, session)
     }
 
@@ -275,6 +277,15 @@ extension GuestThread {
         if ring == nil { ring = choice == 4 ? try userKeyrings().user : try userKeyrings().session }
         guard let ring, keys.permitted(ring, .write, possessed: true, by: group) else { throw .EACCES }
         return ring
+    }
+
+    /// Runs what links a key just made; if it fails, the key, held by nothing, goes at the
+    /// next key operation (and its quota with it).
+    private func anchoring(_ key: Key, _ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno) {
+        do { try body() } catch {
+            keys.dirty = true
+            throw error
+        }
     }
 
     // MARK: add_key and request_key
@@ -314,10 +325,11 @@ extension GuestThread {
         }
         let key = try keys.allocate(type, description, uid: group.fsuid, gid: group.fsgid,
                                     perm: Self.defaultPermissions(type), namespace: group.userNS)
-        // Made and not linked, it is collected at the next key operation.
-        try keys.reserve(key, payload.count)
-        key.payload = payload
-        try keys.link(key, into: keyring)
+        try anchoring(key) { () throws(LinuxErrno) in
+            try keys.reserve(key, payload.count)
+            key.payload = payload
+            try keys.link(key, into: keyring)
+        }
         return UInt64(key.serial)
     }
 
@@ -363,7 +375,7 @@ extension GuestThread {
         if let destination { ring = destination } else { ring = try requestKeyDestination() }
         let key = try keys.allocate(type, description, uid: group.fsuid, gid: group.fsgid,
                                     perm: Self.defaultPermissions(type), namespace: group.userNS)
-        try keys.link(key, into: ring)
+        try anchoring(key) { () throws(LinuxErrno) in try keys.link(key, into: ring) }
         key.negative = .ENOKEY
         key.expiry = now + 60
         keys.schedule(now + 60)
@@ -658,7 +670,7 @@ extension GuestThread {
             persistent = found
         } else {
             persistent = try keys.allocate(.keyring, name, uid: uid, gid: Key.noGroup, perm: 0x1f03_0000, inQuota: false, namespace: ns)
-            try keys.link(persistent, into: register)
+            try anchoring(persistent) { () throws(LinuxErrno) in try keys.link(persistent, into: register) }
         }
         guard keys.permitted(persistent, .link, possessed: true, by: group) else { throw .EACCES }
         try keys.link(persistent, into: destination)
