@@ -156,33 +156,17 @@ final class CoredumpFilterDescription: GeneratedFileDescription {
         return total
     }
 
-    /// kstrtouint with base 0: an optional "+", then 0x-hex, 0-octal or decimal digits, an
-    /// optional newline; nil for anything else or more than 32 bits.
+    /// kstrtouint with base 0 (Sysctl's reading of a number: 0x-hex, 0-octal, decimal), an
+    /// optional "+" first and newline last; nil for anything else or more than 32 bits.
     static func parseUInt32(_ bytes: [UInt8]) -> UInt32? {
-        var s = bytes[...]
-        if s.last == 0x0a { s = s.dropLast() }
-        if s.first == UInt8(ascii: "+") { s = s.dropFirst() }
-        var radix: UInt64 = 10
-        if s.count > 2, s.first == UInt8(ascii: "0"), s.dropFirst().first.map({ $0 | 0x20 }) == UInt8(ascii: "x") {
-            radix = 16; s = s.dropFirst(2)
-        } else if s.count > 1, s.first == UInt8(ascii: "0") {
-            radix = 8; s = s.dropFirst()
-        }
-        guard !s.isEmpty else { return nil }
-        var value: UInt64 = 0
-        for c in s {
-            let digit: UInt64
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(c - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(c - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt64(c - UInt8(ascii: "A") + 10)
-            default: return nil
-            }
-            guard digit < radix else { return nil }
-            value = value * radix + digit
-            guard value <= UInt64(UInt32.max) else { return nil }
-        }
-        return UInt32(value)
+        var text = bytes[...]
+        if text.last == 0x0a { text = text.dropLast() }
+        if text.first == UInt8(ascii: "+") { text = text.dropFirst() }
+        let digits = Array(text)
+        var i = 0
+        guard !digits.isEmpty, let n = try? Sysctl.number(digits, &i), i == digits.count, !n.negative,
+              n.magnitude <= UInt64(UInt32.max) else { return nil }
+        return UInt32(n.magnitude)
     }
 }
 

@@ -152,7 +152,7 @@ struct Sysctl {
 
     /// One number at `i` (strtoul's base 0: 0x hexadecimal, a leading 0 octal); EINVAL when
     /// there is none or it does not fit 64 bits.
-    private static func number(_ b: [UInt8], _ i: inout Int) throws(LinuxErrno) -> Number {
+    static func number(_ b: [UInt8], _ i: inout Int) throws(LinuxErrno) -> Number {
         var negative = false
         if b[i] == 0x2d { negative = true; i += 1 }
         var base: UInt64 = 10
