@@ -4,9 +4,10 @@
 // ELF image it builds (Task/VDSO.swift) and maps that into every guest, right after the
 // data page ([vvar]) the sentry's timekeeper keeps current.
 //
-// The copy works because the code refers to nothing outside itself: no globals, no calls
-// (helpers are always_inline), no jump tables. It finds the data page from its own
-// address: the image is one page, and the data page is the page before it.
+// The copy works because the code refers to nothing outside itself: no globals, no jump
+// tables, and calls only to code in the same section (vdso_read, shared by the entries so
+// the image fits its page), which the copy keeps at the same distance. It finds the data
+// page from its own address: the image is one page, and the data page is the page before it.
 //
 // The sentry's own clock_gettime reads the same page through the same function, so a time
 // a guest got from the vDSO and one it got from the system call never go backwards.
@@ -15,8 +16,12 @@
 #include <time.h>
 #include <sys/time.h>
 #include <sys/syscall.h>
+#include <sys/timex.h>
+#include <errno.h>
 
 #define VDSO_INLINE static inline __attribute__((always_inline))
+#define VDSO_SHARED static __attribute__((section("joey_vdso_text"), noinline, no_instrument_function, \
+                                           no_stack_protector))
 #define VDSO_ENTRY __attribute__((section("joey_vdso_text"), used, noinline, no_instrument_function, \
                                   no_stack_protector, visibility("hidden")))
 
@@ -29,7 +34,7 @@ VDSO_INLINE uint64_t vdso_rdtsc(void) {
 
 /// Nanoseconds of `clock` from the data page, or -1 when the page cannot answer (not
 /// calibrated yet, or a clock it does not keep): the caller makes the system call.
-VDSO_INLINE int vdso_read(const volatile joey_vdso_data *d, int clock, uint64_t *ns) {
+VDSO_SHARED int vdso_read(const volatile joey_vdso_data *d, int clock, uint64_t *ns) {
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME &&
         clock != CLOCK_REALTIME_COARSE && clock != CLOCK_MONOTONIC_COARSE) return -1;
     for (;;) {
@@ -43,7 +48,15 @@ VDSO_INLINE int vdso_read(const volatile joey_vdso_data *d, int clock, uint64_t 
         uint64_t hi, lo;
         __asm__("mulq %3" : "=a"(lo), "=d"(hi) : "a"(delta), "rm"(d->mult));
         uint64_t value = d->mono_base + ((hi << 32) | (lo >> 32));
-        if (clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_COARSE) value += (uint64_t)d->realtime_offset;
+        if (clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_COARSE) {
+            int64_t rate = d->real_rate;
+            if (rate != 0) {
+                uint64_t until = value < d->real_end ? value : d->real_end;
+                uint64_t elapsed = until > d->real_anchor ? until - d->real_anchor : 0;
+                value += (uint64_t)(int64_t)(((__int128)(int64_t)elapsed * rate) >> 32);
+            }
+            value += (uint64_t)d->realtime_offset;
+        }
         else if (clock == CLOCK_BOOTTIME) value += (uint64_t)d->boottime_offset;
         __asm__ volatile("" ::: "memory");
         if (d->seq == seq) { *ns = value; return 0; }
@@ -86,8 +99,12 @@ VDSO_ENTRY int joey_vdso_gettimeofday(struct timeval *tv, void *tz) {
         tv->tv_sec = (time_t)(ns / 1000000000);
         tv->tv_usec = (suseconds_t)(ns % 1000000000 / 1000);
     }
-    // The sandbox has no timezone set (settimeofday is refused): minuteswest and dsttime 0.
-    if (tz) { ((int *)tz)[0] = 0; ((int *)tz)[1] = 0; }
+    if (tz) {
+        // Read apart from the clock's sequence: the zone changes only by settimeofday, and
+        // a reader racing it gets the old zone or the new, as on Linux.
+        ((int *)tz)[0] = vdso_data()->tz_minuteswest;
+        ((int *)tz)[1] = vdso_data()->tz_dsttime;
+    }
     return 0;
 }
 
@@ -139,11 +156,25 @@ void joey_vdso_publish(joey_vdso_data *d, const joey_vdso_data *params) {
     d->mono_base = params->mono_base;
     d->realtime_offset = params->realtime_offset;
     d->boottime_offset = params->boottime_offset;
+    d->tz_minuteswest = params->tz_minuteswest;
+    d->tz_dsttime = params->tz_dsttime;
+    d->real_anchor = params->real_anchor;
+    d->real_end = params->real_end;
+    d->real_rate = params->real_rate;
     d->ready = params->ready;
     __atomic_store_n(&d->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
 uint64_t joey_rdtsc(void) { return vdso_rdtsc(); }
+
+int joey_adjtimex_read(joey_ntp_state *out) {
+    struct timex tx = {0};
+    int state = adjtimex(&tx);
+    if (state < 0) return -errno;
+    out->freq = tx.freq; out->maxerror = tx.maxerror; out->esterror = tx.esterror;
+    out->constant = tx.constant; out->tick = tx.tick; out->status = tx.status; out->tai = tx.tai;
+    return state;
+}
 
 int joey_cpu_has_invariant_tsc(void) {
     unsigned a, b, c, d;

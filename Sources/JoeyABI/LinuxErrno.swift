@@ -73,6 +73,7 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
     public static let EINPROGRESS = LinuxErrno(115)
     public static let ESTALE = LinuxErrno(116)
     public static let EDQUOT = LinuxErrno(122)
+    public static let ECANCELED = LinuxErrno(125)
     // The key retention service's.
     public static let ENOKEY = LinuxErrno(126)
     public static let EKEYEXPIRED = LinuxErrno(127)
@@ -98,7 +99,7 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
         94: "ESOCKTNOSUPPORT", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
         101: "ENETUNREACH", 104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN",
         110: "ETIMEDOUT", 111: "ECONNREFUSED", 114: "EALREADY", 115: "EINPROGRESS",
-        116: "ESTALE", 122: "EDQUOT", 126: "ENOKEY", 127: "EKEYEXPIRED", 128: "EKEYREVOKED",
+        116: "ESTALE", 122: "EDQUOT", 125: "ECANCELED", 126: "ENOKEY", 127: "EKEYEXPIRED", 128: "EKEYREVOKED",
         512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 516: "ERESTART_RESTARTBLOCK",
     ]
 }

@@ -32,6 +32,25 @@ struct CProgramTests {
         #expect(r.stdout == "counter=320000 (expected 320000) pid=1\n")
     }
 
+    /// Only in a sandbox (natively it would set the host's clock): the expected lines are what
+    /// Linux does, each check a "yes".
+    @Test("the sandbox's own wall clock: set, followed by timers and sleeps, slewed, a leap second",
+          .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"), arguments: [[], ["--platform", "ptrace"]])
+    func wallClock(_ options: [String]) throws {
+        let dir = try TemporaryDirectory()
+        let binary = dir.path + "/clock"
+        let cc = try Host.run(["/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.programs + "/sandbox_wall_clock.c"])
+        try #require(cc.status == 0, "\(cc)")
+        let hostBefore = Date()
+        let r = try Host.joeyDo([binary], options: options, cwd: dir.path)
+        #expect(r.status == 0, "\(r)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 28, "\(r)")
+        for line in lines { #expect(line.hasSuffix(": yes"), "\(line)") }
+        // The host's clock went on as it was.
+        #expect(abs(Date().timeIntervalSince(hostBefore)) < 60)
+    }
+
     static var hasPython: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") }
 
     @Test("python3: threads, subprocess with pipes, json", .enabled(if: hasPython, "needs /usr/bin/python3"))

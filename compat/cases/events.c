@@ -930,3 +930,24 @@ CASE(inotify_fdinfo_lists_each_watch) {
     EXPECT_EQ(ino, st.st_ino);
     EXPECT_EQ(mask, IN_MODIFY | IN_ONESHOT);
 }
+
+/* TFD_IOC_SET_TICKS (CHECKPOINT_RESTORE): a restorer sets the count the next read returns. */
+#ifndef TFD_IOC_SET_TICKS
+#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t) /* linux/timerfd.h, not in glibc's */
+#endif
+CASE(timerfd_set_ticks_sets_what_the_next_read_returns) {
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    EXPECT(fd >= 0);
+    uint64_t ticks = 5, got = 0;
+    EXPECT_OK(ioctl(fd, TFD_IOC_SET_TICKS, &ticks));
+    struct pollfd p = { fd, POLLIN, 0 };
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT_EQ(read(fd, &got, sizeof got), 8);
+    EXPECT_EQ(got, 5);
+    EXPECT_ERRNO(read(fd, &got, sizeof got), EAGAIN);
+    ticks = 0;
+    EXPECT_ERRNO(ioctl(fd, TFD_IOC_SET_TICKS, &ticks), EINVAL);
+    EXPECT_ERRNO(ioctl(fd, TFD_IOC_SET_TICKS, (void *)8), EFAULT);
+    EXPECT_ERRNO(ioctl(fd, FIONREAD, &ticks), ENOTTY);
+    close(fd);
+}

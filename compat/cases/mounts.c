@@ -712,3 +712,51 @@ CASE(noexec_mount_refuses_execve_and_executable_mappings) {
     EXPECT_EQ(waitpid(pid, &st, 0), pid);
     EXPECT_EQ(st, 0);
 }
+
+/* sysfs(2): the filesystem types, in /proc/filesystems' order, by name and by index. */
+CASE(sysfs_lists_the_filesystem_types_as_proc_filesystems) {
+    long n = syscall(SYS_sysfs, 3);
+    EXPECT(n > 0);
+    char list[8192], *at = list;
+    EXPECT(slurp("/proc/filesystems", list, sizeof list) > 0);
+    for (long i = 0; i < n; i++) {
+        char name[64] = "", *tab = strchr(at, '\t'), *end = tab ? strchr(tab, '\n') : NULL;
+        EXPECT(end != NULL);
+        if (!end) break;
+        EXPECT_OK(syscall(SYS_sysfs, 2, i, name));
+        EXPECT_EQ(strlen(name), end - tab - 1);
+        EXPECT(strncmp(name, tab + 1, end - tab - 1) == 0);
+        EXPECT_EQ(syscall(SYS_sysfs, 1, name), i);
+        at = end + 1;
+    }
+    EXPECT_EQ(*at, 0);
+    EXPECT(syscall(SYS_sysfs, 1, "tmpfs") >= 0);
+    EXPECT_ERRNO(syscall(SYS_sysfs, 1, "no-such-fs"), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_sysfs, 1, (char *)8), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_sysfs, 2, n, list), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_sysfs, 2, 0, (char *)8), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_sysfs, 0), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_sysfs, 4), EINVAL);
+}
+
+/* ustat(2): a mounted filesystem's free blocks and inodes by its st_dev, statfs's numbers. */
+CASE(ustat_reports_a_mounted_filesystems_free_blocks_by_device) {
+    own_namespace();
+    EXPECT_OK(mkdir("t", 0755));
+    EXPECT_OK(mount("none", "t", "tmpfs", 0, "size=1m"));
+    struct stat st;
+    EXPECT_OK(stat("t", &st));
+    struct { int tfree; unsigned long tinode; char fname[6], fpack[6]; } u;
+    memset(&u, 0xff, sizeof u);
+    EXPECT_OK(syscall(SYS_ustat, (unsigned)st.st_dev, &u));
+    struct statfs sf;
+    EXPECT_OK(statfs("t", &sf));
+    EXPECT_EQ(u.tfree, sf.f_bfree);
+    EXPECT_EQ(u.tinode, sf.f_ffree);
+    EXPECT_EQ(u.fname[0], 0);
+    EXPECT_EQ(u.fpack[5], 0);
+    EXPECT_OK(stat("/", &st));
+    EXPECT_OK(syscall(SYS_ustat, (unsigned)st.st_dev, &u));
+    EXPECT_ERRNO(syscall(SYS_ustat, (unsigned)st.st_dev, (void *)8), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_ustat, -1u, &u), EINVAL);
+}

@@ -572,3 +572,31 @@ CASE(proc_pid_mem_reads_and_writes_memory_as_a_debugger_does) {
     EXPECT_EQ(waitpid(pid, &st, 0), pid);
     EXPECT_EQ(st, 0);
 }
+
+/* /proc/PID/timers (CHECKPOINT_RESTORE): the POSIX timers, newest first, as show_timer prints
+ * them: the id, the signal and sigev_value, how the timer notifies whom, the clock. */
+CASE(proc_pid_timers_lists_the_posix_timers_newest_first) {
+    timer_t a, b, c;
+    struct sigevent ev = { 0 };
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGUSR1;
+    ev.sigev_value.sival_ptr = (void *)0x1234;
+    EXPECT_OK(timer_create(CLOCK_MONOTONIC, &ev, &a));
+    ev.sigev_notify = SIGEV_NONE;
+    EXPECT_OK(timer_create(CLOCK_PROCESS_CPUTIME_ID, &ev, &b));
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev._sigev_un._tid = gettid();
+    ev.sigev_signo = SIGUSR2;
+    EXPECT_OK(timer_create(CLOCK_BOOTTIME, &ev, &c));
+    char want[512], got[512];
+    snprintf(want, sizeof want,
+             "ID: %d\nsignal: 12/0000000000001234\nnotify: signal/tid.%d\nClockID: 7\n"
+             "ID: %d\nsignal: 10/0000000000001234\nnotify: none/pid.%d\nClockID: -6\n"
+             "ID: %d\nsignal: 10/0000000000001234\nnotify: signal/pid.%d\nClockID: 1\n",
+             (int)(long)c, gettid(), (int)(long)b, getpid(), (int)(long)a, getpid());
+    EXPECT(slurp("/proc/self/timers", got, sizeof got) > 0);
+    EXPECT_STREQ(got, want);
+    EXPECT_OK(timer_delete(b));
+    EXPECT(slurp("/proc/self/timers", got, sizeof got) > 0);
+    EXPECT(strstr(got, "none/") == NULL);
+}

@@ -1,10 +1,13 @@
 /* System V semaphores and message queues: get by key, operations all-or-nothing, blocking
  * and IPC_NOWAIT, SEM_UNDO at exit, typed messages, control commands and their errors. */
 #include "../compat.h"
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -320,4 +323,71 @@ CASE(shm_info_limits_match_proc_sys_kernel) {
     EXPECT_EQ(strtoull(text, NULL, 10), info.shmmax);
     EXPECT(slurp("/proc/sys/kernel/shmmni", text, sizeof text) > 0);
     EXPECT_EQ(strtoull(text, NULL, 10), info.shmmni);
+}
+
+/* kernel.{msg,sem,shm}_next_id (CHECKPOINT_RESTORE): the namespace's next object gets the id
+ * asked for, or the first free one above it, and the file reads -1 again; read-only (0444)
+ * to anyone without CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE over the namespace. */
+static void next_id_is_not_writable(void) {
+    if (open("/proc/sys/kernel/msg_next_id", O_WRONLY) >= 0 || errno != EACCES) _exit(1);
+    char text[32];
+    if (slurp("/proc/sys/kernel/msg_next_id", text, sizeof text) <= 0 || strcmp(text, "-1\n") != 0) _exit(2);
+}
+
+static void set_next_id(const char *name, const char *value) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/sys/kernel/%s", name);
+    int fd = open(path, O_WRONLY);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, value, strlen(value)), (long)strlen(value));
+    close(fd);
+}
+
+CASE(ipc_next_id_sysctls_give_the_next_object_that_id_once) {
+    pid_t child = fork();
+    if (child == 0) {
+        EXPECT_OK(unshare(CLONE_NEWIPC)); /* the host's namespace is left alone */
+        char text[32];
+        EXPECT(slurp("/proc/sys/kernel/msg_next_id", text, sizeof text) > 0);
+        EXPECT_STREQ(text, "-1\n");
+        struct stat st;
+        EXPECT_OK(stat("/proc/sys/kernel/msg_next_id", &st));
+        EXPECT_EQ(st.st_mode & 07777, 0444);
+        set_next_id("msg_next_id", "5000");
+        EXPECT_EQ(msgget(IPC_PRIVATE, 0600), 5000);
+        EXPECT(slurp("/proc/sys/kernel/msg_next_id", text, sizeof text) > 0);
+        EXPECT_STREQ(text, "-1\n");
+        set_next_id("msg_next_id", "5000");
+        EXPECT_EQ(msgget(IPC_PRIVATE, 0600), 5001); /* 5000 is taken */
+        EXPECT(msgget(IPC_PRIVATE, 0600) >= 0);    /* then counted as before */
+        int fd = open("/proc/sys/kernel/msg_next_id", O_WRONLY);
+        EXPECT(fd >= 0);
+        EXPECT_ERRNO(write(fd, "-2", 2), EINVAL);
+        close(fd);
+        set_next_id("shm_next_id", "7");
+        EXPECT_EQ(shmget(IPC_PRIVATE, 4096, 0600), 7);
+        set_next_id("sem_next_id", "2147483647");
+        EXPECT_EQ(semget(IPC_PRIVATE, 1, 0600), 2147483647);
+        AS_NOBODY(next_id_is_not_writable);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(child), 0);
+}
+
+CASE(msgrcv_msg_copy_reads_the_nth_message_and_leaves_it) {
+    int q = msgget(IPC_PRIVATE, 0600);
+    EXPECT(q >= 0);
+    struct { long type; char text[16]; } m = { 7, "first" }, r;
+    EXPECT_OK(msgsnd(q, &m, 6, 0));
+    m.type = 3; strcpy(m.text, "second");
+    EXPECT_OK(msgsnd(q, &m, 7, 0));
+    EXPECT_ERRNO(msgrcv(q, &r, sizeof r.text, 0, MSG_COPY), EINVAL);               /* without IPC_NOWAIT */
+    EXPECT_ERRNO(msgrcv(q, &r, sizeof r.text, 0, MSG_COPY | IPC_NOWAIT | MSG_EXCEPT), EINVAL);
+    EXPECT_EQ(msgrcv(q, &r, sizeof r.text, 1, MSG_COPY | IPC_NOWAIT), 7);
+    EXPECT_EQ(r.type, 3);
+    EXPECT_STREQ(r.text, "second");
+    EXPECT_ERRNO(msgrcv(q, &r, sizeof r.text, 2, MSG_COPY | IPC_NOWAIT), ENOMSG);
+    EXPECT_EQ(msgrcv(q, &r, sizeof r.text, 0, IPC_NOWAIT), 6); /* both still there */
+    EXPECT_STREQ(r.text, "first");
+    EXPECT_OK(msgctl(q, IPC_RMID, NULL));
 }

@@ -666,3 +666,91 @@ CASE(alarm_clocks_and_timers_are_absent_without_a_real_time_clock_device) {
     EXPECT_ERRNO(timer_create(CLOCK_REALTIME_ALARM, &ev, &t), EOPNOTSUPP);
     EXPECT_ERRNO(timer_create(CLOCK_BOOTTIME_ALARM, &ev, &t), EOPNOTSUPP);
 }
+
+/* ---- the clock discipline: adjtimex, clock_adjtime (only calls that change nothing: natively
+ * a root caller would change the host's clock) ---- */
+#include <sys/timex.h>
+
+CASE(adjtimex_reads_the_clock_discipline) {
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    int64_t before = now_ns(CLOCK_REALTIME);
+    int state = adjtimex(&tx);
+    int64_t after = now_ns(CLOCK_REALTIME);
+    EXPECT(state >= TIME_OK && state <= TIME_ERROR);
+    EXPECT_EQ(tx.precision, 1);
+    EXPECT_EQ(tx.tolerance, 500L << 16); /* 500 ppm */
+    EXPECT(tx.tick >= 9000 && tx.tick <= 11000);
+    EXPECT(tx.constant >= 0 && tx.constant <= 10);
+    EXPECT(tx.maxerror >= 0 && tx.maxerror <= 16000000);
+    EXPECT_EQ(tx.status & STA_UNSYNC ? TIME_ERROR : state, state);
+    /* The time it reports is the clock's, in micro- or nanoseconds as STA_NANO says. */
+    int64_t at = (int64_t)tx.time.tv_sec * 1000000000LL + tx.time.tv_usec * (tx.status & STA_NANO ? 1 : 1000);
+    EXPECT(at >= before - 1000 && at <= after);
+    /* adjtime(3)'s read: the offset still to slew, nothing changed. */
+    struct timex ss = { .modes = ADJ_OFFSET_SS_READ };
+    EXPECT(adjtimex(&ss) >= 0);
+    /* clock_adjtime on CLOCK_REALTIME is adjtimex. */
+    struct timex ct;
+    memset(&ct, 0, sizeof ct);
+    EXPECT_EQ(clock_adjtime(CLOCK_REALTIME, &ct), state);
+    EXPECT_EQ(ct.tick, tx.tick);
+    EXPECT_EQ(ct.status, tx.status);
+}
+
+static void adjtimex_as_nobody(void) {
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    if (adjtimex(&tx) < 0) _exit(1);          /* reading needs nothing */
+    tx.modes = ADJ_MAXERROR;
+    if (adjtimex(&tx) != -1 || errno != EPERM) _exit(2);
+    tx.modes = ADJ_OFFSET_SINGLESHOT;
+    if (adjtimex(&tx) != -1 || errno != EPERM) _exit(3);
+    tx.modes = ADJ_OFFSET_SS_READ;             /* adjtime(NULL, &old) */
+    if (adjtimex(&tx) < 0) _exit(4);
+    memset(&tx, 0, sizeof tx);
+    tx.modes = ADJ_SETOFFSET;
+    if (adjtimex(&tx) != -1 || errno != EPERM) _exit(5);
+    memset(&tx, 0, sizeof tx);
+    if (clock_adjtime(CLOCK_REALTIME, &tx) < 0) _exit(6);
+}
+
+CASE(adjtimex_checks_its_modes_then_needs_cap_sys_time) {
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    tx.modes = 0x8000; /* ADJ_ADJTIME without ADJ_OFFSET: not a mode */
+    EXPECT_ERRNO(adjtimex(&tx), EINVAL);
+    EXPECT_EQ(tx.tai, 0); /* written back as given: nothing of the kernel's leaks */
+    EXPECT_EQ(tx.modes, 0x8000);
+    memset(&tx, 0, sizeof tx);
+    tx.modes = ADJ_TICK;
+    tx.tick = 8999;
+    EXPECT_ERRNO(adjtimex(&tx), EINVAL);
+    tx.tick = 11001;
+    EXPECT_ERRNO(adjtimex(&tx), EINVAL);
+    memset(&tx, 0, sizeof tx);
+    tx.modes = ADJ_SETOFFSET;
+    tx.time.tv_usec = 1000000;
+    EXPECT_ERRNO(adjtimex(&tx), EINVAL);
+    tx.modes = ADJ_SETOFFSET | ADJ_NANO;
+    tx.time.tv_usec = -1;
+    EXPECT_ERRNO(adjtimex(&tx), EINVAL);
+    memset(&tx, 0, sizeof tx);
+    tx.modes = ADJ_FREQUENCY;
+    tx.freq = (long)(0x7fffffffffffffffLL / 65536000 + 1);
+    EXPECT_ERRNO(adjtimex(&tx), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_adjtimex, (void *)8), EFAULT);
+    AS_NOBODY(adjtimex_as_nobody);
+}
+
+CASE(clock_adjtime_adjusts_only_the_realtime_clock) {
+    struct timex tx;
+    memset(&tx, 0, sizeof tx);
+    EXPECT_ERRNO(clock_adjtime(CLOCK_MONOTONIC, &tx), EOPNOTSUPP);
+    EXPECT_ERRNO(clock_adjtime(CLOCK_BOOTTIME, &tx), EOPNOTSUPP);
+    EXPECT_ERRNO(clock_adjtime(CLOCK_PROCESS_CPUTIME_ID, &tx), EOPNOTSUPP);
+    EXPECT_ERRNO(clock_adjtime(10, &tx), EINVAL);
+    EXPECT_ERRNO(clock_adjtime(99, &tx), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_clock_adjtime, CLOCK_REALTIME, (void *)8), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_clock_adjtime, CLOCK_MONOTONIC, (void *)8), EFAULT);
+}

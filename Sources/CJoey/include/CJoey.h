@@ -302,7 +302,9 @@ int64_t joey_pread_nowait(int fd, void *buf, size_t count, int64_t offset);
 // Joey's vDSO (vdso.c).
 /// The data page ([vvar]) the vDSO reads; the sentry's timekeeper writes it under `seq`
 /// (odd while it writes). MONOTONIC in ns is mono_base + ((tsc - tsc_base) * mult) >> 32;
-/// REALTIME and BOOTTIME add their offsets. `ready` 0: every call makes the system call.
+/// REALTIME and BOOTTIME add their offsets; REALTIME also gains (MONOTONIC - real_anchor)
+/// * real_rate >> 32 ns until real_end (the sandbox's clock being slewed:
+/// Kernel/WallClock.swift). `ready` 0: every call makes the system call.
 typedef struct {
     uint32_t seq;
     uint32_t ready;
@@ -313,6 +315,12 @@ typedef struct {
     int64_t boottime_offset;
     /// Non-zero: getcpu makes the system call (the platform's guest cannot read its CPU).
     uint32_t getcpu_by_syscall;
+    /// gettimeofday's struct timezone: the sandbox's (settimeofday).
+    int32_t tz_minuteswest;
+    int32_t tz_dsttime;
+    uint64_t real_anchor;
+    uint64_t real_end;
+    int64_t real_rate;
 } joey_vdso_data;
 /// The vDSO's code (position-independent, self-contained): its bytes and their count.
 const uint8_t *joey_vdso_code(uint64_t *length);
@@ -331,6 +339,13 @@ uint64_t joey_rdtsc(void);
 static inline uint64_t joey_rdtsc_unordered(void) { return __builtin_ia32_rdtsc(); }
 /// 1 when the CPU says its TSC runs at a constant rate in every state (invariant TSC).
 int joey_cpu_has_invariant_tsc(void);
+/// The host's clock discipline, read (adjtimex with no modes): its state (TIME_OK...) or
+/// -errno, and the fields the sandbox's discipline starts from.
+typedef struct {
+    int64_t freq, maxerror, esterror, constant, tick;
+    int32_t status, tai;
+} joey_ntp_state;
+int joey_adjtimex_read(joey_ntp_state *out);
 
 // The sentry's confinement (confine.c).
 /// One seccomp rule: allow `nr` (or fail it with `errno_value` when non-zero), when `arg`

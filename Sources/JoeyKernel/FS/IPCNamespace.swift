@@ -18,6 +18,33 @@ final class IPCNamespace {
     init(ino: UInt64) { self.ino = ino }
 }
 
+/// How one kind of System V object in a namespace is numbered (Linux's ipc_ids): ids counted
+/// up cyclically past those in use, or, once, the one kernel.msg_next_id (sem_, shm_) asks
+/// for, or the first free above it if that one is taken (a checkpoint restorer recreating
+/// objects under their old ids).
+struct IPCIDs {
+    private var next: Int32 = 0
+    /// The sysctl's value: -1 when nothing is asked for.
+    var requested: Int32 = -1
+
+    /// A free id; nil when every id from the requested one up is taken (ENOSPC). The caller
+    /// has checked the namespace's object limit, so the cyclic search ends.
+    mutating func allocate(taken: (Int32) -> Bool) -> Int32? {
+        if requested >= 0 {
+            var id = requested
+            requested = -1
+            while taken(id) {
+                guard id < Int32.max else { return nil }
+                id += 1
+            }
+            return id
+        }
+        while taken(next) { next = next == Int32.max ? 0 : next + 1 }
+        defer { next = next == Int32.max ? 0 : next + 1 }
+        return next
+    }
+}
+
 /// Namespaces are held weakly: one goes when its last process, nsfs descriptor and POSIX
 /// queue descriptor are gone (the last reference may drop outside the kernel lock; this list
 /// only reads whether it is still there).

@@ -208,18 +208,19 @@ extension GuestThread {
         return d
     }
 
-    /// An absolute CLOCK_REALTIME timeout as a monotonic deadline; the timespec is checked
+    /// An absolute CLOCK_REALTIME timeout, following the wall clock's steps; the timespec is checked
     /// whether or not the call will wait (Linux's prepare_timeout).
-    private func messageQueueDeadline(_ address: UInt64) throws(LinuxErrno) -> UInt64? {
+    private func messageQueueDeadline(_ address: UInt64) throws(LinuxErrno) -> SleepDeadline? {
         guard address != 0 else { return nil }
         let ts: timespec = try mm.readValue(address)
         guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-        return monotonicDeadline(at: saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)), on: CLOCK_REALTIME)
+        return sleepDeadline(at: saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)), on: CLOCK_REALTIME)
     }
 
     /// Sleeps on the queue until it changes, the deadline passes (ETIMEDOUT) or a signal
     /// comes (restarted under SA_RESTART, as Linux's).
-    private func waitOnQueue(_ q: PosixMessageQueue, _ events: EventMask, deadline: UInt64?) throws(LinuxErrno) {
+    private func waitOnQueue(_ q: PosixMessageQueue, _ events: EventMask, deadline aim: SleepDeadline?) throws(LinuxErrno) {
+        let deadline = current(aim)
         if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
         try block(on: q.queue, events, deadline: deadline)
     }

@@ -374,7 +374,7 @@ enum ProcFS {
     }
 
     /// /proc/filesystems: the types mount(2) takes in the sandbox ("nodev": no block device).
-    static let filesystems = ["tmpfs", "ramfs", "proc", "devpts", "mqueue"].map { "nodev\t\($0)\n" }.joined()
+    static let filesystems = Kernel.filesystemTypes.map { "nodev\t\($0)\n" }.joined()
 
     /// A directory of fixed names, each made when looked up.
     static func directory(_ entries: [String: () -> Inode], _ fs: FileSystemID) -> Inode {
@@ -430,7 +430,10 @@ enum ProcFS {
             "setgroups": { SetgroupsFile(group: g, fs: fs) },
             "timens_offsets": { TimeOffsetsFile(group: g, fs: fs) },
         ]
-        if thread == nil { entries["task"] = { taskDirectory(kernel, g, fs, ns) } }
+        if thread == nil {
+            entries["task"] = { taskDirectory(kernel, g, fs, ns) }
+            entries["timers"] = { text { timers(g, ns) } }
+        }
         // /proc/PID/task/TID/children: the children's pids, each followed by a space. Joey
         // keeps a process's children, not which of its threads made each: the main thread's
         // file lists them all, the others' none.
@@ -456,6 +459,20 @@ enum ProcFS {
         dir.gid = g.egid
         if thread == nil { dir.process = g }
         return dir
+    }
+
+    /// /proc/PID/timers (CHECKPOINT_RESTORE): the process's POSIX timers, newest first, each
+    /// with its signal, sigev_value, how it notifies whom (in the reader's pid namespace) and
+    /// its clock, as show_timer prints them.
+    static func timers(_ g: ThreadGroup, _ ns: PIDNamespace) -> String {
+        var s = ""
+        for t in g.timers.values.sorted(by: { $0.id > $1.id }) {
+            let how = ["signal", "none", "thread"][Int(t.notify & 3)]
+            let value = String(t.value, radix: 16).leftPadded(16)
+            let whom = t.notify == 4 ? "tid.\(ns.local(t.targetTID))" : "pid.\(ns.local(g.pid))"
+            s += "ID: \(t.id)\nsignal: \(t.signal)/\(value)\nnotify: \(how)/\(whom)\nClockID: \(t.clock)\n"
+        }
+        return s
     }
 
     /// /proc/PID/task: a directory per thread.

@@ -107,9 +107,13 @@ struct Sysctl {
     /// Mode 0666: anyone opens it for writing, and the setter checks a capability instead
     /// (ns_last_pid's checkpoint_restore_ns_capable).
     var openToAll = false
+    /// Who else may open it for writing though its mode says 0444 (ipc_permissions: the
+    /// IPC namespace's checkpoint restorers for the next-id files).
+    var writers: ((Kernel, ThreadGroup) -> Bool)?
 
-    init(_ show: @escaping (Kernel, ThreadGroup?) -> String, set: Setter? = nil, openToAll: Bool = false) {
-        self.show = show; self.set = set; self.openToAll = openToAll
+    init(_ show: @escaping (Kernel, ThreadGroup?) -> String, set: Setter? = nil, openToAll: Bool = false,
+         writers: ((Kernel, ThreadGroup) -> Bool)? = nil) {
+        self.show = show; self.set = set; self.openToAll = openToAll; self.writers = writers
     }
 
     /// A read-only file showing a fixed or computed number.
@@ -246,6 +250,14 @@ extension Sysctl {
         t["kernel/msgmni"] = Sysctl({ k, g in "\(ipc(k, g).messageQueues.maxQueues)\n" }, set: .numbers(count: 1) { k, g, n throws(LinuxErrno) in
             ipc(k, g).messageQueues.maxQueues = try n[0].int(0, ipcmni)
         })
+        // The id the namespace's next msgget (semget, shmget) gives, once (CHECKPOINT_RESTORE):
+        // -1 for none; writable by CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE over the namespace.
+        let nextID = { (name: String, ids: ReferenceWritableKeyPath<IPCNamespace, IPCIDs>) in
+            t["kernel/" + name] = Sysctl({ k, g in "\(ipc(k, g)[keyPath: ids].requested)\n" }, set: .numbers(count: 1) { k, g, n throws(LinuxErrno) in
+                ipc(k, g)[keyPath: ids].requested = Int32(try n[0].int(-1, Int(Int32.max)))
+            }, writers: { k, g in let owner = ipc(k, g).owner; return g.capable(21, in: owner) || g.capable(40, in: owner) })
+        }
+        nextID("msg_next_id", \.messageQueues.ids); nextID("sem_next_id", \.semaphores.ids); nextID("shm_next_id", \.sharedMemory.ids)
         // SEMMSL SEMMNS SEMOPM SEMMNI; SEMMNS past the sandbox's bound on semaphores is EINVAL.
         t["kernel/sem"] = Sysctl({ k, g in
             let s = ipc(k, g).semaphores
@@ -402,13 +414,18 @@ final class SysctlFile: Inode {
     init(kernel: Kernel, sysctl: Sysctl, fs: FileSystemID) {
         self.kernel = kernel
         self.sysctl = sysctl
-        super.init(kind: .regular, mode: sysctl.set == nil ? 0o444 : sysctl.openToAll ? 0o666 : 0o644, fs: fs)
+        super.init(kind: .regular, mode: sysctl.set == nil || sysctl.writers != nil ? 0o444 : sysctl.openToAll ? 0o666 : 0o644, fs: fs)
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         let group = kernel.current?.group
         if flags & O_ACCMODE != O_RDONLY {
             // test_perm: the owner's bits for euid 0, the others' for anyone else.
-            guard sysctl.set != nil, sysctl.openToAll || group?.euid ?? 0 == 0 else { throw .EACCES }
+            guard sysctl.set != nil else { throw .EACCES }
+            if let writers = sysctl.writers {
+                if let group, !writers(kernel, group) { throw .EACCES }
+            } else {
+                guard sysctl.openToAll || group?.euid ?? 0 == 0 else { throw .EACCES }
+            }
         }
         return SysctlDescription(inode: self, flags: flags, content: Array(sysctl.show(kernel, group).utf8))
     }

@@ -30,7 +30,7 @@ final class MessageQueue: IPCObject {
 /// An IPC namespace's message queues.
 final class MessageQueueRegistry {
     var queues: [Int32: MessageQueue] = [:]
-    var nextID: Int32 = 0
+    var ids = IPCIDs()
     // The namespace's limits (/proc/sys/kernel/msgmni, msgmax, msgmnb), Linux's defaults.
     var maxQueues = 32000, maxMessage = 8192, maxQueueBytes = 16384
     /// Message bytes held in this namespace's queues. They live in the sentry's heap, outside
@@ -51,8 +51,7 @@ extension GuestThread {
             return UInt64(q.id)
         }
         guard registry.queues.count < registry.maxQueues else { throw .ENOSPC }
-        let id = registry.nextID
-        registry.nextID = registry.nextID == Int32.max ? 0 : registry.nextID + 1
+        guard let id = registry.ids.allocate(taken: { registry.queues[$0] != nil }) else { throw .ENOSPC }
         registry.queues[id] = MessageQueue(id: id, key: key, mode: UInt32(flags & 0o777), uid: group.euid, gid: group.egid,
                                             capacity: registry.maxQueueBytes)
         return UInt64(id)

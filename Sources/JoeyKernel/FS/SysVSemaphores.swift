@@ -35,7 +35,7 @@ final class SemaphoreSet: IPCObject {
 /// An IPC namespace's semaphore sets, and each process's SEM_UNDO adjustments there.
 final class SemaphoreRegistry {
     var sets: [Int32: SemaphoreSet] = [:]
-    var nextID: Int32 = 0
+    var ids = IPCIDs()
     /// pid -> set id -> the adjustment of each semaphore, applied when the process exits.
     var undo: [Int32: [Int32: [Int]]] = [:]
     /// Semaphores in this namespace's sets plus the adjustments its undo lists hold: what
@@ -80,9 +80,8 @@ extension GuestThread {
         guard count >= 1, count <= Int64(registry.maxPerSet) else { throw .EINVAL }
         guard registry.sets.count < registry.maxSets, registry.cells + Int(count) <= registry.maxCells,
               kernel.ipcTotal({ $0.semaphores.cells }) + Int(count) <= SemaphoreRegistry.maxTotalCells else { throw .ENOSPC }
+        guard let id = registry.ids.allocate(taken: { registry.sets[$0] != nil }) else { throw .ENOSPC }
         registry.cells += Int(count)
-        let id = registry.nextID
-        registry.nextID = registry.nextID == Int32.max ? 0 : registry.nextID + 1
         registry.sets[id] = SemaphoreSet(id: id, key: key, count: Int(count), mode: UInt32(flags & 0o777), uid: group.euid, gid: group.egid)
         return UInt64(id)
     }

@@ -42,7 +42,7 @@ final class SharedMemorySegment: IPCObject {
 /// An IPC namespace's shared memory segments.
 final class SharedMemoryRegistry {
     var segments: [Int32: SharedMemorySegment] = [:]
-    var nextID: Int32 = 0
+    var ids = IPCIDs()
     // The namespace's limits (/proc/sys/kernel/shmmni, shmall, shmmax), Linux's defaults.
     var maxSegments = 4096
     /// SHMALL, in pages, over the namespace's segments.
@@ -121,8 +121,7 @@ extension GuestThread {
         inode.nlink = 0
         let file = try inode.open(flags: O_RDWR, kernel: kernel)
         try (file.inode as! RegularFileInode).truncate(size)
-        let id = registry.nextID
-        registry.nextID = registry.nextID == Int32.max ? 0 : registry.nextID + 1
+        guard let id = registry.ids.allocate(taken: { registry.segments[$0] != nil }) else { throw .ENOSPC }
         file.path = ByteString("/SYSV\(String(UInt32(bitPattern: key), radix: 16, uppercase: false).leftPadded(8)) (deleted)")
         registry.segments[id] = SharedMemorySegment(id: id, key: key, size: size, file: file, mode: UInt32(flags & 0o777),
                                                     uid: group.euid, gid: group.egid, pid: group.pid)

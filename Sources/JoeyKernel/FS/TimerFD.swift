@@ -1,6 +1,7 @@
 // timerfd: a timer read as a counter of expirations (timerfd_create(2)), fired by the same
 // watcher thread as alarm(2) and POSIX timers. Deadlines are kept on the monotonic clock;
-// an absolute CLOCK_REALTIME time is converted when it is set.
+// an absolute CLOCK_REALTIME time is converted when it is set, and moved when the sandbox's
+// wall clock is (Kernel.clockWasSet), which also cancels a TFD_TIMER_CANCEL_ON_SET timer.
 import Glibc
 import JoeyABI
 
@@ -10,6 +11,11 @@ final class TimerFDDescription: FileDescription {
     var deadline: UInt64?
     var interval: UInt64 = 0
     var expirations: UInt64 = 0
+    /// Armed for an absolute wall-clock time: its deadline follows the clock's steps.
+    var onWallClock = false
+    /// TFD_TIMER_CANCEL_ON_SET on an absolute REALTIME setting; `cancelled` once the clock
+    /// has been set since (the next read is ECANCELED).
+    var cancelOnSet = false, cancelled = false
     unowned(unsafe) let kernel: Kernel
 
     init(kernel: Kernel, clock: Int32, flags: Int32) {
@@ -38,6 +44,11 @@ final class TimerFDDescription: FileDescription {
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         guard dst.count >= 8 else { throw .EINVAL }
+        if cancelled {
+            cancelled = false
+            expirations = 0
+            throw .ECANCELED
+        }
         _ = fire(now: monotonicNanos())
         guard expirations > 0 else { throw .EAGAIN }
         var out = dst.prefix(8)
@@ -48,10 +59,21 @@ final class TimerFDDescription: FileDescription {
     }
 
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
+
+    /// TFD_IOC_SET_TICKS (CHECKPOINT_RESTORE): a restorer sets the expirations a read returns.
+    override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
+        guard request == 0x4008_5400 else { throw .ENOTTY }
+        let ticks: UInt64 = try t.mm.readValue(argument)
+        guard ticks != 0 else { throw .EINVAL }
+        if cancelled { cancelled = false; throw .ECANCELED }
+        expirations = ticks
+        queue.notify(EventMask.input)
+        return 0
+    }
     override func eventQueue() -> WaitQueue? { queue }
     override func readiness(_ mask: EventMask) -> EventMask {
         _ = fire(now: monotonicNanos())
-        return expirations > 0 ? mask.intersection(EventMask.input) : []
+        return expirations > 0 || cancelled ? mask.intersection(EventMask.input) : []
     }
 
     override func release() {
@@ -114,6 +136,10 @@ extension GuestThread {
         let value = saturatingNanos(seconds: f.2, nanos: f.3)
         t.interval = interval
         t.expirations = 0
+        let wallClock = flags & 1 != 0 && (t.clock == 0 || t.clock == 8) // ABSTIME on REALTIME (+ _ALARM)
+        t.cancelOnSet = wallClock && flags & 2 != 0
+        t.cancelled = false
+        t.onWallClock = wallClock && value != 0
         if value == 0 {
             t.deadline = nil
         } else if flags & 1 != 0 {
@@ -122,7 +148,7 @@ extension GuestThread {
         } else {
             t.deadline = saturatingAdd(monotonicNanos(), value)
         }
-        if t.deadline != nil {
+        if t.deadline != nil || t.cancelOnSet {
             kernel.timerFDs[ObjectIdentifier(t)] = t
             kernel.startAlarmWatcher()
         } else {

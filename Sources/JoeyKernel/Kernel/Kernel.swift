@@ -241,6 +241,9 @@ public final class Kernel: @unchecked Sendable {
     var hostname: String { initialUTS.hostname }
     var runningThreads = 0
     var alarmWatcherRunning = false
+    /// The sum of every step of the sandbox's wall clock: a sleep until a wall-clock time
+    /// moves its monotonic deadline by how much this changed since it began.
+    var wallClockShift: Int64 = 0
     var futexWaiters: [FutexKey: [FutexWaiter]] = [:]
     /// Threads waiting in FUTEX_LOCK_PI, in order, by futex.
     var piWaiters: [FutexKey: [FutexWaiter]] = [:]
@@ -286,6 +289,7 @@ public final class Kernel: @unchecked Sendable {
         initialUTS = UTSNamespace(ino: 0xEFFF_FFFE, hostname: spec.hostname, domainname: spec.domainname)
         initialIPC = IPCNamespace(ino: 0xEFFF_FFFF) // Linux's PROC_IPC_INIT_INO
         ipcNamespaces = [WeakIPCNamespace(namespace: initialIPC)]
+        WallClock.adoptHostDiscipline() // before confinement takes adjtimex away
         do {
             memoryFile = try MemoryFile(limit: spec.memoryLimit)
         } catch {
@@ -871,6 +875,10 @@ public final class Kernel: @unchecked Sendable {
                 k.timekeeper.sleepUntilNext()
                 k.lock.lock()
                 let over = k.initExitStatus != nil
+                // The sandbox's clock discipline runs its seconds; a leap second is a step of
+                // the clock like any other.
+                let leap = WallClock.advance()
+                if leap != 0 { k.clockWasSet(by: leap) }
                 k.lock.unlock()
                 if over { return }
                 k.timekeeper.update()

@@ -81,10 +81,10 @@ func monotonicDeadline(afterSeconds seconds: Int64, nanos: Int64) -> UInt64 {
     saturatingAdd(monotonicNanos(), saturatingNanos(seconds: seconds, nanos: nanos))
 }
 
-/// The monotonic deadline of the absolute time `nanos` on the host's `clock` (now, for a
-/// time already past; saturating).
+/// The monotonic deadline of the absolute time `nanos` on `clock` as the sandbox reads it
+/// (its own wall clock for REALTIME and TAI; now, for a time already past; saturating).
 func monotonicDeadline(at nanos: UInt64, on clock: clockid_t) -> UInt64 {
-    let now = hostClockNanos(clock)
+    let now = WallClock.sandbox(clock, host: hostClockNanos(clock))
     return saturatingAdd(monotonicNanos(), nanos > now ? nanos - now : 0)
 }
 

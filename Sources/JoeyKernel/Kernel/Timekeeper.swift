@@ -10,10 +10,15 @@
 // with time; updates start every 10 ms and back off to one a second. Without an invariant
 // TSC the page is never marked ready and every vDSO call makes the system call.
 //
-// Only this thread (and `run`, before it starts) writes the page; readers (the guest's
-// vDSO, the sentry's clock_gettime) follow its sequence count. No kernel lock.
+// REALTIME is the sandbox's own (Kernel/WallClock.swift): its offset from the host's and its
+// slew are published with the line, at each update and at once when a guest sets the clock.
+//
+// Writers of the page (this thread, `run` before it starts, a guest's clock change) take
+// `writer`; readers (the guest's vDSO, the sentry's clock_gettime) follow its sequence count.
+// No kernel lock is needed; one held is taken before `writer`.
 import CJoey
 import Glibc
+import Synchronization
 
 final class Timekeeper {
     private let vdso: VDSO
@@ -22,6 +27,9 @@ final class Timekeeper {
     private let origin: Sample
     private var params = joey_vdso_data()
     private var published = false
+    /// REALTIME minus MONOTONIC on the host, as last measured.
+    private var hostRealtimeOffset: Int64 = 0
+    private let writer = Mutex<Void>(())
     private(set) var interval: UInt64 = 10_000_000
     static let maxInterval: UInt64 = 1_000_000_000
     /// Errors beyond this are stepped (forward only), not slewed.
@@ -93,6 +101,32 @@ final class Timekeeper {
     /// time has passed since the origin to measure the rate, or without a usable TSC.
     @discardableResult
     func update() -> Bool {
+        writer.withLock { _ in updateLocked() }
+    }
+
+    /// Publishes the sandbox's wall clock (its offset, slew and timezone) after a change to
+    /// it, keeping the rest of the line.
+    func publishWallClock() {
+        writer.withLock { _ in
+            var p = params
+            setWallClock(&p)
+            params = p
+            joey_vdso_publish(vdso.data, &params)
+        }
+    }
+
+    private func setWallClock(_ p: inout joey_vdso_data) {
+        let line = WallClock.line
+        p.realtime_offset = hostRealtimeOffset &+ line.offset
+        p.real_anchor = line.anchor
+        p.real_end = line.end
+        p.real_rate = line.rate
+        let tz = WallClock.timezone
+        p.tz_minuteswest = tz.minutesWest
+        p.tz_dsttime = tz.dstTime
+    }
+
+    private func updateLocked() -> Bool {
         guard usable else { return false }
         let s = Timekeeper.sample()
         guard s.tsc > origin.tsc, s.mono > origin.mono + 500_000 else { return false }
@@ -117,7 +151,8 @@ final class Timekeeper {
         // of the reading (tens of ns either way) says.
         let realtime = Timekeeper.offset(CLOCK_REALTIME), boottime = max(0, Timekeeper.offset(CLOCK_BOOTTIME))
         // Reading noise is tens of ns; a host clock step is far more.
-        if !published || abs(realtime - p.realtime_offset) > 1_000 { p.realtime_offset = realtime }
+        if !published || abs(realtime - hostRealtimeOffset) > 1_000 { hostRealtimeOffset = realtime }
+        setWallClock(&p)
         if !published || abs(boottime - p.boottime_offset) > 1_000 { p.boottime_offset = boottime }
         p.ready = 1
         params = p
@@ -126,9 +161,15 @@ final class Timekeeper {
         return true
     }
 
-    /// Waits for the next update: the interval doubles up to a second.
+    /// Waits for the next update: the interval doubles up to a second; sooner when the
+    /// sandbox's clock discipline has a second to run or a leap second to make.
     func sleepUntilNext() {
-        usleep(useconds_t(interval / 1_000))
+        var wait = interval
+        if WallClock.active {
+            let now = hostClockNanos(CLOCK_MONOTONIC), next = WallClock.nextEvent
+            wait = min(wait, next > now ? next - now : 0)
+        }
+        if wait > 0 { usleep(useconds_t(max(1, wait / 1_000))) }
         interval = min(interval * 2, Timekeeper.maxInterval)
     }
 }

@@ -191,7 +191,7 @@ final class KeyService {
     private var lastTable: (created: UInt64, threads: Int, groups: Int) = (0, 0, 0)
     private var creations: UInt64 = 0
 
-    static func now() -> Int64 { Int64(hostClockNanos(CLOCK_REALTIME) / 1_000_000_000) }
+    static func now() -> Int64 { Int64(WallClock.realtimeNanos() / 1_000_000_000) }
 
     func user(_ uid: UInt32) -> KeyUser {
         if let u = users[uid] { return u }

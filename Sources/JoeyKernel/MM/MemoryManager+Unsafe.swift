@@ -95,6 +95,9 @@ extension MemoryManager {
     }
 
     func readValue<T: BitwiseCopyable>(_ address: UInt64, as: T.Type = T.self) throws(LinuxErrno) -> T {
+        // Into an Optional (a `var x: T?` assigned from here), its tag byte would come from
+        // guest memory: read the wrapped type. Checked in debug builds (the tests).
+        assert(!(T.self is any ExpressibleByNilLiteral.Type), "readValue into an Optional")
         // Fast path: the value lies in one readable VMA.
         if MemoryLayout<T>.size <= 32, let v = vma(containing: address), v.protection.contains(.read), !v.beyondEOF,
            v.pages == nil, address + UInt64(MemoryLayout<T>.size) <= v.end {

@@ -278,15 +278,15 @@ extension GuestThread {
             let key = try futexKey(a0, private: isPrivate)
             let current: UInt32 = try mm.readValue(a0)
             if current != val { throw .EAGAIN }
-            var deadline: UInt64?
+            var deadline: SleepDeadline?
             if a3 != 0 {
                 let ts: timespec = try mm.readValue(a3)
                 guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
                 let ns = saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec))
                 if op == 0 {
-                    deadline = saturatingAdd(monotonicNanos(), ns)
+                    deadline = .monotonic(saturatingAdd(monotonicNanos(), ns))
                 } else {
-                    deadline = monotonicDeadline(at: ns, on: realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC)
+                    deadline = sleepDeadline(at: ns, on: realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC)
                 }
             }
             try futexSleep(key, bitset: bitset, deadline: deadline)
@@ -340,14 +340,14 @@ extension GuestThread {
             if hit { woken += wakeFutex(key2, count: Int(Int32(truncatingIfNeeded: a3))) }
             return UInt64(woken)
         case 6, 8, 13: // LOCK_PI, TRYLOCK_PI, LOCK_PI2
-            var deadline: UInt64?
+            var deadline: SleepDeadline?
             if op != 8 && a3 != 0 {
                 // An absolute time: CLOCK_REALTIME for LOCK_PI, CLOCK_MONOTONIC (or, with
                 // FUTEX_CLOCK_REALTIME, CLOCK_REALTIME) for LOCK_PI2.
                 let ts: timespec = try mm.readValue(a3)
                 guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-                deadline = monotonicDeadline(at: saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)),
-                                             on: op == 6 || realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC)
+                deadline = sleepDeadline(at: saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)),
+                                         on: op == 6 || realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC)
             } else if op == 6 && realtime {
                 throw .ENOSYS // FUTEX_CLOCK_REALTIME is for LOCK_PI2 only
             }
@@ -370,7 +370,7 @@ extension GuestThread {
     // to the sentry, so inheriting one changes nothing: waiters are served in order.
     static let FUTEX_WAITERS: UInt32 = 0x8000_0000, FUTEX_OWNER_DIED: UInt32 = 0x4000_0000, TID_MASK: UInt32 = 0x3fff_ffff
 
-    private func lockPI(_ address: UInt64, trying: Bool, deadline: UInt64?) throws(LinuxErrno) -> UInt64 {
+    private func lockPI(_ address: UInt64, trying: Bool, deadline aim: SleepDeadline?) throws(LinuxErrno) -> UInt64 {
         let key = try futexKey(address)
         let me = UInt32(bitPattern: vnr(tid)) // the futex word holds tids as the process sees them
         var value: UInt32 = try mm.readValue(address)
@@ -402,6 +402,7 @@ extension GuestThread {
         kernel.piWaiters[key, default: []].append(w)
         defer { kernel.piWaiters[key]?.removeAll { $0 === w } }
         while !w.woken {
+            let deadline = current(aim)
             if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
             do { try block(deadline: deadline) } catch {
                 if w.woken { return 0 }
@@ -484,11 +485,12 @@ extension GuestThread {
 
     /// Sleeps on `key` until a wake whose bitset meets `bitset` (ETIMEDOUT at the deadline; a
     /// signal ends it as block does).
-    func futexSleep(_ key: FutexKey, bitset: UInt32, deadline: UInt64?) throws(LinuxErrno) {
+    func futexSleep(_ key: FutexKey, bitset: UInt32, deadline aim: SleepDeadline?) throws(LinuxErrno) {
         let w = FutexWaiter(bitset: bitset, key: key, wakeup: wakeup)
         kernel.futexWaiters[key, default: []].append(w)
         defer { kernel.futexWaiters[w.key]?.removeAll { $0 === w } }
         while !w.woken {
+            let deadline = current(aim)
             if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
             try block(deadline: deadline)
         }
@@ -536,14 +538,14 @@ extension GuestThread {
         guard flags & ~Self.FUTEX2_PRIVATE == Self.FUTEX2_SIZE_U32 else { throw .EINVAL }
     }
 
-    /// An absolute futex2 timeout on CLOCK_MONOTONIC or CLOCK_REALTIME, as a monotonic deadline.
-    private func futex2Deadline(_ address: UInt64, clock: UInt64) throws(LinuxErrno) -> UInt64? {
+    /// An absolute futex2 timeout on CLOCK_MONOTONIC or CLOCK_REALTIME.
+    private func futex2Deadline(_ address: UInt64, clock: UInt64) throws(LinuxErrno) -> SleepDeadline? {
         guard address != 0 else { return nil }
         let id = Int32(truncatingIfNeeded: clock)
         guard id == CLOCK_MONOTONIC || id == CLOCK_REALTIME else { throw .EINVAL }
         let ts: timespec = try mm.readValue(address)
         guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-        return monotonicDeadline(at: saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)), on: id)
+        return sleepDeadline(at: saturatingNanos(seconds: Int64(ts.tv_sec), nanos: Int64(ts.tv_nsec)), on: id)
     }
 
     /// struct futex_waitv entries: { u64 val; u64 uaddr; u32 flags; u32 reserved }.
@@ -568,7 +570,7 @@ extension GuestThread {
     func sysFutexWaitv() throws(LinuxErrno) -> UInt64 {
         let count = a1 & 0xffff_ffff // nr_futexes and flags: unsigned int
         guard a2 & 0xffff_ffff == 0, count >= 1, count <= 128, a0 != 0 else { throw .EINVAL }
-        let deadline = try futex2Deadline(a3, clock: a4)
+        let aim = try futex2Deadline(a3, clock: a4)
         let entries = try readWaitv(a0, count: Int(count))
         var waiters: [FutexWaiter] = []
         defer { for w in waiters { kernel.futexWaiters[w.key]?.removeAll { $0 === w } } }
@@ -583,6 +585,7 @@ extension GuestThread {
         }
         while true {
             if let i = waiters.lastIndex(where: \.woken) { return UInt64(i) }
+            let deadline = current(aim)
             if let deadline, monotonicNanos() >= deadline { throw .ETIMEDOUT }
             try block(deadline: deadline)
         }

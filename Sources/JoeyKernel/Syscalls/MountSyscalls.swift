@@ -1,7 +1,7 @@
-// mount(2) and umount2(2) inside the sandbox: new tmpfs, ramfs, proc, devpts and mqueue filesystems, bind
-// mounts of what the sandbox already sees, remounts, moves and propagation types, in the
-// caller's mount namespace (VFS/Mount.swift). Nothing here reaches the host: every
-// filesystem a guest mounts is the sentry's own.
+// mount(2) and umount2(2) inside the sandbox: new tmpfs, ramfs, proc, devpts and mqueue
+// filesystems, bind mounts of what the sandbox already sees, remounts, moves and propagation
+// types, in the caller's mount namespace (VFS/Mount.swift); statfs, ustat and sysfs. Nothing
+// here reaches the host: every filesystem a guest mounts is the sentry's own.
 import CJoey
 import Glibc
 import JoeyABI
@@ -145,7 +145,7 @@ extension GuestThread {
     private func newMount(type: String?, source: String?, at target: Location, _ ns: MountNamespace,
                           flags mountFlags: MountFlags, data: String?) throws(LinuxErrno) -> UInt64 {
         guard let type else { throw .EINVAL }
-        guard ["tmpfs", "ramfs", "proc", "devpts", "mqueue"].contains(type) else {
+        guard Kernel.filesystemTypes.contains(type) else {
             // Block devices, network filesystems, sysfs, cgroups: not offered in the sandbox.
             throw .ENODEV
         }
@@ -448,7 +448,47 @@ extension Kernel {
     }
 }
 
+extension GuestThread {
+    /// ustat(2): the free blocks and inodes of the mounted filesystem whose device number is
+    /// `dev` (an unsigned int, as stat's st_dev reads), from its statfs; EINVAL when no mount
+    /// in the caller's namespace has it (Linux looks at every superblock; the sandbox shows
+    /// only its own).
+    func sysUstat() throws(LinuxErrno) -> UInt64 {
+        let dev = UInt64(UInt32(truncatingIfNeeded: a0))
+        guard let m = group.fs.mounts.mounts.first(where: { $0.root.fs.dev == dev }) else { throw .EINVAL }
+        let s = kernel.statfs(m.root, flags: m.flags)
+        var ustat = [UInt8](repeating: 0, count: 32) // f_fname and f_fpack stay empty
+        ustat[0..<4] = s[24..<28]   // f_tfree: f_bfree, cut to an int (__kernel_daddr_t)
+        ustat[8..<16] = s[48..<56]  // f_tinode: f_ffree
+        try mm.write(a1, ustat)
+        return 0
+    }
+
+    /// sysfs(2): the filesystem types mount(2) makes, in /proc/filesystems' order: 1 gives a
+    /// name's index, 2 copies an index's name out, 3 counts them.
+    func sysSysfs() throws(LinuxErrno) -> UInt64 {
+        let types = Kernel.filesystemTypes
+        switch a0 {
+        case 1:
+            let name = try mm.readCString(a1, max: 4096)
+            guard let i = types.firstIndex(where: { Array($0.utf8) == name }) else { throw .EINVAL }
+            return UInt64(i)
+        case 2:
+            guard a1 < UInt64(types.count) else { throw .EINVAL }
+            try mm.write(a2, Array(types[Int(a1)].utf8) + [0])
+            return 0
+        case 3:
+            return UInt64(types.count)
+        default:
+            throw .EINVAL
+        }
+    }
+}
+
 extension Kernel {
+    /// What mount(2) makes a new filesystem of; /proc/filesystems and sysfs(2) list them.
+    static let filesystemTypes = ["tmpfs", "ramfs", "proc", "devpts", "mqueue"]
+
     /// struct statfs for a file on `inode`'s filesystem. A filesystem over a host directory
     /// (the root's overlay, bind mounts) reports the host filesystem's space, as an overlay
     /// reports its upper directory's; a tmpfs reports the pages it holds against its size

@@ -1,4 +1,5 @@
-// Time system calls: clocks, sleeps, alarm, times.
+// Time system calls: clocks, sleeps, alarm, times; setting and disciplining the sandbox's wall
+// clock (Kernel/WallClock.swift).
 import Glibc
 import JoeyABI
 
@@ -38,8 +39,9 @@ extension GuestThread {
         var ns = kernel.vdso.now(clock)
         if ns == nil { ns = try cpuClockNanos(clock) }
         if ns == nil {
-            clock_gettime(try hostClock(a0), &ts)
-            ns = UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+            let host = try hostClock(a0)
+            clock_gettime(host, &ts)
+            ns = WallClock.sandbox(host, host: UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))
         }
         // As the process's time namespace shows the monotonic and boot-time clocks.
         if group.timeNS !== kernel.initialTime, let n = ns { ns = group.timeNS.shifted(n, clock) }
@@ -60,28 +62,41 @@ extension GuestThread {
         return 0
     }
 
-    /// clock_settime: only CLOCK_REALTIME can be set on Linux, and the sandbox's wall clock is
-    /// the host's, which the sentry does not change: EPERM (as for a caller without
-    /// CAP_SYS_TIME). Other clocks are EINVAL, as on Linux.
+    /// Setting the sandbox's clock takes CAP_SYS_TIME over the initial user namespace, as
+    /// Linux's capable(CAP_SYS_TIME); it moves only the sandbox's clock.
+    private var maySetClock: Bool { group.capable(25 /* CAP_SYS_TIME */, in: .initial) }
+
+    /// clock_settime: only CLOCK_REALTIME can be set (the others are EINVAL, as on Linux).
+    /// The time is checked before the capability, as do_sys_settimeofday64 checks it.
     func sysClockSettime() throws(LinuxErrno) -> UInt64 {
         let id = Int32(truncatingIfNeeded: a0)
-        let ts: timespec = try mm.readValue(a1)
-        guard (0...11).contains(id) || id < 0 else { throw .EINVAL }
         guard id == 0 else { throw .EINVAL }
-        guard ts.tv_sec >= 0, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
-        throw .EPERM
+        let ts: timespec = try mm.readValue(a1)
+        guard ts.tv_sec >= 0, Int64(ts.tv_sec) <= WallClock.maxSettableSeconds, ts.tv_nsec >= 0, ts.tv_nsec < 1_000_000_000 else { throw .EINVAL }
+        guard maySetClock else { throw .EPERM }
+        kernel.clockWasSet(by: try WallClock.set(to: UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)))
+        return 0
     }
 
-    /// settimeofday: checked as Linux checks it (EFAULT, EINVAL for a time out of range),
-    /// then EPERM, as clock_settime: the wall clock and the zone are the host's and are not
-    /// the sandbox's to change (a container without CAP_SYS_TIME gets the same).
+    /// settimeofday: the time and the kernel's timezone (minutes west within ±15 h), either
+    /// or both; checked as Linux checks them (EFAULT, EINVAL for a time out of range, then
+    /// EPERM without CAP_SYS_TIME, then EINVAL for the zone).
     func sysSettimeofday() throws(LinuxErrno) -> UInt64 {
+        var target: UInt64?
         if a0 != 0 {
             let tv: timeval = try mm.readValue(a0)
-            guard tv.tv_sec >= 0, tv.tv_usec >= 0, tv.tv_usec < 1_000_000 else { throw .EINVAL }
+            guard tv.tv_usec >= 0, tv.tv_usec < 1_000_000, tv.tv_sec >= 0, Int64(tv.tv_sec) <= WallClock.maxSettableSeconds else { throw .EINVAL }
+            target = UInt64(tv.tv_sec) * 1_000_000_000 + UInt64(tv.tv_usec) * 1000
         }
-        if a1 != 0 { let _: (Int32, Int32) = try mm.readValue(a1) } // struct timezone
-        throw .EPERM
+        var zone: (Int32, Int32)?
+        if a1 != 0 { let z: (Int32, Int32) = try mm.readValue(a1); zone = z } // struct timezone
+        guard maySetClock else { throw .EPERM }
+        if let zone {
+            try WallClock.setTimezone(minutesWest: zone.0, dstTime: zone.1)
+            kernel.timekeeper.publishWallClock()
+        }
+        if let target { kernel.clockWasSet(by: try WallClock.set(to: target)) }
+        return 0
     }
 
     func sysGettimeofday() throws(LinuxErrno) -> UInt64 {
@@ -89,8 +104,41 @@ extension GuestThread {
             let ns = realtimeNanos()
             try mm.writeValue(a0, timeval(tv_sec: Int(ns / 1_000_000_000), tv_usec: Int(ns % 1_000_000_000 / 1000)))
         }
-        if a1 != 0 { try mm.write(a1, [UInt8](repeating: 0, count: 8)) }
+        if a1 != 0 {
+            let tz = WallClock.timezone
+            try mm.writeValue(a1, (tz.minutesWest, tz.dstTime))
+        }
         return 0
+    }
+
+    /// adjtimex: reads the sandbox's clock discipline and, with CAP_SYS_TIME, sets it
+    /// (WallClock.adjust). The struct is written back whole, as Linux writes it, even when
+    /// the call fails.
+    func sysAdjtimex() throws(LinuxErrno) -> UInt64 { try adjtimex(at: a0, writeBackOnError: true) }
+
+    /// clock_adjtime: adjtimex on CLOCK_REALTIME, written back only on success; the other
+    /// clocks cannot be adjusted (EOPNOTSUPP), an unknown one is EINVAL.
+    func sysClockAdjtime() throws(LinuxErrno) -> UInt64 {
+        let clock = Int32(truncatingIfNeeded: a0)
+        if clock != 0 {
+            _ = try mm.read(a1, count: WallClock.Timex.size)
+            if try cpuClock(clock) != nil { throw .EOPNOTSUPP }
+            guard (1...11).contains(clock), clock != 10 else { throw .EINVAL }
+            throw .EOPNOTSUPP
+        }
+        return try adjtimex(at: a1, writeBackOnError: false)
+    }
+
+    private func adjtimex(at address: UInt64, writeBackOnError: Bool) throws(LinuxErrno) -> UInt64 {
+        var tx = WallClock.Timex(bytes: try mm.read(address, count: WallClock.Timex.size))
+        let outcome: Result<(result: Int32, stepped: Int64), LinuxErrno>
+        do { outcome = .success(try WallClock.adjust(&tx, mayAdjust: maySetClock)) } catch { outcome = .failure(error) }
+        if case .success(let r) = outcome {
+            // The clock moved or its slew changed: what waits on it, and the vDSO, follow now.
+            if r.stepped != 0 { kernel.clockWasSet(by: r.stepped) } else if tx.int(WallClock.Timex.modes) != 0 { kernel.timekeeper.publishWallClock() }
+        }
+        if case .success = outcome { try mm.write(address, tx.bytes) } else if writeBackOnError { try mm.write(address, tx.bytes) }
+        return UInt64(try outcome.get().result)
     }
 
     func sysTime() throws(LinuxErrno) -> UInt64 {
@@ -99,8 +147,30 @@ extension GuestThread {
         return sec
     }
 
-    /// CLOCK_REALTIME as the vDSO reads it (the host's until it is calibrated).
-    private func realtimeNanos() -> UInt64 { kernel.vdso.now(CLOCK_REALTIME) ?? hostClockNanos(CLOCK_REALTIME) }
+    /// `deadline`, made from a wall-clock time when the clock's steps summed `since`, moved by
+    /// the steps made since (each wakes a thread that follows the wall clock).
+    func wallClockDeadline(_ deadline: UInt64, since: Int64) -> UInt64 {
+        let delta = kernel.wallClockShift &- since
+        return delta >= 0 ? deadline - min(deadline, UInt64(delta)) : saturatingAdd(deadline, delta.magnitude)
+    }
+
+    /// A deadline for the next block: a wall-clock one as the clock's steps have moved it,
+    /// the thread marked as following the clock until that block ends.
+    func current(_ d: SleepDeadline?) -> UInt64? {
+        guard let d else { return nil }
+        guard let since = d.since else { return d.aimed }
+        followsWallClock = true
+        return wallClockDeadline(d.aimed, since: since)
+    }
+
+    /// A deadline at the absolute time `nanos` on `clock`: one on REALTIME follows the wall
+    /// clock's steps.
+    func sleepDeadline(at nanos: UInt64, on clock: clockid_t) -> SleepDeadline {
+        SleepDeadline(aimed: monotonicDeadline(at: nanos, on: clock), since: clock == CLOCK_MONOTONIC ? nil : kernel.wallClockShift)
+    }
+
+    /// CLOCK_REALTIME as the vDSO reads it (computed as it is until the page is calibrated).
+    private func realtimeNanos() -> UInt64 { kernel.vdso.now(CLOCK_REALTIME) ?? WallClock.realtimeNanos() }
 
     private func readTimespec(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {
         let ts: timespec = try mm.readValue(addr)
@@ -114,10 +184,17 @@ extension GuestThread {
     /// makes that EINTR, a signal without one (a stop and SIGCONT) goes on with the time
     /// left through restart_syscall, as Linux's hrtimer_nanosleep does. An absolute sleep
     /// (`relative` false) returns ERESTARTNOHAND: made again with the same deadline.
-    private func sleep(until deadline: UInt64, remainder: UInt64, relative: Bool) throws(LinuxErrno) -> UInt64 {
+    /// A deadline made from a wall-clock time (`wallClock`) follows the clock's steps.
+    private func sleep(until deadline: UInt64, remainder: UInt64, relative: Bool, wallClock: Bool = false) throws(LinuxErrno) -> UInt64 {
+        let since = kernel.wallClockShift
+        followsWallClock = wallClock
+        defer { followsWallClock = false }
+        let aimed = deadline
+        var deadline = deadline
         while monotonicNanos() < deadline {
             do {
                 try block(deadline: deadline)
+                if wallClock { deadline = wallClockDeadline(aimed, since: since) }
             } catch {
                 let now = monotonicNanos()
                 throw try interrupted(error, relative: relative, left: deadline > now ? deadline - now : 0, remainder: remainder,
@@ -149,7 +226,7 @@ extension GuestThread {
             let offset = group.timeNS.offset(clock)
             let host = offset >= 0 ? ns &- min(ns, UInt64(offset)) : saturatingAdd(ns, offset.magnitude)
             let deadline = monotonicDeadline(at: host, on: monotonic ? CLOCK_MONOTONIC : CLOCK_REALTIME)
-            return try sleep(until: deadline, remainder: 0, relative: false)
+            return try sleep(until: deadline, remainder: 0, relative: false, wallClock: !monotonic)
         }
         return try sleep(until: monotonicNanos() &+ ns, remainder: a3, relative: true)
     }
@@ -288,6 +365,29 @@ extension GuestThread {
 
 extension Kernel {
     /// alarm(2): one watcher thread raises SIGALRM for processes whose deadline passed.
+    /// After the sandbox's wall clock moved by `delta` ns (set, ADJ_SETOFFSET, a leap second),
+    /// as Linux's clock_was_set: what waits for a wall-clock time is re-aimed at it (absolute
+    /// REALTIME and TAI timers, timerfds and sleeps), timerfds armed with
+    /// TFD_TIMER_CANCEL_ON_SET are cancelled, and the vDSO shows the new time.
+    func clockWasSet(by delta: Int64) {
+        timekeeper.publishWallClock()
+        guard delta != 0 else { return }
+        wallClockShift &+= delta
+        let moved = { (d: UInt64) -> UInt64 in delta >= 0 ? d - min(d, UInt64(delta)) : saturatingAdd(d, delta.magnitude) }
+        var armed = false
+        for t in timerFDs.values {
+            if t.onWallClock, let d = t.deadline { t.deadline = moved(d); armed = true }
+            if t.cancelOnSet { t.cancelled = true; t.queue.notify(EventMask.input) }
+        }
+        for g in threadGroups.values {
+            for t in g.timers.values where t.onWallClock {
+                if let d = t.deadline { t.deadline = moved(d); armed = true }
+            }
+        }
+        for t in threads.values where t.followsWallClock { t.wakeup.wake() }
+        if armed { startAlarmWatcher() }
+    }
+
     func startAlarmWatcher() {
         // A running watcher re-computes its next deadline (the new timer may come first).
         if alarmWatcherRunning { alarmWakeup.wake(); return }
@@ -316,6 +416,14 @@ extension Kernel {
             k.lock.unlock()
         }
     }
+}
+
+/// A sleep's monotonic deadline; one aimed at a wall-clock time (`since`: the clock's steps
+/// summed then) moves with the clock's later steps (Kernel.clockWasSet).
+struct SleepDeadline {
+    let aimed: UInt64
+    let since: Int64?
+    static func monotonic(_ d: UInt64) -> SleepDeadline { SleepDeadline(aimed: d, since: nil) }
 }
 
 /// A sleep or poll that a signal without a handler interrupted, to go on with in

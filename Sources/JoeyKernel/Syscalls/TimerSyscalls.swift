@@ -23,6 +23,8 @@ final class PosixTimer {
     var expiredAt: UInt64?
     /// What timer_getoverrun reports: the overrun of the last signal delivered.
     var overrun: Int32 = 0
+    /// Armed for an absolute REALTIME or TAI time: its deadline follows the wall clock's steps.
+    var onWallClock = false
     /// The process or thread whose CPU time a CPU-time timer counts (weak: a timer in a
     /// process's table may count that process).
     let onCPUClock: Bool
@@ -156,15 +158,14 @@ extension PosixTimer {
 
 extension GuestThread {
     func timerClockOffset(_ clock: Int32) -> Int64? {
-        var ts = timespec()
+        let real: UInt64
         switch clock {
-        case 0, 8: clock_gettime(CLOCK_REALTIME, &ts)          // REALTIME (+ _ALARM)
-        case 11: clock_gettime(CLOCK_TAI, &ts)                  // TAI
+        case 0, 8: real = WallClock.realtimeNanos()                                  // REALTIME (+ _ALARM)
+        case 11: real = WallClock.sandbox(CLOCK_TAI, host: hostClockNanos(CLOCK_TAI))   // TAI
         case 1, 7, 9: return group.timeNS.offset(clock)         // MONOTONIC, BOOTTIME (+ _ALARM), as the time namespace shifts them
         default: return nil
         }
-        let real = Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-        return real - Int64(monotonicNanos())
+        return Int64(bitPattern: real) - Int64(monotonicNanos())
     }
 
     func sysTimerCreate() throws(LinuxErrno) -> UInt64 {
@@ -232,6 +233,7 @@ extension GuestThread {
         let value = saturatingNanos(seconds: f[2], nanos: f[3])
         t.interval = interval
         t.expiredAt = nil // a signal still pending no longer rearms it
+        t.onWallClock = a1 & 1 != 0 && value != 0 && [0, 8, 11].contains(t.clock)
         if value == 0 {
             t.deadline = nil
         } else if t.onCPUClock {

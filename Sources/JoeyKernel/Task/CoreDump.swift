@@ -165,7 +165,7 @@ extension GuestThread {
             case UInt8(ascii: "g"): add(String(group.userNS.shownGID(group.gid)))
             case UInt8(ascii: "d"): add("1")
             case UInt8(ascii: "s"): add(String(sig))
-            case UInt8(ascii: "t"): add(String(hostClockNanos(CLOCK_REALTIME) / 1_000_000_000))
+            case UInt8(ascii: "t"): add(String(WallClock.realtimeNanos() / 1_000_000_000))
             case UInt8(ascii: "h"): add(group.uts.hostname)
             case UInt8(ascii: "e"): add(group.comm.replacingSlashes)
             case UInt8(ascii: "E"): add(String(decoding: group.exePath.bytes, as: UTF8.self).replacingSlashes)

@@ -88,6 +88,8 @@ final class GuestThread {
     /// What restart_syscall goes on with after a call that returned ERESTART_RESTARTBLOCK
     /// was interrupted by a signal that ran no handler (Linux's restart_block).
     var restartBlock: RestartBlock?
+    /// Asleep until a wall-clock time: a step of the clock wakes it to re-aim.
+    var followsWallClock = false
     /// The running syscall may be made again from the start: its path walks and listings
     /// come before anything it changes. A host lookup or listing that may wait for the disk
     /// is then made with the kernel lock let go, and the call made again
@@ -376,6 +378,7 @@ final class GuestThread {
         sleepInSentry(deadline: deadline)
         if let queue { queue.remove(waiter) }
         kernel.current = self
+        followsWallClock = false
     }
 
     /// Sleeps on the thread's own wakeup (kernel lock held, released while asleep), counted

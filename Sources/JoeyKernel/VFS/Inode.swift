@@ -31,10 +31,10 @@ public enum FileKind: UInt32, Sendable {
 public struct Timespec: Sendable, Equatable {
     public var sec: Int64
     public var nsec: Int64
+    /// The sandbox's wall clock (Kernel/WallClock.swift).
     public static func now() -> Timespec {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Timespec(sec: Int64(ts.tv_sec), nsec: Int64(ts.tv_nsec))
+        let ns = WallClock.realtimeNanos()
+        return Timespec(sec: Int64(ns / 1_000_000_000), nsec: Int64(ns % 1_000_000_000))
     }
 }
 
