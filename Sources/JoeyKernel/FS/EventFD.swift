@@ -45,6 +45,13 @@ final class EventFDDescription: FileDescription {
 
     override func eventQueue() -> WaitQueue? { queue }
 
+    /// A kernel producer's addition (eventfd_signal: AIO completions): saturating, never
+    /// blocking.
+    func signal(_ n: UInt64) {
+        counter += min(n, UInt64.max - 1 - counter)
+        queue.notify(.input)
+    }
+
     override func readiness(_ mask: EventMask) -> EventMask {
         var r: EventMask = []
         if counter > 0 { r.formUnion(.input) }

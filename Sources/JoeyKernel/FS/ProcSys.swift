@@ -54,6 +54,9 @@ struct Tunables {
     /// user.max_user_namespaces: user namespaces alive below the initial one (Linux counts
     /// them per user and namespace; the sandbox counts them all, within the sentry's bound).
     var maxUserNamespaces = Tunables.userNamespaceCeiling
+    /// fs.aio-max-nr: the most AIO events the sandbox's contexts may ask for at once (Linux's
+    /// default); their rings are the sandbox's memory.
+    var aioMaxNr = 65536
     static let userNamespaceCeiling = 1024
 
     /// A host tunable's number (0 if unreadable).
@@ -329,6 +332,8 @@ extension Sysctl {
         t["fs/protected_regular"] = Sysctl.int(\.protectedRegular, 0, 2)
         t["fs/protected_fifos"] = Sysctl.int(\.protectedFifos, 0, 2)
         t["fs/suid_dumpable"] = Sysctl.int(\.suidDumpable, 0, 2)
+        t["fs/aio-max-nr"] = Sysctl.int(\.aioMaxNr, 0, Int(Int64.max))
+        t["fs/aio-nr"] = Sysctl.value { k in k.aioEvents.load(ordering: .relaxed) }
 
         // The reader's network namespace's: its loopback network's, or the host's
         // (read-only) for the first namespace under --network=host, read from the sentry's

@@ -11,6 +11,7 @@ import CJoey
 import Glibc
 import JoeyABI
 import JoeyPlatform
+import Synchronization
 
 /// How a sandbox is built.
 public struct SandboxSpec {
@@ -244,6 +245,9 @@ public final class Kernel: @unchecked Sendable {
     /// The sum of every step of the sandbox's wall clock: a sleep until a wall-clock time
     /// moves its monotonic deadline by how much this changed since it began.
     var wallClockShift: Int64 = 0
+    /// fs.aio-nr: the events the sandbox's AIO contexts asked for (FS/AsyncIO.swift); a
+    /// context's share leaves when the last reference to it does, on any thread.
+    let aioEvents = Atomic<Int>(0)
     var futexWaiters: [FutexKey: [FutexWaiter]] = [:]
     /// Threads waiting in FUTEX_LOCK_PI, in order, by futex.
     var piWaiters: [FutexKey: [FutexWaiter]] = [:]

@@ -153,6 +153,9 @@ public final class MemoryManager {
     var syscallPatches = SyscallPatches()
     /// membarrier(2) registrations (the MEMBARRIER_CMD_REGISTER_* bits): kept by fork, not by execve.
     var membarrierRegistrations: UInt32 = 0
+    /// The address space's AIO contexts by id (FS/AsyncIO.swift): a new address space
+    /// (exec, fork's child) has none.
+    var aioContexts: [UInt64: AIOContext] = [:]
     /// The program this address space runs (Linux's mm->exe_file): no one may open it for
     /// writing while it does (ETXTBSY).
     var executable: RegularFileInode? {
