@@ -102,7 +102,7 @@ public enum SyscallTable {
         t[95] = SyscallInfo(95, "umask", [("mask", .mode)], .mode, .supported, "")
         t[96] = SyscallInfo(96, "gettimeofday", [("tv", .output("timeval", nil)), ("tz", .output("timezone", nil))], .int, .supported, "also answered in the guest by Joey's vDSO, without a trap")
         t[97] = SyscallInfo(97, "getrlimit", [("resource", .enumeration("rlimit")), ("rlim", .output("rlimit", nil))], .int, .supported, "")
-        t[98] = SyscallInfo(98, "getrusage", [("who", .int), ("ru", .output("rusage", nil))], .int, .partial, "user time is the threads' run time on the host (with the hand-off to the sentry while it spins), system time the sentry's time handling their calls; ru_maxrss; the other fields zero")
+        t[98] = SyscallInfo(98, "getrusage", [("who", .int), ("ru", .output("rusage", nil))], .int, .partial, "user time is the threads' run time on the host (with the hand-off to the sentry while it spins), system time the sentry's time handling their calls; ru_maxrss; ru_nvcsw (sleeps in the sentry) and ru_nivcsw (the sentry's interruptions and the host's preemptions of guest code); the other fields zero")
         t[99] = SyscallInfo(99, "sysinfo", [("info", .output("sysinfo", nil))], .int, .partial, "uptime, memory and process count; loads and swap are zero")
         t[100] = SyscallInfo(100, "times", [("tbuf", .output("tms", nil))], .int, .partial, "user time is the threads' run time on the host (with the hand-off to the sentry while it spins), system time the sentry's time handling their calls (also /proc/PID/stat)")
         t[101] = SyscallInfo(101, "ptrace", [("request", .enumeration("ptrace")), ("pid", .pid), ("addr", .ptr), ("data", .hex)], .int, .partial, "guest tracing guest: TRACEME, ATTACH, CONT, SYSCALL, SINGLESTEP, DETACH, KILL, PEEK/POKE, GET/SETREGS, GETFPREGS, GET/SETREGSET, SETOPTIONS (fork/vfork/clone/exec/exit events), GETEVENTMSG, GET/SETSIGINFO, GET/SETSIGMASK, GET_SYSCALL_INFO; SEIZE, INTERRUPT, LISTEN and SYSEMU are EIO; no group-stops (a SIGSTOP the tracer passes on is dropped); an attached tracer that is not the parent does not see the leader exit")
@@ -220,7 +220,7 @@ public enum SyscallTable {
         t[213] = SyscallInfo(213, "epoll_create", [("size", .int)], .fd, .supported, "")
         t[214] = SyscallInfo(214, "epoll_ctl_old", [], .int, .unsupported, "not implemented: returns ENOSYS")
         t[215] = SyscallInfo(215, "epoll_wait_old", [], .int, .unsupported, "not implemented: returns ENOSYS")
-        t[216] = SyscallInfo(216, "remap_file_pages", [("start", .ptr), ("size", .size), ("prot", .flags("prot")), ("pgoff", .ulong), ("flags", .flags("mmap"))], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[216] = SyscallInfo(216, "remap_file_pages", [("start", .ptr), ("size", .size), ("prot", .flags("prot")), ("pgoff", .ulong), ("flags", .flags("mmap"))], .int, .supported, "as Linux since 4.0: an mmap(MAP_SHARED | MAP_FIXED) of the mapping's file at the new offset (no nonlinear mappings); shared anonymous memory without a file (not SysV shm) is EINVAL")
         t[217] = SyscallInfo(217, "getdents64", [("fd", .fd), ("dirent", .output("dirents", 2)), ("count", .uint)], .size, .supported, "")
         t[218] = SyscallInfo(218, "set_tid_address", [("tidptr", .ptr)], .pid, .supported, "")
         t[219] = SyscallInfo(219, "restart_syscall", [], .int, .supported, "goes on with a nanosleep, relative clock_nanosleep or poll that a stop or a signal without a handler interrupted (Linux's restart block); with nothing to go on with, EINTR")
@@ -378,7 +378,7 @@ public enum SyscallTable {
         t[459] = SyscallInfo(459, "lsm_get_self_attr", [("attr", .uint), ("ctx", .output("other", nil)), ("size", .inputOutput("int", nil)), ("flags", .hex)], .int, .unsupported, "not implemented: returns ENOSYS")
         t[460] = SyscallInfo(460, "lsm_set_self_attr", [("attr", .uint), ("ctx", .bufIn(2)), ("size", .uint), ("flags", .hex)], .int, .unsupported, "not implemented: returns ENOSYS")
         t[461] = SyscallInfo(461, "lsm_list_modules", [("ids", .output("other", nil)), ("size", .inputOutput("int", nil)), ("flags", .hex)], .int, .unsupported, "not implemented: returns ENOSYS")
-        t[462] = SyscallInfo(462, "mseal", [("start", .ptr), ("len", .size), ("flags", .ulong)], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[462] = SyscallInfo(462, "mseal", [("start", .ptr), ("len", .size), ("flags", .ulong)], .int, .supported, "sealed mappings refuse munmap, mremap, mmap MAP_FIXED over them, mprotect and discarding madvise (read-only anonymous) with EPERM; smaps shows sl")
         return t
     }()
 

@@ -66,6 +66,10 @@ public protocol PlatformContext: AnyObject {
     func setFloatingPointState(_ state: [UInt8])
     /// CPU time the guest has used in this context, in nanoseconds.
     func cpuTimeNanos() -> UInt64
+    /// How often the host's scheduler has preempted the host thread that runs this
+    /// context's guest code (its involuntary context switches), counted since that thread
+    /// began; 0 where the platform cannot tell.
+    func hostPreemptions() -> UInt64
     /// Of the last switchToGuest, the nanoseconds that were the platform's own round trip
     /// rather than guest code (kvm: a VM exit and entry), left out of cpuTimeNanos for the
     /// kernel to count as system time, as Linux counts a system call's entry and exit; 0
@@ -98,6 +102,7 @@ public protocol PlatformContext: AnyObject {
 }
 
 extension PlatformContext {
+    public func hostPreemptions() -> UInt64 { 0 }
     public func restrictCPUs(to mask: UInt64) {}
     public func retire() { kill() }
     public func willBlock() {}

@@ -211,6 +211,7 @@ final class PtraceThread: PlatformContext {
     func restrictCPUs(to mask: UInt64) { pairing.restrict(to: mask) }
 
     func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
+    func hostPreemptions() -> UInt64 { space.threadPreemptions(tid) }
     func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }
     func residentMemory() -> ResidentMemory { space.residentMemory() }
     func interrupt() { if !released { _ = joey_tgkill(space.pid, tid, SIGURG) } }

@@ -305,6 +305,16 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         return UInt64(String(decoding: text[..<end], as: UTF8.self)) ?? 0
     }
 
+    /// A stub thread's involuntary context switches (nonvoluntary_ctxt_switches in its host
+    /// /proc status): its voluntary ones are its waits for the sentry, not the guest's.
+    func threadPreemptions(_ tid: pid_t) -> UInt64 {
+        let text = HostProc.read("\(pid)/task/\(tid)/status")
+        let key = Array("nonvoluntary_ctxt_switches:".utf8)
+        guard let at = text.firstRange(of: key) else { return 0 }
+        let digits = text[at.upperBound...].drop { $0 == 9 || $0 == 32 }.prefix { $0 >= 48 && $0 <= 57 }
+        return UInt64(String(decoding: digits, as: UTF8.self)) ?? 0
+    }
+
     func peakResidentKiB() -> UInt64 { alive() ? StubProcess.peakResidentKiB(pid) : 0 }
     func residentMemory() -> ResidentMemory { alive() ? StubProcess.memory(pid) : ResidentMemory() }
 }

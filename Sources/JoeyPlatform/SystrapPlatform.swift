@@ -477,6 +477,7 @@ final class SystrapThread: PlatformContext {
         lastCPUNanos = total
         return total > cpuBase ? total - cpuBase : 0
     }
+    func hostPreemptions() -> UInt64 { space.threadPreemptions(tid) }
     func peakResidentKiB() -> UInt64 { space.peakResidentKiB() }
     func residentMemory() -> ResidentMemory { space.residentMemory() }
     func interrupt() { if !released { _ = joey_tgkill(space.pid, tid, SIGURG) } }

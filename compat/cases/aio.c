@@ -120,8 +120,10 @@ CASE(io_submit_reads_and_writes_and_io_getevents_reports_them) {
     struct iocb *syncs[2] = { &s, &d };
     EXPECT_EQ(submit(ctx, 2, syncs), 2);
     EXPECT_EQ(getevents(ctx, 2, 2, ev, NULL), 2);
+    /* Linux syncs on a worker: the two may complete in either order. */
+    EXPECT_EQ(ev[0].data + ev[1].data, 11);
     EXPECT_EQ(ev[0].res, 0);
-    EXPECT_EQ(ev[1].data, 6);
+    EXPECT_EQ(ev[1].res, 0);
     close(fd);
     EXPECT_OK(destroy(ctx));
 }

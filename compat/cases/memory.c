@@ -2003,3 +2003,91 @@ CASE(mlock_and_map_locked_fault_memory_in_and_mlock_onfault_does_not) {
     EXPECT_OK(mincore(p, 2 * ps, v));
     EXPECT_EQ(v[1] & 1, 1);
 }
+
+/* mseal(2): a sealed mapping cannot be unmapped, moved, resized, mapped over, re-protected,
+ * or (read-only anonymous) have its pages discarded; smaps shows "sl". */
+#ifndef SYS_mseal
+#define SYS_mseal 462
+#endif
+CASE(mseal_makes_mappings_immutable) {
+    long page = 4096;
+    char *m = mmap(NULL, 4 * page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(m != MAP_FAILED);
+    EXPECT_ERRNO(syscall(SYS_mseal, m, page, 1), EINVAL);            /* flags */
+    EXPECT_ERRNO(syscall(SYS_mseal, m + 1, page, 0), EINVAL);        /* alignment */
+    EXPECT_ERRNO(syscall(SYS_mseal, m, -(unsigned long)page + 2, 0), EINVAL); /* rounds up to 0 */
+    EXPECT_OK(syscall(SYS_mseal, m, 0, 0));
+    EXPECT_OK(munmap(m + 3 * page, page));
+    EXPECT_ERRNO(syscall(SYS_mseal, m + 2 * page, 2 * page, 0), ENOMEM); /* a hole: nothing sealed */
+    EXPECT_OK(munmap(m + 2 * page, page));
+    EXPECT_OK(syscall(SYS_mseal, m, page + 1, 0));                  /* two pages */
+    EXPECT_ERRNO(munmap(m, page), EPERM);
+    EXPECT_ERRNO(munmap(m + page, 2 * page), EPERM);
+    EXPECT_ERRNO(mprotect(m, page, PROT_READ | PROT_WRITE), EPERM);
+    EXPECT_ERRNO(madvise(m, page, MADV_DONTNEED), EPERM);
+    EXPECT_OK(madvise(m, page, MADV_WILLNEED));
+    EXPECT(mmap(m, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED && errno == EPERM);
+    EXPECT(mremap(m, page, 2 * page, MREMAP_MAYMOVE) == MAP_FAILED && errno == EPERM);
+    EXPECT(mremap(m, 2 * page, page, 0) == MAP_FAILED && errno == EPERM);
+    char *elsewhere = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(mremap(elsewhere, page, page, MREMAP_MAYMOVE | MREMAP_FIXED, m) == MAP_FAILED && errno == EPERM);
+    EXPECT_OK(munmap(elsewhere, page));
+    EXPECT_OK(syscall(SYS_mseal, m, 2 * page, 0));                  /* again: fine */
+    /* A writable sealed mapping may still drop its pages (only read-only ones are guarded). */
+    char *w = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    w[0] = 7;
+    EXPECT_OK(syscall(SYS_mseal, w, page, 0));
+    EXPECT_OK(madvise(w, page, MADV_DONTNEED));
+    EXPECT_EQ(w[0], 0);
+    static char smaps[1 << 16];
+    EXPECT(slurp("/proc/self/smaps", smaps, sizeof smaps) > 0);
+    char start[32];
+    snprintf(start, sizeof start, "%lx-", (unsigned long)m);
+    char *at = strstr(smaps, start);
+    EXPECT(at != NULL);
+    char *flags = at ? strstr(at, "VmFlags:") : NULL;
+    EXPECT(flags != NULL);
+    if (flags) { char *nl = strchr(flags, '\n'); if (nl) *nl = 0; EXPECT(strstr(flags, " sl") != NULL); }
+    /* A fork's child inherits the seal. */
+    pid_t child = fork();
+    if (child == 0) _exit(munmap(m, page) == -1 && errno == EPERM ? 0 : 1);
+    EXPECT_EQ(wait_status(child), 0);
+}
+
+/* remap_file_pages(2): since Linux 4.0 an mmap(MAP_SHARED | MAP_FIXED) of the same file at
+ * the page offset asked for, over part of a shared file mapping. */
+CASE(remap_file_pages_maps_another_part_of_the_file_there) {
+    long page = 4096;
+    int fd = open("file", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT(fd >= 0);
+    for (int i = 0; i < 4; i++) { char c[4096]; memset(c, 'a' + i, sizeof c); EXPECT_EQ(write(fd, c, sizeof c), 4096); }
+    char *m = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(m != MAP_FAILED);
+    EXPECT_OK(syscall(SYS_remap_file_pages, m, page, 0, 3, 0));  /* page 0 shows the file's page 3 */
+    EXPECT_EQ(m[0], 'd');
+    EXPECT_EQ(m[page], 'b');
+    m[0] = 'X';
+    char c;
+    EXPECT_EQ(pread(fd, &c, 1, 3 * page), 1);
+    EXPECT_EQ(c, 'X');
+    EXPECT_OK(syscall(SYS_remap_file_pages, m + page + 5, 2 * page + 7, 0, 0, 0)); /* rounded down */
+    EXPECT_EQ(m[page], 'a');
+    EXPECT_EQ(m[2 * page], 'b');
+    EXPECT_ERRNO(syscall(SYS_remap_file_pages, m, page, PROT_READ, 0, 0), EINVAL);  /* prot */
+    EXPECT_ERRNO(syscall(SYS_remap_file_pages, m, 0, 0, 0, 0), EINVAL);          /* size */
+    EXPECT_ERRNO(syscall(SYS_remap_file_pages, m + 3 * page, 2 * page, 0, 0, 0), EINVAL); /* past it */
+    char *priv = mmap(NULL, page, PROT_READ, MAP_PRIVATE, fd, 0);
+    EXPECT_ERRNO(syscall(SYS_remap_file_pages, priv, page, 0, 1, 0), EINVAL);    /* not shared */
+    char *anon = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_ERRNO(syscall(SYS_remap_file_pages, anon, page, 0, 1, 0), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_remap_file_pages, m, page, 0, -1UL, 0), EINVAL);   /* wraps */
+    /* SysV shared memory is a shared mapping of a file too. */
+    int shm = shmget(IPC_PRIVATE, 2 * page, 0600);
+    char *s = shmat(shm, NULL, 0);
+    s[page] = 'S';
+    EXPECT_OK(syscall(SYS_remap_file_pages, s, page, 0, 1, 0));
+    EXPECT_EQ(s[0], 'S');
+    EXPECT_OK(shmdt(s));
+    EXPECT_OK(shmctl(shm, IPC_RMID, NULL));
+    close(fd);
+}

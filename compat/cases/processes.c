@@ -1194,3 +1194,20 @@ CASE(execve_with_no_arguments_gets_an_empty_argv0) {
     EXPECT(slurp(scratch_path("out"), text, sizeof text) > 0);
     EXPECT_STREQ(text, "0:[]\n");
 }
+
+/* getrusage counts context switches: a sleep is a voluntary one; a child's reach its parent
+ * once waited for. */
+CASE(getrusage_counts_voluntary_context_switches) {
+    struct rusage before, after, children;
+    EXPECT_OK(getrusage(RUSAGE_SELF, &before));
+    for (int i = 0; i < 3; i++) usleep(1000);
+    EXPECT_OK(getrusage(RUSAGE_SELF, &after));
+    EXPECT(after.ru_nvcsw >= before.ru_nvcsw + 3);
+    EXPECT_OK(getrusage(RUSAGE_THREAD, &after));
+    EXPECT(after.ru_nvcsw >= 3);
+    pid_t child = fork();
+    if (child == 0) { for (int i = 0; i < 5; i++) usleep(1000); _exit(0); }
+    EXPECT_EQ(wait_status(child), 0);
+    EXPECT_OK(getrusage(RUSAGE_CHILDREN, &children));
+    EXPECT(children.ru_nvcsw >= 5);
+}

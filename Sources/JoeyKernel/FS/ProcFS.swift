@@ -612,6 +612,7 @@ enum ProcFS {
             if !v.shared && v.protection.contains(.write) { flags += "ac " }
             if v.dontFork { flags += "dc " }
             if v.dontDump { flags += "dd " }
+            if v.sealed { flags += "sl " }
             out += line + Array(("\n" + usageLines(u, rollup: false) + "THPeligible:           0\nVmFlags: " + flags + "\n").utf8)
         }
         return out + vsyscallLine + Array(("\n" + usageLines(MappingUsage(size: 4096), rollup: false) + "THPeligible:           0\nVmFlags: ex \n").utf8)
@@ -770,7 +771,7 @@ enum ProcFS {
         Mems_allowed:\t1
         Mems_allowed_list:\t0
         voluntary_ctxt_switches:\t\(t?.voluntarySwitches ?? 0)
-        nonvoluntary_ctxt_switches:\t\(t?.involuntarySwitches ?? 0)
+        nonvoluntary_ctxt_switches:\t\(t?.nonvoluntarySwitches ?? 0)
 
         """
     }

@@ -166,24 +166,28 @@ extension GuestThread {
         return start
     }
 
+    /// shmdt, as Linux's: from `addr` up, the first mapping of a segment whose file offset is
+    /// its distance from `addr` is unmapped, then every other piece of that segment within
+    /// its size that lines up the same way (an attachment split by mprotect or munmap, or
+    /// partly remapped: what no longer lines up stays). EINVAL when none does.
     func sysShmdt() throws(LinuxErrno) -> UInt64 {
         let addr = a0
-        guard addr & 0xfff == 0, let v = mm.vma(containing: addr), v.start == addr, v.fileOffset == 0,
-              let inode = v.file?.inode, let (registry, s) = attachedSegment(inode) else { throw .EINVAL }
-        let len = (s.size + 0xfff) & ~0xfff
-        // Only the pieces of this attachment go (shm_detach walks the segment's VMAs).
-        var end = addr
-        while end < addr + len, let w = mm.vma(containing: end), w.file?.inode === inode, w.fileOffset == end - addr { end = w.end }
-        try unmapRange(addr, end - addr)
+        guard addr & 0xfff == 0 else { throw .EINVAL }
+        let above = mm.vmas.filter { $0.start >= addr }
+        guard let first = above.firstIndex(where: { v in
+                  v.fileOffset == v.start - addr && v.file.map { attachedSegment($0.inode) != nil } ?? false }),
+              let inode = above[first].file?.inode, let (registry, s) = attachedSegment(inode) else { throw .EINVAL }
+        let size = (s.size + 0xfff) & ~0xfff
+        for v in above[first...] where v.end - addr <= size || v.start == above[first].start {
+            guard v.file?.inode === inode, v.fileOffset == v.start - addr else { continue }
+            try? unmapRange(v.start, v.end - v.start) // a sealed piece stays, as Linux ignores the error
+        }
         s.detachTime = Timespec.now().sec
         s.lastPID = group.pid
         registry.prune(kernel)
         return 0
     }
 
-    /// The segment a mapping of `inode` attaches, looked for in this process's IPC namespace
-    /// first, then in the others alive (a process that attached and then changed namespace
-    /// may still detach). Once its namespace is gone only munmap removes an attachment.
     private func attachedSegment(_ inode: Inode) -> (SharedMemoryRegistry, SharedMemorySegment)? {
         for ns in [group.ipc] + kernel.liveIPCNamespaces {
             if let s = ns.sharedMemory.segments.values.first(where: { $0.file.inode === inode }) { return (ns.sharedMemory, s) }

@@ -77,6 +77,10 @@ struct VMA {
     var wipeOnFork = false
     /// MADV_DONTDUMP (VM_DONTDUMP): left out of core dumps; MADV_DODUMP clears it.
     var dontDump = false
+    /// mseal(2) (VM_SEALED): the mapping can no longer be unmapped, moved, resized, mapped
+    /// over or given another protection, nor, read-only and anonymous, have its pages
+    /// discarded; for the life of the address space (fork's child inherits it).
+    var sealed = false
     /// The guest asked for write or exec without read: x86 pages cannot be write- or
     /// exec-only, so `protection` holds read too, but /proc shows what was asked.
     var readImplied = false
@@ -515,6 +519,26 @@ public final class MemoryManager {
             i += 1
         }
         return true
+    }
+
+    /// Whether every page of [start, end) is mapped.
+    func isMapped(_ start: UInt64, _ end: UInt64) -> Bool {
+        var cursor = start
+        while cursor < end {
+            guard let v = vma(containing: cursor) else { return false }
+            cursor = v.end
+        }
+        return true
+    }
+
+    /// Whether a VMA meeting [start, end) is sealed (can_modify_mm).
+    func anySealed(_ start: UInt64, _ end: UInt64) -> Bool {
+        var i = firstIndex(endingAbove: start)
+        while i < vmas.count && vmas[i].start < end {
+            if vmas[i].sealed { return true }
+            i += 1
+        }
+        return false
     }
 
     /// Changes an attribute the platform does not see (mlock, a memory policy) on the VMAs in

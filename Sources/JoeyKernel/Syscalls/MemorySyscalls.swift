@@ -148,6 +148,7 @@ extension GuestThread {
             guard addr >= 0x1000, addr.addingReportingOverflow(len).overflow == false,
                   addr + len <= kernel.platform.addressSpaceEnd else { throw .ENOMEM }
             if flags & MAP_FIXED_ == 0 && !mm.isFree(addr, addr + len) { throw .EEXIST }
+            if mm.anySealed(addr, addr + len) { throw .EPERM } // a sealed mapping is not replaced
             start = addr
         } else {
             let hint = addr & ~0xfff
@@ -243,6 +244,7 @@ extension GuestThread {
     /// munmap's work (shmdt's too): page-aligned start, length rounded up to pages.
     func unmapRange(_ start: UInt64, _ length: UInt64) throws(LinuxErrno) {
         guard start & 0xfff == 0, length > 0, let (len, end) = pageRange(start, length), end <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
+        if mm.anySealed(start, end) { throw .EPERM }
         try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
@@ -255,6 +257,7 @@ extension GuestThread {
         let prot = try protection(a2)
         guard let (len, _) = pageRange(a0, a1) else { throw .ENOMEM }
         if len == 0 { return 0 }
+        if mm.anySealed(a0, a0 + len) { throw .EPERM }
         try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         beginChange(); defer { endChange() }
         try mm.changeProtection(a0, a0 + len, prot, readImplied: readImplied(a2))
@@ -282,6 +285,7 @@ extension GuestThread {
                 try space.map(oldTop, length: newTop - oldTop, fileOffset: block.offset, protection: [.read, .write])
             }
         } else if newTop < oldTop {
+            if mm.anySealed(newTop, oldTop) { return mm.brkEnd }
             flushAndRelease(mm.removeRange(newTop, oldTop))
             realize { space throws(LinuxErrno) in try space.unmap(newTop, length: oldTop - newTop) }
         }
@@ -301,6 +305,8 @@ extension GuestThread {
         }
         if flags & 6 != 0 && flags & 1 == 0 { throw .EINVAL } // FIXED and DONTUNMAP need MAYMOVE
         if dontUnmap && a1 != a2 { throw .EINVAL }
+        // Neither a sealed mapping nor what a fixed move would replace may change.
+        if mm.anySealed(old, old + max(oldLen, 1)) || (flags & 2 != 0 && mm.anySealed(a4, a4 + newLen)) { throw .EPERM }
         try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
         // The range must lie in one mapping, which may be several VMAs (copy-on-write pieces).
         guard let pieces = mm.mappingPieces(old, old + max(oldLen, 1)), let v = mm.vma(containing: old),
@@ -425,6 +431,13 @@ extension GuestThread {
                 guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
                 try check(v)
                 cursor = v.end
+            }
+        }
+        // Advice that discards pages or changes what a fork gets is refused on a sealed
+        // read-only private anonymous mapping (is_madv_discard, is_ro_anon).
+        if [4, 8, 9, 10, 18, 24, 102].contains(a2) {
+            try eachVMA { v throws(LinuxErrno) in
+                if v.sealed && v.file == nil && !v.shared && !v.protection.contains(.write) { throw .EPERM }
             }
         }
         switch a2 {
@@ -608,6 +621,42 @@ extension GuestThread {
 
     /// pkey_mprotect: without protection keys (none can be allocated) only pkey -1 is valid,
     /// and it is mprotect.
+    /// remap_file_pages: what Linux has made of it since 4.0, a MAP_FIXED | MAP_SHARED mmap of
+    /// the mapping's file at the new offset over [start, start + size), with the mapping's
+    /// protection. The range must lie in shared mappings of one file; prot must be 0.
+    func sysRemapFilePages() throws(LinuxErrno) -> UInt64 {
+        guard a2 == 0 else { throw .EINVAL }
+        let start = a0 & ~UInt64(0xfff), size = a1 & ~UInt64(0xfff), pgoff = a3
+        let (end, overflow) = start.addingReportingOverflow(size)
+        guard !overflow, end > start else { throw .EINVAL }
+        guard !pgoff.addingReportingOverflow(size >> 12).overflow, pgoff <= UInt64.max >> 12 else { throw .EINVAL }
+        guard let v = mm.vma(containing: start), v.shared, let file = v.file else { throw .EINVAL }
+        var cursor = v.end
+        while cursor < end {
+            guard let next = mm.vma(containing: cursor), next.start == cursor, next.shared,
+                  next.file?.inode === file.inode, next.protection == v.protection else { throw .EINVAL }
+            cursor = next.end
+        }
+        _ = try mapMemory(file, address: start, length: size, protection: v.protection, shared: true, flags: MAP_FIXED_, offset: pgoff << 12)
+        return 0
+    }
+
+    /// mseal: seals every mapping of [start, start + len) (len rounded up to pages; flags
+    /// must be 0): all mapped or none sealed (ENOMEM for a hole).
+    func sysMseal() throws(LinuxErrno) -> UInt64 {
+        guard a2 == 0, a0 & 0xfff == 0 else { throw .EINVAL }
+        let (len, overflow) = a1.addingReportingOverflow(0xfff)
+        guard !overflow || a1 == 0 else { throw .EINVAL } // rounded up from near 2^64 to 0
+        let length = len & ~UInt64(0xfff)
+        let (end, past) = a0.addingReportingOverflow(length)
+        guard !past else { throw .EINVAL }
+        if end == a0 { return 0 }
+        guard mm.isMapped(a0, end) else { throw .ENOMEM }
+        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        mm.update(a0, end) { $0.sealed = true }
+        return 0
+    }
+
     func sysPkeyMprotect() throws(LinuxErrno) -> UInt64 {
         guard Int32(truncatingIfNeeded: a3) == -1 else { throw .EINVAL }
         return try sysMprotect()

@@ -701,10 +701,13 @@ extension GuestThread {
         guard [0, -1, 1].contains(who) else { throw .EINVAL }
         var b = [UInt8](repeating: 0, count: 144)
         let times: (user: UInt64, system: UInt64), peak: UInt64
+        let switches: (voluntary: UInt64, involuntary: UInt64)
         switch who {
-        case 0: times = group.cpuTimes(); peak = group.peakResidentKiB()
-        case 1: times = group.cpuTimes(thread: self); peak = group.peakResidentKiB()
-        default: times = group.cpuTimes(children: true); peak = group.childrenPeakResidentKiB
+        case 0: times = group.cpuTimes(); peak = group.peakResidentKiB(); switches = group.contextSwitches()
+        case 1: times = group.cpuTimes(thread: self); peak = group.peakResidentKiB(); switches = group.contextSwitches(thread: self)
+        default:
+            times = group.cpuTimes(children: true); peak = group.childrenPeakResidentKiB
+            switches = group.contextSwitches(children: true)
         }
         b.withUnsafeMutableBytes { p in
             for (i, ns) in [times.user, times.system].enumerated() { // ru_utime, ru_stime
@@ -712,6 +715,8 @@ extension GuestThread {
                 p.storeBytes(of: Int64(ns % 1_000_000_000 / 1000), toByteOffset: 16 * i + 8, as: Int64.self)
             }
             p.storeBytes(of: Int64(peak), toByteOffset: 32, as: Int64.self) // ru_maxrss
+            p.storeBytes(of: Int64(switches.voluntary), toByteOffset: 128, as: Int64.self)   // ru_nvcsw
+            p.storeBytes(of: Int64(switches.involuntary), toByteOffset: 136, as: Int64.self) // ru_nivcsw
         }
         try mm.write(a1, b)
         return 0

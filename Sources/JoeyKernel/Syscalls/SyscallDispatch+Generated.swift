@@ -197,6 +197,7 @@ extension GuestThread {
         case 209: return try sysIoSubmit()
         case 210: return try sysIoCancel()
         case 213: return try sysEpollCreate()
+        case 216: return try sysRemapFilePages()
         case 217: return try sysGetdents64()
         case 218: return try sysSetTidAddress()
         case 219: return try sysRestartSyscall()
@@ -317,6 +318,7 @@ extension GuestThread {
         case 454: return try sysFutex2Wake()
         case 455: return try sysFutex2Wait()
         case 456: return try sysFutex2Requeue()
+        case 462: return try sysMseal()
         default:
             kernel.reportUnimplemented(nr)
             throw .ENOSYS

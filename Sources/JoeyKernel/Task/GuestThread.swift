@@ -75,6 +75,13 @@ final class GuestThread {
     /// sentry's interruptions of its guest code (involuntary).
     var voluntarySwitches: UInt64 = 0
     var involuntarySwitches: UInt64 = 0
+    /// The host preempting the thread that runs its guest code counts as involuntary too:
+    /// the context's count when it was made, and what earlier contexts (before an execve)
+    /// counted.
+    private var preemptionBase: UInt64 = 0, earlierPreemptions: UInt64 = 0
+    var nonvoluntarySwitches: UInt64 {
+        involuntarySwitches &+ earlierPreemptions &+ (context.map { $0.hostPreemptions() &- preemptionBase } ?? 0)
+    }
     var altStack: (sp: UInt64, flags: Int32, size: UInt64) = (0, 2 /* SS_DISABLE */, 0)
     /// The address space this thread's context runs in (its MM's, unless an execve changed it).
     private var contextSpace: AddressSpace?
@@ -311,6 +318,7 @@ final class GuestThread {
         let space = try mm.addressSpace(on: kernel.platform)
         let ctx = try space.newContext()
         context = ctx
+        preemptionBase = ctx.hostPreemptions()
         contextSpace = space
         contextAffinity = nil
         return ctx
@@ -321,6 +329,7 @@ final class GuestThread {
     private func syncAddressSpace() -> Bool {
         guard let old = context else { return false }
         if contextSpace !== mm.space {
+            earlierPreemptions &+= old.hostPreemptions() &- preemptionBase
             do throws(PlatformError) {
                 old.kill()
                 old.release()
@@ -439,6 +448,8 @@ final class GuestThread {
         // The process keeps what its exited threads used (times, getrusage).
         group.exitCPUNanos &+= context?.cpuTimeNanos() ?? 0
         group.exitSentryCycles &+= sentryCycles
+        group.exitSwitches.voluntary &+= voluntarySwitches
+        group.exitSwitches.involuntary &+= nonvoluntarySwitches
         // The peak is the whole stub's, which the other threads' contexts still report: read
         // (from the host's /proc) only when the last one goes.
         if group.threads.isEmpty {

@@ -153,6 +153,16 @@ final class ThreadGroup {
     /// Peak resident size (KiB) seen by exited threads, and the largest of reaped descendants.
     var exitPeakResidentKiB: UInt64 = 0
     var childrenPeakResidentKiB: UInt64 = 0
+    /// Context switches (voluntary, involuntary) of exited threads, and of reaped children.
+    var exitSwitches: (voluntary: UInt64, involuntary: UInt64) = (0, 0)
+    var childrenSwitches: (voluntary: UInt64, involuntary: UInt64) = (0, 0)
+
+    /// getrusage's ru_nvcsw and ru_nivcsw: `thread`'s, the process's, or its reaped children's.
+    func contextSwitches(thread: GuestThread? = nil, children: Bool = false) -> (voluntary: UInt64, involuntary: UInt64) {
+        if children { return childrenSwitches }
+        if let thread { return (thread.voluntarySwitches, thread.nonvoluntarySwitches) }
+        return threads.reduce(exitSwitches) { ($0.voluntary &+ $1.voluntarySwitches, $0.involuntary &+ $1.nonvoluntarySwitches) }
+    }
     /// commit_creds' rule, after a credential change from `old` (euid, egid, fsuid, fsgid,
     /// permitted capabilities): a change of the effective or file-system ids, or a
     /// capability the old credentials lacked, leaves the process undumpable and clears its
@@ -536,6 +546,8 @@ final class ThreadGroup {
             parent.childrenCPUNanos &+= exitCPUNanos &+ childrenCPUNanos
             parent.childrenSentryCycles &+= exitSentryCycles &+ childrenSentryCycles
             parent.childrenPeakResidentKiB = max(parent.childrenPeakResidentKiB, exitPeakResidentKiB, childrenPeakResidentKiB)
+            parent.childrenSwitches.voluntary &+= exitSwitches.voluntary &+ childrenSwitches.voluntary
+            parent.childrenSwitches.involuntary &+= exitSwitches.involuntary &+ childrenSwitches.involuntary
         }
         kernel.reapedCPUNanos &+= exitCPUNanos
         kernel.threadGroups[pid] = nil
