@@ -2091,3 +2091,16 @@ CASE(remap_file_pages_maps_another_part_of_the_file_there) {
     EXPECT_OK(shmctl(shm, IPC_RMID, NULL));
     close(fd);
 }
+
+/* remap_file_pages over a SysV segment removed while attached: its id is gone (EINVAL). */
+CASE(remap_file_pages_of_a_removed_shm_segment_is_einval) {
+    int shm = shmget(IPC_PRIVATE, 4096, 0600);
+    EXPECT(shm >= 0);
+    char *s = shmat(shm, NULL, 0);
+    EXPECT(s != (void *)-1);
+    EXPECT_OK(syscall(SYS_remap_file_pages, s, 4096, 0, 0, 0));
+    EXPECT_OK(shmctl(shm, IPC_RMID, NULL));
+    s[0] = 1; /* still mapped */
+    EXPECT_ERRNO(syscall(SYS_remap_file_pages, s, 4096, 0, 0, 0), EINVAL);
+    munmap(s, 4096); /* (Linux's shmdt no longer sees a remapped attachment as one) */
+}

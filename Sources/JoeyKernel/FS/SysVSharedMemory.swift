@@ -188,6 +188,9 @@ extension GuestThread {
         return 0
     }
 
+    /// Whether `inode` is the file of a segment IPC_RMID removed that is still attached.
+    func isRemovedSegment(_ inode: Inode) -> Bool { attachedSegment(inode)?.1.removed ?? false }
+
     private func attachedSegment(_ inode: Inode) -> (SharedMemoryRegistry, SharedMemorySegment)? {
         for ns in [group.ipc] + kernel.liveIPCNamespaces {
             if let s = ns.sharedMemory.segments.values.first(where: { $0.file.inode === inode }) { return (ns.sharedMemory, s) }

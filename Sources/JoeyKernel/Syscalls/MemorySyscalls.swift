@@ -637,6 +637,9 @@ extension GuestThread {
                   next.file?.inode === file.inode, next.protection == v.protection else { throw .EINVAL }
             cursor = next.end
         }
+        // A SysV segment removed (IPC_RMID) while attached maps no more: its id is gone, so
+        // shm_mmap's lookup fails (EINVAL).
+        if isRemovedSegment(file.inode) { throw .EINVAL }
         _ = try mapMemory(file, address: start, length: size, protection: v.protection, shared: true, flags: MAP_FIXED_, offset: pgoff << 12)
         return 0
     }
