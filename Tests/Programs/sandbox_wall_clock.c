@@ -110,6 +110,8 @@ int main(void) {
     pthread_create(&a, NULL, sleeper, &until);
     pthread_create(&b, NULL, cond_waiter, &until);
     usleep(300000);
+    set_realtime((int64_t)until.tv_sec * 1000000000LL - 100000000000LL); /* nearer, not there */
+    usleep(300000);
     int64_t before = ns(CLOCK_MONOTONIC);
     set_realtime((int64_t)until.tv_sec * 1000000000LL + 1000000);
     void *r;

@@ -187,12 +187,11 @@ extension GuestThread {
     /// A deadline made from a wall-clock time (`wallClock`) follows the clock's steps.
     private func sleep(until deadline: UInt64, remainder: UInt64, relative: Bool, wallClock: Bool = false) throws(LinuxErrno) -> UInt64 {
         let since = kernel.wallClockShift
-        followsWallClock = wallClock
-        defer { followsWallClock = false }
         let aimed = deadline
         var deadline = deadline
         while monotonicNanos() < deadline {
             do {
+                followsWallClock = wallClock // for this block, which clears it
                 try block(deadline: deadline)
                 if wallClock { deadline = wallClockDeadline(aimed, since: since) }
             } catch {

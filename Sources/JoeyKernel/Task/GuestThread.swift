@@ -378,6 +378,9 @@ final class GuestThread {
     /// kill is already there. The caller re-checks its condition first: a wait that became
     /// satisfiable completes even if a signal arrived meanwhile (as wait4 does on Linux).
     func block(on queue: WaitQueue? = nil, _ events: EventMask = [], deadline: UInt64? = nil) throws(LinuxErrno) {
+        // A sleep until a wall-clock time (followsWallClock) is woken by a step of the clock
+        // during this block only.
+        defer { followsWallClock = false }
         try checkInterrupt()
         context?.willBlock()
         if let queue {
@@ -387,7 +390,6 @@ final class GuestThread {
         sleepInSentry(deadline: deadline)
         if let queue { queue.remove(waiter) }
         kernel.current = self
-        followsWallClock = false
     }
 
     /// Sleeps on the thread's own wakeup (kernel lock held, released while asleep), counted
