@@ -305,7 +305,8 @@ final class GuestThread {
         case 0xffff_ffff_ff60_0800: nr = 309
         default: return false
         }
-        guard let caller: UInt64 = try? mm.readValue(regs.rsp) else { return false }
+        // The type named: `let x: T = try? ...` would read a T? (its tag byte from guest memory).
+        guard let caller = try? mm.readValue(regs.rsp, as: UInt64.self) else { return false }
         regs.rip = caller
         regs.rsp &+= 8
         regs.orig_rax = nr
