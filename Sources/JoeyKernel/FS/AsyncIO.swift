@@ -19,7 +19,6 @@ final class AIOContext {
     /// Its slot among the process's contexts (ring->id, which lookups check as Linux's does).
     let index: UInt32
     let ring: RegularFileInode
-    let ringFile: FileDescription
     let size: UInt64
     /// Events the ring holds (ring->nr); what io_setup asked for, counted in fs.aio-nr.
     let capacity: UInt32
@@ -36,8 +35,8 @@ final class AIOContext {
     static let magic: UInt32 = 0xa10a_10a1
     static let headerLength: UInt64 = 32, eventSize: UInt64 = 32
 
-    init(id: UInt64, index: UInt32, ring: RegularFileInode, ringFile: FileDescription, size: UInt64, asked: UInt32, kernel: Kernel) {
-        self.id = id; self.index = index; self.ring = ring; self.ringFile = ringFile; self.size = size; self.asked = asked
+    init(id: UInt64, index: UInt32, ring: RegularFileInode, size: UInt64, asked: UInt32, kernel: Kernel) {
+        self.id = id; self.index = index; self.ring = ring; self.size = size; self.asked = asked
         self.kernel = kernel
         capacity = UInt32((size - Self.headerLength) / Self.eventSize)
     }
@@ -74,8 +73,6 @@ final class AIOContext {
         for v in [index, capacity, 0, 0, Self.magic, 1, 0, UInt32(Self.headerLength)] { withUnsafeBytes(of: v) { h += $0 } }
         writeRing(0, h)
     }
-
-    var ringIndex: UInt32 { word(0) }
 
     /// Events in the ring not yet taken, from the head the process left.
     var unreaped: UInt32 {
@@ -203,7 +200,7 @@ extension GuestThread {
         } catch {
             throw .ENOMEM
         }
-        let ctx = AIOContext(id: start, index: UInt32(index), ring: inode, ringFile: file, size: size, asked: asked, kernel: kernel)
+        let ctx = AIOContext(id: start, index: UInt32(index), ring: inode, size: size, asked: asked, kernel: kernel)
         ctx.writeHeader()
         mm.aioContexts[start] = ctx
         kernel.aioEvents.add(Int(asked), ordering: .relaxed)

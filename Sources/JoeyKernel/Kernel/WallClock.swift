@@ -115,13 +115,7 @@ enum WallClock {
     // MARK: reading
 
     /// The sandbox's CLOCK_REALTIME in nanoseconds.
-    static func realtimeNanos() -> UInt64 {
-        let host = hostClockNanos(CLOCK_REALTIME)
-        if !slewing.load(ordering: .acquiring) { return apply(plainOffset.load(ordering: .acquiring), to: host) }
-        let mono = hostClockNanos(CLOCK_MONOTONIC)
-        let line = state.withLock { $0.line }
-        return apply(offset(line, at: mono), to: host)
-    }
+    static func realtimeNanos() -> UInt64 { sandbox(CLOCK_REALTIME, host: hostClockNanos(CLOCK_REALTIME)) }
 
     /// The sandbox's reading of `clock` (REALTIME, its coarse and alarm variants, TAI) from the
     /// host's reading `host` of it.

@@ -150,8 +150,7 @@ extension GuestThread {
     /// `deadline`, made from a wall-clock time when the clock's steps summed `since`, moved by
     /// the steps made since (each wakes a thread that follows the wall clock).
     func wallClockDeadline(_ deadline: UInt64, since: Int64) -> UInt64 {
-        let delta = kernel.wallClockShift &- since
-        return delta >= 0 ? deadline - min(deadline, UInt64(delta)) : saturatingAdd(deadline, delta.magnitude)
+        moved(deadline, by: kernel.wallClockShift &- since)
     }
 
     /// A deadline for the next block: a wall-clock one as the clock's steps have moved it,
@@ -374,15 +373,14 @@ extension Kernel {
         timekeeper.publishWallClock()
         guard delta != 0 else { return }
         wallClockShift &+= delta
-        let moved = { (d: UInt64) -> UInt64 in delta >= 0 ? d - min(d, UInt64(delta)) : saturatingAdd(d, delta.magnitude) }
         var armed = false
         for t in timerFDs.values {
-            if t.onWallClock, let d = t.deadline { t.deadline = moved(d); armed = true }
+            if t.onWallClock, let d = t.deadline { t.deadline = moved(d, by: delta); armed = true }
             if t.cancelOnSet { t.cancelled = true; t.queue.notify(EventMask.input) }
         }
         for g in threadGroups.values {
             for t in g.timers.values where t.onWallClock {
-                if let d = t.deadline { t.deadline = moved(d); armed = true }
+                if let d = t.deadline { t.deadline = moved(d, by: delta); armed = true }
             }
         }
         for t in threads.values where t.followsWallClock { t.wakeup.wake() }
@@ -417,6 +415,12 @@ extension Kernel {
             k.lock.unlock()
         }
     }
+}
+
+/// The monotonic deadline of a wall-clock time after the clock stepped by `delta` ns: earlier
+/// for a step forward (not before 0), later for one back (saturating).
+func moved(_ deadline: UInt64, by delta: Int64) -> UInt64 {
+    delta >= 0 ? deadline - min(deadline, UInt64(delta)) : saturatingAdd(deadline, delta.magnitude)
 }
 
 /// A sleep's monotonic deadline; one aimed at a wall-clock time (`since`: the clock's steps
