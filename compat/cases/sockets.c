@@ -1459,3 +1459,139 @@ CASE(msg_cmsg_compat_and_negative_namelen_are_einval_and_socket_ioctls_copy_firs
     strcpy(ifr.ifr_name, "nosuch0");
     EXPECT_ERRNO(ioctl(u, SIOCSIFFLAGS, &ifr), ENODEV);
 }
+
+/* ---- readiness around shutdown, close and reset (tcp_poll, unix_poll) ---- */
+
+static short revents_of(int fd) {
+    struct pollfd p = {fd, POLLIN | POLLOUT | POLLPRI | POLLRDHUP, 0};
+    EXPECT_OK(poll(&p, 1, 0));
+    return p.revents;
+}
+
+/* A stream socket that is neither connected nor listening is closed to Linux: poll says it is
+ * hung up, and writable (a send fails at once rather than wait). */
+CASE(an_unconnected_stream_socket_polls_hung_up_and_writable) {
+    int t4 = socket(AF_INET, SOCK_STREAM, 0), t6 = socket(AF_INET6, SOCK_STREAM, 0);
+    int us = socket(AF_UNIX, SOCK_STREAM, 0), uq = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    EXPECT_EQ(revents_of(t4), POLLOUT | POLLHUP);
+    EXPECT_EQ(revents_of(t6), POLLOUT | POLLHUP);
+    EXPECT_EQ(revents_of(us), POLLOUT | POLLHUP);
+    EXPECT_EQ(revents_of(uq), POLLOUT | POLLHUP);
+    struct sockaddr_in a;
+    int b = bound_loopback(SOCK_STREAM, &a);
+    EXPECT_EQ(revents_of(b), POLLOUT | POLLHUP);
+    EXPECT_OK(listen(b, 1));
+    EXPECT_EQ(revents_of(b), 0);
+    int d = socket(AF_INET, SOCK_DGRAM, 0);
+    EXPECT_EQ(revents_of(d), POLLOUT);
+}
+
+/* Shut down for sending, a socket still polls writable: the send fails at once with EPIPE. */
+CASE(a_socket_shut_down_for_sending_still_polls_writable) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_OK(shutdown(sv[0], SHUT_WR));
+    EXPECT_EQ(revents_of(sv[0]), POLLOUT);
+    EXPECT_EQ(revents_of(sv[1]), POLLIN | POLLOUT | POLLRDHUP);
+    EXPECT_OK(shutdown(sv[0], SHUT_RD));
+    EXPECT_EQ(revents_of(sv[0]), POLLIN | POLLOUT | POLLHUP | POLLRDHUP);
+    EXPECT_ERRNO(send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+    EXPECT_OK(close(sv[0]));
+    EXPECT_EQ(revents_of(sv[1]), POLLIN | POLLOUT | POLLHUP | POLLRDHUP);
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    int a = accept(srv, NULL, NULL);
+    EXPECT_OK(shutdown(cli, SHUT_WR));
+    usleep(50000);
+    EXPECT_EQ(revents_of(cli), POLLOUT);
+    EXPECT_EQ(revents_of(a), POLLIN | POLLOUT | POLLRDHUP);
+    EXPECT_ERRNO(send(cli, "x", 1, MSG_NOSIGNAL), EPIPE);
+}
+
+/* TCP's SHUT_RD sends nothing: the peer goes on sending. AF_UNIX's tells the peer, whose
+ * sends then fail with EPIPE. */
+CASE(shut_rd_stops_the_peer_sending_on_unix_but_not_on_tcp) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    int a = accept(srv, NULL, NULL);
+    EXPECT_OK(shutdown(cli, SHUT_RD));
+    usleep(50000);
+    EXPECT_EQ(revents_of(a), POLLOUT);
+    EXPECT_EQ(send(a, "x", 1, MSG_NOSIGNAL), 1);
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_OK(shutdown(sv[0], SHUT_RD));
+    EXPECT_ERRNO(send(sv[1], "x", 1, MSG_NOSIGNAL), EPIPE);
+}
+
+/* The reset a send to a closed peer draws (in CLOSE_WAIT) leaves EPIPE pending: poll reports
+ * POLLERR; a read still ends the stream first (the FIN came before); SO_ERROR reads and clears it. */
+CASE(tcp_reset_in_close_wait_leaves_epipe_pending) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    int a = accept(srv, NULL, NULL);
+    EXPECT_OK(close(a));
+    usleep(50000);
+    EXPECT_EQ(revents_of(cli), POLLIN | POLLOUT | POLLRDHUP);
+    EXPECT_EQ(send(cli, "x", 1, MSG_NOSIGNAL), 1);
+    usleep(50000);
+    EXPECT_EQ(revents_of(cli), POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP);
+    char c;
+    EXPECT_EQ(recv(cli, &c, 1, MSG_DONTWAIT), 0);
+    EXPECT_EQ(revents_of(cli), POLLIN | POLLOUT | POLLERR | POLLHUP | POLLRDHUP);
+    struct sockaddr_in peer;
+    socklen_t len = sizeof peer;
+    EXPECT_ERRNO(getpeername(cli, (struct sockaddr *)&peer, &len), ENOTCONN);
+    int e = -1;
+    socklen_t el = sizeof e;
+    EXPECT_OK(getsockopt(cli, SOL_SOCKET, SO_ERROR, &e, &el));
+    EXPECT_EQ(e, EPIPE);
+    EXPECT_EQ(revents_of(cli), POLLIN | POLLOUT | POLLHUP | POLLRDHUP);
+    EXPECT_ERRNO(send(cli, "x", 1, MSG_NOSIGNAL), EPIPE);
+}
+
+/* The pending EPIPE is a broken pipe for the send that reports it: SIGPIPE comes with it. */
+CASE(tcp_pending_epipe_raises_sigpipe_on_send) {
+    struct sockaddr_in la;
+    int srv = tcp_listener(&la);
+    int cli = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
+    int a = accept(srv, NULL, NULL);
+    EXPECT_OK(close(a));
+    usleep(50000);
+    EXPECT_EQ(send(cli, "x", 1, MSG_NOSIGNAL), 1);
+    usleep(50000);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t pipe, old;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &pipe, &old));
+    signal(SIGPIPE, SIG_DFL);
+    EXPECT_ERRNO(send(cli, "x", 1, 0), EPIPE);
+    sigset_t pending;
+    EXPECT_OK(sigpending(&pending));
+    EXPECT(sigismember(&pending, SIGPIPE));
+    signal(SIGPIPE, SIG_IGN);
+    EXPECT_OK(sigprocmask(SIG_SETMASK, &old, NULL));
+}
+
+/* A datagram socketpair's shutdown stays on its own side: the peer reads nothing new and
+ * can still send to it. */
+CASE(unix_dgram_shutdown_does_not_reach_the_peer) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    EXPECT_OK(shutdown(sv[0], SHUT_WR));
+    EXPECT_EQ(revents_of(sv[1]), POLLOUT);
+    char c;
+    EXPECT_ERRNO(recv(sv[1], &c, 1, MSG_DONTWAIT), EAGAIN);
+    EXPECT_EQ(send(sv[1], "y", 1, 0), 1);
+    EXPECT_EQ(recv(sv[0], &c, 1, MSG_DONTWAIT), 1);
+    EXPECT_EQ(c, 'y');
+    EXPECT_ERRNO(send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+}

@@ -150,6 +150,10 @@ class Socket: FileDescription {
     var pendingError: LinuxErrno?
     /// The other end reset the connection (TCP: the socket is closed, no longer connected).
     var wasReset = false
+    /// The other end ended its stream in order (TCP's FIN: closed without a reset, or shut
+    /// down for sending): a TCP read that finds nothing queued returns 0 before any pending
+    /// error (Linux's SOCK_DONE).
+    var finReceived = false
     var acceptQueue: [Socket] = []
     var backlog = 0
     var options = SocketOptions()
@@ -265,10 +269,12 @@ class Socket: FileDescription {
         }
         if state != .connected && requiresConnectionForShutdown { throw .ENOTCONN }
         shutdown.formUnion(mask)
-        if let p = peer, state == .connected {
-            // The other end reads EOF after what is queued, or gets EPIPE on writing.
-            if mask.contains(.send) { p.shutdown.insert(.receive) }
-            if mask.contains(.receive) { p.shutdown.insert(.send) }
+        if let p = peer, state == .connected, type != .datagram {
+            // The other end reads EOF after what is queued; AF_UNIX also tells it that this
+            // end reads no more (its sends fail with EPIPE), where TCP's SHUT_RD sends nothing.
+            // A datagram socketpair's shutdown stays on its own side (unix_shutdown).
+            if mask.contains(.send) { p.shutdown.insert(.receive); p.finReceived = true }
+            if mask.contains(.receive) && family == AF_UNIX { p.shutdown.insert(.send) }
             p.queue.notify(EventMask.input.union(.output).union([.readHangUp, .hangUp]))
         }
         if state == .listening && mask.contains(.receive) { state = .unconnected; dropPending() }
@@ -294,6 +300,8 @@ class Socket: FileDescription {
             if !receive.isEmpty || (self is InetSocket && options.linger.onOff != 0 && options.linger.seconds == 0) {
                 p.pendingError = .ECONNRESET
                 p.wasReset = true
+            } else {
+                p.finReceived = true
             }
             p.queue.notify(EventMask.input.union(.output).union([.readHangUp, .hangUp, .error]))
         }
@@ -314,7 +322,11 @@ class Socket: FileDescription {
     /// Sends what fits now: the whole message for datagram kinds (or EAGAIN), a prefix for
     /// streams. `target` is a sendto address.
     func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
-        if let e = pendingError, type != .datagram { pendingError = nil; throw e }
+        if let e = pendingError, type != .datagram {
+            pendingError = nil
+            // A pending EPIPE is a broken pipe for the send that reports it (sk_stream_error).
+            throw e == .EPIPE ? brokenPipe(t, flags) : e
+        }
         let receiver: Socket
         var source: [UInt8]? = nil
         if type == .datagram {
@@ -389,6 +401,9 @@ class Socket: FileDescription {
         return copied
     }
     var notConnectedForSend: LinuxErrno { .ENOTCONN }
+    /// Whether a read that finds the stream ended in order returns 0 before a pending error
+    /// (TCP); AF_UNIX reports the error first.
+    var endsStreamBeforeError: Bool { false }
     /// The largest message: a unix socket's buffer (less its overhead), UDP's 65,507 bytes.
     var maxDatagram: Int { family == AF_UNIX ? options.sendBuffer - 32 : 65_507 }
     /// UDP: a datagram that finds its receiver's buffer full is lost, never waited for.
@@ -403,6 +418,8 @@ class Socket: FileDescription {
     func receive(_ t: GuestThread, _ dst: inout IOSequence, flags: Int32, into out: inout ReceivedMessage) throws(LinuxErrno) -> Int {
         let peek = flags & MSG_PEEK_FLAG != 0
         guard let first = receive.first else {
+            // TCP: the stream ended in order before the error came (tcp_recvmsg's SOCK_DONE).
+            if finReceived && endsStreamBeforeError { return 0 }
             if let e = pendingError { pendingError = nil; throw e }
             if type != .datagram && state != .connected && !shutdown.contains(.receive) {
                 throw notConnectedForReceive
@@ -504,6 +521,8 @@ class Socket: FileDescription {
         var r: EventMask = []
         if pendingError != nil { r.insert(.error) }
         if shutdown == .both || (type != .datagram && peerGone && shutdownWhenPeerCloses == .both) { r.insert(.hangUp) }
+        // A stream socket neither connected nor listening is closed (TCP_CLOSE): hung up.
+        if type != .datagram && state == .unconnected { r.insert(.hangUp) }
         if shutdown.contains(.receive) { r.formUnion(EventMask.input.union(.readHangUp)) }
         if state == .listening {
             if !acceptQueue.isEmpty { r.formUnion(.input) }
@@ -514,14 +533,16 @@ class Socket: FileDescription {
         return r.intersection(mask.union(.alwaysReported))
     }
 
-    /// Room to send now (poll's POLLOUT).
+    /// Room to send now (poll's POLLOUT). A socket that cannot send at all (shut down for
+    /// sending, or a stream socket not connected) is writable too: the send fails at once
+    /// rather than wait (tcp_poll, unix_writable).
     var hasRoomToSend: Bool {
-        if shutdown.contains(.send) { return false }
+        if shutdown.contains(.send) { return true }
         if type == .datagram {
             guard let p = peer else { return true }
             return p.receive.space > 0
         }
-        guard state == .connected else { return false }
+        guard state == .connected else { return true }
         guard let p = peer, !peerGone else { return true }
         return p.receive.space > 0
     }

@@ -216,6 +216,7 @@ final class InetSocket: Socket {
     override func prepareListen() throws(LinuxErrno) { try autobind(for: nil) }
     override func autobindForSend() throws(LinuxErrno) { try autobind(for: nil) }
     override var notConnectedForSend: LinuxErrno { isTCP ? .EPIPE : .EDESTADDRREQ }
+    override var endsStreamBeforeError: Bool { isTCP }
     override var requiresConnectionForShutdown: Bool { true }
     override var shutdownWhenPeerCloses: SocketShutdown { isTCP ? .receive : .both }
 
@@ -277,14 +278,16 @@ final class InetSocket: Socket {
     /// A send that goes out at once (after what was corked, for TCP).
     func sendNow(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
         // TCP after the peer closed (CLOSE_WAIT): nothing sent is 0; the first data goes out
-        // and draws the peer's reset, so only the sends after it fail with EPIPE.
+        // and draws the peer's reset, which closes this end with EPIPE pending (tcp_reset in
+        // CLOSE_WAIT), so the sends after it fail with EPIPE.
         if isTCP && state == .connected && peerGone && !wasReset && !shutdown.contains(.send) {
             let n = src.count
             if n == 0 { return 0 }
             src.skip(n)
             shutdown = .both
-            pendingError = nil
-            wake(EventMask.input.union([.hangUp, .error]))
+            wasReset = true
+            pendingError = .EPIPE
+            wake(EventMask.input.union([.output, .hangUp, .error]))
             return n
         }
         // UDP's checks in udp_sendmsg's order: the length field, then MSG_OOB, then what
