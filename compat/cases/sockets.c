@@ -1498,11 +1498,8 @@ CASE(a_socket_shut_down_for_sending_still_polls_writable) {
     EXPECT_ERRNO(send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
     EXPECT_OK(close(sv[0]));
     EXPECT_EQ(revents_of(sv[1]), POLLIN | POLLOUT | POLLHUP | POLLRDHUP);
-    struct sockaddr_in la;
-    int srv = tcp_listener(&la);
-    int cli = socket(AF_INET, SOCK_STREAM, 0);
-    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
-    int a = accept(srv, NULL, NULL);
+    int cli, a;
+    tcp_pair(&cli, &a);
     EXPECT_OK(shutdown(cli, SHUT_WR));
     usleep(50000);
     EXPECT_EQ(revents_of(cli), POLLOUT);
@@ -1513,11 +1510,8 @@ CASE(a_socket_shut_down_for_sending_still_polls_writable) {
 /* TCP's SHUT_RD sends nothing: the peer goes on sending. AF_UNIX's tells the peer, whose
  * sends then fail with EPIPE. */
 CASE(shut_rd_stops_the_peer_sending_on_unix_but_not_on_tcp) {
-    struct sockaddr_in la;
-    int srv = tcp_listener(&la);
-    int cli = socket(AF_INET, SOCK_STREAM, 0);
-    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
-    int a = accept(srv, NULL, NULL);
+    int cli, a;
+    tcp_pair(&cli, &a);
     EXPECT_OK(shutdown(cli, SHUT_RD));
     usleep(50000);
     EXPECT_EQ(revents_of(a), POLLOUT);
@@ -1531,11 +1525,8 @@ CASE(shut_rd_stops_the_peer_sending_on_unix_but_not_on_tcp) {
 /* The reset a send to a closed peer draws (in CLOSE_WAIT) leaves EPIPE pending: poll reports
  * POLLERR; a read still ends the stream first (the FIN came before); SO_ERROR reads and clears it. */
 CASE(tcp_reset_in_close_wait_leaves_epipe_pending) {
-    struct sockaddr_in la;
-    int srv = tcp_listener(&la);
-    int cli = socket(AF_INET, SOCK_STREAM, 0);
-    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
-    int a = accept(srv, NULL, NULL);
+    int cli, a;
+    tcp_pair(&cli, &a);
     EXPECT_OK(close(a));
     usleep(50000);
     EXPECT_EQ(revents_of(cli), POLLIN | POLLOUT | POLLRDHUP);
@@ -1558,11 +1549,8 @@ CASE(tcp_reset_in_close_wait_leaves_epipe_pending) {
 
 /* The pending EPIPE is a broken pipe for the send that reports it: SIGPIPE comes with it. */
 CASE(tcp_pending_epipe_raises_sigpipe_on_send) {
-    struct sockaddr_in la;
-    int srv = tcp_listener(&la);
-    int cli = socket(AF_INET, SOCK_STREAM, 0);
-    EXPECT_OK(connect(cli, (struct sockaddr *)&la, sizeof la));
-    int a = accept(srv, NULL, NULL);
+    int cli, a;
+    tcp_pair(&cli, &a);
     EXPECT_OK(close(a));
     usleep(50000);
     EXPECT_EQ(send(cli, "x", 1, MSG_NOSIGNAL), 1);
