@@ -1583,3 +1583,126 @@ CASE(unix_dgram_shutdown_does_not_reach_the_peer) {
     EXPECT_EQ(c, 'y');
     EXPECT_ERRNO(send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
 }
+
+/* ---- TCP urgent data (MSG_OOB) ---- */
+
+/* The last byte of a MSG_OOB send is urgent: kept out of the stream, read alone with
+ * MSG_OOB (once), announced by POLLPRI; normal reads stop at its mark (SIOCATMARK). */
+CASE(tcp_urgent_byte_is_read_apart_and_marks_the_stream) {
+    int c, s;
+    tcp_pair(&c, &s);
+    EXPECT_EQ(send(c, "abc", 3, 0), 3);
+    EXPECT_EQ(send(c, "XY", 2, MSG_OOB), 2);
+    EXPECT_EQ(send(c, "de", 2, 0), 2);
+    usleep(50000);
+    EXPECT_EQ(revents_of(s), POLLIN | POLLPRI | POLLOUT);
+    int at = -1;
+    EXPECT_OK(ioctl(s, SIOCATMARK, &at));
+    EXPECT_EQ(at, 0);
+    char buf[16] = {0};
+    EXPECT_EQ(recv(s, buf, sizeof buf, 0), 4);
+    EXPECT(memcmp(buf, "abcX", 4) == 0);
+    EXPECT_OK(ioctl(s, SIOCATMARK, &at));
+    EXPECT_EQ(at, 1);
+    EXPECT_EQ(recv(s, buf, sizeof buf, MSG_OOB | MSG_PEEK), 1);
+    EXPECT_EQ(buf[0], 'Y');
+    struct iovec v = {buf, sizeof buf};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    buf[0] = 0;
+    EXPECT_EQ(recvmsg(s, &m, MSG_OOB), 1);
+    EXPECT_EQ(buf[0], 'Y');
+    EXPECT(m.msg_flags & MSG_OOB);
+    EXPECT_ERRNO(recv(s, buf, sizeof buf, MSG_OOB), EINVAL);
+    EXPECT_EQ(revents_of(s), POLLIN | POLLOUT);
+    EXPECT_OK(ioctl(s, SIOCATMARK, &at));
+    EXPECT_EQ(at, 1);
+    EXPECT_EQ(recv(s, buf, sizeof buf, 0), 2);
+    EXPECT(memcmp(buf, "de", 2) == 0);
+    EXPECT_OK(ioctl(s, SIOCATMARK, &at));
+    EXPECT_EQ(at, 0);
+    /* Nothing urgent: MSG_OOB is EINVAL; sending nothing urgent sends nothing. */
+    EXPECT_ERRNO(recv(s, buf, sizeof buf, MSG_OOB | MSG_DONTWAIT), EINVAL);
+    EXPECT_EQ(send(c, "", 0, MSG_OOB), 0);
+    usleep(20000);
+    EXPECT_EQ(revents_of(s), POLLOUT);
+}
+
+/* A read that starts at the mark goes past the urgent byte, which is then gone. */
+CASE(tcp_reading_past_the_mark_drops_the_urgent_byte) {
+    int c, s;
+    tcp_pair(&c, &s);
+    EXPECT_EQ(send(c, "A", 1, MSG_OOB), 1);
+    EXPECT_EQ(send(c, "bc", 2, 0), 2);
+    usleep(50000);
+    int at = -1;
+    EXPECT_OK(ioctl(s, SIOCATMARK, &at));
+    EXPECT_EQ(at, 1);
+    char buf[16] = {0};
+    EXPECT_EQ(recv(s, buf, sizeof buf, 0), 2);
+    EXPECT(memcmp(buf, "bc", 2) == 0);
+    EXPECT_ERRNO(recv(s, buf, sizeof buf, MSG_OOB), EINVAL);
+    EXPECT_EQ(revents_of(s), POLLOUT);
+}
+
+/* SO_OOBINLINE: the urgent byte stays in the stream (MSG_OOB is EINVAL); the mark and
+ * POLLPRI still tell where it is. */
+CASE(tcp_oobinline_keeps_the_urgent_byte_in_the_stream) {
+    int c, s;
+    tcp_pair(&c, &s);
+    int one = 1;
+    EXPECT_OK(setsockopt(s, SOL_SOCKET, SO_OOBINLINE, &one, sizeof one));
+    EXPECT_EQ(send(c, "ab", 2, 0), 2);
+    EXPECT_EQ(send(c, "Z", 1, MSG_OOB), 1);
+    EXPECT_EQ(send(c, "cd", 2, 0), 2);
+    usleep(50000);
+    EXPECT_EQ(revents_of(s), POLLIN | POLLPRI | POLLOUT);
+    char buf[16] = {0};
+    EXPECT_ERRNO(recv(s, buf, sizeof buf, MSG_OOB), EINVAL);
+    EXPECT_EQ(recv(s, buf, sizeof buf, 0), 2);
+    EXPECT(memcmp(buf, "ab", 2) == 0);
+    int at = -1;
+    EXPECT_OK(ioctl(s, SIOCATMARK, &at));
+    EXPECT_EQ(at, 1);
+    EXPECT_EQ(recv(s, buf, sizeof buf, 0), 3);
+    EXPECT(memcmp(buf, "Zcd", 3) == 0);
+    EXPECT_EQ(revents_of(s), POLLOUT);
+}
+
+/* Urgent data signals the socket's owner with SIGURG, and select sees it as an exception. */
+CASE(tcp_urgent_data_raises_sigurg_and_select_exception) {
+    int c, s;
+    tcp_pair(&c, &s);
+    sigset_t urg, old;
+    sigemptyset(&urg);
+    sigaddset(&urg, SIGURG);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &urg, &old));
+    EXPECT_OK(fcntl(s, F_SETOWN, getpid()));
+    fd_set e;
+    FD_ZERO(&e);
+    FD_SET(s, &e);
+    struct timeval tv = {0, 0};
+    EXPECT_EQ(select(s + 1, NULL, NULL, &e, &tv), 0);
+    EXPECT_EQ(send(c, "a", 1, 0), 1);
+    EXPECT_EQ(send(c, "!", 1, MSG_OOB), 1);
+    usleep(50000);
+    FD_ZERO(&e);
+    FD_SET(s, &e);
+    EXPECT_EQ(select(s + 1, NULL, NULL, &e, &tv), 1);
+    EXPECT(FD_ISSET(s, &e));
+    sigset_t pending;
+    EXPECT_OK(sigpending(&pending));
+    EXPECT(sigismember(&pending, SIGURG));
+    int sig = 0;
+    EXPECT_OK(sigwait(&urg, &sig));
+    EXPECT_OK(sigprocmask(SIG_SETMASK, &old, NULL));
+    /* A newer urgent byte takes the mark; the older one, not read, is ordinary data again
+     * (had the reader stood at its mark, it would be dropped). */
+    EXPECT_EQ(send(c, "x", 1, 0), 1);
+    EXPECT_EQ(send(c, "?", 1, MSG_OOB), 1);
+    usleep(50000);
+    char buf[16] = {0};
+    EXPECT_EQ(recv(s, buf, sizeof buf, MSG_OOB), 1);
+    EXPECT_EQ(buf[0], '?');
+    EXPECT_EQ(recv(s, buf, sizeof buf, MSG_DONTWAIT), 3);
+    EXPECT(memcmp(buf, "a!x", 3) == 0);
+}

@@ -96,6 +96,36 @@ struct ReceiveQueue {
     mutating func discardAll() {
         while let m = first { m.dropRights(); removeFirst() }
     }
+
+    /// The last byte queued (TCP's urgent byte when it stays in the stream).
+    var lastByte: UInt8? { isEmpty ? nil : messages[messages.count - 1].data.last }
+
+    /// Takes the last byte queued back out (TCP's urgent byte, kept apart).
+    mutating func removeLastByte() -> UInt8? {
+        guard !isEmpty, let m = messages.last, m.remaining > 0, let b = m.data.popLast() else { return nil }
+        bytes -= 1
+        if m.remaining == 0 {
+            messages.removeLast()
+            if head == messages.count { messages.removeAll(keepingCapacity: true); head = 0 }
+        }
+        return b
+    }
+
+    /// Puts `b` back into the stream after `offset` unread bytes (an urgent byte a newer one
+    /// replaced). Past the end: at the end.
+    mutating func insertByte(_ b: UInt8, at offset: Int) {
+        var left = offset
+        for i in head..<messages.count {
+            let m = messages[i]
+            if left <= m.remaining {
+                m.data.insert(b, at: m.consumed + left)
+                bytes += 1
+                return
+            }
+            left -= m.remaining
+        }
+        appendStream([b], credentials: nil)
+    }
 }
 
 struct SocketShutdown: OptionSet {
@@ -118,6 +148,8 @@ struct ReceivedMessage {
     var trafficClass: Int32 = 0
     /// IP-level ancillary data as (level, type, data): what an inet socket asked to receive.
     var ancillary: [(Int32, Int32, [UInt8])] = []
+    /// TCP's urgent byte (recvmsg reports MSG_OOB).
+    var urgent = false
 }
 
 /// What sendmsg carries besides the bytes (AF_UNIX ancillary data).
@@ -559,9 +591,8 @@ class Socket: FileDescription {
             try t.mm.writeValue(argument, Int32(clamping: n))
             return 0
         case 0x8905 where family == AF_UNIX || type == .stream:
-            // SIOCATMARK: never at an urgent-data mark, as none is kept (TCP and unix
-            // sockets have the request).
-            try t.mm.writeValue(argument, Int32(0))
+            // SIOCATMARK: whether the next byte is TCP's urgent mark (unix sockets keep none).
+            try t.mm.writeValue(argument, Int32((self as? InetSocket)?.atUrgentMark == true ? 1 : 0))
             return 0
         default:
             if let r = try interfaceIoctl(t, request: request, argument: argument) { return r }
@@ -605,6 +636,11 @@ extension Kernel {
             info.code = reason.rawValue
             info.poll = (Int64(reason.band.rawValue), fd ?? f.asyncFD)
         }
+        signalOwner(f, sig, info: info)
+    }
+
+    /// `sig` to the owner F_SETOWN gave `f` (a process, or a process group when negative).
+    func signalOwner(_ f: FileDescription, _ sig: Int32, info: SignalInfo) {
         if f.asyncOwner > 0 {
             (threadGroups[f.asyncOwner] ?? threads[f.asyncOwner]?.group)?.sendSignal(sig, info: info)
         } else {

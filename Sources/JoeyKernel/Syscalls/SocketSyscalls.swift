@@ -391,14 +391,15 @@ extension GuestThread {
     /// MSG_WAITALL on a stream until the buffer is full, the stream ends or a signal comes.
     private func receiveCommon(_ s: Socket, _ dst: inout IOSequence, flags: Int32) throws(LinuxErrno) -> ReceivedMessage {
         if !(s is HostInetSocket) {
-            // MSG_OOB: the sentry keeps no urgent data, so a stream has none to read (EINVAL)
-            // and unix datagram sockets have no such thing (EOPNOTSUPP); UDP ignores the flag.
+            // MSG_OOB: TCP reads its urgent byte (LoopbackUrgent.swift); a unix stream has none
+            // to read (EINVAL); unix datagram sockets have no such thing (EOPNOTSUPP); UDP
+            // ignores the flag.
             // MSG_ERRQUEUE: an inet socket's error queue is always empty (EAGAIN); unix
             // sockets ignore the flag.
             let inet = s.family == AF_INET || s.family == AF_INET6
             if flags & MSG_ERRQUEUE_FLAG != 0 && inet { throw .EAGAIN }
             if flags & MSG_OOB_FLAG != 0 {
-                if s.type == .stream { throw .EINVAL }
+                if s.type == .stream && !inet { throw .EINVAL }
                 if !inet { throw .EOPNOTSUPP }
             }
         }
@@ -441,7 +442,7 @@ extension GuestThread {
         let h = try readMessageHeader(addr)
         var dst = try messageBuffers(h)
         let out = try receiveCommon(s, &dst, flags: flags)
-        var outFlags: Int32 = out.truncated ? MSG_TRUNC_FLAG : 0
+        var outFlags: Int32 = (out.truncated ? MSG_TRUNC_FLAG : 0) | (out.urgent ? MSG_OOB_FLAG : 0)
         // The sender's address.
         var nameLength: UInt32 = 0
         if h.name != 0, let source = out.source {

@@ -3,7 +3,9 @@
 // non-blocking, on the guest's behalf. The guest never holds the host fd. The sentry passes on
 // only the calls, message flags, options and ioctls listed here, copies every buffer through
 // its own memory, applies the guest's privileges (ports below 1024, options that need
-// CAP_NET_ADMIN) itself, and waits on the host-fd notifier like any other queue.
+// CAP_NET_ADMIN) itself, and waits on the host-fd notifier like any other queue. Urgent data
+// (MSG_OOB, POLLPRI, SIOCATMARK) is the host socket's; the owner's SIGURG is not raised (the
+// notifier's edges cannot tell a new urgent byte from one still unread).
 //
 // Host calls are made with the kernel lock held: every one is non-blocking (microseconds),
 // and holding the lock keeps a readiness edge from slipping between a try that found nothing
@@ -255,6 +257,7 @@ final class HostInetSocket: Socket {
         out.count = type == .stream && flags & MSG_TRUNC_FLAG != 0 ? r : copied
         out.fullLength = r
         out.truncated = m.msg_flags & MSG_TRUNC_FLAG != 0
+        out.urgent = m.msg_flags & MSG_OOB_FLAG != 0
         if type == .datagram && m.msg_namelen > 0 { out.source = Array(name[0..<min(Int(m.msg_namelen), 128)]) }
         var off = 0
         let end = min(Int(m.msg_controllen), control.count)
