@@ -1706,3 +1706,52 @@ CASE(tcp_urgent_data_raises_sigurg_and_select_exception) {
     EXPECT_EQ(recv(s, buf, sizeof buf, MSG_DONTWAIT), 3);
     EXPECT(memcmp(buf, "a!x", 3) == 0);
 }
+
+/* ---- TCP buffer sizes ---- */
+
+/* How much a non-blocking sender queues before EAGAIN. */
+static long tcp_queued_before_eagain(int rcvbuf, int sndbuf) {
+    struct sockaddr_in la;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf) EXPECT_OK(setsockopt(l, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf));
+    la = loopback4(0);
+    EXPECT_OK(bind(l, (struct sockaddr *)&la, sizeof la));
+    EXPECT_OK(listen(l, 1));
+    socklen_t len = sizeof la;
+    EXPECT_OK(getsockname(l, (struct sockaddr *)&la, &len));
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (sndbuf) EXPECT_OK(setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf));
+    EXPECT_OK(connect(c, (struct sockaddr *)&la, sizeof la));
+    int s = accept(l, NULL, NULL);
+    if (rcvbuf) {
+        int v = 0;
+        socklen_t vl = sizeof v;
+        EXPECT_OK(getsockopt(s, SOL_SOCKET, SO_RCVBUF, &v, &vl));
+        EXPECT_EQ(v, 2 * rcvbuf); /* an accepted socket has its listener's size */
+    }
+    EXPECT_OK(fcntl(c, F_SETFL, O_NONBLOCK));
+    static char chunk[65536];
+    long total = 0;
+    for (int i = 0; i < 256; i++) {
+        ssize_t n = send(c, chunk, sizeof chunk, 0);
+        if (n < 0) {
+            EXPECT_EQ(errno, EAGAIN);
+            break;
+        }
+        total += n;
+    }
+    close(c);
+    close(s);
+    close(l);
+    return total;
+}
+
+/* SO_RCVBUF set on a listener (inherited by what it accepts) and SO_SNDBUF on the sender
+ * bound the data in flight: a small pair holds kilobytes, where the defaults take megabytes. */
+CASE(tcp_buffer_sizes_set_bound_what_a_sender_queues) {
+    long both = tcp_queued_before_eagain(4096, 4096);
+    EXPECT(both >= 4096 && both < 65536);
+    long sender = tcp_queued_before_eagain(0, 4096);
+    EXPECT(sender >= 4096 && sender < 262144);
+    EXPECT(tcp_queued_before_eagain(0, 0) >= 1 << 20);
+}

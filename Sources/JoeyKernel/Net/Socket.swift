@@ -399,7 +399,7 @@ class Socket: FileDescription {
             if type == .stream && src.count == 0 { return 0 }
         }
         lastSendTarget = receiver
-        let space = receiver.receive.space
+        let space = room(in: receiver)
         let n: Int
         if type.keepsBoundaries {
             // A message always fits an empty queue (its size was bounded above).
@@ -576,8 +576,11 @@ class Socket: FileDescription {
         }
         guard state == .connected else { return true }
         guard let p = peer, !peerGone else { return true }
-        return p.receive.space > 0
+        return room(in: p) > 0
     }
+
+    /// What a send from here may queue in `receiver` now.
+    func room(in receiver: Socket) -> Int { receiver.receive.space }
 
     override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
         switch request {

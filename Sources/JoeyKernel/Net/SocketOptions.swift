@@ -11,6 +11,10 @@ struct SocketOptions {
     var noDelay = false
     var receiveBuffer = 212_992
     var sendBuffer = 212_992
+    /// SO_RCVBUF / SO_SNDBUF were set: the size is the program's, no longer tuned (Linux's
+    /// SOCK_RCVBUF_LOCK, SOCK_SNDBUF_LOCK); loopback TCP then bounds the data in flight by it.
+    var receiveBufferLocked = false
+    var sendBufferLocked = false
     var linger: (onOff: Int32, seconds: Int32) = (0, 0)
     /// SO_RCVTIMEO / SO_SNDTIMEO in nanoseconds; 0 waits forever.
     var receiveTimeout: UInt64 = 0
@@ -168,10 +172,12 @@ extension Socket {
             case 7, 32: // SO_SNDBUF, SO_SNDBUFFORCE: doubled for bookkeeping, as Linux reports it
                 let v = Int(try int())
                 options.sendBuffer = max(4608, min(max(v, 0), name == 7 ? 212_992 : Int(Int32.max / 2)) * 2)
+                options.sendBufferLocked = true
                 return
             case 8, 33: // SO_RCVBUF, SO_RCVBUFFORCE
                 let v = Int(try int())
                 options.receiveBuffer = max(2304, min(max(v, 0), name == 8 ? 212_992 : Int(Int32.max / 2)) * 2)
+                options.receiveBufferLocked = true
                 if type == .datagram { receive.capacity = options.receiveBuffer }
                 return
             case 13:

@@ -311,6 +311,17 @@ final class InetSocket: Socket {
     }
     override var dropsDatagramsWhenFull: Bool { true }
 
+    /// TCP: data in flight is the receiver's window plus the sender's buffer. Untuned, they
+    /// are far larger than Linux's defaults (bulk copies stay few); a size the program set
+    /// bounds its side, the other side then counting 64 KiB of window or 1 MiB of buffer as
+    /// Linux's autotuning reaches about that much here.
+    override func room(in receiver: Socket) -> Int {
+        guard isTCP, options.sendBufferLocked || receiver.options.receiveBufferLocked else { return super.room(in: receiver) }
+        let window = receiver.options.receiveBufferLocked ? receiver.options.receiveBuffer : 65_536
+        let buffer = options.sendBufferLocked ? options.sendBuffer : 1 << 20
+        return max(0, min(receiver.receive.space, window + buffer - receiver.receive.bytes))
+    }
+
     override func readiness(_ mask: EventMask) -> EventMask {
         var r = super.readiness(mask)
         if urgentPending && mask.contains(.priority) { r.insert(.priority) }
@@ -381,6 +392,9 @@ final class InetSocket: Socket {
     override func makeAcceptedSocket() -> Socket {
         let s = InetSocket(kernel: kernel, family: family, type: type, proto: proto, flags: 0)
         s.options.noDelay = options.noDelay
+        // Buffer sizes the listener was given pass to what it accepts (sk_clone_lock).
+        if options.receiveBufferLocked { (s.options.receiveBuffer, s.options.receiveBufferLocked) = (options.receiveBuffer, true) }
+        if options.sendBufferLocked { (s.options.sendBuffer, s.options.sendBufferLocked) = (options.sendBuffer, true) }
         s.isBound = false // shares its listener's port without holding it
         return s
     }

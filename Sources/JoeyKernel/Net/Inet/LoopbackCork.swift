@@ -40,7 +40,7 @@ extension InetSocket {
             while src.count > 0 {
                 if corked.count == Self.loopbackMSS {
                     // A full segment goes out whatever the cork, when the peer has room for it.
-                    guard let p = peer, p.receive.space >= corked.count else { break }
+                    guard let p = peer, room(in: p) >= corked.count else { break }
                     pushCorked()
                     continue
                 }
