@@ -7,6 +7,7 @@
 import CJoey
 import Glibc
 import JoeyABI
+import Synchronization
 
 public final class MemoryFile: @unchecked Sendable {
     public static let pageSize: UInt64 = 4096
@@ -22,6 +23,11 @@ public final class MemoryFile: @unchecked Sendable {
     public let enforcesLimit: Bool
     public let limitProblem: String?
     private var lock = pthread_mutex_t()
+    /// The sandbox is ending (its init exited; the file goes with the sentry): what is freed
+    /// from now on stays as it is, never reused, instead of being punched out one range at
+    /// a time (init's teardown alone punched hundreds of ranges).
+    private let retiring = Atomic<Bool>(false)
+    public func retire() { retiring.store(true, ordering: .relaxed) }
 
     /// 1 TiB of address space by default: it is sparse (pages exist only where guest memory or file
     /// data does), and every mapping, fork copy and page-cache chunk takes a range of it.
@@ -86,7 +92,7 @@ public final class MemoryFile: @unchecked Sendable {
     /// Returns memory to the file: its pages are released to the host immediately.
     public func free(_ offset: UInt64, length: UInt64) {
         let len = MemoryFile.roundUp(length)
-        guard len > 0 else { return }
+        guard len > 0, !retiring.load(ordering: .relaxed) else { return }
         _ = joey_punch_hole(fd, offset, len)
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }

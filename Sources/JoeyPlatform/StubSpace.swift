@@ -309,10 +309,18 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     /// /proc status): its voluntary ones are its waits for the sentry, not the guest's.
     func threadPreemptions(_ tid: pid_t) -> UInt64 {
         let text = HostProc.read("\(pid)/task/\(tid)/status")
+        // A plain scan for the line: the generic collection search costs a sandbox's first
+        // exit a run-time metadata instantiation.
         let key = Array("nonvoluntary_ctxt_switches:".utf8)
-        guard let at = text.firstRange(of: key) else { return 0 }
-        let digits = text[at.upperBound...].drop { $0 == 9 || $0 == 32 }.prefix { $0 >= 48 && $0 <= 57 }
-        return UInt64(String(decoding: digits, as: UTF8.self)) ?? 0
+        guard text.count >= key.count,
+              let at = (0...(text.count - key.count)).first(where: { i in key.indices.allSatisfy { text[i + $0] == key[$0] } })
+        else { return 0 }
+        var n: UInt64 = 0
+        for b in text[(at + key.count)...].drop(while: { $0 == 9 || $0 == 32 }) {
+            guard b >= 48 && b <= 57 else { break }
+            n = n &* 10 &+ UInt64(b - 48)
+        }
+        return n
     }
 
     func peakResidentKiB() -> UInt64 { alive() ? StubProcess.peakResidentKiB(pid) : 0 }

@@ -456,6 +456,9 @@ final class ThreadGroup {
         fdTable.removeUser()
         fdTable = FDTable()
         mm.writeBackSharedFiles()
+        // The sandbox's init: everything else is killed and the sentry ends with it, so its
+        // memory need not go back one range at a time (MemoryFile.retire).
+        if pid == 1 { kernel.memoryFile.retire() }
         mm = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
         // The init of a nested pid namespace takes its namespace with it (Linux's
         // zap_pid_ns_processes): the rest are killed, and no process can be made there.
