@@ -1755,3 +1755,45 @@ CASE(tcp_buffer_sizes_set_bound_what_a_sender_queues) {
     EXPECT(sender >= 4096 && sender < 262144);
     EXPECT(tcp_queued_before_eagain(0, 0) >= 1 << 20);
 }
+
+/* AF_UNIX streams carry one out-of-band byte too (CONFIG_AF_UNIX_OOB): the last of a MSG_OOB
+ * send, read apart with MSG_OOB; normal reads stop before it, and one that starts at it
+ * drops it. A newer one makes the older ordinary data. */
+CASE(unix_stream_out_of_band_byte) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_EQ(send(sv[0], "ab", 2, MSG_OOB), 2);
+    EXPECT_EQ(revents_of(sv[1]), POLLIN | POLLPRI | POLLOUT);
+    char b[8] = {0};
+    EXPECT_EQ(recv(sv[1], b, sizeof b, MSG_OOB), 1);
+    EXPECT_EQ(b[0], 'b');
+    int at = -1;
+    EXPECT_OK(ioctl(sv[1], SIOCATMARK, &at));
+    EXPECT_EQ(at, 0);
+    EXPECT_EQ(recv(sv[1], b, sizeof b, MSG_DONTWAIT), 1);
+    EXPECT_EQ(b[0], 'a');
+    /* Alone in the queue it is readable, at the mark; a normal read drops it. */
+    EXPECT_EQ(send(sv[0], "c", 1, MSG_OOB), 1);
+    EXPECT_EQ(revents_of(sv[1]), POLLIN | POLLPRI | POLLOUT);
+    EXPECT_OK(ioctl(sv[1], SIOCATMARK, &at));
+    EXPECT_EQ(at, 1);
+    EXPECT_ERRNO(recv(sv[1], b, sizeof b, MSG_DONTWAIT), EAGAIN);
+    EXPECT_EQ(revents_of(sv[1]), POLLOUT);
+    EXPECT_ERRNO(recv(sv[1], b, sizeof b, MSG_OOB), EINVAL);
+    /* Two: the newer is out of band, the older rejoins the stream. */
+    EXPECT_EQ(send(sv[0], "x", 1, 0), 1);
+    EXPECT_EQ(send(sv[0], "1", 1, MSG_OOB), 1);
+    EXPECT_EQ(send(sv[0], "2", 1, MSG_OOB), 1);
+    EXPECT_EQ(send(sv[0], "y", 1, 0), 1);
+    EXPECT_EQ(recv(sv[1], b, sizeof b, MSG_OOB), 1);
+    EXPECT_EQ(b[0], '2');
+    memset(b, 0, sizeof b);
+    EXPECT_EQ(recv(sv[1], b, sizeof b, MSG_DONTWAIT), 2);
+    EXPECT(memcmp(b, "x1", 2) == 0);
+    EXPECT_EQ(recv(sv[1], b, sizeof b, MSG_DONTWAIT), 1);
+    EXPECT_EQ(b[0], 'y');
+    /* Datagram and seqpacket sockets have none. */
+    int q[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, q));
+    EXPECT_ERRNO(send(q[0], "x", 1, MSG_OOB), EOPNOTSUPP);
+}

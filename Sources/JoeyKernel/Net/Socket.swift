@@ -182,6 +182,8 @@ class Socket: FileDescription {
     var pendingError: LinuxErrno?
     /// The other end reset the connection (TCP: the socket is closed, no longer connected).
     var wasReset = false
+    /// A stream's out-of-band byte received and not yet passed (UrgentData.swift).
+    var urgent: UrgentData?
     /// The other end ended its stream in order (TCP's FIN: closed without a reset, or shut
     /// down for sending): a TCP read that finds nothing queued returns 0 before any pending
     /// error (Linux's SOCK_DONE).
@@ -446,8 +448,20 @@ class Socket: FileDescription {
         return .EPIPE
     }
 
-    /// Receives what is queued now into `dst` (EAGAIN when nothing is).
+    /// Receives what is queued now into `dst` (EAGAIN when nothing is); MSG_OOB and the
+    /// reads around an out-of-band byte's mark as UrgentData.swift says.
     func receive(_ t: GuestThread, _ dst: inout IOSequence, flags: Int32, into out: inout ReceivedMessage) throws(LinuxErrno) -> Int {
+        if type == .stream && flags & MSG_OOB_FLAG != 0 { return try receiveUrgent(&dst, flags: flags, into: &out) }
+        if type == .stream, let u = urgent {
+            return try receiveAroundMark(u, &dst, flags: flags) { (d: inout IOSequence) throws(LinuxErrno) -> Int in
+                try receiveQueued(t, &d, flags: flags, into: &out)
+            }
+        }
+        return try receiveQueued(t, &dst, flags: flags, into: &out)
+    }
+
+    /// Receives what is queued now.
+    private func receiveQueued(_ t: GuestThread, _ dst: inout IOSequence, flags: Int32, into out: inout ReceivedMessage) throws(LinuxErrno) -> Int {
         let peek = flags & MSG_PEEK_FLAG != 0
         guard let first = receive.first else {
             // TCP: the stream ended in order before the error came (tcp_recvmsg's SOCK_DONE).
@@ -560,7 +574,9 @@ class Socket: FileDescription {
             if !acceptQueue.isEmpty { r.formUnion(.input) }
             return r.intersection(mask.union(.alwaysReported))
         }
-        if !receive.isEmpty { r.formUnion(.input) }
+        // AF_UNIX counts an out-of-band byte as readable even when nothing else is queued.
+        if !receive.isEmpty || (family == AF_UNIX && urgent != nil) { r.formUnion(.input) }
+        if urgentPending { r.insert(.priority) }
         if hasRoomToSend { r.formUnion(.output) }
         return r.intersection(mask.union(.alwaysReported))
     }
@@ -594,8 +610,8 @@ class Socket: FileDescription {
             try t.mm.writeValue(argument, Int32(clamping: n))
             return 0
         case 0x8905 where family == AF_UNIX || type == .stream:
-            // SIOCATMARK: whether the next byte is TCP's urgent mark (unix sockets keep none).
-            try t.mm.writeValue(argument, Int32((self as? InetSocket)?.atUrgentMark == true ? 1 : 0))
+            // SIOCATMARK: whether the next byte is the out-of-band byte's mark.
+            try t.mm.writeValue(argument, Int32(atUrgentMark ? 1 : 0))
             return 0
         default:
             if let r = try interfaceIoctl(t, request: request, argument: argument) { return r }

@@ -226,7 +226,8 @@ extension GuestThread {
     /// The send loop: a blocking stream send goes on until everything is queued, a signal
     /// comes (the bytes so far are returned) or the send timeout passes.
     private func sendCommon(_ s: Socket, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
-        // Unix datagram and seqpacket sockets have no out-of-band data (unix_dgram_sendmsg).
+        // Unix datagram and seqpacket sockets have no out-of-band data (unix_dgram_sendmsg);
+        // streams do (Net/UrgentData.swift).
         if flags & MSG_OOB_FLAG != 0 && s.family == AF_UNIX && s.type != .stream { throw .EOPNOTSUPP }
         let blocking = s.flags & O_NONBLOCK == 0 && flags & MSG_DONTWAIT_FLAG == 0
         let until = deadline(s.options.sendTimeout)
@@ -391,17 +392,13 @@ extension GuestThread {
     /// MSG_WAITALL on a stream until the buffer is full, the stream ends or a signal comes.
     private func receiveCommon(_ s: Socket, _ dst: inout IOSequence, flags: Int32) throws(LinuxErrno) -> ReceivedMessage {
         if !(s is HostInetSocket) {
-            // MSG_OOB: TCP reads its urgent byte (LoopbackUrgent.swift); a unix stream has none
-            // to read (EINVAL); unix datagram sockets have no such thing (EOPNOTSUPP); UDP
-            // ignores the flag.
+            // MSG_OOB: a stream reads its out-of-band byte (Net/UrgentData.swift); unix datagram
+            // sockets have no such thing (EOPNOTSUPP); UDP ignores the flag.
             // MSG_ERRQUEUE: an inet socket's error queue is always empty (EAGAIN); unix
             // sockets ignore the flag.
             let inet = s.family == AF_INET || s.family == AF_INET6
             if flags & MSG_ERRQUEUE_FLAG != 0 && inet { throw .EAGAIN }
-            if flags & MSG_OOB_FLAG != 0 {
-                if s.type == .stream && !inet { throw .EINVAL }
-                if !inet { throw .EOPNOTSUPP }
-            }
+            if flags & MSG_OOB_FLAG != 0 && !inet && s.type != .stream { throw .EOPNOTSUPP }
         }
         let blocking = s.flags & O_NONBLOCK == 0 && flags & MSG_DONTWAIT_FLAG == 0
         let waitAll = flags & MSG_WAITALL_FLAG != 0 && flags & MSG_PEEK_FLAG == 0 && s.type == .stream

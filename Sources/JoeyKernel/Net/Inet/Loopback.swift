@@ -99,8 +99,6 @@ final class InetSocket: Socket {
     var corkedTarget: [UInt8]?
     /// TCP_CORK's ceiling: when held data goes out by itself.
     var corkDeadline: UInt64?
-    /// TCP's urgent byte received and not yet passed (LoopbackUrgent.swift).
-    var urgent: UrgentData?
 
     init(kernel: Kernel, family: Int32, type: SocketType, proto: Int32, flags: Int32) {
         // Loopback TCP autotunes far beyond tcp_rmem's default; 1 MiB keeps bulk copies few.
@@ -322,30 +320,8 @@ final class InetSocket: Socket {
         return max(0, min(receiver.receive.space, window + buffer - receiver.receive.bytes))
     }
 
-    override func readiness(_ mask: EventMask) -> EventMask {
-        var r = super.readiness(mask)
-        if urgentPending && mask.contains(.priority) { r.insert(.priority) }
-        return r
-    }
-
     /// A datagram comes with the IP-level ancillary data the socket asked for.
     override func receive(_ t: GuestThread, _ dst: inout IOSequence, flags: Int32, into out: inout ReceivedMessage) throws(LinuxErrno) -> Int {
-        if isTCP && flags & MSG_OOB_FLAG != 0 { return try receiveUrgent(&dst, flags: flags, into: &out) }
-        if isTCP, let u = urgent {
-            // Up to the urgent mark, or onward from it (which leaves the urgent byte behind).
-            var n: Int
-            if u.ahead > 0 {
-                var before = dst.prefix(u.ahead)
-                n = try super.receive(t, &before, flags: flags, into: &out)
-                dst.skip(n)
-            } else {
-                n = try super.receive(t, &dst, flags: flags, into: &out)
-            }
-            if flags & MSG_PEEK_FLAG == 0 && n > 0 {
-                if u.ahead > 0 { urgent?.ahead -= n } else { urgent = nil }
-            }
-            return n
-        }
         let n = try super.receive(t, &dst, flags: flags, into: &out)
         if type == .datagram { out.ancillary = receiveAncillary(out) }
         return n

@@ -58,6 +58,14 @@ final class UnixSocket: Socket {
     }
 
     override func senderName() -> [UInt8]? { name == nil ? nil : localName() }
+
+    /// A stream's MSG_OOB send: its last byte is out of band at the peer (queue_oob;
+    /// Net/UrgentData.swift). One a full peer cuts short marks nothing until its last part.
+    override func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
+        let n = try super.send(t, &src, control: &control, target: target, flags: flags)
+        if type == .stream, flags & MSG_OOB_FLAG != 0, n > 0, src.count == 0, let p = peer, !peerGone { p.urgentArrived() }
+        return n
+    }
     override var streamReportsSender: Bool { true }
     override var notConnectedForReceive: LinuxErrno { type == .stream ? .EINVAL : .ENOTCONN }
 
