@@ -1,6 +1,7 @@
 // Net/ owns sockets: the transport every family shares (this file: connected pairs, message
-// queues, listeners, shutdown, readiness), socket options, and one folder per address family
-// (Unix/: AF_UNIX names and ancillary data; Inet/: AF_INET and AF_INET6, either the sandbox's
+// queues, listeners, shutdown, readiness), socket options, streams' out-of-band byte
+// (UrgentData.swift), and one folder per address family (Unix/: AF_UNIX names and
+// ancillary data; Inet/: AF_INET and AF_INET6, either the sandbox's
 // own loopback network or, with `--network=host`, host sockets the sentry drives; Netlink/:
 // NETLINK_ROUTE), and network namespaces (NetworkNamespace.swift: what a socket's addresses
 // and names mean). The syscalls in Syscalls/SocketSyscalls.swift dispatch to a Socket's
