@@ -1375,3 +1375,40 @@ CASE(a_file_created_read_only_opens_for_writing_once) {
     EXPECT(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
 }
+
+/* tmpfs knows its holes: SEEK_DATA finds the pages written (through write or a shared
+ * mapping), SEEK_HOLE the first page that is not, or the end; fallocate's pages, never
+ * written, are holes too (shmem_file_llseek). */
+CASE(lseek_finds_the_data_and_holes_of_a_sparse_tmpfs_file) {
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/compat-sparse-%d", getpid());
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT(fd >= 0);
+    EXPECT_OK(unlink(path));
+    enum { K = 65536 };
+    EXPECT_OK(ftruncate(fd, 4 * K));
+    EXPECT_ERRNO(lseek(fd, 0, SEEK_DATA), ENXIO);
+    EXPECT_EQ(lseek(fd, 100, SEEK_HOLE), 100);
+    EXPECT_EQ(pwrite(fd, "x", 1, 4096 + 10), 1);
+    EXPECT_EQ(lseek(fd, 0, SEEK_DATA), 4096);
+    EXPECT_EQ(lseek(fd, 4096, SEEK_DATA), 4096);
+    EXPECT_EQ(lseek(fd, 5000, SEEK_DATA), 5000);
+    EXPECT_EQ(lseek(fd, 0, SEEK_HOLE), 0);
+    EXPECT_EQ(lseek(fd, 4096, SEEK_HOLE), 8192);
+    EXPECT_ERRNO(lseek(fd, 8192, SEEK_DATA), ENXIO);
+    char *m = mmap(NULL, 4 * K, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(m != MAP_FAILED);
+    m[2 * K + 1] = 'y';
+    EXPECT_EQ(lseek(fd, 8192, SEEK_DATA), 2 * K);
+    EXPECT_EQ(lseek(fd, 2 * K, SEEK_HOLE), 2 * K + 4096);
+    EXPECT_OK(fallocate(fd, 0, 3 * K, 4096));
+    EXPECT_ERRNO(lseek(fd, 3 * K, SEEK_DATA), ENXIO);
+    EXPECT_EQ(pwrite(fd, "z", 1, 4 * K - 1), 1);
+    EXPECT_EQ(lseek(fd, 3 * K + 5, SEEK_DATA), 4 * K - 4096);
+    EXPECT_EQ(lseek(fd, 4 * K - 4096, SEEK_HOLE), 4 * K);
+    EXPECT_ERRNO(lseek(fd, 4 * K, SEEK_HOLE), ENXIO);
+    /* the position moves to the answer */
+    EXPECT_EQ(lseek(fd, 0, SEEK_DATA), 4096);
+    EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 4096);
+    EXPECT_OK(munmap(m, 4 * K));
+}

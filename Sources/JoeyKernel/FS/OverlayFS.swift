@@ -609,6 +609,16 @@ final class RegularFileInode: Inode {
     }
 
     override var size: UInt64 { lowerPath != nil ? lowerSize : pages?.size ?? 0 }
+
+    /// SEEK_DATA (`data`) or SEEK_HOLE from `from` for a file that lives in the sandbox (tmpfs,
+    /// a copied-up file): where its pages say (FilePages.seek); ENXIO at or past the end, or
+    /// when no data follows. nil for a file that is still the host's: the generic answer
+    /// (all data, the end a hole) is then the caller's.
+    func seekInSandbox(_ from: UInt64, data: Bool) throws(LinuxErrno) -> UInt64? {
+        guard lowerPath == nil else { return nil }
+        guard let pages, let at = pages.seek(from: from, data: data) else { throw .ENXIO }
+        return at
+    }
     override var blocks: UInt64 {
         if lowerPath != nil { return hostBlocks ?? (size + 511) / 512 }
         return pages?.blocks ?? 0

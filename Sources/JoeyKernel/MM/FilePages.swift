@@ -88,6 +88,35 @@ final class FilePages {
         return total
     }
 
+    /// SEEK_DATA (`data`) or SEEK_HOLE as Linux's tmpfs answers them (mapping_seek_hole_data):
+    /// data is what MemoryFile pages hold (written, or stored through a mapping; fallocate's
+    /// unwritten pages are holes, as the MemoryFile's are); the first data or hole at or after
+    /// `from`, the end counting as a hole. nil: `from` is at or past the end, or no data
+    /// follows (ENXIO).
+    func seek(from: UInt64, data: Bool) -> UInt64? {
+        guard from < size else { return nil }
+        var pos = from
+        while pos < size {
+            let index = pos / FilePages.chunkSize, within = pos % FilePages.chunkSize
+            let n = min(FilePages.chunkSize - within, size - pos)
+            // The first run of pages held in [pos, pos + n), as file offsets.
+            var run: (start: UInt64, end: UInt64)?
+            if let c = chunks[index] {
+                memoryFile.forEachResidentRange(c.offset + within, length: n) { s, e in
+                    if run == nil { run = (s - c.offset + index * FilePages.chunkSize, e - c.offset + index * FilePages.chunkSize) }
+                }
+            }
+            if data {
+                if let run { return run.start }
+            } else {
+                guard let run, run.start == pos else { return pos }
+                if run.end < pos + n { return run.end }
+            }
+            pos += n
+        }
+        return data ? nil : size
+    }
+
     /// st_blocks: 512-byte blocks of the pages written.
     var blocks: UInt64 { chunks.values.reduce(0) { $0 + UInt64($1.written.nonzeroBitCount) } * (MemoryFile.pageSize / 512) }
 

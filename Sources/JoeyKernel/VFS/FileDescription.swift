@@ -140,7 +140,11 @@ final class RegularFileDescription: FileDescription {
     }
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 {
         try atPosition(GuestThread.onThisHostThread) { () throws(LinuxErrno) -> UInt64 in
-            try seekCommon(off, whence: whence, size: file.size)
+            if whence == 3 || whence == 4, off >= 0, let at = try file.seekInSandbox(UInt64(off), data: whence == 3) {
+                offset = at
+                return at
+            }
+            return try seekCommon(off, whence: whence, size: file.size)
         }
     }
 }
