@@ -101,7 +101,9 @@ final class FilePages {
             let n = min(FilePages.chunkSize - within, size - pos)
             // The first run of pages held in [pos, pos + n), as file offsets.
             var run: (start: UInt64, end: UInt64)?
-            if let c = chunks[index] {
+            if chunks[index] == nil && host != nil {
+                run = (pos, pos + n) // a host file's chunk not loaded yet: its data
+            } else if let c = chunks[index] {
                 memoryFile.forEachResidentRange(c.offset + within, length: n) { s, e in
                     if run == nil { run = (s - c.offset + index * FilePages.chunkSize, e - c.offset + index * FilePages.chunkSize) }
                 }
