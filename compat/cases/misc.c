@@ -1008,3 +1008,36 @@ CASE(rlimit_cpu_sends_sigxcpu_at_the_soft_limit_and_sigkill_at_the_hard_one) {
     EXPECT_EQ(read(seen[0], &c, 1), 1);
     EXPECT_EQ(c, 'y');
 }
+
+/* SCHED_RESET_ON_FORK takes a child back from a real-time policy, and from a negative nice;
+ * SCHED_BATCH and SCHED_IDLE, and a positive nice, it keeps (sched_fork). */
+static int child_policy_after_fork(int policy, int nice_value) {
+    struct sched_param p = {.sched_priority = policy == SCHED_FIFO || policy == SCHED_RR ? 1 : 0};
+    EXPECT_OK(sched_setscheduler(0, policy | SCHED_RESET_ON_FORK, &p));
+    if (policy == SCHED_OTHER || policy == SCHED_BATCH) EXPECT_OK(setpriority(PRIO_PROCESS, 0, nice_value));
+    int fds[2];
+    EXPECT_OK(pipe(fds));
+    pid_t pid = fork();
+    if (pid == 0) {
+        int got[3] = {sched_getscheduler(0), getpriority(PRIO_PROCESS, 0), 0};
+        _exit(write(fds[1], got, sizeof got) == sizeof got ? 0 : 1);
+    }
+    int got[3] = {-1, -1, 0}, st;
+    EXPECT_EQ(read(fds[0], got, sizeof got), (ssize_t)sizeof got);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    close(fds[0]);
+    close(fds[1]);
+    struct sched_param zero = {0};
+    EXPECT_OK(sched_setscheduler(0, SCHED_OTHER, &zero));
+    EXPECT_OK(setpriority(PRIO_PROCESS, 0, 0));
+    return got[0] | got[1] << 8;
+}
+
+CASE(sched_reset_on_fork_resets_only_real_time_policies_and_negative_nice) {
+    EXPECT_EQ(child_policy_after_fork(SCHED_FIFO, 0), SCHED_OTHER);
+    EXPECT_EQ(child_policy_after_fork(SCHED_RR, 0), SCHED_OTHER);
+    EXPECT_EQ(child_policy_after_fork(SCHED_BATCH, 0), SCHED_BATCH);
+    EXPECT_EQ(child_policy_after_fork(SCHED_IDLE, 0), SCHED_IDLE);
+    EXPECT_EQ(child_policy_after_fork(SCHED_OTHER, -5), SCHED_OTHER);       /* nice back to 0 */
+    EXPECT_EQ(child_policy_after_fork(SCHED_OTHER, 5), SCHED_OTHER | 5 << 8); /* kept */
+}

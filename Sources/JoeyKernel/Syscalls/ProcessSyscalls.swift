@@ -162,8 +162,10 @@ extension GuestThread {
         child.seccompFilter = seccompFilter
         child.affinity = affinity
         child.memoryPolicy = memoryPolicy
-        // Linux's sched_fork: the policy is inherited unless reset on fork.
-        if !schedResetOnFork {
+        // Linux's sched_fork: the policy is inherited, but SCHED_RESET_ON_FORK puts a real-time
+        // or deadline one back to SCHED_OTHER (SCHED_BATCH and SCHED_IDLE stay).
+        let realTime = schedPolicy == 1 || schedPolicy == 2 || schedPolicy == GuestThread.SCHED_DEADLINE // FIFO RR
+        if !schedResetOnFork || !realTime {
             (child.schedPolicy, child.schedPriority, child.schedDeadline) = (schedPolicy, schedPriority, schedDeadline)
         }
         child.utilClamp = utilClamp
