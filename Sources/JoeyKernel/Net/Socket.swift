@@ -98,12 +98,13 @@ struct ReceiveQueue {
         while let m = first { m.dropRights(); removeFirst() }
     }
 
-    /// The last byte queued (TCP's urgent byte when it stays in the stream).
+    /// The last byte queued (a stream's out-of-band byte when it stays in line).
     var lastByte: UInt8? { isEmpty ? nil : messages[messages.count - 1].data.last }
 
-    /// Takes the last byte queued back out (TCP's urgent byte, kept apart).
+    /// Takes the last byte queued back out (a stream's out-of-band byte, kept apart). nil when
+    /// that would empty a message that carries descriptors (they go with the stream).
     mutating func removeLastByte() -> UInt8? {
-        guard !isEmpty, let m = messages.last, m.remaining > 0, let b = m.data.popLast() else { return nil }
+        guard !isEmpty, let m = messages.last, m.remaining > (m.rights.isEmpty ? 0 : 1), let b = m.data.popLast() else { return nil }
         bytes -= 1
         if m.remaining == 0 {
             messages.removeLast()
@@ -112,8 +113,8 @@ struct ReceiveQueue {
         return b
     }
 
-    /// Puts `b` back into the stream after `offset` unread bytes (an urgent byte a newer one
-    /// replaced). Past the end: at the end.
+    /// Puts `b` back into the stream after `offset` unread bytes (an out-of-band byte a newer
+    /// one replaced). Past the end: at the end.
     mutating func insertByte(_ b: UInt8, at offset: Int) {
         var left = offset
         for i in head..<messages.count {
@@ -149,7 +150,7 @@ struct ReceivedMessage {
     var trafficClass: Int32 = 0
     /// IP-level ancillary data as (level, type, data): what an inet socket asked to receive.
     var ancillary: [(Int32, Int32, [UInt8])] = []
-    /// TCP's urgent byte (recvmsg reports MSG_OOB).
+    /// A stream's out-of-band byte (recvmsg reports MSG_OOB).
     var urgent = false
 }
 
