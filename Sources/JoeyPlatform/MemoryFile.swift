@@ -25,7 +25,7 @@ public final class MemoryFile: @unchecked Sendable {
     private var lock = pthread_mutex_t()
     /// The sandbox is ending (its init exited; the file goes with the sentry): what is freed
     /// from now on stays as it is, never reused, instead of being punched out one range at
-    /// a time (init's teardown alone punched hundreds of ranges).
+    /// a time.
     private let retiring = Atomic<Bool>(false)
     public func retire() { retiring.store(true, ordering: .relaxed) }
 
