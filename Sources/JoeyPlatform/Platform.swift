@@ -228,6 +228,14 @@ public enum HostProc {
         openat(fd, path, flags | O_CLOEXEC)
     }
 
+    /// The value of a "Name:<blanks>value" line of a host /proc status file, its blanks
+    /// dropped ("Threads", "nonvoluntary_ctxt_switches"); nil when the file or line is absent.
+    public static func statusField(_ path: String, _ name: String) -> String? {
+        let key = Array((name + ":").utf8)
+        return read(path).split(separator: 0x0a).first { $0.starts(with: key) }
+            .map { String(decoding: $0.dropFirst(key.count).filter { $0 != 0x20 && $0 != 0x09 }, as: UTF8.self) }
+    }
+
     /// A host /proc file's whole content (at most 16 MiB); empty when it cannot be read.
     public static func read(_ path: String) -> [UInt8] {
         let f = open(path, O_RDONLY)

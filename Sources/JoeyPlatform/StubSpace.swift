@@ -308,19 +308,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     /// A stub thread's involuntary context switches (nonvoluntary_ctxt_switches in its host
     /// /proc status): its voluntary ones are its waits for the sentry, not the guest's.
     func threadPreemptions(_ tid: pid_t) -> UInt64 {
-        let text = HostProc.read("\(pid)/task/\(tid)/status")
-        // A plain scan for the line: the generic collection search costs a sandbox's first
-        // exit a run-time metadata instantiation.
-        let key = Array("nonvoluntary_ctxt_switches:".utf8)
-        guard text.count >= key.count,
-              let at = (0...(text.count - key.count)).first(where: { i in key.indices.allSatisfy { text[i + $0] == key[$0] } })
-        else { return 0 }
-        var n: UInt64 = 0
-        for b in text[(at + key.count)...].drop(while: { $0 == 9 || $0 == 32 }) {
-            guard b >= 48 && b <= 57 else { break }
-            n = n &* 10 &+ UInt64(b - 48)
-        }
-        return n
+        UInt64(HostProc.statusField("\(pid)/task/\(tid)/status", "nonvoluntary_ctxt_switches") ?? "") ?? 0
     }
 
     func peakResidentKiB() -> UInt64 { alive() ? StubProcess.peakResidentKiB(pid) : 0 }

@@ -226,8 +226,7 @@ public struct ConfinementPolicy: Sendable {
         let compiled = try compiled()
         // The mount namespace covers the calling thread and those it makes from now on: the
         // sentry must not have others yet.
-        let threads = HostProc.read("self/status").split(separator: 0x0a).first { $0.starts(with: Array("Threads:".utf8)) }
-            .map { String(decoding: $0.dropFirst(8).filter { $0 != 0x20 && $0 != 0x09 }, as: UTF8.self) }
+        let threads = HostProc.statusField("self/status", "Threads")
         if let threads, threads != "1" { throw ConfinementError("the sentry already runs \(threads) threads; its new root would not cover them") }
         _ = HostProc.fd // opened before the host's /proc goes out of reach
         var step: UnsafePointer<CChar>? = nil

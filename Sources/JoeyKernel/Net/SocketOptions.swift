@@ -21,6 +21,11 @@ struct SocketOptions {
     var sendTimeout: UInt64 = 0
     /// Plain integer options by level << 32 | name, when set.
     var values: [Int64: Int32] = [:]
+    /// The plain integer option `name` of `level`, as set (nil: never set).
+    subscript(level level: Int32, name name: Int32) -> Int32? {
+        get { values[Int64(level) << 32 | Int64(name)] }
+        set { values[Int64(level) << 32 | Int64(name)] = newValue }
+    }
 }
 
 let SOL_SOCKET_LEVEL: Int32 = 1
@@ -146,7 +151,7 @@ extension Socket {
         }
         if level == IPPROTO_IPV6_LEVEL && name == 26, let s = self as? InetSocket { return int(s.v6Only ? 1 : 0) }
         guard let d = plainDefault(level, name) else { throw .ENOPROTOOPT }
-        return int(options.values[Int64(level) << 32 | Int64(name)] ?? d)
+        return int(options[level: level, name: name] ?? d)
     }
 
     func setOption(_ t: GuestThread, level: Int32, name: Int32, value: [UInt8]) throws(LinuxErrno) {
@@ -218,7 +223,7 @@ extension Socket {
         if level == SOL_SOCKET_LEVEL && [1, 5, 6, 9, 10, 11, 29, 34, 35, 40].contains(name) { v = v != 0 ? 1 : 0 }
         if level == IPPROTO_IP_LEVEL && name == 2 && (v < -1 || v == 0 || v > 255) { throw .EINVAL }
         if level == IPPROTO_IP_LEVEL && name == 2 && v == -1 { v = 64 }
-        options.values[Int64(level) << 32 | Int64(name)] = v
+        options[level: level, name: name] = v
         if let s = self as? InetSocket, (level == IPPROTO_TCP_LEVEL && name == 3) || (level == 17 && name == 1) {
             try s.corkChanged(t, on: v != 0)
         }

@@ -24,7 +24,7 @@ struct UrgentData {
 
 extension Socket {
     /// SO_OOBINLINE.
-    var urgentInline: Bool { (options.values[Int64(SOL_SOCKET_LEVEL) << 32 | 10] ?? 0) != 0 }
+    var urgentInline: Bool { (options[level: SOL_SOCKET_LEVEL, name: 10] ?? 0) != 0 }
 
     /// The last byte queued here is out of band.
     func urgentArrived() {

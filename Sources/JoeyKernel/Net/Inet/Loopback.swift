@@ -330,7 +330,7 @@ final class InetSocket: Socket {
     /// The IP-level ancillary data this socket asked to receive with each datagram
     /// (IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS; IP_RECVTTL, IP_RECVTOS), in Linux's order.
     func receiveAncillary(_ m: ReceivedMessage) -> [(Int32, Int32, [UInt8])] {
-        func on(_ level: Int32, _ name: Int32) -> Bool { (options.values[Int64(level) << 32 | Int64(name)] ?? 0) != 0 }
+        func on(_ level: Int32, _ name: Int32) -> Bool { (options[level: level, name: name] ?? 0) != 0 }
         func int(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
         var out: [(Int32, Int32, [UInt8])] = []
         if family == AF_INET6 {
@@ -345,11 +345,11 @@ final class InetSocket: Socket {
 
     /// The hop limit (TTL) and traffic class (TOS) a datagram leaves with unless sendmsg sets them.
     var defaultHopLimit: Int32 {
-        let v = options.values[Int64(family == AF_INET6 ? IPPROTO_IPV6_LEVEL : IPPROTO_IP_LEVEL) << 32 | Int64(family == AF_INET6 ? 16 : 2)] ?? 64
+        let v = options[level: family == AF_INET6 ? IPPROTO_IPV6_LEVEL : IPPROTO_IP_LEVEL, name: family == AF_INET6 ? 16 : 2] ?? 64
         return v < 0 ? 64 : v
     }
     var defaultTrafficClass: Int32 {
-        max(0, options.values[Int64(family == AF_INET6 ? IPPROTO_IPV6_LEVEL : IPPROTO_IP_LEVEL) << 32 | Int64(family == AF_INET6 ? 67 : 1)] ?? 0)
+        max(0, options[level: family == AF_INET6 ? IPPROTO_IPV6_LEVEL : IPPROTO_IP_LEVEL, name: family == AF_INET6 ? 67 : 1] ?? 0)
     }
 
     private func receiver(for a: InetAddress) -> InetSocket? {

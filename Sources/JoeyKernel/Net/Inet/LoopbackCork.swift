@@ -19,8 +19,7 @@ extension InetSocket {
 
     /// TCP_CORK (level TCP) or UDP_CORK (level UDP) is on.
     var corkOption: Bool {
-        let key = isTCP ? Int64(IPPROTO_TCP_LEVEL) << 32 | 3 : Int64(17) << 32 | 1
-        return (options.values[key] ?? 0) != 0
+        ((isTCP ? options[level: IPPROTO_TCP_LEVEL, name: 3] : options[level: 17, name: 1]) ?? 0) != 0
     }
 
     /// A send that corks (or adds to a corked UDP datagram): how much it took; nil when the
