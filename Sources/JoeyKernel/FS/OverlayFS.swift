@@ -809,9 +809,11 @@ final class RegularFileInode: Inode {
             let pos = offset + UInt64(done)
             let wait = context.hostReadsWait || !mayUnlock
             var fromDisk = false
+            var asked = 0
             var n: Int
             do throws(LinuxErrno) {
                 n = try dst.withNextPiece(writing: true, limit: mayUnlock ? Self.lockedPiece : .max) { (piece: UnsafeMutableRawBufferPointer) throws(LinuxErrno) -> Int in
+                    asked = piece.count
                     if wait {
                         let r = pread(fd, piece.baseAddress, piece.count, off_t(pos))
                         if r < 0 { throw LinuxErrno(errno) }
@@ -834,7 +836,9 @@ final class RegularFileInode: Inode {
                 throw error
             }
             done += n
-            if n == 0 { break }
+            // A short read is the end of the file (as it is to Linux's filemap_read): asking
+            // again would cost a host call, and a yield of the kernel lock when a thread waits.
+            if n < asked { break }
         }
         return (done, false)
     }
