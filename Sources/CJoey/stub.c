@@ -890,7 +890,11 @@ int64_t joey_factory_start(joey_factory_page **page_out) {
     // descriptor table is the sentry's).
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     joey_stub_drop_capabilities(); // a stub holds nothing the guest could use
-    setsid(); // terminal signals go to the sentry, never straight to a stub
+    // A process group of its own: terminal signals go to the sentry, never straight to a
+    // stub. Not a session of its own: that would be an autogroup of its own too, which the
+    // scheduler gives half of a CPU the stub shares with its sentry thread, so a yield to
+    // the other half would mostly come straight back (Spinning.swift).
+    setpgid(0, 0);
     for (int s = 1; s < 65; s++) {
         if (s == SIGKILL || s == SIGSTOP) continue;
         signal(s, SIG_DFL);

@@ -99,11 +99,16 @@ public protocol PlatformContext: AnyObject {
     /// The guest thread may run only on these CPUs (a mask of `HostCPUs.ids`; 0: any): the
     /// guest's sched_setaffinity. Called from the context's own thread.
     func restrictCPUs(to mask: UInt64)
+    /// The guest thread wakes from a sleep in the sentry, woken by a guest thread whose
+    /// halves are pinned at `home` (Spinning.callerHome; nil: by anything else). Called
+    /// from the context's own thread.
+    func wokenBy(home: Int?)
 }
 
 extension PlatformContext {
     public func hostPreemptions() -> UInt64 { 0 }
     public func restrictCPUs(to mask: UInt64) {}
+    public func wokenBy(home: Int?) {}
     public func retire() { kill() }
     public func willBlock() {}
     public var syscallWasPatched: Bool { false }

@@ -209,6 +209,7 @@ final class PtraceThread: PlatformContext {
 
     func willBlock() { pairing.willSleep() }
     func restrictCPUs(to mask: UInt64) { pairing.restrict(to: mask) }
+    func wokenBy(home: Int?) { pairing.wokenBy(home: home) }
 
     func cpuTimeNanos() -> UInt64 { space.threadCPUNanos(tid) }
     func hostPreemptions() -> UInt64 { space.threadPreemptions(tid) }

@@ -77,6 +77,7 @@ final class SystrapThread: PlatformContext {
     static let sentryYields: UInt32 = 4
     /// How long the sentry sleeps before checking that the stub is still alive.
     static let livenessCheckNanos: Int64 = 50_000_000
+    static let longRunWatchMax: UInt64 = 1_600_000
 
     private let space: StubSpace
     private let slot: Int
@@ -261,12 +262,29 @@ final class SystrapThread: PlatformContext {
     /// before giving the thread up as gone.
     private func waitForStub(patience: Int = .max) -> Int32? {
         var checks = 0
+        // A joined pair looks again after each watch, twice as long each time up to
+        // longRunWatchMax (a guest computing alone costs ~600 wake-ups a second; the other
+        // pair may begin to compute only later).
+        var watch = Pairing.longRunNanos
+        var watched: Int64 = 0
+        var first = true
         while true {
             var slept: UInt32 = 0
-            let r = joey_systrap_wait(ctrl, spinning ? Self.sentrySpin : 0, spinning ? 0 : Self.sentryYields, Self.livenessCheckNanos, &slept)
+            let watching = pairing.watchesLongRuns
+            let timeout = watching ? Int64(watch) : Self.livenessCheckNanos
+            // Spins or yields only before the first sleep: after one the guest runs long.
+            let r = joey_systrap_wait(ctrl, spinning && first ? Self.sentrySpin : 0, spinning || !first ? 0 : Self.sentryYields, timeout, &slept)
+            first = false
             if slept != 0 { handoffMisses += 1 }
             if r == Int64(JOEY_SYSTRAP_EVENT) { return nil }
             if r == Int64(JOEY_SYSTRAP_DEAD) { release(); return Int32(SIGKILL) }
+            if watching {
+                if !pairing.guestRunsLong(stub: tid) { watch = min(watch * 2, Self.longRunWatchMax) }
+                // The liveness check still comes every livenessCheckNanos.
+                watched += timeout
+                if watched < Self.livenessCheckNanos { continue }
+                watched = 0
+            }
             checks += 1
             if !space.alive() || joey_tgkill(space.pid, tid, 0) == -Int64(ESRCH) || checks >= patience {
                 release()
@@ -471,6 +489,7 @@ final class SystrapThread: PlatformContext {
 
     var syscallWasPatched: Bool { fastEvent }
     func restrictCPUs(to mask: UInt64) { pairing.restrict(to: mask) }
+    func wokenBy(home: Int?) { pairing.wokenBy(home: home) }
 
     func cpuTimeNanos() -> UInt64 {
         let total = space.threadCPUNanos(tid)

@@ -293,6 +293,9 @@ int64_t joey_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
 int64_t joey_ioctl(int fd, unsigned long request, void *arg);
 /// The pause instruction, for spin-waits in Swift.
 static inline void joey_cpu_relax(void) { __builtin_ia32_pause(); }
+// Whether a mutex is held, read without writing its cache line (a spinning waiter's test
+// before it tries: glibc keeps the lock word first, nonzero while held).
+static inline int joey_mutex_held(pthread_mutex_t *m) { return __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) != 0; }
 /// syncfs(fd) (a GNU extension Swift's Glibc module does not export). 0 or -errno.
 int joey_syncfs(int fd);
 /// preadv2(fd, {buf, count}, offset, RWF_NOWAIT): what the host's page cache holds now, never

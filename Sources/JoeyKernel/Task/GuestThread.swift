@@ -405,7 +405,10 @@ final class GuestThread {
             blocked = false
             if sentryEntry != 0 { sentryEntry &+= kernel.timekeeper.cycles() &- asleep }
         }
-        return wakeup.sleep(kernel.lock, deadline: deadline)
+        let woken = wakeup.sleep(kernel.lock, deadline: deadline)
+        context?.wokenBy(home: wakeup.wakerHome)
+        wakeup.wakerHome = nil
+        return woken
     }
 
     func checkInterrupt() throws(LinuxErrno) {

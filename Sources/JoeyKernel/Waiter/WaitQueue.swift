@@ -101,11 +101,18 @@ final class Wakeup {
     /// clears it (the waker, or the sleeper after a deadline) does, exactly once.
     private let sleeping = Atomic<Bool>(false)
 
+    /// The home the thread that woke this sleeper offered (Spinning.wakingGuestThread),
+    /// taken by the sleeper when it runs again (GuestThread.sleepInSentry).
+    var wakerHome: Int?
+
     /// Kernel lock held.
     func wake() {
         // The sleeper counts as awake from now (not once its host thread has run), so that
         // the waker's next spinning decision sees it.
-        if guest && sleeping.exchange(false, ordering: .relaxed) { Spinning.awoke() }
+        if guest && sleeping.exchange(false, ordering: .relaxed) {
+            Spinning.awoke()
+            wakerHome = Spinning.wakingGuestThread()
+        }
         pending = true
         pthread_cond_signal(condition)
     }
