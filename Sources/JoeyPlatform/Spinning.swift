@@ -6,9 +6,10 @@
 //   halves run where the host puts them and spin before they sleep;
 // - beyond that a spinner would take the CPU the other half needs: both halves are pinned
 //   to one home CPU (the one with the fewest awake pairs at home) and hand over without
-//   spinning, by sched_yield (which runs the other half at once, with no wake-up to pay;
-//   a yield round trip costs about 2.6 µs here, a futex one 4.5 µs) and then by futex, so
-//   each pair costs one CPU and pairs spread over the CPUs.
+//   spinning, by sched_yield (which runs the other half at once, with no wake-up to pay,
+//   as both are in one autogroup: stub.c keeps stubs in the sentry's session; a yield
+//   round trip costs about 2.6 µs here, a futex one 4.5 µs) and then by futex, so each
+//   pair costs one CPU and pairs spread over the CPUs.
 // A sandbox counts only its own threads: the CPUs it thinks spare may be busy with another
 // sandbox's or the host's work. So a spinning pair also watches what spinning achieves: when
 // more than a quarter of its handoffs in a window of runs find the other half asleep (it
