@@ -99,8 +99,8 @@ public protocol PlatformContext: AnyObject {
     /// The guest thread may run only on these CPUs (a mask of `HostCPUs.ids`; 0: any): the
     /// guest's sched_setaffinity. Called from the context's own thread.
     func restrictCPUs(to mask: UInt64)
-    /// The guest thread wakes from a sleep in the sentry, woken by a guest thread whose
-    /// halves are pinned at `home` (Spinning.callerHome; nil: by anything else). Called
+    /// The guest thread wakes from a sleep in the sentry, woken by a guest thread that
+    /// offered it `home` to join (Spinning.wakingGuestThread; nil: none offered). Called
     /// from the context's own thread.
     func wokenBy(home: Int?)
 }
@@ -221,6 +221,14 @@ public struct ResidentMemory: Sendable {
     public init(peak: UInt64 = 0, current: UInt64 = 0, anon: UInt64 = 0, file: UInt64 = 0, shmem: UInt64 = 0) {
         (self.peak, self.current, self.anon, self.file, self.shmem) = (peak, current, anon, file, shmem)
     }
+}
+
+/// The host's CLOCK_MONOTONIC in nanoseconds (the platform's own; the kernel has its twin,
+/// public, in Kernel/KernelLock.swift, which files that do not import JoeyPlatform use).
+func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
 /// The host's /proc, opened once before the sentry gives up the host's root (its confinement

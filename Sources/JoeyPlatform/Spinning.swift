@@ -307,11 +307,11 @@ struct Pairing {
             return
         }
         departuresSeen = departures
-        if crowdedRuns == Self.crowdedCheck { crowdedSince = Self.now() }
+        if crowdedRuns == Self.crowdedCheck { crowdedSince = monotonicNanos() }
         guard crowdedRuns >= Self.crowdedAfter else { return }
         // Short runs (a ping-pong whose sides always find their data there, neither
         // sleeping) take turns on the CPU: only guests that compute are parted.
-        let perRun = (Self.now() &- crowdedSince) / UInt64(crowdedRuns - Self.crowdedCheck)
+        let perRun = (monotonicNanos() &- crowdedSince) / UInt64(crowdedRuns - Self.crowdedCheck)
         crowdedRuns = 0
         guard perRun >= Self.longRunNanos else { return }
         part(stub, from: home)
@@ -386,12 +386,6 @@ struct Pairing {
         spareRuns = 0
         _ = joey_pin_thread(0, -1)
         _ = joey_pin_thread(stub, -1)
-    }
-
-    private static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
     private static func currentIndex() -> Int {

@@ -162,7 +162,7 @@ final class KVMContext: PlatformContext {
     private(set) var lastExitOverheadNanos: UInt64 = 0
 
     func switchToGuest(_ regs: inout GuestRegisters) -> PlatformEvent {
-        let entered = Self.monotonicNanos()
+        let entered = monotonicNanos()
         guestTime.withLock { $0.since = entered }
         var next: PlatformEvent?
         repeat { next = runOnce(&regs) } while next == nil
@@ -170,19 +170,13 @@ final class KVMContext: PlatformContext {
         // The round trip's own cost is the kernel's system time: the shortest stay that ended
         // in a system call (the guest entered, ran, and left), noted only from those, since
         // a stay cut short before the guest ran is no round trip.
-        let stay = Self.monotonicNanos() &- entered
+        let stay = monotonicNanos() &- entered
         let platform = vcpu.platform
         let overhead: UInt64
         if case .syscall = event { overhead = min(stay, platform.noteRoundTrip(stay)) } else { overhead = min(stay, platform.roundTrip) }
         lastExitOverheadNanos = overhead
         guestTime.withLock { $0 = ($0.total &+ (stay - overhead), 0) }
         return event
-    }
-
-    private static func monotonicNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
     /// One entry into the guest and its exit; nil when the platform handled the exit itself
@@ -391,7 +385,7 @@ final class KVMContext: PlatformContext {
     /// the host gives another thread meanwhile counts, as a stub's spinning does. Only grows:
     /// a stay under way counts less its round trip, and the shortest only shrinks.
     func cpuTimeNanos() -> UInt64 {
-        let now = Self.monotonicNanos()
+        let now = monotonicNanos()
         let roundTrip = vcpu.platform.roundTrip
         return guestTime.withLock { t in
             guard t.since != 0, now > t.since else { return t.total }
