@@ -5,8 +5,12 @@
 #include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 static int temp_file(const char *content) {
     char path[] = "/tmp/compat-splice-XXXXXX";
@@ -101,6 +105,113 @@ CASE(tee_copies_without_consuming) {
 /* vmsplice into a pipe moves what fits and returns (it waits only while the pipe is full),
  * where write would wait to move it all; with SPLICE_F_NONBLOCK a full pipe is EAGAIN, and
  * the pipe's own O_NONBLOCK does not make it so. */
+/* splice from a pipe into a socket that is full or takes only part of it: what the socket
+ * did not take stays in the pipe for the next call (Go's net tests splice 1 MiB chunks between TCP
+ * connections this way); nothing is lost or repeated. */
+CASE(splice_pipe_to_full_socket_keeps_the_rest_in_the_pipe) {
+    int sv[2], p[2];
+    /* A loopback TCP connection: sv[0] sends, sv[1] receives. */
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT(l >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    EXPECT_OK(bind(l, (struct sockaddr *)&a, sizeof a));
+    EXPECT_OK(listen(l, 1));
+    EXPECT_OK(getsockname(l, (struct sockaddr *)&a, &len));
+    sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 16384; /* buffers far smaller than a chunk */
+    EXPECT_OK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
+    EXPECT_OK(connect(sv[0], (struct sockaddr *)&a, sizeof a));
+    sv[1] = accept(l, NULL, NULL);
+    EXPECT(sv[1] >= 0);
+    EXPECT_OK(pipe(p));
+    EXPECT_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
+    EXPECT_OK(fcntl(sv[1], F_SETFL, O_NONBLOCK));
+    EXPECT_OK(fcntl(p[1], F_SETFL, O_NONBLOCK));
+    enum { total = 8 << 20 };
+    static unsigned char chunk[65536], got[65536];
+    long written = 0, spliced = 0, received = 0, full = 0;
+    int mismatch = 0;
+    while (received < total) {
+        while (written < total) { /* refill the pipe */
+            long n = total - written < (long)sizeof chunk ? total - written : (long)sizeof chunk;
+            for (long i = 0; i < n; i++) chunk[i] = (unsigned char)((written + i) * 7);
+            ssize_t w = write(p[1], chunk, (size_t)n);
+            if (w < 0) { EXPECT_EQ(errno, EAGAIN); break; }
+            written += w;
+        }
+        long wasFull = full;
+        while (spliced < written) {
+            long inPipe = written - spliced;
+            ssize_t s = splice(p[0], NULL, sv[0], NULL, 65536, SPLICE_F_NONBLOCK);
+            if (s < 0) {
+                EXPECT_EQ(errno, EAGAIN);
+                int queued = -1;
+                EXPECT_OK(ioctl(p[0], FIONREAD, &queued));
+                EXPECT_EQ(queued, inPipe); /* all of it still in the pipe */
+                full++;
+                break;
+            }
+            EXPECT(s > 0 && s <= inPipe);
+            spliced += s;
+        }
+        if (full == wasFull && spliced < total) continue; /* the receiver reads only once the socket is full */
+        ssize_t r;
+        while ((r = read(sv[1], got, sizeof got)) > 0) {
+            for (ssize_t i = 0; i < r; i++)
+                if (got[i] != (unsigned char)((received + i) * 7)) mismatch++;
+            received += r;
+        }
+        EXPECT(r < 0 && errno == EAGAIN);
+        EXPECT(received <= spliced);
+        /* All spliced: what is still on its way arrives within a second, or was lost. */
+        struct pollfd pfd = {sv[1], POLLIN, 0};
+        if (spliced == total && received < total && poll(&pfd, 1, 1000) == 0) break;
+    }
+    EXPECT_EQ(received, total);
+    EXPECT_EQ(spliced, total);
+    EXPECT_EQ(mismatch, 0);
+    EXPECT(full > 0); /* the socket was full at least once */
+}
+
+/* sendfile from a file's own position into a full non-blocking socket: the position moves
+ * by what the socket took, so the next call goes on from there. */
+CASE(sendfile_to_full_socket_advances_by_what_was_sent) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_OK(fcntl(sv[0], F_SETFL, O_NONBLOCK));
+    EXPECT_OK(fcntl(sv[1], F_SETFL, O_NONBLOCK));
+    int f = temp_file(NULL);
+    EXPECT(f >= 0);
+    enum { total = 4 << 20 };
+    static unsigned char chunk[65536], got[65536];
+    for (long at = 0; at < total; at += sizeof chunk) {
+        for (long i = 0; i < (long)sizeof chunk; i++) chunk[i] = (unsigned char)((at + i) * 13 + ((at + i) >> 16));
+        EXPECT_EQ(pwrite(f, chunk, sizeof chunk, at), sizeof chunk);
+    }
+    EXPECT_EQ(lseek(f, 0, SEEK_SET), 0);
+    long sent = 0, received = 0, full = 0;
+    int mismatch = 0;
+    for (int rounds = 0; received < total && rounds < 100000; rounds++) {
+        ssize_t s = sendfile(sv[0], f, NULL, total - sent);
+        if (s < 0) { EXPECT_EQ(errno, EAGAIN); full++; }
+        else sent += s;
+        EXPECT_EQ(lseek(f, 0, SEEK_CUR), sent);
+        if (s >= 0 && sent < total) continue; /* the receiver reads only once the socket is full */
+        ssize_t r;
+        while ((r = read(sv[1], got, sizeof got)) > 0) {
+            for (ssize_t i = 0; i < r; i++)
+                if (got[i] != (unsigned char)((received + i) * 13 + ((received + i) >> 16))) mismatch++;
+            received += r;
+        }
+        if (sent == total && received < total) break;
+    }
+    EXPECT_EQ(sent, total);
+    EXPECT_EQ(received, total);
+    EXPECT_EQ(mismatch, 0);
+    EXPECT(full > 0);
+}
+
 CASE(vmsplice_into_a_pipe_moves_what_fits_and_returns) {
     int p[2];
     EXPECT_OK(pipe(p));

@@ -64,6 +64,29 @@ final class PipeBuffer {
         if head == data.count { data.removeAll(keepingCapacity: true); head = 0 }
         else if head > 32768 { data.removeFirst(head); head = 0 }
     }
+    /// Puts `bytes`, just read from the front, back there: a splice whose output took only
+    /// part of what it read from this pipe (Linux's splice_from_pipe consumes only what the
+    /// output took). Each page of them takes a slot again, even past the capacity: writers
+    /// wait until it is read.
+    func unconsumed(_ bytes: ArraySlice<UInt8>) {
+        guard !bytes.isEmpty else { return }
+        if head >= bytes.count {
+            head -= bytes.count
+            data.replaceSubrange(head..<(head + bytes.count), with: bytes)
+        } else {
+            data.replaceSubrange(0..<head, with: bytes)
+            head = 0
+        }
+        var pages: [(unread: Int, end: Int)] = []
+        var left = bytes.count
+        while left > 0 {
+            let n = min(left, PipeBuffer.pageSize)
+            pages.append((n, n))
+            left -= n
+        }
+        slots.insert(contentsOf: pages, at: 0)
+    }
+
     var readers = 0
     var writers = 0
     /// How many times each end was ever opened, so a blocked FIFO open sees even a brief peer.

@@ -439,7 +439,8 @@ extension GuestThread {
         let h = try readMessageHeader(addr)
         var dst = try messageBuffers(h)
         let out = try receiveCommon(s, &dst, flags: flags)
-        var outFlags: Int32 = (out.truncated ? MSG_TRUNC_FLAG : 0) | (out.urgent ? MSG_OOB_FLAG : 0)
+        // MSG_CMSG_CLOEXEC comes back as passed (____sys_recvmsg starts msg_flags from it).
+        var outFlags: Int32 = (flags & MSG_CMSG_CLOEXEC_FLAG) | (out.truncated ? MSG_TRUNC_FLAG : 0) | (out.urgent ? MSG_OOB_FLAG : 0)
         // The sender's address.
         var nameLength: UInt32 = 0
         if h.name != 0, let source = out.source {

@@ -12,7 +12,8 @@ extension GuestThread {
     /// Copies up to `count` bytes from `input` (at `inputAt`, or its file position) to `output`
     /// (likewise) in chunks. After the first chunk it goes on only while the input gives whole
     /// chunks (a pipe or socket input is read once); an error after some bytes ends the copy
-    /// with what was done. `chunkLimit` bounds a single read (a pipe's free space).
+    /// with what was done. `chunkLimit` bounds a single read (a pipe's free space). What a pipe
+    /// gave and the output did not take goes back into the pipe (giveBack).
     func copyThroughSentry(from input: FileDescription, at inputAt: UInt64?, to output: FileDescription, at outputAt: UInt64?,
                            count: Int, chunkLimit: Int = 1 << 16, nonblockingInput: Bool = false,
                            nonblockingOutput: Bool = false) throws(LinuxErrno) -> Int {
@@ -38,13 +39,29 @@ extension GuestThread {
                     return try writeCommon(output, &src, at: outputAt.map { $0 + UInt64(total) }, nonblocking: nonblockingOutput)
                 }
             } catch {
+                giveBack(buf[0..<n], to: input, readAtOffset: inputAt != nil)
                 if total > 0 { break }
                 throw error
             }
+            if w < n { giveBack(buf[w..<n], to: input, readAtOffset: inputAt != nil) }
             total += w
             if w < n || n < want || input.inode.kind != .regular { break }
         }
         return total
+    }
+
+    /// What was read and not written (the output full, or failing) is given back for the next
+    /// call, as Linux's splice consumes only what the output took: a pipe gets it back at its
+    /// front, a file read at its own position moves back over it. So a splice or sendfile
+    /// into a full non-blocking socket is EAGAIN or a short count, and nothing is skipped.
+    private func giveBack(_ bytes: ArraySlice<UInt8>, to input: FileDescription, readAtOffset: Bool) {
+        guard !bytes.isEmpty else { return }
+        if let pipe = input as? PipeDescription {
+            pipe.buffer.unconsumed(bytes)
+            pipe.buffer.queue.notify(.input)
+        } else if input.inode.kind == .regular && !readAtOffset {
+            _ = try? input.seek(-Int64(bytes.count), whence: SEEK_CUR)
+        }
     }
 
     /// An optional loff_t argument: nil for NULL, EINVAL when negative.
