@@ -96,6 +96,11 @@ public protocol PlatformContext: AnyObject {
     func willBlock()
     /// The last `.syscall` came through a patched site (not a trap).
     var syscallWasPatched: Bool { get }
+    /// The x86 trap number and error code behind the last `.fault` (a signal frame's trapno
+    /// and err: 14 and the page-fault code, 3 for int3...), where the platform sees them:
+    /// systrap reads them from the host's signal frame, kvm from the exception's; ptrace
+    /// cannot see them (nil).
+    var lastFaultTrap: (number: UInt64, error: UInt64)? { get }
     /// The guest thread may run only on these CPUs (a mask of `HostCPUs.ids`; 0: any): the
     /// guest's sched_setaffinity. Called from the context's own thread.
     func restrictCPUs(to mask: UInt64)
@@ -112,6 +117,7 @@ extension PlatformContext {
     public func retire() { kill() }
     public func willBlock() {}
     public var syscallWasPatched: Bool { false }
+    public var lastFaultTrap: (number: UInt64, error: UInt64)? { nil }
     public var lastExitOverheadNanos: UInt64 { 0 }
 }
 

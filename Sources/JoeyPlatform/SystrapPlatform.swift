@@ -117,6 +117,9 @@ final class SystrapThread: PlatformContext {
     /// The parked event came through the patched path: its registers are in the register
     /// block, its FPU state in the CPU until saved to the XSAVE area on request.
     private var fastEvent = false
+    /// The trap number and error code of the last fault event (lastFaultTrap).
+    private var faultTrap: (number: UInt64, error: UInt64)?
+    var lastFaultTrap: (number: UInt64, error: UInt64)? { faultTrap }
     private var fastFPSaved = false
     /// What the thread's signal frames hold of the FPU state (the XSAVE area's size).
     private var xsaveSize = 576
@@ -363,7 +366,11 @@ final class SystrapThread: PlatformContext {
             registers.rax = UInt64(bitPattern: -Int64(ENOSYS))
             return .syscall
         case SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP:
-            if code > 0 || signo == SIGTRAP { return .fault(signal: signo, code: code, address: address) }
+            if code > 0 || signo == SIGTRAP {
+                // REG_ERR and REG_TRAPNO of the host's frame: the hardware's own account.
+                faultTrap = (g(20), g(19))
+                return .fault(signal: signo, code: code, address: address)
+            }
             return .interrupted
         default:
             return .interrupted

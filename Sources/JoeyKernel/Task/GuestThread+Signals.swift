@@ -108,6 +108,9 @@ extension GuestThread {
         }
     }
 
+    /// Where struct sigcontext (the ucontext's mcontext) holds its fpstate pointer.
+    private static let fpstateOffset = 184
+
     private func setupFrame(sig: Int32, action: SignalAction, info: SignalInfo) -> Bool {
         var sp = regs.rsp
         if action.flags & SignalAction.SA_ONSTACK != 0, altStack.flags & 2 == 0, altStack.size > 0,
@@ -149,9 +152,14 @@ extension GuestThread {
             for (i, v) in gregs.enumerated() { p.storeBytes(of: v, toByteOffset: m + i * 8, as: UInt64.self) }
             p.storeBytes(of: UInt16(truncatingIfNeeded: regs.cs), toByteOffset: m + 144, as: UInt16.self)
             p.storeBytes(of: UInt16(truncatingIfNeeded: regs.ss), toByteOffset: m + 150, as: UInt16.self)
-            if let addr = info.address { p.storeBytes(of: addr, toByteOffset: m + 184, as: UInt64.self) } // cr2
-            p.storeBytes(of: fpAddr, toByteOffset: m + 192, as: UInt64.self)
-            p.storeBytes(of: savedMaskForSuspend ?? signalMask, toByteOffset: 8 + 296, as: UInt64.self)
+            // struct sigcontext after the selectors: err, trapno, oldmask, cr2, fpstate.
+            let mask = savedMaskForSuspend ?? signalMask
+            p.storeBytes(of: lastFault.error, toByteOffset: m + 152, as: UInt64.self)
+            p.storeBytes(of: lastFault.trap, toByteOffset: m + 160, as: UInt64.self)
+            p.storeBytes(of: mask, toByteOffset: m + 168, as: UInt64.self)
+            p.storeBytes(of: lastFault.address, toByteOffset: m + 176, as: UInt64.self)
+            p.storeBytes(of: fpAddr, toByteOffset: m + Self.fpstateOffset, as: UInt64.self)
+            p.storeBytes(of: mask, toByteOffset: 8 + 296, as: UInt64.self)
             info.store(as: sig, seenIn: group.userNS, into: UnsafeMutableRawBufferPointer(rebasing: p[312..<440])) // the siginfo
         }
         do {
@@ -190,7 +198,7 @@ extension GuestThread {
             regs.orig_rax = UInt64(bitPattern: -1)
             restartBlock = nil // what a handler's return resumes is never a restart (Linux too)
             signalMask = p.load(fromByteOffset: 8 + 296, as: UInt64.self) & ~(1 << 8 | 1 << 18)
-            let fpAddr = p.load(fromByteOffset: m + 192, as: UInt64.self)
+            let fpAddr = p.load(fromByteOffset: m + Self.fpstateOffset, as: UInt64.self)
             if fpAddr != 0, let fx = try? mm.read(fpAddr, count: 512) {
                 // A full XSAVE area when the frame says so (magic1 and a sane size), else fxsave only.
                 let magic = fx.withUnsafeBytes { $0.load(fromByteOffset: 464, as: UInt32.self) }
@@ -203,5 +211,43 @@ extension GuestThread {
             }
         }
         registersReplaced = true
+    }
+}
+
+/// A fault's account in a signal frame: cr2 (the address of the last page fault), err (the
+/// trap's error code) and trapno.
+struct FaultRecord {
+    private(set) var address: UInt64 = 0
+    private(set) var error: UInt64 = 0
+    private(set) var trap: UInt64 = 0
+
+    /// A fault about to become `signal` (`code`, at `address`). `trap` is the platform's trap
+    /// number and error code when it sees them; otherwise the trap is the one Linux raises
+    /// that signal for, and the error code, which only the hardware knows, is 0.
+    mutating func record(signal: Int32, code: Int32, address faultAddress: UInt64, trap known: (number: UInt64, error: UInt64)?) {
+        if let known {
+            trap = known.number
+            error = known.error
+        } else {
+            trap = Self.trapNumber(signal: signal, code: code)
+            error = 0
+        }
+        if trap == Self.pageFault { address = faultAddress } // cr2 changes on page faults only
+    }
+
+    static let pageFault: UInt64 = 14
+
+    /// x86's trap behind a fault signal: a page fault for SEGV_MAPERR/ACCERR and SIGBUS, a
+    /// general protection fault for SIGSEGV's SI_KERNEL, int3 (3) or a debug trap (1) for
+    /// SIGTRAP, a divide error (0) or SIMD exception (19) for SIGFPE, invalid opcode (6).
+    private static func trapNumber(signal: Int32, code: Int32) -> UInt64 {
+        switch signal {
+        case Signal.SIGSEGV: return code == 0x80 ? 13 : pageFault
+        case Signal.SIGBUS: return pageFault
+        case Signal.SIGTRAP: return code == 0x80 ? 3 : 1
+        case Signal.SIGFPE: return code == 1 ? 0 : 19 // FPE_INTDIV
+        case Signal.SIGILL: return 6
+        default: return 0
+        }
     }
 }

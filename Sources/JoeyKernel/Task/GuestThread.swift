@@ -83,6 +83,10 @@ final class GuestThread {
         involuntarySwitches &+ earlierPreemptions &+ (context.map { $0.hostPreemptions() &- preemptionBase } ?? 0)
     }
     var altStack: (sp: UInt64, flags: Int32, size: UInt64) = (0, 2 /* SS_DISABLE */, 0)
+    /// The last fault that became a signal, as Linux keeps it in the thread (thread.cr2,
+    /// error_code, trap_nr) and writes it into every signal frame after (a handler of a later
+    /// tgkill sees it still).
+    var lastFault = FaultRecord()
     /// The address space this thread's context runs in (its MM's, unless an execve changed it).
     private var contextSpace: AddressSpace?
     /// The MM's version when this thread last entered guest code: a memory fault that comes
@@ -281,6 +285,7 @@ final class GuestThread {
                     sig = Signal.SIGBUS
                     code = 2
                 }
+                lastFault.record(signal: sig, code: code, address: addr, trap: context?.lastFaultTrap)
                 forceSignal(sig, info: SignalInfo(signo: sig, code: code, address: addr))
             case .interrupted:
                 involuntarySwitches &+= 1

@@ -121,6 +121,9 @@ final class KVMVCPU: @unchecked Sendable {
 }
 
 final class KVMContext: PlatformContext {
+    /// The exception vector and error code of the last exception exit (lastFaultTrap).
+    private var faultTrap: (number: UInt64, error: UInt64)?
+    var lastFaultTrap: (number: UInt64, error: UInt64)? { faultTrap }
     let vcpu: KVMVCPU
     let space: KVMAddressSpace
     private let hostThread: Int32
@@ -341,6 +344,7 @@ final class KVMContext: PlatformContext {
             regs.eflags = regs.r11
             return .syscall
         }
+        faultTrap = (UInt64(vector), error)
         switch vector {
         case 0: return .fault(signal: SIGFPE, code: 1 /* FPE_INTDIV */, address: rip)
         case 1, 3: return .fault(signal: SIGTRAP, code: 0x80, address: 0)
