@@ -2,6 +2,7 @@
  * allocation, RLIMIT_NOFILE, shared and independent file offsets, pipes. */
 #include "../compat.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -565,6 +566,46 @@ CASE(clone_without_clone_fs_child_chdir_and_umask_stay_private) {
     EXPECT_OK(stat(".", &cwd));
     EXPECT_EQ(cwd.st_ino, here.st_ino);
     EXPECT_EQ(umask(022), 022);
+}
+
+/* unshare(CLONE_FS) in one thread of several gives that thread alone its own cwd and umask
+ * (Go's LockOSThread pattern; Go's runtime tests check a new thread does not inherit it). */
+static struct stat fs_thread_cwd;
+static mode_t fs_thread_umask;
+static void *unshare_fs_and_chdir(void *arg) {
+    (void)arg;
+    if (unshare(CLONE_FS) != 0) return (void *)1;
+    if (chdir("sub") != 0) return (void *)2;
+    umask(077);
+    if (stat(".", &fs_thread_cwd) != 0) return (void *)3;
+    fs_thread_umask = umask(077);
+    return NULL;
+}
+
+static void *report_cwd(void *arg) {
+    return stat(".", (struct stat *)arg) == 0 ? NULL : (void *)1;
+}
+
+CASE(unshare_clone_fs_in_a_thread_keeps_its_cwd_and_umask_to_itself) {
+    EXPECT_OK(mkdir("sub", 0755));
+    struct stat here, sub, cwd, seen;
+    EXPECT_OK(stat(".", &here));
+    EXPECT_OK(stat("sub", &sub));
+    umask(022);
+    pthread_t t;
+    void *r = (void *)-1;
+    EXPECT_EQ(pthread_create(&t, NULL, unshare_fs_and_chdir, NULL), 0);
+    EXPECT_EQ(pthread_join(t, &r), 0);
+    EXPECT(r == NULL);
+    EXPECT_EQ(fs_thread_cwd.st_ino, sub.st_ino); /* the thread moved */
+    EXPECT_EQ(fs_thread_umask, 077);
+    EXPECT_OK(stat(".", &cwd));
+    EXPECT_EQ(cwd.st_ino, here.st_ino); /* the process did not */
+    EXPECT_EQ(umask(022), 022);
+    EXPECT_EQ(pthread_create(&t, NULL, report_cwd, &seen), 0); /* nor does a new thread */
+    EXPECT_EQ(pthread_join(t, &r), 0);
+    EXPECT(r == NULL);
+    EXPECT_EQ(seen.st_ino, here.st_ino);
 }
 
 CASE(proc_self_fd_reopens_a_pipe_end) {

@@ -181,7 +181,7 @@ extension GuestThread {
             // Not its own again (that would give back capabilities it dropped), not for one
             // thread of several or a process sharing its root and cwd (userns_install).
             guard user !== group.userNS, group.threads.count == 1,
-                  !kernel.threadGroups.values.contains(where: { $0 !== group && $0.fs === group.fs }) else { throw .EINVAL }
+                  !kernel.threadGroups.values.contains(where: { $0 !== group && $0.fs === fs }) else { throw .EINVAL }
             guard group.capable(21, in: user) else { throw .EPERM }
             group.enterUserNamespace(user)
         case let mounts as MountNamespace:
@@ -190,9 +190,9 @@ extension GuestThread {
             // caller's user namespace, as Linux's mntns_install.
             guard group.capable(21, in: mounts.owner), group.capable(18), group.capable(21) else { throw .EPERM }
             let root = Location(name: "", parent: nil, inode: mounts.root.root, mount: mounts.root)
-            let fs = FSContext(root: root, cwd: root, mounts: mounts)
-            fs.umask = group.fs.umask
-            group.fs = fs
+            let newFS = FSContext(root: root, cwd: root, mounts: mounts)
+            newFS.umask = fs.umask
+            replaceFS(with: newFS)
         case let uts as UTSNamespace:
             try checkJoin(nstype, CLONE_NEWUTS, owner: uts.owner, alreadyIn: uts === group.uts)
             group.uts = uts

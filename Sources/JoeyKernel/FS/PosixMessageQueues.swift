@@ -245,7 +245,7 @@ extension GuestThread {
             q = existing
         } else {
             guard oflag & O_CREAT != 0 else { throw .ENOENT }
-            q = try makeMessageQueue(name, in: registry, mode: modeArg & 0o7777 & ~group.fs.umask, attr: attr)
+            q = try makeMessageQueue(name, in: registry, mode: modeArg & 0o7777 & ~fs.umask, attr: attr)
         }
         let flags = (oflag & O_ACCMODE == O_ACCMODE ? O_RDWR : oflag & O_ACCMODE) | (oflag & O_NONBLOCK)
         let d = MessageQueueDescription(q, name: name, flags: flags, namespace: group.ipc, fs: kernel.anonFS)

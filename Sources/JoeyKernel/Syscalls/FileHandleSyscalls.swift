@@ -46,8 +46,8 @@ extension GuestThread {
         guard size > 0, size <= Self.maxHandleBytes else { throw .EINVAL }
         let bytes = try mm.read(handleAt &+ 8, count: Int(size))
         // The filesystem the handle is decoded on: the descriptor's, or the working directory's.
-        let fs = mountFD == AT_FDCWD ? group.fs.cwd.inode.fs : try group.fdTable.get(mountFD).inode.fs
-        guard let loc = kernel.fileHandles.decode(type, bytes, on: fs) else { throw .ESTALE }
+        let filesystem = mountFD == AT_FDCWD ? fs.cwd.inode.fs : try group.fdTable.get(mountFD).inode.fs
+        guard let loc = kernel.fileHandles.decode(type, bytes, on: filesystem) else { throw .ESTALE }
         // O_CREAT, O_EXCL and O_TRUNC-less: a handle names a file that exists.
         return try openResolved(loc, flags: flags & ~(O_CREAT | O_EXCL), created: false)
     }

@@ -26,7 +26,7 @@ extension GuestThread {
 
     /// The directory a relative path starts from: cwd for AT_FDCWD, else the fd's directory.
     func startLocation(_ dirfd: Int32, _ path: ByteString) throws(LinuxErrno) -> Location {
-        if path.isAbsolute || dirfd == AT_FDCWD { return group.fs.cwd }
+        if path.isAbsolute || dirfd == AT_FDCWD { return fs.cwd }
         let f = try group.fdTable.getRaw(dirfd)
         guard let loc = f.location else { throw .ENOTDIR }
         guard loc.inode.kind == .directory else { throw .ENOTDIR }
@@ -37,31 +37,31 @@ extension GuestThread {
                 scope: ResolveFlags = []) throws(LinuxErrno) -> Location {
         if path.isEmpty && !emptyPathAllowed { throw .ENOENT }
         if path.isEmpty {
-            if dirfd == AT_FDCWD { return group.fs.cwd }
+            if dirfd == AT_FDCWD { return fs.cwd }
             let f = try group.fdTable.getRaw(dirfd)
             return f.location ?? Location(name: f.path, parent: nil, inode: f.inode)
         }
         let (start, root) = try walkStart(dirfd, path, scope)
-        return try kernel.resolve(path, from: start, root: root, mounts: group.fs.mounts, as: walker, followFinal: follow, scope: scope)
+        return try kernel.resolve(path, from: start, root: root, mounts: fs.mounts, as: walker, followFinal: follow, scope: scope)
     }
 
     func lookupParent(_ dirfd: Int32, _ path: ByteString, scope: ResolveFlags = []) throws(LinuxErrno) -> (Location, ByteString) {
         let (start, root) = try walkStart(dirfd, path, scope)
-        return try kernel.resolveParent(path, from: start, root: root, mounts: group.fs.mounts, as: walker, scope: scope)
+        return try kernel.resolveParent(path, from: start, root: root, mounts: fs.mounts, as: walker, scope: scope)
     }
 
     /// Where a walk starts and what is its root: for RESOLVE_BENEATH and RESOLVE_IN_ROOT the
     /// directory dirfd names is both, even for an absolute path.
     private func walkStart(_ dirfd: Int32, _ path: ByteString, _ scope: ResolveFlags) throws(LinuxErrno) -> (Location, Location) {
-        guard !scope.isDisjoint(with: [.beneath, .inRoot]) else { return (try startLocation(dirfd, path), group.fs.root) }
+        guard !scope.isDisjoint(with: [.beneath, .inRoot]) else { return (try startLocation(dirfd, path), fs.root) }
         let base = try startLocation(dirfd, "relative")
-        return (base, scope.contains(.inRoot) ? base : group.fs.root)
+        return (base, scope.contains(.inRoot) ? base : fs.root)
     }
 
     /// A child's inode as path walking sees it (mounts crossed).
     func child(_ dir: Location, _ name: ByteString) throws(LinuxErrno) -> Inode {
         let c = try dir.inode.lookup(name)
-        return group.fs.mounts.cover(c, in: dir.mount)?.root ?? c
+        return fs.mounts.cover(c, in: dir.mount)?.root ?? c
     }
 
     // MARK: open / close
@@ -109,7 +109,7 @@ extension GuestThread {
             guard dir.inode.kind == .directory else { throw .ENOTDIR }
             try checkAccess(dir.inode, read: false, write: true, exec: true, mount: dir.mount)
             guard let d = dir.inode as? DirectoryInode, !(d.context.writeThrough && d.lowerPath != nil) else { throw .EOPNOTSUPP }
-            let f = RegularFileInode(context: d.context, mode: UInt32(mode & 0o7777) & ~group.fs.umask)
+            let f = RegularFileInode(context: d.context, mode: UInt32(mode & 0o7777) & ~fs.umask)
             f.uid = group.fsuid; f.gid = group.fsgid
             f.nlink = 0
             // linkat may give it a name, unless O_EXCL says it never will (I_LINKABLE).
@@ -130,10 +130,10 @@ extension GuestThread {
                         let target = try existing.readlink()
                         if scope.contains(.beneath) && target.isAbsolute { throw .EXDEV }
                         let (tp, tn) = try kernel.resolveParent(target, from: parent,
-                                                                root: scope.contains(.inRoot) ? try walkStart(dirfd, path, scope).1 : group.fs.root,
-                                                                mounts: group.fs.mounts, as: walker, scope: scope)
+                                                                root: scope.contains(.inRoot) ? try walkStart(dirfd, path, scope).1 : fs.root,
+                                                                mounts: fs.mounts, as: walker, scope: scope)
                         try mayCreate(in: tp)
-                        let m = UInt32(mode & 0o7777) & ~group.fs.umask
+                        let m = UInt32(mode & 0o7777) & ~fs.umask
                         let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                         loc = Location(name: tn, parent: tp, inode: node)
                         created = true
@@ -143,7 +143,7 @@ extension GuestThread {
                 }
             } else {
                 try mayCreate(in: parent)
-                let m = UInt32(mode & 0o7777) & ~group.fs.umask
+                let m = UInt32(mode & 0o7777) & ~fs.umask
                 let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
                 kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
                 loc = Location(name: name, parent: parent, inode: node)
@@ -595,7 +595,7 @@ extension GuestThread {
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
         try mayCreate(in: parent)
-        let node = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
+        let node = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~fs.umask,
                                            uid: group.fsuid, gid: group.fsgid)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
         return 0
@@ -625,7 +625,7 @@ extension GuestThread {
             throw .EPERM
         }
         let isDevice = kind == .characterDevice || kind == .blockDevice
-        let node = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~group.fs.umask,
+        let node = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~fs.umask,
                                            uid: group.fsuid, gid: group.fsgid, rdev: isDevice ? rdev : 0)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
         return 0
@@ -652,7 +652,7 @@ extension GuestThread {
             if raw.kind == .directory { throw .EISDIR }
             if path.hasTrailingSlash { throw .ENOTDIR }
         }
-        if group.fs.mounts.isCovered(raw, in: parent.mount) { throw .EBUSY }
+        if fs.mounts.isCovered(raw, in: parent.mount) { throw .EBUSY }
         if rmdir {
             guard let dir = raw as? DirectoryInode else { throw .ENOTDIR }
             guard dir.isEmpty else { throw .ENOTEMPTY }
@@ -683,7 +683,7 @@ extension GuestThread {
         if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
         try requireWritableMount(op.inode, op.mount) // before the lookups, as Linux's do_renameat2
         let node = try op.inode.lookup(on)
-        if group.fs.mounts.isCovered(node, in: op.mount) { throw .EBUSY }
+        if fs.mounts.isCovered(node, in: op.mount) { throw .EBUSY }
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
         if node.kind != .directory && (oldPath.hasTrailingSlash || newPath.hasTrailingSlash) { throw .ENOTDIR }
         // A directory cannot move below itself.
@@ -706,7 +706,7 @@ extension GuestThread {
             } else if existing.kind == .directory {
                 throw .EISDIR
             }
-            if group.fs.mounts.isCovered(existing, in: np.mount) { throw .EBUSY }
+            if fs.mounts.isCovered(existing, in: np.mount) { throw .EBUSY }
             if existing.nlink > 0 { existing.nlink -= 1 }
         }
         guard let from = op.inode as? DirectoryInode, let to = np.inode as? DirectoryInode else { throw .EXDEV }
@@ -740,7 +740,7 @@ extension GuestThread {
         let a = try op.inode.lookup(on), b = try np.inode.lookup(nn)
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
         if (a.kind != .directory && oldPath.hasTrailingSlash) || (b.kind != .directory && newPath.hasTrailingSlash) { throw .ENOTDIR }
-        if group.fs.mounts.isCovered(a, in: op.mount) || group.fs.mounts.isCovered(b, in: np.mount) { throw .EBUSY }
+        if fs.mounts.isCovered(a, in: op.mount) || fs.mounts.isCovered(b, in: np.mount) { throw .EBUSY }
         // Neither directory may end up below itself.
         for (node, into) in [(a, np), (b, op)] where node.kind == .directory {
             var p: Location? = into
@@ -1010,10 +1010,10 @@ extension GuestThread {
     // MARK: cwd
 
     func sysGetcwd() throws(LinuxErrno) -> UInt64 {
-        if group.fs.cwd.inode.removed { throw .ENOENT }
+        if fs.cwd.inode.removed { throw .ENOENT }
         // Seen from the process's root; a directory outside it (after chroot) is shown
         // "(unreachable)" and absolute, as Linux does (glibc's getcwd then fails).
-        let cwd = group.fs.cwd, root = group.fs.root
+        let cwd = fs.cwd, root = fs.root
         // Shown from where it meets the root (a directory reached before a pivot_root has its
         // names from the old root), as d_path does.
         let shown = cwd.path(under: root).map { $0.bytes } ?? Array("(unreachable)".utf8) + cwd.path.bytes
@@ -1027,7 +1027,7 @@ extension GuestThread {
         let loc = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
         guard loc.inode.kind == .directory else { throw .ENOTDIR }
         try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)
-        group.fs.cwd = loc
+        fs.cwd = loc
         return 0
     }
 
@@ -1035,7 +1035,7 @@ extension GuestThread {
         let f = try group.fdTable.getRaw(fdArg(a0))
         guard f.inode.kind == .directory, let loc = f.location else { throw .ENOTDIR }
         try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)
-        group.fs.cwd = loc
+        fs.cwd = loc
         return 0
     }
 
@@ -1045,7 +1045,7 @@ extension GuestThread {
         guard loc.inode.kind == .directory else { throw .ENOTDIR }
         try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)
         guard group.capable(18 /* CAP_SYS_CHROOT */) else { throw .EPERM }
-        group.fs.root = loc
+        fs.root = loc
         return 0
     }
 

@@ -51,8 +51,8 @@ extension GuestThread {
     }
 
     func sysUmask() throws(LinuxErrno) -> UInt64 {
-        let old = group.fs.umask
-        group.fs.umask = UInt32(a0 & 0o777)
+        let old = fs.umask
+        fs.umask = UInt32(a0 & 0o777)
         return UInt64(old)
     }
 

@@ -29,7 +29,7 @@ extension GuestThread {
         let data = try mountString(a4)
         let target = try lookup(AT_FDCWD, try pathArg(a1), follow: true)
         guard flags & MS_NOUSER == 0 else { throw .EINVAL }
-        let ns = group.fs.mounts
+        let ns = fs.mounts
         guard group.capable(CAP_SYS_ADMIN, in: ns.owner) else { throw .EPERM }
         let propagation = flags & (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
         // The per-mount flags as path_mount makes them: relatime unless noatime or strictatime.
@@ -312,7 +312,7 @@ extension GuestThread {
         let flags = a1
         let path = try pathArg(a0)
         guard flags & ~(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW) == 0 else { throw .EINVAL }
-        let ns = group.fs.mounts
+        let ns = fs.mounts
         guard group.capable(CAP_SYS_ADMIN, in: ns.owner) else { throw .EPERM }
         let target = try lookup(AT_FDCWD, path, follow: flags & UMOUNT_NOFOLLOW == 0)
         guard ns.isRoot(target), let reached = target.mount, ns.mounts.contains(where: { $0 === reached }) else { throw .EINVAL }
@@ -343,12 +343,12 @@ extension GuestThread {
     /// process of the namespace whose root or working directory was the old root moves to
     /// the new one (chroot_fs_refs).
     func sysPivotRoot() throws(LinuxErrno) -> UInt64 {
-        guard group.capable(CAP_SYS_ADMIN, in: group.fs.mounts.owner) else { throw .EPERM }
+        guard group.capable(CAP_SYS_ADMIN, in: fs.mounts.owner) else { throw .EPERM }
         let new = try lookup(AT_FDCWD, try pathArg(a0), follow: true)
         guard new.inode.kind == .directory else { throw .ENOTDIR }
         let old = try lookup(AT_FDCWD, try pathArg(a1), follow: true)
         guard old.inode.kind == .directory else { throw .ENOTDIR }
-        let ns = group.fs.mounts, root = group.fs.root
+        let ns = fs.mounts, root = fs.root
         guard let newMount = new.mount, let rootMount = root.mount, let reached = old.mount else { throw .EINVAL }
         let oldMount = ns.cover(old.inode, in: reached) ?? reached // put_old's top mount (lock_mount)
         func shared(_ m: Mount?) -> Bool { if case .shared = m?.propagation { return true }; return false }
@@ -455,7 +455,7 @@ extension GuestThread {
     /// only its own).
     func sysUstat() throws(LinuxErrno) -> UInt64 {
         let dev = UInt64(UInt32(truncatingIfNeeded: a0))
-        guard let m = group.fs.mounts.mounts.first(where: { $0.root.fs.dev == dev }) else { throw .EINVAL }
+        guard let m = fs.mounts.mounts.first(where: { $0.root.fs.dev == dev }) else { throw .EINVAL }
         let s = kernel.statfs(m.root, flags: m.flags)
         var ustat = [UInt8](repeating: 0, count: 32) // f_fname and f_fpack stay empty
         ustat[0..<4] = s[24..<28]   // f_tfree: f_bfree, cut to an int (__kernel_daddr_t)

@@ -63,7 +63,7 @@ extension GuestThread {
         // The user namespace first: it owns the others made with it.
         let userNS = flags & CLONE_NEWUSER != 0 ? try makeUserNamespace() : nil
         let owner = userNS ?? group.userNS
-        let newFS: FSContext? = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs, owner: owner) : nil
+        let newFS: FSContext? = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: fs, owner: owner) : nil
         let ipc = flags & CLONE_NEWIPC != 0 ? try kernel.makeIPCNamespace(owner: owner) : group.ipc
         let net = flags & CLONE_NEWNET != 0 ? try NetworkNamespace.make(ino: kernel.allocateNamespaceIno(), owner: owner) : group.netNS
         // A new pid namespace goes below the caller's own (not after unshare or setns moved
@@ -91,7 +91,7 @@ extension GuestThread {
         let parentGroup = flags & CLONE_PARENT != 0 ? (group.parent ?? group) : group
         let g = ThreadGroup(kernel: kernel, pid: pid, parent: parentGroup, mm: childMM,
                             fdTable: flags & CLONE_FILES != 0 ? group.fdTable.addUser() : group.fdTable.copy(),
-                            fs: newFS ?? (flags & CLONE_FS != 0 ? group.fs : group.fs.copy()), pidNS: pidNS)
+                            fs: newFS ?? (flags & CLONE_FS != 0 ? fs : fs.copy()), pidNS: pidNS)
         if pidNS.initGroup == nil && pidNS.local(pid) == 1 { pidNS.initGroup = g }
         g.uts = flags & CLONE_NEWUTS != 0 ? group.uts.copy(ino: kernel.allocateNamespaceIno(), owner: owner) : group.uts
         g.ipc = ipc
@@ -185,6 +185,8 @@ extension GuestThread {
         try checkRoomInAddressSpace()
         let tid = try kernel.allocateTask(in: group.pidNS)
         let child = GuestThread(kernel: kernel, tid: tid, group: group)
+        // A thread made without CLONE_FS gets a copy of its creator's root, cwd and umask.
+        child.ownFS = flags & CLONE_FS != 0 ? ownFS : fs.copy()
         prepareCloned(child, flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls)
         inheritThreadKeyring(by: child)
         kernel.threads[tid] = child
@@ -202,6 +204,12 @@ extension GuestThread {
         var tasks = 0
         for g in kernel.threadGroups.values where g.mm === mm { tasks += g.threads.count }
         guard tasks < limit else { throw .EAGAIN }
+    }
+
+    /// This thread's root, cwd and umask become `newFS` (unshare, setns): the process's when
+    /// the thread is its only one, else the thread's own (the other threads keep theirs).
+    func replaceFS(with newFS: FSContext) {
+        if ownFS == nil && group.threads.count == 1 { group.fs = newFS } else { ownFS = newFS }
     }
 
     /// This process gets its own copy of a descriptor table it shared (CLONE_FILES).
@@ -238,10 +246,10 @@ extension GuestThread {
         if flags & CLONE_NEWPID != 0 && group.pidNSForChildren !== group.pidNS { throw .EINVAL }
         let pidNS = flags & CLONE_NEWPID != 0 ? try kernel.makePIDNamespace(below: group.pidNS, owner: owner) : nil
         // A new mount namespace comes with its own root and cwd (CLONE_NEWNS implies CLONE_FS).
-        let fs = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: group.fs, owner: owner)
-               : flags & CLONE_FS != 0 ? group.fs.copy() : nil
+        let newFS = flags & CLONE_NEWNS != 0 ? try newMountNamespace(for: fs, owner: owner)
+               : flags & CLONE_FS != 0 ? fs.copy() : nil
         if flags & CLONE_FILES != 0 && group.fdTable.users > 1 { unshareFiles() }
-        if let fs { group.fs = fs }
+        if let newFS { replaceFS(with: newFS) }
         if let userNS { group.enterUserNamespace(userNS) }
         if flags & CLONE_NEWUTS != 0 { group.uts = group.uts.copy(ino: kernel.allocateNamespaceIno(), owner: owner) }
         // CLONE_NEWIPC implies CLONE_SYSVSEM: the undo list of the namespace left is applied.
@@ -326,6 +334,8 @@ extension GuestThread {
         while group.threads.count > 1 { sleepInSentry() }
         let formerTid = tracerView(of: tid)
         if tid != group.pid { becomeLeader() }
+        // The one thread left: its own root and cwd, if it had them, are the process's now.
+        if let own = ownFS { group.fs = own; ownFS = nil }
         // A table shared with another process is unshared first (unshare_files in execve).
         if group.fdTable.users > 1 { unshareFiles() }
         group.fdTable.closeOnExec()
@@ -593,7 +603,7 @@ extension GuestThread {
             o2 = try t2.group.fdTable.getRaw(Int32(truncatingIfNeeded: a4))
         case 1: o1 = t1.mm; o2 = t2.mm                       // KCMP_VM
         case 2: o1 = t1.group.fdTable; o2 = t2.group.fdTable // KCMP_FILES
-        case 3: o1 = t1.group.fs; o2 = t2.group.fs           // KCMP_FS
+        case 3: o1 = t1.fs; o2 = t2.fs                       // KCMP_FS
         case 4: o1 = t1.group; o2 = t2.group                 // KCMP_SIGHAND: per process here
         case 5: o1 = t1.group.ioContext; o2 = t2.group.ioContext // KCMP_IO
         case 6: o1 = undoList(t1); o2 = undoList(t2)         // KCMP_SYSVSEM: per process here

@@ -194,7 +194,7 @@ extension GuestThread {
         }
         if !asRoot { try mayCreate(in: parent) }
         let owner = asRoot ? (UInt32(0), UInt32(0)) : (group.fsuid, group.fsgid)
-        let node = try parent.inode.create(name, kind: .regular, mode: 0o600 & ~group.fs.umask, uid: owner.0, gid: owner.1)
+        let node = try parent.inode.create(name, kind: .regular, mode: 0o600 & ~fs.umask, uid: owner.0, gid: owner.1)
         let d = try node.open(flags: O_WRONLY, kernel: kernel)
         d.path = ByteString.join(parent.path, name)
         return d

@@ -159,7 +159,7 @@ struct ELFLoader {
 extension GuestThread {
     /// Opens an executable for exec: must be a regular file with an execute bit.
     func openExecutable(_ path: ByteString) throws(LinuxErrno) -> FileDescription {
-        let loc = try kernel.resolve(path, from: group.fs.cwd, root: group.fs.root, mounts: group.fs.mounts, as: walker)
+        let loc = try kernel.resolve(path, from: fs.cwd, root: fs.root, mounts: fs.mounts, as: walker)
         let inode = loc.inode
         if inode.kind == .directory { throw .EACCES }
         guard inode.kind == .regular else { throw .EACCES }
@@ -321,13 +321,13 @@ extension GuestThread {
         guard inode.mode & 0o4000 != 0 || inode.mode & 0o2010 == 0o2010 else { return unchanged }
         if file.location?.mount?.flags.contains(.noSUID) == true || group.noNewPrivs { return unchanged }
         guard group.userNS.maps(uid: inode.uid, gid: inode.gid) else { return unchanged }
-        if kernel.threadGroups.values.contains(where: { $0 !== group && $0.fs === group.fs }) { return unchanged }
+        if kernel.threadGroups.values.contains(where: { $0 !== group && $0.fs === fs }) { return unchanged }
         if let tracer = ptrace?.tracer, !tracer.capable(Self.CAP_SYS_PTRACE, in: group.userNS) { return unchanged }
         return (inode.mode & 0o4000 != 0 ? inode.uid : group.euid, inode.mode & 0o2010 == 0o2010 ? inode.gid : group.egid)
     }
 
     private func openExecutableForInterp(_ path: ByteString) throws(LinuxErrno) -> FileDescription {
-        let loc = try kernel.resolve(path, from: group.fs.root, root: group.fs.root, mounts: group.fs.mounts, as: walker)
+        let loc = try kernel.resolve(path, from: fs.root, root: fs.root, mounts: fs.mounts, as: walker)
         guard loc.inode.kind == .regular else { throw .ELIBBAD }
         if loc.mount?.flags.contains(.noExec) == true { throw .EACCES }
         try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)

@@ -83,6 +83,12 @@ final class GuestThread {
         involuntarySwitches &+ earlierPreemptions &+ (context.map { $0.hostPreemptions() &- preemptionBase } ?? 0)
     }
     var altStack: (sp: UInt64, flags: Int32, size: UInt64) = (0, 2 /* SS_DISABLE */, 0)
+    /// This thread's root, cwd, umask and mount namespace (Linux's fs_struct): its process's,
+    /// shared with the threads and processes made with CLONE_FS, unless the thread has one of
+    /// its own (it unshared CLONE_FS while other threads shared its process's, or was made
+    /// without CLONE_FS).
+    var fs: FSContext { ownFS ?? group.fs }
+    var ownFS: FSContext?
     /// The last fault that became a signal, as Linux keeps it in the thread (thread.cr2,
     /// error_code, trap_nr) and writes it into every signal frame after (a handler of a later
     /// tgkill sees it still).

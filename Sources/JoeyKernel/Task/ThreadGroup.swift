@@ -287,14 +287,22 @@ final class ThreadGroup {
 
     /// Queues a signal for the process and wakes a thread that can take it. Without `info`
     /// it is SI_USER from the process itself (as the kernel's SIGPIPE is).
-    func sendSignal(_ sig: Int32, info: SignalInfo? = nil) {
+    /// A process-directed signal. `preferring` is the thread to wake for it if it does not
+    /// block it (complete_signal's first choice: a CPU timer's goes to the thread that was
+    /// running, so a profiler samples the thread that used the time).
+    func sendSignal(_ sig: Int32, info: SignalInfo? = nil, preferring: GuestThread? = nil) {
         guard sig > 0 && sig < 65, exitStatus == nil else { return }
         prepareSignal(sig)
         if discards(sig) { return }
         enqueueSignal(sig, info ?? SignalInfo(signo: sig, pid: pidNS.local(pid), uid: uid), mask: &pendingShared, queues: &pendingInfo)
+        let bit: UInt64 = 1 << UInt64(sig - 1)
+        if let preferring, preferring.signalMask & bit == 0 {
+            preferring.interrupt()
+            return
+        }
         // One thread that can take it is woken; when every thread blocks it, all are (one of
         // them may be waiting for it in sigtimedwait).
-        if let target = threads.first(where: { $0.signalMask & (1 << UInt64(sig - 1)) == 0 }) {
+        if let target = threads.first(where: { $0.signalMask & bit == 0 }) {
             target.interrupt()
         } else {
             for t in threads { t.interrupt() }
@@ -374,33 +382,50 @@ final class ThreadGroup {
         return value
     }
 
-    /// Fires expired CPU-time itimers (SIGVTALRM, SIGPROF) and applies RLIMIT_CPU; true
-    /// while either needs watching. Both count the stubs' whole run time: user and system
-    /// time are not told apart.
-    func fireCPUTimers() -> Bool {
+    /// Fires expired CPU-time itimers (SIGVTALRM, SIGPROF) and applies RLIMIT_CPU; returns
+    /// how long the poller may wait before looking again (nil: nothing to watch). Both count
+    /// the stubs' whole run time: user and system time are not told apart.
+    func fireCPUTimers() -> UInt64? {
         let cpuLimit = rlimits[0] ?? (UInt64.max, UInt64.max)
         let limited = cpuLimit.0 != UInt64.max
-        guard cpuTimers.contains(where: { $0.deadline != nil }) || limited, exitStatus == nil else { return false }
+        guard cpuTimers.contains(where: { $0.deadline != nil }) || limited, exitStatus == nil else { return nil }
         let used = polledCPUNanos()
         // RLIMIT_CPU, as Linux's check_process_timers: past the hard limit SIGKILL; past the
         // soft one SIGXCPU, and the soft limit moves a second on (so once a second after).
         if limited {
             if cpuLimit.1 != UInt64.max && used / 1_000_000_000 >= cpuLimit.1 {
                 sendSignal(Signal.SIGKILL)
-                return false
+                return nil
             }
             if used / 1_000_000_000 >= cpuLimit.0 {
                 sendSignal(Signal.SIGXCPU, info: SignalInfo(signo: Signal.SIGXCPU, code: 0x80))
                 if cpuLimit.0 < cpuLimit.1 { rlimits[0] = (cpuLimit.0 + 1, cpuLimit.1) }
             }
         }
+        var wait = Self.cpuPollMax
         for i in 0..<2 {
-            guard let d = cpuTimers[i].deadline, d <= used else { continue }
-            cpuTimers[i].deadline = cpuTimers[i].interval > 0 ? saturatingAdd(used, cpuTimers[i].interval) : nil
-            let sig = i == 0 ? Signal.SIGVTALRM : Signal.SIGPROF
-            sendSignal(sig, info: SignalInfo(signo: sig, code: 0x80))
+            guard let d = cpuTimers[i].deadline else { continue }
+            if d <= used {
+                // The next expiry an interval after this one (check_cpu_itimer), not after
+                // the late look: the timer keeps its rate.
+                cpuTimers[i].deadline = cpuTimers[i].interval > 0 ? saturatingAdd(d, cpuTimers[i].interval) : nil
+                let sig = i == 0 ? Signal.SIGVTALRM : Signal.SIGPROF
+                sendSignal(sig, info: SignalInfo(signo: sig, code: 0x80), preferring: threads.first { $0.inGuest })
+            }
+            if let next = cpuTimers[i].deadline { wait = min(wait, cpuPollWait(until: next, now: used, parallel: threads.count)) }
         }
-        return cpuTimers.contains { $0.deadline != nil } || limited
+        return cpuTimers.contains { $0.deadline != nil } || limited ? wait : nil
+    }
+
+    /// Polls of CPU-time deadlines come at least this often, and at most every cpuPollMin.
+    static let cpuPollMax: UInt64 = 10_000_000, cpuPollMin: UInt64 = 1_000_000
+
+    /// How long a poller may sleep before a CPU clock reading `now` can reach `deadline`: the
+    /// clock runs at most `parallel` times as fast as the wall clock (its threads on as many
+    /// CPUs). Between cpuPollMin and cpuPollMax.
+    func cpuPollWait(until deadline: UInt64, now: UInt64, parallel: Int) -> UInt64 {
+        let left = deadline > now ? deadline - now : 0
+        return min(Self.cpuPollMax, max(Self.cpuPollMin, left / UInt64(max(1, min(parallel, HostCPUs.usable)))))
     }
 
     /// Drops pending instances of the signals in `bits`, process-wide and per thread.

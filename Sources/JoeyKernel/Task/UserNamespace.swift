@@ -207,7 +207,7 @@ extension GuestThread {
         let parent = group.userNS
         guard parent.level <= UserNamespace.maxParentLevel,
               UserNamespace.live.load(ordering: .relaxed) < kernel.tunables.maxUserNamespaces else { throw .ENOSPC }
-        guard !group.fs.isChrooted else { throw .EPERM }
+        guard !fs.isChrooted else { throw .EPERM }
         guard parent.uid(group.euid) != nil, parent.gid(group.egid) != nil else { throw .EPERM }
         return UserNamespace(parent: parent, owner: group.euid, ino: kernel.allocateNamespaceIno(),
                              couldSetfcap: group.capable(31 /* CAP_SETFCAP */))

@@ -96,7 +96,7 @@ final class UnixSocket: Socket {
             try t.mayCreate(in: parent)
             let inode: Inode
             do {
-                inode = try parent.inode.create(leaf, kind: .socket, mode: 0o777 & ~t.group.fs.umask, uid: t.group.fsuid, gid: t.group.fsgid)
+                inode = try parent.inode.create(leaf, kind: .socket, mode: 0o777 & ~t.fs.umask, uid: t.group.fsuid, gid: t.group.fsgid)
             } catch let e where e == .EEXIST {
                 throw .EADDRINUSE
             }
