@@ -281,3 +281,26 @@ CASE(ptrace_errors) {
 }
 
 COMPAT_MAIN()
+
+/* The debug registers in struct user (u_debugreg): a debugger clears DR7 of every new thread
+ * (gdb does, and stops with "Couldn't write debug register" when it cannot) and reads back
+ * what it wrote; DR4 and DR5 cannot be written. */
+CASE(ptrace_debug_registers_read_back_and_dr7_clears) {
+    pid_t c = traced_child(just_exit);
+    EXPECT(c > 0);
+    long dr = offsetof(struct user, u_debugreg);
+    errno = 0;
+    EXPECT_EQ(ptrace(PTRACE_PEEKUSER, c, dr + 7 * 8, 0), 0);
+    EXPECT_EQ(errno, 0);
+    EXPECT_OK(ptrace(PTRACE_POKEUSER, c, dr + 7 * 8, 0));
+    EXPECT_OK(ptrace(PTRACE_POKEUSER, c, dr + 0 * 8, 0x401000));
+    EXPECT_EQ(ptrace(PTRACE_PEEKUSER, c, dr + 0 * 8, 0), 0x401000);
+    EXPECT_ERRNO(ptrace(PTRACE_POKEUSER, c, dr + 4 * 8, 0), EIO);
+    EXPECT_ERRNO(ptrace(PTRACE_POKEUSER, c, dr + 8 * 8, 0), EIO); /* error_code: read-only */
+    errno = 0;
+    EXPECT_EQ(ptrace(PTRACE_PEEKUSER, c, dr + 8 * 8, 0), 0);
+    EXPECT_EQ(errno, 0);
+    EXPECT_ERRNO(ptrace(PTRACE_PEEKUSER, c, dr + 10 * 8, 0), EIO); /* past the kernel's struct user */
+    EXPECT_OK(ptrace(PTRACE_CONT, c, 0, 0));
+    EXPECT_EQ(finish(c), 7);
+}

@@ -10,6 +10,9 @@ import JoeyPlatform
 extension GuestThread {
     /// struct user_regs_struct is joey_regs, field for field (PTRACE_GETREGS order).
     private static let userRegsSize = MemoryLayout<GuestRegisters>.size
+    /// The kernel's struct user's size (error_code and fault_address after u_debugreg), and
+    /// where its u_debugreg[8] begins and ends.
+    private static let userSize: UInt64 = 928, debugRegistersOffset: UInt64 = 848, debugRegistersEnd: UInt64 = 912
 
     /// ptrace_may_access for process `g` (PTRACE_MODE_ATTACH): the same real uid as all of
     /// its ids (and gids), and a dumpable process; or CAP_SYS_PTRACE.
@@ -70,16 +73,23 @@ extension GuestThread {
             // A copy-on-write copy moved the word: the tracee's address space follows.
             t.group.catchUpAddressSpace()
             return 0
-        case 3: // PTRACE_PEEKUSER: a register of struct user; the rest of it reads 0
-            guard addr & 7 == 0, addr < 928 else { throw .EIO }
+        case 3: // PTRACE_PEEKUSER: a register or debug register of struct user; the rest reads 0
+            guard addr & 7 == 0, addr < Self.userSize else { throw .EIO }
             var word: UInt64 = 0
             if addr < UInt64(Self.userRegsSize) {
                 word = withUnsafeBytes(of: t.regs) { $0.load(fromByteOffset: Int(addr), as: UInt64.self) }
+            } else if addr >= Self.debugRegistersOffset && addr < Self.debugRegistersEnd {
+                word = t.debugRegister(Int((addr - Self.debugRegistersOffset) / 8))
             }
             try mm.writeValue(data, word)
             return 0
-        case 6: // PTRACE_POKEUSER: a register (the debug registers are not offered)
-            guard addr & 7 == 0, addr < UInt64(Self.userRegsSize) else { throw .EIO }
+        case 6: // PTRACE_POKEUSER: a register or a debug register
+            guard addr & 7 == 0, addr < Self.userSize else { throw .EIO }
+            if addr >= Self.debugRegistersOffset && addr < Self.debugRegistersEnd {
+                try t.setDebugRegister(Int((addr - Self.debugRegistersOffset) / 8), data)
+                return 0
+            }
+            guard addr < UInt64(Self.userRegsSize) else { throw .EIO }
             var r = t.regs
             withUnsafeMutableBytes(of: &r) { $0.storeBytes(of: data, toByteOffset: Int(addr), as: UInt64.self) }
             try t.setRegistersFromTracer(r)

@@ -41,6 +41,8 @@ final class GuestThread {
     var requestKeyDefault: Int32 = 0
     /// Set while another guest process traces this thread (Task/Ptrace.swift).
     var ptrace: PtraceState?
+    /// The debug registers as a tracer wrote them (u_debugreg; nil: all 0). Task/Ptrace.swift.
+    var debugRegisters: [UInt64]?
     /// Held before returning to guest code while the sandbox is over its memory limit.
     var heldForMemory = false
     /// sched_setscheduler's or sched_setattr's policy and priority, as the guest set them.

@@ -39,6 +39,29 @@ final class PtraceState {
 }
 
 extension GuestThread {
+    /// Debug register `n` (0...7) as PTRACE_PEEKUSER reads it (DR4 and DR5 read 0).
+    func debugRegister(_ n: Int) -> UInt64 { n >= 0 && n < 8 ? debugRegisters?[n] ?? 0 : 0 }
+
+    /// PTRACE_POKEUSER of debug register `n` (ptrace_set_debugreg): DR0-DR3 take a user
+    /// address, DR6 any status, DR7 the control word; DR4 and DR5 are EIO. Joey offers no
+    /// hardware breakpoints or watchpoints: a DR7 that enables one (its L0-G3 bits) is EIO,
+    /// so a debugger keeps to software breakpoints (gdb: `set can-use-hw-watchpoints 0`);
+    /// one that enables none (gdb clears DR7 of every new thread) is kept.
+    func setDebugRegister(_ n: Int, _ value: UInt64) throws(LinuxErrno) {
+        switch n {
+        case 0...3: guard value < Self.userAddressEnd else { throw .EINVAL }
+        case 6: break
+        case 7: guard value & 0xff == 0 else { throw .EIO }
+        default: throw .EIO
+        }
+        var r = debugRegisters ?? [UInt64](repeating: 0, count: 8)
+        r[n] = value
+        debugRegisters = r
+    }
+
+    /// Where user addresses end (TASK_SIZE_MAX on x86-64).
+    static let userAddressEnd: UInt64 = 0x7fff_ffff_f000
+
     /// Stops for the tracer with `status` (a wait status) until it resumes this thread (or the
     /// thread is killed, or the tracer goes; or its process starts to exit, except for the
     /// exit event itself). Returns at once when not traced.
