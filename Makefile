@@ -23,7 +23,7 @@ APT_PACKAGES := libseccomp-dev libcap-dev busybox-static gcc libc6-dev make pyth
 	curl nginx-light redis-server redis-tools postgresql nodejs util-linux apache2-utils libpython3.11-testsuite python3-psutil procps \
 	docker.io
 
-.PHONY: all deps build release install demo test test-podman test-runtimes test-servers test-security soak cpython-tests syscalls compat compat-update bench compare ltp clean
+.PHONY: all deps build release install demo test test-podman test-runtimes test-servers test-security soak cpython-tests go-tests syscalls compat compat-update bench compare ltp clean
 
 all: build
 
@@ -108,6 +108,12 @@ SOAK_MINUTES ?= 30
 # CPython's own test modules natively and in a sandbox on each platform (a subset runs in `make test`).
 cpython-tests: build
 	python3 Tests/cpython/run.py --joey $(JOEY)
+
+# Go's standard library tests natively and in a sandbox on each platform (installs golang-go;
+# about 15 minutes here, not part of `make test`).
+go-tests: build
+	$(call apt_install,golang-go)
+	python3 Tests/go/run.py --joey $(JOEY)
 
 # Generated files must match their sources.
 syscalls:
