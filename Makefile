@@ -110,7 +110,7 @@ cpython-tests: build
 	python3 Tests/cpython/run.py --joey $(JOEY)
 
 # Go's standard library tests natively and in a sandbox on each platform (installs golang-go;
-# about 15 minutes here, not part of `make test`).
+# not part of `make test`: with the debug build `net` alone takes about 7 minutes a platform).
 go-tests: build
 	$(call apt_install,golang-go)
 	python3 Tests/go/run.py --joey $(JOEY)

@@ -98,10 +98,7 @@ extension ThreadGroup {
                 deliver(t)
             }
             // A CPU-time deadline is polled; the others are slept until.
-            if let n = t.deadline {
-                let at = t.onCPUClock ? saturatingAdd(monotonic, cpuPollWait(until: n, now: now, parallel: t.cpuThread == nil ? threads.count : 1)) : n
-                next = min(next ?? at, at)
-            }
+            if let n = t.deadline { let at = t.onCPUClock ? saturatingAdd(monotonic, Self.cpuPoll) : n; next = min(next ?? at, at) }
         }
         return next
     }

@@ -402,7 +402,6 @@ final class ThreadGroup {
                 if cpuLimit.0 < cpuLimit.1 { rlimits[0] = (cpuLimit.0 + 1, cpuLimit.1) }
             }
         }
-        var wait = Self.cpuPollMax
         for i in 0..<2 {
             guard let d = cpuTimers[i].deadline else { continue }
             if d <= used {
@@ -412,21 +411,14 @@ final class ThreadGroup {
                 let sig = i == 0 ? Signal.SIGVTALRM : Signal.SIGPROF
                 sendSignal(sig, info: SignalInfo(signo: sig, code: 0x80), preferring: threads.first { $0.inGuest })
             }
-            if let next = cpuTimers[i].deadline { wait = min(wait, cpuPollWait(until: next, now: used, parallel: threads.count)) }
         }
-        return cpuTimers.contains { $0.deadline != nil } || limited ? wait : nil
+        return cpuTimers.contains { $0.deadline != nil } || limited ? Self.cpuPoll : nil
     }
 
-    /// Polls of CPU-time deadlines come at least this often, and at most every cpuPollMin.
-    static let cpuPollMax: UInt64 = 10_000_000, cpuPollMin: UInt64 = 1_000_000
-
-    /// How long a poller may sleep before a CPU clock reading `now` can reach `deadline`: the
-    /// clock runs at most `parallel` times as fast as the wall clock (its threads on as many
-    /// CPUs). Between cpuPollMin and cpuPollMax.
-    func cpuPollWait(until deadline: UInt64, now: UInt64, parallel: Int) -> UInt64 {
-        let left = deadline > now ? deadline - now : 0
-        return min(Self.cpuPollMax, max(Self.cpuPollMin, left / UInt64(max(1, min(parallel, HostCPUs.usable)))))
-    }
+    /// How often CPU-time deadlines are polled. Each poll reads every thread's CPU clock with
+    /// the kernel lock held: polling every 1 ms while a fuzzer (trinity) kept short itimers
+    /// armed stalled its sandbox for minutes in one run of three.
+    static let cpuPoll: UInt64 = 10_000_000
 
     /// Drops pending instances of the signals in `bits`, process-wide and per thread.
     func discardPending(_ bits: UInt64) {
