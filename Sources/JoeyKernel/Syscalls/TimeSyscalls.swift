@@ -400,7 +400,7 @@ extension Kernel {
                 if let n = k.pushExpiredCorks(now: now) { next = min(next ?? n, n) }
                 for g in k.threadGroups.values {
                     if let n = g.firePosixTimers(now: now) { next = min(next ?? n, n) }
-                    if let wait = g.fireCPUTimers() { next = min(next ?? now + wait, now + wait) } // polled
+                    if g.fireCPUTimers() { next = min(next ?? now + ThreadGroup.cpuPoll, now + ThreadGroup.cpuPoll) } // polled
                     guard let d = g.alarmDeadline else { continue }
                     if d <= now {
                         g.alarmDeadline = g.alarmInterval > 0 ? saturatingAdd(now, g.alarmInterval) : nil

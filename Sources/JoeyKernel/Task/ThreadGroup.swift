@@ -382,20 +382,20 @@ final class ThreadGroup {
         return value
     }
 
-    /// Fires expired CPU-time itimers (SIGVTALRM, SIGPROF) and applies RLIMIT_CPU; returns
-    /// how long the poller may wait before looking again (nil: nothing to watch). Both count
-    /// the stubs' whole run time: user and system time are not told apart.
-    func fireCPUTimers() -> UInt64? {
+    /// Fires expired CPU-time itimers (SIGVTALRM, SIGPROF) and applies RLIMIT_CPU; true
+    /// while either needs watching (polled every cpuPoll). Both count the stubs' whole run
+    /// time: user and system time are not told apart.
+    func fireCPUTimers() -> Bool {
         let cpuLimit = rlimits[0] ?? (UInt64.max, UInt64.max)
         let limited = cpuLimit.0 != UInt64.max
-        guard cpuTimers.contains(where: { $0.deadline != nil }) || limited, exitStatus == nil else { return nil }
+        guard cpuTimers.contains(where: { $0.deadline != nil }) || limited, exitStatus == nil else { return false }
         let used = polledCPUNanos()
         // RLIMIT_CPU, as Linux's check_process_timers: past the hard limit SIGKILL; past the
         // soft one SIGXCPU, and the soft limit moves a second on (so once a second after).
         if limited {
             if cpuLimit.1 != UInt64.max && used / 1_000_000_000 >= cpuLimit.1 {
                 sendSignal(Signal.SIGKILL)
-                return nil
+                return false
             }
             if used / 1_000_000_000 >= cpuLimit.0 {
                 sendSignal(Signal.SIGXCPU, info: SignalInfo(signo: Signal.SIGXCPU, code: 0x80))
@@ -403,16 +403,14 @@ final class ThreadGroup {
             }
         }
         for i in 0..<2 {
-            guard let d = cpuTimers[i].deadline else { continue }
-            if d <= used {
-                // The next expiry an interval after this one (check_cpu_itimer), not after
-                // the late look: the timer keeps its rate.
-                cpuTimers[i].deadline = cpuTimers[i].interval > 0 ? saturatingAdd(d, cpuTimers[i].interval) : nil
-                let sig = i == 0 ? Signal.SIGVTALRM : Signal.SIGPROF
-                sendSignal(sig, info: SignalInfo(signo: sig, code: 0x80), preferring: threads.first { $0.inGuest })
-            }
+            guard let d = cpuTimers[i].deadline, d <= used else { continue }
+            // The next expiry an interval after this one (check_cpu_itimer), not after the
+            // late look: the timer keeps its rate.
+            cpuTimers[i].deadline = cpuTimers[i].interval > 0 ? saturatingAdd(d, cpuTimers[i].interval) : nil
+            let sig = i == 0 ? Signal.SIGVTALRM : Signal.SIGPROF
+            sendSignal(sig, info: SignalInfo(signo: sig, code: 0x80), preferring: threads.first { $0.inGuest })
         }
-        return cpuTimers.contains { $0.deadline != nil } || limited ? Self.cpuPoll : nil
+        return cpuTimers.contains { $0.deadline != nil } || limited
     }
 
     /// How often CPU-time deadlines are polled. Each poll reads every thread's CPU clock with
