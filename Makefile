@@ -109,10 +109,10 @@ SOAK_MINUTES ?= 30
 cpython-tests: build
 	python3 Tests/cpython/run.py --joey $(JOEY)
 
-# Go's standard library tests natively and in a sandbox on each platform (installs golang-go;
+# Go's standard library tests natively and in a sandbox on each platform (installs golang-go and gdb;
 # not part of `make test`: with the debug build `net` alone takes about 7 minutes a platform).
 go-tests: build
-	$(call apt_install,golang-go)
+	$(call apt_install,golang-go gdb)
 	python3 Tests/go/run.py --joey $(JOEY)
 
 # Generated files must match their sources.

@@ -1412,3 +1412,22 @@ CASE(lseek_finds_the_data_and_holes_of_a_sparse_tmpfs_file) {
     EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 4096);
     EXPECT_OK(munmap(m, 4 * K));
 }
+
+/* A tmpfs file may be as long as 2^63 - 1 and hold one page: SEEK_DATA and SEEK_HOLE answer
+ * at once, from what is held, not by walking the length (trinity ftruncates memfds so). */
+CASE(lseek_on_a_huge_sparse_memfd_answers_from_the_pages_held) {
+    int fd = memfd_create("compat-huge", 0);
+    EXPECT(fd >= 0);
+    EXPECT_OK(ftruncate(fd, 0x7fffffffffffffffLL));
+    EXPECT_ERRNO(lseek(fd, 1LL << 40, SEEK_DATA), ENXIO);
+    EXPECT_EQ(lseek(fd, 1LL << 40, SEEK_HOLE), 1LL << 40);
+    EXPECT_EQ(pwrite(fd, "x", 1, (1LL << 61) + 10), 1);
+    EXPECT_EQ(lseek(fd, 5, SEEK_DATA), 1LL << 61);
+    EXPECT_EQ(lseek(fd, 1LL << 61, SEEK_HOLE), (1LL << 61) + 4096);
+    EXPECT_ERRNO(lseek(fd, (1LL << 61) + 4096, SEEK_DATA), ENXIO);
+    EXPECT_EQ(lseek(fd, 0x7ffffffffffffff0LL, SEEK_HOLE), 0x7ffffffffffffff0LL);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_blocks, 8);
+    EXPECT_OK(close(fd));
+}

@@ -5,6 +5,7 @@
 #include <linux/audit.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -303,4 +304,52 @@ CASE(ptrace_debug_registers_read_back_and_dr7_clears) {
     EXPECT_ERRNO(ptrace(PTRACE_PEEKUSER, c, dr + 10 * 8, 0), EIO); /* past the kernel's struct user */
     EXPECT_OK(ptrace(PTRACE_CONT, c, 0, 0));
     EXPECT_EQ(finish(c), 7);
+}
+
+static void *pause_forever(void *arg) {
+    for (;;) pause();
+    return arg;
+}
+
+static void start_two_threads_and_pause(void) {
+    pthread_t th;
+    pthread_create(&th, NULL, pause_forever, NULL);
+    pthread_create(&th, NULL, pause_forever, NULL);
+    pause_forever(NULL);
+}
+
+/* A debugger that kills its multi-threaded tracee reaps each traced thread by tid: its death
+ * once, then ECHILD while the other threads' deaths are still unreaped, as gdb's kill does
+ * (it waits for each thread until ECHILD). */
+CASE(ptrace_killed_tracee_threads_are_reaped_by_tid_then_echild) {
+    pid_t c = traced_child(start_two_threads_and_pause);
+    EXPECT(c > 0);
+    EXPECT_OK(ptrace(PTRACE_SETOPTIONS, c, 0, PTRACE_O_TRACECLONE));
+    EXPECT_OK(ptrace(PTRACE_CONT, c, 0, 0));
+    pid_t tids[2] = {0, 0};
+    int st, clones = 0, started = 0;
+    while (clones < 2 || started < 2) { /* each clone event and each new thread's SIGSTOP */
+        pid_t w = waitpid(-1, &st, __WALL);
+        EXPECT(w > 0 && WIFSTOPPED(st));
+        if (w == c) {
+            EXPECT_EQ(st >> 8, SIGTRAP | PTRACE_EVENT_CLONE << 8);
+            unsigned long m = 0;
+            EXPECT_OK(ptrace(PTRACE_GETEVENTMSG, c, 0, &m));
+            EXPECT(clones < 2);
+            tids[clones++] = (pid_t)m;
+            EXPECT_OK(ptrace(PTRACE_CONT, c, 0, 0));
+        } else {
+            EXPECT_EQ(WSTOPSIG(st), SIGSTOP);
+            started++;
+        }
+    }
+    EXPECT_OK(syscall(SYS_tkill, tids[0], SIGKILL));
+    for (int i = 0; i < 2; i++) {
+        EXPECT_EQ(waitpid(tids[i], &st, __WALL), tids[i]);
+        EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        EXPECT_ERRNO(waitpid(tids[i], &st, __WALL), ECHILD);
+    }
+    EXPECT_EQ(waitpid(c, &st, __WALL), c);
+    EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    EXPECT_ERRNO(waitpid(c, &st, __WALL), ECHILD);
 }

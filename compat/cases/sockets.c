@@ -1214,6 +1214,109 @@ CASE(tcp_large_write_after_peer_close_is_cut_short_then_epipe) {
     EXPECT_OK(close(srv));
 }
 
+static int sigpipe_pending(void) {
+    sigset_t set;
+    sigpending(&set);
+    return sigismember(&set, SIGPIPE);
+}
+
+/* The same write, blocking: the short count comes back with the reset's error still pending
+ * (POLLERR, SO_ERROR EPIPE) and no SIGPIPE, which only a send that sent nothing raises
+ * (tcp_sendmsg_locked returns what it copied before the error). */
+CASE(tcp_blocking_write_cut_short_by_a_reset_keeps_the_error_pending) {
+    int srv, cli = connected_to_closed_peer(&srv);
+    sigset_t pipe, old;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &pipe, &old));
+    static char buf[1 << 20];
+    static struct iovec iov[64];
+    for (int i = 0; i < 64; i++) { iov[i].iov_base = buf; iov[i].iov_len = sizeof buf; }
+    ssize_t n = writev(cli, iov, 64);
+    EXPECT(n > 0 && n < 64L << 20);
+    EXPECT(!sigpipe_pending());
+    usleep(100000);
+    struct pollfd p = {cli, POLLOUT, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT(p.revents & POLLERR);
+    int e = 0;
+    socklen_t len = sizeof e;
+    EXPECT_OK(getsockopt(cli, SOL_SOCKET, SO_ERROR, &e, &len));
+    EXPECT_EQ(e, EPIPE);
+    EXPECT_ERRNO(writev(cli, iov, 64), EPIPE);
+    EXPECT(sigpipe_pending());
+    int sig;
+    EXPECT_OK(sigwait(&pipe, &sig));
+    EXPECT_OK(sigprocmask(SIG_SETMASK, &old, NULL));
+    EXPECT_OK(close(cli));
+    EXPECT_OK(close(srv));
+}
+
+/* A blocking stream write whose reader goes away part way returns what it sent, without
+ * SIGPIPE (unix_stream_sendmsg raises it only when nothing was sent); the next write fails
+ * with EPIPE and raises it. */
+CASE(unix_blocking_write_cut_short_by_the_reader_leaving_raises_no_sigpipe) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    pid_t child = fork();
+    if (child == 0) {
+        close(sv[0]);
+        char b[4096];
+        for (int got = 0; got < 100000;) {
+            ssize_t r = read(sv[1], b, sizeof b);
+            if (r <= 0) _exit(1);
+            got += r;
+        }
+        usleep(50000);
+        _exit(0);
+    }
+    EXPECT_OK(close(sv[1]));
+    sigset_t pipe, old;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    EXPECT_OK(sigprocmask(SIG_BLOCK, &pipe, &old));
+    static char buf[16 << 20];
+    ssize_t n = write(sv[0], buf, sizeof buf);
+    EXPECT(n >= 100000 && n < (ssize_t)sizeof buf);
+    EXPECT(!sigpipe_pending());
+    /* it left data unread: the reset that makes was taken by the blocked write (AF_UNIX
+     * takes a socket's error as it waits for room); the next write sees the reader gone */
+    EXPECT_ERRNO(write(sv[0], buf, 1), EPIPE);
+    EXPECT(sigpipe_pending());
+    EXPECT_EQ(read(sv[0], buf, 1), 0);
+    int sig;
+    EXPECT_OK(sigwait(&pipe, &sig));
+    EXPECT_OK(sigprocmask(SIG_SETMASK, &old, NULL));
+    int status;
+    EXPECT_EQ(waitpid(child, &status, 0), child);
+    EXPECT_EQ(status, 0);
+    EXPECT_OK(close(sv[0]));
+}
+
+/* A unix peer that closes with data unread resets the reads (ECONNRESET once); writes say
+ * only that it is gone (EPIPE) and leave the error pending. */
+CASE(unix_peer_closing_with_data_unread_resets_reads_not_writes) {
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    EXPECT_EQ(write(sv[0], "abc", 3), 3);
+    EXPECT_OK(close(sv[1]));
+    struct pollfd p = {sv[0], POLLIN | POLLOUT, 0};
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT_EQ(p.revents, POLLIN | POLLOUT | POLLERR | POLLHUP);
+    EXPECT_ERRNO(send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+    EXPECT_ERRNO(send(sv[0], "x", 1, MSG_NOSIGNAL), EPIPE);
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT(p.revents & POLLERR);
+    char c;
+    EXPECT_ERRNO(read(sv[0], &c, 1), ECONNRESET);
+    EXPECT_EQ(read(sv[0], &c, 1), 0);
+    int e = -1;
+    socklen_t len = sizeof e;
+    EXPECT_OK(getsockopt(sv[0], SOL_SOCKET, SO_ERROR, &e, &len));
+    EXPECT_EQ(e, 0);
+    EXPECT_OK(close(sv[0]));
+}
+
 /* SO_LINGER with a zero timeout closes with a reset: the peer still reads what had arrived,
  * then ECONNRESET once, then end of stream; it is no longer connected and sends fail with EPIPE. */
 CASE(tcp_close_with_zero_linger_resets_the_peer) {

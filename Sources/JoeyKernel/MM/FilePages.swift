@@ -76,14 +76,24 @@ final class FilePages {
         return fits
     }
 
+    /// The chunks held in file range [from, to), in file order. A file may be 2^63 - 1 bytes
+    /// long and hold one chunk, so a long range is answered from what is held, never walked.
+    private func held(from: UInt64, to: UInt64) -> [(index: UInt64, chunk: Chunk)] {
+        guard from < to else { return [] }
+        let first = from / FilePages.chunkSize, last = (to - 1) / FilePages.chunkSize
+        if last - first < UInt64(chunks.count) {
+            return (first...last).compactMap { i in chunks[i].map { (i, $0) } }
+        }
+        return chunks.filter { $0.key >= first && $0.key <= last }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
     /// Bytes of file range [from, to) backed by MemoryFile pages, allocating nothing.
     func residentBytes(from: UInt64, to: UInt64) -> UInt64 {
-        var total: UInt64 = 0, pos = from
-        while pos < to {
-            let index = pos / FilePages.chunkSize, within = pos % FilePages.chunkSize
-            let n = min(FilePages.chunkSize - within, to - pos)
-            if let c = chunks[index] { total += memoryFile.residentBytes(c.offset + within, length: n) }
-            pos += n
+        var total: UInt64 = 0
+        for (index, c) in held(from: from, to: to) {
+            let start = index * FilePages.chunkSize
+            let lo = max(from, start), hi = min(to, start + FilePages.chunkSize)
+            total += memoryFile.residentBytes(c.offset + (lo - start), length: hi - lo)
         }
         return total
     }
@@ -92,30 +102,33 @@ final class FilePages {
     /// data is what MemoryFile pages hold (written, or stored through a mapping; fallocate's
     /// unwritten pages are holes, as the MemoryFile's are); the first data or hole at or after
     /// `from`, the end counting as a hole. nil: `from` is at or past the end, or no data
-    /// follows (ENXIO).
+    /// follows (ENXIO). A range no chunk holds is a hole, or in a host file's cache the host's
+    /// data not loaded yet.
     func seek(from: UInt64, data: Bool) -> UInt64? {
         guard from < size else { return nil }
+        let unheldIsData = host != nil
         var pos = from
-        while pos < size {
-            let index = pos / FilePages.chunkSize, within = pos % FilePages.chunkSize
-            let n = min(FilePages.chunkSize - within, size - pos)
-            // The first run of pages held in [pos, pos + n), as file offsets.
+        for (index, c) in held(from: from, to: size) {
+            let start = index * FilePages.chunkSize
+            if pos < start {
+                if unheldIsData == data { return pos }
+                pos = start
+            }
+            let end = min(start + FilePages.chunkSize, size)
+            // The first run of pages held in [pos, end), as file offsets.
             var run: (start: UInt64, end: UInt64)?
-            if chunks[index] == nil && host != nil {
-                run = (pos, pos + n) // a host file's chunk not loaded yet: its data
-            } else if let c = chunks[index] {
-                memoryFile.forEachResidentRange(c.offset + within, length: n) { s, e in
-                    if run == nil { run = (s - c.offset + index * FilePages.chunkSize, e - c.offset + index * FilePages.chunkSize) }
-                }
+            memoryFile.forEachResidentRange(c.offset + (pos - start), length: end - pos) { s, e in
+                if run == nil { run = (s - c.offset + start, e - c.offset + start) }
             }
             if data {
                 if let run { return run.start }
             } else {
                 guard let run, run.start == pos else { return pos }
-                if run.end < pos + n { return run.end }
+                if run.end < end { return run.end }
             }
-            pos += n
+            pos = end
         }
+        if pos < size && unheldIsData == data { return pos }
         return data ? nil : size
     }
 
@@ -258,6 +271,14 @@ final class FilePages {
     /// mapping's copy), skipping holes, so mapping a sparse file privately costs nothing.
     func copy(at offset: UInt64, count: UInt64, toMemoryFile destination: UInt64) throws(LinuxErrno) {
         let end = min(offset + count, size)
+        if host == nil {
+            for (index, c) in held(from: offset, to: end) {
+                let start = index * FilePages.chunkSize
+                let lo = max(offset, start), hi = min(end, start + FilePages.chunkSize)
+                try memoryFile.copy(from: c.offset + (lo - start), to: destination + (lo - offset), length: hi - lo)
+            }
+            return
+        }
         var pos = offset
         while pos < end {
             let within = pos % FilePages.chunkSize
@@ -329,22 +350,18 @@ final class FilePages {
     /// Writes file range [from, to), up to the size, to the host file `fd`: the chunks this
     /// cache holds (the others are what the host file holds already).
     func writeBack(toHost fd: Int32, from: UInt64 = 0, to: UInt64 = .max) throws(LinuxErrno) {
-        var pos = from
         let end = min(to, size)
-        while pos < end {
-            let index = pos / FilePages.chunkSize
-            let within = pos % FilePages.chunkSize
-            let n = Int(min(FilePages.chunkSize - within, end - pos))
-            if let c = chunks[index] {
-                var done = 0
-                while done < n {
-                    let w = pwrite(fd, memoryFile.pointer(c.offset + within + UInt64(done)), n - done, off_t(pos + UInt64(done)))
-                    if w < 0 { throw LinuxErrno(errno) }
-                    if w == 0 { throw .EIO }
-                    done += w
-                }
+        for (index, c) in held(from: from, to: end) {
+            let start = index * FilePages.chunkSize
+            let pos = max(from, start), within = pos - start
+            let n = Int(min(start + FilePages.chunkSize, end) - pos)
+            var done = 0
+            while done < n {
+                let w = pwrite(fd, memoryFile.pointer(c.offset + within + UInt64(done)), n - done, off_t(pos + UInt64(done)))
+                if w < 0 { throw LinuxErrno(errno) }
+                if w == 0 { throw .EIO }
+                done += w
             }
-            pos += UInt64(n)
         }
     }
 

@@ -358,7 +358,9 @@ class Socket: FileDescription {
     /// Sends what fits now: the whole message for datagram kinds (or EAGAIN), a prefix for
     /// streams. `target` is a sendto address.
     func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
-        if let e = pendingError, type != .datagram {
+        // A stream's pending error is the next send's, except on AF_UNIX, whose sends look
+        // only at the peer (unix_stream_sendmsg): a reset there is for the reads.
+        if let e = pendingError, type != .datagram, family != AF_UNIX {
             pendingError = nil
             // A pending EPIPE is a broken pipe for the send that reports it (sk_stream_error).
             throw e == .EPIPE ? brokenPipe(t, flags) : e

@@ -55,6 +55,9 @@ extension StraceDecoder {
             var out = "{sa_handler=\(handler), sa_mask=\(StraceDecoder.sigsetText(u64(b, 24))), sa_flags=\(StraceFlags.flags("sa", flags))"
             if flags & 0x0400_0000 != 0 { out += ", sa_restorer=\(StraceDecoder.pointer(u64(b, 16)))" }
             return out + "}"
+        case "sigset": // one the kernel writes (rt_sigprocmask's old mask, rt_sigpending)
+            guard let b = bytes(8) else { return p }
+            return StraceDecoder.sigsetText(u64(b, 0))
         case "stack":
             guard let b = bytes(24) else { return p }
             return "{ss_sp=\(StraceDecoder.pointer(u64(b, 0))), ss_flags=\(i32(b, 8) & 2 != 0 ? "SS_DISABLE" : i32(b, 8) & 1 != 0 ? "SS_ONSTACK" : "0"), ss_size=\(u64(b, 16))}"

@@ -334,6 +334,14 @@ extension GuestThread {
             }
         }
         group.io.syscw &+= 1
+        // A socket's write is its send, with the send loop's rules (SO_SNDTIMEO, an error
+        // after some bytes left pending, no SIGPIPE then).
+        if offset == nil && f.inode.kind == .socket, let s = f as? Socket {
+            var control = SendControl()
+            let n = try sendCommon(s, &src, control: &control, target: nil, flags: nonblocking ? MSG_DONTWAIT_FLAG : 0)
+            group.io.wchar &+= UInt64(n)
+            return n
+        }
         let blocking = f.flags & O_NONBLOCK == 0 && !nonblocking
         var total = 0
         while true {

@@ -437,7 +437,7 @@ extension GuestThread {
                 return UInt64(r.tid)
             }
             let candidates = group.children.filter { matches($0, selector, options: options) }
-            if candidates.isEmpty && !tracesAnything { throw .ECHILD }
+            if candidates.isEmpty && !tracesAnything(pid: pid) { throw .ECHILD }
             if let z = candidates.first(where: { $0.waitable }) {
                 if a1 != 0 { try mm.writeValue(a1, z.exitStatus!) }
                 if a3 != 0 { try mm.write(a3, [UInt8](repeating: 0, count: 144)) }

@@ -220,8 +220,11 @@ extension GuestThread {
         return nil
     }
 
-    /// Whether this process traces anything wait4 could report (so it does not say ECHILD).
-    var tracesAnything: Bool {
-        kernel.ptraceExits.contains { $0.tracer === group } || kernel.threads.values.contains { $0.ptrace?.tracer === group }
+    /// Whether this process traces anything wait4(`pid`) could report (so it does not say
+    /// ECHILD): for pid > 0, that thread. A debugger that killed its tracee reaps each thread
+    /// by tid until ECHILD says it is gone (gdb's kill_wait_callback).
+    func tracesAnything(pid: Int32) -> Bool {
+        kernel.ptraceExits.contains { $0.tracer === group && (pid <= 0 || $0.tid == pid) }
+            || kernel.threads.values.contains { $0.ptrace?.tracer === group && (pid <= 0 || vnr($0.tid) == pid) }
     }
 }

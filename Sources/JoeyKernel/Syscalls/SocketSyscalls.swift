@@ -224,8 +224,11 @@ extension GuestThread {
     // MARK: sending
 
     /// The send loop: a blocking stream send goes on until everything is queued, a signal
-    /// comes (the bytes so far are returned) or the send timeout passes.
-    private func sendCommon(_ s: Socket, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
+    /// comes (the bytes so far are returned) or the send timeout passes. Once some bytes
+    /// went, an error ends the loop with their count: an error the socket holds stays
+    /// pending for the next call (SO_ERROR, POLLERR), and EPIPE raises no SIGPIPE (Linux's
+    /// stream sends return what they copied before the error).
+    func sendCommon(_ s: Socket, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
         // Unix datagram and seqpacket sockets have no out-of-band data (unix_dgram_sendmsg);
         // streams do (Net/UrgentData.swift).
         if flags & MSG_OOB_FLAG != 0 && s.family == AF_UNIX && s.type != .stream { throw .EOPNOTSUPP }
@@ -233,8 +236,14 @@ extension GuestThread {
         let until = deadline(s.options.sendTimeout)
         var total = 0
         while true {
+            // TCP leaves the error for the next call (a host socket's send would take it, so
+            // none is made); AF_UNIX takes it as it waits for room (sock_alloc_send_pskb).
+            if total > 0 && s.readiness(EventMask.error).contains(.error) {
+                if s.family == AF_UNIX { s.pendingError = nil }
+                return total
+            }
             do {
-                let n = try s.send(self, &src, control: &control, target: target, flags: flags)
+                let n = try s.send(self, &src, control: &control, target: target, flags: total > 0 ? flags | MSG_NOSIGNAL_FLAG : flags)
                 total += n
                 if src.count == 0 || !blocking || s.type.keepsBoundaries { return total }
             } catch let e where e == .EAGAIN && blocking {

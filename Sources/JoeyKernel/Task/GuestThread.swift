@@ -453,10 +453,11 @@ final class GuestThread {
         }
         group.threads.removeAll { $0 === self }
         kernel.threads[tid] = nil
-        // Its tracer hears of the exit, unless reaping its own child will tell it.
+        // Its tracer hears of the exit, unless reaping its own child will tell it: the
+        // leader's, even when other threads are still to go (Linux reports a group leader
+        // once, as the process, when the group is empty).
         if let tracer = ptrace?.tracer, tracer.exitStatus == nil {
-            let lastThread = group.threads.isEmpty && tid == group.pid
-            if !(lastThread && group.parent === tracer) {
+            if !(tid == group.pid && group.parent === tracer) {
                 kernel.ptraceExits.append((tracer, tracer.pidNS.local(tid), group.pendingExitStatus ?? status))
                 tracer.childEvents.notify(.readable)
             }
