@@ -37,14 +37,9 @@ PACKAGES = [
 ]
 SHORT = ["syscall", "os/signal", "internal/poll"]
 
-# Tests that fail in the sandbox only, and why (syscalls/README.md lists the same limits).
-KNOWN = {
-    "net": {
-        "TestIPConnLocalName": "raw IP sockets are not offered (ESOCKTNOSUPPORT)",
-        "TestIPConnRemoteName": "raw IP sockets are not offered (ESOCKTNOSUPPORT)",
-        "TestIPConnSpecificMethods": "raw IP sockets are not offered (ESOCKTNOSUPPORT)",
-    },
-}
+# Tests that fail in the sandbox only, and why (syscalls/README.md lists the same limits): none
+# now; net's raw IP socket tests (TestIPConn*) pass since ping and raw sockets came.
+KNOWN: dict = {}
 
 
 def go_root():

@@ -361,6 +361,12 @@ extension Sysctl {
         t["net/ipv4/ip_unprivileged_port_start"] = net("ipv4/ip_unprivileged_port_start", { "\($0.unprivilegedPortStart)\n" }, { ns, n throws(LinuxErrno) in
             ns.unprivilegedPortStart = try n[0].int(0, 65535)
         }, 1)
+        // An empty range (low above high) reads back as Linux's "1 0".
+        t["net/ipv4/ping_group_range"] = net("ipv4/ping_group_range", { "\($0.pingGroups.low)\t\($0.pingGroups.high)\n" }, { ns, n throws(LinuxErrno) in
+            guard n.count == 2 else { throw .EINVAL }
+            let low = UInt32(try n[0].int(0, 4_294_967_294)), high = UInt32(try n[1].int(0, 4_294_967_294))
+            ns.pingGroups = low <= high ? (low, high) : (1, 0)
+        }, 2)
         return t
     }()
 

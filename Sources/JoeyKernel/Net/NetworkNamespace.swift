@@ -33,6 +33,9 @@ final class NetworkNamespace {
     var localPorts = (low: 32768, high: 60999)
     /// net.ipv4.ip_unprivileged_port_start: lower ports need CAP_NET_BIND_SERVICE.
     var unprivilegedPortStart = 1024
+    /// net.ipv4.ping_group_range: the groups that may make ping sockets. Every group, as
+    /// Docker sets it in a container (Linux's own default, 1 0, is none).
+    var pingGroups: (low: UInt32, high: UInt32) = (0, 2_147_483_647)
 
     /// Namespaces made by the guest and alive (Linux bounds them per user with
     /// user.max_net_namespaces; each costs the sentry little, its sockets are bounded by fds).
@@ -59,6 +62,7 @@ final class NetworkNamespace {
         guard live.load(ordering: .relaxed) < maxMade else { throw .ENOSPC }
         let ns = NetworkNamespace(madeWithIno: ino)
         ns.owner = owner
+        ns.pingGroups = (1, 0) // Linux's default for a new namespace: no group
         return ns
     }
 

@@ -2,7 +2,8 @@
 // queues, listeners, shutdown, readiness), socket options, streams' out-of-band byte
 // (UrgentData.swift), and one folder per address family (Unix/: AF_UNIX names and
 // ancillary data; Inet/: AF_INET and AF_INET6, either the sandbox's
-// own loopback network or, with `--network=host`, host sockets the sentry drives; Netlink/:
+// own loopback network (TCP, UDP, and ping and raw sockets: ICMP.swift) or, with
+// `--network=host`, host sockets the sentry drives; Netlink/:
 // NETLINK_ROUTE), and network namespaces (NetworkNamespace.swift: what a socket's addresses
 // and names mean). The syscalls in Syscalls/SocketSyscalls.swift dispatch to a Socket's
 // methods. On the loopback network no guest packet ever reaches the host: a connection is a
@@ -18,6 +19,8 @@ enum SocketType: Int32 {
     case stream = 1, datagram = 2, raw = 3, seqpacket = 5
     /// Whether a send is one message the receiver reads whole (never merged with another).
     var keepsBoundaries: Bool { self != .stream }
+    /// Datagram and raw sockets: no connection, each message addressed on its own.
+    var isConnectionless: Bool { self == .datagram || self == .raw }
 }
 
 /// struct ucred: who sent a message, or who is at the other end (SO_PEERCRED).
@@ -243,7 +246,7 @@ class Socket: FileDescription {
     var connectWaitQueue: WaitQueue? { nil }
     /// The other end's address (getpeername).
     func peerAddress() throws(LinuxErrno) -> [UInt8] {
-        guard let p = peer, state == .connected || type == .datagram else { throw .ENOTCONN }
+        guard let p = peer, state == .connected || type.isConnectionless else { throw .ENOTCONN }
         return p.localName()
     }
     /// Whether stream reads fill in the sender's address (AF_UNIX does, TCP does not).
@@ -274,7 +277,7 @@ class Socket: FileDescription {
     }
 
     func accept() throws(LinuxErrno) -> Socket {
-        guard type != .datagram else { throw .EOPNOTSUPP }
+        guard !type.isConnectionless else { throw .EOPNOTSUPP }
         guard state == .listening else { throw .EINVAL }
         guard !acceptQueue.isEmpty else { throw .EAGAIN }
         let s = acceptQueue.removeFirst()
@@ -283,7 +286,7 @@ class Socket: FileDescription {
     }
 
     func listen(_ requested: Int32) throws(LinuxErrno) {
-        guard type != .datagram else { throw .EOPNOTSUPP }
+        guard !type.isConnectionless else { throw .EOPNOTSUPP }
         guard state != .connected else { throw .EINVAL }
         try prepareListen()
         let somaxconn = net.somaxconn
@@ -305,7 +308,7 @@ class Socket: FileDescription {
         }
         if state != .connected && requiresConnectionForShutdown { throw .ENOTCONN }
         shutdown.formUnion(mask)
-        if let p = peer, state == .connected, type != .datagram {
+        if let p = peer, state == .connected, !type.isConnectionless {
             // The other end reads EOF after what is queued; AF_UNIX also tells it that this
             // end reads no more (its sends fail with EPIPE), where TCP's SHUT_RD sends nothing.
             // A datagram socketpair's shutdown stays on its own side (unix_shutdown).
@@ -330,7 +333,7 @@ class Socket: FileDescription {
     /// This end goes away: the peer sees EOF, or a reset when this end left data unread or
     /// (TCP) lingers with a zero timeout: ECONNRESET once its queued data is read.
     func closeConnection() {
-        if let p = peer, state == .connected, !peerGone, type != .datagram {
+        if let p = peer, state == .connected, !peerGone, !type.isConnectionless {
             p.shutdown.formUnion(p.shutdownWhenPeerCloses)
             p.peerGone = true
             if !receive.isEmpty || (self is InetSocket && options.linger.onOff != 0 && options.linger.seconds == 0) {
@@ -360,14 +363,14 @@ class Socket: FileDescription {
     func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
         // A stream's pending error is the next send's, except on AF_UNIX, whose sends look
         // only at the peer (unix_stream_sendmsg): a reset there is for the reads.
-        if let e = pendingError, type != .datagram, family != AF_UNIX {
+        if let e = pendingError, !type.isConnectionless, family != AF_UNIX {
             pendingError = nil
             // A pending EPIPE is a broken pipe for the send that reports it (sk_stream_error).
             throw e == .EPIPE ? brokenPipe(t, flags) : e
         }
         let receiver: Socket
         var source: [UInt8]? = nil
-        if type == .datagram {
+        if type.isConnectionless {
             if shutdown.contains(.send) { throw brokenPipe(t, flags) }
             if let target {
                 guard let r = try datagramTarget(t, target) else {
@@ -471,10 +474,10 @@ class Socket: FileDescription {
             // TCP: the stream ended in order before the error came (tcp_recvmsg's SOCK_DONE).
             if finReceived && endsStreamBeforeError { return 0 }
             if let e = pendingError { pendingError = nil; throw e }
-            if type != .datagram && state != .connected && !shutdown.contains(.receive) {
+            if !type.isConnectionless && state != .connected && !shutdown.contains(.receive) {
                 throw notConnectedForReceive
             }
-            if shutdown.contains(.receive) || (type != .datagram && peerGone) { return 0 }
+            if shutdown.contains(.receive) || (!type.isConnectionless && peerGone) { return 0 }
             throw .EAGAIN
         }
         if type.keepsBoundaries {
@@ -570,9 +573,9 @@ class Socket: FileDescription {
     override func readiness(_ mask: EventMask) -> EventMask {
         var r: EventMask = []
         if pendingError != nil { r.insert(.error) }
-        if shutdown == .both || (type != .datagram && peerGone && shutdownWhenPeerCloses == .both) { r.insert(.hangUp) }
+        if shutdown == .both || (!type.isConnectionless && peerGone && shutdownWhenPeerCloses == .both) { r.insert(.hangUp) }
         // A stream socket neither connected nor listening is closed (TCP_CLOSE): hung up.
-        if type != .datagram && state == .unconnected { r.insert(.hangUp) }
+        if !type.isConnectionless && state == .unconnected { r.insert(.hangUp) }
         if shutdown.contains(.receive) { r.formUnion(EventMask.input.union(.readHangUp)) }
         if state == .listening {
             if !acceptQueue.isEmpty { r.formUnion(.input) }
@@ -590,7 +593,7 @@ class Socket: FileDescription {
     /// rather than wait (tcp_poll, unix_writable).
     var hasRoomToSend: Bool {
         if shutdown.contains(.send) { return true }
-        if type == .datagram {
+        if type.isConnectionless {
             guard let p = peer else { return true }
             return p.receive.space > 0
         }

@@ -1,5 +1,5 @@
 // Socket options (getsockopt/setsockopt) at SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP and
-// IPPROTO_IPV6. Options Joey's transport acts on are fields; the rest are stored and read
+// IPPROTO_IPV6, and raw ICMP sockets' filters (SOL_RAW, IPPROTO_ICMPV6). Options Joey's transport acts on are fields; the rest are stored and read
 // back as Linux would report them. An option Linux does not have is ENOPROTOOPT.
 import Glibc
 import JoeyABI
@@ -32,6 +32,8 @@ let SOL_SOCKET_LEVEL: Int32 = 1
 let IPPROTO_TCP_LEVEL: Int32 = 6
 let IPPROTO_IP_LEVEL: Int32 = 0
 let IPPROTO_IPV6_LEVEL: Int32 = 41
+let IPPROTO_ICMPV6_LEVEL: Int32 = 58
+let SOL_RAW_LEVEL: Int32 = 255
 
 extension Socket {
     /// The plain integer options each level knows, with Linux's defaults.
@@ -56,9 +58,9 @@ extension Socket {
             case 12: return 1 // QUICKACK
             default: return nil
             }
-        case IPPROTO_IP_LEVEL where self is InetSocket:
+        case IPPROTO_IP_LEVEL where self is InetSocket || self is ICMPSocket:
             switch name {
-            case 1, 3, 6, 8, 11, 12, 13, 15, 24: return 0 // TOS HDRINCL RECVOPTS PKTINFO RECVERR RECVTTL RECVTOS FREEBIND BIND_ADDRESS_NO_PORT
+            case 1, 3, 6, 7, 8, 11, 12, 13, 15, 24: return 0 // TOS HDRINCL RECVOPTS RETOPTS PKTINFO RECVERR RECVTTL RECVTOS FREEBIND BIND_ADDRESS_NO_PORT
             case 2: return 64 // TTL
             case 10: return type == .stream ? 1 : 1 // MTU_DISCOVER: IP_PMTUDISC_WANT
             case 33, 34: return 1 // MULTICAST_TTL MULTICAST_LOOP
@@ -98,6 +100,8 @@ extension Socket {
         case IPPROTO_TCP_LEVEL where type == .stream: return
         case 17 /* IPPROTO_UDP */ where type == .datagram, 136 /* IPPROTO_UDPLITE */ where type == .datagram: return
         case IPPROTO_IPV6_LEVEL where family == AF_INET6: return
+        case SOL_RAW_LEVEL where self is ICMPSocket && type == .raw && family == AF_INET: return
+        case IPPROTO_ICMPV6_LEVEL where self is ICMPSocket && type == .raw && family == AF_INET6: return
         default: throw family == AF_INET && getting ? .EOPNOTSUPP : .ENOPROTOOPT
         }
     }
@@ -150,6 +154,12 @@ extension Socket {
             }
         }
         if level == IPPROTO_IPV6_LEVEL && name == 26, let s = self as? InetSocket { return int(s.v6Only ? 1 : 0) }
+        if level == SOL_RAW_LEVEL || level == IPPROTO_ICMPV6_LEVEL, let s = self as? ICMPSocket {
+            // ICMP_FILTER, ICMPV6_FILTER: a raw ICMP socket's (raw_geticmpfilter).
+            guard s.isICMP else { throw .EOPNOTSUPP }
+            guard name == 1 else { throw .ENOPROTOOPT }
+            return level == SOL_RAW_LEVEL ? withUnsafeBytes(of: s.icmpFilter) { Array($0) } : s.icmp6Filter.withUnsafeBytes { Array($0) }
+        }
         guard let d = plainDefault(level, name) else { throw .ENOPROTOOPT }
         return int(options[level: level, name: name] ?? d)
     }
@@ -183,7 +193,7 @@ extension Socket {
                 let v = Int(try int())
                 options.receiveBuffer = max(2304, min(max(v, 0), name == 8 ? 212_992 : Int(Int32.max / 2)) * 2)
                 options.receiveBufferLocked = true
-                if type == .datagram { receive.capacity = options.receiveBuffer }
+                if type.isConnectionless { receive.capacity = options.receiveBuffer }
                 return
             case 13:
                 guard value.count >= 8 else { throw .EINVAL }
@@ -217,6 +227,18 @@ extension Socket {
             s.v6Only = v != 0
             return
         }
+        if level == SOL_RAW_LEVEL || level == IPPROTO_ICMPV6_LEVEL, let s = self as? ICMPSocket {
+            guard s.isICMP else { throw .EOPNOTSUPP }
+            guard name == 1 else { throw .ENOPROTOOPT }
+            // A shorter filter sets its first bytes (raw_seticmpfilter copies what is given).
+            if level == SOL_RAW_LEVEL {
+                withUnsafeMutableBytes(of: &s.icmpFilter) { d in for (i, b) in value.prefix(4).enumerated() { d[i] = b } }
+            } else {
+                s.icmp6Filter.withUnsafeMutableBytes { d in for (i, b) in value.prefix(32).enumerated() { d[i] = b } }
+            }
+            return
+        }
+        if level == IPPROTO_IP_LEVEL && name == 3 && type != .raw { throw .ENOPROTOOPT } // IP_HDRINCL
         guard plainDefault(level, name) != nil else { throw .ENOPROTOOPT }
         var v = try int()
         // Options Linux reads as booleans report 1 whatever non-zero value was set.

@@ -35,6 +35,15 @@ extension GuestThread {
                 guard proto == 0 || proto == 6 else { throw .EPROTONOSUPPORT }
                 if group.netNS.onHost { return try HostInetSocket.open(kernel: kernel, family: family, type: .stream, proto: 6, flags: flags) }
                 return InetSocket(kernel: kernel, family: family, type: .stream, proto: 6, flags: flags)
+            case SocketType.datagram.rawValue where proto == (family == AF_INET ? 1 : 58):
+                // A ping socket (ICMP or ICMPv6 echo), for the groups of net.ipv4.ping_group_range
+                // (the host's, for a host socket).
+                if group.netNS.onHost {
+                    guard ICMPSocket.mayPing(self, range: HostInetSocket.pingGroups()) else { throw .EACCES }
+                    return try HostInetSocket.open(kernel: kernel, family: family, type: .datagram, proto: proto, flags: flags)
+                }
+                guard ICMPSocket.mayPing(self, range: group.netNS.pingGroups) else { throw .EACCES }
+                return ICMPSocket(kernel: kernel, family: family, type: .datagram, proto: proto, flags: flags)
             case SocketType.datagram.rawValue:
                 // UDP, or UDP-Lite (its own port space; checksum coverage is moot on loopback).
                 guard proto == 0 || proto == 17 || proto == 136 else { throw .EPROTONOSUPPORT }
@@ -42,11 +51,14 @@ extension GuestThread {
                 return InetSocket(kernel: kernel, family: family, type: .datagram, proto: proto == 0 ? 17 : proto, flags: flags)
             case SocketType.seqpacket.rawValue:
                 throw .EPROTONOSUPPORT
-            case 3: // SOCK_RAW: protocol 0 matches nothing (as Linux's inet_create), raw
-                // sockets need CAP_NET_RAW, and the sandbox offers none (ESOCKTNOSUPPORT).
+            case 3: // SOCK_RAW: protocol 0 matches nothing (as Linux's inet_create); raw
+                // sockets need CAP_NET_RAW. On the loopback network they are the sentry's
+                // (ICMP.swift); host raw sockets are not offered (ESOCKTNOSUPPORT).
+                guard proto >= 0, proto < 263 /* IPPROTO_MAX */ else { throw .EINVAL }
                 if proto == 0 { throw .EPROTONOSUPPORT }
                 guard group.capable(13 /* CAP_NET_RAW */, in: group.netNS.owner) else { throw .EPERM }
-                throw .ESOCKTNOSUPPORT
+                if group.netNS.onHost || proto > 255 { throw .ESOCKTNOSUPPORT }
+                return ICMPSocket(kernel: kernel, family: family, type: .raw, proto: proto, flags: flags)
             case 4 /* SOCK_RDM */, 10 /* SOCK_PACKET */:
                 throw .ESOCKTNOSUPPORT
             default:

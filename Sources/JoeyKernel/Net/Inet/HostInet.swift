@@ -323,6 +323,14 @@ final class HostInetSocket: Socket {
         return text.split(whereSeparator: { $0 == 0x20 || $0 == 0x0a }).contains { Array($0) == name }
     }
 
+    /// net.ipv4.ping_group_range of the sentry's namespace: which guest groups may make ping
+    /// sockets there (nil: unreadable, none may).
+    static func pingGroups() -> (low: UInt32, high: UInt32)? {
+        guard let text = sysctl("ping_group_range") else { return nil }
+        let fields = text.split(whereSeparator: { $0 == 0x09 || $0 == 0x20 || $0 == 0x0a }).compactMap { UInt32(String(decoding: $0, as: UTF8.self)) }
+        return fields.count == 2 ? (fields[0], fields[1]) : nil
+    }
+
     /// The first port an unprivileged bind may take (container engines often lower it to 0).
     private static func unprivilegedPortStart() -> UInt16 {
         guard let text = sysctl("ip_unprivileged_port_start"), let v = UInt16(String(decoding: text.prefix { $0 != 0x0a }, as: UTF8.self)) else { return 1024 }

@@ -46,6 +46,8 @@ final class LoopbackNetwork {
         return all.values.compactMap { $0.socket }.sorted { $0.inode.ino < $1.inode.ino }
     }
     private var nextEphemeral = UInt16.random(in: 32768...60999)
+    /// Ping and raw sockets (ICMP.swift), which packets on lo reach.
+    var packetSockets: [ObjectIdentifier: WeakPacketSocket] = [:]
 
     private static func key(_ proto: Int32, _ port: UInt16) -> UInt32 { UInt32(proto) << 16 | UInt32(port) }
 
@@ -82,7 +84,58 @@ final class LoopbackNetwork {
     }
 }
 
+extension InetAddress {
+    /// Parses a sockaddr_in (`family` AF_INET) or sockaddr_in6: EINVAL when short,
+    /// EAFNOSUPPORT for another family (bind takes AF_UNSPEC with INADDR_ANY, for old
+    /// programs: inet_bind_sk); a v4-mapped address on a v6-only socket cannot be used.
+    static func parse(_ bytes: [UInt8], family: Int32, forBind: Bool, v6Only: Bool) throws(LinuxErrno) -> InetAddress {
+        guard bytes.count >= 2 else { throw .EINVAL }
+        let fam = Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8)
+        let port = UInt16(bytes.count >= 4 ? bytes[2] : 0) << 8 | UInt16(bytes.count >= 4 ? bytes[3] : 0)
+        if family == AF_INET {
+            guard bytes.count >= 16 else { throw .EINVAL }
+            let ip = Array(bytes[4..<8])
+            if fam != AF_INET && !(forBind && fam == AF_UNSPEC && ip == [0, 0, 0, 0]) { throw .EAFNOSUPPORT }
+            return .v4(ip, port: port)
+        }
+        guard bytes.count >= 24 else { throw .EINVAL }
+        guard fam == AF_INET6 else { throw .EAFNOSUPPORT }
+        let a = InetAddress(ip: Array(bytes[8..<24]), port: port)
+        if a.isV4 && v6Only { throw forBind ? .EINVAL : .ENETUNREACH }
+        return a
+    }
+
+    /// The sockaddr_in (for an AF_INET socket) or sockaddr_in6 naming it.
+    func encoded(family: Int32) -> [UInt8] {
+        if family == AF_INET {
+            return [UInt8(AF_INET), 0, UInt8(port >> 8), UInt8(port & 0xff)] + Array(ip[12..<16]) + [UInt8](repeating: 0, count: 8)
+        }
+        return [UInt8(AF_INET6), 0, UInt8(port >> 8), UInt8(port & 0xff), 0, 0, 0, 0] + ip + [0, 0, 0, 0]
+    }
+
+    /// A socket bound to `self` receives what is addressed to `a` (either may be the wildcard).
+    func covers(_ a: InetAddress) -> Bool { isAny || ip == a.ip }
+}
+
 struct WeakInetSocket { weak var socket: InetSocket? }
+
+extension Socket {
+    /// The IP-level ancillary data an inet socket asked to receive with each datagram
+    /// (IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS; IP_RECVTTL, IP_RECVTOS), in Linux's order.
+    func inetAncillary(_ m: ReceivedMessage) -> [(Int32, Int32, [UInt8])] {
+        func on(_ level: Int32, _ name: Int32) -> Bool { (options[level: level, name: name] ?? 0) != 0 }
+        func int(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
+        var out: [(Int32, Int32, [UInt8])] = []
+        if family == AF_INET6 {
+            if on(IPPROTO_IPV6_LEVEL, 51) { out.append((IPPROTO_IPV6_LEVEL, 52, int(m.hopLimit))) }   // IPV6_HOPLIMIT
+            if on(IPPROTO_IPV6_LEVEL, 66) { out.append((IPPROTO_IPV6_LEVEL, 67, int(m.trafficClass))) } // IPV6_TCLASS
+        } else {
+            if on(IPPROTO_IP_LEVEL, 12) { out.append((IPPROTO_IP_LEVEL, 2, int(m.hopLimit))) }        // IP_TTL
+            if on(IPPROTO_IP_LEVEL, 13) { out.append((IPPROTO_IP_LEVEL, 1, [UInt8(truncatingIfNeeded: m.trafficClass)])) } // IP_TOS
+        }
+        return out
+    }
+}
 
 final class InetSocket: Socket {
     var local = InetAddress(ip: [UInt8](repeating: 0, count: 16), port: 0)
@@ -116,29 +169,10 @@ final class InetSocket: Socket {
 
     /// Parses a sockaddr_in / sockaddr_in6 for this socket's family.
     func parse(_ bytes: [UInt8], forBind: Bool) throws(LinuxErrno) -> InetAddress {
-        guard bytes.count >= 2 else { throw .EINVAL }
-        let fam = Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8)
-        let port = UInt16(bytes.count >= 4 ? bytes[2] : 0) << 8 | UInt16(bytes.count >= 4 ? bytes[3] : 0)
-        if family == AF_INET {
-            guard bytes.count >= 16 else { throw .EINVAL }
-            let ip = Array(bytes[4..<8])
-            // bind accepts AF_UNSPEC with INADDR_ANY, for old programs (inet_bind_sk).
-            if fam != AF_INET && !(forBind && fam == AF_UNSPEC && ip == [0, 0, 0, 0]) { throw .EAFNOSUPPORT }
-            return .v4(ip, port: port)
-        }
-        guard bytes.count >= 24 else { throw .EINVAL }
-        guard fam == AF_INET6 else { throw .EAFNOSUPPORT }
-        let a = InetAddress(ip: Array(bytes[8..<24]), port: port)
-        if a.isV4 && v6Only { throw forBind ? .EINVAL : .ENETUNREACH }
-        return a
+        try InetAddress.parse(bytes, family: family, forBind: forBind, v6Only: v6Only)
     }
 
-    func encode(_ a: InetAddress) -> [UInt8] {
-        if family == AF_INET {
-            return [UInt8(AF_INET), 0, UInt8(a.port >> 8), UInt8(a.port & 0xff)] + Array(a.ip[12..<16]) + [UInt8](repeating: 0, count: 8)
-        }
-        return [UInt8(AF_INET6), 0, UInt8(a.port >> 8), UInt8(a.port & 0xff), 0, 0, 0, 0] + a.ip + [0, 0, 0, 0]
-    }
+    func encode(_ a: InetAddress) -> [UInt8] { a.encoded(family: family) }
 
     override func localName() -> [UInt8] { encode(local) }
     override func senderName() -> [UInt8]? { encode(local) }
@@ -327,24 +361,8 @@ final class InetSocket: Socket {
     /// A datagram comes with the IP-level ancillary data the socket asked for.
     override func receive(_ t: GuestThread, _ dst: inout IOSequence, flags: Int32, into out: inout ReceivedMessage) throws(LinuxErrno) -> Int {
         let n = try super.receive(t, &dst, flags: flags, into: &out)
-        if type == .datagram { out.ancillary = receiveAncillary(out) }
+        if type == .datagram { out.ancillary = inetAncillary(out) }
         return n
-    }
-
-    /// The IP-level ancillary data this socket asked to receive with each datagram
-    /// (IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS; IP_RECVTTL, IP_RECVTOS), in Linux's order.
-    func receiveAncillary(_ m: ReceivedMessage) -> [(Int32, Int32, [UInt8])] {
-        func on(_ level: Int32, _ name: Int32) -> Bool { (options[level: level, name: name] ?? 0) != 0 }
-        func int(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
-        var out: [(Int32, Int32, [UInt8])] = []
-        if family == AF_INET6 {
-            if on(IPPROTO_IPV6_LEVEL, 51) { out.append((IPPROTO_IPV6_LEVEL, 52, int(m.hopLimit))) }   // IPV6_HOPLIMIT
-            if on(IPPROTO_IPV6_LEVEL, 66) { out.append((IPPROTO_IPV6_LEVEL, 67, int(m.trafficClass))) } // IPV6_TCLASS
-        } else {
-            if on(IPPROTO_IP_LEVEL, 12) { out.append((IPPROTO_IP_LEVEL, 2, int(m.hopLimit))) }        // IP_TTL
-            if on(IPPROTO_IP_LEVEL, 13) { out.append((IPPROTO_IP_LEVEL, 1, [UInt8(truncatingIfNeeded: m.trafficClass)])) } // IP_TOS
-        }
-        return out
     }
 
     /// The hop limit (TTL) and traffic class (TOS) a datagram leaves with unless sendmsg sets them.
