@@ -87,6 +87,9 @@ struct StraceDecoder {
         case .hex: return v == 0 ? "0" : "0x" + String(v, radix: 16)
         case .mode: return StraceDecoder.mode(UInt32(truncatingIfNeeded: v))
         case .flags(let set): return StraceFlags.flags(set, v)
+        case .enumeration("sockopt"):
+            let byLevel: [UInt64: String] = [0: "sockopt_ip", 6: "sockopt_tcp", 17: "sockopt_udp", 41: "sockopt_ipv6", 58: "sockopt_icmpv6", 255: "sockopt_raw"]
+            return StraceFlags.enumeration(byLevel[raw(1) & 0xffff_ffff] ?? "sockopt", v)
         case .enumeration(let set): return StraceFlags.enumeration(set, v)
         case .signal: return Signal.names[Int32(truncatingIfNeeded: v)] ?? String(Int32(truncatingIfNeeded: v))
         case .sigset: return v == 0 ? "NULL" : sigset(v)

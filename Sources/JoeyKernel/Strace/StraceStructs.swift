@@ -55,6 +55,10 @@ extension StraceDecoder {
             var out = "{sa_handler=\(handler), sa_mask=\(StraceDecoder.sigsetText(u64(b, 24))), sa_flags=\(StraceFlags.flags("sa", flags))"
             if flags & 0x0400_0000 != 0 { out += ", sa_restorer=\(StraceDecoder.pointer(u64(b, 16)))" }
             return out + "}"
+        case "sockopt_value": // setsockopt's: an int as [N], as strace shows it; other sizes as bytes
+            guard let count, count >= 0, let b = bytes(min(count, 32)) else { return p }
+            if count == 4 { return "[\(i32(b, 0))]" }
+            return StraceDecoder.quote(b, limit: 32, hex: false)
         case "sigset": // one the kernel writes (rt_sigprocmask's old mask, rt_sigpending)
             guard let b = bytes(8) else { return p }
             return StraceDecoder.sigsetText(u64(b, 0))
