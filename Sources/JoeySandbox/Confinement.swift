@@ -42,8 +42,9 @@ public struct ConfinementPolicy: Sendable {
     /// TCGETS (isatty too), TCSETS/TCSETSW/TCSETSF, TIOCGWINSZ, TIOCSWINSZ, FIONREAD.
     static let terminalIoctls: [UInt64] = [0x5401, 0x5402, 0x5403, 0x5404, 0x5413, 0x5414, 0x541B]
     /// The socket requests host inet sockets pass through (HostInet.ioctl): SIOCOUTQ,
-    /// SIOCATMARK, SIOCOUTQNSD, SIOCGIFCONF and the SIOCGIF* queries of one interface.
-    static let socketIoctls: [UInt64] = [0x5411, 0x8905, 0x894B, 0x8912,
+    /// SIOCATMARK, SIOCOUTQNSD, SIOCGSTAMP(NS), SIOCGIFCONF and the SIOCGIF* queries of one
+    /// interface.
+    static let socketIoctls: [UInt64] = [0x5411, 0x8905, 0x894B, 0x8906, 0x8907, 0x8912,
                                          0x8910, 0x8913, 0x8915, 0x8917, 0x8919, 0x891b, 0x8921, 0x8927, 0x8933, 0x8942]
 
     /// The KVM requests the kvm platform makes once the sentry is confined (vCPUs are made as

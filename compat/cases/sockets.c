@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <linux/sockios.h>
+#include <time.h>
 
 /* A sockaddr_un for a filesystem path; returns its length. */
 static socklen_t unix_addr(struct sockaddr_un *a, const char *path) {
@@ -1960,4 +1962,107 @@ CASE(unix_stream_out_of_band_byte) {
     int q[2];
     EXPECT_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, q));
     EXPECT_ERRNO(send(q[0], "x", 1, MSG_OOB), EOPNOTSUPP);
+}
+
+static int64_t realtime_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A UDP datagram's arrival as a control message: SO_TIMESTAMP (a timeval), SO_TIMESTAMPNS
+ * (a timespec; setting it turns SO_TIMESTAMP's report off), neither once one is turned off.
+ * The stamp is when the datagram came, not when it is read. Without them, SIOCGSTAMP says
+ * when the last one read came (ENOENT before any). */
+/* A UDP socket bound to 127.0.0.1 (*r, its address *a) and one to send to it (*w). */
+static void udp_receiver_and_sender(struct sockaddr_in *a, int *r, int *w) {
+    *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    *r = socket(AF_INET, SOCK_DGRAM, 0);
+    *w = socket(AF_INET, SOCK_DGRAM, 0);
+    EXPECT_OK(bind(*r, (struct sockaddr *)a, sizeof *a));
+    socklen_t len = sizeof *a;
+    EXPECT_OK(getsockname(*r, (struct sockaddr *)a, &len));
+}
+
+static int64_t stamp_of_next(int r, int want_type) {
+    char data[16];
+    union { char buf[CMSG_SPACE(16)]; struct cmsghdr align; } c;
+    struct iovec iov = {data, sizeof data};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+    EXPECT_EQ(recvmsg(r, &m, 0), 1);
+    if (want_type == 0) { EXPECT_EQ(m.msg_controllen, 0); return 0; }
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    EXPECT(h != NULL);
+    EXPECT_EQ(h->cmsg_level, SOL_SOCKET);
+    EXPECT_EQ(h->cmsg_type, want_type);
+    EXPECT_EQ(h->cmsg_len, CMSG_LEN(16));
+    int64_t v[2];
+    memcpy(v, CMSG_DATA(h), 16);
+    return v[0] * 1000000000 + v[1] * (want_type == SCM_TIMESTAMP ? 1000 : 1);
+}
+
+CASE(udp_so_timestamp_reports_when_each_datagram_came) {
+    struct sockaddr_in a;
+    int r, w;
+    udp_receiver_and_sender(&a, &r, &w);
+    socklen_t len;
+    struct timeval tv;
+    EXPECT_ERRNO(ioctl(r, SIOCGSTAMP, &tv), ENOENT);
+    int one = 1, zero = 0, v = -1;
+    EXPECT_OK(setsockopt(r, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof one));
+    len = sizeof v;
+    EXPECT_OK(getsockopt(r, SOL_SOCKET, SO_TIMESTAMP, &v, &len));
+    EXPECT_EQ(v, 1);
+    /* Linux turns arrival stamping on in the background: the first datagram after may be
+     * stamped when read instead. */
+    EXPECT_EQ(sendto(w, "w", 1, 0, (struct sockaddr *)&a, sizeof a), 1);
+    stamp_of_next(r, SCM_TIMESTAMP);
+    usleep(20000);
+    int64_t before = realtime_ns();
+    EXPECT_EQ(sendto(w, "x", 1, 0, (struct sockaddr *)&a, sizeof a), 1);
+    int64_t after = realtime_ns();
+    usleep(200000);
+    int64_t at = stamp_of_next(r, SCM_TIMESTAMP);
+    EXPECT(at >= before / 1000 * 1000 && at <= after);
+    EXPECT_ERRNO(ioctl(r, SIOCGSTAMP, &tv), ENOENT); /* the control message reported it */
+    EXPECT_OK(setsockopt(r, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one));
+    EXPECT_OK(getsockopt(r, SOL_SOCKET, SO_TIMESTAMP, &v, &len));
+    EXPECT_EQ(v, 0);
+    EXPECT_OK(getsockopt(r, SOL_SOCKET, SO_TIMESTAMPNS, &v, &len));
+    EXPECT_EQ(v, 1);
+    before = realtime_ns();
+    EXPECT_EQ(sendto(w, "y", 1, 0, (struct sockaddr *)&a, sizeof a), 1);
+    after = realtime_ns();
+    at = stamp_of_next(r, SCM_TIMESTAMPNS);
+    EXPECT(at >= before && at <= after);
+    EXPECT_OK(setsockopt(r, SOL_SOCKET, SO_TIMESTAMP, &zero, sizeof zero));
+    EXPECT_OK(getsockopt(r, SOL_SOCKET, SO_TIMESTAMPNS, &v, &len));
+    EXPECT_EQ(v, 0);
+    EXPECT_EQ(sendto(w, "z", 1, 0, (struct sockaddr *)&a, sizeof a), 1);
+    stamp_of_next(r, 0);
+    close(r);
+    close(w);
+}
+
+CASE(udp_siocgstamp_reports_when_the_last_datagram_read_came) {
+    struct sockaddr_in a;
+    int r, w;
+    udp_receiver_and_sender(&a, &r, &w);
+    struct timeval tv;
+    struct timespec ts;
+    EXPECT_ERRNO(ioctl(r, SIOCGSTAMP, &tv), ENOENT);
+    usleep(20000); /* arrival stamping, which that turned on, starts in the background */
+    int64_t before = realtime_ns();
+    EXPECT_EQ(sendto(w, "x", 1, 0, (struct sockaddr *)&a, sizeof a), 1);
+    int64_t after = realtime_ns();
+    usleep(200000);
+    char c;
+    EXPECT_EQ(recv(r, &c, 1, 0), 1);
+    EXPECT_OK(ioctl(r, SIOCGSTAMP, &tv));
+    int64_t at = (int64_t)tv.tv_sec * 1000000000 + tv.tv_usec * 1000;
+    EXPECT(at >= before / 1000 * 1000 && at <= after);
+    EXPECT_OK(ioctl(r, SIOCGSTAMPNS, &ts));
+    EXPECT_EQ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, at + (ts.tv_nsec % 1000));
+    close(r);
+    close(w);
 }

@@ -43,6 +43,9 @@ final class SocketMessage {
     /// TTL, traffic class or TOS).
     var hopLimit: Int32 = 64
     var trafficClass: Int32 = 0
+    /// When it arrived (CLOCK_REALTIME ns), for a receiver that asked for timestamps
+    /// (SO_TIMESTAMP...); 0: not taken, the read's time stands for it.
+    var stamp: UInt64 = 0
     var remaining: Int { data.count - consumed }
     init(data: [UInt8], rights: [FileDescription] = [], credentials: SocketCredentials? = nil, source: [UInt8]? = nil) {
         self.data = data; self.rights = rights; self.credentials = credentials; self.source = source
@@ -151,6 +154,8 @@ struct ReceivedMessage {
     var credentials: SocketCredentials?
     var hopLimit: Int32 = 64
     var trafficClass: Int32 = 0
+    /// When the (first) message read arrived, if it was stamped (SocketMessage.stamp).
+    var stamp: UInt64 = 0
     /// IP-level ancillary data as (level, type, data): what an inet socket asked to receive.
     var ancillary: [(Int32, Int32, [UInt8])] = []
     /// A stream's out-of-band byte (recvmsg reports MSG_OOB).
@@ -202,6 +207,12 @@ class Socket: FileDescription {
     weak var lastSendTarget: Socket?
     /// Its last reference went (a datagram socket connected to it then gets ECONNREFUSED).
     private(set) var closed = false
+    /// When the last message read without a timestamp option arrived (SIOCGSTAMP); nil
+    /// until one is read, 0 when it was not stamped (the time of the ioctl stands in, as
+    /// Linux's sk_stamp of 0).
+    var lastReadStamp: UInt64?
+    /// SIOCGSTAMP was asked: arrivals are stamped from now on.
+    var stampsArrivals = false
     /// The effective uid of its creator (/proc/net's uid column).
     let creatorUID: UInt32
     /// The network namespace it was made in (its creator's).
@@ -358,6 +369,19 @@ class Socket: FileDescription {
 
     // MARK: sending and receiving (never blocking)
 
+    /// SO_TIMESTAMP, SO_TIMESTAMPNS (old and new): the one set, which recvmsg reports as a
+    /// control message of the same number.
+    var timestampOption: Int32? {
+        guard !options.values.isEmpty else { return nil }
+        return Socket.timestampOptions.first { (options[level: SOL_SOCKET_LEVEL, name: $0] ?? 0) != 0 }
+    }
+    static let timestampOptions: [Int32] = [29, 35, 63, 64]
+
+    /// A message arriving here is stamped now when this socket asked for timestamps.
+    func stampIfAsked(_ m: SocketMessage) {
+        if stampsArrivals || timestampOption != nil { m.stamp = kernel.realtimeNanos() }
+    }
+
     /// Sends what fits now: the whole message for datagram kinds (or EAGAIN), a prefix for
     /// streams. `target` is a sendto address.
     func send(_ t: GuestThread, _ src: inout IOSequence, control: inout SendControl, target: [UInt8]?, flags: Int32) throws(LinuxErrno) -> Int {
@@ -433,6 +457,7 @@ class Socket: FileDescription {
                 m.hopLimit = control.hopLimit ?? inet.defaultHopLimit
                 m.trafficClass = control.trafficClass ?? inet.defaultTrafficClass
             }
+            receiver.stampIfAsked(m)
             receiver.receive.append(m)
             control.rights = []
         } else {
@@ -493,6 +518,7 @@ class Socket: FileDescription {
             out.credentials = m.credentials
             out.hopLimit = m.hopLimit
             out.trafficClass = m.trafficClass
+            out.stamp = m.stamp
             if peek {
                 out.rights = m.rights
             } else {
@@ -510,6 +536,7 @@ class Socket: FileDescription {
         var peekOffset = 0
         out.credentials = first.credentials
         out.source = first.source
+        out.stamp = first.stamp
         while dst.count > 0 && index < receive.count {
             let m = peek ? receive.message(index) : receive.first!
             if total > 0 && m.credentials != out.credentials { break }
@@ -615,6 +642,15 @@ class Socket: FileDescription {
         case 0x5411: // TIOCOUTQ / SIOCOUTQ: what the peer has not read yet
             let n = type == .stream ? (peer?.receive.bytes ?? 0) : 0
             try t.mm.writeValue(argument, Int32(clamping: n))
+            return 0
+        case 0x8906, 0x8907 where family == AF_INET || family == AF_INET6:
+            // SIOCGSTAMP, SIOCGSTAMPNS: when the last message read arrived (ENOENT before any).
+            // From now on what arrives is stamped (sock_gettstamp enables SOCK_TIMESTAMP).
+            stampsArrivals = true
+            guard let stamp = lastReadStamp else { throw .ENOENT }
+            let ns = stamp != 0 ? stamp : t.kernel.realtimeNanos()
+            let sub = request == 0x8906 ? Int64(ns % 1_000_000_000 / 1000) : Int64(ns % 1_000_000_000)
+            try t.mm.writeValue(argument, (Int64(ns / 1_000_000_000), sub))
             return 0
         case 0x8905 where family == AF_UNIX || type == .stream:
             // SIOCATMARK: whether the next byte is the out-of-band byte's mark.

@@ -41,7 +41,7 @@ extension Socket {
         switch level {
         case SOL_SOCKET_LEVEL:
             switch name {
-            case 1, 5, 6, 9, 10, 11, 12, 29, 34, 35, 36, 40, 46, 49, 60: return 0 // DEBUG DONTROUTE BROADCAST KEEPALIVE OOBINLINE NO_CHECK PRIORITY TIMESTAMP PASSSEC TIMESTAMPNS MARK RXQ_OVFL BUSY_POLL INCOMING_CPU ZEROCOPY
+            case 1, 5, 6, 9, 10, 11, 12, 29, 34, 35, 36, 40, 46, 49, 60, 63, 64: return 0 // DEBUG DONTROUTE BROADCAST KEEPALIVE OOBINLINE NO_CHECK PRIORITY TIMESTAMP_OLD PASSSEC TIMESTAMPNS_OLD MARK RXQ_OVFL BUSY_POLL INCOMING_CPU ZEROCOPY TIMESTAMP_NEW TIMESTAMPNS_NEW
             case 18, 19: return 1 // RCVLOWAT SNDLOWAT
             case 42: return -1 // PEEK_OFF
             default: return nil
@@ -241,6 +241,13 @@ extension Socket {
         if level == IPPROTO_IP_LEVEL && name == 3 && type != .raw { throw .ENOPROTOOPT } // IP_HDRINCL
         guard plainDefault(level, name) != nil else { throw .ENOPROTOOPT }
         var v = try int()
+        // The timestamp options are one setting: the last set wins, and any turned off turns
+        // them all off (sock_set_timestamp).
+        if level == SOL_SOCKET_LEVEL && Socket.timestampOptions.contains(name) {
+            for o in Socket.timestampOptions { options[level: level, name: o] = nil }
+            if v != 0 { options[level: level, name: name] = 1 }
+            return
+        }
         // Options Linux reads as booleans report 1 whatever non-zero value was set.
         if level == SOL_SOCKET_LEVEL && [1, 5, 6, 9, 10, 11, 29, 34, 35, 40].contains(name) { v = v != 0 ? 1 : 0 }
         if level == IPPROTO_IP_LEVEL && name == 2 && (v < -1 || v == 0 || v > 255) { throw .EINVAL }

@@ -430,7 +430,13 @@ extension GuestThread {
             do {
                 var out = ReceivedMessage()
                 let n = try s.receive(self, &dst, flags: flags, into: &out)
-                if total == 0 { result = out } else { result.rights += out.rights }
+                if total == 0 {
+                    result = out
+                    // SIOCGSTAMP's: the control message reports it instead when one is asked for.
+                    if s.timestampOption == nil { s.lastReadStamp = out.stamp }
+                } else {
+                    result.rights += out.rights
+                }
                 total += n
                 result.count = total
                 if !waitAll || n == 0 || dst.count == 0 || !blocking || !out.rights.isEmpty { return result }
@@ -469,9 +475,15 @@ extension GuestThread {
             if n > 0 { try mm.write(h.name, Array(source[0..<n])) }
             nameLength = UInt32(source.count)
         }
-        // Ancillary data, laid out as Linux's put_cmsg and scm_detach_fds do: IP-level data
-        // (hop limit, traffic class, TTL, TOS), then credentials, then descriptors.
+        // Ancillary data, laid out as Linux's put_cmsg and scm_detach_fds do: the timestamp,
+        // IP-level data (hop limit, traffic class, TTL, TOS), then credentials, then descriptors.
         var control = ControlWriter(room: Int(min(h.controlLength, 1 << 20)))
+        if let option = s.timestampOption, out.count > 0 || out.fullLength > 0 || s.type != .stream {
+            // struct timeval (SCM_TIMESTAMP) or timespec (SCM_TIMESTAMPNS), 16 bytes either way.
+            let ns = out.stamp != 0 ? out.stamp : kernel.realtimeNanos()
+            let sub = option == 29 || option == 63 ? Int64(ns % 1_000_000_000 / 1000) : Int64(ns % 1_000_000_000)
+            control.put(level: SOL_SOCKET_LEVEL, type: option, withUnsafeBytes(of: (Int64(ns / 1_000_000_000), sub)) { Array($0) })
+        }
         for (level, type, value) in out.ancillary { control.put(level: level, type: type, value) }
         if s.options.passCredentials && s.family == AF_UNIX {
             let c = out.credentials ?? .nobody

@@ -168,8 +168,7 @@ extension GuestThread {
         SleepDeadline(aimed: monotonicDeadline(at: nanos, on: clock), since: clock == CLOCK_MONOTONIC ? nil : kernel.wallClockShift)
     }
 
-    /// CLOCK_REALTIME as the vDSO reads it (computed as it is until the page is calibrated).
-    private func realtimeNanos() -> UInt64 { kernel.vdso.now(CLOCK_REALTIME) ?? WallClock.realtimeNanos() }
+    private func realtimeNanos() -> UInt64 { kernel.realtimeNanos() }
 
     private func readTimespec(_ addr: UInt64) throws(LinuxErrno) -> UInt64 {
         let ts: timespec = try mm.readValue(addr)
@@ -440,4 +439,9 @@ enum RestartBlock {
     case sleep(deadline: UInt64, remainder: UInt64)
     /// A relative clock_nanosleep on a CPU-time clock: until it reads `target`.
     case cpuSleep(CPUClock, target: UInt64, remainder: UInt64)
+}
+
+extension Kernel {
+    /// CLOCK_REALTIME as the vDSO reads it (computed as it is until the page is calibrated).
+    func realtimeNanos() -> UInt64 { vdso.now(CLOCK_REALTIME) ?? WallClock.realtimeNanos() }
 }

@@ -288,6 +288,11 @@ final class HostInetSocket: Socket {
             try checkHostIoctl(joey_ioctl(fd, UInt(request), &v))
             try t.mm.writeValue(argument, v)
             return 0
+        case 0x8906, 0x8907: // SIOCGSTAMP, SIOCGSTAMPNS: a timeval or timespec out
+            var v: (Int64, Int64) = (0, 0)
+            try checkHostIoctl(joey_ioctl(fd, UInt(request), &v))
+            try t.mm.writeValue(argument, v)
+            return 0
         default:
             if let r = try hostInterfaceIoctl(fd: fd, t, request: request, argument: argument) { return r }
             throw .ENOTTY

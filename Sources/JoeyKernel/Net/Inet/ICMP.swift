@@ -224,6 +224,7 @@ final class ICMPSocket: Socket {
         let m = SocketMessage(data: data, source: InetAddress(ip: source.ip, port: 0).encoded(family: family))
         m.hopLimit = Int32(packet.ttl)
         m.trafficClass = Int32(packet.tos)
+        stampIfAsked(m)
         receive.append(m)
         wake(EventMask.input)
     }
