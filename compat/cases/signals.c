@@ -1432,3 +1432,38 @@ CASE(itimer_prof_keeps_its_rate_and_signals_the_running_thread) {
     EXPECT(prof_hits >= 70);
     EXPECT(prof_hog_hits >= prof_hits * 9 / 10);
 }
+
+/* SIGPIPE (and SIGXFSZ) go to the thread that wrote (send_sig(..., current)), not to the
+ * process: a writer that blocks it finds it pending on itself while a sibling that would
+ * take it runs no handler. */
+static volatile int sigpipe_handled;
+static void note_sigpipe(int sig) { (void)sig; sigpipe_handled = 1; }
+static int broken_pipe_fds[2];
+static void *write_with_sigpipe_blocked(void *arg) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    long result = write(broken_pipe_fds[1], "x", 1) == -1 && errno == EPIPE ? 1 : 0;
+    sigset_t pending;
+    sigpending(&pending);
+    if (!sigismember(&pending, SIGPIPE)) result = 0;
+    int sig;
+    if (sigwait(&set, &sig) != 0 || sig != SIGPIPE) result = 0;
+    return (void *)result;
+}
+CASE(sigpipe_goes_to_the_writing_thread) {
+    signal(SIGPIPE, note_sigpipe);
+    EXPECT_OK(pipe(broken_pipe_fds));
+    EXPECT_OK(close(broken_pipe_fds[0]));
+    pthread_t th;
+    EXPECT_EQ(pthread_create(&th, NULL, write_with_sigpipe_blocked, NULL), 0);
+    void *ok;
+    EXPECT_EQ(pthread_join(th, &ok), 0);
+    EXPECT_EQ((long)ok, 1);
+    usleep(20000);
+    EXPECT_EQ(sigpipe_handled, 0);
+    sigset_t pending;
+    sigpending(&pending);
+    EXPECT(!sigismember(&pending, SIGPIPE));
+}

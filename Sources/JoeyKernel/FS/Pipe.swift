@@ -220,7 +220,7 @@ final class PipeDescription: FileDescription {
     /// Writing into a pipe nobody reads: SIGPIPE, and EPIPE (write, splice, tee).
     func requireReader(_ t: GuestThread) throws(LinuxErrno) {
         if buffer.readers == 0 {
-            t.group.sendSignal(Signal.SIGPIPE)
+            t.sendSignalToSelf(Signal.SIGPIPE)
             throw .EPIPE
         }
     }

@@ -476,7 +476,7 @@ class Socket: FileDescription {
     var dropsDatagramsWhenFull: Bool { false }
 
     func brokenPipe(_ t: GuestThread, _ flags: Int32) -> LinuxErrno {
-        if flags & MSG_NOSIGNAL_FLAG == 0 { t.group.sendSignal(Signal.SIGPIPE) }
+        if flags & MSG_NOSIGNAL_FLAG == 0 { t.sendSignalToSelf(Signal.SIGPIPE) }
         return .EPIPE
     }
 

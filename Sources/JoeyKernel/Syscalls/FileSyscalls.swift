@@ -323,7 +323,7 @@ extension GuestThread {
         if lim != UInt64.max {
             let pos = offset ?? (f.flags & O_APPEND != 0 ? f.inode.size : f.offset)
             guard pos < lim else {
-                group.sendSignal(Signal.SIGXFSZ)
+                sendSignalToSelf(Signal.SIGXFSZ)
                 throw .EFBIG
             }
             if UInt64(src.count) > lim - pos {
@@ -1001,7 +1001,7 @@ extension GuestThread {
     /// Growing a file past RLIMIT_FSIZE: SIGXFSZ and EFBIG (Linux's inode_newsize_ok).
     private func checkGrowth(_ f: Inode, to size: UInt64) throws(LinuxErrno) {
         guard size > f.size, size > limit(1).0 else { return }
-        group.sendSignal(Signal.SIGXFSZ)
+        sendSignalToSelf(Signal.SIGXFSZ)
         throw .EFBIG
     }
 

@@ -15,6 +15,16 @@ extension GuestThread {
         enqueueSignal(sig, info, mask: &pending, queues: &pendingInfo)
     }
 
+    /// A signal the kernel sends the calling thread for what it just did (Linux's
+    /// send_sig(sig, current, 0): SIGPIPE, SIGXFSZ): pending on this thread, SI_USER from
+    /// its own process, so a sibling that would take it does not.
+    func sendSignalToSelf(_ sig: Int32) {
+        group.prepareSignal(sig)
+        if group.discards(sig, thread: self) { return }
+        enqueueSignal(sig, SignalInfo(signo: sig, pid: group.pidNS.local(group.pid), uid: group.uid), mask: &pending, queues: &pendingInfo)
+        interrupt()
+    }
+
     func deliverPendingSignals() {
         while true {
             let ready = deliverableSignals()

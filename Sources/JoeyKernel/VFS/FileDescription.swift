@@ -339,7 +339,7 @@ final class HostStreamDescription: FileDescription {
         }
         if n < 0 {
             let e = Int32(-n)
-            if e == EPIPE { t.group.sendSignal(Signal.SIGPIPE) }
+            if e == EPIPE { t.sendSignalToSelf(Signal.SIGPIPE) }
             throw LinuxErrno(e)
         }
         src.skip(n)
