@@ -249,20 +249,28 @@ extension LoopbackNetwork {
         packetSockets.values.compactMap { $0.socket }.filter { !$0.closed }.sorted { $0.inode.ino < $1.inode.ino }
     }
 
-    /// Whether another ping socket of the family holds identifier `a.port` where `a` reaches.
-    func pingIdentTaken(_ a: InetAddress, by s: ICMPSocket) -> Bool {
-        liveICMPSockets.contains { o in
-            o !== s && o.isPing && o.isBound && o.family == s.family && o.local.port == a.port
-                && (o.local.isAny || a.isAny || o.local.ip == a.ip)
-                && !(o.options.reuseAddress && s.options.reuseAddress)
+    /// The identifiers other ping sockets of `s`'s family hold where `address` reaches.
+    private func pingIdentsTaken(near address: InetAddress, by s: ICMPSocket) -> Set<UInt16> {
+        var taken = Set<UInt16>()
+        for case let o? in packetSockets.values.map({ $0.socket }) where o !== s && !o.closed && o.isPing && o.isBound
+            && o.family == s.family && (o.local.isAny || address.isAny || o.local.ip == address.ip)
+            && !(o.options.reuseAddress && s.options.reuseAddress) {
+            taken.insert(o.local.port)
         }
+        return taken
     }
 
-    /// A free echo identifier for `s` bound at `address` (ping_get_port: never 0).
+    /// Whether another ping socket of the family holds identifier `a.port` where `a` reaches.
+    func pingIdentTaken(_ a: InetAddress, by s: ICMPSocket) -> Bool { pingIdentsTaken(near: a, by: s).contains(a.port) }
+
+    /// A free echo identifier for `s` bound at `address` (ping_get_port: never 0). One pass
+    /// over the sockets, then over the identifiers: a guest holding thousands of them does
+    /// not make a bind scan the sockets once per identifier.
     func freePingIdent(for s: ICMPSocket, address: InetAddress) -> UInt16? {
+        let taken = pingIdentsTaken(near: address, by: s)
         var ident = UInt16.random(in: 1...UInt16.max)
         for _ in 0..<Int(UInt16.max) {
-            if !pingIdentTaken(InetAddress(ip: address.ip, port: ident), by: s) { return ident }
+            if !taken.contains(ident) { return ident }
             ident = ident == UInt16.max ? 1 : ident + 1
         }
         return nil
