@@ -369,17 +369,15 @@ class Socket: FileDescription {
 
     // MARK: sending and receiving (never blocking)
 
-    /// SO_TIMESTAMP, SO_TIMESTAMPNS (old and new): the one set, which recvmsg reports as a
-    /// control message of the same number.
-    var timestampOption: Int32? {
-        guard !options.values.isEmpty else { return nil }
-        return Socket.timestampOptions.first { (options[level: SOL_SOCKET_LEVEL, name: $0] ?? 0) != 0 }
-    }
-    static let timestampOptions: [Int32] = [29, 35, 63, 64]
-
     /// A message arriving here is stamped now when this socket asked for timestamps.
     func stampIfAsked(_ m: SocketMessage) {
-        if stampsArrivals || timestampOption != nil { m.stamp = kernel.realtimeNanos() }
+        if stampsArrivals || options.timestamp != nil { m.stamp = kernel.realtimeNanos() }
+    }
+
+    /// A CLOCK_REALTIME time in ns as struct timeval (`microseconds`) or timespec: the
+    /// layout of SCM_TIMESTAMP(NS) and of SIOCGSTAMP(NS), 16 bytes either way.
+    static func timeValue(_ ns: UInt64, microseconds: Bool) -> (Int64, Int64) {
+        (Int64(ns / 1_000_000_000), Int64(ns % 1_000_000_000) / (microseconds ? 1000 : 1))
     }
 
     /// Sends what fits now: the whole message for datagram kinds (or EAGAIN), a prefix for
@@ -649,8 +647,7 @@ class Socket: FileDescription {
             stampsArrivals = true
             guard let stamp = lastReadStamp else { throw .ENOENT }
             let ns = stamp != 0 ? stamp : t.kernel.realtimeNanos()
-            let sub = request == 0x8906 ? Int64(ns % 1_000_000_000 / 1000) : Int64(ns % 1_000_000_000)
-            try t.mm.writeValue(argument, (Int64(ns / 1_000_000_000), sub))
+            try t.mm.writeValue(argument, Socket.timeValue(ns, microseconds: request == 0x8906))
             return 0
         case 0x8905 where family == AF_UNIX || type == .stream:
             // SIOCATMARK: whether the next byte is the out-of-band byte's mark.

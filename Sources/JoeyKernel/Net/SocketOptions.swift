@@ -1,6 +1,7 @@
 // Socket options (getsockopt/setsockopt) at SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP and
-// IPPROTO_IPV6, and raw ICMP sockets' filters (SOL_RAW, IPPROTO_ICMPV6). Options Joey's transport acts on are fields; the rest are stored and read
-// back as Linux would report them. An option Linux does not have is ENOPROTOOPT.
+// IPPROTO_IPV6, and raw ICMP sockets' filters (SOL_RAW, IPPROTO_ICMPV6). Options Joey's
+// transport acts on are fields; the rest are stored and read back as Linux would report
+// them. An option Linux does not have is ENOPROTOOPT.
 import Glibc
 import JoeyABI
 
@@ -19,6 +20,10 @@ struct SocketOptions {
     /// SO_RCVTIMEO / SO_SNDTIMEO in nanoseconds; 0 waits forever.
     var receiveTimeout: UInt64 = 0
     var sendTimeout: UInt64 = 0
+    /// Which of SO_TIMESTAMP(_OLD/_NEW) and SO_TIMESTAMPNS(_OLD/_NEW) is on, if one is: they
+    /// are one setting (sock_set_timestamp), and recvmsg reports the stamp under its number.
+    var timestamp: Int32?
+    static let timestampNames: [Int32] = [29, 35, 63, 64]
     /// Plain integer options by level << 32 | name, when set.
     var values: [Int64: Int32] = [:]
     /// The plain integer option `name` of `level`, as set (nil: never set).
@@ -154,6 +159,7 @@ extension Socket {
             }
         }
         if level == IPPROTO_IPV6_LEVEL && name == 26, let s = self as? InetSocket { return int(s.v6Only ? 1 : 0) }
+        if level == SOL_SOCKET_LEVEL && SocketOptions.timestampNames.contains(name) { return int(options.timestamp == name ? 1 : 0) }
         if level == SOL_RAW_LEVEL || level == IPPROTO_ICMPV6_LEVEL, let s = self as? ICMPSocket {
             // ICMP_FILTER, ICMPV6_FILTER: a raw ICMP socket's (raw_geticmpfilter).
             guard s.isICMP else { throw .EOPNOTSUPP }
@@ -243,9 +249,8 @@ extension Socket {
         var v = try int()
         // The timestamp options are one setting: the last set wins, and any turned off turns
         // them all off (sock_set_timestamp).
-        if level == SOL_SOCKET_LEVEL && Socket.timestampOptions.contains(name) {
-            for o in Socket.timestampOptions { options[level: level, name: o] = nil }
-            if v != 0 { options[level: level, name: name] = 1 }
+        if level == SOL_SOCKET_LEVEL && SocketOptions.timestampNames.contains(name) {
+            options.timestamp = v != 0 ? name : nil
             return
         }
         // Options Linux reads as booleans report 1 whatever non-zero value was set.

@@ -433,7 +433,7 @@ extension GuestThread {
                 if total == 0 {
                     result = out
                     // SIOCGSTAMP's: the control message reports it instead when one is asked for.
-                    if s.timestampOption == nil { s.lastReadStamp = out.stamp }
+                    if s.options.timestamp == nil { s.lastReadStamp = out.stamp }
                 } else {
                     result.rights += out.rights
                 }
@@ -478,11 +478,10 @@ extension GuestThread {
         // Ancillary data, laid out as Linux's put_cmsg and scm_detach_fds do: the timestamp,
         // IP-level data (hop limit, traffic class, TTL, TOS), then credentials, then descriptors.
         var control = ControlWriter(room: Int(min(h.controlLength, 1 << 20)))
-        if let option = s.timestampOption, out.count > 0 || out.fullLength > 0 || s.type != .stream {
-            // struct timeval (SCM_TIMESTAMP) or timespec (SCM_TIMESTAMPNS), 16 bytes either way.
-            let ns = out.stamp != 0 ? out.stamp : kernel.realtimeNanos()
-            let sub = option == 29 || option == 63 ? Int64(ns % 1_000_000_000 / 1000) : Int64(ns % 1_000_000_000)
-            control.put(level: SOL_SOCKET_LEVEL, type: option, withUnsafeBytes(of: (Int64(ns / 1_000_000_000), sub)) { Array($0) })
+        if let option = s.options.timestamp, out.count > 0 || out.fullLength > 0 || s.type != .stream {
+            // SCM_TIMESTAMP (a timeval) or SCM_TIMESTAMPNS (a timespec), old or new number.
+            let value = Socket.timeValue(out.stamp != 0 ? out.stamp : kernel.realtimeNanos(), microseconds: option == 29 || option == 63)
+            control.put(level: SOL_SOCKET_LEVEL, type: option, withUnsafeBytes(of: value) { Array($0) })
         }
         for (level, type, value) in out.ancillary { control.put(level: level, type: type, value) }
         if s.options.passCredentials && s.family == AF_UNIX {

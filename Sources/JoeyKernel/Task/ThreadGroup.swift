@@ -413,9 +413,9 @@ final class ThreadGroup {
         return cpuTimers.contains { $0.deadline != nil } || limited
     }
 
-    /// How often CPU-time deadlines are polled. Each poll reads every thread's CPU clock with
-    /// the kernel lock held: polling every 1 ms while a fuzzer (trinity) kept short itimers
-    /// armed stalled its sandbox for minutes in one run of three.
+    /// How often CPU-time deadlines are polled (a 100 Hz tick). Each poll reads
+    /// every thread's CPU clock with the kernel lock held, so it is kept coarse; the expiry
+    /// schedule, not the poll, gives ITIMER_PROF its rate.
     static let cpuPoll: UInt64 = 10_000_000
 
     /// Drops pending instances of the signals in `bits`, process-wide and per thread.
