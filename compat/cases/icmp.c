@@ -4,6 +4,7 @@
  * answered by the kernel, the reply reaching the ping socket with the request's identifier
  * and every raw socket of the protocol (IPv4 ones with the IP header). */
 #include "../compat.h"
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -152,6 +153,77 @@ CASE(ping_socket_bind_chooses_the_identifier) {
     EXPECT_EQ(recv(a, reply, sizeof reply, 0), (ssize_t)n);
     EXPECT_EQ(reply[4] << 8 | reply[5], 4321);
     close(a);
+}
+
+static int reuse_addr(int s) {
+    int v = -1;
+    socklen_t len = sizeof v;
+    EXPECT_OK(getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &v, &len));
+    return v;
+}
+
+static int bind_ping(int s, int family, const char *ip, uint16_t ident) {
+    struct sockaddr_storage a;
+    memset(&a, 0, sizeof a);
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&a;
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(ident);
+        EXPECT_EQ(inet_pton(AF_INET, ip, &v4->sin_addr), 1);
+        len = sizeof *v4;
+    } else {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a;
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(ident);
+        EXPECT_EQ(inet_pton(AF_INET6, ip, &v6->sin6_addr), 1);
+        len = sizeof *v6;
+    }
+    return bind(s, (struct sockaddr *)&a, len);
+}
+
+/* Ping and raw sockets start with SO_REUSEADDR on (inet_create's INET_PROTOSW_REUSE), so two
+ * ping sockets may hold one identifier. A socket that turns it off may not share one, at any
+ * address and in either family: the namespace has one table of identifiers. */
+CASE(ping_and_raw_sockets_start_with_so_reuseaddr_and_share_identifiers) {
+    in_new_netns_with_lo_up();
+    set_ping_groups("0 2147483647");
+    int udp = socket(AF_INET, SOCK_DGRAM, 0);
+    int a = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), b = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    int c = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), d = socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6);
+    int raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), raw6 = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+    EXPECT(udp >= 0 && a >= 0 && b >= 0 && c >= 0 && d >= 0 && raw >= 0 && raw6 >= 0);
+    EXPECT_EQ(reuse_addr(udp), 0);
+    EXPECT_EQ(reuse_addr(a), 1);
+    EXPECT_EQ(reuse_addr(d), 1);
+    EXPECT_EQ(reuse_addr(raw), 1);
+    EXPECT_EQ(reuse_addr(raw6), 1);
+    EXPECT_OK(bind_ping(a, AF_INET, "127.0.0.1", 777));
+    EXPECT_OK(bind_ping(b, AF_INET, "0.0.0.0", 777));
+    int zero = 0;
+    EXPECT_OK(setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero));
+    EXPECT_ERRNO(bind_ping(c, AF_INET, "127.0.0.2", 777), EADDRINUSE);
+    EXPECT_OK(bind_ping(c, AF_INET, "127.0.0.2", 778));
+    EXPECT_OK(setsockopt(d, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof zero));
+    EXPECT_ERRNO(bind_ping(d, AF_INET6, "::", 778), EADDRINUSE);
+    EXPECT_OK(bind_ping(d, AF_INET6, "::", 779));
+    close(udp); close(a); close(b); close(c); close(d); close(raw); close(raw6);
+}
+
+/* While lo is down a ping socket binds no address but the wildcard (ping_check_bind_addr
+ * looks for an interface that has it), where raw, TCP and UDP sockets may bind 127.0.0.1. */
+CASE(ping_sockets_bind_no_loopback_address_while_lo_is_down) {
+    EXPECT_OK(unshare(CLONE_NEWNET));
+    set_ping_groups("0 2147483647");
+    int p = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    int p6 = socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6), u = socket(AF_INET, SOCK_DGRAM, 0);
+    EXPECT(p >= 0 && r >= 0 && p6 >= 0 && u >= 0);
+    EXPECT_ERRNO(bind_ping(p, AF_INET, "127.0.0.1", 5), EADDRNOTAVAIL);
+    EXPECT_ERRNO(bind_ping(p6, AF_INET6, "::1", 5), EADDRNOTAVAIL);
+    EXPECT_OK(bind_ping(r, AF_INET, "127.0.0.1", 0));
+    EXPECT_OK(bind_ping(u, AF_INET, "127.0.0.1", 0));
+    EXPECT_OK(bind_ping(p, AF_INET, "0.0.0.0", 5));
+    close(p); close(r); close(p6); close(u);
 }
 
 /* IPv6: the same, with ICMPv6's types (128 and 129) and its pseudo-header checksum. */

@@ -11,18 +11,29 @@ import Glibc
 import Synchronization
 
 public final class KernelLock: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-
-    public init() {
+    /// Allocated, not a stored property: `&property` of a class is an exclusive access the
+    /// runtime checks on every use (lock's spin tests the mutex thousands of times), and a
+    /// mutex must not move.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        m.initialize(to: pthread_mutex_t())
         // Adaptive: a waiter past lock()'s own spin still spins briefly before it sleeps.
-        if joey_mutex_init_adaptive(&mutex) != 0 { pthread_mutex_init(&mutex, nil) }
+        if joey_mutex_init_adaptive(m) != 0 { pthread_mutex_init(m, nil) }
+        return m
+    }()
+
+    public init() {}
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
     }
 
     /// Threads waiting in lock() (not counting wakeups retaking it after a sleep).
     private let waiting = Atomic<Int>(0)
 
     public func lock() {
-        if pthread_mutex_trylock(&mutex) == 0 { return }
+        if pthread_mutex_trylock(mutex) == 0 { return }
         waiting.add(1, ordering: .relaxed)
         defer { waiting.subtract(1, ordering: .relaxed) }
         // Spin for a while before sleeping: the holder is mostly another guest thread's
@@ -34,19 +45,19 @@ public final class KernelLock: @unchecked Sendable {
         let deadline = monotonicNanos() &+ Self.spinNanos
         while true {
             for _ in 0..<Self.pausesPerRound {
-                if joey_mutex_held(&mutex) == 0 { break }
+                if joey_mutex_held(mutex) == 0 { break }
                 joey_cpu_relax()
             }
-            if joey_mutex_held(&mutex) == 0 && pthread_mutex_trylock(&mutex) == 0 { return }
+            if joey_mutex_held(mutex) == 0 && pthread_mutex_trylock(mutex) == 0 { return }
             if monotonicNanos() >= deadline { break }
             sched_yield()
         }
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
     }
 
     private static let spinNanos: UInt64 = 20_000
     private static let pausesPerRound = 64
-    public func unlock() { pthread_mutex_unlock(&mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
 
     /// Between the pieces of long work done with the lock held (a large read): when another
     /// thread waits for the lock, lets it have the lock once before going on. A plain unlock
@@ -67,11 +78,11 @@ public final class KernelLock: @unchecked Sendable {
     /// (ns) passes. Returns false when the deadline passed.
     func wait(on condition: UnsafeMutablePointer<pthread_cond_t>, deadline: UInt64?) -> Bool {
         guard let deadline else {
-            pthread_cond_wait(condition, &mutex)
+            pthread_cond_wait(condition, mutex)
             return true
         }
         var ts = timespec(tv_sec: Int(min(deadline / 1_000_000_000, UInt64(Int.max))), tv_nsec: Int(deadline % 1_000_000_000))
-        return pthread_cond_timedwait(condition, &mutex, &ts) != ETIMEDOUT
+        return pthread_cond_timedwait(condition, mutex, &ts) != ETIMEDOUT
     }
 
 }

@@ -144,11 +144,9 @@ extension MemoryManager {
             let piece = try translate(cursor, length: MemoryLayout.size(ofValue: chunk), write: false)
             let found: Bool? = withUnsafeMutableBytes(of: &chunk) { buffer in
                 guard memoryFile.copyMakingRoom(buffer.baseAddress!, piece.baseAddress!, piece.count) == 0 else { return nil }
-                for i in 0..<piece.count {
-                    if buffer[i] == 0 { return true }
-                    out.append(buffer[i])
-                }
-                return false
+                let end = memchr(buffer.baseAddress!, 0, piece.count).map { $0 - buffer.baseAddress! }
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[..<(end ?? piece.count)]))
+                return end != nil
             }
             guard let found else { throw .EFAULT }
             if out.count >= max { throw .ENAMETOOLONG }

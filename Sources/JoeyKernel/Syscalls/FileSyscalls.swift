@@ -179,7 +179,7 @@ extension GuestThread {
             }
             description = try inode.open(flags: flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC), kernel: kernel)
         }
-        description.path = loc.path
+        description.named = loc
         if description.location == nil { description.location = loc }
         // 64-bit Linux opens every file with O_LARGEFILE (force_o_largefile).
         if flags & O_PATH == 0 {

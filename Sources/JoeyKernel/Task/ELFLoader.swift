@@ -169,7 +169,7 @@ extension GuestThread {
         try checkAccess(inode, read: false, write: false, exec: true, mount: loc.mount)
         if (inode as? RegularFileInode)?.openWriters ?? 0 > 0 { throw .ETXTBSY }
         let f = try inode.open(flags: O_RDONLY, kernel: kernel)
-        f.path = loc.path
+        f.named = loc
         f.location = loc
         return f
     }
@@ -332,7 +332,7 @@ extension GuestThread {
         if loc.mount?.flags.contains(.noExec) == true { throw .EACCES }
         try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)
         let f = try loc.inode.open(flags: O_RDONLY, kernel: kernel)
-        f.path = loc.path
+        f.named = loc
         return f
     }
 }

@@ -240,7 +240,11 @@ final class GuestThread {
             if sentryEntry != 0 { sentryCycles &+= kernel.timekeeper.cycles() &- sentryEntry }
             inGuest = true
             kernel.lock.unlock()
-            let event = context!.switchToGuest(&regs)
+            // Through a local: `&regs` across the platform call would be an exclusive access
+            // of a class property the runtime checks on every switch.
+            var guestRegs = regs
+            let event = context!.switchToGuest(&guestRegs)
+            regs = guestRegs
             sentryEntry = kernel.timekeeper.cycles()
             kernel.lock.lock()
             inGuest = false

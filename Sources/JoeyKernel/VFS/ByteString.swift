@@ -27,9 +27,31 @@ struct ByteString: Hashable, Comparable, ExpressibleByStringLiteral, CustomStrin
     static func < (a: ByteString, b: ByteString) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
     static func + (a: ByteString, b: ByteString) -> ByteString { ByteString(a.bytes + b.bytes) }
 
-    /// The non-empty components between slashes.
+    /// The bytes at once, not one by one as Array's hashing would (every path walk hashes
+    /// each component it looks up).
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    static func == (a: ByteString, b: ByteString) -> Bool {
+        a.bytes.count == b.bytes.count && a.bytes.withUnsafeBytes { x in b.bytes.withUnsafeBytes { y in
+            x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0
+        } }
+    }
+
+    /// The non-empty components between slashes (one array each, and no other allocation).
     var components: [ByteString] {
-        bytes.split(separator: ByteString.slash, omittingEmptySubsequences: true).map { ByteString($0) }
+        var out: [ByteString] = []
+        bytes.withUnsafeBufferPointer { p in
+            var i = 0
+            while i < p.count {
+                while i < p.count && p[i] == ByteString.slash { i += 1 }
+                let start = i
+                while i < p.count && p[i] != ByteString.slash { i += 1 }
+                if i > start { out.append(ByteString(Array(UnsafeBufferPointer(rebasing: p[start..<i])))) }
+            }
+        }
+        return out
     }
 
     /// dir + "/" + name, or name alone when dir is empty (host-relative paths).

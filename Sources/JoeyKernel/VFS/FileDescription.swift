@@ -12,8 +12,21 @@ public class FileDescription {
     /// Status flags and access mode (O_ACCMODE | O_APPEND | O_NONBLOCK ...).
     var flags: Int32
     var offset: UInt64 = 0
-    /// The path the file was opened by (for /proc/pid/fd and getcwd of fchdir).
-    var path: ByteString = ""
+    /// The path the file was opened by (for /proc/pid/fd and getcwd of fchdir): `named`'s,
+    /// worked out when first asked for (few opens are ever named).
+    var path: ByteString {
+        get {
+            if let named {
+                storedPath = named.path
+                self.named = nil
+            }
+            return storedPath
+        }
+        set { storedPath = newValue; named = nil }
+    }
+    private var storedPath: ByteString = ""
+    /// Where `path` is to be worked out from (a Location's names never change).
+    var named: Location?
     /// The directory entry it was opened through, when it has one.
     var location: Location?
     /// How many holders refer to it (fd-table slots, descriptors in flight in a socket

@@ -89,6 +89,10 @@ public class Inode {
     static func size(of xattrs: [ByteString: [UInt8]]?) -> Int { xattrs?.reduce(0) { $0 + $1.key.count + $1.value.count } ?? 0 }
     /// Advisory locks, once any was taken (FS/FileLocks.swift).
     var fileLocks: FileLocks?
+    /// Something was mounted on it, in some namespace (Linux's DCACHE_MOUNTED): a path walk
+    /// asks the mount table about no other inode. Never cleared (a namespace may go outside
+    /// the kernel lock): a stale mark costs only that lookup.
+    var mountedOn = false
 
     deinit {
         if let xattrs { Inode.xattrBytes.subtract(Inode.size(of: xattrs), ordering: .relaxed) }

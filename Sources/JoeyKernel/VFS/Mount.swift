@@ -192,8 +192,8 @@ final class MountNamespace {
     /// of the one below, so the chain ends); nil if none is.
     @inline(__always)
     func cover(_ inode: Inode, in mount: Mount?) -> Mount? {
-        guard !covering.isEmpty, let mount, var m = covering[MountKey(mount, inode)] else { return nil }
-        while let above = covering[MountKey(m, m.root)] { m = above }
+        guard inode.mountedOn, let mount, var m = covering[MountKey(mount, inode)] else { return nil }
+        while m.root.mountedOn, let above = covering[MountKey(m, m.root)] { m = above }
         return m
     }
 
@@ -213,6 +213,7 @@ final class MountNamespace {
         m.mountpoint = inode
         m.mountpointNames = names
         parent.children.append(m)
+        inode.mountedOn = true
         covering[MountKey(parent, inode)] = m
     }
 

@@ -67,6 +67,8 @@ final class ICMPSocket: Socket {
         local = family == AF_INET ? .v4([0, 0, 0, 0], port: 0) : InetAddress(ip: [UInt8](repeating: 0, count: 16), port: 0)
         super.init(kernel: kernel, family: family, type: type, proto: proto, flags: flags, capacity: 212_992)
         if type == .raw && proto == 255 { options[level: IPPROTO_IP_LEVEL, name: 3] = 1 } // IPPROTO_RAW: IP_HDRINCL
+        // Ping and raw sockets start with SO_REUSEADDR on (inet_create's INET_PROTOSW_REUSE).
+        options.reuseAddress = true
         net.loopback.register(self)
     }
 
@@ -100,11 +102,14 @@ final class ICMPSocket: Socket {
         if isBound && isPing { throw .EINVAL }
         if family == AF_INET6 && a.isV4 { throw .EINVAL }
         guard a.isAny || a.isLoopback else { throw .EADDRNOTAVAIL }
+        // A ping socket only an address of an interface that is up (ping_check_bind_addr):
+        // unlike raw, TCP and UDP sockets, it cannot bind 127.0.0.1 while lo is down.
+        if isPing && !a.isAny && !net.loopbackUp { throw .EADDRNOTAVAIL }
         if isPing {
             if a.port == 0 {
-                guard let ident = net.loopback.freePingIdent(for: self, address: a) else { throw .EADDRINUSE }
+                guard let ident = net.loopback.freePingIdent(for: self) else { throw .EADDRINUSE }
                 a.port = ident
-            } else if net.loopback.pingIdentTaken(a, by: self) {
+            } else if net.loopback.pingIdentTaken(a.port, by: self) {
                 throw .EADDRINUSE
             }
         } else {
@@ -125,7 +130,7 @@ final class ICMPSocket: Socket {
     /// A ping socket that sends before binding gets a free identifier.
     private func autobind() throws(LinuxErrno) {
         guard isPing && !isBound else { return }
-        guard let ident = net.loopback.freePingIdent(for: self, address: local) else { throw .EAGAIN }
+        guard let ident = net.loopback.freePingIdent(for: self) else { throw .EAGAIN }
         local.port = ident
         isBound = true
     }
@@ -249,25 +254,28 @@ extension LoopbackNetwork {
         packetSockets.values.compactMap { $0.socket }.filter { !$0.closed }.sorted { $0.inode.ino < $1.inode.ino }
     }
 
-    /// The identifiers other ping sockets of `s`'s family hold where `address` reaches.
-    private func pingIdentsTaken(near address: InetAddress, by s: ICMPSocket) -> Set<UInt16> {
+    /// The identifiers other ping sockets hold, whatever their family or address: Linux keeps
+    /// one table of identifiers per network namespace (ping_get_port). With `sharing`, those
+    /// held by sockets that, like `s`, have SO_REUSEADDR on (as every ping socket starts)
+    /// do not count.
+    private func pingIdentsTaken(by s: ICMPSocket, sharing: Bool) -> Set<UInt16> {
         var taken = Set<UInt16>()
         for case let o? in packetSockets.values.map({ $0.socket }) where o !== s && !o.closed && o.isPing && o.isBound
-            && o.family == s.family && (o.local.isAny || address.isAny || o.local.ip == address.ip)
-            && !(o.options.reuseAddress && s.options.reuseAddress) {
+            && !(sharing && o.options.reuseAddress && s.options.reuseAddress) {
             taken.insert(o.local.port)
         }
         return taken
     }
 
-    /// Whether another ping socket of the family holds identifier `a.port` where `a` reaches.
-    func pingIdentTaken(_ a: InetAddress, by s: ICMPSocket) -> Bool { pingIdentsTaken(near: a, by: s).contains(a.port) }
+    /// Whether `s` may not bind identifier `ident`: another ping socket holds it, and not both
+    /// have SO_REUSEADDR on.
+    func pingIdentTaken(_ ident: UInt16, by s: ICMPSocket) -> Bool { pingIdentsTaken(by: s, sharing: true).contains(ident) }
 
-    /// A free echo identifier for `s` bound at `address` (ping_get_port: never 0). One pass
-    /// over the sockets, then over the identifiers: a guest holding thousands of them does
-    /// not make a bind scan the sockets once per identifier.
-    func freePingIdent(for s: ICMPSocket, address: InetAddress) -> UInt16? {
-        let taken = pingIdentsTaken(near: address, by: s)
+    /// A free echo identifier for `s`: one no ping socket holds (ping_get_port: never 0). One
+    /// pass over the sockets, then over the identifiers: a guest holding thousands of them
+    /// does not make a bind scan the sockets once per identifier.
+    func freePingIdent(for s: ICMPSocket) -> UInt16? {
+        let taken = pingIdentsTaken(by: s, sharing: false)
         var ident = UInt16.random(in: 1...UInt16.max)
         for _ in 0..<Int(UInt16.max) {
             if !taken.contains(ident) { return ident }
