@@ -41,21 +41,26 @@ public final class KernelLock: @unchecked Sendable {
         // while the futex wake-up a sleeping waiter needs costs 6-9 µs across CPUs here and
         // this thread's stub has nothing to run meanwhile. Two processes doing open/read/close
         // side by side: 12-15 µs a call triple (the adaptive mutex's short spin) to 8-9 µs.
-        // A yield between rounds lets a holder that shares this CPU run.
-        let deadline = monotonicNanos() &+ Self.spinNanos
+        // A yield between rounds lets a holder that shares this CPU run, once the wait is
+        // longer than a system call usually holds the lock: before that, a yield mostly hands
+        // the CPU to this thread's own stub (pinned beside it and waiting for the reply),
+        // which hands it straight back, two switches for nothing.
+        let start = monotonicNanos()
         while true {
             for _ in 0..<Self.pausesPerRound {
                 if joey_mutex_held(mutex) == 0 { break }
                 joey_cpu_relax()
             }
             if joey_mutex_held(mutex) == 0 && pthread_mutex_trylock(mutex) == 0 { return }
-            if monotonicNanos() >= deadline { break }
-            sched_yield()
+            let waited = monotonicNanos() &- start
+            if waited >= Self.spinNanos { break }
+            if waited >= Self.quietSpinNanos { sched_yield() }
         }
         pthread_mutex_lock(mutex)
     }
 
     private static let spinNanos: UInt64 = 20_000
+    private static let quietSpinNanos: UInt64 = 8_000
     private static let pausesPerRound = 64
     public func unlock() { pthread_mutex_unlock(mutex) }
 

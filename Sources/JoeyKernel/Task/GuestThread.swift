@@ -13,10 +13,15 @@ import JoeyABI
 import JoeyPlatform
 
 final class GuestThread {
-    unowned(unsafe) let kernel: Kernel
+    /// Strong and `let`: read on every system call, and a `let` of a live object is used
+    /// as it is, where an unowned(unsafe) one is retained and released around each use
+    /// (the kernel's one reference count, bouncing between the CPUs of its threads). Threads
+    /// and processes leave the kernel's tables when they end, so the kernel goes with them.
+    let kernel: Kernel
     /// Changes only when a non-leader thread execs and takes over the process id.
     private(set) var tid: Int32
-    var group: ThreadGroup
+    /// `let` for the same reason as `kernel`: used as it is, not retained at each use.
+    let group: ThreadGroup
     var regs = GuestRegisters()
     var context: PlatformContext?
     var signalMask: UInt64 = 0

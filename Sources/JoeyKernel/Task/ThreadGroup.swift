@@ -61,7 +61,11 @@ struct SignalInfo {
 }
 
 final class ThreadGroup {
-    unowned(unsafe) let kernel: Kernel
+    /// Strong and `let`: read on every system call, and a `let` of a live object is used
+    /// as it is, where an unowned(unsafe) one is retained and released around each use
+    /// (the kernel's one reference count, bouncing between the CPUs of its threads). Threads
+    /// and processes leave the kernel's tables when they end, so the kernel goes with them.
+    let kernel: Kernel
     let pid: Int32
     var parent: ThreadGroup?
     var children: [ThreadGroup] = []
