@@ -3,13 +3,17 @@
 // ready list and wakes the epoll's own queue (epoll_wait sleepers, and outer epolls watching
 // this one). epoll_wait re-checks each ready interest's readiness, so level-triggered
 // interests stay listed while ready and edge-triggered ones leave until the next event.
-// An interest lives until EPOLL_CTL_DEL or the last reference to its file goes.
+// An interest lives until EPOLL_CTL_DEL, the last reference to its file goes, or the epoll's
+// own last reference goes (release). References among the epoll, its interests and their
+// waiters are strong: each of those three ends takes the waiter off its queue and drops
+// the interest (drop, release), which breaks the cycles. Weak ones gave every epoll and
+// interest a side table, slowing each retain and release of them, many per epoll_ctl.
 // Kernel lock held throughout.
 import Glibc
 import JoeyABI
 
 final class EpollInterest {
-    weak var owner: EventPollDescription?
+    let owner: EventPollDescription
     let fd: Int32
     let file: FileDescription
     /// The epoll_event's events (EPOLLET, EPOLLONESHOT... included) and data.
@@ -84,7 +88,7 @@ final class EventPollDescription: FileDescription {
         if let d = memo[id] { return d }
         memo[id] = 1 // what a cycle would find (add refuses cycles)
         let next: [EventPollDescription] = down ? interests.values.compactMap { $0.file as? EventPollDescription }
-                                                : epollInterests.compactMap { $0.owner }
+                                                : epollInterests.map { $0.owner }
         let d = 1 + (next.map { $0.chainLength(down: down, &memo) }.max() ?? 0)
         memo[id] = d
         return d
@@ -118,8 +122,8 @@ final class EventPollDescription: FileDescription {
         }
         let i = EpollInterest(owner: self, fd: fd, file: file, queue: q, events: events, data: data)
         let exclusive = events & EpollInterest.exclusive != 0
-        let w = Waiter(mask: i.mask, exclusive: exclusive) { [weak self, weak i] happened in
-            guard let self, let i else { return false }
+        let w = Waiter(mask: i.mask, exclusive: exclusive) { [self, i] happened in
+            guard i.waiter != nil else { return false } // dropped during this notification
             // ep_poll_callback: an exclusive interest takes the event only when a thread waits
             // in epoll_wait here for that direction; otherwise the next exclusive one is tried.
             let took = !exclusive || self.queue.hasSleepers && Self.exclusiveTakes(happened, i.mask)

@@ -429,7 +429,9 @@ class Socket: FileDescription {
             // as unread data when the reader closes, turning its close into a reset).
             if type == .stream && src.count == 0 { return 0 }
         }
-        lastSendTarget = receiver
+        // Only what a blocked unconnected datagram send waits on needs it: storing a weak
+        // reference on every send would give each receiver a side table (slower retains).
+        if type != .stream && peer == nil { lastSendTarget = receiver }
         let space = room(in: receiver)
         let n: Int
         if type.keepsBoundaries {

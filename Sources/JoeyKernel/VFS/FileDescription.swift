@@ -90,7 +90,7 @@ public class FileDescription {
     func decRef() {
         references -= 1
         guard references == 0 else { return }
-        for i in epollInterests { i.owner?.drop(i) }
+        for i in epollInterests { i.owner.drop(i) }
         epollInterests = []
         notifier?.fsnotify(self, writable ? InotifyMask.closeWrite : InotifyMask.closeNoWrite)
         inode.fileLocks?.releaseAll(owner: ObjectIdentifier(self)) // its OFD locks and flock
