@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #define ICMP_FILTER 1 /* SOL_RAW: a 32-bit mask of ICMP types to drop (linux/icmp.h) */
 
@@ -224,6 +225,58 @@ CASE(ping_sockets_bind_no_loopback_address_while_lo_is_down) {
     EXPECT_OK(bind_ping(u, AF_INET, "127.0.0.1", 0));
     EXPECT_OK(bind_ping(p, AF_INET, "0.0.0.0", 5));
     close(p); close(r); close(p6); close(u);
+}
+
+/* The row of /proc/net/NAME for socket `s` (found by its inode, as ss does), or NULL. */
+static const char *proc_net_row(const char *name, int s, char *buf, size_t size) {
+    char path[64], ino[32];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/net/%s", name);
+    EXPECT_OK(fstat(s, &st));
+    snprintf(ino, sizeof ino, " %lu ", (unsigned long)st.st_ino);
+    EXPECT(slurp(path, buf, size) > 0);
+    for (char *line = buf; line && *line; ) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        if (strstr(line, ino)) return line;
+        line = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* /proc/net/icmp and icmp6 list the ping sockets that hold an identifier (an unbound one is
+ * in no table, as Linux hashes it only at bind), /proc/net/raw and raw6 every raw socket
+ * with its protocol in the port column; state 07 (TCP_CLOSE) while unconnected. */
+CASE(proc_net_icmp_and_raw_list_ping_and_raw_sockets) {
+    in_new_netns_with_lo_up();
+    set_ping_groups("0 2147483647");
+    int bound = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP), unbound = socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6);
+    int raw = socket(AF_INET, SOCK_RAW, IPPROTO_UDP), raw6 = socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+    EXPECT(bound >= 0 && unbound >= 0 && raw >= 0 && raw6 >= 0);
+    EXPECT_OK(bind_ping(bound, AF_INET, "127.0.0.1", 777));
+    char buf[65536];
+    const char *row = proc_net_row("icmp", bound, buf, sizeof buf);
+    EXPECT(strncmp(buf, "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops", 111) == 0);
+    EXPECT(row != NULL && strstr(row, ": 0100007F:0309 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 ") != NULL);
+    EXPECT(proc_net_row("icmp6", unbound, buf, sizeof buf) == NULL);
+    row = proc_net_row("raw", raw, buf, sizeof buf);
+    EXPECT(row != NULL && strstr(row, ": 00000000:0011 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 ") != NULL);
+    row = proc_net_row("raw6", raw6, buf, sizeof buf);
+    EXPECT(row != NULL && strstr(row, ": 00000000000000000000000000000000:003A 00000000000000000000000000000000:0000 07 ") != NULL);
+    EXPECT(proc_net_row("raw", raw6, buf, sizeof buf) == NULL);
+    /* connect gives an unbound ping socket an identifier and the route's source address */
+    struct sockaddr_in to = loopback4(), me;
+    to.sin_addr.s_addr = htonl(0x7f000002);
+    int conn = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    EXPECT_OK(connect(conn, (struct sockaddr *)&to, sizeof to));
+    socklen_t len = sizeof me;
+    EXPECT_OK(getsockname(conn, (struct sockaddr *)&me, &len));
+    EXPECT_EQ(ntohl(me.sin_addr.s_addr), 0x7f000001);
+    char local[32];
+    snprintf(local, sizeof local, ": 0100007F:%04X 0200007F:0000 01 ", ntohs(me.sin_port));
+    row = proc_net_row("icmp", conn, buf, sizeof buf);
+    EXPECT(row != NULL && strstr(row, local) != NULL);
+    close(bound); close(unbound); close(raw); close(raw6); close(conn);
 }
 
 /* IPv6: the same, with ICMPv6's types (128 and 129) and its pseudo-header checksum. */

@@ -20,10 +20,16 @@ extension ProcFS {
             "udp": { Array(inet(net, v6: false, tcp: false).utf8) },
             "udp6": { Array(inet(net, v6: true, tcp: false).utf8) },
             "unix": { unix(kernel, net) },
+            "icmp": { Array(packet(net, v6: false, ping: true).utf8) },
+            "icmp6": { Array(packet(net, v6: true, ping: true).utf8) },
+            "raw": { Array(packet(net, v6: false, ping: false).utf8) },
+            "raw6": { Array(packet(net, v6: true, ping: false).utf8) },
         ]
         if net.onHost {
             for name in ["dev", "if_inet6", "route"] { files[name] = { Array(hostTable(name).utf8) } }
-            for name in ["tcp", "tcp6", "udp", "udp6"] { files[name] = { Array(hostInetTable(kernel, name).utf8) } }
+            for name in ["tcp", "tcp6", "udp", "udp6", "icmp", "icmp6", "raw", "raw6"] {
+                files[name] = { Array(hostInetTable(kernel, name).utf8) }
+            }
         }
         return DynamicDirectory(fs: fs, list: { files.keys.sorted().map { ($0, .regular) } },
                                 find: { (n: String) throws(LinuxErrno) -> Inode in
@@ -91,6 +97,30 @@ extension ProcFS {
             out += hex(tx, 8).uppercased() + ":" + hex(rx, 8).uppercased() + " 00:00000000 00000000 "
             let uid = String(s.creatorUID)
             out += String(repeating: " ", count: max(0, 5 - uid.count)) + uid + "        0 \(s.inode.ino) 1 0000000000000000\n"
+            n += 1
+        }
+        return out
+    }
+
+    /// Ping sockets that hold an identifier (Linux hashes one only when it binds: icmp,
+    /// icmp6) or raw sockets, their protocol in the port column (raw, raw6), as Linux's
+    /// ping_v4_seq_show, ip6_dgram_sock_seq_show and raw_sock_seq_show print them.
+    private static func packet(_ net: NetworkNamespace, v6: Bool, ping: Bool) -> String {
+        func col(_ v: UInt64, _ w: Int) -> String { let s = String(v); return String(repeating: " ", count: max(0, w - s.count)) + s }
+        // IPv4 ping pads each line to 127 columns (seq_setwidth, seq_pad).
+        func line(_ s: String) -> String { ping && !v6 ? s + String(repeating: " ", count: max(0, 127 - s.count)) : s }
+        var out = line(v6 ? "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops"
+                          : "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops") + "\n"
+        let zero = InetAddress(ip: [UInt8](repeating: 0, count: 16), port: 0)
+        var n: UInt64 = 0
+        for s in net.loopback.liveICMPSockets where s.isPing == ping && (s.family == AF_INET6) == v6 && (!ping || s.isBound) {
+            let local = ping ? s.local : InetAddress(ip: s.local.ip, port: UInt16(truncatingIfNeeded: s.proto))
+            let remote = s.remote.map { InetAddress(ip: $0.ip, port: 0) } ?? zero
+            let st: UInt64 = s.remote != nil ? 0x01 : 0x07
+            var row = col(n, ping || v6 ? 5 : 4) + ": " + hexAddress(local, v6: v6) + " " + hexAddress(remote, v6: v6) + " "
+            row += hex(st, 2).uppercased() + " 00000000:" + hex(UInt64(s.receive.bytes), 8).uppercased() + " 00:00000000 00000000 "
+            row += col(UInt64(s.creatorUID), 5) + "        0 \(s.inode.ino) 2 0000000000000000 0"
+            out += line(row) + "\n"
             n += 1
         }
         return out

@@ -124,6 +124,9 @@ final class ICMPSocket: Socket {
         let target = try parse(bytes).connectable
         guard target.isLoopback else { throw .ENETUNREACH }
         try autobind()
+        // The source address the route gives, as ip4_datagram_connect and
+        // ip6_datagram_connect set it (getsockname, /proc/net/icmp and raw show it).
+        if local.isAny { local.ip = target.isV4 ? InetAddress.v4Prefix + [127, 0, 0, 1] : target.ip }
         remote = InetAddress(ip: target.ip, port: 0)
     }
 
@@ -250,7 +253,9 @@ extension LoopbackNetwork {
     }
     func unregister(_ s: ICMPSocket) { packetSockets[ObjectIdentifier(s)] = nil }
 
-    private var liveICMPSockets: [ICMPSocket] {
+    /// The ping and raw sockets still open, oldest first (packets reach them in that order;
+    /// /proc/net/icmp and raw list them so).
+    var liveICMPSockets: [ICMPSocket] {
         packetSockets.values.compactMap { $0.socket }.filter { !$0.closed }.sorted { $0.inode.ino < $1.inode.ino }
     }
 
