@@ -353,3 +353,73 @@ CASE(ptrace_killed_tracee_threads_are_reaped_by_tid_then_echild) {
     EXPECT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     EXPECT_ERRNO(waitpid(c, &st, __WALL), ECHILD);
 }
+
+/* A letter from /proc/PID/stat's state field ('T' stopped, 't' tracing stop). */
+static char proc_state(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (slurp(path, buf, sizeof buf) <= 0) return '?';
+    const char *close = strrchr(buf, ')');
+    return close && close[1] == ' ' ? close[2] : '?';
+}
+
+/* A child that stops itself with SIGSTOP (and exits 7 when it goes on), once its parent has
+ * seen it stop. */
+static pid_t stopped_child(void) {
+    pid_t c = fork();
+    if (c == 0) {
+        raise(SIGSTOP);
+        _exit(7);
+    }
+    int st;
+    EXPECT_EQ(waitpid(c, &st, WUNTRACED), c);
+    EXPECT(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    return c;
+}
+
+/* PTRACE_ATTACH to a process in a group stop traps it into a ptrace-stop before attach
+ * returns (Linux's JOBCTL_TRAP_STOP): the tracer may read and write its user area at once,
+ * and its wait reports the stop signal; a group-stop has no siginfo (GETSIGINFO EINVAL).
+ * Detached, the process is back in its group stop until SIGCONT. */
+CASE(ptrace_attach_to_a_stopped_process_traps_it_at_once) {
+    pid_t c = stopped_child();
+    int st;
+    EXPECT_OK(ptrace(PTRACE_ATTACH, c, 0, 0));
+    EXPECT_OK(ptrace(PTRACE_POKEUSER, c, offsetof(struct user, u_debugreg[0]), 1));
+    EXPECT_OK(ptrace(PTRACE_POKEUSER, c, offsetof(struct user, u_debugreg[0]), 2));
+    errno = 0;
+    EXPECT_EQ(ptrace(PTRACE_PEEKUSER, c, offsetof(struct user, u_debugreg[0]), 0), 2);
+    EXPECT_EQ(errno, 0);
+    EXPECT_EQ(proc_state(c), 't');
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    siginfo_t si;
+    EXPECT_ERRNO(ptrace(PTRACE_GETSIGINFO, c, 0, &si), EINVAL);
+    EXPECT_OK(ptrace(PTRACE_DETACH, c, 0, 0));
+    usleep(50000);
+    EXPECT_EQ(proc_state(c), 'T');
+    EXPECT_EQ(waitpid(c, &st, WNOHANG), 0);
+    EXPECT_OK(kill(c, SIGCONT));
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+}
+
+/* Resumed by its tracer, a tracee attached in a group stop runs though its process is
+ * still stopped: it next stops for the SIGSTOP the attach sent (a signal-delivery-stop,
+ * with siginfo), and suppressed, that signal stops nothing. */
+CASE(ptrace_tracee_attached_in_a_group_stop_runs_when_continued) {
+    pid_t c = stopped_child();
+    int st;
+    EXPECT_OK(ptrace(PTRACE_ATTACH, c, 0, 0));
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    EXPECT_OK(ptrace(PTRACE_CONT, c, 0, 0));
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    siginfo_t si;
+    EXPECT_OK(ptrace(PTRACE_GETSIGINFO, c, 0, &si));
+    EXPECT_EQ(si.si_signo, SIGSTOP);
+    EXPECT_OK(ptrace(PTRACE_CONT, c, 0, 0));
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+}

@@ -633,8 +633,9 @@ enum ProcFS {
     /// (all its threads once the leader is gone).
     static func state(_ g: ThreadGroup, _ thread: GuestThread? = nil) -> (letter: String, name: String) {
         if g.exitStatus != nil { return ("Z", "zombie") }
-        if g.stopped { return ("T", "stopped") }
+        // A tracee in a ptrace-stop is traced-stopped even within its process's group stop.
         if (thread ?? g.leader)?.ptrace?.stopped == true { return ("t", "tracing stop") }
+        if g.stopped { return ("T", "stopped") }
         let threads = (thread ?? g.leader).map { [$0] } ?? g.threads
         return threads.contains(where: { !$0.blocked }) ? ("R", "running") : ("S", "sleeping")
     }

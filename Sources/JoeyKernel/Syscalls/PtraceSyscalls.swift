@@ -34,7 +34,16 @@ extension GuestThread {
             guard t.group !== group, t.ptrace == nil, t.group.exitStatus == nil, mayAttach(t.group) else { throw .EPERM }
             t.ptrace = PtraceState(tracer: group)
             enqueueSignal(Signal.SIGSTOP, SignalInfo(signo: Signal.SIGSTOP, code: 0x80), mask: &t.pending, queues: &t.pendingInfo)
+            // Already in a group stop: in a ptrace-stop before attach returns (Linux's
+            // JOBCTL_TRAP_STOP), so the tracer may act on it at once. Asleep in the stop, it
+            // is put there now (it waits out that stop when it runs: ptraceGroupStop);
+            // otherwise (woken meanwhile) attach waits for it to take it, as Linux waits
+            // for JOBCTL_TRAPPING to clear. A signal for the tracer ends that wait.
+            if t.inGroupStop { t.ptraceEnterStop(t.group.stopSignal << 8 | 0x7f, kind: .groupStop) }
             t.interrupt()
+            while t.group.stopped, t.group.exitStatus == nil, let p = t.ptrace, p.tracer === group, !p.stopped {
+                do { try block(on: group.childEvents, .readable) } catch { break }
+            }
             return 0
         case 0x4206, 0x4207, 0x4208, 31, 32: // SEIZE, INTERRUPT, LISTEN, SYSEMU(_SINGLESTEP)
             throw .EIO

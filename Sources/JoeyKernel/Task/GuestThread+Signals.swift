@@ -44,8 +44,9 @@ extension GuestThread {
                 info = p.signalInfo?.signo == chosen ? p.signalInfo! : SignalInfo(signo: chosen, code: 0, pid: p.tracer.map { group.pidNS.local($0.pid) } ?? 0, uid: group.uid)
                 p.signalInfo = nil
                 sig = chosen
-                // Group-stops of tracees are not modelled: a SIGSTOP the tracer passes on is
-                // dropped (syscalls/ notes it under ptrace).
+                // A SIGSTOP the tracer passes on does not start a group stop: it is dropped
+                // (syscalls/ notes it under ptrace). A group stop started otherwise is a
+                // ptrace-stop for a tracee (runLoop, ptraceGroupStop).
                 if sig == Signal.SIGSTOP && ptrace != nil { continue }
             }
             let action = group.actions[Int(sig)]

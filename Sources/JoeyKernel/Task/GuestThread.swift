@@ -78,6 +78,9 @@ final class GuestThread {
     private var sentryEntry: UInt64 = 0
     /// Asleep in the sentry (block): /proc shows the thread as S, otherwise as R.
     var blocked = false
+    /// Asleep in its process's group stop (Linux's TASK_STOPPED): what PTRACE_ATTACH traps
+    /// into a ptrace-stop at once.
+    var inGroupStop = false
     /// Context switches as /proc counts them: sleeps in the sentry (voluntary) and the
     /// sentry's interruptions of its guest code (involuntary).
     var voluntarySwitches: UInt64 = 0
@@ -222,11 +225,28 @@ final class GuestThread {
         pthread_setspecific(GuestThread.hostThreadKey, Unmanaged.passUnretained(self).toOpaque())
         defer { pthread_setspecific(GuestThread.hostThreadKey, nil) }
         let memory = kernel.memoryFile
-        while true {
+        cycle: while true {
             if killed || group.exiting || threadExiting { finishExit(status: group.pendingExitStatus ?? exitCode); return }
+            // A tracee takes its process's group stop (a ptrace-stop) before it looks at its
+            // signals, as Linux's get_signal takes its job-control trap first.
+            if ptrace != nil && group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0,
+               ptraceGroupStop() == .resumed { continue }
             deliverPendingSignals()
-            // A stopped group's threads wait here until SIGCONT or SIGKILL.
-            while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { sleepInSentry() }
+            // A stopped group's threads wait here until SIGCONT or SIGKILL; a traced one is in
+            // a ptrace-stop instead, and runs on once its tracer resumes it.
+            while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 {
+                if ptrace != nil {
+                    switch ptraceGroupStop() {
+                    case .runs: break
+                    case .resumed: continue cycle // signals first (an attach's SIGSTOP)
+                    case .untraced: continue
+                    }
+                    break
+                }
+                inGroupStop = true
+                sleepInSentry()
+                inGroupStop = false
+            }
             // A paused container's threads wait here until it resumes; SIGKILL still ends them.
             while kernel.frozen && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 { sleepInSentry() }
             // Over the memory limit: wait while the watcher kills (Kernel.startMemoryWatcher).

@@ -2,12 +2,15 @@
 // tracer (system-call entry and exit, signal delivery, fork/vfork/clone/exec/exit events), each
 // reported through the tracer's wait4/waitid and ended by its PTRACE_CONT, PTRACE_SYSCALL or
 // PTRACE_DETACH. Only PTRACE_TRACEME and PTRACE_ATTACH attach (no PTRACE_SEIZE, so no
-// group-stop events or PTRACE_LISTEN). Guest tracing guest: the host's ptrace is not
+// PTRACE_EVENT_STOP or PTRACE_LISTEN); a tracee in its process's group stop is in a
+// ptrace-stop reporting the stop signal, once per group stop (an attach to a stopped
+// process makes that stop at once). Guest tracing guest: the host's ptrace is not
 // involved. Kernel lock held throughout; a stopped tracee sleeps on its own wakeup.
 import JoeyABI
 
 enum PtraceStopKind {
-    case none, syscallEntry, syscallExit, signal, event
+    /// groupStop: the process's group stop, as a tracee takes it (no siginfo).
+    case none, syscallEntry, syscallExit, signal, event, groupStop
 }
 
 final class PtraceState {
@@ -28,6 +31,11 @@ final class PtraceState {
     /// PTRACE_SINGLESTEP set the trap flag, to be taken off at the next stop.
     var singleStepping = false
     static let trapFlag: UInt64 = 0x100
+    /// The group stop (ThreadGroup.stopCount) this tracee reported, and the one it was
+    /// resumed from and went on past: it runs on though its process is still stopped, as a
+    /// PTRACE_ATTACHed tracee does.
+    var groupStopReported: UInt64 = 0
+    var groupStopDone: UInt64 = 0
 
     init(tracer: ThreadGroup, options: UInt64 = 0) { self.tracer = tracer; self.options = options }
 
@@ -66,16 +74,33 @@ extension GuestThread {
     /// thread is killed, or the tracer goes; or its process starts to exit, except for the
     /// exit event itself). Returns at once when not traced.
     func ptraceStop(_ status: Int32, kind: PtraceStopKind, message: UInt64 = 0, whileExiting: Bool = false) {
-        guard let p = ptrace, let tracer = p.tracer, tracer.exitStatus == nil else { return }
+        guard let p = ptrace, ptraceEnterStop(status, kind: kind, message: message) else { return }
+        ptraceWait(p, whileExiting: whileExiting)
+    }
+
+    /// Records a ptrace-stop and tells the tracer (its wait4, SIGCHLD); false when there is
+    /// no live tracer. A thread already asleep may be put in its stop this way (an attach to
+    /// a group-stopped one), ptraceWait then waiting out the rest when it runs.
+    @discardableResult
+    func ptraceEnterStop(_ status: Int32, kind: PtraceStopKind, message: UInt64 = 0) -> Bool {
+        guard let p = ptrace, let tracer = p.tracer, tracer.exitStatus == nil else { return false }
         if p.singleStepping { regs.eflags &= ~PtraceState.trapFlag; p.singleStepping = false }
         p.stopped = true
         p.report = status
         p.kind = kind
         if kind == .event { p.eventMessage = message }
+        if kind == .groupStop { p.groupStopReported = group.stopCount }
         p.resumeSignal = 0
         tracer.childEvents.notify(.readable)
-        tracer.sendSignal(Signal.SIGCHLD, info: SignalInfo(signo: Signal.SIGCHLD, code: 4 /* CLD_TRAPPED */, pid: tracer.pidNS.local(tid),
+        let code: Int32 = kind == .groupStop ? 5 /* CLD_STOPPED */ : 4 /* CLD_TRAPPED */
+        tracer.sendSignal(Signal.SIGCHLD, info: SignalInfo(signo: Signal.SIGCHLD, code: code, pid: tracer.pidNS.local(tid),
                                                            uid: group.uid, status: status >> 8 & 0xff))
+        return true
+    }
+
+    /// Sleeps in the ptrace-stop recorded until the tracer resumes the thread (or it is
+    /// killed, or the tracer goes, or its process starts to exit unless `whileExiting`).
+    private func ptraceWait(_ p: PtraceState, whileExiting: Bool) {
         while p.stopped && !killed && (whileExiting || !group.exiting) && ptrace?.tracer != nil
                 && (pending | group.pendingShared) & (1 << 8) == 0 { // SIGKILL ends any stop
             sleepInSentry()
@@ -83,6 +108,31 @@ extension GuestThread {
         p.stopped = false
         p.report = nil
         if killed || group.exiting { p.resumeSignal = 0 }
+    }
+
+    enum GroupStopOutcome {
+        /// It reported this group stop and was resumed before: it runs.
+        case runs
+        /// Its tracer resumed it from the ptrace-stop just now: it runs, pending signals first.
+        case resumed
+        /// It is not traced (any more): it waits in the group stop as any thread.
+        case untraced
+    }
+
+    /// A tracee in its process's group stop (runLoop): a ptrace-stop reporting the stop
+    /// signal, once per group stop; resumed, it runs though the group is stopped.
+    func ptraceGroupStop() -> GroupStopOutcome {
+        guard let p = ptrace else { return .untraced }
+        if p.groupStopDone == group.stopCount { return .runs }
+        // Reported already when an attach found the thread asleep in the stop (and its
+        // tracer may have resumed it before it ran).
+        if p.groupStopReported != group.stopCount && !ptraceEnterStop(group.stopSignal << 8 | 0x7f, kind: .groupStop) {
+            return .untraced
+        }
+        if p.stopped { ptraceWait(p, whileExiting: false) }
+        guard ptrace === p else { return .untraced }
+        p.groupStopDone = group.stopCount
+        return .resumed
     }
 
     /// The wait status of a system-call stop.

@@ -207,6 +207,10 @@ final class ThreadGroup {
     /// Job control: the group is stopped; the stop or continue not yet reported to wait.
     var stopped = false
     var stopReport: Int32?
+    /// The signal of the current (or last) group stop, and how many group stops there were:
+    /// a tracee reports each group stop to its tracer once (GuestThread.ptraceGroupStop).
+    private(set) var stopSignal: Int32 = 0
+    private(set) var stopCount: UInt64 = 0
     var continueReport = false
     /// The wait status exit_group (or a fatal signal) decided on.
     var pendingExitStatus: Int32?
@@ -443,6 +447,8 @@ final class ThreadGroup {
         guard !stopped else { return }
         stopped = true
         stopReport = sig
+        stopSignal = sig
+        stopCount &+= 1
         continueReport = false
         notifyParent(code: 5 /* CLD_STOPPED */, status: sig)
         for t in threads { t.interrupt() }
