@@ -423,3 +423,28 @@ CASE(ptrace_tracee_attached_in_a_group_stop_runs_when_continued) {
     EXPECT_EQ(waitpid(c, &st, 0), c);
     EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 7);
 }
+
+/* Reads its own pid from /proc/self/stat (the open is stopped at by its tracer). */
+static void own_stat_names_me(void) {
+    char buf[256];
+    int fd = open("/proc/self/stat", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (n <= 0) _exit(2);
+    buf[n] = 0;
+    _exit(atoi(buf) == getpid() ? 0 : 3);
+}
+
+/* A call a tracer stopped at is still the tracee's own when it goes on: /proc/self is the
+ * tracee, though the tracer made calls (waitpid, ptrace) while it was stopped. */
+CASE(ptrace_stopped_call_goes_on_as_the_tracee) {
+    pid_t c = traced_child(own_stat_names_me);
+    EXPECT(c > 0);
+    int st;
+    for (int i = 0; i < 400; i++) {
+        EXPECT_OK(ptrace(PTRACE_SYSCALL, c, 0, 0));
+        EXPECT_EQ(waitpid(c, &st, 0), c);
+        if (!WIFSTOPPED(st)) break;
+    }
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+}

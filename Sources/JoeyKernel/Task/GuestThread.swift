@@ -432,7 +432,6 @@ final class GuestThread {
         }
         sleepInSentry(deadline: deadline)
         if let queue { queue.remove(waiter) }
-        kernel.current = self
     }
 
     /// Sleeps on the thread's own wakeup (kernel lock held, released while asleep), counted
@@ -448,6 +447,9 @@ final class GuestThread {
             if sentryEntry != 0 { sentryEntry &+= kernel.timekeeper.cycles() &- asleep }
         }
         let woken = wakeup.sleep(kernel.lock, deadline: deadline)
+        // Others ran calls meanwhile: this thread's call goes on as its own (procfs's "self";
+        // a ptrace-stop inside a call, a block() in one).
+        kernel.current = self
         context?.wokenBy(home: wakeup.wakerHome)
         wakeup.wakerHome = nil
         return woken
