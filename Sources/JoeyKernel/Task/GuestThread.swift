@@ -236,12 +236,10 @@ final class GuestThread {
             // a ptrace-stop instead, and runs on once its tracer resumes it.
             while group.stopped && !killed && !group.exiting && deliverableSignals() & (1 << 8) == 0 {
                 if ptrace != nil {
-                    switch ptraceGroupStop() {
-                    case .runs: break
-                    case .resumed: continue cycle // signals first (an attach's SIGSTOP)
-                    case .untraced: continue
-                    }
-                    break
+                    let outcome = ptraceGroupStop()
+                    if outcome == .resumed { continue cycle } // signals first (an attach's SIGSTOP)
+                    if outcome == .runs { break }
+                    // Untraced now (or its tracer is going): it waits as any thread.
                 }
                 inGroupStop = true
                 sleepInSentry()
