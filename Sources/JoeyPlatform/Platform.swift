@@ -31,6 +31,14 @@ public struct MemoryProtection: OptionSet, Sendable, Hashable {
     public static let exec = MemoryProtection(rawValue: 4)
 }
 
+/// One change to an address space (AddressSpace.apply).
+public enum SpaceOp {
+    case map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection)
+    case unmap(address: UInt64, length: UInt64)
+    case protect(address: UInt64, length: UInt64, protection: MemoryProtection)
+    case unmapAll
+}
+
 /// A guest address space: one stub process, whose threads run the guest threads that share
 /// it. The platform maps ranges of the MemoryFile into it; every change takes effect for all
 /// of its threads at once (they share the host page tables). It lives while the MM or a
@@ -48,9 +56,31 @@ public protocol AddressSpace: AnyObject {
     /// Runs `body`, whose map/unmap/protect calls may be carried out together at its end (one
     /// round trip to the stub): their first failure is thrown then.
     func batch(_ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno)
+    /// Carries out `ops` in order; their first failure is thrown. `whileWaiting` (a lock the
+    /// caller lets go and takes again) is called around the wait for another process to make
+    /// them, if the platform waits for one: the ops are handed over before it is let go, so
+    /// ops handed over after it, by anyone, are made after these.
+    func apply(_ ops: [SpaceOp], whileWaiting: (letGo: () -> Void, retake: () -> Void)?) throws(LinuxErrno)
     /// A new thread in this address space for one guest thread, bound to the calling host
     /// thread.
     func newContext() throws(PlatformError) -> PlatformContext
+}
+
+extension AddressSpace {
+    /// Made at once, in the calling thread (kvm: page tables the sentry edits itself).
+    public func apply(_ ops: [SpaceOp], whileWaiting: (letGo: () -> Void, retake: () -> Void)?) throws(LinuxErrno) {
+        try batch { () throws(LinuxErrno) in
+            for op in ops {
+                switch op {
+                case let .map(address, length, fileOffset, protection):
+                    try map(address, length: length, fileOffset: fileOffset, protection: protection)
+                case let .unmap(address, length): try unmap(address, length: length)
+                case let .protect(address, length, protection): try protect(address, length: length, protection: protection)
+                case .unmapAll: try unmapAll()
+                }
+            }
+        }
+    }
 }
 
 /// One guest thread's execution context. It must be used only from the host thread that

@@ -14,7 +14,9 @@
 // stub thread on its way back to the ready point, and the next new guest thread of the
 // space takes it there. That spares the clone, the thread's seccomp filter (whose
 // installation alone costs about 85 µs here) and its exit.
-// Lock: `lock` guards the request page and the slots; taken alone.
+// Lock: `lock` guards the request page and the slots. Taken inside the kernel lock, which
+// `apply` lets go while it holds `lock` and the stub works; `lock` is let go before the
+// kernel lock is taken again.
 import CJoey
 import Glibc
 import JoeyABI
@@ -176,6 +178,45 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         request.pointee.ops.0 = op
         let r = run(1) ? result[0] : -Int64(ESRCH)
         if r < 0 && r > -4096 { throw LinuxErrno(Int32(-r)) }
+    }
+
+    /// `ops` written to the request page and run, a page of them per round trip, with the
+    /// space's lock held throughout (nobody else's ops or thread starts come between) and
+    /// the caller's lock let go while the stub works.
+    func apply(_ ops: [SpaceOp], whileWaiting: (letGo: () -> Void, retake: () -> Void)?) throws(LinuxErrno) {
+        guard !ops.isEmpty else { return }
+        pthread_mutex_lock(&lock)
+        whileWaiting?.letGo()
+        var failure: LinuxErrno?
+        var i = 0
+        while i < ops.count && failure == nil {
+            let n = min(ops.count - i, Int(JOEY_SPACE_MAX_OPS))
+            withUnsafeMutableBytes(of: &request.pointee.ops) { page in
+                for j in 0..<n {
+                    let op: joey_space_op
+                    switch ops[i + j] {
+                    case let .map(address, length, fileOffset, protection): op = Self.mapOp(address, length, fileOffset, protection.rawValue)
+                    case let .unmap(address, length): op = joey_space_op(nr: 11, args: (address, length, 0, 0, 0, 0))
+                    case let .protect(address, length, protection):
+                        op = joey_space_op(nr: 10, args: (address, length, UInt64(protection.rawValue), 0, 0, 0))
+                    case .unmapAll: op = joey_space_op(nr: 11, args: (0, stubAddress - JOEY_STUB_BELOW, 0, 0, 0, 0))
+                    }
+                    page.storeBytes(of: op, toByteOffset: j * MemoryLayout<joey_space_op>.stride, as: joey_space_op.self)
+                }
+            }
+            if run(n) {
+                for j in 0..<n where failure == nil {
+                    let r = result[j]
+                    if r < 0 && r > -4096 { failure = LinuxErrno(Int32(-r)) }
+                }
+            } else {
+                failure = .ESRCH
+            }
+            i += n
+        }
+        pthread_mutex_unlock(&lock)
+        whileWaiting?.retake()
+        if let failure { throw failure }
     }
 
     func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {

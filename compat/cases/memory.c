@@ -257,6 +257,89 @@ CASE(mmap_host_file_private_mappings_are_independent) {
     EXPECT_EQ(p[ps], 'X');
 }
 
+/* A large file the host holds (the lower layer in a sandbox): the C library. */
+static int open_big_host_file(off_t *size) {
+    static const char *paths[] = {"/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/proc/self/exe"};
+    for (unsigned i = 0; i < sizeof paths / sizeof *paths; i++) {
+        int fd = open(paths[i], O_RDONLY);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= 256 * 1024) {
+            *size = st.st_size & ~(off_t)(page() - 1);
+            return fd;
+        }
+        if (fd >= 0) close(fd);
+    }
+    compat_fail(__FILE__, __LINE__, "no host file of 256 KiB to map");
+    return -1;
+}
+
+/* Whether `len` bytes at `p` are the file's from `offset`. */
+static int is_file_content(int fd, const char *p, off_t offset, size_t len) {
+    char *buf = malloc(len);
+    int same = pread(fd, buf, len, offset) == (ssize_t)len && memcmp(buf, p, len) == 0;
+    free(buf);
+    return same;
+}
+
+/* A private mapping of a host file reads as the file wherever it is first touched: pages
+ * touched last to first and far apart, pages the kernel reads for write() and
+ * process_vm_readv before the program ever touched them, and a forked child's first touch. */
+CASE(mmap_host_file_private_pages_read_as_the_file_in_any_order) {
+    long ps = page();
+    off_t size;
+    int fd = open_big_host_file(&size);
+    char *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    /* The kernel's reads first: write() to a pipe, then process_vm_readv, of untouched pages. */
+    int pfd[2];
+    EXPECT_OK(pipe(pfd));
+    off_t mid = (size / 2) & ~(off_t)(ps - 1);
+    EXPECT_EQ(write(pfd[1], p + mid + 100, 1000), 1000);
+    char got[1000];
+    EXPECT_EQ(read(pfd[0], got, sizeof got), (ssize_t)sizeof got);
+    EXPECT(is_file_content(fd, got, mid + 100, sizeof got));
+    struct iovec local = {got, sizeof got}, remote = {p + size - 3 * ps, sizeof got};
+    EXPECT_EQ(process_vm_readv(getpid(), &local, 1, &remote, 1, 0), (ssize_t)sizeof got);
+    EXPECT(is_file_content(fd, got, size - 3 * ps, sizeof got));
+    /* The program's own touches, from the end back, 40 pages apart. */
+    for (off_t at = size - ps; at >= 0; at -= 40 * ps) EXPECT(is_file_content(fd, p + at, at, ps));
+    pid_t c = fork();
+    if (c == 0) _exit(is_file_content(fd, p + ps * 7, ps * 7, ps) && is_file_content(fd, p + size - 2 * ps, size - 2 * ps, ps) ? 0 : 1);
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT(is_file_content(fd, p, 0, size));
+}
+
+/* A private host file mapping put over memory the program wrote shows the file there, not
+ * what was there before; moved by mremap before it was touched, it still reads as the file;
+ * made writable and written, it keeps the write and the file does not see it. */
+CASE(mmap_fixed_host_file_over_written_memory_shows_the_file) {
+    long ps = page();
+    off_t size;
+    int fd = open_big_host_file(&size);
+    size_t len = 64 * ps;
+    char *p = anon(len);
+    memset(p, 'Z', len);
+    EXPECT(mmap(p, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 16 * ps) == p);
+    EXPECT(is_file_content(fd, p + 40 * ps, 56 * ps, ps));
+    EXPECT(is_file_content(fd, p, 16 * ps, len));
+    char *q = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    EXPECT(q != MAP_FAILED);
+    char *moved = mremap(q, len, 2 * len, MREMAP_MAYMOVE);
+    EXPECT(moved != MAP_FAILED);
+    EXPECT(is_file_content(fd, moved + 50 * ps, 50 * ps, ps));
+    EXPECT(is_file_content(fd, moved, 0, len));
+    EXPECT_OK(mprotect(p + 8 * ps, 8 * ps, PROT_READ | PROT_WRITE));
+    memset(p + 9 * ps, 'W', ps);
+    EXPECT_EQ(p[9 * ps], 'W');
+    EXPECT(is_file_content(fd, p + 8 * ps, 24 * ps, ps));
+    EXPECT(is_file_content(fd, p + 10 * ps, 26 * ps, 6 * ps));
+    char *again = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 16 * ps);
+    EXPECT(again != MAP_FAILED);
+    EXPECT(is_file_content(fd, again, 16 * ps, len));
+}
+
 CASE(mmap_file_shared_writes_reach_file_after_msync) {
     long ps = page();
     int fd = file_of("f", ps, 'a');

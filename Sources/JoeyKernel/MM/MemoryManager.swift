@@ -11,6 +11,14 @@
 // from `realizedVersion`, re-realizing only the ranges the change log names, before the
 // kernel lock is let go by the thread that made the change or before any thread runs.
 //
+// A change is realized by ops handed to the platform in the order they were worked out (under
+// the kernel lock); a stub makes them while the kernel lock is let go (`flush`, `syncSpace`
+// with a kernel), so a thread's mmap or mprotect does not stop the sandbox's other threads for
+// the stub's round trip. Meanwhile the space lags behind the MM: threads running in it see the
+// old mappings (as if the change had not happened yet), a fault they take then is retried once
+// the ops are made (GuestThread), and blocks removed from the MM are not freed before the ops
+// that unmap them have been made (`retired`, by version).
+//
 // fork is copy-on-write: parent and child keep the same private blocks, realized without
 // write permission; a write fault (or a sentry write) copies the chunk it touches, or, when
 // no other address space holds the block any more, just makes it writable again.
@@ -141,10 +149,24 @@ public final class MemoryManager {
     private var realizedVersion: UInt64 = 0
     private var spaceState = SpaceState.fresh
     private enum SpaceState { case fresh, stale, realized }
-    /// Blocks of pieces removed since the space was last in sync: the stub may still map
-    /// them (and other threads use them), so their MemoryFile ranges are not freed for reuse
-    /// before the removal is realized, even when realizing it fails.
-    private var retired: [MemoryBlock] = []
+    /// Blocks of pieces removed since the space was last in sync, with the version of the
+    /// change that removed them: the stub may still map them (and other threads use them), so
+    /// their MemoryFile ranges are not freed for reuse before the removal is realized, even
+    /// when realizing it fails.
+    private var retired: [(version: UInt64, block: MemoryBlock)] = []
+    /// Ops realizing the latest changes as they were made (a memory call's own, the space
+    /// being in sync before it), not handed to the platform yet, and the version they bring
+    /// the space to: handed over before any other ops (`flush`).
+    private var pendingOps: [SpaceOp] = []
+    private var pendingVersion: UInt64 = 0
+    /// Ops handed to the platform and not made yet (the kernel lock let go meanwhile), and
+    /// the latest version handed over (made, or in flight).
+    private(set) var opsInFlight = 0
+    private var handedVersion: UInt64 = 0
+    /// Woken when the last ops in flight are made.
+    let opsMade = WaitQueue()
+    /// Platform failures so far: ops handed over before one cannot count as realized.
+    private var failures: UInt64 = 0
     var brkStart: UInt64 = 0
     var brkEnd: UInt64 = 0
     let mmapTop: UInt64
@@ -252,7 +274,7 @@ public final class MemoryManager {
     }
 
     /// Maps [from, to) of `v` into `space`, piece by contiguous MemoryFile piece.
-    func realize(_ v: VMA, from: UInt64, to: UInt64, in space: AddressSpace) throws(LinuxErrno) {
+    func realize(_ v: VMA, from: UInt64, to: UInt64, in space: SpaceEdits) throws(LinuxErrno) {
         var cursor = from
         while cursor < to {
             var (offset, length) = try backing(v, cursor)
@@ -263,7 +285,7 @@ public final class MemoryManager {
                 guard next == offset + length else { break }
                 length += min(nextLength, to - cursor - length)
             }
-            try space.map(cursor, length: length, fileOffset: offset, protection: v.realizedProtection)
+            space.map(cursor, length: length, fileOffset: offset, protection: v.realizedProtection)
             cursor += length
         }
     }
@@ -375,7 +397,7 @@ public final class MemoryManager {
             mid.fileOffset += s - v.start
             mid.start = s
             mid.end = e
-            if space != nil, let block = mid.block { retired.append(block) }
+            if space != nil, let block = mid.block { retired.append((version &+ 1, block)) }
             removed.append(mid)
             i = insertAt
         }
@@ -410,7 +432,7 @@ public final class MemoryManager {
     }
 
     /// Realizes whatever the MM maps in [start, end) (the caller unmapped it first).
-    func realizeRange(_ start: UInt64, _ end: UInt64, in space: AddressSpace) throws(LinuxErrno) {
+    func realizeRange(_ start: UInt64, _ end: UInt64, in space: SpaceEdits) throws(LinuxErrno) {
         var i = firstIndex(endingAbove: start)
         while i < vmas.count && vmas[i].start < end {
             let v = vmas[i]
@@ -704,47 +726,125 @@ public final class MemoryManager {
         other.space = nil
         space = s
         spaceState = .stale
-        // The stub maps the old MM's memory until this MM's first sync.
-        retired = other.retired + other.vmas.compactMap(\.block)
+        // The stub maps the old MM's memory until this MM's first sync (whose ops are made
+        // after any of the old MM's still in flight). Its ops not handed over are moot.
+        retired = other.retired.map { (0, $0.block) } + other.vmas.compactMap(\.block).map { (0, $0) }
         other.retired = []
+        other.pendingOps = []
     }
 
-    /// The space, when it reflects every change so far (a change can then be realized in it
-    /// directly, and noted with `noteRealized`).
-    var liveSpace: AddressSpace? { spaceState == .realized && realizedVersion == version ? space : nil }
+    /// The space, when it reflects every change so far or will once the pending ops are
+    /// made (a change can then be realized by ops of its own: `addOps`).
+    var liveSpace: AddressSpace? {
+        spaceState == .realized && (pendingOps.isEmpty ? realizedVersion : pendingVersion) == version && opsInFlight == 0 ? space : nil
+    }
 
-    /// After a change realized directly in the live space.
-    func noteRealized() {
-        realizedVersion = version
-        retired.removeAll(keepingCapacity: true)
+    /// The ops realizing the latest change, worked out while the space was live: handed to the
+    /// platform before any others (at the latest, before a thread of the space runs again).
+    func addOps(_ ops: [SpaceOp]) {
+        pendingOps += ops
+        pendingVersion = version
+    }
+
+    /// Whether ops are still to be handed over or made: a thread that entered the guest
+    /// meanwhile may fault on a change not realized yet.
+    var lagging: Bool { !pendingOps.isEmpty || opsInFlight > 0 || realizedVersion != version || spaceState != .realized }
+
+    /// Hands `ops` to the platform and, once made, counts the space as realized up to `target`
+    /// (unless a platform failure came in between). With `kernel`, its lock is let go while a
+    /// stub makes them; returns whether it was.
+    private func apply(_ ops: [SpaceOp], to space: AddressSpace, target: UInt64, kernel: Kernel?, full: Bool) throws(LinuxErrno) -> Bool {
+        let failuresBefore = failures
+        handedVersion = max(handedVersion, target)
+        opsInFlight += 1
+        defer {
+            opsInFlight -= 1
+            if opsInFlight == 0 { opsMade.notify(.readable) }
+        }
+        var letGo = false
+        do {
+            if let kernel {
+                var me: GuestThread?
+                try space.apply(ops, whileWaiting: (letGo: { me = kernel.current; letGo = true; kernel.lock.unlock() },
+                                                    retake: { kernel.lock.lock(); kernel.current = me }))
+            } else {
+                try space.apply(ops, whileWaiting: nil)
+            }
+        } catch {
+            failures &+= 1
+            spaceState = .stale
+            throw error
+        }
+        guard failures == failuresBefore, full || spaceState == .realized else { return letGo }
+        spaceState = .realized
+        realizedVersion = max(realizedVersion, target)
+        retired.removeAll { $0.version <= target }
+        return letGo
+    }
+
+    /// Hands the pending ops to the platform (see `apply`).
+    private func flush(kernel: Kernel?) throws(LinuxErrno) -> Bool {
+        guard !pendingOps.isEmpty, let space else { return false }
+        let ops = pendingOps
+        pendingOps = []
+        return try apply(ops, to: space, target: pendingVersion, kernel: kernel, full: false)
     }
 
     /// Brings the space up to date with the MM: every thread running in it sees the changes
-    /// from here on. A failure leaves it to be realized afresh at the next call.
-    func syncSpace() throws(LinuxErrno) {
-        guard let space, spaceState != .realized || realizedVersion != version else { return }
+    /// from here on (once ops another thread handed over are made: see `lagging`). A failure
+    /// leaves it to be realized afresh at the next call. With `kernel`, its lock is let go
+    /// while a stub makes the ops (the caller holds no kernel state across the call).
+    /// `keepingPending`: pending ops that cover every change are left for the thread that
+    /// made them to hand over before it runs. Returns whether the kernel lock was let go.
+    @discardableResult
+    func syncSpace(kernel: Kernel? = nil, keepingPending: Bool = false) throws(LinuxErrno) -> Bool {
+        guard let space else { return false }
+        if spaceState == .realized {
+            if pendingOps.isEmpty ? handedVersion == version || realizedVersion == version
+                                  : keepingPending && pendingVersion == version { return false }
+        }
+        // Ops worked out earlier go first.
+        let flushed = try flush(kernel: kernel)
+        guard spaceState != .realized || (realizedVersion != version && handedVersion != version) else { return flushed }
         let state = spaceState
-        spaceState = .stale
-        let ranges = state == .realized ? changedRanges(since: realizedVersion) : nil
-        try space.batch { () throws(LinuxErrno) in
-            if let ranges {
+        let target = version
+        let edits = SpaceEdits()
+        do {
+            if state == .realized, let ranges = changedRanges(since: realizedVersion) {
                 for (start, end) in ranges {
-                    try space.unmap(start, length: end - start)
-                    try realizeRange(start, end, in: space)
+                    edits.unmap(start, length: end - start)
+                    try realizeRange(start, end, in: edits)
                 }
             } else {
-                if state != .fresh { try space.unmapAll() }
-                try realizeAll(in: space)
+                if state != .fresh { edits.unmapAll() }
+                try realizeAll(in: edits)
             }
+        } catch {
+            failures &+= 1
+            spaceState = .stale
+            throw error
         }
-        spaceState = .realized
-        noteRealized()
+        return try apply(edits.ops, to: space, target: target, kernel: kernel, full: state != .realized) || flushed
     }
 
     /// Maps every VMA into an address space that holds nothing yet.
-    func realizeAll(in space: AddressSpace) throws(LinuxErrno) {
+    func realizeAll(in space: SpaceEdits) throws(LinuxErrno) {
         for v in vmas where !v.beyondEOF {
             try realize(v, from: v.start, to: v.end, in: space)
         }
     }
+}
+
+/// Changes to a platform address space, worked out under the kernel lock and handed over
+/// together afterwards (MemoryManager.addOps, syncSpace), in this order.
+final class SpaceEdits {
+    private(set) var ops: [SpaceOp] = []
+    func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) {
+        ops.append(.map(address: address, length: length, fileOffset: fileOffset, protection: protection))
+    }
+    func unmap(_ address: UInt64, length: UInt64) { ops.append(.unmap(address: address, length: length)) }
+    func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) {
+        ops.append(.protect(address: address, length: length, protection: protection))
+    }
+    func unmapAll() { ops.append(.unmapAll) }
 }

@@ -1,5 +1,7 @@
 // Memory system calls: mmap, munmap, mprotect, brk, mremap, madvise, msync, mincore.
-// MM changes are realized at once in this thread's platform address space.
+// An MM change made while the platform address space was in sync is realized by ops of its
+// own, handed to the platform before the thread runs again (its stub makes them with the
+// kernel lock let go: MemoryManager.syncSpace); otherwise the whole lag is caught up then.
 import Glibc
 import JoeyABI
 import JoeyPlatform
@@ -9,11 +11,14 @@ let MAP_FIXED_: UInt64 = 0x10, MAP_ANONYMOUS_: UInt64 = 0x20, MAP_FIXED_NOREPLAC
 let MAP_LOCKED_: UInt64 = 0x2000, MAP_POPULATE_: UInt64 = 0x8000, MAP_NONBLOCK_: UInt64 = 0x10000, MAP_GROWSDOWN_: UInt64 = 0x100
 
 extension GuestThread {
-    private func realize(_ body: (AddressSpace) throws(LinuxErrno) -> Void) {
-        guard let space = pendingLiveSpace else { return }
-        do { try body(space); mm.noteRealized() } catch {
-            kernel.debugLog("platform failed to realize a mapping change: \(error); resynchronizing")
+    private func realize(_ body: (SpaceEdits) throws(LinuxErrno) -> Void) {
+        guard pendingLiveSpace != nil else { return }
+        let edits = SpaceEdits()
+        do { try body(edits) } catch {
+            kernel.debugLog("cannot work out how to realize a mapping change: \(error); resynchronizing")
+            return
         }
+        mm.addOps(edits.ops)
     }
 
     /// [start, start + length rounded up to pages), or nil when that overflows.
@@ -37,12 +42,12 @@ extension GuestThread {
 
     /// Begins an MM change: remembers whether the address space was in sync before it.
     private func beginChange() { pendingLiveSpace = mm.liveSpace }
-    /// A change not realized as it was made (the space was behind, or a step failed) is
-    /// caught up now: the threads running in the space must not go on with mappings that no
-    /// longer exist.
+    /// A change not realized by ops of its own (the space was behind, or working them out
+    /// failed) is caught up now: the threads running in the space must not go on with
+    /// mappings that no longer exist.
     private func endChange() {
         pendingLiveSpace = nil
-        group.catchUpAddressSpace()
+        group.catchUpAddressSpace(keepingPending: true)
     }
 
     func sysMmap() throws(LinuxErrno) -> UInt64 {
@@ -197,7 +202,7 @@ extension GuestThread {
         }
         let memory = mm
         realize { space throws(LinuxErrno) in
-            if backed < len { try space.unmap(start + backed, length: len - backed) }
+            if backed < len { space.unmap(start + backed, length: len - backed) }
             if backed > 0 { try memory.realize(head, from: start, to: start + backed, in: space) }
         }
         return start
@@ -249,7 +254,7 @@ extension GuestThread {
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)
-        realize { space throws(LinuxErrno) in try space.unmap(start, length: len) }
+        realize { space throws(LinuxErrno) in space.unmap(start, length: len) }
     }
 
     func sysMprotect() throws(LinuxErrno) -> UInt64 {
@@ -264,7 +269,7 @@ extension GuestThread {
         // Copy-on-write pieces stay without write permission until written.
         let pieces = mm.realizedPieces(a0, a0 + len)
         realize { space throws(LinuxErrno) in
-            for p in pieces { try space.protect(p.start, length: p.end - p.start, protection: p.protection) }
+            for p in pieces { space.protect(p.start, length: p.end - p.start, protection: p.protection) }
         }
         return 0
     }
@@ -282,12 +287,12 @@ extension GuestThread {
             mm.insert(VMA(start: oldTop, end: newTop, protection: [.read, .write], shared: false, block: block,
                           blockOffset: 0, name: "[heap]", fileOffset: 0, inodeNumber: 0, writeBack: nil))
             realize { space throws(LinuxErrno) in
-                try space.map(oldTop, length: newTop - oldTop, fileOffset: block.offset, protection: [.read, .write])
+                space.map(oldTop, length: newTop - oldTop, fileOffset: block.offset, protection: [.read, .write])
             }
         } else if newTop < oldTop {
             if mm.anySealed(newTop, oldTop) { return mm.brkEnd }
             flushAndRelease(mm.removeRange(newTop, oldTop))
-            realize { space throws(LinuxErrno) in try space.unmap(newTop, length: oldTop - newTop) }
+            realize { space throws(LinuxErrno) in space.unmap(newTop, length: oldTop - newTop) }
         }
         mm.brkEnd = want
         return want
@@ -319,7 +324,7 @@ extension GuestThread {
             if newLen <= oldLen {
                 if newLen < oldLen {
                     flushAndRelease(mm.removeRange(old + newLen, old + oldLen))
-                    realize { space throws(LinuxErrno) in try space.unmap(old + newLen, length: oldLen - newLen) }
+                    realize { space throws(LinuxErrno) in space.unmap(old + newLen, length: oldLen - newLen) }
                 }
                 return old
             }
@@ -382,9 +387,9 @@ extension GuestThread {
         // mapping's piece past it moves as it was: those stay unmapped (SIGBUS when touched).
         let pastEnd = moved.pages != nil || moved.beyondEOF
         realize { space throws(LinuxErrno) in
-            if unmapOld { try space.unmap(old, length: oldLen) }
+            if unmapOld { space.unmap(old, length: oldLen) }
             if pastEnd {
-                try space.unmap(dest, length: newLen)
+                space.unmap(dest, length: newLen)
                 try memory.realizeRange(dest, dest + newLen, in: space)
             } else {
                 try memory.realize(moved, from: dest, to: dest + newLen, in: space)

@@ -108,6 +108,10 @@ final class GuestThread {
     /// The MM's version when this thread last entered guest code: a memory fault that comes
     /// back after it changed may be the old mapping's, and is retried.
     private var enteredVersion: UInt64 = 0
+    /// The space lagged behind the MM when the thread last entered the guest (another
+    /// thread's ops in flight), and a fault then is to wait for them before it is retried.
+    private var enteredLagging = false
+    private var waitForSpace = false
     /// Set by handlers that replace all registers (execve, rt_sigreturn).
     var registersReplaced = false
     /// The last syscall returned a restart code; decided at signal delivery.
@@ -254,8 +258,15 @@ final class GuestThread {
                 heldForMemory = false
             }
             if killed || group.exiting || threadExiting { continue }
-            guard syncAddressSpace() else { exitGroup(status: Signal.SIGSEGV); continue }
+            switch syncAddressSpace() {
+            case .failed:
+                exitGroup(status: Signal.SIGSEGV)
+                continue
+            case .letGo: continue // others ran meanwhile: their signals, stops and kills first
+            case .ready: break
+            }
             enteredVersion = mm.version
+            enteredLagging = mm.lagging
             if affinity != contextAffinity {
                 context!.restrictCPUs(to: affinity ?? 0)
                 contextAffinity = affinity
@@ -292,6 +303,12 @@ final class GuestThread {
                 // A memory fault on a mapping another thread's change has replaced since
                 // (memory made writable again, or newly mapped): retry before judging it.
                 if sig == Signal.SIGSEGV || sig == Signal.SIGBUS, enteredVersion != mm.version { continue }
+                // One taken while the space lagged behind the MM (another thread's ops in flight):
+                // retried once they are made and the space is in sync.
+                if sig == Signal.SIGSEGV || sig == Signal.SIGBUS, enteredLagging {
+                    waitForSpace = true
+                    continue
+                }
                 // A page of guest memory the host refused (the MemoryFile's tmpfs is at the
                 // memory limit): the OOM killer, then the access again, as in Linux's fault path.
                 if sig == Signal.SIGBUS, code == 2 /* BUS_ADRERR */, memory.enforcesLimit,
@@ -365,10 +382,13 @@ final class GuestThread {
         return ctx
     }
 
+    private enum SpaceReadiness { case ready, letGo, failed }
+
     /// Makes the platform match the MM before guest code runs: a context in the MM's address
-    /// space (a new one after execve), and the space up to date.
-    private func syncAddressSpace() -> Bool {
-        guard let old = context else { return false }
+    /// space (a new one after execve), and the space up to date (`.letGo`: the kernel lock was
+    /// let go while a stub made changes; the caller looks again at what may have come meanwhile).
+    private func syncAddressSpace() -> SpaceReadiness {
+        guard let old = context else { return .failed }
         if contextSpace !== mm.space {
             earlierPreemptions &+= old.hostPreemptions() &- preemptionBase
             do throws(PlatformError) {
@@ -381,14 +401,27 @@ final class GuestThread {
                 regs.cs = base.cs; regs.ss = base.ss
             } catch {
                 kernel.debugLog("cannot create a platform context for pid \(group.pid): \(error)")
-                return false
+                return .failed
             }
         }
-        do { try mm.syncSpace() } catch {
-            kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
-            return false
+        // A fault taken while the space lagged: retried once the ops in flight are made and
+        // the rest is realized with the kernel lock held, so that the space does not lag when
+        // the thread runs again (a fault then is the guest's own).
+        let inSync = waitForSpace
+        if waitForSpace {
+            waitForSpace = false
+            while mm.opsInFlight > 0 && !killed && !group.exiting {
+                waiter.mask = .readable
+                mm.opsMade.add(waiter)
+                sleepInSentry()
+                mm.opsMade.remove(waiter)
+            }
         }
-        return true
+        do { if try mm.syncSpace(kernel: inSync ? nil : kernel) { return .letGo } } catch {
+            kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
+            return .failed
+        }
+        return .ready
     }
 
     /// After execve from a non-leader thread: this thread takes the process id as its tid.

@@ -348,8 +348,8 @@ final class ThreadGroup {
     /// Realizes the MM's changes in its address space at once, under its running threads: a
     /// memory system call's that was not realized as it was made, or a change another process
     /// made to this one's memory (a copy-on-write copy). Kernel lock held.
-    func catchUpAddressSpace() {
-        do { try mm.syncSpace() } catch {
+    func catchUpAddressSpace(keepingPending: Bool = false) {
+        do { try mm.syncSpace(keepingPending: keepingPending) } catch {
             kernel.debugLog("cannot realize the address space of pid \(pid): \(error); retried before it runs")
         }
     }
