@@ -146,14 +146,22 @@ public final class MemoryManager {
     private(set) var space: AddressSpace?
     /// The version `space` reflects, unless it must be realized afresh: `.fresh` (nothing in
     /// it yet) or `.stale` (a change failed half-way).
-    private var realizedVersion: UInt64 = 0
+    private(set) var realizedVersion: UInt64 = 0
     private var spaceState = SpaceState.fresh
     private enum SpaceState { case fresh, stale, realized }
-    /// Blocks of pieces removed since the space was last in sync, with the version of the
-    /// change that removed them: the stub may still map them (and other threads use them), so
-    /// their MemoryFile ranges are not freed for reuse before the removal is realized, even
-    /// when realizing it fails.
-    private var retired: [(version: UInt64, block: MemoryBlock)] = []
+    /// What backed pieces removed since the space was last in sync (a block, or a file's page
+    /// cache), with the version of the change that removed them: the stub may still map them
+    /// (and other threads use them), so their MemoryFile ranges are not freed for reuse before
+    /// ops built after the removal are made, even when making them fails. A block this MM
+    /// stopped sharing keeps its count among the block's sharers until then too
+    /// (`releasesSharer`): another process must not write it in place while a stale mapping
+    /// here still shows it.
+    private struct Retired {
+        let version: UInt64
+        let backing: AnyObject
+        var releasesSharer = false
+    }
+    private var retired: [Retired] = []
     /// Ops realizing the latest changes as they were made (a memory call's own, the space
     /// being in sync before it), not handed to the platform yet, and the version they bring
     /// the space to: handed over before any other ops (`flush`).
@@ -163,7 +171,7 @@ public final class MemoryManager {
     /// the latest version handed over (made, or in flight).
     private(set) var opsInFlight = 0
     private var handedVersion: UInt64 = 0
-    /// Woken when the last ops in flight are made.
+    /// Woken whenever ops in flight are made (or fail).
     let opsMade = WaitQueue()
     /// Platform failures so far: ops handed over before one cannot count as realized.
     private var failures: UInt64 = 0
@@ -397,7 +405,7 @@ public final class MemoryManager {
             mid.fileOffset += s - v.start
             mid.start = s
             mid.end = e
-            if space != nil, let block = mid.block { retired.append((version &+ 1, block)) }
+            if space != nil, let backing: AnyObject = mid.block ?? mid.pages { retired.append(Retired(version: version &+ 1, backing: backing)) }
             removed.append(mid)
             i = insertAt
         }
@@ -631,6 +639,7 @@ public final class MemoryManager {
         for v in vmas where !v.shared {
             if let block = v.block, counted.insert(ObjectIdentifier(block)).inserted { block.sharers.subtract(1, ordering: .relaxed) }
         }
+        for r in retired where r.releasesSharer { (r.backing as? MemoryBlock)?.sharers.subtract(1, ordering: .relaxed) }
     }
 
     /// This MM starts counting among the sharers of `block` (a file's image it is about to
@@ -640,11 +649,16 @@ public final class MemoryManager {
     }
 
     /// This MM stops counting among the sharers of `block`, which others still share, once
-    /// no VMA of it maps any of the block. True when it did.
+    /// no VMA of it maps any of the block (when the space no longer shows it: `retired`).
+    /// True when it did.
     @discardableResult
     private func stopSharing(_ block: MemoryBlock) -> Bool {
         guard block.sharers.load(ordering: .relaxed) > 1, !vmas.contains(where: { $0.block === block }) else { return false }
-        block.sharers.subtract(1, ordering: .relaxed)
+        if space == nil {
+            block.sharers.subtract(1, ordering: .relaxed)
+        } else if !retired.contains(where: { $0.releasesSharer && $0.backing === block }) {
+            retired.append(Retired(version: version, backing: block, releasesSharer: true))
+        }
         return true
     }
 
@@ -728,7 +742,8 @@ public final class MemoryManager {
         spaceState = .stale
         // The stub maps the old MM's memory until this MM's first sync (whose ops are made
         // after any of the old MM's still in flight). Its ops not handed over are moot.
-        retired = other.retired.map { (0, $0.block) } + other.vmas.compactMap(\.block).map { (0, $0) }
+        retired = other.retired.map { Retired(version: 0, backing: $0.backing, releasesSharer: $0.releasesSharer) }
+            + other.vmas.compactMap { v -> AnyObject? in v.block ?? v.pages }.map { Retired(version: 0, backing: $0) }
         other.retired = []
         other.pendingOps = []
     }
@@ -759,7 +774,7 @@ public final class MemoryManager {
         opsInFlight += 1
         defer {
             opsInFlight -= 1
-            if opsInFlight == 0 { opsMade.notify(.readable) }
+            opsMade.notify(.readable)
         }
         var letGo = false
         do {
@@ -778,7 +793,11 @@ public final class MemoryManager {
         guard failures == failuresBefore, full || spaceState == .realized else { return letGo }
         spaceState = .realized
         realizedVersion = max(realizedVersion, target)
-        retired.removeAll { $0.version <= target }
+        retired.removeAll { r in
+            guard r.version <= target else { return false }
+            if r.releasesSharer { (r.backing as? MemoryBlock)?.sharers.subtract(1, ordering: .relaxed) }
+            return true
+        }
         return letGo
     }
 
@@ -808,6 +827,8 @@ public final class MemoryManager {
         guard spaceState != .realized || (realizedVersion != version && handedVersion != version) else { return flushed }
         let state = spaceState
         let target = version
+        // A whole realization in flight: another one meanwhile must empty the space first.
+        if state == .fresh { spaceState = .stale }
         let edits = SpaceEdits()
         do {
             if state == .realized, let ranges = changedRanges(since: realizedVersion) {

@@ -112,6 +112,11 @@ final class GuestThread {
     /// thread's ops in flight), and a fault then is to wait for them before it is retried.
     private var enteredLagging = false
     private var waitForSpace = false
+    /// The MM's version when the thread last came into the sentry, and the version whose
+    /// changes must be made before it runs again: those made while it was in the sentry,
+    /// its own among them (another thread may have handed them over and be waiting for them).
+    private var sentryVersion: UInt64 = 0
+    private var mustSee: UInt64 = 0
     /// Set by handlers that replace all registers (execve, rt_sigreturn).
     var registersReplaced = false
     /// The last syscall returned a restart code; decided at signal delivery.
@@ -282,6 +287,7 @@ final class GuestThread {
             sentryEntry = kernel.timekeeper.cycles()
             kernel.lock.lock()
             inGuest = false
+            sentryVersion = mm.version
             // kvm: the VM exit and entry around the guest's code are system time, as on Linux.
             if kernel.countsExitOverhead, case let o = context!.lastExitOverheadNanos, o != 0 {
                 sentryCycles &+= kernel.timekeeper.cycles(nanos: o)
@@ -404,6 +410,11 @@ final class GuestThread {
                 return .failed
             }
         }
+        if mm.version != sentryVersion {
+            mustSee = mm.version
+            sentryVersion = mm.version
+        }
+        if mustSee > mm.version { mustSee = 0 } // another MM's (an execve since)
         // A fault taken while the space lagged: retried once the ops in flight are made and
         // the rest is realized with the kernel lock held, so that the space does not lag when
         // the thread runs again (a fault then is the guest's own).
@@ -417,9 +428,27 @@ final class GuestThread {
                 mm.opsMade.remove(waiter)
             }
         }
-        do { if try mm.syncSpace(kernel: inSync ? nil : kernel) { return .letGo } } catch {
+        // Changes others make while the lock is let go here are theirs: not waited for.
+        do { if try mm.syncSpace(kernel: inSync ? nil : kernel) { sentryVersion = mm.version; return .letGo } } catch {
             kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
             return .failed
+        }
+        // Changes it must see were handed over by another thread and are not made yet.
+        if mm.realizedVersion < mustSee {
+            while mm.opsInFlight > 0 && mm.realizedVersion < mustSee && !killed && !group.exiting {
+                waiter.mask = .readable
+                mm.opsMade.add(waiter)
+                sleepInSentry()
+                mm.opsMade.remove(waiter)
+            }
+            if mm.realizedVersion < mustSee && !killed && !group.exiting {
+                do { try mm.syncSpace() } catch {
+                    kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
+                    return .failed
+                }
+            }
+            sentryVersion = mm.version
+            return .letGo
         }
         return .ready
     }
