@@ -59,7 +59,8 @@ public protocol AddressSpace: AnyObject {
     /// Carries out `ops` in order; their first failure is thrown. `whileWaiting` (a lock the
     /// caller lets go and takes again) is called around the wait for another process to make
     /// them, if the platform waits for one: the ops are handed over before it is let go, so
-    /// ops handed over after it, by anyone, are made after these.
+    /// ops handed over after it, by anyone, are made after these. With no ops, it returns once
+    /// the ops handed over before are made.
     func apply(_ ops: [SpaceOp], whileWaiting: (letGo: () -> Void, retake: () -> Void)?) throws(LinuxErrno)
     /// A new thread in this address space for one guest thread, bound to the calling host
     /// thread.

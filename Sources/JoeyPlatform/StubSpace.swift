@@ -182,9 +182,9 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
 
     /// `ops` written to the request page and run, a page of them per round trip, with the
     /// space's lock held throughout (nobody else's ops or thread starts come between) and
-    /// the caller's lock let go while the stub works.
+    /// the caller's lock let go while the stub works. No ops: returns once ops handed over
+    /// before are made.
     func apply(_ ops: [SpaceOp], whileWaiting: (letGo: () -> Void, retake: () -> Void)?) throws(LinuxErrno) {
-        guard !ops.isEmpty else { return }
         pthread_mutex_lock(&lock)
         whileWaiting?.letGo()
         var failure: LinuxErrno?

@@ -167,6 +167,7 @@ public final class MemoryManager {
     /// the space to: handed over before any other ops (`flush`).
     private var pendingOps: [SpaceOp] = []
     private var pendingVersion: UInt64 = 0
+    var hasPendingOps: Bool { !pendingOps.isEmpty }
     /// Ops handed to the platform and not made yet (the kernel lock let go meanwhile), and
     /// the latest version handed over (made, or in flight).
     private(set) var opsInFlight = 0
@@ -654,9 +655,10 @@ public final class MemoryManager {
     @discardableResult
     private func stopSharing(_ block: MemoryBlock) -> Bool {
         guard block.sharers.load(ordering: .relaxed) > 1, !vmas.contains(where: { $0.block === block }) else { return false }
+        // Each call stands for one count this MM held (a block mapped again since counts anew).
         if space == nil {
             block.sharers.subtract(1, ordering: .relaxed)
-        } else if !retired.contains(where: { $0.releasesSharer && $0.backing === block }) {
+        } else {
             retired.append(Retired(version: version, backing: block, releasesSharer: true))
         }
         return true
@@ -814,13 +816,20 @@ public final class MemoryManager {
     /// leaves it to be realized afresh at the next call. With `kernel`, its lock is let go
     /// while a stub makes the ops (the caller holds no kernel state across the call).
     /// `keepingPending`: pending ops that cover every change are left for the thread that
-    /// made them to hand over before it runs. Returns whether the kernel lock was let go.
+    /// made them to hand over before it runs. Without `kernel`, ops another thread handed
+    /// over are made before it returns too. Returns whether the kernel lock was let go.
     @discardableResult
     func syncSpace(kernel: Kernel? = nil, keepingPending: Bool = false) throws(LinuxErrno) -> Bool {
         guard let space else { return false }
         if spaceState == .realized {
-            if pendingOps.isEmpty ? handedVersion == version || realizedVersion == version
-                                  : keepingPending && pendingVersion == version { return false }
+            if pendingOps.isEmpty && realizedVersion == version { return false }
+            if pendingOps.isEmpty && handedVersion == version {
+                // In flight: a caller keeping the lock waits for them (the space's own lock
+                // is had only once they are made); one letting it go runs meanwhile.
+                if kernel == nil { try? space.apply([], whileWaiting: nil) }
+                return false
+            }
+            if keepingPending && pendingVersion == version { return false }
         }
         // Ops worked out earlier go first.
         let flushed = try flush(kernel: kernel)

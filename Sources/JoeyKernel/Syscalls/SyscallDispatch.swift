@@ -47,9 +47,6 @@ extension GuestThread {
             if result <= -512 && result >= -516 { syscallRestartable = true }
         }
         if traced && nr != 60 && nr != 231, ptrace?.tracingSyscalls == true {
-            // The call's mapping changes are made before its tracer sees it done (they would
-            // wait for the thread to run again otherwise, while its siblings do).
-            try? mm.syncSpace()
             ptraceStop(ptraceSyscallStatus, kind: .syscallExit) // the tracer may change rax
         }
     }

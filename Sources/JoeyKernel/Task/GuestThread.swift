@@ -112,6 +112,7 @@ final class GuestThread {
     /// thread's ops in flight), and a fault then is to wait for them before it is retried.
     private var enteredLagging = false
     private var waitForSpace = false
+    private var enteringInSync = false
     /// The MM's version when the thread last came into the sentry, and the version whose
     /// changes must be made before it runs again: those made while it was in the sentry,
     /// its own among them (another thread may have handed them over and be waiting for them).
@@ -271,7 +272,7 @@ final class GuestThread {
             case .ready: break
             }
             enteredVersion = mm.version
-            enteredLagging = mm.lagging
+            enteredLagging = !enteringInSync && mm.lagging
             if affinity != contextAffinity {
                 context!.restrictCPUs(to: affinity ?? 0)
                 contextAffinity = affinity
@@ -415,25 +416,20 @@ final class GuestThread {
             sentryVersion = mm.version
         }
         if mustSee > mm.version { mustSee = 0 } // another MM's (an execve since)
-        // A fault taken while the space lagged: retried once the ops in flight are made and
-        // the rest is realized with the kernel lock held, so that the space does not lag when
-        // the thread runs again (a fault then is the guest's own).
+        // A fault taken while the space lagged: retried once every change so far is made, the
+        // kernel lock held throughout (others' ops in flight waited for), so that the space
+        // does not lag when the thread runs again: a fault then is the guest's own.
         let inSync = waitForSpace
-        if waitForSpace {
-            waitForSpace = false
-            while mm.opsInFlight > 0 && !killed && !group.exiting {
-                waiter.mask = .readable
-                mm.opsMade.add(waiter)
-                sleepInSentry()
-                mm.opsMade.remove(waiter)
-            }
-        }
+        waitForSpace = false
+        enteringInSync = inSync
         // Changes others make while the lock is let go here are theirs: not waited for.
         do { if try mm.syncSpace(kernel: inSync ? nil : kernel) { sentryVersion = mm.version; return .letGo } } catch {
             kernel.debugLog("cannot realize the address space of pid \(group.pid): \(error)")
             return .failed
         }
-        // Changes it must see were handed over by another thread and are not made yet.
+        // Changes it must see were handed over by another thread and are not made yet (after
+        // a sync that kept the lock, they are).
+        if inSync { mustSee = 0 }
         if mm.realizedVersion < mustSee {
             while mm.opsInFlight > 0 && mm.realizedVersion < mustSee && !killed && !group.exiting {
                 waiter.mask = .readable
@@ -498,6 +494,9 @@ final class GuestThread {
     /// as /proc counts a voluntary context switch, and shown as S meanwhile.
     @discardableResult
     func sleepInSentry(deadline: UInt64? = nil) -> Bool {
+        // A memory call's changes are made before its thread sleeps (a ptrace stop, a group
+        // stop, a frozen container): they would wait for it to run again, while its siblings do.
+        if mm.hasPendingOps { try? mm.syncSpace() }
         blocked = true
         voluntarySwitches &+= 1
         kernel.contextSwitches &+= 1
