@@ -131,54 +131,19 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         joey_space_op(nr: 9, args: (address, length, UInt64(protection), UInt64(MAP_SHARED | MAP_FIXED), UInt64(JOEY_STUB_MEMFD), offset))
     }
 
-    /// Ops queued by a batch, not yet run; their first failure.
-    private var queued: Int?
-    private var queuedFailure: LinuxErrno?
-
-    /// Queues one op in a batch, running the batch when the page is full. Lock held.
-    private func enqueue(_ op: joey_space_op) {
-        guard let n = queued else { return }
-        withUnsafeMutableBytes(of: &request.pointee.ops) { $0.storeBytes(of: op, toByteOffset: n * MemoryLayout<joey_space_op>.stride, as: joey_space_op.self) }
-        queued = n + 1
-        if n + 1 == Int(JOEY_SPACE_MAX_OPS) { flush() }
-    }
-
-    /// Runs what is queued. Lock held.
-    private func flush() {
-        guard let n = queued, n > 0 else { return }
-        queued = 0
-        guard run(n) else { if queuedFailure == nil { queuedFailure = .ESRCH }; return }
-        for i in 0..<n where queuedFailure == nil {
-            let r = result[i]
-            if r < 0 && r > -4096 { queuedFailure = LinuxErrno(Int32(-r)) }
+    /// The stub's system call for `op`.
+    private func stubOp(_ op: SpaceOp) -> joey_space_op {
+        switch op {
+        case let .map(address, length, fileOffset, protection): return Self.mapOp(address, length, fileOffset, protection.rawValue)
+        case let .unmap(address, length): return joey_space_op(nr: 11, args: (address, length, 0, 0, 0, 0))
+        case let .protect(address, length, protection):
+            return joey_space_op(nr: 10, args: (address, length, UInt64(protection.rawValue), 0, 0, 0))
+        case .unmapAll: return joey_space_op(nr: 11, args: (0, stubAddress - JOEY_STUB_BELOW, 0, 0, 0, 0))
         }
     }
 
-    func batch(_ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno) {
-        pthread_mutex_lock(&lock)
-        queued = 0
-        queuedFailure = nil
-        pthread_mutex_unlock(&lock)
-        var thrown: LinuxErrno?
-        do { try body() } catch { thrown = error }
-        pthread_mutex_lock(&lock)
-        flush()
-        let failure = thrown ?? queuedFailure
-        queued = nil
-        queuedFailure = nil
-        pthread_mutex_unlock(&lock)
-        if let failure { throw failure }
-    }
-
-    /// One op of the sentry's own (never the guest's): queued in a batch, else run at once.
-    private func perform(_ op: joey_space_op) throws(LinuxErrno) {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
-        if queued != nil { return enqueue(op) }
-        request.pointee.ops.0 = op
-        let r = run(1) ? result[0] : -Int64(ESRCH)
-        if r < 0 && r > -4096 { throw LinuxErrno(Int32(-r)) }
-    }
+    /// Ops are made as they come (the sentry hands over whole lists: `apply`).
+    func batch(_ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno) { try body() }
 
     /// `ops` written to the request page and run, a page of them per round trip, with the
     /// space's lock held throughout (nobody else's ops or thread starts come between) and
@@ -193,15 +158,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
             let n = min(ops.count - i, Int(JOEY_SPACE_MAX_OPS))
             withUnsafeMutableBytes(of: &request.pointee.ops) { page in
                 for j in 0..<n {
-                    let op: joey_space_op
-                    switch ops[i + j] {
-                    case let .map(address, length, fileOffset, protection): op = Self.mapOp(address, length, fileOffset, protection.rawValue)
-                    case let .unmap(address, length): op = joey_space_op(nr: 11, args: (address, length, 0, 0, 0, 0))
-                    case let .protect(address, length, protection):
-                        op = joey_space_op(nr: 10, args: (address, length, UInt64(protection.rawValue), 0, 0, 0))
-                    case .unmapAll: op = joey_space_op(nr: 11, args: (0, stubAddress - JOEY_STUB_BELOW, 0, 0, 0, 0))
-                    }
-                    page.storeBytes(of: op, toByteOffset: j * MemoryLayout<joey_space_op>.stride, as: joey_space_op.self)
+                    page.storeBytes(of: stubOp(ops[i + j]), toByteOffset: j * MemoryLayout<joey_space_op>.stride, as: joey_space_op.self)
                 }
             }
             if run(n) {
@@ -220,20 +177,18 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     }
 
     func map(_ address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
-        try perform(Self.mapOp(address, length, fileOffset, protection.rawValue))
+        try apply([.map(address: address, length: length, fileOffset: fileOffset, protection: protection)], whileWaiting: nil)
     }
 
     func unmap(_ address: UInt64, length: UInt64) throws(LinuxErrno) {
-        try perform(joey_space_op(nr: 11, args: (address, length, 0, 0, 0, 0)))
+        try apply([.unmap(address: address, length: length)], whileWaiting: nil)
     }
 
     func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno) {
-        try perform(joey_space_op(nr: 10, args: (address, length, UInt64(protection.rawValue), 0, 0, 0)))
+        try apply([.protect(address: address, length: length, protection: protection)], whileWaiting: nil)
     }
 
-    func unmapAll() throws(LinuxErrno) {
-        try unmap(0, length: stubAddress - JOEY_STUB_BELOW)
-    }
+    func unmapAll() throws(LinuxErrno) { try apply([.unmapAll], whileWaiting: nil) }
 
     func newContext() throws(PlatformError) -> PlatformContext {
         if kind == JOEY_STUB_KIND_PTRACE { return try PtraceThread(space: self) }
