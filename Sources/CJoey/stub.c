@@ -93,7 +93,6 @@ _Static_assert(offsetof(joey_factory_page, memfd) == 8 && offsetof(joey_factory_
 _Static_assert(offsetof(joey_space_request, zero_mask) == 0x40 && offsetof(joey_space_request, action) == 0x48 &&
                offsetof(joey_space_request, prog_len) == 0x68 && offsetof(joey_space_request, filter) == 0x78 &&
                offsetof(joey_space_request, kind) == 4 && offsetof(joey_space_request, count) == 8 &&
-               offsetof(joey_space_request, spin) == 12 &&
                offsetof(joey_space_request, ops) == 0x278 && sizeof(joey_space_op) == 56 &&
                sizeof(joey_space_request) <= 4096, "request page layout");
 
@@ -229,25 +228,9 @@ __asm__(
     "  xor %r13d, %r13d\n"
 
     // ---- the control thread ----
-    // The spin count the sentry wrote for this wait, at most 1024: a guest thread that jumps
-    // here reads it from memory of its own choosing, and must reach the syscall below (which
-    // its filter kills) soon, not spin for minutes with its signals blocked.
+    // It sleeps until seq changes (no spinning: the sentry keeps it on the CPU of the
+    // thread that wakes it, StubSpace.run).
     ".Lc_loop:\n"
-    "  mov 12(%r12), %ecx\n"
-    "  cmp $1024, %ecx\n"
-    "  jbe 1f\n"
-    "  mov $1024, %ecx\n"
-    "1:\n"
-    "  test %ecx, %ecx\n"
-    "  jz .Lc_sleep\n"
-    ".Lc_spin:\n"
-    "  mov 0(%r12), %eax\n"
-    "  cmp %eax, %r13d\n"
-    "  jne .Lc_do\n"
-    "  pause\n"
-    "  dec %ecx\n"
-    "  jnz .Lc_spin\n"
-    ".Lc_sleep:\n"
     "  mov $202, %eax\n"
     "  mov %r12, %rdi\n"
     "  xor %esi, %esi\n"
@@ -290,7 +273,6 @@ __asm__(
     "  add $56, %rbp\n"
     "  jmp .Lc_op\n"
     ".Lc_done:\n"
-    "  mov %r13d, 0x1800(%r12)\n"
     "  mov $1, %eax\n"
     "  mov $4, %edi\n"
     "  mov %r12, %rsi\n"
@@ -945,15 +927,10 @@ int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, in
     }
 }
 
-int64_t joey_space_run(joey_space_request *req, uint32_t count, int pipefd, uint32_t spin) {
+int64_t joey_space_run(joey_space_request *req, uint32_t count, int pipefd) {
     req->count = count;
-    req->spin = spin;
-    uint32_t seq = __atomic_add_fetch(&req->seq, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&req->seq, 1, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &req->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
-    // The control thread's note in its result page says when to read: only a hint (a guest
-    // thread can write it), so the byte on the pipe is still what counts.
-    const volatile uint32_t *hint = (const volatile uint32_t *)((char *)req + 0x1800);
-    for (uint32_t i = 0; i < spin && *hint != seq; i++) __builtin_ia32_pause();
     char byte;
     for (;;) {
         ssize_t n = read(pipefd, &byte, 1);

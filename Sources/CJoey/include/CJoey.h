@@ -87,8 +87,8 @@ int32_t joey_factory_membarrier(joey_factory_page *page);
 
 /// A stub process's request page, written by the sentry, read-only in the stub: each time
 /// `seq` changes the control thread runs the `count` system calls in `ops` (up to the first
-/// that fails), stores each result in the result page (an int64_t per op; at 0x800 the seq
-/// it finished, a hint for spinning) and writes one byte to its pipe. A clone
+/// that fails), stores each result in the result page (an int64_t per op) and writes one
+/// byte to its pipe. A clone
 /// (nr 56, the last op of its batch) whose child starts with rsp at a thread area makes that
 /// child a guest thread: it takes the area's signal stack, unblocks signals, installs `prog`
 /// (its platform's guest-thread filter) and then reports ready (systrap: SIGILL to its
@@ -102,7 +102,7 @@ typedef struct {
     uint32_t seq;
     uint32_t kind;        // JOEY_STUB_KIND_*
     uint32_t count;
-    uint32_t spin;        // 0xc: pauses the control thread spins for its next batch before it sleeps
+    uint32_t reserved0;
     uint64_t reserved1[6];
     uint64_t zero_mask;   // 0x40: an empty signal set
     uint64_t action[4];   // 0x48: struct kernel_sigaction for the handled signals
@@ -119,9 +119,9 @@ int joey_space_prepare(joey_space_request *page, uint32_t kind, uint64_t stub);
 /// Has the control thread run the `count` ops already in the request page and waits for
 /// its byte on `pipefd`: 0, or -ESRCH when the stub process is gone. The results (in the
 /// guest-writable result page: only ever this guest's own business) are then in `results`.
-/// One batch at a time (the caller serializes). Both sides spin `spin` pauses before they
-/// sleep (0: when the CPUs are busy, a spinner would only take one from the other side).
-int64_t joey_space_run(joey_space_request *req, uint32_t count, int pipefd, uint32_t spin);
+/// One batch at a time (the caller serializes). Neither side spins: the caller keeps the
+/// control thread on its own CPU (StubSpace.run), where a wake-up costs no cross-CPU call.
+int64_t joey_space_run(joey_space_request *req, uint32_t count, int pipefd);
 
 /// systrap: the control page of one stub thread (the first page of its thread area). The
 /// thread's signal handler finds it below its signal stack, fills `signo`, `frame` (its
