@@ -410,6 +410,12 @@ __asm__(
     "  rdgsbase %rax\n"
     "  mov %rax, 40(%rbx)\n"
     "  jmp .Ljs_post\n"
+    // The stub's address, for the patched path's check of gs. Data, kept out of the range
+    // where an interrupt is ignored (joey_patch_entry to .Ljs_post): a guest that jumps into
+    // its bytes (00 e0 fe ...: a loopne on itself) must stay interruptible.
+    ".p2align 3\n"
+    "joey_patch_stub_address:\n"
+    "  .quad 0\n"
 
     // ---- a patched system call ----
     // A trap-table entry (Task/SyscallPatching.swift) jumps here with rcx at the entry: its
@@ -472,9 +478,6 @@ __asm__(
     "  lea 29(%rcx), %rcx\n"
     ".Lp_slow_jump:\n"
     "  jmp *%rcx\n"
-    ".p2align 3\n"
-    "joey_patch_stub_address:\n"
-    "  .quad 0\n"
 
     // ---- handing over (the handler's and the patched path's) ----
     ".Ljs_post:\n"

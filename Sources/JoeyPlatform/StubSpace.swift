@@ -288,6 +288,9 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         let r = result[n]
         guard r > 0, r <= Int64(Int32.max) else { return r < 0 && r > -4096 ? pid_t(r) : -EAGAIN }
         slots[slot].tid = pid_t(r)
+        // The clone inherited the control thread's pin to one CPU (run): a guest thread runs
+        // wherever the sandbox may (its Pairing pins it when that pays).
+        if controlCPU >= 0 { _ = joey_pin_thread(pid_t(r), -1) }
         return pid_t(r)
     }
 
