@@ -53,9 +53,6 @@ public protocol AddressSpace: AnyObject {
     func protect(_ address: UInt64, length: UInt64, protection: MemoryProtection) throws(LinuxErrno)
     /// Removes every guest mapping (to realize the MM afresh).
     func unmapAll() throws(LinuxErrno)
-    /// Runs `body`, whose map/unmap/protect calls may be carried out together at its end (one
-    /// round trip to the stub): their first failure is thrown then.
-    func batch(_ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno)
     /// Carries out `ops` in order; their first failure is thrown. `whileWaiting` (a lock the
     /// caller lets go and takes again) is called around the wait for another process to make
     /// them, if the platform waits for one: the ops are handed over before it is let go, so
@@ -70,15 +67,13 @@ public protocol AddressSpace: AnyObject {
 extension AddressSpace {
     /// Made at once, in the calling thread (kvm: page tables the sentry edits itself).
     public func apply(_ ops: [SpaceOp], whileWaiting: (letGo: () -> Void, retake: () -> Void)?) throws(LinuxErrno) {
-        try batch { () throws(LinuxErrno) in
-            for op in ops {
-                switch op {
-                case let .map(address, length, fileOffset, protection):
-                    try map(address, length: length, fileOffset: fileOffset, protection: protection)
-                case let .unmap(address, length): try unmap(address, length: length)
-                case let .protect(address, length, protection): try protect(address, length: length, protection: protection)
-                case .unmapAll: try unmapAll()
-                }
+        for op in ops {
+            switch op {
+            case let .map(address, length, fileOffset, protection):
+                try map(address, length: length, fileOffset: fileOffset, protection: protection)
+            case let .unmap(address, length): try unmap(address, length: length)
+            case let .protect(address, length, protection): try protect(address, length: length, protection: protection)
+            case .unmapAll: try unmapAll()
             }
         }
     }

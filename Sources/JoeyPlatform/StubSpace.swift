@@ -137,7 +137,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     }
 
     /// The CPU the control thread (the stub's first thread: its tid is the pid) is pinned
-    /// to; -1: not yet.
+    /// to; -1: none (not yet, or let go for a batch that starts a thread).
     private var controlCPU: Int32 = -1
 
     /// mmap of the MemoryFile at `offset` over [address, address + length).
@@ -156,8 +156,6 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         }
     }
 
-    /// Ops are made as they come (the sentry hands over whole lists: `apply`).
-    func batch(_ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno) { try body() }
 
     /// `ops` written to the request page and run, a page of them per round trip, with the
     /// space's lock held throughout (nobody else's ops or thread starts come between) and

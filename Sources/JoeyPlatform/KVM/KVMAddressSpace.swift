@@ -222,8 +222,6 @@ final class KVMAddressSpace: AddressSpace {
         }) ?? false
     }
 
-    func batch(_ body: () throws(LinuxErrno) -> Void) throws(LinuxErrno) { try body() }
-
     func newContext() throws(PlatformError) -> PlatformContext {
         let v = try platform.takeVCPU()
         try v.attach(to: self)
