@@ -124,7 +124,7 @@ struct CProgramTests {
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/prog"))
     }
 
-    @Test("a host file read from the disk (the sentry's lock let go meanwhile): two threads sharing one position read each piece once",
+    @Test("a host file read from the disk (the sentry's lock let go meanwhile): two threads sharing one position read each piece once; a file partly in the page cache reads whole",
           .enabled(if: HostileInputTests.hasCompiler, "needs gcc (make deps)"))
     func hostFileFromDisk() throws {
         let dir = try TemporaryDirectory()
@@ -150,6 +150,20 @@ struct CProgramTests {
         evict()
         let sandboxed = try Host.joeyDo([binary, data])
         #expect(sandboxed == native)
+        // Only its first 20 KiB in the page cache (read without readahead): one pread of the
+        // whole file reads it all (a non-waiting host read that stops where the cache does is
+        // not at the file's end; it was taken for it, and 20480 bytes came back).
+        let whole = dir.path + "/whole"
+        let cc2 = try Host.run(["/usr/bin/gcc", "-O1", "-o", whole, Self.programs + "/host_file_read_partly_cached.c"])
+        try #require(cc2.status == 0, "\(cc2)")
+        evict()
+        let fd = open(data, O_RDONLY)
+        posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM)
+        var head = [UInt8](repeating: 0, count: 20480)
+        _ = pread(fd, &head, head.count, 0)
+        close(fd)
+        let partly = try Host.joeyDo([whole, data])
+        #expect(partly.stdout == "read \(8 << 20) of \(8 << 20) bytes, 0 wrong\n", "\(partly)")
     }
 
     @Test("host lookups and listings made with the sentry's lock let go (JOEY_HOST_LOOKUPS_WAIT) give what the host has")

@@ -912,12 +912,16 @@ CASE(pidfd_nonblock_makes_waitid_eagain_while_the_child_runs) {
     EXPECT_EQ(si.si_status, 7);
 }
 
+/* A directory of its own: a one-shot watch on /tmp itself ends (and leaves fdinfo) as soon
+ * as anything else on the machine changes a file there. */
 CASE(inotify_fdinfo_lists_each_watch) {
+    char dir[] = "/tmp/compat-fdinfo-XXXXXX";
+    EXPECT(mkdtemp(dir) != NULL);
     int fd = inotify_init1(0);
-    int wd = inotify_add_watch(fd, "/tmp", IN_MODIFY | IN_ONESHOT | IN_ONLYDIR);
+    int wd = inotify_add_watch(fd, dir, IN_MODIFY | IN_ONESHOT | IN_ONLYDIR);
     EXPECT(wd > 0);
     struct stat st;
-    EXPECT_OK(stat("/tmp", &st));
+    EXPECT_OK(stat(dir, &st));
     char path[64], text[1024];
     snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
     EXPECT(slurp(path, text, sizeof text) > 0);
@@ -929,6 +933,8 @@ CASE(inotify_fdinfo_lists_each_watch) {
     EXPECT_EQ(w, wd);
     EXPECT_EQ(ino, st.st_ino);
     EXPECT_EQ(mask, IN_MODIFY | IN_ONESHOT);
+    close(fd);
+    EXPECT_OK(rmdir(dir));
 }
 
 /* TFD_IOC_SET_TICKS (CHECKPOINT_RESTORE): a restorer sets the count the next read returns. */

@@ -838,7 +838,9 @@ final class RegularFileInode: Inode {
             done += n
             // A short read is the end of the file (as it is to Linux's filemap_read): asking
             // again would cost a host call, and a yield of the kernel lock when a thread waits.
-            if n < asked { break }
+            // Not a short RWF_NOWAIT read before the end: it stops where the page cache does,
+            // or at a page marked for readahead, and the rest is read on (from the disk).
+            if n < asked && (wait || n == 0 || pos + UInt64(n) >= lowerSize) { break }
         }
         return (done, false)
     }
