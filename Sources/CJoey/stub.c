@@ -22,6 +22,7 @@
 #include <sys/auxv.h>
 #include <sys/sysinfo.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/rseq.h>
 #include <stddef.h>
 #include <linux/audit.h>
@@ -40,9 +41,10 @@
 // The factory loop (joey_factory_loop): the stub factory waits for a request on its page,
 // reads it into registers, clones a stub process with CLONE_PARENT (the sentry's child) and
 // posts the pid. Registers: rbx stub, r12 factory page, ebp request, r14 MemoryFile fd,
-// r15 pipe fd, r9 the MemoryFile offset of the new stub's request and result pages.
+// r15 pipe fd, r13 host-file socket fd, r9 the MemoryFile offset of the new stub's request
+// and result pages.
 //
-// A new stub process's setup (.Lf_child): it moves its two descriptors to their fixed
+// A new stub process's setup (.Lf_child): it moves its three descriptors to their fixed
 // numbers, closes the rest, maps its request page read-only and its result page, unmaps the
 // factory page, installs the systrap handler for the caught signals (signals stay blocked
 // in this thread), and becomes the control thread.
@@ -88,13 +90,15 @@ _Static_assert(sizeof(joey_systrap_ctrl) <= JOEY_SYSTRAP_REGS, "ctrl below the r
 _Static_assert(JOEY_SYSTRAP_REGS == 0x100 && JOEY_SYSTRAP_XSAVE_AREA == 0x1000 && JOEY_SYSTRAP_SIGSTACK == 0x4000 &&
                JOEY_STUB_BELOW == 0x20000000 && JOEY_STUB_AREA_SIZE == 0x10000, "offsets the code page spells out");
 _Static_assert(offsetof(joey_factory_page, memfd) == 8 && offsetof(joey_factory_page, pipefd) == 12 &&
-               offsetof(joey_factory_page, pages) == 16 && offsetof(joey_factory_page, result) == 24,
+               offsetof(joey_factory_page, pages) == 16 && offsetof(joey_factory_page, result) == 24 &&
+               offsetof(joey_factory_page, sockfd) == 36,
                "factory page layout");
 _Static_assert(offsetof(joey_space_request, zero_mask) == 0x40 && offsetof(joey_space_request, action) == 0x48 &&
                offsetof(joey_space_request, prog_len) == 0x68 && offsetof(joey_space_request, filter) == 0x78 &&
                offsetof(joey_space_request, kind) == 4 && offsetof(joey_space_request, count) == 8 &&
                offsetof(joey_space_request, ops) == 0x278 && sizeof(joey_space_op) == 56 &&
-               sizeof(joey_space_request) <= 4096, "request page layout");
+               sizeof(joey_space_request) <= 4096 && JOEY_SPACE_RECV_MSG >= JOEY_SPACE_MAX_OPS * 8,
+               "request page layout");
 
 #define FAIL_IF_NEGATIVE(code) "  test %rax, %rax\n  js .Lf_fail" #code "\n"
 #define SIGACTION(sig) \
@@ -149,6 +153,7 @@ __asm__(
     "  mov %eax, %ebp\n"
     "  movslq 8(%r12), %r14\n"
     "  movslq 12(%r12), %r15\n"
+    "  movslq 36(%r12), %r13\n"
     "  mov 16(%r12), %r9\n"
     "  mov $56, %eax\n"
     "  mov $0x8000, %edi\n"
@@ -187,13 +192,21 @@ __asm__(
     "  mov $4, %esi\n"
     "  syscall\n"
     FAIL_IF_NEGATIVE(127)
+    "  cmp $5, %r13\n"
+    "  je .Lf_sock\n"
+    "  mov $33, %eax\n"
+    "  mov %r13, %rdi\n"
+    "  mov $5, %esi\n"
+    "  syscall\n"
+    FAIL_IF_NEGATIVE(127)
+    ".Lf_sock:\n"
     "  mov $436, %eax\n"
     "  xor %edi, %edi\n"
     "  mov $2, %esi\n"
     "  xor %edx, %edx\n"
     "  syscall\n"
     "  mov $436, %eax\n"
-    "  mov $5, %edi\n"
+    "  mov $6, %edi\n"
     "  mov $0xffffffff, %esi\n"
     "  xor %edx, %edx\n"
     "  syscall\n"
@@ -803,6 +816,7 @@ static int install_factory_filter(uint64_t stub) {
         ALLOW_NR(SYS_sigaltstack), ALLOW_NR(SYS_rt_sigaction), ALLOW_NR(SYS_rt_sigprocmask),
         ALLOW_NR(SYS_seccomp), ALLOW_NR(SYS_rt_sigreturn), ALLOW_NR(SYS_arch_prctl),
         ALLOW_NR(SYS_write), ALLOW_NR(SYS_exit), ALLOW_NR(SYS_exit_group), ALLOW_NR(SYS_sched_yield),
+        ALLOW_NR(SYS_recvmsg),
         RET(SECCOMP_RET_KILL_PROCESS),
     };
     struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
@@ -847,6 +861,27 @@ int joey_space_prepare(joey_space_request *page, uint32_t kind, uint64_t stub) {
     page->prog_len = (uint16_t)n;
     page->prog_filter = stub + JOEY_STUB_REQUEST_OFFSET + offsetof(joey_space_request, filter);
     return 0;
+}
+
+uint64_t joey_space_prepare_recv(void *result, uint64_t stub) {
+    // The header, its iovec, the byte and the control buffer, in that order.
+    struct recv_area {
+        struct msghdr msg;
+        struct iovec iov;
+        uint64_t byte;
+        union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
+    };
+    _Static_assert(JOEY_SPACE_RECV_MSG + sizeof(struct recv_area) <= 4096, "result page layout");
+    uint64_t at = stub + JOEY_STUB_REQUEST_OFFSET + 0x1000 + JOEY_SPACE_RECV_MSG;
+    struct recv_area *area = (struct recv_area *)((char *)result + JOEY_SPACE_RECV_MSG);
+    memset(area, 0, sizeof *area);
+    area->iov.iov_base = (void *)(at + offsetof(struct recv_area, byte));
+    area->iov.iov_len = 1;
+    area->msg.msg_iov = (struct iovec *)(at + offsetof(struct recv_area, iov));
+    area->msg.msg_iovlen = 1;
+    area->msg.msg_control = (void *)(at + offsetof(struct recv_area, control));
+    area->msg.msg_controllen = sizeof area->control;
+    return at;
 }
 
 int64_t joey_factory_start(joey_factory_page **page_out) {
@@ -907,9 +942,10 @@ int64_t joey_factory_start(joey_factory_page **page_out) {
 
 int32_t joey_factory_membarrier(joey_factory_page *page) { return __atomic_load_n(&page->membarrier, __ATOMIC_ACQUIRE); }
 
-int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, int pipefd, uint64_t pages) {
+int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, int pipefd, int sockfd, uint64_t pages) {
     page->memfd = memfd;
     page->pipefd = pipefd;
+    page->sockfd = sockfd;
     page->pages = pages;
     page->result = -EAGAIN;
     uint32_t seq = page->request + 1;
@@ -1134,7 +1170,7 @@ void joey_meminfo(uint64_t *total, uint64_t *free_) {
     *free_ = (uint64_t)si.freeram * si.mem_unit;
 }
 
-int joey_fstatfs(int fd, uint64_t out[7]) {
+int joey_fstatfs(int fd, uint64_t out[8]) {
     struct statfs st;
     if (fstatfs(fd, &st) != 0) return -errno;
     uint64_t unit = (uint64_t)st.f_bsize;
@@ -1145,6 +1181,8 @@ int joey_fstatfs(int fd, uint64_t out[7]) {
     out[4] = st.f_ffree;
     out[5] = (uint64_t)st.f_namelen;
     out[6] = (uint64_t)st.f_type;
+    out[7] = (uint64_t)st.f_flags;
+    _Static_assert(JOEY_ST_NOEXEC == ST_NOEXEC, "ST_NOEXEC");
     return 0;
 }
 

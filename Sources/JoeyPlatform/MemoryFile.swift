@@ -158,9 +158,11 @@ public final class MemoryFile: @unchecked Sendable {
     /// safeCopy that, when the limit refuses a page, has the OOM killer make room and goes on,
     /// as a page fault under a memory cgroup does: the bytes not copied (0 unless no process
     /// was left to kill). Kernel lock held.
+    /// A source outside the MemoryFile that cannot be read (a host file's view past the
+    /// file's end: HostFileImage) is not the limit's doing: the bytes left are left.
     public func copyMakingRoom(_ dst: UnsafeMutableRawPointer, _ src: UnsafeRawPointer, _ count: Int) -> Int {
         var left = MemoryFile.safeCopy(dst, src, count)
-        while left > 0, let makeRoom, makeRoom() {
+        while left > 0, !unreadableHostBytes(src + (count - left)), let makeRoom, makeRoom() {
             let done = count - left
             left = MemoryFile.safeCopy(dst + done, src + done, left)
         }
@@ -177,6 +179,13 @@ public final class MemoryFile: @unchecked Sendable {
     }
 
     public func pointer(_ offset: UInt64) -> UnsafeMutableRawPointer { base + Int(offset) }
+
+    /// Whether `p` lies outside the MemoryFile's mapping and cannot be read.
+    private func unreadableHostBytes(_ p: UnsafeRawPointer) -> Bool {
+        if p >= UnsafeRawPointer(base) && p < UnsafeRawPointer(base + Int(size)) { return false }
+        var byte: UInt8 = 0
+        return MemoryFile.safeCopy(&byte, p, 1) != 0
+    }
 
     /// Bytes of [offset, offset + length) backed by pages (not holes).
     public func residentBytes(_ offset: UInt64, length: UInt64) -> UInt64 {

@@ -34,6 +34,9 @@ public struct MemoryProtection: OptionSet, Sendable, Hashable {
 /// One change to an address space (AddressSpace.apply).
 public enum SpaceOp {
     case map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: MemoryProtection)
+    /// [address, address + length) maps `image` from `offset`, never writable (only where
+    /// Platform.mapsHostFiles).
+    case mapHost(address: UInt64, length: UInt64, image: HostFileImage, offset: UInt64, protection: MemoryProtection)
     case unmap(address: UInt64, length: UInt64)
     case protect(address: UInt64, length: UInt64, protection: MemoryProtection)
     case unmapAll
@@ -71,6 +74,7 @@ extension AddressSpace {
             switch op {
             case let .map(address, length, fileOffset, protection):
                 try map(address, length: length, fileOffset: fileOffset, protection: protection)
+            case .mapHost: throw .ENODEV // the kernel makes none where the platform does not map host files
             case let .unmap(address, length): try unmap(address, length: length)
             case let .protect(address, length, protection): try protect(address, length: length, protection: protection)
             case .unmapAll: try unmapAll()
@@ -166,6 +170,9 @@ public protocol Platform: AnyObject, Sendable {
     var guestReadsItsCPU: Bool { get }
     /// Whether contexts report lastExitOverheadNanos (the kernel reads it only then).
     var reportsExitOverhead: Bool { get }
+    /// Whether an address space can map host files directly (SpaceOp.mapHost): the stub
+    /// platforms; kvm's guest memory is the MemoryFile alone.
+    var mapsHostFiles: Bool { get }
     /// Makes every guest thread of every address space, running or not, pass a full memory
     /// barrier before this returns (the guest's membarrier(2)).
     func globalMemoryBarrier()
@@ -175,6 +182,7 @@ extension Platform {
     public var syscallPatchEntry: UInt64? { nil }
     public var guestReadsItsCPU: Bool { true }
     public var reportsExitOverhead: Bool { false }
+    public var mapsHostFiles: Bool { false }
 
     /// The host's MEMBARRIER_CMD_GLOBAL_EXPEDITED: an interrupt to each CPU running a thread
     /// of a registered process, which every stub is (StubFactory). A guest thread in the

@@ -9,6 +9,7 @@ import JoeyABI
 
 public final class PtracePlatform: Platform, @unchecked Sendable {
     public let name = "ptrace"
+    public var mapsHostFiles: Bool { true }
     public let stubAddress: UInt64
     public var addressSpaceEnd: UInt64 { stubAddress - JOEY_STUB_BELOW }
     /// Half the stub's thread areas: the rest leaves room for threads still exiting, whose

@@ -31,10 +31,10 @@ final class StubFactory: @unchecked Sendable {
     }
 
     /// Forks a stub process whose control thread serves the request page at MemoryFile
-    /// offset `pages` and reports on `pipeFD`: its pid, or -errno.
-    func spawn(memoryFD: Int32, pipeFD: Int32, pages: UInt64) -> Int64 {
+    /// offset `pages`, reports on `pipeFD` and takes host files from `socketFD`: its pid, or -errno.
+    func spawn(memoryFD: Int32, pipeFD: Int32, socketFD: Int32, pages: UInt64) -> Int64 {
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }
-        return joey_factory_spawn(page, pid, memoryFD, pipeFD, pages)
+        return joey_factory_spawn(page, pid, memoryFD, pipeFD, socketFD, pages)
     }
 }

@@ -14,6 +14,13 @@
 // stub thread on its way back to the ready point, and the next new guest thread of the
 // space takes it there. That spares the clone, the thread's seccomp filter (whose
 // installation alone costs about 85 µs here) and its exit.
+//
+// Host files (SpaceOp.mapHost) reach the stub through a seqpacket socket, one fd a message
+// (SCM_RIGHTS), sent just before the batch that maps it: there the control thread closes
+// 0-2, receives the fd (the lowest free number: 0), maps it and closes 0-2 again, so the
+// stub holds no host file but through its mappings. Messages a failed batch left unread
+// are drained first (the sentry keeps the stub's end too), so a batch never maps a file
+// meant for another.
 // Lock: `lock` guards the request page and the slots. Taken inside the kernel lock, which
 // `apply` lets go while it holds `lock` and the stub works; `lock` is let go before the
 // kernel lock is taken again.
@@ -35,6 +42,10 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     private let request: UnsafeMutablePointer<joey_space_request>
     private let result: UnsafeMutablePointer<Int64>
     private let pipe: Int32
+    /// The host-file socket: the sentry's end, and its copy of the stub's (to drain).
+    private let hostFiles: (send: Int32, drain: Int32)
+    /// `apply`'s system calls, kept (under `lock`) so that a batch allocates nothing.
+    private var expanded: [StubOp] = []
     private var lock = pthread_mutex_t()
     /// The slots: the MemoryFile offset of the area there (0: none yet), whether the stub has
     /// it mapped, the host tid of the thread that used it last (0: free; -1: taken, its
@@ -67,19 +78,35 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
             memoryFile.free(pages, length: 0x2000)
             throw PlatformError("\(platform) platform: cannot prepare a stub process (errno \(-piped))")
         }
-        // The stub takes the write end at JOEY_STUB_PIPEFD: it is handed over from 5 up so that
-        // moving the MemoryFile to JOEY_STUB_MEMFD first cannot clobber it.
+        var sockets: [Int32] = [-1, -1]
+        // Seqpacket: a recvmsg takes one message and its fd, and the queue is bounded by bytes
+        // (a datagram socket's by 10 messages: a batch mapping more files would block).
+        // Nonblocking: the sentry's copy of the stub's end drains without waiting.
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue),
+                         0, &sockets) == 0 else {
+            let e = errno
+            close(fds[0]); close(fds[1])
+            memoryFile.free(pages, length: 0x2000)
+            throw PlatformError("\(platform) platform: cannot make a stub's host-file socket (errno \(e))")
+        }
+        // The stub takes the write end at JOEY_STUB_PIPEFD and its socket at JOEY_STUB_SOCKFD:
+        // both are handed over from 5 up so that moving the MemoryFile to JOEY_STUB_MEMFD and
+        // the pipe to JOEY_STUB_PIPEFD first cannot clobber them.
         let writeEnd = fcntl(fds[1], F_DUPFD_CLOEXEC, 5)
         close(fds[1])
-        let r = writeEnd < 0 ? -Int64(errno) : factory.spawn(memoryFD: memoryFile.fd, pipeFD: writeEnd, pages: pages)
+        let stubSocket = fcntl(sockets[1], F_DUPFD_CLOEXEC, 5)
+        let r = writeEnd < 0 || stubSocket < 0 ? -Int64(errno)
+            : factory.spawn(memoryFD: memoryFile.fd, pipeFD: writeEnd, socketFD: stubSocket, pages: pages)
         if writeEnd >= 0 { close(writeEnd) }
+        if stubSocket >= 0 { close(stubSocket) }
         guard r > 0 else {
-            close(fds[0])
+            close(fds[0]); close(sockets[0]); close(sockets[1])
             memoryFile.free(pages, length: 0x2000)
             throw PlatformError("\(platform) platform: the stub factory cannot fork a stub process (errno \(-r))")
         }
         pid = pid_t(r)
         pipe = fds[0]
+        hostFiles = (sockets[0], sockets[1])
         pthread_mutex_init(&lock, nil)
         StubProcess.resetPeakResident(pid)
     }
@@ -87,6 +114,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     deinit {
         terminate()
         close(pipe)
+        close(hostFiles.send); close(hostFiles.drain)
         for s in slots where s.offset != 0 { memoryFile.free(s.offset, length: JOEY_STUB_AREA_SIZE) }
         memoryFile.free(pages, length: 0x2000)
     }
@@ -145,17 +173,41 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         joey_space_op(nr: 9, args: (address, length, UInt64(protection), UInt64(MAP_SHARED | MAP_FIXED), UInt64(JOEY_STUB_MEMFD), offset))
     }
 
-    /// The stub's system call for `op`.
-    private func stubOp(_ op: SpaceOp) -> joey_space_op {
+    /// One system call of a batch; `send`: the fd to hand over before the batch runs (-1:
+    /// none); `groupStart`: the first of a host file's four.
+    private typealias StubOp = (op: joey_space_op, send: Int32, groupStart: Bool)
+
+    /// The stub's system calls for `op`: one, or four for a host file (its fd then to be sent).
+    private func stubOps(_ op: SpaceOp, into out: inout [StubOp]) {
         switch op {
-        case let .map(address, length, fileOffset, protection): return Self.mapOp(address, length, fileOffset, protection.rawValue)
-        case let .unmap(address, length): return joey_space_op(nr: 11, args: (address, length, 0, 0, 0, 0))
+        case let .map(address, length, fileOffset, protection):
+            out.append((Self.mapOp(address, length, fileOffset, protection.rawValue), -1, false))
+        case let .mapHost(address, length, image, offset, protection):
+            // Never writable, whatever the caller says: the fd is read-only, so the kernel
+            // would refuse it anyway (EACCES), failing the batch.
+            let prot = UInt64(protection.subtracting(.write).rawValue)
+            let closeLow = joey_space_op(nr: 436, args: (0, 2, 0, 0, 0, 0))
+            out.append((closeLow, -1, true))
+            out.append((joey_space_op(nr: 47, args: (UInt64(JOEY_STUB_SOCKFD), stubAddress + JOEY_STUB_REQUEST_OFFSET + 0x1000 + UInt64(JOEY_SPACE_RECV_MSG),
+                                                     UInt64(MSG_DONTWAIT), 0, 0, 0)), image.fd, false))
+            out.append((joey_space_op(nr: 9, args: (address, length, prot, UInt64(MAP_SHARED | MAP_FIXED), 0, offset)), -1, false))
+            out.append((closeLow, -1, false))
+        case let .unmap(address, length): out.append((joey_space_op(nr: 11, args: (address, length, 0, 0, 0, 0)), -1, false))
         case let .protect(address, length, protection):
-            return joey_space_op(nr: 10, args: (address, length, UInt64(protection.rawValue), 0, 0, 0))
-        case .unmapAll: return joey_space_op(nr: 11, args: (0, stubAddress - JOEY_STUB_BELOW, 0, 0, 0, 0))
+            out.append((joey_space_op(nr: 10, args: (address, length, UInt64(protection.rawValue), 0, 0, 0)), -1, false))
+        case .unmapAll: out.append((joey_space_op(nr: 11, args: (0, stubAddress - JOEY_STUB_BELOW, 0, 0, 0, 0)), -1, false))
         }
     }
 
+    /// Closes the host files a failed batch left unread in the stub's socket.
+    private func drainHostFiles() {
+        var byte: UInt8 = 0
+        var fd: Int32 = -1
+        var count: Int32 = 0
+        while joey_recv_with_fds(hostFiles.drain, &byte, 1, &fd, 1, &count) >= 0 {
+            if count > 0 { close(fd) }
+        }
+    }
 
     /// `ops` written to the request page and run, a page of them per round trip, with the
     /// space's lock held throughout (nobody else's ops or thread starts come between) and
@@ -164,13 +216,30 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     func apply(_ ops: [SpaceOp], whileWaiting: (letGo: () -> Void, retake: () -> Void)?) throws(LinuxErrno) {
         pthread_mutex_lock(&lock)
         whileWaiting?.letGo()
+        expanded.removeAll(keepingCapacity: true)
+        for op in ops { stubOps(op, into: &expanded) }
         var failure: LinuxErrno?
         var i = 0
-        while i < ops.count && failure == nil {
-            let n = min(ops.count - i, Int(JOEY_SPACE_MAX_OPS))
+        while i < expanded.count && failure == nil {
+            var n = min(expanded.count - i, Int(JOEY_SPACE_MAX_OPS))
+            // A host file's four ops stay in one batch.
+            if i + n < expanded.count, let k = (n - 3..<n).last(where: { expanded[i + $0].groupStart }) { n = k }
+            var sending = false
             withUnsafeMutableBytes(of: &request.pointee.ops) { page in
                 for j in 0..<n {
-                    page.storeBytes(of: stubOp(ops[i + j]), toByteOffset: j * MemoryLayout<joey_space_op>.stride, as: joey_space_op.self)
+                    page.storeBytes(of: expanded[i + j].op, toByteOffset: j * MemoryLayout<joey_space_op>.stride, as: joey_space_op.self)
+                    sending = sending || expanded[i + j].send >= 0
+                }
+            }
+            // What an earlier failed batch left unread goes first; then this batch's files, in
+            // the order its recvmsgs take them. One that cannot be sent fails its recvmsg (EAGAIN).
+            if sending {
+                _ = joey_space_prepare_recv(result, stubAddress)
+                drainHostFiles()
+                for j in 0..<n where expanded[i + j].send >= 0 {
+                    var byte: UInt8 = 0
+                    var fd = expanded[i + j].send
+                    _ = joey_send_with_fds(hostFiles.send, &byte, 1, &fd, 1)
                 }
             }
             if run(n) {

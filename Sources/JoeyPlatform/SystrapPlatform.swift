@@ -27,6 +27,7 @@ import JoeyABI
 
 public final class SystrapPlatform: Platform, @unchecked Sendable {
     public let name = "systrap"
+    public var mapsHostFiles: Bool { true }
     public let stubAddress: UInt64
     public var addressSpaceEnd: UInt64 { stubAddress - JOEY_STUB_BELOW }
     /// Half the stub's thread areas: the rest leaves room for threads still exiting, whose

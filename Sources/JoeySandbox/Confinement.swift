@@ -85,7 +85,7 @@ public struct ConfinementPolicy: Sendable {
             Rule("fallocate", "punching holes in the MemoryFile, guest fallocate on host files"),
             // Never PROT_EXEC: the sentry runs no code it did not start with. Guest code is
             // mapped by stubs, which come from the stub factory, started before this filter.
-            Rule("mmap", "the sentry's heap, views of the MemoryFile, of stubs' shared areas and of host files copied into it (private mapping images); never PROT_EXEC",
+            Rule("mmap", "the sentry's heap, views of the MemoryFile, of stubs' shared areas and of host files (private mapping images: read-only views, or copied into the MemoryFile); never PROT_EXEC",
                  argument: 2, values: [0], mask: UInt64(PROT_EXEC)),
             Rule("munmap", "the sentry's heap, views"),
             Rule("mprotect", "the sentry's heap (thread stacks' guard pages); never PROT_EXEC",
@@ -134,6 +134,15 @@ public struct ConfinementPolicy: Sendable {
                       mask: 0xffff_ffff))
         if platform == "ptrace" {
             r.append(Rule("ptrace", "the ptrace platform drives its stubs"))
+        }
+        if platform != "kvm" {
+            r += [
+                Rule("socketpair", "each stub process's socket for the host files it maps (private file mappings)",
+                     argument: 0, values: [UInt64(AF_UNIX)]),
+                Rule("sendmsg", "host files handed to a stub to map (SCM_RIGHTS)"),
+                Rule("recvmsg", "host files a stub left unread, closed"),
+                Rule("mincore", "which pages of a host file a guest maps directly are resident (mincore, /proc/PID/smaps)"),
+            ]
         }
         if writableHost {
             r += [

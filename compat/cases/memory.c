@@ -340,6 +340,35 @@ CASE(mmap_fixed_host_file_over_written_memory_shows_the_file) {
     EXPECT(is_file_content(fd, again, 16 * ps, len));
 }
 
+/* A private host file mapping written where the program may not write (/proc/self/mem, as
+ * a debugger pokes a breakpoint into code) keeps the write to itself and to a child forked
+ * after it: the file, the page next to it and a second mapping read as the file, and
+ * MADV_DONTNEED gives the file's bytes back. */
+CASE(mmap_host_file_private_forced_write_stays_private) {
+    long ps = page();
+    off_t size;
+    int fd = open_big_host_file(&size);
+    char *p = mmap(NULL, 8 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
+    EXPECT(p != MAP_FAILED);
+    int mem = open("/proc/self/mem", O_RDWR);
+    EXPECT(mem >= 0);
+    EXPECT_EQ(pwrite(mem, "JOEY", 4, (off_t)(uintptr_t)(p + 3 * ps + 10)), 4);
+    EXPECT(memcmp(p + 3 * ps + 10, "JOEY", 4) == 0);
+    EXPECT(is_file_content(fd, p + 4 * ps, 4 * ps, ps));
+    char *q = mmap(NULL, 8 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
+    EXPECT(q != MAP_FAILED);
+    EXPECT(is_file_content(fd, q, 0, 8 * ps));
+    pid_t c = fork();
+    if (c == 0) _exit(memcmp(p + 3 * ps + 10, "JOEY", 4) == 0 && is_file_content(fd, q + 3 * ps, 3 * ps, ps) ? 0 : 1);
+    int st;
+    EXPECT_EQ(waitpid(c, &st, 0), c);
+    EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    EXPECT_OK(madvise(p, 8 * ps, MADV_DONTNEED));
+    EXPECT(is_file_content(fd, p, 0, 8 * ps));
+    close(mem);
+    close(fd);
+}
+
 CASE(mmap_file_shared_writes_reach_file_after_msync) {
     long ps = page();
     int fd = file_of("f", ps, 'a');

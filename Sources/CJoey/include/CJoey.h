@@ -32,6 +32,11 @@
 /// The fd under which a stub process's control thread holds the write end of its
 /// completion pipe.
 #define JOEY_STUB_PIPEFD 4
+/// The fd under which a stub process holds its end of the seqpacket socket through which the
+/// sentry hands it host files to map (one SCM_RIGHTS fd a message). A received fd takes the
+/// lowest free number, always 0 (the stub holds nothing below 3): the batch that maps it
+/// closes 0-2 before and after (StubSpace).
+#define JOEY_STUB_SOCKFD 5
 
 typedef struct user_regs_struct joey_regs;
 
@@ -72,6 +77,7 @@ typedef struct {
     uint64_t pages;      // MemoryFile offset of the request and result pages
     int64_t result;      // the stub's pid, or -errno
     int32_t membarrier;  // 1 once the factory is registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED, else -errno
+    int32_t sockfd;      // the new stub's end of its host-file socket (>= 5)
 } joey_factory_page;
 /// Starts the stub factory: a child of the calling thread (it dies with it: call from the
 /// thread that outlives the sandbox) that shares the sentry's descriptor table and holds
@@ -81,7 +87,7 @@ int64_t joey_factory_start(joey_factory_page **page_out);
 /// MemoryFile offset `pages` (prepared with joey_space_prepare) and reports each on `pipefd`.
 /// The stub is the sentry's child. Returns its pid or -errno (-ECHILD: the factory is gone).
 /// One request at a time (the caller serializes).
-int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, int pipefd, uint64_t pages);
+int64_t joey_factory_spawn(joey_factory_page *page, pid_t factory, int memfd, int pipefd, int sockfd, uint64_t pages);
 /// The factory page's `membarrier` field, read with acquire ordering.
 int32_t joey_factory_membarrier(joey_factory_page *page);
 
@@ -112,6 +118,14 @@ typedef struct {
     uint64_t filter[64];  // 0x78: struct sock_filter[]
     joey_space_op ops[JOEY_SPACE_MAX_OPS]; // 0x278
 } joey_space_request;
+/// Where in the result page the recvmsg that takes a host file from JOEY_STUB_SOCKFD finds
+/// its struct msghdr (which the kernel writes back), and its iovec, byte and control buffer.
+#define JOEY_SPACE_RECV_MSG 0xf00
+/// Writes that recvmsg's header into the result page (`result`, the sentry's mapping of it)
+/// for the stub at `stub`, before each batch that takes a host file (the page is the
+/// guest's to scribble on: a guest that spoils it spoils only its own batch). Returns the
+/// header's address in the stub.
+uint64_t joey_space_prepare_recv(void *result, uint64_t stub);
 #define JOEY_STUB_KIND_SYSTRAP 1u
 #define JOEY_STUB_KIND_PTRACE 2u
 /// Fills a stub process's request page (sentry mapping `page`) for `kind` before it starts.
@@ -276,8 +290,10 @@ int64_t joey_limited_memory_file(uint64_t limit);
 /// Host memory in bytes: total and free.
 void joey_meminfo(uint64_t *total, uint64_t *free_);
 /// fstatfs(2) of a host fd, in 4096-byte blocks: total, free and available blocks, total and
-/// free inodes, the longest name, the filesystem's type. 0, or -errno.
-int joey_fstatfs(int fd, uint64_t out[7]);
+/// free inodes, the longest name, the filesystem's type, its mount flags (ST_*). 0, or -errno.
+int joey_fstatfs(int fd, uint64_t out[8]);
+/// statvfs's ST_NOEXEC.
+#define JOEY_ST_NOEXEC 8
 /// 1 when the calling process ignores `sig` (SIG_IGN), else 0.
 int joey_signal_ignored(int sig);
 /// The host CPU the calling thread runs on.

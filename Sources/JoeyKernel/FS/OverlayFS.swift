@@ -30,6 +30,15 @@ final class OverlayContext {
     /// At most this much (a quarter of a memory limit, if smaller) is held in images: past
     /// it, a private mapping gets its own copy of the file as before.
     static let imageBudget: UInt64 = 256 << 20
+    /// Images that map a host file directly (each holds a read-only host fd and a view of
+    /// the file in the sentry, no MemoryFile memory), where the platform maps host files.
+    let hostImages = Atomic<Int>(0)
+    /// At most an eighth of the sentry's fd limit, and 1024: past it, images are copies.
+    static let hostImageLimit: Int = {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        return max(16, min(1024, Int(min(limit.rlim_cur, 1 << 20)) / 8))
+    }()
     /// Files with a host cache (RegularFileInode.hostCache), for sync and syncfs.
     var hostCachedFiles: [WeakRegularFileInode] = []
     /// The host cannot read without waiting (no RWF_NOWAIT here): reads of host files are
@@ -463,11 +472,12 @@ final class RegularFileInode: Inode {
         dropImages()
     }
 
-    /// The images of this host file that private mappings share, by file range. Each is
-    /// filled from the host once and mapped copy-on-write by every private mapping of that
-    /// range (ld.so maps a library's segments with the same offsets and lengths in every
-    /// process); the image counts as one of its block's sharers, so nobody writes it in
-    /// place. Dropped when the file changes through the sandbox (touchModified), when it is
+    /// The images of this host file that private mappings share, by file range. Where the
+    /// platform maps host files, one image is the whole file, mapped straight from the host
+    /// (MemoryBlock.host: nothing copied, read-only for good). Otherwise each is filled from
+    /// the host once and mapped copy-on-write by every private mapping of that range (ld.so
+    /// maps a library's segments with the same offsets and lengths in every process); the
+    /// image counts as one of its block's sharers, so nobody writes it in place. Dropped when the file changes through the sandbox (touchModified), when it is
     /// copied up, and when the host file's size, mtime or ctime no longer match what was read.
     private var images: [(offset: UInt64, length: UInt64, block: MemoryBlock)] = []
     private struct HostStamp: Equatable {
@@ -494,6 +504,7 @@ final class RegularFileInode: Inode {
         guard fstat(fd, &st) == 0 else { return nil }
         if let stamp = imageStamp, stamp != HostStamp(st) { dropImages() }
         if let i = image(covering: offset, length) { return i }
+        if context.kernel.platform.mapsHostFiles, let i = hostImage(st, offset: offset, length: length) { return i }
         var budget = OverlayContext.imageBudget
         if let limit = context.memoryFile.limit { budget = min(budget, limit / 4) }
         let rounded = MemoryFile.roundUp(length)
@@ -527,6 +538,33 @@ final class RegularFileInode: Inode {
         imageStamp = HostStamp(st)
         context.imageBytes.add(rounded, ordering: .relaxed)
         return (image, 0)
+    }
+
+    /// An image of the whole host file (`st` its fstat now) mapped from the host, when it
+    /// holds [offset, offset + length): nil past its end, past the image limit, or when the
+    /// file cannot be opened read-only as the same file.
+    private func hostImage(_ st: stat, offset: UInt64, length: UInt64) -> (block: MemoryBlock, offset: UInt64)? {
+        let size = MemoryFile.roundUp(UInt64(st.st_size))
+        guard let lowerPath, let host = context.host, length <= size, offset <= size - length,
+              context.hostImages.load(ordering: .relaxed) < OverlayContext.hostImageLimit else { return nil }
+        // Its own fd, read-only (the cached one may be read-write, and may be evicted).
+        let fd = host.openPath(lowerPath, flags: O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        var now = stat()
+        var fs = [UInt64](repeating: 0, count: 8)
+        // Not from a noexec host mount: a stub could not map it executable (the guest's view of
+        // the mount may allow it; a copy in the MemoryFile serves then, as before).
+        guard fstat(fd, &now) == 0, now.st_dev == st.st_dev, now.st_ino == st.st_ino, HostStamp(now) == HostStamp(st),
+              joey_fstatfs(fd, &fs) == 0, fs[7] & UInt64(JOEY_ST_NOEXEC) == 0 else {
+            close(fd)
+            return nil
+        }
+        guard let image = HostFileImage(fd: fd, length: UInt64(st.st_size)) else { return nil }
+        let block = MemoryBlock(file: context.memoryFile, host: image)
+        images.append((0, image.length, block))
+        imageStamp = HostStamp(st)
+        context.hostImages.add(1, ordering: .relaxed)
+        return (block, offset)
     }
 
     /// The image that holds [offset, offset + length), and where that range starts in it.
@@ -602,7 +640,11 @@ final class RegularFileInode: Inode {
     private func dropImages() {
         for image in images {
             image.block.sharers.subtract(1, ordering: .relaxed)
-            context.imageBytes.subtract(image.block.length, ordering: .relaxed)
+            if image.block.host != nil {
+                context.hostImages.subtract(1, ordering: .relaxed)
+            } else {
+                context.imageBytes.subtract(image.block.length, ordering: .relaxed)
+            }
         }
         images = []
         imageStamp = nil

@@ -568,6 +568,13 @@ enum ProcFS {
             u.sharedClean = u.rss
             u.pss = u.rss
             u.pssFile = u.rss
+        } else if let block = v.block, block.host != nil {
+            // A host file's pages, shared with the host's page cache: counted as a file
+            // mapping's clean pages, whole (how many others map them is not known here).
+            u.rss = block.residentBytes(v.blockOffset, length: u.size)
+            u.sharedClean = u.rss
+            u.pss = u.rss
+            u.pssFile = u.rss
         } else if let block = v.block {
             u.rss = block.file.residentBytes(v.fileStart, length: u.size)
             let sharers = UInt64(max(block.sharers.load(ordering: .relaxed), 1))

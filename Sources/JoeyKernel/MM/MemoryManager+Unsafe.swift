@@ -1,5 +1,6 @@
-// Guest memory access through the sentry's own mapping of the MemoryFile: a guest address
-// becomes a pointer by VMA lookup. Access is checked against the VMA's protection the way
+// Guest memory access through the sentry's own mapping of the MemoryFile (or its read-only
+// view of a host file a private mapping maps directly): a guest address becomes a pointer
+// by VMA lookup. Access is checked against the VMA's protection the way
 // copy_{to,from}_user is: a hole or a missing permission is EFAULT. Bytes are moved only by
 // MemoryFile's safe copies: a page the memory limit refuses is EFAULT too (the thread then
 // meets the OOM killer, GuestThread.runLoop), never a SIGBUS in the sentry.
@@ -47,9 +48,9 @@ extension MemoryManager {
                 guard let broken = vma(containing: cursor) else { throw .EFAULT }
                 v = broken
             }
-            let (offset, contiguous) = try backing(v, cursor)
+            let (p, contiguous) = try pointer(v, cursor)
             let n = min(end - cursor, contiguous)
-            body(UnsafeMutableRawBufferPointer(start: memoryFile.pointer(offset), count: Int(n)))
+            body(UnsafeMutableRawBufferPointer(start: p, count: Int(n)))
             cursor += n
         }
     }
@@ -103,7 +104,7 @@ extension MemoryManager {
            v.pages == nil, address + UInt64(MemoryLayout<T>.size) <= v.end {
             var raw: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
             let missed = withUnsafeMutableBytes(of: &raw) {
-                memoryFile.copyMakingRoom($0.baseAddress!, memoryFile.pointer(v.fileStart + (address - v.start)), MemoryLayout<T>.size)
+                memoryFile.copyMakingRoom($0.baseAddress!, v.pointer(address), MemoryLayout<T>.size)
             }
             if missed != 0 { throw .EFAULT }
             return withUnsafeBytes(of: raw) { $0.loadUnaligned(as: T.self) }
@@ -189,9 +190,9 @@ extension MemoryManager {
             guard let broken = vma(containing: address) else { throw .EFAULT }
             v = broken
         }
-        let (offset, contiguous) = try backing(v, address, writing: write ? UInt64(length) : 0)
+        let (p, contiguous) = try pointer(v, address, writing: write ? UInt64(length) : 0)
         let n = Int(min(UInt64(length), contiguous))
-        return UnsafeMutableRawBufferPointer(start: memoryFile.pointer(offset), count: n)
+        return UnsafeMutableRawBufferPointer(start: p, count: n)
     }
 
     /// The buffers of the iovec array at `iov` (readv, writev, preadv...): EINVAL for more than

@@ -26,23 +26,51 @@ import JoeyABI
 import JoeyPlatform
 import Synchronization
 
-/// A MemoryFile allocation, freed when the last VMA referencing it goes away.
+/// A MemoryFile allocation, freed when the last VMA referencing it goes away; or a host
+/// file's pages (`host`), mapped directly and never written.
 final class MemoryBlock {
     let file: MemoryFile
+    /// Where the block lies in the MemoryFile; meaningless for a host file's block.
     let offset: UInt64
     let length: UInt64
+    /// A host file's pages instead of MemoryFile memory: a private file mapping's image.
+    let host: HostFileImage?
     /// How many address spaces hold private mappings of it (fork adds the child). Above 1
     /// nobody writes it in place. Changed under the kernel lock, except by a departing
     /// MemoryManager's deinit, which may run outside it: hence atomic.
-    let sharers = Atomic<Int>(1)
+    let sharers: Atomic<Int>
     /// `committed`: the pages are had now (memory the sentry writes directly, not through a
     /// safe copy); ENOMEM when the memory limit leaves no room.
     init(file: MemoryFile, length: UInt64, committed: Bool = false) throws(LinuxErrno) {
         self.file = file
         self.length = MemoryFile.roundUp(length)
         self.offset = try file.allocate(length, committed: committed)
+        host = nil
+        sharers = Atomic(1)
     }
-    deinit { file.free(offset, length: length) }
+    /// A host file's image. Its sharers never fall to 1 (the host file is always one of
+    /// them): every path that writes or zeroes a block in place when only one address space
+    /// holds it (copy-on-write, MADV_DONTNEED, the OOM killer, munmap) copies instead.
+    init(file: MemoryFile, host: HostFileImage) {
+        self.file = file
+        offset = 0
+        length = host.length
+        self.host = host
+        sharers = Atomic(Int.max / 2)
+    }
+    deinit { if host == nil { file.free(offset, length: length) } }
+
+    /// The sentry's pointer to byte `at` of the block (reads only, for a host file's).
+    func pointer(_ at: UInt64) -> UnsafeMutableRawPointer {
+        if let host { return host.base + Int(at) }
+        return file.pointer(offset + at)
+    }
+
+    /// Bytes of [at, at + length) backed by pages (a host file's: in the host's page cache).
+    func residentBytes(_ at: UInt64, length: UInt64) -> UInt64 {
+        if let host { return host.residentBytes(at, length: length) }
+        return file.residentBytes(offset + at, length: length)
+    }
 }
 
 struct VMA {
@@ -105,8 +133,14 @@ struct VMA {
         self.inodeNumber = inodeNumber; self.writeBack = writeBack; self.growsDown = growsDown; self.pages = pages
     }
 
-    /// MemoryFile offset of `start` for block-backed VMAs.
+    /// MemoryFile offset of `start` for block-backed VMAs (not a host file's: `pointer`).
     var fileStart: UInt64 { block!.offset + blockOffset }
+
+    /// The sentry's pointer to `address` of a block-backed VMA.
+    func pointer(_ address: UInt64) -> UnsafeMutableRawPointer { block!.pointer(blockOffset + (address - start)) }
+
+    /// Whether its memory is a host file's pages (read-only, copy-on-write for good).
+    var mapsHostFile: Bool { block?.host != nil }
 
     /// Whether `next` starts where this ends as a piece of the same mapping, split from it
     /// only by where their memory lies (a copy-on-write copy of part of it): the guest sees
@@ -129,7 +163,7 @@ struct VMA {
     }
 
     /// The protection the platform maps it with: without write while copy-on-write.
-    var realizedProtection: MemoryProtection { cow ? protection.subtracting(.write) : protection }
+    var realizedProtection: MemoryProtection { cow || mapsHostFile ? protection.subtracting(.write) : protection }
 }
 
 public final class MemoryManager {
@@ -256,7 +290,9 @@ public final class MemoryManager {
     /// The MemoryFile range behind `address` (inside `v`): its offset and how many bytes are
     /// contiguous from there, up to the VMA's end. A page-cache chunk is allocated on demand;
     /// failing that (the sandbox's memory limit) the access is EFAULT.
+    /// Not for a host file's block (no MemoryFile range: EFAULT); see `pointer`.
     func backing(_ v: VMA, _ address: UInt64, writing: UInt64 = 0) throws(LinuxErrno) -> (offset: UInt64, length: UInt64) {
+        if v.mapsHostFile { throw .EFAULT }
         if let pages = v.pages {
             do {
                 let (o, l) = try pages.backing(v.fileOffset + (address - v.start), writing: writing)
@@ -282,8 +318,25 @@ public final class MemoryManager {
         for v in vmas { try? MemoryManager.writeBack(v, from: v.start, to: v.end) }
     }
 
+    /// The sentry's pointer to `address` in `v` and how many bytes from there are contiguous
+    /// (up to the VMA's end), as `backing` says for MemoryFile memory.
+    func pointer(_ v: VMA, _ address: UInt64, writing: UInt64 = 0) throws(LinuxErrno) -> (pointer: UnsafeMutableRawPointer, length: UInt64) {
+        if let block = v.block, block.host != nil {
+            // Never past the image (the view ends there; the sentry's other memory may follow).
+            let at = v.blockOffset + (address - v.start)
+            guard at < block.length else { throw .EFAULT }
+            return (block.pointer(at), min(v.end - address, block.length - at))
+        }
+        let (offset, length) = try backing(v, address, writing: writing)
+        return (memoryFile.pointer(offset), length)
+    }
+
     /// Maps [from, to) of `v` into `space`, piece by contiguous MemoryFile piece.
     func realize(_ v: VMA, from: UInt64, to: UInt64, in space: SpaceEdits) throws(LinuxErrno) {
+        if let block = v.block, let image = block.host {
+            space.mapHost(from, length: to - from, image: image, offset: v.blockOffset + (from - v.start), protection: v.realizedProtection)
+            return
+        }
         var cursor = from
         while cursor < to {
             var (offset, length) = try backing(v, cursor)
@@ -532,6 +585,15 @@ public final class MemoryManager {
                     }
                     at += n
                 }
+            } else if let block = v.block, block.host != nil {
+                // The host's page cache, page by page.
+                var page = from
+                while page < to {
+                    if block.residentBytes(v.blockOffset + (page - v.start), length: MemoryFile.pageSize) > 0 {
+                        vector[Int((page - start) >> 12)] = true
+                    }
+                    page += MemoryFile.pageSize
+                }
             } else if let block = v.block {
                 let o = v.fileStart + (from - v.start)
                 block.file.forEachResidentRange(o, length: to - from) { mark(from, $0, $1, at: o) }
@@ -711,7 +773,13 @@ public final class MemoryManager {
     /// its data or zeros; no longer copy-on-write.
     func privatize(_ v: VMA, _ start: UInt64, _ end: UInt64, copy: Bool) throws(LinuxErrno) {
         let fresh = try MemoryBlock(file: memoryFile, length: end - start)
-        if copy { try memoryFile.copy(from: v.fileStart + (start - v.start), to: fresh.offset, length: end - start) }
+        if copy, v.mapsHostFile {
+            // From the host file's view: pages past a host file's end since (it shrank) stay
+            // zeroes (Linux would have the writing thread take SIGBUS).
+            _ = memoryFile.copyMakingRoom(memoryFile.pointer(fresh.offset), v.pointer(start), Int(end - start))
+        } else if copy {
+            try memoryFile.copy(from: v.fileStart + (start - v.start), to: fresh.offset, length: end - start)
+        }
         var piece = v
         piece.start = start; piece.end = end
         piece.block = fresh; piece.blockOffset = 0
@@ -877,4 +945,7 @@ final class SpaceEdits {
         ops.append(.protect(address: address, length: length, protection: protection))
     }
     func unmapAll() { ops.append(.unmapAll) }
+    func mapHost(_ address: UInt64, length: UInt64, image: HostFileImage, offset: UInt64, protection: MemoryProtection) {
+        ops.append(.mapHost(address: address, length: length, image: image, offset: offset, protection: protection))
+    }
 }

@@ -138,7 +138,10 @@ extension GuestThread {
         var image: (block: MemoryBlock, offset: UInt64)?
         if let regular = file?.inode as? RegularFileInode {
             if !shared {
-                image = try regular.privateImage(offset: off, length: len)
+                // The part of the range the file holds (ld.so maps a library's whole span,
+                // bss included, over the file first).
+                let size = MemoryFile.roundUp(regular.size)
+                if off < size { image = try regular.privateImage(offset: off, length: min(len, size - off)) }
             } else {
                 try regular.copyUp(mayUnlock: true)
             }
@@ -196,6 +199,11 @@ extension GuestThread {
             var tail = whole
             tail.start = start + backed
             tail.blockOffset = whole.blockOffset + backed
+            // A file's image ends with the file: the tail (never realized) gets memory of its own.
+            if image != nil {
+                tail.block = try MemoryBlock(file: kernel.memoryFile, length: len - backed)
+                tail.blockOffset = 0
+            }
             tail.fileOffset = whole.fileOffset + backed
             tail.beyondEOF = true
             mm.insert(tail)
@@ -368,8 +376,13 @@ extension GuestThread {
         } else if v.pages == nil {
             let block = try MemoryBlock(file: kernel.memoryFile, length: newLen)
             for p in pieces where p.start < old + min(oldLen, newLen) {
-                try kernel.memoryFile.copy(from: p.fileStart, to: block.offset + (p.start - old),
-                                       length: min(p.end, old + newLen) - p.start)
+                let length = min(p.end, old + newLen) - p.start
+                if p.mapsHostFile {
+                    // What a host file that shrank since no longer has stays zeroes.
+                    _ = kernel.memoryFile.copyMakingRoom(kernel.memoryFile.pointer(block.offset + (p.start - old)), p.pointer(p.start), Int(length))
+                } else {
+                    try kernel.memoryFile.copy(from: p.fileStart, to: block.offset + (p.start - old), length: length)
+                }
             }
             moved.block = block; moved.blockOffset = 0
             moved.cow = false
@@ -408,7 +421,8 @@ extension GuestThread {
         while cursor < end {
             guard let v = mm.vma(containing: cursor) else { throw .ENOMEM }
             let e = min(v.end, end)
-            if !v.shared && v.writeBack == nil {
+            // A host file's pages are the file's already.
+            if !v.shared && v.writeBack == nil && !v.mapsHostFile {
                 // Memory another process still shares is not zeroed: this one gets new pages.
                 if v.cow, let block = v.block, block.sharers.load(ordering: .relaxed) > 1 {
                     try mm.privatize(v, cursor, e, copy: false)
@@ -583,7 +597,7 @@ extension GuestThread {
                     fillHoles(o, o + length)
                     at += length
                 }
-            } else if accessible, v.block != nil {
+            } else if accessible, v.block != nil, !v.mapsHostFile { // a host file's pages come from the host
                 fillHoles(v.fileStart + (cursor - v.start), v.fileStart + (e - v.start))
             }
             if !complete { return false }

@@ -513,7 +513,7 @@ extension Kernel {
         var blocks: UInt64 = 0, free: UInt64 = 0, available: UInt64 = 0
         var files: UInt64 = 0, freeFiles: UInt64 = 0, nameMax: Int64 = 255
         let context = (inode as? DirectoryInode)?.context ?? (inode as? RegularFileInode)?.context
-        var host = [UInt64](repeating: 0, count: 7)
+        var host = [UInt64](repeating: 0, count: 8)
         if let context, let tree = context.host, joey_fstatfs(tree.rootFD, &host) == 0 {
             blocks = host[0]; free = host[1]; available = host[2]
             files = host[3]; freeFiles = host[4]; nameMax = Int64(host[5])

@@ -88,14 +88,14 @@ extension GuestThread {
             while at < v.start + size {
                 let n = min(v.start + size - at, 1 << 20)
                 // Pages never touched are holes; in a chunk that has some, page by page.
-                let resident = v.block.map { $0.file.residentBytes(v.fileStart + (at - v.start), length: n) }
+                let resident = v.block.map { $0.residentBytes(v.blockOffset + (at - v.start), length: n) }
                 if resident == 0 {
                     position += n
                 } else if let block = v.block, let r = resident, r < n {
                     var page = at
                     while page < at + n {
                         let m = min(at + n - page, 4096)
-                        if block.file.residentBytes(v.fileStart + (page - v.start), length: m) == 0 {
+                        if block.residentBytes(v.blockOffset + (page - v.start), length: m) == 0 {
                             position += m
                         } else {
                             guard let bytes = try? mm.read(page, count: Int(m), force: true), emit(bytes) else { return written > 0 }

@@ -318,8 +318,9 @@ final class GuestThread {
                 }
                 // A page of guest memory the host refused (the MemoryFile's tmpfs is at the
                 // memory limit): the OOM killer, then the access again, as in Linux's fault path.
+                // (A host file's page past the end of a file that shrank is the guest's SIGBUS.)
                 if sig == Signal.SIGBUS, code == 2 /* BUS_ADRERR */, memory.enforcesLimit,
-                   let v = mm.vma(containing: addr), !v.beyondEOF {
+                   let v = mm.vma(containing: addr), !v.beyondEOF, !v.mapsHostFile {
                     kernel.outOfMemory(self)
                     continue
                 }

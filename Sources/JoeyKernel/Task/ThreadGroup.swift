@@ -340,7 +340,8 @@ final class ThreadGroup {
     /// oom_badness weighs RSS: a large reservation never touched is not what ran out).
     func residentPrivateBytes() -> UInt64 {
         mm.vmas.reduce(0) { total, v in
-            guard !v.shared, v.block != nil, v.pages == nil else { return total }
+            // A host file's pages are the host's page cache, not the sandbox's memory.
+            guard !v.shared, v.block != nil, v.pages == nil, !v.mapsHostFile else { return total }
             return total &+ kernel.memoryFile.residentBytes(v.fileStart, length: v.end - v.start)
         }
     }
