@@ -140,8 +140,6 @@ public struct ConfinementPolicy: Sendable {
                 Rule("socketpair", "each stub process's socket for the host files it maps (private file mappings)",
                      argument: 0, values: [UInt64(AF_UNIX)]),
                 Rule("sendmsg", "host files handed to a stub to map (SCM_RIGHTS)"),
-                Rule("recvmsg", "host files a stub left unread, closed"),
-                Rule("mincore", "which pages of a host file a guest maps directly are resident (mincore, /proc/PID/smaps)"),
             ]
         }
         if writableHost {
