@@ -477,8 +477,10 @@ final class RegularFileInode: Inode {
     /// (MemoryBlock.host: nothing copied, read-only for good). Otherwise each is filled from
     /// the host once and mapped copy-on-write by every private mapping of that range (ld.so
     /// maps a library's segments with the same offsets and lengths in every process); the
-    /// image counts as one of its block's sharers, so nobody writes it in place. Dropped when the file changes through the sandbox (touchModified), when it is
-    /// copied up, and when the host file's size, mtime or ctime no longer match what was read.
+    /// image counts as one of its block's sharers, so nobody writes it in place. Dropped
+    /// when the file changes through the sandbox (touchModified), when it is copied up, and
+    /// when the host file's size, mtime or ctime no longer match what was read (mappings
+    /// made keep theirs).
     private var images: [(offset: UInt64, length: UInt64, block: MemoryBlock)] = []
     private struct HostStamp: Equatable {
         let size: Int, mtime: Int, mtimeNanos: Int, ctime: Int, ctimeNanos: Int

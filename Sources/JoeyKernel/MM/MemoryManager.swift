@@ -66,7 +66,7 @@ final class MemoryBlock {
         return file.pointer(offset + at)
     }
 
-    /// Bytes of [at, at + length) backed by pages (a host file's: in the host's page cache).
+    /// Bytes of [at, at + length) backed by pages (a host file's: all of them).
     func residentBytes(_ at: UInt64, length: UInt64) -> UInt64 {
         if let host { return host.residentBytes(at, length: length) }
         return file.residentBytes(offset + at, length: length)
@@ -585,15 +585,9 @@ public final class MemoryManager {
                     }
                     at += n
                 }
-            } else if let block = v.block, block.host != nil {
-                // The host's page cache, page by page.
-                var page = from
-                while page < to {
-                    if block.residentBytes(v.blockOffset + (page - v.start), length: MemoryFile.pageSize) > 0 {
-                        vector[Int((page - start) >> 12)] = true
-                    }
-                    page += MemoryFile.pageSize
-                }
+            } else if v.mapsHostFile {
+                // A host file's pages count as resident (HostFileImage.residentBytes).
+                for page in stride(from: from, to: to, by: Int(MemoryFile.pageSize)) { vector[Int((page - start) >> 12)] = true }
             } else if let block = v.block {
                 let o = v.fileStart + (from - v.start)
                 block.file.forEachResidentRange(o, length: to - from) { mark(from, $0, $1, at: o) }
