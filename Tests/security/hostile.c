@@ -276,6 +276,48 @@ static void stub_jumps(const char *escape) {
     result(name, !why[0] && alive, why);
 }
 
+/* A guest that forges what the stub's handler trusts in guest-writable memory: the word at
+ * +128 of each thread's control page (a patched event in hand: the handler ignores an
+ * interrupt while it is set), and a control page of its own making (state RUNNING, the sentry
+ * "waiting") that it jumps into the handler's wait loop with. SIGKILL must still end it. */
+static uint32_t forged_ctrl[1024] __attribute__((aligned(4096)));
+static void forged_control_page(void) {
+    uintptr_t page = 0;
+    uint8_t code[4096];
+    for (unsigned i = 0; i < sizeof stub_candidates / sizeof stub_candidates[0] && !page; i++)
+        if (read_guarded((const uint8_t *)stub_candidates[i], &code[0])) page = stub_candidates[i];
+    int loop = -1;
+    for (int i = 0; page && i + 5 <= 4096; i++) {
+        if (!read_guarded((const uint8_t *)page + i, &code[i])) break;
+        /* mov (%rbx), %eax; cmp $1, %eax: the handler reading its control page's state */
+        if (i >= 4 && !memcmp(code + i - 4, "\x8b\x03\x83\xf8\x01", 5)) { loop = i - 4; break; }
+    }
+    if (loop < 0) {
+        result("forged_control_page_still_killable (no stub wait loop readable here: nothing to forge)", 1, "");
+        return;
+    }
+    pid_t p = fork();
+    if (p == 0) {
+        for (int slot = 0; slot < 8; slot++) {
+            uint8_t probe;
+            volatile uint32_t *flag = (uint32_t *)(page - (uintptr_t)(slot + 1) * 0x10000 + 128);
+            if (read_guarded((const uint8_t *)flag, &probe)) *flag = 1;
+        }
+        forged_ctrl[0] = 1;                 /* state: RUNNING */
+        forged_ctrl[56 / 4] = 0xffffffff;   /* spin as long as it may */
+        forged_ctrl[60 / 4] = 0;
+        forged_ctrl[148 / 4] = 0xffffffff;
+        __asm__ volatile("mov %0, %%rbx\n\tjmp *%1" : : "r"(forged_ctrl), "r"(page + loop) : "rbx", "memory");
+        _exit(0);
+    }
+    char why[160] = "";
+    pid_t pids[1] = {p};
+    int st[1];
+    int left = reap_within(pids, 1, 100, st);
+    if (left) snprintf(why, sizeof why, "the child in the handler's wait loop at +%#x survived SIGKILL", loop);
+    result("forged_control_page_still_killable", left == 0, why);
+}
+
 /* Threads that block until the pipe closes. */
 static void *blocked_thread(void *arg) {
     char c;
@@ -615,6 +657,7 @@ int main(int argc, char **argv) {
     /* 6. Jumps into the platform's stub page. */
     snprintf(path, sizeof path, "%s-stub", escape);
     stub_jumps(path);
+    forged_control_page();
 
     /* 7. Host processes: the guest sees only its own. */
     int seen_host = 0;
