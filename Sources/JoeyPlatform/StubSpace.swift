@@ -46,6 +46,8 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
     private let hostFiles: (send: Int32, drain: Int32)
     /// `apply`'s system calls, kept (under `lock`) so that a batch allocates nothing.
     private var expanded: [StubOp] = []
+    /// Where the stub finds the header of the recvmsg that takes a host file (result page).
+    private let recvMessage: UInt64
     private var lock = pthread_mutex_t()
     /// The slots: the MemoryFile offset of the area there (0: none yet), whether the stub has
     /// it mapped, the host tid of the thread that used it last (0: free; -1: taken, its
@@ -107,6 +109,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
         pid = pid_t(r)
         pipe = fds[0]
         hostFiles = (sockets[0], sockets[1])
+        recvMessage = joey_space_prepare_recv(result, stubAddress)
         pthread_mutex_init(&lock, nil)
         StubProcess.resetPeakResident(pid)
     }
@@ -188,8 +191,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
             let prot = UInt64(protection.subtracting(.write).rawValue)
             let closeLow = joey_space_op(nr: 436, args: (0, 2, 0, 0, 0, 0))
             out.append((closeLow, -1, true))
-            out.append((joey_space_op(nr: 47, args: (UInt64(JOEY_STUB_SOCKFD), stubAddress + JOEY_STUB_REQUEST_OFFSET + 0x1000 + UInt64(JOEY_SPACE_RECV_MSG),
-                                                     UInt64(MSG_DONTWAIT), 0, 0, 0)), image.fd, false))
+            out.append((joey_space_op(nr: 47, args: (UInt64(JOEY_STUB_SOCKFD), recvMessage, UInt64(MSG_DONTWAIT), 0, 0, 0)), image.fd, false))
             out.append((joey_space_op(nr: 9, args: (address, length, prot, UInt64(MAP_SHARED | MAP_FIXED), 0, offset)), -1, false))
             out.append((closeLow, -1, false))
         case let .unmap(address, length): out.append((joey_space_op(nr: 11, args: (address, length, 0, 0, 0, 0)), -1, false))
@@ -232,7 +234,7 @@ final class StubSpace: AddressSpace, @unchecked Sendable {
             // What an earlier failed batch left unread goes first; then this batch's files, in
             // the order its recvmsgs take them. One that cannot be sent fails its recvmsg (EAGAIN).
             if sending {
-                _ = joey_space_prepare_recv(result, stubAddress)
+                _ = joey_space_prepare_recv(result, stubAddress) // the guest may have written over it
                 drainHostFiles()
                 for j in 0..<n where expanded[i + j].send >= 0 {
                     var byte: UInt8 = 0

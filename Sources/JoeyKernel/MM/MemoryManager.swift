@@ -763,17 +763,22 @@ public final class MemoryManager {
         return true
     }
 
+    /// Copies `length` bytes of block-backed `v` from `address` to MemoryFile offset `to`
+    /// (fresh memory). From a host file's view, pages past the end of a file that shrank
+    /// since stay zeroes (Linux would have the writing thread take SIGBUS).
+    func copyBlockMemory(_ v: VMA, from address: UInt64, length: UInt64, to offset: UInt64) throws(LinuxErrno) {
+        if v.mapsHostFile {
+            _ = memoryFile.copyMakingRoom(memoryFile.pointer(offset), v.pointer(address), Int(length))
+        } else {
+            try memoryFile.copy(from: v.fileStart + (address - v.start), to: offset, length: length)
+        }
+    }
+
     /// Gives [start, end) of `v` (a private VMA) a new block of its own, holding a copy of
     /// its data or zeros; no longer copy-on-write.
     func privatize(_ v: VMA, _ start: UInt64, _ end: UInt64, copy: Bool) throws(LinuxErrno) {
         let fresh = try MemoryBlock(file: memoryFile, length: end - start)
-        if copy, v.mapsHostFile {
-            // From the host file's view: pages past a host file's end since (it shrank) stay
-            // zeroes (Linux would have the writing thread take SIGBUS).
-            _ = memoryFile.copyMakingRoom(memoryFile.pointer(fresh.offset), v.pointer(start), Int(end - start))
-        } else if copy {
-            try memoryFile.copy(from: v.fileStart + (start - v.start), to: fresh.offset, length: end - start)
-        }
+        if copy { try copyBlockMemory(v, from: start, length: end - start, to: fresh.offset) }
         var piece = v
         piece.start = start; piece.end = end
         piece.block = fresh; piece.blockOffset = 0

@@ -376,13 +376,7 @@ extension GuestThread {
         } else if v.pages == nil {
             let block = try MemoryBlock(file: kernel.memoryFile, length: newLen)
             for p in pieces where p.start < old + min(oldLen, newLen) {
-                let length = min(p.end, old + newLen) - p.start
-                if p.mapsHostFile {
-                    // What a host file that shrank since no longer has stays zeroes.
-                    _ = kernel.memoryFile.copyMakingRoom(kernel.memoryFile.pointer(block.offset + (p.start - old)), p.pointer(p.start), Int(length))
-                } else {
-                    try kernel.memoryFile.copy(from: p.fileStart, to: block.offset + (p.start - old), length: length)
-                }
+                try mm.copyBlockMemory(p, from: p.start, length: min(p.end, old + newLen) - p.start, to: block.offset + (p.start - old))
             }
             moved.block = block; moved.blockOffset = 0
             moved.cow = false
