@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,22 @@ static void op_getpid_2_processes(long n) {
     waitpid(pid, NULL, 0);
 }
 
+// open/read/close held to one CPU (the first this process may use), as each of the two
+// processes below gets one when both run: the ratio of open-read-close-2-processes to this
+// is how the kernel scales with a second process, apart from what a lone process gains by
+// spreading its own work over two CPUs (on systrap its stub thread and sentry thread spin on
+// one each).
+static void op_open_read_close_1_cpu(long n) {
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed)) die("sched_getaffinity");
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (CPU_ISSET(c, &allowed)) { CPU_SET(c, &one); break; }
+    }
+    if (sched_setaffinity(0, sizeof one, &one)) die("sched_setaffinity");
+    op_open_read_close(n);
+}
+
 // Two processes doing open/read/close at once; the time is per operation over both, so the
 // ratio to open-read-close is how much a second core adds.
 static void op_open_read_close_2_processes(long n) {
@@ -378,6 +395,7 @@ static const struct bench benches[] = {
     { "open-read-close", op_open_read_close },
     { "pipe-pingpong", op_pipe_pingpong },
     { "pipe-pingpong-1000-blocked", op_pipe_pingpong_crowded },
+    { "open-read-close-1-cpu", op_open_read_close_1_cpu },
     { "open-read-close-2-processes", op_open_read_close_2_processes },
     { "getpid-2-processes", op_getpid_2_processes },
     { "getpid-beside-disk-reader", op_getpid_beside_disk_reader },

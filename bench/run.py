@@ -33,6 +33,7 @@ MICRO = [
     ("open-read-close", 3000),
     ("pipe-pingpong", 2000),
     ("pipe-pingpong-1000-blocked", 2000),
+    ("open-read-close-1-cpu", 3000),
     ("open-read-close-2-processes", 3000),
     ("getpid-2-processes", 20000),
     ("getpid-beside-disk-reader", 1),
@@ -65,6 +66,29 @@ SERVERS = [
     ("nginx, ab -c 8 (2 workers)", "nginx", None),
 ]
 
+# The same servers in a sandbox of their own (`--network=host`: the guest's sockets are the
+# sentry's host sockets) and the load generator on the host, as a sandboxed server is used:
+# only the server pays for the sandbox. runsc has no row: `runsc do --network=host` gives its
+# guest a network the host's 127.0.0.1 does not reach (connection refused here).
+HOST_CLIENT_SERVERS = [
+    ("redis-benchmark SET (10 clients on the host)", "redis", "SET"),
+    ("redis-benchmark GET (10 clients on the host)", "redis", "GET"),
+    ("nginx, ab -c 8 on the host (2 workers)", "nginx", None),
+]
+HOST_CLIENT_PORTS = {"redis": 6394, "nginx": 8094}
+
+
+def nginx_conf(name, port, daemon):
+    """Writes an nginx configuration (2 workers serving WORK/html on 127.0.0.1:port) into WORK."""
+    conf = os.path.join(WORK, name)
+    with open(conf, "w") as fh:
+        fh.write(f"worker_processes 2; daemon {'on' if daemon else 'off'}; pid /tmp/{name}.pid; error_log /dev/null;\n"
+                 "events { worker_connections 256; }\n"
+                 "http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp;\n"
+                 "  uwsgi_temp_path /tmp; scgi_temp_path /tmp;\n"
+                 f"  server {{ listen 127.0.0.1:{port}; root {os.path.join(WORK, 'html')}; }} }}\n")
+    return conf
+
 
 def server_scripts():
     """Writes the server load scripts into WORK; returns name -> path."""
@@ -72,13 +96,7 @@ def server_scripts():
     os.makedirs(html, exist_ok=True)
     with open(os.path.join(html, "index.html"), "w") as fh:
         fh.write("<html><body>" + "joey " * 100 + "</body></html>\n")
-    conf = os.path.join(WORK, "nginx.conf")
-    with open(conf, "w") as fh:
-        fh.write("worker_processes 2; daemon on; pid /tmp/nginx.pid; error_log /tmp/nginx.log;\n"
-                 "events { worker_connections 256; }\n"
-                 "http { access_log off; client_body_temp_path /tmp; proxy_temp_path /tmp; fastcgi_temp_path /tmp;\n"
-                 "  uwsgi_temp_path /tmp; scgi_temp_path /tmp;\n"
-                 f"  server {{ listen 127.0.0.1:8089; root {html}; }} }}\n")
+    conf = nginx_conf("nginx.conf", 8089, daemon=True)
     scripts = {
         "redis": "redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --logfile /tmp/redis.log\n"
                  "for i in $(seq 100); do redis-cli -p 6390 ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done\n"
@@ -86,7 +104,7 @@ def server_scripts():
                  "redis-cli -p 6390 shutdown nosave\n",
         "nginx": f"/usr/sbin/nginx -c {conf}\n"
                  "ab -q -n 5000 -c 8 http://127.0.0.1:8089/ | grep 'Requests per second'\n"
-                 "kill $(cat /tmp/nginx.pid)\n",
+                 "kill $(cat /tmp/nginx.conf.pid)\n",
     }
     paths = {}
     for name, text in scripts.items():
@@ -106,6 +124,49 @@ def run_server(prefix, script, which):
     raise RuntimeError(f"no requests per second in {out!r}")
 
 
+def run_host_client_server(prefix, kind, which):
+    """Nanoseconds per request of a server in the runner's sandbox (host network) under a load
+    generator on the host."""
+    import signal
+    import socket
+    port = HOST_CLIENT_PORTS[kind]
+    if prefix and prefix[-1] == "--":
+        prefix = prefix[:-1] + ["--network=host", "--"]
+    if kind == "redis":
+        server = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                  "--logfile", "/dev/null"]
+        client = ["redis-benchmark", "-p", str(port), "-q", "-n", "20000", "-c", "10", "-t", "set,get"]
+    else:
+        server = ["/usr/sbin/nginx", "-c", nginx_conf("nginx-host-client.conf", port, daemon=False)]
+        client = ["ab", "-q", "-n", "5000", "-c", "8", f"http://127.0.0.1:{port}/"]
+    proc = subprocess.Popen(prefix + server, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{' '.join(server)}: not listening on {port}: {proc.stderr.read()}")
+                time.sleep(0.05)
+        out = sh(client, timeout=600).replace("\r", "\n")
+    finally:
+        if kind == "redis":
+            subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for line in out.splitlines():
+        if "requests per second" in line.lower() and (which is None or line.startswith(which + ":")):
+            return 1e9 / float(line.split(":")[1].split()[0])
+    raise RuntimeError(f"no requests per second in {out!r}")
+
+
 def workloads():
     tree = os.path.join(WORK, "tree")
     big = os.path.join(WORK, "200M.bin")
@@ -118,6 +179,9 @@ def workloads():
          ["/bin/busybox", "sh", "-c", f"/bin/busybox tar -cf - -C {tree} . | /bin/busybox gzip -1 > /dev/null"]),
         ("python3 -c pass", ["/usr/bin/python3", "-c", "pass"]),
         ("gcc: small project", ["/bin/sh", "-c", f"gcc -O1 -o /tmp/joey-bench-prog {sources}"]),
+        # The same project by make, a unit per gcc (what a second CPU gives a build).
+        ("make -j1: small project", ["/bin/sh", "-c", f"rm -rf /tmp/joey-bench-make && make -s -j1 -C {proj}"]),
+        ("make -j2: small project", ["/bin/sh", "-c", f"rm -rf /tmp/joey-bench-make && make -s -j2 -C {proj}"]),
         ("sha256sum 200 MB", ["/usr/bin/sha256sum", big]),
     ]
 
@@ -159,6 +223,12 @@ def prepare():
                 fh.write(f"int f{i}_{j}(int x) {{ char b[64]; snprintf(b, sizeof b, \"%d\", x * {j}); return (int)strlen(b) + atoi(b); }}\n")
             if i == 0:
                 fh.write("int main(void) { printf(\"%d\\n\", f0_1(3)); return 0; }\n")
+    with open(os.path.join(proj, "Makefile"), "w") as fh:
+        fh.write("OUT := /tmp/joey-bench-make\n"
+                 "OBJS := $(patsubst %.c,$(OUT)/%.o,$(wildcard *.c))\n"
+                 "$(OUT)/prog: $(OBJS)\n\tgcc -o $@ $^\n"
+                 "$(OUT)/%.o: %.c | $(OUT)\n\tgcc -O1 -c -o $@ $<\n"
+                 "$(OUT):\n\tmkdir -p $@\n")
     return micro
 
 
@@ -296,8 +366,10 @@ def write_report(data):
               "side-by-side": "Two sandboxes at once (each one's time per operation while the other runs: "
                               "what a sandbox costs its neighbours on a shared host)",
               "workload": "Workloads",
-              "server": "Servers (time per request under load; 1/×native is the share of native requests per second)"}
-    for section in ("micro", "side-by-side", "workload", "server"):
+              "server": "Servers (time per request under load; 1/×native is the share of native requests per second)",
+              "host-client": "Servers with their clients on the host (the server alone in a sandbox, `--network=host`; "
+                             "the load generator runs natively; runsc: see bench/run.py)"}
+    for section in ("micro", "side-by-side", "workload", "server", "host-client"):
         if not any(b["kind"] == section for b in data["results"]):
             continue
         lines += ["## " + titles[section], ""]
@@ -390,26 +462,30 @@ def main():
     if shutil.which("redis-server") and shutil.which("redis-benchmark") and os.path.exists("/usr/sbin/nginx") and shutil.which("ab"):
         scripts = server_scripts()
         benches += [("server", name, (scripts[kind], which)) for name, kind, which in SERVERS]
+        benches += [("host-client", name, (kind, which)) for name, kind, which in HOST_CLIENT_SERVERS]
     else:
         print("bench: redis, nginx or ab (apache2-utils) missing: no server rows (make deps installs them)", file=sys.stderr)
     if args.only:
         benches = [b for b in benches if args.only in b[1]]
     results = []
     for kind, name, what in benches:
-        samples = {r: [] for r, _ in all_runners}
+        bench_runners = [(r, p) for r, p in all_runners if kind != "host-client" or not r.startswith("runsc")]
+        samples = {r: [] for r, _ in bench_runners}
         for rnd in range(args.rounds):
-            for r, prefix in all_runners:
+            for r, prefix in bench_runners:
                 if kind == "micro":
                     v = run_micro(prefix, micro, name, what)
                 elif kind == "side-by-side":
                     v = run_micro_side_by_side(prefix, micro, *what)
                 elif kind == "server":
                     v = run_server(prefix, *what)
+                elif kind == "host-client":
+                    v = run_host_client_server(prefix, *what)
                 else:
                     v = run_workload(prefix, what)
                 samples[r].append(v)
             print(f"bench: {name} round {rnd + 1}/{args.rounds}: " +
-                  ", ".join(f"{r} {fmt_ns(samples[r][-1])}" for r, _ in all_runners), file=sys.stderr)
+                  ", ".join(f"{r} {fmt_ns(samples[r][-1])}" for r, _ in bench_runners), file=sys.stderr)
         results.append({"kind": kind, "name": name, "samples": samples,
                         "median": {r: statistics.median(v) for r, v in samples.items()}})
     data = {"machine": machine(), "rounds": args.rounds, "runners": [r for r, _ in all_runners], "results": results}
