@@ -1,11 +1,14 @@
 // The container's cgroup (config.json's linux.cgroupsPath), made as runc's cgroupfs driver
-// makes it, on cgroup v1 (one directory per controller) or v2 (one directory). `create`
+// makes it, on cgroup v1 (one directory per controller) or v2 (one directory). A systemd
+// driver's path (slice:prefix:name) is the directory systemd would give that scope
+// (CgroupPath), made the same way: Joey asks systemd for no unit. `create`
 // makes it and sets its limits; the sentry joins it before it starts anything, so its stubs
 // and threads are there too: the host accounts for the container (docker stats, ctr task
 // metrics read these files) and holds it to a backstop of its limits. Joey enforces the
 // guest's limits itself; the host's are wider by the sentry's own needs: its memory beside
 // the guest's, and a host thread or two per guest thread. `delete` removes it.
 import Glibc
+import JoeyOCI
 
 enum ContainerCgroup {
     static let root = "/sys/fs/cgroup"
@@ -17,13 +20,8 @@ enum ContainerCgroup {
     /// The v1 controllers a container's processes join (those mounted here).
     static let controllers = ["memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "devices", "freezer"]
 
-    /// A cgroupfs path ("/a/b" or "a/b"), or nil for the systemd driver's "slice:prefix:name"
-    /// and for paths that climb out ("..").
-    static func relative(_ path: String) -> String? {
-        guard !path.contains(":"), !path.split(separator: "/").contains("..") else { return nil }
-        let parts = path.split(separator: "/")
-        return parts.isEmpty ? nil : "/" + parts.joined(separator: "/")
-    }
+    /// The directory below each hierarchy's root ("/a/b"); nil for a path Joey does not use.
+    static func relative(_ path: String) -> String? { CgroupPath.directory(path) }
 
     /// The container's directories: one per mounted v1 controller, or the v2 one.
     static func directories(_ rel: String) -> [String] {
@@ -34,7 +32,7 @@ enum ContainerCgroup {
     /// Makes the cgroup (and its missing ancestors) and writes its limits. Returns what
     /// could not be done, for the log: an unprivileged runtime, say, runs without it.
     static func create(_ path: String, memoryLimit: Int64?, pidsLimit: Int64?) -> [String] {
-        guard let rel = relative(path) else { return ["linux.cgroupsPath \(path): only cgroupfs paths (/a/b) are supported; the container joins no cgroup"] }
+        guard let rel = relative(path) else { return ["linux.cgroupsPath \(path): neither a cgroupfs path (/a/b) nor a systemd slice:prefix:name; the container joins no cgroup"] }
         var problems: [String] = []
         for dir in directories(rel) {
             let base = String(dir.dropLast(rel.count))

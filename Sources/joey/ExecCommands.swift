@@ -346,7 +346,7 @@ struct Update: ParsableCommand {
         for (flag, value) in ignored where value != nil { runtime.report("warning", "update: \(flag) is not applied by Joey", quiet: true) }
         request(id, req, runtime: runtime)
         // The sentry holds the guest to the new limit; the container's cgroup follows it.
-        if let limit = req.pidsLimit, !runtime.systemdCgroup, let config = try? OCIConfig.load(bundle: state.bundle),
+        if let limit = req.pidsLimit, let config = try? OCIConfig.load(bundle: state.bundle),
            let path = config.cgroupsPath {
             for problem in ContainerCgroup.setPidsLimit(path, limit) { runtime.report("warning", problem, quiet: true) }
         }

@@ -23,7 +23,7 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Format of --log: text or json.", valueName: "format"))
     var logFormat: String = RuntimeOptions.defaultLogFormat
 
-    @Flag(help: "Accepted for runc compatibility; a container's cgroupsPath is then a systemd slice, which Joey does not join.")
+    @Flag(help: "Accepted for runc compatibility: a cgroupsPath slice:prefix:name (the systemd driver's) is the directory systemd gives that scope, made through cgroupfs, with this flag or without.")
     var systemdCgroup = false
 
     @Option(help: ArgumentHelp("Accepted for runc compatibility (true, false or auto).", valueName: "value"))
@@ -65,7 +65,6 @@ struct RuntimeOptions: ParsableArguments {
     func noteIgnoredFlags(debug: Bool, _ extra: [(String, Bool)] = []) {
         guard debug else { return }
         var ignored: [String] = []
-        if systemdCgroup { ignored.append("--systemd-cgroup") }
         if rootless != nil { ignored.append("--rootless") }
         if criu != nil { ignored.append("--criu") }
         ignored += extra.filter { $0.1 }.map { $0.0 }
@@ -203,7 +202,7 @@ func createContainer(_ o: CreateOptions, runtime: RuntimeOptions, global: Global
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         store.remove(o.id)
-        if let path = config.cgroupsPath, !runtime.systemdCgroup { ContainerCgroup.remove(path) }
+        if let path = config.cgroupsPath { ContainerCgroup.remove(path) }
         let parts = text.split(separator: " ", maxSplits: 2)
         var message = parts.count == 3 ? String(parts[2]) : "the container's sentry exited before it was ready (wait status \(status))"
         if message.hasPrefix("joey: ") { message.removeFirst(6) } // report() names joey itself
@@ -331,13 +330,9 @@ func runContainerSentry(_ launch: SentryLaunch, config: OCIConfig, global: Globa
     }
     // Into the container's cgroup before anything is started: the stubs follow.
     if let path = config.cgroupsPath {
-        if runtime.systemdCgroup {
-            runtime.report("warning", "linux.cgroupsPath \(path): the systemd cgroup driver is not supported; the container joins no cgroup", quiet: true)
-        } else {
-            let problems = ContainerCgroup.create(path, memoryLimit: config.memoryLimit, pidsLimit: config.pidsLimit)
-                + ContainerCgroup.join(path)
-            for p in problems { runtime.report("warning", p, quiet: true) }
-        }
+        let problems = ContainerCgroup.create(path, memoryLimit: config.memoryLimit, pidsLimit: config.pidsLimit)
+            + ContainerCgroup.join(path)
+        for p in problems { runtime.report("warning", p, quiet: true) }
     }
     let spec: SandboxSpec
     do {

@@ -378,13 +378,22 @@ struct OCIExecTests {
         #expect(r.status == 0, "\(r)")
     }
 
+    /// The forms of cgroupsPath the test below gives, each with the directory it names and
+    /// the ancestors the test made (delete leaves ancestors, which others may share).
+    static let cgroupForms: [(form: String, path: String, ancestors: [String])] = [
+        ("/joey-test-\(getpid())/c1", "/joey-test-\(getpid())/c1", ["/joey-test-\(getpid())"]),
+        // The systemd driver's: the scope's directory in its slice, a slice in its parent.
+        ("joeytest-\(getpid()).slice:joey:c1", "/joeytest.slice/joeytest-\(getpid()).slice/joey-c1.scope",
+         ["/joeytest.slice/joeytest-\(getpid()).slice", "/joeytest.slice"]),
+    ]
+
     @Test("linux.cgroupsPath: the sentry and its stubs live in the container's cgroup, with its limits; delete removes it",
-          .enabled(if: Host.hasBusybox && getuid() == 0, "needs busybox-static and root"))
-    func cgroup() throws {
-        let path = "/joey-test-\(getpid())/c1"
+          .enabled(if: Host.hasBusybox && getuid() == 0, "needs busybox-static and root"), arguments: [0, 1])
+    func cgroup(form: Int) throws {
+        let (cgroupsPath, path, ancestors) = Self.cgroupForms[form]
         let b = try Bundle(args: ["sleep", "30"]) { config in
             var linux = config["linux"] as! [String: Any]
-            linux["cgroupsPath"] = path
+            linux["cgroupsPath"] = cgroupsPath
             linux["resources"] = ["memory": ["limit": 128 << 20], "pids": ["limit": 32]]
             config["linux"] = linux
         }
@@ -410,10 +419,53 @@ struct OCIExecTests {
         r = try b.joey("delete", "--force", "g1")
         #expect(r.status == 0, "\(r)")
         #expect(!FileManager.default.fileExists(atPath: memoryDir), "\(memoryDir) is left")
-        // The ancestor the test made (delete leaves ancestors, which others may share).
-        let parent = "/joey-test-\(getpid())"
         let hierarchies = unified ? [""] : ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).map { "/" + $0 }
-        for h in hierarchies { rmdir("/sys/fs/cgroup" + h + path); rmdir("/sys/fs/cgroup" + h + parent) }
+        for h in hierarchies { for d in [path] + ancestors { rmdir("/sys/fs/cgroup" + h + d) } }
+    }
+
+    @Test("linux.cgroupsPath on cgroup v2 where the host mounts v1 (a cgroup2 mount over /sys/fs/cgroup in a mount namespace of the test's own): the sentry joins the container's directory, whose limits are set where the hierarchy has the controller; delete removes it",
+          .enabled(if: Host.hasBusybox && getuid() == 0 && !FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
+                   && FileManager.default.fileExists(atPath: "/usr/bin/unshare"),
+                   "needs busybox-static, root, unshare and a v1 host (on a v2 host the test above runs on v2)"))
+    func cgroupV2() throws {
+        let parent = "/joey-test-v2-\(getpid())"
+        let dir = "/sys/fs/cgroup" + parent + "/c1"
+        let b = try Bundle(args: ["sleep", "30"]) { config in
+            var linux = config["linux"] as! [String: Any]
+            linux["cgroupsPath"] = parent + "/c1"
+            linux["resources"] = ["memory": ["limit": 128 << 20], "pids": ["limit": 32]]
+            config["linux"] = linux
+        }
+        let joey = "\(Host.joey) --root \(b.state)"
+        // The whole life of the container in the namespace: the sentry stays in it, and
+        // only there is /sys/fs/cgroup the v2 hierarchy.
+        let script = """
+            mount -t cgroup2 none /sys/fs/cgroup || exit 3
+            \(joey) run -d --bundle \(b.path) v2 || exit 4
+            echo "sentry=$(\(joey) state v2 | tr -d ' \\n' | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p')"
+            echo "procs=$(tr '\\n' ' ' < \(dir)/cgroup.procs)"
+            echo "controllers=$(cat /sys/fs/cgroup/cgroup.controllers)"
+            echo "memory.max=$(cat \(dir)/memory.max 2>/dev/null)"
+            echo "pids.max=$(cat \(dir)/pids.max 2>/dev/null)"
+            \(joey) delete --force v2
+            [ -d \(dir) ] && echo "left=yes" || echo "left=no"
+            rmdir /sys/fs/cgroup\(parent)
+            true
+            """
+        let r = try Host.run(["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script], cwd: b.path)
+        #expect(r.status == 0, "\(r)")
+        var got: [String: String] = [:]
+        for line in r.stdout.split(separator: "\n") {
+            let kv = line.split(separator: "=", maxSplits: 1)
+            got[String(kv[0])] = kv.count > 1 ? String(kv[1]) : ""
+        }
+        let sentry = got["sentry"] ?? ""
+        #expect(!sentry.isEmpty && (got["procs"] ?? "").split(separator: " ").contains(Substring(sentry)), "\(r)")
+        // A hierarchy that has the controller gets the limit (the guest's and the sentry's own).
+        let controllers = (got["controllers"] ?? "").split(separator: " ")
+        if controllers.contains("memory") { #expect(got["memory.max"] == "\((128 << 20) + (64 << 20))", "\(r)") }
+        if controllers.contains("pids") { #expect(got["pids.max"] == "\(2 * 32 + 64)", "\(r)") }
+        #expect(got["left"] == "no", "\(r)")
     }
 
     @Test("features describes the runtime as JSON")
