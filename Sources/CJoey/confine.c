@@ -142,6 +142,11 @@ int joey_no_new_privs(void) {
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : -errno;
 }
 
+int joey_futex_hash_global(void) {
+    // PR_FUTEX_HASH (78), PR_FUTEX_HASH_SET_SLOTS (1), 0 slots: the system-wide hash.
+    return prctl(78, 1, 0, 0, 0) == 0 ? 0 : -errno;
+}
+
 static void sigsys_report(int sig, siginfo_t *info, void *context) {
     (void)sig; (void)context;
     char msg[160] = "joey: the sentry made host system call ";

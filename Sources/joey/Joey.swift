@@ -299,6 +299,11 @@ func runSandbox(_ spec: SandboxSpec, global: GlobalOptions, container: Bool = fa
                 onKernel: (Kernel) throws(KernelError) -> Void = { _ throws(KernelError) in },
                 onError: (KernelError) -> Bool = { _ in false },
                 guestDone: (Int32) -> Void = { _ in }) -> Int32 {
+    // Since Linux 6.16 a process's private futexes hash into a table of its own, sized by
+    // the CPUs (16 buckets on 2): with a sentry thread asleep per blocked guest thread, every
+    // wake-up walked chains of dozens (pipe ping-pong beside 1,000 blocked threads: 1.11x the
+    // time of one beside none). The system-wide table is sized for the whole host.
+    _ = joey_futex_hash_global()
     let platform: Platform
     do {
         platform = try PlatformKind(rawValue: global.platform)!.make(syscallPatching: global.syscallPatching)

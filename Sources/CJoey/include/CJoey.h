@@ -391,6 +391,10 @@ int joey_caps_limit(uint64_t keep);
 uint64_t joey_caps_permitted(void);
 /// prctl(PR_SET_NO_NEW_PRIVS, 1). 0 or -errno.
 int joey_no_new_privs(void);
+/// prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, 0): the process's private futexes hash into
+/// the system-wide table instead of a table of its own (Linux 6.16 and later; EINVAL before).
+/// 0 or -errno.
+int joey_futex_hash_global(void);
 /// syscall(nr, args...): the result or -errno (for probing the filter).
 int64_t joey_raw_syscall(int64_t nr, const uint64_t args[6]);
 /// A SIGSYS in the sentry (a call outside the allow-list) is reported on stderr, then exit 70.
