@@ -11,9 +11,9 @@ public enum CgroupPath {
     public static func directory(_ cgroupsPath: String) -> String? {
         let fields = cgroupsPath.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard fields.count > 1 else { return cgroupfs(cgroupsPath) }
-        // A slice of its own when the name says so; otherwise a scope (runc's getUnitName).
         guard fields.count == 3, !fields[2].isEmpty, !fields[2].contains("/"),
               let slice = expand(fields[0].isEmpty ? "system.slice" : fields[0]) else { return nil }
+        // A slice of its own when the name says so; otherwise a scope (runc's getUnitName).
         let unit = fields[2].hasSuffix(".slice") ? fields[2] : fields[1] + "-" + fields[2] + ".scope"
         return cgroupfs((slice == "/" ? "" : slice) + "/" + unit)
     }
