@@ -68,8 +68,8 @@ SERVERS = [
 
 # The same servers in a sandbox of their own (`--network=host`: the guest's sockets are the
 # sentry's host sockets) and the load generator on the host, as a sandboxed server is used:
-# only the server pays for the sandbox. runsc has no row: `runsc do --network=host` gives its
-# guest a network the host's 127.0.0.1 does not reach (connection refused here).
+# only the server pays for the sandbox. runsc has no row: a redis-server under
+# `runsc --network=host do` said it was listening, and the host's 127.0.0.1 was refused.
 HOST_CLIENT_SERVERS = [
     ("redis-benchmark SET (10 clients on the host)", "redis", "SET"),
     ("redis-benchmark GET (10 clients on the host)", "redis", "GET"),
