@@ -16,6 +16,8 @@ import os
 import platform
 import random
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -127,8 +129,6 @@ def run_server(prefix, script, which):
 def run_host_client_server(prefix, kind, which):
     """Nanoseconds per request of a server in the runner's sandbox (host network) under a load
     generator on the host."""
-    import signal
-    import socket
     port = HOST_CLIENT_PORTS[kind]
     if prefix and prefix[-1] == "--":
         prefix = prefix[:-1] + ["--network=host", "--"]

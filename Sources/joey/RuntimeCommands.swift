@@ -65,6 +65,7 @@ struct RuntimeOptions: ParsableArguments {
     func noteIgnoredFlags(debug: Bool, _ extra: [(String, Bool)] = []) {
         guard debug else { return }
         var ignored: [String] = []
+        if systemdCgroup { ignored.append("--systemd-cgroup") }
         if rootless != nil { ignored.append("--rootless") }
         if criu != nil { ignored.append("--criu") }
         ignored += extra.filter { $0.1 }.map { $0.0 }
