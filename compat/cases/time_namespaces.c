@@ -225,4 +225,37 @@ CASE(execve_enters_the_time_namespace_made_for_children) {
     EXPECT(atof(nl + 1) >= 864000);
 }
 
+/* Uptime is CLOCK_BOOTTIME as the reader's namespace shows it (do_sysinfo and /proc/uptime
+ * read the boot-time clock), so a negative boot-time offset takes exactly that much off a
+ * child's uptime (LTP's sysinfo03): the sandbox's uptime may not start at the sandbox's own
+ * start while its CLOCK_BOOTTIME is the host's. */
+CASE(uptime_is_the_boot_time_clock_and_moves_with_its_offset) {
+    struct sysinfo si;
+    EXPECT_OK(sysinfo(&si));
+    long long boot = seconds(CLOCK_BOOTTIME);
+    EXPECT(si.uptime >= boot && si.uptime <= boot + 2);
+    pid_t child = fork();
+    if (child == 0) {
+        EXPECT_OK(unshare(CLONE_NEWTIME));
+        EXPECT_EQ(set_offsets("boottime -10 0"), 0);
+        struct sysinfo before;
+        EXPECT_OK(sysinfo(&before));
+        pid_t inside = fork();
+        if (inside == 0) {
+            struct sysinfo after;
+            EXPECT_OK(sysinfo(&after));
+            long diff = after.uptime - before.uptime;
+            EXPECT(diff >= -10 && diff <= -9);
+            char buf[128];
+            EXPECT(slurp("/proc/uptime", buf, sizeof buf) > 0);
+            long proc = (long)atof(buf);
+            EXPECT(after.uptime >= proc && after.uptime <= proc + 1);
+            _exit(0);
+        }
+        EXPECT_EQ(wait_status(inside), 0);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(child), 0);
+}
+
 COMPAT_MAIN()

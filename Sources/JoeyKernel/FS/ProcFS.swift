@@ -269,7 +269,7 @@ enum ProcFS {
             "filesystems": { text { filesystems } },
             "config.gz": { GeneratedFile(fs: fs) { KernelConfig.gzip } },
             "uptime": { text {
-                // Uptime in the reader's time namespace; idle time (the sandbox's uptime, as it
+                // Uptime in the reader's time namespace; idle time (the uptime, as the sandbox
                 // counts no idle of its own) is not shifted, as on Linux.
                 let idle = monotonicNanos() &- kernel.bootTime
                 let up = GuestThread.onThisHostThread?.uptimeNanos ?? idle
@@ -669,7 +669,7 @@ enum ProcFS {
 
     static func stat(_ kernel: Kernel, _ g: ThreadGroup, _ ns: PIDNamespace, _ thread: GuestThread? = nil) -> String {
         let ppid = g.parent.map { ns.local($0.pid) } ?? 0
-        let start = (g.startTime - kernel.bootTime) / 10_000_000
+        let start = (g.startTime &- kernel.bootTime) / 10_000_000
         let vsize = vmSizes(g).total
         let rss = resident(g).current / 4
         // utime, stime, cutime, cstime: its threads' and its reaped children's (ThreadGroup.cpuTimes).

@@ -276,14 +276,19 @@ public final class Kernel: @unchecked Sendable {
     /// strace mode, when on.
     var strace: Strace?
     public func enableStrace(_ options: StraceOptions) { strace = Strace(options: options) }
-    let bootTime = monotonicNanos()
-    /// The wall-clock second the sandbox booted, fixed once as Linux's btime is: computed from
+    /// Boot, on CLOCK_MONOTONIC: the host's, as CLOCK_BOOTTIME (the guest reads the host's)
+    /// counts from it. Uptime (/proc/uptime, sysinfo), times() and process start times count
+    /// from here, so they agree with CLOCK_BOOTTIME as on Linux, time namespaces' offsets
+    /// included (a sandbox that counted from its own start gave a child whose namespace
+    /// takes 10 s off its boot time an uptime of 0). Held as a wrapping difference (the host's
+    /// suspended time puts it below 0): read only as `monotonicNanos() &- bootTime`.
+    let bootTime: UInt64 = monotonicNanos() &- hostClockNanos(CLOCK_BOOTTIME)
+    /// The wall-clock second the host booted, fixed once as Linux's btime is: computed from
     /// the clocks at each read it would move by a second as their fractions drift apart, and a
     /// process's start time (btime + starttime ticks) would differ between two readers.
     let bootSeconds: UInt64 = {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(max(0, now.tv_sec))
+        let wall = hostClockNanos(CLOCK_REALTIME), up = hostClockNanos(CLOCK_BOOTTIME)
+        return wall > up ? (wall - up) / 1_000_000_000 : 0
     }()
 
     public init(platform: Platform, spec: SandboxSpec) throws(KernelError) {

@@ -727,7 +727,7 @@ extension GuestThread {
         joey_meminfo(&total, &free)
         var b = [UInt8](repeating: 0, count: 112)
         b.withUnsafeMutableBytes { p in
-            // The sandbox's uptime, as /proc/uptime shows it, rounded up as Linux's do_sysinfo.
+            // The uptime, as /proc/uptime shows it, rounded up as Linux's do_sysinfo.
             let up = uptimeNanos
             p.storeBytes(of: Int64((up + 999_999_999) / 1_000_000_000), toByteOffset: 0, as: Int64.self)
             p.storeBytes(of: total, toByteOffset: 32, as: UInt64.self)

@@ -347,7 +347,7 @@ extension GuestThread {
     }
 
     func sysTimes() throws(LinuxErrno) -> UInt64 {
-        let ticks = (monotonicNanos() - kernel.bootTime) / 10_000_000
+        let ticks = (monotonicNanos() &- kernel.bootTime) / 10_000_000
         if a0 != 0 {
             let own = group.cpuTimes(), children = group.cpuTimes(children: true)
             var b = [UInt8](repeating: 0, count: 32)

@@ -75,8 +75,7 @@ final class TimeNamespace {
 }
 
 extension GuestThread {
-    /// Nanoseconds of the sandbox's boot time as this process's time namespace shows it
-    /// (/proc/uptime, sysinfo).
+    /// CLOCK_BOOTTIME as this process's time namespace shows it (/proc/uptime, sysinfo).
     var uptimeNanos: UInt64 { group.timeNS.shifted(monotonicNanos() &- kernel.bootTime, CLOCK_BOOTTIME) }
 
     /// The process enters `ns` (setns, or a child made in it): its offsets are fixed from
