@@ -672,6 +672,139 @@ CASE(a_bind_remounted_read_only_refuses_writes_the_other_view_takes) {
     EXPECT_OK(unlink(fb));
 }
 
+/* ---- mount_setattr(2) ---- */
+
+/* The first published struct mount_attr (MOUNT_ATTR_SIZE_VER0), as <sys/mount.h> has it. */
+struct mount_attr_v0 { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+static long mount_setattr_(int dfd, const char *path, unsigned flags, void *attr, size_t size) {
+    return syscall(SYS_mount_setattr, dfd, path, flags, attr, size);
+}
+
+/* The optional fields of `path`'s mountinfo line ("shared:N master:M" ...), between the
+ * mount options and the " - " separator. */
+static const char *optional_fields(const char *path) {
+    static char buf[1 << 16], out[256];
+    const char *l = mountinfo_line(path, buf, sizeof buf);
+    if (!l) return NULL;
+    char opts[256];
+    int at = 0;
+    if (sscanf(l, "%*d %*d %*s %*s %*s %255s %n", opts, &at) != 1) return NULL;
+    const char *end = strstr(l + at, "- ");
+    snprintf(out, sizeof out, "%.*s", end ? (int)(end - (l + at)) : 0, l + at);
+    return out;
+}
+
+/* LTP's mount_setattr02, and the flags: a no-op is 0, a bad propagation EINVAL; MS_SHARED
+ * shows shared:N, a bind of it joins the group, MS_SLAVE turns that into master:N; read-only
+ * set and cleared; the atime field changes only when cleared whole. */
+CASE(mount_setattr_changes_a_mounts_flags_and_propagation) {
+    own_namespace();
+    char m[600], slave[600]; /* scratch_path's buffers are reused */
+    snprintf(m, sizeof m, "%s", scratch_path("m"));
+    snprintf(slave, sizeof slave, "%s", scratch_path("m/slave"));
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("setattrfs", m, "tmpfs", MS_NOATIME | MS_NODEV, ""));
+    EXPECT_OK(mkdir(slave, 0777));
+    struct mount_attr_v0 a = {0};
+    EXPECT_OK(mount_setattr_(-1, m, 0, &a, sizeof a));
+    EXPECT(strstr(optional_fields(m), "shared:") == NULL);
+    a.propagation = (uint64_t)-1;
+    EXPECT_ERRNO(mount_setattr_(-1, m, 0, &a, sizeof a), EINVAL);
+    a.propagation = MS_SHARED;
+    EXPECT_OK(mount_setattr_(-1, m, 0, &a, sizeof a));
+    EXPECT(strstr(optional_fields(m), "shared:") != NULL);
+    EXPECT_OK(mount(m, slave, NULL, MS_BIND, NULL));
+    EXPECT(strstr(optional_fields(slave), "shared:") != NULL);
+    a.propagation = MS_SLAVE;
+    EXPECT_OK(mount_setattr_(-1, slave, 0, &a, sizeof a));
+    EXPECT(strstr(optional_fields(slave), "master:") != NULL);
+    EXPECT(strstr(optional_fields(slave), "shared:") == NULL);
+    EXPECT(strstr(optional_fields(m), "shared:") != NULL);
+    /* Read-only on, and off again. */
+    a = (struct mount_attr_v0){.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID};
+    EXPECT_OK(mount_setattr_(-1, m, 0, &a, sizeof a));
+    struct statvfs sv;
+    EXPECT_OK(statvfs(m, &sv));
+    EXPECT(sv.f_flag & ST_RDONLY);
+    EXPECT(sv.f_flag & ST_NOSUID);
+    EXPECT(sv.f_flag & ST_NODEV);
+    EXPECT_ERRNO(mkdir(scratch_path("m/x"), 0755), EROFS);
+    a = (struct mount_attr_v0){.attr_clr = MOUNT_ATTR_RDONLY};
+    EXPECT_OK(mount_setattr_(-1, m, 0, &a, sizeof a));
+    EXPECT_OK(mkdir(scratch_path("m/x"), 0755));
+    /* An atime value without clearing the field is EINVAL; cleared whole, it is replaced. */
+    a = (struct mount_attr_v0){.attr_set = MOUNT_ATTR_STRICTATIME};
+    EXPECT_ERRNO(mount_setattr_(-1, m, 0, &a, sizeof a), EINVAL);
+    a = (struct mount_attr_v0){.attr_set = MOUNT_ATTR_STRICTATIME, .attr_clr = MOUNT_ATTR_NOATIME};
+    EXPECT_ERRNO(mount_setattr_(-1, m, 0, &a, sizeof a), EINVAL);
+    a = (struct mount_attr_v0){.attr_set = MOUNT_ATTR_STRICTATIME, .attr_clr = MOUNT_ATTR__ATIME};
+    EXPECT_OK(mount_setattr_(-1, m, 0, &a, sizeof a));
+    static char buf[1 << 16];
+    const char *l = mountinfo_line(m, buf, sizeof buf);
+    EXPECT(l != NULL);
+    EXPECT(strstr(l, " rw,nosuid,nodev ") != NULL);
+    a = (struct mount_attr_v0){.attr_set = MOUNT_ATTR_NOATIME, .attr_clr = MOUNT_ATTR__ATIME};
+    EXPECT_OK(mount_setattr_(-1, m, 0, &a, sizeof a));
+    l = mountinfo_line(m, buf, sizeof buf);
+    EXPECT(l != NULL);
+    EXPECT(strstr(l, " rw,nosuid,nodev,noatime ") != NULL);
+}
+
+/* The arguments are checked in Linux's order, and the path must be a mount's root;
+ * AT_RECURSIVE reaches the mounts below; a mount with a file open for writing through it
+ * does not go read-only. */
+CASE(mount_setattr_checks_its_arguments_and_reaches_submounts_with_at_recursive) {
+    own_namespace();
+    char m[600], sub[600]; /* scratch_path's buffers are reused */
+    snprintf(m, sizeof m, "%s", scratch_path("m"));
+    snprintf(sub, sizeof sub, "%s", scratch_path("m/sub"));
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("setattrfs", m, "tmpfs", 0, ""));
+    EXPECT_OK(mkdir(sub, 0755));
+    EXPECT_OK(mount("subfs", sub, "tmpfs", 0, ""));
+    struct { struct mount_attr_v0 a; uint64_t more; } big = {{.attr_set = MOUNT_ATTR_RDONLY}, 0};
+    EXPECT_ERRNO(mount_setattr_(-1, m, 0x1, &big, sizeof big.a), EINVAL);          /* unknown flag */
+    EXPECT_ERRNO(mount_setattr_(-1, m, 0, &big, 24), EINVAL);                      /* below VER0 */
+    EXPECT_ERRNO(mount_setattr_(-1, m, 0, &big, 8192), E2BIG);                     /* above a page */
+    big.more = 1;
+    EXPECT_ERRNO(mount_setattr_(-1, m, 0, &big, sizeof big), E2BIG);               /* unknown fields set */
+    big.more = 0;
+    EXPECT_ERRNO(mount_setattr_(-1, m, 0, (void *)8, sizeof big.a), EFAULT);
+    big.a.attr_set = 1ULL << 40;
+    EXPECT_ERRNO(mount_setattr_(-1, m, 0, &big, sizeof big.a), EINVAL);           /* unknown attribute */
+    big.a.attr_set = MOUNT_ATTR_RDONLY;
+    EXPECT_ERRNO(mount_setattr_(-1, scratch_path("m/none"), 0, &big, sizeof big), ENOENT);
+    EXPECT_OK(mkdir(scratch_path("m/dir"), 0755));
+    EXPECT_ERRNO(mount_setattr_(-1, scratch_path("m/dir"), 0, &big, sizeof big), EINVAL); /* not a mount's root */
+    int w = open(scratch_path("m/sub/f"), O_CREAT | O_WRONLY, 0644);
+    EXPECT(w >= 0);
+    EXPECT_ERRNO(mount_setattr_(-1, m, AT_RECURSIVE, &big, sizeof big), EBUSY);
+    struct statvfs sv;
+    EXPECT_OK(statvfs(m, &sv));
+    EXPECT(!(sv.f_flag & ST_RDONLY)); /* checked before any change */
+    close(w);
+    int dir = open(m, O_PATH);
+    EXPECT(dir >= 0);
+    EXPECT_OK(mount_setattr_(dir, "", AT_EMPTY_PATH | AT_RECURSIVE, &big, sizeof big));
+    EXPECT_OK(statvfs(m, &sv));
+    EXPECT(sv.f_flag & ST_RDONLY);
+    EXPECT_OK(statvfs(sub, &sv));
+    EXPECT(sv.f_flag & ST_RDONLY);
+    big.a = (struct mount_attr_v0){.attr_clr = MOUNT_ATTR_RDONLY};
+    EXPECT_OK(mount_setattr_(-1, m, 0, &big, sizeof big));
+    EXPECT_OK(statvfs(m, &sv));
+    EXPECT(!(sv.f_flag & ST_RDONLY));
+    EXPECT_OK(statvfs(sub, &sv));
+    EXPECT(sv.f_flag & ST_RDONLY); /* not recursive: the submount stays */
+}
+
 COMPAT_MAIN()
 
 CASE(noexec_mount_refuses_execve_and_executable_mappings) {

@@ -40,6 +40,12 @@ extension StraceDecoder {
         case "timespec2":
             guard let b = bytes(32) else { return p }
             return "[{tv_sec=\(i64(b, 0)), tv_nsec=\(i64(b, 8))}, {tv_sec=\(i64(b, 16)), tv_nsec=\(i64(b, 24))}]"
+        case "mount_attr": // mount_setattr's: the first published fields
+            guard let count, count >= 32, let b = bytes(32) else { return p }
+            let propagation = u64(b, 16)
+            let named: [UInt64: String] = [0: "0", 1 << 17: "MS_UNBINDABLE", 1 << 18: "MS_PRIVATE", 1 << 19: "MS_SLAVE", 1 << 20: "MS_SHARED"]
+            return "{attr_set=\(StraceFlags.flags("mount_attr", u64(b, 0))), attr_clr=\(StraceFlags.flags("mount_attr", u64(b, 8))), "
+                + "propagation=\(named[propagation] ?? "0x" + String(propagation, radix: 16)), userns_fd=\(u64(b, 24))}"
         case "rlimit":
             guard let b = bytes(16) else { return p }
             func lim(_ v: UInt64) -> String {

@@ -45,13 +45,9 @@ extension GuestThread {
             guard propagation.nonzeroBitCount == 1, flags & ~(propagation | MS_REC | MS_SILENT) == 0 else { throw .EINVAL }
             guard ns.isRoot(target), let m = target.mount else { throw .EINVAL }
             for x in [m] + (flags & MS_REC != 0 ? ns.descendants(of: m) : []) {
-                switch propagation {
-                case MS_SHARED: if case .shared = x.propagation {} else { x.propagation = .shared(peerGroup: x.id) }
-                case MS_PRIVATE: x.propagation = .private
-                case MS_SLAVE: x.propagation = .slave
-                default: x.propagation = .unbindable
-                }
+                x.propagation = MountPropagation.changed(x.propagation, to: propagation, mount: x.id)
             }
+            ns.touched()
             return 0
         }
         if flags & MS_MOVE != 0 { return try moveMount(source, to: target, ns) }
@@ -205,6 +201,12 @@ extension GuestThread {
         let bind = Mount(id: kernel.allocateMountID(), root: from.inode, type: origin.type, source: origin.source,
                          rootPath: rootPath, flags: origin.flags, superOptions: origin.superOptions)
         bind.lockedFlags = origin.lockedFlags
+        // A bind of a shared mount joins its peer group, of a slave receives from its master
+        // (clone_mnt); of a private one is private.
+        switch origin.propagation {
+        case .shared, .slave: bind.propagation = origin.propagation
+        default: break
+        }
         // MS_REC: the mounts below the source come along (those under the bound directory).
         var copies: [(Mount, Location)] = []
         if recursive {
@@ -289,6 +291,76 @@ extension GuestThread {
             if let c = capacity { m.superOptions = "size=\(c / 1024)k" + (m.superOptions.isEmpty ? "" : "," + m.superOptions) }
         }
         m.flags = newFlags
+        ns.touched()
+        return 0
+    }
+
+    /// mount_setattr(2): flags and propagation of the mount whose root `path` names, and with
+    /// AT_RECURSIVE of the mounts below it, each checked before any changes (fs/namespace.c's
+    /// build_mount_kattr and do_mount_setattr). Idmapped mounts and MOUNT_ATTR_NOSYMFOLLOW
+    /// are not offered: EINVAL, as for a filesystem that cannot take them.
+    func sysMountSetattr() throws(LinuxErrno) -> UInt64 {
+        let atEmptyPath: UInt64 = 0x1000, atRecursive: UInt64 = 0x8000, atSymlinkNoFollow: UInt64 = 0x100, atNoAutomount: UInt64 = 0x800
+        let flags = a2, size = a4
+        guard flags & ~(atEmptyPath | atRecursive | atSymlinkNoFollow | atNoAutomount) == 0 else { throw .EINVAL }
+        guard size <= 4096 else { throw .E2BIG }
+        guard size >= 32 else { throw .EINVAL } // MOUNT_ATTR_SIZE_VER0
+        let ns = fs.mounts
+        guard group.capable(CAP_SYS_ADMIN, in: ns.owner) else { throw .EPERM }
+        let raw = try mm.read(a3, count: Int(size))
+        if raw.count > 32 && raw[32...].contains(where: { $0 != 0 }) { throw .E2BIG }
+        let (set, clear, propagation) = raw.withUnsafeBytes {
+            ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+             $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        }
+        if set == 0 && clear == 0 && propagation == 0 { return 0 } // nothing to do: no lookup either
+        guard [0, MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE].contains(propagation) else { throw .EINVAL }
+        // MOUNT_ATTR_*: RDONLY NOSUID NODEV NOEXEC, the _ATIME field, NODIRATIME, IDMAP, NOSYMFOLLOW.
+        let atimeField: UInt64 = 0x70, valid: UInt64 = 0xf | atimeField | 0x80 | 0x10_0000 | 0x20_0000
+        guard set & ~valid == 0, clear & ~valid == 0 else { throw .EINVAL }
+        func mountFlags(_ a: UInt64) -> MountFlags {
+            var f: MountFlags = []
+            if a & 0x1 != 0 { f.insert(.readOnly) }
+            if a & 0x2 != 0 { f.insert(.noSUID) }
+            if a & 0x4 != 0 { f.insert(.noDev) }
+            if a & 0x8 != 0 { f.insert(.noExec) }
+            if a & 0x80 != 0 { f.insert(.noDirATime) }
+            return f
+        }
+        var setFlags = mountFlags(set), clearFlags = mountFlags(clear)
+        // The atime field is a value, not bits: it changes only when cleared whole, to the
+        // value set (relatime 0x0, noatime 0x10, strictatime 0x20).
+        if clear & atimeField != 0 {
+            guard clear & atimeField == atimeField else { throw .EINVAL }
+            clearFlags.formUnion([.relATime, .noATime])
+            switch set & atimeField {
+            case 0x00: setFlags.insert(.relATime)
+            case 0x10: setFlags.insert(.noATime)
+            case 0x20: break
+            default: throw .EINVAL
+            }
+        } else if set & atimeField != 0 {
+            throw .EINVAL
+        }
+        if (set | clear) & 0x30_0000 != 0 { throw .EINVAL } // IDMAP, NOSYMFOLLOW
+        let target = try lookup(fdArg(a0), try pathArg(a1), follow: flags & atSymlinkNoFollow == 0,
+                                emptyPathAllowed: flags & atEmptyPath != 0)
+        guard ns.isRoot(target), let m = target.mount else { throw .EINVAL }
+        let all = [m] + (flags & atRecursive != 0 ? ns.descendants(of: m) : [])
+        let atime: MountFlags = [.noATime, .noDirATime, .relATime]
+        // Everything checked first (mount_setattr_prepare): a flag a copy into this namespace
+        // locked stays (EPERM), a mount with a file open for writing through it does not go
+        // read-only (EBUSY).
+        for x in all {
+            let new = x.flags.subtracting(clearFlags).union(setFlags)
+            if let locked = x.lockedFlags,
+               !locked.subtracting(atime).isSubset(of: new) || locked.intersection(atime) != new.intersection(atime) { throw .EPERM }
+            if new.contains(.readOnly) && !x.flags.contains(.readOnly) && kernel.hasWriters(through: x) { throw .EBUSY }
+        }
+        for x in all {
+            x.flags = x.flags.subtracting(clearFlags).union(setFlags)
+            if propagation != 0 { x.propagation = MountPropagation.changed(x.propagation, to: propagation, mount: x.id) }
+        }
         ns.touched()
         return 0
     }

@@ -312,6 +312,7 @@ extension GuestThread {
         case 438: return try sysPidfdGetfd()
         case 439: return try sysFaccessat(dirfd: fdArg(a0), pathArg: a1, mode: a2, flags: a3)
         case 441: return try sysEpollPwait2()
+        case 442: return try sysMountSetattr()
         case 449: return try sysFutexWaitv()
         case 450: return try sysSetMempolicyHomeNode()
         case 452: return try sysFchmodat2()

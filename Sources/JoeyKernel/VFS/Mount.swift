@@ -72,9 +72,27 @@ struct MountFlags: OptionSet {
     }
 }
 
-/// How mount events spread from a mount (recorded and shown; nothing propagates).
+/// How mount events spread from a mount (recorded and shown; nothing propagates). A slave
+/// names the peer group it receives from (mountinfo's master:N).
 enum MountPropagation {
-    case `private`, shared(peerGroup: Int), slave, unbindable
+    case `private`, shared(peerGroup: Int), slave(master: Int), unbindable
+
+    /// What MS_SHARED, MS_PRIVATE, MS_SLAVE or MS_UNBINDABLE (`type`) makes of `current`
+    /// for mount `id` (change_mnt_propagation). A shared mount made a slave receives from its
+    /// peer group; a private one stays private, having no peers to receive from.
+    static func changed(_ current: MountPropagation, to type: UInt64, mount id: Int) -> MountPropagation {
+        switch type {
+        case 1 << 20: if case .shared = current { return current }; return .shared(peerGroup: id)
+        case 1 << 18: return .private
+        case 1 << 19:
+            switch current {
+            case .shared(let group): return .slave(master: group)
+            case .slave: return current
+            default: return .private
+            }
+        default: return .unbindable
+        }
+    }
 }
 
 /// One mount: a filesystem's root directory (or, for a bind mount, any inode in it) placed
@@ -338,8 +356,9 @@ final class MountNamespace {
             var optional = ""
             switch m.propagation {
             case .shared(let group): optional = " shared:\(group)"
+            case .slave(let master): optional = " master:\(master)"
             case .unbindable: optional = " unbindable"
-            case .private, .slave: break
+            case .private: break
             }
             let sb = (m.root.fs.readOnly ? "ro" : "rw") + (m.superOptions.isEmpty ? "" : "," + m.superOptions)
             return "\(m.id) \(m.parent?.id ?? m.id) \(major):\(minor) \(Mount.escape(m.rootPath)) \(Mount.escape(m.path)) "
