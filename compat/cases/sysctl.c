@@ -225,6 +225,57 @@ CASE(max_map_count_bounds_the_mappings) {
     EXPECT_EQ(back, (long)strlen(old));
 }
 
+/* LTP's munmap04: at the limit, an munmap that would split a mapping in two is ENOMEM, one
+ * of a whole mapping is not; the limit takes any int from 0 (a value above what the sandbox
+ * can hold is taken too, and reads back as written). */
+CASE(max_map_count_refuses_a_split_at_the_limit_and_takes_any_int) {
+    char old[64];
+    snprintf(old, sizeof old, "%s", get("vm/max_map_count"));
+    char text[8192];
+    EXPECT(slurp("/proc/self/maps", text, sizeof text) > 0);
+    int lines = 0;
+    for (char *p = text; *p; p++) lines += *p == '\n';
+    char limit[32];
+    snprintf(limit, sizeof limit, "%d", lines + 40);
+    pid_t child = fork();
+    if (child == 0) {
+        int err;
+        if (put("vm/max_map_count", limit, &err) < 0) _exit(1);
+        char *base = mmap(NULL, 600 << 12, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED) _exit(2);
+        munmap(base, 600 << 12);
+        /* Three pages each, a gap between: mappings that cannot merge. */
+        int made = 0;
+        for (int i = 0; i < 100; i++) {
+            if (mmap(base + i * 6 * 4096, 3 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED) {
+                if (errno != ENOMEM) _exit(3);
+                break;
+            }
+            made++;
+        }
+        if (made < 3 || made == 100) _exit(4);
+        if (munmap(base + 6 * 4096 + 4096, 4096) != -1 || errno != ENOMEM) _exit(5);
+        if (munmap(base + 6 * 4096, 3 * 4096) != 0) _exit(6);
+        _exit(0);
+    }
+    int st;
+    EXPECT_EQ(waitpid(child, &st, 0), child);
+    int err, negative, over;
+    /* Natively the host's: what was found goes back before anything is judged. */
+    long high = put("vm/max_map_count", "2147483647", &err);
+    char shown[64];
+    snprintf(shown, sizeof shown, "%s", get("vm/max_map_count"));
+    long minus = put("vm/max_map_count", "-1", &negative), past = put("vm/max_map_count", "2147483648", &over);
+    long back = put("vm/max_map_count", old, &err);
+    EXPECT_EQ(back, (long)strlen(old));
+    EXPECT(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+    EXPECT_EQ(high, 10);
+    EXPECT_STREQ(shown, "2147483647");
+    EXPECT(minus < 0 && negative == EINVAL);
+    EXPECT(past < 0 && over == EINVAL);
+}
+
 static void pipe_as_nobody(void) {
     int p[2];
     if (pipe(p) != 0) _exit(1);

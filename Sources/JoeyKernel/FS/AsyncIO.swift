@@ -195,7 +195,7 @@ extension GuestThread {
         let index = (0...).first { i in !mm.aioContexts.values.contains { $0.index == UInt32(i) } }!
         let start: UInt64
         do {
-            try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+            try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
             start = try mapMemory(file, address: 0, length: size, protection: [.read, .write], shared: true, flags: 0, offset: 0)
         } catch {
             throw .ENOMEM

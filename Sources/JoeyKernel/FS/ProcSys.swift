@@ -26,8 +26,12 @@ struct Tunables {
     var pipeMaxSize = 1 << 20
     /// fs.pipe-user-pages-soft and -hard: pipe pages a user may hold (0: no limit).
     var pipeUserPagesSoft = 16384, pipeUserPagesHard = 0
-    /// vm.max_map_count, at most mapCountCeiling.
+    /// vm.max_map_count as written (any int from 0, as Linux takes it), and the limit applied:
+    /// at most mapCountCeiling. A guest that asks for more (LTP's munmap04 sets 65530,
+    /// Elasticsearch's bootstrap check wants 262144) is not refused, and meets ENOMEM at the
+    /// ceiling as it would at a lower value.
     var maxMapCount = Tunables.mapCountCeiling
+    var mapCountLimit: Int { min(maxMapCount, Tunables.mapCountCeiling) }
     /// fs.inotify.*: Linux's defaults (max_user_watches is RAM-dependent there); the sentry's
     /// bound on watches and queued events is 1 << 20.
     var inotifyMaxUserInstances = 128, inotifyMaxUserWatches = 65536, inotifyMaxQueuedEvents = 16384
@@ -326,7 +330,7 @@ extension Sysctl {
         t["fs/inotify/max_user_instances"] = Sysctl.int(\.inotifyMaxUserInstances, 0, Int(Int32.max))
         t["fs/inotify/max_user_watches"] = Sysctl.int(\.inotifyMaxUserWatches, 0, Tunables.sentryBound)
         t["fs/inotify/max_queued_events"] = Sysctl.int(\.inotifyMaxQueuedEvents, 0, Tunables.sentryBound)
-        t["vm/max_map_count"] = Sysctl.int(\.maxMapCount, 0, Tunables.mapCountCeiling)
+        t["vm/max_map_count"] = Sysctl.int(\.maxMapCount, 0, Int(Int32.max))
         t["fs/protected_symlinks"] = Sysctl.int(\.protectedSymlinks, 0, 1)
         t["fs/protected_hardlinks"] = Sysctl.int(\.protectedHardlinks, 0, 1)
         t["fs/protected_regular"] = Sysctl.int(\.protectedRegular, 0, 2)

@@ -144,7 +144,7 @@ extension GuestThread {
         }
         let readOnly = flags & Self.SHM_RDONLY != 0
         guard ipcPermitted(s, readOnly ? 4 : 6) else { throw .EACCES }
-        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
         var prot: MemoryProtection = readOnly ? [.read] : [.read, .write]
         if flags & Self.SHM_EXEC != 0 { prot.insert(.exec) }
         let len = (s.size + 0xfff) & ~0xfff

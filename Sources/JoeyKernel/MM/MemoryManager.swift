@@ -553,10 +553,19 @@ public final class MemoryManager {
     /// told to set (Elasticsearch asks for 262144), while bounding what the sentry keeps.
     static let maxMappings = 262_144
 
-    /// ENOMEM unless a change that makes up to two more VMAs (a range split off in the middle
-    /// of one) fits under `limit` (vm.max_map_count), as Linux's split_vma and mmap check map_count.
+    /// ENOMEM once the mappings are past `limit` (vm.max_map_count), as do_mmap checks
+    /// map_count before a change that may add some (the host's bound leaves room for the one
+    /// or two it adds: Tunables.mapCountCeiling).
     func checkRoomForMappings(limit: Int) throws(LinuxErrno) {
-        guard vmas.count + 2 <= limit else { throw .ENOMEM }
+        guard vmas.count <= limit else { throw .ENOMEM }
+    }
+
+    /// ENOMEM when unmapping [start, end) would split one mapping in two with `limit`
+    /// (vm.max_map_count) mappings already made (do_vmi_align_munmap): an unmap that only
+    /// trims or removes mappings may go ahead at the limit, to free what it can.
+    func checkRoomForUnmap(_ start: UInt64, _ end: UInt64, limit: Int) throws(LinuxErrno) {
+        guard let v = vma(containing: start), v.start < start, end < v.end, vmas.count >= limit else { return }
+        throw .ENOMEM
     }
 
     /// For each page of [start, end) (page-aligned), whether memory backs it: a page the

@@ -90,7 +90,7 @@ extension GuestThread {
         if end == start { return 0 }
         let policy = try MemoryPolicy.make(mode: mode, flags: modeFlags, mask: mask)
         guard mm.covers(start, end) else { throw .EFAULT }
-        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
         mm.update(start, end) { $0.policy = policy }
         return 0
     }

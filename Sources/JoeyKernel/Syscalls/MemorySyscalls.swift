@@ -65,7 +65,7 @@ extension GuestThread {
             guard !anonymous else { throw .EINVAL }
             guard flags & ~Self.validatedMapFlags == 0 else { throw .EOPNOTSUPP }
         }
-        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
         let prot = try protection(a2)
         let (lenRaw, o) = a1.addingReportingOverflow(0xfff)
         guard !o else { throw .ENOMEM }
@@ -258,7 +258,7 @@ extension GuestThread {
     func unmapRange(_ start: UInt64, _ length: UInt64) throws(LinuxErrno) {
         guard start & 0xfff == 0, length > 0, let (len, end) = pageRange(start, length), end <= kernel.platform.addressSpaceEnd else { throw .EINVAL }
         if mm.anySealed(start, end) { throw .EPERM }
-        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        try mm.checkRoomForUnmap(start, start + len, limit: kernel.tunables.mapCountLimit)
         beginChange(); defer { endChange() }
         let removed = mm.removeRange(start, start + len)
         flushAndRelease(removed)
@@ -271,7 +271,7 @@ extension GuestThread {
         guard let (len, _) = pageRange(a0, a1) else { throw .ENOMEM }
         if len == 0 { return 0 }
         if mm.anySealed(a0, a0 + len) { throw .EPERM }
-        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
         beginChange(); defer { endChange() }
         try mm.changeProtection(a0, a0 + len, prot, readImplied: readImplied(a2))
         // Copy-on-write pieces stay without write permission until written.
@@ -290,7 +290,7 @@ extension GuestThread {
         guard newTop <= mm.mmapTop else { return mm.brkEnd }
         beginChange(); defer { endChange() }
         if newTop > oldTop {
-            guard mm.isFree(oldTop, newTop), (try? mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)) != nil, let block = try? MemoryBlock(file: kernel.memoryFile, length: newTop - oldTop)
+            guard mm.isFree(oldTop, newTop), (try? mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)) != nil, let block = try? MemoryBlock(file: kernel.memoryFile, length: newTop - oldTop)
             else { return mm.brkEnd }
             mm.insert(VMA(start: oldTop, end: newTop, protection: [.read, .write], shared: false, block: block,
                           blockOffset: 0, name: "[heap]", fileOffset: 0, inodeNumber: 0, writeBack: nil))
@@ -320,7 +320,7 @@ extension GuestThread {
         if dontUnmap && a1 != a2 { throw .EINVAL }
         // Neither a sealed mapping nor what a fixed move would replace may change.
         if mm.anySealed(old, old + max(oldLen, 1)) || (flags & 2 != 0 && mm.anySealed(a4, a4 + newLen)) { throw .EPERM }
-        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
         // The range must lie in one mapping, which may be several VMAs (copy-on-write pieces).
         guard let pieces = mm.mappingPieces(old, old + max(oldLen, 1)), let v = mm.vma(containing: old),
               let last = mm.vma(containing: old + max(oldLen, 1) - 1) else { throw .EFAULT }
@@ -459,7 +459,7 @@ extension GuestThread {
             try eachVMA { v throws(LinuxErrno) in
                 if v.locked || (a2 == 8 && (v.shared || v.file != nil)) { throw .EINVAL }
             }
-            try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount) // a copy-on-write range given pages of its own splits off
+            try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit) // a copy-on-write range given pages of its own splits off
             try discardPrivatePages(a0, end)
             return 0
         case 9: // MADV_REMOVE: a shared mapping's memory is freed, its file punched
@@ -553,7 +553,7 @@ extension GuestThread {
         let limit = self.limit(8).0
         let privileged = group.capable(Self.CAP_IPC_LOCK, in: .initial)
         if limit == 0 && !privileged { throw .EPERM }
-        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
         let newly = len - mm.lockedBytes(start, end)
         if !privileged && mm.lockedBytes() + newly > limit { throw .ENOMEM }
         try mm.setLocked(start, end, true)
@@ -604,7 +604,7 @@ extension GuestThread {
         let start = a0 & ~0xfff
         guard let (len, end) = pageRange(start, a1 &+ (a0 & 0xfff)) else { throw .ENOMEM }
         if len == 0 { return 0 }
-        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
         try mm.setLocked(start, end, false)
         return 0
     }
@@ -668,7 +668,7 @@ extension GuestThread {
         guard !past else { throw .EINVAL }
         if end == a0 { return 0 }
         guard mm.isMapped(a0, end) else { throw .ENOMEM }
-        try mm.checkRoomForMappings(limit: kernel.tunables.maxMapCount)
+        try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
         mm.update(a0, end) { $0.sealed = true }
         return 0
     }
