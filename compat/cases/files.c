@@ -1413,6 +1413,38 @@ CASE(lseek_finds_the_data_and_holes_of_a_sparse_tmpfs_file) {
     EXPECT_OK(munmap(m, 4 * K));
 }
 
+/* Reading a tmpfs file's holes reads zeros and leaves them holes (shmem reads them from the
+ * zero page): SEEK_DATA still skips them, st_blocks does not grow, and the pages stored
+ * through write or a shared mapping read back among them (LTP's lseek11 reads its holes
+ * before seeking). */
+CASE(reading_the_holes_of_a_sparse_tmpfs_file_leaves_them_holes) {
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/compat-holes-%d", getpid());
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT(fd >= 0);
+    EXPECT_OK(unlink(path));
+    enum { K = 65536 };
+    EXPECT_OK(ftruncate(fd, 4 * K));
+    EXPECT_EQ(pwrite(fd, "written", 7, 10), 7);
+    char *m = mmap(NULL, 4 * K, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    EXPECT(m != MAP_FAILED);
+    memcpy(m + 3 * 4096 + 5, "mapped", 6);
+    struct stat before, after;
+    EXPECT_OK(fstat(fd, &before));
+    static char buf[4 * 65536];
+    EXPECT_EQ(pread(fd, buf, sizeof buf, 0), 4 * K);
+    EXPECT(memcmp(buf + 10, "written", 7) == 0);
+    EXPECT(memcmp(buf + 3 * 4096 + 5, "mapped", 6) == 0);
+    for (int i = 4096; i < 3 * 4096; i++) if (buf[i]) EXPECT(!"a hole read as zeros");
+    for (int i = 4 * 4096; i < 4 * K; i++) if (buf[i]) EXPECT(!"a hole read as zeros");
+    EXPECT_OK(fstat(fd, &after));
+    EXPECT_EQ(after.st_blocks, before.st_blocks);
+    EXPECT_EQ(lseek(fd, 4096, SEEK_DATA), 3 * 4096);
+    EXPECT_EQ(lseek(fd, 4 * 4096, SEEK_HOLE), 4 * 4096);
+    EXPECT_ERRNO(lseek(fd, 4 * 4096, SEEK_DATA), ENXIO);
+    EXPECT_OK(munmap(m, 4 * K));
+}
+
 /* A tmpfs file may be as long as 2^63 - 1 and hold one page: SEEK_DATA and SEEK_HOLE answer
  * at once, from what is held, not by walking the length (trinity ftruncates memfds so). */
 CASE(lseek_on_a_huge_sparse_memfd_answers_from_the_pages_held) {

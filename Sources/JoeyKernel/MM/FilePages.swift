@@ -221,7 +221,11 @@ final class FilePages {
             let copied: Int
             do {
                 if let c = try chunk(pos / FilePages.chunkSize, allocate: host != nil) {
-                    copied = try dst.copyOut(UnsafeRawBufferPointer(start: memoryFile.pointer(c + within), count: n))
+                    if host == nil {
+                        copied = try copyOut(chunk: pos / FilePages.chunkSize, at: c, within: within, count: n, into: &dst)
+                    } else {
+                        copied = try dst.copyOut(UnsafeRawBufferPointer(start: memoryFile.pointer(c + within), count: n))
+                    }
                 } else {
                     copied = try dst.zero(n)
                 }
@@ -231,6 +235,46 @@ final class FilePages {
             }
             done += copied
             if copied < n { break }
+        }
+        return done
+    }
+
+    /// Copies `count` bytes from `within` chunk `index` (at `c` in the MemoryFile) into `dst`
+    /// without touching a page nothing was stored to: read through the sentry's shared
+    /// mapping, a hole would make the host allocate a page (reading a sparse file would fill
+    /// memory, and SEEK_DATA then find data in its holes: LTP's lseek11). Pages written
+    /// through write(2) are copied straight; the others only where the MemoryFile holds data
+    /// (a store through a mapping), the rest read as zeros.
+    private func copyOut(chunk index: UInt64, at c: UInt64, within: UInt64, count: Int, into dst: inout IOSequence) throws(LinuxErrno) -> Int {
+        let written = chunks[index]?.written ?? 0
+        func isWritten(_ offset: UInt64) -> Bool { written & (1 << UInt16(offset / MemoryFile.pageSize)) != 0 }
+        let end = within + UInt64(count)
+        var pos = within, done = 0
+        func put(_ from: UInt64, _ to: UInt64, data: Bool) throws(LinuxErrno) -> Bool {
+            guard to > from else { return true }
+            let n = Int(to - from)
+            let k = data ? try dst.copyOut(UnsafeRawBufferPointer(start: memoryFile.pointer(c + from), count: n)) : try dst.zero(n)
+            done += k
+            return k == n
+        }
+        while pos < end {
+            // A run of pages alike: all written, or none.
+            let kind = isWritten(pos)
+            var runEnd = min(MemoryFile.roundDown(pos) + MemoryFile.pageSize, end)
+            while runEnd < end && isWritten(runEnd) == kind { runEnd = min(runEnd + MemoryFile.pageSize, end) }
+            if kind {
+                guard try put(pos, runEnd, data: true) else { return done }
+            } else {
+                var held: [(UInt64, UInt64)] = []
+                memoryFile.forEachResidentRange(c + pos, length: runEnd - pos) { held.append(($0 - c, $1 - c)) }
+                var at = pos
+                for (s, e) in held {
+                    guard try put(at, s, data: false), try put(s, e, data: true) else { return done }
+                    at = e
+                }
+                guard try put(at, runEnd, data: false) else { return done }
+            }
+            pos = runEnd
         }
         return done
     }
