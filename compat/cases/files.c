@@ -13,6 +13,9 @@
 #include <sys/statfs.h>
 #include <limits.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sched.h>
+#include <linux/fs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/time.h>
@@ -1301,6 +1304,195 @@ CASE(file_handles_reopen_a_file_until_it_is_unlinked) {
     EXPECT_OK(unlink("f"));
     EXPECT_ERRNO(syscall(SYS_open_by_handle_at, AT_FDCWD, &file, O_RDONLY), ESTALE);
     close(dfd);
+}
+
+/* ---- inode flags (FS_IOC_GETFLAGS / FS_IOC_SETFLAGS: chattr, lsattr) on tmpfs ---- */
+
+/* A tmpfs of the case's own, in a mount namespace of its own (natively too: an immutable file
+ * a failed case leaves behind goes with it). Returns its path. */
+static const char *flags_tmpfs(void) {
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s", scratch_path("flagsfs"));
+    EXPECT_OK(unshare(CLONE_NEWNS));
+    EXPECT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+    EXPECT_OK(mkdir(dir, 0777));
+    EXPECT_OK(mount("flagsfs", dir, "tmpfs", 0, ""));
+    return dir;
+}
+
+static int get_flags(int fd) { int f = -1; return ioctl(fd, FS_IOC_GETFLAGS, &f) == 0 ? f : -1; }
+static int set_flags(int fd, int f) { return ioctl(fd, FS_IOC_SETFLAGS, &f); }
+
+CASE(inode_flags_are_kept_checked_and_shown_by_statx) {
+    const char *dir = flags_tmpfs();
+    char path[700];
+    snprintf(path, sizeof path, "%s/f", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(get_flags(fd), 0);
+    EXPECT_OK(set_flags(fd, FS_NODUMP_FL | FS_NOATIME_FL));
+    EXPECT_EQ(get_flags(fd), FS_NODUMP_FL | FS_NOATIME_FL);
+    struct statx sx;
+    EXPECT_OK(statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &sx));
+    EXPECT_EQ(sx.stx_attributes_mask & 0x70, 0x70); /* immutable, append, nodump */
+    EXPECT_EQ(sx.stx_attributes & 0x70, STATX_ATTR_NODUMP);
+    EXPECT_ERRNO(set_flags(fd, FS_COMPR_FL), EOPNOTSUPP);
+    EXPECT_ERRNO(ioctl(fd, FS_IOC_GETFLAGS, (void *)8), EFAULT);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    EXPECT(dfd >= 0);
+    EXPECT_EQ(get_flags(dfd), 0);
+    int p[2];
+    EXPECT_OK(pipe(p));
+    int f = 0;
+    EXPECT_ERRNO(ioctl(p[0], FS_IOC_GETFLAGS, &f), ENOTTY);
+    EXPECT_OK(fchmod(fd, 0666));
+    pid_t child = fork();
+    if (child == 0) {
+        /* Not the owner: EPERM; the owner without CAP_LINUX_IMMUTABLE: nodump yes, immutable no. */
+        if (setresuid(1000, 1000, 1000) != 0) _exit(1);
+        if (set_flags(fd, 0) != -1 || errno != EPERM) _exit(2);
+        if (get_flags(fd) != (FS_NODUMP_FL | FS_NOATIME_FL)) _exit(3);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(child), 0);
+    EXPECT_OK(fchown(fd, 1000, 1000));
+    child = fork();
+    if (child == 0) {
+        if (setresuid(1000, 1000, 1000) != 0) _exit(1);
+        if (set_flags(fd, FS_NODUMP_FL) != 0) _exit(2);
+        if (set_flags(fd, FS_IMMUTABLE_FL) != -1 || errno != EPERM) _exit(3);
+        if (set_flags(fd, FS_APPEND_FL) != -1 || errno != EPERM) _exit(4);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(child), 0);
+    EXPECT_EQ(get_flags(fd), FS_NODUMP_FL);
+}
+
+/* An immutable file refuses every change, to root too: writing opens, truncation, its names
+ * (unlink, rename, link), mode, owner, times, extended attributes; an immutable directory
+ * takes no new entries. Reading goes on, and clearing the flag lifts it all. */
+CASE(an_immutable_file_refuses_every_change_even_to_root) {
+    const char *dir = flags_tmpfs();
+    char path[700], other[700], sub[700], inside[760];
+    snprintf(path, sizeof path, "%s/f", dir);
+    snprintf(other, sizeof other, "%s/g", dir);
+    snprintf(sub, sizeof sub, "%s/d", dir);
+    snprintf(inside, sizeof inside, "%s/d/x", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "data", 4), 4);
+    EXPECT_OK(set_flags(fd, FS_IMMUTABLE_FL));
+    EXPECT_ERRNO(open(path, O_WRONLY), EPERM);
+    EXPECT_ERRNO(open(path, O_RDONLY | O_TRUNC), EPERM);
+    int r = open(path, O_RDONLY);
+    EXPECT(r >= 0);
+    char buf[8];
+    EXPECT_EQ(read(r, buf, sizeof buf), 4);
+    EXPECT_ERRNO(truncate(path, 0), EPERM);
+    EXPECT_ERRNO(unlink(path), EPERM);
+    EXPECT_ERRNO(rename(path, other), EPERM);
+    EXPECT_ERRNO(link(path, other), EPERM);
+    EXPECT_ERRNO(chmod(path, 0600), EPERM);
+    EXPECT_ERRNO(chown(path, 1, 1), EPERM);
+    EXPECT_ERRNO(utimes(path, NULL), EPERM);
+    EXPECT_ERRNO(setxattr(path, "user.x", "1", 1, 0), EPERM);
+    EXPECT_ERRNO(fallocate(fd, 0, 0, 4096), EPERM);
+    struct statx sx;
+    EXPECT_OK(statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &sx));
+    EXPECT_EQ(sx.stx_attributes & 0x70, STATX_ATTR_IMMUTABLE);
+    EXPECT_OK(mkdir(sub, 0755));
+    int d = open(sub, O_RDONLY | O_DIRECTORY);
+    EXPECT(d >= 0);
+    EXPECT_OK(set_flags(d, FS_IMMUTABLE_FL));
+    EXPECT_ERRNO(open(inside, O_WRONLY | O_CREAT, 0644), EPERM);
+    EXPECT_ERRNO(mkdir(inside, 0755), EPERM);
+    EXPECT_OK(set_flags(d, 0));
+    EXPECT_OK(set_flags(fd, 0));
+    EXPECT_OK(chmod(path, 0600));
+    EXPECT_OK(rename(path, other));
+    EXPECT_OK(unlink(other));
+}
+
+/* An append-only file opens for writing only with O_APPEND and only grows at its end: no
+ * O_TRUNC, no truncation, no dropping O_APPEND, no hole punched (preallocation is allowed), no
+ * shared mapping through a writable descriptor; its names, mode and times stay, but it may
+ * be touched to now. */
+CASE(an_append_only_file_only_grows_at_its_end) {
+    const char *dir = flags_tmpfs();
+    char path[700], other[700];
+    snprintf(path, sizeof path, "%s/f", dir);
+    snprintf(other, sizeof other, "%s/g", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "head", 4), 4);
+    EXPECT_OK(set_flags(fd, FS_APPEND_FL));
+    EXPECT_ERRNO(open(path, O_WRONLY), EPERM);
+    EXPECT_ERRNO(open(path, O_WRONLY | O_APPEND | O_TRUNC), EPERM);
+    int a = open(path, O_WRONLY | O_APPEND);
+    EXPECT(a >= 0);
+    EXPECT_EQ(pwrite(a, "tail", 4, 0), 4); /* O_APPEND: at the end, whatever the offset */
+    char buf[16] = {0};
+    EXPECT_EQ(pread(fd, buf, sizeof buf, 0), 8);
+    EXPECT_STREQ(buf, "headtail");
+    EXPECT_ERRNO(ftruncate(a, 0), EPERM);
+    EXPECT_ERRNO(truncate(path, 0), EPERM);
+    EXPECT_ERRNO(fcntl(a, F_SETFL, 0), EPERM);
+    EXPECT_ERRNO(fallocate(a, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4), EPERM);
+    EXPECT_OK(fallocate(a, FALLOC_FL_KEEP_SIZE, 0, 8192));
+    EXPECT(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EACCES);
+    int ro = open(path, O_RDONLY);
+    EXPECT(ro >= 0);
+    void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, ro, 0);
+    EXPECT(m != MAP_FAILED);
+    EXPECT_ERRNO(unlink(path), EPERM);
+    EXPECT_ERRNO(rename(path, other), EPERM);
+    EXPECT_ERRNO(chmod(path, 0600), EPERM);
+    struct timeval tv[2] = {{1, 0}, {1, 0}};
+    EXPECT_ERRNO(utimes(path, tv), EPERM);
+    EXPECT_OK(utimes(path, NULL));
+    EXPECT_OK(set_flags(fd, 0));
+    EXPECT_OK(ftruncate(a, 0));
+    EXPECT_OK(unlink(path));
+}
+
+/* O_TRUNC asks for write permission whatever the access mode, and truncates a regular file
+ * opened read-only too (Linux's build_open_flags and handle_truncate); a directory is EISDIR. */
+CASE(o_trunc_with_o_rdonly_needs_write_permission_and_truncates) {
+    char path[600];
+    snprintf(path, sizeof path, "%s", scratch_path("trunc-rdonly"));
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "abcd", 4), 4);
+    EXPECT_OK(fchmod(fd, 0444));
+    pid_t child = fork();
+    if (child == 0) {
+        if (setresuid(1000, 1000, 1000) != 0) _exit(1);
+        _exit(open(path, O_RDONLY | O_TRUNC) == -1 && errno == EACCES ? 0 : 2);
+    }
+    EXPECT_EQ(wait_status(child), 0);
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 4);
+    int r = open(path, O_RDONLY | O_TRUNC);
+    EXPECT(r >= 0);
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 0);
+    EXPECT_ERRNO(open(compat_tmp, O_RDONLY | O_TRUNC), EISDIR);
+    EXPECT_OK(unlink(path));
+}
+
+/* O_APPEND on the descriptor is not the append-only flag: a hole may be punched through it. */
+CASE(fallocate_punches_a_hole_through_an_o_append_descriptor) {
+    char path[600];
+    snprintf(path, sizeof path, "%s", scratch_path("punch-append"));
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "abcdefgh", 8), 8);
+    EXPECT_OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4));
+    char buf[8];
+    EXPECT_EQ(pread(fd, buf, 8, 0), 8);
+    EXPECT(memcmp(buf, "\0\0\0\0efgh", 8) == 0);
+    EXPECT_OK(unlink(path));
 }
 
 COMPAT_MAIN()

@@ -162,9 +162,13 @@ extension GuestThread {
         if flags & O_PATH == 0 {
             if inode.kind == .symlink { throw .ELOOP }
             if flags & (O_DIRECTORY | O_TMPFILE_FLAG) == O_DIRECTORY && inode.kind != .directory { throw .ENOTDIR }
-            if inode.kind == .directory && (flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0) { throw .EISDIR }
+            // O_TRUNC asks for write permission whatever the access mode (build_open_flags).
+            let writing = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
+            if inode.kind == .directory && (writing || flags & O_CREAT != 0) { throw .EISDIR }
             if flags & O_CREAT != 0 && !created { try mayOpenExistingInSticky(loc) }
-            if !created { try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: flags & O_ACCMODE != O_RDONLY, mount: loc.mount) }
+            if !created { try checkAccess(inode, read: flags & O_ACCMODE != O_WRONLY, write: writing, mount: loc.mount) }
+            // An append-only file opens for writing only to append, and is never truncated (may_open).
+            if inode.isAppendOnly && ((flags & O_ACCMODE != O_RDONLY && flags & O_APPEND == 0) || flags & O_TRUNC != 0) { throw .EPERM }
             // O_NOATIME only for the file's owner (or CAP_FOWNER).
             if flags & O_NOATIME != 0 && inode.uid != group.fsuid && !group.capable(3, over: inode) { throw .EPERM }
         } else if flags & O_DIRECTORY != 0 && inode.kind != .directory {
@@ -174,7 +178,8 @@ extension GuestThread {
         if flags & O_PATH != 0 {
             description = PathDescription(inode: inode, flags: O_PATH | (flags & O_DIRECTORY))
         } else {
-            if flags & O_TRUNC != 0, flags & O_ACCMODE != O_RDONLY, let f = inode as? RegularFileInode {
+            // A regular file is truncated even when opened read-only (handle_truncate).
+            if flags & O_TRUNC != 0, let f = inode as? RegularFileInode {
                 try f.truncate(0)
             }
             description = try inode.open(flags: flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC), kernel: kernel)
@@ -214,6 +219,8 @@ extension GuestThread {
         if write && (inode.kind == .regular || inode.kind == .directory || inode.kind == .symlink) {
             try requireWritableMount(inode, mount)
         }
+        // Nobody writes to an immutable file (inode_permission), whatever the mode bits.
+        if write && inode.isImmutable { throw .EPERM }
         // The mode bits of the class the caller is in, then the capabilities that override
         // them (Linux's generic_permission).
         let uid = realIDs ? group.uid : group.fsuid, gid = realIDs ? group.gid : group.fsgid
@@ -267,7 +274,10 @@ extension GuestThread {
     func mayDelete(_ child: Inode, from location: Location) throws(LinuxErrno) {
         let dir = location.inode
         try checkAccess(dir, read: false, write: true, exec: true, mount: location.mount)
+        // Nothing leaves an append-only directory; an immutable or append-only file keeps its names.
+        if dir.isAppendOnly { throw .EPERM }
         if dir.mode & 0o1000 != 0 && child.uid != group.fsuid && dir.uid != group.fsuid && !group.capable(3, over: child) { throw .EPERM }
+        if child.isAppendOnly || child.isImmutable { throw .EPERM }
     }
 
     func sysClose() throws(LinuxErrno) -> UInt64 {
@@ -795,6 +805,7 @@ extension GuestThread {
         if old.inode.fs !== np.inode.fs { throw .EXDEV }
         try mayLink(old)
         try mayCreate(in: np)
+        if old.inode.isAppendOnly || old.inode.isImmutable { throw .EPERM } // vfs_link
         if let dir = np.inode as? DirectoryInode, let oldPath = dir.context.hostPath(of: old.inode), let newDir = dir.lowerPath {
             let (op, ol) = oldPath.splitLast
             try dir.context.onHost(ByteString.join(newDir, nn)) { dfd, leaf in
@@ -853,6 +864,7 @@ extension GuestThread {
     /// `loc`: where the file was reached, so its directory's watches hear of the change.
     private func chmod(_ inode: Inode, _ requested: UInt64, at loc: Location?) throws(LinuxErrno) {
         try requireWritableMount(inode, loc?.mount) // EROFS before EPERM, as Linux's mnt_want_write
+        if inode.isImmutable || inode.isAppendOnly { throw .EPERM } // notify_change
         guard group.fsuid == inode.uid || group.capable(3 /* CAP_FOWNER */, over: inode) else { throw .EPERM }
         var mode = requested & 0o7777
         // Setgid only for a member of the file's group (or CAP_FSETID).
@@ -888,6 +900,7 @@ extension GuestThread {
         if u != UInt32.max { guard let k = group.userNS.kuid(u) else { throw .EINVAL }; u = k }
         if g != UInt32.max { guard let k = group.userNS.kgid(g) else { throw .EINVAL }; g = k }
         try requireWritableMount(inode, loc?.mount) // EROFS before EPERM, as Linux's mnt_want_write
+        if inode.isImmutable || inode.isAppendOnly { throw .EPERM } // notify_change
         // The owner may give the file to a group it is in; anything else takes CAP_CHOWN.
         let owner = group.fsuid == inode.uid
         let uidOK = u == UInt32.max || (owner && u == inode.uid)
@@ -963,6 +976,9 @@ extension GuestThread {
         // CAP_FOWNER, EPERM); touching to now (no times, or both UTIME_NOW) is also allowed
         // with write permission (EACCES).
         let touch = times == 0 && utimbuf == 0 || times != 0 && nowBoth
+        // notify_change: no times set on an immutable or append-only file, not even now on an
+        // immutable one.
+        if inode.isImmutable || (!touch && inode.isAppendOnly) { throw .EPERM }
         if group.fsuid != inode.uid && !group.capable(3 /* CAP_FOWNER */, over: inode) {
             if touch { try checkAccess(inode, read: false, write: true, mount: loc?.mount) } else { throw .EPERM }
         }
@@ -984,6 +1000,7 @@ extension GuestThread {
         if loc.inode.kind == .directory { throw .EISDIR }
         guard let f = loc.inode as? RegularFileInode else { throw .EINVAL }
         try checkAccess(f, read: false, write: true, mount: loc.mount)
+        if f.isAppendOnly { throw .EPERM }
         if f.executing > 0 { throw .ETXTBSY } // a running program (get_write_access)
         if !f.leases.isEmpty {
             // vfs_truncate breaks leases as an open for writing would, counted as one meanwhile.
@@ -1009,6 +1026,7 @@ extension GuestThread {
         let d = try group.fdTable.get(fdArg(a0))
         guard Int64(bitPattern: a1) >= 0 else { throw .EINVAL }
         guard d.writable, let f = d.inode as? RegularFileInode else { throw .EINVAL }
+        if f.isAppendOnly { throw .EPERM } // do_ftruncate
         try checkGrowth(f, to: a1)
         try f.truncate(a1)
         kernel.fsnotify(d, InotifyMask.modify)
@@ -1113,6 +1131,8 @@ extension GuestThread {
         case F_SETFL:
             let settable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME
             let new = Int32(truncatingIfNeeded: a2) & settable
+            // O_APPEND stays on a file opened on an append-only inode.
+            if (new ^ f.flags) & O_APPEND != 0 && f.inode.isAppendOnly { throw .EPERM }
             if new & O_ASYNC != 0 && f.flags & O_ASYNC == 0 { f.asyncFD = fd }
             f.flags = (f.flags & ~settable) | new
             return 0
@@ -1187,6 +1207,9 @@ extension GuestThread {
         guard mode & ~(keepSize | punch | zeroRange) == 0 else { throw .EOPNOTSUPP }
         if mode & punch != 0 && (mode & keepSize == 0 || mode & zeroRange != 0) { throw .EOPNOTSUPP }
         guard f.writable else { throw .EBADF }
+        // Only space preallocation on an append-only file; nothing on an immutable one.
+        if mode & ~keepSize != 0 && f.inode.isAppendOnly { throw .EPERM }
+        if f.inode.isImmutable { throw .EPERM }
         switch f.inode.kind {
         case .regular: break
         case .directory: throw .EISDIR
@@ -1195,7 +1218,6 @@ extension GuestThread {
         }
         guard length <= Int64.max - offset else { throw .EFBIG }
         guard let file = f.inode as? RegularFileInode else { throw .EOPNOTSUPP }
-        if f.flags & O_APPEND != 0 && mode & (punch | zeroRange) != 0 { throw .EPERM }
         if mode & keepSize == 0 { try checkGrowth(file, to: UInt64(offset + length)) }
         try file.allocate(mode: mode, offset: UInt64(offset), length: UInt64(length))
         return 0
@@ -1211,6 +1233,9 @@ extension GuestThread {
             let on: Int32 = try mm.readValue(a2)
             if on != 0 { f.flags |= O_NONBLOCK } else { f.flags &= ~O_NONBLOCK }
             return 0
+        case 0x8008_6601, 0x8004_6601, 0x4008_6602, 0x4004_6602: // FS_IOC_GETFLAGS, SETFLAGS (and their 32-bit numbers)
+            guard f.inode is RegularFileInode || f.inode is DirectoryInode else { return try f.ioctl(self, request: a1 & 0xffff_ffff, argument: a2) }
+            return try inodeFlags(f, set: a1 & 0x4000_0000 != 0)
         case 0x5452: // FIOASYNC: only sockets signal readiness; elsewhere Linux's files have no fasync
             let on: Int32 = try mm.readValue(a2)
             guard f is Socket else { throw .ENOTTY }
@@ -1220,6 +1245,30 @@ extension GuestThread {
         default:
             return try f.ioctl(self, request: a1 & 0xffff_ffff, argument: a2)
         }
+    }
+
+    /// FS_IOC_GETFLAGS and FS_IOC_SETFLAGS on a sandbox file (an int, as tmpfs takes it):
+    /// the flags tmpfs keeps (immutable, append-only, nodump, noatime), changed by the owner
+    /// (or CAP_FOWNER) on a writable mount, immutable and append-only only with
+    /// CAP_LINUX_IMMUTABLE; any other flag is EOPNOTSUPP (shmem_fileattr_set). A file of the
+    /// host's layer starts with none: its host flags are the host's.
+    private func inodeFlags(_ f: FileDescription, set: Bool) throws(LinuxErrno) -> UInt64 {
+        let inode = f.inode
+        guard set else {
+            try mm.writeValue(a2, Int32(bitPattern: inode.attributeFlags))
+            return 0
+        }
+        let new = UInt32(bitPattern: try mm.readValue(a2) as Int32)
+        try requireWritableMount(inode, f.location?.mount)
+        guard group.fsuid == inode.uid || group.capable(3 /* CAP_FOWNER */, over: inode) else { throw .EPERM }
+        if (new ^ inode.attributeFlags) & (Inode.immutableFlag | Inode.appendFlag) != 0 && !group.capable(9 /* CAP_LINUX_IMMUTABLE */, in: .initial) {
+            throw .EPERM
+        }
+        guard new & ~(Inode.immutableFlag | Inode.appendFlag | Inode.noDumpFlag | Inode.noATimeFlag) == 0 else { throw .EOPNOTSUPP }
+        inode.attributeFlags = new
+        inode.ctime = Timespec.now()
+        kernel.fsnotify(inode, at: f.location, InotifyMask.attrib)
+        return 0
     }
 
     func sysPipe2(flagsArg: UInt64) throws(LinuxErrno) -> UInt64 {

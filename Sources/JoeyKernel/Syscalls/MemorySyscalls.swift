@@ -86,6 +86,8 @@ extension GuestThread {
             // A file on a noexec mount is never mapped executable.
             if prot.contains(.exec) && f.location?.mount?.flags.contains(.noExec) == true { throw .EPERM }
             if shared && prot.contains(.write) && !f.writable { throw .EACCES }
+            // No shared mapping through a writable descriptor of an append-only file (do_mmap).
+            if shared && f.writable && f.inode.isAppendOnly { throw .EACCES }
             // A memfd sealed against writes cannot be mapped shared and writable.
             if shared && prot.contains(.write), let seals = (f.inode as? RegularFileInode)?.seals,
                !seals.isDisjoint(with: .anyWrite) { throw .EPERM }

@@ -58,6 +58,7 @@ extension GuestThread {
     /// (`write` false) or changing the attribute `name` of `inode`.
     private func xattrPermission(_ inode: Inode, _ name: ByteString, write: Bool) throws(LinuxErrno) {
         let s = name.bytes
+        if write && (inode.isImmutable || inode.isAppendOnly) { throw .EPERM }
         func has(_ prefix: String) -> Bool { s.starts(with: Array(prefix.utf8)) }
         if has("security.") {
             // commoncap: changing security.* other than capabilities takes CAP_SYS_ADMIN;

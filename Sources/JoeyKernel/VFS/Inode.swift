@@ -79,6 +79,13 @@ public class Inode {
     public var blockSize: Int64 = 4096
     /// A directory that rmdir removed (getcwd then fails with ENOENT).
     public var removed = false
+    /// The inode flags FS_IOC_SETFLAGS sets (chattr): FS_IMMUTABLE_FL, FS_APPEND_FL,
+    /// FS_NODUMP_FL, FS_NOATIME_FL, as tmpfs keeps them. Immutable: no change of data, name,
+    /// link or attribute, even by root; append-only: data only added, at the end.
+    var attributeFlags: UInt32 = 0
+    static let immutableFlag: UInt32 = 0x10, appendFlag: UInt32 = 0x20, noDumpFlag: UInt32 = 0x40, noATimeFlag: UInt32 = 0x80
+    var isImmutable: Bool { attributeFlags & Inode.immutableFlag != 0 }
+    var isAppendOnly: Bool { attributeFlags & Inode.appendFlag != 0 }
     /// Extended attributes (Syscalls/XattrSyscalls.swift); nil until one is set.
     var xattrs: [ByteString: [UInt8]]? {
         didSet { Inode.xattrBytes.add(Inode.size(of: xattrs) - Inode.size(of: oldValue), ordering: .relaxed) }
@@ -193,6 +200,12 @@ public class Inode {
             p.storeBytes(of: UInt32((rdev & 0xff) | ((rdev >> 12) & 0xfff00)), toByteOffset: 132, as: UInt32.self)
             p.storeBytes(of: UInt32((fs.dev >> 8) & 0xfff), toByteOffset: 136, as: UInt32.self)
             p.storeBytes(of: UInt32(fs.dev & 0xff), toByteOffset: 140, as: UInt32.self)
+            // stx_attributes and their mask: the inode flags that have a statx bit (immutable,
+            // append-only, nodump: the same bits), where the file keeps them (shmem_getattr).
+            if self is RegularFileInode || self is DirectoryInode {
+                p.storeBytes(of: UInt64(attributeFlags & 0x70), toByteOffset: 8, as: UInt64.self)
+                p.storeBytes(of: UInt64(0x70), toByteOffset: 56, as: UInt64.self)
+            }
         }
         return b
     }
