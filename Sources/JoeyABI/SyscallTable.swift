@@ -157,7 +157,7 @@ public enum SyscallTable {
         t[150] = SyscallInfo(150, "munlock", [("start", .ptr), ("len", .size)], .int, .supported, "")
         t[151] = SyscallInfo(151, "mlockall", [("flags", .flags("mlock"))], .int, .partial, "MCL_CURRENT locks and faults in what is mapped (not with MCL_ONFAULT); MCL_FUTURE is accepted but later mappings are not locked; host swapping as for mlock")
         t[152] = SyscallInfo(152, "munlockall", [], .int, .supported, "")
-        t[153] = SyscallInfo(153, "vhangup", [], .int, .unsupported, "not implemented: returns ENOSYS")
+        t[153] = SyscallInfo(153, "vhangup", [], .int, .partial, "hangs up the caller's controlling pseudo-terminal (SIGHUP and SIGCONT to its session leader; slave fds opened before read EOF, write EIO); EPERM without CAP_SYS_TTY_CONFIG; the host terminal a sandbox was started on is never hung up")
         t[154] = SyscallInfo(154, "modify_ldt", [("func", .int), ("ptr", .ptr), ("bytecount", .ulong)], .int, .unsupported, "not implemented: returns ENOSYS")
         t[155] = SyscallInfo(155, "pivot_root", [("new_root", .path), ("put_old", .path)], .int, .supported, "in the caller's mount namespace, with Linux's checks; the processes whose root or cwd was the old root move to the new one")
         t[156] = SyscallInfo(156, "_sysctl", [("args", .input("other", nil))], .int, .unsupported, "not implemented: returns ENOSYS")

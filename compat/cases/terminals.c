@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/sysmacros.h>
+#include <sys/syscall.h>
 #include <termios.h>
 
 #ifndef TIOCGPTPEER
@@ -196,6 +197,8 @@ CASE(tcgeta_and_tcseta_read_and_change_the_low_half_of_termios) {
 
 /* The pipe a session child writes to when it is ready for the parent to act. */
 static int ready_fd = -1;
+/* The master of a session child's terminal, for a child that opens it again. */
+static int ready_fd_master = -1;
 
 /* Forks a session leader whose controlling terminal is m's slave; it runs `body` once
  * the parent may act, and exits with body's result. Returns its pid after it is ready. */
@@ -287,6 +290,42 @@ CASE(closing_the_master_hangs_up_the_slave) {
     struct pollfd p = {s, POLLIN, 0};
     EXPECT_EQ(poll(&p, 1, 0), 1);
     EXPECT(p.revents & POLLHUP);
+}
+
+/* vhangup(2) by the session leader hangs up its controlling pseudo-terminal: it gets SIGHUP
+ * (caught here), its slave fd reads the end and writes EIO, and the terminal opened again
+ * works, as the master does. */
+static int hung_up(int s) {
+    install(SIGHUP, note_signal, 0);
+    if (syscall(SYS_vhangup) != 0) return 0;
+    if (!wait_for_signal(SIGHUP)) return 0;
+    char buf[8];
+    if (read(s, buf, sizeof buf) != 0) return 0;
+    if (write(s, "x", 1) != -1 || errno != EIO) return 0;
+    int again = open(ptsname(ready_fd_master), O_RDWR | O_NOCTTY);
+    if (again < 0 || write(again, "y", 1) != 1) return 0;
+    return write(ready_fd, "r", 1) == 1;
+}
+
+CASE(vhangup_hangs_up_the_callers_controlling_terminal) {
+    pid_t nobody = fork();
+    if (nobody == 0) {
+        if (setresuid(65534, 65534, 65534) != 0) _exit(1);
+        _exit(syscall(SYS_vhangup) == -1 && errno == EPERM ? 0 : 2);
+    }
+    EXPECT_EQ(wait_status(nobody), 0);
+    pid_t alone = fork();
+    if (alone == 0) { setsid(); _exit(syscall(SYS_vhangup) == 0 ? 0 : 1); } /* no terminal: nothing to do */
+    EXPECT_EQ(wait_status(alone), 0);
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    EXPECT(m >= 0);
+    EXPECT_OK(unlockpt(m));
+    ready_fd_master = m;
+    pid_t child = session_child(m, hung_up);
+    expect_child_ok(child);
+    char buf[8];
+    EXPECT_EQ(read_now(m, buf, sizeof buf), 1);
+    EXPECT_EQ(buf[0], 'y');
 }
 
 CASE(tcflow_checks_its_action_and_tcooff_stops_output) {

@@ -67,6 +67,8 @@ final class Pty {
     /// The session it is the controlling terminal of, and that session's foreground group.
     var session: Int32?
     var foregroundPgid: Int32?
+    /// Hang-ups so far (vhangup): a slave description opened before the last one is dead.
+    private(set) var hangups = 0
     let slaveInode: PtySlaveInode
     /// Both ends' readers, writers and pollers wait here.
     let queue = WaitQueue()
@@ -79,6 +81,21 @@ final class Pty {
         slaveInode.pty = self
         slaveInode.uid = owner
         slaveInode.rdev = UInt64(136) << 8 | UInt64(index & 0xff) | UInt64(index & ~0xff) << 12
+    }
+
+    /// The terminal hangs up (Linux's __tty_hangup, for vhangup): its session leader gets
+    /// SIGHUP and SIGCONT, the session loses it as its controlling terminal, and every slave
+    /// description open now is dead (reads see the end, writes and ioctls EIO); the master
+    /// and later opens go on.
+    func hangUp(kernel: Kernel) {
+        hangups += 1
+        if let s = session, let leader = kernel.threadGroups[s], leader.exitStatus == nil {
+            leader.sendSignal(Signal.SIGHUP, info: SignalInfo(signo: Signal.SIGHUP, code: 0x80))
+            leader.sendSignal(Signal.SIGCONT, info: SignalInfo(signo: Signal.SIGCONT, code: 0x80))
+        }
+        session = nil
+        foregroundPgid = nil
+        queue.notify(EventMask.input.union(.output).union([.hangUp, .error]))
     }
 
     // MARK: the slave's side
@@ -375,9 +392,15 @@ final class PtySlaveInode: Inode {
 extension Kernel {
     /// Whether a pseudo-terminal (of any devpts instance) is already session `sid`'s
     /// controlling terminal.
-    func sessionHasPty(_ sid: Int32) -> Bool {
+    func sessionHasPty(_ sid: Int32) -> Bool { controllingPty(of: sid) != nil }
+
+    /// The pseudo-terminal (of any devpts instance) that is session `sid`'s controlling terminal.
+    func controllingPty(of sid: Int32) -> Pty? {
         devPtsInstances.removeAll { $0.instance == nil }
-        return ([devPts] + devPtsInstances.compactMap(\.instance)).contains { $0.ptys.values.contains { $0.session == sid } }
+        for d in [devPts] + devPtsInstances.compactMap(\.instance) {
+            if let p = d.ptys.values.first(where: { $0.session == sid }) { return p }
+        }
+        return nil
     }
 
     /// A devpts instance for a mount (newinstance, ptmxmode=, mode=, gid=).
@@ -559,15 +582,25 @@ final class PtyMasterDescription: PtyEndDescription {
 }
 
 final class PtySlaveDescription: PtyEndDescription {
+    /// The terminal's hang-ups when this was opened: one since leaves it dead.
+    private let generation: Int
+    private var hungUp: Bool { generation != pty.hangups }
     override init(inode: Inode, pty: Pty, flags: Int32) {
+        generation = pty.hangups
         super.init(inode: inode, pty: pty, flags: flags)
         pty.slaveOpens += 1
         pty.slaveEverOpened = true
     }
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
-        try copyOut(try pty.slaveRead(max: dst.count), &dst)
+        if hungUp { return 0 }
+        return try copyOut(try pty.slaveRead(max: dst.count), &dst)
+    }
+    override func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 {
+        if hungUp { throw request == 0x5410 /* TIOCSPGRP */ ? .ENOTTY : .EIO } // hung_up_tty_ioctl
+        return try super.ioctl(t, request: request, argument: argument)
     }
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
+        if hungUp { throw .EIO }
         let bytes = try copyIn(&src, max: Pty.outputCapacity)
         let n = try pty.slaveWrite(bytes)
         src.skip(n)
@@ -575,6 +608,7 @@ final class PtySlaveDescription: PtyEndDescription {
     }
     override func readiness(_ mask: EventMask) -> EventMask {
         var r: EventMask = []
+        if hungUp { return EventMask.input.union(.output).union([.hangUp, .error]).intersection(mask.union(.alwaysReported)) }
         if !pty.masterOpen { r.formUnion(EventMask.input.union(.output).union(.hangUp)) }
         if pty.slaveReadable > 0 { r.formUnion(.input) }
         if pty.outputQueued < Pty.outputCapacity && !pty.outputStopped { r.formUnion(.output) }

@@ -366,6 +366,15 @@ extension GuestThread {
         return 0
     }
 
+    /// vhangup(2): with CAP_SYS_TTY_CONFIG, the caller's controlling terminal hangs up when
+    /// it is a pseudo-terminal of the sandbox's (Pty.hangUp); without one it does nothing. The
+    /// host terminal the sandbox was started on is the user's, not the guest's: left as it is.
+    func sysVhangup() throws(LinuxErrno) -> UInt64 {
+        guard group.capable(26 /* CAP_SYS_TTY_CONFIG */, in: .initial) else { throw .EPERM }
+        kernel.controllingPty(of: group.sid)?.hangUp(kernel: kernel)
+        return 0
+    }
+
     /// reboot(2), as in a pid namespace below the host's (reboot_pid_ns): restart and power
     /// off end the caller's pid namespace, whose init dies of SIGHUP (restart) or SIGINT
     /// (halt, power off), the status a container engine sees, and everyone in it with it; the

@@ -159,6 +159,7 @@ extension GuestThread {
         case 150: return try sysMunlock()
         case 151: return try sysMlockall()
         case 152: return try sysMunlockall()
+        case 153: return try sysVhangup()
         case 155: return try sysPivotRoot()
         case 157: return try sysPrctl()
         case 158: return try sysArchPrctl()
