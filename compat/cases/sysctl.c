@@ -189,31 +189,45 @@ CASE(nr_open_bounds_copying_an_fd_table) {
     PUT_FAILS("fs/nr_open", "63", EINVAL);
 }
 
-CASE(max_map_count_bounds_the_mappings) {
-    char old[64];
-    snprintf(old, sizeof old, "%s", get("vm/max_map_count"));
+/* A vm.max_map_count 40 above the mappings the process has now: a child soon reaches it. */
+static void limit_near_current_maps(char *limit, size_t size) {
     char text[8192];
     EXPECT(slurp("/proc/self/maps", text, sizeof text) > 0);
     int lines = 0;
     for (char *p = text; *p; p++) lines += *p == '\n';
-    char limit[32];
-    snprintf(limit, sizeof limit, "%d", lines + 40);
+    snprintf(limit, size, "%d", lines + 40);
+}
+
+/* In a child, under `limit`: maps up to `count` private ranges of `pages` pages, `stride`
+ * pages apart (each a mapping of its own), until one is refused. Returns how many were made,
+ * or exits the child (1-3) when setting the limit, reserving room, or a refusal other than
+ * ENOMEM fails. */
+static int map_apart_until_refused(const char *limit, int count, int pages, int stride, char **base) {
+    int err;
+    if (put("vm/max_map_count", limit, &err) < 0) _exit(1);
+    size_t room = (size_t)count * stride * 4096;
+    *base = mmap(NULL, room, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (*base == MAP_FAILED) _exit(2);
+    munmap(*base, room);
+    int made = 0;
+    for (; made < count; made++) {
+        if (mmap(*base + (size_t)made * stride * 4096, (size_t)pages * 4096, PROT_READ,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED) {
+            if (errno != ENOMEM) _exit(3);
+            break;
+        }
+    }
+    return made;
+}
+
+CASE(max_map_count_bounds_the_mappings) {
+    char old[64], limit[32];
+    snprintf(old, sizeof old, "%s", get("vm/max_map_count"));
+    limit_near_current_maps(limit, sizeof limit);
     pid_t child = fork();
     if (child == 0) {
-        int err;
-        if (put("vm/max_map_count", limit, &err) < 0) _exit(1);
-        /* Separate pages far apart: each a mapping of its own. */
-        char *base = mmap(NULL, 400 << 12, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (base == MAP_FAILED) _exit(2);
-        munmap(base, 400 << 12);
-        int made = 0;
-        for (int i = 0; i < 200; i++) {
-            if (mmap(base + i * 2 * 4096, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED) {
-                if (errno != ENOMEM) _exit(3);
-                break;
-            }
-            made++;
-        }
+        char *base;
+        int made = map_apart_until_refused(limit, 200, 1, 2, &base);
         _exit(made > 0 && made < 60 ? 0 : 4);
     }
     int st;
@@ -229,30 +243,14 @@ CASE(max_map_count_bounds_the_mappings) {
  * of a whole mapping is not; the limit takes any int from 0 (a value above what the sandbox
  * can hold is taken too, and reads back as written). */
 CASE(max_map_count_refuses_a_split_at_the_limit_and_takes_any_int) {
-    char old[64];
+    char old[64], limit[32];
     snprintf(old, sizeof old, "%s", get("vm/max_map_count"));
-    char text[8192];
-    EXPECT(slurp("/proc/self/maps", text, sizeof text) > 0);
-    int lines = 0;
-    for (char *p = text; *p; p++) lines += *p == '\n';
-    char limit[32];
-    snprintf(limit, sizeof limit, "%d", lines + 40);
+    limit_near_current_maps(limit, sizeof limit);
     pid_t child = fork();
     if (child == 0) {
-        int err;
-        if (put("vm/max_map_count", limit, &err) < 0) _exit(1);
-        char *base = mmap(NULL, 600 << 12, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (base == MAP_FAILED) _exit(2);
-        munmap(base, 600 << 12);
         /* Three pages each, a gap between: mappings that cannot merge. */
-        int made = 0;
-        for (int i = 0; i < 100; i++) {
-            if (mmap(base + i * 6 * 4096, 3 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED) {
-                if (errno != ENOMEM) _exit(3);
-                break;
-            }
-            made++;
-        }
+        char *base;
+        int made = map_apart_until_refused(limit, 100, 3, 6, &base);
         if (made < 3 || made == 100) _exit(4);
         if (munmap(base + 6 * 4096 + 4096, 4096) != -1 || errno != ENOMEM) _exit(5);
         if (munmap(base + 6 * 4096, 3 * 4096) != 0) _exit(6);
