@@ -727,6 +727,12 @@ CASE(mount_setattr_changes_a_mounts_flags_and_propagation) {
     EXPECT(strstr(optional_fields(slave), "master:") != NULL);
     EXPECT(strstr(optional_fields(slave), "shared:") == NULL);
     EXPECT(strstr(optional_fields(m), "shared:") != NULL);
+    /* MS_SLAVE leaves an unbindable mount unbindable. */
+    a.propagation = MS_UNBINDABLE;
+    EXPECT_OK(mount_setattr_(-1, slave, 0, &a, sizeof a));
+    a.propagation = MS_SLAVE;
+    EXPECT_OK(mount_setattr_(-1, slave, 0, &a, sizeof a));
+    EXPECT(strstr(optional_fields(slave), "unbindable") != NULL);
     /* Read-only on, and off again. */
     a = (struct mount_attr_v0){.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID};
     EXPECT_OK(mount_setattr_(-1, m, 0, &a, sizeof a));

@@ -79,7 +79,8 @@ enum MountPropagation {
 
     /// What MS_SHARED, MS_PRIVATE, MS_SLAVE or MS_UNBINDABLE (`type`) makes of `current`
     /// for mount `id` (change_mnt_propagation). A shared mount made a slave receives from its
-    /// peer group; a private one stays private, having no peers to receive from.
+    /// peer group; a private one stays private, having no peers to receive from, and an
+    /// unbindable one unbindable (MS_SLAVE leaves MNT_UNBINDABLE as it is).
     static func changed(_ current: MountPropagation, to type: UInt64, mount id: Int) -> MountPropagation {
         switch type {
         case 1 << 20: if case .shared = current { return current }; return .shared(peerGroup: id)
@@ -87,7 +88,7 @@ enum MountPropagation {
         case 1 << 19:
             switch current {
             case .shared(let group): return .slave(master: group)
-            case .slave: return current
+            case .slave, .unbindable: return current
             default: return .private
             }
         default: return .unbindable
