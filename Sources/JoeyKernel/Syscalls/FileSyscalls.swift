@@ -1234,7 +1234,7 @@ extension GuestThread {
             if on != 0 { f.flags |= O_NONBLOCK } else { f.flags &= ~O_NONBLOCK }
             return 0
         case 0x8008_6601, 0x8004_6601, 0x4008_6602, 0x4004_6602: // FS_IOC_GETFLAGS, SETFLAGS (and their 32-bit numbers)
-            guard f.inode is RegularFileInode || f.inode is DirectoryInode else { return try f.ioctl(self, request: a1 & 0xffff_ffff, argument: a2) }
+            guard f.inode.keepsAttributeFlags else { return try f.ioctl(self, request: a1 & 0xffff_ffff, argument: a2) }
             return try inodeFlags(f, set: a1 & 0x4000_0000 != 0)
         case 0x5452: // FIOASYNC: only sockets signal readiness; elsewhere Linux's files have no fasync
             let on: Int32 = try mm.readValue(a2)

@@ -245,17 +245,12 @@ extension GuestThread {
         guard ns.isRoot(target), let m = target.mount else { throw .EINVAL }
         var newFlags = mountFlags
         // Atime flags not given stay as they were.
-        let atime: MountFlags = [.noATime, .noDirATime, .relATime]
         if flags & (MountFlags.noATime.rawValue | MountFlags.noDirATime.rawValue | MountFlags.relATime.rawValue
                     | MountFlags.strictATime.rawValue) == 0 {
-            newFlags.subtract(atime); newFlags.formUnion(m.flags.intersection(atime))
+            newFlags.subtract(MountFlags.atime); newFlags.formUnion(m.flags.intersection(MountFlags.atime))
         }
         // Flags locked by a copy into this less privileged namespace stay.
-        if let locked = m.lockedFlags {
-            if !locked.subtracting(atime).isSubset(of: newFlags) || locked.intersection(atime) != newFlags.intersection(atime) {
-                throw .EPERM
-            }
-        }
+        guard m.keepsLockedFlags(newFlags) else { throw .EPERM }
         var readOnly = newFlags.contains(.readOnly)
         if bind {
             // MS_BIND|MS_REMOUNT: this mount's own flags (read-only too), not the filesystem's;
@@ -347,14 +342,12 @@ extension GuestThread {
                                 emptyPathAllowed: flags & atEmptyPath != 0)
         guard ns.isRoot(target), let m = target.mount else { throw .EINVAL }
         let all = [m] + (flags & atRecursive != 0 ? ns.descendants(of: m) : [])
-        let atime: MountFlags = [.noATime, .noDirATime, .relATime]
         // Everything checked first (mount_setattr_prepare): a flag a copy into this namespace
         // locked stays (EPERM), a mount with a file open for writing through it does not go
         // read-only (EBUSY).
         for x in all {
             let new = x.flags.subtracting(clearFlags).union(setFlags)
-            if let locked = x.lockedFlags,
-               !locked.subtracting(atime).isSubset(of: new) || locked.intersection(atime) != new.intersection(atime) { throw .EPERM }
+            guard x.keepsLockedFlags(new) else { throw .EPERM }
             if new.contains(.readOnly) && !x.flags.contains(.readOnly) && kernel.hasWriters(through: x) { throw .EBUSY }
         }
         for x in all {

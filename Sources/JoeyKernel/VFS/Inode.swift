@@ -84,6 +84,8 @@ public class Inode {
     /// link or attribute, even by root; append-only: data only added, at the end.
     var attributeFlags: UInt32 = 0
     static let immutableFlag: UInt32 = 0x10, appendFlag: UInt32 = 0x20, noDumpFlag: UInt32 = 0x40, noATimeFlag: UInt32 = 0x80
+    /// Whether the file keeps such flags: tmpfs's and the overlay's files and directories.
+    var keepsAttributeFlags: Bool { self is RegularFileInode || self is DirectoryInode }
     var isImmutable: Bool { attributeFlags & Inode.immutableFlag != 0 }
     var isAppendOnly: Bool { attributeFlags & Inode.appendFlag != 0 }
     /// Extended attributes (Syscalls/XattrSyscalls.swift); nil until one is set.
@@ -202,7 +204,7 @@ public class Inode {
             p.storeBytes(of: UInt32(fs.dev & 0xff), toByteOffset: 140, as: UInt32.self)
             // stx_attributes and their mask: the inode flags that have a statx bit (immutable,
             // append-only, nodump: the same bits), where the file keeps them (shmem_getattr).
-            if self is RegularFileInode || self is DirectoryInode {
+            if keepsAttributeFlags {
                 p.storeBytes(of: UInt64(attributeFlags & 0x70), toByteOffset: 8, as: UInt64.self)
                 p.storeBytes(of: UInt64(0x70), toByteOffset: 56, as: UInt64.self)
             }

@@ -28,6 +28,8 @@ struct MountFlags: OptionSet {
     static let perMount: MountFlags = [.readOnly, .noSUID, .noDev, .noExec, .noATime, .noDirATime, .relATime]
     /// What a mount copied into a less privileged namespace keeps (MNT_LOCK_*).
     static let lockable: MountFlags = [.readOnly, .noSUID, .noDev, .noExec, .noATime, .noDirATime, .relATime]
+    /// The atime flags, locked as one (MNT_LOCK_ATIME).
+    static let atime: MountFlags = [.noATime, .noDirATime, .relATime]
 
     /// The options /proc/PID/mountinfo shows for the mount ("rw,nosuid,relatime").
     var text: String {
@@ -130,6 +132,13 @@ final class Mount {
         self.id = id; self.root = root; self.mountpointNames = []
         self.type = type; self.source = source; self.rootPath = rootPath; self.flags = flags
         self.superOptions = superOptions
+    }
+
+    /// Whether `new` flags keep what a copy into a less privileged namespace locked
+    /// (can_change_locked_flags): no locked flag cleared, the atime flags as they were.
+    func keepsLockedFlags(_ new: MountFlags) -> Bool {
+        guard let locked = lockedFlags else { return true }
+        return locked.subtracting(MountFlags.atime).isSubset(of: new) && locked.intersection(MountFlags.atime) == new.intersection(MountFlags.atime)
     }
 
     /// A copy with a new identity, not yet mounted anywhere.
