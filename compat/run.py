@@ -9,7 +9,8 @@ Joey's results with compat/expected/<runner>.txt: a case listed there that fails
 regression and fails the run. `--update` rewrites the expected files from this run. A line
 `? case` marks a case whose result on that runner depends on timing (the kvm platform's
 ~60 us system calls on a loaded machine): it is run and reported, but neither its passing nor
-its failing fails the run; `--update` keeps those lines.
+its failing fails the run; `--update` keeps those lines. Any other expected case that fails is
+run once more alone: its failure is printed, and fails the run only if it fails again.
 
 A third-party suite runs beside ours (compat/psutil_suite.py: psutil's own tests), with its
 own expected sets (compat/expected/psutil-<runner>.txt) and its counts in the report;
@@ -58,9 +59,9 @@ def parse(output):
     return results
 
 
-def run(prefix, binary, timeout):
+def run(prefix, binary, timeout, case=None):
     try:
-        r = subprocess.run(prefix + [binary], capture_output=True, text=True, errors="replace", timeout=timeout,
+        r = subprocess.run(prefix + [binary] + ([case] if case else []), capture_output=True, text=True, errors="replace", timeout=timeout,
                            stdin=subprocess.DEVNULL, cwd="/")
         return parse(r.stdout), r.stdout + r.stderr
     except subprocess.TimeoutExpired as e:
@@ -130,10 +131,13 @@ def main():
             problems.append(f"broken test (fails natively): {key[0]}/{key[2]} [{key[1]}]: {why}")
 
     os.makedirs(EXPECTED, exist_ok=True)
-    for name, _, _ in all_runners:
+    binary_of = {(family, link): binary for family, link, binary in binaries}
+    for name, prefix, _ in all_runners:
         # Only Joey's runners carry an expected set; runsc is a reference column.
         if name.startswith("joey-") and files:
-            passing = sorted(f"{f}/{c} [{l}]" for (f, l, c), (ok, _) in results[name].items() if ok)
+            passed_alone = set() if args.update else retry_failures(
+                name, prefix, results[name], binary_of, os.path.join(EXPECTED, f"{name}.txt"), args.timeout)
+            passing = sorted(f"{f}/{c} [{l}]" for (f, l, c), (ok, _) in results[name].items() if ok) + sorted(passed_alone)
             problems += check_expected(os.path.join(EXPECTED, f"{name}.txt"), name, passing, args.update,
                                        args.filter or None, "Cases")
 
@@ -186,6 +190,27 @@ def main():
     print("compat: " + ", ".join(f"{n} {totals[n]}/{of(cases, fams)}" for n, _, fams in all_runners))
     print(f"{len(cases) - len(problems)} passed, {len(problems)} failed")
     sys.exit(1 if problems else 0)
+
+
+def retry_failures(name, prefix, results, binary_of, path, timeout):
+    """An expected case that failed in the full run is run once more, alone, and its first
+    failure is printed either way: a race it lost once is reported, and fails the run only if
+    it fails again (CI once failed on one kvm case that 200 runs here could not repeat).
+    Returns those that passed alone; the report keeps their first result."""
+    passed_alone = set()
+    if not os.path.exists(path):
+        return passed_alone
+    expected = {l.strip() for l in open(path) if l.strip() and l[0] not in "#?"}
+    for (family, link, case), (ok, why) in sorted(results.items()):
+        if ok or f"{family}/{case} [{link}]" not in expected:
+            continue
+        again, raw = run(prefix, binary_of[(family, link)], timeout, case)
+        passed = again.get(case, (False, ""))[0]
+        print(f"compat: {name}: {family}/{case} [{link}] failed ({why or 'no reason given'}); "
+              f"alone again it {'passed: reported, not counted' if passed else 'failed: ' + (again.get(case, (False, raw[-300:]))[1])}")
+        if passed:
+            passed_alone.add(f"{family}/{case} [{link}]")
+    return passed_alone
 
 
 def check_expected(path, name, passing, update, family_filter, what):
