@@ -50,6 +50,7 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
     public static let ENODATA = LinuxErrno(61)
     public static let ELIBBAD = LinuxErrno(80)
     public static let EOVERFLOW = LinuxErrno(75)
+    public static let EBADFD = LinuxErrno(77)
     public static let EUSERS = LinuxErrno(87)
     public static let ENOTSOCK = LinuxErrno(88)
     public static let EOPNOTSUPP = LinuxErrno(95)
@@ -94,7 +95,7 @@ public struct LinuxErrno: Error, Equatable, Hashable, Sendable, CustomStringConv
         21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 25: "ENOTTY", 26: "ETXTBSY",
         27: "EFBIG", 28: "ENOSPC", 29: "ESPIPE", 30: "EROFS", 31: "EMLINK", 32: "EPIPE",
         33: "EDOM", 34: "ERANGE", 35: "EDEADLK", 36: "ENAMETOOLONG", 37: "ENOLCK", 38: "ENOSYS",
-        39: "ENOTEMPTY", 40: "ELOOP", 42: "ENOMSG", 43: "EIDRM", 61: "ENODATA", 80: "ELIBBAD", 75: "EOVERFLOW", 87: "EUSERS", 88: "ENOTSOCK",
+        39: "ENOTEMPTY", 40: "ELOOP", 42: "ENOMSG", 43: "EIDRM", 61: "ENODATA", 80: "ELIBBAD", 75: "EOVERFLOW", 77: "EBADFD", 87: "EUSERS", 88: "ENOTSOCK",
         89: "EDESTADDRREQ", 90: "EMSGSIZE", 91: "EPROTOTYPE", 92: "ENOPROTOOPT", 93: "EPROTONOSUPPORT",
         94: "ESOCKTNOSUPPORT", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL",
         101: "ENETUNREACH", 104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN",

@@ -100,6 +100,7 @@ extension GuestThread {
         guard target.exitStatus == nil else { throw .ESRCH }
         guard group.capable(5 /* CAP_KILL */, in: target.userNS) || group.uid == target.uid || group.euid == target.uid
                 || group.uid == target.suid || group.euid == target.suid else { throw .EPERM }
+        guard landlockMaySignal(target) else { throw .EPERM }
         var info = SignalInfo(signo: sig, code: 0, pid: target.pidNS.local(group.pid), uid: group.uid)
         if a2 != 0 {
             let b = try mm.read(a2, count: 128)

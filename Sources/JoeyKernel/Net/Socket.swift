@@ -217,6 +217,8 @@ class Socket: FileDescription {
     let creatorUID: UInt32
     /// The network namespace it was made in (its creator's).
     let net: NetworkNamespace
+    /// Its creator's Landlock domain (the file's f_cred): what scopes its abstract name.
+    let creatorLandlockDomain: LandlockDomain?
 
     static let somaxconn = 4096
 
@@ -227,6 +229,7 @@ class Socket: FileDescription {
         self.proto = proto
         creatorUID = kernel.current?.group.euid ?? 0
         net = kernel.current?.group.netNS ?? kernel.initialNet
+        creatorLandlockDomain = kernel.current?.landlockDomain
         receive = ReceiveQueue(capacity: capacity)
         super.init(inode: AnonymousInode(name: "socket", fs: kernel.sockFS, kind: .socket), flags: O_RDWR | (flags & O_NONBLOCK))
         options.receiveBuffer = capacity
@@ -700,12 +703,18 @@ extension Kernel {
         signalOwner(f, sig, info: info)
     }
 
-    /// `sig` to the owner F_SETOWN gave `f` (a process, or a process group when negative).
+    /// `sig` to the owner F_SETOWN gave `f` (a process, or a process group when negative),
+    /// within the signal scope of the Landlock domain that set it (hook_file_send_sigiotask).
     func signalOwner(_ f: FileDescription, _ sig: Int32, info: SignalInfo) {
+        func send(_ g: ThreadGroup) {
+            if let s = f.ownerSetter, s.group != ObjectIdentifier(g),
+               s.domain.isScoped(from: g.leader?.landlockDomain, Landlock.scopeSignal) { return }
+            g.sendSignal(sig, info: info)
+        }
         if f.asyncOwner > 0 {
-            (threadGroups[f.asyncOwner] ?? threads[f.asyncOwner]?.group)?.sendSignal(sig, info: info)
+            if let g = threadGroups[f.asyncOwner] ?? threads[f.asyncOwner]?.group { send(g) }
         } else {
-            for g in threadGroups.values where g.pgid == -f.asyncOwner { g.sendSignal(sig, info: info) }
+            for g in threadGroups.values where g.pgid == -f.asyncOwner { send(g) }
         }
     }
 }

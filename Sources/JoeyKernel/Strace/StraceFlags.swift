@@ -23,6 +23,11 @@ enum StraceFlags {
         "mount_attr": [(0x1, "MOUNT_ATTR_RDONLY"), (0x2, "MOUNT_ATTR_NOSUID"), (0x4, "MOUNT_ATTR_NODEV"),
                        (0x8, "MOUNT_ATTR_NOEXEC"), (0x10, "MOUNT_ATTR_NOATIME"), (0x20, "MOUNT_ATTR_STRICTATIME"),
                        (0x80, "MOUNT_ATTR_NODIRATIME"), (0x10_0000, "MOUNT_ATTR_IDMAP"), (0x20_0000, "MOUNT_ATTR_NOSYMFOLLOW")],
+        // strace 6.1 names the rights of Landlock ABI 1 and 2; later bits print as hex.
+        "landlock_access_fs": ["EXECUTE", "WRITE_FILE", "READ_FILE", "READ_DIR", "REMOVE_DIR", "REMOVE_FILE", "MAKE_CHAR",
+                               "MAKE_DIR", "MAKE_REG", "MAKE_SOCK", "MAKE_FIFO", "MAKE_BLOCK", "MAKE_SYM", "REFER"]
+            .enumerated().map { (UInt64(1) << UInt64($0.offset), "LANDLOCK_ACCESS_FS_" + $0.element) },
+        "landlock_create": [(1, "LANDLOCK_CREATE_RULESET_VERSION")],
         "prot": [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC"), (0x0100_0000, "PROT_GROWSDOWN"), (0x0200_0000, "PROT_GROWSUP")],
         "mmap": [(0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"), (0x40, "MAP_32BIT"), (0x100, "MAP_GROWSDOWN"),
                  (0x800, "MAP_DENYWRITE"), (0x1000, "MAP_EXECUTABLE"), (0x2000, "MAP_LOCKED"), (0x4000, "MAP_NORESERVE"),
@@ -129,6 +134,7 @@ enum StraceFlags {
     }
 
     static let enums: [String: [UInt64: String]] = [
+        "landlock_rule_type": [1: "LANDLOCK_RULE_PATH_BENEATH"],
         "keyctl": [
                    0: "KEYCTL_GET_KEYRING_ID", 1: "KEYCTL_JOIN_SESSION_KEYRING", 2: "KEYCTL_UPDATE", 3: "KEYCTL_REVOKE", 4: "KEYCTL_CHOWN",
                    5: "KEYCTL_SETPERM", 6: "KEYCTL_DESCRIBE", 7: "KEYCTL_CLEAR", 8: "KEYCTL_LINK", 9: "KEYCTL_UNLINK",
@@ -216,7 +222,7 @@ enum StraceFlags {
             return name
         }
         if set == "ioctl" { return "0x" + String(v, radix: 16) }
-        if let prefix = ["arch_prctl": "ARCH", "prctl": "PR", "fcntl": "F", "madvise": "MADV", "rlimit": "RLIMIT", "keyctl": "KEYCTL"][set] {
+        if let prefix = ["landlock_rule_type": "LANDLOCK_RULE", "arch_prctl": "ARCH", "prctl": "PR", "fcntl": "F", "madvise": "MADV", "rlimit": "RLIMIT", "keyctl": "KEYCTL"][set] {
             return "0x\(String(value, radix: 16)) /* \(prefix)_??? */"
         }
         if set == "reqkey" { return "\(Int32(truncatingIfNeeded: v)) /* KEY_REQKEY_DEFL_??? */" }

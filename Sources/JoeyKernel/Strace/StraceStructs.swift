@@ -46,6 +46,12 @@ extension StraceDecoder {
             let named: [UInt64: String] = [0: "0", 1 << 17: "MS_UNBINDABLE", 1 << 18: "MS_PRIVATE", 1 << 19: "MS_SLAVE", 1 << 20: "MS_SHARED"]
             return "{attr_set=\(StraceFlags.flags("mount_attr", u64(b, 0))), attr_clr=\(StraceFlags.flags("mount_attr", u64(b, 8))), "
                 + "propagation=\(named[propagation] ?? "0x" + String(propagation, radix: 16)), userns_fd=\(u64(b, 24))}"
+        case "landlock_ruleset_attr": // strace 6.1 knows its first field; `count`: the size passed
+            guard let count, count >= 8, let b = bytes(8) else { return p }
+            return "{handled_access_fs=\(StraceFlags.flags("landlock_access_fs", u64(b, 0)))\(count > 8 ? ", ..." : "")}"
+        case "landlock_rule": // `count`: the rule type; strace 6.1 decodes path-beneath rules
+            guard count == 1, let b = bytes(12) else { return p }
+            return "{allowed_access=\(StraceFlags.flags("landlock_access_fs", u64(b, 0))), parent_fd=\(i32(b, 8))}"
         case "rlimit":
             guard let b = bytes(16) else { return p }
             func lim(_ v: UInt64) -> String {

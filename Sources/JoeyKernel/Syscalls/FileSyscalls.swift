@@ -132,6 +132,7 @@ extension GuestThread {
                         let (tp, tn) = try kernel.resolveParent(target, from: parent,
                                                                 root: scope.contains(.inRoot) ? try walkStart(dirfd, path, scope).1 : fs.root,
                                                                 mounts: fs.mounts, as: walker, scope: scope)
+                        try landlockMake(.regular, in: tp)
                         try mayCreate(in: tp)
                         let m = UInt32(mode & 0o7777) & ~fs.umask
                         let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
@@ -142,6 +143,7 @@ extension GuestThread {
                     loc = Location(name: name, parent: parent, inode: existing)
                 }
             } else {
+                try landlockMake(.regular, in: parent)
                 try mayCreate(in: parent)
                 let m = UInt32(mode & 0o7777) & ~fs.umask
                 let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
@@ -178,11 +180,15 @@ extension GuestThread {
         if flags & O_PATH != 0 {
             description = PathDescription(inode: inode, flags: O_PATH | (flags & O_DIRECTORY))
         } else {
+            // Landlock's rights for the open mode, then for truncating (hook_path_truncate).
+            let denied = try landlockOpen(inode, at: loc, flags: flags)
             // A regular file is truncated even when opened read-only (handle_truncate).
-            if flags & O_TRUNC != 0, let f = inode as? RegularFileInode {
+            if flags & O_TRUNC != 0, !created, let f = inode as? RegularFileInode {
+                if denied & Landlock.truncate != 0 { throw .EACCES }
                 try f.truncate(0)
             }
             description = try inode.open(flags: flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC), kernel: kernel)
+            description.landlockDenied = denied
         }
         description.named = loc
         if description.location == nil { description.location = loc }
@@ -612,6 +618,7 @@ extension GuestThread {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
+        try landlockMake(.directory, in: parent)
         try mayCreate(in: parent)
         let node = try parent.inode.create(name, kind: .directory, mode: UInt32(mode & 0o7777) & ~fs.umask,
                                            uid: group.fsuid, gid: group.fsgid)
@@ -637,6 +644,7 @@ extension GuestThread {
         default: throw .EINVAL
         }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
+        try landlockMake(kind, in: parent)
         try mayCreate(in: parent)
         // vfs_mknod: a device needs CAP_MKNOD, except an overlay whiteout (character 0:0).
         if (kind == .characterDevice && rdev != 0 || kind == .blockDevice) && !group.capable(27 /* CAP_MKNOD */, in: .initial) {
@@ -662,7 +670,9 @@ extension GuestThread {
         }
         try requireWritableMount(parent.inode, parent.mount) // before the lookup, as Linux's do_unlinkat
         let raw = try parent.inode.lookup(name)
-        // Linux's order: permission (may_delete), the kind, a mount on it, emptiness.
+        // Linux's order: Landlock (unlink asks to remove a file, rmdir a directory), permission
+        // (may_delete), the kind, a mount on it, emptiness.
+        try landlockRemove(rmdir ? .directory : .regular, from: parent)
         try mayDelete(raw, from: parent)
         if rmdir {
             guard raw.kind == .directory else { throw .ENOTDIR }
@@ -710,6 +720,7 @@ extension GuestThread {
             while let c = p { if c.inode === node { throw .EINVAL }; p = c.parent }
         }
         let target = try? np.inode.lookup(nn)
+        try landlockDomain?.checkRefer(node, from: op, to: np, exchanged: nil, removed: target, rename: true)
         if target === node { return 0 }
         // Permission (vfs_rename): the source may leave its directory, the target may be
         // replaced or made, and a directory that changes parent must be writable (its "..").
@@ -764,6 +775,7 @@ extension GuestThread {
             var p: Location? = into
             while let c = p { if c.inode === node { throw .EINVAL }; p = c.parent }
         }
+        try landlockDomain?.checkRefer(a, from: op, to: np, exchanged: b, removed: nil, rename: true)
         if a === b { return 0 }
         try mayDelete(a, from: op)
         try mayDelete(b, from: np)
@@ -803,6 +815,7 @@ extension GuestThread {
         let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
         if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
         if old.inode.fs !== np.inode.fs { throw .EXDEV }
+        try landlockDomain?.checkRefer(old.inode, from: old.parent ?? np, to: np, exchanged: nil, removed: nil, rename: false)
         try mayLink(old)
         try mayCreate(in: np)
         if old.inode.isAppendOnly || old.inode.isImmutable { throw .EPERM } // vfs_link
@@ -831,6 +844,7 @@ extension GuestThread {
         let (parent, name) = try lookupParent(dirfd, try pathArg(addr))
         if name.isEmpty || name == "." || name == ".." { throw .EEXIST }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
+        try landlockMake(.symlink, in: parent)
         try mayCreate(in: parent)
         let node = try parent.inode.create(name, kind: .symlink, mode: 0o777, uid: group.fsuid, gid: group.fsgid, target: target)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
@@ -1008,6 +1022,7 @@ extension GuestThread {
             defer { f.openWriters -= 1 }
             try f.breakLeases(writing: true, nonBlocking: false, kernel: kernel)
         }
+        try landlockDomain?.check(Landlock.truncate, at: loc)
         try checkGrowth(f, to: a1)
         try f.truncate(a1)
         if let parent = loc.parent { kernel.fsnotify(in: parent.inode, name: loc.name, child: f, InotifyMask.modify) }
@@ -1027,6 +1042,8 @@ extension GuestThread {
         guard Int64(bitPattern: a1) >= 0 else { throw .EINVAL }
         guard d.writable, let f = d.inode as? RegularFileInode else { throw .EINVAL }
         if f.isAppendOnly { throw .EPERM } // do_ftruncate
+        // Landlock's truncate right as the description's opener had it (hook_file_truncate).
+        if d.landlockDenied & Landlock.truncate != 0 { throw .EACCES }
         try checkGrowth(f, to: a1)
         try f.truncate(a1)
         kernel.fsnotify(d, InotifyMask.modify)
@@ -1138,6 +1155,7 @@ extension GuestThread {
             return 0
         case F_SETOWN:
             f.asyncOwner = try asyncOwner(Int32(truncatingIfNeeded: a2))
+            f.ownerSetter = landlockDomain.map { ($0, ObjectIdentifier(group)) }
             return 0
         case 1024: // F_SETLEASE
             return try setLease(f, fd: fd, Int32(truncatingIfNeeded: a2))
@@ -1152,6 +1170,7 @@ extension GuestThread {
             case 2: guard pid >= 0 else { throw .ESRCH }; f.asyncOwner = try asyncOwner(-pid)
             default: throw .EINVAL
             }
+            f.ownerSetter = landlockDomain.map { ($0, ObjectIdentifier(group)) }
             return 0
         case 16: // F_GETOWN_EX
             try mm.writeValue(a2, (f.asyncOwner < 0 ? Int32(2) : Int32(1), vnr(f.asyncOwner < 0 ? -f.asyncOwner : f.asyncOwner)))
@@ -1226,6 +1245,11 @@ extension GuestThread {
     func sysIoctl() throws(LinuxErrno) -> UInt64 {
         let fd = fdArg(a0)
         let f = try group.fdTable.get(fd)
+        // Landlock's device ioctl right as the opener had it (hook_file_ioctl).
+        if f.landlockDenied & Landlock.ioctlDev != 0, f.inode.kind == .characterDevice || f.inode.kind == .blockDevice,
+           !Landlock.isMaskedDeviceIoctl(UInt32(truncatingIfNeeded: a1)) {
+            throw .EACCES
+        }
         switch a1 & 0xffff_ffff {
         case 0x5451: try group.fdTable.setCloseOnExec(fd, true); return 0   // FIOCLEX
         case 0x5450: try group.fdTable.setCloseOnExec(fd, false); return 0  // FIONCLEX

@@ -29,6 +29,7 @@ extension GuestThread {
         let data = try mountString(a4)
         let target = try lookup(AT_FDCWD, try pathArg(a1), follow: true)
         guard flags & MS_NOUSER == 0 else { throw .EINVAL }
+        try landlockMount() // security_sb_mount, sb_remount
         let ns = fs.mounts
         guard group.capable(CAP_SYS_ADMIN, in: ns.owner) else { throw .EPERM }
         let propagation = flags & (MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE)
@@ -381,6 +382,7 @@ extension GuestThread {
         guard group.capable(CAP_SYS_ADMIN, in: ns.owner) else { throw .EPERM }
         let target = try lookup(AT_FDCWD, path, follow: flags & UMOUNT_NOFOLLOW == 0)
         guard ns.isRoot(target), let reached = target.mount, ns.mounts.contains(where: { $0 === reached }) else { throw .EINVAL }
+        try landlockMount() // security_sb_umount
         // The mount on top of what the path reached, as LOOKUP_MOUNTPOINT finds it: "." in a
         // directory something was mounted over since (pivot_root(".", ".") stacks the old
         // root on the cwd) names the mount on top.
@@ -413,6 +415,7 @@ extension GuestThread {
         guard new.inode.kind == .directory else { throw .ENOTDIR }
         let old = try lookup(AT_FDCWD, try pathArg(a1), follow: true)
         guard old.inode.kind == .directory else { throw .ENOTDIR }
+        try landlockMount() // security_sb_pivotroot
         let ns = fs.mounts, root = fs.root
         guard let newMount = new.mount, let rootMount = root.mount, let reached = old.mount else { throw .EINVAL }
         let oldMount = ns.cover(old.inode, in: reached) ?? reached // put_old's top mount (lock_mount)

@@ -160,6 +160,7 @@ extension GuestThread {
         child.signalMask = signalMask
         child.seccompMode = seccompMode
         child.seccompFilter = seccompFilter
+        child.landlockDomain = landlockDomain
         child.affinity = affinity
         child.memoryPolicy = memoryPolicy
         // Linux's sched_fork: the policy is inherited, but SCHED_RESET_ON_FORK puts a real-time
@@ -571,7 +572,7 @@ extension GuestThread {
         guard id > 0, s >= 0, s < 65 else { throw .EINVAL }
         if let tgid { guard Int32(truncatingIfNeeded: tgid) > 0 else { throw .EINVAL } }
         guard let t = thread(id), tgid == nil || vnr(t.group.pid) == Int32(truncatingIfNeeded: tgid!) else { throw .ESRCH }
-        guard maySignal(t.group, s) else { throw .EPERM }
+        guard maySignal(t.group, s, thread: t) else { throw .EPERM }
         if s == 0 { return 0 }
         guard signalReaches(t.group, s) else { return 0 }
         t.group.prepareSignal(s)

@@ -17,6 +17,8 @@ extension GuestThread {
     /// ptrace_may_access for process `g` (PTRACE_MODE_ATTACH): the same real uid as all of
     /// its ids (and gids), and a dumpable process; or CAP_SYS_PTRACE.
     func mayAttach(_ g: ThreadGroup) -> Bool {
+        // Landlock holds whatever the capabilities (an LSM's say comes after them on Linux).
+        guard landlockMayTrace(g) else { return false }
         if group.capable(Self.CAP_SYS_PTRACE, in: g.userNS) { return true }
         return [g.uid, g.euid, g.suid].allSatisfy { $0 == group.uid } && [g.gid, g.egid, g.sgid].allSatisfy { $0 == group.gid }
             && g.dumpMode == 1
@@ -27,6 +29,8 @@ extension GuestThread {
         switch request {
         case 0: // PTRACE_TRACEME: the parent traces this thread
             guard ptrace == nil, let parent = group.parent, parent.exitStatus == nil else { throw .EPERM }
+            // Landlock (hook_ptrace_traceme): a tracer in a domain traces only from within it.
+            if let tracerDomain = parent.leader?.landlockDomain, !tracerDomain.isAncestorOrSelf(of: landlockDomain) { throw .EPERM }
             ptrace = PtraceState(tracer: parent)
             return 0
         case 16: // PTRACE_ATTACH: traced, and a SIGSTOP to stop it

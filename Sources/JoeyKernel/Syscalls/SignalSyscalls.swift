@@ -122,7 +122,7 @@ extension GuestThread {
         let code = raw.withUnsafeBytes { $0.load(fromByteOffset: 8, as: Int32.self) }
         let value = raw.withUnsafeBytes { $0.load(fromByteOffset: 24, as: UInt64.self) }
         guard let t = thread(tid), vnr(t.group.pid) == tgid else { throw .ESRCH }
-        guard maySignal(t.group, sig) else { throw .EPERM }
+        guard maySignal(t.group, sig, thread: t) else { throw .EPERM }
         if (code >= 0 || code == -6) && t !== self { throw .EPERM }
         if sig == 0 { return 0 }
         guard signalReaches(t.group, sig) else { return 0 }

@@ -126,7 +126,9 @@ extension GuestThread {
 
     func sysBind() throws(LinuxErrno) -> UInt64 {
         let s = try socketArg(fdArg(a0))
-        try s.bind(self, try sockaddrArg(a1, a2))
+        let address = try sockaddrArg(a1, a2)
+        try landlockSocket(s, address, Landlock.bindTCP)
+        try s.bind(self, address)
         return 0
     }
 
@@ -153,6 +155,7 @@ extension GuestThread {
     func sysConnect() throws(LinuxErrno) -> UInt64 {
         let s = try socketArg(fdArg(a0))
         let address = try sockaddrArg(a1, a2)
+        try landlockSocket(s, address, Landlock.connectTCP)
         let until = deadline(s.options.sendTimeout)
         while true {
             do {

@@ -167,6 +167,7 @@ extension GuestThread {
         // x bit), then a file someone has open for writing (ETXTBSY), as Linux's do_open_execat.
         if loc.mount?.flags.contains(.noExec) == true { throw .EACCES }
         try checkAccess(inode, read: false, write: false, exec: true, mount: loc.mount)
+        _ = try landlockOpen(inode, at: loc, flags: O_RDONLY, exec: true)
         if (inode as? RegularFileInode)?.openWriters ?? 0 > 0 { throw .ETXTBSY }
         let f = try inode.open(flags: O_RDONLY, kernel: kernel)
         f.named = loc
@@ -331,6 +332,7 @@ extension GuestThread {
         guard loc.inode.kind == .regular else { throw .ELIBBAD }
         if loc.mount?.flags.contains(.noExec) == true { throw .EACCES }
         try checkAccess(loc.inode, read: false, write: false, exec: true, mount: loc.mount)
+        _ = try landlockOpen(loc.inode, at: loc, flags: O_RDONLY, exec: true)
         let f = try loc.inode.open(flags: O_RDONLY, kernel: kernel)
         f.named = loc
         return f

@@ -39,6 +39,8 @@ final class GuestThread {
     /// seccomp(2): 0 none, 1 strict, 2 filter; the newest filter of the thread's chain.
     var seccompMode: UInt8 = 0
     var seccompFilter: SeccompFilter?
+    /// The Landlock domain this thread restricted itself to (Task/Landlock.swift), if any.
+    var landlockDomain: LandlockDomain?
     /// This thread's keyring (Keys/; made on first use), and where request_key puts the keys
     /// it makes (KEYCTL_SET_REQKEY_KEYRING's KEY_REQKEY_DEFL_*): both credentials on Linux,
     /// and per thread there.

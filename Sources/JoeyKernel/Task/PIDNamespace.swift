@@ -203,8 +203,9 @@ extension GuestThread {
 
     /// Whether this process may signal `target` (Linux's check_kill_permission): its own,
     /// a real or effective uid matching the target's real or saved one, CAP_KILL, or SIGCONT
-    /// within its session.
-    func maySignal(_ target: ThreadGroup, _ sig: Int32) -> Bool {
+    /// within its session; and Landlock's signal scope (`thread`: the one a tgkill aims at).
+    func maySignal(_ target: ThreadGroup, _ sig: Int32, thread: GuestThread? = nil) -> Bool {
+        guard landlockMaySignal(target, thread: thread) else { return false }
         if target === group || group.capable(5 /* CAP_KILL */, in: target.userNS) { return true }
         if sig == Signal.SIGCONT && target.sid == group.sid { return true }
         let senders = [group.uid, group.euid], targets = [target.uid, target.suid]

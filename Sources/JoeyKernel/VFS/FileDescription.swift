@@ -43,6 +43,12 @@ public class FileDescription {
     unowned(unsafe) var notifier: Kernel?
     /// The epoll interests watching it, dropped with the last reference (as Linux's eventpoll_release).
     var epollInterests: [EpollInterest] = []
+    /// The Landlock rights its opener's domain denied it for later calls (truncate, a
+    /// device's ioctls), fixed at open as Linux's landlock_file; 0 for most.
+    var landlockDenied: UInt64 = 0
+    /// The Landlock domain and process of whoever last set `asyncOwner` (hook_file_set_fowner):
+    /// its signal scope decides whom SIGIO and SIGURG reach.
+    var ownerSetter: (domain: LandlockDomain, group: ObjectIdentifier)?
 
     init(inode: Inode, flags: Int32) {
         self.inode = inode

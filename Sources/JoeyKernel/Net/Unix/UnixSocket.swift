@@ -93,6 +93,7 @@ final class UnixSocket: Socket {
             let (parent, leaf) = try t.lookupParent(AT_FDCWD, p)
             if leaf.isEmpty || leaf == "." || leaf == ".." { throw .EADDRINUSE }
             if (try? parent.inode.lookup(leaf)) != nil { throw .EADDRINUSE }
+            try t.landlockMake(.socket, in: parent)
             try t.mayCreate(in: parent)
             let inode: Inode
             do {
@@ -150,6 +151,12 @@ final class UnixSocket: Socket {
         }
         guard let target else { throw .ECONNREFUSED }
         guard target.type == type else { throw .EPROTOTYPE }
+        // Landlock's abstract-socket scope (hook_unix_stream_connect, unix_may_send): not to a
+        // socket made outside the caller's domain; a datagram socket's own peer stays reachable.
+        if case .abstract = parsed, let domain = t.landlockDomain, target !== peer,
+           domain.isScoped(from: target.creatorLandlockDomain, Landlock.scopeAbstractUnix) {
+            throw .EPERM
+        }
         return target
     }
 
