@@ -646,6 +646,60 @@ CASE(getcwd_of_size_0_is_erange) {
     EXPECT_ERRNO(syscall(SYS_getcwd, NULL, (size_t)-1), EFAULT);
 }
 
+/* A directory renamed after it was opened (or became the working directory): `..`, getcwd
+ * and /proc/self/fd follow it to where it is now (dentries are renamed in place). */
+CASE(dotdot_getcwd_and_fd_links_follow_a_directory_renamed_since_it_was_opened) {
+    EXPECT_OK(mkdir("a", 0755));
+    EXPECT_OK(mkdir("a/b", 0755));
+    EXPECT_OK(mkdir("c", 0755));
+    EXPECT_OK(mkdir("top", 0755));
+    int fd = open("a/b", O_RDONLY | O_DIRECTORY);
+    EXPECT(fd >= 0);
+    EXPECT_OK(rename("a/b", "c/b"));
+    int up = openat(fd, "..", O_RDONLY | O_DIRECTORY);
+    EXPECT(up >= 0);
+    struct stat s_up, s_c;
+    EXPECT_OK(fstat(up, &s_up));
+    EXPECT_OK(stat("c", &s_c));
+    EXPECT_EQ(s_up.st_ino, s_c.st_ino);
+    /* A name made through `..` lands in the new parent. */
+    int f = openat(fd, "../made", O_WRONLY | O_CREAT, 0644);
+    EXPECT(f >= 0);
+    close(f);
+    EXPECT_OK(access("c/made", F_OK));
+    EXPECT_ERRNO(access("a/made", F_OK), ENOENT);
+    /* A directory above it renamed too. */
+    EXPECT_OK(rename("c", "top/c2"));
+    char link[PATH_MAX], proc[64], cwd[PATH_MAX];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(proc, link, sizeof link - 1);
+    EXPECT(n > 0);
+    link[n] = 0;
+    const char *tail = "/top/c2/b";
+    EXPECT(n >= (ssize_t)strlen(tail) && strcmp(link + n - strlen(tail), tail) == 0);
+    EXPECT_OK(fchdir(fd));
+    EXPECT(getcwd(cwd, sizeof cwd) != NULL);
+    EXPECT(strlen(cwd) >= strlen(tail) && strcmp(cwd + strlen(cwd) - strlen(tail), tail) == 0);
+    EXPECT(strcmp(cwd, link) == 0);
+    EXPECT_OK(access("../../c2/made", F_OK));
+}
+
+/* The check that a directory does not move below itself follows the tree as it is, even
+ * through a descriptor for a directory renamed since (it found a path that no longer is). */
+CASE(a_directory_never_moves_below_itself_through_a_stale_dirfd) {
+    EXPECT_OK(mkdir("a", 0755));
+    EXPECT_OK(mkdir("a/b", 0755));
+    EXPECT_OK(mkdir("c", 0755));
+    int fd = open("a/b", O_RDONLY | O_DIRECTORY);
+    EXPECT(fd >= 0);
+    EXPECT_OK(rename("a/b", "c/b"));
+    EXPECT_ERRNO(renameat(AT_FDCWD, "c", fd, "x"), EINVAL);
+    EXPECT_OK(mkdir("c/b/y", 0755));
+    EXPECT_ERRNO(syscall(SYS_renameat2, AT_FDCWD, "c", fd, "y", 2 /* RENAME_EXCHANGE */), EINVAL);
+    EXPECT_OK(renameat(AT_FDCWD, "a", fd, "x")); /* a is not above it any more */
+    EXPECT_OK(access("c/b/x", F_OK));
+}
+
 COMPAT_MAIN()
 
 CASE(chroot_and_fchdir_check_search_permission_and_getcwd_sees_the_new_root) {

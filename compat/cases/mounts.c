@@ -811,6 +811,52 @@ CASE(mount_setattr_checks_its_arguments_and_reaches_submounts_with_at_recursive)
     EXPECT(sv.f_flag & ST_RDONLY); /* not recursive: the submount stays */
 }
 
+/* rename(2) and link(2) stay within one mount: a bind mount of the same filesystem is
+ * another mount (EXDEV), as mv knows, and falls back to copying. */
+CASE(rename_and_link_between_two_mounts_of_one_filesystem_are_exdev) {
+    own_namespace();
+    EXPECT_OK(mkdir("a", 0755));
+    EXPECT_OK(mkdir("b", 0755));
+    EXPECT_OK(mkdir("m", 0755));
+    write_file("a/f", "x");
+    EXPECT_OK(mount("b", "m", NULL, MS_BIND, NULL));
+    EXPECT_ERRNO(rename("a/f", "m/f"), EXDEV);
+    EXPECT_ERRNO(link("a/f", "m/f"), EXDEV);
+    EXPECT_OK(rename("a/f", "b/f")); /* the same directory, reached through this mount */
+    EXPECT_OK(access("m/f", F_OK));
+    EXPECT_OK(rename("m/f", "m/g"));  /* within the bind mount */
+    EXPECT_OK(umount("m"));
+}
+
+/* `..` from a directory that a rename took out from under the root of the bind mount it
+ * was reached through: ENOENT (path_connected), not the directory it came from. */
+CASE(dotdot_from_a_directory_renamed_out_of_a_bind_mount_is_enoent) {
+    own_namespace();
+    EXPECT_OK(mkdir("a", 0755));
+    EXPECT_OK(mkdir("a/sub", 0755));
+    EXPECT_OK(mkdir("a/sub/d", 0755));
+    EXPECT_OK(mkdir("a/sub/d/e", 0755));
+    EXPECT_OK(mkdir("m", 0755));
+    EXPECT_OK(mount("a/sub", "m", NULL, MS_BIND, NULL));
+    int fd = open("m/d/e", O_RDONLY | O_DIRECTORY);
+    EXPECT(fd >= 0);
+    int up = openat(fd, "..", O_RDONLY | O_DIRECTORY);
+    EXPECT(up >= 0);
+    close(up);
+    EXPECT_OK(rename("a/sub/d", "a/d")); /* out of the bind mount's tree */
+    EXPECT_ERRNO(openat(fd, "..", O_RDONLY | O_DIRECTORY), ENOENT);
+    EXPECT_OK(rename("a/d", "a/sub/d2")); /* back below it, under another name */
+    up = openat(fd, "../..", O_RDONLY | O_DIRECTORY);
+    EXPECT(up >= 0);
+    struct stat s_up, s_m;
+    EXPECT_OK(fstat(up, &s_up));
+    EXPECT_OK(stat("m", &s_m));
+    EXPECT_EQ(s_up.st_ino, s_m.st_ino);
+    close(up);
+    close(fd);
+    EXPECT_OK(umount("m"));
+}
+
 COMPAT_MAIN()
 
 CASE(noexec_mount_refuses_execve_and_executable_mappings) {

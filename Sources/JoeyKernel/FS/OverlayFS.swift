@@ -153,6 +153,12 @@ final class DirectoryInode: Inode {
     /// The host directory below this one, if any.
     var lowerPath: ByteString?
     fileprivate var children: [ByteString: Inode] = [:]
+    /// The directory this one is an entry of now, and its name there (a dentry's d_parent and
+    /// d_name): kept through renames, so `..`, getcwd and the check that a directory never
+    /// moves below itself follow the tree as it is, not as a path once walked found it.
+    /// nil for a filesystem's root. A removed directory keeps its last parent, as Linux's.
+    private(set) weak var parentDirectory: DirectoryInode?
+    private(set) var nameInParent: ByteString = ""
     private var whiteouts: Set<ByteString> = []
     private var lowerListed = false
     /// Once the host directory is listed: its entries that no call has named yet, as getdents
@@ -171,13 +177,29 @@ final class DirectoryInode: Inode {
 
     override var size: UInt64 { hostSize ?? 4096 }
 
+    /// Puts `node` in `children` as `name`, and a directory under this one.
+    private func adopt(_ node: Inode, as name: ByteString) {
+        children[name] = node
+        if let d = node as? DirectoryInode { d.parentDirectory = self; d.nameInParent = name }
+    }
+
+    /// Whether this directory is `other` or below it, as the tree is now (d_ancestor).
+    func isWithin(_ other: Inode) -> Bool {
+        var cur: DirectoryInode? = self
+        while let c = cur {
+            if c === other { return true }
+            cur = c.parentDirectory
+        }
+        return false
+    }
+
     override func lookup(_ name: ByteString) throws(LinuxErrno) -> Inode {
         if let c = children[name] { return c }
         guard mayBeLower(name), let lowerPath, let host = context.host else { throw .ENOENT }
         let path = ByteString.join(lowerPath, name)
         unlooked[name] = nil // named now: from here on in `children`, or gone from the host
         guard let st = host.lstat(path), let node = context.lowerInode(path: path, st: st) else { throw .ENOENT }
-        children[name] = node
+        adopt(node, as: name)
         return node
     }
 
@@ -199,7 +221,7 @@ final class DirectoryInode: Inode {
         case .found(let st):
             unlooked[name] = nil
             guard let node = context.lowerInode(path: path, st: st) else { throw .ENOENT }
-            children[name] = node
+            adopt(node, as: name)
             return node
         case .missing:
             unlooked[name] = nil
@@ -215,7 +237,7 @@ final class DirectoryInode: Inode {
                 guard children[name] == nil, self.lowerPath == lowerPath, mayBeLower(name),
                       let node = context.lowerInode(path: path, st: st, target: entry.target) else { return }
                 unlooked[name] = nil
-                children[name] = node
+                adopt(node, as: name)
             })
             throw .hostWouldWait
         }
@@ -285,7 +307,7 @@ final class DirectoryInode: Inode {
         if context.writeThrough, let lowerPath, let host = context.host {
             try hostCreate(host: host, path: ByteString.join(lowerPath, name), node: node, target: target)
         }
-        children[name] = node
+        adopt(node, as: name)
         whiteouts.remove(name)
         touchModified()
         return node
@@ -314,7 +336,7 @@ final class DirectoryInode: Inode {
 
     override func insert(_ name: ByteString, _ inode: Inode) throws(LinuxErrno) {
         if (try? lookup(name)) != nil { throw .EEXIST }
-        children[name] = inode
+        adopt(inode, as: name)
         whiteouts.remove(name)
         if inode.kind == .directory { nlink += 1 }
         touchModified()
@@ -350,7 +372,7 @@ final class DirectoryInode: Inode {
             try Self.hostRename(host, ByteString.join(from, name), ByteString.join(to, newName), flags: 0)
             children[name] = nil
             if node.kind == .directory { nlink -= 1; dest.nlink += 1 }
-            dest.children[newName] = node
+            dest.adopt(node, as: newName)
             dest.unlooked[newName] = nil
             let newPath = ByteString.join(to, newName)
             if let d = node as? DirectoryInode { d.rebase(to: newPath) }
@@ -387,8 +409,8 @@ final class DirectoryInode: Inode {
         } else {
             hostPaths = nil
         }
-        children[name] = b
-        dest.children[otherName] = a
+        adopt(b, as: name)
+        dest.adopt(a, as: otherName)
         if self !== dest {
             // A directory's ".." names its new parent.
             if a.kind == .directory { nlink -= 1; dest.nlink += 1 }

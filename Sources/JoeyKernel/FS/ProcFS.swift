@@ -38,12 +38,17 @@ final class DynamicDirectory: Inode {
 /// A read-only file whose content is generated at open.
 final class GeneratedFile: Inode {
     let generate: () throws(LinuxErrno) -> [UInt8]
-    init(fs: FileSystemID, mode: UInt32 = 0o444, _ generate: @escaping () throws(LinuxErrno) -> [UInt8]) {
+    /// The process whose memory it shows (environ, auxv): opening it needs what ptrace
+    /// would (mm_access), its owner's mode bits not being enough.
+    weak var inspected: ThreadGroup?
+    init(fs: FileSystemID, mode: UInt32 = 0o444, inspecting: ThreadGroup? = nil, _ generate: @escaping () throws(LinuxErrno) -> [UInt8]) {
         self.generate = generate
+        inspected = inspecting
         super.init(kind: .regular, mode: mode, fs: fs)
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
         if flags & O_ACCMODE != O_RDONLY { throw .EACCES }
+        if let g = inspected, let t = kernel.current, t.group !== g, !t.mayAttach(g) { throw .EACCES }
         return GeneratedFileDescription(inode: self, flags: flags, content: try generate())
     }
 }
@@ -392,8 +397,8 @@ enum ProcFS {
         let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
         var entries: [String: () -> Inode] = [
             "exe": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.exePath } },
-            "cwd": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.cwd.path } },
-            "root": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.root.path } },
+            "cwd": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.cwd.current().path } },
+            "root": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.root.current().path } },
             "cmdline": { GeneratedFile(fs: fs) { g.exitStatus != nil ? [] : g.cmdline.flatMap { $0 + [0] } } },
             "comm": { CommFile(group: g, fs: fs) },
             "coredump_filter": { CoredumpFilterFile(group: g, fs: fs) },
@@ -402,12 +407,12 @@ enum ProcFS {
             "oom_score": { text { "\(kernel.oomScore(g))\n" } },
             "mem": { ProcAddressSpaceFile(group: g, view: .memory, fs: fs) },
             "pagemap": { ProcAddressSpaceFile(group: g, view: .pagemap, fs: fs) },
-            "environ": { GeneratedFile(fs: fs, mode: 0o400) { () throws(LinuxErrno) -> [UInt8] in
+            "environ": { GeneratedFile(fs: fs, mode: 0o400, inspecting: g) { () throws(LinuxErrno) -> [UInt8] in
                 let mm = g.mm
                 guard mm.envEnd > mm.envStart else { return [] }
                 return try mm.read(mm.envStart, count: Int(mm.envEnd - mm.envStart))
             } },
-            "auxv": { GeneratedFile(fs: fs, mode: 0o400) {
+            "auxv": { GeneratedFile(fs: fs, mode: 0o400, inspecting: g) {
                 var b = [UInt8]()
                 for (k, v) in g.mm.auxv { withUnsafeBytes(of: k) { b += $0 }; withUnsafeBytes(of: v) { b += $0 } }
                 return b

@@ -644,7 +644,8 @@ extension GuestThread {
         default: throw .EINVAL
         }
         if (try? parent.inode.lookup(name)) != nil { throw .EEXIST }
-        try landlockMake(kind, in: parent)
+        // A whiteout (character 0:0) is made with MAKE_REG (Landlock erratum 4).
+        try landlockMake(kind == .characterDevice && rdev == 0 ? .regular : kind, in: parent)
         try mayCreate(in: parent)
         // vfs_mknod: a device needs CAP_MKNOD, except an overlay whiteout (character 0:0).
         if (kind == .characterDevice && rdev != 0 || kind == .blockDevice) && !group.capable(27 /* CAP_MKNOD */, in: .initial) {
@@ -708,17 +709,17 @@ extension GuestThread {
         let oldPath = try pathArg(oldArg), newPath = try pathArg(newArg)
         let (op, on) = try lookupParent(olddir, oldPath)
         let (np, nn) = try lookupParent(newdir, newPath)
+        // Both ends in one mount, a bind of the same filesystem no more than another (do_renameat2).
+        if op.mount !== np.mount { throw .EXDEV }
         if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
         try requireWritableMount(op.inode, op.mount) // before the lookups, as Linux's do_renameat2
         let node = try op.inode.lookup(on)
         if fs.mounts.isCovered(node, in: op.mount) { throw .EBUSY }
         if op.inode.fs !== np.inode.fs { throw .EXDEV }
         if node.kind != .directory && (oldPath.hasTrailingSlash || newPath.hasTrailingSlash) { throw .ENOTDIR }
-        // A directory cannot move below itself.
-        if node.kind == .directory {
-            var p: Location? = np
-            while let c = p { if c.inode === node { throw .EINVAL }; p = c.parent }
-        }
+        // A directory cannot move below itself (as the tree is now: np may have been found
+        // through a directory renamed since).
+        if node.kind == .directory, (np.inode as? DirectoryInode)?.isWithin(node) ?? false { throw .EINVAL }
         let target = try? np.inode.lookup(nn)
         try landlockDomain?.checkRefer(node, from: op, to: np, exchanged: nil, removed: target, rename: true)
         if target === node { return 0 }
@@ -764,6 +765,7 @@ extension GuestThread {
         let oldPath = try pathArg(oldArg), newPath = try pathArg(newArg)
         let (op, on) = try lookupParent(olddir, oldPath)
         let (np, nn) = try lookupParent(newdir, newPath)
+        if op.mount !== np.mount { throw .EXDEV }
         if on.isEmpty || on == "." || on == ".." || nn.isEmpty || nn == "." || nn == ".." { throw .EBUSY }
         try requireWritableMount(op.inode, op.mount)
         let a = try op.inode.lookup(on), b = try np.inode.lookup(nn)
@@ -772,8 +774,7 @@ extension GuestThread {
         if fs.mounts.isCovered(a, in: op.mount) || fs.mounts.isCovered(b, in: np.mount) { throw .EBUSY }
         // Neither directory may end up below itself.
         for (node, into) in [(a, np), (b, op)] where node.kind == .directory {
-            var p: Location? = into
-            while let c = p { if c.inode === node { throw .EINVAL }; p = c.parent }
+            if (into.inode as? DirectoryInode)?.isWithin(node) ?? false { throw .EINVAL }
         }
         try landlockDomain?.checkRefer(a, from: op, to: np, exchanged: b, removed: nil, rename: true)
         if a === b { return 0 }
@@ -814,7 +815,8 @@ extension GuestThread {
         if old.inode.nlink == 0 && !((old.inode as? RegularFileInode)?.linkable ?? false) { throw .ENOENT }
         let (np, nn) = try lookupParent(newdir, try pathArg(newArg))
         if nn.isEmpty || nn == "." || nn == ".." { throw .EEXIST }
-        if old.inode.fs !== np.inode.fs { throw .EXDEV }
+        // One mount for both names (do_linkat), not only one filesystem.
+        if old.inode.fs !== np.inode.fs || old.mount !== np.mount { throw .EXDEV }
         try landlockDomain?.checkRefer(old.inode, from: old.parent ?? np, to: np, exchanged: nil, removed: nil, rename: false)
         try mayLink(old)
         try mayCreate(in: np)
@@ -1056,7 +1058,7 @@ extension GuestThread {
         if fs.cwd.inode.removed { throw .ENOENT }
         // Seen from the process's root; a directory outside it (after chroot) is shown
         // "(unreachable)" and absolute, as Linux does (glibc's getcwd then fails).
-        let cwd = fs.cwd, root = fs.root
+        let cwd = fs.cwd.current(), root = fs.root.current()
         // Shown from where it meets the root (a directory reached before a pivot_root has its
         // names from the old root), as d_path does.
         let shown = cwd.path(under: root).map { $0.bytes } ?? Array("(unreachable)".utf8) + cwd.path.bytes

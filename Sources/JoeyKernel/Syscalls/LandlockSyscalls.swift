@@ -3,13 +3,15 @@
 import JoeyABI
 
 extension GuestThread {
-    private static let createRulesetVersion: UInt64 = 1 << 0
+    private static let createRulesetVersion: UInt64 = 1 << 0, createRulesetErrata: UInt64 = 1 << 1
     private static let rulePathBeneath: UInt64 = 1, ruleNetPort: UInt64 = 2
 
     func sysLandlockCreateRuleset() throws(LinuxErrno) -> UInt64 {
         let attr = a0, size = a1, flags = UInt32(truncatingIfNeeded: a2)
         if flags != 0 {
-            if UInt64(flags) == Self.createRulesetVersion && attr == 0 && size == 0 { return Landlock.abiVersion }
+            guard attr == 0 && size == 0 else { throw .EINVAL }
+            if UInt64(flags) == Self.createRulesetVersion { return Landlock.abiVersion }
+            if UInt64(flags) == Self.createRulesetErrata { return Landlock.errata }
             throw .EINVAL
         }
         // struct landlock_ruleset_attr: handled_access_fs, handled_access_net, scoped; at
@@ -80,10 +82,10 @@ extension GuestThread {
     }
 
     func sysLandlockRestrictSelf() throws(LinuxErrno) -> UInt64 {
-        guard UInt32(truncatingIfNeeded: a1) == 0 else { throw .EINVAL }
         // As for seccomp: without no_new_privs only CAP_SYS_ADMIN may (a set-id program
-        // it ran could otherwise be confused).
+        // it ran could otherwise be confused); checked before the flags.
         guard group.noNewPrivs || group.capable(21 /* CAP_SYS_ADMIN */) else { throw .EPERM }
+        guard UInt32(truncatingIfNeeded: a1) == 0 else { throw .EINVAL }
         let r = try ruleset(a0, writing: false)
         guard (landlockDomain?.depth ?? 0) < Landlock.maxLayers else { throw .E2BIG }
         landlockDomain = LandlockDomain(r, on: landlockDomain)

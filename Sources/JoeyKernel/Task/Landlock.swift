@@ -15,6 +15,11 @@ import JoeyABI
 /// Access rights and scopes (include/uapi/linux/landlock.h).
 enum Landlock {
     static let abiVersion: UInt64 = 6
+    /// LANDLOCK_CREATE_RULESET_ERRATA: the fixed issues this implementation behaves as fixed
+    /// (a bit per erratum number less one): 1, only TCP sockets are restricted; 2, signals
+    /// within one process are never scoped; 4, an overlay whiteout is made with MAKE_REG.
+    /// Not 3 (a directory moved out of a bind mount's reach): Joey's `..` is not Linux's there.
+    static let errata: UInt64 = 1 << 0 | 1 << 1 | 1 << 3
 
     static let execute: UInt64 = 1 << 0, writeFile: UInt64 = 1 << 1, readFile: UInt64 = 1 << 2
     static let readDir: UInt64 = 1 << 3, removeDir: UInt64 = 1 << 4, removeFile: UInt64 = 1 << 5
@@ -121,8 +126,9 @@ final class LandlockDomain {
     /// The rights of `request` each layer (top first) still denies after the rules on `start`
     /// and every directory above it; `child`'s own rules count first when given. A place
     /// outside every mount (a pipe, a socket, an anonymous file) is never restricted.
-    func denials(_ request: UInt64, at start: Location, child: Inode? = nil) -> [UInt64] {
-        guard start.mount != nil else { return layers.map { _ in 0 } }
+    func denials(_ request: UInt64, at place: Location, child: Inode? = nil) -> [UInt64] {
+        guard place.mount != nil else { return layers.map { _ in 0 } }
+        let start = place.current() // the directories above it now, renamed ones included
         return layers.map { layer in
             var need = request & layer.handledFS
             if need != 0, let c = child, let a = layer.fsRules[ObjectIdentifier(c)] { need &= ~a }

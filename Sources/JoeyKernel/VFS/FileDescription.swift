@@ -12,16 +12,10 @@ public class FileDescription {
     /// Status flags and access mode (O_ACCMODE | O_APPEND | O_NONBLOCK ...).
     var flags: Int32
     var offset: UInt64 = 0
-    /// The path the file was opened by (for /proc/pid/fd and getcwd of fchdir): `named`'s,
-    /// worked out when first asked for (few opens are ever named).
+    /// The path the file was opened by (for /proc/pid/fd and getcwd of fchdir): `named`'s as
+    /// its directories are named now (d_path), worked out when asked for.
     var path: ByteString {
-        get {
-            if let named {
-                storedPath = named.path
-                self.named = nil
-            }
-            return storedPath
-        }
+        get { named?.current().path ?? storedPath }
         set { storedPath = newValue; named = nil }
     }
     private var storedPath: ByteString = ""

@@ -4,8 +4,9 @@
 // wait for the disk is left to be made with the lock let go, and the call made again.
 import JoeyABI
 
-/// A resolved directory entry: an inode plus how it was reached (for `..` and getcwd), and
-/// the mount it is in (Linux's struct path: vfsmount and dentry).
+/// A resolved directory entry: an inode plus how it was reached, and the mount it is in
+/// (Linux's struct path: vfsmount and dentry). The names and parents are those of the walk;
+/// a directory renamed since is followed through its inode's parent (dotdot, current).
 final class Location {
     let name: ByteString
     let parent: Location?
@@ -15,6 +16,54 @@ final class Location {
     /// `mount`: the parent's unless given (a location reached by crossing into a mount).
     init(name: ByteString, parent: Location?, inode: Inode, mount: Mount? = nil) {
         self.name = name; self.parent = parent; self.inode = inode; self.mount = mount ?? parent?.mount
+    }
+
+    /// `..` as the tree is now (Linux's follow_dotdot): a directory's parent since renames,
+    /// not where a walk once came from; at a mount's root, the directory holding its
+    /// mountpoint. ENOENT when a rename took the directory out from under the root of the
+    /// bind mount it is reached through (path_connected). nil at the top.
+    func dotdot() throws(LinuxErrno) -> Location? {
+        guard let p = parent else { return nil }
+        guard let d = inode as? DirectoryInode, let m = mount, inode !== m.root, let real = d.parentDirectory else { return p }
+        // Through a bind mount of a subdirectory, only what is still below its root.
+        if let r = m.root as? DirectoryInode, r.parentDirectory != nil, !real.isWithin(r) { throw .ENOENT }
+        if p.inode === real && p.mount === m { return p }
+        return try place(real, in: m)
+    }
+
+    /// The place of directory `dir` in mount `m`, built from the mount's root down through the
+    /// parents `dir` has now; the mount's root is found on this location's way up.
+    private func place(_ dir: DirectoryInode, in m: Mount) throws(LinuxErrno) -> Location {
+        var base: Location? = self
+        while let b = base, !(b.inode === m.root && b.mount === m) { base = b.parent }
+        guard let top = base else { throw .ENOENT }
+        var names: [(ByteString, DirectoryInode)] = []
+        var cur = dir
+        while cur !== m.root {
+            guard let up = cur.parentDirectory else { throw .ENOENT } // outside the mount's tree
+            names.append((cur.nameInParent, cur))
+            cur = up
+        }
+        var loc = top.current()
+        for (name, d) in names.reversed() { loc = Location(name: name, parent: loc, inode: d, mount: m) }
+        return loc
+    }
+
+    /// This place with its names and parents as they are now: a directory renamed (or one
+    /// above it) since the walk that found it reports its new path. Itself when nothing moved.
+    func current() -> Location {
+        guard let p = parent else { return self }
+        if let d = inode as? DirectoryInode, let m = mount, inode !== m.root, let real = d.parentDirectory {
+            if p.inode === real && p.mount === m {
+                let fresh = p.current()
+                return fresh === p && d.nameInParent == name ? self
+                    : Location(name: d.nameInParent, parent: fresh, inode: inode, mount: m)
+            }
+            if let up = try? place(real, in: m) { return Location(name: d.nameInParent, parent: up, inode: inode, mount: m) }
+            return self
+        }
+        let fresh = p.current()
+        return fresh === p ? self : Location(name: name, parent: fresh, inode: inode, mount: mount)
     }
 
     /// The same place in another namespace's copies of the mounts (unshare(CLONE_NEWNS)).
@@ -143,7 +192,7 @@ extension Kernel {
             if part == "." { continue }
             if part == ".." {
                 if let anchor, cur.inode === anchor { throw .EXDEV }
-                if cur.inode !== root.inode, let p = cur.parent {
+                if cur.inode !== root.inode, let p = try cur.dotdot() {
                     if scope.contains(.noXDev) && p.mount !== cur.mount { throw .EXDEV }
                     cur = p
                 }
