@@ -18,6 +18,7 @@ import collections
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -118,6 +119,11 @@ def main():
     ap.add_argument("--joey", default=os.path.join(HERE, "..", "..", ".build", "release", "joey"))
     ap.add_argument("--filter", default="", help="only tests whose name matches this")
     opts = ap.parse_args()
+    # Tests start with the signals at their defaults, as from a login shell: started under
+    # nohup (SIGHUP ignored) or in a background job (SIGINT, SIGQUIT ignored), the ignored
+    # ones would pass to every test, and kill11 waits for ever for a child SIGHUP cannot end.
+    for s in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(s, signal.SIG_DFL)
     ltp, joey = os.path.abspath(opts.ltp), os.path.abspath(opts.joey)
     runners = [r for r in opts.runners.split(",") if r]
     if "runsc" in runners and not shutil.which("runsc"):
