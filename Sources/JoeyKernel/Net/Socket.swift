@@ -707,8 +707,7 @@ extension Kernel {
     /// within the signal scope of the Landlock domain that set it (hook_file_send_sigiotask).
     func signalOwner(_ f: FileDescription, _ sig: Int32, info: SignalInfo) {
         func send(_ g: ThreadGroup) {
-            if let s = f.ownerSetter, s.group != ObjectIdentifier(g),
-               s.domain.isScoped(from: g.leader?.landlockDomain, Landlock.scopeSignal) { return }
+            if let s = f.ownerSetter, s.group !== g, !s.domain.allowsSignal(to: g) { return }
             g.sendSignal(sig, info: info)
         }
         if f.asyncOwner > 0 {

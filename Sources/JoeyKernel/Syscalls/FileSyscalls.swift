@@ -1157,7 +1157,7 @@ extension GuestThread {
             return 0
         case F_SETOWN:
             f.asyncOwner = try asyncOwner(Int32(truncatingIfNeeded: a2))
-            f.ownerSetter = landlockDomain.map { ($0, ObjectIdentifier(group)) }
+            f.ownerSetter = landlockDomain.map { LandlockOwnerSetter(domain: $0, group: group) }
             return 0
         case 1024: // F_SETLEASE
             return try setLease(f, fd: fd, Int32(truncatingIfNeeded: a2))
@@ -1172,7 +1172,7 @@ extension GuestThread {
             case 2: guard pid >= 0 else { throw .ESRCH }; f.asyncOwner = try asyncOwner(-pid)
             default: throw .EINVAL
             }
-            f.ownerSetter = landlockDomain.map { ($0, ObjectIdentifier(group)) }
+            f.ownerSetter = landlockDomain.map { LandlockOwnerSetter(domain: $0, group: group) }
             return 0
         case 16: // F_GETOWN_EX
             try mm.writeValue(a2, (f.asyncOwner < 0 ? Int32(2) : Int32(1), vnr(f.asyncOwner < 0 ? -f.asyncOwner : f.asyncOwner)))

@@ -49,11 +49,8 @@ extension GuestThread {
         let r = try ruleset(a0, writing: true)
         switch type {
         case Self.rulePathBeneath:
-            // struct landlock_path_beneath_attr (packed): allowed_access, parent_fd.
-            let raw = try mm.read(attr, count: 12)
-            let (access, fd) = raw.withUnsafeBytes {
-                ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: Int32.self))
-            }
+            // struct landlock_path_beneath_attr (packed, 12 bytes): allowed_access, parent_fd.
+            let (access, fd): (UInt64, Int32) = try mm.readValue(attr)
             guard access != 0 else { throw .ENOMSG }
             guard access | r.handledFS == r.handledFS else { throw .EINVAL }
             // Any fd of a file in a mounted filesystem, O_PATH ones too; not a ruleset, a pipe,
@@ -67,10 +64,7 @@ extension GuestThread {
             r.fsRules[key] = (f.inode, (r.fsRules[key]?.access ?? 0) | access)
         case Self.ruleNetPort:
             // struct landlock_net_port_attr: allowed_access, port (host order).
-            let raw = try mm.read(attr, count: 16)
-            let (access, port) = raw.withUnsafeBytes {
-                ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-            }
+            let (access, port): (UInt64, UInt64) = try mm.readValue(attr)
             guard access != 0 else { throw .ENOMSG }
             guard access | r.handledNet == r.handledNet else { throw .EINVAL }
             guard port <= 0xffff else { throw .EINVAL }

@@ -173,7 +173,7 @@ final class LandlockDomain {
         var noMoreAccess = true
         for bit in 0..<16 {
             let right: UInt64 = 1 << UInt64(bit)
-            for (i, _) in layers.enumerated() {
+            for i in child1.indices { // one per layer
                 if moved.kind == .directory || right & Landlock.fileRights != 0 {
                     // Denied at the source for the file, so denied at the destination too.
                     if child1[i] & right != 0 && parent2[i] & right == 0 { noMoreAccess = false }
@@ -215,6 +215,19 @@ final class LandlockDomain {
     func isScoped(from server: LandlockDomain?, _ scope: UInt64) -> Bool {
         layers.contains { $0.scoped & scope != 0 && !$0.isAncestorOrSelf(of: server) }
     }
+
+    /// Whether the signal scope lets this domain signal `target` (`thread`: the one a tgkill
+    /// aims at, else its leader). Callers let a process signal itself first.
+    func allowsSignal(to target: ThreadGroup, thread: GuestThread? = nil) -> Bool {
+        !isScoped(from: (thread ?? target.leader)?.landlockDomain, Landlock.scopeSignal)
+    }
+}
+
+/// Who set a description's signal owner while in a domain (landlock_file's fown_subject);
+/// the process held weakly, so that a later one cannot pass for it.
+struct LandlockOwnerSetter {
+    let domain: LandlockDomain
+    weak var group: ThreadGroup?
 }
 
 extension GuestThread {
@@ -262,7 +275,7 @@ extension GuestThread {
     /// A signal to `target` (hook_task_kill); always to one's own process.
     func landlockMaySignal(_ target: ThreadGroup, thread: GuestThread? = nil) -> Bool {
         guard let domain = landlockDomain, target !== group else { return true }
-        return !domain.isScoped(from: (thread ?? target.leader)?.landlockDomain, Landlock.scopeSignal)
+        return domain.allowsSignal(to: target, thread: thread)
     }
 
     /// bind(2) and connect(2) of a TCP socket (current_check_access_socket): the port must be

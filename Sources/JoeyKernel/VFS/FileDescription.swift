@@ -42,7 +42,7 @@ public class FileDescription {
     var landlockDenied: UInt64 = 0
     /// The Landlock domain and process of whoever last set `asyncOwner` (hook_file_set_fowner):
     /// its signal scope decides whom SIGIO and SIGURG reach.
-    var ownerSetter: (domain: LandlockDomain, group: ObjectIdentifier)?
+    var ownerSetter: LandlockOwnerSetter?
 
     init(inode: Inode, flags: Int32) {
         self.inode = inode
