@@ -148,7 +148,7 @@ compare: deps
 # LTP's system call tests natively, in Joey and in gVisor (bench/ltp/RESULTS.md): an hour or
 # more, not part of `make test`. LTP is fetched at a pinned commit and built in .ltp.
 LTP_COMMIT := 695827725f4fc14fe583043127e0335c29bbd52d
-LTP_APT := git autoconf automake m4 pkgconf bc
+LTP_APT := git autoconf automake m4 pkgconf bc libaio-dev libnuma-dev
 ltp: deps
 	@missing=""; for p in $(LTP_APT); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq $$missing; fi

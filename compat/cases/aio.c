@@ -318,6 +318,40 @@ CASE(io_getevents_waits_for_a_completion_and_eventfd_counts_them) {
     EXPECT_OK(destroy(ctx));
 }
 
+/* A completion saturates the counter at UINT64_MAX, which a write cannot reach: poll then
+ * reports POLLERR (and POLLIN), a write must wait, and a read returns UINT64_MAX. */
+CASE(an_aio_completion_saturates_a_full_eventfd_and_poll_reports_pollerr) {
+    aio_context_t ctx = 0;
+    EXPECT_OK(setup(2, &ctx));
+    int efd = eventfd(0, EFD_NONBLOCK);
+    EXPECT(efd >= 0);
+    uint64_t max = UINT64_MAX - 1, one = 1, count = 0;
+    EXPECT_EQ(write(efd, &max, 8), 8);
+    EXPECT_ERRNO(write(efd, &one, 8), EAGAIN);
+    struct pollfd p = { .fd = efd, .events = POLLIN | POLLOUT };
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT_EQ(p.revents, POLLIN);
+    int fd = open("data", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT(fd >= 0);
+    struct iocb w = rw(IOCB_CMD_PWRITE, fd, "z", 1, 0, 8);
+    w.aio_flags = IOCB_FLAG_RESFD;
+    w.aio_resfd = efd;
+    struct iocb *l[1] = { &w };
+    EXPECT_EQ(submit(ctx, 1, l), 1);
+    struct io_event ev;
+    EXPECT_EQ(getevents(ctx, 1, 1, &ev, NULL), 1);
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT_EQ(p.revents, POLLIN | POLLERR);
+    EXPECT_ERRNO(write(efd, &one, 8), EAGAIN);
+    EXPECT_EQ(read(efd, &count, 8), 8);
+    EXPECT_EQ(count, UINT64_MAX);
+    EXPECT_EQ(poll(&p, 1, 0), 1);
+    EXPECT_EQ(p.revents, POLLOUT);
+    close(fd);
+    close(efd);
+    EXPECT_OK(destroy(ctx));
+}
+
 /* A fork's child has the ring mapped but not the context. */
 CASE(a_forked_child_has_no_aio_context) {
     aio_context_t ctx = 0;

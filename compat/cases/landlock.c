@@ -12,6 +12,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -512,6 +513,11 @@ CASE(a_landlocked_process_mounts_nothing_and_traces_only_inside) {
     EXPECT_ERRNO(mount("tmpfs", "m", "tmpfs", 0, NULL), EPERM);
     EXPECT_ERRNO(umount2("/proc", MNT_DETACH), EPERM);
     EXPECT_ERRNO(ptrace(PTRACE_ATTACH, outside, 0, 0), EPERM);
+    /* What ptrace_may_access guards besides: another process's memory and kcmp. */
+    char buf[8];
+    struct iovec local = { buf, sizeof buf }, remote = { buf, sizeof buf };
+    EXPECT_ERRNO(process_vm_readv(outside, &local, 1, &remote, 1, 0), EPERM);
+    EXPECT_ERRNO(syscall(SYS_kcmp, getpid(), outside, 1 /* KCMP_VM */, 0, 0), EPERM);
     pid_t inside = fork();
     if (inside == 0) { pause(); _exit(0); }
     EXPECT_OK(ptrace(PTRACE_ATTACH, inside, 0, 0));

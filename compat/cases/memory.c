@@ -1843,6 +1843,132 @@ CASE(pkey_mprotect_with_no_key_is_mprotect) {
     EXPECT_ERRNO(syscall(SYS_pkey_alloc, 0, 8), EINVAL); /* unknown access rights */
 }
 
+#ifndef MPOL_MF_MOVE
+#define MPOL_MF_MOVE (1 << 1)
+#define MPOL_MF_MOVE_ALL (1 << 2)
+#endif
+
+/* migrate_pages with one node: the masks (maxnode counts the bits plus one, at most a page of
+ * them), the process, then the new nodes (an offline node: EINVAL for root, EPERM without
+ * CAP_SYS_NICE; none left: EINVAL), and no page left behind. */
+CASE(migrate_pages_checks_its_masks_and_has_nothing_to_move) {
+    unsigned long zero = 0, node0 = 1, node1 = 2;
+    EXPECT_EQ(syscall(SYS_migrate_pages, 0, 65, &node0, &node0), 0);
+    EXPECT_EQ(syscall(SYS_migrate_pages, getpid(), 65, NULL, &node0), 0);
+    EXPECT_ERRNO(syscall(SYS_migrate_pages, 0, 65, &node0, &node1), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_migrate_pages, 0, 65, &node0, &zero), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_migrate_pages, 0, 65, &node0, NULL), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_migrate_pages, 0, 0, &node0, &node0), EINVAL); /* no bits: no nodes */
+    EXPECT_ERRNO(syscall(SYS_migrate_pages, 0, 32770, &node0, &node0), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_migrate_pages, 0, 65, (void *)8, &node0), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_migrate_pages, -1, 65, &node0, &node0), ESRCH);
+    EXPECT_ERRNO(syscall(SYS_migrate_pages, 0x3fffffff, 65, &node0, &node0), ESRCH);
+    pid_t parent = getpid();
+    pid_t c = fork();
+    if (c == 0) {
+        if (setresuid(65534, 65534, 65534) != 0) _exit(1);
+        if (syscall(SYS_migrate_pages, 0, 65, &node0, &node1) != -1 || errno != EPERM) _exit(2);
+        if (syscall(SYS_migrate_pages, 0, 65, &node0, &node0) != 0) _exit(3);
+        if (syscall(SYS_migrate_pages, parent, 65, &node0, &node0) != -1 || errno != EPERM) _exit(4);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(c), 0);
+}
+
+/* move_pages with one node: each status says where the page is (0), that it is mapped but not
+ * yet in memory (-ENOENT) or that nothing is mapped there (-EFAULT), with or without nodes to
+ * move to; a node that does not exist ends the call (ENODEV). */
+CASE(move_pages_reports_each_page_and_checks_its_arguments) {
+    long ps = page();
+    char *a = mmap(NULL, 3 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(a != MAP_FAILED);
+    a[0] = 1;
+    EXPECT_OK(mprotect(a + 2 * ps, ps, PROT_NONE));
+    int fd = open("f", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "data", 4), 4);
+    char *f = mmap(NULL, 2 * ps, PROT_READ, MAP_SHARED, fd, 0);
+    EXPECT(f != MAP_FAILED);
+    EXPECT_EQ(*(volatile char *)f, 'd');
+    char *gone = mmap(NULL, ps, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* the last mapping made */
+    EXPECT_OK(munmap(gone, ps));
+    void *pages[6] = { a + 5, a + ps, a + 2 * ps, gone, f, f + ps };
+    int expect[6] = { 0, -ENOENT, -ENOENT, -EFAULT, 0, -ENOENT };
+    int status[6], nodes[6] = { 0 };
+    for (int pass = 0; pass < 2; pass++) {
+        memset(status, 0x55, sizeof status);
+        EXPECT_EQ(syscall(SYS_move_pages, 0, 6, pages, pass ? nodes : NULL, status, pass ? MPOL_MF_MOVE : 0), 0);
+        for (int i = 0; i < 6; i++) EXPECT_EQ(status[i], expect[i]);
+    }
+    memset(status, 0x55, sizeof status);
+    nodes[2] = 1;
+    EXPECT_ERRNO(syscall(SYS_move_pages, 0, 6, pages, nodes, status, 0), ENODEV);
+    EXPECT_EQ(status[0], 0);  /* the pages before the bad node have their status */
+    EXPECT_EQ(status[1], -ENOENT);
+    EXPECT_EQ(status[2], 0x55555555);
+    nodes[2] = -1;
+    EXPECT_ERRNO(syscall(SYS_move_pages, 0, 6, pages, nodes, status, 0), ENODEV);
+    nodes[2] = 4096;
+    EXPECT_ERRNO(syscall(SYS_move_pages, 0, 6, pages, nodes, status, 0), ENODEV);
+    EXPECT_ERRNO(syscall(SYS_move_pages, 0, 6, pages, NULL, status, 8), EINVAL);
+    EXPECT_ERRNO(syscall(SYS_move_pages, 0, 6, NULL, NULL, status, 0), EFAULT);
+    EXPECT_ERRNO(syscall(SYS_move_pages, 0, 6, pages, NULL, NULL, 0), EFAULT);
+    EXPECT_EQ(syscall(SYS_move_pages, 0, 0, NULL, NULL, NULL, 0), 0);
+    EXPECT_ERRNO(syscall(SYS_move_pages, 0x3fffffff, 1, pages, NULL, status, 0), ESRCH);
+    pid_t parent = getpid();
+    pid_t c = fork();
+    if (c == 0) {
+        if (setresuid(65534, 65534, 65534) != 0) _exit(1);
+        if (syscall(SYS_move_pages, 0, 1, pages, NULL, status, MPOL_MF_MOVE_ALL) != -1 || errno != EPERM) _exit(2);
+        if (syscall(SYS_move_pages, parent, 1, pages, NULL, status, 0) != -1 || errno != EPERM) _exit(3);
+        if (syscall(SYS_move_pages, 0, 1, pages, NULL, status, 0) != 0 || status[0] != 0) _exit(4);
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(c), 0);
+    close(fd);
+}
+
+/* process_vm_readv and kcmp ask ptrace_may_access: a process of the same user that made itself
+ * undumpable is out of reach (without CAP_SYS_PTRACE), and within reach again once dumpable. */
+CASE(process_vm_readv_and_kcmp_spare_an_undumpable_process) {
+    static char secret[16] = "undumpable";
+    int go[2], ready[2];
+    EXPECT_OK(pipe(go));
+    EXPECT_OK(pipe(ready));
+    pid_t target = fork();
+    if (target == 0) {
+        char b;
+        if (setresuid(65534, 65534, 65534) != 0) _exit(1);
+        if (prctl(PR_SET_DUMPABLE, 0) != 0) _exit(2);
+        if (write(ready[1], "r", 1) != 1) _exit(3);
+        if (read(go[0], &b, 1) != 1) _exit(4); /* the prober is done with the undumpable self */
+        if (prctl(PR_SET_DUMPABLE, 1) != 0) _exit(5);
+        if (write(ready[1], "r", 1) != 1) _exit(6);
+        ssize_t r = read(go[0], &b, 1); /* until the prober has finished */
+        (void)r;
+        _exit(0);
+    }
+    char b;
+    EXPECT_EQ(read(ready[0], &b, 1), 1);
+    pid_t prober = fork();
+    if (prober == 0) {
+        char buf[16];
+        struct iovec local = { buf, sizeof buf }, remote = { secret, sizeof secret };
+        if (setresuid(65534, 65534, 65534) != 0) _exit(1);
+        if (process_vm_readv(target, &local, 1, &remote, 1, 0) != -1 || errno != EPERM) _exit(2);
+        if (syscall(SYS_kcmp, getpid(), target, 1 /* KCMP_VM */, 0, 0) != -1 || errno != EPERM) _exit(3);
+        if (write(go[1], "g", 1) != 1) _exit(4);
+        if (read(ready[0], &b, 1) != 1) _exit(5);
+        if (process_vm_readv(target, &local, 1, &remote, 1, 0) != (ssize_t)sizeof secret) _exit(6);
+        if (strcmp(buf, "undumpable") != 0) _exit(7);
+        if (syscall(SYS_kcmp, getpid(), target, 1, 0, 0) <= 0) _exit(8); /* another address space */
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(prober), 0);
+    EXPECT_EQ(write(go[1], "g", 1), 1);
+    EXPECT_EQ(wait_status(target), 0);
+}
+
 CASE(process_vm_readv_and_writev_between_parent_and_child) {
     static char secret[32] = "from the parent";
     int sync[2];

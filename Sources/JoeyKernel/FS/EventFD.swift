@@ -36,7 +36,8 @@ final class EventFDDescription: FileDescription {
         let n = try withUnsafeMutableBytes(of: &value) { p in Result { () throws(LinuxErrno) -> Int in try peek.copyIn(p) } }.get()
         guard n == 8 else { throw .EFAULT }
         guard value != UInt64.max else { throw .EINVAL }
-        if UInt64.max - 1 - counter < value { throw .EAGAIN }
+        // Room for value below UInt64.max - 1 (a kernel producer may have filled it to max).
+        if value >= UInt64.max - counter { throw .EAGAIN }
         src.skip(8)
         counter += value
         queue.notify(.input)
@@ -45,10 +46,10 @@ final class EventFDDescription: FileDescription {
 
     override func eventQueue() -> WaitQueue? { queue }
 
-    /// A kernel producer's addition (eventfd_signal: AIO completions): saturating, never
-    /// blocking.
+    /// A kernel producer's addition (eventfd_signal: AIO completions): saturating at
+    /// UInt64.max, which a write can never reach and poll reports as POLLERR; never blocking.
     func signal(_ n: UInt64) {
-        counter += min(n, UInt64.max - 1 - counter)
+        counter += min(n, UInt64.max - counter)
         queue.notify(.input)
     }
 
@@ -56,6 +57,7 @@ final class EventFDDescription: FileDescription {
         var r: EventMask = []
         if counter > 0 { r.formUnion(.input) }
         if counter < UInt64.max - 1 { r.formUnion(.output) }
+        if counter == UInt64.max { r.formUnion(.error) }
         return r.intersection(mask.union(.alwaysReported))
     }
 }

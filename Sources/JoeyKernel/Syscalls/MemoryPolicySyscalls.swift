@@ -1,6 +1,7 @@
 // NUMA memory policy system calls: set_mempolicy, get_mempolicy, mbind,
-// set_mempolicy_home_node. The sandbox has one node (MM/MemoryPolicy.swift); the errno order
-// is Linux's.
+// set_mempolicy_home_node, and the page migration calls migrate_pages and move_pages. The
+// sandbox has one node (MM/MemoryPolicy.swift), so nothing ever moves; the errno order is
+// Linux's.
 import JoeyABI
 
 extension GuestThread {
@@ -92,6 +93,73 @@ extension GuestThread {
         guard mm.covers(start, end) else { throw .EFAULT }
         try mm.checkRoomForMappings(limit: kernel.tunables.mapCountLimit)
         mm.update(start, end) { $0.policy = policy }
+        return 0
+    }
+
+    /// migrate_pages: a process's pages on the old nodes move to the new ones. Linux's checks
+    /// in its order (the masks, the process, the right to look at it, the new nodes); with one
+    /// node a page is already where it may go, so no page is left unmoved: 0.
+    func sysMigratePages() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0), maxnode = a1
+        _ = try readNodeMask(a2, maxnode)
+        let new = try readNodeMask(a3, maxnode)
+        guard let target = pid == 0 ? self : thread(pid) else { throw .ESRCH }
+        // PTRACE_MODE_READ_REALCREDS
+        guard target.group === group || mayAttach(target.group) else { throw .EPERM }
+        // Nodes outside the target's allowed ones need CAP_SYS_NICE; of the rest, one of the
+        // caller's must remain.
+        let outside = (new.first ?? 0) & ~MemoryPolicy.onlineNodes != 0 || new.dropFirst().contains { $0 != 0 }
+        if outside && !group.capable(Self.CAP_SYS_NICE, in: .initial) { throw .EPERM }
+        guard (new.first ?? 0) & MemoryPolicy.onlineNodes != 0 else { throw .EINVAL }
+        guard target.group.exitStatus == nil else { throw .EINVAL } // no address space left
+        return 0
+    }
+
+    /// move_pages: with `nodes`, moves each page to its node; without, reports each page's
+    /// node. Either way each status is the page's node (0) when it is in memory, ENOENT when it
+    /// is mapped but not yet in memory, EFAULT when nothing is mapped there (as Linux 6.x).
+    /// Linux asks the process's page tables, which Joey does not keep per page: a file page
+    /// counts once the file's data is in memory (as mincore), and an anonymous page only ever
+    /// read is an ordinary page here (Linux: EFAULT, the shared zero page). Pages and statuses
+    /// go in chunks, as Linux's do_pages_stat does, so a fault part way leaves the statuses
+    /// before it written.
+    func sysMovePages() throws(LinuxErrno) -> UInt64 {
+        let pid = Int32(truncatingIfNeeded: a0), count = a1, pagesAt = a2, nodesAt = a3, statusAt = a4
+        let flags = UInt64(UInt32(truncatingIfNeeded: a5)) // int flags
+        guard flags & ~(Self.MPOL_MF_MOVE | Self.MPOL_MF_MOVE_ALL) == 0 else { throw .EINVAL }
+        if flags & Self.MPOL_MF_MOVE_ALL != 0 && !group.capable(Self.CAP_SYS_NICE, in: .initial) { throw .EPERM }
+        var target = group
+        if pid != 0 {
+            guard let t = thread(pid) else { throw .ESRCH }
+            guard t.group === group || mayAttach(t.group) else { throw .EPERM }
+            guard t.group.exitStatus == nil else { throw .EINVAL }
+            target = t.group
+        }
+        func status(_ address: UInt64) -> Int32 {
+            let page = address & ~0xfff
+            guard target.mm.vma(containing: page) != nil else { return -Int32(LinuxErrno.EFAULT.rawValue) }
+            let resident = target.mm.residentPages(page, page + 0x1000, memoryFile: kernel.memoryFile)
+            return resident.first == true ? 0 : -Int32(LinuxErrno.ENOENT.rawValue)
+        }
+        var i: UInt64 = 0
+        while i < count {
+            if nodesAt == 0 {
+                // do_pages_stat: 16 addresses in, 16 statuses out.
+                let n = min(count - i, 16)
+                var chunk = [Int32](repeating: 0, count: Int(n))
+                for j in 0..<n { chunk[Int(j)] = status(try mm.readValue(pagesAt &+ (i + j) &* 8) as UInt64) }
+                try mm.write(statusAt &+ i &* 4, chunk.withUnsafeBytes { [UInt8]($0) })
+                i += n
+            } else {
+                // do_pages_move: each page's address and node read, the node checked (a bad
+                // one ends the call), then its status written.
+                let address: UInt64 = try mm.readValue(pagesAt &+ i &* 8)
+                let node: Int32 = try mm.readValue(nodesAt &+ i &* 4)
+                guard node >= 0, node < 64, MemoryPolicy.onlineNodes & (1 << UInt64(node)) != 0 else { throw .ENODEV }
+                try mm.writeValue(statusAt &+ i &* 4, status(address))
+                i += 1
+            }
+        }
         return 0
     }
 

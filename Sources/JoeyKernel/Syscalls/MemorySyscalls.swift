@@ -690,18 +690,16 @@ extension GuestThread {
     func sysPkeyFree() throws(LinuxErrno) -> UInt64 { throw .EINVAL }
 
     /// process_vm_readv/writev: copies between this process and another one it may trace
-    /// (the same real uid as all of the target's ids, or CAP_SYS_PTRACE). A transfer stops at
-    /// the first fault; the bytes moved until then are the result.
+    /// (ptrace_may_access: the same real ids, a dumpable target and Landlock's consent, or
+    /// CAP_SYS_PTRACE). A transfer stops at the first fault; the bytes moved until then are
+    /// the result.
     func sysProcessVM(write: Bool) throws(LinuxErrno) -> UInt64 {
         guard a5 == 0 else { throw .EINVAL }
         let local = try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2)))
         let remote = try mm.ioRanges(a3, count: Int(Int32(truncatingIfNeeded: a4)))
         let pid = Int32(truncatingIfNeeded: a0)
         guard pid > 0, let target = thread(pid)?.group else { throw .ESRCH }
-        if target !== group && !group.capable(Self.CAP_SYS_PTRACE, in: target.userNS) {
-            let ids = [target.uid, target.euid, target.suid]
-            guard ids.allSatisfy({ $0 == group.uid }), [target.gid, target.egid, target.sgid].allSatisfy({ $0 == group.gid }) else { throw .EPERM }
-        }
+        guard target === group || mayAttach(target) else { throw .EPERM }
         var here = IOSequence.guest(mm, ranges: local)
         var there = IOSequence.guest(target.mm, ranges: remote)
         let total = min(here.count, there.count)

@@ -598,9 +598,8 @@ extension GuestThread {
     /// KCMP_EPOLL_TFD is not offered (EINVAL).
     func sysKcmp() throws(LinuxErrno) -> UInt64 {
         guard let t1 = thread(Int32(truncatingIfNeeded: a0)), let t2 = thread(Int32(truncatingIfNeeded: a1)) else { throw .ESRCH }
-        for t in [t1, t2] where t.group !== group && !group.capable(Self.CAP_SYS_PTRACE, in: t.group.userNS) {
-            guard [t.group.uid, t.group.euid, t.group.suid].allSatisfy({ $0 == group.uid }) else { throw .EPERM }
-        }
+        // ptrace_may_access (PTRACE_MODE_READ_REALCREDS) on each.
+        for t in [t1, t2] where t.group !== group && !mayAttach(t.group) { throw .EPERM }
         // Linux compares the kernel's pointers; an object a task never made (no I/O context,
         // no semaphore undo list) is a null pointer, equal to another's.
         let o1: AnyObject?, o2: AnyObject?
