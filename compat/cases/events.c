@@ -516,6 +516,56 @@ CASE(pidfd_send_signal_kills_the_process) {
     EXPECT_ERRNO(syscall(424, pfd, SIGKILL, NULL, 0x80), EINVAL); /* no such flag */
 }
 
+/* pidfd_send_signal checks as kill does, after the siginfo: a zombie still takes (and drops)
+ * a signal, a reaped process is ESRCH; a bad signal number is EINVAL only once the siginfo
+ * was read (EFAULT first); another user's process takes SIGCONT from its own session only. */
+CASE(pidfd_send_signal_checks_its_target_as_kill_does) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(3);
+    int pfd = pidfd_open_(pid, 0);
+    EXPECT(pfd >= 0);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    EXPECT_OK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT)); /* a zombie now */
+    EXPECT_OK(syscall(424, pfd, SIGTERM, NULL, 0));
+    EXPECT_OK(syscall(424, pfd, 0, NULL, 0));
+    EXPECT_ERRNO(syscall(424, pfd, 99, (void *)8, 0), EFAULT);
+    EXPECT_ERRNO(syscall(424, pfd, 99, NULL, 0), EINVAL);
+    EXPECT_ERRNO(syscall(424, pfd, -1, NULL, 0), EINVAL);
+    EXPECT_EQ(wait_status(pid), 3);
+    EXPECT_ERRNO(syscall(424, pfd, 0, NULL, 0), ESRCH);
+    EXPECT_ERRNO(syscall(424, pfd, 99, NULL, 0), ESRCH); /* the process first */
+    close(pfd);
+
+    /* A root process in this session, signalled by a process of another user. */
+    int sync[2];
+    EXPECT_OK(pipe(sync));
+    pid_t root = fork();
+    if (root == 0) {
+        char b;
+        signal(SIGCONT, SIG_IGN);
+        ssize_t r = read(sync[0], &b, 1);
+        (void)r;
+        _exit(0);
+    }
+    int rfd = pidfd_open_(root, 0);
+    pid_t other = fork();
+    if (other == 0) {
+        if (setresuid(65534, 65534, 65534) != 0) _exit(1);
+        if (syscall(424, rfd, SIGTERM, NULL, 0) != -1 || errno != EPERM) _exit(2);
+        if (syscall(424, rfd, 0, NULL, 0) != -1 || errno != EPERM) _exit(3);
+        if (syscall(424, rfd, SIGCONT, NULL, 0) != 0) _exit(4);
+        int self = (int)syscall(434, getpid(), 0);
+        if (syscall(424, self, 0, NULL, 0) != 0) _exit(5);
+        if (setsid() < 0) _exit(6);
+        if (syscall(424, rfd, SIGCONT, NULL, 0) != -1 || errno != EPERM) _exit(7); /* another session now */
+        _exit(0);
+    }
+    EXPECT_EQ(wait_status(other), 0);
+    EXPECT_EQ(write(sync[1], "x", 1), 1);
+    EXPECT_EQ(wait_status(root), 0);
+}
+
 CASE(pidfd_send_signal_accepts_a_proc_pid_directory_fd) {
     pid_t pid = fork();
     if (pid == 0) { pause(); _exit(0); }

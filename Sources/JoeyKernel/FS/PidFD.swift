@@ -81,7 +81,12 @@ extension GuestThread {
         return d.target
     }
 
+    /// pidfd_send_signal, in Linux's order: the flags, the fd, the caller's view of the
+    /// process, the siginfo; then, as kill_pid_info: a reaped process (ESRCH), the signal
+    /// number, the permission (maySignal). A zombie still exists: it takes the signal and
+    /// drops it.
     func sysPidfdSendSignal() throws(LinuxErrno) -> UInt64 {
+        guard a3 == 0 else { throw .EINVAL }
         let target: ThreadGroup
         let f = try group.fdTable.get(fdArg(a0))
         if let d = f as? PidFDDescription {
@@ -95,12 +100,11 @@ extension GuestThread {
         } else {
             throw .EBADF
         }
+        // A process outside the caller's pid namespace is not its to signal (a pidfd can be
+        // inherited or passed across). Asked of the namespace the process lived in, as Linux
+        // asks of its struct pid, which outlives it: a reaped process is ESRCH, below.
+        guard pidNS.isAncestor(of: target.pidNS) else { throw .EINVAL }
         let sig = Int32(truncatingIfNeeded: a1)
-        guard a3 == 0, sig >= 0, sig < 65 else { throw .EINVAL }
-        guard target.exitStatus == nil else { throw .ESRCH }
-        guard group.capable(5 /* CAP_KILL */, in: target.userNS) || group.uid == target.uid || group.euid == target.uid
-                || group.uid == target.suid || group.euid == target.suid else { throw .EPERM }
-        guard landlockMaySignal(target) else { throw .EPERM }
         var info = SignalInfo(signo: sig, code: 0, pid: target.pidNS.local(group.pid), uid: group.uid)
         if a2 != 0 {
             let b = try mm.read(a2, count: 128)
@@ -111,10 +115,10 @@ extension GuestThread {
             info.code = code
             info.value = b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self) }
         }
-        // A process outside the caller's pid namespace is not its to signal (a pidfd can be
-        // inherited or passed across).
-        guard sees(target) else { throw .EINVAL }
-        if sig == 0 { return 0 }
+        guard !target.reaped else { throw .ESRCH }
+        guard sig >= 0, sig < 65 else { throw .EINVAL }
+        guard maySignal(target, sig) else { throw .EPERM }
+        if sig == 0 || target.exitStatus != nil { return 0 }
         guard signalReaches(target, sig) else { target.prepareSignal(sig); return 0 }
         target.sendSignal(sig, info: info)
         return 0
