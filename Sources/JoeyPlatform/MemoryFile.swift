@@ -29,9 +29,10 @@ public final class MemoryFile: @unchecked Sendable {
     private let retiring = Atomic<Bool>(false)
     public func retire() { retiring.store(true, ordering: .relaxed) }
 
-    /// 1 TiB of address space by default: it is sparse (pages exist only where guest memory or file
-    /// data does), and every mapping, fork copy and page-cache chunk takes a range of it.
-    public init(size: UInt64 = 1 << 40, limit: UInt64? = nil) throws(PlatformError) {
+    /// `size` bytes of address space (Platform.memoryFileSize): it is sparse (pages exist only
+    /// where guest memory or file data does), and every mapping, fork copy and page-cache
+    /// chunk takes a range of it.
+    public init(size: UInt64, limit: UInt64? = nil) throws(PlatformError) {
         // Sentry threads touch this memory only through the safe copies, which need the handler.
         let installed = joey_safecopy_install()
         guard installed == 0 else { throw PlatformError("cannot install the sentry's SIGBUS handler: errno \(-installed)") }

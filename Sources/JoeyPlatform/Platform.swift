@@ -173,6 +173,10 @@ public protocol Platform: AnyObject, Sendable {
     /// Whether an address space can map host files directly (SpaceOp.mapHost): the stub
     /// platforms; kvm's guest memory is the MemoryFile alone.
     var mapsHostFiles: Bool { get }
+    /// How much address space the sandbox's MemoryFile offers: every guest mapping takes a
+    /// range of it when made (not when touched), so it bounds the address space a sandbox
+    /// may reserve, as a wasm runtime or a garbage collector does by the terabyte.
+    var memoryFileSize: UInt64 { get }
     /// Makes every guest thread of every address space, running or not, pass a full memory
     /// barrier before this returns (the guest's membarrier(2)).
     func globalMemoryBarrier()
@@ -183,6 +187,10 @@ extension Platform {
     public var guestReadsItsCPU: Bool { true }
     public var reportsExitOverhead: Bool { false }
     public var mapsHostFiles: Bool { false }
+    /// 32 TiB: of the sentry's own 128 TiB of address space, where the file is mapped whole,
+    /// a quarter (it fits below the executable as well as above the heap); Linux lets one
+    /// process reserve up to 128 TiB, and LTP's fork14 reserves 16.
+    public var memoryFileSize: UInt64 { 1 << 45 }
 
     /// The host's MEMBARRIER_CMD_GLOBAL_EXPEDITED: an interrupt to each CPU running a thread
     /// of a registered process, which every stub is (StubFactory). A guest thread in the

@@ -1843,6 +1843,27 @@ CASE(pkey_mprotect_with_no_key_is_mprotect) {
     EXPECT_ERRNO(syscall(SYS_pkey_alloc, 0, 8), EINVAL); /* unknown access rights */
 }
 
+/* Address space is reserved, not memory: terabytes of mappings a program never touches (a
+ * wasm runtime's guard regions, a collector's heap reservation) are Linux's to give. */
+CASE(terabytes_of_untouched_mappings_can_be_reserved) {
+    enum { N = 2048 };
+    static char *maps[N];
+    for (int i = 0; i < N; i++) {
+        maps[i] = mmap(NULL, 1UL << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        EXPECT(maps[i] != MAP_FAILED);
+    }
+    maps[N - 1][5] = 'x';
+    EXPECT_EQ(maps[N - 1][5], 'x');
+    EXPECT_EQ(maps[0][1 << 20], 0);
+    char *none = mmap(NULL, 4UL << 40, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    EXPECT(none != MAP_FAILED);
+    EXPECT_OK(mprotect(none + (3UL << 40), 4096, PROT_READ | PROT_WRITE));
+    none[(3UL << 40) + 7] = 'y';
+    EXPECT_EQ(none[(3UL << 40) + 7], 'y');
+    EXPECT_OK(munmap(none, 4UL << 40));
+    for (int i = 0; i < N; i++) EXPECT_OK(munmap(maps[i], 1UL << 30));
+}
+
 #ifndef MPOL_MF_MOVE
 #define MPOL_MF_MOVE (1 << 1)
 #define MPOL_MF_MOVE_ALL (1 << 2)

@@ -300,7 +300,7 @@ public final class Kernel: @unchecked Sendable {
         ipcNamespaces = [WeakIPCNamespace(namespace: initialIPC)]
         WallClock.adoptHostDiscipline() // before confinement takes adjtimex away
         do {
-            memoryFile = try MemoryFile(limit: spec.memoryLimit)
+            memoryFile = try MemoryFile(size: platform.memoryFileSize, limit: spec.memoryLimit)
         } catch {
             throw KernelError(error.description)
         }

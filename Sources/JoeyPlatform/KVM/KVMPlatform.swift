@@ -76,13 +76,18 @@ public final class KVMPlatform: Platform, @unchecked Sendable {
     /// The host's mapping of memslot 1.
     let supervisor: UnsafeMutableRawPointer
     private let lock = Mutex<State>(State())
-    /// The MemoryFile (1 TiB reserved) is guest memory from offset 0 up to here, in memslots
+    /// The MemoryFile (memoryFileSize) is guest memory from offset 0 up to here, in memslots
     /// added as mappings reach further: 0 for the first 256 MiB, then 2, 3, ... each as
     /// large as all before it. One slot for the whole reservation cost KVM seconds and
     /// gigabytes of per-page metadata (kvm_pvm shadows every page) before the guest ran.
     private let guestMemoryEnd = Atomic<UInt64>(0)
     private let slotLock = Mutex<(memoryFile: MemoryFile?, slots: UInt32)>((nil, 0))
     static let firstSlotSize: UInt64 = 256 << 20
+    /// 1 TiB, as before the other platforms grew theirs: KVM keeps per-page metadata for every
+    /// memslot page (an rmap entry each; kvm_pvm shadows them too), so guest memory reaching
+    /// offset N costs the host kernel memory in proportion to N, and one slot may hold at most
+    /// 2^31 - 1 pages (KVM_MEM_MAX_NR_PAGES: a slot of 8 TiB is refused).
+    public var memoryFileSize: UInt64 { 1 << 40 }
     /// The page directory of the supervisor gigabyte, shared by every address space.
     private var directory: UInt64 = 0
     func supervisorDirectory() throws(PlatformError) -> UInt64 { directory }
@@ -312,7 +317,7 @@ enum KVMLayout {
     /// hypervisor gives a guest the lower half only).
     static let supervisorBase: UInt64 = 0x7fff_c000_0000
     static let supervisorSize: UInt64 = 1 << 30
-    /// Guest-physical base of memslot 1: far above the MemoryFile (1 TiB at 0).
+    /// Guest-physical base of memslot 1: far above the MemoryFile (memoryFileSize at 0).
     static let supervisorPhysical: UInt64 = 1 << 46
     /// Supervisor pages: 0 the trampoline, 1 the exception entries (the image), 2 the IDT,
     /// then three per vCPU (GDT+TSS, ring-0 stack, the addresses of PTEs to write again)
