@@ -460,6 +460,57 @@ static void smaps_entry(void *start, const char **names, long *values, int count
     fclose(f);
 }
 
+/* The /proc/self/maps line whose range starts at `start`, into `out`; 0 if there is none. */
+static int maps_line_at(void *start, char *out, size_t size) {
+    char want[32], line[512];
+    snprintf(want, sizeof want, "%lx-", (unsigned long)start);
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, want, strlen(want)) == 0) {
+            snprintf(out, size, "%s", line);
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Anonymous mappings made side by side with the same flags are one mapping, as mprotect
+ * splits and rejoins; its offset is 0 however it was cut. */
+CASE(neighbouring_anonymous_mappings_are_one_mapping) {
+    long ps = sysconf(_SC_PAGESIZE);
+    char *r = mmap(NULL, 8 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT(r != MAP_FAILED);
+    EXPECT_OK(munmap(r, 8 * ps));
+    for (int i = 0; i < 8; i++) {
+        char *m = mmap(r + i * ps, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        EXPECT(m == r + i * ps);
+        m[0] = (char)i;
+    }
+    char line[512], want[64];
+    EXPECT(maps_line_at(r, line, sizeof line));
+    snprintf(want, sizeof want, "%lx-%lx rw-p 00000000 00:00 0", (unsigned long)r, (unsigned long)(r + 8 * ps));
+    EXPECT_EQ(strncmp(line, want, strlen(want)), 0);
+    EXPECT_OK(mprotect(r + 3 * ps, 2 * ps, PROT_READ));
+    EXPECT(maps_line_at(r + 3 * ps, line, sizeof line));
+    snprintf(want, sizeof want, "%lx-%lx r--p 00000000 00:00 0", (unsigned long)(r + 3 * ps), (unsigned long)(r + 5 * ps));
+    EXPECT_EQ(strncmp(line, want, strlen(want)), 0);
+    EXPECT(maps_line_at(r + 5 * ps, line, sizeof line));
+    snprintf(want, sizeof want, "%lx-%lx rw-p 00000000 00:00 0", (unsigned long)(r + 5 * ps), (unsigned long)(r + 8 * ps));
+    EXPECT_EQ(strncmp(line, want, strlen(want)), 0);
+    EXPECT_OK(mprotect(r + 3 * ps, 2 * ps, PROT_READ | PROT_WRITE));
+    EXPECT(maps_line_at(r, line, sizeof line));
+    snprintf(want, sizeof want, "%lx-%lx rw-p 00000000 00:00 0", (unsigned long)r, (unsigned long)(r + 8 * ps));
+    EXPECT_EQ(strncmp(line, want, strlen(want)), 0);
+    for (int i = 0; i < 8; i++) EXPECT_EQ(r[i * ps], (char)i);
+    /* One mapping to mremap, too: it moves whole. */
+    char *moved = mremap(r, 8 * ps, 16 * ps, MREMAP_MAYMOVE);
+    EXPECT(moved != MAP_FAILED);
+    for (int i = 0; i < 8; i++) EXPECT_EQ(moved[i * ps], (char)i);
+}
+
 CASE(proc_smaps_counts_touched_private_pages_and_sharing_after_fork) {
     char *p = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     EXPECT(p != MAP_FAILED);

@@ -538,7 +538,7 @@ enum ProcFS {
         let perms = (v.protection.contains(.read) && !v.readImplied ? "r" : "-") + (v.protection.contains(.write) ? "w" : "-")
             + (v.protection.contains(.exec) ? "x" : "-") + (v.shared && !v.special ? "s" : "p")
         let dev = v.inodeNumber == 0 ? "00:00" : "08:01"
-        let line = "\(hex(v.start, 8))-\(hex(pieces[pieces.count - 1].end, 8)) \(perms) \(hex(v.fileOffset, 8)) \(dev) \(v.inodeNumber) "
+        let line = "\(hex(v.start, 8))-\(hex(pieces[pieces.count - 1].end, 8)) \(perms) \(hex(v.isPrivateAnonymous ? 0 : v.fileOffset, 8)) \(dev) \(v.inodeNumber) "
         return named(line, v.name)
     }
 

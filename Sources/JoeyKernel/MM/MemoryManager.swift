@@ -124,6 +124,11 @@ struct VMA {
     var locked = false
     /// mbind's policy for this range (nil: the default policy).
     var policy: MemoryPolicy?
+    /// Private anonymous memory a fork's child got from its parent. Linux merges a new
+    /// mapping into a neighbour only while the neighbour's anon_vma chain is its own (not
+    /// after a fork gave it the parent's), so such pieces join only pieces of the mapping
+    /// they came from. Kept by splits; each fork sets it in its child.
+    var inherited = false
 
     init(start: UInt64, end: UInt64, protection: MemoryProtection, shared: Bool, block: MemoryBlock?,
          blockOffset: UInt64, name: ByteString, fileOffset: UInt64, inodeNumber: UInt64, writeBack: FileDescription?,
@@ -148,10 +153,20 @@ struct VMA {
     func continues(into next: VMA) -> Bool {
         next.start == end && next.protection == protection && next.shared == shared && next.name == name
             && next.inodeNumber == inodeNumber && next.file === file && next.pages === pages
-            && next.fileOffset == fileOffset + (end - start) && next.growsDown == growsDown
-            && next.beyondEOF == beyondEOF && next.mayWrite == mayWrite && next.locked == locked && next.policy == policy
-            && next.special == special && next.writeBack === writeBack
+            && (isPrivateAnonymous && !inherited ? next.isPrivateAnonymous && !next.inherited
+                : next.fileOffset == fileOffset + (end - start) && next.inherited == inherited)
+            && (shared && pages == nil ? next.block === block : true) // each shared anonymous mapping is a file of its own
+            && next.growsDown == growsDown && next.beyondEOF == beyondEOF && next.mayWrite == mayWrite
+            && next.locked == locked && next.policy == policy && next.special == special && next.writeBack === writeBack
+            && next.readImplied == readImplied && next.dontFork == dontFork && next.wipeOnFork == wipeOnFork
+            && next.dontDump == dontDump && next.sealed == sealed
     }
+
+    /// Private memory of no file (not the kernel's [vvar] and [vdso]). Linux merges two such
+    /// neighbours whose flags agree into one mapping (their page offsets are their addresses;
+    /// see `inherited` for the exception), so Joey's separate pieces, each with its own block,
+    /// show and count as one; its offset in /proc/PID/maps is 0.
+    var isPrivateAnonymous: Bool { !shared && file == nil && pages == nil && inodeNumber == 0 && !special }
 
     /// `next` is the rest of the same mapping, the file's end aside: where a shared file
     /// mapping's pages past a shrunk file's end are split off (`beyondEOF`), Linux keeps one
@@ -214,6 +229,13 @@ public final class MemoryManager {
     var brkEnd: UInt64 = 0
     let mmapTop: UInt64
     let mmapBottom: UInt64 = 0x10000
+    /// Every address in [freeAreaFloor, mmapTop) is mapped, so findFree's top-down search for
+    /// a gap starts here rather than walking every mapping from mmapTop (Linux keeps gap
+    /// sizes in its tree; a sorted array walked from the top cost each mmap O(mappings)).
+    /// removeRange raises it over a hole it opens; searches and insertions that extend the
+    /// mapped run below it lower it.
+    /// (.max before the first search: the same as mmapTop.)
+    private var freeAreaFloor: UInt64 = .max
     let stackTop: UInt64
     var argStart: UInt64 = 0, argEnd: UInt64 = 0, envStart: UInt64 = 0, envEnd: UInt64 = 0
     /// The auxiliary vector the loader built, for /proc/pid/auxv.
@@ -390,14 +412,21 @@ public final class MemoryManager {
         guard length <= mmapTop - mmapBottom else { return nil }
         if hint != 0, hint >= mmapBottom, !hint.addingReportingOverflow(length).overflow, hint + length <= stackTop,
            isFree(hint, hint + length) { return hint }
-        var top = mmapTop
+        var top = min(mmapTop, freeAreaFloor)
+        // Whether [top, mmapTop) is all mapped, so that the floor may follow `top` down.
+        var unbroken = true
         var i = firstIndex(endingAbove: top) - 1
-        if i + 1 < vmas.count, vmas[i + 1].start < top { top = min(top, vmas[i + 1].start) }
+        if i + 1 < vmas.count, vmas[i + 1].start < top {
+            top = vmas[i + 1].start
+            freeAreaFloor = top
+        }
         while top >= length + mmapBottom {
             let lowest = i >= 0 ? vmas[i].end : mmapBottom
             if top - lowest >= length { return top - length }
+            if lowest != top { unbroken = false } // a hole too small: the floor stays above it
             guard i >= 0 else { return nil }
             top = vmas[i].start
+            if unbroken { freeAreaFloor = top }
             i -= 1
         }
         return nil
@@ -463,6 +492,7 @@ public final class MemoryManager {
             removed.append(mid)
             i = insertAt
         }
+        if end > freeAreaFloor { freeAreaFloor = max(freeAreaFloor, min(end, mmapTop)) }
         changed(start, end)
         return removed
     }
@@ -471,6 +501,7 @@ public final class MemoryManager {
         removeRange(v.start, v.end)
         let i = firstIndex(endingAbove: v.start)
         vmas.insert(v, at: i)
+        if v.start < freeAreaFloor && v.end >= freeAreaFloor { freeAreaFloor = v.start }
     }
 
     /// Records that [start, end) changed: a new version.
@@ -547,17 +578,28 @@ public final class MemoryManager {
     }
 
     /// The most VMAs an address space may hold, whatever /proc/sys/vm/max_map_count is set to
-    /// (each costs the sentry's own memory; Tunables.mapCountCeiling). Joey does not
-    /// merge neighbouring mappings as Linux does, so this counts pieces Linux would count as
-    /// one: Linux's default of 65530 is raised to what programs that need many mappings are
+    /// (each costs the sentry's own memory; Tunables.mapCountCeiling). Joey keeps apart
+    /// pieces Linux would merge (neighbouring anonymous mappings, each with a block of its
+    /// own): Linux's default of 65530 is raised to what programs that need many mappings are
     /// told to set (Elasticsearch asks for 262144), while bounding what the sentry keeps.
     static let maxMappings = 262_144
 
     /// ENOMEM once the mappings are past `limit` (vm.max_map_count), as do_mmap checks
     /// map_count before a change that may add some (the host's bound leaves room for the one
-    /// or two it adds: Tunables.mapCountCeiling).
+    /// or two it adds: Tunables.mapCountCeiling). The mappings are counted as Linux counts
+    /// them, pieces that continue each other once; the pieces themselves stay within what the
+    /// host's stub and the sentry hold.
     func checkRoomForMappings(limit: Int) throws(LinuxErrno) {
-        guard vmas.count <= limit else { throw .ENOMEM }
+        if vmas.count <= limit { return }
+        guard vmas.count <= Tunables.mapCountCeiling, mappingCount() <= limit else { throw .ENOMEM }
+    }
+
+    /// The mappings as Linux counts them (and /proc/PID/maps lists them): runs of pieces that
+    /// continue each other count once.
+    func mappingCount() -> Int {
+        var count = 0
+        for i in vmas.indices where i == 0 || !vmas[i - 1].continues(into: vmas[i]) { count += 1 }
+        return count
     }
 
     /// ENOMEM when unmapping [start, end) would split one mapping in two with `limit`
@@ -565,6 +607,7 @@ public final class MemoryManager {
     /// trims or removes mappings may go ahead at the limit, to free what it can.
     func checkRoomForUnmap(_ start: UInt64, _ end: UInt64, limit: Int) throws(LinuxErrno) {
         guard let v = vma(containing: start), v.start < start, end < v.end, vmas.count >= limit else { return }
+        if vmas.count < Tunables.mapCountCeiling && mappingCount() < limit { return }
         throw .ENOMEM
     }
 
@@ -694,6 +737,7 @@ public final class MemoryManager {
             }
             var c = vmas[i]
             c.locked = false
+            c.inherited = c.isPrivateAnonymous
             child.vmas.append(c)
         }
         return child
