@@ -11,13 +11,16 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // libseccomp and libcap build the sentry's confinement (confine.c).
         .target(name: "CJoey", linkerSettings: [.linkedLibrary("seccomp"), .linkedLibrary("cap")]),
         .target(name: "JoeyABI"),
         .target(name: "JoeyPlatform", dependencies: ["CJoey", "JoeyABI"]),
-        .target(name: "JoeyKernel", dependencies: ["CJoey", "JoeyABI", "JoeyPlatform"]),
+        // Deque: the MM's sorted mappings, where top-down mmaps insert near the front.
+        .target(name: "JoeyKernel", dependencies: ["CJoey", "JoeyABI", "JoeyPlatform",
+                                                   .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "JoeyOCI"),
         // OCI config -> SandboxSpec (and, later, the sentry's confinement).
         .target(name: "JoeySandbox", dependencies: ["CJoey", "JoeyABI", "JoeyKernel", "JoeyOCI", "JoeyPlatform"]),

@@ -22,6 +22,7 @@
 // fork is copy-on-write: parent and child keep the same private blocks, realized without
 // write permission; a write fault (or a sentry write) copies the chunk it touches, or, when
 // no other address space holds the block any more, just makes it writable again.
+import DequeModule
 import JoeyABI
 import JoeyPlatform
 import Synchronization
@@ -183,7 +184,11 @@ struct VMA {
 
 public final class MemoryManager {
     let memoryFile: MemoryFile
-    private(set) var vmas: [VMA] = []
+    /// Sorted by address. A deque, because mmap places mappings top-down, below those made
+    /// before and above the program's own: an array inserted each one near its front by
+    /// moving every mapping above (75% of an mmap's time with 20000 of them); a deque moves
+    /// the shorter side.
+    private(set) var vmas: Deque<VMA> = []
     /// Bumped on every mapping change; contexts compare it to know they are stale.
     private(set) var version: UInt64 = 0
     /// The ranges the latest changes touched, oldest first: (the version the change made,
