@@ -103,16 +103,22 @@ extension GuestThread {
         let pid = Int32(truncatingIfNeeded: a0), maxnode = a1
         _ = try readNodeMask(a2, maxnode)
         let new = try readNodeMask(a3, maxnode)
-        guard let target = pid == 0 ? self : thread(pid) else { throw .ESRCH }
-        // PTRACE_MODE_READ_REALCREDS
-        guard target.group === group || mayAttach(target.group) else { throw .EPERM }
+        let target = try pageMigrationTarget(pid)
         // Nodes outside the target's allowed ones need CAP_SYS_NICE; of the rest, one of the
         // caller's must remain.
         let outside = (new.first ?? 0) & ~MemoryPolicy.onlineNodes != 0 || new.dropFirst().contains { $0 != 0 }
         if outside && !group.capable(Self.CAP_SYS_NICE, in: .initial) { throw .EPERM }
         guard (new.first ?? 0) & MemoryPolicy.onlineNodes != 0 else { throw .EINVAL }
-        guard target.group.exitStatus == nil else { throw .EINVAL } // no address space left
+        guard target.exitStatus == nil else { throw .EINVAL } // no address space left
         return 0
+    }
+
+    /// The process whose pages migrate_pages and move_pages move (0: the caller's): ESRCH,
+    /// or EPERM unless the caller may look at it (PTRACE_MODE_READ_REALCREDS).
+    private func pageMigrationTarget(_ pid: Int32) throws(LinuxErrno) -> ThreadGroup {
+        guard let t = pid == 0 ? self : thread(pid) else { throw .ESRCH }
+        guard t.group === group || mayAttach(t.group) else { throw .EPERM }
+        return t.group
     }
 
     /// move_pages: with `nodes`, moves each page to its node; without, reports each page's
@@ -128,13 +134,8 @@ extension GuestThread {
         let flags = UInt64(UInt32(truncatingIfNeeded: a5)) // int flags
         guard flags & ~(Self.MPOL_MF_MOVE | Self.MPOL_MF_MOVE_ALL) == 0 else { throw .EINVAL }
         if flags & Self.MPOL_MF_MOVE_ALL != 0 && !group.capable(Self.CAP_SYS_NICE, in: .initial) { throw .EPERM }
-        var target = group
-        if pid != 0 {
-            guard let t = thread(pid) else { throw .ESRCH }
-            guard t.group === group || mayAttach(t.group) else { throw .EPERM }
-            guard t.group.exitStatus == nil else { throw .EINVAL }
-            target = t.group
-        }
+        let target = try pageMigrationTarget(pid)
+        guard target.exitStatus == nil else { throw .EINVAL } // no address space left
         func status(_ address: UInt64) -> Int32 {
             let page = address & ~0xfff
             guard target.mm.vma(containing: page) != nil else { return -Int32(LinuxErrno.EFAULT.rawValue) }
