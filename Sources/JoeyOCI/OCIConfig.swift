@@ -68,6 +68,8 @@ public struct OCIConfig: Sendable {
     /// linux.sysctl: tunables set in the sandbox (its own /proc/sys, never the host's); the
     /// net.* ones in the container's network namespace, where its sockets live.
     public var sysctl: [(String, String)] = []
+    /// linux.devices' paths: the device nodes the container is to have.
+    public var devicePaths: [String] = []
     /// Whether a linux.sysctl key is a network namespace's (net.*).
     public static func isNetworkSysctl(_ name: String) -> Bool { name.hasPrefix("net.") || name.hasPrefix("net/") }
     /// Fields present in the file that Joey does not apply, by their JSON path.
@@ -220,6 +222,12 @@ public struct OCIConfig: Sendable {
                 r.unknownKeys(known: ["memory", "pids", "devices"], into: &warnings)
             }
             cgroupsPath = try linux.string("cgroupsPath")
+            if let devices = try linux.array("devices") {
+                for (i, d) in devices.enumerated() {
+                    let o = try JSONObject(d, path: "linux.devices[\(i)]", file: file)
+                    if let path = try o.string("path") { devicePaths.append(path) }
+                }
+            }
             if let s = try linux.object("sysctl") {
                 for key in s.dict.keys.sorted() { sysctl.append((key, try s.string(key, required: true)!)) }
             }

@@ -25,6 +25,9 @@ extension SandboxSpec {
         groups = process.user.additionalGids
         homeFromPasswd = true
         tmpfsAtTmp = false
+        // Loop devices only for a container given /dev/loop-control (docker --privileged, or
+        // --device): runc's default device list has none.
+        loopDevices = config.devicePaths.contains("/dev/loop-control") ? 8 : 0
         umask = process.user.umask ?? 0o022
         noNewPrivileges = process.noNewPrivileges
         if process.capabilities != nil {

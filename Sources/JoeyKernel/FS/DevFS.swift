@@ -1,15 +1,16 @@
-// devfs: the only devices a guest can reach: null, zero, full, random, urandom, tty, and
-// the pseudo-terminals of ptmx and pts (FS/Pty.swift).
+// devfs: the only devices a guest can reach: null, zero, full, random, urandom, tty, the
+// pseudo-terminals of ptmx and pts (FS/Pty.swift), and where the sandbox offers them the loop
+// devices and loop-control (FS/Loop.swift).
 import CJoey
 import Glibc
 import JoeyABI
 
 final class DeviceInode: Inode {
-    enum Device { case null, zero, full, random, tty }
+    enum Device { case null, zero, full, random, tty, loopControl }
     let device: Device
-    init(_ device: Device, major: UInt64, minor: UInt64, fs: FileSystemID) {
+    init(_ device: Device, major: UInt64, minor: UInt64, mode: UInt32 = 0o666, fs: FileSystemID) {
         self.device = device
-        super.init(kind: .characterDevice, mode: 0o666, fs: fs)
+        super.init(kind: .characterDevice, mode: mode, fs: fs)
         rdev = (major << 8) | minor
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
@@ -22,13 +23,17 @@ final class DeviceInode: Inode {
             guard let tty = kernel.controllingTerminal else { throw .ENXIO }
             return HostStreamDescription(inode: inode, hostFD: tty, owner: nil, flags: flags, kernel: kernel)
         }
+        if device == .loopControl {
+            guard kernel.loopDevices != nil else { throw .ENXIO }
+            return LoopControlDescription(inode: inode, flags: flags)
+        }
         return DeviceDescription(inode: inode, device: device, flags: flags)
     }
 }
 
 extension DeviceInode.Device {
     /// The device of a character device number, as /dev has them (memory devices 1:3, 1:5,
-    /// 1:7, 1:8, 1:9 and the controlling terminal 5:0), or nil.
+    /// 1:7, 1:8, 1:9, the controlling terminal 5:0, loop-control 10:237), or nil.
     init?(major: UInt64, minor: UInt64) {
         switch (major, minor) {
         case (1, 3): self = .null
@@ -36,6 +41,7 @@ extension DeviceInode.Device {
         case (1, 7): self = .full
         case (1, 8), (1, 9): self = .random
         case (5, 0): self = .tty
+        case (10, 237): self = .loopControl
         default: return nil
         }
     }
@@ -84,7 +90,7 @@ final class DeviceDescription: FileDescription {
                 done += n
             }
             return done
-        case .tty: throw .EIO
+        case .tty, .loopControl: throw .EIO
         }
     }
     override func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
@@ -139,7 +145,7 @@ extension Kernel {
 }
 
 extension Kernel {
-    static func makeDevFS(_ ctx: OverlayContext, devPts: DevPts) -> DirectoryInode {
+    static func makeDevFS(_ ctx: OverlayContext, devPts: DevPts, loopControl: Bool) -> DirectoryInode {
         let dev = DirectoryInode(context: ctx, mode: 0o755)
         let fs = ctx.id
         let nodes: [(ByteString, DeviceInode)] = [
@@ -151,6 +157,10 @@ extension Kernel {
             ("tty", DeviceInode(.tty, major: 5, minor: 0, fs: fs)),
         ]
         for (name, node) in nodes { try? dev.insert(name, node) }
+        if loopControl {
+            // 0600 root:root, as devtmpfs makes it where no udev rule changes it.
+            try? dev.insert("loop-control", DeviceInode(.loopControl, major: 10, minor: 237, mode: 0o600, fs: fs))
+        }
         try? dev.insert("ptmx", devPts.ptmx)
         try? dev.insert("pts", devPts.directory)
         let links: [(ByteString, ByteString)] = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),

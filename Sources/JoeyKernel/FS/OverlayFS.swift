@@ -130,7 +130,8 @@ extension OverlayContext {
     }
 }
 
-/// A host special file seen through the overlay (or created by mknod): stat-able only.
+/// A host special file seen through the overlay, one mknod made, or a loop device's node: a
+/// device number opens the sandbox's own device of that number, if it has one.
 final class SpecialInode: Inode {
     override init(kind: FileKind, mode: UInt32, fs: FileSystemID, ino: UInt64?) {
         super.init(kind: kind, mode: mode, fs: fs, ino: ino)
@@ -143,6 +144,11 @@ final class SpecialInode: Inode {
         case .characterDevice:
             guard let device = DeviceInode.Device(major: rdev >> 8 & 0xfff, minor: rdev & 0xff | rdev >> 12 & 0xfff00) else { throw .ENXIO }
             return try DeviceInode.open(device, inode: self, flags: flags, kernel: kernel)
+        // A block device is a loop device of the sandbox's, or has no driver.
+        case .blockDevice:
+            let major = rdev >> 8 & 0xfff, minor = rdev & 0xff | rdev >> 12 & 0xfff00
+            guard major == LoopDevices.major, let loops = kernel.loopDevices else { throw .ENXIO }
+            return try loops.open(minor: Int(minor), inode: self, flags: flags)
         default: throw .ENXIO
         }
     }

@@ -54,6 +54,10 @@ public struct SandboxSpec {
     /// A tmpfs of the sandbox's own at /tmp (`joey do`); an OCI container has exactly the
     /// mounts its config lists, so a read-only root keeps /tmp read-only, as under runc.
     public var tmpfsAtTmp = true
+    /// Loop devices in /dev at start, with /dev/loop-control to add more (`joey do`: 8, as
+    /// a kernel built with CONFIG_BLK_DEV_LOOP_MIN_COUNT=8); 0: no loop driver at all, as an
+    /// OCI container whose config lists no /dev/loop-control sees none.
+    public var loopDevices = 8
     /// Host fds 3, 4, ... passed on to pid 1 as the same numbers (OCI --preserve-fds).
     public var preservedFDs = 0
     /// The session keyring pid 1 and each exec'd process join by name (an OCI container's
@@ -150,6 +154,8 @@ public final class Kernel: @unchecked Sendable {
     let timekeeper: Timekeeper
     var rootLocation: Location!
     var devRoot: DirectoryInode!
+    /// The loop devices (FS/Loop.swift); nil where the sandbox offers none.
+    var loopDevices: LoopDevices?
     /// Blocked F_SETLKW lockers: owner -> the owner whose lock it waits for (deadlock checks).
     var lockWaiters: [ObjectIdentifier: ObjectIdentifier] = [:]
     /// /dev/pts and the sandbox's pseudo-terminals.
@@ -334,7 +340,8 @@ public final class Kernel: @unchecked Sendable {
         rootLocation = Location(name: "", parent: nil, inode: rootDir, mount: rootMount)
 
         let devCtx = filesystem(dev: 0x5, name: "devtmpfs")
-        devRoot = Kernel.makeDevFS(devCtx, devPts: devPts)
+        devRoot = Kernel.makeDevFS(devCtx, devPts: devPts, loopControl: spec.loopDevices > 0)
+        if spec.loopDevices > 0 { loopDevices = LoopDevices(count: spec.loopDevices, dev: devRoot) }
         mount(devRoot, at: "/dev", type: "devtmpfs", source: "devtmpfs", options: ["rw", "nosuid"])
         mount(ProcFS.makeRoot(kernel: self, pidNS: rootPIDNamespace), at: "/proc", type: "proc", source: "proc", options: ["rw", "nosuid", "nodev", "noexec"])
         if spec.tmpfsAtTmp {
