@@ -360,6 +360,54 @@ CASE(loop_device_detaches_at_last_close) {
     close(dev);
 }
 
+/* The first line of a sysfs attribute of loop device n, without its newline. */
+static const char *attribute(int n, const char *name) {
+    static char buf[4096];
+    char path[128];
+    snprintf(path, sizeof path, "/sys/block/loop%d/%s", n, name);
+    if (slurp(path, buf, sizeof buf) < 0) return NULL;
+    buf[strcspn(buf, "\n")] = 0;
+    return buf;
+}
+
+CASE(loop_device_in_sysfs) {
+    int n;
+    int dev = open_free_loop(&n);
+    char want[600];
+    snprintf(want, sizeof want, "7:%d", n);
+    EXPECT_STREQ(attribute(n, "dev"), want);
+    EXPECT_STREQ(attribute(n, "size"), "0");
+    /* loop/ is there only while a file is bound. */
+    EXPECT(attribute(n, "loop/backing_file") == NULL);
+    int file = make_backing("img", 65536, O_RDWR);
+    struct loop_config config;
+    memset(&config, 0, sizeof config);
+    config.fd = file;
+    config.info.lo_offset = 1024;
+    config.info.lo_sizelimit = 8192;
+    EXPECT_OK(ioctl(dev, LOOP_CONFIGURE, &config));
+    char real[512];
+    EXPECT(realpath(scratch_path("img"), real) != NULL);
+    EXPECT_STREQ(attribute(n, "loop/backing_file"), real);
+    EXPECT_STREQ(attribute(n, "loop/offset"), "1024");
+    EXPECT_STREQ(attribute(n, "loop/sizelimit"), "8192");
+    EXPECT_STREQ(attribute(n, "loop/autoclear"), "0");
+    EXPECT_STREQ(attribute(n, "size"), "16");
+    EXPECT_STREQ(attribute(n, "ro"), "0");
+    EXPECT_STREQ(attribute(n, "queue/logical_block_size"), "512");
+    /* The same device by number, as libblkid finds it. */
+    char path[128], buf[64];
+    snprintf(path, sizeof path, "/sys/dev/block/7:%d/loop/offset", n);
+    EXPECT(slurp(path, buf, sizeof buf) > 0);
+    EXPECT_STREQ(buf, "1024\n");
+    /* An unlinked file is named so. */
+    EXPECT_OK(unlink(scratch_path("img")));
+    strcat(real, " (deleted)");
+    EXPECT_STREQ(attribute(n, "loop/backing_file"), real);
+    close(file);
+    detach(dev);
+}
+
 CASE(loop_control_adds_and_removes_devices) {
     int ctl = open("/dev/loop-control", O_RDWR);
     EXPECT(ctl >= 0);

@@ -44,6 +44,8 @@ final class LoopDevice {
     var openers = 0
     /// BLKGETDISKSEQ: a new number each time a file is bound.
     var diskSequence: UInt64 = 0
+    /// I/O statistics for /sys/block/loopN/stat: transfers and 512-byte sectors each way.
+    var readIOs: UInt64 = 0, readSectors: UInt64 = 0, writeIOs: UInt64 = 0, writeSectors: UInt64 = 0
 
     init(number: Int, node: SpecialInode) { self.number = number; self.node = node }
 
@@ -92,6 +94,13 @@ final class LoopDevice {
         logicalBlockSize = 512
         sectors = 0
         old?.decRef()
+    }
+
+    /// The bound file's path, as loop/backing_file shows it (d_path: " (deleted)" once unlinked).
+    var backingPath: String {
+        guard let backing else { return "" }
+        let path = String(decoding: backing.path.bytes, as: UTF8.self)
+        return backing.inode.nlink == 0 ? path + " (deleted)" : path
     }
 
     /// Direct I/O needs an offset the backing file's blocks align with (lo_can_use_dio): a
@@ -218,6 +227,8 @@ final class LoopDescription: FileDescription {
         }
         if done < want { done += try piece.zero(want - done) }
         dst.skip(done)
+        device.readIOs += 1
+        device.readSectors += UInt64(done + 511) >> 9
         return done
     }
 
@@ -238,6 +249,8 @@ final class LoopDescription: FileDescription {
             done += n
         }
         src.skip(done)
+        device.writeIOs += 1
+        device.writeSectors += UInt64(done + 511) >> 9
         return done
     }
 

@@ -25,6 +25,7 @@ enum KernelConfig {
         ("KEYS", "keyrings: add_key, request_key, keyctl (Keys/)"), ("PERSISTENT_KEYRINGS", "KEYCTL_GET_PERSISTENT"),
         ("CHECKPOINT_RESTORE", "kernel.msg_next_id/sem_next_id/shm_next_id, MSG_COPY, ns_last_pid, /proc/PID/timers, TFD_IOC_SET_TICKS, kcmp (no PR_SET_MM, no /proc/PID/map_files)"),
         ("KCMP", "kcmp"), ("AIO", "io_setup and friends (FS/AsyncIO.swift)"), ("IKCONFIG", "this file"), ("IKCONFIG_PROC", "this file"),
+        ("BLK_DEV", "block devices: loop devices only"), ("BLK_DEV_LOOP", "loop devices (FS/Loop.swift)"),
     ]
 
     /// Options asked about that the sentry does not implement.
@@ -32,7 +33,7 @@ enum KernelConfig {
         "IO_URING", "USERFAULTFD",
         "BPF_SYSCALL", "PERF_EVENTS", "BIG_KEYS", "KEY_DH_OPERATIONS", "ENCRYPTED_KEYS", "TRUSTED_KEYS",
         "ASYMMETRIC_KEY_TYPE", "KEY_NOTIFICATIONS", "USER_DECRYPTED_DATA", "FANOTIFY", "RSEQ", "BSD_PROCESS_ACCT",
-        "BLK_DEV_LOOP", "HUGETLBFS", "MODULES", "KEXEC", "AUDIT", "SECURITY_LANDLOCK",
+        "HUGETLBFS", "MODULES", "KEXEC", "AUDIT", "SECURITY_LANDLOCK",
     ]
 
     static var text: String {

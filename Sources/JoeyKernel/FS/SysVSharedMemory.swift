@@ -286,7 +286,3 @@ func storeIPCPerm(_ s: some IPCObject, seenIn ns: UserNamespace, into p: UnsafeM
     p.storeBytes(of: ns.shownGID(s.creatorGID), toByteOffset: 16, as: UInt32.self)
     p.storeBytes(of: s.mode, toByteOffset: 20, as: UInt32.self)
 }
-
-private extension String {
-    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
-}

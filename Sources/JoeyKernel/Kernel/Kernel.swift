@@ -349,6 +349,12 @@ public final class Kernel: @unchecked Sendable {
             mount(DirectoryInode(context: tmpCtx, mode: 0o1777), at: "/tmp", type: "tmpfs", source: "tmpfs", options: ["rw", "nosuid", "nodev"])
         }
         for m in spec.mounts { try applyMount(m) }
+        if let loopDevices {
+            let fs = FileSystemID(dev: 0x16, name: "sysfs")
+            for (path, root) in SysBlock.mounts(loopDevices, fs: fs) {
+                mount(root, at: path, type: "sysfs", source: "sysfs", options: ["rw", "nosuid", "nodev", "noexec"])
+            }
+        }
         if spec.resolvableHostname && !spec.rootWritable && !spec.rootReadOnly { addHostsEntry() }
     }
 
