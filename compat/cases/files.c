@@ -1101,10 +1101,73 @@ CASE(fallocate_punch_hole_zeroes_and_keeps_size) {
     struct stat st;
     EXPECT_OK(fstat(fd, &st));
     EXPECT_EQ(st.st_size, 8192);
-    EXPECT_OK(fallocate(fd, FALLOC_FL_ZERO_RANGE, 8000, 1000));
-    EXPECT_OK(fstat(fd, &st));
-    EXPECT_EQ(st.st_size, 9000);
+    /* ZERO_RANGE where the filesystem has it (ext4, overlay on it); tmpfs has not. */
+    struct statfs sf;
+    EXPECT_OK(fstatfs(fd, &sf));
+    if (sf.f_type == 0x01021994) {
+        EXPECT_ERRNO(fallocate(fd, FALLOC_FL_ZERO_RANGE, 8000, 1000), EOPNOTSUPP);
+    } else {
+        EXPECT_OK(fallocate(fd, FALLOC_FL_ZERO_RANGE, 8000, 1000));
+        EXPECT_OK(fstat(fd, &st));
+        EXPECT_EQ(st.st_size, 9000);
+    }
     unlink("/tmp/compat-punch");
+}
+
+/* tmpfs's fallocate (shmem_fallocate): the pages are allocated and counted at once (st_blocks,
+ * statfs), within the filesystem's size (ENOSPC, nothing allocated, when they do not all fit),
+ * so later writes into them cannot fail for space; a punched hole gives its whole pages back;
+ * ZERO_RANGE is not offered. */
+CASE(tmpfs_fallocate_reserves_space_and_punching_returns_it) {
+    const char *dir = scratch_path("fallocfs");
+    EXPECT_OK(unshare(CLONE_NEWNS));
+    EXPECT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+    EXPECT_OK(mkdir(dir, 0777));
+    EXPECT_OK(mount("fallocfs", dir, "tmpfs", 0, "size=1m"));
+    char path[700], other[700];
+    snprintf(path, sizeof path, "%s/f", dir);
+    snprintf(other, sizeof other, "%s/g", dir);
+    int fd = open(path, O_RDWR | O_CREAT, 0600);
+    EXPECT(fd >= 0);
+    struct statfs before, after;
+    EXPECT_OK(fstatfs(fd, &before));
+    EXPECT_OK(fallocate(fd, 0, 0, 65536));
+    struct stat st;
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 65536);
+    EXPECT_EQ(st.st_blocks, 128);
+    EXPECT_OK(fstatfs(fd, &after));
+    EXPECT_EQ(before.f_bfree - after.f_bfree, 16);
+    /* Beyond the end with KEEP_SIZE: counted, the size unchanged. */
+    EXPECT_OK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 65536, 8192));
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 65536);
+    EXPECT_EQ(st.st_blocks, 144);
+    /* A punched hole's whole pages go; a partial page stays. */
+    EXPECT_OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 8192 + 100));
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_blocks, 128);
+    EXPECT_ERRNO(fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, 4096), EOPNOTSUPP);
+    /* More than the filesystem holds: ENOSPC, and nothing was taken. */
+    EXPECT_ERRNO(fallocate(fd, 0, 0, 2 << 20), ENOSPC);
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_size, 65536);
+    EXPECT_EQ(st.st_blocks, 128);
+    /* Another file fills the rest; the reserved pages still take writes. */
+    int g = open(other, O_RDWR | O_CREAT, 0600);
+    EXPECT(g >= 0);
+    static char buf[65536];
+    memset(buf, 'g', sizeof buf);
+    while (write(g, buf, sizeof buf) > 0) {}
+    EXPECT_EQ(errno, ENOSPC);
+    memset(buf, 'f', sizeof buf);
+    EXPECT_EQ(pwrite(fd, buf, 16384, 16384), 16384);
+    EXPECT_EQ(pwrite(fd, buf, 8192, 65536), 8192);
+    /* The punched pages are gone to the other file. */
+    EXPECT_ERRNO(pwrite(fd, buf, 4096, 4096), ENOSPC);
+    close(g);
+    close(fd);
+    EXPECT_OK(umount(dir));
 }
 
 CASE(fallocate_errors_follow_linux) {

@@ -1077,7 +1077,15 @@ final class RegularFileInode: Inode {
         }
         if writesThrough { return try allocateOnHost(mode: mode, offset: offset, length: length) }
         try copyUp(mayUnlock: true)
-        if punch || zeroRange { cache().zero(from: offset, to: end) }
+        if punch {
+            // A cache that mappings still hold keeps its MemoryFile ranges (see FilePages.truncate).
+            let mapped = pages != nil && !isKnownUniquelyReferenced(&pages!)
+            cache().punchHole(from: offset, to: end, mapped: mapped)
+        } else if zeroRange {
+            cache().zero(from: offset, to: end)
+        } else {
+            try cache().preallocate(from: offset, to: end, capacity: context.kernel.capacity(of: context.id))
+        }
         if !keepSize && end > size { try setSize(end) } else if punch || zeroRange { touchModified() }
     }
 

@@ -409,7 +409,61 @@ final class FilePages {
         }
     }
 
-    /// Zeroes [from, to) within the file (a punched hole reads zeros; its pages stay counted).
+    /// fallocate's preallocation (shmem_fallocate): the pages of [from, to) not held yet are
+    /// allocated and counted (st_blocks, statfs's used) at once, so writes into them later
+    /// cannot fail for space. ENOSPC, with nothing taken, when they do not all fit in the
+    /// `capacity` bytes the filesystem holds. Past the file's size too (KEEP_SIZE). The pages
+    /// stay holes to SEEK_DATA until written, as tmpfs's unwritten pages are.
+    func preallocate(from: UInt64, to: UInt64, capacity: UInt64) throws(LinuxErrno) {
+        guard from < to else { return }
+        let page = MemoryFile.pageSize
+        let first = from / page, end = (to - 1) / page + 1
+        var needed = end - first
+        for (index, c) in held(from: from, to: to) {
+            let start = index * FilePages.chunkSize
+            for p in 0..<UInt64(16) where c.written & (1 << UInt16(p)) != 0 {
+                let at = (start + p * page) / page
+                if at >= first && at < end { needed -= 1 }
+            }
+        }
+        let used = fs?.usedBytes.load(ordering: .relaxed) ?? 0
+        guard needed <= (capacity > used ? capacity - used : 0) / page else { throw .ENOSPC }
+        var index = from / FilePages.chunkSize
+        while index * FilePages.chunkSize < to {
+            _ = try chunk(index, allocate: true)
+            let start = index * FilePages.chunkSize
+            markWritten(max(from, start), min(to, start + FilePages.chunkSize))
+            index += 1
+        }
+    }
+
+    /// FALLOC_FL_PUNCH_HOLE (shmem_truncate_range over the range, past the size too): the
+    /// whole pages of [from, to) are zeroed and given back (no longer counted; a chunk wholly
+    /// inside is freed unless `mapped`: a shared mapping may still map it), partial pages
+    /// zeroed in place.
+    func punchHole(from: UInt64, to: UInt64, mapped: Bool) {
+        guard from < to else { return }
+        let page = MemoryFile.pageSize
+        for (index, c) in held(from: from, to: to) {
+            let start = index * FilePages.chunkSize
+            let lo = max(from, start), hi = min(to, start + FilePages.chunkSize)
+            memoryFile.zero(c.offset + (lo - start), length: hi - lo)
+            let firstWhole = (lo - start + page - 1) / page, endWhole = (hi - start) / page
+            guard firstWhole < endWhole else { continue }
+            var mask: UInt16 = 0
+            for p in firstWhole..<endWhole { mask |= 1 << UInt16(p) }
+            let kept = c.written & ~mask
+            uncharge(UInt64(c.written.nonzeroBitCount - kept.nonzeroBitCount))
+            if !mapped && lo == start && hi == start + FilePages.chunkSize {
+                memoryFile.free(c.offset, length: FilePages.chunkSize)
+                chunks[index] = nil
+            } else {
+                chunks[index]!.written = kept
+            }
+        }
+    }
+
+    /// Zeroes [from, to) within the file (ZERO_RANGE: the pages stay counted).
     func zero(from: UInt64, to: UInt64) {
         let end = min(to, size)
         guard from < end else { return }

@@ -1239,6 +1239,9 @@ extension GuestThread {
         }
         guard length <= Int64.max - offset else { throw .EFBIG }
         guard let file = f.inode as? RegularFileInode else { throw .EOPNOTSUPP }
+        // ramfs has no fallocate; tmpfs no ZERO_RANGE (shmem_fallocate).
+        if file.fs.name == "ramfs" { throw .EOPNOTSUPP }
+        if mode & zeroRange != 0 && (file.fs.name == "tmpfs" || file.fs.name == "devtmpfs") { throw .EOPNOTSUPP }
         if mode & keepSize == 0 { try checkGrowth(file, to: UInt64(offset + length)) }
         try file.allocate(mode: mode, offset: UInt64(offset), length: UInt64(length))
         return 0

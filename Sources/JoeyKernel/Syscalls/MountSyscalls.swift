@@ -557,6 +557,16 @@ extension Kernel {
     /// What mount(2) makes a new filesystem of; /proc/filesystems and sysfs(2) list them.
     static let filesystemTypes = ["tmpfs", "ramfs", "proc", "devpts", "mqueue"]
 
+    /// The bytes a filesystem of the sandbox's own holds: tmpfs's size=, or (without one)
+    /// half the sandbox's memory, Linux's default; all of it for ramfs.
+    func capacity(of fs: FileSystemID) -> UInt64 {
+        if let c = fs.capacity { return c }
+        var total: UInt64 = 0, hostFree: UInt64 = 0
+        joey_meminfo(&total, &hostFree)
+        let memory = memoryFile.limit.map { min($0, total) } ?? total
+        return fs.name == "ramfs" ? memory : memory / 2
+    }
+
     /// struct statfs for a file on `inode`'s filesystem. A filesystem over a host directory
     /// (the root's overlay, bind mounts) reports the host filesystem's space, as an overlay
     /// reports its upper directory's; a tmpfs reports the pages it holds against its size
@@ -590,10 +600,9 @@ extension Kernel {
         } else if fs.name != "proc" && fs.name != "sysfs" && fs.name != "cgroup2" && fs.name != "cgroup" {
             var total: UInt64 = 0, hostFree: UInt64 = 0
             joey_meminfo(&total, &hostFree)
-            let memory = memoryFile.limit.map { min($0, total) } ?? total
             let resident = memoryFile.residentBytes()
             let roomLeft = memoryFile.limit.map { $0 > resident ? $0 - resident : 0 } ?? hostFree
-            let capacity = fs.capacity ?? (fs.name == "ramfs" ? memory : memory / 2)
+            let capacity = capacity(of: fs)
             let used = fs.usedBytes.load(ordering: .relaxed)
             blocks = capacity / 4096
             free = min(capacity > used ? (capacity - used) / 4096 : 0, roomLeft / 4096)
