@@ -169,6 +169,17 @@ CASE(rmdir_on_file_or_symlink_is_enotdir) {
 
 /* ---- getdents64 / readdir ---- */
 
+/* A directory removed while open lists nothing: ENOENT (getdents02). */
+CASE(getdents_of_a_removed_directory_is_enoent) {
+    EXPECT_OK(mkdir(scratch_path("gone"), 0755));
+    int fd = open(scratch_path("gone"), O_RDONLY | O_DIRECTORY);
+    EXPECT(fd >= 0);
+    EXPECT_OK(rmdir(scratch_path("gone")));
+    char buf[4096];
+    EXPECT_ERRNO(syscall(SYS_getdents64, fd, buf, sizeof buf), ENOENT);
+    close(fd);
+}
+
 CASE(getdents64_lists_dot_dotdot_entries_and_types) {
     EXPECT_OK(mkdir("d", 0755));
     touch("d/file");

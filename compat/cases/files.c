@@ -11,6 +11,7 @@
 #include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <limits.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -927,6 +928,100 @@ CASE(mknod_existing_is_eexist_and_bad_type_is_einval) {
     EXPECT_ERRNO(mknod("g", 0170000 | 0644, 0), EINVAL);
 }
 
+/* A tmpfs of the case's own, in its own mount namespace, mounted with `flags`; the case
+ * moves into it. */
+static void into_own_tmpfs(const char *name, unsigned long flags) {
+    EXPECT_OK(unshare(CLONE_NEWNS));
+    EXPECT_OK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL));
+    EXPECT_OK(mkdir(scratch_path(name), 0755));
+    EXPECT_OK(mount(name, scratch_path(name), "tmpfs", flags, ""));
+    EXPECT_OK(chdir(scratch_path(name)));
+}
+
+/* On a nodev mount a device node stays a name: opening it is EACCES before any permission
+ * check or driver (may_open_dev); O_PATH still opens it. */
+CASE(device_nodes_on_a_nodev_mount_do_not_open) {
+    into_own_tmpfs("nodevs", MS_NODEV);
+    EXPECT_OK(mknod("null", S_IFCHR | 0666, makedev(1, 3)));
+    EXPECT_OK(mknod("nodriver", S_IFBLK | 0600, makedev(4094, 3)));
+    EXPECT_ERRNO(open("null", O_RDWR), EACCES);
+    EXPECT_ERRNO(open("nodriver", O_RDONLY), EACCES);
+    int fd = open("null", O_PATH);
+    EXPECT(fd >= 0);
+    close(fd);
+    struct statvfs sv;
+    EXPECT_OK(statvfs(".", &sv));
+    EXPECT(sv.f_flag & ST_NODEV);
+}
+
+/* Sets `path`'s atime and mtime to now plus the given seconds. */
+static void set_times(const char *path, long atime_from_now, long mtime_from_now) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct timespec t[2] = {{now.tv_sec + atime_from_now, 0}, {now.tv_sec + mtime_from_now, 0}};
+    EXPECT_OK(utimensat(AT_FDCWD, path, t, 0));
+}
+
+static time_t atime_of(const char *path) {
+    struct stat st;
+    EXPECT_OK(stat(path, &st));
+    return st.st_atime;
+}
+
+/* Reads one byte of `path` (through a descriptor opened with `flags`). */
+static void read_one(const char *path, int flags) {
+    int fd = open(path, O_RDONLY | flags);
+    EXPECT(fd >= 0);
+    char c;
+    EXPECT_EQ(read(fd, &c, 1), 1);
+    close(fd);
+}
+
+/* Reading updates the access time as the mount says (touch_atime): relatime, the default,
+ * only when atime is not after the last change or is a day old; strictatime always;
+ * noatime never; nodiratime not for directory listings; O_NOATIME not for its reads. */
+CASE(reads_update_atime_as_the_mount_says) {
+    into_own_tmpfs("atimes", 0);
+    write_file("f", "x");
+    EXPECT_OK(mkdir("d", 0755));
+    time_t now = time(NULL);
+    set_times("f", -100, -50);      /* atime before mtime: updated */
+    read_one("f", 0);
+    EXPECT(atime_of("f") >= now);
+    set_times("f", 3600, -50);      /* after every change, not a day old: kept */
+    time_t kept = atime_of("f");
+    read_one("f", 0);
+    EXPECT_EQ(atime_of("f"), kept);
+    set_times("f", -100, -50);
+    read_one("f", O_NOATIME);
+    EXPECT(atime_of("f") < now);
+    set_times("d", -100, -50);      /* a listing is a read of the directory */
+    DIR *dir = opendir("d");
+    EXPECT(dir != NULL);
+    while (readdir(dir)) {}
+    closedir(dir);
+    EXPECT(atime_of("d") >= now);
+    /* strictatime: always. */
+    EXPECT_OK(mount(NULL, ".", NULL, MS_REMOUNT | MS_STRICTATIME, ""));
+    set_times("f", 3600, -50);
+    read_one("f", 0);
+    EXPECT(atime_of("f") < now + 3000);
+    /* noatime, nodiratime. */
+    EXPECT_OK(mount(NULL, ".", NULL, MS_REMOUNT | MS_NOATIME, ""));
+    set_times("f", -100, -50);
+    read_one("f", 0);
+    EXPECT(atime_of("f") < now);
+    EXPECT_OK(mount(NULL, ".", NULL, MS_REMOUNT | MS_NODIRATIME, ""));
+    set_times("d", -100, -50);
+    dir = opendir("d");
+    while (readdir(dir)) {}
+    closedir(dir);
+    EXPECT(atime_of("d") < now);
+    set_times("f", -100, -50);
+    read_one("f", 0);
+    EXPECT(atime_of("f") >= now);
+}
+
 CASE(mknod_of_a_directory_is_eperm) {
     EXPECT_ERRNO(mknod("d", S_IFDIR | 0755, 0), EPERM);
 }
@@ -935,6 +1030,8 @@ CASE(mknod_of_a_directory_is_eperm) {
  * device of its number: the memory devices of /dev, or ENXIO for a number with no driver. */
 CASE(mknod_device_nodes_keep_their_numbers_and_open_their_device) {
     if (geteuid() != 0) return; /* needs CAP_MKNOD */
+    /* On a mount that allows devices (the scratch directory's may be nodev, as a /tmp is). */
+    into_own_tmpfs("devs", 0);
     umask(022);
     EXPECT_OK(mknod("null", S_IFCHR | 0666, makedev(1, 3)));
     EXPECT_OK(mknod("zero", S_IFCHR | 0666, makedev(1, 5)));
@@ -1170,6 +1267,48 @@ CASE(tmpfs_fallocate_reserves_space_and_punching_returns_it) {
     EXPECT_OK(umount(dir));
 }
 
+/* The VFS's own ioctls on a regular file: FIONREAD is the bytes past the position; FIOASYNC
+ * that changes nothing succeeds even where the file has no async notice; FICLONE and
+ * FICLONERANGE are refused where no extents are shared (tmpfs, ext4), after their checks. */
+CASE(vfs_ioctls_on_regular_files) {
+    int fd = open(scratch_path("f"), O_RDWR | O_CREAT, 0600);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "0123456789", 10), 10);
+    int n = -1;
+    EXPECT_OK(ioctl(fd, FIONREAD, &n));
+    EXPECT_EQ(n, 0);
+    EXPECT_EQ(lseek(fd, 3, SEEK_SET), 3);
+    EXPECT_OK(ioctl(fd, FIONREAD, &n));
+    EXPECT_EQ(n, 7);
+    int zero = open("/dev/zero", O_RDONLY);
+    int off = 0, on = 1;
+    EXPECT_OK(ioctl(zero, FIOASYNC, &off));
+    EXPECT_ERRNO(ioctl(zero, FIOASYNC, &on), ENOTTY);
+    close(zero);
+    int g = open(scratch_path("g"), O_RDWR | O_CREAT, 0600);
+    EXPECT(g >= 0);
+    EXPECT_ERRNO(ioctl(g, FICLONE, fd), EOPNOTSUPP);
+    struct file_clone_range range = { .src_fd = fd, .src_offset = 0, .src_length = 4096, .dest_offset = 0 };
+    EXPECT_ERRNO(ioctl(g, FICLONERANGE, &range), EOPNOTSUPP);
+    EXPECT_ERRNO(ioctl(g, FICLONE, 9999), EBADF);
+    EXPECT_ERRNO(ioctl(g, FICLONERANGE, (void *)8), EFAULT);
+    int dir = open(scratch(), O_RDONLY | O_DIRECTORY);
+    EXPECT_ERRNO(ioctl(g, FICLONE, dir), EISDIR);
+    close(dir);
+    int ro = open(scratch_path("g"), O_RDONLY);
+    EXPECT_ERRNO(ioctl(ro, FICLONE, fd), EBADF);
+    close(ro);
+    char shm[64];
+    snprintf(shm, sizeof shm, "/dev/shm/compat-clone-%d", getpid());
+    int other = open(shm, O_RDWR | O_CREAT, 0600);
+    EXPECT(other >= 0);
+    unlink(shm);
+    EXPECT_ERRNO(ioctl(g, FICLONE, other), EXDEV);
+    close(other);
+    close(g);
+    close(fd);
+}
+
 CASE(fallocate_errors_follow_linux) {
     int fd = open("/tmp/compat-falloc-err", O_RDWR | O_CREAT | O_TRUNC, 0600);
     EXPECT_ERRNO(fallocate(fd, 0, -1, 10), EINVAL);
@@ -1201,6 +1340,27 @@ CASE(pwritev_preadv_at_offset_leave_position) {
     EXPECT_EQ(lseek(fd, 0, SEEK_CUR), 15);
     EXPECT_ERRNO(preadv2(fd, r, 1, 0, 0x10000), EOPNOTSUPP);
     unlink("/tmp/compat-pv");
+}
+
+/* RWF_NOWAIT: EAGAIN where the read would wait (an empty pipe); a tmpfs file has no such
+ * mode (EOPNOTSUPP, preadv203's TCONF on tmpfs). */
+CASE(rwf_nowait_where_files_can_say_eagain) {
+    char buf[4];
+    struct iovec v = {buf, sizeof buf};
+    int p[2];
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(preadv2(p[0], &v, 1, -1, RWF_NOWAIT), EAGAIN);
+    close(p[0]);
+    close(p[1]);
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/compat-nowait-%d", getpid());
+    int fd = open(path, O_RDWR | O_CREAT, 0600);
+    EXPECT(fd >= 0);
+    unlink(path);
+    EXPECT_ERRNO(preadv2(fd, &v, 1, 0, RWF_NOWAIT), EOPNOTSUPP);
+    EXPECT_ERRNO(pwritev2(fd, &v, 1, 0, RWF_NOWAIT), EOPNOTSUPP);
+    EXPECT_EQ(pwritev2(fd, &v, 1, 0, 0), 4);
+    close(fd);
 }
 
 /* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode): the mode, less the umask. */

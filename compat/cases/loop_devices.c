@@ -360,6 +360,34 @@ CASE(loop_device_detaches_at_last_close) {
     close(dev);
 }
 
+/* fallocate of a block device zeroes whole blocks (PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE); it
+ * allocates nothing (mode 0: EOPNOTSUPP), and stays within the device. */
+CASE(fallocate_of_a_loop_device_zeroes_its_blocks) {
+    int n;
+    int dev = open_free_loop(&n);
+    int file = make_backing("img", 65536, O_RDWR);
+    EXPECT_OK(ioctl(dev, LOOP_SET_FD, file));
+    EXPECT_ERRNO(fallocate(dev, 0, 4096, 4096), EOPNOTSUPP);
+    EXPECT_ERRNO(fallocate(dev, FALLOC_FL_KEEP_SIZE, 4096, 4096), EOPNOTSUPP);
+    EXPECT_OK(fallocate(dev, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 4096));
+    EXPECT_OK(fallocate(dev, FALLOC_FL_ZERO_RANGE, 16384, 512));
+    EXPECT_OK(fallocate(dev, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 61440, 8192));
+    EXPECT_ERRNO(fallocate(dev, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 65536, 512), EINVAL);
+    EXPECT_ERRNO(fallocate(dev, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 512), EINVAL);
+    EXPECT_OK(fsync(dev));
+    unsigned char c = 1;
+    EXPECT_EQ(pread(file, &c, 1, 5000), 1);
+    EXPECT_EQ(c, 0);
+    EXPECT_EQ(pread(file, &c, 1, 16384 + 511), 1);
+    EXPECT_EQ(c, 0);
+    EXPECT_EQ(pread(file, &c, 1, 16384 + 512), 1);
+    EXPECT_EQ(c, ((16384 + 512) * 7 + 4) & 0xff);
+    EXPECT_EQ(pread(file, &c, 1, 65535), 1);
+    EXPECT_EQ(c, 0);
+    close(file);
+    detach(dev);
+}
+
 /* The first line of a sysfs attribute of loop device n, without its newline. */
 static const char *attribute(int n, const char *name) {
     static char buf[4096];

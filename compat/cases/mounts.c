@@ -763,6 +763,49 @@ CASE(mount_setattr_changes_a_mounts_flags_and_propagation) {
     EXPECT(strstr(l, " rw,nosuid,nodev,noatime ") != NULL);
 }
 
+/* nosymfollow (MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW): no path walk follows a symlink that
+ * lives on the mount (ELOOP); readlink still reads it, and links elsewhere into the mount are
+ * followed. statvfs says ST_NOSYMFOLLOW, mountinfo nosymfollow (after nodiratime, relatime). */
+CASE(nosymfollow_mounts_refuse_to_follow_their_symlinks) {
+    own_namespace();
+    char m[600], link[600], file[600], outside[600];
+    snprintf(m, sizeof m, "%s", scratch_path("m"));
+    snprintf(link, sizeof link, "%s/link", m);
+    snprintf(file, sizeof file, "%s/file", m);
+    snprintf(outside, sizeof outside, "%s", scratch_path("outside"));
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mount("symfs", m, "tmpfs", MS_NOSYMFOLLOW | MS_NODIRATIME, ""));
+    write_file(file, "x");
+    EXPECT_OK(symlink("file", link));
+    EXPECT_OK(symlink(file, outside));
+    EXPECT_ERRNO(open(link, O_RDONLY), ELOOP);
+    struct stat st;
+    EXPECT_ERRNO(stat(link, &st), ELOOP);
+    EXPECT_OK(lstat(link, &st));
+    char target[64] = {0};
+    EXPECT_EQ(readlink(link, target, sizeof target), 4);
+    int fd = open(outside, O_RDONLY);
+    EXPECT(fd >= 0);
+    close(fd);
+    struct statvfs sv;
+    EXPECT_OK(statvfs(m, &sv));
+    EXPECT(sv.f_flag & 0x2000); /* ST_NOSYMFOLLOW */
+    EXPECT(sv.f_flag & ST_NODIRATIME);
+    static char buf[1 << 16];
+    const char *l = mountinfo_line(m, buf, sizeof buf);
+    EXPECT(l != NULL);
+    EXPECT(strstr(l, " rw,nodiratime,relatime,nosymfollow ") != NULL);
+    /* mount_setattr clears it and sets it again. */
+    struct mount_attr_v0 a = {.attr_clr = MOUNT_ATTR_NOSYMFOLLOW};
+    EXPECT_OK(mount_setattr_(-1, m, 0, &a, sizeof a));
+    fd = open(link, O_RDONLY);
+    EXPECT(fd >= 0);
+    close(fd);
+    a = (struct mount_attr_v0){.attr_set = MOUNT_ATTR_NOSYMFOLLOW};
+    EXPECT_OK(mount_setattr_(-1, m, 0, &a, sizeof a));
+    EXPECT_ERRNO(open(link, O_RDONLY), ELOOP);
+}
+
 /* The arguments are checked in Linux's order, and the path must be a mount's root;
  * AT_RECURSIVE reaches the mounts below; a mount with a file open for writing through it
  * does not go read-only. */

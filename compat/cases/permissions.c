@@ -161,6 +161,58 @@ CASE(a_setgid_directory_gives_its_group_to_new_entries) {
     as_nobody(setgid_dir_child);
 }
 
+/* CVE-2018-13405: a non-member creating a setgid-executable file in a setgid directory gets
+ * the directory's group but not the setgid bit (mode_strip_sgid), whatever the umask; a
+ * directory keeps it; a file without group execute keeps it (mandatory-locking style). */
+static void setgid_strip_child(void) {
+    struct stat st;
+    umask(0);
+    int fd = creat(path(0, "shared/creat"), 02777);
+    EXPECT(fd >= 0);
+    close(fd);
+    EXPECT_OK(stat(path(0, "shared/creat"), &st));
+    EXPECT_EQ(st.st_gid, 1234);
+    EXPECT_EQ(st.st_mode & 07777, 0777);
+    umask(022);
+    fd = open(path(0, "shared/open"), O_CREAT | O_EXCL | O_RDWR, 02777);
+    EXPECT(fd >= 0);
+    close(fd);
+    EXPECT_OK(stat(path(0, "shared/open"), &st));
+    EXPECT_EQ(st.st_mode & 07777, 0755);
+    EXPECT_OK(mknod(path(0, "shared/fifo"), S_IFIFO | 02777, 0));
+    EXPECT_OK(stat(path(0, "shared/fifo"), &st));
+    EXPECT_EQ(st.st_mode & 07777, 0755);
+    fd = open(path(0, "shared"), O_TMPFILE | O_RDWR, 02777);
+    EXPECT(fd >= 0);
+    EXPECT_OK(fstat(fd, &st));
+    EXPECT_EQ(st.st_gid, 1234);
+    EXPECT_EQ(st.st_mode & 07777, 0755);
+    close(fd);
+    fd = open(path(0, "shared/nox"), O_CREAT | O_EXCL | O_RDWR, 02644);
+    EXPECT(fd >= 0);
+    close(fd);
+    EXPECT_OK(stat(path(0, "shared/nox"), &st));
+    EXPECT_EQ(st.st_mode & 07777, 02644);
+    EXPECT_OK(mkdir(path(0, "shared/dir"), 02777));
+    EXPECT_OK(stat(path(0, "shared/dir"), &st));
+    EXPECT_EQ(st.st_mode & 07777, 02755);
+}
+
+CASE(setgid_directory_strips_setgid_from_a_non_members_files) {
+    EXPECT_OK(mkdir(path(0, "shared"), 0777));
+    EXPECT_OK(chown(path(0, "shared"), 0, 1234));
+    EXPECT_OK(chmod(path(0, "shared"), 02777));
+    as_nobody(setgid_strip_child);
+    /* Root (CAP_FSETID) keeps it. */
+    umask(0);
+    int fd = creat(path(0, "shared/roots"), 02777);
+    EXPECT(fd >= 0);
+    close(fd);
+    struct stat st;
+    EXPECT_OK(stat(path(0, "shared/roots"), &st));
+    EXPECT_EQ(st.st_mode & 07777, 02777);
+}
+
 static void noatime_child(void) {
     EXPECT_ERRNO(open(path(0, "roots"), O_RDONLY | O_NOATIME), EPERM);
     write_file(path(0, "open/mine"), "x");

@@ -477,6 +477,23 @@ final class LoopDescription: FileDescription {
         return 0
     }
 
+    /// fallocate of the device (blkdev_fallocate): PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE zero
+    /// whole blocks within it (KEEP_SIZE cuts a range past the end short); nothing allocates.
+    func fallocate(_ t: GuestThread, mode: Int32, offset: UInt64, length: UInt64) throws(LinuxErrno) {
+        let keepSize: Int32 = 1, punch: Int32 = 2, zeroRange: Int32 = 0x10
+        let size = device.bytes
+        guard offset < size else { throw .EINVAL }
+        var count = length
+        if offset + length > size {
+            guard mode & keepSize != 0 else { throw .EINVAL }
+            count = size - offset
+        }
+        guard (offset | count) & UInt64(device.logicalBlockSize - 1) == 0 else { throw .EINVAL }
+        guard mode == punch | keepSize || mode & ~keepSize == zeroRange else { throw .EOPNOTSUPP }
+        if device.readOnly { throw .EPERM }
+        try zero(t, from: offset, count: count)
+    }
+
     /// BLKDISCARD and BLKZEROOUT: whole blocks within the device, written as zeros through the
     /// file (what a discarded range of a file-backed loop device reads back as).
     private func zero(_ t: GuestThread, from start: UInt64, count: UInt64) throws(LinuxErrno) {

@@ -1,9 +1,10 @@
 // The block part of sysfs, made by the sentry from its own loop devices (FS/Loop.swift):
 // /sys/devices/virtual/block/loopN with the attributes losetup, lsblk and LTP read (dev,
 // size, ro, stat, queue/, and loop/ while bound), /sys/block/loopN and /sys/dev/block/7:N
-// linking there. Mounted over those three directories where the sandbox has loop devices: a
-// sandbox has no other block device, so the host's disks are not listed there. The rest of
-// /sys is what the root shows (the host's for `joey do`, an empty sysfs for OCI).
+// linking there. Mounted over those three directories where the sandbox has loop devices and
+// the root has the directories: a sandbox has no other block device, so the host's disks are
+// not listed there. The rest of /sys is what the root shows (the host's for `joey do`, an
+// empty sysfs for OCI, where these are not mounted).
 // Kernel lock held throughout.
 import JoeyABI
 

@@ -335,7 +335,7 @@ public final class Kernel: @unchecked Sendable {
         }
         rootCtx.id.readOnly = spec.rootReadOnly
         let rootMount = Mount(id: allocateMountID(), root: rootDir, type: "overlay", source: "overlay",
-                              flags: spec.rootReadOnly ? [.readOnly] : [], superOptions: spec.rootWritable ? "" : "lowerdir=\(spec.rootPath)")
+                              flags: spec.rootReadOnly ? [.readOnly, .relATime] : [.relATime], superOptions: spec.rootWritable ? "" : "lowerdir=\(spec.rootPath)")
         initialMounts = MountNamespace(ino: allocateNamespaceIno(), root: rootMount)
         rootLocation = Location(name: "", parent: nil, inode: rootDir, mount: rootMount)
 
@@ -351,7 +351,10 @@ public final class Kernel: @unchecked Sendable {
         for m in spec.mounts { try applyMount(m) }
         if let loopDevices {
             let fs = FileSystemID(dev: 0x16, name: "sysfs")
-            for (path, root) in SysBlock.mounts(loopDevices, fs: fs) {
+            // Over the directories the root has (the host's /sys for `joey do`); a root without
+            // them (a small rootfs, an OCI container's empty sysfs) gains none.
+            for (path, root) in SysBlock.mounts(loopDevices, fs: fs)
+            where (try? resolve(ByteString(path), from: rootLocation, root: rootLocation, mounts: initialMounts, as: .sentry))?.inode.kind == .directory {
                 mount(root, at: path, type: "sysfs", source: "sysfs", options: ["rw", "nosuid", "nodev", "noexec"])
             }
         }
@@ -494,7 +497,8 @@ public final class Kernel: @unchecked Sendable {
             else { return }
             target = Location(name: name, parent: parent, inode: created)
         }
-        var flags: MountFlags = []
+        // relatime unless the options say noatime or strictatime, as path_mount defaults.
+        var flags: MountFlags = [.relATime]
         var superOptions: [String] = []
         for o in options {
             if let (set, clear) = MountFlags.parse(o) { flags.subtract(clear); flags.formUnion(set) } else { superOptions.append(o) }

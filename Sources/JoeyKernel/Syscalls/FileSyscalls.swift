@@ -109,8 +109,9 @@ extension GuestThread {
             guard dir.inode.kind == .directory else { throw .ENOTDIR }
             try checkAccess(dir.inode, read: false, write: true, exec: true, mount: dir.mount)
             guard let d = dir.inode as? DirectoryInode, !(d.context.writeThrough && d.lowerPath != nil) else { throw .EOPNOTSUPP }
-            let f = RegularFileInode(context: d.context, mode: UInt32(mode & 0o7777) & ~fs.umask)
-            f.uid = group.fsuid; f.gid = group.fsgid
+            let f = RegularFileInode(context: d.context, mode: creationMode(mode, in: d))
+            // In a setgid directory it takes the directory's group, as any new file there.
+            f.uid = group.fsuid; f.gid = d.mode & 0o2000 != 0 ? d.gid : group.fsgid
             f.nlink = 0
             // linkat may give it a name, unless O_EXCL says it never will (I_LINKABLE).
             f.linkable = flags & O_EXCL == 0
@@ -134,8 +135,8 @@ extension GuestThread {
                                                                 mounts: fs.mounts, as: walker, scope: scope)
                         try landlockMake(.regular, in: tp)
                         try mayCreate(in: tp)
-                        let m = UInt32(mode & 0o7777) & ~fs.umask
-                        let node = try tp.inode.create(tn, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
+                        let node = try tp.inode.create(tn, kind: .regular, mode: creationMode(mode, in: tp.inode),
+                                                       uid: group.fsuid, gid: group.fsgid)
                         loc = Location(name: tn, parent: tp, inode: node)
                         created = true
                     }
@@ -145,8 +146,8 @@ extension GuestThread {
             } else {
                 try landlockMake(.regular, in: parent)
                 try mayCreate(in: parent)
-                let m = UInt32(mode & 0o7777) & ~fs.umask
-                let node = try parent.inode.create(name, kind: .regular, mode: m, uid: group.fsuid, gid: group.fsgid)
+                let node = try parent.inode.create(name, kind: .regular, mode: creationMode(mode, in: parent.inode),
+                                                   uid: group.fsuid, gid: group.fsgid)
                 kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
                 loc = Location(name: name, parent: parent, inode: node)
                 created = true
@@ -164,6 +165,10 @@ extension GuestThread {
         if flags & O_PATH == 0 {
             if inode.kind == .symlink { throw .ELOOP }
             if flags & (O_DIRECTORY | O_TMPFILE_FLAG) == O_DIRECTORY && inode.kind != .directory { throw .ENOTDIR }
+            // A device on a nodev mount is only a name (may_open_dev, before any permission).
+            if inode.kind == .characterDevice || inode.kind == .blockDevice, loc.mount?.flags.contains(.noDev) == true {
+                throw .EACCES
+            }
             // O_TRUNC asks for write permission whatever the access mode (build_open_flags).
             let writing = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
             if inode.kind == .directory && (writing || flags & O_CREAT != 0) { throw .EISDIR }
@@ -447,16 +452,18 @@ extension GuestThread {
 
     /// preadv, preadv2: at an offset, or (preadv2 with offset -1) at the file position.
     /// RWF_* flags are hints here except unknown bits (EOPNOTSUPP) and RWF_NOWAIT on a
-    /// description that would block.
+    /// description that would block, or on a file of a filesystem without it.
     func sysPreadv(flags: UInt64?) throws(LinuxErrno) -> UInt64 {
         let offset = Int64(bitPattern: a3)
         let current = offset == -1 && flags != nil // preadv2 at the file position: readv
         let f = current ? try readableFile(fdArg(a0)) : try positionalFile(fdArg(a0), offset: offset, writing: false)
         guard (flags ?? 0) & ~UInt64(0x1f) == 0 else { throw .EOPNOTSUPP }
+        try checkNoWait(f, flags)
         var dst = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2))))
-        if current { return UInt64(try readCommon(f, &dst, at: nil)) }
+        let noWait = (flags ?? 0) & 0x8 != 0
+        if current { return UInt64(try readCommon(f, &dst, at: nil, nonblocking: noWait)) }
         if f.inode.kind == .directory { throw .EISDIR }
-        return UInt64(try readCommon(f, &dst, at: UInt64(offset)))
+        return UInt64(try readCommon(f, &dst, at: UInt64(offset), nonblocking: noWait))
     }
 
     /// pwritev, pwritev2 (RWF_APPEND writes at the end whatever the offset).
@@ -465,10 +472,19 @@ extension GuestThread {
         let current = offset == -1 && flags != nil
         let f = current ? try writableFile(fdArg(a0)) : try positionalFile(fdArg(a0), offset: offset, writing: true)
         guard (flags ?? 0) & ~UInt64(0x1f) == 0 else { throw .EOPNOTSUPP }
+        try checkNoWait(f, flags)
         var src = IOSequence.guest(mm, ranges: try mm.ioRanges(a1, count: Int(Int32(truncatingIfNeeded: a2))))
-        if current { return UInt64(try writeCommon(f, &src, at: nil)) }
+        let noWait = (flags ?? 0) & 0x8 != 0
+        if current { return UInt64(try writeCommon(f, &src, at: nil, nonblocking: noWait)) }
         let at = (flags ?? 0) & 0x10 != 0 ? f.inode.size : UInt64(offset)
-        return UInt64(try writeCommon(f, &src, at: at))
+        return UInt64(try writeCommon(f, &src, at: at, nonblocking: noWait))
+    }
+
+    /// RWF_NOWAIT needs a file that can say EAGAIN (FMODE_NOWAIT): tmpfs's and ramfs's
+    /// regular files cannot (kiocb_set_rw_flags: EOPNOTSUPP).
+    private func checkNoWait(_ f: FileDescription, _ flags: UInt64?) throws(LinuxErrno) {
+        guard let flags, flags & 0x8 != 0, f.inode.kind == .regular else { return }
+        if ["tmpfs", "devtmpfs", "ramfs"].contains(f.inode.fs.name) { throw .EOPNOTSUPP }
     }
 
     func sysWritev() throws(LinuxErrno) -> UInt64 {
@@ -652,7 +668,7 @@ extension GuestThread {
             throw .EPERM
         }
         let isDevice = kind == .characterDevice || kind == .blockDevice
-        let node = try parent.inode.create(name, kind: kind, mode: UInt32(mode & 0o7777) & ~fs.umask,
+        let node = try parent.inode.create(name, kind: kind, mode: creationMode(UInt64(mode), in: parent.inode),
                                            uid: group.fsuid, gid: group.fsgid, rdev: isDevice ? rdev : 0)
         kernel.fsnotify(in: parent.inode, name: name, child: node, InotifyMask.create, selfToo: false)
         return 0
@@ -1235,6 +1251,10 @@ extension GuestThread {
         case .regular: break
         case .directory: throw .EISDIR
         case .fifo, .socket: throw .ESPIPE
+        case .blockDevice:
+            guard let loop = f as? LoopDescription else { throw .ENODEV }
+            try loop.fallocate(self, mode: mode, offset: UInt64(offset), length: UInt64(length))
+            return 0
         default: throw .ENODEV
         }
         guard length <= Int64.max - offset else { throw .EFBIG }
@@ -1267,13 +1287,34 @@ extension GuestThread {
             return try inodeFlags(f, set: a1 & 0x4000_0000 != 0)
         case 0x5452: // FIOASYNC: only sockets signal readiness; elsewhere Linux's files have no fasync
             let on: Int32 = try mm.readValue(a2)
+            // No change is no call to fasync, so no error (ioctl_fioasync).
+            if (on != 0) == (f.flags & O_ASYNC != 0) { return 0 }
             guard f is Socket else { throw .ENOTTY }
             if on != 0 && f.flags & O_ASYNC == 0 { f.asyncFD = fd }
             if on != 0 { f.flags |= O_ASYNC } else { f.flags &= ~O_ASYNC }
             return 0
+        case 0x541B where f.inode.kind == .regular: // FIONREAD of a regular file: the bytes past the position
+            try mm.writeValue(a2, Int32(truncatingIfNeeded: Int64(bitPattern: f.inode.size &- f.offset)))
+            return 0
+        case 0x4004_9409, 0x4020_940D: // FICLONE, FICLONERANGE
+            return try cloneRange(into: f, request: a1 & 0xffff_ffff)
         default:
             return try f.ioctl(self, request: a1 & 0xffff_ffff, argument: a2)
         }
+    }
+
+    /// FICLONE and FICLONERANGE (ioctl_file_clone, vfs_clone_file_range): no filesystem of the
+    /// sandbox shares extents between files (tmpfs has no remap_file_range; the overlay's
+    /// upper layer is the sandbox's memory), so after Linux's checks the answer is EOPNOTSUPP.
+    private func cloneRange(into f: FileDescription, request: UInt64) throws(LinuxErrno) -> UInt64 {
+        let srcFD: Int64 = request == 0x4004_9409 ? Int64(Int32(truncatingIfNeeded: a2)) : try mm.readValue(a2)
+        guard let fd = Int32(exactly: srcFD) else { throw .EBADF }
+        let source = try group.fdTable.get(fd)
+        if source.location?.mount !== f.location?.mount { throw .EXDEV }
+        if source.inode.kind == .directory || f.inode.kind == .directory { throw .EISDIR }
+        guard source.inode.kind == .regular, f.inode.kind == .regular else { throw .EINVAL }
+        guard source.readable, f.writable, f.flags & O_APPEND == 0 else { throw .EBADF }
+        throw .EOPNOTSUPP
     }
 
     /// FS_IOC_GETFLAGS and FS_IOC_SETFLAGS on a sandbox file (an int, as tmpfs takes it):
@@ -1298,6 +1339,18 @@ extension GuestThread {
         inode.ctime = Timespec.now()
         kernel.fsnotify(inode, at: f.location, InotifyMask.attrib)
         return 0
+    }
+
+    /// The mode of a new file that is not a directory, the umask applied (vfs_prepare_mode):
+    /// in a setgid directory, setgid-executable only for a member of the directory's group or
+    /// one with CAP_FSETID over it (mode_strip_sgid; CVE-2018-13405: the file takes that group).
+    func creationMode(_ mode: UInt64, in dir: Inode) -> UInt32 {
+        var m = UInt32(mode & 0o7777) & ~fs.umask
+        if m & 0o2010 == 0o2010, dir.mode & 0o2000 != 0,
+           dir.gid != group.fsgid, !group.groups.contains(dir.gid), !group.capable(4 /* CAP_FSETID */, over: dir) {
+            m &= ~0o2000
+        }
+        return m
     }
 
     func sysPipe2(flagsArg: UInt64) throws(LinuxErrno) -> UInt64 {

@@ -321,6 +321,7 @@ extension GuestThread {
             if a & 0x4 != 0 { f.insert(.noDev) }
             if a & 0x8 != 0 { f.insert(.noExec) }
             if a & 0x80 != 0 { f.insert(.noDirATime) }
+            if a & 0x20_0000 != 0 { f.insert(.noSymFollow) }
             return f
         }
         var setFlags = mountFlags(set), clearFlags = mountFlags(clear)
@@ -338,7 +339,7 @@ extension GuestThread {
         } else if set & atimeField != 0 {
             throw .EINVAL
         }
-        if (set | clear) & 0x30_0000 != 0 { throw .EINVAL } // IDMAP, NOSYMFOLLOW
+        if (set | clear) & 0x10_0000 != 0 { throw .EINVAL } // IDMAP
         let target = try lookup(fdArg(a0), try pathArg(a1), follow: flags & atSymlinkNoFollow == 0,
                                 emptyPathAllowed: flags & atEmptyPath != 0)
         guard ns.isRoot(target), let m = target.mount else { throw .EINVAL }

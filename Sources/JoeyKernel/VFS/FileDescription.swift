@@ -130,11 +130,14 @@ final class RegularFileDescription: FileDescription {
         try atPosition(t) { () throws(LinuxErrno) -> Int in
             let n = try file.read(&dst, at: offset)
             offset += UInt64(n)
+            accessed()
             return n
         }
     }
     override func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int {
-        try file.read(&dst, at: at)
+        let n = try file.read(&dst, at: at)
+        accessed()
+        return n
     }
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int {
         try atPosition(t) { () throws(LinuxErrno) -> Int in
@@ -163,6 +166,24 @@ final class RegularFileDescription: FileDescription {
 }
 
 extension FileDescription {
+    /// After a read or a listing (file_accessed, touch_atime): the access time, as the mount's
+    /// policy says. relatime (the default) only when the access time is not after the last
+    /// change or is a day old, strictatime always, noatime never, nodiratime not for
+    /// directories; never through O_NOATIME, for a chattr +A file, or on a read-only mount.
+    func accessed() {
+        guard flags & O_NOATIME == 0 else { return }
+        let inode = self.inode
+        let mount = location?.mount?.flags ?? []
+        if inode.attributeFlags & Inode.noATimeFlag != 0 || inode.fs.readOnly || mount.contains(.readOnly)
+            || mount.contains(.noATime) || (inode.kind == .directory && mount.contains(.noDirATime)) { return }
+        let now = Timespec.now()
+        let a = inode.atime
+        func notAfter(_ x: Timespec, _ y: Timespec) -> Bool { x.sec < y.sec || (x.sec == y.sec && x.nsec <= y.nsec) }
+        if mount.contains(.relATime) && !notAfter(a, inode.mtime) && !notAfter(a, inode.ctime)
+            && now.sec - a.sec < 24 * 60 * 60 { return }
+        if a != now { inode.atime = now }
+    }
+
     /// Reads from `offset` into sentry memory, or the MemoryFile, until it is full or the file
     /// ends (the ELF loader, a private file mapping's copy). Returns the bytes read.
     func readFully(_ t: GuestThread, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(LinuxErrno) -> Int {
@@ -216,6 +237,9 @@ final class DirectoryDescription: FileDescription {
     }
 
     override func getdents(into out: inout [UInt8], capacity: Int) throws(LinuxErrno) {
+        // A directory rmdir removed lists nothing: ENOENT (iterate_dir's IS_DEADDIR).
+        if inode.removed { throw .ENOENT }
+        defer { accessed() }
         if snapshot == nil {
             let parentIno = location?.parent?.inode.ino ?? inode.ino
             snapshot = [DirEntry(name: ".", ino: inode.ino, kind: .directory),

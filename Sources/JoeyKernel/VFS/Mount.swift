@@ -19,13 +19,14 @@ struct MountFlags: OptionSet {
     static let synchronous = MountFlags(rawValue: 16)      // MS_SYNCHRONOUS
     static let mandatoryLocks = MountFlags(rawValue: 64)   // MS_MANDLOCK
     static let dirSync = MountFlags(rawValue: 128)         // MS_DIRSYNC
+    static let noSymFollow = MountFlags(rawValue: 256)     // MS_NOSYMFOLLOW
     static let noATime = MountFlags(rawValue: 1024)        // MS_NOATIME
     static let noDirATime = MountFlags(rawValue: 2048)     // MS_NODIRATIME
     static let relATime = MountFlags(rawValue: 1 << 21)    // MS_RELATIME
     static let strictATime = MountFlags(rawValue: 1 << 24) // MS_STRICTATIME
     static let lazyTime = MountFlags(rawValue: 1 << 25)    // MS_LAZYTIME
     /// What a mount keeps per mount (MNT_*); the rest belongs to the filesystem.
-    static let perMount: MountFlags = [.readOnly, .noSUID, .noDev, .noExec, .noATime, .noDirATime, .relATime]
+    static let perMount: MountFlags = [.readOnly, .noSUID, .noDev, .noExec, .noATime, .noDirATime, .relATime, .noSymFollow]
     /// What a mount copied into a less privileged namespace keeps (MNT_LOCK_*).
     static let lockable: MountFlags = [.readOnly, .noSUID, .noDev, .noExec, .noATime, .noDirATime, .relATime]
     /// The atime flags, locked as one (MNT_LOCK_ATIME).
@@ -37,16 +38,23 @@ struct MountFlags: OptionSet {
         if contains(.noSUID) { o.append("nosuid") }
         if contains(.noDev) { o.append("nodev") }
         if contains(.noExec) { o.append("noexec") }
-        if contains(.noATime) { o.append("noatime") } else if contains(.relATime) { o.append("relatime") }
+        // show_mnt_opts's order.
+        if contains(.noATime) { o.append("noatime") }
         if contains(.noDirATime) { o.append("nodiratime") }
+        if contains(.relATime) && !contains(.noATime) { o.append("relatime") }
+        if contains(.noSymFollow) { o.append("nosymfollow") }
         return o.joined(separator: ",")
     }
 
-    /// statfs's f_flags: ST_* values, which differ from MS_* for relatime; ST_VALID always.
+    /// statfs's f_flags (flags_by_mnt, flags_by_sb): ST_* values, which differ from MS_* for
+    /// relatime and nosymfollow; ST_VALID always.
     var statfsFlags: Int64 {
-        var f = Int64(rawValue & 0b1111_1111_1111) & ~0x20
-        if contains(.relATime) { f |= 4096 }
-        return f | 0x20
+        let same: [MountFlags] = [.readOnly, .noSUID, .noDev, .noExec, .synchronous, .mandatoryLocks, .noATime, .noDirATime]
+        var f: Int64 = 0x20
+        for flag in same where contains(flag) { f |= Int64(flag.rawValue) }
+        if contains(.relATime) { f |= 0x1000 }
+        if contains(.noSymFollow) { f |= 0x2000 }
+        return f
     }
 
     /// Parses one option of an operator's mount list ("nosuid"); nil when it is not a mount flag.
@@ -64,6 +72,8 @@ struct MountFlags: OptionSet {
         case "relatime": return (.relATime, .noATime)
         case "strictatime": return ([], [.noATime, .relATime])
         case "nodiratime": return (.noDirATime, [])
+        case "nosymfollow": return (.noSymFollow, [])
+        case "symfollow": return ([], .noSymFollow)
         case "sync": return (.synchronous, [])
         case "dirsync": return (.dirSync, [])
         case "lazytime": return (.lazyTime, [])

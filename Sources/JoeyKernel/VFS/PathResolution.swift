@@ -210,7 +210,8 @@ extension Kernel {
             if child.kind == .symlink && (!last || followFinal || trailingSlash) {
                 budget -= 1
                 guard budget >= 0 else { throw .ELOOP }
-                if scope.contains(.noSymlinks) { throw .ELOOP }
+                // RESOLVE_NO_SYMLINKS, or a symlink on a nosymfollow mount (pick_link).
+                if scope.contains(.noSymlinks) || childMount?.flags.contains(.noSymFollow) == true { throw .ELOOP }
                 if walker.protectedSymlinks && last && trailing && child.uid != walker.fsuid
                     && cur.inode.mode & 0o1002 == 0o1002 && cur.inode.uid != child.uid { throw .EACCES }
                 // /proc/PID/fd/N leads to the open file itself, not to its name (a magic link).
