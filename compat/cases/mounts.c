@@ -806,6 +806,121 @@ CASE(nosymfollow_mounts_refuse_to_follow_their_symlinks) {
     EXPECT_ERRNO(open(link, O_RDONLY), ELOOP);
 }
 
+/* The mount API of file descriptors: fsopen, fsconfig and fsmount make a detached tmpfs that
+ * takes files before it is attached; move_mount attaches it with its MOUNT_ATTR flags and
+ * source; each call's errors in Linux's order. */
+CASE(fsopen_fsconfig_fsmount_move_mount_attach_a_new_tmpfs) {
+    own_namespace();
+    char target[600], file[700];
+    snprintf(target, sizeof target, "%s", scratch_path("t"));
+    EXPECT_OK(mkdir(target, 0755));
+    EXPECT_ERRNO(fsopen("nosuchfs", 0), ENODEV);
+    EXPECT_ERRNO(fsopen("tmpfs", 2), EINVAL);
+    int fc = fsopen("tmpfs", FSOPEN_CLOEXEC);
+    EXPECT(fc >= 0);
+    EXPECT(fcntl(fc, F_GETFD) & FD_CLOEXEC);
+    EXPECT_ERRNO(fsmount(fc, 0, 0), EINVAL); /* nothing created yet */
+    EXPECT_OK(fsconfig(fc, FSCONFIG_SET_STRING, "source", "newapi", 0));
+    EXPECT_ERRNO(fsconfig(fc, FSCONFIG_SET_STRING, "source", "again", 0), EINVAL);
+    EXPECT_OK(fsconfig(fc, FSCONFIG_SET_STRING, "size", "1m", 0));
+    EXPECT_OK(fsconfig(fc, FSCONFIG_SET_FLAG, "rw", NULL, 0));
+    EXPECT_ERRNO(fsconfig(fc, FSCONFIG_SET_STRING, "nosuchoption", "1", 0), EINVAL);
+    EXPECT_ERRNO(fsconfig(fc, FSCONFIG_SET_STRING, "", "1", 0), EINVAL);
+    EXPECT_ERRNO(fsconfig(fc, FSCONFIG_SET_STRING, "size", "lots", 0), EINVAL);
+    EXPECT_ERRNO(fsconfig(fc, FSCONFIG_SET_STRING, "size", "1m", 1), EINVAL);
+    EXPECT_ERRNO(fsconfig(fc, FSCONFIG_SET_FLAG, "size", "1m", 0), EINVAL);
+    EXPECT_ERRNO(fsconfig(fc, 99, NULL, NULL, 0), EOPNOTSUPP);
+    EXPECT_ERRNO(fsconfig(-1, FSCONFIG_CMD_CREATE, NULL, NULL, 0), EINVAL);
+    EXPECT_ERRNO(fsconfig(0, FSCONFIG_CMD_CREATE, NULL, NULL, 0), EINVAL);
+    EXPECT_OK(fsconfig(fc, FSCONFIG_CMD_CREATE, NULL, NULL, 0));
+    EXPECT_ERRNO(fsconfig(fc, FSCONFIG_CMD_CREATE, NULL, NULL, 0), EBUSY);
+    EXPECT_ERRNO(fsconfig(fc, FSCONFIG_SET_STRING, "size", "2m", 0), EBUSY);
+    EXPECT_ERRNO(fsmount(fc, 2, 0), EINVAL);
+    EXPECT_ERRNO(fsmount(fc, 0, 0x100), EINVAL);
+    int mfd = fsmount(fc, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    EXPECT(mfd >= 0);
+    EXPECT_ERRNO(fsmount(fc, 0, 0), EBUSY);
+    /* Detached, it takes files already. */
+    int f = openat(mfd, "early", O_CREAT | O_WRONLY, 0644);
+    EXPECT(f >= 0);
+    close(f);
+    static char buf[1 << 16];
+    EXPECT(mountinfo_line(target, buf, sizeof buf) == NULL);
+    EXPECT_ERRNO(move_mount(mfd, "", AT_FDCWD, target, 0x1000), EINVAL);
+    EXPECT_OK(move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH));
+    const char *l = mountinfo_line(target, buf, sizeof buf);
+    EXPECT(l != NULL);
+    EXPECT(strstr(l, " rw,nodev,noexec,relatime ") != NULL);
+    EXPECT(strstr(l, " - tmpfs newapi rw,size=1024k") != NULL);
+    snprintf(file, sizeof file, "%s/early", target);
+    EXPECT_OK(access(file, F_OK));
+    close(mfd);
+    close(fc);
+    EXPECT_OK(access(file, F_OK)); /* the mount stays with the fds gone */
+    EXPECT_OK(umount(target));
+}
+
+/* fspick reconfigures a mounted filesystem (read-only and back); open_tree opens a path, or
+ * clones a mount for move_mount to attach elsewhere; move_mount of an attached mount moves it. */
+CASE(fspick_open_tree_and_move_mount_of_mounted_trees) {
+    own_namespace();
+    char m[600], copy[600], moved[600], path[700];
+    snprintf(m, sizeof m, "%s", scratch_path("m"));
+    snprintf(copy, sizeof copy, "%s", scratch_path("copy"));
+    snprintf(moved, sizeof moved, "%s", scratch_path("moved"));
+    EXPECT_OK(mkdir(m, 0755));
+    EXPECT_OK(mkdir(copy, 0755));
+    EXPECT_OK(mkdir(moved, 0755));
+    EXPECT_OK(mount("pickfs", m, "tmpfs", 0, ""));
+    snprintf(path, sizeof path, "%s/f", m);
+    write_file(path, "x");
+    EXPECT_ERRNO(fspick(-1, "m", 0), EBADF); /* the case runs in its scratch directory */
+    EXPECT_ERRNO(fspick(AT_FDCWD, scratch_path("none"), 0), ENOENT);
+    EXPECT_ERRNO(fspick(AT_FDCWD, m, 0x10), EINVAL);
+    EXPECT_ERRNO(fspick(AT_FDCWD, scratch(), 0), EINVAL); /* not a mount's root */
+    int fc = fspick(AT_FDCWD, m, FSPICK_CLOEXEC);
+    EXPECT(fc >= 0);
+    EXPECT_ERRNO(fsconfig(fc, FSCONFIG_CMD_CREATE, NULL, NULL, 0), EBUSY);
+    EXPECT_OK(fsconfig(fc, FSCONFIG_SET_STRING, "sync", "false", 0));
+    EXPECT_OK(fsconfig(fc, FSCONFIG_SET_FLAG, "ro", NULL, 0));
+    EXPECT_OK(fsconfig(fc, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0));
+    struct statvfs sv;
+    EXPECT_OK(statvfs(m, &sv));
+    EXPECT(sv.f_flag & ST_RDONLY);
+    snprintf(path, sizeof path, "%s/g", m);
+    EXPECT_ERRNO(open(path, O_CREAT | O_WRONLY, 0644), EROFS);
+    EXPECT_OK(fsconfig(fc, FSCONFIG_SET_FLAG, "rw", NULL, 0));
+    EXPECT_OK(fsconfig(fc, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0));
+    int g = open(path, O_CREAT | O_WRONLY, 0644);
+    EXPECT(g >= 0);
+    close(g);
+    close(fc);
+    /* open_tree without OPEN_TREE_CLONE: an O_PATH fd. */
+    EXPECT_ERRNO(open_tree(AT_FDCWD, m, AT_RECURSIVE), EINVAL);
+    EXPECT_ERRNO(open_tree(AT_FDCWD, m, 0x4), EINVAL);
+    int t = open_tree(AT_FDCWD, m, OPEN_TREE_CLOEXEC);
+    EXPECT(t >= 0);
+    EXPECT(fcntl(t, F_GETFL) & O_PATH);
+    close(t);
+    /* A clone, attached elsewhere: the same files. */
+    t = open_tree(AT_FDCWD, m, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    EXPECT(t >= 0);
+    EXPECT_OK(move_mount(t, "", AT_FDCWD, copy, MOVE_MOUNT_F_EMPTY_PATH));
+    close(t);
+    snprintf(path, sizeof path, "%s/f", copy);
+    EXPECT_OK(access(path, F_OK));
+    /* An attached mount moves. */
+    EXPECT_OK(move_mount(AT_FDCWD, copy, AT_FDCWD, moved, 0));
+    snprintf(path, sizeof path, "%s/f", moved);
+    EXPECT_OK(access(path, F_OK));
+    snprintf(path, sizeof path, "%s/f", copy);
+    EXPECT_ERRNO(access(path, F_OK), ENOENT);
+    EXPECT_ERRNO(move_mount(AT_FDCWD, scratch(), AT_FDCWD, copy, 0), EINVAL); /* not a mount */
+    EXPECT_ERRNO(move_mount(AT_FDCWD, moved, AT_FDCWD, copy, 0x1000), EINVAL);
+    EXPECT_OK(umount(moved));
+    EXPECT_OK(umount(m));
+}
+
 /* The arguments are checked in Linux's order, and the path must be a mount's root;
  * AT_RECURSIVE reaches the mounts below; a mount with a file open for writing through it
  * does not go read-only. */

@@ -188,6 +188,14 @@ static void setgid_strip_child(void) {
     EXPECT_EQ(st.st_gid, 1234);
     EXPECT_EQ(st.st_mode & 07777, 0755);
     close(fd);
+    /* Stripped as asked, before the umask takes group execute away. */
+    umask(S_IXGRP);
+    fd = open(path(0, "shared/masked"), O_CREAT | O_EXCL | O_RDWR, 02777);
+    EXPECT(fd >= 0);
+    close(fd);
+    EXPECT_OK(stat(path(0, "shared/masked"), &st));
+    EXPECT_EQ(st.st_mode & 07777, 0767);
+    umask(022);
     fd = open(path(0, "shared/nox"), O_CREAT | O_EXCL | O_RDWR, 02644);
     EXPECT(fd >= 0);
     close(fd);

@@ -1341,16 +1341,17 @@ extension GuestThread {
         return 0
     }
 
-    /// The mode of a new file that is not a directory, the umask applied (vfs_prepare_mode):
-    /// in a setgid directory, setgid-executable only for a member of the directory's group or
-    /// one with CAP_FSETID over it (mode_strip_sgid; CVE-2018-13405: the file takes that group).
+    /// The mode of a new file that is not a directory (vfs_prepare_mode): in a setgid
+    /// directory, setgid-executable (as asked, before the umask) only for a member of the
+    /// directory's group or one with CAP_FSETID over it (mode_strip_sgid; CVE-2018-13405: the
+    /// file takes that group); then the umask.
     func creationMode(_ mode: UInt64, in dir: Inode) -> UInt32 {
-        var m = UInt32(mode & 0o7777) & ~fs.umask
+        var m = UInt32(mode & 0o7777)
         if m & 0o2010 == 0o2010, dir.mode & 0o2000 != 0,
            dir.gid != group.fsgid, !group.groups.contains(dir.gid), !group.capable(4 /* CAP_FSETID */, over: dir) {
             m &= ~0o2000
         }
-        return m
+        return m & ~fs.umask
     }
 
     func sysPipe2(flagsArg: UInt64) throws(LinuxErrno) -> UInt64 {

@@ -1,7 +1,8 @@
 // mount(2) and umount2(2) inside the sandbox: new tmpfs, ramfs, proc, devpts and mqueue
 // filesystems, bind mounts of what the sandbox already sees, remounts, moves and propagation
 // types, in the caller's mount namespace (VFS/Mount.swift); statfs, ustat and sysfs. Nothing
-// here reaches the host: every filesystem a guest mounts is the sentry's own.
+// here reaches the host: every filesystem a guest mounts is the sentry's own. The fd-based mount
+// API (fsopen, fsmount, open_tree, move_mount...) builds on these: FSContextSyscalls.swift.
 import CJoey
 import Glibc
 import JoeyABI
@@ -11,7 +12,7 @@ private let MS_REC: UInt64 = 16384, MS_SILENT: UInt64 = 32768, MS_UNBINDABLE: UI
 private let MS_PRIVATE: UInt64 = 1 << 18, MS_SLAVE: UInt64 = 1 << 19, MS_SHARED: UInt64 = 1 << 20
 private let MS_NOUSER: UInt64 = 1 << 31
 private let MNT_FORCE: UInt64 = 1, MNT_DETACH: UInt64 = 2, MNT_EXPIRE: UInt64 = 4, UMOUNT_NOFOLLOW: UInt64 = 8
-private let CAP_SYS_ADMIN = 21
+let CAP_SYS_ADMIN = 21
 
 extension GuestThread {
     /// A string argument of mount(2) (strndup_user: EFAULT, EINVAL past a page).
@@ -56,7 +57,7 @@ extension GuestThread {
     }
 
     /// A filesystem's own mount options, parsed: what the mount shows and does.
-    private struct FilesystemOptions {
+    struct FilesystemOptions {
         var readOnly: Bool
         var mode: UInt32 = 0o1777, uid: UInt32, gid: UInt32
         /// tmpfs's size; nil: not given; 0: no limit.
@@ -68,7 +69,7 @@ extension GuestThread {
 
     /// Parses `data` for a filesystem of `type`: the generic superblock options (ro, rw,
     /// sync...) and the filesystem's own. EINVAL for what the filesystem does not take.
-    private func parseOptions(_ type: String, _ data: String?, readOnly: Bool) throws(LinuxErrno) -> FilesystemOptions {
+    func parseOptions(_ type: String, _ data: String?, readOnly: Bool) throws(LinuxErrno) -> FilesystemOptions {
         // The root belongs to the mounter unless uid= and gid= (numbers of its user
         // namespace) say otherwise.
         var o = FilesystemOptions(readOnly: readOnly, uid: group.fsuid, gid: group.fsgid)
@@ -146,8 +147,18 @@ extension GuestThread {
             // Block devices, network filesystems, sysfs, cgroups: not offered in the sandbox.
             throw .ENODEV
         }
-        var o = try parseOptions(type, data, readOnly: mountFlags.contains(.readOnly))
+        let o = try parseOptions(type, data, readOnly: mountFlags.contains(.readOnly))
         guard target.inode.kind == .directory else { throw .ENOTDIR }
+        let root = try makeFilesystem(type, o, data: data)
+        try attach(Mount(id: kernel.allocateMountID(), root: root, type: type, source: source ?? "none",
+                         flags: mountFlags, superOptions: o.shown.joined(separator: ",")), at: target, ns)
+        return 0
+    }
+
+    /// A new filesystem of `type` with options `o` (parsed from `data`): its root, read-only
+    /// as the options say. mount(2) and fsconfig's FSCONFIG_CMD_CREATE make them.
+    func makeFilesystem(_ type: String, _ options: FilesystemOptions, data: String?) throws(LinuxErrno) -> Inode {
+        var o = options
         // A /proc shows the mounter's pid namespace, an mqueue its IPC namespace: only for one
         // it has the capability in.
         if type == "proc" && !group.capable(CAP_SYS_ADMIN, in: pidNS.owner) { throw .EPERM }
@@ -169,13 +180,11 @@ extension GuestThread {
             root = dir
         }
         root.fs.readOnly = o.readOnly
-        try attach(Mount(id: kernel.allocateMountID(), root: root, type: type, source: source ?? "none",
-                         flags: mountFlags, superOptions: o.shown.joined(separator: ",")), at: target, ns)
-        return 0
+        return root
     }
 
     /// Places `m` at `target` in `ns`.
-    private func attach(_ m: Mount, at target: Location, _ ns: MountNamespace) throws(LinuxErrno) {
+    func attach(_ m: Mount, at target: Location, _ ns: MountNamespace) throws(LinuxErrno) {
         // A target already deleted (a cwd that was rmdir'ed) cannot take a mount, nor a
         // symlink (reached through a magic link opened O_PATH|O_NOFOLLOW).
         if target.inode.nlink == 0 || target.inode.removed || target.inode.kind == .symlink { throw .ENOENT }
@@ -191,6 +200,18 @@ extension GuestThread {
         guard let origin = from.mount else { throw .EINVAL }
         if case .unbindable = origin.propagation { throw .EINVAL }
         guard (from.inode.kind == .directory) == (target.inode.kind == .directory) else { throw .ENOTDIR }
+        let (bind, copies) = try makeBind(of: from, ns, recursive: recursive)
+        try attach(bind, at: target, ns)
+        for (c, loc) in copies { ns.add(c, at: loc) }
+        return 0
+    }
+
+    /// A bind mount of what `from` names, not mounted yet, with (`recursive`) copies of the
+    /// mounts below it and where each goes once the bind is mounted (MS_BIND's clone_mnt and
+    /// copy_tree; open_tree's OPEN_TREE_CLONE).
+    func makeBind(of from: Location, _ ns: MountNamespace, recursive: Bool) throws(LinuxErrno) -> (Mount, [(Mount, Location)]) {
+        guard let origin = from.mount else { throw .EINVAL }
+        if case .unbindable = origin.propagation { throw .EINVAL }
         // The root of the new mount within its filesystem: the origin's root plus the names below it.
         let below = Mount.names(of: from, within: origin)
         var rootPath = origin.rootPath
@@ -234,9 +255,7 @@ extension GuestThread {
             }
         }
         guard MountNamespace.liveMounts.load(ordering: .relaxed) + copies.count < Kernel.mountMax else { throw .ENOSPC }
-        try attach(bind, at: target, ns)
-        for (c, loc) in copies { ns.add(c, at: loc) }
-        return 0
+        return (bind, copies)
     }
 
     /// MS_REMOUNT: new flags for the mount and, unless `bind`, the filesystem's options
@@ -261,11 +280,21 @@ extension GuestThread {
             ns.touched()
             return 0
         }
+        try reconfigureFilesystem(of: m, ns, readOnly: readOnly, data: data)
+        m.flags = newFlags
+        ns.touched()
+        return 0
+    }
+
+    /// Reconfigures the filesystem `m` shows (reconfigure_super): read-only or not, and the
+    /// options `data` gives (tmpfs's size; mode, uid and gid stay as they were, as on Linux).
+    /// MS_REMOUNT's second half, and fspick's FSCONFIG_CMD_RECONFIGURE.
+    func reconfigureFilesystem(of m: Mount, _ ns: MountNamespace, readOnly asked: Bool, data: String?) throws(LinuxErrno) {
         // The filesystem's own options: for its mounter's user namespace.
         guard group.capable(CAP_SYS_ADMIN, in: m.root.fs.userNS) else { throw .EPERM }
         var capacity: UInt64??
-        let o = try parseOptions(m.root.fs.name, data, readOnly: readOnly)
-        readOnly = o.readOnly
+        let o = try parseOptions(m.root.fs.name, data, readOnly: asked)
+        let readOnly = o.readOnly
         if let c = o.capacity {
             guard m.root.fs.name == "tmpfs" else { throw .EINVAL }
             // Not below what the files hold already.
@@ -286,15 +315,12 @@ extension GuestThread {
                 .joined(separator: ",")
             if let c = capacity { m.superOptions = "size=\(c / 1024)k" + (m.superOptions.isEmpty ? "" : "," + m.superOptions) }
         }
-        m.flags = newFlags
-        ns.touched()
-        return 0
     }
 
     /// mount_setattr(2): flags and propagation of the mount whose root `path` names, and with
     /// AT_RECURSIVE of the mounts below it, each checked before any changes (fs/namespace.c's
-    /// build_mount_kattr and do_mount_setattr). Idmapped mounts and MOUNT_ATTR_NOSYMFOLLOW
-    /// are not offered: EINVAL, as for a filesystem that cannot take them.
+    /// build_mount_kattr and do_mount_setattr). Idmapped mounts are not offered: EINVAL, as for
+    /// a filesystem that cannot take them.
     func sysMountSetattr() throws(LinuxErrno) -> UInt64 {
         let atEmptyPath: UInt64 = 0x1000, atRecursive: UInt64 = 0x8000, atSymlinkNoFollow: UInt64 = 0x100, atNoAutomount: UInt64 = 0x800
         let flags = a2, size = a4
@@ -314,17 +340,7 @@ extension GuestThread {
         // MOUNT_ATTR_*: RDONLY NOSUID NODEV NOEXEC, the _ATIME field, NODIRATIME, IDMAP, NOSYMFOLLOW.
         let atimeField: UInt64 = 0x70, valid: UInt64 = 0xf | atimeField | 0x80 | 0x10_0000 | 0x20_0000
         guard set & ~valid == 0, clear & ~valid == 0 else { throw .EINVAL }
-        func mountFlags(_ a: UInt64) -> MountFlags {
-            var f: MountFlags = []
-            if a & 0x1 != 0 { f.insert(.readOnly) }
-            if a & 0x2 != 0 { f.insert(.noSUID) }
-            if a & 0x4 != 0 { f.insert(.noDev) }
-            if a & 0x8 != 0 { f.insert(.noExec) }
-            if a & 0x80 != 0 { f.insert(.noDirATime) }
-            if a & 0x20_0000 != 0 { f.insert(.noSymFollow) }
-            return f
-        }
-        var setFlags = mountFlags(set), clearFlags = mountFlags(clear)
+        var setFlags = MountFlags(attributes: set), clearFlags = MountFlags(attributes: clear)
         // The atime field is a value, not bits: it changes only when cleared whole, to the
         // value set (relatime 0x0, noatime 0x10, strictatime 0x20).
         if clear & atimeField != 0 {
@@ -364,6 +380,13 @@ extension GuestThread {
     private func moveMount(_ source: String?, to target: Location, _ ns: MountNamespace) throws(LinuxErrno) -> UInt64 {
         guard let source, !source.isEmpty else { throw .EINVAL }
         let from = try lookup(AT_FDCWD, ByteString(Array(source.utf8)), follow: true)
+        try move(from, to: target, ns)
+        return 0
+    }
+
+    /// MS_MOVE (do_move_mount of a mount in the namespace): the mount whose root `from` is goes
+    /// to `target`.
+    func move(_ from: Location, to target: Location, _ ns: MountNamespace) throws(LinuxErrno) {
         guard ns.isRoot(from), let m = from.mount, m !== ns.root, ns.mounts.contains(where: { $0 === m }), !m.locked else { throw .EINVAL }
         guard (m.root.kind == .directory) == (target.inode.kind == .directory) else { throw .ENOTDIR }
         if target.inode.kind == .symlink { throw .ENOENT }
@@ -372,7 +395,6 @@ extension GuestThread {
         if m.contains(destination) { throw .ELOOP }
         if case .shared = m.parent?.propagation { throw .EINVAL }
         ns.move(m, to: target)
-        return 0
     }
 
     func sysUmount2() throws(LinuxErrno) -> UInt64 {

@@ -108,6 +108,20 @@ enum MountPropagation {
     }
 }
 
+extension MountFlags {
+    /// The flags of MOUNT_ATTR_* bits (mount_setattr, fsmount): RDONLY, NOSUID, NODEV,
+    /// NOEXEC, NODIRATIME, NOSYMFOLLOW; the atime value is the caller's.
+    init(attributes a: UInt64) {
+        self = []
+        if a & 0x1 != 0 { insert(.readOnly) }
+        if a & 0x2 != 0 { insert(.noSUID) }
+        if a & 0x4 != 0 { insert(.noDev) }
+        if a & 0x8 != 0 { insert(.noExec) }
+        if a & 0x80 != 0 { insert(.noDirATime) }
+        if a & 0x20_0000 != 0 { insert(.noSymFollow) }
+    }
+}
+
 /// One mount: a filesystem's root directory (or, for a bind mount, any inode in it) placed
 /// over an inode of its parent mount.
 final class Mount {
@@ -137,6 +151,34 @@ final class Mount {
     /// be cleared, nor its atime flags changed (EPERM).
     var locked = false
     var lockedFlags: MountFlags?
+    /// Made by fsmount or open_tree(OPEN_TREE_CLONE) and in no namespace yet: only the fds
+    /// that name it hold it, and move_mount attaches it, with the copies of the mounts that
+    /// were below its source (`pendingBelow`, where each goes). Until then it and they count
+    /// in MountNamespace.liveMounts, so fds cannot hold mounts past the sandbox's bound.
+    private(set) var detached = false
+    private(set) var pendingBelow: [(Mount, Location)] = []
+
+    /// Makes it a detached tree: ENOSPC past the sandbox's bound on mounts.
+    func detach(with below: [(Mount, Location)]) throws(LinuxErrno) {
+        let count = 1 + below.count
+        guard MountNamespace.liveMounts.load(ordering: .relaxed) + count <= Kernel.mountMax else { throw .ENOSPC }
+        MountNamespace.liveMounts.add(count, ordering: .relaxed)
+        detached = true
+        pendingBelow = below
+    }
+
+    /// No longer detached (move_mount attaches it): the copies below, for the caller to mount.
+    func attached() -> [(Mount, Location)] {
+        guard detached else { return [] }
+        MountNamespace.liveMounts.subtract(1 + pendingBelow.count, ordering: .relaxed)
+        detached = false
+        defer { pendingBelow = [] }
+        return pendingBelow
+    }
+
+    deinit {
+        if detached { MountNamespace.liveMounts.subtract(1 + pendingBelow.count, ordering: .relaxed) }
+    }
 
     init(id: Int, root: Inode, type: String, source: String, rootPath: String = "/", flags: MountFlags, superOptions: String) {
         self.id = id; self.root = root; self.mountpointNames = []
@@ -362,7 +404,9 @@ final class MountNamespace {
     /// /proc/PID/mounts: "source mountpoint type options 0 0".
     func mountsText() -> String {
         mounts.map { m in
-            let opts = m.superOptions.isEmpty ? m.flags.text : m.flags.text + "," + m.superOptions
+            // Read-only if the mount or its filesystem is (__mnt_is_readonly).
+            let flags = m.root.fs.readOnly ? m.flags.union(.readOnly) : m.flags
+            let opts = m.superOptions.isEmpty ? flags.text : flags.text + "," + m.superOptions
             return "\(Mount.escape(m.source)) \(Mount.escape(m.path)) \(m.type) \(opts) 0 0\n"
         }.joined()
     }
