@@ -173,7 +173,7 @@ public enum SyscallTable {
         t[166] = SyscallInfo(166, "umount2", [("name", .path), ("flags", .hex)], .int, .supported, "")
         t[167] = SyscallInfo(167, "swapon", [("specialfile", .path), ("swap_flags", .hex)], .int, .unsupported, "not implemented: returns ENOSYS")
         t[168] = SyscallInfo(168, "swapoff", [("specialfile", .path)], .int, .unsupported, "not implemented: returns ENOSYS")
-        t[169] = SyscallInfo(169, "reboot", [("magic1", .hex), ("magic2", .hex), ("cmd", .enumeration("reboot")), ("arg", .ptr)], .int, .supported, "as in a container's pid namespace: restart and power off end the caller's pid namespace (its init dies of SIGHUP or SIGINT); Ctrl-Alt-Del, kexec and suspend are EINVAL")
+        t[169] = SyscallInfo(169, "reboot", [("magic1", .hex), ("magic2", .hex), ("cmd", .enumeration("reboot")), ("arg", .ptr)], .int, .supported, "restart and power off end the caller's pid namespace (its init dies of SIGHUP or SIGINT; the sandbox's first namespace ends the sandbox); CAD_ON and CAD_OFF are recorded in the sandbox's first pid namespace (no Ctrl-Alt-Del reaches a sandbox) and EINVAL below it, as reboot_pid_ns; kexec and suspend are EINVAL")
         t[170] = SyscallInfo(170, "sethostname", [("name", .bufIn(1)), ("len", .int)], .int, .supported, "")
         t[171] = SyscallInfo(171, "setdomainname", [("name", .bufIn(1)), ("len", .int)], .int, .supported, "")
         t[172] = SyscallInfo(172, "iopl", [("level", .uint)], .int, .unsupported, "not implemented: returns ENOSYS")

@@ -154,6 +154,8 @@ public final class Kernel: @unchecked Sendable {
     let timekeeper: Timekeeper
     var rootLocation: Location!
     var devRoot: DirectoryInode!
+    /// reboot(2)'s LINUX_REBOOT_CMD_CAD_ON / CAD_OFF (C_A_D): recorded, with no key to act on.
+    var ctrlAltDelReboots = true
     /// The loop devices (FS/Loop.swift); nil where the sandbox offers none.
     var loopDevices: LoopDevices?
     /// Blocked F_SETLKW lockers: owner -> the owner whose lock it waits for (deadlock checks).

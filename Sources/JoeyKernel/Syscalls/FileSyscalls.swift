@@ -1293,7 +1293,9 @@ extension GuestThread {
             if on != 0 && f.flags & O_ASYNC == 0 { f.asyncFD = fd }
             if on != 0 { f.flags |= O_ASYNC } else { f.flags &= ~O_ASYNC }
             return 0
-        case 0x541B where f.inode.kind == .regular: // FIONREAD of a regular file: the bytes past the position
+        // FIONREAD of a regular file: the bytes past the position (an anonymous inode, which
+        // this kernel gives the regular kind, is not one: its own ioctl answers).
+        case 0x541B where f.inode.kind == .regular && !(f.inode is AnonymousInode):
             try mm.writeValue(a2, Int32(truncatingIfNeeded: Int64(bitPattern: f.inode.size &- f.offset)))
             return 0
         case 0x4004_9409, 0x4020_940D: // FICLONE, FICLONERANGE
@@ -1312,7 +1314,8 @@ extension GuestThread {
         let source = try group.fdTable.get(fd)
         if source.location?.mount !== f.location?.mount { throw .EXDEV }
         if source.inode.kind == .directory || f.inode.kind == .directory { throw .EISDIR }
-        guard source.inode.kind == .regular, f.inode.kind == .regular else { throw .EINVAL }
+        func isRegular(_ d: FileDescription) -> Bool { d.inode.kind == .regular && !(d.inode is AnonymousInode) }
+        guard isRegular(source), isRegular(f) else { throw .EINVAL }
         guard source.readable, f.writable, f.flags & O_APPEND == 0 else { throw .EBADF }
         throw .EOPNOTSUPP
     }

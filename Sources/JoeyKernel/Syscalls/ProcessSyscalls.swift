@@ -388,6 +388,12 @@ extension GuestThread {
         switch UInt32(truncatingIfNeeded: a2) {
         case 0x0123_4567, 0xa1b2_c3d4: reason = Signal.SIGHUP // RESTART, RESTART2
         case 0x4321_fedc, 0xcdef_0123: reason = Signal.SIGINT // POWER_OFF, HALT
+        case 0x89ab_cdef, 0: // CAD_ON, CAD_OFF: the sandbox's own pid namespace is the kernel's
+            // first (there is no Ctrl-Alt-Del here to act on); a namespace below it has no such
+            // switch (reboot_pid_ns: EINVAL).
+            guard pidNS === kernel.rootPIDNamespace else { throw .EINVAL }
+            kernel.ctrlAltDelReboots = UInt32(truncatingIfNeeded: a2) != 0
+            return 0
         default: throw .EINVAL
         }
         guard let initGroup = pidNS.initGroup, !pidNS.dead else { throw .EINVAL }
