@@ -144,6 +144,18 @@ __attribute__((unused)) static int status_as_nobody(void (*fn)(void)) {
 #define AS_NOBODY(fn) do { int _st = status_as_nobody(fn);                                 \
     if (!WIFEXITED(_st) || WEXITSTATUS(_st) != 0) compat_fail(__FILE__, __LINE__, "%s as nobody: wait status 0x%x", #fn, _st); } while (0)
 
+/* Copies the file `from` to a new (or truncated) file `to` of mode `mode`. */
+__attribute__((unused)) static void copy_file(const char *from, const char *to, mode_t mode) {
+    int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (in < 0 || out < 0) compat_fail(__FILE__, __LINE__, "copy %s to %s: %s", from, to, strerror(errno));
+    static char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, n) != n) compat_fail(__FILE__, __LINE__, "copy to %s: %s", to, strerror(errno));
+    close(in);
+    close(out);
+}
+
 /* Waits for the child `pid`: its exit code, 128 + the signal that ended it, or -1. */
 __attribute__((unused)) static int wait_status(pid_t pid) {
     int st;

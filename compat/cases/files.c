@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/resource.h>
 #include <limits.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -1307,6 +1308,25 @@ CASE(vfs_ioctls_on_regular_files) {
     close(other);
     close(g);
     close(fd);
+}
+
+/* An open that finds no free fd (EMFILE) leaves nothing open behind: a program opened for
+ * writing then still runs (no ETXTBSY), as on Linux, where the fd is taken first. */
+CASE(an_open_refused_for_want_of_an_fd_leaves_no_writer_behind) {
+    const char *prog = scratch_path("true");
+    copy_file("/bin/true", prog, 0755);
+    pid_t c = fork();
+    if (c == 0) {
+        struct rlimit rl = {16, 16};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(1);
+        while (open("/dev/null", O_RDONLY) >= 0) {}
+        if (errno != EMFILE) _exit(2);
+        if (open(prog, O_WRONLY) != -1 || errno != EMFILE) _exit(3);
+        for (int fd = 3; fd < 16; fd++) close(fd);
+        execl(prog, "true", (char *)0);
+        _exit(errno == ETXTBSY ? 4 : 5);
+    }
+    EXPECT_EQ(wait_status(c), 0);
 }
 
 CASE(fallocate_errors_follow_linux) {

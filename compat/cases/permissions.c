@@ -475,14 +475,7 @@ static void nobody_runs_it_without_new_privileges(void) {
 
 static void copy_setuid_id(const char *dir) {
     snprintf(setuid_id, sizeof setuid_id, "%s/setuid-id", dir);
-    int in = open("/usr/bin/id", O_RDONLY);
-    int out = open(setuid_id, O_WRONLY | O_CREAT | O_TRUNC, 0755);
-    EXPECT(in >= 0 && out >= 0);
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof buf)) > 0) EXPECT_EQ(write(out, buf, n), n);
-    close(in);
-    close(out);
+    copy_file("/usr/bin/id", setuid_id, 0755);
     EXPECT_OK(chown(setuid_id, 0, 0));
     EXPECT_OK(chmod(setuid_id, 06755));
 }

@@ -92,7 +92,7 @@ extension GuestThread {
         case setString: text = try string(value)
         case setBinary: _ = try mm.read(value, count: Int(aux))
         case setPath, setPathEmpty: _ = try lookup(aux, try pathArg(value), follow: true, emptyPathAllowed: cmd == setPathEmpty)
-        case setFD: _ = try group.fdTable.getRaw(aux)
+        case setFD: _ = try group.fdTable.get(aux)
         default: break
         }
         switch cmd {

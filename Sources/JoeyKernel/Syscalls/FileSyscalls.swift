@@ -203,7 +203,15 @@ extension GuestThread {
             description.notifier = kernel
             kernel.fsnotify(description, InotifyMask.open)
         }
-        return UInt64(try group.fdTable.install(description, closeOnExec: flags & O_CLOEXEC != 0))
+        do {
+            return UInt64(try group.fdTable.install(description, closeOnExec: flags & O_CLOEXEC != 0))
+        } catch {
+            // No fd for it (EMFILE): closed at once, so what its open counted (a file's
+            // writers, a loop device's openers) is given back.
+            description.incRef()
+            description.decRef()
+            throw error
+        }
     }
 
     /// The caller's file credentials, for path walks.
