@@ -83,6 +83,11 @@ CASE(splice_errors_and_nonblock) {
     EXPECT_ERRNO(splice(p[0], NULL, b, NULL, 1, SPLICE_F_NONBLOCK), EAGAIN); /* empty */
     EXPECT_ERRNO(splice(a, NULL, p[1], NULL, 1, 0x100), EINVAL);  /* unknown flag */
     EXPECT_EQ(splice(a, NULL, p[1], NULL, 0, 0), 0);
+    /* A directory has no splice_read: EINVAL, with or without an offset (splice07). */
+    int dir = open(".", O_RDONLY | O_DIRECTORY);
+    EXPECT_ERRNO(splice(dir, NULL, p[1], NULL, 1, 0), EINVAL);
+    EXPECT_ERRNO(splice(dir, &off, p[1], NULL, 1, 0), EINVAL);
+    close(dir);
 }
 
 CASE(tee_copies_without_consuming) {
