@@ -15,6 +15,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/sendfile.h>
+#include <sys/xattr.h>
 #include <time.h>
 
 static int add(int ep, int fd, uint32_t events, uint64_t data) {
@@ -925,6 +927,86 @@ CASE(epoll_nests_at_most_five_deep) {
     EXPECT_ERRNO(epoll_ctl(x, EPOLL_CTL_ADD, eps[3], &e3), ELOOP);
     struct epoll_event e2 = {.events = EPOLLIN, .data.fd = eps[2]};
     EXPECT_OK(epoll_ctl(x, EPOLL_CTL_ADD, eps[2], &e2)); /* five */
+}
+
+/* ---- what every anonymous file is (anon_inodefs) ---- */
+
+/* One of each event file, non-blocking, and a name for the failure message. */
+static int anonymous_files(int fds[5]) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    fds[0] = eventfd(0, EFD_NONBLOCK);
+    fds[1] = epoll_create1(0);
+    fds[2] = signalfd(-1, &s, SFD_NONBLOCK);
+    fds[3] = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    fds[4] = inotify_init1(IN_NONBLOCK);
+    for (int i = 0; i < 5; i++) EXPECT(fds[i] >= 0);
+    return 5;
+}
+
+CASE(anonymous_files_have_no_file_type) {
+    int fds[5], n = anonymous_files(fds);
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        EXPECT_OK(fstat(fds[i], &st));
+        EXPECT_EQ(st.st_mode, 0600); /* no S_IFMT bits at all */
+        EXPECT_EQ(st.st_nlink, 1);
+        EXPECT_EQ(st.st_size, 0);
+    }
+}
+
+/* anon_inode_setattr (Linux 6.15 on): nothing changes an anonymous inode's attributes,
+ * which all event files share; user.* attributes are only for files and directories. */
+CASE(anonymous_files_refuse_attribute_changes) {
+    int fds[5], n = anonymous_files(fds);
+    for (int i = 0; i < n; i++) {
+        EXPECT_ERRNO(fchmod(fds[i], 0644), EOPNOTSUPP);
+        EXPECT_ERRNO(fchown(fds[i], 0, 0), EOPNOTSUPP);
+        EXPECT_ERRNO(futimens(fds[i], NULL), EOPNOTSUPP);
+        EXPECT_ERRNO(fsetxattr(fds[i], "user.x", "a", 1, 0), EPERM);
+        EXPECT_ERRNO(fgetxattr(fds[i], "user.x", NULL, 0), ENODATA);
+        struct stat st;
+        EXPECT_OK(fstat(fds[i], &st));
+        EXPECT_EQ(st.st_mode, 0600);
+    }
+}
+
+/* noop_llseek: a seek succeeds and goes nowhere; nothing maps, preallocates or syncs. */
+CASE(anonymous_files_seek_nowhere_and_cannot_be_mapped) {
+    int fds[5], n = anonymous_files(fds);
+    for (int i = 0; i < n; i++) {
+        EXPECT_EQ(lseek(fds[i], 5, SEEK_SET), 0);
+        EXPECT_EQ(lseek(fds[i], 0, SEEK_END), 0);
+        EXPECT_ERRNO(lseek(fds[i], 0, 7), EINVAL);
+        char b[8];
+        EXPECT_ERRNO(pread(fds[i], b, 8, 0), ESPIPE);
+        EXPECT(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fds[i], 0) == MAP_FAILED);
+        EXPECT_EQ(errno, ENODEV);
+        EXPECT(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fds[i], 0) == MAP_FAILED);
+        EXPECT_EQ(errno, ENODEV);
+        EXPECT_ERRNO(sync_file_range(fds[i], 0, 0, 0), ESPIPE);
+        EXPECT_ERRNO(ftruncate(fds[i], 10), EINVAL);
+        EXPECT_ERRNO(fsync(fds[i]), EINVAL);
+    }
+    /* The eventfd is writable: fallocate gets past EBADF to the file's type. */
+    EXPECT_ERRNO(fallocate(fds[0], 0, 0, 10), ENODEV);
+    EXPECT_ERRNO(fallocate(fds[4], 0, 0, 10), EBADF); /* inotify is read-only */
+}
+
+/* No event file has splice_read or splice_write: EINVAL, even when data is there. */
+CASE(event_files_cannot_be_spliced_or_sent) {
+    int ev = eventfd(3, EFD_NONBLOCK), p[2];
+    EXPECT(ev >= 0);
+    EXPECT_OK(pipe(p));
+    EXPECT_ERRNO(splice(ev, NULL, p[1], NULL, 8, SPLICE_F_NONBLOCK), EINVAL);
+    EXPECT_ERRNO(sendfile(p[1], ev, NULL, 8), EINVAL);
+    uint64_t one = 1;
+    EXPECT_EQ(write(p[1], &one, 8), 8);
+    EXPECT_ERRNO(splice(p[0], NULL, ev, NULL, 8, SPLICE_F_NONBLOCK), EINVAL);
+    uint64_t got = 0;
+    EXPECT_EQ(read(ev, &got, 8), 8);
+    EXPECT_EQ(got, 3);
 }
 
 COMPAT_MAIN()

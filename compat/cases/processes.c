@@ -10,6 +10,7 @@
 #include <sys/select.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/eventfd.h>
 #include <sys/times.h>
 #include <time.h>
 
@@ -1210,4 +1211,76 @@ CASE(getrusage_counts_voluntary_context_switches) {
     EXPECT_EQ(wait_status(child), 0);
     EXPECT_OK(getrusage(RUSAGE_CHILDREN, &children));
     EXPECT(children.ru_nvcsw >= 5);
+}
+
+/* ---- exec through an fd (fexecve, execveat with AT_EMPTY_PATH) ---- */
+
+/* Runs the program open at `fd` with execveat(fd, "", AT_EMPTY_PATH) in a child: its exit
+ * status, or 200 + errno when the exec fails. */
+static int run_fexecve(int fd, char *const argv[]) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+        _exit(200 + (errno & 31));
+    }
+    int st = reap(pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A memfd runs through the very fd memfd_create returned, writable as it is: that fd is not
+ * among the openers that make a file busy (alloc_file_pseudo). comm is the file's name and
+ * /proc/PID/exe the memfd's. */
+CASE(fexecve_runs_a_memfd_through_its_own_fd) {
+    int m = memfd_create("sh", 0);
+    EXPECT(m >= 0);
+    int in = open("/bin/sh", O_RDONLY);
+    EXPECT(in >= 0);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) EXPECT_EQ(write(m, buf, n), n);
+    close(in);
+    char *argv[] = {"sh", "-c", "read c < /proc/$$/comm; test \"$c\" = memfd:sh || exit 3;"
+                    " test \"$(readlink /proc/$$/exe)\" = '/memfd:sh (deleted)' || exit 4;"
+                    " test \"$(head -c4 /proc/$$/exe | tail -c3)\" = ELF || exit 5; exit 42", NULL};
+    EXPECT_EQ(run_fexecve(m, argv), 42);
+    /* Another writer, by reopening it, makes it busy as any file. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", m);
+    int w = open(path, O_WRONLY);
+    EXPECT(w >= 0);
+    EXPECT_EQ(run_fexecve(m, argv), 200 + ETXTBSY);
+    close(w);
+    EXPECT_EQ(run_fexecve(m, argv), 42);
+}
+
+/* The fd's own file runs, whatever its path names now: unlinked, or replaced by another. */
+CASE(fexecve_runs_the_file_opened_not_its_path) {
+    copy_program("/bin/sh", "prog", 0755);
+    int fd = open(scratch_path("prog"), O_RDONLY);
+    EXPECT(fd >= 0);
+    EXPECT_OK(unlink(scratch_path("prog")));
+    char *argv[] = {"sh", "-c", "read c < /proc/$$/comm; test \"$c\" = prog || exit 3; exit 42", NULL};
+    EXPECT_EQ(run_fexecve(fd, argv), 42);
+    make_file("prog", "#!/bin/sh\nexit 9\n", 17, 0755);
+    EXPECT_EQ(run_fexecve(fd, argv), 42);
+    /* Still refused when open for writing, and for what is not a regular file. */
+    copy_program("/bin/true", "written", 0755);
+    int w = open(scratch_path("written"), O_RDWR);
+    EXPECT(w >= 0);
+    EXPECT_EQ(run_fexecve(w, argv), 200 + ETXTBSY);
+    int dir = open(scratch(), O_RDONLY | O_DIRECTORY), ev = eventfd(0, 0);
+    EXPECT_EQ(run_fexecve(dir, argv), 200 + EACCES);
+    EXPECT_EQ(run_fexecve(ev, argv), 200 + EACCES);
+    EXPECT_EQ(run_fexecve(99, argv), 200 + EBADF);
+}
+
+/* A script run through an fd gets /dev/fd/N as its interpreter's argument, so a
+ * close-on-exec fd cannot run one (ENOENT: the interpreter could not open it). */
+CASE(fexecve_of_a_script_needs_an_fd_that_survives_exec) {
+    make_file("script", "#!/bin/sh\nexit 7\n", 17, 0755);
+    int fd = open(scratch_path("script"), O_RDONLY), cloexec = open(scratch_path("script"), O_RDONLY | O_CLOEXEC);
+    EXPECT(fd >= 0 && cloexec >= 0);
+    char *argv[] = {"script", NULL};
+    EXPECT_EQ(run_fexecve(fd, argv), 7);
+    EXPECT_EQ(run_fexecve(cloexec, argv), 200 + ENOENT);
 }

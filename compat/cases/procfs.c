@@ -105,6 +105,40 @@ CASE(proc_fd_link_mode_tells_how_the_file_is_open) {
     EXPECT((st.st_mode & 0777) == 0700);
 }
 
+/* d_path: a file whose last name is gone, and a removed directory, read back with
+ * " (deleted)" after their path; following the link still reaches them. */
+CASE(proc_links_of_removed_files_say_deleted) {
+    char file[512], link[64], got[600], want[600];
+    snprintf(file, sizeof file, "%s", scratch_path("f"));
+    int fd = open(file, O_RDWR | O_CREAT, 0644);
+    EXPECT(fd >= 0);
+    EXPECT_EQ(write(fd, "kept", 4), 4);
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, got, sizeof got - 1);
+    EXPECT(n > 0);
+    got[n] = 0;
+    EXPECT_STREQ(got, file);
+    EXPECT_OK(unlink(file));
+    n = readlink(link, got, sizeof got - 1);
+    EXPECT(n > 0);
+    got[n] = 0;
+    snprintf(want, sizeof want, "%s (deleted)", file);
+    EXPECT_STREQ(got, want);
+    int again = open(link, O_RDONLY);
+    EXPECT(again >= 0);
+    char b[8] = {0};
+    EXPECT_EQ(read(again, b, sizeof b), 4);
+    EXPECT_STREQ(b, "kept");
+    EXPECT_OK(mkdir(scratch_path("d"), 0755));
+    EXPECT_OK(chdir(scratch_path("d")));
+    EXPECT_OK(rmdir(scratch_path("d")));
+    n = readlink("/proc/self/cwd", got, sizeof got - 1);
+    EXPECT(n > 0);
+    got[n] = 0;
+    snprintf(want, sizeof want, "%s (deleted)", scratch_path("d"));
+    EXPECT_STREQ(got, want);
+}
+
 CASE(proc_statm_resident_grows_with_touched_memory_and_matches_status) {
     char buf[256], status[8192];
     EXPECT(slurp("/proc/self/statm", buf, sizeof buf) > 0);

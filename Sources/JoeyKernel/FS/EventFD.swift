@@ -15,6 +15,8 @@ final class EventFDDescription: FileDescription {
         super.init(anonymous: "[eventfd]", fs: fs, flags: flags)
     }
 
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }
+
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         guard dst.count >= 8 else { throw .EINVAL }
         if counter == 0 { throw .EAGAIN }

@@ -59,6 +59,8 @@ final class EventPollDescription: FileDescription {
         super.init(anonymous: "[eventpoll]", fs: kernel.anonFS, flags: O_RDWR | flags)
     }
 
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }
+
     override func eventQueue() -> WaitQueue? { queue }
 
     override func readiness(_ mask: EventMask) -> EventMask {

@@ -115,6 +115,8 @@ final class InotifyDescription: FileDescription {
         enqueue(wd: w.wd, mask: InotifyMask.ignored, cookie: 0, name: nil)
     }
 
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }
+
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         guard let first = events.first else { throw .EAGAIN }
         guard dst.count >= first.count else { throw .EINVAL }

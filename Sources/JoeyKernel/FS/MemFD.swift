@@ -37,6 +37,7 @@ extension GuestThread {
         if flags & noExecSeal != 0 { seals.formUnion([.exec]) }
         inode.seals = seals
         let d = try inode.open(flags: O_RDWR | 0o100000 /* O_LARGEFILE */, kernel: kernel)
+        (d as? RegularFileDescription)?.uncounted = true
         d.path = "/memfd:" + ByteString(name) + " (deleted)"
         return UInt64(try group.fdTable.install(d, closeOnExec: flags & cloexec != 0))
     }

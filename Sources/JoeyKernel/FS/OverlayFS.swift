@@ -54,7 +54,7 @@ final class OverlayContext {
 
     /// Builds the inode for a host entry (a symlink's target, if not given, is read).
     func lowerInode(path: ByteString, st: stat, target: ByteString? = nil) -> Inode? {
-        let kind = FileKind(rawValue: st.st_mode & 0o170000) ?? .regular
+        let kind = FileKind(hostMode: st.st_mode) ?? .regular
         let node: Inode
         switch kind {
         case .directory:

@@ -140,7 +140,7 @@ final class MessageQueueDescription: FileDescription {
     init(_ mq: PosixMessageQueue, name: [UInt8], flags: Int32, namespace: IPCNamespace, fs: FileSystemID) {
         self.mq = mq
         self.namespace = namespace
-        super.init(anonymous: "mqueue", fs: fs, flags: flags)
+        super.init(anonymous: "mqueue", fs: fs, flags: flags, kind: .regular) // an mqueue inode is S_IFREG
         path = ByteString([UInt8(ascii: "/")] + name)
         mq.openDescriptions += 1
     }

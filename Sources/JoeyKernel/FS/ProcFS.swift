@@ -228,13 +228,18 @@ final class OOMScoreAdjustDescription: GeneratedFileDescription {
 final class DynamicSymlink: Inode {
     let target: () throws(LinuxErrno) -> ByteString
     let magic: Bool
-    /// `magic`: a link to a process's own file (exe, cwd, root), not a name to look up.
-    init(fs: FileSystemID, magic: Bool = false, _ target: @escaping () throws(LinuxErrno) -> ByteString) {
+    let place: (() -> Location?)?
+    /// `magic`: a link to a process's own file (exe, cwd, root), not a name to look up;
+    /// `place`: that file itself, when it can be reached without its name.
+    init(fs: FileSystemID, magic: Bool = false, place: (() -> Location?)? = nil,
+         _ target: @escaping () throws(LinuxErrno) -> ByteString) {
         self.target = target
         self.magic = magic
+        self.place = place
         super.init(kind: .symlink, mode: 0o777, fs: fs)
     }
     override var isMagicLink: Bool { magic }
+    override func magicTarget() -> Location? { place?() }
     override func readlink() throws(LinuxErrno) -> ByteString { try target() }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription { throw .ELOOP }
 }
@@ -248,12 +253,21 @@ final class FDLink: Inode {
         self.file = file
         super.init(kind: .symlink, mode: (file.readable ? 0o500 : 0) | (file.writable ? 0o300 : 0), fs: fs)
     }
-    override func readlink() throws(LinuxErrno) -> ByteString { file.path }
+    override func readlink() throws(LinuxErrno) -> ByteString { ProcFS.shownPath(file.path, of: file.inode) }
     override func magicTarget() -> Location? { file.location ?? Location(name: file.path, parent: nil, inode: file.inode) }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription { throw .ELOOP }
 }
 
 enum ProcFS {
+    /// A file's path as d_path shows it: " (deleted)" once its last name is gone or it is a
+    /// removed directory (a memfd's path says so already).
+    static func shownPath(_ path: ByteString, of inode: Inode) -> ByteString {
+        guard inode.nlink == 0 || inode.removed, inode.kind != .anonymous, !path.bytes.isEmpty, path.bytes.first == UInt8(ascii: "/"),
+              !path.bytes.suffix(deleted.count).elementsEqual(deleted) else { return path }
+        return path + " (deleted)"
+    }
+    static let deleted = Array(" (deleted)".utf8)
+
     /// A procfs whose pid directories and the ids in them are numbered in `ns` (Linux's
     /// procfs belongs to the pid namespace of whoever mounted it).
     static func makeRoot(kernel: Kernel, pidNS ns: PIDNamespace) -> Inode {
@@ -396,8 +410,13 @@ enum ProcFS {
                                  thread: GuestThread? = nil) -> Inode {
         let text: (@escaping () -> String) -> GeneratedFile = { gen in GeneratedFile(fs: fs) { Array(gen().utf8) } }
         var entries: [String: () -> Inode] = [
-            "exe": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.exePath } },
-            "cwd": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.cwd.current().path } },
+            "exe": { DynamicSymlink(fs: fs, magic: true, place: { g.exeLocation }) { () throws(LinuxErrno) -> ByteString in
+                guard let exe = g.exeLocation else { return g.exePath }
+                return shownPath(g.exePath, of: exe.inode)
+            } },
+            "cwd": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in
+                shownPath(g.fs.cwd.current().path, of: g.fs.cwd.inode)
+            } },
             "root": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in g.fs.root.current().path } },
             "cmdline": { GeneratedFile(fs: fs) { g.exitStatus != nil ? [] : g.cmdline.flatMap { $0 + [0] } } },
             "comm": { CommFile(group: g, fs: fs) },

@@ -16,6 +16,8 @@ final class SignalFDDescription: FileDescription {
 
     private func pendingHere(_ t: GuestThread) -> UInt64 { (t.pending | t.group.pendingShared) & mask }
 
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }
+
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         guard dst.count >= 128 else { throw .EINVAL }
         var done = 0

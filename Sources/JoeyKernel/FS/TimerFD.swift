@@ -42,6 +42,8 @@ final class TimerFDDescription: FileDescription {
         return deadline
     }
 
+    override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }
+
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         guard dst.count >= 8 else { throw .EINVAL }
         if cancelled {

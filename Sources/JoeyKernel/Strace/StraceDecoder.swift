@@ -242,6 +242,8 @@ struct StraceDecoder {
     static func fileMode(_ m: UInt32) -> String {
         let types: [UInt32: String] = [0o140000: "S_IFSOCK", 0o120000: "S_IFLNK", 0o100000: "S_IFREG", 0o60000: "S_IFBLK",
                                        0o40000: "S_IFDIR", 0o20000: "S_IFCHR", 0o10000: "S_IFIFO"]
+        // No type bits (an anonymous inode): the permissions alone, as strace prints them.
+        if m & 0o170000 == 0 { return mode(m & 0o7777) }
         let t = types[m & 0o170000] ?? "0" + String(m & 0o170000, radix: 8)
         return t + "|" + mode(m & 0o7777)
     }

@@ -905,6 +905,7 @@ extension GuestThread {
     private func chmod(_ inode: Inode, _ requested: UInt64, at loc: Location?) throws(LinuxErrno) {
         try requireWritableMount(inode, loc?.mount) // EROFS before EPERM, as Linux's mnt_want_write
         if inode.isImmutable || inode.isAppendOnly { throw .EPERM } // notify_change
+        if inode.kind == .anonymous { throw .EOPNOTSUPP } // anon_inode_setattr
         guard group.fsuid == inode.uid || group.capable(3 /* CAP_FOWNER */, over: inode) else { throw .EPERM }
         var mode = requested & 0o7777
         // Setgid only for a member of the file's group (or CAP_FSETID).
@@ -941,6 +942,7 @@ extension GuestThread {
         if g != UInt32.max { guard let k = group.userNS.kgid(g) else { throw .EINVAL }; g = k }
         try requireWritableMount(inode, loc?.mount) // EROFS before EPERM, as Linux's mnt_want_write
         if inode.isImmutable || inode.isAppendOnly { throw .EPERM } // notify_change
+        if inode.kind == .anonymous { throw .EOPNOTSUPP } // anon_inode_setattr
         // The owner may give the file to a group it is in; anything else takes CAP_CHOWN.
         let owner = group.fsuid == inode.uid
         let uidOK = u == UInt32.max || (owner && u == inode.uid)
@@ -1019,6 +1021,7 @@ extension GuestThread {
         // notify_change: no times set on an immutable or append-only file, not even now on an
         // immutable one.
         if inode.isImmutable || (!touch && inode.isAppendOnly) { throw .EPERM }
+        if inode.kind == .anonymous { throw .EOPNOTSUPP } // anon_inode_setattr
         if group.fsuid != inode.uid && !group.capable(3 /* CAP_FOWNER */, over: inode) {
             if touch { try checkAccess(inode, read: false, write: true, mount: loc?.mount) } else { throw .EPERM }
         }

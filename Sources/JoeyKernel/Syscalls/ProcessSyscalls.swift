@@ -128,7 +128,7 @@ extension GuestThread {
         (g.oomScoreAdj, g.oomScoreAdjMin) = (group.oomScoreAdj, group.oomScoreAdjMin)
         g.nice = schedResetOnFork ? max(0, group.nice) : group.nice
         g.pgid = group.pgid; g.sid = group.sid
-        g.comm = group.comm; g.exePath = group.exePath; g.cmdline = group.cmdline; g.rlimits = group.rlimits
+        g.comm = group.comm; g.exePath = group.exePath; g.exeLocation = group.exeLocation; g.cmdline = group.cmdline; g.rlimits = group.rlimits
         g.exitSignal = Int32(flags & 0xff)
         let child = GuestThread(kernel: kernel, tid: pid, group: g)
         prepareCloned(child, flags: flags, stack: stack, parentTid: parentTid, childTid: childTid, tls: tls)
@@ -322,14 +322,18 @@ extension GuestThread {
         // No arguments at all: the program gets an empty argv[0] (Linux since 5.18), so
         // that argv[1] is never its first environment string.
         if argv.isEmpty { argv = [[]] }
+        var given: (file: FileDescription, closeOnExec: Bool)?
         if path.isEmpty {
             guard flags & AT_EMPTY_PATH != 0 else { throw .ENOENT }
-            path = try group.fdTable.getRaw(dirfd).path
+            // The fd's own file, not whatever its path names now (do_open_execat on its f_path).
+            guard let entry = group.fdTable.entry(dirfd) else { throw .EBADF }
+            given = (entry.file, entry.closeOnExec)
+            path = ByteString("/dev/fd/\(dirfd)")
         } else if !path.isAbsolute && dirfd != AT_FDCWD {
             path = ByteString.join(try startLocation(dirfd, path).path, path)
         }
-        if flags & AT_SYMLINK_NOFOLLOW != 0, try lookup(AT_FDCWD, path, follow: false).inode.kind == .symlink { throw .ELOOP }
-        try prepareExec(path: path, argv: argv, envp: envp)
+        if given == nil, flags & AT_SYMLINK_NOFOLLOW != 0, try lookup(AT_FDCWD, path, follow: false).inode.kind == .symlink { throw .ELOOP }
+        try prepareExec(path: path, given: given, argv: argv, envp: envp)
         // Point of no return. Other threads die before the new image runs (de_thread).
         for t in group.threads where t !== self { t.killed = true; t.context?.kill(); t.interrupt() }
         while group.threads.count > 1 { sleepInSentry() }

@@ -123,8 +123,10 @@ extension GuestThread {
         if inPipe != nil && a1 != 0 { throw .ESPIPE }
         if outPipe != nil && a3 != 0 { throw .ESPIPE }
         if out.flags & O_APPEND != 0 { throw .EINVAL }
-        // A directory has no splice_read (vfs_splice_read: EINVAL), offset or not.
-        if input.inode.kind == .directory { throw .EINVAL }
+        // A directory or an anonymous file (eventfd, timerfd...) has no splice_read
+        // (vfs_splice_read: EINVAL), offset or not; an anonymous output no splice_write.
+        if input.inode.kind == .directory || input.inode.kind == .anonymous { throw .EINVAL }
+        if outPipe == nil && out.inode.kind == .anonymous { throw .EINVAL }
         let inAt = try offsetArgument(a1), outAt = try offsetArgument(a3)
         if inAt != nil && input.inode.kind != .regular { throw .ESPIPE }
         if outAt != nil && out.inode.kind != .regular { throw .ESPIPE }

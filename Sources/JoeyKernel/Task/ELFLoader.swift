@@ -160,28 +160,49 @@ extension GuestThread {
     /// Opens an executable for exec: must be a regular file with an execute bit.
     func openExecutable(_ path: ByteString) throws(LinuxErrno) -> FileDescription {
         let loc = try kernel.resolve(path, from: fs.cwd, root: fs.root, mounts: fs.mounts, as: walker)
-        let inode = loc.inode
-        if inode.kind == .directory { throw .EACCES }
-        guard inode.kind == .regular else { throw .EACCES }
-        // A mount without exec, then the caller's execute permission (even root needs some
-        // x bit), then a file someone has open for writing (ETXTBSY), as Linux's do_open_execat.
-        if loc.mount?.flags.contains(.noExec) == true { throw .EACCES }
-        try checkAccess(inode, read: false, write: false, exec: true, mount: loc.mount)
-        _ = try landlockOpen(inode, at: loc, flags: O_RDONLY, exec: true)
-        if (inode as? RegularFileInode)?.openWriters ?? 0 > 0 { throw .ETXTBSY }
-        let f = try inode.open(flags: O_RDONLY, kernel: kernel)
+        try checkExecutable(loc.inode, at: loc)
+        let f = try loc.inode.open(flags: O_RDONLY, kernel: kernel)
         f.named = loc
         f.location = loc
         return f
     }
 
+    /// The file an fd holds, opened anew for exec (execveat with AT_EMPTY_PATH, fexecve): the
+    /// same inode however it was renamed or unlinked since, or a memfd that has no name at
+    /// all, with the checks an exec by path makes.
+    func openExecutable(of given: FileDescription) throws(LinuxErrno) -> FileDescription {
+        try checkExecutable(given.inode, at: given.location)
+        let f = try given.inode.open(flags: O_RDONLY, kernel: kernel)
+        f.path = given.path
+        f.named = given.named
+        f.location = given.location
+        return f
+    }
+
+    /// do_open_execat's checks: a regular file, on a mount with exec, that the caller may
+    /// execute (even root needs some x bit), that Landlock lets it execute, and that no one
+    /// has open for writing (ETXTBSY).
+    private func checkExecutable(_ inode: Inode, at loc: Location?) throws(LinuxErrno) {
+        guard inode.kind == .regular else { throw .EACCES }
+        if loc?.mount?.flags.contains(.noExec) == true { throw .EACCES }
+        try checkAccess(inode, read: false, write: false, exec: true, mount: loc?.mount)
+        // A file with no place in a tree (a memfd) is on an internal mount Landlock leaves alone.
+        if let loc { _ = try landlockOpen(inode, at: loc, flags: O_RDONLY, exec: true) }
+        if (inode as? RegularFileInode)?.openWriters ?? 0 > 0 { throw .ETXTBSY }
+    }
+
     /// Loads a program into a fresh MM and sets the registers; the old image stays untouched
     /// until everything that can fail has succeeded. The caller installs the new MM.
-    func prepareExec(path: ByteString, argv: [[UInt8]], envp: [[UInt8]], depth: Int = 0, scriptPath: ByteString? = nil,
-                     unreadable: Bool = false) throws(LinuxErrno) {
+    /// `given`: the open file execveat named by its fd alone; `path` is then "/dev/fd/N", the
+    /// name Linux gives the program (AT_EXECFN, a script's interpreter argument).
+    func prepareExec(path: ByteString, given: (file: FileDescription, closeOnExec: Bool)? = nil, argv: [[UInt8]],
+                     envp: [[UInt8]], depth: Int = 0, commName: [UInt8]? = nil, unreadable: Bool = false) throws(LinuxErrno) {
         guard depth < 5 else { throw .ELOOP }
-        let file = try openExecutable(path)
+        let file = if let given { try openExecutable(of: given.file) } else { try openExecutable(path) }
         let loaderFile = file
+        // comm is the name of the file exec'd (a script's, not its interpreter's); for an fd,
+        // the name of its file (Linux 6.14 on), not "N" of /dev/fd/N.
+        let comm = commName ?? (given.map { Self.entryName(of: $0.file) } ?? path.components.last?.bytes ?? [])
         // would_dump: a program the caller may not read leaves it undumpable, so its memory
         // cannot be read through ptrace or a core.
         var unreadable = unreadable || !mayRead(file)
@@ -192,6 +213,9 @@ extension GuestThread {
             while let f = line.first, f == 0x20 || f == 0x09 { line = line.dropFirst() }
             while let l = line.last, l == 0x20 || l == 0x09 || l == 0x0d { line = line.dropLast() }
             guard !line.isEmpty else { throw .ENOEXEC }
+            // A script run through a close-on-exec fd could not open itself as /dev/fd/N
+            // once exec'd (BINPRM_FLAGS_PATH_INACCESSIBLE).
+            if given?.closeOnExec == true { throw .ENOENT }
             let split = line.firstIndex { $0 == 0x20 || $0 == 0x09 }
             let interp = Array(line[..<(split ?? line.endIndex)])
             var newArgv = [interp]
@@ -202,7 +226,7 @@ extension GuestThread {
             newArgv.append(path.bytes)
             newArgv += argv.dropFirst()
             try prepareExec(path: ByteString(interp), argv: newArgv, envp: envp, depth: depth + 1,
-                            scriptPath: scriptPath ?? path, unreadable: unreadable)
+                            commName: comm, unreadable: unreadable)
             return
         }
         let newMM = MemoryManager(memoryFile: kernel.memoryFile, addressSpaceEnd: kernel.platform.addressSpaceEnd)
@@ -282,6 +306,7 @@ extension GuestThread {
         }
         group.mm = newMM
         group.exePath = file.path
+        group.exeLocation = file.location ?? Location(name: file.path, parent: nil, inode: file.inode)
         // The new credentials (cap_bprm_creds_from_file): the saved and file-system ids follow
         // the effective ones, which a set-ID program set; then dumpability (setup_new_exec):
         // regained unless the ids differ or a program was unreadable.
@@ -293,9 +318,7 @@ extension GuestThread {
         (group.egid, group.sgid, group.fsgid) = (ids.egid, ids.egid, ids.egid)
         group.credentialsChanged(from: old)
         group.dumpMode = unreadable || group.euid != group.uid || group.egid != group.gid ? kernel.tunables.suidDumpable : 1
-        // comm is the name of the file exec'd: the script's, not its interpreter's.
-        let named = scriptPath ?? path
-        group.comm = String(String(decoding: (named.components.last?.bytes ?? []).prefix(15), as: UTF8.self))
+        group.comm = String(String(decoding: comm.prefix(15), as: UTF8.self))
         group.cmdline = argv
         var r = context?.initialRegisters() ?? GuestRegisters()
         if context == nil { r.cs = regs.cs; r.ss = regs.ss }
@@ -304,6 +327,16 @@ extension GuestThread {
         r.eflags = 0x202
         regs = r
         registersReplaced = true
+    }
+
+    /// The name of the directory entry an open file was reached through ("memfd:NAME" for a
+    /// memfd), without the " (deleted)" its path shows once unlinked.
+    private static func entryName(of f: FileDescription) -> [UInt8] {
+        if let loc = f.location, loc.parent != nil { return loc.name.bytes }
+        var last = f.path.components.last?.bytes ?? [] // a detached file names itself
+        let deleted = ProcFS.deleted
+        if last.count > deleted.count && last.suffix(deleted.count).elementsEqual(deleted) { last.removeLast(deleted.count) }
+        return last
     }
 
     /// Whether the caller may read `file` (inode_permission MAY_READ).

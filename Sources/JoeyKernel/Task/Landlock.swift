@@ -50,6 +50,7 @@ enum Landlock {
         case .fifo: return makeFifo
         case .symlink: return makeSym
         case .socket: return makeSock
+        case .anonymous: return 0 // never made in a directory
         }
     }
 

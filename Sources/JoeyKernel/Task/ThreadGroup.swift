@@ -197,6 +197,8 @@ final class ThreadGroup {
     /// /proc/PID/io: bytes and calls of read and write (all of its threads, ever).
     var io = (rchar: UInt64(0), wchar: UInt64(0), syscr: UInt64(0), syscw: UInt64(0))
     var exePath: ByteString = ""
+    /// The file it runs (mm->exe_file): what /proc/PID/exe reaches, renamed or unlinked since.
+    var exeLocation: Location?
     var cmdline: [[UInt8]] = []
     var rlimits: [Int32: (UInt64, UInt64)] = [:]
     /// Wait status once the process has exited (a zombie until reaped).

@@ -51,8 +51,8 @@ public class FileDescription {
 
     /// A description with no file behind it (eventfd, epoll, timerfd...): its own anonymous
     /// inode, named in /proc/PID/fd as "anon_inode:NAME".
-    init(anonymous name: String, fs: FileSystemID, flags: Int32) {
-        inode = AnonymousInode(name: name, fs: fs)
+    init(anonymous name: String, fs: FileSystemID, flags: Int32, kind: FileKind = .anonymous) {
+        inode = AnonymousInode(name: name, fs: fs, kind: kind)
         self.flags = flags
         path = ByteString("anon_inode:" + name)
     }
@@ -68,6 +68,12 @@ public class FileDescription {
     func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int { throw .ESPIPE }
     func pwrite(_ t: GuestThread, _ src: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int { throw .ESPIPE }
     func seek(_ offset: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { throw .ESPIPE }
+    /// noop_llseek, for files whose position means nothing (eventfd, epoll, signalfd, timerfd,
+    /// inotify): any seek succeeds and leaves it at 0; only an unknown whence is EINVAL.
+    final func seekNowhere(_ whence: Int32) throws(LinuxErrno) -> UInt64 {
+        guard (0...4).contains(whence) else { throw .EINVAL }
+        return offset
+    }
     func ioctl(_ t: GuestThread, request: UInt64, argument: UInt64) throws(LinuxErrno) -> UInt64 { throw .ENOTTY }
     func getdents(into: inout [UInt8], capacity: Int) throws(LinuxErrno) { throw .ENOTDIR }
     /// The events of `mask` (plus those always reported) that hold now. Files that never
@@ -101,7 +107,7 @@ public class FileDescription {
 /// The inode behind descriptions that have no file (eventfd, epoll, signalfd, sockets...).
 final class AnonymousInode: Inode {
     let name: String
-    init(name: String, fs: FileSystemID, kind: FileKind = .regular) {
+    init(name: String, fs: FileSystemID, kind: FileKind = .anonymous) {
         self.name = name
         super.init(kind: kind, mode: kind == .socket ? 0o777 : 0o600, fs: fs)
     }
@@ -110,9 +116,14 @@ final class AnonymousInode: Inode {
 /// Offset-based access to a regular file, through the overlay's copy-up rules.
 final class RegularFileDescription: FileDescription {
     var file: RegularFileInode { inode as! RegularFileInode }
+    /// Made with the file, as alloc_file_pseudo makes memfd_create's: not among the openers
+    /// that keep it from being executed (a memfd can be fexecve'd through its own fd).
+    var uncounted = false {
+        didSet { if writable && uncounted != oldValue { file.openWriters += uncounted ? -1 : 1 } }
+    }
 
     override func release() {
-        if writable { file.openWriters -= 1 }
+        if writable && !uncounted { file.openWriters -= 1 }
         if readable && !writable { file.openReaders -= 1 }
         if !file.leases.isEmpty { file.dropLease(of: self) }
     }
@@ -322,7 +333,7 @@ final class HostStreamInode: Inode {
         let hostFD = owner.fd
         var st = stat()
         let ok = fstat(hostFD, &st) == 0
-        let kind: FileKind = ok ? (FileKind(rawValue: st.st_mode & 0o170000) ?? .fifo) : .fifo
+        let kind: FileKind = ok ? (FileKind(hostMode: st.st_mode) ?? .fifo) : .fifo
         super.init(kind: kind == .directory ? .fifo : kind, mode: ok ? st.st_mode & 0o7777 : 0o600, fs: fs)
     }
     override var size: UInt64 {

@@ -100,7 +100,7 @@ public final class HostTree {
             if kind == nil {
                 var st = stat()
                 guard name.withCString({ fstatat(dirfd(dir), $0, &st, Int32(AT_SYMLINK_NOFOLLOW)) }) == 0 else { continue }
-                kind = FileKind(rawValue: st.st_mode & 0o170000)
+                kind = FileKind(hostMode: st.st_mode)
             }
             out.append(DirEntry(name: name, ino: UInt64(e.pointee.d_ino), kind: kind ?? .regular))
         }

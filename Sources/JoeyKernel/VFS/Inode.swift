@@ -7,6 +7,9 @@ import Synchronization
 public enum FileKind: UInt32, Sendable {
     case fifo = 0o010000, characterDevice = 0o020000, directory = 0o040000, blockDevice = 0o060000
     case regular = 0o100000, symlink = 0o120000, socket = 0o140000
+    /// An anonymous inode (eventfd, epoll, timerfd, signalfd, inotify, pidfd...): Linux's
+    /// anon_inodefs shows no file type bits at all in st_mode.
+    case anonymous = 0
 
     /// d_type for getdents64.
     var direntType: UInt8 {
@@ -18,13 +21,20 @@ public enum FileKind: UInt32, Sendable {
         case .regular: return 8
         case .symlink: return 10
         case .socket: return 12
+        case .anonymous: return 0
         }
+    }
+
+    /// The kind a host's st_mode names; nil when it has no type bits (a host anonymous inode).
+    init?(hostMode mode: UInt32) {
+        guard mode & 0o170000 != 0, let kind = FileKind(rawValue: mode & 0o170000) else { return nil }
+        self = kind
     }
 
     /// The kind a host's getdents d_type names (DT_x is S_IFx >> 12); nil for DT_UNKNOWN.
     init?(direntType: UInt8) {
-        guard direntType != 0 else { return nil }
-        self.init(rawValue: UInt32(direntType) << 12)
+        guard direntType != 0, let kind = FileKind(rawValue: UInt32(direntType) << 12) else { return nil }
+        self = kind
     }
 }
 
