@@ -1009,6 +1009,63 @@ CASE(event_files_cannot_be_spliced_or_sent) {
     EXPECT_EQ(got, 3);
 }
 
+/* The lines after ino: in /proc/self/fdinfo/N, which CRIU and lsof read. */
+static void fdinfo_tail(int fd, char *out, size_t size) {
+    char path[64], text[2048];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    EXPECT(slurp(path, text, sizeof text) > 0);
+    char *ino = strstr(text, "\nino:");
+    EXPECT(ino != NULL);
+    char *rest = strchr(ino + 1, '\n');
+    EXPECT(rest != NULL);
+    snprintf(out, size, "%s", rest + 1);
+}
+
+CASE(event_files_describe_themselves_in_fdinfo) {
+    char got[2048], want[512];
+    int ev = eventfd(26, EFD_SEMAPHORE);
+    EXPECT(ev >= 0);
+    fdinfo_tail(ev, got, sizeof got);
+    int id = -1;
+    EXPECT_EQ(sscanf(got, "eventfd-count:                1a\neventfd-id: %d\neventfd-semaphore: 1\n", &id), 1);
+    EXPECT(id >= 0);
+
+    int ep = epoll_create1(0);
+    EXPECT_OK(add(ep, ev, EPOLLIN | EPOLLET, 0xabcdef));
+    struct stat st;
+    EXPECT_OK(fstat(ev, &st));
+    fdinfo_tail(ep, got, sizeof got);
+    snprintf(want, sizeof want, "tfd: %8d events: %8x data: %16llx  pos:0 ino:%lx sdev:",
+             ev, EPOLLIN | EPOLLET | EPOLLERR | EPOLLHUP, 0xabcdefULL, (unsigned long)st.st_ino);
+    EXPECT(strncmp(got, want, strlen(want)) == 0);
+
+    int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+    struct itimerspec its = {.it_interval = {3, 500}, .it_value = {100, 0}};
+    EXPECT_OK(timerfd_settime(tfd, 0, &its, NULL));
+    fdinfo_tail(tfd, got, sizeof got);
+    long long vs, vn, is, in;
+    EXPECT_EQ(sscanf(got, "clockid: 1\nticks: 0\nsettime flags: 00\nit_value: (%lld, %lld)\nit_interval: (%lld, %lld)\n",
+                     &vs, &vn, &is, &in), 4);
+    EXPECT(vs == 99 || vs == 100);
+    EXPECT_EQ(is, 3);
+    EXPECT_EQ(in, 500);
+
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGRTMIN + 1);
+    int sfd = signalfd(-1, &s, 0);
+    fdinfo_tail(sfd, got, sizeof got);
+    snprintf(want, sizeof want, "sigmask:\t%016llx\n", (1ULL << (SIGUSR1 - 1)) | (1ULL << (SIGRTMIN + 1 - 1)));
+    EXPECT_STREQ(got, want);
+
+    int pfd = syscall(SYS_pidfd_open, getpid(), 0);
+    EXPECT(pfd >= 0);
+    fdinfo_tail(pfd, got, sizeof got);
+    snprintf(want, sizeof want, "Pid:\t%d\nNSpid:\t%d\n", getpid(), getpid());
+    EXPECT_STREQ(got, want);
+}
+
 COMPAT_MAIN()
 
 CASE(inotify_instances_are_bounded_per_user_as_proc_says) {

@@ -7,12 +7,21 @@ final class EventFDDescription: FileDescription {
     let semaphore: Bool
     let queue = WaitQueue()
     let kernel: Kernel
+    /// eventfd-id in fdinfo: the smallest number no other live eventfd has (ida_alloc).
+    let id: Int32
 
     init(initial: UInt64, semaphore: Bool, flags: Int32, kernel: Kernel, fs: FileSystemID) {
         counter = initial
         self.semaphore = semaphore
         self.kernel = kernel
+        id = kernel.eventFDIDs.take()
         super.init(anonymous: "[eventfd]", fs: fs, flags: flags)
+    }
+
+    override func release() { kernel.eventFDIDs.give(id) }
+
+    override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
+        "eventfd-count: \(ProcFS.padded(counter, radix: 16, width: 16))\neventfd-id: \(id)\neventfd-semaphore: \(semaphore ? 1 : 0)\n"
     }
 
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }
@@ -72,5 +81,21 @@ extension GuestThread {
         let d = EventFDDescription(initial: UInt64(UInt32(truncatingIfNeeded: a0)), semaphore: flags & 1 != 0,
                                    flags: O_RDWR | (flags & O_NONBLOCK), kernel: kernel, fs: kernel.anonFS)
         return UInt64(try group.fdTable.install(d, closeOnExec: flags & O_CLOEXEC != 0))
+    }
+}
+
+/// Numbers handed out smallest first and given back for reuse (Linux's IDA).
+struct SmallestFreeIDs {
+    private var next: Int32 = 0
+    private var free: [Int32] = [] // sorted
+    mutating func take() -> Int32 {
+        if !free.isEmpty { return free.removeFirst() }
+        defer { next += 1 }
+        return next
+    }
+    mutating func give(_ id: Int32) {
+        var lo = 0, hi = free.count
+        while lo < hi { let mid = (lo + hi) / 2; if free[mid] < id { lo = mid + 1 } else { hi = mid } }
+        free.insert(id, at: lo)
     }
 }

@@ -61,6 +61,17 @@ final class EventPollDescription: FileDescription {
 
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }
 
+    /// ep_show_fdinfo: one line an interest, its events as epoll_ctl left them (EPOLLERR and
+    /// EPOLLHUP always; only the flags once a one-shot interest has fired).
+    override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
+        interests.values.sorted { $0.fd < $1.fd }.map { i in
+            let events = i.disabled ? i.events & EpollInterest.controlBits : i.events | EventMask.error.rawValue | EventMask.hangUp.rawValue
+            return "tfd: \(ProcFS.padded(i.fd, width: 8)) events: \(ProcFS.padded(events, radix: 16, width: 8))"
+                + " data: \(ProcFS.padded(i.data, radix: 16, width: 16))  pos:\(i.file.offset)"
+                + " ino:\(String(i.file.inode.ino, radix: 16)) sdev:\(String(i.file.inode.fs.dev, radix: 16))\n"
+        }.joined()
+    }
+
     override func eventQueue() -> WaitQueue? { queue }
 
     override func readiness(_ mask: EventMask) -> EventMask {

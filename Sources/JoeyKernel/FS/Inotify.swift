@@ -141,7 +141,7 @@ final class InotifyDescription: FileDescription {
     }
 
     /// One line per watch, as Linux's inotify_fdinfo (no file handle: Joey has none to give).
-    override func fdinfoLines() -> String {
+    override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
         watches.values.sorted { $0.wd < $1.wd }.map { w in
             "inotify wd:\(String(w.wd, radix: 16)) ino:\(String(w.key.ino, radix: 16)) sdev:\(String(w.key.dev, radix: 16))"
                 + " mask:\(String(w.mask & ~(InotifyMask.maskAdd | InotifyMask.maskCreate | InotifyMask.onlyDir | InotifyMask.dontFollow), radix: 16)) ignored_mask:0\n"

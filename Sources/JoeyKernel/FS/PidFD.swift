@@ -12,6 +12,21 @@ final class PidFDDescription: FileDescription {
         super.init(anonymous: "[pidfd]", fs: kernel.anonFS, flags: O_RDWR | flags)
     }
 
+    /// pidfd_show_fdinfo: the pid as the reader's procfs numbers it (0 outside its
+    /// namespace, -1 once reaped), then in each namespace below down to the process's own.
+    override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
+        guard !target.reaped else { return "Pid:\t-1\nNSpid:\t-1\n" }
+        let nr = ns.contains(target.pid) ? ns.local(target.pid) : 0
+        var nested = "\(nr)"
+        if nr > 0 {
+            var levels: [PIDNamespace] = []
+            var n: PIDNamespace? = target.pidNS
+            while let each = n, each.level > ns.level { levels.insert(each, at: 0); n = each.parent }
+            for each in levels { nested += "\t\(each.local(target.pid))" }
+        }
+        return "Pid:\t\(nr)\nNSpid:\t\(nested)\n"
+    }
+
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
     override func eventQueue() -> WaitQueue? { target.exitQueue }

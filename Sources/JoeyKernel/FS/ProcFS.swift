@@ -268,6 +268,12 @@ enum ProcFS {
     }
     static let deleted = Array(" (deleted)".utf8)
 
+    /// `value` in `radix`, right-aligned in `width` columns (seq_printf's "%8x", "%16llx").
+    static func padded<T: BinaryInteger>(_ value: T, radix: Int = 10, width: Int) -> String {
+        let s = String(value, radix: radix)
+        return String(repeating: " ", count: max(0, width - s.count)) + s
+    }
+
     /// A procfs whose pid directories and the ids in them are numbered in `ns` (Linux's
     /// procfs belongs to the pid namespace of whoever mounted it).
     static func makeRoot(kernel: Kernel, pidNS ns: PIDNamespace) -> Inode {
@@ -447,7 +453,7 @@ enum ProcFS {
             "mountinfo": { MountTableFile(fs: fs, group: g) { $0.mountInfoText() } },
             "ns": { namespaceDirectory(kernel, g, fs) },
             "fd": { fdDirectory(g, fs) },
-            "fdinfo": { fdInfoDirectory(g, fs) },
+            "fdinfo": { fdInfoDirectory(g, fs, ns) },
             "net": { netDirectory(kernel, g.netNS, fs) },
             "uid_map": { IDMapFile(group: g, uid: true, fs: fs) },
             "gid_map": { IDMapFile(group: g, uid: false, fs: fs) },
@@ -518,14 +524,14 @@ enum ProcFS {
 
     /// /proc/PID/fdinfo/N: the description's position and flags (close-on-exec included, as
     /// Linux shows it), its file system and inode number.
-    static func fdInfoDirectory(_ g: ThreadGroup, _ fs: FileSystemID) -> Inode {
+    static func fdInfoDirectory(_ g: ThreadGroup, _ fs: FileSystemID, _ ns: PIDNamespace) -> Inode {
         DynamicDirectory(fs: fs, mode: 0o500, list: { g.fdTable.openFDs.map { (String($0), .regular) } },
                          find: { (n: String) throws(LinuxErrno) -> Inode in
             guard let fd = Int32(n), let e = g.fdTable.entry(fd) else { throw .ENOENT }
             let f = e.file
             let flags = UInt32(bitPattern: f.flags) | (e.closeOnExec ? UInt32(O_CLOEXEC) : 0)
             let text = "pos:\t\(f.offset)\nflags:\t0\(String(flags, radix: 8))\nmnt_id:\t\(f.inode.fs.dev)\nino:\t\(f.inode.ino)\n"
-                + f.fdinfoLines()
+                + f.fdinfoLines(seenIn: ns)
             return GeneratedFile(fs: fs, mode: 0o400) { Array(text.utf8) }
         })
     }

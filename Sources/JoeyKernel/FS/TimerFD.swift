@@ -16,6 +16,8 @@ final class TimerFDDescription: FileDescription {
     /// TFD_TIMER_CANCEL_ON_SET on an absolute REALTIME setting; `cancelled` once the clock
     /// has been set since (the next read is ECANCELED).
     var cancelOnSet = false, cancelled = false
+    /// The flags of the last timerfd_settime (TFD_TIMER_ABSTIME, CANCEL_ON_SET), for fdinfo.
+    var settimeFlags: UInt64 = 0
     unowned(unsafe) let kernel: Kernel
 
     init(kernel: Kernel, clock: Int32, flags: Int32) {
@@ -43,6 +45,14 @@ final class TimerFDDescription: FileDescription {
     }
 
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }
+
+    override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
+        _ = fire(now: monotonicNanos())
+        let (interval, left) = current()
+        let ns = 1_000_000_000 as UInt64
+        return "clockid: \(clock)\nticks: \(expirations)\nsettime flags: 0\(String(settimeFlags, radix: 8))\n"
+            + "it_value: (\(left / ns), \(left % ns))\nit_interval: (\(interval / ns), \(interval % ns))\n"
+    }
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         guard dst.count >= 8 else { throw .EINVAL }
@@ -137,6 +147,7 @@ extension GuestThread {
         let interval = saturatingNanos(seconds: f.0, nanos: f.1)
         let value = saturatingNanos(seconds: f.2, nanos: f.3)
         t.interval = interval
+        t.settimeFlags = flags
         t.expirations = 0
         let wallClock = flags & 1 != 0 && (t.clock == 0 || t.clock == 8) // ABSTIME on REALTIME (+ _ALARM)
         t.cancelOnSet = wallClock && flags & 2 != 0

@@ -88,7 +88,8 @@ public class FileDescription {
     /// Called when the last reference goes.
     func release() {}
     /// Lines /proc/PID/fdinfo/N adds for this kind of file (inotify's watches, say).
-    func fdinfoLines() -> String { "" }
+    /// `ns`: the pid namespace of the procfs it is read through.
+    func fdinfoLines(seenIn ns: PIDNamespace) -> String { "" }
     /// Called whenever an fd of it is closed, with the closing fd table (Linux's flush).
     func flush(table: ObjectIdentifier) {}
 
