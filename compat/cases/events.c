@@ -1,5 +1,6 @@
 /* Event files: epoll (level and edge triggered, one-shot, nesting, interest lifetime,
- * errors) over pipes, eventfds and sockets. */
+ * errors) over pipes, eventfds and sockets; eventfd, timerfd, signalfd, inotify and pidfd;
+ * what every anonymous file is, and what their fdinfo says. */
 #include "../compat.h"
 #include <sys/resource.h>
 #include <sys/mman.h>
@@ -17,6 +18,7 @@
 #include <sys/timerfd.h>
 #include <sys/sendfile.h>
 #include <sys/xattr.h>
+#include <sys/vfs.h>
 #include <time.h>
 
 static int add(int ep, int fd, uint32_t events, uint64_t data) {
@@ -1064,6 +1066,42 @@ CASE(event_files_describe_themselves_in_fdinfo) {
     fdinfo_tail(pfd, got, sizeof got);
     snprintf(want, sizeof want, "Pid:\t%d\nNSpid:\t%d\n", getpid(), getpid());
     EXPECT_STREQ(got, want);
+}
+
+/* pidfs (Linux 6.9 on): every pidfd of a process is one inode, whose number names the
+ * process even after it is reaped; reopening a pidfd through /proc gives another. */
+#ifndef PIDFS_MAGIC
+#define PIDFS_MAGIC 0x50494446
+#endif
+CASE(pidfds_of_one_process_share_an_inode_on_pidfs) {
+    int a = syscall(SYS_pidfd_open, getpid(), 0), b = syscall(SYS_pidfd_open, getpid(), 0);
+    EXPECT(a >= 0 && b >= 0);
+    pid_t child = fork();
+    if (child == 0) { pause(); _exit(0); }
+    int c = syscall(SYS_pidfd_open, child, 0);
+    EXPECT(c >= 0);
+    struct stat sa, sb, sc;
+    EXPECT_OK(fstat(a, &sa));
+    EXPECT_OK(fstat(b, &sb));
+    EXPECT_OK(fstat(c, &sc));
+    EXPECT_EQ(sa.st_ino, sb.st_ino);
+    EXPECT(sa.st_ino != sc.st_ino);
+    EXPECT_EQ(sa.st_dev, sc.st_dev);
+    EXPECT_EQ(sa.st_mode, 0700);
+    struct statfs fs;
+    EXPECT_OK(fstatfs(a, &fs));
+    EXPECT_EQ(fs.f_type, PIDFS_MAGIC);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", c);
+    int again = open(path, O_RDWR);
+    EXPECT(again >= 0);
+    struct stat sr;
+    EXPECT_OK(fstat(again, &sr));
+    EXPECT_EQ(sr.st_ino, sc.st_ino);
+    EXPECT_OK(syscall(SYS_pidfd_send_signal, again, SIGKILL, NULL, 0));
+    EXPECT_EQ(waitpid(child, NULL, 0), child);
+    EXPECT_OK(fstat(c, &sr));
+    EXPECT_EQ(sr.st_ino, sc.st_ino);
 }
 
 COMPAT_MAIN()

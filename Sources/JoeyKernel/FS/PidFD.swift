@@ -1,15 +1,39 @@
 // pidfd: a descriptor for a process (pidfd_open(2)). It polls readable once the process has
 // exited, signals it (pidfd_send_signal), copies its descriptors (pidfd_getfd) and names it
 // to waitid(P_PIDFD). It refers to the process itself, so a reused pid is never confused.
+// All pidfds of a process share one inode of pidfs (Linux 6.9 on): its inode number names the
+// process for as long as the sandbox runs (systemd compares pidfds by it), and reopening one
+// through /proc/PID/fd gives another pidfd.
 import Glibc
 import JoeyABI
+
+/// A process's inode on pidfs (ThreadGroup.pidfdInode).
+final class PidFSInode: Inode {
+    private weak var group: ThreadGroup?
+    private unowned(unsafe) let kernel: Kernel
+    init(group: ThreadGroup, kernel: Kernel) {
+        self.group = group
+        self.kernel = kernel
+        super.init(kind: .anonymous, mode: 0o700, fs: kernel.pidFS)
+    }
+    override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
+        guard let group else { throw .ESRCH }
+        return PidFDDescription(kernel: kernel, target: group, openFlags: flags)
+    }
+}
 
 final class PidFDDescription: FileDescription {
     let target: ThreadGroup
 
-    init(kernel: Kernel, target: ThreadGroup, flags: Int32) {
+    /// `flags`: pidfd_open's (O_NONBLOCK); the description is O_RDWR.
+    convenience init(kernel: Kernel, target: ThreadGroup, flags: Int32) {
+        self.init(kernel: kernel, target: target, openFlags: O_RDWR | flags)
+    }
+
+    init(kernel: Kernel, target: ThreadGroup, openFlags: Int32) {
         self.target = target
-        super.init(anonymous: "[pidfd]", fs: kernel.anonFS, flags: O_RDWR | flags)
+        super.init(inode: target.pidfdInode(kernel), flags: openFlags)
+        path = "anon_inode:[pidfd]"
     }
 
     /// pidfd_show_fdinfo: the pid as the reader's procfs numbers it (0 outside its
@@ -29,6 +53,9 @@ final class PidFDDescription: FileDescription {
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
     override func write(_ t: GuestThread, _ src: inout IOSequence) throws(LinuxErrno) -> Int { throw .EINVAL }
+    // A pidfs file has positions (FMODE_PREAD) but nothing to read or write at one.
+    override func pread(_ t: GuestThread, _ dst: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int { throw .EINVAL }
+    override func pwrite(_ t: GuestThread, _ src: inout IOSequence, at: UInt64) throws(LinuxErrno) -> Int { throw .EINVAL }
     override func eventQueue() -> WaitQueue? { target.exitQueue }
     override func readiness(_ mask: EventMask) -> EventMask {
         target.waitable ? mask.intersection(EventMask.input) : []

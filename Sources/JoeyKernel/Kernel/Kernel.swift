@@ -191,6 +191,7 @@ public final class Kernel: @unchecked Sendable {
     lazy var initialNet = NetworkNamespace(ino: allocateNamespaceIno(), onHost: spec.network == .host)
     let anonFS = FileSystemID(dev: 0xe, name: "anon_inodefs")
     var eventFDIDs = SmallestFreeIDs()
+    let pidFS = FileSystemID(dev: 0xf, name: "pidfs")
     let sockFS = FileSystemID(dev: 0x8, name: "sockfs")
     /// AF_UNIX sockets bound to a path, by the socket file's inode (abstract names are the
     /// network namespace's).

@@ -609,6 +609,7 @@ extension Kernel {
         case "pipefs": 0x5049_5045
         case "sockfs": 0x534f_434b
         case "anon_inodefs": 0x0904_1934
+        case "pidfs": 0x5049_4446
         default: 0x794c_7630 // overlay
         }
         var blocks: UInt64 = 0, free: UInt64 = 0, available: UInt64 = 0

@@ -77,6 +77,14 @@ final class ThreadGroup {
     var pendingShared: UInt64 = 0
     /// Notified when the process exits (pidfd).
     let exitQueue = WaitQueue()
+    /// The inode every pidfd of the process shares, made with the first.
+    private var pidfsInode: PidFSInode?
+    func pidfdInode(_ kernel: Kernel) -> Inode {
+        if let i = pidfsInode { return i }
+        let i = PidFSInode(group: self, kernel: kernel)
+        pidfsInode = i
+        return i
+    }
     /// Notified whenever a signal is queued for the process or one of its threads (signalfd).
     let signalQueue = WaitQueue()
     /// siginfo of each signal pending for the whole process: one for a standard signal,
