@@ -139,6 +139,30 @@ CASE(proc_links_of_removed_files_say_deleted) {
     EXPECT_STREQ(got, want);
 }
 
+/* d_path follows the file: renamed in its directory (a rotated log), moved to another,
+ * then unlinked there. */
+CASE(proc_fd_link_follows_a_renamed_file) {
+    char link[64], got[600], want[600];
+    EXPECT_OK(mkdir(scratch_path("sub"), 0755));
+    int fd = open(scratch_path("app.log"), O_WRONLY | O_CREAT, 0644);
+    EXPECT(fd >= 0);
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    const char *steps[][2] = {{"app.log", "app.log.1"}, {"app.log.1", "sub/moved"}};
+    for (int i = 0; i < 2; i++) {
+        EXPECT_OK(rename(scratch_path(steps[i][0]), scratch_path(steps[i][1])));
+        ssize_t n = readlink(link, got, sizeof got - 1);
+        EXPECT(n > 0);
+        got[n] = 0;
+        EXPECT_STREQ(got, scratch_path(steps[i][1]));
+    }
+    EXPECT_OK(unlink(scratch_path("sub/moved")));
+    ssize_t n = readlink(link, got, sizeof got - 1);
+    EXPECT(n > 0);
+    got[n] = 0;
+    snprintf(want, sizeof want, "%s (deleted)", scratch_path("sub/moved"));
+    EXPECT_STREQ(got, want);
+}
+
 CASE(proc_statm_resident_grows_with_touched_memory_and_matches_status) {
     char buf[256], status[8192];
     EXPECT(slurp("/proc/self/statm", buf, sizeof buf) > 0);

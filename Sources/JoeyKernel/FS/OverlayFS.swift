@@ -154,6 +154,13 @@ final class SpecialInode: Inode {
     }
 }
 
+/// A non-directory's entry after a rename (Inode.lastRename).
+final class RenamedEntry {
+    private(set) weak var directory: DirectoryInode?
+    let name: ByteString
+    init(_ directory: DirectoryInode, _ name: ByteString) { self.directory = directory; self.name = name }
+}
+
 final class DirectoryInode: Inode {
     let context: OverlayContext
     /// The host directory below this one, if any.
@@ -187,6 +194,15 @@ final class DirectoryInode: Inode {
     private func adopt(_ node: Inode, as name: ByteString) {
         children[name] = node
         if let d = node as? DirectoryInode { d.parentDirectory = self; d.nameInParent = name }
+    }
+
+    /// Where `node`, once this directory's `name`, is now, when rename moved it and that entry
+    /// still holds it (a rotated log), or it was unlinked there (nlink 0); nil when `name`
+    /// still holds it or nothing says where it went.
+    func renamedEntry(of node: Inode, was name: ByteString) -> (dir: DirectoryInode, name: ByteString)? {
+        guard children[name] !== node, let moved = node.lastRename, let dir = moved.directory,
+              dir.children[moved.name] === node || node.nlink == 0 else { return nil }
+        return (dir, moved.name)
     }
 
     /// Whether this directory is `other` or below it, as the tree is now (d_ancestor).
@@ -374,6 +390,7 @@ final class DirectoryInode: Inode {
     /// and the host rename happens first, so the host never loses the file.
     func move(_ name: ByteString, to dest: DirectoryInode, as newName: ByteString) throws(LinuxErrno) {
         let node = try lookup(name)
+        defer { if node.kind != .directory && dest.children[newName] === node { node.lastRename = RenamedEntry(dest, newName) } }
         if context.writeThrough, let from = lowerPath, let to = dest.lowerPath, let host = context.host {
             try Self.hostRename(host, ByteString.join(from, name), ByteString.join(to, newName), flags: 0)
             children[name] = nil
@@ -417,6 +434,8 @@ final class DirectoryInode: Inode {
         }
         adopt(b, as: name)
         dest.adopt(a, as: otherName)
+        if b.kind != .directory { b.lastRename = RenamedEntry(self, name) }
+        if a.kind != .directory { a.lastRename = RenamedEntry(dest, otherName) }
         if self !== dest {
             // A directory's ".." names its new parent.
             if a.kind == .directory { nlink -= 1; dest.nlink += 1 }

@@ -89,6 +89,9 @@ public class Inode {
     public var blockSize: Int64 = 4096
     /// A directory that rmdir removed (getcwd then fails with ENOENT).
     public var removed = false
+    /// Where rename last put a file that is not a directory (a directory knows its parent
+    /// itself): so the path of a description opened before shows its new name, as d_path.
+    var lastRename: RenamedEntry?
     /// The inode flags FS_IOC_SETFLAGS sets (chattr): FS_IMMUTABLE_FL, FS_APPEND_FL,
     /// FS_NODUMP_FL, FS_NOATIME_FL, as tmpfs keeps them. Immutable: no change of data, name,
     /// link or attribute, even by root; append-only: data only added, at the end.

@@ -50,7 +50,8 @@ final class Location {
     }
 
     /// This place with its names and parents as they are now: a directory renamed (or one
-    /// above it) since the walk that found it reports its new path. Itself when nothing moved.
+    /// above it) since the walk that found it reports its new path, and so does a file rename
+    /// moved (Inode.lastRename), within its mount. Itself when nothing moved.
     func current() -> Location {
         guard let p = parent else { return self }
         if let d = inode as? DirectoryInode, let m = mount, inode !== m.root, let real = d.parentDirectory {
@@ -63,6 +64,10 @@ final class Location {
             return self
         }
         let fresh = p.current()
+        if let here = p.inode as? DirectoryInode, let moved = here.renamedEntry(of: inode, was: name) {
+            if moved.dir === here { return Location(name: moved.name, parent: fresh, inode: inode, mount: mount) }
+            if let m = mount, let up = try? place(moved.dir, in: m) { return Location(name: moved.name, parent: up, inode: inode, mount: m) }
+        }
         return fresh === p ? self : Location(name: name, parent: fresh, inode: inode, mount: mount)
     }
 
