@@ -1284,3 +1284,39 @@ CASE(fexecve_of_a_script_needs_an_fd_that_survives_exec) {
     EXPECT_EQ(run_fexecve(fd, argv), 7);
     EXPECT_EQ(run_fexecve(cloexec, argv), 200 + ENOENT);
 }
+
+/* /proc/PID/exe names the running program's file where it is now: renamed, then removed. */
+CASE(proc_exe_follows_the_running_program_through_rename_and_unlink) {
+    copy_program("/bin/sleep", "prog", 0755);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *args[] = {"prog", "5", NULL};
+        execve(scratch_path("prog"), args, environ);
+        _exit(1);
+    }
+    char link[64], got[600], want[600];
+    snprintf(link, sizeof link, "/proc/%d/exe", pid);
+    for (int tries = 0; tries < 400; tries++) { /* until the child runs it */
+        ssize_t len = readlink(link, got, sizeof got - 1);
+        if (len > 0 && (got[len] = 0, strstr(got, "/prog"))) break;
+        usleep(5000);
+    }
+    EXPECT_OK(rename(scratch_path("prog"), scratch_path("renamed")));
+    ssize_t n = readlink(link, got, sizeof got - 1);
+    EXPECT(n > 0);
+    got[n] = 0;
+    EXPECT_STREQ(got, scratch_path("renamed"));
+    EXPECT_OK(unlink(scratch_path("renamed")));
+    n = readlink(link, got, sizeof got - 1);
+    EXPECT(n > 0);
+    got[n] = 0;
+    snprintf(want, sizeof want, "%s (deleted)", scratch_path("renamed"));
+    EXPECT_STREQ(got, want);
+    int fd = open(link, O_RDONLY); /* still reaches the file */
+    EXPECT(fd >= 0);
+    char elf[4];
+    EXPECT_EQ(read(fd, elf, 4), 4);
+    EXPECT_EQ(memcmp(elf, "\177ELF", 4), 0);
+    EXPECT_OK(kill(pid, SIGKILL));
+    reap(pid);
+}

@@ -418,7 +418,7 @@ enum ProcFS {
         var entries: [String: () -> Inode] = [
             "exe": { DynamicSymlink(fs: fs, magic: true, place: { g.exeLocation }) { () throws(LinuxErrno) -> ByteString in
                 guard let exe = g.exeLocation else { return g.exePath }
-                return shownPath(g.exePath, of: exe.inode)
+                return shownPath(exe.current().path, of: exe.inode) // followed through renames
             } },
             "cwd": { DynamicSymlink(fs: fs, magic: true) { () throws(LinuxErrno) -> ByteString in
                 shownPath(g.fs.cwd.current().path, of: g.fs.cwd.inode)
