@@ -1119,6 +1119,18 @@ static void copy_program(const char *from, const char *name, mode_t mode) {
     if (chmod(scratch_path(name), mode) != 0) compat_fail(__FILE__, __LINE__, "chmod: %s", strerror(errno));
 }
 
+/* Waits (up to 2 s) until /proc/PID/exe of `pid` names a file whose path holds `name`: the
+ * child has exec'd it. */
+static void wait_until_running(pid_t pid, const char *name) {
+    char link[64], target[600];
+    snprintf(link, sizeof link, "/proc/%d/exe", pid);
+    for (int tries = 0; tries < 400; tries++) {
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len > 0 && (target[len] = 0, strstr(target, name))) return;
+        usleep(5000);
+    }
+}
+
 CASE(execve_needs_execute_permission_for_the_caller) {
     EXPECT_OK(chmod(scratch(), 0755));
     copy_program("/bin/true", "owner-only", 0700);
@@ -1162,13 +1174,7 @@ CASE(a_running_program_cannot_be_written_nor_a_written_file_run) {
         execve(scratch_path("sleeper"), args, environ);
         _exit(1);
     }
-    char link[64], target[512];
-    snprintf(link, sizeof link, "/proc/%d/exe", pid);
-    for (int tries = 0; tries < 400; tries++) { /* until the child runs it */
-        ssize_t len = readlink(link, target, sizeof target - 1);
-        if (len > 0 && (target[len] = 0, strstr(target, "sleeper"))) break;
-        usleep(5000);
-    }
+    wait_until_running(pid, "sleeper");
     EXPECT_ERRNO(open(scratch_path("sleeper"), O_WRONLY), ETXTBSY);
     int fd;
     EXPECT_OK(kill(pid, SIGKILL));
@@ -1294,13 +1300,9 @@ CASE(proc_exe_follows_the_running_program_through_rename_and_unlink) {
         execve(scratch_path("prog"), args, environ);
         _exit(1);
     }
+    wait_until_running(pid, "/prog");
     char link[64], got[600], want[600];
     snprintf(link, sizeof link, "/proc/%d/exe", pid);
-    for (int tries = 0; tries < 400; tries++) { /* until the child runs it */
-        ssize_t len = readlink(link, got, sizeof got - 1);
-        if (len > 0 && (got[len] = 0, strstr(got, "/prog"))) break;
-        usleep(5000);
-    }
     EXPECT_OK(rename(scratch_path("prog"), scratch_path("renamed")));
     ssize_t n = readlink(link, got, sizeof got - 1);
     EXPECT(n > 0);

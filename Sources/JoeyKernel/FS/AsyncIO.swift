@@ -306,7 +306,7 @@ extension GuestThread {
             ctx.complete(data: data, obj: address, result: result, eventFD: eventFD)
         case Self.IOCB_CMD_FSYNC, Self.IOCB_CMD_FDSYNC:
             guard buffer == 0, offset == 0, length == 0, rwFlags == 0 else { throw .EINVAL }
-            if f.inode is AnonymousInode || [.anonymous, .fifo, .socket, .characterDevice].contains(f.inode.kind) { throw .EINVAL }
+            guard f.hasFsync else { throw .EINVAL }
             var result: Int64 = 0
             do { try syncToHost(f.inode, dataOnly: opcode == Self.IOCB_CMD_FDSYNC) } catch { result = -Int64(error.rawValue) }
             ctx.complete(data: data, obj: address, result: result, eventFD: eventFD)

@@ -21,7 +21,7 @@ final class EventFDDescription: FileDescription {
     override func release() { kernel.eventFDIDs.give(id) }
 
     override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
-        "eventfd-count: \(ProcFS.padded(counter, radix: 16, width: 16))\neventfd-id: \(id)\neventfd-semaphore: \(semaphore ? 1 : 0)\n"
+        "eventfd-count: \(String(counter, radix: 16).leftPadded(16, with: " "))\neventfd-id: \(id)\neventfd-semaphore: \(semaphore ? 1 : 0)\n"
     }
 
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }

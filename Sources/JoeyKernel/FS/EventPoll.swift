@@ -66,8 +66,8 @@ final class EventPollDescription: FileDescription {
     override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
         interests.values.sorted { $0.fd < $1.fd }.map { i in
             let events = i.disabled ? i.events & EpollInterest.controlBits : i.events | EventMask.error.rawValue | EventMask.hangUp.rawValue
-            return "tfd: \(ProcFS.padded(i.fd, width: 8)) events: \(ProcFS.padded(events, radix: 16, width: 8))"
-                + " data: \(ProcFS.padded(i.data, radix: 16, width: 16))  pos:\(i.file.offset)"
+            return "tfd: \(String(i.fd).leftPadded(8, with: " ")) events: \(String(events, radix: 16).leftPadded(8, with: " "))"
+                + " data: \(String(i.data, radix: 16).leftPadded(16, with: " "))  pos:\(i.file.offset)"
                 + " ino:\(String(i.file.inode.ino, radix: 16)) sdev:\(String(i.file.inode.fs.dev, radix: 16))\n"
         }.joined()
     }

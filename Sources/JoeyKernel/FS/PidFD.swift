@@ -10,10 +10,8 @@ import JoeyABI
 /// A process's inode on pidfs (ThreadGroup.pidfdInode).
 final class PidFSInode: Inode {
     private weak var group: ThreadGroup?
-    private unowned(unsafe) let kernel: Kernel
     init(group: ThreadGroup, kernel: Kernel) {
         self.group = group
-        self.kernel = kernel
         super.init(kind: .anonymous, mode: 0o700, fs: kernel.pidFS)
     }
     override func open(flags: Int32, kernel: Kernel) throws(LinuxErrno) -> FileDescription {
@@ -40,14 +38,8 @@ final class PidFDDescription: FileDescription {
     /// namespace, -1 once reaped), then in each namespace below down to the process's own.
     override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
         guard !target.reaped else { return "Pid:\t-1\nNSpid:\t-1\n" }
-        let nr = ns.contains(target.pid) ? ns.local(target.pid) : 0
-        var nested = "\(nr)"
-        if nr > 0 {
-            var levels: [PIDNamespace] = []
-            var n: PIDNamespace? = target.pidNS
-            while let each = n, each.level > ns.level { levels.insert(each, at: 0); n = each.parent }
-            for each in levels { nested += "\t\(each.local(target.pid))" }
-        }
+        let nr = ns.local(target.pid)
+        let nested = nr > 0 ? target.pidNS.levels(from: ns).map { String($0.local(target.pid)) }.joined(separator: "\t") : "\(nr)"
         return "Pid:\t\(nr)\nNSpid:\t\(nested)\n"
     }
 

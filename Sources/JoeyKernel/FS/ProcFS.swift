@@ -268,12 +268,6 @@ enum ProcFS {
     }
     static let deleted = Array(" (deleted)".utf8)
 
-    /// `value` in `radix`, right-aligned in `width` columns (seq_printf's "%8x", "%16llx").
-    static func padded<T: BinaryInteger>(_ value: T, radix: Int = 10, width: Int) -> String {
-        let s = String(value, radix: radix)
-        return String(repeating: " ", count: max(0, width - s.count)) + s
-    }
-
     /// A procfs whose pid directories and the ids in them are numbered in `ns` (Linux's
     /// procfs belongs to the pid namespace of whoever mounted it).
     static func makeRoot(kernel: Kernel, pidNS ns: PIDNamespace) -> Inode {
@@ -753,9 +747,7 @@ enum ProcFS {
         let caught = (1..<65).filter { g.actions[$0].handler > 1 }.reduce(UInt64(0)) { $0 | 1 << UInt64($1 - 1) }
         let blocked = t?.signalMask ?? 0
         // An id in the procfs's namespace and each one below it down to the process's own.
-        var levels: [PIDNamespace] = []
-        var n: PIDNamespace? = g.pidNS
-        while let each = n, each.level >= ns.level { levels.insert(each, at: 0); n = each.parent }
+        let levels = g.pidNS.levels(from: ns)
         func nested(_ id: Int32) -> String { levels.map { String($0.local(id)) }.joined(separator: "\t") }
         // Ids as the reader's user namespace numbers them.
         let reader = GuestThread.onThisHostThread?.group.userNS ?? .initial

@@ -18,10 +18,7 @@ final class SignalFDDescription: FileDescription {
 
     override func seek(_ off: Int64, whence: Int32) throws(LinuxErrno) -> UInt64 { try seekNowhere(whence) }
 
-    override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
-        let hex = String(mask, radix: 16)
-        return "sigmask:\t" + String(repeating: "0", count: 16 - hex.count) + hex + "\n"
-    }
+    override func fdinfoLines(seenIn ns: PIDNamespace) -> String { "sigmask:\t\(ProcFS.hex(mask, 16))\n" }
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {
         guard dst.count >= 128 else { throw .EINVAL }

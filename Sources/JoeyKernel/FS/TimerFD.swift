@@ -49,9 +49,9 @@ final class TimerFDDescription: FileDescription {
     override func fdinfoLines(seenIn ns: PIDNamespace) -> String {
         _ = fire(now: monotonicNanos())
         let (interval, left) = current()
-        let ns = 1_000_000_000 as UInt64
+        let second: UInt64 = 1_000_000_000
         return "clockid: \(clock)\nticks: \(expirations)\nsettime flags: 0\(String(settimeFlags, radix: 8))\n"
-            + "it_value: (\(left / ns), \(left % ns))\nit_interval: (\(interval / ns), \(interval % ns))\n"
+            + "it_value: (\(left / second), \(left % second))\nit_interval: (\(interval / second), \(interval % second))\n"
     }
 
     override func read(_ t: GuestThread, _ dst: inout IOSequence) throws(LinuxErrno) -> Int {

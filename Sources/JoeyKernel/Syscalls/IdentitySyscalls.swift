@@ -68,8 +68,7 @@ extension GuestThread {
     /// directory) on the host is flushed to its disk with the host's fsync/fdatasync.
     func sysFsync(dataOnly: Bool) throws(LinuxErrno) -> UInt64 {
         let f = try group.fdTable.get(fdArg(a0))
-        // Pipes, sockets, devices and anonymous files have no fsync (EINVAL, as Linux).
-        if f.inode is AnonymousInode || [.anonymous, .fifo, .socket, .characterDevice].contains(f.inode.kind) { throw .EINVAL }
+        guard f.hasFsync else { throw .EINVAL }
         // A loop device's flush reaches its file (blkdev_fsync, then the loop driver's).
         if let loop = f as? LoopDescription { try loop.flushBacking(self); return 0 }
         try syncToHost(f.inode, dataOnly: dataOnly)

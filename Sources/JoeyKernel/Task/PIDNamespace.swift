@@ -41,6 +41,15 @@ final class PIDNamespace {
         self.ino = ino
     }
 
+    /// A task of this namespace numbers itself in `top` and each namespace below it down to
+    /// this one (NSpid in /proc/PID/status and a pidfd's fdinfo): those namespaces, `top` first.
+    func levels(from top: PIDNamespace) -> [PIDNamespace] {
+        var levels: [PIDNamespace] = []
+        var n: PIDNamespace? = self
+        while let each = n, each.level >= top.level { levels.insert(each, at: 0); n = each.parent }
+        return levels
+    }
+
     /// The number of the task `global` here; 0 when it is not in this namespace or below
     /// (as Linux reports a process outside the caller's namespace).
     @inline(__always)

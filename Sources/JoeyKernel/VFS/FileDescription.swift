@@ -58,6 +58,8 @@ public class FileDescription {
     }
 
     var readable: Bool { flags & O_ACCMODE != O_WRONLY && flags & O_PATH == 0 }
+    /// Pipes, sockets, character devices and anonymous files have no fsync (EINVAL, as Linux).
+    var hasFsync: Bool { !(inode is AnonymousInode) && ![.anonymous, .fifo, .socket, .characterDevice].contains(inode.kind) }
     var writable: Bool { flags & O_ACCMODE != O_RDONLY && flags & O_PATH == 0 }
 
     // I/O never blocks here: a description that cannot transfer anything yet throws EAGAIN,
